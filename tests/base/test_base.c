@@ -1,0 +1,91 @@
+/*
+ * Test organization: base.err.* error formatting; base.alloc.* fault injection;
+ * base.arena.* bump allocation, alignment, full arena; base.rng.* determinism and ranges.
+ */
+#include "base/base.h"
+#include "harness.h"
+
+#include <string.h>
+
+static void t_err_format(void)
+{
+    rlab_err err = {0};
+    CHECK_EQ_INT(rlab_errf(&err, RLAB_EINVAL, "bad %s %d", "shape", 3), RLAB_EINVAL);
+    CHECK(strcmp(err.msg, "bad shape 3") == 0);
+    rlab_errf_at(&err, RLAB_EFORMAT, "u.data", 17, "expected %d columns", 4);
+    CHECK(strcmp(err.msg, "u.data:17: expected 4 columns") == 0);
+    CHECK_EQ_INT(err.line, 17);
+    rlab_err_clear(&err);
+    CHECK_EQ_INT(err.code, RLAB_OK);
+    CHECK(strcmp(rlab_status_name(RLAB_ECANCELED), "ECANCELED") == 0);
+    CHECK(strcmp(rlab_status_name(999), "EUNKNOWN") == 0);
+}
+
+static void t_alloc_fault(void)
+{
+    rlab_alloc_fail_after(2);
+    void *a = rlab_malloc(8), *b = rlab_malloc(8), *c = rlab_malloc(8);
+    rlab_alloc_fail_after(-1);
+    CHECK(a && b && !c);
+    rlab_free(a);
+    rlab_free(b);
+    rlab_free(c);
+}
+
+static void t_arena(void)
+{
+    rlab_err err = {0};
+    rlab_arena *a = rlab_arena_new(1000, &err);
+    CHECK(a != NULL);
+    void *p = rlab_arena_alloc(a, 10);
+    CHECK(((uintptr_t)p & 63) == 0);
+    size_t m = rlab_arena_mark(a);
+    CHECK(rlab_arena_alloc(a, 500) != NULL);
+    CHECK(rlab_arena_alloc(a, 500) == NULL); /* full: NULL, no growth */
+    rlab_arena_rewind(a, m);
+    CHECK(rlab_arena_alloc(a, 500) != NULL);
+    CHECK(a->peak >= 64 + 512);
+    rlab_arena_reset(a);
+    CHECK_EQ_INT(a->used, 0);
+    rlab_arena_free(a);
+    rlab_arena_free(NULL);
+}
+
+static void t_rng(void)
+{
+    rlab_rng r1, r2;
+    rlab_rng_seed(&r1, 42);
+    rlab_rng_seed(&r2, 42);
+    for (int i = 0; i < 100; i++)
+        CHECK(rlab_rng_u64(&r1) == rlab_rng_u64(&r2));
+    double s = 0, s2 = 0;
+    int n = 20000;
+    for (int i = 0; i < n; i++) {
+        float u = rlab_rng_uniform(&r1);
+        CHECK(u >= 0.0f && u < 1.0f);
+        CHECK(rlab_rng_below(&r1, 7) < 7);
+        double z = rlab_rng_normal(&r1);
+        s += z;
+        s2 += z * z;
+    }
+    CHECK_NEAR(s / n, 0.0, 0.05);
+    CHECK_NEAR(s2 / n, 1.0, 0.05);
+    int32_t a[10];
+    for (int i = 0; i < 10; i++)
+        a[i] = i;
+    rlab_rng_shuffle_i32(&r1, a, 10);
+    int sum = 0;
+    for (int i = 0; i < 10; i++)
+        sum += a[i];
+    CHECK_EQ_INT(sum, 45);
+}
+
+static const rlab_test tests[] = {
+    {"base.err.1", t_err_format},
+    {"base.alloc.1", t_alloc_fault},
+    {"base.arena.1", t_arena},
+    {"base.rng.1", t_rng},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
