@@ -121,12 +121,12 @@ void rlab_inter_clear(rlab_inter *t)
     memset(t, 0, sizeof *t);
 }
 
-#define GROW(ptr, cap)                                                                      \
-    do {                                                                                    \
-        void *np_ = rlab_realloc((ptr), (cap) * sizeof *(ptr));                             \
-        if (!np_)                                                                           \
-            return RLAB_ENOMEM;                                                             \
-        (ptr) = np_;                                                                        \
+#define GROW(ptr, cap)                                                                             \
+    do {                                                                                           \
+        void *np_ = rlab_realloc((ptr), (cap) * sizeof *(ptr));                                    \
+        if (!np_)                                                                                  \
+            return RLAB_ENOMEM;                                                                    \
+        (ptr) = np_;                                                                               \
     } while (0)
 
 int rlab_inter_reserve(rlab_inter *t, size_t cap)

@@ -31,11 +31,11 @@
 
 /* ---- vocabulary: external id string <-> dense index ---------------------------------- */
 typedef struct rlab_vocab {
-    char **names;      /* [n] external ids, owned */
+    char **names; /* [n] external ids, owned */
     int32_t n, cap;
     /* open-addressing hash table over names (indices into names, -1 = empty) */
     int32_t *slots;
-    uint32_t nslots;   /* power of two */
+    uint32_t nslots; /* power of two */
 } rlab_vocab;
 
 RLAB_API void rlab_vocab_init(rlab_vocab *v);
@@ -61,11 +61,11 @@ enum {
 
 typedef struct rlab_inter {
     size_t n, cap;
-    int32_t *user;  /* [n] dense user index */
-    int32_t *item;  /* [n] dense item index */
-    int64_t *ts;    /* [n] unix seconds, or synthetic order */
-    float *rating;  /* [n] */
-    int nlabels;    /* extra label columns (e.g. click, conversion) */
+    int32_t *user; /* [n] dense user index */
+    int32_t *item; /* [n] dense item index */
+    int64_t *ts;   /* [n] unix seconds, or synthetic order */
+    float *rating; /* [n] */
+    int nlabels;   /* extra label columns (e.g. click, conversion) */
     char label_names[RLAB_INTER_MAX_LABELS][32];
     float *labels[RLAB_INTER_MAX_LABELS]; /* [n] each */
     unsigned flags;
@@ -74,8 +74,8 @@ typedef struct rlab_inter {
 RLAB_API void rlab_inter_init(rlab_inter *t);
 RLAB_API void rlab_inter_clear(rlab_inter *t);
 /* Append one row (labels may be NULL when nlabels == 0). RLAB_ENOMEM on failure. */
-RLAB_API int rlab_inter_push(rlab_inter *t, int32_t user, int32_t item, int64_t ts,
-                             float rating, const float *labels);
+RLAB_API int rlab_inter_push(rlab_inter *t, int32_t user, int32_t item, int64_t ts, float rating,
+                             const float *labels);
 RLAB_API int rlab_inter_reserve(rlab_inter *t, size_t cap);
 
 /* ---- feature tables ------------------------------------------------------------------- */
@@ -89,12 +89,12 @@ typedef enum rlab_feat_kind {
 typedef struct rlab_feat_col {
     char name[64];
     rlab_feat_kind kind;
-    rlab_vocab vocab;  /* TOKEN / TOKEN_SEQ value vocabulary */
-    int32_t *tok;      /* TOKEN: [n_entities], -1 = missing */
-    int64_t *off;      /* TOKEN_SEQ: [n_entities + 1] offsets into seq */
-    int32_t *seq;      /* TOKEN_SEQ values */
-    float *num;        /* FLOAT: [n_entities], NAN = missing */
-    char **text;       /* TEXT: [n_entities] owned strings, NULL = missing */
+    rlab_vocab vocab; /* TOKEN / TOKEN_SEQ value vocabulary */
+    int32_t *tok;     /* TOKEN: [n_entities], -1 = missing */
+    int64_t *off;     /* TOKEN_SEQ: [n_entities + 1] offsets into seq */
+    int32_t *seq;     /* TOKEN_SEQ values */
+    float *num;       /* FLOAT: [n_entities], NAN = missing */
+    char **text;      /* TEXT: [n_entities] owned strings, NULL = missing */
 } rlab_feat_col;
 
 /* Features of one entity type (items or users), rows indexed by the dataset's dense index. */
@@ -112,8 +112,8 @@ RLAB_API rlab_feat_col *rlab_feats_find(const rlab_feats *f, const char *name);
 /* ---- dataset -------------------------------------------------------------------------- */
 typedef struct rlab_dataset {
     char name[64];
-    char source[512];   /* path(s) it was loaded from */
-    char format[32];    /* "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv", "world" */
+    char source[512]; /* path(s) it was loaded from */
+    char format[32];  /* "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv", "world" */
     rlab_vocab users, items;
     rlab_inter inter;
     rlab_feats user_feats, item_feats;
