@@ -1,0 +1,177 @@
+/*
+ * core/host/builtin.c: the host's own commands, registered like a plugin's under the
+ * pseudo-plugin "core" (their shell names have no prefix): help, plugins, models, datasets,
+ * jobs, cancel.
+ */
+#include "host/host_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Print a multi-line string as result lines. */
+static void print_block(rlab_ctx *ctx, const char *text) { rlab_ctx_printf(ctx, "%s", text); }
+
+static int help_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_host *h = rlab_ctx_host(ctx);
+    const char *cmd = rlab_args_str(args, "command");
+    char *text = cmd && *cmd ? rlab_host_help_cmd(h, cmd, rlab_ctx_err(ctx)) : rlab_host_help(h);
+    if (!text)
+        return rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOMEM;
+    print_block(ctx, text);
+    rlab_free(text);
+    return RLAB_OK;
+}
+
+static int plugins_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    (void)args;
+    rlab_host *h = rlab_ctx_host(ctx);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "plugins", 5, (const char *const[]){"name", "version", "commands", "file", "summary"});
+    for (int i = 0; t && i < rlab_host_plugin_count(h); i++) {
+        const rlab_plugin *p = rlab_host_plugin_at(h, i);
+        int nc = 0;
+        for (const rlab_cmd *c = p->commands; c && c->name; c++)
+            nc++;
+        rlab_table_add_row(t, "ssiss", p->name, p->version, nc, rlab_host_plugin_file(h, i),
+                           p->summary);
+        rlab_ctx_printf(ctx, "%-12s %-8s %s", p->name, p->version, p->summary);
+    }
+    for (int i = 0; i < rlab_host_refusal_count(h); i++)
+        rlab_ctx_printf(ctx, "refused: %s", rlab_host_refusal(h, i));
+    return RLAB_OK;
+}
+
+static int models_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    (void)args;
+    rlab_model_info *info = NULL;
+    int n = 0;
+    int rc = rlab_models_list(rlab_host_models(rlab_ctx_host(ctx)), &info, &n, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "models", 6,
+        (const char *const[]){"name", "kind", "plugin", "dataset", "items", "describe"});
+    for (int i = 0; t && i < n; i++) {
+        rlab_table_add_row(t, "msssis", info[i].name, info[i].kind, info[i].plugin, info[i].dataset,
+                           (int)info[i].n_items, info[i].describe);
+        rlab_ctx_printf(ctx, "%-16s %s", info[i].name, info[i].describe);
+    }
+    if (n == 0)
+        rlab_ctx_printf(ctx, "no models");
+    rlab_free(info);
+    return RLAB_OK;
+}
+
+static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    (void)args;
+    rlab_host *h = rlab_ctx_host(ctx);
+    char **names = rlab_host_dataset_names(h);
+    if (!names)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "datasets", 5,
+        (const char *const[]){"name", "users", "items", "interactions", "format"});
+    for (char **p = names; *p; p++) {
+        const rlab_dataset *ds = rlab_ctx_dataset(ctx, *p);
+        if (!ds)
+            continue; /* removed meanwhile */
+        rlab_table_add_row(t, "siils", ds->name, (int)ds->users.n, (int)ds->items.n,
+                           (int64_t)ds->inter.n, ds->format);
+        rlab_ctx_printf(ctx, "%-16s %7d users %7d items %9zu interactions", ds->name,
+                        (int)ds->users.n, (int)ds->items.n, ds->inter.n);
+    }
+    if (!names[0])
+        rlab_ctx_printf(ctx, "no datasets");
+    rlab_ctx_err(ctx)->code = RLAB_OK;
+    rlab_strv_free(names);
+    return RLAB_OK;
+}
+
+static int jobs_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    (void)args;
+    rlab_job_info info[64];
+    int n = rlab_host_jobs(rlab_ctx_host(ctx), info, 64);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "jobs", 5, (const char *const[]){"id", "command", "state", "step", "total"});
+    for (int i = 0; i < n; i++) {
+        if (info[i].id == rlab_ctx_job_id(ctx))
+            continue;
+        if (t)
+            rlab_table_add_row(t, "isstl", info[i].id, info[i].cmd,
+                               rlab_job_state_name(info[i].state), (int64_t)info[i].step,
+                               (int64_t)info[i].total);
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s", info[i].id, info[i].cmd,
+                        rlab_job_state_name(info[i].state), (long long)info[i].step,
+                        (long long)info[i].total, info[i].label);
+    }
+    return RLAB_OK;
+}
+
+static int cancel_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_host *h = rlab_ctx_host(ctx);
+    int64_t id = rlab_args_int(args, "job");
+    if (id == 0) {
+        int n = rlab_host_cancel_all(h) - (rlab_ctx_cancelled(ctx) ? 1 : 0);
+        rlab_ctx_printf(ctx, "cancelled %d job(s)", n);
+        return RLAB_OK; /* our own flag may be set now: we are done anyway */
+    }
+    if (rlab_host_cancel(h, (int)id) != RLAB_OK)
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "no running or queued job %lld", (long long)id);
+    return RLAB_OK;
+}
+
+static const rlab_arg help_args[] = {
+    {.name = "command", .type = RLAB_ARG_STRING, .help = "command to explain"}, {0}};
+static const rlab_arg cancel_args[] = {{.name = "job",
+                                        .type = RLAB_ARG_INT,
+                                        .def = "0",
+                                        .min = 0,
+                                        .flags = RLAB_ARGF_MIN,
+                                        .help = "job id (0 = all)"},
+                                       {0}};
+static const rlab_cmd core_cmds[] = {
+    {.name = "help",
+     .args = help_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = help_run,
+     .help = "List the commands, or explain one (help <command>)."},
+    {.name = "plugins",
+     .flags = RLAB_CMD_READONLY,
+     .run = plugins_run,
+     .help = "List loaded plugins and load refusals."},
+    {.name = "models",
+     .flags = RLAB_CMD_READONLY,
+     .run = models_run,
+     .help = "List the registered models."},
+    {.name = "datasets",
+     .flags = RLAB_CMD_READONLY,
+     .run = datasets_run,
+     .help = "List the loaded datasets."},
+    {.name = "jobs",
+     .flags = RLAB_CMD_READONLY,
+     .run = jobs_run,
+     .help = "List queued, running and finished jobs."},
+    {.name = "cancel",
+     .args = cancel_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = cancel_run,
+     .help = "Cancel a job (cancel <id>) or all jobs (cancel)."},
+    {0}};
+
+static const rlab_plugin core_plugin = {
+    .struct_size = sizeof(rlab_plugin),
+    .abi_version = RLAB_ABI_VERSION,
+    .abi_sizes = RLAB_ABI_SIZES,
+    .name = "core",
+    .version = RECLAB_VERSION_STRING,
+    .summary = "the host's own commands",
+    .commands = core_cmds,
+};
+
+const rlab_plugin *rlab__builtin_plugin(void) { return &core_plugin; }

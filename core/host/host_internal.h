@@ -1,0 +1,148 @@
+/*
+ * core/host/host_internal.h: private structures shared by the host's files (host.c loader
+ * and registries, args.c parsing/help/completion, ctx.c running commands and results, job.c
+ * the worker, builtin.c the core commands). Not installed, not for plugins.
+ *
+ * Locking: host->mu protects the job list, the dataset list, the event callback and the
+ * progress interval. The plugin and command tables are touched only by the ui thread
+ * (load/unload), and a job's plugin cannot be unloaded while the job exists, so the worker
+ * reads its job's command record without a lock.
+ */
+#ifndef RLAB_HOST_INTERNAL_H
+#define RLAB_HOST_INTERNAL_H
+
+#include "host/host.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct rlab_plugin_rec {
+    char name[64];
+    char file[512];
+    void *dl;         /* dlopen handle, NULL for core and static plugins */
+    rlab_plugin desc; /* host copy, zero-filled past the plugin's struct_size */
+    void *state;      /* from open */
+    int opened;       /* open succeeded: close is due */
+} rlab_plugin_rec;
+
+typedef struct rlab_cmd_rec {
+    rlab_cmd_ref ref; /* ref.full points into full, ref.plugin into plugin->name */
+    char full[144];
+    rlab_plugin_rec *plugin;
+    int nargs; /* declared arguments */
+} rlab_cmd_rec;
+
+typedef struct rlab_job rlab_job;
+struct rlab_job {
+    int id;
+    int sync;        /* run on the caller's thread, never queued */
+    rlab_args *args; /* owned */
+    const rlab_cmd_rec *cmd;
+    rlab_job_state state;
+    int status;
+    atomic_int cancel;
+    char message[320];
+    rlab_result *res; /* owned until collected */
+    int64_t step, total;
+    char label[32];
+    double queued_at, started_at, ended_at;
+    int64_t run_id;
+    rlab_job *next;
+};
+
+typedef struct rlab_ds_entry rlab_ds_entry;
+struct rlab_ds_entry {
+    rlab_dataset *ds;
+    int refs;     /* borrowers (not counting the registry) */
+    int detached; /* removed or replaced: freed when refs drops to 0 */
+    rlab_ds_entry *next;
+};
+
+struct rlab_host {
+    /* ui-thread tables */
+    char **dirs;
+    int ndirs;
+    rlab_plugin_rec **plugins;
+    int nplugins, cap_plugins;
+    rlab_cmd_rec **cmds;
+    int ncmds, cap_cmds;
+    char **refusals;
+    int nrefusals, cap_refusals;
+
+    rlab_models *models; /* thread-safe on its own */
+
+    /* everything below under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job changed state, or the queue grew */
+    rlab_job *jobs;    /* all jobs not yet collected, in submission order */
+    int next_job_id;
+    pthread_t worker;
+    int worker_started;
+    int stopping;
+    rlab_ds_entry *datasets;
+    rlab_event_fn ev_fn;
+    void *ev_ud;
+    double progress_interval;
+    char *db_path; /* session store file, NULL = none */
+    int db_gen;    /* bumped by rlab_host_set_store: the worker reopens */
+
+    /* store connections: db for the ui thread (and sync runs), wdb owned by the worker */
+    rlab_db *db;
+    rlab_db *wdb;
+    int wdb_gen;
+};
+
+/* one output line / scratch block / held object of a running command */
+typedef struct rlab_scratch rlab_scratch;
+
+struct rlab_ctx {
+    rlab_host *host;
+    rlab_job *job;
+    const rlab_cmd_rec *cmd;
+    rlab_err err;
+    rlab_result *res;
+    rlab_scratch *scratch;
+    rlab_dataset **held_ds;
+    int nheld_ds, cap_held_ds;
+    rlab_model **held_models;
+    int nheld_models, cap_held_models;
+    double last_progress;
+    int nprogress;
+    int oom;
+    rlab_db *db;
+    int64_t run_id;
+};
+
+/* args.c */
+const char *rlab__type_name(rlab_type t);
+/* Check a default value of an argument declaration; 0 when fine, else fills why. */
+int rlab__check_default(const rlab_arg *a, char *why, size_t size);
+const rlab_arg *rlab__args_decl(const rlab_args *args, int i);
+int rlab__args_count(const rlab_args *args);
+int rlab__args_is_set(const rlab_args *args, int i);
+
+/* host.c */
+const rlab_cmd_rec *rlab__find_cmd_rec(const rlab_host *h, const char *full);
+void rlab__emit(rlab_host *h, const rlab_event *ev);
+int rlab__add_refusal(rlab_host *h, const char *line);
+int rlab__register_builtin(rlab_host *h, const rlab_plugin *desc, rlab_err *err);
+const rlab_plugin *rlab__builtin_plugin(void);
+
+/* ctx.c: run one job (sync or from the worker); fills job->state/status/message/res. */
+void rlab__run_job(rlab_host *h, rlab_job *job);
+rlab_result *rlab__result_new(void);
+
+/* hoststore.c: run records and plugin schemas (no-ops without a store) */
+int rlab__store_migrate(rlab_host *h, const rlab_plugin_rec *p, rlab_err *err);
+int rlab__run_begin(rlab_ctx *ctx, rlab_err *err);
+void rlab__run_end(rlab_ctx *ctx, int status, const char *message);
+void rlab__worker_db(rlab_host *h, rlab_ctx *ctx);
+void rlab__store_close(rlab_host *h);
+
+/* job.c */
+rlab_job *rlab__job_new(rlab_host *h, rlab_args *args, int sync, rlab_err *err);
+void rlab__job_free(rlab_job *job);
+void rlab__jobs_shutdown(rlab_host *h);
+int rlab__plugin_busy(rlab_host *h, const rlab_plugin_rec *p);
+
+#endif /* RLAB_HOST_INTERNAL_H */

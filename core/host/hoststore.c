@@ -1,0 +1,142 @@
+/*
+ * core/host/hoststore.c: the host's use of the session store. Run rows for commands, plugin
+ * schema migrations at load, metrics from rlab_ctx_metric, model artifacts. Every function
+ * is a no-op when no store is attached, so the host works without one (tests, `reclab -e`).
+ *
+ * Connections (store.h: one thread per connection): h->db belongs to the ui thread and is
+ * used by sync runs; the worker opens h->wdb itself on its first job after a store change
+ * (db_gen) and closes it when it exits.
+ */
+#include "host/host_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int rlab__store_migrate(rlab_host *h, const rlab_plugin_rec *p, rlab_err *err)
+{
+    if (!h->db || !p->desc.schema)
+        return RLAB_OK;
+    int n = 0;
+    while (p->desc.schema[n].sql || p->desc.schema[n].fn)
+        n++;
+    if (n == 0)
+        return RLAB_OK;
+    return rlab_db_plugin_migrate(h->db, p->name, p->desc.schema, n, err);
+}
+
+int rlab_host_set_store(rlab_host *h, const char *path, rlab_err *err)
+{
+    if (rlab_host_busy(h))
+        return rlab_errf(err, RLAB_ESTATE, "cannot change the store while jobs run");
+    rlab_db *db = NULL;
+    char *copy = NULL;
+    if (path) {
+        db = rlab_db_open(path, 0, err);
+        if (!db)
+            return err ? err->code : RLAB_EDB;
+        copy = rlab_strdup(path);
+        if (!copy) {
+            rlab_db_close(db);
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        }
+    }
+    rlab_db_close(h->db);
+    pthread_mutex_lock(&h->mu);
+    rlab_free(h->db_path);
+    h->db_path = copy;
+    h->db_gen++;
+    pthread_mutex_unlock(&h->mu);
+    h->db = db;
+    /* bring every loaded plugin's tables up to date */
+    for (int i = 0; db && i < h->nplugins; i++) {
+        int rc = rlab__store_migrate(h, h->plugins[i], err);
+        if (rc)
+            return rc;
+    }
+    return RLAB_OK;
+}
+
+rlab_db *rlab_host_db(rlab_host *h) { return h ? h->db : NULL; }
+
+/* Called on the worker thread before each job: (re)open its own connection. */
+void rlab__worker_db(rlab_host *h, rlab_ctx *ctx)
+{
+    pthread_mutex_lock(&h->mu);
+    int gen = h->db_gen;
+    char *path = h->db_path ? rlab_strdup(h->db_path) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    if (gen != h->wdb_gen) {
+        rlab_db_close(h->wdb);
+        h->wdb = NULL;
+        h->wdb_gen = gen;
+        if (path) {
+            rlab_err e = {0};
+            /* no recovery from the worker: the ui connection did it at attach time, and a
+             * run of ours can never be mistaken for dead (OFD locks) anyway */
+            h->wdb = rlab_db_open(path, RLAB_DB_NO_RECOVER, &e);
+            if (!h->wdb)
+                rlab_log(RLAB_LOG_ERROR, "worker cannot open the store: %s", e.msg);
+        }
+    }
+    rlab_free(path);
+    ctx->db = h->wdb;
+}
+
+void rlab__store_close(rlab_host *h)
+{
+    rlab_db_close(h->db);
+    h->db = NULL;
+    rlab_free(h->db_path);
+    h->db_path = NULL;
+}
+
+int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
+{
+    const rlab_cmd_rec *c = ctx->cmd;
+    if (!ctx->job->sync)
+        rlab__worker_db(ctx->host, ctx);
+    else
+        ctx->db = ctx->host->db;
+    if (!ctx->db || (c->ref.cmd->flags & RLAB_CMD_READONLY) || strcmp(c->plugin->name, "core") == 0)
+        return RLAB_OK;
+    const rlab_args *args = ctx->job->args;
+    const char *dataset = NULL;
+    uint64_t seed = 0;
+    for (int i = 0; i < rlab__args_count(args); i++) {
+        const rlab_arg *a = rlab__args_decl(args, i);
+        if (!rlab__args_is_set(args, i))
+            continue;
+        if (a->type == RLAB_ARG_DATASET && !dataset)
+            dataset = rlab_args_str(args, a->name);
+        if (a->type == RLAB_ARG_INT && strcmp(a->name, "seed") == 0)
+            seed = (uint64_t)rlab_args_int(args, a->name);
+    }
+    char *json = rlab_args_to_json(args);
+    if (!json)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    rlab_db_run_info ri = {.plugin = c->plugin->name,
+                           .name = c->full,
+                           .dataset = dataset,
+                           .config_json = json,
+                           .seed = seed,
+                           .plugin_version = c->plugin->desc.version};
+    int rc = rlab_db_run_begin(ctx->db, &ri, &ctx->run_id, err);
+    rlab_free(json);
+    if (rc)
+        ctx->run_id = 0;
+    pthread_mutex_lock(&ctx->host->mu);
+    ctx->job->run_id = ctx->run_id;
+    pthread_mutex_unlock(&ctx->host->mu);
+    return rc;
+}
+
+void rlab__run_end(rlab_ctx *ctx, int status, const char *message)
+{
+    if (!ctx->db || !ctx->run_id)
+        return;
+    rlab_err e = {0};
+    if (rlab_db_run_end(ctx->db, ctx->run_id, rlab_run_status_for(status),
+                        status == RLAB_OK ? NULL : message, &e))
+        rlab_log(RLAB_LOG_ERROR, "%s: cannot record the end of run %lld: %s", ctx->cmd->full,
+                 (long long)ctx->run_id, e.msg);
+}

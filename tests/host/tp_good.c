@@ -1,0 +1,383 @@
+/*
+ * tests/host/tp_good.c: the test plugin "tgood" (reclab_tgood.so), exercising every ABI
+ * feature the host offers: a descriptor with commands of every argument type, a job that
+ * loops until cancelled, a counting job with progress and metrics, failing commands,
+ * scratch memory, typed results, a model kind (train + save + load), a schema migration,
+ * a view, and open/close with plugin state.
+ *
+ * The model kind "tlin" scores item i for user u as ((i * 7) % n_items) + 0.5 * u + bias, so
+ * tests can compute top-k by hand.
+ */
+#include "host/plugin.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct tgood_state {
+    int opens;
+    int runs; /* commands run since open */
+} tgood_state;
+
+/* ---- the model kind "tlin" ---------------------------------------------------------- */
+
+typedef struct tlin {
+    float bias;
+} tlin;
+
+static int tlin_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                          rlab_err *err)
+{
+    (void)err;
+    const tlin *t = m->impl;
+    for (int b = 0; b < nq; b++)
+        for (int32_t i = 0; i < m->n_items; i++)
+            out[(size_t)b * (size_t)m->n_items + (size_t)i] =
+                (float)((i * 7) % m->n_items) + 0.5f * (float)q[b].user + t->bias;
+    return RLAB_OK;
+}
+
+static int tlin_save(const rlab_model *m, const char *path, rlab_err *err)
+{
+    const tlin *t = m->impl;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return rlab_errf(err, RLAB_EIO, "cannot write %s", path);
+    int32_t hdr[2] = {m->n_users, m->n_items};
+    int ok = fwrite("TLIN", 1, 4, f) == 4 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
+             fwrite(&t->bias, sizeof t->bias, 1, f) == 1;
+    if (fclose(f) != 0 || !ok)
+        return rlab_errf(err, RLAB_EIO, "cannot write %s", path);
+    return RLAB_OK;
+}
+
+static void tlin_describe(const rlab_model *m, char *buf, size_t size)
+{
+    const tlin *t = m->impl;
+    snprintf(buf, size, "tlin bias=%g over %d items", (double)t->bias, (int)m->n_items);
+}
+
+static void tlin_free(rlab_model *m) { rlab_free(m->impl); }
+
+static const rlab_model_vt tlin_vt = {
+    .score_all = tlin_score_all,
+    .save = tlin_save,
+    .describe = tlin_describe,
+    .free = tlin_free,
+};
+
+static rlab_model *tlin_make(int32_t n_users, int32_t n_items, float bias, rlab_err *err)
+{
+    tlin *t = rlab_calloc(1, sizeof *t);
+    if (!t) {
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    t->bias = bias;
+    rlab_model *m = rlab_model_new(&tlin_vt, t, NULL, "tlin", err);
+    if (m) {
+        m->n_users = n_users;
+        m->n_items = n_items;
+    }
+    return m;
+}
+
+static rlab_model *tlin_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+{
+    (void)host;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        rlab_errf(err, RLAB_EIO, "cannot open %s", path);
+        return NULL;
+    }
+    char magic[4];
+    int32_t hdr[2];
+    float bias;
+    int ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TLIN", 4) == 0 &&
+             fread(hdr, sizeof hdr, 1, f) == 1 && fread(&bias, sizeof bias, 1, f) == 1;
+    fclose(f);
+    if (!ok) {
+        rlab_errf(err, RLAB_EFORMAT, "%s is not a tlin model", path);
+        return NULL;
+    }
+    rlab_model *m = tlin_make(hdr[0], hdr[1], bias, err);
+    /* the metadata carries the dataset name */
+    const char *d = meta ? strstr(meta, "\"dataset\"") : NULL;
+    if (m && d && sscanf(d, "\"dataset\": \"%63[^\"]\"", m->dataset) != 1)
+        m->dataset[0] = '\0';
+    return m;
+}
+
+/* ---- commands -------------------------------------------------------------------------- */
+
+static void note_run(rlab_ctx *ctx)
+{
+    tgood_state *st = rlab_ctx_state(ctx);
+    if (st)
+        st->runs++;
+}
+
+static int echo_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    int64_t n = rlab_args_int(args, "n");
+    for (int64_t i = 0; i < n; i++)
+        rlab_ctx_printf(ctx, "%s", rlab_args_str(args, "msg"));
+    rlab_ctx_result_int(ctx, "n", n);
+    rlab_ctx_result_float(ctx, "f", rlab_args_float(args, "f"));
+    rlab_ctx_result_int(ctx, "flag", rlab_args_bool(args, "flag"));
+    rlab_ctx_result_str(ctx, "mode", rlab_args_str(args, "mode"));
+    rlab_ctx_result_int(ctx, "mode_index", rlab_args_choice(args, "mode"));
+    rlab_ctx_result_int(ctx, "msg_given", rlab_args_given(args, "msg"));
+    const char *data = rlab_args_str(args, "data");
+    if (data) {
+        const rlab_dataset *ds = rlab_ctx_dataset(ctx, data);
+        rlab_ctx_result_str(ctx, "data", ds ? ds->name : "?");
+    }
+    rlab_table *t =
+        rlab_ctx_result_table(ctx, "rows", 3, (const char *const[]){"i", "twice", "label"});
+    for (int i = 0; t && i < 3; i++)
+        rlab_table_add_row(t, "ifs", i, 2.0 * i, i == 1 ? NULL : "x");
+    return RLAB_OK;
+}
+
+static void nap_1ms(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Runs until cancelled (or max steps): the cancel-latency and FIFO tests use it. */
+static int loop_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    int64_t max = rlab_args_int(args, "max");
+    for (int64_t step = 1; max == 0 || step <= max; step++) {
+        if (rlab_ctx_cancelled(ctx))
+            return RLAB_ECANCELED;
+        rlab_ctx_progress(ctx, step, max, "spin", 1, (rlab_metric[]){{"step", (double)step}});
+        nap_1ms();
+    }
+    return RLAB_OK;
+}
+
+static int count_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    int64_t n = rlab_args_int(args, "n");
+    for (int64_t i = 1; i <= n; i++) {
+        if (rlab_ctx_cancelled(ctx))
+            return RLAB_ECANCELED;
+        float loss = 1.0f / (float)i;
+        rlab_ctx_progress(ctx, i, n, "epoch", 2, (rlab_metric[]){{"loss", loss}, {"i", (double)i}});
+        int rc = rlab_ctx_metric(ctx, i, "train", "loss", NULL, loss);
+        if (rc)
+            return rc;
+    }
+    rlab_ctx_printf(ctx, "counted to %lld", (long long)n);
+    rlab_ctx_result_int(ctx, "count", n);
+    return RLAB_OK;
+}
+
+static int fail_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    rlab_ctx_printf(ctx, "about to fail");
+    if (rlab_args_bool(args, "silent"))
+        return RLAB_EIO; /* no message: the host uses the status name */
+    return rlab_ctx_errorf(ctx, RLAB_EINVAL, "k must be < %d", 5);
+}
+
+static int scratch_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    int64_t n = rlab_args_int(args, "blocks");
+    for (int64_t i = 0; i < n; i++) {
+        unsigned char *p = rlab_ctx_alloc(ctx, 1000 + (size_t)i);
+        if (!p)
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "scratch");
+        if (((uintptr_t)p & 63u) != 0 || p[999] != 0)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "scratch block not aligned or not zeroed");
+        p[999] = 1;
+    }
+    return rlab_args_bool(args, "fail") ? rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                                          "failed after "
+                                                          "allocating")
+                                        : RLAB_OK;
+}
+
+static int train_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    int64_t items = rlab_args_int(args, "items");
+    rlab_model *m =
+        tlin_make(3, (int32_t)items, (float)rlab_args_float(args, "bias"), rlab_ctx_err(ctx));
+    if (!m)
+        return rlab_ctx_err(ctx)->code;
+    snprintf(m->name, sizeof m->name, "%s", rlab_args_str(args, "name"));
+    snprintf(m->dataset, sizeof m->dataset, "none");
+    int rc = rlab_ctx_register_model(ctx, m);
+    if (rc)
+        return rc;
+    rlab_ctx_result_model(ctx, "model", rlab_args_str(args, "name"));
+    return RLAB_OK;
+}
+
+/* Uses a registered model through the registry: the top item for user 0. */
+static int top_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    note_run(ctx);
+    const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
+    if (!m)
+        return RLAB_ENOTFOUND;
+    rlab_query q = {.user = 0};
+    int32_t top = -1;
+    int rc = rlab_model_topk(m, &q, 1, 1, NULL, &top, NULL, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    rlab_ctx_result_int(ctx, "top", top);
+    return RLAB_OK;
+}
+
+static const char *const modes[] = {"a", "bb", "ccc", NULL};
+
+static const rlab_arg echo_args[] = {
+    {.name = "msg", .type = RLAB_ARG_STRING, .def = "hi", .help = "text to print"},
+    {.name = "n",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 1,
+     .max = 5,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "repetitions"},
+    {.name = "f",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "a fraction"},
+    {.name = "flag", .type = RLAB_ARG_BOOL, .def = "false", .help = "a switch"},
+    {.name = "mode", .type = RLAB_ARG_CHOICE, .def = "a", .choices = modes, .help = "style"},
+    {.name = "data", .type = RLAB_ARG_DATASET, .help = "a dataset"},
+    {.name = "out", .type = RLAB_ARG_PATH, .help = "a path"},
+    {0}};
+
+static const rlab_arg loop_args[] = {{.name = "max",
+                                      .type = RLAB_ARG_INT,
+                                      .def = "0",
+                                      .min = 0,
+                                      .flags = RLAB_ARGF_MIN,
+                                      .help = "steps (0 = until cancelled)"},
+                                     {0}};
+
+static const rlab_arg count_args[] = {{.name = "n",
+                                       .type = RLAB_ARG_INT,
+                                       .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN,
+                                       .min = 1,
+                                       .help = "how far"},
+                                      {0}};
+
+static const rlab_arg fail_args[] = {
+    {.name = "silent", .type = RLAB_ARG_BOOL, .def = "no", .help = "fail without a message"}, {0}};
+
+static const rlab_arg scratch_args[] = {
+    {.name = "blocks",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "blocks to allocate"},
+    {.name = "fail", .type = RLAB_ARG_BOOL, .def = "false", .help = "fail afterwards"},
+    {0}};
+
+static const rlab_arg train_args[] = {
+    {.name = "name",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_NEW,
+     .help = "name of the new model"},
+    {.name = "items",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "number of items"},
+    {.name = "bias", .type = RLAB_ARG_FLOAT, .def = "0", .help = "score offset"},
+    {0}};
+
+static const rlab_arg top_args[] = {{.name = "model",
+                                     .type = RLAB_ARG_MODEL,
+                                     .flags = RLAB_ARGF_REQUIRED,
+                                     .help = "a registered model"},
+                                    {0}};
+
+static const rlab_cmd tgood_cmds[] = {
+    {.name = "echo",
+     .args = echo_args,
+     .run = echo_run,
+     .help = "Print a message.\nEchoes msg n times and returns typed results."},
+    {.name = "loop",
+     .args = loop_args,
+     .flags = RLAB_CMD_JOB,
+     .run = loop_run,
+     .help = "Spin until cancelled."},
+    {.name = "count",
+     .args = count_args,
+     .flags = RLAB_CMD_JOB,
+     .run = count_run,
+     .help = "Count with progress."},
+    {.name = "fail", .args = fail_args, .run = fail_run, .help = "Always fail."},
+    {.name = "scratch",
+     .args = scratch_args,
+     .run = scratch_run,
+     .help = "Allocate scratch memory."},
+    {.name = "train",
+     .args = train_args,
+     .flags = RLAB_CMD_JOB,
+     .run = train_run,
+     .help = "Make a tlin model."},
+    {.name = "top",
+     .args = top_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = top_run,
+     .help = "Top item of a model for user 0."},
+    {0}};
+
+static const rlab_model_kind tgood_kinds[] = {
+    {.name = "tlin", .summary = "test linear scorer", .load = tlin_load}, {0}};
+
+static const rlab_migration tgood_schema[] = {
+    {.sql = "CREATE TABLE tgood_notes(id INTEGER PRIMARY KEY, text TEXT)", .note = "notes table"},
+    {0}};
+
+static const rlab_view_kind tgood_views[] = {
+    {.name = "notes", .title = "Notes", .kind = "table", .source = "SELECT * FROM tgood_notes"},
+    {0}};
+
+static int tgood_open(rlab_host *host, void **state, rlab_err *err)
+{
+    (void)host;
+    tgood_state *st = rlab_calloc(1, sizeof *st);
+    if (!st)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    st->opens = 1;
+    *state = st;
+    return RLAB_OK;
+}
+
+static void tgood_close(void *state) { rlab_free(state); }
+
+RLAB_PLUGIN(tgood)
+{
+    RLAB_PLUGIN_INIT(out);
+    out->name = "tgood";
+    out->version = "1.2.3";
+    out->summary = "test plugin exercising every ABI feature";
+    out->commands = tgood_cmds;
+    out->models = tgood_kinds;
+    out->schema = tgood_schema;
+    out->views = tgood_views;
+    out->open = tgood_open;
+    out->close = tgood_close;
+    return RLAB_OK;
+}
