@@ -1,0 +1,296 @@
+/*
+ * core/data/load_auto: the format dispatcher (by folder content, file name, extension, then
+ * by sniffing the first lines) and the in-memory entry point used by the fuzz targets.
+ */
+#include "data/loaders.h"
+#include "data/tokenizer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int has(const char *dir, const char *base)
+{
+    char p[1100];
+    struct stat st;
+    return rlab_ld_join(p, sizeof p, dir, base) == RLAB_OK && stat(p, &st) == 0 &&
+           S_ISREG(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static const char *base_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static int dir_has_inter(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        found |= ends_with(de->d_name, ".inter");
+    closedir(d);
+    return found;
+}
+
+/* Column guesses from header names (case-sensitive common spellings). */
+static int is_one_of(rlab_field f, const char *const *names)
+{
+    for (; *names; names++)
+        if (strlen(*names) == f.n && memcmp(*names, f.p, f.n) == 0)
+            return 1;
+    return 0;
+}
+
+static void guess_columns(const char *line, size_t n, rlab_csv_opts *o)
+{
+    static const char *const users[] = {"user", "user_id", "userId", "uid", "UserID", NULL};
+    static const char *const items[] = {"item",    "item_id",  "itemId",  "iid",
+                                        "movieId", "movie_id", "MovieID", NULL};
+    static const char *const tss[] = {"timestamp", "ts", "time", "Timestamp", NULL};
+    static const char *const rats[] = {"rating", "Rating", "score", NULL};
+    rlab_field f[256];
+    size_t nf = rlab_split_fields(line, n, o->sep, f, 256);
+    if (nf > 256)
+        nf = 256;
+    for (size_t k = 0; k < nf; k++) {
+        if (f[k].n >= 2 && f[k].p[0] == '"' && f[k].p[f[k].n - 1] == '"') {
+            f[k].p++;
+            f[k].n -= 2;
+        }
+        if (is_one_of(f[k], users))
+            o->user_col = (int)k;
+        else if (is_one_of(f[k], items))
+            o->item_col = (int)k;
+        else if (is_one_of(f[k], tss))
+            o->ts_col = (int)k;
+        else if (is_one_of(f[k], rats))
+            o->rating_col = (int)k;
+    }
+}
+
+/* Sniff a text file: "sasrec" (every line two integers), "ml-100k" (tab, 4 fields), else
+ * "seqline". */
+static const char *sniff(rlab_reader *r)
+{
+    const char *s;
+    size_t n;
+    int lines = 0, two = 0, tab4 = 0;
+    while (lines < 64 && rlab_reader_next(r, &s, &n, NULL) == RLAB_OK && s) {
+        rlab_field f[5];
+        size_t nf = rlab_split_fields(s, n, NULL, f, 5);
+        if (nf == 0)
+            continue;
+        lines++;
+        two += nf == 2;
+        tab4 += nf == 4 && rlab_split_fields(s, n, "\t", f, 5) == 4;
+    }
+    if (lines > 0 && tab4 == lines)
+        return "ml-100k";
+    if (lines > 0 && two == lines)
+        return "sasrec";
+    return "seqline";
+}
+
+static int load_csv_guess(const char *path, const char *sep, const char *name, rlab_dataset **out,
+                          rlab_err *err)
+{
+    rlab_csv_opts o;
+    rlab_csv_opts_init(&o);
+    o.sep = sep;
+    rlab_reader r;
+    int rc = rlab_reader_open(&r, path, RLAB_READ_UTF8, err);
+    const char *s = NULL;
+    size_t n = 0;
+    while (rc == RLAB_OK && (rc = rlab_reader_next(&r, &s, &n, err)) == RLAB_OK && s && n == 0) {
+    }
+    if (rc == RLAB_OK && s)
+        guess_columns(s, n, &o);
+    rlab_reader_close(&r);
+    if (rc)
+        return rc;
+    return rlab_load_csv(path, &o, name, out, err);
+}
+
+int rlab_data_load(const char *path, const char *format, const char *name, rlab_dataset **out,
+                   rlab_err *err)
+{
+    *out = NULL;
+    if (!path)
+        return rlab_errf(err, RLAB_EINVAL, "data.load: no path");
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rlab_errf_at(err, RLAB_EIO, path, 0, "cannot open: %s", strerror(errno));
+    int dir = S_ISDIR(st.st_mode);
+    const char *b = base_of(path);
+    if (!format) {
+        if (dir) {
+            if (has(path, "u.data"))
+                format = "ml-100k";
+            else if (has(path, "ratings.dat") || has(path, "movies.dat") ||
+                     has(path, "movies_semicolon.dat") || has(path, "users.dat"))
+                format = "ml-1m";
+            else if (dir_has_inter(path))
+                format = "recbole";
+            else
+                return rlab_errf_at(err, RLAB_ENOTFOUND, path, 0,
+                                    "no known dataset files, expected u.data, ratings.dat, "
+                                    "movies.dat, users.dat or a .inter file");
+        } else if (strcmp(b, "u.data") == 0) {
+            format = "ml-100k";
+        } else if (strcmp(b, "ratings.dat") == 0 || strncmp(b, "movies", 6) == 0 ||
+                   strcmp(b, "users.dat") == 0) {
+            format = "ml-1m";
+        } else if (ends_with(b, ".inter")) {
+            format = "recbole";
+        } else if (ends_with(b, ".csv")) {
+            format = "csv";
+        } else if (ends_with(b, ".tsv")) {
+            format = "tsv";
+        } else if (ends_with(b, ".jsonl") || ends_with(b, ".json")) {
+            return rlab_errf_at(err, RLAB_EINVAL, path, 0,
+                                "JSON lines hold dialogues: load them with "
+                                "rlab_dialogues_load, expected an interaction file");
+        } else {
+            rlab_reader r;
+            int rc = rlab_reader_open(&r, path, 0, err);
+            if (rc)
+                return rc;
+            format = sniff(&r);
+            rlab_reader_close(&r);
+        }
+    }
+    if (strcmp(format, "recbole") == 0)
+        return rlab_load_recbole(path, name, out, err);
+    if (strcmp(format, "ml-100k") == 0)
+        return rlab_load_ml100k(path, name, out, err);
+    if (strcmp(format, "sasrec") == 0)
+        return rlab_load_sasrec(path, name, out, err);
+    if (strcmp(format, "seqline") == 0)
+        return rlab_load_seqline(path, name, out, err);
+    if (strcmp(format, "csv") == 0)
+        return load_csv_guess(path, ",", name, out, err);
+    if (strcmp(format, "tsv") == 0)
+        return load_csv_guess(path, "\t", name, out, err);
+    if (strcmp(format, "ml-1m") == 0) {
+        if (dir)
+            return rlab_load_ml1m(path, NULL, name, out, err);
+        char d[1024];
+        snprintf(d, sizeof d, "%.*s", b > path ? (int)(b - path - 1) : 1, b > path ? path : ".");
+        return rlab_load_ml1m(d, NULL, name, out, err);
+    }
+    return rlab_errf(err, RLAB_EINVAL,
+                     "unknown data format '%s', expected recbole, ml-100k, ml-1m, sasrec, "
+                     "seqline, csv or tsv",
+                     format);
+}
+
+/* ---- in-memory entry point ----------------------------------------------------------- */
+static int buf_ml100k_item(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    static const char *const g[19] = {
+        "unknown",     "Action", "Adventure", "Animation", "Children's", "Comedy",  "Crime",
+        "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
+        "Romance",     "Sci-Fi", "Thriller",  "War",       "Western"};
+    return rlab_ld_ml100k_item(r, ds, g, 19, err);
+}
+static int buf_ml100k_data(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_ml_ratings(r, ds, "\t", err);
+}
+static int buf_ml1m_ratings(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_ml_ratings(r, ds, "::", err);
+}
+static int buf_ml1m_movies(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_ml1m_movies(r, ds, "::", err);
+}
+static int buf_ml1m_movies_semi(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_ml1m_movies(r, ds, ";", err);
+}
+static int buf_rb_item(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_recbole_feats(r, ds, 0, err);
+}
+static int buf_rb_user(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    return rlab_ld_recbole_feats(r, ds, 1, err);
+}
+static int buf_csv(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
+{
+    rlab_csv_opts o;
+    rlab_csv_opts_init(&o);
+    /* guess columns from the first line, then read again from the start */
+    rlab_reader probe = *r;
+    const char *s;
+    size_t n;
+    while (rlab_reader_next(&probe, &s, &n, NULL) == RLAB_OK && s && n == 0) {
+    }
+    if (s)
+        guess_columns(s, n, &o);
+    return rlab_ld_csv(r, &o, ds, err);
+}
+
+static const struct {
+    const char *name;
+    const char *format;
+    unsigned flags;
+    rlab_ld_fn fn;
+} buffer_formats[] = {
+    {.name = "recbole-inter",
+     .format = "recbole",
+     .flags = RLAB_READ_UTF8,
+     .fn = rlab_ld_recbole_inter},
+    {.name = "recbole-item", .format = "recbole", .flags = RLAB_READ_UTF8, .fn = buf_rb_item},
+    {.name = "recbole-user", .format = "recbole", .flags = RLAB_READ_UTF8, .fn = buf_rb_user},
+    {.name = "ml-100k-data", .format = "ml-100k", .flags = 0, .fn = buf_ml100k_data},
+    {.name = "ml-100k-item", .format = "ml-100k", .flags = 0, .fn = buf_ml100k_item},
+    {.name = "ml-100k-user", .format = "ml-100k", .flags = 0, .fn = rlab_ld_ml100k_user},
+    {.name = "ml-1m-ratings", .format = "ml-1m", .flags = 0, .fn = buf_ml1m_ratings},
+    {.name = "ml-1m-movies", .format = "ml-1m", .flags = 0, .fn = buf_ml1m_movies},
+    {.name = "ml-1m-movies-semicolon", .format = "ml-1m", .flags = 0, .fn = buf_ml1m_movies_semi},
+    {.name = "ml-1m-users", .format = "ml-1m", .flags = 0, .fn = rlab_ld_ml1m_users},
+    {.name = "sasrec", .format = "sasrec", .flags = RLAB_READ_UTF8, .fn = rlab_ld_sasrec},
+    {.name = "seqline", .format = "seqline", .flags = RLAB_READ_UTF8, .fn = rlab_ld_seqline},
+    {.name = "csv", .format = "csv", .flags = RLAB_READ_UTF8, .fn = buf_csv},
+};
+
+int rlab_data_load_buffer(const void *buf, size_t n, const char *format, const char *label,
+                          rlab_dataset **out, rlab_err *err)
+{
+    *out = NULL;
+    if (!format)
+        return rlab_errf(err, RLAB_EINVAL, "data.load_buffer: format required");
+    for (size_t k = 0; k < sizeof buffer_formats / sizeof buffer_formats[0]; k++) {
+        if (strcmp(format, buffer_formats[k].name) != 0)
+            continue;
+        rlab_dataset *ds = rlab_dataset_new(label ? label : "buffer", err);
+        if (!ds)
+            return RLAB_ENOMEM;
+        rlab_reader r;
+        rlab_reader_open_mem(&r, buf, n, label, buffer_formats[k].flags);
+        int rc = buffer_formats[k].fn(&r, ds, err);
+        rlab_reader_close(&r);
+        if (rc) {
+            rlab_dataset_free(ds);
+            return rc;
+        }
+        rlab_ld_set(ds, buffer_formats[k].format, r.name);
+        *out = ds;
+        return RLAB_OK;
+    }
+    return rlab_errf(err, RLAB_EINVAL, "data.load_buffer: unknown format '%s'", format);
+}
