@@ -22,8 +22,12 @@ typedef struct rlab_kv {
 RLAB_API int rlab_ckpt_save(const char *path, const rlab_params *p, const rlab_opt *opt,
                             const rlab_kv *meta, int n_meta, rlab_err *err);
 /* Load into an existing block: every tensor of p must be present with the same shape and
- * dtype F32 (extra tensors in the file are ignored unless strict). opt may be NULL. Errors
- * name the file and the tensor. */
+ * dtype F32 (extra tensors in the file are ignored unless strict; "opt.*" moments never count
+ * as extra). opt may be NULL; when given, its moments and "opt.step" must be in the file.
+ * The whole header is validated before anything is copied, so on EINVAL (shape), EFORMAT
+ * (dtype, truncated file, bad header) or ENOTFOUND (missing tensor or file) the block is
+ * untouched. Errors name the file and the tensor ("ckpt.safetensors: tensor 'w': shape
+ * [3, 4] in the file, [4, 3] expected"). */
 RLAB_API int rlab_ckpt_load(const char *path, rlab_params *p, rlab_opt *opt, int strict,
                             rlab_err *err);
 /* Read one metadata value into buf (RLAB_ENOTFOUND when absent). */

@@ -18,20 +18,29 @@ typedef struct rlab_opt_config {
     float lr;
     float momentum;      /* SGD */
     float beta1, beta2, eps;
-    float weight_decay;  /* AdamW/SGD: decoupled decay; Adam: L2 added to the gradient */
+    float weight_decay;  /* AdamW/SGD: decoupled (x -= lr * wd * x); Adam: L2, g += wd * x */
     float clip_norm;     /* > 0: global-norm clipping inside step */
-    int lazy;            /* 1: rows of row-tracked tensors update only when touched */
+    int lazy;            /* 1: rows of row-tracked tensors update only when touched (TF
+                            LazyAdam): parameters, moments and decay of untouched rows stay
+                            bit-identical; bias correction uses the global step */
     rlab_sched_kind sched;
-    int64_t warmup_steps, total_steps;
+    int64_t warmup_steps, total_steps; /* linear warm-up lr*(t+1)/W for t < W (both scheds);
+                                          cosine from lr to min_lr over [W, total] */
     float min_lr;        /* floor of the cosine schedule */
 } rlab_opt_config;
 
 typedef struct rlab_opt rlab_opt;
 
+/* lr 1e-3 (SGD 1e-2), betas 0.9/0.999, eps 1e-8, weight decay 0 (AdamW 0.01), no clipping,
+ * constant schedule, not lazy. */
 RLAB_API rlab_opt_config rlab_opt_defaults(rlab_opt_kind kind);
+/* State for block p (borrowed; the optimiser only remembers its size). EINVAL for a bad config
+ * (cosine without total_steps > warmup_steps, betas outside [0, 1)...), ENOMEM. Free with
+ * rlab_opt_free (NULL ok). */
 RLAB_API rlab_opt *rlab_opt_new(const rlab_params *p, const rlab_opt_config *cfg, rlab_err *err);
 RLAB_API void rlab_opt_free(rlab_opt *opt);
-/* One update of every parameter from its gradient; advances the schedule. */
+/* One update of every parameter from its gradient (clipping first when clip_norm > 0);
+ * advances the schedule. EINVAL when p is not the block size the optimiser was made for. */
 RLAB_API int rlab_opt_step(rlab_opt *opt, rlab_params *p);
 /* Learning rate that the next step will use (warm-up then cosine, or constant). */
 RLAB_API float rlab_opt_lr(const rlab_opt *opt);
@@ -41,7 +50,9 @@ RLAB_API float rlab_opt_clip_grad_norm(rlab_params *p, float max_norm);
 /* Sum over all parameters of ||theta||^2 / 2 times l2, added to grads; returns the value
  * (MQSA-TED's l2 term, tf.nn.l2_loss style). */
 RLAB_API double rlab_opt_l2_penalty(rlab_params *p, float l2);
-/* Optimiser state for checkpoints: moments as extra named tensors. */
+/* Optimiser state for checkpoints: moments as extra named tensors. m is Adam's first moment
+ * or SGD's momentum buffer (NULL for SGD without momentum); v is NULL for SGD. Both are
+ * parallel to the parameter block (same offsets). */
 RLAB_API size_t rlab_opt_state_count(const rlab_opt *opt); /* floats in m (and v) */
 RLAB_API float *rlab_opt_state_m(rlab_opt *opt);
 RLAB_API float *rlab_opt_state_v(rlab_opt *opt);

@@ -37,6 +37,10 @@ rlab_tape *rlab_tape_new(size_t arena_bytes, size_t max_nodes, rlab_err *err)
     t->poison.flags = RLAB_T_POISON;
     t->poison.op = "poison";
     t->poison.ndim = 1;
+    t->poison.shape[0] = 1;
+    t->poison.n = 1;
+    t->poison_data[0] = NAN;
+    t->poison.data = t->poison_data;
     return t;
 }
 
@@ -209,6 +213,9 @@ rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int
         return &tape->poison;
     if (rlab_t_bad((const rlab_tensor *const *)src, nsrc))
         return rlab_tape_fail(tape, RLAB_EINVAL, "%s: invalid input tensor", name);
+    if (nsrc > RLAB_T_MAXSRC)
+        return rlab_tape_fail(tape, RLAB_EINVAL, "%s: %d sources, at most %d recorded", name,
+                              nsrc, RLAB_T_MAXSRC);
     if (tape->nnodes >= tape->maxnodes)
         return rlab_tape_fail(tape, RLAB_ENOMEM, "%s: tape holds at most %zu ops per step", name,
                               tape->maxnodes);
@@ -218,7 +225,7 @@ rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int
     rlab_tensor *t = alloc_tensor(tape, name, ndim, shape, need_grad);
     if (t->flags & RLAB_T_POISON)
         return t;
-    for (int i = 0; i < nsrc && i < 4; i++)
+    for (int i = 0; i < nsrc; i++)
         t->src[i] = src[i];
     t->backward = backward;
     tape->nodes[tape->nnodes++] = t;
@@ -268,9 +275,12 @@ static void init_param(rlab_tensor *t, const rlab_param_spec *s, rlab_rng *rng)
 
 rlab_params *rlab_params_new(const rlab_param_spec *specs, int n, rlab_rng *rng, rlab_err *err)
 {
+    if (n < 0 || (n > 0 && !specs)) {
+        rlab_errf(err, RLAB_EINVAL, "params: bad spec list (n = %d)", n);
+        return NULL;
+    }
     rlab_params *p = rlab_calloc(1, sizeof *p);
-    if (!p || n < 0) {
-        rlab_free(p);
+    if (!p) {
         rlab_errf(err, RLAB_ENOMEM, "params: out of memory");
         return NULL;
     }
@@ -363,7 +373,8 @@ int rlab_params_track_rows(rlab_params *p, rlab_tensor *t, rlab_err *err)
     if (i < 0)
         return rlab_errf(err, RLAB_EINVAL, "params: tensor is not in this block");
     if (!p->row_touched[i]) {
-        p->row_touched[i] = rlab_calloc((size_t)rlab_t_rows(t), 1);
+        int64_t rows = rlab_t_rows(t);
+        p->row_touched[i] = rlab_calloc((size_t)(rows > 0 ? rows : 1), 1);
         if (!p->row_touched[i])
             return rlab_errf(err, RLAB_ENOMEM, "params: out of memory");
     }

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #define RLAB_T_MAXDIM 4
+#define RLAB_T_MAXSRC 8 /* sources an op can record */
 
 enum {
     RLAB_T_PARAM = 1u << 0,         /* lives in a parameter block (not on a tape) */
@@ -68,7 +69,7 @@ struct rlab_tensor {
     unsigned flags;
     const char *op;     /* op name ("matmul"), "input", "param" */
     rlab_backward_fn backward;
-    rlab_tensor *src[4];
+    rlab_tensor *src[RLAB_T_MAXSRC]; /* sources (ops with more keep them in aux) */
     union {
         int64_t i[8];
         float f[8];
@@ -88,6 +89,7 @@ struct rlab_tape {
     uint64_t step;         /* incremented by rlab_tape_reset */
     rlab_err err;          /* sticky error (err.code != 0 once set) */
     rlab_tensor poison;    /* returned by ops after an error */
+    float poison_data[1];  /* poison.data: NAN, so reading a poison result is safe */
 };
 
 /* A tape with an activation arena of arena_bytes and room for max_nodes ops per step.

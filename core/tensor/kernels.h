@@ -1,0 +1,140 @@
+/*
+ * core/tensor/kernels: level-1 numerics over plain float* (STYLE.md "two levels"): the fast
+ * kernels the ops of ops.h call, and their naive reference twins (rlab_ref_*) that the tests
+ * use as oracles. Exported so fused layers (nn.h, loss.h) and tests can call them directly.
+ *
+ *     // y = layernorm(x) over rows of x [R, C]; mean/rstd [R] saved for the backward
+ *     rlab_k_layernorm_fwd(y, mean, rstd, x, gain, bias, R, C, 1e-5f);
+ *     rlab_k_layernorm_bwd(dx, dgain, dbias, dy, x, mean, rstd, gain, R, C);  // += into d*
+ *
+ * Conventions: every array is contiguous row-major; shapes are in the comments; backward
+ * kernels ACCUMULATE (+=) into their outputs (llm.c), and a NULL gradient pointer means "not
+ * needed". Fast kernels split work over rows with static OpenMP schedules and never reduce
+ * across threads in a schedule-dependent order, so results are bit-identical for any thread
+ * count (sgemm aside: OpenBLAS is deterministic for a fixed thread count). Pointers are
+ * borrowed; nothing here allocates. Thread-safe (no global state).
+ */
+#ifndef RLAB_TENSOR_KERNELS_H
+#define RLAB_TENSOR_KERNELS_H
+
+#include "base/base.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* Below this many elements a kernel runs on one thread (OpenMP start-up costs ~1-5 us). */
+#define RLAB_K_PAR_MIN 32768
+
+/* ---- fast exp ------------------------------------------------------------------------------ */
+/* e^x in float within ~2 ulp of expf for x in [-87, 88.7] (saturates at e^88.3 above; exactly 0
+ * below -87.3, so -inf gives 0; NaN propagates). Branch-free, so `#pragma omp simd` loops over it
+ * vectorise: about 1 ns per element against ~15 for glibc's expf on the 2-core test machine.
+ * Range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial for e^r and
+ * 2^n assembled in the exponent bits. Use it for softmax-like loops over many elements. */
+static inline float rlab_k_expf(float x)
+{
+    /* Every select is done on integer bit masks: a float compare may trap (-ftrapping-math
+     * is GCC's default), which stops if-conversion and with it vectorisation. */
+    int32_t ix;
+    memcpy(&ix, &x, sizeof ix);
+    const uint32_t ux = (uint32_t)ix;
+    const int32_t mbig = -(int32_t)(ix > 0x42B0999A);                  /* x > 88.3f, +NaN */
+    const int32_t msmall = -(int32_t)(ux > 0xC2AE999Au);               /* x < -87.3f, -NaN */
+    const int32_t mnan = -(int32_t)((ux & 0x7fffffffu) > 0x7f800000u); /* NaN */
+    const int32_t ic =
+        (ix & ~(mbig | msmall)) | (0x42B0999A & mbig) | ((int32_t)0xC2AE999Au & msmall);
+    float xc;
+    memcpy(&xc, &ic, sizeof xc);
+    /* round(xc / ln2) by the 1.5 * 2^23 trick: no floorf call, so it vectorises on SSE2 */
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f; /* ln2 split in two parts */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    float sc;
+    memcpy(&sc, &bits, sizeof sc);
+    const float y = p * sc;
+    int32_t iy;
+    memcpy(&iy, &y, sizeof iy);
+    iy = (iy & ~(msmall | mnan)) | (ix & mnan); /* below the range: +0; NaN: x itself */
+    float out;
+    memcpy(&out, &iy, sizeof out);
+    return out;
+}
+
+/* ---- counter-based random numbers (dropout) ------------------------------------------- */
+/* A 64-bit mix of (seed, step, node, i): the same inputs give the same value on every
+ * platform and thread count, so a dropout mask never depends on scheduling. */
+RLAB_API uint64_t rlab_k_hash4(uint64_t seed, uint64_t step, uint64_t node, uint64_t i);
+/* mask[i] = 1 (keep) with probability 1 - p, n elements. The per-element draw is a 32-bit
+ * bijective mix of i keyed by (seed, step, node) (24 bits compared with p * 2^24), cheap and
+ * vectorisable; the key is the 64-bit rlab_k_hash4 chain. */
+RLAB_API void rlab_k_dropout_mask(uint8_t *mask, int64_t n, float p, uint64_t seed, uint64_t step,
+                                  uint64_t node);
+
+/* ---- matrix products (cblas_sgemm, row-major, transposes by flag, no copies) ------------ */
+/* C [M, N] = op(A) op(B); op(A) [M, K] (A stored [K, M] when ta), op(B) [K, N] (B stored
+ * [N, K] when tb). beta = 0 (C is overwritten). */
+RLAB_API void rlab_k_matmul_fwd(float *C, const float *A, const float *B, int64_t M, int64_t N,
+                                int64_t K, int ta, int tb);
+/* dA += d op(A) mapped back through the transpose, dB likewise (either may be NULL):
+ * d op(A) = dC op(B)^T, d op(B) = op(A)^T dC. */
+RLAB_API void rlab_k_matmul_bwd(float *dA, float *dB, const float *dC, const float *A,
+                                const float *B, int64_t M, int64_t N, int64_t K, int ta, int tb);
+/* Naive triple loop twins (float accumulation in k order), the oracles of the tests. */
+RLAB_API void rlab_ref_matmul_fwd(float *C, const float *A, const float *B, int64_t M, int64_t N,
+                                  int64_t K, int ta, int tb);
+RLAB_API void rlab_ref_matmul_bwd(float *dA, float *dB, const float *dC, const float *A,
+                                  const float *B, int64_t M, int64_t N, int64_t K, int ta, int tb);
+
+/* ---- layer norm over the last dim -------------------------------------------------------- */
+/* x [R, C] -> out [R, C] = (x - mean) * rstd * gain + bias (gain/bias [C], NULL = 1 / 0);
+ * mean, rstd [R] are written for the backward. Biased variance, as in PyTorch. */
+RLAB_API void rlab_k_layernorm_fwd(float *out, float *mean, float *rstd, const float *x,
+                                   const float *gain, const float *bias, int64_t R, int64_t C,
+                                   float eps);
+/* dx [R, C] += ..., dgain [C] += sum_r dout * xhat, dbias [C] += sum_r dout (NULL = skip). */
+RLAB_API void rlab_k_layernorm_bwd(float *dx, float *dgain, float *dbias, const float *dout,
+                                   const float *x, const float *mean, const float *rstd,
+                                   const float *gain, int64_t R, int64_t C);
+RLAB_API void rlab_ref_layernorm_fwd(float *out, float *mean, float *rstd, const float *x,
+                                     const float *gain, const float *bias, int64_t R, int64_t C,
+                                     float eps);
+RLAB_API void rlab_ref_layernorm_bwd(float *dx, float *dgain, float *dbias, const float *dout,
+                                     const float *x, const float *mean, const float *rstd,
+                                     const float *gain, int64_t R, int64_t C);
+
+/* ---- softmax over the last dim ----------------------------------------------------------- */
+/* y [R, C] = softmax(x) row-wise (max-subtracted). A row that is all -inf gives zeros. */
+RLAB_API void rlab_k_softmax_fwd(float *y, const float *x, int64_t R, int64_t C);
+/* dx [R, C] += y * (dy - sum_c dy * y). */
+RLAB_API void rlab_k_softmax_bwd(float *dx, const float *dy, const float *y, int64_t R, int64_t C);
+RLAB_API void rlab_ref_softmax_fwd(float *y, const float *x, int64_t R, int64_t C);
+RLAB_API void rlab_ref_softmax_bwd(float *dx, const float *dy, const float *y, int64_t R,
+                                   int64_t C);
+
+/* ---- embedding rows ---------------------------------------------------------------------- */
+/* out [n, D] = table [V, D] rows at ids; ids < 0, == pad or >= V give a zero row. */
+RLAB_API void rlab_k_gather_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
+                                int64_t V, int64_t D, int64_t pad);
+/* dtable [V, D] += scatter of dout [n, D] (padding ids skipped), serial in i order so repeated
+ * ids accumulate deterministically. */
+RLAB_API void rlab_k_gather_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n,
+                                int64_t V, int64_t D, int64_t pad);
+RLAB_API void rlab_ref_gather_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
+                                  int64_t V, int64_t D, int64_t pad);
+
+/* ---- deterministic reductions ------------------------------------------------------------- */
+/* Sum of x[0..n) in double over fixed 4096-element chunks combined in order: the result does
+ * not depend on the thread count. */
+RLAB_API double rlab_k_sum(const float *x, int64_t n);
+/* Sum of x[i]^2, same scheme. */
+RLAB_API double rlab_k_sumsq(const float *x, int64_t n);
+
+#endif /* RLAB_TENSOR_KERNELS_H */

@@ -1,0 +1,313 @@
+/*
+ * Test organization: fast kernels against their naive reference twins (kernels.h) on odd
+ * shapes, ids tensor.ref.<kernel>.<n>: matmul forward and backward in all four transpose
+ * combinations (sgemm vs triple loop, backward accumulating into non-zero buffers), bmm through
+ * the op, layer norm and softmax forward/backward (including shapes large enough for the
+ * OpenMP path, C = 1 and all -inf rows), gather forward/backward with padding and repeats, the
+ * deterministic block sum, and bit-identical results for 1 and 2 threads.
+ */
+#include "harness.h"
+#include "tensor/kernels.h"
+#include "tensor/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* exact comparisons are intended here: copies, zeros and hand-picked values are exact */
+#pragma GCC diagnostic ignored "-Wfloat-equal"
+
+static rlab_rng rng;
+
+static float *rnd(int64_t n, float scale)
+{
+    float *x = rlab_malloc((size_t)(n ? n : 1) * sizeof *x);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = scale * (2.0f * rlab_rng_uniform(&rng) - 1.0f);
+    return x;
+}
+
+static float *copy(const float *x, int64_t n)
+{
+    float *y = rlab_malloc((size_t)(n ? n : 1) * sizeof *y);
+    memcpy(y, x, (size_t)n * sizeof *y);
+    return y;
+}
+
+/* max |a - b| / (1 + |b|) over n */
+static double maxrel(const float *a, const float *b, int64_t n)
+{
+    double w = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / (1.0 + fabs((double)b[i]));
+        if (!(d <= w)) /* also catches NaN */
+            w = isnan(d) ? (double)INFINITY : d;
+    }
+    return w;
+}
+
+static void matmul_case(int64_t M, int64_t N, int64_t K, int ta, int tb)
+{
+    float *A = rnd(M * K, 1.0f), *B = rnd(K * N, 1.0f), *dC = rnd(M * N, 1.0f);
+    float *C1 = rnd(M * N, 1.0f), *C2 = rnd(M * N, 1.0f);   /* garbage: beta must be 0 */
+    float *dA1 = rnd(M * K, 1.0f), *dB1 = rnd(K * N, 1.0f); /* non-zero: backward must += */
+    float *dA2 = copy(dA1, M * K), *dB2 = copy(dB1, K * N);
+    rlab_k_matmul_fwd(C1, A, B, M, N, K, ta, tb);
+    rlab_ref_matmul_fwd(C2, A, B, M, N, K, ta, tb);
+    rlab_k_matmul_bwd(dA1, dB1, dC, A, B, M, N, K, ta, tb);
+    rlab_ref_matmul_bwd(dA2, dB2, dC, A, B, M, N, K, ta, tb);
+    double tol = 1e-5 * (double)(K + M + N);
+    CHECK_MSG(maxrel(C1, C2, M * N) < tol, "matmul fwd M%lld N%lld K%lld ta%d tb%d: %g",
+              (long long)M, (long long)N, (long long)K, ta, tb, maxrel(C1, C2, M * N));
+    CHECK_MSG(maxrel(dA1, dA2, M * K) < tol, "matmul dA ta%d tb%d: %g", ta, tb,
+              maxrel(dA1, dA2, M * K));
+    CHECK_MSG(maxrel(dB1, dB2, K * N) < tol, "matmul dB ta%d tb%d: %g", ta, tb,
+              maxrel(dB1, dB2, K * N));
+    /* NULL gradients are skipped */
+    rlab_k_matmul_bwd(NULL, NULL, dC, A, B, M, N, K, ta, tb);
+    float *bufs[] = {A, B, dC, C1, C2, dA1, dB1, dA2, dB2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        rlab_free(bufs[i]);
+}
+
+static void t_matmul(void)
+{
+    rlab_rng_seed(&rng, 11);
+    static const int64_t shapes[][3] = {
+        {37, 29, 53}, {1, 17, 3}, {64, 1, 7}, {5, 6, 1}, {3, 7, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                matmul_case(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb);
+}
+
+static void t_bmm(void)
+{
+    rlab_rng_seed(&rng, 12);
+    rlab_err err = {0};
+    rlab_tape *tape = rlab_tape_new(1 << 20, 64, &err);
+    const int64_t Bt = 3, M = 5, N = 7, K = 9;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            rlab_tape_reset(tape);
+            float *A = rnd(Bt * M * K, 1.0f), *B = rnd(Bt * K * N, 1.0f);
+            float *ref = rnd(Bt * M * N, 1.0f);
+            rlab_tensor *a =
+                rlab_t_input(tape, A, 3, ta ? (int64_t[]){Bt, K, M} : (int64_t[]){Bt, M, K});
+            rlab_tensor *b =
+                rlab_t_input(tape, B, 3, tb ? (int64_t[]){Bt, N, K} : (int64_t[]){Bt, K, N});
+            rlab_tensor *c = rlab_t_bmm(tape, a, b, ta, tb);
+            CHECK_EQ_INT(rlab_tape_error(tape), RLAB_OK);
+            CHECK(c->ndim == 3 && c->shape[0] == Bt && c->shape[1] == M && c->shape[2] == N);
+            for (int64_t i = 0; i < Bt; i++)
+                rlab_ref_matmul_fwd(ref + i * M * N, A + i * M * K, B + i * K * N, M, N, K, ta, tb);
+            CHECK_MSG(maxrel(c->data, ref, Bt * M * N) < 1e-5, "bmm ta%d tb%d: %g", ta, tb,
+                      maxrel(c->data, ref, Bt * M * N));
+            rlab_free(A);
+            rlab_free(B);
+            rlab_free(ref);
+        }
+    rlab_tape_free(tape);
+}
+
+static void layernorm_case(int64_t R, int64_t C, int with_gain, int with_bias)
+{
+    float *x = rnd(R * C, 2.0f), *g = rnd(C, 1.0f), *b = rnd(C, 1.0f), *dy = rnd(R * C, 1.0f);
+    for (int64_t i = 0; i < R * C; i++)
+        x[i] += 3.0f; /* an offset mean makes the variance computation matter */
+    float *y1 = rnd(R * C, 1.0f), *y2 = rnd(R * C, 1.0f);
+    float *m1 = rnd(R, 1.0f), *s1 = rnd(R, 1.0f), *m2 = rnd(R, 1.0f), *s2 = rnd(R, 1.0f);
+    float *dx1 = rnd(R * C, 1.0f), *dg1 = rnd(C, 1.0f), *db1 = rnd(C, 1.0f);
+    float *dx2 = copy(dx1, R * C), *dg2 = copy(dg1, C), *db2 = copy(db1, C);
+    const float *G = with_gain ? g : NULL, *Bi = with_bias ? b : NULL;
+    rlab_k_layernorm_fwd(y1, m1, s1, x, G, Bi, R, C, 1e-5f);
+    rlab_ref_layernorm_fwd(y2, m2, s2, x, G, Bi, R, C, 1e-5f);
+    CHECK_MSG(maxrel(y1, y2, R * C) < 1e-4, "layernorm fwd R%lld C%lld: %g", (long long)R,
+              (long long)C, maxrel(y1, y2, R * C));
+    CHECK(maxrel(m1, m2, R) < 1e-5 && maxrel(s1, s2, R) < 1e-3);
+    rlab_k_layernorm_bwd(dx1, with_gain ? dg1 : NULL, with_bias ? db1 : NULL, dy, x, m2, s2, G, R,
+                         C);
+    rlab_ref_layernorm_bwd(dx2, with_gain ? dg2 : NULL, with_bias ? db2 : NULL, dy, x, m2, s2, G, R,
+                           C);
+    CHECK_MSG(maxrel(dx1, dx2, R * C) < 1e-3, "layernorm dx R%lld C%lld: %g", (long long)R,
+              (long long)C, maxrel(dx1, dx2, R * C));
+    CHECK_MSG(maxrel(dg1, dg2, C) < 1e-4 * (double)R, "layernorm dgain: %g", maxrel(dg1, dg2, C));
+    CHECK_MSG(maxrel(db1, db2, C) < 1e-4 * (double)R, "layernorm dbias: %g", maxrel(db1, db2, C));
+    float *bufs[] = {x, g, b, dy, y1, y2, m1, s1, m2, s2, dx1, dg1, db1, dx2, dg2, db2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        rlab_free(bufs[i]);
+}
+
+static void t_layernorm(void)
+{
+    rlab_rng_seed(&rng, 13);
+    layernorm_case(33, 67, 1, 1);
+    layernorm_case(1, 5, 0, 1);
+    layernorm_case(7, 1, 1, 0);
+    layernorm_case(601, 64, 1, 1); /* > RLAB_K_PAR_MIN: the OpenMP path */
+    layernorm_case(3, 2049, 0, 0);
+}
+
+static void softmax_case(int64_t R, int64_t C, float scale)
+{
+    float *x = rnd(R * C, scale), *dy = rnd(R * C, 1.0f);
+    if (R > 2) {
+        for (int64_t c = 0; c < C; c++)
+            x[1 * C + c] = -INFINITY; /* an all -inf row -> zeros */
+        x[2 * C] = -INFINITY;         /* one -inf entry -> exact zero there */
+    }
+    float *y1 = rnd(R * C, 1.0f), *y2 = rnd(R * C, 1.0f);
+    float *dx1 = rnd(R * C, 1.0f), *dx2 = copy(dx1, R * C);
+    rlab_k_softmax_fwd(y1, x, R, C);
+    rlab_ref_softmax_fwd(y2, x, R, C);
+    CHECK_MSG(maxrel(y1, y2, R * C) < 1e-5, "softmax fwd R%lld C%lld: %g", (long long)R,
+              (long long)C, maxrel(y1, y2, R * C));
+    if (R > 2) {
+        for (int64_t c = 0; c < C; c++)
+            CHECK(y1[C + c] == 0.0f);
+        CHECK(y1[2 * C] == 0.0f);
+    }
+    rlab_k_softmax_bwd(dx1, dy, y2, R, C);
+    rlab_ref_softmax_bwd(dx2, dy, y2, R, C);
+    CHECK_MSG(maxrel(dx1, dx2, R * C) < 1e-5, "softmax bwd: %g", maxrel(dx1, dx2, R * C));
+    float *bufs[] = {x, dy, y1, y2, dx1, dx2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        rlab_free(bufs[i]);
+}
+
+static void t_softmax(void)
+{
+    rlab_rng_seed(&rng, 14);
+    softmax_case(5, 13, 4.0f);
+    softmax_case(1, 1, 1.0f);
+    softmax_case(700, 50, 20.0f); /* large logits: max-subtraction matters; OpenMP path */
+}
+
+static void t_gather(void)
+{
+    rlab_rng_seed(&rng, 15);
+    const int64_t V = 11, D = 7, n = 9, pad = 10;
+    static const int32_t ids[9] = {3, 10, 0, 3, -5, 9, 3, 10, 1};
+    float *table = rnd(V * D, 1.0f), *o1 = rnd(n * D, 1.0f), *o2 = rnd(n * D, 1.0f);
+    float *dout = rnd(n * D, 1.0f), *dt = rnd(V * D, 1.0f), *dt_ref = copy(dt, V * D);
+    rlab_k_gather_fwd(o1, table, ids, n, V, D, pad);
+    rlab_ref_gather_fwd(o2, table, ids, n, V, D, pad);
+    CHECK(memcmp(o1, o2, (size_t)(n * D) * sizeof *o1) == 0);
+    for (int64_t d = 0; d < D; d++) /* padding rows are zero, real rows are copies */
+        CHECK(o1[1 * D + d] == 0.0f && o1[4 * D + d] == 0.0f && o1[d] == table[3 * D + d]);
+    rlab_k_gather_bwd(dt, dout, ids, n, V, D, pad);
+    for (int64_t i = 0; i < n; i++) /* naive: add every non-padding row */
+        if (ids[i] >= 0 && ids[i] != pad)
+            for (int64_t d = 0; d < D; d++)
+                dt_ref[ids[i] * D + d] += dout[i * D + d];
+    CHECK(maxrel(dt, dt_ref, V * D) < 1e-6);
+    float *bufs[] = {table, o1, o2, dout, dt, dt_ref};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        rlab_free(bufs[i]);
+}
+
+static void t_sum(void)
+{
+    rlab_rng_seed(&rng, 16);
+    static const int64_t ns[] = {0, 1, 63, 4097, 300001};
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        float *x = rnd(ns[k], 1.0f);
+        double ref = 0.0, ref2 = 0.0;
+        for (int64_t i = 0; i < ns[k]; i++) {
+            ref += (double)x[i];
+            ref2 += (double)x[i] * (double)x[i];
+        }
+        CHECK_NEAR(rlab_k_sum(x, ns[k]), ref, 1e-6 * (double)(ns[k] + 1));
+        CHECK_NEAR(rlab_k_sumsq(x, ns[k]), ref2, 1e-6 * (double)(ns[k] + 1));
+        rlab_free(x);
+    }
+}
+
+/* The same kernels with 1 and 2 threads give the same bits (static row schedules). */
+static void t_threads(void)
+{
+    rlab_rng_seed(&rng, 17);
+    const int64_t R = 1000, C = 64;
+    float *x = rnd(R * C, 1.0f), *dy = rnd(R * C, 1.0f), *g = rnd(C, 1.0f);
+    float *out[2], *dx[2], *dg[2], *sm[2], *mean = rnd(R, 1.0f), *rstd = rnd(R, 1.0f);
+    double s[2];
+    for (int k = 0; k < 2; k++) {
+        rlab_t_set_num_threads(k + 1);
+        out[k] = rnd(R * C, 0.0f);
+        dx[k] = rnd(R * C, 0.0f);
+        dg[k] = rnd(C, 0.0f);
+        sm[k] = rnd(R * C, 0.0f);
+        rlab_k_layernorm_fwd(out[k], mean, rstd, x, g, NULL, R, C, 1e-5f);
+        rlab_k_layernorm_bwd(dx[k], dg[k], NULL, dy, x, mean, rstd, g, R, C);
+        rlab_k_softmax_fwd(sm[k], x, R, C);
+        s[k] = rlab_k_sum(x, R * C);
+    }
+    rlab_t_set_num_threads(2);
+    CHECK(memcmp(out[0], out[1], (size_t)(R * C) * sizeof(float)) == 0);
+    CHECK(memcmp(dx[0], dx[1], (size_t)(R * C) * sizeof(float)) == 0);
+    CHECK(memcmp(dg[0], dg[1], (size_t)C * sizeof(float)) == 0);
+    CHECK(memcmp(sm[0], sm[1], (size_t)(R * C) * sizeof(float)) == 0);
+    CHECK(memcmp(&s[0], &s[1], sizeof s[0]) == 0);
+    for (int k = 0; k < 2; k++) {
+        rlab_free(out[k]);
+        rlab_free(dx[k]);
+        rlab_free(dg[k]);
+        rlab_free(sm[k]);
+    }
+    rlab_free(x);
+    rlab_free(dy);
+    rlab_free(g);
+    rlab_free(mean);
+    rlab_free(rstd);
+}
+
+/* rlab_k_expf against exp() in double; edge values */
+static void t_exp(void)
+{
+    double worst = 0.0;
+    for (double x = -87.0; x <= 88.3; x += 0.001953125) {
+        double want = exp(x), got = (double)rlab_k_expf((float)x);
+        double rel = fabs(got - exp((double)(float)x)) / want;
+        worst = rel > worst ? rel : worst;
+    }
+    CHECK_MSG(worst < 4e-7, "rlab_k_expf worst relative error %g", worst);
+    CHECK(rlab_k_expf(0.0f) == 1.0f);
+    CHECK(rlab_k_expf(-INFINITY) == 0.0f && rlab_k_expf(-100.0f) == 0.0f);
+    CHECK(isfinite(rlab_k_expf(100.0f)) && rlab_k_expf(100.0f) > 1e38f);
+    CHECK(isnan(rlab_k_expf(NAN)));
+}
+
+/* gelu / sigmoid / tanh ops (fast exp inside) against libm in double */
+static void t_activations(void)
+{
+    rlab_err err = {0};
+    rlab_tape *tape = rlab_tape_new(1 << 20, 64, &err);
+    enum { N = 4001 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = -20.0f + 40.0f * (float)i / (float)(N - 1);
+    rlab_tensor *X = rlab_t_input(tape, x, 1, (int64_t[]){N});
+    rlab_tensor *g = rlab_t_gelu(tape, X), *s = rlab_t_sigmoid(tape, X), *t = rlab_t_tanh(tape, X);
+    double wg = 0.0, ws = 0.0, wt = 0.0;
+    for (int i = 0; i < N; i++) {
+        double v = (double)x[i];
+        double eg = 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        double es = 1.0 / (1.0 + exp(-v)), et = tanh(v);
+        wg = fmax(wg, fabs((double)g->data[i] - eg) / (1.0 + fabs(eg)));
+        ws = fmax(ws, fabs((double)s->data[i] - es));
+        wt = fmax(wt, fabs((double)t->data[i] - et));
+    }
+    CHECK_MSG(wg < 1e-6, "gelu error %g", wg);
+    CHECK_MSG(ws < 1e-6, "sigmoid error %g", ws);
+    CHECK_MSG(wt < 1e-6, "tanh error %g", wt);
+    rlab_tape_free(tape);
+}
+
+static const rlab_test tests[] = {
+    {"tensor.ref.matmul.1", t_matmul},           {"tensor.ref.bmm.1", t_bmm},
+    {"tensor.ref.layernorm.1", t_layernorm},     {"tensor.ref.softmax.1", t_softmax},
+    {"tensor.ref.gather.1", t_gather},           {"tensor.ref.sum.1", t_sum},
+    {"tensor.ref.threads.1", t_threads},         {"tensor.ref.exp.1", t_exp},
+    {"tensor.ref.activations.1", t_activations}, {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -1,0 +1,527 @@
+/*
+ * Test organization (forward values and contracts of core/tensor/loss.h; the gradient checks
+ * live in test_tensor_loss_grad.c):
+ *   tensor.loss.xent.*     softmax_xent: uniform logits = log V, naive full-[N, V] reference
+ *                          for value and all gradients (padding rows, chunk not dividing N,
+ *                          vector tails), all-padding rows, arena peak O(chunk x V) not
+ *                          O(N x V), bit-identical reruns, a second backward, bad targets /
+ *                          shapes, a full arena
+ *   tensor.loss.sampled.*  hand-computed sampled softmax with and without logQ
+ *   tensor.loss.bce.*, .bpr.*, .margin.*, .dpo.*   closed forms (log 2 at zero margins,
+ *                          saturated logits stay finite)
+ *   tensor.loss.infonce.*  orthonormal rows by hand, normalisation invariance, symmetric
+ *   tensor.loss.kl.*, .soft_xent.*   two-point distributions by hand, temperature
+ *   tensor.loss.poison.*   sticky errors propagate
+ */
+#include "harness.h"
+#include "tensor/loss.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LN2 0.69314718055994531
+
+static rlab_tape *new_tape(size_t mb)
+{
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new(mb << 20, 256, &err);
+    CHECK_MSG(t != NULL, "tape: %s", err.msg);
+    return t;
+}
+
+/* A parameter block with tensors of the given 2-D shapes, N(0, scale^2) from seed. */
+static rlab_params *params2(int n, const int64_t (*shapes)[2], float scale, uint64_t seed)
+{
+    rlab_param_spec specs[4];
+    static const char *names[4] = {"p0", "p1", "p2", "p3"};
+    for (int i = 0; i < n; i++)
+        specs[i] =
+            (rlab_param_spec){names[i], 2, {shapes[i][0], shapes[i][1]}, RLAB_INIT_NORMAL, scale};
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed);
+    rlab_err err = {0};
+    rlab_params *P = rlab_params_new(specs, n, &rng, &err);
+    CHECK_MSG(P != NULL, "params: %s", err.msg);
+    return P;
+}
+
+/* ---- softmax_xent ------------------------------------------------------------------------ */
+static void t_xent_uniform(void)
+{
+    /* h = 0: every logit 0, loss log V for any target (V = 37, not a multiple of 8) */
+    enum { N = 5, V = 37, C = 3 };
+    float h[N * C] = {0}, items[V * C];
+    for (int i = 0; i < V * C; i++)
+        items[i] = (float)(i % 7) - 3.0f;
+    const int32_t tg[N] = {0, 36, -1, 17, 3};
+    rlab_tape *t = new_tape(4);
+    rlab_tensor *H = rlab_t_input(t, h, 2, (int64_t[]){N, C});
+    rlab_tensor *I = rlab_t_input(t, items, 2, (int64_t[]){V, C});
+    rlab_tensor *L = rlab_t_softmax_xent(t, H, I, NULL, tg, 2);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    CHECK_NEAR(L->data[0], log(37.0), 1e-5);
+    CHECK(L->grad == NULL); /* no source requires grad */
+    /* a bias of +log 2 on item 36 only: row with target 36 gets log(38) - log(2) ... */
+    float bias[V] = {0};
+    bias[36] = (float)LN2;
+    rlab_tensor *B = rlab_t_input(t, bias, 1, (int64_t[]){V});
+    L = rlab_t_softmax_xent(t, H, I, B, tg, 0);
+    /* sum exp = 36 + 2 = 38; targets 0,17,3: log 38; target 36: log 38 - log 2 */
+    CHECK_NEAR(L->data[0], log(38.0) - LN2 / 4.0, 1e-5);
+    rlab_tape_free(t);
+}
+
+/* Naive reference in double: logits [N, V] materialised. Returns the loss; fills dh, di, db
+ * (gradients of the mean loss). */
+static double xent_naive(const float *h, const float *items, const float *bias, const int32_t *tg,
+                         int64_t N, int64_t V, int64_t C, double *dh, double *di, double *db)
+{
+    double *z = calloc((size_t)(N * V), sizeof *z);
+    int64_t nv = 0;
+    double loss = 0.0;
+    memset(dh, 0, (size_t)(N * C) * sizeof *dh);
+    memset(di, 0, (size_t)(V * C) * sizeof *di);
+    memset(db, 0, (size_t)V * sizeof *db);
+    for (int64_t i = 0; i < N; i++)
+        nv += tg[i] >= 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (tg[i] < 0)
+            continue;
+        double m = -1e300, s = 0.0;
+        for (int64_t v = 0; v < V; v++) {
+            double d = bias ? (double)bias[v] : 0.0;
+            for (int64_t k = 0; k < C; k++)
+                d += (double)h[i * C + k] * (double)items[v * C + k];
+            z[i * V + v] = d;
+            m = d > m ? d : m;
+        }
+        for (int64_t v = 0; v < V; v++)
+            s += exp(z[i * V + v] - m);
+        double lse = m + log(s);
+        loss += lse - z[i * V + tg[i]];
+        for (int64_t v = 0; v < V; v++) {
+            double g = (exp(z[i * V + v] - lse) - (v == tg[i])) / (double)nv;
+            db[v] += g;
+            for (int64_t k = 0; k < C; k++) {
+                dh[i * C + k] += g * (double)items[v * C + k];
+                di[v * C + k] += g * (double)h[i * C + k];
+            }
+        }
+    }
+    free(z);
+    return nv ? loss / (double)nv : 0.0;
+}
+
+static double max_abs_diff(const float *a, const double *b, int64_t n)
+{
+    double w = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        w = fmax(w, fabs((double)a[i] - b[i]));
+    return w;
+}
+
+static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const int32_t *tg,
+                          int with_bias)
+{
+    const int64_t shapes[3][2] = {{N, C}, {V, C}, {1, V}};
+    rlab_params *P = params2(3, shapes, 0.7f, (uint64_t)(N * 131 + V));
+    rlab_tape *t = new_tape(16);
+    double *dh = malloc((size_t)(N * C) * sizeof *dh), *di = malloc((size_t)(V * C) * sizeof *di),
+           *db = malloc((size_t)V * sizeof *db);
+    double ref = xent_naive(P->t[0].data, P->t[1].data, with_bias ? P->t[2].data : NULL, tg, N, V,
+                            C, dh, di, db);
+    rlab_params_zero_grad(P);
+    rlab_tensor *L =
+        rlab_t_softmax_xent(t, &P->t[0], &P->t[1], with_bias ? &P->t[2] : NULL, tg, chunk);
+    CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    CHECK_MSG(fabs((double)L->data[0] - ref) <= 1e-5 * fmax(1.0, fabs(ref)),
+              "N %lld V %lld chunk %lld: loss %.9g vs naive %.9g", (long long)N, (long long)V,
+              (long long)chunk, (double)L->data[0], ref);
+    CHECK_NEAR(max_abs_diff(P->t[0].grad, dh, N * C), 0.0, 2e-6);
+    CHECK_NEAR(max_abs_diff(P->t[1].grad, di, V * C), 0.0, 2e-6);
+    if (with_bias)
+        CHECK_NEAR(max_abs_diff(P->t[2].grad, db, V), 0.0, 2e-6);
+    else
+        CHECK_NEAR(max_abs_diff(P->t[2].grad, (double[1]){0}, 1), 0.0, 0.0);
+    free(dh);
+    free(di);
+    free(db);
+    rlab_tape_free(t);
+    rlab_params_free(P);
+}
+
+static void t_xent_naive_small(void)
+{
+    const int32_t tg[7] = {12, -1, 0, 5, -1, 5, 7}; /* N = 7, chunk 3 */
+    xent_vs_naive(7, 13, 6, 3, tg, 1);
+    xent_vs_naive(7, 13, 6, 3, tg, 0);
+    xent_vs_naive(7, 13, 6, 100, tg, 1); /* chunk larger than N */
+}
+
+static void t_xent_naive_larger(void)
+{
+    enum { N = 50, V = 301, C = 16 };
+    int32_t tg[N];
+    for (int i = 0; i < N; i++)
+        tg[i] = i % 9 == 4 ? -1 : (int32_t)((i * 37) % V);
+    xent_vs_naive(N, V, C, 7, tg, 1);
+    xent_vs_naive(N, V, C, 0, tg, 0);
+    /* 45 x 1000 logits per chunk: large enough for the multi-threaded row loops */
+    int32_t tg2[N];
+    for (int i = 0; i < N; i++)
+        tg2[i] = i % 10 == 3 ? -1 : (int32_t)((i * 53) % 1000);
+    xent_vs_naive(N, 1000, 8, 0, tg2, 1);
+}
+
+static void t_xent_all_padding(void)
+{
+    const int32_t tg[4] = {-1, -1, -1, -1};
+    const int64_t shapes[3][2] = {{4, 3}, {5, 3}, {1, 5}};
+    rlab_params *P = params2(3, shapes, 1.0f, 3);
+    rlab_tape *t = new_tape(4);
+    rlab_params_zero_grad(P);
+    rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, 2);
+    CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    CHECK_NEAR(L->data[0], 0.0, 0.0); /* no NaN from 0/0 */
+    for (size_t i = 0; i < P->count; i++)
+        CHECK_NEAR(P->grad[i], 0.0, 0.0);
+    rlab_tape_free(t);
+    rlab_params_free(P);
+}
+
+/* Peak arena bytes of one forward+backward with N rows, V items, chunk rows. */
+static size_t xent_peak(int64_t N, int64_t V, int64_t C, int64_t chunk)
+{
+    const int64_t shapes[2][2] = {{N, C}, {V, C}};
+    rlab_params *P = params2(2, shapes, 0.3f, 11);
+    int32_t *tg = malloc((size_t)N * sizeof *tg);
+    for (int64_t i = 0; i < N; i++)
+        tg[i] = (int32_t)(i % V);
+    rlab_tape *t = new_tape(64);
+    rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, tg, chunk);
+    CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    size_t peak = rlab_tape_peak(t);
+    rlab_tape_free(t);
+    rlab_params_free(P);
+    free(tg);
+    return peak;
+}
+
+static void t_xent_peak(void)
+{
+    enum { V = 2000, C = 8, CHUNK = 16 };
+    size_t p1 = xent_peak(64, V, C, CHUNK), p2 = xent_peak(1024, V, C, CHUNK);
+    const size_t chunk_buf = (size_t)CHUNK * V * sizeof(float); /* 128 KB */
+    /* one chunk buffer plus O(N) bookkeeping; [N, V] would be 8 MB at N = 1024 */
+    CHECK_MSG(p2 < chunk_buf + 64 * 1024, "peak %zu for N=1024 exceeds chunk buffer %zu + 64K", p2,
+              chunk_buf);
+    CHECK_MSG(p2 >= chunk_buf, "peak %zu below the chunk buffer %zu?", p2, chunk_buf);
+    /* growth with N: 960 more rows cost a few floats each, not V floats each */
+    CHECK_MSG(p2 - p1 < (size_t)(1024 - 64) * 32, "peak grew by %zu bytes from N=64 to N=1024",
+              p2 - p1);
+}
+
+static void t_xent_deterministic(void)
+{
+    enum { N = 40, V = 777, C = 12 };
+    int32_t tg[N];
+    for (int i = 0; i < N; i++)
+        tg[i] = i % 5 == 0 ? -1 : (int32_t)((i * 101) % V);
+    const int64_t shapes[3][2] = {{N, C}, {V, C}, {1, V}};
+    rlab_params *P = params2(3, shapes, 1.0f, 9);
+    float *g1 = malloc(P->count * sizeof *g1);
+    float l1 = 0.0f;
+    rlab_tape *t = new_tape(16);
+    for (int rep = 0; rep < 2; rep++) {
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P);
+        rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, 6);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        if (rep == 0) {
+            l1 = L->data[0];
+            memcpy(g1, P->grad, P->count * sizeof *g1);
+        } else {
+            CHECK(memcmp(&l1, L->data, sizeof l1) == 0);
+            CHECK(memcmp(g1, P->grad, P->count * sizeof *g1) == 0);
+        }
+    }
+    free(g1);
+    rlab_tape_free(t);
+    rlab_params_free(P);
+}
+
+/* A second backward over the same forward (seed 1 again: out->grad becomes 2) must add twice
+ * the gradient again: the backward may not trust buffers it overwrote the first time. */
+static void t_xent_backward_twice(void)
+{
+    enum { N = 9, V = 21, C = 5 };
+    const int32_t tg[N] = {1, 20, -1, 3, 4, 5, 6, 0, 19};
+    const int64_t shapes[3][2] = {{N, C}, {V, C}, {1, V}};
+    rlab_params *P = params2(3, shapes, 1.0f, 4);
+    float *g1 = malloc(P->count * sizeof *g1);
+    rlab_tape *t = new_tape(4);
+    for (int64_t chunk = 2; chunk <= 16; chunk *= 8) { /* several chunks, then one chunk */
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P);
+        rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, chunk);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        memcpy(g1, P->grad, P->count * sizeof *g1);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        double worst = 0.0;
+        for (size_t i = 0; i < P->count; i++)
+            worst = fmax(worst, fabs((double)P->grad[i] - 3.0 * (double)g1[i]));
+        CHECK_MSG(worst < 1e-5, "chunk %lld: second backward off by %g", (long long)chunk, worst);
+    }
+    free(g1);
+    rlab_tape_free(t);
+    rlab_params_free(P);
+}
+
+static void t_xent_errors(void)
+{
+    float h[6] = {0}, items[9] = {0}, bias[2] = {0};
+    const int32_t bad[2] = {0, 3}, ok[2] = {0, 2};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *H = rlab_t_input(t, h, 2, (int64_t[]){2, 3});
+    rlab_tensor *I = rlab_t_input(t, items, 2, (int64_t[]){3, 3});
+    rlab_tensor *L = rlab_t_softmax_xent(t, H, I, NULL, bad, 0);
+    CHECK(L->flags & RLAB_T_POISON);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "target 3 of row 1");
+    rlab_tape_reset(t);
+    H = rlab_t_input(t, h, 2, (int64_t[]){3, 2}); /* C = 2 vs items C = 3 */
+    I = rlab_t_input(t, items, 2, (int64_t[]){3, 3});
+    L = rlab_t_softmax_xent(t, H, I, NULL, ok, 0);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "[3, 2]");
+    rlab_tape_reset(t);
+    H = rlab_t_input(t, h, 2, (int64_t[]){2, 3});
+    I = rlab_t_input(t, items, 2, (int64_t[]){3, 3});
+    rlab_tensor *B = rlab_t_input(t, bias, 1, (int64_t[]){2});
+    L = rlab_t_softmax_xent(t, H, I, B, ok, 0);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "bias");
+    rlab_tape_free(t);
+}
+
+static void t_xent_arena_full(void)
+{
+    /* chunk buffer 64 x 5000 floats = 1.28 MB does not fit a 1 MB arena: ENOMEM, no crash */
+    enum { N = 64, V = 5000, C = 4 };
+    const int64_t shapes[2][2] = {{N, C}, {V, C}};
+    rlab_params *P = params2(2, shapes, 1.0f, 2);
+    int32_t tg[N] = {0};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, tg, 64);
+    CHECK(L->flags & RLAB_T_POISON);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_ENOMEM);
+    rlab_tape_reset(t);
+    L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, tg, 8); /* a smaller chunk fits */
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    CHECK_NEAR(L->data[0], L->data[0], 0.0); /* finite */
+    rlab_tape_free(t);
+    rlab_params_free(P);
+}
+
+/* ---- sampled softmax --------------------------------------------------------------------- */
+static void t_sampled_hand(void)
+{
+    /* h = [1, 0]; items: 0 -> [2, 0], 1 -> [0, 5], 2 -> [1, 1]: logits 2, 0, 1 */
+    float h[4] = {1.0f, 0.0f, 0.0f, 1.0f}, items[6] = {2, 0, 0, 5, 1, 1};
+    const int32_t tg[2] = {0, -1}, negs[4] = {1, 2, 0, 0};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *H = rlab_t_input(t, h, 2, (int64_t[]){2, 2});
+    rlab_tensor *I = rlab_t_input(t, items, 2, (int64_t[]){3, 2});
+    rlab_tensor *L = rlab_t_sampled_softmax(t, H, I, tg, negs, 2, NULL);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    double want = log(exp(2.0) + exp(0.0) + exp(1.0)) - 2.0; /* row 1 is padding */
+    CHECK_NEAR(L->data[0], want, 1e-6);
+    /* logQ: subtract log q; q = (e^-2, 1, e^-1) makes the corrected logits 4, 0, 2 */
+    const float logq[3] = {-2.0f, 0.0f, -1.0f};
+    L = rlab_t_sampled_softmax(t, H, I, tg, negs, 2, logq);
+    CHECK_NEAR(L->data[0], log(exp(4.0) + 1.0 + exp(2.0)) - 4.0, 1e-6);
+    /* an excluded negative (-1) drops out of the denominator */
+    const int32_t negs2[4] = {-1, 2, 0, 0};
+    L = rlab_t_sampled_softmax(t, H, I, tg, negs2, 2, NULL);
+    CHECK_NEAR(L->data[0], log(exp(2.0) + exp(1.0)) - 2.0, 1e-6);
+    const int32_t negs3[4] = {1, 7, 0, 0};
+    L = rlab_t_sampled_softmax(t, H, I, tg, negs3, 2, NULL);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "item id 7");
+    rlab_tape_free(t);
+}
+
+/* ---- BCE / BPR / margin / DPO ------------------------------------------------------------ */
+static void t_bce_values(void)
+{
+    float x[4] = {0.0f, 0.0f, 40.0f, -40.0f};
+    const float y[4] = {1.0f, 0.0f, 1.0f, 1.0f}, w[4] = {1.0f, 3.0f, 1.0f, 0.5f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *X = rlab_t_input(t, x, 1, (int64_t[]){2});
+    CHECK_NEAR(rlab_t_bce_logits(t, X, y, NULL)->data[0], LN2, 1e-7); /* logit 0: log 2 */
+    X = rlab_t_input(t, x, 1, (int64_t[]){4});
+    /* (log2 + 3 log2 + ~0 + 0.5 * 40) / 4: saturated logits stay finite */
+    CHECK_NEAR(rlab_t_bce_logits(t, X, y, w)->data[0], (4.0 * LN2 + 20.0) / 4.0, 1e-5);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    rlab_tape_free(t);
+}
+
+static void t_bpr_values(void)
+{
+    float p[3] = {1.5f, 100.0f, -50.0f}, n[3] = {1.5f, 0.0f, 50.0f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *P = rlab_t_input(t, p, 1, (int64_t[]){1}),
+                *N = rlab_t_input(t, n, 1, (int64_t[]){1});
+    CHECK_NEAR(rlab_t_bpr(t, P, N)->data[0], LN2, 1e-7); /* pos = neg: log 2 */
+    P = rlab_t_input(t, p, 1, (int64_t[]){3});
+    N = rlab_t_input(t, n, 1, (int64_t[]){3});
+    CHECK_NEAR(rlab_t_bpr(t, P, N)->data[0], (LN2 + 0.0 + 100.0) / 3.0, 1e-5);
+    rlab_tensor *N2 = rlab_t_input(t, n, 1, (int64_t[]){2});
+    rlab_t_bpr(t, P, N2);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "differ");
+    rlab_tape_free(t);
+}
+
+static void t_margin_values(void)
+{
+    float p[3] = {1.0f, 3.0f, 0.5f}, n[3] = {0.0f, 0.0f, 0.5f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *P = rlab_t_input(t, p, 1, (int64_t[]){3}),
+                *N = rlab_t_input(t, n, 1, (int64_t[]){3});
+    /* margin 2: max(0, 2-1) + max(0, 2-3) + max(0, 2-0) = 1 + 0 + 2 */
+    CHECK_NEAR(rlab_t_margin_rank(t, P, N, 2.0f)->data[0], 1.0, 1e-7);
+    rlab_tape_free(t);
+}
+
+static void t_dpo_values(void)
+{
+    float pw[2] = {-3.0f, -1.0f}, pl[2] = {-3.0f, -4.0f}, rw[2] = {-2.0f, -2.0f},
+          rl[2] = {-2.0f, -3.0f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *PW = rlab_t_input(t, pw, 1, (int64_t[]){1}),
+                *PL = rlab_t_input(t, pl, 1, (int64_t[]){1}),
+                *RW = rlab_t_input(t, rw, 1, (int64_t[]){1}),
+                *RL = rlab_t_input(t, rl, 1, (int64_t[]){1});
+    CHECK_NEAR(rlab_t_dpo(t, PW, PL, RW, RL, 1.0f)->data[0], LN2, 1e-7); /* zero margin */
+    PW = rlab_t_input(t, pw, 1, (int64_t[]){2});
+    PL = rlab_t_input(t, pl, 1, (int64_t[]){2});
+    RW = rlab_t_input(t, rw, 1, (int64_t[]){2});
+    RL = rlab_t_input(t, rl, 1, (int64_t[]){2});
+    /* row 2: (pw - rw) - (pl - rl) = 1 - (-1) = 2, beta 0.5: softplus(-1) */
+    CHECK_NEAR(rlab_t_dpo(t, PW, PL, RW, RL, 0.5f)->data[0], (LN2 + log1p(exp(-1.0))) / 2.0, 1e-6);
+    /* without a reference: z = 0.5 ((pw - pl)) = 0 and 1.5 */
+    CHECK_NEAR(rlab_t_dpo(t, PW, PL, NULL, NULL, 0.5f)->data[0], (LN2 + log1p(exp(-1.5))) / 2.0,
+               1e-6);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    rlab_tape_free(t);
+}
+
+/* ---- InfoNCE ----------------------------------------------------------------------------- */
+static void t_infonce_hand(void)
+{
+    /* a = b = rows of I3: S = I / tau; each row: log(e^(1/tau) + 2) - 1/tau */
+    float a[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, a3[9] = {3, 0, 0, 0, 0.5f, 0, 0, 0, 7};
+    const double tau = 0.5, want = log(exp(1.0 / tau) + 2.0) - 1.0 / tau;
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *A = rlab_t_input(t, a, 2, (int64_t[]){3, 3});
+    CHECK_NEAR(rlab_t_infonce(t, A, A, 0.5f, 0, 0)->data[0], want, 1e-6);
+    CHECK_NEAR(rlab_t_infonce(t, A, A, 0.5f, 1, 1)->data[0], want, 1e-6);
+    /* scaled rows: normalisation restores the same value */
+    rlab_tensor *A3 = rlab_t_input(t, a3, 2, (int64_t[]){3, 3});
+    CHECK_NEAR(rlab_t_infonce(t, A3, A, 0.5f, 1, 0)->data[0], want, 1e-6);
+    /* without normalisation row 0 has S = [6, 0, 0]: log(e^6 + 2) - 6 */
+    double r0 = log(exp(6.0) + 2.0) - 6.0, r1 = log(exp(1.0) + 2.0) - 1.0,
+           r2 = log(exp(14.0) + 2.0) - 14.0;
+    CHECK_NEAR(rlab_t_infonce(t, A3, A, 0.5f, 0, 0)->data[0], (r0 + r1 + r2) / 3.0, 1e-6);
+    /* asymmetric case for the symmetric flag: b = [[1,1],[0,1]], a = I2, tau = 1:
+     * S = a b^T = [[1, 0], [1, 1]]; rows: log(e+1)-1, log(2e)-1;
+     * cols: col0 [1, 1] -> log(2e)-1, col1 [0, 1] -> log(1+e)-1 */
+    float i2[4] = {1, 0, 0, 1}, bb[4] = {1, 1, 0, 1};
+    rlab_tensor *I2 = rlab_t_input(t, i2, 2, (int64_t[]){2, 2}),
+                *BB = rlab_t_input(t, bb, 2, (int64_t[]){2, 2});
+    double rows = (log(exp(1.0) + 1.0) - 1.0 + log(2.0 * exp(1.0)) - 1.0) / 2.0;
+    double cols = (log(2.0 * exp(1.0)) - 1.0 + log(1.0 + exp(1.0)) - 1.0) / 2.0;
+    CHECK_NEAR(rlab_t_infonce(t, I2, BB, 1.0f, 0, 0)->data[0], rows, 1e-6);
+    CHECK_NEAR(rlab_t_infonce(t, I2, BB, 1.0f, 0, 1)->data[0], (rows + cols) / 2.0, 1e-6);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    rlab_t_infonce(t, I2, BB, 0.0f, 0, 0);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "temperature");
+    rlab_tape_free(t);
+}
+
+/* ---- KL / soft cross-entropy ------------------------------------------------------------- */
+static void t_kl_hand(void)
+{
+    /* p = softmax([0, log 3]) = [1/4, 3/4], q = softmax([0, 0]) = [1/2, 1/2] */
+    float pl[2] = {0.0f, (float)log(3.0)}, ql[2] = {0.0f, 0.0f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *P = rlab_t_input(t, pl, 2, (int64_t[]){1, 2}),
+                *Q = rlab_t_input(t, ql, 2, (int64_t[]){1, 2});
+    double want = 0.25 * log(0.5) + 0.75 * log(1.5);
+    CHECK_NEAR(rlab_t_kl_div(t, P, Q, 1.0f)->data[0], want, 1e-6);
+    CHECK_NEAR(rlab_t_kl_div(t, P, P, 1.0f)->data[0], 0.0, 1e-7);
+    /* temperature 2 on logits [0, 2 log 3] gives the same p */
+    float pl2[2] = {0.0f, (float)(2.0 * log(3.0))};
+    rlab_tensor *P2 = rlab_t_input(t, pl2, 2, (int64_t[]){1, 2});
+    CHECK_NEAR(rlab_t_kl_div(t, P2, Q, 2.0f)->data[0], want, 1e-6);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    rlab_tape_free(t);
+}
+
+static void t_soft_xent_hand(void)
+{
+    const float p[4] = {0.25f, 0.75f, 1.0f, 0.0f};
+    float ql[4] = {0.0f, 0.0f, 0.0f, 2.0f};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *Q = rlab_t_input(t, ql, 2, (int64_t[]){1, 2});
+    CHECK_NEAR(rlab_t_soft_xent(t, p, Q, 1.0f)->data[0], LN2, 1e-6); /* uniform q */
+    Q = rlab_t_input(t, ql, 2, (int64_t[]){2, 2});
+    /* row 2, temp 2: q = softmax([0, 1]); -log q0 = log(1 + e) */
+    CHECK_NEAR(rlab_t_soft_xent(t, p, Q, 2.0f)->data[0], (LN2 + log(1.0 + exp(1.0))) / 2.0, 1e-6);
+    /* soft_xent = KL + H(p) when p is a softmax */
+    float pl[2] = {0.0f, (float)log(3.0)};
+    rlab_tensor *P = rlab_t_input(t, pl, 2, (int64_t[]){1, 2}),
+                *Q1 = rlab_t_input(t, ql + 2, 2, (int64_t[]){1, 2});
+    double H = -(0.25 * log(0.25) + 0.75 * log(0.75));
+    CHECK_NEAR(rlab_t_soft_xent(t, p, Q1, 1.0f)->data[0],
+               (double)rlab_t_kl_div(t, P, Q1, 1.0f)->data[0] + H, 1e-6);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    rlab_tape_free(t);
+}
+
+static void t_poison(void)
+{
+    float x[2] = {0};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *X = rlab_t_input(t, x, 1, (int64_t[]){2});
+    rlab_tape_fail(t, RLAB_EINVAL, "earlier failure");
+    CHECK(rlab_t_bpr(t, X, X)->flags & RLAB_T_POISON);
+    CHECK(rlab_t_bce_logits(t, X, x, NULL)->flags & RLAB_T_POISON);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "earlier failure");
+    rlab_tape_reset(t);
+    CHECK(rlab_t_bpr(t, &t->poison, &t->poison)->flags & RLAB_T_POISON);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_EINVAL);
+    rlab_tape_free(t);
+}
+
+static const rlab_test tests[] = {
+    {"tensor.loss.xent.1", t_xent_uniform},
+    {"tensor.loss.xent.2", t_xent_naive_small},
+    {"tensor.loss.xent.3", t_xent_naive_larger},
+    {"tensor.loss.xent.4", t_xent_all_padding},
+    {"tensor.loss.xent.5", t_xent_peak},
+    {"tensor.loss.xent.6", t_xent_deterministic},
+    {"tensor.loss.xent.7", t_xent_errors},
+    {"tensor.loss.xent.8", t_xent_arena_full},
+    {"tensor.loss.xent.9", t_xent_backward_twice},
+    {"tensor.loss.sampled.1", t_sampled_hand},
+    {"tensor.loss.bce.1", t_bce_values},
+    {"tensor.loss.bpr.1", t_bpr_values},
+    {"tensor.loss.margin.1", t_margin_values},
+    {"tensor.loss.dpo.1", t_dpo_values},
+    {"tensor.loss.infonce.1", t_infonce_hand},
+    {"tensor.loss.kl.1", t_kl_hand},
+    {"tensor.loss.soft_xent.1", t_soft_xent_hand},
+    {"tensor.loss.poison.1", t_poison},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

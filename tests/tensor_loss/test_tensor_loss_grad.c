@@ -1,0 +1,356 @@
+/*
+ * Test organization: finite-difference gradient checks of every loss in core/tensor/loss.h,
+ * one id family per op so that ctest runs them as gradcheck.<op>:
+ *   grad.softmax_xent.*    chunked full softmax (padding rows, chunk not dividing N, batch 1,
+ *                          all-padding, bias / no bias)
+ *   grad.sampled_softmax.* with logQ, excluded negatives, repeated items, n_neg = 0
+ *   grad.bce_logits.*      weights / no weights, 2-D logits, large logits
+ *   grad.bpr.*, grad.margin_rank.*, grad.dpo.*   pairwise losses (DPO with and without ref)
+ *   grad.infonce.*         normalize x symmetric, batch 1
+ *   grad.kl_div.*, grad.soft_xent.*   temperatures, one-column rows, unnormalised targets
+ * Inputs are seeded parameters (gradcheck.h); integer ids and label arrays come through ud.
+ */
+#include "gradcheck.h"
+#include "harness.h"
+#include "tensor/loss.h"
+
+#include <string.h>
+
+#define SPEC(nm, r, c, sc)                                                                         \
+    {                                                                                              \
+        nm, 2, {r, c}, RLAB_INIT_NORMAL, sc                                                        \
+    }
+#define SPEC1(nm, n, sc)                                                                           \
+    {                                                                                              \
+        nm, 1, {n}, RLAB_INIT_NORMAL, sc                                                           \
+    }
+
+/* ---- softmax_xent ------------------------------------------------------------------------ */
+typedef struct xent_ud {
+    const int32_t *targets;
+    int64_t chunk;
+    int bias;
+} xent_ud;
+
+static rlab_tensor *build_xent(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const xent_ud *u = ud;
+    return rlab_t_softmax_xent(t, in[0], in[1], u->bias ? in[2] : NULL, u->targets, u->chunk);
+}
+
+static int xent_case(const char *desc, int64_t N, int64_t V, int64_t C, const int32_t *targets,
+                     int64_t chunk, int bias)
+{
+    xent_ud u = {targets, chunk, bias};
+    rlab_gc_case c = {
+        .op = "softmax_xent",
+        .desc = desc,
+        .nin = bias ? 3 : 2,
+        .in = {SPEC("h", N, C, 1.0f), SPEC("items", V, C, 1.0f), SPEC1("bias", V, 0.5f)},
+        .max_check = 48};
+    return rlab_gradcheck(&c, build_xent, &u);
+}
+
+static void t_xent_padding_chunk3(void)
+{
+    const int32_t tg[7] = {3, -1, 0, 10, -1, 5, 5}; /* N=7, chunk 3 does not divide 5 valid */
+    CHECK(xent_case("N7 V11 C5 chunk3 bias", 7, 11, 5, tg, 3, 1) == 0);
+    CHECK(xent_case("N7 V11 C5 chunk3", 7, 11, 5, tg, 3, 0) == 0);
+}
+
+static void t_xent_batch1(void)
+{
+    const int32_t tg[1] = {2};
+    CHECK(xent_case("N1 V4 C3 default chunk", 1, 4, 3, tg, 0, 1) == 0);
+}
+
+static void t_xent_all_padding(void)
+{
+    const int32_t tg[4] = {-1, -1, -1, -1};
+    CHECK(xent_case("N4 all padding", 4, 6, 3, tg, 2, 1) == 0);
+}
+
+static void t_xent_chunk1_tail(void)
+{
+    /* V = 19 exercises the vector tail (19 = 2*8 + 3); chunk 1 = one sgemm per row */
+    const int32_t tg[6] = {18, 0, 7, -1, 8, 16};
+    CHECK(xent_case("N6 V19 C4 chunk1", 6, 19, 4, tg, 1, 1) == 0);
+    CHECK(xent_case("N6 V19 C4 chunk4", 6, 19, 4, tg, 4, 1) == 0);
+}
+
+/* ---- sampled softmax --------------------------------------------------------------------- */
+typedef struct sampled_ud {
+    const int32_t *targets, *negs;
+    int n_neg;
+    const float *logq;
+} sampled_ud;
+
+static rlab_tensor *build_sampled(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const sampled_ud *u = ud;
+    return rlab_t_sampled_softmax(t, in[0], in[1], u->targets, u->negs, u->n_neg, u->logq);
+}
+
+static void t_sampled_logq(void)
+{
+    const int32_t tg[5] = {1, 4, -1, 8, 0};
+    const int32_t ng[15] = {2, 3, 5, 0, 6, 7, 1, 2, 3, 4, 4, -1, 8, 2, 2}; /* repeats, -1 */
+    const float logq[9] = {-1.0f, -2.0f, -0.5f, -3.0f, -1.5f, -2.5f, -0.2f, -1.1f, -0.7f};
+    sampled_ud u = {tg, ng, 3, logq};
+    rlab_gc_case c = {.op = "sampled_softmax",
+                      .desc = "N5 C4 V9 n_neg3 logq",
+                      .nin = 2,
+                      .in = {SPEC("h", 5, 4, 1.0f), SPEC("items", 9, 4, 1.0f)}};
+    CHECK(rlab_gradcheck(&c, build_sampled, &u) == 0);
+    u.logq = NULL;
+    c.desc = "N5 C4 V9 n_neg3";
+    CHECK(rlab_gradcheck(&c, build_sampled, &u) == 0);
+}
+
+static void t_sampled_no_negs(void)
+{
+    /* only the target: loss log(1) = 0 and zero gradients; a 3-D h [1, 2, 3] */
+    const int32_t tg[2] = {1, 0};
+    sampled_ud u = {tg, NULL, 0, NULL};
+    rlab_gc_case c = {
+        .op = "sampled_softmax",
+        .desc = "h[1,2,3] n_neg0",
+        .nin = 2,
+        .in = {{"h", 3, {1, 2, 3}, RLAB_INIT_NORMAL, 1.0f}, SPEC("items", 2, 3, 1.0f)}};
+    CHECK(rlab_gradcheck(&c, build_sampled, &u) == 0);
+}
+
+/* ---- BCE --------------------------------------------------------------------------------- */
+typedef struct bce_ud {
+    const float *labels, *weight;
+} bce_ud;
+
+static rlab_tensor *build_bce(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const bce_ud *u = ud;
+    return rlab_t_bce_logits(t, in[0], u->labels, u->weight);
+}
+
+static void t_bce(void)
+{
+    const float y[6] = {1.0f, 0.0f, 0.3f, 1.0f, 0.0f, 0.9f};
+    const float w[6] = {1.0f, 2.0f, 0.5f, 0.0f, 1.5f, 3.0f};
+    bce_ud u = {y, w};
+    rlab_gc_case c = {
+        .op = "bce_logits", .desc = "[2,3] weighted", .nin = 1, .in = {SPEC("x", 2, 3, 2.0f)}};
+    CHECK(rlab_gradcheck(&c, build_bce, &u) == 0);
+    u.weight = NULL;
+    c.desc = "[2,3]";
+    CHECK(rlab_gradcheck(&c, build_bce, &u) == 0);
+    c.desc = "[1] large logits";
+    c.in[0] = (rlab_param_spec)SPEC1("x", 1, 12.0f);
+    CHECK(rlab_gradcheck(&c, build_bce, &u) == 0);
+}
+
+/* ---- pairwise losses --------------------------------------------------------------------- */
+static rlab_tensor *build_bpr(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    (void)ud;
+    return rlab_t_bpr(t, in[0], in[1]);
+}
+
+static void t_bpr(void)
+{
+    rlab_gc_case c = {
+        .op = "bpr", .desc = "[7]", .nin = 2, .in = {SPEC1("pos", 7, 2.0f), SPEC1("neg", 7, 2.0f)}};
+    CHECK(rlab_gradcheck(&c, build_bpr, NULL) == 0);
+    c.desc = "[1]";
+    c.in[0] = (rlab_param_spec)SPEC1("pos", 1, 1.0f);
+    c.in[1] = (rlab_param_spec)SPEC1("neg", 1, 1.0f);
+    CHECK(rlab_gradcheck(&c, build_bpr, NULL) == 0);
+    c.desc = "[3,2]";
+    c.in[0] = (rlab_param_spec)SPEC("pos", 3, 2, 3.0f);
+    c.in[1] = (rlab_param_spec)SPEC("neg", 3, 2, 3.0f);
+    CHECK(rlab_gradcheck(&c, build_bpr, NULL) == 0);
+}
+
+static rlab_tensor *build_margin(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    return rlab_t_margin_rank(t, in[0], in[1], *(const float *)ud);
+}
+
+/* keep margin - (pos - neg) at least 0.1 away from the kink (h = 1e-2) */
+static void margin_nudge(rlab_tensor **in, int nin, void *ud)
+{
+    (void)nin;
+    const float m = *(const float *)ud;
+    for (int64_t i = 0; i < in[0]->n; i++) {
+        float v = m - (in[0]->data[i] - in[1]->data[i]);
+        if (fabsf(v) < 0.1f)
+            in[0]->data[i] += v > 0 ? -0.2f : 0.2f;
+    }
+}
+
+static void t_margin_rank(void)
+{
+    float margin = 0.5f;
+    rlab_gc_case c = {.op = "margin_rank",
+                      .desc = "[9] margin 0.5",
+                      .nin = 2,
+                      .in = {SPEC1("pos", 9, 1.0f), SPEC1("neg", 9, 1.0f)},
+                      .init = margin_nudge};
+    CHECK(rlab_gradcheck(&c, build_margin, &margin) == 0);
+    margin = 0.0f;
+    c.desc = "[1] margin 0";
+    c.in[0] = (rlab_param_spec)SPEC1("pos", 1, 1.0f);
+    c.in[1] = (rlab_param_spec)SPEC1("neg", 1, 1.0f);
+    CHECK(rlab_gradcheck(&c, build_margin, &margin) == 0);
+}
+
+static rlab_tensor *build_dpo(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const float beta = *(const float *)ud;
+    return rlab_t_dpo(t, in[0], in[1], in[2], in[3], beta);
+}
+
+static rlab_tensor *build_dpo_noref(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    return rlab_t_dpo(t, in[0], in[1], NULL, NULL, *(const float *)ud);
+}
+
+static void t_dpo(void)
+{
+    float beta = 0.5f;
+    rlab_gc_case c = {.op = "dpo",
+                      .desc = "[5] beta 0.5 (ref grads checked too)",
+                      .nin = 4,
+                      .in = {SPEC1("pw", 5, 2.0f), SPEC1("pl", 5, 2.0f), SPEC1("rw", 5, 2.0f),
+                             SPEC1("rl", 5, 2.0f)}};
+    CHECK(rlab_gradcheck(&c, build_dpo, &beta) == 0);
+    beta = 3.0f;
+    c.desc = "[1] beta 3, no reference";
+    c.nin = 2;
+    c.in[0] = (rlab_param_spec)SPEC1("pw", 1, 1.0f);
+    c.in[1] = (rlab_param_spec)SPEC1("pl", 1, 1.0f);
+    CHECK(rlab_gradcheck(&c, build_dpo_noref, &beta) == 0);
+}
+
+/* ---- InfoNCE ----------------------------------------------------------------------------- */
+typedef struct infonce_ud {
+    float temp;
+    int normalize, symmetric;
+} infonce_ud;
+
+static rlab_tensor *build_infonce(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const infonce_ud *u = ud;
+    return rlab_t_infonce(t, in[0], in[1], u->temp, u->normalize, u->symmetric);
+}
+
+static void t_infonce(void)
+{
+    for (int nz = 0; nz < 2; nz++)
+        for (int sym = 0; sym < 2; sym++) {
+            infonce_ud u = {nz ? 0.2f : 0.7f, nz, sym};
+            rlab_gc_case c = {.op = "infonce",
+                              .desc = nz ? (sym ? "B5 C4 norm sym" : "B5 C4 norm")
+                                         : (sym ? "B5 C4 sym" : "B5 C4"),
+                              .nin = 2,
+                              .in = {SPEC("a", 5, 4, 1.0f), SPEC("b", 5, 4, 1.0f)}};
+            CHECK_MSG(rlab_gradcheck(&c, build_infonce, &u) == 0, "%s", c.desc);
+        }
+}
+
+static void t_infonce_batch1(void)
+{
+    /* one row: the positive is the only column, loss 0 and zero gradient */
+    infonce_ud u = {0.5f, 1, 1};
+    rlab_gc_case c = {.op = "infonce",
+                      .desc = "B1 C3 norm sym",
+                      .nin = 2,
+                      .in = {SPEC("a", 1, 3, 1.0f), SPEC("b", 1, 3, 1.0f)}};
+    CHECK(rlab_gradcheck(&c, build_infonce, &u) == 0);
+    u = (infonce_ud){1.0f, 0, 0};
+    c.desc = "B3 C7";
+    c.in[0] = (rlab_param_spec)SPEC("a", 3, 7, 0.5f);
+    c.in[1] = (rlab_param_spec)SPEC("b", 3, 7, 0.5f);
+    CHECK(rlab_gradcheck(&c, build_infonce, &u) == 0);
+}
+
+/* ---- KL / soft cross-entropy ------------------------------------------------------------- */
+static rlab_tensor *build_kl(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    return rlab_t_kl_div(t, in[0], in[1], *(const float *)ud);
+}
+
+static void t_kl_div(void)
+{
+    float temp = 2.0f;
+    rlab_gc_case c = {.op = "kl_div",
+                      .desc = "[3,6] temp 2",
+                      .nin = 2,
+                      .in = {SPEC("p", 3, 6, 2.0f), SPEC("q", 3, 6, 2.0f)}};
+    CHECK(rlab_gradcheck(&c, build_kl, &temp) == 0);
+    temp = 0.7f;
+    c.desc = "[2,2,11] temp 0.7";
+    c.in[0] = (rlab_param_spec){"p", 3, {2, 2, 11}, RLAB_INIT_NORMAL, 1.0f};
+    c.in[1] = (rlab_param_spec){"q", 3, {2, 2, 11}, RLAB_INIT_NORMAL, 1.0f};
+    CHECK(rlab_gradcheck(&c, build_kl, &temp) == 0);
+    temp = 1.0f;
+    c.desc = "[2,1] one column";
+    c.in[0] = (rlab_param_spec)SPEC("p", 2, 1, 1.0f);
+    c.in[1] = (rlab_param_spec)SPEC("q", 2, 1, 1.0f);
+    CHECK(rlab_gradcheck(&c, build_kl, &temp) == 0);
+}
+
+typedef struct soft_ud {
+    const float *p;
+    float temp;
+} soft_ud;
+
+static rlab_tensor *build_soft(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const soft_ud *u = ud;
+    return rlab_t_soft_xent(t, u->p, in[0], u->temp);
+}
+
+static void t_soft_xent(void)
+{
+    float p[3 * 9];
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    for (int r = 0; r < 3; r++) {
+        float s = 0.0f;
+        for (int j = 0; j < 9; j++)
+            s += p[r * 9 + j] = rlab_rng_uniform(&rng);
+        for (int j = 0; j < 9; j++)
+            p[r * 9 + j] /= s;
+    }
+    soft_ud u = {p, 2.0f};
+    rlab_gc_case c = {
+        .op = "soft_xent", .desc = "[3,9] temp 2", .nin = 1, .in = {SPEC("q", 3, 9, 2.0f)}};
+    CHECK(rlab_gradcheck(&c, build_soft, &u) == 0);
+    u.temp = 0.5f;
+    p[4] += 0.7f; /* rows need not sum to 1: the gradient is (sum p) q - p */
+    c.desc = "[3,9] temp 0.5 unnormalised";
+    CHECK(rlab_gradcheck(&c, build_soft, &u) == 0);
+    u.temp = 1.0f;
+    c.desc = "[1,1]";
+    c.in[0] = (rlab_param_spec)SPEC("q", 1, 1, 1.0f);
+    CHECK(rlab_gradcheck(&c, build_soft, &u) == 0);
+}
+
+static const rlab_test tests[] = {
+    {"grad.softmax_xent.1", t_xent_padding_chunk3},
+    {"grad.softmax_xent.2", t_xent_batch1},
+    {"grad.softmax_xent.3", t_xent_all_padding},
+    {"grad.softmax_xent.4", t_xent_chunk1_tail},
+    {"grad.sampled_softmax.1", t_sampled_logq},
+    {"grad.sampled_softmax.2", t_sampled_no_negs},
+    {"grad.bce_logits.1", t_bce},
+    {"grad.bpr.1", t_bpr},
+    {"grad.infonce.1", t_infonce},
+    {"grad.infonce.2", t_infonce_batch1},
+    {"grad.kl_div.1", t_kl_div},
+    {"grad.soft_xent.1", t_soft_xent},
+    {"grad.margin_rank.1", t_margin_rank},
+    {"grad.dpo.1", t_dpo},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
