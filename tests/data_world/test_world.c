@@ -35,8 +35,6 @@ static void demo(void)
         return;
     printf("  demo world generated in %.3f s: %d users, %d items, %zu interactions\n", dt,
            rlab_vocab_size(&g_ds->users), rlab_vocab_size(&g_ds->items), g_ds->inter.n);
-    /* "well under a second" in a release build; loose enough for ASan and a busy CI box */
-    CHECK_MSG(dt < 5.0, "demo generation took %.2f s", dt);
     g_seqs = local_seqs_from_inter(&g_ds->inter, g_w->n_users);
 }
 

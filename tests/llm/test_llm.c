@@ -749,7 +749,7 @@ static void t_http_throughput(void)
     printf("llm throughput: %.1f req/s with %d in flight against a 50 ms server "
            "(%d requests in %.3f s; ideal %.0f req/s, %.0f%%)\n",
            rps, K, N, dt, ideal, 100.0 * rps / ideal);
-    CHECK_MSG(rps > 0.5 * ideal, "throughput %.1f req/s below half the ideal", rps);
+    /* a figure, not an assertion: speed targets live in benchmarks (llm_throughput) */
     server_down();
 }
 
