@@ -1,36 +1,70 @@
 /*
- * reclab: the program. Parses the command line and runs the requested mode. Until the
- * shell exists, running it without arguments runs the batch demo workflow (demo.c).
+ * reclab: the program. Parses the command line (ui/batch.c) and runs the requested mode:
+ * the ncurses shell on a terminal, batch mode otherwise (scripts, -e code, -c lines, the
+ * demo workflow). Only this file decides the process exit status.
  */
-#include "base/base.h"
+#include "app.h"
+#include "batch.h"
 #include "demo.h"
 
-#include <stdio.h>
-#include <string.h>
+#if defined(__has_include)
+#if __has_include("shell.h")
+#include "shell.h"
+#define RLAB_HAVE_SHELL 1
+#endif
+#endif
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: reclab [--help] [--version] [demo]\n"
-               "\n"
-               "  (no arguments)  run the demo workflow in batch and print its results\n"
-               "  demo            the same\n"
-               "  --version       print the version and exit\n"
-               "  --help          this text\n");
-}
+#include <stdio.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
+    rlab_cli cli;
+    int rc = rlab_cli_parse(argc, argv, &cli);
+    if (rc) {
+        rlab_cli_usage(stderr);
+        return rc;
+    }
+    if (cli.help) {
+        rlab_cli_usage(stdout);
         return 0;
     }
-    if (argc > 1 && !strcmp(argv[1], "--version")) {
+    if (cli.version) {
         printf("reclab %s\n", rlab_version());
         return 0;
     }
-    if (argc == 1 || !strcmp(argv[1], "demo"))
-        return rlab_demo_run(stdout) == RLAB_OK ? 0 : 1;
-    fprintf(stderr, "reclab: unknown argument '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    int interactive = cli.n_actions == 0 && !cli.demo && isatty(0) && isatty(1);
+#ifndef RLAB_HAVE_SHELL
+    interactive = 0;
+#endif
+    if (interactive)
+        cli.app.quiet = 1; /* the shell shows progress in its own views */
+    else
+        rlab_batch_signals();
+
+    rlab_err err = {0};
+    rlab_app *app = rlab_app_open(&cli.app, &err);
+    if (!app) {
+        fprintf(stderr, "reclab: %s\n", err.msg);
+        return 1;
+    }
+#ifdef RLAB_HAVE_SHELL
+    if (interactive) {
+        rc = rlab_shell_run(app);
+        rlab_app_close(app);
+        return rc;
+    }
+#endif
+    rlab_batch_set_app(app);
+    if (cli.n_actions > 0) {
+        rc = rlab_batch_run(app, &cli);
+    } else {
+        rc = rlab_demo_run(app, &err) == RLAB_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "reclab: %s\n",
+                    *rlab_app_last_error(app) ? rlab_app_last_error(app) : err.msg);
+    }
+    rlab_batch_set_app(NULL);
+    rlab_app_close(app);
+    return rc;
 }

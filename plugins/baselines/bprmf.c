@@ -1,0 +1,448 @@
+/*
+ * plugins/baselines/bprmf.c: BPR-MF (Rendle et al., "BPR: Bayesian Personalized Ranking from
+ * Implicit Feedback", 2009): matrix factorisation with an item bias trained on sampled
+ * (user, positive, negative) triples.
+ *
+ *   x_uij = b_i - b_j + <p_u, q_i - q_j>
+ *   loss  = mean over triples of softplus(-x_uij)
+ *         + reg/2 * (|p_u|^2 + |q_i|^2 + |q_j|^2) for every triple (the rows it touches)
+ *   score(u, i) = <p_u, q_i> + b_i
+ *
+ * Negatives come from core/data/sampler.h, uniform over the items the user has not seen in
+ * training (neg of them per positive: the batcher's one plus neg-1 extra draws). Updates are
+ * sparse: one mini-batch accumulates gradients into the touched rows only (P->grad), then
+ * AdamW (default; Loshchilov & Hutter decoupled weight decay, lazy like TF's LazyAdam: rows
+ * not in the batch keep their parameters and moments, bias correction uses the global step)
+ * or plain SGD updates exactly those rows. An epoch is every training interaction once.
+ *
+ * Scoring all items is one cblas_sgemm: out[nq][I] = P_q [nq][D] x Q^T [D][I] + b. A query
+ * whose user is unknown to the model (-1 or >= n_users) is folded in as the mean of its
+ * history's item vectors (zero without history: the bias alone, a popularity prior).
+ *
+ * Parameters (one rlab_params block): "user_emb" [n_users][D], "item_emb" [n_items][D],
+ * "item_bias" [n_items].
+ */
+#include "baselines.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct bl_bpr {
+    rlab_params *P;
+    int32_t D;
+    float *U;       /* [n_users][D] */
+    float *V;       /* [n_items][D] */
+    float *bias;    /* [n_items] */
+    char info[160]; /* training summary for describe ("30 epochs, adamw lr=0.005 ...") */
+} bl_bpr;
+
+/* ---- scoring ---------------------------------------------------------------------------- */
+
+/* The user vector of query q into out[D]. */
+static void user_vec(const rlab_model *m, const bl_bpr *s, const rlab_query *q, float *out)
+{
+    int32_t D = s->D;
+    if (q->user >= 0 && q->user < m->n_users) {
+        memcpy(out, s->U + (size_t)q->user * (size_t)D, (size_t)D * sizeof(float));
+        return;
+    }
+    memset(out, 0, (size_t)D * sizeof(float));
+    int n = 0;
+    for (int32_t t = 0; t < q->n_hist; t++) {
+        int32_t h = q->hist[t];
+        if (h < 0 || h >= m->n_items)
+            continue;
+        const float *v = s->V + (size_t)h * (size_t)D;
+        for (int32_t d = 0; d < D; d++)
+            out[d] += v[d];
+        n++;
+    }
+    if (n > 1)
+        for (int32_t d = 0; d < D; d++)
+            out[d] /= (float)n;
+}
+
+/* q: [nq], out: [nq][n_items] */
+static int bpr_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                         rlab_err *err)
+{
+    const bl_bpr *s = m->impl;
+    int32_t D = s->D, ni = m->n_items;
+    float *Uq = rlab_malloc((size_t)nq * (size_t)D * sizeof(float)); /* [nq][D] */
+    if (!Uq)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int b = 0; b < nq; b++) {
+        user_vec(m, s, &q[b], Uq + (size_t)b * (size_t)D);
+        memcpy(out + (size_t)b * (size_t)ni, s->bias, (size_t)ni * sizeof(float));
+    }
+    /* out[nq][I] += Uq[nq][D] . V[I][D]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, ni, D, 1.0f, Uq, D, s->V, D, 1.0f, out,
+                ni);
+    rlab_free(Uq);
+    return RLAB_OK;
+}
+
+/* q: [nq], out: [nq][D] */
+static int bpr_user_repr(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                         rlab_err *err)
+{
+    (void)err;
+    const bl_bpr *s = m->impl;
+    for (int b = 0; b < nq; b++)
+        user_vec(m, s, &q[b], out + (size_t)b * (size_t)s->D);
+    return RLAB_OK;
+}
+
+static int bpr_save(const rlab_model *m, const char *path, rlab_err *err)
+{
+    const bl_bpr *s = m->impl;
+    char dim[24];
+    snprintf(dim, sizeof dim, "%d", (int)s->D);
+    rlab_kv kv[] = {{"dim", dim}, {"info", s->info}};
+    return bl_save(m, s->P, kv, 2, path, err);
+}
+
+static void bpr_describe(const rlab_model *m, char *buf, size_t size)
+{
+    const bl_bpr *s = m->impl;
+    snprintf(buf, size, "BPR-MF d=%d%s%s%s%s", (int)s->D, s->info[0] ? ", " : "", s->info,
+             m->dataset[0] ? " on " : "", m->dataset);
+}
+
+static void bpr_free(rlab_model *m)
+{
+    bl_bpr *s = m->impl;
+    if (!s)
+        return;
+    rlab_params_free(s->P);
+    rlab_free(s);
+}
+
+static const rlab_model_vt bpr_vt = {
+    .score_all = bpr_score_all,
+    .user_repr = bpr_user_repr,
+    .save = bpr_save,
+    .describe = bpr_describe,
+    .free = bpr_free,
+};
+
+static void bpr_specs(rlab_param_spec s[3], int32_t nu, int32_t ni, int32_t D)
+{
+    /* N(0, 0.1^2) embeddings, zero biases */
+    s[0] = (rlab_param_spec){"user_emb", 2, {nu, D}, RLAB_INIT_NORMAL, 0.1f};
+    s[1] = (rlab_param_spec){"item_emb", 2, {ni, D}, RLAB_INIT_NORMAL, 0.1f};
+    s[2] = (rlab_param_spec){"item_bias", 1, {ni}, RLAB_INIT_ZERO, 0.0f};
+}
+
+/* Wrap P (owned from now on, also on failure). */
+static rlab_model *bpr_wrap(rlab_params *P, int32_t D, int32_t nu, int32_t ni, rlab_err *err)
+{
+    bl_bpr *s = rlab_calloc(1, sizeof *s);
+    if (!s) {
+        rlab_params_free(P);
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->P = P;
+    s->D = D;
+    s->U = P->t[0].data;
+    s->V = P->t[1].data;
+    s->bias = P->t[2].data;
+    rlab_model *m = rlab_model_new(&bpr_vt, s, NULL, "bprmf", err);
+    if (m) {
+        m->n_users = nu;
+        m->n_items = ni;
+        m->repr_dim = D;
+    }
+    return m;
+}
+
+/* ---- training --------------------------------------------------------------------------- */
+
+/* Lazy optimiser state over the rows touched by a batch. */
+typedef struct trainer {
+    const bl_train *t;
+    bl_bpr *s;
+    rlab_params *P;
+    int32_t nu, ni, D;
+    float *gU, *gV, *gb; /* gradient rows, views into P->grad */
+    float *m1, *m2;      /* Adam moments [P->count], parallel to P->data (NULL for SGD) */
+    int64_t step;        /* optimiser steps so far */
+    int32_t *tu, *ti;    /* touched users / items of the batch */
+    int32_t ntu, nti;
+    uint8_t *mu, *mi; /* touched flags */
+} trainer;
+
+static void touch_user(trainer *tr, int32_t u)
+{
+    if (!tr->mu[u]) {
+        tr->mu[u] = 1;
+        tr->tu[tr->ntu++] = u;
+    }
+}
+
+static void touch_item(trainer *tr, int32_t i)
+{
+    if (!tr->mi[i]) {
+        tr->mi[i] = 1;
+        tr->ti[tr->nti++] = i;
+    }
+}
+
+/* Update n floats at x (offset off into the block) from their gradient g, then zero g.
+ * a = lr / (1 - beta1^t), ic2 = 1 / (1 - beta2^t) (bias corrections folded in). */
+static void update_row(const trainer *tr, float *restrict x, float *restrict g, size_t off,
+                       int32_t n, float lr, float a, float ic2)
+{
+    const float decay = 1.0f - lr * (float)tr->t->wd;
+    if (tr->t->opt == BL_OPT_SGD) {
+        for (int32_t d = 0; d < n; d++) {
+            x[d] = decay * x[d] - lr * g[d];
+            g[d] = 0.0f;
+        }
+        return;
+    }
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    float *restrict m1 = tr->m1 + off, *restrict m2 = tr->m2 + off;
+    for (int32_t d = 0; d < n; d++) {
+        float gd = g[d];
+        m1[d] = b1 * m1[d] + (1.0f - b1) * gd;
+        m2[d] = b2 * m2[d] + (1.0f - b2) * gd * gd;
+        x[d] = decay * x[d] - a * m1[d] / (sqrtf(m2[d] * ic2) + eps);
+        g[d] = 0.0f;
+    }
+}
+
+static void apply_updates(trainer *tr)
+{
+    tr->step++;
+    float lr = (float)tr->t->lr;
+    float a = lr / (1.0f - powf(0.9f, (float)tr->step)),
+          ic2 = 1.0f / (1.0f - powf(0.999f, (float)tr->step));
+    size_t D = (size_t)tr->D;
+    size_t oU = (size_t)(tr->s->U - tr->P->data), oV = (size_t)(tr->s->V - tr->P->data),
+           ob = (size_t)(tr->s->bias - tr->P->data);
+    for (int32_t k = 0; k < tr->ntu; k++) {
+        size_t u = (size_t)tr->tu[k];
+        update_row(tr, tr->s->U + u * D, tr->gU + u * D, oU + u * D, tr->D, lr, a, ic2);
+        tr->mu[u] = 0;
+    }
+    for (int32_t k = 0; k < tr->nti; k++) {
+        size_t i = (size_t)tr->ti[k];
+        update_row(tr, tr->s->V + i * D, tr->gV + i * D, oV + i * D, tr->D, lr, a, ic2);
+        update_row(tr, tr->s->bias + i, tr->gb + i, ob + i, 1, lr, a, ic2);
+        tr->mi[i] = 0;
+    }
+    tr->ntu = tr->nti = 0;
+}
+
+/* One triple's loss; accumulates its gradient (scaled by w) into the touched rows. */
+static double triple(trainer *tr, int32_t u, int32_t i, int32_t j, float w)
+{
+    size_t D = (size_t)tr->D;
+    const float *pu = tr->s->U + (size_t)u * D, *qi = tr->s->V + (size_t)i * D,
+                *qj = tr->s->V + (size_t)j * D;
+    float x = tr->s->bias[i] - tr->s->bias[j];
+    for (size_t d = 0; d < D; d++)
+        x += pu[d] * (qi[d] - qj[d]);
+    /* loss = softplus(-x), dloss/dx = -sigmoid(-x) */
+    double loss = x > 0 ? log1p(exp(-(double)x)) : -(double)x + log1p(exp((double)x));
+    float g = -w / (1.0f + expf(x));
+    float r = w * (float)tr->t->reg;
+    float *gu = tr->gU + (size_t)u * D, *gi = tr->gV + (size_t)i * D, *gj = tr->gV + (size_t)j * D;
+    for (size_t d = 0; d < D; d++) {
+        float a = pu[d], b = qi[d], c = qj[d];
+        gu[d] += g * (b - c) + r * a;
+        gi[d] += g * a + r * b;
+        gj[d] += -g * a + r * c;
+    }
+    tr->gb[i] += g;
+    tr->gb[j] -= g;
+    touch_user(tr, u);
+    touch_item(tr, i);
+    touch_item(tr, j);
+    return loss;
+}
+
+static int cancel_hook(void *ud) { return bl_cancelled(ud); }
+
+rlab_model *bl_bpr_train(const bl_train *t, rlab_err *err)
+{
+    const bl_data *d = t->data;
+    trainer tr = {.t = t, .nu = d->n_users, .ni = d->n_items, .D = t->dim};
+    rlab_param_spec specs[3];
+    bpr_specs(specs, tr.nu, tr.ni, tr.D);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, t->seed);
+    rlab_sampler *smp = NULL;
+    rlab_bpr_batcher *bat = NULL;
+    float *best = NULL;
+    rlab_model *m = NULL;
+    int32_t *negs = NULL;
+    int rc = RLAB_OK;
+
+    rlab_params *P = rlab_params_new(specs, 3, &rng, err);
+    if (!P)
+        return NULL;
+    m = bpr_wrap(P, tr.D, tr.nu, tr.ni, err);
+    if (!m)
+        return NULL;
+    if (t->dataset)
+        snprintf(m->dataset, sizeof m->dataset, "%s", t->dataset);
+    tr.s = m->impl;
+    tr.P = P;
+    tr.gU = P->t[0].grad;
+    tr.gV = P->t[1].grad;
+    tr.gb = P->t[2].grad;
+    tr.tu = rlab_malloc((size_t)tr.nu * sizeof *tr.tu);
+    tr.ti = rlab_malloc((size_t)tr.ni * sizeof *tr.ti);
+    tr.mu = rlab_calloc((size_t)tr.nu, 1);
+    tr.mi = rlab_calloc((size_t)tr.ni, 1);
+    negs = rlab_malloc((size_t)(t->neg > 1 ? t->neg : 1) * sizeof *negs);
+    if (t->opt == BL_OPT_ADAMW) {
+        tr.m1 = rlab_calloc(P->count, sizeof(float));
+        tr.m2 = rlab_calloc(P->count, sizeof(float));
+    }
+    int do_valid = d->split == BL_SPLIT_LOO && t->eval_every > 0;
+    if (do_valid && t->keep_best)
+        best = rlab_malloc(P->count * sizeof(float));
+    if (!tr.tu || !tr.ti || !tr.mu || !tr.mi || !negs ||
+        (t->opt == BL_OPT_ADAMW && (!tr.m1 || !tr.m2)) || (do_valid && t->keep_best && !best)) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (d->train.off[d->n_users] == 0) {
+        rc = rlab_errf(err, RLAB_EINVAL, "no training interactions");
+        goto done;
+    }
+    smp = rlab_sampler_new_uniform(tr.ni, err);
+    if (!smp || rlab_sampler_set_exclude(smp, &d->train, err)) {
+        rc = err->code ? err->code : RLAB_ENOMEM;
+        goto done;
+    }
+    bat = rlab_bpr_batcher_new(&d->train, smp, t->batch, t->seed ^ 0x5bd1e995u, err);
+    if (!bat) {
+        rc = err->code;
+        goto done;
+    }
+    rlab_rng nrng; /* extra negatives */
+    rlab_rng_seed(&nrng, t->seed ^ 0x9e3779b97f4a7c15ull);
+
+    double best_ndcg = -1.0, last_hr = NAN, last_ndcg = NAN;
+    int best_ep = 0, ep = 0;
+    static const int vks[] = {10};
+    for (ep = 0; ep < t->epochs; ep++) {
+        if (ep > 0)
+            rlab_bpr_batcher_epoch(bat);
+        double loss = 0.0;
+        int64_t ntrip = 0;
+        for (;;) {
+            if (bl_cancelled(t)) {
+                rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
+                goto done;
+            }
+            int n = 0;
+            if ((rc = rlab_bpr_batcher_next(bat, &n, err)))
+                goto done;
+            if (n == 0)
+                break;
+            float w = 1.0f / (float)(n * t->neg);
+            for (int r = 0; r < n; r++) {
+                int32_t u = bat->user[r], i = bat->pos[r];
+                negs[0] = bat->neg[r];
+                if (t->neg > 1 &&
+                    (rc = rlab_sampler_draw_n(smp, &nrng, u, negs + 1, t->neg - 1, err)))
+                    goto done;
+                for (int k = 0; k < t->neg; k++)
+                    loss += triple(&tr, u, i, negs[k], w);
+            }
+            ntrip += (int64_t)n * t->neg;
+            apply_updates(&tr);
+        }
+        loss /= (double)(ntrip ? ntrip : 1);
+        if (!isfinite(loss)) {
+            rc = rlab_errf(err, RLAB_EINVAL, "loss diverged (%g) at epoch %d: lower lr", loss,
+                           ep + 1);
+            goto done;
+        }
+        if (t->ctx)
+            rlab_ctx_metric(t->ctx, ep + 1, "train", "loss", NULL, loss);
+        int nmet = 1;
+        rlab_metric met[3] = {{"loss", loss}};
+        if (do_valid && ((ep + 1) % t->eval_every == 0 || ep + 1 == t->epochs)) {
+            rlab_eval_result *r =
+                bl_evaluate(m, d, BL_EVAL_VALID, vks, 1, cancel_hook, (void *)(uintptr_t)t, err);
+            if (!r) {
+                rc = err->code;
+                goto done;
+            }
+            last_hr = r->mean[rlab_eval_result_find(r, "hr@10")];
+            last_ndcg = r->mean[rlab_eval_result_find(r, "ndcg@10")];
+            rlab_eval_result_free(r);
+            if (t->ctx) {
+                rlab_ctx_metric(t->ctx, ep + 1, "valid", "hr@10", "full", last_hr);
+                rlab_ctx_metric(t->ctx, ep + 1, "valid", "ndcg@10", "full", last_ndcg);
+            }
+            met[nmet++] = (rlab_metric){"valid hr@10", last_hr};
+            met[nmet++] = (rlab_metric){"valid ndcg@10", last_ndcg};
+            if (best && last_ndcg > best_ndcg) {
+                best_ndcg = last_ndcg;
+                best_ep = ep + 1;
+                memcpy(best, P->data, P->count * sizeof(float));
+            }
+        }
+        if (t->ctx)
+            rlab_ctx_progress(t->ctx, ep + 1, t->epochs, "epoch", nmet, met);
+    }
+    if (best && best_ep > 0 && best_ep != t->epochs)
+        memcpy(P->data, best, P->count * sizeof(float));
+    if (best && best_ep > 0)
+        snprintf(tr.s->info, sizeof tr.s->info,
+                 "%d epochs (kept epoch %d, valid ndcg@10 %.4f), %s lr=%g reg=%g", t->epochs,
+                 best_ep, best_ndcg, t->opt == BL_OPT_SGD ? "sgd" : "adamw", t->lr, t->reg);
+    else
+        snprintf(tr.s->info, sizeof tr.s->info, "%d epochs, %s lr=%g reg=%g", t->epochs,
+                 t->opt == BL_OPT_SGD ? "sgd" : "adamw", t->lr, t->reg);
+    (void)last_hr;
+done:
+    rlab_bpr_batcher_free(bat);
+    rlab_sampler_free(smp);
+    rlab_free(best);
+    rlab_free(negs);
+    rlab_free(tr.tu);
+    rlab_free(tr.ti);
+    rlab_free(tr.mu);
+    rlab_free(tr.mi);
+    rlab_free(tr.m1);
+    rlab_free(tr.m2);
+    if (rc != RLAB_OK) {
+        rlab_model_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+rlab_model *bl_bpr_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+{
+    (void)host;
+    (void)meta;
+    bl_meta md;
+    int64_t D;
+    if (bl_read_meta(path, "bprmf", &md, err) || bl_meta_int(path, "dim", 1, 1 << 16, &D, err))
+        return NULL;
+    rlab_param_spec specs[3];
+    bpr_specs(specs, md.n_users, md.n_items, (int32_t)D);
+    rlab_params *P = bl_load_params(path, specs, 3, err);
+    if (!P)
+        return NULL;
+    rlab_model *m = bpr_wrap(P, (int32_t)D, md.n_users, md.n_items, err);
+    if (m) {
+        snprintf(m->dataset, sizeof m->dataset, "%s", md.dataset);
+        bl_bpr *s = m->impl;
+        if (rlab_ckpt_meta(path, "info", s->info, sizeof s->info, NULL))
+            s->info[0] = '\0';
+    }
+    return m;
+}

@@ -1,0 +1,208 @@
+/*
+ * ui/batch.c: batch mode. Command-line parsing, Ctrl-C as a Lua interrupt (a signal thread
+ * calls rlab_app_lua_interrupt, which sets lua.c's count hook and cancels the running
+ * command), and running -e / -c / run actions in order. Neither ncurses nor readline is
+ * touched here.
+ */
+#include "batch.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void rlab_cli_usage(FILE *f)
+{
+    fprintf(f, "usage: reclab [options] [run SCRIPT.lua [ARGS...]]\n"
+               "\n"
+               "  (no arguments)      open the shell on a terminal; without a terminal run the\n"
+               "                      demo workflow in batch and print its results\n"
+               "  run SCRIPT [ARGS]   run a Lua script (ARGS in the global `arg` and in `...`)\n"
+               "  SCRIPT.lua [ARGS]   the same\n"
+               "  demo                run the demo workflow in batch\n"
+               "  -e CODE             run Lua code (repeatable; runs in order, before the script)\n"
+               "  -c LINE             run one shell command line, e.g. -c 'help baselines.train'\n"
+               "  --db FILE           session store (default ./reclab.db or $RECLAB_DB)\n"
+               "  --no-demo           do not load the demo world as dataset \"demo\"\n"
+               "  -q, --quiet         no progress lines on stderr\n"
+               "  --version           print the version and exit\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "Exit status: 0 on success, 1 on an error (message on stderr), 2 on a usage error,\n"
+               "130 when interrupted with Ctrl-C.\n");
+}
+
+static int add_action(rlab_cli *cli, char kind, const char *text)
+{
+    if (cli->n_actions >= (int)(sizeof cli->actions / sizeof cli->actions[0])) {
+        fprintf(stderr, "reclab: too many -e/-c options\n");
+        return 2;
+    }
+    cli->actions[cli->n_actions].kind = kind;
+    cli->actions[cli->n_actions].text = text;
+    cli->n_actions++;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int rlab_cli_parse(int argc, char **argv, rlab_cli *cli)
+{
+    memset(cli, 0, sizeof *cli);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            cli->help = 1;
+        } else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
+            cli->version = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            cli->app.quiet = 1;
+        } else if (!strcmp(a, "--no-demo")) {
+            cli->app.no_demo = 1;
+        } else if (!strcmp(a, "--db") || !strcmp(a, "-e") || !strcmp(a, "-c")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "reclab: option '%s' needs an argument\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--db"))
+                cli->app.db_path = v;
+            else if (add_action(cli, a[1], v))
+                return 2;
+        } else if (!strncmp(a, "--db=", 5)) {
+            cli->app.db_path = a + 5;
+        } else if (!strcmp(a, "run") || (a[0] != '-' && ends_with(a, ".lua"))) {
+            if (!strcmp(a, "run")) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "reclab: 'run' needs a script\n");
+                    return 2;
+                }
+                a = argv[++i];
+            }
+            if (add_action(cli, 'r', a))
+                return 2;
+            cli->script_argc = argc - i - 1;
+            cli->script_argv = argv + i + 1;
+            break; /* the rest belongs to the script */
+        } else if (!strcmp(a, "demo")) {
+            cli->demo = 1;
+        } else if (!strcmp(a, "--")) {
+            continue;
+        } else {
+            fprintf(stderr, "reclab: unknown argument '%s'\n", a);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- Ctrl-C ------------------------------------------------------------------------- */
+/*
+ * The handler only writes a byte to a pipe (self-pipe: it may run on any thread, including
+ * OpenBLAS's pool started before main, so it does nothing that is not async-signal-safe);
+ * a watcher thread reads it and calls rlab_app_lua_interrupt, which sets lua.c's hook and
+ * cancels the running command. A second Ctrl-C exits at once (lua.c restores SIG_DFL).
+ */
+
+static _Atomic(rlab_app *) sig_app;
+static atomic_int sig_count;
+static int sig_pipe[2] = {-1, -1};
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (atomic_fetch_add(&sig_count, 1) > 0) {
+        static const char msg[] = "reclab: interrupted\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(130);
+    }
+    char c = 1;
+    ssize_t w = write(sig_pipe[1], &c, 1);
+    (void)w;
+}
+
+static void *sig_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char c;
+        ssize_t n = read(sig_pipe[0], &c, 1);
+        if (n < 0)
+            continue;
+        if (n == 0)
+            break;
+        rlab_app *app = atomic_load(&sig_app);
+        if (app)
+            rlab_app_lua_interrupt(app);
+    }
+    return NULL;
+}
+
+void rlab_batch_signals(void)
+{
+    if (pipe(sig_pipe) != 0)
+        return;
+    pthread_t t;
+    if (pthread_create(&t, NULL, sig_main, NULL) != 0)
+        return;
+    pthread_detach(t);
+    /* installed even when the shell started us with SIGINT ignored (background job), as
+     * lua.c does */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+void rlab_batch_set_app(rlab_app *app)
+{
+    atomic_store(&sig_app, app);
+    atomic_store(&sig_count, 0);
+}
+
+/* ---- running ------------------------------------------------------------------------ */
+
+static void put_stdout(const char *line, void *ud)
+{
+    (void)ud;
+    fputs(line, stdout);
+    fputc('\n', stdout);
+}
+
+int rlab_batch_run(rlab_app *app, const rlab_cli *cli)
+{
+    for (int i = 0; i < cli->n_actions; i++) {
+        rlab_err err = {0};
+        int rc;
+        const char *text = cli->actions[i].text;
+        switch (cli->actions[i].kind) {
+        case 'e':
+            rc = rlab_app_lua_exec(app, text, "=(command line)", put_stdout, NULL, &err);
+            break;
+        case 'c':
+            rc = rlab_app_exec_line(app, text, put_stdout, NULL, &err);
+            break;
+        default:
+            rc = rlab_app_lua_file(app, text, cli->script_argc, cli->script_argv, put_stdout, NULL,
+                                   &err);
+            break;
+        }
+        fflush(stdout);
+        if (rc) {
+            const char *full = rlab_app_last_error(app);
+            fprintf(stderr, "reclab: %s\n", cli->actions[i].kind != 'c' && *full ? full : err.msg);
+            return rc == RLAB_ECANCELED ? 130 : 1;
+        }
+    }
+    return 0;
+}
