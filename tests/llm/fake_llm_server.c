@@ -80,8 +80,25 @@ static int send_all(int fd, const char *buf, size_t n)
     return 0;
 }
 
+/* The request being handled on this thread still counts as active until its reply starts:
+ * the count drops before the first byte is sent, so a client that fires its next request as
+ * soon as a reply arrives is never seen as one request over its in-flight limit. */
+static _Thread_local fake_llm *tl_srv;
+static _Thread_local int tl_active;
+
+static void end_active(void)
+{
+    if (tl_active && tl_srv) {
+        pthread_mutex_lock(&tl_srv->mu);
+        tl_srv->active--;
+        pthread_mutex_unlock(&tl_srv->mu);
+    }
+    tl_active = 0;
+}
+
 static int send_response(int fd, int code, const char *extra_headers, const char *body)
 {
+    end_active();
     const char *reason = code == 200   ? "OK"
                          : code == 400 ? "Bad Request"
                          : code == 401 ? "Unauthorized"
@@ -341,10 +358,10 @@ static void *conn_main(void *arg)
             s->peak = s->active;
         snprintf(s->last_auth, sizeof s->last_auth, "%s", auth);
         pthread_mutex_unlock(&s->mu);
+        tl_srv = s;
+        tl_active = 1;
         int rc = handle(s, c->fd, auth, body, clen);
-        pthread_mutex_lock(&s->mu);
-        s->active--;
-        pthread_mutex_unlock(&s->mu);
+        end_active(); /* replies that never called send_response (dropped connections) */
         free(body);
         if (rc || close_after)
             break;
