@@ -15,10 +15,25 @@
 #endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+/* libgomp reads OMP_WAIT_POLICY once, when it is loaded, before main runs. Its default lets
+ * idle OpenMP threads spin, and on a 2-core machine they steal the cores OpenBLAS needs for the
+ * next sgemm (measured: about 2x slower training). So when the user has not chosen a policy,
+ * re-execute once with "passive" set. Any failure just continues with the default. */
+static void ensure_passive_omp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("RECLAB_NO_REEXEC"))
+        return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
 
 int main(int argc, char **argv)
 {
+    ensure_passive_omp(argv);
     rlab_cli cli;
     int rc = rlab_cli_parse(argc, argv, &cli);
     if (rc) {
