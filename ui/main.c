@@ -56,6 +56,13 @@ int main(int argc, char **argv)
         cli.app.quiet = 1; /* the shell shows progress in its own views */
     else
         rlab_batch_signals();
+#ifdef RLAB_HAVE_SHELL
+    if (interactive && !cli.app.no_demo) {
+        /* first frame first: the shell builds the demo world on its task thread */
+        cli.app.no_demo = 1;
+        rlab_shell_set_demo(1);
+    }
+#endif
 
     rlab_err err = {0};
     rlab_app *app = rlab_app_open(&cli.app, &err);

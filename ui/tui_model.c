@@ -1,0 +1,1125 @@
+/*
+ * ui/tui_model.c: the shell's model. The event queue (the only part other threads touch),
+ * the log ring, the job table fed by host events, metric series for the chart, the table
+ * behind the table view, and the sidebar lists read from the host and the store.
+ */
+#include "tui.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the event queue (any thread) ----------------------------------------------------- */
+
+int tui_model_init(tui *t, rlab_err *err)
+{
+    if (pthread_mutex_init(&t->mu, NULL))
+        return rlab_errf(err, RLAB_EIO, "mutex init failed");
+    if (pipe(t->wake))
+        return rlab_errf(err, RLAB_EIO, "pipe: %s", strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        fcntl(t->wake[i], F_SETFL, fcntl(t->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(t->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    t->log.lines = rlab_calloc(TUI_LOG_CAP, sizeof *t->log.lines);
+    if (!t->log.lines)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    t->table.sort_col = -1;
+    t->chart.follow = 1;
+    return RLAB_OK;
+}
+
+static void ev_free(tui_ev *e)
+{
+    if (!e)
+        return;
+    rlab_free(e->cmd);
+    rlab_free(e->label);
+    rlab_free(e->text);
+    rlab_free(e->mnames);
+    rlab_free(e->mvals);
+    rlab_free(e);
+}
+
+void tui_model_free(tui *t)
+{
+    tui_ev *e = t->q_head;
+    while (e) {
+        tui_ev *n = e->next;
+        ev_free(e);
+        e = n;
+    }
+    t->q_head = t->q_tail = NULL;
+    if (t->log.lines) {
+        for (int i = 0; i < TUI_LOG_CAP; i++)
+            rlab_free(t->log.lines[i].text);
+        rlab_free(t->log.lines);
+        t->log.lines = NULL;
+    }
+    for (int i = 0; i < t->nseries; i++) {
+        rlab_free(t->series[i].x);
+        rlab_free(t->series[i].y);
+    }
+    t->nseries = 0;
+    tui_table_clear(&t->table);
+    tui_comp_clear(t);
+    for (int i = 0; i < 2; i++)
+        if (t->wake[i] > 0)
+            close(t->wake[i]);
+    pthread_mutex_destroy(&t->mu);
+}
+
+void tui_post(tui *t, tui_ev *ev)
+{
+    if (!ev)
+        return;
+    ev->next = NULL;
+    pthread_mutex_lock(&t->mu);
+    if (t->q_tail)
+        t->q_tail->next = ev;
+    else
+        t->q_head = ev;
+    t->q_tail = ev;
+    pthread_mutex_unlock(&t->mu);
+    char b = 1;
+    ssize_t r = write(t->wake[1], &b, 1); /* full pipe: a wake-up is pending anyway */
+    (void)r;
+}
+
+void tui_post_line(tui *t, int kind, const char *text)
+{
+    tui_ev *e = rlab_calloc(1, sizeof *e);
+    if (!e)
+        return;
+    e->type = TUI_EV_LINE;
+    e->kind = kind;
+    e->text = rlab_strdup(text ? text : "");
+    tui_post(t, e);
+}
+
+void tui_host_event(const rlab_event *ev, void *ud)
+{
+    tui *t = ud;
+    /* a command the UI thread runs itself reports through its result instead */
+    if (pthread_equal(pthread_self(), t->ui_thread) && t->in_sync)
+        return;
+    tui_ev *e = rlab_calloc(1, sizeof *e);
+    if (!e)
+        return;
+    e->type = (int)ev->type;
+    e->job_id = ev->job_id;
+    e->run_id = ev->run_id;
+    e->step = ev->step;
+    e->total = ev->total;
+    e->status = ev->status;
+    e->elapsed = ev->elapsed;
+    e->cmd = ev->cmd ? rlab_strdup(ev->cmd) : NULL;
+    e->label = ev->label ? rlab_strdup(ev->label) : NULL;
+    e->text = ev->text ? rlab_strdup(ev->text) : NULL;
+    if (ev->type == RLAB_EV_PROGRESS && ev->nmetrics > 0 && ev->metrics) {
+        e->mnames = rlab_calloc((size_t)ev->nmetrics, sizeof *e->mnames);
+        e->mvals = rlab_calloc((size_t)ev->nmetrics, sizeof *e->mvals);
+        if (e->mnames && e->mvals) {
+            e->nmetrics = ev->nmetrics;
+            for (int i = 0; i < ev->nmetrics; i++) {
+                snprintf(e->mnames[i], sizeof e->mnames[i], "%s",
+                         ev->metrics[i].name ? ev->metrics[i].name : "?");
+                e->mvals[i] = ev->metrics[i].value;
+            }
+        }
+    }
+    tui_post(t, e);
+}
+
+void tui_log_sink(int level, const char *msg, void *ud)
+{
+    tui *t = ud;
+    int kind = level >= RLAB_LOG_ERROR  ? TUI_K_ERR
+               : level >= RLAB_LOG_WARN ? TUI_K_WARN
+                                        : TUI_K_INFO;
+    tui_post_line(t, kind, msg);
+}
+
+/* ---- the log -------------------------------------------------------------------------- */
+
+static void log_push(tui *t, int kind, char *text)
+{
+    tui_log *l = &t->log;
+    int idx;
+    if (l->n < TUI_LOG_CAP) {
+        idx = (l->head + l->n) % TUI_LOG_CAP;
+        l->n++;
+    } else {
+        idx = l->head;
+        rlab_free(l->lines[idx].text);
+        l->head = (l->head + 1) % TUI_LOG_CAP;
+    }
+    l->lines[idx].wall = rlab_wall_time();
+    l->lines[idx].kind = kind;
+    l->lines[idx].text = text;
+    if (l->scroll > 0)
+        l->scroll++; /* keep the scrolled-back position on the same lines */
+    t->dirty |= TUI_D_MAIN;
+}
+
+void tui_log_add(tui *t, int kind, const char *text)
+{
+    if (!text)
+        return;
+    const char *p = text;
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char *s = tui_sanitize(p, n);
+        if (s)
+            log_push(t, kind, s);
+        if (!nl)
+            break;
+        p = nl + 1;
+        if (!*p)
+            break;
+    }
+    if (kind == TUI_K_ERR)
+        snprintf(t->last_error, sizeof t->last_error, "%s", text);
+}
+
+void tui_log_addf(tui *t, int kind, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    tui_log_add(t, kind, buf);
+}
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+tui_job *tui_job_find(tui *t, int id)
+{
+    for (int i = 0; i < t->njobs; i++)
+        if (t->jobs[i].id == id)
+            return &t->jobs[i];
+    return NULL;
+}
+
+static tui_job *job_add(tui *t, int id, const char *cmd)
+{
+    tui_job *j = tui_job_find(t, id);
+    if (j)
+        return j;
+    if (t->njobs >= TUI_MAX_JOBS)
+        return NULL;
+    j = &t->jobs[t->njobs++];
+    memset(j, 0, sizeof *j);
+    j->id = id;
+    j->state = RLAB_JOB_QUEUED;
+    j->queued_at = rlab_now();
+    snprintf(j->cmd, sizeof j->cmd, "%s", cmd ? cmd : "?");
+    return j;
+}
+
+void tui_job_track(tui *t, int id, const char *cmd)
+{
+    tui_job *j = job_add(t, id, cmd);
+    if (j)
+        j->mine = 1;
+}
+
+static void job_remove(tui *t, int id)
+{
+    for (int i = 0; i < t->njobs; i++)
+        if (t->jobs[i].id == id) {
+            memmove(&t->jobs[i], &t->jobs[i + 1], (size_t)(t->njobs - i - 1) * sizeof t->jobs[0]);
+            t->njobs--;
+            return;
+        }
+}
+
+tui_job *tui_running_job(tui *t)
+{
+    for (int i = 0; i < t->njobs; i++)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+            return &t->jobs[i];
+    return NULL;
+}
+
+int tui_queued_jobs(tui *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->njobs; i++)
+        n += t->jobs[i].state == RLAB_JOB_QUEUED;
+    return n;
+}
+
+/* ---- series --------------------------------------------------------------------------- */
+
+tui_series *tui_series_get(tui *t, int64_t key, const char *metric, int create)
+{
+    for (int i = 0; i < t->nseries; i++)
+        if (t->series[i].key == key && !strcmp(t->series[i].metric, metric))
+            return &t->series[i];
+    if (!create)
+        return NULL;
+    if (t->nseries >= TUI_MAX_SERIES) { /* drop the oldest */
+        rlab_free(t->series[0].x);
+        rlab_free(t->series[0].y);
+        memmove(&t->series[0], &t->series[1], (size_t)(t->nseries - 1) * sizeof t->series[0]);
+        t->nseries--;
+    }
+    tui_series *s = &t->series[t->nseries++];
+    memset(s, 0, sizeof *s);
+    s->key = key;
+    snprintf(s->metric, sizeof s->metric, "%s", metric);
+    return s;
+}
+
+static int series_push(tui_series *s, double x, double y)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 64;
+        double *nx = rlab_realloc(s->x, (size_t)cap * sizeof *nx);
+        if (!nx)
+            return RLAB_ENOMEM;
+        s->x = nx;
+        double *ny = rlab_realloc(s->y, (size_t)cap * sizeof *ny);
+        if (!ny)
+            return RLAB_ENOMEM;
+        s->y = ny;
+        s->cap = cap;
+    }
+    /* a repeated step replaces the point (progress may report a step twice) */
+    if (s->n > 0 && !islessgreater(s->x[s->n - 1], x)) {
+        s->y[s->n - 1] = y;
+        return RLAB_OK;
+    }
+    s->x[s->n] = x;
+    s->y[s->n] = y;
+    s->n++;
+    return RLAB_OK;
+}
+
+int tui_series_load(tui *t, int64_t run, const char *metric)
+{
+    if (!t->db || run <= 0)
+        return 0;
+    char name[48], split[48] = "";
+    snprintf(name, sizeof name, "%s", metric);
+    /* "valid.ndcg@10" (shell) or "valid ndcg@10" (progress reports) name a split */
+    const char *dot = strpbrk(metric, ". ");
+    if (dot &&
+        (!strncmp(metric, "train", 5) || !strncmp(metric, "valid", 5) ||
+         !strncmp(metric, "test", 4)) &&
+        (dot - metric == 4 || dot - metric == 5)) {
+        snprintf(split, sizeof split, "%.*s", (int)(dot - metric), metric);
+        snprintf(name, sizeof name, "%s", dot + 1);
+    }
+    rlab_err err = {0};
+    rlab_db_stmt *st = NULL;
+    if (!split[0]) { /* pick one split: valid, test, train, other */
+        st = rlab_db_prepare(t->db,
+                             "SELECT COALESCE(split, '') FROM metrics WHERE run_id = :run AND "
+                             "name = :name GROUP BY split ORDER BY CASE split WHEN 'valid' THEN 0 "
+                             "WHEN 'test' THEN 1 WHEN 'train' THEN 2 ELSE 3 END LIMIT 1",
+                             &err);
+        if (!st)
+            return 0;
+        rlab_db_bind_int(st, ":run", run, &err);
+        rlab_db_bind_text(st, ":name", name, &err);
+        int found = 0;
+        if (rlab_db_step(st, &err) == RLAB_DB_ROW) {
+            const char *s = rlab_db_column_text(st, 0);
+            snprintf(split, sizeof split, "%s", s ? s : "");
+            found = 1;
+        }
+        rlab_db_finalize(st);
+        if (!found)
+            return 0;
+    }
+    st = rlab_db_prepare(t->db,
+                         "SELECT step, value FROM metrics WHERE run_id = :run AND name = :name "
+                         "AND COALESCE(split, '') = :split AND value IS NOT NULL "
+                         "ORDER BY step, id",
+                         &err);
+    if (!st)
+        return 0;
+    rlab_db_bind_int(st, ":run", run, &err);
+    rlab_db_bind_text(st, ":name", name, &err);
+    rlab_db_bind_text(st, ":split", split, &err);
+    tui_series *s = NULL;
+    int n = 0;
+    while (rlab_db_step(st, &err) == RLAB_DB_ROW) {
+        if (!s) {
+            s = tui_series_get(t, run, metric, 1);
+            if (!s)
+                break;
+            s->n = 0;
+            s->live = 0;
+        }
+        series_push(s, (double)rlab_db_column_int(st, 0), rlab_db_column_double(st, 1));
+        n++;
+    }
+    rlab_db_finalize(st);
+    return n;
+}
+
+/* The metric a chart follows by default: rankings first, then loss. */
+static int metric_rank(const char *m)
+{
+    static const char *const pref[] = {"ndcg", "recall", "hr", "mrr", "auc", "loss", NULL};
+    for (int i = 0; pref[i]; i++)
+        if (strstr(m, pref[i]))
+            return i;
+    return 10;
+}
+
+static void chart_follow(tui *t, tui_job *j, const tui_ev *e)
+{
+    int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
+    int best = -1;
+    for (int i = 0; i < e->nmetrics; i++)
+        if (best < 0 || metric_rank(e->mnames[i]) < metric_rank(e->mnames[best]))
+            best = i;
+    if (best < 0)
+        return;
+    int same_key = t->chart.nkeys == 1 && t->chart.keys[0] == key;
+    /* same run: switch only to a better metric (progress reports may carry a ranking metric
+     * every few epochs and the loss in between; flipping would make the chart flicker) */
+    if (same_key && t->chart.metric[0] &&
+        (!strcmp(t->chart.metric, e->mnames[best]) ||
+         metric_rank(e->mnames[best]) >= metric_rank(t->chart.metric)))
+        return;
+    snprintf(t->chart.metric, sizeof t->chart.metric, "%s", e->mnames[best]);
+    snprintf(t->chart.xlabel, sizeof t->chart.xlabel, "%s",
+             e->label && *e->label ? e->label : "step");
+    t->chart.nkeys = 1;
+    t->chart.keys[0] = key;
+    const char *c = strchr(j->cmd, '.');
+    char lab[40];
+    snprintf(lab, sizeof lab, "%.39s", c ? c + 1 : j->cmd);
+    if (j->run_id > 0 && t->db) { /* the model trained, when the config names one */
+        rlab_err err = {0};
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = j->run_id};
+        rlab_db_result *r =
+            rlab_db_query_table(t->db,
+                                "SELECT COALESCE(json_extract(config, '$.name'), "
+                                "json_extract(config, '$.model')) FROM runs WHERE id = ?1",
+                                &p, 1, 0, &err);
+        if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_TEXT)
+            snprintf(lab, sizeof lab, "%s", rlab_db_result_cell(r, 0, 0)->s);
+        rlab_db_result_free(r);
+    }
+    snprintf(t->chart.labels[0], sizeof t->chart.labels[0], "#%lld %.18s",
+             (long long)(j->run_id > 0 ? j->run_id : j->id), lab);
+    if (t->view == TUI_VIEW_LOG)
+        t->view = TUI_VIEW_CHART;
+}
+
+void tui_chart_refresh(tui *t)
+{
+    tui_chart *ch = &t->chart;
+    if (!t->db || ch->nkeys == 0)
+        return;
+    if (ch->follow && ch->nkeys == 1 && ch->keys[0] > 0) {
+        /* the store has every metric the run recorded; progress reports are rate-limited */
+        rlab_err err = {0};
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = ch->keys[0]};
+        rlab_db_result *r = rlab_db_query_table(
+            t->db,
+            "SELECT COALESCE(split, ''), name FROM metrics WHERE run_id = ?1 GROUP BY split, "
+            "name ORDER BY CASE split WHEN 'valid' THEN 0 WHEN 'test' THEN 1 ELSE 2 END, name",
+            &p, 1, 0, &err);
+        char best[48] = "";
+        for (int i = 0; r && i < r->nrow; i++) {
+            const rlab_db_value *sp = rlab_db_result_cell(r, i, 0),
+                                *nm = rlab_db_result_cell(r, i, 1);
+            if (sp->type != RLAB_DB_TEXT || nm->type != RLAB_DB_TEXT)
+                continue;
+            char m[48];
+            snprintf(m, sizeof m, "%.20s%s%.26s", sp->s, *sp->s ? " " : "", nm->s);
+            if (!best[0] || metric_rank(m) < metric_rank(best))
+                snprintf(best, sizeof best, "%s", m);
+        }
+        rlab_db_result_free(r);
+        if (best[0] && (!ch->metric[0] || metric_rank(best) < metric_rank(ch->metric)))
+            snprintf(ch->metric, sizeof ch->metric, "%s", best);
+    }
+    for (int k = 0; k < ch->nkeys; k++)
+        if (ch->keys[k] > 0)
+            tui_series_load(t, ch->keys[k], ch->metric);
+    t->dirty |= TUI_D_MAIN;
+}
+
+/* ---- applying events (UI thread) ---------------------------------------------------- */
+
+static void collect(tui *t, tui_job *j)
+{
+    rlab_result *res = NULL;
+    rlab_err err = {0};
+    rlab_host_wait(t->host, j->id, &res, &err);
+    if (res) {
+        for (int i = 0; i < res->nscalars; i++) {
+            const rlab_cell *c = &res->scalars[i].value;
+            char v[256];
+            if (c->type == RLAB_CELL_INT)
+                snprintf(v, sizeof v, "%lld", (long long)c->i);
+            else if (c->type == RLAB_CELL_FLOAT)
+                snprintf(v, sizeof v, "%.6g", c->f);
+            else
+                snprintf(v, sizeof v, "%s", c->s ? c->s : "");
+            tui_log_addf(t, TUI_K_OUT, "  %s = %s", res->scalars[i].name, v);
+        }
+        if (res->ntables > 0) {
+            rlab_table *rt = res->tables[res->ntables - 1];
+            tui_table *tb = &t->table;
+            tui_table_clear(tb);
+            if (tui_table_set_cols(tb, rt->ncols, (const char *const *)rt->cols) == RLAB_OK) {
+                char **row = rlab_calloc((size_t)rt->ncols, sizeof *row);
+                char(*buf)[64] = rlab_calloc((size_t)rt->ncols, sizeof *buf);
+                for (int64_t r = 0; row && buf && r < rt->nrows; r++) {
+                    for (int c = 0; c < rt->ncols; c++) {
+                        const rlab_cell *cell = &rt->cells[r * rt->ncols + c];
+                        if (cell->type == RLAB_CELL_INT)
+                            snprintf(buf[c], 64, "%lld", (long long)cell->i);
+                        else if (cell->type == RLAB_CELL_FLOAT)
+                            tui_fmt_num(cell->f, buf[c], 64);
+                        else
+                            snprintf(buf[c], 64, "%s", cell->s ? cell->s : "");
+                        row[c] = buf[c];
+                    }
+                    tui_table_add_row(tb, (const char *const *)row);
+                }
+                rlab_free(row);
+                rlab_free(buf);
+            }
+            snprintf(tb->title, sizeof tb->title, "%.60s: %.60s (%lld rows)", j->cmd,
+                     rt->name ? rt->name : "result", (long long)rt->nrows);
+            tui_log_addf(t, TUI_K_INFO, "table '%s' (%lld rows): F3 shows it",
+                         rt->name ? rt->name : "result", (long long)rt->nrows);
+        }
+        rlab_result_free(res);
+    }
+}
+
+static void apply(tui *t, tui_ev *e)
+{
+    tui_job *j;
+    switch (e->type) {
+    case TUI_EV_LINE:
+        tui_log_add(t, e->kind, e->text);
+        break;
+    case TUI_EV_TASK_DONE:
+        if (e->status == RLAB_ECANCELED)
+            tui_log_add(t, TUI_K_WARN, e->text && *e->text ? e->text : "interrupted");
+        else if (e->status != RLAB_OK)
+            tui_log_addf(t, TUI_K_ERR, "error: %s", e->text && *e->text ? e->text : "failed");
+        tui_side_refresh(t);
+        t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
+        break;
+    case TUI_EV_DATASET:
+        if (t->db) {
+            rlab_err err = {0};
+            rlab_db_dataset_info di = {.name = e->text,
+                                       .source = e->cmd,
+                                       .format = e->label,
+                                       .sha256 = NULL, /* hashed when source is a file */
+                                       .n_users = e->step,
+                                       .n_items = e->total,
+                                       .n_inter = e->run_id};
+            if (rlab_db_dataset_register(t->db, &di, NULL, &err))
+                tui_log_addf(t, TUI_K_WARN, "dataset '%s' not recorded in the store: %s", e->text,
+                             err.msg);
+        }
+        tui_side_refresh(t);
+        break;
+    case RLAB_EV_QUEUED:
+        j = job_add(t, e->job_id, e->cmd);
+        if (j) {
+            int ahead = t->njobs - 1;
+            if (ahead > 0)
+                tui_log_addf(t, TUI_K_INFO, "job #%d %s queued (%d ahead)", j->id, j->cmd, ahead);
+        }
+        t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
+        break;
+    case RLAB_EV_STARTED:
+        j = tui_job_find(t, e->job_id);
+        if (!j)
+            break; /* a sync command: shown through its lines only */
+        j->state = RLAB_JOB_RUNNING;
+        j->run_id = e->run_id;
+        j->started_at = j->last_at = rlab_now();
+        if (e->run_id > 0)
+            tui_log_addf(t, TUI_K_INFO, "job #%d %s started (run #%lld)", j->id, j->cmd,
+                         (long long)e->run_id);
+        else
+            tui_log_addf(t, TUI_K_INFO, "job #%d %s started", j->id, j->cmd);
+        tui_side_refresh(t);
+        t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
+        break;
+    case RLAB_EV_PROGRESS:
+        j = tui_job_find(t, e->job_id);
+        if (!j)
+            break;
+        if (j->state != RLAB_JOB_RUNNING) {
+            j->state = RLAB_JOB_RUNNING;
+            j->started_at = rlab_now();
+        }
+        if (e->run_id > 0)
+            j->run_id = e->run_id;
+        {
+            double now = rlab_now();
+            if (e->step > j->step && j->started_at > 0 && e->step > 0) {
+                double per = (now - j->started_at) / (double)e->step;
+                j->rate = per;
+            }
+            j->last_at = now;
+        }
+        j->step = e->step;
+        j->total = e->total;
+        snprintf(j->label, sizeof j->label, "%s", e->label ? e->label : "");
+        if (e->nmetrics > 0) {
+            int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
+            int best = 0;
+            for (int i = 0; i < e->nmetrics; i++) {
+                tui_series *s = tui_series_get(t, key, e->mnames[i], 1);
+                if (s) {
+                    s->live = 1;
+                    series_push(s, (double)e->step, e->mvals[i]);
+                }
+                if (metric_rank(e->mnames[i]) < metric_rank(e->mnames[best]))
+                    best = i;
+            }
+            char v[32];
+            tui_fmt_num(e->mvals[best], v, sizeof v);
+            snprintf(j->last_metric, sizeof j->last_metric, "%s %s", e->mnames[best], v);
+            if (t->chart.follow)
+                chart_follow(t, j, e);
+            t->dirty |= TUI_D_MAIN | TUI_D_SIDE;
+        }
+        t->dirty |= TUI_D_STATUS;
+        break;
+    case RLAB_EV_LOG:
+        j = tui_job_find(t, e->job_id);
+        if (j && j->mine) {
+            char pre[200];
+            if (j->run_id > 0)
+                snprintf(pre, sizeof pre, "%s #%lld: ", j->cmd, (long long)j->run_id);
+            else
+                snprintf(pre, sizeof pre, "%s: ", j->cmd);
+            tui_log_addf(t, TUI_K_OUT, "%s%s", pre, e->text ? e->text : "");
+        } else
+            tui_log_add(t, TUI_K_OUT, e->text ? e->text : "");
+        break;
+    case RLAB_EV_DONE:
+        j = tui_job_find(t, e->job_id);
+        if (!j) { /* sync command: its error is reported by the dispatcher */
+            break;
+        }
+        if (e->status == RLAB_OK)
+            tui_log_addf(t, TUI_K_OK, "job #%d %s done in %.1f s", j->id, j->cmd, e->elapsed);
+        else if (e->status == RLAB_ECANCELED)
+            tui_log_addf(t, TUI_K_WARN, "job #%d %s interrupted%s", j->id, j->cmd,
+                         j->run_id > 0 ? " (run marked interrupted)" : "");
+        else
+            tui_log_addf(t, TUI_K_ERR, "error: %s", e->text && *e->text ? e->text : "job failed");
+        if (j->run_id > 0 && t->chart.metric[0]) {
+            for (int k = 0; k < t->chart.nkeys; k++)
+                if (t->chart.keys[k] == j->run_id)
+                    tui_series_load(t, j->run_id, t->chart.metric);
+        }
+        if (j->mine)
+            collect(t, j);
+        job_remove(t, e->job_id);
+        tui_side_refresh(t);
+        if (t->table.kind == 1)
+            tui_table_runs(t, t->table.runs, t->table.nruns, NULL);
+        t->dirty |= TUI_D_ALL;
+        break;
+    default:
+        break;
+    }
+}
+
+int tui_apply_events(tui *t)
+{
+    char buf[256];
+    while (read(t->wake[0], buf, sizeof buf) > 0)
+        ;
+    pthread_mutex_lock(&t->mu);
+    tui_ev *e = t->q_head;
+    t->q_head = t->q_tail = NULL;
+    pthread_mutex_unlock(&t->mu);
+    int n = 0;
+    while (e) {
+        tui_ev *next = e->next;
+        apply(t, e);
+        ev_free(e);
+        e = next;
+        n++;
+    }
+    return n;
+}
+
+/* ---- tables --------------------------------------------------------------------------- */
+
+void tui_table_clear(tui_table *tb)
+{
+    for (int i = 0; i < tb->ncol; i++)
+        rlab_free(tb->cols[i]);
+    for (int i = 0; i < tb->nrow * tb->ncol; i++)
+        rlab_free(tb->cells[i]);
+    rlab_free(tb->cols);
+    rlab_free(tb->cells);
+    rlab_free(tb->num);
+    tb->cols = NULL;
+    tb->cells = NULL;
+    tb->num = NULL;
+    tb->ncol = tb->nrow = 0;
+    tb->sort_col = -1;
+    tb->sort_desc = 0;
+    tb->kind = 0;
+    tb->nruns = 0;
+    tb->top = 0;
+    tb->title[0] = 0;
+}
+
+int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols)
+{
+    tb->cols = rlab_calloc((size_t)(ncol > 0 ? ncol : 1), sizeof *tb->cols);
+    if (!tb->cols)
+        return RLAB_ENOMEM;
+    tb->ncol = ncol;
+    for (int i = 0; i < ncol; i++)
+        tb->cols[i] = tui_sanitize(cols[i] ? cols[i] : "", (size_t)-1);
+    return RLAB_OK;
+}
+
+static int parse_num(const char *s, double *v)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    double d = strtod(s[0] == '.' || (s[0] == '-' && s[1] == '.') ? s : s, &end);
+    if (end == s || *end)
+        return 0;
+    *v = d;
+    return 1;
+}
+
+int tui_table_add_row(tui_table *tb, const char *const *cells)
+{
+    size_t n = (size_t)(tb->nrow + 1) * (size_t)tb->ncol;
+    char **nc = rlab_realloc(tb->cells, n * sizeof *nc);
+    if (!nc)
+        return RLAB_ENOMEM;
+    tb->cells = nc;
+    double *nn = rlab_realloc(tb->num, n * sizeof *nn);
+    if (!nn)
+        return RLAB_ENOMEM;
+    tb->num = nn;
+    for (int c = 0; c < tb->ncol; c++) {
+        size_t i = (size_t)tb->nrow * (size_t)tb->ncol + (size_t)c;
+        tb->cells[i] = cells[c] ? tui_sanitize(cells[c], (size_t)-1) : NULL;
+        double v;
+        tb->num[i] = parse_num(cells[c], &v) ? v : (double)NAN;
+    }
+    tb->nrow++;
+    return RLAB_OK;
+}
+
+int tui_table_col(const tui_table *tb, const char *name)
+{
+    for (int i = 0; i < tb->ncol; i++)
+        if (!strcmp(tb->cols[i], name))
+            return i;
+    for (int i = 0; i < tb->ncol; i++) { /* "ndcg@10" matches "valid.ndcg@10" */
+        const char *d = strchr(tb->cols[i], '.');
+        if (d && !strcmp(d + 1, name))
+            return i;
+    }
+    return -1;
+}
+
+static const tui_table *g_sort_tb;
+static int row_cmp(const void *a, const void *b)
+{
+    const tui_table *tb = g_sort_tb;
+    int ra = *(const int *)a, rb = *(const int *)b, c = tb->sort_col;
+    double va = tb->num[ra * tb->ncol + c], vb = tb->num[rb * tb->ncol + c];
+    int r;
+    if (isnan(va) || isnan(vb)) {
+        if (isnan(va) && isnan(vb)) {
+            const char *sa = tb->cells[ra * tb->ncol + c], *sb = tb->cells[rb * tb->ncol + c];
+            if (!sa || !sb)
+                return sa ? -1 : sb ? 1 : ra - rb; /* empty cells last */
+            r = strcmp(sa, sb);
+            if (tb->sort_desc)
+                r = -r;
+            return r ? r : ra - rb;
+        }
+        return isnan(va) ? 1 : -1; /* numbers before text and empties, either order */
+    }
+    r = va < vb ? -1 : va > vb ? 1 : 0;
+    if (tb->sort_desc)
+        r = -r;
+    return r ? r : ra - rb;
+}
+
+void tui_table_sort(tui_table *tb)
+{
+    if (tb->sort_col < 0 || tb->sort_col >= tb->ncol || tb->nrow < 2)
+        return;
+    int *idx = rlab_malloc((size_t)tb->nrow * sizeof *idx);
+    char **cells = rlab_malloc((size_t)tb->nrow * (size_t)tb->ncol * sizeof *cells);
+    double *num = rlab_malloc((size_t)tb->nrow * (size_t)tb->ncol * sizeof *num);
+    if (idx && cells && num) {
+        for (int i = 0; i < tb->nrow; i++)
+            idx[i] = i;
+        g_sort_tb = tb;
+        qsort(idx, (size_t)tb->nrow, sizeof *idx, row_cmp);
+        for (int i = 0; i < tb->nrow; i++) {
+            memcpy(cells + (size_t)i * tb->ncol, tb->cells + (size_t)idx[i] * tb->ncol,
+                   (size_t)tb->ncol * sizeof *cells);
+            memcpy(num + (size_t)i * tb->ncol, tb->num + (size_t)idx[i] * tb->ncol,
+                   (size_t)tb->ncol * sizeof *num);
+        }
+        rlab_free(tb->cells);
+        rlab_free(tb->num);
+        tb->cells = cells;
+        tb->num = num;
+        cells = NULL;
+        num = NULL;
+    }
+    rlab_free(idx);
+    rlab_free(cells);
+    rlab_free(num);
+}
+
+/* "1,2,3" for an IN list of run ids. */
+static void id_list(const int64_t *runs, int n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && o + 24 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? "," : "", (long long)runs[i]);
+}
+
+/* Latest value of every (split, name) metric of the runs in `in` ("1,2" or a subquery). */
+typedef struct mcol {
+    char name[64];
+} mcol;
+
+static int metric_cols(tui *t, const char *in, mcol *cols, int max, rlab_err *err)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' || name "
+             "END AS m, MIN(CASE split WHEN 'test' THEN 0 WHEN 'valid' THEN 1 WHEN 'train' THEN "
+             "3 ELSE 2 END) AS o FROM metrics WHERE run_id IN (%s) GROUP BY m ORDER BY o, m",
+             in);
+    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
+    if (!r)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < r->nrow && n < max; i++) {
+        const rlab_db_value *v = rlab_db_result_cell(r, i, 0);
+        if (v->type == RLAB_DB_TEXT)
+            snprintf(cols[n++].name, sizeof cols[0].name, "%s", v->s);
+    }
+    rlab_db_result_free(r);
+    return n;
+}
+
+static rlab_db_result *last_metrics(tui *t, const char *in, rlab_err *err)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT run_id, CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' "
+             "|| name END, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics WHERE "
+             "run_id IN (%s) GROUP BY run_id, split, name)",
+             in);
+    return rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
+}
+
+static void cell_text(const rlab_db_value *v, char *buf, size_t cap)
+{
+    switch (v->type) {
+    case RLAB_DB_INT:
+        snprintf(buf, cap, "%lld", (long long)v->i);
+        break;
+    case RLAB_DB_REAL:
+        tui_fmt_num(v->r, buf, cap);
+        break;
+    case RLAB_DB_TEXT:
+        snprintf(buf, cap, "%s", v->s);
+        break;
+    case RLAB_DB_BLOB:
+        snprintf(buf, cap, "<%zu bytes>", v->n);
+        break;
+    default:
+        buf[0] = 0;
+    }
+}
+
+int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err)
+{
+    rlab_err e2 = {0};
+    if (!err)
+        err = &e2;
+    if (!t->db)
+        return rlab_errf(err, RLAB_ESTATE, "no session store");
+    char in[512];
+    if (nruns > 0)
+        id_list(runs, nruns, in, sizeof in);
+    else
+        snprintf(in, sizeof in, "SELECT id FROM runs ORDER BY id DESC LIMIT 200");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT id, status, COALESCE(model_kind, json_extract(config, '$.model'), ''), "
+             "COALESCE(name, plugin), COALESCE(dataset, ''), printf('%%.1f', COALESCE(ended, "
+             "strftime('%%s','now')) - "
+             "started) FROM runs WHERE id IN (%s) ORDER BY id DESC",
+             in);
+    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
+    if (!r)
+        return err->code;
+    mcol mc[16];
+    int nm = metric_cols(t, in, mc, 16, err);
+    rlab_db_result *lm = nm > 0 ? last_metrics(t, in, err) : NULL;
+    if (nm < 0)
+        nm = 0;
+    int keep_sort = t->table.kind == 1 ? t->table.sort_col : -1;
+    int keep_desc = t->table.sort_desc;
+    char keep_name[64] = "";
+    if (keep_sort >= 0 && keep_sort < t->table.ncol)
+        snprintf(keep_name, sizeof keep_name, "%s", t->table.cols[keep_sort]);
+    int64_t keep_runs[TUI_CHART_RUNS];
+    int keep_n = nruns > TUI_CHART_RUNS ? TUI_CHART_RUNS : nruns;
+    if (keep_n > 0)
+        memcpy(keep_runs, runs, (size_t)keep_n * sizeof *keep_runs);
+    tui_table *tb = &t->table;
+    tui_table_clear(tb);
+    const char *base[] = {"run", "status", "model", "command", "dataset", "secs"};
+    int ncol = 6 + nm;
+    const char *cols[6 + 16];
+    for (int i = 0; i < 6; i++)
+        cols[i] = base[i];
+    for (int i = 0; i < nm; i++)
+        cols[6 + i] = mc[i].name;
+    tui_table_set_cols(tb, ncol, cols);
+    char buf[6 + 16][64];
+    const char *row[6 + 16];
+    for (int i = 0; i < r->nrow; i++) {
+        for (int c = 0; c < 6; c++) {
+            cell_text(rlab_db_result_cell(r, i, c), buf[c], sizeof buf[c]);
+            row[c] = buf[c];
+        }
+        int64_t id = rlab_db_result_cell(r, i, 0)->i;
+        for (int m = 0; m < nm; m++) {
+            row[6 + m] = NULL;
+            for (int k = 0; lm && k < lm->nrow; k++) {
+                if (rlab_db_result_cell(lm, k, 0)->i != id)
+                    continue;
+                const rlab_db_value *nv = rlab_db_result_cell(lm, k, 1);
+                if (nv->type != RLAB_DB_TEXT || strcmp(nv->s, mc[m].name))
+                    continue;
+                cell_text(rlab_db_result_cell(lm, k, 2), buf[6 + m], sizeof buf[6 + m]);
+                row[6 + m] = buf[6 + m];
+            }
+        }
+        tui_table_add_row(tb, row);
+    }
+    rlab_db_result_free(r);
+    rlab_db_result_free(lm);
+    tb->kind = 1;
+    tb->nruns = keep_n;
+    if (keep_n > 0)
+        memcpy(tb->runs, keep_runs, (size_t)keep_n * sizeof *keep_runs);
+    snprintf(tb->title, sizeof tb->title, "runs (%d)", tb->nrow);
+    if (keep_name[0]) {
+        tb->sort_col = tui_table_col(tb, keep_name);
+        tb->sort_desc = keep_desc;
+        tui_table_sort(tb);
+    }
+    t->dirty |= TUI_D_MAIN;
+    return RLAB_OK;
+}
+
+int tui_table_compare(tui *t, const int64_t *runs, int nruns, rlab_err *err)
+{
+    if (!t->db)
+        return rlab_errf(err, RLAB_ESTATE, "no session store");
+    char in[512];
+    id_list(runs, nruns, in, sizeof in);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT id, status, COALESCE(model_kind, json_extract(config, '$.model'), ''), "
+             "COALESCE(name, plugin), COALESCE(dataset, ''), COALESCE(seed, ''), COALESCE(config, "
+             "'') FROM runs "
+             "WHERE id IN (%s)",
+             in);
+    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
+    if (!r)
+        return err->code;
+    /* every requested run must exist */
+    for (int i = 0; i < nruns; i++) {
+        int found = 0;
+        for (int k = 0; k < r->nrow; k++)
+            found |= rlab_db_result_cell(r, k, 0)->i == runs[i];
+        if (!found) {
+            rlab_db_result_free(r);
+            return rlab_errf(err, RLAB_ENOTFOUND, "compare: no run #%lld", (long long)runs[i]);
+        }
+    }
+    mcol mc[32];
+    int nm = metric_cols(t, in, mc, 32, err);
+    if (nm < 0)
+        nm = 0;
+    rlab_db_result *lm = nm > 0 ? last_metrics(t, in, err) : NULL;
+    tui_table *tb = &t->table;
+    tui_table_clear(tb);
+    const char *cols[1 + TUI_CHART_RUNS];
+    char head[TUI_CHART_RUNS][32];
+    cols[0] = "";
+    for (int i = 0; i < nruns; i++) {
+        snprintf(head[i], sizeof head[i], "#%lld", (long long)runs[i]);
+        cols[1 + i] = head[i];
+    }
+    tui_table_set_cols(tb, 1 + nruns, cols);
+    static const char *const fields[] = {"status", "model", "command", "dataset", "seed", "config"};
+    char buf[1 + TUI_CHART_RUNS][128];
+    const char *row[1 + TUI_CHART_RUNS];
+    for (int f = 0; f < 6 + nm; f++) {
+        row[0] = f < 6 ? fields[f] : mc[f - 6].name;
+        for (int i = 0; i < nruns; i++) {
+            row[1 + i] = NULL;
+            for (int k = 0; k < r->nrow; k++) {
+                if (rlab_db_result_cell(r, k, 0)->i != runs[i])
+                    continue;
+                if (f < 6) {
+                    cell_text(rlab_db_result_cell(r, k, 1 + f), buf[1 + i], sizeof buf[1 + i]);
+                    row[1 + i] = buf[1 + i];
+                }
+            }
+            for (int k = 0; f >= 6 && lm && k < lm->nrow; k++) {
+                if (rlab_db_result_cell(lm, k, 0)->i != runs[i])
+                    continue;
+                const rlab_db_value *nv = rlab_db_result_cell(lm, k, 1);
+                if (nv->type != RLAB_DB_TEXT || strcmp(nv->s, mc[f - 6].name))
+                    continue;
+                cell_text(rlab_db_result_cell(lm, k, 2), buf[1 + i], sizeof buf[1 + i]);
+                row[1 + i] = buf[1 + i];
+            }
+        }
+        tui_table_add_row(tb, row);
+    }
+    rlab_db_result_free(r);
+    rlab_db_result_free(lm);
+    tb->kind = 2;
+    tb->nruns = nruns;
+    memcpy(tb->runs, runs, (size_t)nruns * sizeof *runs);
+    snprintf(tb->title, sizeof tb->title, "compare %.140s", in);
+    t->dirty |= TUI_D_MAIN;
+    return RLAB_OK;
+}
+
+/* ---- sidebar -------------------------------------------------------------------------- */
+
+void tui_side_refresh(tui *t)
+{
+    tui_side *s = &t->side;
+    s->refreshed = rlab_now();
+    s->nds = 0;
+    char **names = rlab_host_dataset_names(t->host);
+    for (int i = 0; names && names[i] && s->nds < 16; i++) {
+        tui_side_ds *d = &s->ds[s->nds++];
+        snprintf(d->name, sizeof d->name, "%s", names[i]);
+        d->users = d->items = -1;
+        rlab_dataset *ds = rlab_host_dataset_get(t->host, names[i]);
+        if (ds) {
+            d->users = (int64_t)ds->users.n;
+            d->items = (int64_t)ds->items.n;
+            rlab_host_dataset_release(t->host, ds);
+        }
+    }
+    rlab_strv_free(names);
+    s->nmodels = 0;
+    rlab_model_info *info = NULL;
+    int n = 0;
+    rlab_err err = {0};
+    if (rlab_models_list(rlab_host_models(t->host), &info, &n, &err) == RLAB_OK) {
+        for (int i = 0; i < n && s->nmodels < 32; i++)
+            snprintf(s->models[s->nmodels++], 64, "%s", info[i].name);
+        rlab_free(info);
+    }
+    s->nplugins = 0;
+    for (int i = 1; i < rlab_host_plugin_count(t->host) && s->nplugins < 32; i++) {
+        const rlab_plugin *p = rlab_host_plugin_at(t->host, i);
+        if (p && p->name)
+            snprintf(s->plugins[s->nplugins++], 32, "%s", p->name);
+    }
+    s->nruns = 0;
+    if (t->db) {
+        rlab_db_result *r = rlab_db_query_table(
+            t->db,
+            "SELECT r.id, COALESCE(r.model_kind, json_extract(r.config, '$.name'), "
+            "json_extract(r.config, '$.model'), r.name, "
+            "r.plugin), r.status, m.name, m.value "
+            "FROM runs r LEFT JOIN metrics m ON m.id = (SELECT id FROM metrics WHERE run_id = "
+            "r.id AND value IS NOT NULL ORDER BY (name LIKE 'ndcg%') DESC, (name = 'loss'), "
+            "step DESC, id DESC LIMIT 1) ORDER BY r.id DESC LIMIT 40",
+            NULL, 0, 0, &err);
+        for (int i = 0; r && i < r->nrow && s->nruns < TUI_SIDE_RUNS; i++) {
+            tui_side_run *sr = &s->runs[s->nruns++];
+            memset(sr, 0, sizeof *sr);
+            sr->id = rlab_db_result_cell(r, i, 0)->i;
+            const rlab_db_value *v = rlab_db_result_cell(r, i, 1);
+            const char *lab = v->type == RLAB_DB_TEXT ? v->s : "?";
+            const char *dot = strchr(lab, '.');
+            snprintf(sr->label, sizeof sr->label, "%s", dot ? dot + 1 : lab);
+            v = rlab_db_result_cell(r, i, 2);
+            snprintf(sr->status, sizeof sr->status, "%s", v->type == RLAB_DB_TEXT ? v->s : "");
+            v = rlab_db_result_cell(r, i, 3);
+            if (v->type == RLAB_DB_TEXT) {
+                snprintf(sr->metric, sizeof sr->metric, "%s", v->s);
+                const rlab_db_value *val = rlab_db_result_cell(r, i, 4);
+                sr->value = val->type == RLAB_DB_REAL ? val->r : (double)val->i;
+                sr->has_value = val->type == RLAB_DB_REAL || val->type == RLAB_DB_INT;
+            }
+        }
+        rlab_db_result_free(r);
+    }
+    t->dirty |= TUI_D_SIDE | TUI_D_TITLE;
+}
+
+void tui_pviews_refresh(tui *t)
+{
+    t->npviews = 0;
+    for (int i = 0; i < rlab_host_plugin_count(t->host); i++) {
+        const rlab_plugin *p = rlab_host_plugin_at(t->host, i);
+        for (const rlab_view_kind *v = p ? p->views : NULL; v && v->name && t->npviews < 32; v++) {
+            tui_pview *pv = &t->pviews[t->npviews++];
+            snprintf(pv->name, sizeof pv->name, "%s.%s", p->name, v->name);
+            snprintf(pv->title, sizeof pv->title, "%s", v->title ? v->title : v->name);
+            snprintf(pv->kind, sizeof pv->kind, "%s", v->kind ? v->kind : "feed");
+            snprintf(pv->source, sizeof pv->source, "%s", v->source ? v->source : "");
+        }
+    }
+}
+
+void tui_comp_clear(tui *t)
+{
+    if (t->comp) {
+        for (int i = 0; i < t->ncomp; i++)
+            rlab_free(t->comp[i]);
+        rlab_free(t->comp);
+        t->dirty |= TUI_D_MAIN;
+    }
+    t->comp = NULL;
+    t->ncomp = 0;
+}
