@@ -277,6 +277,7 @@ int tui_model_init(tui *t, rlab_err *err);
 void tui_model_free(tui *t);
 /* Thread-safe posting (any thread). */
 void tui_post(tui *t, tui_ev *ev);
+void tui_ev_free(tui_ev *e); /* an event never posted */
 void tui_post_line(tui *t, int kind, const char *text);
 void tui_host_event(const rlab_event *ev, void *ud); /* the host's event callback */
 void tui_log_sink(int level, const char *msg, void *ud);

@@ -34,7 +34,7 @@ int tui_model_init(tui *t, rlab_err *err)
     return RLAB_OK;
 }
 
-static void ev_free(tui_ev *e)
+void tui_ev_free(tui_ev *e)
 {
     if (!e)
         return;
@@ -51,7 +51,7 @@ void tui_model_free(tui *t)
     tui_ev *e = t->q_head;
     while (e) {
         tui_ev *n = e->next;
-        ev_free(e);
+        tui_ev_free(e);
         e = n;
     }
     t->q_head = t->q_tail = NULL;
@@ -658,7 +658,7 @@ int tui_apply_events(tui *t)
     while (e) {
         tui_ev *next = e->next;
         apply(t, e);
-        ev_free(e);
+        tui_ev_free(e);
         e = next;
         n++;
     }

@@ -14,7 +14,8 @@
 
 static void out_line(const char *line, void *ud) { tui_post_line(ud, TUI_K_OUT, line); }
 
-static void post_dataset(tui *t, const rlab_dataset *ds);
+static tui_ev *dataset_event(const rlab_dataset *ds);
+static int add_and_post(tui *t, rlab_dataset *ds, rlab_err *err);
 
 static void task_free(tui_task *k)
 {
@@ -36,19 +37,32 @@ static int run_load(tui *t, tui_task *k, rlab_err *err)
     char line[256];
     snprintf(line, sizeof line, "dataset '%s' loaded (%s): %zu users, %zu items, %zu interactions",
              ds->name, ds->format, (size_t)ds->users.n, (size_t)ds->items.n, ds->inter.n);
-    post_dataset(t, ds);
-    rc = rlab_host_add_dataset(t->host, ds, err);
+    rc = add_and_post(t, ds, err);
     if (rc == RLAB_OK)
         tui_post_line(t, TUI_K_OK, line);
     return rc;
 }
 
-/* Tell the UI thread to record a new dataset in the store (its connection, its thread). */
-static void post_dataset(tui *t, const rlab_dataset *ds)
+/* Register ds with the host (which takes ownership), then tell the UI thread to record it in
+ * the store (its connection, its thread) and list it. The event is built before the host owns
+ * ds, so it never reads a dataset another thread may already be replacing; and it is posted
+ * only after registration, so whatever the sidebar lists can be completed and used. */
+static int add_and_post(tui *t, rlab_dataset *ds, rlab_err *err)
+{
+    tui_ev *e = dataset_event(ds);
+    int rc = rlab_host_add_dataset(t->host, ds, err);
+    if (e && rc == RLAB_OK)
+        tui_post(t, e);
+    else if (e)
+        tui_ev_free(e);
+    return rc;
+}
+
+static tui_ev *dataset_event(const rlab_dataset *ds)
 {
     tui_ev *e = rlab_calloc(1, sizeof *e);
     if (!e)
-        return;
+        return NULL;
     e->type = TUI_EV_DATASET;
     e->text = rlab_strdup(ds->name);
     e->cmd = rlab_strdup(ds->source);
@@ -56,7 +70,7 @@ static void post_dataset(tui *t, const rlab_dataset *ds)
     e->step = (int64_t)ds->users.n;
     e->total = (int64_t)ds->items.n;
     e->run_id = (int64_t)ds->inter.n;
-    tui_post(t, e);
+    return e;
 }
 
 /* The demo world, generated here so the first frame does not wait for it (~0.2 s). */
@@ -70,8 +84,7 @@ static int run_demo(tui *t, rlab_err *err)
     snprintf(ds->source, sizeof ds->source, "builtin:demo:%016llx",
              (unsigned long long)rlab_world_checksum(w, ds));
     rlab_world_free(w);
-    post_dataset(t, ds);
-    return rlab_host_add_dataset(t->host, ds, err);
+    return add_and_post(t, ds, err);
 }
 
 static void *task_main(void *arg)

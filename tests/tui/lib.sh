@@ -57,6 +57,9 @@ tui_start() {
         tui_fail "tmux could not start"
     tmx set-option -t t remain-on-exit on >/dev/null
     tui_wait '^reclab>' 15
+    # the demo world is built in the background after the first frame: wait until the sidebar
+    # lists it (it is registered with the host before it is shown)
+    tui_wait '^ +demo +1000u' 30
 }
 
 tui_capture() { tmx capture-pane -p -t t > "$TUI_SCREEN" 2>/dev/null; }
