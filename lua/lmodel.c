@@ -357,6 +357,12 @@ static int l_models_list(lua_State *L)
 static int l_models_get(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
+    /* a model saved in the store by an earlier session is restored on demand */
+    rlab_err err = {0};
+    rlab_model *m = rlab_host_model_get(rlab__lctx(L)->host, name, &err);
+    if (!m)
+        return rlab__lua_miss(L, "models.get: %s", err.msg);
+    rlab_model_release(m);
     rlab__push_model(L, name); /* m|nil */
     if (lua_isnil(L, -1))
         return rlab__lua_miss(L, "models.get: model '%s' not found", name);

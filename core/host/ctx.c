@@ -230,6 +230,20 @@ const rlab_model *rlab_ctx_model(rlab_ctx *ctx, const char *name)
         if (strcmp(ctx->held_models[i]->name, name) == 0)
             return ctx->held_models[i];
     rlab_model *m = rlab_models_get(ctx->host->models, name);
+    if (!m && name) {
+        /* not in the session: restore it from the store when an earlier session saved it */
+        rlab_err rerr = {0};
+        if (!ctx->db) { /* before the run starts: the connection this thread will use */
+            if (ctx->job && !ctx->job->sync)
+                rlab__worker_db(ctx->host, ctx);
+            else
+                ctx->db = ctx->host->db;
+        }
+        if (rlab__host_restore_model(ctx->host, ctx->db, name, &rerr) == RLAB_OK)
+            m = rlab_models_get(ctx->host->models, name);
+        else if (rerr.code != RLAB_ENOTFOUND)
+            rlab_log(RLAB_LOG_WARN, "restoring model '%s': %s", name, rerr.msg);
+    }
     if (!m) {
         rlab_errf(&ctx->err, RLAB_ENOTFOUND, "model '%s' not found", name ? name : "");
         return NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -908,8 +909,15 @@ int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char *
         json_object_put(o);
     }
     if (rc == RLAB_OK && h->db) {
+        /* The bytes go into the store, so the model survives the session even when the files
+         * are gone: rlab_host_model_get restores it from there on demand. */
         int64_t art = 0;
-        rc = rlab_db_artifact_file(h->db, 0, m->name, "model", path, RLAB_DB_ART_PATH, &art, err);
+        char meta_name[160];
+        snprintf(meta_name, sizeof meta_name, "%s.json", m->name);
+        rc = rlab_db_artifact_file(h->db, 0, m->name, "model", path, RLAB_DB_ART_BLOB, &art, err);
+        if (rc == RLAB_OK)
+            rc = rlab_db_artifact_file(h->db, 0, meta_name, "model-meta", meta_path,
+                                       RLAB_DB_ART_BLOB, NULL, err);
         if (rc == RLAB_OK)
             rc = rlab_db_model_register(h->db, m->name, m->kind, m->plugin, 0, art, NULL, err);
     }
@@ -920,6 +928,78 @@ int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char *
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
     return rc;
+}
+
+/* Restore model `name` from the store db: its models row gives the kind and the artifact;
+ * the artifact (and its "<name>.json" metadata, when stored) are exported to a private
+ * temporary folder, loaded through the kind, and removed. RLAB_ENOTFOUND when the store has
+ * no such model or its bytes are not in the store. */
+int rlab__host_restore_model(rlab_host *h, rlab_db *db, const char *name, rlab_err *err)
+{
+    if (!db)
+        return rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name);
+    rlab_db_stmt *s = rlab_db_prepare(
+        db,
+        "SELECT m.kind, m.artifact_id,"
+        " (SELECT a.id FROM artifacts a WHERE a.name = :meta AND a.kind = 'model-meta'"
+        "  AND a.data IS NOT NULL ORDER BY a.id DESC LIMIT 1)"
+        " FROM models m JOIN artifacts b ON b.id = m.artifact_id"
+        " WHERE m.name = :name AND b.data IS NOT NULL",
+        err);
+    if (!s)
+        return err ? err->code : RLAB_EDB;
+    char meta_name[160], kind[64] = "";
+    snprintf(meta_name, sizeof meta_name, "%s.json", name);
+    int64_t art = 0, meta_art = 0;
+    int rc = rlab_db_bind_text(s, ":name", name, err);
+    if (rc == RLAB_OK)
+        rc = rlab_db_bind_text(s, ":meta", meta_name, err);
+    if (rc == RLAB_OK && (rc = rlab_db_step(s, err)) == RLAB_DB_ROW) {
+        const char *k = rlab_db_column_text(s, 0);
+        snprintf(kind, sizeof kind, "%s", k ? k : "");
+        art = rlab_db_column_int(s, 1);
+        meta_art = rlab_db_column_int(s, 2);
+        rc = RLAB_OK;
+    } else if (rc == RLAB_OK) {
+        rc = rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found (not in the session, not saved "
+                                            "in the store)",
+                       name);
+    }
+    rlab_db_finalize(s);
+    if (rc)
+        return rc;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], path[700], mpath[700];
+    snprintf(dir, sizeof dir, "%s/reclab-model-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return rlab_errf(err, RLAB_EIO, "restore model '%s': cannot make a folder in %s: %s", name,
+                         tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(mpath, sizeof mpath, "%s/model.json", dir);
+    rc = rlab_db_artifact_export(db, art, path, err);
+    if (rc == RLAB_OK && meta_art > 0)
+        rc = rlab_db_artifact_export(db, meta_art, mpath, err);
+    if (rc == RLAB_OK)
+        rc = rlab_host_load_model(h, name, path, kind[0] ? kind : NULL, err);
+    unlink(path);
+    unlink(mpath);
+    rmdir(dir);
+    return rc;
+}
+
+rlab_model *rlab_host_model_get(rlab_host *h, const char *name, rlab_err *err)
+{
+    if (!h || !name)
+        return NULL;
+    rlab_model *m = rlab_models_get(h->models, name);
+    if (m)
+        return m;
+    if (rlab__host_restore_model(h, h->db, name, err) != RLAB_OK)
+        return NULL;
+    m = rlab_models_get(h->models, name);
+    if (!m)
+        rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name);
+    return m;
 }
 
 /* Read a whole small text file; NULL when missing. */

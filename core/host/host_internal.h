@@ -145,4 +145,7 @@ void rlab__job_free(rlab_job *job);
 void rlab__jobs_shutdown(rlab_host *h);
 int rlab__plugin_busy(rlab_host *h, const rlab_plugin_rec *p);
 
+/* Restore a model saved in the store db into the registry (see rlab_host_model_get). */
+int rlab__host_restore_model(rlab_host *h, rlab_db *db, const char *name, rlab_err *err);
+
 #endif /* RLAB_HOST_INTERNAL_H */

@@ -21,6 +21,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <errno.h>
 #include <time.h>
 
 #define PDIR RLAB_TEST_PLUGIN_DIR
@@ -1085,6 +1088,57 @@ static void t_store_runs(void)
     rlab_host_free(h);
 }
 
+/* A model saved in one session is restored from the store's bytes in the next one, even with
+ * its files deleted: by rlab_host_model_get and when a command names it. */
+static void t_store_restore(void)
+{
+    rlab_err err = {0};
+    char db[512], dir[512], file[600];
+    snprintf(db, sizeof db, "%s/restore.db", rlab_test_tmpdir());
+    snprintf(dir, sizeof dir, "%s/restore-models", rlab_test_tmpdir());
+    CHECK(mkdir(dir, 0777) == 0 || errno == EEXIST);
+    float before[12], after[12];
+    rlab_query q = {.user = 1};
+
+    rlab_host *h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    rlab_result_free(run(h, "tgood.train name=keep items=12 bias=0.5", RLAB_OK, NULL));
+    CHECK_EQ_INT(rlab_host_save_model(h, "keep", dir, NULL, &err), RLAB_OK);
+    rlab_model *m = rlab_host_model_get(h, "keep", &err);
+    CHECK(m != NULL);
+    if (m)
+        CHECK_EQ_INT(rlab_model_score_all(m, &q, 1, before, &err), RLAB_OK);
+    rlab_model_release(m);
+    rlab_host_free(h);
+    snprintf(file, sizeof file, "%s/keep.safetensors", dir);
+    CHECK(unlink(file) == 0);
+    snprintf(file, sizeof file, "%s/keep.json", dir);
+    CHECK(unlink(file) == 0);
+
+    /* next session: not registered, restored on demand with identical scores */
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_models_count(rlab_host_models(h)), 0);
+    m = rlab_host_model_get(h, "keep", &err);
+    CHECK_MSG(m != NULL, "restore: %s", err.msg);
+    if (m) {
+        CHECK_STR(m->kind, "tlin");
+        CHECK_EQ_INT(rlab_model_score_all(m, &q, 1, after, &err), RLAB_OK);
+        CHECK(memcmp(before, after, sizeof before) == 0);
+    }
+    rlab_model_release(m);
+    CHECK(rlab_host_model_get(h, "never-saved", &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_ENOTFOUND);
+    rlab_host_free(h);
+
+    /* a third session: a command naming the model restores it too */
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    rlab_result_free(run(h, "tgood.top model=keep", RLAB_OK, NULL));
+    CHECK_EQ_INT(rlab_models_count(rlab_host_models(h)), 1);
+    rlab_host_free(h);
+}
+
 /* ---- host.topk --------------------------------------------------------------------------------
  */
 
@@ -1146,6 +1200,7 @@ static const rlab_test tests[] = {
     {"host.model.registry", t_model_registry},
     {"host.model.save_load", t_model_save_load},
     {"host.store.runs", t_store_runs},
+    {"host.store.restore", t_store_restore},
     {"host.topk.row", t_topk_row},
     {NULL, NULL},
 };
