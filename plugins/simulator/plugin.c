@@ -1,0 +1,1429 @@
+/*
+ * plugins/simulator/plugin.c: the `simulator.*` commands over the engine in sim.h.
+ *
+ *     simulator.new data=demo agents=200 model=bpr seed=7     a simulation (becomes current)
+ *     simulator.step rounds=20                                 a job with progress per round
+ *     simulator.pause / simulator.resume                      stop after the round / go on
+ *     simulator.interview agent=3 question="What did you watch?"
+ *     simulator.edit agent=3 field=interests value="Comedy;Drama"
+ *     simulator.rewire mode=homophily k=8
+ *     simulator.inject items=i12,i40 rounds=3
+ *     simulator.post agent=3 item=i12
+ *     simulator.branch round=10 model=random                  a new simulation from round 10
+ *     simulator.stats / simulator.agent agent=3 / simulator.list / simulator.world ...
+ *
+ * Several simulations live in the plugin state at once (a branch keeps its parent); commands
+ * take sim=<id> (default: the current one, the last created). A simulation's id is the store
+ * run id of the command that created it, so its events are `SELECT ... FROM events WHERE
+ * run_id = <id>` and its statistics `simulator_stats WHERE sim = <id>`.
+ *
+ * Ground truth: a dataset made by the world generator keeps its world here: the built-in demo
+ * world is regenerated (byte-identical, checked against the checksum in its source), and
+ * simulator.world generates and registers new ones. Other datasets run without truth
+ * (satisfaction is NULL) and with tastes inferred from each user's rated items.
+ *
+ * Retraining (retrain_every=N): after every N rounds the simulated watches are appended to
+ * the base dataset's interactions as dataset "<sim>.sim", and the recommender's owning plugin
+ * trains a model of the same kind on it through the host ("<plugin>.train model=<kind>
+ * data=<sim>.sim name=<sim>.rec seed=<seed> [epochs=E] [split=none]"). Run synchronously
+ * (Lua, batch, the shell's sync path) the training happens inside the step; inside a job
+ * (the worker thread, which runs jobs one at a time) the step stops after the round, queues
+ * the train job and then a `simulator.resume` job that adopts the new model and runs the
+ * remaining rounds.
+ */
+#define SIM_INTERNAL
+#include "sim.h"
+
+#include "host/host.h"
+#include "llm/llm.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_SIMS = 64, MAX_WORLDS = 16 };
+
+typedef struct simw {
+    sim *s;
+    int64_t id;
+    char name[64];
+    rlab_dataset *ds; /* host reference */
+    rlab_host *host;
+    rlab_llm *llm;
+    atomic_int running;
+    int remaining;
+    char pending_model[80];
+    char train_plugin[64], train_kind[64];
+    int retrain_epochs, retrain_queued;
+    rlab_ctx *ctx;
+    int64_t parent, branch_round;
+    sim_stats *hist; /* per-round statistics, index = round - 1 */
+    int64_t n_hist, cap_hist;
+} simw;
+
+typedef struct simstate {
+    rlab_host *host;
+    pthread_mutex_t mu;
+    simw *sims[MAX_SIMS];
+    int n;
+    int64_t current, next_local;
+    struct {
+        char name[64];
+        rlab_world *w;
+    } worlds[MAX_WORLDS];
+    int nworlds;
+} simstate;
+
+/* ---- state ----------------------------------------------------------------------------- */
+
+/* release_ds 0 at plugin close: the host has freed its datasets by then (whatever their
+ * references), so the reference is not given back. */
+static void simw_free(simw *w, int release_ds)
+{
+    if (!w)
+        return;
+    sim_free(w->s);
+    rlab_llm_free(w->llm);
+    if (w->ds && release_ds)
+        rlab_host_dataset_release(w->host, w->ds);
+    rlab_free(w->hist);
+    rlab_free(w);
+}
+
+static int sim_open(rlab_host *host, void **state, rlab_err *err)
+{
+    simstate *st = rlab_calloc(1, sizeof *st);
+    if (!st)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    st->host = host;
+    pthread_mutex_init(&st->mu, NULL);
+    *state = st;
+    return RLAB_OK;
+}
+
+static void sim_close(void *state)
+{
+    simstate *st = state;
+    if (!st)
+        return;
+    for (int i = 0; i < st->n; i++)
+        simw_free(st->sims[i], 0);
+    for (int i = 0; i < st->nworlds; i++)
+        rlab_world_free(st->worlds[i].w);
+    pthread_mutex_destroy(&st->mu);
+    rlab_free(st);
+}
+
+static simw *find_sim(rlab_ctx *ctx, const rlab_args *args)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    int64_t id = rlab_args_int(args, "sim");
+    pthread_mutex_lock(&st->mu);
+    if (id <= 0)
+        id = st->current;
+    simw *w = NULL;
+    for (int i = 0; i < st->n; i++)
+        if (st->sims[i]->id == id)
+            w = st->sims[i];
+    pthread_mutex_unlock(&st->mu);
+    if (!w)
+        rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                        id ? "no simulation %lld" : "no simulation yet (simulator.new first)",
+                        (long long)id);
+    return w;
+}
+
+/* The sim for an intervention: exists and is not stepping. */
+static simw *idle_sim(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = find_sim(ctx, args);
+    if (w && atomic_load(&w->running)) {
+        rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld is running: pause it first",
+                        (long long)w->id);
+        return NULL;
+    }
+    return w;
+}
+
+static int add_sim(rlab_ctx *ctx, simw *w)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    pthread_mutex_lock(&st->mu);
+    int ok = st->n < MAX_SIMS;
+    if (ok) {
+        st->sims[st->n++] = w;
+        st->current = w->id;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return ok ? RLAB_OK
+              : rlab_ctx_errorf(ctx, RLAB_ESTATE, "at most %d simulations per session", MAX_SIMS);
+}
+
+/* The world behind a dataset, when known (cached, or the regenerated demo world). */
+static rlab_world *world_for(simstate *st, const rlab_dataset *ds)
+{
+    pthread_mutex_lock(&st->mu);
+    rlab_world *w = NULL;
+    for (int i = 0; i < st->nworlds; i++)
+        if (strcmp(st->worlds[i].name, ds->name) == 0)
+            w = st->worlds[i].w;
+    pthread_mutex_unlock(&st->mu);
+    if (w && w->n_users == rlab_vocab_size(&ds->users) && w->n_items == rlab_vocab_size(&ds->items))
+        return w;
+    if (strcmp(ds->format, "world") != 0 || strncmp(ds->source, "builtin:demo", 12) != 0)
+        return NULL;
+    rlab_dataset *dd = NULL;
+    rlab_err e = {0};
+    if (rlab_world_demo(&w, &dd, &e))
+        return NULL;
+    char want[32];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)rlab_world_checksum(w, dd));
+    const char *have = strrchr(ds->source, ':');
+    int same = w->n_users == rlab_vocab_size(&ds->users) &&
+               w->n_items == rlab_vocab_size(&ds->items) &&
+               (!have || strcmp(have + 1, want) == 0 || strcmp(ds->source, "builtin:demo") == 0);
+    rlab_dataset_free(dd);
+    if (!same) {
+        rlab_world_free(w);
+        return NULL;
+    }
+    pthread_mutex_lock(&st->mu);
+    if (st->nworlds < MAX_WORLDS) {
+        snprintf(st->worlds[st->nworlds].name, sizeof st->worlds[0].name, "%s", ds->name);
+        st->worlds[st->nworlds++].w = w;
+    } else {
+        rlab_world_free(w);
+        w = NULL;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return w;
+}
+
+static void record_intervention(rlab_ctx *ctx, simw *w, const char *kind, const char *args_json)
+{
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return;
+    rlab_err e = {0};
+    rlab_db_stmt *q =
+        rlab_db_prepare(db,
+                        "INSERT INTO simulator_interventions(sim, round, kind, args, time) "
+                        "VALUES(:sim, :round, :kind, :args, :time)",
+                        &e);
+    if (!q)
+        return;
+    rlab_db_bind_int(q, ":sim", w->id, &e);
+    rlab_db_bind_int(q, ":round", sim_round(w->s), &e);
+    rlab_db_bind_text(q, ":kind", kind, &e);
+    rlab_db_bind_text(q, ":args", args_json, &e);
+    rlab_db_bind_double(q, ":time", rlab_wall_time(), &e);
+    rlab_db_step(q, &e);
+    rlab_db_finalize(q);
+}
+
+/* Attach the sim to this command's connection, emit one event, detach. */
+static void emit_now(rlab_ctx *ctx, simw *w, int32_t agent, const char *kind, const char *payload)
+{
+    if (!rlab_ctx_db(ctx) || rlab_ctx_run_id(ctx) == 0)
+        return;
+    sim_attach_store(w->s, rlab_ctx_db(ctx), w->id);
+    sim_emit(w->s, agent, kind, payload);
+    rlab_err e = {0};
+    rlab_db_flush(rlab_ctx_db(ctx), &e);
+    sim_attach_store(w->s, NULL, 0);
+}
+
+/* ---- retraining ----------------------------------------------------------------------------- */
+
+static rlab_args *train_args(rlab_host *h, simw *w, const char *dsname, const char *mname,
+                             rlab_err *err)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.train", w->train_plugin);
+    rlab_args *a = rlab_args_new(h, full, err);
+    if (!a)
+        return NULL;
+    rlab_err ig = {0};
+    if (rlab_args_set(a, "model", w->train_kind, err) || rlab_args_set(a, "data", dsname, err) ||
+        rlab_args_set(a, "name", mname, err)) {
+        rlab_args_free(a);
+        return NULL;
+    }
+    rlab_args_set_int(a, "seed", (int64_t)(sim_cfg(w->s)->seed & 0x7fffffff), &ig);
+    if (w->retrain_epochs > 0)
+        rlab_args_set_int(a, "epochs", w->retrain_epochs, &ig);
+    rlab_args_set(a, "split", "none", &ig);
+    rlab_args_set_int(a, "eval_every", 0, &ig);
+    return a;
+}
+
+static rlab_model *retrain_hook(void *ud, sim *s, const int32_t *users, const int32_t *items,
+                                const double *times, int64_t n, rlab_err *err)
+{
+    simw *w = ud;
+    rlab_ctx *ctx = w->ctx;
+    rlab_host *h = rlab_ctx_host(ctx);
+    if (!w->train_plugin[0]) {
+        rlab_errf(err, RLAB_ESTATE,
+                  "cannot retrain model '%s': it has no owning plugin with a train command",
+                  sim_model_name(s));
+        return NULL;
+    }
+    char dsname[80], mname[80];
+    snprintf(dsname, sizeof dsname, "%s.sim", w->name);
+    snprintf(mname, sizeof mname, "%s.rec", w->name);
+    rlab_dataset *ds = rlab_dataset_new(dsname, err);
+    if (!ds)
+        return NULL;
+    const rlab_dataset *b = w->ds;
+    int rc = RLAB_OK;
+    for (int32_t u = 0; rc == RLAB_OK && u < rlab_vocab_size(&b->users); u++)
+        if (rlab_vocab_add(&ds->users, b->users.names[u], strlen(b->users.names[u])) < 0)
+            rc = RLAB_ENOMEM;
+    for (int32_t i = 0; rc == RLAB_OK && i < rlab_vocab_size(&b->items); i++)
+        if (rlab_vocab_add(&ds->items, b->items.names[i], strlen(b->items.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    int64_t tmax = 0;
+    for (size_t r = 0; rc == RLAB_OK && r < b->inter.n; r++) {
+        if (b->inter.ts[r] > tmax)
+            tmax = b->inter.ts[r];
+        rc = rlab_inter_push(&ds->inter, b->inter.user[r], b->inter.item[r], b->inter.ts[r],
+                             b->inter.rating[r], NULL);
+    }
+    for (int64_t k = 0; rc == RLAB_OK && k < n; k++)
+        rc = rlab_inter_push(&ds->inter, users[k], items[k], tmax + 1 + (int64_t)(times[k] * 3600),
+                             5.0f, NULL);
+    ds->inter.flags = b->inter.flags;
+    snprintf(ds->format, sizeof ds->format, "simulated");
+    snprintf(ds->source, sizeof ds->source, "simulator:%lld:round%lld", (long long)w->id,
+             (long long)sim_round(s));
+    if (rc) {
+        rlab_dataset_free(ds);
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (rlab_ctx_add_dataset(ctx, ds))
+        return NULL;
+    rlab_args *a = train_args(h, w, dsname, mname, err);
+    if (!a)
+        return NULL;
+    if (!rlab_ctx_db(ctx) || rlab_ctx_db(ctx) == rlab_host_db(h)) {
+        /* synchronous: train now, on this thread */
+        rlab_ctx_printf(ctx, "retraining %s.%s on %lld simulated watches", w->train_plugin,
+                        w->train_kind, (long long)n);
+        if (rlab_host_run_args(h, a, NULL, err))
+            return NULL;
+        rlab_model *m = rlab_models_get(rlab_host_models(h), mname);
+        if (!m)
+            rlab_errf(err, RLAB_ENOTFOUND, "retrained model '%s' not found", mname);
+        return m;
+    }
+    /* inside a job: queue the training, then a resume that adopts the model */
+    int job = 0;
+    if (rlab_host_submit_args(h, a, &job, err))
+        return NULL;
+    snprintf(w->pending_model, sizeof w->pending_model, "%s", mname);
+    w->retrain_queued = 1;
+    sim_request_pause(s);
+    err->code = RLAB_OK;
+    return NULL;
+}
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+static void hist_push(simw *w, const sim_stats *st)
+{
+    if (w->n_hist == w->cap_hist) {
+        int64_t cap = w->cap_hist ? 2 * w->cap_hist : 64;
+        sim_stats *h = rlab_realloc(w->hist, (size_t)cap * sizeof *h);
+        if (h) {
+            w->hist = h;
+            w->cap_hist = cap;
+        }
+    }
+    if (w->n_hist < w->cap_hist)
+        w->hist[w->n_hist++] = *st;
+}
+
+static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
+{
+    simw *w = ud;
+    rlab_ctx *ctx = w->ctx;
+    hist_push(w, st);
+    rlab_ctx_progress(
+        ctx, done, total, "round", 4,
+        (rlab_metric[]){{"watches", st->watches},
+                        {"ctr", st->ctr},
+                        {"coverage", st->coverage},
+                        {"satisfaction", !isnan(st->satisfaction) ? st->satisfaction : 0.0}});
+    rlab_ctx_printf(ctx,
+                    "round %lld: %d active, %d watches (%d from pages), %d chats, %d posts, ctr "
+                    "%.3f, coverage %.3f, entropy %.2f%s",
+                    (long long)st->round, (int)st->active, (int)st->watches, (int)st->rec_watches,
+                    (int)st->chats, (int)st->posts, st->ctr, st->coverage, st->exp_entropy,
+                    st->llm_fallbacks ? " (llm fallbacks)" : "");
+}
+
+static int on_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
+
+static int llm_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
+
+static int run_rounds(rlab_ctx *ctx, simw *w, int rounds)
+{
+    if (atomic_exchange(&w->running, 1))
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld is already running",
+                               (long long)w->id);
+    w->ctx = ctx;
+    w->retrain_queued = 0;
+    sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
+    if (w->llm)
+        rlab_llm_set_cancel(w->llm, llm_cancel, ctx);
+    sim_clear_pause(w->s);
+    int done = 0;
+    int rc = sim_step(w->s, rounds, on_round, w, on_cancel, ctx, &done, rlab_ctx_err(ctx));
+    w->remaining = rounds - done;
+    sim_attach_store(w->s, NULL, 0);
+    if (w->llm)
+        rlab_llm_set_cancel(w->llm, NULL, NULL);
+    if (rc == RLAB_OK && w->retrain_queued) {
+        char line[128];
+        snprintf(line, sizeof line, "simulator.resume sim=%lld rounds=%d", (long long)w->id,
+                 w->remaining);
+        int job = 0;
+        if (w->remaining > 0)
+            rc = rlab_host_submit(rlab_ctx_host(ctx), line, &job, rlab_ctx_err(ctx));
+        else
+            rc = RLAB_OK;
+        rlab_ctx_printf(ctx, "retraining queued; %d rounds resume afterwards", w->remaining);
+    } else if (rc == RLAB_OK && w->remaining > 0) {
+        rlab_ctx_printf(ctx, "paused after round %lld (%d rounds left: simulator.resume)",
+                        (long long)sim_round(w->s), w->remaining);
+    }
+    const sim_stats *st = sim_last_stats(w->s);
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    rlab_ctx_result_int(ctx, "round", sim_round(w->s));
+    rlab_ctx_result_int(ctx, "rounds_done", done);
+    rlab_ctx_result_int(ctx, "remaining", w->remaining);
+    rlab_ctx_result_int(ctx, "watches", st->watches);
+    rlab_ctx_result_float(ctx, "ctr", st->ctr);
+    rlab_ctx_result_float(ctx, "coverage", st->coverage);
+    if (!isnan(st->satisfaction))
+        rlab_ctx_result_float(ctx, "satisfaction", st->satisfaction);
+    rlab_ctx_result_str(ctx, "model", sim_model_name(w->s));
+    atomic_store(&w->running, 0);
+    return rc;
+}
+
+/* ---- commands -------------------------------------------------------------------------------- */
+
+static const char *const activity_choices[] = {"random", "pareto", "marginal", NULL};
+static const char *const backend_choices[] = {"offline", "openai", NULL};
+static const char *const rewire_choices[] = {"homophily", "mixing", NULL};
+
+static int make_llm(rlab_ctx *ctx, const rlab_args *args, simw *w)
+{
+    if (rlab_args_choice(args, "backend") != 1)
+        return RLAB_OK;
+    const char *url = rlab_args_str(args, "llm_url");
+    const char *model = rlab_args_str(args, "llm_model");
+    rlab_llm_config c = {.backend = "openai",
+                         .base_url = url && *url ? url : NULL,
+                         .model = model && *model ? model : NULL,
+                         .timeout = rlab_args_float(args, "llm_timeout"),
+                         .max_in_flight = (int)rlab_args_int(args, "in_flight"),
+                         .seed = (uint64_t)rlab_args_int(args, "seed")};
+    w->llm = rlab_llm_new(&c, rlab_ctx_err(ctx));
+    if (!w->llm)
+        return rlab_ctx_err(ctx)->code;
+    char d[256];
+    rlab_llm_describe(w->llm, d, sizeof d);
+    rlab_ctx_printf(ctx, "language backend: %s", d);
+    return sim_set_llm(w->s, w->llm, rlab_ctx_err(ctx));
+}
+
+static void config_from_args(const rlab_args *args, sim_config *c)
+{
+    sim_config_default(c);
+    c->seed = (uint64_t)rlab_args_int(args, "seed");
+    c->n_agents = (int32_t)rlab_args_int(args, "agents");
+    c->page_size = (int)rlab_args_int(args, "page");
+    c->max_steps = (int)rlab_args_int(args, "steps");
+    c->activity = rlab_args_choice(args, "activity");
+    c->active_prob = rlab_args_float(args, "active_prob");
+    c->max_active = (int32_t)rlab_args_int(args, "max_active");
+    c->interval_h = rlab_args_float(args, "interval");
+    c->watch_h = rlab_args_float(args, "watch_hours");
+    c->retrain_every = (int)rlab_args_int(args, "retrain_every");
+    c->checkpoint_every = (int)rlab_args_int(args, "checkpoint_every");
+    c->use_llm = rlab_args_choice(args, "backend") == 1;
+    c->llm_retries = (int)rlab_args_int(args, "llm_retries");
+    c->rewire_k = (int)rlab_args_int(args, "rewire_k");
+}
+
+/* Resolve "random" or a registered model (+1 reference in *m). */
+static int get_model(rlab_ctx *ctx, const char *name, rlab_model **m, simw *w)
+{
+    *m = NULL;
+    if (!name || !*name || strcmp(name, "random") == 0) {
+        w->train_plugin[0] = w->train_kind[0] = '\0';
+        return RLAB_OK;
+    }
+    *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), name);
+    if (!*m)
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                               "model '%s' not found (train one, or "
+                               "use model=random)",
+                               name);
+    snprintf(w->train_plugin, sizeof w->train_plugin, "%s", (*m)->plugin);
+    snprintf(w->train_kind, sizeof w->train_kind, "%s", (*m)->kind);
+    return RLAB_OK;
+}
+
+static void register_sim_row(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
+{
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return;
+    rlab_err e = {0};
+    char *cfg = rlab_args_to_json(args);
+    rlab_db_stmt *q = rlab_db_prepare(
+        db,
+        "INSERT OR REPLACE INTO simulator_sims VALUES(:sim, :parent, :br, :data, :model, "
+        ":agents, :seed, :config, :created)",
+        &e);
+    if (q) {
+        rlab_db_bind_int(q, ":sim", w->id, &e);
+        if (w->parent)
+            rlab_db_bind_int(q, ":parent", w->parent, &e),
+                rlab_db_bind_int(q, ":br", w->branch_round, &e);
+        else
+            rlab_db_bind_null(q, ":parent", &e), rlab_db_bind_null(q, ":br", &e);
+        rlab_db_bind_text(q, ":data", data, &e);
+        rlab_db_bind_text(q, ":model", sim_model_name(w->s), &e);
+        rlab_db_bind_int(q, ":agents", sim_n_agents(w->s), &e);
+        rlab_db_bind_int(q, ":seed", (int64_t)sim_cfg(w->s)->seed, &e);
+        rlab_db_bind_text(q, ":config", cfg, &e);
+        rlab_db_bind_double(q, ":created", rlab_wall_time(), &e);
+        rlab_db_step(q, &e);
+        rlab_db_finalize(q);
+    }
+    if (e.code)
+        rlab_ctx_printf(ctx, "warning: %s", e.msg);
+    rlab_free(cfg);
+}
+
+static int64_t new_id(rlab_ctx *ctx)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    if (rlab_ctx_run_id(ctx) > 0)
+        return rlab_ctx_run_id(ctx);
+    pthread_mutex_lock(&st->mu);
+    int64_t id = ++st->next_local + 1000000000;
+    pthread_mutex_unlock(&st->mu);
+    return id;
+}
+
+static int new_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    const char *data = rlab_args_str(args, "data");
+    simw *w = rlab_calloc(1, sizeof *w);
+    if (!w)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    w->host = rlab_ctx_host(ctx);
+    w->ds = rlab_host_dataset_get(w->host, data);
+    if (!w->ds) {
+        rlab_free(w);
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "dataset '%s' not found", data);
+    }
+    rlab_world *world = world_for(st, w->ds);
+    sim_config cfg;
+    config_from_args(args, &cfg);
+    w->retrain_epochs = (int)rlab_args_int(args, "retrain_epochs");
+    rlab_model *m = NULL;
+    int rc = get_model(ctx, rlab_args_str(args, "model"), &m, w);
+    sim_profiles prof = {.csv_path = rlab_args_str(args, "profiles")};
+    if (prof.csv_path && !*prof.csv_path)
+        prof.csv_path = NULL;
+    if (rc == RLAB_OK)
+        rc = sim_new(&cfg, w->ds, world, m, &prof, &w->s, rlab_ctx_err(ctx));
+    rlab_model_release(m);
+    if (rc == RLAB_OK)
+        rc = make_llm(ctx, args, w);
+    if (rc) {
+        simw_free(w, 1);
+        return rc;
+    }
+    w->id = new_id(ctx);
+    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
+    sim_set_id(w->s, w->id);
+    sim_set_retrain(w->s, retrain_hook, w);
+    register_sim_row(ctx, w, data, args);
+    if (rlab_ctx_db(ctx)) {
+        sim_attach_store(w->s, rlab_ctx_db(ctx), w->id);
+        rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
+        sim_attach_store(w->s, NULL, 0);
+    }
+    if (rc == RLAB_OK)
+        rc = add_sim(ctx, w);
+    if (rc) {
+        simw_free(w, 1);
+        return rc;
+    }
+    rlab_ctx_printf(ctx, "simulation %lld: %d agents on '%s' (%s ground truth), recommender %s",
+                    (long long)w->id, (int)sim_n_agents(w->s), data, world ? "with" : "no",
+                    sim_model_name(w->s));
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    rlab_ctx_result_int(ctx, "agents", sim_n_agents(w->s));
+    rlab_ctx_result_str(ctx, "model", sim_model_name(w->s));
+    rlab_ctx_result_int(ctx, "ground_truth", world != NULL);
+    return RLAB_OK;
+}
+
+static int step_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = find_sim(ctx, args);
+    if (!w)
+        return RLAB_ENOTFOUND;
+    return run_rounds(ctx, w, (int)rlab_args_int(args, "rounds"));
+}
+
+static int pause_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = find_sim(ctx, args);
+    if (!w)
+        return RLAB_ENOTFOUND;
+    sim_request_pause(w->s);
+    rlab_ctx_printf(ctx, "simulation %lld %s", (long long)w->id,
+                    atomic_load(&w->running) ? "will pause after this round" : "paused");
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    return RLAB_OK;
+}
+
+static int resume_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = find_sim(ctx, args);
+    if (!w)
+        return RLAB_ENOTFOUND;
+    if (w->pending_model[0]) {
+        rlab_model *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), w->pending_model);
+        if (m) {
+            sim_set_model(w->s, m);
+            rlab_model_release(m);
+            rlab_ctx_printf(ctx, "recommender is now '%s'", w->pending_model);
+        }
+        w->pending_model[0] = '\0';
+    }
+    int rounds = (int)rlab_args_int(args, "rounds");
+    if (rounds <= 0)
+        rounds = w->remaining;
+    if (rounds <= 0) {
+        sim_clear_pause(w->s);
+        rlab_ctx_printf(ctx, "nothing to resume");
+        return RLAB_OK;
+    }
+    return run_rounds(ctx, w, rounds);
+}
+
+static int interview_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int32_t a = (int32_t)rlab_args_int(args, "agent");
+    const char *q = rlab_args_str(args, "question");
+    int by = 0;
+    char *ans = sim_interview(w->s, a, q, &by, rlab_ctx_err(ctx));
+    if (!ans)
+        return rlab_ctx_err(ctx)->code;
+    const char *bys = by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
+    rlab_ctx_printf(ctx, "%s: %s", sim_agent_at(w->s, a)->name, ans);
+    rlab_ctx_result_str(ctx, "answer", ans);
+    rlab_ctx_result_str(ctx, "by", bys);
+    size_t n = strlen(ans) + strlen(q) + 128;
+    char *p = rlab_malloc(n * 2 + 64);
+    if (p) {
+        p[0] = '\0';
+        strcat(p, "{\"question\":");
+        sim_json_str(p, n * 2 + 64, q);
+        strcat(p, ",\"answer\":");
+        sim_json_str(p, n * 2 + 64, ans);
+        size_t l = strlen(p);
+        snprintf(p + l, n * 2 + 64 - l, ",\"by\":\"%s\"}", bys);
+        emit_now(ctx, w, a, "interview", p);
+        record_intervention(ctx, w, "interview", p);
+        rlab_free(p);
+    }
+    rlab_free(ans);
+    return RLAB_OK;
+}
+
+static int edit_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int32_t a = (int32_t)rlab_args_int(args, "agent");
+    const char *field = rlab_args_str(args, "field"), *value = rlab_args_str(args, "value");
+    int rc = sim_edit(w->s, a, field, value, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    char prof[256], js[600] = "";
+    sim_profile_text(w->s, a, prof, sizeof prof);
+    strcat(js, "{\"field\":");
+    sim_json_str(js, sizeof js, field);
+    strcat(js, ",\"value\":");
+    sim_json_str(js, sizeof js, value);
+    strcat(js, "}");
+    emit_now(ctx, w, a, "edit", js);
+    record_intervention(ctx, w, "edit", js);
+    rlab_ctx_printf(ctx, "agent %d: %s", (int)a, prof);
+    rlab_ctx_result_str(ctx, "profile", prof);
+    return RLAB_OK;
+}
+
+static int rewire_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int mode = rlab_args_choice(args, "mode");
+    int k = (int)rlab_args_int(args, "k");
+    int rc = sim_rewire(w->s, mode == 1 ? SIM_REWIRE_MIXING : SIM_REWIRE_HOMOPHILY, k,
+                        rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    int32_t n = sim_n_agents(w->s);
+    const int32_t *x;
+    int64_t m = 0;
+    for (int32_t a = 0; a < n; a++)
+        m += sim_followees(w->s, a, &x);
+    double density = n > 1 ? (double)m / ((double)n * (n - 1)) : 0.0;
+    char js[128];
+    snprintf(js, sizeof js, "{\"mode\":\"%s\",\"k\":%d,\"edges\":%lld}", rewire_choices[mode == 1],
+             k, (long long)m);
+    emit_now(ctx, w, -1, "rewire", js);
+    record_intervention(ctx, w, "rewire", js);
+    rlab_ctx_printf(ctx, "social graph rewired (%s, %d follows each): %lld edges, density %.4f",
+                    rewire_choices[mode == 1], k, (long long)m, density);
+    rlab_ctx_result_float(ctx, "density", density);
+    rlab_ctx_result_int(ctx, "edges", m);
+    return RLAB_OK;
+}
+
+static int32_t item_by_id(const sim *s, const rlab_dataset *ds, const char *tok)
+{
+    int32_t i = rlab_vocab_find(&ds->items, tok, strlen(tok));
+    if (i >= 0)
+        return i;
+    for (int32_t k = 0; k < sim_n_items(s); k++)
+        if (strcmp(sim_item_title(s, k), tok) == 0)
+            return k;
+    return -1;
+}
+
+static int inject_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", rlab_args_str(args, "items"));
+    int32_t items[SIM_MAX_INJECT];
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        while (*t == ' ')
+            t++;
+        if (n == SIM_MAX_INJECT)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "at most %d items", SIM_MAX_INJECT);
+        items[n] = item_by_id(w->s, w->ds, t);
+        if (items[n] < 0)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "unknown item '%s'", t);
+        n++;
+    }
+    int rounds = (int)rlab_args_int(args, "rounds");
+    int rc = sim_inject(w->s, items, n, rounds, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    char js[256];
+    int l = snprintf(js, sizeof js, "{\"items\":[");
+    for (int k = 0; k < n; k++)
+        l += snprintf(js + l, sizeof js - (size_t)l, "%s%d", k ? "," : "", (int)items[k]);
+    snprintf(js + l, sizeof js - (size_t)l, "],\"rounds\":%d}", rounds);
+    emit_now(ctx, w, -1, "inject", js);
+    record_intervention(ctx, w, "inject", js);
+    rlab_ctx_printf(ctx, "%d items first on every page for %d rounds", n, rounds);
+    return RLAB_OK;
+}
+
+static int post_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int32_t a = (int32_t)rlab_args_int(args, "agent");
+    int32_t it = item_by_id(w->s, w->ds, rlab_args_str(args, "item"));
+    if (it < 0)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "unknown item '%s'", rlab_args_str(args, "item"));
+    sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
+    int rc = sim_post(w->s, a, it, rlab_ctx_err(ctx));
+    rlab_err e = {0};
+    if (rlab_ctx_db(ctx))
+        rlab_db_flush(rlab_ctx_db(ctx), &e);
+    sim_attach_store(w->s, NULL, 0);
+    if (rc)
+        return rc;
+    char js[96];
+    snprintf(js, sizeof js, "{\"agent\":%d,\"item\":%d}", (int)a, (int)it);
+    record_intervention(ctx, w, "post", js);
+    const int32_t *fr;
+    rlab_ctx_printf(ctx, "%s posted about <%s> to %d followers", sim_agent_at(w->s, a)->name,
+                    sim_item_title(w->s, it), (int)sim_followers(w->s, a, &fr));
+    return RLAB_OK;
+}
+
+static int branch_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *p = find_sim(ctx, args);
+    if (!p)
+        return RLAB_ENOTFOUND;
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "branching needs a session store");
+    int64_t round = rlab_args_int(args, "round");
+    rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = p->id}, {.type = RLAB_DB_INT, .i = round}};
+    rlab_db_result *r = rlab_db_query_table(
+        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", prm, 2, 0,
+        rlab_ctx_err(ctx));
+    if (!r)
+        return rlab_ctx_err(ctx)->code;
+    if (r->nrow == 0) {
+        rlab_db_result_free(r);
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                               "simulation %lld has no checkpoint of round %lld", (long long)p->id,
+                               (long long)round);
+    }
+    simw *w = rlab_calloc(1, sizeof *w);
+    if (!w) {
+        rlab_db_result_free(r);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    w->host = rlab_ctx_host(ctx);
+    w->ds = rlab_host_dataset_get(w->host, p->ds->name);
+    if (w->ds != p->ds) {
+        /* the dataset was replaced since: branch over the parent's own copy is impossible */
+        if (w->ds)
+            rlab_host_dataset_release(w->host, w->ds);
+        rlab_free(w);
+        rlab_db_result_free(r);
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "dataset '%s' changed since simulation %lld",
+                               p->ds->name, (long long)p->id);
+    }
+    sim_config cfg = *sim_cfg(p->s);
+    if (rlab_args_given(args, "seed"))
+        cfg.seed = (uint64_t)rlab_args_int(args, "seed");
+    w->retrain_epochs = p->retrain_epochs;
+    const char *mname =
+        rlab_args_given(args, "model") ? rlab_args_str(args, "model") : sim_model_name(p->s);
+    rlab_model *m = NULL;
+    int rc = get_model(ctx, mname, &m, w);
+    if (rc == RLAB_OK)
+        rc = sim_new(&cfg, w->ds, p->s->world, m, NULL, &w->s, rlab_ctx_err(ctx));
+    rlab_model_release(m);
+    const rlab_db_value *cell = rlab_db_result_cell(r, 0, 0);
+    if (rc == RLAB_OK)
+        rc = sim_load_state(w->s, (const uint8_t *)cell->s, cell->n, rlab_ctx_err(ctx));
+    rlab_db_result_free(r);
+    if (rc == RLAB_OK && p->llm && cfg.use_llm) {
+        /* share the parent's backend settings: a fresh handle of the same config is not
+         * reconstructible here, so a branch of an openai run decides offline */
+        w->s->cfg.use_llm = 0;
+        rlab_ctx_printf(ctx, "note: the branch decides with the offline policies");
+    }
+    /* the simulated interactions up to the branch point (for retraining) */
+    for (int64_t k = 0; rc == RLAB_OK && k < p->s->n_x; k++) {
+        if (p->s->x_time[k] >= w->s->vtime)
+            break;
+        if (w->s->n_x == w->s->cap_x) {
+            int64_t cap = w->s->cap_x ? 2 * w->s->cap_x : 4096;
+            int32_t *u = rlab_realloc(w->s->x_user, (size_t)cap * sizeof(int32_t));
+            int32_t *it = u ? rlab_realloc(w->s->x_item, (size_t)cap * sizeof(int32_t)) : NULL;
+            if (u)
+                w->s->x_user = u;
+            if (it)
+                w->s->x_item = it;
+            double *t = it ? rlab_realloc(w->s->x_time, (size_t)cap * sizeof(double)) : NULL;
+            if (!t) {
+                rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+                break;
+            }
+            w->s->x_time = t;
+            w->s->cap_x = cap;
+        }
+        w->s->x_user[w->s->n_x] = p->s->x_user[k];
+        w->s->x_item[w->s->n_x] = p->s->x_item[k];
+        w->s->x_time[w->s->n_x++] = p->s->x_time[k];
+    }
+    if (rc) {
+        simw_free(w, 1);
+        return rc;
+    }
+    w->id = new_id(ctx);
+    w->parent = p->id;
+    w->branch_round = round;
+    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
+    sim_set_id(w->s, w->id);
+    sim_set_retrain(w->s, retrain_hook, w);
+    for (int64_t k = 0; k < p->n_hist && p->hist[k].round <= round; k++)
+        hist_push(w, &p->hist[k]);
+    register_sim_row(ctx, w, p->ds->name, args);
+    sim_attach_store(w->s, db, w->id);
+    rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
+    sim_attach_store(w->s, NULL, 0);
+    if (rc == RLAB_OK)
+        rc = add_sim(ctx, w);
+    if (rc) {
+        simw_free(w, 1);
+        return rc;
+    }
+    rlab_ctx_printf(ctx, "simulation %lld: branch of %lld at round %lld, recommender %s",
+                    (long long)w->id, (long long)p->id, (long long)round, sim_model_name(w->s));
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    rlab_ctx_result_int(ctx, "parent", p->id);
+    rlab_ctx_result_int(ctx, "round", round);
+    return RLAB_OK;
+}
+
+static int stats_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = find_sim(ctx, args);
+    if (!w)
+        return RLAB_ENOTFOUND;
+    static const char *const cols[] = {
+        "round",    "active",  "watches",       "chats",   "posts",        "searches", "ctr",
+        "coverage", "entropy", "watch_entropy", "density", "satisfaction", "top_item"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "stats", 13, cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int64_t k = 0; k < w->n_hist; k++) {
+        const sim_stats *st = &w->hist[k];
+        rlab_cell row[13] = {
+            {.type = RLAB_CELL_INT, .i = st->round},
+            {.type = RLAB_CELL_INT, .i = st->active},
+            {.type = RLAB_CELL_INT, .i = st->watches},
+            {.type = RLAB_CELL_INT, .i = st->chats},
+            {.type = RLAB_CELL_INT, .i = st->posts},
+            {.type = RLAB_CELL_INT, .i = st->searches},
+            {.type = RLAB_CELL_FLOAT, .f = st->ctr},
+            {.type = RLAB_CELL_FLOAT, .f = st->coverage},
+            {.type = RLAB_CELL_FLOAT, .f = st->exp_entropy},
+            {.type = RLAB_CELL_FLOAT, .f = st->watch_entropy},
+            {.type = RLAB_CELL_FLOAT, .f = st->density},
+            !isnan(st->satisfaction) ? (rlab_cell){.type = RLAB_CELL_FLOAT, .f = st->satisfaction}
+                                     : (rlab_cell){.type = RLAB_CELL_NULL},
+            st->top_items[0] >= 0
+                ? (rlab_cell){.type = RLAB_CELL_TEXT, .s = sim_item_title(w->s, st->top_items[0])}
+                : (rlab_cell){.type = RLAB_CELL_NULL}};
+        rlab_table_add_cells(t, row);
+    }
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    rlab_ctx_result_int(ctx, "round", sim_round(w->s));
+    return RLAB_OK;
+}
+
+static int agent_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int32_t a = (int32_t)rlab_args_int(args, "agent");
+    const sim_agent *ag = sim_agent_at(w->s, a);
+    if (!ag)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "no agent %d (0..%d)", (int)a,
+                               (int)sim_n_agents(w->s) - 1);
+    char prof[256];
+    sim_profile_text(w->s, a, prof, sizeof prof);
+    rlab_ctx_result_str(ctx, "name", ag->name);
+    rlab_ctx_result_str(ctx, "profile", prof);
+    rlab_ctx_result_str(ctx, "traits", ag->traits);
+    rlab_ctx_result_str(ctx, "status", ag->status);
+    rlab_ctx_result_int(ctx, "watches", ag->n_watch);
+    rlab_ctx_printf(ctx, "%s", prof);
+    static const char *const cols[] = {"tier", "text", "importance", "created", "state"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "memories", 5, cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    char line[256];
+    static const char *const states[] = {"live", "forgotten", "merged"};
+    for (int k = ag->n_stm - 1; k >= 0; k--) {
+        sim_memory_text(w->s, a, &ag->stm[k], line, sizeof line);
+        rlab_table_add_row(t, "ssffs", "short", line, (double)ag->stm[k].importance,
+                           (double)ag->stm[k].created, "live");
+    }
+    for (int k = ag->n_ltm - 1; k >= 0; k--) {
+        sim_memory_text(w->s, a, &ag->ltm[k], line, sizeof line);
+        rlab_table_add_row(t, "ssffs", "long", line, (double)ag->ltm[k].importance,
+                           (double)ag->ltm[k].created, states[ag->ltm[k].state % 3]);
+    }
+    static const char *const hcols[] = {"list", "item", "title"};
+    rlab_table *h = rlab_ctx_result_table(ctx, "history", 3, hcols);
+    for (int k = 1; h && k <= SIM_HIST; k++) {
+        int32_t it = ag->watched[(ag->watched_pos - k + SIM_HIST) % SIM_HIST];
+        if (it >= 0)
+            rlab_table_add_row(h, "sis", "watched", (int)it, sim_item_title(w->s, it));
+    }
+    for (int k = 0; h && k < SIM_HIST; k++)
+        if (ag->heard[k] >= 0)
+            rlab_table_add_row(h, "sis", "heard", (int)ag->heard[k],
+                               sim_item_title(w->s, ag->heard[k]));
+    return RLAB_OK;
+}
+
+static int list_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    (void)args;
+    simstate *st = rlab_ctx_state(ctx);
+    static const char *const cols[] = {"sim", "parent", "round", "agents", "model", "current"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "sims", 6, cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    pthread_mutex_lock(&st->mu);
+    for (int i = 0; i < st->n; i++) {
+        simw *w = st->sims[i];
+        rlab_table_add_row(t, "llllsi", (int64_t)w->id, (int64_t)w->parent,
+                           (int64_t)sim_round(w->s), (int64_t)sim_n_agents(w->s),
+                           sim_model_name(w->s), w->id == st->current);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return RLAB_OK;
+}
+
+static int world_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    rlab_world_config c;
+    rlab_world_config_default(&c);
+    c.seed = (uint64_t)rlab_args_int(args, "seed");
+    c.n_users = (int32_t)rlab_args_int(args, "users");
+    c.n_items = (int32_t)rlab_args_int(args, "items");
+    c.n_genres = (int32_t)rlab_args_int(args, "genres");
+    c.n_inter = rlab_args_int(args, "interactions");
+    c.avg_follow = (float)rlab_args_float(args, "follow");
+    c.homophily = (float)rlab_args_float(args, "homophily");
+    const char *name = rlab_args_str(args, "name");
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    if (rlab_world_generate(&c, name, &w, &ds, rlab_ctx_err(ctx)))
+        return rlab_ctx_err(ctx)->code;
+    snprintf(ds->source, sizeof ds->source, "builtin:world:%016llx",
+             (unsigned long long)rlab_world_checksum(w, ds));
+    pthread_mutex_lock(&st->mu);
+    int slot = -1;
+    for (int i = 0; i < st->nworlds; i++)
+        if (strcmp(st->worlds[i].name, name) == 0)
+            slot = i;
+    int ok = 1;
+    if (slot >= 0) {
+        /* a simulation may still read the old world: keep it alive, under another name */
+        ok = st->nworlds < MAX_WORLDS;
+        if (ok) {
+            st->worlds[st->nworlds] = st->worlds[slot];
+            snprintf(st->worlds[st->nworlds++].name, sizeof st->worlds[0].name, "(old)");
+        }
+    } else if (st->nworlds < MAX_WORLDS) {
+        slot = st->nworlds++;
+    } else {
+        ok = 0;
+    }
+    if (ok) {
+        snprintf(st->worlds[slot].name, sizeof st->worlds[0].name, "%s", name);
+        st->worlds[slot].w = w;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!ok) {
+        rlab_world_free(w);
+        rlab_dataset_free(ds);
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "at most %d worlds per session", MAX_WORLDS);
+    }
+    int32_t nu = rlab_vocab_size(&ds->users), ni = rlab_vocab_size(&ds->items);
+    int64_t nx = (int64_t)ds->inter.n;
+    if (rlab_ctx_add_dataset(ctx, ds))
+        return rlab_ctx_err(ctx)->code;
+    rlab_ctx_printf(ctx, "world '%s': %d users, %d items, %lld interactions, %d genres", name,
+                    (int)nu, (int)ni, (long long)nx, (int)c.n_genres);
+    rlab_ctx_result_int(ctx, "users", nu);
+    rlab_ctx_result_int(ctx, "items", ni);
+    return RLAB_OK;
+}
+
+/* ---- declarations ------------------------------------------------------------------------------
+ */
+
+#define SIM_ARG                                                                                    \
+    {                                                                                              \
+        .name = "sim", .type = RLAB_ARG_INT, .def = "0",                                           \
+        .help = "simulation id (0: the current one)"                                               \
+    }
+
+static const rlab_arg new_args[] = {
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .def = "demo",
+     .help = "dataset of the agents and items"},
+    {.name = "agents",
+     .type = RLAB_ARG_INT,
+     .def = "200",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "number of agents: the first n users (0 = all)"},
+    {.name = "model",
+     .type = RLAB_ARG_STRING,
+     .def = "random",
+     .help = "recommender: a registered model's name, or random"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "42",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "random seed"},
+    {.name = "activity",
+     .type = RLAB_ARG_CHOICE,
+     .choices = activity_choices,
+     .def = "random",
+     .help =
+         "activity draw: random (p), pareto (heavy-tailed per agent), marginal (grows while idle)"},
+    {.name = "active_prob",
+     .type = RLAB_ARG_FLOAT,
+     .def = "1",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "activity probability (pareto: shape/10)"},
+    {.name = "max_active",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "cap on active agents per round (0 = none)"},
+    {.name = "interval",
+     .type = RLAB_ARG_FLOAT,
+     .def = "5",
+     .min = 0.01,
+     .flags = RLAB_ARGF_MIN,
+     .help = "virtual hours per round"},
+    {.name = "watch_hours",
+     .type = RLAB_ARG_FLOAT,
+     .def = "2",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "hours an agent is busy watching"},
+    {.name = "page",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .max = SIM_MAX_PAGE,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "items per page"},
+    {.name = "steps",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .max = SIM_MAX_STEPS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "decisions per recommender visit"},
+    {.name = "retrain_every",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "retrain the recommender on the simulated watches every n rounds (0 = never)"},
+    {.name = "retrain_epochs",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "epochs passed to the owning plugin's train command (0 = its default)"},
+    {.name = "checkpoint_every",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "checkpoint the state every n rounds (0 = never; branching needs checkpoints)"},
+    {.name = "profiles",
+     .type = RLAB_ARG_PATH,
+     .help = "CSV of profiles: id,name,age,gender,traits,status,interests,feature"},
+    {.name = "rewire_k",
+     .type = RLAB_ARG_INT,
+     .def = "8",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "follows per agent when the dataset has no social graph"},
+    {.name = "backend",
+     .type = RLAB_ARG_CHOICE,
+     .choices = backend_choices,
+     .def = "offline",
+     .help = "who decides: offline policies, or an OpenAI-compatible server"},
+    {.name = "llm_url",
+     .type = RLAB_ARG_STRING,
+     .help = "openai: base URL (default $RECLAB_LLM_BASE_URL)"},
+    {.name = "llm_model",
+     .type = RLAB_ARG_STRING,
+     .help = "openai: model (default $RECLAB_LLM_MODEL)"},
+    {.name = "in_flight",
+     .type = RLAB_ARG_INT,
+     .def = "16",
+     .min = 1,
+     .max = 256,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "openai: requests in flight"},
+    {.name = "llm_timeout",
+     .type = RLAB_ARG_FLOAT,
+     .def = "60",
+     .min = 0.1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "openai: seconds per attempt"},
+    {.name = "llm_retries",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 0,
+     .max = 5,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "re-asks after an unparsable reply"},
+    {0}};
+
+static const rlab_arg step_args[] = {{.name = "rounds",
+                                      .type = RLAB_ARG_INT,
+                                      .def = "1",
+                                      .min = 1,
+                                      .flags = RLAB_ARGF_MIN,
+                                      .help = "rounds to run"},
+                                     SIM_ARG,
+                                     {0}};
+static const rlab_arg resume_args[] = {{.name = "rounds",
+                                        .type = RLAB_ARG_INT,
+                                        .def = "0",
+                                        .min = 0,
+                                        .flags = RLAB_ARGF_MIN,
+                                        .help = "rounds to run (0: what the paused step had left)"},
+                                       SIM_ARG,
+                                       {0}};
+static const rlab_arg sim_only_args[] = {SIM_ARG, {0}};
+static const rlab_arg interview_args[] = {
+    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    {.name = "question",
+     .type = RLAB_ARG_STRING,
+     .def = "How do you feel about the movies you watched recently?",
+     .help = "free question"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg edit_args[] = {
+    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    {.name = "field",
+     .type = RLAB_ARG_STRING,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "name, age, gender, occupation, traits, status, interests or feature"},
+    {.name = "value",
+     .type = RLAB_ARG_STRING,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "new value (interests: genres; feature: archetypes; separated by ;)"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg rewire_args[] = {
+    {.name = "mode",
+     .type = RLAB_ARG_CHOICE,
+     .choices = rewire_choices,
+     .def = "homophily",
+     .help = "homophily: follow similar tastes; mixing: follow different tastes"},
+    {.name = "k",
+     .type = RLAB_ARG_INT,
+     .def = "8",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "follows per agent"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg inject_args[] = {{.name = "items",
+                                        .type = RLAB_ARG_STRING,
+                                        .flags = RLAB_ARGF_REQUIRED,
+                                        .help = "comma-separated item ids (or exact titles)"},
+                                       {.name = "rounds",
+                                        .type = RLAB_ARG_INT,
+                                        .def = "1",
+                                        .min = 1,
+                                        .flags = RLAB_ARGF_MIN,
+                                        .help = "rounds during which they lead every page"},
+                                       SIM_ARG,
+                                       {0}};
+static const rlab_arg post_args[] = {
+    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "posting agent"},
+    {.name = "item",
+     .type = RLAB_ARG_STRING,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "item id or title"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg branch_args[] = {
+    {.name = "round",
+     .type = RLAB_ARG_INT,
+     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN,
+     .min = 0,
+     .help = "checkpointed round to restore"},
+    {.name = "model",
+     .type = RLAB_ARG_STRING,
+     .help = "recommender of the branch (default: the parent's)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "new seed (default: the parent's)"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg agent_args[] = {
+    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    SIM_ARG,
+    {0}};
+static const rlab_arg world_args[] = {{.name = "name",
+                                       .type = RLAB_ARG_DATASET,
+                                       .flags = RLAB_ARGF_NEW,
+                                       .def = "world",
+                                       .help = "dataset name"},
+                                      {.name = "users",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "300",
+                                       .min = 2,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "users"},
+                                      {.name = "items",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "200",
+                                       .min = 2,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "items"},
+                                      {.name = "genres",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "10",
+                                       .min = 1,
+                                       .max = 255,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                       .help = "genres"},
+                                      {.name = "interactions",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "9000",
+                                       .min = 1,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "target interactions"},
+                                      {.name = "follow",
+                                       .type = RLAB_ARG_FLOAT,
+                                       .def = "8",
+                                       .min = 0,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "mean follows"},
+                                      {.name = "homophily",
+                                       .type = RLAB_ARG_FLOAT,
+                                       .def = "6",
+                                       .min = 0,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "taste homophily of the follow graph"},
+                                      {.name = "seed",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "1",
+                                       .min = 0,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "seed"},
+                                      {0}};
+
+static const rlab_cmd sim_cmds[] = {
+    {.name = "new",
+     .args = new_args,
+     .run = new_run,
+     .help = "Create a RecAgent simulation (becomes the current one).\n"
+             "Agents get profiles from the world's ground truth (synthetic datasets), from "
+             "their rated items (MovieLens u.user + ratings) or from a CSV; the recommender is "
+             "any registered model or random."},
+    {.name = "step",
+     .args = step_args,
+     .flags = RLAB_CMD_JOB,
+     .run = step_run,
+     .help = "Run rounds of the simulation (activity, recommender visits, chats, posts, memory).\n"
+             "Every event goes to the store; per-round statistics to simulator_stats."},
+    {.name = "pause",
+     .args = sim_only_args,
+     .run = pause_run,
+     .help = "Stop a running step after its current round."},
+    {.name = "resume",
+     .args = resume_args,
+     .flags = RLAB_CMD_JOB,
+     .run = resume_run,
+     .help = "Run the rounds a paused step had left (or rounds=n)."},
+    {.name = "interview",
+     .args = interview_args,
+     .run = interview_run,
+     .help = "Ask an agent a free question; it answers from its memories."},
+    {.name = "edit", .args = edit_args, .run = edit_run, .help = "Edit an agent's profile."},
+    {.name = "rewire",
+     .args = rewire_args,
+     .run = rewire_run,
+     .help = "Rebuild the social graph with homophily (similar tastes) or mixing."},
+    {.name = "inject",
+     .args = inject_args,
+     .run = inject_run,
+     .help = "Put items first on every recommended page for some rounds."},
+    {.name = "post",
+     .args = post_args,
+     .run = post_run,
+     .help = "Make an agent post about an item to its followers now."},
+    {.name = "branch",
+     .args = branch_args,
+     .run = branch_run,
+     .help = "Restore a checkpointed round into a new simulation (optionally another model)."},
+    {.name = "stats",
+     .args = sim_only_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = stats_run,
+     .help = "Per-round statistics of a simulation."},
+    {.name = "agent",
+     .args = agent_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = agent_run,
+     .help = "An agent's card: profile, memories, watched and heard-of titles."},
+    {.name = "list",
+     .flags = RLAB_CMD_READONLY,
+     .run = list_run,
+     .help = "Simulations of the session."},
+    {.name = "world",
+     .args = world_args,
+     .run = world_run,
+     .help = "Generate a synthetic world (dataset + ground truth kept for simulations)."},
+    {0}};
+
+static const rlab_view_kind sim_views[] = {
+    {.name = "feed",
+     .title = "Simulation feed",
+     .kind = "feed",
+     .source = "SELECT e.round, e.vtime, e.agent, e.kind, e.payload FROM events e "
+               "WHERE e.run_id = (SELECT max(sim) FROM simulator_sims) ORDER BY e.seq DESC "
+               "LIMIT 200"},
+    {.name = "stats",
+     .title = "Round statistics",
+     .kind = "table",
+     .source = "SELECT round, active, watches, chats, posts, ctr, coverage, exposure_entropy, "
+               "density, satisfaction FROM simulator_stats WHERE sim = (SELECT max(sim) FROM "
+               "simulator_sims) ORDER BY round"},
+    {.name = "agent", .title = "Agent card", .kind = "card", .source = "simulator.agent"},
+    {0}};
+
+RLAB_PLUGIN(simulator)
+{
+    RLAB_PLUGIN_INIT(out);
+    out->name = "simulator";
+    out->version = "1.0.0";
+    out->summary = "RecAgent user simulation: agents with memory browse, watch, chat and post";
+    out->commands = sim_cmds;
+    out->schema = sim_schema;
+    out->views = sim_views;
+    out->open = sim_open;
+    out->close = sim_close;
+    return RLAB_OK;
+}

@@ -1,0 +1,1924 @@
+/*
+ * plugins/simulator/sim.c: RecAgent's simulation engine: agents and profiles, the social
+ * graph, the round loop (activity, recommender visits, social actions), statistics,
+ * interventions. Decisions live in policy.c, memory in memory.c, the store in persist.c.
+ *
+ * Cost model (the benchmark target is >= 100k agent-steps/s): no allocation per step (all
+ * scratch is sized at creation), one batched score-all per round over the visiting agents
+ * and one partial top-K per visitor (K = page_size * max_steps covers every page a visit
+ * can reach), memories are structured records whose vectors are table lookups,
+ * events are formatted into one reusable buffer and go to the store's batched writer.
+ */
+#define SIM_INTERNAL
+#include "sim.h"
+
+#include "eval/lists.h"
+#include "llm/llm.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void sim_rng(const sim *s, int phase, int64_t round, int32_t agent, int32_t step, rlab_rng *r)
+{
+    uint64_t h = mix64(s->cfg.seed ^ 0x5157u);
+    h = mix64(h ^ (uint64_t)phase);
+    h = mix64(h ^ (uint64_t)round);
+    h = mix64(h ^ (uint64_t)(uint32_t)agent);
+    h = mix64(h ^ (uint64_t)(uint32_t)step);
+    rlab_rng_seed(r, h);
+}
+
+void sim_json_str(char *dst, size_t n, const char *src)
+{
+    size_t k = strlen(dst);
+    if (k + 3 >= n)
+        return;
+    dst[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p && k + 8 < n; p++) {
+        if (*p == '"' || *p == '\\') {
+            dst[k++] = '\\';
+            dst[k++] = (char)*p;
+        } else if (*p < 0x20) {
+            k += (size_t)snprintf(dst + k, n - k, "\\u%04x", *p);
+        } else {
+            dst[k++] = (char)*p;
+        }
+    }
+    dst[k++] = '"';
+    dst[k] = '\0';
+}
+
+/* Append printf text to s->buf at *len (truncating at the buffer end). */
+static void bput(sim *s, size_t *len, const char *fmt, ...) RLAB_PRINTF(3, 4);
+static void bput(sim *s, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= s->buf_cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(s->buf + *len, s->buf_cap - *len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *len += (size_t)w < s->buf_cap - *len ? (size_t)w : s->buf_cap - *len - 1;
+}
+
+static void bstr(sim *s, size_t *len, const char *str)
+{
+    s->buf[*len] = '\0';
+    sim_json_str(s->buf, s->buf_cap, str);
+    *len = strlen(s->buf);
+}
+
+static const char *by_name(int by)
+{
+    return by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
+}
+
+void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
+{
+    if (!s->db || !s->run_id)
+        return;
+    rlab_db_event_rec ev = {.run_id = s->run_id,
+                            .seq = s->seq++,
+                            .round = s->round + 1,
+                            .vtime = s->vtime,
+                            .agent = agent,
+                            .kind = kind,
+                            .payload_json = payload};
+    rlab_err e = {0};
+    if (rlab_db_event(s->db, &ev, &e))
+        rlab_log(RLAB_LOG_WARN, "simulator: event not stored: %s", e.msg);
+}
+
+/* ---- configuration ----------------------------------------------------------------- */
+
+void sim_config_default(sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->seed = 42;
+    c->n_agents = 0;
+    c->page_size = 5;
+    c->max_steps = 5;
+    c->activity = SIM_ACT_RANDOM;
+    c->active_prob = 1.0;
+    c->max_active = 0;
+    c->interval_h = 5.0;
+    c->watch_h = 2.0;
+    c->temperature = 1.0;
+    c->checkpoint_every = 1;
+    c->llm_retries = 1;
+    c->rewire_k = 8;
+}
+
+/* ---- accessors --------------------------------------------------------------------- */
+
+const sim_config *sim_cfg(const sim *s) { return &s->cfg; }
+int64_t sim_round(const sim *s) { return s->round; }
+double sim_vtime(const sim *s) { return s->vtime; }
+int32_t sim_n_agents(const sim *s) { return s->n; }
+int32_t sim_n_items(const sim *s) { return s->n_items; }
+const sim_agent *sim_agent_at(const sim *s, int32_t a)
+{
+    return a >= 0 && a < s->n ? &s->agents[a] : NULL;
+}
+const sim_stats *sim_last_stats(const sim *s) { return &s->last; }
+const char *sim_item_title(const sim *s, int32_t i)
+{
+    return i >= 0 && i < s->n_items ? s->titles[i] : "?";
+}
+const char *sim_model_name(const sim *s) { return s->model_name; }
+int32_t sim_followers(const sim *s, int32_t a, const int32_t **out)
+{
+    *out = s->fr + s->fr_off[a];
+    return (int32_t)(s->fr_off[a + 1] - s->fr_off[a]);
+}
+int32_t sim_followees(const sim *s, int32_t a, const int32_t **out)
+{
+    *out = s->fo + s->fo_off[a];
+    return (int32_t)(s->fo_off[a + 1] - s->fo_off[a]);
+}
+const float *sim_taste(const sim *s, int32_t a) { return s->taste + (size_t)a * (size_t)s->G; }
+int32_t sim_n_genres(const sim *s) { return s->G; }
+const char *sim_genre_name(const sim *s, int32_t g)
+{
+    return g >= 0 && g < s->G ? s->genre_names[g] : "?";
+}
+int64_t sim_id(const sim *s) { return s->id; }
+void sim_set_id(sim *s, int64_t id) { s->id = id; }
+void sim_request_pause(sim *s) { atomic_store(&s->pause, 1); }
+int sim_paused(const sim *s) { return atomic_load(&s->pause); }
+void sim_clear_pause(sim *s) { atomic_store(&s->pause, 0); }
+void sim_set_retrain(sim *s, sim_retrain_fn fn, void *ud)
+{
+    s->retrain = fn;
+    s->retrain_ud = ud;
+}
+
+void sim_attach_store(sim *s, rlab_db *db, int64_t run_id)
+{
+    if (s->db != db)
+        sim_store_detach(s);
+    s->db = db;
+    s->run_id = run_id;
+}
+
+void sim_set_model(sim *s, rlab_model *m)
+{
+    rlab_model_release(s->model);
+    s->model = m ? rlab_model_retain(m) : NULL;
+    snprintf(s->model_name, sizeof s->model_name, "%s", m ? m->name : "random");
+}
+
+int sim_set_llm(sim *s, rlab_llm *llm, rlab_err *err)
+{
+    s->llm = llm;
+    if (llm)
+        return sim_register_policies(s, llm, err);
+    return RLAB_OK;
+}
+
+/* ---- affinities and histories ------------------------------------------------------ */
+
+float sim_affinity(const sim *s, int32_t a, int32_t item)
+{
+    const float *t = s->taste + (size_t)a * (size_t)s->G;
+    const float *g = s->item_genre + (size_t)item * (size_t)s->G;
+    float d = 0.0f;
+    for (int32_t k = 0; k < s->G; k++)
+        d += t[k] * g[k];
+    return d;
+}
+
+float sim_true_affinity(const sim *s, int32_t a, int32_t item)
+{
+    const sim_agent *ag = &s->agents[a];
+    if (s->world && ag->user >= 0)
+        return rlab_world_true_affinity(s->world, ag->user, item);
+    return sim_affinity(s, a, item);
+}
+
+int sim_has_watched(const sim_agent *ag, int32_t item)
+{
+    for (int i = 0; i < SIM_HIST; i++)
+        if (ag->watched[i] == item)
+            return 1;
+    return 0;
+}
+
+int sim_heard_index(const sim_agent *ag, int32_t item)
+{
+    for (int i = 0; i < SIM_HIST; i++)
+        if (ag->heard[i] == item)
+            return i;
+    return -1;
+}
+
+int32_t sim_best_heard(const sim *s, int32_t a)
+{
+    const sim_agent *ag = &s->agents[a];
+    int32_t best = -1;
+    int bn = 0;
+    for (int i = 0; i < SIM_HIST; i++) {
+        int32_t it = ag->heard[i];
+        if (it < 0 || sim_has_watched(ag, it))
+            continue;
+        if (ag->heard_n[i] > bn || (ag->heard_n[i] == bn && best >= 0 && it < best)) {
+            bn = ag->heard_n[i];
+            best = it;
+        }
+    }
+    return best;
+}
+
+void sim_hear(sim *s, int32_t a, int32_t item)
+{
+    if (item < 0)
+        return;
+    sim_agent *ag = &s->agents[a];
+    int k = sim_heard_index(ag, item);
+    if (k >= 0) {
+        if (ag->heard_n[k] < 65535)
+            ag->heard_n[k]++;
+        return;
+    }
+    ag->heard[ag->heard_pos] = item;
+    ag->heard_n[ag->heard_pos] = 1;
+    ag->heard_pos = (ag->heard_pos + 1) % SIM_HIST;
+}
+
+static void qhist_push(sim_agent *ag, int32_t item)
+{
+    if (ag->n_qhist == SIM_QHIST) {
+        memmove(ag->qhist, ag->qhist + 1, (SIM_QHIST - 1) * sizeof ag->qhist[0]);
+        ag->n_qhist--;
+    }
+    ag->qhist[ag->n_qhist++] = item;
+}
+
+static int ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return 0;
+    for (const char *h = hay; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+int32_t sim_find_title(const sim *s, const char *text)
+{
+    /* the longest title contained in text wins (so "Alien" does not shadow "Aliens") */
+    int32_t best = -1;
+    size_t bl = 0;
+    for (int32_t i = 0; i < s->n_items; i++) {
+        size_t l = strlen(s->titles[i]);
+        if (l > bl && ci_contains(text, s->titles[i])) {
+            best = i;
+            bl = l;
+        }
+    }
+    return best;
+}
+
+/* ---- construction ------------------------------------------------------------------ */
+
+static const char *const first_names[] = {
+    "Ava", "Liam", "Mia",  "Noah", "Zoe",  "Omar", "Lena", "Ravi", "Sofia", "Ken",  "Ines",
+    "Tom", "Yara", "Luca", "Nora", "Ivan", "Maya", "Eli",  "Hana", "Paul",  "Aiko", "Sam",
+    "Lea", "Jon",  "Emma", "Theo", "Ada",  "Max",  "Ruth", "Finn", "Chloe", "Hugo"};
+static const char *const last_names[] = {"Chen",   "Smith",  "Garcia", "Ito",  "Novak",  "Khan",
+                                         "Moreau", "Rossi",  "Silva",  "Berg", "Okafor", "Kim",
+                                         "Weber",  "Dubois", "Haas",   "Lopez"};
+static const char *const arch_traits[] = {
+    "patient, curious, loves long evenings in front of a screen",
+    "adventurous, open-minded, hunts for the unusual", "demanding, articulate, quick to judge",
+    "sociable, warm, trusts friends' advice", "outgoing, opinionated, likes an audience"};
+
+static int name_cmp(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 1;
+    return *a != *b;
+}
+
+static int genre_by_name(const sim *s, const char *name)
+{
+    for (int32_t g = 0; g < s->G; g++)
+        if (name_cmp(s->genre_names[g], name) == 0)
+            return g;
+    return -1;
+}
+
+static int arch_by_name(const char *name)
+{
+    for (int a = 0; a < RLAB_WORLD_N_ARCHETYPES; a++)
+        if (name_cmp(rlab_world_archetype_name(a), name) == 0)
+            return a;
+    return -1;
+}
+
+static void taste_finish(sim *s, int32_t a)
+{
+    float *t = s->taste + (size_t)a * (size_t)s->G;
+    float sum = 0.0f, mx = 0.0f;
+    for (int32_t g = 0; g < s->G; g++)
+        sum += t[g];
+    if (!(sum > 0.0f)) {
+        for (int32_t g = 0; g < s->G; g++)
+            t[g] = 1.0f / (float)s->G;
+        sum = 1.0f;
+    }
+    for (int32_t g = 0; g < s->G; g++) {
+        t[g] /= sum;
+        if (t[g] > mx)
+            mx = t[g];
+    }
+    s->amax[a] = mx > 1e-6f ? mx : 1e-6f;
+    float *v = s->taste_vec + (size_t)a * SIM_DIM;
+    memset(v, 0, SIM_DIM * sizeof *v);
+    for (int32_t g = 0; g < s->G; g++)
+        for (int d = 0; d < SIM_DIM; d++)
+            v[d] += t[g] * s->genre_vec[(size_t)g * SIM_DIM + (size_t)d];
+    float nn = 0.0f;
+    for (int d = 0; d < SIM_DIM; d++)
+        nn += v[d] * v[d];
+    nn = sqrtf(nn);
+    if (nn > 0.0f)
+        for (int d = 0; d < SIM_DIM; d++)
+            v[d] /= nn;
+}
+
+static void normalize(float *v, int n)
+{
+    float nn = 0.0f;
+    for (int i = 0; i < n; i++)
+        nn += v[i] * v[i];
+    nn = sqrtf(nn);
+    if (nn > 0.0f)
+        for (int i = 0; i < n; i++)
+            v[i] /= nn;
+}
+
+/* Item genres, titles and text vectors (TF-IDF over "title genre genre genre", SVD to
+ * SIM_DIM): the text encoder of memory relevance. Genre words are repeated so that items
+ * of the same genres are near each other whatever their titles. */
+static int setup_items(sim *s, rlab_err *err)
+{
+    const rlab_dataset *ds = s->ds;
+    int32_t I = s->n_items;
+    const rlab_feat_col *gc = rlab_feats_find(&ds->item_feats, "genres");
+    if (s->world) {
+        s->G = s->world->n_genres;
+    } else if (gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0) {
+        s->G = rlab_vocab_size(&gc->vocab);
+    } else {
+        s->G = 1;
+        gc = NULL;
+    }
+    if (s->G > 255)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: at most 255 genres (dataset has %d)",
+                         (int)s->G);
+    int32_t G = s->G;
+    s->item_genre = rlab_calloc((size_t)I * (size_t)G, sizeof(float));
+    s->item_topg = rlab_calloc((size_t)I, 1);
+    s->g_off = rlab_calloc((size_t)I + 1, sizeof(int64_t));
+    s->g_items = rlab_calloc((size_t)I * (size_t)G + 1, sizeof(int32_t));
+    s->genre_names = rlab_calloc((size_t)G, sizeof(char *));
+    s->titles = rlab_calloc((size_t)I, sizeof(char *));
+    s->item_vec = rlab_calloc((size_t)I * SIM_DIM, sizeof(float));
+    s->genre_vec = rlab_calloc((size_t)G * SIM_DIM, sizeof(float));
+    s->item_pop = rlab_calloc((size_t)I, sizeof(float));
+    if (!s->item_genre || !s->item_topg || !s->g_off || !s->g_items || !s->genre_names ||
+        !s->titles || !s->item_vec || !s->genre_vec || !s->item_pop)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t g = 0; g < G; g++) {
+        char nb[64];
+        const char *nm = s->world ? rlab_world_genre_name(g, nb, sizeof nb)
+                         : gc     ? rlab_vocab_name(&gc->vocab, g)
+                                  : "All";
+        s->genre_names[g] = rlab_strdup(nm);
+        if (!s->genre_names[g])
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int32_t i = 0; i < I; i++) {
+        float *row = s->item_genre + (size_t)i * (size_t)G;
+        if (s->world) {
+            memcpy(row, s->world->item_genre + (size_t)i * (size_t)G, (size_t)G * sizeof(float));
+        } else if (gc) {
+            int64_t b = gc->off[i], e = gc->off[i + 1];
+            for (int64_t k = b; k < e; k++)
+                if (gc->seq[k] >= 0 && gc->seq[k] < G)
+                    row[gc->seq[k]] += 1.0f / (float)(e - b);
+        } else {
+            row[0] = 1.0f;
+        }
+        float best = 0.0f;
+        s->g_off[i + 1] = s->g_off[i];
+        for (int32_t g = 0; g < G; g++) {
+            if (row[g] > 0.0f)
+                s->g_items[s->g_off[i + 1]++] = g;
+            if (row[g] > best) {
+                best = row[g];
+                s->item_topg[i] = (uint8_t)g;
+            }
+        }
+    }
+    /* titles */
+    const rlab_feat_col *tc = rlab_feats_find(&ds->item_feats, "title");
+    for (int32_t i = 0; i < I; i++) {
+        const char *t =
+            tc && tc->kind == RLAB_FEAT_TEXT && tc->text && tc->text[i] ? tc->text[i] : NULL;
+        s->titles[i] = t ? t : rlab_vocab_name(&ds->items, i);
+    }
+    /* popularity share */
+    for (size_t r = 0; r < ds->inter.n; r++)
+        if (ds->inter.item[r] >= 0 && ds->inter.item[r] < I)
+            s->item_pop[ds->inter.item[r]] += 1.0f;
+    for (int32_t i = 0; i < I; i++)
+        s->item_pop[i] /= (float)(ds->inter.n ? ds->inter.n : 1);
+    /* text vectors */
+    char **docs = rlab_calloc((size_t)I, sizeof(char *));
+    int32_t D = 512;
+    float *X = rlab_malloc((size_t)I * (size_t)D * sizeof(float));
+    int k = I < SIM_DIM ? I : SIM_DIM;
+    float *U = rlab_malloc((size_t)I * (size_t)k * sizeof(float));
+    float *S = rlab_malloc((size_t)k * sizeof(float));
+    s->Vt = rlab_calloc((size_t)SIM_DIM * (size_t)D, sizeof(float));
+    int rc = (!docs || !X || !U || !S || !s->Vt) ? rlab_errf(err, RLAB_ENOMEM, "out of memory")
+                                                 : RLAB_OK;
+    for (int32_t i = 0; rc == RLAB_OK && i < I; i++) {
+        char line[512];
+        int w = snprintf(line, sizeof line, "%s", s->titles[i]);
+        for (int rep = 0; rep < 3; rep++)
+            for (int64_t q = s->g_off[i]; q < s->g_off[i + 1] && w > 0 && (size_t)w < sizeof line;
+                 q++)
+                w += snprintf(line + w, sizeof line - (size_t)w, " %s",
+                              s->genre_names[s->g_items[q]]);
+        docs[i] = rlab_strdup(line);
+        if (!docs[i])
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    if (rc == RLAB_OK)
+        rc = rlab_tfidf_fit(&s->tfidf, (const char *const *)docs, I, D, err);
+    if (rc == RLAB_OK) {
+        rlab_tfidf_transform_many(&s->tfidf, (const char *const *)docs, I, X);
+        float *Vt = rlab_malloc((size_t)k * (size_t)D * sizeof(float));
+        rc = Vt ? rlab_svd_truncated(X, I, D, k, 8, 2, s->cfg.seed ^ 0xabcdu, U, S, Vt, err)
+                : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        if (rc == RLAB_OK) {
+            memcpy(s->Vt, Vt, (size_t)k * (size_t)D * sizeof(float));
+            for (int32_t i = 0; i < I; i++) {
+                float *v = s->item_vec + (size_t)i * SIM_DIM;
+                for (int j = 0; j < k; j++)
+                    v[j] = U[(size_t)i * (size_t)k + (size_t)j] * S[j];
+                normalize(v, SIM_DIM);
+            }
+        }
+        rlab_free(Vt);
+    }
+    for (int32_t i = 0; docs && i < I; i++)
+        rlab_free(docs[i]);
+    rlab_free(docs);
+    rlab_free(X);
+    rlab_free(U);
+    rlab_free(S);
+    if (rc)
+        return rc;
+    for (int32_t i = 0; i < I; i++)
+        for (int32_t g = 0; g < G; g++) {
+            float w = s->item_genre[(size_t)i * (size_t)G + (size_t)g];
+            if (w > 0.0f)
+                for (int d = 0; d < SIM_DIM; d++)
+                    s->genre_vec[(size_t)g * SIM_DIM + (size_t)d] +=
+                        w * s->item_vec[(size_t)i * SIM_DIM + (size_t)d];
+        }
+    for (int32_t g = 0; g < G; g++)
+        normalize(s->genre_vec + (size_t)g * SIM_DIM, SIM_DIM);
+    /* kinds without an item: the vector of a describing phrase */
+    static const char *const kind_words[SIM_M_KINDS] = {"",
+                                                        "watched movie film",
+                                                        "chat friend talk conversation",
+                                                        "heard post social media",
+                                                        "posted social media",
+                                                        "recommender browse site left",
+                                                        "likes genre",
+                                                        "likes genre"};
+    float *x = rlab_malloc((size_t)D * sizeof(float));
+    if (!x)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int kk = 1; kk < SIM_M_KINDS; kk++) {
+        rlab_tfidf_transform(&s->tfidf, kind_words[kk], x);
+        for (int j = 0; j < SIM_DIM; j++) {
+            float d = 0.0f;
+            for (int32_t q = 0; q < D; q++)
+                d += s->Vt[(size_t)j * (size_t)D + (size_t)q] * x[q];
+            s->kind_vec[kk][j] = d;
+        }
+        normalize(s->kind_vec[kk], SIM_DIM);
+    }
+    rlab_free(x);
+    return RLAB_OK;
+}
+
+/* Vector of a free text (interview question) in the item space. out: [SIM_DIM]. */
+static void text_vec(const sim *s, const char *text, float *out)
+{
+    int32_t D = s->tfidf.D;
+    float x[512];
+    if (D > 512)
+        D = 512;
+    rlab_tfidf_transform(&s->tfidf, text, x);
+    for (int j = 0; j < SIM_DIM; j++) {
+        float d = 0.0f;
+        for (int32_t q = 0; q < D; q++)
+            d += s->Vt[(size_t)j * (size_t)s->tfidf.D + (size_t)q] * x[q];
+        out[j] = d;
+    }
+    normalize(out, SIM_DIM);
+}
+
+static const char *feat_token(const rlab_dataset *ds, const char *col, int32_t u)
+{
+    const rlab_feat_col *c = rlab_feats_find(&ds->user_feats, col);
+    if (!c || c->kind != RLAB_FEAT_TOKEN || u >= ds->user_feats.n_entities || !c->tok)
+        return NULL;
+    return rlab_vocab_name(&c->vocab, c->tok[u]);
+}
+
+static float feat_float(const rlab_dataset *ds, const char *col, int32_t u)
+{
+    const rlab_feat_col *c = rlab_feats_find(&ds->user_feats, col);
+    if (!c || c->kind != RLAB_FEAT_FLOAT || u >= ds->user_feats.n_entities || !c->num)
+        return NAN;
+    return c->num[u];
+}
+
+static double chance_affinity(const sim *s, int32_t a);
+
+/* Profiles from the world (truth) or from the dataset (history), then the CSV overlay. */
+static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
+{
+    const rlab_dataset *ds = s->ds;
+    int32_t n = s->n, G = s->G, I = s->n_items;
+    s->agents = rlab_calloc((size_t)n, sizeof(sim_agent));
+    s->taste = rlab_calloc((size_t)n * (size_t)G, sizeof(float));
+    s->amax = rlab_calloc((size_t)n, sizeof(float));
+    s->taste_vec = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
+    s->gcount = rlab_calloc((size_t)n * (size_t)G, sizeof(float));
+    s->recall = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
+    s->shown = rlab_calloc((size_t)n * (size_t)I, 1);
+    double *nint = rlab_calloc((size_t)n, sizeof(double));
+    double *rsum = rlab_calloc((size_t)n, sizeof(double));
+    if (!s->agents || !s->taste || !s->amax || !s->taste_vec || !s->gcount || !s->shown ||
+        !s->recall || !nint || !rsum) {
+        rlab_free(nint);
+        rlab_free(rsum);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int32_t a = 0; a < n; a++) {
+        sim_agent *ag = &s->agents[a];
+        ag->user = a;
+        for (int i = 0; i < SIM_HIST; i++)
+            ag->watched[i] = ag->heard[i] = -1;
+    }
+    /* history: query items, already-consumed mask, taste evidence */
+    int has_rating = (ds->inter.flags & RLAB_INTER_HAS_RATING) != 0;
+    for (size_t r = 0; r < ds->inter.n; r++) {
+        int32_t u = ds->inter.user[r], it = ds->inter.item[r];
+        if (u < 0 || u >= n || it < 0 || it >= I)
+            continue;
+        qhist_push(&s->agents[u], it);
+        s->shown[(size_t)u * (size_t)I + (size_t)it] = 1;
+        float w = has_rating ? fmaxf(ds->inter.rating[r] - 2.0f, 0.25f) : 1.0f;
+        nint[u] += 1.0;
+        rsum[u] += has_rating ? (double)ds->inter.rating[r] : 3.5;
+        if (!s->world)
+            for (int32_t g = 0; g < G; g++)
+                s->taste[(size_t)u * (size_t)G + (size_t)g] +=
+                    w * s->item_genre[(size_t)it * (size_t)G + (size_t)g];
+    }
+    /* activity quartile for inferred archetypes */
+    double q75 = 0.0;
+    {
+        int cnt = 0;
+        double mean = 0.0;
+        for (int32_t a = 0; a < n; a++)
+            mean += nint[a], cnt++;
+        q75 = cnt ? 1.5 * mean / cnt : 0.0;
+    }
+    rlab_rng r;
+    for (int32_t a = 0; a < n; a++) {
+        sim_agent *ag = &s->agents[a];
+        sim_rng(s, SIM_PH_MEM, -1, a, 0, &r);
+        if (s->world) {
+            const float *t = rlab_world_taste(s->world, a, INT64_MAX);
+            memcpy(s->taste + (size_t)a * (size_t)G, t, (size_t)G * sizeof(float));
+            ag->arch = SIM_ARCH(s->world->archetype[a]);
+        } else {
+            /* inferred: heavy raters watch, harsh raters criticise, broad tastes explore */
+            double mr = nint[a] > 0 ? rsum[a] / nint[a] : 3.5;
+            const float *t = s->taste + (size_t)a * (size_t)G;
+            double tot = 0.0, h = 0.0;
+            for (int32_t g = 0; g < G; g++)
+                tot += (double)t[g];
+            for (int32_t g = 0; g < G && tot > 0; g++)
+                if (t[g] > 0)
+                    h -= ((double)t[g] / tot) * log2((double)t[g] / tot);
+            if (nint[a] > q75)
+                ag->arch |= SIM_ARCH(RLAB_ARCH_WATCHER);
+            if (mr < 3.2)
+                ag->arch |= SIM_ARCH(RLAB_ARCH_CRITIC);
+            if (G > 1 && h > 0.8 * log2((double)G))
+                ag->arch |= SIM_ARCH(RLAB_ARCH_EXPLORER);
+            if (!ag->arch)
+                ag->arch = SIM_ARCH(rlab_rng_below(&r, 2) ? RLAB_ARCH_CHATTER : RLAB_ARCH_POSTER);
+        }
+        snprintf(
+            ag->name, sizeof ag->name, "%s %s",
+            first_names[(size_t)a % (sizeof first_names / sizeof *first_names)],
+            last_names[((size_t)a / 7 + (size_t)a) % (sizeof last_names / sizeof *last_names)]);
+        float age = feat_float(ds, "age", a);
+        ag->age = isnan(age) ? 18 + (int32_t)rlab_rng_below(&r, 50) : (int32_t)age;
+        const char *gd = feat_token(ds, "gender", a);
+        snprintf(ag->gender, sizeof ag->gender, "%s",
+                 gd ? gd : (rlab_rng_below(&r, 2) ? "F" : "M"));
+        const char *oc = feat_token(ds, "occupation", a);
+        snprintf(ag->occupation, sizeof ag->occupation, "%s", oc ? oc : "other");
+        int main_arch = 0;
+        for (int k = 0; k < RLAB_WORLD_N_ARCHETYPES; k++)
+            if (ag->arch & SIM_ARCH(k)) {
+                main_arch = k;
+                break;
+            }
+        snprintf(ag->traits, sizeof ag->traits, "%s", arch_traits[main_arch]);
+        snprintf(ag->status, sizeof ag->status, "%s, %d years old", ag->occupation, (int)ag->age);
+    }
+    rlab_free(nint);
+    rlab_free(rsum);
+    /* CSV profiles */
+    if (prof && prof->csv_path) {
+        FILE *f = fopen(prof->csv_path, "r");
+        if (!f)
+            return rlab_errf(err, RLAB_EIO, "simulator: cannot open profiles %s", prof->csv_path);
+        char line[2048];
+        int col[8];
+        for (int i = 0; i < 8; i++)
+            col[i] = -1;
+        static const char *const names[8] = {"id",     "name",   "age",       "gender",
+                                             "traits", "status", "interests", "feature"};
+        int lineno = 0, rc = RLAB_OK;
+        while (rc == RLAB_OK && fgets(line, sizeof line, f)) {
+            lineno++;
+            line[strcspn(line, "\r\n")] = '\0';
+            char *fld[16];
+            int nf = 0;
+            for (char *p = line; nf < 16;) {
+                fld[nf++] = p;
+                char *c = strchr(p, ',');
+                if (!c)
+                    break;
+                *c = '\0';
+                p = c + 1;
+            }
+            if (lineno == 1) {
+                for (int i = 0; i < nf; i++)
+                    for (int k = 0; k < 8; k++)
+                        if (name_cmp(fld[i], names[k]) == 0)
+                            col[k] = i;
+                if (col[0] < 0)
+                    rc = rlab_errf_at(err, RLAB_EFORMAT, prof->csv_path, 1,
+                                      "profiles need an 'id' column");
+                continue;
+            }
+            if (col[0] >= nf)
+                continue;
+            int32_t u = rlab_vocab_find(&ds->users, fld[col[0]], strlen(fld[col[0]]));
+            if (u < 0 || u >= n)
+                continue;
+            static const char *const fields[8] = {NULL,     "name",   "age",       "gender",
+                                                  "traits", "status", "interests", "feature"};
+            for (int k = 1; k < 8 && rc == RLAB_OK; k++)
+                if (col[k] >= 0 && col[k] < nf && fld[col[k]][0]) {
+                    rc = sim_edit(s, u, fields[k], fld[col[k]], err);
+                    if (rc)
+                        rlab_errf_at(err, rc, prof->csv_path, lineno, "%s", err->msg);
+                }
+        }
+        fclose(f);
+        if (rc)
+            return rc;
+    }
+    for (int32_t a = 0; a < n; a++)
+        taste_finish(s, a);
+    s->chance_aff = rlab_malloc((size_t)n * sizeof(float));
+    if (!s->chance_aff)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t a = 0; a < n; a++)
+        s->chance_aff[a] = (float)chance_affinity(s, a);
+    /* base activity */
+    for (int32_t a = 0; a < n; a++) {
+        sim_rng(s, SIM_PH_ACTIVE, -1, a, 0, &r);
+        if (s->cfg.activity == SIM_ACT_PARETO) {
+            double alpha = 10.0 * s->cfg.active_prob;
+            if (alpha <= 0)
+                alpha = 1.0;
+            s->agents[a].p_active = (float)pow(1.0 - rlab_rng_double(&r), -1.0 / alpha);
+        } else {
+            s->agents[a].p_active = (float)s->cfg.active_prob;
+        }
+    }
+    if (s->cfg.activity == SIM_ACT_PARETO) {
+        float mx = 0.0f;
+        for (int32_t a = 0; a < n; a++)
+            mx = fmaxf(mx, s->agents[a].p_active);
+        for (int32_t a = 0; a < n; a++)
+            s->agents[a].p_active /= mx;
+    }
+    return RLAB_OK;
+}
+
+/* Build CSR follow / follower arrays from an edge list (src follows dst), sorted. */
+static int set_graph(sim *s, const int32_t *src, const int32_t *dst, int64_t m, rlab_err *err)
+{
+    int32_t n = s->n;
+    int64_t *fo_off = rlab_calloc((size_t)n + 1, sizeof(int64_t));
+    int64_t *fr_off = rlab_calloc((size_t)n + 1, sizeof(int64_t));
+    int32_t *fo = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    int32_t *fr = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    float *fl = rlab_malloc((size_t)(m ? m : 1) * sizeof(float));
+    int64_t *pos = rlab_calloc((size_t)n + 1, sizeof(int64_t));
+    if (!fo_off || !fr_off || !fo || !fr || !fl || !pos) {
+        rlab_free(fo_off), rlab_free(fr_off), rlab_free(fo), rlab_free(fr), rlab_free(fl);
+        rlab_free(pos);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int64_t e = 0; e < m; e++)
+        fo_off[src[e] + 1]++, fr_off[dst[e] + 1]++;
+    for (int32_t a = 0; a < n; a++)
+        fo_off[a + 1] += fo_off[a], fr_off[a + 1] += fr_off[a];
+    memcpy(pos, fo_off, (size_t)n * sizeof(int64_t));
+    for (int64_t e = 0; e < m; e++)
+        fo[pos[src[e]]++] = dst[e];
+    memcpy(pos, fr_off, (size_t)n * sizeof(int64_t));
+    for (int64_t e = 0; e < m; e++)
+        fr[pos[dst[e]]++] = src[e];
+    /* sort each slice (insertion sort: slices are short) */
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t *off = pass ? fr_off : fo_off;
+        int32_t *v = pass ? fr : fo;
+        for (int32_t a = 0; a < n; a++)
+            for (int64_t i = off[a] + 1; i < off[a + 1]; i++) {
+                int32_t x = v[i];
+                int64_t j = i;
+                while (j > off[a] && v[j - 1] > x) {
+                    v[j] = v[j - 1];
+                    j--;
+                }
+                v[j] = x;
+            }
+    }
+    for (int64_t e = 0; e < m; e++)
+        fl[e] = -1e9f;
+    rlab_free(pos);
+    rlab_free(s->fo_off), rlab_free(s->fr_off), rlab_free(s->fo), rlab_free(s->fr);
+    rlab_free(s->fo_last);
+    s->fo_off = fo_off, s->fr_off = fr_off, s->fo = fo, s->fr = fr, s->fo_last = fl;
+    return RLAB_OK;
+}
+
+static int setup_graph(sim *s, rlab_err *err)
+{
+    if (!s->world || !s->world->follow_off)
+        return sim_rewire(s, SIM_REWIRE_HOMOPHILY, s->cfg.rewire_k, err);
+    const rlab_world *w = s->world;
+    int64_t m = 0;
+    for (int32_t a = 0; a < s->n; a++)
+        for (int64_t e = w->follow_off[a]; e < w->follow_off[a + 1]; e++)
+            if (w->follow[e] < s->n)
+                m++;
+    int32_t *src = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    int32_t *dst = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    if (!src || !dst) {
+        rlab_free(src), rlab_free(dst);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    m = 0;
+    for (int32_t a = 0; a < s->n; a++)
+        for (int64_t e = w->follow_off[a]; e < w->follow_off[a + 1]; e++)
+            if (w->follow[e] < s->n) {
+                src[m] = a;
+                dst[m++] = w->follow[e];
+            }
+    int rc = set_graph(s, src, dst, m, err);
+    rlab_free(src), rlab_free(dst);
+    return rc;
+}
+
+int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, rlab_model *model,
+            const sim_profiles *prof, sim **out, rlab_err *err)
+{
+    *out = NULL;
+    int32_t U = rlab_vocab_size(&ds->users), I = rlab_vocab_size(&ds->items);
+    if (U < 2 || I < 2)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: dataset '%s' has %d users and %d items",
+                         ds->name, (int)U, (int)I);
+    if (cfg->page_size < 1 || cfg->page_size > SIM_MAX_PAGE || cfg->max_steps < 1 ||
+        cfg->max_steps > SIM_MAX_STEPS)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: page_size in 1..%d, max_steps in 1..%d",
+                         SIM_MAX_PAGE, SIM_MAX_STEPS);
+    if (w && (w->n_items != I || w->n_users != U))
+        return rlab_errf(err, RLAB_EINVAL, "simulator: world and dataset '%s' differ in size",
+                         ds->name);
+    if (model && model->n_items != I)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "simulator: model '%s' scores %d items, dataset '%s' has %d", model->name,
+                         (int)model->n_items, ds->name, (int)I);
+    sim *s = rlab_calloc(1, sizeof *s);
+    if (!s)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->ds = ds;
+    s->world = w;
+    s->n_items = I;
+    s->n = cfg->n_agents > 0 && cfg->n_agents < U ? cfg->n_agents : U;
+    if (model && model->n_users > 0 && model->n_users < s->n) {
+        rlab_errf(err, RLAB_EINVAL, "simulator: model '%s' knows %d users, %d agents asked",
+                  model->name, (int)model->n_users, (int)s->n);
+        rlab_free(s);
+        return RLAB_EINVAL;
+    }
+    sim_set_model(s, model);
+    s->vtime = s->t0 = 8.0;                 /* 08:00 of day 0, as RecAgent */
+    s->K = cfg->page_size * cfg->max_steps; /* the first page + max_steps - 1 NEXTs */
+    s->buf_cap = 16384;
+    s->buf = rlab_malloc(s->buf_cap);
+    int rc = s->buf ? RLAB_OK : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    if (rc == RLAB_OK)
+        rc = setup_items(s, err);
+    if (rc == RLAB_OK)
+        rc = setup_agents(s, prof, err);
+    if (rc == RLAB_OK)
+        rc = setup_graph(s, err);
+    if (rc == RLAB_OK) {
+        size_t n = (size_t)s->n;
+        s->order = rlab_malloc(n * sizeof(int32_t));
+        s->active = rlab_malloc(n * sizeof(int32_t));
+        s->action = rlab_malloc(n);
+        s->cand = rlab_malloc(n * (size_t)s->K * sizeof(int32_t));
+        s->q = rlab_calloc(n, sizeof(rlab_query));
+        s->mentions = rlab_calloc((size_t)I, sizeof(int32_t));
+        s->cap_expo = (int64_t)n * (cfg->max_steps + 1);
+        s->expo = rlab_malloc((size_t)s->cap_expo * (size_t)cfg->page_size * sizeof(int32_t));
+        s->watch_list = rlab_malloc(n * sizeof(int32_t));
+        s->decs = rlab_calloc(n, sizeof(sim_dec));
+        s->visit_pos = rlab_calloc(n, sizeof(int32_t));
+        /* scores are computed in chunks of at most 4M floats */
+        size_t rows = (size_t)(4u << 20) / (size_t)I;
+        if (rows < 1)
+            rows = 1;
+        if (rows > n)
+            rows = n;
+        s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
+        if (!s->order || !s->active || !s->action || !s->cand || !s->q || !s->mentions ||
+            !s->expo || !s->watch_list || !s->decs || !s->visit_pos || !s->scores)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        sim_free(s);
+        return rc;
+    }
+    s->last.satisfaction = NAN;
+    *out = s;
+    return RLAB_OK;
+}
+
+void sim_free(sim *s)
+{
+    if (!s)
+        return;
+    sim_store_detach(s);
+    rlab_model_release(s->model);
+    for (int32_t g = 0; s->genre_names && g < s->G; g++)
+        rlab_free(s->genre_names[g]);
+    rlab_free(s->genre_names);
+    rlab_free(s->item_genre), rlab_free(s->item_topg), rlab_free(s->g_off), rlab_free(s->g_items);
+    rlab_free(s->titles), rlab_free(s->title_store), rlab_free(s->item_vec);
+    rlab_free(s->genre_vec), rlab_free(s->item_pop), rlab_free(s->Vt);
+    rlab_tfidf_clear(&s->tfidf);
+    rlab_free(s->agents), rlab_free(s->taste), rlab_free(s->amax), rlab_free(s->taste_vec);
+    rlab_free(s->gcount), rlab_free(s->shown), rlab_free(s->chance_aff), rlab_free(s->recall);
+    rlab_free(s->fo_off), rlab_free(s->fr_off), rlab_free(s->fo), rlab_free(s->fr);
+    rlab_free(s->fo_last);
+    rlab_free(s->x_user), rlab_free(s->x_item), rlab_free(s->x_time);
+    rlab_free(s->order), rlab_free(s->active), rlab_free(s->action), rlab_free(s->scores);
+    rlab_free(s->cand), rlab_free(s->q), rlab_free(s->mentions), rlab_free(s->expo);
+    rlab_free(s->watch_list), rlab_free(s->visit_pos), rlab_free(s->buf);
+    for (int32_t a = 0; s->decs && a < s->n; a++)
+        rlab_free(s->decs[a].text);
+    rlab_free(s->decs);
+    rlab_free(s);
+}
+
+/* ---- the round ---------------------------------------------------------------------- */
+
+static int push_x(sim *s, int32_t a, int32_t item)
+{
+    if (s->n_x == s->cap_x) {
+        int64_t cap = s->cap_x ? 2 * s->cap_x : 4096;
+        int32_t *u = rlab_realloc(s->x_user, (size_t)cap * sizeof(int32_t));
+        if (!u)
+            return RLAB_ENOMEM;
+        s->x_user = u;
+        int32_t *it = rlab_realloc(s->x_item, (size_t)cap * sizeof(int32_t));
+        if (!it)
+            return RLAB_ENOMEM;
+        s->x_item = it;
+        double *t = rlab_realloc(s->x_time, (size_t)cap * sizeof(double));
+        if (!t)
+            return RLAB_ENOMEM;
+        s->x_time = t;
+        s->cap_x = cap;
+    }
+    s->x_user[s->n_x] = s->agents[a].user;
+    s->x_item[s->n_x] = item;
+    s->x_time[s->n_x] = s->vtime;
+    s->n_x++;
+    return RLAB_OK;
+}
+
+/* Agent a watches item: history, busy, genre counts, satisfaction. */
+static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat, double *chance)
+{
+    sim_agent *ag = &s->agents[a];
+    ag->watched[ag->watched_pos] = item; /* the title, not its characters (RecAgent bug) */
+    ag->watched_pos = (ag->watched_pos + 1) % SIM_HIST;
+    qhist_push(ag, item);
+    ag->n_watch++;
+    ag->busy_until = s->vtime + s->cfg.watch_h;
+    ag->busy_kind = 1;
+    s->shown[(size_t)a * (size_t)s->n_items + (size_t)item] = 1;
+    const float *g = s->item_genre + (size_t)item * (size_t)s->G;
+    float *gc = s->gcount + (size_t)a * (size_t)s->G;
+    for (int32_t k = 0; k < s->G; k++)
+        gc[k] += g[k];
+    st->watches++;
+    if (s->world) {
+        *sat += (double)sim_true_affinity(s, a, item);
+        *chance += (double)s->chance_aff[a];
+    }
+    push_x(s, a, item);
+}
+
+/* Mean true affinity of a uniformly random item for agent a (the chance level). */
+static double chance_affinity(const sim *s, int32_t a)
+{
+    const float *t = s->world ? rlab_world_taste(s->world, s->agents[a].user, INT64_MAX)
+                              : s->taste + (size_t)a * (size_t)s->G;
+    double c = 0.0;
+    for (int32_t g = 0; g < s->G; g++) {
+        double m = 0.0;
+        for (int32_t i = 0; i < s->n_items; i++)
+            m += (double)s->item_genre[(size_t)i * (size_t)s->G + (size_t)g];
+        c += (double)t[g] * m / s->n_items;
+    }
+    return c;
+}
+
+static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npage)
+{
+    /* the searched title, then its nearest unseen items by text vector */
+    page[0] = item;
+    float best[SIM_MAX_PAGE];
+    for (int k = 1; k < npage; k++)
+        page[k] = -1, best[k] = -2.0f;
+    const float *v = s->item_vec + (size_t)item * SIM_DIM;
+    const uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+    for (int32_t i = 0; i < s->n_items; i++) {
+        if (i == item || sh[i])
+            continue;
+        const float *w = s->item_vec + (size_t)i * SIM_DIM;
+        float d = 0.0f;
+        for (int q = 0; q < SIM_DIM; q++)
+            d += v[q] * w[q];
+        if (npage > 1 && d > best[npage - 1]) {
+            int k = npage - 1;
+            while (k > 1 && d > best[k - 1]) {
+                best[k] = best[k - 1];
+                page[k] = page[k - 1];
+                k--;
+            }
+            best[k] = d;
+            page[k] = i;
+        }
+    }
+}
+
+/* The k best unmasked items of one score row, best first, ties to the lower index, padded
+ * with -1 (rlab_topk_row's contract). A sorted insertion buffer: after the first k items
+ * almost every item fails the single comparison with the current k-th score, which is much
+ * cheaper than a heap for k ~ 30 of a few hundred. NaN scores are never selected. */
+static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
+{
+    float best[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    int m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        float v = sc[i];
+        if (mask[i] || isnan(v))
+            continue;
+        if (m == k && !(v > best[k - 1]))
+            continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && v > best[j - 1]) {
+            best[j] = best[j - 1];
+            out[j] = out[j - 1];
+            j--;
+        }
+        best[j] = v;
+        out[j] = i;
+    }
+    for (int j = m; j < k; j++)
+        out[j] = -1;
+}
+
+static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
+{
+    int32_t I = s->n_items, K = s->K;
+    size_t rows = (size_t)(4u << 20) / (size_t)I;
+    if (rows < 1)
+        rows = 1;
+    int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    for (int32_t c0 = 0; c0 < nv; c0 += (int32_t)rows) {
+        int32_t nc = nv - c0 < (int32_t)rows ? nv - c0 : (int32_t)rows;
+        if (s->model) {
+            for (int32_t j = 0; j < nc; j++) {
+                const sim_agent *ag = &s->agents[vis[c0 + j]];
+                s->q[j] = (rlab_query){.user = ag->user, .hist = ag->qhist, .n_hist = ag->n_qhist};
+            }
+            int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
+            if (rc)
+                return rc;
+        } else {
+            for (int32_t j = 0; j < nc; j++) {
+                rlab_rng r;
+                sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[c0 + j], 0, &r);
+                float *row = s->scores + (size_t)j * (size_t)I;
+                for (int32_t i = 0; i < I; i++)
+                    row[i] = rlab_rng_uniform(&r);
+            }
+        }
+        for (int32_t j = 0; j < nc; j++) {
+            int32_t a = vis[c0 + j];
+            int32_t *cd = s->cand + (size_t)a * (size_t)K;
+            int ninj = 0;
+            if (s->n_inject && s->round + 1 <= s->inject_until)
+                for (int k = 0; k < s->n_inject && ninj < K; k++)
+                    cd[ninj++] = s->inject[k];
+            topk_small(s->scores + (size_t)j * (size_t)I, I, s->shown + (size_t)a * (size_t)I,
+                       K - ninj, top);
+            for (int k = 0; k < K - ninj; k++) {
+                int dup = 0;
+                for (int q = 0; q < ninj; q++)
+                    dup |= cd[q] == top[k];
+                cd[ninj + k] = dup ? -1 : top[k];
+            }
+            s->visit_pos[a] = 0;
+        }
+    }
+    return RLAB_OK;
+}
+
+/* Next page of candidates for a (skipping -1); returns its size. */
+static int next_page(sim *s, int32_t a, int32_t *page)
+{
+    int32_t *cd = s->cand + (size_t)a * (size_t)s->K;
+    int np = 0;
+    while (np < s->cfg.page_size && s->visit_pos[a] < s->K) {
+        int32_t it = cd[s->visit_pos[a]++];
+        if (it >= 0)
+            page[np++] = it;
+    }
+    return np;
+}
+
+typedef struct visit_state {
+    int32_t page[SIM_MAX_PAGE];
+    int np;
+    int from_search, searched, done, watched_rank;
+    int32_t watched;
+    size_t len; /* payload length in its own buffer */
+    char payload[1536];
+} visit_state;
+
+static void vput(visit_state *v, const char *fmt, ...) RLAB_PRINTF(2, 3);
+static void vput(visit_state *v, const char *fmt, ...)
+{
+    if (v->len + 1 >= sizeof v->payload)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(v->payload + v->len, sizeof v->payload - v->len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        v->len +=
+            (size_t)w < sizeof v->payload - v->len ? (size_t)w : sizeof v->payload - v->len - 1;
+}
+
+/* Append ",123" / "123" without printf (the visit payload's hot loop). */
+static void vint(visit_state *v, int32_t x, int comma)
+{
+    char tmp[16];
+    int n = 0;
+    uint32_t u = x < 0 ? (uint32_t)(-(int64_t)x) : (uint32_t)x;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0)
+        tmp[n++] = '-';
+    if (comma)
+        tmp[n++] = ',';
+    if (v->len + (size_t)n + 1 >= sizeof v->payload)
+        return;
+    while (n > 0)
+        v->payload[v->len++] = tmp[--n];
+    v->payload[v->len] = '\0';
+}
+
+static void record_exposure(sim *s, const visit_state *v, sim_stats *st)
+{
+    if (v->from_search || v->np == 0 || s->n_expo >= s->cap_expo)
+        return;
+    int32_t *row = s->expo + (size_t)s->n_expo * (size_t)s->cfg.page_size;
+    for (int k = 0; k < s->cfg.page_size; k++)
+        row[k] = k < v->np ? v->page[k] : -1;
+    s->n_expo++;
+    st->impressions += v->np;
+}
+
+static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
+                      double *chance, rlab_err *err)
+{
+    int rc = score_visitors(s, vis, nv, err);
+    if (rc)
+        return rc;
+    visit_state *vs = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *vs);
+    if (!vs)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t j = 0; j < nv; j++) {
+        visit_state *v = &vs[j];
+        int32_t a = vis[j];
+        v->from_search = v->searched = v->done = 0;
+        v->watched = -1;
+        v->len = 0;
+        v->np = next_page(s, a, v->page);
+        vput(v, "{\"action\":\"recommender\",\"by\":\"%s\",\"steps\":[",
+             by_name(s->action[a] >> 4));
+        record_exposure(s, v, st);
+        if (v->np == 0)
+            v->done = 1;
+        st->visits++;
+    }
+    sim_dec *d = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *d);
+    int32_t *who = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *who);
+    if (!d || !who) {
+        rlab_free(vs), rlab_free(d), rlab_free(who);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int step = 0; step < s->cfg.max_steps && rc == RLAB_OK; step++) {
+        int nd = 0;
+        for (int32_t j = 0; j < nv; j++) {
+            if (vs[j].done)
+                continue;
+            d[nd] = (sim_dec){.agent = vis[j],
+                              .type = SIM_D_PAGE,
+                              .step = step,
+                              .page = vs[j].page,
+                              .npage = vs[j].np,
+                              .searched = vs[j].searched};
+            who[nd++] = j;
+        }
+        if (nd == 0)
+            break;
+        rc = sim_decide(s, d, nd, err);
+        for (int k = 0; k < nd && rc == RLAB_OK; k++) {
+            visit_state *v = &vs[who[k]];
+            int32_t a = vis[who[k]];
+            if (step > 0)
+                vput(v, ",");
+            vput(v, "{\"page\":[");
+            for (int q = 0; q < v->np; q++)
+                vint(v, v->page[q], q > 0);
+            vput(v, "],\"src\":\"%s\",\"by\":\"%s\",", v->from_search ? "search" : "rec",
+                 by_name(d[k].by));
+            /* items on a recommended page count as shown from now on */
+            if (!v->from_search)
+                for (int q = 0; q < v->np; q++) {
+                    uint8_t *m = s->shown + (size_t)a * (size_t)s->n_items + (size_t)v->page[q];
+                    if (*m == 0)
+                        *m = 1;
+                }
+            int c = d[k].choice;
+            if (c >= 0 && c < v->np) {
+                int32_t it = v->page[c];
+                vput(v, "\"do\":\"buy\",\"k\":%d,\"item\":%d}", c + 1, (int)it);
+                v->watched = it;
+                v->watched_rank = c;
+                if (v->from_search)
+                    st->search_watches++;
+                else
+                    st->rec_watches++;
+                do_watch(s, a, it, st, sat, chance);
+                v->done = 1;
+            } else if (c == SIM_P_SEARCH && d[k].target >= 0) {
+                vput(v, "\"do\":\"search\",\"item\":%d}", (int)d[k].target);
+                st->searches++;
+                v->searched = 1;
+                v->from_search = 1;
+                v->np = s->cfg.page_size;
+                search_page(s, a, d[k].target, v->page, v->np);
+                while (v->np > 0 && v->page[v->np - 1] < 0)
+                    v->np--;
+            } else if (c == SIM_P_NEXT) {
+                vput(v, "\"do\":\"next\"}");
+                v->from_search = 0;
+                v->np = next_page(s, a, v->page);
+                record_exposure(s, v, st);
+                if (v->np == 0)
+                    v->done = 1;
+            } else {
+                vput(v, "\"do\":\"leave\"}");
+                v->done = 1;
+            }
+        }
+    }
+    /* feelings of the watchers, then the events and memories */
+    int nf = 0;
+    for (int32_t j = 0; j < nv && rc == RLAB_OK; j++)
+        if (vs[j].watched >= 0) {
+            d[nf] = (sim_dec){.agent = vis[j], .type = SIM_D_FEEL, .item = vs[j].watched};
+            who[nf++] = j;
+        }
+    if (rc == RLAB_OK && nf > 0)
+        rc = sim_decide(s, d, nf, err);
+    int fi = 0;
+    for (int32_t j = 0; j < nv && rc == RLAB_OK; j++) {
+        visit_state *v = &vs[j];
+        int32_t a = vis[j];
+        vput(v, "]");
+        if (v->watched >= 0) {
+            sim_dec *f = &d[fi++];
+            char line[400];
+            if (f->text)
+                snprintf(line, sizeof line, "%s", f->text);
+            else
+                sim_policy_reply(s, f, line, sizeof line); /* offline: the template line */
+            const char *feel = strstr(line, "]::");
+            feel = feel ? feel + 3 : line;
+            while (*feel == ' ')
+                feel++;
+            vput(v, ",\"watched\":%d}", (int)v->watched);
+            sim_emit(s, a, "visit", v->payload);
+            size_t len = 0;
+            bput(s, &len, "{\"item\":%d,\"title\":", (int)v->watched);
+            bstr(s, &len, s->titles[v->watched]);
+            bput(s, &len, ",\"rank\":%d,\"liked\":%s,\"feeling\":", v->watched_rank + 1,
+                 f->liked ? "true" : "false");
+            bstr(s, &len, feel);
+            bput(s, &len, ",\"by\":\"%s\"", by_name(f->by));
+            if (s->world)
+                bput(s, &len, ",\"true_affinity\":%.4f",
+                     (double)sim_true_affinity(s, a, v->watched));
+            bput(s, &len, "}");
+            sim_emit(s, a, "watch", s->buf);
+            if (f->liked && s->agents[a].unshared < 65535)
+                s->agents[a].unshared++;
+            sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
+            rlab_free(f->text);
+            f->text = NULL;
+        } else {
+            vput(v, ",\"watched\":null}");
+            sim_emit(s, a, "visit", v->payload);
+            sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
+        }
+    }
+    for (int k = fi; k < nf; k++)
+        rlab_free(d[k].text);
+    rlab_free(vs), rlab_free(d), rlab_free(who);
+    return rc;
+}
+
+/* Titles a mentions in a chat: its latest liked watch and its most heard-of title. */
+static int chat_titles(const sim *s, int32_t a, int32_t *out)
+{
+    const sim_agent *ag = &s->agents[a];
+    int n = 0;
+    for (int k = 1; k <= SIM_HIST && n == 0; k++) {
+        int32_t it = ag->watched[(ag->watched_pos - k + SIM_HIST) % SIM_HIST];
+        if (it >= 0 && sim_affinity(s, a, it) >= 0.5f * s->amax[a])
+            out[n++] = it;
+    }
+    int32_t h = -1;
+    int hn = 0;
+    for (int i = 0; i < SIM_HIST; i++)
+        if (ag->heard[i] >= 0 && ag->heard_n[i] > hn && (n == 0 || ag->heard[i] != out[0])) {
+            h = ag->heard[i];
+            hn = ag->heard_n[i];
+        }
+    if (h >= 0)
+        out[n++] = h;
+    return n;
+}
+
+static int is_watching(const sim *s, int32_t b)
+{
+    return s->agents[b].busy_kind == 1 && s->agents[b].busy_until > s->vtime;
+}
+
+static void do_chat(sim *s, int32_t a, const sim_dec *d, sim_stats *st)
+{
+    int32_t b = d->target;
+    const int32_t *fo;
+    int32_t nf = sim_followees(s, a, &fo);
+    if (b < 0 || is_watching(s, b)) {
+        /* the chosen friend is watching: the least recently contacted free friend instead */
+        int32_t alt = -1;
+        float al = 1e30f;
+        for (int32_t k = 0; k < nf; k++)
+            if (fo[k] != b && !is_watching(s, fo[k]) && s->fo_last[s->fo_off[a] + k] < al) {
+                al = s->fo_last[s->fo_off[a] + k];
+                alt = fo[k];
+            }
+        if (alt < 0) {
+            size_t len = 0;
+            bput(s, &len,
+                 "{\"action\":\"social\",\"do\":\"chat\",\"with\":%d,\"blocked\":true,"
+                 "\"by\":\"%s\"}",
+                 (int)b, by_name(d->by));
+            sim_emit(s, a, "chat_blocked", s->buf);
+            return;
+        }
+        b = alt;
+    }
+    for (int32_t k = 0; k < nf; k++)
+        if (fo[k] == b)
+            s->fo_last[s->fo_off[a] + k] = (float)s->vtime;
+    int32_t ta[2], tb[2];
+    int na = chat_titles(s, a, ta), nb = chat_titles(s, b, tb);
+    for (int k = 0; k < na; k++)
+        sim_hear(s, b, ta[k]), s->mentions[ta[k]]++;
+    for (int k = 0; k < nb; k++)
+        sim_hear(s, a, tb[k]), s->mentions[tb[k]]++;
+    double until = s->vtime + (double)d->hours;
+    s->agents[a].busy_until = fmax(s->agents[a].busy_until, until);
+    s->agents[b].busy_until = fmax(s->agents[b].busy_until, until);
+    s->agents[a].busy_kind = s->agents[b].busy_kind = 2;
+    s->agents[a].unshared = s->agents[b].unshared = 0;
+    st->chats++;
+    size_t len = 0;
+    bput(s, &len, "{\"action\":\"social\",\"do\":\"chat\",\"with\":%d,\"hours\":%.1f,\"said\":[",
+         (int)b, (double)d->hours);
+    for (int k = 0; k < na; k++)
+        bput(s, &len, "%s%d", k ? "," : "", (int)ta[k]);
+    bput(s, &len, "],\"heard\":[");
+    for (int k = 0; k < nb; k++)
+        bput(s, &len, "%s%d", k ? "," : "", (int)tb[k]);
+    bput(s, &len, "],\"text\":");
+    char txt[600];
+    int w = snprintf(txt, sizeof txt, "[%s]: ", s->agents[a].name);
+    if (na)
+        w += snprintf(txt + w, sizeof txt - (size_t)w, "Have you seen <%s>? ", s->titles[ta[0]]);
+    else
+        w += snprintf(txt + w, sizeof txt - (size_t)w, "Seen anything good lately? ");
+    if (w > 0 && (size_t)w < sizeof txt)
+        w += snprintf(txt + w, sizeof txt - (size_t)w, "[%s]: ", s->agents[b].name);
+    if (w > 0 && (size_t)w < sizeof txt)
+        snprintf(txt + w, sizeof txt - (size_t)w, nb ? "You should try <%s>." : "Not much, sadly.",
+                 nb ? s->titles[tb[0]] : "");
+    bstr(s, &len, txt);
+    bput(s, &len, ",\"by\":\"%s\"}", by_name(d->by));
+    sim_emit(s, a, "chat", s->buf);
+    sim_observe(s, a, SIM_M_CHAT, nb ? tb[0] : (na ? ta[0] : -1), b, 0);
+    sim_observe(s, b, SIM_M_CHAT, na ? ta[0] : (nb ? tb[0] : -1), a, 0);
+}
+
+static void post_item(sim *s, int32_t a, int32_t item, const char *text, int by, sim_stats *st)
+{
+    const int32_t *fr;
+    int32_t nfr = sim_followers(s, a, &fr);
+    for (int32_t k = 0; k < nfr; k++) {
+        sim_hear(s, fr[k], item);
+        sim_observe(s, fr[k], SIM_M_HEARD, item, a, 0);
+    }
+    s->mentions[item]++;
+    if (st)
+        st->posts++;
+    s->agents[a].unshared = 0;
+    size_t len = 0;
+    bput(s, &len, "{\"action\":\"social\",\"do\":\"post\",\"item\":%d,\"title\":", (int)item);
+    bstr(s, &len, s->titles[item]);
+    bput(s, &len, ",\"followers\":%d,\"text\":", (int)nfr);
+    char t[300];
+    if (!text) {
+        snprintf(t, sizeof t, "Just watched <%s>. Highly recommended!", s->titles[item]);
+        text = t;
+    }
+    bstr(s, &len, text);
+    bput(s, &len, ",\"by\":\"%s\"}", by_name(by));
+    sim_emit(s, a, "post", s->buf);
+    sim_observe(s, a, SIM_M_POSTED, item, -1, 0);
+}
+
+int sim_post(sim *s, int32_t agent, int32_t item, rlab_err *err)
+{
+    if (agent < 0 || agent >= s->n || item < 0 || item >= s->n_items)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: no agent %d or item %d", (int)agent,
+                         (int)item);
+    post_item(s, agent, item, NULL, SIM_BY_OFFLINE, NULL);
+    return RLAB_OK;
+}
+
+static double entropy_bits(const float *c, int32_t G)
+{
+    double tot = 0.0, h = 0.0;
+    for (int32_t g = 0; g < G; g++)
+        tot += (double)c[g];
+    if (!(tot > 0))
+        return 0.0;
+    for (int32_t g = 0; g < G; g++)
+        if (c[g] > 0)
+            h -= ((double)c[g] / tot) * log2((double)c[g] / tot);
+    return h;
+}
+
+static int one_round(sim *s, rlab_err *err)
+{
+    int64_t r = s->round + 1;
+    sim_stats st;
+    memset(&st, 0, sizeof st);
+    st.round = r;
+    st.vtime = s->vtime;
+    s->n_expo = 0;
+    double sat = 0.0, chance = 0.0;
+    int32_t n = s->n;
+    /* 1. activity: a seeded random order, busy agents skipped, the cap respected */
+    rlab_rng rg;
+    sim_rng(s, SIM_PH_ACTIVE, r, -1, 0, &rg);
+    for (int32_t a = 0; a < n; a++)
+        s->order[a] = a;
+    rlab_rng_shuffle_i32(&rg, s->order, (size_t)n);
+    int32_t na = 0;
+    for (int32_t k = 0; k < n; k++) {
+        int32_t a = s->order[k];
+        sim_agent *ag = &s->agents[a];
+        if (ag->busy_until > s->vtime) {
+            st.busy++;
+            continue;
+        }
+        ag->busy_kind = 0;
+        double p = ag->p_active;
+        if (s->cfg.activity == SIM_ACT_MARGINAL)
+            p *= (double)(ag->no_action + 1);
+        rlab_rng ra;
+        sim_rng(s, SIM_PH_ACTIVE, r, a, 1, &ra);
+        int capped = s->cfg.max_active > 0 && na >= s->cfg.max_active;
+        if (!capped && rlab_rng_double(&ra) < p) {
+            s->active[na++] = a;
+            ag->no_action = 0;
+        } else {
+            ag->no_action++;
+        }
+    }
+    st.active = na;
+    /* 2. top-level decisions */
+    for (int32_t k = 0; k < na; k++)
+        s->decs[k] = (sim_dec){.agent = s->active[k], .type = SIM_D_ACTION};
+    int rc = sim_decide(s, s->decs, na, err);
+    if (rc)
+        return rc;
+    /* remember each agent's choice and who decided, indexed by agent */
+    int32_t nv = 0, nsoc = 0;
+    for (int32_t k = 0; k < na; k++)
+        s->action[s->decs[k].agent] = (uint8_t)(s->decs[k].choice | (s->decs[k].by << 4));
+    for (int32_t k = 0; k < na; k++) {
+        int32_t a = s->active[k];
+        int c = s->action[a] & 15;
+        if (c == SIM_A_REC)
+            s->watch_list[nv++] = a;
+    }
+    /* 3. recommender visits */
+    rc = run_visits(s, s->watch_list, nv, &st, &sat, &chance, err);
+    if (rc)
+        return rc;
+    /* 4. social actions, in the activity order */
+    sim_dec *sd = rlab_malloc((size_t)(na ? na : 1) * sizeof *sd);
+    if (!sd)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t k = 0; k < na; k++) {
+        int32_t a = s->active[k];
+        int c = s->action[a] & 15;
+        if (c == SIM_A_SOCIAL)
+            sd[nsoc++] = (sim_dec){.agent = a, .type = SIM_D_SOCIAL};
+        else if (c == SIM_A_NOTHING) {
+            st.nothing++;
+            size_t len = 0;
+            bput(s, &len, "{\"action\":\"nothing\",\"by\":\"%s\"}", by_name(s->action[a] >> 4));
+            sim_emit(s, a, "nothing", s->buf);
+        }
+    }
+    rc = sim_decide(s, sd, nsoc, err);
+    for (int32_t k = 0; k < nsoc && rc == RLAB_OK; k++) {
+        sim_dec *d = &sd[k];
+        int32_t a = d->agent;
+        if (d->choice == SIM_S_POST && d->target >= 0)
+            post_item(s, a, d->target, d->text, d->by, &st);
+        else if (d->choice == SIM_S_CHAT)
+            do_chat(s, a, d, &st);
+        else {
+            st.nothing++;
+            size_t len = 0;
+            bput(s, &len, "{\"action\":\"social\",\"do\":\"none\",\"by\":\"%s\"}", by_name(d->by));
+            sim_emit(s, a, "nothing", s->buf);
+        }
+        rlab_free(d->text);
+        d->text = NULL;
+    }
+    for (int32_t k = 0; k < nsoc; k++)
+        rlab_free(sd[k].text);
+    rlab_free(sd);
+    if (rc)
+        return rc;
+    /* 5. statistics */
+    st.ctr = st.impressions ? (double)st.rec_watches / st.impressions : 0.0;
+    rlab_err e2 = {0};
+    if (s->n_expo > 0) {
+        rlab_eval_coverage(s->expo, s->n_expo, s->cfg.page_size, s->n_items, &st.coverage, &e2);
+        rlab_eval_genre_entropy(s->expo, s->n_expo, s->cfg.page_size, s->n_items, s->g_off,
+                                s->g_items, s->G, &st.exp_entropy, &e2);
+    }
+    double hsum = 0.0;
+    int hn = 0;
+    for (int32_t a = 0; a < n; a++)
+        if (s->agents[a].n_watch >= 2) {
+            hsum += entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+            hn++;
+        }
+    st.watch_entropy = hn ? hsum / hn : 0.0;
+    st.density = n > 1 ? (double)s->fo_off[n] / ((double)n * (double)(n - 1)) : 0.0;
+    if (s->world && st.watches > 0) {
+        st.satisfaction = sat / st.watches;
+        st.sat_chance = chance / st.watches;
+    } else {
+        st.satisfaction = NAN;
+        st.sat_chance = NAN;
+    }
+    for (int k = 0; k < 3; k++)
+        st.top_items[k] = -1, st.top_counts[k] = 0;
+    for (int32_t i = 0; i < s->n_items; i++) {
+        int32_t c = s->mentions[i];
+        if (c <= 0)
+            continue;
+        s->mentions[i] = 0;
+        for (int k = 0; k < 3; k++)
+            if (c > st.top_counts[k]) {
+                for (int q = 2; q > k; q--)
+                    st.top_items[q] = st.top_items[q - 1], st.top_counts[q] = st.top_counts[q - 1];
+                st.top_items[k] = i, st.top_counts[k] = c;
+                break;
+            }
+    }
+    st.llm_calls = s->acc_llm_calls; /* counted by sim_decide during the round */
+    st.llm_fallbacks = s->acc_llm_fallbacks;
+    s->acc_llm_calls = s->acc_llm_fallbacks = 0;
+    s->last = st;
+    s->round = r;
+    rc = sim_write_stats(s, err);
+    s->vtime += s->cfg.interval_h;
+    return rc;
+}
+
+int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_fn cancel,
+             void *cud, int *done, rlab_err *err)
+{
+    int k = 0, rc = RLAB_OK;
+    for (; k < rounds; k++) {
+        if (cancel && cancel(cud)) {
+            rc = RLAB_ECANCELED;
+            break;
+        }
+        if (atomic_load(&s->pause))
+            break;
+        rc = one_round(s, err);
+        if (rc)
+            break;
+        sim_stats st = s->last;
+        if (s->cfg.retrain_every > 0 && s->retrain && s->round % s->cfg.retrain_every == 0) {
+            rlab_model *m =
+                s->retrain(s->retrain_ud, s, s->x_user, s->x_item, s->x_time, s->n_x, err);
+            if (m) {
+                sim_set_model(s, m);
+                rlab_model_release(m);
+                size_t len = 0;
+                bput(s, &len, "{\"model\":");
+                bstr(s, &len, s->model_name);
+                bput(s, &len, ",\"interactions\":%lld}", (long long)s->n_x);
+                s->round--; /* the event belongs to the round just finished */
+                sim_emit(s, -1, "retrain", s->buf);
+                s->round++;
+            } else if (err->code) {
+                rc = err->code;
+                break;
+            }
+        }
+        if (s->cfg.checkpoint_every > 0 && s->round % s->cfg.checkpoint_every == 0) {
+            rc = sim_checkpoint(s, err);
+            if (rc)
+                break;
+        }
+        if (progress)
+            progress(ud, k + 1, rounds, &st);
+    }
+    if (done)
+        *done = k;
+    if (s->db) {
+        rlab_err e = {0};
+        if (rlab_db_flush(s->db, &e) && rc == RLAB_OK)
+            rc = rlab_errf(err, e.code, "%s", e.msg);
+    }
+    return rc;
+}
+
+/* ---- interventions ------------------------------------------------------------------ */
+
+int sim_edit(sim *s, int32_t a, const char *field, const char *value, rlab_err *err)
+{
+    if (a < 0 || a >= s->n)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: no agent %d (0..%d)", (int)a, (int)s->n - 1);
+    sim_agent *ag = &s->agents[a];
+    if (strcmp(field, "name") == 0) {
+        snprintf(ag->name, sizeof ag->name, "%s", value);
+    } else if (strcmp(field, "age") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || v < 0 || v > 150)
+            return rlab_errf(err, RLAB_EINVAL, "simulator: age must be 0..150, got '%s'", value);
+        ag->age = (int32_t)v;
+    } else if (strcmp(field, "gender") == 0) {
+        snprintf(ag->gender, sizeof ag->gender, "%s", value);
+    } else if (strcmp(field, "occupation") == 0) {
+        snprintf(ag->occupation, sizeof ag->occupation, "%s", value);
+    } else if (strcmp(field, "traits") == 0) {
+        snprintf(ag->traits, sizeof ag->traits, "%s", value);
+    } else if (strcmp(field, "status") == 0) {
+        snprintf(ag->status, sizeof ag->status, "%s", value);
+    } else if (strcmp(field, "interests") == 0 || strcmp(field, "feature") == 0) {
+        int interests = field[0] == 'i';
+        float *t = s->taste + (size_t)a * (size_t)s->G;
+        float tmp[256] = {0};
+        uint8_t arch = 0;
+        int cnt = 0;
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", value);
+        for (char *tok = strtok(buf, ";,|"); tok; tok = strtok(NULL, ";,|")) {
+            while (*tok == ' ')
+                tok++;
+            size_t l = strlen(tok);
+            while (l && tok[l - 1] == ' ')
+                tok[--l] = '\0';
+            if (!*tok)
+                continue;
+            int k = interests ? genre_by_name(s, tok) : arch_by_name(tok);
+            if (k < 0)
+                return rlab_errf(err, RLAB_EINVAL, "simulator: unknown %s '%s'",
+                                 interests ? "genre" : "archetype", tok);
+            if (interests)
+                tmp[k] = 1.0f;
+            else
+                arch |= SIM_ARCH(k);
+            cnt++;
+        }
+        if (!cnt)
+            return rlab_errf(err, RLAB_EINVAL, "simulator: empty %s", field);
+        if (interests) {
+            memcpy(t, tmp, (size_t)s->G * sizeof(float));
+            taste_finish(s, a);
+        } else {
+            ag->arch = arch;
+        }
+    } else {
+        return rlab_errf(err, RLAB_EINVAL,
+                         "simulator: unknown field '%s' (name, age, gender, occupation, traits, "
+                         "status, interests, feature)",
+                         field);
+    }
+    return RLAB_OK;
+}
+
+int sim_rewire(sim *s, int mode, int k, rlab_err *err)
+{
+    int32_t n = s->n;
+    if (k < 1)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: rewire needs k >= 1");
+    if (k > n - 1)
+        k = n - 1;
+    int64_t m = (int64_t)n * k;
+    int32_t *src = rlab_malloc((size_t)m * sizeof(int32_t));
+    int32_t *dst = rlab_malloc((size_t)m * sizeof(int32_t));
+    double *w = rlab_malloc((size_t)n * sizeof(double));
+    if (!src || !dst || !w) {
+        rlab_free(src), rlab_free(dst), rlab_free(w);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    const double beta = mode == SIM_REWIRE_HOMOPHILY ? 8.0 : -8.0;
+    int64_t e = 0;
+    for (int32_t a = 0; a < n; a++) {
+        rlab_rng r;
+        sim_rng(s, SIM_PH_REWIRE, s->round, a, mode, &r);
+        const float *ta = s->taste + (size_t)a * (size_t)s->G;
+        double na2 = 0.0;
+        for (int32_t g = 0; g < s->G; g++)
+            na2 += (double)ta[g] * (double)ta[g];
+        double tot = 0.0;
+        for (int32_t b = 0; b < n; b++) {
+            if (b == a) {
+                w[b] = 0.0;
+                continue;
+            }
+            const float *tb = s->taste + (size_t)b * (size_t)s->G;
+            double d = 0.0, nb2 = 0.0;
+            for (int32_t g = 0; g < s->G; g++)
+                d += (double)ta[g] * (double)tb[g], nb2 += (double)tb[g] * (double)tb[g];
+            double c = na2 > 0 && nb2 > 0 ? d / sqrt(na2 * nb2) : 0.0;
+            w[b] = exp(beta * c);
+            tot += w[b];
+        }
+        /* k draws without replacement, proportional to the weights */
+        for (int j = 0; j < k && tot > 0; j++) {
+            double u = rlab_rng_double(&r) * tot, acc = 0.0;
+            int32_t pick = -1;
+            for (int32_t b = 0; b < n; b++) {
+                acc += w[b];
+                if (w[b] > 0 && acc >= u) {
+                    pick = b;
+                    break;
+                }
+            }
+            if (pick < 0)
+                for (int32_t b = n - 1; b >= 0; b--)
+                    if (w[b] > 0) {
+                        pick = b;
+                        break;
+                    }
+            if (pick < 0)
+                break;
+            tot -= w[pick];
+            w[pick] = 0.0;
+            src[e] = a;
+            dst[e++] = pick;
+        }
+    }
+    rlab_free(w);
+    int rc = set_graph(s, src, dst, e, err);
+    rlab_free(src), rlab_free(dst);
+    return rc;
+}
+
+int sim_inject(sim *s, const int32_t *items, int n, int rounds, rlab_err *err)
+{
+    if (n < 0 || n > SIM_MAX_INJECT)
+        return rlab_errf(err, RLAB_EINVAL, "simulator: inject at most %d items", SIM_MAX_INJECT);
+    for (int k = 0; k < n; k++)
+        if (items[k] < 0 || items[k] >= s->n_items)
+            return rlab_errf(err, RLAB_EINVAL, "simulator: no item %d", (int)items[k]);
+    memcpy(s->inject, items, (size_t)n * sizeof(int32_t));
+    s->n_inject = n;
+    s->inject_until = s->round + (rounds > 0 ? rounds : 1);
+    return RLAB_OK;
+}
+
+char *sim_interview(sim *s, int32_t a, const char *question, int *by, rlab_err *err)
+{
+    if (by)
+        *by = SIM_BY_OFFLINE;
+    if (a < 0 || a >= s->n) {
+        rlab_errf(err, RLAB_EINVAL, "simulator: no agent %d (0..%d)", (int)a, (int)s->n - 1);
+        return NULL;
+    }
+    if (s->llm && s->cfg.use_llm) {
+        sim_dec d = {.agent = a, .type = SIM_D_INTERVIEW, .text = rlab_strdup(question)};
+        if (!d.text) {
+            rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            return NULL;
+        }
+        int rc = sim_decide(s, &d, 1, err);
+        if (rc) {
+            rlab_free(d.text);
+            return NULL;
+        }
+        if (by)
+            *by = d.by;
+        return d.text; /* sim_parse replaced it by the answer */
+    }
+    char *ans = sim_offline_answer(s, a, question);
+    if (!ans)
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    return ans;
+}
+
+void sim_question_vec(const sim *s, const char *q, float *out) { text_vec(s, q, out); }
+
+int sim_set_graph_edges(sim *s, const int32_t *src, const int32_t *dst, int64_t m, rlab_err *err)
+{
+    return set_graph(s, src, dst, m, err);
+}
+
+void sim_refresh_tastes(sim *s)
+{
+    for (int32_t a = 0; a < s->n; a++)
+        taste_finish(s, a);
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+void sim_profile_text(const sim *s, int32_t a, char *buf, size_t n)
+{
+    const sim_agent *ag = &s->agents[a];
+    int w =
+        snprintf(buf, n, "%s, %d, %s, %s; ", ag->name, (int)ag->age, ag->gender, ag->occupation);
+    int first = 1;
+    for (int k = 0; k < RLAB_WORLD_N_ARCHETYPES && w > 0 && (size_t)w < n; k++)
+        if (ag->arch & SIM_ARCH(k)) {
+            w += snprintf(buf + w, n - (size_t)w, "%s%s", first ? "" : "/",
+                          rlab_world_archetype_name(k));
+            first = 0;
+        }
+    /* the top three genres of the taste */
+    const float *t = sim_taste(s, a);
+    int top[3] = {-1, -1, -1};
+    for (int32_t g = 0; g < s->G; g++)
+        for (int k = 0; k < 3; k++)
+            if (top[k] < 0 || t[g] > t[top[k]]) {
+                for (int q = 2; q > k; q--)
+                    top[q] = top[q - 1];
+                top[k] = g;
+                break;
+            }
+    if (w > 0 && (size_t)w < n)
+        w += snprintf(buf + w, n - (size_t)w, "; likes");
+    for (int k = 0; k < 3 && w > 0 && (size_t)w < n; k++)
+        if (top[k] >= 0 && t[top[k]] > 0.05f)
+            w += snprintf(buf + w, n - (size_t)w, "%s %s", k ? "," : "", s->genre_names[top[k]]);
+}
+
+void sim_memory_text(const sim *s, int32_t a, const sim_mem *m, char *buf, size_t n)
+{
+    const char *me = s->agents[a].name;
+    const char *ot = m->other >= 0 && m->other < s->n ? s->agents[m->other].name : "someone";
+    const char *it = m->item >= 0 ? s->titles[m->item] : "";
+    switch (m->kind) {
+    case SIM_M_WATCH:
+        snprintf(buf, n, "%s watched <%s> and %s it.", me, it, m->aux ? "liked" : "disliked");
+        break;
+    case SIM_M_CHAT:
+        if (m->item >= 0)
+            snprintf(buf, n, "%s chatted with %s about <%s>.", me, ot, it);
+        else
+            snprintf(buf, n, "%s chatted with %s.", me, ot);
+        break;
+    case SIM_M_HEARD:
+        snprintf(buf, n, "%s saw %s's post about <%s>.", me, ot, it);
+        break;
+    case SIM_M_POSTED:
+        snprintf(buf, n, "%s posted about <%s>.", me, it);
+        break;
+    case SIM_M_VISIT:
+        snprintf(buf, n, "%s browsed the recommender and left without watching.", me);
+        break;
+    case SIM_M_INSIGHT:
+        snprintf(buf, n, "%s likes %s movies.", me, sim_genre_name(s, m->aux));
+        break;
+    case SIM_M_REFLECT:
+        snprintf(buf, n, "Above all, %s enjoys %s.", me, sim_genre_name(s, m->aux));
+        break;
+    default:
+        snprintf(buf, n, "%s remembers something.", me);
+    }
+}

@@ -1,0 +1,284 @@
+/*
+ * plugins/simulator/sim.h: RecAgent (YuLan-Rec) user simulation, the engine behind the
+ * `simulator.*` commands. Internal to the plugin (hidden symbols), also compiled into the
+ * tests and the benchmark as a static library so they can drive it without the shell.
+ *
+ *     sim_config cfg;
+ *     sim_config_default(&cfg);                      // 5-item pages, 5 steps, 5 h rounds
+ *     cfg.n_agents = 200; cfg.seed = 7;
+ *     sim *s;
+ *     if (sim_new(&cfg, ds, world, model, NULL, &s, &err)) ...   // model NULL = random
+ *     sim_attach_store(s, db, run_id);               // events, stats, checkpoints
+ *     sim_step(s, 20, NULL, NULL, &err);             // 20 rounds
+ *     char *answer = sim_interview(s, 3, "What did you watch?", NULL, &err);
+ *     sim_rewire(s, SIM_REWIRE_HOMOPHILY, 8, &err);
+ *     sim_free(s);
+ *
+ * The model of one round (RecAgent §1.2, with what the language model decides):
+ *   1. Activity: agents not busy (watching/chatting until busy_until) are drawn active with
+ *      p_i (random: active_prob; pareto: Pareto(10*active_prob) normalised by its max;
+ *      marginal: p_i * (rounds without action + 1), reset when the agent acts), visiting
+ *      agents in a seeded random order and stopping at max_active.
+ *   2. Decision [RECOMMENDER] / [SOCIAL] / [NOTHING] for every active agent.
+ *   3. Recommender visits: one score-all per visiting agent per round (batched over the
+ *      visitors), items already shown to the agent masked, injected items first; pages of
+ *      page_size; up to max_steps decisions [BUY]:: k / [NEXT] / [SEARCH]:: title / [LEAVE].
+ *      BUY ends the visit: the agent watches for watch_h hours and writes a one-line feeling.
+ *      SEARCH shows the heard-of title first, then its nearest items by text vector.
+ *   4. Social: [CHAT]:: friend + [TIME]:: hours (both sides remember the chat and hear of the
+ *      titles mentioned; a friend who is watching cannot chat), or [POST]:: text to every
+ *      follower (they remember it and hear of the title).
+ *   5. Memory (memory.c), statistics, events, the checkpoint; virtual time += interval_h.
+ *
+ * Offline policies (policy.c, documented there): multinomial-logit choice models over
+ * utilities built from the agent's tastes, archetypes, heard-of titles and retrieved
+ * memories; every random draw comes from a generator derived from (seed, round, agent,
+ * phase, step), so a run is reproducible whatever the order of evaluation, and a branch
+ * from a checkpoint continues exactly as the original would have.
+ *
+ * The openai backend (cfg.use_llm with an rlab_llm handle): the same decisions come from
+ * RecAgent-shaped prompts with strict output tags, sent in batches (one per phase/step of
+ * a round, so max_in_flight requests are in flight). A reply that does not parse is
+ * retried (llm_retries times), then answered by the offline policy; every decision's event
+ * records "by": "llm", "offline" or "fallback".
+ *
+ * Threads: a sim is used by one thread at a time; sim_request_pause may be called from
+ * any thread.
+ */
+#ifndef RLAB_SIMULATOR_SIM_H
+#define RLAB_SIMULATOR_SIM_H
+
+#include "base/base.h"
+#include "data/table.h"
+#include "data/text.h"
+#include "data/world.h"
+#include "model/model.h"
+#include "store/store.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rlab_llm rlab_llm;
+
+enum {
+    SIM_HIST = 10,      /* watched / heard rings (RecAgent BUFFERSIZE) */
+    SIM_QHIST = 32,     /* items kept for the recommender's query history */
+    SIM_STM_CAP = 10,   /* short-term memory capacity */
+    SIM_LTM_CAP = 24,   /* long-term memory slots (forgetting frees them) */
+    SIM_DIM = 32,       /* memory / item vector size (TF-IDF + SVD) */
+    SIM_MAX_PAGE = 10,  /* page_size bound */
+    SIM_MAX_STEPS = 10, /* max_steps bound */
+    SIM_MAX_INJECT = 8, /* injected items at once */
+    SIM_RETRIEVE_K = 5, /* memories retrieved per reaction */
+};
+
+/* Activity draws. */
+enum { SIM_ACT_RANDOM, SIM_ACT_PARETO, SIM_ACT_MARGINAL };
+/* Top-level actions. */
+enum { SIM_A_REC, SIM_A_SOCIAL, SIM_A_NOTHING };
+/* Page actions: 0..page_size-1 = BUY index, then these. */
+enum { SIM_P_NEXT = 100, SIM_P_SEARCH, SIM_P_LEAVE };
+/* Social actions. */
+enum { SIM_S_CHAT, SIM_S_POST };
+/* Who decided. */
+enum { SIM_BY_OFFLINE, SIM_BY_LLM, SIM_BY_FALLBACK };
+/* Archetype bits (1u << RLAB_ARCH_*). */
+#define SIM_ARCH(a) ((uint8_t)(1u << (a)))
+/* Rewiring modes. */
+enum { SIM_REWIRE_HOMOPHILY, SIM_REWIRE_MIXING };
+
+/* Memory kinds: a memory is a structured record (never text in the hot path); its text is
+ * rendered on demand (sim_memory_text) and its vector looked up (item, genre or kind). */
+enum {
+    SIM_M_WATCH = 1, /* watched item (aux: 1 liked) */
+    SIM_M_CHAT,      /* chatted with other about item (or none) */
+    SIM_M_HEARD,     /* heard other's post about item */
+    SIM_M_POSTED,    /* posted about item */
+    SIM_M_VISIT,     /* entered the recommender, left without watching */
+    SIM_M_INSIGHT,   /* STM promotion insight: likes genre aux */
+    SIM_M_REFLECT,   /* reflection: most of all likes genre aux */
+    SIM_M_KINDS
+};
+/* Memory states (LTM). */
+enum { SIM_MS_LIVE = 0, SIM_MS_FORGET, SIM_MS_MERGE };
+
+typedef struct sim_mem {
+    float created, accessed;       /* virtual hours */
+    float importance;              /* raw score / 10, in [0, 1] */
+    int32_t item;                  /* -1 = none */
+    int32_t other;                 /* other agent, -1 = none */
+    uint8_t kind, aux, state, enh; /* enh: STM enhancement count */
+} sim_mem;
+
+/* One agent. Fixed size and pointer-free: checkpoints copy the head verbatim (up to
+ * offsetof(sim_agent, stm)) plus the used memory slots. */
+typedef struct sim_agent {
+    int32_t user; /* dense user index in the dataset (recommender query), -1 = none */
+    char name[32];
+    int32_t age;
+    char gender[8];
+    char occupation[24];
+    char traits[48];
+    char status[48];
+    uint8_t arch;              /* SIM_ARCH bits */
+    uint8_t busy_kind;         /* 0 idle, 1 watching, 2 chatting, 3 posting */
+    uint16_t unshared;         /* liked watches not yet told anyone */
+    float p_active;            /* base activity probability */
+    int32_t no_action;         /* rounds since the agent last acted (marginal activity) */
+    double busy_until;         /* virtual hours */
+    int32_t watched[SIM_HIST]; /* ring, -1 empty; watched_pos = next slot */
+    int32_t heard[SIM_HIST];
+    uint16_t heard_n[SIM_HIST]; /* times heard of */
+    int32_t watched_pos, heard_pos;
+    int32_t qhist[SIM_QHIST]; /* last items for the recommender (oldest first) */
+    int32_t n_qhist;
+    int32_t n_watch; /* total watches */
+    int32_t n_obs;   /* observations so far (seeds the memory draws) */
+    float refl_acc;  /* importance accumulated since the last reflection */
+    int32_t n_stm, n_ltm;
+    /* ---- memory (only the used slots are checkpointed) ---- */
+    sim_mem stm[SIM_STM_CAP];
+    int32_t stm_enh_items[SIM_STM_CAP][3];
+    sim_mem ltm[SIM_LTM_CAP];
+} sim_agent;
+
+typedef struct sim_config {
+    uint64_t seed;
+    int32_t n_agents;     /* first n users of the dataset (0 or more than exist: all) */
+    int page_size;        /* 5 */
+    int max_steps;        /* 5 */
+    int activity;         /* SIM_ACT_* */
+    double active_prob;   /* 1.0 */
+    int32_t max_active;   /* cap on active agents per round, 0 = none */
+    double interval_h;    /* virtual hours per round, 5 */
+    double watch_h;       /* watching duration, 2 */
+    double temperature;   /* offline choice temperature multiplier, 1 */
+    int retrain_every;    /* rounds between recommender retraining, 0 = never */
+    int checkpoint_every; /* 1 = every round, 0 = never */
+    int use_llm;          /* decisions from the llm handle (sim_set_llm) */
+    int llm_retries;      /* re-asks after an unparsable reply before the fallback, 1 */
+    int rewire_k;         /* friends per agent when the graph is rebuilt (no world graph) */
+} sim_config;
+
+/* Per-round statistics (stored in simulator_stats). */
+typedef struct sim_stats {
+    int64_t round;
+    double vtime;
+    int32_t active, visits, watches, rec_watches, search_watches, searches, chats, posts, nothing,
+        busy, impressions;
+    double ctr;           /* rec_watches / impressions */
+    double coverage;      /* distinct items exposed this round / n_items */
+    double exp_entropy;   /* genre entropy (bits) of this round's exposures */
+    double watch_entropy; /* mean per-agent genre entropy of all its watches so far */
+    double density;       /* follow edges / (n (n - 1)) */
+    double satisfaction;  /* mean true affinity of this round's watches (world), NAN */
+    double sat_chance;    /* mean true affinity of random items for the same agents */
+    int32_t llm_calls, llm_fallbacks;
+    int32_t top_items[3], top_counts[3]; /* most mentioned items this round */
+} sim_stats;
+
+typedef void (*sim_progress_fn)(void *ud, int64_t done, int64_t total, const sim_stats *st);
+typedef int (*sim_cancel_fn)(void *ud);
+
+typedef struct sim sim;
+
+/* Profiles from a CSV: header with id,name,age,gender,traits,status,interests,feature
+ * (interests: genre names separated by ';' or '|'; feature: archetype names likewise). id
+ * is the user's external id in the dataset (rows of unknown ids are skipped). */
+typedef struct sim_profiles {
+    const char *csv_path; /* NULL: profiles from the world or the dataset */
+} sim_profiles;
+
+void sim_config_default(sim_config *c);
+
+/* New simulation over dataset ds (borrowed; must outlive the sim), optional world w (ground
+ * truth: tastes, archetypes, social graph; borrowed), recommender model (retained: the sim
+ * takes one reference; NULL = seeded random). Its catalogue must equal the dataset's items.
+ * Agents are the first cfg.n_agents users. Errors EINVAL, ENOMEM, EIO (profiles CSV). */
+int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, rlab_model *model,
+            const sim_profiles *prof, sim **out, rlab_err *err);
+void sim_free(sim *s);
+
+/* Accessors. */
+const sim_config *sim_cfg(const sim *s);
+int64_t sim_round(const sim *s);
+double sim_vtime(const sim *s);
+int32_t sim_n_agents(const sim *s);
+const sim_agent *sim_agent_at(const sim *s, int32_t a);
+const sim_stats *sim_last_stats(const sim *s);
+const char *sim_item_title(const sim *s, int32_t item);
+const char *sim_model_name(const sim *s);
+int32_t sim_n_items(const sim *s);
+/* Followers / followees of an agent (CSR slices). */
+int32_t sim_followers(const sim *s, int32_t a, const int32_t **out);
+int32_t sim_followees(const sim *s, int32_t a, const int32_t **out);
+/* The agent's believed taste [G] and the genre count. */
+const float *sim_taste(const sim *s, int32_t a);
+int32_t sim_n_genres(const sim *s);
+const char *sim_genre_name(const sim *s, int32_t g);
+
+/* Replace the recommender (retained; NULL = random). Takes effect next round. */
+void sim_set_model(sim *s, rlab_model *m);
+/* Use an llm handle for decisions (borrowed; NULL = offline). Registers the offline
+ * policies on it (setup-time: call before running). */
+int sim_set_llm(sim *s, rlab_llm *llm, rlab_err *err);
+/* Store sink: events (run_id), stats and checkpoints (sim id = run_id). db may be NULL. */
+void sim_attach_store(sim *s, rlab_db *db, int64_t run_id);
+int64_t sim_id(const sim *s);
+void sim_set_id(sim *s, int64_t id);
+
+/* Retraining hook, called every cfg.retrain_every rounds with the simulated interactions
+ * so far (user, item, vtime hours; the user is the dataset user index). It returns a new
+ * model (one reference, handed to the sim) or NULL to keep the current one. */
+typedef rlab_model *(*sim_retrain_fn)(void *ud, sim *s, const int32_t *users, const int32_t *items,
+                                      const double *times, int64_t n, rlab_err *err);
+void sim_set_retrain(sim *s, sim_retrain_fn fn, void *ud);
+
+/* Run rounds. cancel (may be NULL) is polled between rounds; pause requests (below) stop
+ * after the current round with RLAB_OK and *done (may be NULL) < rounds. */
+int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_fn cancel,
+             void *cud, int *done, rlab_err *err);
+void sim_request_pause(sim *s);
+int sim_paused(const sim *s);
+void sim_clear_pause(sim *s);
+
+/* ---- interventions ---- */
+/* field: name, age, gender, occupation, traits, status, interests (genre names separated by
+ * ';', ',' or '|'), feature (archetype names likewise). EINVAL for an unknown field or
+ * value. */
+int sim_edit(sim *s, int32_t agent, const char *field, const char *value, rlab_err *err);
+/* Answer a free question from the agent's memories (retrieval by the question's text
+ * vector). Returns a new string (rlab_free); *by (may be NULL) receives SIM_BY_*. */
+char *sim_interview(sim *s, int32_t agent, const char *question, int *by, rlab_err *err);
+/* Rebuild the follow graph: every agent follows k others drawn with weight
+ * exp(+beta cos(taste_u, taste_v)) (homophily) or exp(-beta cos) (mixing), beta = 8. */
+int sim_rewire(sim *s, int mode, int k, rlab_err *err);
+/* Put items first on every page shown during the next `rounds` rounds. */
+int sim_inject(sim *s, const int32_t *items, int n, int rounds, rlab_err *err);
+/* Make agent post about item now (an event; followers hear of it). */
+int sim_post(sim *s, int32_t agent, int32_t item, rlab_err *err);
+
+/* ---- checkpoints ---- */
+/* Serialise the whole state (rlab_free the buffer). */
+int sim_save_state(const sim *s, uint8_t **buf, size_t *n, rlab_err *err);
+/* Restore a state saved by a sim over the same dataset and config. EFORMAT on mismatch. */
+int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err);
+/* Write the checkpoint of the current round to the store (simulator_checkpoints). */
+int sim_checkpoint(sim *s, rlab_err *err);
+
+/* ---- text ---- */
+/* One memory as a sentence. */
+void sim_memory_text(const sim *s, int32_t agent, const sim_mem *m, char *buf, size_t n);
+/* Profile summary ("Name, 34, F, writer; Watcher; likes Comedy, Drama"). */
+void sim_profile_text(const sim *s, int32_t agent, char *buf, size_t n);
+
+/* ---- schema ---- */
+extern const rlab_migration sim_schema[];
+
+/* ---- internal, shared between the engine files ---- */
+#ifdef SIM_INTERNAL
+#include "sim_internal.h"
+#endif
+
+#endif /* RLAB_SIMULATOR_SIM_H */

@@ -1,0 +1,169 @@
+/*
+ * plugins/simulator/sim_internal.h: the sim struct and the functions the engine files
+ * (sim.c, memory.c, policy.c, persist.c) share. Not for the plugin commands or tests.
+ */
+#ifndef RLAB_SIMULATOR_SIM_INTERNAL_H
+#define RLAB_SIMULATOR_SIM_INTERNAL_H
+
+#include "sim.h"
+
+/* A pending decision: filled by the round loop, answered by the offline policy or the
+ * language model (policy.c). */
+typedef struct sim_dec {
+    int32_t agent;
+    int type; /* SIM_D_* */
+    int step; /* page step (0-based) */
+    /* page context */
+    const int32_t *page;
+    int npage;
+    int searched; /* a search already happened this visit */
+    /* watch context (feeling) */
+    int32_t item;
+    /* answer */
+    int choice;     /* SIM_A_*, page index / SIM_P_*, SIM_S_* */
+    int32_t target; /* search item, chat partner agent, post item */
+    float hours;    /* chat duration */
+    int liked;      /* feeling */
+    uint8_t by;     /* SIM_BY_* */
+    char *text;     /* llm reply text kept for the event (feeling, post), owned */
+} sim_dec;
+
+enum { SIM_D_ACTION, SIM_D_PAGE, SIM_D_SOCIAL, SIM_D_FEEL, SIM_D_INTERVIEW };
+
+struct sim {
+    sim_config cfg;
+    const rlab_dataset *ds;
+    const rlab_world *world;
+    rlab_model *model; /* +1 reference, NULL = random */
+    char model_name[64];
+    rlab_llm *llm;
+    int32_t n_items, G;
+    /* items */
+    float *item_genre; /* [n_items][G], rows sum to 1 (0 for items without genres) */
+    int64_t *g_off;    /* [n_items + 1] genre CSR for rlab_eval_genre_entropy */
+    int32_t *g_items;
+    uint8_t *item_topg; /* [n_items] main genre */
+    float *item_vec;    /* [n_items][SIM_DIM], L2 = 1 */
+    float *genre_vec;   /* [G][SIM_DIM] */
+    float kind_vec[SIM_M_KINDS][SIM_DIM];
+    const char **titles; /* [n_items] borrowed from the dataset or the strings below */
+    char *title_store;
+    char **genre_names; /* [G] owned */
+    rlab_tfidf tfidf;   /* question encoder */
+    float *Vt;          /* [SIM_DIM][tfidf.D] */
+    float *item_pop;    /* [n_items] dataset popularity share */
+    /* agents */
+    int32_t n;
+    sim_agent *agents;
+    float *taste;      /* [n][G] believed taste, sums to 1 */
+    float *amax;       /* [n] max_g taste */
+    float *taste_vec;  /* [n][SIM_DIM] */
+    float *gcount;     /* [n][G] genre mass of all watches */
+    float *recall;     /* [n][SIM_DIM] retrieved-memory vector of the current visit */
+    float *chance_aff; /* [n] mean true affinity of a random item (chance level) */
+    uint8_t *shown;    /* [n][n_items] 1 = shown already */
+    /* follow graph: a follows fo[fo_off[a]..fo_off[a+1]); followed by fr[...] */
+    int64_t *fo_off, *fr_off;
+    int32_t *fo, *fr;
+    float *fo_last; /* [edges] last chat time with that followee (-1e9 = never) */
+    /* clock */
+    int64_t round;
+    double vtime, t0;
+    int64_t seq; /* next event seq */
+    int32_t inject[SIM_MAX_INJECT];
+    int n_inject;
+    int64_t inject_until; /* last round with injections */
+    /* simulated interactions (for retraining and the log) */
+    int32_t *x_user, *x_item;
+    double *x_time;
+    int64_t n_x, cap_x;
+    sim_retrain_fn retrain;
+    void *retrain_ud;
+    /* store */
+    rlab_db *db;
+    int64_t run_id, id;
+    /* pause */
+    atomic_int pause;
+    sim_stats last;
+    int32_t acc_llm_calls, acc_llm_fallbacks; /* this round so far */
+    /* round scratch (allocated once) */
+    int32_t *order;  /* [n] */
+    int32_t *active; /* [n] */
+    uint8_t *action; /* [n] */
+    float *scores;   /* [n][n_items] */
+    int32_t *cand;   /* [n][K] page candidates, K = page_size * (max_steps + 1) */
+    int32_t K;
+    rlab_query *q;
+    int32_t *mentions; /* [n_items] this round */
+    int32_t *expo;     /* exposures this round, [cap][page_size] */
+    int64_t n_expo, cap_expo;
+    int32_t *watch_list;
+    sim_dec *decs;      /* [n] */
+    int32_t *visit_pos; /* [n] next candidate index */
+    char *buf;          /* payload buffer */
+    size_t buf_cap;
+    rlab_db_stmt *st_stats, *st_ckpt;
+};
+
+/* ---- rng ---- */
+enum {
+    SIM_PH_ACTIVE = 1,
+    SIM_PH_ACTION,
+    SIM_PH_PAGE,
+    SIM_PH_SOCIAL,
+    SIM_PH_FEEL,
+    SIM_PH_MEM,
+    SIM_PH_INTERVIEW,
+    SIM_PH_REWIRE,
+    SIM_PH_RANDOMREC
+};
+void sim_rng(const sim *s, int phase, int64_t round, int32_t agent, int32_t step, rlab_rng *r);
+
+/* ---- helpers (sim.c) ---- */
+float sim_affinity(const sim *s, int32_t a, int32_t item);      /* believed taste . genres */
+float sim_true_affinity(const sim *s, int32_t a, int32_t item); /* world truth or believed */
+int sim_has_watched(const sim_agent *ag, int32_t item);
+int sim_heard_index(const sim_agent *ag, int32_t item);
+int32_t sim_best_heard(const sim *s, int32_t a);        /* most-mentioned heard, unwatched; -1 */
+int32_t sim_find_title(const sim *s, const char *text); /* item whose title is in text */
+void sim_hear(sim *s, int32_t a, int32_t item);
+void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload);
+/* Replace the follow graph by the edge list (src follows dst). */
+int sim_set_graph_edges(sim *s, const int32_t *src, const int32_t *dst, int64_t m, rlab_err *err);
+/* Recompute amax / taste vectors after the tastes changed (checkpoint restore). */
+void sim_refresh_tastes(sim *s);
+/* Vector of a free text (interview question) in the item space; out: [SIM_DIM]. */
+void sim_question_vec(const sim *s, const char *q, float *out);
+/* JSON string escape of src appended to dst (buffer of n, NUL-terminated). */
+void sim_json_str(char *dst, size_t n, const char *src);
+
+/* ---- memory (memory.c) ---- */
+/* An observation: passes the sensory threshold (raw importance >= 7), then the short-term
+ * memory (enhancement, promotion with an insight into long-term memory, reflection,
+ * forgetting). */
+void sim_observe(sim *s, int32_t a, int kind, int32_t item, int32_t other, int aux);
+/* Importance (raw 1..10) of an observation (offline rule). */
+int sim_importance(const sim *s, int32_t a, int kind, int32_t item, int aux);
+/* Retrieve up to k long-term memories for query vector qv (NULL = the agent's taste
+ * vector); updates their access time. Returns the count; idx receives LTM slots. */
+int sim_retrieve(sim *s, int32_t a, const float *qv, int k, int *idx);
+const float *sim_mem_vec(const sim *s, const sim_mem *m);
+
+/* ---- decisions (policy.c) ---- */
+void sim_policy(sim *s, sim_dec *d);                      /* offline */
+int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err); /* offline or llm */
+int sim_register_policies(sim *s, rlab_llm *llm, rlab_err *err);
+/* Prompt text for a decision (rlab_free). */
+char *sim_prompt(sim *s, const sim_dec *d);
+/* Parse a reply into d; 0 when it parses. */
+int sim_parse(sim *s, sim_dec *d, const char *text);
+/* Tagged reply the offline policy gives (same format the prompt asks for). */
+void sim_policy_reply(sim *s, const sim_dec *d, char *buf, size_t n);
+/* Offline interview answer. */
+char *sim_offline_answer(sim *s, int32_t a, const char *question);
+
+/* ---- persistence (persist.c) ---- */
+int sim_write_stats(sim *s, rlab_err *err);
+void sim_store_detach(sim *s);
+
+#endif

@@ -1,0 +1,1061 @@
+/*
+ * tests/simulator: RecAgent simulation (plugins/simulator).
+ *
+ * Test organization:
+ *   sim.parse.*     tag parsing of language-model replies: valid, ambiguous, out of range,
+ *                   non-integer hours; offline replies round-trip through the parser
+ *   sim.memory.*    sensory threshold, short-term enhancement -> long-term with an insight,
+ *                   reflection, forgetting, retrieval by relevance
+ *   sim.behave.*    behaviour checks on a synthetic world whose truth is known: watches match
+ *                   true tastes far above chance; BPR-MF beats random on satisfaction and
+ *                   CTR; a post diffuses to followers; homophilous rewiring lowers the genre
+ *                   entropy of what agents watch
+ *   sim.repro.*     same seed -> identical event log; a branch from a checkpoint continues
+ *                   exactly like the original
+ *   sim.llm.*       the openai backend against a local server: decisions by the model; an
+ *                   unparsable reply is retried, then decided offline and recorded so
+ *   sim.plugin.*    the commands through the host: new/step/interview/edit/rewire/inject/
+ *                   post/branch/stats/agent, tables in the store, retraining
+ *   sim.profiles.*  CSV profiles; MovieLens-100K u.user (needs $RECLAB_DATA)
+ *
+ * The BPR-MF recommender comes from plugins/baselines through the host (skipped when that
+ * plugin is not built).
+ */
+#define SIM_INTERNAL
+#include "sim.h"
+
+#include "fake_rec_llm.h"
+#include "harness.h"
+#include "data/loaders.h"
+#include "host/host.h"
+#include "llm/llm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- fixture: a small world, a host with the plugins, a trained BPR-MF ------------------ */
+
+static rlab_world *W;
+static rlab_dataset *DS;
+static rlab_host *H;
+static rlab_model *BPR; /* +1 reference; NULL when baselines is missing */
+static int fixture_done;
+
+static void world_config(rlab_world_config *c)
+{
+    rlab_world_config_default(c);
+    c->seed = 11;
+    c->n_users = 300;
+    c->n_items = 240;
+    c->n_genres = 10;
+    c->n_inter = 9000;
+    c->avg_follow = 8.0f;
+    c->homophily = 4.0f;
+}
+
+static void fixture(void)
+{
+    if (fixture_done)
+        return;
+    fixture_done = 1;
+    rlab_err err = {0};
+    rlab_world_config c;
+    world_config(&c);
+    if (rlab_world_generate(&c, "w", &W, &DS, &err)) {
+        fprintf(stderr, "world: %s\n", err.msg);
+        return;
+    }
+    H = rlab_host_new(NULL, &err);
+    if (!H)
+        return;
+    rlab_host_load_all(H, NULL, &err);
+    /* the host gets the same world through the plugin (which keeps its ground truth) */
+    rlab_result *wr = NULL;
+    if (rlab_host_run_sync(H,
+                           "simulator.world name=w users=300 items=240 genres=10 "
+                           "interactions=9000 follow=8 homophily=4 seed=11",
+                           &wr, &err))
+        fprintf(stderr, "simulator.world: %s\n", err.msg);
+    rlab_result_free(wr);
+    if (!rlab_host_find_cmd(H, "baselines.train"))
+        return;
+    rlab_result *res = NULL;
+    if (rlab_host_run_sync(H,
+                           "baselines.train model=bprmf data=w name=bpr split=none epochs=30 "
+                           "eval_every=0 seed=3",
+                           &res, &err)) {
+        fprintf(stderr, "bpr: %s\n", err.msg);
+        rlab_result_free(res);
+        return;
+    }
+    rlab_result_free(res);
+    BPR = rlab_models_get(rlab_host_models(H), "bpr");
+}
+
+static sim *make_sim(const sim_config *cfg, rlab_model *m)
+{
+    rlab_err err = {0};
+    sim *s = NULL;
+    int rc = sim_new(cfg, DS, W, m, NULL, &s, &err);
+    CHECK_MSG(rc == RLAB_OK, "sim_new: %s", err.msg);
+    return s;
+}
+
+static void base_config(sim_config *c, uint64_t seed)
+{
+    sim_config_default(c);
+    c->seed = seed;
+    c->n_agents = 300;
+    c->checkpoint_every = 0;
+}
+
+static void run(sim *s, int rounds)
+{
+    rlab_err err = {0};
+    int rc = sim_step(s, rounds, NULL, NULL, NULL, NULL, NULL, &err);
+    CHECK_MSG(rc == RLAB_OK, "sim_step: %s", err.msg);
+}
+
+/* Totals over rounds via the progress callback. */
+typedef struct totals {
+    double sat, chance;
+    long watches, rec_watches, impressions, searches, chats, posts, active;
+    int rounds;
+} totals;
+
+static void tot_cb(void *ud, int64_t done, int64_t total, const sim_stats *st)
+{
+    (void)done, (void)total;
+    totals *t = ud;
+    if (st->watches > 0 && !isnan(st->satisfaction)) {
+        t->sat += st->satisfaction * st->watches;
+        t->chance += st->sat_chance * st->watches;
+    }
+    t->watches += st->watches;
+    t->rec_watches += st->rec_watches;
+    t->impressions += st->impressions;
+    t->searches += st->searches;
+    t->chats += st->chats;
+    t->posts += st->posts;
+    t->active += st->active;
+    t->rounds++;
+}
+
+static totals run_tot(sim *s, int rounds)
+{
+    totals t = {0};
+    rlab_err err = {0};
+    int rc = sim_step(s, rounds, tot_cb, &t, NULL, NULL, NULL, &err);
+    CHECK_MSG(rc == RLAB_OK, "sim_step: %s", err.msg);
+    return t;
+}
+
+/* ---- sim.parse ---------------------------------------------------------------------------- */
+
+static void t_parse_basic(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 1);
+    c.n_agents = 50;
+    sim *s = make_sim(&c, NULL);
+    if (!s)
+        return;
+    int32_t page[5] = {3, 4, 5, 6, 7};
+    sim_dec d = {.agent = 0, .type = SIM_D_PAGE, .page = page, .npage = 5};
+    CHECK(sim_parse(s, &d, "[BUY]:: 3") == 0 && d.choice == 2);
+    CHECK(sim_parse(s, &d, "Sure!\n[buy]: 5\n") == 0 && d.choice == 4);
+    CHECK(sim_parse(s, &d, "[BUY]:: 6") != 0);     /* past the page */
+    CHECK(sim_parse(s, &d, "[BUY]:: three") != 0); /* not a number */
+    CHECK(sim_parse(s, &d, "[NEXT]:: next page") == 0 && d.choice == SIM_P_NEXT);
+    CHECK(sim_parse(s, &d, "[LEAVE]::") == 0 && d.choice == SIM_P_LEAVE);
+    CHECK(sim_parse(s, &d, "[NEXT]:: or [LEAVE]::") != 0); /* ambiguous */
+    char line[300];
+    snprintf(line, sizeof line, "[SEARCH]:: <%s>", sim_item_title(s, 17));
+    CHECK(sim_parse(s, &d, line) == 0 && d.choice == SIM_P_SEARCH && d.target == 17);
+    CHECK(sim_parse(s, &d, "[SEARCH]:: a film nobody made") != 0);
+    CHECK(sim_parse(s, &d, "I would like to watch something") != 0);
+    /* an echo of the prompt lists every tag: rejected */
+    d.step = 0;
+    char *prompt = sim_prompt(s, &d);
+    CHECK(prompt && strstr(prompt, "[BUY]::"));
+    CHECK(prompt && sim_parse(s, &d, prompt) != 0);
+    rlab_free(prompt);
+    sim_dec a = {.agent = 0, .type = SIM_D_ACTION};
+    CHECK(sim_parse(s, &a, "[RECOMMENDER]:: enters") == 0 && a.choice == SIM_A_REC);
+    CHECK(sim_parse(s, &a, " [NOTHING]:: rests") == 0 && a.choice == SIM_A_NOTHING);
+    prompt = sim_prompt(s, &a);
+    CHECK(prompt && sim_parse(s, &a, prompt) != 0);
+    rlab_free(prompt);
+    /* chat with a friend for a non-integer number of hours (RecAgent took integers only) */
+    const int32_t *fo;
+    int32_t a0 = -1;
+    for (int32_t k = 0; k < 50 && a0 < 0; k++)
+        if (sim_followees(s, k, &fo) > 0)
+            a0 = k;
+    CHECK(a0 >= 0);
+    if (a0 >= 0) {
+        sim_followees(s, a0, &fo);
+        sim_dec so = {.agent = a0, .type = SIM_D_SOCIAL};
+        snprintf(line, sizeof line, "[CHAT]:: %s\n[TIME]:: 0.5", sim_agent_at(s, fo[0])->name);
+        CHECK(sim_parse(s, &so, line) == 0 && so.choice == SIM_S_CHAT && so.target == fo[0]);
+        CHECK_NEAR(so.hours, 0.5, 1e-6);
+        CHECK(sim_parse(s, &so, "[CHAT]:: Nobody Known\n[TIME]:: 1") != 0);
+        snprintf(line, sizeof line, "[CHAT]:: %s\n[TIME]:: -2", sim_agent_at(s, fo[0])->name);
+        CHECK(sim_parse(s, &so, line) != 0);
+        rlab_free(so.text);
+    }
+    sim_dec f = {.agent = 0, .type = SIM_D_FEEL, .item = 3};
+    CHECK(sim_parse(s, &f, "[FEELING]:: Loved it.") == 0 && f.text && strstr(f.text, "Loved it."));
+    CHECK(sim_parse(s, &f, "[FEELING]::   ") != 0);
+    rlab_free(f.text);
+    sim_free(s);
+}
+
+/* Every offline decision, written in the prompt's format, parses back to itself. */
+static void t_parse_roundtrip(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 5);
+    c.n_agents = 120;
+    sim *s = make_sim(&c, NULL);
+    if (!s)
+        return;
+    run(s, 3); /* some watches and heard titles, so SEARCH and POST occur */
+    int checked = 0, bad = 0;
+    int32_t page[5];
+    for (int32_t a = 0; a < 120; a++) {
+        for (int k = 0; k < 5; k++)
+            page[k] = (a * 7 + k * 13) % sim_n_items(s);
+        sim_dec ds[3] = {{.agent = a, .type = SIM_D_ACTION},
+                         {.agent = a, .type = SIM_D_PAGE, .page = page, .npage = 5, .step = 1},
+                         {.agent = a, .type = SIM_D_SOCIAL}};
+        for (int k = 0; k < 3; k++) {
+            sim_policy(s, &ds[k]);
+            if (ds[k].type == SIM_D_SOCIAL && ds[k].choice < 0)
+                continue;
+            char buf[512];
+            sim_policy_reply(s, &ds[k], buf, sizeof buf);
+            sim_dec p = ds[k];
+            p.choice = -7;
+            p.target = -7;
+            p.text = NULL;
+            int ok = sim_parse(s, &p, buf) == 0 && p.choice == ds[k].choice &&
+                     (ds[k].type == SIM_D_ACTION || p.target == ds[k].target);
+            rlab_free(p.text);
+            checked++;
+            if (!ok) {
+                bad++;
+                fprintf(stderr, "round trip failed for '%s'\n", buf);
+            }
+        }
+    }
+    CHECK(checked > 300);
+    CHECK_EQ_INT(bad, 0);
+    sim_free(s);
+}
+
+/* ---- sim.memory ----------------------------------------------------------------------------- */
+
+static void t_memory_pipeline(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 2);
+    c.n_agents = 20;
+    sim *s = make_sim(&c, NULL);
+    if (!s)
+        return;
+    sim_agent *ag = &s->agents[0];
+    /* below the sensory threshold: entering the site (3) and small talk (5) are not kept */
+    sim_observe(s, 0, SIM_M_VISIT, -1, -1, 0);
+    sim_observe(s, 0, SIM_M_CHAT, -1, 1, 0);
+    CHECK_EQ_INT(ag->n_stm, 0);
+    /* a watch (8) is kept */
+    sim_observe(s, 0, SIM_M_WATCH, 5, -1, 1);
+    CHECK_EQ_INT(ag->n_stm, 1);
+    /* the same item observed again enhances it (cos = 1: p = sigmoid(1.1) = 0.75 >= 0.7, so
+     * enhanced with probability 0.75 each time); after enough repeats the entry has moved
+     * to long-term memory with an insight naming the item's main genre */
+    for (int k = 0; k < 30 && ag->n_ltm == 0; k++)
+        sim_observe(s, 0, SIM_M_WATCH, 5, -1, 1);
+    CHECK(ag->n_ltm >= 2);
+    int has_insight = 0, has_item = 0;
+    for (int k = 0; k < ag->n_ltm; k++) {
+        if (ag->ltm[k].kind == SIM_M_INSIGHT && ag->ltm[k].aux == s->item_topg[5])
+            has_insight = 1;
+        if (ag->ltm[k].kind == SIM_M_WATCH && ag->ltm[k].item == 5)
+            has_item = 1;
+    }
+    CHECK(has_insight);
+    CHECK(has_item);
+    /* capacity: many distinct observations never exceed the short-term capacity */
+    for (int32_t i = 0; i < 60; i++)
+        sim_observe(s, 0, SIM_M_WATCH, (i * 37) % sim_n_items(s), -1, 1);
+    CHECK(ag->n_stm <= SIM_STM_CAP);
+    CHECK(ag->n_ltm <= SIM_LTM_CAP);
+    /* reflection happened: importance 0.8 per saved memory passes 1.0 quickly */
+    int refl = 0;
+    for (int k = 0; k < ag->n_ltm; k++)
+        refl += ag->ltm[k].kind == SIM_M_REFLECT;
+    CHECK(refl >= 1);
+    sim_free(s);
+}
+
+static void t_memory_forget_retrieve(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 3);
+    c.n_agents = 20;
+    sim *s = make_sim(&c, NULL);
+    if (!s)
+        return;
+    sim_agent *ag = &s->agents[1];
+    /* hand-made long-term memory: 10 old low-importance memories, one about item 9 */
+    ag->n_ltm = 0;
+    for (int k = 0; k < 10; k++) {
+        ag->ltm[k] = (sim_mem){.created = 8.0f,
+                               .accessed = 8.0f,
+                               .importance = 0.2f,
+                               .item = (int32_t)(k == 3 ? 9 : 100 + k),
+                               .other = -1,
+                               .kind = SIM_M_WATCH,
+                               .aux = 1};
+        ag->n_ltm++;
+    }
+    /* retrieval with item 9's vector ranks its memory first (equal recency, importance) */
+    int idx[SIM_RETRIEVE_K];
+    int k = sim_retrieve(s, 1, s->item_vec + 9 * SIM_DIM, 3, idx);
+    CHECK_EQ_INT(k, 3);
+    CHECK_EQ_INT(idx[0], 3);
+    /* its access time was refreshed; the others keep theirs */
+    CHECK_NEAR(ag->ltm[3].accessed, s->vtime, 1e-3);
+    /* 1000 hours later most old memories are forgotten after a few saves: with r = 0.99^1000
+     * ~ 4e-5, score = 0.01 * (0.2 + r) / 2 = 0.001, so each is forgotten with probability
+     * about 1/n per save */
+    s->vtime += 1000.0;
+    /* repeated observations of one item promote it (and its insight) again and again: every
+     * long-term save runs a forgetting pass */
+    for (int rep = 0; rep < 60; rep++)
+        sim_observe(s, 1, SIM_M_WATCH, 60, -1, 1);
+    /* forgotten slots are reused, so count the old memories still live: at least half of
+     * the 10 must be gone */
+    int old_live = 0;
+    for (int q = 0; q < ag->n_ltm; q++)
+        old_live += ag->ltm[q].state == SIM_MS_LIVE && ag->ltm[q].accessed < 100.0f;
+    CHECK_MSG(old_live <= 5, "%d of 10 old memories still live", old_live);
+    sim_free(s);
+}
+
+/* ---- sim.behave ------------------------------------------------------------------------------ */
+
+static void t_behave_taste(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 7);
+    sim *s = make_sim(&c, NULL); /* random recommender: the pages carry no taste signal */
+    if (!s)
+        return;
+    totals t = run_tot(s, 10);
+    double sat = t.sat / (double)t.watches, chance = t.chance / (double)t.watches;
+    printf("  random recommender: %ld watches, mean true affinity %.3f vs chance %.3f\n", t.watches,
+           sat, chance);
+    CHECK(t.watches > 500);
+    CHECK_MSG(sat > 2.5 * chance, "watched affinity %.3f not far above chance %.3f", sat, chance);
+    sim_free(s);
+}
+
+static void t_behave_bpr(void)
+{
+    fixture();
+    if (!BPR) {
+        rlab_test_skip("plugins/baselines (BPR-MF) not available");
+        return;
+    }
+    sim_config c;
+    base_config(&c, 8);
+    sim *r = make_sim(&c, NULL), *b = make_sim(&c, BPR);
+    if (!r || !b)
+        return;
+    totals tr = run_tot(r, 10), tb = run_tot(b, 10);
+    double sr = tr.sat / tr.watches, sb = tb.sat / tb.watches;
+    double cr = (double)tr.rec_watches / tr.impressions,
+           cb = (double)tb.rec_watches / tb.impressions;
+    printf("  random: satisfaction %.3f ctr %.4f; bpr: satisfaction %.3f ctr %.4f\n", sr, cr, sb,
+           cb);
+    CHECK_MSG(sb > sr + 0.02, "BPR satisfaction %.3f vs random %.3f", sb, sr);
+    CHECK_MSG(cb > 1.3 * cr, "BPR ctr %.4f vs random %.4f", cb, cr);
+    sim_free(r);
+    sim_free(b);
+}
+
+/* Followers of an agent who posted about item x, over the next rounds: how many search or
+ * watch x. Compared with the same simulation without the post (a restored checkpoint). */
+static int diffusion_count(sim *s, int32_t poster, int32_t x, int rounds)
+{
+    const int32_t *fr;
+    int32_t nfr = sim_followers(s, poster, &fr);
+    int32_t *fol = rlab_malloc((size_t)nfr * sizeof *fol);
+    memcpy(fol, fr, (size_t)nfr * sizeof *fol);
+    run(s, rounds);
+    int n = 0;
+    for (int32_t k = 0; k < nfr; k++)
+        n += sim_has_watched(&s->agents[fol[k]], x);
+    rlab_free(fol);
+    return n;
+}
+
+static void t_behave_diffusion(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 9);
+    sim *a = make_sim(&c, NULL), *b = make_sim(&c, NULL);
+    if (!a || !b)
+        return;
+    run(a, 2);
+    uint8_t *st = NULL;
+    size_t n = 0;
+    rlab_err err = {0};
+    CHECK(sim_save_state(a, &st, &n, &err) == RLAB_OK);
+    CHECK(sim_load_state(b, st, n, &err) == RLAB_OK);
+    rlab_free(st);
+    /* the agent with the most followers posts about a niche item none of them has seen */
+    int32_t poster = 0, best = -1;
+    const int32_t *fr;
+    for (int32_t u = 0; u < sim_n_agents(a); u++)
+        if (sim_followers(a, u, &fr) > best)
+            best = sim_followers(a, u, &fr), poster = u;
+    int32_t x = -1;
+    double pmin = 1e9;
+    for (int32_t i = 0; i < sim_n_items(a); i++)
+        if ((double)a->item_pop[i] < pmin && a->item_topg[i] == a->item_topg[0])
+            pmin = a->item_pop[i], x = i;
+    CHECK(sim_post(b, poster, x, &err) == RLAB_OK);
+    int without = diffusion_count(a, poster, x, 4);
+    int with = diffusion_count(b, poster, x, 4);
+    printf("  %d followers; watched the posted title: %d with the post, %d without\n", best, with,
+           without);
+    CHECK_MSG(with >= 3 && with > 2 * without, "post diffusion: %d with vs %d without", with,
+              without);
+    sim_free(a);
+    sim_free(b);
+}
+
+/* Mean per-agent genre entropy of the watches made after a point. */
+static double watch_entropy_since(const sim *s, const float *before)
+{
+    double h = 0.0;
+    int n = 0;
+    for (int32_t a = 0; a < s->n; a++) {
+        const float *g1 = s->gcount + (size_t)a * (size_t)s->G,
+                    *g0 = before + (size_t)a * (size_t)s->G;
+        double tot = 0.0, e = 0.0;
+        for (int32_t g = 0; g < s->G; g++)
+            tot += (double)(g1[g] - g0[g]);
+        if (tot < 1.5)
+            continue;
+        for (int32_t g = 0; g < s->G; g++) {
+            double p = (double)(g1[g] - g0[g]) / tot;
+            if (p > 1e-9)
+                e -= p * log2(p);
+        }
+        h += e;
+        n++;
+    }
+    return n ? h / n : 0.0;
+}
+
+static void t_behave_homophily(void)
+{
+    fixture();
+    sim_config c;
+    base_config(&c, 10);
+    sim *a = make_sim(&c, NULL), *b = make_sim(&c, NULL);
+    if (!a || !b)
+        return;
+    rlab_err err = {0};
+    CHECK(sim_rewire(a, SIM_REWIRE_HOMOPHILY, 8, &err) == RLAB_OK);
+    CHECK(sim_rewire(b, SIM_REWIRE_MIXING, 8, &err) == RLAB_OK);
+    size_t sz = (size_t)a->n * (size_t)a->G * sizeof(float);
+    float *g0 = rlab_malloc(sz);
+    memcpy(g0, a->gcount, sz);
+    totals ta = run_tot(a, 12), tb = run_tot(b, 12);
+    double ha = watch_entropy_since(a, g0), hb = watch_entropy_since(b, g0);
+    printf("  homophily: entropy %.3f (%ld searches), mixing: entropy %.3f (%ld searches)\n", ha,
+           ta.searches, hb, tb.searches);
+    CHECK_MSG(ha < hb - 0.05, "homophily entropy %.3f vs mixing %.3f", ha, hb);
+    rlab_free(g0);
+    sim_free(a);
+    sim_free(b);
+}
+
+/* ---- sim.repro ----------------------------------------------------------------------------------
+ */
+
+static rlab_db *open_db(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", rlab_test_tmpdir(), name);
+    rlab_err err = {0};
+    rlab_db *db = rlab_db_open(path, 0, &err);
+    CHECK_MSG(db != NULL, "db: %s", err.msg);
+    if (db)
+        CHECK(rlab_db_plugin_migrate(db, "simulator", sim_schema, 1, &err) == RLAB_OK);
+    return db;
+}
+
+static int64_t begin_run(rlab_db *db)
+{
+    rlab_db_run_info ri = {.plugin = "simulator", .name = "test"};
+    int64_t id = 0;
+    rlab_err err = {0};
+    CHECK(rlab_db_run_begin(db, &ri, &id, &err) == RLAB_OK);
+    return id;
+}
+
+static void t_repro_seed(void)
+{
+    fixture();
+    rlab_db *db = open_db("repro.db");
+    if (!db)
+        return;
+    int64_t r1 = begin_run(db), r2 = begin_run(db), r3 = begin_run(db);
+    sim_config c;
+    base_config(&c, 21);
+    c.n_agents = 150;
+    sim *s[3] = {make_sim(&c, BPR), make_sim(&c, BPR), NULL};
+    c.seed = 22;
+    s[2] = make_sim(&c, BPR);
+    int64_t runs[3] = {r1, r2, r3};
+    for (int k = 0; k < 3; k++) {
+        if (!s[k])
+            return;
+        sim_set_id(s[k], runs[k]);
+        sim_attach_store(s[k], db, runs[k]);
+        run(s[k], 6);
+        sim_free(s[k]);
+    }
+    rlab_err err = {0};
+    const char *q = "SELECT count(*), "
+                    "sum(CASE WHEN a.seq = b.seq AND a.round = b.round AND a.vtime = b.vtime AND "
+                    "a.agent IS b.agent AND a.kind = b.kind AND a.payload = b.payload THEN 1 "
+                    "ELSE 0 END) FROM events a LEFT JOIN events b ON b.run_id = ?2 AND b.seq = "
+                    "a.seq WHERE a.run_id = ?1";
+    rlab_db_value p12[2] = {{.type = RLAB_DB_INT, .i = r1}, {.type = RLAB_DB_INT, .i = r2}};
+    rlab_db_result *res = rlab_db_query_table(db, q, p12, 2, 0, &err);
+    CHECK_MSG(res != NULL, "%s", err.msg);
+    if (res) {
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        printf("  seed 21 twice: %lld events, %lld identical\n", (long long)n, (long long)same);
+        CHECK(n > 1000);
+        CHECK_EQ_INT(same, n);
+        rlab_db_result_free(res);
+    }
+    rlab_db_value p13[2] = {{.type = RLAB_DB_INT, .i = r1}, {.type = RLAB_DB_INT, .i = r3}};
+    res = rlab_db_query_table(db, q, p13, 2, 0, &err);
+    if (res) {
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        CHECK_MSG(same < n / 2, "another seed gave %lld of %lld identical events", (long long)same,
+                  (long long)n);
+        rlab_db_result_free(res);
+    }
+    /* the same counts are in simulator_stats, and the events are valid JSON */
+    res = rlab_db_query_table(db,
+                              "SELECT count(*) FROM events WHERE run_id = ?1 AND "
+                              "json_valid(payload) = 0",
+                              p12, 1, 0, &err);
+    if (res) {
+        CHECK_EQ_INT(rlab_db_result_cell(res, 0, 0)->i, 0);
+        rlab_db_result_free(res);
+    }
+    rlab_db_close(db);
+}
+
+static void t_repro_branch(void)
+{
+    fixture();
+    rlab_db *db = open_db("branch.db");
+    if (!db)
+        return;
+    int64_t r1 = begin_run(db), r2 = begin_run(db);
+    sim_config c;
+    base_config(&c, 31);
+    c.n_agents = 200;
+    c.checkpoint_every = 1;
+    sim *a = make_sim(&c, NULL);
+    if (!a)
+        return;
+    sim_set_id(a, r1);
+    sim_attach_store(a, db, r1);
+    run(a, 7);
+    /* restore round 4 into a fresh simulation and run 3 rounds: the same events as the
+     * original's rounds 5..7 */
+    rlab_err err = {0};
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = r1}};
+    rlab_db_result *res = rlab_db_query_table(
+        db, "SELECT state, bytes FROM simulator_checkpoints WHERE sim = ?1 AND round = 4", p, 1, 0,
+        &err);
+    CHECK(res && res->nrow == 1);
+    if (!res || res->nrow != 1)
+        return;
+    sim *b = make_sim(&c, NULL);
+    const rlab_db_value *cell = rlab_db_result_cell(res, 0, 0);
+    CHECK_EQ_INT((int64_t)cell->n, rlab_db_result_cell(res, 0, 1)->i);
+    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n, &err) == RLAB_OK);
+    /* a corrupted checkpoint is refused */
+    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n / 2, &err) == RLAB_EFORMAT);
+    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n, &err) == RLAB_OK);
+    rlab_db_result_free(res);
+    CHECK_EQ_INT(sim_round(b), 4);
+    sim_set_id(b, r2);
+    sim_attach_store(b, db, r2);
+    run(b, 3);
+    rlab_db_value p12[2] = {{.type = RLAB_DB_INT, .i = r1}, {.type = RLAB_DB_INT, .i = r2}};
+    res = rlab_db_query_table(
+        db,
+        "SELECT count(*), sum(b.payload IS a.payload AND b.agent IS a.agent AND b.kind = a.kind)"
+        " FROM events a LEFT JOIN events b ON b.run_id = ?2 AND b.seq = a.seq"
+        " WHERE a.run_id = ?1 AND a.round > 4",
+        p12, 2, 0, &err);
+    CHECK_MSG(res != NULL, "%s", err.msg);
+    if (res) {
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        printf("  branch of round 4: %lld events after it, %lld identical\n", (long long)n,
+               (long long)same);
+        CHECK(n > 300);
+        CHECK_EQ_INT(same, n);
+        rlab_db_result_free(res);
+    }
+    sim_free(a);
+    sim_free(b);
+    rlab_db_close(db);
+}
+
+/* ---- sim.llm
+ * ------------------------------------------------------------------------------------- */
+
+static void t_llm_backend(void)
+{
+    fixture();
+    fake_rec_llm *srv = fake_rec_llm_start();
+    if (!srv) {
+        rlab_test_skip("cannot start the loopback server");
+        return;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
+    rlab_err err = {0};
+    rlab_db *db = open_db("llm.db");
+    if (!db)
+        return;
+    for (int garbage = 0; garbage < 2; garbage++) {
+        rlab_llm_config lc = {.backend = "openai",
+                              .base_url = url,
+                              .model = garbage ? "garbage" : "agent",
+                              .api_key = "",
+                              .timeout = 10,
+                              .max_attempts = 1,
+                              .max_in_flight = 8};
+        rlab_llm *llm = rlab_llm_new(&lc, &err);
+        CHECK_MSG(llm != NULL, "%s", err.msg);
+        if (!llm)
+            break;
+        sim_config c;
+        base_config(&c, 41);
+        c.n_agents = 24;
+        c.use_llm = 1;
+        sim *s = make_sim(&c, NULL);
+        CHECK(sim_set_llm(s, llm, &err) == RLAB_OK);
+        int64_t run_id = begin_run(db);
+        sim_set_id(s, run_id);
+        sim_attach_store(s, db, run_id);
+        long before = fake_rec_llm_requests(srv);
+        totals t = run_tot(s, 2);
+        long sent = fake_rec_llm_requests(srv) - before;
+        /* who decided, from the events */
+        rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = run_id}};
+        rlab_db_result *res = rlab_db_query_table(
+            db,
+            "SELECT sum(json_extract(payload, '$.by') = 'llm'), "
+            "sum(json_extract(payload, '$.by') = 'fallback'), "
+            "sum(json_extract(payload, '$.by') = 'offline'), count(*) FROM events "
+            "WHERE run_id = ?1 AND kind IN ('visit', 'watch', 'chat', 'post', 'nothing')",
+            p, 1, 0, &err);
+        CHECK_MSG(res != NULL, "%s", err.msg);
+        if (res) {
+            int64_t by_llm = rlab_db_result_cell(res, 0, 0)->i;
+            int64_t by_fb = rlab_db_result_cell(res, 0, 1)->i;
+            int64_t by_off = rlab_db_result_cell(res, 0, 2)->i;
+            int64_t n = rlab_db_result_cell(res, 0, 3)->i;
+            printf("  %s server: %ld requests, events by llm %lld, fallback %lld, offline %lld "
+                   "of %lld\n",
+                   garbage ? "garbage" : "agent", sent, (long long)by_llm, (long long)by_fb,
+                   (long long)by_off, (long long)n);
+            CHECK(n > 20);
+            CHECK_EQ_INT(by_off, 0);
+            if (!garbage) {
+                /* the fake model always enters the site and buys the first item */
+                CHECK_EQ_INT(by_llm, n);
+                CHECK_EQ_INT(by_fb, 0);
+                CHECK(t.rec_watches > 20);
+            } else {
+                CHECK_EQ_INT(by_fb, n);
+                CHECK_EQ_INT(by_llm, 0);
+                /* each decision asked twice (one retry), then decided offline */
+                CHECK(sent >= 2 * t.active);
+            }
+            rlab_db_result_free(res);
+        }
+        /* the interview goes through the model too */
+        int by = -1;
+        char *ans = sim_interview(s, 3, "What did you watch?", &by, &err);
+        CHECK(ans != NULL);
+        if (!garbage) {
+            CHECK_EQ_INT(by, SIM_BY_LLM);
+            CHECK_STR_CONTAINS(ans, "last movie");
+        } else {
+            CHECK_EQ_INT(by, SIM_BY_FALLBACK);
+            CHECK_STR_CONTAINS(ans, "I'm ");
+        }
+        rlab_free(ans);
+        sim_free(s);
+        rlab_llm_free(llm);
+    }
+    /* an HTTP-level failure (nothing listens on the port any more) also falls back */
+    fake_rec_llm_stop(srv);
+    rlab_llm_config lc = {.backend = "openai",
+                          .base_url = url,
+                          .model = "agent",
+                          .api_key = "",
+                          .timeout = 2,
+                          .connect_timeout = 1,
+                          .max_attempts = 1};
+    rlab_llm *llm = rlab_llm_new(&lc, &err);
+    if (llm) {
+        sim_config c;
+        base_config(&c, 42);
+        c.n_agents = 10;
+        c.use_llm = 1;
+        c.llm_retries = 0;
+        sim *s = make_sim(&c, NULL);
+        sim_set_llm(s, llm, &err);
+        totals t = run_tot(s, 1);
+        CHECK(t.active > 0);
+        CHECK(sim_last_stats(s)->llm_fallbacks >= t.active);
+        sim_free(s);
+        rlab_llm_free(llm);
+    }
+    rlab_db_close(db);
+}
+
+/* ---- sim.plugin
+ * ----------------------------------------------------------------------------------- */
+
+static rlab_result *cmd(const char *line)
+{
+    rlab_result *res = NULL;
+    rlab_err err = {0};
+    int rc = rlab_host_run_sync(H, line, &res, &err);
+    CHECK_MSG(rc == RLAB_OK, "%s: %s", line, err.msg);
+    return res;
+}
+
+static int64_t res_int(const rlab_result *r, const char *name)
+{
+    const rlab_cell *c = r ? rlab_result_scalar(r, name) : NULL;
+    return c ? c->i : -1;
+}
+
+static int64_t q_int(const char *sql, int64_t a)
+{
+    rlab_err err = {0};
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = a}};
+    rlab_db_result *r =
+        rlab_db_query_table(rlab_host_db(H), sql, p, strstr(sql, "?1") ? 1 : 0, 0, &err);
+    CHECK_MSG(r != NULL, "%s: %s", sql, err.msg);
+    int64_t v = r && r->nrow > 0 ? rlab_db_result_cell(r, 0, 0)->i : -1;
+    rlab_db_result_free(r);
+    return v;
+}
+
+static void t_plugin_commands(void)
+{
+    fixture();
+    if (!H || !rlab_host_find_cmd(H, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/plugin.db", rlab_test_tmpdir());
+    rlab_err err = {0};
+    CHECK_MSG(rlab_host_set_store(H, path, &err) == RLAB_OK, "%s", err.msg);
+    const char *model = BPR ? "bpr" : "random";
+    char line[256];
+    snprintf(line, sizeof line, "simulator.new data=w agents=120 model=%s seed=5", model);
+    rlab_result *r = cmd(line);
+    int64_t sim1 = res_int(r, "sim");
+    CHECK(sim1 > 0);
+    CHECK_EQ_INT(res_int(r, "ground_truth"), 1);
+    rlab_result_free(r);
+    r = cmd("simulator.step rounds=6");
+    CHECK_EQ_INT(res_int(r, "round"), 6);
+    rlab_result_free(r);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM simulator_stats WHERE sim = ?1", sim1), 6);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM simulator_checkpoints WHERE sim = ?1", sim1), 7);
+    CHECK(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'watch'", sim1) > 50);
+    /* watches in the stats equal watch events */
+    CHECK_EQ_INT(q_int("SELECT sum(watches) FROM simulator_stats WHERE sim = ?1", sim1),
+                 q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'watch'", sim1));
+    r = cmd("simulator.interview agent=4 question=\"Which movies did you like lately?\"");
+    const rlab_cell *ans = r ? rlab_result_scalar(r, "answer") : NULL;
+    CHECK(ans && ans->s && strstr(ans->s, "I'm "));
+    rlab_result_free(r);
+    r = cmd("simulator.edit agent=4 field=interests value=\"Action;Comedy\"");
+    rlab_result_free(r);
+    {
+        rlab_result *bad = NULL;
+        CHECK(rlab_host_run_sync(H, "simulator.edit agent=4 field=interests value=Nonsense", &bad,
+                                 &err) == RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "unknown genre 'Nonsense'");
+        rlab_result_free(bad);
+    }
+    r = cmd("simulator.rewire mode=homophily k=6");
+    CHECK_EQ_INT(res_int(r, "edges"), 120 * 6);
+    rlab_result_free(r);
+    r = cmd("simulator.inject items=i3,i4 rounds=1");
+    rlab_result_free(r);
+    r = cmd("simulator.post agent=2 item=i5");
+    rlab_result_free(r);
+    r = cmd("simulator.step rounds=2");
+    rlab_result_free(r);
+    /* the injected items led the first page of every visit in round 7 */
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND round = 7 AND kind = "
+                       "'visit' AND json_extract(payload, '$.steps[0].page[0]') != 3",
+                       sim1),
+                 0);
+    CHECK(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND round = 7 AND kind = 'visit'",
+                sim1) > 0);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM simulator_interventions WHERE sim = ?1", sim1), 5);
+    /* branch from round 3 with the random recommender; the parent is untouched */
+    r = cmd("simulator.branch round=3 model=random");
+    int64_t sim2 = res_int(r, "sim");
+    CHECK(sim2 > sim1);
+    rlab_result_free(r);
+    r = cmd("simulator.step rounds=3");
+    CHECK_EQ_INT(res_int(r, "round"), 6);
+    rlab_result_free(r);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM simulator_stats WHERE sim = ?1", sim2), 3);
+    CHECK_EQ_INT(q_int("SELECT parent FROM simulator_sims WHERE sim = ?1", sim2), sim1);
+    r = cmd("simulator.stats");
+    CHECK(r && r->ntables == 1 && r->tables[0]->nrows == 6);
+    rlab_result_free(r);
+    r = cmd("simulator.agent agent=4");
+    CHECK(r && r->ntables == 2);
+    rlab_result_free(r);
+    /* pause before a step: the step runs no round and reports what is left */
+    r = cmd("simulator.pause");
+    rlab_result_free(r);
+    r = cmd("simulator.step rounds=2");
+    CHECK_EQ_INT(res_int(r, "rounds_done"), 2); /* a step clears an earlier pause */
+    rlab_result_free(r);
+    /* as a job on the host's worker thread (its own store connection) */
+    int job = 0;
+    CHECK(rlab_host_submit(H, "simulator.step rounds=1", &job, &err) == RLAB_OK);
+    rlab_result *jr = NULL;
+    CHECK_MSG(rlab_host_wait(H, job, &jr, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_EQ_INT(res_int(jr, "round"), 9);
+    rlab_result_free(jr);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM simulator_stats WHERE sim = ?1 AND round = 9", sim2),
+                 1);
+    CHECK(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND round = 9", sim2) > 0);
+    /* errors */
+    rlab_result *bad = NULL;
+    CHECK(rlab_host_run_sync(H, "simulator.branch round=99", &bad, &err) == RLAB_ENOTFOUND);
+    rlab_result_free(bad);
+    bad = NULL;
+    CHECK(rlab_host_run_sync(H, "simulator.new data=w model=nosuch", &bad, &err) == RLAB_ENOTFOUND);
+    CHECK_STR_CONTAINS(err.msg, "model 'nosuch' not found");
+    rlab_result_free(bad);
+}
+
+static void t_plugin_retrain(void)
+{
+    fixture();
+    if (!H || !BPR || !rlab_host_db(H)) {
+        rlab_test_skip("needs the baselines plugin and the store of sim.plugin.1");
+        return;
+    }
+    rlab_result *r = cmd("simulator.new data=w agents=80 model=bpr seed=6 retrain_every=2 "
+                         "retrain_epochs=3");
+    int64_t id = res_int(r, "sim");
+    rlab_result_free(r);
+    r = cmd("simulator.step rounds=3");
+    const rlab_cell *m = r ? rlab_result_scalar(r, "model") : NULL;
+    char want[64];
+    snprintf(want, sizeof want, "sim%lld.rec", (long long)id);
+    CHECK(m && m->s && strcmp(m->s, want) == 0);
+    rlab_result_free(r);
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'retrain'", id),
+                 1);
+    /* round 3 used the retrained model */
+    rlab_err err = {0};
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = id}};
+    rlab_db_result *q = rlab_db_query_table(
+        rlab_host_db(H), "SELECT model FROM simulator_stats WHERE sim = ?1 ORDER BY round", p, 1, 0,
+        &err);
+    CHECK(q && q->nrow == 3);
+    if (q && q->nrow == 3) {
+        CHECK(strcmp(rlab_db_result_cell(q, 1, 0)->s, "bpr") == 0);
+        CHECK(strcmp(rlab_db_result_cell(q, 2, 0)->s, want) == 0);
+    }
+    rlab_db_result_free(q);
+    rlab_model *rm = rlab_models_get(rlab_host_models(H), want);
+    CHECK(rm != NULL);
+    rlab_model_release(rm);
+    /* as a job: the step stops after round 2, queues the training and a resume job that
+     * adopts the new model and runs round 3 */
+    r = cmd("simulator.new data=w agents=80 model=bpr seed=6 retrain_every=2 retrain_epochs=3");
+    int64_t id2 = res_int(r, "sim");
+    rlab_result_free(r);
+    int job = 0;
+    CHECK(rlab_host_submit(H, "simulator.step rounds=3", &job, &err) == RLAB_OK);
+    CHECK(rlab_host_wait(H, job, NULL, &err) == RLAB_OK);
+    for (int guard = 0; guard < 10; guard++) { /* the queued train and resume jobs */
+        rlab_job_info ji[8];
+        int nj = rlab_host_jobs(H, ji, 8);
+        if (nj == 0)
+            break;
+        for (int k = 0; k < nj; k++)
+            CHECK_MSG(rlab_host_wait(H, ji[k].id, NULL, &err) == RLAB_OK, "%s: %s", ji[k].cmd,
+                      err.msg);
+    }
+    snprintf(want, sizeof want, "sim%lld.rec", (long long)id2);
+    rlab_db_value p2[1] = {{.type = RLAB_DB_INT, .i = id2}};
+    q = rlab_db_query_table(rlab_host_db(H),
+                            "SELECT model FROM simulator_stats WHERE sim = ?1 ORDER BY round", p2,
+                            1, 0, &err);
+    CHECK(q && q->nrow == 3);
+    if (q && q->nrow == 3)
+        CHECK(strcmp(rlab_db_result_cell(q, 2, 0)->s, want) == 0);
+    rlab_db_result_free(q);
+}
+
+/* ---- sim.profiles -------------------------------------------------------------------------------
+ */
+
+static void t_profiles_csv(void)
+{
+    fixture();
+    char path[512];
+    snprintf(path, sizeof path, "%s/profiles.csv", rlab_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    char b0[64], b1[64];
+    const char *g0 = rlab_world_genre_name(0, b0, sizeof b0);
+    const char *g1 = rlab_world_genre_name(1, b1, sizeof b1);
+    fprintf(f,
+            "id,name,age,gender,traits,status,interests,feature\n"
+            "u0,Tommy Test,31,M,curious,student,%s;%s,Explorer;Poster\n"
+            "u999,Nobody,20,F,x,y,%s,Watcher\n",
+            g0, g1, g0);
+    fclose(f);
+    sim_config c;
+    base_config(&c, 1);
+    c.n_agents = 10;
+    sim *s = NULL;
+    rlab_err err = {0};
+    sim_profiles pr = {.csv_path = path};
+    CHECK_MSG(sim_new(&c, DS, W, NULL, &pr, &s, &err) == RLAB_OK, "%s", err.msg);
+    if (!s)
+        return;
+    const sim_agent *a = sim_agent_at(s, 0);
+    CHECK(strcmp(a->name, "Tommy Test") == 0);
+    CHECK_EQ_INT(a->age, 31);
+    CHECK_EQ_INT(a->arch, SIM_ARCH(RLAB_ARCH_EXPLORER) | SIM_ARCH(RLAB_ARCH_POSTER));
+    CHECK_NEAR(sim_taste(s, 0)[0], 0.5, 1e-6);
+    CHECK_NEAR(sim_taste(s, 0)[1], 0.5, 1e-6);
+    sim_free(s);
+    /* a bad genre names the file and line */
+    f = fopen(path, "w");
+    fprintf(f, "id,interests\nu1,Nonsense\n");
+    fclose(f);
+    CHECK(sim_new(&c, DS, W, NULL, &pr, &s, &err) == RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "unknown genre");
+    CHECK_EQ_INT(err.line, 2);
+}
+
+static void t_profiles_ml100k(void)
+{
+    const char *dir = rlab_test_data_dir();
+    if (!dir) {
+        rlab_test_skip("RECLAB_DATA not set");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/movielens-100k", dir);
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    if (rlab_load_ml100k(path, "ml", &ds, &err)) {
+        rlab_test_skip("no movielens-100k");
+        return;
+    }
+    sim_config c;
+    sim_config_default(&c);
+    c.n_agents = 0; /* all 943 users */
+    c.checkpoint_every = 0;
+    sim *s = NULL;
+    CHECK_MSG(sim_new(&c, ds, NULL, NULL, NULL, &s, &err) == RLAB_OK, "%s", err.msg);
+    int32_t u1 = rlab_vocab_find(&ds->users, "1", 1);
+    CHECK(u1 >= 0);
+    if (s && u1 >= 0) {
+        CHECK_EQ_INT(sim_n_agents(s), 943);
+        /* u.user line 1: 1|24|M|technician|85711 */
+        const sim_agent *a = sim_agent_at(s, u1);
+        CHECK_EQ_INT(a->age, 24);
+        CHECK(strcmp(a->gender, "M") == 0);
+        CHECK(strcmp(a->occupation, "technician") == 0);
+        CHECK_EQ_INT(sim_n_genres(s), 19);
+        totals t = run_tot(s, 3);
+        CHECK(t.watches > 50);
+        CHECK(isnan(sim_last_stats(s)->satisfaction)); /* no ground truth */
+        char *ans = sim_interview(s, u1, "What do you like?", NULL, &err);
+        CHECK(ans && strstr(ans, "enjoy most"));
+        rlab_free(ans);
+        sim_free(s);
+    }
+    rlab_dataset_free(ds);
+}
+
+static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
+                                  {"sim.parse.2", t_parse_roundtrip},
+                                  {"sim.memory.1", t_memory_pipeline},
+                                  {"sim.memory.2", t_memory_forget_retrieve},
+                                  {"sim.behave.taste", t_behave_taste},
+                                  {"sim.behave.bpr", t_behave_bpr},
+                                  {"sim.behave.diffusion", t_behave_diffusion},
+                                  {"sim.behave.homophily", t_behave_homophily},
+                                  {"sim.repro.seed", t_repro_seed},
+                                  {"sim.repro.branch", t_repro_branch},
+                                  {"sim.llm.1", t_llm_backend},
+                                  {"sim.plugin.1", t_plugin_commands},
+                                  {"sim.plugin.retrain", t_plugin_retrain},
+                                  {"sim.profiles.csv", t_profiles_csv},
+                                  {"sim.profiles.ml100k", t_profiles_ml100k},
+                                  {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int rc = rlab_test_main(argc, argv, tests);
+    rlab_model_release(BPR);
+    rlab_host_free(H);
+    rlab_world_free(W);
+    rlab_dataset_free(DS);
+    return rc;
+}
