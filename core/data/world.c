@@ -1030,6 +1030,9 @@ static void put_text(FILE *f, const char *s)
         fputc((*s == '\t' || *s == '\n' || *s == '\r') ? ' ' : *s, f);
 }
 
+/* "" for a missing name, so the exported text never passes NULL to %s. */
+static const char *nz(const char *s) { return s ? s : ""; }
+
 int rlab_world_write_recbole(const rlab_world *w, const rlab_dataset *ds, const char *dir,
                              const char *name, rlab_err *err)
 {
@@ -1044,8 +1047,9 @@ int rlab_world_write_recbole(const rlab_world *w, const rlab_dataset *ds, const 
     const rlab_inter *t = &ds->inter;
     fputs("user_id:token\titem_id:token\trating:float\ttimestamp:float\n", f);
     for (size_t k = 0; k < t->n; k++)
-        fprintf(f, "%s\t%s\t%d\t%lld\n", rlab_vocab_name(&ds->users, t->user[k]),
-                rlab_vocab_name(&ds->items, t->item[k]), (int)t->rating[k], (long long)t->ts[k]);
+        fprintf(f, "%s\t%s\t%d\t%lld\n", nz(rlab_vocab_name(&ds->users, t->user[k])),
+                nz(rlab_vocab_name(&ds->items, t->item[k])), (int)t->rating[k],
+                (long long)t->ts[k]);
     if ((rc = close_out(f, path, err)) != RLAB_OK)
         return rc;
 
@@ -1058,11 +1062,12 @@ int rlab_world_write_recbole(const rlab_world *w, const rlab_dataset *ds, const 
         return RLAB_EIO;
     fputs("item_id:token\ttitle:token_seq\tgenres:token_seq\tyear:float\n", f);
     for (int32_t i = 0; i < w->n_items; i++) {
-        fprintf(f, "%s\t", rlab_vocab_name(&ds->items, i));
+        fprintf(f, "%s\t", nz(rlab_vocab_name(&ds->items, i)));
         put_text(f, ct->text[i]);
         fputc('\t', f);
         for (int64_t k = cg->off[i]; k < cg->off[i + 1]; k++)
-            fprintf(f, "%s%s", k > cg->off[i] ? " " : "", rlab_vocab_name(&cg->vocab, cg->seq[k]));
+            fprintf(f, "%s%s", k > cg->off[i] ? " " : "",
+                    nz(rlab_vocab_name(&cg->vocab, cg->seq[k])));
         fprintf(f, "\t%d\n", (int)cy->num[i]);
     }
     if ((rc = close_out(f, path, err)) != RLAB_OK)
@@ -1078,9 +1083,10 @@ int rlab_world_write_recbole(const rlab_world *w, const rlab_dataset *ds, const 
         return RLAB_EIO;
     fputs("user_id:token\tage:float\tgender:token\toccupation:token\tarchetype:token\n", f);
     for (int32_t u = 0; u < w->n_users; u++)
-        fprintf(f, "%s\t%d\t%s\t%s\t%s\n", rlab_vocab_name(&ds->users, u), (int)ca->num[u],
-                rlab_vocab_name(&cs->vocab, cs->tok[u]), rlab_vocab_name(&co->vocab, co->tok[u]),
-                rlab_vocab_name(&cr->vocab, cr->tok[u]));
+        fprintf(f, "%s\t%d\t%s\t%s\t%s\n", nz(rlab_vocab_name(&ds->users, u)), (int)ca->num[u],
+                nz(rlab_vocab_name(&cs->vocab, cs->tok[u])),
+                nz(rlab_vocab_name(&co->vocab, co->tok[u])),
+                nz(rlab_vocab_name(&cr->vocab, cr->tok[u])));
     if ((rc = close_out(f, path, err)) != RLAB_OK)
         return rc;
 
@@ -1090,8 +1096,8 @@ int rlab_world_write_recbole(const rlab_world *w, const rlab_dataset *ds, const 
         fputs("source_id:token\ttarget_id:token\n", f);
         for (int32_t u = 0; u < w->n_users; u++)
             for (int64_t e = w->follow_off[u]; e < w->follow_off[u + 1]; e++)
-                fprintf(f, "%s\t%s\n", rlab_vocab_name(&ds->users, u),
-                        rlab_vocab_name(&ds->users, w->follow[e]));
+                fprintf(f, "%s\t%s\n", nz(rlab_vocab_name(&ds->users, u)),
+                        nz(rlab_vocab_name(&ds->users, w->follow[e])));
         if ((rc = close_out(f, path, err)) != RLAB_OK)
             return rc;
     }

@@ -216,14 +216,18 @@ void rlab_host_free(rlab_host *h)
     /* Models first: their free functions live in the plugins' code. */
     rlab_models_free(h->models);
     h->models = NULL;
-    for (rlab_ds_entry *e = h->datasets, *next; e; e = next) {
+    /* Then the plugins: their close() may still release datasets they hold, so the dataset
+     * list and the store outlive them. */
+    while (h->nplugins > 0)
+        drop_plugin(h, h->nplugins - 1);
+    rlab_ds_entry *ds = h->datasets;
+    h->datasets = NULL;
+    for (rlab_ds_entry *e = ds, *next; e; e = next) {
         next = e->next;
         rlab_dataset_free(e->ds);
         rlab_free(e);
     }
     rlab__store_close(h);
-    while (h->nplugins > 0)
-        drop_plugin(h, h->nplugins - 1);
     rlab_free(h->plugins);
     rlab_free(h->cmds);
     for (int i = 0; i < h->nrefusals; i++)

@@ -137,6 +137,11 @@ static int decide_write(auth_ctx *a, int action, const char *obj, const char *tb
             return SQLITE_OK;
     }
     if (a->mode == AUTH_PLUGIN) {
+        /* UNIQUE / composite PRIMARY KEY constraints make SQLite create an index named
+         * sqlite_autoindex_<table>_N: it belongs to the (prefixed) table, so judge by that */
+        if ((action == SQLITE_CREATE_INDEX || action == SQLITE_DROP_INDEX) && obj &&
+            strncmp(obj, "sqlite_autoindex_", 17) == 0 && tbl && has_prefix(a, tbl))
+            return SQLITE_OK;
         if (is_protected(obj) || is_protected(tbl))
             return deny(a,
                         "%s on core table '%s' refused: plugin migrations may only touch "

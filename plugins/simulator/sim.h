@@ -119,7 +119,7 @@ typedef struct sim_agent {
     int32_t age;
     char gender[8];
     char occupation[24];
-    char traits[48];
+    char traits[96];
     char status[48];
     uint8_t arch;              /* SIM_ARCH bits */
     uint8_t busy_kind;         /* 0 idle, 1 watching, 2 chatting, 3 posting */

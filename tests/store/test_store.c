@@ -833,6 +833,16 @@ static void t_plugin_migrate(void)
     CHECK_EQ_INT(rlab_db_plugin_migrate(db, "seqrec", seqrec_v3, 2, &err), RLAB_EVERSION);
     CHECK(strcmp(err.msg, "session was written by seqrec schema 3; this plugin knows 2") == 0);
 
+    /* composite primary keys and UNIQUE make SQLite's own sqlite_autoindex_* indexes: fine */
+    static const rlab_migration autoindex[] = {
+        {.sql = "CREATE TABLE keyed_pairs(a INTEGER, b INTEGER, c TEXT UNIQUE,"
+                " PRIMARY KEY (a, b))"},
+    };
+    CHECK_MSG(rlab_db_plugin_migrate(db, "keyed", autoindex, 1, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                             " AND tbl_name = 'keyed_pairs'"),
+                 2);
+
     /* bad prefixes and other refusals: nothing of the failed upgrade remains */
     static const rlab_migration bad_table[] = {
         {.sql = "CREATE TABLE attack_ok(x)"},
