@@ -33,40 +33,40 @@ const char *rlab_test_current(void);
 /* Path to a fresh temporary directory for this test binary (created once, removed at exit). */
 const char *rlab_test_tmpdir(void);
 
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
-            rlab_test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            rlab_test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                         \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
-            rlab_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            rlab_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                       \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                  \
-    do {                                                                                    \
-        long long _a = (long long)(a), _b = (long long)(b);                                 \
-        if (_a != _b)                                                                       \
-            rlab_test_fail(__FILE__, __LINE__, "%s == %s: got %lld, expected %lld", #a, #b, \
-                           _a, _b);                                                         \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long _a = (long long)(a), _b = (long long)(b);                                        \
+        if (_a != _b)                                                                              \
+            rlab_test_fail(__FILE__, __LINE__, "%s == %s: got %lld, expected %lld", #a, #b, _a,    \
+                           _b);                                                                    \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                               \
-    do {                                                                                    \
-        double _a = (double)(a), _b = (double)(b);                                          \
-        if (!(fabs(_a - _b) <= (double)(tol)))                                              \
-            rlab_test_fail(__FILE__, __LINE__, "%s ~ %s: got %.9g, expected %.9g (tol %g)", \
-                           #a, #b, _a, _b, (double)(tol));                                  \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double _a = (double)(a), _b = (double)(b);                                                 \
+        if (!(fabs(_a - _b) <= (double)(tol)))                                                     \
+            rlab_test_fail(__FILE__, __LINE__, "%s ~ %s: got %.9g, expected %.9g (tol %g)", #a,    \
+                           #b, _a, _b, (double)(tol));                                             \
     } while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                                     \
-    do {                                                                                    \
-        const char *_h = (hay), *_n = (needle);                                             \
-        if (!_h || !strstr(_h, _n))                                                         \
-            rlab_test_fail(__FILE__, __LINE__, "'%s' does not contain '%s'",                \
-                           _h ? _h : "(null)", _n);                                         \
+#define CHECK_STR_CONTAINS(hay, needle)                                                            \
+    do {                                                                                           \
+        const char *_h = (hay), *_n = (needle);                                                    \
+        if (!_h || !strstr(_h, _n))                                                                \
+            rlab_test_fail(__FILE__, __LINE__, "'%s' does not contain '%s'", _h ? _h : "(null)",   \
+                           _n);                                                                    \
     } while (0)
 
 #endif

@@ -14,10 +14,17 @@
 
 /* ---- status names ------------------------------------------------------------------ */
 static const char *const status_names[RLAB_NSTATUS] = {
-    [RLAB_OK] = "OK",           [RLAB_ENOMEM] = "ENOMEM",     [RLAB_EINVAL] = "EINVAL",
-    [RLAB_EIO] = "EIO",         [RLAB_EFORMAT] = "EFORMAT",   [RLAB_ENOTFOUND] = "ENOTFOUND",
-    [RLAB_EVERSION] = "EVERSION", [RLAB_ECANCELED] = "ECANCELED", [RLAB_EDB] = "EDB",
-    [RLAB_ESTATE] = "ESTATE",   [RLAB_ENET] = "ENET",
+    [RLAB_OK] = "OK",
+    [RLAB_ENOMEM] = "ENOMEM",
+    [RLAB_EINVAL] = "EINVAL",
+    [RLAB_EIO] = "EIO",
+    [RLAB_EFORMAT] = "EFORMAT",
+    [RLAB_ENOTFOUND] = "ENOTFOUND",
+    [RLAB_EVERSION] = "EVERSION",
+    [RLAB_ECANCELED] = "ECANCELED",
+    [RLAB_EDB] = "EDB",
+    [RLAB_ESTATE] = "ESTATE",
+    [RLAB_ENET] = "ENET",
 };
 
 const char *rlab_status_name(int code)

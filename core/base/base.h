@@ -63,8 +63,8 @@ typedef struct rlab_err {
  * write `return rlab_errf(err, RLAB_EINVAL, "...")`. Clears file/line. */
 RLAB_API int rlab_errf(rlab_err *err, int code, const char *fmt, ...) RLAB_PRINTF(3, 4);
 /* Same, naming an input file and line: the message reads "FILE:LINE: msg". */
-RLAB_API int rlab_errf_at(rlab_err *err, int code, const char *file, int line, const char *fmt,
-                          ...) RLAB_PRINTF(5, 6);
+RLAB_API int rlab_errf_at(rlab_err *err, int code, const char *file, int line, const char *fmt, ...)
+    RLAB_PRINTF(5, 6);
 RLAB_API int rlab_verrf(rlab_err *err, int code, const char *fmt, va_list ap);
 /* Reset to RLAB_OK with an empty message. */
 RLAB_API void rlab_err_clear(rlab_err *err);

@@ -965,8 +965,9 @@ int rlab__host_restore_model(rlab_host *h, rlab_db *db, const char *name, rlab_e
         meta_art = rlab_db_column_int(s, 2);
         rc = RLAB_OK;
     } else if (rc == RLAB_OK) {
-        rc = rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found (not in the session, not saved "
-                                            "in the store)",
+        rc = rlab_errf(err, RLAB_ENOTFOUND,
+                       "model '%s' not found (not in the session, not saved "
+                       "in the store)",
                        name);
     }
     rlab_db_finalize(s);

@@ -22,8 +22,8 @@ enum {
  * step, node index, element), recomputed in backward. Memory: B*H*Tq*Tk floats for P plus
  * small per-thread work space. q, k, v may be the same tensor (self-attention). Errors
  * (sticky): shapes, n_heads not dividing C, dropout outside [0, 1). */
-RLAB_API rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k,
-                                       rlab_tensor *v, int n_heads, const uint8_t *key_valid,
+RLAB_API rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab_tensor *v,
+                                       int n_heads, const uint8_t *key_valid,
                                        const uint8_t *query_valid, unsigned flags, float dropout);
 
 /* Sparse mixture-of-experts feed-forward with top-k routing.
@@ -38,9 +38,9 @@ RLAB_API rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor
  * the k selected gates carry gradient to the router; with k = 1 the renormalised gate is
  * identically 1, so the router then learns only from aux_loss. aux_loss may be NULL. Errors
  * (sticky): shapes, top_k outside [1, E]. */
-RLAB_API rlab_tensor *rlab_t_moe(rlab_tape *t, rlab_tensor *x, rlab_tensor *w_gate,
-                                 rlab_tensor *w1, rlab_tensor *b1, rlab_tensor *w2,
-                                 rlab_tensor *b2, int top_k, rlab_tensor **aux_loss);
+RLAB_API rlab_tensor *rlab_t_moe(rlab_tape *t, rlab_tensor *x, rlab_tensor *w_gate, rlab_tensor *w1,
+                                 rlab_tensor *b1, rlab_tensor *w2, rlab_tensor *b2, int top_k,
+                                 rlab_tensor **aux_loss);
 
 /* Residual vector quantisation with a straight-through estimator.
  * x [N, C]; codebooks [Lv, K, C] (Lv levels of K codes). Level l quantises the residual
@@ -55,8 +55,8 @@ RLAB_API rlab_tensor *rlab_t_moe(rlab_tape *t, rlab_tensor *x, rlab_tensor *w_ga
  * dL/dx = sum_l 2 beta / N (r_l - q_l), dL/dcb_l[k] = sum_{n: code = k} 2 / N (q_l - r_l).
  * x_q sends no gradient to the codebooks (they learn only from commit_loss). x may be [..., C].
  * commit_loss and codes_out may be NULL. */
-RLAB_API rlab_tensor *rlab_t_rvq(rlab_tape *t, rlab_tensor *x, rlab_tensor *codebooks,
-                                 float beta, int32_t *codes_out, rlab_tensor **commit_loss);
+RLAB_API rlab_tensor *rlab_t_rvq(rlab_tape *t, rlab_tensor *x, rlab_tensor *codebooks, float beta,
+                                 int32_t *codes_out, rlab_tensor **commit_loss);
 
 /* ---- kernels (level 1) ----------------------------------------------------------------
  * The fused ops above call these; they are exported for the tests (fast vs naive oracle) and

@@ -51,9 +51,8 @@ RLAB_API rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, i
  * serial (deterministic) sparse scatter-add into table->grad and marks the touched rows of a
  * row-tracked parameter (rlab_params_track_rows) for lazy optimisers. ids borrowed: they must
  * stay valid until the backward has run. */
-RLAB_API rlab_tensor *rlab_t_gather(rlab_tape *t, rlab_tensor *table, const int32_t *ids,
-                                    int64_t n, int64_t pad_id, int out_ndim,
-                                    const int64_t *out_shape);
+RLAB_API rlab_tensor *rlab_t_gather(rlab_tape *t, rlab_tensor *table, const int32_t *ids, int64_t n,
+                                    int64_t pad_id, int out_ndim, const int64_t *out_shape);
 /* A view of a with another shape (same element count; one dim may be -1 = inferred). The view
  * shares data AND grad with a (grad aliases, so no backward is needed; a gradient added into
  * the view lands in a->grad). Recorded on the tape with backward NULL. Flags VIEW (never

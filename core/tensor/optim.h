@@ -1,8 +1,8 @@
 /*
  * core/tensor/optim: optimisers over a parameter block, schedules and clipping.
  *
- *     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAMW); oc.lr = 1e-3f; oc.weight_decay = 0.01f;
- *     rlab_opt *opt = rlab_opt_new(P, &oc, &err);   // moments allocated once, parallel to P
+ *     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAMW); oc.lr = 1e-3f; oc.weight_decay =
+ * 0.01f; rlab_opt *opt = rlab_opt_new(P, &oc, &err);   // moments allocated once, parallel to P
  *     ... backward ...; rlab_opt_clip_grad_norm(P, 1.0f); rlab_opt_step(opt, P);
  */
 #ifndef RLAB_TENSOR_OPTIM_H
@@ -16,17 +16,17 @@ typedef enum { RLAB_SCHED_CONSTANT, RLAB_SCHED_COSINE } rlab_sched_kind;
 typedef struct rlab_opt_config {
     rlab_opt_kind kind;
     float lr;
-    float momentum;      /* SGD */
+    float momentum; /* SGD */
     float beta1, beta2, eps;
-    float weight_decay;  /* AdamW/SGD: decoupled (x -= lr * wd * x); Adam: L2, g += wd * x */
-    float clip_norm;     /* > 0: global-norm clipping inside step */
-    int lazy;            /* 1: rows of row-tracked tensors update only when touched (TF
-                            LazyAdam): parameters, moments and decay of untouched rows stay
-                            bit-identical; bias correction uses the global step */
+    float weight_decay; /* AdamW/SGD: decoupled (x -= lr * wd * x); Adam: L2, g += wd * x */
+    float clip_norm;    /* > 0: global-norm clipping inside step */
+    int lazy;           /* 1: rows of row-tracked tensors update only when touched (TF
+                           LazyAdam): parameters, moments and decay of untouched rows stay
+                           bit-identical; bias correction uses the global step */
     rlab_sched_kind sched;
     int64_t warmup_steps, total_steps; /* linear warm-up lr*(t+1)/W for t < W (both scheds);
                                           cosine from lr to min_lr over [W, total] */
-    float min_lr;        /* floor of the cosine schedule */
+    float min_lr;                      /* floor of the cosine schedule */
 } rlab_opt_config;
 
 typedef struct rlab_opt rlab_opt;

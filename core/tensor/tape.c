@@ -214,8 +214,8 @@ rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int
     if (rlab_t_bad((const rlab_tensor *const *)src, nsrc))
         return rlab_tape_fail(tape, RLAB_EINVAL, "%s: invalid input tensor", name);
     if (nsrc > RLAB_T_MAXSRC)
-        return rlab_tape_fail(tape, RLAB_EINVAL, "%s: %d sources, at most %d recorded", name,
-                              nsrc, RLAB_T_MAXSRC);
+        return rlab_tape_fail(tape, RLAB_EINVAL, "%s: %d sources, at most %d recorded", name, nsrc,
+                              RLAB_T_MAXSRC);
     if (tape->nnodes >= tape->maxnodes)
         return rlab_tape_fail(tape, RLAB_ENOMEM, "%s: tape holds at most %zu ops per step", name,
                               tape->maxnodes);

@@ -63,11 +63,11 @@ typedef void (*rlab_backward_fn)(rlab_tape *tape, rlab_tensor *out);
 struct rlab_tensor {
     int ndim;
     int64_t shape[RLAB_T_MAXDIM];
-    int64_t n;          /* number of elements */
+    int64_t n; /* number of elements */
     float *data;
-    float *grad;        /* NULL unless RLAB_T_REQUIRES_GRAD */
+    float *grad; /* NULL unless RLAB_T_REQUIRES_GRAD */
     unsigned flags;
-    const char *op;     /* op name ("matmul"), "input", "param" */
+    const char *op; /* op name ("matmul"), "input", "param" */
     rlab_backward_fn backward;
     rlab_tensor *src[RLAB_T_MAXSRC]; /* sources (ops with more keep them in aux) */
     union {
@@ -81,15 +81,15 @@ struct rlab_tensor {
 
 /* ---- tape ------------------------------------------------------------------------------ */
 struct rlab_tape {
-    rlab_arena *arena;     /* activations, grads, aux buffers; reset every step */
-    rlab_tensor **nodes;   /* recorded ops in execution order */
+    rlab_arena *arena;   /* activations, grads, aux buffers; reset every step */
+    rlab_tensor **nodes; /* recorded ops in execution order */
     size_t nnodes, maxnodes;
-    int training;          /* 1: dropout active */
-    uint64_t seed;         /* dropout stream = f(seed, step counter, node index) */
-    uint64_t step;         /* incremented by rlab_tape_reset */
-    rlab_err err;          /* sticky error (err.code != 0 once set) */
-    rlab_tensor poison;    /* returned by ops after an error */
-    float poison_data[1];  /* poison.data: NAN, so reading a poison result is safe */
+    int training;         /* 1: dropout active */
+    uint64_t seed;        /* dropout stream = f(seed, step counter, node index) */
+    uint64_t step;        /* incremented by rlab_tape_reset */
+    rlab_err err;         /* sticky error (err.code != 0 once set) */
+    rlab_tensor poison;   /* returned by ops after an error */
+    float poison_data[1]; /* poison.data: NAN, so reading a poison result is safe */
 };
 
 /* A tape with an activation arena of arena_bytes and room for max_nodes ops per step.
@@ -164,11 +164,11 @@ typedef struct rlab_param_spec {
 } rlab_param_spec;
 
 typedef struct rlab_params {
-    int n;                /* number of tensors */
-    size_t count;         /* total floats */
-    float *data;          /* [count], 64-byte aligned */
-    float *grad;          /* [count], parallel to data */
-    rlab_tensor *t;       /* [n] tensors viewing into data/grad (flags PARAM|REQUIRES_GRAD) */
+    int n;                 /* number of tensors */
+    size_t count;          /* total floats */
+    float *data;           /* [count], 64-byte aligned */
+    float *grad;           /* [count], parallel to data */
+    rlab_tensor *t;        /* [n] tensors viewing into data/grad (flags PARAM|REQUIRES_GRAD) */
     uint8_t **row_touched; /* [n] per-row flags for sparse (lazy) updates; NULL per tensor
                               unless rlab_params_track_rows was called for it */
 } rlab_params;

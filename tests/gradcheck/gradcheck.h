@@ -9,8 +9,8 @@
  *     static rlab_tensor *build(rlab_tape *t, rlab_tensor **in, void *ud)
  *     { return rlab_t_matmul(t, in[0], in[1], 0, 1); }
  *     rlab_gc_case c = { .op = "matmul", .desc = "[3,5]x[4,5]^T", .nin = 2,
- *         .in = { {"a", 2, {3, 5}, RLAB_INIT_NORMAL, 1.0f}, {"b", 2, {4, 5}, RLAB_INIT_NORMAL, 1.0f} } };
- *     CHECK(rlab_gradcheck(&c, build, NULL) == 0);
+ *         .in = { {"a", 2, {3, 5}, RLAB_INIT_NORMAL, 1.0f}, {"b", 2, {4, 5},
+ * RLAB_INIT_NORMAL, 1.0f} } }; CHECK(rlab_gradcheck(&c, build, NULL) == 0);
  *
  * The builder is called again for every perturbation on a reset tape with the same dropout
  * seed, so stochastic ops (dropout) see identical masks.
