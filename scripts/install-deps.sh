@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git \
   libopenblas-dev liblua5.4-dev lua5.4 libsqlite3-dev sqlite3 \
   libncurses-dev libreadline-dev libjson-c-dev libcurl4-openssl-dev \
-  clang libclang-rt-dev tmux valgrind"
+  clang libclang-rt-dev clang-format tmux valgrind"
 
 missing=""
 for p in $PKGS; do
