@@ -1,0 +1,202 @@
+/*
+ * plugins/seqrec/data.c: the leave-one-out data of the MQSA-TED protocol (utils.py) and the
+ * TED teacher (get_seq_matrix_sparse with time_span = 1: directed counts, reversed pairs off).
+ */
+#include "seqrec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Per-user CSR targets from an inter table holding at most a few rows per user. */
+static int targets_csr(const rlab_inter *t, int32_t n_users, int64_t **off, int32_t **items,
+                       rlab_err *err)
+{
+    rlab_seqs s;
+    int rc = rlab_seqs_from_inter(t, n_users, &s, err);
+    if (rc)
+        return rc;
+    *off = s.off;
+    *items = s.items;
+    rlab_free(s.ts);
+    return RLAB_OK;
+}
+
+static int seqs_alloc(rlab_seqs *s, int32_t n_users, int64_t n, rlab_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->n_users = n_users;
+    s->off = rlab_calloc((size_t)n_users + 1, sizeof *s->off);
+    s->items = rlab_malloc((size_t)(n ? n : 1) * sizeof *s->items);
+    if (!s->off || !s->items) {
+        rlab_seqs_clear(s);
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    }
+    return RLAB_OK;
+}
+
+/* out[u] = a[u] (last `keep` items when keep > 0) followed by the CSR extras of each list. */
+static int seqs_concat(const rlab_seqs *a, int keep, const int64_t *o1, const int32_t *i1,
+                       const int64_t *o2, const int32_t *i2, rlab_seqs *out, rlab_err *err)
+{
+    const int32_t U = a->n_users;
+    int64_t n = 0;
+    for (int32_t u = 0; u < U; u++) {
+        int64_t la = a->off[u + 1] - a->off[u];
+        if (keep > 0 && la > keep)
+            la = keep;
+        n += la + (o1 ? o1[u + 1] - o1[u] : 0) + (o2 ? o2[u + 1] - o2[u] : 0);
+    }
+    int rc = seqs_alloc(out, U, n, err);
+    if (rc)
+        return rc;
+    int64_t k = 0;
+    for (int32_t u = 0; u < U; u++) {
+        int64_t la = a->off[u + 1] - a->off[u];
+        int64_t s0 = a->off[u];
+        if (keep > 0 && la > keep) {
+            s0 += la - keep;
+            la = keep;
+        }
+        memcpy(out->items + k, a->items + s0, (size_t)la * sizeof(int32_t));
+        k += la;
+        if (o1)
+            for (int64_t j = o1[u]; j < o1[u + 1]; j++)
+                out->items[k++] = i1[j];
+        if (o2)
+            for (int64_t j = o2[u]; j < o2[u + 1]; j++)
+                out->items[k++] = i2[j];
+        out->off[u + 1] = k;
+    }
+    return RLAB_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Directed transition counts of consecutive pairs inside each trunc sequence. */
+static int build_teacher(seqrec_data *d, rlab_err *err)
+{
+    const int32_t N = d->n_items;
+    int64_t np = 0;
+    for (int32_t u = 0; u < d->trunc.n_users; u++) {
+        int64_t l = d->trunc.off[u + 1] - d->trunc.off[u];
+        if (l > 1)
+            np += l - 1;
+    }
+    int64_t *key = rlab_malloc((size_t)(np ? np : 1) * sizeof *key);
+    d->tr_off = rlab_calloc((size_t)N + 1, sizeof *d->tr_off);
+    d->tr_col = rlab_malloc((size_t)(np ? np : 1) * sizeof *d->tr_col);
+    d->tr_cnt = rlab_malloc((size_t)(np ? np : 1) * sizeof *d->tr_cnt);
+    d->tr_max = rlab_calloc((size_t)N, sizeof *d->tr_max);
+    if (!key || !d->tr_off || !d->tr_col || !d->tr_cnt || !d->tr_max) {
+        rlab_free(key);
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (TED counts)");
+    }
+    int64_t k = 0;
+    for (int32_t u = 0; u < d->trunc.n_users; u++)
+        for (int64_t j = d->trunc.off[u]; j + 1 < d->trunc.off[u + 1]; j++)
+            key[k++] = (int64_t)d->trunc.items[j] * N + d->trunc.items[j + 1];
+    qsort(key, (size_t)np, sizeof *key, cmp_i64);
+    int64_t nz = 0;
+    for (int64_t a = 0; a < np;) {
+        int64_t b = a;
+        while (b < np && key[b] == key[a])
+            b++;
+        int32_t i = (int32_t)(key[a] / N), j = (int32_t)(key[a] % N);
+        d->tr_col[nz] = j;
+        d->tr_cnt[nz] = (float)(b - a);
+        if (d->tr_cnt[nz] > d->tr_max[i])
+            d->tr_max[i] = d->tr_cnt[nz];
+        d->tr_off[i + 1]++;
+        nz++;
+        a = b;
+    }
+    for (int32_t i = 0; i < N; i++)
+        d->tr_off[i + 1] += d->tr_off[i];
+    rlab_free(key);
+    return RLAB_OK;
+}
+
+int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->n_users = rlab_vocab_size(&ds->users);
+    out->n_items = rlab_vocab_size(&ds->items);
+    if (out->n_users < 1 || out->n_items < 2)
+        return rlab_errf(err, RLAB_EINVAL, "dataset '%s' has %d users and %d items", ds->name,
+                         out->n_users, out->n_items);
+    rlab_split sp;
+    int rc = rlab_split_loo(&ds->inter, out->n_users, &sp, err);
+    if (rc)
+        return rc;
+    rc = rlab_seqs_from_inter(&sp.train, out->n_users, &out->train, err);
+    if (!rc)
+        rc = targets_csr(&sp.valid, out->n_users, &out->valid_off, &out->valid_items, err);
+    if (!rc)
+        rc = targets_csr(&sp.test, out->n_users, &out->test_off, &out->test_items, err);
+    rlab_split_clear(&sp);
+    if (!rc)
+        rc = seqs_concat(&out->train, maxlen, NULL, NULL, NULL, NULL, &out->trunc, err);
+    if (!rc)
+        rc = seqs_concat(&out->train, 0, out->valid_off, out->valid_items, NULL, NULL,
+                         &out->trainval, err);
+    if (!rc)
+        rc = seqs_concat(&out->train, 0, out->valid_off, out->valid_items, out->test_off,
+                         out->test_items, &out->all, err);
+    if (!rc)
+        rc = build_teacher(out, err);
+    if (rc)
+        seqrec_data_clear(out);
+    return rc;
+}
+
+void seqrec_data_clear(seqrec_data *d)
+{
+    if (!d)
+        return;
+    rlab_seqs_clear(&d->train);
+    rlab_seqs_clear(&d->trunc);
+    rlab_seqs_clear(&d->trainval);
+    rlab_seqs_clear(&d->all);
+    rlab_free(d->valid_off);
+    rlab_free(d->valid_items);
+    rlab_free(d->test_off);
+    rlab_free(d->test_items);
+    rlab_free(d->tr_off);
+    rlab_free(d->tr_col);
+    rlab_free(d->tr_cnt);
+    rlab_free(d->tr_max);
+    memset(d, 0, sizeof *d);
+}
+
+void seqrec_teacher_rows(const seqrec_data *d, const int32_t *ids, int64_t n, float tau, float *p)
+{
+    const int32_t N = d->n_items;
+    for (int64_t r = 0; r < n; r++) {
+        float *pr = p + (size_t)r * (size_t)N;
+        const int32_t i = ids[r];
+        const int64_t a = d->tr_off[i], b = d->tr_off[i + 1];
+        if (b == a) { /* all-zero row: softmax of zeros = uniform */
+            const float u = 1.0f / (float)N;
+            for (int32_t j = 0; j < N; j++)
+                pr[j] = u;
+            continue;
+        }
+        /* logits v_j = T[i,j] / (max + 1e-24) / tau; zero entries have logit 0 and the max
+         * logit is 1/tau, so p_zero = exp(-1/tau) / Z, p_j = exp(v_j - 1/tau) / Z. */
+        const double mx = (double)d->tr_max[i] + 1e-24, top = 1.0 / (double)tau;
+        const double e0 = exp(-top);
+        double Z = (double)(N - (b - a)) * e0;
+        for (int64_t k = a; k < b; k++)
+            Z += exp((double)d->tr_cnt[k] / mx / (double)tau - top);
+        const float p0 = (float)(e0 / Z);
+        for (int32_t j = 0; j < N; j++)
+            pr[j] = p0;
+        for (int64_t k = a; k < b; k++)
+            pr[d->tr_col[k]] = (float)(exp((double)d->tr_cnt[k] / mx / (double)tau - top) / Z);
+    }
+}

@@ -1,0 +1,549 @@
+/*
+ * plugins/seqrec/net.c: configuration, parameters and the forward pass shared by SASRec and
+ * MQSA-TED (see seqrec.h for the equations and /work/shared/papers/models.md section 3.2).
+ */
+#include "seqrec.h"
+
+#include "data/batch.h"
+#include "tensor/nn.h"
+#include "tensor/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+seqrec_config seqrec_config_defaults(int model)
+{
+    seqrec_config c;
+    memset(&c, 0, sizeof c);
+    c.model = model;
+    c.dim = 64;
+    c.heads = 1;
+    c.maxlen = 50;
+    c.dropout = 0.5f;
+    c.lr = 1e-3f;
+    c.loss = SEQREC_LOSS_CE;
+    c.ln = SEQREC_LN_PRE;
+    c.L = 3;
+    c.alpha = 0.5f;
+    c.lambda_kd = 0.1f;
+    c.tau = 0.1f;
+    c.eval_every = 1;
+    c.patience = 20;
+    c.chunk = 512;
+    c.seed = 2023;
+    if (model == SEQREC_MQSA) {
+        c.blocks = 1;
+        c.l2 = 1e-4f;
+        c.ln_eps = 1e-24f; /* (variance + 1e-24) ** 0.5 in layer_normalize */
+        c.ted = 1;
+        c.branches = SEQREC_BR_BOTH;
+        c.pad_logit = 1;
+        c.init = SEQREC_INIT_NORMAL;
+        c.batch = 256;
+        c.epochs = 200;
+    } else {
+        c.blocks = 2;
+        c.l2 = 0.0f;      /* kang205: l2_emb = 0 */
+        c.ln_eps = 1e-8f; /* kang205 modules.normalize */
+        c.ted = 0;
+        c.branches = SEQREC_BR_SHORT;
+        c.pad_logit = 0;             /* SASRec scores real items only */
+        c.init = SEQREC_INIT_NORMAL; /* choice: same init as MQSA-TED for a like-for-like
+                                        comparison; init=xavier is kang205's embedding init */
+        c.batch = 128;
+        c.epochs = 200;
+    }
+    return c;
+}
+
+void seqrec_config_str(const seqrec_config *c, char *buf, size_t size)
+{
+    static const char *const br[] = {"both", "short", "long"};
+    snprintf(buf, size,
+             "%s d=%d blocks=%d heads=%d T=%d drop=%g lr=%g l2=%g loss=%s ln=%s L=%d alpha=%g "
+             "ted=%s lambda=%g tau=%g branches=%s padlogit=%d batch=%d seed=%llu",
+             c->model == SEQREC_MQSA ? "mqsa" : "sasrec", c->dim, c->blocks, c->heads, c->maxlen,
+             (double)c->dropout, (double)c->lr, (double)c->l2,
+             c->loss == SEQREC_LOSS_BCE ? "bce" : "ce", c->ln == SEQREC_LN_POST ? "post" : "pre",
+             c->L, (double)c->alpha, c->ted ? "on" : "off", (double)c->lambda_kd, (double)c->tau,
+             br[c->branches], c->pad_logit, c->batch, (unsigned long long)c->seed);
+}
+
+int seqrec_config_set(seqrec_config *c, const char *key, const char *val, rlab_err *err)
+{
+    char *end = NULL;
+    double x = strtod(val, &end);
+    const int num = end && end != val && *end == '\0';
+    const int on =
+        !strcmp(val, "on") || !strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes");
+    const int off =
+        !strcmp(val, "off") || !strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no");
+    static const struct {
+        const char *k;
+        size_t off;
+        int is_float;
+    } nums[] = {
+        {"dim", offsetof(seqrec_config, dim), 0},
+        {"blocks", offsetof(seqrec_config, blocks), 0},
+        {"heads", offsetof(seqrec_config, heads), 0},
+        {"maxlen", offsetof(seqrec_config, maxlen), 0},
+        {"dropout", offsetof(seqrec_config, dropout), 1},
+        {"lr", offsetof(seqrec_config, lr), 1},
+        {"l2", offsetof(seqrec_config, l2), 1},
+        {"ln_eps", offsetof(seqrec_config, ln_eps), 1},
+        {"L", offsetof(seqrec_config, L), 0},
+        {"alpha", offsetof(seqrec_config, alpha), 1},
+        {"lambda_kd", offsetof(seqrec_config, lambda_kd), 1},
+        {"tau", offsetof(seqrec_config, tau), 1},
+        {"batch", offsetof(seqrec_config, batch), 0},
+        {"epochs", offsetof(seqrec_config, epochs), 0},
+        {"patience", offsetof(seqrec_config, patience), 0},
+        {"eval_every", offsetof(seqrec_config, eval_every), 0},
+        {"chunk", offsetof(seqrec_config, chunk), 0},
+        {"neg", offsetof(seqrec_config, n_neg_eval), 0},
+        {"threads", offsetof(seqrec_config, threads), 0},
+        {"verbose", offsetof(seqrec_config, verbose), 0},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (strcmp(key, nums[i].k) != 0)
+            continue;
+        if (!num)
+            return rlab_errf(err, RLAB_EINVAL, "%s=%s: not a number", key, val);
+        if (nums[i].is_float)
+            *(float *)((char *)c + nums[i].off) = (float)x;
+        else
+            *(int *)((char *)c + nums[i].off) = (int)x;
+        return RLAB_OK;
+    }
+    if (!strcmp(key, "seed") && num) {
+        c->seed = (uint64_t)x;
+        return RLAB_OK;
+    }
+    if (!strcmp(key, "loss") && (!strcmp(val, "ce") || !strcmp(val, "bce"))) {
+        c->loss = !strcmp(val, "bce") ? SEQREC_LOSS_BCE : SEQREC_LOSS_CE;
+        return RLAB_OK;
+    }
+    if (!strcmp(key, "ln") && (!strcmp(val, "pre") || !strcmp(val, "post"))) {
+        c->ln = !strcmp(val, "post") ? SEQREC_LN_POST : SEQREC_LN_PRE;
+        return RLAB_OK;
+    }
+    if (!strcmp(key, "init") && (!strcmp(val, "normal") || !strcmp(val, "xavier"))) {
+        c->init = !strcmp(val, "xavier") ? SEQREC_INIT_XAVIER : SEQREC_INIT_NORMAL;
+        return RLAB_OK;
+    }
+    if (!strcmp(key, "branches")) {
+        static const char *const br[] = {"both", "short", "long"};
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(val, br[i])) {
+                c->branches = i;
+                return RLAB_OK;
+            }
+    }
+    if ((!strcmp(key, "ted") || !strcmp(key, "padlogit")) && (on || off)) {
+        if (!strcmp(key, "ted"))
+            c->ted = on;
+        else
+            c->pad_logit = on;
+        return RLAB_OK;
+    }
+    return rlab_errf(err, RLAB_EINVAL, "unknown setting %s=%s", key, val);
+}
+
+int seqrec_config_check(const seqrec_config *c, rlab_err *err)
+{
+    if (c->dim < 1 || c->heads < 1 || c->dim % c->heads)
+        return rlab_errf(err, RLAB_EINVAL, "dim=%d must be a positive multiple of heads=%d", c->dim,
+                         c->heads);
+    if (c->blocks < 1 || c->blocks > SEQREC_MAX_BLOCKS)
+        return rlab_errf(err, RLAB_EINVAL, "blocks=%d outside [1, %d]", c->blocks,
+                         SEQREC_MAX_BLOCKS);
+    if (c->maxlen < 2)
+        return rlab_errf(err, RLAB_EINVAL, "maxlen=%d must be >= 2", c->maxlen);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return rlab_errf(err, RLAB_EINVAL, "dropout=%g outside [0, 1)", (double)c->dropout);
+    if (c->L < 1)
+        return rlab_errf(err, RLAB_EINVAL, "L=%d must be >= 1", c->L);
+    if (!(c->tau > 0.0f))
+        return rlab_errf(err, RLAB_EINVAL, "tau=%g must be > 0", (double)c->tau);
+    if (c->batch < 1)
+        return rlab_errf(err, RLAB_EINVAL, "batch=%d must be >= 1", c->batch);
+    if (c->chunk < 0 || c->eval_every < 1 || c->epochs < 1 || c->patience < 0)
+        return rlab_errf(err, RLAB_EINVAL, "chunk, eval_every, epochs or patience out of range");
+    return RLAB_OK; /* BCE with MQSA-TED is allowed (BCE on the mixed hidden state) */
+}
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+typedef struct spec_list {
+    rlab_param_spec s[256];
+    char names[256][48];
+    int n;
+} spec_list;
+
+static int add_spec(spec_list *L, const char *name, int ndim, int64_t d0, int64_t d1, int init,
+                    float scale)
+{
+    int i = L->n++;
+    snprintf(L->names[i], sizeof L->names[i], "%s", name);
+    L->s[i].name = L->names[i];
+    L->s[i].ndim = ndim;
+    L->s[i].shape[0] = d0;
+    L->s[i].shape[1] = d1;
+    L->s[i].init = init;
+    L->s[i].scale = scale;
+    return i;
+}
+
+static seqrec_ln add_ln(spec_list *L, const char *pre)
+{
+    char nm[48];
+    seqrec_ln ln;
+    snprintf(nm, sizeof nm, "%s.g", pre);
+    ln.g = add_spec(L, nm, 1, 0, 0, RLAB_INIT_ONE, 0.0f);
+    snprintf(nm, sizeof nm, "%s.b", pre);
+    ln.b = add_spec(L, nm, 1, 0, 0, RLAB_INIT_ZERO, 0.0f);
+    return ln;
+}
+
+/* tf.layers.dense: kernel [in, out] glorot-uniform, bias zeros. */
+static seqrec_lin add_lin(spec_list *L, const char *pre)
+{
+    char nm[48];
+    seqrec_lin l;
+    snprintf(nm, sizeof nm, "%s.w", pre);
+    l.w = add_spec(L, nm, 2, 0, 0, RLAB_INIT_XAVIER, 0.0f);
+    snprintf(nm, sizeof nm, "%s.b", pre);
+    l.b = add_spec(L, nm, 1, 0, 0, RLAB_INIT_ZERO, 0.0f);
+    return l;
+}
+
+seqrec_net *seqrec_net_new(const seqrec_config *cfg, int32_t n_items, rlab_err *err)
+{
+    if (seqrec_config_check(cfg, err))
+        return NULL;
+    if (n_items < 1) {
+        rlab_errf(err, RLAB_EINVAL, "seqrec: no items");
+        return NULL;
+    }
+    seqrec_net *net = rlab_calloc(1, sizeof *net);
+    spec_list *L = rlab_calloc(1, sizeof *L);
+    if (!net || !L) {
+        rlab_free(net);
+        rlab_free(L);
+        rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        return NULL;
+    }
+    net->cfg = *cfg;
+    net->n_items = n_items;
+    const int d = cfg->dim;
+    const int emb_init = cfg->init == SEQREC_INIT_XAVIER ? RLAB_INIT_XAVIER : RLAB_INIT_NORMAL;
+    /* E has N + 1 rows: row N is the padding row, zero and never updated (MQSA-TED concats a
+     * zero row; SASRec's embedding(zero_pad=True) likewise). */
+    net->E = add_spec(L, "item_emb", 2, (int64_t)n_items + 1, d, emb_init, 0.01f);
+    net->pos = add_spec(L, "pos_emb", 2, cfg->maxlen, d, emb_init, 0.01f);
+    net->br[0].on = cfg->branches != SEQREC_BR_LONG;
+    net->br[1].on = cfg->model == SEQREC_MQSA && cfg->branches != SEQREC_BR_SHORT;
+    if (!net->br[0].on && !net->br[1].on)
+        net->br[0].on = 1; /* SASRec ignores branches=long */
+    static const char *const bname[2] = {"short", "long"};
+    for (int b = 0; b < 2; b++) {
+        if (!net->br[b].on)
+            continue;
+        for (int k = 0; k < cfg->blocks; k++) {
+            char pre[40];
+            seqrec_block *bl = &net->br[b].blk[k];
+#define P_(s) (snprintf(pre, sizeof pre, "%s.%d.%s", bname[b], k, s), pre)
+            bl->ln_q = add_ln(L, P_("ln_q"));
+            bl->wq = add_lin(L, P_("wq"));
+            bl->wk = add_lin(L, P_("wk"));
+            bl->wv = add_lin(L, P_("wv"));
+            bl->ln_a = add_ln(L, P_("ln_a"));
+            bl->f1 = add_lin(L, P_("ffn1"));
+            bl->f2 = add_lin(L, P_("ffn2"));
+#undef P_
+        }
+        char pre[40];
+        snprintf(pre, sizeof pre, "%s.ln_f", bname[b]);
+        net->br[b].ln_f = add_ln(L, pre);
+    }
+    /* fill the shapes of 1-D (LN, bias: [d]) and 2-D linear ([d, d]) specs */
+    for (int i = 0; i < L->n; i++) {
+        if (L->s[i].ndim == 1)
+            L->s[i].shape[0] = d;
+        else if (L->s[i].shape[0] == 0) {
+            L->s[i].shape[0] = d;
+            L->s[i].shape[1] = d;
+        }
+    }
+    rlab_rng rng;
+    rlab_rng_seed(&rng, cfg->seed);
+    net->P = rlab_params_new(L->s, L->n, &rng, err);
+    rlab_free(L);
+    if (!net->P) {
+        rlab_free(net);
+        return NULL;
+    }
+    rlab_tensor *E = &net->P->t[net->E];
+    memset(E->data + (size_t)n_items * (size_t)d, 0, (size_t)d * sizeof(float));
+    net->frozen = rlab_calloc((size_t)net->P->n, sizeof *net->frozen);
+    if (!net->frozen) {
+        seqrec_net_free(net);
+        rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < net->P->n; i++) {
+        net->frozen[i] = net->P->t[i];
+        net->frozen[i].grad = NULL;
+        net->frozen[i].flags = 0;
+        net->frozen[i].op = "input";
+    }
+    return net;
+}
+
+void seqrec_net_free(seqrec_net *net)
+{
+    if (!net)
+        return;
+    rlab_params_free(net->P);
+    rlab_free(net->frozen);
+    rlab_free(net);
+}
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+static rlab_tensor *linear(rlab_tape *t, rlab_tensor *W, seqrec_lin l, rlab_tensor *x)
+{
+    return rlab_t_add(t, rlab_t_matmul(t, x, &W[l.w], 0, 0), &W[l.b]);
+}
+
+static rlab_tensor *lnorm(rlab_tape *t, rlab_tensor *W, seqrec_ln l, rlab_tensor *x, float eps)
+{
+    return rlab_t_layernorm(t, x, &W[l.g], &W[l.b], eps);
+}
+
+/* Layout. Position-wise ops (linear, LN, FFN, dropout, residuals) run on the compact rows of
+ * the real positions only, [n, d]; attention and the L-query mean need the padded [B, Tb, d]
+ * layout and get it through a gather (rows of padding are zero, and are masked out as keys
+ * and zeroed as queries, exactly as the official code's masks do). On Beauty about 1 position
+ * in 8 is real, so this removes most of the work of the blocks. */
+typedef struct layout {
+    int B, Tb;
+    int64_t n;            /* real positions */
+    const int32_t *comp;  /* [n] flat index b * Tb + t of each real position */
+    const int32_t *padix; /* [B * Tb] compact row of each position, -1 = padding */
+    const uint8_t *valid; /* [B * Tb] */
+} layout;
+
+static rlab_tensor *to_padded(rlab_tape *t, const layout *lo, rlab_tensor *xc)
+{
+    const int64_t shp[3] = {lo->B, lo->Tb, rlab_t_cols(xc)};
+    return rlab_t_gather(t, xc, lo->padix, (int64_t)lo->B * lo->Tb, -1, 3, shp);
+}
+
+static rlab_tensor *to_compact(rlab_tape *t, const layout *lo, rlab_tensor *xp)
+{
+    rlab_tensor *flat =
+        rlab_t_reshape(t, xp, 2, (int64_t[]){(int64_t)lo->B * lo->Tb, rlab_t_cols(xp)});
+    return rlab_t_gather(t, flat, lo->comp, lo->n, -1, 0, NULL);
+}
+
+static rlab_tensor *attend(const seqrec_net *net, rlab_tape *t, const layout *lo, rlab_tensor *Q,
+                           rlab_tensor *K, rlab_tensor *V)
+{
+    const seqrec_config *c = &net->cfg;
+    /* key mask, causal mask, softmax, zero padded query rows, dropout on the weights */
+    rlab_tensor *A =
+        rlab_t_attention(t, to_padded(t, lo, Q), to_padded(t, lo, K), to_padded(t, lo, V), c->heads,
+                         lo->valid, lo->valid, RLAB_ATTN_CAUSAL, c->dropout);
+    return to_compact(t, lo, A);
+}
+
+/* One branch over the compact X0 [n, d]. long_q: the query is the causal L-mean. */
+static rlab_tensor *branch(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
+                           const seqrec_branch *br, int long_q, rlab_tensor *x, const layout *lo)
+{
+    const seqrec_config *c = &net->cfg;
+    const float p = c->dropout, eps = c->ln_eps;
+    for (int k = 0; k < c->blocks; k++) {
+        const seqrec_block *bl = &br->blk[k];
+        /* L-query: mean of the real rows among t, t-1, ..., t-L+1 of this block's input */
+        rlab_tensor *q_in =
+            long_q ? to_compact(t, lo,
+                                rlab_t_causal_moving_avg(t, to_padded(t, lo, x), lo->valid, c->L))
+                   : x;
+        if (c->ln == SEQREC_LN_PRE) {
+            /* MQSA_TED.py / kang205: Q = dense(LN(query)), K = dense(X), V = dense(X) */
+            rlab_tensor *qn = lnorm(t, W, bl->ln_q, q_in, eps);
+            rlab_tensor *A = attend(net, t, lo, linear(t, W, bl->wq, qn), linear(t, W, bl->wk, x),
+                                    linear(t, W, bl->wv, x));
+            A = rlab_t_add(t, A, qn); /* residual from the normalised query */
+            rlab_tensor *O = lnorm(t, W, bl->ln_a, A, eps);
+            rlab_tensor *F = rlab_t_dropout(t, rlab_t_relu(t, linear(t, W, bl->f1, O)), p);
+            F = rlab_t_dropout(t, linear(t, W, bl->f2, F), p);
+            x = rlab_t_add(t, O, F); /* "* mask": compact rows are all real */
+        } else {
+            /* post-LN (choice, documented): X1 = LN(Xq + Attn(Xq Wq, X Wk, X Wv)),
+             * X2 = LN(X1 + FFN(X1)); no final LN. */
+            rlab_tensor *A = attend(net, t, lo, linear(t, W, bl->wq, q_in), linear(t, W, bl->wk, x),
+                                    linear(t, W, bl->wv, x));
+            rlab_tensor *X1 = lnorm(t, W, bl->ln_q, rlab_t_add(t, q_in, A), eps);
+            rlab_tensor *F = rlab_t_dropout(t, rlab_t_relu(t, linear(t, W, bl->f1, X1)), p);
+            F = rlab_t_dropout(t, linear(t, W, bl->f2, F), p);
+            x = lnorm(t, W, bl->ln_a, rlab_t_add(t, X1, F), eps);
+        }
+    }
+    if (c->ln == SEQREC_LN_PRE)
+        x = lnorm(t, W, br->ln_f, x, eps);
+    return x;
+}
+
+rlab_tensor *seqrec_forward(const seqrec_net *net, rlab_tape *t, rlab_tensor *W, const int32_t *ids,
+                            const uint8_t *valid, const int32_t *pos_ids, int B, int Tb,
+                            const int32_t **padix_out)
+{
+    const seqrec_config *c = &net->cfg;
+    const int64_t nt = (int64_t)B * Tb;
+    int32_t *padix = rlab_tape_alloc(t, (size_t)nt * sizeof(int32_t));
+    int32_t *comp = rlab_tape_alloc(t, (size_t)(nt ? nt : 1) * sizeof(int32_t));
+    int32_t *cid = rlab_tape_alloc(t, (size_t)(nt ? nt : 1) * sizeof(int32_t));
+    int32_t *cpos = rlab_tape_alloc(t, (size_t)(nt ? nt : 1) * sizeof(int32_t));
+    if (!padix || !comp || !cid || !cpos)
+        return rlab_tape_fail(t, RLAB_ENOMEM, "seqrec: arena full");
+    int64_t n = 0;
+    for (int64_t i = 0; i < nt; i++) {
+        if (valid[i]) {
+            comp[n] = (int32_t)i;
+            cid[n] = ids[i];
+            cpos[n] = pos_ids[i];
+            padix[i] = (int32_t)n++;
+        } else
+            padix[i] = -1;
+    }
+    if (padix_out)
+        *padix_out = padix;
+    if (n == 0)
+        return rlab_tape_fail(t, RLAB_EINVAL, "seqrec: a batch without any real position");
+    layout lo = {.B = B, .Tb = Tb, .n = n, .comp = comp, .padix = padix, .valid = valid};
+    rlab_tensor *x = rlab_t_gather(t, &W[net->E], cid, n, net->n_items, 0, NULL);
+    x = rlab_t_scale(t, x, sqrtf((float)c->dim));
+    x = rlab_t_add(t, x, rlab_t_gather(t, &W[net->pos], cpos, n, -1, 0, NULL));
+    x = rlab_t_dropout(t, x, c->dropout);
+    rlab_tensor *hs = net->br[0].on ? branch(net, t, W, &net->br[0], 0, x, &lo) : NULL;
+    rlab_tensor *hl = net->br[1].on ? branch(net, t, W, &net->br[1], 1, x, &lo) : NULL;
+    if (hs && hl) {
+        /* alpha * (H_s E^T) + (1 - alpha) * (H_l E^T) == (alpha H_s + (1 - alpha) H_l) E^T:
+         * mixing before the (linear) output product gives the same logits with one product.
+         */
+        return rlab_t_add(t, rlab_t_scale(t, hs, c->alpha), rlab_t_scale(t, hl, 1.0f - c->alpha));
+    }
+    return hs ? hs : hl;
+}
+
+size_t seqrec_arena_bytes(const seqrec_config *c, int32_t n_items, int B, int T, int training)
+{
+    const size_t act = (size_t)B * (size_t)T * (size_t)c->dim * sizeof(float);
+    const int nbr = (c->model == SEQREC_MQSA && c->branches == SEQREC_BR_BOTH) ? 2 : 1;
+    /* ~22 [B,T,d] tensors per block, the embedding stage and the mix ~10 */
+    size_t per = act * (training ? 2 : 1);
+    size_t bytes = per * (size_t)(22 * c->blocks * nbr + 12);
+    bytes += (size_t)B * (size_t)c->heads * (size_t)T * (size_t)T * sizeof(float) *
+             (size_t)(c->blocks * nbr) * 2;
+    size_t chunk = (size_t)(c->chunk > 0 ? c->chunk : 512);
+    bytes += chunk * ((size_t)n_items + 1) * sizeof(float) * 4; /* softmax chunk buffers */
+    bytes += (size_t)B * (size_t)T * 64;                        /* ids, masks, per-row stats */
+    return bytes + (16u << 20);
+}
+
+void seqrec_window(const seqrec_net *net, const int32_t *hist, int32_t n, int32_t *ids)
+{
+    const int T = net->cfg.maxlen;
+    int32_t take = n < T ? n : T;
+    for (int t = 0; t < T - take; t++)
+        ids[t] = net->n_items;
+    for (int32_t k = 0; k < take; k++)
+        ids[T - take + k] = hist[n - take + k];
+}
+
+int seqrec_infer(const seqrec_net *net, const int32_t *ids, int B, float *scores, float *repr,
+                 rlab_err *err)
+{
+    return seqrec_infer_tape(net, NULL, ids, B, scores, repr, err);
+}
+
+int seqrec_infer_tape(const seqrec_net *net, rlab_tape *given, const int32_t *ids, int B,
+                      float *scores, float *repr, rlab_err *err)
+{
+    const int T = net->cfg.maxlen, d = net->cfg.dim;
+    const int32_t N = net->n_items;
+    /* trim the leading columns that are padding in every row (absolute positions kept) */
+    int Tb = 1;
+    for (int b = 0; b < B; b++) {
+        int len = 0;
+        for (int t = T - 1; t >= 0 && ids[(size_t)b * T + t] != N; t--)
+            len++;
+        if (len > Tb)
+            Tb = len;
+    }
+    const int CH = 512; /* rows per tape */
+    int Bc = B < CH ? B : CH;
+    rlab_tape *tape = given;
+    if (!tape) {
+        tape = rlab_tape_new(seqrec_arena_bytes(&net->cfg, N, Bc, Tb, 0), 1024, err);
+        if (!tape)
+            return err->code;
+    }
+    rlab_tape_set_training(tape, 0);
+    int rc = RLAB_OK;
+    float *hl = rlab_malloc((size_t)Bc * (size_t)d * sizeof(float));
+    int32_t *bid = rlab_malloc((size_t)Bc * (size_t)Tb * sizeof(int32_t));
+    int32_t *pid = rlab_malloc((size_t)Bc * (size_t)Tb * sizeof(int32_t));
+    uint8_t *val = rlab_malloc((size_t)Bc * (size_t)Tb);
+    if (!hl || !bid || !pid || !val) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        goto done;
+    }
+    for (int b0 = 0; b0 < B; b0 += Bc) {
+        int nb = B - b0 < Bc ? B - b0 : Bc;
+        for (int b = 0; b < nb; b++)
+            for (int t = 0; t < Tb; t++) {
+                int32_t id = ids[(size_t)(b0 + b) * T + (T - Tb + t)];
+                bid[(size_t)b * Tb + t] = id;
+                pid[(size_t)b * Tb + t] = T - Tb + t;
+                val[(size_t)b * Tb + t] = id != N;
+            }
+        rlab_tape_reset(tape);
+        const int32_t *padix = NULL;
+        rlab_tensor *H = seqrec_forward(net, tape, net->frozen, bid, val, pid, nb, Tb, &padix);
+        if (rlab_tape_error(tape)) {
+            rc =
+                rlab_errf(err, rlab_tape_error(tape), "seqrec forward: %s", rlab_tape_errmsg(tape));
+            goto done;
+        }
+        for (int b = 0; b < nb; b++) {
+            const int32_t r = padix[(size_t)b * Tb + (size_t)(Tb - 1)];
+            if (r >= 0)
+                memcpy(hl + (size_t)b * d, H->data + (size_t)r * d, (size_t)d * sizeof(float));
+            else /* empty history: no state; every item scores 0 */
+                memset(hl + (size_t)b * d, 0, (size_t)d * sizeof(float));
+        }
+        if (repr)
+            memcpy(repr + (size_t)b0 * d, hl, (size_t)nb * (size_t)d * sizeof(float));
+        if (scores) {
+            // scores [nb, N] = hl [nb, d] E[:N]^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, N, d, 1.0f, hl, d,
+                        net->P->t[net->E].data, d, 0.0f, scores + (size_t)b0 * N, N);
+        }
+    }
+done:
+    rlab_free(hl);
+    rlab_free(bid);
+    rlab_free(pid);
+    rlab_free(val);
+    if (tape != given)
+        rlab_tape_free(tape);
+    return rc;
+}

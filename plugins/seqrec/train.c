@@ -1,0 +1,482 @@
+/*
+ * plugins/seqrec/train.c: one training step (recommendation loss, TED, L2, Adam), the epoch
+ * loop with validation-based model selection and early stopping, and the evaluator glue
+ * (MQSA-TED protocol, models.md section 3.4).
+ */
+#include "seqrec.h"
+
+#include "data/batch.h"
+#include "tensor/loss.h"
+#include "tensor/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const seqrec_metric_names[SEQREC_NM] = {"hr@5",   "hr@10",   "hr@20",
+                                                    "ndcg@5", "ndcg@10", "ndcg@20"};
+
+struct seqrec_trainer {
+    seqrec_net *net;
+    const seqrec_data *d;
+    rlab_tape *tape, *kd_tape;
+    rlab_opt *opt;
+    int B, T, kc;
+    int32_t *ids, *tgt, *pos, *neg, *heads; /* [B*T] */
+    uint8_t *valid;
+    float *ones, *zeros, *w; /* [B*T] BCE labels and weights */
+    float *teacher;          /* [kc * N] */
+    rlab_rng rng;            /* BCE negatives */
+    double sec[5];           /* profile: forward+loss, backward, TED, teacher fill, L2+Adam */
+};
+
+void seqrec_trainer_free(seqrec_trainer *tr)
+{
+    if (!tr)
+        return;
+    rlab_tape_free(tr->tape);
+    rlab_tape_free(tr->kd_tape);
+    rlab_opt_free(tr->opt);
+    rlab_free(tr->ids);
+    rlab_free(tr->tgt);
+    rlab_free(tr->pos);
+    rlab_free(tr->neg);
+    rlab_free(tr->heads);
+    rlab_free(tr->valid);
+    rlab_free(tr->ones);
+    rlab_free(tr->zeros);
+    rlab_free(tr->w);
+    rlab_free(tr->teacher);
+    rlab_free(tr);
+}
+
+seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_err *err)
+{
+    const seqrec_config *c = &net->cfg;
+    seqrec_trainer *tr = rlab_calloc(1, sizeof *tr);
+    if (!tr) {
+        rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        return NULL;
+    }
+    tr->net = net;
+    tr->d = d;
+    tr->B = c->batch;
+    tr->T = c->maxlen;
+    tr->kc = c->chunk > 0 ? c->chunk : 512;
+    const size_t n = (size_t)tr->B * (size_t)tr->T;
+    tr->tape = rlab_tape_new(seqrec_arena_bytes(c, net->n_items, tr->B, tr->T, 1), 8192, err);
+    if (!tr->tape)
+        goto fail;
+    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
+    oc.lr = c->lr; /* tf.train.AdamOptimizer defaults: betas 0.9/0.999, eps 1e-8, dense */
+    tr->opt = rlab_opt_new(net->P, &oc, err);
+    if (!tr->opt)
+        goto fail;
+    tr->ids = rlab_malloc(n * sizeof(int32_t));
+    tr->tgt = rlab_malloc(n * sizeof(int32_t));
+    tr->pos = rlab_malloc(n * sizeof(int32_t));
+    tr->neg = rlab_malloc(n * sizeof(int32_t));
+    tr->heads = rlab_malloc(n * sizeof(int32_t));
+    tr->valid = rlab_malloc(n);
+    tr->ones = rlab_malloc(n * sizeof(float));
+    tr->zeros = rlab_calloc(n, sizeof(float));
+    tr->w = rlab_malloc(n * sizeof(float));
+    if (!tr->ids || !tr->tgt || !tr->pos || !tr->neg || !tr->heads || !tr->valid || !tr->ones ||
+        !tr->zeros || !tr->w) {
+        rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        tr->ones[i] = 1.0f;
+    if (c->model == SEQREC_MQSA && c->ted && c->lambda_kd > 0.0f) {
+        tr->teacher = rlab_malloc((size_t)tr->kc * (size_t)net->n_items * sizeof(float));
+        /* logits [kc, N] + grad + softmax scratch */
+        size_t kb =
+            (size_t)tr->kc * ((size_t)net->n_items * 4 + (size_t)c->dim * 8) * sizeof(float) +
+            (8u << 20);
+        tr->kd_tape = rlab_tape_new(kb, 64, err);
+        if (!tr->teacher || !tr->kd_tape) {
+            if (!tr->teacher)
+                rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (TED teacher)");
+            goto fail;
+        }
+    }
+    rlab_rng_seed(&tr->rng, c->seed ^ 0x6e65676174697665ULL);
+    return tr;
+fail:
+    seqrec_trainer_free(tr);
+    return NULL;
+}
+
+/* Uniform negative outside the user's training items (kang205 random_neq). */
+static int32_t sample_neg(seqrec_trainer *tr, int32_t user)
+{
+    const rlab_seqs *s = &tr->d->train;
+    const int32_t N = tr->net->n_items;
+    for (int tries = 0; tries < 1000; tries++) {
+        int32_t j = (int32_t)rlab_rng_below(&tr->rng, (uint64_t)N);
+        int seen = 0;
+        if (user >= 0 && user < s->n_users)
+            for (int64_t k = s->off[user]; k < s->off[user + 1] && !seen; k++)
+                seen = s->items[k] == j;
+        if (!seen)
+            return j;
+    }
+    return (int32_t)rlab_rng_below(&tr->rng, (uint64_t)N);
+}
+
+int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *targets,
+                        const int32_t *users, int B, uint64_t step, int update, double parts[4],
+                        rlab_err *err)
+{
+    seqrec_net *net = tr->net;
+    const seqrec_config *c = &net->cfg;
+    const int T = tr->T, d = c->dim;
+    const int32_t N = net->n_items;
+    if (B > tr->B)
+        return rlab_errf(err, RLAB_EINVAL, "seqrec: batch of %d rows > %d", B, tr->B);
+    /* Keep the rows with at least one target and only the trailing Tb columns that hold a
+     * real position in some row (left padding: the leading columns are all padding). The
+     * positions keep their absolute index, so the numbers equal those of the full window. */
+    int Tb = 0, Bk = 0;
+    int keep[4096];
+    int *keepv = B <= 4096 ? keep : rlab_malloc((size_t)B * sizeof(int));
+    if (!keepv)
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    for (int b = 0; b < B; b++) {
+        int len = 0;
+        for (int t = 0; t < T; t++)
+            len += targets[(size_t)b * T + t] != N;
+        if (len == 0)
+            continue;
+        int first = T;
+        for (int t = 0; t < T; t++)
+            if (targets[(size_t)b * T + t] != N) {
+                first = t;
+                break;
+            }
+        if (T - first > Tb)
+            Tb = T - first;
+        keepv[Bk++] = b;
+    }
+    parts[0] = parts[1] = parts[2] = parts[3] = 0.0;
+    if (Bk == 0) {
+        if (keepv != keep)
+            rlab_free(keepv);
+        return RLAB_OK;
+    }
+    int64_t nvalid = 0, nh = 0;
+    /* negatives: a stream per (seed, step), so a step can be recomputed exactly */
+    rlab_rng_seed(&tr->rng, c->seed ^ 0x6e65676174697665ULL ^ (step * 0x9e3779b97f4a7c15ULL));
+    for (int k = 0; k < Bk; k++) {
+        const int b = keepv[k];
+        for (int t = 0; t < Tb; t++) {
+            const size_t src = (size_t)b * T + (size_t)(T - Tb + t), dst = (size_t)k * Tb + t;
+            const int32_t tg = targets[src];
+            const int ok = tg != N && ids[src] != N;
+            tr->ids[dst] = ok ? ids[src] : N;
+            tr->tgt[dst] = ok ? tg : -1;
+            tr->valid[dst] = (uint8_t)ok;
+            tr->pos[dst] = T - Tb + t;
+            tr->w[dst] = ok ? 1.0f : 0.0f;
+            if (ok) {
+                nvalid++;
+                tr->heads[nh++] = ids[src];
+                if (c->loss == SEQREC_LOSS_BCE)
+                    tr->neg[dst] = sample_neg(tr, users ? users[b] : -1);
+            } else
+                tr->neg[dst] = N;
+        }
+    }
+    if (keepv != keep)
+        rlab_free(keepv);
+
+    double t0 = rlab_now();
+    rlab_params_zero_grad(net->P);
+    rlab_tape *t = tr->tape;
+    rlab_tape_reset(t);
+    rlab_tape_seed(t, c->seed, step * 2 + 1);
+    rlab_tape_set_training(t, 1);
+    rlab_tensor *W = net->P->t;
+    rlab_tensor *E = &W[net->E];
+    rlab_tensor Ereal = *E; /* the N real rows (a view sharing data and grad) */
+    Ereal.shape[0] = N;
+    Ereal.n = (int64_t)N * d;
+    rlab_tensor *H = seqrec_forward(net, t, W, tr->ids, tr->valid, tr->pos, Bk, Tb, NULL);
+    /* compact targets / negatives in the same (row-major) order as the rows of H */
+    int64_t n = 0;
+    for (int64_t i = 0; i < (int64_t)Bk * Tb; i++)
+        if (tr->valid[i]) {
+            tr->tgt[n] = tr->tgt[i];
+            tr->neg[n] = tr->neg[i];
+            n++;
+        }
+    rlab_tensor *loss;
+    if (c->loss == SEQREC_LOSS_CE) {
+        /* logits only at real positions, chunked (never [n, V] at once) */
+        loss = rlab_t_softmax_xent(t, H, c->pad_logit ? E : &Ereal, NULL, tr->tgt, tr->kc);
+    } else {
+        /* kang205: mean over real positions of -log s(h.e_pos) - log(1 - s(h.e_neg)) */
+        rlab_tensor *pe = rlab_t_gather(t, E, tr->tgt, n, N, 0, NULL);
+        rlab_tensor *ne = rlab_t_gather(t, E, tr->neg, n, N, 0, NULL);
+        rlab_tensor *pl = rlab_t_sum(t, rlab_t_mul(t, H, pe), -1);
+        rlab_tensor *nl = rlab_t_sum(t, rlab_t_mul(t, H, ne), -1);
+        loss = rlab_t_add(t, rlab_t_bce_logits(t, pl, tr->ones, NULL),
+                          rlab_t_bce_logits(t, nl, tr->zeros, NULL));
+    }
+    if (rlab_tape_error(t))
+        return rlab_errf(err, rlab_tape_error(t), "seqrec step: %s", rlab_tape_errmsg(t));
+    parts[1] = loss->data[0];
+    double t1 = rlab_now();
+    if (rlab_tape_backward(t, loss))
+        return rlab_errf(err, rlab_tape_error(t), "seqrec backward: %s", rlab_tape_errmsg(t));
+    double t2 = rlab_now();
+
+    /* TED: for every non-padding input item i (repeats included, as in get_feed_dict_train),
+     * CE(teacher_i, softmax(dropout(E[i] sqrt(d)) E[:N]^T / tau)), mean over the nh heads,
+     * computed in chunks on a second tape (gradients accumulate into the same block). */
+    if (tr->kd_tape && nh > 0) {
+        double kd = 0.0;
+        for (int64_t r0 = 0, ci = 0; r0 < nh; r0 += tr->kc, ci++) {
+            const int64_t kc = nh - r0 < tr->kc ? nh - r0 : tr->kc;
+            rlab_tape *kt = tr->kd_tape;
+            rlab_tape_reset(kt);
+            rlab_tape_seed(kt, c->seed ^ 0x54454444ULL, step * 4096 + (uint64_t)ci);
+            rlab_tape_set_training(kt, 1);
+            double tf = rlab_now();
+            seqrec_teacher_rows(tr->d, tr->heads + r0, kc, c->tau, tr->teacher);
+            tr->sec[3] += rlab_now() - tf;
+            rlab_tensor *s = rlab_t_gather(kt, &Ereal, tr->heads + r0, kc, -1, 0, NULL);
+            s = rlab_t_dropout(kt, rlab_t_scale(kt, s, sqrtf((float)d)), c->dropout);
+            rlab_tensor *lg = rlab_t_matmul(kt, s, &Ereal, 0, 1); /* [kc, N] */
+            rlab_tensor *l = rlab_t_soft_xent(kt, tr->teacher, lg, c->tau);
+            const float wgt = (float)((double)c->lambda_kd * (double)kc / (double)nh);
+            rlab_tensor *lw = rlab_t_scale(kt, l, wgt);
+            if (rlab_tape_error(kt))
+                return rlab_errf(err, rlab_tape_error(kt), "seqrec TED: %s", rlab_tape_errmsg(kt));
+            kd += (double)l->data[0] * (double)kc / (double)nh;
+            if (rlab_tape_backward(kt, lw))
+                return rlab_errf(err, rlab_tape_error(kt), "seqrec TED backward: %s",
+                                 rlab_tape_errmsg(kt));
+        }
+        parts[2] = kd;
+    }
+    double t3 = rlab_now();
+    if (c->l2 > 0.0f)
+        parts[3] = rlab_opt_l2_penalty(net->P, c->l2);
+    /* the padding row stays exactly zero */
+    memset(E->grad + (size_t)N * d, 0, (size_t)d * sizeof(float));
+    parts[0] = parts[1] + (double)c->lambda_kd * parts[2] * (tr->kd_tape ? 1.0 : 0.0) + parts[3];
+    if (update && rlab_opt_step(tr->opt, net->P))
+        return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
+    double t4 = rlab_now();
+    tr->sec[0] += t1 - t0;
+    tr->sec[1] += t2 - t1;
+    tr->sec[2] += t3 - t2;
+    tr->sec[4] += t4 - t3;
+    return RLAB_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+typedef struct score_ctx {
+    const seqrec_net *net;
+    const rlab_seqs *in;
+    int32_t *ids;
+    rlab_tape *tape;
+} score_ctx;
+
+static int score_fn(void *ud, const int32_t *users, int nb, float *scores, rlab_err *err)
+{
+    score_ctx *s = ud;
+    const int T = s->net->cfg.maxlen;
+    for (int b = 0; b < nb; b++) {
+        const int32_t u = users[b];
+        const int64_t a = s->in->off[u], e = s->in->off[u + 1];
+        seqrec_window(s->net, s->in->items + a, (int32_t)(e - a), s->ids + (size_t)b * T);
+    }
+    return seqrec_infer_tape(s->net, s->tape, s->ids, nb, scores, NULL, err);
+}
+
+rlab_eval_result *seqrec_evaluate(const seqrec_net *net, const seqrec_data *d, int which,
+                                  rlab_err *err)
+{
+    const int EB = 256;
+    score_ctx s = {.net = net, .in = which ? &d->trainval : &d->train};
+    s.ids = rlab_malloc((size_t)EB * (size_t)net->cfg.maxlen * sizeof(int32_t));
+    s.tape = rlab_tape_new(seqrec_arena_bytes(&net->cfg, net->n_items, EB, net->cfg.maxlen, 0),
+                           1024, err);
+    if (!s.ids || !s.tape) {
+        rlab_free(s.ids);
+        rlab_tape_free(s.tape);
+        if (!s.ids)
+            rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        return NULL;
+    }
+    rlab_tape_set_training(s.tape, 0);
+    rlab_eval_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.n_users = d->n_users;
+    sp.n_items = d->n_items;
+    sp.hist_off = s.in->off; /* validation: train items; test: train + valid item */
+    sp.hist_items = s.in->items;
+    sp.tgt_off = which ? d->test_off : d->valid_off;
+    sp.tgt_items = which ? d->test_items : d->valid_items;
+    sp.metrics = RLAB_EM_HR | RLAB_EM_NDCG;
+    sp.batch = EB;
+    sp.n_neg = net->cfg.n_neg_eval;
+    sp.seed = net->cfg.seed;
+    sp.score = score_fn;
+    sp.score_ud = &s;
+    rlab_eval_result *r = rlab_eval_ranking(&sp, err);
+    rlab_free(s.ids);
+    rlab_tape_free(s.tape);
+    return r;
+}
+
+static int pick(const rlab_eval_result *r, double out[SEQREC_NM], rlab_err *err)
+{
+    for (int m = 0; m < SEQREC_NM; m++) {
+        int i = rlab_eval_result_find(r, seqrec_metric_names[m]);
+        if (i < 0)
+            return rlab_errf(err, RLAB_ESTATE, "seqrec: metric %s missing", seqrec_metric_names[m]);
+        out[m] = r->mean[i];
+    }
+    return RLAB_OK;
+}
+
+int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks, seqrec_result *res,
+               rlab_err *err)
+{
+    const seqrec_config *c = &net->cfg;
+    memset(res, 0, sizeof *res);
+    res->best_epoch = -1;
+    if (c->threads > 0)
+        rlab_t_set_num_threads(c->threads);
+    seqrec_trainer *tr = seqrec_trainer_new(net, d, err);
+    if (!tr)
+        return err->code;
+    rlab_seq_batcher *bt =
+        rlab_seq_batcher_new(&d->trunc, d->n_items, c->batch, c->maxlen, c->seed, err);
+    float *best = rlab_malloc(net->P->count * sizeof(float));
+    int rc = RLAB_OK;
+    if (!bt || !best) {
+        rc = bt ? rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory") : err->code;
+        goto done;
+    }
+    memcpy(best, net->P->data, net->P->count * sizeof(float));
+    const int nsteps = rlab_seq_batcher_n_batches(bt);
+    uint64_t step = 0;
+    int bad = 0;
+    double best_ndcg = -1.0;
+    seqrec_epoch_info info;
+    for (int ep = 1; ep <= c->epochs; ep++) {
+        if (ep > 1)
+            rlab_seq_batcher_epoch(bt);
+        double t0 = rlab_now(), sum[4] = {0, 0, 0, 0};
+        int nb = 0, n;
+        while ((n = rlab_seq_batcher_next(bt)) > 0) {
+            if (hooks && hooks->cancelled && hooks->cancelled(hooks->ud)) {
+                rc = rlab_errf(err, RLAB_ECANCELED, "seqrec: cancelled");
+                goto done;
+            }
+            double parts[4];
+            rc =
+                seqrec_trainer_step(tr, bt->input, bt->target, bt->users, n, step++, 1, parts, err);
+            if (rc)
+                goto done;
+            if (!isfinite(parts[0])) {
+                rc = rlab_errf(err, RLAB_ESTATE, "seqrec: loss is %g at epoch %d", parts[0], ep);
+                goto done;
+            }
+            for (int k = 0; k < 4; k++)
+                sum[k] += parts[k];
+            nb++;
+            if (hooks && hooks->on_step)
+                hooks->on_step(hooks->ud, ep, nb, nsteps, parts[0]);
+        }
+        double tt = rlab_now() - t0;
+        res->train_seconds += tt;
+        res->last_epoch_seconds = tt;
+        res->epochs_run = ep;
+        memset(&info, 0, sizeof info);
+        info.epoch = ep;
+        info.epochs = c->epochs;
+        info.loss = sum[0] / (nb ? nb : 1);
+        info.loss_rec = sum[1] / (nb ? nb : 1);
+        info.loss_kd = sum[2] / (nb ? nb : 1);
+        info.loss_l2 = sum[3] / (nb ? nb : 1);
+        info.train_seconds = tt;
+        int stop = 0;
+        if (ep == 1 || ep % c->eval_every == 0 || ep == c->epochs) {
+            double e0 = rlab_now();
+            rlab_eval_result *rv = seqrec_evaluate(net, d, 0, err);
+            if (!rv) {
+                rc = err->code;
+                goto done;
+            }
+            snprintf(res->protocol, sizeof res->protocol, "%s", rv->protocol);
+            rc = pick(rv, info.valid, err);
+            rlab_eval_result_free(rv);
+            if (rc)
+                goto done;
+            info.evaluated = 1;
+            if (info.valid[5] > best_ndcg) {
+                best_ndcg = info.valid[5];
+                rlab_eval_result *rt = seqrec_evaluate(net, d, 1, err);
+                if (!rt) {
+                    rc = err->code;
+                    goto done;
+                }
+                rc = pick(rt, info.test, err);
+                rlab_eval_result_free(rt);
+                if (rc)
+                    goto done;
+                info.improved = 1;
+                res->best_epoch = ep;
+                memcpy(res->best_valid, info.valid, sizeof info.valid);
+                memcpy(res->best_test, info.test, sizeof info.test);
+                memcpy(best, net->P->data, net->P->count * sizeof(float));
+                bad = 0;
+            } else if (c->patience > 0 && ++bad >= c->patience)
+                stop = 1;
+            info.eval_seconds = rlab_now() - e0;
+            res->eval_seconds += info.eval_seconds;
+        }
+        info.best_epoch = res->best_epoch;
+        memcpy(info.best_valid, res->best_valid, sizeof info.best_valid);
+        memcpy(info.best_test, res->best_test, sizeof info.best_test);
+        info.protocol = res->protocol;
+        if (c->verbose > 1)
+            fprintf(stderr,
+                    "  profile: forward+loss %.2fs, backward %.2fs, TED %.2fs (teacher fill "
+                    "%.2fs), L2+Adam %.2fs\n",
+                    tr->sec[0], tr->sec[1], tr->sec[2], tr->sec[3], tr->sec[4]);
+        memcpy(res->profile, tr->sec, sizeof res->profile);
+        memset(tr->sec, 0, sizeof tr->sec);
+        if (c->verbose)
+            fprintf(stderr,
+                    "epoch %d %.2fs loss %.4f (rec %.4f kd %.4f l2 %.4f) valid ndcg@10 %.4f "
+                    "ndcg@20 %.4f hr@10 %.4f%s eval %.2fs\n",
+                    ep, tt, info.loss, info.loss_rec, info.loss_kd, info.loss_l2, info.valid[4],
+                    info.valid[5], info.valid[1], info.improved ? " *" : "", info.eval_seconds);
+        if (hooks && hooks->on_epoch) {
+            rc = hooks->on_epoch(hooks->ud, &info);
+            if (rc)
+                goto done;
+        }
+        if (stop)
+            break;
+    }
+done:
+    if (res->epochs_run)
+        res->mean_epoch_seconds = res->train_seconds / res->epochs_run;
+    if (tr)
+        res->tape_peak = rlab_tape_peak(tr->tape);
+    if (best && res->best_epoch > 0)
+        memcpy(net->P->data, best, net->P->count * sizeof(float));
+    rlab_free(best);
+    rlab_seq_batcher_free(bt);
+    seqrec_trainer_free(tr);
+    return rc;
+}
