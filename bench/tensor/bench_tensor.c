@@ -10,15 +10,24 @@
  *                       (2 N C^2 each forward, twice that backward) and attention's Q K^T and
  *                       P V (2 B T^2 C each forward; dV, dP, dQ, dK backward), dense, i.e.
  *                       36 N C^2 + 12 B T^2 C with N = B T. Elementwise work is not counted.
- *   block.peak_fraction block.gflops / sgemm.gflops
- *   block.ms.<op>.<fwd|bwd>  where the block's time goes (per op, best iteration)
+ *                       The block's time is its best of REPS steps (as sgemm's); the
+ *                       .median twins take the median step instead (the machine is shared)
+ *   block.peak_fraction block.gflops / sgemm.gflops (target >= 0.4, the "baseline" field)
+ *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1, q, k, v, attn,
+ *                       wo, res1, ln2, w1, b1, relu, w2, b2, res2), median over the REPS steps
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
  *
- * Threads: OpenBLAS from OPENBLAS_NUM_THREADS, OpenMP from OMP_NUM_THREADS (both reported).
  *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size
- * Usage: bench_tensor [reps [attention]]   (default 5 reps; "attention": kernels only)
+ *
+ * Threads: OpenBLAS from OPENBLAS_NUM_THREADS, OpenMP from OMP_NUM_THREADS (both reported).
+ * OpenMP's idle threads must not spin against OpenBLAS's: like the reclab binary, the bench
+ * re-executes itself with OMP_WAIT_POLICY=passive unless a policy is set (reported as
+ * omp_wait_policy_passive 1/0; RECLAB_NO_REEXEC=1 disables the re-exec). loadavg.start/.end:
+ * the 1-minute load average around the run (a shared machine: read the figures with it).
+ * Usage: bench_tensor [reps [attention|block|xent]]   (default 5 reps; a name runs only that
+ * part, after the sgemm peak). Recommended: OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=2.
  */
 #include "tensor/loss.h"
 #include "tensor/nn.h"
@@ -29,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -46,6 +56,31 @@ static void emit(const char *metric, double value, const char *unit, double base
                "\"baseline\": null}\n",
                metric, value, unit);
     fflush(stdout);
+}
+
+static double loadavg1(void)
+{
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1.0;
+        fclose(f);
+    }
+    return l;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* median of v[0..n) (v is reordered) */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* ---- sgemm peak ------------------------------------------------------------------------ */
@@ -82,13 +117,15 @@ static double bench_sgemm(int reps)
 /* ---- one transformer block -------------------------------------------------------------- */
 enum { BB = 128, BT = 200, BC = 64 };
 
-/* per-op timers: forward time is measured between eager op calls, backward by walking the
- * tape ourselves (the same loop as rlab_tape_backward_from, timed per node) */
+/* Per-op timers, by call site ("ln1", "q", "attn", ...): the forward time is measured between
+ * eager op calls, the backward by walking the tape ourselves (the same loop as
+ * rlab_tape_backward_from, timed per node; node i of the tape belongs to call site site[i]). */
 #define MAXT 32
 typedef struct {
     const char *name[MAXT];
     double fwd[MAXT], bwd[MAXT];
     int n;
+    int site[256]; /* tape node index -> timer slot */
 } timers;
 
 static int timer_slot(timers *tm, const char *name)
@@ -103,10 +140,13 @@ static int timer_slot(timers *tm, const char *name)
     return tm->n++;
 }
 
-static rlab_tensor *timed(timers *tm, double *t0, rlab_tensor *out)
+static rlab_tensor *timed(timers *tm, rlab_tape *t, const char *site, double *t0, rlab_tensor *out)
 {
     double t1 = rlab_now();
-    tm->fwd[timer_slot(tm, out->op)] += t1 - *t0;
+    int slot = timer_slot(tm, site);
+    tm->fwd[slot] += t1 - *t0;
+    if (t->nnodes > 0 && t->nnodes <= 256)
+        tm->site[t->nnodes - 1] = slot;
     *t0 = t1;
     return out;
 }
@@ -114,24 +154,24 @@ static rlab_tensor *timed(timers *tm, double *t0, rlab_tensor *out)
 static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers *tm)
 {
 #define G(name) rlab_params_get(P, name)
+#define T(site, expr) timed(tm, t, site, &t0, (expr))
     rlab_tape_reset(t);
     double start = rlab_now(), t0 = start;
     rlab_tensor *x = G("x");
-    rlab_tensor *h = timed(tm, &t0, rlab_t_layernorm(t, x, G("ln1.g"), G("ln1.b"), 1e-5f));
-    rlab_tensor *q = timed(tm, &t0, rlab_t_matmul(t, h, G("wq"), 0, 0));
-    rlab_tensor *k = timed(tm, &t0, rlab_t_matmul(t, h, G("wk"), 0, 0));
-    rlab_tensor *v = timed(tm, &t0, rlab_t_matmul(t, h, G("wv"), 0, 0));
-    rlab_tensor *a =
-        timed(tm, &t0, rlab_t_attention(t, q, k, v, 1, NULL, NULL, RLAB_ATTN_CAUSAL, 0.2f));
-    a = timed(tm, &t0, rlab_t_matmul(t, a, G("wo"), 0, 0));
-    rlab_tensor *x1 = timed(tm, &t0, rlab_t_add(t, x, a));
-    h = timed(tm, &t0, rlab_t_layernorm(t, x1, G("ln2.g"), G("ln2.b"), 1e-5f));
-    h = timed(tm, &t0, rlab_t_matmul(t, h, G("w1"), 0, 0));
-    h = timed(tm, &t0, rlab_t_add(t, h, G("b1")));
-    h = timed(tm, &t0, rlab_t_relu(t, h));
-    h = timed(tm, &t0, rlab_t_matmul(t, h, G("w2"), 0, 0));
-    h = timed(tm, &t0, rlab_t_add(t, h, G("b2")));
-    rlab_tensor *y = timed(tm, &t0, rlab_t_add(t, x1, h));
+    rlab_tensor *h = T("ln1", rlab_t_layernorm(t, x, G("ln1.g"), G("ln1.b"), 1e-5f));
+    rlab_tensor *q = T("q", rlab_t_matmul(t, h, G("wq"), 0, 0));
+    rlab_tensor *k = T("k", rlab_t_matmul(t, h, G("wk"), 0, 0));
+    rlab_tensor *v = T("v", rlab_t_matmul(t, h, G("wv"), 0, 0));
+    rlab_tensor *a = T("attn", rlab_t_attention(t, q, k, v, 1, NULL, NULL, RLAB_ATTN_CAUSAL, 0.2f));
+    a = T("wo", rlab_t_matmul(t, a, G("wo"), 0, 0));
+    rlab_tensor *x1 = T("res1", rlab_t_add(t, x, a));
+    h = T("ln2", rlab_t_layernorm(t, x1, G("ln2.g"), G("ln2.b"), 1e-5f));
+    h = T("w1", rlab_t_matmul(t, h, G("w1"), 0, 0));
+    h = T("b1", rlab_t_add(t, h, G("b1")));
+    h = T("relu", rlab_t_relu(t, h));
+    h = T("w2", rlab_t_matmul(t, h, G("w2"), 0, 0));
+    h = T("b2", rlab_t_add(t, h, G("b2")));
+    rlab_tensor *y = T("res2", rlab_t_add(t, x1, h));
     if (rlab_tape_error(t)) {
         fprintf(stderr, "bench_tensor: block forward: %s\n", rlab_tape_errmsg(t));
         exit(1);
@@ -145,7 +185,7 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
         if (node->grad && node->backward) {
             node->backward(t, node);
             double t1 = rlab_now();
-            tm->bwd[timer_slot(tm, node->op)] += t1 - t0;
+            tm->bwd[i < 256 ? tm->site[i] : MAXT - 1] += t1 - t0;
             t0 = t1;
         }
     }
@@ -154,6 +194,7 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
         exit(1);
     }
     return rlab_now() - start;
+#undef T
 #undef G
 }
 
@@ -187,29 +228,40 @@ static void bench_block(int reps, double peak)
     }
     for (int64_t i = 0; i < N * BC; i++)
         ones[i] = 1.0f;
-    timers tm = {0}, best_tm = {0};
-    block_step(t, P, ones, &tm); /* warm-up */
+    timers *tm = calloc((size_t)reps + 1, sizeof *tm);
+    double *dts = malloc(((size_t)reps + 1) * sizeof *dts);
+    if (!tm || !dts) {
+        fprintf(stderr, "bench_tensor: out of memory\n");
+        exit(1);
+    }
+    block_step(t, P, ones, &tm[reps]); /* warm-up */
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        memset(&tm, 0, sizeof tm);
-        double dt = block_step(t, P, ones, &tm);
-        if (dt < best) {
-            best = dt;
-            best_tm = tm;
-        }
+        dts[r] = block_step(t, P, ones, &tm[r]);
+        best = dts[r] < best ? dts[r] : best;
     }
     const double flops = 36.0 * N * BC * BC + 12.0 * BB * (double)BT * BT * BC;
-    double gf = flops / best / 1e9;
-    emit("block.gflops", gf, "GFLOP/s", peak);
-    emit("block.peak_fraction", gf / peak, "ratio", 0.4);
+    const double med = median(dts, reps);
+    emit("block.gflops", flops / best / 1e9, "GFLOP/s", peak);
+    emit("block.peak_fraction", flops / best / 1e9 / peak, "ratio", 0.4);
     emit("block.ms", best * 1e3, "ms", 0);
+    emit("block.gflops.median", flops / med / 1e9, "GFLOP/s", peak);
+    emit("block.peak_fraction.median", flops / med / 1e9 / peak, "ratio", 0.4);
+    emit("block.ms.median", med * 1e3, "ms", 0);
+    /* every step records the call sites in the same order, so slot i is the same site */
     char name[96];
-    for (int i = 0; i < best_tm.n; i++) {
-        snprintf(name, sizeof name, "block.ms.%s.fwd", best_tm.name[i]);
-        emit(name, best_tm.fwd[i] * 1e3, "ms", 0);
-        snprintf(name, sizeof name, "block.ms.%s.bwd", best_tm.name[i]);
-        emit(name, best_tm.bwd[i] * 1e3, "ms", 0);
+    for (int i = 0; i < tm[0].n; i++) {
+        for (int r = 0; r < reps; r++)
+            dts[r] = tm[r].fwd[i];
+        snprintf(name, sizeof name, "block.ms.%s.fwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
+        for (int r = 0; r < reps; r++)
+            dts[r] = tm[r].bwd[i];
+        snprintf(name, sizeof name, "block.ms.%s.bwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
     }
+    free(tm);
+    free(dts);
     free(ones);
     rlab_tape_free(t);
     rlab_params_free(P);
@@ -304,6 +356,13 @@ static void bench_xent(int reps, double peak)
 
 int main(int argc, char **argv)
 {
+    /* libgomp reads OMP_WAIT_POLICY when it loads: set it by re-executing (see ui/main.c) */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("RECLAB_NO_REEXEC") &&
+        setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    emit("omp_wait_policy_passive", policy && strcmp(policy, "passive") == 0 ? 1 : 0, "bool", 0);
+    emit("loadavg.start", loadavg1(), "load", 0);
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1)
         reps = 1;
@@ -320,7 +379,10 @@ int main(int argc, char **argv)
         bench_attention(reps, peak);
     if (strcmp(only, "attention") == 0)
         return 0;
-    bench_block(reps, peak);
-    bench_xent(reps < 3 ? reps : 3, peak);
+    if (!*only || strcmp(only, "block") == 0)
+        bench_block(reps, peak);
+    if (!*only || strcmp(only, "xent") == 0)
+        bench_xent(reps < 3 ? reps : 3, peak);
+    emit("loadavg.end", loadavg1(), "load", 0);
     return 0;
 }

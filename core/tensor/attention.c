@@ -27,6 +27,7 @@
  * bit-identical).
  */
 #include "tensor/nn.h"
+#include "tensor/ops_internal.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -101,33 +102,103 @@ size_t rlab_attention_scratch_floats(int Tq, int Tk)
     return (size_t)max_threads() * 2 * (size_t)Tq * (size_t)Tk;
 }
 
-/* ---- masked softmax of one row -------------------------------------------------------- */
+/* ---- row kernels ---------------------------------------------------------------------- */
+/* The per-row loops below are written branch-free (integer bit masks instead of selects, see
+ * rlab_k_expf) so `omp simd` vectorises them; on x86-64 each is built twice (target_clones)
+ * and the loader picks the AVX2 copy when the CPU has it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_TARGET_CLONES) &&                 \
+    !defined(__clang__)
+#define ATTN_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define ATTN_HOT
+#endif
+
 /* s [Tk] holds scaled scores; keys j < jend with kv[j] != 0 (kv NULL = all) take part. Writes
  * the probabilities in place, 0 elsewhere; a row without any valid key becomes all zeros. */
-static void softmax_row(float *s, int Tk, int jend, const uint8_t *kv)
+static ATTN_HOT void softmax_row(float *restrict s, int Tk, int jend, const uint8_t *restrict kv)
 {
-    float mx = -FLT_MAX;
-    int any = 0;
-    for (int j = 0; j < jend; j++)
-        if (!kv || kv[j]) {
-            mx = s[j] > mx ? s[j] : mx;
-            any = 1;
+    if (kv) { /* masked keys become -inf, whose exp below is exactly 0 */
+        int any = 0;
+        for (int j = 0; j < jend; j++) {
+            any |= kv[j] != 0;
+            s[j] = kv[j] ? s[j] : -INFINITY;
         }
-    if (!any) {
+        if (!any)
+            jend = 0;
+    }
+    if (jend <= 0) {
         memset(s, 0, (size_t)Tk * sizeof *s);
         return;
     }
+    float mx = -FLT_MAX;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < jend; j++)
+        mx = s[j] > mx ? s[j] : mx;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < jend; j++) {
-        float e = (!kv || kv[j]) ? expf(s[j] - mx) : 0.0f;
+        const float e = rlab_k_expf(s[j] - mx);
         s[j] = e;
         sum += e;
     }
-    float inv = 1.0f / sum;
+    const float inv = 1.0f / sum;
+#pragma omp simd
     for (int j = 0; j < jend; j++)
         s[j] *= inv;
-    for (int j = jend; j < Tk; j++)
-        s[j] = 0.0f;
+    if (jend < Tk)
+        memset(s + jend, 0, (size_t)(Tk - jend) * sizeof *s);
+}
+
+/* keep mask of element idx as all-ones / all-zeros bits (branch-free keep_fast) */
+static inline int32_t keep_bits(uint64_t key, uint64_t idx, uint32_t thr)
+{
+    return -(int32_t)((uint32_t)(mix64(key + idx * 0x9e3779b97f4a7c15ULL) >> 32) >= thr);
+}
+
+static inline float and_bits(float x, int32_t m)
+{
+    int32_t ix;
+    memcpy(&ix, &x, sizeof ix);
+    ix &= m;
+    memcpy(&x, &ix, sizeof x);
+    return x;
+}
+
+/* Pd [n] = keep(idx0 + j) ? P * inv_keep : 0 */
+static ATTN_HOT void drop_row(float *restrict Pd, const float *restrict P, int n, uint64_t key,
+                              uint64_t idx0, uint32_t thr, float inv_keep)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        Pd[j] = and_bits(P[j] * inv_keep, keep_bits(key, idx0 + (uint64_t)j, thr));
+}
+
+/* the same, and dP [n] = keep ? dP * inv_keep : 0 in place (dP NULL: skipped) */
+static ATTN_HOT void drop_row2(float *restrict Pd, float *restrict dP, const float *restrict P,
+                               int n, uint64_t key, uint64_t idx0, uint32_t thr, float inv_keep)
+{
+    if (!dP) {
+        drop_row(Pd, P, n, key, idx0, thr, inv_keep);
+        return;
+    }
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const int32_t m = keep_bits(key, idx0 + (uint64_t)j, thr);
+        Pd[j] = and_bits(P[j] * inv_keep, m);
+        dP[j] = and_bits(dP[j] * inv_keep, m);
+    }
+}
+
+/* softmax backward of one row, in place: d [n] = p * (d - <p, d>) */
+static ATTN_HOT void dsoftmax_row(float *restrict d, const float *restrict p, int n)
+{
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int j = 0; j < n; j++)
+        dot += p[j] * d[j];
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        d[j] = p[j] * (d[j] - dot);
 }
 
 /* Number of keys query i may see before the key-padding mask: i + 1 when causal. */
@@ -208,10 +279,7 @@ void rlab_attention_forward(float *out, float *att, float *scratch, const float 
             if (dropout > 0.0f) {
                 for (int i = i0; i < i1; i++) {
                     const size_t r = (size_t)i * Tk;
-                    for (int j = 0; j < kend; j++)
-                        Pd[r + j] = keep_fast(drop_key, base + r + (uint64_t)j, thr)
-                                        ? P[r + j] * inv_keep
-                                        : 0.0f;
+                    drop_row(Pd + r, P + r, kend, drop_key, base + r, thr, inv_keep);
                 }
                 Pv = Pd;
             }
@@ -265,12 +333,8 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
             if (dropout > 0.0f) {
                 for (int i = i0; i < i1; i++) {
                     const size_t r = (size_t)i * Tk;
-                    for (int j = 0; j < kend; j++) {
-                        int keep = keep_fast(drop_key, base + r + (uint64_t)j, thr);
-                        Pd[r + j] = keep ? P[r + j] * inv_keep : 0.0f;
-                        if (dq || dk)
-                            dP[r + j] = keep ? dP[r + j] * inv_keep : 0.0f;
-                    }
+                    drop_row2(Pd + r, dq || dk ? dP + r : NULL, P + r, kend, drop_key, base + r,
+                              thr, inv_keep);
                 }
                 Pv = Pd;
             }
@@ -281,15 +345,8 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
             if (!dq && !dk)
                 continue;
             // dS = P * (dP - rowsum(dP * P)), in place in dP (P is 0 beyond kend)
-            for (int i = i0; i < i1; i++) {
-                const float *pr = P + (size_t)i * Tk;
-                float *dr = dP + (size_t)i * Tk;
-                float dot = 0.0f;
-                for (int j = 0; j < kend; j++)
-                    dot += pr[j] * dr[j];
-                for (int j = 0; j < kend; j++)
-                    dr[j] = pr[j] * (dr[j] - dot);
-            }
+            for (int i = i0; i < i1; i++)
+                dsoftmax_row(dP + (size_t)i * Tk, P + (size_t)i * Tk, kend);
             // dQ[i0:i1] += scale * dS K  [mb, Dh];   dK[0:kend] += scale * dS^T Q  [kend, Dh]
             if (dq)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, kend, scale, dP + r0,
@@ -462,8 +519,8 @@ rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab
     if (B * n_heads > INT32_MAX || Tq > INT32_MAX || Tk > INT32_MAX || C > INT32_MAX)
         return rlab_tape_fail(t, RLAB_EINVAL, "attention: dimensions too large");
 
-    rlab_tensor *out =
-        rlab_tape_op(t, "attention", 3, (int64_t[]){B, Tq, C}, src, 3, attention_backward_op);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "attention", 3, (int64_t[]){B, Tq, C}, src, 3,
+                                           attention_backward_op);
     attn_saved *s = rlab_tape_alloc(t, sizeof *s);
     float *att = rlab_tape_alloc(t, (size_t)(B * n_heads * Tq * Tk) * sizeof(float) + 1);
     float *scratch =

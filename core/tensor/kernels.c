@@ -5,9 +5,18 @@
  */
 #include "tensor/kernels.h"
 
+#include "tensor/ops_internal.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenBLAS extensions (see tape.c). */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 /* ---- counter-based hash ------------------------------------------------------------------ */
 #define GOLDEN 0x9e3779b97f4a7c15ull
@@ -50,13 +59,64 @@ void rlab_k_dropout_mask(uint8_t *mask, int64_t n, float p, uint64_t seed, uint6
     const uint32_t klo = (uint32_t)key, khi = (uint32_t)(key >> 32);
     /* keep iff u >= p with u the top 24 bits as a fraction (exact in float) */
     const uint32_t thresh = (uint32_t)((double)p * 16777216.0);
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         mask[i] = (fin32(((uint32_t)i * 0x9e3779b9u + klo) ^ khi) >> 8) >= thresh;
 }
 
 /* ---- matmul ------------------------------------------------------------------------------- */
 static inline CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
+
+/*
+ * Tall-skinny products (M rows >> N, K: the projections of a transformer, [B*T, 64] x [64, 64])
+ * are split over row blocks here instead of inside OpenBLAS: MM_ROW_BLOCKS blocks of rows,
+ * handed out dynamically to OpenMP threads, each block one single-threaded sgemm. OpenBLAS's
+ * own threading of such a product runs its threads in lockstep (they share packed panels), so
+ * on a busy machine one descheduled thread stalls the other; independent blocks handed out
+ * dynamically let the running thread take over the work instead. Rows do not interact, so
+ * the split changes no result. The weight gradient sums over the M rows: it is cut into
+ * MM_SUM_BLOCKS fixed blocks (whatever the thread count) whose partial products go to a
+ * scratch buffer and are added in block order, so it too is deterministic.
+ */
+#define MM_ROW_BLOCKS 16
+#define MM_SUM_BLOCKS 8
+#define MM_SPLIT_MIN_WORK (1 << 22) /* multiply-adds M N K */
+
+static int mm_tall(int64_t M, int64_t N, int64_t K)
+{
+    const int64_t w = N > K ? N : K;
+    return M >= 8 * w && M >= 64 * MM_ROW_BLOCKS && w <= 1024 &&
+           (double)M * (double)N * (double)K >= (double)MM_SPLIT_MIN_WORK;
+}
+
+static int omp_split_ok(void)
+{
+#ifdef _OPENMP
+    return !omp_in_parallel();
+#else
+    return 1;
+#endif
+}
+
+/* Run OpenBLAS single-threaded inside our parallel loops; returns the previous setting. */
+static int blas_solo_begin(void)
+{
+    const int bt = openblas_get_num_threads();
+    if (bt > 1)
+        openblas_set_num_threads(1);
+    return bt;
+}
+
+static void blas_solo_end(int bt)
+{
+    if (bt > 1)
+        openblas_set_num_threads(bt);
+}
+
+size_t rlab_k_matmul_scratch_floats(int64_t M, int64_t N, int64_t K)
+{
+    return mm_tall(M, N, K) ? (size_t)(MM_SUM_BLOCKS - 1) * (size_t)(K * N) : 0;
+}
 
 void rlab_k_matmul_fwd(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
                        int ta, int tb)
@@ -68,32 +128,99 @@ void rlab_k_matmul_fwd(float *C, const float *A, const float *B, int64_t M, int6
         memset(C, 0, (size_t)(M * N) * sizeof *C);
         return;
     }
-    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, 1.0f, A, (int)(ta ? M : K),
-                B, (int)(tb ? K : N), 0.0f, C, (int)N);
+    const int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
+    if (mm_tall(M, N, K) && omp_split_ok()) {
+        const int bt = blas_solo_begin();
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int c = 0; c < MM_ROW_BLOCKS; c++) {
+            const int64_t r0 = M * c / MM_ROW_BLOCKS, r1 = M * (c + 1) / MM_ROW_BLOCKS;
+            // rows [r0, r1) of op(A): A + r0 K, or columns r0.. of the stored [K, M]
+            cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)(r1 - r0), (int)N, (int)K, 1.0f,
+                        A + (ta ? r0 : r0 * K), lda, B, ldb, 0.0f, C + r0 * N, (int)N);
+        }
+        blas_solo_end(bt);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, 1.0f, A, lda, B, ldb, 0.0f,
+                C, (int)N);
+}
+
+/* dA += d op(A) for rows [r0, r1) of op(A) */
+static void matmul_bwd_a(float *dA, const float *dC, const float *B, int64_t M, int64_t N,
+                         int64_t K, int ta, int tb, int64_t r0, int64_t r1)
+{
+    const int ldb = (int)(tb ? K : N), mb = (int)(r1 - r0);
+    if (!ta) /* dA [mb, K] += dC [mb, N] op(B)^T [N, K] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), mb, (int)K, (int)N, 1.0f, dC + r0 * N,
+                    (int)N, B, ldb, 1.0f, dA + r0 * K, (int)K);
+    else /* dA [K, mb] (columns r0.. of [K, M]) += op(B) [K, N] dC^T [N, mb] */
+        cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, (int)K, mb, (int)N, 1.0f, B, ldb,
+                    dC + r0 * N, (int)N, 1.0f, dA + r0, (int)M);
+}
+
+/* D (beta 0: =, 1: +=) the rows [r0, r1) part of d op(B) = op(A)^T dC, in dB's stored layout */
+static void matmul_bwd_b(float *D, const float *dC, const float *A, int64_t M, int64_t N, int64_t K,
+                         int ta, int tb, int64_t r0, int64_t r1, float beta)
+{
+    const int lda = (int)(ta ? M : K), mb = (int)(r1 - r0);
+    const float *Ar = A + (ta ? r0 : r0 * K);
+    if (!tb) /* D [K, N] = op(A)^T [K, mb] dC [mb, N] */
+        cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, (int)K, (int)N, mb, 1.0f, Ar, lda,
+                    dC + r0 * N, (int)N, beta, D, (int)N);
+    else /* D [N, K] = dC^T [N, mb] op(A) [mb, K] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), (int)N, (int)K, mb, 1.0f, dC + r0 * N,
+                    (int)N, Ar, lda, beta, D, (int)K);
+}
+
+void rlab_k_matmul_bwd_ws(float *dA, float *dB, const float *dC, const float *A, const float *B,
+                          int64_t M, int64_t N, int64_t K, int ta, int tb, float *scratch)
+{
+    if (M == 0 || N == 0 || K == 0 || (!dA && !dB))
+        return;
+    if (!mm_tall(M, N, K) || !omp_split_ok() || (dB && !scratch)) {
+        if (dA)
+            matmul_bwd_a(dA, dC, B, M, N, K, ta, tb, 0, M);
+        if (dB)
+            matmul_bwd_b(dB, dC, A, M, N, K, ta, tb, 0, M, 1.0f);
+        return;
+    }
+    /* one loop: MM_ROW_BLOCKS blocks of dA rows, then MM_SUM_BLOCKS blocks of the dB sum
+     * (block 0 adds straight into dB, the others into scratch, added in order below) */
+    const int na = dA ? MM_ROW_BLOCKS : 0, nb = dB ? MM_SUM_BLOCKS : 0;
+    const int bt = blas_solo_begin();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int c = 0; c < na + nb; c++) {
+        if (c < na) {
+            matmul_bwd_a(dA, dC, B, M, N, K, ta, tb, M * c / na, M * (c + 1) / na);
+        } else {
+            const int j = c - na;
+            float *D = j == 0 ? dB : scratch + (size_t)(j - 1) * (size_t)(K * N);
+            matmul_bwd_b(D, dC, A, M, N, K, ta, tb, M * j / nb, M * (j + 1) / nb,
+                         j == 0 ? 1.0f : 0.0f);
+        }
+    }
+    blas_solo_end(bt);
+    if (dB) {
+        const int64_t kn = K * N;
+        for (int j = 1; j < nb; j++) {
+            const float *s = scratch + (size_t)(j - 1) * (size_t)kn;
+#pragma omp simd
+            for (int64_t i = 0; i < kn; i++)
+                dB[i] += s[i];
+        }
+    }
 }
 
 void rlab_k_matmul_bwd(float *dA, float *dB, const float *dC, const float *A, const float *B,
                        int64_t M, int64_t N, int64_t K, int ta, int tb)
 {
+    /* no scratch: dB by one sgemm; dA may still be split over rows */
     if (M == 0 || N == 0 || K == 0)
         return;
-    const int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
-    if (dA) {
-        if (!ta) /* dA [M, K] += dC [M, N] op(B)^T [N, K] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), (int)M, (int)K, (int)N, 1.0f, dC,
-                        (int)N, B, ldb, 1.0f, dA, (int)K);
-        else /* dA [K, M] += op(B) [K, N] dC^T [N, M] */
-            cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, (int)K, (int)M, (int)N, 1.0f, B, ldb, dC,
-                        (int)N, 1.0f, dA, (int)M);
-    }
-    if (dB) {
-        if (!tb) /* dB [K, N] += op(A)^T [K, M] dC [M, N] */
-            cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, A, lda,
-                        dC, (int)N, 1.0f, dB, (int)N);
-        else /* dB [N, K] += dC^T [N, M] op(A) [M, K] */
-            cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), (int)N, (int)K, (int)M, 1.0f, dC, (int)N,
-                        A, lda, 1.0f, dB, (int)K);
-    }
+    if (dA)
+        rlab_k_matmul_bwd_ws(dA, NULL, dC, A, B, M, N, K, ta, tb, NULL);
+    if (dB)
+        matmul_bwd_b(dB, dC, A, M, N, K, ta, tb, 0, M, 1.0f);
 }
 
 /* element (m, k) of op(A) and (k, n) of op(B) in their stored layouts */
@@ -169,49 +296,88 @@ void rlab_k_layernorm_fwd(float *out, float *mean, float *rstd, const float *x, 
     }
 }
 
+/* The gain/bias gradients are column sums over all rows. They are fused into the row pass:
+ * the rows are cut into LN_CHUNKS fixed blocks (independent of the thread count), each block
+ * sums into its own partial [2, C], and the partials are added in block order afterwards, so
+ * the result is the same for any number of threads. Wider rows than LN_FUSED_MAXC (the
+ * partials live on the stack) take a second, serial pass. */
+#define LN_CHUNKS 32
+#define LN_FUSED_MAXC 128
+
 void rlab_k_layernorm_bwd(float *dx, float *dgain, float *dbias, const float *dout, const float *x,
                           const float *mean, const float *rstd, const float *gain, int64_t R,
                           int64_t C)
 {
     // dout, x [R, C]; mean, rstd [R]; += into dx [R, C], dgain, dbias [C]
     const float invC = 1.0f / (float)(C ? C : 1);
-    if (dx) {
+    const int want_gb = dgain || dbias;
+    const int fuse = want_gb && C <= LN_FUSED_MAXC;
+    const int nch = (int)(R < LN_CHUNKS ? R : LN_CHUNKS);
+    float part[LN_CHUNKS][2][LN_FUSED_MAXC]; /* per block: [0] dgain, [1] dbias partials */
+    if (!dx && !fuse)
+        goto serial;
 #pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
-        for (int64_t r = 0; r < R; r++) {
-            const float *xr = x + r * C, *gr = dout + r * C;
-            float *dxr = dx + r * C;
+    for (int k = 0; k < nch; k++) {
+        const int64_t r0 = R * k / nch, r1 = R * (k + 1) / nch;
+        float *restrict pg = part[k][0], *restrict pb = part[k][1];
+        if (fuse)
+            for (int64_t c = 0; c < C; c++)
+                pg[c] = pb[c] = 0.0f;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *restrict xr = x + r * C, *restrict gr = dout + r * C;
             const float m = mean[r], s = rstd[r];
-            /* dxhat = dout * gain; dx = s * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
-            float a = 0.0f, b = 0.0f;
-            if (gain) {
+            if (dx) {
+                float *restrict dxr = dx + r * C;
+                /* dxhat = dout * gain; dx = s (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
+                float a = 0.0f, b = 0.0f;
+                if (gain) {
 #pragma omp simd reduction(+ : a, b)
-                for (int64_t c = 0; c < C; c++) {
-                    float dn = gr[c] * gain[c];
-                    a += dn;
-                    b += dn * (xr[c] - m);
+                    for (int64_t c = 0; c < C; c++) {
+                        float dn = gr[c] * gain[c];
+                        a += dn;
+                        b += dn * (xr[c] - m);
+                    }
+                } else {
+#pragma omp simd reduction(+ : a, b)
+                    for (int64_t c = 0; c < C; c++) {
+                        a += gr[c];
+                        b += gr[c] * (xr[c] - m);
+                    }
                 }
-            } else {
-#pragma omp simd reduction(+ : a, b)
-                for (int64_t c = 0; c < C; c++) {
-                    a += gr[c];
-                    b += gr[c] * (xr[c] - m);
+                a *= invC;
+                b *= invC * s;
+                if (gain) {
+#pragma omp simd
+                    for (int64_t c = 0; c < C; c++)
+                        dxr[c] += s * (gr[c] * gain[c] - a - (xr[c] - m) * s * b);
+                } else {
+#pragma omp simd
+                    for (int64_t c = 0; c < C; c++)
+                        dxr[c] += s * (gr[c] - a - (xr[c] - m) * s * b);
                 }
             }
-            a *= invC;
-            b *= invC * s;
-            if (gain) {
+            if (fuse) {
 #pragma omp simd
-                for (int64_t c = 0; c < C; c++)
-                    dxr[c] += s * (gr[c] * gain[c] - a - (xr[c] - m) * s * b);
-            } else {
-#pragma omp simd
-                for (int64_t c = 0; c < C; c++)
-                    dxr[c] += s * (gr[c] - a - (xr[c] - m) * s * b);
+                for (int64_t c = 0; c < C; c++) {
+                    pg[c] += gr[c] * (xr[c] - m) * s;
+                    pb[c] += gr[c];
+                }
             }
         }
     }
-    /* the column sums run over rows in order (vectorised over c): deterministic */
-    if (dgain || dbias)
+    if (fuse) {
+        for (int k = 0; k < nch; k++)
+            for (int64_t c = 0; c < C; c++) {
+                if (dgain)
+                    dgain[c] += part[k][0][c];
+                if (dbias)
+                    dbias[c] += part[k][1][c];
+            }
+        return;
+    }
+serial:
+    /* wide rows: the column sums run over rows in order (vectorised over c) */
+    if (want_gb)
         for (int64_t r = 0; r < R; r++) {
             const float *xr = x + r * C, *gr = dout + r * C;
             const float m = mean[r], s = rstd[r];

@@ -35,8 +35,11 @@ RLAB_API rlab_tensor *rlab_t_dropout(rlab_tape *t, rlab_tensor *a, float p);
 
 /* ---- products ---------------------------------------------------------------------------- */
 /* C = op(A) op(B) through cblas_sgemm, transposes by flag (no copies); the backward is two more
- * sgemm calls accumulating with beta = 1. A and B are 2-D, or A is [.., K] (leading dims
- * flattened to rows; the output keeps them: [.., N]) with B 2-D. trans_a requires A 2-D. */
+ * sgemm calls accumulating with beta = 1, except for tall, thin products, which are split into
+ * row blocks run on the OpenMP threads (dB summed over fixed blocks in order, so the result
+ * does not depend on the thread count; the partial sums take 7*K*N floats of tape arena). A and B
+ * are 2-D, or A is [.., K] (leading dims flattened to rows; the output keeps them: [.., N]) with B
+ * 2-D. trans_a requires A 2-D. */
 RLAB_API rlab_tensor *rlab_t_matmul(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int trans_a,
                                     int trans_b);
 /* Batched: A [Bt, M, K], B [Bt, K, N] (trans flags apply per batch: A stored [Bt, K, M] when

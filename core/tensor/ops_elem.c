@@ -1,7 +1,8 @@
 /*
  * core/tensor/ops_elem: elementwise ops (add, sub, mul, scale, activations, dropout).
  * Each op = forward kernel + backward kernel over float* side by side, then the tape wrapper.
- * Loops are `omp parallel for simd` with a static schedule above RLAB_K_PAR_MIN elements:
+ * Loops are `omp parallel for simd` with a static schedule above RLAB_K_STREAM_PAR_MIN elements
+ * (RLAB_K_PAR_MIN for the exp-based activations):
  * elementwise work has no reductions, so any thread count gives the same bits. The only
  * reductions (the gradient of a broadcast b) run serially in row order.
  */
@@ -19,15 +20,15 @@ static void binary_fwd(float *out, const float *a, const float *b, int64_t R, in
     const int64_t n = R * C;
     if (mode == BC_SAME) {
         if (op == 0) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 out[i] = a[i] + b[i];
         } else if (op == 1) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 out[i] = a[i] - b[i];
         } else {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 out[i] = a[i] * b[i];
         }
@@ -36,18 +37,18 @@ static void binary_fwd(float *out, const float *a, const float *b, int64_t R, in
     if (mode == BC_SCALAR) {
         const float s = b[0];
         if (op == 2) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 out[i] = a[i] * s;
         } else {
             const float t = op == 1 ? -s : s;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 out[i] = a[i] + t;
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= RLAB_K_STREAM_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *ar = a + r * C;
         float *o = out + r * C;
@@ -73,22 +74,22 @@ static void binary_bwd_a(float *da, const float *g, const float *b, int64_t R, i
 {
     const int64_t n = R * C;
     if (op != 2) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             da[i] += g[i];
         return;
     }
     if (mode == BC_SAME) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             da[i] += g[i] * b[i];
     } else if (mode == BC_SCALAR) {
         const float s = b[0];
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             da[i] += g[i] * s;
     } else {
-#pragma omp parallel for schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t r = 0; r < R; r++) {
 #pragma omp simd
             for (int64_t c = 0; c < C; c++)
@@ -105,11 +106,11 @@ static void binary_bwd_b(float *db, const float *g, const float *a, int64_t R, i
     const float sign = op == 1 ? -1.0f : 1.0f;
     if (mode == BC_SAME) {
         if (op == 2) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 db[i] += g[i] * a[i];
         } else {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
             for (int64_t i = 0; i < n; i++)
                 db[i] += sign * g[i];
         }
@@ -166,7 +167,7 @@ static rlab_tensor *binary(rlab_tape *tape, const char *name, rlab_tensor *a, rl
         mode = BC_ROW;
     else
         return rlab_ops_shape_fail(tape, name, "b must match a, one row of a, or a scalar", a, b);
-    rlab_tensor *out = rlab_tape_op(tape, name, a->ndim, a->shape, src, 2, binary_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(tape, name, a->ndim, a->shape, src, 2, binary_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->p.i[0] = mode;
@@ -196,29 +197,42 @@ enum { U_SCALE, U_RELU, U_GELU, U_SIGMOID, U_TANH };
 #define GELU_S 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_C 0.044715f
 
+/* dy where x > 0, else +0. Decided on the bits of x (x > 0 iff its int32 bits are in
+ * (0, 0x7f800000], NaN excluded as with the float compare) and applied as a bit mask: a float
+ * compare or select stops GCC's vectoriser (-ftrapping-math), integer masks do not. */
+static inline float relu_pass(float dy, float x)
+{
+    int32_t ix, ig;
+    memcpy(&ix, &x, sizeof ix);
+    memcpy(&ig, &dy, sizeof ig);
+    ig &= -(int32_t)((uint32_t)ix - 1u < 0x7f800000u);
+    memcpy(&dy, &ig, sizeof dy);
+    return dy;
+}
+
 /* out [n] = f(x [n]) */
 static void unary_fwd(float *out, const float *x, int64_t n, int kind, float s)
 {
     switch (kind) {
     case U_SCALE:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             out[i] = s * x[i];
         break;
     case U_RELU:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
-            out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+            out[i] = relu_pass(x[i], x[i]); /* branch-free: the sign is unpredictable */
         break;
     case U_GELU: /* 0.5 v (1 + tanh u) = v sigmoid(2u): one vectorised exp, no tanhf */
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN / 4)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN / 4)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             out[i] = v / (1.0f + rlab_k_expf(-2.0f * GELU_S * (v + GELU_C * v * v * v)));
         }
         break;
     case U_SIGMOID:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN / 4)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN / 4)
         for (int64_t i = 0; i < n; i++)
             out[i] = 1.0f / (1.0f + rlab_k_expf(-x[i]));
         break;
@@ -236,17 +250,17 @@ static void unary_bwd(float *dx, const float *dy, const float *x, const float *y
 {
     switch (kind) {
     case U_SCALE:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             dx[i] += s * dy[i];
         break;
     case U_RELU:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
-            dx[i] += dy[i] * (float)(x[i] > 0.0f); /* a value, not a branch: vectorises */
+            dx[i] += relu_pass(dy[i], x[i]);
         break;
     case U_GELU:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN / 4)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN / 4)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             float sg = 1.0f / (1.0f + rlab_k_expf(-2.0f * GELU_S * (v + GELU_C * v * v * v)));
@@ -256,12 +270,12 @@ static void unary_bwd(float *dx, const float *dy, const float *x, const float *y
         }
         break;
     case U_SIGMOID:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             dx[i] += dy[i] * y[i] * (1.0f - y[i]);
         break;
     default:
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             dx[i] += dy[i] * (1.0f - y[i] * y[i]);
         break;
@@ -280,7 +294,7 @@ static rlab_tensor *unary(rlab_tape *tape, const char *name, rlab_tensor *a, int
 {
     if (rlab_ops_enter(tape, name, &a, 1))
         return &tape->poison;
-    rlab_tensor *out = rlab_tape_op(tape, name, a->ndim, a->shape, &a, 1, unary_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(tape, name, a->ndim, a->shape, &a, 1, unary_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->p.i[0] = kind;
@@ -318,7 +332,7 @@ static void dropout_backward(rlab_tape *tape, rlab_tensor *out)
         return;
     float *dx = a->grad;
     const float *dy = out->grad;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         dx[i] += dy[i] * ((float)mask[i] * scale);
 }
@@ -331,7 +345,8 @@ rlab_tensor *rlab_t_dropout(rlab_tape *t, rlab_tensor *a, float p)
         return rlab_tape_fail(t, RLAB_EINVAL, "dropout: p = %g must be in [0, 1)", (double)p);
     if (!t->training || p <= 0.0f)
         return a; /* identity: no node, no copy */
-    rlab_tensor *out = rlab_tape_op(t, "dropout", a->ndim, a->shape, &a, 1, dropout_backward);
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "dropout", a->ndim, a->shape, &a, 1, dropout_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     const int64_t n = a->n;
@@ -344,7 +359,7 @@ rlab_tensor *rlab_t_dropout(rlab_tape *t, rlab_tensor *a, float p)
     out->p.f[0] = scale;
     float *y = out->data;
     const float *x = a->data;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_STREAM_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * ((float)mask[i] * scale);
     return out;

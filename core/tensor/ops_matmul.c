@@ -7,14 +7,16 @@
 /* p.i: [0] M, [1] N, [2] K, [3] trans_a, [4] trans_b, [5] batch count (bmm) */
 static void matmul_backward(rlab_tape *tape, rlab_tensor *out)
 {
-    (void)tape;
     rlab_tensor *a = out->src[0], *b = out->src[1];
     const int64_t M = out->p.i[0], N = out->p.i[1], K = out->p.i[2], Bt = out->p.i[5];
     const int ta = (int)out->p.i[3], tb = (int)out->p.i[4];
+    /* partial sums of a tall-skinny dB (see kernels.c); NULL falls back to one sgemm */
+    const size_t ns = b->grad ? rlab_k_matmul_scratch_floats(M, N, K) : 0;
+    float *scratch = ns ? rlab_arena_alloc(tape->arena, ns * sizeof(float)) : NULL;
     for (int64_t i = 0; i < Bt; i++)
-        rlab_k_matmul_bwd(a->grad ? a->grad + i * M * K : NULL,
-                          b->grad ? b->grad + i * K * N : NULL, out->grad + i * M * N,
-                          a->data + i * M * K, b->data + i * K * N, M, N, K, ta, tb);
+        rlab_k_matmul_bwd_ws(a->grad ? a->grad + i * M * K : NULL,
+                             b->grad ? b->grad + i * K * N : NULL, out->grad + i * M * N,
+                             a->data + i * M * K, b->data + i * K * N, M, N, K, ta, tb, scratch);
 }
 
 static void save_dims(rlab_tensor *out, int64_t M, int64_t N, int64_t K, int ta, int tb, int64_t Bt)
@@ -48,7 +50,7 @@ rlab_tensor *rlab_t_matmul(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int tra
     else
         memcpy(shape, a->shape, sizeof shape);
     shape[ndim - 1] = N;
-    rlab_tensor *out = rlab_tape_op(t, "matmul", ndim, shape, src, 2, matmul_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "matmul", ndim, shape, src, 2, matmul_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     save_dims(out, M, N, K, trans_a, trans_b, 1);
@@ -71,7 +73,8 @@ rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int trans_
     const int64_t N = trans_b ? b->shape[1] : b->shape[2];
     if (K != Kb)
         return rlab_ops_shape_fail(t, "bmm", "inner dimensions differ", a, b);
-    rlab_tensor *out = rlab_tape_op(t, "bmm", 3, (int64_t[]){Bt, M, N}, src, 2, matmul_backward);
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "bmm", 3, (int64_t[]){Bt, M, N}, src, 2, matmul_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     save_dims(out, M, N, K, trans_a, trans_b, Bt);

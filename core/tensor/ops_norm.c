@@ -70,7 +70,7 @@ static rlab_tensor *axis_reduce(rlab_tape *t, const char *name, rlab_tensor *a, 
             shape[ndim++] = a->shape[d];
     if (ndim == 0)
         ndim = 1; /* 1-D input: a [1] result */
-    rlab_tensor *out = rlab_tape_op(t, name, ndim, shape, &a, 1, axis_sum_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, name, ndim, shape, &a, 1, axis_sum_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     const int64_t len = a->shape[axis];
@@ -107,7 +107,7 @@ static void all_backward(rlab_tape *tape, rlab_tensor *out)
     const float g = out->grad[0] * out->p.f[2];
     float *dx = a->grad;
     const int64_t n = a->n;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         dx[i] += g;
 }
@@ -116,7 +116,7 @@ static rlab_tensor *all_reduce(rlab_tape *t, const char *name, rlab_tensor *a, i
 {
     if (rlab_ops_enter(t, name, &a, 1))
         return &t->poison;
-    rlab_tensor *out = rlab_tape_op(t, name, 1, (int64_t[]){1}, &a, 1, all_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, name, 1, (int64_t[]){1}, &a, 1, all_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     const float scale = mean ? 1.0f / (float)(a->n ? a->n : 1) : 1.0f;
@@ -163,7 +163,7 @@ rlab_tensor *rlab_t_layernorm(rlab_tape *t, rlab_tensor *x, rlab_tensor *gain, r
     if (!mean || !rstd)
         return &t->poison;
     rlab_tensor *out =
-        rlab_tape_op(t, "layernorm", x->ndim, x->shape, src, nsrc, layernorm_backward);
+        rlab_tape_op_nofill(t, "layernorm", x->ndim, x->shape, src, nsrc, layernorm_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->src[1] = gain;
@@ -189,7 +189,8 @@ rlab_tensor *rlab_t_softmax(rlab_tape *t, rlab_tensor *a)
 {
     if (rlab_ops_enter(t, "softmax", &a, 1))
         return &t->poison;
-    rlab_tensor *out = rlab_tape_op(t, "softmax", a->ndim, a->shape, &a, 1, softmax_backward);
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "softmax", a->ndim, a->shape, &a, 1, softmax_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     rlab_k_softmax_fwd(out->data, a->data, rlab_t_rows(a), rlab_t_cols(a));
@@ -225,7 +226,7 @@ rlab_tensor *rlab_t_masked_fill(rlab_tape *t, rlab_tensor *a, const uint8_t *mas
                               "nor a row of %lld",
                               (long long)mask_n, (long long)a->n, (long long)rlab_t_cols(a));
     rlab_tensor *out =
-        rlab_tape_op(t, "masked_fill", a->ndim, a->shape, &a, 1, masked_fill_backward);
+        rlab_tape_op_nofill(t, "masked_fill", a->ndim, a->shape, &a, 1, masked_fill_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->ext[0] = mask;
@@ -275,7 +276,8 @@ rlab_tensor *rlab_t_mask_rows(rlab_tape *t, rlab_tensor *x, const uint8_t *valid
 {
     if (rlab_ops_enter(t, "mask_rows", &x, 1))
         return &t->poison;
-    rlab_tensor *out = rlab_tape_op(t, "mask_rows", x->ndim, x->shape, &x, 1, mask_rows_backward);
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "mask_rows", x->ndim, x->shape, &x, 1, mask_rows_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->ext[0] = valid;
@@ -358,7 +360,8 @@ rlab_tensor *rlab_t_causal_moving_avg(rlab_tape *t, rlab_tensor *x, const uint8_
         return rlab_tape_fail(t, RLAB_EINVAL,
                               "causal_moving_avg: x must be [B, T, C] and L >= 1 (ndim %d, L %d)",
                               x->ndim, L);
-    rlab_tensor *out = rlab_tape_op(t, "causal_moving_avg", 3, x->shape, &x, 1, cma_backward);
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "causal_moving_avg", 3, x->shape, &x, 1, cma_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->ext[0] = valid;

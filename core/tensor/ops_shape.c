@@ -56,7 +56,7 @@ rlab_tensor *rlab_t_gather(rlab_tape *t, rlab_tensor *table, const int32_t *ids,
         ndim = out_ndim;
         memcpy(shape, out_shape, (size_t)ndim * sizeof *shape);
     }
-    rlab_tensor *out = rlab_tape_op(t, "gather", ndim, shape, &table, 1, gather_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "gather", ndim, shape, &table, 1, gather_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->ext[0] = ids;
@@ -176,7 +176,7 @@ rlab_tensor *rlab_t_concat(rlab_tape *t, rlab_tensor *const *xs, int n, int axis
     if (!keep)
         return &t->poison;
     memcpy(keep, xs, (size_t)n * sizeof *keep);
-    rlab_tensor *out = rlab_tape_op(t, "concat", x0->ndim, shape, xs, n, concat_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "concat", x0->ndim, shape, xs, n, concat_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->aux[0] = keep;
@@ -229,7 +229,7 @@ rlab_tensor *rlab_t_slice(rlab_tape *t, rlab_tensor *a, int axis, int64_t start,
     int64_t shape[RLAB_T_MAXDIM];
     memcpy(shape, a->shape, sizeof shape);
     shape[axis] = len;
-    rlab_tensor *out = rlab_tape_op(t, "slice", a->ndim, shape, &a, 1, slice_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "slice", a->ndim, shape, &a, 1, slice_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     out->p.i[0] = axis;
@@ -276,8 +276,8 @@ rlab_tensor *rlab_t_transpose(rlab_tape *t, rlab_tensor *a)
         return &t->poison;
     if (a->ndim != 2)
         return rlab_ops_shape_fail(t, "transpose", "input must be 2-D", a, NULL);
-    rlab_tensor *out = rlab_tape_op(t, "transpose", 2, (int64_t[]){a->shape[1], a->shape[0]}, &a, 1,
-                                    transpose_backward);
+    rlab_tensor *out = rlab_tape_op_nofill(t, "transpose", 2, (int64_t[]){a->shape[1], a->shape[0]},
+                                           &a, 1, transpose_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
     transpose_k(out->data, a->data, a->shape[0], a->shape[1], 0);

@@ -132,7 +132,7 @@ static void adam_k(float *x, const float *g, float *m, float *v, int64_t n, cons
 {
     const float lr = k->lr, b1 = k->b1, b2 = k->b2, eps = k->eps, wd = k->wd;
     const float ibc1 = 1.0f / k->bc1, ibc2 = 1.0f / k->bc2;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float gi = decoupled ? g[i] : g[i] + wd * x[i]; /* Adam: L2 into the gradient */
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -146,13 +146,13 @@ static void sgd_k(float *x, const float *g, float *m, int64_t n, const step_cons
 {
     const float lr = k->lr, wd = k->wd, mom = k->mom;
     if (m) {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
         for (int64_t i = 0; i < n; i++) {
             m[i] = mom * m[i] + g[i]; /* PyTorch's buffer: no dampening */
             x[i] -= lr * (m[i] + wd * x[i]);
         }
     } else {
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             x[i] -= lr * (g[i] + wd * x[i]);
     }
@@ -208,7 +208,7 @@ float rlab_opt_clip_grad_norm(rlab_params *p, float max_norm)
         const float s = (float)((double)max_norm / norm);
         float *g = p->grad;
         const int64_t n = (int64_t)p->count;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
         for (int64_t i = 0; i < n; i++)
             g[i] *= s;
     }
@@ -222,7 +222,7 @@ double rlab_opt_l2_penalty(rlab_params *p, float l2)
     const double value = 0.5 * (double)l2 * rlab_k_sumsq(p->data, n);
     float *g = p->grad;
     const float *x = p->data;
-#pragma omp parallel for simd schedule(static) if (n >= RLAB_K_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         g[i] += l2 * x[i];
     return value;

@@ -3,6 +3,7 @@
  * creation, parameter blocks, and the thread/determinism switches. Ops live in other files
  * of this folder and use rlab_tape_op() to record themselves.
  */
+#include "tensor/ops_internal.h"
 #include "tensor/tensor.h"
 
 #include <cblas.h>
@@ -153,8 +154,10 @@ static int set_shape(rlab_tensor *t, int ndim, const int64_t *shape)
     return 1;
 }
 
+/* zero_data: zero-fill data (rlab_t_new, rlab_tape_op); ops that overwrite every element skip
+ * that memory pass (rlab_tape_op_nofill). The grad buffer is always zeroed (backward adds). */
 static rlab_tensor *alloc_tensor(rlab_tape *tape, const char *op, int ndim, const int64_t *shape,
-                                 int with_grad)
+                                 int with_grad, int zero_data)
 {
     if (tape->err.code)
         return &tape->poison;
@@ -165,9 +168,17 @@ static rlab_tensor *alloc_tensor(rlab_tape *tape, const char *op, int ndim, cons
     if (!set_shape(t, ndim, shape))
         return rlab_tape_fail(tape, RLAB_EINVAL, "%s: bad shape (ndim %d)", op, ndim);
     t->op = op;
-    t->data = rlab_tape_calloc(tape, (size_t)t->n * sizeof(float));
+    t->data = zero_data ? rlab_tape_calloc(tape, (size_t)t->n * sizeof(float))
+                        : rlab_tape_alloc(tape, (size_t)t->n * sizeof(float));
     if (!t->data)
         return &tape->poison;
+#ifndef NDEBUG
+    /* debug builds (the sanitizer runs of the tests): NaN in every element of an unfilled
+     * output, so an op that fails to write one shows up as NaN in its results */
+    if (!zero_data)
+        for (int64_t i = 0; i < t->n; i++)
+            t->data[i] = NAN;
+#endif
     if (with_grad) {
         t->grad = rlab_tape_calloc(tape, (size_t)t->n * sizeof(float));
         if (!t->grad)
@@ -179,7 +190,7 @@ static rlab_tensor *alloc_tensor(rlab_tape *tape, const char *op, int ndim, cons
 
 rlab_tensor *rlab_t_new(rlab_tape *tape, int ndim, const int64_t *shape, int requires_grad)
 {
-    return alloc_tensor(tape, "new", ndim, shape, requires_grad);
+    return alloc_tensor(tape, "new", ndim, shape, requires_grad, 1);
 }
 
 rlab_tensor *rlab_t_input(rlab_tape *tape, float *data, int ndim, const int64_t *shape)
@@ -206,8 +217,9 @@ int rlab_t_bad(const rlab_tensor *const *ts, int n)
     return 0;
 }
 
-rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int64_t *shape,
-                          rlab_tensor *const *src, int nsrc, rlab_backward_fn backward)
+static rlab_tensor *tape_op(rlab_tape *tape, const char *name, int ndim, const int64_t *shape,
+                            rlab_tensor *const *src, int nsrc, rlab_backward_fn backward,
+                            int zero_data)
 {
     if (tape->err.code)
         return &tape->poison;
@@ -222,7 +234,7 @@ rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int
     int need_grad = 0;
     for (int i = 0; i < nsrc; i++)
         need_grad |= src[i]->grad != NULL;
-    rlab_tensor *t = alloc_tensor(tape, name, ndim, shape, need_grad);
+    rlab_tensor *t = alloc_tensor(tape, name, ndim, shape, need_grad, zero_data);
     if (t->flags & RLAB_T_POISON)
         return t;
     for (int i = 0; i < nsrc; i++)
@@ -230,6 +242,18 @@ rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int
     t->backward = backward;
     tape->nodes[tape->nnodes++] = t;
     return t;
+}
+
+rlab_tensor *rlab_tape_op(rlab_tape *tape, const char *name, int ndim, const int64_t *shape,
+                          rlab_tensor *const *src, int nsrc, rlab_backward_fn backward)
+{
+    return tape_op(tape, name, ndim, shape, src, nsrc, backward, 1);
+}
+
+rlab_tensor *rlab_tape_op_nofill(rlab_tape *tape, const char *name, int ndim, const int64_t *shape,
+                                 rlab_tensor *const *src, int nsrc, rlab_backward_fn backward)
+{
+    return tape_op(tape, name, ndim, shape, src, nsrc, backward, 0);
 }
 
 const char *rlab_t_shape_str(const rlab_tensor *t, char *buf, size_t size)
