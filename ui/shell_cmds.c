@@ -130,7 +130,6 @@ static void c_clear(tui *t, int argc, char **argv, const char *rest)
 
 static void c_view(tui *t, int argc, char **argv, const char *rest)
 {
-    (void)rest;
     if (argc < 2) {
         tui_log_add(t, TUI_K_OUT, "views: log table chart");
         for (int i = 0; i < t->npviews; i++)
@@ -151,6 +150,16 @@ static void c_view(tui *t, int argc, char **argv, const char *rest)
         for (int i = 0; i < t->npviews; i++) {
             const char *dot = strchr(t->pviews[i].name, '.');
             if (!strcmp(t->pviews[i].name, v) || (dot && !strcmp(dot + 1, v))) {
+                tui_pview *pv = &t->pviews[i];
+                if (argc > 2 && strcmp(pv->kind, "card")) {
+                    tui_log_addf(t, TUI_K_ERR, "error: view: %s takes no arguments", pv->name);
+                    return;
+                }
+                if (argc > 2) { /* a card's source is a command: the arguments pick what it
+                                   shows, `view agent 12` -> "simulator.agent 12" */
+                    size_t cl = strcspn(pv->source, " ");
+                    snprintf(pv->source + cl, sizeof pv->source - cl, " %s", skip_word(rest));
+                }
                 t->pview = i;
                 t->view = TUI_VIEW_PLUGIN;
                 t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
@@ -756,8 +765,9 @@ static const shell_cmd shell_cmds[] = {
      .help = "Run a Lua script in the session state.",
      .run = c_run},
     {.name = "view",
-     .usage = "view [log|table|chart|NAME]",
-     .help = "Switch the main view (F2 log, F3 table, F4 chart, F5 plugin views).",
+     .usage = "view [log|table|chart|NAME [ARGS]]",
+     .help = "Switch the main view (F2 log, F3 table, F4 chart, F5 plugin views); a card "
+             "view takes its command's arguments (view agent 12).",
      .run = c_view},
     {.name = "sort",
      .usage = "sort COLUMN [asc|desc]",

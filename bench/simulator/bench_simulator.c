@@ -10,7 +10,12 @@
  *   openai   the loopback server of tests/simulator answering after 50 ms, 16 requests in
  *            flight; requests/s against the ideal 16 / 0.05 s = 320/s.
  *
- * Usage: bench_simulator [rounds] [agents]
+ * Every offline line's baseline records the machine's 1-minute load average when it was
+ * measured (a shared 2-core machine: agent-steps per CPU-second is the figure that does not
+ * depend on the other tenants). Checkpoints: by default a full image every 25 checkpoints and
+ * deltas between (sim.h); the bytes stored are reported.
+ *
+ * Usage: bench_simulator [rounds] [agents] [offline]   ("offline": skip the openai part)
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -46,6 +51,18 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     a->watches += st->watches;
 }
 
+static double loadavg(void)
+{
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1.0;
+        fclose(f);
+    }
+    return l;
+}
+
 static void line(const char *metric, double v, const char *unit, const char *baseline)
 {
     printf("{\"bench\": \"simulator\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", "
@@ -58,6 +75,7 @@ int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 100;
     int agents = argc > 2 ? atoi(argv[2]) : 1000;
+    int offline_only = argc > 3 && strcmp(argv[3], "offline") == 0;
     rlab_err err = {0};
     rlab_world *w = NULL;
     rlab_dataset *ds = NULL;
@@ -75,10 +93,14 @@ int main(int argc, char **argv)
     rlab_model *bpr = NULL;
     if (rlab_host_find_cmd(h, "baselines.train")) {
         rlab_result *res = NULL;
-        if (rlab_host_run_sync(h,
-                               "baselines.train model=bprmf data=demo name=bpr split=none "
-                               "epochs=20 eval_every=0 seed=1",
-                               &res, &err) == RLAB_OK)
+        /* BENCH_SIM_EPOCHS: fewer epochs for profiling runs (valgrind) */
+        const char *ep = getenv("BENCH_SIM_EPOCHS");
+        char cmd[160];
+        snprintf(cmd, sizeof cmd,
+                 "baselines.train model=bprmf data=demo name=bpr split=none epochs=%d "
+                 "eval_every=0 seed=1",
+                 ep && atoi(ep) > 0 ? atoi(ep) : 20);
+        if (rlab_host_run_sync(h, cmd, &res, &err) == RLAB_OK)
             bpr = rlab_models_get(rlab_host_models(h), "bpr");
         else
             fprintf(stderr, "bpr: %s\n", err.msg);
@@ -129,13 +151,23 @@ int main(int argc, char **argv)
             rlab_db_query_table(db, "SELECT count(*) FROM events WHERE run_id = ?1", p, 1, 0, &err);
         long events = r ? (long)rlab_db_result_cell(r, 0, 0)->i : -1;
         rlab_db_result_free(r);
+        r = rlab_db_query_table(db,
+                                "SELECT count(*), coalesce(sum(bytes), 0), "
+                                "coalesce(sum(substr(state, 1, 8) = CAST('RLSIMDL2' AS BLOB)), 0) "
+                                "FROM simulator_checkpoints WHERE sim = ?1",
+                                p, 1, 0, &err);
+        long ck_n = r ? (long)rlab_db_result_cell(r, 0, 0)->i : -1;
+        long ck_bytes = r ? (long)rlab_db_result_cell(r, 0, 1)->i : -1;
+        long ck_delta = r ? (long)rlab_db_result_cell(r, 0, 2)->i : -1;
+        rlab_db_result_free(r);
         rlab_db_run_end(db, run, RLAB_RUN_DONE, NULL, &err);
         rlab_db_close(db);
-        char base[160];
+        char base[320];
         snprintf(base, sizeof base,
                  "{\"target\": 100000, \"agents\": %d, \"rounds\": %d, \"model\": %s, "
-                 "\"checkpoint_every\": %d}",
-                 agents, rounds, model, ck);
+                 "\"checkpoint_every\": %d, \"cpu_s\": %.3f, \"wall_s\": %.3f, "
+                 "\"loadavg\": %.2f}",
+                 agents, rounds, model, ck, dcpu, dt, loadavg());
         const char *sfx = ck ? "" : "_no_checkpoints";
         char m[96];
         snprintf(m, sizeof m, "offline_agent_steps_per_s%s", sfx);
@@ -150,6 +182,9 @@ int main(int argc, char **argv)
             line("offline_setup_s", t_setup, "s", "null");
             line("offline_events", (double)events, "events", base);
             line("offline_watches", (double)a.watches, "watches", base);
+            line("offline_checkpoints", (double)ck_n, "rows", base);
+            line("offline_checkpoint_deltas", (double)ck_delta, "rows", base);
+            line("offline_checkpoint_bytes", (double)ck_bytes, "bytes", base);
         }
         unlink(path);
         snprintf(path, sizeof path, "%s/sim%d.db-wal", dir, ck);
@@ -161,7 +196,7 @@ int main(int argc, char **argv)
     }
     rmdir(dir);
     /* openai backend: 50 ms replies, 16 in flight */
-    fake_rec_llm *srv = fake_rec_llm_start();
+    fake_rec_llm *srv = offline_only ? NULL : fake_rec_llm_start();
     if (srv) {
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));

@@ -11,11 +11,19 @@
  *   simulator_checkpoints(sim, round, model, bytes, state)   the state after each round
  *   simulator_interventions(id, sim, round, kind, args, time)  edits, rewires, injections...
  *
- * Checkpoint format (native byte order; a checkpoint is read back by the same build on the
- * same machine, it is not an interchange format): "RLSIMCK1", then the sizes (agents,
- * items, genres, sizeof(sim_agent)) that must match, the clock and injections, the model
- * name, tastes and genre counts, the shown-items bitmap, every agent's fixed head plus its
- * used memory slots, and the follow graph with its last-chat times.
+ * Checkpoint formats (native byte order; a checkpoint is read back by the same build on the
+ * same machine, it is not an interchange format):
+ *   "RLSIMCK2"  a full image of fixed layout (state images, below): header, tastes and
+ *               genre counts, the shown-items bitsets, every agent verbatim, the follow
+ *               graph with its last-chat times.
+ *   "RLSIMDL2"  a delta: the 8-byte words of the image that changed since the simulation's
+ *               previous checkpoint row (base round and the hashes of both images recorded,
+ *               so a broken chain is refused instead of restored wrongly). About 10% of a
+ *               full image at 1,000 agents; costs one compare pass over the image.
+ *   "RLSIMCK1"  the variable-length full format of earlier versions (read only).
+ * sim_checkpoint writes a full image every cfg.checkpoint_full checkpoints (and when a delta
+ * cannot be trusted: first write, after a restore, a new layout, the same round again);
+ * sim_restore rebuilds a round from its last full image and the deltas after it.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -127,33 +135,7 @@ int sim_write_stats(sim *s, rlab_err *err)
     return rc;
 }
 
-/* ---- state (de)serialisation -------------------------------------------------------------- */
-
-typedef struct wbuf {
-    uint8_t *p;
-    size_t n, cap;
-    int oom;
-} wbuf;
-
-static void wput(wbuf *b, const void *src, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->n + n)
-            cap *= 2;
-        uint8_t *q = rlab_realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
+static const char magic_v1[8] = {'R', 'L', 'S', 'I', 'M', 'C', 'K', '1'};
 
 typedef struct rbuf {
     const uint8_t *p;
@@ -172,67 +154,15 @@ static void rget(rbuf *b, void *dst, size_t n)
     b->at += n;
 }
 
-static const char magic[8] = {'R', 'L', 'S', 'I', 'M', 'C', 'K', '1'};
-
-int sim_save_state(const sim *s, uint8_t **out, size_t *nout, rlab_err *err)
-{
-    wbuf b = {0};
-    int32_t hdr[4] = {s->n, s->n_items, s->G, (int32_t)sizeof(sim_agent)};
-    wput(&b, magic, sizeof magic);
-    wput(&b, hdr, sizeof hdr);
-    wput(&b, &s->round, sizeof s->round);
-    wput(&b, &s->vtime, sizeof s->vtime);
-    wput(&b, &s->seq, sizeof s->seq);
-    wput(&b, &s->n_inject, sizeof s->n_inject);
-    wput(&b, s->inject, sizeof s->inject);
-    wput(&b, &s->inject_until, sizeof s->inject_until);
-    wput(&b, s->model_name, sizeof s->model_name);
-    size_t nG = (size_t)s->n * (size_t)s->G;
-    wput(&b, s->taste, nG * sizeof(float));
-    wput(&b, s->gcount, nG * sizeof(float));
-    /* shown items as bits (2 = watched is folded into 1: the watched ring keeps that) */
-    size_t nb = ((size_t)s->n_items + 7) / 8;
-    uint8_t bits[4096];
-    for (int32_t a = 0; a < s->n; a++) {
-        const uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
-        for (size_t c = 0; c < nb; c += sizeof bits) {
-            size_t len = nb - c < sizeof bits ? nb - c : sizeof bits;
-            memset(bits, 0, len);
-            for (size_t k = 0; k < len * 8 && c * 8 + k < (size_t)s->n_items; k++)
-                if (sh[c * 8 + k])
-                    bits[k / 8] |= (uint8_t)(1u << (k % 8));
-            wput(&b, bits, len);
-        }
-    }
-    for (int32_t a = 0; a < s->n; a++) {
-        const sim_agent *ag = &s->agents[a];
-        wput(&b, ag, offsetof(sim_agent, stm));
-        wput(&b, ag->stm, (size_t)ag->n_stm * sizeof ag->stm[0]);
-        wput(&b, ag->stm_enh_items, (size_t)ag->n_stm * sizeof ag->stm_enh_items[0]);
-        wput(&b, ag->ltm, (size_t)ag->n_ltm * sizeof ag->ltm[0]);
-    }
-    int64_t m = s->fo_off[s->n];
-    wput(&b, &m, sizeof m);
-    wput(&b, s->fo_off, ((size_t)s->n + 1) * sizeof(int64_t));
-    wput(&b, s->fo, (size_t)m * sizeof(int32_t));
-    wput(&b, s->fo_last, (size_t)m * sizeof(float));
-    if (b.oom) {
-        rlab_free(b.p);
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    }
-    *out = b.p;
-    *nout = b.n;
-    return RLAB_OK;
-}
-
-int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
+/* The format of earlier versions ("RLSIMCK1": variable length, used memory slots only). */
+static int load_v1(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
 {
     rbuf b = {buf, n, 0, 0};
     char mg[8];
     int32_t hdr[4];
     rget(&b, mg, sizeof mg);
     rget(&b, hdr, sizeof hdr);
-    if (b.bad || memcmp(mg, magic, sizeof magic) != 0)
+    if (b.bad || memcmp(mg, magic_v1, sizeof magic_v1) != 0)
         return rlab_errf(err, RLAB_EFORMAT, "simulator: not a simulator checkpoint");
     if (hdr[0] != s->n || hdr[1] != s->n_items || hdr[2] != s->G ||
         hdr[3] != (int32_t)sizeof(sim_agent))
@@ -306,10 +236,379 @@ int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
     rlab_free(off), rlab_free(src), rlab_free(dst), rlab_free(last);
     if (rc)
         return rc;
+    return RLAB_OK;
+}
+
+/* ---- state images ----------------------------------------------------------------------- */
+
+/* A full image ("RLSIMCK2"): fixed layout, every section a multiple of 8 bytes, so two
+ * images of the same simulation compare word by word (the delta below):
+ *   ck_head | taste [n][G] f32, gcount [n][G] f32 (padded) | shown [n][W] u64 bitsets
+ *   (W = ceil(items / 64), bit k of word w = item 64 w + k) | agents [n] sim_agent
+ *   (verbatim, every memory slot) | fo_off [n + 1] i64 | fo [m] i32 (padded) |
+ *   fo_last [m] f32 (padded)
+ * A delta ("RLSIMDL2"): ck_dhead, then runs of (varint words to keep, varint words to
+ * replace, the replacing words) from the image's start; words after the last run are
+ * kept. base_hash / hash are the hashes of the images before and after. */
+typedef struct ck_head {
+    char magic[8];
+    int32_t n, n_items, G, agent_size;
+    int64_t round;
+    double vtime;
+    int64_t seq;
+    int32_t n_inject, pad;
+    int32_t inject[SIM_MAX_INJECT];
+    int64_t inject_until;
+    char model[64];
+    int64_t m; /* follow edges */
+} ck_head;
+
+typedef struct ck_dhead {
+    char magic[8];
+    int64_t round, base_round;
+    uint64_t base_hash, hash, len;
+} ck_dhead;
+
+static const char magic_full[8] = {'R', 'L', 'S', 'I', 'M', 'C', 'K', '2'};
+static const char magic_delta[8] = {'R', 'L', 'S', 'I', 'M', 'D', 'L', '2'};
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+typedef struct ck_layout {
+    size_t taste, gcount, shown, agents, fo_off, fo, fo_last, len;
+    size_t W; /* shown words per agent */
+} ck_layout;
+
+static ck_layout layout(int32_t n, int32_t I, int32_t G, int64_t m)
+{
+    ck_layout L;
+    size_t nG = (size_t)n * (size_t)G;
+    L.W = ((size_t)I + 63) / 64;
+    L.taste = sizeof(ck_head);
+    L.gcount = L.taste + nG * sizeof(float);
+    L.shown = pad8(L.gcount + nG * sizeof(float));
+    L.agents = L.shown + (size_t)n * L.W * 8;
+    L.fo_off = L.agents + (size_t)n * sizeof(sim_agent);
+    L.fo = L.fo_off + ((size_t)n + 1) * sizeof(int64_t);
+    L.fo_last = L.fo + pad8((size_t)m * sizeof(int32_t));
+    L.len = L.fo_last + pad8((size_t)m * sizeof(float));
+    return L;
+}
+
+/* 8 mask bytes (nonzero = set) -> 8 bits, byte k -> bit k. */
+static inline uint64_t pack8(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t t = ((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x; /* high bit: != 0 */
+    t = (t >> 7) & 0x0101010101010101ull;
+    return (t * 0x0102040810204080ull) >> 56; /* distinct bit positions: no carries */
+}
+
+static void image_build(const sim *s, uint8_t *img)
+{
+    ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
+    ck_head h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, magic_full, 8);
+    h.n = s->n, h.n_items = s->n_items, h.G = s->G, h.agent_size = (int32_t)sizeof(sim_agent);
+    h.round = s->round, h.vtime = s->vtime, h.seq = s->seq;
+    h.n_inject = s->n_inject;
+    memcpy(h.inject, s->inject, sizeof h.inject);
+    h.inject_until = s->inject_until;
+    memcpy(h.model, s->model_name, sizeof h.model);
+    h.m = s->fo_off[s->n];
+    memcpy(img, &h, sizeof h);
+    size_t nG = (size_t)s->n * (size_t)s->G;
+    memcpy(img + L.taste, s->taste, nG * sizeof(float));
+    memcpy(img + L.gcount, s->gcount, nG * sizeof(float));
+    memset(img + L.gcount + nG * sizeof(float), 0, L.shown - L.gcount - nG * sizeof(float));
+    size_t I = (size_t)s->n_items;
+    for (int32_t a = 0; a < s->n; a++) {
+        const uint8_t *sh = s->shown + (size_t)a * I;
+        uint8_t *dst = img + L.shown + (size_t)a * L.W * 8;
+        size_t i = 0, b = 0;
+        for (; i + 8 <= I; i += 8)
+            dst[b++] = (uint8_t)pack8(sh + i);
+        if (i < I) {
+            uint8_t tail[8] = {0};
+            memcpy(tail, sh + i, I - i);
+            dst[b++] = (uint8_t)pack8(tail);
+        }
+        memset(dst + b, 0, L.W * 8 - b);
+    }
+    memcpy(img + L.agents, s->agents, (size_t)s->n * sizeof(sim_agent));
+    int64_t m = h.m;
+    memcpy(img + L.fo_off, s->fo_off, ((size_t)s->n + 1) * sizeof(int64_t));
+    memset(img + L.fo, 0, L.len - L.fo);
+    memcpy(img + L.fo, s->fo, (size_t)m * sizeof(int32_t));
+    memcpy(img + L.fo_last, s->fo_last, (size_t)m * sizeof(float));
+}
+
+/* Restore a full image (validated before anything is changed). */
+static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
+{
+    ck_head h;
+    if (n < sizeof h)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint");
+    memcpy(&h, img, sizeof h);
+    if (h.n != s->n || h.n_items != s->n_items || h.G != s->G ||
+        h.agent_size != (int32_t)sizeof(sim_agent))
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "simulator: checkpoint of %d agents x %d items x %d genres does not fit "
+                         "this simulation (%d x %d x %d)",
+                         (int)h.n, (int)h.n_items, (int)h.G, (int)s->n, (int)s->n_items, (int)s->G);
+    if (h.m < 0 || h.m > (int64_t)s->n * (int64_t)s->n || h.n_inject < 0 ||
+        h.n_inject > SIM_MAX_INJECT)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt checkpoint header");
+    ck_layout L = layout(s->n, s->n_items, s->G, h.m);
+    if (n != L.len)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint (%zu of %zu bytes)", n,
+                         L.len);
+    /* validate the agents and the graph first */
+    for (int32_t a = 0; a < s->n; a++) {
+        sim_agent ag;
+        memcpy(&ag, img + L.agents + (size_t)a * sizeof(sim_agent), sizeof ag);
+        if (ag.n_stm < 0 || ag.n_stm > SIM_STM_CAP || ag.n_ltm < 0 || ag.n_ltm > SIM_LTM_CAP)
+            return rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt agent %d in checkpoint",
+                             (int)a);
+    }
+    int64_t m = h.m;
+    int64_t *off = rlab_malloc(((size_t)s->n + 1) * sizeof(int64_t));
+    int32_t *src = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    int32_t *dst = rlab_malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    int rc = RLAB_OK;
+    if (!off || !src || !dst) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    } else {
+        memcpy(off, img + L.fo_off, ((size_t)s->n + 1) * sizeof(int64_t));
+        memcpy(dst, img + L.fo, (size_t)m * sizeof(int32_t));
+        if (off[0] != 0 || off[s->n] != m)
+            rc = rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt graph in checkpoint");
+        for (int32_t a = 0; rc == RLAB_OK && a < s->n; a++) {
+            if (off[a + 1] < off[a]) {
+                rc = rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt graph in checkpoint");
+                break;
+            }
+            for (int64_t e = off[a]; e < off[a + 1]; e++)
+                src[e] = a;
+        }
+        for (int64_t e = 0; rc == RLAB_OK && e < m; e++)
+            if (dst[e] < 0 || dst[e] >= s->n)
+                rc = rlab_errf(err, RLAB_EFORMAT, "simulator: bad edge in checkpoint");
+    }
+    if (rc == RLAB_OK) /* set_graph keeps each slice sorted, as the saved one was */
+        rc = sim_set_graph_edges(s, src, dst, m, err);
+    rlab_free(off), rlab_free(src), rlab_free(dst);
+    if (rc)
+        return rc;
+    memcpy(s->fo_last, img + L.fo_last, (size_t)m * sizeof(float));
+    s->round = h.round, s->vtime = h.vtime, s->seq = h.seq;
+    s->n_inject = h.n_inject;
+    memcpy(s->inject, h.inject, sizeof h.inject);
+    s->inject_until = h.inject_until;
+    size_t nG = (size_t)s->n * (size_t)s->G;
+    memcpy(s->taste, img + L.taste, nG * sizeof(float));
+    memcpy(s->gcount, img + L.gcount, nG * sizeof(float));
+    size_t I = (size_t)s->n_items;
+    for (int32_t a = 0; a < s->n; a++) {
+        const uint8_t *src8 = img + L.shown + (size_t)a * L.W * 8;
+        uint8_t *sh = s->shown + (size_t)a * I;
+        for (size_t i = 0; i < I; i++)
+            sh[i] = (uint8_t)((src8[i / 8] >> (i % 8)) & 1u);
+    }
+    memcpy(s->agents, img + L.agents, (size_t)s->n * sizeof(sim_agent));
+    return RLAB_OK;
+}
+
+/* Hash of an image (length a multiple of 8): the sum of a mix of each word with its index,
+ * so a delta updates it from the words it changes alone (mod 2^64). */
+static inline uint64_t mixw(uint64_t w, size_t i)
+{
+    uint64_t x = w ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t image_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = (uint64_t)n * 0x2545f4914f6cdd1dull;
+    for (size_t i = 0; i < n / 8; i++) {
+        uint64_t w;
+        memcpy(&w, p + i * 8, 8);
+        h += mixw(w, i);
+    }
+    return h;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t k = 0;
+    while (v >= 0x80) {
+        p[k++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[k++] = (uint8_t)v;
+    return k;
+}
+
+static int get_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int sh = 0; sh < 64 && *at < n; sh += 7) {
+        uint8_t b = p[(*at)++];
+        x |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Delta of cur against prev (both len bytes, len % 8 == 0) into out (room for len + 64
+ * bytes after the header: a changed word costs 8 bytes, a run's two varints at most 20 bytes
+ * per two words). Returns the body length; *hash goes from prev's hash to cur's. */
+static size_t delta_encode(const uint8_t *prev, const uint8_t *cur, size_t len, uint8_t *out,
+                           uint64_t *hash)
+{
+    uint64_t h = *hash;
+    size_t nw = len / 8, i = 0, last = 0, o = 0;
+    while (i < nw) {
+        uint64_t a, b;
+        memcpy(&a, prev + i * 8, 8);
+        memcpy(&b, cur + i * 8, 8);
+        if (a == b) {
+            i++;
+            continue;
+        }
+        h += mixw(b, i) - mixw(a, i);
+        size_t j = i + 1;
+        for (; j < nw; j++) {
+            memcpy(&a, prev + j * 8, 8);
+            memcpy(&b, cur + j * 8, 8);
+            if (a == b)
+                break;
+            h += mixw(b, j) - mixw(a, j);
+        }
+        o += put_varint(out + o, i - last);
+        o += put_varint(out + o, j - i);
+        memcpy(out + o, cur + i * 8, (j - i) * 8);
+        o += (j - i) * 8;
+        last = i = j;
+    }
+    *hash = h;
+    return o;
+}
+
+/* Apply a delta body to img (len bytes) in place, updating *hash; 0 when well formed. */
+static int delta_apply(uint8_t *img, size_t len, const uint8_t *d, size_t n, uint64_t *hash)
+{
+    size_t nw = len / 8, pos = 0, at = 0;
+    while (at < n) {
+        uint64_t skip, cnt;
+        if (get_varint(d, n, &at, &skip) || get_varint(d, n, &at, &cnt))
+            return -1;
+        if (skip > nw - pos || cnt > nw - pos - skip || cnt * 8 > n - at)
+            return -1;
+        pos += skip;
+        for (size_t k = 0; k < cnt; k++) {
+            uint64_t a, b;
+            memcpy(&a, img + (pos + k) * 8, 8);
+            memcpy(&b, d + at + k * 8, 8);
+            *hash += mixw(b, pos + k) - mixw(a, pos + k);
+        }
+        memcpy(img + pos * 8, d + at, cnt * 8);
+        pos += cnt;
+        at += cnt * 8;
+    }
+    return 0;
+}
+
+int sim_save_state(const sim *s, uint8_t **out, size_t *nout, rlab_err *err)
+{
+    ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
+    uint8_t *img = rlab_malloc(L.len);
+    if (!img)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    image_build(s, img);
+    *out = img;
+    *nout = L.len;
+    return RLAB_OK;
+}
+
+static void after_load(sim *s)
+{
     sim_refresh_tastes(s);
     memset(&s->last, 0, sizeof s->last);
     s->last.round = s->round;
     s->last.satisfaction = s->last.sat_chance = 0.0;
+    sim_ck_reset(s);
+}
+
+int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
+{
+    int rc;
+    if (n >= 8 && memcmp(buf, magic_full, 8) == 0)
+        rc = image_load(s, buf, n, err);
+    else if (n >= 8 && memcmp(buf, magic_v1, 8) == 0)
+        rc = load_v1(s, buf, n, err);
+    else if (n >= sizeof(ck_dhead) && memcmp(buf, magic_delta, 8) == 0) {
+        ck_dhead dh;
+        memcpy(&dh, buf, sizeof dh);
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "simulator: the checkpoint of round %lld is a delta to round %lld "
+                         "(restore it from the store)",
+                         (long long)dh.round, (long long)dh.base_round);
+    } else
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: not a simulator checkpoint");
+    if (rc == RLAB_OK)
+        after_load(s);
+    return rc;
+}
+
+/* ---- checkpoints in the store ----------------------------------------------------------- */
+
+void sim_ck_reset(sim *s)
+{
+    s->ck_len = 0;
+    s->ck_since_full = 0;
+}
+
+void sim_ck_free(sim *s)
+{
+    rlab_free(s->ck_prev), rlab_free(s->ck_cur), rlab_free(s->ck_out);
+    s->ck_prev = s->ck_cur = s->ck_out = NULL;
+    s->ck_cap = s->ck_out_cap = s->ck_len = 0;
+}
+
+static int ck_reserve(sim *s, size_t len, rlab_err *err)
+{
+    if (s->ck_cap < len) {
+        uint8_t *a = rlab_realloc(s->ck_cur, len);
+        if (a)
+            s->ck_cur = a;
+        uint8_t *b = a ? rlab_realloc(s->ck_prev, len) : NULL;
+        if (b)
+            s->ck_prev = b;
+        if (!a || !b) {
+            sim_ck_reset(s);
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        }
+        s->ck_cap = len;
+    }
+    size_t need = sizeof(ck_dhead) + len + 64;
+    if (s->ck_out_cap < need) {
+        uint8_t *o = rlab_realloc(s->ck_out, need);
+        if (!o)
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        s->ck_out = o;
+        s->ck_out_cap = need;
+    }
     return RLAB_OK;
 }
 
@@ -317,11 +616,30 @@ int sim_checkpoint(sim *s, rlab_err *err)
 {
     if (!s->db || !s->id)
         return RLAB_OK;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    int rc = sim_save_state(s, &buf, &n, err);
+    size_t len = layout(s->n, s->n_items, s->G, s->fo_off[s->n]).len;
+    int rc = ck_reserve(s, len, err);
     if (rc)
         return rc;
+    image_build(s, s->ck_cur);
+    int every = s->cfg.checkpoint_full > 0 ? s->cfg.checkpoint_full : 25;
+    int full = s->ck_len != len || s->ck_db != s->db || s->ck_id != s->id ||
+               s->ck_prev_round >= s->round || s->ck_since_full + 1 >= every;
+    const uint8_t *blob = s->ck_cur;
+    size_t n = len;
+    uint64_t hash = full ? image_hash(s->ck_cur, len) : s->ck_prev_hash;
+    if (!full) {
+        ck_dhead dh;
+        memset(&dh, 0, sizeof dh);
+        memcpy(dh.magic, magic_delta, 8);
+        dh.round = s->round;
+        dh.base_round = s->ck_prev_round;
+        dh.base_hash = s->ck_prev_hash;
+        dh.len = len;
+        n = sizeof dh + delta_encode(s->ck_prev, s->ck_cur, len, s->ck_out + sizeof dh, &hash);
+        dh.hash = hash;
+        memcpy(s->ck_out, &dh, sizeof dh);
+        blob = s->ck_out;
+    }
     if (!s->st_ckpt) {
         s->st_ckpt = rlab_db_prepare_persistent(
             s->db,
@@ -329,7 +647,7 @@ int sim_checkpoint(sim *s, rlab_err *err)
             ":bytes, :state)",
             err);
         if (!s->st_ckpt) {
-            rlab_free(buf);
+            sim_ck_reset(s);
             return err->code;
         }
     }
@@ -338,13 +656,127 @@ int sim_checkpoint(sim *s, rlab_err *err)
     rc = rc ? rc : rlab_db_bind_int(q, ":round", s->round, err);
     rc = rc ? rc : rlab_db_bind_text(q, ":model", s->model_name, err);
     rc = rc ? rc : rlab_db_bind_int(q, ":bytes", (int64_t)n, err);
-    rc = rc ? rc : rlab_db_bind_blob(q, ":state", buf, n, err);
-    rlab_free(buf);
+    rc = rc ? rc : rlab_db_bind_blob(q, ":state", blob, n, err);
     if (rc == RLAB_OK) {
         rc = rlab_db_step(q, err);
         if (rc == RLAB_DB_ROW)
             rc = RLAB_OK;
     }
     rlab_db_reset(q);
+    if (rc) {
+        sim_ck_reset(s);
+        return rc;
+    }
+    uint8_t *t = s->ck_prev;
+    s->ck_prev = s->ck_cur;
+    s->ck_cur = t;
+    s->ck_len = len;
+    s->ck_prev_hash = hash;
+    s->ck_prev_round = s->round;
+    s->ck_db = s->db;
+    s->ck_id = s->id;
+    s->ck_since_full = full ? 0 : s->ck_since_full + 1;
+    return RLAB_OK;
+}
+
+/* One stored checkpoint blob (a copy, rlab_free). ENOTFOUND when there is none. */
+static int fetch_ck(rlab_db *db, int64_t id, int64_t round, uint8_t **out, size_t *n, rlab_err *err)
+{
+    rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = id}, {.type = RLAB_DB_INT, .i = round}};
+    rlab_db_result *r = rlab_db_query_table(
+        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", prm, 2, 0,
+        err);
+    if (!r)
+        return err->code ? err->code : RLAB_EIO;
+    int rc = RLAB_OK;
+    if (r->nrow == 0) {
+        rc = rlab_errf(err, RLAB_ENOTFOUND, "simulation %lld has no checkpoint of round %lld",
+                       (long long)id, (long long)round);
+    } else {
+        const rlab_db_value *c = rlab_db_result_cell(r, 0, 0);
+        *n = c->s ? c->n : 0;
+        *out = rlab_malloc(*n ? *n : 1);
+        if (!*out)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        else if (*n)
+            memcpy(*out, c->s, *n);
+    }
+    rlab_db_result_free(r);
+    return rc;
+}
+
+int sim_restore(sim *s, rlab_db *db, int64_t id, int64_t round, rlab_err *err)
+{
+    /* walk back to the last full image, keeping the deltas on the way */
+    uint8_t **chain = NULL;
+    size_t *clen = NULL, nc = 0, cap = 0;
+    uint8_t *img = NULL;
+    size_t ilen = 0;
+    int64_t r = round;
+    int rc = RLAB_OK;
+    for (;;) {
+        uint8_t *b = NULL;
+        size_t n = 0;
+        rc = fetch_ck(db, id, r, &b, &n, err);
+        if (rc)
+            break;
+        if (n < sizeof(ck_dhead) || memcmp(b, magic_delta, 8) != 0) {
+            img = b, ilen = n;
+            break;
+        }
+        ck_dhead dh;
+        memcpy(&dh, b, sizeof dh);
+        if (dh.round != r || dh.base_round >= r) {
+            rlab_free(b);
+            rc = rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt delta checkpoint of round %lld",
+                           (long long)r);
+            break;
+        }
+        if (nc == cap) {
+            size_t nc2 = cap ? 2 * cap : 32;
+            uint8_t **c2 = rlab_realloc(chain, nc2 * sizeof *c2);
+            if (c2)
+                chain = c2;
+            size_t *l2 = c2 ? rlab_realloc(clen, nc2 * sizeof *l2) : NULL;
+            if (!l2) {
+                rlab_free(b);
+                rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+                break;
+            }
+            clen = l2;
+            cap = nc2;
+        }
+        chain[nc] = b, clen[nc++] = n;
+        r = dh.base_round;
+    }
+    if (rc == RLAB_OK && nc > 0) {
+        /* apply the deltas forward onto the full image */
+        if (ilen < 8 || memcmp(img, magic_full, 8) != 0 || ilen % 8 != 0)
+            rc = rlab_errf(err, RLAB_EFORMAT,
+                           "simulator: checkpoint of round %lld is not a full image", (long long)r);
+        uint64_t h = rc ? 0 : image_hash(img, ilen);
+        for (size_t k = nc; rc == RLAB_OK && k-- > 0;) {
+            ck_dhead dh;
+            memcpy(&dh, chain[k], sizeof dh);
+            if (dh.len != ilen || dh.base_hash != h)
+                rc = rlab_errf(err, RLAB_EFORMAT,
+                               "simulator: the checkpoint of round %lld does not apply to the "
+                               "stored round %lld (broken chain)",
+                               (long long)dh.round, (long long)dh.base_round);
+            else if (delta_apply(img, ilen, chain[k] + sizeof dh, clen[k] - sizeof dh, &h))
+                rc = rlab_errf(err, RLAB_EFORMAT,
+                               "simulator: corrupt delta checkpoint of round %lld",
+                               (long long)dh.round);
+            else if (h != dh.hash)
+                rc = rlab_errf(err, RLAB_EFORMAT,
+                               "simulator: checkpoint of round %lld fails its hash check",
+                               (long long)dh.round);
+        }
+    }
+    if (rc == RLAB_OK)
+        rc = sim_load_state(s, img, ilen, err);
+    for (size_t k = 0; k < nc; k++)
+        rlab_free(chain[k]);
+    rlab_free(chain), rlab_free(clen), rlab_free(img);
     return rc;
 }

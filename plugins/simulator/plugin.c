@@ -457,6 +457,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->watch_h = rlab_args_float(args, "watch_hours");
     c->retrain_every = (int)rlab_args_int(args, "retrain_every");
     c->checkpoint_every = (int)rlab_args_int(args, "checkpoint_every");
+    c->checkpoint_full = (int)rlab_args_int(args, "checkpoint_full");
     c->use_llm = rlab_args_choice(args, "backend") == 1;
     c->llm_retries = (int)rlab_args_int(args, "llm_retries");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
@@ -793,23 +794,25 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     if (!db)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "branching needs a session store");
     int64_t round = rlab_args_int(args, "round");
-    rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = p->id}, {.type = RLAB_DB_INT, .i = round}};
-    rlab_db_result *r = rlab_db_query_table(
-        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", prm, 2, 0,
-        rlab_ctx_err(ctx));
-    if (!r)
-        return rlab_ctx_err(ctx)->code;
-    if (r->nrow == 0) {
+    {
+        /* fail early (before building a simulation) when the round was never saved */
+        rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = p->id},
+                                {.type = RLAB_DB_INT, .i = round}};
+        rlab_db_result *r = rlab_db_query_table(
+            db, "SELECT 1 FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", prm, 2, 0,
+            rlab_ctx_err(ctx));
+        if (!r)
+            return rlab_ctx_err(ctx)->code;
+        int none = r->nrow == 0;
         rlab_db_result_free(r);
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
-                               "simulation %lld has no checkpoint of round %lld", (long long)p->id,
-                               (long long)round);
+        if (none)
+            return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                                   "simulation %lld has no checkpoint of round %lld",
+                                   (long long)p->id, (long long)round);
     }
     simw *w = rlab_calloc(1, sizeof *w);
-    if (!w) {
-        rlab_db_result_free(r);
+    if (!w)
         return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-    }
     w->host = rlab_ctx_host(ctx);
     w->ds = rlab_host_dataset_get(w->host, p->ds->name);
     if (w->ds != p->ds) {
@@ -817,7 +820,6 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
         if (w->ds)
             rlab_host_dataset_release(w->host, w->ds);
         rlab_free(w);
-        rlab_db_result_free(r);
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "dataset '%s' changed since simulation %lld",
                                p->ds->name, (long long)p->id);
     }
@@ -832,10 +834,8 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     if (rc == RLAB_OK)
         rc = sim_new(&cfg, w->ds, p->s->world, m, NULL, &w->s, rlab_ctx_err(ctx));
     rlab_model_release(m);
-    const rlab_db_value *cell = rlab_db_result_cell(r, 0, 0);
-    if (rc == RLAB_OK)
-        rc = sim_load_state(w->s, (const uint8_t *)cell->s, cell->n, rlab_ctx_err(ctx));
-    rlab_db_result_free(r);
+    if (rc == RLAB_OK) /* the round's last full image plus the deltas after it */
+        rc = sim_restore(w->s, db, p->id, round, rlab_ctx_err(ctx));
     if (rc == RLAB_OK && p->llm && cfg.use_llm) {
         /* share the parent's backend settings: a fresh handle of the same config is not
          * reconstructible here, so a branch of an openai run decides offline */
@@ -1151,6 +1151,13 @@ static const rlab_arg new_args[] = {
      .min = 0,
      .flags = RLAB_ARGF_MIN,
      .help = "checkpoint the state every n rounds (0 = never; branching needs checkpoints)"},
+    {.name = "checkpoint_full",
+     .type = RLAB_ARG_INT,
+     .def = "25",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "a full checkpoint image every n checkpoints, deltas between (restoring a round "
+             "reads its last full image and the deltas after it)"},
     {.name = "profiles",
      .type = RLAB_ARG_PATH,
      .help = "CSV of profiles: id,name,age,gender,traits,status,interests,feature"},
@@ -1399,18 +1406,57 @@ static const rlab_cmd sim_cmds[] = {
     {0}};
 
 static const rlab_view_kind sim_views[] = {
+    /* one readable line per event of the newest simulation (idle agents left out): the
+       newest 200, oldest first (the ui draws the last rows at the bottom) */
     {.name = "feed",
      .title = "Simulation feed",
      .kind = "feed",
-     .source = "SELECT e.round, e.vtime, e.agent, e.kind, e.payload FROM events e "
-               "WHERE e.run_id = (SELECT max(sim) FROM simulator_sims) ORDER BY e.seq DESC "
-               "LIMIT 200"},
+     .source = "SELECT 'r' || round AS round, 't=' || printf('%g', vtime) AS time, CASE kind "
+               "WHEN 'watch' THEN 'agent ' || agent || ' watched ''' || json_extract(payload, "
+               "'$.title') || ''' (rank ' || json_extract(payload, '$.rank') || "
+               "iif(json_extract(payload, '$.liked'), ', liked', '') || ') \u2014 ' || "
+               "ifnull(json_extract(payload, '$.feeling'), '') "
+               "WHEN 'visit' THEN 'agent ' || agent || ' visited: pages ' || "
+               "json_array_length(payload, '$.steps') || ifnull(', searched ' || nullif((SELECT "
+               "count(*) FROM json_each(payload, '$.steps') WHERE json_extract(value, '$.do') = "
+               "'search'), 0), '') || ', watched ' || (json_extract(payload, '$.watched') IS NOT "
+               "NULL) "
+               "WHEN 'chat' THEN 'agent ' || agent || ' chatted with agent ' || "
+               "json_extract(payload, '$.with') || ' for ' || printf('%g', json_extract(payload, "
+               "'$.hours')) || ' h: ' || ifnull(json_extract(payload, '$.text'), '') "
+               "WHEN 'chat_blocked' THEN 'agent ' || agent || ' wanted to chat with agent ' || "
+               "json_extract(payload, '$.with') || ' (busy)' "
+               "WHEN 'post' THEN 'agent ' || agent || ' posted about ''' || json_extract(payload, "
+               "'$.title') || ''' to ' || json_extract(payload, '$.followers') || "
+               "iif(json_extract(payload, '$.followers') = 1, ' follower: ', ' followers: ') || "
+               "ifnull(json_extract(payload, '$.text'), '') "
+               "WHEN 'interview' THEN 'agent ' || agent || ' was asked \"' || "
+               "json_extract(payload, '$.question') || '\": ' || json_extract(payload, "
+               "'$.answer') "
+               "WHEN 'edit' THEN 'agent ' || agent || ' edited: ' || json_extract(payload, "
+               "'$.field') || ' = ' || json_extract(payload, '$.value') "
+               "WHEN 'rewire' THEN 'social graph rewired (' || json_extract(payload, '$.mode') || "
+               "', ' || json_extract(payload, '$.k') || ' follows each): ' || "
+               "json_extract(payload, '$.edges') || ' edges' "
+               "WHEN 'inject' THEN 'items ' || json_extract(payload, '$.items') || ' first on "
+               "every page for ' || json_extract(payload, '$.rounds') || ' rounds' "
+               "WHEN 'retrain' THEN 'recommender ' || json_extract(payload, '$.model') || ' "
+               "retrained on ' || json_extract(payload, '$.interactions') || ' interactions' "
+               "ELSE ifnull('agent ' || nullif(agent, -1) || ' ', '') || kind || ' ' || "
+               "ifnull(payload, '') END AS event "
+               "FROM (SELECT * FROM events WHERE run_id = (SELECT max(sim) FROM simulator_sims) "
+               "AND kind <> 'nothing' ORDER BY seq DESC LIMIT 200) "
+               "ORDER BY seq"},
     {.name = "stats",
      .title = "Round statistics",
      .kind = "table",
-     .source = "SELECT round, active, watches, chats, posts, ctr, coverage, exposure_entropy, "
-               "density, satisfaction FROM simulator_stats WHERE sim = (SELECT max(sim) FROM "
-               "simulator_sims) ORDER BY round"},
+     .source = "SELECT round, active, visits, watches, chats, posts, ctr, coverage, "
+               "exposure_entropy AS entropy, density, satisfaction, "
+               "(SELECT group_concat(json_extract(value, '$[0]') || ':' || json_extract(value, "
+               "'$[1]'), ' ') FROM json_each(top_mentioned)) AS top_mentioned "
+               "FROM simulator_stats WHERE sim = (SELECT max(sim) FROM simulator_sims) ORDER BY "
+               "round"},
+    /* `view agent 12` runs `simulator.agent 12` and draws its result as a card */
     {.name = "agent", .title = "Agent card", .kind = "card", .source = "simulator.agent"},
     {0}};
 

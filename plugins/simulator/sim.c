@@ -3,11 +3,17 @@
  * graph, the round loop (activity, recommender visits, social actions), statistics,
  * interventions. Decisions live in policy.c, memory in memory.c, the store in persist.c.
  *
- * Cost model (the benchmark target is >= 100k agent-steps/s): no allocation per step (all
- * scratch is sized at creation), one batched score-all per round over the visiting agents
- * and one partial top-K per visitor (K = page_size * max_steps covers every page a visit
- * can reach), memories are structured records whose vectors are table lookups,
- * events are formatted into one reusable buffer and go to the store's batched writer.
+ * Cost model (the benchmark target is >= 100k agent-steps/s): no allocation per step or
+ * round (all scratch, the visit payloads included, is sized at creation), one batched
+ * score-all per round over the visiting agents and one heap top-K per visitor (K =
+ * page_size * max_steps covers every page a visit can reach; the score is tested before the
+ * mask), search pages from a per-item cache of its SIM_NBR nearest items (filled on the
+ * first search, a full scan only when they are all seen), memories are structured records
+ * whose vectors are table lookups, event payloads are written by a small JSON writer (no
+ * printf but for two floats) into reusable buffers and go to the store's batched writer,
+ * checkpoints are deltas (persist.c). Where the time goes (callgrind, 1,000 agents):
+ * about a third in SQLite's INSERT of the events, an eighth in the BPR-MF sgemm, the rest
+ * in the policies, top-K, memory and checkpoints.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -82,6 +88,58 @@ static void bstr(sim *s, size_t *len, const char *str)
     *len = strlen(s->buf);
 }
 
+/* A JSON writer into a fixed buffer (cap bytes with the NUL; output past it is dropped):
+ * the event payloads of the hot path, without printf. */
+static inline void jw_raw(jw *w, const char *src, size_t n)
+{
+    if (w->len + n + 1 > w->cap)
+        n = w->len + 1 < w->cap ? w->cap - w->len - 1 : 0;
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+    w->p[w->len] = '\0';
+}
+
+static inline void jw_cstr(jw *w, const char *str) { jw_raw(w, str, strlen(str)); }
+
+static void jw_int(jw *w, int64_t x)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0)
+        tmp[sizeof tmp - 1 - n++] = '-';
+    jw_raw(w, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/* A JSON string (quotes, \" \\ and \u00XX for control bytes; as sim_json_str). */
+static void jw_str(jw *w, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    jw_lit(w, "\"");
+    const unsigned char *p = (const unsigned char *)(src ? src : "");
+    for (;;) {
+        const unsigned char *q = p;
+        while (*q && *q != '"' && *q != '\\' && *q >= 0x20)
+            q++;
+        jw_raw(w, (const char *)p, (size_t)(q - p));
+        if (!*q)
+            break;
+        if (*q == '"' || *q == '\\') {
+            char e[2] = {'\\', (char)*q};
+            jw_raw(w, e, 2);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hex[*q >> 4], hex[*q & 15]};
+            jw_raw(w, e, 6);
+        }
+        p = q + 1;
+    }
+    jw_lit(w, "\"");
+}
+
 static const char *by_name(int by)
 {
     return by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
@@ -119,6 +177,7 @@ void sim_config_default(sim_config *c)
     c->watch_h = 2.0;
     c->temperature = 1.0;
     c->checkpoint_every = 1;
+    c->checkpoint_full = 25;
     c->llm_retries = 1;
     c->rewire_k = 8;
 }
@@ -259,13 +318,32 @@ void sim_hear(sim *s, int32_t a, int32_t item)
     ag->heard_pos = (ag->heard_pos + 1) % SIM_HIST;
 }
 
+/* The query history is a ring once full: n_qhist < SIM_QHIST items are qhist[0..n_qhist)
+ * oldest first; n_qhist in [SIM_QHIST, 2 SIM_QHIST) means full with the oldest item at
+ * n_qhist - SIM_QHIST (so a full history of the earlier shifting layout, n_qhist =
+ * SIM_QHIST, reads the same). A push overwrites one slot instead of moving 31. */
 static void qhist_push(sim_agent *ag, int32_t item)
 {
-    if (ag->n_qhist == SIM_QHIST) {
-        memmove(ag->qhist, ag->qhist + 1, (SIM_QHIST - 1) * sizeof ag->qhist[0]);
-        ag->n_qhist--;
+    if (ag->n_qhist < SIM_QHIST) {
+        ag->qhist[ag->n_qhist++] = item;
+        return;
     }
-    ag->qhist[ag->n_qhist++] = item;
+    ag->qhist[ag->n_qhist - SIM_QHIST] = item;
+    ag->n_qhist = ag->n_qhist + 1 < 2 * SIM_QHIST ? ag->n_qhist + 1 : SIM_QHIST;
+}
+
+/* The history oldest first: ag->qhist itself, or linearised into tmp [SIM_QHIST]. */
+static const int32_t *qhist_linear(const sim_agent *ag, int32_t *tmp, int32_t *n)
+{
+    if (ag->n_qhist <= SIM_QHIST) {
+        *n = ag->n_qhist;
+        return ag->qhist;
+    }
+    int32_t st = ag->n_qhist - SIM_QHIST;
+    memcpy(tmp, ag->qhist + st, (size_t)(SIM_QHIST - st) * sizeof *tmp);
+    memcpy(tmp + (SIM_QHIST - st), ag->qhist, (size_t)st * sizeof *tmp);
+    *n = SIM_QHIST;
+    return tmp;
 }
 
 static int ci_contains(const char *hay, const char *needle)
@@ -336,10 +414,12 @@ static int arch_by_name(const char *name)
     return -1;
 }
 
+static void taste_derive(sim *s, int32_t a);
+
 static void taste_finish(sim *s, int32_t a)
 {
     float *t = s->taste + (size_t)a * (size_t)s->G;
-    float sum = 0.0f, mx = 0.0f;
+    float sum = 0.0f;
     for (int32_t g = 0; g < s->G; g++)
         sum += t[g];
     if (!(sum > 0.0f)) {
@@ -347,11 +427,20 @@ static void taste_finish(sim *s, int32_t a)
             t[g] = 1.0f / (float)s->G;
         sum = 1.0f;
     }
-    for (int32_t g = 0; g < s->G; g++) {
+    for (int32_t g = 0; g < s->G; g++)
         t[g] /= sum;
+    taste_derive(s, a);
+}
+
+/* amax and the taste vector of a's (normalised) taste; leaves the taste itself alone, so a
+ * restored checkpoint keeps its exact floats. */
+static void taste_derive(sim *s, int32_t a)
+{
+    const float *t = s->taste + (size_t)a * (size_t)s->G;
+    float mx = 0.0f;
+    for (int32_t g = 0; g < s->G; g++)
         if (t[g] > mx)
             mx = t[g];
-    }
     s->amax[a] = mx > 1e-6f ? mx : 1e-6f;
     float *v = s->taste_vec + (size_t)a * SIM_DIM;
     memset(v, 0, SIM_DIM * sizeof *v);
@@ -573,6 +662,7 @@ static float feat_float(const rlab_dataset *ds, const char *col, int32_t u)
 }
 
 static double chance_affinity(const sim *s, int32_t a);
+static int visits_alloc(sim *s);
 
 /* Profiles from the world (truth) or from the dataset (history), then the CSV overlay. */
 static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
@@ -885,12 +975,20 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         s->action = rlab_malloc(n);
         s->cand = rlab_malloc(n * (size_t)s->K * sizeof(int32_t));
         s->q = rlab_calloc(n, sizeof(rlab_query));
+        s->qbuf = rlab_malloc(n * SIM_QHIST * sizeof(int32_t));
         s->mentions = rlab_calloc((size_t)I, sizeof(int32_t));
         s->cap_expo = (int64_t)n * (cfg->max_steps + 1);
         s->expo = rlab_malloc((size_t)s->cap_expo * (size_t)cfg->page_size * sizeof(int32_t));
         s->watch_list = rlab_malloc(n * sizeof(int32_t));
         s->decs = rlab_calloc(n, sizeof(sim_dec));
         s->visit_pos = rlab_calloc(n, sizeof(int32_t));
+        if (visits_alloc(s))
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        s->nbr = rlab_malloc((size_t)I * SIM_NBR * sizeof(int32_t));
+        s->nbr_n = rlab_malloc((size_t)I * sizeof(int16_t));
+        if (s->nbr_n)
+            for (int32_t i = 0; i < I; i++)
+                s->nbr_n[i] = -1;
         /* scores are computed in chunks of at most 4M floats */
         size_t rows = (size_t)(4u << 20) / (size_t)I;
         if (rows < 1)
@@ -898,8 +996,9 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         if (rows > n)
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
-        if (!s->order || !s->active || !s->action || !s->cand || !s->q || !s->mentions ||
-            !s->expo || !s->watch_list || !s->decs || !s->visit_pos || !s->scores)
+        if (rc == RLAB_OK && (!s->order || !s->active || !s->action || !s->cand || !s->q ||
+                              !s->mentions || !s->expo || !s->watch_list || !s->decs ||
+                              !s->visit_pos || !s->scores || !s->nbr || !s->nbr_n || !s->qbuf))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
     if (rc) {
@@ -916,6 +1015,7 @@ void sim_free(sim *s)
     if (!s)
         return;
     sim_store_detach(s);
+    sim_ck_free(s);
     rlab_model_release(s->model);
     for (int32_t g = 0; s->genre_names && g < s->G; g++)
         rlab_free(s->genre_names[g]);
@@ -923,6 +1023,11 @@ void sim_free(sim *s)
     rlab_free(s->item_genre), rlab_free(s->item_topg), rlab_free(s->g_off), rlab_free(s->g_items);
     rlab_free(s->titles), rlab_free(s->title_store), rlab_free(s->item_vec);
     rlab_free(s->genre_vec), rlab_free(s->item_pop), rlab_free(s->Vt);
+    rlab_free(s->nbr), rlab_free(s->nbr_n), rlab_free(s->qbuf);
+    rlab_free(s->visits), rlab_free(s->visit_buf), rlab_free(s->vwho);
+    for (int32_t a = 0; s->vdecs && a < s->n; a++)
+        rlab_free(s->vdecs[a].text);
+    rlab_free(s->vdecs);
     rlab_tfidf_clear(&s->tfidf);
     rlab_free(s->agents), rlab_free(s->taste), rlab_free(s->amax), rlab_free(s->taste_vec);
     rlab_free(s->gcount), rlab_free(s->shown), rlab_free(s->chance_aff), rlab_free(s->recall);
@@ -1003,24 +1108,77 @@ static double chance_affinity(const sim *s, int32_t a)
     return c;
 }
 
+/* Text similarity of items i and j (the expression search_page ranks by). */
+static inline float item_sim(const sim *s, int32_t i, int32_t j)
+{
+    const float *v = s->item_vec + (size_t)i * SIM_DIM;
+    const float *w = s->item_vec + (size_t)j * SIM_DIM;
+    float d = 0.0f;
+    for (int q = 0; q < SIM_DIM; q++)
+        d += v[q] * w[q];
+    return d;
+}
+
+/* The SIM_NBR nearest items of `item` by item_sim, best first, ties to the lower index
+ * (computed on the first search for it). nbr_n[item] = -1 until then; the list is complete
+ * when it holds fewer than SIM_NBR items. */
+static const int32_t *item_neighbours(sim *s, int32_t item, int *n)
+{
+    int32_t *nb = s->nbr + (size_t)item * SIM_NBR;
+    if (s->nbr_n[item] < 0) {
+        float best[SIM_NBR];
+        int m = 0;
+        for (int32_t i = 0; i < s->n_items; i++) {
+            if (i == item)
+                continue;
+            float d = item_sim(s, item, i);
+            if (!(d > -2.0f)) /* never selected by the scan either */
+                continue;
+            if (m == SIM_NBR && !(d > best[SIM_NBR - 1]))
+                continue;
+            int k = m < SIM_NBR ? m++ : SIM_NBR - 1;
+            while (k > 0 && d > best[k - 1]) {
+                best[k] = best[k - 1];
+                nb[k] = nb[k - 1];
+                k--;
+            }
+            best[k] = d;
+            nb[k] = i;
+        }
+        /* m == SIM_NBR means there may be more: mark by storing SIM_NBR (incomplete) */
+        s->nbr_n[item] = (int16_t)m;
+    }
+    *n = s->nbr_n[item];
+    return nb;
+}
+
 static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npage)
 {
     /* the searched title, then its nearest unseen items by text vector */
     page[0] = item;
-    float best[SIM_MAX_PAGE];
     for (int k = 1; k < npage; k++)
-        page[k] = -1, best[k] = -2.0f;
-    const float *v = s->item_vec + (size_t)item * SIM_DIM;
+        page[k] = -1;
+    if (npage <= 1)
+        return;
     const uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+    int nn;
+    const int32_t *nb = item_neighbours(s, item, &nn);
+    int k = 1;
+    for (int q = 0; q < nn && k < npage; q++)
+        if (!sh[nb[q]])
+            page[k++] = nb[q];
+    if (k == npage || nn < SIM_NBR)
+        return; /* the page is full, or the list held every candidate */
+    /* the cached neighbours are mostly seen: scan the catalogue */
+    float best[SIM_MAX_PAGE];
+    for (k = 1; k < npage; k++)
+        page[k] = -1, best[k] = -2.0f;
     for (int32_t i = 0; i < s->n_items; i++) {
         if (i == item || sh[i])
             continue;
-        const float *w = s->item_vec + (size_t)i * SIM_DIM;
-        float d = 0.0f;
-        for (int q = 0; q < SIM_DIM; q++)
-            d += v[q] * w[q];
-        if (npage > 1 && d > best[npage - 1]) {
-            int k = npage - 1;
+        float d = item_sim(s, item, i);
+        if (d > best[npage - 1]) {
+            k = npage - 1;
             while (k > 1 && d > best[k - 1]) {
                 best[k] = best[k - 1];
                 page[k] = page[k - 1];
@@ -1033,27 +1191,81 @@ static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npag
 }
 
 /* The k best unmasked items of one score row, best first, ties to the lower index, padded
- * with -1 (rlab_topk_row's contract). A sorted insertion buffer: after the first k items
- * almost every item fails the single comparison with the current k-th score, which is much
- * cheaper than a heap for k ~ 30 of a few hundred. NaN scores are never selected. */
+ * with -1 (rlab_topk_row's contract); NaN scores are never selected. One pass keeping the
+ * k best so far in a binary heap whose root is the worst of them (lowest score, then
+ * highest index): after the first k items almost every item fails the one comparison with
+ * the root; the heap is sorted at the end. */
+static inline int topk_worse(float va, int32_t ia, float vb, int32_t ib)
+{
+    return va < vb || (!(va > vb) && ia > ib);
+}
+
 static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
 {
-    float best[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    float hv[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    int32_t hi[SIM_MAX_PAGE * SIM_MAX_STEPS];
     int m = 0;
-    for (int32_t i = 0; i < n; i++) {
+    if (k <= 0)
+        return;
+    int32_t i = 0;
+    for (; i < n && m < k; i++) {
         float v = sc[i];
         if (mask[i] || isnan(v))
             continue;
-        if (m == k && !(v > best[k - 1]))
-            continue;
-        int j = m < k ? m++ : k - 1;
-        while (j > 0 && v > best[j - 1]) {
-            best[j] = best[j - 1];
-            out[j] = out[j - 1];
-            j--;
+        /* sift up */
+        int c = m++;
+        while (c > 0) {
+            int p = (c - 1) / 2;
+            if (!topk_worse(v, i, hv[p], hi[p]))
+                break;
+            hv[c] = hv[p], hi[c] = hi[p];
+            c = p;
         }
-        best[j] = v;
-        out[j] = i;
+        hv[c] = v, hi[c] = i;
+    }
+    if (m == k) {
+        float root = hv[0];
+        for (; i < n; i++) {
+            float v = sc[i];
+            /* the score first (it fails for almost every item, and for NaN); a later index
+             * with an equal score never beats the root */
+            if (!(v > root) || mask[i])
+                continue;
+            /* replace the root, sift down */
+            int p = 0;
+            for (;;) {
+                int c = 2 * p + 1;
+                if (c >= k)
+                    break;
+                if (c + 1 < k && topk_worse(hv[c + 1], hi[c + 1], hv[c], hi[c]))
+                    c++;
+                if (!topk_worse(hv[c], hi[c], v, i))
+                    break;
+                hv[p] = hv[c], hi[p] = hi[c];
+                p = c;
+            }
+            hv[p] = v, hi[p] = i;
+            root = hv[0];
+        }
+    }
+    /* pop the worst to the back: out ends up best first */
+    for (int e = m - 1; e >= 0; e--) {
+        out[e] = hi[0];
+        float lv = hv[e];
+        int32_t li = hi[e];
+        int p = 0;
+        for (;;) {
+            int c = 2 * p + 1;
+            if (c >= e)
+                break;
+            if (c + 1 < e && topk_worse(hv[c + 1], hi[c + 1], hv[c], hi[c]))
+                c++;
+            if (!topk_worse(hv[c], hi[c], lv, li))
+                break;
+            hv[p] = hv[c], hi[p] = hi[c];
+            p = c;
+        }
+        hv[p] = lv, hi[p] = li;
     }
     for (int j = m; j < k; j++)
         out[j] = -1;
@@ -1071,7 +1283,9 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
         if (s->model) {
             for (int32_t j = 0; j < nc; j++) {
                 const sim_agent *ag = &s->agents[vis[c0 + j]];
-                s->q[j] = (rlab_query){.user = ag->user, .hist = ag->qhist, .n_hist = ag->n_qhist};
+                int32_t nh = 0;
+                const int32_t *h = qhist_linear(ag, s->qbuf + (size_t)j * SIM_QHIST, &nh);
+                s->q[j] = (rlab_query){.user = ag->user, .hist = h, .n_hist = nh};
             }
             int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
             if (rc)
@@ -1124,43 +1338,21 @@ typedef struct visit_state {
     int np;
     int from_search, searched, done, watched_rank;
     int32_t watched;
-    size_t len; /* payload length in its own buffer */
-    char payload[1536];
+    jw out; /* the visit event's payload, in s->visit_buf */
 } visit_state;
 
-static void vput(visit_state *v, const char *fmt, ...) RLAB_PRINTF(2, 3);
-static void vput(visit_state *v, const char *fmt, ...)
+/* The round's visit scratch, sized once: a visit payload holds its header, max_steps steps
+ * of at most page_size items (11 characters each) and ~110 characters of fields, and the
+ * end. */
+static int visits_alloc(sim *s)
 {
-    if (v->len + 1 >= sizeof v->payload)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(v->payload + v->len, sizeof v->payload - v->len, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        v->len +=
-            (size_t)w < sizeof v->payload - v->len ? (size_t)w : sizeof v->payload - v->len - 1;
-}
-
-/* Append ",123" / "123" without printf (the visit payload's hot loop). */
-static void vint(visit_state *v, int32_t x, int comma)
-{
-    char tmp[16];
-    int n = 0;
-    uint32_t u = x < 0 ? (uint32_t)(-(int64_t)x) : (uint32_t)x;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (x < 0)
-        tmp[n++] = '-';
-    if (comma)
-        tmp[n++] = ',';
-    if (v->len + (size_t)n + 1 >= sizeof v->payload)
-        return;
-    while (n > 0)
-        v->payload[v->len++] = tmp[--n];
-    v->payload[v->len] = '\0';
+    size_t n = (size_t)s->n;
+    s->visit_cap = 128 + (size_t)s->cfg.max_steps * (12 * (size_t)s->cfg.page_size + 128);
+    s->visits = rlab_malloc(n * sizeof(visit_state));
+    s->visit_buf = rlab_malloc(n * s->visit_cap);
+    s->vdecs = rlab_calloc(n, sizeof(sim_dec));
+    s->vwho = rlab_malloc(n * sizeof(int32_t));
+    return s->visits && s->visit_buf && s->vdecs && s->vwho ? RLAB_OK : RLAB_ENOMEM;
 }
 
 static void record_exposure(sim *s, const visit_state *v, sim_stats *st)
@@ -1174,35 +1366,55 @@ static void record_exposure(sim *s, const visit_state *v, sim_stats *st)
     st->impressions += v->np;
 }
 
+/* The offline feeling line (sim_policy_reply's FEEL text after its tag), truncated as that
+ * reply is (400-byte line). */
+static void offline_feeling(const sim *s, const sim_dec *f, char *out, size_t n)
+{
+    jw w = {out, 0, n};
+    const char *t = sim_item_title(s, f->item), *g = sim_genre_name(s, s->item_topg[f->item]);
+    size_t room = 400 - 1 - (sizeof "[FEELING]:: " - 1); /* what snprintf would keep */
+    char tmp[400];
+    jw l = {tmp, 0, room + 1};
+    if (f->liked) {
+        jw_lit(&l, "I really enjoyed <");
+        jw_cstr(&l, t);
+        jw_lit(&l, ">; ");
+        jw_cstr(&l, g);
+        jw_lit(&l, " is just my thing.");
+    } else {
+        jw_lit(&l, "<");
+        jw_cstr(&l, t);
+        jw_lit(&l, "> was not for me; too much ");
+        jw_cstr(&l, g);
+        jw_lit(&l, " for my taste.");
+    }
+    jw_raw(&w, tmp, l.len);
+}
+
 static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
                       double *chance, rlab_err *err)
 {
     int rc = score_visitors(s, vis, nv, err);
     if (rc)
         return rc;
-    visit_state *vs = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *vs);
-    if (!vs)
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    visit_state *vs = s->visits;
     for (int32_t j = 0; j < nv; j++) {
         visit_state *v = &vs[j];
         int32_t a = vis[j];
         v->from_search = v->searched = v->done = 0;
         v->watched = -1;
-        v->len = 0;
+        v->out = (jw){s->visit_buf + (size_t)j * s->visit_cap, 0, s->visit_cap};
         v->np = next_page(s, a, v->page);
-        vput(v, "{\"action\":\"recommender\",\"by\":\"%s\",\"steps\":[",
-             by_name(s->action[a] >> 4));
+        jw_lit(&v->out, "{\"action\":\"recommender\",\"by\":\"");
+        jw_cstr(&v->out, by_name(s->action[a] >> 4));
+        jw_lit(&v->out, "\",\"steps\":[");
         record_exposure(s, v, st);
         if (v->np == 0)
             v->done = 1;
         st->visits++;
     }
-    sim_dec *d = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *d);
-    int32_t *who = rlab_malloc((size_t)(nv ? nv : 1) * sizeof *who);
-    if (!d || !who) {
-        rlab_free(vs), rlab_free(d), rlab_free(who);
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    }
+    sim_dec *d = s->vdecs;
+    int32_t *who = s->vwho;
     for (int step = 0; step < s->cfg.max_steps && rc == RLAB_OK; step++) {
         int nd = 0;
         for (int32_t j = 0; j < nv; j++) {
@@ -1221,14 +1433,21 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         rc = sim_decide(s, d, nd, err);
         for (int k = 0; k < nd && rc == RLAB_OK; k++) {
             visit_state *v = &vs[who[k]];
+            jw *o = &v->out;
             int32_t a = vis[who[k]];
             if (step > 0)
-                vput(v, ",");
-            vput(v, "{\"page\":[");
-            for (int q = 0; q < v->np; q++)
-                vint(v, v->page[q], q > 0);
-            vput(v, "],\"src\":\"%s\",\"by\":\"%s\",", v->from_search ? "search" : "rec",
-                 by_name(d[k].by));
+                jw_lit(o, ",");
+            jw_lit(o, "{\"page\":[");
+            for (int q = 0; q < v->np; q++) {
+                if (q > 0)
+                    jw_lit(o, ",");
+                jw_int(o, v->page[q]);
+            }
+            jw_lit(o, "],\"src\":\"");
+            jw_cstr(o, v->from_search ? "search" : "rec");
+            jw_lit(o, "\",\"by\":\"");
+            jw_cstr(o, by_name(d[k].by));
+            jw_lit(o, "\",");
             /* items on a recommended page count as shown from now on */
             if (!v->from_search)
                 for (int q = 0; q < v->np; q++) {
@@ -1239,7 +1458,11 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             int c = d[k].choice;
             if (c >= 0 && c < v->np) {
                 int32_t it = v->page[c];
-                vput(v, "\"do\":\"buy\",\"k\":%d,\"item\":%d}", c + 1, (int)it);
+                jw_lit(o, "\"do\":\"buy\",\"k\":");
+                jw_int(o, c + 1);
+                jw_lit(o, ",\"item\":");
+                jw_int(o, it);
+                jw_lit(o, "}");
                 v->watched = it;
                 v->watched_rank = c;
                 if (v->from_search)
@@ -1249,7 +1472,9 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
                 do_watch(s, a, it, st, sat, chance);
                 v->done = 1;
             } else if (c == SIM_P_SEARCH && d[k].target >= 0) {
-                vput(v, "\"do\":\"search\",\"item\":%d}", (int)d[k].target);
+                jw_lit(o, "\"do\":\"search\",\"item\":");
+                jw_int(o, d[k].target);
+                jw_lit(o, "}");
                 st->searches++;
                 v->searched = 1;
                 v->from_search = 1;
@@ -1258,14 +1483,14 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
                 while (v->np > 0 && v->page[v->np - 1] < 0)
                     v->np--;
             } else if (c == SIM_P_NEXT) {
-                vput(v, "\"do\":\"next\"}");
+                jw_lit(o, "\"do\":\"next\"}");
                 v->from_search = 0;
                 v->np = next_page(s, a, v->page);
                 record_exposure(s, v, st);
                 if (v->np == 0)
                     v->done = 1;
             } else {
-                vput(v, "\"do\":\"leave\"}");
+                jw_lit(o, "\"do\":\"leave\"}");
                 v->done = 1;
             }
         }
@@ -1283,31 +1508,45 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
     for (int32_t j = 0; j < nv && rc == RLAB_OK; j++) {
         visit_state *v = &vs[j];
         int32_t a = vis[j];
-        vput(v, "]");
+        jw_lit(&v->out, "]");
         if (v->watched >= 0) {
             sim_dec *f = &d[fi++];
             char line[400];
-            if (f->text)
+            const char *feel = line;
+            if (f->text) {
                 snprintf(line, sizeof line, "%s", f->text);
-            else
-                sim_policy_reply(s, f, line, sizeof line); /* offline: the template line */
-            const char *feel = strstr(line, "]::");
-            feel = feel ? feel + 3 : line;
-            while (*feel == ' ')
-                feel++;
-            vput(v, ",\"watched\":%d}", (int)v->watched);
-            sim_emit(s, a, "visit", v->payload);
-            size_t len = 0;
-            bput(s, &len, "{\"item\":%d,\"title\":", (int)v->watched);
-            bstr(s, &len, s->titles[v->watched]);
-            bput(s, &len, ",\"rank\":%d,\"liked\":%s,\"feeling\":", v->watched_rank + 1,
-                 f->liked ? "true" : "false");
-            bstr(s, &len, feel);
-            bput(s, &len, ",\"by\":\"%s\"", by_name(f->by));
-            if (s->world)
-                bput(s, &len, ",\"true_affinity\":%.4f",
-                     (double)sim_true_affinity(s, a, v->watched));
-            bput(s, &len, "}");
+                feel = strstr(line, "]::");
+                feel = feel ? feel + 3 : line;
+                while (*feel == ' ')
+                    feel++;
+            } else {
+                offline_feeling(s, f, line, sizeof line); /* the template line's text */
+            }
+            jw_lit(&v->out, ",\"watched\":");
+            jw_int(&v->out, v->watched);
+            jw_lit(&v->out, "}");
+            sim_emit(s, a, "visit", v->out.p);
+            jw w = {s->buf, 0, s->buf_cap};
+            jw_lit(&w, "{\"item\":");
+            jw_int(&w, v->watched);
+            jw_lit(&w, ",\"title\":");
+            jw_str(&w, s->titles[v->watched]);
+            jw_lit(&w, ",\"rank\":");
+            jw_int(&w, v->watched_rank + 1);
+            jw_lit(&w, ",\"liked\":");
+            jw_cstr(&w, f->liked ? "true" : "false");
+            jw_lit(&w, ",\"feeling\":");
+            jw_str(&w, feel);
+            jw_lit(&w, ",\"by\":\"");
+            jw_cstr(&w, by_name(f->by));
+            jw_lit(&w, "\"");
+            if (s->world) {
+                char num[64];
+                int nn = snprintf(num, sizeof num, ",\"true_affinity\":%.4f",
+                                  (double)sim_true_affinity(s, a, v->watched));
+                jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
+            }
+            jw_lit(&w, "}");
             sim_emit(s, a, "watch", s->buf);
             if (f->liked && s->agents[a].unshared < 65535)
                 s->agents[a].unshared++;
@@ -1315,14 +1554,15 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             rlab_free(f->text);
             f->text = NULL;
         } else {
-            vput(v, ",\"watched\":null}");
-            sim_emit(s, a, "visit", v->payload);
+            jw_lit(&v->out, ",\"watched\":null}");
+            sim_emit(s, a, "visit", v->out.p);
             sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
         }
     }
-    for (int k = fi; k < nf; k++)
+    for (int k = fi; k < nf; k++) {
         rlab_free(d[k].text);
-    rlab_free(vs), rlab_free(d), rlab_free(who);
+        d[k].text = NULL;
+    }
     return rc;
 }
 
@@ -1393,28 +1633,52 @@ static void do_chat(sim *s, int32_t a, const sim_dec *d, sim_stats *st)
     s->agents[a].busy_kind = s->agents[b].busy_kind = 2;
     s->agents[a].unshared = s->agents[b].unshared = 0;
     st->chats++;
-    size_t len = 0;
-    bput(s, &len, "{\"action\":\"social\",\"do\":\"chat\",\"with\":%d,\"hours\":%.1f,\"said\":[",
-         (int)b, (double)d->hours);
-    for (int k = 0; k < na; k++)
-        bput(s, &len, "%s%d", k ? "," : "", (int)ta[k]);
-    bput(s, &len, "],\"heard\":[");
-    for (int k = 0; k < nb; k++)
-        bput(s, &len, "%s%d", k ? "," : "", (int)tb[k]);
-    bput(s, &len, "],\"text\":");
+    jw w = {s->buf, 0, s->buf_cap};
+    char num[48];
+    int nn = snprintf(num, sizeof num, "%.1f", (double)d->hours);
+    jw_lit(&w, "{\"action\":\"social\",\"do\":\"chat\",\"with\":");
+    jw_int(&w, b);
+    jw_lit(&w, ",\"hours\":");
+    jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
+    jw_lit(&w, ",\"said\":[");
+    for (int k = 0; k < na; k++) {
+        if (k)
+            jw_lit(&w, ",");
+        jw_int(&w, ta[k]);
+    }
+    jw_lit(&w, "],\"heard\":[");
+    for (int k = 0; k < nb; k++) {
+        if (k)
+            jw_lit(&w, ",");
+        jw_int(&w, tb[k]);
+    }
+    jw_lit(&w, "],\"text\":");
     char txt[600];
-    int w = snprintf(txt, sizeof txt, "[%s]: ", s->agents[a].name);
-    if (na)
-        w += snprintf(txt + w, sizeof txt - (size_t)w, "Have you seen <%s>? ", s->titles[ta[0]]);
-    else
-        w += snprintf(txt + w, sizeof txt - (size_t)w, "Seen anything good lately? ");
-    if (w > 0 && (size_t)w < sizeof txt)
-        w += snprintf(txt + w, sizeof txt - (size_t)w, "[%s]: ", s->agents[b].name);
-    if (w > 0 && (size_t)w < sizeof txt)
-        snprintf(txt + w, sizeof txt - (size_t)w, nb ? "You should try <%s>." : "Not much, sadly.",
-                 nb ? s->titles[tb[0]] : "");
-    bstr(s, &len, txt);
-    bput(s, &len, ",\"by\":\"%s\"}", by_name(d->by));
+    jw t = {txt, 0, sizeof txt};
+    jw_lit(&t, "[");
+    jw_cstr(&t, s->agents[a].name);
+    jw_lit(&t, "]: ");
+    if (na) {
+        jw_lit(&t, "Have you seen <");
+        jw_cstr(&t, s->titles[ta[0]]);
+        jw_lit(&t, ">? ");
+    } else {
+        jw_lit(&t, "Seen anything good lately? ");
+    }
+    jw_lit(&t, "[");
+    jw_cstr(&t, s->agents[b].name);
+    jw_lit(&t, "]: ");
+    if (nb) {
+        jw_lit(&t, "You should try <");
+        jw_cstr(&t, s->titles[tb[0]]);
+        jw_lit(&t, ">.");
+    } else {
+        jw_lit(&t, "Not much, sadly.");
+    }
+    jw_str(&w, txt);
+    jw_lit(&w, ",\"by\":\"");
+    jw_cstr(&w, by_name(d->by));
+    jw_lit(&w, "\"}");
     sim_emit(s, a, "chat", s->buf);
     sim_observe(s, a, SIM_M_CHAT, nb ? tb[0] : (na ? ta[0] : -1), b, 0);
     sim_observe(s, b, SIM_M_CHAT, na ? ta[0] : (nb ? tb[0] : -1), a, 0);
@@ -1432,17 +1696,26 @@ static void post_item(sim *s, int32_t a, int32_t item, const char *text, int by,
     if (st)
         st->posts++;
     s->agents[a].unshared = 0;
-    size_t len = 0;
-    bput(s, &len, "{\"action\":\"social\",\"do\":\"post\",\"item\":%d,\"title\":", (int)item);
-    bstr(s, &len, s->titles[item]);
-    bput(s, &len, ",\"followers\":%d,\"text\":", (int)nfr);
+    jw w = {s->buf, 0, s->buf_cap};
+    jw_lit(&w, "{\"action\":\"social\",\"do\":\"post\",\"item\":");
+    jw_int(&w, item);
+    jw_lit(&w, ",\"title\":");
+    jw_str(&w, s->titles[item]);
+    jw_lit(&w, ",\"followers\":");
+    jw_int(&w, nfr);
+    jw_lit(&w, ",\"text\":");
     char t[300];
     if (!text) {
-        snprintf(t, sizeof t, "Just watched <%s>. Highly recommended!", s->titles[item]);
+        jw tw = {t, 0, sizeof t};
+        jw_lit(&tw, "Just watched <");
+        jw_cstr(&tw, s->titles[item]);
+        jw_lit(&tw, ">. Highly recommended!");
         text = t;
     }
-    bstr(s, &len, text);
-    bput(s, &len, ",\"by\":\"%s\"}", by_name(by));
+    jw_str(&w, text);
+    jw_lit(&w, ",\"by\":\"");
+    jw_cstr(&w, by_name(by));
+    jw_lit(&w, "\"}");
     sim_emit(s, a, "post", s->buf);
     sim_observe(s, a, SIM_M_POSTED, item, -1, 0);
 }
@@ -1529,9 +1802,7 @@ static int one_round(sim *s, rlab_err *err)
     if (rc)
         return rc;
     /* 4. social actions, in the activity order */
-    sim_dec *sd = rlab_malloc((size_t)(na ? na : 1) * sizeof *sd);
-    if (!sd)
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    sim_dec *sd = s->vdecs; /* free again: run_visits released its texts */
     for (int32_t k = 0; k < na; k++) {
         int32_t a = s->active[k];
         int c = s->action[a] & 15;
@@ -1539,8 +1810,10 @@ static int one_round(sim *s, rlab_err *err)
             sd[nsoc++] = (sim_dec){.agent = a, .type = SIM_D_SOCIAL};
         else if (c == SIM_A_NOTHING) {
             st.nothing++;
-            size_t len = 0;
-            bput(s, &len, "{\"action\":\"nothing\",\"by\":\"%s\"}", by_name(s->action[a] >> 4));
+            jw w = {s->buf, 0, s->buf_cap};
+            jw_lit(&w, "{\"action\":\"nothing\",\"by\":\"");
+            jw_cstr(&w, by_name(s->action[a] >> 4));
+            jw_lit(&w, "\"}");
             sim_emit(s, a, "nothing", s->buf);
         }
     }
@@ -1554,16 +1827,19 @@ static int one_round(sim *s, rlab_err *err)
             do_chat(s, a, d, &st);
         else {
             st.nothing++;
-            size_t len = 0;
-            bput(s, &len, "{\"action\":\"social\",\"do\":\"none\",\"by\":\"%s\"}", by_name(d->by));
+            jw w = {s->buf, 0, s->buf_cap};
+            jw_lit(&w, "{\"action\":\"social\",\"do\":\"none\",\"by\":\"");
+            jw_cstr(&w, by_name(d->by));
+            jw_lit(&w, "\"}");
             sim_emit(s, a, "nothing", s->buf);
         }
         rlab_free(d->text);
         d->text = NULL;
     }
-    for (int32_t k = 0; k < nsoc; k++)
+    for (int32_t k = 0; k < nsoc; k++) {
         rlab_free(sd[k].text);
-    rlab_free(sd);
+        sd[k].text = NULL;
+    }
     if (rc)
         return rc;
     /* 5. statistics */
@@ -1853,7 +2129,7 @@ int sim_set_graph_edges(sim *s, const int32_t *src, const int32_t *dst, int64_t 
 void sim_refresh_tastes(sim *s)
 {
     for (int32_t a = 0; a < s->n; a++)
-        taste_finish(s, a);
+        taste_derive(s, a);
 }
 
 /* ---- text ---------------------------------------------------------------------------- */

@@ -131,11 +131,11 @@ typedef struct sim_agent {
     int32_t heard[SIM_HIST];
     uint16_t heard_n[SIM_HIST]; /* times heard of */
     int32_t watched_pos, heard_pos;
-    int32_t qhist[SIM_QHIST]; /* last items for the recommender (oldest first) */
-    int32_t n_qhist;
-    int32_t n_watch; /* total watches */
-    int32_t n_obs;   /* observations so far (seeds the memory draws) */
-    float refl_acc;  /* importance accumulated since the last reflection */
+    int32_t qhist[SIM_QHIST]; /* last items for the recommender (a ring once full) */
+    int32_t n_qhist;          /* < SIM_QHIST: items; else full, oldest at n_qhist - SIM_QHIST */
+    int32_t n_watch;          /* total watches */
+    int32_t n_obs;            /* observations so far (seeds the memory draws) */
+    float refl_acc;           /* importance accumulated since the last reflection */
     int32_t n_stm, n_ltm;
     /* ---- memory (only the used slots are checkpointed) ---- */
     sim_mem stm[SIM_STM_CAP];
@@ -156,6 +156,7 @@ typedef struct sim_config {
     double temperature;   /* offline choice temperature multiplier, 1 */
     int retrain_every;    /* rounds between recommender retraining, 0 = never */
     int checkpoint_every; /* 1 = every round, 0 = never */
+    int checkpoint_full;  /* a full image every n checkpoints, deltas between (0 = 25) */
     int use_llm;          /* decisions from the llm handle (sim_set_llm) */
     int llm_retries;      /* re-asks after an unparsable reply before the fallback, 1 */
     int rewire_k;         /* friends per agent when the graph is rebuilt (no world graph) */
@@ -259,11 +260,23 @@ int sim_inject(sim *s, const int32_t *items, int n, int rounds, rlab_err *err);
 /* Make agent post about item now (an event; followers hear of it). */
 int sim_post(sim *s, int32_t agent, int32_t item, rlab_err *err);
 
-/* ---- checkpoints ---- */
-/* Serialise the whole state (rlab_free the buffer). */
+/* ---- checkpoints ----
+ * A checkpoint row (simulator_checkpoints) holds either a full image of the state or a
+ * delta to the simulation's previous checkpoint row (the 8-byte words that changed since,
+ * with the base round and hashes of both images). sim_checkpoint writes a full image the
+ * first time it writes to a store/simulation id, after a restore, when the layout changed
+ * (a rewired graph of another size), when the round was checkpointed already, and every
+ * cfg.checkpoint_full checkpoints; deltas otherwise (a few % of a full image). */
+/* Serialise the whole state as a full image (rlab_free the buffer). */
 int sim_save_state(const sim *s, uint8_t **buf, size_t *n, rlab_err *err);
-/* Restore a state saved by a sim over the same dataset and config. EFORMAT on mismatch. */
+/* Restore a full image saved by a sim over the same dataset and config (also the format
+ * of earlier versions). EFORMAT on mismatch, on a truncated image and on a delta (those
+ * need their base: sim_restore). */
 int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err);
+/* Restore the checkpoint of simulation `id` at `round` from the store: its last full image
+ * and the deltas after it, each checked against its recorded hashes. ENOTFOUND when the row
+ * (or a base it needs) is missing, EFORMAT when a chain is broken or corrupt. */
+int sim_restore(sim *s, rlab_db *db, int64_t id, int64_t round, rlab_err *err);
 /* Write the checkpoint of the current round to the store (simulator_checkpoints). */
 int sim_checkpoint(sim *s, rlab_err *err);
 

@@ -30,6 +30,17 @@ typedef struct sim_dec {
 
 enum { SIM_D_ACTION, SIM_D_PAGE, SIM_D_SOCIAL, SIM_D_FEEL, SIM_D_INTERVIEW };
 
+enum { SIM_NBR = 64 }; /* cached text neighbours per searched item */
+
+/* A bounded output buffer (sim.c's JSON writer). */
+typedef struct jw {
+    char *p;
+    size_t len, cap;
+} jw;
+#define jw_lit(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+struct visit_state;
+
 struct sim {
     sim_config cfg;
     const rlab_dataset *ds;
@@ -52,6 +63,8 @@ struct sim {
     rlab_tfidf tfidf;   /* question encoder */
     float *Vt;          /* [SIM_DIM][tfidf.D] */
     float *item_pop;    /* [n_items] dataset popularity share */
+    int32_t *nbr;       /* [n_items][SIM_NBR] nearest items by text vector (search pages) */
+    int16_t *nbr_n;     /* [n_items] entries of nbr, -1 = not computed yet */
     /* agents */
     int32_t n;
     sim_agent *agents;
@@ -94,15 +107,29 @@ struct sim {
     int32_t *cand;   /* [n][K] page candidates, K = page_size * (max_steps + 1) */
     int32_t K;
     rlab_query *q;
+    int32_t *qbuf;     /* [n][SIM_QHIST] query histories linearised */
     int32_t *mentions; /* [n_items] this round */
     int32_t *expo;     /* exposures this round, [cap][page_size] */
     int64_t n_expo, cap_expo;
     int32_t *watch_list;
-    sim_dec *decs;      /* [n] */
-    int32_t *visit_pos; /* [n] next candidate index */
-    char *buf;          /* payload buffer */
+    sim_dec *decs;              /* [n] */
+    int32_t *visit_pos;         /* [n] next candidate index */
+    struct visit_state *visits; /* [n] recommender visits of the round */
+    char *visit_buf;            /* [n][visit_cap] their event payloads */
+    size_t visit_cap;
+    sim_dec *vdecs; /* [n] page / feeling decisions */
+    int32_t *vwho;  /* [n] */
+    char *buf;      /* payload buffer */
     size_t buf_cap;
     rlab_db_stmt *st_stats, *st_ckpt;
+    /* incremental checkpoints (persist.c): the image of the last checkpoint written, to
+     * which the next one is a delta when it goes to the same store and simulation id */
+    uint8_t *ck_prev, *ck_cur, *ck_out; /* [ck_cap] images, [ck_out_cap] encoded blob */
+    size_t ck_len, ck_cap, ck_out_cap;  /* ck_len: length of ck_prev, 0 = none */
+    uint64_t ck_prev_hash;
+    int64_t ck_prev_round, ck_id;
+    rlab_db *ck_db;
+    int ck_since_full; /* deltas written since the last full image */
 };
 
 /* ---- rng ---- */
@@ -165,5 +192,9 @@ char *sim_offline_answer(sim *s, int32_t a, const char *question);
 /* ---- persistence (persist.c) ---- */
 int sim_write_stats(sim *s, rlab_err *err);
 void sim_store_detach(sim *s);
+/* Forget the last checkpoint image (the next checkpoint is a full image). */
+void sim_ck_reset(sim *s);
+/* Free the checkpoint buffers. */
+void sim_ck_free(sim *s);
 
 #endif

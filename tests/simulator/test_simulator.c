@@ -11,7 +11,8 @@
  *                   CTR; a post diffuses to followers; homophilous rewiring lowers the genre
  *                   entropy of what agents watch
  *   sim.repro.*     same seed -> identical event log; a branch from a checkpoint continues
- *                   exactly like the original
+ *                   exactly like the original; incremental checkpoints (full images and
+ *                   deltas) restore every round byte for byte and refuse broken chains
  *   sim.llm.*       the openai backend against a local server: decisions by the model; an
  *                   unparsable reply is retried, then decided offline and recorded so
  *   sim.plugin.*    the commands through the host: new/step/interview/edit/rewire/inject/
@@ -597,21 +598,32 @@ static void t_repro_branch(void)
     /* restore round 4 into a fresh simulation and run 3 rounds: the same events as the
      * original's rounds 5..7 */
     rlab_err err = {0};
+    sim *b = make_sim(&c, NULL);
+    if (!b)
+        return;
+    /* round 4 is stored as a delta to round 3 (round 1 is the full image): alone it is
+     * refused with a message, from the store it restores through the chain */
     rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = r1}};
     rlab_db_result *res = rlab_db_query_table(
-        db, "SELECT state, bytes FROM simulator_checkpoints WHERE sim = ?1 AND round = 4", p, 1, 0,
-        &err);
-    CHECK(res && res->nrow == 1);
-    if (!res || res->nrow != 1)
+        db, "SELECT round, state, bytes FROM simulator_checkpoints WHERE sim = ?1 ORDER BY round",
+        p, 1, 0, &err);
+    CHECK(res && res->nrow == 7);
+    if (!res || res->nrow != 7)
         return;
-    sim *b = make_sim(&c, NULL);
-    const rlab_db_value *cell = rlab_db_result_cell(res, 0, 0);
-    CHECK_EQ_INT((int64_t)cell->n, rlab_db_result_cell(res, 0, 1)->i);
-    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n, &err) == RLAB_OK);
-    /* a corrupted checkpoint is refused */
-    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n / 2, &err) == RLAB_EFORMAT);
-    CHECK(sim_load_state(b, (const uint8_t *)cell->s, cell->n, &err) == RLAB_OK);
+    const rlab_db_value *full = rlab_db_result_cell(res, 0, 1),
+                        *d4 = rlab_db_result_cell(res, 3, 1);
+    CHECK_EQ_INT(rlab_db_result_cell(res, 3, 0)->i, 4);
+    CHECK_EQ_INT((int64_t)d4->n, rlab_db_result_cell(res, 3, 2)->i);
+    CHECK(d4->n * 5 < full->n); /* a delta is a small part of the full image */
+    CHECK(sim_load_state(b, (const uint8_t *)d4->s, d4->n, &err) == RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "delta");
+    /* a truncated full image is refused */
+    err = (rlab_err){0};
+    CHECK(sim_load_state(b, (const uint8_t *)full->s, full->n / 2, &err) == RLAB_EFORMAT);
+    CHECK(sim_load_state(b, (const uint8_t *)full->s, full->n, &err) == RLAB_OK);
+    CHECK_EQ_INT(sim_round(b), 1);
     rlab_db_result_free(res);
+    CHECK_MSG(sim_restore(b, db, r1, 4, &err) == RLAB_OK, "%s", err.msg);
     CHECK_EQ_INT(sim_round(b), 4);
     sim_set_id(b, r2);
     sim_attach_store(b, db, r2);
@@ -632,6 +644,129 @@ static void t_repro_branch(void)
         CHECK_EQ_INT(same, n);
         rlab_db_result_free(res);
     }
+    sim_free(a);
+    sim_free(b);
+    rlab_db_close(db);
+}
+
+/* Is the stored checkpoint of round r a delta ("RLSIMDL2")? -1 when missing. */
+static int ck_is_delta(rlab_db *db, int64_t id, int64_t r)
+{
+    rlab_err err = {0};
+    rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = id}, {.type = RLAB_DB_INT, .i = r}};
+    rlab_db_result *res = rlab_db_query_table(
+        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", p, 2, 0, &err);
+    int v = -1;
+    if (res && res->nrow == 1) {
+        const rlab_db_value *c = rlab_db_result_cell(res, 0, 0);
+        v = c->n >= 8 && memcmp(c->s, "RLSIMDL2", 8) == 0;
+    }
+    rlab_db_result_free(res);
+    return v;
+}
+
+/* Incremental checkpoints: a full image every checkpoint_full checkpoints and when the
+ * layout changes (a rewire to another edge count) or a round is checkpointed again, deltas
+ * otherwise; every round restores to exactly the state saved at that round (byte-equal
+ * images); a corrupt delta or a missing base is refused, not restored wrongly. */
+static void t_repro_delta(void)
+{
+    fixture();
+    rlab_db *db = open_db("delta.db");
+    if (!db)
+        return;
+    int64_t r1 = begin_run(db);
+    sim_config c;
+    base_config(&c, 41);
+    c.n_agents = 150;
+    c.checkpoint_every = 1;
+    c.checkpoint_full = 4;
+    sim *a = make_sim(&c, NULL), *b = make_sim(&c, NULL);
+    if (!a || !b)
+        return;
+    sim_set_id(a, r1);
+    sim_attach_store(a, db, r1);
+    enum { R = 11 };
+    uint8_t *img[R + 1] = {0};
+    size_t len[R + 1] = {0};
+    rlab_err err = {0};
+    int64_t m_before = 0, m_after = 0;
+    for (int r = 1; r <= R; r++) {
+        if (r == 3)
+            CHECK(sim_edit(a, 5, "name", "Delta Tester", &err) == RLAB_OK);
+        if (r == 7) {
+            const int32_t *x;
+            for (int32_t k = 0; k < sim_n_agents(a); k++)
+                m_before += sim_followees(a, k, &x);
+            CHECK(sim_rewire(a, SIM_REWIRE_MIXING, 3, &err) == RLAB_OK);
+            for (int32_t k = 0; k < sim_n_agents(a); k++)
+                m_after += sim_followees(a, k, &x);
+        }
+        run(a, 1);
+        CHECK(sim_save_state(a, &img[r], &len[r], &err) == RLAB_OK);
+    }
+    CHECK(m_after != m_before);
+    /* full: 1 (first), 5 (every 4), 7 (graph of another size), 11 (every 4); deltas between */
+    static const int want[R + 1] = {-1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0};
+    for (int r = 1; r <= R; r++)
+        CHECK_MSG(ck_is_delta(db, r1, r) == want[r], "round %d: delta %d, want %d", r,
+                  ck_is_delta(db, r1, r), want[r]);
+    for (int r = 1; r <= R; r++) {
+        err = (rlab_err){0};
+        int rc = sim_restore(b, db, r1, r, &err);
+        CHECK_MSG(rc == RLAB_OK, "restore %d: %s", r, err.msg);
+        uint8_t *got = NULL;
+        size_t n = 0;
+        CHECK(sim_save_state(b, &got, &n, &err) == RLAB_OK);
+        size_t at = 0;
+        while (got && at < n && at < len[r] && got[at] == img[r][at])
+            at++;
+        CHECK_MSG(n == len[r] && at == n, "round %d differs at byte %zu of %zu", r, at, n);
+        rlab_free(got);
+    }
+    CHECK_STR_CONTAINS(sim_agent_at(b, 5)->name, "Delta Tester");
+    /* the same round again (after an edit) is a full image that replaces the row */
+    CHECK(sim_edit(a, 6, "name", "Late Edit", &err) == RLAB_OK);
+    CHECK(sim_checkpoint(a, &err) == RLAB_OK);
+    CHECK_EQ_INT(ck_is_delta(db, r1, R), 0);
+    CHECK(sim_restore(b, db, r1, R, &err) == RLAB_OK);
+    CHECK_STR_CONTAINS(sim_agent_at(b, 6)->name, "Late Edit");
+    /* a corrupt delta (round 3) breaks rounds 3 and 4, not 2 or 5 */
+    rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = r1}, {.type = RLAB_DB_INT, .i = 3}};
+    rlab_db_result *res = rlab_db_query_table(
+        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", p, 2, 0, &err);
+    CHECK(res && res->nrow == 1);
+    if (res && res->nrow == 1) {
+        const rlab_db_value *cell = rlab_db_result_cell(res, 0, 0);
+        uint8_t *bad = rlab_malloc(cell->n);
+        memcpy(bad, cell->s, cell->n);
+        bad[cell->n - 3] ^= 0x5a; /* inside the last replaced word */
+        rlab_db_value u[3] = {{.type = RLAB_DB_INT, .i = r1},
+                              {.type = RLAB_DB_INT, .i = 3},
+                              {.type = RLAB_DB_BLOB, .s = (const char *)bad, .n = cell->n}};
+        CHECK_MSG(rlab_db_query(db,
+                                "UPDATE simulator_checkpoints SET state = ?3 WHERE sim = ?1 AND "
+                                "round = ?2",
+                                u, 3, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err) == RLAB_OK,
+                  "%s", err.msg);
+        rlab_free(bad);
+    }
+    rlab_db_result_free(res);
+    err = (rlab_err){0};
+    CHECK(sim_restore(b, db, r1, 4, &err) == RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "round");
+    CHECK(sim_restore(b, db, r1, 3, &err) == RLAB_EFORMAT);
+    CHECK(sim_restore(b, db, r1, 2, &err) == RLAB_OK);
+    CHECK(sim_restore(b, db, r1, 5, &err) == RLAB_OK);
+    /* a missing base */
+    CHECK(rlab_db_query(db, "DELETE FROM simulator_checkpoints WHERE sim = ?1 AND round = 5", p, 1,
+                        RLAB_DB_ALLOW_WRITES, NULL, NULL, &err) == RLAB_OK);
+    err = (rlab_err){0};
+    CHECK(sim_restore(b, db, r1, 6, &err) == RLAB_ENOTFOUND);
+    CHECK_STR_CONTAINS(err.msg, "round 5");
+    CHECK(sim_restore(b, db, r1, 99, &err) == RLAB_ENOTFOUND);
+    for (int r = 1; r <= R; r++)
+        rlab_free(img[r]);
     sim_free(a);
     sim_free(b);
     rlab_db_close(db);
@@ -1043,6 +1178,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.behave.homophily", t_behave_homophily},
                                   {"sim.repro.seed", t_repro_seed},
                                   {"sim.repro.branch", t_repro_branch},
+                                  {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
                                   {"sim.plugin.1", t_plugin_commands},
                                   {"sim.plugin.retrain", t_plugin_retrain},
