@@ -458,6 +458,7 @@ void rlab_db_close(rlab_db *db)
     }
     sqlite3_finalize(db->st_metric);
     sqlite3_finalize(db->st_event);
+    sqlite3_finalize(db->st_event_block);
     sqlite3_finalize(db->st_run_exists);
     if (db->h)
         sqlite3_close_v2(db->h);
@@ -818,6 +819,39 @@ static void bind_pool_text(rlab_db *db, sqlite3_stmt *st, int i, size_t off)
         sqlite3_bind_null(st, i);
 }
 
+/* Events are inserted EVENT_BLOCK rows per statement: one INSERT ... VALUES (...), (...), ...
+ * pays SQLite's per-statement cost (step, halt, reset) once per block instead of once per row,
+ * which is most of the cost of a simulation's event log. The remainder goes row by row. */
+#define EVENT_BLOCK 32
+#define EVENT_COLS 7
+
+static void bind_event(rlab_db *db, sqlite3_stmt *st, int base, const event_row *r)
+{
+    sqlite3_bind_int64(st, base + 1, r->run);
+    sqlite3_bind_int64(st, base + 2, r->seq);
+    sqlite3_bind_int64(st, base + 3, r->round);
+    sqlite3_bind_double(st, base + 4, r->vtime);
+    if (r->agent >= 0)
+        sqlite3_bind_int64(st, base + 5, r->agent);
+    else
+        sqlite3_bind_null(st, base + 5);
+    bind_pool_text(db, st, base + 6, r->kind);
+    bind_pool_text(db, st, base + 7, r->payload);
+}
+
+static int prep_event_block(rlab_db *db, rlab_err *err)
+{
+    if (db->st_event_block)
+        return RLAB_OK;
+    char sql[64 + EVENT_BLOCK * 24];
+    size_t k = (size_t)snprintf(sql, sizeof sql,
+                                "INSERT INTO events(run_id, seq, round, vtime, agent, kind,"
+                                " payload) VALUES");
+    for (int i = 0; i < EVENT_BLOCK && k < sizeof sql; i++)
+        k += (size_t)snprintf(sql + k, sizeof sql - k, "%s(?,?,?,?,?,?,?)", i ? "," : "");
+    return rlab_db__prep(db, &db->st_event_block, sql, SQLITE_PREPARE_PERSISTENT, err);
+}
+
 static int flush_rows(rlab_db *db, rlab_err *err)
 {
     int rc = rlab_db__prep(db, &db->st_metric,
@@ -829,6 +863,8 @@ static int flush_rows(rlab_db *db, rlab_err *err)
                            "INSERT INTO events(run_id, seq, round, vtime, agent, kind, payload)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            SQLITE_PREPARE_PERSISTENT, err);
+    if (!rc && db->n_events >= EVENT_BLOCK)
+        rc = prep_event_block(db, err);
     sqlite3_stmt *st = db->st_metric;
     for (size_t i = 0; !rc && i < db->n_metrics; i++) {
         const metric_row *r = &db->metrics[i];
@@ -842,19 +878,16 @@ static int flush_rows(rlab_db *db, rlab_err *err)
             rc = rlab_db__sqlerr(db, err, "metric insert");
         sqlite3_reset(st);
     }
-    st = db->st_event;
-    for (size_t i = 0; !rc && i < db->n_events; i++) {
-        const event_row *r = &db->events[i];
-        sqlite3_bind_int64(st, 1, r->run);
-        sqlite3_bind_int64(st, 2, r->seq);
-        sqlite3_bind_int64(st, 3, r->round);
-        sqlite3_bind_double(st, 4, r->vtime);
-        if (r->agent >= 0)
-            sqlite3_bind_int64(st, 5, r->agent);
-        else
-            sqlite3_bind_null(st, 5);
-        bind_pool_text(db, st, 6, r->kind);
-        bind_pool_text(db, st, 7, r->payload);
+    size_t i = 0;
+    for (st = db->st_event_block; !rc && i + EVENT_BLOCK <= db->n_events; i += EVENT_BLOCK) {
+        for (int j = 0; j < EVENT_BLOCK; j++)
+            bind_event(db, st, j * EVENT_COLS, &db->events[i + (size_t)j]);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = rlab_db__sqlerr(db, err, "event insert");
+        sqlite3_reset(st);
+    }
+    for (st = db->st_event; !rc && i < db->n_events; i++) {
+        bind_event(db, st, 0, &db->events[i]);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = rlab_db__sqlerr(db, err, "event insert");
         sqlite3_reset(st);

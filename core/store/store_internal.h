@@ -49,6 +49,7 @@ struct rlab_db {
 
     /* hot statements (SQLITE_PREPARE_PERSISTENT), created lazily */
     sqlite3_stmt *st_metric, *st_event, *st_run_exists;
+    sqlite3_stmt *st_event_block; /* EVENT_BLOCK rows per statement (see flush_rows) */
 
     /* write buffer */
     metric_row *metrics;
