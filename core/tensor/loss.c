@@ -189,6 +189,82 @@ RLAB_HOT static void row_exp(float *y, const float *x, const float *b, int64_t n
     }
 }
 
+/* y[j] = exp(s * x[j] - shift) for j < n (y may be x); returns sum_j y[j] (fixed lane order).
+ * The values are bit-identical to row_exp(y, x, NULL, n, s, shift, 1.0f). */
+RLAB_HOT static float row_exp_sum(float *y, const float *x, int64_t n, float s, float shift)
+{
+    v8f acc = v8_set(0.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f e = v8_exp(v8_load(x + j) * s - shift) * 1.0f;
+        memcpy(y + j, &e, sizeof e);
+        acc += e;
+    }
+    if (j < n) {
+        v8f e = v8_exp(v8_load_tail(x + j, n - j, 0.0f) * s - shift) * 1.0f;
+        memcpy(y + j, &e, (size_t)(n - j) * sizeof(float));
+        for (int64_t l = n - j; l < 8; l++)
+            e[l] = 0.0f;
+        acc += e;
+    }
+    return v8_hsum(acc);
+}
+
+/* max_j x[j] over x[n] (-inf when n == 0) and *sum = sum_j x[j] (fixed lane order). */
+RLAB_HOT static float row_max_sum(const float *x, int64_t n, float *sum)
+{
+    v8f m = v8_set(-INFINITY), acc = v8_set(0.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f v = v8_load(x + j);
+        m = v8_select(v > m, v, m);
+        acc += v;
+    }
+    float mm = v8_hmax(m), s = v8_hsum(acc);
+    for (; j < n; j++) {
+        mm = x[j] > mm ? x[j] : mm;
+        s += x[j];
+    }
+    *sum = s;
+    return mm;
+}
+
+/* sum_j a[j] over a[n] and *dot = sum_j a[j] b[j] (fixed lane order). */
+RLAB_HOT static float row_sum_dot(const float *a, const float *b, int64_t n, float *dot)
+{
+    v8f sa = v8_set(0.0f), sd = v8_set(0.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f va = v8_load(a + j);
+        sa += va;
+        sd += va * v8_load(b + j);
+    }
+    float s = v8_hsum(sa), d = v8_hsum(sd);
+    for (; j < n; j++) {
+        s += a[j];
+        d += a[j] * b[j];
+    }
+    *dot = d;
+    return s;
+}
+
+/* d[j] += scale * (psum * exp(s * y[j] - shift) - p[j]) for j < n: the soft-target
+ * cross-entropy gradient of one row, without a scratch row. */
+RLAB_HOT static void row_soft_grad(float *d, const float *y, const float *p, int64_t n, float s,
+                                   float shift, float psum, float scale)
+{
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f g =
+            v8_load(d + j) + (v8_exp(v8_load(y + j) * s - shift) * psum - v8_load(p + j)) * scale;
+        memcpy(d + j, &g, sizeof g);
+    }
+    for (; j < n; j++) {
+        v8f e = v8_exp(v8_set(y[j] * s - shift));
+        d[j] += (e[0] * psum - p[j]) * scale;
+    }
+}
+
 /* log sum_j exp(s * x[j]) over x[n] given m = max_j x[j], s > 0; -inf for an empty row. */
 static float row_lse(const float *x, int64_t n, float m, float s)
 {
@@ -263,25 +339,39 @@ static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row
     }
 }
 
-/* ---- full softmax cross-entropy ----------------------------------------------------------- */
+/* ---- soft cross-entropy against an item table (full softmax CE and sparse-target TED) ---- */
 /*
- * State saved by the forward for the backward (all on the tape arena):
- *   rows [nv]        indices of non-padding rows of h, ascending (the compaction)
- *   lse [nv]         log-sum-exp of each valid row's logits
- *   buf [chunk, V]   logits of one chunk; the backward turns it into G in place
- *   hc, dhc [chunk, C] gathered rows of h and their gradient
- *   cached           start row (in the compacted order) of the chunk whose logits, bias
- *                    added, are in buf and hc; -1 when buf holds something else
+ * One engine for rlab_t_softmax_xent (hard targets) and rlab_t_soft_xent_items (sparse soft
+ * targets). For row i of the compacted rows (nv of them) and s = 1 / temp:
+ *   x_i = hc_i items^T (+ bias)          [V]   hc_i = h[rows[i]] (rows NULL: h[i])
+ *   p_i = base_i + sum_k delta_k e_{col_k}     (CE: base 0, one entry col = target, delta 1)
+ *   loss_i = psum_i lse_i - s (p_i . x_i),  lse_i = s m_i + log S_i,  S_i = sum_j exp(s (x_ij -
+ * m_i)) dL/dx_i = c s (psum_i exp(s x_i - lse_i) - p_i),  c = g / nv The forward turns each row of
+ * logits into e_ij = exp(s (x_ij - m_i)) in place. When the e rows of all nv rows fit in 3/4 of the
+ * free arena they are kept ("keep" mode) and the backward runs on them directly: 3 passes of sgemm
+ * over [nv, V, C] (logits, dh, d_items) instead of 4. Otherwise one [chunk, V] buffer is reused and
+ * the backward recomputes each chunk's e from the saved m_i (bit-identical to the forward's). The
+ * backward never forms G = dL/dx densely: with a_i = psum_i / S_i, dh_i     += c s (a_i (e_i items)
+ * - base_i colsum(items) - sum_k delta_k items[col_k]) d_items  += e^T (c s a_i hc_i)_i  - (sum_i c
+ * s base_i hc_i) on every row
+ *               - c s delta_k hc_i on row col_k
+ *   d_bias_j += c s (sum_i a_i e_ij - sum_i base_i) - c s delta_k at col_k
+ * so per [V]-row the backward does no arithmetic besides the two sgemms.
  */
-typedef struct xent_state {
-    int64_t nv, chunk, V, C, cached;
-    int32_t *rows;
-    int32_t *tgt;
-    float *lse;
-    float *buf;
-    float *hc;
-    float *dhc;
-} xent_state;
+typedef struct sx_state {
+    int64_t nv, chunk, V, C;
+    float s;             /* 1 / temp */
+    int keep;            /* buf holds e of all nv rows */
+    const int32_t *rows; /* [nv] row of h of compacted row i; NULL = identity */
+    const float *base;   /* [nv] or NULL (0) */
+    const int64_t *off;  /* [nv + 1] or NULL: entry i is row i's only one */
+    const int32_t *col;  /* [nnz] columns */
+    const float *delta;  /* [nnz] or NULL (all 1) */
+    float *m, *S, *psum; /* [nv] */
+    float *buf;          /* keep: [nv, V]; else [chunk, V] */
+    float *hc;           /* keep: [nv, C]; else [chunk, C] (rows NULL + keep: h->data) */
+    float *dhc, *hs;     /* [block, C] */
+} sx_state;
 
 /* hc[r, C] = h[rows[i], :] for i < r */
 static void gather_rows(const float *h, const int32_t *rows, int64_t r, int64_t C, float *hc)
@@ -298,44 +388,70 @@ static void chunk_logits(const float *hc, const float *items, int64_t r, int64_t
                 items, (int)C, 0.0f, logits, (int)V);
 }
 
-/* Arguments of the row loops below. */
-typedef struct xent_rows_ctx {
-    float *logits;      /* [r, V] */
-    const float *bias;  /* [V] or NULL */
-    const int32_t *tgt; /* [r] */
-    float *lse, *loss;  /* [r] */
-    int64_t V;
-    float scale;
-} xent_rows_ctx;
+static int64_t sx_beg(const sx_state *st, int64_t i) { return st->off ? st->off[i] : i; }
+static int64_t sx_end(const sx_state *st, int64_t i) { return st->off ? st->off[i + 1] : i + 1; }
+static float sx_delta(const sx_state *st, int64_t k) { return st->delta ? st->delta[k] : 1.0f; }
+static float sx_base(const sx_state *st, int64_t i) { return st->base ? st->base[i] : 0.0f; }
+static int nonzero(float x) { return x < 0.0f || x > 0.0f; }
 
-/* Forward of rows [r0, r1): logits (+ bias, added in place), lse = logsumexp of each row,
- * loss = lse - logit[target]. */
-static void xent_rows_forward(void *p, int64_t r0, int64_t r1)
+/* Arguments of the row loops below: rows [c0 + r0, c0 + r1) of the compacted order. */
+typedef struct sx_rows_ctx {
+    const sx_state *st;
+    float *blk;        /* [r, V] logits -> e in place */
+    const float *bias; /* [V] or NULL */
+    int64_t c0;
+    double *loss; /* [nv] (forward only) */
+} sx_rows_ctx;
+
+/* Forward rows: (+ bias), m, target dot, e in place, S, psum, loss. */
+static void sx_rows_forward(void *p, int64_t r0, int64_t r1)
 {
-    const xent_rows_ctx *c = p;
-    for (int64_t i = r0; i < r1; i++) {
-        float *x = c->logits + i * c->V;
-        float m = row_max_addbias(x, c->bias, c->V);
-        c->lse[i] = row_lse(x, c->V, m, 1.0f);
-        c->loss[i] = c->lse[i] - x[c->tgt[i]];
+    const sx_rows_ctx *c = p;
+    const sx_state *st = c->st;
+    const int64_t V = st->V;
+    const float s = st->s;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i = c->c0 + r;
+        float *x = c->blk + r * V;
+        const float b = sx_base(st, i);
+        float xsum = 0.0f, m;
+        if (c->bias)
+            m = row_max_addbias(x, c->bias, V);
+        else if (nonzero(b))
+            m = row_max_sum(x, V, &xsum);
+        else
+            m = row_max(x, V);
+        if (c->bias && nonzero(b))
+            row_max_sum(x, V, &xsum);
+        double dot = (double)b * (double)xsum, psum = (double)b * (double)V;
+        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
+            dot += (double)sx_delta(st, k) * (double)x[st->col[k]];
+            psum += (double)sx_delta(st, k);
+        }
+        const float S = row_exp_sum(x, x, V, s, s * m);
+        const double lse = (double)(s * m) + log((double)S);
+        st->m[i] = m;
+        st->S[i] = S;
+        st->psum[i] = (float)psum;
+        c->loss[i] = psum * lse - (double)s * dot;
     }
 }
 
-/* Backward of rows [r0, r1), in place: logits (bias not yet added, unless bias == NULL)
- * become G = (softmax - onehot(tgt)) * scale. */
-static void xent_rows_backward(void *p, int64_t r0, int64_t r1)
+/* Backward recompute of rows (keep == 0): logits (+ bias) -> e with the saved m. */
+static void sx_rows_recompute(void *p, int64_t r0, int64_t r1)
 {
-    const xent_rows_ctx *c = p;
-    for (int64_t i = r0; i < r1; i++) {
-        float *x = c->logits + i * c->V;
-        row_exp(x, x, c->bias, c->V, 1.0f, c->lse[i], c->scale);
-        x[c->tgt[i]] -= c->scale;
+    const sx_rows_ctx *c = p;
+    const sx_state *st = c->st;
+    for (int64_t r = r0; r < r1; r++) {
+        float *x = c->blk + r * st->V;
+        row_exp(x, x, c->bias, st->V, st->s, st->s * st->m[c->c0 + r], 1.0f);
     }
 }
 
-/* dbias[V] += sum_i G[i, :] for G[r, V], over columns [j0, j1) (rows in order). */
+/* dbias[V] += sum_i w[i] e[i, :] over columns [j0, j1) (rows in order). */
 typedef struct colsum_ctx {
     const float *G;
+    const float *w;
     int64_t r, V;
     float *dbias;
 } colsum_ctx;
@@ -345,8 +461,9 @@ static void colsum_add(void *p, int64_t j0, int64_t j1)
     const colsum_ctx *c = p;
     for (int64_t i = 0; i < c->r; i++) {
         const float *g = c->G + i * c->V;
+        const float w = c->w[i];
         for (int64_t j = j0; j < j1; j++)
-            c->dbias[j] += g[j];
+            c->dbias[j] += w * g[j];
     }
 }
 
@@ -356,58 +473,188 @@ static void touch_all_rows(rlab_tensor *t)
         memset(t->aux[0], 1, (size_t)rlab_t_rows(t));
 }
 
-static void softmax_xent_backward(rlab_tape *tape, rlab_tensor *out)
+/* Backward of compacted rows [c0, c0 + r): e in blk [r, V], gathered rows in hc [r, C]. */
+static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *items,
+                              rlab_tensor *bias, float cs, const float *colsum, int64_t c0,
+                              int64_t r, const float *blk, const float *hc, float *wsum)
 {
-    (void)tape;
-    xent_state *st = out->aux[0];
+    const int64_t V = st->V, C = st->C;
+    float *a = st->hs + r * C; /* [r] per-row weights after hs (allocated with room) */
+    for (int64_t i = 0; i < r; i++)
+        a[i] = cs * st->psum[c0 + i] / st->S[c0 + i];
+    if (h->grad) {
+        /* dhc[r, C] = e[r, V] items[V, C] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)C, (int)V, 1.0f, blk,
+                    (int)V, items->data, (int)C, 0.0f, st->dhc, (int)C);
+        for (int64_t i = 0; i < r; i++) {
+            const int64_t gi = c0 + i;
+            float *dst = h->grad + (st->rows ? (int64_t)st->rows[gi] : gi) * C;
+            const float *src = st->dhc + i * C;
+            for (int64_t k = 0; k < C; k++)
+                dst[k] += a[i] * src[k];
+            const float b = cs * sx_base(st, gi);
+            if (nonzero(b))
+                for (int64_t k = 0; k < C; k++)
+                    dst[k] -= b * colsum[k];
+            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++) {
+                const float dq = cs * sx_delta(st, q);
+                const float *it = items->data + (int64_t)st->col[q] * C;
+                for (int64_t k = 0; k < C; k++)
+                    dst[k] -= dq * it[k];
+            }
+        }
+    }
+    if (items->grad) {
+        /* d_items[V, C] += e[r, V]^T (a_i hc_i)[r, C], then the sparse target rows */
+        for (int64_t i = 0; i < r; i++)
+            for (int64_t k = 0; k < C; k++)
+                st->hs[i * C + k] = a[i] * hc[i * C + k];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)V, (int)C, (int)r, 1.0f, blk,
+                    (int)V, st->hs, (int)C, 1.0f, items->grad, (int)C);
+        for (int64_t i = 0; i < r; i++) {
+            const int64_t gi = c0 + i;
+            const float b = cs * sx_base(st, gi);
+            if (nonzero(b))
+                for (int64_t k = 0; k < C; k++)
+                    wsum[k] += b * hc[i * C + k];
+            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++) {
+                const float dq = cs * sx_delta(st, q);
+                float *dst = items->grad + (int64_t)st->col[q] * C;
+                for (int64_t k = 0; k < C; k++)
+                    dst[k] -= dq * hc[i * C + k];
+            }
+        }
+    }
+    if (bias && bias->grad) {
+        colsum_ctx cc = {.G = blk, .w = a, .r = r, .V = V, .dbias = bias->grad};
+        parallel_rows(colsum_add, &cc, V, r);
+        double bsum = 0.0;
+        for (int64_t i = 0; i < r; i++)
+            bsum += (double)(cs * sx_base(st, c0 + i));
+        if (bsum < 0.0 || bsum > 0.0)
+            for (int64_t j = 0; j < V; j++)
+                bias->grad[j] -= (float)bsum;
+        for (int64_t i = 0; i < r; i++)
+            for (int64_t q = sx_beg(st, c0 + i); q < sx_end(st, c0 + i); q++)
+                bias->grad[st->col[q]] -= cs * sx_delta(st, q);
+    }
+}
+
+static void sx_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    sx_state *st = out->aux[0];
     rlab_tensor *h = out->src[0], *items = out->src[1], *bias = out->src[2];
     if (st->nv == 0)
         return;
     const int64_t V = st->V, C = st->C;
-    const float scale = out->grad[0] / (float)st->nv;
+    const float cs = out->grad[0] / (float)st->nv * st->s;
     const float *b = bias ? bias->data : NULL;
     if (items->grad)
         touch_all_rows(items);
-    /* Chunks in descending order (a fixed order, so d_items is deterministic): the last
-     * chunk's logits (bias included) are still in buf from the forward, which saves one
-     * sgemm, and the whole recompute when everything fits in one chunk. */
-    const int64_t nchunks = (st->nv + st->chunk - 1) / st->chunk;
-    for (int64_t ci = nchunks - 1; ci >= 0; ci--) {
-        const int64_t c0 = ci * st->chunk;
-        const int64_t r = st->nv - c0 < st->chunk ? st->nv - c0 : st->chunk;
-        xent_rows_ctx rc = {.logits = st->buf,
-                            .bias = b,
-                            .tgt = st->tgt + c0,
-                            .lse = st->lse + c0,
-                            .V = V,
-                            .scale = scale};
-        if (st->cached != c0) {
-            gather_rows(h->data, st->rows + c0, r, C, st->hc);
-            chunk_logits(st->hc, items->data, r, V, C, st->buf);
-        } else {
-            rc.bias = NULL; /* already added by the forward */
-        }
-        parallel_rows(xent_rows_backward, &rc, r, V);
-        st->cached = -1; /* buf now holds G: a second backward must recompute */
-        if (h->grad) {
-            /* dhc[r, C] = G[r, V] items[V, C], scattered back to the rows of h */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)C, (int)V, 1.0f,
-                        st->buf, (int)V, items->data, (int)C, 0.0f, st->dhc, (int)C);
-            for (int64_t i = 0; i < r; i++) {
-                float *dst = h->grad + (int64_t)st->rows[c0 + i] * C;
-                const float *s = st->dhc + i * C;
-                for (int64_t k = 0; k < C; k++)
-                    dst[k] += s[k];
-            }
-        }
-        if (items->grad) /* d_items[V, C] += G[r, V]^T hc[r, C] */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)V, (int)C, (int)r, 1.0f,
-                        st->buf, (int)V, st->hc, (int)C, 1.0f, items->grad, (int)C);
-        if (bias && bias->grad) {
-            colsum_ctx cc = {.G = st->buf, .r = r, .V = V, .dbias = bias->grad};
-            parallel_rows(colsum_add, &cc, V, r);
+    int has_base = 0;
+    for (int64_t i = 0; st->base && i < st->nv && !has_base; i++)
+        has_base = nonzero(st->base[i]);
+    float *colsum = NULL, *wsum = NULL;
+    if (has_base) {
+        colsum = rlab_tape_calloc(tape, (size_t)C * sizeof(float));
+        wsum = rlab_tape_calloc(tape, (size_t)C * sizeof(float));
+        if (!colsum || !wsum)
+            return;
+        for (int64_t j = 0; j < V; j++)
+            for (int64_t k = 0; k < C; k++)
+                colsum[k] += items->data[j * C + k];
+    }
+    if (st->keep) {
+        sx_backward_block(st, h, items, bias, cs, colsum, 0, st->nv, st->buf, st->hc, wsum);
+    } else {
+        for (int64_t c0 = 0; c0 < st->nv; c0 += st->chunk) {
+            const int64_t r = st->nv - c0 < st->chunk ? st->nv - c0 : st->chunk;
+            const float *hc = st->hc;
+            if (st->rows)
+                gather_rows(h->data, st->rows + c0, r, C, st->hc);
+            else
+                hc = h->data + c0 * C;
+            chunk_logits(hc, items->data, r, V, C, st->buf);
+            sx_rows_ctx rc = {.st = st, .blk = st->buf, .bias = b, .c0 = c0};
+            parallel_rows(sx_rows_recompute, &rc, r, V);
+            sx_backward_block(st, h, items, bias, cs, colsum, c0, r, st->buf, hc, wsum);
         }
     }
+    if (has_base && items->grad)
+        for (int64_t j = 0; j < V; j++)
+            for (int64_t k = 0; k < C; k++)
+                items->grad[j * C + k] -= wsum[k];
+}
+
+static int sx_keep_allowed = 1;
+
+int rlab_t_loss_set_keep(int keep)
+{
+    int old = sx_keep_allowed;
+    sx_keep_allowed = keep != 0;
+    return old;
+}
+
+/* The shared forward: st has nv, V, C, s, rows, the target description; allocates the
+ * buffers (keep when it fits), runs the chunks and returns the mean loss. */
+static int sx_forward(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_tensor *items,
+                      rlab_tensor *bias, int64_t chunk, float *mean)
+{
+    const int64_t nv = st->nv, V = st->V, C = st->C;
+    if (chunk > nv)
+        chunk = nv > 0 ? nv : 1;
+    st->chunk = chunk;
+    const size_t n1 = (size_t)(nv ? nv : 1);
+    st->m = rlab_tape_alloc(t, n1 * sizeof(float));
+    st->S = rlab_tape_alloc(t, n1 * sizeof(float));
+    st->psum = rlab_tape_alloc(t, n1 * sizeof(float));
+    double *loss = rlab_tape_alloc(t, n1 * sizeof(double));
+    if (t->err.code)
+        return -1;
+    /* keep the e rows of every row when they fit in 3/4 of the free arena */
+    const size_t keep_bytes = (size_t)nv * (size_t)V * sizeof(float) + 64;
+    const size_t free_b = t->arena->cap - t->arena->used;
+    st->keep = sx_keep_allowed && nv > 0 && keep_bytes <= free_b - free_b / 4;
+    st->buf = st->keep ? rlab_arena_alloc(t->arena, keep_bytes) : NULL;
+    if (!st->buf) { /* chunk mode: one buffer, recompute in the backward */
+        st->keep = 0;
+        st->buf = rlab_tape_alloc(t, (size_t)(chunk * V) * sizeof(float) + 1);
+        if (!st->buf)
+            return -1;
+    }
+    const int64_t blk_rows = st->keep ? nv : chunk;
+    if (st->rows || !st->keep)
+        st->hc = rlab_tape_alloc(t, (size_t)(blk_rows * C) * sizeof(float) + 1);
+    else
+        st->hc = h->data;
+    /* hs: [blk, C] scaled rows, then [blk] per-row weights */
+    st->hs = rlab_tape_alloc(t, (size_t)(blk_rows * (C + 1)) * sizeof(float) + 1);
+    st->dhc = h->grad ? rlab_tape_alloc(t, (size_t)(blk_rows * C) * sizeof(float) + 1) : NULL;
+    if (t->err.code)
+        return -1;
+    if (st->keep && st->rows)
+        gather_rows(h->data, st->rows, nv, C, st->hc);
+    const float *b = bias ? bias->data : NULL;
+    for (int64_t c0 = 0; c0 < nv; c0 += chunk) {
+        const int64_t r = nv - c0 < chunk ? nv - c0 : chunk;
+        const float *hc;
+        float *blk = st->keep ? st->buf + c0 * V : st->buf;
+        if (st->keep)
+            hc = st->hc + c0 * C;
+        else if (st->rows) {
+            gather_rows(h->data, st->rows + c0, r, C, st->hc);
+            hc = st->hc;
+        } else
+            hc = h->data + c0 * C;
+        chunk_logits(hc, items->data, r, V, C, blk);
+        sx_rows_ctx rc = {.st = st, .blk = blk, .bias = b, .c0 = c0, .loss = loss};
+        parallel_rows(sx_rows_forward, &rc, r, V);
+    }
+    double sum = 0.0; /* serial, in double: independent of the thread count */
+    for (int64_t i = 0; i < nv; i++)
+        sum += loss[i];
+    *mean = nv ? (float)(sum / (double)nv) : 0.0f;
+    return 0;
 }
 
 rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
@@ -440,61 +687,95 @@ rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_tensor *item
                                   (int)targets[i], (long long)i, (long long)V);
         nv += targets[i] >= 0;
     }
-    int64_t chunk = chunk_rows > 0 ? chunk_rows : 256;
-    if (chunk > nv)
-        chunk = nv > 0 ? nv : 1;
-
-    rlab_tensor *out = rlab_tape_op(t, name, 1, (int64_t[]){1}, src, nsrc, softmax_xent_backward);
+    rlab_tensor *out = rlab_tape_op(t, name, 1, (int64_t[]){1}, src, nsrc, sx_backward);
     if (out->flags & RLAB_T_POISON)
         return out;
-    xent_state *st = rlab_tape_alloc(t, sizeof *st);
+    sx_state *st = rlab_tape_calloc(t, sizeof *st);
     int32_t *rows = rlab_tape_alloc(t, (size_t)(nv ? nv : 1) * sizeof(int32_t));
     int32_t *tgt = rlab_tape_alloc(t, (size_t)(nv ? nv : 1) * sizeof(int32_t));
-    float *lse = rlab_tape_alloc(t, (size_t)(nv ? nv : 1) * sizeof(float));
-    float *rowloss = rlab_tape_alloc(t, (size_t)(nv ? nv : 1) * sizeof(float));
-    float *buf = rlab_tape_alloc(t, (size_t)(chunk * V) * sizeof(float) + 1);
-    float *hc = rlab_tape_alloc(t, (size_t)(chunk * C) * sizeof(float) + 1);
-    float *dhc = h->grad ? rlab_tape_alloc(t, (size_t)(chunk * C) * sizeof(float) + 1) : NULL;
     if (t->err.code)
         return &t->poison;
-    *st = (xent_state){.nv = nv,
-                       .chunk = chunk,
-                       .V = V,
-                       .C = C,
-                       .cached = -1,
-                       .rows = rows,
-                       .tgt = tgt,
-                       .lse = lse,
-                       .buf = buf,
-                       .hc = hc,
-                       .dhc = dhc};
-    out->aux[0] = st;
-    out->ext[0] = targets;
-    out->p.i[0] = chunk;
     /* compaction: only rows with a target go through the sgemm */
     for (int64_t i = 0, k = 0; i < N; i++)
         if (targets[i] >= 0) {
             rows[k] = (int32_t)i;
             tgt[k++] = targets[i];
         }
-    const float *b = bias ? bias->data : NULL;
-    for (int64_t c0 = 0; c0 < nv; c0 += chunk) {
-        const int64_t r = nv - c0 < chunk ? nv - c0 : chunk;
-        gather_rows(h->data, rows + c0, r, C, hc);
-        chunk_logits(hc, items->data, r, V, C, buf);
-        xent_rows_ctx rc = {.logits = buf,
-                            .bias = b,
-                            .tgt = tgt + c0,
-                            .lse = lse + c0,
-                            .loss = rowloss + c0,
-                            .V = V};
-        parallel_rows(xent_rows_forward, &rc, r, V);
-        st->cached = c0;
+    st->nv = nv;
+    st->V = V;
+    st->C = C;
+    st->s = 1.0f;
+    st->rows = rows;
+    st->col = tgt;
+    out->aux[0] = st;
+    out->ext[0] = targets;
+    out->src[2] = bias;
+    float mean = 0.0f;
+    if (sx_forward(t, st, h, items, bias, chunk_rows > 0 ? chunk_rows : 256, &mean))
+        return &t->poison;
+    out->p.i[0] = st->chunk;
+    out->p.i[1] = st->keep;
+    out->data[0] = mean;
+    return out;
+}
+
+rlab_tensor *rlab_t_soft_xent_items(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
+                                    const float *base, const int64_t *off, const int32_t *col,
+                                    const float *delta, float temp, int64_t chunk_rows)
+{
+    const char *name = "soft_xent_items";
+    if (t->err.code)
+        return &t->poison;
+    rlab_tensor *src[2] = {h, items};
+    if (rlab_t_bad((const rlab_tensor *const *)src, 2))
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: invalid input tensor", name);
+    char b1[64], b2[64];
+    const int64_t C = rlab_t_cols(h), R = rlab_t_rows(h), V = rlab_t_rows(items);
+    if (items->ndim != 2 || rlab_t_cols(items) != C)
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: h %s and items %s: need items [V, C]", name,
+                              rlab_t_shape_str(h, b1, sizeof b1),
+                              rlab_t_shape_str(items, b2, sizeof b2));
+    if (!(temp > 0.0f))
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: temperature %g must be > 0", name, (double)temp);
+    if (V > INT32_MAX || C > INT32_MAX || R > INT32_MAX)
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: dimensions exceed int32", name);
+    if (R > 0 && (!base || !off))
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: NULL base or offsets", name);
+    if (R > 0 && off[0] != 0)
+        return rlab_tape_fail(t, RLAB_EINVAL, "%s: off[0] = %lld, must be 0", name,
+                              (long long)off[0]);
+    for (int64_t i = 0; i < R; i++) {
+        if (off[i + 1] < off[i])
+            return rlab_tape_fail(t, RLAB_EINVAL, "%s: offsets decrease at row %lld", name,
+                                  (long long)i);
+        for (int64_t k = off[i]; k < off[i + 1]; k++)
+            if (!col || !delta || col[k] < 0 || col[k] >= V)
+                return rlab_tape_fail(
+                    t, RLAB_EINVAL, "%s: entry %lld of row %lld: column %d not in [0, %lld)", name,
+                    (long long)k, (long long)i, col ? (int)col[k] : -1, (long long)V);
     }
-    double sum = 0.0;
-    for (int64_t i = 0; i < nv; i++)
-        sum += (double)rowloss[i];
-    out->data[0] = nv ? (float)(sum / (double)nv) : 0.0f;
+    rlab_tensor *out = rlab_tape_op(t, name, 1, (int64_t[]){1}, src, 2, sx_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    out->src[2] = NULL;
+    sx_state *st = rlab_tape_calloc(t, sizeof *st);
+    if (!st)
+        return &t->poison;
+    st->nv = R;
+    st->V = V;
+    st->C = C;
+    st->s = 1.0f / temp;
+    st->base = base;
+    st->off = off;
+    st->col = col;
+    st->delta = delta;
+    out->aux[0] = st;
+    out->p.f[0] = temp;
+    float mean = 0.0f;
+    if (sx_forward(t, st, h, items, NULL, chunk_rows > 0 ? chunk_rows : 256, &mean))
+        return &t->poison;
+    out->p.i[1] = st->keep;
+    out->data[0] = mean;
     return out;
 }
 
@@ -1053,7 +1334,7 @@ rlab_tensor *rlab_t_infonce(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, float 
  */
 typedef struct rowsm_state {
     int64_t R, V;
-    float *lse_p, *lse_q, *val; /* [R] each (lse_p/val unused by soft_xent) */
+    float *lse_p, *lse_q, *val; /* [R] each (soft_xent: lse_p holds sum_j p_j) */
     float *scratch;             /* [nthreads, 2, V] */
     int nthreads;
 } rowsm_state;
@@ -1145,30 +1426,56 @@ rlab_tensor *rlab_t_kl_div(rlab_tape *t, rlab_tensor *p_logits, rlab_tensor *q_l
     return out;
 }
 
+/* Rows [r0, r1) of soft_xent's forward / backward (vectorised float rows, no scratch). */
+typedef struct soft_rows_ctx {
+    const rowsm_state *st;
+    const float *P, *y;
+    float *d;
+    float s, scale;
+} soft_rows_ctx;
+
+static void soft_rows_forward(void *p, int64_t r0, int64_t r1)
+{
+    const soft_rows_ctx *c = p;
+    const int64_t V = c->st->V;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *y = c->y + r * V, *pr = c->P + r * V;
+        const float lse = row_lse(y, V, row_max(y, V), c->s);
+        c->st->lse_q[r] = lse;
+        /* -sum_j p_j (s y_j - lse) = lse sum_j p_j - s sum_j p_j y_j */
+        float dot;
+        const float psum = row_sum_dot(pr, y, V, &dot);
+        c->st->lse_p[r] = psum;
+        c->st->val[r] = (float)((double)lse * (double)psum - (double)c->s * (double)dot);
+    }
+}
+
+static void soft_rows_backward(void *p, int64_t r0, int64_t r1)
+{
+    const soft_rows_ctx *c = p;
+    const int64_t V = c->st->V;
+    /* d/dz_j = (sum p) q_j - p_j: exact also when p does not sum to 1 */
+    for (int64_t r = r0; r < r1; r++)
+        row_soft_grad(c->d + r * V, c->y + r * V, c->P + r * V, V, c->s, c->st->lse_q[r],
+                      c->st->lse_p[r], c->scale);
+}
+
 static void soft_xent_backward(rlab_tape *tape, rlab_tensor *out)
 {
     (void)tape;
     const rowsm_state *st = out->aux[0];
     rlab_tensor *ql = out->src[0];
-    const float *P = out->ext[0];
     const int64_t R = st->R, V = st->V;
-    const float s = 1.0f / out->p.f[0];
     if (R == 0 || !ql->grad)
         return;
-    const float scale = out->grad[0] / (float)R * s;
-    RLAB_OMP(omp parallel for schedule(static) if (R * V >= PAR_MIN_WORK))
-    for (int64_t r = 0; r < R; r++) {
-        float *q = st->scratch + (size_t)thread_id() * 2 * (size_t)V;
-        const float *p = P + r * V;
-        float *d = ql->grad + r * V;
-        double psum = 0.0;
-        for (int64_t j = 0; j < V; j++)
-            psum += (double)p[j];
-        /* d/dz_j = (sum p) q_j - p_j: exact also when p does not sum to 1 */
-        row_exp(q, ql->data + r * V, NULL, V, s, st->lse_q[r], (float)psum);
-        for (int64_t j = 0; j < V; j++)
-            d[j] += scale * (q[j] - p[j]);
-    }
+    const float s = 1.0f / out->p.f[0];
+    soft_rows_ctx c = {.st = st,
+                       .P = out->ext[0],
+                       .y = ql->data,
+                       .d = ql->grad,
+                       .s = s,
+                       .scale = out->grad[0] / (float)R * s};
+    parallel_rows(soft_rows_backward, &c, R, V);
 }
 
 rlab_tensor *rlab_t_soft_xent(rlab_tape *t, const float *p, rlab_tensor *q_logits, float temp)
@@ -1192,18 +1499,8 @@ rlab_tensor *rlab_t_soft_xent(rlab_tape *t, const float *p, rlab_tensor *q_logit
     out->aux[0] = st;
     out->ext[0] = p;
     out->p.f[0] = temp;
-    const float s = 1.0f / temp;
-    RLAB_OMP(omp parallel for schedule(static) if (R * V >= PAR_MIN_WORK))
-    for (int64_t r = 0; r < R; r++) {
-        const float *y = q_logits->data + r * V, *pr = p + r * V;
-        const float lse = row_lse(y, V, row_max(y, V), s);
-        st->lse_q[r] = lse;
-        /* -sum_j p_j (s y_j - lse) */
-        double acc = 0.0;
-        for (int64_t j = 0; j < V; j++)
-            acc += (double)pr[j] * ((double)lse - (double)(s * y[j]));
-        st->val[r] = (float)acc;
-    }
+    soft_rows_ctx c = {.st = st, .P = p, .y = q_logits->data, .s = 1.0f / temp};
+    parallel_rows(soft_rows_forward, &c, R, V);
     out->data[0] = mean_of(st->val, R);
     return out;
 }

@@ -30,18 +30,27 @@
 /* Softmax cross-entropy over all items, fused and memory-aware: h [N, C] hidden states,
  * items [V, C] the (tied) item table, targets [N] (int32; < 0 = padding, ignored).
  * logits = h items^T (+ bias [V] if not NULL) are computed chunk by chunk (chunk_rows rows at
- * a time, <= 0 = default 256), never materialising [N, V]. Mean over non-padding rows.
- * Backward recomputes each chunk's logits.
+ * a time, <= 0 = default 256). Mean over non-padding rows.
  *
  * h may be [B, L, C] (rows = B * L); bias is any tensor with V elements. Padding rows are
- * compacted away first, so every sgemm is dense. Arena use: one [chunk, V] logits buffer
- * (12 MB at the default chunk and V = 12101) plus O(N + chunk * C); the forward keeps the
- * per-row log-sum-exp for the backward. Errors: EINVAL when items is not [V, C] with h's C,
- * bias has != V elements or a target is >= V; ENOMEM when the chunk buffer does not fit (use
- * a smaller chunk_rows). Marks every row of items touched (rlab_params_track_rows). */
+ * compacted away first, so every sgemm is dense. Memory: when the exponentiated logits of all
+ * nv non-padding rows ([nv, V] floats) fit in 3/4 of the tape's free arena, the forward keeps
+ * them and the backward uses them directly (3 sgemm passes over [nv, V, C] in all: forward
+ * logits, dh, d_items, each one call over all rows in the backward). Otherwise it reuses one
+ * [chunk, V] buffer (12 MB at the default chunk and V = 12101) and the backward recomputes
+ * each chunk's logits (4 passes). Either way O(N + chunk * C) more, and the value and
+ * gradients agree to float rounding. Size the arena to choose. Errors: EINVAL when items is
+ * not [V, C] with h's C, bias has != V elements or a target is >= V; ENOMEM when the chunk
+ * buffer does not fit (use a smaller chunk_rows). Marks every row of items touched
+ * (rlab_params_track_rows). */
 RLAB_API rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
                                           rlab_tensor *bias, const int32_t *targets,
                                           int64_t chunk_rows);
+/* Allow (1, the default) or forbid (0) the keep mode of rlab_t_softmax_xent and
+ * rlab_t_soft_xent_items (forbidden: always one [chunk, V] buffer and a recompute). A
+ * process-wide switch for tests and memory experiments: set it while no loss is being built.
+ * Results agree between the modes to float rounding. Returns the previous setting. */
+RLAB_API int rlab_t_loss_set_keep(int keep);
 /* Sampled softmax: for row i, logits over {targets[i]} U negs[i*n_neg .. +n_neg) with the
  * logQ correction subtracted when logq != NULL (logq[item] = log sampling prob).
  *
@@ -88,6 +97,24 @@ RLAB_API rlab_tensor *rlab_t_kl_div(rlab_tape *t, rlab_tensor *p_logits, rlab_te
  * (sum p) softmax - p, divided by temp). temp > 0. */
 RLAB_API rlab_tensor *rlab_t_soft_xent(rlab_tape *t, const float *p, rlab_tensor *q_logits,
                                        float temp);
+/* Soft-target cross-entropy against an item table with a sparse target, fused like
+ * rlab_t_softmax_xent (MQSA-TED's TED loss without a dense teacher):
+ *   z = h items^T / temp                    h [R, C] (any leading dims), items [V, C]
+ *   p_r = base[r] everywhere, plus delta[k] at column col[k] for k in [off[r], off[r + 1])
+ *         (entries add up; a column may repeat)
+ *   L = mean over the R rows of -sum_j p_rj log softmax(z_r)_j
+ * Same value and gradients (to float rounding) as rlab_t_soft_xent(dense p,
+ * rlab_t_matmul(h, items, 0, 1), temp), without forming p or any [R, V] gradient: the backward
+ * is two sgemms plus O(R C + nnz C + V C). base [R], off [R + 1] (off[0] = 0, non-decreasing),
+ * col / delta [off[R]] are borrowed until the backward. Arena: like rlab_t_softmax_xent (all
+ * R rows of exponentiated logits kept when they fit in 3/4 of the free arena, else one
+ * [chunk_rows, V] buffer and a recompute; chunk_rows <= 0 = 256). Gradients flow into h and
+ * items (they may share data, e.g. h gathered from items). Errors: EINVAL for shapes, temp
+ * <= 0, NULL arrays with R > 0, bad offsets or a column outside [0, V); ENOMEM. */
+RLAB_API rlab_tensor *rlab_t_soft_xent_items(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
+                                             const float *base, const int64_t *off,
+                                             const int32_t *col, const float *delta, float temp,
+                                             int64_t chunk_rows);
 /* Margin ranking: mean max(0, margin - (pos - neg)).
  * (pos and neg with the same number of elements; the subgradient at the kink is 0.) */
 RLAB_API rlab_tensor *rlab_t_margin_rank(rlab_tape *t, rlab_tensor *pos, rlab_tensor *neg,

@@ -200,3 +200,24 @@ void seqrec_teacher_rows(const seqrec_data *d, const int32_t *ids, int64_t n, fl
             pr[d->tr_col[k]] = (float)(exp((double)d->tr_cnt[k] / mx / (double)tau - top) / Z);
     }
 }
+
+void seqrec_teacher_sparse(const seqrec_data *d, float tau, float *base, float *delta)
+{
+    const int32_t N = d->n_items;
+    for (int32_t i = 0; i < N; i++) {
+        const int64_t a = d->tr_off[i], b = d->tr_off[i + 1];
+        if (b == a) { /* all-zero row: uniform */
+            base[i] = 1.0f / (float)N;
+            continue;
+        }
+        /* as seqrec_teacher_rows: p_zero = exp(-1/tau) / Z, p_j = exp(v_j - 1/tau) / Z */
+        const double mx = (double)d->tr_max[i] + 1e-24, top = 1.0 / (double)tau;
+        const double e0 = exp(-top);
+        double Z = (double)(N - (b - a)) * e0;
+        for (int64_t k = a; k < b; k++)
+            Z += exp((double)d->tr_cnt[k] / mx / (double)tau - top);
+        base[i] = (float)(e0 / Z);
+        for (int64_t k = a; k < b; k++)
+            delta[k] = (float)((exp((double)d->tr_cnt[k] / mx / (double)tau - top) - e0) / Z);
+    }
+}

@@ -110,6 +110,9 @@ void seqrec_data_clear(seqrec_data *d);
 /* Dense TED teacher rows for head items ids[0..n) into p [n, n_items]:
  * p = softmax((T[i, :] / max_j T[i, j]) / tau); a row without transitions is uniform. */
 void seqrec_teacher_rows(const seqrec_data *d, const int32_t *ids, int64_t n, float tau, float *p);
+/* The same teacher in sparse form (what training uses): row i = base[i] [n_items] everywhere
+ * plus delta[k] at column tr_col[k] for k in [tr_off[i], tr_off[i + 1]) (delta [tr_off[N]]). */
+void seqrec_teacher_sparse(const seqrec_data *d, float tau, float *base, float *delta);
 
 /* ---- the network ------------------------------------------------------------------------ */
 typedef struct seqrec_ln {
@@ -197,6 +200,7 @@ typedef struct seqrec_result {
     double train_seconds; /* total training time (no evaluation) */
     double eval_seconds;  /* total evaluation time */
     double last_epoch_seconds, mean_epoch_seconds;
+    double mean_epoch_cpu_seconds; /* process CPU time (all threads) per training epoch */
     size_t tape_peak;
     double profile[5]; /* last epoch: forward+loss, backward, TED, teacher fill, L2+Adam (s) */
     char protocol[32];

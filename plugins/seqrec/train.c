@@ -12,6 +12,16 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* CPU seconds of the whole process (every thread), for profiles on a shared machine. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 const char *const seqrec_metric_names[SEQREC_NM] = {"hr@5",   "hr@10",   "hr@20",
                                                     "ndcg@5", "ndcg@10", "ndcg@20"};
@@ -24,10 +34,15 @@ struct seqrec_trainer {
     int B, T, kc;
     int32_t *ids, *tgt, *pos, *neg, *heads; /* [B*T] */
     uint8_t *valid;
-    float *ones, *zeros, *w; /* [B*T] BCE labels and weights */
-    float *teacher;          /* [kc * N] */
-    rlab_rng rng;            /* BCE negatives */
-    double sec[5];           /* profile: forward+loss, backward, TED, teacher fill, L2+Adam */
+    float *ones, *zeros, *w;   /* [B*T] BCE labels and weights */
+    float *t_base;             /* [N] TED teacher: probability of an item without transitions */
+    float *t_delta;            /* [nnz of d->tr_*] teacher p_ij - t_base[i] at d->tr_col */
+    int64_t *kd_off;           /* [kc + 1] sparse teacher rows of one TED chunk */
+    int32_t *kd_col;           /* [kd_cap] */
+    float *kd_delta, *kd_base; /* [kd_cap], [kc] */
+    int64_t kd_cap;
+    rlab_rng rng;  /* BCE negatives */
+    double sec[5]; /* profile: forward+loss, backward, TED, teacher fill, L2+Adam */
 };
 
 void seqrec_trainer_free(seqrec_trainer *tr)
@@ -46,7 +61,12 @@ void seqrec_trainer_free(seqrec_trainer *tr)
     rlab_free(tr->ones);
     rlab_free(tr->zeros);
     rlab_free(tr->w);
-    rlab_free(tr->teacher);
+    rlab_free(tr->t_base);
+    rlab_free(tr->t_delta);
+    rlab_free(tr->kd_off);
+    rlab_free(tr->kd_col);
+    rlab_free(tr->kd_delta);
+    rlab_free(tr->kd_base);
     rlab_free(tr);
 }
 
@@ -89,17 +109,32 @@ seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_e
     for (size_t i = 0; i < n; i++)
         tr->ones[i] = 1.0f;
     if (c->model == SEQREC_MQSA && c->ted && c->lambda_kd > 0.0f) {
-        tr->teacher = rlab_malloc((size_t)tr->kc * (size_t)net->n_items * sizeof(float));
-        /* logits [kc, N] + grad + softmax scratch */
-        size_t kb =
-            (size_t)tr->kc * ((size_t)net->n_items * 4 + (size_t)c->dim * 8) * sizeof(float) +
-            (8u << 20);
+        /* sparse TED teacher (exact): row i = t_base[i] everywhere + t_delta at its
+         * transitions; the rows of one chunk are gathered into kd_* per step */
+        const int32_t N = net->n_items;
+        const int64_t nnz = d->tr_off[N];
+        int64_t maxdeg = 1;
+        for (int32_t i = 0; i < N; i++)
+            if (d->tr_off[i + 1] - d->tr_off[i] > maxdeg)
+                maxdeg = d->tr_off[i + 1] - d->tr_off[i];
+        tr->kd_cap = (int64_t)tr->kc * maxdeg;
+        tr->t_base = rlab_malloc((size_t)N * sizeof(float));
+        tr->t_delta = rlab_malloc((size_t)(nnz ? nnz : 1) * sizeof(float));
+        tr->kd_off = rlab_malloc((size_t)(tr->kc + 1) * sizeof(int64_t));
+        tr->kd_base = rlab_malloc((size_t)tr->kc * sizeof(float));
+        tr->kd_col = rlab_malloc((size_t)tr->kd_cap * sizeof(int32_t));
+        tr->kd_delta = rlab_malloc((size_t)tr->kd_cap * sizeof(float));
+        /* the op keeps [kc, N] exponentiated logits when they fit 3/4 of the free arena */
+        size_t kb = (size_t)tr->kc * (size_t)N * sizeof(float) * 4 / 3 +
+                    (size_t)tr->kc * (size_t)c->dim * sizeof(float) * 16 + (8u << 20);
         tr->kd_tape = rlab_tape_new(kb, 64, err);
-        if (!tr->teacher || !tr->kd_tape) {
-            if (!tr->teacher)
+        if (!tr->t_base || !tr->t_delta || !tr->kd_off || !tr->kd_base || !tr->kd_col ||
+            !tr->kd_delta || !tr->kd_tape) {
+            if (tr->kd_tape)
                 rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (TED teacher)");
             goto fail;
         }
+        seqrec_teacher_sparse(d, c->tau, tr->t_base, tr->t_delta);
     }
     rlab_rng_seed(&tr->rng, c->seed ^ 0x6e65676174697665ULL);
     return tr;
@@ -244,12 +279,24 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
             rlab_tape_seed(kt, c->seed ^ 0x54454444ULL, step * 4096 + (uint64_t)ci);
             rlab_tape_set_training(kt, 1);
             double tf = rlab_now();
-            seqrec_teacher_rows(tr->d, tr->heads + r0, kc, c->tau, tr->teacher);
+            const seqrec_data *dd = tr->d;
+            int64_t nz = 0;
+            tr->kd_off[0] = 0;
+            for (int64_t r = 0; r < kc; r++) {
+                const int32_t i = tr->heads[r0 + r];
+                tr->kd_base[r] = tr->t_base[i];
+                for (int64_t k = dd->tr_off[i]; k < dd->tr_off[i + 1]; k++) {
+                    tr->kd_col[nz] = dd->tr_col[k];
+                    tr->kd_delta[nz++] = tr->t_delta[k];
+                }
+                tr->kd_off[r + 1] = nz;
+            }
             tr->sec[3] += rlab_now() - tf;
             rlab_tensor *s = rlab_t_gather(kt, &Ereal, tr->heads + r0, kc, -1, 0, NULL);
             s = rlab_t_dropout(kt, rlab_t_scale(kt, s, sqrtf((float)d)), c->dropout);
-            rlab_tensor *lg = rlab_t_matmul(kt, s, &Ereal, 0, 1); /* [kc, N] */
-            rlab_tensor *l = rlab_t_soft_xent(kt, tr->teacher, lg, c->tau);
+            /* CE(teacher, softmax(s E^T / tau)) fused: no [kc, N] teacher or gradient */
+            rlab_tensor *l = rlab_t_soft_xent_items(kt, s, &Ereal, tr->kd_base, tr->kd_off,
+                                                    tr->kd_col, tr->kd_delta, c->tau, 256);
             const float wgt = (float)((double)c->lambda_kd * (double)kc / (double)nh);
             rlab_tensor *lw = rlab_t_scale(kt, l, wgt);
             if (rlab_tape_error(kt))
@@ -360,6 +407,7 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
         rlab_seq_batcher_new(&d->trunc, d->n_items, c->batch, c->maxlen, c->seed, err);
     float *best = rlab_malloc(net->P->count * sizeof(float));
     int rc = RLAB_OK;
+    double cpu_sum = 0.0; /* CPU seconds of the training epochs */
     if (!bt || !best) {
         rc = bt ? rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory") : err->code;
         goto done;
@@ -373,7 +421,7 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
     for (int ep = 1; ep <= c->epochs; ep++) {
         if (ep > 1)
             rlab_seq_batcher_epoch(bt);
-        double t0 = rlab_now(), sum[4] = {0, 0, 0, 0};
+        double t0 = rlab_now(), c0 = cpu_now(), sum[4] = {0, 0, 0, 0};
         int nb = 0, n;
         while ((n = rlab_seq_batcher_next(bt)) > 0) {
             if (hooks && hooks->cancelled && hooks->cancelled(hooks->ud)) {
@@ -396,6 +444,7 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
                 hooks->on_step(hooks->ud, ep, nb, nsteps, parts[0]);
         }
         double tt = rlab_now() - t0;
+        cpu_sum += cpu_now() - c0;
         res->train_seconds += tt;
         res->last_epoch_seconds = tt;
         res->epochs_run = ep;
@@ -469,8 +518,10 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
             break;
     }
 done:
-    if (res->epochs_run)
+    if (res->epochs_run) {
         res->mean_epoch_seconds = res->train_seconds / res->epochs_run;
+        res->mean_epoch_cpu_seconds = cpu_sum / res->epochs_run;
+    }
     if (tr)
         res->tape_peak = rlab_tape_peak(tr->tape);
     if (best && res->best_epoch > 0)

@@ -1,7 +1,8 @@
 /*
  * tests/seqrec: SASRec / MQSA-TED (plugins/seqrec).
  *   seqrec.data.*   leave-one-out inputs, history masks and TED transition counts by hand
- *   seqrec.ted.*    teacher rows and the TED loss against a naive double-precision version
+ *   seqrec.ted.*    teacher rows (dense, and the sparse form training uses) and the TED loss
+ *                   against a naive double-precision version
  *   seqrec.grad.*   finite-difference check of the whole MQSA-TED loss (CE + TED + L2, with
  *                   dropout and the L-query branch) and of SASRec's BCE loss
  *   seqrec.repro.1  same seed -> bit-identical parameters and losses after 2 epochs
@@ -99,6 +100,23 @@ static void t_teacher(void)
     /* row 2 has no transitions in training: uniform */
     for (int j = 0; j < 6; j++)
         CHECK_NEAR(p[6 + j], 1.0 / 6.0, 1e-7);
+    /* the sparse form used by training expands to the same rows, for every item */
+    float base[6], delta[8], dense[6];
+    CHECK(d.tr_off[6] <= 8);
+    seqrec_teacher_sparse(&d, tau, base, delta);
+    CHECK_NEAR(base[2], 1.0 / 6.0, 1e-7);
+    CHECK_NEAR(base[3], 1.0 / z, 1e-7);
+    for (int32_t i = 0; i < 6; i++) {
+        seqrec_teacher_rows(&d, &i, 1, tau, dense);
+        float row[6];
+        for (int j = 0; j < 6; j++)
+            row[j] = base[i];
+        for (int64_t k = d.tr_off[i]; k < d.tr_off[i + 1]; k++)
+            row[d.tr_col[k]] += delta[k];
+        for (int j = 0; j < 6; j++)
+            CHECK_MSG(fabs((double)row[j] - (double)dense[j]) <= 1e-7, "item %d col %d: %g vs %g",
+                      (int)i, j, (double)row[j], (double)dense[j]);
+    }
     seqrec_data_clear(&d);
     rlab_dataset_free(ds);
 }

@@ -11,10 +11,15 @@
  *                          saturated logits stay finite)
  *   tensor.loss.infonce.*  orthonormal rows by hand, normalisation invariance, symmetric
  *   tensor.loss.kl.*, .soft_xent.*   two-point distributions by hand, temperature
+ *   tensor.loss.soft_items.*  sparse-target soft cross-entropy against an item table: equals
+ *                          the dense soft_xent of h items^T with the expanded target (value
+ *                          and both gradients, keep and chunk modes, repeated columns, rows
+ *                          without entries, base 0), hand value, errors
  *   tensor.loss.poison.*   sticky errors propagate
  */
 #include "harness.h"
 #include "tensor/loss.h"
+#include "tensor/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +125,8 @@ static double max_abs_diff(const float *a, const double *b, int64_t n)
     return w;
 }
 
-static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const int32_t *tg,
-                          int with_bias)
+static void xent_vs_naive_mode(int64_t N, int64_t V, int64_t C, int64_t chunk, const int32_t *tg,
+                               int with_bias)
 {
     const int64_t shapes[3][2] = {{N, C}, {V, C}, {1, V}};
     rlab_params *P = params2(3, shapes, 0.7f, (uint64_t)(N * 131 + V));
@@ -134,6 +139,7 @@ static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const 
     rlab_tensor *L =
         rlab_t_softmax_xent(t, &P->t[0], &P->t[1], with_bias ? &P->t[2] : NULL, tg, chunk);
     CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    CHECK(L->p.i[1] == (int64_t)rlab_t_loss_set_keep(1)); /* mode as asked (and restore) */
     CHECK_MSG(fabs((double)L->data[0] - ref) <= 1e-5 * fmax(1.0, fabs(ref)),
               "N %lld V %lld chunk %lld: loss %.9g vs naive %.9g", (long long)N, (long long)V,
               (long long)chunk, (double)L->data[0], ref);
@@ -148,6 +154,16 @@ static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const 
     free(db);
     rlab_tape_free(t);
     rlab_params_free(P);
+}
+
+/* both modes: [nv, V] kept for the backward, and one chunk buffer with a recompute */
+static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const int32_t *tg,
+                          int with_bias)
+{
+    for (int keep = 1; keep >= 0; keep--) {
+        rlab_t_loss_set_keep(keep);
+        xent_vs_naive_mode(N, V, C, chunk, tg, with_bias);
+    }
 }
 
 static void t_xent_naive_small(void)
@@ -189,17 +205,22 @@ static void t_xent_all_padding(void)
     rlab_params_free(P);
 }
 
-/* Peak arena bytes of one forward+backward with N rows, V items, chunk rows. */
-static size_t xent_peak(int64_t N, int64_t V, int64_t C, int64_t chunk)
+/* Peak arena bytes of one forward+backward with N rows, V items, chunk rows, an arena of mb
+ * MB and keep mode allowed or not; *kept = the mode used. */
+static size_t xent_peak(int64_t N, int64_t V, int64_t C, int64_t chunk, size_t mb, int keep,
+                        int *kept)
 {
     const int64_t shapes[2][2] = {{N, C}, {V, C}};
     rlab_params *P = params2(2, shapes, 0.3f, 11);
     int32_t *tg = malloc((size_t)N * sizeof *tg);
     for (int64_t i = 0; i < N; i++)
         tg[i] = (int32_t)(i % V);
-    rlab_tape *t = new_tape(64);
+    rlab_tape *t = new_tape(mb);
+    int old = rlab_t_loss_set_keep(keep);
     rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, tg, chunk);
+    rlab_t_loss_set_keep(old);
     CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    *kept = (int)L->p.i[1];
     size_t peak = rlab_tape_peak(t);
     rlab_tape_free(t);
     rlab_params_free(P);
@@ -210,15 +231,65 @@ static size_t xent_peak(int64_t N, int64_t V, int64_t C, int64_t chunk)
 static void t_xent_peak(void)
 {
     enum { V = 2000, C = 8, CHUNK = 16 };
-    size_t p1 = xent_peak(64, V, C, CHUNK), p2 = xent_peak(1024, V, C, CHUNK);
+    int k1, k2;
     const size_t chunk_buf = (size_t)CHUNK * V * sizeof(float); /* 128 KB */
-    /* one chunk buffer plus O(N) bookkeeping; [N, V] would be 8 MB at N = 1024 */
-    CHECK_MSG(p2 < chunk_buf + 64 * 1024, "peak %zu for N=1024 exceeds chunk buffer %zu + 64K", p2,
-              chunk_buf);
-    CHECK_MSG(p2 >= chunk_buf, "peak %zu below the chunk buffer %zu?", p2, chunk_buf);
-    /* growth with N: 960 more rows cost a few floats each, not V floats each */
-    CHECK_MSG(p2 - p1 < (size_t)(1024 - 64) * 32, "peak grew by %zu bytes from N=64 to N=1024",
-              p2 - p1);
+    for (int keep = 0; keep < 2; keep++) {
+        /* keep forbidden, or allowed but [N, V] (8 MB at N = 1024) not fitting a 2 MB arena */
+        size_t p1 = xent_peak(64, V, C, CHUNK, keep ? 1 : 64, keep, &k1),
+               p2 = xent_peak(1024, V, C, CHUNK, keep ? 2 : 64, keep, &k2);
+        CHECK(k2 == 0 && (keep || k1 == 0));
+        if (keep) /* 64 x 2000 floats = 512 KB fits 3/4 of a 1 MB arena: kept */
+            CHECK_MSG(k1 == 1 && p1 >= (size_t)64 * V * sizeof(float), "kept %d peak %zu", k1, p1);
+        /* one chunk buffer plus O(N) bookkeeping; [N, V] would be 8 MB at N = 1024 */
+        CHECK_MSG(p2 < chunk_buf + 64 * 1024, "peak %zu for N=1024 exceeds chunk buffer %zu + 64K",
+                  p2, chunk_buf);
+        CHECK_MSG(p2 >= chunk_buf, "peak %zu below the chunk buffer %zu?", p2, chunk_buf);
+        /* growth with N: 960 more rows cost a few floats each, not V floats each */
+        if (!keep)
+            CHECK_MSG(p2 - p1 < (size_t)(1024 - 64) * 32,
+                      "peak grew by %zu bytes from N=64 to N=1024", p2 - p1);
+    }
+    /* a large arena keeps all rows: peak >= [N, V] */
+    size_t p3 = xent_peak(1024, V, C, CHUNK, 64, 1, &k1);
+    CHECK_MSG(k1 == 1 && p3 >= (size_t)1024 * V * sizeof(float), "kept %d peak %zu", k1, p3);
+}
+
+/* keep mode and chunk mode agree to float rounding (value and every gradient) */
+static void t_xent_keep_vs_chunk(void)
+{
+    enum { N = 200, V = 1500, C = 24 };
+    int32_t tg[N];
+    for (int i = 0; i < N; i++)
+        tg[i] = i % 7 == 2 ? -1 : (int32_t)((i * 211) % V);
+    const int64_t shapes[3][2] = {{N, C}, {V, C}, {1, V}};
+    rlab_params *P = params2(3, shapes, 0.8f, 21);
+    float *g[2] = {malloc(P->count * sizeof(float)), malloc(P->count * sizeof(float))};
+    float l[2] = {0};
+    int kept[2] = {0};
+    rlab_tape *t = new_tape(16);
+    for (int keep = 0; keep < 2; keep++) {
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P);
+        int old = rlab_t_loss_set_keep(keep);
+        rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, 32);
+        rlab_t_loss_set_keep(old);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        l[keep] = L->data[0];
+        kept[keep] = (int)L->p.i[1];
+        memcpy(g[keep], P->grad, P->count * sizeof(float));
+    }
+    CHECK(kept[0] == 0 && kept[1] == 1);
+    CHECK_NEAR(l[0], l[1], 1e-6 * fabs((double)l[0]));
+    double worst = 0.0, big = 0.0;
+    for (size_t i = 0; i < P->count; i++) {
+        worst = fmax(worst, fabs((double)g[0][i] - (double)g[1][i]));
+        big = fmax(big, fabs((double)g[0][i]));
+    }
+    CHECK_MSG(worst <= 1e-5 * big && big > 0.0, "grads differ by %g (max %g)", worst, big);
+    free(g[0]);
+    free(g[1]);
+    rlab_tape_free(t);
+    rlab_params_free(P);
 }
 
 static void t_xent_deterministic(void)
@@ -232,12 +303,13 @@ static void t_xent_deterministic(void)
     float *g1 = malloc(P->count * sizeof *g1);
     float l1 = 0.0f;
     rlab_tape *t = new_tape(16);
-    for (int rep = 0; rep < 2; rep++) {
+    for (int rep = 0; rep < 4; rep++) {
+        rlab_t_loss_set_keep(rep < 2);
         rlab_tape_reset(t);
         rlab_params_zero_grad(P);
         rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, 6);
         CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
-        if (rep == 0) {
+        if (rep % 2 == 0) {
             l1 = L->data[0];
             memcpy(g1, P->grad, P->count * sizeof *g1);
         } else {
@@ -245,6 +317,7 @@ static void t_xent_deterministic(void)
             CHECK(memcmp(g1, P->grad, P->count * sizeof *g1) == 0);
         }
     }
+    rlab_t_loss_set_keep(1);
     free(g1);
     rlab_tape_free(t);
     rlab_params_free(P);
@@ -260,7 +333,8 @@ static void t_xent_backward_twice(void)
     rlab_params *P = params2(3, shapes, 1.0f, 4);
     float *g1 = malloc(P->count * sizeof *g1);
     rlab_tape *t = new_tape(4);
-    for (int64_t chunk = 2; chunk <= 16; chunk *= 8) { /* several chunks, then one chunk */
+    for (int64_t chunk = 2; chunk <= 16 * 8 + 1; chunk *= 8) { /* several chunks, then one */
+        rlab_t_loss_set_keep(chunk > 16);                      /* chunk mode, then keep mode */
         rlab_tape_reset(t);
         rlab_params_zero_grad(P);
         rlab_tensor *L = rlab_t_softmax_xent(t, &P->t[0], &P->t[1], &P->t[2], tg, chunk);
@@ -272,6 +346,7 @@ static void t_xent_backward_twice(void)
             worst = fmax(worst, fabs((double)P->grad[i] - 3.0 * (double)g1[i]));
         CHECK_MSG(worst < 1e-5, "chunk %lld: second backward off by %g", (long long)chunk, worst);
     }
+    rlab_t_loss_set_keep(1);
     free(g1);
     rlab_tape_free(t);
     rlab_params_free(P);
@@ -487,6 +562,103 @@ static void t_soft_xent_hand(void)
     rlab_tape_free(t);
 }
 
+/* ---- sparse-target soft cross-entropy against items --------------------------------------- */
+enum { SI_R = 9, SI_V = 37, SI_C = 6 };
+/* rows: 0..8; row 3 has no entries, row 5 has base 0, row 7 repeats a column */
+static const int64_t si_off[SI_R + 1] = {0, 2, 3, 5, 5, 8, 9, 10, 13, 14};
+static const int32_t si_col[14] = {4, 36, 0, 7, 8, 1, 2, 3, 30, 11, 5, 5, 6, 20};
+static const float si_delta[14] = {0.3f, 0.1f, 0.5f,   0.2f, 0.05f, 0.4f, 0.4f,
+                                   0.2f, 0.9f, -0.01f, 0.1f, 0.2f,  0.3f, 0.25f};
+static const float si_base[SI_R] = {0.01f, 0.02f, 0.005f, 1.0f / SI_V, 0.001f,
+                                    0.0f,  0.01f, 0.003f, 0.015f};
+
+static void si_dense(float *p)
+{
+    for (int r = 0; r < SI_R; r++) {
+        for (int j = 0; j < SI_V; j++)
+            p[r * SI_V + j] = si_base[r];
+        for (int64_t k = si_off[r]; k < si_off[r + 1]; k++)
+            p[r * SI_V + si_col[k]] += si_delta[k];
+    }
+}
+
+static void t_soft_items_vs_dense(void)
+{
+    static float p[SI_R * SI_V];
+    si_dense(p);
+    const int64_t shapes[2][2] = {{SI_R, SI_C}, {SI_V, SI_C}};
+    for (int keep = 1; keep >= 0; keep--)
+        for (int chunk = 0; chunk <= 4; chunk += 4) {
+            rlab_params *P = params2(2, shapes, 0.6f, 33);
+            rlab_tape *t = new_tape(4);
+            int old = rlab_t_loss_set_keep(keep);
+            rlab_tensor *L = rlab_t_soft_xent_items(t, &P->t[0], &P->t[1], si_base, si_off, si_col,
+                                                    si_delta, 0.3f, chunk);
+            rlab_t_loss_set_keep(old);
+            CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+            CHECK_EQ_INT((int)L->p.i[1], keep);
+            float *g1 = malloc(P->count * sizeof(float));
+            memcpy(g1, P->grad, P->count * sizeof(float));
+            const float l1 = L->data[0];
+            rlab_tape_reset(t);
+            rlab_params_zero_grad(P);
+            rlab_tensor *Z = rlab_t_matmul(t, &P->t[0], &P->t[1], 0, 1);
+            rlab_tensor *L2 = rlab_t_soft_xent(t, p, Z, 0.3f);
+            CHECK_EQ_INT(rlab_tape_backward(t, L2), RLAB_OK);
+            CHECK_MSG(fabs((double)l1 - (double)L2->data[0]) <= 2e-6 * fabs((double)l1),
+                      "keep %d chunk %d: sparse %.9g dense %.9g", keep, chunk, (double)l1,
+                      (double)L2->data[0]);
+            double worst = 0.0, big = 0.0;
+            for (size_t i = 0; i < P->count; i++) {
+                worst = fmax(worst, fabs((double)g1[i] - (double)P->grad[i]));
+                big = fmax(big, fabs((double)P->grad[i]));
+            }
+            CHECK_MSG(big > 1e-3 && worst <= 2e-5 * big, "keep %d chunk %d: grads differ by %g",
+                      keep, chunk, worst);
+            free(g1);
+            rlab_tape_free(t);
+            rlab_params_free(P);
+        }
+}
+
+static void t_soft_items_hand(void)
+{
+    /* h = [1, 0], items e0 = [0, 0], e1 = [log 3, 0]: temp 1 gives q = (1/4, 3/4);
+     * p = base 0.5 + delta 0.5 at column 0 = (1, 0.5): L = -(log 1/4 + 0.5 log 3/4) */
+    float hd[2] = {1.0f, 0.0f}, id[4] = {0.0f, 0.0f, (float)log(3.0), 0.0f};
+    const float base[1] = {0.5f}, delta[1] = {0.5f};
+    const int64_t off[2] = {0, 1};
+    const int32_t col[1] = {0};
+    rlab_tape *t = new_tape(1);
+    rlab_tensor *H = rlab_t_input(t, hd, 2, (int64_t[]){1, 2});
+    rlab_tensor *I = rlab_t_input(t, id, 2, (int64_t[]){2, 2});
+    rlab_tensor *L = rlab_t_soft_xent_items(t, H, I, base, off, col, delta, 1.0f, 0);
+    CHECK_NEAR(L->data[0], -(log(0.25) + 0.5 * log(0.75)), 1e-6);
+    /* temperature 2 on doubled logits gives the same */
+    float hd2[2] = {2.0f, 0.0f};
+    H = rlab_t_input(t, hd2, 2, (int64_t[]){1, 2});
+    L = rlab_t_soft_xent_items(t, H, I, base, off, col, delta, 2.0f, 0);
+    CHECK_NEAR(L->data[0], -(log(0.25) + 0.5 * log(0.75)), 1e-6);
+    CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+    /* errors */
+    const int32_t badcol[1] = {2};
+    L = rlab_t_soft_xent_items(t, H, I, base, off, badcol, delta, 1.0f, 0);
+    CHECK(L->flags & RLAB_T_POISON);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "column 2");
+    rlab_tape_reset(t);
+    const int64_t badoff[2] = {1, 1};
+    H = rlab_t_input(t, hd, 2, (int64_t[]){1, 2});
+    I = rlab_t_input(t, id, 2, (int64_t[]){2, 2});
+    L = rlab_t_soft_xent_items(t, H, I, base, badoff, col, delta, 1.0f, 0);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "off[0]");
+    rlab_tape_reset(t);
+    H = rlab_t_input(t, hd, 2, (int64_t[]){1, 2});
+    I = rlab_t_input(t, id, 2, (int64_t[]){2, 2});
+    L = rlab_t_soft_xent_items(t, H, I, base, off, col, delta, 0.0f, 0);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "temperature");
+    rlab_tape_free(t);
+}
+
 static void t_poison(void)
 {
     float x[2] = {0};
@@ -512,6 +684,7 @@ static const rlab_test tests[] = {
     {"tensor.loss.xent.7", t_xent_errors},
     {"tensor.loss.xent.8", t_xent_arena_full},
     {"tensor.loss.xent.9", t_xent_backward_twice},
+    {"tensor.loss.xent.10", t_xent_keep_vs_chunk},
     {"tensor.loss.sampled.1", t_sampled_hand},
     {"tensor.loss.bce.1", t_bce_values},
     {"tensor.loss.bpr.1", t_bpr_values},
@@ -520,6 +693,8 @@ static const rlab_test tests[] = {
     {"tensor.loss.infonce.1", t_infonce_hand},
     {"tensor.loss.kl.1", t_kl_hand},
     {"tensor.loss.soft_xent.1", t_soft_xent_hand},
+    {"tensor.loss.soft_items.1", t_soft_items_vs_dense},
+    {"tensor.loss.soft_items.2", t_soft_items_hand},
     {"tensor.loss.poison.1", t_poison},
     {NULL, NULL},
 };

@@ -7,12 +7,16 @@
  *   grad.bce_logits.*      weights / no weights, 2-D logits, large logits
  *   grad.bpr.*, grad.margin_rank.*, grad.dpo.*   pairwise losses (DPO with and without ref)
  *   grad.infonce.*         normalize x symmetric, batch 1
+ *                          (each in keep mode and in chunk + recompute mode)
  *   grad.kl_div.*, grad.soft_xent.*   temperatures, one-column rows, unnormalised targets
+ *   grad.soft_xent_items.* sparse targets (empty rows, base 0, repeated columns), both modes,
+ *                          student rows gathered from the item table itself (TED)
  * Inputs are seeded parameters (gradcheck.h); integer ids and label arrays come through ud.
  */
 #include "gradcheck.h"
 #include "harness.h"
 #include "tensor/loss.h"
+#include "tensor/ops.h"
 
 #include <string.h>
 
@@ -30,25 +34,34 @@ typedef struct xent_ud {
     const int32_t *targets;
     int64_t chunk;
     int bias;
+    int keep; /* keep mode allowed (rlab_t_loss_set_keep) */
 } xent_ud;
 
 static rlab_tensor *build_xent(rlab_tape *t, rlab_tensor **in, void *ud)
 {
     const xent_ud *u = ud;
-    return rlab_t_softmax_xent(t, in[0], in[1], u->bias ? in[2] : NULL, u->targets, u->chunk);
+    int old = rlab_t_loss_set_keep(u->keep);
+    rlab_tensor *L =
+        rlab_t_softmax_xent(t, in[0], in[1], u->bias ? in[2] : NULL, u->targets, u->chunk);
+    rlab_t_loss_set_keep(old);
+    return L;
 }
 
 static int xent_case(const char *desc, int64_t N, int64_t V, int64_t C, const int32_t *targets,
                      int64_t chunk, int bias)
 {
-    xent_ud u = {targets, chunk, bias};
-    rlab_gc_case c = {
-        .op = "softmax_xent",
-        .desc = desc,
-        .nin = bias ? 3 : 2,
-        .in = {SPEC("h", N, C, 1.0f), SPEC("items", V, C, 1.0f), SPEC1("bias", V, 0.5f)},
-        .max_check = 48};
-    return rlab_gradcheck(&c, build_xent, &u);
+    int fails = 0;
+    for (int keep = 1; keep >= 0; keep--) { /* [nv, V] kept, then chunk + recompute */
+        xent_ud u = {targets, chunk, bias, keep};
+        rlab_gc_case c = {
+            .op = "softmax_xent",
+            .desc = desc,
+            .nin = bias ? 3 : 2,
+            .in = {SPEC("h", N, C, 1.0f), SPEC("items", V, C, 1.0f), SPEC1("bias", V, 0.5f)},
+            .max_check = 48};
+        fails += rlab_gradcheck(&c, build_xent, &u);
+    }
+    return fails;
 }
 
 static void t_xent_padding_chunk3(void)
@@ -335,6 +348,69 @@ static void t_soft_xent(void)
     CHECK(rlab_gradcheck(&c, build_soft, &u) == 0);
 }
 
+/* ---- sparse-target soft cross-entropy against items ---------------------------------------- */
+typedef struct soft_items_ud {
+    const float *base;
+    const int64_t *off;
+    const int32_t *col;
+    const float *delta;
+    float temp;
+    int64_t chunk;
+    int keep;
+    const int32_t *gather; /* NULL: h is in[0]; else h = items[gather] (shared table, TED) */
+    int64_t R;
+} soft_items_ud;
+
+static rlab_tensor *build_soft_items(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const soft_items_ud *u = ud;
+    rlab_tensor *items = u->gather ? in[0] : in[1];
+    rlab_tensor *h =
+        u->gather ? rlab_t_scale(t, rlab_t_gather(t, items, u->gather, u->R, -1, 0, NULL), 1.5f)
+                  : in[0];
+    int old = rlab_t_loss_set_keep(u->keep);
+    rlab_tensor *L =
+        rlab_t_soft_xent_items(t, h, items, u->base, u->off, u->col, u->delta, u->temp, u->chunk);
+    rlab_t_loss_set_keep(old);
+    return L;
+}
+
+static void t_soft_items(void)
+{
+    /* 5 rows over 13 items: row 1 without entries, row 3 base 0, row 4 a repeated column */
+    static const int64_t off[6] = {0, 2, 2, 4, 5, 8};
+    static const int32_t col[8] = {0, 12, 3, 4, 7, 9, 9, 1};
+    static const float delta[8] = {0.4f, 0.2f, 0.3f, 0.3f, 1.0f, 0.2f, 0.3f, 0.1f};
+    static const float base[5] = {0.02f, 1.0f / 13.0f, 0.01f, 0.0f, 0.03f};
+    for (int keep = 1; keep >= 0; keep--) {
+        soft_items_ud u = {base, off, col, delta, 0.5f, keep ? 0 : 2, keep, NULL, 5};
+        rlab_gc_case c = {.op = "soft_xent_items",
+                          .desc = keep ? "R5 V13 C4 temp 0.5 keep" : "R5 V13 C4 temp 0.5 chunk 2",
+                          .nin = 2,
+                          .in = {SPEC("h", 5, 4, 1.0f), SPEC("items", 13, 4, 1.0f)}};
+        CHECK_MSG(rlab_gradcheck(&c, build_soft_items, &u) == 0, "%s", c.desc);
+    }
+}
+
+static void t_soft_items_shared(void)
+{
+    /* TED: the student rows are items gathered from the same table (grads add up), temp 0.1 */
+    static const int64_t off[4] = {0, 1, 3, 3};
+    static const int32_t col[3] = {2, 0, 5}, rows[3] = {1, 4, 1};
+    static const float delta[3] = {0.5f, 0.25f, 0.25f};
+    static const float base[3] = {0.05f, 0.05f, 1.0f / 6.0f};
+    for (int keep = 1; keep >= 0; keep--) {
+        soft_items_ud u = {base, off, col, delta, 0.1f, 1, keep, rows, 3};
+        rlab_gc_case c = {.op = "soft_xent_items",
+                          .desc = keep ? "items[6,3] shared, temp 0.1 keep"
+                                       : "items[6,3] shared, temp 0.1 chunk 1",
+                          .nin = 1,
+                          .in = {SPEC("items", 6, 3, 0.3f)},
+                          .h = 2e-3f};
+        CHECK_MSG(rlab_gradcheck(&c, build_soft_items, &u) == 0, "%s", c.desc);
+    }
+}
+
 static const rlab_test tests[] = {
     {"grad.softmax_xent.1", t_xent_padding_chunk3},
     {"grad.softmax_xent.2", t_xent_batch1},
@@ -348,6 +424,8 @@ static const rlab_test tests[] = {
     {"grad.infonce.2", t_infonce_batch1},
     {"grad.kl_div.1", t_kl_div},
     {"grad.soft_xent.1", t_soft_xent},
+    {"grad.soft_xent_items.1", t_soft_items},
+    {"grad.soft_xent_items.2", t_soft_items_shared},
     {"grad.margin_rank.1", t_margin_rank},
     {"grad.dpo.1", t_dpo},
     {NULL, NULL},

@@ -1,7 +1,10 @@
 /*
  * Timing of one rlab_t_softmax_xent forward+backward at SASRec / ML-1M scale (not a ctest).
  *
- *     build/tests/time_softmax_xent [N V C chunk reps]     (defaults 6400 12101 64 256 3)
+ *     build/tests/time_softmax_xent [N V C chunk reps keep] (defaults 6400 12101 64 256 3 1)
+ *
+ * keep = 1 lets the op keep [nv, V] for the backward when it fits the 512 MB arena (3 sgemm
+ * passes), 0 forces the chunk buffer and the recompute (4 passes).
  *
  * Prints the best forward, backward and total times, and the time of the same four sgemm
  * calls alone (forward logits, backward recompute, dh, d_items) as the lower bound, and the
@@ -28,6 +31,7 @@ int main(int argc, char **argv)
     const int64_t N = argc > 1 ? atoll(argv[1]) : 6400, V = argc > 2 ? atoll(argv[2]) : 12101,
                   C = argc > 3 ? atoll(argv[3]) : 64, chunk = argc > 4 ? atoll(argv[4]) : 256;
     const int reps = argc > 5 ? atoi(argv[5]) : 3;
+    rlab_t_loss_set_keep(argc > 6 ? atoi(argv[6]) : 1);
     rlab_err err = {0};
     rlab_rng rng;
     rlab_rng_seed(&rng, 1);
@@ -84,9 +88,10 @@ int main(int argc, char **argv)
         best_g = t1 - t0 < best_g ? t1 - t0 : best_g;
     }
     double gflop = 8.0 * (double)nv * (double)V * (double)C * 1e-9;
-    printf("softmax_xent N=%lld (valid %lld) V=%lld C=%lld chunk=%lld threads=%d: loss %.4f\n",
+    printf("softmax_xent N=%lld (valid %lld) V=%lld C=%lld chunk=%lld threads=%d keep=%d: loss "
+           "%.4f\n",
            (long long)N, (long long)nv, (long long)V, (long long)C, (long long)chunk,
-           rlab_t_num_threads(), (double)loss);
+           rlab_t_num_threads(), argc > 6 ? atoi(argv[6]) : 1, (double)loss);
     printf("forward %.3f s, backward %.3f s, total %.3f s (%.1f GFLOP/s); 4 sgemms alone %.3f s "
            "(%.1f GFLOP/s); peak arena %.1f MB\n",
            best_f, best_b, best_f + best_b, gflop / (best_f + best_b), best_g, gflop / best_g,
