@@ -60,8 +60,10 @@ for _, c in ipairs(configs) do
   assert(t.ndcg10 > 0 and t.hr10 >= t.ndcg10, "implausible metrics for " .. c.name)
 end
 -- the models are registered in the session: recommend with the MQSA-TED one
-local m = reclab.seqrec.recommend{model = "mqsa_ted", user = 0, k = 5}
-print("\nmqsa_ted top-5 for user 0:")
+-- (users by their id in the dataset; "#0" would name the first user by dense index)
+local user = data == "demo" and "u1" or "1"
+local m = reclab.seqrec.recommend{model = "mqsa_ted", user = user, k = 5}
+print(("\nmqsa_ted top-5 for user %s:"):format(user))
 for _, row in ipairs(m.tables.items) do
-  print(("  %d. item %d (%.3f)"):format(row.rank, row.item, row.score))
+  print(("  %d. item %s (%.3f) %s"):format(row.rank, row.item, row.score, row.title or ""))
 end

@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const model_choices[] = {"sasrec", "mqsa", NULL};
@@ -328,17 +329,58 @@ static int eval_run(rlab_ctx *ctx, const rlab_args *args)
 
 /* ---- seqrec.recommend ---------------------------------------------------------------------- */
 
+/* The dense index of a user named in a command: "#N" is the index N itself; anything else is
+ * the user's id in the model's dataset (when that dataset is loaded), falling back to a plain
+ * number as an index for models whose dataset is not in the session. -1 with an error. */
+static int64_t resolve_user(rlab_ctx *ctx, const rlab_model *m, const rlab_dataset *ds,
+                            const char *s)
+{
+    char *end = NULL;
+    if (s[0] == '#') {
+        long long v = strtoll(s + 1, &end, 10);
+        if (end != s + 1 && !*end && v >= 0 && v < m->n_users)
+            return v;
+        rlab_ctx_errorf(ctx, RLAB_EINVAL, "user %s: no such index (the model has %d users)", s,
+                        (int)m->n_users);
+        return -1;
+    }
+    if (ds) {
+        int32_t u = rlab_vocab_find(&ds->users, s, strlen(s));
+        if (u >= 0 && u < m->n_users)
+            return u;
+        rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "user '%s' is not in dataset '%s'", s, ds->name);
+        return -1;
+    }
+    long long v = strtoll(s, &end, 10);
+    if (end != s && !*end && v >= 0 && v < m->n_users)
+        return v;
+    rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                    "user '%s': dataset '%s' of model '%s' is not loaded, so only dense indices "
+                    "(#N, N < %d) can be used",
+                    s, m->dataset, m->name, (int)m->n_users);
+    return -1;
+}
+
 static int recommend_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_err *err = rlab_ctx_err(ctx);
     const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
     if (!m)
         return RLAB_ENOTFOUND;
-    int64_t user = rlab_args_int(args, "user");
+    /* the model's dataset, when loaded, names users and items; a miss is not an error */
+    const rlab_dataset *ds = NULL;
+    if (m->dataset[0]) {
+        rlab_dataset *d = rlab_host_dataset_get(rlab_ctx_host(ctx), m->dataset);
+        if (d) {
+            rlab_host_dataset_release(rlab_ctx_host(ctx), d);
+            ds = rlab_ctx_dataset(ctx, m->dataset); /* held until the command ends */
+        }
+    }
+    const char *uname = rlab_args_str(args, "user");
+    int64_t user = resolve_user(ctx, m, ds, uname);
+    if (user < 0)
+        return rlab_ctx_err(ctx)->code;
     int k = (int)rlab_args_int(args, "k");
-    if (user < 0 || user >= m->n_users)
-        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "user %lld outside [0, %d)", (long long)user,
-                               (int)m->n_users);
     if (k > m->n_items)
         k = m->n_items;
     rlab_query q = {.user = (int32_t)user};
@@ -348,6 +390,7 @@ static int recommend_run(rlab_ctx *ctx, const rlab_args *args)
     float *sc = rlab_ctx_alloc(ctx, (size_t)k * sizeof(float));
     if (!mask || !top || !sc)
         return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    memset(mask, 0, (size_t)m->n_items);
     if (strcmp(m->kind, "sasrec") == 0 || strcmp(m->kind, "mqsa") == 0) {
         const int32_t *hist = NULL;
         int64_t nh = seqrec_model_user_hist(m, (int32_t)user, &hist);
@@ -357,11 +400,22 @@ static int recommend_run(rlab_ctx *ctx, const rlab_args *args)
     int rc = rlab_model_topk(m, &q, 1, k, rlab_args_bool(args, "seen") ? NULL : mask, top, sc, err);
     if (rc)
         return rc;
-    rlab_table *t =
-        rlab_ctx_result_table(ctx, "items", 3, (const char *const[]){"rank", "item", "score"});
-    for (int i = 0; t && i < k; i++)
-        rlab_table_add_row(t, "iif", i + 1, (int)top[i], (double)sc[i]);
-    rlab_ctx_printf(ctx, "top-%d for user %lld from %s", k, (long long)user, m->name);
+    const rlab_feat_col *titles = ds ? rlab_feats_find(&ds->item_feats, "title") : NULL;
+    if (titles && titles->kind != RLAB_FEAT_TEXT)
+        titles = NULL;
+    rlab_table *t = rlab_ctx_result_table(ctx, "items", 4,
+                                          (const char *const[]){"rank", "item", "score", "title"});
+    for (int i = 0; t && i < k; i++) {
+        const char *id = ds ? rlab_vocab_name(&ds->items, top[i]) : NULL;
+        char buf[24];
+        if (!id) {
+            snprintf(buf, sizeof buf, "#%d", (int)top[i]);
+            id = buf;
+        }
+        const char *title = titles && titles->text[top[i]] ? titles->text[top[i]] : "";
+        rlab_table_add_row(t, "isfs", i + 1, id, (double)sc[i], title);
+    }
+    rlab_ctx_printf(ctx, "top-%d for user %s from %s", k, uname, m->name);
     return RLAB_OK;
 }
 
@@ -527,10 +581,10 @@ static const rlab_arg rec_args[] = {
      .flags = RLAB_ARGF_REQUIRED,
      .help = "a registered model"},
     {.name = "user",
-     .type = RLAB_ARG_INT,
-     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN,
-     .min = 0,
-     .help = "dense user index"},
+     .type = RLAB_ARG_STRING,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "user id as in the dataset (e.g. u17, or 17 for MovieLens), or #N for the dense "
+             "index N"},
     {.name = "k",
      .type = RLAB_ARG_INT,
      .def = "10",
