@@ -87,7 +87,7 @@ static void t_matmul(void)
 static void t_matmul_split(void)
 {
     rlab_rng_seed(&rng, 12);
-    const int64_t M = 4099, K = 64, N = 48;
+    const int64_t M = 2053, K = 64, N = 48; /* tall enough for the split: M N K >= 2^22 */
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             rlab_err err = {0};
