@@ -43,7 +43,8 @@ for seed in $seeds; do
 done
 # summary: one line per run, the selected epoch's test metrics
 for f in "$out"/*.log; do
-  j=$(grep '^{' "$f" | tail -n 1) || continue
+  j=$(grep '^{' "$f" | tail -n 1 || true)
+  [ -n "$j" ] || continue # unfinished run
   printf '%s %s\n' "$(basename "$f" .log)" \
     "$(echo "$j" | sed -n 's/.*"test": {\([^}]*\)}.*/\1/p')"
 done
