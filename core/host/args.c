@@ -478,7 +478,16 @@ char *rlab_args_to_json(const rlab_args *args)
         } else if (a->type == RLAB_ARG_INT) {
             j = json_object_new_int64(v->i);
         } else if (a->type == RLAB_ARG_FLOAT) {
-            j = json_object_new_double(v->f);
+            /* the shortest text that reads back as the same double: 0.005, not
+             * 0.0050000000000000001 (what json-c's default %.17g prints) */
+            char num[32];
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(num, sizeof num, "%.*g", prec, v->f);
+                double back = strtod(num, NULL);
+                if (memcmp(&back, &v->f, sizeof back) == 0) /* exact round trip */
+                    break;
+            }
+            j = json_object_new_double_s(v->f, num);
         } else if (a->type == RLAB_ARG_BOOL) {
             j = json_object_new_boolean(v->i != 0);
         } else {
