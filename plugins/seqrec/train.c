@@ -503,12 +503,15 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
                     tr->sec[0], tr->sec[1], tr->sec[2], tr->sec[3], tr->sec[4]);
         memcpy(res->profile, tr->sec, sizeof res->profile);
         memset(tr->sec, 0, sizeof tr->sec);
-        if (c->verbose)
+        if (c->verbose && info.evaluated)
             fprintf(stderr,
                     "epoch %d %.2fs loss %.4f (rec %.4f kd %.4f l2 %.4f) valid ndcg@10 %.4f "
                     "ndcg@20 %.4f hr@10 %.4f%s eval %.2fs\n",
                     ep, tt, info.loss, info.loss_rec, info.loss_kd, info.loss_l2, info.valid[4],
                     info.valid[5], info.valid[1], info.improved ? " *" : "", info.eval_seconds);
+        else if (c->verbose) /* not evaluated this epoch: no metrics to show */
+            fprintf(stderr, "epoch %d %.2fs loss %.4f (rec %.4f kd %.4f l2 %.4f)\n", ep, tt,
+                    info.loss, info.loss_rec, info.loss_kd, info.loss_l2);
         if (hooks && hooks->on_epoch) {
             rc = hooks->on_epoch(hooks->ud, &info);
             if (rc)
