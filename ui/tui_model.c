@@ -879,12 +879,14 @@ int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err)
     else
         snprintf(in, sizeof in, "SELECT id FROM runs ORDER BY id DESC LIMIT 200");
     char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT id, status, COALESCE(model_kind, json_extract(config, '$.model'), ''), "
-             "COALESCE(name, plugin), COALESCE(dataset, ''), printf('%%.1f', COALESCE(ended, "
-             "strftime('%%s','now')) - "
-             "started) FROM runs WHERE id IN (%s) ORDER BY id DESC",
-             in);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT id, status, COALESCE(json_extract(config, '$.name') || ' (' || model_kind || ')', "
+        "model_kind, json_extract(config, '$.model'), ''), "
+        "COALESCE(name, plugin), COALESCE(dataset, ''), printf('%%.1f', COALESCE(ended, "
+        "strftime('%%s','now')) - "
+        "started) FROM runs WHERE id IN (%s) ORDER BY id DESC",
+        in);
     rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
     if (!r)
         return err->code;
@@ -957,12 +959,14 @@ int tui_table_compare(tui *t, const int64_t *runs, int nruns, rlab_err *err)
     char in[512];
     id_list(runs, nruns, in, sizeof in);
     char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT id, status, COALESCE(model_kind, json_extract(config, '$.model'), ''), "
-             "COALESCE(name, plugin), COALESCE(dataset, ''), COALESCE(seed, ''), COALESCE(config, "
-             "'') FROM runs "
-             "WHERE id IN (%s)",
-             in);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT id, status, COALESCE(json_extract(config, '$.name') || ' (' || model_kind || ')', "
+        "model_kind, json_extract(config, '$.model'), ''), "
+        "COALESCE(name, plugin), COALESCE(dataset, ''), COALESCE(seed, ''), COALESCE(config, "
+        "'') FROM runs "
+        "WHERE id IN (%s)",
+        in);
     rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
     if (!r)
         return err->code;
@@ -1067,7 +1071,7 @@ void tui_side_refresh(tui *t)
     if (t->db) {
         rlab_db_result *r = rlab_db_query_table(
             t->db,
-            "SELECT r.id, COALESCE(r.model_kind, json_extract(r.config, '$.name'), "
+            "SELECT r.id, COALESCE(json_extract(r.config, '$.name'), r.model_kind, "
             "json_extract(r.config, '$.model'), r.name, "
             "r.plugin), r.status, m.name, m.value "
             "FROM runs r LEFT JOIN metrics m ON m.id = (SELECT id FROM metrics WHERE run_id = "

@@ -258,11 +258,31 @@ const rlab_model *rlab_ctx_model(rlab_ctx *ctx, const char *name)
     return m;
 }
 
+int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dataset)
+{
+    if (!ctx->db || !ctx->run_id)
+        return RLAB_OK;
+    return rlab_db_run_describe(ctx->db, ctx->run_id, model_kind, dataset, &ctx->err);
+}
+
 int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
 {
     if (m && !m->plugin[0])
         snprintf(m->plugin, sizeof m->plugin, "%s", ctx->cmd->plugin->name);
-    return rlab_models_add(ctx->host->models, m, &ctx->err);
+    char kind[sizeof m->kind] = "", ds[sizeof m->dataset] = "";
+    if (m) {
+        snprintf(kind, sizeof kind, "%s", m->kind);
+        snprintf(ds, sizeof ds, "%s", m->dataset);
+    }
+    int rc = rlab_models_add(ctx->host->models, m, &ctx->err);
+    if (rc == RLAB_OK && ctx->db && ctx->run_id) {
+        /* the run row shows what it trained; a store error here does not undo the model */
+        rlab_err e = {0};
+        if (rlab_db_run_describe(ctx->db, ctx->run_id, kind[0] ? kind : NULL, ds[0] ? ds : NULL,
+                                 &e))
+            rlab_log(RLAB_LOG_WARN, "run %lld: %s", (long long)ctx->run_id, e.msg);
+    }
+    return rc;
 }
 
 int rlab_ctx_add_dataset(rlab_ctx *ctx, rlab_dataset *ds)

@@ -284,6 +284,10 @@ RLAB_API int rlab_ctx_add_dataset(rlab_ctx *ctx, rlab_dataset *ds);
  * session has no store or the command is READONLY. */
 RLAB_API rlab_db *rlab_ctx_db(rlab_ctx *ctx);
 RLAB_API int64_t rlab_ctx_run_id(const rlab_ctx *ctx);
+/* Name the model kind and dataset of this command's run where the run row does not have them
+ * yet (the host fills the dataset from a DATASET argument at the start, and both from a model
+ * registered by the command). NULL leaves a column as it is; no-op without a run. */
+RLAB_API int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dataset);
 /* Record a metric of this command's run (buffered by the store; no-op without a store).
  * Also added to the result as a scalar "<split>.<name>" of the last call. */
 RLAB_API int rlab_ctx_metric(rlab_ctx *ctx, int64_t step, const char *split, const char *name,

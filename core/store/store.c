@@ -659,6 +659,26 @@ int rlab_db_run_end(rlab_db *db, int64_t run_id, rlab_run_status status, const c
     return RLAB_OK;
 }
 
+int rlab_db_run_describe(rlab_db *db, int64_t run_id, const char *model_kind, const char *dataset,
+                         rlab_err *err)
+{
+    rlab_db_stmt *s = rlab_db_prepare(db,
+                                      "UPDATE runs SET model_kind = COALESCE(model_kind, :kind), "
+                                      "dataset = COALESCE(dataset, :ds) WHERE id = :id",
+                                      err);
+    if (!s)
+        return err ? err->code : RLAB_EDB;
+    int rc = rlab_db_bind_text(s, ":kind", model_kind, err);
+    rc = rc ? rc : rlab_db_bind_text(s, ":ds", dataset, err);
+    rc = rc ? rc : rlab_db_bind_int(s, ":id", run_id, err);
+    rc = rc ? rc : rlab_db_step(s, err);
+    int changed = sqlite3_changes(db->h);
+    rlab_db_finalize(s);
+    if (!rc && changed == 0)
+        rc = rlab_errf(err, RLAB_ENOTFOUND, "run_describe: no run %lld", (long long)run_id);
+    return rc;
+}
+
 int rlab_db_run_status(rlab_db *db, int64_t run_id, rlab_run_status *status, rlab_err *err)
 {
     rlab_db_stmt *s = rlab_db_prepare(db, "SELECT status FROM runs WHERE id = :id", err);

@@ -181,6 +181,13 @@ RLAB_API int rlab_db_run_begin(rlab_db *db, const rlab_db_run_info *info, int64_
 RLAB_API int rlab_db_run_end(rlab_db *db, int64_t run_id, rlab_run_status status,
                              const char *message, rlab_err *err);
 
+/* Fill in a run's model kind and dataset when they were not known at rlab_db_run_begin (a
+ * command whose dataset argument is a path, a model registered at the end of training):
+ * each non-NULL value is set only where the column is still NULL. Errors: RLAB_ENOTFOUND
+ * (no such run), RLAB_EDB. */
+RLAB_API int rlab_db_run_describe(rlab_db *db, int64_t run_id, const char *model_kind,
+                                  const char *dataset, rlab_err *err);
+
 /* Status of a run (for tests and the ui). */
 RLAB_API int rlab_db_run_status(rlab_db *db, int64_t run_id, rlab_run_status *status,
                                 rlab_err *err);

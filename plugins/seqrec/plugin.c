@@ -223,6 +223,7 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
     char cfgs[400];
     seqrec_config_str(&c, cfgs, sizeof cfgs);
     rlab_ctx_printf(ctx, "%s on %s: %d users, %d items", cfgs, dsname, d.n_users, d.n_items);
+    rlab_ctx_run_describe(ctx, c.model == SEQREC_MQSA ? "mqsa" : "sasrec", dsname);
     train_ud ud = {.ctx = ctx, .epochs = c.epochs};
     seqrec_hooks hk = {.ud = &ud, .cancelled = hook_cancelled, .on_epoch = hook_epoch};
     seqrec_result res;

@@ -1103,6 +1103,11 @@ static void t_store_restore(void)
     rlab_host *h = good_host();
     CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
     rlab_result_free(run(h, "tgood.train name=keep items=12 bias=0.5", RLAB_OK, NULL));
+    /* the run row names what it trained: kind and dataset of the registered model */
+    char buf[128];
+    query1(h, "SELECT model_kind || '/' || dataset FROM runs ORDER BY id DESC LIMIT 1", buf,
+           sizeof buf);
+    CHECK_STR(buf, "tlin/none");
     CHECK_EQ_INT(rlab_host_save_model(h, "keep", dir, NULL, &err), RLAB_OK);
     rlab_model *m = rlab_host_model_get(h, "keep", &err);
     CHECK(m != NULL);

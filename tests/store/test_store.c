@@ -369,6 +369,27 @@ static void t_run_lifecycle(void)
     CHECK_EQ_INT(one_int(db, "SELECT ended >= started FROM runs"), 1);
     CHECK_EQ_INT(rlab_db_run_end(db, 9999, RLAB_RUN_DONE, NULL, &err), RLAB_ENOTFOUND);
 
+    /* describe: fills only NULL columns; NULL arguments change nothing; unknown run */
+    rlab_db_run_info bare = {.plugin = "seqrec", .config_json = "{\"data\":\"x.txt\"}"};
+    int64_t id3 = 0;
+    CHECK_EQ_INT(rlab_db_run_begin(db, &bare, &id3, &err), RLAB_OK);
+    char q[128];
+    snprintf(q, sizeof q,
+             "SELECT COALESCE(model_kind, '-') || '/' || COALESCE(dataset, '-') "
+             "FROM runs WHERE id = %lld",
+             (long long)id3);
+    CHECK(strcmp(one_text(db, q, buf, sizeof buf), "-/-") == 0);
+    CHECK_EQ_INT(rlab_db_run_describe(db, id3, NULL, "x", &err), RLAB_OK);
+    CHECK(strcmp(one_text(db, q, buf, sizeof buf), "-/x") == 0);
+    CHECK_EQ_INT(rlab_db_run_describe(db, id3, "sasrec", "y", &err), RLAB_OK);
+    CHECK(strcmp(one_text(db, q, buf, sizeof buf), "sasrec/x") == 0);
+    CHECK_EQ_INT(rlab_db_run_describe(db, id, NULL, "other", &err), RLAB_OK); /* had ml-1m */
+    snprintf(q, sizeof q, "SELECT model_kind || '/' || dataset FROM runs WHERE id = %lld",
+             (long long)id);
+    CHECK(strcmp(one_text(db, q, buf, sizeof buf), "mqsa/ml-1m") == 0);
+    CHECK_EQ_INT(rlab_db_run_describe(db, 9999, "sasrec", NULL, &err), RLAB_ENOTFOUND);
+    CHECK_EQ_INT(rlab_db_run_end(db, id3, RLAB_RUN_DONE, NULL, &err), RLAB_OK);
+
     /* derived run; bad JSON; missing plugin; missing parent */
     ri.parent_id = id;
     int64_t id2 = 0;
@@ -384,7 +405,7 @@ static void t_run_lifecycle(void)
     CHECK_EQ_INT(rlab_db_run_begin(db, &ri, &id2, &err), RLAB_ENOTFOUND);
     ri.plugin = NULL;
     CHECK_EQ_INT(rlab_db_run_begin(db, &ri, &id2, &err), RLAB_EINVAL);
-    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs"), 2);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs"), 3); /* id, id3, id2 */
 
     CHECK_EQ_INT(rlab_run_status_for(RLAB_OK), RLAB_RUN_DONE);
     CHECK_EQ_INT(rlab_run_status_for(RLAB_ECANCELED), RLAB_RUN_INTERRUPTED);
