@@ -6,6 +6,7 @@
 # metrics of the selected epoch, full ranking). One BLAS thread per run. Each run writes
 # OUT/<data>_<config>_s<seed>.log, whose last line is a JSON summary; finished runs are
 # skipped, so the script can be re-run to continue. Run from the repository root after a build.
+# Prints OUT/summary.txt (one line per finished run) and a mean ± sd table per configuration.
 #   bench/seqrec/faithfulness.sh runs "1 2 3" "beauty ml100k video" 200
 set -eu
 out=${1:?usage: faithfulness.sh OUT [SEEDS] [DATASETS] [MAX_EPOCHS]}
@@ -47,4 +48,19 @@ for f in "$out"/*.log; do
   [ -n "$j" ] || continue # unfinished run
   printf '%s %s\n' "$(basename "$f" .log)" \
     "$(echo "$j" | sed -n 's/.*"test": {\([^}]*\)}.*/\1/p')"
-done
+done > "$out/summary.txt"
+cat "$out/summary.txt"
+# and per configuration (the tag without _s<seed>): mean ± sample sd over the seeds
+echo
+echo "| run | seeds | test HR@10 | test NDCG@10 | test HR@20 | test NDCG@20 |"
+echo "|---|---|---|---|---|---|"
+sed 's/_s\([0-9]*\) / /; s/"//g; s/[a-z]*@[0-9]*: //g; s/,//g' "$out/summary.txt" | awk '
+  { k = $1; n[k]++; if (!(k in ord)) { ord[k] = ++nk; key[nk] = k }
+    # fields after the tag: hr@5 hr@10 hr@20 ndcg@5 ndcg@10 ndcg@20
+    for (i = 2; i <= 7; i++) { s[k, i] += $i; q[k, i] += $i * $i } }
+  function ms(k, i,   m, v) {
+    m = s[k, i] / n[k]; v = n[k] > 1 ? (q[k, i] - n[k] * m * m) / (n[k] - 1) : 0
+    return n[k] > 1 ? sprintf("%.4f ± %.4f", m, sqrt(v > 0 ? v : 0)) : sprintf("%.4f", m) }
+  END { for (j = 1; j <= nk; j++) { k = key[j]
+    printf "| %s | %d | %s | %s | %s | %s |\n", k, n[k], ms(k, 3), ms(k, 6), ms(k, 4), ms(k, 7) } }'
+
