@@ -20,20 +20,28 @@
 
 /* libgomp reads OMP_WAIT_POLICY once, when it is loaded, before main runs. Its default lets
  * idle OpenMP threads spin, and on a 2-core machine they steal the cores OpenBLAS needs for the
- * next sgemm (measured: about 2x slower training). So when the user has not chosen a policy,
- * re-execute once with "passive" set. Any failure just continues with the default. */
-static void ensure_passive_omp(char **argv)
+ * next sgemm (measured: about 2x slower training). OpenBLAS's own idle workers likewise spin
+ * on sched_yield for 2^28 cycles after each threaded call (OPENBLAS_THREAD_TIMEOUT, read at
+ * load), competing with the OpenMP loops between sgemm calls: with 2^4 they sleep at once
+ * (measured on Beauty, 2 cores: SASRec epoch 14.2 -> 13.1-13.7 s, MQSA-TED 23.7 -> 21.8 s).
+ * So when the user has not chosen, re-execute once with both set. Any failure just continues
+ * with the defaults. */
+static void ensure_passive_threads(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("RECLAB_NO_REEXEC"))
+    if (getenv("RECLAB_NO_REEXEC"))
         return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
-        return;
-    execv("/proc/self/exe", argv);
+    int again = 0;
+    if (!getenv("OMP_WAIT_POLICY"))
+        again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT"))
+        again |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
+    if (again)
+        execv("/proc/self/exe", argv);
 }
 
 int main(int argc, char **argv)
 {
-    ensure_passive_omp(argv);
+    ensure_passive_threads(argv);
     rlab_cli cli;
     int rc = rlab_cli_parse(argc, argv, &cli);
     if (rc) {
