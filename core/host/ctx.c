@@ -262,7 +262,12 @@ int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dat
 {
     if (!ctx->db || !ctx->run_id)
         return RLAB_OK;
-    return rlab_db_run_describe(ctx->db, ctx->run_id, model_kind, dataset, &ctx->err);
+    /* a label of the run row: a store error is logged, it does not fail the command */
+    rlab_err e = {0};
+    int rc = rlab_db_run_describe(ctx->db, ctx->run_id, model_kind, dataset, &e);
+    if (rc)
+        rlab_log(RLAB_LOG_WARN, "run %lld: %s", (long long)ctx->run_id, e.msg);
+    return rc;
 }
 
 int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
@@ -275,13 +280,8 @@ int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
         snprintf(ds, sizeof ds, "%s", m->dataset);
     }
     int rc = rlab_models_add(ctx->host->models, m, &ctx->err);
-    if (rc == RLAB_OK && ctx->db && ctx->run_id) {
-        /* the run row shows what it trained; a store error here does not undo the model */
-        rlab_err e = {0};
-        if (rlab_db_run_describe(ctx->db, ctx->run_id, kind[0] ? kind : NULL, ds[0] ? ds : NULL,
-                                 &e))
-            rlab_log(RLAB_LOG_WARN, "run %lld: %s", (long long)ctx->run_id, e.msg);
-    }
+    if (rc == RLAB_OK) /* the run row shows what it trained */
+        rlab_ctx_run_describe(ctx, kind[0] ? kind : NULL, ds[0] ? ds : NULL);
     return rc;
 }
 

@@ -286,7 +286,8 @@ RLAB_API rlab_db *rlab_ctx_db(rlab_ctx *ctx);
 RLAB_API int64_t rlab_ctx_run_id(const rlab_ctx *ctx);
 /* Name the model kind and dataset of this command's run where the run row does not have them
  * yet (the host fills the dataset from a DATASET argument at the start, and both from a model
- * registered by the command). NULL leaves a column as it is; no-op without a run. */
+ * registered by the command). NULL leaves a column as it is; no-op without a run. A store
+ * error is logged and returned; it does not set the command's error. */
 RLAB_API int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dataset);
 /* Record a metric of this command's run (buffered by the store; no-op without a store).
  * Also added to the result as a scalar "<split>.<name>" of the last call. */
