@@ -293,7 +293,7 @@ static void bench_attention(int reps, double peak)
             rlab_attention_forward(o, att, scratch, q, k, v, B, T, T, C, 1, NULL, NULL,
                                    RLAB_ATTN_CAUSAL, p, 99);
             double t1 = rlab_now();
-            rlab_attention_backward(dq, dk, dv, scratch, o, att, q, k, v, B, T, T, C, 1,
+            rlab_attention_backward(dq, dk, dv, scratch, o, att, q, k, v, B, T, T, C, 1, NULL,
                                     RLAB_ATTN_CAUSAL, p, 99);
             double t2 = rlab_now();
             if (r > 0) { /* r = 0 is the warm-up */

@@ -226,6 +226,27 @@ static inline int block_keys(unsigned flags, int i1, int Tk)
     return (flags & RLAB_ATTN_CAUSAL) && i1 < Tk ? i1 : Tk;
 }
 
+/* The window of one batch row: keys before j0, the first valid key, are all masked (left
+ * padding), so every product starts at key j0; rows before rs see no valid key at all (causal:
+ * rows i < j0; no valid key: every row) and are zero. Skipping them changes no result beyond
+ * rounding (the skipped terms are exact zeros); the dropout index of (i, j) stays the same. */
+static inline int first_key(const uint8_t *kv, int Tk)
+{
+    int j0 = 0;
+    while (kv && j0 < Tk && !kv[j0])
+        j0++;
+    return j0;
+}
+
+static inline int first_row(unsigned flags, int j0, int Tq, int Tk)
+{
+    if (j0 >= Tk)
+        return Tq;
+    if (!(flags & RLAB_ATTN_CAUSAL))
+        return 0;
+    return j0 < Tq ? j0 : Tq;
+}
+
 void rlab_attention_forward(float *out, float *att, float *scratch, const float *q, const float *k,
                             const float *v, int B, int Tq, int Tk, int C, int H,
                             const uint8_t *key_valid, const uint8_t *query_valid, unsigned flags,
@@ -259,32 +280,41 @@ void rlab_attention_forward(float *out, float *att, float *scratch, const float 
         const uint8_t *kv = key_valid ? key_valid + (size_t)b * Tk : NULL;
         const uint8_t *qv = query_valid ? query_valid + (size_t)b * Tq : NULL;
         const uint64_t base = (uint64_t)bh * Tq * Tk;
+        const int j0 = first_key(kv, Tk), rs = first_row(flags, j0, Tq, Tk);
+        for (int i = 0; i < rs; i++) {
+            memset(P + (size_t)i * Tk, 0, (size_t)Tk * sizeof *P);
+            memset(ob + (size_t)i * C, 0, (size_t)Dh * sizeof *ob);
+        }
 
-        for (int i0 = 0; i0 < Tq; i0 += RB) {
+        for (int i0 = rs; i0 < Tq; i0 += RB) {
             const int i1 = i0 + RB < Tq ? i0 + RB : Tq, mb = i1 - i0;
-            const int kend = block_keys(flags, i1, Tk);
-            // S = scale * Q K^T  [mb, kend], then the masked softmax row by row (in place;
-            // softmax_row zeroes the row's columns beyond what it may see, up to Tk)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, kend, Dh, scale,
-                        qb + (size_t)i0 * C, C, kb, C, 0.0f, P + (size_t)i0 * Tk, Tk);
+            const int nk = block_keys(flags, i1, Tk) - j0;
+            // S = scale * Q K^T  [mb, keys j0 .. j0 + nk), then the masked softmax row by row
+            // (in place; softmax_row zeroes the row's columns beyond what it may see, up to Tk)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, Dh, scale,
+                        qb + (size_t)i0 * C, C, kb + (size_t)j0 * C, C, 0.0f,
+                        P + (size_t)i0 * Tk + j0, Tk);
             for (int i = i0; i < i1; i++) {
                 float *row = P + (size_t)i * Tk;
-                if (qv && !qv[i])
+                if (qv && !qv[i]) {
                     memset(row, 0, (size_t)Tk * sizeof *row);
-                else
-                    softmax_row(row, Tk, key_end(flags, i, Tk), kv);
+                    continue;
+                }
+                memset(row, 0, (size_t)j0 * sizeof *row);
+                softmax_row(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
             }
             // O = Pd V  [mb, Dh] (Pd = P when not dropping)
             const float *Pv = P;
             if (dropout > 0.0f) {
                 for (int i = i0; i < i1; i++) {
-                    const size_t r = (size_t)i * Tk;
-                    drop_row(Pd + r, P + r, kend, drop_key, base + r, thr, inv_keep);
+                    const size_t r = (size_t)i * Tk + (size_t)j0;
+                    drop_row(Pd + r, P + r, nk, drop_key, base + r, thr, inv_keep);
                 }
                 Pv = Pd;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, kend, 1.0f,
-                        Pv + (size_t)i0 * Tk, Tk, vb, C, 0.0f, ob + (size_t)i0 * C, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, nk, 1.0f,
+                        Pv + (size_t)i0 * Tk + j0, Tk, vb + (size_t)j0 * C, C, 0.0f,
+                        ob + (size_t)i0 * C, C);
         }
     }
     if (par && blas_threads > 1)
@@ -293,8 +323,8 @@ void rlab_attention_forward(float *out, float *att, float *scratch, const float 
 
 void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                              const float *att, const float *q, const float *k, const float *v,
-                             int B, int Tq, int Tk, int C, int H, unsigned flags, float dropout,
-                             uint64_t drop_key)
+                             int B, int Tq, int Tk, int C, int H, const uint8_t *key_valid,
+                             unsigned flags, float dropout, uint64_t drop_key)
 {
     // dq/dout [B, Tq, C], dk/dv [B, Tk, C], att [B, H, Tq, Tk] (P from forward)
     const int Dh = C / H;
@@ -318,42 +348,45 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
         float *dP = scratch + (size_t)thread_id() * 2 * Tq * Tk;
         float *Pd = dP + (size_t)Tq * Tk;
         const uint64_t base = (uint64_t)bh * Tq * Tk;
+        const int j0 = first_key(key_valid ? key_valid + (size_t)b * Tk : NULL, Tk);
+        const int rs = first_row(flags, j0, Tq, Tk);
+        const size_t kj = koff + (size_t)j0 * C; /* row j0 of k / v / dk / dv */
 
-        for (int i0 = 0; i0 < Tq; i0 += RB) {
+        for (int i0 = rs; i0 < Tq; i0 += RB) {
             const int i1 = i0 + RB < Tq ? i0 + RB : Tq, mb = i1 - i0;
-            const int kend = block_keys(flags, i1, Tk);
-            const size_t r0 = (size_t)i0 * Tk;
-            // dPd = dO V^T  [mb, kend]
+            const int nk = block_keys(flags, i1, Tk) - j0;
+            const size_t r0 = (size_t)i0 * Tk + (size_t)j0;
+            // dPd = dO V^T  [mb, keys j0 .. j0 + nk)
             if (dq || dk)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, kend, Dh, 1.0f,
-                            dob + (size_t)i0 * C, C, v + koff, C, 0.0f, dP + r0, Tk);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, Dh, 1.0f,
+                            dob + (size_t)i0 * C, C, v + kj, C, 0.0f, dP + r0, Tk);
             // through dropout, one pass over the mask: Pd = P keep / (1 - p) (what multiplied
             // V in forward) and dP = dPd keep / (1 - p)
             const float *Pv = P;
             if (dropout > 0.0f) {
                 for (int i = i0; i < i1; i++) {
-                    const size_t r = (size_t)i * Tk;
-                    drop_row2(Pd + r, dq || dk ? dP + r : NULL, P + r, kend, drop_key, base + r,
+                    const size_t r = (size_t)i * Tk + (size_t)j0;
+                    drop_row2(Pd + r, dq || dk ? dP + r : NULL, P + r, nk, drop_key, base + r,
                               thr, inv_keep);
                 }
                 Pv = Pd;
             }
-            // dV[0:kend] += Pd^T dO  [kend, Dh]
+            // dV[j0:j0+nk] += Pd^T dO  [nk, Dh]
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, Dh, mb, 1.0f, Pv + r0,
-                            Tk, dob + (size_t)i0 * C, C, 1.0f, dv + koff, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, 1.0f, Pv + r0,
+                            Tk, dob + (size_t)i0 * C, C, 1.0f, dv + kj, C);
             if (!dq && !dk)
                 continue;
-            // dS = P * (dP - rowsum(dP * P)), in place in dP (P is 0 beyond kend)
+            // dS = P * (dP - rowsum(dP * P)), in place in dP (P is 0 outside the window)
             for (int i = i0; i < i1; i++)
-                dsoftmax_row(dP + (size_t)i * Tk, P + (size_t)i * Tk, kend);
-            // dQ[i0:i1] += scale * dS K  [mb, Dh];   dK[0:kend] += scale * dS^T Q  [kend, Dh]
+                dsoftmax_row(dP + (size_t)i * Tk + j0, P + (size_t)i * Tk + j0, nk);
+            // dQ[i0:i1] += scale * dS K  [mb, Dh];   dK[j0:j0+nk] += scale * dS^T Q  [nk, Dh]
             if (dq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, kend, scale, dP + r0,
-                            Tk, k + koff, C, 1.0f, dq + qoff + (size_t)i0 * C, C);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, nk, scale, dP + r0,
+                            Tk, k + kj, C, 1.0f, dq + qoff + (size_t)i0 * C, C);
             if (dk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, Dh, mb, scale, dP + r0,
-                            Tk, q + qoff + (size_t)i0 * C, C, 1.0f, dk + koff, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, scale, dP + r0,
+                            Tk, q + qoff + (size_t)i0 * C, C, 1.0f, dk + kj, C);
         }
     }
     if (par && blas_threads > 1)
@@ -486,8 +519,8 @@ static void attention_backward_op(rlab_tape *tape, rlab_tensor *out)
     if (!scratch)
         return;
     rlab_attention_backward(q->grad, k->grad, v->grad, scratch, out->grad, s->att, q->data, k->data,
-                            v->data, s->B, s->Tq, s->Tk, s->C, s->H, s->flags, s->dropout,
-                            s->drop_key);
+                            v->data, s->B, s->Tq, s->Tk, s->C, s->H, out->ext[0], s->flags,
+                            s->dropout, s->drop_key);
 }
 
 rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab_tensor *v,

@@ -20,7 +20,9 @@ enum {
  * indices, also when Tq != Tk). Masked rows (all keys masked, or a padded query) have zero
  * probabilities, zero output and zero gradient. The dropout mask is a hash of (tape seed, tape
  * step, node index, element), recomputed in backward. Memory: B*H*Tq*Tk floats for P plus
- * small per-thread work space. q, k, v may be the same tensor (self-attention). Errors
+ * small per-thread work space. q, k, v may be the same tensor (self-attention). key_valid is
+ * borrowed: it must stay unchanged until the backward has run (it reads it to skip left
+ * padding). Errors
  * (sticky): shapes, n_heads not dividing C, dropout outside [0, 1). */
 RLAB_API rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab_tensor *v,
                                        int n_heads, const uint8_t *key_valid,
@@ -69,8 +71,10 @@ RLAB_API rlab_tensor *rlab_t_rvq(rlab_tape *t, rlab_tensor *x, rlab_tensor *code
  * (idx = ((b*H + h)*Tq + i)*Tk + j). scratch: rlab_attention_scratch_floats(Tq, Tk) floats
  * (per-thread work space of the fast kernels; the naive ones take none). The fast kernels
  * run cblas_sgemm per (batch, head) for Q K^T and P V (per block of query rows when causal,
- * skipping the masked upper triangle) and parallelise over the pairs with OpenMP. The
- * backward needs the forward's flags only for that skipping (P holds the masks). */
+ * skipping the masked upper triangle, and starting at each batch row's first valid key:
+ * left padding costs nothing) and parallelise over the pairs with OpenMP. The backward needs
+ * the forward's flags and key_valid only for that skipping (P holds the masks); NULL
+ * key_valid there is always correct, only slower. */
 RLAB_API size_t rlab_attention_scratch_floats(int Tq, int Tk);
 /* 1 if element idx survives dropout p under key (probability 1 - p). */
 RLAB_API int rlab_attention_keep(uint64_t drop_key, uint64_t idx, float p);
@@ -81,7 +85,8 @@ RLAB_API void rlab_attention_forward(float *out, float *att, float *scratch, con
 RLAB_API void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch,
                                       const float *dout, const float *att, const float *q,
                                       const float *k, const float *v, int B, int Tq, int Tk, int C,
-                                      int H, unsigned flags, float dropout, uint64_t drop_key);
+                                      int H, const uint8_t *key_valid, unsigned flags,
+                                      float dropout, uint64_t drop_key);
 RLAB_API void rlab_attention_forward_naive(float *out, float *att, const float *q, const float *k,
                                            const float *v, int B, int Tq, int Tk, int C, int H,
                                            const uint8_t *key_valid, const uint8_t *query_valid,

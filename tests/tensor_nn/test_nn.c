@@ -43,6 +43,7 @@ typedef struct {
     unsigned flags;
     float dropout;
     int key_pad, query_pad; /* use random masks (with one all-padding key row) */
+    int left_pad;           /* key masks are left padding: keys j < random start are masked */
 } attn_cfg;
 
 static void compare_attention(const attn_cfg *c, uint64_t seed)
@@ -56,6 +57,11 @@ static void compare_attention(const attn_cfg *c, uint64_t seed)
     uint8_t *kv = malloc((size_t)c->B * c->Tk), *qv = malloc((size_t)c->B * c->Tq);
     for (int i = 0; i < c->B * c->Tk; i++)
         kv[i] = rlab_rng_uniform(&rng) < 0.7f;
+    for (int b = 0; c->left_pad && b < c->B; b++) { /* starts 0 .. Tk - 1 */
+        const int start = (int)(rlab_rng_uniform(&rng) * (float)c->Tk) % c->Tk;
+        for (int j = 0; j < c->Tk; j++)
+            kv[b * c->Tk + j] = j >= start;
+    }
     for (int i = 0; i < c->Tk; i++)
         kv[(c->B - 1) * c->Tk + i] = 0; /* last batch row: every key is padding */
     for (int i = 0; i < c->B * c->Tq; i++)
@@ -81,7 +87,7 @@ static void compare_attention(const attn_cfg *c, uint64_t seed)
     CHECK_MSG(max_abs_diff(a1, a2, na) < 1e-6f, "attention P: fast vs naive differ by %g",
               (double)max_abs_diff(a1, a2, na));
     rlab_attention_backward(g1[0], g1[1], g1[2], scratch, dout, a1, q, k, v, c->B, c->Tq, c->Tk,
-                            c->C, c->H, c->flags, c->dropout, key);
+                            c->C, c->H, kvp, c->flags, c->dropout, key);
     rlab_attention_backward_naive(g2[0], g2[1], g2[2], dout, a2, q, k, v, c->B, c->Tq, c->Tk, c->C,
                                   c->H, c->dropout, key);
     for (int i = 0; i < 3; i++) {
@@ -123,14 +129,19 @@ static void compare_attention(const attn_cfg *c, uint64_t seed)
 static void t_attn_fast_vs_naive(void)
 {
     const attn_cfg cases[] = {
-        {3, 5, 5, 6, 2, 0, 0.0f, 0, 0},
-        {3, 5, 5, 6, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 1},
-        {3, 5, 5, 6, 2, 0, 0.0f, 1, 1},
-        {3, 4, 7, 6, 3, 0, 0.0f, 1, 0},                /* cross-attention */
-        {2, 7, 4, 6, 1, RLAB_ATTN_CAUSAL, 0.0f, 1, 1}, /* Tq > Tk, causal */
-        {3, 5, 5, 6, 2, RLAB_ATTN_CAUSAL, 0.3f, 1, 1}, /* dropout */
-        {1, 1, 1, 4, 4, 0, 0.0f, 0, 0},                /* Dh = 1, single position */
-        {5, 33, 29, 20, 2, RLAB_ATTN_CAUSAL, 0.1f, 1, 1},
+        {3, 5, 5, 6, 2, 0, 0.0f, 0, 0, 0},
+        {3, 5, 5, 6, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 0},
+        {3, 5, 5, 6, 2, 0, 0.0f, 1, 1, 0},
+        {3, 4, 7, 6, 3, 0, 0.0f, 1, 0, 0},                /* cross-attention */
+        {2, 7, 4, 6, 1, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 0}, /* Tq > Tk, causal */
+        {3, 5, 5, 6, 2, RLAB_ATTN_CAUSAL, 0.3f, 1, 1, 0}, /* dropout */
+        {1, 1, 1, 4, 4, 0, 0.0f, 0, 0, 0},                /* Dh = 1, single position */
+        {5, 33, 29, 20, 2, RLAB_ATTN_CAUSAL, 0.1f, 1, 1, 0},
+        /* left padding (seqrec's layout): the kernels skip the masked prefix */
+        {6, 50, 50, 16, 1, RLAB_ATTN_CAUSAL, 0.2f, 1, 1, 1},
+        {6, 40, 40, 16, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 0, 1},
+        {4, 9, 12, 8, 2, 0, 0.2f, 1, 1, 1},
+        {4, 12, 7, 8, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 1}, /* Tq > Tk */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         compare_attention(&cases[i], 100 + i);
