@@ -366,15 +366,15 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
             if (dropout > 0.0f) {
                 for (int i = i0; i < i1; i++) {
                     const size_t r = (size_t)i * Tk + (size_t)j0;
-                    drop_row2(Pd + r, dq || dk ? dP + r : NULL, P + r, nk, drop_key, base + r,
-                              thr, inv_keep);
+                    drop_row2(Pd + r, dq || dk ? dP + r : NULL, P + r, nk, drop_key, base + r, thr,
+                              inv_keep);
                 }
                 Pv = Pd;
             }
             // dV[j0:j0+nk] += Pd^T dO  [nk, Dh]
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, 1.0f, Pv + r0,
-                            Tk, dob + (size_t)i0 * C, C, 1.0f, dv + kj, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, 1.0f, Pv + r0, Tk,
+                            dob + (size_t)i0 * C, C, 1.0f, dv + kj, C);
             if (!dq && !dk)
                 continue;
             // dS = P * (dP - rowsum(dP * P)), in place in dP (P is 0 outside the window)
@@ -385,8 +385,8 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, Dh, nk, scale, dP + r0,
                             Tk, k + kj, C, 1.0f, dq + qoff + (size_t)i0 * C, C);
             if (dk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, scale, dP + r0,
-                            Tk, q + qoff + (size_t)i0 * C, C, 1.0f, dk + kj, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, Dh, mb, scale, dP + r0, Tk,
+                            q + qoff + (size_t)i0 * C, C, 1.0f, dk + kj, C);
         }
     }
     if (par && blas_threads > 1)
