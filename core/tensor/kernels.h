@@ -93,6 +93,27 @@ RLAB_API void rlab_ref_matmul_fwd(float *C, const float *A, const float *B, int6
 RLAB_API void rlab_ref_matmul_bwd(float *dA, float *dB, const float *dC, const float *A,
                                   const float *B, int64_t M, int64_t N, int64_t K, int ta, int tb);
 
+/* ---- logits against a packed item table (panel.c) --------------------------------------- */
+/* The full-softmax losses' product logits = h items^T, h [r, C], items [V, C], on a table
+ * packed once into 16-item panels. rlab_k_panel_floats(V, C) floats for the packed table,
+ * which must be 32-byte aligned (tape arena allocations are). */
+RLAB_API size_t rlab_k_panel_floats(int64_t V, int64_t C);
+RLAB_API void rlab_k_panel_pack(float *P, const float *items, int64_t V, int64_t C);
+/* out [r, V] (row stride ldo) = h items^T and rowmax [r] = max_j out[i, j], from the packed
+ * table P. Returns 0, or -1 (nothing written) when the AVX2/FMA kernel is not available (CPU,
+ * compiler, or switched off): the caller then uses cblas_sgemm. Each element is one FMA chain
+ * in k order: results do not depend on how rows are split between calls or threads. */
+RLAB_API int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
+                                 int64_t C, const float *P, int64_t V);
+/* 1 when rlab_k_panel_logits will run. */
+RLAB_API int rlab_k_panel_available(void);
+/* Switch the kernel off (0) or back on (1) process-wide; returns the previous setting. For
+ * tests and A/B benchmarks (the cblas_sgemm path gives the same results up to rounding). */
+RLAB_API int rlab_k_panel_set_enabled(int on);
+/* The oracle: double accumulation, unpacked items [V, C]. */
+RLAB_API void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h,
+                                    int64_t r, int64_t C, const float *items, int64_t V);
+
 /* ---- layer norm over the last dim -------------------------------------------------------- */
 /* x [R, C] -> out [R, C] = (x - mean) * rstd * gain + bias (gain/bias [C], NULL = 1 / 0);
  * mean, rstd [R] are written for the backward. Biased variance, as in PyTorch. */

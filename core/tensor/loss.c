@@ -18,6 +18,7 @@
  * does not vectorise expf or a scalar polynomial with clamps at -O2).
  */
 #include "tensor/loss.h"
+#include "tensor/kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -371,6 +372,7 @@ typedef struct sx_state {
     float *buf;          /* keep: [nv, V]; else [chunk, V] */
     float *hc;           /* keep: [nv, C]; else [chunk, C] (rows NULL + keep: h->data) */
     float *dhc, *hs;     /* [block, C] */
+    const float *panel;  /* items packed for rlab_k_panel_logits, or NULL (cblas_sgemm) */
 } sx_state;
 
 /* hc[r, C] = h[rows[i], :] for i < r */
@@ -398,30 +400,40 @@ static int nonzero(float x) { return x < 0.0f || x > 0.0f; }
 typedef struct sx_rows_ctx {
     const sx_state *st;
     float *blk;        /* [r, V] logits -> e in place */
+    const float *hc;   /* [r, C] gathered rows (panel path: the logits are computed here) */
     const float *bias; /* [V] or NULL */
     int64_t c0;
     double *loss; /* [nv] (forward only) */
+    int panel;    /* the logits come from the panel kernel in the row loop */
 } sx_rows_ctx;
 
-/* Forward rows: (+ bias), m, target dot, e in place, S, psum, loss. */
-static void sx_rows_forward(void *p, int64_t r0, int64_t r1)
+/* Rows per rlab_k_panel_logits call in the row loops: 12 rows of logits (12 V floats, 580 KB
+ * at V = 12101) stay in the 1 MB L2 for the exp pass that follows. */
+#define SX_PANEL_ROWS 12
+
+/* Forward of row r of the chunk: (+ bias), m (have_m: already in st->m), target dot, e in
+ * place, S, psum, loss. */
+static void sx_row_forward(const sx_rows_ctx *c, int64_t r, int have_m)
 {
-    const sx_rows_ctx *c = p;
     const sx_state *st = c->st;
     const int64_t V = st->V;
     const float s = st->s;
-    for (int64_t r = r0; r < r1; r++) {
+    {
         const int64_t i = c->c0 + r;
         float *x = c->blk + r * V;
         const float b = sx_base(st, i);
         float xsum = 0.0f, m;
-        if (c->bias)
+        if (have_m) {
+            m = st->m[i];
+            if (nonzero(b))
+                row_max_sum(x, V, &xsum);
+        } else if (c->bias)
             m = row_max_addbias(x, c->bias, V);
         else if (nonzero(b))
             m = row_max_sum(x, V, &xsum);
         else
             m = row_max(x, V);
-        if (c->bias && nonzero(b))
+        if (!have_m && c->bias && nonzero(b))
             row_max_sum(x, V, &xsum);
         double dot = (double)b * (double)xsum, psum = (double)b * (double)V;
         for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
@@ -437,14 +449,41 @@ static void sx_rows_forward(void *p, int64_t r0, int64_t r1)
     }
 }
 
+/* Forward rows [r0, r1) of the chunk: logits by cblas_sgemm before (chunk_logits), or here by
+ * the panel kernel in L2-sized groups (with the row maxima), then the row pass. */
+static void sx_rows_forward(void *p, int64_t r0, int64_t r1)
+{
+    const sx_rows_ctx *c = p;
+    const sx_state *st = c->st;
+    if (!c->panel) {
+        for (int64_t r = r0; r < r1; r++)
+            sx_row_forward(c, r, 0);
+        return;
+    }
+    for (int64_t g = r0; g < r1; g += SX_PANEL_ROWS) {
+        const int64_t n = r1 - g < SX_PANEL_ROWS ? r1 - g : SX_PANEL_ROWS;
+        rlab_k_panel_logits(c->blk + g * st->V, st->V, st->m + c->c0 + g, c->hc + g * st->C, n,
+                            st->C, st->panel, st->V);
+        for (int64_t r = g; r < g + n; r++)
+            sx_row_forward(c, r, 1);
+    }
+}
+
 /* Backward recompute of rows (keep == 0): logits (+ bias) -> e with the saved m. */
 static void sx_rows_recompute(void *p, int64_t r0, int64_t r1)
 {
     const sx_rows_ctx *c = p;
     const sx_state *st = c->st;
-    for (int64_t r = r0; r < r1; r++) {
-        float *x = c->blk + r * st->V;
-        row_exp(x, x, c->bias, st->V, st->s, st->s * st->m[c->c0 + r], 1.0f);
+    float mx[SX_PANEL_ROWS];
+    for (int64_t g = r0; g < r1; g += SX_PANEL_ROWS) {
+        const int64_t n = r1 - g < SX_PANEL_ROWS ? r1 - g : SX_PANEL_ROWS;
+        if (c->panel) /* the forward's logits, bit for bit */
+            rlab_k_panel_logits(c->blk + g * st->V, st->V, mx, c->hc + g * st->C, n, st->C,
+                                st->panel, st->V);
+        for (int64_t r = g; r < g + n; r++) {
+            float *x = c->blk + r * st->V;
+            row_exp(x, x, c->bias, st->V, st->s, st->s * st->m[c->c0 + r], 1.0f);
+        }
     }
 }
 
@@ -574,9 +613,13 @@ static void sx_backward(rlab_tape *tape, rlab_tensor *out)
                 gather_rows(h->data, st->rows + c0, r, C, st->hc);
             else
                 hc = h->data + c0 * C;
-            chunk_logits(hc, items->data, r, V, C, st->buf);
-            sx_rows_ctx rc = {.st = st, .blk = st->buf, .bias = b, .c0 = c0};
-            parallel_rows(sx_rows_recompute, &rc, r, V);
+            /* the panel kernel when the forward used it and it is still switched on */
+            const int panel = st->panel && rlab_k_panel_available();
+            if (!panel)
+                chunk_logits(hc, items->data, r, V, C, st->buf);
+            sx_rows_ctx rc = {
+                .st = st, .blk = st->buf, .hc = hc, .bias = b, .c0 = c0, .panel = panel};
+            parallel_rows(sx_rows_recompute, &rc, r, V * (panel ? C : 1));
             sx_backward_block(st, h, items, bias, cs, colsum, c0, r, st->buf, hc, wsum);
         }
     }
@@ -611,6 +654,15 @@ static int sx_forward(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_tensor *i
     double *loss = rlab_tape_alloc(t, n1 * sizeof(double));
     if (t->err.code)
         return -1;
+    /* the items packed for the panel kernel when it runs and they fit (no bias: the row max
+     * it returns would miss it); otherwise cblas_sgemm on the items as they are */
+    if (!bias && nv > 0 && rlab_k_panel_available()) {
+        float *P = rlab_arena_alloc(t->arena, rlab_k_panel_floats(V, C) * sizeof(float));
+        if (P) {
+            rlab_k_panel_pack(P, items->data, V, C);
+            st->panel = P;
+        }
+    }
     /* keep the e rows of every row when they fit in 3/4 of the free arena */
     const size_t keep_bytes = (size_t)nv * (size_t)V * sizeof(float) + 64;
     const size_t free_b = t->arena->cap - t->arena->used;
@@ -646,9 +698,16 @@ static int sx_forward(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_tensor *i
             hc = st->hc;
         } else
             hc = h->data + c0 * C;
-        chunk_logits(hc, items->data, r, V, C, blk);
-        sx_rows_ctx rc = {.st = st, .blk = blk, .bias = b, .c0 = c0, .loss = loss};
-        parallel_rows(sx_rows_forward, &rc, r, V);
+        if (!st->panel)
+            chunk_logits(hc, items->data, r, V, C, blk);
+        sx_rows_ctx rc = {.st = st,
+                          .blk = blk,
+                          .hc = hc,
+                          .bias = b,
+                          .c0 = c0,
+                          .loss = loss,
+                          .panel = !!st->panel};
+        parallel_rows(sx_rows_forward, &rc, r, V * (st->panel ? C : 1));
     }
     double sum = 0.0; /* serial, in double: independent of the thread count */
     for (int64_t i = 0; i < nv; i++)

@@ -454,6 +454,8 @@ size_t seqrec_arena_bytes(const seqrec_config *c, int32_t n_items, int B, int T,
              (size_t)(c->blocks * nbr) * 2;
     size_t chunk = (size_t)(c->chunk > 0 ? c->chunk : 512);
     bytes += chunk * ((size_t)n_items + 1) * sizeof(float) * 4; /* softmax chunk buffers */
+    /* the item table packed for the logits kernel, once per loss (CE and TED) */
+    bytes += 2 * ((size_t)n_items + 17) * (size_t)c->dim * sizeof(float);
     if (training) {
         /* room for rlab_t_softmax_xent to keep the [rows, N + 1] exponentiated logits of the
          * batch for the backward (3 sgemm passes instead of 4) when it has up to 16 real

@@ -69,6 +69,63 @@ static void matmul_case(int64_t M, int64_t N, int64_t K, int ta, int tb)
         rlab_free(bufs[i]);
 }
 
+/* The packed-panel logits kernel against its double-accumulation oracle: partial row tiles
+ * (r not a multiple of 6, groups of 24), a partial last panel (V not a multiple of 16), odd
+ * widths, an output row stride larger than V, and split calls giving the same bits. Skipped
+ * (with a message) on a CPU without AVX2/FMA, where the losses use cblas_sgemm instead. */
+static void t_panel(void)
+{
+    rlab_rng_seed(&rng, 13);
+    if (!rlab_k_panel_available()) {
+        fprintf(stderr, "tensor.ref.panel: no AVX2/FMA kernel on this machine, skipped\n");
+        return;
+    }
+    static const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 3},   {6, 16, 64},
+                                        {25, 33, 64}, {49, 100, 7}, {30, 1001, 70}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t r = shapes[s][0], V = shapes[s][1], C = shapes[s][2], ldo = V + 3;
+        float *h = rnd(r * C, 1.0f), *E = rnd(V * C, 1.0f);
+        float *P = rlab_malloc_aligned(rlab_k_panel_floats(V, C) * sizeof(float));
+        float *o1 = rnd(r * ldo, 1.0f), *o2 = copy(o1, r * ldo), *o3 = copy(o1, r * ldo);
+        float *m1 = rnd(r, 1.0f), *m2 = rnd(r, 1.0f), *m3 = rnd(r, 1.0f);
+        rlab_k_panel_pack(P, E, V, C);
+        CHECK_EQ_INT(rlab_k_panel_logits(o1, ldo, m1, h, r, C, P, V), 0);
+        rlab_ref_panel_logits(o2, ldo, m2, h, r, C, E, V);
+        double w = 0.0;
+        for (int64_t i = 0; i < r; i++) {
+            w = fmax(w, maxrel(o1 + i * ldo, o2 + i * ldo, V));
+            /* the padding columns beyond V are left alone */
+            for (int64_t j = V; j < ldo && i + 1 < r; j++)
+                CHECK(o1[i * ldo + j] == o3[i * ldo + j]);
+        }
+        CHECK_MSG(w < 1e-5 * (double)C, "panel r%lld V%lld C%lld: %g", (long long)r, (long long)V,
+                  (long long)C, w);
+        CHECK_MSG(maxrel(m1, m2, r) < 1e-5 * (double)C, "panel rowmax: %g", maxrel(m1, m2, r));
+        for (int64_t i = 0; i < r; i++) { /* the max is one of the row's logits */
+            int found = 0;
+            for (int64_t j = 0; j < V; j++)
+                found |= o1[i * ldo + j] == m1[i];
+            CHECK(found);
+        }
+        /* rows split in two calls at an odd place: the same bits */
+        const int64_t r1 = r / 2 + 1 < r ? r / 2 + 1 : r;
+        CHECK_EQ_INT(rlab_k_panel_logits(o3, ldo, m3, h, r1, C, P, V), 0);
+        if (r1 < r)
+            CHECK_EQ_INT(
+                rlab_k_panel_logits(o3 + r1 * ldo, ldo, m3 + r1, h + r1 * C, r - r1, C, P, V), 0);
+        CHECK(memcmp(o1, o3, (size_t)(r * ldo) * sizeof(float)) == 0);
+        CHECK(memcmp(m1, m3, (size_t)r * sizeof(float)) == 0);
+        /* switched off, the kernel declines and writes nothing */
+        int was = rlab_k_panel_set_enabled(0);
+        CHECK_EQ_INT(rlab_k_panel_logits(o3, ldo, m3, h, r, C, P, V), -1);
+        rlab_k_panel_set_enabled(was);
+        float *bufs[] = {h, E, o1, o2, o3, m1, m2, m3};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+            rlab_free(bufs[i]);
+        rlab_free_aligned(P);
+    }
+}
+
 static void t_matmul(void)
 {
     rlab_rng_seed(&rng, 11);
@@ -352,17 +409,12 @@ static void t_activations(void)
 }
 
 static const rlab_test tests[] = {
-    {"tensor.ref.matmul.1", t_matmul},
-    {"tensor.ref.matmul.2", t_matmul_split},
-    {"tensor.ref.bmm.1", t_bmm},
-    {"tensor.ref.layernorm.1", t_layernorm},
-    {"tensor.ref.softmax.1", t_softmax},
-    {"tensor.ref.gather.1", t_gather},
-    {"tensor.ref.sum.1", t_sum},
-    {"tensor.ref.threads.1", t_threads},
-    {"tensor.ref.exp.1", t_exp},
-    {"tensor.ref.activations.1", t_activations},
-    {NULL, NULL},
+    {"tensor.ref.matmul.1", t_matmul},           {"tensor.ref.panel.1", t_panel},
+    {"tensor.ref.matmul.2", t_matmul_split},     {"tensor.ref.bmm.1", t_bmm},
+    {"tensor.ref.layernorm.1", t_layernorm},     {"tensor.ref.softmax.1", t_softmax},
+    {"tensor.ref.gather.1", t_gather},           {"tensor.ref.sum.1", t_sum},
+    {"tensor.ref.threads.1", t_threads},         {"tensor.ref.exp.1", t_exp},
+    {"tensor.ref.activations.1", t_activations}, {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -3,10 +3,9 @@
  * live in test_tensor_loss_grad.c):
  *   tensor.loss.xent.*     softmax_xent: uniform logits = log V, naive full-[N, V] reference
  *                          for value and all gradients (padding rows, chunk not dividing N,
- *                          vector tails), all-padding rows, arena peak O(chunk x V) not
- *                          O(N x V), bit-identical reruns, a second backward, bad targets /
- *                          shapes, a full arena
- *   tensor.loss.sampled.*  hand-computed sampled softmax with and without logQ
+ *                          vector tails; packed-panel kernel and sgemm), all-padding rows, arena
+ * peak O(chunk x V) not O(N x V), bit-identical reruns, a second backward, bad targets / shapes, a
+ * full arena tensor.loss.sampled.*  hand-computed sampled softmax with and without logQ
  *   tensor.loss.bce.*, .bpr.*, .margin.*, .dpo.*   closed forms (log 2 at zero margins,
  *                          saturated logits stay finite)
  *   tensor.loss.infonce.*  orthonormal rows by hand, normalisation invariance, symmetric
@@ -18,6 +17,7 @@
  *   tensor.loss.poison.*   sticky errors propagate
  */
 #include "harness.h"
+#include "tensor/kernels.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
 
@@ -156,14 +156,18 @@ static void xent_vs_naive_mode(int64_t N, int64_t V, int64_t C, int64_t chunk, c
     rlab_params_free(P);
 }
 
-/* both modes: [nv, V] kept for the backward, and one chunk buffer with a recompute */
+/* both modes: [nv, V] kept for the backward, and one chunk buffer with a recompute; each with
+ * the packed-panel logits kernel (where the CPU has it; not with a bias) and with sgemm */
 static void xent_vs_naive(int64_t N, int64_t V, int64_t C, int64_t chunk, const int32_t *tg,
                           int with_bias)
 {
-    for (int keep = 1; keep >= 0; keep--) {
-        rlab_t_loss_set_keep(keep);
-        xent_vs_naive_mode(N, V, C, chunk, tg, with_bias);
-    }
+    for (int panel = 1; panel >= 0; panel--)
+        for (int keep = 1; keep >= 0; keep--) {
+            int was = rlab_k_panel_set_enabled(panel);
+            rlab_t_loss_set_keep(keep);
+            xent_vs_naive_mode(N, V, C, chunk, tg, with_bias);
+            rlab_k_panel_set_enabled(was);
+        }
 }
 
 static void t_xent_naive_small(void)
@@ -240,9 +244,13 @@ static void t_xent_peak(void)
         CHECK(k2 == 0 && (keep || k1 == 0));
         if (keep) /* 64 x 2000 floats = 512 KB fits 3/4 of a 1 MB arena: kept */
             CHECK_MSG(k1 == 1 && p1 >= (size_t)64 * V * sizeof(float), "kept %d peak %zu", k1, p1);
-        /* one chunk buffer plus O(N) bookkeeping; [N, V] would be 8 MB at N = 1024 */
-        CHECK_MSG(p2 < chunk_buf + 64 * 1024, "peak %zu for N=1024 exceeds chunk buffer %zu + 64K",
-                  p2, chunk_buf);
+        /* one chunk buffer, the packed item table when the panel kernel runs (V C floats, as
+         * big as the items themselves) plus O(N) bookkeeping; [N, V] would be 8 MB at N = 1024 */
+        const size_t packed =
+            rlab_k_panel_available() ? rlab_k_panel_floats(V, C) * sizeof(float) : 0;
+        CHECK_MSG(p2 < chunk_buf + packed + 64 * 1024,
+                  "peak %zu for N=1024 exceeds chunk buffer %zu + packed %zu + 64K", p2, chunk_buf,
+                  packed);
         CHECK_MSG(p2 >= chunk_buf, "peak %zu below the chunk buffer %zu?", p2, chunk_buf);
         /* growth with N: 960 more rows cost a few floats each, not V floats each */
         if (!keep)
@@ -587,15 +595,17 @@ static void t_soft_items_vs_dense(void)
     static float p[SI_R * SI_V];
     si_dense(p);
     const int64_t shapes[2][2] = {{SI_R, SI_C}, {SI_V, SI_C}};
-    for (int keep = 1; keep >= 0; keep--)
+    for (int mode = 0; mode < 4; mode++)
         for (int chunk = 0; chunk <= 4; chunk += 4) {
+            const int keep = !(mode & 1), panel = !(mode & 2); /* panel kernel, then sgemm */
             rlab_params *P = params2(2, shapes, 0.6f, 33);
             rlab_tape *t = new_tape(4);
-            int old = rlab_t_loss_set_keep(keep);
+            int old = rlab_t_loss_set_keep(keep), was = rlab_k_panel_set_enabled(panel);
             rlab_tensor *L = rlab_t_soft_xent_items(t, &P->t[0], &P->t[1], si_base, si_off, si_col,
                                                     si_delta, 0.3f, chunk);
             rlab_t_loss_set_keep(old);
             CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+            rlab_k_panel_set_enabled(was);
             CHECK_EQ_INT((int)L->p.i[1], keep);
             float *g1 = malloc(P->count * sizeof(float));
             memcpy(g1, P->grad, P->count * sizeof(float));

@@ -1,0 +1,198 @@
+/*
+ * core/tensor/panel: the output product of the full-softmax losses, logits = h items^T with a
+ * small width C (64) and a large item count V (12k+), on an item table packed once per step.
+ *
+ * cblas_sgemm re-packs the whole item table on every call and, with beta = 0, first zeroes
+ * the output in a separate pass; for the [256, V] chunks of softmax_xent both together cost
+ * about as much as a third of the multiply itself (perf, Beauty SASRec: sgemm_beta 6%,
+ * packing 7% of the epoch). Here the table is packed once into 16-item panels,
+ *
+ *     P[p][k][t] = items[16 p + t][k]   (t < 16; rows beyond V are 0)
+ *
+ * and an AVX2/FMA micro-kernel computes 6 rows x 16 items per tile: 12 accumulators, per k
+ * two panel loads and six broadcasts of h. The panel loop is outside the loop over the (up
+ * to 24) rows of a group, so each 4 KB panel is read once per group from cache. The row
+ * maxima come out of the same pass. Measured on the 2-core EPYC, one thread, 256 x 12096 x
+ * 64: 88 GFLOP/s against 64 for cblas_sgemm (with its packing and beta pass).
+ *
+ * The k loop runs in order with one FMA per step, so each logit is the same fused
+ * multiply-add chain whatever the row's position or thread (results do not depend on the
+ * thread count). Without AVX2/FMA (or on other compilers/architectures) rlab_k_panel_logits
+ * returns -1 and the caller keeps to cblas_sgemm.
+ */
+#include "tensor/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_PANEL_KERNEL)
+#define PANEL_X86 1
+#include <immintrin.h>
+#else
+#define PANEL_X86 0
+#endif
+
+#define PW 16 /* items per panel */
+#define MR 6  /* rows per micro-tile */
+#define GR 24 /* rows per group (4 micro-tiles share each panel read) */
+
+size_t rlab_k_panel_floats(int64_t V, int64_t C) { return (size_t)((V + PW - 1) / PW) * PW * C; }
+
+void rlab_k_panel_pack(float *P, const float *items, int64_t V, int64_t C)
+{
+    const int64_t np = (V + PW - 1) / PW;
+    for (int64_t p = 0; p < np; p++)
+        for (int64_t t = 0; t < PW; t++) {
+            const int64_t j = p * PW + t;
+            float *dst = P + p * C * PW + t;
+            if (j < V) {
+                const float *src = items + j * C;
+                for (int64_t k = 0; k < C; k++)
+                    dst[k * PW] = src[k];
+            } else {
+                for (int64_t k = 0; k < C; k++)
+                    dst[k * PW] = 0.0f;
+            }
+        }
+}
+
+static int force_off = 0;
+
+int rlab_k_panel_set_enabled(int on)
+{
+    int old = !force_off;
+    force_off = !on;
+    return old;
+}
+
+#if PANEL_X86
+int rlab_k_panel_available(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached && !force_off;
+}
+
+#define FMA2(x, b0, b1, c0, c1)                                                                    \
+    do {                                                                                           \
+        c0 = _mm256_fmadd_ps(x, b0, c0);                                                           \
+        c1 = _mm256_fmadd_ps(x, b1, c1);                                                           \
+    } while (0)
+
+/* out tile [nr <= MR rows, the first nc <= PW columns] (row stride ldo) = rows a[0..MR) (C
+ * floats each) times panel b [C][PW]; mx [MR][8]: lane-wise running maxima of what is kept.
+ * A partial tile repeats its last row pointer and stores only nr rows. */
+__attribute__((target("avx2,fma"))) static void tile_6x16(const float *const *a, int64_t C,
+                                                          const float *b, float *out, int64_t ldo,
+                                                          int nr, int nc, float *mx)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t k = 0; k < C; k++) {
+        const __m256 b0 = _mm256_load_ps(b + k * PW), b1 = _mm256_load_ps(b + k * PW + 8);
+        __m256 x = _mm256_broadcast_ss(a0 + k);
+        FMA2(x, b0, b1, c00, c01);
+        x = _mm256_broadcast_ss(a1 + k);
+        FMA2(x, b0, b1, c10, c11);
+        x = _mm256_broadcast_ss(a2 + k);
+        FMA2(x, b0, b1, c20, c21);
+        x = _mm256_broadcast_ss(a3 + k);
+        FMA2(x, b0, b1, c30, c31);
+        x = _mm256_broadcast_ss(a4 + k);
+        FMA2(x, b0, b1, c40, c41);
+        x = _mm256_broadcast_ss(a5 + k);
+        FMA2(x, b0, b1, c50, c51);
+    }
+    const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                               {c30, c31}, {c40, c41}, {c50, c51}};
+    if (nc == PW) {
+        for (int r = 0; r < nr; r++) {
+            _mm256_storeu_ps(out + r * ldo, acc[r][0]);
+            _mm256_storeu_ps(out + r * ldo + 8, acc[r][1]);
+            const __m256 m = _mm256_max_ps(acc[r][0], acc[r][1]);
+            _mm256_storeu_ps(mx + r * 8, _mm256_max_ps(_mm256_loadu_ps(mx + r * 8), m));
+        }
+        return;
+    }
+    /* the last, partial panel: copy and fold the kept columns one by one */
+    float tmp[PW];
+    for (int r = 0; r < nr; r++) {
+        _mm256_storeu_ps(tmp, acc[r][0]);
+        _mm256_storeu_ps(tmp + 8, acc[r][1]);
+        memcpy(out + r * ldo, tmp, (size_t)nc * sizeof(float));
+        for (int t = 0; t < nc; t++)
+            mx[r * 8 + (t & 7)] = tmp[t] > mx[r * 8 + (t & 7)] ? tmp[t] : mx[r * 8 + (t & 7)];
+    }
+}
+
+/* rows <= GR rows of h: every panel is read once and used by all of the group's tiles */
+static void logits_group(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
+                         float *out, int64_t ldo, float *rowmax)
+{
+    float mx[GR * 8];
+    for (int i = 0; i < GR * 8; i++)
+        mx[i] = -INFINITY;
+    const int64_t ntile = (rows + MR - 1) / MR;
+    const float *a[GR / MR][MR];
+    int nr[GR / MR];
+    for (int64_t t = 0; t < ntile; t++) {
+        nr[t] = rows - t * MR < MR ? (int)(rows - t * MR) : MR;
+        for (int r = 0; r < MR; r++)
+            a[t][r] = h + (t * MR + (r < nr[t] ? r : nr[t] - 1)) * C;
+    }
+    const int64_t np = (V + PW - 1) / PW;
+    for (int64_t p = 0; p < np; p++) {
+        const float *b = P + p * C * PW;
+        const int nc = V - p * PW < PW ? (int)(V - p * PW) : PW;
+        for (int64_t t = 0; t < ntile; t++)
+            tile_6x16(a[t], C, b, out + t * MR * ldo + p * PW, ldo, nr[t], nc, mx + t * MR * 8);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float m = mx[r * 8];
+        for (int l = 1; l < 8; l++)
+            m = mx[r * 8 + l] > m ? mx[r * 8 + l] : m;
+        rowmax[r] = m;
+    }
+}
+
+int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
+                        int64_t C, const float *P, int64_t V)
+{
+    if (!rlab_k_panel_available() || ((uintptr_t)P & 31u) || C < 1)
+        return -1;
+    for (int64_t g = 0; g < r; g += GR) {
+        const int64_t rows = r - g < GR ? r - g : GR;
+        logits_group(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+    }
+    return 0;
+}
+#else
+int rlab_k_panel_available(void) { return 0; }
+
+int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
+                        int64_t C, const float *P, int64_t V)
+{
+    (void)out, (void)ldo, (void)rowmax, (void)h, (void)r, (void)C, (void)P, (void)V;
+    return -1;
+}
+#endif
+
+void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
+                           int64_t C, const float *items, int64_t V)
+{
+    for (int64_t i = 0; i < r; i++) {
+        float m = -INFINITY;
+        for (int64_t j = 0; j < V; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < C; k++)
+                s += (double)h[i * C + k] * (double)items[j * C + k];
+            out[i * ldo + j] = (float)s;
+            m = (float)s > m ? (float)s : m;
+        }
+        rowmax[i] = m;
+    }
+}
