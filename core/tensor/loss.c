@@ -375,13 +375,17 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
     nt = nb < nt ? (int)nb : nt;
     blocks_job job = {.fn = fn, .ctx = ctx, .nb = nb};
     atomic_init(&job.next, 0);
-    if (nt <= 1) {
-        blocks_thread(&job);
-        return;
-    }
+    /* single-threaded blocks also when they all run on this thread: OpenBLAS's threaded
+     * result differs in rounding, and the results must not depend on the thread count */
     const int bt = openblas_get_num_threads();
     if (bt > 1)
         openblas_set_num_threads(1);
+    if (nt <= 1) {
+        blocks_thread(&job);
+        if (bt > 1)
+            openblas_set_num_threads(bt);
+        return;
+    }
     pthread_t th[ROWS_MAX_THREADS];
     int started[ROWS_MAX_THREADS] = {0};
     for (int k = 1; k < nt; k++)
