@@ -173,51 +173,65 @@ void seqrec_data_clear(seqrec_data *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The TED teacher row of item i, softmax((T[i, :] / max_j T[i, j]) / tau): with logits
+ * v_j = T[i, j] / (max + 1e-24) / tau, zero entries have logit 0 and the largest 1/tau, so
+ * p_zero = e0 / Z with e0 = exp(-1/tau), and p_j = ex(k) / Z at entry k (column tr_col[k]). */
+typedef struct teacher_norm {
+    double mx, top, e0, Z;
+    float tau;
+} teacher_norm;
+
+static double teacher_ex(const seqrec_data *d, const teacher_norm *t, int64_t k)
+{
+    return exp((double)d->tr_cnt[k] / t->mx / (double)t->tau - t->top);
+}
+
+/* Fills *t for row i; returns 0 for a row without transitions (the teacher is uniform). */
+static int teacher_norm_of(const seqrec_data *d, int32_t i, float tau, teacher_norm *t)
+{
+    const int64_t a = d->tr_off[i], b = d->tr_off[i + 1];
+    if (b == a)
+        return 0;
+    t->tau = tau;
+    t->mx = (double)d->tr_max[i] + 1e-24;
+    t->top = 1.0 / (double)tau;
+    t->e0 = exp(-t->top);
+    t->Z = (double)(d->n_items - (b - a)) * t->e0;
+    for (int64_t k = a; k < b; k++)
+        t->Z += teacher_ex(d, t, k);
+    return 1;
+}
+
 void seqrec_teacher_rows(const seqrec_data *d, const int32_t *ids, int64_t n, float tau, float *p)
 {
     const int32_t N = d->n_items;
     for (int64_t r = 0; r < n; r++) {
         float *pr = p + (size_t)r * (size_t)N;
         const int32_t i = ids[r];
-        const int64_t a = d->tr_off[i], b = d->tr_off[i + 1];
-        if (b == a) { /* all-zero row: softmax of zeros = uniform */
-            const float u = 1.0f / (float)N;
+        teacher_norm t;
+        if (!teacher_norm_of(d, i, tau, &t)) {
             for (int32_t j = 0; j < N; j++)
-                pr[j] = u;
+                pr[j] = 1.0f / (float)N;
             continue;
         }
-        /* logits v_j = T[i,j] / (max + 1e-24) / tau; zero entries have logit 0 and the max
-         * logit is 1/tau, so p_zero = exp(-1/tau) / Z, p_j = exp(v_j - 1/tau) / Z. */
-        const double mx = (double)d->tr_max[i] + 1e-24, top = 1.0 / (double)tau;
-        const double e0 = exp(-top);
-        double Z = (double)(N - (b - a)) * e0;
-        for (int64_t k = a; k < b; k++)
-            Z += exp((double)d->tr_cnt[k] / mx / (double)tau - top);
-        const float p0 = (float)(e0 / Z);
+        const float p0 = (float)(t.e0 / t.Z);
         for (int32_t j = 0; j < N; j++)
             pr[j] = p0;
-        for (int64_t k = a; k < b; k++)
-            pr[d->tr_col[k]] = (float)(exp((double)d->tr_cnt[k] / mx / (double)tau - top) / Z);
+        for (int64_t k = d->tr_off[i]; k < d->tr_off[i + 1]; k++)
+            pr[d->tr_col[k]] = (float)(teacher_ex(d, &t, k) / t.Z);
     }
 }
 
 void seqrec_teacher_sparse(const seqrec_data *d, float tau, float *base, float *delta)
 {
-    const int32_t N = d->n_items;
-    for (int32_t i = 0; i < N; i++) {
-        const int64_t a = d->tr_off[i], b = d->tr_off[i + 1];
-        if (b == a) { /* all-zero row: uniform */
-            base[i] = 1.0f / (float)N;
+    for (int32_t i = 0; i < d->n_items; i++) {
+        teacher_norm t;
+        if (!teacher_norm_of(d, i, tau, &t)) {
+            base[i] = 1.0f / (float)d->n_items;
             continue;
         }
-        /* as seqrec_teacher_rows: p_zero = exp(-1/tau) / Z, p_j = exp(v_j - 1/tau) / Z */
-        const double mx = (double)d->tr_max[i] + 1e-24, top = 1.0 / (double)tau;
-        const double e0 = exp(-top);
-        double Z = (double)(N - (b - a)) * e0;
-        for (int64_t k = a; k < b; k++)
-            Z += exp((double)d->tr_cnt[k] / mx / (double)tau - top);
-        base[i] = (float)(e0 / Z);
-        for (int64_t k = a; k < b; k++)
-            delta[k] = (float)((exp((double)d->tr_cnt[k] / mx / (double)tau - top) - e0) / Z);
+        base[i] = (float)(t.e0 / t.Z);
+        for (int64_t k = d->tr_off[i]; k < d->tr_off[i + 1]; k++)
+            delta[k] = (float)((teacher_ex(d, &t, k) - t.e0) / t.Z);
     }
 }
