@@ -7,6 +7,7 @@
  *
  *     build/bench/bench_seqrec [epochs] [model]      ($RECLAB_DATA must be set)
  */
+#include "benchutil.h"
 #include "seqrec.h"
 
 #include "data/loaders.h"
@@ -14,46 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-
-static double peak_rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6))
-            kb = atof(line + 6);
-    if (f)
-        fclose(f);
-    return kb / 1024.0;
-}
-
-static double cpu_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
 
 static void emit(const char *metric, double v, const char *unit, double target)
 {
     printf("{\"bench\": \"seqrec\", \"metric\": \"%s\", \"value\": %.4f, \"unit\": \"%s\", "
            "\"baseline\": %.1f, \"load1\": %.2f}\n",
-           metric, v, unit, target, load1());
+           metric, v, unit, target, rlab_bench_load1());
     fflush(stdout);
 }
 
@@ -101,10 +68,10 @@ int main(int argc, char **argv)
             return 1;
         }
         /* fit evaluated valid + test at epoch 1 (and at the last); time one more valid pass */
-        double t0 = rlab_now(), c0 = cpu_now();
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
         rlab_eval_result *ev = seqrec_evaluate(net, &d, 0, &err);
         double te = rlab_now() - t0;
-        double tec = cpu_now() - c0;
+        double tec = rlab_bench_cpu_seconds() - c0;
         if (!ev) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
@@ -131,7 +98,7 @@ int main(int argc, char **argv)
         snprintf(m, sizeof m, "%s.tape_peak_mb", mn);
         emit(m, (double)r.tape_peak / (1024.0 * 1024.0), "MB", 0.0);
         snprintf(m, sizeof m, "%s.peak_rss_mb", mn);
-        emit(m, peak_rss_mb(), "MB", 400.0);
+        emit(m, rlab_bench_peak_rss_mb(), "MB", 400.0);
         rlab_eval_result_free(ev);
         seqrec_net_free(net);
         seqrec_data_clear(&d);

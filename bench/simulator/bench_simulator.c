@@ -18,6 +18,7 @@
  * Usage: bench_simulator [rounds] [agents] [offline]   ("offline": skip the openai part)
  */
 #define SIM_INTERNAL
+#include "benchutil.h"
 #include "sim.h"
 
 #include "fake_rec_llm.h"
@@ -49,18 +50,6 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     acc *a = ud;
     a->active += st->active;
     a->watches += st->watches;
-}
-
-static double loadavg(void)
-{
-    double l = -1.0;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1.0;
-        fclose(f);
-    }
-    return l;
 }
 
 static void line(const char *metric, double v, const char *unit, const char *baseline)
@@ -167,7 +156,7 @@ int main(int argc, char **argv)
                  "{\"target\": 100000, \"agents\": %d, \"rounds\": %d, \"model\": %s, "
                  "\"checkpoint_every\": %d, \"cpu_s\": %.3f, \"wall_s\": %.3f, "
                  "\"loadavg\": %.2f}",
-                 agents, rounds, model, ck, dcpu, dt, loadavg());
+                 agents, rounds, model, ck, dcpu, dt, rlab_bench_load1());
         const char *sfx = ck ? "" : "_no_checkpoints";
         char m[96];
         snprintf(m, sizeof m, "offline_agent_steps_per_s%s", sfx);

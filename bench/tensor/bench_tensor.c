@@ -29,6 +29,7 @@
  * Usage: bench_tensor [reps [attention|block|xent]]   (default 5 reps; a name runs only that
  * part, after the sgemm peak). Recommended: OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=2.
  */
+#include "benchutil.h"
 #include "tensor/loss.h"
 #include "tensor/nn.h"
 #include "tensor/ops.h"
@@ -56,18 +57,6 @@ static void emit(const char *metric, double value, const char *unit, double base
                "\"baseline\": null}\n",
                metric, value, unit);
     fflush(stdout);
-}
-
-static double loadavg1(void)
-{
-    double l = -1.0;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1.0;
-        fclose(f);
-    }
-    return l;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -362,7 +351,7 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
     const char *policy = getenv("OMP_WAIT_POLICY");
     emit("omp_wait_policy_passive", policy && strcmp(policy, "passive") == 0 ? 1 : 0, "bool", 0);
-    emit("loadavg.start", loadavg1(), "load", 0);
+    emit("loadavg.start", rlab_bench_load1(), "load", 0);
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1)
         reps = 1;
@@ -383,6 +372,6 @@ int main(int argc, char **argv)
         bench_block(reps, peak);
     if (!*only || strcmp(only, "xent") == 0)
         bench_xent(reps < 3 ? reps : 3, peak);
-    emit("loadavg.end", loadavg1(), "load", 0);
+    emit("loadavg.end", rlab_bench_load1(), "load", 0);
     return 0;
 }
