@@ -267,6 +267,15 @@ RLAB_HOT static void row_soft_grad(float *d, const float *y, const float *p, int
     }
 }
 
+/* y[k] += a x[k] for k < n (y and x do not overlap): the per-row updates of the CE backward
+ * (dense weight rows, sparse target rows), vectorised. */
+RLAB_HOT static void row_axpy(float *restrict y, float a, const float *restrict x, int64_t n)
+{
+    RLAB_OMP(omp simd)
+    for (int64_t k = 0; k < n; k++)
+        y[k] += a * x[k];
+}
+
 /* log sum_j exp(s * x[j]) over x[n] given m = max_j x[j], s > 0; -inf for an empty row. */
 static float row_lse(const float *x, int64_t n, float m, float s)
 {
@@ -633,18 +642,12 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
             const int64_t gi = c0 + i;
             float *dst = h->grad + (st->rows ? (int64_t)st->rows[gi] : gi) * C;
             const float *src = st->dhc + i * C;
-            for (int64_t k = 0; k < C; k++)
-                dst[k] += a[i] * src[k];
+            row_axpy(dst, a[i], src, C);
             const float b = cs * sx_base(st, gi);
             if (nonzero(b))
-                for (int64_t k = 0; k < C; k++)
-                    dst[k] -= b * colsum[k];
-            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++) {
-                const float dq = cs * sx_delta(st, q);
-                const float *it = items->data + (int64_t)st->col[q] * C;
-                for (int64_t k = 0; k < C; k++)
-                    dst[k] -= dq * it[k];
-            }
+                row_axpy(dst, -b, colsum, C);
+            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++)
+                row_axpy(dst, -cs * sx_delta(st, q), items->data + (int64_t)st->col[q] * C, C);
         }
     }
     if (items->grad) {
@@ -653,14 +656,10 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
             const int64_t gi = c0 + i;
             const float b = cs * sx_base(st, gi);
             if (nonzero(b))
-                for (int64_t k = 0; k < C; k++)
-                    wsum[k] += b * hc[i * C + k];
-            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++) {
-                const float dq = cs * sx_delta(st, q);
-                float *dst = items->grad + (int64_t)st->col[q] * C;
-                for (int64_t k = 0; k < C; k++)
-                    dst[k] -= dq * hc[i * C + k];
-            }
+                row_axpy(wsum, b, hc + i * C, C);
+            for (int64_t q = sx_beg(st, gi); q < sx_end(st, gi); q++)
+                row_axpy(items->grad + (int64_t)st->col[q] * C, -cs * sx_delta(st, q), hc + i * C,
+                         C);
         }
     }
     if (bias && bias->grad) {
@@ -699,8 +698,7 @@ static void sx_backward(rlab_tape *tape, rlab_tensor *out)
         if (!colsum || !wsum)
             return;
         for (int64_t j = 0; j < V; j++)
-            for (int64_t k = 0; k < C; k++)
-                colsum[k] += items->data[j * C + k];
+            row_axpy(colsum, 1.0f, items->data + j * C, C);
     }
     if (st->keep) {
         sx_backward_block(st, h, items, bias, cs, colsum, 0, st->nv, st->buf, st->hc, wsum);
@@ -724,8 +722,7 @@ static void sx_backward(rlab_tape *tape, rlab_tensor *out)
     }
     if (has_base && items->grad)
         for (int64_t j = 0; j < V; j++)
-            for (int64_t k = 0; k < C; k++)
-                items->grad[j * C + k] -= wsum[k];
+            row_axpy(items->grad + j * C, -1.0f, wsum, C);
 }
 
 static int sx_keep_allowed = 1;
