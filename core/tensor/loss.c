@@ -1,7 +1,8 @@
 /*
  * core/tensor/loss: every loss is one fused tape op returning a scalar [1], with its kernels
  * (forward and backward side by side, float* + shape comments) in this file. Nothing here
- * depends on ops.c/nn.c: the matrix products are direct cblas_sgemm calls.
+ * depends on ops.c/nn.c: the matrix products are direct cblas_sgemm calls, except the logits
+ * of the full-softmax losses (the packed-panel kernel of panel.c).
  *
  * Conventions shared by all losses:
  *   - the output is [1]; backward reads g = out->grad[0] and ADDS g * dL/dx into the grad of
@@ -411,20 +412,29 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
 /*
  * One engine for rlab_t_softmax_xent (hard targets) and rlab_t_soft_xent_items (sparse soft
  * targets). For row i of the compacted rows (nv of them) and s = 1 / temp:
- *   x_i = hc_i items^T (+ bias)          [V]   hc_i = h[rows[i]] (rows NULL: h[i])
- *   p_i = base_i + sum_k delta_k e_{col_k}     (CE: base 0, one entry col = target, delta 1)
- *   loss_i = psum_i lse_i - s (p_i . x_i),  lse_i = s m_i + log S_i,  S_i = sum_j exp(s (x_ij -
- * m_i)) dL/dx_i = c s (psum_i exp(s x_i - lse_i) - p_i),  c = g / nv The forward turns each row of
- * logits into e_ij = exp(s (x_ij - m_i)) in place. When the e rows of all nv rows fit in 3/4 of the
- * free arena they are kept ("keep" mode) and the backward runs on them directly: 3 passes of sgemm
- * over [nv, V, C] (logits, dh, d_items) instead of 4. Otherwise one [chunk, V] buffer is reused and
- * the backward recomputes each chunk's e from the saved m_i (bit-identical to the forward's). The
- * backward never forms G = dL/dx densely: with a_i = psum_i / S_i, dh_i     += c s (a_i (e_i items)
- * - base_i colsum(items) - sum_k delta_k items[col_k]) d_items  += e^T (c s a_i hc_i)_i  - (sum_i c
- * s base_i hc_i) on every row
+ *
+ *   x_i    = hc_i items^T (+ bias)          [V], hc_i = h[rows[i]] (rows NULL: h[i])
+ *   p_i    = base_i + sum_k delta_k e_{col_k}   (CE: base 0, one entry col = target, delta 1)
+ *   loss_i = psum_i lse_i - s (p_i . x_i),  lse_i = s m_i + log S_i,
+ *            S_i = sum_j exp(s (x_ij - m_i)),  m_i = max_j x_ij
+ *   dL/dx_i = c s (psum_i exp(s x_i - lse_i) - p_i),  c = g / nv
+ *
+ * Forward: the logits of a group of rows come from the packed-panel kernel (panel.c: the
+ * item table packed once per call, the row maxima in the same pass; cblas_sgemm per chunk
+ * when it is not available or with a bias), then each row becomes e_ij = exp(s (x_ij - m_i))
+ * in place while it is still in L2. When the e rows of all nv rows fit in 3/4 of the free
+ * arena they are kept ("keep" mode) and the backward runs on them directly: 3 passes over
+ * [nv, V, C] (logits, dh, d_items) instead of 4. Otherwise one [chunk, V] buffer is reused and
+ * the backward recomputes each chunk's e from the saved m_i (bit-identical to the forward's).
+ * The backward never forms G = dL/dx densely: with a_i = psum_i / S_i,
+ *
+ *   dh_i     += c s (a_i (e_i items) - base_i colsum(items) - sum_k delta_k items[col_k])
+ *   d_items  += e^T (c s a_i hc_i)_i - (sum_i c s base_i hc_i) on every row
  *               - c s delta_k hc_i on row col_k
  *   d_bias_j += c s (sum_i a_i e_ij - sum_i base_i) - c s delta_k at col_k
- * so per [V]-row the backward does no arithmetic besides the two sgemms.
+ *
+ * so per [V]-row the backward does no arithmetic besides its two sgemms, which run in fixed
+ * blocks (sx_bwd_block) on our own threads.
  */
 typedef struct sx_state {
     int64_t nv, chunk, V, C;
