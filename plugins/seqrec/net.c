@@ -456,14 +456,7 @@ size_t seqrec_arena_bytes(const seqrec_config *c, int32_t n_items, int B, int T,
     bytes += chunk * ((size_t)n_items + 1) * sizeof(float) * 4; /* softmax chunk buffers */
     /* the item table packed for the logits kernel, once per loss (CE and TED) */
     bytes += 2 * ((size_t)n_items + 17) * (size_t)c->dim * sizeof(float);
-    if (training) {
-        /* room for rlab_t_softmax_xent to keep the [rows, N + 1] exponentiated logits of the
-         * batch for the backward (3 sgemm passes instead of 4) when it has up to 16 real
-         * positions per sequence on average (Beauty: ~7), within the 3/4-of-free rule. Only the
-         * pages a batch touches become resident. */
-        const size_t keep_rows = (size_t)B * (size_t)(T < 16 ? T : 16);
-        bytes += keep_rows * ((size_t)n_items + 1) * sizeof(float) * 4 / 3;
-    }
+    /* (training: the CE runs on the trainer's head tape, chunk by chunk, not here) */
     bytes += (size_t)B * (size_t)T * 64; /* ids, masks, per-row stats */
     return bytes + (16u << 20);
 }

@@ -30,6 +30,8 @@ struct seqrec_trainer {
     seqrec_net *net;
     const seqrec_data *d;
     rlab_tape *tape, *kd_tape;
+    rlab_tape *ce_tape; /* the CE head, one chunk of rows at a time (see seqrec_trainer_step) */
+    float *dH;          /* [B*T, d] the CE gradient of the model output H */
     rlab_opt *opt;
     int B, T, kc;
     int32_t *ids, *tgt, *pos, *neg, *heads; /* [B*T] */
@@ -45,12 +47,25 @@ struct seqrec_trainer {
     double sec[5]; /* profile: forward+loss, backward, TED, teacher fill, L2+Adam */
 };
 
+/* Arena of a head tape (CE or TED) running rlab_t_softmax_xent / rlab_t_soft_xent_items on
+ * kc rows against V items of width d: the kc x V exponentiated logits it keeps for the
+ * backward (within the 3/4-of-free rule), the item table packed for the logits kernel,
+ * gathered rows and per-row state, and slack. */
+static size_t head_tape_bytes(int64_t kc, int64_t V, int64_t d)
+{
+    return (size_t)kc * (size_t)V * sizeof(float) * 4 / 3 +
+           (size_t)(V + 32) * (size_t)d * sizeof(float) +
+           (size_t)kc * (size_t)d * sizeof(float) * 16 + (8u << 20);
+}
+
 void seqrec_trainer_free(seqrec_trainer *tr)
 {
     if (!tr)
         return;
     rlab_tape_free(tr->tape);
     rlab_tape_free(tr->kd_tape);
+    rlab_tape_free(tr->ce_tape);
+    rlab_free(tr->dH);
     rlab_opt_free(tr->opt);
     rlab_free(tr->ids);
     rlab_free(tr->tgt);
@@ -87,6 +102,17 @@ seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_e
     tr->tape = rlab_tape_new(seqrec_arena_bytes(c, net->n_items, tr->B, tr->T, 1), 8192, err);
     if (!tr->tape)
         goto fail;
+    if (c->loss == SEQREC_LOSS_CE) {
+        tr->ce_tape = rlab_tape_new(
+            head_tape_bytes(tr->kc, (int64_t)net->n_items + (c->pad_logit ? 1 : 0), c->dim), 64,
+            err);
+        tr->dH = rlab_malloc(n * (size_t)c->dim * sizeof(float));
+        if (!tr->ce_tape || !tr->dH) {
+            if (tr->ce_tape)
+                rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (CE head)");
+            goto fail;
+        }
+    }
     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
     oc.lr = c->lr; /* tf.train.AdamOptimizer defaults: betas 0.9/0.999, eps 1e-8, dense */
     tr->opt = rlab_opt_new(net->P, &oc, err);
@@ -124,10 +150,7 @@ seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_e
         tr->kd_base = rlab_malloc((size_t)tr->kc * sizeof(float));
         tr->kd_col = rlab_malloc((size_t)tr->kd_cap * sizeof(int32_t));
         tr->kd_delta = rlab_malloc((size_t)tr->kd_cap * sizeof(float));
-        /* the op keeps [kc, N] exponentiated logits when they fit 3/4 of the free arena */
-        size_t kb = (size_t)tr->kc * (size_t)N * sizeof(float) * 4 / 3 +
-                    (size_t)tr->kc * (size_t)c->dim * sizeof(float) * 16 + (8u << 20);
-        tr->kd_tape = rlab_tape_new(kb, 64, err);
+        tr->kd_tape = rlab_tape_new(head_tape_bytes(tr->kc, N, c->dim), 64, err);
         if (!tr->t_base || !tr->t_delta || !tr->kd_off || !tr->kd_base || !tr->kd_col ||
             !tr->kd_delta || !tr->kd_tape) {
             if (tr->kd_tape)
@@ -246,10 +269,45 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
             tr->neg[n] = tr->neg[i];
             n++;
         }
-    rlab_tensor *loss;
+    rlab_tensor *loss = NULL;
     if (c->loss == SEQREC_LOSS_CE) {
-        /* logits only at real positions, chunked (never [n, V] at once) */
-        loss = rlab_t_softmax_xent(t, H, c->pad_logit ? E : &Ereal, NULL, tr->tgt, tr->kc);
+        /* Logits only at real positions (the rows of H), and never those of the whole batch:
+         * the CE runs on chunks of kc rows, each on the head tape with its own forward and
+         * backward (the op keeps the chunk's exponentiated logits for its backward: 3 passes
+         * over the item table), gradients into dH (for H) and straight into the item table.
+         * The main tape then runs its backward from H with dH. The mean over the n rows is
+         * the kc/n-weighted sum of the chunk means. */
+        if (rlab_tape_error(t))
+            return rlab_errf(err, rlab_tape_error(t), "seqrec step: %s", rlab_tape_errmsg(t));
+        memset(tr->dH, 0, (size_t)n * (size_t)d * sizeof(float));
+        double ce = 0.0;
+        for (int64_t r0 = 0; r0 < n; r0 += tr->kc) {
+            const int64_t m = n - r0 < tr->kc ? n - r0 : tr->kc;
+            rlab_tape *ht = tr->ce_tape;
+            rlab_tape_reset(ht);
+            rlab_tensor hv; /* rows [r0, r0 + m) of H, its gradient in dH */
+            memset(&hv, 0, sizeof hv);
+            hv.ndim = 2;
+            hv.shape[0] = m;
+            hv.shape[1] = d;
+            for (int k = 2; k < RLAB_T_MAXDIM; k++)
+                hv.shape[k] = 1;
+            hv.n = m * d;
+            hv.data = H->data + r0 * d;
+            hv.grad = tr->dH + r0 * d;
+            hv.flags = RLAB_T_REQUIRES_GRAD | RLAB_T_VIEW;
+            hv.op = "input";
+            rlab_tensor *l =
+                rlab_t_softmax_xent(ht, &hv, c->pad_logit ? E : &Ereal, NULL, tr->tgt + r0, tr->kc);
+            rlab_tensor *lw = rlab_t_scale(ht, l, (float)m / (float)n);
+            if (rlab_tape_error(ht))
+                return rlab_errf(err, rlab_tape_error(ht), "seqrec CE: %s", rlab_tape_errmsg(ht));
+            ce += (double)l->data[0] * (double)m / (double)n;
+            if (rlab_tape_backward(ht, lw))
+                return rlab_errf(err, rlab_tape_error(ht), "seqrec CE backward: %s",
+                                 rlab_tape_errmsg(ht));
+        }
+        parts[1] = ce;
     } else {
         /* kang205: mean over real positions of -log s(h.e_pos) - log(1 - s(h.e_neg)) */
         rlab_tensor *pe = rlab_t_gather(t, E, tr->tgt, n, N, 0, NULL);
@@ -261,9 +319,10 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     }
     if (rlab_tape_error(t))
         return rlab_errf(err, rlab_tape_error(t), "seqrec step: %s", rlab_tape_errmsg(t));
-    parts[1] = loss->data[0];
+    if (loss)
+        parts[1] = loss->data[0];
     double t1 = rlab_now();
-    if (rlab_tape_backward(t, loss))
+    if (loss ? rlab_tape_backward(t, loss) : rlab_tape_backward_from(t, H, tr->dH))
         return rlab_errf(err, rlab_tape_error(t), "seqrec backward: %s", rlab_tape_errmsg(t));
     double t2 = rlab_now();
 
