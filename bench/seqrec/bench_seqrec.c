@@ -82,8 +82,10 @@ int main(int argc, char **argv)
         /* CPU seconds (all threads) per epoch: less disturbed by a busy machine than wall */
         snprintf(m, sizeof m, "%s.epoch_cpu_seconds", mn);
         emit(m, r.mean_epoch_cpu_seconds, "s", 0.0);
-        /* wall seconds of the last epoch by phase (seqrec_result.profile) */
-        static const char *const ph[5] = {"forward_loss", "backward", "ted", "teacher_fill",
+        /* wall seconds of the last epoch by phase (seqrec_result.profile): the model's forward
+         * with the CE (forward and backward, chunk by chunk), the model's backward, TED, the
+         * teacher rows of TED, L2 and Adam */
+        static const char *const ph[5] = {"forward_ce", "model_backward", "ted", "teacher_fill",
                                           "l2_adam"};
         for (int k = 0; k < 5; k++) {
             if (model != SEQREC_MQSA && (k == 2 || k == 3))

@@ -202,7 +202,8 @@ typedef struct seqrec_result {
     double last_epoch_seconds, mean_epoch_seconds;
     double mean_epoch_cpu_seconds; /* process CPU time (all threads) per training epoch */
     size_t tape_peak;
-    double profile[5]; /* last epoch: forward+loss, backward, TED, teacher fill, L2+Adam (s) */
+    double profile[5]; /* last epoch (s): model forward + loss (CE: its backward too, per chunk),
+                          model backward, TED, teacher fill, L2+Adam */
     char protocol[32];
 } seqrec_result;
 

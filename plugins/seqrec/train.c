@@ -44,7 +44,8 @@ struct seqrec_trainer {
     float *kd_delta, *kd_base; /* [kd_cap], [kc] */
     int64_t kd_cap;
     rlab_rng rng;  /* BCE negatives */
-    double sec[5]; /* profile: forward+loss, backward, TED, teacher fill, L2+Adam */
+    double sec[5]; /* profile: forward+loss (CE backward included), model backward, TED,
+                      teacher fill, L2+Adam */
 };
 
 /* Arena of a head tape (CE or TED) running rlab_t_softmax_xent / rlab_t_soft_xent_items on
@@ -557,7 +558,7 @@ int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks,
         info.protocol = res->protocol;
         if (c->verbose > 1)
             fprintf(stderr,
-                    "  profile: forward+loss %.2fs, backward %.2fs, TED %.2fs (teacher fill "
+                    "  profile: forward+loss %.2fs, model backward %.2fs, TED %.2fs (teacher fill "
                     "%.2fs), L2+Adam %.2fs\n",
                     tr->sec[0], tr->sec[1], tr->sec[2], tr->sec[3], tr->sec[4]);
         memcpy(res->profile, tr->sec, sizeof res->profile);
