@@ -20,16 +20,22 @@
  *                       (logits recomputed, then dH and dItems), as executed
  *
  *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size
+ *   logits.{sgemm,panel}.gflops  the full-softmax logits product alone, 256 rows x 12,101
+ *                       items x 64, one thread: cblas_sgemm (beta 0) against packing the items
+ *                       and running the panel kernel (core/tensor/panel.c), alternating;
+ *                       .panel_kernel_only without the packing (a loss packs once per call,
+ *                       for all its rows: 900-1800 per batch on Beauty)
  *
  * Threads: OpenBLAS from OPENBLAS_NUM_THREADS, OpenMP from OMP_NUM_THREADS (both reported).
  * OpenMP's idle threads must not spin against OpenBLAS's: like the reclab binary, the bench
  * re-executes itself with OMP_WAIT_POLICY=passive unless a policy is set (reported as
  * omp_wait_policy_passive 1/0; RECLAB_NO_REEXEC=1 disables the re-exec). loadavg.start/.end:
  * the 1-minute load average around the run (a shared machine: read the figures with it).
- * Usage: bench_tensor [reps [attention|block|xent]]   (default 5 reps; a name runs only that
+ * Usage: bench_tensor [reps [attention|block|logits|xent]]   (default 5 reps; a name runs only that
  * part, after the sgemm peak). Recommended: OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=2.
  */
 #include "benchutil.h"
+#include "tensor/kernels.h"
 #include "tensor/loss.h"
 #include "tensor/nn.h"
 #include "tensor/ops.h"
@@ -343,6 +349,60 @@ static void bench_xent(int reps, double peak)
     rlab_params_free(P);
 }
 
+/* ---- the logits product alone: packed-panel kernel vs cblas_sgemm, one thread ------------- */
+static void bench_logits(int reps)
+{
+    const int64_t R = 256, V = 12101, C = 64;
+    float *h = rlab_malloc_aligned((size_t)(R * C) * sizeof(float));
+    float *E = rlab_malloc_aligned((size_t)(V * C) * sizeof(float));
+    float *P = rlab_malloc_aligned(rlab_k_panel_floats(V, C) * sizeof(float));
+    float *out = rlab_malloc_aligned((size_t)(R * V) * sizeof(float));
+    float *mx = rlab_malloc_aligned((size_t)R * sizeof(float));
+    if (!h || !E || !P || !out || !mx) {
+        fprintf(stderr, "bench_tensor: out of memory\n");
+        exit(1);
+    }
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    for (int64_t i = 0; i < R * C; i++)
+        h[i] = rlab_rng_normal(&rng);
+    for (int64_t i = 0; i < V * C; i++)
+        E[i] = rlab_rng_normal(&rng);
+    const int bt = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    double bs = 1e30, bp = 1e30, bk = 1e30;
+    int have = rlab_k_panel_available();
+    for (int r = 0; r <= reps; r++) { /* alternating, r = 0 warms up */
+        double t0 = rlab_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)V, (int)C, 1.0f, h,
+                    (int)C, E, (int)C, 0.0f, out, (int)V);
+        double t1 = rlab_now();
+        double tk = t1;
+        if (have) { /* what a loss call does: pack once, then the kernel on 12-row groups */
+            rlab_k_panel_pack(P, E, V, C);
+            tk = rlab_now();
+            for (int64_t g = 0; g < R; g += 12)
+                rlab_k_panel_logits(out + g * V, V, mx + g, h + g * C, R - g < 12 ? R - g : 12, C,
+                                    P, V);
+        }
+        double t2 = rlab_now();
+        if (r > 0) {
+            bs = t1 - t0 < bs ? t1 - t0 : bs;
+            bp = t2 - t1 < bp ? t2 - t1 : bp;
+            bk = t2 - tk < bk ? t2 - tk : bk;
+        }
+    }
+    openblas_set_num_threads(bt);
+    const double f = 2.0 * (double)R * (double)V * (double)C;
+    emit("logits.sgemm.gflops", f / bs / 1e9, "GFLOP/s", 0);
+    if (have) { /* with its packing (once per loss call, whatever its rows), and without */
+        emit("logits.panel.gflops", f / bp / 1e9, "GFLOP/s", f / bs / 1e9);
+        emit("logits.panel_kernel_only.gflops", f / bk / 1e9, "GFLOP/s", f / bs / 1e9);
+    }
+    rlab_free_aligned(h), rlab_free_aligned(E), rlab_free_aligned(P);
+    rlab_free_aligned(out), rlab_free_aligned(mx);
+}
+
 int main(int argc, char **argv)
 {
     /* libgomp reads OMP_WAIT_POLICY when it loads: set it by re-executing (see ui/main.c) */
@@ -370,6 +430,8 @@ int main(int argc, char **argv)
         return 0;
     if (!*only || strcmp(only, "block") == 0)
         bench_block(reps, peak);
+    if (!*only || strcmp(only, "logits") == 0)
+        bench_logits(reps < 5 ? 5 : reps);
     if (!*only || strcmp(only, "xent") == 0)
         bench_xent(reps < 3 ? reps : 3, peak);
     emit("loadavg.end", rlab_bench_load1(), "load", 0);
