@@ -495,35 +495,33 @@ static void sx_row_forward(const sx_rows_ctx *c, int64_t r, int have_m)
     const sx_state *st = c->st;
     const int64_t V = st->V;
     const float s = st->s;
-    {
-        const int64_t i = c->c0 + r;
-        float *x = c->blk + r * V;
-        const float b = sx_base(st, i);
-        float xsum = 0.0f, m;
-        if (have_m) {
-            m = st->m[i];
-            if (nonzero(b))
-                row_max_sum(x, V, &xsum);
-        } else if (c->bias)
-            m = row_max_addbias(x, c->bias, V);
-        else if (nonzero(b))
-            m = row_max_sum(x, V, &xsum);
-        else
-            m = row_max(x, V);
-        if (!have_m && c->bias && nonzero(b))
+    const int64_t i = c->c0 + r;
+    float *x = c->blk + r * V;
+    const float b = sx_base(st, i);
+    float xsum = 0.0f, m;
+    if (have_m) {
+        m = st->m[i];
+        if (nonzero(b))
             row_max_sum(x, V, &xsum);
-        double dot = (double)b * (double)xsum, psum = (double)b * (double)V;
-        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
-            dot += (double)sx_delta(st, k) * (double)x[st->col[k]];
-            psum += (double)sx_delta(st, k);
-        }
-        const float S = row_exp_sum(x, x, V, s, s * m);
-        const double lse = (double)(s * m) + log((double)S);
-        st->m[i] = m;
-        st->S[i] = S;
-        st->psum[i] = (float)psum;
-        c->loss[i] = psum * lse - (double)s * dot;
+    } else if (c->bias)
+        m = row_max_addbias(x, c->bias, V);
+    else if (nonzero(b))
+        m = row_max_sum(x, V, &xsum);
+    else
+        m = row_max(x, V);
+    if (!have_m && c->bias && nonzero(b))
+        row_max_sum(x, V, &xsum);
+    double dot = (double)b * (double)xsum, psum = (double)b * (double)V;
+    for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
+        dot += (double)sx_delta(st, k) * (double)x[st->col[k]];
+        psum += (double)sx_delta(st, k);
     }
+    const float S = row_exp_sum(x, x, V, s, s * m);
+    const double lse = (double)(s * m) + log((double)S);
+    st->m[i] = m;
+    st->S[i] = S;
+    st->psum[i] = (float)psum;
+    c->loss[i] = psum * lse - (double)s * dot;
 }
 
 /* Forward rows [r0, r1) of the chunk: logits by cblas_sgemm before (chunk_logits), or here by
