@@ -12,8 +12,9 @@
  * and an AVX2/FMA micro-kernel computes 6 rows x 16 items per tile: 12 accumulators, per k
  * two panel loads and six broadcasts of h. The panel loop is outside the loop over the (up
  * to 24) rows of a group, so each 4 KB panel is read once per group from cache. The row
- * maxima come out of the same pass. Measured on the 2-core EPYC, one thread, 256 x 12096 x
- * 64: 88 GFLOP/s against 64 for cblas_sgemm (with its packing and beta pass).
+ * maxima come out of the same pass. Measured on the 2-core EPYC, one thread, 256 x 12,101 x 64
+ * (`bench_tensor 9 logits`): 67-87 GFLOP/s for the kernel, against 57-69 for cblas_sgemm with
+ * its packing and beta pass.
  *
  * The k loop runs in order with one FMA per step, so each logit is the same fused
  * multiply-add chain whatever the row's position or thread (results do not depend on the
