@@ -59,6 +59,21 @@ static size_t head_tape_bytes(int64_t kc, int64_t V, int64_t d)
            (size_t)kc * (size_t)d * sizeof(float) * 16 + (8u << 20);
 }
 
+/* One chunk of a head loss l on head tape ht (CE or TED): *acc += w_value * l, then the
+ * backward from grad_w * l (its gradients go to the borrowed inputs and the item table). */
+static int head_backward(rlab_tape *ht, rlab_tensor *l, float grad_w, double w_value,
+                         const char *what, double *acc, rlab_err *err)
+{
+    rlab_tensor *lw = rlab_t_scale(ht, l, grad_w);
+    if (rlab_tape_error(ht))
+        return rlab_errf(err, rlab_tape_error(ht), "seqrec %s: %s", what, rlab_tape_errmsg(ht));
+    *acc += (double)l->data[0] * w_value;
+    if (rlab_tape_backward(ht, lw))
+        return rlab_errf(err, rlab_tape_error(ht), "seqrec %s backward: %s", what,
+                         rlab_tape_errmsg(ht));
+    return RLAB_OK;
+}
+
 void seqrec_trainer_free(seqrec_trainer *tr)
 {
     if (!tr)
@@ -286,27 +301,17 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
             const int64_t m = n - r0 < tr->kc ? n - r0 : tr->kc;
             rlab_tape *ht = tr->ce_tape;
             rlab_tape_reset(ht);
-            rlab_tensor hv; /* rows [r0, r0 + m) of H, its gradient in dH */
-            memset(&hv, 0, sizeof hv);
-            hv.ndim = 2;
-            hv.shape[0] = m;
-            hv.shape[1] = d;
-            for (int k = 2; k < RLAB_T_MAXDIM; k++)
-                hv.shape[k] = 1;
-            hv.n = m * d;
-            hv.data = H->data + r0 * d;
-            hv.grad = tr->dH + r0 * d;
-            hv.flags = RLAB_T_REQUIRES_GRAD | RLAB_T_VIEW;
-            hv.op = "input";
+            /* rows [r0, r0 + m) of H as an input of the head tape, its gradient in dH */
+            rlab_tensor *hv = rlab_t_input(ht, H->data + r0 * d, 2, (int64_t[]){m, d});
+            if (!(hv->flags & RLAB_T_POISON)) {
+                hv->grad = tr->dH + r0 * d;
+                hv->flags |= RLAB_T_REQUIRES_GRAD;
+            }
             rlab_tensor *l =
-                rlab_t_softmax_xent(ht, &hv, c->pad_logit ? E : &Ereal, NULL, tr->tgt + r0, tr->kc);
-            rlab_tensor *lw = rlab_t_scale(ht, l, (float)m / (float)n);
-            if (rlab_tape_error(ht))
-                return rlab_errf(err, rlab_tape_error(ht), "seqrec CE: %s", rlab_tape_errmsg(ht));
-            ce += (double)l->data[0] * (double)m / (double)n;
-            if (rlab_tape_backward(ht, lw))
-                return rlab_errf(err, rlab_tape_error(ht), "seqrec CE backward: %s",
-                                 rlab_tape_errmsg(ht));
+                rlab_t_softmax_xent(ht, hv, c->pad_logit ? E : &Ereal, NULL, tr->tgt + r0, tr->kc);
+            const double w = (double)m / (double)n;
+            if (head_backward(ht, l, (float)w, w, "CE", &ce, err))
+                return err->code;
         }
         parts[1] = ce;
     } else {
@@ -357,14 +362,9 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
             /* CE(teacher, softmax(s E^T / tau)) fused: no [kc, N] teacher or gradient */
             rlab_tensor *l = rlab_t_soft_xent_items(kt, s, &Ereal, tr->kd_base, tr->kd_off,
                                                     tr->kd_col, tr->kd_delta, c->tau, 256);
-            const float wgt = (float)((double)c->lambda_kd * (double)kc / (double)nh);
-            rlab_tensor *lw = rlab_t_scale(kt, l, wgt);
-            if (rlab_tape_error(kt))
-                return rlab_errf(err, rlab_tape_error(kt), "seqrec TED: %s", rlab_tape_errmsg(kt));
-            kd += (double)l->data[0] * (double)kc / (double)nh;
-            if (rlab_tape_backward(kt, lw))
-                return rlab_errf(err, rlab_tape_error(kt), "seqrec TED backward: %s",
-                                 rlab_tape_errmsg(kt));
+            const double w = (double)kc / (double)nh;
+            if (head_backward(kt, l, (float)((double)c->lambda_kd * w), w, "TED", &kd, err))
+                return err->code;
         }
         parts[2] = kd;
     }
