@@ -28,17 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-/* CPU seconds of this process (all threads): the cost without the other tenants of a
- * shared machine. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct acc {
     long active, watches, events;
@@ -127,9 +117,9 @@ int main(int argc, char **argv)
             sim_attach_store(s, db, run);
         acc a = {0};
         t0 = rlab_now();
-        double c0 = cpu_now();
+        double c0 = rlab_bench_cpu_seconds();
         int rc = sim_step(s, rounds, on_round, &a, NULL, NULL, NULL, &err);
-        double dt = rlab_now() - t0, dcpu = cpu_now() - c0;
+        double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
         if (rc) {
             fprintf(stderr, "step: %s\n", err.msg);
             return 1;

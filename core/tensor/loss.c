@@ -324,6 +324,23 @@ static void *rows_thread(void *p)
 
 /* fn(ctx, r0, r1) over [0, n) in up to rlab_t_num_threads() contiguous blocks; the caller runs
  * the first block; a thread that cannot be created is run inline (same result). */
+/* body(arg[k]) for k < nt, k >= 1 on new pthreads and k = 0 on the caller; a thread that
+ * cannot be created has its arg run inline after the others are joined (same result). */
+static void on_threads(void *(*body)(void *), void *const *arg, int nt)
+{
+    pthread_t th[ROWS_MAX_THREADS];
+    int started[ROWS_MAX_THREADS] = {0};
+    for (int k = 1; k < nt; k++)
+        started[k] = pthread_create(&th[k], NULL, body, arg[k]) == 0;
+    body(arg[0]);
+    for (int k = 1; k < nt; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            body(arg[k]);
+    }
+}
+
 static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row)
 {
     int nt = rlab_t_num_threads();
@@ -336,19 +353,12 @@ static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row
         return;
     }
     rows_job jobs[ROWS_MAX_THREADS];
-    pthread_t th[ROWS_MAX_THREADS];
-    int started[ROWS_MAX_THREADS] = {0};
-    for (int k = 0; k < nt; k++)
+    void *arg[ROWS_MAX_THREADS];
+    for (int k = 0; k < nt; k++) {
         jobs[k] = (rows_job){fn, ctx, n * k / nt, n * (k + 1) / nt};
-    for (int k = 1; k < nt; k++)
-        started[k] = pthread_create(&th[k], NULL, rows_thread, &jobs[k]) == 0;
-    fn(ctx, jobs[0].r0, jobs[0].r1);
-    for (int k = 1; k < nt; k++) {
-        if (started[k])
-            pthread_join(th[k], NULL);
-        else
-            fn(ctx, jobs[k].r0, jobs[k].r1);
+        arg[k] = &jobs[k];
     }
+    on_threads(rows_thread, arg, nt);
 }
 
 /* fn(ctx, b) for the blocks b < nb, handed out dynamically to up to rlab_t_num_threads()
@@ -383,6 +393,7 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
     int nt = rlab_t_num_threads();
     nt = nt < ROWS_MAX_THREADS ? nt : ROWS_MAX_THREADS;
     nt = nb < nt ? (int)nb : nt;
+    nt = nt < 1 ? 1 : nt;
     blocks_job job = {.fn = fn, .ctx = ctx, .nb = nb};
     atomic_init(&job.next, 0);
     /* single-threaded blocks also when they all run on this thread: OpenBLAS's threaded
@@ -390,20 +401,10 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
     const int bt = openblas_get_num_threads();
     if (bt > 1)
         openblas_set_num_threads(1);
-    if (nt <= 1) {
-        blocks_thread(&job);
-        if (bt > 1)
-            openblas_set_num_threads(bt);
-        return;
-    }
-    pthread_t th[ROWS_MAX_THREADS];
-    int started[ROWS_MAX_THREADS] = {0};
-    for (int k = 1; k < nt; k++)
-        started[k] = pthread_create(&th[k], NULL, blocks_thread, &job) == 0;
-    blocks_thread(&job); /* also takes over the blocks of a thread that did not start */
-    for (int k = 1; k < nt; k++)
-        if (started[k])
-            pthread_join(th[k], NULL);
+    void *arg[ROWS_MAX_THREADS];
+    for (int k = 0; k < nt; k++) /* one shared job: the threads take its blocks in turn */
+        arg[k] = &job;
+    on_threads(blocks_thread, arg, nt);
     if (bt > 1)
         openblas_set_num_threads(bt);
 }
