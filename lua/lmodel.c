@@ -433,102 +433,31 @@ static int l_models_load(lua_State *L)
 
 /* ---- reclab.evaluate ----------------------------------------------------------------- */
 
-typedef struct eval_ud {
-    const rlab_model *m;
-    const rlab_seqs *hist;
-    rlab_query *q; /* [batch] */
-    rlab_lua_ctx *lc;
-} eval_ud;
-
-static int eval_score(void *ud, const int32_t *users, int nb, float *scores, rlab_err *err)
-{
-    eval_ud *e = ud;
-    for (int b = 0; b < nb; b++) {
-        int32_t u = users[b];
-        int64_t o = e->hist->off[u];
-        e->q[b] = (rlab_query){.user = u,
-                               .hist = e->hist->items + o,
-                               .hist_ts = e->hist->ts + o,
-                               .n_hist = (int32_t)(e->hist->off[u + 1] - o)};
-    }
-    return rlab_model_score_all(e->m, e->q, nb, scores, err);
-}
-
-static int eval_cancel(void *ud)
-{
-    eval_ud *e = ud;
-    return atomic_load(&e->lc->interrupted);
-}
-
-/* Append every row of src to dst. */
-static int inter_append(rlab_inter *dst, const rlab_inter *src)
-{
-    for (size_t r = 0; r < src->n; r++)
-        if (rlab_inter_push(dst, src->user[r], src->item[r], src->ts[r], src->rating[r], NULL))
-            return RLAB_ENOMEM;
-    return RLAB_OK;
-}
-
-/* Store the result as a run: plugin "core", name "evaluate", one metric row per mean. */
-static int64_t store_eval(rlab_lua_ctx *lc, const rlab_model *m, const char *data,
-                          const char *split, const rlab_eval_result *r, const int *ks, int nks,
-                          rlab_err *err)
-{
-    rlab_db *db = rlab_host_db(lc->host);
-    if (!db)
-        return 0;
-    char cfg[512];
-    int n = snprintf(cfg, sizeof cfg,
-                     "{\"model\":\"%s\",\"kind\":\"%s\",\"data\":\"%s\",\"split\":\"%s\","
-                     "\"protocol\":\"%s\",\"k\":[",
-                     m->name, m->kind, data, split, r->protocol);
-    for (int i = 0; i < nks && n > 0 && (size_t)n < sizeof cfg; i++)
-        n += snprintf(cfg + n, sizeof cfg - (size_t)n, "%s%d", i ? "," : "", ks[i]);
-    if (n > 0 && (size_t)n < sizeof cfg)
-        snprintf(cfg + n, sizeof cfg - (size_t)n, "]}");
-    /* names are [A-Za-z0-9_.-] in practice; a quote would make the JSON invalid and the store
-     * refuses it, so the run is simply not recorded then */
-    rlab_db_run_info ri = {.plugin = "core",
-                           .model_kind = m->kind,
-                           .name = "evaluate",
-                           .dataset = data,
-                           .config_json = cfg,
-                           .plugin_version = rlab_version()};
-    int64_t run = 0;
-    if (rlab_db_run_begin(db, &ri, &run, err))
-        return -1;
-    int rc = RLAB_OK;
-    for (int i = 0; i < r->n_metrics && rc == RLAB_OK; i++)
-        rc = rlab_db_metric(db, run, 0, split, r->names[i], r->protocol, r->mean[i], err);
-    rlab_err e2 = {0};
-    if (rlab_db_run_end(db, run, rc ? RLAB_RUN_FAILED : RLAB_RUN_DONE, rc ? err->msg : NULL,
-                        rc ? &e2 : err) ||
-        rc)
-        return -1;
-    return run;
-}
-
 /* reclab.evaluate{model=, data=, k = {5,10,20}, protocol = "full"|"sampled-N",
  *                 split = "test"|"valid", seed = 1, metrics = {"hr", "ndcg", ...}}
- *   -> {protocol=, n_users=, seconds=, run=, ["hr@10"] = v, ...} */
+ *   -> {protocol=, n_users=, run=, model=, ["hr@10"] = v, ...}
+ * The host's `eval` verb (the one evaluator) with Lua-shaped arguments: the data view of the
+ * model's training split (leave-one-out by default), full ranking unless sampled. */
 static int l_evaluate(lua_State *L)
 {
     static const char *const F = "evaluate";
     rlab_lua_ctx *lc = rlab__lctx(L);
     luaL_checktype(L, 1, LUA_TTABLE);
+    char ks[160] = "", mets[96] = "", name[64];
     lua_getfield(L, 1, "model"); /* m */
     if (lua_isnil(L, -1))
         return luaL_error(L, "evaluate: missing argument 'model'");
-    lua_getfield(L, 1, "data"); /* m data */
-    const char *data = lua_tostring(L, -1);
-    if (!data)
-        return luaL_error(L, "evaluate: missing argument 'data' (dataset name)");
-    lua_getfield(L, 1, "split"); /* m data split */
+    lmodel *u = luaL_testudata(L, -1, RLAB_LUA_MODEL_MT);
+    const char *mn = u ? u->name : lua_tostring(L, -1);
+    if (!mn)
+        return luaL_error(L, "evaluate: bad argument 'model' (Model or name expected)");
+    snprintf(name, sizeof name, "%s", mn);
+    lua_getfield(L, 1, "split"); /* m split */
     const char *split = luaL_optstring(L, -1, "test");
     if (strcmp(split, "test") && strcmp(split, "valid"))
         return luaL_error(L, "evaluate: bad argument 'split' (test or valid expected, got '%s')",
                           split);
-    lua_getfield(L, 1, "protocol"); /* m data split proto */
+    lua_getfield(L, 1, "protocol"); /* m split proto */
     const char *proto = luaL_optstring(L, -1, "full");
     int n_neg = 0;
     if (strcmp(proto, "full") != 0) {
@@ -539,148 +468,67 @@ static int l_evaluate(lua_State *L)
                               "got '%s')",
                               proto);
     }
-    lua_getfield(L, 1, "seed"); /* m data split proto seed */
-    uint64_t seed = (uint64_t)luaL_optinteger(L, -1, 1);
-    int ks[16], nks = 0;
+    int first_k = 10;
     lua_getfield(L, 1, "k"); /* ... k */
     if (lua_isinteger(L, -1)) {
-        ks[nks++] = (int)lua_tointeger(L, -1);
+        first_k = (int)lua_tointeger(L, -1);
+        snprintf(ks, sizeof ks, "%d", first_k);
     } else if (lua_istable(L, -1)) {
-        for (int i = 1; i <= (int)lua_rawlen(L, -1) && nks < 16; i++) {
+        size_t o = 0;
+        for (int i = 1; i <= (int)lua_rawlen(L, -1) && o + 12 < sizeof ks; i++) {
             lua_rawgeti(L, -1, i); /* ... k ki */
             if (!lua_isinteger(L, -1))
                 return luaL_error(L, "evaluate: bad argument 'k' (integers expected)");
-            ks[nks++] = (int)lua_tointeger(L, -1);
+            int v = (int)lua_tointeger(L, -1);
+            if (i == 1)
+                first_k = v;
+            o += (size_t)snprintf(ks + o, sizeof ks - o, "%s%d", i > 1 ? "," : "", v);
             lua_pop(L, 1); /* ... k */
         }
-    } else if (lua_isnil(L, -1)) {
-        ks[0] = 5, ks[1] = 10, ks[2] = 20, nks = 3;
-    } else {
+    } else if (!lua_isnil(L, -1)) {
         return luaL_error(L, "evaluate: bad argument 'k' (integer or list expected)");
     }
-    for (int i = 0; i < nks; i++)
-        if (ks[i] < 1)
-            return luaL_error(L, "evaluate: bad argument 'k' (each >= 1 expected, got %d)", ks[i]);
-    unsigned metrics = 0;
     lua_getfield(L, 1, "metrics"); /* ... k metrics */
     if (lua_istable(L, -1)) {
-        static const char *const mnames[] = {"hr", "recall", "precision", "ndcg", "mrr", "map"};
-        for (int i = 1; i <= (int)lua_rawlen(L, -1); i++) {
+        size_t o = 0;
+        for (int i = 1; i <= (int)lua_rawlen(L, -1) && o + 12 < sizeof mets; i++) {
             lua_rawgeti(L, -1, i); /* ... metrics name */
             const char *s = lua_tostring(L, -1);
-            int j = 0;
-            while (j < 6 && (!s || strcmp(s, mnames[j])))
-                j++;
-            if (j == 6)
-                return luaL_error(L, "evaluate: unknown metric '%s'", s ? s : "?");
-            metrics |= 1u << j;
+            o += (size_t)snprintf(mets + o, sizeof mets - o, "%s%s", i > 1 ? "," : "", s ? s : "?");
             lua_pop(L, 1); /* ... metrics */
         }
     }
-
-    /* the parts: <data>.train (+ .valid when testing) is the history, <data>.<split> the
-     * targets */
-    char nm[3][96];
-    snprintf(nm[0], sizeof nm[0], "%s.train", data);
-    snprintf(nm[1], sizeof nm[1], "%s.valid", data);
-    snprintf(nm[2], sizeof nm[2], "%s.%s", data, split);
-    rlab_dataset *tr = rlab_host_dataset_get(lc->host, nm[0]);
-    rlab_dataset *va = strcmp(split, "test") == 0 ? rlab_host_dataset_get(lc->host, nm[1]) : NULL;
-    rlab_dataset *te = rlab_host_dataset_get(lc->host, nm[2]);
-    rlab_model *m = rlab__check_model(L, 2, F);
     rlab_err err = {0};
-    int rc = RLAB_OK;
-    if (!m)
-        rc = rlab_errf(&err, RLAB_ENOTFOUND, "model '%s' not found", luaL_tolstring(L, 2, NULL));
-    else if (!tr || !te)
-        rc = rlab_errf(&err, RLAB_ENOTFOUND,
-                       "dataset '%s' not found (split '%s' first: reclab.datasets.split)",
-                       tr ? nm[2] : nm[0], data);
-    int32_t nu = te ? rlab_vocab_size(&te->users) : 0, ni = te ? rlab_vocab_size(&te->items) : 0;
-    if (rc == RLAB_OK && m->n_items != ni)
-        rc = rlab_errf(&err, RLAB_EINVAL, "model '%s' knows %d items, dataset '%s' has %d", m->name,
-                       (int)m->n_items, data, (int)ni);
-    if (rc == RLAB_OK && m->n_users > 0 && m->n_users != nu)
-        rc = rlab_errf(&err, RLAB_EINVAL, "model '%s' knows %d users, dataset '%s' has %d", m->name,
-                       (int)m->n_users, data, (int)nu);
-    rlab_inter hin;
-    rlab_inter_init(&hin);
-    rlab_seqs hs, ts;
-    memset(&hs, 0, sizeof hs);
-    memset(&ts, 0, sizeof ts);
-    rlab_eval_result *r = NULL;
-    eval_ud e = {.m = m, .hist = &hs, .lc = lc};
-    if (rc == RLAB_OK && (inter_append(&hin, &tr->inter) || (va && inter_append(&hin, &va->inter))))
-        rc = rlab_errf(&err, RLAB_ENOMEM, "out of memory");
-    if (rc == RLAB_OK)
-        rc = rlab_seqs_from_inter(&hin, nu, &hs, &err);
-    if (rc == RLAB_OK)
-        rc = rlab_seqs_from_inter(&te->inter, nu, &ts, &err);
-    if (rc == RLAB_OK) {
-        e.q = rlab_calloc(256, sizeof *e.q);
-        if (!e.q)
-            rc = rlab_errf(&err, RLAB_ENOMEM, "out of memory");
-    }
-    if (rc == RLAB_OK) {
-        rlab_eval_spec sp = {0};
-        sp.n_users = nu;
-        sp.n_items = ni;
-        sp.hist_off = hs.off;
-        sp.hist_items = hs.items;
-        sp.tgt_off = ts.off;
-        sp.tgt_items = ts.items;
-        sp.ks = ks;
-        sp.n_ks = nks;
-        sp.metrics = metrics;
-        sp.batch = 256;
-        sp.n_neg = n_neg;
-        sp.seed = seed;
-        sp.score = eval_score;
-        sp.score_ud = &e;
-        sp.cancel = eval_cancel;
-        sp.cancel_ud = &e;
-        r = rlab_eval_ranking(&sp, &err);
-        if (!r)
-            rc = err.code ? err.code : RLAB_EINVAL;
-    }
-    int64_t run = 0;
-    if (rc == RLAB_OK) {
-        run = store_eval(lc, m, data, split, r, ks, nks, &err);
-        if (run < 0)
-            rc = err.code ? err.code : RLAB_EDB;
-    }
-    if (rc == RLAB_OK) {
-        lua_createtable(L, 0, r->n_metrics + 5);     /* ... res */
-        lua_pushstring(L, r->protocol);              /* ... res v */
-        lua_setfield(L, -2, "protocol");             /* ... res */
-        lua_pushinteger(L, (lua_Integer)r->n_users); /* ... res v */
-        lua_setfield(L, -2, "n_users");              /* ... res */
-        lua_pushnumber(L, r->seconds);               /* ... res v */
-        lua_setfield(L, -2, "seconds");              /* ... res */
-        lua_pushstring(L, m->name);                  /* ... res v */
-        lua_setfield(L, -2, "model");                /* ... res */
-        if (run > 0) {
-            lua_pushinteger(L, (lua_Integer)run); /* ... res v */
-            lua_setfield(L, -2, "run");           /* ... res */
-        }
-        for (int i = 0; i < r->n_metrics; i++) {
-            lua_pushnumber(L, r->mean[i]);    /* ... res v */
-            lua_setfield(L, -2, r->names[i]); /* ... res */
-        }
-    }
-    rlab_eval_result_free(r);
-    rlab_free(e.q);
-    rlab_seqs_clear(&hs);
-    rlab_seqs_clear(&ts);
-    rlab_inter_clear(&hin);
-    rlab_host_dataset_release(lc->host, tr);
-    rlab_host_dataset_release(lc->host, va);
-    rlab_host_dataset_release(lc->host, te);
-    rlab_model_release(m);
-    if (rc == RLAB_ECANCELED)
-        return luaL_error(L, "evaluate: interrupted");
-    if (rc)
+    rlab_args *a = rlab_args_new(lc->host, "eval", &err);
+    if (!a)
         return rlab__lua_raise(L, F, &err);
+    lua_getfield(L, 1, "data"); /* ... data */
+    const char *data = lua_tostring(L, -1);
+    lua_getfield(L, 1, "seed"); /* ... data seed */
+    int rc = rlab_args_set(a, "model", name, &err);
+    if (rc == RLAB_OK && data)
+        rc = rlab_args_set(a, "data", data, &err);
+    if (rc == RLAB_OK)
+        rc = rlab_args_set(a, "split", split, &err);
+    if (rc == RLAB_OK && first_k >= 1)
+        rc = rlab_args_set_int(a, "k", first_k, &err);
+    if (rc == RLAB_OK && ks[0])
+        rc = rlab_args_set(a, "ks", ks, &err);
+    if (rc == RLAB_OK && mets[0])
+        rc = rlab_args_set(a, "metrics", mets, &err);
+    if (rc == RLAB_OK)
+        rc = rlab_args_set_int(a, "neg", n_neg, &err);
+    if (rc == RLAB_OK && lua_isinteger(L, -1))
+        rc = rlab_args_set_int(a, "seed", (int64_t)lua_tointeger(L, -1), &err);
+    if (rc) {
+        rlab_args_free(a);
+        /* "eval: bad argument 'k' ..." reads as evaluate's own */
+        const char *msg = strncmp(err.msg, "eval: ", 6) == 0 ? err.msg + 6 : err.msg;
+        return luaL_error(L, "evaluate: %s", msg);
+    }
+    rlab__run_and_push(L, lc, a, F); /* r */
+    lua_getfield(L, -1, "users");    /* r n */
+    lua_setfield(L, -2, "n_users");  /* r */
     return 1;
 }
 

@@ -155,6 +155,9 @@ int rlab_lua_ctx_take_interrupt(rlab_lua_ctx *lc)
 int rlab__lua_raise(lua_State *L, const char *fname, const rlab_err *err)
 {
     const char *msg = err && err->msg[0] ? err->msg : "failed";
+    /* reclab.evaluate runs the `eval` verb: its messages read as evaluate's own */
+    if (strcmp(fname, "evaluate") == 0 && strncmp(msg, "eval: ", 6) == 0)
+        msg += 6;
     size_t n = strlen(fname);
     if (strncmp(msg, fname, n) == 0 && msg[n] == ':')
         return luaL_error(L, "%s", msg);
@@ -248,7 +251,7 @@ static void push_result(lua_State *L, const rlab_result *res, int64_t run_id)
 /* ---- running commands ---------------------------------------------------------------- */
 
 /* Run args (taken) synchronously for L and push the result table; raises on failure. */
-static int run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const char *full)
+int rlab__run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const char *full)
 {
     rlab_result *res = NULL;
     rlab_err err = {0};
@@ -315,7 +318,8 @@ static void set_positional(lua_State *L, rlab_args *args, const char *full)
     }
 }
 
-/* reclab.<plugin>.<cmd>{key = value, ...; positional...}: upvalue 1 is the shell name. */
+/* reclab.<plugin>.<cmd>{key = value, ...; positional...}: upvalue 1 is the shell name.
+ * reclab.train{"bprmf", data = ...} (or kind = "bprmf") runs the kind's `train bprmf`. */
 static int l_command(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
@@ -323,13 +327,34 @@ static int l_command(lua_State *L)
     if (!lua_isnoneornil(L, 1) && !lua_istable(L, 1))
         return luaL_error(L, "%s: bad argument #1 (table of arguments expected, got %s)", full,
                           luaL_typename(L, 1));
+    lua_Integer first = 1; /* first positional entry that is an argument */
+    int skip_kind = 0;
+    char kfull[160];
+    if (strcmp(full, "train") == 0 && lua_istable(L, 1)) {
+        lua_getfield(L, 1, "kind"); /* t kind */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);        /* t */
+            lua_rawgeti(L, 1, 1); /* t kind */
+            first = 2;
+        } else {
+            skip_kind = 1;
+        }
+        const char *kind = lua_tostring(L, -1);
+        if (!kind)
+            return luaL_error(L, "train: name a model kind (reclab.train{\"bprmf\", data = ...})");
+        snprintf(kfull, sizeof kfull, "train %s", kind);
+        lua_pop(L, 1); /* t */
+        if (!rlab_host_find_cmd(lc->host, kfull))
+            return luaL_error(L, "train: unknown model kind '%s'", kind);
+        full = kfull;
+    }
     rlab_err err = {0};
     rlab_args *args = rlab_args_new(lc->host, full, &err);
     if (!args)
         return rlab__lua_raise(L, full, &err);
     if (lua_istable(L, 1)) {
         lua_Integer npos = (lua_Integer)lua_rawlen(L, 1);
-        for (lua_Integer i = 1; i <= npos; i++) {
+        for (lua_Integer i = first; i <= npos; i++) {
             lua_rawgeti(L, 1, i);          /* t v */
             set_positional(L, args, full); /* t v */
             lua_pop(L, 1);                 /* t */
@@ -337,7 +362,8 @@ static int l_command(lua_State *L)
         lua_pushnil(L);          /* t nil */
         while (lua_next(L, 1)) { /* t k v */
             if (lua_type(L, -2) == LUA_TSTRING) {
-                set_arg(L, args, lua_tostring(L, -2), full); /* t k v */
+                if (!(skip_kind && strcmp(lua_tostring(L, -2), "kind") == 0))
+                    set_arg(L, args, lua_tostring(L, -2), full); /* t k v */
             } else if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
                        lua_tointeger(L, -2) > npos) {
                 rlab_args_free(args);
@@ -347,7 +373,7 @@ static int l_command(lua_State *L)
             lua_pop(L, 1); /* t k */
         }
     }
-    return run_and_push(L, lc, args, full);
+    return rlab__run_and_push(L, lc, args, full);
 }
 
 /* reclab.run(line): one shell-form line, run synchronously. */
@@ -361,7 +387,7 @@ static int l_run(lua_State *L)
         return rlab__lua_raise(L, "run", &err);
     char full[144];
     snprintf(full, sizeof full, "%s", rlab_args_cmd(args)->full);
-    return run_and_push(L, lc, args, full);
+    return rlab__run_and_push(L, lc, args, full);
 }
 
 /* reclab.help([cmd]) -> text */
@@ -423,9 +449,9 @@ static int l_plugins(lua_State *L)
 /* Names of the module's own fields, which a plugin cannot take over. */
 static int reserved(const char *name)
 {
-    static const char *const names[] = {"datasets", "models",    "runs", "db",   "world",
-                                        "evaluate", "recommend", "run",  "help", "verbose",
-                                        "plugins",  "version",   NULL};
+    static const char *const names[] = {"datasets", "models",    "runs",  "db",   "world",
+                                        "evaluate", "recommend", "run",   "help", "verbose",
+                                        "plugins",  "version",   "train", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(names[i], name) == 0)
             return 1;
@@ -438,6 +464,8 @@ static void add_commands(lua_State *L, rlab_host *host)
     int n = rlab_host_cmd_count(host);
     for (int i = 0; i < n; i++) {
         const rlab_cmd_ref *c = rlab_host_cmd_at(host, i);
+        if (rlab_host_cmd_hidden(c)) /* `train KIND`: through reclab.train{KIND, ...} */
+            continue;
         if (reserved(c->plugin)) {
             rlab_log(RLAB_LOG_WARN, "reclab: commands of plugin '%s' hidden by reclab.%s",
                      c->plugin, c->plugin);
@@ -499,6 +527,12 @@ int luaopen_reclab(lua_State *L)
     rlab__open_models(L);              /* M */
     rlab__open_db(L);                  /* M */
     add_commands(L, lc->host);         /* M */
+    /* the model verb everyone uses at top level: reclab.train{"bprmf", data = ...} */
+    if (lua_getfield(L, -1, "core") == LUA_TTABLE) { /* M core */
+        lua_getfield(L, -1, "train");                /* M core fn */
+        lua_setfield(L, -3, "train");                /* M core */
+    }
+    lua_pop(L, 1); /* M */
     if (standalone && !getenv("RECLAB_NO_DEMO")) {
         /* the same session as the program's: the demo world is dataset "demo" */
         lua_getfield(L, -1, "world"); /* M world */

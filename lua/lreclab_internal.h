@@ -49,6 +49,9 @@ rlab_model *rlab__check_model(lua_State *L, int idx, const char *fname);
 void rlab__add_dataset(lua_State *L, const char *fname, rlab_dataset *ds, const char *source);
 /* Push the info table of a dataset. */
 void rlab__push_dataset_info(lua_State *L, const rlab_dataset *ds);
+/* Run args (taken) synchronously and push the command's result table ({lines, tables, run,
+ * <scalar> = v...}); raises "<full>: message" on failure. */
+int rlab__run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const char *full);
 /* Run a function with this thread marked as running commands for lc (events go to lc). */
 void rlab__enter(rlab_lua_ctx *lc);
 void rlab__leave(rlab_lua_ctx *lc);

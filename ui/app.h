@@ -75,7 +75,7 @@ void rlab_app_set_event_fn(rlab_app *app, rlab_event_fn fn, void *ud);
  * when none. Valid until the next call of either. */
 const char *rlab_app_last_error(rlab_app *app);
 
-/* Execute one shell-form line (`baselines.train model=pop data=demo`, core commands, plugin
+/* Execute one shell-form line (`train pop data=demo`, core commands, plugin
  * commands) in batch/sync style: jobs run to completion on the calling thread. Results are
  * printed as text lines to out. Used by the shell for non-job commands and by batch mode. */
 int rlab_app_exec_line(rlab_app *app, const char *line, void (*out)(const char *line, void *ud),

@@ -24,7 +24,7 @@ void rlab_cli_usage(FILE *f)
                "  SCRIPT.lua [ARGS]   the same\n"
                "  demo                run the demo workflow in batch\n"
                "  -e CODE             run Lua code (repeatable; runs in order, before the script)\n"
-               "  -c LINE             run one shell command line, e.g. -c 'help baselines.train'\n"
+               "  -c LINE             run one shell command line, e.g. -c 'help train bprmf'\n"
                "  --db FILE           session store (default ./reclab.db or $RECLAB_DB)\n"
                "  --no-demo           do not load the demo world as dataset \"demo\"\n"
                "  -q, --quiet         no progress lines on stderr\n"

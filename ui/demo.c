@@ -23,7 +23,7 @@ static const char demo_lua[] =
     "end\n"
     "local res = {}\n"
     "for _, m in ipairs{'pop', 'itemknn'} do\n"
-    "  r.baselines.train{model = m, data = 'demo', name = 'demo-' .. m}\n"
+    "  r.train{m, data = 'demo', name = 'demo-' .. m}\n"
     "  res[#res + 1] = r.evaluate{model = 'demo-' .. m, data = 'demo', k = {10}}.run\n"
     "end\n"
     "print(('%-14s %8s %8s'):format('model', 'HR@10', 'NDCG@10'))\n"

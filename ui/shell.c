@@ -102,8 +102,8 @@ static void welcome(tui *t)
                  "%d plugin(s), %d command(s). Type `help`, Tab to complete, F1-F5 for views, "
                  "Ctrl-D to quit.",
                  nplug > 0 ? nplug : 0, rlab_host_cmd_count(t->host));
-    if (rlab_host_find_cmd(t->host, "baselines.train"))
-        tui_log_add(t, TUI_K_INFO, "try: baselines.train model=bprmf data=demo");
+    if (rlab_host_find_cmd(t->host, "train bprmf"))
+        tui_log_add(t, TUI_K_INFO, "try: train bprmf data=demo");
 }
 
 void rlab_shell_set_demo(int load_in_background) { g_load_demo = load_in_background; }

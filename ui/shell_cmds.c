@@ -810,9 +810,12 @@ static void c_help(tui *t, int argc, char **argv, const char *rest)
             return;
         }
         rlab_err err = {0};
-        char *h = rlab_host_help_cmd(t->host, argv[1], &err);
+        char full[160]; /* help train KIND */
+        snprintf(full, sizeof full, "%s%s%s", argv[1], argc >= 3 ? " " : "",
+                 argc >= 3 ? argv[2] : "");
+        char *h = rlab_host_help_cmd(t->host, full, &err);
         if (!h) {
-            tui_log_addf(t, TUI_K_ERR, "error: help: unknown command '%s'", argv[1]);
+            tui_log_addf(t, TUI_K_ERR, "error: help: unknown command '%s'", full);
             return;
         }
         tui_log_add(t, TUI_K_OUT, h);
@@ -1075,6 +1078,12 @@ char **tui_complete(tui *t, const char *line)
         if (pos == 1) {
             sv_words(&s, word, tui_shell_cmd_names());
             char **h = rlab_host_complete(t->host, word);
+            sv_add_strv(&s, h, word);
+            rlab_strv_free(h);
+        } else if (pos == 2 && !strcmp(argv[1], "train")) { /* help train KIND */
+            char kl[256];
+            snprintf(kl, sizeof kl, "train %s", word);
+            char **h = rlab_host_complete(t->host, kl);
             sv_add_strv(&s, h, word);
             rlab_strv_free(h);
         }

@@ -814,6 +814,9 @@ typedef struct mcol {
     char name[64];
 } mcol;
 
+/* metric columns of the runs table: a training run stores a dozen valid and test metrics */
+enum { TUI_RUN_METRICS = 64 };
+
 static int metric_cols(tui *t, const char *in, mcol *cols, int max, rlab_err *err)
 {
     char sql[1024];
@@ -890,8 +893,8 @@ int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err)
     rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
     if (!r)
         return err->code;
-    mcol mc[16];
-    int nm = metric_cols(t, in, mc, 16, err);
+    mcol mc[TUI_RUN_METRICS];
+    int nm = metric_cols(t, in, mc, TUI_RUN_METRICS, err);
     rlab_db_result *lm = nm > 0 ? last_metrics(t, in, err) : NULL;
     if (nm < 0)
         nm = 0;
@@ -908,14 +911,14 @@ int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err)
     tui_table_clear(tb);
     const char *base[] = {"run", "status", "model", "command", "dataset", "secs"};
     int ncol = 6 + nm;
-    const char *cols[6 + 16];
+    const char *cols[6 + TUI_RUN_METRICS];
     for (int i = 0; i < 6; i++)
         cols[i] = base[i];
     for (int i = 0; i < nm; i++)
         cols[6 + i] = mc[i].name;
     tui_table_set_cols(tb, ncol, cols);
-    char buf[6 + 16][64];
-    const char *row[6 + 16];
+    char buf[6 + TUI_RUN_METRICS][64];
+    const char *row[6 + TUI_RUN_METRICS];
     for (int i = 0; i < r->nrow; i++) {
         for (int c = 0; c < 6; c++) {
             cell_text(rlab_db_result_cell(r, i, c), buf[c], sizeof buf[c]);

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
         job = 0;
     }
     if (job) {
-        const char *cmd = "baselines.train model=bprmf data=demo epochs=100000\r";
+        const char *cmd = "train bprmf data=demo epochs=100000\r";
         size_t from = c.n;
         ssize_t w = write(c.fd, cmd, strlen(cmd));
         (void)w;

@@ -70,13 +70,13 @@ int main(int argc, char **argv)
     rlab_world_free(w2);
     rlab_host_add_dataset(h, d2, &err);
     rlab_model *bpr = NULL;
-    if (rlab_host_find_cmd(h, "baselines.train")) {
+    if (rlab_host_find_cmd(h, "train bprmf")) {
         rlab_result *res = NULL;
         /* BENCH_SIM_EPOCHS: fewer epochs for profiling runs (valgrind) */
         const char *ep = getenv("BENCH_SIM_EPOCHS");
         char cmd[160];
         snprintf(cmd, sizeof cmd,
-                 "baselines.train model=bprmf data=demo name=bpr split=none epochs=%d "
+                 "train bprmf data=demo name=bpr split=none epochs=%d "
                  "eval_every=0 seed=1",
                  ep && atoi(ep) > 0 ? atoi(ep) : 20);
         if (rlab_host_run_sync(h, cmd, &res, &err) == RLAB_OK)

@@ -299,6 +299,14 @@ void rlab_args_free(rlab_args *args)
 
 const rlab_cmd_ref *rlab_args_cmd(const rlab_args *args) { return args ? &args->rec->ref : NULL; }
 
+int rlab_args_has(const rlab_args *args, const char *name)
+{
+    for (int i = 0; args && name && i < args->nargs; i++)
+        if (strcmp(args->rec->ref.cmd->args[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 const rlab_arg *rlab__args_decl(const rlab_args *args, int i)
 {
     return &args->rec->ref.cmd->args[i];
@@ -642,6 +650,35 @@ int rlab_host_parse(rlab_host *host, const char *line, rlab_args **out, rlab_err
         rlab_free(tok);
         return rc;
     }
+    if (strcmp(tok, "train") == 0) {
+        /* `train KIND ...`: the kind's generated command (verbs.c) */
+        const char *q = p;
+        char *kt, *kk;
+        int r2 = next_token(&q, &kt, &kk);
+        if (r2 == 1 && !kk) {
+            char full[160];
+            snprintf(full, sizeof full, "train %s", kt);
+            if (rlab__find_cmd_rec(host, full)) {
+                rlab_free(tok);
+                tok = rlab_strdup(full);
+                p = q;
+                if (!tok) {
+                    rlab_free(kt);
+                    return rlab_errf(err, RLAB_ENOMEM, "out of memory parsing a command line");
+                }
+            } else {
+                char *kinds = rlab__kind_list(host);
+                int rc = rlab_errf(err, RLAB_ENOTFOUND, "train: unknown model kind '%s' (%s)", kt,
+                                   kinds ? kinds : "");
+                rlab_free(kinds);
+                rlab_free(kt);
+                rlab_free(tok);
+                return rc;
+            }
+        }
+        rlab_free(kt);
+        rlab_free(kk);
+    }
     rlab_args *args = rlab_args_new(host, tok, err);
     rlab_free(tok);
     if (!args)
@@ -695,6 +732,10 @@ char *rlab_host_help(rlab_host *host)
             const rlab_cmd_rec *c = host->cmds[i];
             if (strcmp(c->plugin->name, pl->name) != 0)
                 continue;
+            if (c->hidden) {
+                sb_add(&b, "  %-22s %s\n", c->full, c->kind->summary ? c->kind->summary : "");
+                continue;
+            }
             char line[160];
             first_line(c->ref.cmd->help, line, sizeof line);
             sb_add(&b, "  %-22s %s%s\n", c->full, line,
@@ -739,6 +780,11 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
             width = w;
     }
     sb_add(&b, "\n%s\n", cmd->help);
+    if (strcmp(c->full, "train") == 0) {
+        char *kinds = rlab__kind_list(host);
+        sb_add(&b, "Model kinds (help train KIND for their fields): %s\n", kinds ? kinds : "");
+        rlab_free(kinds);
+    }
     if (cmd->flags & RLAB_CMD_JOB)
         sb_add(&b, "Runs as a job: progress in the status line, Ctrl-C cancels.\n");
     if (c->nargs) {
@@ -845,7 +891,7 @@ char **rlab_host_complete(rlab_host *host, const char *line)
     if (s0 >= ws) {
         /* first word: command names */
         for (int i = 0; i < host->ncmds; i++)
-            if (starts(host->cmds[i]->full, word))
+            if (!host->cmds[i]->hidden && starts(host->cmds[i]->full, word))
                 sv_add(&out, host->cmds[i]->full, NULL);
     } else {
         char cmdname[160];
@@ -853,6 +899,22 @@ char **rlab_host_complete(rlab_host *host, const char *line)
         while (e < ws && line[e] != ' ' && line[e] != '\t')
             e++;
         snprintf(cmdname, sizeof cmdname, "%.*s", (int)(e - s0), line + s0);
+        if (strcmp(cmdname, "train") == 0) {
+            /* train KIND: the kind is the second word */
+            size_t k0 = e;
+            while (k0 < ws && (line[k0] == ' ' || line[k0] == '\t'))
+                k0++;
+            if (k0 >= ws) {
+                for (int i = 0; i < host->ncmds; i++)
+                    if (host->cmds[i]->kind && starts(host->cmds[i]->kind->name, word))
+                        sv_add(&out, host->cmds[i]->kind->name, NULL);
+            } else {
+                size_t k1 = k0;
+                while (k1 < ws && line[k1] != ' ' && line[k1] != '\t')
+                    k1++;
+                snprintf(cmdname, sizeof cmdname, "train %.*s", (int)(k1 - k0), line + k0);
+            }
+        }
         const rlab_cmd_rec *c = rlab__find_cmd_rec(host, cmdname);
         const char *eq = strchr(word, '=');
         for (int i = 0; c && i < c->nargs; i++) {
@@ -912,4 +974,15 @@ char **rlab_host_complete(rlab_host *host, const char *line)
     }
     qsort(out.v, (size_t)out.n, sizeof *out.v, cmp_str);
     return out.v;
+}
+
+/* "pop|itemknn|bprmf|..." of every generated train command. Caller frees. */
+char *rlab__kind_list(const rlab_host *host)
+{
+    sbuf b = {0};
+    int n = 0;
+    for (int i = 0; i < host->ncmds; i++)
+        if (host->cmds[i]->kind)
+            sb_add(&b, "%s%s", n++ ? "|" : "", host->cmds[i]->kind->name);
+    return sb_take(&b);
 }

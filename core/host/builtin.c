@@ -1,7 +1,7 @@
 /*
  * core/host/builtin.c: the host's own commands, registered like a plugin's under the
  * pseudo-plugin "core" (their shell names have no prefix): help, plugins, models, datasets,
- * jobs, cancel.
+ * jobs, cancel, and the model verbs of verbs.c (train, eval, recommend, save, load, export).
  */
 #include "host/host_internal.h"
 
@@ -15,6 +15,12 @@ static int help_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_host *h = rlab_ctx_host(ctx);
     const char *cmd = rlab_args_str(args, "command");
+    const char *kind = rlab_args_str(args, "kind");
+    char full[160];
+    if (cmd && kind && *kind) { /* help train KIND */
+        snprintf(full, sizeof full, "%s %s", cmd, kind);
+        cmd = full;
+    }
     char *text = cmd && *cmd ? rlab_host_help_cmd(h, cmd, rlab_ctx_err(ctx)) : rlab_host_help(h);
     if (!text)
         return rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOMEM;
@@ -127,7 +133,9 @@ static int cancel_run(rlab_ctx *ctx, const rlab_args *args)
 }
 
 static const rlab_arg help_args[] = {
-    {.name = "command", .type = RLAB_ARG_STRING, .help = "command to explain"}, {0}};
+    {.name = "command", .type = RLAB_ARG_STRING, .help = "command to explain"},
+    {.name = "kind", .type = RLAB_ARG_STRING, .help = "model kind, for help train KIND"},
+    {0}};
 static const rlab_arg cancel_args[] = {{.name = "job",
                                         .type = RLAB_ARG_INT,
                                         .def = "0",
@@ -162,6 +170,46 @@ static const rlab_cmd core_cmds[] = {
      .flags = RLAB_CMD_READONLY,
      .run = cancel_run,
      .help = "Cancel a job (cancel <id>) or all jobs (cancel)."},
+    /* the model verbs (verbs.c): the same for every model kind of every plugin */
+    {.name = "train",
+     .args = rlab__train_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__verb_train_kindless,
+     .help = "Train a model: train KIND data=DATASET [name=NAME] [field=value ...].\n"
+             "Every model kind of every plugin is trained the same way (help train KIND lists "
+             "its fields): the dataset is split (split=loo by default), the kind's steps run in "
+             "the core training loop, the best validation epoch is kept (select=, patience=), "
+             "the test targets are ranked over all items, and the model is registered."},
+    {.name = "eval",
+     .args = rlab__eval_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
+     .run = rlab__verb_eval,
+     .help = "Evaluate any registered model: full ranking of the leave-one-out targets.\n"
+             "Ranks each user's valid and/or test item against every item outside the history "
+             "(valid: train items masked; test: train + valid masked). Stores hr, ndcg, recall "
+             "and mrr at 5/10/20 (and k) with the protocol label and returns them as the table "
+             "\"metrics\"."},
+    {.name = "recommend",
+     .args = rlab__recommend_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__verb_recommend,
+     .help = "Top-k items for a user after the user's whole history (seen items masked)."},
+    {.name = "save",
+     .args = rlab__save_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__verb_save,
+     .help = "Save a model: one safetensors checkpoint (every tensor, the kind, dataset, "
+             "resolved config and versions in its header), kept in the session store."},
+    {.name = "load",
+     .args = rlab__load_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__verb_load,
+     .help = "Load a model checkpoint written by save and register it."},
+    {.name = "export",
+     .args = rlab__export_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
+     .run = rlab__verb_export,
+     .help = "Write the top-k list of every user of a model to a CSV file."},
     {0}};
 
 static const rlab_plugin core_plugin = {

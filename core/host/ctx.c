@@ -92,7 +92,10 @@ int rlab_ctx_job_id(const rlab_ctx *ctx) { return ctx->job->id; }
 
 int rlab_ctx_cancelled(const rlab_ctx *ctx)
 {
-    return atomic_load_explicit(&ctx->job->cancel, memory_order_relaxed) != 0;
+    for (; ctx; ctx = ctx->job->parent)
+        if (atomic_load_explicit(&ctx->job->cancel, memory_order_relaxed) != 0)
+            return 1;
+    return 0;
 }
 
 rlab_err *rlab_ctx_err(rlab_ctx *ctx) { return &ctx->err; }
@@ -522,8 +525,9 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
                          .job_id = job->id,
                          .cmd = job->cmd->full,
                          .run_id = ctx.run_id};
-        rlab__emit(h, &ev);
-        if (atomic_load(&job->cancel))
+        if (!job->parent)
+            rlab__emit(h, &ev);
+        if (rlab_ctx_cancelled(&ctx))
             rc = RLAB_ECANCELED; /* cancelled between dequeue and start */
         else
             rc = job->cmd->ref.cmd->run(&ctx, job->args);
@@ -565,7 +569,8 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
                      .status = rc,
                      .text = message,
                      .elapsed = t1 - t0};
-    rlab__emit(h, &ev);
+    if (!job->parent)
+        rlab__emit(h, &ev);
 
     /* publish last: once the state is final a waiter may collect and free the job */
     pthread_mutex_lock(&h->mu);
@@ -579,4 +584,55 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
     job->res = ctx.res;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- nested calls (plugin.h) ----------------------------------------------------------- */
+
+rlab_args *rlab_ctx_args(rlab_ctx *ctx, const char *full)
+{
+    return rlab_args_new(ctx->host, full, &ctx->err);
+}
+
+int rlab_ctx_call(rlab_ctx *ctx, rlab_args *args, rlab_result **res)
+{
+    if (res)
+        *res = NULL;
+    if (!args)
+        return rlab_errf(&ctx->err, RLAB_EINVAL, "call: no arguments");
+    rlab_err err = {0};
+    int rc = rlab_args_finish(args, &err);
+    if (rc) {
+        rlab_args_free(args);
+        rlab_errf(&ctx->err, rc, "%s", err.msg);
+        return rc;
+    }
+    rlab_job *j = rlab__job_new(ctx->host, args, 1, &err);
+    if (!j) {
+        rlab_errf(&ctx->err, RLAB_ENOMEM, "%s", err.msg);
+        return RLAB_ENOMEM;
+    }
+    j->parent = ctx;
+    j->id = ctx->job->id; /* its output belongs to the calling job */
+    j->started_at = rlab_now();
+    rlab__run_job(ctx->host, j);
+    rc = j->status;
+    if (rc)
+        rlab_errf(&ctx->err, rc, "%s", j->message);
+    if (res) {
+        *res = j->res;
+        j->res = NULL;
+    }
+    rlab__job_free(j);
+    return rc;
+}
+
+int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **res)
+{
+    if (res)
+        *res = NULL;
+    rlab_args *a = NULL;
+    int rc = rlab_host_parse(ctx->host, line, &a, &ctx->err);
+    if (rc)
+        return rc;
+    return rlab_ctx_call(ctx, a, res);
 }

@@ -4,11 +4,14 @@
  */
 #define _GNU_SOURCE /* dladdr */
 #include "host/host_internal.h"
+#include "data/view.h"
+#include "tensor/checkpoint.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +299,11 @@ const rlab_cmd_ref *rlab_host_cmd_at(const rlab_host *h, int i)
     return (h && i >= 0 && i < h->ncmds) ? &h->cmds[i]->ref : NULL;
 }
 
+int rlab_host_cmd_hidden(const rlab_cmd_ref *ref)
+{
+    return ref ? ((const rlab_cmd_rec *)(const void *)ref)->hidden : 0; /* ref is first */
+}
+
 const rlab_cmd_rec *rlab__find_cmd_rec(const rlab_host *h, const char *full)
 {
     for (int i = 0; h && full && i < h->ncmds; i++)
@@ -412,10 +420,11 @@ static int validate(rlab_host *h, const char *file, const char *expect_name, con
                               file, fa, a->name, why);
         }
     }
-    for (const rlab_model_kind *k = d->models; k && k->name; k++)
-        if (!k->load)
-            return refuse(h, err, RLAB_EINVAL,
-                          "plugin %s: model kind '%s' lacks required field 'load'", file, k->name);
+    for (const rlab_model_kind *k = d->models; k && k->name; k++) {
+        char why[200];
+        if (rlab__kind_check(k, why, sizeof why))
+            return refuse(h, err, RLAB_EINVAL, "plugin %s: model kind '%s' %s", file, k->name, why);
+    }
     return RLAB_OK;
 }
 
@@ -458,9 +467,16 @@ static int install(rlab_host *h, rlab_plugin_rec *rec, rlab_err *err)
         if (rc)
             rlab_free(cr);
     }
+    /* the generated `train KIND` command of each model kind */
+    for (const rlab_model_kind *k = rec->desc.models; !rc && k && k->name; k++) {
+        rlab_cmd_rec *cr = rlab__kind_cmd_new(rec, k);
+        rc = cr ? push_ptr((void ***)&h->cmds, &h->ncmds, &h->cap_cmds, cr) : RLAB_ENOMEM;
+        if (rc)
+            rlab__cmd_rec_free(cr);
+    }
     if (rc) { /* roll back */
         while (h->ncmds > first_cmd)
-            rlab_free(h->cmds[--h->ncmds]);
+            rlab__cmd_rec_free(h->cmds[--h->ncmds]);
         if (h->nplugins && h->plugins[h->nplugins - 1] == rec)
             h->nplugins--;
         if (rec->opened && rec->desc.close)
@@ -686,7 +702,7 @@ static void drop_plugin(rlab_host *h, int at)
     int j = 0;
     for (int i = 0; i < h->ncmds; i++) {
         if (h->cmds[i]->plugin == p)
-            rlab_free(h->cmds[i]);
+            rlab__cmd_rec_free(h->cmds[i]);
         else
             h->cmds[j++] = h->cmds[i];
     }
@@ -881,50 +897,132 @@ int rlab_host_register_model(rlab_host *h, rlab_model *m, rlab_err *err)
     return rlab_models_add(h->models, m, err);
 }
 
+/* The checkpoint of model m: its own tensors (vt->tensors), the users' histories and the
+ * host's metadata. The tensors stay borrowed from m (and hist) until ck is written. */
+static rlab_ckpt *model_ckpt(const rlab_model *m, rlab_err *err)
+{
+    if (!m->vt->tensors) {
+        rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) cannot be saved", m->name, m->kind);
+        return NULL;
+    }
+    rlab_ckpt *ck = rlab_ckpt_new(err);
+    if (!ck)
+        return NULL;
+    int rc = m->vt->tensors(m, ck, err);
+    if (rc == RLAB_OK && m->hist.n_users > 0) {
+        int64_t U = m->hist.n_users, n = m->hist.off[U];
+        int64_t s1 = U + 1;
+        rc = rlab_ckpt_add(ck, "reclab.hist.off", RLAB_DT_I64, 1, &s1, m->hist.off, err);
+        if (rc == RLAB_OK)
+            rc = rlab_ckpt_add(ck, "reclab.hist.items", RLAB_DT_I32, 1, &n, m->hist.items, err);
+    }
+    char desc[256], num[32];
+    rlab_model_describe(m, desc, sizeof desc);
+    const rlab_kv kv[] = {{"reclab.format", "reclab-model-1"},
+                          {"reclab.version", RECLAB_VERSION_STRING},
+                          {"reclab.name", m->name},
+                          {"reclab.kind", m->kind},
+                          {"reclab.plugin", m->plugin},
+                          {"reclab.dataset", m->dataset},
+                          {"reclab.dataset_sha256", m->dataset_sha256},
+                          {"reclab.config", m->config ? m->config : "{}"},
+                          {"reclab.train", m->train_opts ? m->train_opts : "{}"},
+                          {"reclab.describe", desc}};
+    for (size_t i = 0; rc == RLAB_OK && i < sizeof kv / sizeof kv[0]; i++)
+        rc = rlab_ckpt_set_meta(ck, kv[i].key, kv[i].value, err);
+    snprintf(num, sizeof num, "%d", (int)m->n_users);
+    if (rc == RLAB_OK)
+        rc = rlab_ckpt_set_meta(ck, "reclab.n_users", num, err);
+    snprintf(num, sizeof num, "%d", (int)m->n_items);
+    if (rc == RLAB_OK)
+        rc = rlab_ckpt_set_meta(ck, "reclab.n_items", num, err);
+    snprintf(num, sizeof num, "%d", m->repr_dim);
+    if (rc == RLAB_OK)
+        rc = rlab_ckpt_set_meta(ck, "reclab.repr_dim", num, err);
+    if (rc != RLAB_OK) {
+        rlab_ckpt_free(ck);
+        return NULL;
+    }
+    return ck;
+}
+
+/* Write m's checkpoint to file and/or the store db (bytes as a blob artifact + a models row).
+ */
+static int save_to(rlab_host *h, rlab_db *db, const rlab_model *m, const char *file, rlab_err *err)
+{
+    rlab_ckpt *ck = model_ckpt(m, err);
+    if (!ck)
+        return err && err->code ? err->code : RLAB_ENOMEM;
+    int rc = RLAB_OK;
+    char tmpdir[512] = "", tmp[700] = "";
+    if (file)
+        rc = rlab_ckpt_write(ck, file, err);
+    if (rc == RLAB_OK && db) {
+        const char *path = file;
+        if (!path) {
+            const char *t = getenv("TMPDIR");
+            snprintf(tmpdir, sizeof tmpdir, "%s/reclab-save-XXXXXX", t && *t ? t : "/tmp");
+            if (!mkdtemp(tmpdir)) {
+                rc = rlab_errf(err, RLAB_EIO, "save model '%s': cannot make a folder in %s: %s",
+                               m->name, t && *t ? t : "/tmp", strerror(errno));
+                tmpdir[0] = '\0';
+            } else {
+                snprintf(tmp, sizeof tmp, "%s/model.safetensors", tmpdir);
+                rc = rlab_ckpt_write(ck, tmp, err);
+                path = tmp;
+            }
+        }
+        /* The bytes go into the store, so the model survives the session even when the files
+         * are gone: rlab_host_model_get restores it from there on demand. */
+        int64_t art = 0;
+        if (rc == RLAB_OK)
+            rc = rlab_db_artifact_file(db, 0, m->name, "model", path, RLAB_DB_ART_BLOB, &art, err);
+        if (rc == RLAB_OK)
+            rc = rlab_db_model_register(db, m->name, m->kind, m->plugin, 0, art, NULL, err);
+    }
+    if (tmp[0])
+        unlink(tmp);
+    if (tmpdir[0])
+        rmdir(tmpdir);
+    rlab_ckpt_free(ck);
+    (void)h;
+    return rc;
+}
+
+int rlab__host_save_model_ctx(rlab_host *h, rlab_ctx *ctx, const char *name, const char *file,
+                              char **path_out, rlab_err *err)
+{
+    *path_out = NULL;
+    rlab_model *m = rlab_models_get(h->models, name);
+    if (!m)
+        return rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name ? name : "");
+    rlab_db *db = ctx ? rlab_ctx_db(ctx) : h->db;
+    char def[600];
+    if (!file && !db && !h->db) { /* nowhere else to keep it */
+        snprintf(def, sizeof def, "%s.safetensors", m->name);
+        file = def;
+    }
+    int rc = save_to(h, db ? db : h->db, m, file, err);
+    rlab_model_release(m);
+    if (rc == RLAB_OK && file) {
+        *path_out = rlab_strdup(file);
+        if (!*path_out)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
 int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char **path_out,
                          rlab_err *err)
 {
     if (path_out)
         *path_out = NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir ? dir : ".", name ? name : "");
     rlab_model *m = rlab_models_get(h->models, name);
     if (!m)
         return rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name ? name : "");
-    char path[1024], meta_path[1024];
-    snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
-    snprintf(meta_path, sizeof meta_path, "%s/%s.json", dir, name);
-    int rc = rlab_model_save(m, path, err);
-    if (rc == RLAB_OK) {
-        char desc[256];
-        rlab_model_describe(m, desc, sizeof desc);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(m->name));
-        json_object_object_add(o, "kind", json_object_new_string(m->kind));
-        json_object_object_add(o, "plugin", json_object_new_string(m->plugin));
-        json_object_object_add(o, "dataset", json_object_new_string(m->dataset));
-        json_object_object_add(o, "n_users", json_object_new_int(m->n_users));
-        json_object_object_add(o, "n_items", json_object_new_int(m->n_items));
-        json_object_object_add(o, "describe", json_object_new_string(desc));
-        const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-        FILE *f = fopen(meta_path, "w");
-        if (!f || fputs(txt, f) < 0 || fputc('\n', f) < 0)
-            rc = rlab_errf(err, RLAB_EIO, "cannot write %s: %s", meta_path, strerror(errno));
-        if (f && fclose(f) != 0 && rc == RLAB_OK)
-            rc = rlab_errf(err, RLAB_EIO, "cannot write %s: %s", meta_path, strerror(errno));
-        json_object_put(o);
-    }
-    if (rc == RLAB_OK && h->db) {
-        /* The bytes go into the store, so the model survives the session even when the files
-         * are gone: rlab_host_model_get restores it from there on demand. */
-        int64_t art = 0;
-        char meta_name[160];
-        snprintf(meta_name, sizeof meta_name, "%s.json", m->name);
-        rc = rlab_db_artifact_file(h->db, 0, m->name, "model", path, RLAB_DB_ART_BLOB, &art, err);
-        if (rc == RLAB_OK)
-            rc = rlab_db_artifact_file(h->db, 0, meta_name, "model-meta", meta_path,
-                                       RLAB_DB_ART_BLOB, NULL, err);
-        if (rc == RLAB_OK)
-            rc = rlab_db_model_register(h->db, m->name, m->kind, m->plugin, 0, art, NULL, err);
-    }
+    int rc = save_to(h, h->db, m, path, err);
     rlab_model_release(m);
     if (rc == RLAB_OK && path_out) {
         *path_out = rlab_strdup(path);
@@ -934,60 +1032,43 @@ int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char *
     return rc;
 }
 
-/* Restore model `name` from the store db: its models row gives the kind and the artifact;
- * the artifact (and its "<name>.json" metadata, when stored) are exported to a private
- * temporary folder, loaded through the kind, and removed. RLAB_ENOTFOUND when the store has
- * no such model or its bytes are not in the store. */
+/* Restore model `name` from the store db: its models row names the artifact, whose bytes are
+ * exported to a private temporary file, loaded as a checkpoint and removed. RLAB_ENOTFOUND
+ * when the store has no such model or its bytes are not in the store. */
 int rlab__host_restore_model(rlab_host *h, rlab_db *db, const char *name, rlab_err *err)
 {
     if (!db)
         return rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name);
-    rlab_db_stmt *s = rlab_db_prepare(
-        db,
-        "SELECT m.kind, m.artifact_id,"
-        " (SELECT a.id FROM artifacts a WHERE a.name = :meta AND a.kind = 'model-meta'"
-        "  AND a.data IS NOT NULL ORDER BY a.id DESC LIMIT 1)"
-        " FROM models m JOIN artifacts b ON b.id = m.artifact_id"
-        " WHERE m.name = :name AND b.data IS NOT NULL",
-        err);
+    rlab_db_stmt *s = rlab_db_prepare(db,
+                                      "SELECT m.artifact_id FROM models m JOIN artifacts b ON"
+                                      " b.id = m.artifact_id WHERE m.name = :name AND b.data IS"
+                                      " NOT NULL ORDER BY m.rowid DESC LIMIT 1",
+                                      err);
     if (!s)
         return err ? err->code : RLAB_EDB;
-    char meta_name[160], kind[64] = "";
-    snprintf(meta_name, sizeof meta_name, "%s.json", name);
-    int64_t art = 0, meta_art = 0;
+    int64_t art = 0;
     int rc = rlab_db_bind_text(s, ":name", name, err);
-    if (rc == RLAB_OK)
-        rc = rlab_db_bind_text(s, ":meta", meta_name, err);
     if (rc == RLAB_OK && (rc = rlab_db_step(s, err)) == RLAB_DB_ROW) {
-        const char *k = rlab_db_column_text(s, 0);
-        snprintf(kind, sizeof kind, "%s", k ? k : "");
-        art = rlab_db_column_int(s, 1);
-        meta_art = rlab_db_column_int(s, 2);
+        art = rlab_db_column_int(s, 0);
         rc = RLAB_OK;
     } else if (rc == RLAB_OK) {
         rc = rlab_errf(err, RLAB_ENOTFOUND,
-                       "model '%s' not found (not in the session, not saved "
-                       "in the store)",
-                       name);
+                       "model '%s' not found (not in the session, not saved in the store)", name);
     }
     rlab_db_finalize(s);
     if (rc)
         return rc;
     const char *tmp = getenv("TMPDIR");
-    char dir[512], path[700], mpath[700];
+    char dir[512], path[700], got[64];
     snprintf(dir, sizeof dir, "%s/reclab-model-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return rlab_errf(err, RLAB_EIO, "restore model '%s': cannot make a folder in %s: %s", name,
                          tmp && *tmp ? tmp : "/tmp", strerror(errno));
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    snprintf(mpath, sizeof mpath, "%s/model.json", dir);
     rc = rlab_db_artifact_export(db, art, path, err);
-    if (rc == RLAB_OK && meta_art > 0)
-        rc = rlab_db_artifact_export(db, meta_art, mpath, err);
     if (rc == RLAB_OK)
-        rc = rlab_host_load_model(h, name, path, kind[0] ? kind : NULL, err);
+        rc = rlab__host_load_ckpt(h, name, path, NULL, got, err);
     unlink(path);
-    unlink(mpath);
     rmdir(dir);
     return rc;
 }
@@ -1007,78 +1088,128 @@ rlab_model *rlab_host_model_get(rlab_host *h, const char *name, rlab_err *err)
     return m;
 }
 
-/* Read a whole small text file; NULL when missing. */
-static char *slurp(const char *path)
+/* The users' histories stored in a checkpoint (none: out left empty), checked against the
+ * model's item count. */
+static int ckpt_hist(const rlab_ckpt *ck, const char *file, int32_t n_items, rlab_seqs *out,
+                     rlab_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = rlab_malloc(cap);
-    while (buf) {
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (n + 1 < cap)
-            break;
-        char *nb = rlab_realloc(buf, cap * 2);
-        if (!nb) {
-            rlab_free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
+    memset(out, 0, sizeof *out);
+    int nd = 0;
+    int64_t sh[8];
+    const int64_t *off = rlab_ckpt_tensor(ck, "reclab.hist.off", RLAB_DT_I64, &nd, sh, NULL);
+    if (!off)
+        return RLAB_OK;
+    if (nd != 1 || sh[0] < 1 || sh[0] - 1 > INT32_MAX)
+        return rlab_errf(err, RLAB_EFORMAT, "%s: tensor 'reclab.hist.off' has a bad shape", file);
+    int64_t U = sh[0] - 1;
+    const int32_t *items = rlab_ckpt_tensor(ck, "reclab.hist.items", RLAB_DT_I32, &nd, sh, err);
+    if (!items && off[U] > 0)
+        return err ? err->code : RLAB_EFORMAT;
+    int64_t n = items ? sh[0] : 0;
+    int ok = off[0] == 0 && off[U] == n;
+    for (int64_t u = 0; ok && u < U; u++)
+        ok = off[u] <= off[u + 1];
+    for (int64_t k = 0; ok && k < n; k++)
+        ok = items[k] >= 0 && items[k] < n_items;
+    if (!ok)
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "%s: the stored histories are inconsistent (offsets or items out of "
+                         "range)",
+                         file);
+    rlab_seqs src = {.n_users = (int32_t)U,
+                     .off = (int64_t *)(uintptr_t)off,
+                     .items = (int32_t *)(uintptr_t)items,
+                     .ts = NULL};
+    return rlab_seqs_copy(&src, out, err);
+}
+
+int rlab__host_load_ckpt(rlab_host *h, const char *name, const char *file, const char *expect,
+                         char got[64], rlab_err *err)
+{
+    rlab_ckpt *ck = rlab_ckpt_read(file, err);
+    if (!ck)
+        return err && err->code ? err->code : RLAB_EIO;
+    int rc = RLAB_OK;
+    void *cfg = NULL;
+    rlab_model *m = NULL;
+    const char *fmt = rlab_ckpt_meta_get(ck, "reclab.format");
+    const char *kind = rlab_ckpt_meta_get(ck, "reclab.kind");
+    const char *saved = rlab_ckpt_meta_get(ck, "reclab.name");
+    if (!fmt || strcmp(fmt, "reclab-model-1") != 0 || !kind) {
+        rc = rlab_errf(err, RLAB_EFORMAT,
+                       "%s: not a reclab model checkpoint (no reclab.format / reclab.kind "
+                       "metadata)",
+                       file);
+        goto done;
     }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
+    if (expect && strcmp(expect, kind) != 0) {
+        rc = rlab_errf(err, RLAB_EFORMAT, "%s holds a '%s' model, not '%s'", file, kind, expect);
+        goto done;
+    }
+    if (!name)
+        name = saved;
+    if (!name || !*name || strlen(name) > 63) {
+        rc = rlab_errf(err, RLAB_EINVAL, "%s: no usable model name", file);
+        goto done;
+    }
+    const char *plugin = NULL;
+    const rlab_model_kind *k = rlab_host_find_model_kind(h, kind, &plugin);
+    if (!k) {
+        rc = rlab_errf(err, RLAB_ENOTFOUND, "%s: no plugin provides model kind '%s'", file, kind);
+        goto done;
+    }
+    cfg = rlab_calloc(1, k->config_size ? k->config_size : 1);
+    if (!cfg) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *cj = rlab_ckpt_meta_get(ck, "reclab.config");
+    if (k->config && (rc = rlab_config_defaults(k->config, k->defaults, cfg, err)) == RLAB_OK &&
+        cj && (rc = rlab_config_from_json(k->config, cfg, cj, 0, err)) != RLAB_OK)
+        rlab_errf(err, rc, "%s: %s", file, err->msg);
+    if (rc)
+        goto done;
+    m = k->restore(h, ck, cfg, err);
+    if (!m) {
+        rc = err && err->code ? err->code : RLAB_EFORMAT;
+        goto done;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    snprintf(m->plugin, sizeof m->plugin, "%s", plugin);
+    const char *ds = rlab_ckpt_meta_get(ck, "reclab.dataset");
+    const char *sha = rlab_ckpt_meta_get(ck, "reclab.dataset_sha256");
+    snprintf(m->dataset, sizeof m->dataset, "%s", ds ? ds : "");
+    snprintf(m->dataset_sha256, sizeof m->dataset_sha256, "%s", sha ? sha : "");
+    rlab_free(m->config);
+    m->config = k->config ? rlab_config_to_json(k->config, cfg) : rlab_strdup("{}");
+    const char *tj = rlab_ckpt_meta_get(ck, "reclab.train");
+    rlab_free(m->train_opts);
+    m->train_opts = tj ? rlab_strdup(tj) : NULL;
+    rlab_seqs_clear(&m->hist);
+    if (!m->config || (tj && !m->train_opts))
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    if (rc == RLAB_OK)
+        rc = ckpt_hist(ck, file, m->n_items, &m->hist, err);
+    if (rc == RLAB_OK && m->n_users == 0)
+        m->n_users = m->hist.n_users;
+    if (rc == RLAB_OK && got)
+        snprintf(got, 64, "%s", name);
+    if (rc == RLAB_OK) {
+        rc = rlab_models_add(h->models, m, err); /* takes m */
+        m = NULL;
+    }
+done:
+    rlab_model_release(m);
+    rlab_free(cfg);
+    rlab_ckpt_free(ck);
+    return rc;
 }
 
 int rlab_host_load_model(rlab_host *h, const char *name, const char *path, const char *kind,
                          rlab_err *err)
 {
-    if (!h || !name || !*name || !path)
-        return rlab_errf(err, RLAB_EINVAL, "load model: name and path required");
-    /* sidecar metadata: <path minus .safetensors>.json */
-    char meta_path[1024];
-    size_t pl = strlen(path);
-    const char *ext = ".safetensors";
-    size_t el = strlen(ext);
-    if (pl > el && strcmp(path + pl - el, ext) == 0)
-        snprintf(meta_path, sizeof meta_path, "%.*s.json", (int)(pl - el), path);
-    else
-        snprintf(meta_path, sizeof meta_path, "%s.json", path);
-    char *meta = slurp(meta_path);
-    char kind_buf[64] = "";
-    if (!kind) {
-        json_object *o = meta ? json_tokener_parse(meta) : NULL;
-        json_object *k = NULL;
-        if (o && json_object_object_get_ex(o, "kind", &k))
-            snprintf(kind_buf, sizeof kind_buf, "%s", json_object_get_string(k));
-        json_object_put(o);
-        if (!kind_buf[0]) {
-            rlab_free(meta);
-            return rlab_errf(err, RLAB_EFORMAT, "%s: no model kind given and no metadata in %s",
-                             path, meta_path);
-        }
-        kind = kind_buf;
-    }
-    const char *plugin = NULL;
-    const rlab_model_kind *k = rlab_host_find_model_kind(h, kind, &plugin);
-    if (!k) {
-        rlab_free(meta);
-        return rlab_errf(err, RLAB_ENOTFOUND, "no plugin provides model kind '%s'", kind);
-    }
-    rlab_model *m = k->load(h, path, meta, err);
-    rlab_free(meta);
-    if (!m) {
-        if (err && err->code == RLAB_OK)
-            rlab_errf(err, RLAB_EFORMAT, "%s: model kind '%s' could not load it", path, kind);
-        return err ? err->code : RLAB_EFORMAT;
-    }
-    snprintf(m->name, sizeof m->name, "%s", name);
-    snprintf(m->kind, sizeof m->kind, "%s", kind);
-    snprintf(m->plugin, sizeof m->plugin, "%s", plugin);
-    return rlab_models_add(h->models, m, err);
+    if (!h || !path)
+        return rlab_errf(err, RLAB_EINVAL, "load model: path required");
+    return rlab__host_load_ckpt(h, name && *name ? name : NULL, path, kind, NULL, err);
 }

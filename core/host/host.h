@@ -103,6 +103,10 @@ typedef struct rlab_cmd_ref {
     const rlab_cmd *cmd;
 } rlab_cmd_ref;
 
+/* 1 for the commands the host generates (`train KIND`): reachable by name, but listed under
+ * their verb rather than one by one. */
+RLAB_API int rlab_host_cmd_hidden(const rlab_cmd_ref *ref);
+
 /* Commands in registration order; NULL past the end. Pointers stay valid until the plugin
  * is unloaded. ui thread. */
 RLAB_API int rlab_host_cmd_count(const rlab_host *host);
@@ -186,28 +190,6 @@ RLAB_API char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *e
  * free with rlab_strv_free. NULL on ENOMEM. ui thread. */
 RLAB_API char **rlab_host_complete(rlab_host *host, const char *line);
 RLAB_API void rlab_strv_free(char **v);
-
-/* ---- results ------------------------------------------------------------------------ */
-
-typedef struct rlab_scalar {
-    char *name;
-    rlab_cell value;
-} rlab_scalar;
-
-/* What a command produced: log lines, scalars, tables. Owned by whoever received it. */
-typedef struct rlab_result {
-    int nlines;
-    char **lines;
-    int nscalars;
-    rlab_scalar *scalars;
-    int ntables;
-    rlab_table **tables;
-    int cap_lines, cap_scalars, cap_tables; /* private */
-} rlab_result;
-
-RLAB_API void rlab_result_free(rlab_result *res);
-/* A scalar by name, NULL when absent. */
-RLAB_API const rlab_cell *rlab_result_scalar(const rlab_result *res, const char *name);
 
 /* ---- events -------------------------------------------------------------------------- */
 

@@ -30,6 +30,11 @@ typedef struct rlab_cmd_rec {
     char full[144];
     rlab_plugin_rec *plugin;
     int nargs; /* declared arguments */
+    /* generated `train KIND` commands (verbs.c): the kind, the command and its arguments
+     * (owned), hidden from command lists */
+    const rlab_model_kind *kind;
+    rlab_cmd own_cmd;
+    int hidden;
 } rlab_cmd_rec;
 
 typedef struct rlab_job rlab_job;
@@ -48,6 +53,9 @@ struct rlab_job {
     double queued_at, started_at, ended_at;
     int64_t run_id;
     rlab_job *next;
+    struct rlab_ctx *parent; /* a nested call (rlab_ctx_call): the calling command, whose job
+                                id, store connection and cancellation it shares; not in the
+                                host's job list, no STARTED/DONE events */
 };
 
 typedef struct rlab_ds_entry rlab_ds_entry;
@@ -120,6 +128,8 @@ int rlab__check_default(const rlab_arg *a, char *why, size_t size);
 const rlab_arg *rlab__args_decl(const rlab_args *args, int i);
 int rlab__args_count(const rlab_args *args);
 int rlab__args_is_set(const rlab_args *args, int i);
+/* "pop|itemknn|...": the model kinds with a train command (caller frees). */
+char *rlab__kind_list(const rlab_host *host);
 
 /* host.c */
 const rlab_cmd_rec *rlab__find_cmd_rec(const rlab_host *h, const char *full);
@@ -144,6 +154,28 @@ rlab_job *rlab__job_new(rlab_host *h, rlab_args *args, int sync, rlab_err *err);
 void rlab__job_free(rlab_job *job);
 void rlab__jobs_shutdown(rlab_host *h);
 int rlab__plugin_busy(rlab_host *h, const rlab_plugin_rec *p);
+
+/* verbs.c: the model verbs and the generated `train KIND` commands */
+int rlab__kind_check(const rlab_model_kind *k, char *why, size_t size);
+rlab_cmd_rec *rlab__kind_cmd_new(rlab_plugin_rec *p, const rlab_model_kind *k);
+void rlab__cmd_rec_free(rlab_cmd_rec *cr);
+extern const rlab_arg rlab__train_args[], rlab__eval_args[], rlab__recommend_args[],
+    rlab__save_args[], rlab__load_args[], rlab__export_args[];
+int rlab__verb_train_kindless(rlab_ctx *ctx, const rlab_args *args);
+int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args);
+int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args);
+int rlab__verb_save(rlab_ctx *ctx, const rlab_args *args);
+int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args);
+int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args);
+
+/* host.c: one checkpoint per model. Save registered model name to file (NULL: into the store
+ * only, or ./NAME.safetensors without a store; *path_out receives the file written, NULL when
+ * none); load a checkpoint file and register it as name (NULL: its saved name, copied to
+ * got[64]); expect (may be NULL) is the kind the file must hold. */
+int rlab__host_save_model_ctx(rlab_host *h, rlab_ctx *ctx, const char *name, const char *file,
+                              char **path_out, rlab_err *err);
+int rlab__host_load_ckpt(rlab_host *h, const char *name, const char *file, const char *expect,
+                         char got[64], rlab_err *err);
 
 /* Restore a model saved in the store db into the registry (see rlab_host_model_get). */
 int rlab__host_restore_model(rlab_host *h, rlab_db *db, const char *name, rlab_err *err);

@@ -93,11 +93,14 @@ void rlab__store_close(rlab_host *h)
 int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
 {
     const rlab_cmd_rec *c = ctx->cmd;
-    if (!ctx->job->sync)
+    if (ctx->job->parent)
+        ctx->db = ctx->job->parent->db; /* a nested call: the caller's connection */
+    else if (!ctx->job->sync)
         rlab__worker_db(ctx->host, ctx);
     else
         ctx->db = ctx->host->db;
-    if (!ctx->db || (c->ref.cmd->flags & RLAB_CMD_READONLY) || strcmp(c->plugin->name, "core") == 0)
+    if (!ctx->db || (c->ref.cmd->flags & RLAB_CMD_READONLY) ||
+        (strcmp(c->plugin->name, "core") == 0 && !(c->ref.cmd->flags & RLAB_CMD_RECORD)))
         return RLAB_OK;
     const rlab_args *args = ctx->job->args;
     const char *dataset = NULL;

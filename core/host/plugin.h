@@ -93,7 +93,7 @@
 #ifdef RLAB_ABI_VERSION_BUILD
 #define RLAB_ABI_VERSION ((uint32_t)(RLAB_ABI_VERSION_BUILD))
 #else
-#define RLAB_ABI_VERSION ((uint32_t)1)
+#define RLAB_ABI_VERSION ((uint32_t)2)
 #endif
 
 /* Fingerprint of the numeric types and core structs plugins share with the host (Lua's
@@ -146,6 +146,7 @@ typedef struct rlab_arg {
 enum {
     RLAB_CMD_JOB = 1u << 0,      /* long: runs on the worker thread, reports progress */
     RLAB_CMD_READONLY = 1u << 1, /* changes nothing (no run record) */
+    RLAB_CMD_RECORD = 1u << 2,   /* core commands: keep a run record all the same (eval) */
 };
 
 /* One command. Arrays end with an entry whose name is NULL ({0}). The shell name is
@@ -336,6 +337,74 @@ RLAB_API rlab_table *rlab_ctx_result_table(rlab_ctx *ctx, const char *name, int 
 RLAB_API int rlab_table_add_row(rlab_table *t, const char *types, ...);
 /* Append a row of ncols cells (text copied). */
 RLAB_API int rlab_table_add_cells(rlab_table *t, const rlab_cell *row);
+
+/* ---- results of a command (also of a called one, see rlab_ctx_call) ------------------ */
+
+typedef struct rlab_scalar {
+    char *name;
+    rlab_cell value;
+} rlab_scalar;
+
+/* What a command produced: log lines, scalars, tables. Owned by whoever received it. */
+typedef struct rlab_result {
+    int nlines;
+    char **lines;
+    int nscalars;
+    rlab_scalar *scalars;
+    int ntables;
+    rlab_table **tables;
+    int cap_lines, cap_scalars, cap_tables; /* private */
+} rlab_result;
+
+RLAB_API void rlab_result_free(rlab_result *res);
+/* A scalar by name, NULL when absent. */
+RLAB_API const rlab_cell *rlab_result_scalar(const rlab_result *res, const char *name);
+
+/* ---- calling another plugin's command or a host verb -------------------------------- */
+/*
+ * A plugin uses other plugins only through these calls (never through the program API in
+ * host/host.h): build the arguments with typed setters, checked against the callee's own
+ * declaration, then run the command synchronously inside this one.
+ *
+ *     rlab_args *a = rlab_ctx_args(ctx, "train bprmf");   // NULL: unknown command (ctx err)
+ *     if (!a || rlab_args_set(a, "data", "demo", rlab_ctx_err(ctx)) ||
+ *         rlab_args_set_int(a, "epochs", 5, rlab_ctx_err(ctx)))
+ *         return rlab_args_free(a), rlab_ctx_err(ctx)->code;   // the callee's message
+ *     rlab_result *res = NULL;
+ *     int rc = rlab_ctx_call(ctx, a, &res);               // takes a
+ *     ... rlab_result_scalar(res, "test.ndcg@10") ...
+ *     rlab_result_free(res);
+ *
+ * Unknown or out-of-range arguments fail at the setter with the callee's message
+ * ("train bprmf: bad argument 'epochs' (integer in [1, 100000] expected, got 0)"). The called
+ * command runs on this thread with this command's store connection, sees this command's
+ * cancellation, keeps its own run record (non-READONLY commands), and its output lines are
+ * forwarded to this command's log. Its error becomes this command's error (the callee's
+ * name prefixed).
+ */
+/* New arguments for command `full` ("train bprmf", "simulator.step", "eval"). NULL with the
+ * context's error set when unknown. */
+RLAB_API rlab_args *rlab_ctx_args(rlab_ctx *ctx, const char *full);
+RLAB_API void rlab_args_free(rlab_args *args);
+/* Setters (see host/host.h for the program-side description): text parsed per the declared
+ * type; typed values for numbers and booleans. On error args is unchanged and err holds
+ * "<cmd>: bad argument ...". */
+RLAB_API int rlab_args_set(rlab_args *args, const char *key, const char *value, rlab_err *err);
+RLAB_API int rlab_args_set_int(rlab_args *args, const char *key, int64_t v, rlab_err *err);
+RLAB_API int rlab_args_set_float(rlab_args *args, const char *key, double v, rlab_err *err);
+RLAB_API int rlab_args_set_bool(rlab_args *args, const char *key, int v, rlab_err *err);
+/* The arguments as a JSON object of their values (given or default), for records. Caller
+ * frees with rlab_free; NULL on ENOMEM. */
+RLAB_API char *rlab_args_to_json(const rlab_args *args);
+/* 1 when the command of args declares an argument called name. */
+RLAB_API int rlab_args_has(const rlab_args *args, const char *name);
+/* Run the command of args (taken) synchronously inside ctx's command. *res (may be NULL)
+ * receives its result, also on failure. Returns its status; on failure the context's error
+ * holds its message. */
+RLAB_API int rlab_ctx_call(rlab_ctx *ctx, rlab_args *args, rlab_result **res);
+/* Parse a shell-form line ("train bprmf data=demo epochs=5") and call it like
+ * rlab_ctx_call. */
+RLAB_API int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **res);
 
 /* ---- host services a plugin may use outside a command (model kind load, open) -------- */
 

@@ -56,6 +56,9 @@ void rlab_model_release(rlab_model *m)
     if (atomic_fetch_sub(&m->refs, 1) == 1) {
         if (m->vt && m->vt->free)
             m->vt->free(m);
+        rlab_seqs_clear(&m->hist);
+        rlab_free(m->config);
+        rlab_free(m->train_opts);
         rlab_free(m);
     }
 }
@@ -263,13 +266,13 @@ int rlab_model_topk(const rlab_model *m, const rlab_query *q, int nq, int k, con
     return rlab_model_topk_generic(m, q, nq, k, mask, items_out, scores_out, err);
 }
 
-int rlab_model_save(const rlab_model *m, const char *path, rlab_err *err)
+int64_t rlab_model_user_hist(const rlab_model *m, int32_t u, const int32_t **items)
 {
-    if (!m || !path)
-        return rlab_errf(err, RLAB_EINVAL, "model save: no model or path");
-    if (!m->vt->save)
-        return rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) cannot be saved", m->name, m->kind);
-    return m->vt->save(m, path, err);
+    *items = NULL;
+    if (!m || u < 0 || u >= m->hist.n_users || !m->hist.off)
+        return 0;
+    *items = m->hist.items + m->hist.off[u];
+    return m->hist.off[u + 1] - m->hist.off[u];
 }
 
 void rlab_model_describe(const rlab_model *m, char *buf, size_t size)

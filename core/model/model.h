@@ -9,7 +9,7 @@
  * which fill in generic implementations where a model leaves a vtable slot NULL.
  *
  *     // plugin side: wrap the trained state and hand it to the registry
- *     static const rlab_model_vt pop_vt = {.score_all = pop_score_all, .save = pop_save,
+ *     static const rlab_model_vt pop_vt = {.score_all = pop_score_all, .tensors = pop_tensors,
  *                                          .describe = pop_describe, .free = pop_free};
  *     rlab_model *m = rlab_model_new(&pop_vt, state, "pop", "pop", &err);
  *     m->n_users = nu; m->n_items = ni; snprintf(m->dataset, sizeof m->dataset, "ml-100k");
@@ -27,7 +27,7 @@
  * handed to a registry (rlab_models_add, rlab_host_register_model) belongs to it.
  *
  * Threads: metadata fields are written once, before the model is registered, and read-only
- * afterwards. The scoring functions (score, score_all, topk, user_repr, describe, save) take
+ * afterwards. The scoring functions (score, score_all, topk, user_repr, describe, tensors) take
  * a const model and must be safe to call from several threads at once (a trained model is
  * immutable; scratch memory is allocated per call). The registry is thread-safe: a job can
  * score a model while the ui lists or replaces it (reference counting keeps a replaced
@@ -37,6 +37,8 @@
 #define RLAB_MODEL_H
 
 #include "base/base.h"
+#include "data/split.h"
+#include "model/config.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -44,6 +46,9 @@
 
 typedef struct rlab_host rlab_host;
 typedef struct rlab_model rlab_model;
+typedef struct rlab_ckpt rlab_ckpt; /* tensor/checkpoint.h */
+typedef struct rlab_fit rlab_fit;   /* model/fit.h */
+typedef struct rlab_fit_ops rlab_fit_ops;
 
 /* One query: whom and in which situation to recommend for. */
 typedef struct rlab_query {
@@ -73,10 +78,12 @@ typedef struct rlab_model_vt {
      * score_all + partial selection, ties broken by lower item index). */
     int (*topk)(const rlab_model *m, const rlab_query *q, int nq, int k, const uint8_t *mask,
                 int32_t *items_out, float *scores_out, rlab_err *err);
-    /* Write the model to path: a safetensors file (core/tensor/checkpoint.h) or the model's
-     * own bytes; the matching rlab_model_kind.load reads it back. Optional (models that
-     * cannot be saved return RLAB_ESTATE through rlab_model_save). */
-    int (*save)(const rlab_model *m, const char *path, rlab_err *err);
+    /* Add every tensor of the model's state to the checkpoint ck (rlab_ckpt_add,
+     * rlab_ckpt_add_params; the data stays borrowed until the host writes the file) and any
+     * model-specific metadata (rlab_ckpt_set_meta, keys prefixed with the kind). The host adds
+     * the kind, dataset, resolved config, histories and versions; the kind's restore reads
+     * it all back. Optional (models without it cannot be saved: RLAB_ESTATE). */
+    int (*tensors)(const rlab_model *m, rlab_ckpt *ck, rlab_err *err);
     /* One line of text ("BPR-MF d=64, trained 20 epochs on ml-100k") into buf. Optional. */
     void (*describe)(const rlab_model *m, char *buf, size_t size);
     /* User representation: out[q][0..m->repr_dim-1]. Optional (repr_dim 0 = none). */
@@ -98,18 +105,53 @@ struct rlab_model {
     int32_t n_users, n_items;
     int repr_dim;    /* size of user_repr output, 0 = none */
     atomic_int refs; /* private: reference count (registry + borrowers) */
+    /* Filled by the host for models it trains or restores (core frees them): */
+    rlab_seqs hist;          /* every user's interactions in time order (n_users 0 = none):
+                                the query history and the mask of `recommend` and `export`
+                                (never filled into queries implicitly: evaluations pass the
+                                split's history) */
+    char *config;            /* resolved config as JSON ({"dim":64,...}), or NULL */
+    char *train_opts;        /* the training loop's settings as JSON (model/fit.h
+                                rlab_fit_fields: split, seed, epochs...), or NULL */
+    char dataset_sha256[65]; /* of the dataset it was trained on ("" = unknown) */
 };
 
-/* A model kind a plugin can create and load. Listed, NULL-name terminated, in the plugin
- * descriptor. Kind names are global: two plugins cannot provide the same kind. */
+/* Kind flags. */
+enum {
+    RLAB_KIND_ONESHOT = 1u << 0, /* fitted in one pass (Pop, ItemKNN): no epochs, no validation
+                                    during training; the host hides the loop's fields */
+};
+
+/* A model kind: what a plugin declares so that the host can train, evaluate, save, load,
+ * recommend with and export its models (the verbs). Listed, NULL-name terminated, in the
+ * plugin descriptor. Kind names are global: two plugins cannot provide the same kind.
+ *
+ *     static const rlab_model_kind kinds[] = {
+ *         {.name = "bprmf", .summary = "BPR matrix factorisation",
+ *          .config = bpr_fields, .config_size = sizeof(bpr_cfg),
+ *          .defaults = (const rlab_kv[]){{"epochs", "50"}, {"select", "ndcg@10"}, {0}},
+ *          .fit = &bpr_fit_ops, .restore = bpr_restore},
+ *         {0}};
+ */
 typedef struct rlab_model_kind {
-    const char *name;    /* "bpr" */
+    const char *name;    /* "bprmf" */
     const char *summary; /* one line for help */
-    /* Read a model saved by vt->save from path. meta is the JSON text saved next to the
-     * artifact ({"name":..., "kind":..., "plugin":..., "dataset":..., "n_users":...,
-     * "n_items":...}) or NULL. Returns a new model (refs = 1, owned by the caller) or NULL
-     * and fills err. The host sets name/kind/plugin afterwards. */
-    rlab_model *(*load)(rlab_host *host, const char *path, const char *meta, rlab_err *err);
+    /* Hyperparameters (NULL-name terminated; NULL = none) of a config struct of config_size
+     * bytes. */
+    const rlab_field *config;
+    size_t config_size;
+    /* Default overrides (NULL-key terminated, or NULL) for this kind's own fields and for the
+     * training loop's (model/fit.h rlab_fit_fields: epochs, eval_every, patience, select,
+     * seed, split...). Two kinds may share one table with different defaults. */
+    const rlab_kv *defaults;
+    unsigned flags; /* RLAB_KIND_* */
+    /* Training: the step functions the core loop drives (model/fit.h). Required. */
+    const rlab_fit_ops *fit;
+    /* Rebuild a model from a checkpoint written through vt->tensors. cfg is the resolved
+     * config read from the file (config_size bytes). Returns a new model (one reference) or
+     * NULL with err; the host fills name, kind, plugin, dataset, config and histories.
+     * Required. */
+    rlab_model *(*restore)(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err);
 } rlab_model_kind;
 
 /* ---- model objects ------------------------------------------------------------------- */
@@ -148,8 +190,9 @@ RLAB_API int rlab_model_topk_generic(const rlab_model *m, const rlab_query *q, i
  * Scores that are NaN are never selected. O(n log k). Thread-safe. */
 RLAB_API void rlab_topk_row(const float *scores, int32_t n, const uint8_t *mask, int k,
                             int32_t *items_out, float *scores_out);
-/* Save to path through vt->save (RLAB_ESTATE when the model cannot be saved). */
-RLAB_API int rlab_model_save(const rlab_model *m, const char *path, rlab_err *err);
+/* The stored history of user u in m->hist (items oldest first) into *items; returns its
+ * length (0 when there is none). */
+RLAB_API int64_t rlab_model_user_hist(const rlab_model *m, int32_t u, const int32_t **items);
 /* One-line description into buf (vt->describe or "<kind> model '<name>' (U users, I items)").
  */
 RLAB_API void rlab_model_describe(const rlab_model *m, char *buf, size_t size);

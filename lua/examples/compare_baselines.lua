@@ -7,11 +7,13 @@ compare_baselines.lua: Pop vs ItemKNN vs BPR-MF, full-ranking, leave-one-out.
 With $RECLAB_DATA set it uses MovieLens-100K ($RECLAB_DATA/movielens-100k/u.data);
 otherwise the built-in demo world. Steps:
   1. load the data (or take the demo world),
-  2. split it leave-one-out: per user the last item is the test target, the second-last
-     the validation target, the rest is training data,
-  3. train Pop, ItemKNN and BPR-MF with the baselines plugin,
+  2. look at its leave-one-out split: per user the last item is the test target, the
+     second-last the validation target, the rest is training data (the host's data view
+     makes the same split for training and evaluation),
+  3. train Pop, ItemKNN and BPR-MF (model kinds of the baselines plugin; the host's `train`
+     verb runs them all the same way),
   4. rank every test target against ALL items the user has not seen (full ranking, no
-     sampled negatives) and store HR@10 / NDCG@10 as metrics of an `evaluate` run,
+     sampled negatives) and store HR@10 / NDCG@10 as metrics of an `eval` run,
   5. read the comparison back from the session store with SQL and print it,
   6. check the expected order: BPR-MF and ItemKNN must beat Pop.
 Optional argument: BPR-MF epochs (default 40; the test suite passes fewer for speed).
@@ -35,24 +37,25 @@ end
 local d = assert(reclab.datasets.info(name))
 print(("%s: %d users, %d items, %d interactions"):format(name, d.n_users, d.n_items, d.n_inter))
 
--- 2. leave-one-out split: adds <name>.train / .valid / .test ---------------------------------
+-- 2. the leave-one-out split (as datasets <name>.train / .valid / .test, to look at) ---------
 local s = reclab.datasets.split(name, {method = "loo"})
 print(("split: %d train, %d valid, %d test interactions"):format(s.n_train, s.n_valid, s.n_test))
 
 -- 3 + 4. train and evaluate each baseline ---------------------------------------------------
 local runs = {}
 local configs = {
-  {model = "pop"},
-  {model = "itemknn", k = 100},
-  {model = "bprmf", epochs = epochs, dim = 64},
+  {"pop"},
+  {"itemknn", k = 100},
+  {"bprmf", epochs = epochs, dim = 64},
 }
 for _, cfg in ipairs(configs) do
-  cfg.data = name                    -- the plugin trains on the same leave-one-out train part
-  cfg.name = name .. "-" .. cfg.model
-  local t = reclab.baselines.train(cfg)
+  local kind = cfg[1]                -- reclab.train{KIND, field = value, ...}
+  cfg.data = name                    -- trains on the leave-one-out train part of the data
+  cfg.name = name .. "-" .. kind
+  local t = reclab.train(cfg)
   local r = reclab.evaluate{model = t.model, data = name, k = {10}, metrics = {"hr", "ndcg"}}
   print(("%-8s trained in %6.2f s   HR@10 %.4f  NDCG@10 %.4f  (run %d)"):format(
-    cfg.model, t.seconds, r["hr@10"], r["ndcg@10"], r.run))
+    kind, t.seconds, r["hr@10"], r["ndcg@10"], r.run))
   runs[#runs + 1] = r.run
 end
 

@@ -27,14 +27,15 @@ print(("tiny world: %d interactions, zipf %.2f"):format(w.n_inter, w.config.zipf
 local split = reclab.datasets.split("demo", {method = "loo"})
 print(("train %d / valid %d / test %d"):format(split.n_train, split.n_valid, split.n_test))
 
--- 3. Train a baseline. Every plugin command is a Lua function taking a table of the same
---    arguments as the shell form `baselines.train model=pop data=demo`; `help` explains them.
-if not reclab.baselines then
+-- 3. Train a baseline. Plugins provide model kinds (pop, itemknn, bprmf, sasrec, mqsa...);
+--    the host trains every kind the same way: reclab.train{KIND, ...} takes the same
+--    arguments as the shell form `train itemknn data=demo`; `help` explains them.
+if not reclab.help("train itemknn") then
   print("the baselines plugin is not built; stopping here")
   return
 end
-print(reclab.help("baselines.train"):match("[^\n]*"))   -- first line of the help text
-local res = reclab.baselines.train{model = "itemknn", data = "demo", name = "knn"}
+print(reclab.help("train itemknn"):match("[^\n]*"))   -- first line of the help text
+local res = reclab.train{"itemknn", data = "demo", name = "knn"}
 local model = res.model                                  -- a reclab.Model handle
 print("trained:", model:describe())
 
@@ -43,7 +44,7 @@ local items, scores = model:recommend("u17", 5)
 for i = 1, #items do print(("  %d. %s  (%.3f)"):format(i, items[i], scores[i])) end
 
 -- 5. Evaluate: every test item is ranked against ALL items the user has not seen ("full"
---    ranking). The numbers are stored as metrics of an `evaluate` run.
+--    ranking). The numbers are stored as metrics of an `eval` run.
 local ev = reclab.evaluate{model = model, data = "demo", k = {10, 20}}
 print(("HR@10 %.4f  NDCG@10 %.4f  over %d users (%s ranking)"):format(ev["hr@10"],
       ev["ndcg@10"], ev.n_users, ev.protocol))
@@ -60,6 +61,6 @@ end
 
 -- 7. Errors: mistakes raise an error naming the command; lookups that can miss return
 --    nil plus a message, like io.open.
-local ok, err = pcall(reclab.baselines.train, {model = "itemknn", data = "demo", k = 0})
+local ok, err = pcall(reclab.train, {"itemknn", data = "demo", k = 0})
 print("error:", err)
 print("miss:", select(2, reclab.models.get("no-such-model")))

@@ -4,7 +4,7 @@ recagent_tour.lua: a RecAgent user simulation on the demo world, with a counterf
   reclab run lua/examples/recagent_tour.lua [bpr_epochs]
 
 Steps:
-  1. train BPR-MF on the demo world (plugins/baselines),
+  1. train BPR-MF on the demo world (a model kind of plugins/baselines),
   2. build 200 agents from the demo world (ground-truth tastes, archetypes, follow graph)
      and run 20 rounds with BPR-MF as the recommender (offline policies, seeded),
   3. interview one agent: it answers from its memories,
@@ -20,8 +20,8 @@ local epochs = tonumber(arg and arg[1]) or 30
 
 -- 1. the recommender ---------------------------------------------------------------------------
 if not reclab.datasets.info("demo") then reclab.world.demo("demo") end
-local t = reclab.baselines.train{model = "bprmf", data = "demo", name = "bpr", split = "none",
-                                 epochs = epochs, eval_every = 0, seed = 1}
+local t = reclab.train{"bprmf", data = "demo", name = "bpr", split = "none",
+                       epochs = epochs, eval_every = 0, seed = 1}
 print(("BPR-MF trained on the demo world (%d epochs)"):format(epochs))
 
 -- 2. 200 agents, 20 rounds -----------------------------------------------------------------------

@@ -95,13 +95,11 @@ static int bpr_user_repr(const rlab_model *m, const rlab_query *q, int nq, float
     return RLAB_OK;
 }
 
-static int bpr_save(const rlab_model *m, const char *path, rlab_err *err)
+static int bpr_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const bl_bpr *s = m->impl;
-    char dim[24];
-    snprintf(dim, sizeof dim, "%d", (int)s->D);
-    rlab_kv kv[] = {{"dim", dim}, {"info", s->info}};
-    return bl_save(m, s->P, kv, 2, path, err);
+    int rc = rlab_ckpt_add_params(ck, s->P, NULL, err);
+    return rc ? rc : rlab_ckpt_set_meta(ck, "bprmf.info", s->info, err);
 }
 
 static void bpr_describe(const rlab_model *m, char *buf, size_t size)
@@ -123,7 +121,7 @@ static void bpr_free(rlab_model *m)
 static const rlab_model_vt bpr_vt = {
     .score_all = bpr_score_all,
     .user_repr = bpr_user_repr,
-    .save = bpr_save,
+    .tensors = bpr_tensors,
     .describe = bpr_describe,
     .free = bpr_free,
 };
@@ -163,7 +161,7 @@ static rlab_model *bpr_wrap(rlab_params *P, int32_t D, int32_t nu, int32_t ni, r
 
 /* Lazy optimiser state over the rows touched by a batch. */
 typedef struct trainer {
-    const bl_train *t;
+    const bl_bpr_cfg *t;
     bl_bpr *s;
     rlab_params *P;
     int32_t nu, ni, D;
@@ -196,7 +194,7 @@ static void touch_item(trainer *tr, int32_t i)
 static void update_row(const trainer *tr, float *restrict x, float *restrict g, size_t off,
                        int32_t n, float lr, float a, float ic2)
 {
-    const float decay = 1.0f - lr * (float)tr->t->wd;
+    const float decay = 1.0f - lr * (float)tr->t->weight_decay;
     if (tr->t->opt == BL_OPT_SGD) {
         for (int32_t d = 0; d < n; d++) {
             x[d] = decay * x[d] - lr * g[d];
@@ -266,183 +264,166 @@ static double triple(trainer *tr, int32_t u, int32_t i, int32_t j, float w)
     return loss;
 }
 
-static int cancel_hook(void *ud) { return bl_cancelled(ud); }
+/* ---- the core loop's steps -------------------------------------------------------------- */
 
-rlab_model *bl_bpr_train(const bl_train *t, rlab_err *err)
-{
-    const bl_data *d = t->data;
-    trainer tr = {.t = t, .nu = d->n_users, .ni = d->n_items, .D = t->dim};
-    rlab_param_spec specs[3];
-    bpr_specs(specs, tr.nu, tr.ni, tr.D);
-    rlab_rng rng;
-    rlab_rng_seed(&rng, t->seed);
-    rlab_sampler *smp = NULL;
-    rlab_bpr_batcher *bat = NULL;
-    float *best = NULL;
-    rlab_model *m = NULL;
-    int32_t *negs = NULL;
-    int rc = RLAB_OK;
-
-    rlab_params *P = rlab_params_new(specs, 3, &rng, err);
-    if (!P)
-        return NULL;
-    m = bpr_wrap(P, tr.D, tr.nu, tr.ni, err);
-    if (!m)
-        return NULL;
-    if (t->dataset)
-        snprintf(m->dataset, sizeof m->dataset, "%s", t->dataset);
-    tr.s = m->impl;
-    tr.P = P;
-    tr.gU = P->t[0].grad;
-    tr.gV = P->t[1].grad;
-    tr.gb = P->t[2].grad;
-    tr.tu = rlab_malloc((size_t)tr.nu * sizeof *tr.tu);
-    tr.ti = rlab_malloc((size_t)tr.ni * sizeof *tr.ti);
-    tr.mu = rlab_calloc((size_t)tr.nu, 1);
-    tr.mi = rlab_calloc((size_t)tr.ni, 1);
-    negs = rlab_malloc((size_t)(t->neg > 1 ? t->neg : 1) * sizeof *negs);
-    if (t->opt == BL_OPT_ADAMW) {
-        tr.m1 = rlab_calloc(P->count, sizeof(float));
-        tr.m2 = rlab_calloc(P->count, sizeof(float));
-    }
-    int do_valid = d->split == BL_SPLIT_LOO && t->eval_every > 0;
-    if (do_valid && t->keep_best)
-        best = rlab_malloc(P->count * sizeof(float));
-    if (!tr.tu || !tr.ti || !tr.mu || !tr.mi || !negs ||
-        (t->opt == BL_OPT_ADAMW && (!tr.m1 || !tr.m2)) || (do_valid && t->keep_best && !best)) {
-        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
-        goto done;
-    }
-    if (d->train.off[d->n_users] == 0) {
-        rc = rlab_errf(err, RLAB_EINVAL, "no training interactions");
-        goto done;
-    }
-    smp = rlab_sampler_new_uniform(tr.ni, err);
-    if (!smp || rlab_sampler_set_exclude(smp, &d->train, err)) {
-        rc = err->code ? err->code : RLAB_ENOMEM;
-        goto done;
-    }
-    bat = rlab_bpr_batcher_new(&d->train, smp, t->batch, t->seed ^ 0x5bd1e995u, err);
-    if (!bat) {
-        rc = err->code;
-        goto done;
-    }
+typedef struct bpr_state {
+    const rlab_fit *fit;
+    trainer tr;
+    rlab_model *m;
+    rlab_sampler *smp;
+    rlab_bpr_batcher *bat;
     rlab_rng nrng; /* extra negatives */
-    rlab_rng_seed(&nrng, t->seed ^ 0x9e3779b97f4a7c15ull);
+    int32_t *negs;
+    int64_t npos;
+} bpr_state;
 
-    double best_ndcg = -1.0, last_hr = NAN, last_ndcg = NAN;
-    int best_ep = 0, ep = 0;
-    static const int vks[] = {10};
-    for (ep = 0; ep < t->epochs; ep++) {
-        if (ep > 0)
-            rlab_bpr_batcher_epoch(bat);
-        double loss = 0.0;
-        int64_t ntrip = 0;
-        for (;;) {
-            if (bl_cancelled(t)) {
-                rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
-                goto done;
-            }
-            int n = 0;
-            if ((rc = rlab_bpr_batcher_next(bat, &n, err)))
-                goto done;
-            if (n == 0)
-                break;
-            float w = 1.0f / (float)(n * t->neg);
-            for (int r = 0; r < n; r++) {
-                int32_t u = bat->user[r], i = bat->pos[r];
-                negs[0] = bat->neg[r];
-                if (t->neg > 1 &&
-                    (rc = rlab_sampler_draw_n(smp, &nrng, u, negs + 1, t->neg - 1, err)))
-                    goto done;
-                for (int k = 0; k < t->neg; k++)
-                    loss += triple(&tr, u, i, negs[k], w);
-            }
-            ntrip += (int64_t)n * t->neg;
-            apply_updates(&tr);
-        }
-        loss /= (double)(ntrip ? ntrip : 1);
-        if (!isfinite(loss)) {
-            rc = rlab_errf(err, RLAB_EINVAL, "loss diverged (%g) at epoch %d: lower lr", loss,
-                           ep + 1);
-            goto done;
-        }
-        if (t->ctx)
-            rlab_ctx_metric(t->ctx, ep + 1, "train", "loss", NULL, loss);
-        int nmet = 1;
-        rlab_metric met[3] = {{"loss", loss}};
-        if (do_valid && ((ep + 1) % t->eval_every == 0 || ep + 1 == t->epochs)) {
-            rlab_eval_result *r =
-                bl_evaluate(m, d, BL_EVAL_VALID, vks, 1, cancel_hook, (void *)(uintptr_t)t, err);
-            if (!r) {
-                rc = err->code;
-                goto done;
-            }
-            last_hr = r->mean[rlab_eval_result_find(r, "hr@10")];
-            last_ndcg = r->mean[rlab_eval_result_find(r, "ndcg@10")];
-            rlab_eval_result_free(r);
-            if (t->ctx) {
-                rlab_ctx_metric(t->ctx, ep + 1, "valid", "hr@10", "full", last_hr);
-                rlab_ctx_metric(t->ctx, ep + 1, "valid", "ndcg@10", "full", last_ndcg);
-            }
-            met[nmet++] = (rlab_metric){"valid hr@10", last_hr};
-            met[nmet++] = (rlab_metric){"valid ndcg@10", last_ndcg};
-            if (best && last_ndcg > best_ndcg) {
-                best_ndcg = last_ndcg;
-                best_ep = ep + 1;
-                memcpy(best, P->data, P->count * sizeof(float));
-            }
-        }
-        if (t->ctx)
-            rlab_ctx_progress(t->ctx, ep + 1, t->epochs, "epoch", nmet, met);
-    }
-    if (best && best_ep > 0 && best_ep != t->epochs)
-        memcpy(P->data, best, P->count * sizeof(float));
-    if (best && best_ep > 0)
-        snprintf(tr.s->info, sizeof tr.s->info,
-                 "%d epochs (kept epoch %d, valid ndcg@10 %.4f), %s lr=%g reg=%g", t->epochs,
-                 best_ep, best_ndcg, t->opt == BL_OPT_SGD ? "sgd" : "adamw", t->lr, t->reg);
-    else
-        snprintf(tr.s->info, sizeof tr.s->info, "%d epochs, %s lr=%g reg=%g", t->epochs,
-                 t->opt == BL_OPT_SGD ? "sgd" : "adamw", t->lr, t->reg);
-    (void)last_hr;
-done:
-    rlab_bpr_batcher_free(bat);
-    rlab_sampler_free(smp);
-    rlab_free(best);
-    rlab_free(negs);
-    rlab_free(tr.tu);
-    rlab_free(tr.ti);
-    rlab_free(tr.mu);
-    rlab_free(tr.mi);
-    rlab_free(tr.m1);
-    rlab_free(tr.m2);
-    if (rc != RLAB_OK) {
-        rlab_model_release(m);
-        return NULL;
-    }
-    return m;
+static void bpr_end(void *state)
+{
+    bpr_state *st = state;
+    rlab_bpr_batcher_free(st->bat);
+    rlab_sampler_free(st->smp);
+    rlab_free(st->negs);
+    rlab_free(st->tr.tu);
+    rlab_free(st->tr.ti);
+    rlab_free(st->tr.mu);
+    rlab_free(st->tr.mi);
+    rlab_free(st->tr.m1);
+    rlab_free(st->tr.m2);
+    rlab_model_release(st->m);
+    rlab_free(st);
 }
 
-rlab_model *bl_bpr_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+static int bpr_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    const rlab_view *d = fit->view;
+    const bl_bpr_cfg *t = fit->cfg;
+    const uint64_t seed = (uint64_t)fit->opts->seed;
+    bpr_state *st = rlab_calloc(1, sizeof *st);
+    if (!st)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    st->fit = fit;
+    trainer *tr = &st->tr;
+    *tr = (trainer){.t = t, .nu = d->n_users, .ni = d->n_items, .D = t->dim};
+    rlab_param_spec specs[3];
+    bpr_specs(specs, tr->nu, tr->ni, tr->D);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed);
+    int rc = RLAB_OK;
+    rlab_params *P = rlab_params_new(specs, 3, &rng, err);
+    if (!P || !(st->m = bpr_wrap(P, tr->D, tr->nu, tr->ni, err))) {
+        rc = err->code ? err->code : RLAB_ENOMEM;
+        goto fail;
+    }
+    tr->s = st->m->impl;
+    tr->P = P;
+    snprintf(tr->s->info, sizeof tr->s->info, "%d epochs, %s lr=%g reg=%g", fit->opts->epochs,
+             t->opt == BL_OPT_SGD ? "sgd" : "adamw", t->lr, t->reg);
+    tr->gU = P->t[0].grad;
+    tr->gV = P->t[1].grad;
+    tr->gb = P->t[2].grad;
+    tr->tu = rlab_malloc((size_t)tr->nu * sizeof *tr->tu);
+    tr->ti = rlab_malloc((size_t)tr->ni * sizeof *tr->ti);
+    tr->mu = rlab_calloc((size_t)tr->nu, 1);
+    tr->mi = rlab_calloc((size_t)tr->ni, 1);
+    st->negs = rlab_malloc((size_t)(t->neg > 1 ? t->neg : 1) * sizeof *st->negs);
+    if (t->opt == BL_OPT_ADAMW) {
+        tr->m1 = rlab_calloc(P->count, sizeof(float));
+        tr->m2 = rlab_calloc(P->count, sizeof(float));
+    }
+    if (!tr->tu || !tr->ti || !tr->mu || !tr->mi || !st->negs ||
+        (t->opt == BL_OPT_ADAMW && (!tr->m1 || !tr->m2))) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto fail;
+    }
+    st->npos = d->train.off[d->n_users];
+    if (st->npos == 0) {
+        rc = rlab_errf(err, RLAB_EINVAL, "no training interactions");
+        goto fail;
+    }
+    st->smp = rlab_sampler_new_uniform(tr->ni, err);
+    if (!st->smp || rlab_sampler_set_exclude(st->smp, &d->train, err)) {
+        rc = err->code ? err->code : RLAB_ENOMEM;
+        goto fail;
+    }
+    st->bat = rlab_bpr_batcher_new(&d->train, st->smp, t->batch, seed ^ 0x5bd1e995u, err);
+    if (!st->bat) {
+        rc = err->code;
+        goto fail;
+    }
+    rlab_rng_seed(&st->nrng, seed ^ 0x9e3779b97f4a7c15ull);
+    *state = st;
+    return RLAB_OK;
+fail:
+    if (!st->m)
+        rlab_params_free(P);
+    bpr_end(st);
+    return rc;
+}
+
+static int bpr_epoch(void *state, int e, int64_t *n_steps, rlab_err *err)
+{
+    (void)err;
+    bpr_state *st = state;
+    if (e > 1)
+        rlab_bpr_batcher_epoch(st->bat);
+    *n_steps = (st->npos + st->tr.t->batch - 1) / st->tr.t->batch;
+    return RLAB_OK;
+}
+
+/* One mini-batch: its triples' mean loss, weighted by their count in the epoch mean. */
+static int bpr_step(void *state, int64_t i, double *loss, double *weight, double *parts,
+                    rlab_err *err)
+{
+    (void)i;
+    (void)parts;
+    bpr_state *st = state;
+    const bl_bpr_cfg *t = st->tr.t;
+    int n = 0, rc = rlab_bpr_batcher_next(st->bat, &n, err);
+    if (rc)
+        return rc;
+    double sum = 0.0;
+    float w = 1.0f / (float)((n ? n : 1) * t->neg);
+    for (int r = 0; r < n; r++) {
+        int32_t u = st->bat->user[r], p = st->bat->pos[r];
+        st->negs[0] = st->bat->neg[r];
+        if (t->neg > 1 &&
+            (rc = rlab_sampler_draw_n(st->smp, &st->nrng, u, st->negs + 1, t->neg - 1, err)))
+            return rc;
+        for (int k = 0; k < t->neg; k++)
+            sum += triple(&st->tr, u, p, st->negs[k], w);
+    }
+    if (n > 0)
+        apply_updates(&st->tr);
+    *weight = (double)n * t->neg;
+    *loss = n ? sum / *weight : 0.0;
+    return RLAB_OK;
+}
+
+static rlab_model *bpr_model(void *state) { return ((bpr_state *)state)->m; }
+static rlab_params *bpr_params(void *state) { return ((bpr_state *)state)->tr.P; }
+
+const rlab_fit_ops bl_bpr_fit = {.begin = bpr_begin,
+                                 .epoch = bpr_epoch,
+                                 .step = bpr_step,
+                                 .model = bpr_model,
+                                 .params = bpr_params,
+                                 .end = bpr_end};
+
+rlab_model *bl_bpr_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err)
 {
     (void)host;
-    (void)meta;
-    bl_meta md;
-    int64_t D;
-    if (bl_read_meta(path, "bprmf", &md, err) || bl_meta_int(path, "dim", 1, 1 << 16, &D, err))
+    const bl_bpr_cfg *c = cfg;
+    int32_t nu, ni;
+    if (bl_ckpt_sizes(ck, &nu, &ni, err))
         return NULL;
     rlab_param_spec specs[3];
-    bpr_specs(specs, md.n_users, md.n_items, (int32_t)D);
-    rlab_params *P = bl_load_params(path, specs, 3, err);
+    bpr_specs(specs, nu, ni, c->dim);
+    rlab_params *P = bl_ckpt_params(ck, specs, 3, err);
     if (!P)
         return NULL;
-    rlab_model *m = bpr_wrap(P, (int32_t)D, md.n_users, md.n_items, err);
-    if (m) {
-        snprintf(m->dataset, sizeof m->dataset, "%s", md.dataset);
-        bl_bpr *s = m->impl;
-        if (rlab_ckpt_meta(path, "info", s->info, sizeof s->info, NULL))
-            s->info[0] = '\0';
-    }
+    rlab_model *m = bpr_wrap(P, c->dim, nu, ni, err);
+    const char *info = rlab_ckpt_meta_get(ck, "bprmf.info");
+    if (m && info)
+        snprintf(((bl_bpr *)m->impl)->info, sizeof((bl_bpr *)m->impl)->info, "%s", info);
     return m;
 }

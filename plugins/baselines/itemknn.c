@@ -65,13 +65,10 @@ static int knn_score_all(const rlab_model *m, const rlab_query *q, int nq, float
     return RLAB_OK;
 }
 
-static int knn_save(const rlab_model *m, const char *path, rlab_err *err)
+static int knn_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const bl_knn *kn = m->impl;
-    char k[24];
-    snprintf(k, sizeof k, "%d", (int)kn->K);
-    rlab_kv kv[] = {{"k", k}};
-    return bl_save(m, kn->P, kv, 1, path, err);
+    return rlab_ckpt_add_params(ck, kn->P, NULL, err);
 }
 
 static void knn_describe(const rlab_model *m, char *buf, size_t size)
@@ -94,7 +91,7 @@ static void knn_free(rlab_model *m)
 
 static const rlab_model_vt knn_vt = {
     .score_all = knn_score_all,
-    .save = knn_save,
+    .tensors = knn_tensors,
     .describe = knn_describe,
     .free = knn_free,
 };
@@ -247,16 +244,17 @@ static int binmat_build(const rlab_seqs *s, int32_t nu, int32_t ni, binmat *b, r
     return RLAB_OK;
 }
 
-rlab_model *bl_knn_train(const bl_train *t, rlab_err *err)
+static rlab_model *knn_train(const rlab_fit *fit, rlab_err *err)
 {
-    const bl_data *d = t->data;
+    const rlab_view *d = fit->view;
+    const bl_knn_cfg *cfg = fit->cfg;
     int32_t ni = d->n_items, nu = d->n_users;
     if (ni >= BL_KNN_MAX_ITEMS) {
         rlab_errf(err, RLAB_EINVAL, "ItemKNN supports fewer than %d items, the dataset has %d",
                   BL_KNN_MAX_ITEMS, (int)ni);
         return NULL;
     }
-    int32_t K = t->k < ni - 1 ? t->k : ni - 1;
+    int32_t K = cfg->k < ni - 1 ? cfg->k : ni - 1;
     if (K < 1)
         K = 1;
     rlab_param_spec specs[2];
@@ -279,9 +277,8 @@ rlab_model *bl_knn_train(const bl_train *t, rlab_err *err)
         goto done;
     }
     float *ids = P->t[0].data, *sims = P->t[1].data;
-    int64_t step_every = ni / 50 > 64 ? ni / 50 : 64;
     for (int32_t i = 0; i < ni; i++) {
-        if ((i & 63) == 0 && bl_cancelled(t)) {
+        if ((i & 63) == 0 && bl_cancelled(fit)) {
             rlab_errf(err, RLAB_ECANCELED, "cancelled");
             goto done;
         }
@@ -324,13 +321,9 @@ rlab_model *bl_knn_train(const bl_train *t, rlab_err *err)
             heap[0] = heap[n - 1];
             heap_down(heap, n - 1, 0);
         }
-        if (t->ctx && ((i + 1) % step_every == 0 || i + 1 == ni))
-            rlab_ctx_progress(t->ctx, i + 1, ni, "items", 0, NULL);
     }
     m = knn_wrap(P, K, nu, ni, NULL, err);
     P = NULL;
-    if (m && t->dataset)
-        snprintf(m->dataset, sizeof m->dataset, "%s", t->dataset);
 done:
     binmat_clear(&bm);
     rlab_params_free(P);
@@ -340,26 +333,43 @@ done:
     return m;
 }
 
-rlab_model *bl_knn_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+static int knn_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    bl_once *o = rlab_calloc(1, sizeof *o);
+    if (!o)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    *o = (bl_once){.fit = fit, .train = knn_train};
+    *state = o;
+    return RLAB_OK;
+}
+
+const rlab_fit_ops bl_knn_fit = {.begin = knn_begin,
+                                 .step = bl_once_step,
+                                 .model = bl_once_model,
+                                 .no_loss = 1,
+                                 .end = bl_once_end};
+
+rlab_model *bl_knn_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err)
 {
     (void)host;
-    (void)meta;
-    bl_meta md;
-    int64_t K;
-    if (bl_read_meta(path, "itemknn", &md, err) ||
-        bl_meta_int(path, "k", 1, BL_KNN_MAX_ITEMS, &K, err))
+    (void)cfg;
+    int32_t nu, ni;
+    if (bl_ckpt_sizes(ck, &nu, &ni, err))
         return NULL;
-    if (md.n_items >= BL_KNN_MAX_ITEMS) {
-        rlab_errf(err, RLAB_EFORMAT, "%s: %d items is too many for ItemKNN", path, (int)md.n_items);
+    if (ni >= BL_KNN_MAX_ITEMS) {
+        rlab_errf(err, RLAB_EFORMAT, "checkpoint: %d items is too many for ItemKNN", (int)ni);
+        return NULL;
+    }
+    int nd = 0;
+    int64_t sh[8];
+    if (!rlab_ckpt_tensor(ck, "knn.items", RLAB_DT_F32, &nd, sh, err))
+        return NULL;
+    if (nd != 2 || sh[0] != ni || sh[1] < 1 || sh[1] > BL_KNN_MAX_ITEMS) {
+        rlab_errf(err, RLAB_EFORMAT, "checkpoint: tensor 'knn.items' has a bad shape");
         return NULL;
     }
     rlab_param_spec specs[2];
-    knn_specs(specs, md.n_items, (int32_t)K);
-    rlab_params *P = bl_load_params(path, specs, 2, err);
-    if (!P)
-        return NULL;
-    rlab_model *m = knn_wrap(P, (int32_t)K, md.n_users, md.n_items, path, err);
-    if (m)
-        snprintf(m->dataset, sizeof m->dataset, "%s", md.dataset);
-    return m;
+    knn_specs(specs, ni, (int32_t)sh[1]);
+    rlab_params *P = bl_ckpt_params(ck, specs, 2, err);
+    return P ? knn_wrap(P, (int32_t)sh[1], nu, ni, "checkpoint", err) : NULL;
 }

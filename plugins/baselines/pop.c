@@ -29,13 +29,13 @@ static int pop_score_all(const rlab_model *m, const rlab_query *q, int nq, float
     return RLAB_OK;
 }
 
-static int pop_save(const rlab_model *m, const char *path, rlab_err *err)
+static int pop_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const bl_pop *p = m->impl;
     char n[24];
     snprintf(n, sizeof n, "%lld", (long long)p->n_train);
-    rlab_kv kv[] = {{"n_train", n}};
-    return bl_save(m, p->P, kv, 1, path, err);
+    int rc = rlab_ckpt_add_params(ck, p->P, NULL, err);
+    return rc ? rc : rlab_ckpt_set_meta(ck, "pop.n_train", n, err);
 }
 
 static void pop_describe(const rlab_model *m, char *buf, size_t size)
@@ -56,7 +56,7 @@ static void pop_free(rlab_model *m)
 
 static const rlab_model_vt pop_vt = {
     .score_all = pop_score_all,
-    .save = pop_save,
+    .tensors = pop_tensors,
     .describe = pop_describe,
     .free = pop_free,
 };
@@ -88,42 +88,48 @@ static rlab_model *pop_wrap(rlab_params *P, int64_t n_train, int32_t n_users, in
     return m;
 }
 
-rlab_model *bl_pop_train(const bl_train *t, rlab_err *err)
+static rlab_model *pop_train(const rlab_fit *fit, rlab_err *err)
 {
-    const bl_data *d = t->data;
+    const rlab_view *v = fit->view;
     rlab_param_spec s;
-    pop_spec(&s, d->n_items);
+    pop_spec(&s, v->n_items);
     rlab_params *P = rlab_params_new(&s, 1, NULL, err);
     if (!P)
         return NULL;
     float *c = P->t[0].data;
-    int64_t nnz = d->train.off[d->n_users];
+    int64_t nnz = v->train.off[v->n_users];
     for (int64_t k = 0; k < nnz; k++)
-        c[d->train.items[k]] += 1.0f;
-    if (t->ctx)
-        rlab_ctx_progress(t->ctx, 1, 1, "count", 1, (rlab_metric[]){{"interactions", (double)nnz}});
-    rlab_model *m = pop_wrap(P, nnz, d->n_users, d->n_items, err);
-    if (m && t->dataset)
-        snprintf(m->dataset, sizeof m->dataset, "%s", t->dataset);
-    return m;
+        c[v->train.items[k]] += 1.0f;
+    return pop_wrap(P, nnz, v->n_users, v->n_items, err);
 }
 
-rlab_model *bl_pop_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+static int pop_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    bl_once *o = rlab_calloc(1, sizeof *o);
+    if (!o)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    *o = (bl_once){.fit = fit, .train = pop_train};
+    *state = o;
+    return RLAB_OK;
+}
+
+const rlab_fit_ops bl_pop_fit = {.begin = pop_begin,
+                                 .step = bl_once_step,
+                                 .model = bl_once_model,
+                                 .no_loss = 1,
+                                 .end = bl_once_end};
+
+rlab_model *bl_pop_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err)
 {
     (void)host;
-    (void)meta;
-    bl_meta md;
+    (void)cfg;
+    int32_t nu, ni;
     int64_t n_train;
-    if (bl_read_meta(path, "pop", &md, err) ||
-        bl_meta_int(path, "n_train", 0, INT64_MAX, &n_train, err))
+    if (bl_ckpt_sizes(ck, &nu, &ni, err) ||
+        bl_ckpt_int(ck, "pop.n_train", 0, INT64_MAX, &n_train, err))
         return NULL;
     rlab_param_spec s;
-    pop_spec(&s, md.n_items);
-    rlab_params *P = bl_load_params(path, &s, 1, err);
-    if (!P)
-        return NULL;
-    rlab_model *m = pop_wrap(P, n_train, md.n_users, md.n_items, err);
-    if (m)
-        snprintf(m->dataset, sizeof m->dataset, "%s", md.dataset);
-    return m;
+    pop_spec(&s, ni);
+    rlab_params *P = bl_ckpt_params(ck, &s, 1, err);
+    return P ? pop_wrap(P, n_train, nu, ni, err) : NULL;
 }

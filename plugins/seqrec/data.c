@@ -8,20 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per-user CSR targets from an inter table holding at most a few rows per user. */
-static int targets_csr(const rlab_inter *t, int32_t n_users, int64_t **off, int32_t **items,
-                       rlab_err *err)
-{
-    rlab_seqs s;
-    int rc = rlab_seqs_from_inter(t, n_users, &s, err);
-    if (rc)
-        return rc;
-    *off = s.off;
-    *items = s.items;
-    rlab_free(s.ts);
-    return RLAB_OK;
-}
-
 static int seqs_alloc(rlab_seqs *s, int32_t n_users, int64_t n, rlab_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -121,36 +107,53 @@ static int build_teacher(seqrec_data *d, rlab_err *err)
     return RLAB_OK;
 }
 
-int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab_err *err)
+/* CSR targets (off, items) copied out of a view's target rows. */
+static int targets_copy(const rlab_seqs *t, int64_t **off, int32_t **items, rlab_err *err)
 {
-    memset(out, 0, sizeof *out);
-    out->n_users = rlab_vocab_size(&ds->users);
-    out->n_items = rlab_vocab_size(&ds->items);
-    if (out->n_users < 1 || out->n_items < 2)
-        return rlab_errf(err, RLAB_EINVAL, "dataset '%s' has %d users and %d items", ds->name,
-                         out->n_users, out->n_items);
-    rlab_split sp;
-    int rc = rlab_split_loo(&ds->inter, out->n_users, &sp, err);
+    rlab_seqs c;
+    int rc = rlab_seqs_copy(t, &c, err);
     if (rc)
         return rc;
-    rc = rlab_seqs_from_inter(&sp.train, out->n_users, &out->train, err);
+    *off = c.off;
+    *items = c.items;
+    rlab_free(c.ts);
+    return RLAB_OK;
+}
+
+int seqrec_data_from_view(const rlab_view *v, int maxlen, seqrec_data *out, rlab_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->n_users = v->n_users;
+    out->n_items = v->n_items;
+    if (out->n_users < 1 || out->n_items < 2)
+        return rlab_errf(err, RLAB_EINVAL, "dataset '%s' has %d users and %d items", v->dataset,
+                         out->n_users, out->n_items);
+    int rc = rlab_seqs_copy(&v->train, &out->train, err);
     if (!rc)
-        rc = targets_csr(&sp.valid, out->n_users, &out->valid_off, &out->valid_items, err);
+        rc = targets_copy(&v->valid, &out->valid_off, &out->valid_items, err);
     if (!rc)
-        rc = targets_csr(&sp.test, out->n_users, &out->test_off, &out->test_items, err);
-    rlab_split_clear(&sp);
+        rc = targets_copy(&v->test, &out->test_off, &out->test_items, err);
     if (!rc)
         rc = seqs_concat(&out->train, maxlen, NULL, NULL, NULL, NULL, &out->trunc, err);
     if (!rc)
-        rc = seqs_concat(&out->train, 0, out->valid_off, out->valid_items, NULL, NULL,
-                         &out->trainval, err);
+        rc = rlab_seqs_copy(&v->hist_test, &out->trainval, err);
     if (!rc)
-        rc = seqs_concat(&out->train, 0, out->valid_off, out->valid_items, out->test_off,
-                         out->test_items, &out->all, err);
+        rc = rlab_seqs_copy(&v->all, &out->all, err);
     if (!rc)
         rc = build_teacher(out, err);
     if (rc)
         seqrec_data_clear(out);
+    return rc;
+}
+
+int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab_err *err)
+{
+    memset(out, 0, sizeof *out);
+    rlab_view *v = NULL;
+    int rc = rlab_view_new(ds, NULL, &v, err); /* leave-one-out */
+    if (rc == RLAB_OK)
+        rc = seqrec_data_from_view(v, maxlen, out, err);
+    rlab_view_free(v);
     return rc;
 }
 

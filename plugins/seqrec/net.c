@@ -15,48 +15,67 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *const loss_choices[] = {"ce", "bce", NULL};
+static const char *const ln_choices[] = {"pre", "post", NULL};
+static const char *const branch_choices[] = {"both", "short", "long", NULL};
+static const char *const init_choices[] = {"normal", "xavier", NULL};
+
+/* The hyperparameters, once: train arguments, help, stored configs and checkpoints all come
+ * from this table. Defaults are MQSA-TED's official main.py; SASRec's differ (below). */
+const rlab_field seqrec_fields[] = {
+    RLAB_FIELD_INT(seqrec_config, dim, "64", 1, 4096, "width d"),
+    RLAB_FIELD_INT(seqrec_config, blocks, "1", 1, SEQREC_MAX_BLOCKS, "attention blocks"),
+    RLAB_FIELD_INT(seqrec_config, heads, "1", 1, 64, "attention heads (dim % heads == 0)"),
+    RLAB_FIELD_INT(seqrec_config, maxlen, "50", 2, 4096, "max sequence length T"),
+    RLAB_FIELD_FLOAT(seqrec_config, dropout, "0.5", 0, 0.99, "dropout"),
+    RLAB_FIELD_FLOAT(seqrec_config, lr, "0.001", 0, 10, "Adam learning rate"),
+    RLAB_FIELD_FLOAT(seqrec_config, l2, "0.0001", 0, 1e3, "L2 on all parameters"),
+    RLAB_FIELD_INT(seqrec_config, batch, "256", 1, 65536, "batch size"),
+    RLAB_FIELD_CHOICE(seqrec_config, loss, "ce", loss_choices,
+                      "ce (full softmax) or bce (1 sampled negative; SASRec's original)"),
+    RLAB_FIELD_CHOICE(seqrec_config, ln, "pre", ln_choices,
+                      "pre (the original code) or post layer norm"),
+    RLAB_FIELD_FLOAT(seqrec_config, ln_eps, "1e-24", 0, 1, "LN epsilon on the variance"),
+    RLAB_FIELD_INT(seqrec_config, L, "3", 1, 4096, "L-query window (long branch)"),
+    RLAB_FIELD_FLOAT(seqrec_config, alpha, "0.5", 0, 1, "short-branch logit weight"),
+    RLAB_FIELD_FLOAT(seqrec_config, lambda_kd, "0.1", 0, 1e3, "TED weight"),
+    RLAB_FIELD_FLOAT(seqrec_config, tau, "0.1", 1e-6, 1e3, "TED temperature"),
+    RLAB_FIELD_BOOL(seqrec_config, ted, "true", "TED distillation"),
+    RLAB_FIELD_CHOICE(seqrec_config, branches, "both", branch_choices,
+                      "branches: both, short (no L-query), long"),
+    RLAB_FIELD_BOOL(seqrec_config, pad_logit, "true",
+                    "include the padding column in the CE softmax (as the official code)"),
+    RLAB_FIELD_CHOICE(seqrec_config, init, "normal", init_choices,
+                      "embedding init N(0, 0.01) or xavier"),
+    RLAB_FIELD_INT(seqrec_config, chunk, "512", 1, 65536, "softmax rows per chunk"),
+    {0}};
+
+/* MQSA-TED = the official main.py (d 64, lr 1e-3, l2 1e-4, batch 256, 200 epochs, seed 2023,
+ * maxlen 50, dropout 0.5, 1 block, 1 head, L 3, alpha 0.5, lambda 0.1, tau 0.1); selection by
+ * valid NDCG@20 with patience 20 (evaluate.save_result). */
+const rlab_kv seqrec_mqsa_defaults[] = {
+    {"epochs", "200"}, {"patience", "20"}, {"select", "ndcg@20"}, {"seed", "2023"}, {0, 0}};
+/* SASRec = kang205's Beauty settings with d 64 and the CE loss: 2 blocks, batch 128, l2 0
+ * (l2_emb), LN eps 1e-8 (modules.normalize), no TED, short branch only, real items only in
+ * the softmax. Choice: the same N(0, 0.01) init as MQSA-TED for a like-for-like comparison
+ * (init=xavier is kang205's embedding init). */
+const rlab_kv seqrec_sasrec_defaults[] = {
+    {"epochs", "200"},     {"patience", "20"},     {"select", "ndcg@20"},
+    {"seed", "2023"},      {"blocks", "2"},        {"batch", "128"},
+    {"l2", "0"},           {"ln_eps", "1e-08"},    {"ted", "false"},
+    {"branches", "short"}, {"pad_logit", "false"}, {0, 0}};
+
 seqrec_config seqrec_config_defaults(int model)
 {
     seqrec_config c;
     memset(&c, 0, sizeof c);
+    const rlab_kv *d = model == SEQREC_MQSA ? seqrec_mqsa_defaults : seqrec_sasrec_defaults;
+    rlab_config_defaults(seqrec_fields, d, &c, NULL); /* the table's defaults always parse */
     c.model = model;
-    c.dim = 64;
-    c.heads = 1;
-    c.maxlen = 50;
-    c.dropout = 0.5f;
-    c.lr = 1e-3f;
-    c.loss = SEQREC_LOSS_CE;
-    c.ln = SEQREC_LN_PRE;
-    c.L = 3;
-    c.alpha = 0.5f;
-    c.lambda_kd = 0.1f;
-    c.tau = 0.1f;
+    c.epochs = 200;
     c.eval_every = 1;
     c.patience = 20;
-    c.chunk = 512;
     c.seed = 2023;
-    if (model == SEQREC_MQSA) {
-        c.blocks = 1;
-        c.l2 = 1e-4f;
-        c.ln_eps = 1e-24f; /* (variance + 1e-24) ** 0.5 in layer_normalize */
-        c.ted = 1;
-        c.branches = SEQREC_BR_BOTH;
-        c.pad_logit = 1;
-        c.init = SEQREC_INIT_NORMAL;
-        c.batch = 256;
-        c.epochs = 200;
-    } else {
-        c.blocks = 2;
-        c.l2 = 0.0f;      /* kang205: l2_emb = 0 */
-        c.ln_eps = 1e-8f; /* kang205 modules.normalize */
-        c.ted = 0;
-        c.branches = SEQREC_BR_SHORT;
-        c.pad_logit = 0;             /* SASRec scores real items only */
-        c.init = SEQREC_INIT_NORMAL; /* choice: same init as MQSA-TED for a like-for-like
-                                        comparison; init=xavier is kang205's embedding init */
-        c.batch = 128;
-        c.epochs = 200;
-    }
     return c;
 }
 
@@ -71,86 +90,6 @@ void seqrec_config_str(const seqrec_config *c, char *buf, size_t size)
              c->loss == SEQREC_LOSS_BCE ? "bce" : "ce", c->ln == SEQREC_LN_POST ? "post" : "pre",
              c->L, (double)c->alpha, c->ted ? "on" : "off", (double)c->lambda_kd, (double)c->tau,
              br[c->branches], c->pad_logit, c->batch, (unsigned long long)c->seed);
-}
-
-int seqrec_config_set(seqrec_config *c, const char *key, const char *val, rlab_err *err)
-{
-    char *end = NULL;
-    double x = strtod(val, &end);
-    const int num = end && end != val && *end == '\0';
-    const int on =
-        !strcmp(val, "on") || !strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes");
-    const int off =
-        !strcmp(val, "off") || !strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no");
-    static const struct {
-        const char *k;
-        size_t off;
-        int is_float;
-    } nums[] = {
-        {"dim", offsetof(seqrec_config, dim), 0},
-        {"blocks", offsetof(seqrec_config, blocks), 0},
-        {"heads", offsetof(seqrec_config, heads), 0},
-        {"maxlen", offsetof(seqrec_config, maxlen), 0},
-        {"dropout", offsetof(seqrec_config, dropout), 1},
-        {"lr", offsetof(seqrec_config, lr), 1},
-        {"l2", offsetof(seqrec_config, l2), 1},
-        {"ln_eps", offsetof(seqrec_config, ln_eps), 1},
-        {"L", offsetof(seqrec_config, L), 0},
-        {"alpha", offsetof(seqrec_config, alpha), 1},
-        {"lambda_kd", offsetof(seqrec_config, lambda_kd), 1},
-        {"tau", offsetof(seqrec_config, tau), 1},
-        {"batch", offsetof(seqrec_config, batch), 0},
-        {"epochs", offsetof(seqrec_config, epochs), 0},
-        {"patience", offsetof(seqrec_config, patience), 0},
-        {"eval_every", offsetof(seqrec_config, eval_every), 0},
-        {"chunk", offsetof(seqrec_config, chunk), 0},
-        {"neg", offsetof(seqrec_config, n_neg_eval), 0},
-        {"threads", offsetof(seqrec_config, threads), 0},
-        {"verbose", offsetof(seqrec_config, verbose), 0},
-    };
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        if (strcmp(key, nums[i].k) != 0)
-            continue;
-        if (!num)
-            return rlab_errf(err, RLAB_EINVAL, "%s=%s: not a number", key, val);
-        if (nums[i].is_float)
-            *(float *)((char *)c + nums[i].off) = (float)x;
-        else
-            *(int *)((char *)c + nums[i].off) = (int)x;
-        return RLAB_OK;
-    }
-    if (!strcmp(key, "seed") && num) {
-        c->seed = (uint64_t)x;
-        return RLAB_OK;
-    }
-    if (!strcmp(key, "loss") && (!strcmp(val, "ce") || !strcmp(val, "bce"))) {
-        c->loss = !strcmp(val, "bce") ? SEQREC_LOSS_BCE : SEQREC_LOSS_CE;
-        return RLAB_OK;
-    }
-    if (!strcmp(key, "ln") && (!strcmp(val, "pre") || !strcmp(val, "post"))) {
-        c->ln = !strcmp(val, "post") ? SEQREC_LN_POST : SEQREC_LN_PRE;
-        return RLAB_OK;
-    }
-    if (!strcmp(key, "init") && (!strcmp(val, "normal") || !strcmp(val, "xavier"))) {
-        c->init = !strcmp(val, "xavier") ? SEQREC_INIT_XAVIER : SEQREC_INIT_NORMAL;
-        return RLAB_OK;
-    }
-    if (!strcmp(key, "branches")) {
-        static const char *const br[] = {"both", "short", "long"};
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(val, br[i])) {
-                c->branches = i;
-                return RLAB_OK;
-            }
-    }
-    if ((!strcmp(key, "ted") || !strcmp(key, "padlogit")) && (on || off)) {
-        if (!strcmp(key, "ted"))
-            c->ted = on;
-        else
-            c->pad_logit = on;
-        return RLAB_OK;
-    }
-    return rlab_errf(err, RLAB_EINVAL, "unknown setting %s=%s", key, val);
 }
 
 int seqrec_config_check(const seqrec_config *c, rlab_err *err)
@@ -171,8 +110,8 @@ int seqrec_config_check(const seqrec_config *c, rlab_err *err)
         return rlab_errf(err, RLAB_EINVAL, "tau=%g must be > 0", (double)c->tau);
     if (c->batch < 1)
         return rlab_errf(err, RLAB_EINVAL, "batch=%d must be >= 1", c->batch);
-    if (c->chunk < 0 || c->eval_every < 1 || c->epochs < 1 || c->patience < 0)
-        return rlab_errf(err, RLAB_EINVAL, "chunk, eval_every, epochs or patience out of range");
+    if (c->chunk < 0)
+        return rlab_errf(err, RLAB_EINVAL, "chunk=%d must be >= 0", c->chunk);
     return RLAB_OK; /* BCE with MQSA-TED is allowed (BCE on the mixed hidden state) */
 }
 

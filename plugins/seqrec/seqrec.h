@@ -30,6 +30,7 @@
 #include "data/split.h"
 #include "data/table.h"
 #include "eval/eval.h"
+#include "model/fit.h"
 #include "tensor/optim.h"
 #include "tensor/tensor.h"
 
@@ -42,6 +43,10 @@ enum { SEQREC_LN_PRE = 0, SEQREC_LN_POST = 1 };
 enum { SEQREC_BR_BOTH = 0, SEQREC_BR_SHORT = 1, SEQREC_BR_LONG = 2 };
 enum { SEQREC_INIT_NORMAL = 0, SEQREC_INIT_XAVIER = 1 };
 
+typedef struct seqrec_stats seqrec_stats;
+
+/* The hyperparameters. The fields of seqrec_fields (net.c) are the model's config schema;
+ * model, seed and epochs are set from the kind and the training loop's settings. */
 typedef struct seqrec_config {
     int model;       /* SEQREC_SASREC / SEQREC_MQSA */
     int dim;         /* d */
@@ -69,9 +74,14 @@ typedef struct seqrec_config {
     int chunk;      /* rows per softmax chunk (CE and TED); 0 = 512 */
     int n_neg_eval; /* 0 = full ranking; N > 0 = sampled (1 + N) protocol, labelled */
     uint64_t seed;
-    int threads; /* 0 = leave as is */
-    int verbose; /* print one line per epoch to stderr */
+    int threads;         /* 0 = leave as is */
+    int verbose;         /* > 1: print the profile of every epoch to stderr */
+    seqrec_stats *stats; /* not a field: filled by training when set (benchmarks) */
 } seqrec_config;
+
+/* The config schema and the two kinds' default overrides (net.c). */
+extern const rlab_field seqrec_fields[];
+extern const rlab_kv seqrec_mqsa_defaults[], seqrec_sasrec_defaults[];
 
 /* Defaults: MQSA-TED = the official main.py (d 64, lr 1e-3, l2 1e-4, batch 256, 200 epochs,
  * seed 2023, maxlen 50, dropout 0.5, 1 block, 1 head, L 3, alpha 0.5, lambda 0.1, tau 0.1);
@@ -80,9 +90,6 @@ typedef struct seqrec_config {
 seqrec_config seqrec_config_defaults(int model);
 /* "sasrec d=64 b=2 h=1 T=50 ce pre ..." one line. */
 void seqrec_config_str(const seqrec_config *c, char *buf, size_t size);
-/* Set one field from text ("dim", "64"; "loss", "bce"; "ted", "off"...); EINVAL for an
- * unknown key or a bad value. Used by the command-line runner and the tests. */
-int seqrec_config_set(seqrec_config *c, const char *key, const char *val, rlab_err *err);
 /* EINVAL with a message for an inconsistent config. */
 int seqrec_config_check(const seqrec_config *c, rlab_err *err);
 
@@ -104,7 +111,10 @@ typedef struct seqrec_data {
     float *tr_max; /* [n_items] max_j T[i, j] (0 = no transitions) */
 } seqrec_data;
 
-/* Split ds (leave-one-out, rlab_split_loo) and build everything above. maxlen cuts trunc. */
+/* Build everything above from a data view (model/fit.h; train, targets and histories of its
+ * split). maxlen cuts trunc. */
+int seqrec_data_from_view(const rlab_view *v, int maxlen, seqrec_data *out, rlab_err *err);
+/* The same on ds's leave-one-out view. */
 int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab_err *err);
 void seqrec_data_clear(seqrec_data *d);
 /* Dense TED teacher rows for head items ids[0..n) into p [n, n_items]:
@@ -174,49 +184,21 @@ void seqrec_window(const seqrec_net *net, const int32_t *hist, int32_t n, int32_
 #define SEQREC_NM 6 /* hr@5 hr@10 hr@20 ndcg@5 ndcg@10 ndcg@20 */
 extern const char *const seqrec_metric_names[SEQREC_NM];
 
-typedef struct seqrec_epoch_info {
-    int epoch, epochs;
-    double loss, loss_rec, loss_kd, loss_l2; /* means over the epoch's batches */
-    double train_seconds, eval_seconds;
-    int evaluated; /* valid metrics present */
-    double valid[SEQREC_NM];
-    int improved; /* new best valid NDCG@20: test was evaluated */
-    double test[SEQREC_NM];
-    int best_epoch;
-    double best_valid[SEQREC_NM], best_test[SEQREC_NM];
-    const char *protocol; /* "full" or "sampled-N" */
-} seqrec_epoch_info;
-
-typedef struct seqrec_hooks {
-    void *ud;
-    int (*cancelled)(void *ud); /* nonzero = stop */
-    void (*on_step)(void *ud, int epoch, int step, int n_steps, double loss);
-    int (*on_epoch)(void *ud, const seqrec_epoch_info *info); /* nonzero status aborts */
-} seqrec_hooks;
-
-typedef struct seqrec_result {
-    int epochs_run, best_epoch;
-    double best_valid[SEQREC_NM], best_test[SEQREC_NM];
-    double train_seconds; /* total training time (no evaluation) */
-    double eval_seconds;  /* total evaluation time */
-    double last_epoch_seconds, mean_epoch_seconds;
+/* What training measured (filled when seqrec_config.stats is set: benchmarks). */
+struct seqrec_stats {
+    int epochs_run;
+    double train_seconds; /* training wall time, all epochs */
+    double last_epoch_seconds;
     double mean_epoch_cpu_seconds; /* process CPU time (all threads) per training epoch */
     size_t tape_peak;
     double profile[5]; /* last epoch (s): model forward + loss (CE: its backward too, per chunk),
                           model backward, TED, teacher fill, L2+Adam */
-    char protocol[32];
-} seqrec_result;
+};
 
-/* Train net on d from its current parameters; keeps the parameters of the best validation
- * epoch in net at the end (model selection by valid NDCG@20, as in evaluate.save_result).
- * RLAB_ECANCELED when hooks->cancelled fired (net then holds the best so far). */
-int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks, seqrec_result *res,
-               rlab_err *err);
-
-/* Evaluate on valid (which = 0: input train, mask train) or test (which = 1: input and mask
- * train + valid). Full ranking unless cfg.n_neg_eval > 0. Caller frees the result. */
-rlab_eval_result *seqrec_evaluate(const seqrec_net *net, const seqrec_data *d, int which,
-                                  rlab_err *err);
+/* SASRec / MQSA-TED on the core training loop (train.c): the kind ("sasrec" / "mqsa") picks
+ * the model; rlab_fit_run(&seqrec_fit_ops, ...) trains, selects by valid NDCG@20 and keeps
+ * the best epoch. */
+extern const rlab_fit_ops seqrec_fit_ops;
 
 /* One training step on explicit batch arrays (tests): returns loss parts. ids/targets
  * [B][maxlen] with pad n_items; users [B] for BCE negatives (may be NULL for CE). step seeds
@@ -230,15 +212,11 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
 
 /* ---- models for the registry (model.c) ------------------------------------------------ */
 typedef struct rlab_model rlab_model;
-/* Wrap net (ownership passes to the model, also on failure) with the users' histories hist
- * (copied; may be NULL) as an rlab_model of kind "sasrec" or "mqsa". */
-rlab_model *seqrec_model_wrap(seqrec_net *net, const rlab_seqs *hist, const char *name,
-                              const char *dataset, rlab_err *err);
+/* Wrap net (ownership passes to the model, also on failure) as an rlab_model of kind "sasrec"
+ * or "mqsa" (name may be NULL). */
+rlab_model *seqrec_model_wrap(seqrec_net *net, const char *name, rlab_err *err);
 seqrec_net *seqrec_model_net(const rlab_model *m);
-/* The stored history of user u (items oldest first) into *items; returns its length (0 when
- * the model has none for u). */
-int64_t seqrec_model_user_hist(const rlab_model *m, int32_t u, const int32_t **items);
-/* Load a model saved by its save function. */
-rlab_model *seqrec_model_load_file(const char *path, rlab_err *err);
+/* The model kinds' restore: the network of the config, its parameters from the checkpoint. */
+rlab_model *seqrec_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err);
 
 #endif /* SEQREC_H */

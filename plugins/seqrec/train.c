@@ -8,6 +8,7 @@
 #include "data/batch.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
+#include "model/fit.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -384,213 +385,158 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     return RLAB_OK;
 }
 
-/* ---- evaluation ------------------------------------------------------------------------ */
+/* ---- the core loop's steps ------------------------------------------------------------- */
+/*
+ * SASRec / MQSA-TED on the core training loop (model/fit.h): begin builds the data of the
+ * MQSA-TED protocol from the view (train windows, TED counts), the network and the model that
+ * wraps it; an epoch is one pass of the seq batcher; a step is seqrec_trainer_step. The loop
+ * does the rest (validation by select=ndcg@20, keep-best, patience, test of the kept model).
+ */
+typedef struct seqrec_state {
+    seqrec_config cfg;
+    seqrec_data d;
+    seqrec_net *net; /* owned by m */
+    rlab_model *m;
+    seqrec_trainer *tr;
+    rlab_seq_batcher *bt;
+    uint64_t step;
+    seqrec_stats *stats; /* optional (benchmarks) */
+    double t_epoch, c_epoch, cpu_sum;
+    int epochs;
+} seqrec_state;
 
-typedef struct score_ctx {
-    const seqrec_net *net;
-    const rlab_seqs *in;
-    int32_t *ids;
-    rlab_tape *tape;
-} score_ctx;
-
-static int score_fn(void *ud, const int32_t *users, int nb, float *scores, rlab_err *err)
+static void sq_end(void *state)
 {
-    score_ctx *s = ud;
-    const int T = s->net->cfg.maxlen;
-    for (int b = 0; b < nb; b++) {
-        const int32_t u = users[b];
-        const int64_t a = s->in->off[u], e = s->in->off[u + 1];
-        seqrec_window(s->net, s->in->items + a, (int32_t)(e - a), s->ids + (size_t)b * T);
+    seqrec_state *st = state;
+    if (st->stats && st->tr)
+        st->stats->tape_peak = rlab_tape_peak(st->tr->tape);
+    if (st->stats && st->epochs) {
+        st->stats->mean_epoch_cpu_seconds = st->cpu_sum / st->epochs;
+        st->stats->epochs_run = st->epochs;
     }
-    return seqrec_infer_tape(s->net, s->tape, s->ids, nb, scores, NULL, err);
+    rlab_seq_batcher_free(st->bt);
+    seqrec_trainer_free(st->tr);
+    seqrec_data_clear(&st->d);
+    rlab_model_release(st->m);
+    rlab_free(st);
 }
 
-rlab_eval_result *seqrec_evaluate(const seqrec_net *net, const seqrec_data *d, int which,
-                                  rlab_err *err)
+/* The epoch that just ended: time it (CPU seconds of the whole process) and keep the
+ * profile. */
+static void sq_close_epoch(seqrec_state *st)
 {
-    const int EB = 256;
-    score_ctx s = {.net = net, .in = which ? &d->trainval : &d->train};
-    s.ids = rlab_malloc((size_t)EB * (size_t)net->cfg.maxlen * sizeof(int32_t));
-    s.tape = rlab_tape_new(seqrec_arena_bytes(&net->cfg, net->n_items, EB, net->cfg.maxlen, 0),
-                           1024, err);
-    if (!s.ids || !s.tape) {
-        rlab_free(s.ids);
-        rlab_tape_free(s.tape);
-        if (!s.ids)
-            rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
-        return NULL;
+    if (st->t_epoch <= 0.0)
+        return;
+    double tt = rlab_now() - st->t_epoch;
+    st->cpu_sum += cpu_now() - st->c_epoch;
+    if (st->stats) {
+        st->stats->last_epoch_seconds = tt;
+        st->stats->train_seconds += tt;
+        memcpy(st->stats->profile, st->tr->sec, sizeof st->stats->profile);
     }
-    rlab_tape_set_training(s.tape, 0);
-    rlab_eval_spec sp;
-    memset(&sp, 0, sizeof sp);
-    sp.n_users = d->n_users;
-    sp.n_items = d->n_items;
-    sp.hist_off = s.in->off; /* validation: train items; test: train + valid item */
-    sp.hist_items = s.in->items;
-    sp.tgt_off = which ? d->test_off : d->valid_off;
-    sp.tgt_items = which ? d->test_items : d->valid_items;
-    sp.metrics = RLAB_EM_HR | RLAB_EM_NDCG;
-    sp.batch = EB;
-    sp.n_neg = net->cfg.n_neg_eval;
-    sp.seed = net->cfg.seed;
-    sp.score = score_fn;
-    sp.score_ud = &s;
-    rlab_eval_result *r = rlab_eval_ranking(&sp, err);
-    rlab_free(s.ids);
-    rlab_tape_free(s.tape);
-    return r;
+    if (st->cfg.verbose > 1)
+        fprintf(stderr,
+                "  profile: forward+loss %.2fs, model backward %.2fs, TED %.2fs (teacher fill "
+                "%.2fs), L2+Adam %.2fs\n",
+                st->tr->sec[0], st->tr->sec[1], st->tr->sec[2], st->tr->sec[3], st->tr->sec[4]);
+    memset(st->tr->sec, 0, sizeof st->tr->sec);
+    st->t_epoch = 0.0;
 }
 
-static int pick(const rlab_eval_result *r, double out[SEQREC_NM], rlab_err *err)
+static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
 {
-    for (int m = 0; m < SEQREC_NM; m++) {
-        int i = rlab_eval_result_find(r, seqrec_metric_names[m]);
-        if (i < 0)
-            return rlab_errf(err, RLAB_ESTATE, "seqrec: metric %s missing", seqrec_metric_names[m]);
-        out[m] = r->mean[i];
+    seqrec_state *st = rlab_calloc(1, sizeof *st);
+    if (!st)
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    st->cfg = *(const seqrec_config *)fit->cfg;
+    seqrec_config *c = &st->cfg;
+    /* the model kind and the loop's settings the network needs */
+    c->model = fit->kind && strcmp(fit->kind, "mqsa") == 0 ? SEQREC_MQSA : SEQREC_SASREC;
+    c->seed = (uint64_t)fit->opts->seed;
+    c->epochs = fit->opts->epochs;
+    c->n_neg_eval = fit->opts->eval_neg;
+    st->stats = c->stats;
+    c->stats = NULL;
+    int rc = seqrec_config_check(c, err);
+    if (rc == RLAB_OK)
+        rc = seqrec_data_from_view(fit->view, c->maxlen, &st->d, err);
+    if (rc == RLAB_OK && !(st->net = seqrec_net_new(c, st->d.n_items, err)))
+        rc = err->code ? err->code : RLAB_ENOMEM;
+    if (rc == RLAB_OK) {
+        st->m = seqrec_model_wrap(st->net, NULL, err); /* takes the net */
+        if (!st->m) {
+            st->net = NULL;
+            rc = err->code ? err->code : RLAB_ENOMEM;
+        }
     }
+    if (rc == RLAB_OK && !(st->tr = seqrec_trainer_new(st->net, &st->d, err)))
+        rc = err->code ? err->code : RLAB_ENOMEM;
+    if (rc == RLAB_OK && !(st->bt = rlab_seq_batcher_new(&st->d.trunc, st->d.n_items, c->batch,
+                                                         c->maxlen, c->seed, err)))
+        rc = err->code ? err->code : RLAB_ENOMEM;
+    if (rc) {
+        sq_end(st);
+        return rc;
+    }
+    if (fit->log) {
+        char cs[400];
+        seqrec_config_str(c, cs, sizeof cs);
+        fit->log(fit->ud, cs);
+    }
+    *state = st;
     return RLAB_OK;
 }
 
-int seqrec_fit(seqrec_net *net, const seqrec_data *d, const seqrec_hooks *hooks, seqrec_result *res,
-               rlab_err *err)
+static int sq_epoch(void *state, int e, int64_t *n_steps, rlab_err *err)
 {
-    const seqrec_config *c = &net->cfg;
-    memset(res, 0, sizeof *res);
-    res->best_epoch = -1;
-    if (c->threads > 0)
-        rlab_t_set_num_threads(c->threads);
-    seqrec_trainer *tr = seqrec_trainer_new(net, d, err);
-    if (!tr)
-        return err->code;
-    rlab_seq_batcher *bt =
-        rlab_seq_batcher_new(&d->trunc, d->n_items, c->batch, c->maxlen, c->seed, err);
-    float *best = rlab_malloc(net->P->count * sizeof(float));
-    int rc = RLAB_OK;
-    double cpu_sum = 0.0; /* CPU seconds of the training epochs */
-    if (!bt || !best) {
-        rc = bt ? rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory") : err->code;
-        goto done;
+    (void)err;
+    seqrec_state *st = state;
+    sq_close_epoch(st);
+    if (e > 1)
+        rlab_seq_batcher_epoch(st->bt);
+    st->epochs = e;
+    st->t_epoch = rlab_now();
+    st->c_epoch = cpu_now();
+    *n_steps = rlab_seq_batcher_n_batches(st->bt);
+    return RLAB_OK;
+}
+
+static int sq_step(void *state, int64_t i, double *loss, double *weight, double *parts,
+                   rlab_err *err)
+{
+    (void)i;
+    (void)weight;
+    seqrec_state *st = state;
+    int n = rlab_seq_batcher_next(st->bt);
+    if (n <= 0) { /* nothing left in this epoch */
+        *weight = 0.0;
+        return RLAB_OK;
     }
-    memcpy(best, net->P->data, net->P->count * sizeof(float));
-    const int nsteps = rlab_seq_batcher_n_batches(bt);
-    uint64_t step = 0;
-    int bad = 0;
-    double best_ndcg = -1.0;
-    seqrec_epoch_info info;
-    for (int ep = 1; ep <= c->epochs; ep++) {
-        if (ep > 1)
-            rlab_seq_batcher_epoch(bt);
-        double t0 = rlab_now(), c0 = cpu_now(), sum[4] = {0, 0, 0, 0};
-        int nb = 0, n;
-        while ((n = rlab_seq_batcher_next(bt)) > 0) {
-            if (hooks && hooks->cancelled && hooks->cancelled(hooks->ud)) {
-                rc = rlab_errf(err, RLAB_ECANCELED, "seqrec: cancelled");
-                goto done;
-            }
-            double parts[4];
-            rc =
-                seqrec_trainer_step(tr, bt->input, bt->target, bt->users, n, step++, 1, parts, err);
-            if (rc)
-                goto done;
-            if (!isfinite(parts[0])) {
-                rc = rlab_errf(err, RLAB_ESTATE, "seqrec: loss is %g at epoch %d", parts[0], ep);
-                goto done;
-            }
-            for (int k = 0; k < 4; k++)
-                sum[k] += parts[k];
-            nb++;
-            if (hooks && hooks->on_step)
-                hooks->on_step(hooks->ud, ep, nb, nsteps, parts[0]);
-        }
-        double tt = rlab_now() - t0;
-        cpu_sum += cpu_now() - c0;
-        res->train_seconds += tt;
-        res->last_epoch_seconds = tt;
-        res->epochs_run = ep;
-        memset(&info, 0, sizeof info);
-        info.epoch = ep;
-        info.epochs = c->epochs;
-        info.loss = sum[0] / (nb ? nb : 1);
-        info.loss_rec = sum[1] / (nb ? nb : 1);
-        info.loss_kd = sum[2] / (nb ? nb : 1);
-        info.loss_l2 = sum[3] / (nb ? nb : 1);
-        info.train_seconds = tt;
-        int stop = 0;
-        if (ep == 1 || ep % c->eval_every == 0 || ep == c->epochs) {
-            double e0 = rlab_now();
-            rlab_eval_result *rv = seqrec_evaluate(net, d, 0, err);
-            if (!rv) {
-                rc = err->code;
-                goto done;
-            }
-            snprintf(res->protocol, sizeof res->protocol, "%s", rv->protocol);
-            rc = pick(rv, info.valid, err);
-            rlab_eval_result_free(rv);
-            if (rc)
-                goto done;
-            info.evaluated = 1;
-            if (info.valid[5] > best_ndcg) {
-                best_ndcg = info.valid[5];
-                rlab_eval_result *rt = seqrec_evaluate(net, d, 1, err);
-                if (!rt) {
-                    rc = err->code;
-                    goto done;
-                }
-                rc = pick(rt, info.test, err);
-                rlab_eval_result_free(rt);
-                if (rc)
-                    goto done;
-                info.improved = 1;
-                res->best_epoch = ep;
-                memcpy(res->best_valid, info.valid, sizeof info.valid);
-                memcpy(res->best_test, info.test, sizeof info.test);
-                memcpy(best, net->P->data, net->P->count * sizeof(float));
-                bad = 0;
-            } else if (c->patience > 0 && ++bad >= c->patience)
-                stop = 1;
-            info.eval_seconds = rlab_now() - e0;
-            res->eval_seconds += info.eval_seconds;
-        }
-        info.best_epoch = res->best_epoch;
-        memcpy(info.best_valid, res->best_valid, sizeof info.best_valid);
-        memcpy(info.best_test, res->best_test, sizeof info.best_test);
-        info.protocol = res->protocol;
-        if (c->verbose > 1)
-            fprintf(stderr,
-                    "  profile: forward+loss %.2fs, model backward %.2fs, TED %.2fs (teacher fill "
-                    "%.2fs), L2+Adam %.2fs\n",
-                    tr->sec[0], tr->sec[1], tr->sec[2], tr->sec[3], tr->sec[4]);
-        memcpy(res->profile, tr->sec, sizeof res->profile);
-        memset(tr->sec, 0, sizeof tr->sec);
-        if (c->verbose && info.evaluated)
-            fprintf(stderr,
-                    "epoch %d %.2fs loss %.4f (rec %.4f kd %.4f l2 %.4f) valid ndcg@10 %.4f "
-                    "ndcg@20 %.4f hr@10 %.4f%s eval %.2fs\n",
-                    ep, tt, info.loss, info.loss_rec, info.loss_kd, info.loss_l2, info.valid[4],
-                    info.valid[5], info.valid[1], info.improved ? " *" : "", info.eval_seconds);
-        else if (c->verbose) /* not evaluated this epoch: no metrics to show */
-            fprintf(stderr, "epoch %d %.2fs loss %.4f (rec %.4f kd %.4f l2 %.4f)\n", ep, tt,
-                    info.loss, info.loss_rec, info.loss_kd, info.loss_l2);
-        if (hooks && hooks->on_epoch) {
-            rc = hooks->on_epoch(hooks->ud, &info);
-            if (rc)
-                goto done;
-        }
-        if (stop)
-            break;
-    }
-done:
-    if (res->epochs_run) {
-        res->mean_epoch_seconds = res->train_seconds / res->epochs_run;
-        res->mean_epoch_cpu_seconds = cpu_sum / res->epochs_run;
-    }
-    if (tr)
-        res->tape_peak = rlab_tape_peak(tr->tape);
-    if (best && res->best_epoch > 0)
-        memcpy(net->P->data, best, net->P->count * sizeof(float));
-    rlab_free(best);
-    rlab_seq_batcher_free(bt);
-    seqrec_trainer_free(tr);
+    double p[4];
+    int rc = seqrec_trainer_step(st->tr, st->bt->input, st->bt->target, st->bt->users, n,
+                                 st->step++, 1, p, err);
+    *loss = p[0];
+    parts[0] = p[1];
+    parts[1] = p[2];
+    parts[2] = p[3];
     return rc;
 }
+
+static rlab_model *sq_model(void *state)
+{
+    seqrec_state *st = state;
+    sq_close_epoch(st); /* validation follows the epoch's last step */
+    return st->m;
+}
+
+static rlab_params *sq_params(void *state) { return ((seqrec_state *)state)->net->P; }
+
+static const char *const sq_parts[] = {"loss_rec", "loss_kd", "loss_l2", NULL};
+
+const rlab_fit_ops seqrec_fit_ops = {.begin = sq_begin,
+                                     .epoch = sq_epoch,
+                                     .step = sq_step,
+                                     .part_names = sq_parts,
+                                     .model = sq_model,
+                                     .params = sq_params,
+                                     .end = sq_end};

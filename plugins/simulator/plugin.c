@@ -23,18 +23,16 @@
  * (satisfaction is NULL) and with tastes inferred from each user's rated items.
  *
  * Retraining (retrain_every=N): after every N rounds the simulated watches are appended to
- * the base dataset's interactions as dataset "<sim>.sim", and the recommender's owning plugin
- * trains a model of the same kind on it through the host ("<plugin>.train model=<kind>
- * data=<sim>.sim name=<sim>.rec seed=<seed> [epochs=E] [split=none]"). Run synchronously
- * (Lua, batch, the shell's sync path) the training happens inside the step; inside a job
- * (the worker thread, which runs jobs one at a time) the step stops after the round, queues
- * the train job and then a `simulator.resume` job that adopts the new model and runs the
- * remaining rounds.
+ * the base dataset's interactions as dataset "<sim>.sim", and a model of the recommender's
+ * kind is trained on it by the host's train verb, called through the plugin API
+ * (rlab_ctx_call: "train <kind> data=<sim>.sim name=<sim>.rec split=none seed=<seed>
+ * [epochs=E]"), inside the step, whether it runs as a job or synchronously. An argument the
+ * kind refuses is an error of the step, not silently dropped.
  */
 #define SIM_INTERNAL
 #include "sim.h"
 
-#include "host/host.h"
+#include "host/plugin.h"
 #include "llm/llm.h"
 
 #include <math.h>
@@ -54,9 +52,8 @@ typedef struct simw {
     rlab_llm *llm;
     atomic_int running;
     int remaining;
-    char pending_model[80];
     char train_plugin[64], train_kind[64];
-    int retrain_epochs, retrain_queued;
+    int retrain_epochs;
     rlab_ctx *ctx;
     int64_t parent, branch_round;
     sim_stats *hist; /* per-round statistics, index = round - 1 */
@@ -237,25 +234,31 @@ static void emit_now(rlab_ctx *ctx, simw *w, int32_t agent, const char *kind, co
 
 /* ---- retraining ----------------------------------------------------------------------------- */
 
-static rlab_args *train_args(rlab_host *h, simw *w, const char *dsname, const char *mname,
-                             rlab_err *err)
+/* The arguments of `train <kind>` for a retraining: the loop settings are set only when the
+ * kind has them (one-pass kinds have no epochs); a value the kind refuses fails the step. */
+static rlab_args *train_args(rlab_ctx *ctx, simw *w, const char *dsname, const char *mname)
 {
     char full[160];
-    snprintf(full, sizeof full, "%s.train", w->train_plugin);
-    rlab_args *a = rlab_args_new(h, full, err);
+    snprintf(full, sizeof full, "train %s", w->train_kind);
+    rlab_args *a = rlab_ctx_args(ctx, full);
+    rlab_err *err = rlab_ctx_err(ctx);
     if (!a)
         return NULL;
-    rlab_err ig = {0};
-    if (rlab_args_set(a, "model", w->train_kind, err) || rlab_args_set(a, "data", dsname, err) ||
-        rlab_args_set(a, "name", mname, err)) {
+    int rc = rlab_args_set(a, "data", dsname, err);
+    if (!rc)
+        rc = rlab_args_set(a, "name", mname, err);
+    if (!rc)
+        rc = rlab_args_set(a, "split", "none", err);
+    if (!rc && rlab_args_has(a, "seed"))
+        rc = rlab_args_set_int(a, "seed", (int64_t)(sim_cfg(w->s)->seed & 0x7fffffff), err);
+    if (!rc && w->retrain_epochs > 0 && rlab_args_has(a, "epochs"))
+        rc = rlab_args_set_int(a, "epochs", w->retrain_epochs, err);
+    if (!rc && rlab_args_has(a, "eval_every"))
+        rc = rlab_args_set_int(a, "eval_every", 0, err);
+    if (rc) {
         rlab_args_free(a);
         return NULL;
     }
-    rlab_args_set_int(a, "seed", (int64_t)(sim_cfg(w->s)->seed & 0x7fffffff), &ig);
-    if (w->retrain_epochs > 0)
-        rlab_args_set_int(a, "epochs", w->retrain_epochs, &ig);
-    rlab_args_set(a, "split", "none", &ig);
-    rlab_args_set_int(a, "eval_every", 0, &ig);
     return a;
 }
 
@@ -265,9 +268,8 @@ static rlab_model *retrain_hook(void *ud, sim *s, const int32_t *users, const in
     simw *w = ud;
     rlab_ctx *ctx = w->ctx;
     rlab_host *h = rlab_ctx_host(ctx);
-    if (!w->train_plugin[0]) {
-        rlab_errf(err, RLAB_ESTATE,
-                  "cannot retrain model '%s': it has no owning plugin with a train command",
+    if (!w->train_kind[0]) {
+        rlab_errf(err, RLAB_ESTATE, "cannot retrain model '%s': it is not of a trainable kind",
                   sim_model_name(s));
         return NULL;
     }
@@ -306,29 +308,20 @@ static rlab_model *retrain_hook(void *ud, sim *s, const int32_t *users, const in
     }
     if (rlab_ctx_add_dataset(ctx, ds))
         return NULL;
-    rlab_args *a = train_args(h, w, dsname, mname, err);
-    if (!a)
+    rlab_args *a = train_args(ctx, w, dsname, mname);
+    if (!a) {
+        *err = *rlab_ctx_err(ctx);
         return NULL;
-    if (!rlab_ctx_db(ctx) || rlab_ctx_db(ctx) == rlab_host_db(h)) {
-        /* synchronous: train now, on this thread */
-        rlab_ctx_printf(ctx, "retraining %s.%s on %lld simulated watches", w->train_plugin,
-                        w->train_kind, (long long)n);
-        if (rlab_host_run_args(h, a, NULL, err))
-            return NULL;
-        rlab_model *m = rlab_models_get(rlab_host_models(h), mname);
-        if (!m)
-            rlab_errf(err, RLAB_ENOTFOUND, "retrained model '%s' not found", mname);
-        return m;
     }
-    /* inside a job: queue the training, then a resume that adopts the model */
-    int job = 0;
-    if (rlab_host_submit_args(h, a, &job, err))
+    rlab_ctx_printf(ctx, "retraining %s on %lld simulated watches", w->train_kind, (long long)n);
+    if (rlab_ctx_call(ctx, a, NULL)) {
+        *err = *rlab_ctx_err(ctx);
         return NULL;
-    snprintf(w->pending_model, sizeof w->pending_model, "%s", mname);
-    w->retrain_queued = 1;
-    sim_request_pause(s);
-    err->code = RLAB_OK;
-    return NULL;
+    }
+    rlab_model *m = rlab_models_get(rlab_host_models(h), mname);
+    if (!m)
+        rlab_errf(err, RLAB_ENOTFOUND, "retrained model '%s' not found", mname);
+    return m;
 }
 
 /* ---- progress ------------------------------------------------------------------------------ */
@@ -376,7 +369,6 @@ static int run_rounds(rlab_ctx *ctx, simw *w, int rounds)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld is already running",
                                (long long)w->id);
     w->ctx = ctx;
-    w->retrain_queued = 0;
     sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
     if (w->llm)
         rlab_llm_set_cancel(w->llm, llm_cancel, ctx);
@@ -387,17 +379,7 @@ static int run_rounds(rlab_ctx *ctx, simw *w, int rounds)
     sim_attach_store(w->s, NULL, 0);
     if (w->llm)
         rlab_llm_set_cancel(w->llm, NULL, NULL);
-    if (rc == RLAB_OK && w->retrain_queued) {
-        char line[128];
-        snprintf(line, sizeof line, "simulator.resume sim=%lld rounds=%d", (long long)w->id,
-                 w->remaining);
-        int job = 0;
-        if (w->remaining > 0)
-            rc = rlab_host_submit(rlab_ctx_host(ctx), line, &job, rlab_ctx_err(ctx));
-        else
-            rc = RLAB_OK;
-        rlab_ctx_printf(ctx, "retraining queued; %d rounds resume afterwards", w->remaining);
-    } else if (rc == RLAB_OK && w->remaining > 0) {
+    if (rc == RLAB_OK && w->remaining > 0) {
         rlab_ctx_printf(ctx, "paused after round %lld (%d rounds left: simulator.resume)",
                         (long long)sim_round(w->s), w->remaining);
     }
@@ -608,15 +590,6 @@ static int resume_run(rlab_ctx *ctx, const rlab_args *args)
     simw *w = find_sim(ctx, args);
     if (!w)
         return RLAB_ENOTFOUND;
-    if (w->pending_model[0]) {
-        rlab_model *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), w->pending_model);
-        if (m) {
-            sim_set_model(w->s, m);
-            rlab_model_release(m);
-            rlab_ctx_printf(ctx, "recommender is now '%s'", w->pending_model);
-        }
-        w->pending_model[0] = '\0';
-    }
     int rounds = (int)rlab_args_int(args, "rounds");
     if (rounds <= 0)
         rounds = w->remaining;

@@ -26,6 +26,7 @@
 #include "host/host.h"
 #include "tensor/checkpoint.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,8 @@ static double scalar(const rlab_result *res, const char *name)
 {
     const rlab_cell *c = rlab_result_scalar(res, name);
     CHECK_MSG(c != NULL, "no result scalar '%s'", name);
+    if (!c)
+        return (double)NAN;
     return c->type == RLAB_CELL_INT ? (double)c->i : c->f;
 }
 
@@ -136,17 +139,27 @@ static void scores_of(rlab_host *h, const char *name, const rlab_query *q, float
 static void t_load(void)
 {
     rlab_host *h = new_host();
-    CHECK(rlab_host_find_cmd(h, "baselines.train") != NULL);
-    CHECK(rlab_host_find_cmd(h, "baselines.eval") != NULL);
+    /* the plugin declares kinds only; the host gives them the verbs */
+    CHECK(rlab_host_find_cmd(h, "train pop") != NULL);
+    CHECK(rlab_host_find_cmd(h, "train bprmf") != NULL);
+    CHECK(rlab_host_find_cmd(h, "eval") != NULL);
+    CHECK(rlab_host_find_cmd(h, "baselines.train") == NULL);
     const char *plugin = NULL;
     CHECK(rlab_host_find_model_kind(h, "pop", &plugin) != NULL);
     CHECK_STR(plugin, "baselines");
     CHECK(rlab_host_find_model_kind(h, "itemknn", NULL) != NULL);
     CHECK(rlab_host_find_model_kind(h, "bprmf", NULL) != NULL);
     rlab_err err = {0};
-    char *help = rlab_host_help_cmd(h, "baselines.train", &err);
+    char *help = rlab_host_help_cmd(h, "train", &err);
     CHECK_STR_CONTAINS(help, "pop|itemknn|bprmf");
+    rlab_free(help);
+    help = rlab_host_help_cmd(h, "train bprmf", &err);
     CHECK_STR_CONTAINS(help, "keep_best");
+    CHECK_STR_CONTAINS(help, "weight_decay=<float>");
+    CHECK_STR_CONTAINS(help, "default 50"); /* the kind's own epochs default */
+    rlab_free(help);
+    help = rlab_host_help_cmd(h, "train pop", &err); /* one pass: no loop fields */
+    CHECK(help && !strstr(help, "epochs="));
     rlab_free(help);
     rlab_host_free(h);
 }
@@ -157,25 +170,21 @@ static void t_args(void)
 {
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
-    rlab_result_free(run(h, "baselines.train model=gru data=tiny", RLAB_EINVAL,
-                         "baselines.train: bad argument 'model' (one of pop|itemknn|bprmf "
-                         "expected, got 'gru')"));
-    rlab_result_free(run(h, "baselines.train model=pop", RLAB_EINVAL,
-                         "baselines.train: missing argument 'data'"));
+    rlab_result_free(run(h, "train gru data=tiny", RLAB_ENOTFOUND,
+                         "train: unknown model kind 'gru' (pop|itemknn|bprmf)"));
+    rlab_result_free(run(h, "train pop", RLAB_EINVAL, "train pop: missing argument 'data'"));
+    rlab_result_free(run(h, "train bprmf data=tiny dim=0", RLAB_EINVAL,
+                         "train bprmf: bad argument 'dim' (integer in [1, 4096] expected, got 0)"));
+    rlab_result_free(run(h, "train bprmf data=tiny lr=-1", RLAB_EINVAL,
+                         "train bprmf: bad argument 'lr' (number in [0, 10] expected, got -1)"));
     rlab_result_free(
-        run(h, "baselines.train model=bprmf data=tiny dim=0", RLAB_EINVAL,
-            "baselines.train: bad argument 'dim' (integer in [1, 4096] expected, got 0)"));
+        run(h, "train pop data=nope", RLAB_ENOTFOUND, "train pop: dataset 'nope' not found"));
     rlab_result_free(
-        run(h, "baselines.train model=bprmf data=tiny lr=-1", RLAB_EINVAL,
-            "baselines.train: bad argument 'lr' (number in [0, 10] expected, got -1)"));
-    rlab_result_free(run(h, "baselines.train model=pop data=nope", RLAB_ENOTFOUND,
-                         "baselines.train: dataset 'nope' not found"));
-    rlab_result_free(run(h, "baselines.train model=pop data=tiny epoch=3", RLAB_EINVAL,
-                         "baselines.train: unknown argument 'epoch'"));
-    rlab_result_free(run(h, "baselines.eval model=ghost data=tiny", RLAB_ENOTFOUND,
-                         "baselines.eval: model 'ghost' not found"));
-    rlab_result_free(run(h, "baselines.eval model=ghost data=tiny split=train", RLAB_EINVAL,
-                         "baselines.eval: bad argument 'split' (one of valid|test expected, got "
+        run(h, "train pop data=tiny epoch=3", RLAB_EINVAL, "train pop: unknown argument 'epoch'"));
+    rlab_result_free(
+        run(h, "eval model=ghost data=tiny", RLAB_ENOTFOUND, "eval: model 'ghost' not found"));
+    rlab_result_free(run(h, "eval model=ghost data=tiny split=train", RLAB_EINVAL,
+                         "eval: bad argument 'split' (one of valid|test|both expected, got "
                          "'train')"));
     /* nothing was registered by the failures */
     CHECK_EQ_INT(rlab_models_count(rlab_host_models(h)), 0);
@@ -189,7 +198,7 @@ static void t_pop_scores(void)
 {
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
-    rlab_result *res = run(h, "baselines.train model=pop data=tiny", RLAB_OK, NULL);
+    rlab_result *res = run(h, "train pop data=tiny", RLAB_OK, NULL);
     const rlab_cell *c = rlab_result_scalar(res, "model");
     CHECK(c && c->type == RLAB_CELL_MODEL);
     CHECK_STR(c->s, "pop");
@@ -200,8 +209,7 @@ static void t_pop_scores(void)
     for (int i = 0; i < 5; i++)
         CHECK_NEAR(s[i], want[i], 0);
     /* split=none counts all 13 rows: i0 4, i1 3, i2 2, i3 2, i4 2 */
-    rlab_result_free(
-        run(h, "baselines.train model=pop data=tiny split=none name=popall", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train pop data=tiny split=none name=popall", RLAB_OK, NULL));
     scores_of(h, "popall", &(rlab_query){.user = -1}, s, 5);
     const float want2[5] = {4, 3, 2, 2, 2};
     for (int i = 0; i < 5; i++)
@@ -219,8 +227,8 @@ static void t_pop_test(void)
 {
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
-    rlab_result_free(run(h, "baselines.train model=pop data=tiny", RLAB_OK, NULL));
-    rlab_result *res = run(h, "baselines.eval model=pop k=1", RLAB_OK, NULL);
+    rlab_result_free(run(h, "train pop data=tiny", RLAB_OK, NULL));
+    rlab_result *res = run(h, "eval model=pop k=1", RLAB_OK, NULL);
     double l3 = 1.0 / log2(3.0);
     CHECK_NEAR(scalar(res, "test.hr@1"), 1.0 / 3.0, 1e-9);
     CHECK_NEAR(scalar(res, "test.ndcg@1"), 1.0 / 3.0, 1e-9);
@@ -229,17 +237,22 @@ static void t_pop_test(void)
     CHECK_NEAR(scalar(res, "test.mrr@5"), (0.5 + 1.0 + 1.0 / 3.0) / 3.0, 1e-9);
     CHECK_NEAR(scalar(res, "test.recall@5"), 1.0, 1e-9);
     CHECK_NEAR(scalar(res, "users"), 3, 0);
-    /* the result table: one row per cut-off 1, 5, 10, 20 */
+    /* the result table: metric | valid | test, metric-major over the cut-offs 1, 5, 10, 20 */
     CHECK_EQ_INT(res->ntables, 1);
     const rlab_table *t = res->tables[0];
     CHECK_STR(t->name, "metrics");
-    CHECK_EQ_INT(t->ncols, 5);
-    CHECK_EQ_INT(t->nrows, 4);
-    CHECK_EQ_INT(t->cells[0].i, 1);
-    CHECK_NEAR(t->cells[1].f, 1.0 / 3.0, 1e-9);
-    CHECK_EQ_INT(t->cells[5].i, 5);
-    CHECK_NEAR(t->cells[5 + 2].f, (l3 + 1.0 + 0.5) / 3.0, 1e-9);
-    CHECK_EQ_INT(t->cells[15].i, 20);
+    CHECK_EQ_INT(t->ncols, 3);
+    CHECK_EQ_INT(t->nrows, 16); /* hr, recall, ndcg, mrr x 4 cut-offs */
+    CHECK_STR(t->cells[0].s, "hr@1");
+    CHECK_NEAR(t->cells[2].f, 1.0 / 3.0, 1e-9);
+    int nd5 = -1;
+    for (int r = 0; r < t->nrows; r++)
+        if (!strcmp(t->cells[3 * r].s, "ndcg@5"))
+            nd5 = r;
+    CHECK(nd5 >= 0);
+    if (nd5 >= 0)
+        CHECK_NEAR(t->cells[3 * nd5 + 2].f, (l3 + 1.0 + 0.5) / 3.0, 1e-9);
+    CHECK_STR(t->cells[3 * 3].s, "hr@20");
     CHECK(res->nlines == 1);
     CHECK_STR_CONTAINS(res->lines[0], "hr@1 0.3333");
     rlab_result_free(res);
@@ -254,8 +267,8 @@ static void t_pop_valid(void)
 {
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
-    rlab_result_free(run(h, "baselines.train model=pop data=tiny", RLAB_OK, NULL));
-    rlab_result *res = run(h, "baselines.eval model=pop data=tiny split=valid k=1", RLAB_OK, NULL);
+    rlab_result_free(run(h, "train pop data=tiny", RLAB_OK, NULL));
+    rlab_result *res = run(h, "eval model=pop data=tiny split=valid k=1", RLAB_OK, NULL);
     CHECK_NEAR(scalar(res, "valid.hr@1"), 2.5 / 3.0, 1e-9);
     CHECK_NEAR(scalar(res, "valid.ndcg@5"), ((1.0 + 1.0 / log2(3.0)) / 2.0 + 2.0) / 3.0, 1e-9);
     CHECK_NEAR(scalar(res, "valid.mrr@5"), (0.75 + 2.0) / 3.0, 1e-9);
@@ -274,8 +287,8 @@ static void t_knn(void)
 {
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
-    rlab_result_free(run(h, "baselines.train model=itemknn data=tiny k=1 name=k1", RLAB_OK, NULL));
-    rlab_result_free(run(h, "baselines.train model=itemknn data=tiny k=2 name=k2", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train itemknn data=tiny k=1 name=k1", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train itemknn data=tiny k=2 name=k2", RLAB_OK, NULL));
     const float s6 = (float)(1.0 / sqrt(6.0)), s3 = (float)(1.0 / sqrt(3.0));
     float s[5];
     /* history i0, i1 (and a duplicate i0: the matrix is binary) */
@@ -321,9 +334,12 @@ static const char *write_bpr_ckpt(const char *file, const char *kind, const char
     memcpy(P->t[0].data, U, sizeof U);
     memcpy(P->t[1].data, V, sizeof V);
     memcpy(P->t[2].data, b, sizeof b);
-    rlab_kv kv[] = {{"reclab.kind", kind}, {"dataset", "hand"}, {"n_users", n_users},
-                    {"n_items", "3"},      {"dim", "2"},        {"info", "by hand"}};
-    int rc = rlab_ckpt_save(path, P, NULL, kv, 6, &err);
+    /* the host's metadata (reclab.*) and the kind's config and info */
+    rlab_kv kv[] = {
+        {"reclab.format", "reclab-model-1"}, {"reclab.kind", kind},       {"reclab.name", "hand"},
+        {"reclab.dataset", "hand"},          {"reclab.n_users", n_users}, {"reclab.n_items", "3"},
+        {"reclab.config", "{\"dim\":2}"},    {"bprmf.info", "by hand"}};
+    int rc = rlab_ckpt_save(path, P, NULL, kv, 8, &err);
     rlab_params_free(P);
     CHECK_MSG(rc == RLAB_OK, "ckpt save: %s", err.msg);
     return path;
@@ -409,26 +425,23 @@ static void t_bpr_train(void)
     losses L = {0};
     rlab_host_set_event_fn(h, on_event, &L);
     rlab_result *res =
-        run(h, "baselines.train model=bprmf data=demo epochs=6 eval_every=3 seed=7 dim=16 name=a",
-            RLAB_OK, NULL);
+        run(h, "train bprmf data=demo epochs=6 eval_every=3 seed=7 dim=16 name=a", RLAB_OK, NULL);
     CHECK_EQ_INT(atomic_load(&L.n), 6);
     for (int e = 1; e < 6; e++)
         CHECK_MSG(L.loss[e] < L.loss[e - 1], "loss went up at epoch %d: %g -> %g", e + 1,
                   L.loss[e - 1], L.loss[e]);
     CHECK(L.loss[0] < 0.6932 && L.loss[5] > 0); /* starts below log 2 (tiny init), stays > 0 */
-    CHECK(scalar(res, "valid.ndcg@10") > 0);
-    CHECK(scalar(res, "train.loss") > 0);
+    CHECK(scalar(res, "valid.ndcg@10") > 0);    /* the kept epoch's selection metric */
+    CHECK(scalar(res, "test.ndcg@10") > 0);     /* the kept model on the test targets */
+    CHECK_EQ_INT((int)scalar(res, "epochs_run"), 6);
     rlab_result_free(res);
     rlab_host_set_event_fn(h, NULL, NULL);
     rlab_result_free(
-        run(h, "baselines.train model=bprmf data=demo epochs=2 eval_every=0 seed=7 dim=16 name=b",
-            RLAB_OK, NULL));
+        run(h, "train bprmf data=demo epochs=2 eval_every=0 seed=7 dim=16 name=b", RLAB_OK, NULL));
     rlab_result_free(
-        run(h, "baselines.train model=bprmf data=demo epochs=2 eval_every=0 seed=7 dim=16 name=c",
-            RLAB_OK, NULL));
+        run(h, "train bprmf data=demo epochs=2 eval_every=0 seed=7 dim=16 name=c", RLAB_OK, NULL));
     rlab_result_free(
-        run(h, "baselines.train model=bprmf data=demo epochs=2 eval_every=0 seed=8 dim=16 name=d",
-            RLAB_OK, NULL));
+        run(h, "train bprmf data=demo epochs=2 eval_every=0 seed=8 dim=16 name=d", RLAB_OK, NULL));
     float *sb = malloc(600 * sizeof(float)), *sc = malloc(600 * sizeof(float)),
           *sd = malloc(600 * sizeof(float));
     scores_of(h, "b", &(rlab_query){.user = 5}, sb, 600);
@@ -449,14 +462,13 @@ static void t_eval_mismatch(void)
     rlab_host *h = new_host();
     add_ds(h, tiny("tiny"));
     add_demo(h);
-    rlab_result_free(run(h, "baselines.train model=pop data=tiny", RLAB_OK, NULL));
-    rlab_result_free(run(h, "baselines.eval model=pop data=demo", RLAB_EINVAL,
-                         "baselines.eval: model 'pop' scores 5 items, the dataset has 600"));
+    rlab_result_free(run(h, "train pop data=tiny", RLAB_OK, NULL));
+    rlab_result_free(run(h, "eval model=pop data=demo", RLAB_EINVAL,
+                         "eval: model 'pop' scores 5 items, dataset 'demo' has 600"));
     /* a model whose dataset is gone needs data= */
     rlab_err err = {0};
     CHECK(rlab_host_remove_dataset(h, "tiny", &err) == RLAB_OK);
-    rlab_result_free(run(h, "baselines.eval model=pop", RLAB_ENOTFOUND,
-                         "baselines.eval: dataset 'tiny' not found"));
+    rlab_result_free(run(h, "eval model=pop", RLAB_ENOTFOUND, "eval: dataset 'tiny' not found"));
     rlab_host_free(h);
 }
 
@@ -466,10 +478,9 @@ static void t_save(void)
 {
     rlab_host *h = new_host();
     add_demo(h);
-    rlab_result_free(run(h, "baselines.train model=pop data=demo", RLAB_OK, NULL));
-    rlab_result_free(run(h, "baselines.train model=itemknn data=demo k=30", RLAB_OK, NULL));
-    rlab_result_free(run(h, "baselines.train model=bprmf data=demo epochs=2 dim=16 eval_every=0",
-                         RLAB_OK, NULL));
+    rlab_result_free(run(h, "train pop data=demo", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train itemknn data=demo k=30", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train bprmf data=demo epochs=2 dim=16 eval_every=0", RLAB_OK, NULL));
     static const char *const names[] = {"pop", "itemknn", "bprmf"};
     const int32_t hist[] = {3, 17, 40, 41, 599};
     float *a = malloc(600 * sizeof(float)), *b = malloc(600 * sizeof(float));
@@ -517,7 +528,7 @@ static void t_cancel(void)
     rlab_host_set_event_fn(h, on_event, &L);
     rlab_err err = {0};
     int job = 0;
-    int rc = rlab_host_submit(h, "baselines.train model=bprmf data=demo epochs=100000", &job, &err);
+    int rc = rlab_host_submit(h, "train bprmf data=demo epochs=100000", &job, &err);
     CHECK_MSG(rc == RLAB_OK, "submit: %s", err.msg);
     /* wait until the first epoch is reported, so the cancel lands inside training */
     double t0 = rlab_now();
@@ -532,7 +543,10 @@ static void t_cancel(void)
     double latency = rlab_now() - tc;
     CHECK_EQ_INT(rc, RLAB_ECANCELED);
     CHECK_MSG(latency < 1.0, "cancel took %.3f s", latency);
-    CHECK(rlab_models_get(rlab_host_models(h), "bprmf") == NULL);
+    /* a cancelled run keeps the model as far as it got (the best validation so far) */
+    rlab_model *m = rlab_models_get(rlab_host_models(h), "bprmf");
+    CHECK(m != NULL);
+    rlab_model_release(m);
     fprintf(stderr, "bl.cancel: returned %.1f ms after the cancel\n", latency * 1e3);
     rlab_host_free(h);
 }
@@ -562,8 +576,8 @@ static void t_store(void)
     rlab_err err = {0};
     CHECK_MSG(rlab_host_set_store(h, path, &err) == RLAB_OK, "store: %s", err.msg);
     add_ds(h, tiny("tiny"));
-    rlab_result_free(run(h, "baselines.train model=pop data=tiny", RLAB_OK, NULL));
-    rlab_result *res = run(h, "baselines.eval model=pop data=tiny", RLAB_OK, NULL);
+    rlab_result_free(run(h, "train pop data=tiny", RLAB_OK, NULL));
+    rlab_result *res = run(h, "eval model=pop data=tiny", RLAB_OK, NULL);
     double ndcg = scalar(res, "test.ndcg@10");
     rlab_result_free(res);
     int n = 0;
@@ -575,10 +589,10 @@ static void t_store(void)
     CHECK_EQ_INT(n, 1);
     CHECK_NEAR(v, ndcg, 1e-12);
     db_value(h, "SELECT name FROM metrics WHERE split = 'test'", &n);
-    CHECK_EQ_INT(n, 12); /* hr, ndcg, recall, mrr at 5, 10, 20 */
+    CHECK_EQ_INT(n, 24); /* hr, ndcg, recall, mrr at 5, 10, 20: by train (the kept model) and
+                            by eval */
     /* BPR-MF: one loss row per epoch, valid rows at epochs 2 and 4 with protocol full */
-    rlab_result_free(
-        run(h, "baselines.train model=bprmf data=tiny epochs=4 eval_every=2 dim=4", RLAB_OK, NULL));
+    rlab_result_free(run(h, "train bprmf data=tiny epochs=4 eval_every=2 dim=4", RLAB_OK, NULL));
     db_value(h, "SELECT step FROM metrics WHERE name = 'loss' AND split = 'train'", &n);
     CHECK_EQ_INT(n, 4);
     v = db_value(h,
@@ -598,11 +612,11 @@ typedef struct figures {
 static figures train_eval(rlab_host *h, const char *data, const char *model, const char *extra)
 {
     char line[256];
-    snprintf(line, sizeof line, "baselines.train model=%s data=%s %s", model, data, extra);
+    snprintf(line, sizeof line, "train %s data=%s %s", model, data, extra);
     rlab_result *res = run(h, line, RLAB_OK, NULL);
     figures f = {.secs = scalar(res, "seconds")};
     rlab_result_free(res);
-    snprintf(line, sizeof line, "baselines.eval model=%s data=%s split=test", model, data);
+    snprintf(line, sizeof line, "eval model=%s data=%s split=test", model, data);
     res = run(h, line, RLAB_OK, NULL);
     f.hr = scalar(res, "test.hr@10");
     f.ndcg = scalar(res, "test.ndcg@10");

@@ -17,6 +17,7 @@
 #endif
 
 #include "host/plugin.h"
+#include "model/fit.h"
 
 static int x_run(rlab_ctx *ctx, const rlab_args *args)
 {
@@ -29,15 +30,39 @@ static const rlab_cmd one_cmd[] = {{.name = "x", .help = "x", .run = x_run}, {0}
 static const rlab_cmd dup_cmds[] = {
     {.name = "x", .help = "x", .run = x_run}, {.name = "x", .help = "x again", .run = x_run}, {0}};
 
-static rlab_model *k_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+static rlab_model *k_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err)
 {
     (void)host;
-    (void)path;
-    (void)meta;
+    (void)ck;
+    (void)cfg;
     rlab_errf(err, RLAB_EFORMAT, "never");
     return NULL;
 }
-static const rlab_model_kind dup_kind[] = {{.name = "tlin", .load = k_load}, {0}};
+static int k_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    (void)fit;
+    (void)state;
+    return rlab_errf(err, RLAB_EINVAL, "never");
+}
+static int k_step(void *state, int64_t i, double *loss, double *weight, double *parts,
+                  rlab_err *err)
+{
+    (void)state;
+    (void)i;
+    (void)loss;
+    (void)weight;
+    (void)parts;
+    (void)err;
+    return RLAB_OK;
+}
+static rlab_model *k_model(void *state)
+{
+    (void)state;
+    return NULL;
+}
+static const rlab_fit_ops k_fit = {.begin = k_begin, .step = k_step, .model = k_model};
+static const rlab_model_kind dup_kind[] = {{.name = "tlin", .fit = &k_fit, .restore = k_restore},
+                                           {0}};
 
 #if TP_VARIANT == 1
 RLAB_PLUGIN(tbadabi)

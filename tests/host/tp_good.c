@@ -9,8 +9,11 @@
  * tests can compute top-k by hand.
  */
 #include "host/plugin.h"
+#include "model/fit.h"
+#include "tensor/checkpoint.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,18 +40,11 @@ static int tlin_score_all(const rlab_model *m, const rlab_query *q, int nq, floa
     return RLAB_OK;
 }
 
-static int tlin_save(const rlab_model *m, const char *path, rlab_err *err)
+static int tlin_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const tlin *t = m->impl;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return rlab_errf(err, RLAB_EIO, "cannot write %s", path);
-    int32_t hdr[2] = {m->n_users, m->n_items};
-    int ok = fwrite("TLIN", 1, 4, f) == 4 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
-             fwrite(&t->bias, sizeof t->bias, 1, f) == 1;
-    if (fclose(f) != 0 || !ok)
-        return rlab_errf(err, RLAB_EIO, "cannot write %s", path);
-    return RLAB_OK;
+    int64_t one = 1;
+    return rlab_ckpt_add(ck, "tlin.bias", RLAB_DT_F32, 1, &one, &t->bias, err);
 }
 
 static void tlin_describe(const rlab_model *m, char *buf, size_t size)
@@ -61,7 +57,7 @@ static void tlin_free(rlab_model *m) { rlab_free(m->impl); }
 
 static const rlab_model_vt tlin_vt = {
     .score_all = tlin_score_all,
-    .save = tlin_save,
+    .tensors = tlin_tensors,
     .describe = tlin_describe,
     .free = tlin_free,
 };
@@ -82,31 +78,74 @@ static rlab_model *tlin_make(int32_t n_users, int32_t n_items, float bias, rlab_
     return m;
 }
 
-static rlab_model *tlin_load(rlab_host *host, const char *path, const char *meta, rlab_err *err)
+typedef struct tlin_cfg {
+    float bias;
+} tlin_cfg;
+
+static const rlab_field tlin_fields[] = {
+    RLAB_FIELD_FLOAT(tlin_cfg, bias, "0", -100, 100, "added to every score"), {0}};
+
+static rlab_model *tlin_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg,
+                                rlab_err *err)
 {
     (void)host;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        rlab_errf(err, RLAB_EIO, "cannot open %s", path);
+    (void)cfg;
+    int nd = 0;
+    int64_t sh[8];
+    const float *b = rlab_ckpt_tensor(ck, "tlin.bias", RLAB_DT_F32, &nd, sh, err);
+    const char *nu = rlab_ckpt_meta_get(ck, "reclab.n_users");
+    const char *ni = rlab_ckpt_meta_get(ck, "reclab.n_items");
+    if (!b || nd != 1 || sh[0] != 1 || !nu || !ni) {
+        if (err && !err->code)
+            rlab_errf(err, RLAB_EFORMAT, "not a tlin checkpoint");
         return NULL;
     }
-    char magic[4];
-    int32_t hdr[2];
-    float bias;
-    int ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TLIN", 4) == 0 &&
-             fread(hdr, sizeof hdr, 1, f) == 1 && fread(&bias, sizeof bias, 1, f) == 1;
-    fclose(f);
-    if (!ok) {
-        rlab_errf(err, RLAB_EFORMAT, "%s is not a tlin model", path);
-        return NULL;
-    }
-    rlab_model *m = tlin_make(hdr[0], hdr[1], bias, err);
-    /* the metadata carries the dataset name */
-    const char *d = meta ? strstr(meta, "\"dataset\"") : NULL;
-    if (m && d && sscanf(d, "\"dataset\": \"%63[^\"]\"", m->dataset) != 1)
-        m->dataset[0] = '\0';
-    return m;
+    return tlin_make((int32_t)atoi(nu), (int32_t)atoi(ni), b[0], err);
 }
+
+/* the kind on the core loop: one pass, the model made from the config */
+typedef struct tlin_fit_state {
+    rlab_model *m;
+} tlin_fit_state;
+
+static int tlin_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    tlin_fit_state *st = rlab_calloc(1, sizeof *st);
+    if (!st)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    st->m =
+        tlin_make(fit->view->n_users, fit->view->n_items, ((const tlin_cfg *)fit->cfg)->bias, err);
+    if (!st->m) {
+        rlab_free(st);
+        return err->code;
+    }
+    *state = st;
+    return RLAB_OK;
+}
+
+static int tlin_step(void *state, int64_t i, double *loss, double *weight, double *parts,
+                     rlab_err *err)
+{
+    (void)state;
+    (void)i;
+    (void)weight;
+    (void)parts;
+    (void)err;
+    *loss = 0.0;
+    return RLAB_OK;
+}
+
+static rlab_model *tlin_model(void *state) { return ((tlin_fit_state *)state)->m; }
+
+static void tlin_end(void *state)
+{
+    tlin_fit_state *st = state;
+    rlab_model_release(st->m);
+    rlab_free(st);
+}
+
+static const rlab_fit_ops tlin_fit = {
+    .begin = tlin_begin, .step = tlin_step, .model = tlin_model, .end = tlin_end};
 
 /* ---- commands -------------------------------------------------------------------------- */
 
@@ -343,8 +382,14 @@ static const rlab_cmd tgood_cmds[] = {
      .help = "Top item of a model for user 0."},
     {0}};
 
-static const rlab_model_kind tgood_kinds[] = {
-    {.name = "tlin", .summary = "test linear scorer", .load = tlin_load}, {0}};
+static const rlab_model_kind tgood_kinds[] = {{.name = "tlin",
+                                               .summary = "test linear scorer",
+                                               .config = tlin_fields,
+                                               .config_size = sizeof(tlin_cfg),
+                                               .flags = RLAB_KIND_ONESHOT,
+                                               .fit = &tlin_fit,
+                                               .restore = tlin_restore},
+                                              {0}};
 
 static const rlab_migration tgood_schema[] = {
     {.sql = "CREATE TABLE tgood_notes(id INTEGER PRIMARY KEY, text TEXT)", .note = "notes table"},

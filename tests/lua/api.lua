@@ -24,7 +24,7 @@ check("lua.api.1", type(reclab.evaluate) == "function" and type(reclab.recommend
       "evaluate/recommend")
 check("lua.api.1", type(reclab.core.help) == "function", "core commands under reclab.core")
 check("lua.api.1", type(reclab.lua.run) == "function", "the built-in lua plugin")
-local has_baselines = reclab.baselines ~= nil and reclab.baselines.train ~= nil
+local has_baselines = reclab.help("train pop") ~= nil
 
 -- lua.api.2: a tiny dataset from a CSV file (hand-made, so every number below is known) ------
 local f = assert(io.open("tiny.csv", "w"))
@@ -81,14 +81,14 @@ check("lua.api.4", w2.source == w.source and w2.n_inter == w.n_inter, "determini
 
 -- lua.api.5: commands, results and Model handles ---------------------------------------------
 if has_baselines then
-  local t = reclab.baselines.train{model = "pop", data = "tiny", name = "tpop"}
+  local t = reclab.train{"pop", data = "tiny", name = "tpop"}
   check("lua.api.5", getmetatable(t.model) and tostring(t.model) == "reclab.Model(tpop)",
         "result model handle: %s", tostring(t.model))
   check("lua.api.5", type(t.seconds) == "number" and type(t.lines) == "table" and #t.lines >= 1,
         "scalars and lines")
   check("lua.api.5", math.type(t.run) == "integer", "run id %s", tostring(t.run))
   check("lua.api.5", reclab.runs.get(t.run).status == "done", "run status")
-  check("lua.api.5", reclab.runs.get(t.run).name == "baselines.train", "run name")
+  check("lua.api.5", reclab.runs.get(t.run).name == "train pop", "run name")
   local m = reclab.models.get("tpop")
   check("lua.api.5", m == t.model and m.name == "tpop" and m.kind == "pop", "models.get")
   check("lua.api.5", m.n_items == 5 and m.dataset == "tiny", "fields %d %s", m.n_items, m.dataset)
@@ -97,7 +97,7 @@ if has_baselines then
   for _, mi in ipairs(reclab.models.list()) do found = found or mi.name == "tpop" end
   check("lua.api.5", found, "models.list")
   -- positional form and the shell form give the same command
-  local t2 = reclab.run("baselines.train model=pop data=tiny name=tpop2")
+  local t2 = reclab.run("train pop data=tiny name=tpop2")
   check("lua.api.5", t2.model.name == "tpop2", "reclab.run")
 
   -- lua.api.6: recommend. Pop trains on the LOO train part: counts i1 4, i2 3, i3 1, i4 0,
@@ -129,7 +129,7 @@ if has_baselines then
   check("lua.api.7", r["mrr@2"] == nil, "only the metrics asked for")
   -- stored as a run with its metrics
   local run = reclab.runs.get(r.run)
-  check("lua.api.7", run.name == "evaluate" and run.status == "done" and run.model_kind == "pop",
+  check("lua.api.7", run.name == "eval" and run.status == "done" and run.model_kind == "pop",
         "eval run %s %s", run.name, run.status)
   local ms = {}
   for _, x in ipairs(reclab.runs.metrics(r.run)) do ms[x.name] = x end

@@ -56,29 +56,26 @@ raises("lua.err.3", "^lua%.run: give either code= or file=", reclab.lua.run, {})
 raises("lua.err.3", "^lua%.run: bad argument #1 %(table of arguments expected, got number%)",
        reclab.lua.run, 42)
 raises("lua.err.3", "^run: unknown command 'nosuch%.cmd'", reclab.run, "nosuch.cmd x=1")
-if reclab.baselines then
-  raises("lua.err.3", "^baselines%.train: unknown argument 'epoch'", reclab.baselines.train,
-         {model = "pop", data = "demo", epoch = 3})
-  raises("lua.err.3", "^baselines%.train: bad argument 'epochs' %(integer in %[1, 100000%] expected, got 0%)",
-         reclab.baselines.train, {model = "bprmf", data = "demo", epochs = 0})
-  raises("lua.err.3", "^baselines%.train: bad argument 'model' %(one of pop|itemknn|bprmf",
-         reclab.baselines.train, {model = "gru", data = "demo"})
-  raises("lua.err.3", "^baselines%.train: missing argument 'model'", reclab.baselines.train,
-         {data = "demo"})
-  raises("lua.err.3", "^baselines%.train: dataset 'nope' not found", reclab.baselines.train,
-         {model = "pop", data = "nope"})
-  raises("lua.err.3", "^baselines%.train: bad argument 'epochs' %(integer in %[1, 100000%] expected, got 2.5%)",
-         reclab.baselines.train, {model = "bprmf", data = "demo", epochs = 2.5})
+if reclab.core.train then
+  -- the model verbs: `train KIND` checks its generated arguments like any command
+  raises("lua.err.3", "^train pop: unknown argument 'epoch'", reclab.train,
+         {"pop", data = "demo", epoch = 3})
+  raises("lua.err.3", "^train bprmf: bad argument 'epochs' %(integer in %[1, 100000%] expected, got 0%)",
+         reclab.train, {"bprmf", data = "demo", epochs = 0})
+  raises("lua.err.3", "^train: unknown model kind 'gru'", reclab.train, {"gru", data = "demo"})
+  raises("lua.err.3", "^train: name a model kind", reclab.train, {data = "demo"})
+  raises("lua.err.3", "^train pop: dataset 'nope' not found", reclab.train,
+         {kind = "pop", data = "nope"})
+  raises("lua.err.3", "^train bprmf: bad argument 'epochs' %(integer in %[1, 100000%] expected, got 2.5%)",
+         reclab.train, {"bprmf", data = "demo", epochs = 2.5})
   -- a model trained on one dataset cannot be evaluated on another of different size
   reclab.world{name = "small", n_users = 30, n_items = 20, n_inter = 300, avg_follow = 0}
-  reclab.datasets.split("small")
-  reclab.baselines.train{model = "pop", data = "small", name = "spop"}
+  reclab.train{"pop", data = "small", name = "spop"}
   if reclab.datasets.info("demo") then
-    reclab.datasets.split("demo")
-    raises("lua.err.3", "^evaluate: model 'spop' knows 20 items, dataset 'demo' has 600",
+    raises("lua.err.3", "^evaluate: model 'spop' scores 20 items, dataset 'demo' has 600",
            reclab.evaluate, {model = "spop", data = "demo"})
   end
-  raises("lua.err.3", "^evaluate: dataset 'nosplit%.train' not found %(split 'nosplit' first",
+  raises("lua.err.3", "^evaluate: dataset 'nosplit' not found",
          reclab.evaluate, {model = "spop", data = "nosplit"})
 end
 
@@ -97,7 +94,7 @@ check("lua.err.4", n == 0, "%d runs left running", n)
 
 -- lua.err.5: a handle to a removed model says so ---------------------------------------------
 if reclab.baselines then
-  local m = reclab.baselines.train{model = "pop", data = "small", name = "tmp"}.model
+  local m = reclab.train{"pop", data = "small", name = "tmp"}.model
   reclab.models.remove("tmp")
   raises("lua.err.5", "^Model:describe: model 'tmp' not found", m.describe, m)
   check("lua.err.5", m.name == "tmp", "the name stays readable")

@@ -62,7 +62,7 @@ check("lua.job.4", q.lines[2]:match("^lua%.run: unknown argument 'cod'"), "neste
 -- a failing plugin command inside the job fails the job
 if reclab.baselines then
   local ok2, m2 = pcall(reclab.lua.run,
-                        {code = "reclab.baselines.train{model = 'pop', data = 'missing'}"})
+                        {code = "reclab.train{'pop', data = 'missing'}"})
   check("lua.job.4", not ok2 and m2:match("baselines%.train: dataset 'missing' not found"),
         "%s", tostring(m2))
 end

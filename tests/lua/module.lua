@@ -15,7 +15,7 @@ check("lua.module.2", reclab.lua.run{code = "print(1)"}.lines[1] == "1", "lua.ru
 local miss, msg = reclab.datasets.info("nope")
 check("lua.module.2", miss == nil and msg:match("^datasets%.info:"), "nil, msg")
 if reclab.baselines then
-  local t = reclab.baselines.train{model = "pop", data = "demo"}
+  local t = reclab.train{"pop", data = "demo"}
   local r = reclab.evaluate{model = t.model, data = "demo", k = {10}}
   check("lua.module.3", r["hr@10"] > 0 and r.run > 0, "evaluate in the module")
   local rows = reclab.db.query("SELECT status FROM runs WHERE id = ?1", r.run)

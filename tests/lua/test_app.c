@@ -179,7 +179,7 @@ static void t_interrupt_command(void)
                                    "=t", NULL, NULL, &err),
                  RLAB_OK);
     runner r = {.app = app,
-                .code = "reclab.baselines.train{model = 'bprmf', data = 'w', epochs = 100000,"
+                .code = "reclab.train{'bprmf', data = 'w', epochs = 100000,"
                         " eval_every = 0}"};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, run_chunk, &r) == 0);
@@ -193,7 +193,7 @@ static void t_interrupt_command(void)
     memset(&l, 0, sizeof l);
     CHECK_EQ_INT(rlab_app_lua_exec(app,
                                    "local r = reclab.db.query([[SELECT status FROM runs WHERE"
-                                   " name = 'baselines.train' ORDER BY id DESC LIMIT 1]])[1]"
+                                   " name = 'train bprmf' ORDER BY id DESC LIMIT 1]])[1]"
                                    " return r and r.status",
                                    "=t", collect, &l, &err),
                  RLAB_OK);

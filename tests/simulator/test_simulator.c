@@ -80,11 +80,11 @@ static void fixture(void)
                            &wr, &err))
         fprintf(stderr, "simulator.world: %s\n", err.msg);
     rlab_result_free(wr);
-    if (!rlab_host_find_cmd(H, "baselines.train"))
+    if (!rlab_host_find_cmd(H, "train bprmf"))
         return;
     rlab_result *res = NULL;
     if (rlab_host_run_sync(H,
-                           "baselines.train model=bprmf data=w name=bpr split=none epochs=30 "
+                           "train bprmf data=w name=bpr split=none epochs=30 "
                            "eval_every=0 seed=3",
                            &res, &err)) {
         fprintf(stderr, "bpr: %s\n", err.msg);
@@ -1053,8 +1053,8 @@ static void t_plugin_retrain(void)
     rlab_model *rm = rlab_models_get(rlab_host_models(H), want);
     CHECK(rm != NULL);
     rlab_model_release(rm);
-    /* as a job: the step stops after round 2, queues the training and a resume job that
-     * adopts the new model and runs round 3 */
+    /* as a job: the retraining runs inside the step (a nested call with the job's store
+     * connection), which adopts the new model for round 3; nothing else is queued */
     r = cmd("simulator.new data=w agents=80 model=bpr seed=6 retrain_every=2 retrain_epochs=3");
     int64_t id2 = res_int(r, "sim");
     rlab_result_free(r);

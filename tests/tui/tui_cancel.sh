@@ -4,16 +4,16 @@
 . "$(dirname "$0")/lib.sh"
 tui_need_plugin baselines
 tui_start 120 36
-tui_line 'baselines.train model=bprmf data=demo epochs=5000'
-tui_wait '#1 baselines\.train .*[0-9]+/5000 epoch'
+tui_line 'train bprmf data=demo epochs=5000'
+tui_wait '#1 train bprmf .*[0-9]+/5000 epoch'
 # something typed meanwhile stays on the line; Ctrl-C goes to the job, not the line
 tui_type 'show 1'
 tui_keys C-c
 tui_wait 'cancelling job #1'
-tui_wait 'job #1 baselines\.train interrupted' 20
+tui_wait 'job #1 train bprmf interrupted' 20
 tui_wait '^reclab> show 1$'
 tui_keys Enter
-tui_wait 'run #1 +baselines\.train +interrupted'
+tui_wait 'run #1 +train bprmf +interrupted'
 tui_wait '◌ #1 bprmf'
 # Ctrl-C on an idle line clears it; the shell is still alive
 tui_type 'some half-typed line'

@@ -12,8 +12,8 @@ tui_wait 'error: sql: .*(refused|read-only)'
 tui_line 'show 99'
 tui_wait 'error: show: no run #99'
 if [ -f "$(dirname "$RECLAB_BIN")/plugins/reclab_baselines.so" ]; then
-    tui_line 'baselines.train model=bprmf data=demo epochs=0'
-    tui_wait "error: baselines\.train: bad argument 'epochs'"
+    tui_line 'train bprmf data=demo epochs=0'
+    tui_wait "error: train bprmf: bad argument 'epochs'"
 fi
 tui_wait 'DATASETS'
 tui_wait 'F2 log +F3 table'

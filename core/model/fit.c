@@ -1,0 +1,318 @@
+/*
+ * core/model/fit.c: the core training loop and the evaluation of any model on a data view
+ * (see fit.h). The loop owns what every kind used to write for itself: epochs, cancel checks,
+ * the non-finite-loss stop, validation, keep-best with patience, progress and metrics.
+ */
+#include "model/fit.h"
+#include "tensor/ops.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const split_choices[] = {"loo", "temporal", "ratio", "none", NULL};
+
+const rlab_field rlab_fit_fields[] = {
+    RLAB_FIELD_INT(rlab_fit_opts, epochs, "1", 1, 100000, "passes over the training data"),
+    RLAB_FIELD_INT(rlab_fit_opts, eval_every, "1", 0, 100000,
+                   "validate every n epochs and at the last (0 = never)"),
+    RLAB_FIELD_INT(rlab_fit_opts, patience, "0", 0, 100000,
+                   "validations without a better select metric before stopping (0 = off)"),
+    RLAB_FIELD_BOOL(rlab_fit_opts, keep_best, "true", "keep the parameters of the best validation"),
+    RLAB_FIELD_STR(rlab_fit_opts, select, "ndcg@10",
+                   "validation metric that selects the kept epoch (hr|ndcg|recall|mrr @5|10|20)"),
+    RLAB_FIELD_BOOL(rlab_fit_opts, eval_test, "true", "rank the test targets with the final model"),
+    RLAB_FIELD_INT(rlab_fit_opts, eval_neg, "0", 0, 100000,
+                   "evaluation: 0 = full ranking; N = sampled 1+N (labelled sampled-N)"),
+    RLAB_FIELD_I64(rlab_fit_opts, seed, "42", 0, 9.2e18, "random seed of the run"),
+    RLAB_FIELD_CHOICE(rlab_fit_opts, split, "loo", split_choices,
+                      "loo: leave-one-out by time; temporal / ratio: valid_frac, test_frac; "
+                      "none: train on everything (no evaluation)"),
+    RLAB_FIELD_DOUBLE(rlab_fit_opts, valid_frac, "0.1", 0, 0.9, "temporal/ratio: valid share"),
+    RLAB_FIELD_DOUBLE(rlab_fit_opts, test_frac, "0.1", 0.001, 0.9, "temporal/ratio: test share"),
+    RLAB_FIELD_INT(rlab_fit_opts, threads, "0", 0, 256, "threads (0 = the default)"),
+    {0}};
+
+int rlab_fit_field_is_loop(const char *name)
+{
+    static const char *const loop[] = {"epochs",    "eval_every", "patience",
+                                       "keep_best", "select",     NULL};
+    for (int i = 0; loop[i]; i++)
+        if (strcmp(loop[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+#define EVAL_BATCH 256
+
+typedef struct ev_ud {
+    const rlab_model *m;
+    const rlab_seqs *hist;
+    rlab_query q[EVAL_BATCH];
+} ev_ud;
+
+/* users: [nb], scores: [nb][n_items] */
+static int ev_score(void *ud, const int32_t *users, int nb, float *scores, rlab_err *err)
+{
+    ev_ud *e = ud;
+    for (int b = 0; b < nb; b++) {
+        int32_t u = users[b];
+        int64_t o = e->hist->off[u], n = e->hist->off[u + 1] - o;
+        e->q[b] = (rlab_query){.user = u,
+                               .hist = n ? e->hist->items + o : NULL,
+                               .hist_ts = n ? e->hist->ts + o : NULL,
+                               .n_hist = (int32_t)n};
+    }
+    return rlab_model_score_all(e->m, e->q, nb, scores, err);
+}
+
+rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int which,
+                                  const rlab_eval_opts *o, rlab_err *err)
+{
+    rlab_eval_opts dflt = {0};
+    if (!o)
+        o = &dflt;
+    if (m->n_items != v->n_items) {
+        rlab_errf(err, RLAB_EINVAL, "model '%s' scores %d items, dataset '%s' has %d", m->name,
+                  (int)m->n_items, v->dataset, (int)v->n_items);
+        return NULL;
+    }
+    if (o->batch > EVAL_BATCH) {
+        rlab_errf(err, RLAB_EINVAL, "evaluation batch %d > %d", o->batch, EVAL_BATCH);
+        return NULL;
+    }
+    ev_ud *e = rlab_calloc(1, sizeof *e);
+    if (!e) {
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->m = m;
+    e->hist = which == RLAB_VIEW_TEST ? &v->hist_test : &v->hist_valid;
+    const rlab_seqs *tgt = which == RLAB_VIEW_TEST ? &v->test : &v->valid;
+    rlab_eval_spec sp = {0};
+    sp.n_users = v->n_users;
+    sp.n_items = v->n_items;
+    sp.hist_off = e->hist->off;
+    sp.hist_items = e->hist->items;
+    sp.tgt_off = tgt->off;
+    sp.tgt_items = tgt->items;
+    sp.ks = o->ks;
+    sp.n_ks = o->n_ks;
+    sp.metrics = o->metrics ? o->metrics : RLAB_EM_HR | RLAB_EM_RECALL | RLAB_EM_NDCG | RLAB_EM_MRR;
+    sp.batch = o->batch ? o->batch : EVAL_BATCH;
+    sp.n_neg = o->neg;
+    sp.seed = o->seed;
+    sp.keep_topk = o->keep_topk;
+    sp.score = ev_score;
+    sp.score_ud = e;
+    sp.cancel = o->cancel;
+    sp.cancel_ud = o->cancel_ud;
+    rlab_eval_result *r = rlab_eval_ranking(&sp, err);
+    rlab_free(e);
+    return r;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void logf_(const rlab_fit *fit, const char *fmt, ...) RLAB_PRINTF(2, 3);
+static void logf_(const rlab_fit *fit, const char *fmt, ...)
+{
+    if (!fit->log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fit->log(fit->ud, line);
+}
+
+static int metric(const rlab_fit *fit, int64_t step, const char *split, const char *name,
+                  const char *proto, double v)
+{
+    return fit->metric ? fit->metric(fit->ud, step, split, name, proto, v) : RLAB_OK;
+}
+
+static int fit_cancel(void *ud)
+{
+    const rlab_fit *fit = ud;
+    return fit->cancelled && fit->cancelled(fit->ud);
+}
+
+/* Evaluate which with the fit's protocol; copy the means into out[] (res->names order). */
+static int evaluate(const rlab_fit *fit, rlab_model *m, int which, rlab_fit_result *res,
+                    double *out, rlab_err *err)
+{
+    rlab_eval_opts eo = {.neg = fit->opts->eval_neg,
+                         .seed = (uint64_t)fit->opts->seed,
+                         .cancel = fit_cancel,
+                         .cancel_ud = (void *)(uintptr_t)fit};
+    double t0 = rlab_now();
+    rlab_eval_result *r = rlab_eval_model(m, fit->view, which, &eo, err);
+    res->eval_seconds += rlab_now() - t0;
+    if (!r)
+        return err->code ? err->code : RLAB_ENOMEM;
+    snprintf(res->protocol, sizeof res->protocol, "%s", r->protocol);
+    res->n_metrics = r->n_metrics < 16 ? r->n_metrics : 16;
+    for (int i = 0; i < res->n_metrics; i++) {
+        snprintf(res->names[i], sizeof res->names[i], "%s", r->names[i]);
+        out[i] = r->mean[i];
+    }
+    rlab_eval_result_free(r);
+    return RLAB_OK;
+}
+
+static int find_name(const rlab_fit_result *res, const char *name)
+{
+    for (int i = 0; i < res->n_metrics; i++)
+        if (strcmp(res->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_result *res,
+                         rlab_err *err)
+{
+    const rlab_fit_opts *o = fit->opts;
+    memset(res, 0, sizeof *res);
+    if (!ops || !ops->begin || !ops->step || !ops->model) {
+        rlab_errf(err, RLAB_EINVAL, "model kind '%s' has no training loop", fit->kind);
+        return NULL;
+    }
+    if (o->threads > 0)
+        rlab_t_set_num_threads(o->threads);
+    void *state = NULL;
+    if (ops->begin(fit, &state, err))
+        return NULL;
+    rlab_model *m = NULL; /* taken at the end: one-pass kinds build it in their step */
+    rlab_params *P = ops->params ? ops->params(state) : NULL;
+    const int can_validate = o->eval_every > 0 && o->split != RLAB_SPLIT_NONE;
+    float *best = NULL;
+    int rc = RLAB_OK, nparts = 0;
+    while (ops->part_names && ops->part_names[nparts])
+        nparts++;
+    if (nparts > 8)
+        nparts = 8;
+    if (can_validate && o->keep_best && P) {
+        best = rlab_malloc((P->count ? P->count : 1) * sizeof(float));
+        if (!best) {
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    double best_score = -INFINITY;
+    int bad = 0;
+    for (int e = 1; e <= o->epochs; e++) {
+        int64_t n = 1;
+        if (ops->epoch && (rc = ops->epoch(state, e, &n, err)))
+            goto done;
+        double t0 = rlab_now(), lsum = 0.0, wsum = 0.0, psum[8] = {0};
+        for (int64_t i = 0; i < n; i++) {
+            if (fit->cancelled && fit->cancelled(fit->ud)) {
+                rc = rlab_errf(err, RLAB_ECANCELED, "cancelled at epoch %d", e);
+                goto done;
+            }
+            double loss = 0.0, w = 1.0, parts[8] = {0};
+            if ((rc = ops->step(state, i, &loss, &w, parts, err)))
+                goto done;
+            if (!isfinite(loss)) {
+                rc = rlab_errf(err, RLAB_ESTATE,
+                               "%s: the loss is %g at epoch %d, step %lld: training diverged "
+                               "(lower lr?)",
+                               fit->kind ? fit->kind : "model", loss, e, (long long)i + 1);
+                goto done;
+            }
+            lsum += loss * w;
+            wsum += w;
+            for (int k = 0; k < nparts; k++)
+                psum[k] += parts[k] * w;
+        }
+        res->seconds += rlab_now() - t0;
+        res->epochs_run = e;
+        double loss = lsum / (wsum > 0 ? wsum : 1.0);
+        if (!ops->no_loss && (rc = metric(fit, e, "train", "loss", NULL, loss)))
+            goto done;
+        for (int k = 0; k < nparts; k++)
+            if ((rc = metric(fit, e, "train", ops->part_names[k], NULL,
+                             psum[k] / (wsum > 0 ? wsum : 1.0))))
+                goto done;
+        const char *pn[4] = {"loss"};
+        double pv[4] = {loss};
+        int np = 1, stop = 0;
+        if (can_validate && (e % o->eval_every == 0 || e == o->epochs)) {
+            double v[16];
+            if ((rc = evaluate(fit, ops->model(state), RLAB_VIEW_VALID, res, v, err)))
+                goto done;
+            for (int i = 0; i < res->n_metrics; i++)
+                if ((rc = metric(fit, e, "valid", res->names[i], res->protocol, v[i])))
+                    goto done;
+            int si = find_name(res, o->select);
+            if (si < 0) {
+                rc = rlab_errf(err, RLAB_EINVAL,
+                               "select=%s is not a validation metric (hr, ndcg, recall or mrr "
+                               "@5, @10 or @20)",
+                               o->select);
+                goto done;
+            }
+            int h10 = find_name(res, "hr@10"), n10 = find_name(res, "ndcg@10");
+            if (h10 >= 0)
+                pn[np] = "valid.hr@10", pv[np++] = v[h10];
+            if (n10 >= 0)
+                pn[np] = "valid.ndcg@10", pv[np++] = v[n10];
+            if (si != n10)
+                pn[np] = o->select, pv[np++] = v[si];
+            int improved = v[si] > best_score;
+            if (improved) {
+                best_score = v[si];
+                res->best_epoch = e;
+                res->best_valid = v[si];
+                memcpy(res->valid, v, sizeof v);
+                res->has_valid = 1;
+                if (best)
+                    memcpy(best, P->data, P->count * sizeof(float));
+                bad = 0;
+            } else if (o->patience > 0 && ++bad >= o->patience) {
+                stop = 1;
+            }
+            logf_(fit, "epoch %d/%d %.1fs loss %.4f | valid %s %.4f hr@10 %.4f%s", e, o->epochs,
+                  rlab_now() - t0, loss, o->select, v[si], h10 >= 0 ? v[h10] : 0.0,
+                  improved ? " (best)" : "");
+        }
+        if (fit->progress)
+            fit->progress(fit->ud, e, o->epochs, np, pn, pv);
+        if (stop) {
+            logf_(fit, "early stop after epoch %d: %d validations without a better %s", e,
+                  o->patience, o->select);
+            break;
+        }
+    }
+done:
+    /* keep the best epoch, also when cancelled */
+    if (best && res->best_epoch > 0 && res->best_epoch != res->epochs_run)
+        memcpy(P->data, best, P->count * sizeof(float));
+    rlab_free(best);
+    m = rlab_model_retain(ops->model(state));
+    if (!m && (rc == RLAB_OK || rc == RLAB_ECANCELED))
+        rc = rc ? rc : rlab_errf(err, RLAB_ESTATE, "%s: training made no model", fit->kind);
+    if (rc == RLAB_OK && o->eval_test && o->split != RLAB_SPLIT_NONE) {
+        double t[16];
+        rc = evaluate(fit, m, RLAB_VIEW_TEST, res, t, err);
+        if (rc == RLAB_OK) {
+            memcpy(res->test, t, sizeof t);
+            res->has_test = 1;
+            int64_t at = res->best_epoch > 0 ? res->best_epoch : res->epochs_run;
+            for (int i = 0; i < res->n_metrics && rc == RLAB_OK; i++)
+                rc = metric(fit, at, "test", res->names[i], res->protocol, t[i]);
+        }
+    }
+    if (ops->end)
+        ops->end(state);
+    if (rc != RLAB_OK && rc != RLAB_ECANCELED) {
+        rlab_model_release(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,142 @@
+/*
+ * core/model/fit: the one training loop every model kind plugs into. A kind supplies step
+ * functions (rlab_fit_ops); the loop supplies everything around them: epochs, batches, cancel
+ * checks between steps, a clear stop on a non-finite loss, validation every n epochs with the
+ * one evaluator (full ranking unless neg > 0), keep-best with patience, the test evaluation of
+ * the kept model, progress and metrics through hooks (the host sends them to the shell and
+ * the store).
+ *
+ *     static const rlab_fit_ops bpr_fit = {.begin = bpr_begin, .epoch = bpr_epoch,
+ *                                          .step = bpr_step, .model = bpr_model,
+ *                                          .params = bpr_params, .end = bpr_end};
+ *     rlab_fit fit = {.view = v, .cfg = &cfg, .opts = &opts};   // hooks optional
+ *     rlab_fit_result res;
+ *     rlab_model *m = rlab_fit_run(&bpr_fit, &fit, &res, &err);  // trained, best epoch kept
+ *
+ * The loop, for epoch e = 1..epochs:
+ *     ops->epoch(state, e, &n)                 (n steps; NULL op = one step)
+ *     for i < n: cancelled? -> RLAB_ECANCELED; ops->step(state, i, &loss, &w, parts)
+ *                loss not finite -> RLAB_ESTATE "loss is nan at epoch e, step i: lower lr"
+ *     train.loss = sum(loss * w) / sum(w) (and each part), reported at step e
+ *     if eval_every > 0 and (e % eval_every == 0 or e == epochs): valid metrics of
+ *        ops->model(state) at ks 5, 10, 20 (hr, ndcg, recall, mrr); when opts->select improves
+ *        (strictly): snapshot ops->params (keep_best), else patience counts down
+ * then the best snapshot is restored (keep_best), and the test targets are evaluated once
+ * (eval_test) on the final model. A cancelled run keeps the best model so far: rlab_fit_run
+ * returns it with err->code RLAB_ECANCELED.
+ */
+#ifndef RLAB_MODEL_FIT_H
+#define RLAB_MODEL_FIT_H
+
+#include "data/view.h"
+#include "eval/eval.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+
+/* The loop's own settings; every kind's `train` gets them as arguments (rlab_fit_fields),
+ * with per-kind defaults from rlab_model_kind.defaults. */
+typedef struct rlab_fit_opts {
+    int epochs;      /* passes over the training data */
+    int eval_every;  /* validate every n epochs (and at the last); 0 = never */
+    int patience;    /* validations without improvement before stopping; 0 = never stop early */
+    int keep_best;   /* restore the parameters of the best validation */
+    char select[32]; /* validation metric that selects ("ndcg@10") */
+    int eval_test;   /* evaluate the test targets of the final model */
+    int eval_neg;    /* evaluation: 0 = full ranking; N = sampled 1 + N (labelled) */
+    int64_t seed;    /* the run's seed (kinds seed their generators from it) */
+    int split;       /* RLAB_SPLIT_* (data/view.h) */
+    double valid_frac, test_frac; /* temporal / ratio splits */
+    int threads;                  /* 0 = leave as is; else the tensor core's thread count */
+} rlab_fit_opts;
+
+/* The fields of rlab_fit_opts, as a config schema (data and name are the verb's own). */
+RLAB_API extern const rlab_field rlab_fit_fields[];
+/* Names of rlab_fit_fields that a RLAB_KIND_ONESHOT kind does not take. */
+RLAB_API int rlab_fit_field_is_loop(const char *name);
+
+/* Metric names every validation computes ("hr@5" ... "mrr@20"). */
+#define RLAB_FIT_NKS 3
+
+/* One training run. The caller fills view, cfg, opts and optionally the hooks. */
+struct rlab_fit {
+    const rlab_view *view;
+    const void *cfg; /* the kind's resolved config */
+    const rlab_fit_opts *opts;
+    const char *kind; /* kind name, for messages */
+    /* hooks (all optional) */
+    void *ud;
+    int (*cancelled)(void *ud);
+    /* one line of output */
+    void (*log)(void *ud, const char *line);
+    /* progress: epoch e of total, with n named values (loss, valid metrics) */
+    void (*progress)(void *ud, int64_t e, int64_t total, int n, const char *const *names,
+                     const double *values);
+    /* a metric of the run (split "train" / "valid" / "test", protocol NULL for train) */
+    int (*metric)(void *ud, int64_t step, const char *split, const char *name, const char *protocol,
+                  double value);
+};
+
+/* The step functions of a kind. */
+struct rlab_fit_ops {
+    /* Create the training state (an untrained model of the view's users and items) from
+     * fit->view, fit->cfg and fit->opts. Required. */
+    int (*begin)(const rlab_fit *fit, void **state, rlab_err *err);
+    /* Prepare epoch e (1-based: shuffle, sample) and say how many steps it has. Optional
+     * (NULL: one step per epoch). */
+    int (*epoch)(void *state, int e, int64_t *n_steps, rlab_err *err);
+    /* Step i of the current epoch: *loss its mean loss, *weight its weight in the epoch mean
+     * (preset to 1), parts[0..] its named parts (see part_names). Required. */
+    int (*step)(void *state, int64_t i, double *loss, double *weight, double *parts, rlab_err *err);
+    const char *const *part_names; /* NULL-terminated names of the loss parts, or NULL */
+    int no_loss;                   /* 1: the steps have no loss to report (one-pass kinds) */
+    /* The model under training (borrowed from the state; scores with the current
+     * parameters). Required. */
+    rlab_model *(*model)(void *state);
+    /* The parameters keep-best snapshots (optional: NULL = nothing to keep). */
+    rlab_params *(*params)(void *state);
+    /* Called after the loop whatever happened. The model returned by `model` must survive
+     * it (the loop holds a reference). Optional. */
+    void (*end)(void *state);
+};
+
+typedef struct rlab_fit_result {
+    int epochs_run;
+    int best_epoch;      /* 0 = no validation selected an epoch */
+    double best_valid;   /* the select metric at best_epoch */
+    double seconds;      /* training wall time (no evaluation) */
+    double eval_seconds; /* validation + test wall time */
+    char protocol[32];   /* "full" or "sampled-N" ("" = never evaluated) */
+    int n_metrics;       /* valid/test means of the kept model, metric-major names */
+    char names[16][16];
+    double valid[16], test[16];
+    int has_valid, has_test;
+} rlab_fit_result;
+
+/* Run the loop. Returns the trained model (one reference, the caller's) or NULL with err;
+ * on RLAB_ECANCELED the best model so far is returned and err->code is RLAB_ECANCELED. */
+RLAB_API rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit,
+                                  rlab_fit_result *res, rlab_err *err);
+
+/* ---- evaluation of any model on a view ------------------------------------------------ */
+
+typedef struct rlab_eval_opts {
+    const int *ks; /* NULL = {5, 10, 20} */
+    int n_ks;
+    unsigned metrics; /* RLAB_EM_*; 0 = hr | recall | ndcg | mrr */
+    int neg;          /* 0 = full ranking */
+    uint64_t seed;    /* sampled protocol */
+    int keep_topk;
+    int batch; /* 0 = 256 */
+    int (*cancel)(void *ud);
+    void *cancel_ud;
+} rlab_eval_opts;
+
+/* Rank the valid or test targets (RLAB_VIEW_VALID / _TEST) of view v with model m, with the
+ * split's history as the query input and mask (valid: train; test: train + valid). Every
+ * model kind is evaluated the same way. RLAB_EINVAL when the model's item count differs from
+ * the view's. Caller frees the result. */
+RLAB_API rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int which,
+                                           const rlab_eval_opts *o, rlab_err *err);
+
+#endif /* RLAB_MODEL_FIT_H */
