@@ -21,7 +21,8 @@
  *   RLAB_EFORMAT for malformed content (wrong field count, non-numeric or overflowing
  *   number, unknown RecBole type, invalid UTF-8 / control bytes in Latin-1 text, truncated
  *   JSON, empty file), RLAB_ENOMEM, RLAB_EINVAL for bad options.
- * - Blank lines are skipped. "\n" and "\r\n" endings are both accepted.
+ * - Blank lines are skipped. "\n" and "\r\n" endings are both accepted. A UTF-8 byte-order
+ *   mark at the start of a file is skipped (the shared line reader drops it).
  * - Loaders are reentrant (no global state); a dataset is not shared between threads while
  *   being loaded.
  */

@@ -17,8 +17,10 @@
  *     rlab_reader_close(&r);
  *
  * Lines never include their terminator ("\n" or "\r\n"); a last line without a newline is
- * returned like any other. Returned line pointers stay valid until the next call. Lines
- * are NOT NUL-terminated: every function here takes (pointer, length).
+ * returned like any other. A UTF-8 byte-order mark (EF BB BF) at the very start of the input
+ * is skipped, so every loader reads files saved "with BOM" like files without one. Returned line
+ * pointers stay valid until the next call. Lines are NOT NUL-terminated: every function here takes
+ * (pointer, length).
  *
  * The reader, splitter, number and text functions are exported (other parsers in core and
  * the plugins reuse them); the feature builder and the loader internals at the end are
