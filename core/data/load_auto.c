@@ -277,12 +277,13 @@ int rlab_data_load_buffer(const void *buf, size_t n, const char *format, const c
     for (size_t k = 0; k < sizeof buffer_formats / sizeof buffer_formats[0]; k++) {
         if (strcmp(format, buffer_formats[k].name) != 0)
             continue;
-        rlab_dataset *ds = rlab_dataset_new(label ? label : "buffer", err);
-        if (!ds)
-            return RLAB_ENOMEM;
+        rlab_dataset *ds = NULL;
+        int rc = rlab_ld_new_dataset(label ? label : "buffer", 0, &ds, err);
+        if (rc)
+            return rc;
         rlab_reader r;
         rlab_reader_open_mem(&r, buf, n, label, buffer_formats[k].flags);
-        int rc = buffer_formats[k].fn(&r, ds, err);
+        rc = buffer_formats[k].fn(&r, ds, err);
         rlab_reader_close(&r);
         if (rc) {
             rlab_dataset_free(ds);

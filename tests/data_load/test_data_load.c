@@ -7,6 +7,7 @@
 
 #include "data/loaders.h"
 #include "data/tokenizer.h"
+#include "data/world.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1190,6 +1191,49 @@ static void t_bom_inspired(void)
     check_same_dialogues(put("bom_i_a.tsv", t), put_bom("bom_i_b.tsv", t));
 }
 
+/* ---- dataset names --------------------------------------------------------------------- */
+
+/* Names over 63 bytes are refused by every loader (given or derived from the path), never
+ * cut to a prefix another dataset may share. */
+static void t_name_long(void)
+{
+    char a63[64], x64[65], want[128];
+    memset(a63, 'a', 63);
+    a63[63] = '\0';
+    snprintf(x64, sizeof x64, "%sx", a63);
+    snprintf(want, sizeof want, "dataset name '%.40s...' is longer than 63 bytes", a63);
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    const char *p = put("name_s.txt", "1 10\n1 11\n");
+    CHECK_EQ_INT(rlab_data_load(p, NULL, x64, &ds, &err), RLAB_EINVAL);
+    CHECK(ds == NULL);
+    CHECK_STR_CONTAINS(err.msg, want);
+    CHECK_EQ_INT(rlab_data_load(p, NULL, a63, &ds, &err), RLAB_OK);
+    CHECK(ds && strcmp(ds->name, a63) == 0);
+    rlab_dataset_free(ds);
+    ds = NULL;
+    /* derived from a long file name: the message says so */
+    char fname[80];
+    snprintf(fname, sizeof fname, "%s.txt", x64);
+    CHECK_EQ_INT(rlab_data_load(put(fname, "1 10\n1 11\n"), NULL, NULL, &ds, &err), RLAB_EINVAL);
+    CHECK(ds == NULL);
+    CHECK_STR_CONTAINS(err.msg, want);
+    CHECK_STR_CONTAINS(err.msg, "derived from the path");
+    /* every public constructor path */
+    CHECK_EQ_INT(rlab_load_ml100k(ml_dir(), x64, &ds, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_load_recbole(rb_dir(), x64, &ds, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_load_csv(put("name.csv", "u,i\n1,2\n"), NULL, x64, &ds, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_data_load_buffer("1 2\n", 4, "sasrec", x64, &ds, &err), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, want);
+    CHECK(ds == NULL);
+    rlab_world_config c;
+    rlab_world_config_demo(&c);
+    rlab_world *w = NULL;
+    CHECK_EQ_INT(rlab_world_generate(&c, x64, &w, &ds, &err), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, want);
+    CHECK(w == NULL && ds == NULL);
+}
+
 static const rlab_test tests[] = {
     {"data.tok.split.1", t_split},
     {"data.tok.numbers.1", t_numbers},
@@ -1220,6 +1264,7 @@ static const rlab_test tests[] = {
     {"data.bom.buffer.1", t_bom_buffer},
     {"data.bom.redial.1", t_bom_redial},
     {"data.bom.inspired.1", t_bom_inspired},
+    {"data.name.long.1", t_name_long},
     {NULL, NULL},
 };
 
