@@ -289,16 +289,12 @@ int rlab_db_plugin_migrate(rlab_db *db, const char *plugin, const rlab_migration
                      "CREATE TEMP TABLE rlab_migrate_before AS SELECT name FROM main.sqlite_schema",
                      err);
     if (!rc) {
-        db->auth.mode = AUTH_PLUGIN;
         db->auth.plugin = plugin;
         db->auth.plen = strlen(plugin);
-        db->auth.denied[0] = '\0';
-        sqlite3_set_authorizer(db->h, rlab_db__authorize, &db->auth);
+        rlab_db__auth_mode(db, AUTH_PLUGIN);
         for (int k = stored; !rc && k < n; k++)
             rc = plugin_step(db, plugin, k, &list[k], err);
-        sqlite3_set_authorizer(db->h, NULL, NULL);
-        db->auth.mode = 0;
-        db->auth.plugin = NULL;
+        rlab_db__auth_mode(db, AUTH_BASE);
     }
     if (!rc)
         rc = check_new_objects(db, plugin, err);
@@ -419,6 +415,8 @@ rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
     if (sqlite3_open_v2(path, &db->h, oflags, NULL) != SQLITE_OK) {
         rc = rlab_errf(err, RLAB_EDB, "store: cannot open %s: %s", path,
                        db->h ? sqlite3_errmsg(db->h) : "out of memory");
+    } else {
+        rlab_db__auth_mode(db, AUTH_BASE); /* the trigger guard, for the connection's life */
     }
     if (!rc)
         rc = apply_settings(db, err);
