@@ -79,6 +79,40 @@ static int readonly_pragma(const char *name)
     return 0;
 }
 
+/* Pragmas whose bare form (no argument) acts instead of reading a setting. SQLite marks
+ * them as writing statements; they stay subject to the read-only check. */
+static int acting_pragma(const char *name)
+{
+    static const char *const acts[] = {"wal_checkpoint", "incremental_vacuum", "optimize", NULL};
+    for (int i = 0; acts[i]; i++)
+        if (strcasecmp(name, acts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* True when the SQL text's first keyword (after blanks and comments) is PRAGMA. */
+static int is_pragma_sql(const char *s)
+{
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ';')
+            s++;
+        if (s[0] == '-' && s[1] == '-') {
+            while (*s && *s != '\n')
+                s++;
+        } else if (s[0] == '/' && s[1] == '*') {
+            const char *e = strstr(s + 2, "*/");
+            if (!e)
+                return 0;
+            s = e + 2;
+        } else {
+            break;
+        }
+    }
+    return strncasecmp(s, "pragma", 6) == 0 &&
+           !(s[6] == '_' || (s[6] >= 'a' && s[6] <= 'z') || (s[6] >= 'A' && s[6] <= 'Z') ||
+             (s[6] >= '0' && s[6] <= '9'));
+}
+
 static const char *verb(int action)
 {
     switch (action) {
@@ -257,7 +291,15 @@ int rlab_db__authorize(void *ud, int action, const char *a1, const char *a2, con
         return rc;
     }
     case SQLITE_PRAGMA:
-        if (!a2 || readonly_pragma(a1))
+        /* PRAGMA x reads a setting; PRAGMA x = v and PRAGMA x(v) set it, except the
+         * function-style reads (table_info(t)...). SQLite's own read-only flag calls some
+         * reads writes (journal_mode may switch modes when given an argument), so a read is
+         * remembered here for run_statement. */
+        if (a2 ? readonly_pragma(a1) : !acting_pragma(a1)) {
+            a->pragma_read = 1;
+            return SQLITE_OK;
+        }
+        if (!a2) /* wal_checkpoint, incremental_vacuum, optimize: writes, judged as such */
             return SQLITE_OK;
         return deny(a, "setting PRAGMA %s refused in queries and migrations", a1);
     case SQLITE_TRANSACTION:
@@ -409,7 +451,8 @@ static int run_statement(rlab_db *db, sqlite3_stmt *st, int index, const rlab_db
                          int nparams, unsigned flags, rlab_db_row_fn fn, void *ud,
                          rlab_db_result *res, int *stop, rlab_err *err)
 {
-    if (!(flags & RLAB_DB_ALLOW_WRITES) && !sqlite3_stmt_readonly(st))
+    int pragma_read = db->auth.pragma_read && is_pragma_sql(sqlite3_sql(st));
+    if (!(flags & RLAB_DB_ALLOW_WRITES) && !sqlite3_stmt_readonly(st) && !pragma_read)
         return rlab_errf(err, RLAB_EINVAL,
                          "query refused: statement %d writes and queries are read-only: %.120s",
                          index + 1, sqlite3_sql(st));
@@ -482,6 +525,7 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
     while (rc == RLAB_OK && !stop && *p) {
         sqlite3_stmt *st = NULL;
         const char *tail = NULL;
+        db->auth.pragma_read = 0; /* set by the authorizer while this statement compiles */
         if (sqlite3_prepare_v2(db->h, p, -1, &st, &tail) != SQLITE_OK) {
             rc = query_error(db, err, "query");
             break;

@@ -33,6 +33,7 @@ typedef struct auth_ctx {
     const char *plugin; /* AUTH_PLUGIN: the plugin whose prefix is required */
     size_t plen;        /* strlen(plugin) */
     int altering;       /* an ALTER TABLE was allowed: its rename of sqlite_sequence rows is ok */
+    int pragma_read;    /* the statement being prepared reads a pragma (PRAGMA journal_mode) */
     char denied[256];   /* reason of the first denial, "" if none */
 } auth_ctx;
 

@@ -13,7 +13,8 @@
  *                    this process) is never marked
  *   store.query.*    read-only guard on core tables, allow-writes for the user's tables,
  *                    typed cells, parameters, result tables; no triggers from queries, and
- *                    no trigger (however made) may change core tables
+ *                    no trigger (however made) may change core tables; pragma reads allowed,
+ *                    pragma writes refused
  *   store.plugin.*   plugin migrations: fresh, incremental, newer refused, prefix rules
  *   store.stmt.*     named, checked parameters
  *   store.artifact.* artifacts (file as BLOB, path only, memory), export with checksum,
@@ -1273,6 +1274,56 @@ static void t_query_trigger_planted(void)
     rlab_db_close(db);
 }
 
+/* Reading a pragma is a read even where SQLite flags the statement as writing (PRAGMA
+ * journal_mode); setting one stays refused, in both forms, with or without allow-writes. */
+static void t_query_pragma(void)
+{
+    rlab_db *db = open_ok(db_path("pragma.db"));
+    if (!db)
+        return;
+    rlab_err err = {0};
+    const char *reads[] = {"PRAGMA journal_mode",
+                           "pragma main.journal_mode;",
+                           "/* c */ PRAGMA journal_mode",
+                           "PRAGMA synchronous",
+                           "PRAGMA foreign_keys",
+                           "PRAGMA table_info(runs)",
+                           NULL};
+    for (int i = 0; reads[i]; i++) {
+        rows_seen r = {0};
+        int rc = rlab_db_query(db, reads[i], NULL, 0, 0, count_rows, &r, &err);
+        CHECK_MSG(rc == RLAB_OK, "'%s' refused: %s", reads[i], err.msg);
+        CHECK_MSG(r.n >= 1, "'%s': no row", reads[i]);
+    }
+    rlab_db_result *t = rlab_db_query_table(db, "PRAGMA journal_mode", NULL, 0, 0, &err);
+    CHECK(t && t->nrow == 1 && t->cells[0].type == RLAB_DB_TEXT &&
+          strcmp(t->cells[0].s, "wal") == 0);
+    rlab_db_result_free(t);
+    const char *writes[] = {"PRAGMA journal_mode = DELETE", "PRAGMA journal_mode(DELETE)",
+                            "PRAGMA user_version = 9",      "PRAGMA wal_checkpoint(TRUNCATE)",
+                            "PRAGMA foreign_keys = OFF",    NULL};
+    for (int i = 0; writes[i]; i++)
+        for (int w = 0; w < 2; w++) {
+            int rc = rlab_db_query(db, writes[i], NULL, 0, w ? RLAB_DB_ALLOW_WRITES : 0, NULL, NULL,
+                                   &err);
+            CHECK_MSG(rc == RLAB_EINVAL, "'%s' (writes %d) not refused (rc %d)", writes[i], w, rc);
+            CHECK_STR_CONTAINS(err.msg, "refused");
+        }
+    /* bare forms that act are writes: refused in read-only queries */
+    const char *acts[] = {"PRAGMA wal_checkpoint", "PRAGMA incremental_vacuum", NULL};
+    for (int i = 0; acts[i]; i++) {
+        CHECK_EQ_INT(rlab_db_query(db, acts[i], NULL, 0, 0, NULL, NULL, &err), RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "queries are read-only");
+    }
+    char mode[16];
+    CHECK(strcmp(one_text(db, "PRAGMA journal_mode", mode, sizeof mode), "wal") == 0);
+    int ncore = 0;
+    rlab_db_core_migrations(&ncore);
+    CHECK_EQ_INT(one_int(db, "PRAGMA user_version"), ncore);
+    CHECK_EQ_INT(one_int(db, "PRAGMA foreign_keys"), 1);
+    rlab_db_close(db);
+}
+
 static const rlab_test tests[] = {
     {"store.sha256.1", t_sha_vectors},
     {"store.sha256.2", t_sha_stream},
@@ -1289,6 +1340,7 @@ static const rlab_test tests[] = {
     {"store.query.1", t_query_guard},
     {"store.query.2", t_query_trigger},
     {"store.query.3", t_query_trigger_planted},
+    {"store.query.4", t_query_pragma},
     {"store.plugin.1", t_plugin_migrate},
     {"store.stmt.1", t_stmt_named},
     {"store.artifact.1", t_artifacts},
