@@ -20,7 +20,7 @@
 
 /* PRAGMA application_id of every reclab store: 'RLAB'. */
 #define RLAB_DB_APP_ID 0x524C4142
-#define BUSY_TIMEOUT_MS 5000
+#define BUSY_TIMEOUT_MS 5000 /* keep RLAB_DB_BUSY_HINT (store_internal.h) in step */
 
 /* ---- the core schema: append-only; user_version = number of steps applied ------------- */
 
@@ -394,6 +394,20 @@ static int open_lock(rlab_db *db, rlab_err *err)
     return db->lock_fd < 0 ? RLAB_EIO : RLAB_OK;
 }
 
+/* Every open failure names the store file: the steps below report SQLite's words and do not
+ * all know which file they were working on. */
+static void name_store(rlab_db *db, rlab_err *err)
+{
+    if (!err || !err->msg[0] || strstr(err->msg, db->path))
+        return;
+    char body[sizeof err->msg];
+    const char *m = err->msg;
+    if (strncmp(m, "store: ", 7) == 0)
+        m += 7;
+    snprintf(body, sizeof body, "%s", m);
+    rlab_errf(err, err->code, "store %s: %s", db->path, body);
+}
+
 rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
 {
     if (!path)
@@ -427,6 +441,7 @@ rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
     if (!rc && !(flags & RLAB_DB_NO_RECOVER))
         rc = rlab_db_recover_runs(db, NULL, err);
     if (rc) {
+        name_store(db, err);
         db->flags |= RLAB_DB_NO_RECOVER;
         rlab_db_close(db);
         return NULL;

@@ -74,7 +74,12 @@ struct rlab_db {
     auth_ctx auth;
 };
 
-/* stmt.c */
+/* Said after "database is locked": the busy timeout (store.c BUSY_TIMEOUT_MS) ran out. */
+#define RLAB_DB_BUSY_HINT                                                                          \
+    "another connection held the store's lock for more than 5 s: is another reclab writing to "    \
+    "it?"
+
+/* stmt.c: RLAB_EDB with "what: SQLite's message"; a lock timeout names the store file. */
 int rlab_db__sqlerr(rlab_db *db, rlab_err *err, const char *what);
 int rlab_db__prep(rlab_db *db, sqlite3_stmt **st, const char *sql, unsigned pflags, rlab_err *err);
 

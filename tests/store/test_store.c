@@ -2,7 +2,8 @@
  * Test organization (core/store):
  *   store.sha256.*   FIPS 180-4 vectors ("abc", the 448-bit message, empty, a million 'a'),
  *                    streaming in odd chunks, files
- *   store.open.*     connection settings in effect; refusal of newer, foreign and non-db files
+ *   store.open.*     connection settings in effect; refusal of newer, foreign and non-db files;
+ *                    a locked store named in the error
  *   store.migrate.*  upgrade from every earlier core schema version with data surviving
  *   store.run.*      run lifecycle, status mapping, bad JSON config
  *   store.metric.*   batched metrics: invisible to another connection until flushed, auto
@@ -1324,12 +1325,49 @@ static void t_query_pragma(void)
     rlab_db_close(db);
 }
 
+/* A store locked by another connection past the busy timeout (5 s): the start-up error names
+ * the store file, whichever step met the lock. */
+static void t_open_locked(void)
+{
+    const char *p = db_path("locked.db");
+    rlab_db *db = open_ok(p);
+    if (!db)
+        return;
+    rlab_db_close(db);
+    sqlite3 *h = NULL;
+    CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h,
+                       "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;"
+                       " INSERT INTO history(time, line) VALUES(1, 'x')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    rlab_err err = {0};
+    CHECK(rlab_db_open(p, 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "database is locked");
+    CHECK_STR_CONTAINS(err.msg, p);
+    CHECK_STR_CONTAINS(err.msg, "another reclab");
+    sqlite3_close(h);
+    db = open_ok(p); /* the lock is gone */
+    if (!db)
+        return;
+    /* a plugin's schema upgrade at start-up meeting the lock: named too */
+    CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "BEGIN IMMEDIATE; INSERT INTO history(time, line) VALUES(1, 'x')", NULL,
+                       NULL, NULL) == SQLITE_OK);
+    CHECK_EQ_INT(rlab_db_plugin_migrate(db, "myplug", myplug_v1, 1, &err), RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "database is locked");
+    CHECK_STR_CONTAINS(err.msg, p);
+    sqlite3_close(h);
+    rlab_db_close(db);
+}
+
 static const rlab_test tests[] = {
     {"store.sha256.1", t_sha_vectors},
     {"store.sha256.2", t_sha_stream},
     {"store.sha256.3", t_sha_file},
     {"store.open.1", t_open_pragmas},
     {"store.open.2", t_open_refuse},
+    {"store.open.3", t_open_locked},
     {"store.migrate.1", t_migrate_every},
     {"store.run.1", t_run_lifecycle},
     {"store.metric.1", t_metric_batch},
