@@ -45,8 +45,12 @@
  *   name (user/user_id, item/item_id, timestamp/ts/time, rating); anything else is sniffed
  *   from its first 64 non-blank lines: all tab-separated with 4 fields -> "ml-100k" (a
  *   u.data-like file), all with exactly two fields -> "sasrec", else "seqline".
+ *   A file that is mostly one of the first two shapes but has a line out of shape (a
+ *   u.data file with a 5-field line) is refused with RLAB_EFORMAT naming the file, the line
+ *   and the format it looks like, rather than read as "seqline".
  * Formats: "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv" (also "tsv").
- * name (may be NULL) becomes ds->name (default: the file or folder name). */
+ * name (may be NULL) becomes ds->name (default: the file or folder name, see each loader;
+ * names over 63 bytes are refused). */
 RLAB_API int rlab_data_load(const char *path, const char *format, const char *name,
                             rlab_dataset **out, rlab_err *err);
 

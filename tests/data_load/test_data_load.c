@@ -1234,6 +1234,55 @@ static void t_name_long(void)
     CHECK(w == NULL && ds == NULL);
 }
 
+/* ---- format sniffing --------------------------------------------------------------------- */
+
+static int ld_sniff_udata(rlab_dataset **ds, rlab_err *e)
+{
+    return rlab_data_load(put("ud_bad.txt", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n"
+                                            "22\t377\t1\t878887116\t9\n196\t51\t2\t880606923\n"
+                                            "186\t346\t1\t886397596\n"),
+                          NULL, NULL, ds, e);
+}
+/* distinct users in the first lines: the timestamps give it away */
+static int ld_sniff_udata_ts(rlab_dataset **ds, rlab_err *e)
+{
+    return rlab_data_load(put("ud_bad2.txt", "1\t242\t3\t881250949\n2\t302\t3\t891717742\n"
+                                             "3\t377\t1\n4\t51\t2\t880606923\n"),
+                          NULL, NULL, ds, e);
+}
+static int ld_sniff_sasrec(rlab_dataset **ds, rlab_err *e)
+{
+    return rlab_data_load(put("ss_bad.txt", "1 10\n1 11\n1 12 13\n2 10\n2 14\n"), NULL, NULL, ds,
+                          e);
+}
+
+/* A file mostly in one interaction-per-line shape with a line out of shape is refused,
+ * naming file, line and the format it looks like; before, it became "seqline" (one user
+ * whose items included ratings and timestamps). Real seq-line files still sniff as such. */
+static void t_sniff_malformed(void)
+{
+    EXPECT_FAIL(ld_sniff_udata, RLAB_EFORMAT, "ud_bad.txt:3:", "5 tab-separated fields, expected 4",
+                "looks like a u.data file", "pass a format");
+    EXPECT_FAIL(ld_sniff_udata_ts, RLAB_EFORMAT,
+                "ud_bad2.txt:3:", "3 tab-separated fields, expected 4", "u.data");
+    EXPECT_FAIL(ld_sniff_sasrec, RLAB_EFORMAT, "ss_bad.txt:3:", "3 fields, expected 2",
+                "looks like SASRec text");
+    /* tab-separated seq-lines (one line per user, small ids) are still seq-lines */
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    const char *p = put("seq_tab.txt", "1\t5\t6\t7\n2\t5\n3\t8\t5\t9\n");
+    CHECK_EQ_INT(rlab_data_load(p, NULL, NULL, &ds, &err), RLAB_OK);
+    CHECK_MSG(ds && strcmp(ds->format, "seqline") == 0, "%s", err.msg);
+    rlab_dataset_free(ds);
+    /* a format given explicitly is not second-guessed */
+    ds = NULL;
+    CHECK_EQ_INT(rlab_data_load(put("ss_bad.txt", "1 10\n1 11\n1 12 13\n2 10\n2 14\n"), "seqline",
+                                NULL, &ds, &err),
+                 RLAB_OK);
+    CHECK(ds && strcmp(ds->format, "seqline") == 0);
+    rlab_dataset_free(ds);
+}
+
 static const rlab_test tests[] = {
     {"data.tok.split.1", t_split},
     {"data.tok.numbers.1", t_numbers},
@@ -1265,6 +1314,7 @@ static const rlab_test tests[] = {
     {"data.bom.redial.1", t_bom_redial},
     {"data.bom.inspired.1", t_bom_inspired},
     {"data.name.long.1", t_name_long},
+    {"data.sniff.1", t_sniff_malformed},
     {NULL, NULL},
 };
 
