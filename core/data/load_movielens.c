@@ -446,7 +446,14 @@ int rlab_load_ml100k(const char *path, const char *name, rlab_dataset **out, rla
     }
     char def[RLAB_LD_NAME_BUF];
     if (!name) {
-        rlab_ld_default_name(is_dir(path) ? path : dir, def, sizeof def);
+        const char *base = strrchr(data, '/') ? strrchr(data, '/') + 1 : data;
+        size_t bl = strlen(base);
+        if (is_dir(path) || strcmp(base, "u.data") == 0) /* the folder's own ratings file */
+            rlab_ld_default_name(is_dir(path) ? path : dir, def, sizeof def);
+        else if (bl > 5 && strcmp(base + bl - 5, ".data") == 0) /* a.data -> "a" */
+            snprintf(def, sizeof def, "%.*s", (int)(bl - 5), base);
+        else /* u1.base and u1.test of one folder must not both be "u1" */
+            snprintf(def, sizeof def, "%s", base);
         name = def;
     }
     rlab_dataset *ds = NULL;

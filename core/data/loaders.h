@@ -79,11 +79,15 @@ RLAB_API int rlab_load_recbole(const char *path, const char *name, rlab_dataset 
                                rlab_err *err);
 
 /* ---- MovieLens ------------------------------------------------------------------------- */
-/* ML-100K folder (or the path of its u.data): u.data (tab: user item rating ts) required;
+/* ML-100K folder (or the path of its u.data, or of any u.data-like file: its folder's u.item,
+ * u.user and u.genre are read too): u.data (tab: user item rating ts) required;
  * u.item (pipe: id|title|release|video|url|19 genre flags; Latin-1 converted to UTF-8) ->
  * item features title (TEXT), release (TOKEN), genres (TOKEN_SEQ, names from u.genre in id
  * order, or the standard 19 names when u.genre is absent); u.user (id|age|gender|
- * occupation|zip) -> user features age (FLOAT), gender, occupation, zip (TOKEN). */
+ * occupation|zip) -> user features age (FLOAT), gender, occupation, zip (TOKEN). Default
+ * name: the folder's name for the folder or its u.data; for another file its name without a
+ * ".data" extension ("train.data" -> "train", "u1.base" -> "u1.base"), so two files of one
+ * folder never share a name. */
 RLAB_API int rlab_load_ml100k(const char *path, const char *name, rlab_dataset **out,
                               rlab_err *err);
 

@@ -1283,6 +1283,35 @@ static void t_sniff_malformed(void)
     rlab_dataset_free(ds);
 }
 
+/* Loose u.data-like files of one folder get distinct default names (their file names); the
+ * folder, or its u.data, keeps the folder's name. */
+static void t_name_loose_files(void)
+{
+    mkdir_tmp("loose");
+    const char *rows = "1\t2\t3\t881250949\n2\t2\t4\t881250950\n";
+    put("loose/u.data", rows);
+    put("loose/train.data", rows);
+    put("loose/test.data", rows);
+    put("loose/u1.base", rows);
+    put("loose/u1.test", rows);
+    static const char *const files[] = {"",          "u.data",  "train.data",
+                                        "test.data", "u1.base", "u1.test"};
+    static const char *const want[] = {"loose", "loose", "train", "test", "u1.base", "u1.test"};
+    for (int i = 0; i < 6; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/loose%s%s", rlab_test_tmpdir(), files[i][0] ? "/" : "", files[i]);
+        rlab_err err = {0};
+        rlab_dataset *ds = NULL;
+        CHECK_MSG(rlab_data_load(p, NULL, NULL, &ds, &err) == RLAB_OK, "%s: %s", p, err.msg);
+        if (ds) {
+            CHECK_MSG(strcmp(ds->name, want[i]) == 0, "%s: name '%s', expected '%s'", files[i],
+                      ds->name, want[i]);
+            CHECK(strcmp(ds->format, "ml-100k") == 0);
+        }
+        rlab_dataset_free(ds);
+    }
+}
+
 static const rlab_test tests[] = {
     {"data.tok.split.1", t_split},
     {"data.tok.numbers.1", t_numbers},
@@ -1314,6 +1343,7 @@ static const rlab_test tests[] = {
     {"data.bom.redial.1", t_bom_redial},
     {"data.bom.inspired.1", t_bom_inspired},
     {"data.name.long.1", t_name_long},
+    {"data.name.loose.1", t_name_loose_files},
     {"data.sniff.1", t_sniff_malformed},
     {NULL, NULL},
 };
