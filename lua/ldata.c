@@ -431,7 +431,10 @@ static int make_world(lua_State *L, const rlab_world_config *cfg, const char *na
     rlab_dataset *ds = NULL;
     rlab_err err = {0};
     const char *fname = demo ? "world.demo" : "world";
-    int rc = demo ? rlab_world_demo(&w, &ds, &err) : rlab_world_generate(cfg, name, &w, &ds, &err);
+    /* the demo is generated as "demo" and renamed: check the new name first (never cut) */
+    int rc = demo ? rlab_name_check("dataset", name, &err) : RLAB_OK;
+    if (rc == RLAB_OK)
+        rc = demo ? rlab_world_demo(&w, &ds, &err) : rlab_world_generate(cfg, name, &w, &ds, &err);
     if (rc)
         return rlab__lua_raise(L, fname, &err);
     if (demo)

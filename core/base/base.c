@@ -124,6 +124,27 @@ void *rlab_realloc(void *p, size_t n) { return alloc_allowed() ? realloc(p, n ? 
 
 void rlab_free(void *p) { free(p); }
 
+int rlab_name_check(const char *what, const char *name, rlab_err *err)
+{
+    if (!name || strlen(name) < RLAB_NAME_CAP)
+        return RLAB_OK;
+    /* Quote a prefix only (the message must fit, and the prefix is what identifies it), cut
+     * on a UTF-8 character boundary, control bytes shown as '?'. */
+    char q[44];
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && k < 40; p++)
+        q[k++] = (*p < 0x20 || *p == 0x7F) ? '?' : (char)*p;
+    if (((unsigned char)name[k] & 0xC0) == 0x80) { /* cut inside a character: drop it */
+        while (k > 0 && ((unsigned char)q[k - 1] & 0xC0) == 0x80)
+            k--;
+        if (k > 0 && (unsigned char)q[k - 1] >= 0xC0)
+            k--;
+    }
+    q[k] = '\0';
+    return rlab_errf(err, RLAB_EINVAL, "%s name '%s...' is longer than %d bytes", what ? what : "a",
+                     q, RLAB_NAME_CAP - 1);
+}
+
 char *rlab_strdup(const char *s)
 {
     if (!s)

@@ -69,6 +69,17 @@ RLAB_API int rlab_verrf(rlab_err *err, int code, const char *fmt, va_list ap);
 /* Reset to RLAB_OK with an empty message. */
 RLAB_API void rlab_err_clear(rlab_err *err);
 
+/* ---- names ------------------------------------------------------------------------- */
+/* Names of registered objects (datasets, models, model kinds) live in char[RLAB_NAME_CAP]
+ * fields, so a name has at most RLAB_NAME_CAP - 1 = 63 bytes. Longer names are refused,
+ * never cut: two names sharing their first 63 bytes would otherwise become one object and
+ * overwrite each other. */
+#define RLAB_NAME_CAP 64
+/* RLAB_OK when name (NULL counts as empty) fits a name field; else RLAB_EINVAL with
+ * "<what> name '<its first 40 bytes>...' is longer than 63 bytes". what: "model",
+ * "dataset"... Thread-safe. */
+RLAB_API int rlab_name_check(const char *what, const char *name, rlab_err *err);
+
 /* Internal invariant check: never for anything a user or a file can trigger. Prints file and
  * line and traps; compiled out when NDEBUG is set. */
 #ifdef NDEBUG

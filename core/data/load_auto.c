@@ -80,27 +80,79 @@ static void guess_columns(const char *line, size_t n, rlab_csv_opts *o)
     }
 }
 
-/* Sniff a text file: "sasrec" (every line two integers), "ml-100k" (tab, 4 fields), else
- * "seqline". */
-static const char *sniff(rlab_reader *r)
+#define SNIFF_LINES 64
+
+/* FNV-1a of a field: tells whether a user id appears on two lines. */
+static uint64_t field_hash(rlab_field f)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < f.n; i++)
+        h = (h ^ (unsigned char)f.p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Sniff a text file from its first SNIFF_LINES non-blank lines: "ml-100k" when every line
+ * is tab-separated with 4 fields (a u.data-like file), "sasrec" when every line has two
+ * fields, else "seqline" (one user and its items per line). A file that is mostly one of
+ * the first two shapes is not guessed as seqline: that would read a u.data file with one
+ * malformed line as one sequence per line (a user whose "items" include a rating and a
+ * timestamp). Seqline has one line per user, so a user id on two lines, or mostly
+ * timestamp-like 4th fields, mark an interaction-per-line file, and the first line out of
+ * shape is refused (RLAB_EFORMAT naming file and line, and the format it looks like). */
+static int sniff(rlab_reader *r, const char **format, rlab_err *err)
 {
     const char *s;
     size_t n;
-    int lines = 0, two = 0, tab4 = 0;
-    while (lines < 64 && rlab_reader_next(r, &s, &n, NULL) == RLAB_OK && s) {
-        rlab_field f[5];
-        size_t nf = rlab_split_fields(s, n, NULL, f, 5);
+    int lines = 0, two = 0, tab4 = 0, stamped = 0, repeats = 0;
+    int nf_at[SNIFF_LINES], ntab_at[SNIFF_LINES], line_at[SNIFF_LINES];
+    uint64_t user_at[SNIFF_LINES];
+    while (lines < SNIFF_LINES && rlab_reader_next(r, &s, &n, NULL) == RLAB_OK && s) {
+        rlab_field f[4];
+        size_t nf = rlab_split_fields(s, n, NULL, f, 4);
         if (nf == 0)
             continue;
+        uint64_t u = field_hash(f[0]);
+        for (int k = 0; k < lines && !repeats; k++)
+            repeats = user_at[k] == u;
+        size_t ntab = rlab_split_fields(s, n, "\t", f, 4);
+        int64_t ts;
+        /* a unix time after 1973 in the 4th column: u.data's timestamp, not an item id */
+        stamped += ntab == 4 && rlab_parse_i64(f[3].p, f[3].n, &ts) == RLAB_OK && ts >= 100000000;
+        nf_at[lines] = (int)nf;
+        ntab_at[lines] = (int)ntab;
+        line_at[lines] = r->line;
+        user_at[lines] = u;
         lines++;
         two += nf == 2;
-        tab4 += nf == 4 && rlab_split_fields(s, n, "\t", f, 5) == 4;
+        tab4 += ntab == 4;
     }
-    if (lines > 0 && tab4 == lines)
-        return "ml-100k";
-    if (lines > 0 && two == lines)
-        return "sasrec";
-    return "seqline";
+    *format = "seqline";
+    if (lines > 0 && tab4 == lines) {
+        *format = "ml-100k";
+    } else if (lines > 0 && two == lines) {
+        *format = "sasrec";
+    } else if (2 * tab4 > lines && (repeats || 2 * stamped > tab4)) {
+        int k = 0;
+        while (ntab_at[k] == 4)
+            k++;
+        return rlab_errf_at(err, RLAB_EFORMAT, r->name, line_at[k],
+                            "%d tab-separated fields, expected 4: %d of the first %d lines are "
+                            "u.data-style (user item rating timestamp), so this looks like a "
+                            "u.data file with a malformed line; fix the line, or pass a format "
+                            "(ml-100k, seqline, csv...) instead of letting it be guessed",
+                            ntab_at[k], tab4, lines);
+    } else if (2 * two > lines && repeats) {
+        int k = 0;
+        while (nf_at[k] == 2)
+            k++;
+        return rlab_errf_at(err, RLAB_EFORMAT, r->name, line_at[k],
+                            "%d fields, expected 2: %d of the first %d lines are SASRec-style "
+                            "(user item, a user on several lines), so this looks like SASRec text "
+                            "with a malformed line; fix the line, or pass a format (sasrec, "
+                            "seqline...) instead of letting it be guessed",
+                            nf_at[k], two, lines);
+    }
+    return RLAB_OK;
 }
 
 static int load_csv_guess(const char *path, const char *sep, const char *name, rlab_dataset **out,
@@ -165,10 +217,11 @@ int rlab_data_load(const char *path, const char *format, const char *name, rlab_
         } else {
             rlab_reader r;
             int rc = rlab_reader_open(&r, path, 0, err);
+            if (rc == RLAB_OK)
+                rc = sniff(&r, &format, err);
+            rlab_reader_close(&r);
             if (rc)
                 return rc;
-            format = sniff(&r);
-            rlab_reader_close(&r);
         }
     }
     if (strcmp(format, "recbole") == 0)
@@ -277,12 +330,13 @@ int rlab_data_load_buffer(const void *buf, size_t n, const char *format, const c
     for (size_t k = 0; k < sizeof buffer_formats / sizeof buffer_formats[0]; k++) {
         if (strcmp(format, buffer_formats[k].name) != 0)
             continue;
-        rlab_dataset *ds = rlab_dataset_new(label ? label : "buffer", err);
-        if (!ds)
-            return RLAB_ENOMEM;
+        rlab_dataset *ds = NULL;
+        int rc = rlab_ld_new_dataset(label ? label : "buffer", 0, &ds, err);
+        if (rc)
+            return rc;
         rlab_reader r;
         rlab_reader_open_mem(&r, buf, n, label, buffer_formats[k].flags);
-        int rc = buffer_formats[k].fn(&r, ds, err);
+        rc = buffer_formats[k].fn(&r, ds, err);
         rlab_reader_close(&r);
         if (rc) {
             rlab_dataset_free(ds);

@@ -126,18 +126,35 @@ void rlab_ld_default_name(const char *path, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(e - b), path + b);
 }
 
+int rlab_ld_new_dataset(const char *name, int derived, rlab_dataset **out, rlab_err *err)
+{
+    *out = NULL;
+    int rc = rlab_name_check("dataset", name, err);
+    if (rc) {
+        if (derived && err) { /* the user never typed it: say where it came from */
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n,
+                     " (derived from the path): give the dataset a shorter name");
+        }
+        return rc;
+    }
+    *out = rlab_dataset_new(name, err);
+    return *out ? RLAB_OK : RLAB_ENOMEM;
+}
+
 int rlab_ld_file(const char *path, unsigned flags, const char *name, const char *format,
                  rlab_ld_fn fn, rlab_dataset **out, rlab_err *err)
 {
     *out = NULL;
-    char def[64];
+    char def[RLAB_LD_NAME_BUF];
     if (!name) {
         rlab_ld_default_name(path, def, sizeof def);
         name = def;
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return RLAB_ENOMEM;
+    rlab_dataset *ds = NULL;
+    int nrc = rlab_ld_new_dataset(name, name == def, &ds, err);
+    if (nrc)
+        return nrc;
     rlab_reader r;
     int rc = rlab_reader_open(&r, path, flags, err);
     if (rc == RLAB_OK)

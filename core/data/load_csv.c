@@ -319,16 +319,17 @@ int rlab_load_csv(const char *path, const rlab_csv_opts *opts, const char *name,
         rlab_csv_opts_init(&def);
         opts = &def;
     }
-    char nm[64];
+    char nm[RLAB_LD_NAME_BUF];
     if (!name) {
         rlab_ld_default_name(path, nm, sizeof nm);
         name = nm;
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return RLAB_ENOMEM;
+    rlab_dataset *ds = NULL;
+    int rc = rlab_ld_new_dataset(name, name == nm, &ds, err);
+    if (rc)
+        return rc;
     rlab_reader r;
-    int rc = rlab_reader_open(&r, path, RLAB_READ_UTF8, err);
+    rc = rlab_reader_open(&r, path, RLAB_READ_UTF8, err);
     if (rc == RLAB_OK)
         rc = rlab_ld_csv(&r, opts, ds, err);
     rlab_reader_close(&r);

@@ -444,15 +444,23 @@ int rlab_load_ml100k(const char *path, const char *name, rlab_dataset **out, rla
         else
             snprintf(dir, sizeof dir, ".");
     }
-    char def[64];
+    char def[RLAB_LD_NAME_BUF];
     if (!name) {
-        rlab_ld_default_name(is_dir(path) ? path : dir, def, sizeof def);
+        const char *base = strrchr(data, '/') ? strrchr(data, '/') + 1 : data;
+        size_t bl = strlen(base);
+        if (is_dir(path) || strcmp(base, "u.data") == 0) /* the folder's own ratings file */
+            rlab_ld_default_name(is_dir(path) ? path : dir, def, sizeof def);
+        else if (bl > 5 && strcmp(base + bl - 5, ".data") == 0) /* a.data -> "a" */
+            snprintf(def, sizeof def, "%.*s", (int)(bl - 5), base);
+        else /* u1.base and u1.test of one folder must not both be "u1" */
+            snprintf(def, sizeof def, "%s", base);
         name = def;
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return RLAB_ENOMEM;
-    int rc = ml100k_dir(dir, data, ds, err);
+    rlab_dataset *ds = NULL;
+    int rc = rlab_ld_new_dataset(name, name == def, &ds, err);
+    if (rc)
+        return rc;
+    rc = ml100k_dir(dir, data, ds, err);
     if (rc) {
         rlab_dataset_free(ds);
         return rc;
@@ -468,16 +476,17 @@ int rlab_load_ml1m(const char *dir, const rlab_ml1m_opts *opts, const char *name
     *out = NULL;
     if (!is_dir(dir))
         return rlab_errf_at(err, RLAB_EIO, dir, 0, "not a folder, expected the ML-1M folder");
-    char def[64];
+    char def[RLAB_LD_NAME_BUF];
     if (!name) {
         rlab_ld_default_name(dir, def, sizeof def);
         name = def;
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return RLAB_ENOMEM;
+    rlab_dataset *ds = NULL;
+    int rc = rlab_ld_new_dataset(name, name == def, &ds, err);
+    if (rc)
+        return rc;
     char p[1100];
-    int rc = RLAB_OK, found = 0;
+    int found = 0;
     (void)rlab_ld_join(p, sizeof p, dir, "ratings.dat");
     if (is_file(p)) {
         found++;

@@ -398,9 +398,9 @@ static int is_file(const char *p)
 /* Find the .inter file of a folder: <folder>.inter, else the only *.inter in it. */
 static int find_inter(const char *dir, char *out, size_t size, rlab_err *err)
 {
-    char base[64];
+    char base[RLAB_LD_NAME_BUF];
     rlab_ld_default_name(dir, base, sizeof base);
-    char want[80];
+    char want[RLAB_LD_NAME_BUF + 8];
     snprintf(want, sizeof want, "%s.inter", base);
     if (rlab_ld_join(out, size, dir, want) == RLAB_OK && is_file(out))
         return RLAB_OK;
@@ -454,14 +454,14 @@ int rlab_load_recbole(const char *path, const char *name, rlab_dataset **out, rl
                                 "expected a .inter file or a folder holding one");
         memcpy(inter, path, l + 1);
     }
-    char def[64];
+    char def[RLAB_LD_NAME_BUF];
     if (!name) {
         rlab_ld_default_name(inter, def, sizeof def);
         name = def;
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return RLAB_ENOMEM;
+    rlab_dataset *ds = NULL;
+    if ((rc = rlab_ld_new_dataset(name, name == def, &ds, err)))
+        return rc;
     rc = run(inter, ds, 0, err);
     size_t stem = strlen(inter) - 6;
     for (int kind = 1; kind <= 2 && rc == RLAB_OK; kind++) {

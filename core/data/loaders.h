@@ -21,7 +21,8 @@
  *   RLAB_EFORMAT for malformed content (wrong field count, non-numeric or overflowing
  *   number, unknown RecBole type, invalid UTF-8 / control bytes in Latin-1 text, truncated
  *   JSON, empty file), RLAB_ENOMEM, RLAB_EINVAL for bad options.
- * - Blank lines are skipped. "\n" and "\r\n" endings are both accepted.
+ * - Blank lines are skipped. "\n" and "\r\n" endings are both accepted. A UTF-8 byte-order
+ *   mark at the start of a file is skipped (the shared line reader drops it).
  * - Loaders are reentrant (no global state); a dataset is not shared between threads while
  *   being loaded.
  */
@@ -44,8 +45,12 @@
  *   name (user/user_id, item/item_id, timestamp/ts/time, rating); anything else is sniffed
  *   from its first 64 non-blank lines: all tab-separated with 4 fields -> "ml-100k" (a
  *   u.data-like file), all with exactly two fields -> "sasrec", else "seqline".
+ *   A file that is mostly one of the first two shapes but has a line out of shape (a
+ *   u.data file with a 5-field line) is refused with RLAB_EFORMAT naming the file, the line
+ *   and the format it looks like, rather than read as "seqline".
  * Formats: "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv" (also "tsv").
- * name (may be NULL) becomes ds->name (default: the file or folder name). */
+ * name (may be NULL) becomes ds->name (default: the file or folder name, see each loader;
+ * names over 63 bytes are refused). */
 RLAB_API int rlab_data_load(const char *path, const char *format, const char *name,
                             rlab_dataset **out, rlab_err *err);
 
@@ -74,11 +79,15 @@ RLAB_API int rlab_load_recbole(const char *path, const char *name, rlab_dataset 
                                rlab_err *err);
 
 /* ---- MovieLens ------------------------------------------------------------------------- */
-/* ML-100K folder (or the path of its u.data): u.data (tab: user item rating ts) required;
+/* ML-100K folder (or the path of its u.data, or of any u.data-like file: its folder's u.item,
+ * u.user and u.genre are read too): u.data (tab: user item rating ts) required;
  * u.item (pipe: id|title|release|video|url|19 genre flags; Latin-1 converted to UTF-8) ->
  * item features title (TEXT), release (TOKEN), genres (TOKEN_SEQ, names from u.genre in id
  * order, or the standard 19 names when u.genre is absent); u.user (id|age|gender|
- * occupation|zip) -> user features age (FLOAT), gender, occupation, zip (TOKEN). */
+ * occupation|zip) -> user features age (FLOAT), gender, occupation, zip (TOKEN). Default
+ * name: the folder's name for the folder or its u.data; for another file its name without a
+ * ".data" extension ("train.data" -> "train", "u1.base" -> "u1.base"), so two files of one
+ * folder never share a name. */
 RLAB_API int rlab_load_ml100k(const char *path, const char *name, rlab_dataset **out,
                               rlab_err *err);
 

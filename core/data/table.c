@@ -192,6 +192,8 @@ rlab_feat_col *rlab_feats_find(const rlab_feats *f, const char *name)
 /* ---- dataset ----------------------------------------------------------------------- */
 rlab_dataset *rlab_dataset_new(const char *name, rlab_err *err)
 {
+    if (rlab_name_check("dataset", name, err)) /* refused, never cut (see base.h) */
+        return NULL;
     rlab_dataset *ds = rlab_calloc(1, sizeof *ds);
     if (!ds) {
         rlab_errf(err, RLAB_ENOMEM, "dataset: out of memory");

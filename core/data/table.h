@@ -119,7 +119,11 @@ typedef struct rlab_dataset {
     rlab_feats user_feats, item_feats;
 } rlab_dataset;
 
+/* An empty dataset named name (copied; NULL = ""), owned by the caller. NULL with
+ * RLAB_ENOMEM, or RLAB_EINVAL for a name longer than 63 bytes (refused, not cut: see
+ * rlab_name_check). */
 RLAB_API rlab_dataset *rlab_dataset_new(const char *name, rlab_err *err);
+/* Free ds and everything it owns. NULL-safe. */
 RLAB_API void rlab_dataset_free(rlab_dataset *ds);
 
 #endif /* RLAB_DATA_TABLE_H */

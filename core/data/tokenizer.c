@@ -119,6 +119,13 @@ int rlab_reader_next(rlab_reader *r, const char **line, size_t *len, rlab_err *e
         have = r->len;
     }
     r->line++;
+    /* A UTF-8 byte-order mark (EF BB BF, written by Windows editors and Excel) is not part
+     * of the first line's text: every loader would otherwise see it glued to the first
+     * field (user id "<BOM>1" is not a number, "<BOM>user_id:token" not a header name). */
+    if (r->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        n -= 3;
+    }
     if (n > 0 && s[n - 1] == '\r')
         n--;
     const char *nul = memchr(s, '\0', n);

@@ -17,8 +17,10 @@
  *     rlab_reader_close(&r);
  *
  * Lines never include their terminator ("\n" or "\r\n"); a last line without a newline is
- * returned like any other. Returned line pointers stay valid until the next call. Lines
- * are NOT NUL-terminated: every function here takes (pointer, length).
+ * returned like any other. A UTF-8 byte-order mark (EF BB BF) at the very start of the input
+ * is skipped, so every loader reads files saved "with BOM" like files without one. Returned line
+ * pointers stay valid until the next call. Lines are NOT NUL-terminated: every function here takes
+ * (pointer, length).
  *
  * The reader, splitter, number and text functions are exported (other parsers in core and
  * the plugins reuse them); the feature builder and the loader internals at the end are
@@ -170,8 +172,14 @@ void rlab_ld_quote(char out[48], rlab_field f);
 void rlab_ld_set(rlab_dataset *ds, const char *format, const char *source);
 
 /* Default dataset name from a path: last component without its extension ("Beauty.txt" ->
- * "Beauty", "data/ml-100k/" -> "ml-100k"). */
+ * "Beauty", "data/ml-100k/" -> "ml-100k"). Use an out buffer of RLAB_LD_NAME_BUF bytes, so
+ * a name too long for a dataset is refused by rlab_ld_new_dataset instead of cut here. */
+#define RLAB_LD_NAME_BUF 256
 void rlab_ld_default_name(const char *path, char *out, size_t size);
+/* A new empty dataset named name into *out. Names over 63 bytes are refused (RLAB_EINVAL,
+ * see rlab_name_check); derived != 0 says the name came from the path, which the message
+ * then adds. RLAB_ENOMEM. */
+int rlab_ld_new_dataset(const char *name, int derived, rlab_dataset **out, rlab_err *err);
 /* "tab", "'::'", "comma"... for messages. */
 const char *rlab_ld_sep_word(const char *sep);
 /* out = dir + "/" + base; RLAB_EINVAL when it does not fit (out then holds a prefix). */

@@ -874,6 +874,8 @@ int rlab_world_generate(const rlab_world_config *cfg, const char *name, rlab_wor
     int rc = check_config(cfg, err);
     if (rc != RLAB_OK)
         return rc;
+    if ((rc = rlab_name_check("dataset", name, err)) != RLAB_OK)
+        return rc;
     rlab_world *w = rlab_calloc(1, sizeof *w);
     rlab_dataset *ds = rlab_dataset_new(name ? name : "world", err);
     if (!w || !ds) {

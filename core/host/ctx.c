@@ -487,15 +487,24 @@ int rlab_ctx_metric(rlab_ctx *ctx, int64_t step, const char *split, const char *
 
 /* ---- the run path ----------------------------------------------------------------------- */
 
-/* Hold every dataset/model named by the arguments (existence check at start). */
+/* Hold every dataset/model named by the arguments (existence check at start). A name to
+ * create (RLAB_ARGF_NEW) must fit a name field: plugins copy it into m->name / ds->name, and
+ * a cut name would silently replace another object sharing its first 63 bytes. */
 static int hold_named(rlab_ctx *ctx, const rlab_args *args)
 {
     for (int i = 0; i < rlab__args_count(args); i++) {
         const rlab_arg *a = rlab__args_decl(args, i);
         if ((a->type != RLAB_ARG_DATASET && a->type != RLAB_ARG_MODEL) ||
-            (a->flags & RLAB_ARGF_NEW) || !rlab__args_is_set(args, i))
+            !rlab__args_is_set(args, i))
             continue;
         const char *v = rlab_args_str(args, a->name);
+        if (a->flags & RLAB_ARGF_NEW) {
+            int rc =
+                rlab_name_check(a->type == RLAB_ARG_DATASET ? "dataset" : "model", v, &ctx->err);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (a->type == RLAB_ARG_DATASET ? !rlab_ctx_dataset(ctx, v) : !rlab_ctx_model(ctx, v))
             return ctx->err.code;
     }

@@ -772,6 +772,14 @@ int rlab_host_add_dataset(rlab_host *h, rlab_dataset *ds, rlab_err *err)
         rlab_dataset_free(ds);
         return rlab_errf(err, RLAB_EINVAL, "a dataset needs a name");
     }
+    if (!memchr(ds->name, '\0', sizeof ds->name)) { /* written past the field: never cut it */
+        char q[sizeof ds->name + 1];
+        memcpy(q, ds->name, sizeof ds->name);
+        q[sizeof ds->name] = '\0';
+        int rc = rlab_name_check("dataset", q, err);
+        rlab_dataset_free(ds);
+        return rc;
+    }
     rlab_ds_entry *e = rlab_calloc(1, sizeof *e);
     if (!e) {
         rlab_dataset_free(ds);
@@ -1211,5 +1219,10 @@ int rlab_host_load_model(rlab_host *h, const char *name, const char *path, const
 {
     if (!h || !path)
         return rlab_errf(err, RLAB_EINVAL, "load model: path required");
+    if (name && *name) {
+        int nrc = rlab_name_check("model", name, err);
+        if (nrc)
+            return nrc;
+    }
     return rlab__host_load_ckpt(h, name && *name ? name : NULL, path, kind, NULL, err);
 }

@@ -128,7 +128,7 @@ enum {
     RLAB_ARGF_REQUIRED = 1u << 0, /* must be given (a default is then meaningless) */
     RLAB_ARGF_MIN = 1u << 1,      /* .min is a lower bound (inclusive) */
     RLAB_ARGF_MAX = 1u << 2,      /* .max is an upper bound (inclusive) */
-    RLAB_ARGF_NEW = 1u << 3,      /* dataset/model name to create: no existence check */
+    RLAB_ARGF_NEW = 1u << 3,      /* name to create: no existence check, > 63 bytes refused */
 };
 
 /* One argument. Arrays of them end with an entry whose name is NULL ({0}). */

@@ -23,6 +23,14 @@ rlab_model *rlab_model_new(const rlab_model_vt *vt, void *impl, const char *name
         }
         return NULL;
     }
+    /* refused, not cut: two long names sharing a prefix would replace each other */
+    if (rlab_name_check("model", name, err) || rlab_name_check("model kind", kind, err)) {
+        if (vt->free) {
+            rlab_model tmp = {.vt = vt, .impl = impl};
+            vt->free(&tmp);
+        }
+        return NULL;
+    }
     rlab_model *m = rlab_calloc(1, sizeof *m);
     if (!m) {
         rlab_errf(err, RLAB_ENOMEM, "out of memory allocating a model");

@@ -158,8 +158,10 @@ typedef struct rlab_model_kind {
 
 /* Allocate a model with vtable vt (static, borrowed), implementation state impl (owned by
  * the model from now on: vt->free releases it, also when this call fails), name and kind
- * (copied, truncated to 63 bytes; may be NULL). The result holds one reference. Returns
- * NULL with RLAB_ENOMEM / RLAB_EINVAL (vt without score and score_all). */
+ * (copied; may be NULL). The result holds one reference. Returns NULL with RLAB_ENOMEM /
+ * RLAB_EINVAL (vt without score and score_all; a name or kind longer than 63 bytes, which is
+ * refused rather than cut: "model name 'xxx...' is longer than 63 bytes"). A plugin that
+ * names the model afterwards must check the name with rlab_name_check before copying it. */
 RLAB_API rlab_model *rlab_model_new(const rlab_model_vt *vt, void *impl, const char *name,
                                     const char *kind, rlab_err *err);
 /* Take one more reference (returns m). NULL-safe. Thread-safe. */
@@ -217,7 +219,8 @@ RLAB_API rlab_models *rlab_models_new(rlab_err *err);
 RLAB_API void rlab_models_free(rlab_models *reg);
 /* Add m under m->name, taking ownership of the caller's reference (also on failure, when m
  * is released). A model already registered under that name is removed first (and freed once
- * nobody borrows it). RLAB_EINVAL for an empty name. Thread-safe. */
+ * nobody borrows it). RLAB_EINVAL for an empty name or a name field without its closing NUL
+ * (names have at most 63 bytes: see rlab_name_check). Thread-safe. */
 RLAB_API int rlab_models_add(rlab_models *reg, rlab_model *m, rlab_err *err);
 /* The model named name with one new reference (release with rlab_model_release), or NULL.
  * Thread-safe. */

@@ -56,6 +56,14 @@ int rlab_models_add(rlab_models *reg, rlab_model *m, rlab_err *err)
         rlab_model_release(m);
         return rlab_errf(err, RLAB_EINVAL, "model registry: a model needs a name");
     }
+    if (!memchr(m->name, '\0', sizeof m->name)) { /* written past the field: never cut it */
+        char q[sizeof m->name + 1];
+        memcpy(q, m->name, sizeof m->name);
+        q[sizeof m->name] = '\0';
+        int rc = rlab_name_check("model", q, err);
+        rlab_model_release(m);
+        return rc;
+    }
     rlab_model *old = NULL;
     pthread_mutex_lock(&reg->mu);
     int at = find(reg, m->name);

@@ -4,9 +4,22 @@
  *
  * The guard is SQLite's authorizer (sqlite3_set_authorizer): SQLite calls it while it
  * compiles a statement, once per table touched and per kind of action, including the
- * actions of triggers the statement would fire. That is where the policy is decided, with
- * the object's name at hand, so the refusal message can name it. For read-only queries
- * sqlite3_stmt_readonly is a second, independent check after compilation.
+ * actions of triggers the statement would fire (with the trigger's name as 4th argument).
+ * That is where the policy is decided, with the object's name at hand, so the refusal
+ * message can name it. For read-only queries sqlite3_stmt_readonly is a second,
+ * independent check after compilation.
+ *
+ * Triggers need two rules, because SQLite does not show a trigger's body to the authorizer
+ * when the trigger is created (only when a statement that fires it is compiled), and the
+ * statement that fires it later is usually not a query: a trigger made through the query
+ * door on a plugin table would run its body on the plugin's next insert, unguarded.
+ * - Queries may not create triggers at all (CREATE [TEMP] TRIGGER is refused).
+ * - Every connection keeps the authorizer installed in AUTH_BASE mode between queries: any
+ *   statement whose compiled triggers write a core table is refused, whoever made the
+ *   trigger (an older reclab, a plugin migration, the sqlite3 shell). Foreign-key actions
+ *   (ON DELETE CASCADE) are not triggers for the authorizer (no 4th argument) and pass.
+ * Views cannot write, so a view reading core tables is harmless and allowed; a view or
+ * table named like a core table is refused by name (it would shadow it).
  */
 #include "store/store_internal.h"
 
@@ -64,6 +77,40 @@ static int readonly_pragma(const char *name)
         if (strcasecmp(name, ok[i]) == 0)
             return 1;
     return 0;
+}
+
+/* Pragmas whose bare form (no argument) acts instead of reading a setting. SQLite marks
+ * them as writing statements; they stay subject to the read-only check. */
+static int acting_pragma(const char *name)
+{
+    static const char *const acts[] = {"wal_checkpoint", "incremental_vacuum", "optimize", NULL};
+    for (int i = 0; acts[i]; i++)
+        if (strcasecmp(name, acts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* True when the SQL text's first keyword (after blanks and comments) is PRAGMA. */
+static int is_pragma_sql(const char *s)
+{
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ';')
+            s++;
+        if (s[0] == '-' && s[1] == '-') {
+            while (*s && *s != '\n')
+                s++;
+        } else if (s[0] == '/' && s[1] == '*') {
+            const char *e = strstr(s + 2, "*/");
+            if (!e)
+                return 0;
+            s = e + 2;
+        } else {
+            break;
+        }
+    }
+    return strncasecmp(s, "pragma", 6) == 0 &&
+           !(s[6] == '_' || (s[6] >= 'a' && s[6] <= 'z') || (s[6] >= 'A' && s[6] <= 'Z') ||
+             (s[6] >= '0' && s[6] <= '9'));
 }
 
 static const char *verb(int action)
@@ -165,12 +212,39 @@ static int decide_write(auth_ctx *a, int action, const char *obj, const char *tb
     return SQLITE_OK;
 }
 
+/* AUTH_BASE: everything the core and plugins do, except a trigger body (trigger != NULL)
+ * writing a core table. */
+static int decide_base(auth_ctx *a, int action, const char *tbl, const char *trigger)
+{
+    if ((action != SQLITE_INSERT && action != SQLITE_UPDATE && action != SQLITE_DELETE) ||
+        !trigger || is_schema_table(tbl) || !is_protected(tbl))
+        return SQLITE_OK;
+    a->denied[0] = '\0'; /* each compile is judged on its own */
+    return deny(a,
+                "trigger '%s' would %s core table '%s': refused (triggers may not change core "
+                "tables; remove it with DROP TRIGGER %s)",
+                trigger, verb(action), tbl, trigger);
+}
+
+void rlab_db__auth_mode(rlab_db *db, int mode)
+{
+    db->auth.mode = mode;
+    db->auth.denied[0] = '\0';
+    db->auth.altering = 0;
+    if (mode != AUTH_PLUGIN)
+        db->auth.plugin = NULL;
+    /* setting it again also expires the connection's prepared statements, so each is
+     * re-compiled (and re-checked) under the new mode before it runs again */
+    sqlite3_set_authorizer(db->h, rlab_db__authorize, &db->auth);
+}
+
 int rlab_db__authorize(void *ud, int action, const char *a1, const char *a2, const char *a3,
                        const char *a4)
 {
     auth_ctx *a = ud;
     (void)a3;
-    (void)a4;
+    if (a->mode == AUTH_BASE)
+        return decide_base(a, action, a1, a4);
     switch (action) {
     case SQLITE_READ:
     case SQLITE_SELECT:
@@ -193,10 +267,18 @@ int rlab_db__authorize(void *ud, int action, const char *a1, const char *a2, con
     case SQLITE_CREATE_VTABLE:
     case SQLITE_DROP_VTABLE:
         return decide_write(a, action, a1, NULL);
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER: {
+        int rc = decide_write(a, action, a1, a2); /* a1 trigger, a2 its table */
+        if (rc != SQLITE_OK || a->mode == AUTH_PLUGIN)
+            return rc;
+        return deny(a,
+                    "CREATE TRIGGER '%s' refused: queries may not create triggers (the body "
+                    "would run later, on writes to '%s' made outside the query guard)",
+                    a1 ? a1 : "?", a2 ? a2 : "?");
+    }
     case SQLITE_CREATE_INDEX:
     case SQLITE_CREATE_TEMP_INDEX:
-    case SQLITE_CREATE_TRIGGER:
-    case SQLITE_CREATE_TEMP_TRIGGER:
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_TEMP_INDEX:
     case SQLITE_DROP_TRIGGER:
@@ -209,7 +291,15 @@ int rlab_db__authorize(void *ud, int action, const char *a1, const char *a2, con
         return rc;
     }
     case SQLITE_PRAGMA:
-        if (!a2 || readonly_pragma(a1))
+        /* PRAGMA x reads a setting; PRAGMA x = v and PRAGMA x(v) set it, except the
+         * function-style reads (table_info(t)...). SQLite's own read-only flag calls some
+         * reads writes (journal_mode may switch modes when given an argument), so a read is
+         * remembered here for run_statement. */
+        if (a2 ? readonly_pragma(a1) : !acting_pragma(a1)) {
+            a->pragma_read = 1;
+            return SQLITE_OK;
+        }
+        if (!a2) /* wal_checkpoint, incremental_vacuum, optimize: writes, judged as such */
             return SQLITE_OK;
         return deny(a, "setting PRAGMA %s refused in queries and migrations", a1);
     case SQLITE_TRANSACTION:
@@ -361,7 +451,8 @@ static int run_statement(rlab_db *db, sqlite3_stmt *st, int index, const rlab_db
                          int nparams, unsigned flags, rlab_db_row_fn fn, void *ud,
                          rlab_db_result *res, int *stop, rlab_err *err)
 {
-    if (!(flags & RLAB_DB_ALLOW_WRITES) && !sqlite3_stmt_readonly(st))
+    int pragma_read = db->auth.pragma_read && is_pragma_sql(sqlite3_sql(st));
+    if (!(flags & RLAB_DB_ALLOW_WRITES) && !sqlite3_stmt_readonly(st) && !pragma_read)
         return rlab_errf(err, RLAB_EINVAL,
                          "query refused: statement %d writes and queries are read-only: %.120s",
                          index + 1, sqlite3_sql(st));
@@ -426,17 +517,15 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
     int rc = rlab_db_flush(db, err); /* queries see everything written so far */
     if (rc)
         return rc;
-    db->auth.mode = (flags & RLAB_DB_ALLOW_WRITES) ? AUTH_QUERY_RW : AUTH_QUERY_RO;
-    db->auth.denied[0] = '\0';
-    db->auth.altering = 0;
-    /* The authorizer stays installed while the statements run: SQLite re-compiles a
-     * statement whose schema changed, and the re-compile is checked again. */
-    sqlite3_set_authorizer(db->h, rlab_db__authorize, &db->auth);
+    /* The query mode stays on while the statements run: SQLite re-compiles a statement
+     * whose schema changed, and the re-compile is checked again. */
+    rlab_db__auth_mode(db, (flags & RLAB_DB_ALLOW_WRITES) ? AUTH_QUERY_RW : AUTH_QUERY_RO);
     const char *p = sql;
     int index = 0, stop = 0;
     while (rc == RLAB_OK && !stop && *p) {
         sqlite3_stmt *st = NULL;
         const char *tail = NULL;
+        db->auth.pragma_read = 0; /* set by the authorizer while this statement compiles */
         if (sqlite3_prepare_v2(db->h, p, -1, &st, &tail) != SQLITE_OK) {
             rc = query_error(db, err, "query");
             break;
@@ -447,8 +536,7 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
         sqlite3_finalize(st);
         p = tail;
     }
-    sqlite3_set_authorizer(db->h, NULL, NULL);
-    db->auth.mode = 0;
+    rlab_db__auth_mode(db, AUTH_BASE);
     return rc;
 }
 

@@ -16,10 +16,33 @@ struct rlab_db_stmt {
     int stepped;          /* stepped since the last reset: the bound check is done */
 };
 
+/* The reason the base-mode guard gave for refusing the statement just compiled (then
+ * cleared), or NULL. */
+static const char *base_denial(rlab_db *db, char *buf, size_t size)
+{
+    if (db->auth.mode != AUTH_BASE || !db->auth.denied[0])
+        return NULL;
+    snprintf(buf, size, "%s", db->auth.denied);
+    db->auth.denied[0] = '\0';
+    return buf;
+}
+
 int rlab_db__sqlerr(rlab_db *db, rlab_err *err, const char *what)
 {
+    char why[sizeof db->auth.denied];
+    if (base_denial(db, why, sizeof why))
+        return rlab_errf(err, RLAB_EDB, "%s: %s", what, why);
     int xc = sqlite3_extended_errcode(db->h);
-    return rlab_errf(err, RLAB_EDB, "%s: %s (%s)", what, sqlite3_errmsg(db->h), sqlite3_errstr(xc));
+    const char *msg = sqlite3_errmsg(db->h), *kind = sqlite3_errstr(xc);
+    if ((xc & 0xff) == SQLITE_BUSY) { /* which store, and why it may be locked */
+        if (strncmp(what, "store: ", 7) == 0)
+            what += 7;
+        return rlab_errf(err, RLAB_EDB, "store %s: %s: %s (%s)", db->path, what, msg,
+                         RLAB_DB_BUSY_HINT);
+    }
+    if (strcmp(msg, kind) == 0) /* say it once, not "x (x)" */
+        return rlab_errf(err, RLAB_EDB, "%s: %s", what, msg);
+    return rlab_errf(err, RLAB_EDB, "%s: %s (%s)", what, msg, kind);
 }
 
 int rlab_db__prep(rlab_db *db, sqlite3_stmt **st, const char *sql, unsigned pflags, rlab_err *err)
@@ -256,8 +279,15 @@ int rlab_db_exec(rlab_db *db, const char *sql, rlab_err *err)
     char *msg = NULL;
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
         int xc = sqlite3_extended_errcode(db->h);
-        rlab_errf(err, RLAB_EDB, "exec: %s (%s) in: %.120s", msg ? msg : "error",
-                  sqlite3_errstr(xc), sql);
+        char why[sizeof db->auth.denied];
+        if (base_denial(db, why, sizeof why))
+            rlab_errf(err, RLAB_EDB, "exec: %s in: %.120s", why, sql);
+        else if ((xc & 0xff) == SQLITE_BUSY)
+            rlab_errf(err, RLAB_EDB, "store %s: exec: %s (%s) in: %.120s", db->path,
+                      msg ? msg : "database is locked", RLAB_DB_BUSY_HINT, sql);
+        else
+            rlab_errf(err, RLAB_EDB, "exec: %s (%s) in: %.120s", msg ? msg : "error",
+                      sqlite3_errstr(xc), sql);
         sqlite3_free(msg);
         return RLAB_EDB;
     }

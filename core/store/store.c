@@ -20,7 +20,7 @@
 
 /* PRAGMA application_id of every reclab store: 'RLAB'. */
 #define RLAB_DB_APP_ID 0x524C4142
-#define BUSY_TIMEOUT_MS 5000
+#define BUSY_TIMEOUT_MS 5000 /* keep RLAB_DB_BUSY_HINT (store_internal.h) in step */
 
 /* ---- the core schema: append-only; user_version = number of steps applied ------------- */
 
@@ -289,16 +289,12 @@ int rlab_db_plugin_migrate(rlab_db *db, const char *plugin, const rlab_migration
                      "CREATE TEMP TABLE rlab_migrate_before AS SELECT name FROM main.sqlite_schema",
                      err);
     if (!rc) {
-        db->auth.mode = AUTH_PLUGIN;
         db->auth.plugin = plugin;
         db->auth.plen = strlen(plugin);
-        db->auth.denied[0] = '\0';
-        sqlite3_set_authorizer(db->h, rlab_db__authorize, &db->auth);
+        rlab_db__auth_mode(db, AUTH_PLUGIN);
         for (int k = stored; !rc && k < n; k++)
             rc = plugin_step(db, plugin, k, &list[k], err);
-        sqlite3_set_authorizer(db->h, NULL, NULL);
-        db->auth.mode = 0;
-        db->auth.plugin = NULL;
+        rlab_db__auth_mode(db, AUTH_BASE);
     }
     if (!rc)
         rc = check_new_objects(db, plugin, err);
@@ -398,6 +394,20 @@ static int open_lock(rlab_db *db, rlab_err *err)
     return db->lock_fd < 0 ? RLAB_EIO : RLAB_OK;
 }
 
+/* Every open failure names the store file: the steps below report SQLite's words and do not
+ * all know which file they were working on. */
+static void name_store(rlab_db *db, rlab_err *err)
+{
+    if (!err || !err->msg[0] || strstr(err->msg, db->path))
+        return;
+    char body[sizeof err->msg];
+    const char *m = err->msg;
+    if (strncmp(m, "store: ", 7) == 0)
+        m += 7;
+    snprintf(body, sizeof body, "%s", m);
+    rlab_errf(err, err->code, "store %s: %s", db->path, body);
+}
+
 rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
 {
     if (!path)
@@ -419,6 +429,8 @@ rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
     if (sqlite3_open_v2(path, &db->h, oflags, NULL) != SQLITE_OK) {
         rc = rlab_errf(err, RLAB_EDB, "store: cannot open %s: %s", path,
                        db->h ? sqlite3_errmsg(db->h) : "out of memory");
+    } else {
+        rlab_db__auth_mode(db, AUTH_BASE); /* the trigger guard, for the connection's life */
     }
     if (!rc)
         rc = apply_settings(db, err);
@@ -429,6 +441,7 @@ rlab_db *rlab_db_open(const char *path, unsigned flags, rlab_err *err)
     if (!rc && !(flags & RLAB_DB_NO_RECOVER))
         rc = rlab_db_recover_runs(db, NULL, err);
     if (rc) {
+        name_store(db, err);
         db->flags |= RLAB_DB_NO_RECOVER;
         rlab_db_close(db);
         return NULL;

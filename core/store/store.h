@@ -319,7 +319,10 @@ typedef int (*rlab_db_row_fn)(void *ud, int stmt_index, int ncol, const char *co
  * calling fn for each result row (fn may be NULL). Buffered rows are flushed first so
  * queries see them. Read-only by default: SQLite's authorizer refuses any write, DDL,
  * transaction control, ATTACH or pragma assignment, with RLAB_EINVAL and a message such as
- * "DELETE on core table 'runs' refused: core tables are read-only from queries". */
+ * "DELETE on core table 'runs' refused: core tables are read-only from queries". With
+ * RLAB_DB_ALLOW_WRITES the user's own tables, views and indexes may be created and written,
+ * but never a trigger (CREATE [TEMP] TRIGGER is refused: its body would run later, under
+ * statements the guard does not see). */
 RLAB_API int rlab_db_query(rlab_db *db, const char *sql, const rlab_db_value *params, int nparams,
                            unsigned flags, rlab_db_row_fn fn, void *ud, rlab_err *err);
 
@@ -355,9 +358,11 @@ RLAB_API int rlab_db_is_core_table(const char *name);
  *         sum += rlab_db_column_double(s, 0);
  *     rlab_db_finalize(s);                               // rc != RLAB_OK -> err is set
  *
- * These are trusted: no authorizer (plugins keep to their own tables by convention and
- * review). Binding a name the statement does not have is an error, and stepping a statement
- * with a parameter never bound since prepare (or rlab_db_clear_bindings) is an error too.
+ * These are trusted: plugins keep to their own tables by convention and review. The one
+ * guard here is against triggers: a statement whose triggers (however they were created)
+ * would write a core table fails to prepare, RLAB_EDB "trigger 'x' would UPDATE core table
+ * 'runs': refused ...". Binding a name the statement does not have is an error, and stepping a
+ * statement with a parameter never bound since prepare (or rlab_db_clear_bindings) is an error too.
  * Text and blobs are copied at bind time.
  */
 

@@ -24,16 +24,20 @@ typedef struct event_row {
 
 #define NO_STR ((size_t)-1)
 
-/* Authorizer policy (query.c): what the statements being prepared may do. */
+/* Authorizer policy (query.c): what the statements being prepared may do. The authorizer is
+ * installed for the whole life of the connection: outside queries and plugin migrations it
+ * runs in AUTH_BASE mode, which only refuses writes to core tables made by trigger bodies
+ * (whoever created the trigger, whatever statement fires it). */
 typedef struct auth_ctx {
-    int mode;           /* AUTH_QUERY_RO, AUTH_QUERY_RW or AUTH_PLUGIN */
+    int mode;           /* AUTH_BASE, AUTH_QUERY_RO, AUTH_QUERY_RW or AUTH_PLUGIN */
     const char *plugin; /* AUTH_PLUGIN: the plugin whose prefix is required */
     size_t plen;        /* strlen(plugin) */
     int altering;       /* an ALTER TABLE was allowed: its rename of sqlite_sequence rows is ok */
+    int pragma_read;    /* the statement being prepared reads a pragma (PRAGMA journal_mode) */
     char denied[256];   /* reason of the first denial, "" if none */
 } auth_ctx;
 
-enum { AUTH_QUERY_RO = 1, AUTH_QUERY_RW, AUTH_PLUGIN };
+enum { AUTH_BASE = 0, AUTH_QUERY_RO, AUTH_QUERY_RW, AUTH_PLUGIN };
 
 struct rlab_db {
     sqlite3 *h;
@@ -70,13 +74,20 @@ struct rlab_db {
     auth_ctx auth;
 };
 
-/* stmt.c */
+/* Said after "database is locked": the busy timeout (store.c BUSY_TIMEOUT_MS) ran out. */
+#define RLAB_DB_BUSY_HINT                                                                          \
+    "another connection held the store's lock for more than 5 s: is another reclab writing to "    \
+    "it?"
+
+/* stmt.c: RLAB_EDB with "what: SQLite's message"; a lock timeout names the store file. */
 int rlab_db__sqlerr(rlab_db *db, rlab_err *err, const char *what);
 int rlab_db__prep(rlab_db *db, sqlite3_stmt **st, const char *sql, unsigned pflags, rlab_err *err);
 
 /* query.c: the authorizer callback installed with sqlite3_set_authorizer(h, cb, &db->auth) */
 int rlab_db__authorize(void *ud, int action, const char *a1, const char *a2, const char *a3,
                        const char *a4);
+/* query.c: (re)install the authorizer in mode (AUTH_*), clearing the denial reason. */
+void rlab_db__auth_mode(rlab_db *db, int mode);
 
 /* runlock.c: OFD byte locks on the sidecar file. */
 int rlab_runlock_open(const char *lock_path, rlab_err *err); /* fd or -1 */

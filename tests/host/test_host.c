@@ -10,7 +10,8 @@
  *   host.run.*      synchronous runs: results, errors, scratch memory, held datasets
  *   host.job.*      jobs: progress events, cancel latency, FIFO order, cancelling a queued job
  *   host.model.*    the model registry through the test plugin's model kind: score, top-k
- *                   with mask, replace while borrowed, list, save + load
+ *                   with mask, replace while borrowed, list, save + load, names over 63
+ *                   bytes refused
  *   host.topk.*     the generic partial selection
  *
  * The test plugins live in RLAB_TEST_PLUGIN_DIR (built by tests/host/CMakeLists.txt).
@@ -1188,6 +1189,110 @@ static void t_topk_row(void)
     }
 }
 
+/* ---- names longer than a name field ------------------------------------------------------ */
+
+/* Two 64-byte names sharing their first 63 bytes, and the longest name allowed. */
+static void long_names(char a63[64], char x64[65], char y64[65])
+{
+    memset(a63, 'a', 63);
+    a63[63] = '\0';
+    snprintf(x64, 65, "%sx", a63);
+    snprintf(y64, 65, "%sy", a63);
+}
+
+static int nul_frees;
+static int nul_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                         rlab_err *err)
+{
+    (void)m, (void)q, (void)nq, (void)out, (void)err;
+    return RLAB_OK;
+}
+static void nul_free(rlab_model *m)
+{
+    (void)m;
+    nul_frees++;
+}
+static const rlab_model_vt nul_vt = {.score_all = nul_score_all, .free = nul_free};
+
+/* Model names over 63 bytes are refused everywhere a name enters (command argument, model
+ * constructor, load, registry); before, both long names were cut to the same 63 bytes and
+ * the second model replaced the first. */
+static void t_model_long_names(void)
+{
+    char a63[64], x64[65], y64[65], line[256], want[256];
+    long_names(a63, x64, y64);
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    rlab_models *reg = rlab_host_models(h);
+    snprintf(want, sizeof want, "tgood.train: model name '%.40s...' is longer than 63 bytes", a63);
+    snprintf(line, sizeof line, "tgood.train name=%s items=4", x64);
+    rlab_result_free(run(h, line, RLAB_EINVAL, want));
+    snprintf(line, sizeof line, "tgood.train name=%s items=5", y64);
+    rlab_result_free(run(h, line, RLAB_EINVAL, want));
+    CHECK_EQ_INT(rlab_models_count(reg), 0);
+    /* 63 bytes is fine, and is not confused with the refused names */
+    snprintf(line, sizeof line, "tgood.train name=%s items=6", a63);
+    rlab_result_free(run(h, line, RLAB_OK, NULL));
+    rlab_model *m = rlab_models_get(reg, a63);
+    CHECK(m != NULL && strcmp(m->name, a63) == 0 && m->n_items == 6);
+    rlab_model_release(m);
+    CHECK(rlab_models_get(reg, x64) == NULL);
+    /* the constructor refuses (and still frees impl, which it owns) */
+    nul_frees = 0;
+    CHECK(rlab_model_new(&nul_vt, NULL, x64, "k", &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EINVAL);
+    snprintf(want, sizeof want, "model name '%.40s...' is longer than 63 bytes", a63);
+    CHECK_STR(err.msg, want);
+    CHECK_EQ_INT(nul_frees, 1);
+    CHECK(rlab_model_new(&nul_vt, NULL, "ok", x64, &err) == NULL);
+    CHECK_STR_CONTAINS(err.msg, "model kind name");
+    CHECK_EQ_INT(nul_frees, 2);
+    /* a name field filled to the brim by hand is refused by the registry */
+    m = rlab_model_new(&nul_vt, NULL, "fine", "k", &err);
+    CHECK(m != NULL);
+    if (m) {
+        memset(m->name, 'b', sizeof m->name);
+        CHECK_EQ_INT(rlab_models_add(reg, m, &err), RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "is longer than 63 bytes");
+    }
+    CHECK_EQ_INT(nul_frees, 3);
+    /* loading a saved model under a long name */
+    char *path = NULL;
+    CHECK_EQ_INT(rlab_host_save_model(h, a63, rlab_test_tmpdir(), &path, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_load_model(h, x64, path, "tlin", &err), RLAB_EINVAL);
+    CHECK_STR(err.msg, want);
+    CHECK_EQ_INT(rlab_models_count(reg), 1);
+    rlab_free(path);
+    rlab_host_free(h);
+}
+
+/* Dataset names over 63 bytes: refused by the constructor and at registration. */
+static void t_dataset_long_names(void)
+{
+    char a63[64], x64[65], y64[65], want[256];
+    long_names(a63, x64, y64);
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    CHECK(rlab_dataset_new(x64, &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EINVAL);
+    snprintf(want, sizeof want, "dataset name '%.40s...' is longer than 63 bytes", a63);
+    CHECK_STR(err.msg, want);
+    rlab_dataset *ds = rlab_dataset_new(a63, &err);
+    CHECK(ds != NULL);
+    CHECK_EQ_INT(rlab_host_add_dataset(h, ds, &err), RLAB_OK);
+    ds = rlab_dataset_new("fine", &err);
+    CHECK(ds != NULL);
+    if (ds) {
+        memset(ds->name, 'a', sizeof ds->name); /* cut by hand: must not replace a63 */
+        CHECK_EQ_INT(rlab_host_add_dataset(h, ds, &err), RLAB_EINVAL);
+        CHECK_STR(err.msg, want);
+    }
+    char **names = rlab_host_dataset_names(h);
+    CHECK(names && names[0] && strcmp(names[0], a63) == 0 && names[1] == NULL);
+    rlab_strv_free(names);
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {
     {"host.load.good", t_load_good},
     {"host.load.refusals", t_load_refusals},
@@ -1208,6 +1313,8 @@ static const rlab_test tests[] = {
     {"host.job.cancel_queued", t_job_cancel_queued},
     {"host.model.registry", t_model_registry},
     {"host.model.save_load", t_model_save_load},
+    {"host.model.long_name", t_model_long_names},
+    {"host.run.long_dataset_name", t_dataset_long_names},
     {"host.store.runs", t_store_runs},
     {"host.store.restore", t_store_restore},
     {"host.topk.row", t_topk_row},

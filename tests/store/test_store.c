@@ -2,7 +2,8 @@
  * Test organization (core/store):
  *   store.sha256.*   FIPS 180-4 vectors ("abc", the 448-bit message, empty, a million 'a'),
  *                    streaming in odd chunks, files
- *   store.open.*     connection settings in effect; refusal of newer, foreign and non-db files
+ *   store.open.*     connection settings in effect; refusal of newer, foreign and non-db files;
+ *                    a locked store named in the error
  *   store.migrate.*  upgrade from every earlier core schema version with data surviving
  *   store.run.*      run lifecycle, status mapping, bad JSON config
  *   store.metric.*   batched metrics: invisible to another connection until flushed, auto
@@ -12,7 +13,9 @@
  *                    run marked interrupted; a live run (other process, other connection of
  *                    this process) is never marked
  *   store.query.*    read-only guard on core tables, allow-writes for the user's tables,
- *                    typed cells, parameters, result tables
+ *                    typed cells, parameters, result tables; no triggers from queries, and
+ *                    no trigger (however made) may change core tables; pragma reads allowed,
+ *                    pragma writes refused
  *   store.plugin.*   plugin migrations: fresh, incremental, newer refused, prefix rules
  *   store.stmt.*     named, checked parameters
  *   store.artifact.* artifacts (file as BLOB, path only, memory), export with checksum,
@@ -1168,12 +1171,203 @@ static void t_bench_events(void)
     rlab_db_close(db);
 }
 
+/* ---- triggers through the query door -------------------------------------------------- */
+
+static const rlab_migration myplug_v1[] = {
+    {.sql = "CREATE TABLE myplug_notes(x INTEGER)", .note = "notes"},
+    {0},
+};
+
+/* A run with one flushed metric and a plugin table; returns the run id (0 on failure). */
+static int64_t trigger_setup(rlab_db *db)
+{
+    rlab_err err = {0};
+    int64_t run = begin_run(db, "myplug");
+    CHECK_EQ_INT(rlab_db_metric(db, run, 1, "valid", "ndcg@10", "full", 0.5, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_flush(db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_plugin_migrate(db, "myplug", myplug_v1, 1, &err), RLAB_OK);
+    return run;
+}
+
+/* The attack: a trigger on a plugin table, created through reclab.db.exec, that rewrites
+ * runs and empties metrics on the plugin's next insert. Refused at creation (also TEMP);
+ * the plugin's insert then runs and leaves the core rows alone. */
+static void t_query_trigger(void)
+{
+    rlab_db *db = open_ok(db_path("trigger.db"));
+    if (!db)
+        return;
+    rlab_err err = {0};
+    int64_t run = trigger_setup(db);
+    const char *attacks[] = {
+        "CREATE TRIGGER evil AFTER INSERT ON myplug_notes BEGIN"
+        " UPDATE runs SET status = 'failed', error = 'pwned'; DELETE FROM metrics; END",
+        "CREATE TEMP TRIGGER evil AFTER INSERT ON myplug_notes BEGIN"
+        " UPDATE runs SET status = 'failed', error = 'pwned'; DELETE FROM metrics; END",
+        "CREATE TRIGGER evil2 BEFORE INSERT ON myplug_notes BEGIN SELECT 1; END", NULL};
+    for (int i = 0; attacks[i]; i++) {
+        int rc = rlab_db_query(db, attacks[i], NULL, 0, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err);
+        CHECK_MSG(rc == RLAB_EINVAL, "'%s' not refused (rc %d)", attacks[i], rc);
+        CHECK_STR_CONTAINS(err.msg, "refused: queries may not create triggers");
+        CHECK_STR_CONTAINS(err.msg, "myplug_notes");
+    }
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 0);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger'"), 0);
+    /* the plugin's next insert, through its own (unguarded) door */
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO myplug_notes VALUES(1)", &err), RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM metrics"), 1);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs WHERE error IS NOT NULL"), 0);
+    /* the user's own tables, views over core tables and plain writes keep working */
+    CHECK_EQ_INT(rlab_db_query(db,
+                               "CREATE TABLE notes(x); INSERT INTO notes VALUES(1);"
+                               " CREATE VIEW run_metrics AS SELECT runs.id, value FROM runs"
+                               " JOIN metrics ON metrics.run_id = runs.id",
+                               NULL, 0, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM run_metrics"), 1);
+    CHECK_EQ_INT(rlab_db_run_end(db, run, RLAB_RUN_DONE, NULL, &err), RLAB_OK);
+    rlab_db_close(db);
+}
+
+/* Defence in depth: a trigger planted behind reclab's back (an older reclab, the sqlite3
+ * shell) cannot change core tables either: the statement that would fire it is refused with
+ * a message naming the trigger, and nothing is written. */
+static void t_query_trigger_planted(void)
+{
+    const char *path = db_path("planted.db");
+    rlab_db *db = open_ok(path);
+    if (!db)
+        return;
+    rlab_err err = {0};
+    int64_t run = trigger_setup(db);
+    CHECK_EQ_INT(rlab_db_run_end(db, run, RLAB_RUN_DONE, NULL, &err), RLAB_OK);
+    rlab_db_close(db);
+    sqlite3 *h = NULL;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h,
+                       "CREATE TRIGGER evil AFTER INSERT ON myplug_notes BEGIN"
+                       " UPDATE runs SET status = 'failed', error = 'pwned';"
+                       " DELETE FROM metrics; END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    db = open_ok(path);
+    if (!db)
+        return;
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO myplug_notes VALUES(1)", &err), RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "trigger 'evil' would UPDATE core table 'runs': refused");
+    CHECK_STR_CONTAINS(err.msg, "DROP TRIGGER evil");
+    rlab_db_stmt *s = rlab_db_prepare(db, "INSERT INTO myplug_notes VALUES(:x)", &err);
+    CHECK(s == NULL);
+    CHECK_STR_CONTAINS(err.msg, "trigger 'evil'");
+    rlab_db_finalize(s);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM myplug_notes"), 0);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM metrics"), 1);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs WHERE status = 'done'"), 1);
+    /* the user can drop it through the query door; then the plugin works again */
+    CHECK_EQ_INT(
+        rlab_db_query(db, "DROP TRIGGER evil", NULL, 0, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err),
+        RLAB_OK);
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO myplug_notes VALUES(1)", &err), RLAB_OK);
+    /* deleting a run still cascades to its metrics (foreign-key actions are not triggers) */
+    CHECK_EQ_INT(rlab_db_exec(db, "DELETE FROM runs", &err), RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM metrics"), 0);
+    rlab_db_close(db);
+}
+
+/* Reading a pragma is a read even where SQLite flags the statement as writing (PRAGMA
+ * journal_mode); setting one stays refused, in both forms, with or without allow-writes. */
+static void t_query_pragma(void)
+{
+    rlab_db *db = open_ok(db_path("pragma.db"));
+    if (!db)
+        return;
+    rlab_err err = {0};
+    const char *reads[] = {"PRAGMA journal_mode",
+                           "pragma main.journal_mode;",
+                           "/* c */ PRAGMA journal_mode",
+                           "PRAGMA synchronous",
+                           "PRAGMA foreign_keys",
+                           "PRAGMA table_info(runs)",
+                           NULL};
+    for (int i = 0; reads[i]; i++) {
+        rows_seen r = {0};
+        int rc = rlab_db_query(db, reads[i], NULL, 0, 0, count_rows, &r, &err);
+        CHECK_MSG(rc == RLAB_OK, "'%s' refused: %s", reads[i], err.msg);
+        CHECK_MSG(r.n >= 1, "'%s': no row", reads[i]);
+    }
+    rlab_db_result *t = rlab_db_query_table(db, "PRAGMA journal_mode", NULL, 0, 0, &err);
+    CHECK(t && t->nrow == 1 && t->cells[0].type == RLAB_DB_TEXT &&
+          strcmp(t->cells[0].s, "wal") == 0);
+    rlab_db_result_free(t);
+    const char *writes[] = {"PRAGMA journal_mode = DELETE", "PRAGMA journal_mode(DELETE)",
+                            "PRAGMA user_version = 9",      "PRAGMA wal_checkpoint(TRUNCATE)",
+                            "PRAGMA foreign_keys = OFF",    NULL};
+    for (int i = 0; writes[i]; i++)
+        for (int w = 0; w < 2; w++) {
+            int rc = rlab_db_query(db, writes[i], NULL, 0, w ? RLAB_DB_ALLOW_WRITES : 0, NULL, NULL,
+                                   &err);
+            CHECK_MSG(rc == RLAB_EINVAL, "'%s' (writes %d) not refused (rc %d)", writes[i], w, rc);
+            CHECK_STR_CONTAINS(err.msg, "refused");
+        }
+    /* bare forms that act are writes: refused in read-only queries */
+    const char *acts[] = {"PRAGMA wal_checkpoint", "PRAGMA incremental_vacuum", NULL};
+    for (int i = 0; acts[i]; i++) {
+        CHECK_EQ_INT(rlab_db_query(db, acts[i], NULL, 0, 0, NULL, NULL, &err), RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "queries are read-only");
+    }
+    char mode[16];
+    CHECK(strcmp(one_text(db, "PRAGMA journal_mode", mode, sizeof mode), "wal") == 0);
+    int ncore = 0;
+    rlab_db_core_migrations(&ncore);
+    CHECK_EQ_INT(one_int(db, "PRAGMA user_version"), ncore);
+    CHECK_EQ_INT(one_int(db, "PRAGMA foreign_keys"), 1);
+    rlab_db_close(db);
+}
+
+/* A store locked by another connection past the busy timeout (5 s): the start-up error names
+ * the store file, whichever step met the lock. */
+static void t_open_locked(void)
+{
+    const char *p = db_path("locked.db");
+    rlab_db *db = open_ok(p);
+    if (!db)
+        return;
+    rlab_db_close(db);
+    sqlite3 *h = NULL;
+    CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h,
+                       "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;"
+                       " INSERT INTO history(time, line) VALUES(1, 'x')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    rlab_err err = {0};
+    CHECK(rlab_db_open(p, 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "database is locked");
+    CHECK_STR_CONTAINS(err.msg, p);
+    CHECK_STR_CONTAINS(err.msg, "another reclab");
+    sqlite3_close(h);
+    db = open_ok(p); /* the lock is gone */
+    if (!db)
+        return;
+    /* a plugin's schema upgrade at start-up meeting the lock: named too */
+    CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "BEGIN IMMEDIATE; INSERT INTO history(time, line) VALUES(1, 'x')", NULL,
+                       NULL, NULL) == SQLITE_OK);
+    CHECK_EQ_INT(rlab_db_plugin_migrate(db, "myplug", myplug_v1, 1, &err), RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "database is locked");
+    CHECK_STR_CONTAINS(err.msg, p);
+    sqlite3_close(h);
+    rlab_db_close(db);
+}
+
 static const rlab_test tests[] = {
     {"store.sha256.1", t_sha_vectors},
     {"store.sha256.2", t_sha_stream},
     {"store.sha256.3", t_sha_file},
     {"store.open.1", t_open_pragmas},
     {"store.open.2", t_open_refuse},
+    {"store.open.3", t_open_locked},
     {"store.migrate.1", t_migrate_every},
     {"store.run.1", t_run_lifecycle},
     {"store.metric.1", t_metric_batch},
@@ -1182,6 +1376,9 @@ static const rlab_test tests[] = {
     {"store.crash.2", t_crash_alive},
     {"store.crash.3", t_crash_same_process},
     {"store.query.1", t_query_guard},
+    {"store.query.2", t_query_trigger},
+    {"store.query.3", t_query_trigger_planted},
+    {"store.query.4", t_query_pragma},
     {"store.plugin.1", t_plugin_migrate},
     {"store.stmt.1", t_stmt_named},
     {"store.artifact.1", t_artifacts},
