@@ -1061,10 +1061,28 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
 /* ---- declarations ------------------------------------------------------------------------------
  */
 
+/* Bounds of the size-like arguments: what a 24 GB machine runs. Per agent a simulation
+ * keeps about 2 KB plus one byte per item (the shown-items table; sim_new refuses
+ * agents x items beyond SIM_MAX_SHOWN bytes), so 1M agents over a small catalogue fit; a
+ * round costs O(agents), a rewire O(agents^2). */
+#define SIM_MAX_AGENTS 1000000  /* agents, max_active, agent indices */
+#define SIM_MAX_ROUNDS 1000000  /* rounds of one step / resume / inject, round periods */
+#define SIM_MAX_FOLLOW 1000     /* follows per agent (rewire k, rewire_k, world follow) */
+#define SIM_MAX_EPOCHS 100000   /* retrain_epochs */
+#define SIM_MAX_CKFULL 10000    /* checkpoint_full: deltas read to restore a round */
+#define SIM_MAX_USERS 1000000   /* simulator.world users */
+#define SIM_MAX_ITEMS 200000    /* simulator.world items */
+#define SIM_MAX_INTER 100000000 /* simulator.world interactions (~2 GB as a dataset) */
+
 #define SIM_ARG                                                                                    \
     {                                                                                              \
-        .name = "sim", .type = RLAB_ARG_INT, .def = "0",                                           \
-        .help = "simulation id (0: the current one)"                                               \
+        .name = "sim", .type = RLAB_ARG_INT, .def = "0", .min = 0,                                 \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64, .help = "simulation id (0: the current one)"     \
+    }
+#define AGENT_ARG(what)                                                                            \
+    {                                                                                              \
+        .name = "agent", .type = RLAB_ARG_INT, .min = 0, .max = SIM_MAX_AGENTS - 1,                \
+        .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = what                  \
     }
 
 static const rlab_arg new_args[] = {
@@ -1076,7 +1094,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "200",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_AGENTS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "number of agents: the first n users (0 = all)"},
     {.name = "model",
      .type = RLAB_ARG_STRING,
@@ -1086,8 +1105,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "42",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
-     .help = "random seed"},
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "random seed (up to 2^63-1)"},
     {.name = "activity",
      .type = RLAB_ARG_CHOICE,
      .choices = activity_choices,
@@ -1105,7 +1124,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "0",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_AGENTS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "cap on active agents per round (0 = none)"},
     {.name = "interval",
      .type = RLAB_ARG_FLOAT,
@@ -1137,25 +1157,29 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "0",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_ROUNDS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "retrain the recommender on the simulated watches every n rounds (0 = never)"},
     {.name = "retrain_epochs",
      .type = RLAB_ARG_INT,
      .def = "10",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_EPOCHS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "epochs passed to the owning plugin's train command (0 = its default)"},
     {.name = "checkpoint_every",
      .type = RLAB_ARG_INT,
      .def = "1",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_ROUNDS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "checkpoint the state every n rounds (0 = never; branching needs checkpoints)"},
     {.name = "checkpoint_full",
      .type = RLAB_ARG_INT,
      .def = "25",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_CKFULL,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "a full checkpoint image every n checkpoints, deltas between (restoring a round "
              "reads its last full image and the deltas after it)"},
     {.name = "profiles",
@@ -1165,7 +1189,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "8",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_FOLLOW,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "follows per agent when the dataset has no social graph"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
@@ -1204,7 +1229,8 @@ static const rlab_arg step_args[] = {{.name = "rounds",
                                       .type = RLAB_ARG_INT,
                                       .def = "1",
                                       .min = 1,
-                                      .flags = RLAB_ARGF_MIN,
+                                      .max = SIM_MAX_ROUNDS,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                       .help = "rounds to run"},
                                      SIM_ARG,
                                      {0}};
@@ -1212,13 +1238,14 @@ static const rlab_arg resume_args[] = {{.name = "rounds",
                                         .type = RLAB_ARG_INT,
                                         .def = "0",
                                         .min = 0,
-                                        .flags = RLAB_ARGF_MIN,
+                                        .max = SIM_MAX_ROUNDS,
+                                        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                         .help = "rounds to run (0: what the paused step had left)"},
                                        SIM_ARG,
                                        {0}};
 static const rlab_arg sim_only_args[] = {SIM_ARG, {0}};
 static const rlab_arg interview_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    AGENT_ARG("agent index"),
     {.name = "question",
      .type = RLAB_ARG_STRING,
      .def = "How do you feel about the movies you watched recently?",
@@ -1226,7 +1253,7 @@ static const rlab_arg interview_args[] = {
     SIM_ARG,
     {0}};
 static const rlab_arg edit_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    AGENT_ARG("agent index"),
     {.name = "field",
      .type = RLAB_ARG_STRING,
      .flags = RLAB_ARGF_REQUIRED,
@@ -1247,7 +1274,8 @@ static const rlab_arg rewire_args[] = {
      .type = RLAB_ARG_INT,
      .def = "8",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_FOLLOW,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "follows per agent"},
     SIM_ARG,
     {0}};
@@ -1259,22 +1287,22 @@ static const rlab_arg inject_args[] = {{.name = "items",
                                         .type = RLAB_ARG_INT,
                                         .def = "1",
                                         .min = 1,
-                                        .flags = RLAB_ARGF_MIN,
+                                        .max = SIM_MAX_ROUNDS,
+                                        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                         .help = "rounds during which they lead every page"},
                                        SIM_ARG,
                                        {0}};
-static const rlab_arg post_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "posting agent"},
-    {.name = "item",
-     .type = RLAB_ARG_STRING,
-     .flags = RLAB_ARGF_REQUIRED,
-     .help = "item id or title"},
-    SIM_ARG,
-    {0}};
+static const rlab_arg post_args[] = {AGENT_ARG("posting agent"),
+                                     {.name = "item",
+                                      .type = RLAB_ARG_STRING,
+                                      .flags = RLAB_ARGF_REQUIRED,
+                                      .help = "item id or title"},
+                                     SIM_ARG,
+                                     {0}};
 static const rlab_arg branch_args[] = {
     {.name = "round",
      .type = RLAB_ARG_INT,
-     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN,
+     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN | RLAB_ARGF_INT64,
      .min = 0,
      .help = "checkpointed round to restore"},
     {.name = "model",
@@ -1283,14 +1311,11 @@ static const rlab_arg branch_args[] = {
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
-     .help = "new seed (default: the parent's)"},
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "new seed (default: the parent's; up to 2^63-1)"},
     SIM_ARG,
     {0}};
-static const rlab_arg agent_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
-    SIM_ARG,
-    {0}};
+static const rlab_arg agent_args[] = {AGENT_ARG("agent index"), SIM_ARG, {0}};
 static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_DATASET,
                                        .flags = RLAB_ARGF_NEW,
@@ -1300,13 +1325,15 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "300",
                                        .min = 2,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .max = SIM_MAX_USERS,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "users"},
                                       {.name = "items",
                                        .type = RLAB_ARG_INT,
                                        .def = "200",
-                                       .min = 2,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .min = 4,
+                                       .max = SIM_MAX_ITEMS,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "items"},
                                       {.name = "genres",
                                        .type = RLAB_ARG_INT,
@@ -1319,13 +1346,16 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "9000",
                                        .min = 1,
-                                       .flags = RLAB_ARGF_MIN,
-                                       .help = "target interactions"},
+                                       .max = SIM_MAX_INTER,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                       .help = "target interactions (at most half of users x "
+                                               "items)"},
                                       {.name = "follow",
                                        .type = RLAB_ARG_FLOAT,
                                        .def = "8",
                                        .min = 0,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .max = SIM_MAX_FOLLOW,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "mean follows"},
                                       {.name = "homophily",
                                        .type = RLAB_ARG_FLOAT,
@@ -1337,8 +1367,8 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "1",
                                        .min = 0,
-                                       .flags = RLAB_ARGF_MIN,
-                                       .help = "seed"},
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+                                       .help = "seed (up to 2^63-1)"},
                                       {0}};
 
 static const rlab_cmd sim_cmds[] = {

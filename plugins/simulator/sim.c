@@ -942,6 +942,12 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         return rlab_errf(err, RLAB_EINVAL,
                          "simulator: model '%s' scores %d items, dataset '%s' has %d", model->name,
                          (int)model->n_items, ds->name, (int)I);
+    int32_t n_ag = cfg->n_agents > 0 && cfg->n_agents < U ? cfg->n_agents : U;
+    if ((int64_t)n_ag * I > SIM_MAX_SHOWN)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "simulator: %d agents x %d items is too large (at most %lld agent-items: "
+                         "ask for fewer agents)",
+                         (int)n_ag, (int)I, (long long)SIM_MAX_SHOWN);
     sim *s = rlab_calloc(1, sizeof *s);
     if (!s)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -949,7 +955,7 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
     s->ds = ds;
     s->world = w;
     s->n_items = I;
-    s->n = cfg->n_agents > 0 && cfg->n_agents < U ? cfg->n_agents : U;
+    s->n = n_ag;
     if (model && model->n_users > 0 && model->n_users < s->n) {
         rlab_errf(err, RLAB_EINVAL, "simulator: model '%s' knows %d users, %d agents asked",
                   model->name, (int)model->n_users, (int)s->n);

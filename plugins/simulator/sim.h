@@ -73,6 +73,10 @@ enum {
     SIM_RETRIEVE_K = 5, /* memories retrieved per reaction */
 };
 
+/* Bytes of the per-agent x per-item tables (the shown-items bytes) sim_new accepts: 8 GiB,
+ * so that a simulation fits a 24 GB machine. */
+#define SIM_MAX_SHOWN ((int64_t)8 << 30)
+
 /* Activity draws. */
 enum { SIM_ACT_RANDOM, SIM_ACT_PARETO, SIM_ACT_MARGINAL };
 /* Top-level actions. */

@@ -1081,6 +1081,78 @@ static void t_plugin_retrain(void)
     rlab_db_result_free(q);
 }
 
+/* Integer arguments are checked against their C type and the declared maxima: values that
+ * used to be cut to 32 bits (rounds=2^32+2 ran 2 rounds, rounds=2^31 ran none and reported
+ * done, agent=2^32+5 showed agent 5) are refused; seeds stay 64-bit. */
+static void t_plugin_args(void)
+{
+    fixture();
+    if (!H || !rlab_host_find_cmd(H, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        return;
+    }
+    rlab_err err = {0};
+    if (!rlab_host_db(H)) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/args.db", rlab_test_tmpdir());
+        CHECK_MSG(rlab_host_set_store(H, path, &err) == RLAB_OK, "%s", err.msg);
+    }
+    static const struct {
+        const char *line, *msg;
+    } bad[] = {
+        {"simulator.step rounds=4294967298",
+         "simulator.step: bad argument 'rounds' (integer in [1, 1000000] expected, got "
+         "4294967298)"},
+        {"simulator.step rounds=2147483648",
+         "simulator.step: bad argument 'rounds' (integer in [1, 1000000] expected, got "
+         "2147483648)"},
+        {"simulator.agent agent=4294967301",
+         "simulator.agent: bad argument 'agent' (integer in [0, 999999] expected, got "
+         "4294967301)"},
+        {"simulator.resume rounds=1000001",
+         "simulator.resume: bad argument 'rounds' (integer in [0, 1000000] expected, got "
+         "1000001)"},
+        {"simulator.new agents=4294967496",
+         "simulator.new: bad argument 'agents' (integer in [0, 1000000] expected, got "
+         "4294967496)"},
+        {"simulator.rewire k=4294967304",
+         "simulator.rewire: bad argument 'k' (integer in [1, 1000] expected, got 4294967304)"},
+        {"simulator.world interactions=100000001",
+         "simulator.world: bad argument 'interactions' (integer in [1, 100000000] expected, got "
+         "100000001)"},
+        {"simulator.new seed=-1",
+         "simulator.new: bad argument 'seed' (integer >= 0 expected, got -1)"},
+    };
+    int64_t runs0 = q_int("SELECT count(*) FROM runs", 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rlab_result *res = NULL;
+        int rc = rlab_host_run_sync(H, bad[i].line, &res, &err);
+        CHECK_MSG(rc == RLAB_EINVAL, "'%s': status %d, expected EINVAL", bad[i].line, rc);
+        CHECK_MSG(strcmp(err.msg, bad[i].msg) == 0, "'%s':\n  got      '%s'\n  expected '%s'",
+                  bad[i].line, err.msg, bad[i].msg);
+        rlab_result_free(res);
+    }
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM runs", 0), runs0); /* refused before running */
+    /* a seed of 2^40 works, and is recorded whole */
+    rlab_result *r = cmd("simulator.new data=w agents=20 seed=1099511627776");
+    int64_t id = res_int(r, "sim");
+    rlab_result_free(r);
+    CHECK(id > 0);
+    CHECK(q_int("SELECT seed FROM simulator_sims WHERE sim = ?1", id) == (int64_t)1 << 40);
+    CHECK(q_int("SELECT seed FROM runs WHERE id = ?1", id) == (int64_t)1 << 40);
+    r = cmd("simulator.step rounds=2");
+    CHECK_EQ_INT(res_int(r, "rounds_done"), 2);
+    rlab_result_free(r);
+    r = cmd("simulator.branch round=1 seed=9223372036854775807");
+    int64_t id2 = res_int(r, "sim");
+    rlab_result_free(r);
+    CHECK(q_int("SELECT seed FROM simulator_sims WHERE sim = ?1", id2) == INT64_MAX);
+    /* the help names the maxima */
+    char *help = rlab_host_help_cmd(H, "simulator.step", &err);
+    CHECK_STR_CONTAINS(help, "rounds to run (default 1; integer in [1, 1000000])");
+    rlab_free(help);
+}
+
 /* ---- sim.profiles -------------------------------------------------------------------------------
  */
 
@@ -1182,6 +1254,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.llm.1", t_llm_backend},
                                   {"sim.plugin.1", t_plugin_commands},
                                   {"sim.plugin.retrain", t_plugin_retrain},
+                                  {"sim.plugin.args", t_plugin_args},
                                   {"sim.profiles.csv", t_profiles_csv},
                                   {"sim.profiles.ml100k", t_profiles_ml100k},
                                   {NULL, NULL}};
