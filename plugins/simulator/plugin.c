@@ -30,6 +30,14 @@
  * (the worker thread, which runs jobs one at a time) the step stops after the round, queues
  * the train job and then a `simulator.resume` job that adopts the new model and runs the
  * remaining rounds.
+ *
+ * Language-model trouble (backend=openai) is never silent: the first error of each kind
+ * (unreachable, timeout, auth, http, protocol, unparsable) is printed in the command's
+ * output, every round records sim.llm_decisions, sim.llm_fallbacks and
+ * sim.llm_errors.<kind> as metrics of the step's run, and a round in which more than
+ * max_fallback (default 0.5) of the decisions fell back to the offline policy fails the step
+ * with RLAB_EIO and the first error. While a slow server answers, progress comes per reply
+ * ("llm replies 12/40"), not only per round.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -61,6 +69,7 @@ typedef struct simw {
     int64_t parent, branch_round;
     sim_stats *hist; /* per-round statistics, index = round - 1 */
     int64_t n_hist, cap_hist;
+    unsigned llm_shown; /* bit k: the first llm error of kind k was printed by this command */
 } simw;
 
 typedef struct simstate {
@@ -347,46 +356,104 @@ static void hist_push(simw *w, const sim_stats *st)
         w->hist[w->n_hist++] = *st;
 }
 
+/* Print the first message of every llm error kind this command has not shown yet. */
+static void report_llm_trouble(rlab_ctx *ctx, simw *w)
+{
+    const sim_llm_trouble *t = sim_llm_trouble_get(w->s);
+    for (int k = 0; k < SIM_LLM_NKINDS; k++)
+        if (t->n[k] > 0 && !(w->llm_shown & (1u << k))) {
+            w->llm_shown |= 1u << k;
+            rlab_ctx_printf(ctx, "language model error (%s): %s", sim_llm_kind_name(k),
+                            t->first[k]);
+        }
+}
+
+/* A command that may ask the language model starts: nothing shown yet. */
+static void llm_trouble_begin(simw *w)
+{
+    sim_llm_trouble_clear(w->s);
+    w->llm_shown = 0;
+}
+
+/* Per-round llm metrics of the step's run. */
+static void llm_metrics(rlab_ctx *ctx, const sim_stats *st)
+{
+    if (st->llm_decisions <= 0)
+        return;
+    rlab_ctx_metric(ctx, st->round, "sim", "llm_decisions", NULL, st->llm_decisions);
+    rlab_ctx_metric(ctx, st->round, "sim", "llm_fallbacks", NULL, st->llm_fallbacks);
+    for (int k = 0; k < SIM_LLM_NKINDS; k++)
+        if (st->llm_errors[k] > 0) {
+            char name[48];
+            snprintf(name, sizeof name, "llm_errors.%s", sim_llm_kind_name(k));
+            rlab_ctx_metric(ctx, st->round, "sim", name, NULL, st->llm_errors[k]);
+        }
+}
+
+/* Progress per language-model reply, from rlab_llm_chat_many (on the step's thread). */
+static void on_llm_progress(void *ud, int done, int n)
+{
+    simw *w = ud;
+    rlab_ctx_progress(w->ctx, done, n, "llm replies", 1,
+                      (rlab_metric[]){{"round", (double)(sim_round(w->s) + 1)}});
+}
+
 static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
 {
     simw *w = ud;
     rlab_ctx *ctx = w->ctx;
     hist_push(w, st);
+    llm_metrics(ctx, st);
+    report_llm_trouble(ctx, w);
     rlab_ctx_progress(
         ctx, done, total, "round", 4,
         (rlab_metric[]){{"watches", st->watches},
                         {"ctr", st->ctr},
                         {"coverage", st->coverage},
                         {"satisfaction", !isnan(st->satisfaction) ? st->satisfaction : 0.0}});
+    char fb[96] = "";
+    if (st->llm_fallbacks)
+        snprintf(fb, sizeof fb, " (%d of %d language-model decisions fell back)",
+                 (int)st->llm_fallbacks, (int)st->llm_decisions);
     rlab_ctx_printf(ctx,
                     "round %lld: %d active, %d watches (%d from pages), %d chats, %d posts, ctr "
                     "%.3f, coverage %.3f, entropy %.2f%s",
                     (long long)st->round, (int)st->active, (int)st->watches, (int)st->rec_watches,
-                    (int)st->chats, (int)st->posts, st->ctr, st->coverage, st->exp_entropy,
-                    st->llm_fallbacks ? " (llm fallbacks)" : "");
+                    (int)st->chats, (int)st->posts, st->ctr, st->coverage, st->exp_entropy, fb);
 }
 
 static int on_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
 static int llm_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
-static int run_rounds(rlab_ctx *ctx, simw *w, int rounds)
+/* Run rounds; max_fallback >= 0 replaces the simulation's for this step. */
+static int run_rounds(rlab_ctx *ctx, simw *w, int rounds, double max_fallback)
 {
     if (atomic_exchange(&w->running, 1))
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld is already running",
                                (long long)w->id);
     w->ctx = ctx;
     w->retrain_queued = 0;
+    llm_trouble_begin(w);
     sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
-    if (w->llm)
+    if (w->llm) {
         rlab_llm_set_cancel(w->llm, llm_cancel, ctx);
+        rlab_llm_set_progress(w->llm, on_llm_progress, w);
+    }
+    double keep_fb = w->s->cfg.max_fallback;
+    if (max_fallback >= 0)
+        w->s->cfg.max_fallback = max_fallback;
     sim_clear_pause(w->s);
     int done = 0;
     int rc = sim_step(w->s, rounds, on_round, w, on_cancel, ctx, &done, rlab_ctx_err(ctx));
+    w->s->cfg.max_fallback = keep_fb;
     w->remaining = rounds - done;
     sim_attach_store(w->s, NULL, 0);
-    if (w->llm)
+    if (w->llm) {
         rlab_llm_set_cancel(w->llm, NULL, NULL);
+        rlab_llm_set_progress(w->llm, NULL, NULL);
+    }
+    report_llm_trouble(ctx, w); /* a round that failed before its progress report */
     if (rc == RLAB_OK && w->retrain_queued) {
         char line[128];
         snprintf(line, sizeof line, "simulator.resume sim=%lld rounds=%d", (long long)w->id,
@@ -460,6 +527,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->checkpoint_full = (int)rlab_args_int(args, "checkpoint_full");
     c->use_llm = rlab_args_choice(args, "backend") == 1;
     c->llm_retries = (int)rlab_args_int(args, "llm_retries");
+    c->max_fallback = rlab_args_float(args, "max_fallback");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
 }
 
@@ -583,12 +651,18 @@ static int new_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* max_fallback of step / resume: the given value, else -1 (the simulation's). */
+static double step_max_fallback(const rlab_args *args)
+{
+    return rlab_args_given(args, "max_fallback") ? rlab_args_float(args, "max_fallback") : -1.0;
+}
+
 static int step_run(rlab_ctx *ctx, const rlab_args *args)
 {
     simw *w = find_sim(ctx, args);
     if (!w)
         return RLAB_ENOTFOUND;
-    return run_rounds(ctx, w, (int)rlab_args_int(args, "rounds"));
+    return run_rounds(ctx, w, (int)rlab_args_int(args, "rounds"), step_max_fallback(args));
 }
 
 static int pause_run(rlab_ctx *ctx, const rlab_args *args)
@@ -625,7 +699,7 @@ static int resume_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_printf(ctx, "nothing to resume");
         return RLAB_OK;
     }
-    return run_rounds(ctx, w, rounds);
+    return run_rounds(ctx, w, rounds, step_max_fallback(args));
 }
 
 static int interview_run(rlab_ctx *ctx, const rlab_args *args)
@@ -636,7 +710,9 @@ static int interview_run(rlab_ctx *ctx, const rlab_args *args)
     int32_t a = (int32_t)rlab_args_int(args, "agent");
     const char *q = rlab_args_str(args, "question");
     int by = 0;
+    llm_trouble_begin(w);
     char *ans = sim_interview(w->s, a, q, &by, rlab_ctx_err(ctx));
+    report_llm_trouble(ctx, w);
     if (!ans)
         return rlab_ctx_err(ctx)->code;
     const char *bys = by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
@@ -1079,6 +1155,11 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
         .name = "sim", .type = RLAB_ARG_INT, .def = "0", .min = 0,                                 \
         .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64, .help = "simulation id (0: the current one)"     \
     }
+#define MAX_FALLBACK_ARG(def_, what)                                                               \
+    {                                                                                              \
+        .name = "max_fallback", .type = RLAB_ARG_FLOAT, .def = def_, .min = 0, .max = 1,           \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = what                                       \
+    }
 #define AGENT_ARG(what)                                                                            \
     {                                                                                              \
         .name = "agent", .type = RLAB_ARG_INT, .min = 0, .max = SIM_MAX_AGENTS - 1,                \
@@ -1223,6 +1304,9 @@ static const rlab_arg new_args[] = {
      .max = 5,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "re-asks after an unparsable reply"},
+    MAX_FALLBACK_ARG("0.5", "openai: a round in which more than this share of the decisions fell "
+                            "back to the offline policy (server unreachable, errors, unparsable "
+                            "replies) fails the step; 1 = never"),
     {0}};
 
 static const rlab_arg step_args[] = {{.name = "rounds",
@@ -1233,6 +1317,8 @@ static const rlab_arg step_args[] = {{.name = "rounds",
                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                       .help = "rounds to run"},
                                      SIM_ARG,
+                                     MAX_FALLBACK_ARG(NULL, "openai: max_fallback for this step "
+                                                            "(default: the simulation's)"),
                                      {0}};
 static const rlab_arg resume_args[] = {{.name = "rounds",
                                         .type = RLAB_ARG_INT,
@@ -1242,6 +1328,8 @@ static const rlab_arg resume_args[] = {{.name = "rounds",
                                         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                         .help = "rounds to run (0: what the paused step had left)"},
                                        SIM_ARG,
+                                       MAX_FALLBACK_ARG(NULL, "openai: max_fallback for these "
+                                                              "rounds (default: the simulation's)"),
                                        {0}};
 static const rlab_arg sim_only_args[] = {SIM_ARG, {0}};
 static const rlab_arg interview_args[] = {
