@@ -109,6 +109,25 @@ static double opt_number(lua_State *L, int t, const char *key, double def)
     return v;
 }
 
+/* An integer option of table t (all 64 bits: seeds go through here, never a double);
+ * an integral float is accepted, anything else raises "<fn>: bad option 'key' (integer
+ * expected, got ...)". */
+static int64_t opt_int64(lua_State *L, int t, const char *fn, const char *key, int64_t def)
+{
+    if (lua_isnoneornil(L, t))
+        return def;
+    lua_getfield(L, t, key); /* v */
+    int ok = 1;
+    int64_t v = def;
+    if (!lua_isnil(L, -1))
+        v = (int64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok)
+        luaL_error(L, "%s: bad option '%s' (integer expected, got %s)", fn, key,
+                   lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    lua_pop(L, 1); /* */
+    return v;
+}
+
 /* ---- datasets ------------------------------------------------------------------------ */
 
 /* datasets.load(path, {format=, name=}) -> info | nil, msg */
@@ -287,7 +306,7 @@ static int l_datasets_split(lua_State *L)
             rc = rlab_split_temporal(&ds->inter, vf > 0 ? vc : tc, tc, &sp, &err);
     } else {
         double tr = opt_number(L, 2, "train", 0.8), va = opt_number(L, 2, "valid", 0.1);
-        uint64_t seed = (uint64_t)opt_number(L, 2, "seed", 1);
+        uint64_t seed = (uint64_t)opt_int64(L, 2, "datasets.split", "seed", 1);
         rc = rlab_split_ratio(&ds->inter, nu, tr, va, seed, &sp, &err);
     }
     rlab_dataset *parts[3] = {NULL, NULL, NULL};

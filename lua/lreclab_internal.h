@@ -4,7 +4,7 @@
  * recommend and evaluate; ldb.c queries and runs; ljob.c the lua plugin).
  *
  * Error rule (lua/README): only these files raise Lua errors. Every raised message starts
- * with the Lua-facing function or command name ("datasets.split: ...", "baselines.train:
+ * with the Lua-facing function or command name ("datasets.split: ...", "train bprmf:
  * ..."); expected misses return nil, message.
  */
 #ifndef RLAB_LUA_LRECLAB_INTERNAL_H

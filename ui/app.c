@@ -367,6 +367,14 @@ void rlab_app_lua_interrupt(rlab_app *app)
         rlab_lua_ctx_interrupt(app->lc);
 }
 
+void rlab_app_interrupt(rlab_app *app)
+{
+    if (!app)
+        return;
+    rlab_lua_ctx_interrupt(app->lc);
+    rlab_host_cancel_all(app->host);
+}
+
 /* ---- shell lines --------------------------------------------------------------------- */
 
 static void outf(void (*out)(const char *, void *), void *ud, const char *fmt, ...)

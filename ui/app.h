@@ -66,6 +66,11 @@ int rlab_app_lua_file(rlab_app *app, const char *path, int argc, char **argv,
  * the chunk to cancel. Harmless when nothing runs. */
 void rlab_app_lua_interrupt(rlab_app *app);
 
+/* Batch mode's Ctrl-C: rlab_app_lua_interrupt, and cancel every queued or running command
+ * of the host (sync runs such as a `-c` line included), so each ends with RLAB_ECANCELED
+ * and its run `interrupted`. Thread-safe; not for a signal handler. */
+void rlab_app_interrupt(rlab_app *app);
+
 /* Host events (progress, log lines, job done) of every command, jobs and sync runs alike,
  * forwarded to fn(ev, ud) after the app has looked at them. Called from the worker thread and
  * from the thread running a command: fn must be thread-safe (see host.h). NULL removes. */

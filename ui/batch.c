@@ -1,11 +1,12 @@
 /*
- * ui/batch.c: batch mode. Command-line parsing, Ctrl-C as a Lua interrupt (a signal thread
- * calls rlab_app_lua_interrupt, which sets lua.c's count hook and cancels the running
- * command), and running -e / -c / run actions in order. Neither ncurses nor readline is
+ * ui/batch.c: batch mode. Command-line parsing, Ctrl-C as an interrupt (a signal thread
+ * calls rlab_app_interrupt, which sets lua.c's count hook and cancels the running
+ * commands), and running -e / -c / run actions in order. Neither ncurses nor readline is
  * touched here.
  */
 #include "batch.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -107,12 +108,20 @@ int rlab_cli_parse(int argc, char **argv, rlab_cli *cli)
 /*
  * The handler only writes a byte to a pipe (self-pipe: it may run on any thread, including
  * OpenBLAS's pool started before main, so it does nothing that is not async-signal-safe);
- * a watcher thread reads it and calls rlab_app_lua_interrupt, which sets lua.c's hook and
- * cancels the running command. A second Ctrl-C exits at once (lua.c restores SIG_DFL).
+ * a watcher thread reads it and calls rlab_app_interrupt, which sets lua.c's hook and
+ * cancels every job of the host: a Lua chunk, a -c command line (a sync run: no Lua runs),
+ * jobs a script queued. The cancelled command returns RLAB_ECANCELED, its run is recorded
+ * `interrupted`, and batch mode stops with status 130. Until the program ends the watcher
+ * repeats the cancel every 100 ms, so a command that had not started yet when Ctrl-C came
+ * (between parsing and running) is cancelled too. A second Ctrl-C exits at once (for a
+ * command that does not poll its cancel flag); its run is then marked `interrupted` by the
+ * next open of the store.
  */
 
-static _Atomic(rlab_app *) sig_app;
-static atomic_int sig_count;
+static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER; /* sig_app while in use */
+static rlab_app *sig_app;
+static atomic_int sig_count;       /* Ctrl-C presses since rlab_batch_set_app */
+static atomic_int sig_interrupted; /* an interrupt was delivered to sig_app */
 static int sig_pipe[2] = {-1, -1};
 
 static void on_sigint(int sig)
@@ -133,15 +142,27 @@ static void *sig_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        char c;
-        ssize_t n = read(sig_pipe[0], &c, 1);
+        struct pollfd p = {.fd = sig_pipe[0], .events = POLLIN};
+        int again = atomic_load(&sig_interrupted);
+        int n = poll(&p, 1, again ? 100 : -1);
         if (n < 0)
             continue;
-        if (n == 0)
-            break;
-        rlab_app *app = atomic_load(&sig_app);
-        if (app)
-            rlab_app_lua_interrupt(app);
+        if (n > 0) {
+            char c;
+            ssize_t r = read(sig_pipe[0], &c, 1);
+            if (r == 0)
+                break;
+            if (r < 0)
+                continue;
+        }
+        pthread_mutex_lock(&sig_mu);
+        if (sig_app && n > 0) {
+            atomic_store(&sig_interrupted, 1);
+            rlab_app_interrupt(sig_app);
+        } else if (sig_app && again) {
+            rlab_host_cancel_all(rlab_app_host(sig_app));
+        }
+        pthread_mutex_unlock(&sig_mu);
     }
     return NULL;
 }
@@ -166,9 +187,15 @@ void rlab_batch_signals(void)
 
 void rlab_batch_set_app(rlab_app *app)
 {
-    atomic_store(&sig_app, app);
+    /* under the lock: once this returns with NULL the watcher no longer uses the old app */
+    pthread_mutex_lock(&sig_mu);
+    sig_app = app;
     atomic_store(&sig_count, 0);
+    atomic_store(&sig_interrupted, 0);
+    pthread_mutex_unlock(&sig_mu);
 }
+
+int rlab_batch_interrupted(void) { return atomic_load(&sig_interrupted); }
 
 /* ---- running ------------------------------------------------------------------------ */
 
@@ -201,7 +228,11 @@ int rlab_batch_run(rlab_app *app, const rlab_cli *cli)
         if (rc) {
             const char *full = rlab_app_last_error(app);
             fprintf(stderr, "reclab: %s\n", cli->actions[i].kind != 'c' && *full ? full : err.msg);
-            return rc == RLAB_ECANCELED ? 130 : 1;
+            return rc == RLAB_ECANCELED || rlab_batch_interrupted() ? 130 : 1;
+        }
+        if (rlab_batch_interrupted()) { /* Ctrl-C came as the action finished anyway */
+            fprintf(stderr, "reclab: interrupted\n");
+            return 130;
         }
     }
     return 0;

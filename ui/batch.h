@@ -25,10 +25,14 @@ int rlab_cli_parse(int argc, char **argv, rlab_cli *cli);
 void rlab_cli_usage(FILE *f);
 
 /* Install the Ctrl-C handling of batch mode: a SIGINT handler (self-pipe) and a thread that
- * turns Ctrl-C into rlab_app_lua_interrupt of the app given with rlab_batch_set_app; a
- * second Ctrl-C exits with status 130. */
+ * turns Ctrl-C into rlab_app_interrupt of the app given with rlab_batch_set_app (the Lua
+ * chunk and every job, a -c command line included, are cancelled; their runs end
+ * `interrupted`); a second Ctrl-C exits with status 130 at once. rlab_batch_set_app(NULL)
+ * before closing the app. */
 void rlab_batch_signals(void);
 void rlab_batch_set_app(rlab_app *app);
+/* 1 once a Ctrl-C was delivered to the app of rlab_batch_set_app (reset by it). */
+int rlab_batch_interrupted(void);
 
 /* Run the actions of cli in order with an open app; output to stdout, errors to stderr
  * ("reclab: <message>" with the Lua traceback). Returns the process exit status. */

@@ -90,6 +90,8 @@ int main(int argc, char **argv)
         rc = rlab_batch_run(app, &cli);
     } else {
         rc = rlab_demo_run(app, &err) == RLAB_OK ? 0 : 1;
+        if (rlab_batch_interrupted())
+            rc = 130;
         if (rc)
             fprintf(stderr, "reclab: %s\n",
                     *rlab_app_last_error(app) ? rlab_app_last_error(app) : err.msg);

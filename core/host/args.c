@@ -105,6 +105,38 @@ const char *rlab__type_name(rlab_type t)
     return "?";
 }
 
+/* The values an RLAB_ARG_INT argument accepts. Without RLAB_ARGF_INT64 the type is int32_t
+ * (so `(int)rlab_args_int()` is always safe): declared bounds narrow [INT32_MIN, INT32_MAX],
+ * a declared bound outside it is clamped. With RLAB_ARGF_INT64 the declared bounds apply to
+ * the int64_t range. *shown_lo / *shown_hi say whether a message should show that bound (a
+ * declared one, or the int32 limit). */
+static void int_bounds(const rlab_arg *a, int64_t *lo, int64_t *hi, int *shown_lo, int *shown_hi)
+{
+    int wide = (a->flags & RLAB_ARGF_INT64) != 0;
+    int64_t tlo = wide ? INT64_MIN : INT32_MIN, thi = wide ? INT64_MAX : INT32_MAX;
+    *lo = tlo;
+    *hi = thi;
+    /* compare as doubles before converting: (int64_t) of a double beyond the range is UB */
+    if (a->flags & RLAB_ARGF_MIN)
+        *lo = ceil(a->min) <= (double)tlo   ? tlo
+              : ceil(a->min) >= (double)thi ? thi
+                                            : (int64_t)ceil(a->min);
+    if (a->flags & RLAB_ARGF_MAX)
+        *hi = floor(a->max) >= (double)thi   ? thi
+              : floor(a->max) <= (double)tlo ? tlo
+                                             : (int64_t)floor(a->max);
+    *shown_lo = !wide || (a->flags & RLAB_ARGF_MIN);
+    *shown_hi = !wide || (a->flags & RLAB_ARGF_MAX);
+}
+
+static int int_in_bounds(const rlab_arg *a, int64_t v)
+{
+    int64_t lo, hi;
+    int shown_lo, shown_hi;
+    int_bounds(a, &lo, &hi, &shown_lo, &shown_hi);
+    return v >= lo && v <= hi;
+}
+
 /* "%g" without trailing noise, for bounds and float values in messages */
 static void fmt_num(char *buf, size_t size, double v) { snprintf(buf, size, "%.15g", v); }
 
@@ -142,17 +174,17 @@ static void expected(const rlab_arg *a, char *buf, size_t size)
         return;
     }
     }
+    int has_lo = (a->flags & RLAB_ARGF_MIN) && a->type == RLAB_ARG_FLOAT;
+    int has_hi = (a->flags & RLAB_ARGF_MAX) && a->type == RLAB_ARG_FLOAT;
     if (a->type == RLAB_ARG_INT) {
-        snprintf(lo, sizeof lo, "%lld", (long long)a->min);
-        snprintf(hi, sizeof hi, "%lld", (long long)a->max);
+        int64_t ilo, ihi;
+        int_bounds(a, &ilo, &ihi, &has_lo, &has_hi);
+        snprintf(lo, sizeof lo, "%lld", (long long)ilo);
+        snprintf(hi, sizeof hi, "%lld", (long long)ihi);
     } else {
         fmt_num(lo, sizeof lo, a->min);
         fmt_num(hi, sizeof hi, a->max);
     }
-    int has_lo =
-        (a->flags & RLAB_ARGF_MIN) && (a->type == RLAB_ARG_INT || a->type == RLAB_ARG_FLOAT);
-    int has_hi =
-        (a->flags & RLAB_ARGF_MAX) && (a->type == RLAB_ARG_INT || a->type == RLAB_ARG_FLOAT);
     if (has_lo && has_hi)
         snprintf(buf, size, "%s in [%s, %s]", what, lo, hi);
     else if (has_lo)
@@ -225,7 +257,7 @@ static int convert(const rlab_arg *a, const char *text, argval *out)
         if (!parse_i64(text, &out->i))
             return 1;
         out->f = (double)out->i;
-        return in_range(a, out->f) ? 0 : 2;
+        return int_in_bounds(a, out->i) ? 0 : 2;
     case RLAB_ARG_FLOAT:
         if (!parse_f64(text, &out->f))
             return 1;

@@ -113,7 +113,7 @@ typedef struct rlab_args rlab_args; /* parsed, checked arguments of one command 
 
 /* Argument types. 0 is "unset" so a forgotten .type is caught at load. */
 typedef enum rlab_type {
-    RLAB_ARG_INT = 1, /* 64-bit integer; min/max apply */
+    RLAB_ARG_INT = 1, /* int32_t range (RLAB_ARGF_INT64: int64_t); min/max narrow it */
     RLAB_ARG_FLOAT,   /* double; min/max apply */
     RLAB_ARG_STRING,  /* any text */
     RLAB_ARG_BOOL,    /* true/false, yes/no, on/off, 1/0 */
@@ -129,7 +129,14 @@ enum {
     RLAB_ARGF_MIN = 1u << 1,      /* .min is a lower bound (inclusive) */
     RLAB_ARGF_MAX = 1u << 2,      /* .max is an upper bound (inclusive) */
     RLAB_ARGF_NEW = 1u << 3,      /* name to create: no existence check, > 63 bytes refused */
+    RLAB_ARGF_INT64 = 1u << 4,    /* RLAB_ARG_INT: the whole int64_t range (seeds, ids) */
 };
+/* Integer arguments. An RLAB_ARG_INT argument accepts int32_t values only (so
+ * `(int)rlab_args_int(args, "n")` is always safe), narrowed by .min / .max when declared
+ * (a declared bound outside the int32_t range is clamped to it). Values outside are refused
+ * when parsed or set, e.g. "simulator.step: bad argument 'rounds' (integer in [1, 1000000]
+ * expected, got 4294967298)". Flag RLAB_ARGF_INT64 for the arguments that really are 64-bit
+ * (seeds, store ids) and read them into an int64_t / uint64_t. */
 
 /* One argument. Arrays of them end with an entry whose name is NULL ({0}). */
 typedef struct rlab_arg {

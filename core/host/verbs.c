@@ -64,6 +64,7 @@ static void arg_from_field(rlab_arg *a, const rlab_field *fd, const rlab_kv *def
         if (fd->type == RLAB_F_I64) {
             lo = -9.2e18;
             hi = 9.2e18;
+            a->flags |= RLAB_ARGF_INT64;
         }
         if (fd->min < fd->max) {
             lo = fd->min > lo ? fd->min : lo;

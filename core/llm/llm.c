@@ -339,6 +339,14 @@ void rlab_llm_set_cancel(rlab_llm *llm, rlab_llm_cancel_fn fn, void *ud)
     llm->cancel_ud = ud;
 }
 
+void rlab_llm_set_progress(rlab_llm *llm, rlab_llm_progress_fn fn, void *ud)
+{
+    if (!llm)
+        return;
+    llm->progress = fn;
+    llm->progress_ud = ud;
+}
+
 /* ---- results ------------------------------------------------------------------------- */
 
 void rlab_llm_result_clear(rlab_llm_result *res)
@@ -589,6 +597,8 @@ int rlab_llm_chat_many(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_llm_
                 break;
             }
             offline_one(llm, &reqs[i], &results[i]);
+            if (llm->progress)
+                llm->progress(llm->progress_ud, i + 1, n);
         }
     } else {
         for (int i = 0; i < n; i++)

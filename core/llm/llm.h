@@ -157,6 +157,14 @@ RLAB_API void rlab_llm_results_clear(rlab_llm_result *res, int n);
 typedef int (*rlab_llm_cancel_fn)(void *ud);
 RLAB_API void rlab_llm_set_cancel(rlab_llm *llm, rlab_llm_cancel_fn fn, void *ud);
 
+/* Progress hook: called by rlab_llm_chat_many / rlab_llm_chat on the calling thread each
+ * time requests finish (success or failure, retries included in the wait), with how many
+ * of the call's n requests are finished; a caller waiting on a slow server can show
+ * progress per reply instead of per batch. NULL removes it. Set it during setup (not while
+ * calls run), like the cancel hook. */
+typedef void (*rlab_llm_progress_fn)(void *ud, int done, int n);
+RLAB_API void rlab_llm_set_progress(rlab_llm *llm, rlab_llm_progress_fn fn, void *ud);
+
 /* ---- offline policies ------------------------------------------------------------------ */
 
 /* Growable output text handed to policies. */

@@ -33,6 +33,8 @@ struct rlab_llm {
     int n_pol, cap_pol;
     rlab_llm_cancel_fn cancel;
     void *cancel_ud;
+    rlab_llm_progress_fn progress;
+    void *progress_ud;
 };
 
 /* Replace every occurrence of the key in buf (NUL-terminated, capacity cap) by

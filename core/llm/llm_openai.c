@@ -531,7 +531,7 @@ void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_l
             }
             running++;
         }
-        int still = 0;
+        int still = 0, done0 = done;
         curl_multi_perform(multi, &still);
         CURLMsg *m;
         int q;
@@ -547,6 +547,8 @@ void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_l
             if (j->state == JOB_DONE)
                 done++;
         }
+        if (done > done0 && llm->progress)
+            llm->progress(llm->progress_ud, done, n);
         if (done == n)
             break;
         /* sleep until a transfer progresses, the next job is due, or the cancel poll */

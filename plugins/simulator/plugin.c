@@ -28,6 +28,14 @@
  * (rlab_ctx_call: "train <kind> data=<sim>.sim name=<sim>.rec split=none seed=<seed>
  * [epochs=E]"), inside the step, whether it runs as a job or synchronously. An argument the
  * kind refuses is an error of the step, not silently dropped.
+ *
+ * Language-model trouble (backend=openai) is never silent: the first error of each kind
+ * (unreachable, timeout, auth, http, protocol, unparsable) is printed in the command's
+ * output, every round records sim.llm_decisions, sim.llm_fallbacks and
+ * sim.llm_errors.<kind> as metrics of the step's run, and a round in which more than
+ * max_fallback (default 0.5) of the decisions fell back to the offline policy fails the step
+ * with RLAB_EIO and the first error. While a slow server answers, progress comes per reply
+ * ("llm replies 12/40"), not only per round.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -58,6 +66,7 @@ typedef struct simw {
     int64_t parent, branch_round;
     sim_stats *hist; /* per-round statistics, index = round - 1 */
     int64_t n_hist, cap_hist;
+    unsigned llm_shown; /* bit k: the first llm error of kind k was printed by this command */
 } simw;
 
 typedef struct simstate {
@@ -340,45 +349,103 @@ static void hist_push(simw *w, const sim_stats *st)
         w->hist[w->n_hist++] = *st;
 }
 
+/* Print the first message of every llm error kind this command has not shown yet. */
+static void report_llm_trouble(rlab_ctx *ctx, simw *w)
+{
+    const sim_llm_trouble *t = sim_llm_trouble_get(w->s);
+    for (int k = 0; k < SIM_LLM_NKINDS; k++)
+        if (t->n[k] > 0 && !(w->llm_shown & (1u << k))) {
+            w->llm_shown |= 1u << k;
+            rlab_ctx_printf(ctx, "language model error (%s): %s", sim_llm_kind_name(k),
+                            t->first[k]);
+        }
+}
+
+/* A command that may ask the language model starts: nothing shown yet. */
+static void llm_trouble_begin(simw *w)
+{
+    sim_llm_trouble_clear(w->s);
+    w->llm_shown = 0;
+}
+
+/* Per-round llm metrics of the step's run. */
+static void llm_metrics(rlab_ctx *ctx, const sim_stats *st)
+{
+    if (st->llm_decisions <= 0)
+        return;
+    rlab_ctx_metric(ctx, st->round, "sim", "llm_decisions", NULL, st->llm_decisions);
+    rlab_ctx_metric(ctx, st->round, "sim", "llm_fallbacks", NULL, st->llm_fallbacks);
+    for (int k = 0; k < SIM_LLM_NKINDS; k++)
+        if (st->llm_errors[k] > 0) {
+            char name[48];
+            snprintf(name, sizeof name, "llm_errors.%s", sim_llm_kind_name(k));
+            rlab_ctx_metric(ctx, st->round, "sim", name, NULL, st->llm_errors[k]);
+        }
+}
+
+/* Progress per language-model reply, from rlab_llm_chat_many (on the step's thread). */
+static void on_llm_progress(void *ud, int done, int n)
+{
+    simw *w = ud;
+    rlab_ctx_progress(w->ctx, done, n, "llm replies", 1,
+                      (rlab_metric[]){{"round", (double)(sim_round(w->s) + 1)}});
+}
+
 static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
 {
     simw *w = ud;
     rlab_ctx *ctx = w->ctx;
     hist_push(w, st);
+    llm_metrics(ctx, st);
+    report_llm_trouble(ctx, w);
     rlab_ctx_progress(
         ctx, done, total, "round", 4,
         (rlab_metric[]){{"watches", st->watches},
                         {"ctr", st->ctr},
                         {"coverage", st->coverage},
                         {"satisfaction", !isnan(st->satisfaction) ? st->satisfaction : 0.0}});
+    char fb[96] = "";
+    if (st->llm_fallbacks)
+        snprintf(fb, sizeof fb, " (%d of %d language-model decisions fell back)",
+                 (int)st->llm_fallbacks, (int)st->llm_decisions);
     rlab_ctx_printf(ctx,
                     "round %lld: %d active, %d watches (%d from pages), %d chats, %d posts, ctr "
                     "%.3f, coverage %.3f, entropy %.2f%s",
                     (long long)st->round, (int)st->active, (int)st->watches, (int)st->rec_watches,
-                    (int)st->chats, (int)st->posts, st->ctr, st->coverage, st->exp_entropy,
-                    st->llm_fallbacks ? " (llm fallbacks)" : "");
+                    (int)st->chats, (int)st->posts, st->ctr, st->coverage, st->exp_entropy, fb);
 }
 
 static int on_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
 static int llm_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
-static int run_rounds(rlab_ctx *ctx, simw *w, int rounds)
+/* Run rounds; max_fallback >= 0 replaces the simulation's for this step. */
+static int run_rounds(rlab_ctx *ctx, simw *w, int rounds, double max_fallback)
 {
     if (atomic_exchange(&w->running, 1))
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld is already running",
                                (long long)w->id);
     w->ctx = ctx;
+    llm_trouble_begin(w);
     sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
-    if (w->llm)
+    if (w->llm) {
         rlab_llm_set_cancel(w->llm, llm_cancel, ctx);
+        rlab_llm_set_progress(w->llm, on_llm_progress, w);
+    }
+    double keep_fb = w->s->cfg.max_fallback;
+    if (max_fallback >= 0)
+        w->s->cfg.max_fallback = max_fallback;
     sim_clear_pause(w->s);
     int done = 0;
     int rc = sim_step(w->s, rounds, on_round, w, on_cancel, ctx, &done, rlab_ctx_err(ctx));
+    w->s->cfg.max_fallback = keep_fb;
     w->remaining = rounds - done;
     sim_attach_store(w->s, NULL, 0);
-    if (w->llm)
+    if (w->llm) {
         rlab_llm_set_cancel(w->llm, NULL, NULL);
+        rlab_llm_set_progress(w->llm, NULL, NULL);
+    }
+    report_llm_trouble(ctx, w); /* a round that failed before its progress report */
     if (rc == RLAB_OK && w->remaining > 0) {
         rlab_ctx_printf(ctx, "paused after round %lld (%d rounds left: simulator.resume)",
                         (long long)sim_round(w->s), w->remaining);
@@ -442,6 +509,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->checkpoint_full = (int)rlab_args_int(args, "checkpoint_full");
     c->use_llm = rlab_args_choice(args, "backend") == 1;
     c->llm_retries = (int)rlab_args_int(args, "llm_retries");
+    c->max_fallback = rlab_args_float(args, "max_fallback");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
 }
 
@@ -565,12 +633,18 @@ static int new_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* max_fallback of step / resume: the given value, else -1 (the simulation's). */
+static double step_max_fallback(const rlab_args *args)
+{
+    return rlab_args_given(args, "max_fallback") ? rlab_args_float(args, "max_fallback") : -1.0;
+}
+
 static int step_run(rlab_ctx *ctx, const rlab_args *args)
 {
     simw *w = find_sim(ctx, args);
     if (!w)
         return RLAB_ENOTFOUND;
-    return run_rounds(ctx, w, (int)rlab_args_int(args, "rounds"));
+    return run_rounds(ctx, w, (int)rlab_args_int(args, "rounds"), step_max_fallback(args));
 }
 
 static int pause_run(rlab_ctx *ctx, const rlab_args *args)
@@ -598,7 +672,7 @@ static int resume_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_printf(ctx, "nothing to resume");
         return RLAB_OK;
     }
-    return run_rounds(ctx, w, rounds);
+    return run_rounds(ctx, w, rounds, step_max_fallback(args));
 }
 
 static int interview_run(rlab_ctx *ctx, const rlab_args *args)
@@ -609,7 +683,9 @@ static int interview_run(rlab_ctx *ctx, const rlab_args *args)
     int32_t a = (int32_t)rlab_args_int(args, "agent");
     const char *q = rlab_args_str(args, "question");
     int by = 0;
+    llm_trouble_begin(w);
     char *ans = sim_interview(w->s, a, q, &by, rlab_ctx_err(ctx));
+    report_llm_trouble(ctx, w);
     if (!ans)
         return rlab_ctx_err(ctx)->code;
     const char *bys = by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
@@ -1034,10 +1110,33 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
 /* ---- declarations ------------------------------------------------------------------------------
  */
 
+/* Bounds of the size-like arguments: what a 24 GB machine runs. Per agent a simulation
+ * keeps about 2 KB plus one byte per item (the shown-items table; sim_new refuses
+ * agents x items beyond SIM_MAX_SHOWN bytes), so 1M agents over a small catalogue fit; a
+ * round costs O(agents), a rewire O(agents^2). */
+#define SIM_MAX_AGENTS 1000000  /* agents, max_active, agent indices */
+#define SIM_MAX_ROUNDS 1000000  /* rounds of one step / resume / inject, round periods */
+#define SIM_MAX_FOLLOW 1000     /* follows per agent (rewire k, rewire_k, world follow) */
+#define SIM_MAX_EPOCHS 100000   /* retrain_epochs */
+#define SIM_MAX_CKFULL 10000    /* checkpoint_full: deltas read to restore a round */
+#define SIM_MAX_USERS 1000000   /* simulator.world users */
+#define SIM_MAX_ITEMS 200000    /* simulator.world items */
+#define SIM_MAX_INTER 100000000 /* simulator.world interactions (~2 GB as a dataset) */
+
 #define SIM_ARG                                                                                    \
     {                                                                                              \
-        .name = "sim", .type = RLAB_ARG_INT, .def = "0",                                           \
-        .help = "simulation id (0: the current one)"                                               \
+        .name = "sim", .type = RLAB_ARG_INT, .def = "0", .min = 0,                                 \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64, .help = "simulation id (0: the current one)"     \
+    }
+#define MAX_FALLBACK_ARG(def_, what)                                                               \
+    {                                                                                              \
+        .name = "max_fallback", .type = RLAB_ARG_FLOAT, .def = def_, .min = 0, .max = 1,           \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = what                                       \
+    }
+#define AGENT_ARG(what)                                                                            \
+    {                                                                                              \
+        .name = "agent", .type = RLAB_ARG_INT, .min = 0, .max = SIM_MAX_AGENTS - 1,                \
+        .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = what                  \
     }
 
 static const rlab_arg new_args[] = {
@@ -1049,7 +1148,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "200",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_AGENTS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "number of agents: the first n users (0 = all)"},
     {.name = "model",
      .type = RLAB_ARG_STRING,
@@ -1059,8 +1159,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "42",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
-     .help = "random seed"},
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "random seed (up to 2^63-1)"},
     {.name = "activity",
      .type = RLAB_ARG_CHOICE,
      .choices = activity_choices,
@@ -1078,7 +1178,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "0",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_AGENTS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "cap on active agents per round (0 = none)"},
     {.name = "interval",
      .type = RLAB_ARG_FLOAT,
@@ -1110,25 +1211,29 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "0",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_ROUNDS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "retrain the recommender on the simulated watches every n rounds (0 = never)"},
     {.name = "retrain_epochs",
      .type = RLAB_ARG_INT,
      .def = "10",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_EPOCHS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "epochs passed to the owning plugin's train command (0 = its default)"},
     {.name = "checkpoint_every",
      .type = RLAB_ARG_INT,
      .def = "1",
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_ROUNDS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "checkpoint the state every n rounds (0 = never; branching needs checkpoints)"},
     {.name = "checkpoint_full",
      .type = RLAB_ARG_INT,
      .def = "25",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_CKFULL,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "a full checkpoint image every n checkpoints, deltas between (restoring a round "
              "reads its last full image and the deltas after it)"},
     {.name = "profiles",
@@ -1138,7 +1243,8 @@ static const rlab_arg new_args[] = {
      .type = RLAB_ARG_INT,
      .def = "8",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_FOLLOW,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "follows per agent when the dataset has no social graph"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
@@ -1171,27 +1277,36 @@ static const rlab_arg new_args[] = {
      .max = 5,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "re-asks after an unparsable reply"},
+    MAX_FALLBACK_ARG("0.5", "openai: a round in which more than this share of the decisions fell "
+                            "back to the offline policy (server unreachable, errors, unparsable "
+                            "replies) fails the step; 1 = never"),
     {0}};
 
 static const rlab_arg step_args[] = {{.name = "rounds",
                                       .type = RLAB_ARG_INT,
                                       .def = "1",
                                       .min = 1,
-                                      .flags = RLAB_ARGF_MIN,
+                                      .max = SIM_MAX_ROUNDS,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                       .help = "rounds to run"},
                                      SIM_ARG,
+                                     MAX_FALLBACK_ARG(NULL, "openai: max_fallback for this step "
+                                                            "(default: the simulation's)"),
                                      {0}};
 static const rlab_arg resume_args[] = {{.name = "rounds",
                                         .type = RLAB_ARG_INT,
                                         .def = "0",
                                         .min = 0,
-                                        .flags = RLAB_ARGF_MIN,
+                                        .max = SIM_MAX_ROUNDS,
+                                        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                         .help = "rounds to run (0: what the paused step had left)"},
                                        SIM_ARG,
+                                       MAX_FALLBACK_ARG(NULL, "openai: max_fallback for these "
+                                                              "rounds (default: the simulation's)"),
                                        {0}};
 static const rlab_arg sim_only_args[] = {SIM_ARG, {0}};
 static const rlab_arg interview_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    AGENT_ARG("agent index"),
     {.name = "question",
      .type = RLAB_ARG_STRING,
      .def = "How do you feel about the movies you watched recently?",
@@ -1199,7 +1314,7 @@ static const rlab_arg interview_args[] = {
     SIM_ARG,
     {0}};
 static const rlab_arg edit_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
+    AGENT_ARG("agent index"),
     {.name = "field",
      .type = RLAB_ARG_STRING,
      .flags = RLAB_ARGF_REQUIRED,
@@ -1220,7 +1335,8 @@ static const rlab_arg rewire_args[] = {
      .type = RLAB_ARG_INT,
      .def = "8",
      .min = 1,
-     .flags = RLAB_ARGF_MIN,
+     .max = SIM_MAX_FOLLOW,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "follows per agent"},
     SIM_ARG,
     {0}};
@@ -1232,22 +1348,22 @@ static const rlab_arg inject_args[] = {{.name = "items",
                                         .type = RLAB_ARG_INT,
                                         .def = "1",
                                         .min = 1,
-                                        .flags = RLAB_ARGF_MIN,
+                                        .max = SIM_MAX_ROUNDS,
+                                        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                         .help = "rounds during which they lead every page"},
                                        SIM_ARG,
                                        {0}};
-static const rlab_arg post_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "posting agent"},
-    {.name = "item",
-     .type = RLAB_ARG_STRING,
-     .flags = RLAB_ARGF_REQUIRED,
-     .help = "item id or title"},
-    SIM_ARG,
-    {0}};
+static const rlab_arg post_args[] = {AGENT_ARG("posting agent"),
+                                     {.name = "item",
+                                      .type = RLAB_ARG_STRING,
+                                      .flags = RLAB_ARGF_REQUIRED,
+                                      .help = "item id or title"},
+                                     SIM_ARG,
+                                     {0}};
 static const rlab_arg branch_args[] = {
     {.name = "round",
      .type = RLAB_ARG_INT,
-     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN,
+     .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_MIN | RLAB_ARGF_INT64,
      .min = 0,
      .help = "checkpointed round to restore"},
     {.name = "model",
@@ -1256,14 +1372,11 @@ static const rlab_arg branch_args[] = {
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .min = 0,
-     .flags = RLAB_ARGF_MIN,
-     .help = "new seed (default: the parent's)"},
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "new seed (default: the parent's; up to 2^63-1)"},
     SIM_ARG,
     {0}};
-static const rlab_arg agent_args[] = {
-    {.name = "agent", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_REQUIRED, .help = "agent index"},
-    SIM_ARG,
-    {0}};
+static const rlab_arg agent_args[] = {AGENT_ARG("agent index"), SIM_ARG, {0}};
 static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_DATASET,
                                        .flags = RLAB_ARGF_NEW,
@@ -1273,13 +1386,15 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "300",
                                        .min = 2,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .max = SIM_MAX_USERS,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "users"},
                                       {.name = "items",
                                        .type = RLAB_ARG_INT,
                                        .def = "200",
-                                       .min = 2,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .min = 4,
+                                       .max = SIM_MAX_ITEMS,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "items"},
                                       {.name = "genres",
                                        .type = RLAB_ARG_INT,
@@ -1292,13 +1407,16 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "9000",
                                        .min = 1,
-                                       .flags = RLAB_ARGF_MIN,
-                                       .help = "target interactions"},
+                                       .max = SIM_MAX_INTER,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                       .help = "target interactions (at most half of users x "
+                                               "items)"},
                                       {.name = "follow",
                                        .type = RLAB_ARG_FLOAT,
                                        .def = "8",
                                        .min = 0,
-                                       .flags = RLAB_ARGF_MIN,
+                                       .max = SIM_MAX_FOLLOW,
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                        .help = "mean follows"},
                                       {.name = "homophily",
                                        .type = RLAB_ARG_FLOAT,
@@ -1310,8 +1428,8 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .type = RLAB_ARG_INT,
                                        .def = "1",
                                        .min = 0,
-                                       .flags = RLAB_ARGF_MIN,
-                                       .help = "seed"},
+                                       .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+                                       .help = "seed (up to 2^63-1)"},
                                       {0}};
 
 static const rlab_cmd sim_cmds[] = {

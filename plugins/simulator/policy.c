@@ -33,7 +33,12 @@
  * catalogue title, CHAT a friend's name, TIME any positive number of hours (RecAgent only
  * took integers). Unparsable: re-asked llm_retries times, then the offline policy answers
  * through rlab_llm_chat_offline (the registered "recagent.*" policy) and the decision is
- * marked "fallback".
+ * marked "fallback". A failed request (unreachable, timeout, HTTP error, malformed reply:
+ * the llm handle retried what is worth retrying already) falls back at once; after a batch
+ * in which every request failed, the round's later decisions fall back without asking (the
+ * next round asks again), so a dead server costs one batch of retries per round. Every failed
+ * request is counted by kind for the round (sim_stats.llm_errors) and in s->trouble with the
+ * first message of each kind; sim_step turns too many fallbacks into an error.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -715,6 +720,49 @@ int sim_register_policies(sim *s, rlab_llm *llm, rlab_err *err)
     return rlab_llm_register(llm, "recagent.*", llm_policy, s, err);
 }
 
+/* The kind of a failed request, from what core/llm reports (llm.h: messages start with
+ * "llm: " and name what failed; http_status is the last HTTP status seen). */
+static int error_kind(const rlab_llm_result *r)
+{
+    const char *e = r->error;
+    if (r->http_status == 401 || r->http_status == 403)
+        return SIM_LLM_AUTH;
+    if (strncmp(e, "llm: timeout", 12) == 0)
+        return SIM_LLM_TIMEOUT;
+    if (strncmp(e, "llm: connection error", 21) == 0)
+        return SIM_LLM_UNREACHABLE;
+    if (strncmp(e, "llm: HTTP ", 10) == 0)
+        return SIM_LLM_HTTP;
+    if (r->status == RLAB_ENET)
+        return SIM_LLM_PROTOCOL; /* malformed JSON, an error object, no choices, too large */
+    return SIM_LLM_OTHER;
+}
+
+/* Count one failed request of `kind` in the round and in s->trouble; keep the first
+ * message of its kind and of the round. */
+static void note_error(sim *s, int kind, const char *msg)
+{
+    s->acc_llm_err[kind]++;
+    s->trouble.n[kind]++;
+    if (!s->trouble.first[kind][0])
+        snprintf(s->trouble.first[kind], sizeof s->trouble.first[kind], "%s", msg);
+    if (!s->llm_round_first[0])
+        snprintf(s->llm_round_first, sizeof s->llm_round_first, "%s", msg);
+}
+
+/* The message for a reply that did not parse: the task and the start of the reply. */
+static void note_unparsable(sim *s, const char *task, const char *text)
+{
+    char snip[96], msg[320];
+    size_t k = 0;
+    for (; text[k] && k + 4 < sizeof snip; k++)
+        snip[k] = text[k] == '\n' || text[k] == '\r' ? ' ' : text[k];
+    snip[k] = '\0';
+    snprintf(msg, sizeof msg, "llm: unparsable reply to a %s prompt: '%s%s'", task, snip,
+             text[k] ? "..." : "");
+    note_error(s, SIM_LLM_UNPARSABLE, msg);
+}
+
 static const char sys_msg[] =
     "You are simulating a user of a movie recommender system and a social network. Stay in "
     "character and answer exactly in the output format requested.";
@@ -741,14 +789,16 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
         rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         goto done;
     }
+    /* pend[i]: 1 = ask (again), 2 = the request failed: fall back without re-asking */
     for (int i = 0; i < n; i++) {
         prompt[i] = sim_prompt(s, &d[i]);
         if (!prompt[i]) {
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
             goto done;
         }
-        pend[i] = 1;
+        pend[i] = s->llm_down ? 2 : 1;
     }
+    s->acc_llm_decisions += n;
     for (int attempt = 0; attempt <= s->cfg.llm_retries; attempt++) {
         int m = 0;
         int *map = rlab_malloc((size_t)n * sizeof(int));
@@ -757,7 +807,7 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
             goto done;
         }
         for (int i = 0; i < n; i++) {
-            if (!pend[i])
+            if (pend[i] != 1)
                 continue;
             if (attempt > 0) {
                 size_t l = strlen(prompt[i]);
@@ -783,13 +833,23 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
         rlab_err e = {0};
         int crc = rlab_llm_chat_many(s->llm, reqs, m, res, &e);
         s->acc_llm_calls += m;
-        for (int j = 0; j < m; j++) {
+        int failed = 0;
+        for (int j = 0; j < m && crc != RLAB_ECANCELED; j++) {
             int i = map[j];
-            if (res[j].status == RLAB_OK && res[j].text && sim_parse(s, &d[i], res[j].text) == 0) {
+            if (res[j].status != RLAB_OK || !res[j].text) {
+                failed++;
+                note_error(s, res[j].status != RLAB_OK ? error_kind(&res[j]) : SIM_LLM_PROTOCOL,
+                           res[j].status != RLAB_OK ? res[j].error : "llm: a reply without text");
+                pend[i] = 2;
+            } else if (sim_parse(s, &d[i], res[j].text) == 0) {
                 d[i].by = SIM_BY_LLM;
                 pend[i] = 0;
+            } else {
+                note_unparsable(s, task_of(d[i].type), res[j].text);
             }
         }
+        if (failed == m)
+            s->llm_down = 1;
         rlab_llm_results_clear(res, m);
         rlab_free(map);
         if (crc == RLAB_ECANCELED) {

@@ -179,12 +179,22 @@ void sim_config_default(sim_config *c)
     c->checkpoint_every = 1;
     c->checkpoint_full = 25;
     c->llm_retries = 1;
+    c->max_fallback = 0.5;
     c->rewire_k = 8;
 }
 
 /* ---- accessors --------------------------------------------------------------------- */
 
 const sim_config *sim_cfg(const sim *s) { return &s->cfg; }
+const sim_llm_trouble *sim_llm_trouble_get(const sim *s) { return &s->trouble; }
+void sim_llm_trouble_clear(sim *s) { memset(&s->trouble, 0, sizeof s->trouble); }
+
+const char *sim_llm_kind_name(int kind)
+{
+    static const char *const names[SIM_LLM_NKINDS] = {"unreachable", "timeout",    "auth", "http",
+                                                      "protocol",    "unparsable", "other"};
+    return kind >= 0 && kind < SIM_LLM_NKINDS ? names[kind] : "?";
+}
 int64_t sim_round(const sim *s) { return s->round; }
 double sim_vtime(const sim *s) { return s->vtime; }
 int32_t sim_n_agents(const sim *s) { return s->n; }
@@ -942,6 +952,12 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         return rlab_errf(err, RLAB_EINVAL,
                          "simulator: model '%s' scores %d items, dataset '%s' has %d", model->name,
                          (int)model->n_items, ds->name, (int)I);
+    int32_t n_ag = cfg->n_agents > 0 && cfg->n_agents < U ? cfg->n_agents : U;
+    if ((int64_t)n_ag * I > SIM_MAX_SHOWN)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "simulator: %d agents x %d items is too large (at most %lld agent-items: "
+                         "ask for fewer agents)",
+                         (int)n_ag, (int)I, (long long)SIM_MAX_SHOWN);
     sim *s = rlab_calloc(1, sizeof *s);
     if (!s)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -949,7 +965,7 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
     s->ds = ds;
     s->world = w;
     s->n_items = I;
-    s->n = cfg->n_agents > 0 && cfg->n_agents < U ? cfg->n_agents : U;
+    s->n = n_ag;
     if (model && model->n_users > 0 && model->n_users < s->n) {
         rlab_errf(err, RLAB_EINVAL, "simulator: model '%s' knows %d users, %d agents asked",
                   model->name, (int)model->n_users, (int)s->n);
@@ -1883,7 +1899,10 @@ static int one_round(sim *s, rlab_err *err)
     }
     st.llm_calls = s->acc_llm_calls; /* counted by sim_decide during the round */
     st.llm_fallbacks = s->acc_llm_fallbacks;
-    s->acc_llm_calls = s->acc_llm_fallbacks = 0;
+    st.llm_decisions = s->acc_llm_decisions;
+    memcpy(st.llm_errors, s->acc_llm_err, sizeof st.llm_errors);
+    s->acc_llm_calls = s->acc_llm_fallbacks = s->acc_llm_decisions = 0;
+    memset(s->acc_llm_err, 0, sizeof s->acc_llm_err);
     s->last = st;
     s->round = r;
     rc = sim_write_stats(s, err);
@@ -1902,6 +1921,8 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         }
         if (atomic_load(&s->pause))
             break;
+        s->llm_round_first[0] = '\0';
+        s->llm_down = 0;
         rc = one_round(s, err);
         if (rc)
             break;
@@ -1931,6 +1952,17 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         }
         if (progress)
             progress(ud, k + 1, rounds, &st);
+        if (st.llm_decisions > 0 && s->cfg.max_fallback < 1.0 &&
+            st.llm_fallbacks > s->cfg.max_fallback * st.llm_decisions) {
+            k++; /* this round is done and stored */
+            rc = rlab_errf(err, RLAB_EIO,
+                           "%s (%d of %d language-model decisions fell back to the offline "
+                           "policy in round %lld, more than max_fallback=%g)",
+                           s->llm_round_first[0] ? s->llm_round_first : "llm: no usable reply",
+                           (int)st.llm_fallbacks, (int)st.llm_decisions, (long long)st.round,
+                           s->cfg.max_fallback);
+            break;
+        }
     }
     if (done)
         *done = k;
@@ -2104,7 +2136,14 @@ char *sim_interview(sim *s, int32_t a, const char *question, int *by, rlab_err *
             rlab_errf(err, RLAB_ENOMEM, "out of memory");
             return NULL;
         }
+        /* an interview is not part of a round: keep the round's llm counters as they were */
+        int32_t calls = s->acc_llm_calls, fb = s->acc_llm_fallbacks, dec = s->acc_llm_decisions;
+        int32_t errs[SIM_LLM_NKINDS];
+        memcpy(errs, s->acc_llm_err, sizeof errs);
+        s->llm_down = 0; /* ask the server again */
         int rc = sim_decide(s, &d, 1, err);
+        s->acc_llm_calls = calls, s->acc_llm_fallbacks = fb, s->acc_llm_decisions = dec;
+        memcpy(s->acc_llm_err, errs, sizeof errs);
         if (rc) {
             rlab_free(d.text);
             return NULL;

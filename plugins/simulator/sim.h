@@ -39,8 +39,13 @@
  * The openai backend (cfg.use_llm with an rlab_llm handle): the same decisions come from
  * RecAgent-shaped prompts with strict output tags, sent in batches (one per phase/step of
  * a round, so max_in_flight requests are in flight). A reply that does not parse is
- * retried (llm_retries times), then answered by the offline policy; every decision's event
- * records "by": "llm", "offline" or "fallback".
+ * retried (llm_retries times), then answered by the offline policy; a request that failed
+ * (unreachable server, timeout, HTTP error: the llm handle has retried already) is answered
+ * by the offline policy at once. Every decision's event records "by": "llm", "offline" or
+ * "fallback"; every failed request is counted by kind (sim_stats.llm_errors) with the first
+ * message of each kind kept (sim_llm_trouble_get), and a round in which more than
+ * cfg.max_fallback of the decisions fell back makes sim_step fail with RLAB_EIO and the
+ * round's first error: a server that does not answer is an error, not a silent offline run.
  *
  * Threads: a sim is used by one thread at a time; sim_request_pause may be called from
  * any thread.
@@ -73,6 +78,10 @@ enum {
     SIM_RETRIEVE_K = 5, /* memories retrieved per reaction */
 };
 
+/* Bytes of the per-agent x per-item tables (the shown-items bytes) sim_new accepts: 8 GiB,
+ * so that a simulation fits a 24 GB machine. */
+#define SIM_MAX_SHOWN ((int64_t)8 << 30)
+
 /* Activity draws. */
 enum { SIM_ACT_RANDOM, SIM_ACT_PARETO, SIM_ACT_MARGINAL };
 /* Top-level actions. */
@@ -87,6 +96,19 @@ enum { SIM_BY_OFFLINE, SIM_BY_LLM, SIM_BY_FALLBACK };
 #define SIM_ARCH(a) ((uint8_t)(1u << (a)))
 /* Rewiring modes. */
 enum { SIM_REWIRE_HOMOPHILY, SIM_REWIRE_MIXING };
+/* Kinds of language-model trouble, by failed request (sim_llm_kind_name: "unreachable",
+ * "timeout", "auth" (HTTP 401/403), "http" (other HTTP errors), "protocol" (malformed or
+ * empty replies), "unparsable" (a reply without the asked-for tags), "other"). */
+enum {
+    SIM_LLM_UNREACHABLE,
+    SIM_LLM_TIMEOUT,
+    SIM_LLM_AUTH,
+    SIM_LLM_HTTP,
+    SIM_LLM_PROTOCOL,
+    SIM_LLM_UNPARSABLE,
+    SIM_LLM_OTHER,
+    SIM_LLM_NKINDS
+};
 
 /* Memory kinds: a memory is a structured record (never text in the hot path); its text is
  * rendered on demand (sim_memory_text) and its vector looked up (item, genre or kind). */
@@ -159,6 +181,9 @@ typedef struct sim_config {
     int checkpoint_full;  /* a full image every n checkpoints, deltas between (0 = 25) */
     int use_llm;          /* decisions from the llm handle (sim_set_llm) */
     int llm_retries;      /* re-asks after an unparsable reply before the fallback, 1 */
+    double max_fallback;  /* sim_step fails (RLAB_EIO) after a round in which more than this
+                             share of the llm decisions fell back to the offline policy;
+                             0.5; >= 1 never */
     int rewire_k;         /* friends per agent when the graph is rebuilt (no world graph) */
 } sim_config;
 
@@ -168,14 +193,16 @@ typedef struct sim_stats {
     double vtime;
     int32_t active, visits, watches, rec_watches, search_watches, searches, chats, posts, nothing,
         busy, impressions;
-    double ctr;           /* rec_watches / impressions */
-    double coverage;      /* distinct items exposed this round / n_items */
-    double exp_entropy;   /* genre entropy (bits) of this round's exposures */
-    double watch_entropy; /* mean per-agent genre entropy of all its watches so far */
-    double density;       /* follow edges / (n (n - 1)) */
-    double satisfaction;  /* mean true affinity of this round's watches (world), NAN */
-    double sat_chance;    /* mean true affinity of random items for the same agents */
-    int32_t llm_calls, llm_fallbacks;
+    double ctr;                       /* rec_watches / impressions */
+    double coverage;                  /* distinct items exposed this round / n_items */
+    double exp_entropy;               /* genre entropy (bits) of this round's exposures */
+    double watch_entropy;             /* mean per-agent genre entropy of all its watches so far */
+    double density;                   /* follow edges / (n (n - 1)) */
+    double satisfaction;              /* mean true affinity of this round's watches (world), NAN */
+    double sat_chance;                /* mean true affinity of random items for the same agents */
+    int32_t llm_calls, llm_fallbacks; /* requests sent, decisions that fell back */
+    int32_t llm_decisions;            /* decisions asked of the llm */
+    int32_t llm_errors[SIM_LLM_NKINDS];  /* failed requests by kind */
     int32_t top_items[3], top_counts[3]; /* most mentioned items this round */
 } sim_stats;
 
@@ -237,10 +264,22 @@ typedef rlab_model *(*sim_retrain_fn)(void *ud, sim *s, const int32_t *users, co
 void sim_set_retrain(sim *s, sim_retrain_fn fn, void *ud);
 
 /* Run rounds. cancel (may be NULL) is polled between rounds; pause requests (below) stop
- * after the current round with RLAB_OK and *done (may be NULL) < rounds. */
+ * after the current round with RLAB_OK and *done (may be NULL) < rounds. A round in which
+ * more than cfg.max_fallback of the llm decisions fell back ends the step after that round
+ * (stored, checkpointed, reported to progress) with RLAB_EIO: "<the round's first llm
+ * error> (n of m language-model decisions fell back ...)". */
 int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_fn cancel,
              void *cud, int *done, rlab_err *err);
 void sim_request_pause(sim *s);
+/* Language-model trouble since the last sim_llm_trouble_clear (or sim_new): failed requests
+ * of each kind, and the first message of each kind ("" when none). */
+typedef struct sim_llm_trouble {
+    int64_t n[SIM_LLM_NKINDS];
+    char first[SIM_LLM_NKINDS][320];
+} sim_llm_trouble;
+const sim_llm_trouble *sim_llm_trouble_get(const sim *s);
+void sim_llm_trouble_clear(sim *s);
+const char *sim_llm_kind_name(int kind);
 int sim_paused(const sim *s);
 void sim_clear_pause(sim *s);
 

@@ -99,6 +99,11 @@ struct sim {
     atomic_int pause;
     sim_stats last;
     int32_t acc_llm_calls, acc_llm_fallbacks; /* this round so far */
+    int32_t acc_llm_decisions, acc_llm_err[SIM_LLM_NKINDS];
+    char llm_round_first[320]; /* the first llm error of the round ("" = none) */
+    int llm_down; /* every request of a batch failed: the round's other decisions fall back
+                     without asking (a dead server costs one batch of timeouts, not all) */
+    sim_llm_trouble trouble;
     /* round scratch (allocated once) */
     int32_t *order;  /* [n] */
     int32_t *active; /* [n] */

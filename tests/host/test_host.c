@@ -476,10 +476,70 @@ static void t_args_errors(void)
               "tgood.echo: too many arguments (takes 7, got 'extra')");
     parse_err(h, "tgood.count", "tgood.count: missing argument 'n'");
     parse_err(h, "tgood.loop max=-1",
-              "tgood.loop: bad argument 'max' (integer >= 0 expected, got -1)");
+              "tgood.loop: bad argument 'max' (integer in [0, 2147483647] expected, got -1)");
     parse_err(h, "tgood.echo msg=\"unterminated", "tgood.echo: unterminated quote");
     parse_err(h, "nosuch.cmd a=1", "unknown command 'nosuch.cmd'");
     parse_err(h, "   ", "empty command line");
+    rlab_host_free(h);
+}
+
+/* Integer arguments: int32_t unless flagged RLAB_ARGF_INT64, refused (not cut to 32 bits)
+ * when parsed or set, so `(int)rlab_args_int()` is always safe. */
+static void t_args_int32(void)
+{
+    rlab_host *h = good_host();
+    parse_err(h, "tgood.ints rounds=4294967298",
+              "tgood.ints: bad argument 'rounds' (integer in [1, 2147483647] expected, got "
+              "4294967298)");
+    parse_err(h, "tgood.ints rounds=2147483648",
+              "tgood.ints: bad argument 'rounds' (integer in [1, 2147483647] expected, got "
+              "2147483648)");
+    parse_err(h, "tgood.ints n=4294967301",
+              "tgood.ints: bad argument 'n' (integer in [-2147483648, 2147483647] expected, got "
+              "4294967301)");
+    parse_err(h, "tgood.ints n=-2147483649",
+              "tgood.ints: bad argument 'n' (integer in [-2147483648, 2147483647] expected, got "
+              "-2147483649)");
+    parse_err(h, "tgood.ints big=2147483648",
+              "tgood.ints: bad argument 'big' (integer in [-2147483648, 2147483647] expected, got "
+              "2147483648)");
+    parse_err(h, "tgood.ints seed=-1",
+              "tgood.ints: bad argument 'seed' (integer >= 0 expected, got -1)");
+    parse_err(h, "tgood.ints id=9223372036854775808",
+              "tgood.ints: bad argument 'id' (integer expected, got '9223372036854775808')");
+    /* the limits themselves, and 64-bit values where flagged */
+    rlab_result *res = run(h,
+                           "tgood.ints n=-2147483648 rounds=2147483647 big=2147483647 "
+                           "seed=9223372036854775807 id=-9223372036854775808",
+                           RLAB_OK, NULL);
+    CHECK_EQ_INT(rlab_result_scalar(res, "n")->i, INT32_MIN);
+    CHECK_EQ_INT(rlab_result_scalar(res, "rounds")->i, INT32_MAX);
+    CHECK_EQ_INT(rlab_result_scalar(res, "big")->i, INT32_MAX);
+    CHECK(rlab_result_scalar(res, "seed")->i == INT64_MAX);
+    CHECK(rlab_result_scalar(res, "id")->i == INT64_MIN);
+    rlab_result_free(res);
+    res = run(h, "tgood.ints seed=1099511627776", RLAB_OK, NULL); /* 2^40 */
+    CHECK(rlab_result_scalar(res, "seed")->i == (int64_t)1 << 40);
+    rlab_result_free(res);
+    /* the Lua setters: integers and integral floats alike */
+    rlab_err err = {0};
+    rlab_args *a = rlab_args_new(h, "tgood.ints", &err);
+    CHECK(a != NULL);
+    CHECK_EQ_INT(rlab_args_set_int(a, "rounds", (int64_t)1 << 32, &err), RLAB_EINVAL);
+    CHECK_STR(err.msg, "tgood.ints: bad argument 'rounds' (integer in [1, 2147483647] expected, "
+                       "got 4294967296)");
+    CHECK_EQ_INT(rlab_args_set_float(a, "n", 4294967301.0, &err), RLAB_EINVAL);
+    CHECK_STR(err.msg, "tgood.ints: bad argument 'n' (integer in [-2147483648, 2147483647] "
+                       "expected, got 4294967301)");
+    CHECK_EQ_INT(rlab_args_set_int(a, "seed", (int64_t)1 << 40, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_args_finish(a, &err), RLAB_OK);
+    CHECK(rlab_args_int(a, "seed") == (int64_t)1 << 40);
+    rlab_args_free(a);
+    /* help shows the implicit bound next to a declared one */
+    char *help = rlab_host_help_cmd(h, "tgood.ints", &err);
+    CHECK_STR_CONTAINS(help, "a lower bound only (default 1; integer in [1, 2147483647])");
+    CHECK_STR_CONTAINS(help, "64-bit, >= 0 (default 0; integer >= 0)");
+    rlab_free(help);
     rlab_host_free(h);
 }
 
@@ -541,7 +601,7 @@ static void t_help(void)
                  "Count with progress.\n"
                  "Runs as a job: progress in the status line, Ctrl-C cancels.\n"
                  "arguments (key=value, or positional in this order):\n"
-                 "  n=<int>  how far (required; integer >= 1)\n");
+                 "  n=<int>  how far (required; integer in [1, 2147483647])\n");
     rlab_free(c);
     c = rlab_host_help_cmd(h, "tgood.echo", &err);
     CHECK_STR_CONTAINS(c, "usage: tgood.echo [msg=<string>] [n=<int>] [f=<float>] [flag=<bool>] "
@@ -557,7 +617,7 @@ static void t_help(void)
     rlab_result *res = run(h, "help tgood.count", RLAB_OK, NULL);
     CHECK(res && res->nlines == 5);
     if (res && res->nlines == 5)
-        CHECK_STR(res->lines[4], "  n=<int>  how far (required; integer >= 1)");
+        CHECK_STR(res->lines[4], "  n=<int>  how far (required; integer in [1, 2147483647])");
     rlab_result_free(res);
     rlab_host_free(h);
 }
@@ -1303,6 +1363,7 @@ static const rlab_test tests[] = {
     {"host.args.parse", t_args_parse},
     {"host.args.errors", t_args_errors},
     {"host.args.lua", t_args_lua},
+    {"host.args.int32", t_args_int32},
     {"host.help.text", t_help},
     {"host.help.complete", t_complete},
     {"host.run.sync", t_run_sync},

@@ -278,6 +278,15 @@ static int top_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* Integer arguments of every width: each value comes back as a result. */
+static int ints_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    static const char *const names[] = {"n", "rounds", "big", "seed", "id"};
+    for (int i = 0; i < 5; i++)
+        rlab_ctx_result_int(ctx, names[i], rlab_args_int(args, names[i]));
+    return RLAB_OK;
+}
+
 static const char *const modes[] = {"a", "bb", "ccc", NULL};
 
 static const rlab_arg echo_args[] = {
@@ -316,6 +325,30 @@ static const rlab_arg count_args[] = {{.name = "n",
                                        .min = 1,
                                        .help = "how far"},
                                       {0}};
+
+static const rlab_arg ints_args[] = {
+    {.name = "n", .type = RLAB_ARG_INT, .def = "0", .help = "no bounds: int32_t"},
+    {.name = "rounds",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "a lower bound only"},
+    {.name = "big",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = -1e12,
+     .max = 1e12,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "bounds wider than int32_t (clamped)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "64-bit, >= 0"},
+    {.name = "id", .type = RLAB_ARG_INT, .def = "0", .flags = RLAB_ARGF_INT64, .help = "64-bit"},
+    {0}};
 
 static const rlab_arg fail_args[] = {
     {.name = "silent", .type = RLAB_ARG_BOOL, .def = "no", .help = "fail without a message"}, {0}};
@@ -380,6 +413,11 @@ static const rlab_cmd tgood_cmds[] = {
      .flags = RLAB_CMD_READONLY,
      .run = top_run,
      .help = "Top item of a model for user 0."},
+    {.name = "ints",
+     .args = ints_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = ints_run,
+     .help = "Integer arguments of every width."},
     {0}};
 
 static const rlab_model_kind tgood_kinds[] = {{.name = "tlin",

@@ -738,6 +738,53 @@ static void t_http_concurrency(void)
     server_down();
 }
 
+/* The progress hook: called as replies come in (per wave here), done increasing to n. */
+typedef struct prog_log {
+    int calls, last, monotonic, n;
+} prog_log;
+
+static void on_prog(void *ud, int done, int n)
+{
+    prog_log *p = ud;
+    p->monotonic &= done > p->last && done <= n;
+    p->calls++;
+    p->last = done;
+    p->n = n;
+}
+
+static void t_http_progress(void)
+{
+    server_up();
+    rlab_err err = {0};
+    rlab_llm *llm = openai("delay:50", 1, 5, 2);
+    prog_log pl = {.monotonic = 1};
+    rlab_llm_set_progress(llm, on_prog, &pl);
+    enum { N = 8 };
+    rlab_llm_msg m[N];
+    rlab_llm_req reqs[N];
+    rlab_llm_result rs[N];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < N; i++) {
+        m[i] = (rlab_llm_msg){"user", "hi"};
+        reqs[i] = mkreq(NULL, &m[i], 1);
+    }
+    CHECK_EQ_INT(rlab_llm_chat_many(llm, reqs, N, rs, &err), RLAB_OK);
+    /* 8 requests, 2 in flight, 50 ms each: 4 waves, each reported before the next */
+    CHECK_MSG(pl.calls >= 4, "%d progress calls", pl.calls);
+    CHECK(pl.monotonic);
+    CHECK_EQ_INT(pl.last, N);
+    CHECK_EQ_INT(pl.n, N);
+    rlab_llm_results_clear(rs, N);
+    /* removed: no more calls */
+    rlab_llm_set_progress(llm, NULL, NULL);
+    int before = pl.calls;
+    CHECK_EQ_INT(rlab_llm_chat_many(llm, reqs, 2, rs, &err), RLAB_OK);
+    CHECK_EQ_INT(pl.calls, before);
+    rlab_llm_results_clear(rs, 2);
+    rlab_llm_free(llm);
+    server_down();
+}
+
 static void t_http_throughput(void)
 {
     server_up();
@@ -939,6 +986,7 @@ static const rlab_test tests[] = {
     {"llm.http.cancel", t_http_cancel},
     {"llm.http.mixed_batch", t_http_mixed_batch},
     {"llm.http.concurrency", t_http_concurrency},
+    {"llm.http.progress", t_http_progress},
     {"llm.http.throughput", t_http_throughput},
     {"llm.http.threads", t_http_threads},
     {"llm.http.redaction", t_redaction},

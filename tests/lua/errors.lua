@@ -35,6 +35,11 @@ misses("lua.err.1", "^runs%.get: run 999999 not found", reclab.runs.get(999999))
 -- lua.err.2: bad arguments raise with the function name -------------------------------------
 raises("lua.err.2", "^datasets%.split: bad option 'method' %(one of loo|temporal|ratio",
        reclab.datasets.split, "demo", {method = "random"})
+-- a split seed is a 64-bit integer (it used to go through a double: 2^53 + 1 became 2^53)
+raises("lua.err.2", "^datasets%.split: bad option 'seed' %(integer expected, got 1%.5%)",
+       reclab.datasets.split, "demo", {method = "ratio", seed = 1.5, into = "demo_s"})
+local s1 = reclab.datasets.split("demo", {method = "ratio", seed = math.maxinteger, into = "s1"})
+check("lua.err.2", s1.n_train > 0, "a seed of 2^63-1 splits")
 raises("lua.err.2", "^world: unknown config field 'n_user'", reclab.world, {n_user = 3})
 raises("lua.err.2", "^world: bad config field 'seed' %(integer expected",
        reclab.world, {seed = "x"})

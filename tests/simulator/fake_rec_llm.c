@@ -159,6 +159,40 @@ static void *conn_main(void *arg)
             if (json_object_object_get_ex(last, "content", &ct))
                 prompt = json_object_get_string(ct);
         }
+        if (strcmp(model, "hang") == 0) {
+            /* wait for the client to give up (EOF) or the server to stop */
+            for (;;) {
+                struct pollfd p = {.fd = c->fd, .events = POLLIN};
+                int pr = poll(&p, 1, 100);
+                if (atomic_load(&s->stop))
+                    break;
+                char b[256];
+                if (pr > 0 && recv(c->fd, b, sizeof b, 0) <= 0)
+                    break;
+            }
+            json_object_put(root);
+            atomic_fetch_add(&s->requests, 1);
+            atomic_fetch_sub(&s->active, 1);
+            break;
+        }
+        if (strcmp(model, "auth") == 0) {
+            static const char js[] = "{\"error\":{\"message\":\"Incorrect API key provided\","
+                                     "\"type\":\"invalid_request_error\",\"code\":"
+                                     "\"invalid_api_key\"}}";
+            char hdr[256];
+            int hl = snprintf(hdr, sizeof hdr,
+                              "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %zu\r\nConnection: keep-alive\r\n\r\n",
+                              sizeof js - 1);
+            int ok = send(c->fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl &&
+                     send(c->fd, js, sizeof js - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof js - 1);
+            json_object_put(root);
+            atomic_fetch_add(&s->requests, 1);
+            atomic_fetch_sub(&s->active, 1);
+            if (!ok)
+                break;
+            continue;
+        }
         if (strncmp(model, "delay:", 6) == 0) {
             long ms = strtol(model + 6, NULL, 10);
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -10,6 +10,10 @@
  *                               [SAY]:: ...
  *   "garbage"                   "I am not sure." (no tag: unparsable)
  *   "delay:<ms>"                the "agent" answer after <ms> milliseconds
+ *   "auth"                      HTTP 401 with an OpenAI-style error object (a bad key)
+ *   "hang"                      no answer at all: holds the request until the client hangs
+ *                               up or the server stops (a client timeout is the only way out)
+ * An unreachable server: start one, note its port, stop it (the port is then closed).
  */
 #ifndef FAKE_REC_LLM_H
 #define FAKE_REC_LLM_H

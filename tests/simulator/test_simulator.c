@@ -14,7 +14,10 @@
  *                   exactly like the original; incremental checkpoints (full images and
  *                   deltas) restore every round byte for byte and refuse broken chains
  *   sim.llm.*       the openai backend against a local server: decisions by the model; an
- *                   unparsable reply is retried, then decided offline and recorded so
+ *                   unparsable reply is retried, then decided offline and recorded so;
+ *                   an unreachable, 401, hanging or garbage server is shown (first error
+ *                   of each kind), counted in the run's metrics and fails the step past
+ *                   max_fallback; progress per reply from a slow server
  *   sim.plugin.*    the commands through the host: new/step/interview/edit/rewire/inject/
  *                   post/branch/stats/agent, tables in the store, retraining
  *   sim.profiles.*  CSV profiles; MovieLens-100K u.user (needs $RECLAB_DATA)
@@ -805,6 +808,7 @@ static void t_llm_backend(void)
         base_config(&c, 41);
         c.n_agents = 24;
         c.use_llm = 1;
+        c.max_fallback = 1.0; /* the garbage server: every decision falls back, on purpose */
         sim *s = make_sim(&c, NULL);
         CHECK(sim_set_llm(s, llm, &err) == RLAB_OK);
         int64_t run_id = begin_run(db);
@@ -844,6 +848,11 @@ static void t_llm_backend(void)
                 CHECK_EQ_INT(by_llm, 0);
                 /* each decision asked twice (one retry), then decided offline */
                 CHECK(sent >= 2 * t.active);
+                /* and counted as unparsable, with the first reply quoted */
+                const sim_llm_trouble *tr = sim_llm_trouble_get(s);
+                CHECK(tr->n[SIM_LLM_UNPARSABLE] >= 2 * t.active);
+                CHECK_STR_CONTAINS(tr->first[SIM_LLM_UNPARSABLE], "'I am not sure.'");
+                CHECK_EQ_INT(sim_last_stats(s)->llm_fallbacks, sim_last_stats(s)->llm_decisions);
             }
             rlab_db_result_free(res);
         }
@@ -878,11 +887,20 @@ static void t_llm_backend(void)
         c.n_agents = 10;
         c.use_llm = 1;
         c.llm_retries = 0;
+        c.max_fallback = 1.0;
         sim *s = make_sim(&c, NULL);
         sim_set_llm(s, llm, &err);
         totals t = run_tot(s, 1);
         CHECK(t.active > 0);
         CHECK(sim_last_stats(s)->llm_fallbacks >= t.active);
+        CHECK(sim_last_stats(s)->llm_errors[SIM_LLM_UNREACHABLE] > 0);
+        /* with the default max_fallback the same round is an error naming the cause */
+        s->cfg.max_fallback = 0.5;
+        int done = -1;
+        CHECK_EQ_INT(sim_step(s, 3, NULL, NULL, NULL, NULL, &done, &err), RLAB_EIO);
+        CHECK_EQ_INT(done, 1);
+        CHECK_STR_CONTAINS(err.msg, "llm: connection error");
+        CHECK_STR_CONTAINS(err.msg, "more than max_fallback=0.5");
         sim_free(s);
         rlab_llm_free(llm);
     }
@@ -891,6 +909,167 @@ static void t_llm_backend(void)
 
 /* ---- sim.plugin
  * ----------------------------------------------------------------------------------- */
+
+static rlab_result *cmd(const char *line);
+static int64_t res_int(const rlab_result *r, const char *name);
+static int64_t q_int(const char *sql, int64_t a);
+
+/* Progress events of the commands run while installed. */
+typedef struct prog_count {
+    int replies, mid_batch, rounds;
+} prog_count;
+
+static void count_progress(const rlab_event *ev, void *ud)
+{
+    prog_count *pc = ud;
+    if (ev->type != RLAB_EV_PROGRESS || !ev->label)
+        return;
+    if (strcmp(ev->label, "llm replies") == 0) {
+        pc->replies++;
+        pc->mid_batch += ev->step < ev->total;
+    } else if (strcmp(ev->label, "round") == 0) {
+        pc->rounds++;
+    }
+}
+
+/* A bad language server is an error, not a silent offline run: unreachable (a closed port),
+ * garbage replies, HTTP 401 and a server that never answers (short llm_timeout) each print
+ * their first error, count fallbacks and errors per round in the step's metrics and fail
+ * the step (RLAB_EIO, run `failed`) past max_fallback; max_fallback=1 tolerates them. */
+static void t_llm_errors(void)
+{
+    fixture();
+    if (!H || !rlab_host_find_cmd(H, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        return;
+    }
+    rlab_err err = {0};
+    if (!rlab_host_db(H)) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/llmerr.db", rlab_test_tmpdir());
+        CHECK_MSG(rlab_host_set_store(H, path, &err) == RLAB_OK, "%s", err.msg);
+    }
+    fake_rec_llm *srv = fake_rec_llm_start(), *dead = fake_rec_llm_start();
+    if (!srv || !dead) {
+        fake_rec_llm_stop(srv);
+        fake_rec_llm_stop(dead);
+        rlab_test_skip("cannot start the loopback server");
+        return;
+    }
+    int dead_port = fake_rec_llm_port(dead);
+    fake_rec_llm_stop(dead); /* nothing listens there any more */
+    static const struct {
+        const char *name, *model, *kind, *msg;
+        int dead;
+        double timeout;
+    } cases[] = {
+        {"unreachable", "agent", "unreachable", "llm: connection error", 1, 5},
+        {"garbage", "garbage", "unparsable", "llm: unparsable reply to a recagent.", 0, 5},
+        {"401", "auth", "auth", "llm: HTTP 401", 0, 5},
+        {"hanging", "hang", "timeout", "llm: timeout after 0.3 s", 0, 0.3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[320];
+        snprintf(line, sizeof line,
+                 "simulator.new data=w agents=8 seed=3 backend=openai "
+                 "llm_url=http://127.0.0.1:%d llm_model=%s llm_timeout=%g",
+                 cases[i].dead ? dead_port : fake_rec_llm_port(srv), cases[i].model,
+                 cases[i].timeout);
+        rlab_result *r = cmd(line);
+        int64_t sim_id = res_int(r, "sim");
+        rlab_result_free(r);
+        rlab_result *res = NULL;
+        int rc = rlab_host_run_sync(H, "simulator.step rounds=3", &res, &err);
+        CHECK_MSG(rc == RLAB_EIO, "%s: status %d (%s), expected EIO", cases[i].name, rc, err.msg);
+        CHECK_STR_CONTAINS(err.msg, cases[i].msg);
+        CHECK_STR_CONTAINS(err.msg, "language-model decisions fell back to the offline policy in "
+                                    "round 1, more than max_fallback=0.5");
+        CHECK_MSG(strncmp(err.msg, "simulator.step: llm: ", 21) == 0, "%s: %s", cases[i].name,
+                  err.msg);
+        CHECK_EQ_INT(res_int(res, "rounds_done"), 1);
+        /* the first error of its kind is in the output, once */
+        char want[64];
+        snprintf(want, sizeof want, "language model error (%s): ", cases[i].kind);
+        int shown = 0;
+        for (int k = 0; res && k < res->nlines; k++)
+            if (strncmp(res->lines[k], want, strlen(want)) == 0) {
+                shown++;
+                CHECK_STR_CONTAINS(res->lines[k], cases[i].msg);
+            }
+        CHECK_MSG(shown == 1, "%s: '%s' shown %d times", cases[i].name, want, shown);
+        rlab_result_free(res);
+        /* the run failed and its metrics count the round's fallbacks and errors */
+        int64_t run = q_int("SELECT max(id) FROM runs WHERE name = 'simulator.step'", 0);
+        CHECK_EQ_INT(q_int("SELECT count(*) FROM runs WHERE id = ?1 AND status = 'failed' AND "
+                           "error LIKE '%max_fallback%'",
+                           run),
+                     1);
+        int64_t dec = q_int(
+            "SELECT CAST(value AS INTEGER) FROM metrics WHERE run_id = ?1 AND split = 'sim' AND "
+            "name = 'llm_decisions' AND step = 1",
+            run);
+        CHECK(dec > 0);
+        CHECK_EQ_INT(q_int("SELECT CAST(value AS INTEGER) FROM metrics WHERE run_id = ?1 AND split "
+                           "= 'sim' AND "
+                           "name = 'llm_fallbacks' AND step = 1",
+                           run),
+                     dec);
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT CAST(value AS INTEGER) FROM metrics WHERE run_id = ?1 AND split = 'sim' "
+                 "AND name = "
+                 "'llm_errors.%s' AND step = 1",
+                 cases[i].kind);
+        CHECK(q_int(sql, run) > 0);
+        /* the events of the stored round say so too */
+        CHECK(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND round = 1 AND "
+                    "json_extract(payload, '$.by') = 'fallback'",
+                    sim_id) > 0);
+        CHECK_EQ_INT(q_int("SELECT count(*) FROM events WHERE run_id = ?1 AND round = 1 AND "
+                           "json_extract(payload, '$.by') = 'llm'",
+                           sim_id),
+                     0);
+    }
+    /* max_fallback=1 tolerates a garbage server: the step runs, the error is still shown
+     * (a fresh server: the fake serves a bounded number of connections) */
+    fake_rec_llm_stop(srv);
+    srv = fake_rec_llm_start();
+    if (!srv)
+        return;
+    char line[320];
+    snprintf(line, sizeof line,
+             "simulator.new data=w agents=8 seed=3 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=garbage",
+             fake_rec_llm_port(srv));
+    rlab_result_free(cmd(line));
+    rlab_result *r = cmd("simulator.step rounds=2 max_fallback=1");
+    CHECK_EQ_INT(res_int(r, "rounds_done"), 2);
+    int shown = 0;
+    for (int k = 0; r && k < r->nlines; k++)
+        shown += strncmp(r->lines[k], "language model error (unparsable): ", 35) == 0;
+    CHECK_EQ_INT(shown, 1);
+    rlab_result_free(r);
+    /* a slow server: progress per reply, not only per round */
+    fake_rec_llm_stop(srv);
+    srv = fake_rec_llm_start();
+    if (!srv)
+        return;
+    snprintf(line, sizeof line,
+             "simulator.new data=w agents=8 seed=3 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=delay:20 in_flight=2",
+             fake_rec_llm_port(srv));
+    rlab_result_free(cmd(line));
+    prog_count pc = {0};
+    rlab_host_set_event_fn(H, count_progress, &pc);
+    r = cmd("simulator.step rounds=1");
+    rlab_host_set_event_fn(H, NULL, NULL);
+    CHECK_EQ_INT(res_int(r, "rounds_done"), 1);
+    rlab_result_free(r);
+    CHECK_EQ_INT(pc.rounds, 1);
+    CHECK_MSG(pc.replies >= 8 && pc.mid_batch > 0, "%d reply events, %d within a batch", pc.replies,
+              pc.mid_batch);
+    fake_rec_llm_stop(srv);
+}
 
 static rlab_result *cmd(const char *line)
 {
@@ -1081,6 +1260,78 @@ static void t_plugin_retrain(void)
     rlab_db_result_free(q);
 }
 
+/* Integer arguments are checked against their C type and the declared maxima: values that
+ * used to be cut to 32 bits (rounds=2^32+2 ran 2 rounds, rounds=2^31 ran none and reported
+ * done, agent=2^32+5 showed agent 5) are refused; seeds stay 64-bit. */
+static void t_plugin_args(void)
+{
+    fixture();
+    if (!H || !rlab_host_find_cmd(H, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        return;
+    }
+    rlab_err err = {0};
+    if (!rlab_host_db(H)) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/args.db", rlab_test_tmpdir());
+        CHECK_MSG(rlab_host_set_store(H, path, &err) == RLAB_OK, "%s", err.msg);
+    }
+    static const struct {
+        const char *line, *msg;
+    } bad[] = {
+        {"simulator.step rounds=4294967298",
+         "simulator.step: bad argument 'rounds' (integer in [1, 1000000] expected, got "
+         "4294967298)"},
+        {"simulator.step rounds=2147483648",
+         "simulator.step: bad argument 'rounds' (integer in [1, 1000000] expected, got "
+         "2147483648)"},
+        {"simulator.agent agent=4294967301",
+         "simulator.agent: bad argument 'agent' (integer in [0, 999999] expected, got "
+         "4294967301)"},
+        {"simulator.resume rounds=1000001",
+         "simulator.resume: bad argument 'rounds' (integer in [0, 1000000] expected, got "
+         "1000001)"},
+        {"simulator.new agents=4294967496",
+         "simulator.new: bad argument 'agents' (integer in [0, 1000000] expected, got "
+         "4294967496)"},
+        {"simulator.rewire k=4294967304",
+         "simulator.rewire: bad argument 'k' (integer in [1, 1000] expected, got 4294967304)"},
+        {"simulator.world interactions=100000001",
+         "simulator.world: bad argument 'interactions' (integer in [1, 100000000] expected, got "
+         "100000001)"},
+        {"simulator.new seed=-1",
+         "simulator.new: bad argument 'seed' (integer >= 0 expected, got -1)"},
+    };
+    int64_t runs0 = q_int("SELECT count(*) FROM runs", 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rlab_result *res = NULL;
+        int rc = rlab_host_run_sync(H, bad[i].line, &res, &err);
+        CHECK_MSG(rc == RLAB_EINVAL, "'%s': status %d, expected EINVAL", bad[i].line, rc);
+        CHECK_MSG(strcmp(err.msg, bad[i].msg) == 0, "'%s':\n  got      '%s'\n  expected '%s'",
+                  bad[i].line, err.msg, bad[i].msg);
+        rlab_result_free(res);
+    }
+    CHECK_EQ_INT(q_int("SELECT count(*) FROM runs", 0), runs0); /* refused before running */
+    /* a seed of 2^40 works, and is recorded whole */
+    rlab_result *r = cmd("simulator.new data=w agents=20 seed=1099511627776");
+    int64_t id = res_int(r, "sim");
+    rlab_result_free(r);
+    CHECK(id > 0);
+    CHECK(q_int("SELECT seed FROM simulator_sims WHERE sim = ?1", id) == (int64_t)1 << 40);
+    CHECK(q_int("SELECT seed FROM runs WHERE id = ?1", id) == (int64_t)1 << 40);
+    r = cmd("simulator.step rounds=2");
+    CHECK_EQ_INT(res_int(r, "rounds_done"), 2);
+    rlab_result_free(r);
+    r = cmd("simulator.branch round=1 seed=9223372036854775807");
+    int64_t id2 = res_int(r, "sim");
+    rlab_result_free(r);
+    CHECK(q_int("SELECT seed FROM simulator_sims WHERE sim = ?1", id2) == INT64_MAX);
+    /* the help names the maxima */
+    char *help = rlab_host_help_cmd(H, "simulator.step", &err);
+    CHECK_STR_CONTAINS(help, "rounds to run (default 1; integer in [1, 1000000])");
+    rlab_free(help);
+}
+
 /* ---- sim.profiles -------------------------------------------------------------------------------
  */
 
@@ -1180,8 +1431,10 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
+                                  {"sim.llm.errors", t_llm_errors},
                                   {"sim.plugin.1", t_plugin_commands},
                                   {"sim.plugin.retrain", t_plugin_retrain},
+                                  {"sim.plugin.args", t_plugin_args},
                                   {"sim.profiles.csv", t_profiles_csv},
                                   {"sim.profiles.ml100k", t_profiles_ml100k},
                                   {NULL, NULL}};
