@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct rlab_test {
     const char *id;
@@ -59,6 +60,13 @@ const char *rlab_test_tmpdir(void);
         if (!(fabs(_a - _b) <= (double)(tol)))                                                     \
             rlab_test_fail(__FILE__, __LINE__, "%s ~ %s: got %.9g, expected %.9g (tol %g)", #a,    \
                            #b, _a, _b, (double)(tol));                                             \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *_x = (a), *_y = (b);                                                           \
+        CHECK_MSG(_x &&strcmp(_x, _y) == 0, "%s:\n  got      '%s'\n  expected '%s'", #a,           \
+                  _x ? _x : "(null)", _y);                                                         \
     } while (0)
 
 #define CHECK_STR_CONTAINS(hay, needle)                                                            \

@@ -451,9 +451,11 @@ int rlab_load_ml100k(const char *path, const char *name, rlab_dataset **out, rla
         if (is_dir(path) || strcmp(base, "u.data") == 0) /* the folder's own ratings file */
             rlab_ld_default_name(is_dir(path) ? path : dir, def, sizeof def);
         else if (bl > 5 && strcmp(base + bl - 5, ".data") == 0) /* a.data -> "a" */
-            snprintf(def, sizeof def, "%.*s", (int)(bl - 5), base);
+            snprintf(def, sizeof def, "%.*s", (int)(bl - 5 < sizeof def ? bl - 5 : sizeof def - 1),
+                     base);
         else /* u1.base and u1.test of one folder must not both be "u1" */
-            snprintf(def, sizeof def, "%s", base);
+            snprintf(def, sizeof def, "%.*s", (int)(sizeof def - 1), base);
+        /* (a name cut to the buffer is still far over 63 bytes: refused below) */
         name = def;
     }
     rlab_dataset *ds = NULL;

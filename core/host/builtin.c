@@ -65,7 +65,34 @@ static int models_run(rlab_ctx *ctx, const rlab_args *args)
                            (int)info[i].n_items, info[i].describe);
         rlab_ctx_printf(ctx, "%-16s %s", info[i].name, info[i].describe);
     }
-    if (n == 0)
+    /* models saved in the store by this or an earlier session and not loaded yet: listed,
+     * restored on first use */
+    int stored = 0;
+    rlab_db *db = rlab_ctx_db(ctx);
+    rlab_err e = {0};
+    rlab_db_stmt *q =
+        db ? rlab_db_prepare(db,
+                             "SELECT m.name, m.kind, m.plugin FROM models m JOIN artifacts a ON"
+                             " a.id = m.artifact_id WHERE a.data IS NOT NULL ORDER BY m.name",
+                             &e)
+           : NULL;
+    while (q && rlab_db_step(q, &e) == RLAB_DB_ROW) {
+        const char *nm = rlab_db_column_text(q, 0);
+        int loaded = 0;
+        for (int i = 0; nm && i < n; i++)
+            loaded |= strcmp(info[i].name, nm) == 0;
+        if (!nm || loaded)
+            continue;
+        const char *kind = rlab_db_column_text(q, 1), *plugin = rlab_db_column_text(q, 2);
+        if (t)
+            rlab_table_add_row(t, "msss-s", nm, kind ? kind : "", plugin ? plugin : "", "",
+                               "saved in the store, restored on first use");
+        rlab_ctx_printf(ctx, "%-16s %s model saved in the store (restored on first use)", nm,
+                        kind ? kind : "?");
+        stored++;
+    }
+    rlab_db_finalize(q);
+    if (n == 0 && stored == 0)
         rlab_ctx_printf(ctx, "no models");
     rlab_free(info);
     return RLAB_OK;

@@ -711,7 +711,6 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
         const char *title = titles && titles->text[top[i]] ? titles->text[top[i]] : "";
         if (t)
             rlab_table_add_row(t, "isfs", i + 1, id, (double)sc[i], title);
-        rlab_ctx_printf(ctx, "%3d  %-12s %10.4f  %s", i + 1, id, (double)sc[i], title);
     }
     rlab_ctx_result_model(ctx, "model", m->name);
     rlab_ctx_result_str(ctx, "user", uname);

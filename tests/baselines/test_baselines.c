@@ -20,7 +20,7 @@
  *
  * The plugin comes from RLAB_BL_PLUGIN_DIR (build/plugins of this build tree).
  */
-#include "harness.h"
+#include "harness_host.h"
 #include "data/loaders.h"
 #include "data/world.h"
 #include "host/host.h"
@@ -36,45 +36,12 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static rlab_host *new_host(void)
-{
-    static const char *const dirs[] = {PDIR, NULL};
-    rlab_host_opts o = {.plugin_dirs = dirs, .no_env = 1};
-    rlab_err err = {0};
-    rlab_host *h = rlab_host_new(&o, &err);
-    CHECK_MSG(h != NULL, "host_new: %s", err.msg);
-    int rc = rlab_host_load_file(h, PDIR "/reclab_baselines.so", &err);
-    CHECK_MSG(rc == RLAB_OK, "load baselines: %s", err.msg);
-    return h;
-}
-
-#define CHECK_STR(a, b)                                                                            \
-    do {                                                                                           \
-        const char *_x = (a), *_y = (b);                                                           \
-        CHECK_MSG(_x &&strcmp(_x, _y) == 0, "%s:\n  got      '%s'\n  expected '%s'", #a,           \
-                  _x ? _x : "(null)", _y);                                                         \
-    } while (0)
-
-/* Run a line synchronously expecting status want (and message want_msg when given). */
+static rlab_host *new_host(void) { return rlab_test_host(PDIR, "reclab_baselines.so"); }
 static rlab_result *run(rlab_host *h, const char *line, int want, const char *want_msg)
 {
-    rlab_err err = {0};
-    rlab_result *res = NULL;
-    int rc = rlab_host_run_sync(h, line, &res, &err);
-    CHECK_MSG(rc == want, "'%s': status %d (%s), expected %d", line, rc, err.msg, want);
-    if (want_msg)
-        CHECK_STR(err.msg, want_msg);
-    return res;
+    return rlab_test_run(h, line, want, want_msg);
 }
-
-static double scalar(const rlab_result *res, const char *name)
-{
-    const rlab_cell *c = rlab_result_scalar(res, name);
-    CHECK_MSG(c != NULL, "no result scalar '%s'", name);
-    if (!c)
-        return (double)NAN;
-    return c->type == RLAB_CELL_INT ? (double)c->i : c->f;
-}
+static double scalar(const rlab_result *r, const char *name) { return rlab_test_scalar(r, name); }
 
 /* The tiny dataset (users u0..u3, items i0..i4, times in brackets):
  *   u0: i0(1) i1(2) i2(3) i3(4)   LOO: train {i0,i1}, valid i2, test i3

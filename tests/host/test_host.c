@@ -16,7 +16,7 @@
  *
  * The test plugins live in RLAB_TEST_PLUGIN_DIR (built by tests/host/CMakeLists.txt).
  */
-#include "harness.h"
+#include "harness_host.h"
 #include "host/host.h"
 
 #include <pthread.h>
@@ -32,42 +32,11 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static rlab_host *new_host(void)
-{
-    static const char *const dirs[] = {PDIR, NULL};
-    rlab_host_opts o = {.plugin_dirs = dirs, .no_env = 1};
-    rlab_err err = {0};
-    rlab_host *h = rlab_host_new(&o, &err);
-    CHECK_MSG(h != NULL, "host_new: %s", err.msg);
-    return h;
-}
-
-static rlab_host *good_host(void)
-{
-    rlab_host *h = new_host();
-    rlab_err err = {0};
-    int rc = rlab_host_load_file(h, PDIR "/reclab_tgood.so", &err);
-    CHECK_MSG(rc == RLAB_OK, "load tgood: %s", err.msg);
-    return h;
-}
-
-#define CHECK_STR(a, b)                                                                            \
-    do {                                                                                           \
-        const char *_x = (a), *_y = (b);                                                           \
-        CHECK_MSG(_x &&strcmp(_x, _y) == 0, "%s:\n  got      '%s'\n  expected '%s'", #a,           \
-                  _x ? _x : "(null)", _y);                                                         \
-    } while (0)
-
-/* Run a line synchronously, expecting status want; returns the result (caller frees). */
+static rlab_host *new_host(void) { return rlab_test_host_v(PDIR, NULL); }
+static rlab_host *good_host(void) { return rlab_test_host(PDIR, "reclab_tgood.so"); }
 static rlab_result *run(rlab_host *h, const char *line, int want, const char *want_msg)
 {
-    rlab_err err = {0};
-    rlab_result *res = NULL;
-    int rc = rlab_host_run_sync(h, line, &res, &err);
-    CHECK_MSG(rc == want, "'%s': status %d (%s), expected %d", line, rc, err.msg, want);
-    if (want_msg)
-        CHECK_STR(err.msg, want_msg);
-    return res;
+    return rlab_test_run(h, line, want, want_msg);
 }
 
 /* Parse a line expecting an error with exactly msg. */
@@ -1041,6 +1010,54 @@ static void t_model_save_load(void)
     rlab_host_free(h);
 }
 
+/* ---- host.call: a plugin calls a host verb through the plugin API ------------------------ */
+
+static void t_call(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    rlab_dataset *ds = rlab_dataset_new("d", &err);
+    CHECK(ds != NULL);
+    if (!ds) {
+        rlab_host_free(h);
+        return;
+    }
+    for (int u = 0; u < 3; u++) {
+        char b[8];
+        snprintf(b, sizeof b, "u%d", u);
+        rlab_vocab_add(&ds->users, b, strlen(b));
+    }
+    for (int i = 0; i < 6; i++) {
+        char b[8];
+        snprintf(b, sizeof b, "i%d", i);
+        rlab_vocab_add(&ds->items, b, strlen(b));
+    }
+    for (int u = 0; u < 3; u++)
+        for (int k = 0; k < 4; k++)
+            rlab_inter_push(&ds->inter, u, (u + k) % 6, k + 1, 1.0f, NULL);
+    ds->inter.flags = RLAB_INTER_HAS_TS;
+    CHECK_EQ_INT(rlab_host_add_dataset(h, ds, &err), RLAB_OK);
+    /* a working call: the verb trains the kind and the caller gets its result */
+    rlab_result *res = run(h, "tgood.call cmd='train tlin' data=d bias=0.5", RLAB_OK, NULL);
+    const rlab_cell *c = res ? rlab_result_scalar(res, "called_model") : NULL;
+    CHECK(c && c->s && strcmp(c->s, "tlin") == 0);
+    rlab_result_free(res);
+    /* unknown and out-of-range arguments fail with the callee's own message */
+    rlab_result_free(run(h, "tgood.call cmd='train tlin' data=d extra=bogus", RLAB_EINVAL,
+                         "tgood.call: train tlin: unknown argument 'bogus'"));
+    rlab_result_free(run(h, "tgood.call cmd='train tlin' data=d bias=1000", RLAB_EINVAL,
+                         "tgood.call: train tlin: bad argument 'bias' (number in [-100, 100] "
+                         "expected, got 1000)"));
+    rlab_result_free(run(h, "tgood.call cmd='train tlin' data=d extra=epochs extra_value=0",
+                         RLAB_EINVAL, "tgood.call: train tlin: unknown argument 'epochs'"));
+    /* the callee's own failure (a missing dataset) comes back too */
+    rlab_result_free(run(h, "tgood.call cmd='train tlin' data=nope", RLAB_ENOTFOUND,
+                         "tgood.call: train tlin: dataset 'nope' not found"));
+    rlab_result_free(run(h, "tgood.call cmd='no.such'", RLAB_ENOTFOUND,
+                         "tgood.call: unknown command 'no.such'"));
+    rlab_host_free(h);
+}
+
 /* ---- host.store ------------------------------------------------------------------------------ */
 
 /* One cell of a query as text (ints and reals formatted), "" for NULL. */
@@ -1374,6 +1391,7 @@ static const rlab_test tests[] = {
     {"host.job.cancel_queued", t_job_cancel_queued},
     {"host.model.registry", t_model_registry},
     {"host.model.save_load", t_model_save_load},
+    {"host.call.1", t_call},
     {"host.model.long_name", t_model_long_names},
     {"host.run.long_dataset_name", t_dataset_long_names},
     {"host.store.runs", t_store_runs},

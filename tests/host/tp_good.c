@@ -363,6 +363,44 @@ static const rlab_arg scratch_args[] = {
     {.name = "fail", .type = RLAB_ARG_BOOL, .def = "false", .help = "fail afterwards"},
     {0}};
 
+/* tgood.call cmd=... [data=] [bias=] [extra=k] [extra_value=v]: another command run through
+ * the plugin API (rlab_ctx_args + typed setters + rlab_ctx_call), as a plugin calls a host
+ * verb or another plugin; every setter's error is returned as is. */
+static int call_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    rlab_args *a = rlab_ctx_args(ctx, rlab_args_str(args, "cmd"));
+    if (!a)
+        return err->code;
+    int rc = RLAB_OK;
+    if (rlab_args_given(args, "data"))
+        rc = rlab_args_set(a, "data", rlab_args_str(args, "data"), err);
+    if (!rc && rlab_args_given(args, "bias"))
+        rc = rlab_args_set_float(a, "bias", rlab_args_float(args, "bias"), err);
+    if (!rc && rlab_args_given(args, "extra"))
+        rc =
+            rlab_args_set(a, rlab_args_str(args, "extra"), rlab_args_str(args, "extra_value"), err);
+    if (rc) {
+        rlab_args_free(a);
+        return rc;
+    }
+    rlab_result *res = NULL;
+    rc = rlab_ctx_call(ctx, a, &res);
+    const rlab_cell *m = res ? rlab_result_scalar(res, "model") : NULL;
+    if (rc == RLAB_OK && m && m->s)
+        rlab_ctx_result_str(ctx, "called_model", m->s);
+    rlab_result_free(res);
+    return rc;
+}
+
+static const rlab_arg call_args[] = {
+    {.name = "cmd", .type = RLAB_ARG_STRING, .flags = RLAB_ARGF_REQUIRED, .help = "command"},
+    {.name = "data", .type = RLAB_ARG_STRING, .help = "its data argument"},
+    {.name = "bias", .type = RLAB_ARG_FLOAT, .help = "its bias argument"},
+    {.name = "extra", .type = RLAB_ARG_STRING, .help = "one more argument name"},
+    {.name = "extra_value", .type = RLAB_ARG_STRING, .def = "1", .help = "and its value"},
+    {0}};
+
 static const rlab_arg train_args[] = {
     {.name = "name",
      .type = RLAB_ARG_MODEL,
@@ -384,6 +422,10 @@ static const rlab_arg top_args[] = {{.name = "model",
                                     {0}};
 
 static const rlab_cmd tgood_cmds[] = {
+    {.name = "call",
+     .args = call_args,
+     .run = call_run,
+     .help = "Run another command through the plugin API."},
     {.name = "echo",
      .args = echo_args,
      .run = echo_run,

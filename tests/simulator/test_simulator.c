@@ -29,7 +29,7 @@
 #include "sim.h"
 
 #include "fake_rec_llm.h"
-#include "harness.h"
+#include "harness_host.h"
 #include "data/loaders.h"
 #include "host/host.h"
 #include "llm/llm.h"
@@ -1071,14 +1071,7 @@ static void t_llm_errors(void)
     fake_rec_llm_stop(srv);
 }
 
-static rlab_result *cmd(const char *line)
-{
-    rlab_result *res = NULL;
-    rlab_err err = {0};
-    int rc = rlab_host_run_sync(H, line, &res, &err);
-    CHECK_MSG(rc == RLAB_OK, "%s: %s", line, err.msg);
-    return res;
-}
+static rlab_result *cmd(const char *line) { return rlab_test_run(H, line, RLAB_OK, NULL); }
 
 static int64_t res_int(const rlab_result *r, const char *name)
 {
