@@ -885,6 +885,8 @@ static void run_host_line(tui *t, const char *line)
                 snprintf(v, sizeof v, "%s", c->s ? c->s : "");
             tui_log_addf(t, TUI_K_OUT, "%s = %s", res->scalars[i].name, v);
         }
+        if (res->ntables > 0)
+            tui_result_table(t, line, res->tables[res->ntables - 1]);
         rlab_result_free(res);
     }
     if (rc && rc != RLAB_ECANCELED)

@@ -304,6 +304,8 @@ tui_job *tui_job_find(tui *t, int id);
 void tui_job_track(tui *t, int id, const char *cmd);
 /* Tables. */
 void tui_table_clear(tui_table *tb);
+/* A command's result table into the table view and, when small, row by row into the log. */
+void tui_result_table(tui *t, const char *cmd, const rlab_table *rt);
 int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols);
 int tui_table_add_row(tui_table *tb, const char *const *cells);
 void tui_table_sort(tui_table *tb);

@@ -457,6 +457,61 @@ void tui_chart_refresh(tui *t)
 
 /* ---- applying events (UI thread) ---------------------------------------------------- */
 
+/* A command's result table: into the table view (F3), and, when it is small, row by row into
+ * the log as well, so a recommendation list or a metrics table is read where it was asked
+ * for. */
+void tui_result_table(tui *t, const char *cmd, const rlab_table *rt)
+{
+    tui_table *tb = &t->table;
+    tui_table_clear(tb);
+    enum { LOG_ROWS = 24 };
+    int widths[32] = {0};
+    int nc = rt->ncols < 32 ? rt->ncols : 32;
+    for (int c = 0; c < nc; c++)
+        widths[c] = (int)strlen(rt->cols[c]);
+    if (tui_table_set_cols(tb, rt->ncols, (const char *const *)rt->cols) == RLAB_OK) {
+        char **row = rlab_calloc((size_t)rt->ncols, sizeof *row);
+        char(*buf)[64] = rlab_calloc((size_t)rt->ncols, sizeof *buf);
+        for (int64_t r = 0; row && buf && r < rt->nrows; r++) {
+            for (int c = 0; c < rt->ncols; c++) {
+                const rlab_cell *cell = &rt->cells[r * rt->ncols + c];
+                if (cell->type == RLAB_CELL_INT)
+                    snprintf(buf[c], 64, "%lld", (long long)cell->i);
+                else if (cell->type == RLAB_CELL_FLOAT)
+                    tui_fmt_num(cell->f, buf[c], 64);
+                else
+                    snprintf(buf[c], 64, "%s", cell->s ? cell->s : "");
+                row[c] = buf[c];
+                if (c < nc && r < LOG_ROWS && (int)strlen(buf[c]) > widths[c])
+                    widths[c] = (int)strlen(buf[c]);
+            }
+            tui_table_add_row(tb, (const char *const *)row);
+        }
+        rlab_free(row);
+        rlab_free(buf);
+    }
+    snprintf(tb->title, sizeof tb->title, "%.60s: %.60s (%lld rows)", cmd,
+             rt->name ? rt->name : "result", (long long)rt->nrows);
+    if (rt->nrows <= LOG_ROWS) {
+        char line[512];
+        size_t o = 0;
+        for (int c = 0; c < nc && o < sizeof line; c++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%-*s  ", widths[c], rt->cols[c]);
+        tui_log_add(t, TUI_K_HEAD, line);
+        for (int r = 0; r < tb->nrow && r < LOG_ROWS; r++) {
+            o = 0;
+            for (int c = 0; c < nc && o < sizeof line; c++) {
+                const char *v = tb->cells[(size_t)r * (size_t)tb->ncol + (size_t)c];
+                o += (size_t)snprintf(line + o, sizeof line - o, "%-*s  ", widths[c], v ? v : "");
+            }
+            tui_log_add(t, TUI_K_OUT, line);
+        }
+    }
+    tui_log_addf(t, TUI_K_INFO, "table '%s' (%lld rows): F3 shows it",
+                 rt->name ? rt->name : "result", (long long)rt->nrows);
+    t->dirty |= TUI_D_MAIN;
+}
+
 static void collect(tui *t, tui_job *j)
 {
     rlab_result *res = NULL;
@@ -474,34 +529,8 @@ static void collect(tui *t, tui_job *j)
                 snprintf(v, sizeof v, "%s", c->s ? c->s : "");
             tui_log_addf(t, TUI_K_OUT, "  %s = %s", res->scalars[i].name, v);
         }
-        if (res->ntables > 0) {
-            rlab_table *rt = res->tables[res->ntables - 1];
-            tui_table *tb = &t->table;
-            tui_table_clear(tb);
-            if (tui_table_set_cols(tb, rt->ncols, (const char *const *)rt->cols) == RLAB_OK) {
-                char **row = rlab_calloc((size_t)rt->ncols, sizeof *row);
-                char(*buf)[64] = rlab_calloc((size_t)rt->ncols, sizeof *buf);
-                for (int64_t r = 0; row && buf && r < rt->nrows; r++) {
-                    for (int c = 0; c < rt->ncols; c++) {
-                        const rlab_cell *cell = &rt->cells[r * rt->ncols + c];
-                        if (cell->type == RLAB_CELL_INT)
-                            snprintf(buf[c], 64, "%lld", (long long)cell->i);
-                        else if (cell->type == RLAB_CELL_FLOAT)
-                            tui_fmt_num(cell->f, buf[c], 64);
-                        else
-                            snprintf(buf[c], 64, "%s", cell->s ? cell->s : "");
-                        row[c] = buf[c];
-                    }
-                    tui_table_add_row(tb, (const char *const *)row);
-                }
-                rlab_free(row);
-                rlab_free(buf);
-            }
-            snprintf(tb->title, sizeof tb->title, "%.60s: %.60s (%lld rows)", j->cmd,
-                     rt->name ? rt->name : "result", (long long)rt->nrows);
-            tui_log_addf(t, TUI_K_INFO, "table '%s' (%lld rows): F3 shows it",
-                         rt->name ? rt->name : "result", (long long)rt->nrows);
-        }
+        if (res->ntables > 0)
+            tui_result_table(t, j->cmd, res->tables[res->ntables - 1]);
         rlab_result_free(res);
     }
 }
