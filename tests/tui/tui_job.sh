@@ -31,8 +31,11 @@ tui_wait 'job #2 train pop queued \(1 ahead\)|job #2 train pop started'
 tui_wait '✓ #1 bprmf +\.[0-9]+' 60
 tui_wait '✓ #2 pop' 30
 tui_keys F2
-tui_wait 'job #1 train bprmf done in'
 tui_wait 'job #2 train pop done in'
+# the first job's end is further up the log (the second job's results came after it)
+tui_keys PPage PPage
+tui_wait 'job #1 train bprmf done in'
+tui_keys NPage
 # the table view lists both runs with their metrics, sortable
 tui_line 'runs sort=valid.ndcg@10'
 tui_wait 'sorted by valid\.ndcg@10'
