@@ -39,6 +39,13 @@
  * `reclab.hello.hello{who="you", times=3}`; both are parsed and checked by the host from the
  * table above, which also gives `help hello.hello` and tab completion.
  *
+ * Models. A plugin that provides recommenders declares model kinds (out->models, see
+ * model/model.h rlab_model_kind): a config schema (model/config.h), the step functions of
+ * the core training loop (model/fit.h) and a restore from a checkpoint. The host gives every
+ * kind the verbs `train KIND`, `eval`, `recommend`, `save`, `load` and `export`, one data
+ * view, one evaluator and one checkpoint format; a plugin writes commands only for what is
+ * not a model verb, and calls the verbs or other plugins' commands with rlab_ctx_call.
+ *
  * ABI rules. RLAB_ABI_VERSION is the ABI major; it equals the SOVERSION of libreclab_core and
  * comes from CMake (RECLAB_ABI_VERSION -> compile definition RLAB_ABI_VERSION_BUILD). It is
  * bumped when a struct layout or a function signature of this header (or of a header it

@@ -73,8 +73,6 @@ seqrec_config seqrec_config_defaults(int model)
     rlab_config_defaults(seqrec_fields, d, &c, NULL); /* the table's defaults always parse */
     c.model = model;
     c.epochs = 200;
-    c.eval_every = 1;
-    c.patience = 20;
     c.seed = 2023;
     return c;
 }

@@ -68,11 +68,10 @@ typedef struct seqrec_config {
     int pad_logit;   /* 1: the CE softmax includes the padding column (logit 0), as the
                         MQSA-TED code does (its tied table keeps the zero pad row) */
     int init;        /* item/pos embedding init: N(0, 0.01) (MQSA-TED) or Xavier (SASRec) */
-    int batch, epochs;
-    int patience;   /* evaluations without a better valid NDCG@20 before stopping; 0 = never */
-    int eval_every; /* evaluate every k epochs (and at the last) */
-    int chunk;      /* rows per softmax chunk (CE and TED); 0 = 512 */
-    int n_neg_eval; /* 0 = full ranking; N > 0 = sampled (1 + N) protocol, labelled */
+    int batch;
+    int chunk; /* rows per softmax chunk (CE and TED); 0 = 512 */
+    /* not fields: set from the kind and the training loop's settings (model/fit.h) */
+    int epochs;
     uint64_t seed;
     int threads;         /* 0 = leave as is */
     int verbose;         /* > 1: print the profile of every epoch to stderr */
@@ -181,8 +180,6 @@ int seqrec_infer_tape(const seqrec_net *net, rlab_tape *tape, const int32_t *ids
 void seqrec_window(const seqrec_net *net, const int32_t *hist, int32_t n, int32_t *ids);
 
 /* ---- training ---------------------------------------------------------------------------- */
-#define SEQREC_NM 6 /* hr@5 hr@10 hr@20 ndcg@5 ndcg@10 ndcg@20 */
-extern const char *const seqrec_metric_names[SEQREC_NM];
 
 /* What training measured (filled when seqrec_config.stats is set: benchmarks). */
 struct seqrec_stats {

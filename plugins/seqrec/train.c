@@ -24,9 +24,6 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-const char *const seqrec_metric_names[SEQREC_NM] = {"hr@5",   "hr@10",   "hr@20",
-                                                    "ndcg@5", "ndcg@10", "ndcg@20"};
-
 struct seqrec_trainer {
     seqrec_net *net;
     const seqrec_data *d;
@@ -454,7 +451,6 @@ static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
     c->model = fit->kind && strcmp(fit->kind, "mqsa") == 0 ? SEQREC_MQSA : SEQREC_SASREC;
     c->seed = (uint64_t)fit->opts->seed;
     c->epochs = fit->opts->epochs;
-    c->n_neg_eval = fit->opts->eval_neg;
     st->stats = c->stats;
     c->stats = NULL;
     int rc = seqrec_config_check(c, err);
