@@ -19,6 +19,7 @@
 #include "tensor/checkpoint.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -215,27 +216,36 @@ static void dataset_digest(const rlab_dataset *ds, char hex[65])
     rlab_sha256_hex(d, hex);
 }
 
-/* {"kind":..., "data":..., <loop fields>, <kind fields>} of a train run. */
+/* {"kind":..., "data":..., "name":..., <loop fields>, <kind fields>} of a train run. */
 static char *run_config_json(const rlab_model_kind *k, const char *data, const char *name,
                              const rlab_fit_opts *o, const void *cfg)
 {
     char *a = rlab_config_to_json(rlab_fit_fields, o);
-    char *b = k->config ? rlab_config_to_json(k->config, cfg) : rlab_strdup("{}");
-    char *out = NULL;
-    if (a && b) {
-        size_t n = strlen(a) + strlen(b) + strlen(k->name) + strlen(data) + strlen(name) + 64;
-        out = rlab_malloc(n);
-        if (out) {
-            /* a = {...}, b = {...}: splice them into one object */
-            int bempty = strcmp(b, "{}") == 0;
-            snprintf(out, n, "{\"kind\":\"%s\",\"data\":\"%s\",\"name\":\"%s\",%.*s%s%s", k->name,
-                     data, name, (int)strlen(a) - 2, a + 1, bempty ? "" : ",",
-                     bempty ? "}" : b + 1);
+    char *b = k->config ? rlab_config_to_json(k->config, cfg) : NULL;
+    json_object *out = json_object_new_object();
+    json_object *ja = a ? json_tokener_parse(a) : NULL, *jb = b ? json_tokener_parse(b) : NULL;
+    char *text = NULL;
+    if (out && ja && (jb || !k->config)) {
+        json_object_object_add(out, "kind", json_object_new_string(k->name));
+        json_object_object_add(out, "data", json_object_new_string(data));
+        json_object_object_add(out, "name", json_object_new_string(name));
+        json_object *parts[2] = {ja, jb};
+        for (int i = 0; i < 2; i++) {
+            if (!parts[i])
+                continue;
+            json_object_object_foreach(parts[i], key, val)
+            {
+                json_object_object_add(out, key, json_object_get(val));
+            }
         }
+        text = rlab_strdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
     }
+    json_object_put(out);
+    json_object_put(ja);
+    json_object_put(jb);
     rlab_free(a);
     rlab_free(b);
-    return out;
+    return text;
 }
 
 static void update_run_config(rlab_ctx *ctx, const char *json, int64_t seed)
