@@ -9,13 +9,48 @@
 #include "model/model.h"
 #include "tensor/checkpoint.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Inference tapes are kept between calls: a tape's arena is hundreds of MB of address space,
+ * and faulting its pages in again for every batch of users cost 5-10x the forward pass in an
+ * evaluation. A call takes a tape from the pool (or makes one), and gives it back; the pool
+ * is what makes a model callable from several threads at once. */
+enum { SEQREC_TAPE_POOL = 4, SEQREC_TAPE_ROWS = 512 };
+
 typedef struct seqrec_model {
     seqrec_net *net;
+    pthread_mutex_t mu;
+    rlab_tape *pool[SEQREC_TAPE_POOL];
+    int npool;
 } seqrec_model;
+
+static rlab_tape *tape_take(seqrec_model *sm, rlab_err *err)
+{
+    rlab_tape *t = NULL;
+    pthread_mutex_lock(&sm->mu);
+    if (sm->npool > 0)
+        t = sm->pool[--sm->npool];
+    pthread_mutex_unlock(&sm->mu);
+    if (!t) /* big enough for any call: seqrec_infer_tape runs SEQREC_TAPE_ROWS rows at once */
+        t = rlab_tape_new(seqrec_arena_bytes(&sm->net->cfg, sm->net->n_items, SEQREC_TAPE_ROWS,
+                                             sm->net->cfg.maxlen, 0),
+                          1024, err);
+    return t;
+}
+
+static void tape_give(seqrec_model *sm, rlab_tape *t)
+{
+    pthread_mutex_lock(&sm->mu);
+    if (sm->npool < SEQREC_TAPE_POOL) {
+        sm->pool[sm->npool++] = t;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&sm->mu);
+    rlab_tape_free(t);
+}
 
 seqrec_net *seqrec_model_net(const rlab_model *m) { return ((const seqrec_model *)m->impl)->net; }
 
@@ -32,17 +67,23 @@ static void query_window(const seqrec_model *sm, const rlab_query *q, int32_t *i
 static int run_queries(const rlab_model *m, const rlab_query *q, int nq, float *scores, float *repr,
                        rlab_err *err)
 {
-    const seqrec_model *sm = m->impl;
+    seqrec_model *sm = m->impl; /* the tape pool is the only state a call touches */
     const int T = sm->net->cfg.maxlen;
     int32_t *ids = rlab_malloc((size_t)(nq ? nq : 1) * (size_t)T * sizeof(int32_t));
     if (!ids)
         return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    rlab_tape *tape = tape_take(sm, err);
+    if (!tape) {
+        rlab_free(ids);
+        return err->code ? err->code : RLAB_ENOMEM;
+    }
     for (int b = 0; b < nq; b++) {
         query_window(sm, &q[b], ids + (size_t)b * T);
         /* an empty history cannot be encoded: use the padding-only window's last slot as a
          * cold start (all-zero hidden state, so every score is 0 before the final LN) */
     }
-    int rc = seqrec_infer(sm->net, ids, nq, scores, repr, err);
+    int rc = seqrec_infer_tape(sm->net, tape, ids, nq, scores, repr, err);
+    tape_give(sm, tape);
     rlab_free(ids);
     return rc;
 }
@@ -71,6 +112,9 @@ static void m_free(rlab_model *m)
     if (!sm)
         return;
     seqrec_net_free(sm->net);
+    for (int i = 0; i < sm->npool; i++)
+        rlab_tape_free(sm->pool[i]);
+    pthread_mutex_destroy(&sm->mu);
     rlab_free(sm);
 }
 
@@ -99,6 +143,7 @@ rlab_model *seqrec_model_wrap(seqrec_net *net, const char *name, rlab_err *err)
         return NULL;
     }
     sm->net = net;
+    pthread_mutex_init(&sm->mu, NULL);
     rlab_model *m = rlab_model_new(&seqrec_vt, sm, name,
                                    net->cfg.model == SEQREC_MQSA ? "mqsa" : "sasrec", err);
     if (!m)
