@@ -18,6 +18,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -284,13 +285,50 @@ static int l_model_describe(lua_State *L)
 }
 
 /* Model:info() -> table */
+/* Push a JSON object's members as a Lua table (numbers, booleans, strings); {} on bad text. */
+static void push_json_object(lua_State *L, const char *text)
+{
+    json_object *o = text ? json_tokener_parse(text) : NULL;
+    lua_newtable(L); /* t */
+    if (o && json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, val)
+        {
+            switch (json_object_get_type(val)) {
+            case json_type_boolean:
+                lua_pushboolean(L, json_object_get_boolean(val)); /* t v */
+                break;
+            case json_type_int:
+                lua_pushinteger(L, (lua_Integer)json_object_get_int64(val)); /* t v */
+                break;
+            case json_type_double:
+                lua_pushnumber(L, json_object_get_double(val)); /* t v */
+                break;
+            case json_type_string:
+                lua_pushstring(L, json_object_get_string(val)); /* t v */
+                break;
+            default:
+                continue;
+            }
+            lua_setfield(L, -2, key); /* t */
+        }
+    }
+    json_object_put(o);
+}
+
+/* Model:info() -> {name, kind, plugin, dataset, n_users, n_items, describe, config = {...},
+ * train = {...}}: config and train are the resolved hyperparameters and training settings
+ * (the kind's config schema and the loop's fields), for models the host trained or loaded. */
 static int l_model_info(lua_State *L)
 {
     rlab_model *m = need_model(L, 1, "Model:info");
     rlab_model_info mi;
     model_info(m, &mi);
+    push_info(L, &mi);                  /* t */
+    push_json_object(L, m->config);     /* t cfg */
+    lua_setfield(L, -2, "config");      /* t */
+    push_json_object(L, m->train_opts); /* t train */
+    lua_setfield(L, -2, "train");       /* t */
     rlab_model_release(m);
-    push_info(L, &mi); /* t */
     return 1;
 }
 

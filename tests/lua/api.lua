@@ -99,6 +99,12 @@ if has_baselines then
   -- positional form and the shell form give the same command
   local t2 = reclab.run("train pop data=tiny name=tpop2")
   check("lua.api.5", t2.model.name == "tpop2", "reclab.run")
+  -- the kind's config and the loop's settings, resolved, as Lua tables
+  local k = reclab.train{kind = "itemknn", data = "tiny", name = "tknn", k = 3, seed = 9}
+  local inf = k.model:info()
+  check("lua.api.5", inf.config.k == 3 and inf.train.seed == 9 and inf.train.split == "loo",
+        "model config %s %s %s", tostring(inf.config.k), tostring(inf.train.seed),
+        tostring(inf.train.split))
 
   -- lua.api.6: recommend. Pop trains on the LOO train part: counts i1 4, i2 3, i3 1, i4 0,
   -- i5 0. u4 has {i2, i1}: the best unseen items are i3 (1) then i4 (0; ties -> lower index).
