@@ -4,6 +4,7 @@
  */
 #include "data/view.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,9 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The timestamp at quantile q of the interactions (the first ts of the upper part). */
+/* The cut-off time at quantile q of the interactions: rows with ts >= cut-off are at most a
+ * share 1 - q of them (a run of equal times stays on one side: the cut-off moves up past it).
+ * Nothing is above it when no time qualifies. */
 static int ts_quantile(const rlab_inter *t, double q, int64_t *out, rlab_err *err)
 {
     int64_t *ts = rlab_malloc((t->n ? t->n : 1) * sizeof *ts);
@@ -83,10 +86,10 @@ static int ts_quantile(const rlab_inter *t, double q, int64_t *out, rlab_err *er
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     memcpy(ts, t->ts, t->n * sizeof *ts);
     qsort(ts, t->n, sizeof *ts, cmp_i64);
-    size_t k = (size_t)((double)t->n * q);
-    if (k >= t->n)
-        k = t->n - 1;
-    *out = ts[k];
+    size_t k = (size_t)ceil((double)t->n * q);
+    while (k > 0 && k < t->n && ts[k] == ts[k - 1])
+        k++;
+    *out = k < t->n ? ts[k] : (t->n ? ts[t->n - 1] + 1 : 0);
     rlab_free(ts);
     return RLAB_OK;
 }

@@ -125,16 +125,7 @@ int rlab__kind_check(const rlab_model_kind *k, char *why, size_t size)
             snprintf(why, size, "default for unknown field '%s'", o->key);
             return RLAB_EINVAL;
         }
-        union {
-            int64_t i;
-            double d;
-            char s[256];
-        } scratch;
-        rlab_field probe = *fd;
-        probe.offset = 0;
-        if (probe.type == RLAB_F_STR && probe.size > sizeof scratch.s)
-            probe.size = sizeof scratch.s;
-        if (rlab_config_set_field(&probe, &scratch, o->value, &e)) {
+        if (rlab_config_check_value(fd, o->value, &e)) {
             snprintf(why, size, "default of '%s': %s", o->key, e.msg);
             return RLAB_EINVAL;
         }

@@ -62,9 +62,15 @@ static void bounds(const rlab_field *fd, double *lo, double *hi)
     }
 }
 
-/* Shortest %g text of v that reads back as the same value (as float when is_float). */
+/* Shortest %g text of v that reads back as the same value (as float when is_float); whole
+ * numbers below 1e15 in plain digits ("10", not "1e+01"). */
 static void fmt_real(double v, int is_float, char *buf, size_t size)
 {
+    double fl = floor(v);
+    if (fabs(v) < 1e15 && !(v > fl) && !(v < fl)) {
+        snprintf(buf, size, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
         double back = strtod(buf, NULL);
@@ -255,6 +261,21 @@ int rlab_config_defaults(const rlab_field *f, const rlab_kv *overrides, void *cf
     return RLAB_OK;
 }
 
+int rlab_config_check_value(const rlab_field *fd, const char *text, rlab_err *err)
+{
+    /* parse into scratch space big enough for any field */
+    union {
+        int64_t i;
+        double d;
+        char s[256];
+    } scratch;
+    rlab_field probe = *fd;
+    probe.offset = 0;
+    if (probe.type == RLAB_F_STR && probe.size > sizeof scratch.s)
+        probe.size = sizeof scratch.s;
+    return rlab_config_set_field(&probe, &scratch, text, err);
+}
+
 int rlab_config_check_table(const rlab_field *f, rlab_err *err)
 {
     for (const rlab_field *fd = f; fd && fd->name; fd++) {
@@ -272,22 +293,10 @@ int rlab_config_check_table(const rlab_field *f, rlab_err *err)
             return rlab_errf(err, RLAB_EINVAL, "config field '%s' has no choices", fd->name);
         if (fd->type == RLAB_F_STR && fd->size < 2)
             return rlab_errf(err, RLAB_EINVAL, "config field '%s' has no buffer size", fd->name);
-        if (fd->def) {
-            /* parse the default into scratch space big enough for any field */
-            union {
-                int64_t i;
-                double d;
-                char s[256];
-            } scratch;
-            rlab_field probe = *fd;
-            probe.offset = 0;
-            if (probe.type == RLAB_F_STR && probe.size > sizeof scratch.s)
-                probe.size = sizeof scratch.s;
-            rlab_err e = {0};
-            if (rlab_config_set_field(&probe, &scratch, fd->def, &e))
-                return rlab_errf(err, RLAB_EINVAL, "config field '%s': bad default: %s", fd->name,
-                                 e.msg);
-        }
+        rlab_err e = {0};
+        if (fd->def && rlab_config_check_value(fd, fd->def, &e))
+            return rlab_errf(err, RLAB_EINVAL, "config field '%s': bad default: %s", fd->name,
+                             e.msg);
     }
     return RLAB_OK;
 }

@@ -125,6 +125,9 @@ RLAB_API int rlab_config_set(const rlab_field *f, void *cfg, const char *key, co
 RLAB_API int rlab_config_set_field(const rlab_field *fd, void *cfg, const char *text,
                                    rlab_err *err);
 
+/* RLAB_OK when text is a valid value of field fd (no config needed), else the set error. */
+RLAB_API int rlab_config_check_value(const rlab_field *fd, const char *text, rlab_err *err);
+
 /* The canonical text of field fd in cfg into buf ("64", "0.005", "true", "adamw"). */
 RLAB_API void rlab_config_text(const rlab_field *fd, const void *cfg, char *buf, size_t size);
 
