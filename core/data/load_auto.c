@@ -319,6 +319,10 @@ static const struct {
     {.name = "sasrec", .format = "sasrec", .flags = RLAB_READ_UTF8, .fn = rlab_ld_sasrec},
     {.name = "seqline", .format = "seqline", .flags = RLAB_READ_UTF8, .fn = rlab_ld_seqline},
     {.name = "csv", .format = "csv", .flags = RLAB_READ_UTF8, .fn = buf_csv},
+    {.name = "item2attributes",
+     .format = "item2attributes",
+     .flags = RLAB_READ_UTF8,
+     .fn = rlab_ld_item_attrs_buffer},
 };
 
 int rlab_data_load_buffer(const void *buf, size_t n, const char *format, const char *label,

@@ -93,12 +93,25 @@ int rlab_ld_seqline(rlab_reader *r, rlab_dataset *ds, rlab_err *err)
     return rc;
 }
 
+/* The loaded file's sibling <stem>_item2attributes.json, when present. */
+static int with_attrs(int rc, const char *path, rlab_dataset **out, rlab_err *err)
+{
+    if (rc == RLAB_OK && (rc = rlab_ld_attach_sibling_attrs(*out, path, err)) != RLAB_OK) {
+        rlab_dataset_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int rlab_load_sasrec(const char *path, const char *name, rlab_dataset **out, rlab_err *err)
 {
-    return rlab_ld_file(path, RLAB_READ_UTF8, name, "sasrec", rlab_ld_sasrec, out, err);
+    return with_attrs(rlab_ld_file(path, RLAB_READ_UTF8, name, "sasrec", rlab_ld_sasrec, out, err),
+                      path, out, err);
 }
 
 int rlab_load_seqline(const char *path, const char *name, rlab_dataset **out, rlab_err *err)
 {
-    return rlab_ld_file(path, RLAB_READ_UTF8, name, "seqline", rlab_ld_seqline, out, err);
+    return with_attrs(
+        rlab_ld_file(path, RLAB_READ_UTF8, name, "seqline", rlab_ld_seqline, out, err), path, out,
+        err);
 }

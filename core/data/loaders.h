@@ -59,7 +59,7 @@ RLAB_API int rlab_data_load(const char *path, const char *format, const char *na
  * "recbole-item", "recbole-user" (features alone: ids are added to the vocabularies),
  * "ml-100k-data", "ml-100k-item", "ml-100k-user", "ml-1m-ratings", "ml-1m-movies",
  * "ml-1m-movies-semicolon", "ml-1m-users", "sasrec", "seqline", "csv" (header, columns
- * guessed by name as above). */
+ * guessed by name as above), "item2attributes" (see rlab_load_item_attrs). */
 RLAB_API int rlab_data_load_buffer(const void *buf, size_t n, const char *format, const char *label,
                                    rlab_dataset **out, rlab_err *err);
 
@@ -113,6 +113,20 @@ RLAB_API int rlab_load_sasrec(const char *path, const char *name, rlab_dataset *
 /* S3Rec/ICLRec: `user item item ...` per line (at least one item); ts = position. */
 RLAB_API int rlab_load_seqline(const char *path, const char *name, rlab_dataset **out,
                                rlab_err *err);
+
+/* ---- item attributes ------------------------------------------------------------------ */
+/* S3Rec's <name>_item2attributes.json (Amazon Beauty / Sports / Toys: brand + categories as
+ * integer ids): one JSON object {"item id": [attribute id, ...], ...} added to ds as the item
+ * feature "attributes" (TOKEN_SEQ; values are the ids as text, in file order). Item ids are
+ * matched against ds->items (numeric ids canonicalised); items ds does not have are skipped
+ * and counted in *skipped (may be NULL). rlab_load_sasrec / rlab_load_seqline (and so
+ * rlab_data_load) read <stem>_item2attributes.json next to <stem>.txt or <stem>.sasrec.txt
+ * when it exists. Buffer format "item2attributes" (rlab_data_load_buffer) reads the object
+ * alone, adding its items to the vocabulary. Errors: RLAB_EIO, RLAB_EFORMAT (invalid or
+ * truncated JSON, not an object, a value that is not an array of integer / short string ids),
+ * RLAB_EINVAL (ds already has an "attributes" item feature), RLAB_ENOMEM. */
+RLAB_API int rlab_load_item_attrs(rlab_dataset *ds, const char *path, int64_t *skipped,
+                                  rlab_err *err);
 
 /* ---- CSV / TSV ------------------------------------------------------------------------- */
 typedef struct rlab_csv_opts {

@@ -194,6 +194,10 @@ int rlab_ld_file(const char *path, unsigned flags, const char *name, const char 
  * (or d) and returns an rlab status; the caller frees on failure. */
 typedef struct rlab_csv_opts rlab_csv_opts;
 typedef struct rlab_dialogues rlab_dialogues;
+/* load_attrs.c: the item2attributes object of a memory reader; a sibling attributes file of
+ * a SASRec / seq-line file read into ds when present. */
+int rlab_ld_item_attrs_buffer(rlab_reader *r, rlab_dataset *ds, rlab_err *err);
+int rlab_ld_attach_sibling_attrs(rlab_dataset *ds, const char *path, rlab_err *err);
 int rlab_ld_recbole_inter(rlab_reader *r, rlab_dataset *ds, rlab_err *err);
 int rlab_ld_recbole_feats(rlab_reader *r, rlab_dataset *ds, int user_side, rlab_err *err);
 int rlab_ld_ml_ratings(rlab_reader *r, rlab_dataset *ds, const char *sep, rlab_err *err);

@@ -333,7 +333,8 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
                     .cancelled = fit_cancelled,
                     .log = fit_log,
                     .progress = fit_progress,
-                    .metric = fit_metric};
+                    .metric = fit_metric,
+                    .data = ds};
     rlab_fit_result res;
     rlab_model *m = rlab_fit_run(k->fit, &fit, &res, err);
     int fit_rc = m ? err->code : (err->code ? err->code : RLAB_ENOMEM);

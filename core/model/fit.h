@@ -75,6 +75,10 @@ struct rlab_fit {
     /* a metric of the run (split "train" / "valid" / "test", protocol NULL for train) */
     int (*metric)(void *ud, int64_t step, const char *split, const char *name, const char *protocol,
                   double value);
+    /* The dataset the view was cut from (borrowed for the run; NULL when the caller has
+     * none): its item and user feature tables, for kinds that learn from content (semantic-ID
+     * tokenizers, data/content.h). Appended: kinds that do not need it ignore it. */
+    const rlab_dataset *data;
 };
 
 /* The step functions of a kind. */

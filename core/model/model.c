@@ -4,6 +4,7 @@
  * score_all plus a bounded heap.
  */
 #include "model/model.h"
+#include "tensor/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -307,4 +308,19 @@ int rlab_model_user_repr(const rlab_model *m, const rlab_query *q, int nq, float
     if (!m->vt->user_repr || m->repr_dim <= 0)
         return rlab_errf(err, RLAB_ESTATE, "model '%s' has no user representation", m->name);
     return m->vt->user_repr(m, q, nq, out, err);
+}
+
+rlab_ckpt *rlab_model_state(const rlab_model *m, rlab_err *err)
+{
+    if (!m->vt->tensors) {
+        rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) does not expose its state", m->name,
+                  m->kind[0] ? m->kind : "?");
+        return NULL;
+    }
+    rlab_ckpt *ck = rlab_ckpt_new(err);
+    if (ck && m->vt->tensors(m, ck, err)) {
+        rlab_ckpt_free(ck);
+        return NULL;
+    }
+    return ck;
 }

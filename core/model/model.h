@@ -202,6 +202,23 @@ RLAB_API void rlab_model_describe(const rlab_model *m, char *buf, size_t size);
 RLAB_API int rlab_model_user_repr(const rlab_model *m, const rlab_query *q, int nq, float *out,
                                   rlab_err *err);
 
+/* The model's state as an in-memory checkpoint container: what vt->tensors adds (named F32 /
+ * I32 / I64 tensors and the kind's metadata), without the host's part (histories, config).
+ * This is how one plugin reads another's learned arrays by name, e.g. the semantic IDs of a
+ * semid tokenizer:
+ *
+ *     rlab_ckpt *ck = rlab_model_state(m, &err);        // m borrowed (rlab_models_get)
+ *     int nd; int64_t sh[8];
+ *     const int32_t *ids = ck ? rlab_ckpt_tensor(ck, "semid.codes", RLAB_DT_I32, &nd, sh,
+ *                                                &err) : NULL;   // [n_items][levels + 1]
+ *     ...
+ *     rlab_ckpt_free(ck);                                // before releasing m
+ *
+ * The tensors' data are borrowed from the model (valid while the model is held and ck is
+ * not freed; read-only). Free with rlab_ckpt_free (tensor/checkpoint.h). NULL with
+ * RLAB_ESTATE when the kind has no vt->tensors, or its error. Thread-safe like vt->tensors. */
+RLAB_API rlab_ckpt *rlab_model_state(const rlab_model *m, rlab_err *err);
+
 /* ---- the registry -------------------------------------------------------------------- */
 
 typedef struct rlab_models rlab_models;

@@ -5,10 +5,12 @@
  */
 #include "harness.h"
 
+#include "data/content.h"
 #include "data/loaders.h"
 #include "data/tokenizer.h"
 #include "data/world.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1312,6 +1314,131 @@ static void t_name_loose_files(void)
     }
 }
 
+/* ---- item attributes (S3Rec item2attributes.json) and content vectors ------------------- */
+
+static void t_attrs(void)
+{
+    /* Beauty-like: X.txt with X_item2attributes.json beside it (item 9 has no interaction) */
+    mkdir_tmp("attrs");
+    put("attrs/X.txt", "1 5 7\n2 7 8\n");
+    put("attrs/X_item2attributes.json", "{\"5\": [1, 2], \"7\": [2], \"8\": [], \"9\": [3]}");
+    char path[600];
+    snprintf(path, sizeof path, "%s/attrs/X.txt", rlab_test_tmpdir());
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    CHECK_EQ_INT(rlab_data_load(path, NULL, NULL, &ds, &err), RLAB_OK);
+    if (!ds)
+        return;
+    CHECK_EQ_INT(rlab_vocab_size(&ds->items), 3); /* 9 skipped */
+    const rlab_feat_col *c = rlab_feats_find(&ds->item_feats, "attributes");
+    CHECK(c && c->kind == RLAB_FEAT_TOKEN_SEQ);
+    if (c) {
+        int32_t i5 = rlab_vocab_find(&ds->items, "5", 1), i8 = rlab_vocab_find(&ds->items, "8", 1);
+        CHECK_EQ_INT(c->off[i5 + 1] - c->off[i5], 2);
+        CHECK_STR(rlab_vocab_name(&c->vocab, c->seq[c->off[i5]]), "1");
+        CHECK_EQ_INT(c->off[i8 + 1] - c->off[i8], 0);
+    }
+    /* content vectors: 2 distinct values used... 3 in the vocabulary (1, 2, 3) fit tok_dim 4
+     * exactly: item 5 = (1, 1, 0, 0)/sqrt 2, item 7 = (0, 1, 0, 0), item 8 = 0 */
+    rlab_content_opts o = rlab_content_defaults();
+    o.tok_dim = 4;
+    o.text_dim = 0;
+    float *X = NULL;
+    int32_t dim = 0;
+    CHECK_EQ_INT(rlab_item_content(ds, &o, &X, &dim, &err), RLAB_OK);
+    CHECK_EQ_INT(dim, 4);
+    if (X) {
+        int32_t i5 = rlab_vocab_find(&ds->items, "5", 1), i7 = rlab_vocab_find(&ds->items, "7", 1),
+                i8 = rlab_vocab_find(&ds->items, "8", 1);
+        CHECK_NEAR(X[i5 * 4 + 0], 1 / sqrt(2.0), 1e-6);
+        CHECK_NEAR(X[i5 * 4 + 1], 1 / sqrt(2.0), 1e-6);
+        CHECK_NEAR(X[i5 * 4 + 2], 0, 0);
+        CHECK_NEAR(X[i7 * 4 + 1], 1, 1e-6);
+        for (int j = 0; j < 4; j++)
+            CHECK_NEAR(X[i8 * 4 + j], 0, 0);
+    }
+    rlab_free(X);
+    /* a column that does not exist / is numeric */
+    o.cols = "genres";
+    CHECK_EQ_INT(rlab_item_content(ds, &o, &X, &dim, &err), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "no item feature 'genres'");
+    /* attaching twice is refused */
+    snprintf(path, sizeof path, "%s/attrs/X_item2attributes.json", rlab_test_tmpdir());
+    CHECK_EQ_INT(rlab_load_item_attrs(ds, path, NULL, &err), RLAB_EINVAL);
+    rlab_dataset_free(ds);
+}
+
+static void t_attrs_bad(void)
+{
+    static const struct {
+        const char *in, *msg;
+    } bad[] = {
+        {"{\"1\": [1, 2]", "truncated JSON"},
+        {"[1, 2]", "expected a JSON object"},
+        {"{\"1\": 3}", "item 1: expected an array of attribute ids"},
+        {"{\"1\": [1.5]}", "item 1, attribute 1: expected an integer or a short string id"},
+        {"{\"1\": [{}]}", "item 1, attribute 1"},
+        {"{\"\": [1]}", "empty or invalid UTF-8 item id"},
+        {"", "truncated JSON"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        rlab_err err = {0};
+        rlab_dataset *ds = (rlab_dataset *)1;
+        int rc = rlab_data_load_buffer(bad[k].in, strlen(bad[k].in), "item2attributes", "a.json",
+                                       &ds, &err);
+        CHECK_MSG(rc == RLAB_EFORMAT, "case %zu: rc %d (%s)", k, rc, err.msg);
+        CHECK(ds == NULL);
+        CHECK_STR_CONTAINS(err.msg, "a.json");
+        CHECK_STR_CONTAINS(err.msg, bad[k].msg);
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    CHECK_EQ_INT(
+        rlab_data_load_buffer("{\"a\": [\"x\", 2]}", 15, "item2attributes", "b", &ds, &err),
+        RLAB_OK);
+    CHECK(ds && rlab_vocab_size(&ds->items) == 1);
+    rlab_dataset_free(ds);
+    /* a missing file */
+    ds = rlab_dataset_new("d", &err);
+    CHECK_EQ_INT(rlab_load_item_attrs(ds, "/nonexistent/x.json", NULL, &err), RLAB_EIO);
+    rlab_dataset_free(ds);
+}
+
+static void t_content_ml(void)
+{
+    /* ML-100K-like items: genres (exact one-hot) + a title block */
+    const char *items = "1|Toy Story (1995)|01-Jan-1995||u|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                        "2|GoldenEye (1995)|01-Jan-1995||u|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0\n";
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    CHECK_EQ_INT(rlab_data_load_buffer(items, strlen(items), "ml-100k-item", "u.item", &ds, &err),
+                 RLAB_OK);
+    if (!ds)
+        return;
+    rlab_content_opts o = rlab_content_defaults(); /* 64 + 64 */
+    float *X = NULL;
+    int32_t dim = 0;
+    CHECK_EQ_INT(rlab_item_content(ds, &o, &X, &dim, &err), RLAB_OK);
+    CHECK_EQ_INT(dim, 128);
+    for (int i = 0; X && i < 2; i++) {
+        double a = 0, b = 0;
+        for (int j = 0; j < 64; j++)
+            a += (double)X[i * 128 + j] * (double)X[i * 128 + j];
+        for (int j = 64; j < 128; j++)
+            b += (double)X[i * 128 + j] * (double)X[i * 128 + j];
+        CHECK_NEAR(a, 1.0, 1e-6);  /* genres block, unit norm */
+        CHECK_NEAR(b, 0.25, 1e-6); /* title block, norm text_weight = 0.5 */
+    }
+    /* Toy Story: 3 genres (Animation, Children's, Comedy) in exact columns 0..2 */
+    if (X) {
+        CHECK_NEAR(X[0], 1 / sqrt(3.0), 1e-6);
+        CHECK_NEAR(X[1], 1 / sqrt(3.0), 1e-6);
+        CHECK_NEAR(X[2], 1 / sqrt(3.0), 1e-6);
+    }
+    rlab_free(X);
+    rlab_dataset_free(ds);
+}
+
 static const rlab_test tests[] = {
     {"data.tok.split.1", t_split},
     {"data.tok.numbers.1", t_numbers},
@@ -1345,6 +1472,9 @@ static const rlab_test tests[] = {
     {"data.name.long.1", t_name_long},
     {"data.name.loose.1", t_name_loose_files},
     {"data.sniff.1", t_sniff_malformed},
+    {"data.attrs.1", t_attrs},
+    {"data.attrs.bad.1", t_attrs_bad},
+    {"data.content.1", t_content_ml},
     {NULL, NULL},
 };
 

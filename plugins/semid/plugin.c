@@ -1,0 +1,243 @@
+/*
+ * plugins/semid/plugin.c: the semid plugin (reclab_semid.so): semantic-ID tokenizers as model
+ * kinds, and the commands that read their IDs.
+ *
+ *   train rkmeans|brkmeans|rqvae data=D [levels=3] [codes=64] [field=value ...]
+ *   semid.stats model=M             per level: utilisation, entropy, perplexity, collision
+ *                                   before de-duplication, reconstruction error
+ *   semid.export model=M [file=F]   the IDs as CSV (item,l1..lL,dedup), or as a result table
+ *
+ * Other plugins read the IDs by name through the plugin API: borrow the model
+ * (rlab_ctx_model / rlab_models_get) and read its tensor "semid.codes" (I32 [n_items, L + 1])
+ * with rlab_model_state + rlab_ckpt_tensor (model/model.h), or call semid.export without a
+ * file through rlab_ctx_call and read the table "ids".
+ */
+#include "semid.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SEMID_CONTENT_FIELDS                                                                       \
+    RLAB_FIELD_INT(semid_cfg, levels, "3", 1, SEMID_MAX_LEVELS, "code levels L"),                  \
+        RLAB_FIELD_INT(semid_cfg, codes, "64", 2, 65536, "codes per level K"),                     \
+        RLAB_FIELD_INT(semid_cfg, iters, "25", 1, 10000,                                           \
+                       "k-means iterations per level (rqvae: of the codebook init)"),              \
+        RLAB_FIELD_INT(semid_cfg, tok_dim, "64", 0, 1 << 16,                                       \
+                       "content vector: buckets of the categorical values (genres, attributes)"),  \
+        RLAB_FIELD_INT(semid_cfg, text_dim, "64", 0, 1 << 16,                                      \
+                       "content vector: TF-IDF buckets of the titles (0 = no text)"),              \
+        RLAB_FIELD_FLOAT(semid_cfg, text_weight, "0.5", 0, 100,                                    \
+                         "content vector: weight of the text block"),                              \
+        RLAB_FIELD_STR(semid_cfg, cols, "",                                                        \
+                       "content vector: item feature columns, comma-separated (\"\" = every "      \
+                       "token list and text column)")
+
+static const rlab_field km_fields[] = {SEMID_CONTENT_FIELDS, {0}};
+
+static const rlab_field rq_fields[] = {
+    SEMID_CONTENT_FIELDS,
+    RLAB_FIELD_INT(semid_cfg, hidden, "128", 1, 1 << 16, "encoder / decoder hidden width"),
+    RLAB_FIELD_INT(semid_cfg, latent, "32", 1, 1 << 16, "latent (quantised) size"),
+    RLAB_FIELD_INT(semid_cfg, batch, "256", 1, 1 << 20, "items per step"),
+    RLAB_FIELD_DOUBLE(semid_cfg, lr, "0.001", 0, 10, "Adam learning rate"),
+    RLAB_FIELD_FLOAT(semid_cfg, beta, "0.25", 0, 100, "commitment weight"),
+    RLAB_FIELD_BOOL(semid_cfg, restart, "true", "restart dead codes at the end of every epoch"),
+    {0}};
+
+/* Tokenizers are not selected by a ranking metric: no validation during training (the
+ * content recommender's test metrics are still reported). */
+static const rlab_kv rq_defaults[] = {{"epochs", "100"}, {"eval_every", "0"}, {0, 0}};
+
+static const rlab_model_kind semid_kinds[] = {
+    {.name = "rkmeans",
+     .summary = "residual k-means semantic IDs over item content",
+     .config = km_fields,
+     .config_size = sizeof(semid_cfg),
+     .flags = RLAB_KIND_ONESHOT,
+     .fit = &semid_rkmeans_fit,
+     .restore = semid_rkmeans_restore},
+    {.name = "brkmeans",
+     .summary = "balanced residual k-means semantic IDs (OneRec): clusters of ceil(N/K) items",
+     .config = km_fields,
+     .config_size = sizeof(semid_cfg),
+     .flags = RLAB_KIND_ONESHOT,
+     .fit = &semid_brkmeans_fit,
+     .restore = semid_rkmeans_restore},
+    {.name = "rqvae",
+     .summary = "RQ-VAE semantic IDs: MLP encoder, residual quantiser (STE), MLP decoder",
+     .config = rq_fields,
+     .config_size = sizeof(semid_cfg),
+     .defaults = rq_defaults,
+     .fit = &semid_rqvae_fit,
+     .restore = semid_rqvae_restore},
+    {0}};
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+static const semid_tok *tok_arg(rlab_ctx *ctx, const rlab_args *args, const rlab_model **mp)
+{
+    const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
+    if (!m)
+        return NULL;
+    const semid_tok *t = semid_tok_of(m);
+    if (!t)
+        rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                        "model '%s' is a %s model, not a semantic-ID tokenizer (rkmeans, "
+                        "brkmeans, rqvae)",
+                        m->name, m->kind);
+    *mp = m;
+    return t;
+}
+
+static int stats_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const rlab_model *m = NULL;
+    const semid_tok *t = tok_arg(ctx, args, &m);
+    if (!t)
+        return rlab_ctx_err(ctx)->code;
+    semid_level_stats st[SEMID_MAX_LEVELS];
+    int rc = semid_stats(t->codes, t->n_items, t->L + 1, t->L, t->K, st, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    rlab_table *tb = rlab_ctx_result_table(ctx, "levels", 8,
+                                           (const char *const[]){"level", "used", "util", "entropy",
+                                                                 "perplexity", "collision",
+                                                                 "max_bucket", "recon"});
+    if (!tb)
+        return RLAB_ENOMEM;
+    for (int l = 0; l < t->L; l++) {
+        rlab_table_add_row(tb, "iifffflf", l + 1, st[l].used, st[l].util, st[l].entropy,
+                           st[l].perplexity, st[l].collision, (int64_t)st[l].max_bucket,
+                           (double)t->recon[l]);
+        rlab_ctx_printf(ctx,
+                        "level %d: %d/%d codes (util %.3f), entropy %.3f nats, perplexity %.1f, "
+                        "collision %.4f, largest prefix group %lld, recon %.5f",
+                        l + 1, st[l].used, t->K, st[l].util, st[l].entropy, st[l].perplexity,
+                        st[l].collision, (long long)st[l].max_bucket, (double)t->recon[l]);
+    }
+    rlab_ctx_result_int(ctx, "levels", t->L);
+    rlab_ctx_result_int(ctx, "codes", t->K);
+    rlab_ctx_result_int(ctx, "items", t->n_items);
+    rlab_ctx_result_float(ctx, "collision", st[t->L - 1].collision);
+    rlab_ctx_result_int(ctx, "max_dedup", t->max_dedup);
+    return RLAB_OK;
+}
+
+static int export_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const rlab_model *m = NULL;
+    const semid_tok *t = tok_arg(ctx, args, &m);
+    if (!t)
+        return rlab_ctx_err(ctx)->code;
+    const char *file = rlab_args_str(args, "file");
+    /* external item ids from the model's dataset when it is loaded, else "#<index>" */
+    rlab_host *h = rlab_ctx_host(ctx);
+    rlab_dataset *ds = m->dataset[0] ? rlab_host_dataset_get(h, m->dataset) : NULL;
+    if (ds && rlab_vocab_size(&ds->items) != t->n_items) {
+        rlab_host_dataset_release(h, ds);
+        ds = NULL;
+    }
+    const int L = t->L;
+    int rc = RLAB_OK;
+    if (file && file[0]) {
+        FILE *fp = fopen(file, "w");
+        if (!fp)
+            rc = rlab_ctx_errorf(ctx, RLAB_EIO, "%s: cannot open: %s", file, strerror(errno));
+        for (int l = 0; !rc && l < L; l++)
+            fprintf(fp, l ? ",l%d" : "item,l%d", l + 1);
+        if (!rc)
+            fprintf(fp, ",dedup\n");
+        for (int32_t i = 0; !rc && i < t->n_items; i++) {
+            if (ds)
+                fprintf(fp, "%s", rlab_vocab_name(&ds->items, i));
+            else
+                fprintf(fp, "#%d", (int)i);
+            for (int l = 0; l <= L; l++)
+                fprintf(fp, ",%d", (int)t->codes[(size_t)i * (L + 1) + l]);
+            fputc('\n', fp);
+        }
+        if (fp && fclose(fp) != 0 && !rc)
+            rc = rlab_ctx_errorf(ctx, RLAB_EIO, "%s: write failed: %s", file, strerror(errno));
+        if (!rc)
+            rlab_ctx_printf(ctx, "wrote %d semantic IDs (%d levels + dedup digit) to %s",
+                            (int)t->n_items, L, file);
+    } else {
+        const char *cols[SEMID_MAX_LEVELS + 3];
+        char names[SEMID_MAX_LEVELS][8];
+        cols[0] = "item";
+        cols[1] = "index";
+        for (int l = 0; l < L; l++) {
+            snprintf(names[l], sizeof names[l], "l%d", l + 1);
+            cols[2 + l] = names[l];
+        }
+        cols[2 + L] = "dedup";
+        rlab_table *tb = rlab_ctx_result_table(ctx, "ids", L + 3, cols);
+        rlab_cell row[SEMID_MAX_LEVELS + 3];
+        char idx[16];
+        for (int32_t i = 0; tb && !rc && i < t->n_items; i++) {
+            snprintf(idx, sizeof idx, "#%d", (int)i);
+            row[0] =
+                (rlab_cell){.type = RLAB_CELL_TEXT, .s = ds ? rlab_vocab_name(&ds->items, i) : idx};
+            row[1] = (rlab_cell){.type = RLAB_CELL_INT, .i = i};
+            for (int l = 0; l <= L; l++)
+                row[2 + l] =
+                    (rlab_cell){.type = RLAB_CELL_INT, .i = t->codes[(size_t)i * (L + 1) + l]};
+            rc = rlab_table_add_cells(tb, row);
+        }
+        if (!tb)
+            rc = RLAB_ENOMEM;
+    }
+    if (ds)
+        rlab_host_dataset_release(h, ds);
+    if (!rc) {
+        rlab_ctx_result_int(ctx, "items", t->n_items);
+        rlab_ctx_result_int(ctx, "levels", L);
+    }
+    return rc;
+}
+
+static const rlab_arg stats_args[] = {{.name = "model",
+                                       .type = RLAB_ARG_MODEL,
+                                       .flags = RLAB_ARGF_REQUIRED,
+                                       .help = "a tokenizer (rkmeans, brkmeans, rqvae)"},
+                                      {0}};
+static const rlab_arg export_args[] = {
+    {.name = "model",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "a tokenizer (rkmeans, brkmeans, rqvae)"},
+    {.name = "file",
+     .type = RLAB_ARG_PATH,
+     .help = "CSV to write (item,l1..lL,dedup); none = the result table 'ids'"},
+    {0}};
+
+static const rlab_cmd semid_cmds[] = {
+    {.name = "stats",
+     .args = stats_args,
+     .help = "Per-level statistics of a tokenizer's semantic IDs.\n"
+             "Utilisation (codes used / K), entropy of the code distribution (nats) and\n"
+             "perplexity, collision rate of the code prefix up to the level before\n"
+             "de-duplication (1 - distinct prefixes / items), the largest prefix group, and\n"
+             "the reconstruction error (content space) from levels 1..l.",
+     .flags = RLAB_CMD_READONLY,
+     .run = stats_run},
+    {.name = "export",
+     .args = export_args,
+     .help = "Write a tokenizer's semantic IDs as CSV, or return them as the table 'ids'.\n"
+             "Columns: item (the dataset's item id, or #index when the dataset is not\n"
+             "loaded), the L codes, the de-duplication digit.",
+     .flags = RLAB_CMD_READONLY,
+     .run = export_run},
+    {0}};
+
+RLAB_PLUGIN(semid)
+{
+    RLAB_PLUGIN_INIT(out);
+    out->name = "semid";
+    out->version = "0.1.0";
+    out->summary = "semantic IDs: residual k-means, balanced residual k-means, RQ-VAE";
+    out->models = semid_kinds;
+    out->commands = semid_cmds;
+    return RLAB_OK;
+}

@@ -1,0 +1,148 @@
+/*
+ * plugins/semid/semid.h: private header of the semid plugin (semantic IDs). Not installed;
+ * the plugin's .c files and its tests (tests/semid) include it.
+ *
+ *   kmeans.c   k-means (k-means++ seeding, Lloyd), OneRec's balanced k-means (Algorithm 1),
+ *              residual k-means over L levels
+ *   codes.c    de-duplication digits, per-level statistics, prefix ids
+ *   tok.c      the tokenizer model (codes + codebooks/params): scoring, checkpoint, restore,
+ *              and the rkmeans / brkmeans kinds on the core loop
+ *   rqvae.c    the RQ-VAE kind: encoder MLP -> residual quantiser -> decoder MLP
+ *   plugin.c   the descriptor: three model kinds and the commands semid.stats, semid.export
+ *
+ * A tokenizer maps every item of a dataset to a tuple of L codes in [0, K) plus one
+ * de-duplication digit (TIGER), so that the tuples are unique. Its model is a recommender
+ * too (see tok.c): items are scored by how many code prefixes they share with the history.
+ */
+#ifndef RLAB_PLUGIN_SEMID_H
+#define RLAB_PLUGIN_SEMID_H
+
+#include "data/content.h"
+#include "host/plugin.h"
+#include "model/fit.h"
+#include "tensor/checkpoint.h"
+#include "tensor/nn.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
+
+#define SEMID_MAX_LEVELS 8
+
+/* ---- config (schemas in plugin.c) ------------------------------------------------------ */
+typedef struct semid_cfg {
+    int levels;        /* L */
+    int codes;         /* K per level */
+    int iters;         /* k-means iterations (rkmeans, brkmeans, RQ-VAE codebook init) */
+    int tok_dim;       /* content vector: categorical buckets */
+    int text_dim;      /* content vector: title TF-IDF buckets */
+    float text_weight; /* content vector: scale of the text block */
+    char cols[128];    /* content vector: columns ("" = every token list and text column) */
+    /* RQ-VAE */
+    int hidden;   /* MLP hidden width (encoder and decoder) */
+    int latent;   /* quantised latent size */
+    int batch;    /* items per step */
+    double lr;    /* Adam learning rate */
+    float beta;   /* commitment weight */
+    int restart;  /* dead-code restart at the end of every epoch */
+    int balanced; /* private: set by the kind (brkmeans), not a field */
+} semid_cfg;
+
+enum { SEMID_RKMEANS = 0, SEMID_BRKMEANS = 1, SEMID_RQVAE = 2 };
+
+/* ---- k-means (kmeans.c) ------------------------------------------------------------------ */
+
+/* k-means++ seeding: K rows of X [N][D] into C [K][D] (the first uniformly, then each with
+ * probability proportional to its squared distance to the nearest chosen centre; rows
+ * already chosen or at distance 0 are never chosen twice while others remain). N >= 1. */
+void semid_kmeans_pp(const float *X, int64_t N, int D, int K, rlab_rng *rng, float *C);
+
+/* Run `iters` iterations from the centres in C [K][D] (updated in place); assign [N] gets
+ * each row's cluster. Plain (balanced 0): Lloyd, nearest centre (ties to the lower index);
+ * a cluster left empty takes the row farthest from its centre (lowest index on ties).
+ * Balanced (1): OneRec's Algorithm 1 with capacity w = ceil(N / K): clusters k = 0..K-1 in
+ * turn take the w unassigned rows nearest to their centre (ties to the lower row index),
+ * and the centre moves to their mean; the last clusters take what remains (so every
+ * cluster holds w rows except the tail: N = 10, K = 4 gives 3, 3, 3, 1). Stops early when
+ * an iteration changes no assignment. Returns the iterations run, or -1 on ENOMEM. The
+ * final assignment is the one the returned centres were computed from. */
+int semid_kmeans_run(const float *X, int64_t N, int D, int K, int iters, int balanced, float *C,
+                     int32_t *assign);
+
+/* Residual k-means: level l clusters the residual R_l = X - sum_{j<l} C_j[code_j] with
+ * k-means++ seeding (rng) and semid_kmeans_run. C [L][K][D], codes [N][stride] (level l in
+ * column l). recon [L] (may be NULL) receives the mean over rows of ||R_{l+1}||^2, the
+ * squared error of the reconstruction from levels 0..l. RLAB_ENOMEM, RLAB_ECANCELED (when
+ * cancel(ud) says so between levels; cancel may be NULL). */
+int semid_rkmeans(const float *X, int64_t N, int D, int L, int K, int iters, int balanced,
+                  rlab_rng *rng, float *C, int32_t *codes, int stride, double *recon,
+                  int (*cancel)(void *), void *ud, rlab_err *err);
+
+/* ---- codes (codes.c) --------------------------------------------------------------------- */
+
+/* Per level statistics of the code tuples codes [N][stride] (levels 0..L-1). */
+typedef struct semid_level_stats {
+    int used;           /* distinct codes used at this level */
+    double util;        /* used / K */
+    double entropy;     /* of the code distribution at this level, in nats */
+    double perplexity;  /* exp(entropy) */
+    double collision;   /* 1 - distinct prefixes (levels 0..l) / N */
+    int64_t max_bucket; /* items of the most crowded prefix (levels 0..l) */
+} semid_level_stats;
+
+int semid_stats(const int32_t *codes, int64_t N, int stride, int L, int K, semid_level_stats *out,
+                rlab_err *err);
+
+/* Append the de-duplication digit: codes [N][L + 1], column L gets 0 for the first item (in
+ * index order) of every distinct tuple of columns 0..L-1, 1 for the second, and so on.
+ * Returns the largest digit (0: no collision), or -1 on ENOMEM. */
+int32_t semid_dedup(int32_t *codes, int64_t N, int L);
+
+/* Dense ids of the prefixes: pid [N][L], pid[i][l] = index of the tuple codes[i][0..l]
+ * among the distinct prefixes of length l + 1 (ids in [0, N)). codes [N][stride]. */
+int semid_prefix_ids(const int32_t *codes, int64_t N, int stride, int L, int32_t *pid,
+                     rlab_err *err);
+
+/* ---- the tokenizer model (tok.c) -------------------------------------------------------- */
+
+typedef struct semid_tok {
+    int kind;           /* SEMID_* */
+    int L, K, D;        /* levels, codes per level, content dims */
+    int32_t n_items;    /* rows of codes */
+    int32_t *codes;     /* [n_items][L + 1]: L codes, then the de-duplication digit */
+    int32_t max_dedup;  /* largest digit */
+    float *recon;       /* [L] reconstruction error after levels 0..l (content space) */
+    int32_t *pid;       /* [n_items][L] prefix ids, for scoring */
+    rlab_params *P;     /* rkmeans/brkmeans: "codebooks" [L][K][D]; rqvae: the network */
+    int64_t train_info; /* k-means: iterations of the last level; rqvae: epochs */
+} semid_tok;
+
+extern const rlab_model_vt semid_vt;
+
+/* Wrap a filled tokenizer (owned from now on, also on failure): computes prefix ids. */
+rlab_model *semid_tok_wrap(semid_tok *t, int32_t n_users, rlab_err *err);
+void semid_tok_free(semid_tok *t);
+/* The tokenizer of a model made by this plugin, or NULL (not a semid model). */
+const semid_tok *semid_tok_of(const rlab_model *m);
+/* Finish a tokenizer after its codes [N][L + 1] (levels filled) and recon are set: append
+ * the de-duplication digits and report per-level statistics through the fit's log and
+ * metric hooks (fit may be NULL). */
+int semid_tok_finish(semid_tok *t, const rlab_fit *fit, rlab_err *err);
+
+/* The content vectors of the fit's dataset under cfg (X [n_items][*D], rlab_free). */
+int semid_content(const rlab_fit *fit, const semid_cfg *cfg, float **X, int32_t *D, rlab_err *err);
+int semid_cancelled(const rlab_fit *fit);
+
+extern const rlab_fit_ops semid_rkmeans_fit, semid_brkmeans_fit, semid_rqvae_fit;
+rlab_model *semid_rkmeans_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg,
+                                  rlab_err *err);
+rlab_model *semid_rqvae_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg,
+                                rlab_err *err);
+/* The network's parameter specs (rqvae.c): 9 tensors. */
+int semid_rqvae_specs(const semid_cfg *c, int D, rlab_param_spec *s);
+
+/* Checkpoint helpers (tok.c). */
+int semid_ckpt_int(const rlab_ckpt *ck, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                   rlab_err *err);
+rlab_model *semid_restore_common(const rlab_ckpt *ck, const semid_cfg *cfg, int kind,
+                                 const rlab_param_spec *specs, int nspecs, rlab_err *err);
+
+#endif /* RLAB_PLUGIN_SEMID_H */

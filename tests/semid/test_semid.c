@@ -1,0 +1,465 @@
+/*
+ * tests/semid/test_semid.c: the semid plugin (semantic-ID tokenizers).
+ *
+ * Test organization:
+ *   semid.kmeans.*  Lloyd and OneRec's balanced assignment from given centres, by hand;
+ *                   balanced cluster sizes ceil(N/K) with the tail
+ *   semid.rkmeans.* residual k-means on a 2-D set with a hand-known answer
+ *   semid.dedup.*   de-duplication digits by hand, every (tuple, digit) unique
+ *   semid.stats.*   utilisation / entropy / perplexity / collision against a hand computation
+ *   semid.rqvae.*   on a synthetic set: training loss falls and the reconstruction error of
+ *                   a longer run is lower (the core loop driven directly)
+ *   semid.host.*    through the host: train the three kinds, semid.stats equals the hand
+ *                   functions, semid.export (CSV and table), rlab_model_state, save/load
+ *   semiddata.*     ($RECLAB_DATA) ML-100K and Beauty: the kinds train and IDs are unique
+ *
+ * No new tensor op is added by the plugin (RQ-VAE is built from matmul, add, relu, sub, mul,
+ * sum_all, scale and rvq, each gradient-checked in tests/tensor*), so there is no grad.* here.
+ */
+#include "harness_host.h"
+#include "data/content.h"
+#include "data/loaders.h"
+#include "host/host.h"
+#include "semid.h"
+#include "tensor/checkpoint.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PDIR RLAB_SEMID_PLUGIN_DIR
+
+/* ---- k-means by hand -------------------------------------------------------------------- */
+
+static void t_kmeans_lloyd(void)
+{
+    /* 1-D {0,1,2,3,10,11} from centres {0,10}: {0,1,2,3} -> 1.5, {10,11} -> 10.5 */
+    const float X[6] = {0, 1, 2, 3, 10, 11};
+    float C[2] = {0, 10};
+    int32_t a[6];
+    int it = semid_kmeans_run(X, 6, 1, 2, 10, 0, C, a);
+    CHECK(it >= 1 && it <= 3);
+    static const int32_t want[6] = {0, 0, 0, 0, 1, 1};
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(a[i], want[i]);
+    CHECK_NEAR(C[0], 1.5, 1e-6);
+    CHECK_NEAR(C[1], 10.5, 1e-6);
+}
+
+static void t_kmeans_balanced(void)
+{
+    /* same set, w = 3. Iteration 1: cluster 0 takes the 3 nearest to 0 -> {0,1,2}, centre 1;
+     * cluster 1 takes what is left {3,10,11}, centre 8. Iteration 2 (distances to 1 and 8):
+     * cluster 0 -> {1, 0, 2} (0 and 2 tie at distance 1: lower index first), centre 1;
+     * cluster 1 -> {3, 10, 11}, centre 8: no change, stop. */
+    const float X[6] = {0, 1, 2, 3, 10, 11};
+    float C[2] = {0, 10};
+    int32_t a[6];
+    int it = semid_kmeans_run(X, 6, 1, 2, 10, 1, C, a);
+    CHECK_EQ_INT(it, 2);
+    static const int32_t want[6] = {0, 0, 0, 1, 1, 1};
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(a[i], want[i]);
+    CHECK_NEAR(C[0], 1.0, 1e-6);
+    CHECK_NEAR(C[1], 8.0, 1e-6);
+}
+
+static void t_kmeans_tail(void)
+{
+    /* N = 10, K = 4: w = 3, sizes 3, 3, 3, 1 whatever the data */
+    float X[20];
+    for (int i = 0; i < 20; i++)
+        X[i] = (float)((i * 7919) % 13) / 13.0f;
+    float C[8];
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    semid_kmeans_pp(X, 10, 2, 4, &rng, C);
+    int32_t a[10];
+    CHECK(semid_kmeans_run(X, 10, 2, 4, 20, 1, C, a) >= 1);
+    int cnt[4] = {0};
+    for (int i = 0; i < 10; i++) {
+        CHECK(a[i] >= 0 && a[i] < 4);
+        cnt[a[i]]++;
+    }
+    CHECK_EQ_INT(cnt[0], 3);
+    CHECK_EQ_INT(cnt[1], 3);
+    CHECK_EQ_INT(cnt[2], 3);
+    CHECK_EQ_INT(cnt[3], 1);
+}
+
+static void t_rkmeans(void)
+{
+    /* (0,0) (0,1) (1000,0) (1000,1): level 1 splits on x (centres (0,.5), (1000,.5)), level 2
+     * splits the residuals (0,-.5) / (0,.5); after 2 levels the reconstruction is exact */
+    const float X[8] = {0, 0, 0, 1, 1000, 0, 1000, 1};
+    float C[2 * 2 * 2];
+    int32_t codes[4 * 3];
+    double recon[2];
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 1);
+    rlab_err err = {0};
+    CHECK(semid_rkmeans(X, 4, 2, 2, 2, 10, 0, &rng, C, codes, 3, recon, NULL, NULL, &err) == 0);
+    CHECK(codes[0 * 3] == codes[1 * 3] && codes[2 * 3] == codes[3 * 3]);
+    CHECK(codes[0 * 3] != codes[2 * 3]);
+    CHECK(codes[0 * 3 + 1] == codes[2 * 3 + 1] && codes[1 * 3 + 1] == codes[3 * 3 + 1]);
+    CHECK(codes[0 * 3 + 1] != codes[1 * 3 + 1]);
+    CHECK_NEAR(recon[0], 0.25, 1e-6); /* each row is 0.5 off in y */
+    CHECK_NEAR(recon[1], 0.0, 1e-6);
+    const float *c0 = C + codes[0] * 2;
+    CHECK_NEAR(c0[0], 0.0, 1e-6);
+    CHECK_NEAR(c0[1], 0.5, 1e-6);
+}
+
+/* ---- dedup and stats ------------------------------------------------------------------- */
+
+static void t_dedup(void)
+{
+    /* tuples (1,2) (1,2) (0,0) (1,2) (0,0) (3,1) -> digits 0 1 0 2 1 0 */
+    int32_t c[6 * 3] = {1, 2, 9, 1, 2, 9, 0, 0, 9, 1, 2, 9, 0, 0, 9, 3, 1, 9};
+    CHECK_EQ_INT(semid_dedup(c, 6, 2), 2);
+    static const int32_t want[6] = {0, 1, 0, 2, 1, 0};
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(c[i * 3 + 2], want[i]);
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            CHECK(memcmp(c + i * 3, c + j * 3, 3 * sizeof(int32_t)) != 0);
+}
+
+static void t_stats(void)
+{
+    /* codes (0,0) (0,1) (1,0) (0,0), K = 4.
+     * level 1: codes {0: 3, 1: 1}: used 2, util .5, H = -(.75 ln .75 + .25 ln .25) = .562335;
+     *          prefixes {0, 1}: collision 1 - 2/4 = .5, largest group 3
+     * level 2: codes {0: 3, 1: 1}: same H; prefixes {00, 01, 10}: collision .25, largest 2 */
+    const int32_t c[4 * 3] = {0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1};
+    semid_level_stats s[2];
+    rlab_err err = {0};
+    CHECK(semid_stats(c, 4, 3, 2, 4, s, &err) == 0);
+    const double H = -(0.75 * log(0.75) + 0.25 * log(0.25));
+    CHECK_EQ_INT(s[0].used, 2);
+    CHECK_NEAR(s[0].util, 0.5, 1e-12);
+    CHECK_NEAR(s[0].entropy, H, 1e-12);
+    CHECK_NEAR(s[0].perplexity, exp(H), 1e-12);
+    CHECK_NEAR(s[0].collision, 0.5, 1e-12);
+    CHECK_EQ_INT(s[0].max_bucket, 3);
+    CHECK_EQ_INT(s[1].used, 2);
+    CHECK_NEAR(s[1].entropy, H, 1e-12);
+    CHECK_NEAR(s[1].collision, 0.25, 1e-12);
+    CHECK_EQ_INT(s[1].max_bucket, 2);
+}
+
+/* ---- a synthetic dataset with item attributes ------------------------------------------ */
+
+/* n_items items in 8 groups; item i has attributes {g, 8 + (i % 5), 13 + (i % 3)} with
+ * g = i % 8 (built through the "item2attributes" buffer loader), and n_users users with 6
+ * interactions each, mostly in one group. */
+static rlab_dataset *synth(const char *name, int n_items, int n_users)
+{
+    size_t cap = (size_t)n_items * 48 + 16;
+    char *js = malloc(cap);
+    size_t o = 0;
+    o += (size_t)snprintf(js + o, cap - o, "{");
+    for (int i = 0; i < n_items; i++)
+        o += (size_t)snprintf(js + o, cap - o, "%s\"%d\": [%d, %d, %d]", i ? ", " : "", i + 1,
+                              i % 8, 8 + i % 5, 13 + i % 3);
+    o += (size_t)snprintf(js + o, cap - o, "}");
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_data_load_buffer(js, o, "item2attributes", name, &ds, &err) == RLAB_OK,
+              "item2attributes: %s", err.msg);
+    free(js);
+    if (!ds)
+        return NULL;
+    CHECK_EQ_INT(rlab_vocab_size(&ds->items), n_items);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 3);
+    for (int u = 0; u < n_users; u++) {
+        char b[16];
+        snprintf(b, sizeof b, "u%d", u);
+        int32_t uu = rlab_vocab_add(&ds->users, b, strlen(b));
+        int g = u % 8;
+        for (int t = 0; t < 6; t++) {
+            int32_t it = (int32_t)(rlab_rng_below(&rng, (uint64_t)(n_items / 8)) * 8 + (uint64_t)g);
+            if (t == 5)
+                it = (int32_t)rlab_rng_below(&rng, (uint64_t)n_items);
+            CHECK(rlab_inter_push(&ds->inter, uu, it, t, 1.0f, NULL) == 0);
+        }
+    }
+    ds->inter.flags = RLAB_INTER_HAS_TS;
+    return ds;
+}
+
+/* ---- rq-vae on the core loop ------------------------------------------------------------ */
+
+typedef struct {
+    double loss[64];
+    int n;
+} losses;
+
+static int on_metric(void *ud, int64_t step, const char *split, const char *name,
+                     const char *protocol, double value)
+{
+    (void)protocol;
+    losses *l = ud;
+    if (!strcmp(split, "train") && !strcmp(name, "loss") && step >= 1 && step <= 64)
+        l->loss[step - 1] = value, l->n = (int)step;
+    return RLAB_OK;
+}
+
+/* Train RQ-VAE for `epochs` on ds; the final model's last-level reconstruction error. */
+static double rq_train(rlab_dataset *ds, int epochs, losses *ls)
+{
+    rlab_err err = {0};
+    rlab_view_opts vo = rlab_view_defaults();
+    vo.split = RLAB_SPLIT_NONE;
+    rlab_view *v = NULL;
+    CHECK(rlab_view_new(ds, &vo, &v, &err) == RLAB_OK);
+    semid_cfg c = {.levels = 2,
+                   .codes = 8,
+                   .iters = 10,
+                   .tok_dim = 32,
+                   .text_dim = 0,
+                   .text_weight = 0.5f,
+                   .hidden = 32,
+                   .latent = 8,
+                   .batch = 64,
+                   .lr = 3e-3,
+                   .beta = 0.25f,
+                   .restart = 1};
+    rlab_fit_opts o = {.epochs = epochs, .eval_every = 0, .seed = 7, .split = RLAB_SPLIT_NONE};
+    rlab_fit fit = {.view = v,
+                    .cfg = &c,
+                    .opts = &o,
+                    .kind = "rqvae",
+                    .data = ds,
+                    .ud = ls,
+                    .metric = on_metric};
+    rlab_fit_result res;
+    rlab_model *m = rlab_fit_run(&semid_rqvae_fit, &fit, &res, &err);
+    CHECK_MSG(m != NULL, "rqvae: %s", err.msg);
+    double r = NAN;
+    if (m) {
+        const semid_tok *t = semid_tok_of(m);
+        CHECK(t != NULL);
+        r = t ? (double)t->recon[t->L - 1] : (double)NAN;
+        /* the de-duplicated tuples are unique */
+        int32_t *pid = malloc((size_t)t->n_items * 3 * sizeof *pid);
+        CHECK(semid_prefix_ids(t->codes, t->n_items, 3, 3, pid, &err) == 0);
+        int32_t mx = 0;
+        for (int32_t i = 0; i < t->n_items; i++)
+            mx = pid[i * 3 + 2] > mx ? pid[i * 3 + 2] : mx;
+        CHECK_EQ_INT(mx + 1, t->n_items);
+        free(pid);
+        rlab_model_release(m);
+    }
+    rlab_view_free(v);
+    return r;
+}
+
+static void t_rqvae(void)
+{
+    rlab_dataset *ds = synth("syn", 240, 40);
+    losses a = {0}, b = {0};
+    double r1 = rq_train(ds, 1, &a);
+    double r40 = rq_train(ds, 40, &b);
+    CHECK_EQ_INT(b.n, 40);
+    CHECK_MSG(b.loss[39] < 0.75 * b.loss[0], "loss %g -> %g: expected to fall by a quarter",
+              b.loss[0], b.loss[39]);
+    CHECK_MSG(r40 < r1, "reconstruction %g after 1 epoch, %g after 40: expected to fall", r1, r40);
+    /* the same seed gives the same run */
+    losses c = {0};
+    double r40b = rq_train(ds, 40, &c);
+    CHECK(memcmp(&r40b, &r40, sizeof r40) == 0);
+    CHECK(memcmp(&c.loss[39], &b.loss[39], sizeof(double)) == 0);
+    rlab_dataset_free(ds);
+}
+
+/* ---- through the host ------------------------------------------------------------------- */
+
+static rlab_host *new_host(void) { return rlab_test_host(PDIR, "reclab_semid.so"); }
+
+static void add_ds(rlab_host *h, rlab_dataset *ds)
+{
+    rlab_err err = {0};
+    CHECK_MSG(rlab_host_add_dataset(h, ds, &err) == RLAB_OK, "add dataset: %s", err.msg);
+}
+
+/* The codes of a registered model through the plugin-API accessor. */
+static int32_t *codes_of(rlab_host *h, const char *name, int64_t sh[2])
+{
+    rlab_model *m = rlab_models_get(rlab_host_models(h), name);
+    CHECK_MSG(m != NULL, "model %s", name);
+    rlab_err err = {0};
+    rlab_ckpt *ck = rlab_model_state(m, &err);
+    CHECK_MSG(ck != NULL, "state: %s", err.msg);
+    int nd = 0;
+    int64_t s[8];
+    const int32_t *c = ck ? rlab_ckpt_tensor(ck, "semid.codes", RLAB_DT_I32, &nd, s, &err) : NULL;
+    CHECK_MSG(c != NULL && nd == 2, "semid.codes: %s", err.msg);
+    int32_t *copy = NULL;
+    if (c) {
+        copy = malloc((size_t)(s[0] * s[1]) * sizeof *copy);
+        memcpy(copy, c, (size_t)(s[0] * s[1]) * sizeof *copy);
+        sh[0] = s[0];
+        sh[1] = s[1];
+    }
+    rlab_ckpt_free(ck);
+    rlab_model_release(m);
+    return copy;
+}
+
+static void t_host(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    static const char *const lines[] = {
+        "train rkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0",
+        "train brkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0",
+        "train rqvae data=syn levels=2 codes=8 tok_dim=32 text_dim=0 epochs=5 hidden=16 latent=8"};
+    static const char *const names[] = {"rkmeans", "brkmeans", "rqvae"};
+    for (int k = 0; k < 3; k++) {
+        rlab_result *r = rlab_test_run(h, lines[k], RLAB_OK, NULL);
+        CHECK(rlab_test_scalar(r, "test.hr@10") >= 0.0); /* the content recommender ranks */
+        rlab_result_free(r);
+        int64_t sh[2];
+        int32_t *c = codes_of(h, names[k], sh);
+        CHECK_EQ_INT(sh[0], 240);
+        CHECK_EQ_INT(sh[1], 3);
+        /* semid.stats equals the hand functions on the stored codes */
+        semid_level_stats st[2];
+        rlab_err err = {0};
+        CHECK(semid_stats(c, 240, 3, 2, 8, st, &err) == 0);
+        char line[700];
+        snprintf(line, sizeof line, "semid.stats model=%s", names[k]);
+        r = rlab_test_run(h, line, RLAB_OK, NULL);
+        const rlab_table *tb = r && r->ntables ? r->tables[0] : NULL;
+        CHECK(tb && tb->nrows == 2 && tb->ncols == 8);
+        for (int l = 0; tb && l < 2; l++) {
+            const rlab_cell *row = tb->cells + l * tb->ncols;
+            CHECK_EQ_INT(row[0].i, l + 1);
+            CHECK_EQ_INT(row[1].i, st[l].used);
+            CHECK_NEAR(row[2].f, st[l].util, 1e-12);
+            CHECK_NEAR(row[3].f, st[l].entropy, 1e-12);
+            CHECK_NEAR(row[5].f, st[l].collision, 1e-12);
+            CHECK(row[7].f >= 0.0);
+        }
+        if (k == 1) /* balanced: 240 / 8 = 30 items per first-level code: entropy ln 8 */
+            CHECK_NEAR(st[0].entropy, log(8.0), 1e-9);
+        rlab_result_free(r);
+        /* export: CSV rows and the table agree with the state */
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.csv", rlab_test_tmpdir(), names[k]);
+        snprintf(line, sizeof line, "semid.export model=%s file=%s", names[k], path);
+        rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+        FILE *fp = fopen(path, "r");
+        CHECK(fp != NULL);
+        char buf[128];
+        int nl = 0;
+        while (fp && fgets(buf, sizeof buf, fp)) {
+            if (nl == 0)
+                CHECK_STR(buf, "item,l1,l2,dedup\n");
+            else if (nl == 1) {
+                char want[64];
+                snprintf(want, sizeof want, "1,%d,%d,%d\n", c[0], c[1], c[2]);
+                CHECK_STR(buf, want);
+            }
+            nl++;
+        }
+        if (fp)
+            fclose(fp);
+        CHECK_EQ_INT(nl, 241);
+        snprintf(line, sizeof line, "semid.export model=%s", names[k]);
+        r = rlab_test_run(h, line, RLAB_OK, NULL);
+        tb = r && r->ntables ? r->tables[0] : NULL;
+        CHECK(tb && tb->nrows == 240 && tb->ncols == 5);
+        if (tb)
+            CHECK(tb->cells[5 * 7 + 2].i == c[7 * 3] && tb->cells[5 * 7 + 4].i == c[7 * 3 + 2]);
+        rlab_result_free(r);
+        /* save -> load keeps the IDs */
+        char *saved = NULL;
+        CHECK_MSG(rlab_host_save_model(h, names[k], rlab_test_tmpdir(), &saved, &err) == 0,
+                  "save: %s", err.msg);
+        char copy[32];
+        snprintf(copy, sizeof copy, "%s_copy", names[k]);
+        CHECK_MSG(rlab_host_load_model(h, copy, saved, NULL, &err) == 0, "load: %s", err.msg);
+        rlab_free(saved);
+        int64_t sh2[2];
+        int32_t *c2 = codes_of(h, copy, sh2);
+        CHECK(c2 && memcmp(c, c2, 240 * 3 * sizeof *c) == 0);
+        free(c2);
+        free(c);
+    }
+    /* a model of another plugin kind is refused by the commands */
+    rlab_result_free(rlab_test_run(h, "semid.stats model=nosuch", RLAB_ENOTFOUND, NULL));
+    rlab_host_free(h);
+}
+
+static void t_host_nofeat(void)
+{
+    /* a dataset without item features: a clear error */
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    rlab_dataset *ds = rlab_dataset_new("bare", &err);
+    for (int u = 0; u < 4; u++)
+        for (int i = 0; i < 4; i++) {
+            char b[8];
+            snprintf(b, sizeof b, "u%d", u);
+            rlab_vocab_add(&ds->users, b, strlen(b));
+            snprintf(b, sizeof b, "i%d", i);
+            rlab_vocab_add(&ds->items, b, strlen(b));
+            rlab_inter_push(&ds->inter, u, i, i, 1.0f, NULL);
+        }
+    add_ds(h, ds);
+    rlab_result_free(rlab_test_run(
+        h, "train rkmeans data=bare codes=2", RLAB_EINVAL,
+        "train rkmeans: dataset 'bare' has no item features to build content vectors from "
+        "(token lists such as genres or attributes, or titles)"));
+    rlab_host_free(h);
+}
+
+/* ---- real data -------------------------------------------------------------------------- */
+
+static void real(const char *rel, const char *name, int codes)
+{
+    const char *dir = rlab_test_data_dir();
+    if (!dir) {
+        rlab_test_skip("RECLAB_DATA not set");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_data_load(path, NULL, name, &ds, &err) == 0, "%s: %s", path, err.msg);
+    if (!ds)
+        return;
+    rlab_host *h = new_host();
+    add_ds(h, ds);
+    char line[160];
+    snprintf(line, sizeof line, "train brkmeans data=%s codes=%d", name, codes);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    int64_t sh[2];
+    int32_t *c = codes_of(h, "brkmeans", sh);
+    int32_t *pid = malloc((size_t)(sh[0] * 4) * sizeof *pid);
+    CHECK(semid_prefix_ids(c, sh[0], 4, 4, pid, &err) == 0);
+    int32_t mx = 0;
+    for (int64_t i = 0; i < sh[0]; i++)
+        mx = pid[i * 4 + 3] > mx ? pid[i * 4 + 3] : mx;
+    CHECK_EQ_INT(mx + 1, sh[0]); /* unique after de-duplication */
+    free(pid);
+    free(c);
+    rlab_host_free(h);
+}
+
+static void t_ml100k(void) { real("movielens-100k", "ml100k", 32); }
+static void t_beauty(void) { real("amazon-beauty/Beauty.txt", "beauty", 64); }
+
+static const rlab_test tests[] = {
+    {"semid.kmeans.1", t_kmeans_lloyd}, {"semid.kmeans.2", t_kmeans_balanced},
+    {"semid.kmeans.3", t_kmeans_tail},  {"semid.rkmeans.1", t_rkmeans},
+    {"semid.dedup.1", t_dedup},         {"semid.stats.1", t_stats},
+    {"semid.rqvae.1", t_rqvae},         {"semid.host.1", t_host},
+    {"semid.host.2", t_host_nofeat},    {"semiddata.ml100k", t_ml100k},
+    {"semiddata.beauty", t_beauty},     {NULL, NULL}};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
