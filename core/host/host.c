@@ -909,15 +909,11 @@ int rlab_host_register_model(rlab_host *h, rlab_model *m, rlab_err *err)
  * host's metadata. The tensors stay borrowed from m (and hist) until ck is written. */
 static rlab_ckpt *model_ckpt(const rlab_model *m, rlab_err *err)
 {
-    if (!m->vt->tensors) {
-        rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) cannot be saved", m->name, m->kind);
-        return NULL;
-    }
-    rlab_ckpt *ck = rlab_ckpt_new(err);
+    rlab_ckpt *ck = rlab_model_state(m, err); /* the kind's own tensors and metadata */
     if (!ck)
         return NULL;
-    int rc = m->vt->tensors(m, ck, err);
-    if (rc == RLAB_OK && m->hist.n_users > 0) {
+    int rc = RLAB_OK;
+    if (m->hist.n_users > 0) {
         int64_t U = m->hist.n_users, n = m->hist.off[U];
         int64_t s1 = U + 1;
         rc = rlab_ckpt_add(ck, "reclab.hist.off", RLAB_DT_I64, 1, &s1, m->hist.off, err);
