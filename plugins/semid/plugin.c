@@ -164,7 +164,7 @@ static int export_run(rlab_ctx *ctx, const rlab_args *args)
                             (int)t->n_items, L, file);
     } else {
         const char *cols[SEMID_MAX_LEVELS + 3];
-        char names[SEMID_MAX_LEVELS][8];
+        char names[SEMID_MAX_LEVELS][16];
         cols[0] = "item";
         cols[1] = "index";
         for (int l = 0; l < L; l++) {
