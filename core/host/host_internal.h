@@ -57,6 +57,7 @@ struct rlab_job {
     int id;
     int sync;        /* run on the caller's thread, never queued */
     int lane;        /* RLAB_LANE_* of a queued job */
+    int announced;   /* its QUEUED event went out: a worker may take it */
     rlab_args *args; /* owned */
     const rlab_cmd_rec *cmd;
     rlab_job_state state;

@@ -98,7 +98,7 @@ static void *worker_main(void *arg)
     for (;;) {
         rlab_job *j = NULL;
         for (rlab_job *x = h->jobs; x; x = x->next)
-            if (!x->sync && x->lane == w->lane && x->state == RLAB_JOB_QUEUED) {
+            if (!x->sync && x->lane == w->lane && x->announced && x->state == RLAB_JOB_QUEUED) {
                 j = x;
                 break;
             }
@@ -156,13 +156,21 @@ int rlab_host_submit_args(rlab_host *h, rlab_args *args, int *job_id, rlab_err *
     }
     link_job(h, j);
     int id = j->id;
-    pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     if (job_id)
         *job_id = id;
-    /* j may already be running (or done) on the worker: use only copies from here on */
-    rlab_event ev = {.type = RLAB_EV_QUEUED, .job_id = id, .cmd = rlab_args_cmd(args)->full};
+    /* QUEUED goes out before a worker may take the job, so a listener sees a job's events in
+     * order (a quick job could otherwise be done before it was announced) */
+    char cmd[144];
+    snprintf(cmd, sizeof cmd, "%s", rlab_args_cmd(args)->full);
+    rlab_event ev = {.type = RLAB_EV_QUEUED, .job_id = id, .cmd = cmd};
     rlab__emit(h, &ev);
+    pthread_mutex_lock(&h->mu);
+    rlab_job *x = find_job(h, id); /* by id: j may be gone (cancelled and collected) */
+    if (x)
+        x->announced = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
     return RLAB_OK;
 }
 

@@ -25,6 +25,7 @@
 #include "host/host.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,9 +88,15 @@ static struct {
     int n;
 } evlog = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{0}}, 0};
 
+static atomic_int slow_queued; /* on_event dawdles over QUEUED events (host.job.event_order) */
+
 static void on_event(const rlab_event *ev, void *ud)
 {
     (void)ud;
+    if (atomic_load(&slow_queued) && ev->type == RLAB_EV_QUEUED) {
+        struct timespec ts = {0, 3000000};
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&evlog.mu);
     if (evlog.n < 4096) {
         rec_event *r = &evlog.ev[evlog.n++];
@@ -1593,6 +1600,29 @@ static void t_records_side(void)
     rlab_host_free(h);
 }
 
+/* A job's QUEUED event comes before its STARTED and DONE, however quick the job (a listener
+ * that saw DONE first would list the finished job as queued forever). */
+static void t_job_event_order(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    evlog_reset();
+    rlab_host_set_event_fn(h, on_event, NULL);
+    int ids[20];
+    atomic_store(&slow_queued, 1); /* a listener slower than the job */
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ_INT(rlab_host_submit(h, "tgood.echo x", &ids[i], &err), RLAB_OK);
+    atomic_store(&slow_queued, 0);
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ_INT(rlab_host_wait(h, ids[i], NULL, &err), RLAB_OK);
+        int q = evlog_wait(RLAB_EV_QUEUED, ids[i], 0), st = evlog_wait(RLAB_EV_STARTED, ids[i], 0);
+        int d = evlog_wait(RLAB_EV_DONE, ids[i], 0);
+        CHECK_MSG(q >= 0 && q < st && st < d, "job %d: QUEUED at %d, STARTED at %d, DONE at %d",
+                  ids[i], q, st, d);
+    }
+    rlab_host_free(h);
+}
+
 /* load: a dataset (recorded in the store), or a model when the file is a checkpoint, with
  * model=true, or as `load model PATH`. */
 static void t_records_load(void)
@@ -1674,6 +1704,7 @@ static const rlab_test tests[] = {
     {"host.records.cmds", t_records},
     {"host.records.side", t_records_side},
     {"host.records.load", t_records_load},
+    {"host.job.event_order", t_job_event_order},
     {NULL, NULL},
 };
 
