@@ -6,7 +6,8 @@
  * refused by the store's authorizer and raised as "db.query: ...". db.exec(sql, ...) may
  * write the user's own and the plugins' tables; core tables stay read-only there too.
  * Parameters bind to ?1..?N: integers, floats, strings, booleans (1/0) and nil (NULL).
- * Rows come back as tables keyed by column name (SQL NULL is an absent field).
+ * Rows come back as tables keyed by column name (SQL NULL is an absent field). Ctrl-C stops
+ * a running query ("db.query: interrupted"), whatever it is computing.
  */
 #include "lreclab_internal.h"
 
@@ -103,6 +104,10 @@ static void push_rows(lua_State *L, const rlab_db_result *r)
     }
 }
 
+/* Ctrl-C reaches a running query: the store polls this between SQLite steps (a query that
+ * computes without returning rows never gets back to Lua, where the interrupt hook acts). */
+static int interrupted(void *ud) { return atomic_load(&((rlab_lua_ctx *)ud)->interrupted) != 0; }
+
 static int query(lua_State *L, const char *fname, unsigned flags)
 {
     const char *sql = luaL_checkstring(L, 1);
@@ -110,7 +115,10 @@ static int query(lua_State *L, const char *fname, unsigned flags)
     rlab_db_value p[MAX_PARAMS];
     int n = get_params(L, 2, p, fname);
     rlab_err err = {0};
-    rlab_db_result *r = rlab_db_query_table(db, sql, p, n, flags, &err);
+    rlab_db_limits lim = {.cancelled = interrupted, .ud = rlab__lctx(L)};
+    rlab_db_result *r = rlab_db_query_limited(db, sql, p, n, flags, &lim, &err);
+    if (!r && err.code == RLAB_ECANCELED)
+        return luaL_error(L, "%s: interrupted", fname);
     if (!r)
         return rlab__lua_raise(L, fname, &err);
     push_rows(L, r); /* rows */

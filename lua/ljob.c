@@ -175,7 +175,9 @@ static const rlab_cmd luajob_cmds[] = {
      .args = luajob_args,
      .help = "Run a Lua chunk as a job.\n"
              "The chunk has the reclab module (same datasets, models and commands) and\n"
-             "reclab.job.progress / metric / cancelled. A Lua error fails the run.",
+             "reclab.job.progress / metric / cancelled. A Lua error fails the run.\n"
+             "Example: lua.run file=lua/examples/quick_tour.lua\n"
+             "Example: lua.run code=\"print(#reclab.datasets.list())\"",
      .flags = RLAB_CMD_JOB,
      .run = luajob_run},
     {0},
@@ -195,5 +197,6 @@ static int luajob_entry(rlab_host *host, rlab_plugin *out, rlab_err *err)
 
 int rlab_lua_register_plugin(rlab_host *host, rlab_err *err)
 {
+    rlab__lua_register_help(host);
     return rlab_host_load_static(host, "lua", luajob_entry, err);
 }

@@ -1,7 +1,8 @@
 /*
  * lua/lreclab.c: the `reclab` Lua module. The binding context, the module loader (inside the
- * program or standalone in lua5.4), every host command as reclab.<plugin>.<cmd>{...}, the
- * conversion of command results to Lua values, and Ctrl-C through a count hook (lua.c).
+ * program or standalone in lua5.4), every host command as reclab.<plugin>.<cmd>{...} (core
+ * commands also at top level where the name is free: reclab.sql{...}), the conversion of
+ * command results to Lua values, and Ctrl-C through a count hook (lua.c).
  */
 #include "lreclab_internal.h"
 
@@ -268,13 +269,29 @@ int rlab__run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const ch
     return 1;
 }
 
+/* The declared type of argument key of args' command, 0 when it has none of that name. */
+static rlab_type arg_type(const rlab_args *args, const char *key)
+{
+    const rlab_cmd_ref *ref = rlab_args_cmd(args);
+    for (const rlab_arg *a = ref && ref->cmd ? ref->cmd->args : NULL; key && a && a->name; a++)
+        if (strcmp(a->name, key) == 0)
+            return a->type;
+    return (rlab_type)0;
+}
+
 /* Set one key = value (value at the top of the stack) of args, raising on error. */
 static void set_arg(lua_State *L, rlab_args *args, const char *key, const char *full)
 {
     rlab_err err = {0};
     int rc;
     int t = lua_type(L, -1);
-    if (t == LUA_TNUMBER && lua_isinteger(L, -1))
+    rlab_type at = arg_type(args, key);
+    if (t == LUA_TNUMBER && (at == RLAB_ARG_STRING || at == RLAB_ARG_PATH)) {
+        /* a number for a text argument is its text (run = 7), as users and items are */
+        const char *s = luaL_tolstring(L, -1, NULL); /* v s */
+        rc = rlab_args_set(args, key, s, &err);
+        lua_pop(L, 1); /* v */
+    } else if (t == LUA_TNUMBER && lua_isinteger(L, -1))
         rc = rlab_args_set_int(args, key, (int64_t)lua_tointeger(L, -1), &err);
     else if (t == LUA_TNUMBER)
         rc = rlab_args_set_float(args, key, (double)lua_tonumber(L, -1), &err);
@@ -374,6 +391,14 @@ static int l_command(lua_State *L)
         }
     }
     return rlab__run_and_push(L, lc, args, full);
+}
+
+/* reclab.runs{...} and the like: a module table called as a command (__call passes the table
+ * first). */
+static int l_command_call(lua_State *L)
+{
+    lua_remove(L, 1); /* args */
+    return l_command(L);
 }
 
 /* reclab.run(line): one shell-form line, run synchronously. */
@@ -484,6 +509,42 @@ static void add_commands(lua_State *L, rlab_host *host)
     }
 }
 
+/* The core commands at top level where the module has no field of that name (reclab.sql,
+ * reclab.show, reclab.compare, reclab.load, reclab.export...); the module's own tables named
+ * like a command (datasets, models, runs) become callable as that command, so
+ * reclab.runs{sort = "test.ndcg@10"} and reclab.runs.list() both work. */
+static void add_aliases(lua_State *L, rlab_host *host)
+{
+    static const char *const callable[] = {"datasets", "models", "runs", NULL};
+    int n = rlab_host_cmd_count(host);
+    for (int i = 0; i < n; i++) {
+        const rlab_cmd_ref *c = rlab_host_cmd_at(host, i);
+        if (strcmp(c->plugin, "core") != 0 || rlab_host_cmd_hidden(c))
+            continue;
+        int t = lua_getfield(L, -1, c->cmd->name); /* M v */
+        if (t == LUA_TNIL) {
+            lua_pop(L, 1);                     /* M */
+            lua_pushstring(L, c->full);        /* M full */
+            lua_pushcclosure(L, l_command, 1); /* M fn */
+            lua_setfield(L, -2, c->cmd->name); /* M */
+            continue;
+        }
+        int own = 0;
+        for (int k = 0; callable[k]; k++)
+            own |= strcmp(callable[k], c->cmd->name) == 0;
+        if (t == LUA_TTABLE && own && !lua_getmetatable(L, -1)) { /* M tbl */
+            lua_createtable(L, 0, 1);                             /* M tbl mt */
+            lua_pushstring(L, c->full);                           /* M tbl mt full */
+            lua_pushcclosure(L, l_command_call, 1);               /* M tbl mt fn */
+            lua_setfield(L, -2, "__call");                        /* M tbl mt */
+            lua_setmetatable(L, -2);                              /* M tbl */
+        } else if (t == LUA_TTABLE && own) {
+            lua_pop(L, 1); /* M tbl */
+        }
+        lua_pop(L, 1); /* M */
+    }
+}
+
 /* ---- the module ---------------------------------------------------------------------- */
 
 static const luaL_Reg module_fns[] = {
@@ -532,7 +593,8 @@ int luaopen_reclab(lua_State *L)
         lua_getfield(L, -1, "train");                /* M core fn */
         lua_setfield(L, -3, "train");                /* M core */
     }
-    lua_pop(L, 1); /* M */
+    lua_pop(L, 1);            /* M */
+    add_aliases(L, lc->host); /* M */
     if (standalone && !getenv("RECLAB_NO_DEMO")) {
         /* the same session as the program's: the demo world is dataset "demo" */
         lua_getfield(L, -1, "world"); /* M world */

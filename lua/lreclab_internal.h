@@ -1,7 +1,8 @@
 /*
  * lua/lreclab_internal.h: private declarations shared by the binding's files (lreclab.c the
  * module, commands and results; ldata.c datasets, splits and worlds; lmodel.c models,
- * recommend and evaluate; ldb.c queries and runs; ljob.c the lua plugin).
+ * recommend and evaluate; ldb.c queries and runs; ljob.c the lua plugin; ldoc.c the help of
+ * every Lua function).
  *
  * Error rule (lua/README): only these files raise Lua errors. Every raised message starts
  * with the Lua-facing function or command name ("datasets.split: ...", "train bprmf:
@@ -55,6 +56,10 @@ int rlab__run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const ch
 /* Run a function with this thread marked as running commands for lc (events go to lc). */
 void rlab__enter(rlab_lua_ctx *lc);
 void rlab__leave(rlab_lua_ctx *lc);
+
+/* ldoc.c: make the Lua API's help (one table, also lua/README's reference) the host's help
+ * provider, so `help reclab.evaluate` works in the shell, with -c and in reclab.help. */
+void rlab__lua_register_help(rlab_host *host);
 
 /* Fill the module table at the top of the stack. */
 void rlab__open_data(lua_State *L);   /* datasets, world */

@@ -81,11 +81,25 @@ static int l_app_print(lua_State *L)
 
 /* ---- events -------------------------------------------------------------------------- */
 
+/* The shell-form line rlab_app_exec_line runs on this thread: its output lines go to its
+ * out(line, ud) as they come, instead of to stderr with a prefix and again at the end, so
+ * each line shows once (a terminal shows both streams). */
+static _Thread_local struct {
+    int on;
+    void (*out)(const char *line, void *ud);
+    void *ud;
+} tl_line;
+
 static void app_event(const rlab_event *ev, void *ud)
 {
     rlab_app *app = ud;
     rlab_lua_event(ev, NULL);
-    if (!app->opts.quiet) {
+    if (tl_line.on && ev->type == RLAB_EV_LOG) {
+        if (tl_line.out)
+            tl_line.out(ev->text ? ev->text : "", tl_line.ud);
+        else
+            printf("%s\n", ev->text ? ev->text : "");
+    } else if (!app->opts.quiet) {
         if (ev->type == RLAB_EV_PROGRESS) {
             char line[512];
             int n = snprintf(line, sizeof line, "%s: %s %lld", ev->cmd,
@@ -411,13 +425,12 @@ static void cell_text(const rlab_cell *c, char *buf, size_t n)
     }
 }
 
-/* Lines, then scalars "name = value", then each table with aligned columns. */
+/* Scalars "name = value", then each table with aligned columns (the lines were printed as
+ * they came). */
 static void print_result(const rlab_result *res, void (*out)(const char *, void *), void *ud)
 {
     if (!res)
         return;
-    for (int i = 0; i < res->nlines; i++)
-        outf(out, ud, "%s", res->lines[i]);
     for (int i = 0; i < res->nscalars; i++) {
         char v[256];
         cell_text(&res->scalars[i].value, v, sizeof v);
@@ -461,7 +474,11 @@ int rlab_app_exec_line(rlab_app *app, const char *line, void (*out)(const char *
     if (!app || !line)
         return rlab_errf(err, RLAB_EINVAL, "no command");
     rlab_result *res = NULL;
+    tl_line.out = out;
+    tl_line.ud = ud;
+    tl_line.on = 1;
     int rc = rlab_host_run_sync(app->host, line, &res, err);
+    tl_line.on = 0;
     print_result(res, out, ud);
     rlab_result_free(res);
     return rc;

@@ -81,8 +81,9 @@ void rlab_app_set_event_fn(rlab_app *app, rlab_event_fn fn, void *ud);
 const char *rlab_app_last_error(rlab_app *app);
 
 /* Execute one shell-form line (`train pop data=demo`, core commands, plugin
- * commands) in batch/sync style: jobs run to completion on the calling thread. Results are
- * printed as text lines to out. Used by the shell for non-job commands and by batch mode. */
+ * commands) in batch/sync style: jobs run to completion on the calling thread. The command's
+ * output lines go to out as they come (not also to stderr), then its scalars and tables as
+ * text lines. Used by batch mode (-c). */
 int rlab_app_exec_line(rlab_app *app, const char *line, void (*out)(const char *line, void *ud),
                        void *ud, rlab_err *err);
 

@@ -129,7 +129,7 @@ static void ui_action(tui *t, int action)
     case A_TABLE:
         t->view = TUI_VIEW_TABLE;
         if (t->table.ncol == 0)
-            tui_table_runs(t, NULL, 0, NULL);
+            tui_table_runs(t, NULL, NULL);
         break;
     case A_CHART:
         t->view = TUI_VIEW_CHART;
@@ -420,7 +420,7 @@ void tui_on_ctrl_c(tui *t)
         tui_log_add(t, TUI_K_WARN, "interrupting the Lua chunk...");
         acted = 1;
     }
-    tui_job *j = tui_running_job(t);
+    tui_job *j = tui_newest_job(t);
     if (j) {
         if (rlab_host_cancel(t->host, j->id) == RLAB_OK)
             tui_log_addf(t, TUI_K_WARN, "cancelling job #%d %s...", j->id, j->cmd);

@@ -1,11 +1,14 @@
 /*
  * ui/shell_cmds.c: the shell's command dispatcher, its own commands and completion.
  *
- * An entered line is, in order: `=expr` (Lua, values printed), one of the shell's commands
- * below (a static table, tmux cmd_entry style), or a host command (core or plugin) parsed
- * and checked by the host: RLAB_CMD_JOB commands are submitted to the host's worker, the
- * others run right away. Errors become one line in the log. Lua chunks and dataset loads run
- * on the shell's task thread (tui_task.c) so Ctrl-C can interrupt them.
+ * An entered line is, in order: `=expr` (Lua, values printed), one of the shell's own
+ * commands below (a static table, tmux cmd_entry style: only what draws or uses the shell's
+ * Lua state: help, chart, view, sort, lua, run, clear, quit), or a host command (core or
+ * plugin: load, runs, show, compare, sql, export, train... parsed and checked by the host,
+ * the same for Lua and -c). RLAB_CMD_JOB commands are submitted to the host's workers, the
+ * others run right away; results go to the log and the table view (tui_show_result).
+ * Errors become one line in the log. Lua chunks run on the shell's task thread (tui_task.c)
+ * so Ctrl-C can interrupt them.
  */
 #include "tui.h"
 
@@ -89,10 +92,13 @@ static int parse_run(tui *t, const char *s, int64_t *id)
 
 /* ---- commands ------------------------------------------------------------------------ */
 
+/* The shell's own commands: only what draws or drives the shell's Lua state (the work is
+ * done by host commands, which Lua and batch reach too). */
 typedef struct shell_cmd {
     const char *name;
     const char *usage;
     const char *help;
+    const char *example;
     void (*run)(tui *t, int argc, char **argv, const char *rest);
 } shell_cmd;
 
@@ -143,7 +149,7 @@ static void c_view(tui *t, int argc, char **argv, const char *rest)
     else if (!strcmp(v, "table")) {
         t->view = TUI_VIEW_TABLE;
         if (t->table.ncol == 0)
-            tui_table_runs(t, NULL, 0, NULL);
+            tui_table_runs(t, NULL, NULL);
     } else if (!strcmp(v, "chart"))
         t->view = TUI_VIEW_CHART;
     else {
@@ -173,33 +179,6 @@ static void c_view(tui *t, int argc, char **argv, const char *rest)
     t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
 }
 
-static void c_runs(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)rest;
-    rlab_err err = {0};
-    if (tui_table_runs(t, NULL, 0, &err)) {
-        tui_log_addf(t, TUI_K_ERR, "error: runs: %s", err.msg);
-        return;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strncmp(s, "sort=", 5))
-            s += 5;
-        int c = tui_table_col(&t->table, s);
-        if (c < 0) {
-            tui_log_addf(t, TUI_K_ERR, "error: runs: no column '%s'", s);
-            continue;
-        }
-        t->table.sort_col = c;
-        t->table.sort_desc = c >= 6; /* metrics: best (largest) first */
-        tui_table_sort(&t->table);
-    }
-    tui_log_addf(t, TUI_K_INFO, "%d runs in the table view (sort <column> [asc|desc])",
-                 t->table.nrow);
-    t->view = TUI_VIEW_TABLE;
-    t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
-}
-
 static void c_sort(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
@@ -208,7 +187,7 @@ static void c_sort(tui *t, int argc, char **argv, const char *rest)
         return;
     }
     if (t->table.ncol == 0)
-        tui_table_runs(t, NULL, 0, NULL);
+        tui_table_runs(t, NULL, NULL);
     int c = tui_table_col(&t->table, argv[1]);
     if (c < 0) {
         tui_log_addf(t, TUI_K_ERR, "error: sort: no column '%s' in the table", argv[1]);
@@ -225,113 +204,6 @@ static void c_sort(tui *t, int argc, char **argv, const char *rest)
     tui_table_sort(&t->table);
     t->view = TUI_VIEW_TABLE;
     t->dirty |= TUI_D_MAIN;
-}
-
-static void c_show(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)rest;
-    int64_t id;
-    if (argc != 2) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: show <run>");
-        return;
-    }
-    if (parse_run(t, argv[1], &id))
-        return;
-    rlab_err err = {0};
-    rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
-    rlab_db_result *r = rlab_db_query_table(
-        t->db,
-        "SELECT plugin, COALESCE(name, ''), COALESCE(model_kind, json_extract(config, "
-        "'$.model'), ''), COALESCE(dataset, ''), "
-        "status, COALESCE(seed, ''), datetime(started, 'unixepoch', 'localtime'), "
-        "printf('%.1f', COALESCE(ended, strftime('%s','now')) - started), COALESCE(config, ''), "
-        "COALESCE(error, ''), COALESCE(plugin_version, '') FROM runs WHERE id = ?1",
-        &p, 1, 0, &err);
-    if (!r) {
-        tui_log_addf(t, TUI_K_ERR, "error: show: %s", err.msg);
-        return;
-    }
-    if (r->nrow == 0) {
-        rlab_db_result_free(r);
-        tui_log_addf(t, TUI_K_ERR, "error: show: no run #%lld", (long long)id);
-        return;
-    }
-#define S(c)                                                                                       \
-    (rlab_db_result_cell(r, 0, c)->type == RLAB_DB_TEXT ? rlab_db_result_cell(r, 0, c)->s : "")
-    char seed[32] = "";
-    const rlab_db_value *sv = rlab_db_result_cell(r, 0, 5);
-    if (sv->type == RLAB_DB_INT)
-        snprintf(seed, sizeof seed, "%lld", (long long)sv->i);
-    tui_log_addf(t, TUI_K_OUT, "run #%lld  %s  %s  (%s %s)", (long long)id, S(1), S(4), S(0),
-                 S(10));
-    tui_log_addf(t, TUI_K_OUT, "  model %s  dataset %s  seed %s  started %s  %s s",
-                 *S(2) ? S(2) : "-", *S(3) ? S(3) : "-", *seed ? seed : "-", S(6), S(7));
-    if (*S(8))
-        tui_log_addf(t, TUI_K_OUT, "  config %s", S(8));
-    if (*S(9))
-        tui_log_addf(t, TUI_K_ERR, "  error: %s", S(9));
-#undef S
-    rlab_db_result_free(r);
-    r = rlab_db_query_table(
-        t->db,
-        "SELECT CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' || name END, "
-        "value, step, COALESCE(protocol, '') FROM metrics WHERE id IN (SELECT MAX(id) FROM "
-        "metrics WHERE run_id = ?1 GROUP BY split, name) ORDER BY 1",
-        &p, 1, 0, &err);
-    if (r && r->nrow > 0) {
-        char line[1024];
-        size_t o = 0;
-        o += (size_t)snprintf(line, sizeof line, "  metrics");
-        for (int i = 0; i < r->nrow && o + 64 < sizeof line; i++) {
-            char v[32];
-            const rlab_db_value *cv = rlab_db_result_cell(r, i, 1);
-            tui_fmt_num(cv->type == RLAB_DB_REAL ? cv->r : (double)cv->i, v, sizeof v);
-            const char *proto = rlab_db_result_cell(r, i, 3)->s;
-            o += (size_t)snprintf(line + o, sizeof line - o, "  %s %s%s%s%s",
-                                  rlab_db_result_cell(r, i, 0)->s, v, proto && *proto ? " (" : "",
-                                  proto && *proto ? proto : "", proto && *proto ? ")" : "");
-        }
-        tui_log_add(t, TUI_K_OUT, line);
-    } else if (r)
-        tui_log_add(t, TUI_K_OUT, "  no metrics");
-    rlab_db_result_free(r);
-    r = rlab_db_query_table(t->db,
-                            "SELECT name, COALESCE(kind, ''), COALESCE(path, '(in store)'), "
-                            "COALESCE(bytes, 0) FROM artifacts WHERE run_id = ?1",
-                            &p, 1, 0, &err);
-    for (int i = 0; r && i < r->nrow; i++)
-        tui_log_addf(t, TUI_K_OUT, "  artifact %s (%s) %s, %lld bytes",
-                     rlab_db_result_cell(r, i, 0)->s, rlab_db_result_cell(r, i, 1)->s,
-                     rlab_db_result_cell(r, i, 2)->s, (long long)rlab_db_result_cell(r, i, 3)->i);
-    rlab_db_result_free(r);
-}
-
-static void c_compare(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)rest;
-    if (argc < 3) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: compare <run> <run>...");
-        return;
-    }
-    int64_t ids[TUI_CHART_RUNS];
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (n >= TUI_CHART_RUNS) {
-            tui_log_addf(t, TUI_K_WARN, "compare: only the first %d runs are shown",
-                         TUI_CHART_RUNS);
-            break;
-        }
-        if (parse_run(t, argv[i], &ids[n]))
-            return;
-        n++;
-    }
-    rlab_err err = {0};
-    if (tui_table_compare(t, ids, n, &err)) {
-        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
-        return;
-    }
-    t->view = TUI_VIEW_TABLE;
-    t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
 }
 
 static void c_chart(tui *t, int argc, char **argv, const char *rest)
@@ -429,217 +301,6 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
     t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
 }
 
-static void c_sql(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)argc;
-    (void)argv;
-    if (!*rest) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: sql <query>");
-        return;
-    }
-    if (!t->db) {
-        tui_log_add(t, TUI_K_ERR, "error: sql: no session store");
-        return;
-    }
-    rlab_err err = {0};
-    rlab_db_result *r = rlab_db_query_table(t->db, rest, NULL, 0, 0, &err);
-    if (!r) {
-        tui_log_addf(t, TUI_K_ERR, "error: sql: %s", err.msg);
-        return;
-    }
-    tui_table *tb = &t->table;
-    tui_table_clear(tb);
-    tui_table_set_cols(tb, r->ncol, (const char *const *)r->names);
-    char(*buf)[128] = rlab_calloc((size_t)(r->ncol > 0 ? r->ncol : 1), sizeof *buf);
-    const char **row = rlab_calloc((size_t)(r->ncol > 0 ? r->ncol : 1), sizeof *row);
-    for (int i = 0; buf && row && i < r->nrow; i++) {
-        for (int c = 0; c < r->ncol; c++) {
-            const rlab_db_value *v = rlab_db_result_cell(r, i, c);
-            switch (v->type) {
-            case RLAB_DB_INT:
-                snprintf(buf[c], 128, "%lld", (long long)v->i);
-                break;
-            case RLAB_DB_REAL:
-                snprintf(buf[c], 128, "%.6g", v->r);
-                break;
-            case RLAB_DB_TEXT:
-                snprintf(buf[c], 128, "%s", v->s);
-                break;
-            case RLAB_DB_BLOB:
-                snprintf(buf[c], 128, "<%zu bytes>", v->n);
-                break;
-            default:
-                snprintf(buf[c], 128, "NULL");
-            }
-            row[c] = buf[c];
-        }
-        tui_table_add_row(tb, row);
-    }
-    rlab_free(buf);
-    rlab_free(row);
-    snprintf(tb->title, sizeof tb->title, "sql (%d rows)", r->nrow);
-    tui_log_addf(t, TUI_K_INFO, "sql: %d row(s), %d column(s)%s", r->nrow, r->ncol,
-                 r->ncol ? " in the table view" : "");
-    if (r->ncol)
-        t->view = TUI_VIEW_TABLE;
-    rlab_db_result_free(r);
-    t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
-}
-
-/* JSON string literal of s into f. */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.17g", v);
-    else
-        fputs("null", f);
-}
-
-static void csv_field(FILE *f, const char *s)
-{
-    if (!s)
-        return;
-    if (strpbrk(s, ",\"\n")) {
-        fputc('"', f);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                fputc('"', f);
-            fputc(*p, f);
-        }
-        fputc('"', f);
-    } else
-        fputs(s, f);
-}
-
-static void c_export(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)rest;
-    if (argc != 4 || (strcmp(argv[2], "csv") && strcmp(argv[2], "json"))) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: export <run> csv|json FILE");
-        return;
-    }
-    int64_t id;
-    if (parse_run(t, argv[1], &id))
-        return;
-    rlab_err err = {0};
-    rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
-    rlab_db_result *run = rlab_db_query_table(
-        t->db,
-        "SELECT id, plugin, name, model_kind, dataset, status, seed, started, ended, config, "
-        "error FROM runs WHERE id = ?1",
-        &p, 1, 0, &err);
-    if (!run || run->nrow == 0) {
-        tui_log_addf(t, TUI_K_ERR, "error: export: %s", run ? "no such run" : err.msg);
-        rlab_db_result_free(run);
-        return;
-    }
-    rlab_db_result *m = rlab_db_query_table(
-        t->db,
-        "SELECT step, split, name, protocol, value FROM metrics WHERE run_id = ?1 ORDER BY id", &p,
-        1, 0, &err);
-    if (!m) {
-        tui_log_addf(t, TUI_K_ERR, "error: export: %s", err.msg);
-        rlab_db_result_free(run);
-        return;
-    }
-    FILE *f = fopen(argv[3], "w");
-    if (!f) {
-        tui_log_addf(t, TUI_K_ERR, "error: export: cannot write %s: %s", argv[3], strerror(errno));
-        rlab_db_result_free(run);
-        rlab_db_result_free(m);
-        return;
-    }
-    if (!strcmp(argv[2], "csv")) {
-        fputs("run,step,split,name,protocol,value\n", f);
-        for (int i = 0; i < m->nrow; i++) {
-            const rlab_db_value *c0 = rlab_db_result_cell(m, i, 0);
-            fprintf(f, "%lld,", (long long)id);
-            if (c0->type == RLAB_DB_INT)
-                fprintf(f, "%lld", (long long)c0->i);
-            fputc(',', f);
-            for (int c = 1; c <= 3; c++) {
-                const rlab_db_value *v = rlab_db_result_cell(m, i, c);
-                csv_field(f, v->type == RLAB_DB_TEXT ? v->s : NULL);
-                fputc(',', f);
-            }
-            const rlab_db_value *v = rlab_db_result_cell(m, i, 4);
-            if (v->type == RLAB_DB_REAL || v->type == RLAB_DB_INT)
-                fprintf(f, "%.17g", v->type == RLAB_DB_REAL ? v->r : (double)v->i);
-            fputc('\n', f);
-        }
-    } else {
-        fputs("{\"run\": {", f);
-        for (int c = 0; c < run->ncol; c++) {
-            const rlab_db_value *v = rlab_db_result_cell(run, 0, c);
-            fprintf(f, "%s", c ? ", " : "");
-            json_str(f, run->names[c]);
-            fputs(": ", f);
-            if (v->type == RLAB_DB_INT)
-                fprintf(f, "%lld", (long long)v->i);
-            else if (v->type == RLAB_DB_REAL)
-                json_num(f, v->r);
-            else if (v->type == RLAB_DB_TEXT && !strcmp(run->names[c], "config"))
-                fputs(v->s, f); /* valid JSON by the schema's CHECK */
-            else if (v->type == RLAB_DB_TEXT)
-                json_str(f, v->s);
-            else
-                fputs("null", f);
-        }
-        fputs("},\n \"metrics\": [", f);
-        for (int i = 0; i < m->nrow; i++) {
-            fprintf(f, "%s\n  {\"step\": ", i ? "," : "");
-            const rlab_db_value *c0 = rlab_db_result_cell(m, i, 0);
-            if (c0->type == RLAB_DB_INT)
-                fprintf(f, "%lld", (long long)c0->i);
-            else
-                fputs("null", f);
-            static const char *const keys[] = {"split", "name", "protocol"};
-            for (int c = 1; c <= 3; c++) {
-                const rlab_db_value *v = rlab_db_result_cell(m, i, c);
-                fprintf(f, ", \"%s\": ", keys[c - 1]);
-                if (v->type == RLAB_DB_TEXT)
-                    json_str(f, v->s);
-                else
-                    fputs("null", f);
-            }
-            const rlab_db_value *v = rlab_db_result_cell(m, i, 4);
-            fputs(", \"value\": ", f);
-            if (v->type == RLAB_DB_REAL || v->type == RLAB_DB_INT)
-                json_num(f, v->type == RLAB_DB_REAL ? v->r : (double)v->i);
-            else
-                fputs("null", f);
-            fputc('}', f);
-        }
-        fputs("\n]}\n", f);
-    }
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        tui_log_addf(t, TUI_K_ERR, "error: export: write to %s failed", argv[3]);
-    else
-        tui_log_addf(t, TUI_K_OK, "exported run #%lld (%d metric rows) to %s", (long long)id,
-                     m->nrow, argv[3]);
-    rlab_db_result_free(run);
-    rlab_db_result_free(m);
-}
-
 static void c_lua(tui *t, int argc, char **argv, const char *rest)
 {
     (void)argc;
@@ -663,122 +324,54 @@ static void c_run(tui *t, int argc, char **argv, const char *rest)
     tui_task_submit(t, TUI_TASK_LUA_FILE, rlab_strdup(argv[1]), NULL, NULL, title);
 }
 
-static void c_load(tui *t, int argc, char **argv, const char *rest)
-{
-    (void)rest;
-    if (argc >= 3 && !strcmp(argv[1], "model")) {
-        const char *path = argv[2], *name = NULL, *kind = NULL;
-        for (int i = 3; i < argc; i++) {
-            if (!strncmp(argv[i], "name=", 5))
-                name = argv[i] + 5;
-            else if (!strncmp(argv[i], "kind=", 5))
-                kind = argv[i] + 5;
-            else {
-                tui_log_addf(t, TUI_K_ERR, "error: load model: unknown argument '%s'", argv[i]);
-                return;
-            }
-        }
-        char nb[64];
-        if (!name) { /* file name without folder and extension */
-            const char *b = strrchr(path, '/');
-            b = b ? b + 1 : path;
-            snprintf(nb, sizeof nb, "%s", b);
-            char *dot = strchr(nb, '.');
-            if (dot)
-                *dot = 0;
-            name = nb;
-        }
-        rlab_err err = {0};
-        if (rlab_host_load_model(t->host, name, path, kind, &err))
-            tui_log_addf(t, TUI_K_ERR, "error: load: %s", err.msg);
-        else
-            tui_log_addf(t, TUI_K_OK, "model '%s' loaded from %s", name, path);
-        tui_side_refresh(t);
-        return;
-    }
-    if (argc < 2) {
-        tui_log_add(
-            t, TUI_K_ERR,
-            "error: usage: load PATH [name=NAME] [format=FORMAT] | load model PATH [name=NAME]");
-        return;
-    }
-    char *name = NULL, *format = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strncmp(argv[i], "name=", 5)) {
-            rlab_free(name);
-            name = rlab_strdup(argv[i] + 5);
-        } else if (!strncmp(argv[i], "format=", 7)) {
-            rlab_free(format);
-            format = rlab_strdup(argv[i] + 7);
-        } else {
-            tui_log_addf(t, TUI_K_ERR, "error: load: unknown argument '%s' (name=, format=)",
-                         argv[i]);
-            rlab_free(name);
-            rlab_free(format);
-            return;
-        }
-    }
-    char title[160];
-    snprintf(title, sizeof title, "load %s", argv[1]);
-    tui_task_submit(t, TUI_TASK_LOAD, rlab_strdup(argv[1]), name, format, title);
-}
-
 static const shell_cmd shell_cmds[] = {
     {.name = "help",
-     .usage = "help [command]",
-     .help = "List the commands, or explain one.",
+     .usage = "help [COMMAND | reclab.NAME]",
+     .help = "List the commands, or explain one: a host or plugin command (usage, arguments, "
+             "examples), a shell command, or a Lua function (help reclab lists them).",
+     .example = "help sql",
      .run = c_help},
-    {.name = "load",
-     .usage = "load PATH [name=NAME] [format=FORMAT] | load model PATH [name=NAME]",
-     .help = "Load a dataset (RecBole, MovieLens, SASRec, CSV...) or a saved model.",
-     .run = c_load},
-    {.name = "runs",
-     .usage = "runs [sort=COLUMN]",
-     .help = "Show the runs side by side in the table view.",
-     .run = c_runs},
-    {.name = "show",
-     .usage = "show RUN",
-     .help = "Details of one run: config, status, metrics, artifacts.",
-     .run = c_show},
-    {.name = "compare",
-     .usage = "compare RUN RUN...",
-     .help = "Runs side by side: config and latest metrics.",
-     .run = c_compare},
     {.name = "chart",
      .usage = "chart METRIC [RUN...]",
-     .help = "Chart a metric over steps for runs (default: the latest 3).",
+     .help = "Chart a metric over steps for runs (default: the latest 3 that have it, and the "
+             "running job's live series); F4 comes back to it.",
+     .example = "chart valid.ndcg@10 6 7",
      .run = c_chart},
-    {.name = "sql",
-     .usage = "sql QUERY",
-     .help = "Query the session store (read-only); rows go to the table view.",
-     .run = c_sql},
-    {.name = "export",
-     .usage = "export RUN csv|json FILE",
-     .help = "Write a run's metrics (and record) to a file.",
-     .run = c_export},
-    {.name = "lua",
-     .usage = "lua CODE",
-     .help = "Run Lua in the session state (=expr prints a value).",
-     .run = c_lua},
-    {.name = "run",
-     .usage = "run FILE.lua",
-     .help = "Run a Lua script in the session state.",
-     .run = c_run},
     {.name = "view",
      .usage = "view [log|table|chart|NAME [ARGS]]",
      .help = "Switch the main view (F2 log, F3 table, F4 chart, F5 plugin views); a card "
-             "view takes its command's arguments (view agent 12).",
+             "view takes its command's arguments; without arguments, list the views.",
+     .example = "view agent 12",
      .run = c_view},
     {.name = "sort",
      .usage = "sort COLUMN [asc|desc]",
-     .help = "Sort the table view by a column (F6 next column, F7 order).",
+     .help = "Sort the table view by a column (F6 next column, F7 order); numbers largest "
+             "first unless asked.",
+     .example = "sort test.ndcg@10 desc",
      .run = c_sort},
-    {.name = "clear", .usage = "clear", .help = "Clear the log.", .run = c_clear},
+    {.name = "lua",
+     .usage = "lua CODE",
+     .help = "Run Lua in the shell's session state (globals persist between lines; =EXPR "
+             "prints a value). Ctrl-C interrupts it.",
+     .example = "lua for _, d in ipairs(reclab.datasets.list()) do print(d.name) end",
+     .run = c_lua},
+    {.name = "run",
+     .usage = "run FILE.lua",
+     .help = "Run a Lua script in the shell's session state (lua.run file=... runs one as a "
+             "job in a fresh state instead).",
+     .example = "run lua/examples/quick_tour.lua",
+     .run = c_run},
+    {.name = "clear",
+     .usage = "clear",
+     .help = "Clear the log.",
+     .example = "clear",
+     .run = c_clear},
     {.name = "quit",
      .usage = "quit",
      .help = "Cancel running work and leave (also Ctrl-D).",
+     .example = "quit",
      .run = c_quit},
-    {.name = "exit", .usage = "exit", .help = "Same as quit.", .run = c_quit},
+    {.name = "exit", .usage = "exit", .help = "Same as quit.", .example = "exit", .run = c_quit},
     {0}};
 
 static const shell_cmd *find_shell_cmd(const char *name)
@@ -806,11 +399,17 @@ static void c_help(tui *t, int argc, char **argv, const char *rest)
         const shell_cmd *c = find_shell_cmd(argv[1]);
         if (c) {
             tui_log_addf(t, TUI_K_OUT, "usage: %s", c->usage);
-            tui_log_addf(t, TUI_K_OUT, "  %s", c->help);
+            tui_log_addf(t, TUI_K_OUT, "%s", c->help);
+            tui_log_add(t, TUI_K_OUT,
+                        "A shell command (the shell only: it draws or uses the "
+                        "shell's Lua state).");
+            tui_log_add(t, TUI_K_OUT, "examples:");
+            tui_log_addf(t, TUI_K_OUT, "  %s", c->example);
             return;
         }
+        /* a host or plugin command, `help train KIND`, or a Lua function (reclab.NAME) */
         rlab_err err = {0};
-        char full[160]; /* help train KIND */
+        char full[160];
         snprintf(full, sizeof full, "%s%s%s", argv[1], argc >= 3 ? " " : "",
                  argc >= 3 ? argv[2] : "");
         char *h = rlab_host_help_cmd(t->host, full, &err);
@@ -822,17 +421,16 @@ static void c_help(tui *t, int argc, char **argv, const char *rest)
         rlab_free(h);
         return;
     }
-    tui_log_add(t, TUI_K_HEAD, "shell commands:");
+    char *h = rlab_host_help(t->host);
+    if (h) {
+        tui_log_add(t, TUI_K_OUT, h);
+        rlab_free(h);
+    }
+    tui_log_add(t, TUI_K_HEAD, "shell commands (the shell only):");
     for (const shell_cmd *c = shell_cmds; c->name; c++)
         tui_log_addf(t, TUI_K_OUT, "  %-34s %s", c->usage, c->help);
     tui_log_add(t, TUI_K_OUT,
                 "  =EXPR                              Evaluate Lua and print the value.");
-    char *h = rlab_host_help(t->host);
-    if (h) {
-        tui_log_add(t, TUI_K_HEAD, "host and plugin commands:");
-        tui_log_add(t, TUI_K_OUT, h);
-        rlab_free(h);
-    }
     tui_log_add(t, TUI_K_INFO,
                 "keys: F2 log  F3 table  F4 chart  F5 plugin views  PgUp/PgDn scroll  Tab "
                 "completes  Ctrl-R history search  Ctrl-C cancels  Ctrl-D quits");
@@ -867,28 +465,14 @@ static void run_host_line(tui *t, const char *line)
         return;
     }
     /* a quick command: run now, on this thread */
+    char cmd[144];
+    snprintf(cmd, sizeof cmd, "%s", ref ? ref->full : "");
     rlab_result *res = NULL;
     t->in_sync = 1;
     int rc = rlab_host_run_args(t->host, a, &res, &err);
     t->in_sync = 0;
-    if (res) {
-        for (int i = 0; i < res->nlines; i++)
-            tui_log_add(t, TUI_K_OUT, res->lines[i]);
-        for (int i = 0; i < res->nscalars; i++) {
-            const rlab_cell *c = &res->scalars[i].value;
-            char v[128];
-            if (c->type == RLAB_CELL_INT)
-                snprintf(v, sizeof v, "%lld", (long long)c->i);
-            else if (c->type == RLAB_CELL_FLOAT)
-                snprintf(v, sizeof v, "%.6g", c->f);
-            else
-                snprintf(v, sizeof v, "%s", c->s ? c->s : "");
-            tui_log_addf(t, TUI_K_OUT, "%s = %s", res->scalars[i].name, v);
-        }
-        if (res->ntables > 0)
-            tui_result_table(t, line, res->tables[res->ntables - 1]);
-        rlab_result_free(res);
-    }
+    tui_show_result(t, line, cmd, res, 0);
+    rlab_result_free(res);
     if (rc && rc != RLAB_ECANCELED)
         tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
     else if (rc)
@@ -1044,6 +628,29 @@ static void sv_metrics(tui *t, strv *s, const char *word)
             sv_add(s, t->series[i].metric, NULL);
 }
 
+/* Columns of the runs table completing word, each prefixed with pre ("sort=", "cols=a,"). */
+static void sv_run_cols(tui *t, strv *s, const char *pre, const char *word)
+{
+    static const char *const base[] = {"run", "status", "model", "command", "dataset", "secs"};
+    for (int i = 0; i < 6; i++)
+        if (!strncmp(base[i], word, strlen(word)))
+            sv_add(s, pre, base[i]);
+    if (!t->db)
+        return;
+    rlab_err err = {0};
+    rlab_db_result *r = rlab_db_query_table(
+        t->db,
+        "SELECT DISTINCT CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' || "
+        "name END AS m FROM metrics ORDER BY m LIMIT 400",
+        NULL, 0, 0, &err);
+    for (int i = 0; r && i < r->nrow; i++) {
+        const rlab_db_value *v = rlab_db_result_cell(r, i, 0);
+        if (v->type == RLAB_DB_TEXT && !strncmp(v->s, word, strlen(word)))
+            sv_add(s, pre, v->s);
+    }
+    rlab_db_result_free(r);
+}
+
 static void sv_words(strv *s, const char *word, const char *const *list)
 {
     for (int i = 0; list[i]; i++)
@@ -1097,14 +704,12 @@ char **tui_complete(tui *t, const char *line)
             sv_metrics(t, &s, word);
         else
             sv_runs(t, &s, word);
-    } else if (!strcmp(cmd, "export")) {
-        static const char *const fmts[] = {"csv", "json", NULL};
-        if (pos == 1)
-            sv_runs(t, &s, word);
-        else if (pos == 2)
-            sv_words(&s, word, fmts);
-        else if (pos == 3)
-            sv_paths(&s, "", word, NULL);
+    } else if (!strcmp(cmd, "export") && !strncmp(word, "run=", 4)) {
+        strv r = {0};
+        sv_runs(t, &r, word + 4);
+        for (int i = 0; i < r.n; i++)
+            sv_add(&s, "run=", r.v[i]);
+        rlab_strv_free(r.v);
     } else if (!strcmp(cmd, "run")) {
         if (pos == 1)
             sv_paths(&s, "", word, ".lua");
@@ -1122,7 +727,7 @@ char **tui_complete(tui *t, const char *line)
                 if (!strncmp(fmts[i], word + 7, strlen(word + 7)))
                     sv_add(&s, "format=", fmts[i]);
         } else {
-            static const char *const keys[] = {"name=", "format=", "kind=", NULL};
+            static const char *const keys[] = {"name=", "format=", "kind=", "model=", NULL};
             sv_words(&s, word, keys);
         }
     } else if (!strcmp(cmd, "view")) {
@@ -1133,27 +738,31 @@ char **tui_complete(tui *t, const char *line)
                 if (!strncmp(t->pviews[i].name, word, strlen(word)))
                     sv_add(&s, t->pviews[i].name, NULL);
         }
-    } else if (!strcmp(cmd, "sort") || !strcmp(cmd, "runs")) {
+    } else if (!strcmp(cmd, "sort")) {
         static const char *const ord[] = {"asc", "desc", NULL};
-        if (!strcmp(cmd, "sort") && pos == 2)
+        if (pos == 2)
             sv_words(&s, word, ord);
         else {
-            const char *w = word;
-            const char *pre = "";
-            if (!strcmp(cmd, "runs")) {
-                if (strncmp(word, "sort=", 5)) {
-                    if (!strncmp("sort=", word, strlen(word)))
-                        sv_add(&s, "sort=", NULL);
-                    return s.v;
-                }
-                w = word + 5;
-                pre = "sort=";
-            }
             for (int i = 0; i < t->table.ncol; i++)
-                if (!strncmp(t->table.cols[i], w, strlen(w)))
-                    sv_add(&s, pre, t->table.cols[i]);
+                if (!strncmp(t->table.cols[i], word, strlen(word)))
+                    sv_add(&s, t->table.cols[i], NULL);
             if (t->table.ncol == 0)
-                sv_metrics(t, &s, w);
+                sv_run_cols(t, &s, "", word);
+        }
+    } else if (!strcmp(cmd, "runs")) {
+        /* sort= and cols= name the columns of the runs table: run, status, ... and every
+         * "split.name" metric in the store; cols= is a comma list (the last item completes) */
+        const char *eq = strchr(word, '=');
+        if (eq && (!strncmp(word, "sort=", 5) || !strncmp(word, "cols=", 5))) {
+            const char *item = strrchr(word, ',');
+            item = item ? item + 1 : eq + 1;
+            char pre[256];
+            snprintf(pre, sizeof pre, "%.*s", (int)(item - word), word);
+            sv_run_cols(t, &s, pre, item);
+        } else {
+            char **h = rlab_host_complete(t->host, line);
+            sv_add_strv(&s, h, word);
+            rlab_strv_free(h);
         }
     } else if (!strcmp(cmd, "sql")) {
         static const char *const kw[] = {

@@ -12,8 +12,8 @@
  *   - the loop and the commands (shell.c, shell_cmds.c, tui_task.c).
  *
  * Threads. One UI thread owns ncurses, readline, the model and the UI's store connection.
- * Other threads (the host's job worker, the shell's task thread running Lua chunks and
- * dataset loads, anything writing to stdout/stderr or rlab_log) only call the tui_post_*
+ * Other threads (the host's workers, the shell's task thread running Lua chunks and
+ * the demo world, anything writing to stdout/stderr or rlab_log) only call the tui_post_*
  * functions, which push onto a mutex-protected queue and write one byte to a wake-up pipe
  * that the loop polls.
  */
@@ -149,15 +149,14 @@ typedef struct tui_chart {
 typedef struct tui_table {
     char title[160];
     int ncol, nrow;
-    char **cols;   /* [ncol] */
-    char **cells;  /* [nrow * ncol], NULL = empty */
-    double *num;   /* [nrow * ncol], NAN when not a number */
-    int sort_col;  /* -1 = insertion order */
-    int sort_desc; /* 1 = largest first */
-    int kind;      /* 0 generic, 1 runs (refreshed when runs change), 2 compare */
-    int64_t runs[TUI_CHART_RUNS];
-    int nruns; /* compare: the runs compared; runs: 0 = all */
-    int top;   /* first row shown */
+    char **cols;      /* [ncol] */
+    char **cells;     /* [nrow * ncol], NULL = empty */
+    double *num;      /* [nrow * ncol], NAN when not a number */
+    int sort_col;     /* -1 = insertion order */
+    int sort_desc;    /* 1 = largest first */
+    int kind;         /* 0 generic, 1 runs (refreshed when runs change), 2 compare */
+    char source[256]; /* runs: the `runs ...` line it came from (re-run to refresh) */
+    int top;          /* first row shown */
 } tui_table;
 
 typedef struct tui_side_ds {
@@ -200,7 +199,6 @@ typedef struct tui tui;
 typedef enum tui_task_kind {
     TUI_TASK_LUA = 1,  /* a: code, b: chunk name */
     TUI_TASK_LUA_FILE, /* a: path */
-    TUI_TASK_LOAD,     /* a: path, b: name or NULL, c: format or NULL */
     TUI_TASK_DEMO,     /* generate the demo world as dataset "demo" */
 } tui_task_kind;
 
@@ -259,7 +257,7 @@ struct tui {
     char **comp;
     int ncomp;
 
-    /* task thread (Lua chunks, dataset loads) */
+    /* task thread (Lua chunks, the demo world) */
     pthread_t task_thread;
     int task_started;
     pthread_mutex_t task_mu;
@@ -304,15 +302,26 @@ tui_job *tui_job_find(tui *t, int id);
 void tui_job_track(tui *t, int id, const char *cmd);
 /* Tables. */
 void tui_table_clear(tui_table *tb);
+/* A result table into the table view (what: the line or command it came from, for the
+ * title). */
+void tui_table_fill(tui *t, const char *what, const rlab_table *rt);
 /* A command's result table into the table view and, when small, row by row into the log. */
-void tui_result_table(tui *t, const char *cmd, const rlab_table *rt);
+void tui_result_table(tui *t, const char *what, const rlab_table *rt);
+/* A command's result in the log and the views: its lines (unless lines_shown: a job's came
+ * as events), scalars, tables; and for the table commands (runs, compare, sql) the table
+ * view. what: the line typed (or the command of a job); cmd: the command's full name. */
+void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_result *res,
+                     int lines_shown);
 int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols);
 int tui_table_add_row(tui_table *tb, const char *const *cells);
 void tui_table_sort(tui_table *tb);
 int tui_table_col(const tui_table *tb, const char *name);
-/* Build the runs table (all runs, or the given ones as "compare", transposed). */
-int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err);
-int tui_table_compare(tui *t, const int64_t *runs, int nruns, rlab_err *err);
+/* The runs table of the table view from the host's `runs` command (line: "runs ..." as
+ * typed; NULL: "runs"), run quietly on this thread: the view's sort order is kept. */
+int tui_table_runs(tui *t, const char *line, rlab_err *err);
+/* The newest running job (Ctrl-C cancels it: the query just typed, not the training behind
+ * it), NULL when idle. */
+tui_job *tui_newest_job(tui *t);
 /* Collect the plugin views from the host. */
 void tui_pviews_refresh(tui *t);
 void tui_comp_clear(tui *t);

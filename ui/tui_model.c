@@ -249,6 +249,14 @@ tui_job *tui_running_job(tui *t)
     return NULL;
 }
 
+tui_job *tui_newest_job(tui *t)
+{
+    for (int i = t->njobs - 1; i >= 0; i--)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+            return &t->jobs[i];
+    return NULL;
+}
+
 int tui_queued_jobs(tui *t)
 {
     int n = 0;
@@ -457,21 +465,25 @@ void tui_chart_refresh(tui *t)
 
 /* ---- applying events (UI thread) ---------------------------------------------------- */
 
-/* A command's result table: into the table view (F3), and, when it is small, row by row into
- * the log as well, so a recommendation list or a metrics table is read where it was asked
- * for. */
-void tui_result_table(tui *t, const char *cmd, const rlab_table *rt)
+/* The table name a result table is shown under: "sql (3 rows)" when the command is named like
+ * its table, else "recommend model=m user=u17: items (10 rows)". */
+static void table_title(char *buf, size_t size, const char *what, const rlab_table *rt)
+{
+    const char *name = rt->name && *rt->name ? rt->name : "result";
+    size_t w = strcspn(what, " ");
+    if (strlen(name) == w && strncmp(what, name, w) == 0)
+        snprintf(buf, size, "%.100s (%lld rows)", what, (long long)rt->nrows);
+    else
+        snprintf(buf, size, "%.80s: %.60s (%lld rows)", what, name, (long long)rt->nrows);
+}
+
+void tui_table_fill(tui *t, const char *what, const rlab_table *rt)
 {
     tui_table *tb = &t->table;
     tui_table_clear(tb);
-    enum { LOG_ROWS = 24 };
-    int widths[32] = {0};
-    int nc = rt->ncols < 32 ? rt->ncols : 32;
-    for (int c = 0; c < nc; c++)
-        widths[c] = (int)strlen(rt->cols[c]);
     if (tui_table_set_cols(tb, rt->ncols, (const char *const *)rt->cols) == RLAB_OK) {
-        char **row = rlab_calloc((size_t)rt->ncols, sizeof *row);
-        char(*buf)[64] = rlab_calloc((size_t)rt->ncols, sizeof *buf);
+        char **row = rlab_calloc((size_t)(rt->ncols ? rt->ncols : 1), sizeof *row);
+        char(*buf)[64] = rlab_calloc((size_t)(rt->ncols ? rt->ncols : 1), sizeof *buf);
         for (int64_t r = 0; row && buf && r < rt->nrows; r++) {
             for (int c = 0; c < rt->ncols; c++) {
                 const rlab_cell *cell = &rt->cells[r * rt->ncols + c];
@@ -482,27 +494,66 @@ void tui_result_table(tui *t, const char *cmd, const rlab_table *rt)
                 else
                     snprintf(buf[c], 64, "%s", cell->s ? cell->s : "");
                 row[c] = buf[c];
-                if (c < nc && r < LOG_ROWS && (int)strlen(buf[c]) > widths[c])
-                    widths[c] = (int)strlen(buf[c]);
             }
             tui_table_add_row(tb, (const char *const *)row);
         }
         rlab_free(row);
         rlab_free(buf);
     }
-    snprintf(tb->title, sizeof tb->title, "%.60s: %.60s (%lld rows)", cmd,
-             rt->name ? rt->name : "result", (long long)rt->nrows);
+    table_title(tb->title, sizeof tb->title, what, rt);
+    t->dirty |= TUI_D_MAIN;
+}
+
+/* Pad s (display width w) to width cols into line at *o, on the right (right = 1: numbers,
+ * as the table view aligns them) or the left. */
+static void put_cell(char *line, size_t cap, size_t *o, const char *s, int cols, int right)
+{
+    int w = tui_width(s, (size_t)-1);
+    int pad = cols > w ? cols - w : 0;
+    int n = right ? snprintf(line + *o, cap - *o, "%*s%s  ", pad, "", s)
+                  : snprintf(line + *o, cap - *o, "%s%*s  ", s, pad, "");
+    if (n > 0)
+        *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
+}
+
+/* A command's result table: into the table view (F3), and, when it is small, row by row into
+ * the log as well (columns padded to display widths, so CJK text stays aligned), so a
+ * recommendation list or a metrics table is read where it was asked for. */
+void tui_result_table(tui *t, const char *what, const rlab_table *rt)
+{
+    enum { LOG_ROWS = 24 };
+    tui_table_fill(t, what, rt);
+    tui_table *tb = &t->table;
+    int widths[32] = {0}, numeric[32] = {0};
+    int nc = tb->ncol < 32 ? tb->ncol : 32;
+    for (int c = 0; c < nc; c++) {
+        widths[c] = tui_width(tb->cols[c], (size_t)-1);
+        numeric[c] = tb->nrow > 0;
+        for (int r = 0; r < tb->nrow && r < LOG_ROWS; r++) {
+            size_t i = (size_t)r * (size_t)tb->ncol + (size_t)c;
+            const char *v = tb->cells[i];
+            int w = v ? tui_width(v, (size_t)-1) : 0;
+            if (w > widths[c])
+                widths[c] = w > 40 ? 40 : w;
+            if (v && *v && isnan(tb->num[i]))
+                numeric[c] = 0;
+        }
+    }
     if (rt->nrows <= LOG_ROWS) {
-        char line[512];
+        char line[1024];
         size_t o = 0;
-        for (int c = 0; c < nc && o < sizeof line; c++)
-            o += (size_t)snprintf(line + o, sizeof line - o, "%-*s  ", widths[c], rt->cols[c]);
+        line[0] = 0;
+        for (int c = 0; c < nc; c++)
+            put_cell(line, sizeof line, &o, tb->cols[c], widths[c], numeric[c]);
         tui_log_add(t, TUI_K_HEAD, line);
         for (int r = 0; r < tb->nrow && r < LOG_ROWS; r++) {
             o = 0;
-            for (int c = 0; c < nc && o < sizeof line; c++) {
+            line[0] = 0;
+            for (int c = 0; c < nc; c++) {
                 const char *v = tb->cells[(size_t)r * (size_t)tb->ncol + (size_t)c];
-                o += (size_t)snprintf(line + o, sizeof line - o, "%-*s  ", widths[c], v ? v : "");
+                char cut[256];
+                snprintf(cut, sizeof cut, "%.*s", (int)tui_fit(v ? v : "", 40), v ? v : "");
+                put_cell(line, sizeof line, &o, cut, widths[c], numeric[c]);
             }
             tui_log_add(t, TUI_K_OUT, line);
         }
@@ -512,27 +563,98 @@ void tui_result_table(tui *t, const char *cmd, const rlab_table *rt)
     t->dirty |= TUI_D_MAIN;
 }
 
+/* The shell's part of commands whose result is a table to look at (drawing only; the
+ * commands are the host's): the table view comes up; `runs` is kept as the runs table, which
+ * is refreshed from its line when a run ends and colours its status column; `compare` keeps
+ * narrow run columns. */
+static void table_command(tui *t, const char *cmd, const char *what, const rlab_result *res)
+{
+    static const struct {
+        const char *cmd;
+        int kind;
+    } cmds[] = {{"runs", 1}, {"compare", 2}, {"sql", 0}};
+    tui_table *tb = &t->table;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].cmd) != 0 || res->ntables == 0)
+            continue;
+        tb->kind = cmds[i].kind;
+        if (tb->kind == 1) {
+            snprintf(tb->source, sizeof tb->source, "%s", what);
+            const rlab_cell *sort = rlab_result_scalar(res, "sort");
+            const rlab_cell *order = rlab_result_scalar(res, "order");
+            if (sort && sort->type == RLAB_CELL_TEXT) {
+                tb->sort_col = tui_table_col(tb, sort->s);
+                tb->sort_desc = order && order->s && !strcmp(order->s, "desc");
+            }
+        }
+        if (tb->ncol > 0)
+            t->view = TUI_VIEW_TABLE;
+        t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
+    }
+}
+
+void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_result *res,
+                     int lines_shown)
+{
+    if (!res)
+        return;
+    for (int i = 0; !lines_shown && i < res->nlines; i++)
+        tui_log_add(t, TUI_K_OUT, res->lines[i]);
+    for (int i = 0; i < res->nscalars; i++) {
+        const rlab_cell *c = &res->scalars[i].value;
+        char v[256];
+        if (c->type == RLAB_CELL_INT)
+            snprintf(v, sizeof v, "%lld", (long long)c->i);
+        else if (c->type == RLAB_CELL_FLOAT)
+            snprintf(v, sizeof v, "%.6g", c->f);
+        else
+            snprintf(v, sizeof v, "%s", c->s ? c->s : "");
+        tui_log_addf(t, TUI_K_OUT, "%s%s = %s", lines_shown ? "  " : "", res->scalars[i].name, v);
+    }
+    for (int i = 0; i < res->ntables; i++) /* the last one stays in the table view */
+        tui_result_table(t, what, res->tables[i]);
+    table_command(t, cmd, what, res);
+}
+
+int tui_table_runs(tui *t, const char *line, rlab_err *err)
+{
+    rlab_err e2 = {0};
+    if (!err)
+        err = &e2;
+    if (!line || !*line)
+        line = "runs";
+    tui_table *tb = &t->table;
+    char keep[64] = "";
+    int keep_desc = tb->sort_desc;
+    if (tb->kind == 1 && tb->sort_col >= 0 && tb->sort_col < tb->ncol)
+        snprintf(keep, sizeof keep, "%s", tb->cols[tb->sort_col]);
+    char src[sizeof tb->source];
+    snprintf(src, sizeof src, "%s", line);
+    rlab_result *res = NULL;
+    t->in_sync = 1;
+    int rc = rlab_host_run_sync(t->host, src, &res, err);
+    t->in_sync = 0;
+    if (rc == RLAB_OK && res && res->ntables > 0) {
+        tui_table_fill(t, src, res->tables[0]);
+        tb->kind = 1;
+        snprintf(tb->source, sizeof tb->source, "%s", src);
+        if (keep[0]) { /* the order the user chose in the view (sort, F6/F7) */
+            tb->sort_col = tui_table_col(tb, keep);
+            tb->sort_desc = keep_desc;
+            tui_table_sort(tb);
+        }
+    }
+    rlab_result_free(res);
+    return rc;
+}
+
 static void collect(tui *t, tui_job *j)
 {
     rlab_result *res = NULL;
     rlab_err err = {0};
     rlab_host_wait(t->host, j->id, &res, &err);
-    if (res) {
-        for (int i = 0; i < res->nscalars; i++) {
-            const rlab_cell *c = &res->scalars[i].value;
-            char v[256];
-            if (c->type == RLAB_CELL_INT)
-                snprintf(v, sizeof v, "%lld", (long long)c->i);
-            else if (c->type == RLAB_CELL_FLOAT)
-                snprintf(v, sizeof v, "%.6g", c->f);
-            else
-                snprintf(v, sizeof v, "%s", c->s ? c->s : "");
-            tui_log_addf(t, TUI_K_OUT, "  %s = %s", res->scalars[i].name, v);
-        }
-        if (res->ntables > 0)
-            tui_result_table(t, j->cmd, res->tables[res->ntables - 1]);
-        rlab_result_free(res);
-    }
+    tui_show_result(t, j->cmd, j->cmd, res, 1);
+    rlab_result_free(res);
 }
 
 static void apply(tui *t, tui_ev *e)
@@ -666,7 +788,7 @@ static void apply(tui *t, tui_ev *e)
         job_remove(t, e->job_id);
         tui_side_refresh(t);
         if (t->table.kind == 1)
-            tui_table_runs(t, t->table.runs, t->table.nruns, NULL);
+            tui_table_runs(t, t->table.source, NULL);
         t->dirty |= TUI_D_ALL;
         break;
     default:
@@ -712,9 +834,9 @@ void tui_table_clear(tui_table *tb)
     tb->sort_col = -1;
     tb->sort_desc = 0;
     tb->kind = 0;
-    tb->nruns = 0;
     tb->top = 0;
     tb->title[0] = 0;
+    tb->source[0] = 0;
 }
 
 int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols)
@@ -827,241 +949,6 @@ void tui_table_sort(tui_table *tb)
     rlab_free(idx);
     rlab_free(cells);
     rlab_free(num);
-}
-
-/* "1,2,3" for an IN list of run ids. */
-static void id_list(const int64_t *runs, int n, char *buf, size_t cap)
-{
-    size_t o = 0;
-    buf[0] = 0;
-    for (int i = 0; i < n && o + 24 < cap; i++)
-        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? "," : "", (long long)runs[i]);
-}
-
-/* Latest value of every (split, name) metric of the runs in `in` ("1,2" or a subquery). */
-typedef struct mcol {
-    char name[64];
-} mcol;
-
-/* metric columns of the runs table: a training run stores a dozen valid and test metrics */
-enum { TUI_RUN_METRICS = 64 };
-
-static int metric_cols(tui *t, const char *in, mcol *cols, int max, rlab_err *err)
-{
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' || name "
-             "END AS m, MIN(CASE split WHEN 'test' THEN 0 WHEN 'valid' THEN 1 WHEN 'train' THEN "
-             "3 ELSE 2 END) AS o FROM metrics WHERE run_id IN (%s) GROUP BY m ORDER BY o, m",
-             in);
-    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
-    if (!r)
-        return -1;
-    int n = 0;
-    for (int i = 0; i < r->nrow && n < max; i++) {
-        const rlab_db_value *v = rlab_db_result_cell(r, i, 0);
-        if (v->type == RLAB_DB_TEXT)
-            snprintf(cols[n++].name, sizeof cols[0].name, "%s", v->s);
-    }
-    rlab_db_result_free(r);
-    return n;
-}
-
-static rlab_db_result *last_metrics(tui *t, const char *in, rlab_err *err)
-{
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT run_id, CASE WHEN split IS NULL OR split = '' THEN name ELSE split || '.' "
-             "|| name END, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics WHERE "
-             "run_id IN (%s) GROUP BY run_id, split, name)",
-             in);
-    return rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
-}
-
-static void cell_text(const rlab_db_value *v, char *buf, size_t cap)
-{
-    switch (v->type) {
-    case RLAB_DB_INT:
-        snprintf(buf, cap, "%lld", (long long)v->i);
-        break;
-    case RLAB_DB_REAL:
-        tui_fmt_num(v->r, buf, cap);
-        break;
-    case RLAB_DB_TEXT:
-        snprintf(buf, cap, "%s", v->s);
-        break;
-    case RLAB_DB_BLOB:
-        snprintf(buf, cap, "<%zu bytes>", v->n);
-        break;
-    default:
-        buf[0] = 0;
-    }
-}
-
-int tui_table_runs(tui *t, const int64_t *runs, int nruns, rlab_err *err)
-{
-    rlab_err e2 = {0};
-    if (!err)
-        err = &e2;
-    if (!t->db)
-        return rlab_errf(err, RLAB_ESTATE, "no session store");
-    char in[512];
-    if (nruns > 0)
-        id_list(runs, nruns, in, sizeof in);
-    else
-        snprintf(in, sizeof in, "SELECT id FROM runs ORDER BY id DESC LIMIT 200");
-    char sql[1024];
-    snprintf(
-        sql, sizeof sql,
-        "SELECT id, status, COALESCE(json_extract(config, '$.name') || ' (' || model_kind || ')', "
-        "model_kind, json_extract(config, '$.model'), ''), "
-        "COALESCE(name, plugin), COALESCE(dataset, ''), printf('%%.1f', COALESCE(ended, "
-        "strftime('%%s','now')) - "
-        "started) FROM runs WHERE id IN (%s) ORDER BY id DESC",
-        in);
-    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
-    if (!r)
-        return err->code;
-    mcol mc[TUI_RUN_METRICS];
-    int nm = metric_cols(t, in, mc, TUI_RUN_METRICS, err);
-    rlab_db_result *lm = nm > 0 ? last_metrics(t, in, err) : NULL;
-    if (nm < 0)
-        nm = 0;
-    int keep_sort = t->table.kind == 1 ? t->table.sort_col : -1;
-    int keep_desc = t->table.sort_desc;
-    char keep_name[64] = "";
-    if (keep_sort >= 0 && keep_sort < t->table.ncol)
-        snprintf(keep_name, sizeof keep_name, "%s", t->table.cols[keep_sort]);
-    int64_t keep_runs[TUI_CHART_RUNS];
-    int keep_n = nruns > TUI_CHART_RUNS ? TUI_CHART_RUNS : nruns;
-    if (keep_n > 0)
-        memcpy(keep_runs, runs, (size_t)keep_n * sizeof *keep_runs);
-    tui_table *tb = &t->table;
-    tui_table_clear(tb);
-    const char *base[] = {"run", "status", "model", "command", "dataset", "secs"};
-    int ncol = 6 + nm;
-    const char *cols[6 + TUI_RUN_METRICS];
-    for (int i = 0; i < 6; i++)
-        cols[i] = base[i];
-    for (int i = 0; i < nm; i++)
-        cols[6 + i] = mc[i].name;
-    tui_table_set_cols(tb, ncol, cols);
-    char buf[6 + TUI_RUN_METRICS][64];
-    const char *row[6 + TUI_RUN_METRICS];
-    for (int i = 0; i < r->nrow; i++) {
-        for (int c = 0; c < 6; c++) {
-            cell_text(rlab_db_result_cell(r, i, c), buf[c], sizeof buf[c]);
-            row[c] = buf[c];
-        }
-        int64_t id = rlab_db_result_cell(r, i, 0)->i;
-        for (int m = 0; m < nm; m++) {
-            row[6 + m] = NULL;
-            for (int k = 0; lm && k < lm->nrow; k++) {
-                if (rlab_db_result_cell(lm, k, 0)->i != id)
-                    continue;
-                const rlab_db_value *nv = rlab_db_result_cell(lm, k, 1);
-                if (nv->type != RLAB_DB_TEXT || strcmp(nv->s, mc[m].name))
-                    continue;
-                cell_text(rlab_db_result_cell(lm, k, 2), buf[6 + m], sizeof buf[6 + m]);
-                row[6 + m] = buf[6 + m];
-            }
-        }
-        tui_table_add_row(tb, row);
-    }
-    rlab_db_result_free(r);
-    rlab_db_result_free(lm);
-    tb->kind = 1;
-    tb->nruns = keep_n;
-    if (keep_n > 0)
-        memcpy(tb->runs, keep_runs, (size_t)keep_n * sizeof *keep_runs);
-    snprintf(tb->title, sizeof tb->title, "runs (%d)", tb->nrow);
-    if (keep_name[0]) {
-        tb->sort_col = tui_table_col(tb, keep_name);
-        tb->sort_desc = keep_desc;
-        tui_table_sort(tb);
-    }
-    t->dirty |= TUI_D_MAIN;
-    return RLAB_OK;
-}
-
-int tui_table_compare(tui *t, const int64_t *runs, int nruns, rlab_err *err)
-{
-    if (!t->db)
-        return rlab_errf(err, RLAB_ESTATE, "no session store");
-    char in[512];
-    id_list(runs, nruns, in, sizeof in);
-    char sql[1024];
-    snprintf(
-        sql, sizeof sql,
-        "SELECT id, status, COALESCE(json_extract(config, '$.name') || ' (' || model_kind || ')', "
-        "model_kind, json_extract(config, '$.model'), ''), "
-        "COALESCE(name, plugin), COALESCE(dataset, ''), COALESCE(seed, ''), COALESCE(config, "
-        "'') FROM runs "
-        "WHERE id IN (%s)",
-        in);
-    rlab_db_result *r = rlab_db_query_table(t->db, sql, NULL, 0, 0, err);
-    if (!r)
-        return err->code;
-    /* every requested run must exist */
-    for (int i = 0; i < nruns; i++) {
-        int found = 0;
-        for (int k = 0; k < r->nrow; k++)
-            found |= rlab_db_result_cell(r, k, 0)->i == runs[i];
-        if (!found) {
-            rlab_db_result_free(r);
-            return rlab_errf(err, RLAB_ENOTFOUND, "compare: no run #%lld", (long long)runs[i]);
-        }
-    }
-    mcol mc[32];
-    int nm = metric_cols(t, in, mc, 32, err);
-    if (nm < 0)
-        nm = 0;
-    rlab_db_result *lm = nm > 0 ? last_metrics(t, in, err) : NULL;
-    tui_table *tb = &t->table;
-    tui_table_clear(tb);
-    const char *cols[1 + TUI_CHART_RUNS];
-    char head[TUI_CHART_RUNS][32];
-    cols[0] = "";
-    for (int i = 0; i < nruns; i++) {
-        snprintf(head[i], sizeof head[i], "#%lld", (long long)runs[i]);
-        cols[1 + i] = head[i];
-    }
-    tui_table_set_cols(tb, 1 + nruns, cols);
-    static const char *const fields[] = {"status", "model", "command", "dataset", "seed", "config"};
-    char buf[1 + TUI_CHART_RUNS][128];
-    const char *row[1 + TUI_CHART_RUNS];
-    for (int f = 0; f < 6 + nm; f++) {
-        row[0] = f < 6 ? fields[f] : mc[f - 6].name;
-        for (int i = 0; i < nruns; i++) {
-            row[1 + i] = NULL;
-            for (int k = 0; k < r->nrow; k++) {
-                if (rlab_db_result_cell(r, k, 0)->i != runs[i])
-                    continue;
-                if (f < 6) {
-                    cell_text(rlab_db_result_cell(r, k, 1 + f), buf[1 + i], sizeof buf[1 + i]);
-                    row[1 + i] = buf[1 + i];
-                }
-            }
-            for (int k = 0; f >= 6 && lm && k < lm->nrow; k++) {
-                if (rlab_db_result_cell(lm, k, 0)->i != runs[i])
-                    continue;
-                const rlab_db_value *nv = rlab_db_result_cell(lm, k, 1);
-                if (nv->type != RLAB_DB_TEXT || strcmp(nv->s, mc[f - 6].name))
-                    continue;
-                cell_text(rlab_db_result_cell(lm, k, 2), buf[1 + i], sizeof buf[1 + i]);
-                row[1 + i] = buf[1 + i];
-            }
-        }
-        tui_table_add_row(tb, row);
-    }
-    rlab_db_result_free(r);
-    rlab_db_result_free(lm);
-    tb->kind = 2;
-    tb->nruns = nruns;
-    memcpy(tb->runs, runs, (size_t)nruns * sizeof *runs);
-    snprintf(tb->title, sizeof tb->title, "compare %.140s", in);
-    t->dirty |= TUI_D_MAIN;
-    return RLAB_OK;
 }
 
 /* ---- sidebar -------------------------------------------------------------------------- */

@@ -1,12 +1,12 @@
 /*
  * ui/tui_task.c: the shell's task thread. Lua chunks (`lua`, `=expr`, `run FILE.lua`) and
- * dataset loads run here, one at a time in FIFO order, so the UI thread stays free to draw
+ * the demo world run here (datasets load through the host's `load` command, on its side
+ * worker), one at a time in FIFO order, so the UI thread stays free to draw
  * and to read Ctrl-C, which interrupts a chunk through rlab_app_lua_interrupt (a Lua count
  * hook, as lua.c). Output lines and the final status come back as queued events.
  */
 #include "tui.h"
 
-#include "data/loaders.h"
 #include "data/world.h"
 
 #include <stdio.h>
@@ -26,21 +26,6 @@ static void task_free(tui_task *k)
     rlab_free(k->c);
     rlab_free(k->title);
     rlab_free(k);
-}
-
-static int run_load(tui *t, tui_task *k, rlab_err *err)
-{
-    rlab_dataset *ds = NULL;
-    int rc = rlab_data_load(k->a, k->c, k->b, &ds, err);
-    if (rc)
-        return rc;
-    char line[256];
-    snprintf(line, sizeof line, "dataset '%s' loaded (%s): %zu users, %zu items, %zu interactions",
-             ds->name, ds->format, (size_t)ds->users.n, (size_t)ds->items.n, ds->inter.n);
-    rc = add_and_post(t, ds, err);
-    if (rc == RLAB_OK)
-        tui_post_line(t, TUI_K_OK, line);
-    return rc;
 }
 
 /* Register ds with the host (which takes ownership), then tell the UI thread to record it in
@@ -118,9 +103,6 @@ static void *task_main(void *arg)
                 break;
             case TUI_TASK_LUA_FILE:
                 rc = rlab_app_lua_file(t->app, k->a, 0, NULL, out_line, t, &err);
-                break;
-            case TUI_TASK_LOAD:
-                rc = run_load(t, k, &err);
                 break;
             case TUI_TASK_DEMO:
                 rc = run_demo(t, &err);

@@ -221,7 +221,10 @@ void tui_view_status(tui *t, WINDOW *w, int wd)
             if (j->total > 0)
                 fmt_dur(j->rate * (double)(j->total - j->step), eta, sizeof eta);
         }
-        if (j->total > 0)
+        if (j->step == 0 && j->total == 0 && !j->label[0]) /* no progress reports (sql) */
+            snprintf(rest, sizeof rest, "running %.0fs",
+                     j->started_at > 0 ? rlab_now() - j->started_at : 0.0);
+        else if (j->total > 0)
             snprintf(rest, sizeof rest, "%lld/%lld %s  %s  ETA %s", (long long)j->step,
                      (long long)j->total, lab, rate, eta);
         else

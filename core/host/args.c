@@ -419,6 +419,20 @@ int rlab_args_set_next(rlab_args *args, const char *value, rlab_err *err)
 {
     if (!args || !value)
         return rlab_errf(err, RLAB_EINVAL, "rlab_args_set_next: no args or value");
+    int last = args->npos - 1;
+    if (last >= 0 && (args->rec->ref.cmd->args[last].flags & RLAB_ARGF_REST)) {
+        /* the rest of the values: appended to the argument, blank-separated */
+        const char *had = args->v[last].s ? args->v[last].s : "";
+        size_t n = strlen(had) + strlen(value) + 2;
+        char *joined = rlab_malloc(n);
+        if (!joined)
+            return rlab_errf(err, RLAB_ENOMEM, "%s: out of memory", args->rec->full);
+        snprintf(joined, n, "%s%s%s", had, *had ? " " : "", value);
+        args->v[last].given = 0; /* replaced, not given twice */
+        int rc = set_text(args, last, joined, 1, err);
+        rlab_free(joined);
+        return rc;
+    }
     if (args->npos >= args->nargs)
         return rlab_errf(err, RLAB_EINVAL, "%s: too many arguments (takes %d, got '%s')",
                          args->rec->full, args->nargs, value);
@@ -717,6 +731,9 @@ int rlab_host_parse(rlab_host *host, const char *line, rlab_args **out, rlab_err
         return err ? err->code : RLAB_ENOTFOUND;
     int rc = RLAB_OK;
     while (rc == RLAB_OK) {
+        const char *start = p; /* where the next word starts (for an RLAB_ARGF_REST value) */
+        while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+            start++;
         r = next_token(&p, &tok, &key);
         if (r == 0)
             break;
@@ -726,6 +743,25 @@ int rlab_host_parse(rlab_host *host, const char *line, rlab_args **out, rlab_err
         }
         if (r == -2) {
             rc = rlab_errf(err, RLAB_ENOMEM, "%s: out of memory", args->rec->full);
+            break;
+        }
+        if (!key && args->npos < args->nargs &&
+            (args->rec->ref.cmd->args[args->npos].flags & RLAB_ARGF_REST)) {
+            /* the rest of the line, verbatim from this word on (quotes and '=' kept) */
+            size_t n = strlen(start);
+            while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t' || start[n - 1] == '\n' ||
+                             start[n - 1] == '\r'))
+                n--;
+            char *rest = rlab_malloc(n + 1);
+            if (rest) {
+                memcpy(rest, start, n);
+                rest[n] = '\0';
+                rc = rlab_args_set_next(args, rest, err);
+            } else {
+                rc = rlab_errf(err, RLAB_ENOMEM, "%s: out of memory", args->rec->full);
+            }
+            rlab_free(rest);
+            rlab_free(tok);
             break;
         }
         rc = key ? rlab_args_set(args, key, tok, err) : rlab_args_set_next(args, tok, err);
@@ -774,7 +810,42 @@ char *rlab_host_help(rlab_host *host)
                    (c->ref.cmd->flags & RLAB_CMD_JOB) ? " [job]" : "");
         }
     }
+    char *more = host->help_fn ? host->help_fn(NULL, host->help_ud) : NULL;
+    if (more)
+        sb_add(&b, "%s%s", more, more[0] && more[strlen(more) - 1] != '\n' ? "\n" : "");
+    rlab_free(more);
     return sb_take(&b);
+}
+
+void rlab_host_set_help_fn(rlab_host *host, rlab_help_fn fn, void *ud)
+{
+    if (!host)
+        return;
+    host->help_fn = fn;
+    host->help_ud = fn ? ud : NULL;
+}
+
+static int is_example(const char *line) { return strncmp(line, "Example: ", 9) == 0; }
+
+/* The help text without its "Example: " lines (keep = 0), or only those (keep = 1), each
+ * example indented under "examples:". */
+static void add_help_lines(sbuf *b, const char *help, int examples)
+{
+    int first = 1;
+    for (const char *p = help; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        if (is_example(p) == examples) {
+            if (examples && first)
+                sb_add(b, "examples:\n");
+            if (examples)
+                sb_add(b, "  %.*s\n", n - 9, p + 9);
+            else
+                sb_add(b, "%.*s\n", n, p);
+            first = 0;
+        }
+        p = nl ? nl + 1 : p + n;
+    }
 }
 
 /* "<int>", "a|b", "<dataset>"... for usage lines */
@@ -794,8 +865,10 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
 {
     const rlab_cmd_rec *c = host && full ? rlab__find_cmd_rec(host, full) : NULL;
     if (!c) {
-        rlab_errf(err, RLAB_ENOTFOUND, "unknown command '%s'", full ? full : "");
-        return NULL;
+        char *topic = host && full && host->help_fn ? host->help_fn(full, host->help_ud) : NULL;
+        if (!topic)
+            rlab_errf(err, RLAB_ENOTFOUND, "unknown command '%s'", full ? full : "");
+        return topic;
     }
     const rlab_cmd *cmd = c->ref.cmd;
     sbuf b = {0};
@@ -806,12 +879,16 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
         char ph[160];
         placeholder(a, ph, sizeof ph);
         int req = (a->flags & RLAB_ARGF_REQUIRED) != 0;
-        sb_add(&b, " %s%s=%s%s", req ? "" : "[", a->name, ph, req ? "" : "]");
+        if (a->flags & RLAB_ARGF_REST) /* typed as the rest of the line */
+            sb_add(&b, " %s%s...%s", req ? "" : "[", a->name, req ? "" : "]");
+        else
+            sb_add(&b, " %s%s=%s%s", req ? "" : "[", a->name, ph, req ? "" : "]");
         int w = (int)(strlen(a->name) + 1 + strlen(ph));
         if (w > width)
             width = w;
     }
-    sb_add(&b, "\n%s\n", cmd->help);
+    sb_add(&b, "\n");
+    add_help_lines(&b, cmd->help, 0);
     if (strcmp(c->full, "train") == 0) {
         char *kinds = rlab__kind_list(host);
         sb_add(&b, "Model kinds (help train KIND for their fields): %s\n", kinds ? kinds : "");
@@ -842,9 +919,12 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
                 expected(a, exp, sizeof exp);
                 sb_add(&b, "; %s", exp);
             }
+            if (a->flags & RLAB_ARGF_REST)
+                sb_add(&b, "; the rest of the line");
             sb_add(&b, ")\n");
         }
     }
+    add_help_lines(&b, cmd->help, 1);
     char *s = sb_take(&b);
     if (!s)
         rlab_errf(err, RLAB_ENOMEM, "out of memory formatting help");

@@ -1,7 +1,9 @@
 /*
  * core/host/builtin.c: the host's own commands, registered like a plugin's under the
  * pseudo-plugin "core" (their shell names have no prefix): help, plugins, models, datasets,
- * jobs, cancel, and the model verbs of verbs.c (train, eval, recommend, save, load, export).
+ * jobs, cancel, the model verbs of verbs.c (train, eval, recommend, save, load, export) and
+ * the store's records of records.c (runs, show, compare, sql). Every help text ends with
+ * examples ("Example: " lines), which `help <command>` shows last.
  */
 #include "host/host_internal.h"
 
@@ -128,7 +130,7 @@ static int jobs_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
     rlab_job_info info[64];
-    int n = rlab_host_jobs(rlab_ctx_host(ctx), info, 64);
+    int n = rlab_host_jobs(rlab_ctx_host(ctx), info, 64), shown = 0;
     rlab_table *t = rlab_ctx_result_table(
         ctx, "jobs", 5, (const char *const[]){"id", "command", "state", "step", "total"});
     for (int i = 0; i < n; i++) {
@@ -141,7 +143,10 @@ static int jobs_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s", info[i].id, info[i].cmd,
                         rlab_job_state_name(info[i].state), (long long)info[i].step,
                         (long long)info[i].total, info[i].label);
+        shown++;
     }
+    if (!shown)
+        rlab_ctx_printf(ctx, "no jobs queued, running or waiting to be collected");
     return RLAB_OK;
 }
 
@@ -175,28 +180,40 @@ static const rlab_cmd core_cmds[] = {
      .args = help_args,
      .flags = RLAB_CMD_READONLY,
      .run = help_run,
-     .help = "List the commands, or explain one (help <command>)."},
+     .help = "List the commands, or explain one (help <command>) or a Lua function (help "
+             "reclab.evaluate; help reclab lists them all).\n"
+             "Example: help sql\n"
+             "Example: help train bprmf\n"
+             "Example: help reclab.datasets.load"},
     {.name = "plugins",
      .flags = RLAB_CMD_READONLY,
      .run = plugins_run,
-     .help = "List loaded plugins and load refusals."},
+     .help = "List loaded plugins and load refusals.\n"
+             "Example: plugins"},
     {.name = "models",
      .flags = RLAB_CMD_READONLY,
      .run = models_run,
-     .help = "List the registered models."},
+     .help = "List the registered models (and those saved in the store, restored on first "
+             "use).\n"
+             "Example: models"},
     {.name = "datasets",
      .flags = RLAB_CMD_READONLY,
      .run = datasets_run,
-     .help = "List the loaded datasets."},
+     .help = "List the loaded datasets.\n"
+             "Example: datasets"},
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
      .run = jobs_run,
-     .help = "List queued, running and finished jobs."},
+     .help = "List the jobs not yet collected: queued, running, and finished ones whose result "
+             "was not taken yet.\n"
+             "Example: jobs"},
     {.name = "cancel",
      .args = cancel_args,
      .flags = RLAB_CMD_READONLY,
      .run = cancel_run,
-     .help = "Cancel a job (cancel <id>) or all jobs (cancel)."},
+     .help = "Cancel a job (cancel <id>) or all jobs (cancel).\n"
+             "Example: cancel 3\n"
+             "Example: cancel"},
     /* the model verbs (verbs.c): the same for every model kind of every plugin */
     {.name = "train",
      .args = rlab__train_args,
@@ -206,7 +223,9 @@ static const rlab_cmd core_cmds[] = {
              "Every model kind of every plugin is trained the same way (help train KIND lists "
              "its fields): the dataset is split (split=loo by default), the kind's steps run in "
              "the core training loop, the best validation epoch is kept (select=, patience=), "
-             "the test targets are ranked over all items, and the model is registered."},
+             "the test targets are ranked over all items, and the model is registered.\n"
+             "Example: train bprmf data=demo epochs=40\n"
+             "Example: train mqsa data=demo epochs=20 seed=1 name=m1"},
     {.name = "eval",
      .args = rlab__eval_args,
      .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
@@ -215,28 +234,82 @@ static const rlab_cmd core_cmds[] = {
              "Ranks each user's valid and/or test item against every item outside the history "
              "(valid: train items masked; test: train + valid masked). Stores hr, ndcg, recall "
              "and mrr at 5/10/20 (and k) with the protocol label and returns them as the table "
-             "\"metrics\"."},
+             "\"metrics\".\n"
+             "Example: eval model=m1\n"
+             "Example: eval model=m1 split=test neg=100"},
     {.name = "recommend",
      .args = rlab__recommend_args,
      .flags = RLAB_CMD_READONLY,
      .run = rlab__verb_recommend,
-     .help = "Top-k items for a user after the user's whole history (seen items masked)."},
+     .help = "Top-k items for a user after the user's whole history (seen items masked).\n"
+             "Example: recommend model=m1 user=u17 k=10"},
     {.name = "save",
      .args = rlab__save_args,
      .flags = RLAB_CMD_READONLY,
      .run = rlab__verb_save,
      .help = "Save a model: one safetensors checkpoint (every tensor, the kind, dataset, "
-             "resolved config and versions in its header), kept in the session store."},
+             "resolved config and versions in its header), kept in the session store.\n"
+             "Example: save model=m1\n"
+             "Example: save model=m1 file=m1.safetensors"},
     {.name = "load",
      .args = rlab__load_args,
-     .flags = RLAB_CMD_READONLY,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
      .run = rlab__verb_load,
-     .help = "Load a model checkpoint written by save and register it."},
+     .help = "Load a dataset, or a model checkpoint written by save, and register it.\n"
+             "PATH is a dataset file or folder (RecBole atomic files, MovieLens 100K / 1M, "
+             "SASRec text, CSV/TSV; the format is guessed unless format= says), recorded in the "
+             "session store; or a model when it is a checkpoint (.safetensors), when model=true "
+             "or kind= is given, or written `load model PATH`.\n"
+             "Example: load data/ml-100k\n"
+             "Example: load ratings.csv name=shop format=csv\n"
+             "Example: load model m1.safetensors name=m2"},
     {.name = "export",
      .args = rlab__export_args,
      .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
      .run = rlab__verb_export,
-     .help = "Write the top-k list of every user of a model to a CSV file."},
+     .help = "Write a run's record and metrics (run=, CSV or JSON), or every user's top-k list of "
+             "a model (model=, CSV).\n"
+             "Example: export run=7 file=run7.json\n"
+             "Example: export run=7 file=run7.csv\n"
+             "Example: export model=m1 file=top10.csv k=10"},
+    /* the session store's records (records.c) */
+    {.name = "runs",
+     .args = rlab__runs_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__cmd_runs,
+     .help = "List the runs with their latest metrics, as the table \"runs\".\n"
+             "The newest runs first (limit=), one column per metric any of them recorded "
+             "(test first, then valid); sort= orders by a column, cols= chooses the columns.\n"
+             "Example: runs sort=valid.ndcg@10\n"
+             "Example: runs cols=status,model,test.* sort=test.ndcg@10 limit=20"},
+    {.name = "show",
+     .args = rlab__show_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__cmd_show,
+     .help = "Show one run: its record (status, command, model, dataset, seed, times, config, "
+             "error), artifacts, and its metrics as the table \"metrics\" (one row per metric, "
+             "one column per split: the latest value of each).\n"
+             "Example: show 7"},
+    {.name = "compare",
+     .args = rlab__compare_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__cmd_compare,
+     .help = "Compare runs side by side, as the table \"compare\": one column per run, one row "
+             "per field (status, model, command, dataset, seed, config), then one row per "
+             "metric (each run's latest value).\n"
+             "Example: compare 6 7\n"
+             "Example: compare 3 5 9"},
+    {.name = "sql",
+     .args = rlab__sql_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
+     .run = rlab__cmd_sql,
+     .help = "Query the session store with SQL (read-only), the rows as the table \"sql\".\n"
+             "Tables: runs, metrics, datasets, models, artifacts, events, dialogues, history, "
+             "and the plugins' own. Writes, DDL and pragma assignments are refused. The query "
+             "runs beside training jobs; Ctrl-C (or cancel) stops it, and so do its row and "
+             "time limits (rows=, timeout=).\n"
+             "Example: sql SELECT name, value FROM metrics WHERE run_id = 2\n"
+             "Example: sql rows=100000 timeout=300 SELECT * FROM events"},
     {0}};
 
 static const rlab_plugin core_plugin = {

@@ -415,6 +415,11 @@ static int validate(rlab_host *h, const char *file, const char *expect_name, con
                               "plugin %s: command '%s' argument '%s' lacks required field "
                               "'choices'",
                               file, fa, a->name);
+            if ((a->flags & RLAB_ARGF_REST) && a->type != RLAB_ARG_STRING)
+                return refuse(h, err, RLAB_EINVAL,
+                              "plugin %s: command '%s' argument '%s': RLAB_ARGF_REST needs a "
+                              "string argument",
+                              file, fa, a->name);
             if (rlab__check_default(a, why, sizeof why))
                 return refuse(h, err, RLAB_EINVAL, "plugin %s: command '%s' argument '%s': %s",
                               file, fa, a->name, why);

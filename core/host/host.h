@@ -26,8 +26,10 @@
  * "<folder of libreclab_core.so>/reclab/plugins", i.e. PREFIX/lib/reclab/plugins), then (3)
  * every folder of the colon-separated RECLAB_PLUGIN_PATH.
  *
- * Threads. The host has one worker thread (started by the first submit) that runs
- * RLAB_CMD_JOB commands one at a time in FIFO order. Functions marked "ui thread" (loading,
+ * Threads. The host has one job worker thread (started by the first submit) that runs
+ * RLAB_CMD_JOB commands one at a time in FIFO order, and one side worker that runs the
+ * RLAB_CMD_JOB | RLAB_CMD_SIDE commands (short work such as `sql` or `load`) the same way, so
+ * they do not wait behind a training job. Functions marked "ui thread" (loading,
  * unloading, parse, help, complete, the command table) must be called from one thread, the
  * one that created the host; they are safe while jobs run, because the loader refuses to
  * unload a plugin with queued or running work. Functions marked "thread-safe" may be called
@@ -180,9 +182,17 @@ RLAB_API int rlab_host_parse(rlab_host *host, const char *line, rlab_args **out,
  * recommender"). Caller frees with rlab_free. NULL on ENOMEM. ui thread. */
 RLAB_API char *rlab_host_help(rlab_host *host);
 /* Help of one command: usage line, the help text, then one line per argument with type,
- * default, range or choices, and help. NULL and ENOTFOUND for an unknown command. ui
- * thread. */
+ * default, range or choices, and help, then the examples (the help text's "Example: "
+ * lines). A topic that is no command goes to the help provider (below). NULL and ENOTFOUND
+ * ("unknown command 'x'") when neither knows it. ui thread. */
 RLAB_API char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err);
+
+/* Help topics beyond the command table, such as the Lua binding's reclab.* functions:
+ * fn(topic, ud) returns the text of topic (rlab_malloc'd; the host frees it) or NULL when it
+ * does not know it; fn(NULL, ud) returns the lines rlab_host_help appends after the command
+ * list (or NULL). One provider per host; fn NULL removes it. ui thread. */
+typedef char *(*rlab_help_fn)(const char *topic, void *ud);
+RLAB_API void rlab_host_set_help_fn(rlab_host *host, rlab_help_fn fn, void *ud);
 /* Completion candidates for the last word of line (the text before the cursor): command
  * names when it is the first word; "key=" for arguments not yet given; "key=value" for a
  * word containing '=' (choices, true/false, dataset or model names). Words are whole tokens,

@@ -37,10 +37,27 @@ typedef struct rlab_cmd_rec {
     int hidden;
 } rlab_cmd_rec;
 
+/* Worker lanes: the job worker runs RLAB_CMD_JOB commands one at a time in FIFO order; the
+ * side worker does the same for RLAB_CMD_JOB | RLAB_CMD_SIDE commands (short work: a query,
+ * a data load), so they never wait behind a training job. Each worker opens its own store
+ * connection. */
+enum { RLAB_LANE_JOB = 0, RLAB_LANE_SIDE, RLAB_NLANES };
+
+typedef struct rlab_worker {
+    rlab_host *host;
+    int lane;
+    pthread_t thread;
+    int started;
+    rlab_db *db; /* the worker's own store connection (opened on its first job) */
+    int db_gen;  /* host->db_gen it was opened for */
+} rlab_worker;
+
 typedef struct rlab_job rlab_job;
 struct rlab_job {
     int id;
     int sync;        /* run on the caller's thread, never queued */
+    int lane;        /* RLAB_LANE_* of a queued job */
+    int announced;   /* its QUEUED event went out: a worker may take it */
     rlab_args *args; /* owned */
     const rlab_cmd_rec *cmd;
     rlab_job_state state;
@@ -84,8 +101,7 @@ struct rlab_host {
     pthread_cond_t cv; /* a job changed state, or the queue grew */
     rlab_job *jobs;    /* all jobs not yet collected, in submission order */
     int next_job_id;
-    pthread_t worker;
-    int worker_started;
+    rlab_worker workers[RLAB_NLANES];
     int stopping;
     rlab_ds_entry *datasets;
     rlab_event_fn ev_fn;
@@ -94,10 +110,12 @@ struct rlab_host {
     char *db_path; /* session store file, NULL = none */
     int db_gen;    /* bumped by rlab_host_set_store: the worker reopens */
 
-    /* store connections: db for the ui thread (and sync runs), wdb owned by the worker */
+    /* the ui thread's store connection (and sync runs'); each worker has its own */
     rlab_db *db;
-    rlab_db *wdb;
-    int wdb_gen;
+
+    /* extra help topics (rlab_host_set_help_fn) */
+    rlab_help_fn help_fn;
+    void *help_ud;
 };
 
 /* one output line / scratch block / held object of a running command */
@@ -167,6 +185,15 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args);
 int rlab__verb_save(rlab_ctx *ctx, const rlab_args *args);
 int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args);
 int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args);
+
+/* records.c: runs, show, compare, sql, and the export of a run (file written as JSON when
+ * json, else CSV) */
+extern const rlab_arg rlab__runs_args[], rlab__show_args[], rlab__compare_args[], rlab__sql_args[];
+int rlab__cmd_runs(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_show(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_compare(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_sql(rlab_ctx *ctx, const rlab_args *args);
+int rlab__export_run(rlab_ctx *ctx, const char *run, const char *file, int json);
 
 /* host.c: one checkpoint per model. Save registered model name to file (NULL: into the store
  * only, or ./NAME.safetensors without a store; *path_out receives the file written, NULL when

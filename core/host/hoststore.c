@@ -4,8 +4,8 @@
  * is a no-op when no store is attached, so the host works without one (tests, `reclab -e`).
  *
  * Connections (store.h: one thread per connection): h->db belongs to the ui thread and is
- * used by sync runs; the worker opens h->wdb itself on its first job after a store change
- * (db_gen) and closes it when it exits.
+ * used by sync runs; each worker (job, query) opens its own on its first job after a store
+ * change (db_gen) and closes it when it exits.
  */
 #include "host/host_internal.h"
 
@@ -58,28 +58,29 @@ int rlab_host_set_store(rlab_host *h, const char *path, rlab_err *err)
 
 rlab_db *rlab_host_db(rlab_host *h) { return h ? h->db : NULL; }
 
-/* Called on the worker thread before each job: (re)open its own connection. */
+/* Called on a worker thread before each job: (re)open that worker's own connection. */
 void rlab__worker_db(rlab_host *h, rlab_ctx *ctx)
 {
+    rlab_worker *w = &h->workers[ctx->job->lane];
     pthread_mutex_lock(&h->mu);
     int gen = h->db_gen;
     char *path = h->db_path ? rlab_strdup(h->db_path) : NULL;
     pthread_mutex_unlock(&h->mu);
-    if (gen != h->wdb_gen) {
-        rlab_db_close(h->wdb);
-        h->wdb = NULL;
-        h->wdb_gen = gen;
+    if (gen != w->db_gen) {
+        rlab_db_close(w->db);
+        w->db = NULL;
+        w->db_gen = gen;
         if (path) {
             rlab_err e = {0};
             /* no recovery from the worker: the ui connection did it at attach time, and a
              * run of ours can never be mistaken for dead (OFD locks) anyway */
-            h->wdb = rlab_db_open(path, RLAB_DB_NO_RECOVER, &e);
-            if (!h->wdb)
+            w->db = rlab_db_open(path, RLAB_DB_NO_RECOVER, &e);
+            if (!w->db)
                 rlab_log(RLAB_LOG_ERROR, "worker cannot open the store: %s", e.msg);
         }
     }
     rlab_free(path);
-    ctx->db = h->wdb;
+    ctx->db = w->db;
 }
 
 void rlab__store_close(rlab_host *h)

@@ -1,8 +1,10 @@
 /*
- * core/host/job.c: jobs. One worker thread runs queued commands in FIFO order; sync runs
- * execute on the caller's thread but are listed too, so they can be cancelled and shown.
- * All job fields that change after submission are read and written under host->mu, except
- * the cancel flag (atomic, polled by running commands).
+ * core/host/job.c: jobs. Two worker threads each run their lane's queued commands in FIFO
+ * order: the job worker the long commands, the side worker the short RLAB_CMD_SIDE ones (a
+ * query, a data load), so an `sql` query runs while a model trains. Sync runs execute on the
+ * caller's thread but are listed too, so they can be cancelled and shown. All job fields that
+ * change after submission are read and written under host->mu, except the cancel flag (atomic,
+ * polled by running commands).
  */
 #include "host/host_internal.h"
 
@@ -44,6 +46,7 @@ rlab_job *rlab__job_new(rlab_host *h, rlab_args *args, int sync, rlab_err *err)
     j->args = args;
     j->cmd = (const rlab_cmd_rec *)(const void *)rlab_args_cmd(args); /* ref is first member */
     j->sync = sync;
+    j->lane = (j->cmd->ref.cmd->flags & RLAB_CMD_SIDE) ? RLAB_LANE_SIDE : RLAB_LANE_JOB;
     j->state = sync ? RLAB_JOB_RUNNING : RLAB_JOB_QUEUED;
     atomic_init(&j->cancel, 0);
     j->queued_at = rlab_now();
@@ -89,12 +92,13 @@ static rlab_job *find_job(rlab_host *h, int id)
 
 static void *worker_main(void *arg)
 {
-    rlab_host *h = arg;
+    rlab_worker *w = arg;
+    rlab_host *h = w->host;
     pthread_mutex_lock(&h->mu);
     for (;;) {
         rlab_job *j = NULL;
         for (rlab_job *x = h->jobs; x; x = x->next)
-            if (!x->sync && x->state == RLAB_JOB_QUEUED) {
+            if (!x->sync && x->lane == w->lane && x->announced && x->state == RLAB_JOB_QUEUED) {
                 j = x;
                 break;
             }
@@ -112,8 +116,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);
-    rlab_db_close(h->wdb); /* the worker's own store connection */
-    h->wdb = NULL;
+    rlab_db_close(w->db); /* the worker's own store connection */
+    w->db = NULL;
     return NULL;
 }
 
@@ -139,23 +143,34 @@ int rlab_host_submit_args(rlab_host *h, rlab_args *args, int *job_id, rlab_err *
         rlab__job_free(j);
         return rlab_errf(err, RLAB_ESTATE, "the host is shutting down");
     }
-    if (!h->worker_started) {
-        if (pthread_create(&h->worker, NULL, worker_main, h) != 0) {
+    rlab_worker *w = &h->workers[j->lane];
+    if (!w->started) {
+        w->host = h;
+        w->lane = j->lane;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             pthread_mutex_unlock(&h->mu);
             rlab__job_free(j);
             return rlab_errf(err, RLAB_ESTATE, "cannot start the worker thread");
         }
-        h->worker_started = 1;
+        w->started = 1;
     }
     link_job(h, j);
     int id = j->id;
-    pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     if (job_id)
         *job_id = id;
-    /* j may already be running (or done) on the worker: use only copies from here on */
-    rlab_event ev = {.type = RLAB_EV_QUEUED, .job_id = id, .cmd = rlab_args_cmd(args)->full};
+    /* QUEUED goes out before a worker may take the job, so a listener sees a job's events in
+     * order (a quick job could otherwise be done before it was announced) */
+    char cmd[144];
+    snprintf(cmd, sizeof cmd, "%s", rlab_args_cmd(args)->full);
+    rlab_event ev = {.type = RLAB_EV_QUEUED, .job_id = id, .cmd = cmd};
     rlab__emit(h, &ev);
+    pthread_mutex_lock(&h->mu);
+    rlab_job *x = find_job(h, id); /* by id: j may be gone (cancelled and collected) */
+    if (x)
+        x->announced = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
     return RLAB_OK;
 }
 
@@ -364,10 +379,13 @@ void rlab__jobs_shutdown(rlab_host *h)
     pthread_mutex_lock(&h->mu);
     h->stopping = 1;
     pthread_cond_broadcast(&h->cv);
-    int started = h->worker_started;
+    int started[RLAB_NLANES];
+    for (int i = 0; i < RLAB_NLANES; i++)
+        started[i] = h->workers[i].started;
     pthread_mutex_unlock(&h->mu);
-    if (started)
-        pthread_join(h->worker, NULL);
+    for (int i = 0; i < RLAB_NLANES; i++)
+        if (started[i])
+            pthread_join(h->workers[i].thread, NULL);
     /* the worker is gone: free whatever was never collected (sync runs are owned by their
      * callers, which must have returned before the host is freed) */
     pthread_mutex_lock(&h->mu);

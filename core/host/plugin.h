@@ -76,9 +76,10 @@
  * cancelled: return it promptly once rlab_ctx_cancelled() is true (check between batches).
  * Plugins never see a lua_State, never include ncurses/readline, never call exit().
  *
- * Threads: a command flagged RLAB_CMD_JOB runs on the host's worker thread; other commands
- * run on the thread that called the host. All rlab_ctx_* calls are for the thread running
- * the command. Models may be scored from several threads at once (model/model.h).
+ * Threads: a command flagged RLAB_CMD_JOB runs on the host's worker thread (RLAB_CMD_SIDE:
+ * on the side worker, concurrently with the job worker); other commands run on the thread
+ * that called the host. All rlab_ctx_* calls are for the thread running the command. Models
+ * may be scored from several threads at once (model/model.h).
  */
 #ifndef RLAB_HOST_PLUGIN_H
 #define RLAB_HOST_PLUGIN_H
@@ -137,7 +138,14 @@ enum {
     RLAB_ARGF_MAX = 1u << 2,      /* .max is an upper bound (inclusive) */
     RLAB_ARGF_NEW = 1u << 3,      /* name to create: no existence check, > 63 bytes refused */
     RLAB_ARGF_INT64 = 1u << 4,    /* RLAB_ARG_INT: the whole int64_t range (seeds, ids) */
+    RLAB_ARGF_REST = 1u << 5,     /* RLAB_ARG_STRING: takes the rest of the line (see below) */
 };
+/* The rest of the line. In the shell form, the first positional word that falls on an
+ * RLAB_ARGF_REST argument starts its value, which runs verbatim to the end of the line
+ * (quotes and '=' kept: `sql SELECT name FROM runs WHERE id = 2`); key=value words before it
+ * are arguments as usual. In the Lua form every positional value from that one on is appended
+ * to it, separated by a blank (reclab.core.compare{6, 7} gives runs = "6 7"). Declare it last
+ * among the positional arguments a user types. */
 /* Integer arguments. An RLAB_ARG_INT argument accepts int32_t values only (so
  * `(int)rlab_args_int(args, "n")` is always safe), narrowed by .min / .max when declared
  * (a declared bound outside the int32_t range is clamped to it). Values outside are refused
@@ -161,6 +169,9 @@ enum {
     RLAB_CMD_JOB = 1u << 0,      /* long: runs on the worker thread, reports progress */
     RLAB_CMD_READONLY = 1u << 1, /* changes nothing (no run record) */
     RLAB_CMD_RECORD = 1u << 2,   /* core commands: keep a run record all the same (eval) */
+    RLAB_CMD_SIDE = 1u << 3,     /* with RLAB_CMD_JOB: short work (a query, a data load) that
+                                    runs on the host's side worker, beside the job worker, so
+                                    it never waits behind a training job */
 };
 
 /* One command. Arrays end with an entry whose name is NULL ({0}). The shell name is
@@ -168,7 +179,8 @@ enum {
 typedef struct rlab_cmd {
     const char *name;     /* [a-z0-9_-]+ */
     const rlab_arg *args; /* NULL-name terminated, or NULL for none */
-    const char *help;     /* first line: summary; more lines: details for `help <cmd>` */
+    const char *help;     /* first line: summary; more lines: details for `help <cmd>`;
+                             lines starting "Example: " are shown last, as examples */
     unsigned flags;       /* RLAB_CMD_* */
     int (*run)(rlab_ctx *ctx, const rlab_args *args);
 } rlab_cmd;

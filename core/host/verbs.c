@@ -10,10 +10,12 @@
  *   eval model=N [data=D] [split=valid|test|both] [neg=0] [k=10]
  *   recommend model=N user=U [k=10] [seen=false]
  *   save model=N [file=F]                          one checkpoint (and into the store)
- *   load file=F [name=N]
+ *   load PATH [name=N] [format=F] | load model PATH   a dataset, or a model checkpoint
  *   export model=N file=F [k=10]                   CSV of the top-k of every user
+ *   export run=R file=F [format=csv|json]          a run's record and metrics (records.c)
  */
 #include "host/host_internal.h"
+#include "data/loaders.h"
 #include "model/fit.h"
 #include "store/sha256.h"
 #include "tensor/checkpoint.h"
@@ -159,8 +161,9 @@ rlab_cmd_rec *rlab__kind_cmd_new(rlab_plugin_rec *p, const rlab_model_kind *k)
              "Train a %s model (%s) with the core training loop.\n"
              "Splits the dataset (split=), trains, validates every eval_every epochs, keeps "
              "the best by select=, ranks the test targets (full ranking unless neg > 0) and "
-             "registers the model under name=. Every value is stored with the run.",
-             k->name, k->summary ? k->summary : "");
+             "registers the model under name=. Every value is stored with the run.\n"
+             "Example: train %s data=demo name=%s1",
+             k->name, k->summary ? k->summary : "", k->name, k->name);
     snprintf(cr->full, sizeof cr->full, "train %s", k->name);
     cr->own_cmd.name = cr->full;
     cr->own_cmd.args = args;
@@ -719,7 +722,8 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
-int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args)
+/* export model=M file=F [k=]: every user's top-k as CSV. */
+static int export_topk(rlab_ctx *ctx, const rlab_args *args)
 {
     const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
     if (!m)
@@ -777,6 +781,36 @@ int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* One export for both things worth writing: a run's record (run=) or a model's top-k lists
+ * (model=), told apart by the arguments. */
+int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *run = rlab_args_str(args, "run");
+    const char *model = rlab_args_str(args, "model");
+    const char *file = rlab_args_str(args, "file");
+    int fmt = rlab_args_choice(args, "format"); /* -1 unset, 0 csv, 1 json */
+    int given_run = run && *run, given_model = model && *model;
+    if (given_run == given_model)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "%s: give run=N (a run's record and metrics) or model=NAME (every "
+                               "user's top-k)",
+                               given_run ? "both run= and model= given" : "nothing to export");
+    if (given_model) {
+        if (fmt == 1)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "a model's top-k lists are written as CSV (format=csv)");
+        return export_topk(ctx, args);
+    }
+    int json = fmt < 0 ? ends_with(file, ".json") : fmt == 1;
+    return rlab__export_run(ctx, run, file, json);
+}
+
 /* ---- save / load ------------------------------------------------------------------------- */
 
 int rlab__verb_save(rlab_ctx *ctx, const rlab_args *args)
@@ -799,17 +833,103 @@ int rlab__verb_save(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* A reclab model checkpoint? The name says .safetensors, or the file starts like one: an
+ * 8-byte little-endian header length, then the JSON header's '{'. */
+static int looks_like_ckpt(const char *path)
+{
+    if (ends_with(path, ".safetensors"))
+        return 1;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char b[9];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n < sizeof b || b[8] != '{')
+        return 0;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--)
+        len = (len << 8) | b[i];
+    return len >= 2 && len < ((uint64_t)1 << 32);
+}
+
+/* load PATH: a dataset (rlab_data_load's formats), or a model when PATH is a checkpoint, when
+ * model=true or kind= is given, or in the form `load model PATH`. */
 int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
 {
+    const char *path = rlab_args_str(args, "path");
     const char *file = rlab_args_str(args, "file");
     const char *name = rlab_args_str(args, "name");
-    char got[64];
-    int rc = rlab__host_load_ckpt(rlab_ctx_host(ctx), name && *name ? name : NULL, file, NULL, got,
-                                  rlab_ctx_err(ctx));
+    const char *format = rlab_args_str(args, "format");
+    const char *kind = rlab_args_str(args, "kind");
+    int model = rlab_args_bool(args, "model");
+    if (path && !strcmp(path, "model") && file && *file) { /* load model PATH */
+        model = 1;
+        path = file;
+    } else if (path && *path && file && *file) {
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "give the file once (path= or file=)");
+    } else if (!path || !*path) {
+        path = file;
+    }
+    if (!path || !*path)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "missing argument 'path' (load PATH, load model PATH)");
+    if (name && !*name)
+        name = NULL;
+    if (kind && *kind)
+        model = 1;
+    if (!model && !(format && *format))
+        model = looks_like_ckpt(path);
+    if (model) {
+        if (format && *format)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "format= is for datasets; %s is loaded as a "
+                                   "model",
+                                   path);
+        if (name && rlab_name_check("model", name, rlab_ctx_err(ctx)))
+            return RLAB_EINVAL;
+        char got[64];
+        int rc = rlab__host_load_ckpt(rlab_ctx_host(ctx), name, path, kind && *kind ? kind : NULL,
+                                      got, rlab_ctx_err(ctx));
+        if (rc)
+            return rc;
+        rlab_ctx_printf(ctx, "model '%s' loaded from %s", got, path);
+        rlab_ctx_result_model(ctx, "model", got);
+        return RLAB_OK;
+    }
+    if (name && rlab_name_check("dataset", name, rlab_ctx_err(ctx)))
+        return RLAB_EINVAL;
+    rlab_dataset *ds = NULL;
+    int rc = rlab_data_load(path, format && *format ? format : NULL, name, &ds, rlab_ctx_err(ctx));
     if (rc)
         return rc;
-    rlab_ctx_printf(ctx, "model '%s' loaded from %s", got, file);
-    rlab_ctx_result_model(ctx, "model", got);
+    char dname[sizeof ds->name], fmt[sizeof ds->format];
+    snprintf(dname, sizeof dname, "%s", ds->name);
+    snprintf(fmt, sizeof fmt, "%s", ds->format);
+    int64_t nu = rlab_vocab_size(&ds->users), ni = rlab_vocab_size(&ds->items);
+    int64_t nx = (int64_t)ds->inter.n;
+    /* the store row first (a store failure leaves the session without the dataset) */
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (db) {
+        rlab_db_dataset_info di = {.name = ds->name,
+                                   .source = ds->source,
+                                   .format = ds->format,
+                                   .n_users = nu,
+                                   .n_items = ni,
+                                   .n_inter = nx};
+        if ((rc = rlab_db_dataset_register(db, &di, NULL, rlab_ctx_err(ctx)))) {
+            rlab_dataset_free(ds);
+            return rc;
+        }
+    }
+    if ((rc = rlab_ctx_add_dataset(ctx, ds)))
+        return rc;
+    rlab_ctx_printf(ctx, "dataset '%s' loaded (%s): %lld users, %lld items, %lld interactions",
+                    dname, fmt, (long long)nu, (long long)ni, (long long)nx);
+    rlab_ctx_result_str(ctx, "dataset", dname);
+    rlab_ctx_result_int(ctx, "users", nu);
+    rlab_ctx_result_int(ctx, "items", ni);
+    rlab_ctx_result_int(ctx, "interactions", nx);
     return RLAB_OK;
 }
 
@@ -891,26 +1011,44 @@ const rlab_arg rlab__save_args[] = {
              "./NAME.safetensors without a store)"},
     {0}};
 const rlab_arg rlab__load_args[] = {
+    {.name = "path",
+     .type = RLAB_ARG_PATH,
+     .help = "dataset file or folder, or a model checkpoint (.safetensors)"},
     {.name = "file",
      .type = RLAB_ARG_PATH,
-     .flags = RLAB_ARGF_REQUIRED,
-     .help = "checkpoint written by save"},
+     .help = "the same as path (load file=X); after the word model: the checkpoint (load model "
+             "X)"},
     {.name = "name",
-     .type = RLAB_ARG_MODEL,
-     .flags = RLAB_ARGF_NEW,
-     .help = "name to register it under (default: the name it was saved with)"},
+     .type = RLAB_ARG_STRING,
+     .help = "name to register it under (default: the file or folder name for a dataset, the "
+             "saved name for a model)"},
+    {.name = "format",
+     .type = RLAB_ARG_STRING,
+     .help = "dataset format: recbole, ml-100k, ml-1m, sasrec, seqline, csv, tsv (default: "
+             "guessed from the files)"},
+    {.name = "kind", .type = RLAB_ARG_STRING, .help = "model kind the checkpoint must hold"},
+    {.name = "model",
+     .type = RLAB_ARG_BOOL,
+     .def = "false",
+     .help = "load a model checkpoint (also when the file is one or kind= is given)"},
     {0}};
+static const char *const export_formats[] = {"csv", "json", NULL};
 const rlab_arg rlab__export_args[] = {
-    {.name = "model", .type = RLAB_ARG_MODEL, .flags = RLAB_ARGF_REQUIRED, .help = "model"},
-    {.name = "file",
-     .type = RLAB_ARG_PATH,
-     .flags = RLAB_ARGF_REQUIRED,
-     .help = "CSV file to write (user,rank,item,score)"},
+    {.name = "run", .type = RLAB_ARG_STRING, .help = "run id (7 or #7): its record and metrics"},
+    {.name = "format",
+     .type = RLAB_ARG_CHOICE,
+     .choices = export_formats,
+     .help = "csv (one metric row per line) or json (the record and the metrics); default: "
+             "from the file name (.json), else csv"},
+    {.name = "file", .type = RLAB_ARG_PATH, .flags = RLAB_ARGF_REQUIRED, .help = "file to write"},
+    {.name = "model",
+     .type = RLAB_ARG_MODEL,
+     .help = "a model: every user's top-k as CSV (user,rank,item,score)"},
     {.name = "k",
      .type = RLAB_ARG_INT,
      .def = "10",
      .min = 1,
      .max = 10000,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "items per user"},
+     .help = "items per user (model=)"},
     {0}};

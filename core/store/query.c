@@ -447,9 +447,48 @@ static int query_error(rlab_db *db, rlab_err *err, const char *what)
     return rlab_db__sqlerr(db, err, what);
 }
 
+/* Why the progress handler stopped a query (run_query's limits). */
+enum { STOP_NONE = 0, STOP_CANCEL, STOP_TIME };
+
+typedef struct query_guard {
+    rlab_db_limits *lim; /* NULL: no limits */
+    double deadline;     /* rlab_now() past which the query stops; 0 = none */
+    int why;             /* STOP_* */
+} query_guard;
+
+/* SQLite's progress handler: called every PROGRESS_STEPS virtual-machine steps of the running
+ * statement (also while a statement that returns no row for a long time, such as count(*)
+ * over a runaway recursive CTE, computes). Nonzero makes the statement fail with
+ * SQLITE_INTERRUPT. */
+enum { PROGRESS_STEPS = 1000 };
+static int on_progress(void *ud)
+{
+    query_guard *g = ud;
+    if (g->lim->cancelled && g->lim->cancelled(g->lim->ud)) {
+        g->why = STOP_CANCEL;
+        return 1;
+    }
+    if (g->deadline > 0 && rlab_now() > g->deadline) {
+        g->why = STOP_TIME;
+        return 1;
+    }
+    return 0;
+}
+
+/* The error of a statement the progress handler stopped, else query_error's. */
+static int stop_error(rlab_db *db, const query_guard *g, rlab_err *err)
+{
+    if (g && g->why == STOP_CANCEL)
+        return rlab_errf(err, RLAB_ECANCELED, "query cancelled");
+    if (g && g->why == STOP_TIME)
+        return rlab_errf(err, RLAB_EDB, "query stopped by its time limit (%.15g s)",
+                         g->lim->max_seconds);
+    return query_error(db, err, "query");
+}
+
 static int run_statement(rlab_db *db, sqlite3_stmt *st, int index, const rlab_db_value *params,
                          int nparams, unsigned flags, rlab_db_row_fn fn, void *ud,
-                         rlab_db_result *res, int *stop, rlab_err *err)
+                         rlab_db_result *res, const query_guard *g, int *stop, rlab_err *err)
 {
     int pragma_read = db->auth.pragma_read && is_pragma_sql(sqlite3_sql(st));
     if (!(flags & RLAB_DB_ALLOW_WRITES) && !sqlite3_stmt_readonly(st) && !pragma_read)
@@ -482,7 +521,12 @@ static int run_statement(rlab_db *db, sqlite3_stmt *st, int index, const rlab_db
         if (s == SQLITE_DONE)
             break;
         if (s != SQLITE_ROW) {
-            rc = query_error(db, err, "query");
+            rc = stop_error(db, g, err);
+            break;
+        }
+        if (res && g && g->lim->max_rows > 0 && res->nrow >= g->lim->max_rows) {
+            g->lim->truncated = 1; /* a row past the limit: keep what we have and stop */
+            *stop = 1;
             break;
         }
         for (int c = 0; c < ncol; c++)
@@ -508,7 +552,7 @@ out:
 
 static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, int nparams,
                      unsigned flags, rlab_db_row_fn fn, void *ud, rlab_db_result *res,
-                     rlab_err *err)
+                     rlab_db_limits *lim, rlab_err *err)
 {
     if (!sql)
         return rlab_errf(err, RLAB_EINVAL, "query: no SQL");
@@ -520,6 +564,18 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
     /* The query mode stays on while the statements run: SQLite re-compiles a statement
      * whose schema changed, and the re-compile is checked again. */
     rlab_db__auth_mode(db, (flags & RLAB_DB_ALLOW_WRITES) ? AUTH_QUERY_RW : AUTH_QUERY_RO);
+    query_guard guard = {.lim = lim}, *g = NULL;
+    if (lim) {
+        lim->truncated = 0;
+        if (lim->max_seconds > 0)
+            guard.deadline = rlab_now() + lim->max_seconds;
+        if (lim->cancelled || guard.deadline > 0) {
+            g = &guard;
+            sqlite3_progress_handler(db->h, PROGRESS_STEPS, on_progress, g);
+        } else if (lim->max_rows > 0) {
+            g = &guard; /* rows only: no handler needed */
+        }
+    }
     const char *p = sql;
     int index = 0, stop = 0;
     while (rc == RLAB_OK && !stop && *p) {
@@ -527,15 +583,17 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
         const char *tail = NULL;
         db->auth.pragma_read = 0; /* set by the authorizer while this statement compiles */
         if (sqlite3_prepare_v2(db->h, p, -1, &st, &tail) != SQLITE_OK) {
-            rc = query_error(db, err, "query");
+            rc = stop_error(db, g, err);
             break;
         }
         if (!st) /* only spaces or comments left */
             break;
-        rc = run_statement(db, st, index++, params, nparams, flags, fn, ud, res, &stop, err);
+        rc = run_statement(db, st, index++, params, nparams, flags, fn, ud, res, g, &stop, err);
         sqlite3_finalize(st);
         p = tail;
     }
+    if (g)
+        sqlite3_progress_handler(db->h, 0, NULL, NULL);
     rlab_db__auth_mode(db, AUTH_BASE);
     return rc;
 }
@@ -543,18 +601,25 @@ static int run_query(rlab_db *db, const char *sql, const rlab_db_value *params, 
 int rlab_db_query(rlab_db *db, const char *sql, const rlab_db_value *params, int nparams,
                   unsigned flags, rlab_db_row_fn fn, void *ud, rlab_err *err)
 {
-    return run_query(db, sql, params, nparams, flags, fn, ud, NULL, err);
+    return run_query(db, sql, params, nparams, flags, fn, ud, NULL, NULL, err);
 }
 
 rlab_db_result *rlab_db_query_table(rlab_db *db, const char *sql, const rlab_db_value *params,
                                     int nparams, unsigned flags, rlab_err *err)
+{
+    return rlab_db_query_limited(db, sql, params, nparams, flags, NULL, err);
+}
+
+rlab_db_result *rlab_db_query_limited(rlab_db *db, const char *sql, const rlab_db_value *params,
+                                      int nparams, unsigned flags, rlab_db_limits *lim,
+                                      rlab_err *err)
 {
     rlab_db_result *r = rlab_calloc(1, sizeof *r);
     if (!r) {
         rlab_errf(err, RLAB_ENOMEM, "query: out of memory");
         return NULL;
     }
-    if (run_query(db, sql, params, nparams, flags, NULL, NULL, r, err) != RLAB_OK) {
+    if (run_query(db, sql, params, nparams, flags, NULL, NULL, r, lim, err) != RLAB_OK) {
         rlab_db_result_free(r);
         return NULL;
     }

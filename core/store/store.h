@@ -341,6 +341,29 @@ typedef struct rlab_db_result {
 RLAB_API rlab_db_result *rlab_db_query_table(rlab_db *db, const char *sql,
                                              const rlab_db_value *params, int nparams,
                                              unsigned flags, rlab_err *err);
+/* Limits and cancellation of one query (the `sql` command, reclab.db.query). Zero / NULL
+ * fields mean "none". */
+typedef struct rlab_db_limits {
+    /* Keep at most max_rows rows of the result: the query stops at the first row past it and
+     * sets truncated (not an error). */
+    int64_t max_rows;
+    /* Wall-clock limit in seconds: past it the running statement stops and the query fails
+     * with RLAB_EDB "query stopped by its time limit (N s)". */
+    double max_seconds;
+    /* Polled about every thousand SQLite virtual-machine steps, also while a statement
+     * computes without returning rows (count(*) over a runaway recursive CTE): nonzero stops
+     * the query with RLAB_ECANCELED. Called on the querying thread; keep it cheap (an atomic
+     * load). */
+    int (*cancelled)(void *ud);
+    void *ud;
+    int truncated; /* out: 1 when max_rows cut the result */
+} rlab_db_limits;
+
+/* rlab_db_query_table under limits (lim may be NULL: none). The limits hold only for this
+ * call (SQLite's progress handler of the connection is set and removed around it). */
+RLAB_API rlab_db_result *rlab_db_query_limited(rlab_db *db, const char *sql,
+                                               const rlab_db_value *params, int nparams,
+                                               unsigned flags, rlab_db_limits *lim, rlab_err *err);
 RLAB_API void rlab_db_result_free(rlab_db_result *r);
 /* Cell (row, col) of a result (no bounds check beyond RLAB_ASSERT). */
 RLAB_API const rlab_db_value *rlab_db_result_cell(const rlab_db_result *r, int row, int col);

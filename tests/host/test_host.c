@@ -5,14 +5,19 @@
  *   host.load.*     loading the good test plugin, every refusal with its exact one-line
  *                   message, load_all with "first found wins", the search path, static
  *                   plugins, unload
- *   host.args.*     the shell parser and the Lua-side setters: values and every message
- *   host.help.*     help, help <cmd>, completion
+ *   host.args.*     the shell parser and the Lua-side setters: values and every message; the
+ *                   rest-of-line argument (sql QUERY..., compare RUN...)
+ *   host.help.*     help, help <cmd>, completion; every core command has examples
  *   host.run.*      synchronous runs: results, errors, scratch memory, held datasets
  *   host.job.*      jobs: progress events, cancel latency, FIFO order, cancelling a queued job
  *   host.model.*    the model registry through the test plugin's model kind: score, top-k
  *                   with mask, replace while borrowed, list, save + load, names over 63
  *                   bytes refused
  *   host.topk.*     the generic partial selection
+ *   host.records.*  the store's records as core commands: runs (sort, cols), show, compare,
+ *                   export run=, sql (typed rows, row and time limits, the guard, on the side
+ *                   worker beside a running job, cancelled promptly), load (a dataset
+ *                   recorded in the store, a checkpoint sniffed or said)
  *
  * The test plugins live in RLAB_TEST_PLUGIN_DIR (built by tests/host/CMakeLists.txt).
  */
@@ -20,6 +25,7 @@
 #include "host/host.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,9 +88,15 @@ static struct {
     int n;
 } evlog = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{0}}, 0};
 
+static atomic_int slow_queued; /* on_event dawdles over QUEUED events (host.job.event_order) */
+
 static void on_event(const rlab_event *ev, void *ud)
 {
     (void)ud;
+    if (atomic_load(&slow_queued) && ev->type == RLAB_EV_QUEUED) {
+        struct timespec ts = {0, 3000000};
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&evlog.mu);
     if (evlog.n < 4096) {
         rec_event *r = &evlog.ev[evlog.n++];
@@ -1370,6 +1382,296 @@ static void t_dataset_long_names(void)
     rlab_host_free(h);
 }
 
+/* ---- host.args.rest, host.records.*: the store's records as core commands --------------- */
+
+static void t_args_rest(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    rlab_args *a = NULL;
+    /* key=value words before the rest; the rest verbatim (quotes, '=', inner blanks) */
+    CHECK_EQ_INT(rlab_host_parse(h, "sql rows=5 SELECT a, 'b  c' FROM t WHERE x = 1  ", &a, &err),
+                 RLAB_OK);
+    CHECK_STR(rlab_args_str(a, "query"), "SELECT a, 'b  c' FROM t WHERE x = 1");
+    CHECK_EQ_INT(rlab_args_int(a, "rows"), 5);
+    rlab_args_free(a);
+    CHECK_EQ_INT(rlab_host_parse(h, "sql SELECT 1 timeout=2", &a, &err), RLAB_OK);
+    CHECK_STR(rlab_args_str(a, "query"), "SELECT 1 timeout=2");
+    CHECK(!rlab_args_given(a, "timeout"));
+    rlab_args_free(a);
+    /* the Lua form: every later positional value is appended */
+    a = rlab_args_new(h, "compare", &err);
+    CHECK_EQ_INT(rlab_args_set_next(a, "6", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_args_set_next(a, "7", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_args_set_next(a, "#9", &err), RLAB_OK);
+    CHECK_STR(rlab_args_str(a, "runs"), "6 7 #9");
+    rlab_args_free(a);
+    CHECK_EQ_INT(rlab_host_parse(h, "sql", &a, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_args_finish(a, &err), RLAB_EINVAL);
+    CHECK_STR(err.msg, "sql: missing argument 'query'");
+    rlab_args_free(a);
+    /* help: the rest shown as such, examples last */
+    char *help = rlab_host_help_cmd(h, "sql", &err);
+    CHECK_STR_CONTAINS(help, "usage: sql query... [rows=<int>] [timeout=<float>]\n");
+    CHECK_STR_CONTAINS(help, "(required; the rest of the line)\n");
+    CHECK_STR_CONTAINS(help, "\nexamples:\n  sql SELECT name, value FROM metrics");
+    rlab_free(help);
+    rlab_host_free(h);
+}
+
+/* Every core command's help has a usage line and examples. */
+static void t_help_examples(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    for (int i = 0; i < rlab_host_cmd_count(h); i++) {
+        const rlab_cmd_ref *c = rlab_host_cmd_at(h, i);
+        if (strcmp(c->plugin, "core") != 0)
+            continue;
+        char *text = rlab_host_help_cmd(h, c->full, &err);
+        CHECK_MSG(text && !strncmp(text, "usage: ", 7), "help %s: no usage line", c->full);
+        CHECK_MSG(text && strstr(text, "\nexamples:\n  "), "help %s: no examples", c->full);
+        rlab_free(text);
+    }
+    rlab_host_free(h);
+}
+
+static int table_col(const rlab_table *t, const char *name)
+{
+    for (int c = 0; t && c < t->ncols; c++)
+        if (!strcmp(t->cols[c], name))
+            return c;
+    return -1;
+}
+
+static const rlab_table *result_table(const rlab_result *r, const char *name)
+{
+    for (int i = 0; r && i < r->ntables; i++)
+        if (!strcmp(r->tables[i]->name, name))
+            return r->tables[i];
+    return NULL;
+}
+
+static void t_records(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    char path[512], file[600], buf[4096];
+    const char *dir = rlab_test_tmpdir();
+    snprintf(path, sizeof path, "%s/records.db", dir);
+    CHECK_EQ_INT(rlab_host_set_store(h, path, &err), RLAB_OK);
+    rlab_result_free(run(h, "runs", RLAB_OK, NULL)); /* no runs yet: fine */
+    rlab_result_free(run(h, "tgood.count n=3", RLAB_OK, NULL));
+    rlab_result_free(run(h, "tgood.count n=2", RLAB_OK, NULL));
+    /* runs: newest first, one column per metric */
+    rlab_result *r = run(h, "runs", RLAB_OK, NULL);
+    const rlab_table *t = result_table(r, "runs");
+    CHECK(t && t->nrows == 2 && t->ncols == 7);
+    if (t && t->nrows == 2 && t->ncols == 7) {
+        CHECK_STR(t->cols[6], "train.loss");
+        CHECK_EQ_INT(t->cells[0].i, 2);
+        CHECK_NEAR(t->cells[6].f, 0.5, 1e-6);
+    }
+    rlab_result_free(r);
+    r = run(h, "runs sort=loss order=asc cols=train.*", RLAB_OK, NULL);
+    t = result_table(r, "runs");
+    CHECK(t && t->ncols == 2 && t->nrows == 2 && table_col(t, "train.loss") == 1);
+    if (t && t->ncols == 2 && t->nrows == 2)
+        CHECK_EQ_INT(t->cells[0].i, 1); /* loss 1/3 < 1/2 */
+    const rlab_cell *c = rlab_result_scalar(r, "sort");
+    CHECK(c && c->type == RLAB_CELL_TEXT && !strcmp(c->s, "train.loss"));
+    rlab_result_free(r);
+    rlab_result_free(run(h, "runs sort=nope", RLAB_EINVAL,
+                         "runs: no column 'nope' to sort by (run, status, model, command, "
+                         "dataset, secs or a metric)"));
+    rlab_result_free(run(h, "runs cols=zzz", RLAB_EINVAL, NULL));
+    /* show */
+    r = run(h, "show #1", RLAB_OK, NULL);
+    CHECK(r && r->nlines >= 2);
+    if (r && r->nlines >= 2)
+        CHECK_STR(r->lines[0], "run #1  tgood.count  done  (tgood 1.2.3)");
+    t = result_table(r, "metrics");
+    CHECK(t && t->nrows == 1 && table_col(t, "train") == 1);
+    if (t && t->nrows == 1)
+        CHECK_NEAR(t->cells[1].f, 1.0 / 3.0, 1e-6);
+    rlab_result_free(r);
+    rlab_result_free(run(h, "show 99", RLAB_ENOTFOUND, "show: no run #99"));
+    rlab_result_free(
+        run(h, "show x", RLAB_EINVAL, "show: 'x' is not a run id (a number such as 7 or #7)"));
+    /* compare */
+    r = run(h, "compare 1, #2", RLAB_OK, NULL);
+    t = result_table(r, "compare");
+    CHECK(t && t->ncols == 3 && t->nrows == 7);
+    if (t && t->ncols == 3 && t->nrows == 7) {
+        CHECK_STR(t->cols[2], "#2");
+        CHECK_STR(t->cells[6 * 3].s, "train.loss");
+        CHECK_NEAR(t->cells[6 * 3 + 2].f, 0.5, 1e-6);
+    }
+    rlab_result_free(r);
+    rlab_result_free(
+        run(h, "compare 1", RLAB_EINVAL, "compare: name two runs or more (compare 6 7)"));
+    rlab_result_free(run(h, "compare 1 42", RLAB_ENOTFOUND, "compare: no run #42"));
+    /* export run= (JSON by the file name, CSV otherwise) */
+    snprintf(file, sizeof file, "export run=1 file=%s/r1.json", dir);
+    rlab_result_free(run(h, file, RLAB_OK, NULL));
+    snprintf(file, sizeof file, "%s/r1.json", dir);
+    FILE *f = fopen(file, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_STR_CONTAINS(buf, "{\"run\": {\"id\": 1, \"plugin\": \"tgood\"");
+    CHECK_STR_CONTAINS(buf, "\"name\": \"loss\"");
+    snprintf(file, sizeof file, "export 2 csv %s/r2.txt", dir); /* the positional form */
+    rlab_result_free(run(h, file, RLAB_OK, NULL));
+    snprintf(file, sizeof file, "%s/r2.txt", dir);
+    f = fopen(file, "r");
+    n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_STR_CONTAINS(buf, "run,step,split,name,protocol,value\n2,1,train,loss,,1\n");
+    rlab_result_free(run(h, "export file=x.csv", RLAB_EINVAL,
+                         "export: nothing to export: give run=N (a run's record and metrics) or "
+                         "model=NAME (every user's top-k)"));
+    /* sql: typed rows, limits, the guard */
+    r = run(h, "sql SELECT count(*) AS n, 'a b' AS t FROM runs", RLAB_OK, NULL);
+    t = result_table(r, "sql");
+    CHECK(t && t->nrows == 1 && t->ncols == 2);
+    if (t && t->nrows == 1 && t->ncols == 2) {
+        CHECK_EQ_INT(t->cells[0].type, RLAB_CELL_INT);
+        CHECK_EQ_INT(t->cells[0].i, 2);
+        CHECK_STR(t->cells[1].s, "a b");
+    }
+    rlab_result_free(r);
+    r = run(h, "sql rows=1 SELECT id FROM runs", RLAB_OK, NULL);
+    t = result_table(r, "sql");
+    CHECK(t && t->nrows == 1);
+    CHECK(r && r->nlines == 1 && strstr(r->lines[0], "the first 1 rows"));
+    rlab_result_free(r);
+    rlab_result_free(run(h, "sql DELETE FROM runs", RLAB_EINVAL, NULL));
+    static const char runaway[] =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+    char line[300];
+    snprintf(line, sizeof line, "sql timeout=0.2 %s", runaway);
+    double t0 = rlab_now();
+    rlab_result_free(run(h, line, RLAB_EDB,
+                         "sql: stopped after 0.2 s, its time limit: raise it with "
+                         "timeout=SECONDS (0 = none)"));
+    CHECK_MSG(rlab_now() - t0 < 3.0, "the time limit took %.2f s", rlab_now() - t0);
+    rlab_host_free(h);
+}
+
+/* sql runs on the side worker: it answers while a job occupies the job worker, and a
+ * runaway query is cancelled promptly. */
+static void t_records_side(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    char path[512], line[300];
+    snprintf(path, sizeof path, "%s/side.db", rlab_test_tmpdir());
+    CHECK_EQ_INT(rlab_host_set_store(h, path, &err), RLAB_OK);
+    evlog_reset();
+    rlab_host_set_event_fn(h, on_event, NULL);
+    int loop = 0, q = 0;
+    CHECK_EQ_INT(rlab_host_submit(h, "tgood.loop", &loop, &err), RLAB_OK);
+    CHECK(evlog_wait(RLAB_EV_PROGRESS, loop, 0) >= 0);
+    CHECK_EQ_INT(rlab_host_submit(h, "sql SELECT 41 + 1 AS x", &q, &err), RLAB_OK);
+    rlab_result *res = NULL;
+    CHECK_EQ_INT(rlab_host_wait(h, q, &res, &err), RLAB_OK);
+    CHECK(res && res->ntables == 1 && res->tables[0]->nrows == 1 &&
+          res->tables[0]->cells[0].i == 42);
+    rlab_result_free(res);
+    rlab_job_info info;
+    CHECK_EQ_INT(rlab_host_job_info(h, loop, &info), RLAB_OK);
+    CHECK_EQ_INT(info.state, RLAB_JOB_RUNNING); /* the job did not have to end first */
+    snprintf(
+        line, sizeof line, "sql timeout=0 %s",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c");
+    CHECK_EQ_INT(rlab_host_submit(h, line, &q, &err), RLAB_OK);
+    CHECK(evlog_wait(RLAB_EV_STARTED, q, 0) >= 0);
+    double t0 = rlab_now();
+    CHECK_EQ_INT(rlab_host_cancel(h, q), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_wait(h, q, NULL, &err), RLAB_ECANCELED);
+    CHECK_MSG(rlab_now() - t0 < 1.0, "cancelling the query took %.2f s", rlab_now() - t0);
+    CHECK_STR(err.msg, "sql: cancelled");
+    CHECK_EQ_INT(rlab_host_cancel(h, loop), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_wait(h, loop, NULL, &err), RLAB_ECANCELED);
+    rlab_host_free(h);
+}
+
+/* A job's QUEUED event comes before its STARTED and DONE, however quick the job (a listener
+ * that saw DONE first would list the finished job as queued forever). */
+static void t_job_event_order(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    evlog_reset();
+    rlab_host_set_event_fn(h, on_event, NULL);
+    int ids[20];
+    atomic_store(&slow_queued, 1); /* a listener slower than the job */
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ_INT(rlab_host_submit(h, "tgood.echo x", &ids[i], &err), RLAB_OK);
+    atomic_store(&slow_queued, 0);
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ_INT(rlab_host_wait(h, ids[i], NULL, &err), RLAB_OK);
+        int q = evlog_wait(RLAB_EV_QUEUED, ids[i], 0), st = evlog_wait(RLAB_EV_STARTED, ids[i], 0);
+        int d = evlog_wait(RLAB_EV_DONE, ids[i], 0);
+        CHECK_MSG(q >= 0 && q < st && st < d, "job %d: QUEUED at %d, STARTED at %d, DONE at %d",
+                  ids[i], q, st, d);
+    }
+    rlab_host_free(h);
+}
+
+/* load: a dataset (recorded in the store), or a model when the file is a checkpoint, with
+ * model=true, or as `load model PATH`. */
+static void t_records_load(void)
+{
+    rlab_host *h = good_host();
+    rlab_err err = {0};
+    const char *dir = rlab_test_tmpdir();
+    char path[512], file[600], line[800], buf[64];
+    snprintf(path, sizeof path, "%s/load.db", dir);
+    CHECK_EQ_INT(rlab_host_set_store(h, path, &err), RLAB_OK);
+    snprintf(file, sizeof file, "%s/tiny.txt", dir);
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("1 10\n1 11\n2 10\n2 12\n3 11\n", f);
+        fclose(f);
+    }
+    snprintf(line, sizeof line, "load %s name=tiny", file);
+    rlab_result *r = run(h, line, RLAB_OK, NULL);
+    CHECK(r && r->nlines == 1 &&
+          !strcmp(r->lines[0], "dataset 'tiny' loaded (sasrec): 3 users, 3 items, 5 interactions"));
+    CHECK_NEAR(rlab_test_scalar(r, "users"), 3, 0);
+    rlab_result_free(r);
+    rlab_dataset *ds = rlab_host_dataset_get(h, "tiny");
+    CHECK(ds != NULL);
+    rlab_host_dataset_release(h, ds);
+    query1(h, "SELECT name || '|' || n_users FROM datasets WHERE name = 'tiny'", buf, sizeof buf);
+    CHECK_STR(buf, "tiny|3");
+    snprintf(line, sizeof line, "load %s model=true format=sasrec", file);
+    rlab_result_free(run(h, line, RLAB_EINVAL, NULL));
+    /* a checkpoint: sniffed, or said */
+    rlab_result_free(run(h, "tgood.train name=m1 items=12 bias=0.25", RLAB_OK, NULL));
+    snprintf(file, sizeof file, "%s/m1.ckpt", dir);
+    snprintf(line, sizeof line, "save model=m1 file=%s", file);
+    rlab_result_free(run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s name=m2", file);
+    r = run(h, line, RLAB_OK, NULL);
+    CHECK(r && r->nlines == 1 && strstr(r->lines[0], "model 'm2' loaded from"));
+    rlab_result_free(r);
+    snprintf(line, sizeof line, "load model %s name=m3", file);
+    rlab_result_free(run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load file=%s name=m4", file);
+    rlab_result_free(run(h, line, RLAB_OK, NULL));
+    CHECK_EQ_INT(rlab_models_count(rlab_host_models(h)), 4);
+    rlab_result_free(
+        run(h, "load", RLAB_EINVAL, "load: missing argument 'path' (load PATH, load model PATH)"));
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {
     {"host.load.good", t_load_good},
     {"host.load.refusals", t_load_refusals},
@@ -1397,6 +1699,12 @@ static const rlab_test tests[] = {
     {"host.store.runs", t_store_runs},
     {"host.store.restore", t_store_restore},
     {"host.topk.row", t_topk_row},
+    {"host.args.rest", t_args_rest},
+    {"host.help.examples", t_help_examples},
+    {"host.records.cmds", t_records},
+    {"host.records.side", t_records_side},
+    {"host.records.load", t_records_load},
+    {"host.job.event_order", t_job_event_order},
     {NULL, NULL},
 };
 

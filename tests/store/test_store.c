@@ -15,7 +15,7 @@
  *   store.query.*    read-only guard on core tables, allow-writes for the user's tables,
  *                    typed cells, parameters, result tables; no triggers from queries, and
  *                    no trigger (however made) may change core tables; pragma reads allowed,
- *                    pragma writes refused
+ *                    pragma writes refused; limits (rows, time, cancel) stop runaway queries
  *   store.plugin.*   plugin migrations: fresh, incremental, newer refused, prefix rules
  *   store.stmt.*     named, checked parameters
  *   store.artifact.* artifacts (file as BLOB, path only, memory), export with checksum,
@@ -1361,30 +1361,77 @@ static void t_open_locked(void)
     rlab_db_close(db);
 }
 
+/* Query limits: a row limit truncates (not an error), a time limit and a cancel callback
+ * stop a runaway recursive query that returns no row while it computes, and the connection
+ * is unaffected afterwards (the progress handler is gone). */
+static int cancel_after(void *ud)
+{
+    int *calls = ud;
+    return ++*calls >= 50; /* about 50k virtual-machine steps in */
+}
+
+static void t_query_limits(void)
+{
+    rlab_db *db = open_ok(db_path("limits.db"));
+    if (!db)
+        return;
+    rlab_err err = {0};
+    const char *nums =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50)"
+        " SELECT x FROM c";
+    rlab_db_limits lim = {.max_rows = 10};
+    rlab_db_result *r = rlab_db_query_limited(db, nums, NULL, 0, 0, &lim, &err);
+    CHECK(r && r->nrow == 10 && lim.truncated == 1);
+    rlab_db_result_free(r);
+    lim = (rlab_db_limits){.max_rows = 50};
+    r = rlab_db_query_limited(db, nums, NULL, 0, 0, &lim, &err);
+    CHECK(r && r->nrow == 50 && lim.truncated == 0);
+    rlab_db_result_free(r);
+    const char *runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c)"
+                          " SELECT count(*) FROM c";
+    double t0 = rlab_now();
+    lim = (rlab_db_limits){.max_seconds = 0.3};
+    r = rlab_db_query_limited(db, runaway, NULL, 0, 0, &lim, &err);
+    double dt = rlab_now() - t0;
+    CHECK(r == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EDB);
+    CHECK_STR_CONTAINS(err.msg, "time limit (0.3 s)");
+    CHECK_MSG(dt >= 0.25 && dt < 3.0, "time limit 0.3 s stopped after %.2f s", dt);
+    int calls = 0;
+    lim = (rlab_db_limits){.cancelled = cancel_after, .ud = &calls};
+    r = rlab_db_query_limited(db, runaway, NULL, 0, 0, &lim, &err);
+    CHECK(r == NULL);
+    CHECK_EQ_INT(err.code, RLAB_ECANCELED);
+    CHECK_EQ_INT(calls, 50);
+    /* afterwards: plain queries run to the end, no handler left behind */
+    calls = 0;
+    r = rlab_db_query_table(db,
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c"
+                            " WHERE x < 200000) SELECT count(*) FROM c",
+                            NULL, 0, 0, &err);
+    CHECK(r && r->nrow == 1 && r->cells[0].i == 200000);
+    CHECK_EQ_INT(calls, 0);
+    rlab_db_result_free(r);
+    /* the guard still holds under limits */
+    lim = (rlab_db_limits){.max_rows = 5, .max_seconds = 5};
+    CHECK(rlab_db_query_limited(db, "DELETE FROM runs", NULL, 0, 0, &lim, &err) == NULL);
+    CHECK_STR_CONTAINS(err.msg, "refused");
+    rlab_db_close(db);
+}
+
 static const rlab_test tests[] = {
-    {"store.sha256.1", t_sha_vectors},
-    {"store.sha256.2", t_sha_stream},
-    {"store.sha256.3", t_sha_file},
-    {"store.open.1", t_open_pragmas},
-    {"store.open.2", t_open_refuse},
-    {"store.open.3", t_open_locked},
-    {"store.migrate.1", t_migrate_every},
-    {"store.run.1", t_run_lifecycle},
-    {"store.metric.1", t_metric_batch},
-    {"store.event.1", t_event_dialogue},
-    {"store.crash.1", t_crash_kill9},
-    {"store.crash.2", t_crash_alive},
-    {"store.crash.3", t_crash_same_process},
-    {"store.query.1", t_query_guard},
-    {"store.query.2", t_query_trigger},
-    {"store.query.3", t_query_trigger_planted},
-    {"store.query.4", t_query_pragma},
-    {"store.plugin.1", t_plugin_migrate},
-    {"store.stmt.1", t_stmt_named},
-    {"store.artifact.1", t_artifacts},
-    {"store.alloc.1", t_alloc_fail},
-    {"store.bench.1", t_bench_events},
-    {NULL, NULL},
+    {"store.sha256.1", t_sha_vectors},       {"store.sha256.2", t_sha_stream},
+    {"store.sha256.3", t_sha_file},          {"store.open.1", t_open_pragmas},
+    {"store.open.2", t_open_refuse},         {"store.open.3", t_open_locked},
+    {"store.migrate.1", t_migrate_every},    {"store.run.1", t_run_lifecycle},
+    {"store.metric.1", t_metric_batch},      {"store.event.1", t_event_dialogue},
+    {"store.crash.1", t_crash_kill9},        {"store.crash.2", t_crash_alive},
+    {"store.crash.3", t_crash_same_process}, {"store.query.1", t_query_guard},
+    {"store.query.2", t_query_trigger},      {"store.query.3", t_query_trigger_planted},
+    {"store.query.4", t_query_pragma},       {"store.query.5", t_query_limits},
+    {"store.plugin.1", t_plugin_migrate},    {"store.stmt.1", t_stmt_named},
+    {"store.artifact.1", t_artifacts},       {"store.alloc.1", t_alloc_fail},
+    {"store.bench.1", t_bench_events},       {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

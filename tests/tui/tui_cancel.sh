@@ -12,7 +12,7 @@ tui_keys C-c
 tui_wait 'cancelling job #1'
 tui_wait 'job #1 train bprmf interrupted' 20
 tui_wait '^reclab> show 1$'
-tui_keys Enter
+tui_keys F2 Enter
 tui_wait 'run #1 +train bprmf +interrupted'
 tui_wait '◌ #1 bprmf'
 # Ctrl-C on an idle line clears it; the shell is still alive

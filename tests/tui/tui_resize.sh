@@ -15,10 +15,10 @@ lines=$(wc -l < "$TUI_SCREEN")
 [ "$lines" -le 24 ] || tui_fail "$lines rows after the resize"
 tui_type 'ow'
 tui_keys Enter
-tui_wait 'usage: show RUN'
+tui_wait 'usage: show run='
 tmx resize-window -t t -x 100 -y 30
 tui_wait 'PLUGINS'
-tui_wait 'usage: show RUN'
+tui_wait 'usage: show run='
 # a long line scrolls: the cursor end stays visible, a '<' marks the hidden start
 tui_type '=("a long expression that does not fit in one hundred columns, so the command line must scroll"):upper()'
 tui_wait '^<.*:upper\(\)$'

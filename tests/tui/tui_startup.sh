@@ -15,7 +15,7 @@ w=$(tui_width_max)
 [ "$w" -le 120 ] || tui_fail "a line is $w columns wide"
 # F3 shows the table view, F4 the chart view, F2 the log again
 tui_keys F3
-tui_wait 'table +runs \(0\)'
+tui_wait 'table +runs \(0 rows\)'
 tui_keys F4
 tui_wait 'no chart'
 tui_keys F2
