@@ -1,0 +1,132 @@
+/*
+ * plugins/attack: model extraction of sequential recommenders (models.md section 6). Internal
+ * API shared by the plugin (plugin.c), its tests (tests/attack) and later benchmarks; the code
+ * is the static library attack_impl, compiled against the plugin API only.
+ *
+ *   blackbox.c  the black box: a registered model seen only through top-k lists, with a query
+ *               counter and the defences (score noise, truncated lists, a query limit)
+ *   datafree.c  Yue et al.'s data-free autoregressive generator (random first item, next item
+ *               sampled from the victim's list), and the synthetic dataset it becomes
+ *   fidelity.c  agreement between surrogate and victim on held-out real sequences
+ *
+ *     attack_bb_opts o = attack_bb_defaults();          // k 100, no defence
+ *     attack_bb *bb = attack_bb_new(victim, &o, &err);  // victim: a borrowed model
+ *     attack_gen_opts g = attack_gen_defaults();        // 100 sequences of 20 items
+ *     attack_synth s = {0};
+ *     attack_gen_datafree(bb, &g, NULL, NULL, &s, &err);
+ *     printf("%lld queries\n", (long long)attack_bb_queries(bb));
+ *     attack_synth_clear(&s); attack_bb_free(bb);
+ *
+ * Ownership: every *_new has its *_free (NULL ok); an attack_synth is cleared with
+ * attack_synth_clear. Errors: int status + rlab_err. Threads: one black box per thread (its
+ * counter and noise generator are not locked); the wrapped model may be shared.
+ */
+#ifndef ATTACK_H
+#define ATTACK_H
+
+#include "base/base.h"
+#include "data/table.h"
+#include "model/model.h"
+
+#include <stdint.h>
+
+/* ---- the black box ---------------------------------------------------------------------- */
+
+typedef struct attack_bb_opts {
+    int k;         /* list length the service computes (Yue et al.: 100) */
+    int trunc;     /* defence: the service returns only the first trunc items (0 = all k) */
+    double noise;  /* defence: Gaussian noise of sd noise * (sd of the row's scores) added to
+                      every score before ranking (0 = none) */
+    int64_t limit; /* defence: at most limit queries in all (0 = unlimited) */
+    int mask_seen; /* items of the query sequence are never returned (as `recommend` does) */
+    uint64_t seed; /* the noise generator */
+} attack_bb_opts;
+
+/* k 100, no truncation, no noise, no limit, mask_seen on, seed 1. */
+attack_bb_opts attack_bb_defaults(void);
+
+typedef struct attack_bb attack_bb;
+
+/* Wrap victim (one reference taken, released by attack_bb_free). RLAB_EINVAL for k < 1,
+ * trunc < 0 or > k, noise < 0, limit < 0, a victim without items. */
+attack_bb *attack_bb_new(rlab_model *victim, const attack_bb_opts *o, rlab_err *err);
+void attack_bb_free(attack_bb *bb);
+
+/* Width of one answer: trunc when set, else k (never more than the catalogue). */
+int attack_bb_width(const attack_bb *bb);
+/* Queries answered so far (one per query sequence), and how many are left (INT64_MAX when
+ * unlimited). */
+int64_t attack_bb_queries(const attack_bb *bb);
+int64_t attack_bb_remaining(const attack_bb *bb);
+int32_t attack_bb_n_items(const attack_bb *bb);
+
+/* Answer nq queries: query q is the item sequence seqs[q][0..lens[q]) (oldest first, the
+ * user unknown to the service). out: [nq][attack_bb_width] item indices, best first, padded
+ * with -1 when fewer items are allowed. Counts nq queries. RLAB_ESTATE "query limit reached"
+ * (and nothing answered or counted) when more than attack_bb_remaining are asked. */
+int attack_bb_query(attack_bb *bb, const int32_t *const *seqs, const int32_t *lens, int nq,
+                    int32_t *out, rlab_err *err);
+
+/* ---- data-free generation (Yue et al. 2021) --------------------------------------------- */
+
+enum { ATTACK_SAMPLE_UNIFORM = 0, ATTACK_SAMPLE_TOP1 = 1 };
+
+typedef struct attack_gen_opts {
+    int64_t n_seqs; /* budget in sequences */
+    int len;        /* items per sequence (Yue et al.: the victim's max_len) */
+    int sample;     /* ATTACK_SAMPLE_*: uniform over the list (Yue), or its first item */
+    int batch;      /* sequences generated together (one query batch per step) */
+    int keep_lists; /* keep the victim's list of every prefix (distillation targets) */
+    uint64_t seed;  /* first items and sampling */
+} attack_gen_opts;
+
+/* 100 sequences of 20 items, uniform, batch 64, lists not kept, seed 1. */
+attack_gen_opts attack_gen_defaults(void);
+
+/* Synthetic sequences in CSR form: sequence s is items[off[s] .. off[s + 1]). With lists,
+ * lists[(off[s] - s + t - 1) * w ...] is the victim's answer to the prefix of length t
+ * (1 <= t < length of s): every sequence of length L has L - 1 answered prefixes. */
+typedef struct attack_synth {
+    int64_t n;
+    int64_t *off;   /* [n + 1] */
+    int32_t *items; /* [off[n]] */
+    int w;          /* width of one list (0 = no lists) */
+    int32_t *lists; /* [off[n] - n][w] or NULL */
+} attack_synth;
+
+void attack_synth_clear(attack_synth *s);
+
+/* Progress callback: done sequences of total; nonzero return = cancel (RLAB_ECANCELED). */
+typedef int (*attack_progress_fn)(void *ud, int64_t done, int64_t total);
+
+/* Generate o->n_seqs sequences through bb. Each starts with a uniformly random item; step t
+ * queries the prefix and appends an item drawn from the answer (uniformly, or its first).
+ * When the query limit runs out the batch in progress stops at its current length and no
+ * further sequence starts (sequences shorter than 2 items are dropped); out->n says how many
+ * were made. The same seed and options give the same sequences for the same victim. */
+int attack_gen_datafree(attack_bb *bb, const attack_gen_opts *o, attack_progress_fn progress,
+                        void *ud, attack_synth *out, rlab_err *err);
+
+/* The sequences as a new dataset named name: the item vocabulary copied from items (same
+ * dense indices as the victim's dataset), users "syn<s>", one interaction per item with the
+ * position as its time (RLAB_INTER_SYNTH_TS). Caller owns the result; NULL with err. */
+rlab_dataset *attack_synth_dataset(const attack_synth *s, const char *name, const rlab_vocab *items,
+                                   rlab_err *err);
+
+/* ---- fidelity ----------------------------------------------------------------------------- */
+
+typedef struct attack_fidelity {
+    int64_t n_users; /* held-out sequences ranked */
+    double agr1, agr10, em10;
+    double kl100; /* KL(victim || surrogate) over the victim's top-100, softmax of scores */
+} attack_fidelity;
+
+/* Rank the full catalogue with victim and surrogate (white-box, not counted as queries) for
+ * each held-out sequence seqs[q] (masking its items), and compare the top lists:
+ * Agreement@1, @10, exact-match@10 (core/eval rlab_eval_agreement) and KL over the
+ * victim's top-100. Both models must have n_items items. */
+int attack_fidelity_eval(const rlab_model *victim, const rlab_model *surrogate,
+                         const int32_t *const *seqs, const int32_t *lens, int64_t n,
+                         attack_fidelity *out, rlab_err *err);
+
+#endif /* ATTACK_H */

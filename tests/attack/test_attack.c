@@ -1,0 +1,417 @@
+/*
+ * tests/attack/test_attack.c: the attack plugin (model extraction).
+ *
+ * Test organization:
+ *   attack.bb.*    the black box on a scripted model (score = -item index): lists by hand,
+ *                  masking, truncation, k beyond the catalogue, query counting, the query
+ *                  limit, score noise (reproducible for a seed, masking still holds)
+ *   attack.gen.*   the data-free generator: determinism for a seed, one query per answered
+ *                  prefix, every next item drawn from the prefix's list, the query limit
+ *                  cutting generation short (by hand), the synthetic dataset
+ *   attack.fid.*   agreement@1/10, exact-match@10 and KL@100 between two scripted models,
+ *                  by hand (the core function itself is tested in tests/eval eval.fid.*)
+ *   attack.host.*  attack.extract end to end through the host on the demo world: a tiny
+ *                  SASRec victim, a tiny budget, a few seconds; argument errors
+ */
+#include "harness_host.h"
+#include "attack.h"
+#include "data/world.h"
+#include "host/host.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PDIR RLAB_ATTACK_PLUGIN_DIR
+
+/* ---- scripted models ---------------------------------------------------------------------- */
+
+/* score(i) = -i, except the overrides of the "swap" variant: item 1 scores +1 (first) and
+ * the last item -9.5 (between 9 and 10). impl: NULL = plain, non-NULL = swap. */
+static int script_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                            rlab_err *err)
+{
+    (void)q;
+    (void)err;
+    for (int b = 0; b < nq; b++)
+        for (int32_t i = 0; i < m->n_items; i++) {
+            float s = -(float)i;
+            if (m->impl && i == 1)
+                s = 1.0f;
+            if (m->impl && i == m->n_items - 1)
+                s = -9.5f;
+            out[(size_t)b * (size_t)m->n_items + (size_t)i] = s;
+        }
+    return RLAB_OK;
+}
+
+static const rlab_model_vt script_vt = {.score_all = script_score_all};
+
+static rlab_model *script_model(int32_t n_items, int swap)
+{
+    rlab_err err = {0};
+    static int tag;
+    rlab_model *m =
+        rlab_model_new(&script_vt, swap ? &tag : NULL, swap ? "swap" : "plain", "script", &err);
+    CHECK_MSG(m != NULL, "model: %s", err.msg);
+    if (m)
+        m->n_items = n_items;
+    return m;
+}
+
+static attack_bb *bb_of(rlab_model *m, int k, int trunc, double noise, int64_t limit, int mask)
+{
+    attack_bb_opts o = attack_bb_defaults();
+    o.k = k;
+    o.trunc = trunc;
+    o.noise = noise;
+    o.limit = limit;
+    o.mask_seen = mask;
+    rlab_err err = {0};
+    attack_bb *bb = attack_bb_new(m, &o, &err);
+    CHECK_MSG(bb != NULL, "bb: %s", err.msg);
+    return bb;
+}
+
+static void check_row(const int32_t *got, const int32_t *want, int w)
+{
+    for (int j = 0; j < w; j++)
+        CHECK_MSG(got[j] == want[j], "position %d: expected %d, got %d", j, want[j], got[j]);
+}
+
+/* ---- the black box ------------------------------------------------------------------------ */
+
+static void t_bb_lists(void)
+{
+    rlab_model *m = script_model(6, 0);
+    attack_bb *bb = bb_of(m, 3, 0, 0.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_width(bb), 3);
+    const int32_t s0[] = {0}, s1[] = {1, 3};
+    const int32_t *seqs[] = {s0, s1};
+    const int32_t lens[] = {1, 2};
+    int32_t out[6];
+    rlab_err err = {0};
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 2, out, &err), RLAB_OK);
+    check_row(out, (const int32_t[]){1, 2, 3}, 3);     /* 0 masked */
+    check_row(out + 3, (const int32_t[]){0, 2, 4}, 3); /* 1 and 3 masked */
+    CHECK_EQ_INT(attack_bb_queries(bb), 2);
+    CHECK_EQ_INT(attack_bb_remaining(bb) == INT64_MAX, 1);
+    attack_bb_free(bb);
+    /* no masking: the query's own items come back */
+    bb = bb_of(m, 3, 0, 0.0, 0, 0);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 1, out, &err), RLAB_OK);
+    check_row(out, (const int32_t[]){0, 1, 2}, 3);
+    attack_bb_free(bb);
+    rlab_model_release(m);
+}
+
+static void t_bb_trunc(void)
+{
+    rlab_model *m = script_model(6, 0);
+    attack_bb *bb = bb_of(m, 3, 2, 0.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_width(bb), 2);
+    const int32_t s0[] = {1};
+    const int32_t *seqs[] = {s0};
+    int32_t out[2], len = 1;
+    rlab_err err = {0};
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, &len, 1, out, &err), RLAB_OK);
+    check_row(out, (const int32_t[]){0, 2}, 2);
+    attack_bb_free(bb);
+    /* k beyond the catalogue: 6 items, 1 masked, padded with -1 */
+    bb = bb_of(m, 10, 0, 0.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_width(bb), 6);
+    int32_t o6[6];
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, &len, 1, o6, &err), RLAB_OK);
+    check_row(o6, (const int32_t[]){0, 2, 3, 4, 5, -1}, 6);
+    attack_bb_free(bb);
+    /* bad options */
+    attack_bb_opts o = attack_bb_defaults();
+    o.k = 3;
+    o.trunc = 4;
+    CHECK(attack_bb_new(m, &o, &err) == NULL && err.code == RLAB_EINVAL);
+    rlab_model_release(m);
+}
+
+static void t_bb_limit(void)
+{
+    rlab_model *m = script_model(6, 0);
+    attack_bb *bb = bb_of(m, 2, 0, 0.0, 3, 1);
+    const int32_t s0[] = {0};
+    const int32_t *seqs[] = {s0, s0};
+    const int32_t lens[] = {1, 1};
+    int32_t out[4];
+    rlab_err err = {0};
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 2, out, &err), RLAB_OK);
+    CHECK_EQ_INT(attack_bb_remaining(bb), 1);
+    /* two more than allowed: refused, nothing counted */
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 2, out, &err), RLAB_ESTATE);
+    CHECK_MSG(strstr(err.msg, "query limit") != NULL, "message: %s", err.msg);
+    CHECK_EQ_INT(attack_bb_queries(bb), 2);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 1, out, &err), RLAB_OK);
+    CHECK_EQ_INT(attack_bb_queries(bb), 3);
+    CHECK_EQ_INT(attack_bb_remaining(bb), 0);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, 1, out, &err), RLAB_ESTATE);
+    attack_bb_free(bb);
+    rlab_model_release(m);
+}
+
+static void t_bb_noise(void)
+{
+    rlab_model *m = script_model(40, 0);
+    enum { NQ = 20, K = 10 };
+    int32_t s[NQ];
+    const int32_t *seqs[NQ];
+    int32_t lens[NQ];
+    for (int q = 0; q < NQ; q++) {
+        s[q] = q;
+        seqs[q] = &s[q];
+        lens[q] = 1;
+    }
+    int32_t a[NQ * K], b[NQ * K], c[NQ * K];
+    rlab_err err = {0};
+    attack_bb *bb = bb_of(m, K, 0, 0.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, NQ, a, &err), RLAB_OK);
+    attack_bb_free(bb);
+    /* noise of one score sd (the scores -0..-39 have sd 11.5): lists change, same seed ->
+     * same lists, the query's item never returned */
+    bb = bb_of(m, K, 0, 1.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, NQ, b, &err), RLAB_OK);
+    attack_bb_free(bb);
+    bb = bb_of(m, K, 0, 1.0, 0, 1);
+    CHECK_EQ_INT(attack_bb_query(bb, seqs, lens, NQ, c, &err), RLAB_OK);
+    attack_bb_free(bb);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    CHECK(memcmp(b, c, sizeof b) == 0);
+    for (int q = 0; q < NQ; q++)
+        for (int j = 0; j < K; j++)
+            CHECK(b[q * K + j] != q && b[q * K + j] >= 0 && b[q * K + j] < 40);
+    rlab_model_release(m);
+}
+
+/* ---- the data-free generator -------------------------------------------------------------- */
+
+static void gen(rlab_model *m, uint64_t seed, int64_t n, int len, int batch, int64_t limit,
+                attack_synth *s, int64_t *queries)
+{
+    attack_bb *bb = bb_of(m, 5, 0, 0.0, limit, 1);
+    attack_gen_opts o = attack_gen_defaults();
+    o.n_seqs = n;
+    o.len = len;
+    o.batch = batch;
+    o.seed = seed;
+    o.keep_lists = 1;
+    rlab_err err = {0};
+    CHECK_MSG(attack_gen_datafree(bb, &o, NULL, NULL, s, &err) == RLAB_OK, "gen: %s", err.msg);
+    *queries = attack_bb_queries(bb);
+    attack_bb_free(bb);
+}
+
+static int synth_equal(const attack_synth *a, const attack_synth *b)
+{
+    if (a->n != b->n || a->off[a->n] != b->off[b->n] || a->w != b->w)
+        return 0;
+    return !memcmp(a->off, b->off, (size_t)(a->n + 1) * sizeof *a->off) &&
+           !memcmp(a->items, b->items, (size_t)a->off[a->n] * sizeof *a->items) &&
+           !memcmp(a->lists, b->lists,
+                   (size_t)(a->off[a->n] - a->n) * (size_t)a->w * sizeof *a->lists);
+}
+
+static void t_gen_determinism(void)
+{
+    rlab_model *m = script_model(30, 0);
+    attack_synth a = {0}, b = {0}, c = {0};
+    int64_t qa = 0, qb = 0, qc = 0;
+    gen(m, 7, 12, 6, 5, 0, &a, &qa);
+    gen(m, 7, 12, 6, 5, 0, &b, &qb);
+    gen(m, 8, 12, 6, 5, 0, &c, &qc);
+    CHECK(synth_equal(&a, &b));
+    CHECK(!synth_equal(&a, &c));
+    CHECK_EQ_INT(a.n, 12);
+    CHECK_EQ_INT(qa, 12 * 5); /* one query per answered prefix */
+    CHECK_EQ_INT(a.w, 5);
+    for (int64_t s = 0; s < a.n; s++) {
+        CHECK_EQ_INT(a.off[s + 1] - a.off[s], 6);
+        for (int64_t t = 1; t < 6; t++) {
+            int32_t x = a.items[a.off[s] + t];
+            const int32_t *lst = a.lists + (size_t)(a.off[s] - s + t - 1) * (size_t)a.w;
+            int in = 0;
+            for (int j = 0; j < a.w; j++)
+                in |= lst[j] == x;
+            CHECK_MSG(in, "sequence %lld step %lld: item %d not in the prefix's list", (long long)s,
+                      (long long)t, x);
+            for (int64_t p = 0; p < t; p++) /* masked: never a repeat */
+                CHECK(a.items[a.off[s] + p] != x);
+        }
+    }
+    attack_synth_clear(&a);
+    attack_synth_clear(&b);
+    attack_synth_clear(&c);
+    rlab_model_release(m);
+}
+
+static void t_gen_limit(void)
+{
+    /* 4 sequences of 5 in batches of 2 with a limit of 10 queries: the first batch uses
+     * 2 x 4 = 8; the second answers step 1 (2 queries) and stops: lengths 5, 5, 2, 2 */
+    rlab_model *m = script_model(30, 0);
+    attack_synth a = {0};
+    int64_t q = 0;
+    gen(m, 3, 4, 5, 2, 10, &a, &q);
+    CHECK_EQ_INT(q, 10);
+    CHECK_EQ_INT(a.n, 4);
+    static const int want[4] = {5, 5, 2, 2};
+    for (int s = 0; s < 4 && s < a.n; s++)
+        CHECK_EQ_INT(a.off[s + 1] - a.off[s], want[s]);
+    /* the synthetic dataset: the catalogue copied in order, one user per sequence */
+    rlab_vocab items;
+    rlab_vocab_init(&items);
+    for (int i = 0; i < 30; i++) {
+        char nm[16];
+        int n = snprintf(nm, sizeof nm, "it%d", i);
+        rlab_vocab_add(&items, nm, (size_t)n);
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = attack_synth_dataset(&a, "syn", &items, &err);
+    CHECK_MSG(ds != NULL, "dataset: %s", err.msg);
+    if (ds) {
+        CHECK_EQ_INT(ds->items.n, 30);
+        CHECK(strcmp(rlab_vocab_name(&ds->items, 17), "it17") == 0);
+        CHECK_EQ_INT(ds->users.n, 4);
+        CHECK_EQ_INT((int64_t)ds->inter.n, 14);
+        CHECK_EQ_INT(ds->inter.item[3], a.items[3]);
+        CHECK_EQ_INT(ds->inter.ts[6], 1); /* second item of the second sequence */
+    }
+    rlab_dataset_free(ds);
+    rlab_vocab_clear(&items);
+    attack_synth_clear(&a);
+    rlab_model_release(m);
+}
+
+/* ---- fidelity by hand --------------------------------------------------------------------- */
+
+static void t_fid(void)
+{
+    /* 12 items. victim: 0 > 1 > ... > 11. surrogate ("swap"): 1 > 0 > 2 > ... > 9 > 11 > 10.
+     *   query {}  : v 0..9              s 1,0,2..9           agr@1 0  agr@10 1.0  em 8/10
+     *   query {5} : v 0-4,6-10          s 1,0,2-4,6-9,11     agr@1 0  agr@10 0.9  em 7/10
+     *   query {1} : v 0,2-10            s 0,2-9,11           agr@1 1  agr@10 0.9  em 9/10
+     * means: agr@1 1/3, agr@10 2.8/3, em@10 2.4/3 = 0.8 */
+    rlab_model *v = script_model(12, 0), *s = script_model(12, 1);
+    const int32_t q5[] = {5}, q1[] = {1};
+    const int32_t *seqs[] = {NULL, q5, q1};
+    const int32_t lens[] = {0, 1, 1};
+    attack_fidelity f;
+    rlab_err err = {0};
+    CHECK_EQ_INT(attack_fidelity_eval(v, s, seqs, lens, 3, &f, &err), RLAB_OK);
+    CHECK_EQ_INT(f.n_users, 3);
+    CHECK_NEAR(f.agr1, 1.0 / 3.0, 1e-12);
+    CHECK_NEAR(f.agr10, 2.8 / 3.0, 1e-12);
+    CHECK_NEAR(f.em10, 0.8, 1e-12);
+    CHECK(f.kl100 > 0.0);
+    /* a model against itself: full agreement, KL 0 */
+    CHECK_EQ_INT(attack_fidelity_eval(v, v, seqs, lens, 3, &f, &err), RLAB_OK);
+    CHECK_NEAR(f.agr1, 1.0, 1e-12);
+    CHECK_NEAR(f.agr10, 1.0, 1e-12);
+    CHECK_NEAR(f.em10, 1.0, 1e-12);
+    CHECK_NEAR(f.kl100, 0.0, 1e-9);
+    rlab_model_release(v);
+    rlab_model_release(s);
+}
+
+/* ---- end to end through the host ---------------------------------------------------------- */
+
+static rlab_host *demo_host(void)
+{
+    rlab_host *h = rlab_test_host(PDIR, "reclab_seqrec.so", "reclab_attack.so");
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_world_demo(&w, &ds, &err) == RLAB_OK, "demo: %s", err.msg);
+    rlab_world_free(w);
+    CHECK_MSG(rlab_host_add_dataset(h, ds, &err) == RLAB_OK, "add: %s", err.msg);
+    rlab_result_free(rlab_test_run(
+        h, "train sasrec data=demo name=victim epochs=1 dim=8 maxlen=10 seed=1", RLAB_OK, NULL));
+    return h;
+}
+
+static void t_host_extract(void)
+{
+    rlab_host *h = demo_host();
+    rlab_result *r = rlab_test_run(h,
+                                   "attack.extract victim=victim data=demo budget=16 len=6 "
+                                   "epochs=1 train=\"dim=8 maxlen=10\" eval_users=200 seed=3",
+                                   RLAB_OK, NULL);
+    CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "queries"), 16 * 5);
+    CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "fidelity.users"), 200);
+    static const char *const unit[] = {"fidelity.agr@1",       "fidelity.agr@10",
+                                       "fidelity.em@10",       "surrogate.ndcg@10",
+                                       "surrogate.hr@10_s100", "victim.ndcg@10"};
+    for (int i = 0; i < 6; i++) {
+        double x = rlab_test_scalar(r, unit[i]);
+        CHECK_MSG(x >= 0.0 && x <= 1.0, "%s = %g", unit[i], x);
+    }
+    CHECK(rlab_test_scalar(r, "fidelity.kl@100") >= 0.0);
+    rlab_result_free(r);
+    rlab_model *sur = rlab_models_get(rlab_host_models(h), "victim.sur");
+    CHECK(sur != NULL);
+    rlab_dataset *syn = rlab_host_dataset_get(h, "victim.sur.syn");
+    CHECK(syn != NULL);
+    if (sur && syn) {
+        CHECK_EQ_INT(syn->users.n, 16);
+        CHECK_EQ_INT((int64_t)syn->inter.n, 16 * 6);
+        CHECK_EQ_INT(sur->n_items, syn->items.n);
+    }
+    rlab_host_dataset_release(h, syn);
+    rlab_model_release(sur);
+    /* the same seed gives the same numbers */
+    r = rlab_test_run(h,
+                      "attack.extract victim=victim data=demo budget=16 len=6 name=again "
+                      "epochs=1 train=\"dim=8 maxlen=10\" eval_users=200 seed=3",
+                      RLAB_OK, NULL);
+    rlab_result *r0 = rlab_test_run(h,
+                                    "attack.extract victim=victim data=demo budget=16 len=6 "
+                                    "name=again2 epochs=1 train=\"dim=8 maxlen=10\" "
+                                    "eval_users=200 seed=3",
+                                    RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r, "fidelity.agr@10"), rlab_test_scalar(r0, "fidelity.agr@10"),
+               1e-12);
+    rlab_result_free(r);
+    rlab_result_free(r0);
+    rlab_host_free(h);
+}
+
+static void t_host_defences(void)
+{
+    rlab_host *h = demo_host();
+    /* limit 20: step 1 answers all 16 prefixes, step 2 would need 16 more: every sequence
+     * has 2 items and 16 queries were used */
+    rlab_result *r = rlab_test_run(h,
+                                   "attack.extract victim=victim data=demo budget=16 len=6 "
+                                   "epochs=1 train=\"dim=8 maxlen=10\" eval_users=50 limit=20 "
+                                   "trunc=10 noise=0.5 eval_victim=false",
+                                   RLAB_OK, NULL);
+    CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "queries"), 16);
+    rlab_result_free(r);
+    rlab_dataset *syn = rlab_host_dataset_get(h, "victim.sur.syn");
+    CHECK(syn != NULL && syn->inter.n == 32);
+    rlab_host_dataset_release(h, syn);
+    /* argument errors */
+    rlab_result_free(rlab_test_run(h, "attack.extract victim=victim data=demo kind=nosuch",
+                                   RLAB_ENOTFOUND, NULL));
+    rlab_result_free(
+        rlab_test_run(h, "attack.extract victim=nosuch data=demo", RLAB_ENOTFOUND, NULL));
+    rlab_host_free(h);
+}
+
+static const rlab_test tests[] = {{"attack.bb.1", t_bb_lists},
+                                  {"attack.bb.2", t_bb_trunc},
+                                  {"attack.bb.3", t_bb_limit},
+                                  {"attack.bb.4", t_bb_noise},
+                                  {"attack.gen.1", t_gen_determinism},
+                                  {"attack.gen.2", t_gen_limit},
+                                  {"attack.fid.1", t_fid},
+                                  {"attack.host.1", t_host_extract},
+                                  {"attack.host.2", t_host_defences},
+                                  {NULL, NULL}};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
