@@ -124,29 +124,8 @@ void rlab_app_set_event_fn(rlab_app *app, rlab_event_fn fn, void *ud)
 
 static int add_demo(rlab_app *app, rlab_err *err)
 {
-    rlab_world *w = NULL;
-    rlab_dataset *ds = NULL;
-    int rc = rlab_world_demo(&w, &ds, err);
-    if (rc)
-        return rc;
-    snprintf(ds->source, sizeof ds->source, "builtin:demo:%016llx",
-             (unsigned long long)rlab_world_checksum(w, ds));
-    rlab_world_free(w);
-    rlab_db *db = rlab_host_db(app->host);
-    if (db) {
-        rlab_db_dataset_info di = {.name = ds->name,
-                                   .source = ds->source,
-                                   .format = ds->format,
-                                   .n_users = rlab_vocab_size(&ds->users),
-                                   .n_items = rlab_vocab_size(&ds->items),
-                                   .n_inter = (int64_t)ds->inter.n};
-        rc = rlab_db_dataset_register(db, &di, NULL, err);
-        if (rc) {
-            rlab_dataset_free(ds);
-            return rc;
-        }
-    }
-    return rlab_host_add_dataset(app->host, ds, err);
+    /* generated, recorded in the store with its recipe, registered (host.h, "datasets") */
+    return rlab_host_make_world(app->host, rlab_host_db(app->host), NULL, "demo", NULL, err);
 }
 
 /* Protected part of the Lua set-up (allocation errors become a status, not a panic). */
@@ -189,6 +168,16 @@ rlab_app *rlab_app_open(const rlab_app_opts *o, rlab_err *err)
             fprintf(stderr, "reclab: %s\n", rlab_host_refusal(app->host, i));
     if (rlab_host_set_store(app->host, app->opts.db_path, err))
         goto fail;
+    if (!app->opts.quiet) { /* the workspace's datasets that cannot reopen, and why */
+        rlab_dataset_brief *ds = NULL;
+        int nds = 0;
+        rlab_err e = {0};
+        if (rlab_host_datasets(app->host, &ds, &nds, &e) == RLAB_OK)
+            for (int i = 0; i < nds; i++)
+                if (ds[i].state == RLAB_DS_UNAVAILABLE)
+                    fprintf(stderr, "reclab: %s\n", ds[i].problem);
+        rlab_free(ds);
+    }
     if (!app->opts.no_demo && add_demo(app, err))
         goto fail;
     app->L = luaL_newstate();

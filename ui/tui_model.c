@@ -551,16 +551,9 @@ static void apply(tui *t, tui_ev *e)
         t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
         break;
     case TUI_EV_DATASET:
-        if (t->db) {
+        if (t->db && e->text) { /* its row and recipe, so the workspace reopens with it */
             rlab_err err = {0};
-            rlab_db_dataset_info di = {.name = e->text,
-                                       .source = e->cmd,
-                                       .format = e->label,
-                                       .sha256 = NULL, /* hashed when source is a file */
-                                       .n_users = e->step,
-                                       .n_items = e->total,
-                                       .n_inter = e->run_id};
-            if (rlab_db_dataset_register(t->db, &di, NULL, &err))
+            if (rlab_host_record_dataset(t->host, t->db, e->text, &err))
                 tui_log_addf(t, TUI_K_WARN, "dataset '%s' not recorded in the store: %s", e->text,
                              err.msg);
         }
@@ -1071,23 +1064,20 @@ void tui_side_refresh(tui *t)
     tui_side *s = &t->side;
     s->refreshed = rlab_now();
     s->nds = 0;
-    char **names = rlab_host_dataset_names(t->host);
-    for (int i = 0; names && names[i] && s->nds < 16; i++) {
-        tui_side_ds *d = &s->ds[s->nds++];
-        snprintf(d->name, sizeof d->name, "%s", names[i]);
-        d->users = d->items = -1;
-        rlab_dataset *ds = rlab_host_dataset_get(t->host, names[i]);
-        if (ds) {
-            d->users = (int64_t)ds->users.n;
-            d->items = (int64_t)ds->items.n;
-            rlab_host_dataset_release(t->host, ds);
-        }
-    }
-    rlab_strv_free(names);
-    s->nmodels = 0;
-    rlab_model_info *info = NULL;
+    rlab_dataset_brief *br = NULL; /* loaded and recorded ones, without loading any */
     int n = 0;
     rlab_err err = {0};
+    rlab_host_datasets(t->host, &br, &n, &err);
+    for (int i = 0; i < n && s->nds < 16; i++) {
+        tui_side_ds *d = &s->ds[s->nds++];
+        snprintf(d->name, sizeof d->name, "%s", br[i].name);
+        d->users = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_users;
+        d->items = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_items;
+    }
+    rlab_free(br);
+    s->nmodels = 0;
+    rlab_model_info *info = NULL;
+    n = 0;
     if (rlab_models_list(rlab_host_models(t->host), &info, &n, &err) == RLAB_OK) {
         for (int i = 0; i < n && s->nmodels < 32; i++)
             snprintf(s->models[s->nmodels++], 64, "%s", info[i].name);

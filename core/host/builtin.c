@@ -101,26 +101,41 @@ static int models_run(rlab_ctx *ctx, const rlab_args *args)
 static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
-    rlab_host *h = rlab_ctx_host(ctx);
-    char **names = rlab_host_dataset_names(h);
-    if (!names)
-        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    rlab_dataset_brief *v = NULL;
+    int n = 0;
+    int rc = rlab_host_datasets(rlab_ctx_host(ctx), &v, &n, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
     rlab_table *t = rlab_ctx_result_table(
-        ctx, "datasets", 5,
-        (const char *const[]){"name", "users", "items", "interactions", "format"});
-    for (char **p = names; *p; p++) {
-        const rlab_dataset *ds = rlab_ctx_dataset(ctx, *p);
-        if (!ds)
-            continue; /* removed meanwhile */
-        rlab_table_add_row(t, "siils", ds->name, (int)ds->users.n, (int)ds->items.n,
-                           (int64_t)ds->inter.n, ds->format);
-        rlab_ctx_printf(ctx, "%-16s %7d users %7d items %9zu interactions", ds->name,
-                        (int)ds->users.n, (int)ds->items.n, ds->inter.n);
+        ctx, "datasets", 7,
+        (const char *const[]){"name", "kind", "users", "items", "interactions", "format", "state"});
+    for (int i = 0; i < n; i++) {
+        const rlab_dataset_brief *b = &v[i];
+        int dlg = strcmp(b->kind, "dialogues") == 0;
+        const char *state = b->state == RLAB_DS_LOADED     ? "loaded"
+                            : b->state == RLAB_DS_RECORDED ? "recorded"
+                                                           : "unavailable";
+        if (t)
+            rlab_table_add_row(t, "sslllss", b->name, b->kind, b->n_users, b->n_items, b->n_inter,
+                               b->format, b->state == RLAB_DS_UNAVAILABLE ? b->problem : state);
+        char sizes[160];
+        if (dlg)
+            snprintf(sizes, sizeof sizes, "%7lld conversations %6lld items %8lld turns",
+                     (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+        else
+            snprintf(sizes, sizeof sizes, "%7lld users %7lld items %9lld interactions",
+                     (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+        if (b->state == RLAB_DS_UNAVAILABLE)
+            rlab_ctx_printf(ctx, "%-16s not available: %s", b->name, b->problem);
+        else
+            rlab_ctx_printf(ctx, "%-16s %s  %s%s", b->name, sizes, b->format,
+                            b->state == RLAB_DS_RECORDED
+                                ? "  (recorded in the store, reloaded on first use)"
+                                : "");
     }
-    if (!names[0])
+    if (n == 0)
         rlab_ctx_printf(ctx, "no datasets");
-    rlab_ctx_err(ctx)->code = RLAB_OK;
-    rlab_strv_free(names);
+    rlab_free(v);
     return RLAB_OK;
 }
 
@@ -187,7 +202,9 @@ static const rlab_cmd core_cmds[] = {
     {.name = "datasets",
      .flags = RLAB_CMD_READONLY,
      .run = datasets_run,
-     .help = "List the loaded datasets."},
+     .help = "List the datasets: loaded ones, and those the workspace's store records (rebuilt "
+             "from their recorded source on first use, after checking its sha256), with their "
+             "sizes; interactions and dialogues (ReDial, INSPIRED)."},
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
      .run = jobs_run,

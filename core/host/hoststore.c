@@ -53,7 +53,8 @@ int rlab_host_set_store(rlab_host *h, const char *path, rlab_err *err)
         if (rc)
             return rc;
     }
-    return RLAB_OK;
+    /* the workspace's datasets: listed now, rebuilt on first use (datasets.c) */
+    return rlab__datasets_from_store(h, db, err);
 }
 
 rlab_db *rlab_host_db(rlab_host *h) { return h ? h->db : NULL; }

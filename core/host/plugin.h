@@ -84,6 +84,7 @@
 #define RLAB_HOST_PLUGIN_H
 
 #include "base/base.h"
+#include "data/loaders.h"
 #include "data/table.h"
 #include "model/model.h"
 #include "store/store.h"
@@ -287,6 +288,11 @@ RLAB_API void *rlab_ctx_alloc(rlab_ctx *ctx, size_t n);
  * in the context error (return RLAB_ENOTFOUND). */
 RLAB_API const rlab_dataset *rlab_ctx_dataset(rlab_ctx *ctx, const char *name);
 RLAB_API const rlab_model *rlab_ctx_model(rlab_ctx *ctx, const char *name);
+/* A dialogue dataset (ReDial, INSPIRED: conversations of turns with mentioned items, see
+ * data/loaders.h) by name, held for the rest of the command. NULL when absent or not
+ * dialogues, with the reason in the context error. A dataset recorded in the workspace's
+ * store is rebuilt on first use, for both functions (its message when it cannot be). */
+RLAB_API const rlab_dialogues *rlab_ctx_dialogues(rlab_ctx *ctx, const char *name);
 
 /* Hand a new model to the session registry (takes ownership, also on failure). Fills
  * m->plugin with this plugin's name when empty. Replaces a model of the same name. */
@@ -426,6 +432,11 @@ RLAB_API int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **r
  * rlab_host_dataset_release. Thread-safe. */
 RLAB_API rlab_dataset *rlab_host_dataset_get(rlab_host *host, const char *name);
 RLAB_API void rlab_host_dataset_release(rlab_host *host, rlab_dataset *ds);
+/* The same for dialogue datasets: a reference to the named dialogues (NULL when absent or
+ * not dialogues), given back with rlab_host_dialogues_release. For the conversational
+ * recommenders: `data=redial_test` names the corpus. Thread-safe. */
+RLAB_API rlab_dialogues *rlab_host_dialogues_get(rlab_host *host, const char *name);
+RLAB_API void rlab_host_dialogues_release(rlab_host *host, rlab_dialogues *d);
 /* The session's model registry (thread-safe; see model/model.h). */
 RLAB_API rlab_models *rlab_host_models(rlab_host *host);
 /* Register a model (takes ownership, also on failure). Thread-safe. */
