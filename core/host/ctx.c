@@ -315,6 +315,17 @@ int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
     return rc;
 }
 
+int rlab_ctx_resolved(rlab_ctx *ctx, const char *name, const char *value)
+{
+    if (!value)
+        return rlab_errf(&ctx->err, RLAB_EINVAL, "rlab_ctx_resolved: no value for '%s'",
+                         name ? name : "");
+    int rc = rlab__args_resolve(ctx->job->args, name, value, &ctx->err);
+    if (rc == RLAB_OK)
+        ctx->resolved = 1; /* rlab__run_end rewrites the run's config */
+    return rc;
+}
+
 int rlab_ctx_add_dataset(rlab_ctx *ctx, rlab_dataset *ds)
 {
     return rlab_host_add_dataset(ctx->host, ds, &ctx->err);

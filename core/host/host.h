@@ -164,8 +164,10 @@ RLAB_API int rlab_args_type_error(rlab_args *args, const char *key, const char *
 /* Apply defaults and check required arguments. Called by the run functions when the caller
  * has not; calling it twice is fine. */
 RLAB_API int rlab_args_finish(rlab_args *args, rlab_err *err);
-/* The arguments as a JSON object of the final values ({"data":"beauty","epochs":20}), for
- * run records. Caller frees with rlab_free. NULL on ENOMEM. */
+/* The arguments as a JSON object of the final values ({"data":"beauty","epochs":20}): given,
+ * defaults, and values the command resolved (rlab_ctx_resolved); an argument with none of
+ * these is left out (never null). For run records. Caller frees with rlab_free. NULL on
+ * ENOMEM. */
 RLAB_API char *rlab_args_to_json(const rlab_args *args);
 
 /* Parse a shell line "cmd key=value 'quoted value' positional ..." into *out (caller frees;

@@ -310,6 +310,12 @@ RLAB_API int64_t rlab_ctx_run_id(const rlab_ctx *ctx);
  * registered by the command). NULL leaves a column as it is; no-op without a run. A store
  * error is logged and returned; it does not set the command's error. */
 RLAB_API int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dataset);
+/* The value this command actually used for argument name, when it was not given and has no
+ * declared default, or the command derived it (the model's dataset, the parent's seed):
+ * parsed like a given value (typed setters' rules), kept in the arguments, and the run row's
+ * config (and seed column, for "seed") records it. RLAB_EINVAL for a bad value, also set as
+ * the context error. */
+RLAB_API int rlab_ctx_resolved(rlab_ctx *ctx, const char *name, const char *value);
 /* Record a metric of this command's run (buffered by the store; no-op without a store).
  * Also added to the result as a scalar "<split>.<name>" of the last call. */
 RLAB_API int rlab_ctx_metric(rlab_ctx *ctx, int64_t step, const char *split, const char *name,
@@ -413,8 +419,8 @@ RLAB_API int rlab_args_set(rlab_args *args, const char *key, const char *value, 
 RLAB_API int rlab_args_set_int(rlab_args *args, const char *key, int64_t v, rlab_err *err);
 RLAB_API int rlab_args_set_float(rlab_args *args, const char *key, double v, rlab_err *err);
 RLAB_API int rlab_args_set_bool(rlab_args *args, const char *key, int v, rlab_err *err);
-/* The arguments as a JSON object of their values (given or default), for records. Caller
- * frees with rlab_free; NULL on ENOMEM. */
+/* The arguments as a JSON object of their values (given, default or resolved; an argument
+ * without a value is left out), for records. Caller frees with rlab_free; NULL on ENOMEM. */
 RLAB_API char *rlab_args_to_json(const rlab_args *args);
 /* 1 when the command of args declares an argument called name. */
 RLAB_API int rlab_args_has(const rlab_args *args, const char *name);

@@ -518,6 +518,8 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
     const rlab_dataset *ds = rlab_ctx_dataset(ctx, dname);
     if (!ds)
         return RLAB_ENOTFOUND;
+    if (!rlab_args_given(args, "data") && rlab_ctx_resolved(ctx, "data", ds->name))
+        return rlab_ctx_err(ctx)->code; /* the run record names the data it ranked */
     rlab_ctx_run_describe(ctx, m->kind, ds->name);
     int which = rlab_args_choice(args, "split"); /* 0 valid, 1 test, 2 both */
     int k = (int)rlab_args_int(args, "k");
