@@ -235,6 +235,36 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
+/* Print the n values above stack slot base (the msghandler), each in its readable form
+ * (rlab_lua_pretty: tables one level deep, aligned), tab-separated like print() when they all
+ * fit on one line, else one after the other. On error the message is left on top. */
+static int print_values(rlab_app *app, int base, int n)
+{
+    lua_State *L = app->L;
+    luaL_Buffer b;
+    int multi = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_pushcfunction(L, rlab_lua_pretty); /* ... f */
+        lua_pushvalue(L, base + i);            /* ... f v */
+        int st = lua_pcall(L, 1, 1, base);     /* ... s | e */
+        if (st != LUA_OK)
+            return st;
+        lua_replace(L, base + i); /* the value's text in its place */
+        multi |= strchr(lua_tostring(L, base + i), '\n') != NULL;
+    }
+    luaL_buffinit(L, &b); /* ... b */
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, base + i); /* ... b s */
+        luaL_addvalue(&b);          /* ... b */
+        if (i < n)
+            luaL_addchar(&b, multi ? '\n' : '\t');
+    }
+    luaL_pushresult(&b); /* ... text */
+    emit_lines(app, lua_tostring(L, -1));
+    lua_pop(L, 1); /* */
+    return LUA_OK;
+}
+
 /* Call the function at the top with nargs arguments below it, msghandler under them. Fills
  * err and last_error on failure; prints returned values when print_results. */
 static int call_chunk(rlab_app *app, int nargs, int print_results, rlab_err *err)
@@ -249,13 +279,8 @@ static int call_chunk(rlab_app *app, int nargs, int print_results, rlab_err *err
     int rc = RLAB_OK;
     if (st == LUA_OK) {
         int n = lua_gettop(L) - base;
-        if (print_results && n > 0) {
-            lua_getglobal(L, "print"); /* ... h r1..rn print */
-            lua_insert(L, base + 1);   /* ... h print r1..rn */
-            if (lua_pcall(L, n, 0, base) != LUA_OK) {
-                st = LUA_ERRRUN;
-            }
-        }
+        if (print_results && n > 0 && print_values(app, base, n) != LUA_OK)
+            st = LUA_ERRRUN;
     }
     if (st != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
