@@ -174,6 +174,73 @@ static int cancel_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* `set KEY VALUE`: workspace settings kept in the store. */
+static int check_key_metric(rlab_ctx *ctx, const char *v)
+{
+    const char *dot = strchr(v, '.');
+    size_t sl = dot ? (size_t)(dot - v) : 0;
+    int split_ok = dot && ((sl == 4 && !strncmp(v, "test", 4)) ||
+                           (sl == 5 && (!strncmp(v, "valid", 5) || !strncmp(v, "train", 5))));
+    if (!split_ok || !dot[1] || strlen(v) > 60)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "bad value for 'key-metric' (SPLIT.METRIC with SPLIT one of "
+                               "train|valid|test expected, e.g. test.ndcg@10; got '%s')",
+                               v);
+    return RLAB_OK;
+}
+
+static int set_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *key = rlab_args_str(args, "key");
+    const char *value = rlab_args_str(args, "value");
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "no session store: settings live in the store");
+    if (!key) { /* every setting with its value */
+        char *v = NULL;
+        int rc = rlab_db_setting_get(db, "key-metric", &v, rlab_ctx_err(ctx));
+        if (rc)
+            return rc;
+        rlab_ctx_printf(ctx, "key-metric %s%s", v ? v : RLAB_KEY_METRIC_DEFAULT,
+                        v ? "" : " (default)");
+        rlab_ctx_result_str(ctx, "key-metric", v ? v : RLAB_KEY_METRIC_DEFAULT);
+        rlab_free(v);
+        return RLAB_OK;
+    }
+    if (!value || !*value) {
+        char *v = NULL;
+        int rc = rlab_db_setting_get(db, key, &v, rlab_ctx_err(ctx));
+        if (rc)
+            return rc;
+        rlab_ctx_printf(ctx, "%s %s%s", key, v ? v : RLAB_KEY_METRIC_DEFAULT,
+                        v ? "" : " (default)");
+        rlab_ctx_result_str(ctx, key, v ? v : RLAB_KEY_METRIC_DEFAULT);
+        rlab_free(v);
+        return RLAB_OK;
+    }
+    int reset = strcmp(value, "default") == 0;
+    int rc = reset ? RLAB_OK : check_key_metric(ctx, value);
+    if (rc)
+        return rc;
+    rc = rlab_db_setting_set(db, key, reset ? NULL : value, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    rlab_ctx_printf(ctx, "%s %s", key, reset ? RLAB_KEY_METRIC_DEFAULT " (default)" : value);
+    rlab_ctx_result_str(ctx, key, reset ? RLAB_KEY_METRIC_DEFAULT : value);
+    return RLAB_OK;
+}
+
+static const char *const set_keys[] = {"key-metric", NULL};
+static const rlab_arg set_args[] = {
+    {.name = "key",
+     .type = RLAB_ARG_CHOICE,
+     .choices = set_keys,
+     .help = "key-metric: the metric the sidebar shows for each run"},
+    {.name = "value",
+     .type = RLAB_ARG_STRING,
+     .help = "SPLIT.METRIC, e.g. test.ndcg@10 or valid.hr@20 (default: resets it)"},
+    {0}};
+
 static const rlab_arg help_args[] = {
     {.name = "command", .type = RLAB_ARG_STRING, .help = "command to explain"},
     {.name = "kind", .type = RLAB_ARG_STRING, .help = "model kind, for help train KIND"},
@@ -214,6 +281,16 @@ static const rlab_cmd core_cmds[] = {
      .flags = RLAB_CMD_READONLY,
      .run = cancel_run,
      .help = "Cancel a job (cancel <id>) or all jobs (cancel)."},
+    {.name = "set",
+     .args = set_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = set_run,
+     .help =
+         "Show or change a workspace setting, kept in the session store.\n"
+         "set key-metric test.ndcg@10: the sidebar shows, for each run, that metric's value "
+         "at the run's kept epoch (the one its test metrics come from), labelled. `set` "
+         "alone lists the settings; `set key-metric default` resets it (" RLAB_KEY_METRIC_DEFAULT
+         ")."},
     /* the model verbs (verbs.c): the same for every model kind of every plugin */
     {.name = "train",
      .args = rlab__train_args,
