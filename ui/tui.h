@@ -162,7 +162,8 @@ typedef struct tui_table {
 
 typedef struct tui_side_ds {
     char name[64];
-    int64_t users, items;
+    int64_t users, items; /* dialogues: conversations, mentioned items */
+    int dialogues;
 } tui_side_ds;
 
 typedef struct tui_side_run {

@@ -1073,6 +1073,7 @@ void tui_side_refresh(tui *t)
         snprintf(d->name, sizeof d->name, "%s", br[i].name);
         d->users = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_users;
         d->items = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_items;
+        d->dialogues = strcmp(br[i].kind, "dialogues") == 0;
     }
     rlab_free(br);
     s->nmodels = 0;

@@ -76,7 +76,7 @@ void tui_view_sidebar(tui *t, WINDOW *w, int h, int wd)
         char u[16], it[16], line[96];
         fmt_count(s->ds[i].users, u, sizeof u);
         fmt_count(s->ds[i].items, it, sizeof it);
-        snprintf(line, sizeof line, "%su %si", u, it);
+        snprintf(line, sizeof line, "%s%s %si", u, s->ds[i].dialogues ? "c" : "u", it);
         int lw = tui_width(line, (size_t)-1);
         int nw = cw - 3 - lw - 1;
         tui_put(w, y, 2, s->ds[i].name, nw > 4 ? nw : cw - 3, A_NORMAL);

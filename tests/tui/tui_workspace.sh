@@ -48,6 +48,7 @@ if [ "$have_dialogues" = 1 ]; then
     tui_line 'datasets'
     tui_wait 'test +99 conversations +311 items +3438 turns +inspired +\(recorded'
     tui_wait 'test +dialogues +99 +311 +3438 +inspired +recorded'
+    tui_wait '^ +test +99c 311i'
 fi
 tui_quit
 echo "ok tui.workspace"
