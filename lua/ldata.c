@@ -2,6 +2,10 @@
  * lua/ldata.c: reclab.datasets (load, list, info, split, remove) and reclab.world (the
  * synthetic generator and the demo world).
  *
+ * Loading, worlds and splits go through the host (host.h, "datasets"), which records each
+ * with its recipe in the session store, so a reopened workspace lists them and rebuilds them
+ * on first use. Dialogue corpora (ReDial, INSPIRED) are datasets of kind "dialogues".
+ *
  * Splits are datasets too: datasets.split("demo", {method = "loo"}) adds "demo.train",
  * "demo.valid" and "demo.test", each with the parent's user and item vocabularies (so the
  * dense indices agree across the three and with the parent), so any command that takes a
@@ -20,28 +24,6 @@
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-void rlab__add_dataset(lua_State *L, const char *fname, rlab_dataset *ds, const char *source)
-{
-    rlab_lua_ctx *lc = rlab__lctx(L);
-    rlab_err err = {0};
-    rlab_db_dataset_info di = {.name = ds->name,
-                               .source = source ? source : ds->source,
-                               .format = ds->format,
-                               .n_users = rlab_vocab_size(&ds->users),
-                               .n_items = rlab_vocab_size(&ds->items),
-                               .n_inter = (int64_t)ds->inter.n};
-    char name[64];
-    snprintf(name, sizeof name, "%s", ds->name);
-    rlab_db *db = rlab_host_db(lc->host);
-    /* the store row first: ds belongs to the host once added */
-    if (db && rlab_db_dataset_register(db, &di, NULL, &err)) {
-        rlab_dataset_free(ds);
-        rlab__lua_raise(L, fname, &err);
-    }
-    if (rlab_host_add_dataset(lc->host, ds, &err))
-        rlab__lua_raise(L, fname, &err);
-}
 
 static void setfield_int(lua_State *L, const char *k, lua_Integer v)
 {
@@ -67,8 +49,10 @@ static void push_feat_names(lua_State *L, const rlab_feats *f)
 
 void rlab__push_dataset_info(lua_State *L, const rlab_dataset *ds)
 {
-    lua_createtable(L, 0, 10); /* t */
+    lua_createtable(L, 0, 12); /* t */
     setfield_str(L, "name", ds->name);
+    setfield_str(L, "kind", "interactions");
+    setfield_str(L, "state", "loaded");
     setfield_str(L, "source", ds->source);
     setfield_str(L, "format", ds->format);
     setfield_int(L, "n_users", rlab_vocab_size(&ds->users));
@@ -130,7 +114,63 @@ static int64_t opt_int64(lua_State *L, int t, const char *fn, const char *key, i
 
 /* ---- datasets ------------------------------------------------------------------------ */
 
-/* datasets.load(path, {format=, name=}) -> info | nil, msg */
+/* Dialogues: {name, kind = "dialogues", format, source, state, n_conversations, n_turns,
+ * n_items} */
+static void push_brief_dialogues(lua_State *L, const rlab_dataset_brief *b)
+{
+    lua_createtable(L, 0, 9); /* t */
+    setfield_str(L, "name", b->name);
+    setfield_str(L, "kind", "dialogues");
+    setfield_str(L, "format", b->format);
+    setfield_str(L, "source", b->source);
+    setfield_int(L, "n_conversations", b->n_users);
+    setfield_int(L, "n_items", b->n_items);
+    setfield_int(L, "n_turns", b->n_inter);
+}
+
+/* What is known of a dataset without loading it (a recorded one, or dialogues). */
+static void push_brief(lua_State *L, const rlab_dataset_brief *b)
+{
+    static const char *const states[] = {"", "loaded", "recorded", "unavailable"};
+    if (strcmp(b->kind, "dialogues") == 0) {
+        push_brief_dialogues(L, b); /* t */
+    } else {
+        lua_createtable(L, 0, 9); /* t */
+        setfield_str(L, "name", b->name);
+        setfield_str(L, "kind", b->kind);
+        setfield_str(L, "format", b->format);
+        setfield_str(L, "source", b->source);
+        setfield_int(L, "n_users", b->n_users);
+        setfield_int(L, "n_items", b->n_items);
+        setfield_int(L, "n_inter", b->n_inter);
+    }
+    setfield_str(L, "state", states[b->state <= RLAB_DS_UNAVAILABLE ? b->state : 0]);
+    if (b->problem[0])
+        setfield_str(L, "problem", b->problem);
+}
+
+/* The full info of a loaded dataset (interactions: every field; dialogues: the brief).
+ * Pushes it and returns 1, or returns 0 with nothing pushed when name is gone. */
+static int push_loaded_info(lua_State *L, rlab_host *h, const char *name)
+{
+    rlab_dataset_brief b;
+    if (rlab_host_dataset_brief(h, name, &b) != RLAB_OK)
+        return 0;
+    if (strcmp(b.kind, "dialogues") == 0 || b.state != RLAB_DS_LOADED) {
+        push_brief(L, &b); /* info */
+        return 1;
+    }
+    rlab_dataset *ds = rlab_host_dataset_get(h, name);
+    if (!ds)
+        return 0;
+    rlab__push_dataset_info(L, ds); /* info */
+    rlab_host_dataset_release(h, ds);
+    return 1;
+}
+
+/* datasets.load(path, {format=, name=}) -> info | nil, msg. Interaction files and dialogue
+ * corpora (format = "redial" / "inspired", or a file shaped like one); the dataset and its
+ * recipe are recorded in the session store, so the workspace reopens with it. */
 static int l_datasets_load(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
@@ -139,127 +179,105 @@ static int l_datasets_load(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
     const char *format = opt_string(L, 2, "format", NULL);
     const char *name = opt_string(L, 2, "name", NULL);
-    rlab_dataset *ds = NULL;
     rlab_err err = {0};
-    if (rlab_data_load(path, format, name, &ds, &err))
+    rlab_dataset_brief b;
+    if (rlab_host_load_dataset(lc->host, rlab_host_db(lc->host), path, format, name, &b, &err))
         return rlab__lua_miss(L, "datasets.load: %s", err.msg);
-    char dsname[64];
-    snprintf(dsname, sizeof dsname, "%s", ds->name);
-    rlab__add_dataset(L, "datasets.load", ds, NULL);
-    rlab_dataset *got = rlab_host_dataset_get(lc->host, dsname);
-    if (!got)
+    if (!push_loaded_info(L, lc->host, b.name))
         return rlab__lua_miss(L, "datasets.load: dataset vanished");
-    rlab__push_dataset_info(L, got); /* info */
-    rlab_host_dataset_release(lc->host, got);
     return 1;
 }
 
-/* datasets.list() -> {info, ...} sorted by name */
+/* datasets.list() -> {info, ...} sorted by name: loaded datasets with their full info, and
+ * those the store records (state = "recorded": rebuilt on first use; "unavailable": problem
+ * says why) without loading them */
 static int l_datasets_list(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
-    char **names = rlab_host_dataset_names(lc->host);
-    lua_newtable(L); /* t */
+    rlab_dataset_brief *v = NULL;
     int n = 0;
-    for (int i = 0; names && names[i]; i++) {
-        rlab_dataset *ds = rlab_host_dataset_get(lc->host, names[i]);
-        if (!ds)
+    rlab_err err = {0};
+    if (rlab_host_datasets(lc->host, &v, &n, &err))
+        return rlab__lua_raise(L, "datasets.list", &err);
+    lua_createtable(L, n, 0); /* t */
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i].state == RLAB_DS_LOADED ? !push_loaded_info(L, lc->host, v[i].name) : 0)
             continue;
-        rlab__push_dataset_info(L, ds); /* t info */
-        rlab_host_dataset_release(lc->host, ds);
-        lua_rawseti(L, -2, ++n); /* t */
+        if (v[i].state != RLAB_DS_LOADED)
+            push_brief(L, &v[i]); /* t info */
+        lua_rawseti(L, -2, ++k);  /* t */
     }
-    rlab_strv_free(names);
+    rlab_free(v);
     return 1;
 }
 
-/* datasets.info(name) -> info | nil, msg */
+/* datasets.info(name) -> info | nil, msg (a recorded dataset is rebuilt first; the message
+ * says why when it cannot be) */
 static int l_datasets_info(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
     const char *name = luaL_checkstring(L, 1);
-    rlab_dataset *ds = rlab_host_dataset_get(lc->host, name);
-    if (!ds)
+    rlab_err err = {0};
+    if (rlab_host_dataset_ensure(lc->host, name, &err))
+        return rlab__lua_miss(L, "datasets.info: %s", err.msg);
+    if (!push_loaded_info(L, lc->host, name))
         return rlab__lua_miss(L, "datasets.info: dataset '%s' not found", name);
-    rlab__push_dataset_info(L, ds); /* info */
-    rlab_host_dataset_release(lc->host, ds);
     return 1;
 }
 
-/* datasets.remove(name) -> true | nil, msg */
+/* datasets.remove(name) -> true | nil, msg (also forgotten by the store) */
 static int l_datasets_remove(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
     const char *name = luaL_checkstring(L, 1);
     rlab_err err = {0};
-    if (rlab_host_remove_dataset(lc->host, name, &err))
+    if (rlab_host_forget_dataset(lc->host, rlab_host_db(lc->host), name, &err))
         return rlab__lua_miss(L, "datasets.remove: %s", err.msg);
     lua_pushboolean(L, 1); /* true */
     return 1;
 }
 
-/* A new dataset named "<parent>.<part>" sharing parent's vocabularies, taking over rows. */
-static rlab_dataset *split_part(const rlab_dataset *parent, const char *prefix, const char *part,
-                                rlab_inter *rows, rlab_err *err)
+/* datasets.conversation(name, i) -> {id, turns = {{role, speaker, text, time, items}, ...}}
+ * | nil, msg: conversation i (1-based) of a dialogue dataset; items are the mentioned items'
+ * ids (ReDial movie ids, INSPIRED titles) */
+static int l_datasets_conversation(lua_State *L)
 {
-    char name[160];
-    snprintf(name, sizeof name, "%s.%s", prefix, part);
-    if (strlen(name) >= sizeof parent->name) {
-        rlab_errf(err, RLAB_EINVAL, "split name '%s' is too long", name);
-        return NULL;
+    rlab_lua_ctx *lc = rlab__lctx(L);
+    const char *name = luaL_checkstring(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    rlab_dialogues *d = rlab_host_dialogues_get(lc->host, name);
+    if (!d)
+        return rlab__lua_miss(L, "datasets.conversation: no dialogue dataset '%s'", name);
+    if (i < 1 || (size_t)i > d->n) {
+        size_t n = d->n;
+        rlab_host_dialogues_release(lc->host, d);
+        return rlab__lua_miss(L, "datasets.conversation: '%s' has %zu conversations, no %lld", name,
+                              n, (long long)i);
     }
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds)
-        return NULL;
-    snprintf(ds->source, sizeof ds->source, "split:%s", parent->name);
-    snprintf(ds->format, sizeof ds->format, "%s", parent->format);
-    for (int32_t i = 0; i < parent->users.n; i++) {
-        const char *s = parent->users.names[i];
-        if (rlab_vocab_add(&ds->users, s, strlen(s)) < 0)
-            goto oom;
+    const rlab_conv *c = &d->convs[i - 1];
+    lua_createtable(L, 0, 2);         /* c */
+    lua_pushstring(L, c->id);         /* c id */
+    lua_setfield(L, -2, "id");        /* c */
+    lua_createtable(L, c->nturns, 0); /* c turns */
+    for (int k = 0; k < c->nturns; k++) {
+        const rlab_turn *t = &c->turns[k];
+        lua_createtable(L, 0, 5); /* c turns t */
+        setfield_str(L, "role", t->role == RLAB_ROLE_SEEKER ? "seeker" : "recommender");
+        setfield_str(L, "speaker", t->speaker ? t->speaker : "");
+        setfield_str(L, "text", t->text ? t->text : "");
+        setfield_int(L, "time", (lua_Integer)t->time);
+        lua_createtable(L, t->nitems, 0); /* c turns t items */
+        for (int j = 0; j < t->nitems; j++) {
+            lua_pushstring(L, rlab_vocab_name(&d->items, t->items[j])); /* ... items id */
+            lua_rawseti(L, -2, j + 1);                                  /* ... items */
+        }
+        lua_setfield(L, -2, "items"); /* c turns t */
+        lua_rawseti(L, -2, k + 1);    /* c turns */
     }
-    for (int32_t i = 0; i < parent->items.n; i++) {
-        const char *s = parent->items.names[i];
-        if (rlab_vocab_add(&ds->items, s, strlen(s)) < 0)
-            goto oom;
-    }
-    /* move the rows: the split table keeps an empty one */
-    rlab_inter_clear(&ds->inter);
-    ds->inter = *rows;
-    rlab_inter_init(rows);
-    return ds;
-oom:
-    rlab_dataset_free(ds);
-    rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Timestamp at quantile q of the rows (0 <= q <= 1). */
-static int64_t ts_quantile(const rlab_inter *t, double q, rlab_err *err, int *ok)
-{
-    *ok = 0;
-    if (t->n == 0)
-        return 0;
-    int64_t *ts = rlab_malloc(t->n * sizeof *ts);
-    if (!ts) {
-        rlab_errf(err, RLAB_ENOMEM, "out of memory");
-        return 0;
-    }
-    memcpy(ts, t->ts, t->n * sizeof *ts);
-    qsort(ts, t->n, sizeof *ts, cmp_i64);
-    size_t k = (size_t)(q * (double)t->n);
-    if (k >= t->n)
-        k = t->n - 1;
-    int64_t v = ts[k];
-    rlab_free(ts);
-    *ok = 1;
-    return v;
+    lua_setfield(L, -2, "turns"); /* c */
+    rlab_host_dialogues_release(lc->host, d);
+    return 1;
 }
 
 /* datasets.split(name, {method = "loo"|"temporal"|"ratio", into = name,
@@ -273,71 +291,41 @@ static int l_datasets_split(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);
-    const char *method = opt_string(L, 2, "method", "loo");
-    const char *into = opt_string(L, 2, "into", name);
-    if (strcmp(method, "loo") && strcmp(method, "temporal") && strcmp(method, "ratio"))
+    rlab_split_opts o;
+    rlab_split_opts_default(&o);
+    o.method = opt_string(L, 2, "method", "loo");
+    o.into = opt_string(L, 2, "into", name);
+    if (strcmp(o.method, "loo") && strcmp(o.method, "temporal") && strcmp(o.method, "ratio"))
         return luaL_error(L,
                           "datasets.split: bad option 'method' (one of loo|temporal|ratio "
                           "expected, got '%s')",
-                          method);
-    rlab_dataset *ds = rlab_host_dataset_get(lc->host, name);
-    if (!ds)
-        return rlab__lua_miss(L, "datasets.split: dataset '%s' not found", name);
-    rlab_split sp;
-    memset(&sp, 0, sizeof sp);
+                          o.method);
+    o.test_frac = opt_number(L, 2, "test_frac", o.test_frac);
+    o.valid_frac = opt_number(L, 2, "valid_frac", o.valid_frac);
+    o.train = opt_number(L, 2, "train", o.train);
+    o.valid = opt_number(L, 2, "valid", o.valid);
+    o.seed = (uint64_t)opt_int64(L, 2, "datasets.split", "seed", (int64_t)o.seed);
+    if (strcmp(o.method, "temporal") == 0 &&
+        (!(o.test_frac > 0 && o.test_frac < 1) ||
+         !(o.valid_frac >= 0 && o.valid_frac + o.test_frac < 1)))
+        return luaL_error(L, "datasets.split: bad options (0 < test_frac, 0 <= valid_frac, "
+                             "test_frac + valid_frac < 1 expected)");
     rlab_err err = {0};
-    int rc = RLAB_OK;
-    int32_t nu = rlab_vocab_size(&ds->users);
-    if (strcmp(method, "loo") == 0) {
-        rc = rlab_split_loo(&ds->inter, nu, &sp, &err);
-    } else if (strcmp(method, "temporal") == 0) {
-        double tf = opt_number(L, 2, "test_frac", 0.2), vf = opt_number(L, 2, "valid_frac", 0.0);
-        if (!(tf > 0 && tf < 1) || !(vf >= 0 && vf + tf < 1)) {
-            rlab_host_dataset_release(lc->host, ds);
-            return luaL_error(L, "datasets.split: bad options (0 < test_frac, 0 <= valid_frac, "
-                                 "test_frac + valid_frac < 1 expected)");
-        }
-        int ok1 = 0, ok2 = 0;
-        int64_t tc = ts_quantile(&ds->inter, 1.0 - tf, &err, &ok1);
-        int64_t vc = ok1 ? ts_quantile(&ds->inter, 1.0 - tf - vf, &err, &ok2) : 0;
-        if (!ok1 || !ok2)
-            rc = err.code ? err.code : rlab_errf(&err, RLAB_EINVAL, "dataset '%s' is empty", name);
-        else
-            rc = rlab_split_temporal(&ds->inter, vf > 0 ? vc : tc, tc, &sp, &err);
-    } else {
-        double tr = opt_number(L, 2, "train", 0.8), va = opt_number(L, 2, "valid", 0.1);
-        uint64_t seed = (uint64_t)opt_int64(L, 2, "datasets.split", "seed", 1);
-        rc = rlab_split_ratio(&ds->inter, nu, tr, va, seed, &sp, &err);
-    }
-    rlab_dataset *parts[3] = {NULL, NULL, NULL};
-    static const char *const pnames[3] = {"train", "valid", "test"};
-    rlab_inter *rows[3] = {&sp.train, &sp.valid, &sp.test};
-    for (int i = 0; i < 3 && rc == RLAB_OK; i++) {
-        parts[i] = split_part(ds, into, pnames[i], rows[i], &err);
-        if (!parts[i])
-            rc = err.code;
-    }
-    rlab_host_dataset_release(lc->host, ds);
-    if (rc == RLAB_OK)
-        rlab_split_clear(&sp);
-    if (rc) {
-        for (int i = 0; i < 3; i++)
-            rlab_dataset_free(parts[i]);
-        rlab_split_clear(&sp);
+    rlab_dataset_brief parts[3];
+    int rc = rlab_host_split_dataset(lc->host, rlab_host_db(lc->host), name, &o, parts, &err);
+    if (rc == RLAB_ENOTFOUND)
+        return rlab__lua_miss(L, "datasets.split: %s", err.msg);
+    if (rc)
         return rlab__lua_raise(L, "datasets.split", &err);
-    }
-    lua_createtable(L, 0, 6); /* r */
+    static const char *const pnames[3] = {"train", "valid", "test"};
+    lua_createtable(L, 0, 7); /* r */
     for (int i = 0; i < 3; i++) {
         char key[16];
-        lua_pushstring(L, parts[i]->name); /* r name */
-        lua_setfield(L, -2, pnames[i]);    /* r */
+        setfield_str(L, pnames[i], parts[i].name);
         snprintf(key, sizeof key, "n_%s", pnames[i]);
-        setfield_int(L, key, (lua_Integer)parts[i]->inter.n);
-        char src[160];
-        snprintf(src, sizeof src, "split:%s:%s", name, method);
-        rlab__add_dataset(L, "datasets.split", parts[i], src);
+        setfield_int(L, key, (lua_Integer)parts[i].n_inter);
     }
-    setfield_str(L, "method", method);
+    setfield_str(L, "method", o.method);
     return 1;
 }
 
@@ -446,26 +434,15 @@ static void read_config(lua_State *L, int t, rlab_world_config *c, const char *f
 
 static int make_world(lua_State *L, const rlab_world_config *cfg, const char *name, int demo)
 {
-    rlab_world *w = NULL;
-    rlab_dataset *ds = NULL;
+    rlab_lua_ctx *lc = rlab__lctx(L);
     rlab_err err = {0};
     const char *fname = demo ? "world.demo" : "world";
-    /* the demo is generated as "demo" and renamed: check the new name first (never cut) */
-    int rc = demo ? rlab_name_check("dataset", name, &err) : RLAB_OK;
-    if (rc == RLAB_OK)
-        rc = demo ? rlab_world_demo(&w, &ds, &err) : rlab_world_generate(cfg, name, &w, &ds, &err);
-    if (rc)
+    rlab_world_config used;
+    /* generated, recorded with its generator config (so the workspace regenerates it), and
+     * registered by the host */
+    if (rlab_host_make_world(lc->host, rlab_host_db(lc->host), demo ? NULL : cfg, name, &used,
+                             &err))
         return rlab__lua_raise(L, fname, &err);
-    if (demo)
-        snprintf(ds->name, sizeof ds->name, "%s", name);
-    char src[96];
-    snprintf(src, sizeof src, "builtin:%s:%016llx", demo ? "demo" : "world",
-             (unsigned long long)rlab_world_checksum(w, ds));
-    snprintf(ds->source, sizeof ds->source, "%s", src);
-    rlab_world_config used = w->cfg;
-    rlab_world_free(w);
-    rlab__add_dataset(L, fname, ds, src); /* (ds is the host's now) */
-    rlab_lua_ctx *lc = rlab__lctx(L);
     rlab_dataset *got = rlab_host_dataset_get(lc->host, name);
     if (!got)
         return luaL_error(L, "%s: dataset vanished", fname);
@@ -515,8 +492,13 @@ static int l_world_demo_config(lua_State *L)
 }
 
 static const luaL_Reg datasets_fns[] = {
-    {"load", l_datasets_load},   {"list", l_datasets_list},     {"info", l_datasets_info},
-    {"split", l_datasets_split}, {"remove", l_datasets_remove}, {NULL, NULL},
+    {"load", l_datasets_load},
+    {"list", l_datasets_list},
+    {"info", l_datasets_info},
+    {"split", l_datasets_split},
+    {"remove", l_datasets_remove},
+    {"conversation", l_datasets_conversation},
+    {NULL, NULL},
 };
 
 static const luaL_Reg world_fns[] = {

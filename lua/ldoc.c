@@ -42,6 +42,11 @@ static const ldoc docs[] = {
      .help = "Run one shell-form command line synchronously (the same parser and checks as the "
              "shell and -c). The result is a command result table (see reclab.core).",
      .example = "local r = reclab.run(\"runs sort=test.ndcg@10\")"},
+    {.name = "reclab.pretty",
+     .usage = "reclab.pretty(value) -> text",
+     .help = "A value as the shell's =expr prints it: tables one level deep, aligned and "
+             "truncated, nested tables summarised, Model handles by name.",
+     .example = "print(reclab.pretty(reclab.models.list()))"},
     {.name = "reclab.verbose",
      .usage = "reclab.verbose([flag]) -> previous flag",
      .help = "Print (true) or not (false) the progress and log lines of the commands this state "
@@ -79,6 +84,11 @@ static const ldoc docs[] = {
              "{train=, valid=, test=, n_train=, n_valid=, n_test=}.",
      .example = "local p = reclab.datasets.split(\"demo\", {method = \"temporal\", test_frac = "
                 "0.2})"},
+    {.name = "reclab.datasets.conversation",
+     .usage = "reclab.datasets.conversation(name, i) -> {id, turns = {...}} | nil, msg",
+     .help = "Conversation i (1-based) of a dialogue dataset (ReDial, INSPIRED): its turns, each "
+             "{role, speaker, text, time, items} with the mentioned items.",
+     .example = "print(#reclab.datasets.conversation(\"redial\", 1).turns)"},
     {.name = "reclab.datasets.remove",
      .usage = "reclab.datasets.remove(name) -> true | nil, msg",
      .help = "Remove a dataset from the session (commands still holding it finish first).",

@@ -548,7 +548,12 @@ static void add_aliases(lua_State *L, rlab_host *host)
 /* ---- the module ---------------------------------------------------------------------- */
 
 static const luaL_Reg module_fns[] = {
-    {"run", l_run}, {"help", l_help}, {"verbose", l_verbose}, {"plugins", l_plugins}, {NULL, NULL},
+    {"run", l_run},
+    {"help", l_help},
+    {"verbose", l_verbose},
+    {"plugins", l_plugins},
+    {"pretty", rlab_lua_pretty},
+    {NULL, NULL},
 };
 
 /* Module mode: a host of our own (see reclab_lua.h). Raises on failure. */

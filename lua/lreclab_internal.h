@@ -46,8 +46,6 @@ void rlab__push_model(lua_State *L, const char *name);
 /* The model named by arg idx (Model userdata or name) with one reference, or NULL with a
  * message pushed... raises with fname on a bad type; returns NULL when not registered. */
 rlab_model *rlab__check_model(lua_State *L, int idx, const char *fname);
-/* Register a dataset in the host (takes ownership) and in the store; raises on failure. */
-void rlab__add_dataset(lua_State *L, const char *fname, rlab_dataset *ds, const char *source);
 /* Push the info table of a dataset. */
 void rlab__push_dataset_info(lua_State *L, const rlab_dataset *ds);
 /* Run args (taken) synchronously and push the command's result table ({lines, tables, run,

@@ -56,6 +56,13 @@ int rlab_lua_ctx_take_interrupt(rlab_lua_ctx *lc);
 /* Change verbosity (see rlab_lua_attach). */
 void rlab_lua_ctx_set_verbose(rlab_lua_ctx *lc, int verbose);
 
+/* A lua_CFunction: (v [, width]) -> the readable text of v (lua/lpretty.c; also Lua's
+ * reclab.pretty): a table one level deep, one aligned entry per line, nested tables
+ * summarised, long strings cut, Model handles by name; other values as print() shows them.
+ * The shell's `=expr` and `reclab -e` print returned values with it. Call it protected
+ * (lua_pcall): it may raise on memory errors only. */
+int rlab_lua_pretty(lua_State *L);
+
 /* Register the built-in `lua` plugin (command lua.run: a Lua chunk run as a job on the
  * host's worker, in a fresh state bound to the same host). ui thread. */
 int rlab_lua_register_plugin(rlab_host *host, rlab_err *err);

@@ -138,29 +138,8 @@ void rlab_app_set_event_fn(rlab_app *app, rlab_event_fn fn, void *ud)
 
 static int add_demo(rlab_app *app, rlab_err *err)
 {
-    rlab_world *w = NULL;
-    rlab_dataset *ds = NULL;
-    int rc = rlab_world_demo(&w, &ds, err);
-    if (rc)
-        return rc;
-    snprintf(ds->source, sizeof ds->source, "builtin:demo:%016llx",
-             (unsigned long long)rlab_world_checksum(w, ds));
-    rlab_world_free(w);
-    rlab_db *db = rlab_host_db(app->host);
-    if (db) {
-        rlab_db_dataset_info di = {.name = ds->name,
-                                   .source = ds->source,
-                                   .format = ds->format,
-                                   .n_users = rlab_vocab_size(&ds->users),
-                                   .n_items = rlab_vocab_size(&ds->items),
-                                   .n_inter = (int64_t)ds->inter.n};
-        rc = rlab_db_dataset_register(db, &di, NULL, err);
-        if (rc) {
-            rlab_dataset_free(ds);
-            return rc;
-        }
-    }
-    return rlab_host_add_dataset(app->host, ds, err);
+    /* generated, recorded in the store with its recipe, registered (host.h, "datasets") */
+    return rlab_host_make_world(app->host, rlab_host_db(app->host), NULL, "demo", NULL, err);
 }
 
 /* Protected part of the Lua set-up (allocation errors become a status, not a panic). */
@@ -203,6 +182,16 @@ rlab_app *rlab_app_open(const rlab_app_opts *o, rlab_err *err)
             fprintf(stderr, "reclab: %s\n", rlab_host_refusal(app->host, i));
     if (rlab_host_set_store(app->host, app->opts.db_path, err))
         goto fail;
+    if (!app->opts.quiet) { /* the workspace's datasets that cannot reopen, and why */
+        rlab_dataset_brief *ds = NULL;
+        int nds = 0;
+        rlab_err e = {0};
+        if (rlab_host_datasets(app->host, &ds, &nds, &e) == RLAB_OK)
+            for (int i = 0; i < nds; i++)
+                if (ds[i].state == RLAB_DS_UNAVAILABLE)
+                    fprintf(stderr, "reclab: %s\n", ds[i].problem);
+        rlab_free(ds);
+    }
     if (!app->opts.no_demo && add_demo(app, err))
         goto fail;
     app->L = luaL_newstate();
@@ -260,6 +249,36 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
+/* Print the n values above stack slot base (the msghandler), each in its readable form
+ * (rlab_lua_pretty: tables one level deep, aligned), tab-separated like print() when they all
+ * fit on one line, else one after the other. On error the message is left on top. */
+static int print_values(rlab_app *app, int base, int n)
+{
+    lua_State *L = app->L;
+    luaL_Buffer b;
+    int multi = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_pushcfunction(L, rlab_lua_pretty); /* ... f */
+        lua_pushvalue(L, base + i);            /* ... f v */
+        int st = lua_pcall(L, 1, 1, base);     /* ... s | e */
+        if (st != LUA_OK)
+            return st;
+        lua_replace(L, base + i); /* the value's text in its place */
+        multi |= strchr(lua_tostring(L, base + i), '\n') != NULL;
+    }
+    luaL_buffinit(L, &b); /* ... b */
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, base + i); /* ... b s */
+        luaL_addvalue(&b);          /* ... b */
+        if (i < n)
+            luaL_addchar(&b, multi ? '\n' : '\t');
+    }
+    luaL_pushresult(&b); /* ... text */
+    emit_lines(app, lua_tostring(L, -1));
+    lua_pop(L, 1); /* */
+    return LUA_OK;
+}
+
 /* Call the function at the top with nargs arguments below it, msghandler under them. Fills
  * err and last_error on failure; prints returned values when print_results. */
 static int call_chunk(rlab_app *app, int nargs, int print_results, rlab_err *err)
@@ -274,13 +293,8 @@ static int call_chunk(rlab_app *app, int nargs, int print_results, rlab_err *err
     int rc = RLAB_OK;
     if (st == LUA_OK) {
         int n = lua_gettop(L) - base;
-        if (print_results && n > 0) {
-            lua_getglobal(L, "print"); /* ... h r1..rn print */
-            lua_insert(L, base + 1);   /* ... h print r1..rn */
-            if (lua_pcall(L, n, 0, base) != LUA_OK) {
-                st = LUA_ERRRUN;
-            }
-        }
+        if (print_results && n > 0 && print_values(app, base, n) != LUA_OK)
+            st = LUA_ERRRUN;
     }
     if (st != LUA_OK) {
         const char *msg = lua_tostring(L, -1);

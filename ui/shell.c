@@ -85,11 +85,8 @@ static void read_output(tui *t)
 
 static int have_demo(tui *t)
 {
-    rlab_dataset *ds = rlab_host_dataset_get(t->host, "demo");
-    if (!ds)
-        return 0;
-    rlab_host_dataset_release(t->host, ds);
-    return 1;
+    rlab_dataset_brief b; /* loaded only: a recorded demo is regenerated on the task thread */
+    return rlab_host_dataset_brief(t->host, "demo", &b) == RLAB_OK && b.state == RLAB_DS_LOADED;
 }
 
 static void welcome(tui *t)
@@ -97,6 +94,14 @@ static void welcome(tui *t)
     tui_log_addf(t, TUI_K_HEAD, "reclab %s  workspace %s", rlab_version(), t->workspace);
     for (int i = 0; i < rlab_host_refusal_count(t->host); i++)
         tui_log_addf(t, TUI_K_WARN, "plugin refused: %s", rlab_host_refusal(t->host, i));
+    rlab_dataset_brief *ds = NULL; /* the workspace's datasets that cannot reopen, and why */
+    int nds = 0;
+    rlab_err err = {0};
+    if (rlab_host_datasets(t->host, &ds, &nds, &err) == RLAB_OK)
+        for (int i = 0; i < nds; i++)
+            if (ds[i].state == RLAB_DS_UNAVAILABLE)
+                tui_log_addf(t, TUI_K_WARN, "%s", ds[i].problem);
+    rlab_free(ds);
     int nplug = rlab_host_plugin_count(t->host) - 1;
     tui_log_addf(t, TUI_K_INFO,
                  "%d plugin(s), %d command(s). Type `help`, Tab to complete, F1-F5 for views, "

@@ -161,15 +161,15 @@ typedef struct tui_table {
 
 typedef struct tui_side_ds {
     char name[64];
-    int64_t users, items;
+    int64_t users, items; /* dialogues: conversations, mentioned items */
+    int dialogues;
 } tui_side_ds;
 
 typedef struct tui_side_run {
     int64_t id;
     char label[48];
     char status[16];
-    char metric[48]; /* "ndcg@10" */
-    double value;
+    double value; /* the key metric's (tui_side.key_metric) */
     int has_value;
 } tui_side_run;
 
@@ -180,6 +180,7 @@ typedef struct tui_side {
     int nmodels;
     tui_side_run runs[TUI_SIDE_RUNS];
     int nruns;
+    char key_metric[64]; /* "test.ndcg@10": the runs' value column (`set key-metric`) */
     char plugins[32][32];
     int nplugins;
     double refreshed; /* rlab_now() of the last refresh */

@@ -673,16 +673,9 @@ static void apply(tui *t, tui_ev *e)
         t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
         break;
     case TUI_EV_DATASET:
-        if (t->db) {
+        if (t->db && e->text) { /* its row and recipe, so the workspace reopens with it */
             rlab_err err = {0};
-            rlab_db_dataset_info di = {.name = e->text,
-                                       .source = e->cmd,
-                                       .format = e->label,
-                                       .sha256 = NULL, /* hashed when source is a file */
-                                       .n_users = e->step,
-                                       .n_items = e->total,
-                                       .n_inter = e->run_id};
-            if (rlab_db_dataset_register(t->db, &di, NULL, &err))
+            if (rlab_host_record_dataset(t->host, t->db, e->text, &err))
                 tui_log_addf(t, TUI_K_WARN, "dataset '%s' not recorded in the store: %s", e->text,
                              err.msg);
         }
@@ -958,23 +951,21 @@ void tui_side_refresh(tui *t)
     tui_side *s = &t->side;
     s->refreshed = rlab_now();
     s->nds = 0;
-    char **names = rlab_host_dataset_names(t->host);
-    for (int i = 0; names && names[i] && s->nds < 16; i++) {
-        tui_side_ds *d = &s->ds[s->nds++];
-        snprintf(d->name, sizeof d->name, "%s", names[i]);
-        d->users = d->items = -1;
-        rlab_dataset *ds = rlab_host_dataset_get(t->host, names[i]);
-        if (ds) {
-            d->users = (int64_t)ds->users.n;
-            d->items = (int64_t)ds->items.n;
-            rlab_host_dataset_release(t->host, ds);
-        }
-    }
-    rlab_strv_free(names);
-    s->nmodels = 0;
-    rlab_model_info *info = NULL;
+    rlab_dataset_brief *br = NULL; /* loaded and recorded ones, without loading any */
     int n = 0;
     rlab_err err = {0};
+    rlab_host_datasets(t->host, &br, &n, &err);
+    for (int i = 0; i < n && s->nds < 16; i++) {
+        tui_side_ds *d = &s->ds[s->nds++];
+        snprintf(d->name, sizeof d->name, "%s", br[i].name);
+        d->users = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_users;
+        d->items = br[i].state == RLAB_DS_UNAVAILABLE ? -1 : br[i].n_items;
+        d->dialogues = strcmp(br[i].kind, "dialogues") == 0;
+    }
+    rlab_free(br);
+    s->nmodels = 0;
+    rlab_model_info *info = NULL;
+    n = 0;
     if (rlab_models_list(rlab_host_models(t->host), &info, &n, &err) == RLAB_OK) {
         for (int i = 0; i < n && s->nmodels < 32; i++)
             snprintf(s->models[s->nmodels++], 64, "%s", info[i].name);
@@ -987,33 +978,44 @@ void tui_side_refresh(tui *t)
             snprintf(s->plugins[s->nplugins++], 32, "%s", p->name);
     }
     s->nruns = 0;
+    snprintf(s->key_metric, sizeof s->key_metric, "%s", RLAB_KEY_METRIC_DEFAULT);
     if (t->db) {
+        char *km = NULL; /* the user's choice (`set key-metric`), kept in the store */
+        if (rlab_db_setting_get(t->db, "key-metric", &km, &err) == RLAB_OK && km)
+            snprintf(s->key_metric, sizeof s->key_metric, "%s", km);
+        rlab_free(km);
+        char split[16];
+        const char *dot = strchr(s->key_metric, '.');
+        snprintf(split, sizeof split, "%.*s", dot ? (int)(dot - s->key_metric) : 0, s->key_metric);
+        rlab_db_value prm[2] = {{.type = RLAB_DB_TEXT, .s = split, .n = strlen(split)},
+                                {.type = RLAB_DB_TEXT,
+                                 .s = dot ? dot + 1 : s->key_metric,
+                                 .n = strlen(dot ? dot + 1 : s->key_metric)}};
+        /* one metric for every run, at the run's kept epoch: the step its test metrics were
+         * written at (training writes them for the kept model), else its latest step */
         rlab_db_result *r = rlab_db_query_table(
             t->db,
             "SELECT r.id, COALESCE(json_extract(r.config, '$.name'), r.model_kind, "
-            "json_extract(r.config, '$.model'), r.name, "
-            "r.plugin), r.status, m.name, m.value "
-            "FROM runs r LEFT JOIN metrics m ON m.id = (SELECT id FROM metrics WHERE run_id = "
-            "r.id AND value IS NOT NULL ORDER BY (name LIKE 'ndcg%') DESC, (name = 'loss'), "
-            "step DESC, id DESC LIMIT 1) ORDER BY r.id DESC LIMIT 40",
-            NULL, 0, 0, &err);
+            "json_extract(r.config, '$.model'), r.name, r.plugin), r.status, "
+            "(SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.split = ?1 AND "
+            "m.name = ?2 AND m.value IS NOT NULL ORDER BY (m.step = (SELECT max(k.step) FROM "
+            "metrics k WHERE k.run_id = m.run_id AND k.split = 'test')) DESC, m.step DESC, m.id "
+            "DESC "
+            "LIMIT 1) FROM runs r ORDER BY r.id DESC LIMIT 40",
+            prm, 2, 0, &err);
         for (int i = 0; r && i < r->nrow && s->nruns < TUI_SIDE_RUNS; i++) {
             tui_side_run *sr = &s->runs[s->nruns++];
             memset(sr, 0, sizeof *sr);
             sr->id = rlab_db_result_cell(r, i, 0)->i;
             const rlab_db_value *v = rlab_db_result_cell(r, i, 1);
             const char *lab = v->type == RLAB_DB_TEXT ? v->s : "?";
-            const char *dot = strchr(lab, '.');
-            snprintf(sr->label, sizeof sr->label, "%s", dot ? dot + 1 : lab);
+            const char *ldot = strchr(lab, '.');
+            snprintf(sr->label, sizeof sr->label, "%s", ldot ? ldot + 1 : lab);
             v = rlab_db_result_cell(r, i, 2);
             snprintf(sr->status, sizeof sr->status, "%s", v->type == RLAB_DB_TEXT ? v->s : "");
-            v = rlab_db_result_cell(r, i, 3);
-            if (v->type == RLAB_DB_TEXT) {
-                snprintf(sr->metric, sizeof sr->metric, "%s", v->s);
-                const rlab_db_value *val = rlab_db_result_cell(r, i, 4);
-                sr->value = val->type == RLAB_DB_REAL ? val->r : (double)val->i;
-                sr->has_value = val->type == RLAB_DB_REAL || val->type == RLAB_DB_INT;
-            }
+            const rlab_db_value *val = rlab_db_result_cell(r, i, 3);
+            sr->value = val->type == RLAB_DB_REAL ? val->r : (double)val->i;
+            sr->has_value = val->type == RLAB_DB_REAL || val->type == RLAB_DB_INT;
         }
         rlab_db_result_free(r);
     }

@@ -1,21 +1,19 @@
 /*
  * ui/tui_task.c: the shell's task thread. Lua chunks (`lua`, `=expr`, `run FILE.lua`) and
  * the demo world run here (datasets load through the host's `load` command, on its side
- * worker), one at a time in FIFO order, so the UI thread stays free to draw
- * and to read Ctrl-C, which interrupts a chunk through rlab_app_lua_interrupt (a Lua count
- * hook, as lua.c). Output lines and the final status come back as queued events.
+ * worker, which records them with the recipe that reopens them), one at a time in FIFO order,
+ * so the UI thread stays free to draw and to read Ctrl-C, which interrupts a chunk through
+ * rlab_app_lua_interrupt (a Lua count hook, as lua.c). Output lines and the final status come
+ * back as queued events.
  */
 #include "tui.h"
-
-#include "data/world.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static void out_line(const char *line, void *ud) { tui_post_line(ud, TUI_K_OUT, line); }
 
-static tui_ev *dataset_event(const rlab_dataset *ds);
-static int add_and_post(tui *t, rlab_dataset *ds, rlab_err *err);
+static void post_dataset(tui *t, const char *name);
 
 static void task_free(tui_task *k)
 {
@@ -28,48 +26,23 @@ static void task_free(tui_task *k)
     rlab_free(k);
 }
 
-/* Register ds with the host (which takes ownership), then tell the UI thread to record it in
- * the store (its connection, its thread) and list it. The event is built before the host owns
- * ds, so it never reads a dataset another thread may already be replacing; and it is posted
- * only after registration, so whatever the sidebar lists can be completed and used. */
-static int add_and_post(tui *t, rlab_dataset *ds, rlab_err *err)
-{
-    tui_ev *e = dataset_event(ds);
-    int rc = rlab_host_add_dataset(t->host, ds, err);
-    if (e && rc == RLAB_OK)
-        tui_post(t, e);
-    else if (e)
-        tui_ev_free(e);
-    return rc;
-}
-
-static tui_ev *dataset_event(const rlab_dataset *ds)
+static void post_dataset(tui *t, const char *name)
 {
     tui_ev *e = rlab_calloc(1, sizeof *e);
     if (!e)
-        return NULL;
+        return;
     e->type = TUI_EV_DATASET;
-    e->text = rlab_strdup(ds->name);
-    e->cmd = rlab_strdup(ds->source);
-    e->label = rlab_strdup(ds->format);
-    e->step = (int64_t)ds->users.n;
-    e->total = (int64_t)ds->items.n;
-    e->run_id = (int64_t)ds->inter.n;
-    return e;
+    e->text = rlab_strdup(name);
+    tui_post(t, e);
 }
 
 /* The demo world, generated here so the first frame does not wait for it (~0.2 s). */
 static int run_demo(tui *t, rlab_err *err)
 {
-    rlab_world *w = NULL;
-    rlab_dataset *ds = NULL;
-    int rc = rlab_world_demo(&w, &ds, err);
-    if (rc)
-        return rc;
-    snprintf(ds->source, sizeof ds->source, "builtin:demo:%016llx",
-             (unsigned long long)rlab_world_checksum(w, ds));
-    rlab_world_free(w);
-    return add_and_post(t, ds, err);
+    int rc = rlab_host_make_world(t->host, NULL, NULL, "demo", NULL, err);
+    if (rc == RLAB_OK)
+        post_dataset(t, "demo");
+    return rc;
 }
 
 static void *task_main(void *arg)

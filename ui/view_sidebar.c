@@ -1,7 +1,8 @@
 /*
  * ui/view_sidebar.c: the sidebar (datasets with their sizes, models, runs with status and
- * key metric, plugins), the title bar (workspace, dataset, job position) and the status
- * line (the running job's progress bar, rate and ETA, or the key help when idle).
+ * the key metric named in the RUNS heading, plugins), the title bar (workspace, dataset, job
+ * position) and the status line (the running job's progress bar, rate and ETA, or the key help when
+ * idle).
  */
 #include "tui.h"
 
@@ -75,7 +76,7 @@ void tui_view_sidebar(tui *t, WINDOW *w, int h, int wd)
         char u[16], it[16], line[96];
         fmt_count(s->ds[i].users, u, sizeof u);
         fmt_count(s->ds[i].items, it, sizeof it);
-        snprintf(line, sizeof line, "%su %si", u, it);
+        snprintf(line, sizeof line, "%s%s %si", u, s->ds[i].dialogues ? "c" : "u", it);
         int lw = tui_width(line, (size_t)-1);
         int nw = cw - 3 - lw - 1;
         tui_put(w, y, 2, s->ds[i].name, nw > 4 ? nw : cw - 3, A_NORMAL);
@@ -90,8 +91,13 @@ void tui_view_sidebar(tui *t, WINDOW *w, int h, int wd)
     else if (y < ymax)
         y = words(w, y, y + 2 < ymax ? y + 2 : ymax, cw, s->models[0], s->nmodels,
                   sizeof s->models[0]);
-    if (y < ymax)
-        tui_put(w, y++, 1, "RUNS", cw - 1, head);
+    if (y < ymax) { /* the value column's label, right-aligned: which metric, which split */
+        tui_put(w, y, 1, "RUNS", cw - 1, head);
+        int kw = tui_width(s->key_metric, (size_t)-1);
+        if (cw - kw - 1 > 6)
+            tui_put(w, y, cw - kw - 1, s->key_metric, kw, dim);
+        y++;
+    }
     if (s->nruns == 0 && y < ymax)
         tui_put(w, y++, 2, "(none yet)", cw - 2, dim);
     for (int i = 0; i < s->nruns && y < ymax; i++) {

@@ -155,6 +155,66 @@ static int sniff(rlab_reader *r, const char **format, rlab_err *err)
     return RLAB_OK;
 }
 
+/* ---- dialogue-shaped files ------------------------------------------------------------- */
+
+static int field_is(rlab_field f, const char *s)
+{
+    return f.n == strlen(s) && memcmp(f.p, s, f.n) == 0;
+}
+
+static int has_text(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+const char *rlab_data_dialogue_shape(const char *path)
+{
+    rlab_reader r;
+    rlab_err e = {0};
+    if (!path || rlab_reader_open(&r, path, 0, &e) != RLAB_OK)
+        return NULL;
+    const char *s = NULL, *shape = NULL;
+    size_t n = 0;
+    while (rlab_reader_next(&r, &s, &n, NULL) == RLAB_OK && s && n == 0) {
+    }
+    if (s && n > 0 && s[0] == '{') {
+        /* one JSON object per line holding a conversation: ReDial's keys */
+        if (has_text(s, n, "\"conversationId\"") && has_text(s, n, "\"messages\""))
+            shape = "redial";
+    } else if (s && n > 0) {
+        /* a header naming a dialogue id, a speaker and the utterance: INSPIRED's columns */
+        rlab_field f[64];
+        size_t nf = rlab_split_fields(s, n, "\t", f, 64);
+        int id = 0, sp = 0, text = 0;
+        for (size_t k = 0; k < nf && k < 64; k++) {
+            id |= field_is(f[k], "dialog_id");
+            sp |= field_is(f[k], "speaker");
+            text |= field_is(f[k], "text");
+        }
+        if (id && sp && text)
+            shape = "inspired";
+    }
+    rlab_reader_close(&r);
+    return shape;
+}
+
+/* The refusal of an interaction loader given a dialogue file: what it is and how to load it. */
+static int refuse_dialogue(const char *path, const char *shape, rlab_err *err)
+{
+    int redial = strcmp(shape, "redial") == 0;
+    return rlab_errf_at(err, RLAB_EFORMAT, path, 0,
+                        "%s, not interactions: load it as a dialogue dataset (shell: load PATH "
+                        "format=%s; Lua: reclab.datasets.load(path, {format = \"%s\"}))",
+                        redial ? "ReDial dialogues (JSON lines with conversationId and messages)"
+                               : "INSPIRED dialogues (a TSV with dialog_id, speaker and text "
+                                 "columns: dialogue and utterance ids, not users and items)",
+                        shape, shape);
+}
+
 static int load_csv_guess(const char *path, const char *sep, const char *name, rlab_dataset **out,
                           rlab_err *err)
 {
@@ -186,6 +246,17 @@ int rlab_data_load(const char *path, const char *format, const char *name, rlab_
         return rlab_errf_at(err, RLAB_EIO, path, 0, "cannot open: %s", strerror(errno));
     int dir = S_ISDIR(st.st_mode);
     const char *b = base_of(path);
+    if (format && (strcmp(format, "redial") == 0 || strcmp(format, "inspired") == 0))
+        return rlab_errf_at(err, RLAB_EINVAL, path, 0,
+                            "'%s' is a dialogue format: rlab_data_load reads interactions; "
+                            "dialogues load with rlab_dialogues_load (or the host's "
+                            "rlab_host_load_dataset, which keeps them in the session)",
+                            format);
+    /* a dialogue file is never interaction data, whatever the format asked for: reading
+     * dialogue and utterance ids as users and items would be a silent wrong answer */
+    const char *shape = dir ? NULL : rlab_data_dialogue_shape(path);
+    if (shape)
+        return refuse_dialogue(path, shape, err);
     if (!format) {
         if (dir) {
             if (has(path, "u.data"))
@@ -211,9 +282,10 @@ int rlab_data_load(const char *path, const char *format, const char *name, rlab_
         } else if (ends_with(b, ".tsv")) {
             format = "tsv";
         } else if (ends_with(b, ".jsonl") || ends_with(b, ".json")) {
-            return rlab_errf_at(err, RLAB_EINVAL, path, 0,
-                                "JSON lines hold dialogues: load them with "
-                                "rlab_dialogues_load, expected an interaction file");
+            return rlab_errf_at(err, RLAB_EFORMAT, path, 0,
+                                "JSON is not an interaction format reclab reads (dialogues in "
+                                "ReDial JSON lines load with format=redial), expected u.data, "
+                                "ratings.dat, .inter, .csv, .tsv or SASRec text");
         } else {
             rlab_reader r;
             int rc = rlab_reader_open(&r, path, 0, err);

@@ -36,7 +36,15 @@
 #include <stdint.h>
 
 /* ---- dispatcher ------------------------------------------------------------------------ */
-/* Load path (a file or a folder) as format, or guess the format when format is NULL:
+/* The dialogue format a file is shaped like, from its first non-blank line, else NULL:
+ * "redial" for a JSON object with conversationId and messages (ReDial JSON lines),
+ * "inspired" for a tab-separated header with dialog_id, speaker and text (INSPIRED). */
+RLAB_API const char *rlab_data_dialogue_shape(const char *path);
+
+/* Load path (a file or a folder) of interactions as format, or guess the format when format
+ * is NULL. A dialogue-shaped file (rlab_data_dialogue_shape) is refused with RLAB_EFORMAT
+ * naming it and how to load it, whatever the format (and format "redial"/"inspired" is
+ * RLAB_EINVAL here: dialogues are not an rlab_dataset). The guess:
  *   folder with u.data -> "ml-100k"; folder with ratings.dat / movies.dat /
  *   movies_semicolon.dat / users.dat -> "ml-1m"; folder with <folder-name>.inter or exactly
  *   one *.inter -> "recbole"; file u.data -> "ml-100k" (siblings u.item, u.user, u.genre

@@ -487,6 +487,19 @@ int rlab_args_set_bool(rlab_args *args, const char *key, int v, rlab_err *err)
     return set_text(args, i, v ? "true" : "false", 1, err);
 }
 
+int rlab__args_resolve(rlab_args *args, const char *key, const char *value, rlab_err *err)
+{
+    int i = args ? find_arg(args, key) : -1;
+    if (i < 0)
+        return unknown(args, key, err);
+    int given = args->v[i].given;
+    args->v[i].given = 0; /* a resolved value replaces the given one (not "given twice") */
+    int rc = set_text(args, i, value, 0, err);
+    if (rc)
+        args->v[i].given = given;
+    return rc;
+}
+
 int rlab_args_type_error(rlab_args *args, const char *key, const char *got, rlab_err *err)
 {
     int i = find_arg(args, key);
@@ -528,7 +541,7 @@ char *rlab_args_to_json(const rlab_args *args)
         const argval *v = &args->v[i];
         json_object *j = NULL;
         if (!v->set) {
-            j = NULL; /* JSON null */
+            continue; /* not given, no default, not resolved: absent, not null */
         } else if (a->type == RLAB_ARG_INT) {
             j = json_object_new_int64(v->i);
         } else if (a->type == RLAB_ARG_FLOAT) {

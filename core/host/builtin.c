@@ -103,26 +103,41 @@ static int models_run(rlab_ctx *ctx, const rlab_args *args)
 static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
-    rlab_host *h = rlab_ctx_host(ctx);
-    char **names = rlab_host_dataset_names(h);
-    if (!names)
-        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    rlab_dataset_brief *v = NULL;
+    int n = 0;
+    int rc = rlab_host_datasets(rlab_ctx_host(ctx), &v, &n, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
     rlab_table *t = rlab_ctx_result_table(
-        ctx, "datasets", 5,
-        (const char *const[]){"name", "users", "items", "interactions", "format"});
-    for (char **p = names; *p; p++) {
-        const rlab_dataset *ds = rlab_ctx_dataset(ctx, *p);
-        if (!ds)
-            continue; /* removed meanwhile */
-        rlab_table_add_row(t, "siils", ds->name, (int)ds->users.n, (int)ds->items.n,
-                           (int64_t)ds->inter.n, ds->format);
-        rlab_ctx_printf(ctx, "%-16s %7d users %7d items %9zu interactions", ds->name,
-                        (int)ds->users.n, (int)ds->items.n, ds->inter.n);
+        ctx, "datasets", 7,
+        (const char *const[]){"name", "kind", "users", "items", "interactions", "format", "state"});
+    for (int i = 0; i < n; i++) {
+        const rlab_dataset_brief *b = &v[i];
+        int dlg = strcmp(b->kind, "dialogues") == 0;
+        const char *state = b->state == RLAB_DS_LOADED     ? "loaded"
+                            : b->state == RLAB_DS_RECORDED ? "recorded"
+                                                           : "unavailable";
+        if (t)
+            rlab_table_add_row(t, "sslllss", b->name, b->kind, b->n_users, b->n_items, b->n_inter,
+                               b->format, b->state == RLAB_DS_UNAVAILABLE ? b->problem : state);
+        char sizes[160];
+        if (dlg)
+            snprintf(sizes, sizeof sizes, "%7lld conversations %6lld items %8lld turns",
+                     (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+        else
+            snprintf(sizes, sizeof sizes, "%7lld users %7lld items %9lld interactions",
+                     (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+        if (b->state == RLAB_DS_UNAVAILABLE)
+            rlab_ctx_printf(ctx, "%-16s not available: %s", b->name, b->problem);
+        else
+            rlab_ctx_printf(ctx, "%-16s %s  %s%s", b->name, sizes, b->format,
+                            b->state == RLAB_DS_RECORDED
+                                ? "  (recorded in the store, reloaded on first use)"
+                                : "");
     }
-    if (!names[0])
+    if (n == 0)
         rlab_ctx_printf(ctx, "no datasets");
-    rlab_ctx_err(ctx)->code = RLAB_OK;
-    rlab_strv_free(names);
+    rlab_free(v);
     return RLAB_OK;
 }
 
@@ -164,6 +179,73 @@ static int cancel_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* `set KEY VALUE`: workspace settings kept in the store. */
+static int check_key_metric(rlab_ctx *ctx, const char *v)
+{
+    const char *dot = strchr(v, '.');
+    size_t sl = dot ? (size_t)(dot - v) : 0;
+    int split_ok = dot && ((sl == 4 && !strncmp(v, "test", 4)) ||
+                           (sl == 5 && (!strncmp(v, "valid", 5) || !strncmp(v, "train", 5))));
+    if (!split_ok || !dot[1] || strlen(v) > 60)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "bad value for 'key-metric' (SPLIT.METRIC with SPLIT one of "
+                               "train|valid|test expected, e.g. test.ndcg@10; got '%s')",
+                               v);
+    return RLAB_OK;
+}
+
+static int set_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *key = rlab_args_str(args, "key");
+    const char *value = rlab_args_str(args, "value");
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "no session store: settings live in the store");
+    if (!key) { /* every setting with its value */
+        char *v = NULL;
+        int rc = rlab_db_setting_get(db, "key-metric", &v, rlab_ctx_err(ctx));
+        if (rc)
+            return rc;
+        rlab_ctx_printf(ctx, "key-metric %s%s", v ? v : RLAB_KEY_METRIC_DEFAULT,
+                        v ? "" : " (default)");
+        rlab_ctx_result_str(ctx, "key-metric", v ? v : RLAB_KEY_METRIC_DEFAULT);
+        rlab_free(v);
+        return RLAB_OK;
+    }
+    if (!value || !*value) {
+        char *v = NULL;
+        int rc = rlab_db_setting_get(db, key, &v, rlab_ctx_err(ctx));
+        if (rc)
+            return rc;
+        rlab_ctx_printf(ctx, "%s %s%s", key, v ? v : RLAB_KEY_METRIC_DEFAULT,
+                        v ? "" : " (default)");
+        rlab_ctx_result_str(ctx, key, v ? v : RLAB_KEY_METRIC_DEFAULT);
+        rlab_free(v);
+        return RLAB_OK;
+    }
+    int reset = strcmp(value, "default") == 0;
+    int rc = reset ? RLAB_OK : check_key_metric(ctx, value);
+    if (rc)
+        return rc;
+    rc = rlab_db_setting_set(db, key, reset ? NULL : value, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    rlab_ctx_printf(ctx, "%s %s", key, reset ? RLAB_KEY_METRIC_DEFAULT " (default)" : value);
+    rlab_ctx_result_str(ctx, key, reset ? RLAB_KEY_METRIC_DEFAULT : value);
+    return RLAB_OK;
+}
+
+static const char *const set_keys[] = {"key-metric", NULL};
+static const rlab_arg set_args[] = {
+    {.name = "key",
+     .type = RLAB_ARG_CHOICE,
+     .choices = set_keys,
+     .help = "key-metric: the metric the sidebar shows for each run"},
+    {.name = "value",
+     .type = RLAB_ARG_STRING,
+     .help = "SPLIT.METRIC, e.g. test.ndcg@10 or valid.hr@20 (default: resets it)"},
+    {0}};
+
 static const rlab_arg help_args[] = {
     {.name = "command", .type = RLAB_ARG_STRING, .help = "command to explain"},
     {.name = "kind", .type = RLAB_ARG_STRING, .help = "model kind, for help train KIND"},
@@ -199,7 +281,9 @@ static const rlab_cmd core_cmds[] = {
     {.name = "datasets",
      .flags = RLAB_CMD_READONLY,
      .run = datasets_run,
-     .help = "List the loaded datasets.\n"
+     .help = "List the datasets: loaded ones, and those the workspace's store records (rebuilt "
+             "from their recorded source on first use, after checking its sha256), with their "
+             "sizes; interactions and dialogues (ReDial, INSPIRED).\n"
              "Example: datasets"},
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
@@ -214,6 +298,18 @@ static const rlab_cmd core_cmds[] = {
      .help = "Cancel a job (cancel <id>) or all jobs (cancel).\n"
              "Example: cancel 3\n"
              "Example: cancel"},
+    {.name = "set",
+     .args = set_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = set_run,
+     .help =
+         "Show or change a workspace setting, kept in the session store.\n"
+         "set key-metric test.ndcg@10: the sidebar shows, for each run, that metric's value "
+         "at the run's kept epoch (the one its test metrics come from), labelled. `set` "
+         "alone lists the settings; `set key-metric default` resets it (" RLAB_KEY_METRIC_DEFAULT
+         ").\n"
+         "Example: set key-metric valid.ndcg@20\n"
+         "Example: set"},
     /* the model verbs (verbs.c): the same for every model kind of every plugin */
     {.name = "train",
      .args = rlab__train_args,

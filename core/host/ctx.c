@@ -213,9 +213,14 @@ const rlab_dataset *rlab_ctx_dataset(rlab_ctx *ctx, const char *name)
     for (int i = 0; i < ctx->nheld_ds; i++)
         if (strcmp(ctx->held_ds[i]->name, name) == 0)
             return ctx->held_ds[i];
-    rlab_dataset *ds = rlab_host_dataset_get(ctx->host, name);
+    rlab_err e = {0};
+    rlab_dataset *ds = rlab__dataset_get_err(ctx->host, name, &e);
     if (!ds) {
-        rlab_errf(&ctx->err, RLAB_ENOTFOUND, "dataset '%s' not found", name ? name : "");
+        /* the reason: not found, dialogues, or a recorded source that changed */
+        if (e.code)
+            ctx->err = e;
+        else
+            rlab_errf(&ctx->err, RLAB_ENOTFOUND, "dataset '%s' not found", name ? name : "");
         return NULL;
     }
     if (!grow((void **)&ctx->held_ds, &ctx->cap_held_ds, ctx->nheld_ds + 1, sizeof *ctx->held_ds)) {
@@ -225,6 +230,28 @@ const rlab_dataset *rlab_ctx_dataset(rlab_ctx *ctx, const char *name)
     }
     ctx->held_ds[ctx->nheld_ds++] = ds;
     return ds;
+}
+
+const rlab_dialogues *rlab_ctx_dialogues(rlab_ctx *ctx, const char *name)
+{
+    rlab_err e = {0};
+    rlab_dialogues *d = name ? rlab__dialogues_get_err(ctx->host, name, &e) : NULL;
+    if (!d) {
+        if (e.code)
+            ctx->err = e;
+        else
+            rlab_errf(&ctx->err, RLAB_ENOTFOUND, "dataset '%s' not found", name ? name : "");
+        return NULL;
+    }
+    /* held_dlg may hold d already (same entry): one reference per call, released at the end */
+    if (!grow((void **)&ctx->held_dlg, &ctx->cap_held_dlg, ctx->nheld_dlg + 1,
+              sizeof *ctx->held_dlg)) {
+        rlab_host_dialogues_release(ctx->host, d);
+        rlab_errf(&ctx->err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    ctx->held_dlg[ctx->nheld_dlg++] = d;
+    return d;
 }
 
 const rlab_model *rlab_ctx_model(rlab_ctx *ctx, const char *name)
@@ -285,6 +312,17 @@ int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
     int rc = rlab_models_add(ctx->host->models, m, &ctx->err);
     if (rc == RLAB_OK) /* the run row shows what it trained */
         rlab_ctx_run_describe(ctx, kind[0] ? kind : NULL, ds[0] ? ds : NULL);
+    return rc;
+}
+
+int rlab_ctx_resolved(rlab_ctx *ctx, const char *name, const char *value)
+{
+    if (!value)
+        return rlab_errf(&ctx->err, RLAB_EINVAL, "rlab_ctx_resolved: no value for '%s'",
+                         name ? name : "");
+    int rc = rlab__args_resolve(ctx->job->args, name, value, &ctx->err);
+    if (rc == RLAB_OK)
+        ctx->resolved = 1; /* rlab__run_end rewrites the run's config */
     return rc;
 }
 
@@ -505,6 +543,11 @@ static int hold_named(rlab_ctx *ctx, const rlab_args *args)
                 return rc;
             continue;
         }
+        if (a->type == RLAB_ARG_DATASET && rlab__is_dialogues(ctx->host, v)) {
+            if (!rlab_ctx_dialogues(ctx, v)) /* a dialogue corpus: the command says if it fits */
+                return ctx->err.code;
+            continue;
+        }
         if (a->type == RLAB_ARG_DATASET ? !rlab_ctx_dataset(ctx, v) : !rlab_ctx_model(ctx, v))
             return ctx->err.code;
     }
@@ -566,6 +609,9 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
     for (int i = 0; i < ctx.nheld_models; i++)
         rlab_model_release(ctx.held_models[i]);
     rlab_free(ctx.held_models);
+    for (int i = 0; i < ctx.nheld_dlg; i++)
+        rlab_host_dialogues_release(h, ctx.held_dlg[i]);
+    rlab_free(ctx.held_dlg);
     for (rlab_scratch *s = ctx.scratch, *next; s; s = next) {
         next = s->next;
         rlab_free_aligned(s);

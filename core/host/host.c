@@ -1,6 +1,7 @@
 /*
  * core/host/host.c: the host object, the plugin loader (search path, the ordered checks of
- * plugin.h, refusals), the command table, the dataset registry, and model persistence.
+ * plugin.h, refusals), the command table, and model persistence. The dataset registry is in
+ * datasets.c.
  */
 #define _GNU_SOURCE /* dladdr */
 #include "host/host_internal.h"
@@ -194,6 +195,12 @@ rlab_host *rlab_host_new(const rlab_host_opts *opts, rlab_err *err)
     }
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    /* recursive: reloading a split reloads its parent first (datasets.c) */
+    pthread_mutexattr_t ra;
+    pthread_mutexattr_init(&ra);
+    pthread_mutexattr_settype(&ra, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&h->reload_mu, &ra);
+    pthread_mutexattr_destroy(&ra);
     h->next_job_id = 1;
     h->models = rlab_models_new(err);
     if (!h->models || init_dirs(h, opts)) {
@@ -223,13 +230,7 @@ void rlab_host_free(rlab_host *h)
      * list and the store outlive them. */
     while (h->nplugins > 0)
         drop_plugin(h, h->nplugins - 1);
-    rlab_ds_entry *ds = h->datasets;
-    h->datasets = NULL;
-    for (rlab_ds_entry *e = ds, *next; e; e = next) {
-        next = e->next;
-        rlab_dataset_free(e->ds);
-        rlab_free(e);
-    }
+    rlab__datasets_free(h);
     rlab__store_close(h);
     rlab_free(h->plugins);
     rlab_free(h->cmds);
@@ -241,6 +242,7 @@ void rlab_host_free(rlab_host *h)
     rlab_free(h->dirs);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->reload_mu);
     rlab_free(h);
 }
 
@@ -767,134 +769,6 @@ void rlab_host_set_progress_interval(rlab_host *h, double seconds)
     pthread_mutex_lock(&h->mu);
     h->progress_interval = seconds > 0 ? seconds : 0;
     pthread_mutex_unlock(&h->mu);
-}
-
-/* ---- datasets ------------------------------------------------------------------------ */
-
-int rlab_host_add_dataset(rlab_host *h, rlab_dataset *ds, rlab_err *err)
-{
-    if (!h || !ds || !ds->name[0]) {
-        rlab_dataset_free(ds);
-        return rlab_errf(err, RLAB_EINVAL, "a dataset needs a name");
-    }
-    if (!memchr(ds->name, '\0', sizeof ds->name)) { /* written past the field: never cut it */
-        char q[sizeof ds->name + 1];
-        memcpy(q, ds->name, sizeof ds->name);
-        q[sizeof ds->name] = '\0';
-        int rc = rlab_name_check("dataset", q, err);
-        rlab_dataset_free(ds);
-        return rc;
-    }
-    rlab_ds_entry *e = rlab_calloc(1, sizeof *e);
-    if (!e) {
-        rlab_dataset_free(ds);
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory adding dataset '%s'", ds->name);
-    }
-    e->ds = ds;
-    rlab_dataset *old = NULL;
-    pthread_mutex_lock(&h->mu);
-    for (rlab_ds_entry **pp = &h->datasets; *pp; pp = &(*pp)->next) {
-        rlab_ds_entry *o = *pp;
-        if (!o->detached && strcmp(o->ds->name, ds->name) == 0) {
-            o->detached = 1;
-            if (o->refs == 0) {
-                *pp = o->next;
-                old = o->ds;
-                rlab_free(o);
-            }
-            break;
-        }
-    }
-    e->next = h->datasets;
-    h->datasets = e;
-    pthread_mutex_unlock(&h->mu);
-    rlab_dataset_free(old);
-    return RLAB_OK;
-}
-
-int rlab_host_remove_dataset(rlab_host *h, const char *name, rlab_err *err)
-{
-    rlab_dataset *old = NULL;
-    int found = 0;
-    pthread_mutex_lock(&h->mu);
-    for (rlab_ds_entry **pp = &h->datasets; *pp; pp = &(*pp)->next) {
-        rlab_ds_entry *o = *pp;
-        if (!o->detached && strcmp(o->ds->name, name) == 0) {
-            found = 1;
-            o->detached = 1;
-            if (o->refs == 0) {
-                *pp = o->next;
-                old = o->ds;
-                rlab_free(o);
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    rlab_dataset_free(old);
-    return found ? RLAB_OK : rlab_errf(err, RLAB_ENOTFOUND, "dataset '%s' not found", name);
-}
-
-rlab_dataset *rlab_host_dataset_get(rlab_host *h, const char *name)
-{
-    rlab_dataset *ds = NULL;
-    if (!h || !name)
-        return NULL;
-    pthread_mutex_lock(&h->mu);
-    for (rlab_ds_entry *e = h->datasets; e; e = e->next)
-        if (!e->detached && strcmp(e->ds->name, name) == 0) {
-            e->refs++;
-            ds = e->ds;
-            break;
-        }
-    pthread_mutex_unlock(&h->mu);
-    return ds;
-}
-
-void rlab_host_dataset_release(rlab_host *h, rlab_dataset *ds)
-{
-    rlab_dataset *gone = NULL;
-    if (!h || !ds)
-        return;
-    pthread_mutex_lock(&h->mu);
-    for (rlab_ds_entry **pp = &h->datasets; *pp; pp = &(*pp)->next) {
-        rlab_ds_entry *e = *pp;
-        if (e->ds == ds && e->refs > 0) {
-            if (--e->refs == 0 && e->detached) {
-                *pp = e->next;
-                gone = e->ds;
-                rlab_free(e);
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    rlab_dataset_free(gone);
-}
-
-char **rlab_host_dataset_names(rlab_host *h)
-{
-    pthread_mutex_lock(&h->mu);
-    int n = 0;
-    for (rlab_ds_entry *e = h->datasets; e; e = e->next)
-        n += !e->detached;
-    char **v = rlab_calloc((size_t)n + 1, sizeof *v);
-    int k = 0, oom = !v;
-    for (rlab_ds_entry *e = h->datasets; v && e; e = e->next)
-        if (!e->detached && !oom) {
-            v[k] = rlab_strdup(e->ds->name);
-            if (!v[k])
-                oom = 1;
-            else
-                k++;
-        }
-    pthread_mutex_unlock(&h->mu);
-    if (oom) {
-        rlab_strv_free(v);
-        return NULL;
-    }
-    qsort(v, (size_t)k, sizeof *v, cmp_cstr);
-    return v;
 }
 
 /* ---- models ---------------------------------------------------------------------------- */

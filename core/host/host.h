@@ -42,6 +42,7 @@
 #define RLAB_HOST_H
 
 #include "host/plugin.h"
+#include "data/world.h"
 
 #include <stdint.h>
 
@@ -165,8 +166,10 @@ RLAB_API int rlab_args_type_error(rlab_args *args, const char *key, const char *
 /* Apply defaults and check required arguments. Called by the run functions when the caller
  * has not; calling it twice is fine. */
 RLAB_API int rlab_args_finish(rlab_args *args, rlab_err *err);
-/* The arguments as a JSON object of the final values ({"data":"beauty","epochs":20}), for
- * run records. Caller frees with rlab_free. NULL on ENOMEM. */
+/* The arguments as a JSON object of the final values ({"data":"beauty","epochs":20}): given,
+ * defaults, and values the command resolved (rlab_ctx_resolved); an argument with none of
+ * these is left out (never null). For run records. Caller frees with rlab_free. NULL on
+ * ENOMEM. */
 RLAB_API char *rlab_args_to_json(const rlab_args *args);
 
 /* Parse a shell line "cmd key=value 'quoted value' positional ..." into *out (caller frees;
@@ -295,14 +298,113 @@ RLAB_API int rlab_host_wait(rlab_host *host, int job_id, rlab_result **res, rlab
 RLAB_API int rlab_host_busy(rlab_host *host);
 
 /* ---- datasets ----------------------------------------------------------------------- */
+/*
+ * The session's datasets: interaction tables (rlab_dataset) and dialogue corpora
+ * (rlab_dialogues, ReDial / INSPIRED), in one namespace. Loading through the host keeps a
+ * recipe with each dataset, JSON saying how to rebuild it, which rlab_host_record_dataset
+ * writes into the store's datasets row with the sizes and the sha256 of its sources:
+ *
+ *     {"load":"file","path":"/abs/ml-100k","format":"ml-100k","name":"ml100k",
+ *      "kind":"interactions","files":[{"path":"/abs/ml-100k/u.data","sha256":"...",
+ *      "bytes":1979173},...]}
+ *     {"load":"world","config":{...every generator field...},"drift_ts":[...],
+ *      "checksum":"..."}                         reclab.world{...}
+ *     {"load":"demo","checksum":"..."}           the built-in demo world
+ *     {"load":"split","parent":"demo","method":"loo","into":"demo","part":"train",...}
+ *
+ * Reopening a workspace (rlab_host_set_store) lists every dataset the store records at once
+ * (rlab_host_dataset_names, rlab_host_datasets: state RLAB_DS_RECORDED) and rebuilds it on
+ * first use, lazily like saved models: the first rlab_host_dataset_get (or
+ * rlab_host_dataset_ensure) checks each source file against the recorded sha256 and size,
+ * then loads it with the recorded format and name (a world is regenerated from its config
+ * and checked against its checksum; a split re-splits its parent). A file that changed or
+ * moved is never loaded: the dataset stays listed as RLAB_DS_UNAVAILABLE with one line
+ * naming it, the path and what differs ("dataset 'ml100k': /data/u.data changed since it was
+ * recorded (sha256 1a2b3c4d..., now 9f8e7d6c...; 1979173 bytes, now 1979180)"), which is
+ * also the error of any command that uses it. Opening only stats the files (present, same
+ * size), so a moved or resized file is reported at once without reading any data.
+ */
 
 /* Add ds under ds->name (takes ownership, also on failure). Replaces a dataset of the same
- * name (freed once no command holds it). Thread-safe. */
+ * name (freed once no command holds it). It has no recipe: not rebuilt on reopen.
+ * Thread-safe. */
 RLAB_API int rlab_host_add_dataset(rlab_host *host, rlab_dataset *ds, rlab_err *err);
-/* Remove by name (RLAB_ENOTFOUND). Thread-safe. */
+/* Add dialogues under name (takes ownership of d, also on failure), replacing any dataset of
+ * that name. Thread-safe. */
+RLAB_API int rlab_host_add_dialogues(rlab_host *host, const char *name, rlab_dialogues *d,
+                                     rlab_err *err);
+/* Remove by name, loaded or recorded (RLAB_ENOTFOUND). The store row stays: see
+ * rlab_host_forget_dataset. Thread-safe. */
 RLAB_API int rlab_host_remove_dataset(rlab_host *host, const char *name, rlab_err *err);
-/* Names of the loaded datasets, sorted, NULL-terminated (free with rlab_strv_free). */
+/* Remove and delete its store row (db may be NULL), so it does not come back on reopen. */
+RLAB_API int rlab_host_forget_dataset(rlab_host *host, rlab_db *db, const char *name,
+                                      rlab_err *err);
+/* Names of the loaded and recorded datasets, sorted, NULL-terminated (free with
+ * rlab_strv_free). */
 RLAB_API char **rlab_host_dataset_names(rlab_host *host);
+
+typedef enum rlab_ds_state {
+    RLAB_DS_LOADED = 1,  /* in memory */
+    RLAB_DS_RECORDED,    /* recorded in the store, rebuilt on first use */
+    RLAB_DS_UNAVAILABLE, /* recorded, but cannot be rebuilt: problem says why */
+} rlab_ds_state;
+
+/* What is known of a dataset without loading it. */
+typedef struct rlab_dataset_brief {
+    char name[64];
+    char kind[16]; /* "interactions" or "dialogues" */
+    char format[32];
+    char source[512];
+    int64_t n_users, n_items, n_inter; /* dialogues: conversations, mentioned items, turns */
+    rlab_ds_state state;
+    char problem[320];
+} rlab_dataset_brief;
+
+/* Every dataset, loaded or recorded, sorted by name: *out (caller frees with rlab_free) gets
+ * *n entries. Never loads anything. Thread-safe. */
+RLAB_API int rlab_host_datasets(rlab_host *host, rlab_dataset_brief **out, int *n, rlab_err *err);
+/* One dataset's brief; RLAB_ENOTFOUND when unknown. Thread-safe. */
+RLAB_API int rlab_host_dataset_brief(rlab_host *host, const char *name, rlab_dataset_brief *out);
+/* Make name loaded: RLAB_OK when it is (already, or rebuilt now from the store's record),
+ * RLAB_ENOTFOUND when unknown, else why it cannot be rebuilt (RLAB_ESTATE: a source file
+ * changed or moved; the loader's error). Thread-safe (one reload at a time). */
+RLAB_API int rlab_host_dataset_ensure(rlab_host *host, const char *name, rlab_err *err);
+
+/* Load path (file or folder) as format (NULL: guessed; "redial" / "inspired" or a
+ * dialogue-shaped file give a dialogue dataset, anything else interactions, see
+ * data/loaders.h) under name (NULL: the loader's default), with its recipe, and register it.
+ * With a store connection db (may be NULL) its row is written first, so a failure leaves
+ * nothing registered. *out (may be NULL) receives its brief. Errors: the loader's (naming
+ * file and line), RLAB_EDB. Thread-safe (use the calling thread's connection). */
+RLAB_API int rlab_host_load_dataset(rlab_host *host, rlab_db *db, const char *path,
+                                    const char *format, const char *name, rlab_dataset_brief *out,
+                                    rlab_err *err);
+/* Generate a world from cfg (NULL: the built-in demo world) as dataset name, record it with
+ * its generator config (db may be NULL) and register it. *used (may be NULL) receives the
+ * config generated with. Thread-safe. */
+RLAB_API int rlab_host_make_world(rlab_host *host, rlab_db *db, const rlab_world_config *cfg,
+                                  const char *name, rlab_world_config *used, rlab_err *err);
+
+/* How rlab_host_split_dataset splits (rlab_split_opts_default fills the defaults). */
+typedef struct rlab_split_opts {
+    const char *method;           /* "loo", "temporal" or "ratio" */
+    const char *into;             /* prefix of the parts (NULL: the dataset's name) */
+    double test_frac, valid_frac; /* temporal: fractions of the time line (0.2, 0) */
+    double train, valid;          /* ratio: fractions of each user's rows (0.8, 0.1) */
+    uint64_t seed;                /* ratio (1) */
+} rlab_split_opts;
+RLAB_API void rlab_split_opts_default(rlab_split_opts *o);
+/* Split dataset name into "<into>.train", ".valid", ".test" (each with the parent's user and
+ * item vocabularies, so dense indices agree), record them (db may be NULL) with their split
+ * recipe and register them. parts (may be NULL) receives the three names and row counts
+ * (n_inter). Errors: RLAB_ENOTFOUND, RLAB_EINVAL (method, fractions), RLAB_ENOMEM. */
+RLAB_API int rlab_host_split_dataset(rlab_host *host, rlab_db *db, const char *name,
+                                     const rlab_split_opts *o, rlab_dataset_brief parts[3],
+                                     rlab_err *err);
+/* Write the row of loaded dataset name (sizes, source, sha256, kind, recipe) into the store
+ * db: for a dataset registered on another thread than db's (the shell's task thread). */
+RLAB_API int rlab_host_record_dataset(rlab_host *host, rlab_db *db, const char *name,
+                                      rlab_err *err);
 
 /* ---- the session store ------------------------------------------------------------ */
 
@@ -314,9 +416,14 @@ RLAB_API char **rlab_host_dataset_names(rlab_host *host);
  * plugin version) that ends `done`, `failed` (with the message) or `interrupted`
  * (cancelled); rlab_ctx_metric writes metrics; rlab_host_save_model records an artifact and
  * a models row. The host opens one connection for the calling thread (sync runs, ui) and
- * the worker opens its own, so use a file, not ":memory:". ui thread, with no job running.
+ * the worker opens its own, so use a file, not ":memory:". The datasets the store records
+ * are listed from then on and rebuilt on first use (see "datasets" above). ui thread, with
+ * no job running.
  */
 RLAB_API int rlab_host_set_store(rlab_host *host, const char *path, rlab_err *err);
+/* The sidebar's key metric when the workspace has no "key-metric" setting (`set`). */
+#define RLAB_KEY_METRIC_DEFAULT "test.ndcg@10"
+
 /* The ui thread's store connection (NULL when none); borrowed. */
 RLAB_API rlab_db *rlab_host_db(rlab_host *host);
 

@@ -75,12 +75,29 @@ struct rlab_job {
                                 host's job list, no STARTED/DONE events */
 };
 
+/* A loaded dataset: interactions (ds) or dialogues (dlg), one namespace for both. */
 typedef struct rlab_ds_entry rlab_ds_entry;
 struct rlab_ds_entry {
-    rlab_dataset *ds;
-    int refs;     /* borrowers (not counting the registry) */
-    int detached; /* removed or replaced: freed when refs drops to 0 */
+    char name[64];
+    rlab_dataset *ds;    /* interactions, or NULL */
+    rlab_dialogues *dlg; /* dialogues, or NULL */
+    char *recipe;        /* how to rebuild it (JSON, owned); NULL: it cannot be rebuilt */
+    char sha256[65];     /* of its source files ("" = none) */
+    int refs;            /* borrowers (not counting the registry) */
+    int detached;        /* removed or replaced: freed when refs drops to 0 */
     rlab_ds_entry *next;
+};
+
+/* A dataset the store records that this session has not loaded (yet): listed at once,
+ * rebuilt from its recipe on first use (datasets.c). */
+typedef struct rlab_ds_rec rlab_ds_rec;
+struct rlab_ds_rec {
+    char name[64], kind[16], format[32], sha256[65];
+    char source[512];
+    char *recipe; /* owned; NULL when the row has none and none could be derived */
+    int64_t n_users, n_items, n_inter;
+    char problem[320]; /* why it cannot be reloaded ("" = none known) */
+    rlab_ds_rec *next;
 };
 
 struct rlab_host {
@@ -104,11 +121,14 @@ struct rlab_host {
     rlab_worker workers[RLAB_NLANES];
     int stopping;
     rlab_ds_entry *datasets;
+    rlab_ds_rec *recorded; /* recorded in the store, not loaded */
     rlab_event_fn ev_fn;
     void *ev_ud;
     double progress_interval;
     char *db_path; /* session store file, NULL = none */
     int db_gen;    /* bumped by rlab_host_set_store: the worker reopens */
+
+    pthread_mutex_t reload_mu; /* one lazy reload at a time (recursive: a split's parent) */
 
     /* the ui thread's store connection (and sync runs'); each worker has its own */
     rlab_db *db;
@@ -132,6 +152,9 @@ struct rlab_ctx {
     int nheld_ds, cap_held_ds;
     rlab_model **held_models;
     int nheld_models, cap_held_models;
+    rlab_dialogues **held_dlg;
+    int nheld_dlg, cap_held_dlg;
+    int resolved; /* rlab_ctx_resolved changed the arguments: rewrite the run's config */
     double last_progress;
     int nprogress;
     int oom;
@@ -166,6 +189,21 @@ int rlab__run_begin(rlab_ctx *ctx, rlab_err *err);
 void rlab__run_end(rlab_ctx *ctx, int status, const char *message);
 void rlab__worker_db(rlab_host *h, rlab_ctx *ctx);
 void rlab__store_close(rlab_host *h);
+
+/* datasets.c */
+void rlab__datasets_free(rlab_host *h);
+/* Read the store's dataset rows into h->recorded (those not loaded), checking their sources
+ * cheaply (present, same size). */
+int rlab__datasets_from_store(rlab_host *h, rlab_db *db, rlab_err *err);
+/* The interaction dataset name with a reference, reloading it when recorded; NULL with err
+ * saying why (not found, holds dialogues, its source changed...). */
+rlab_dataset *rlab__dataset_get_err(rlab_host *h, const char *name, rlab_err *err);
+rlab_dialogues *rlab__dialogues_get_err(rlab_host *h, const char *name, rlab_err *err);
+/* 1 when name is a dialogue dataset (loaded or recorded). */
+int rlab__is_dialogues(rlab_host *h, const char *name);
+
+/* args.c: set an argument to the value a command resolved (rlab_ctx_resolved) */
+int rlab__args_resolve(rlab_args *args, const char *key, const char *value, rlab_err *err);
 
 /* job.c */
 rlab_job *rlab__job_new(rlab_host *h, rlab_args *args, int sync, rlab_err *err);

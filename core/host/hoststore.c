@@ -53,7 +53,8 @@ int rlab_host_set_store(rlab_host *h, const char *path, rlab_err *err)
         if (rc)
             return rc;
     }
-    return RLAB_OK;
+    /* the workspace's datasets: listed now, rebuilt on first use (datasets.c) */
+    return rlab__datasets_from_store(h, db, err);
 }
 
 rlab_db *rlab_host_db(rlab_host *h) { return h ? h->db : NULL; }
@@ -91,6 +92,47 @@ void rlab__store_close(rlab_host *h)
     h->db_path = NULL;
 }
 
+/* The value of an integer argument "seed" when the command has one with a value. */
+static int run_seed(const rlab_args *args, uint64_t *seed)
+{
+    for (int i = 0; i < rlab__args_count(args); i++) {
+        const rlab_arg *a = rlab__args_decl(args, i);
+        if (a->type == RLAB_ARG_INT && strcmp(a->name, "seed") == 0 && rlab__args_is_set(args, i)) {
+            *seed = (uint64_t)rlab_args_int(args, a->name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The command resolved arguments while running (rlab_ctx_resolved): store the final values. */
+static void rewrite_config(rlab_ctx *ctx)
+{
+    const rlab_args *args = ctx->job->args;
+    char *json = rlab_args_to_json(args);
+    uint64_t seed = 0;
+    int have_seed = run_seed(args, &seed);
+    rlab_err e = {0};
+    rlab_db_stmt *s =
+        json ? rlab_db_prepare(ctx->db,
+                               have_seed ? "UPDATE runs SET config = :c, seed = :s WHERE id = :id"
+                                         : "UPDATE runs SET config = :c WHERE id = :id",
+                               &e)
+             : NULL;
+    int rc = s ? rlab_db_bind_text(s, ":c", json, &e) : RLAB_ENOMEM;
+    if (rc == RLAB_OK && have_seed)
+        rc = rlab_db_bind_int(s, ":s", (int64_t)seed, &e);
+    if (rc == RLAB_OK)
+        rc = rlab_db_bind_int(s, ":id", ctx->run_id, &e);
+    if (rc == RLAB_OK)
+        rc = rlab_db_step(s, &e);
+    if (rc)
+        rlab_log(RLAB_LOG_WARN, "%s: cannot store the run's resolved config: %s", ctx->cmd->full,
+                 e.msg[0] ? e.msg : "out of memory");
+    rlab_db_finalize(s);
+    rlab_free(json);
+}
+
 int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
 {
     const rlab_cmd_rec *c = ctx->cmd;
@@ -106,14 +148,11 @@ int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
     const rlab_args *args = ctx->job->args;
     const char *dataset = NULL;
     uint64_t seed = 0;
+    int have_seed = run_seed(args, &seed);
     for (int i = 0; i < rlab__args_count(args); i++) {
         const rlab_arg *a = rlab__args_decl(args, i);
-        if (!rlab__args_is_set(args, i))
-            continue;
-        if (a->type == RLAB_ARG_DATASET && !dataset)
+        if (rlab__args_is_set(args, i) && a->type == RLAB_ARG_DATASET && !dataset)
             dataset = rlab_args_str(args, a->name);
-        if (a->type == RLAB_ARG_INT && strcmp(a->name, "seed") == 0)
-            seed = (uint64_t)rlab_args_int(args, a->name);
     }
     char *json = rlab_args_to_json(args);
     if (!json)
@@ -123,6 +162,7 @@ int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
                            .dataset = dataset,
                            .config_json = json,
                            .seed = seed,
+                           .no_seed = !have_seed, /* a command without a seed: NULL, not 0 */
                            .plugin_version = c->plugin->desc.version};
     int rc = rlab_db_run_begin(ctx->db, &ri, &ctx->run_id, err);
     rlab_free(json);
@@ -138,6 +178,8 @@ void rlab__run_end(rlab_ctx *ctx, int status, const char *message)
 {
     if (!ctx->db || !ctx->run_id)
         return;
+    if (ctx->resolved)
+        rewrite_config(ctx);
     rlab_err e = {0};
     if (rlab_db_run_end(ctx->db, ctx->run_id, rlab_run_status_for(status),
                         status == RLAB_OK ? NULL : message, &e))

@@ -85,6 +85,7 @@
 #define RLAB_HOST_PLUGIN_H
 
 #include "base/base.h"
+#include "data/loaders.h"
 #include "data/table.h"
 #include "model/model.h"
 #include "store/store.h"
@@ -299,6 +300,11 @@ RLAB_API void *rlab_ctx_alloc(rlab_ctx *ctx, size_t n);
  * in the context error (return RLAB_ENOTFOUND). */
 RLAB_API const rlab_dataset *rlab_ctx_dataset(rlab_ctx *ctx, const char *name);
 RLAB_API const rlab_model *rlab_ctx_model(rlab_ctx *ctx, const char *name);
+/* A dialogue dataset (ReDial, INSPIRED: conversations of turns with mentioned items, see
+ * data/loaders.h) by name, held for the rest of the command. NULL when absent or not
+ * dialogues, with the reason in the context error. A dataset recorded in the workspace's
+ * store is rebuilt on first use, for both functions (its message when it cannot be). */
+RLAB_API const rlab_dialogues *rlab_ctx_dialogues(rlab_ctx *ctx, const char *name);
 
 /* Hand a new model to the session registry (takes ownership, also on failure). Fills
  * m->plugin with this plugin's name when empty. Replaces a model of the same name. */
@@ -316,6 +322,12 @@ RLAB_API int64_t rlab_ctx_run_id(const rlab_ctx *ctx);
  * registered by the command). NULL leaves a column as it is; no-op without a run. A store
  * error is logged and returned; it does not set the command's error. */
 RLAB_API int rlab_ctx_run_describe(rlab_ctx *ctx, const char *model_kind, const char *dataset);
+/* The value this command actually used for argument name, when it was not given and has no
+ * declared default, or the command derived it (the model's dataset, the parent's seed):
+ * parsed like a given value (typed setters' rules), kept in the arguments, and the run row's
+ * config (and seed column, for "seed") records it. RLAB_EINVAL for a bad value, also set as
+ * the context error. */
+RLAB_API int rlab_ctx_resolved(rlab_ctx *ctx, const char *name, const char *value);
 /* Record a metric of this command's run (buffered by the store; no-op without a store).
  * Also added to the result as a scalar "<split>.<name>" of the last call. */
 RLAB_API int rlab_ctx_metric(rlab_ctx *ctx, int64_t step, const char *split, const char *name,
@@ -419,8 +431,8 @@ RLAB_API int rlab_args_set(rlab_args *args, const char *key, const char *value, 
 RLAB_API int rlab_args_set_int(rlab_args *args, const char *key, int64_t v, rlab_err *err);
 RLAB_API int rlab_args_set_float(rlab_args *args, const char *key, double v, rlab_err *err);
 RLAB_API int rlab_args_set_bool(rlab_args *args, const char *key, int v, rlab_err *err);
-/* The arguments as a JSON object of their values (given or default), for records. Caller
- * frees with rlab_free; NULL on ENOMEM. */
+/* The arguments as a JSON object of their values (given, default or resolved; an argument
+ * without a value is left out), for records. Caller frees with rlab_free; NULL on ENOMEM. */
 RLAB_API char *rlab_args_to_json(const rlab_args *args);
 /* 1 when the command of args declares an argument called name. */
 RLAB_API int rlab_args_has(const rlab_args *args, const char *name);
@@ -438,6 +450,11 @@ RLAB_API int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **r
  * rlab_host_dataset_release. Thread-safe. */
 RLAB_API rlab_dataset *rlab_host_dataset_get(rlab_host *host, const char *name);
 RLAB_API void rlab_host_dataset_release(rlab_host *host, rlab_dataset *ds);
+/* The same for dialogue datasets: a reference to the named dialogues (NULL when absent or
+ * not dialogues), given back with rlab_host_dialogues_release. For the conversational
+ * recommenders: `data=redial_test` names the corpus. Thread-safe. */
+RLAB_API rlab_dialogues *rlab_host_dialogues_get(rlab_host *host, const char *name);
+RLAB_API void rlab_host_dialogues_release(rlab_host *host, rlab_dialogues *d);
 /* The session's model registry (thread-safe; see model/model.h). */
 RLAB_API rlab_models *rlab_host_models(rlab_host *host);
 /* Register a model (takes ownership, also on failure). Thread-safe. */

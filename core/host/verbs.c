@@ -523,6 +523,8 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
     const rlab_dataset *ds = rlab_ctx_dataset(ctx, dname);
     if (!ds)
         return RLAB_ENOTFOUND;
+    if (!rlab_args_given(args, "data") && rlab_ctx_resolved(ctx, "data", ds->name))
+        return rlab_ctx_err(ctx)->code; /* the run record names the data it ranked */
     rlab_ctx_run_describe(ctx, m->kind, ds->name);
     int which = rlab_args_choice(args, "split"); /* 0 valid, 1 test, 2 both */
     int k = (int)rlab_args_int(args, "k");
@@ -899,33 +901,24 @@ int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
     }
     if (name && rlab_name_check("dataset", name, rlab_ctx_err(ctx)))
         return RLAB_EINVAL;
-    rlab_dataset *ds = NULL;
-    int rc = rlab_data_load(path, format && *format ? format : NULL, name, &ds, rlab_ctx_err(ctx));
+    /* through the host: interactions or dialogues, recorded in the store with the recipe that
+     * rebuilds it when the workspace reopens (the store row first: a failure leaves nothing) */
+    rlab_dataset_brief br;
+    int rc =
+        rlab_host_load_dataset(rlab_ctx_host(ctx), rlab_ctx_db(ctx), path,
+                               format && *format ? format : NULL, name, &br, rlab_ctx_err(ctx));
     if (rc)
         return rc;
-    char dname[sizeof ds->name], fmt[sizeof ds->format];
-    snprintf(dname, sizeof dname, "%s", ds->name);
-    snprintf(fmt, sizeof fmt, "%s", ds->format);
-    int64_t nu = rlab_vocab_size(&ds->users), ni = rlab_vocab_size(&ds->items);
-    int64_t nx = (int64_t)ds->inter.n;
-    /* the store row first (a store failure leaves the session without the dataset) */
-    rlab_db *db = rlab_ctx_db(ctx);
-    if (db) {
-        rlab_db_dataset_info di = {.name = ds->name,
-                                   .source = ds->source,
-                                   .format = ds->format,
-                                   .n_users = nu,
-                                   .n_items = ni,
-                                   .n_inter = nx};
-        if ((rc = rlab_db_dataset_register(db, &di, NULL, rlab_ctx_err(ctx)))) {
-            rlab_dataset_free(ds);
-            return rc;
-        }
-    }
-    if ((rc = rlab_ctx_add_dataset(ctx, ds)))
-        return rc;
-    rlab_ctx_printf(ctx, "dataset '%s' loaded (%s): %lld users, %lld items, %lld interactions",
-                    dname, fmt, (long long)nu, (long long)ni, (long long)nx);
+    const char *dname = br.name;
+    int64_t nu = br.n_users, ni = br.n_items, nx = br.n_inter;
+    if (strcmp(br.kind, "dialogues") == 0)
+        rlab_ctx_printf(ctx,
+                        "dataset '%s' loaded (%s dialogues): %lld conversations, %lld turns, %lld "
+                        "mentioned items",
+                        dname, br.format, (long long)nu, (long long)nx, (long long)ni);
+    else
+        rlab_ctx_printf(ctx, "dataset '%s' loaded (%s): %lld users, %lld items, %lld interactions",
+                        dname, br.format, (long long)nu, (long long)ni, (long long)nx);
     rlab_ctx_result_str(ctx, "dataset", dname);
     rlab_ctx_result_int(ctx, "users", nu);
     rlab_ctx_result_int(ctx, "items", ni);

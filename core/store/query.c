@@ -30,8 +30,8 @@
 
 /* Tables of the core schema. Keep in step with the migrations in store.c. */
 static const char *const core_tables[] = {
-    "datasets",  "runs",    "metrics", "artifacts",     "events",
-    "dialogues", "history", "models",  "plugin_schema", NULL,
+    "datasets", "runs",   "metrics",       "artifacts", "events", "dialogues",
+    "history",  "models", "plugin_schema", "settings",  NULL,
 };
 
 int rlab_db_is_core_table(const char *name)

@@ -88,9 +88,19 @@ static const char schema_v2[] =
     /* recovery scans running runs at every open */
     "CREATE INDEX runs_running ON runs(status) WHERE status = 'running';\n";
 
+/* v3: a workspace reopens as it was left. A dataset row records how to rebuild it (its
+ * recipe: source files with their sha256, format and load options; a world's generator config;
+ * a split's parent and method) and whether it holds interactions or dialogues; settings keep
+ * the user's choices (the sidebar's key metric). */
+static const char schema_v3[] =
+    "ALTER TABLE datasets ADD COLUMN kind TEXT;\n"
+    "ALTER TABLE datasets ADD COLUMN recipe TEXT CHECK (recipe IS NULL OR json_valid(recipe));\n"
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);\n";
+
 static const rlab_migration core_migrations[] = {
     {.sql = schema_v1, .note = "core tables"},
     {.sql = schema_v2, .note = "runs.parent_id; composite indexes on metrics/events/dialogues"},
+    {.sql = schema_v3, .note = "datasets.kind and datasets.recipe; settings"},
 };
 
 #define N_CORE ((int)(sizeof core_migrations / sizeof core_migrations[0]))
@@ -589,7 +599,9 @@ int rlab_db_run_begin(rlab_db *db, const rlab_db_run_info *info, int64_t *run_id
     rc = rc ? rc : rlab_db_bind_text(s, ":name", info->name, err);
     rc = rc ? rc : rlab_db_bind_text(s, ":dataset", info->dataset, err);
     rc = rc ? rc : rlab_db_bind_text(s, ":config", info->config_json, err);
-    rc = rc ? rc : rlab_db_bind_int(s, ":seed", (int64_t)info->seed, err);
+    rc = rc              ? rc
+         : info->no_seed ? rlab_db_bind_null(s, ":seed", err)
+                         : rlab_db_bind_int(s, ":seed", (int64_t)info->seed, err);
     rc = rc ? rc : rlab_db_bind_double(s, ":now", rlab_wall_time(), err);
     rc = rc ? rc : rlab_db_bind_text(s, ":rv", rlab_version(), err);
     rc = rc ? rc : rlab_db_bind_text(s, ":pv", info->plugin_version, err);
@@ -1006,11 +1018,13 @@ int rlab_db_dataset_register(rlab_db *db, const rlab_db_dataset_info *info, int6
     }
     rlab_db_stmt *s = rlab_db_prepare(
         db,
-        "INSERT INTO datasets(name, source, format, sha256, n_users, n_items, n_inter, created)"
-        " VALUES(:name, :source, :format, :sha, :nu, :ni, :nx, :now)"
+        "INSERT INTO datasets(name, source, format, sha256, n_users, n_items, n_inter, kind,"
+        " recipe, created)"
+        " VALUES(:name, :source, :format, :sha, :nu, :ni, :nx, :kind, :recipe, :now)"
         " ON CONFLICT(name) DO UPDATE SET source = excluded.source, format = excluded.format,"
         " sha256 = excluded.sha256, n_users = excluded.n_users, n_items = excluded.n_items,"
-        " n_inter = excluded.n_inter RETURNING id",
+        " n_inter = excluded.n_inter, kind = excluded.kind, recipe = excluded.recipe"
+        " RETURNING id",
         err);
     if (!s)
         return err ? err->code : RLAB_EDB;
@@ -1021,8 +1035,60 @@ int rlab_db_dataset_register(rlab_db *db, const rlab_db_dataset_info *info, int6
     rc = rc ? rc : rlab_db_bind_int(s, ":nu", info->n_users, err);
     rc = rc ? rc : rlab_db_bind_int(s, ":ni", info->n_items, err);
     rc = rc ? rc : rlab_db_bind_int(s, ":nx", info->n_inter, err);
+    rc = rc ? rc : rlab_db_bind_text(s, ":kind", info->kind, err);
+    rc = rc ? rc : rlab_db_bind_text(s, ":recipe", info->recipe, err);
     rc = rc ? rc : rlab_db_bind_double(s, ":now", rlab_wall_time(), err);
     rc = rc ? rc : step_returning(s, id, err);
+    rlab_db_finalize(s);
+    return rc;
+}
+
+int rlab_db_dataset_delete(rlab_db *db, const char *name, rlab_err *err)
+{
+    rlab_db_stmt *s = rlab_db_prepare(db, "DELETE FROM datasets WHERE name = :name", err);
+    if (!s)
+        return err ? err->code : RLAB_EDB;
+    int rc = rlab_db_bind_text(s, ":name", name, err);
+    rc = rc ? rc : rlab_db_step(s, err);
+    rlab_db_finalize(s);
+    return rc;
+}
+
+int rlab_db_setting_set(rlab_db *db, const char *key, const char *value, rlab_err *err)
+{
+    if (!key || !*key)
+        return rlab_errf(err, RLAB_EINVAL, "setting: key required");
+    rlab_db_stmt *s =
+        value ? rlab_db_prepare(db,
+                                "INSERT INTO settings(key, value, updated) VALUES(:k, :v, :now)"
+                                " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                                " updated = excluded.updated",
+                                err)
+              : rlab_db_prepare(db, "DELETE FROM settings WHERE key = :k", err);
+    if (!s)
+        return err ? err->code : RLAB_EDB;
+    int rc = rlab_db_bind_text(s, ":k", key, err);
+    if (value) {
+        rc = rc ? rc : rlab_db_bind_text(s, ":v", value, err);
+        rc = rc ? rc : rlab_db_bind_double(s, ":now", rlab_wall_time(), err);
+    }
+    rc = rc ? rc : rlab_db_step(s, err);
+    rlab_db_finalize(s);
+    return rc;
+}
+
+int rlab_db_setting_get(rlab_db *db, const char *key, char **value, rlab_err *err)
+{
+    *value = NULL;
+    rlab_db_stmt *s = rlab_db_prepare(db, "SELECT value FROM settings WHERE key = :k", err);
+    if (!s)
+        return err ? err->code : RLAB_EDB;
+    int rc = rlab_db_bind_text(s, ":k", key, err);
+    if (!rc && (rc = rlab_db_step(s, err)) == RLAB_DB_ROW) {
+        const char *v = rlab_db_column_text(s, 0);
+        *value = rlab_strdup(v ? v : "");
+        rc = *value ? RLAB_OK : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
     rlab_db_finalize(s);
     return rc;
 }

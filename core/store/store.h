@@ -167,6 +167,7 @@ typedef struct rlab_db_run_info {
     uint64_t seed;              /* stored as a signed 64-bit integer (same bits) */
     const char *plugin_version; /* the plugin descriptor's version */
     int64_t parent_id;          /* run this one derives from, 0 = none */
+    int no_seed;                /* 1: the run has no seed (stores NULL, not 0) */
 } rlab_db_run_info;
 
 /* Insert a `running` run recording info plus reclab version, host name, pid and start time,
@@ -238,14 +239,24 @@ RLAB_API int rlab_db_dialogue(rlab_db *db, int64_t run_id, int64_t conversation,
 typedef struct rlab_db_dataset_info {
     const char *name;   /* unique; required */
     const char *source; /* path or "builtin:demo" */
-    const char *format; /* "ml-100k", "recbole", "sasrec"... */
+    const char *format; /* "ml-100k", "recbole", "sasrec", "redial"... */
     const char *sha256; /* hex; NULL = hash the `source` file when it is a readable file */
-    int64_t n_users, n_items, n_inter;
+    int64_t n_users, n_items, n_inter; /* dialogues: conversations, items, turns */
+    const char *kind;                  /* "interactions" or "dialogues" (NULL stores NULL) */
+    const char *recipe; /* JSON: how the host rebuilds it on reopen (host.h); NULL = cannot */
 } rlab_db_dataset_info;
 
 /* Register (or update, keyed by name) a dataset; *id (may be NULL) receives its id. */
 RLAB_API int rlab_db_dataset_register(rlab_db *db, const rlab_db_dataset_info *info, int64_t *id,
                                       rlab_err *err);
+/* Forget a dataset row (a removed dataset must not come back when the workspace reopens).
+ * No row is not an error. */
+RLAB_API int rlab_db_dataset_delete(rlab_db *db, const char *name, rlab_err *err);
+
+/* Workspace settings (table settings: key, value), e.g. "key-metric" = "test.ndcg@10". set with
+ * value NULL removes the key; get gives *value = NULL when unset (caller frees with rlab_free). */
+RLAB_API int rlab_db_setting_set(rlab_db *db, const char *key, const char *value, rlab_err *err);
+RLAB_API int rlab_db_setting_get(rlab_db *db, const char *key, char **value, rlab_err *err);
 /* Id of a dataset by name. RLAB_ENOTFOUND when missing. */
 RLAB_API int rlab_db_dataset_id(rlab_db *db, const char *name, int64_t *id, rlab_err *err);
 

@@ -878,6 +878,19 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     w->retrain_epochs = p->retrain_epochs;
     const char *mname =
         rlab_args_given(args, "model") ? rlab_args_str(args, "model") : sim_model_name(p->s);
+    /* the run record holds what the branch runs with, the parent's values included */
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)cfg.seed);
+    if (!rlab_args_given(args, "seed") && rlab_ctx_resolved(ctx, "seed", seed_text)) {
+        rlab_host_dataset_release(w->host, w->ds);
+        rlab_free(w);
+        return rlab_ctx_err(ctx)->code;
+    }
+    if (!rlab_args_given(args, "model") && rlab_ctx_resolved(ctx, "model", mname)) {
+        rlab_host_dataset_release(w->host, w->ds);
+        rlab_free(w);
+        return rlab_ctx_err(ctx)->code;
+    }
     rlab_model *m = NULL;
     int rc = get_model(ctx, mname, &m, w);
     if (rc == RLAB_OK)

@@ -786,6 +786,48 @@ static void t_dialogue_bad(void)
     EXPECT_FAIL(ld_inspired_split, RLAB_EFORMAT, "d.tsv:4:", "dialog_id 'a' reappears");
 }
 
+/* Dialogue-shaped files are refused by the interaction loaders, whatever the format asked
+ * for, with a message naming the file, what it is and how to load it. */
+static void t_dialogue_refused(void)
+{
+    const char *tsv = put("dlg.tsv", "dialog_id\tutt_id\tspeaker\tturn_id\ttext\tmovies\n"
+                                     "x\t1\tRECOMMENDER\t1\tHello\t\n"
+                                     "x\t2\tSEEKER\t1\tI liked Up\tUp (2009)\n");
+    CHECK_STR(rlab_data_dialogue_shape(tsv), "inspired");
+    const char *fmts[] = {NULL, "tsv", "csv", "seqline", "sasrec", "ml-100k"};
+    for (int i = 0; i < 6; i++) {
+        rlab_err err = {0};
+        rlab_dataset *ds = (rlab_dataset *)1;
+        CHECK_EQ_INT(rlab_data_load(tsv, fmts[i], NULL, &ds, &err), RLAB_EFORMAT);
+        CHECK(ds == NULL);
+        CHECK_STR_CONTAINS(err.msg, "dlg.tsv");
+        CHECK_STR_CONTAINS(err.msg, "INSPIRED dialogues");
+        CHECK_STR_CONTAINS(err.msg, "not interactions");
+        CHECK_STR_CONTAINS(err.msg, "format=inspired");
+    }
+    const char *jl = put("dlg.jsonl", "{\"conversationId\": \"1\", \"messages\": [], "
+                                      "\"initiatorWorkerId\": 1, \"respondentWorkerId\": 2}\n");
+    CHECK_STR(rlab_data_dialogue_shape(jl), "redial");
+    const char *txt = put("dlg.txt", "{\"conversationId\": \"1\", \"messages\": []}\n");
+    for (int i = 0; i < 2; i++) {
+        rlab_err err = {0};
+        rlab_dataset *ds = NULL;
+        CHECK_EQ_INT(rlab_data_load(i ? txt : jl, NULL, NULL, &ds, &err), RLAB_EFORMAT);
+        CHECK(ds == NULL);
+        CHECK_STR_CONTAINS(err.msg, "ReDial dialogues");
+        CHECK_STR_CONTAINS(err.msg, "format=redial");
+    }
+    /* the dialogue formats themselves are not interaction formats */
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    CHECK_EQ_INT(rlab_data_load(jl, "redial", NULL, &ds, &err), RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "dialogue format");
+    /* interaction files are not dialogue-shaped */
+    CHECK(rlab_data_dialogue_shape(put("u.tsv", "user\titem\n1\t2\n")) == NULL);
+    CHECK(rlab_data_dialogue_shape(put("s.txt", "1 2\n1 3\n")) == NULL);
+    CHECK(rlab_data_dialogue_shape(put("o.json", "{\"user\": 1}\n")) == NULL);
+}
+
 static void t_inspired(void)
 {
     const char *p = put("i.tsv", "dialog_id\tutt_id\tspeaker\tturn_id\ttext\tmovies\n"
@@ -1458,6 +1500,7 @@ static const rlab_test tests[] = {
     {"data.redial.1", t_redial},
     {"data.inspired.1", t_inspired},
     {"data.dialogue.bad.1", t_dialogue_bad},
+    {"data.dialogue.refused.1", t_dialogue_refused},
     {"data.buffer.1", t_buffer},
     {"data.alloc.1", t_alloc_fail},
     {"data.bom.reader.1", t_bom_reader},

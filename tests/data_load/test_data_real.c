@@ -182,11 +182,39 @@ static void t_inspired(void)
     rlab_dialogues_free(d);
 }
 
+/* INSPIRED test.tsv used to load as interactions ("99 users, 82 items" of dialogue and
+ * utterance ids); the interaction loaders refuse it, also as an explicit TSV. */
+static void t_inspired_refused(void)
+{
+    char p[1024];
+    if (!path(p, sizeof p, "inspired/test.tsv"))
+        return;
+    const char *fmts[] = {NULL, "tsv"};
+    for (int i = 0; i < 2; i++) {
+        rlab_err err = {0};
+        rlab_dataset *ds = NULL;
+        CHECK_EQ_INT(rlab_data_load(p, fmts[i], NULL, &ds, &err), RLAB_EFORMAT);
+        CHECK(ds == NULL);
+        CHECK_STR_CONTAINS(err.msg, "INSPIRED dialogues");
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    if (!path(p, sizeof p, "redial/valid_data.jsonl"))
+        return;
+    CHECK_EQ_INT(rlab_data_load(p, NULL, NULL, &ds, &err), RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "ReDial dialogues");
+}
+
 static const rlab_test tests[] = {
-    {"data.real.ml100k.1", t_ml100k},     {"data.real.ml100k.2", t_ml100k_sasrec},
-    {"data.real.beauty.1", t_beauty},     {"data.real.video.1", t_video},
-    {"data.real.ml1m.1", t_ml1m},         {"data.real.redial.1", t_redial},
-    {"data.real.inspired.1", t_inspired}, {NULL, NULL},
+    {"data.real.ml100k.1", t_ml100k},
+    {"data.real.ml100k.2", t_ml100k_sasrec},
+    {"data.real.beauty.1", t_beauty},
+    {"data.real.video.1", t_video},
+    {"data.real.ml1m.1", t_ml1m},
+    {"data.real.redial.1", t_redial},
+    {"data.real.inspired.1", t_inspired},
+    {"data.real.inspired.2", t_inspired_refused},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

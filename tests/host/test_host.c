@@ -18,6 +18,10 @@
  *                   export run=, sql (typed rows, row and time limits, the guard, on the side
  *                   worker beside a running job, cancelled promptly), load (a dataset
  *                   recorded in the store, a checkpoint sniffed or said)
+ *   host.data.*     the workspace's datasets: loading with a recipe, reopening (listed at once,
+ *                   rebuilt on first use: files, worlds byte-identical, splits, dialogues),
+ *                   changed / same-size-changed / moved sources reported and never loaded,
+ *                   forgetting
  *
  * The test plugins live in RLAB_TEST_PLUGIN_DIR (built by tests/host/CMakeLists.txt).
  */
@@ -225,7 +229,7 @@ static void t_load_refusals(void)
              (unsigned)sizeof(rlab_plugin) + 16, (unsigned)sizeof(rlab_plugin));
     const refusal_case cases[] = {
         {PDIR "/reclab_tbadabi.so", RLAB_EVERSION,
-         "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 2: "
+         "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 3: "
          "rebuild the plugin"},
         {PDIR "/reclab_tnoentry.so", RLAB_ENOTFOUND,
          "no entry point rlab_plugin_tnoentry in " PDIR "/reclab_tnoentry.so"},
@@ -283,7 +287,7 @@ static void t_load_all(void)
     CHECK_STR(rlab_host_plugin_file(h, 1), PDIR "/reclab_tgood.so");
     /* sorted order within a folder, so tkind comes after tgood and is a duplicate kind */
     static const char *const want[] = {
-        "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 2: "
+        "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 3: "
         "rebuild the plugin",
         "plugin " PDIR "/reclab_tdup.so: duplicate command 'tdup.x'",
         "plugin " PDIR "/reclab_tinitfail.so failed to initialise: no GPU found",
@@ -393,8 +397,9 @@ static void t_args_parse(void)
         CHECK(rlab_args_str(a, "data") == NULL); /* no default, not given */
         CHECK_EQ_INT(rlab_args_given(a, "msg"), 1);
         char *json = rlab_args_to_json(a);
+        /* data has no value: left out, never null (run records hold final values only) */
         CHECK_STR(json, "{\"msg\":\"a b\",\"n\":3,\"f\":0.25,\"flag\":true,\"mode\":\"bb\","
-                        "\"data\":null,\"out\":\"\\/tmp\\/x y\"}");
+                        "\"out\":\"\\/tmp\\/x y\"}");
         rlab_free(json);
     }
     rlab_args_free(a);
@@ -719,6 +724,178 @@ static void t_run_datasets(void)
     char **names = rlab_host_dataset_names(h);
     CHECK(names && names[0] == NULL);
     rlab_strv_free(names);
+    rlab_host_free(h);
+}
+
+/* ---- host.data ------------------------------------------------------------------------------ */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A digest of a dataset's rows and vocabularies: equal digests, same dataset. */
+static unsigned long long ds_digest(const rlab_dataset *ds)
+{
+    unsigned long long h = 1469598103934665603ull;
+    const unsigned char *parts[3] = {(const unsigned char *)ds->inter.user,
+                                     (const unsigned char *)ds->inter.item,
+                                     (const unsigned char *)ds->inter.ts};
+    size_t sizes[3] = {ds->inter.n * sizeof(int32_t), ds->inter.n * sizeof(int32_t),
+                       ds->inter.n * sizeof(int64_t)};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sizes[k]; i++)
+            h = (h ^ parts[k][i]) * 1099511628211ull;
+    for (int32_t i = 0; i < ds->items.n; i++)
+        for (const char *c = ds->items.names[i]; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    return h;
+}
+
+static int brief_state(rlab_host *h, const char *name)
+{
+    rlab_dataset_brief b;
+    return rlab_host_dataset_brief(h, name, &b) == RLAB_OK ? (int)b.state : 0;
+}
+
+static const char small_udata[] = "1\t10\t5\t881250949\n"
+                                  "1\t11\t3\t881250950\n"
+                                  "2\t10\t4\t881250951\n"
+                                  "2\t12\t2\t881250952\n"
+                                  "3\t11\t1\t881250953\n";
+
+static void t_data_reopen(void)
+{
+    char dir[512], udata[600], tsv[600], db[600];
+    snprintf(dir, sizeof dir, "%s/ws", rlab_test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(udata, sizeof udata, "%s/u.data", dir);
+    snprintf(tsv, sizeof tsv, "%s/talk.tsv", dir);
+    snprintf(db, sizeof db, "%s/ws.db", dir);
+    write_text(udata, small_udata);
+    write_text(tsv, "dialog_id\tutt_id\tspeaker\tturn_id\ttext\tmovies\n"
+                    "a\t1\tRECOMMENDER\t1\tHi\t\n"
+                    "a\t2\tSEEKER\t1\tI liked Up\tUp (2009)\n");
+    rlab_err err = {0};
+    rlab_dataset_brief b;
+    unsigned long long dig_w = 0, dig_small = 0;
+
+    /* session 1: a file, a world, its split, dialogues */
+    rlab_host *h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_MSG(rlab_host_load_dataset(h, rlab_host_db(h), udata, NULL, "small", &b, &err) == RLAB_OK,
+              "%s", err.msg);
+    CHECK_EQ_INT(b.state, RLAB_DS_LOADED);
+    CHECK_EQ_INT(b.n_users, 3);
+    CHECK_STR(b.kind, "interactions");
+    rlab_world_config cfg;
+    rlab_world_config_default(&cfg);
+    cfg.seed = 11;
+    cfg.n_users = 60;
+    cfg.n_items = 40;
+    cfg.n_inter = 600;
+    cfg.zipf = 0.913f; /* a float that must come back bit for bit */
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), &cfg, "w", NULL, &err) == RLAB_OK, "%s",
+              err.msg);
+    rlab_split_opts so;
+    rlab_split_opts_default(&so);
+    so.method = "ratio";
+    so.seed = 5;
+    rlab_dataset_brief parts[3];
+    CHECK_MSG(rlab_host_split_dataset(h, rlab_host_db(h), "w", &so, parts, &err) == RLAB_OK, "%s",
+              err.msg);
+    CHECK_STR(parts[2].name, "w.test");
+    CHECK_MSG(rlab_host_load_dataset(h, rlab_host_db(h), tsv, NULL, NULL, &b, &err) == RLAB_OK,
+              "%s", err.msg);
+    CHECK_STR(b.name, "talk");
+    CHECK_STR(b.kind, "dialogues");
+    CHECK_EQ_INT(b.n_users, 1); /* conversations */
+    CHECK_EQ_INT(b.n_inter, 2); /* turns */
+    rlab_dataset *ds = rlab_host_dataset_get(h, "w");
+    CHECK(ds != NULL);
+    dig_w = ds ? ds_digest(ds) : 0;
+    rlab_host_dataset_release(h, ds);
+    ds = rlab_host_dataset_get(h, "small");
+    dig_small = ds ? ds_digest(ds) : 0;
+    rlab_host_dataset_release(h, ds);
+    rlab_host_free(h);
+
+    /* session 2: everything listed at once, rebuilt on first use, identical */
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    char **names = rlab_host_dataset_names(h);
+    const char *want[] = {"small", "talk", "w", "w.test", "w.train", "w.valid", NULL};
+    for (int i = 0; want[i]; i++)
+        CHECK_MSG(names && names[i] && strcmp(names[i], want[i]) == 0, "name %d: %s, expected %s",
+                  i, names && names[i] ? names[i] : "(none)", want[i]);
+    rlab_strv_free(names);
+    CHECK_EQ_INT(brief_state(h, "small"), RLAB_DS_RECORDED);
+    CHECK_EQ_INT(brief_state(h, "w"), RLAB_DS_RECORDED);
+    ds = rlab_host_dataset_get(h, "w.test"); /* the split reloads its parent first */
+    CHECK(ds != NULL);
+    rlab_host_dataset_release(h, ds);
+    CHECK_EQ_INT(brief_state(h, "w"), RLAB_DS_LOADED);
+    CHECK_EQ_INT(brief_state(h, "w.train"), RLAB_DS_LOADED);
+    ds = rlab_host_dataset_get(h, "w");
+    CHECK(ds && ds_digest(ds) == dig_w); /* regenerated byte for byte */
+    rlab_host_dataset_release(h, ds);
+    ds = rlab_host_dataset_get(h, "small");
+    CHECK(ds && ds_digest(ds) == dig_small);
+    rlab_host_dataset_release(h, ds);
+    CHECK(rlab_host_dataset_get(h, "talk") == NULL); /* dialogues are not interactions */
+    rlab_dialogues *d = rlab_host_dialogues_get(h, "talk");
+    CHECK(d && d->n == 1 && d->convs[0].nturns == 2);
+    rlab_host_dialogues_release(h, d);
+    /* a dialogue dataset can be named by a DATASET argument (a CRS command's data=) */
+    rlab_result_free(run(h, "tgood.echo data=talk", RLAB_OK, NULL));
+    rlab_host_free(h);
+
+    /* the source changed (size): reported at open, never loaded, the command says why */
+    write_text(udata, "1\t10\t5\t881250949\n");
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "small", &b), RLAB_OK);
+    CHECK_EQ_INT(b.state, RLAB_DS_UNAVAILABLE);
+    CHECK_STR_CONTAINS(b.problem, "dataset 'small'");
+    CHECK_STR_CONTAINS(b.problem, udata);
+    CHECK_STR_CONTAINS(b.problem, "changed since it was recorded");
+    CHECK(rlab_host_dataset_get(h, "small") == NULL);
+    CHECK_EQ_INT(rlab_host_dataset_ensure(h, "small", &err), RLAB_ESTATE);
+    rlab_result_free(run(h, "tgood.echo data=small", RLAB_ESTATE, NULL));
+    rlab_host_free(h);
+
+    /* same size, other bytes: only the sha256 tells, at first use */
+    char same[sizeof small_udata];
+    memcpy(same, small_udata, sizeof same);
+    same[2] = '9'; /* item 10 -> 90 */
+    write_text(udata, same);
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(brief_state(h, "small"), RLAB_DS_RECORDED);
+    CHECK_EQ_INT(rlab_host_dataset_ensure(h, "small", &err), RLAB_ESTATE);
+    CHECK_STR_CONTAINS(err.msg, "sha256");
+    CHECK_EQ_INT(brief_state(h, "small"), RLAB_DS_UNAVAILABLE);
+    rlab_host_free(h);
+
+    /* moved away: reported at open; forgetting it removes it from the store */
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s/elsewhere.data", dir);
+    CHECK(rename(udata, moved) == 0);
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "small", &b), RLAB_OK);
+    CHECK_STR_CONTAINS(b.problem, "is missing (moved or deleted");
+    CHECK_EQ_INT(rlab_host_forget_dataset(h, rlab_host_db(h), "small", &err), RLAB_OK);
+    rlab_host_free(h);
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(brief_state(h, "small"), 0);
+    CHECK_EQ_INT(brief_state(h, "talk"), RLAB_DS_RECORDED);
     rlab_host_free(h);
 }
 
@@ -1705,6 +1882,7 @@ static const rlab_test tests[] = {
     {"host.records.side", t_records_side},
     {"host.records.load", t_records_load},
     {"host.job.event_order", t_job_event_order},
+    {"host.data.reopen", t_data_reopen},
     {NULL, NULL},
 };
 

@@ -19,7 +19,7 @@
  *   store.plugin.*   plugin migrations: fresh, incremental, newer refused, prefix rules
  *   store.stmt.*     named, checked parameters
  *   store.artifact.* artifacts (file as BLOB, path only, memory), export with checksum,
- *                    datasets, models, history
+ *                    datasets (kind, recipe, delete), settings, models, history
  *   store.alloc.*    allocation failures injected at every point of open / run / metrics
  *   store.bench.*    100k events insert throughput (printed, not asserted)
  */
@@ -1074,6 +1074,34 @@ static void t_artifacts(void)
     CHECK_EQ_INT(rlab_db_dataset_id(db, "abcdata", &d3, &err), RLAB_OK);
     CHECK_EQ_INT(d3, d1);
     CHECK_EQ_INT(rlab_db_dataset_id(db, "nope", &d3, &err), RLAB_ENOTFOUND);
+    /* kind and recipe (v3): kept, replaced by name, refused when not JSON; delete forgets */
+    di.kind = "interactions";
+    di.recipe = "{\"load\":\"file\",\"path\":\"/x\"}";
+    CHECK_EQ_INT(rlab_db_dataset_register(db, &di, NULL, &err), RLAB_OK);
+    CHECK(strcmp(one_text(db, "SELECT kind || ' ' || json_extract(recipe, '$.load') FROM datasets",
+                          buf, sizeof buf),
+                 "interactions file") == 0);
+    di.recipe = "{not json";
+    CHECK(rlab_db_dataset_register(db, &di, NULL, &err) != RLAB_OK);
+    CHECK_EQ_INT(rlab_db_dataset_delete(db, "abcdata", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_dataset_id(db, "abcdata", &d3, &err), RLAB_ENOTFOUND);
+    CHECK_EQ_INT(rlab_db_dataset_delete(db, "abcdata", &err), RLAB_OK); /* no row: fine */
+
+    /* settings: set, replace, read, remove; read-only from queries */
+    char *sv = (char *)1;
+    CHECK_EQ_INT(rlab_db_setting_get(db, "key-metric", &sv, &err), RLAB_OK);
+    CHECK(sv == NULL);
+    CHECK_EQ_INT(rlab_db_setting_set(db, "key-metric", "valid.hr@5", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_setting_set(db, "key-metric", "test.ndcg@10", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_setting_get(db, "key-metric", &sv, &err), RLAB_OK);
+    CHECK_STR(sv, "test.ndcg@10");
+    rlab_free(sv);
+    CHECK_EQ_INT(
+        rlab_db_query(db, "DELETE FROM settings", NULL, 0, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err),
+        RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_db_setting_set(db, "key-metric", NULL, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_setting_get(db, "key-metric", &sv, &err), RLAB_OK);
+    CHECK(sv == NULL);
 
     /* history: last N, oldest first */
     rlab_db_history_add(db, "help", &err);
