@@ -139,6 +139,7 @@ static int l_datasets_load(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
     const char *format = opt_string(L, 2, "format", NULL);
     const char *name = opt_string(L, 2, "name", NULL);
+    rlab__check_path(L, "datasets.load", path);
     rlab_dataset *ds = NULL;
     rlab_err err = {0};
     if (rlab_data_load(path, format, name, &ds, &err))

@@ -56,6 +56,12 @@ int rlab__run_and_push(lua_State *L, rlab_lua_ctx *lc, rlab_args *args, const ch
 void rlab__enter(rlab_lua_ctx *lc);
 void rlab__leave(rlab_lua_ctx *lc);
 
+/* lsandbox.c: confine the standard libraries of L to the workspace root (call after
+ * luaL_openlibs; see the file's comment), and raise "<fname>: sandbox: ..." when the host is
+ * confined and path is outside its workspace (no-op otherwise). */
+void rlab__lua_sandbox(lua_State *L, const char *root);
+void rlab__check_path(lua_State *L, const char *fname, const char *path);
+
 /* Fill the module table at the top of the stack. */
 void rlab__open_data(lua_State *L);   /* datasets, world */
 void rlab__open_models(lua_State *L); /* models, recommend, evaluate */

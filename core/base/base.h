@@ -80,6 +80,17 @@ RLAB_API void rlab_err_clear(rlab_err *err);
  * "dataset"... Thread-safe. */
 RLAB_API int rlab_name_check(const char *what, const char *name, rlab_err *err);
 
+/* ---- paths ------------------------------------------------------------------------- */
+/* The sandbox's rule (reclab --sandbox): RLAB_OK when path (absolute, or relative to the
+ * current folder) names root itself or something inside it, once "." / ".." and the
+ * symbolic links of every part that exists are resolved; a part that does not exist yet (a
+ * file about to be written, a folder about to be made) may not be "..". Else RLAB_EINVAL
+ * with "path '<path>' is outside the workspace <root>" (or RLAB_EIO when the current
+ * folder cannot be read). root must be absolute and resolved (realpath). Reads the file
+ * system; thread-safe. A link swapped in between the check and the use is not caught: the
+ * rule keeps honest scripts of others in their folder, it is not a jail. */
+RLAB_API int rlab_path_inside(const char *root, const char *path, rlab_err *err);
+
 /* Internal invariant check: never for anything a user or a file can trigger. Prints file and
  * line and traps; compiled out when NDEBUG is set. */
 #ifdef NDEBUG

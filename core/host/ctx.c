@@ -522,6 +522,8 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
         rlab_errf(&ctx.err, rc, "out of memory");
     } else {
         rc = rlab_args_finish(job->args, &ctx.err);
+        if (rc == RLAB_OK)
+            rc = rlab__sandbox_args(h, job->args, &ctx.err);
         if (rc == RLAB_OK) {
             ctx.err.msg[0] = '\0';
             rc = hold_named(&ctx, job->args);

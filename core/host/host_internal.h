@@ -92,6 +92,7 @@ struct rlab_host {
     void *ev_ud;
     double progress_interval;
     char *db_path; /* session store file, NULL = none */
+    char *sandbox; /* resolved workspace folder of --sandbox (sandbox.c), NULL = none */
     int db_gen;    /* bumped by rlab_host_set_store: the worker reopens */
 
     /* store connections: db for the ui thread (and sync runs), wdb owned by the worker */
@@ -130,6 +131,9 @@ int rlab__args_count(const rlab_args *args);
 int rlab__args_is_set(const rlab_args *args, int i);
 /* "pop|itemknn|...": the model kinds with a train command (caller frees). */
 char *rlab__kind_list(const rlab_host *host);
+
+/* sandbox.c: RLAB_EINVAL naming the first PATH argument outside the workspace. */
+int rlab__sandbox_args(const rlab_host *h, const rlab_args *args, rlab_err *err);
 
 /* host.c */
 const rlab_cmd_rec *rlab__find_cmd_rec(const rlab_host *h, const char *full);
