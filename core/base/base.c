@@ -103,10 +103,32 @@ void rlab_assert_fail(const char *expr, const char *file, int line)
 /* Countdown of allocations that may still succeed; negative = unlimited. */
 static atomic_long alloc_budget = -1;
 
+/* The sweep's one-shot failure: allocation number fail_nth (counted in alloc_seq) fails. */
+static atomic_long alloc_seq;
+static atomic_long fail_nth;
+static atomic_int nth_failed;
+
 void rlab_alloc_fail_after(long n) { atomic_store(&alloc_budget, n); }
+
+void rlab_alloc_fail_nth(long n)
+{
+    atomic_store(&fail_nth, 0);
+    atomic_store(&alloc_seq, 0);
+    atomic_store(&nth_failed, 0);
+    atomic_store(&fail_nth, n > 0 ? n : 0);
+}
+
+long rlab_alloc_count(void) { return atomic_load(&alloc_seq); }
+
+int rlab_alloc_nth_failed(void) { return atomic_load(&nth_failed); }
 
 static int alloc_allowed(void)
 {
+    long k = atomic_fetch_add(&alloc_seq, 1) + 1;
+    if (k == atomic_load(&fail_nth)) {
+        atomic_store(&nth_failed, 1);
+        return 0;
+    }
     long b = atomic_load(&alloc_budget);
     while (b >= 0) {
         if (b == 0)

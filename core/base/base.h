@@ -110,6 +110,14 @@ RLAB_API void *rlab_realloc(void *p, size_t n);
 RLAB_API void rlab_free(void *p);
 RLAB_API char *rlab_strdup(const char *s);
 RLAB_API void rlab_alloc_fail_after(long n);
+/* The allocation-failure sweep's mode (tests/allocfail): after rlab_alloc_fail_nth(n) the
+ * n-th allocation counted from this call (n >= 1) fails, once, and every other succeeds;
+ * n = 0 turns it off. rlab_alloc_count() is the number of allocations since the last
+ * rlab_alloc_fail_nth call (or since start), rlab_alloc_nth_failed() 1 once the n-th has
+ * failed. Independent of rlab_alloc_fail_after. Thread-safe. */
+RLAB_API void rlab_alloc_fail_nth(long n);
+RLAB_API long rlab_alloc_count(void);
+RLAB_API int rlab_alloc_nth_failed(void);
 /* 64-byte aligned allocation (free with rlab_free_aligned). */
 RLAB_API void *rlab_malloc_aligned(size_t n);
 RLAB_API void rlab_free_aligned(void *p);

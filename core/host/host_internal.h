@@ -149,7 +149,9 @@ rlab_result *rlab__result_new(void);
 /* hoststore.c: run records and plugin schemas (no-ops without a store) */
 int rlab__store_migrate(rlab_host *h, const rlab_plugin_rec *p, rlab_err *err);
 int rlab__run_begin(rlab_ctx *ctx, rlab_err *err);
-void rlab__run_end(rlab_ctx *ctx, int status, const char *message);
+/* Close the command's run (no-op without one); on a store failure logs it and returns the
+ * error "<cmd>: cannot record the end of run N: ..." in err. */
+int rlab__run_end(rlab_ctx *ctx, int status, const char *message, rlab_err *err);
 void rlab__worker_db(rlab_host *h, rlab_ctx *ctx);
 void rlab__store_close(rlab_host *h);
 
