@@ -782,9 +782,10 @@ int rlab_host_add_dataset(rlab_host *h, rlab_dataset *ds, rlab_err *err)
         return rc;
     }
     rlab_ds_entry *e = rlab_calloc(1, sizeof *e);
-    if (!e) {
+    if (!e) { /* the message names the dataset before it is freed (allocation-failure sweep) */
+        rlab_errf(err, RLAB_ENOMEM, "out of memory adding dataset '%s'", ds->name);
         rlab_dataset_free(ds);
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory adding dataset '%s'", ds->name);
+        return RLAB_ENOMEM;
     }
     e->ds = ds;
     rlab_dataset *old = NULL;
