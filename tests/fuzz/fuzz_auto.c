@@ -13,6 +13,7 @@
  */
 #include "data/loaders.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,26 @@ static const scenario scenarios[] = {
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
 static char dir[64];
+
+/* Remove the temporary folder and what the calls left in it (at exit). */
+static void remove_tree(const char *d)
+{
+    DIR *dd = opendir(d);
+    if (!dd)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(dd)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            if (unlink(p) != 0)
+                remove_tree(p);
+        }
+    closedir(dd);
+    rmdir(d);
+}
+
+static void cleanup(void) { remove_tree(dir); }
 
 static void check(const rlab_dataset *ds)
 {
@@ -114,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(dir, sizeof dir, "%s/fuzz_auto.XXXXXX", base);
         if (!mkdtemp(dir))
             abort();
+        atexit(cleanup);
     }
     if (size < 3)
         return 0;
