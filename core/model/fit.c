@@ -280,9 +280,9 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
             if (ops->no_loss)
                 logf_(fit, "valid %s %.4f hr@10 %.4f", o->select, v[si], h10 >= 0 ? v[h10] : 0.0);
             else
-                logf_(fit, "epoch %d/%d %.1fs loss %.4f | valid %s %.4f hr@10 %.4f%s", e,
-                      o->epochs, rlab_now() - t0, loss, o->select, v[si],
-                      h10 >= 0 ? v[h10] : 0.0, improved ? " (best)" : "");
+                logf_(fit, "epoch %d/%d %.1fs loss %.4f | valid %s %.4f hr@10 %.4f%s", e, o->epochs,
+                      rlab_now() - t0, loss, o->select, v[si], h10 >= 0 ? v[h10] : 0.0,
+                      improved ? " (best)" : "");
         }
         if (fit->progress)
             fit->progress(fit->ud, e, o->epochs, np, pn, pv);
