@@ -430,6 +430,7 @@ static void t_migrate(void)
     snprintf(db, sizeof db, "%s/old.db", dir);
     const char *argv[] = {"reclab", "-q", "--no-demo", "--db", db, "-c", "help", NULL};
     double full = 0;
+    int seen_v[3] = {0, 0, 0}; /* found at version 1, between, at the latest */
     CHECK(make_v1(db));
     CHECK_EQ_INT(run_wait(argv, &full), 0);
     CHECK_EQ_INT(raw_int(db, "PRAGMA user_version"), nver);
@@ -444,6 +445,7 @@ static void t_migrate(void)
         n_checked++;
         /* between the kill and the next open: a whole version, every row, integrity */
         sqlite3_int64 v = raw_int(db, "PRAGMA user_version");
+        seen_v[v <= 1 ? 0 : v >= nver ? 2 : 1]++;
         CHECK_MSG(v >= 1 && v <= nver, "migrate kill %d at %.3f s: user_version %lld", i + 1, t,
                   (long long)v);
         CHECK_MSG(integrity_ok_raw(db), "migrate kill %d at %.3f s: integrity", i + 1, t);
@@ -464,6 +466,9 @@ static void t_migrate(void)
         CHECK(interrupted);
         n_interrupted += interrupted && landed;
     }
+    printf("# crash migrate: after the kill the store was at version 1 %d times, between %d "
+           "times, at the latest (%d) %d times\n",
+           seen_v[0], seen_v[1], nver, seen_v[2]);
     report("migrate");
 }
 
