@@ -179,6 +179,7 @@ static int l_datasets_load(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
     const char *format = opt_string(L, 2, "format", NULL);
     const char *name = opt_string(L, 2, "name", NULL);
+    rlab__check_path(L, "datasets.load", path);
     rlab_err err = {0};
     rlab_dataset_brief b;
     if (rlab_host_load_dataset(lc->host, rlab_host_db(lc->host), path, format, name, &b, &err))

@@ -427,6 +427,7 @@ static int l_models_save(lua_State *L)
     lmodel *u = luaL_testudata(L, 1, RLAB_LUA_MODEL_MT);
     const char *name = u ? u->name : luaL_checkstring(L, 1);
     const char *dir = luaL_optstring(L, 2, "models");
+    rlab__check_path(L, "models.save", dir);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return luaL_error(L, "models.save: cannot create folder '%s': %s", dir, strerror(errno));
     char *path = NULL;
@@ -451,6 +452,7 @@ static int l_models_load(lua_State *L)
         lua_getfield(L, 2, "kind"); /* name? kind? */
         kind = lua_tostring(L, -1);
     }
+    rlab__check_path(L, "models.load", path);
     char base[64];
     if (!name) {
         /* default name: the file name without folder and extension */

@@ -586,6 +586,8 @@ int luaopen_reclab(lua_State *L)
     int standalone = lc == NULL;
     if (standalone)
         lc = standalone_ctx(L);
+    if (rlab_host_sandbox(lc->host)) /* a confined host confines every state bound to it */
+        rlab__lua_sandbox(L, rlab_host_sandbox(lc->host));
     luaL_newlib(L, module_fns);        /* M */
     lua_pushstring(L, rlab_version()); /* M v */
     lua_setfield(L, -2, "version");    /* M */

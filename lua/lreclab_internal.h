@@ -58,6 +58,11 @@ void rlab__leave(rlab_lua_ctx *lc);
 /* ldoc.c: make the Lua API's help (one table, also lua/README's reference) the host's help
  * provider, so `help reclab.evaluate` works in the shell, with -c and in reclab.help. */
 void rlab__lua_register_help(rlab_host *host);
+/* lsandbox.c: confine the standard libraries of L to the workspace root (call after
+ * luaL_openlibs; see the file's comment), and raise "<fname>: sandbox: ..." when the host is
+ * confined and path is outside its workspace (no-op otherwise). */
+void rlab__lua_sandbox(lua_State *L, const char *root);
+void rlab__check_path(lua_State *L, const char *fname, const char *path);
 
 /* Fill the module table at the top of the stack. */
 void rlab__open_data(lua_State *L);   /* datasets, world */

@@ -2,12 +2,13 @@
 # Installs every Debian 12 package reclab needs to build, test and run.
 # Idempotent: packages already present are skipped; run as root (or via sudo).
 # Nothing is downloaded at build or run time; this is the only network step.
+# afl++ is for bench/run afl only (whole-program fuzzing); the build and CI do not need it.
 set -eu
 
 PKGS="build-essential cmake pkg-config git \
   libopenblas-dev liblua5.4-dev lua5.4 libsqlite3-dev sqlite3 \
   libncurses-dev libreadline-dev libjson-c-dev libcurl4-openssl-dev \
-  clang libclang-rt-dev clang-format tmux valgrind"
+  clang libclang-rt-dev clang-format tmux valgrind afl++"
 
 missing=""
 for p in $PKGS; do

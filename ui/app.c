@@ -142,6 +142,21 @@ static int add_demo(rlab_app *app, rlab_err *err)
     return rlab_host_make_world(app->host, rlab_host_db(app->host), NULL, "demo", NULL, err);
 }
 
+/* --sandbox: the workspace is the folder of the store file. */
+static int set_sandbox(rlab_app *app, rlab_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", app->opts.db_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return rlab_host_set_sandbox(app->host, dir, err);
+}
+
 /* Protected part of the Lua set-up (allocation errors become a status, not a panic). */
 static int lua_setup(lua_State *L)
 {
@@ -170,6 +185,8 @@ rlab_app *rlab_app_open(const rlab_app_opts *o, rlab_err *err)
     pthread_mutex_init(&app->mu, NULL);
     app->host = rlab_host_new(NULL, err);
     if (!app->host)
+        goto fail;
+    if (app->opts.sandbox && set_sandbox(app, err))
         goto fail;
     rlab_host_set_event_fn(app->host, app_event, app);
     rlab_host_set_progress_interval(app->host, 0.5);
@@ -335,11 +352,14 @@ int rlab_app_lua_exec(rlab_app *app, const char *code, const char *chunkname,
     lua_pushlstring(L, code, n);   /* r code */
     lua_concat(L, 2);              /* retcode */
     const char *ret = lua_tostring(L, -1);
-    int st = luaL_loadbuffer(L, ret, strlen(ret), chunkname ? chunkname : "=lua"); /* rc f|e */
-    lua_remove(L, -2);                                                             /* f|e */
+    /* a confined session runs source text only (bytecode can break the VM) */
+    const char *mode = rlab_host_sandbox(app->host) ? "t" : NULL;
+    int st =
+        luaL_loadbufferx(L, ret, strlen(ret), chunkname ? chunkname : "=lua", mode); /* rc f|e */
+    lua_remove(L, -2);                                                               /* f|e */
     if (st != LUA_OK) {
-        lua_pop(L, 1);                                                    /* */
-        st = luaL_loadbuffer(L, code, n, chunkname ? chunkname : "=lua"); /* f|e */
+        lua_pop(L, 1);                                                           /* */
+        st = luaL_loadbufferx(L, code, n, chunkname ? chunkname : "=lua", mode); /* f|e */
     }
     if (st != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
@@ -371,8 +391,8 @@ int rlab_app_lua_file(rlab_app *app, const char *path, int argc, char **argv,
         lua_pushstring(L, argv[i]); /* arg a */
         lua_rawseti(L, -2, i + 1);  /* arg */
     }
-    lua_setglobal(L, "arg");         /* */
-    int st = luaL_loadfile(L, path); /* f|e */
+    lua_setglobal(L, "arg");                                                     /* */
+    int st = luaL_loadfilex(L, path, rlab_host_sandbox(app->host) ? "t" : NULL); /* f|e */
     if (st != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         rlab_free(app->last_error);

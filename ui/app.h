@@ -29,6 +29,9 @@ typedef struct rlab_app_opts {
     int no_demo;         /* do not register the demo world as dataset "demo" */
     int quiet;           /* no progress lines from synchronous jobs on stderr (the shell sets
                             it: it shows events through rlab_app_set_event_fn instead) */
+    int sandbox;         /* --sandbox: confine file access to the folder of db_path (Lua
+                            libraries and binding, command PATH arguments; lua/README) and
+                            load Lua source only as text */
 } rlab_app_opts;
 
 /* holds rlab_host *, rlab_db *, lua_State * (session Lua state) */

@@ -29,6 +29,11 @@ void rlab_cli_usage(FILE *f)
                "  --db FILE           session store (default ./reclab.db or $RECLAB_DB)\n"
                "  --no-demo           do not load the demo world as dataset \"demo\"\n"
                "  -q, --quiet         no progress lines on stderr\n"
+               "  --sandbox           for scripts from others: no os.execute, io.popen,\n"
+               "                      package.loadlib or debug library, no precompiled\n"
+               "                      chunks, and every file a script or a command reads or\n"
+               "                      writes must be inside the workspace, the folder of the\n"
+               "                      --db file (batch only; lua/README, \"The sandbox\")\n"
                "  --version           print the version and exit\n"
                "  -h, --help          this text\n"
                "\n"
@@ -65,6 +70,8 @@ int rlab_cli_parse(int argc, char **argv, rlab_cli *cli)
             cli->version = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             cli->app.quiet = 1;
+        } else if (!strcmp(a, "--sandbox")) {
+            cli->app.sandbox = 1;
         } else if (!strcmp(a, "--no-demo")) {
             cli->app.no_demo = 1;
         } else if (!strcmp(a, "--db") || !strcmp(a, "-e") || !strcmp(a, "-c")) {

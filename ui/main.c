@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         printf("reclab %s\n", rlab_version());
         return 0;
     }
-    int interactive = cli.n_actions == 0 && !cli.demo && isatty(0) && isatty(1);
+    /* --sandbox is for batch runs: the shell's own commands read and write files freely */
+    int interactive = cli.n_actions == 0 && !cli.demo && !cli.app.sandbox && isatty(0) && isatty(1);
 #ifndef RLAB_HAVE_SHELL
     interactive = 0;
 #endif

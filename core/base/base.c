@@ -2,8 +2,11 @@
  * core/base: errors, allocation with fault injection, arenas, xoshiro256** RNG, clocks and
  * the log sink. Small, dependency-free, thread-safe where the header says so.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "base/base.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- status names ------------------------------------------------------------------ */
 static const char *const status_names[RLAB_NSTATUS] = {
@@ -99,10 +103,32 @@ void rlab_assert_fail(const char *expr, const char *file, int line)
 /* Countdown of allocations that may still succeed; negative = unlimited. */
 static atomic_long alloc_budget = -1;
 
+/* The sweep's one-shot failure: allocation number fail_nth (counted in alloc_seq) fails. */
+static atomic_long alloc_seq;
+static atomic_long fail_nth;
+static atomic_int nth_failed;
+
 void rlab_alloc_fail_after(long n) { atomic_store(&alloc_budget, n); }
+
+void rlab_alloc_fail_nth(long n)
+{
+    atomic_store(&fail_nth, 0);
+    atomic_store(&alloc_seq, 0);
+    atomic_store(&nth_failed, 0);
+    atomic_store(&fail_nth, n > 0 ? n : 0);
+}
+
+long rlab_alloc_count(void) { return atomic_load(&alloc_seq); }
+
+int rlab_alloc_nth_failed(void) { return atomic_load(&nth_failed); }
 
 static int alloc_allowed(void)
 {
+    long k = atomic_fetch_add(&alloc_seq, 1) + 1;
+    if (k == atomic_load(&fail_nth)) {
+        atomic_store(&nth_failed, 1);
+        return 0;
+    }
     long b = atomic_load(&alloc_budget);
     while (b >= 0) {
         if (b == 0)
@@ -143,6 +169,67 @@ int rlab_name_check(const char *what, const char *name, rlab_err *err)
     q[k] = '\0';
     return rlab_errf(err, RLAB_EINVAL, "%s name '%s...' is longer than %d bytes", what ? what : "a",
                      q, RLAB_NAME_CAP - 1);
+}
+
+/* ---- paths ------------------------------------------------------------------------- */
+
+int rlab_path_inside(const char *root, const char *path, rlab_err *err)
+{
+    if (!root || root[0] != '/')
+        return rlab_errf(err, RLAB_EINVAL, "sandbox: no workspace folder");
+    if (!path || !*path)
+        return rlab_errf(err, RLAB_EINVAL, "sandbox: empty path");
+    /* the absolute form, "cwd/path" for a relative one */
+    char full[2 * PATH_MAX];
+    if (path[0] == '/') {
+        if (strlen(path) >= sizeof full)
+            return rlab_errf(err, RLAB_EINVAL, "sandbox: path too long");
+        strcpy(full, path);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            return rlab_errf(err, RLAB_EIO, "sandbox: cannot read the current folder: %s",
+                             strerror(errno));
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", cwd, path) >= sizeof full)
+            return rlab_errf(err, RLAB_EINVAL, "sandbox: path too long");
+    }
+    /* Resolve the longest prefix that exists (realpath follows its links and "..", so a link
+     * inside the workspace that points out of it is outside); the parts after it must not
+     * climb with "..". */
+    char resolved[PATH_MAX];
+    size_t cut = strlen(full);
+    for (;;) {
+        char save = full[cut];
+        full[cut] = '\0';
+        char *ok = realpath(cut ? full : "/", resolved);
+        full[cut] = save;
+        if (ok)
+            break;
+        if (errno != ENOENT && errno != ENOTDIR)
+            goto outside;
+        while (cut > 0 && full[cut - 1] == '/') /* drop the last part */
+            cut--;
+        while (cut > 0 && full[cut - 1] != '/')
+            cut--;
+        if (cut == 0)
+            goto outside;
+    }
+    for (const char *p = full + cut; *p;) { /* the parts that do not exist yet */
+        while (*p == '/')
+            p++;
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            goto outside;
+        p += n;
+    }
+    size_t rn = strlen(root);
+    while (rn > 1 && root[rn - 1] == '/')
+        rn--;
+    if (strncmp(resolved, root, rn) == 0 &&
+        (resolved[rn] == '\0' || resolved[rn] == '/' || rn == 1))
+        return RLAB_OK;
+outside:
+    return rlab_errf(err, RLAB_EINVAL, "path '%.200s' is outside the workspace %.100s", path, root);
 }
 
 char *rlab_strdup(const char *s)

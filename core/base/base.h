@@ -80,6 +80,17 @@ RLAB_API void rlab_err_clear(rlab_err *err);
  * "dataset"... Thread-safe. */
 RLAB_API int rlab_name_check(const char *what, const char *name, rlab_err *err);
 
+/* ---- paths ------------------------------------------------------------------------- */
+/* The sandbox's rule (reclab --sandbox): RLAB_OK when path (absolute, or relative to the
+ * current folder) names root itself or something inside it, once "." / ".." and the
+ * symbolic links of every part that exists are resolved; a part that does not exist yet (a
+ * file about to be written, a folder about to be made) may not be "..". Else RLAB_EINVAL
+ * with "path '<path>' is outside the workspace <root>" (or RLAB_EIO when the current
+ * folder cannot be read). root must be absolute and resolved (realpath). Reads the file
+ * system; thread-safe. A link swapped in between the check and the use is not caught: the
+ * rule keeps honest scripts of others in their folder, it is not a jail. */
+RLAB_API int rlab_path_inside(const char *root, const char *path, rlab_err *err);
+
 /* Internal invariant check: never for anything a user or a file can trigger. Prints file and
  * line and traps; compiled out when NDEBUG is set. */
 #ifdef NDEBUG
@@ -99,6 +110,14 @@ RLAB_API void *rlab_realloc(void *p, size_t n);
 RLAB_API void rlab_free(void *p);
 RLAB_API char *rlab_strdup(const char *s);
 RLAB_API void rlab_alloc_fail_after(long n);
+/* The allocation-failure sweep's mode (tests/allocfail): after rlab_alloc_fail_nth(n) the
+ * n-th allocation counted from this call (n >= 1) fails, once, and every other succeeds;
+ * n = 0 turns it off. rlab_alloc_count() is the number of allocations since the last
+ * rlab_alloc_fail_nth call (or since start), rlab_alloc_nth_failed() 1 once the n-th has
+ * failed. Independent of rlab_alloc_fail_after. Thread-safe. */
+RLAB_API void rlab_alloc_fail_nth(long n);
+RLAB_API long rlab_alloc_count(void);
+RLAB_API int rlab_alloc_nth_failed(void);
 /* 64-byte aligned allocation (free with rlab_free_aligned). */
 RLAB_API void *rlab_malloc_aligned(size_t n);
 RLAB_API void rlab_free_aligned(void *p);

@@ -121,11 +121,13 @@ static int registry_add(rlab_host *h, const char *name, rlab_dataset *ds, rlab_d
     rlab_ds_entry *e = rlab_calloc(1, sizeof *e);
     char *rcp = recipe ? rlab_strdup(recipe) : NULL;
     if (!e || (recipe && !rcp)) {
+        /* the message first: name may point into ds (found by the allocation-failure sweep) */
+        rlab_errf(err, RLAB_ENOMEM, "out of memory adding dataset '%s'", name);
         rlab_free(e);
         rlab_free(rcp);
         rlab_dataset_free(ds);
         rlab_dialogues_free(dlg);
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory adding dataset '%s'", name);
+        return RLAB_ENOMEM;
     }
     snprintf(e->name, sizeof e->name, "%s", name);
     e->ds = ds;

@@ -240,6 +240,7 @@ void rlab_host_free(rlab_host *h)
     for (int i = 0; i < h->ndirs; i++)
         rlab_free(h->dirs[i]);
     rlab_free(h->dirs);
+    rlab_free(h->sandbox);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->reload_mu);

@@ -427,6 +427,18 @@ RLAB_API int rlab_host_set_store(rlab_host *host, const char *path, rlab_err *er
 /* The ui thread's store connection (NULL when none); borrowed. */
 RLAB_API rlab_db *rlab_host_db(rlab_host *host);
 
+/* ---- the sandbox (reclab --sandbox) ------------------------------------------------ */
+
+/* Confine file paths to folder (resolved with realpath; it must exist; NULL lifts the
+ * confinement): from then on every RLAB_ARG_PATH argument of every command must name
+ * something inside it (base.h rlab_path_inside), checked when the command starts, or the
+ * command fails with "<cmd>: bad argument 'file' (sandbox: path '/x' is outside the
+ * workspace /w)". The Lua binding confines a state bound to such a host too (lua/README).
+ * Errors: RLAB_EIO (no such folder), RLAB_ENOMEM. ui thread, with no job running. */
+RLAB_API int rlab_host_set_sandbox(rlab_host *host, const char *folder, rlab_err *err);
+/* The resolved workspace folder, or NULL when the host is not confined. Borrowed. */
+RLAB_API const char *rlab_host_sandbox(const rlab_host *host);
+
 /* ---- model persistence -------------------------------------------------------------- */
 
 /* Find a model kind by name among the loaded plugins; *plugin (may be NULL) receives the

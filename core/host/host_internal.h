@@ -126,6 +126,7 @@ struct rlab_host {
     void *ev_ud;
     double progress_interval;
     char *db_path; /* session store file, NULL = none */
+    char *sandbox; /* resolved workspace folder of --sandbox (sandbox.c), NULL = none */
     int db_gen;    /* bumped by rlab_host_set_store: the worker reopens */
 
     pthread_mutex_t reload_mu; /* one lazy reload at a time (recursive: a split's parent) */
@@ -172,6 +173,9 @@ int rlab__args_is_set(const rlab_args *args, int i);
 /* "pop|itemknn|...": the model kinds with a train command (caller frees). */
 char *rlab__kind_list(const rlab_host *host);
 
+/* sandbox.c: RLAB_EINVAL naming the first PATH argument outside the workspace. */
+int rlab__sandbox_args(const rlab_host *h, const rlab_args *args, rlab_err *err);
+
 /* host.c */
 const rlab_cmd_rec *rlab__find_cmd_rec(const rlab_host *h, const char *full);
 void rlab__emit(rlab_host *h, const rlab_event *ev);
@@ -186,7 +190,9 @@ rlab_result *rlab__result_new(void);
 /* hoststore.c: run records and plugin schemas (no-ops without a store) */
 int rlab__store_migrate(rlab_host *h, const rlab_plugin_rec *p, rlab_err *err);
 int rlab__run_begin(rlab_ctx *ctx, rlab_err *err);
-void rlab__run_end(rlab_ctx *ctx, int status, const char *message);
+/* Close the command's run (no-op without one); on a store failure logs it and returns the
+ * error "<cmd>: cannot record the end of run N: ..." in err. */
+int rlab__run_end(rlab_ctx *ctx, int status, const char *message, rlab_err *err);
 void rlab__worker_db(rlab_host *h, rlab_ctx *ctx);
 void rlab__store_close(rlab_host *h);
 

@@ -174,15 +174,18 @@ int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
     return rc;
 }
 
-void rlab__run_end(rlab_ctx *ctx, int status, const char *message)
+int rlab__run_end(rlab_ctx *ctx, int status, const char *message, rlab_err *err)
 {
     if (!ctx->db || !ctx->run_id)
-        return;
+        return RLAB_OK;
     if (ctx->resolved)
         rewrite_config(ctx);
     rlab_err e = {0};
     if (rlab_db_run_end(ctx->db, ctx->run_id, rlab_run_status_for(status),
-                        status == RLAB_OK ? NULL : message, &e))
-        rlab_log(RLAB_LOG_ERROR, "%s: cannot record the end of run %lld: %s", ctx->cmd->full,
-                 (long long)ctx->run_id, e.msg);
+                        status == RLAB_OK ? NULL : message, &e) == RLAB_OK)
+        return RLAB_OK;
+    rlab_log(RLAB_LOG_ERROR, "%s: cannot record the end of run %lld: %s", ctx->cmd->full,
+             (long long)ctx->run_id, e.msg);
+    return rlab_errf(err, e.code ? e.code : RLAB_EDB, "%s: cannot record the end of run %lld: %s",
+                     ctx->cmd->full, (long long)ctx->run_id, e.msg);
 }

@@ -242,22 +242,30 @@ static char *run_config_json(const rlab_model_kind *k, const char *data, const c
     return text;
 }
 
-static void update_run_config(rlab_ctx *ctx, const char *json, int64_t seed)
+/* A run whose configuration cannot be stored fails (the allocation-failure sweep found it
+ * silently left NULL): "every value is stored with the run" is the run record's promise. */
+static int update_run_config(rlab_ctx *ctx, const char *json, int64_t seed, rlab_err *err)
 {
     rlab_db *db = rlab_ctx_db(ctx);
-    if (!db || !rlab_ctx_run_id(ctx) || !json)
-        return;
-    rlab_err e = {0};
+    if (!db || !rlab_ctx_run_id(ctx))
+        return RLAB_OK;
     rlab_db_stmt *s =
-        rlab_db_prepare(db, "UPDATE runs SET config = :c, seed = :s WHERE id = :id", &e);
+        rlab_db_prepare(db, "UPDATE runs SET config = :c, seed = :s WHERE id = :id", err);
     if (!s)
-        return;
-    rlab_db_bind_text(s, ":c", json, &e);
-    rlab_db_bind_int(s, ":s", seed, &e);
-    rlab_db_bind_int(s, ":id", rlab_ctx_run_id(ctx), &e);
-    if (rlab_db_step(s, &e) != RLAB_OK && e.code)
-        rlab_log(RLAB_LOG_WARN, "train: cannot store the run config: %s", e.msg);
+        return err->code;
+    int rc = rlab_db_bind_text(s, ":c", json, err);
+    if (!rc)
+        rc = rlab_db_bind_int(s, ":s", seed, err);
+    if (!rc)
+        rc = rlab_db_bind_int(s, ":id", rlab_ctx_run_id(ctx), err);
+    if (!rc)
+        rc = rlab_db_step(s, err);
     rlab_db_finalize(s);
+    if (rc == RLAB_OK || rc == RLAB_DB_ROW)
+        return RLAB_OK;
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    return rlab_errf(err, rc, "cannot store the run config: %s", why);
 }
 
 /* ---- train ------------------------------------------------------------------------------ */
@@ -324,7 +332,13 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
     if (rc)
         return rc;
     char *json = run_config_json(k, ds->name, name, &o, cfg);
-    update_run_config(ctx, json, o.seed);
+    rc = json ? update_run_config(ctx, json, o.seed, err)
+              : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    if (rc) {
+        rlab_view_free(v);
+        rlab_free(json);
+        return rc;
+    }
     rlab_ctx_run_describe(ctx, k->name, ds->name);
     rlab_ctx_printf(ctx, "train %s on %s (%d users, %d items, split %s)", k->name, ds->name,
                     (int)v->n_users, (int)v->n_items, rlab_split_names[o.split]);
@@ -386,7 +400,8 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
             {.type = RLAB_CELL_TEXT, .s = res.names[i]},
             {.type = res.has_valid ? RLAB_CELL_FLOAT : RLAB_CELL_NULL, .f = res.valid[i]},
             {.type = res.has_test ? RLAB_CELL_FLOAT : RLAB_CELL_NULL, .f = res.test[i]}};
-        rlab_table_add_cells(t, row);
+        if (rlab_table_add_cells(t, row) != RLAB_OK)
+            ctx->oom = 1; /* fails the command: "out of memory recording results" */
         /* the summary as scalars (every value is in the table and the store): the selection
          * metric on valid, HR and NDCG at 10 on test */
         char key[48];
@@ -716,8 +731,8 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
         char buf[24];
         const char *id = item_name(ds, top[i], buf, sizeof buf);
         const char *title = titles && titles->text[top[i]] ? titles->text[top[i]] : "";
-        if (t)
-            rlab_table_add_row(t, "isfs", i + 1, id, (double)sc[i], title);
+        if (t && rlab_table_add_row(t, "isfs", i + 1, id, (double)sc[i], title) != RLAB_OK)
+            ctx->oom = 1;
     }
     rlab_ctx_result_model(ctx, "model", m->name);
     rlab_ctx_result_str(ctx, "user", uname);

@@ -310,7 +310,9 @@ static int bpr_begin(const rlab_fit *fit, void **state, rlab_err *err)
     rlab_rng_seed(&rng, seed);
     int rc = RLAB_OK;
     rlab_params *P = rlab_params_new(specs, 3, &rng, err);
-    if (!P || !(st->m = bpr_wrap(P, tr->D, tr->nu, tr->ni, err))) {
+    if (P && !(st->m = bpr_wrap(P, tr->D, tr->nu, tr->ni, err)))
+        P = NULL; /* bpr_wrap owns P, also when it fails (a double free the sweep found) */
+    if (!P) {
         rc = err->code ? err->code : RLAB_ENOMEM;
         goto fail;
     }

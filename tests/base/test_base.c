@@ -1,11 +1,20 @@
 /*
  * Test organization: base.err.* error formatting; base.alloc.* fault injection;
- * base.arena.* bump allocation, alignment, full arena; base.rng.* determinism and ranges.
+ * base.arena.* bump allocation, alignment, full arena; base.rng.* determinism and ranges;
+ * base.path.* the sandbox's rule rlab_path_inside (links, "..", relative paths, files not
+ * yet made).
  */
+#define _XOPEN_SOURCE 700 /* realpath, mkdtemp, symlink */
+
 #include "base/base.h"
 #include "harness.h"
 
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void t_err_format(void)
 {
@@ -80,12 +89,64 @@ static void t_rng(void)
     CHECK_EQ_INT(sum, 45);
 }
 
+static void t_path_inside(void)
+{
+    char tmpl[] = "/tmp/rlab_path_XXXXXX";
+    char *t = mkdtemp(tmpl);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    char real[PATH_MAX], ws[PATH_MAX + 8], p[PATH_MAX + 64], cwd[PATH_MAX];
+    CHECK(realpath(t, real) != NULL);
+    snprintf(ws, sizeof ws, "%s/ws", real);
+    snprintf(p, sizeof p, "%s/out", real);
+    CHECK(mkdir(ws, 0700) == 0 && mkdir(p, 0700) == 0);
+    snprintf(p, sizeof p, "%s/ws/link", real);
+    CHECK(symlink("../out", p) == 0);
+    rlab_err err = {0};
+    /* inside: the root, files in it, files not made yet, in folders not made yet */
+    CHECK_EQ_INT(rlab_path_inside(ws, ws, &err), RLAB_OK);
+    snprintf(p, sizeof p, "%s/a.txt", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_OK);
+    snprintf(p, sizeof p, "%s/new/dir/a.txt", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_OK);
+    snprintf(p, sizeof p, "%s/./x/../a.txt", ws); /* ".." over a part that is not there */
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_EINVAL);
+    /* outside: "..", a link out, a sibling sharing the prefix, the parent, "/" */
+    snprintf(p, sizeof p, "%s/../out/secret", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_EINVAL);
+    CHECK(strstr(err.msg, "is outside the workspace") != NULL);
+    snprintf(p, sizeof p, "%s/link/secret", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_EINVAL);
+    snprintf(p, sizeof p, "%s/link", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_EINVAL);
+    snprintf(p, sizeof p, "%s2/x", ws);
+    CHECK_EQ_INT(rlab_path_inside(ws, p, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_path_inside(ws, real, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_path_inside(ws, "/", &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_path_inside(ws, "", &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_path_inside("relative", ws, &err), RLAB_EINVAL);
+    /* relative paths are taken from the current folder */
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(ws) == 0);
+    CHECK_EQ_INT(rlab_path_inside(ws, "a.txt", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_path_inside(ws, "sub/../a.txt", &err), RLAB_EINVAL); /* sub not made */
+    CHECK_EQ_INT(rlab_path_inside(ws, "../out/x", &err), RLAB_EINVAL);
+    CHECK_EQ_INT(rlab_path_inside(ws, "link/../ws/a.txt", &err), RLAB_OK); /* out/../ws: in */
+    CHECK(chdir(cwd) == 0);
+    /* the root "/" holds everything */
+    CHECK_EQ_INT(rlab_path_inside("/", ws, &err), RLAB_OK);
+    snprintf(p, sizeof p, "%s/ws/link", real);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/out", real);
+    rmdir(p);
+    rmdir(ws);
+    rmdir(real);
+}
+
 static const rlab_test tests[] = {
-    {"base.err.1", t_err_format},
-    {"base.alloc.1", t_alloc_fault},
-    {"base.arena.1", t_arena},
-    {"base.rng.1", t_rng},
-    {NULL, NULL},
+    {"base.err.1", t_err_format}, {"base.alloc.1", t_alloc_fault}, {"base.arena.1", t_arena},
+    {"base.rng.1", t_rng},        {"base.path.1", t_path_inside},  {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
