@@ -9,8 +9,8 @@
  *     ?.lua and ?/init.lua), and the binding's own file functions (datasets.load,
  *     models.save, models.load: rlab__check_path); command PATH arguments are the host's
  *     (core/host/sandbox.c);
- *   - text only: load, loadfile and dofile refuse precompiled chunks (malformed bytecode can
- *     break the VM's memory safety).
+ *   - text only: load, loadfile, dofile and require refuse precompiled chunks (malformed
+ *     bytecode can break the VM's memory safety).
  * A refused call raises "<function>: sandbox: path '...' is outside the workspace <root>".
  */
 #include "lreclab_internal.h"
@@ -90,6 +90,27 @@ static int l_dofile_text(lua_State *L)
     return lua_gettop(L) - 1;
 }
 
+/* The Lua-file searcher of require, text only (the stock one loads precompiled files too):
+ * package.searchpath(name, package.path), then the file as source. Returns the loader and
+ * its path, or a message as the stock searchers do. */
+static int l_search_text(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_getglobal(L, "package");       /* name P */
+    lua_getfield(L, -1, "searchpath"); /* name P sp */
+    lua_pushstring(L, name);           /* name P sp name */
+    lua_getfield(L, -3, "path");       /* name P sp name path */
+    lua_call(L, 2, 2);                 /* name P file|nil msg? */
+    if (lua_isnil(L, -2))
+        return 1; /* the message */
+    const char *file = lua_tostring(L, -2);
+    if (luaL_loadfilex(L, file, "t") != LUA_OK) /* name P file msg f|e */
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    lua_pushvalue(L, -3); /* name P file msg f file */
+    return 2;
+}
+
 /* Replace table[field] (table at the top of the stack) by a confined version. */
 static void confine(lua_State *L, const char *root, const char *field, const char *fname,
                     int npaths)
@@ -132,12 +153,15 @@ void rlab__lua_sandbox(lua_State *L, const char *root)
         lua_setfield(L, -2, "cpath");                             /* P */
         lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", root, root); /* P path */
         lua_setfield(L, -2, "path");                              /* P */
-        /* keep the preload and Lua-file searchers; drop the C and all-in-one ones */
+        /* keep the preload searcher; the Lua-file one becomes text only; drop the C and
+         * all-in-one ones */
         if (lua_getfield(L, -1, "searchers") == LUA_TTABLE) { /* P S */
             for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i > 2; i--) {
                 lua_pushnil(L);        /* P S nil */
                 lua_rawseti(L, -2, i); /* P S */
             }
+            lua_pushcfunction(L, l_search_text); /* P S f */
+            lua_rawseti(L, -2, 2);               /* P S */
         }
         lua_pop(L, 1); /* P */
     }

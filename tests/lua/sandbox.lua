@@ -43,6 +43,8 @@ local g = io.open(W .. "/helper.lua", "w"); g:write("return 40"); g:close()
 if require("helper") ~= 40 then fail("lua.sandbox.3", "require of a workspace module") end
 if dofile(W .. "/helper.lua") ~= 40 then fail("lua.sandbox.3", "dofile inside") end
 refused("lua.sandbox.3", "not found", require, "lfs")
+local b = io.open(W .. "/binmod.lua", "wb"); b:write(string.dump(function() return 1 end)); b:close()
+refused("lua.sandbox.3", "binary chunk", require, "binmod")
 
 -- lua.sandbox.4: the binding's file functions and command PATH arguments
 refused("lua.sandbox.4", "datasets.load: sandbox", reclab.datasets.load, O .. "/secret.txt")
