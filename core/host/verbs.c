@@ -624,8 +624,9 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
 /* ---- recommend / export ------------------------------------------------------------------ */
 
 /* The model's dataset when it is loaded (names users and items), else NULL. */
-static const rlab_dataset *model_dataset(rlab_ctx *ctx, const rlab_model *m)
+static const rlab_dataset *model_dataset(rlab_ctx *ctx, const rlab_model *m, int *rc)
 {
+    *rc = RLAB_OK;
     if (!m->dataset[0])
         return NULL;
     rlab_dataset *d = rlab_host_dataset_get(rlab_ctx_host(ctx), m->dataset);
@@ -633,6 +634,10 @@ static const rlab_dataset *model_dataset(rlab_ctx *ctx, const rlab_model *m)
         return NULL;
     rlab_host_dataset_release(rlab_ctx_host(ctx), d);
     const rlab_dataset *ds = rlab_ctx_dataset(ctx, m->dataset); /* held until the end */
+    /* a dataset that is there but cannot be held (ENOMEM) is an error, not "no dataset": the
+     * user names would silently become dense indices (the allocation-failure sweep) */
+    if (!ds && rlab_ctx_err(ctx)->code == RLAB_ENOMEM)
+        *rc = RLAB_ENOMEM;
     return ds && rlab_vocab_size(&ds->items) == m->n_items ? ds : NULL;
 }
 
@@ -699,7 +704,10 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
     const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
     if (!m)
         return RLAB_ENOTFOUND;
-    const rlab_dataset *ds = model_dataset(ctx, m);
+    int rc;
+    const rlab_dataset *ds = model_dataset(ctx, m, &rc);
+    if (rc)
+        return rc;
     const char *uname = rlab_args_str(args, "user");
     int64_t user = resolve_user(ctx, m, ds, uname);
     if (user < 0)
@@ -712,8 +720,8 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
     float *sc = rlab_ctx_alloc(ctx, (size_t)k * sizeof(float));
     if (!mask || !top || !sc)
         return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-    int rc = topk_user(m, (int32_t)user, k, rlab_args_bool(args, "seen"), mask, top, sc,
-                       rlab_ctx_err(ctx));
+    rc = topk_user(m, (int32_t)user, k, rlab_args_bool(args, "seen"), mask, top, sc,
+                   rlab_ctx_err(ctx));
     if (rc)
         return rc;
     const rlab_feat_col *titles = ds ? rlab_feats_find(&ds->item_feats, "title") : NULL;
@@ -747,7 +755,10 @@ static int export_topk(rlab_ctx *ctx, const rlab_args *args)
         return RLAB_ENOTFOUND;
     if (m->hist.n_users <= 0 && m->n_users <= 0)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "model '%s' knows no users", m->name);
-    const rlab_dataset *ds = model_dataset(ctx, m);
+    int rc;
+    const rlab_dataset *ds = model_dataset(ctx, m, &rc);
+    if (rc)
+        return rc;
     const char *path = rlab_args_str(args, "file");
     int k = (int)rlab_args_int(args, "k");
     if (k > m->n_items)
@@ -763,7 +774,7 @@ static int export_topk(rlab_ctx *ctx, const rlab_args *args)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return rlab_ctx_errorf(ctx, RLAB_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    int rc = RLAB_OK;
+    rc = RLAB_OK;
     fprintf(f, "user,rank,item,score\n");
     for (int32_t u = 0; u < nu && rc == RLAB_OK; u++) {
         if (rlab_ctx_cancelled(ctx)) {
