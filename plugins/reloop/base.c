@@ -9,6 +9,10 @@
  *                     a = 1, c = 0, w = 0 at start. M itself never changes (any kind of any
  *                     plugin can be wrapped, but only the head can be fine-tuned).
  *
+ *   factorisation machine over CTR samples (reloop_base_new_fm, Rendle 2010): biases per id,
+ *                     numeric weights, pairwise <v_f, v_g> of the categorical fields; h = the
+ *                     field vectors concatenated; N(0, 0.01^2) vectors, SGD with L2.
+ *
  * A wrapped model's outputs for a range of rows are cached (M is frozen, so the frozen and the
  * incremental base see the same s_M, h_M): clones share the cache, reference counted.
  */
@@ -26,7 +30,7 @@ typedef struct wrap_cache {
 
 struct reloop_base {
     reloop_base_opts o;
-    int kind; /* 0 own MF, 1 wrapped */
+    int kind; /* 0 own MF, 1 wrapped, 2 FM over CTR samples */
     int32_t NU, NI, D;
     float *par; /* MF: b, bu[NU], bi[NI], P[NU][D], Q[NI][D]; wrap: a, c, w[K] */
     size_t npar;
@@ -34,6 +38,12 @@ struct reloop_base {
     int K;
     float mu, sd; /* wrap: standardisation of s_M (sd 0 = not yet set) */
     wrap_cache *cache;
+    /* FM: the tabular's categorical fields fld[F]; parameters w0, then per field w[card] and
+     * V[card][D] at woff[f] / voff[f], then the numeric weights at noff */
+    const rlab_tabular *tab;
+    int F;
+    int *fld;
+    size_t *woff, *voff, noff;
 };
 
 static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -119,6 +129,8 @@ reloop_base *reloop_base_clone(const reloop_base *src, rlab_err *err)
     b->par = par;
     if (b->cache)
         b->cache->refs++;
+    if (b->fld)
+        b->fld[b->F]++;
     return b;
 }
 
@@ -126,6 +138,11 @@ void reloop_base_free(reloop_base *b)
 {
     if (!b)
         return;
+    if (b->fld && --b->fld[b->F] == 0) { /* FM tables are shared by clones: count at fld[F] */
+        rlab_free(b->fld);
+        rlab_free(b->woff);
+        rlab_free(b->voff);
+    }
     if (b->cache && --b->cache->refs == 0) {
         rlab_free(b->cache->s);
         rlab_free(b->cache->h);
@@ -133,6 +150,101 @@ void reloop_base_free(reloop_base *b)
     }
     rlab_free(b->par);
     rlab_free(b);
+}
+
+reloop_base *reloop_base_new_fm(const rlab_tabular *t, const reloop_base_opts *o, rlab_err *err)
+{
+    int F = 0;
+    for (int f = 0; f < t->nfields; f++)
+        F += t->fields[f].role == RLAB_TAB_CAT;
+    if (F < 1 || o->dim < 1) {
+        rlab_errf(err, RLAB_EINVAL, "reloop fm: samples '%s' have no categorical field", t->name);
+        return NULL;
+    }
+    reloop_base *b = rlab_calloc(1, sizeof *b);
+    if (b) {
+        b->fld = rlab_calloc((size_t)F + 1, sizeof(int));
+        b->woff = rlab_calloc((size_t)F, sizeof(size_t));
+        b->voff = rlab_calloc((size_t)F, sizeof(size_t));
+    }
+    if (!b || !b->fld || !b->woff || !b->voff) {
+        if (b) {
+            rlab_free(b->fld);
+            rlab_free(b->woff);
+            rlab_free(b->voff);
+        }
+        rlab_free(b);
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    b->o = *o;
+    b->kind = 2;
+    b->tab = t;
+    b->D = o->dim;
+    b->F = F;
+    b->fld[F] = 1; /* reference count of the shared tables */
+    size_t off = 1;
+    for (int f = 0, j = 0; f < t->nfields; f++) {
+        if (t->fields[f].role != RLAB_TAB_CAT)
+            continue;
+        b->fld[j] = f;
+        b->woff[j] = off;
+        off += (size_t)t->fields[f].card;
+        b->voff[j] = off;
+        off += (size_t)t->fields[f].card * (size_t)b->D;
+        j++;
+    }
+    b->noff = off;
+    b->npar = off + (size_t)t->nnum;
+    b->K = F * b->D;
+    b->par = rlab_calloc(b->npar, sizeof(float));
+    if (!b->par) {
+        reloop_base_free(b);
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    rlab_rng rng;
+    rlab_rng_seed(&rng, o->seed);
+    for (int j = 0; j < F; j++)
+        for (size_t i = 0; i < (size_t)t->fields[b->fld[j]].card * (size_t)b->D; i++)
+            b->par[b->voff[j] + i] = 0.01f * rlab_rng_normal(&rng);
+    return b;
+}
+
+/* The numeric input j of sample i: sign(x) log(1 + |x|), 0 when missing. */
+static float fm_num(const rlab_tabular *t, int64_t i, int j)
+{
+    float x = t->num[(size_t)i * (size_t)t->nnum + (size_t)j];
+    if (isnan(x))
+        return 0.0f;
+    return x < 0.0f ? -log1pf(-x) : log1pf(x);
+}
+
+/* FM logit of sample i; S[D] receives sum_f v_f, h (may be NULL) the concatenated v_f. */
+static float fm_logit(const reloop_base *b, int64_t i, float *S, float *h)
+{
+    const rlab_tabular *t = b->tab;
+    const int D = b->D;
+    float z = b->par[0], sq = 0.0f;
+    for (int k = 0; k < D; k++)
+        S[k] = 0.0f;
+    for (int f = 0; f < b->F; f++) {
+        int32_t id = t->fields[b->fld[f]].ids[i];
+        z += b->par[b->woff[f] + (size_t)id];
+        const float *v = b->par + b->voff[f] + (size_t)id * (size_t)D;
+        for (int k = 0; k < D; k++) {
+            S[k] += v[k];
+            sq += v[k] * v[k];
+        }
+        if (h)
+            memcpy(h + (size_t)f * (size_t)D, v, (size_t)D * sizeof(float));
+    }
+    for (int j = 0; j < t->nnum; j++)
+        z += b->par[b->noff + (size_t)j] * fm_num(t, i, j);
+    float ss = 0.0f;
+    for (int k = 0; k < D; k++)
+        ss += S[k] * S[k];
+    return z + 0.5f * (ss - sq);
 }
 
 int reloop_base_key_dim(const reloop_base *b) { return b->K; }
@@ -221,6 +333,17 @@ static float wrap_logit(const reloop_base *b, float sm, const float *hm)
 int reloop_base_predict(const reloop_base *b, const reloop_stream *s, int64_t lo, int64_t hi,
                         float *p, float *h, rlab_err *err)
 {
+    if (b->kind == 2) {
+        float S[1024];
+        if (b->D > 1024 || !s->tab)
+            return rlab_errf(err, RLAB_EINVAL, "reloop fm: needs a CTR stream and dim <= 1024");
+        for (int64_t r = lo; r < hi; r++)
+            p[r - lo] =
+                sigm(fm_logit(b, s->row[r], S, h ? h + (size_t)(r - lo) * (size_t)b->K : NULL));
+        return RLAB_OK;
+    }
+    if (s->tab)
+        return rlab_errf(err, RLAB_EINVAL, "reloop: a CTR stream needs the fm base");
     if (b->kind == 0) {
         for (int64_t r = lo; r < hi; r++)
             p[r - lo] = sigm(mf_logit(b, s->user[r], s->item[r],
@@ -247,7 +370,27 @@ static double step(reloop_base *b, const reloop_stream *s, int64_t r, int64_t lo
 {
     const float y = (float)s->label[r], l2 = b->o.l2;
     float p, g;
-    if (b->kind == 0) {
+    if (b->kind == 2) {
+        const rlab_tabular *t = b->tab;
+        const int64_t i = s->row[r];
+        const int D = b->D;
+        float S[1024];
+        p = sigm(fm_logit(b, i, S, NULL));
+        g = p - y;
+        b->par[0] -= lr * g;
+        for (int f = 0; f < b->F; f++) {
+            int32_t id = t->fields[b->fld[f]].ids[i];
+            float *w = b->par + b->woff[f] + (size_t)id;
+            *w -= lr * (g + l2 * *w);
+            float *v = b->par + b->voff[f] + (size_t)id * (size_t)D;
+            for (int k = 0; k < D; k++) /* d logit / d v_fk = S_k - v_fk */
+                v[k] -= lr * (g * (S[k] - v[k]) + l2 * v[k]);
+        }
+        for (int j = 0; j < t->nnum; j++) {
+            float *w = b->par + b->noff + (size_t)j;
+            *w -= lr * (g * fm_num(t, i, j) + l2 * *w);
+        }
+    } else if (b->kind == 0) {
         int32_t u = s->user[r], i = s->item[r];
         p = sigm(mf_logit(b, u, i, NULL));
         g = p - y;
@@ -280,7 +423,7 @@ static double step(reloop_base *b, const reloop_stream *s, int64_t r, int64_t lo
 
 static int prepare(reloop_base *b, const reloop_stream *s, int64_t lo, int64_t hi, rlab_err *err)
 {
-    if (b->kind == 0)
+    if (b->kind != 1)
         return RLAB_OK;
     int rc = wrap_fill(b, s, lo, hi, err);
     if (rc || b->sd > 0.0f)

@@ -15,7 +15,8 @@
  * Decay is lazy: an aggregated slot scales its sums by decay^(now - last) when touched; a FIFO
  * entry's weight is decay^(now - tick) at lookup. A lookup gathers the candidates of the R
  * buckets the query falls in (a FIFO sample written to R tables is counted once, by id), keeps
- * the k most cosine-similar, and averages their errors with weights mass * exp(cos / tau).
+ * the k most cosine-similar, and averages their errors with weights mass * exp((cos - 1) / tau)
+ * plus `shrink` pseudo-samples of error 0 (a prior that keeps thin evidence from moving p).
  */
 #include "reloop.h"
 
@@ -58,6 +59,7 @@ reloop_mem_opts reloop_mem_defaults(int dim)
                              .decay = 0.7f,
                              .cap = 16384,
                              .min_err = 0.0f,
+                             .shrink = 0.0f,
                              .seed = 1};
 }
 
@@ -113,6 +115,7 @@ reloop_mem *reloop_mem_new(const reloop_mem_opts *o, rlab_err *err)
     BAD(!(o->decay > 0.0f && o->decay <= 1.0f), "decay must be in (0, 1]");
     BAD(o->cap < 1 || o->cap > ((int64_t)1 << 30), "cap must be in [1, 2^30] buckets");
     BAD(!(o->min_err >= 0.0f), "min_err must be >= 0");
+    BAD(!(o->shrink >= 0.0f), "shrink must be >= 0");
 #undef BAD
     reloop_mem *m = rlab_calloc(1, sizeof *m);
     if (!m) {
@@ -306,10 +309,8 @@ void reloop_mem_lookup(const reloop_mem *m, const float *key, double *e_hat, int
             }
             c.sim = dot / sqrtf(n2); /* x is a unit vector */
             if (m->F == 0) {
-                float f = decay_of(m, m->tick - m->s_tick[s]);
-                float mass = m->s_mass[s] * f;
                 c.err = m->s_err[s] / m->s_mass[s]; /* decay cancels in the mean */
-                c.mass = mass < 1.0f ? mass : 1.0f;
+                c.mass = m->s_mass[s] * decay_of(m, m->tick - m->s_tick[s]);
                 c.id = 0;
             } else {
                 size_t e = (size_t)s * (size_t)m->F + (size_t)j;
@@ -334,14 +335,16 @@ void reloop_mem_lookup(const reloop_mem *m, const float *key, double *e_hat, int
         }
     }
     if (nc > 0) {
-        /* softmax over sim / tau, shifted by the best similarity for range */
+        /* w = mass * exp((sim - 1) / tau): a softmax over sim / tau scaled so that an exact match
+         * of mass 1 weighs 1, which gives the pseudo-count `shrink` its unit */
         double wsum = 0.0, acc = 0.0, inv_tau = 1.0 / (double)m->o.tau;
         for (int i = 0; i < nc; i++) {
-            double w = (double)cs[i].mass * exp(((double)cs[i].sim - (double)cs[0].sim) * inv_tau);
+            double w = (double)cs[i].mass * exp(((double)cs[i].sim - 1.0) * inv_tau);
             wsum += w;
             acc += w * (double)cs[i].err;
         }
-        *e_hat = wsum > 0.0 ? acc / wsum : 0.0;
+        double den = wsum + (double)m->o.shrink;
+        *e_hat = den > 0.0 ? acc / den : 0.0;
         if (n_cand)
             *n_cand = nc;
     }

@@ -2,9 +2,11 @@
  * plugins/reloop/plugin.c: the reloop plugin descriptor and its command.
  *
  *   reloop.stream data=D [base=mf|MODEL] [periods=10] [cut=count|time] [threshold=4] [neg=0]
- *                 [lambda=0.5] [tables=4] [bits=10] [fifo=0] [k=16] [tau=0.1] [decay=0.7]
- *                 [cap=16384] [min_err=0] [refresh=256] [dim=16] [epochs=10] [lr=0.05]
- *                 [lr_inc=0.02] [l2=1e-4] [drift=0] [tol=0.01] [seed=42]
+ *                 [lambda=1] [tables=4] [bits=10] [fifo=0] [k=16] [tau=0.1] [decay=0.7]
+ *                 [cap=16384] [min_err=0] [shrink=5] [refresh=256] [dim=16] [epochs=10]
+ *                 [lr=0.05] [lr_inc=0.02] [l2=1e-4] [drift=0] [tol=0.01] [seed=42]
+ *   reloop.ctr file=PATH [preset=criteo|criteo_sample|avazu|tiny_mtl|census] [label=NAME]
+ *                 and the same memory / base / replay arguments (base: a factorisation machine)
  *
  * One job replays D in time order (stream.c). Period 0 fits the slow learner (base.c); every
  * later period is first predicted, then learnt from, by four variants side by side:
@@ -67,6 +69,20 @@ static void run_clear(run_state *r)
     rlab_free(r->ll);
 }
 
+static reloop_base_opts base_opts(const rlab_args *args)
+{
+    return (reloop_base_opts){.dim = (int)rlab_args_int(args, "dim"),
+                              .epochs = (int)rlab_args_int(args, "epochs"),
+                              .lr = (float)rlab_args_float(args, "lr"),
+                              .lr_inc = (float)rlab_args_float(args, "lr_inc"),
+                              .l2 = (float)rlab_args_float(args, "l2"),
+                              .seed = (uint64_t)rlab_args_int(args, "seed")};
+}
+
+/* Fit base0 (the caller's new base over R->s) on period 0, clone it, and replay periods
+ * 1..P-1 with the four variants; what = the data and base for the log line. Clears R. */
+static int replay(rlab_ctx *ctx, const rlab_args *args, run_state *Rp, const char *what);
+
 static int stream_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_err *err = rlab_ctx_err(ctx);
@@ -92,36 +108,78 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
     int rc = reloop_stream_build(ds, &so, &R.s, err);
     if (rc)
         return rc;
-    const reloop_stream *s = &R.s;
-    const int P = s->periods;
-
-    /* the slow learner, fitted on period 0 */
-    reloop_base_opts bo = {.dim = (int)rlab_args_int(args, "dim"),
-                           .epochs = (int)rlab_args_int(args, "epochs"),
-                           .lr = (float)rlab_args_float(args, "lr"),
-                           .lr_inc = (float)rlab_args_float(args, "lr_inc"),
-                           .l2 = (float)rlab_args_float(args, "l2"),
-                           .seed = seed};
+    reloop_base_opts bo = base_opts(args);
     R.base[0] = wm ? reloop_base_new_wrap(wm, &bo, err)
-                   : reloop_base_new_mf(s->n_users, s->n_items, &bo, err);
+                   : reloop_base_new_mf(R.s.n_users, R.s.n_items, &bo, err);
     if (!R.base[0]) {
         run_clear(&R);
         return err->code;
     }
+    char what[192];
+    snprintf(what, sizeof what, "%s, base %s", ds->name, wm ? wm->name : "mf");
+    return replay(ctx, args, &R, what);
+}
+
+static int ctr_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    const char *path = rlab_args_str(args, "file");
+    const char *preset = rlab_args_str(args, "preset");
+    rlab_tabular *t = NULL;
+    int rc = rlab_tabular_load_preset(preset, path, NULL, &t, err);
+    if (rc)
+        return rc;
+    const char *lname = rlab_args_str(args, "label");
+    int label = lname && lname[0] ? rlab_tabular_label(t, lname) : 0;
+    if (label < 0) {
+        rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "samples '%s' have no label '%s'", t->name, lname);
+        rlab_tabular_free(t);
+        return rc;
+    }
+    rlab_ctx_run_describe(ctx, "reloop-fm", NULL);
+    run_state R = {0};
+    reloop_stream_opts so = {.periods = (int)rlab_args_int(args, "periods"),
+                             .cut = rlab_args_choice(args, "cut"),
+                             .seed = (uint64_t)rlab_args_int(args, "seed")};
+    rc = reloop_stream_build_tab(t, label, &so, &R.s, err);
+    reloop_base_opts bo = base_opts(args);
+    if (rc == RLAB_OK && !(R.base[0] = reloop_base_new_fm(t, &bo, err)))
+        rc = err->code;
+    if (rc) {
+        run_clear(&R);
+        rlab_tabular_free(t);
+        return rc;
+    }
+    char what[192];
+    snprintf(what, sizeof what, "%s (%s, %d fields, %d numeric), base fm", t->name, preset,
+             t->nfields, t->nnum);
+    rc = replay(ctx, args, &R, what);
+    rlab_tabular_free(t);
+    return rc;
+}
+
+static int replay(rlab_ctx *ctx, const rlab_args *args, run_state *Rp, const char *what)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    run_state R = *Rp;
+    const reloop_stream *s = &R.s;
+    const int P = s->periods;
+    const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    reloop_base_opts bo = base_opts(args);
     double t0 = now_s(), fit_loss = 0.0;
-    rc = reloop_base_fit(R.base[0], s, s->start[0], s->start[1], bo.epochs, bo.lr, seed ^ 0x5eed,
-                         &fit_loss, err);
+    int rc = reloop_base_fit(R.base[0], s, s->start[0], s->start[1], bo.epochs, bo.lr,
+                             seed ^ 0x5eed, &fit_loss, err);
     R.base[1] = rc ? NULL : reloop_base_clone(R.base[0], err);
     if (rc || !R.base[1]) {
         run_clear(&R);
         return err->code;
     }
     rlab_ctx_printf(ctx,
-                    "reloop.stream %s: %lld samples (%s), %d periods (cut=%s); base %s fitted on "
-                    "period 0 (%lld rows) in %.2f s, train log loss %.4f",
-                    ds->name, (long long)s->n, s->labels_from, P, so.cut ? "time" : "count",
-                    wm ? wm->name : "mf", (long long)(s->start[1] - s->start[0]), now_s() - t0,
-                    fit_loss);
+                    "%s: %lld samples (%s), %d periods (cut=%s); base fitted on period 0 (%lld "
+                    "rows) in %.2f s, train log loss %.4f",
+                    what, (long long)s->n, s->labels_from, P,
+                    rlab_args_choice(args, "cut") ? "time" : "count",
+                    (long long)(s->start[1] - s->start[0]), now_s() - t0, fit_loss);
 
     /* the two memories */
     const int K = reloop_base_key_dim(R.base[0]);
@@ -134,6 +192,7 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
     mo.decay = (float)rlab_args_float(args, "decay");
     mo.cap = rlab_args_int(args, "cap");
     mo.min_err = (float)rlab_args_float(args, "min_err");
+    mo.shrink = (float)rlab_args_float(args, "shrink");
     mo.seed = seed ^ 0x10ca1;
     const double lambda = rlab_args_float(args, "lambda");
     const int64_t refresh = rlab_args_int(args, "refresh");
@@ -350,6 +409,151 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
 
 static const char *const cut_choices[] = {"count", "time", NULL};
 
+/* The arguments both commands take (memory, base, replay). */
+#define RELOOP_COMMON_ARGS                                                                         \
+    {.name = "periods",                                                                            \
+     .type = RLAB_ARG_INT,                                                                         \
+     .def = "10",                                                                                  \
+     .min = 2,                                                                                     \
+     .max = 1000,                                                                                  \
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                       \
+     .help = "periods (0 fits the base, 1.. are replayed)"},                                       \
+        {.name = "cut",                                                                            \
+         .type = RLAB_ARG_CHOICE,                                                                  \
+         .def = "count",                                                                           \
+         .choices = cut_choices,                                                                   \
+         .help = "equal numbers of interactions or equal time spans"},                             \
+        {.name = "lambda",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "1",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "compensation strength: p' = p + lambda * e_hat"},                                \
+        {.name = "tables",                                                                         \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "4",                                                                               \
+         .min = 1,                                                                                 \
+         .max = RELOOP_MAX_TABLES,                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "LSH tables R"},                                                                  \
+        {.name = "bits",                                                                           \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "10",                                                                              \
+         .min = 1,                                                                                 \
+         .max = RELOOP_MAX_BITS,                                                                   \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "SimHash bits b per table"},                                                      \
+        {.name = "fifo",                                                                           \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = RELOOP_MAX_FIFO,                                                                   \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "0: buckets aggregate sums; F: buckets keep their last F samples"},               \
+        {.name = "k",                                                                              \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "16",                                                                              \
+         .min = 1,                                                                                 \
+         .max = RELOOP_MAX_K,                                                                      \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "top-k similar candidates"},                                                      \
+        {.name = "tau",                                                                            \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.1",                                                                             \
+         .min = 1e-4,                                                                              \
+         .max = 100,                                                                               \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "softmax temperature over cosine similarity"},                                    \
+        {.name = "decay",                                                                          \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.7",                                                                             \
+         .min = 1e-3,                                                                              \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "weight of an entry per period of age"},                                          \
+        {.name = "cap",                                                                            \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "16384",                                                                           \
+         .min = 1,                                                                                 \
+         .max = 1 << 26,                                                                           \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "most buckets held (the oldest is recycled)"},                                    \
+        {.name = "min_err",                                                                        \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "store only samples with |y - p| >= min_err"},                                    \
+        {.name = "shrink",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "5",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1e9,                                                                               \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "pseudo-count of zero error in the estimate (0 = plain weighted average)"},       \
+        {.name = "refresh",                                                                        \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "256",                                                                             \
+         .min = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN,                                                                   \
+         .help = "rows per label chunk (the memory is written after each chunk)"},                 \
+        {.name = "dim",                                                                            \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "16",                                                                              \
+         .min = 1,                                                                                 \
+         .max = 1024,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "factors of the mf base"},                                                        \
+        {.name = "epochs",                                                                         \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "10",                                                                              \
+         .min = 1,                                                                                 \
+         .max = 10000,                                                                             \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "passes over period 0"},                                                          \
+        {.name = "lr",                                                                             \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.05",                                                                            \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "SGD step on period 0"},                                                          \
+        {.name = "lr_inc",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.02",                                                                            \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "SGD step of the incremental passes"},                                            \
+        {.name = "l2",                                                                             \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.0001",                                                                          \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "L2 on the touched parameters"},                                                  \
+        {.name = "drift",                                                                          \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,                                                 \
+         .help = "time (unix s) of a known drift: report periods to recover (0 = none)"},          \
+        {.name = "tol",                                                                            \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.01",                                                                            \
+         .min = 0,                                                                                 \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "recovered = AUC within tol of the mean of the two periods before the drift"},    \
+        {.name = "seed",                                                                           \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "42",                                                                              \
+         .min = 0,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,                                                 \
+         .help = "base initialisation, shuffles, negatives, hyperplanes"}, /* end */
+
 static const rlab_arg stream_args[] = {
     {.name = "data",
      .type = RLAB_ARG_DATASET,
@@ -360,18 +564,6 @@ static const rlab_arg stream_args[] = {
      .def = "mf",
      .help = "slow learner: 'mf' (logistic MF of the plugin) or a registered model with a sample "
              "representation (bprmf, sasrec...) under a logistic head"},
-    {.name = "periods",
-     .type = RLAB_ARG_INT,
-     .def = "10",
-     .min = 2,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "periods (0 fits the base, 1.. are replayed)"},
-    {.name = "cut",
-     .type = RLAB_ARG_CHOICE,
-     .def = "count",
-     .choices = cut_choices,
-     .help = "equal numbers of interactions or equal time spans"},
     {.name = "threshold",
      .type = RLAB_ARG_FLOAT,
      .def = "4",
@@ -383,130 +575,26 @@ static const rlab_arg stream_args[] = {
      .max = 100,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "> 0: interactions are clicks, each with this many sampled negatives"},
-    {.name = "lambda",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.5",
-     .min = 0,
-     .max = 10,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "compensation strength: p' = p + lambda * e_hat"},
-    {.name = "tables",
-     .type = RLAB_ARG_INT,
-     .def = "4",
-     .min = 1,
-     .max = RELOOP_MAX_TABLES,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "LSH tables R"},
-    {.name = "bits",
-     .type = RLAB_ARG_INT,
-     .def = "10",
-     .min = 1,
-     .max = RELOOP_MAX_BITS,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "SimHash bits b per table"},
-    {.name = "fifo",
-     .type = RLAB_ARG_INT,
-     .def = "0",
-     .min = 0,
-     .max = RELOOP_MAX_FIFO,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "0: buckets aggregate sums; F: buckets keep their last F samples"},
-    {.name = "k",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 1,
-     .max = RELOOP_MAX_K,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "top-k similar candidates"},
-    {.name = "tau",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.1",
-     .min = 1e-4,
-     .max = 100,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "softmax temperature over cosine similarity"},
-    {.name = "decay",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.7",
-     .min = 1e-3,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "weight of an entry per period of age"},
-    {.name = "cap",
-     .type = RLAB_ARG_INT,
-     .def = "16384",
-     .min = 1,
-     .max = 1 << 26,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "most buckets held (the oldest is recycled)"},
-    {.name = "min_err",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0",
-     .min = 0,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "store only samples with |y - p| >= min_err"},
-    {.name = "refresh",
-     .type = RLAB_ARG_INT,
-     .def = "256",
-     .min = 1,
-     .flags = RLAB_ARGF_MIN,
-     .help = "rows per label chunk (the memory is written after each chunk)"},
-    {.name = "dim",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 1,
-     .max = 1024,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "factors of the mf base"},
-    {.name = "epochs",
-     .type = RLAB_ARG_INT,
-     .def = "10",
-     .min = 1,
-     .max = 10000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "passes over period 0"},
-    {.name = "lr",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.05",
-     .min = 0,
-     .max = 10,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "SGD step on period 0"},
-    {.name = "lr_inc",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.02",
-     .min = 0,
-     .max = 10,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "SGD step of the incremental passes"},
-    {.name = "l2",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.0001",
-     .min = 0,
-     .max = 10,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "L2 on the touched parameters"},
-    {.name = "drift",
-     .type = RLAB_ARG_INT,
-     .def = "0",
-     .min = 0,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
-     .help = "time (unix s) of a known drift: report periods to recover (0 = none)"},
-    {.name = "tol",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.01",
-     .min = 0,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "recovered = AUC within tol of the mean of the two periods before the drift"},
-    {.name = "seed",
-     .type = RLAB_ARG_INT,
-     .def = "42",
-     .min = 0,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
-     .help = "base initialisation, shuffles, negatives, hyperplanes"},
-    {0}};
+    RELOOP_COMMON_ARGS{0}};
+
+static const char *const preset_choices[] = {"criteo",   "criteo_sample", "avazu",
+                                             "tiny_mtl", "census",        NULL};
+
+static const rlab_arg ctr_args[] = {
+    {.name = "file",
+     .type = RLAB_ARG_PATH,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "CTR samples (core/data/tabular.h), e.g. ctr/criteo_dac_head999.txt"},
+    {.name = "preset",
+     .type = RLAB_ARG_CHOICE,
+     .def = "criteo",
+     .choices = preset_choices,
+     .help = "file layout (core/data/tabular.h presets)"},
+    {.name = "label",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "label column (default: the first)"},
+    RELOOP_COMMON_ARGS{0}};
 
 static const rlab_cmd reloop_cmds[] = {
     {.name = "stream",
@@ -515,6 +603,12 @@ static const rlab_cmd reloop_cmds[] = {
              "incremental; AUC and log loss per period (run metrics stream.auc_<variant>)",
      .flags = RLAB_CMD_JOB,
      .run = stream_run},
+    {.name = "ctr",
+     .args = ctr_args,
+     .help = "ReLoop2 on CTR samples in time (file) order with a factorisation machine as the "
+             "base: the four variants of reloop.stream, AUC and log loss per period",
+     .flags = RLAB_CMD_JOB,
+     .run = ctr_run},
     {0}};
 
 RLAB_PLUGIN(reloop)

@@ -8,8 +8,9 @@
  *                 bits; buckets hold aggregated sums or a small FIFO; lookup = top-k similar
  *                 candidates weighted by softmax(cos / tau); decay per tick; a size cap.
  *   stream        (stream.c) a dataset replayed in time order, cut into periods, labelled.
- *   base          (base.c) the slow learner: a logistic MF of its own, or a registered model
- *                 (any kind with a sample representation, model/model.h) under a logistic head.
+ *   base          (base.c) the slow learner: a logistic MF of its own, a factorisation machine
+ *                 over CTR samples, or a registered model (any kind with a sample
+ *                 representation, model/model.h) under a logistic head.
  *
  *     reloop_mem_opts o = reloop_mem_defaults(32);
  *     reloop_mem *m = reloop_mem_new(&o, &err);
@@ -26,6 +27,7 @@
 #ifndef RELOOP_H
 #define RELOOP_H
 
+#include "data/tabular.h"
 #include "host/plugin.h"
 #include "model/model.h"
 
@@ -51,11 +53,12 @@ typedef struct reloop_mem_opts {
     int64_t cap;   /* most buckets held over all tables (>= 1); when full, the bucket created
                       longest ago is recycled */
     float min_err; /* store only samples with |error| >= min_err (0 = all) */
+    float shrink;  /* pseudo-count of zero error added to the weights (0 = plain average) */
     uint64_t seed; /* hyperplanes */
 } reloop_mem_opts;
 
 /* Defaults for keys of size dim: R=4, b=10, aggregated buckets, k=16, tau=0.1, decay 0.7,
- * cap 16384 buckets, all errors stored, seed 1. */
+ * cap 16384 buckets, all errors stored, no shrinkage, seed 1. */
 reloop_mem_opts reloop_mem_defaults(int dim);
 
 typedef struct reloop_mem reloop_mem;
@@ -68,10 +71,11 @@ void reloop_mem_clear(reloop_mem *m);
 
 /* Write one sample: key [dim], error y - p. A zero key is not stored. */
 void reloop_mem_insert(reloop_mem *m, const float *key, float error);
-/* Estimated error of a sample with this key: *e_hat = sum_j w_j e_j over the top-k candidates
- * of the buckets the key falls in (deduplicated FIFO entries, or bucket aggregates), with
- * w_j proportional to mass_j * exp(cos_j / tau) and summing to 1; mass_j = decay^age for a FIFO
- * entry, min(1, decayed count) for an aggregate. *n_cand (may be NULL) = candidates used;
+/* Estimated error of a sample with this key: *e_hat = sum_j w_j e_j / (sum_j w_j + shrink) over
+ * the top-k candidates of the buckets the key falls in (deduplicated FIFO entries, or bucket
+ * aggregates with e_j their decayed mean error), w_j = mass_j * exp((cos_j - 1) / tau);
+ * mass_j = decay^age for a FIFO entry, the decayed count for an aggregate. With shrink 0 this
+ * is a mass-weighted softmax over cos / tau. *n_cand (may be NULL) = candidates used;
  * *e_hat = 0 when there is none. */
 void reloop_mem_lookup(const reloop_mem *m, const float *key, double *e_hat, int *n_cand);
 /* The bucket codes of key in every table into codes[tables] (0 for a zero key): for tests and
@@ -115,6 +119,9 @@ typedef struct reloop_stream {
     int64_t *uhist_off;   /* [n_users + 1] CSR of every user's interacted items in time order */
     int32_t *uhist;       /* [interactions] */
     char labels_from[32]; /* "rating>=4", "click+neg", "label:<name>" */
+    /* CTR streams (reloop_stream_build_tab): user, item, hist_len, uhist* are NULL */
+    const rlab_tabular *tab; /* the samples (borrowed), or NULL */
+    int64_t *row;            /* [n] sample index in tab */
 } reloop_stream;
 
 /* Cut ds into a stream. RLAB_EINVAL: no interactions, fewer rows than periods, a period
@@ -123,6 +130,12 @@ typedef struct reloop_stream {
 int reloop_stream_build(const rlab_dataset *ds, const reloop_stream_opts *o, reloop_stream *s,
                         rlab_err *err);
 void reloop_stream_clear(reloop_stream *s);
+/* The same over CTR samples (core/data/tabular.h, borrowed for the stream's lifetime): rows in
+ * time order when t has a time column (ties in file order), else in file order (Criteo's
+ * files are chronological); label = t's label number `label`; o->neg and o->threshold are not
+ * used. RLAB_EINVAL as above, or for a label index out of range. */
+int reloop_stream_build_tab(const rlab_tabular *t, int label, const reloop_stream_opts *o,
+                            reloop_stream *s, rlab_err *err);
 /* The period containing time ts (-1 before the first, P-1 after the last). */
 int reloop_stream_period_of(const reloop_stream *s, int64_t ts);
 
@@ -143,6 +156,12 @@ typedef struct reloop_base_opts {
  *                    M stays frozen, only (a, c, w) learn (the "head") */
 typedef struct reloop_base reloop_base;
 
+/* Factorisation machine over a CTR stream's samples (s->tab, borrowed): categorical fields
+ * (role cat) with one weight and a dim-vector per id, numeric fields through
+ * sign(x) log(1 + |x|) (missing = 0) with one weight each; logit = w0 + sum of weights +
+ * sum over field pairs <v_f, v_g>; h = the F field vectors concatenated (F * dim).
+ * RLAB_EINVAL when t has no categorical field. */
+reloop_base *reloop_base_new_fm(const rlab_tabular *t, const reloop_base_opts *o, rlab_err *err);
 reloop_base *reloop_base_new_mf(int32_t n_users, int32_t n_items, const reloop_base_opts *o,
                                 rlab_err *err);
 /* m borrowed for the base's lifetime (the caller holds a reference). */

@@ -46,6 +46,7 @@ void reloop_stream_clear(reloop_stream *s)
     rlab_free(s->hist_len);
     rlab_free(s->uhist_off);
     rlab_free(s->uhist);
+    rlab_free(s->row);
     memset(s, 0, sizeof *s);
 }
 
@@ -58,6 +59,9 @@ int reloop_stream_period_of(const reloop_stream *s, int64_t ts)
         p++;
     return p;
 }
+
+static int cut_and_check(reloop_stream *s, const reloop_stream_opts *o, int64_t n0, int64_t per,
+                         int64_t tmin, int64_t tmax, rlab_err *err);
 
 int reloop_stream_build(const rlab_dataset *ds, const reloop_stream_opts *o, reloop_stream *s,
                         rlab_err *err)
@@ -159,6 +163,14 @@ int reloop_stream_build(const rlab_dataset *ds, const reloop_stream_opts *o, rel
         snprintf(s->labels_from, sizeof s->labels_from, "rating>=%g", (double)o->threshold);
     else
         snprintf(s->labels_from, sizeof s->labels_from, "click+%dneg", o->neg);
+    return cut_and_check(s, o, n0, per, tmin, tmax, err);
+}
+
+/* Period boundaries (between groups of `per` rows: an interaction and its negatives), then the
+ * checks: no empty period, two classes in period 0. Clears s on failure. */
+static int cut_and_check(reloop_stream *s, const reloop_stream_opts *o, int64_t n0, int64_t per,
+                         int64_t tmin, int64_t tmax, rlab_err *err)
+{
     /* cuts: between interactions (a row and its negatives stay together) */
     for (int p = 0; p <= o->periods; p++) {
         int64_t c;
@@ -202,4 +214,46 @@ int reloop_stream_build(const rlab_dataset *ds, const reloop_stream_opts *o, rel
                          o->neg ? "clicks" : "labels");
     }
     return RLAB_OK;
+}
+
+int reloop_stream_build_tab(const rlab_tabular *t, int label, const reloop_stream_opts *o,
+                            reloop_stream *s, rlab_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (t->n < 1)
+        return rlab_errf(err, RLAB_EINVAL, "samples '%s' are empty", t->name);
+    if (label < 0 || label >= t->nlabels)
+        return rlab_errf(err, RLAB_EINVAL, "samples '%s' have no label %d", t->name, label);
+    if (o->periods < 2)
+        return rlab_errf(err, RLAB_EINVAL, "periods must be >= 2 (got %d)", o->periods);
+    if (o->cut == RELOOP_CUT_TIME && !t->time)
+        return rlab_errf(err, RLAB_EINVAL, "samples '%s' have no time column: use cut=count",
+                         t->name);
+    const int64_t n = t->n;
+    row *rows = rlab_malloc((size_t)n * sizeof *rows);
+    s->row = rlab_malloc((size_t)n * sizeof(int64_t));
+    s->ts = rlab_malloc((size_t)n * sizeof(int64_t));
+    s->label = rlab_malloc((size_t)n);
+    s->start = rlab_calloc((size_t)o->periods + 1, sizeof(int64_t));
+    s->t_first = rlab_calloc((size_t)o->periods, sizeof(int64_t));
+    if (!rows || !s->row || !s->ts || !s->label || !s->start || !s->t_first) {
+        rlab_free(rows);
+        reloop_stream_clear(s);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) /* time, then file order (user/item unused: 0) */
+        rows[i] = (row){t->time ? t->time[i] : i, 0, 0, i};
+    qsort(rows, (size_t)n, sizeof *rows, row_cmp);
+    for (int64_t i = 0; i < n; i++) {
+        s->row[i] = rows[i].pos;
+        s->ts[i] = rows[i].ts;
+        s->label[i] = t->labels[(size_t)rows[i].pos * (size_t)t->nlabels + (size_t)label] > 0.5f;
+    }
+    const int64_t tmin = rows[0].ts, tmax = rows[n - 1].ts;
+    rlab_free(rows);
+    s->n = n;
+    s->periods = o->periods;
+    s->tab = t;
+    snprintf(s->labels_from, sizeof s->labels_from, "label:%.24s", t->label_names[label]);
+    return cut_and_check(s, o, n, 1, tmin, tmax, err);
 }

@@ -10,13 +10,15 @@
  *   reloop.stream.*  a hand-made dataset cut into periods: time order, labels from ratings,
  *                    histories, count and time cuts, sampled negatives; bad inputs (no ratings,
  *                    an empty period, one class in period 0)
- *   reloop.base.*    the logistic-MF base: fitting lowers the loss, clones are independent,
- *                    determinism for a seed
+ *   reloop.base.*    the logistic-MF base: fitting lowers the loss, clones are independent;
+ *                    the FM base on synthetic CTR samples; each base refuses the other stream
+ *                    kind
  *   reloop.hook.*    rlab_model_sample_repr on bprmf and sasrec trained through the host: the
  *                    score equals the model's own score, the first half is user_repr; a model
  *                    without the hook (pop) gives RLAB_ESTATE, a bad item RLAB_EINVAL
  *   reloop.host.*    reloop.stream end to end on a small drifting world (mf and a wrapped
- *                    bprmf), determinism for a seed, argument errors
+ *                    bprmf), determinism for a seed, argument errors; reloop.ctr on the
+ *                    Criteo sample ($RECLAB_DATA; skipped without it)
  */
 #include "harness_host.h"
 #include "reloop.h"
@@ -399,6 +401,52 @@ static void t_base_fit(void)
     rlab_dataset_free(ds);
 }
 
+static void t_base_fm(void)
+{
+    rlab_tabular *t = NULL;
+    rlab_err err = {0};
+    CHECK_EQ_INT(rlab_tabular_synth(3000, 6, 50, 4, &t, &err), RLAB_OK);
+    if (!t)
+        return;
+    reloop_stream s;
+    reloop_stream_opts so = {.periods = 3, .cut = RELOOP_CUT_COUNT};
+    int rc = reloop_stream_build_tab(t, 0, &so, &s, &err);
+    CHECK_MSG(rc == RLAB_OK, "%s", err.msg);
+    reloop_base_opts bo = {.dim = 4, .epochs = 1, .lr = 0.05f, .l2 = 1e-4f, .seed = 1};
+    reloop_base *b = rc ? NULL : reloop_base_new_fm(t, &bo, &err);
+    CHECK(rc || b != NULL);
+    if (b) {
+        int F = 0;
+        for (int f = 0; f < t->nfields; f++)
+            F += t->fields[f].role == RLAB_TAB_CAT;
+        CHECK_EQ_INT(reloop_base_key_dim(b), F * 4);
+        double l1 = 0, l2 = 0;
+        CHECK_EQ_INT(reloop_base_fit(b, &s, 0, s.start[1], 1, 0.05f, 3, &l1, &err), RLAB_OK);
+        CHECK_EQ_INT(reloop_base_fit(b, &s, 0, s.start[1], 3, 0.05f, 3, &l2, &err), RLAB_OK);
+        CHECK_MSG(l2 < l1, "fm train loss %g after 1 epoch, %g after 4", l1, l2);
+        /* the FM base refuses a rating stream, the MF base a CTR stream */
+        float p1;
+        rlab_dataset *ds = tiny(1);
+        reloop_stream s2;
+        reloop_stream_opts o2 = {.periods = 2, .threshold = 4.0f};
+        CHECK_EQ_INT(reloop_stream_build(ds, &o2, &s2, &err), RLAB_OK);
+        CHECK_EQ_INT(reloop_base_predict(b, &s2, 0, 1, &p1, NULL, &err), RLAB_EINVAL);
+        reloop_base *m = reloop_base_new_mf(3, 4, &bo, &err);
+        CHECK(m != NULL);
+        if (m)
+            CHECK_EQ_INT(reloop_base_predict(m, &s, 0, 1, &p1, NULL, &err), RLAB_EINVAL);
+        reloop_base_free(m);
+        reloop_stream_clear(&s2);
+        rlab_dataset_free(ds);
+    }
+    reloop_base_free(b);
+    if (rc == RLAB_OK)
+        reloop_stream_clear(&s);
+    /* a label that does not exist, a time cut without a time column */
+    CHECK_EQ_INT(reloop_stream_build_tab(t, 5, &so, &s, &err), RLAB_EINVAL);
+    rlab_tabular_free(t);
+}
+
 /* ---- the hook ----------------------------------------------------------------------------- */
 
 static rlab_host *new_host(void)
@@ -547,13 +595,43 @@ static void t_host_stream(void)
     rlab_host_free(h);
 }
 
+static void t_host_ctr(void)
+{
+    const char *dir = rlab_test_data_dir();
+    if (!dir) {
+        rlab_test_skip("RECLAB_DATA not set: no CTR samples");
+        return;
+    }
+    rlab_host *h = new_host();
+    char line[1024];
+    snprintf(line, sizeof line,
+             "reloop.ctr file=%s/ctr/criteo_dac_head999.txt preset=criteo periods=4 dim=4 "
+             "epochs=3 seed=1",
+             dir);
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    if (r) {
+        double a = rlab_test_scalar(r, "mean_auc_memory");
+        CHECK_MSG(a > 0.5 && a < 1.0, "criteo: mean_auc_memory %g", a);
+        CHECK_EQ_INT(r->ntables, 1);
+        if (r->ntables == 1)
+            CHECK_EQ_INT(r->tables[0]->nrows, 4);
+    }
+    rlab_result_free(r);
+    snprintf(line, sizeof line,
+             "reloop.ctr file=%s/ctr/criteo_dac_head999.txt preset=criteo label=nope", dir);
+    rlab_result_free(rlab_test_run(
+        h, line, RLAB_EINVAL, "reloop.ctr: samples 'criteo_dac_head999' have no label 'nope'"));
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {
     {"reloop.mem.1", t_mem_same_key},   {"reloop.mem.2", t_mem_decay},
     {"reloop.mem.3", t_mem_softmax},    {"reloop.mem.4", t_mem_cap},
     {"reloop.mem.5", t_mem_bad},        {"reloop.stream.1", t_stream_count},
     {"reloop.stream.2", t_stream_time}, {"reloop.stream.3", t_stream_neg},
     {"reloop.base.1", t_base_fit},      {"reloop.hook.1", t_hook},
-    {"reloop.host.1", t_host_stream},   {NULL, NULL},
+    {"reloop.host.1", t_host_stream},   {"reloop.base.2", t_base_fm},
+    {"reloop.host.2", t_host_ctr},      {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
