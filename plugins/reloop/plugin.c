@@ -83,6 +83,50 @@ static reloop_base_opts base_opts(const rlab_args *args)
  * 1..P-1 with the four variants; what = the data and base for the log line. Clears R. */
 static int replay(rlab_ctx *ctx, const rlab_args *args, run_state *Rp, const char *what);
 
+/* The interactions of period 0 (rows that are interactions, not sampled negatives) as a new
+ * dataset `name` with ds's user and item vocabularies (same dense indices), handed to the
+ * session; then `train KIND data=name split=none ...` through the host's verb registers the
+ * model `name`. The base model so never sees a replayed period. */
+static int train_on_period0(rlab_ctx *ctx, const rlab_dataset *ds, const reloop_stream *s,
+                            const char *spec, const char *name, uint64_t seed)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    rlab_dataset *d0 = rlab_dataset_new(name, err);
+    if (!d0)
+        return err->code;
+    int ok = 1;
+    for (int32_t u = 0; ok && u < ds->users.n; u++) {
+        const char *nm = rlab_vocab_name(&ds->users, u);
+        ok = rlab_vocab_add(&d0->users, nm, strlen(nm)) == u;
+    }
+    for (int32_t i = 0; ok && i < ds->items.n; i++) {
+        const char *nm = rlab_vocab_name(&ds->items, i);
+        ok = rlab_vocab_add(&d0->items, nm, strlen(nm)) == i;
+    }
+    for (int64_t r = 0; ok && r < s->start[1]; r += s->per)
+        ok = rlab_inter_push(&d0->inter, s->user[r], s->item[r], s->ts[r], 1.0f, NULL) == RLAB_OK;
+    if (!ok) {
+        rlab_dataset_free(d0);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    d0->inter.flags = RLAB_INTER_HAS_TS;
+    snprintf(d0->format, sizeof d0->format, "%s", "reloop-p0");
+    snprintf(d0->source, sizeof d0->source, "reloop.stream: period 0 of %s", ds->name);
+    int rc = rlab_ctx_add_dataset(ctx, d0);
+    if (rc)
+        return rc;
+    char line[1024];
+    const char *sp = strchr(spec, ' ');
+    int n = snprintf(line, sizeof line,
+                     "train %.*s data=%s name=%s split=none eval_every=0 eval_test=false seed=%llu "
+                     "%s",
+                     sp ? (int)(sp - spec) : (int)strlen(spec), spec, name, name,
+                     (unsigned long long)seed, sp ? sp + 1 : "");
+    if (n >= (int)sizeof line)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "train= is too long");
+    return rlab_ctx_call_line(ctx, line, NULL);
+}
+
 static int stream_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_err *err = rlab_ctx_err(ctx);
@@ -90,14 +134,19 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
     if (!ds)
         return RLAB_ENOTFOUND;
     const char *bname = rlab_args_str(args, "base");
+    const char *train = rlab_args_str(args, "train");
     const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    const int do_train = train && train[0];
+    if (do_train && rlab_args_given(args, "base"))
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "give base= (a registered model) or train= (a kind trained on "
+                               "period 0), not both");
     const rlab_model *wm = NULL;
-    if (strcmp(bname, "mf") != 0) {
+    if (!do_train && strcmp(bname, "mf") != 0) {
         wm = rlab_ctx_model(ctx, bname);
         if (!wm)
             return RLAB_ENOTFOUND;
     }
-    rlab_ctx_run_describe(ctx, wm ? wm->kind : "reloop-mf", NULL);
 
     run_state R = {0};
     reloop_stream_opts so = {.periods = (int)rlab_args_int(args, "periods"),
@@ -108,6 +157,21 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
     int rc = reloop_stream_build(ds, &so, &R.s, err);
     if (rc)
         return rc;
+    if (do_train) {
+        char name[64];
+        if (snprintf(name, sizeof name, "%s.p0", ds->name) >= (int)sizeof name) {
+            reloop_stream_clear(&R.s);
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "dataset name too long for its period 0");
+        }
+        rc = train_on_period0(ctx, ds, &R.s, train, name, seed);
+        if (rc == RLAB_OK && !(wm = rlab_ctx_model(ctx, name)))
+            rc = RLAB_ENOTFOUND;
+        if (rc) {
+            reloop_stream_clear(&R.s);
+            return rc;
+        }
+    }
+    rlab_ctx_run_describe(ctx, wm ? wm->kind : "reloop-mf", NULL);
     reloop_base_opts bo = base_opts(args);
     R.base[0] = wm ? reloop_base_new_wrap(wm, &bo, err)
                    : reloop_base_new_mf(R.s.n_users, R.s.n_items, &bo, err);
@@ -564,6 +628,11 @@ static const rlab_arg stream_args[] = {
      .def = "mf",
      .help = "slow learner: 'mf' (logistic MF of the plugin) or a registered model with a sample "
              "representation (bprmf, sasrec...) under a logistic head"},
+    {.name = "train",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "\"KIND [key=value...]\": train a model of KIND (bprmf, sasrec...) on period 0 "
+             "through the host's train verb and wrap it (no look at later periods)"},
     {.name = "threshold",
      .type = RLAB_ARG_FLOAT,
      .def = "4",

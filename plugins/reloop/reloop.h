@@ -112,6 +112,7 @@ typedef struct reloop_stream {
     int64_t *ts;          /* [n] */
     uint8_t *label;       /* [n] 0/1 */
     int periods;
+    int per;          /* rows per interaction: 1 + sampled negatives (an interaction first) */
     int64_t *start;   /* [periods + 1] */
     int64_t *t_first; /* [periods] first timestamp of each period */
     int32_t n_users, n_items;

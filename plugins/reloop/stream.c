@@ -155,6 +155,7 @@ int reloop_stream_build(const rlab_dataset *ds, const reloop_stream_opts *o, rel
     rlab_free(fill);
     s->n = n;
     s->periods = o->periods;
+    s->per = (int)per;
     s->n_users = ds->users.n;
     s->n_items = NI;
     if (use_label)
@@ -253,6 +254,7 @@ int reloop_stream_build_tab(const rlab_tabular *t, int label, const reloop_strea
     rlab_free(rows);
     s->n = n;
     s->periods = o->periods;
+    s->per = 1;
     s->tab = t;
     snprintf(s->labels_from, sizeof s->labels_from, "label:%.24s", t->label_names[label]);
     return cut_and_check(s, o, n, 1, tmin, tmax, err);

@@ -584,6 +584,27 @@ static void t_host_stream(void)
         CHECK_MSG(a > 0.5 && a < 1.0, "wrapped bprmf: mean_auc_memory %g", a);
     }
     rlab_result_free(r);
+    /* a kind trained on period 0 by the host's verb, then wrapped */
+    r = rlab_test_run(h, "reloop.stream data=w train=\"bprmf dim=8 epochs=2\" periods=4 epochs=2",
+                      RLAB_OK, NULL);
+    if (r) {
+        double a = rlab_test_scalar(r, "mean_auc_frozen");
+        CHECK_MSG(a > 0.5 && a < 1.0, "bprmf trained on period 0: mean_auc_frozen %g", a);
+        rlab_model *m = rlab_models_get(rlab_host_models(h), "w.p0");
+        CHECK(m != NULL);
+        rlab_dataset *d0 = rlab_host_dataset_get(h, "w.p0");
+        CHECK(d0 != NULL);
+        if (d0) { /* period 0 only: a quarter of the interactions */
+            CHECK_EQ_INT(d0->users.n, m ? m->n_users : -1);
+            CHECK(d0->inter.n > 1000 && d0->inter.n < 1400);
+        }
+        rlab_host_dataset_release(h, d0);
+        rlab_model_release(m);
+    }
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "reloop.stream data=w train=bprmf base=b", RLAB_EINVAL,
+                                   "reloop.stream: give base= (a registered model) or train= (a "
+                                   "kind trained on period 0), not both"));
     /* errors */
     rlab_result_free(rlab_test_run(h, "train pop data=w name=p", RLAB_OK, NULL));
     rlab_result_free(rlab_test_run(h, "reloop.stream data=w base=p", RLAB_ESTATE,
