@@ -268,6 +268,20 @@ out:
         rlab_free(x);
 }
 
+/* <a, b> over n floats with 8 partial sums (a fixed order: deterministic, and the compiler
+ * can vectorise it, which a single running sum forbids without -ffast-math). */
+static float dot8(const float *a, const float *b, int n)
+{
+    float acc[8] = {0};
+    int d = 0;
+    for (; d + 8 <= n; d += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[d + j] * b[d + j];
+    for (; d < n; d++)
+        acc[0] += a[d] * b[d];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 typedef struct cand {
     float sim, mass, err;
     uint64_t id;
@@ -297,13 +311,9 @@ void reloop_mem_lookup(const reloop_mem *m, const float *key, double *e_hat, int
         for (int j = 0; j < ne; j++) {
             cand c;
             const float *kj = k + (size_t)j * (size_t)m->D;
-            float dot = 0.0f, n2 = 1.0f; /* FIFO keys are unit vectors */
-            for (int d = 0; d < m->D; d++)
-                dot += kj[d] * x[d];
+            float dot = dot8(kj, x, m->D), n2 = 1.0f; /* FIFO keys are unit vectors */
             if (m->F == 0) {
-                n2 = 0.0f;
-                for (int d = 0; d < m->D; d++)
-                    n2 += kj[d] * kj[d];
+                n2 = dot8(kj, kj, m->D);
                 if (!(n2 > 0.0f))
                     continue;
             }
