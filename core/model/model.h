@@ -96,7 +96,7 @@ typedef struct rlab_model_vt {
      * value score() gives items[b] for q[b]). For embedding models the vector is the
      * concatenation of the query's and the item's vectors ([user vector ; item vector]),
      * whose product the score is built from. Consumers key memories on it (plugins/reloop).
-     * Optional (sample_dim 0 = none). Appended last: tables written before it zero-fill it. */
+     * Optional (sample_dim 0 = none). Appended last (ABI 4). */
     int (*sample_repr)(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
                        float *repr, float *score, rlab_err *err);
 } rlab_model_vt;
