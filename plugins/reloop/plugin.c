@@ -171,7 +171,10 @@ static int stream_run(rlab_ctx *ctx, const rlab_args *args)
             return rc;
         }
     }
-    rlab_ctx_run_describe(ctx, wm ? wm->kind : "reloop-mf", NULL);
+    char kind[80]; /* the run's model kind: "reloop-mf", "reloop-bprmf"... (not the wrapped
+                      kind alone: the run lists would read as a training run of it) */
+    snprintf(kind, sizeof kind, "reloop-%.63s", wm ? wm->kind : "mf");
+    rlab_ctx_run_describe(ctx, kind, NULL);
     reloop_base_opts bo = base_opts(args);
     R.base[0] = wm ? reloop_base_new_wrap(wm, &bo, err)
                    : reloop_base_new_mf(R.s.n_users, R.s.n_items, &bo, err);
