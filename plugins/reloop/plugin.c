@@ -1,10 +1,11 @@
 /*
- * plugins/reloop/plugin.c: the reloop plugin descriptor and its command.
+ * plugins/reloop/plugin.c: the reloop plugin descriptor and its commands.
  *
- *   reloop.stream data=D [base=mf|MODEL] [periods=10] [cut=count|time] [threshold=4] [neg=0]
- *                 [lambda=1] [tables=4] [bits=10] [fifo=0] [k=16] [tau=0.1] [decay=0.7]
- *                 [cap=16384] [min_err=0] [shrink=5] [refresh=256] [dim=16] [epochs=10]
- *                 [lr=0.05] [lr_inc=0.02] [l2=1e-4] [drift=0] [tol=0.01] [seed=42]
+ *   reloop.stream data=D [base=mf|MODEL | train="KIND k=v..."] [periods=10]
+ *                 [cut=count|time] [threshold=4] [neg=0] [lambda=1] [tables=4] [bits=10]
+ *                 [fifo=0] [k=16] [tau=0.1] [decay=0.7] [cap=16384] [min_err=0] [shrink=5]
+ *                 [refresh=256] [dim=16] [epochs=10] [lr=0.05] [lr_inc=0.02] [l2=1e-4]
+ *                 [drift=0] [tol=0.01] [seed=42]
  *   reloop.ctr file=PATH [preset=criteo|criteo_sample|avazu|tiny_mtl|census] [label=NAME]
  *                 and the same memory / base / replay arguments (base: a factorisation machine)
  *
@@ -14,13 +15,14 @@
  *   frozen       the base as fitted on period 0
  *   incremental  a copy of the base that takes one SGD pass over each period after predicting it
  *   memory       the frozen base + an error memory (memory.c) keyed on its hidden vectors
- *   memory+inc   the incremental base + its own error memory
+ *   meminc       the incremental base + its own error memory
  *
  * Inside a period, labels arrive in chunks of `refresh` rows: a chunk is predicted with the
  * memory as it is, then its errors y - p (of the variant's base) are written. Measures per
  * period (AUC and log loss, core/eval/ctr.h) go to the run's metrics with step = period,
- * split "stream", names auc_<variant> / logloss_<variant> (so `chart auc_memory` draws one and
- * the progress reports draw them live), and to the result table "reloop".
+ * split "stream", names auc_<variant> / logloss_<variant> (`chart auc_memory` draws one,
+ * `chart auc_frozen,auc_incremental,auc_memory,auc_meminc` all four, live from the progress
+ * reports while the job runs), and to the result table "reloop".
  */
 #include "reloop.h"
 #include "eval/ctr.h"
