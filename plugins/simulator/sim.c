@@ -1484,11 +1484,13 @@ static int visits_alloc(sim *s)
     return s->visits && s->visit_buf && s->vdecs && s->vwho ? RLAB_OK : RLAB_ENOMEM;
 }
 
-static void record_exposure(sim *s, int32_t a, const visit_state *v, sim_stats *st)
+/* first: the visit's first page (the per-agent entropy counts only those: a fixed page_size
+ * items per visit, so that browsing longer does not read as a wider exposure). */
+static void record_exposure(sim *s, int32_t a, int first, const visit_state *v, sim_stats *st)
 {
     if (v->from_search || v->np == 0 || s->n_expo >= s->cap_expo)
         return;
-    s->expo_agent[s->n_expo] = a;
+    s->expo_agent[s->n_expo] = first ? a : -1;
     int32_t *row = s->expo + (size_t)s->n_expo * (size_t)s->cfg.page_size;
     for (int k = 0; k < s->cfg.page_size; k++)
         row[k] = k < v->np ? v->page[k] : -1;
@@ -1538,7 +1540,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         jw_lit(&v->out, "{\"action\":\"recommender\",\"by\":\"");
         jw_cstr(&v->out, by_name(s->action[a] >> 4));
         jw_lit(&v->out, "\",\"steps\":[");
-        record_exposure(s, a, v, st);
+        record_exposure(s, a, 1, v, st);
         if (v->np == 0)
             v->done = 1;
         st->visits++;
@@ -1616,7 +1618,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
                 jw_lit(o, "\"do\":\"next\"}");
                 v->from_search = 0;
                 v->np = next_page(s, a, v->page);
-                record_exposure(s, a, v, st);
+                record_exposure(s, a, 0, v, st);
                 if (v->np == 0)
                     v->done = 1;
             } else {
@@ -1982,13 +1984,15 @@ static int one_round(sim *s, rlab_err *err)
         rlab_eval_genre_entropy(s->expo, s->n_expo, s->cfg.page_size, s->n_items, s->g_off,
                                 s->g_items, s->G, &st.exp_entropy, &e2);
     }
-    /* per-agent genre entropy of what each visiting agent was shown this round (pages of
-     * the recommender, not search results), averaged over those agents */
+    /* per-agent genre entropy of the first recommended page each visiting agent was shown
+     * this round, averaged over those agents */
     {
         double es = 0.0;
         int en = 0;
         int P = s->cfg.page_size;
         for (int64_t x = 0; x < s->n_expo; x++) {
+            if (s->expo_agent[x] < 0)
+                continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
             for (int k = 0; k < P; k++) {
                 int32_t it = s->expo[(size_t)x * (size_t)P + (size_t)k];
@@ -1998,6 +2002,8 @@ static int one_round(sim *s, rlab_err *err)
             }
         }
         for (int64_t x = 0; x < s->n_expo; x++) {
+            if (s->expo_agent[x] < 0)
+                continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
             float tot = 0.0f;
             for (int32_t g = 0; g < s->G; g++)

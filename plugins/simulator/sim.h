@@ -199,8 +199,8 @@ typedef struct sim_stats {
     double coverage;                  /* distinct items exposed this round / n_items */
     double exp_entropy;               /* genre entropy (bits) of this round's exposures */
     double watch_entropy;             /* mean per-agent genre entropy of all its watches so far */
-    double agent_exp_entropy;         /* mean per-agent genre entropy of what it was shown this
-                                         round (visiting agents, recommender pages) */
+    double agent_exp_entropy;         /* mean over visiting agents of the genre entropy of the
+                                         first recommended page each was shown this round */
     double density;                   /* follow edges / (n (n - 1)) */
     double satisfaction;              /* mean true affinity of this round's watches (world), NAN */
     double sat_chance;                /* mean true affinity of random items for the same agents */
