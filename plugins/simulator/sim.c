@@ -490,13 +490,50 @@ static int setup_items(sim *s, rlab_err *err)
     const rlab_dataset *ds = s->ds;
     int32_t I = s->n_items;
     const rlab_feat_col *gc = rlab_feats_find(&ds->item_feats, "genres");
+    int32_t *gmap = NULL; /* attribute value -> genre, -1 = not kept (attributes only) */
+    if (!s->world && !(gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0)) {
+        /* no genres: item attributes (Amazon brand + categories) stand in for them, the 255
+         * most frequent (the simulator's genre bound; ties by value order) */
+        gc = rlab_feats_find(&ds->item_feats, "attributes");
+        if (gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0) {
+            int32_t V = rlab_vocab_size(&gc->vocab);
+            int64_t *cnt = rlab_calloc((size_t)V, sizeof(int64_t));
+            int32_t *ord = rlab_malloc((size_t)V * sizeof(int32_t));
+            gmap = rlab_malloc((size_t)V * sizeof(int32_t));
+            if (!cnt || !ord || !gmap) {
+                rlab_free(cnt), rlab_free(ord), rlab_free(gmap);
+                return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            }
+            for (int64_t k = 0;
+                 k < gc->off[I < ds->item_feats.n_entities ? I : ds->item_feats.n_entities]; k++)
+                if (gc->seq[k] >= 0 && gc->seq[k] < V)
+                    cnt[gc->seq[k]]++;
+            for (int32_t v = 0; v < V; v++)
+                ord[v] = v, gmap[v] = -1;
+            for (int32_t v = 1; v < V; v++) { /* insertion sort by count, descending */
+                int32_t x = ord[v], j = v;
+                while (j > 0 && cnt[ord[j - 1]] < cnt[x])
+                    ord[j] = ord[j - 1], j--;
+                ord[j] = x;
+            }
+            s->G = V < 255 ? V : 255;
+            for (int32_t g = 0; g < s->G; g++)
+                gmap[ord[g]] = g;
+            s->attr_order = ord;
+            s->attr_map = gmap; /* freed with the sim */
+            rlab_free(cnt);
+        } else {
+            gc = NULL;
+        }
+    }
     if (s->world) {
         s->G = s->world->n_genres;
-    } else if (gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0) {
+    } else if (gmap) {
+        /* set above */
+    } else if (gc) {
         s->G = rlab_vocab_size(&gc->vocab);
     } else {
         s->G = 1;
-        gc = NULL;
     }
     if (s->G > 255)
         return rlab_errf(err, RLAB_EINVAL, "simulator: at most 255 genres (dataset has %d)",
@@ -516,7 +553,11 @@ static int setup_items(sim *s, rlab_err *err)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     for (int32_t g = 0; g < G; g++) {
         char nb[64];
+        char ab[80];
+        if (gmap)
+            snprintf(ab, sizeof ab, "attr%s", rlab_vocab_name(&gc->vocab, s->attr_order[g]));
         const char *nm = s->world ? rlab_world_genre_name(g, nb, sizeof nb)
+                         : gmap   ? ab
                          : gc     ? rlab_vocab_name(&gc->vocab, g)
                                   : "All";
         s->genre_names[g] = rlab_strdup(nm);
@@ -527,11 +568,13 @@ static int setup_items(sim *s, rlab_err *err)
         float *row = s->item_genre + (size_t)i * (size_t)G;
         if (s->world) {
             memcpy(row, s->world->item_genre + (size_t)i * (size_t)G, (size_t)G * sizeof(float));
-        } else if (gc) {
+        } else if (gc && (!gmap || i < ds->item_feats.n_entities)) {
             int64_t b = gc->off[i], e = gc->off[i + 1];
-            for (int64_t k = b; k < e; k++)
-                if (gc->seq[k] >= 0 && gc->seq[k] < G)
-                    row[gc->seq[k]] += 1.0f / (float)(e - b);
+            for (int64_t k = b; k < e; k++) {
+                int32_t g = gmap ? (gc->seq[k] >= 0 ? gmap[gc->seq[k]] : -1) : gc->seq[k];
+                if (g >= 0 && g < G)
+                    row[g] += 1.0f / (float)(e - b);
+            }
         } else {
             row[0] = 1.0f;
         }
@@ -1121,6 +1164,7 @@ void sim_free(sim *s)
     rlab_free(s->item_genre), rlab_free(s->item_topg), rlab_free(s->g_off), rlab_free(s->g_items);
     rlab_free(s->titles), rlab_free(s->title_store), rlab_free(s->item_vec);
     rlab_free(s->genre_vec), rlab_free(s->item_pop), rlab_free(s->Vt);
+    rlab_free(s->attr_order), rlab_free(s->attr_map);
     rlab_free(s->nbr), rlab_free(s->nbr_n), rlab_free(s->qbuf);
     rlab_free(s->visits), rlab_free(s->visit_buf), rlab_free(s->vwho);
     for (int32_t a = 0; s->vdecs && a < s->n; a++)

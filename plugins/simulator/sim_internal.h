@@ -60,12 +60,14 @@ struct sim {
     float kind_vec[SIM_M_KINDS][SIM_DIM];
     const char **titles; /* [n_items] borrowed from the dataset or the strings below */
     char *title_store;
-    char **genre_names; /* [G] owned */
-    rlab_tfidf tfidf;   /* question encoder */
-    float *Vt;          /* [SIM_DIM][tfidf.D] */
-    float *item_pop;    /* [n_items] dataset popularity share */
-    int32_t *nbr;       /* [n_items][SIM_NBR] nearest items by text vector (search pages) */
-    int16_t *nbr_n;     /* [n_items] entries of nbr, -1 = not computed yet */
+    char **genre_names;  /* [G] owned */
+    int32_t *attr_order; /* attributes as genres: genre g = attribute value attr_order[g] */
+    int32_t *attr_map;   /* attribute value -> genre, -1 = not among the 255 kept */
+    rlab_tfidf tfidf;    /* question encoder */
+    float *Vt;           /* [SIM_DIM][tfidf.D] */
+    float *item_pop;     /* [n_items] dataset popularity share */
+    int32_t *nbr;        /* [n_items][SIM_NBR] nearest items by text vector (search pages) */
+    int16_t *nbr_n;      /* [n_items] entries of nbr, -1 = not computed yet */
     /* agents */
     int32_t n;
     sim_agent *agents;
