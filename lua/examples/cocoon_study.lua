@@ -13,7 +13,8 @@ step run records, as metrics:
                       browsing more pages does not read as a wider exposure)
   sim.watch_entropy   mean over agents of the genre entropy of everything each has watched
 so `chart shown_entropy <run> <run> ...` in the shell draws entropy over rounds per condition
-(the script prints the runs to give it). The script prints the mean over seeds per condition
+(the script prints the runs to give it), and with swap_k, sim.swapped: the items swapped onto
+pages that round. The script prints the mean over seeds per condition
 (first and last round, and the change), and writes the mean curves of both measures as an SVG
 picture (default cocoon_study.svg).
 Defaults: 200 agents, 20 rounds, seeds 1,2,3, BPR-MF 30 epochs, SASRec 10 epochs.
@@ -47,7 +48,7 @@ for _, rc in ipairs(recs) do
   for _, k in ipairs(swaps) do
     for _, g in ipairs(graphs) do
       local c = {rec = rc[1], model = rc[2], swap = k, graph = g, runs = {},
-                 shown = {}, watch = {}}
+                 shown = {}, watch = {}, swapped = 0}
       c.name = ("%s/%s/%s"):format(rc[1], k > 0 and ("swap" .. k) or "noswap", g)
       for r = 1, R do c.shown[r], c.watch[r] = {}, {} end
       conds[#conds + 1] = c
@@ -68,6 +69,8 @@ for _, c in ipairs(conds) do
         table.insert(c.shown[m.step], m.value); got = got + 1
       elseif m.split == "sim" and m.name == "watch_entropy" then
         table.insert(c.watch[m.step], m.value)
+      elseif m.split == "sim" and m.name == "swapped" then
+        c.swapped = c.swapped + m.value / (R * #seeds) -- per round, mean over seeds
       end
     end
     assert(got == R, ("%s seed %d: %d rounds of shown_entropy in run %s, expected %d"):format(
@@ -100,13 +103,14 @@ end
 
 print(("\n%d agents, %d rounds, seeds %s; genre entropy in bits (mean over seeds)"):format(
   A, R, table.concat(seeds, ",")))
-print(("%-28s %8s %8s %8s %8s   %8s %8s   %s"):format("condition", "shown@1", "shown@R",
-      "mean", "sd", "watch@1", "watch@R", "runs"))
+print(("%-28s %8s %8s %8s %8s   %8s %8s %8s   %s"):format("condition", "shown@1", "shown@R",
+      "mean", "sd", "watch@1", "watch@R", "swapped", "runs"))
 for _, c in ipairs(conds) do
   local runs = {}
   for _, r in ipairs(c.runs) do runs[#runs + 1] = tostring(r) end
-  print(("%-28s %8.3f %8.3f %8.3f %8.3f   %8.3f %8.3f   %s"):format(c.name, c.ms[1], c.ms[R],
-        mean(c.avg_seed), sd(c.avg_seed), c.mw[1], c.mw[R], table.concat(runs, " ")))
+  print(("%-28s %8.3f %8.3f %8.3f %8.3f   %8.3f %8.3f %8.1f   %s"):format(c.name, c.ms[1],
+        c.ms[R], mean(c.avg_seed), sd(c.avg_seed), c.mw[1], c.mw[R], c.swapped,
+        table.concat(runs, " ")))
 end
 
 local function find(rec, k, g)

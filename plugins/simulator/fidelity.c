@@ -834,7 +834,7 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
     sc.page_size = c->page_size;
     sc.max_steps = 1;
     sc.checkpoint_every = 0;
-    sim_profiles prof = {.keep = keep, .seed_memory = 1};
+    sim_profiles prof = {.keep = keep, .seed_memory = 1, .no_social = 1};
     rc = sim_new(&sc, ds, NULL, c->rec_pop ? NULL : c->model, &prof, &s, err);
     if (rc)
         goto done;

@@ -405,6 +405,8 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     rlab_ctx_metric(ctx, st->round, "sim", "shown_entropy", NULL, st->agent_exp_entropy);
     rlab_ctx_metric(ctx, st->round, "sim", "watch_entropy", NULL, st->watch_entropy);
     rlab_ctx_metric(ctx, st->round, "sim", "exposure_entropy", NULL, st->exp_entropy);
+    if (sim_cfg(w->s)->swap_k > 0)
+        rlab_ctx_metric(ctx, st->round, "sim", "swapped", NULL, st->swapped);
     report_llm_trouble(ctx, w);
     rlab_ctx_progress(
         ctx, done, total, "round", 4,

@@ -1111,8 +1111,12 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         rc = setup_items(s, err);
     if (rc == RLAB_OK)
         rc = setup_agents(s, prof, err);
-    if (rc == RLAB_OK)
+    if (rc == RLAB_OK && prof && prof->no_social) {
+        int32_t none = 0; /* an empty follow graph */
+        rc = set_graph(s, &none, &none, 0, err);
+    } else if (rc == RLAB_OK) {
         rc = setup_graph(s, err);
+    }
     if (rc == RLAB_OK && prof && prof->seed_memory)
         rc = seed_history(s, err);
     s->keep = NULL;
@@ -1484,8 +1488,10 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
             int dup = 0;
             for (int t = 0; t < K; t++)
                 dup |= ca[t] == y || cb[t] == x;
-            if (!dup)
+            if (!dup) {
                 ca[q] = y, cb[q] = x;
+                s->acc_swapped += 2; /* two agents each see one item chosen for the other */
+            }
         }
     }
     return RLAB_OK;
@@ -1934,6 +1940,7 @@ static int one_round(sim *s, rlab_err *err)
     st.round = r;
     st.vtime = s->vtime;
     s->n_expo = 0;
+    s->acc_swapped = 0;
     double sat = 0.0, chance = 0.0;
     int32_t n = s->n;
     /* 1. activity: a seeded random order, busy agents skipped, the cap respected */
@@ -2067,6 +2074,7 @@ static int one_round(sim *s, rlab_err *err)
             }
         }
         st.agent_exp_entropy = en ? es / en : 0.0;
+        st.swapped = s->acc_swapped;
     }
     double hsum = 0.0;
     int hn = 0;

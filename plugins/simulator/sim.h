@@ -199,6 +199,7 @@ typedef struct sim_stats {
     double coverage;                  /* distinct items exposed this round / n_items */
     double exp_entropy;               /* genre entropy (bits) of this round's exposures */
     double watch_entropy;             /* mean per-agent genre entropy of all its watches so far */
+    int32_t swapped;                  /* items the swap_k intervention put on pages */
     double agent_exp_entropy;         /* mean over visiting agents of the genre entropy of the
                                          first recommended page each was shown this round */
     double density;                   /* follow edges / (n (n - 1)) */
@@ -229,6 +230,9 @@ typedef struct sim_profiles {
      * and the last SIM_HIST items are observed as watch memories (liked = rated >= 4 when
      * the data has ratings, else the believed-taste rule of the feeling). */
     int seed_memory;
+    /* Nonzero: no follow graph (no world graph, no homophilous rewiring, whose cost grows
+     * with the square of the agents); for studies without the social side (fidelity). */
+    int no_social;
 } sim_profiles;
 
 void sim_config_default(sim_config *c);

@@ -120,6 +120,7 @@ struct sim {
     int32_t *expo;     /* exposures this round, [cap][page_size] */
     int64_t n_expo, cap_expo;
     int32_t *expo_agent; /* [cap_expo] the agent each exposure row was shown to */
+    int32_t acc_swapped; /* items swapped onto pages this round (swap_k) */
     float *expo_gmass;   /* [n][G] scratch of the per-agent exposure entropy (kept zero) */
     int32_t *watch_list;
     sim_dec *decs;              /* [n] */
