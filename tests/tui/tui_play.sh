@@ -3,7 +3,8 @@
 # a simulation on the demo world, sees its recommendation page, buys an item, chats with
 # agent 5 turn by turn until saying goodbye (the other side answered by the offline backend),
 # the other agents play a round around them, and every choice is in the store as the agent's
-# events ("by": "human"), read back with `sql` in the shell and after the shell has exited.
+# events ("by": "human"), read back with `sql` in the shell and after the shell has exited;
+# the per-round entropy metrics of the steps are drawn by `chart shown_entropy`.
 . "$(dirname "$0")/lib.sh"
 tui_need_plugin simulator
 tui_start 120 36
@@ -31,6 +32,13 @@ tui_wait 'chat_turn=2'
 tui_wait 'play=1'
 tui_wait 'visit=1'
 tui_wait 'watch=1'
+# the rounds around the played agent recorded the cocoon measures: the shell charts them
+tui_keys F2
+tui_line 'simulator.step rounds=3'
+tui_wait '✓ #[0-9]+ step' 30
+tui_line 'chart shown_entropy'
+tui_wait 'chart +shown_entropy'
+tui_wait '┤'
 tui_quit
 out=$("$RECLAB_BIN" -q --no-demo --db "$TUI_TMP/work/session.db" -c "sql SELECT kind, json_extract(payload, '\$.by') AS who FROM events WHERE agent = 3 AND kind IN ('watch', 'chat') ORDER BY seq" 2>&1)
 echo "$out" | grep -Eq '^watch +human' || tui_fail "no watch event by human in the store: $out"
