@@ -796,6 +796,18 @@ static int build_pages(sim *s, const sim_fid_config *c, const fid_data *d, const
     return RLAB_OK;
 }
 
+int sim_fid_keep(const rlab_dataset *ds, const sim_fid_config *c, uint8_t *keep, rlab_err *err)
+{
+    int32_t U = rlab_vocab_size(&ds->users);
+    int32_t n_ag = c->n_agents > 0 && c->n_agents < U ? c->n_agents : U;
+    fid_data d = {0};
+    sim_fid_report tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = build_data(ds, c, n_ag, &d, keep, &tmp, err);
+    fid_data_free(&d);
+    return rc;
+}
+
 static int liked_rule(const sim *s, int32_t a, int32_t i)
 {
     float thr = (s->agents[a].arch & SIM_ARCH(RLAB_ARCH_CRITIC)) ? 0.65f : 0.5f;

@@ -1118,6 +1118,71 @@ static int chat_run(rlab_ctx *ctx, const rlab_args *args)
 
 static int fid_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
+/* rec=train:<kind>: the dataset "<data>.cut" (the agents' known rows only, every user and
+ * item kept so the indices agree) is registered and a <kind> model is trained on it by the
+ * host's train verb (split=none, the command's seed); *m: +1 reference. */
+static int train_on_cut(rlab_ctx *ctx, const rlab_dataset *b, const sim_fid_config *c,
+                        const char *kind, rlab_model **m)
+{
+    *m = NULL;
+    rlab_err *err = rlab_ctx_err(ctx);
+    uint8_t *keep = rlab_malloc(b->inter.n ? b->inter.n : 1);
+    if (!keep)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    int rc = sim_fid_keep(b, c, keep, err);
+    char dsname[80], mname[128];
+    snprintf(dsname, sizeof dsname, "%.60s.cut", b->name);
+    snprintf(mname, sizeof mname, "%s.%.24s", dsname, kind);
+    rlab_dataset *ds = rc ? NULL : rlab_dataset_new(dsname, err);
+    if (!ds) {
+        rlab_free(keep);
+        return err->code ? err->code : RLAB_ENOMEM;
+    }
+    for (int32_t u = 0; rc == RLAB_OK && u < rlab_vocab_size(&b->users); u++)
+        if (rlab_vocab_add(&ds->users, b->users.names[u], strlen(b->users.names[u])) < 0)
+            rc = RLAB_ENOMEM;
+    for (int32_t i = 0; rc == RLAB_OK && i < rlab_vocab_size(&b->items); i++)
+        if (rlab_vocab_add(&ds->items, b->items.names[i], strlen(b->items.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    for (size_t r = 0; rc == RLAB_OK && r < b->inter.n; r++)
+        if (keep[r])
+            rc = rlab_inter_push(&ds->inter, b->inter.user[r], b->inter.item[r], b->inter.ts[r],
+                                 b->inter.rating[r], NULL);
+    rlab_free(keep);
+    ds->inter.flags = b->inter.flags;
+    snprintf(ds->format, sizeof ds->format, "simulated");
+    snprintf(ds->source, sizeof ds->source, "fidelity cut %.2f of '%s'", c->cut, b->name);
+    if (rc) {
+        rlab_dataset_free(ds);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    if (rlab_ctx_add_dataset(ctx, ds))
+        return err->code;
+    char full[96];
+    snprintf(full, sizeof full, "train %s", kind);
+    rlab_args *a = rlab_ctx_args(ctx, full);
+    if (!a)
+        return err->code;
+    rc = rlab_args_set(a, "data", dsname, err);
+    if (!rc)
+        rc = rlab_args_set(a, "name", mname, err);
+    if (!rc && rlab_args_has(a, "split"))
+        rc = rlab_args_set(a, "split", "none", err);
+    if (!rc && rlab_args_has(a, "seed"))
+        rc = rlab_args_set_int(a, "seed", (int64_t)(c->seed & 0x7fffffff), err);
+    if (!rc && rlab_args_has(a, "eval_every"))
+        rc = rlab_args_set_int(a, "eval_every", 0, err);
+    if (rc) {
+        rlab_args_free(a);
+        return rc;
+    }
+    rlab_ctx_printf(ctx, "training %s on the cut histories ('%s')", kind, dsname);
+    if (rlab_ctx_call(ctx, a, NULL))
+        return err->code;
+    *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), mname);
+    return *m ? RLAB_OK : rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "model '%s' not found", mname);
+}
+
 static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_host *h = rlab_ctx_host(ctx);
@@ -1139,7 +1204,12 @@ static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
     const char *rec = rlab_args_str(args, "rec");
     rlab_model *m = NULL;
     int rc = RLAB_OK;
-    if (strcmp(rec, "pop") != 0) {
+    if (strncmp(rec, "train:", 6) == 0) {
+        /* a recommender of that kind trained on the cut histories only */
+        c.rec_pop = 0;
+        rc = train_on_cut(ctx, ds, &c, rec + 6, &m);
+        c.model = m;
+    } else if (strcmp(rec, "pop") != 0) {
         c.rec_pop = 0;
         if (strcmp(rec, "random") != 0) {
             m = rlab_models_get(rlab_host_models(h), rec);
@@ -1897,8 +1967,9 @@ static const rlab_arg fidelity_args[] = {
     {.name = "rec",
      .type = RLAB_ARG_STRING,
      .def = "pop",
-     .help = "(c) recommender: pop (popularity of the known histories), random, or a model "
-             "trained on the cut histories"},
+     .help = "(c) recommender: pop (popularity of the known histories), random, "
+             "train:<kind> (e.g. train:bprmf: trained here on the known histories only, "
+             "dataset <data>.cut), or a model trained on them"},
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "1",

@@ -450,6 +450,10 @@ void sim_fid_config_default(sim_fid_config *c);
  * model's scoring errors, ECANCELED (cancel polled between phases and users). */
 int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn cancel, void *cud,
                  sim_fid_report *out, rlab_err *err);
+/* The history cut of the protocol: keep[r] = 1 when row r of ds->inter is known to the
+ * agents (keep: ds->inter.n bytes), for training a recommender on what the agents know
+ * (simulator.fidelity rec=train:<kind>). Errors ENOMEM. */
+int sim_fid_keep(const rlab_dataset *ds, const sim_fid_config *c, uint8_t *keep, rlab_err *err);
 /* Binary metrics of pred vs truth (1 = chosen), n decisions: accuracy, precision (0 when
  * nothing is predicted positive), recall (0 when there is no positive), F1 (0 when
  * precision + recall = 0). */

@@ -27,6 +27,15 @@ end
 assert(found and found.protocol == f.protocol and math.abs(found.value - rows.offline_fit.f1) < 1e-9,
        "lua.simulator2.7: the F1 is a run metric with its protocol")
 
+-- (c) from a recommender trained here on the known histories only
+local g = reclab.simulator.fidelity{data = "fw", seed = 2, rec = "train:pop"}
+local cut = reclab.datasets.info("fw.cut")
+local full = reclab.datasets.info("fw")
+assert(cut and cut.n_inter < full.n_inter and cut.n_users == full.n_users,
+       "lua.simulator2.14: the cut dataset holds the known rows of every user")
+assert(g.protocol:find("from train:pop"), "lua.simulator2.15: " .. g.protocol)
+assert(g.tables.fidelity[1].real_hit >= 0, "lua.simulator2.16: real hit measured")
+
 -- role play
 local s = reclab.simulator.new{data = "fw", agents = 30, seed = 1}
 local p = reclab.simulator.play{agent = 2}
