@@ -14,6 +14,9 @@
  *                      beats random agents on discrimination and rating error
  *   sim.interview.fav  the offline answer is in the first person and the genre it calls the
  *                      favourite is the agent's top taste or its most-watched genre
+ *   sim.play.engine    role play on the engine: the played agent is skipped by the rounds,
+ *                      buys from its page, chats turn by turn (offline, then with the
+ *                      loopback language model answering the other side) until a goodbye
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -315,12 +318,96 @@ static void t_interview(void)
     rlab_world_free(w);
 }
 
-static const rlab_test tests[] = {{"sim.fid.binary", t_binary},
-                                  {"sim.fid.ratings", t_ratings},
-                                  {"sim.fid.parse", t_parse},
-                                  {"sim.fid.world", t_world},
-                                  {"sim.fid.ml100k", t_ml100k},
-                                  {"sim.interview.fav", t_interview},
-                                  {NULL, NULL}};
+static void t_play(void)
+{
+    rlab_world *w = NULL;
+    rlab_dataset *ds = world_ds(&w);
+    if (!ds)
+        return;
+    sim_config c;
+    sim_config_default(&c);
+    c.seed = 4;
+    c.n_agents = 40;
+    c.checkpoint_every = 0;
+    sim *s = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(sim_new(&c, ds, w, NULL, NULL, &s, &err) == RLAB_OK, "%s", err.msg);
+    if (!s)
+        goto out;
+    const int32_t *pg;
+    int np = 0, fs = 0;
+    CHECK_EQ_INT(sim_play_page(s, &pg, &np, &fs, &err), RLAB_ESTATE); /* nobody played yet */
+    CHECK_EQ_INT(sim_play_begin(s, 6, &err), RLAB_OK);
+    CHECK_EQ_INT(sim_play_page(s, &pg, &np, &fs, &err), RLAB_OK);
+    CHECK(np == c.page_size && !fs);
+    int32_t second = pg[1];
+    int before = sim_agent_at(s, 6)->n_watch;
+    sim_play_out o;
+    CHECK_EQ_INT(sim_play_act(s, 9, NULL, &o, &err), RLAB_EINVAL); /* off the page */
+    CHECK_EQ_INT(sim_play_act(s, 1, NULL, &o, &err), RLAB_OK);
+    CHECK(o.item == second && o.visit_over && o.text[0]);
+    CHECK_EQ_INT(sim_agent_at(s, 6)->n_watch, before + 1);
+    /* the rounds go on around the played agent: it never acts by itself */
+    int n6 = sim_agent_at(s, 6)->n_watch;
+    CHECK_EQ_INT(sim_step(s, 3, NULL, NULL, NULL, NULL, NULL, &err), RLAB_OK);
+    CHECK_EQ_INT(sim_agent_at(s, 6)->n_watch, n6);
+    CHECK(sim_last_stats(s)->watches > 0);
+    /* an offline chat: greeting, then goodbye after the person's goodbye */
+    int32_t b = 11;
+    while (sim_agent_at(s, b)->busy_kind == 1 && sim_agent_at(s, b)->busy_until > sim_vtime(s))
+        b++;
+    char *reply = NULL;
+    int ended = 0, by = -1;
+    CHECK_EQ_INT(sim_play_chat(s, b, "Hi!", &reply, &ended, &by, &err), RLAB_OK);
+    CHECK(reply && strstr(reply, "Hi ") == reply && !ended && by == SIM_BY_OFFLINE);
+    rlab_free(reply);
+    CHECK_EQ_INT(sim_play_chat(s, -1, "ok, goodbye", &reply, &ended, &by, &err), RLAB_OK);
+    CHECK(reply && strstr(reply, "Goodbye") && ended);
+    rlab_free(reply);
+    /* the other side answered by the language model */
+    fake_rec_llm *srv = fake_rec_llm_start();
+    if (!srv) {
+        rlab_test_skip("cannot start the loopback server");
+    } else {
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
+        rlab_llm_config lc = {.backend = "openai",
+                              .base_url = url,
+                              .model = "agent",
+                              .api_key = "",
+                              .timeout = 10,
+                              .max_attempts = 1};
+        rlab_llm *llm = rlab_llm_new(&lc, &err);
+        CHECK(llm && sim_set_llm(s, llm, &err) == RLAB_OK);
+        s->cfg.use_llm = 1;
+        int32_t b2 = b + 1 < sim_n_agents(s) ? b + 1 : 0;
+        if (b2 == 6)
+            b2++;
+        int rc = sim_play_chat(s, b2, "What did you watch?", &reply, &ended, &by, &err);
+        CHECK_MSG(rc == RLAB_OK || rc == RLAB_ESTATE, "%s", err.msg); /* ESTATE: watching */
+        if (rc == RLAB_OK) {
+            CHECK_MSG(by == SIM_BY_LLM, "by %d", by);
+            CHECK(reply && strstr(reply, "I mostly remember the last movie I watched."));
+            rlab_free(reply);
+            CHECK_EQ_INT(sim_play_chat(s, -1, "Goodbye!", &reply, &ended, &by, &err), RLAB_OK);
+            CHECK(ended);
+            rlab_free(reply);
+        }
+        s->cfg.use_llm = 0;
+        rlab_llm_free(llm);
+        fake_rec_llm_stop(srv);
+    }
+    sim_play_end(s);
+    CHECK_EQ_INT(sim_played(s), -1);
+    sim_free(s);
+out:
+    rlab_dataset_free(ds);
+    rlab_world_free(w);
+}
+
+static const rlab_test tests[] = {{"sim.fid.binary", t_binary}, {"sim.fid.ratings", t_ratings},
+                                  {"sim.fid.parse", t_parse},   {"sim.fid.world", t_world},
+                                  {"sim.fid.ml100k", t_ml100k}, {"sim.interview.fav", t_interview},
+                                  {"sim.play.engine", t_play},  {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
