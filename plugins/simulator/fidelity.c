@@ -314,7 +314,7 @@ static void fid_ctx_free(fid_ctx *x)
 }
 
 /* Item and user statistics of the kept rows, and each agent's recent vector. */
-static int fid_stats(fid_ctx *x, const fid_data *d, const uint8_t *keep, rlab_err *err)
+static int fid_stats(fid_ctx *x, const uint8_t *keep, rlab_err *err)
 {
     sim *s = x->s;
     const rlab_dataset *ds = s->ds;
@@ -367,7 +367,6 @@ static int fid_stats(fid_ctx *x, const fid_data *d, const uint8_t *keep, rlab_er
             for (int q = 0; q < SIM_DIM; q++)
                 rv[q] /= sqrtf(nn);
     }
-    (void)d;
 out:
     rlab_free(isum), rlab_free(icnt), rlab_free(usum), rlab_free(ucnt);
     return rc;
@@ -854,7 +853,7 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
     build_mixes(s, c, &d);
     out->users = d.nu;
     out->has_rating = x.has_rating;
-    rc = fid_stats(&x, &d, keep, err);
+    rc = fid_stats(&x, keep, err);
     if (rc)
         goto done;
     fid_fit(&x, &d, out);
