@@ -11,13 +11,14 @@
  *                             ratings, minus the global mean (0 without ratings)
  *   choice  P(watch) = sigmoid(w . f), fitted by full-batch gradient descent on the logistic
  *           loss of the fitting part's (a) decisions (400 steps, step 0.5, L2 1e-4, from 0:
- *           deterministic); the agent watches when P >= 0.5 (the mix is balanced as it was
- *           when fitted).
+ *           deterministic); the agent watches when w . f >= t, t the threshold with the best
+ *           F1 on the fitting part's decisions (P = 0.5 would watch nothing once negatives
+ *           outnumber positives, neg > 1).
  *   rating  r = v . [1, u, q, m, c] (u = a's mean kept rating minus the global mean), least
  *           squares on the fitting part's held-out ratings (normal equations, ridge 1e-6),
  *           rounded to the nearest star and clamped to 1..5 (agents give whole stars).
- *   page    one draw from softmax over {w . f(i_k) - 0.15 k for the page's items, 0 for
- *           leaving} (the logit scale of the choice model; leaving is the 0.5 point).
+ *   page    one draw from softmax over {w . f(i_k) - 0.15 k for the page's items, t for
+ *           leaving} (the logit scale of the choice model; leaving is the decision point).
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -210,7 +211,19 @@ typedef struct fid_ctx {
     float *user_u; /* [n] user mean - mu */
     float *recent; /* [n][SIM_DIM] */
     double wc[SIM_FID_NF], wr[SIM_FID_NF];
+    double thr; /* watch when wc . f >= thr */
 } fid_ctx;
+
+typedef struct fid_scored {
+    double z;
+    uint8_t y;
+} fid_scored;
+
+static int fid_scored_cmp(const void *pa, const void *pb)
+{
+    const fid_scored *a = pa, *b = pb;
+    return (a->z < b->z) - (a->z > b->z);
+}
 
 static void feats(const fid_ctx *x, int32_t a, int32_t i, double *f)
 {
@@ -400,21 +413,47 @@ static void fid_fit(fid_ctx *x, const fid_data *d, sim_fid_report *out)
             for (int q = 0; q < SIM_FID_NF; q++)
                 w[q] -= 0.5 * (g[q] / (double)m + 1e-4 * w[q]);
         }
-        int64_t ok = 0;
-        for (int32_t k = 0; k < d->nu; k++) {
+        /* the decision threshold on w . f: the one with the best F1 on the fitting part (0,
+         * i.e. P = 0.5, would predict nothing positive once negatives outnumber positives) */
+        fid_scored *sc = rlab_malloc((size_t)m * sizeof *sc);
+        int64_t q = 0, npos = 0;
+        for (int32_t k = 0; sc && k < d->nu; k++) {
             const fid_user *u = &d->us[k];
             if (!u->fit)
                 continue;
             for (int64_t j = u->mix_b; j < u->mix_e; j++) {
                 double f[SIM_FID_NF];
                 feats(x, u->a, d->mix[j], f);
-                ok += (dot5(w, f) >= 0.0) == (d->truth[j] != 0);
+                sc[q++] = (fid_scored){dot5(w, f), d->truth[j]};
+                npos += d->truth[j];
             }
         }
-        out->fit_acc = (double)ok / (double)m;
+        double thr = 0.0;
+        if (sc) {
+            qsort(sc, (size_t)q, sizeof *sc, fid_scored_cmp); /* descending */
+            double best = -1.0;
+            int64_t tp = 0;
+            for (int64_t i = 0; i < q; i++) {
+                tp += sc[i].y;
+                if (i + 1 < q && !(sc[i + 1].z < sc[i].z))
+                    continue; /* cut only between distinct scores */
+                double f1 = npos ? 2.0 * (double)tp / (double)(i + 1 + npos) : 0.0;
+                if (f1 > best) {
+                    best = f1;
+                    thr = sc[i].z;
+                }
+            }
+            int64_t ok = 0;
+            for (int64_t i = 0; i < q; i++)
+                ok += (sc[i].z >= thr) == (sc[i].y != 0);
+            out->fit_acc = (double)ok / (double)m;
+            rlab_free(sc);
+        }
+        x->thr = thr;
     }
     memcpy(x->wc, w, sizeof w);
     memcpy(out->w_choice, w, sizeof w);
+    out->thr = x->thr;
     /* ratings: least squares on the fitting part's held-out items */
     double A[SIM_FID_NF][SIM_FID_NF] = {{0}}, b[SIM_FID_NF] = {0}, v[SIM_FID_NF] = {0};
     int64_t nr = 0;
@@ -932,7 +971,7 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
                     pick[j] = (uint8_t)liked_rule(s, u->a, d.mix[j]);
                     rt = stars(1.0 + 4.0 * f[1]);
                 } else {
-                    pick[j] = dot5(x.wc, f) >= 0.0;
+                    pick[j] = dot5(x.wc, f) >= x.thr;
                     rt = stars(dot5(x.wr, g));
                 }
                 if (d.truth[j])
@@ -1023,14 +1062,14 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
                     int v = (int)rlab_rng_below(&rr, (uint64_t)np[k] + 1);
                     choice = v < np[k] ? v : -1;
                 } else {
-                    double w[SIM_MAX_PAGE + 1], mx = 0.0, tot = 0.0;
+                    double w[SIM_MAX_PAGE + 1], mx = x.thr, tot = 0.0;
                     for (int q = 0; q < np[k]; q++) {
                         double f[SIM_FID_NF];
                         feats(&x, u->a, pg[q], f);
                         w[q] = dot5(x.wc, f) - 0.15 * q;
                         mx = fmax(mx, w[q]);
                     }
-                    w[np[k]] = 0.0;
+                    w[np[k]] = x.thr; /* leaving: the decision threshold */
                     for (int q = 0; q <= np[k]; q++)
                         tot += (w[q] = exp(w[q] - mx));
                     double v = rlab_rng_double(&rr) * tot;

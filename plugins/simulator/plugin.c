@@ -1268,11 +1268,11 @@ static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
                     (int)r.report_users);
     rlab_ctx_printf(ctx,
                     "offline_fit weights: choice [1 match pop recent itemmean] = [%.3f %.3f "
-                    "%.3f %.3f %.3f] (fit accuracy %.3f on %lld pairs); rating [1 usermean "
-                    "itemmean match recent] = [%.3f %.3f %.3f %.3f %.3f]",
+                    "%.3f %.3f %.3f], threshold %.3f (fit accuracy %.3f on %lld pairs); rating "
+                    "[1 usermean itemmean match recent] = [%.3f %.3f %.3f %.3f %.3f]",
                     r.w_choice[0], r.w_choice[1], r.w_choice[2], r.w_choice[3], r.w_choice[4],
-                    r.fit_acc, (long long)r.fit_pairs, r.w_rating[0], r.w_rating[1], r.w_rating[2],
-                    r.w_rating[3], r.w_rating[4]);
+                    r.thr, r.fit_acc, (long long)r.fit_pairs, r.w_rating[0], r.w_rating[1],
+                    r.w_rating[2], r.w_rating[3], r.w_rating[4]);
     static const char *const cols[] = {"policy",    "users",    "pairs", "accuracy", "precision",
                                        "recall",    "f1",       "rated", "mae",      "rmse",
                                        "spearman",  "pages",    "hit",   "real_hit", "buy",

@@ -440,6 +440,7 @@ typedef struct sim_fid_report {
     int64_t real_dist[5];                              /* (b) the real ratings of the rated pairs */
     double real_hit;                                   /* (c) */
     double w_choice[SIM_FID_NF], w_rating[SIM_FID_NF]; /* fitted weights */
+    double thr;     /* the fitted choice threshold on w_choice . f */
     double fit_acc; /* (a) accuracy of the fitted choice on the fitting part */
     int64_t fit_pairs;
     char first_llm_error[320];
