@@ -889,6 +889,9 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
     if (rc)
         goto done;
     x.s = s;
+    int npol = c->llm ? SIM_FID_NPOL : SIM_FID_LLM;
+    if (c->progress)
+        c->progress(c->progress_ud, 1, 2 + npol, "agents built");
     build_mixes(s, c, &d);
     out->users = d.nu;
     out->has_rating = x.has_rating;
@@ -896,6 +899,8 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
     if (rc)
         goto done;
     fid_fit(&x, &d, out);
+    if (c->progress)
+        c->progress(c->progress_ud, 2, 2 + npol, "offline policy fitted");
     if (cancel && cancel(cud)) {
         rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
         goto done;
@@ -945,7 +950,6 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
         }
         out->real_hit = (double)hits / (double)nrep;
     }
-    int npol = c->llm ? SIM_FID_NPOL : SIM_FID_LLM;
     for (int pol = 0; pol < npol && rc == RLAB_OK; pol++) {
         if (cancel && cancel(cud)) {
             rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
@@ -1094,6 +1098,8 @@ int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn 
             hits += hit;
         }
         rlab_free(decs);
+        if (c->progress)
+            c->progress(c->progress_ud, 3 + pol, 2 + npol, sim_fid_policy_name(pol));
         r->pages = nrep;
         r->hit = (double)hits / (double)nrep;
         r->buy = (double)buys / (double)nrep;

@@ -1118,6 +1118,11 @@ static int chat_run(rlab_ctx *ctx, const rlab_args *args)
 
 static int fid_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
 
+static void fid_progress(void *ud, int done, int total, const char *phase)
+{
+    rlab_ctx_progress((rlab_ctx *)ud, done, total, phase, 0, NULL);
+}
+
 /* rec=train:<kind>: the dataset "<data>.cut" (the agents' known rows only, every user and
  * item kept so the indices agree) is registered and a <kind> model is trained on it by the
  * host's train verb (split=none, the command's seed); *m: +1 reference. */
@@ -1201,6 +1206,8 @@ static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
     c.neg_ratio = (int)rlab_args_int(args, "neg");
     c.page_size = (int)rlab_args_int(args, "page");
     c.llm_retries = (int)rlab_args_int(args, "llm_retries");
+    c.progress = fid_progress;
+    c.progress_ud = ctx;
     const char *rec = rlab_args_str(args, "rec");
     rlab_model *m = NULL;
     int rc = RLAB_OK;

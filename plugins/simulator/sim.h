@@ -419,6 +419,9 @@ typedef struct sim_fid_config {
     rlab_model *model; /* (c) when !rec_pop: borrowed; NULL = seeded random */
     rlab_llm *llm;     /* borrowed; NULL: no openai row */
     int llm_retries;   /* re-asks after an unparsable reply: 1 */
+    /* progress (may be NULL): phases done of total (the agents built, the fit, each policy) */
+    void (*progress)(void *ud, int done, int total, const char *phase);
+    void *progress_ud;
 } sim_fid_config;
 
 typedef struct sim_fid_result {
