@@ -2539,8 +2539,12 @@ static void play_step_json(sim *s, const char *what, int32_t item)
         jw_int(&w, item);
     }
     jw_lit(&w, "}");
-    if (w.len < w.cap)
+    if (w.len + 1 < w.cap) {
         s->play_visit_len += w.len;
+    } else { /* no room left (a very long visit): the step is left out, the JSON stays whole */
+        s->play_visit[s->play_visit_len] = '\0';
+        s->play_steps--;
+    }
 }
 
 /* The played agent's page: a visit starts (one score-all, like a round's visit) when none is
