@@ -1,5 +1,6 @@
 /*
- * core/eval/stats: bootstrap percentile intervals, the paired t-test, the Student t CDF.
+ * core/eval/stats: bootstrap percentile intervals, the paired t-test, the Student t CDF,
+ * average ranks and Spearman's rank correlation.
  */
 #include "eval/stats.h"
 
@@ -134,4 +135,70 @@ int rlab_eval_ttest_paired(const double *a, const double *b, int64_t n, rlab_eva
     double x = out->df / (out->df + out->t * out->t);
     out->p = rlab_eval_betainc(0.5 * out->df, 0.5, x);
     return RLAB_OK;
+}
+
+typedef struct ranked {
+    double v;
+    int64_t i;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->v < y->v)
+        return -1;
+    if (x->v > y->v)
+        return 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int rlab_eval_ranks(const double *x, int64_t n, double *r, rlab_err *err)
+{
+    if (n < 1)
+        return rlab_errf(err, RLAB_EINVAL, "ranks: need at least 1 value");
+    ranked *s = rlab_malloc((size_t)n * sizeof *s);
+    if (!s)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++)
+        s[i] = (ranked){x[i], i};
+    qsort(s, (size_t)n, sizeof *s, cmp_ranked);
+    for (int64_t b = 0, e; b < n; b = e) {
+        /* a run of equal values [b, e) gets the mean of ranks b+1 .. e */
+        for (e = b + 1; e < n && !(s[e].v > s[b].v); e++)
+            ;
+        double avg = 0.5 * (double)(b + 1 + e);
+        for (int64_t k = b; k < e; k++)
+            r[s[k].i] = avg;
+    }
+    rlab_free(s);
+    return RLAB_OK;
+}
+
+int rlab_eval_spearman(const double *x, const double *y, int64_t n, double *rho, rlab_err *err)
+{
+    if (n < 2)
+        return rlab_errf(err, RLAB_EINVAL, "spearman: need at least 2 pairs, got %lld",
+                         (long long)n);
+    double *rx = rlab_malloc((size_t)n * sizeof *rx), *ry = rlab_malloc((size_t)n * sizeof *ry);
+    if (!rx || !ry) {
+        rlab_free(rx);
+        rlab_free(ry);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    int rc = rlab_eval_ranks(x, n, rx, err);
+    if (rc == RLAB_OK)
+        rc = rlab_eval_ranks(y, n, ry, err);
+    if (rc == RLAB_OK) {
+        /* both rank vectors have mean (n + 1) / 2 */
+        double m = 0.5 * (double)(n + 1), sxy = 0.0, sxx = 0.0, syy = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            sxy += (rx[i] - m) * (ry[i] - m);
+            sxx += (rx[i] - m) * (rx[i] - m);
+            syy += (ry[i] - m) * (ry[i] - m);
+        }
+        *rho = sxx > 0.0 && syy > 0.0 ? sxy / sqrt(sxx * syy) : (double)NAN;
+    }
+    rlab_free(rx);
+    rlab_free(ry);
+    return rc;
 }

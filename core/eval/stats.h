@@ -1,5 +1,5 @@
 /*
- * core/eval/stats: uncertainty and significance for per-user metric values.
+ * core/eval/stats: uncertainty and significance for per-user metric values, rank correlation.
  *
  *     rlab_eval_ci ci;
  *     rlab_eval_bootstrap(ndcg_per_user, n, 1000, 0.95, 42, &ci, &err); // ci.mean, ci.lo, ci.hi
@@ -38,6 +38,17 @@ RLAB_API int rlab_eval_bootstrap(const double *x, int64_t n, int B, double level
 /* Paired two-sided t-test of a[i] vs b[i], i < n. Errors: RLAB_EINVAL (n < 2). */
 RLAB_API int rlab_eval_ttest_paired(const double *a, const double *b, int64_t n,
                                     rlab_eval_ttest *out, rlab_err *err);
+
+/* Average ranks (1-based) of x[0..n) into r: tied values share the mean of the ranks they
+ * span ({10, 20, 20, 30} -> {1, 2.5, 2.5, 4}). Errors: RLAB_EINVAL (n < 1), RLAB_ENOMEM. */
+RLAB_API int rlab_eval_ranks(const double *x, int64_t n, double *r, rlab_err *err);
+
+/* Spearman's rank correlation of x[i] vs y[i], i < n: the Pearson correlation of their
+ * average ranks (so ties are handled exactly, not by the 1 - 6 sum d^2 / (n (n^2 - 1))
+ * shortcut, which is only right without ties). NaN when either side is constant.
+ * Errors: RLAB_EINVAL (n < 2), RLAB_ENOMEM. */
+RLAB_API int rlab_eval_spearman(const double *x, const double *y, int64_t n, double *rho,
+                                rlab_err *err);
 
 /* Regularized incomplete beta I_x(a, b) for a, b > 0, x in [0, 1] (NaN otherwise). */
 RLAB_API double rlab_eval_betainc(double a, double b, double x);

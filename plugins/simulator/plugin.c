@@ -11,6 +11,9 @@
  *     simulator.post agent=3 item=i12
  *     simulator.branch round=10 model=random                  a new simulation from round 10
  *     simulator.stats / simulator.agent agent=3 / simulator.list / simulator.world ...
+ *     simulator.fidelity data=ml seed=1                       agents vs the real users (a job)
+ *     simulator.play agent=3 / simulator.act do=buy k=2 / simulator.chat with=5 text="Hi"
+ *                                                              role play: a person is agent 3
  *
  * Several simulations live in the plugin state at once (a branch keeps its parent); commands
  * take sim=<id> (default: the current one, the last created). A simulation's id is the store
@@ -397,6 +400,13 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     rlab_ctx *ctx = w->ctx;
     hist_push(w, st);
     llm_metrics(ctx, st);
+    /* the information-cocoon measures, per round, as metrics of the step's run (the shell's
+     * chart draws them over rounds: chart sim.shown_entropy) */
+    rlab_ctx_metric(ctx, st->round, "sim", "shown_entropy", NULL, st->agent_exp_entropy);
+    rlab_ctx_metric(ctx, st->round, "sim", "watch_entropy", NULL, st->watch_entropy);
+    rlab_ctx_metric(ctx, st->round, "sim", "exposure_entropy", NULL, st->exp_entropy);
+    if (sim_cfg(w->s)->swap_k > 0)
+        rlab_ctx_metric(ctx, st->round, "sim", "swapped", NULL, st->swapped);
     report_llm_trouble(ctx, w);
     rlab_ctx_progress(
         ctx, done, total, "round", 4,
@@ -511,6 +521,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->llm_retries = (int)rlab_args_int(args, "llm_retries");
     c->max_fallback = rlab_args_float(args, "max_fallback");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
+    c->swap_k = (int)rlab_args_int(args, "swap_k");
 }
 
 /* Resolve "random" or a registered model (+1 reference in *m). */
@@ -958,6 +969,402 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* ---- role play ------------------------------------------------------------------------ */
+
+static const char *const act_choices[] = {"buy", "next", "search", "leave", NULL};
+
+/* Print the played agent's page and put it in the result as a table. */
+static int show_page(rlab_ctx *ctx, simw *w)
+{
+    const int32_t *pg;
+    int np = 0, fs = 0;
+    int rc = sim_play_page(w->s, &pg, &np, &fs, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    const sim_agent *ag = sim_agent_at(w->s, sim_played(w->s));
+    rlab_ctx_printf(ctx, "%s's %s (round %lld):", ag->name,
+                    fs ? "search results" : "recommendations", (long long)sim_round(w->s) + 1);
+    static const char *const cols[] = {"k", "item", "title", "genres"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "page", 4, cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int q = 0; q < np; q++) {
+        char gen[128] = "";
+        size_t l = 0;
+        for (int64_t x = w->s->g_off[pg[q]]; x < w->s->g_off[pg[q] + 1] && l < sizeof gen; x++)
+            l += (size_t)snprintf(gen + l, sizeof gen - l, "%s%s", l ? ", " : "",
+                                  sim_genre_name(w->s, w->s->g_items[x]));
+        rlab_ctx_printf(ctx, "  %d. <%s> (%s)", q + 1, sim_item_title(w->s, pg[q]), gen);
+        rlab_table_add_row(t, "iiss", q + 1, (int)pg[q], sim_item_title(w->s, pg[q]), gen);
+    }
+    rlab_ctx_printf(ctx,
+                    "choose: simulator.act do=buy k=1..%d | do=next | do=search "
+                    "title=\"...\" | do=leave; or simulator.chat with=N text=\"...\"",
+                    np);
+    return RLAB_OK;
+}
+
+/* Run the rounds that go on around the played agent. */
+static int rounds_around(rlab_ctx *ctx, simw *w, const rlab_args *args)
+{
+    int n = (int)rlab_args_int(args, "rounds");
+    if (n <= 0)
+        return RLAB_OK;
+    int rc = run_rounds(ctx, w, n, -1.0);
+    if (rc == RLAB_OK && sim_played(w->s) >= 0)
+        rc = show_page(ctx, w);
+    return rc;
+}
+
+static int play_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
+    int rc = RLAB_OK;
+    if (rlab_args_int(args, "stop")) {
+        int32_t a = sim_played(w->s);
+        sim_play_end(w->s);
+        rlab_ctx_printf(ctx, a >= 0 ? "agent %d is simulated again" : "no agent was played",
+                        (int)a);
+    } else {
+        int32_t a = (int32_t)rlab_args_int(args, "agent");
+        rc = sim_play_begin(w->s, a, rlab_ctx_err(ctx));
+        if (rc == RLAB_OK) {
+            char prof[256];
+            sim_profile_text(w->s, a, prof, sizeof prof);
+            rlab_ctx_printf(ctx, "you play agent %d: %s (the other agents go on around you)",
+                            (int)a, prof);
+            rlab_ctx_result_int(ctx, "agent", a);
+            rc = show_page(ctx, w);
+        }
+    }
+    rlab_err e = {0};
+    if (rlab_ctx_db(ctx))
+        rlab_db_flush(rlab_ctx_db(ctx), &e);
+    sim_attach_store(w->s, NULL, 0);
+    return rc;
+}
+
+static int act_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int what = rlab_args_choice(args, "do");
+    int act = what == 0   ? (int)rlab_args_int(args, "k") - 1
+              : what == 1 ? SIM_P_NEXT
+              : what == 2 ? SIM_P_SEARCH
+                          : SIM_P_LEAVE;
+    const char *arg = what == 0 ? rlab_args_str(args, "feeling") : rlab_args_str(args, "title");
+    if (what == 2 && (!arg || !*arg))
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "do=search needs title=\"...\"");
+    sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
+    sim_play_out out;
+    int rc = sim_play_act(w->s, act, arg && *arg ? arg : NULL, &out, rlab_ctx_err(ctx));
+    rlab_err e = {0};
+    if (rlab_ctx_db(ctx))
+        rlab_db_flush(rlab_ctx_db(ctx), &e);
+    sim_attach_store(w->s, NULL, 0);
+    if (rc)
+        return rc;
+    const char *nm = sim_agent_at(w->s, sim_played(w->s))->name;
+    if (what == 0) {
+        rlab_ctx_printf(ctx, "%s watched <%s> (%s): %s", nm, sim_item_title(w->s, out.item),
+                        out.liked ? "liked" : "not liked", out.text);
+        rlab_ctx_result_int(ctx, "item", out.item);
+        rlab_ctx_result_str(ctx, "feeling", out.text);
+    } else if (what == 3 || out.visit_over) {
+        rlab_ctx_printf(ctx, "%s left the recommender", nm);
+    }
+    if (out.visit_over)
+        return rounds_around(ctx, w, args);
+    return show_page(ctx, w);
+}
+
+static int chat_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    simw *w = idle_sim(ctx, args);
+    if (!w)
+        return rlab_ctx_err(ctx)->code;
+    int32_t b = rlab_args_given(args, "with") ? (int32_t)rlab_args_int(args, "with") : -1;
+    const char *text = rlab_args_str(args, "text");
+    int32_t other = b >= 0 ? b : w->s->play_chat_with; /* the partner (reset by a goodbye) */
+    sim_attach_store(w->s, rlab_ctx_db(ctx), rlab_ctx_db(ctx) ? w->id : 0);
+    char *reply = NULL;
+    int ended = 0, by = 0;
+    int rc = sim_play_chat(w->s, b, text, &reply, &ended, &by, rlab_ctx_err(ctx));
+    rlab_err e = {0};
+    if (rlab_ctx_db(ctx))
+        rlab_db_flush(rlab_ctx_db(ctx), &e);
+    sim_attach_store(w->s, NULL, 0);
+    if (rc)
+        return rc;
+    int32_t a = sim_played(w->s);
+    rlab_ctx_printf(ctx, "[%s]: %s", sim_agent_at(w->s, a)->name, text);
+    rlab_ctx_printf(ctx, "[%s]: %s", other >= 0 ? sim_agent_at(w->s, other)->name : "?", reply);
+    rlab_ctx_result_str(ctx, "reply", reply);
+    rlab_ctx_result_int(ctx, "ended", ended);
+    rlab_free(reply);
+    if (ended) {
+        rlab_ctx_printf(ctx, "the chat is over");
+        return rounds_around(ctx, w, args);
+    }
+    return RLAB_OK;
+}
+
+/* ---- fidelity against real users ------------------------------------------------------ */
+
+static int fid_cancel(void *ud) { return rlab_ctx_cancelled((rlab_ctx *)ud); }
+
+static void fid_progress(void *ud, int done, int total, const char *phase)
+{
+    rlab_ctx_progress((rlab_ctx *)ud, done, total, phase, 0, NULL);
+}
+
+/* rec=train:<kind>: the dataset "<data>.cut" (the agents' known rows only, every user and
+ * item kept so the indices agree) is registered and a <kind> model is trained on it by the
+ * host's train verb (split=none, the command's seed); *m: +1 reference. */
+static int train_on_cut(rlab_ctx *ctx, const rlab_dataset *b, const sim_fid_config *c,
+                        const char *kind, rlab_model **m)
+{
+    *m = NULL;
+    rlab_err *err = rlab_ctx_err(ctx);
+    uint8_t *keep = rlab_malloc(b->inter.n ? b->inter.n : 1);
+    if (!keep)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    int rc = sim_fid_keep(b, c, keep, err);
+    char dsname[80], mname[128];
+    snprintf(dsname, sizeof dsname, "%.60s.cut", b->name);
+    snprintf(mname, sizeof mname, "%s.%.24s", dsname, kind);
+    rlab_dataset *ds = rc ? NULL : rlab_dataset_new(dsname, err);
+    if (!ds) {
+        rlab_free(keep);
+        return err->code ? err->code : RLAB_ENOMEM;
+    }
+    for (int32_t u = 0; rc == RLAB_OK && u < rlab_vocab_size(&b->users); u++)
+        if (rlab_vocab_add(&ds->users, b->users.names[u], strlen(b->users.names[u])) < 0)
+            rc = RLAB_ENOMEM;
+    for (int32_t i = 0; rc == RLAB_OK && i < rlab_vocab_size(&b->items); i++)
+        if (rlab_vocab_add(&ds->items, b->items.names[i], strlen(b->items.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    for (size_t r = 0; rc == RLAB_OK && r < b->inter.n; r++)
+        if (keep[r])
+            rc = rlab_inter_push(&ds->inter, b->inter.user[r], b->inter.item[r], b->inter.ts[r],
+                                 b->inter.rating[r], NULL);
+    rlab_free(keep);
+    ds->inter.flags = b->inter.flags;
+    snprintf(ds->format, sizeof ds->format, "simulated");
+    snprintf(ds->source, sizeof ds->source, "fidelity cut %.2f of '%s'", c->cut, b->name);
+    if (rc) {
+        rlab_dataset_free(ds);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    if (rlab_ctx_add_dataset(ctx, ds))
+        return err->code;
+    char full[96];
+    snprintf(full, sizeof full, "train %s", kind);
+    rlab_args *a = rlab_ctx_args(ctx, full);
+    if (!a)
+        return err->code;
+    rc = rlab_args_set(a, "data", dsname, err);
+    if (!rc)
+        rc = rlab_args_set(a, "name", mname, err);
+    if (!rc && rlab_args_has(a, "split"))
+        rc = rlab_args_set(a, "split", "none", err);
+    if (!rc && rlab_args_has(a, "seed"))
+        rc = rlab_args_set_int(a, "seed", (int64_t)(c->seed & 0x7fffffff), err);
+    if (!rc && rlab_args_has(a, "eval_every"))
+        rc = rlab_args_set_int(a, "eval_every", 0, err);
+    if (rc) {
+        rlab_args_free(a);
+        return rc;
+    }
+    rlab_ctx_printf(ctx, "training %s on the cut histories ('%s')", kind, dsname);
+    if (rlab_ctx_call(ctx, a, NULL))
+        return err->code;
+    *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), mname);
+    return *m ? RLAB_OK : rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "model '%s' not found", mname);
+}
+
+static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_host *h = rlab_ctx_host(ctx);
+    const char *data = rlab_args_str(args, "data");
+    rlab_dataset *ds = rlab_host_dataset_get(h, data);
+    if (!ds)
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "dataset '%s' not found", data);
+    sim_fid_config c;
+    sim_fid_config_default(&c);
+    c.seed = (uint64_t)rlab_args_int(args, "seed");
+    c.n_agents = (int32_t)rlab_args_int(args, "agents");
+    c.cut = rlab_args_float(args, "cut");
+    c.min_hist = (int)rlab_args_int(args, "min_hist");
+    c.fit_share = rlab_args_float(args, "fit");
+    c.n_pos = (int)rlab_args_int(args, "pos");
+    c.neg_ratio = (int)rlab_args_int(args, "neg");
+    c.page_size = (int)rlab_args_int(args, "page");
+    c.llm_retries = (int)rlab_args_int(args, "llm_retries");
+    c.progress = fid_progress;
+    c.progress_ud = ctx;
+    const char *rec = rlab_args_str(args, "rec");
+    rlab_model *m = NULL;
+    int rc = RLAB_OK;
+    if (strncmp(rec, "train:", 6) == 0) {
+        /* a recommender of that kind trained on the cut histories only */
+        c.rec_pop = 0;
+        rc = train_on_cut(ctx, ds, &c, rec + 6, &m);
+        c.model = m;
+    } else if (strcmp(rec, "pop") != 0) {
+        c.rec_pop = 0;
+        if (strcmp(rec, "random") != 0) {
+            m = rlab_models_get(rlab_host_models(h), rec);
+            if (!m)
+                rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                                     "model '%s' not found (rec=pop, random or a model "
+                                     "trained on the cut histories)",
+                                     rec);
+        }
+        c.model = m;
+    }
+    rlab_llm *llm = NULL;
+    if (rc == RLAB_OK && rlab_args_choice(args, "backend") == 1) {
+        const char *url = rlab_args_str(args, "llm_url");
+        const char *model = rlab_args_str(args, "llm_model");
+        rlab_llm_config lc = {.backend = "openai",
+                              .base_url = url && *url ? url : NULL,
+                              .model = model && *model ? model : NULL,
+                              .timeout = rlab_args_float(args, "llm_timeout"),
+                              .max_in_flight = (int)rlab_args_int(args, "in_flight"),
+                              .seed = c.seed};
+        llm = rlab_llm_new(&lc, rlab_ctx_err(ctx));
+        if (!llm)
+            rc = rlab_ctx_err(ctx)->code;
+        else {
+            char d[256];
+            rlab_llm_describe(llm, d, sizeof d);
+            rlab_ctx_printf(ctx, "language backend: %s", d);
+            rlab_llm_set_cancel(llm, llm_cancel, ctx);
+        }
+        c.llm = llm;
+    }
+    char proto[256];
+    snprintf(proto, sizeof proto,
+             "history cut %.2f by time, users with >= %d interactions, %.0f%% fit / rest "
+             "report (seed %llu); (a) %d held-out + %dx not-chosen items; (b) 1-5 stars of the "
+             "held-out items; (c) first page of %d from %s",
+             c.cut, c.min_hist, 100.0 * c.fit_share, (unsigned long long)c.seed, c.n_pos,
+             c.neg_ratio, c.page_size, rec);
+    sim_fid_report r;
+    if (rc == RLAB_OK) {
+        rlab_ctx_printf(ctx, "fidelity on '%s': %s", data, proto);
+        rc = sim_fidelity(ds, &c, fid_cancel, ctx, &r, rlab_ctx_err(ctx));
+    }
+    rlab_llm_free(llm);
+    rlab_model_release(m);
+    rlab_host_dataset_release(h, ds);
+    if (rc)
+        return rc;
+    if (r.first_llm_error[0])
+        rlab_ctx_printf(ctx, "language model: %s", r.first_llm_error);
+    rlab_ctx_printf(ctx,
+                    "%d users (%d with fewer than %d interactions left out): %d to fit, %d "
+                    "reported",
+                    (int)r.users, (int)r.skipped, c.min_hist, (int)r.fit_users,
+                    (int)r.report_users);
+    rlab_ctx_printf(ctx,
+                    "offline_fit weights: choice [1 match pop recent itemmean] = [%.3f %.3f "
+                    "%.3f %.3f %.3f], threshold %.3f (fit accuracy %.3f on %lld pairs); rating "
+                    "[1 usermean itemmean match recent] = [%.3f %.3f %.3f %.3f %.3f]",
+                    r.w_choice[0], r.w_choice[1], r.w_choice[2], r.w_choice[3], r.w_choice[4],
+                    r.thr, r.fit_acc, (long long)r.fit_pairs, r.w_rating[0], r.w_rating[1],
+                    r.w_rating[2], r.w_rating[3], r.w_rating[4]);
+    static const char *const cols[] = {"policy",    "users",    "pairs", "accuracy", "precision",
+                                       "recall",    "f1",       "rated", "mae",      "rmse",
+                                       "spearman",  "pages",    "hit",   "real_hit", "buy",
+                                       "llm_asked", "fallbacks"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "fidelity", 17, cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int p = 0; p < SIM_FID_NPOL; p++) {
+        if (!r.have[p])
+            continue;
+        const sim_fid_result *x = &r.pol[p];
+        rlab_cell row[17] = {{.type = RLAB_CELL_TEXT, .s = sim_fid_policy_name(p)},
+                             {.type = RLAB_CELL_INT, .i = r.report_users},
+                             {.type = RLAB_CELL_INT, .i = x->pairs},
+                             {.type = RLAB_CELL_FLOAT, .f = x->acc},
+                             {.type = RLAB_CELL_FLOAT, .f = x->prec},
+                             {.type = RLAB_CELL_FLOAT, .f = x->rec},
+                             {.type = RLAB_CELL_FLOAT, .f = x->f1},
+                             {.type = RLAB_CELL_INT, .i = x->rated},
+                             x->rated ? (rlab_cell){.type = RLAB_CELL_FLOAT, .f = x->mae}
+                                      : (rlab_cell){.type = RLAB_CELL_NULL},
+                             x->rated ? (rlab_cell){.type = RLAB_CELL_FLOAT, .f = x->rmse}
+                                      : (rlab_cell){.type = RLAB_CELL_NULL},
+                             x->rated && !isnan(x->spearman)
+                                 ? (rlab_cell){.type = RLAB_CELL_FLOAT, .f = x->spearman}
+                                 : (rlab_cell){.type = RLAB_CELL_NULL},
+                             {.type = RLAB_CELL_INT, .i = x->pages},
+                             {.type = RLAB_CELL_FLOAT, .f = x->hit},
+                             {.type = RLAB_CELL_FLOAT, .f = r.real_hit},
+                             {.type = RLAB_CELL_FLOAT, .f = x->buy},
+                             {.type = RLAB_CELL_INT, .i = x->llm_asked},
+                             {.type = RLAB_CELL_INT, .i = x->llm_fallback}};
+        rlab_table_add_cells(t, row);
+        char nm[64];
+#define FID_METRIC(field, label)                                                                   \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "%s.%s", sim_fid_policy_name(p), label);                           \
+        rlab_ctx_metric(ctx, 0, "fidelity", nm, proto, field);                                     \
+    } while (0)
+        FID_METRIC(x->acc, "accuracy");
+        FID_METRIC(x->prec, "precision");
+        FID_METRIC(x->rec, "recall");
+        FID_METRIC(x->f1, "f1");
+        if (x->rated) {
+            FID_METRIC(x->mae, "mae");
+            FID_METRIC(x->rmse, "rmse");
+            if (!isnan(x->spearman))
+                FID_METRIC(x->spearman, "spearman");
+        }
+        FID_METRIC(x->hit, "hit");
+#undef FID_METRIC
+        char b[96] = "(b) no ratings in the data";
+        if (x->rated)
+            snprintf(b, sizeof b, "(b) MAE %.3f RMSE %.3f Spearman %.3f", x->mae, x->rmse,
+                     x->spearman);
+        rlab_ctx_printf(ctx,
+                        "%-11s (a) acc %.3f prec %.3f rec %.3f F1 %.3f | %s | (c) hit %.3f "
+                        "(real users %.3f), picked %.3f",
+                        sim_fid_policy_name(p), x->acc, x->prec, x->rec, x->f1, b, x->hit,
+                        r.real_hit, x->buy);
+    }
+    rlab_ctx_metric(ctx, 0, "fidelity", "real.hit", proto, r.real_hit);
+    if (r.has_rating) {
+        static const char *const dcols[] = {"stars",   "real",        "random",
+                                            "offline", "offline_fit", "openai"};
+        int nc = r.have[SIM_FID_LLM] ? 6 : 5;
+        rlab_table *dt = rlab_ctx_result_table(ctx, "ratings", nc, dcols);
+        if (!dt)
+            return RLAB_ENOMEM;
+        int64_t tot = r.pol[SIM_FID_RANDOM].rated;
+        for (int k = 0; k < 5 && tot > 0; k++) {
+            rlab_cell row[6] = {{.type = RLAB_CELL_INT, .i = k + 1},
+                                {.type = RLAB_CELL_FLOAT, .f = (double)r.real_dist[k] / tot}};
+            for (int p = 0; p < nc - 2; p++)
+                row[2 + p] = (rlab_cell){.type = RLAB_CELL_FLOAT,
+                                         .f = (double)r.pol[p].dist[k] / (double)tot};
+            rlab_table_add_cells(dt, row);
+        }
+    }
+    rlab_ctx_result_str(ctx, "protocol", proto);
+    rlab_ctx_result_int(ctx, "users", r.report_users);
+    rlab_ctx_result_int(ctx, "fit_users", r.fit_users);
+    return RLAB_OK;
+}
+
 static int stats_run(rlab_ctx *ctx, const rlab_args *args)
 {
     simw *w = find_sim(ctx, args);
@@ -1259,6 +1666,14 @@ static const rlab_arg new_args[] = {
      .max = SIM_MAX_FOLLOW,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "follows per agent when the dataset has no social graph"},
+    {.name = "swap_k",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .max = SIM_MAX_PAGE,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "diversity intervention: items swapped between symmetric visitors' pages each "
+             "round (0 = none)"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
      .choices = backend_choices,
@@ -1445,6 +1860,162 @@ static const rlab_arg world_args[] = {{.name = "name",
                                        .help = "seed (up to 2^63-1)"},
                                       {0}};
 
+static const rlab_arg play_args[] = {{.name = "agent",
+                                      .type = RLAB_ARG_INT,
+                                      .def = "0",
+                                      .min = 0,
+                                      .max = SIM_MAX_AGENTS - 1,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                      .help = "the agent you take over"},
+                                     {.name = "stop",
+                                      .type = RLAB_ARG_INT,
+                                      .def = "0",
+                                      .min = 0,
+                                      .max = 1,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                      .help = "1: hand the agent back to the simulation"},
+                                     SIM_ARG,
+                                     {0}};
+#define ROUNDS_AROUND_ARG                                                                          \
+    {                                                                                              \
+        .name = "rounds", .type = RLAB_ARG_INT, .def = "1", .min = 0, .max = 100,                  \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                    \
+        .help = "rounds the others play when your visit or chat ends"                              \
+    }
+static const rlab_arg act_args[] = {
+    {.name = "do",
+     .type = RLAB_ARG_CHOICE,
+     .choices = act_choices,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "buy (k), next page, search (title), leave"},
+    {.name = "k",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 1,
+     .max = SIM_MAX_PAGE,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "buy: the item's number on the page"},
+    {.name = "title", .type = RLAB_ARG_STRING, .help = "search: a movie title"},
+    {.name = "feeling",
+     .type = RLAB_ARG_STRING,
+     .help = "buy: your feeling about it (default: the "
+             "agent's template)"},
+    ROUNDS_AROUND_ARG,
+    SIM_ARG,
+    {0}};
+static const rlab_arg chat_args[] = {{.name = "with",
+                                      .type = RLAB_ARG_INT,
+                                      .min = 0,
+                                      .max = SIM_MAX_AGENTS - 1,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                      .help = "the agent to chat with (default: the current "
+                                              "partner)"},
+                                     {.name = "text",
+                                      .type = RLAB_ARG_STRING,
+                                      .flags = RLAB_ARGF_REQUIRED,
+                                      .help = "what you say (\"goodbye\" ends the chat)"},
+                                     ROUNDS_AROUND_ARG,
+                                     SIM_ARG,
+                                     {0}};
+
+static const rlab_arg fidelity_args[] = {
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "real users' dataset (MovieLens with u.user, Beauty, ...)"},
+    {.name = "agents",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .max = SIM_MAX_AGENTS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "agents: the first n users (0 = all)"},
+    {.name = "cut",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.8",
+     .min = 0.05,
+     .max = 0.95,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "share of each user's history (by time) the agent knows"},
+    {.name = "min_hist",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 2,
+     .flags = RLAB_ARGF_MIN,
+     .help = "users with fewer interactions are left out"},
+    {.name = "fit",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0.05,
+     .max = 0.95,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "share of users the offline policy is fitted on (the rest are reported)"},
+    {.name = "pos",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 50,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "held-out items per user shown in (a) and rated in (b)"},
+    {.name = "neg",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 0,
+     .max = 9,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "not-chosen items per held-out item in (a)"},
+    {.name = "page",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .max = SIM_MAX_PAGE,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "page size in (c)"},
+    {.name = "rec",
+     .type = RLAB_ARG_STRING,
+     .def = "pop",
+     .help = "(c) recommender: pop (popularity of the known histories), random, "
+             "train:<kind> (e.g. train:bprmf: trained here on the known histories only, "
+             "dataset <data>.cut), or a model trained on them"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "seed of the user split, the negatives and every draw"},
+    {.name = "backend",
+     .type = RLAB_ARG_CHOICE,
+     .choices = backend_choices,
+     .def = "offline",
+     .help = "openai: also measure an OpenAI-compatible server (an extra row)"},
+    {.name = "llm_url",
+     .type = RLAB_ARG_STRING,
+     .help = "openai: base URL (default $RECLAB_LLM_BASE_URL)"},
+    {.name = "llm_model",
+     .type = RLAB_ARG_STRING,
+     .help = "openai: model (default $RECLAB_LLM_MODEL)"},
+    {.name = "in_flight",
+     .type = RLAB_ARG_INT,
+     .def = "16",
+     .min = 1,
+     .max = 256,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "openai: requests in flight"},
+    {.name = "llm_timeout",
+     .type = RLAB_ARG_FLOAT,
+     .def = "60",
+     .min = 0.1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "openai: seconds per attempt"},
+    {.name = "llm_retries",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .min = 0,
+     .max = 5,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "re-asks after an unparsable reply"},
+    {0}};
+
 static const rlab_cmd sim_cmds[] = {
     {.name = "new",
      .args = new_args,
@@ -1489,6 +2060,31 @@ static const rlab_cmd sim_cmds[] = {
      .args = branch_args,
      .run = branch_run,
      .help = "Restore a checkpointed round into a new simulation (optionally another model)."},
+    {.name = "play",
+     .args = play_args,
+     .run = play_run,
+     .help = "Take over an agent (role play): see its recommendation page; then simulator.act "
+             "and simulator.chat decide for it while the other agents go on."},
+    {.name = "act",
+     .args = act_args,
+     .run = act_run,
+     .help = "The played agent's choice on its page: do=buy k=N, do=next, do=search "
+             "title=..., do=leave (a visit's end lets the others play `rounds` rounds)."},
+    {.name = "chat",
+     .args = chat_args,
+     .run = chat_run,
+     .help = "The played agent says something to another agent, who answers (offline or the "
+             "language model) until one says goodbye."},
+    {.name = "fidelity",
+     .args = fidelity_args,
+     .flags = RLAB_CMD_JOB,
+     .run = fidelity_run,
+     .help = "Behavioural fidelity against real users: agents built from the first part of "
+             "each history, measured on what the users did next.\n"
+             "(a) discrimination of chosen vs not-chosen items (accuracy, precision, recall, "
+             "F1), (b) 1-5 rating alignment (MAE, RMSE, Spearman, distributions), (c) next-item "
+             "hit rate on a recommender's page; for random agents, the offline policy, the "
+             "offline policy fitted on part of the users, and an openai backend."},
     {.name = "stats",
      .args = sim_only_args,
      .flags = RLAB_CMD_READONLY,

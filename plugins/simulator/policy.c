@@ -397,6 +397,13 @@ static void header(sim *s, int32_t a, sbuf *b, const float *qv)
     sb_printf(b, "\n");
 }
 
+char *sim_prompt_header(sim *s, int32_t a)
+{
+    sbuf b = {rlab_malloc(4096), 0, 4096};
+    header(s, a, &b, NULL);
+    return b.p;
+}
+
 char *sim_prompt(sim *s, const sim_dec *d)
 {
     int32_t a = d->agent;
@@ -476,8 +483,10 @@ char *sim_prompt(sim *s, const sim_dec *d)
         sb_printf(&b,
                   "Observation: %s is being interviewed. The interviewer asks: %s\n"
                   "All occurrences of movie names should be enclosed with <>.\n"
-                  "How would %s respond, from %s's memories? Write:\n[SAY]:: what %s says\n",
-                  nm, d->text ? d->text : "", nm, nm, nm);
+                  "How would %s respond, from %s's memories? Answer in the first person, as %s "
+                  "(\"I ...\"), and agree with the memories above. Write:\n[SAY]:: what %s "
+                  "says\n",
+                  nm, d->text ? d->text : "", nm, nm, nm, nm);
     }
     return b.p;
 }
@@ -926,7 +935,7 @@ char *sim_offline_answer(sim *s, int32_t a, const char *question)
         sb_printf(&b, " What I remember:");
         char prev[3][256];
         for (int i = 0; i < k && i < 3; i++) {
-            sim_memory_text(s, a, &ag->ltm[idx[i]], prev[i], sizeof prev[i]);
+            sim_memory_text_me(s, a, &ag->ltm[idx[i]], prev[i], sizeof prev[i]);
             int dup = 0;
             for (int j = 0; j < i && j < 3; j++)
                 dup |= strcmp(prev[i], prev[j]) == 0;
@@ -957,11 +966,28 @@ char *sim_offline_answer(sim *s, int32_t a, const char *question)
                   : 2 * liked >= tot ? "mostly good for me"
                                      : "hit and miss");
     }
-    const float *t = sim_taste(s, a);
-    int g1 = 0;
-    for (int32_t g = 1; g < s->G; g++)
-        if (t[g] > t[g1])
-            g1 = g;
-    sb_printf(&b, " Honestly, %s is what I enjoy most.", sim_genre_name(s, g1));
+    sb_printf(&b, " Honestly, %s is what I enjoy most.",
+              sim_genre_name(s, sim_favourite_genre(s, a)));
     return b.p;
+}
+
+int32_t sim_most_watched_genre(const sim *s, int32_t a)
+{
+    const float *gc = s->gcount + (size_t)a * (size_t)s->G;
+    int32_t best = -1;
+    for (int32_t g = 0; g < s->G; g++)
+        if (gc[g] > 0.0f && (best < 0 || gc[g] > gc[best]))
+            best = g;
+    return best;
+}
+
+int32_t sim_favourite_genre(const sim *s, int32_t a)
+{
+    const float *t = sim_taste(s, a);
+    const float *gc = s->gcount + (size_t)a * (size_t)s->G;
+    int32_t g1 = 0;
+    for (int32_t g = 1; g < s->G; g++)
+        if (t[g] > t[g1] || (!(t[g] < t[g1]) && gc[g] > gc[g1]))
+            g1 = g;
+    return g1;
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -142,7 +143,10 @@ static void jw_str(jw *w, const char *src)
 
 static const char *by_name(int by)
 {
-    return by == SIM_BY_LLM ? "llm" : by == SIM_BY_FALLBACK ? "fallback" : "offline";
+    return by == SIM_BY_LLM        ? "llm"
+           : by == SIM_BY_FALLBACK ? "fallback"
+           : by == SIM_BY_HUMAN    ? "human"
+                                   : "offline";
 }
 
 void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
@@ -181,6 +185,7 @@ void sim_config_default(sim_config *c)
     c->llm_retries = 1;
     c->max_fallback = 0.5;
     c->rewire_k = 8;
+    c->swap_k = 0;
 }
 
 /* ---- accessors --------------------------------------------------------------------- */
@@ -485,13 +490,50 @@ static int setup_items(sim *s, rlab_err *err)
     const rlab_dataset *ds = s->ds;
     int32_t I = s->n_items;
     const rlab_feat_col *gc = rlab_feats_find(&ds->item_feats, "genres");
+    int32_t *gmap = NULL; /* attribute value -> genre, -1 = not kept (attributes only) */
+    if (!s->world && !(gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0)) {
+        /* no genres: item attributes (Amazon brand + categories) stand in for them, the 255
+         * most frequent (the simulator's genre bound; ties by value order) */
+        gc = rlab_feats_find(&ds->item_feats, "attributes");
+        if (gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0) {
+            int32_t V = rlab_vocab_size(&gc->vocab);
+            int64_t *cnt = rlab_calloc((size_t)V, sizeof(int64_t));
+            int32_t *ord = rlab_malloc((size_t)V * sizeof(int32_t));
+            gmap = rlab_malloc((size_t)V * sizeof(int32_t));
+            if (!cnt || !ord || !gmap) {
+                rlab_free(cnt), rlab_free(ord), rlab_free(gmap);
+                return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            }
+            for (int64_t k = 0;
+                 k < gc->off[I < ds->item_feats.n_entities ? I : ds->item_feats.n_entities]; k++)
+                if (gc->seq[k] >= 0 && gc->seq[k] < V)
+                    cnt[gc->seq[k]]++;
+            for (int32_t v = 0; v < V; v++)
+                ord[v] = v, gmap[v] = -1;
+            for (int32_t v = 1; v < V; v++) { /* insertion sort by count, descending */
+                int32_t x = ord[v], j = v;
+                while (j > 0 && cnt[ord[j - 1]] < cnt[x])
+                    ord[j] = ord[j - 1], j--;
+                ord[j] = x;
+            }
+            s->G = V < 255 ? V : 255;
+            for (int32_t g = 0; g < s->G; g++)
+                gmap[ord[g]] = g;
+            s->attr_order = ord;
+            s->attr_map = gmap; /* freed with the sim */
+            rlab_free(cnt);
+        } else {
+            gc = NULL;
+        }
+    }
     if (s->world) {
         s->G = s->world->n_genres;
-    } else if (gc && gc->kind == RLAB_FEAT_TOKEN_SEQ && rlab_vocab_size(&gc->vocab) > 0) {
+    } else if (gmap) {
+        /* set above */
+    } else if (gc) {
         s->G = rlab_vocab_size(&gc->vocab);
     } else {
         s->G = 1;
-        gc = NULL;
     }
     if (s->G > 255)
         return rlab_errf(err, RLAB_EINVAL, "simulator: at most 255 genres (dataset has %d)",
@@ -511,7 +553,11 @@ static int setup_items(sim *s, rlab_err *err)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     for (int32_t g = 0; g < G; g++) {
         char nb[64];
+        char ab[80];
+        if (gmap)
+            snprintf(ab, sizeof ab, "attr%s", rlab_vocab_name(&gc->vocab, s->attr_order[g]));
         const char *nm = s->world ? rlab_world_genre_name(g, nb, sizeof nb)
+                         : gmap   ? ab
                          : gc     ? rlab_vocab_name(&gc->vocab, g)
                                   : "All";
         s->genre_names[g] = rlab_strdup(nm);
@@ -522,11 +568,13 @@ static int setup_items(sim *s, rlab_err *err)
         float *row = s->item_genre + (size_t)i * (size_t)G;
         if (s->world) {
             memcpy(row, s->world->item_genre + (size_t)i * (size_t)G, (size_t)G * sizeof(float));
-        } else if (gc) {
+        } else if (gc && (!gmap || i < ds->item_feats.n_entities)) {
             int64_t b = gc->off[i], e = gc->off[i + 1];
-            for (int64_t k = b; k < e; k++)
-                if (gc->seq[k] >= 0 && gc->seq[k] < G)
-                    row[gc->seq[k]] += 1.0f / (float)(e - b);
+            for (int64_t k = b; k < e; k++) {
+                int32_t g = gmap ? (gc->seq[k] >= 0 ? gmap[gc->seq[k]] : -1) : gc->seq[k];
+                if (g >= 0 && g < G)
+                    row[g] += 1.0f / (float)(e - b);
+            }
         } else {
             row[0] = 1.0f;
         }
@@ -549,11 +597,14 @@ static int setup_items(sim *s, rlab_err *err)
         s->titles[i] = t ? t : rlab_vocab_name(&ds->items, i);
     }
     /* popularity share */
+    size_t n_pop = 0;
     for (size_t r = 0; r < ds->inter.n; r++)
-        if (ds->inter.item[r] >= 0 && ds->inter.item[r] < I)
+        if (ds->inter.item[r] >= 0 && ds->inter.item[r] < I && (!s->keep || s->keep[r])) {
             s->item_pop[ds->inter.item[r]] += 1.0f;
+            n_pop++;
+        }
     for (int32_t i = 0; i < I; i++)
-        s->item_pop[i] /= (float)(ds->inter.n ? ds->inter.n : 1);
+        s->item_pop[i] /= (float)(n_pop ? n_pop : 1);
     /* text vectors */
     char **docs = rlab_calloc((size_t)I, sizeof(char *));
     int32_t D = 512;
@@ -671,7 +722,7 @@ static float feat_float(const rlab_dataset *ds, const char *col, int32_t u)
     return c->num[u];
 }
 
-static double chance_affinity(const sim *s, int32_t a);
+static double chance_affinity(const sim *s, int32_t a, const double *gmean);
 static int visits_alloc(sim *s);
 
 /* Profiles from the world (truth) or from the dataset (history), then the CSV overlay. */
@@ -704,7 +755,7 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
     int has_rating = (ds->inter.flags & RLAB_INTER_HAS_RATING) != 0;
     for (size_t r = 0; r < ds->inter.n; r++) {
         int32_t u = ds->inter.user[r], it = ds->inter.item[r];
-        if (u < 0 || u >= n || it < 0 || it >= I)
+        if (u < 0 || u >= n || it < 0 || it >= I || (s->keep && !s->keep[r]))
             continue;
         qhist_push(&s->agents[u], it);
         s->shown[(size_t)u * (size_t)I + (size_t)it] = 1;
@@ -830,10 +881,20 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
     for (int32_t a = 0; a < n; a++)
         taste_finish(s, a);
     s->chance_aff = rlab_malloc((size_t)n * sizeof(float));
-    if (!s->chance_aff)
+    double *gmean = rlab_malloc((size_t)G * sizeof(double));
+    if (!s->chance_aff || !gmean) {
+        rlab_free(gmean);
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int32_t g = 0; g < G; g++) { /* summed in the order the per-agent loop used */
+        double m = 0.0;
+        for (int32_t i = 0; i < I; i++)
+            m += (double)s->item_genre[(size_t)i * (size_t)G + (size_t)g];
+        gmean[g] = m;
+    }
     for (int32_t a = 0; a < n; a++)
-        s->chance_aff[a] = (float)chance_affinity(s, a);
+        s->chance_aff[a] = (float)chance_affinity(s, a, gmean);
+    rlab_free(gmean);
     /* base activity */
     for (int32_t a = 0; a < n; a++) {
         sim_rng(s, SIM_PH_ACTIVE, -1, a, 0, &r);
@@ -933,6 +994,72 @@ static int setup_graph(sim *s, rlab_err *err)
     return rc;
 }
 
+typedef struct hist_row {
+    int32_t user, item;
+    int64_t ts;
+    size_t row;
+    float rating;
+} hist_row;
+
+static int hist_row_cmp(const void *pa, const void *pb)
+{
+    const hist_row *a = pa, *b = pb;
+    if (a->user != b->user)
+        return a->user < b->user ? -1 : 1;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+/* sim_profiles.seed_memory: every agent starts with its (kept) past in time order: the
+ * query history, the watched ring, the genre counts, and watch memories of its last SIM_HIST
+ * items. Ties in time are broken by row order, so the result is a function of the data. */
+static int seed_history(sim *s, rlab_err *err)
+{
+    const rlab_dataset *ds = s->ds;
+    size_t m = 0;
+    for (size_t r = 0; r < ds->inter.n; r++)
+        if (ds->inter.user[r] >= 0 && ds->inter.user[r] < s->n && ds->inter.item[r] >= 0 &&
+            ds->inter.item[r] < s->n_items && (!s->keep || s->keep[r]))
+            m++;
+    hist_row *h = rlab_malloc((m ? m : 1) * sizeof *h);
+    if (!h)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int has_rating = (ds->inter.flags & RLAB_INTER_HAS_RATING) != 0;
+    m = 0;
+    for (size_t r = 0; r < ds->inter.n; r++)
+        if (ds->inter.user[r] >= 0 && ds->inter.user[r] < s->n && ds->inter.item[r] >= 0 &&
+            ds->inter.item[r] < s->n_items && (!s->keep || s->keep[r]))
+            h[m++] = (hist_row){ds->inter.user[r], ds->inter.item[r], ds->inter.ts[r], r,
+                                has_rating ? ds->inter.rating[r] : NAN};
+    qsort(h, m, sizeof *h, hist_row_cmp);
+    for (size_t b = 0, e; b < m; b = e) {
+        int32_t a = h[b].user;
+        for (e = b; e < m && h[e].user == a; e++)
+            ;
+        sim_agent *ag = &s->agents[a];
+        ag->n_qhist = 0;
+        float *gc = s->gcount + (size_t)a * (size_t)s->G;
+        for (size_t k = b; k < e; k++) {
+            qhist_push(ag, h[k].item);
+            const float *g = s->item_genre + (size_t)h[k].item * (size_t)s->G;
+            for (int32_t q = 0; q < s->G; q++)
+                gc[q] += g[q];
+            ag->n_watch++;
+        }
+        size_t first = e - b > SIM_HIST ? e - SIM_HIST : b;
+        for (size_t k = first; k < e; k++) {
+            ag->watched[ag->watched_pos] = h[k].item;
+            ag->watched_pos = (ag->watched_pos + 1) % SIM_HIST;
+            int liked = !isnan(h[k].rating) ? h[k].rating >= 4.0f
+                                            : sim_affinity(s, a, h[k].item) >= 0.5f * s->amax[a];
+            sim_observe(s, a, SIM_M_WATCH, h[k].item, -1, liked);
+        }
+    }
+    rlab_free(h);
+    return RLAB_OK;
+}
+
 int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, rlab_model *model,
             const sim_profiles *prof, sim **out, rlab_err *err)
 {
@@ -973,17 +1100,26 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         return RLAB_EINVAL;
     }
     sim_set_model(s, model);
+    s->played = -1;
     s->vtime = s->t0 = 8.0;                 /* 08:00 of day 0, as RecAgent */
     s->K = cfg->page_size * cfg->max_steps; /* the first page + max_steps - 1 NEXTs */
     s->buf_cap = 16384;
     s->buf = rlab_malloc(s->buf_cap);
     int rc = s->buf ? RLAB_OK : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    s->keep = prof ? prof->keep : NULL;
     if (rc == RLAB_OK)
         rc = setup_items(s, err);
     if (rc == RLAB_OK)
         rc = setup_agents(s, prof, err);
-    if (rc == RLAB_OK)
+    if (rc == RLAB_OK && prof && prof->no_social) {
+        int32_t none = 0; /* an empty follow graph */
+        rc = set_graph(s, &none, &none, 0, err);
+    } else if (rc == RLAB_OK) {
         rc = setup_graph(s, err);
+    }
+    if (rc == RLAB_OK && prof && prof->seed_memory)
+        rc = seed_history(s, err);
+    s->keep = NULL;
     if (rc == RLAB_OK) {
         size_t n = (size_t)s->n;
         s->order = rlab_malloc(n * sizeof(int32_t));
@@ -995,6 +1131,8 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         s->mentions = rlab_calloc((size_t)I, sizeof(int32_t));
         s->cap_expo = (int64_t)n * (cfg->max_steps + 1);
         s->expo = rlab_malloc((size_t)s->cap_expo * (size_t)cfg->page_size * sizeof(int32_t));
+        s->expo_agent = rlab_malloc((size_t)s->cap_expo * sizeof(int32_t));
+        s->expo_gmass = rlab_calloc(n * (size_t)s->G, sizeof(float));
         s->watch_list = rlab_malloc(n * sizeof(int32_t));
         s->decs = rlab_calloc(n, sizeof(sim_dec));
         s->visit_pos = rlab_calloc(n, sizeof(int32_t));
@@ -1012,9 +1150,10 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         if (rows > n)
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
-        if (rc == RLAB_OK && (!s->order || !s->active || !s->action || !s->cand || !s->q ||
-                              !s->mentions || !s->expo || !s->watch_list || !s->decs ||
-                              !s->visit_pos || !s->scores || !s->nbr || !s->nbr_n || !s->qbuf))
+        if (rc == RLAB_OK &&
+            (!s->order || !s->active || !s->action || !s->cand || !s->q || !s->mentions ||
+             !s->expo || !s->expo_agent || !s->expo_gmass || !s->watch_list || !s->decs ||
+             !s->visit_pos || !s->scores || !s->nbr || !s->nbr_n || !s->qbuf))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
     if (rc) {
@@ -1039,6 +1178,7 @@ void sim_free(sim *s)
     rlab_free(s->item_genre), rlab_free(s->item_topg), rlab_free(s->g_off), rlab_free(s->g_items);
     rlab_free(s->titles), rlab_free(s->title_store), rlab_free(s->item_vec);
     rlab_free(s->genre_vec), rlab_free(s->item_pop), rlab_free(s->Vt);
+    rlab_free(s->attr_order), rlab_free(s->attr_map);
     rlab_free(s->nbr), rlab_free(s->nbr_n), rlab_free(s->qbuf);
     rlab_free(s->visits), rlab_free(s->visit_buf), rlab_free(s->vwho);
     for (int32_t a = 0; s->vdecs && a < s->n; a++)
@@ -1052,6 +1192,7 @@ void sim_free(sim *s)
     rlab_free(s->x_user), rlab_free(s->x_item), rlab_free(s->x_time);
     rlab_free(s->order), rlab_free(s->active), rlab_free(s->action), rlab_free(s->scores);
     rlab_free(s->cand), rlab_free(s->q), rlab_free(s->mentions), rlab_free(s->expo);
+    rlab_free(s->expo_agent), rlab_free(s->expo_gmass);
     rlab_free(s->watch_list), rlab_free(s->visit_pos), rlab_free(s->buf);
     for (int32_t a = 0; s->decs && a < s->n; a++)
         rlab_free(s->decs[a].text);
@@ -1110,17 +1251,15 @@ static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat
 }
 
 /* Mean true affinity of a uniformly random item for agent a (the chance level). */
-static double chance_affinity(const sim *s, int32_t a)
+/* gmean[g]: the sum over items of their genre-g weight (computed once for all agents: per
+ * agent it was O(items x genres), minutes with Beauty's 255 attribute genres). */
+static double chance_affinity(const sim *s, int32_t a, const double *gmean)
 {
     const float *t = s->world ? rlab_world_taste(s->world, s->agents[a].user, INT64_MAX)
                               : s->taste + (size_t)a * (size_t)s->G;
     double c = 0.0;
-    for (int32_t g = 0; g < s->G; g++) {
-        double m = 0.0;
-        for (int32_t i = 0; i < s->n_items; i++)
-            m += (double)s->item_genre[(size_t)i * (size_t)s->G + (size_t)g];
-        c += (double)t[g] * m / s->n_items;
-    }
+    for (int32_t g = 0; g < s->G; g++)
+        c += (double)t[g] * gmean[g] / s->n_items;
     return c;
 }
 
@@ -1333,6 +1472,28 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
             s->visit_pos[a] = 0;
         }
     }
+    /* the diversity intervention (RecAgent's rec_random_k): the last swap_k items of the
+     * first pages of symmetric visitors (j and nv-1-j in visiting order) are exchanged, so
+     * each agent sees k items chosen for someone else; an item the receiver was shown
+     * already, or has on its page, stays where it was */
+    int k = s->cfg.swap_k < s->cfg.page_size ? s->cfg.swap_k : s->cfg.page_size;
+    for (int32_t j = 0; k > 0 && j < nv / 2; j++) {
+        int32_t a = vis[j], b = vis[nv - 1 - j];
+        int32_t *ca = s->cand + (size_t)a * (size_t)K, *cb = s->cand + (size_t)b * (size_t)K;
+        for (int q = s->cfg.page_size - k; q < s->cfg.page_size && q < K; q++) {
+            int32_t x = ca[q], y = cb[q];
+            if (x < 0 || y < 0 || s->shown[(size_t)a * (size_t)I + (size_t)y] ||
+                s->shown[(size_t)b * (size_t)I + (size_t)x])
+                continue;
+            int dup = 0;
+            for (int t = 0; t < K; t++)
+                dup |= ca[t] == y || cb[t] == x;
+            if (!dup) {
+                ca[q] = y, cb[q] = x;
+                s->acc_swapped += 2; /* two agents each see one item chosen for the other */
+            }
+        }
+    }
     return RLAB_OK;
 }
 
@@ -1347,6 +1508,16 @@ static int next_page(sim *s, int32_t a, int32_t *page)
             page[np++] = it;
     }
     return np;
+}
+
+int sim_first_pages(sim *s, const int32_t *agents, int32_t n, int32_t *pages, int *np,
+                    rlab_err *err)
+{
+    int P = s->cfg.page_size;
+    int rc = score_visitors(s, agents, n, err);
+    for (int32_t j = 0; rc == RLAB_OK && j < n; j++)
+        np[j] = next_page(s, agents[j], pages + (size_t)j * (size_t)P);
+    return rc;
 }
 
 typedef struct visit_state {
@@ -1371,10 +1542,13 @@ static int visits_alloc(sim *s)
     return s->visits && s->visit_buf && s->vdecs && s->vwho ? RLAB_OK : RLAB_ENOMEM;
 }
 
-static void record_exposure(sim *s, const visit_state *v, sim_stats *st)
+/* first: the visit's first page (the per-agent entropy counts only those: a fixed page_size
+ * items per visit, so that browsing longer does not read as a wider exposure). */
+static void record_exposure(sim *s, int32_t a, int first, const visit_state *v, sim_stats *st)
 {
     if (v->from_search || v->np == 0 || s->n_expo >= s->cap_expo)
         return;
+    s->expo_agent[s->n_expo] = first ? a : -1;
     int32_t *row = s->expo + (size_t)s->n_expo * (size_t)s->cfg.page_size;
     for (int k = 0; k < s->cfg.page_size; k++)
         row[k] = k < v->np ? v->page[k] : -1;
@@ -1424,7 +1598,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         jw_lit(&v->out, "{\"action\":\"recommender\",\"by\":\"");
         jw_cstr(&v->out, by_name(s->action[a] >> 4));
         jw_lit(&v->out, "\",\"steps\":[");
-        record_exposure(s, v, st);
+        record_exposure(s, a, 1, v, st);
         if (v->np == 0)
             v->done = 1;
         st->visits++;
@@ -1502,7 +1676,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
                 jw_lit(o, "\"do\":\"next\"}");
                 v->from_search = 0;
                 v->np = next_page(s, a, v->page);
-                record_exposure(s, v, st);
+                record_exposure(s, a, 0, v, st);
                 if (v->np == 0)
                     v->done = 1;
             } else {
@@ -1766,6 +1940,7 @@ static int one_round(sim *s, rlab_err *err)
     st.round = r;
     st.vtime = s->vtime;
     s->n_expo = 0;
+    s->acc_swapped = 0;
     double sat = 0.0, chance = 0.0;
     int32_t n = s->n;
     /* 1. activity: a seeded random order, busy agents skipped, the cap respected */
@@ -1778,6 +1953,8 @@ static int one_round(sim *s, rlab_err *err)
     for (int32_t k = 0; k < n; k++) {
         int32_t a = s->order[k];
         sim_agent *ag = &s->agents[a];
+        if (a == s->played)
+            continue; /* a person decides for it (sim_play_*), between rounds */
         if (ag->busy_until > s->vtime) {
             st.busy++;
             continue;
@@ -1865,6 +2042,39 @@ static int one_round(sim *s, rlab_err *err)
         rlab_eval_coverage(s->expo, s->n_expo, s->cfg.page_size, s->n_items, &st.coverage, &e2);
         rlab_eval_genre_entropy(s->expo, s->n_expo, s->cfg.page_size, s->n_items, s->g_off,
                                 s->g_items, s->G, &st.exp_entropy, &e2);
+    }
+    /* per-agent genre entropy of the first recommended page each visiting agent was shown
+     * this round, averaged over those agents */
+    {
+        double es = 0.0;
+        int en = 0;
+        int P = s->cfg.page_size;
+        for (int64_t x = 0; x < s->n_expo; x++) {
+            if (s->expo_agent[x] < 0)
+                continue;
+            float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
+            for (int k = 0; k < P; k++) {
+                int32_t it = s->expo[(size_t)x * (size_t)P + (size_t)k];
+                if (it >= 0)
+                    for (int32_t g = 0; g < s->G; g++)
+                        gm[g] += s->item_genre[(size_t)it * (size_t)s->G + (size_t)g];
+            }
+        }
+        for (int64_t x = 0; x < s->n_expo; x++) {
+            if (s->expo_agent[x] < 0)
+                continue;
+            float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
+            float tot = 0.0f;
+            for (int32_t g = 0; g < s->G; g++)
+                tot += gm[g];
+            if (tot > 0.0f) {
+                es += entropy_bits(gm, s->G);
+                en++;
+                memset(gm, 0, (size_t)s->G * sizeof(float)); /* counted once */
+            }
+        }
+        st.agent_exp_entropy = en ? es / en : 0.0;
+        st.swapped = s->acc_swapped;
     }
     double hsum = 0.0;
     int hn = 0;
@@ -2236,4 +2446,419 @@ void sim_memory_text(const sim *s, int32_t a, const sim_mem *m, char *buf, size_
     default:
         snprintf(buf, n, "%s remembers something.", me);
     }
+}
+
+void sim_memory_text_me(const sim *s, int32_t a, const sim_mem *m, char *buf, size_t n)
+{
+    const char *ot = m->other >= 0 && m->other < s->n ? s->agents[m->other].name : "someone";
+    const char *it = m->item >= 0 ? s->titles[m->item] : "";
+    (void)a;
+    switch (m->kind) {
+    case SIM_M_WATCH:
+        snprintf(buf, n, "I watched <%s> and %s it.", it, m->aux ? "liked" : "disliked");
+        break;
+    case SIM_M_CHAT:
+        if (m->item >= 0)
+            snprintf(buf, n, "I chatted with %s about <%s>.", ot, it);
+        else
+            snprintf(buf, n, "I chatted with %s.", ot);
+        break;
+    case SIM_M_HEARD:
+        snprintf(buf, n, "I saw %s's post about <%s>.", ot, it);
+        break;
+    case SIM_M_POSTED:
+        snprintf(buf, n, "I posted about <%s>.", it);
+        break;
+    case SIM_M_VISIT:
+        snprintf(buf, n, "I browsed the recommender and left without watching.");
+        break;
+    case SIM_M_INSIGHT:
+        snprintf(buf, n, "I like %s movies.", sim_genre_name(s, m->aux));
+        break;
+    case SIM_M_REFLECT:
+        /* a reflection is a conclusion of the memories; the answer names one favourite (the
+         * caller's), so it is told as a liking, not as a second "above all" */
+        snprintf(buf, n, "Lately I have been enjoying %s a lot.", sim_genre_name(s, m->aux));
+        break;
+    default:
+        snprintf(buf, n, "I remember something.");
+    }
+}
+
+/* ---- role play ---------------------------------------------------------------------------- */
+
+int sim_play_begin(sim *s, int32_t a, rlab_err *err)
+{
+    if (a < 0 || a >= s->n)
+        return rlab_errf(err, RLAB_EINVAL, "no agent %d (0..%d)", (int)a, (int)s->n - 1);
+    s->played = a;
+    s->play_np = 0;
+    s->play_in_visit = 0;
+    s->play_chat_with = -1;
+    s->play_chat_turns = 0;
+    s->play_chat[0] = '\0';
+    size_t len = 0;
+    bput(s, &len, "{\"do\":\"start\",\"by\":\"human\"}");
+    sim_emit(s, a, "play", s->buf);
+    return RLAB_OK;
+}
+
+void sim_play_end(sim *s)
+{
+    if (s->played >= 0) {
+        size_t len = 0;
+        bput(s, &len, "{\"do\":\"stop\",\"by\":\"human\"}");
+        sim_emit(s, s->played, "play", s->buf);
+    }
+    s->played = -1;
+    s->play_in_visit = 0;
+    s->play_chat_with = -1;
+}
+
+int32_t sim_played(const sim *s) { return s->played; }
+
+/* Append one step of the played visit to its event payload. */
+static void play_step_json(sim *s, const char *what, int32_t item)
+{
+    jw w = {s->play_visit + s->play_visit_len, 0, sizeof s->play_visit - s->play_visit_len};
+    if (s->play_steps++ > 0)
+        jw_lit(&w, ",");
+    jw_lit(&w, "{\"page\":[");
+    for (int q = 0; q < s->play_np; q++) {
+        if (q > 0)
+            jw_lit(&w, ",");
+        jw_int(&w, s->play_page[q]);
+    }
+    jw_lit(&w, "],\"src\":\"");
+    jw_cstr(&w, s->play_from_search ? "search" : "rec");
+    jw_lit(&w, "\",\"by\":\"human\",\"do\":\"");
+    jw_cstr(&w, what);
+    jw_lit(&w, "\"");
+    if (item >= 0) {
+        jw_lit(&w, ",\"item\":");
+        jw_int(&w, item);
+    }
+    jw_lit(&w, "}");
+    if (w.len + 1 < w.cap) {
+        s->play_visit_len += w.len;
+    } else { /* no room left (a very long visit): the step is left out, the JSON stays whole */
+        s->play_visit[s->play_visit_len] = '\0';
+        s->play_steps--;
+    }
+}
+
+/* The played agent's page: a visit starts (one score-all, like a round's visit) when none is
+ * going on. */
+int sim_play_page(sim *s, const int32_t **page, int *np, int *from_search, rlab_err *err)
+{
+    int32_t a = s->played;
+    if (a < 0)
+        return rlab_errf(err, RLAB_ESTATE, "no agent is played (simulator.play agent=N)");
+    if (!s->play_in_visit) {
+        int32_t pg[SIM_MAX_PAGE];
+        int n = 0;
+        int rc = sim_first_pages(s, &a, 1, pg, &n, err);
+        if (rc)
+            return rc;
+        memcpy(s->play_page, pg, (size_t)n * sizeof(int32_t));
+        s->play_np = n;
+        s->play_in_visit = 1;
+        s->play_from_search = s->play_searched = 0;
+        s->play_steps = 0;
+        s->play_visit_len = 0;
+        s->play_visit[0] = '\0';
+    }
+    if (!s->play_from_search)
+        for (int q = 0; q < s->play_np; q++)
+            s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+    *page = s->play_page;
+    *np = s->play_np;
+    if (from_search)
+        *from_search = s->play_from_search;
+    return RLAB_OK;
+}
+
+/* End the played visit: its "visit" event (as any agent's, by "human"). */
+static void play_visit_end(sim *s, int32_t watched)
+{
+    size_t len = 0;
+    bput(s, &len, "{\"action\":\"recommender\",\"by\":\"human\",\"steps\":[%s]", s->play_visit);
+    if (watched >= 0)
+        bput(s, &len, ",\"watched\":%d", (int)watched);
+    bput(s, &len, "}");
+    sim_emit(s, s->played, "visit", s->buf);
+    if (watched < 0)
+        sim_observe(s, s->played, SIM_M_VISIT, -1, -1, 0);
+    s->play_in_visit = 0;
+    s->play_np = 0;
+}
+
+int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *err)
+{
+    int k = act;
+    memset(out, 0, sizeof *out);
+    out->item = -1;
+    const int32_t *pg;
+    int np, fs;
+    int rc = sim_play_page(s, &pg, &np, &fs, err);
+    if (rc)
+        return rc;
+    int32_t a = s->played;
+    switch (act) {
+    case SIM_P_NEXT: {
+        play_step_json(s, "next", -1);
+        s->play_from_search = 0;
+        s->play_np = next_page(s, a, s->play_page);
+        if (s->play_np == 0) {
+            play_visit_end(s, -1);
+            out->visit_over = 1;
+        } else {
+            for (int q = 0; q < s->play_np; q++)
+                s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+        }
+        return RLAB_OK;
+    }
+    case SIM_P_SEARCH: {
+        int32_t it = arg ? sim_find_title(s, arg) : -1;
+        if (it < 0)
+            return rlab_errf(err, RLAB_ENOTFOUND, "no movie titled '%s'", arg ? arg : "");
+        play_step_json(s, "search", it);
+        s->play_searched = s->play_from_search = 1;
+        s->play_np = s->cfg.page_size;
+        search_page(s, a, it, s->play_page, s->play_np);
+        while (s->play_np > 0 && s->play_page[s->play_np - 1] < 0)
+            s->play_np--;
+        out->item = it;
+        return RLAB_OK;
+    }
+    case SIM_P_LEAVE:
+        play_step_json(s, "leave", -1);
+        play_visit_end(s, -1);
+        out->visit_over = 1;
+        return RLAB_OK;
+    default:
+        break;
+    }
+    /* BUY k (0-based) */
+    if (k < 0 || k >= np)
+        return rlab_errf(err, RLAB_EINVAL, "pick an item 1..%d of the page", np);
+    int32_t it = pg[k];
+    play_step_json(s, "buy", it);
+    sim_stats st;
+    memset(&st, 0, sizeof st);
+    double sat = 0.0, chance = 0.0;
+    do_watch(s, a, it, &st, &sat, &chance);
+    /* the feeling: the person's words, else the offline template; liked by the rule */
+    sim_dec f = {.agent = a, .type = SIM_D_FEEL, .item = it};
+    sim_policy(s, &f);
+    char line[400];
+    if (arg && *arg)
+        snprintf(line, sizeof line, "%s", arg);
+    else
+        offline_feeling(s, &f, line, sizeof line);
+    play_visit_end(s, it);
+    jw w = {s->buf, 0, s->buf_cap};
+    jw_lit(&w, "{\"item\":");
+    jw_int(&w, it);
+    jw_lit(&w, ",\"title\":");
+    jw_str(&w, s->titles[it]);
+    jw_lit(&w, ",\"rank\":");
+    jw_int(&w, k + 1);
+    jw_lit(&w, ",\"liked\":");
+    jw_cstr(&w, f.liked ? "true" : "false");
+    jw_lit(&w, ",\"feeling\":");
+    jw_str(&w, line);
+    jw_lit(&w, ",\"by\":\"human\"}");
+    sim_emit(s, a, "watch", s->buf);
+    sim_observe(s, a, SIM_M_WATCH, it, -1, f.liked);
+    out->item = it;
+    out->liked = f.liked;
+    out->visit_over = 1;
+    snprintf(out->text, sizeof out->text, "%s", line);
+    return RLAB_OK;
+}
+
+static int says_goodbye(const char *t)
+{
+    static const char *const bye[] = {"goodbye", "good bye", "bye", "see you", NULL};
+    for (int i = 0; bye[i]; i++)
+        for (const char *p = t; *p; p++)
+            if (strncasecmp(p, bye[i], strlen(bye[i])) == 0)
+                return 1;
+    return 0;
+}
+
+/* Titles in <...> of a text, heard by agent `to`. */
+static void hear_titles(sim *s, int32_t to, const char *text, int32_t *first)
+{
+    for (const char *p = strchr(text, '<'); p; p = strchr(p + 1, '<')) {
+        const char *q = strchr(p, '>');
+        if (!q)
+            break;
+        char t[256];
+        size_t l = (size_t)(q - p - 1) < sizeof t - 1 ? (size_t)(q - p - 1) : sizeof t - 1;
+        memcpy(t, p + 1, l);
+        t[l] = '\0';
+        int32_t it = sim_find_title(s, t);
+        if (it >= 0) {
+            sim_hear(s, to, it);
+            if (*first < 0)
+                *first = it;
+        }
+    }
+}
+
+/* The other side's offline turn: from its memories; goodbye after three turns or when the
+ * person said goodbye. */
+static void play_offline_reply(sim *s, int32_t b, int turn, int bye, char *out, size_t n)
+{
+    int32_t t[2];
+    int nt = chat_titles(s, b, t);
+    if (bye || turn >= 3) {
+        snprintf(out, n, "Nice talking to you, %s. Goodbye!", s->agents[s->played].name);
+    } else if (turn == 1) {
+        if (nt)
+            snprintf(out, n, "Hi %s! I recently enjoyed <%s>. What have you been watching?",
+                     s->agents[s->played].name, s->titles[t[0]]);
+        else
+            snprintf(out, n, "Hi %s! Not much on my list lately. What have you been watching?",
+                     s->agents[s->played].name);
+    } else {
+        int32_t g = sim_favourite_genre(s, b);
+        if (nt > 1)
+            snprintf(out, n, "Sounds good. People keep telling me about <%s>; I mostly go for %s.",
+                     s->titles[t[1]], sim_genre_name(s, g));
+        else
+            snprintf(out, n, "Sounds good. I mostly go for %s myself.", sim_genre_name(s, g));
+    }
+}
+
+int sim_play_chat(sim *s, int32_t b, const char *text, char **reply, int *ended, int *by,
+                  rlab_err *err)
+{
+    *reply = NULL;
+    *ended = 0;
+    int32_t a = s->played;
+    if (a < 0)
+        return rlab_errf(err, RLAB_ESTATE, "no agent is played (simulator.play agent=N)");
+    if (b < 0)
+        b = s->play_chat_with;
+    if (b < 0 || b >= s->n || b == a)
+        return rlab_errf(err, RLAB_EINVAL, "chat with another agent (with=0..%d, not %d)",
+                         (int)s->n - 1, (int)a);
+    if (s->play_chat_with != b) {
+        if (is_watching(s, b))
+            return rlab_errf(err, RLAB_ESTATE, "%s is watching a movie and cannot chat now",
+                             s->agents[b].name);
+        s->play_chat_with = b;
+        s->play_chat_turns = 0;
+        s->play_chat[0] = '\0';
+        s->play_heard = s->play_said = -1;
+    }
+    int turn = ++s->play_chat_turns;
+    int bye = says_goodbye(text);
+    hear_titles(s, b, text, &s->play_said);
+    /* the other side: the language model (a [SAY] or [GOODBYE] turn) or the offline turn */
+    char ans[600] = "";
+    int who = SIM_BY_OFFLINE;
+    size_t cl = strlen(s->play_chat);
+    snprintf(s->play_chat + cl, sizeof s->play_chat - cl, "[%s]: %s\n", s->agents[a].name, text);
+    if (s->llm && s->cfg.use_llm) {
+        char *h = sim_prompt_header(s, b);
+        size_t cap = (h ? strlen(h) : 0) + sizeof s->play_chat + 1024;
+        char *p = h ? rlab_malloc(cap) : NULL;
+        if (p) {
+            snprintf(p, cap,
+                     "%sObservation: %s is chatting with %s. The conversation so far:\n%s"
+                     "All occurrences of movie names should be enclosed with <>.\n"
+                     "What does %s say next, in the first person? To go on, write:\n"
+                     "[SAY]:: what %s says\nTo end the conversation, write:\n"
+                     "[GOODBYE]:: what %s says\n",
+                     h, s->agents[b].name, s->agents[a].name, s->play_chat, s->agents[b].name,
+                     s->agents[b].name, s->agents[b].name);
+            rlab_llm_msg m[2] = {{"system", "You are simulating a user of a movie recommender "
+                                            "system talking with a friend. Stay in character "
+                                            "and answer in the output format requested."},
+                                 {"user", p}};
+            rlab_llm_req rq = {.task = "recagent.chat",
+                               .msgs = m,
+                               .n_msgs = 2,
+                               .opts = {.temperature = 0.0, .max_tokens = 256}};
+            rlab_llm_result r = {0};
+            rlab_err e = {0};
+            if (rlab_llm_chat(s->llm, &rq, &r, &e) == RLAB_OK && r.text) {
+                const char *g = strstr(r.text, "[GOODBYE]");
+                const char *sy = strstr(r.text, "[SAY]");
+                const char *t = g ? g + 9 : sy ? sy + 5 : NULL;
+                if (t) {
+                    while (*t == ':' || *t == ' ')
+                        t++;
+                    size_t l = strcspn(t, "\n");
+                    snprintf(ans, sizeof ans, "%.*s", (int)(l < 590 ? l : 590), t);
+                    who = SIM_BY_LLM;
+                    if (g)
+                        bye = 1;
+                }
+            }
+            rlab_llm_result_clear(&r);
+            if (who != SIM_BY_LLM)
+                who = SIM_BY_FALLBACK;
+        }
+        rlab_free(p);
+        rlab_free(h);
+    }
+    if (!ans[0])
+        play_offline_reply(s, b, turn, bye, ans, sizeof ans);
+    if (says_goodbye(ans))
+        bye = 1;
+    hear_titles(s, a, ans, &s->play_heard);
+    cl = strlen(s->play_chat);
+    snprintf(s->play_chat + cl, sizeof s->play_chat - cl, "[%s]: %s\n", s->agents[b].name, ans);
+    /* the turn as an event of the played agent */
+    jw w = {s->buf, 0, s->buf_cap};
+    jw_lit(&w, "{\"action\":\"social\",\"do\":\"chat_turn\",\"with\":");
+    jw_int(&w, b);
+    jw_lit(&w, ",\"turn\":");
+    jw_int(&w, turn);
+    jw_lit(&w, ",\"said\":");
+    jw_str(&w, text);
+    jw_lit(&w, ",\"reply\":");
+    jw_str(&w, ans);
+    jw_lit(&w, ",\"reply_by\":\"");
+    jw_cstr(&w, by_name(who));
+    jw_lit(&w, "\",\"by\":\"human\"}");
+    sim_emit(s, a, "chat_turn", s->buf);
+    if (bye) {
+        /* the whole chat as a "chat" event, like any agent's, and both sides remember it */
+        double hours = 0.5 * (double)turn;
+        if (hours > 2.0)
+            hours = 2.0;
+        s->agents[a].busy_until = fmax(s->agents[a].busy_until, s->vtime + hours);
+        s->agents[b].busy_until = fmax(s->agents[b].busy_until, s->vtime + hours);
+        s->agents[b].busy_kind = 2;
+        jw c = {s->buf, 0, s->buf_cap};
+        char num[32];
+        int nn = snprintf(num, sizeof num, "%.1f", hours);
+        jw_lit(&c, "{\"action\":\"social\",\"do\":\"chat\",\"with\":");
+        jw_int(&c, b);
+        jw_lit(&c, ",\"hours\":");
+        jw_raw(&c, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
+        jw_lit(&c, ",\"turns\":");
+        jw_int(&c, turn);
+        jw_lit(&c, ",\"text\":");
+        jw_str(&c, s->play_chat);
+        jw_lit(&c, ",\"by\":\"human\"}");
+        sim_emit(s, a, "chat", s->buf);
+        int32_t about = s->play_said >= 0 ? s->play_said : s->play_heard;
+        sim_observe(s, a, SIM_M_CHAT, s->play_heard >= 0 ? s->play_heard : about, b, 0);
+        sim_observe(s, b, SIM_M_CHAT, about, a, 0);
+        s->play_chat_with = -1;
+        *ended = 1;
+    }
+    if (by)
+        *by = who;
+    *reply = rlab_strdup(ans);
+    if (!*reply)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    return RLAB_OK;
 }

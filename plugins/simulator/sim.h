@@ -91,7 +91,7 @@ enum { SIM_P_NEXT = 100, SIM_P_SEARCH, SIM_P_LEAVE };
 /* Social actions. */
 enum { SIM_S_CHAT, SIM_S_POST };
 /* Who decided. */
-enum { SIM_BY_OFFLINE, SIM_BY_LLM, SIM_BY_FALLBACK };
+enum { SIM_BY_OFFLINE, SIM_BY_LLM, SIM_BY_FALLBACK, SIM_BY_HUMAN };
 /* Archetype bits (1u << RLAB_ARCH_*). */
 #define SIM_ARCH(a) ((uint8_t)(1u << (a)))
 /* Rewiring modes. */
@@ -185,6 +185,8 @@ typedef struct sim_config {
                              share of the llm decisions fell back to the offline policy;
                              0.5; >= 1 never */
     int rewire_k;         /* friends per agent when the graph is rebuilt (no world graph) */
+    int swap_k;           /* diversity intervention: items swapped between the first pages of
+                             symmetric visitors each round (RecAgent rec_random_k), 0 = none */
 } sim_config;
 
 /* Per-round statistics (stored in simulator_stats). */
@@ -197,6 +199,9 @@ typedef struct sim_stats {
     double coverage;                  /* distinct items exposed this round / n_items */
     double exp_entropy;               /* genre entropy (bits) of this round's exposures */
     double watch_entropy;             /* mean per-agent genre entropy of all its watches so far */
+    int32_t swapped;                  /* items the swap_k intervention put on pages */
+    double agent_exp_entropy;         /* mean over visiting agents of the genre entropy of the
+                                         first recommended page each was shown this round */
     double density;                   /* follow edges / (n (n - 1)) */
     double satisfaction;              /* mean true affinity of this round's watches (world), NAN */
     double sat_chance;                /* mean true affinity of random items for the same agents */
@@ -216,6 +221,18 @@ typedef struct sim sim;
  * is the user's external id in the dataset (rows of unknown ids are skipped). */
 typedef struct sim_profiles {
     const char *csv_path; /* NULL: profiles from the world or the dataset */
+    /* History cut (fidelity studies): keep[r] = 1 when row r of ds->inter is part of the
+     * agents' past; rows with 0 are ignored everywhere (tastes, the shown mask, the query
+     * history, popularity), as if the user had not done them yet. NULL = every row. */
+    const uint8_t *keep;
+    /* Nonzero: the agents start with their past, not blank: the watched ring holds the last
+     * SIM_HIST items of the (kept) history in time order, the genre counts of all of it,
+     * and the last SIM_HIST items are observed as watch memories (liked = rated >= 4 when
+     * the data has ratings, else the believed-taste rule of the feeling). */
+    int seed_memory;
+    /* Nonzero: no follow graph (no world graph, no homophilous rewiring, whose cost grows
+     * with the square of the agents); for studies without the social side (fidelity). */
+    int no_social;
 } sim_profiles;
 
 void sim_config_default(sim_config *c);
@@ -299,6 +316,35 @@ int sim_inject(sim *s, const int32_t *items, int n, int rounds, rlab_err *err);
 /* Make agent post about item now (an event; followers hear of it). */
 int sim_post(sim *s, int32_t agent, int32_t item, rlab_err *err);
 
+/* ---- role play (YuLan-Rec --play_role) ----
+ * A person takes over one agent: the rounds skip it (sim_step goes on around it), and the
+ * person's choices are applied between rounds and stored as the agent's events, "by":
+ * "human" (a "visit" and a "watch" event for a visit, "chat_turn" per turn and a "chat"
+ * event when a chat ends, "play" start/stop). */
+typedef struct sim_play_out {
+    int32_t item;   /* bought or searched item, -1 */
+    int liked;      /* BUY: by the feeling rule */
+    int visit_over; /* BUY, LEAVE, or NEXT past the last page */
+    char text[400]; /* BUY: the feeling */
+} sim_play_out;
+int sim_play_begin(sim *s, int32_t agent, rlab_err *err);
+void sim_play_end(sim *s);
+int32_t sim_played(const sim *s);
+/* The played agent's current page (a visit starts when none is going on). *page points into
+ * the sim until the next call. ESTATE when no agent is played. */
+int sim_play_page(sim *s, const int32_t **page, int *np, int *from_search, rlab_err *err);
+/* act: 0..page-1 = BUY that item (arg: the person's feeling, NULL = the template), SIM_P_NEXT,
+ * SIM_P_SEARCH (arg: a title), SIM_P_LEAVE. EINVAL for an index off the page, ENOTFOUND for
+ * an unknown title. */
+int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *err);
+/* One chat turn with agent `with` (-1: the current partner): the person says `text`, the
+ * other side answers (the language model with [SAY]/[GOODBYE] tags when the sim decides
+ * with one, else the offline turn: a greeting from its memories, a suggestion, goodbye on
+ * the third turn or after the person's goodbye). *reply: new string (rlab_free); *ended = 1
+ * when someone said goodbye (the chat event is stored, both sides remember it). */
+int sim_play_chat(sim *s, int32_t with, const char *text, char **reply, int *ended, int *by,
+                  rlab_err *err);
+
 /* ---- checkpoints ----
  * A checkpoint row (simulator_checkpoints) holds either a full image of the state or a
  * delta to the simulation's previous checkpoint row (the 8-byte words that changed since,
@@ -320,10 +366,113 @@ int sim_restore(sim *s, rlab_db *db, int64_t id, int64_t round, rlab_err *err);
 int sim_checkpoint(sim *s, rlab_err *err);
 
 /* ---- text ---- */
-/* One memory as a sentence. */
+/* One memory as a sentence, in the third person (prompts, the agent card). */
 void sim_memory_text(const sim *s, int32_t agent, const sim_mem *m, char *buf, size_t n);
+/* The same memory as the agent tells it, in the first person (interview answers). */
+void sim_memory_text_me(const sim *s, int32_t agent, const sim_mem *m, char *buf, size_t n);
+/* The agent's favourite genre as an answer names it: the genre of its largest believed
+ * taste; the most-watched genre (all watches, the seeded past included) breaks ties. */
+int32_t sim_favourite_genre(const sim *s, int32_t agent);
+/* The genre with the largest watch mass (-1 when the agent watched nothing). */
+int32_t sim_most_watched_genre(const sim *s, int32_t agent);
 /* Profile summary ("Name, 34, F, writer; Watcher; likes Comedy, Drama"). */
 void sim_profile_text(const sim *s, int32_t agent, char *buf, size_t n);
+
+/* ---- fidelity against real users (fidelity.c) ----
+ * Agents are built from real users whose histories are cut in time: the first `cut` share of
+ * each user's interactions (by timestamp, ties by row) builds the agent's tastes, watched
+ * list and memories (sim_profiles.keep / seed_memory); the rest is what the user did next.
+ * Users with fewer than min_hist interactions are left out; the others are split by a seeded
+ * draw into a fitting part (fit_share) and a reporting part. The fitted offline policy
+ * learns its weights on the fitting part; every figure is measured on the reporting part.
+ *   (a) discrimination (Agent4Rec): per user, up to n_pos held-out items (the first after
+ *       the cut) and neg_ratio times as many items the user never interacted with (uniform,
+ *       seeded), shuffled; the agent says which it would watch. Accuracy, precision, recall,
+ *       F1 over all (user, item) decisions, positive = really chosen next.
+ *   (b) ratings: the agent rates the same held-out items 1-5 (integers); MAE, RMSE and
+ *       Spearman (average ranks for ties) against the real ratings over all pairs, and both
+ *       distributions. Needs ratings in the data.
+ *   (c) next-item hit: the recommender's first page (page_size items not in the kept
+ *       history); the agent picks one item or leaves. Hit rate = share of pages where the
+ *       agent's pick is one of the user's held-out items; the real users' hit rate is the
+ *       share of pages holding at least one held-out item (what the user really chose next
+ *       was on the page).
+ * Policies: random (coin flips; uniform 1-5; a uniform pick among the page and leaving),
+ * offline (the simulator's hand-set rules: the feeling's liked rule, 1 + 4 m rounded, the
+ * page choice model of simulator.step), offline_fit (weights fitted on the fitting part:
+ * logistic choice, least-squares rating, a logit page choice) and openai (prompts with
+ * [WATCH] / [RATINGS] tags and the page prompt of simulator.step; a failed or unparsable
+ * reply is answered by offline_fit and counted as a fallback). */
+enum { SIM_FID_RANDOM, SIM_FID_OFFLINE, SIM_FID_FIT, SIM_FID_LLM, SIM_FID_NPOL };
+enum { SIM_FID_NF = 5 }; /* features: 1, match, popularity, recent similarity, item mean */
+
+typedef struct sim_fid_config {
+    uint64_t seed;
+    int32_t n_agents;  /* first n users (0 = all) */
+    double cut;        /* share of each history the agent knows: 0.8 */
+    int min_hist;      /* users with fewer interactions are left out: 10 */
+    double fit_share;  /* users in the fitting part: 0.5 */
+    int n_pos;         /* held-out items per user in (a) and (b): 10 */
+    int neg_ratio;     /* not-chosen items per chosen one in (a): 1 */
+    int page_size;     /* (c): 5 */
+    int rec_pop;       /* (c) recommender: 1 = popularity of the kept rows; 0 = the model */
+    rlab_model *model; /* (c) when !rec_pop: borrowed; NULL = seeded random */
+    rlab_llm *llm;     /* borrowed; NULL: no openai row */
+    int llm_retries;   /* re-asks after an unparsable reply: 1 */
+    /* progress (may be NULL): phases done of total (the agents built, the fit, each policy) */
+    void (*progress)(void *ud, int done, int total, const char *phase);
+    void *progress_ud;
+} sim_fid_config;
+
+typedef struct sim_fid_result {
+    int64_t pairs;                   /* (a) decisions */
+    double acc, prec, rec, f1;       /* (a) */
+    int64_t rated;                   /* (b) pairs */
+    double mae, rmse, spearman;      /* (b) */
+    int64_t dist[5];                 /* (b) the agent's ratings 1..5 */
+    int64_t pages;                   /* (c) */
+    double hit, buy;                 /* (c) hit rate, share of pages with a pick */
+    int64_t llm_asked, llm_fallback; /* openai: decisions asked, answered by the fallback */
+} sim_fid_result;
+
+typedef struct sim_fid_report {
+    int32_t users, fit_users, report_users, skipped; /* skipped: fewer than min_hist */
+    int has_rating;
+    sim_fid_result pol[SIM_FID_NPOL];
+    int have[SIM_FID_NPOL];
+    int64_t real_dist[5];                              /* (b) the real ratings of the rated pairs */
+    double real_hit;                                   /* (c) */
+    double w_choice[SIM_FID_NF], w_rating[SIM_FID_NF]; /* fitted weights */
+    double thr;     /* the fitted choice threshold on w_choice . f */
+    double fit_acc; /* (a) accuracy of the fitted choice on the fitting part */
+    int64_t fit_pairs;
+    char first_llm_error[320];
+} sim_fid_report;
+
+void sim_fid_config_default(sim_fid_config *c);
+/* Run the protocol above on ds (borrowed). Errors EINVAL (too few users), ENOMEM, the
+ * model's scoring errors, ECANCELED (cancel polled between phases and users). */
+int sim_fidelity(const rlab_dataset *ds, const sim_fid_config *c, sim_cancel_fn cancel, void *cud,
+                 sim_fid_report *out, rlab_err *err);
+/* The history cut of the protocol: keep[r] = 1 when row r of ds->inter is known to the
+ * agents (keep: ds->inter.n bytes), for training a recommender on what the agents know
+ * (simulator.fidelity rec=train:<kind>). Errors ENOMEM. */
+int sim_fid_keep(const rlab_dataset *ds, const sim_fid_config *c, uint8_t *keep, rlab_err *err);
+/* Binary metrics of pred vs truth (1 = chosen), n decisions: accuracy, precision (0 when
+ * nothing is predicted positive), recall (0 when there is no positive), F1 (0 when
+ * precision + recall = 0). */
+void sim_fid_binary(const uint8_t *truth, const uint8_t *pred, int64_t n, double *acc, double *prec,
+                    double *rec, double *f1);
+/* Rating agreement of agent vs real (n >= 2): MAE, RMSE, Spearman (NaN if a side is
+ * constant). */
+int sim_fid_ratings(const double *agent, const double *real, int64_t n, double *mae, double *rmse,
+                    double *rho, rlab_err *err);
+/* Parse a [WATCH]:: reply for n shown items into pick[n] (0/1): "1, 4" or "none".
+ * 0 when it parses. */
+int sim_fid_parse_watch(const char *text, int n, uint8_t *pick);
+/* Parse a [RATINGS]:: reply "1:4, 2:3, ..." into r[n] (1..5): every item rated once. */
+int sim_fid_parse_ratings(const char *text, int n, double *r);
+const char *sim_fid_policy_name(int p);
 
 /* ---- schema ---- */
 extern const rlab_migration sim_schema[];

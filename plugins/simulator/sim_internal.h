@@ -45,7 +45,8 @@ struct sim {
     sim_config cfg;
     const rlab_dataset *ds;
     const rlab_world *world;
-    rlab_model *model; /* +1 reference, NULL = random */
+    rlab_model *model;   /* +1 reference, NULL = random */
+    const uint8_t *keep; /* sim_new only: the history cut (sim_profiles.keep) */
     char model_name[64];
     rlab_llm *llm;
     int32_t n_items, G;
@@ -59,12 +60,14 @@ struct sim {
     float kind_vec[SIM_M_KINDS][SIM_DIM];
     const char **titles; /* [n_items] borrowed from the dataset or the strings below */
     char *title_store;
-    char **genre_names; /* [G] owned */
-    rlab_tfidf tfidf;   /* question encoder */
-    float *Vt;          /* [SIM_DIM][tfidf.D] */
-    float *item_pop;    /* [n_items] dataset popularity share */
-    int32_t *nbr;       /* [n_items][SIM_NBR] nearest items by text vector (search pages) */
-    int16_t *nbr_n;     /* [n_items] entries of nbr, -1 = not computed yet */
+    char **genre_names;  /* [G] owned */
+    int32_t *attr_order; /* attributes as genres: genre g = attribute value attr_order[g] */
+    int32_t *attr_map;   /* attribute value -> genre, -1 = not among the 255 kept */
+    rlab_tfidf tfidf;    /* question encoder */
+    float *Vt;           /* [SIM_DIM][tfidf.D] */
+    float *item_pop;     /* [n_items] dataset popularity share */
+    int32_t *nbr;        /* [n_items][SIM_NBR] nearest items by text vector (search pages) */
+    int16_t *nbr_n;      /* [n_items] entries of nbr, -1 = not computed yet */
     /* agents */
     int32_t n;
     sim_agent *agents;
@@ -116,6 +119,9 @@ struct sim {
     int32_t *mentions; /* [n_items] this round */
     int32_t *expo;     /* exposures this round, [cap][page_size] */
     int64_t n_expo, cap_expo;
+    int32_t *expo_agent; /* [cap_expo] the agent each exposure row was shown to */
+    int32_t acc_swapped; /* items swapped onto pages this round (swap_k) */
+    float *expo_gmass;   /* [n][G] scratch of the per-agent exposure entropy (kept zero) */
     int32_t *watch_list;
     sim_dec *decs;              /* [n] */
     int32_t *visit_pos;         /* [n] next candidate index */
@@ -127,6 +133,15 @@ struct sim {
     char *buf;      /* payload buffer */
     size_t buf_cap;
     rlab_db_stmt *st_stats, *st_ckpt;
+    /* role play (sim_play_*): the agent a person decides for, -1 = none */
+    int32_t played;
+    int32_t play_page[SIM_MAX_PAGE];
+    int play_np, play_in_visit, play_from_search, play_searched, play_steps;
+    char play_visit[2048]; /* the visit event's steps so far */
+    size_t play_visit_len;
+    int32_t play_chat_with, play_said, play_heard; /* partner; first titles each side named */
+    int play_chat_turns;
+    char play_chat[4096]; /* the conversation so far ("[name]: text" lines) */
     /* incremental checkpoints (persist.c): the image of the last checkpoint written, to
      * which the next one is a delta when it goes to the same store and simulation id */
     uint8_t *ck_prev, *ck_cur, *ck_out; /* [ck_cap] images, [ck_out_cap] encoded blob */
@@ -147,7 +162,8 @@ enum {
     SIM_PH_MEM,
     SIM_PH_INTERVIEW,
     SIM_PH_REWIRE,
-    SIM_PH_RANDOMREC
+    SIM_PH_RANDOMREC,
+    SIM_PH_FIDELITY
 };
 void sim_rng(const sim *s, int phase, int64_t round, int32_t agent, int32_t step, rlab_rng *r);
 
@@ -169,6 +185,12 @@ void sim_question_vec(const sim *s, const char *q, float *out);
 /* JSON string escape of src appended to dst (buffer of n, NUL-terminated). */
 void sim_json_str(char *dst, size_t n, const char *src);
 
+/* The first recommended page of each agent (the recommender's top page_size items not shown
+ * to it yet, injected items first), as a visit of the next round would see it: pages
+ * [n][page_size], np[n] their sizes. */
+int sim_first_pages(sim *s, const int32_t *agents, int32_t n, int32_t *pages, int *np,
+                    rlab_err *err);
+
 /* ---- memory (memory.c) ---- */
 /* An observation: passes the sensory threshold (raw importance >= 7), then the short-term
  * memory (enhancement, promotion with an insight into long-term memory, reflection,
@@ -185,6 +207,9 @@ const float *sim_mem_vec(const sim *s, const sim_mem *m);
 void sim_policy(sim *s, sim_dec *d);                      /* offline */
 int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err); /* offline or llm */
 int sim_register_policies(sim *s, rlab_llm *llm, rlab_err *err);
+/* The RecAgent prompt header of agent a (profile, time, heard / watched, retrieved
+ * memories), appended to a new string (rlab_free; NULL on ENOMEM). */
+char *sim_prompt_header(sim *s, int32_t a);
 /* Prompt text for a decision (rlab_free). */
 char *sim_prompt(sim *s, const sim_dec *d);
 /* Parse a reply into d; 0 when it parses. */

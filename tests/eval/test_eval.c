@@ -13,7 +13,7 @@
  *   eval.lists.*   coverage, novelty, ILD, genre entropy
  *   eval.text.*    Distinct-n (both variants), BLEU
  *   eval.fid.*     agreement@k, exact-match@k
- *   eval.stats.*   incomplete beta / t CDF, paired t-test, bootstrap
+ *   eval.stats.*   incomplete beta / t CDF, paired t-test, bootstrap, ranks and Spearman (ties)
  */
 #include "eval/ctr.h"
 #include "eval/eval.h"
@@ -1102,6 +1102,33 @@ static void t_stats_ttest(void)
     CHECK_EQ_INT(rlab_eval_ttest_paired(a, b, 1, &tt, &err), RLAB_EINVAL);
 }
 
+static void t_stats_spearman(void)
+{
+    /* ranks with a tie: {10, 20, 20, 30} -> {1, 2.5, 2.5, 4}; order of input kept */
+    const double v[] = {20, 10, 30, 20};
+    double r[4];
+    rlab_err err = {0};
+    CHECK_EQ_INT(rlab_eval_ranks(v, 4, r, &err), RLAB_OK);
+    CHECK_NEAR(r[0], 2.5, 0);
+    CHECK_NEAR(r[1], 1.0, 0);
+    CHECK_NEAR(r[2], 4.0, 0);
+    CHECK_NEAR(r[3], 2.5, 0);
+    /* x = {1,2,2,3} -> ranks {1,2.5,2.5,4}; y = {1,3,2,4} -> {1,3,2,4}; centred at 2.5:
+     * dx = {-1.5,0,0,1.5}, dy = {-1.5,.5,-.5,1.5}: sxy = 4.5, sxx = 4.5, syy = 5,
+     * rho = 4.5 / sqrt(22.5) = 0.9486833 (the no-ties shortcut would say 0.95) */
+    const double x[] = {1, 2, 2, 3}, y[] = {1, 3, 2, 4};
+    double rho = 0.0;
+    CHECK_EQ_INT(rlab_eval_spearman(x, y, 4, &rho, &err), RLAB_OK);
+    CHECK_NEAR(rho, 0.9486833, 1e-6);
+    /* reversed order: -1; a constant side: NaN; n < 2: EINVAL */
+    const double a[] = {1, 2, 3}, b[] = {9, 5, 1}, c[] = {4, 4, 4};
+    rlab_eval_spearman(a, b, 3, &rho, &err);
+    CHECK_NEAR(rho, -1.0, 1e-12);
+    rlab_eval_spearman(a, c, 3, &rho, &err);
+    CHECK(isnan(rho));
+    CHECK_EQ_INT(rlab_eval_spearman(a, b, 1, &rho, &err), RLAB_EINVAL);
+}
+
 static void t_stats_bootstrap(void)
 {
     const double x[] = {0, 1, 0, 1, 1, 0, 0, 1, 1, 1}; /* mean 0.6, sd of mean ~0.155 */
@@ -1155,6 +1182,7 @@ static const rlab_test tests[] = {
     {"eval.stats.1", t_stats_tcdf},
     {"eval.stats.2", t_stats_ttest},
     {"eval.stats.3", t_stats_bootstrap},
+    {"eval.stats.4", t_stats_spearman},
     {NULL, NULL},
 };
 

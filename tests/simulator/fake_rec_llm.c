@@ -110,13 +110,41 @@ static void first_friend(const char *p, char *out, size_t n)
     out[k] = '\0';
 }
 
+/* Items listed in a fidelity prompt ("1. <Title>" lines after the observation). */
+static int listed_items(const char *prompt)
+{
+    const char *o = strstr(prompt, "Observation:");
+    int k = 0;
+    for (const char *p = o ? o : prompt; (p = strchr(p, '\n')) != NULL; p++) {
+        char want[16];
+        snprintf(want, sizeof want, "\n%d. <", k + 1);
+        if (strncmp(p, want, strlen(want)) == 0)
+            k++;
+    }
+    return k;
+}
+
 static void answer(const char *model, const char *prompt, char *out, size_t n)
 {
     if (strcmp(model, "garbage") == 0) {
         snprintf(out, n, "I am not sure.");
         return;
     }
-    if (strstr(prompt, "[BUY]::")) {
+    if (strstr(prompt, "[WATCH]::")) {
+        /* the odd-numbered movies */
+        int k = listed_items(prompt);
+        size_t l = (size_t)snprintf(out, n, "[WATCH]::");
+        for (int i = 1; i <= k && l < n; i += 2)
+            l += (size_t)snprintf(out + l, n - l, "%s %d", i > 1 ? "," : "", i);
+        if (k == 0)
+            snprintf(out, n, "[WATCH]:: none");
+    } else if (strstr(prompt, "[RATINGS]::")) {
+        /* 4 stars for odd-numbered movies, 3 for the others */
+        int k = listed_items(prompt);
+        size_t l = (size_t)snprintf(out, n, "[RATINGS]::");
+        for (int i = 1; i <= k && l < n; i++)
+            l += (size_t)snprintf(out + l, n - l, "%s %d:%d", i > 1 ? "," : "", i, i % 2 ? 4 : 3);
+    } else if (strstr(prompt, "[BUY]::")) {
         snprintf(out, n, "[BUY]:: 1");
     } else if (strstr(prompt, "[RECOMMENDER]::")) {
         snprintf(out, n, "[RECOMMENDER]:: I will enter the Recommender System");
