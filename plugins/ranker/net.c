@@ -10,7 +10,8 @@
  *                history of items) shares its embedding table
  * INFNet (papers/models.md 4.2), per block l:
  *   heterogeneous  C~ <- LN(C~ + CA(C~, S) + CA(C~, T))     S~ <- LN(S~ + CA(S~, C) + CA(S~, T))
- *                  T~ <- LN(T~ + CA(T~, C) + CA(T~, S))     T^ <- LN(T + CA(T, C) + CA(T, S))
+ *                  T~ <- LN(T~ + CA(T~, C) + CA(T~, S))     T^ <- LN(CA(T, C) + CA(T, S))
+ *                  (proxies keep a residual; task tokens are pure queries, as in the paper)
  *   homogeneous    C <- C * sigmoid(lin(flat C~)), S <- S * sigmoid(lin(flat S~)),
  *                  T <- T^ * sigmoid(lin(flat T~))          (Proxy Gated Units)
  *   with CA(Q, K) = softmax(Q Wq (K Wk)^T / sqrt(d_h)) K Wv (multi-head, padded keys masked),
@@ -588,7 +589,9 @@ static rlab_tensor *infnet(rk_model *m, rlab_tape *tp, rlab_tensor *C, rlab_tens
                     x = rlab_t_add(tp, x, ca(m, tp, l, 5, Tt, S, sv));
                 Tt2 = ln(m, tp, l, 2, x);
             }
-            x = rlab_t_add(tp, T, ca(m, tp, l, 6, T, C, NULL));
+            /* the task tokens are queries only (the paper's T^' = CA(T, C) + CA(T, S), no
+             * residual): what a head reads is what its token gathered from the features */
+            x = ca(m, tp, l, 6, T, C, NULL);
             if (F)
                 x = rlab_t_add(tp, x, ca(m, tp, l, 7, T, S, sv));
             Th = ln(m, tp, l, 3, x);

@@ -483,6 +483,7 @@ static const rlab_arg train_args[] = {
 
 typedef struct hook_ud {
     rlab_ctx *ctx;
+    int quiet; /* 1: progress only, no per-epoch metrics (ranker.compare) */
 } hook_ud;
 
 static int hook_cancelled(void *ud) { return rlab_ctx_cancelled(((hook_ud *)ud)->ctx); }
@@ -493,6 +494,8 @@ static void hook_epoch(void *ud, int e, int epochs, double loss, const rk_metric
     double auc = v ? rk_mean_auc(v) : (double)NAN;
     rlab_ctx_progress(ctx, e, epochs, "epoch", 2,
                       (rlab_metric[]){{"loss", loss}, {"valid.auc", auc}});
+    if (((hook_ud *)ud)->quiet)
+        return;
     rlab_ctx_metric(ctx, e, "train", "loss", NULL, loss);
     if (v)
         for (int t = 0; t < v->ntasks; t++) {
@@ -541,7 +544,8 @@ static int cfg_from_args(rlab_ctx *ctx, const rlab_args *args, rk_cfg *c)
 }
 
 /* Train one model; fills *out (owned by the caller) or returns an error. */
-static int train_one(rlab_ctx *ctx, const rk_cfg *c, rk_data *d, const char *name, rk_entry **out)
+static int train_one(rlab_ctx *ctx, const rk_cfg *c, rk_data *d, const char *name, int quiet,
+                     rk_entry **out)
 {
     rlab_err *err = rlab_ctx_err(ctx);
     *out = NULL;
@@ -555,7 +559,7 @@ static int train_one(rlab_ctx *ctx, const rk_cfg *c, rk_data *d, const char *nam
         entry_free(e);
         return err->code;
     }
-    hook_ud ud = {ctx};
+    hook_ud ud = {ctx, quiet};
     rk_hooks h = {.ud = &ud, .cancelled = hook_cancelled, .epoch = hook_epoch};
     int rc = rk_fit(e->m, d->t, d->tr, d->ntr, d->va, d->nva, &h, &e->fit, err);
     if (rc == RLAB_OK)
@@ -586,7 +590,7 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
         name = rk_kind_names[c.kind];
     rlab_ctx_run_describe(ctx, rk_kind_names[c.kind], d->name);
     rk_entry *e = NULL;
-    if ((rc = train_one(ctx, &c, d, name, &e)) != RLAB_OK)
+    if ((rc = train_one(ctx, &c, d, name, 0, &e)) != RLAB_OK)
         return rc;
     rlab_ctx_printf(ctx,
                     "%s (%s, %lld parameters) on %s: %d epochs, best %d (valid mean AUC "
@@ -721,7 +725,7 @@ static int compare_run(rlab_ctx *ctx, const rlab_args *args)
                 if (st)
                     snprintf(c.task, sizeof c.task, "%s", t->label_names[part]);
                 rk_entry *e = NULL;
-                int rc = train_one(ctx, &c, d, label, &e);
+                int rc = train_one(ctx, &c, d, label, 1, &e);
                 if (rc)
                     return rc;
                 for (int k = 0; k < e->test.ntasks; k++) {
@@ -729,6 +733,15 @@ static int compare_run(rlab_ctx *ctx, const rlab_args *args)
                     auc[j][sd] = e->test.auc[k];
                     gauc[j][sd] = e->test.gauc[k];
                     ll[j][sd] = e->test.logloss[k];
+                    /* stored per seed: step = the seed, name = model.task.metric */
+                    const char *mk[3] = {"auc", "gauc", "logloss"};
+                    double mv[3] = {auc[j][sd], gauc[j][sd], ll[j][sd]};
+                    for (int q = 0; q < 3; q++) {
+                        char nm[96];
+                        snprintf(nm, sizeof nm, "%s.%s.%s", label, e->test.names[k], mk[q]);
+                        if (!isnan(mv[q]))
+                            rlab_ctx_metric(ctx, c.seed, "test", nm, "ctr", mv[q]);
+                    }
                 }
                 sps[sd] += e->fit.samples_per_s / (st ? t->nlabels : 1);
                 rlab_ctx_printf(ctx, "%s seed %lld%s%s: test mean AUC %.4f", label,
