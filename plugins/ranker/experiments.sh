@@ -29,11 +29,11 @@ for ds in "$@"; do
                 -c "ranker.compare data=d $small single_task=false" ;;
     avazu) run avazu -c "ranker.data name=d preset=avazu path=$D/ctr/avazu_sample.txt" \
                 -c "ranker.compare data=d $small single_task=false" ;;
-    synth) run synth -c "ranker.data name=d source=synth n=20000 fields=8 users=500 seed=1" \
-                -c "ranker.compare data=d seeds=3 epochs=5 batch=256 patience=2" ;;
+    synth) run synth -c "ranker.data name=d source=synth n=10000 fields=8 users=500 seed=1" \
+                -c "ranker.compare data=d seeds=3 epochs=3 batch=256 patience=1" ;;
     ml100k) run ml100k -c "load $D/movielens-100k name=ml" \
                 -c "ranker.data name=d source=ratings dataset=ml negatives=1 seed=1" \
-                -c "ranker.compare data=d seeds=3 epochs=2 batch=256 patience=1" ;;
+                -c "ranker.compare data=d seeds=3 epochs=1 batch=256" ;;
     *) echo "unknown dataset $ds" >&2; exit 2 ;;
     esac
     echo "$ds done"
