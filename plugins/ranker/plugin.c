@@ -6,6 +6,7 @@
  *   ranker.data name=N path=F map="y:label, *:cat" [sep=, header=true min_fields=0]
  *   ranker.data name=N source=ratings dataset=ml-100k [negatives=1 like_min=4 max_hist=20]
  *   ranker.data name=N source=synth [n=20000 fields=8 users=500]
+ *   ranker.data name=N source=labels dataset=D     a dataset's label columns (RecBole .inter)
  *   ranker.train data=N model=infnet [name=M seed=1 epochs=10 dim=16 ...every config field]
  *   ranker.eval model=M [part=test]          per-task AUC, GAUC, log loss, stored per run
  *   ranker.compare data=N [models=infnet,mmoe,dcnv2,sharedbottom seeds=3 epochs=...]
@@ -171,7 +172,7 @@ static rk_entry *get_model(rk_state *s, const char *name)
 }
 
 /* ---- ranker.data ------------------------------------------------------------------------ */
-static const char *const sources[] = {"file", "ratings", "synth", NULL};
+static const char *const sources[] = {"file", "ratings", "synth", "labels", NULL};
 
 /* Read a whole file; NULL with err. */
 static char *slurp(const char *path, size_t *n, rlab_err *err)
@@ -279,7 +280,7 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
         }
         if (preset && *preset)
             snprintf(t->preset, sizeof t->preset, "%s", preset);
-    } else if (src == 1) {
+    } else if (src == 1 || src == 3) {
         const rlab_dataset *ds = rlab_ctx_dataset(ctx, rlab_args_str(args, "dataset"));
         if (!ds)
             return RLAB_ENOTFOUND;
@@ -289,7 +290,8 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
         o.like_min = (float)rlab_args_float(args, "like_min");
         o.max_hist = (int)rlab_args_int(args, "max_hist");
         o.seed = (uint64_t)rlab_args_int(args, "seed");
-        if ((rc = rlab_tabular_from_ratings(ds, &o, &t, err)) != RLAB_OK)
+        if ((rc = (src == 1 ? rlab_tabular_from_ratings
+                            : rlab_tabular_from_labels)(ds, &o, &t, err)) != RLAB_OK)
             return rc;
     } else {
         if ((rc = rlab_tabular_synth(rlab_args_int(args, "n"), (int)rlab_args_int(args, "fields"),
@@ -361,7 +363,8 @@ static const rlab_arg data_args[] = {
      .type = RLAB_ARG_CHOICE,
      .def = "file",
      .choices = sources,
-     .help = "file (CSV/TSV), ratings (a loaded dataset), synth (synthetic world)"},
+     .help = "file (CSV/TSV), ratings (a rated dataset: click/like), synth (synthetic world), "
+             "labels (a dataset's own label columns, e.g. a RecBole .inter)"},
     {.name = "preset",
      .type = RLAB_ARG_STRING,
      .def = "",
@@ -381,7 +384,7 @@ static const rlab_arg data_args[] = {
      .max = 512,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "headerless: shorter rows allowed"},
-    {.name = "dataset", .type = RLAB_ARG_DATASET, .help = "source=ratings: the dataset"},
+    {.name = "dataset", .type = RLAB_ARG_DATASET, .help = "source=ratings/labels: the dataset"},
     {.name = "negatives",
      .type = RLAB_ARG_INT,
      .def = "1",
