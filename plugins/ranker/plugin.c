@@ -36,6 +36,8 @@ typedef struct rk_data {
 
 typedef struct rk_entry {
     char name[64], data[64];
+    rk_data *dp; /* the table object it was trained on (kept alive until close, even when a
+                    newer table takes its name) */
     rk_model *m;
     rk_metrics valid, test;
     rk_fit_result fit;
@@ -557,6 +559,7 @@ static int train_one(rlab_ctx *ctx, const rk_cfg *c, rk_data *d, const char *nam
         return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->data, sizeof e->data, "%s", d->name);
+    e->dp = d;
     e->m = rk_model_new(c, d->t, d->tr, d->ntr, err);
     if (!e->m) {
         entry_free(e);
@@ -626,15 +629,18 @@ static int eval_run(rlab_ctx *ctx, const rlab_args *args)
     if (!e)
         return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "ranker model '%s' not found",
                                rlab_args_str(args, "model"));
-    const char *dn = rlab_args_given(args, "data") ? rlab_args_str(args, "data") : e->data;
-    rk_data *d = get_data(s, dn);
-    if (!d)
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "table '%s' not found", dn);
-    if (d->t != NULL && strcmp(dn, e->data) != 0)
+    /* the exact table the model was trained on: field ids and numeric columns are its own */
+    if (rlab_args_given(args, "data") && strcmp(rlab_args_str(args, "data"), e->data) != 0)
         return rlab_ctx_errorf(ctx, RLAB_EINVAL,
                                "model '%s' was trained on '%s': its field ids do not apply to "
                                "'%s'",
-                               e->name, e->data, dn);
+                               e->name, e->data, rlab_args_str(args, "data"));
+    rk_data *d = e->dp;
+    if (get_data(s, e->data) != d)
+        rlab_ctx_printf(ctx,
+                        "(table '%s' was reloaded since: evaluating on the one '%s' was "
+                        "trained on)",
+                        e->data, e->name);
     int p = rlab_args_choice(args, "part");
     const int64_t *rows = p == 0 ? d->te : p == 1 ? d->va : d->tr;
     int64_t n = p == 0 ? d->nte : p == 1 ? d->nva : d->ntr;
