@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-${FUZZ_SECONDS:-300}}
-targets=${FUZZ_TARGETS:-"recbole movielens seq csv jsonl auto ckpt parse sql lua"}
+targets=${FUZZ_TARGETS:-"recbole movielens seq csv jsonl tabular auto ckpt parse sql lua"}
 
 CC=clang cmake -S . -B build-fuzz -DRECLAB_FUZZ=ON -DRECLAB_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null

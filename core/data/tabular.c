@@ -793,8 +793,10 @@ static int32_t feat_token_id(const rlab_feat_col *c, int32_t ent)
     return c->tok[ent] < 0 ? 0 : c->tok[ent] + 1;
 }
 
-int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *opt,
-                              rlab_tabular **out, rlab_err *err)
+/* from_labels: one sample per interaction with the dataset's own label columns (no
+ * negatives); else click/like samples from ratings. */
+static int from_inter(const rlab_dataset *ds, const rlab_tab_mt_opts *opt, int from_labels,
+                      rlab_tabular **out, rlab_err *err)
 {
     *out = NULL;
     rlab_tab_mt_opts o;
@@ -802,9 +804,17 @@ int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *op
         o = *opt;
     else
         rlab_tab_mt_opts_init(&o);
-    if (!(ds->inter.flags & RLAB_INTER_HAS_RATING))
+    if (from_labels) {
+        if (ds->inter.nlabels < 1)
+            return rlab_errf(err, RLAB_EINVAL,
+                             "dataset '%s' has no label columns (RecBole .inter float columns "
+                             "such as label, click, conversion)",
+                             ds->name);
+        o.negatives = 0;
+    } else if (!(ds->inter.flags & RLAB_INTER_HAS_RATING)) {
         return rlab_errf(err, RLAB_EINVAL,
                          "dataset '%s' has no ratings: click/like samples need them", ds->name);
+    }
     if (o.negatives < 0 || o.max_hist < 0)
         return rlab_errf(err, RLAB_EINVAL, "negatives and max_hist must be >= 0");
     int32_t nu = ds->users.n, ni = ds->items.n;
@@ -817,8 +827,11 @@ int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *op
     int rc = RLAB_OK;
     if (!t || !rows || !ustart || !seen)
         goto nomem;
-    snprintf(t->source, sizeof t->source, "%s (click = rated, like = rating >= %g)", ds->name,
-             (double)o.like_min);
+    if (from_labels)
+        snprintf(t->source, sizeof t->source, "%s (its label columns)", ds->name);
+    else
+        snprintf(t->source, sizeof t->source, "%s (click = rated, like = rating >= %g)", ds->name,
+                 (double)o.like_min);
     /* rows grouped by user, each user's rows in time order */
     for (size_t r = 0; r < N; r++)
         ustart[ds->inter.user[r] + 1]++;
@@ -837,8 +850,14 @@ int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *op
     }
     for (int32_t u = 0; u < nu; u++)
         qsort(rows + ustart[u], (size_t)(ustart[u + 1] - ustart[u]), sizeof *rows, cmp_ts_row);
-    if (tab_add_label(t, "click") < 0 || tab_add_label(t, "like") < 0)
+    if (from_labels) {
+        for (int j = 0; j < ds->inter.nlabels; j++)
+            if (tab_add_label(t, ds->inter.label_names[j]) < 0)
+                goto nomem;
+    } else if (tab_add_label(t, "click") < 0 || tab_add_label(t, "like") < 0) {
         goto nomem;
+    }
+    const int NL = t->nlabels;
     int f_user = tab_add_field(&b, "user", RLAB_TAB_CAT, 0);
     int f_item = tab_add_field(&b, "item", RLAB_TAB_CAT, 0);
     int f_hist = tab_add_field(&b, "history", RLAB_TAB_SEQ, 0);
@@ -899,9 +918,14 @@ int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *op
                 if (tab_grow(&b))
                     goto nomem_slots;
                 int64_t i = t->n;
-                t->labels[i * 2] = s == 0 ? 1.0f : 0.0f;
-                t->labels[i * 2 + 1] =
-                    (s == 0 && (double)ds->inter.rating[r] >= (double)o.like_min) ? 1.0f : 0.0f;
+                if (from_labels) {
+                    for (int j = 0; j < NL; j++)
+                        t->labels[i * NL + j] = ds->inter.labels[j][r] > 0.5f ? 1.0f : 0.0f;
+                } else {
+                    t->labels[i * 2] = s == 0 ? 1.0f : 0.0f;
+                    t->labels[i * 2 + 1] =
+                        (s == 0 && (double)ds->inter.rating[r] >= (double)o.like_min) ? 1.0f : 0.0f;
+                }
                 t->group[i] = u;
                 t->time[i] = rows[k].ts;
                 for (int fi = 0; fi < t->nfields; fi++)
@@ -940,7 +964,7 @@ int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *op
         for (int64_t k = a; k < e; k++)
             seen[ds->inter.item[rows[k].row]] = 0;
     }
-    snprintf(t->preset, sizeof t->preset, "ratings");
+    snprintf(t->preset, sizeof t->preset, "%s", from_labels ? "labels" : "ratings");
     goto finish;
 nomem_slots:
     rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -961,6 +985,18 @@ out:
     }
     *out = t;
     return RLAB_OK;
+}
+
+int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *o, rlab_tabular **out,
+                              rlab_err *err)
+{
+    return from_inter(ds, o, 0, out, err);
+}
+
+int rlab_tabular_from_labels(const rlab_dataset *ds, const rlab_tab_mt_opts *o, rlab_tabular **out,
+                             rlab_err *err)
+{
+    return from_inter(ds, o, 1, out, err);
 }
 
 /* ---- synthetic world -------------------------------------------------------------------- */

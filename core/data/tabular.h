@@ -161,6 +161,12 @@ typedef struct rlab_tab_mt_opts {
 RLAB_API void rlab_tab_mt_opts_init(rlab_tab_mt_opts *o);
 RLAB_API int rlab_tabular_from_ratings(const rlab_dataset *ds, const rlab_tab_mt_opts *o,
                                        rlab_tabular **out, rlab_err *err);
+/* The same fields, one sample per interaction, with the dataset's own label columns as the
+ * labels (RecBole atomic .inter files with float columns label / click / conversion...:
+ * nonzero = 1); no negatives are drawn (o->negatives and like_min are ignored; o may be NULL).
+ * RLAB_EINVAL when ds has no label columns. */
+RLAB_API int rlab_tabular_from_labels(const rlab_dataset *ds, const rlab_tab_mt_opts *o,
+                                      rlab_tabular **out, rlab_err *err);
 
 /* A synthetic multi-task world with known structure: n samples of `fields` categorical
  * fields (cardinalities 5..200), 4 numeric fields, a user group (users), a behaviour

@@ -228,6 +228,46 @@ static void t_ratings(void)
     rlab_dataset_free(ds);
 }
 
+static void t_labels(void)
+{
+    /* RecBole atomic .inter with two label columns: one sample per row, labels as given */
+    const char *inter = "user_id:token\titem_id:token\ttimestamp:float\tclick:float\t"
+                        "conversion:float\n"
+                        "u1\ta\t1\t1\t0\nu1\tb\t2\t1\t1\nu2\ta\t3\t0\t0\n";
+    rlab_err err = {0};
+    rlab_dataset *ds = NULL;
+    CHECK_EQ_INT(rlab_data_load_buffer(inter, strlen(inter), "recbole-inter", "x.inter", &ds, &err),
+                 RLAB_OK);
+    if (!ds)
+        return;
+    rlab_tabular *t = NULL;
+    CHECK_EQ_INT(rlab_tabular_from_labels(ds, NULL, &t, &err), RLAB_OK);
+    if (t) {
+        CHECK_EQ_INT(t->n, 3);
+        CHECK_EQ_INT(t->nlabels, 2);
+        CHECK_STR(t->label_names[0], "click");
+        CHECK_STR(t->label_names[1], "conversion");
+        /* user u1's rows in time order: (a: 1, 0), (b: 1, 1); then u2's (a: 0, 0) */
+        CHECK(t->labels[0] > 0.5f && t->labels[1] < 0.5f);
+        CHECK(t->labels[2] > 0.5f && t->labels[3] > 0.5f);
+        CHECK(t->labels[4] < 0.5f && t->labels[5] < 0.5f);
+        int fh = rlab_tabular_field(t, "history");
+        CHECK_EQ_INT(t->fields[fh].off[2] - t->fields[fh].off[1], 1);
+        rlab_tabular_free(t);
+    }
+    /* without label columns: refused */
+    const char *udata = "1\t10\t5\t1\n";
+    rlab_dataset *d2 = NULL;
+    CHECK_EQ_INT(rlab_data_load_buffer(udata, strlen(udata), "ml-100k-data", "u.data", &d2, &err),
+                 RLAB_OK);
+    if (d2) {
+        CHECK_EQ_INT(rlab_tabular_from_labels(d2, NULL, &t, &err), RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "no label columns");
+        rlab_dataset_free(d2);
+    }
+    rlab_dataset_free(ds);
+}
+
 static void t_synth_split(void)
 {
     rlab_err err = {0};
@@ -371,6 +411,7 @@ static const rlab_test tests[] = {
     {"data.tabular.headerless.1", t_headerless},
     {"data.tabular.bad.1", t_bad},
     {"data.tabular.ratings.1", t_ratings},
+    {"data.tabular.labels.1", t_labels},
     {"data.tabular.synth.1", t_synth_split},
     {"data.tabular.real.1", t_real_presets},
     {"data.tabular.real.2", t_real_ml100k},
