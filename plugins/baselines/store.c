@@ -31,7 +31,7 @@ int bl_ckpt_int(const rlab_ckpt *ck, const char *key, int64_t lo, int64_t hi, in
 
 int bl_ckpt_sizes(const rlab_ckpt *ck, int32_t *n_users, int32_t *n_items, rlab_err *err)
 {
-    int64_t u, i;
+    int64_t u = 0, i = 0;
     int rc = bl_ckpt_int(ck, "reclab.n_users", 0, INT32_MAX, &u, err);
     if (rc == RLAB_OK)
         rc = bl_ckpt_int(ck, "reclab.n_items", 1, INT32_MAX, &i, err);
