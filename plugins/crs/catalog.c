@@ -662,6 +662,13 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
                 rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         if (!rc && seq_col(&ds->user_feats, "mentioned", (int32_t)NU, uent))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        /* the conversation of each instance (corpus << 20 | index; -1 for templates): a
+         * model holds out whole conversations for its epoch selection */
+        rlab_feat_col *vc = rc ? NULL : new_col(&ds->user_feats, "conversation", RLAB_FEAT_FLOAT);
+        if (!rc && (!vc || !(vc->num = rlab_malloc((size_t)NU * sizeof *vc->num))))
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        for (int64_t u = 0; u < NU && !rc; u++)
+            vc->num[u] = all.v[u].conv < 0 ? -1.0f : (float)all.v[u].conv;
     }
     snprintf(ds->format, sizeof ds->format, "crs");
     snprintf(ds->source, sizeof ds->source, "crs.prepare");

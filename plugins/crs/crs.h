@@ -133,7 +133,7 @@ void crs_graph_clear(crs_graph *g);
 /* ---- the unicrs model ------------------------------------------------------------------ */
 typedef struct crs_cfg {
     int dim, heads, ctx_len, n_ent_ctx, n_prefix, buckets, batch, pretrain, copy;
-    double lr, wd;
+    double lr, wd, dev;
     float dropout;
 } crs_cfg;
 

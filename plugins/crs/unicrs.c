@@ -46,6 +46,9 @@ const rlab_field crs_unicrs_fields[] = {
                    "first epochs with the gold response in the input (UniCRS stage 1)"),
     RLAB_FIELD_DOUBLE(crs_cfg, lr, "0.001", 0, 10, "AdamW learning rate"),
     RLAB_FIELD_DOUBLE(crs_cfg, wd, "0.01", 0, 10, "AdamW weight decay"),
+    RLAB_FIELD_DOUBLE(crs_cfg, dev, "0.1", 0, 0.5,
+                      "share of the training conversations held out to pick the epoch (mean "
+                      "Recall@1/10/50 on them; 0 = keep the last epoch)"),
     RLAB_FIELD_FLOAT(crs_cfg, dropout, "0.1", 0, 0.9, "dropout on tokens and attention"),
     RLAB_FIELD_BOOL(crs_cfg, copy, "true",
                     "copy gate: two learned weights on 'mentioned before' and 'among the last "
@@ -618,7 +621,14 @@ typedef struct ustate {
     int32_t *tgt;
     int64_t *ent_off; /* [N + 1] */
     int32_t *ents;
-    int32_t *perm;
+    int32_t *perm; /* [N_train] training instances, shuffled */
+    int64_t N_train;
+    int32_t *dev_idx; /* [n_dev] held-out instances (whole conversations) */
+    int64_t n_dev;
+    float *best; /* parameters of the best dev epoch */
+    double best_score;
+    int best_epoch, finished, restored;
+    int64_t n_steps;
     batch b;
     rlab_tape *tape;
     rlab_opt *opt;
@@ -639,6 +649,8 @@ static void u_end(void *state)
     rlab_free(s->ent_off);
     rlab_free(s->ents);
     rlab_free(s->perm);
+    rlab_free(s->dev_idx);
+    rlab_free(s->best);
     batch_free(&s->b);
     rlab_tape_free(s->tape);
     rlab_opt_free(s->opt);
@@ -679,7 +691,9 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
     s->ent_off = rlab_malloc(((size_t)s->N + 1) * sizeof *s->ent_off);
     s->ents = rlab_malloc(((size_t)mc->off[ds->user_feats.n_entities] + 1) * sizeof *s->ents);
     s->perm = rlab_malloc((size_t)s->N * sizeof *s->perm);
-    if (!s->ctx || !s->resp || !s->tgt || !s->ent_off || !s->ents || !s->perm ||
+    s->dev_idx = rlab_malloc((size_t)s->N * sizeof *s->dev_idx);
+    const rlab_feat_col *vc = rlab_feats_find(&ds->user_feats, "conversation");
+    if (!s->dev_idx || !s->ctx || !s->resp || !s->tgt || !s->ent_off || !s->ents || !s->perm ||
         batch_init(&s->b, c, c->batch, s->u->n_items))
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     int64_t k = 0, ne = 0;
@@ -694,8 +708,25 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
                 s->ents[ne++] = rlab_vocab_find(&ds->items, id, strlen(id));
             }
             s->ent_off[k + 1] = ne;
-            s->perm[k] = (int32_t)k;
+            /* held out: whole real conversations, chosen by a seeded hash */
+            uint64_t z = 0;
+            int dev = 0;
+            if (c->dev > 0 && vc && vc->kind == RLAB_FEAT_FLOAT && vc->num[uu] >= 0) {
+                z = (uint64_t)vc->num[uu] * 0x9E3779B97F4A7C15ull ^ (uint64_t)fit->opts->seed;
+                z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+                z ^= z >> 29;
+                dev = (double)(z % 100000) < c->dev * 100000.0;
+            }
+            if (dev)
+                s->dev_idx[s->n_dev++] = (int32_t)k;
+            else
+                s->perm[s->N_train++] = (int32_t)k;
         }
+    if (s->N_train == 0)
+        return rlab_errf(err, RLAB_EINVAL, "unicrs: every instance was held out (dev=%g)", c->dev);
+    if (s->n_dev > 0 && !(s->best = rlab_malloc(s->u->P->count * sizeof *s->best)))
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    s->best_score = -1;
     /* response templates: one per distinct (turn) template, with its context */
     {
         int32_t nt = 0;
@@ -754,9 +785,73 @@ static int u_epoch(void *state, int e, int64_t *n_steps, rlab_err *err)
     (void)err;
     ustate *s = state;
     s->epoch = e;
-    rlab_rng_shuffle_i32(&s->rng, s->perm, (size_t)s->N);
-    *n_steps = (s->N + s->c.batch - 1) / s->c.batch;
+    rlab_rng_shuffle_i32(&s->rng, s->perm, (size_t)s->N_train);
+    *n_steps = s->n_steps = (s->N_train + s->c.batch - 1) / s->c.batch;
     return RLAB_OK;
+}
+
+/* Mean Recall@1/10/50 (full ranking, repeats kept) of the held-out instances under the
+ * current parameters; the best epoch's parameters are kept. */
+static int dev_select(ustate *s, rlab_err *err)
+{
+    const crs_cfg *c = &s->c;
+    unicrs *u = s->u;
+    int rc = refresh_H(u, err);
+    if (rc)
+        return rc;
+    rlab_tape *t = s->tape;
+    rlab_tape_set_training(t, 0);
+    double hits[3] = {0, 0, 0};
+    static const int ks[3] = {1, 10, 50};
+    for (int64_t lo = 0; lo < s->n_dev; lo += c->batch) {
+        const int64_t hi = lo + c->batch < s->n_dev ? lo + c->batch : s->n_dev;
+        s->b.B = (int)(hi - lo);
+        for (int64_t j = lo; j < hi; j++) {
+            const int32_t k = s->dev_idx[j];
+            batch_row(&s->b, c, (int)(j - lo), s->ctx[k], NULL, s->ents + s->ent_off[k],
+                      (int)(s->ent_off[k + 1] - s->ent_off[k]), u->n_items);
+        }
+        rlab_tape_reset(t);
+        rlab_tensor *H = rlab_t_input(t, u->H, 2, (int64_t[]){u->g.n_ent, c->dim});
+        rlab_tensor *z =
+            item_logits(t, u->P, c, H, query_states(t, u->P, c, H, &s->b, 0.0f), &s->b);
+        if (rlab_tape_error(t))
+            return tape_err(t, err);
+        for (int64_t j = lo; j < hi; j++) {
+            const int64_t r = crs_rank(z->data + (size_t)(j - lo) * (size_t)u->n_items, u->n_items,
+                                       NULL, s->tgt[s->dev_idx[j]]);
+            for (int q = 0; q < 3; q++)
+                hits[q] += r <= ks[q];
+        }
+    }
+    double v[3], score = 0;
+    for (int q = 0; q < 3; q++) {
+        v[q] = hits[q] / (double)s->n_dev;
+        score += v[q] / 3.0;
+    }
+    const rlab_fit *fit = s->fit;
+    if (fit->metric)
+        for (int q = 0; q < 3 && !rc; q++) {
+            char name[32];
+            snprintf(name, sizeof name, "recall@%d", ks[q]);
+            rc = fit->metric(fit->ud, s->epoch, "valid", name, "full (held-out conversations)",
+                             v[q]);
+        }
+    const int better = score > s->best_score;
+    if (better) {
+        s->best_score = score;
+        s->best_epoch = s->epoch;
+        memcpy(s->best, u->P->data, u->P->count * sizeof *s->best);
+    }
+    if (fit->log) {
+        char line[200];
+        snprintf(line, sizeof line,
+                 "epoch %d: held-out conversations (%lld instances) R@1 %.4f R@10 %.4f R@50 "
+                 "%.4f%s",
+                 s->epoch, (long long)s->n_dev, v[0], v[1], v[2], better ? " (best)" : "");
+        fit->log(fit->ud, line);
+    }
+    return rc;
 }
 
 static int u_step(void *state, int64_t i, double *loss, double *weight, double *parts,
@@ -765,7 +860,7 @@ static int u_step(void *state, int64_t i, double *loss, double *weight, double *
     (void)parts;
     ustate *s = state;
     const crs_cfg *c = &s->c;
-    const int64_t lo = i * c->batch, hi = lo + c->batch < s->N ? lo + c->batch : s->N;
+    const int64_t lo = i * c->batch, hi = lo + c->batch < s->N_train ? lo + c->batch : s->N_train;
     const int pre = s->epoch <= c->pretrain;
     s->b.B = (int)(hi - lo);
     for (int64_t j = lo; j < hi; j++) {
@@ -795,6 +890,11 @@ static int u_step(void *state, int64_t i, double *loss, double *weight, double *
     *loss = (double)l->data[0];
     *weight = (double)s->b.B;
     s->steps++;
+    if (i == s->n_steps - 1) {
+        if (s->n_dev > 0 && (rc = dev_select(s, err)))
+            return rc;
+        s->finished = s->epoch == s->fit->opts->epochs;
+    }
     return RLAB_OK;
 }
 
@@ -810,10 +910,24 @@ static rlab_model *u_model(void *state)
         }
         s->built_at = -1;
     }
+    if (s->finished && s->best && s->best_epoch > 0 && !s->restored) {
+        /* the loop asks for the model once training is over: keep the best dev epoch */
+        memcpy(s->u->P->data, s->best, s->u->P->count * sizeof *s->best);
+        s->restored = 1;
+        s->built_at = -1;
+        if (s->fit->log) {
+            char line[128];
+            snprintf(line, sizeof line,
+                     "kept epoch %d (best mean Recall@1/10/50 %.4f on the "
+                     "held-out conversations)",
+                     s->best_epoch, s->best_score);
+            s->fit->log(s->fit->ud, line);
+        }
+    }
     if (s->built_at != s->steps) {
         if (refresh_H(s->u, &err))
             return NULL;
-        s->u->epochs = s->epoch;
+        s->u->epochs = s->restored ? s->best_epoch : s->epoch;
         s->built_at = s->steps;
     }
     return s->m;
