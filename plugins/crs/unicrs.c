@@ -17,7 +17,8 @@
  *               result scores every item by a dot product with its entity state plus a bias,
  *               plus (copy=true, not in UniCRS) a copy gate: two learned weights on "mentioned
  *               before" and "among the last two mentions" (ReDial's recommenders often repeat)
- *   training    softmax cross-entropy over all items; the first `pretrain` epochs feed the
+ *   training    softmax cross-entropy over all items (the item bias starts at log(1 + count)
+ *               of the training targets); the first `pretrain` epochs feed the
  *               gold response after the context (UniCRS stage 1: the answer is in the input,
  *               so the loss must drop fast); the rest the context only (stage 3)
  */
@@ -724,6 +725,14 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
         }
     if (s->N_train == 0)
         return rlab_errf(err, RLAB_EINVAL, "unicrs: every instance was held out (dev=%g)", c->dev);
+    /* the item bias starts at log(1 + training count): a popularity prior the model refines */
+    {
+        float *bias = s->u->P->t[P_BIAS].data;
+        for (int64_t j = 0; j < s->N_train; j++)
+            bias[s->tgt[s->perm[j]]] += 1.0f;
+        for (int32_t i = 0; i < s->u->n_items; i++)
+            bias[i] = logf(1.0f + bias[i]);
+    }
     if (s->n_dev > 0 && !(s->best = rlab_malloc(s->u->P->count * sizeof *s->best)))
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     s->best_score = -1;
