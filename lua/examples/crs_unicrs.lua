@@ -39,6 +39,10 @@ for seed = 1, seeds do
   local r = reclab.crs.eval{model = "unicrs" .. seed, data = "redial_test",
                             limit = small and 300 or 0}
   for _, row in ipairs(r.tables.recall) do
+    if row.method == "unicrs" then
+      print(("seed %d unicrs %-16s R@1 %.4f R@10 %.4f R@50 %.4f"):format(seed, row.setting,
+        row["recall@1"], row["recall@10"], row["recall@50"]))
+    end
     local key = row.method .. "|" .. row.setting
     rows[key] = rows[key] or {method = row.method, setting = row.setting, v = {}}
     table.insert(rows[key].v, {row["recall@1"], row["recall@10"], row["recall@50"], row.n})
@@ -51,14 +55,18 @@ for seed = 1, seeds do
 end
 
 -- the table: mean (and range) over seeds
-print(("%-11s %-16s %8s %8s %8s %6s"):format("method", "setting", "R@1", "R@10", "R@50", "n"))
+print(("%-11s %-16s %8s %8s %8s %6s   (mean over %d seed(s), sd)"):format("method", "setting",
+  "R@1", "R@10", "R@50", "n", seeds))
 for _, setting in ipairs{"with repeats", "without repeats"} do
   for _, method in ipairs{"unicrs", "repeat", "repeat+pop"} do
     local e = rows[method .. "|" .. setting]
-    local m = {0, 0, 0}
+    local m, sd = {0, 0, 0}, {0, 0, 0}
     for _, v in ipairs(e.v) do for k = 1, 3 do m[k] = m[k] + v[k] / #e.v end end
-    print(("%-11s %-16s %8.4f %8.4f %8.4f %6d"):format(method, setting, m[1], m[2], m[3],
-      e.v[1][4]))
+    for _, v in ipairs(e.v) do
+      for k = 1, 3 do sd[k] = sd[k] + (v[k] - m[k]) ^ 2 / math.max(1, #e.v - 1) end
+    end
+    print(("%-11s %-16s %8.4f %8.4f %8.4f %6d   sd %.4f %.4f %.4f"):format(method, setting,
+      m[1], m[2], m[3], e.v[1][4], math.sqrt(sd[1]), math.sqrt(sd[2]), math.sqrt(sd[3])))
     assert(m[1] <= m[2] and m[2] <= m[3], "Recall@k must grow with k")
   end
 end

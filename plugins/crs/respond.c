@@ -78,14 +78,18 @@ char *crs_template_respond(const crs_templates *t, const char *context, const ch
     const char *tpl = "You might like [MOVIE].";
     if (t && t->n > 0) {
         float q[TPL_D];
+        int nz[TPL_D], nnz = 0;
         rlab_tfidf_transform(&t->tf, ctx_tail(context), q);
+        for (int k = 0; k < TPL_D; k++) /* the query is sparse: only its buckets count */
+            if (q[k] > 0.0f || q[k] < 0.0f)
+                nz[nnz++] = k;
         int32_t best = 0;
         float bs = -INFINITY;
         for (int32_t i = 0; i < t->n; i++) {
             const float *x = t->X + (size_t)i * TPL_D;
             float s = 0;
-            for (int k = 0; k < TPL_D; k++)
-                s += q[k] * x[k];
+            for (int j = 0; j < nnz; j++)
+                s += q[nz[j]] * x[nz[j]];
             if (s > bs) { /* ties: the first template */
                 bs = s;
                 best = i;

@@ -15,8 +15,9 @@
  *               entities
  *   readout     the last context token attends over [prompt; fused entities; tokens]; the
  *               result scores every item by a dot product with its entity state plus a bias,
- *               plus (copy=true, not in UniCRS) a copy gate: two learned weights on "mentioned
- *               before" and "among the last two mentions" (ReDial's recommenders often repeat)
+ *               plus (copy=true, not in UniCRS) a copy gate: learned weights on "mentioned before",
+ *               "among the last two mentions" and "the last mention" (ReDial's recommenders
+ *               often repeat)
  *   training    softmax cross-entropy over all items (the item bias starts at log(1 + count)
  *               of the training targets); the first `pretrain` epochs feed the
  *               gold response after the context (UniCRS stage 1: the answer is in the input,
@@ -52,8 +53,9 @@ const rlab_field crs_unicrs_fields[] = {
                       "Recall@1/10/50 on them; 0 = keep the last epoch)"),
     RLAB_FIELD_FLOAT(crs_cfg, dropout, "0.1", 0, 0.9, "dropout on tokens and attention"),
     RLAB_FIELD_BOOL(crs_cfg, copy, "true",
-                    "copy gate: two learned weights on 'mentioned before' and 'among the last "
-                    "two mentions' added to the item scores (not in UniCRS; false = without)"),
+                    "copy gate: learned weights on 'mentioned before', 'among the last two "
+                    "mentions' and 'the last mention' added to the item scores (not in UniCRS; "
+                    "false = without)"),
     {0}};
 
 /* Trained on every instance (the evaluation is crs.eval on held-out dialogues). */
@@ -90,6 +92,11 @@ enum {
     P_N
 };
 #define NBASES 8
+/* The copy gate's features are this large instead of 1: Adam moves a weight by about lr per
+ * step, so the gate's three weights learn COPY_SCALE times faster than the other parameters
+ * (a per-parameter learning-rate multiplier; at lr 1e-3 they would otherwise need thousands of
+ * steps to reach the log-odds a repeated movie deserves). */
+#define COPY_SCALE 8.0f
 
 static void specs_of(const crs_cfg *c, int32_t n_ent, int32_t n_items, rlab_param_spec *s)
 {
@@ -118,9 +125,11 @@ static void specs_of(const crs_cfg *c, int32_t n_ent, int32_t n_items, rlab_para
     s[P_RQ] = (rlab_param_spec){"read.q", 2, {d, d}, RLAB_INIT_XAVIER, 1};
     s[P_LN3G] = (rlab_param_spec){"ln3.g", 1, {d}, RLAB_INIT_ONE, 0};
     s[P_LN3B] = (rlab_param_spec){"ln3.b", 1, {d}, RLAB_INIT_ZERO, 0};
-    s[P_OUT] = (rlab_param_spec){"read.out", 2, {d, d}, RLAB_INIT_XAVIER, 1};
+    /* zero: the first scores are the prior alone (bias + copy gate); the learned part grows
+     * from there */
+    s[P_OUT] = (rlab_param_spec){"read.out", 2, {d, d}, RLAB_INIT_ZERO, 0};
     s[P_BIAS] = (rlab_param_spec){"item.bias", 1, {n_items}, RLAB_INIT_ZERO, 0};
-    s[P_COPY] = (rlab_param_spec){"copy", 1, {2}, RLAB_INIT_ZERO, 0};
+    s[P_COPY] = (rlab_param_spec){"copy", 1, {3}, RLAB_INIT_ZERO, 0};
 }
 
 /* ---- the model object ------------------------------------------------------------------- */
@@ -191,7 +200,8 @@ typedef struct batch {
     int32_t *uni, *bi, *pos, *ent, *pre, *tgt;
     uint8_t *valid, *ent_valid, *all_valid;
     int32_t n_items;
-    float *m1, *m2, *onehot; /* [cap][n_items]: mentioned, among the last two, the target */
+    float *m1, *m2, *m3, *onehot; /* [cap][n_items]: mentioned, among the last two, the last,
+                                     the target */
 } batch;
 
 static void batch_free(batch *b)
@@ -207,6 +217,7 @@ static void batch_free(batch *b)
     rlab_free(b->all_valid);
     rlab_free(b->m1);
     rlab_free(b->m2);
+    rlab_free(b->m3);
     rlab_free(b->onehot);
     memset(b, 0, sizeof *b);
 }
@@ -228,9 +239,10 @@ static int batch_init(batch *b, const crs_cfg *c, int cap, int32_t n_items)
     b->n_items = n_items;
     b->m1 = rlab_calloc((size_t)n_items * (size_t)cap, sizeof(float));
     b->m2 = rlab_calloc((size_t)n_items * (size_t)cap, sizeof(float));
+    b->m3 = rlab_calloc((size_t)n_items * (size_t)cap, sizeof(float));
     b->onehot = rlab_calloc((size_t)n_items * (size_t)cap, sizeof(float));
-    if (!b->m1 || !b->m2 || !b->onehot || !b->uni || !b->bi || !b->pos || !b->ent || !b->pre ||
-        !b->tgt || !b->valid || !b->ent_valid || !b->all_valid) {
+    if (!b->m1 || !b->m2 || !b->m3 || !b->onehot || !b->uni || !b->bi || !b->pos || !b->ent ||
+        !b->pre || !b->tgt || !b->valid || !b->ent_valid || !b->all_valid) {
         batch_free(b);
         return RLAB_ENOMEM;
     }
@@ -287,11 +299,15 @@ static void batch_row(batch *b, const crs_cfg *c, int r, const char *context, co
     float *m1 = b->m1 + (size_t)r * (size_t)n_items, *m2 = b->m2 + (size_t)r * (size_t)n_items;
     memset(m1, 0, (size_t)n_items * sizeof *m1);
     memset(m2, 0, (size_t)n_items * sizeof *m2);
+    float *m3 = b->m3 + (size_t)r * (size_t)n_items;
+    memset(m3, 0, (size_t)n_items * sizeof *m3);
+    if (ne > 0)
+        m3[e[0]] = COPY_SCALE;
     for (int k = 0; k < n_ents; k++)
         if (ents[k] >= 0 && ents[k] < n_items)
-            m1[ents[k]] = 1.0f;
+            m1[ents[k]] = COPY_SCALE;
     for (int k = 0; k < ne && k < 2; k++)
-        m2[e[k]] = 1.0f;
+        m2[e[k]] = COPY_SCALE;
 }
 
 /* Item logits [B, n_items] of query states h: dot products with the item states, the bias,
@@ -306,8 +322,10 @@ static rlab_tensor *item_logits(rlab_tape *t, rlab_params *P, const crs_cfg *c, 
         return z;
     rlab_tensor *w1 = rlab_t_slice(t, &P->t[P_COPY], 0, 0, 1);
     rlab_tensor *w2 = rlab_t_slice(t, &P->t[P_COPY], 0, 1, 1);
+    rlab_tensor *w3 = rlab_t_slice(t, &P->t[P_COPY], 0, 2, 1);
     z = rlab_t_add(t, z, rlab_t_mul(t, rlab_t_input(t, b->m1, 2, sh), w1));
-    return rlab_t_add(t, z, rlab_t_mul(t, rlab_t_input(t, b->m2, 2, sh), w2));
+    z = rlab_t_add(t, z, rlab_t_mul(t, rlab_t_input(t, b->m2, 2, sh), w2));
+    return rlab_t_add(t, z, rlab_t_mul(t, rlab_t_input(t, b->m3, 2, sh), w3));
 }
 
 /* ---- forward ----------------------------------------------------------------------------- */
@@ -725,8 +743,15 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
         }
     if (s->N_train == 0)
         return rlab_errf(err, RLAB_EINVAL, "unicrs: every instance was held out (dev=%g)", c->dev);
-    /* the item bias starts at log(1 + training count): a popularity prior the model refines */
+    /* the item bias starts at log(1 + training count): a popularity prior the model refines;
+     * the copy gate starts at +4 for a movie mentioned before, +2 more among the last two and
+     * +2 more for the last (mentioned movies first, the latest highest, as the repeat
+     * baseline), then learns */
     {
+        float *cp = s->u->P->t[P_COPY].data;
+        cp[0] = 0.5f;
+        cp[1] = 0.25f;
+        cp[2] = 0.25f;
         float *bias = s->u->P->t[P_BIAS].data;
         for (int64_t j = 0; j < s->N_train; j++)
             bias[s->tgt[s->perm[j]]] += 1.0f;
@@ -832,6 +857,28 @@ static int dev_select(ustate *s, rlab_err *err)
             for (int q = 0; q < 3; q++)
                 hits[q] += r <= ks[q];
         }
+    }
+    if (s->epoch == 1 && s->fit->log) { /* the reference: repeat + popularity on the same set */
+        float *pop = rlab_calloc((size_t)u->n_items, sizeof *pop);
+        float *sc = rlab_malloc((size_t)u->n_items * sizeof *sc);
+        double bh[3] = {0, 0, 0};
+        for (int64_t j = 0; pop && sc && j < s->N_train; j++)
+            pop[s->tgt[s->perm[j]]] += 1.0f;
+        for (int64_t j = 0; pop && sc && j < s->n_dev; j++) {
+            const int32_t k = s->dev_idx[j];
+            crs_baseline_scores(s->ents + s->ent_off[k],
+                                (int32_t)(s->ent_off[k + 1] - s->ent_off[k]), pop, u->n_items, sc);
+            const int64_t r = crs_rank(sc, u->n_items, NULL, s->tgt[k]);
+            for (int q = 0; q < 3; q++)
+                bh[q] += r <= ks[q];
+        }
+        char line[160];
+        snprintf(line, sizeof line,
+                 "held-out conversations, repeat + popularity: R@1 %.4f R@10 %.4f R@50 %.4f",
+                 bh[0] / (double)s->n_dev, bh[1] / (double)s->n_dev, bh[2] / (double)s->n_dev);
+        s->fit->log(s->fit->ud, line);
+        rlab_free(pop);
+        rlab_free(sc);
     }
     double v[3], score = 0;
     for (int q = 0; q < 3; q++) {
