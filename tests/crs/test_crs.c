@@ -6,6 +6,7 @@
  * save/load), crs.respond; "crsdata.*" needs $RECLAB_DATA (ReDial, MovieLens titles).
  */
 #include "crs.h"
+#include "fake_llm_server.h"
 #include "harness_host.h"
 #include "tensor/ops.h"
 
@@ -398,6 +399,54 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
+/* The openai backend writes the response from the fused knowledge; a failing server falls
+ * back to the template. */
+static void t_llm(void)
+{
+    char e[256];
+    fake_llm *srv = fake_llm_start(0, e, sizeof e);
+    CHECK_MSG(srv != NULL, "fake server: %s", e);
+    if (!srv)
+        return;
+    rlab_host *h = new_host();
+    char line[1400];
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr2.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr movies=%s name=cat",
+             write_tmp("m4.dat", movies_dat));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h,
+                                   "train unicrs data=cat epochs=1 dim=16 ctx_len=8 buckets=64 "
+                                   "n_prefix=1 dev=0",
+                                   RLAB_OK, NULL));
+    snprintf(line, sizeof line,
+             "crs.respond model=unicrs k=2 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=echo User: something scary?",
+             fake_llm_port(srv));
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const rlab_cell *resp = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(resp && resp->s);
+    if (resp && resp->s && r->ntables) {
+        /* the echo server returns the prompt: the candidates with their metadata, the dialogue */
+        CHECK_STR_CONTAINS(resp->s, "echo: You are a movie recommender");
+        CHECK_STR_CONTAINS(resp->s, r->tables[0]->cells[2].s); /* the top title */
+        CHECK_STR_CONTAINS(resp->s, "User: something scary?");
+    }
+    rlab_result_free(r);
+    CHECK(fake_llm_requests(srv) >= 1);
+    /* a server that drops the connection: the template answers */
+    snprintf(line, sizeof line,
+             "crs.respond model=unicrs k=2 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=drop llm_timeout=5 User: something scary?",
+             fake_llm_port(srv));
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    resp = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(resp && resp->s && strncmp(resp->s, "echo:", 5) != 0);
+    rlab_result_free(r);
+    rlab_host_free(h);
+    fake_llm_stop(srv);
+}
+
 /* The plugin on real data: a short training on ReDial valid, the test split scored. */
 static void t_data(void)
 {
@@ -429,9 +478,11 @@ static void t_data(void)
 }
 
 static const rlab_test tests[] = {
-    {"crs.title.1", t_title}, {"crs.movies.1", t_movies},   {"crs.insts.1", t_insts},
-    {"crs.graph.1", t_graph}, {"crs.rank.1", t_rank},       {"crs.template.1", t_template},
-    {"crs.host.1", t_host},   {"crsdata.redial.1", t_data}, {NULL, NULL},
+    {"crs.title.1", t_title},     {"crs.movies.1", t_movies},
+    {"crs.insts.1", t_insts},     {"crs.graph.1", t_graph},
+    {"crs.rank.1", t_rank},       {"crs.template.1", t_template},
+    {"crs.host.1", t_host},       {"crs.llm.1", t_llm},
+    {"crsdata.redial.1", t_data}, {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
