@@ -7,14 +7,14 @@ turn answered by hand.
 
   RECLAB_DATA=../shared/data reclab run lua/examples/crs_unicrs.lua [epochs [seeds [small]]]
 
-epochs: training epochs (default 12); seeds: how many seeds, 1..seeds (default 1); small:
+epochs: training epochs (default 3, the kind's default); seeds: how many seeds, 1..seeds (default 1); small:
 "small" trains a tiny model and scores 300 test instances (the test suite's budget). Needs
 $RECLAB_DATA (redial/, movielens-1m/, movielens-100k/); without it the script says so and
 exits with status 77 (skipped).
 ]==]
 
 local reclab = require "reclab"
-local epochs = tonumber(arg and arg[1]) or 12
+local epochs = tonumber(arg and arg[1]) or 3
 local seeds = tonumber(arg and arg[2]) or 1
 local small = (arg and arg[3]) == "small"
 local root = os.getenv("RECLAB_DATA")

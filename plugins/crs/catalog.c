@@ -707,7 +707,22 @@ void crs_graph_clear(crs_graph *g)
     memset(g, 0, sizeof *g);
 }
 
-int crs_graph_build(const rlab_dataset *ds, crs_graph *g, rlab_err *err)
+typedef struct edge {
+    int32_t r, dst, src;
+} edge;
+
+static int edge_cmp(const void *a, const void *b)
+{
+    const edge *x = a, *y = b;
+    if (x->r != y->r)
+        return x->r < y->r ? -1 : 1;
+    if (x->dst != y->dst)
+        return x->dst < y->dst ? -1 : 1;
+    return (x->src > y->src) - (x->src < y->src);
+}
+
+int crs_graph_build(const rlab_dataset *ds, const int32_t *pairs, int64_t n_pairs, crs_graph *g,
+                    rlab_err *err)
 {
     memset(g, 0, sizeof *g);
     const int32_t NI = ds->items.n;
@@ -721,75 +736,63 @@ int crs_graph_build(const rlab_dataset *ds, crs_graph *g, rlab_err *err)
     const int32_t NG = gc->vocab.n, ND = dc->vocab.n, NE = NI + NG + ND;
     g->n_items = NI;
     g->n_ent = NE;
-    /* edges (relation, dst, src): dst aggregates src */
-    int64_t ne = 2 * (gc->off[NI] + dc->off[NI]);
-    int64_t *cnt = rlab_calloc((size_t)CRS_NREL * ((size_t)NE + 1), sizeof *cnt);
+    /* the edge list (relation, dst, src): dst aggregates src */
+    int64_t cap = 2 * (gc->off[NI] + dc->off[NI]) + n_pairs + 1, n = 0;
+    edge *E = rlab_malloc((size_t)cap * sizeof *E);
     g->rowptr = rlab_calloc((size_t)CRS_NREL * ((size_t)NE + 1), sizeof *g->rowptr);
-    g->col = rlab_malloc((size_t)(ne ? ne : 1) * sizeof *g->col);
-    g->val = rlab_malloc((size_t)(ne ? ne : 1) * sizeof *g->val);
-    if (!cnt || !g->rowptr || !g->col || !g->val) {
-        rlab_free(cnt);
+    if (!E || !g->rowptr) {
+        rlab_free(E);
         crs_graph_clear(g);
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
-    g->nnz = ne;
-    /* count the rows of every relation, then prefix sums (relative to each relation) */
-    for (int32_t i = 0; i < NI; i++)
-        for (int which = 0; which < 2; which++) {
-            const rlab_feat_col *c = which ? dc : gc;
-            const int32_t base = which ? NI + NG : NI;
-            const int r = which ? CRS_REL_DECADE : CRS_REL_GENRE;
-            for (int64_t k = c->off[i]; k < c->off[i + 1]; k++) {
-                int32_t a = base + c->seq[k];
-                g->rowptr[(size_t)r * ((size_t)NE + 1) + (size_t)i + 1]++;
-                g->rowptr[(size_t)(r + 1) * ((size_t)NE + 1) + (size_t)a + 1]++;
-            }
+    for (int32_t i = 0; i < NI; i++) {
+        for (int64_t k = gc->off[i]; k < gc->off[i + 1]; k++) {
+            const int32_t a = NI + gc->seq[k];
+            E[n++] = (edge){CRS_REL_GENRE, i, a};
+            E[n++] = (edge){CRS_REL_GENRE_INV, a, i};
         }
+        for (int64_t k = dc->off[i]; k < dc->off[i + 1]; k++) {
+            const int32_t a = NI + NG + dc->seq[k];
+            E[n++] = (edge){CRS_REL_DECADE, i, a};
+            E[n++] = (edge){CRS_REL_DECADE_INV, a, i};
+        }
+    }
+    for (int64_t k = 0; k < n_pairs; k++)
+        if (pairs[2 * k] >= 0 && pairs[2 * k] < NI && pairs[2 * k + 1] >= 0 &&
+            pairs[2 * k + 1] < NI && pairs[2 * k] != pairs[2 * k + 1])
+            E[n++] = (edge){CRS_REL_COMENTION, pairs[2 * k], pairs[2 * k + 1]};
+    qsort(E, (size_t)n, sizeof *E, edge_cmp);
+    { /* one edge per (relation, dst, src) */
+        int64_t m = 0;
+        for (int64_t k = 0; k < n; k++)
+            if (m == 0 || edge_cmp(&E[m - 1], &E[k]) != 0)
+                E[m++] = E[k];
+        n = m;
+    }
+    g->nnz = n;
+    g->col = rlab_malloc((size_t)(n ? n : 1) * sizeof *g->col);
+    g->val = rlab_malloc((size_t)(n ? n : 1) * sizeof *g->val);
+    if (!g->col || !g->val) {
+        rlab_free(E);
+        crs_graph_clear(g);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    /* relation r's entries follow relation r-1's in col and val; its row pointers start at
+     * 0 (crs_graph_rel) */
+    for (int64_t k = 0; k < n; k++) {
+        g->rowptr[(size_t)E[k].r * ((size_t)NE + 1) + (size_t)E[k].dst + 1]++;
+        g->col[k] = E[k].src;
+    }
+    int64_t acc = 0;
     for (int r = 0; r < CRS_NREL; r++) {
         int64_t *rp = g->rowptr + (size_t)r * ((size_t)NE + 1);
         for (int32_t v = 0; v < NE; v++)
             rp[v + 1] += rp[v];
-    }
-    /* fill: relation r's entries follow relation r-1's in col and val; its row pointers
-     * start at 0 (crs_graph_rel) */
-    {
-        int32_t *col2 = rlab_malloc((size_t)(ne ? ne : 1) * sizeof *col2);
-        if (!col2) {
-            rlab_free(cnt);
-            crs_graph_clear(g);
-            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-        }
-        int64_t base[CRS_NREL], acc = 0;
-        for (int r = 0; r < CRS_NREL; r++) {
-            base[r] = acc;
-            acc += g->rowptr[(size_t)r * ((size_t)NE + 1) + NE];
-        }
-        memset(cnt, 0, (size_t)CRS_NREL * ((size_t)NE + 1) * sizeof *cnt);
-        for (int32_t i = 0; i < NI; i++)
-            for (int which = 0; which < 2; which++) {
-                const rlab_feat_col *c = which ? dc : gc;
-                const int32_t b0 = which ? NI + NG : NI;
-                const int r = which ? CRS_REL_DECADE : CRS_REL_GENRE;
-                for (int64_t k = c->off[i]; k < c->off[i + 1]; k++) {
-                    int32_t a = b0 + c->seq[k];
-                    int32_t dst[2] = {i, a}, src[2] = {a, i};
-                    for (int e = 0; e < 2; e++) {
-                        int64_t *rp = g->rowptr + (size_t)(r + e) * ((size_t)NE + 1);
-                        int64_t *f = cnt + (size_t)(r + e) * ((size_t)NE + 1);
-                        col2[base[r + e] + rp[dst[e]] + f[dst[e]]++] = src[e];
-                    }
-                }
-            }
-        rlab_free(g->col);
-        g->col = col2;
-    }
-    for (int r = 0, acc = 0; r < CRS_NREL; r++) {
-        const int64_t *rp = g->rowptr + (size_t)r * ((size_t)NE + 1);
         for (int32_t v = 0; v < NE; v++)
             for (int64_t k = rp[v]; k < rp[v + 1]; k++)
                 g->val[acc + k] = 1.0f / (float)(rp[v + 1] - rp[v]);
-        acc += (int)rp[NE];
+        acc += rp[NE];
     }
-    rlab_free(cnt);
+    rlab_free(E);
     return RLAB_OK;
 }

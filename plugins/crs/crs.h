@@ -104,7 +104,14 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
                 crs_prepare_stats *st, rlab_err *err);
 
 /* ---- the knowledge graph ---------------------------------------------------------------- */
-enum { CRS_REL_GENRE = 0, CRS_REL_GENRE_INV, CRS_REL_DECADE, CRS_REL_DECADE_INV, CRS_NREL };
+enum {
+    CRS_REL_GENRE = 0,
+    CRS_REL_GENRE_INV,
+    CRS_REL_DECADE,
+    CRS_REL_DECADE_INV,
+    CRS_REL_COMENTION, /* movie <- movie mentioned in the same training conversation */
+    CRS_NREL
+};
 
 /* Entities: items 0..n_items-1, then genres, then decades. One CSR adjacency per relation
  * over the entities, row-normalised (1 / in-degree of the relation, as R-GCN's c_{i,r}). */
@@ -116,7 +123,10 @@ typedef struct crs_graph {
     int64_t nnz;
 } crs_graph;
 
-int crs_graph_build(const rlab_dataset *ds, crs_graph *g, rlab_err *err);
+/* pairs [n_pairs][2] (dst, src movie indices) become CRS_REL_COMENTION edges (the model adds
+ * both directions of every (target, earlier mention) of its training conversations). */
+int crs_graph_build(const rlab_dataset *ds, const int32_t *pairs, int64_t n_pairs, crs_graph *g,
+                    rlab_err *err);
 /* Relation r's CSR (row pointers from 0, its columns and values). */
 static inline void crs_graph_rel(const crs_graph *g, int r, const int64_t **rp, const int32_t **col,
                                  const float **val)
@@ -132,7 +142,7 @@ void crs_graph_clear(crs_graph *g);
 
 /* ---- the unicrs model ------------------------------------------------------------------ */
 typedef struct crs_cfg {
-    int dim, heads, ctx_len, n_ent_ctx, n_prefix, buckets, batch, pretrain, copy;
+    int dim, heads, ctx_len, n_ent_ctx, n_prefix, buckets, batch, pretrain, copy, comention;
     double lr, wd, dev;
     float dropout;
 } crs_cfg;

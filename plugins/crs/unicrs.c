@@ -39,19 +39,22 @@
 const rlab_field crs_unicrs_fields[] = {
     RLAB_FIELD_INT(crs_cfg, dim, "64", 8, 1024, "hidden size (entities, tokens, prompts)"),
     RLAB_FIELD_INT(crs_cfg, heads, "2", 1, 16, "attention heads (must divide dim)"),
-    RLAB_FIELD_INT(crs_cfg, ctx_len, "64", 4, 512, "context words kept (the last ones)"),
+    RLAB_FIELD_INT(crs_cfg, ctx_len, "48", 4, 512, "context words kept (the last ones)"),
     RLAB_FIELD_INT(crs_cfg, n_ent_ctx, "8", 1, 64, "mentioned items kept (the last ones)"),
     RLAB_FIELD_INT(crs_cfg, n_prefix, "10", 1, 64, "soft prompt tokens (UniCRS n_prefix_rec)"),
-    RLAB_FIELD_INT(crs_cfg, buckets, "32768", 64, 1 << 22, "hash buckets of word n-grams"),
+    RLAB_FIELD_INT(crs_cfg, buckets, "4096", 64, 1 << 22, "hash buckets of word n-grams"),
     RLAB_FIELD_INT(crs_cfg, batch, "64", 1, 4096, "instances per step"),
-    RLAB_FIELD_INT(crs_cfg, pretrain, "2", 0, 1000,
+    RLAB_FIELD_INT(crs_cfg, pretrain, "1", 0, 1000,
                    "first epochs with the gold response in the input (UniCRS stage 1)"),
-    RLAB_FIELD_DOUBLE(crs_cfg, lr, "0.001", 0, 10, "AdamW learning rate"),
-    RLAB_FIELD_DOUBLE(crs_cfg, wd, "0.01", 0, 10, "AdamW weight decay"),
+    RLAB_FIELD_DOUBLE(crs_cfg, lr, "0.0003", 0, 10, "AdamW learning rate"),
+    RLAB_FIELD_DOUBLE(crs_cfg, wd, "0.1", 0, 10, "AdamW weight decay"),
     RLAB_FIELD_DOUBLE(crs_cfg, dev, "0.1", 0, 0.5,
                       "share of the training conversations held out to pick the epoch (mean "
                       "Recall@1/10/50 on them; 0 = keep the last epoch)"),
-    RLAB_FIELD_FLOAT(crs_cfg, dropout, "0.1", 0, 0.9, "dropout on tokens and attention"),
+    RLAB_FIELD_FLOAT(crs_cfg, dropout, "0.3", 0, 0.9, "dropout on tokens and attention"),
+    RLAB_FIELD_BOOL(crs_cfg, comention, "true",
+                    "a fifth graph relation: movies mentioned with a target earlier in a "
+                    "training conversation (not in UniCRS's DBpedia graph; false = without)"),
     RLAB_FIELD_BOOL(crs_cfg, copy, "true",
                     "copy gate: learned weights on 'mentioned before', 'among the last two "
                     "mentions' and 'the last mention' added to the item scores (not in UniCRS; "
@@ -60,7 +63,7 @@ const rlab_field crs_unicrs_fields[] = {
 
 /* Trained on every instance (the evaluation is crs.eval on held-out dialogues). */
 const rlab_kv crs_unicrs_defaults[] = {
-    {"epochs", "12"}, {"split", "none"}, {"eval_every", "0"}, {"eval_test", "0"}, {0, 0}};
+    {"epochs", "3"}, {"split", "none"}, {"eval_every", "0"}, {"eval_test", "0"}, {0, 0}};
 
 enum {
     P_ENT,
@@ -568,7 +571,8 @@ char *crs_llm_prompt(const rlab_model *m, const char *context, const int32_t *ca
 
 /* ---- a model from a dataset's items and a parameter block ---------------------------- */
 
-static unicrs *unicrs_new(const crs_cfg *c, const rlab_dataset *ds, rlab_rng *rng, rlab_err *err)
+static unicrs *unicrs_new(const crs_cfg *c, const rlab_dataset *ds, const int32_t *pairs,
+                          int64_t n_pairs, rlab_rng *rng, rlab_err *err)
 {
     unicrs *u = rlab_calloc(1, sizeof *u);
     if (!u) {
@@ -577,7 +581,7 @@ static unicrs *unicrs_new(const crs_cfg *c, const rlab_dataset *ds, rlab_rng *rn
     }
     u->c = *c;
     u->n_items = ds->items.n;
-    if (crs_graph_build(ds, &u->g, err)) {
+    if (crs_graph_build(ds, pairs, n_pairs, &u->g, err)) {
         unicrs_free_impl(u);
         return NULL;
     }
@@ -697,9 +701,6 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
                          "response, template and mentioned features): make one with crs.prepare",
                          ds->name);
     rlab_rng_seed(&s->rng, (uint64_t)fit->opts->seed);
-    s->u = unicrs_new(c, ds, &s->rng, err);
-    if (!s->u)
-        return err->code;
     const rlab_seqs *tr = &fit->view->train;
     s->N = tr->off[tr->n_users];
     if (s->N == 0)
@@ -713,7 +714,7 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
     s->dev_idx = rlab_malloc((size_t)s->N * sizeof *s->dev_idx);
     const rlab_feat_col *vc = rlab_feats_find(&ds->user_feats, "conversation");
     if (!s->dev_idx || !s->ctx || !s->resp || !s->tgt || !s->ent_off || !s->ents || !s->perm ||
-        batch_init(&s->b, c, c->batch, s->u->n_items))
+        batch_init(&s->b, c, c->batch, ds->items.n))
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     int64_t k = 0, ne = 0;
     s->ent_off[0] = 0;
@@ -743,6 +744,26 @@ static int u_setup(ustate *s, const rlab_fit *fit, rlab_err *err)
         }
     if (s->N_train == 0)
         return rlab_errf(err, RLAB_EINVAL, "unicrs: every instance was held out (dev=%g)", c->dev);
+    /* co-mention edges: every (target, earlier mention) of the training instances, both ways
+     * (never the held-out conversations) */
+    int64_t np = 0;
+    int32_t *pairs = NULL;
+    if (c->comention) {
+        pairs = rlab_malloc((size_t)(2 * ne + 1) * 2 * sizeof *pairs);
+        if (!pairs)
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        for (int64_t j = 0; j < s->N_train; j++) {
+            const int32_t q = s->perm[j];
+            for (int64_t e = s->ent_off[q]; e < s->ent_off[q + 1]; e++) {
+                pairs[2 * np] = s->tgt[q], pairs[2 * np + 1] = s->ents[e], np++;
+                pairs[2 * np] = s->ents[e], pairs[2 * np + 1] = s->tgt[q], np++;
+            }
+        }
+    }
+    s->u = unicrs_new(c, ds, pairs, np, &s->rng, err);
+    rlab_free(pairs);
+    if (!s->u)
+        return err->code;
     /* the item bias starts at log(1 + training count): a popularity prior the model refines;
      * the copy gate starts at +4 for a movie mentioned before, +2 more among the last two and
      * +2 more for the last (mentioned movies first, the latest highest, as the repeat

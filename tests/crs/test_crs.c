@@ -187,7 +187,8 @@ static void t_graph(void)
     CHECK_EQ_INT(st.users_real, 4);
     crs_graph g;
     rlab_err err = {0};
-    CHECK_EQ_INT(crs_graph_build(ds, &g, &err), RLAB_OK);
+    const int32_t pairs[4] = {0, 1, 0, 1}; /* one co-mention edge, given twice */
+    CHECK_EQ_INT(crs_graph_build(ds, pairs, 2, &g, &err), RLAB_OK);
     /* entities: 5 items, genres Comedy, Romance, Horror, decades 1990s 2000s 1980s */
     CHECK_EQ_INT(g.n_ent, 5 + 3 + 3);
     const int32_t i102 = rlab_vocab_find(&ds->items, "102", 3);
@@ -208,6 +209,10 @@ static void t_graph(void)
     crs_graph_rel(&g, CRS_REL_DECADE, &rp, &col, &val);
     CHECK_EQ_INT((int)(rp[i103 + 1] - rp[i103]), 1);
     CHECK_NEAR(val[rp[i103]], 1.0, 1e-6);
+    crs_graph_rel(&g, CRS_REL_COMENTION, &rp, &col, &val);
+    CHECK_EQ_INT((int)(rp[1] - rp[0]), 1); /* deduplicated */
+    CHECK_EQ_INT(col[rp[0]], 1);
+    CHECK_EQ_INT((int)rp[g.n_ent], 1);
     crs_graph_clear(&g);
     rlab_dataset_free(ds);
 }
