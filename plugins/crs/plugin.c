@@ -326,14 +326,21 @@ static int eval_run(rlab_ctx *ctx, const rlab_args *args)
                 resp[n_resp++] = text;
             }
             if (db) {
-                char extra[1024];
-                size_t n = (size_t)snprintf(
-                    extra, sizeof extra,
-                    "{\"target\":\"%s\",\"repeat\":%d,\"rank\":%lld,\"rank_norep\":%lld,"
-                    "\"rank_repeat\":%lld,\"rank_repeat_pop\":%lld,\"top10\":[",
-                    rlab_vocab_name(&cat->items, x->target), x->repeat, (long long)rk[M_MODEL][0],
-                    (long long)rk[M_MODEL][1], (long long)rk[M_REPEAT][0],
-                    (long long)rk[M_REPPOP][0]);
+                char extra[1024], cid[64];
+                size_t ci = 0; /* the corpus's conversation id, JSON-safe characters only */
+                for (const char *p = d->convs[x->conv].id; p && *p && ci + 1 < sizeof cid; p++)
+                    if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                        (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_' || *p == '.')
+                        cid[ci++] = *p;
+                cid[ci] = 0;
+                size_t n =
+                    (size_t)snprintf(extra, sizeof extra,
+                                     "{\"conversation_id\":\"%s\",\"target\":\"%s\",\"repeat\":%d,"
+                                     "\"rank\":%lld,\"rank_norep\":%lld,"
+                                     "\"rank_repeat\":%lld,\"rank_repeat_pop\":%lld,\"top10\":[",
+                                     cid, rlab_vocab_name(&cat->items, x->target), x->repeat,
+                                     (long long)rk[M_MODEL][0], (long long)rk[M_MODEL][1],
+                                     (long long)rk[M_REPEAT][0], (long long)rk[M_REPPOP][0]);
                 for (int k = 0; k < 10 && n + 24 < sizeof extra; k++)
                     n += (size_t)snprintf(extra + n, sizeof extra - n, "%s\"%s\"", k ? "," : "",
                                           top[k] >= 0 ? rlab_vocab_name(&cat->items, top[k]) : "");
@@ -600,7 +607,7 @@ static const rlab_cmd crs_cmds[] = {
              "Baselines in the same table: repeat (the most recent mention first) and repeat +\n"
              "popularity (then the catalogue's training popularity). Distinct-2/3/4 of the\n"
              "responses, standard and the UniCRS code's variant. Every scored instance is a\n"
-             "row of the store table `dialogues` (extra: target, ranks, top 10).\n"
+             "row of the store table `dialogues` (extra: conversation_id, target, ranks, top 10).\n"
              "Example: crs.eval model=unicrs data=test_data",
      .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
      .run = eval_run},

@@ -360,6 +360,9 @@ static void t_host(void)
                                    "dialogues"),
                  1 + 3 + 3);
     CHECK_EQ_INT((int)query_int(h, "SELECT count(*) FROM dialogues WHERE json_extract(extra, "
+                                   "'$.conversation_id') = '3'"),
+                 3);
+    CHECK_EQ_INT((int)query_int(h, "SELECT count(*) FROM dialogues WHERE json_extract(extra, "
                                    "'$.repeat') = 0 AND json_extract(extra, '$.rank_norep') > 0"),
                  1);
     /* one turn by hand: the top items and a response recommending the first */
