@@ -206,6 +206,76 @@ static void c_sort(tui *t, int argc, char **argv, const char *rest)
     t->dirty |= TUI_D_MAIN;
 }
 
+/* `chart m1,m2,... [RUN]`: several metrics of one run (the given one, else the running job
+ * when it reports m1, else the latest run that recorded m1), one series each, labelled by
+ * metric (the header names the run); the running job's series grow live. */
+static void chart_metrics(tui *t, int argc, char **argv)
+{
+    char names[TUI_CHART_RUNS][48]; /* the size of tui_chart.kmetric[k] */
+    _Static_assert(sizeof names[0] == sizeof((tui_chart *)0)->kmetric[0], "metric sizes");
+    int nm = 0;
+    for (const char *p = argv[1]; *p && nm < TUI_CHART_RUNS;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0 && len < sizeof names[0])
+            snprintf(names[nm++], sizeof names[0], "%.*s", (int)len, p);
+        p += len + (p[len] == ',');
+    }
+    if (nm == 0) {
+        tui_log_add(t, TUI_K_ERR, "error: usage: chart METRIC[,METRIC...] [RUN]");
+        return;
+    }
+    int64_t run = 0;
+    if (argc > 2 && parse_run(t, argv[2], &run))
+        return;
+    if (argc <= 2) {
+        tui_job *j = tui_running_job(t);
+        int64_t key = j ? (j->run_id > 0 ? j->run_id : -(int64_t)j->id) : 0;
+        if (j && tui_series_get(t, key, names[0], 0))
+            run = key;
+    }
+    if (run == 0 && t->db) {
+        rlab_err err = {0};
+        rlab_db_value p = {.type = RLAB_DB_TEXT, .s = names[0], .n = strlen(names[0])};
+        rlab_db_result *r = rlab_db_query_table(
+            t->db, "SELECT max(run_id) FROM metrics WHERE name = ?1", &p, 1, 0, &err);
+        if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_INT)
+            run = rlab_db_result_cell(r, 0, 0)->i;
+        rlab_db_result_free(r);
+    }
+    if (run == 0) {
+        tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", names[0]);
+        return;
+    }
+    tui_chart *ch = &t->chart;
+    ch->follow = 0;
+    snprintf(ch->metric, sizeof ch->metric, "run #%lld", (long long)(run > 0 ? run : -run));
+    snprintf(ch->xlabel, sizeof ch->xlabel, "step");
+    ch->nkeys = 0;
+    int points = 0;
+    for (int i = 0; i < nm; i++) {
+        int got = run > 0 ? tui_series_load(t, run, names[i]) : 0;
+        tui_series *s = tui_series_get(t, run, names[i], 0);
+        if (!got && !s) {
+            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
+                         (long long)(run > 0 ? run : -run), names[i]);
+            continue;
+        }
+        points += s ? s->n : got;
+        ch->keys[ch->nkeys] = run;
+        memcpy(ch->kmetric[ch->nkeys], names[i], sizeof ch->kmetric[0]); /* both 48 bytes */
+        snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%.39s", names[i]);
+        ch->nkeys++;
+    }
+    if (ch->nkeys == 0) {
+        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", argv[1]);
+        return;
+    }
+    tui_log_addf(t, TUI_K_INFO, "chart %s: run #%lld, %d series, %d points", argv[1],
+                 (long long)(run > 0 ? run : -run), ch->nkeys, points);
+    t->view = TUI_VIEW_CHART;
+    t->dirty |= TUI_D_MAIN;
+}
+
 static void c_chart(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
@@ -219,6 +289,10 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
         return;
     }
     const char *metric = argv[1];
+    if (strchr(metric, ',')) {
+        chart_metrics(t, argc, argv);
+        return;
+    }
     int64_t ids[TUI_CHART_RUNS];
     int n = 0;
     for (int i = 2; i < argc && n < TUI_CHART_RUNS; i++) {
@@ -272,6 +346,7 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
         }
         points += s ? s->n : got;
         ch->keys[ch->nkeys] = ids[i];
+        ch->kmetric[ch->nkeys][0] = '\0';
         char lab[40] = "";
         if (ids[i] > 0 && t->db) {
             rlab_db_value p = {.type = RLAB_DB_INT, .i = ids[i]};
@@ -332,9 +407,11 @@ static const shell_cmd shell_cmds[] = {
      .example = "help sql",
      .run = c_help},
     {.name = "chart",
-     .usage = "chart METRIC [RUN...]",
+     .usage = "chart METRIC [RUN...]  |  chart METRIC,METRIC... [RUN]",
      .help = "Chart a metric over steps for runs (default: the latest 3 that have it, and the "
-             "running job's live series); F4 comes back to it.",
+             "running job's live series), or several metrics of one run (default: the running "
+             "job, else the latest run that has the first), e.g. reloop.stream's "
+             "auc_frozen,auc_incremental,auc_memory,auc_meminc; F4 comes back to it.",
      .example = "chart valid.ndcg@10 6 7",
      .run = c_chart},
     {.name = "view",

@@ -141,9 +141,17 @@ typedef struct tui_chart {
     char xlabel[32];
     int64_t keys[TUI_CHART_RUNS];
     char labels[TUI_CHART_RUNS][40];
+    char kmetric[TUI_CHART_RUNS][48]; /* the metric of key k when it differs ("" = metric):
+                                         `chart m1,m2,... RUN` draws several metrics of a run */
     int nkeys;
     int follow; /* follows the running job: metric picked from its progress */
 } tui_chart;
+
+/* The metric series k of the chart draws. */
+static inline const char *tui_chart_metric(const tui_chart *ch, int k)
+{
+    return ch->kmetric[k][0] ? ch->kmetric[k] : ch->metric;
+}
 
 /* A table of text cells with numeric shadows for sorting (runs, compare, sql results). */
 typedef struct tui_table {

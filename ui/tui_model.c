@@ -407,6 +407,7 @@ static void chart_follow(tui *t, tui_job *j, const tui_ev *e)
              e->label && *e->label ? e->label : "step");
     t->chart.nkeys = 1;
     t->chart.keys[0] = key;
+    t->chart.kmetric[0][0] = '\0';
     const char *c = strchr(j->cmd, '.');
     char lab[40];
     snprintf(lab, sizeof lab, "%.39s", c ? c + 1 : j->cmd);
@@ -459,7 +460,7 @@ void tui_chart_refresh(tui *t)
     }
     for (int k = 0; k < ch->nkeys; k++)
         if (ch->keys[k] > 0)
-            tui_series_load(t, ch->keys[k], ch->metric);
+            tui_series_load(t, ch->keys[k], tui_chart_metric(ch, k));
     t->dirty |= TUI_D_MAIN;
 }
 
@@ -774,7 +775,7 @@ static void apply(tui *t, tui_ev *e)
         if (j->run_id > 0 && t->chart.metric[0]) {
             for (int k = 0; k < t->chart.nkeys; k++)
                 if (t->chart.keys[k] == j->run_id)
-                    tui_series_load(t, j->run_id, t->chart.metric);
+                    tui_series_load(t, j->run_id, tui_chart_metric(&t->chart, k));
         }
         if (j->mine)
             collect(t, j);

@@ -71,7 +71,7 @@ void tui_view_chart(tui *t, WINDOW *w, int y, int x, int h, int wd)
     int ns = 0;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int k = 0; k < ch->nkeys; k++) {
-        const tui_series *s = tui_series_get(t, ch->keys[k], ch->metric, 0);
+        const tui_series *s = tui_series_get(t, ch->keys[k], tui_chart_metric(ch, k), 0);
         ss[k] = s;
         if (!s)
             continue;
