@@ -47,6 +47,15 @@ RLAB_API rlab_tensor *rlab_t_matmul(rlab_tape *t, rlab_tensor *a, rlab_tensor *b
 RLAB_API rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int trans_a,
                                  int trans_b);
 
+/* Sparse times dense: out [n_rows, C] = S x for a constant CSR matrix S (rowptr [n_rows + 1]
+ * starting at 0, col [nnz] column indices into the rows of x, val [nnz] values or NULL for all
+ * ones) and x [N, C]. The gradient flows into x only (S is data: graph adjacency, e.g. one
+ * relation of an R-GCN); the backward is a serial scatter, so it does not depend on the thread
+ * count. rowptr, col and val are borrowed until the backward has run. Errors (sticky): x not
+ * 2-D, decreasing row pointers, a column outside [0, N). */
+RLAB_API rlab_tensor *rlab_t_spmm(rlab_tape *t, int64_t n_rows, const int64_t *rowptr,
+                                  const int32_t *col, const float *val, rlab_tensor *x);
+
 /* ---- indexing and shape ------------------------------------------------------------------ */
 /* Rows of table [V, D] at ids[0..n) -> [n, D], or out_ndim/out_shape when out_shape != NULL
  * (last dim D, n*D elements). ids < 0 or == pad_id give a zero row and no gradient (padding;

@@ -83,3 +83,75 @@ rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int trans_
                           trans_a, trans_b);
     return out;
 }
+
+/* ---- spmm: constant sparse (CSR) matrix times a dense tensor ------------------------------- */
+/* ext[0] rowptr [R + 1] (int64), ext[1] col [nnz] (int32); aux[0] val [nnz] (float, borrowed);
+ * p.i[0] R. out[r] = sum_k val[k] x[col[k]] over k in [rowptr[r], rowptr[r + 1]). */
+static void spmm_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    (void)tape;
+    rlab_tensor *x = out->src[0];
+    if (!x->grad)
+        return;
+    const int64_t *rp = out->ext[0];
+    const int32_t *col = out->ext[1];
+    const float *val = out->aux[0];
+    const int64_t R = out->p.i[0], C = rlab_t_cols(x);
+    /* serial scatter: a fixed order, so the gradient does not depend on the thread count */
+    for (int64_t r = 0; r < R; r++) {
+        const float *dy = out->grad + r * C;
+        for (int64_t k = rp[r]; k < rp[r + 1]; k++) {
+            float *dx = x->grad + (int64_t)col[k] * C;
+            const float v = val ? val[k] : 1.0f;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++)
+                dx[c] += v * dy[c];
+        }
+    }
+}
+
+rlab_tensor *rlab_t_spmm(rlab_tape *t, int64_t n_rows, const int64_t *rowptr, const int32_t *col,
+                         const float *val, rlab_tensor *x)
+{
+    if (rlab_ops_enter(t, "spmm", &x, 1))
+        return &t->poison;
+    if (x->ndim != 2)
+        return rlab_ops_shape_fail(t, "spmm", "x must be 2-D [N, C]", x, NULL);
+    if (n_rows < 0 || !rowptr || rowptr[0] != 0)
+        return rlab_tape_fail(t, RLAB_EINVAL, "spmm: bad CSR row pointers (%lld rows)",
+                              (long long)n_rows);
+    const int64_t N = x->shape[0], C = x->shape[1];
+    for (int64_t r = 0; r < n_rows; r++) {
+        if (rowptr[r + 1] < rowptr[r])
+            return rlab_tape_fail(t, RLAB_EINVAL, "spmm: row pointers decrease at row %lld",
+                                  (long long)r);
+        for (int64_t k = rowptr[r]; k < rowptr[r + 1]; k++)
+            if (!col || col[k] < 0 || col[k] >= N)
+                return rlab_tape_fail(t, RLAB_EINVAL,
+                                      "spmm: column %d at entry %lld is out of range for x of "
+                                      "%lld rows",
+                                      col ? (int)col[k] : -1, (long long)k, (long long)N);
+    }
+    rlab_tensor *out =
+        rlab_tape_op_nofill(t, "spmm", 2, (int64_t[]){n_rows, C}, &x, 1, spmm_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    out->ext[0] = rowptr;
+    out->ext[1] = col;
+    out->aux[0] = (void *)(uintptr_t)val;
+    out->p.i[0] = n_rows;
+#pragma omp parallel for schedule(static) if (rowptr[n_rows] * C >= RLAB_K_PAR_MIN)
+    for (int64_t r = 0; r < n_rows; r++) {
+        float *y = out->data + r * C;
+        for (int64_t c = 0; c < C; c++)
+            y[c] = 0.0f;
+        for (int64_t k = rowptr[r]; k < rowptr[r + 1]; k++) {
+            const float *xr = x->data + (int64_t)col[k] * C;
+            const float v = val ? val[k] : 1.0f;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++)
+                y[c] += v * xr[c];
+        }
+    }
+    return out;
+}

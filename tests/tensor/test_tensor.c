@@ -718,7 +718,31 @@ static void t_ckpt_handmade(void)
     rlab_params_free(P);
 }
 
+static void t_spmm(void)
+{
+    rlab_tape *t = new_tape();
+    /* S = [[2, 0, 1], [0, 0, 0]] (row 1 empty), x = [[1, 2], [3, 4], [5, 6]] */
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    const int64_t rp[3] = {0, 2, 2};
+    const int32_t col[2] = {0, 2};
+    const float val[2] = {2.0f, 1.0f};
+    rlab_tensor *X = rlab_t_input(t, x, 2, (int64_t[]){3, 2});
+    rlab_tensor *y = rlab_t_spmm(t, 2, rp, col, val, X);
+    CHECK_EQ_INT((int)y->shape[0], 2);
+    CHECK_NEAR(y->data[0], 7.0, 1e-6);  /* 2*1 + 5 */
+    CHECK_NEAR(y->data[1], 10.0, 1e-6); /* 2*2 + 6 */
+    CHECK(y->data[2] == 0.0f && y->data[3] == 0.0f);
+    y = rlab_t_spmm(t, 2, rp, col, NULL, X); /* all ones */
+    CHECK_NEAR(y->data[0], 6.0, 1e-6);
+    /* a column out of range names the entry */
+    const int32_t bad[2] = {0, 3};
+    CHECK(rlab_t_spmm(t, 2, rp, bad, val, X) == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "spmm: column 3 at entry 1");
+    rlab_tape_free(t);
+}
+
 static const rlab_test tests[] = {
+    {"tensor.ops.spmm.1", t_spmm},
     {"tensor.ops.broadcast.1", t_broadcast},
     {"tensor.ops.causal_moving_avg.1", t_cma},
     {"tensor.ops.masks.1", t_masks},

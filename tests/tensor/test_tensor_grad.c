@@ -464,6 +464,33 @@ static void t_cma(void)
        .in = {SPEC("x", 3, 3, 5, 3)});
 }
 
+typedef struct spmm_ud {
+    int64_t R;
+    const int64_t *rp;
+    const int32_t *col;
+    const float *val;
+} spmm_ud;
+
+static rlab_tensor *b_spmm(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const spmm_ud *u = ud;
+    return rlab_t_spmm(t, u->R, u->rp, u->col, u->val, in[0]);
+}
+
+static void t_spmm(void)
+{
+    /* 4 output rows over x [5, 3]: a repeated column, an empty row, a row using every x row */
+    static const int64_t rp[5] = {0, 3, 3, 4, 9};
+    static const int32_t col[9] = {0, 2, 2, 4, 0, 1, 2, 3, 4};
+    static const float val[9] = {0.5f, -1.0f, 2.0f, 0.25f, 1.0f, 1.0f, -0.5f, 3.0f, 1.5f};
+    spmm_ud u = {4, rp, col, val};
+    rlab_gc_build _c_build = b_spmm;
+    void *_c_ud = &u;
+    GC(.op = "spmm", .desc = "CSR [4,5] x [5,3] with values", .nin = 1, .in = {SPEC("x", 2, 5, 3)});
+    u.val = NULL;
+    GC(.op = "spmm", .desc = "CSR [4,5] x [5,3] all ones", .nin = 1, .in = {SPEC("x", 2, 5, 3)});
+}
+
 static const rlab_test tests[] = {
     {"grad.add.1", t_add},
     {"grad.sub.1", t_sub},
@@ -490,6 +517,7 @@ static const rlab_test tests[] = {
     {"grad.masked_fill.1", t_masked_fill},
     {"grad.mask_rows.1", t_mask_rows},
     {"grad.causal_moving_avg.1", t_cma},
+    {"grad.spmm.1", t_spmm},
     {NULL, NULL},
 };
 

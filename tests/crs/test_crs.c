@@ -1,0 +1,496 @@
+/*
+ * tests/crs: the crs plugin. Unit ids "crs.*": title normalisation, the MovieLens movie loader
+ * (and its bad-input errors), recommendation instances of a hand-made ReDial corpus, the
+ * knowledge graph, the rank with ties and masks, the baselines' scores and Recall (hand
+ * computed, through crs.eval and the stored turns), template responses, the host verbs (train,
+ * save/load), crs.respond; "crsdata.*" needs $RECLAB_DATA (ReDial, MovieLens titles).
+ */
+#include "crs.h"
+#include "fake_llm_server.h"
+#include "harness_host.h"
+#include "tensor/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- fixtures ---------------------------------------------------------------------------- */
+
+#define MENTIONS                                                                                   \
+    "\"movieMentions\": {\"101\": \"Comedy One (1999)\", \"102\": \"Comedy Two (2000)\", "         \
+    "\"103\": \"Third Film (1985)\", \"104\": \"Scary Movie Four (2001)\", \"105\": \"Fifth "      \
+    "(1995)\"}, \"initiatorQuestions\": {}, \"respondentQuestions\": {}"
+
+#define MSG(t, who, id)                                                                            \
+    "{\"timeOffset\": " #id ", \"text\": \"" t "\", \"senderWorkerId\": " #who                     \
+    ", \"messageId\": " #id "}"
+
+/* Training: A (2 instances: 102, then 103 which repeats), B (104, then 104 again).
+ * Popularity of the training targets: 104: 2, 102: 1, 103: 1, 101: 0. */
+static const char train_jsonl[] =
+    "{\"conversationId\": \"1\", \"initiatorWorkerId\": 10, \"respondentWorkerId\": 20, "
+    "\"messages\": [" MSG("Hi, I like comedies like @101", 10, 1) ", " MSG(
+        "You should watch @102", 20,
+        2) ", " MSG("I saw @102 already, I liked @103", 10,
+                    3) ", " MSG("Then try @103", 20,
+                                4) "], " MENTIONS "}\n"
+                                   "{\"conversationId\": \"2\", \"initiatorWorkerId\": 11, "
+                                   "\"respondentWorkerId\": 21, "
+                                   "\"messages\": [" MSG("Any horror?", 11, 5) ", " MSG(
+                                       "@104 is scary", 21,
+                                       6) ", " MSG("thanks", 11, 7) ", " MSG("Or @104 again", 21,
+                                                                             8) "], " MENTIONS
+                                                                                "}\n";
+
+/* Test: instances 105 (repeat, context items [101, 105]), 104 (not a repeat, [101, 105]),
+ * 101 (repeat, [101, 105, 105, 104]). */
+static const char test_jsonl[] =
+    "{\"conversationId\": \"3\", \"initiatorWorkerId\": 12, \"respondentWorkerId\": 22, "
+    "\"messages\": [" MSG("I loved @101 and @105", 12, 9) ", " MSG(
+        "Have you seen @105 ? or @104", 22,
+        10) ", " MSG("no", 12, 11) ", " MSG("How about @101 ?", 22, 12) "], " MENTIONS "}\n";
+
+static const char movies_dat[] = "1;Comedy One (1999);Comedy\n"
+                                 "2;Comedy Two, The (2000);Comedy|Romance\n"
+                                 "3;Scary Movie Four (2001);Horror\n";
+
+static char *write_tmp(const char *name, const char *text)
+{
+    static char path[8][512];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 512, "%s/%s", rlab_test_tmpdir(), name);
+    FILE *fp = fopen(p, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+    return p;
+}
+
+static rlab_dialogues *fixture(const char *text)
+{
+    rlab_err err = {0};
+    rlab_dialogues *d = NULL;
+    CHECK_MSG(rlab_dialogues_load_buffer(text, strlen(text), "redial", "fixture", &d, &err) == 0,
+              "%s", err.msg);
+    return d;
+}
+
+/* ---- titles and movies ----------------------------------------------------------------- */
+
+static void t_title(void)
+{
+    char out[128];
+    int y = -1;
+    crs_title_norm("Matrix, The (1999)", out, sizeof out, &y);
+    CHECK_STR(out, "matrix");
+    CHECK_EQ_INT(y, 1999);
+    crs_title_norm("The Matrix  (1999) ", out, sizeof out, &y);
+    CHECK_STR(out, "matrix");
+    CHECK_EQ_INT(y, 1999);
+    crs_title_norm("Star Wars: Episode IV - A New Hope", out, sizeof out, &y);
+    CHECK_STR(out, "star wars episode iv a new hope");
+    CHECK_EQ_INT(y, 0);
+    crs_title_norm("American Pie ", out, sizeof out, &y);
+    CHECK_STR(out, "american pie");
+}
+
+static void t_movies(void)
+{
+    rlab_err err = {0};
+    crs_movies mv = {0};
+    CHECK_EQ_INT(crs_movies_load(&mv, write_tmp("m.dat", movies_dat), &err), RLAB_OK);
+    CHECK_EQ_INT(mv.n, 3);
+    CHECK_EQ_INT(crs_movies_find(&mv, "comedy two", 2000), 1);
+    CHECK_EQ_INT(crs_movies_find(&mv, "comedy two", 2001), -1);
+    CHECK_EQ_INT(crs_movies_find(&mv, "comedy two", 0), 1);
+    CHECK_STR(mv.m[1].genres, "Comedy|Romance");
+    /* u.item: id|title|date|video|url|19 flags */
+    CHECK_EQ_INT(crs_movies_load(&mv,
+                                 write_tmp("u.item", "7|Toy Story (1995)|01-Jan-1995||http://x|0|0|"
+                                                     "0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"),
+                                 &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(mv.n, 4);
+    CHECK_STR(mv.m[3].genres, "Animation|Children's|Comedy");
+    crs_movies_clear(&mv);
+    /* bad input: file and line named */
+    CHECK_EQ_INT(crs_movies_load(&mv, write_tmp("bad.dat", "1;A (1999);Drama\n2;only two\n"), &err),
+                 RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "bad.dat:2:");
+    crs_movies_clear(&mv);
+    CHECK_EQ_INT(crs_movies_load(&mv,
+                                 write_tmp("bad.item", "7|T (1995)|d||u|0|0|0|2|1|1|0|0|0|0|0|0|0|"
+                                                       "0|0|0|0|0|0\n"),
+                                 &err),
+                 RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "bad.item:1: genre flag 4 is '2'");
+    crs_movies_clear(&mv);
+    CHECK_EQ_INT(crs_movies_load(&mv, "/nonexistent/movies.dat", &err), RLAB_EIO);
+    CHECK_STR_CONTAINS(err.msg, "/nonexistent/movies.dat");
+    crs_movies_clear(&mv);
+}
+
+/* ---- instances, graph -------------------------------------------------------------------- */
+
+static void t_insts(void)
+{
+    rlab_dialogues *d = fixture(test_jsonl);
+    if (!d)
+        return;
+    crs_insts in = {0};
+    rlab_err err = {0};
+    CHECK_EQ_INT(crs_insts_build(d, NULL, &in, &err), RLAB_OK);
+    CHECK_EQ_INT((int)in.n, 3);
+    if (in.n == 3) {
+        const char *id0 = rlab_vocab_name(&d->items, in.v[0].target);
+        CHECK_STR(id0, "105");
+        CHECK(in.v[0].repeat && !in.v[1].repeat && in.v[2].repeat);
+        CHECK_EQ_INT(in.v[0].n_ctx, 2);
+        CHECK_EQ_INT(in.v[2].n_ctx, 4);
+        CHECK_STR(in.v[0].context, "User: I loved Comedy One (1999) and Fifth (1995)");
+        CHECK_STR(in.v[1].tmpl, "Have you seen [MOVIE] ? or [MOVIE]");
+        CHECK_STR_CONTAINS(in.v[2].context, "\nUser: no");
+        CHECK_EQ_INT(in.v[2].turn, 3);
+    }
+    crs_insts_clear(&in);
+    rlab_dialogues_free(d);
+}
+
+static rlab_dataset *catalogue(crs_prepare_stats *st)
+{
+    rlab_dialogues *tr = fixture(train_jsonl), *te = fixture(test_jsonl);
+    rlab_err err = {0};
+    crs_movies mv = {0};
+    CHECK_EQ_INT(crs_movies_load(&mv, write_tmp("m2.dat", movies_dat), &err), RLAB_OK);
+    const rlab_dialogues *trs[1] = {tr}, *tes[1] = {te};
+    crs_prepare_opts o = {.train = trs, .n_train = 1, .extra = tes, .n_extra = 1, .movies = &mv};
+    rlab_dataset *ds = NULL;
+    CHECK_MSG(crs_prepare("cat", &o, &ds, st, &err) == 0, "%s", err.msg);
+    crs_movies_clear(&mv);
+    rlab_dialogues_free(tr);
+    rlab_dialogues_free(te);
+    return ds;
+}
+
+static void t_graph(void)
+{
+    crs_prepare_stats st;
+    rlab_dataset *ds = catalogue(&st);
+    if (!ds)
+        return;
+    CHECK_EQ_INT(st.items, 5);
+    CHECK_EQ_INT(st.linked, 3); /* 101, 102 ("Comedy Two, The"), 104 */
+    CHECK_EQ_INT(st.users_real, 4);
+    crs_graph g;
+    rlab_err err = {0};
+    const int32_t pairs[4] = {0, 1, 0, 1}; /* one co-mention edge, given twice */
+    CHECK_EQ_INT(crs_graph_build(ds, pairs, 2, &g, &err), RLAB_OK);
+    /* entities: 5 items, genres Comedy, Romance, Horror, decades 1990s 2000s 1980s */
+    CHECK_EQ_INT(g.n_ent, 5 + 3 + 3);
+    const int32_t i102 = rlab_vocab_find(&ds->items, "102", 3);
+    const rlab_feat_col *gc = rlab_feats_find(&ds->item_feats, "genres");
+    const int32_t comedy = 5 + rlab_vocab_find(&gc->vocab, "Comedy", 6);
+    /* item 102 <- its genres Comedy and Romance, each with weight 1/2 */
+    const int64_t *rp;
+    const int32_t *col;
+    const float *val;
+    crs_graph_rel(&g, CRS_REL_GENRE, &rp, &col, &val);
+    CHECK_EQ_INT((int)(rp[i102 + 1] - rp[i102]), 2);
+    CHECK_NEAR(val[rp[i102]], 0.5, 1e-6);
+    /* Comedy <- items 101 and 102 (inverse relation) */
+    crs_graph_rel(&g, CRS_REL_GENRE_INV, &rp, &col, &val);
+    CHECK_EQ_INT((int)(rp[comedy + 1] - rp[comedy]), 2);
+    /* an item without metadata (103 has no MovieLens match but a year: decade only) */
+    const int32_t i103 = rlab_vocab_find(&ds->items, "103", 3);
+    crs_graph_rel(&g, CRS_REL_DECADE, &rp, &col, &val);
+    CHECK_EQ_INT((int)(rp[i103 + 1] - rp[i103]), 1);
+    CHECK_NEAR(val[rp[i103]], 1.0, 1e-6);
+    crs_graph_rel(&g, CRS_REL_COMENTION, &rp, &col, &val);
+    CHECK_EQ_INT((int)(rp[1] - rp[0]), 1); /* deduplicated */
+    CHECK_EQ_INT(col[rp[0]], 1);
+    CHECK_EQ_INT((int)rp[g.n_ent], 1);
+    crs_graph_clear(&g);
+    rlab_dataset_free(ds);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+static void t_rank(void)
+{
+    const float s[5] = {0.5f, 2.0f, 0.5f, 1.0f, 0.5f};
+    CHECK_EQ_INT((int)crs_rank(s, 5, NULL, 1), 1);
+    CHECK_EQ_INT((int)crs_rank(s, 5, NULL, 3), 2);
+    CHECK_EQ_INT((int)crs_rank(s, 5, NULL, 0), 3); /* ties: the lower index first */
+    CHECK_EQ_INT((int)crs_rank(s, 5, NULL, 4), 5);
+    const uint8_t mask[5] = {0, 1, 0, 0, 0};
+    CHECK_EQ_INT((int)crs_rank(s, 5, mask, 3), 1);
+    CHECK_EQ_INT((int)crs_rank(s, 5, mask, 2), 3);
+    CHECK_EQ_INT((int)crs_rank(s, 5, mask, 1), 0); /* masked target */
+    /* baselines: ctx [2, 0, 2] -> item 2 last (3), item 0 (2); pop breaks the rest */
+    const int32_t ctx[3] = {2, 0, 2};
+    const float pop[5] = {1, 4, 0, 3, 0};
+    float out[5];
+    crs_baseline_scores(ctx, 3, NULL, 5, out);
+    CHECK_NEAR(out[2], 3.0, 0);
+    CHECK_NEAR(out[0], 2.0, 0);
+    CHECK_NEAR(out[1], 0.0, 0);
+    CHECK_NEAR(out[4], 0.0, 0);
+    crs_baseline_scores(ctx, 3, pop, 5, out);
+    CHECK_NEAR(out[2], 3.0, 0);
+    CHECK_NEAR(out[0], 2.0, 0);
+    CHECK_NEAR(out[1], 4.0 / 5.0, 1e-6);
+    CHECK_NEAR(out[3], 3.0 / 5.0, 1e-6);
+    CHECK_EQ_INT((int)crs_rank(out, 5, NULL, 1), 3);
+    CHECK_EQ_INT((int)crs_rank(out, 5, NULL, 4), 5);
+}
+
+static void t_template(void)
+{
+    crs_templates t;
+    rlab_err err = {0};
+    const char *text[2] = {"Have you seen [MOVIE] ?", "I loved [MOVIE] and [MOVIE]"};
+    const char *ctx[2] = {"User: I want a horror movie", "User: something funny please"};
+    CHECK_EQ_INT(crs_templates_fit(&t, 2, text, ctx, &err), RLAB_OK);
+    const char *titles[2] = {"Alien (1979)", "Heat (1995)"};
+    char *s = crs_template_respond(&t, "User: any good horror movie?", titles, 2);
+    CHECK_STR(s, "Have you seen Alien (1979) ?");
+    rlab_free(s);
+    s = crs_template_respond(&t, "System: hi\nUser: something funny", titles, 2);
+    CHECK_STR(s, "I loved Alien (1979) and Heat (1995)");
+    rlab_free(s);
+    s = crs_template_respond(&t, "funny", titles, 1); /* slots beyond the titles repeat */
+    CHECK_STR(s, "I loved Alien (1979) and Alien (1979)");
+    rlab_free(s);
+    crs_templates_clear(&t);
+    s = crs_template_respond(NULL, "x", titles, 1);
+    CHECK_STR(s, "You might like Alien (1979).");
+    rlab_free(s);
+    /* context ids: left padding, the last token at the end */
+    int32_t uni[6], bi[6];
+    CHECK_EQ_INT(crs_context_ids("a b c", 6, 100, uni, bi), 3);
+    CHECK(uni[0] == -1 && uni[2] == -1 && uni[3] >= 0 && uni[5] >= 0);
+    CHECK(bi[3] == -1 && bi[4] >= 0);
+    CHECK_EQ_INT(crs_context_ids("a b c d e f g h", 4, 100, uni, bi), 4);
+    CHECK(uni[0] >= 0 && bi[0] >= 0);
+}
+
+/* ---- the host ----------------------------------------------------------------------------- */
+
+static rlab_host *new_host(void) { return rlab_test_host(RLAB_CRS_PLUGIN_DIR, "reclab_crs.so"); }
+
+static int64_t query_int(rlab_host *h, const char *sql)
+{
+    rlab_err err = {0};
+    rlab_db_stmt *st = rlab_db_prepare(rlab_host_db(h), sql, &err);
+    int64_t v = -1;
+    if (st && rlab_db_step(st, &err) == RLAB_DB_ROW)
+        v = rlab_db_column_int(st, 0);
+    CHECK_MSG(st != NULL, "%s: %s", sql, err.msg);
+    rlab_db_finalize(st);
+    return v;
+}
+
+static void t_host(void)
+{
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    char db[600], line[1400];
+    snprintf(db, sizeof db, "%s/crs.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s name=te", write_tmp("te.jsonl", test_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr catalog=te movies=%s name=cat",
+             write_tmp("m3.dat", movies_dat));
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r, "items"), 5, 0);
+    CHECK_NEAR(rlab_test_scalar(r, "instances"), 4, 0);
+    rlab_result_free(r);
+    /* the test split is never a training corpus by accident: a missing corpus is an error */
+    rlab_result_free(rlab_test_run(h, "crs.prepare dialogues=nosuch name=x", RLAB_ENOTFOUND, NULL));
+    r = rlab_test_run(h,
+                      "train unicrs data=cat epochs=3 dim=16 heads=2 ctx_len=12 buckets=512 "
+                      "batch=2 n_prefix=2 seed=3",
+                      RLAB_OK, NULL);
+    rlab_result_free(r);
+    /* the catalogue's item order: 101..104 from training, 105 from the test corpus */
+    const rlab_dataset *cat = rlab_host_dataset_get(h, "cat");
+    CHECK(cat != NULL);
+    if (cat) {
+        CHECK_STR(rlab_vocab_name(&cat->items, 1), "102");
+        CHECK_STR(rlab_vocab_name(&cat->items, 3), "104");
+        CHECK_STR(rlab_vocab_name(&cat->items, 4), "105");
+        rlab_host_dataset_release(h, (rlab_dataset *)(uintptr_t)cat);
+    }
+    r = rlab_test_run(h, "crs.eval model=unicrs data=te", RLAB_OK, NULL);
+    /* hand-computed baselines (see the fixtures): ranks with repeats: repeat 1, 5, 3;
+     * repeat+pop 1, 3, 3; without repeats (104 only): repeat 3, repeat+pop 1 */
+    const rlab_table *t = r && r->ntables ? r->tables[0] : NULL;
+    CHECK(t && t->nrows == 6 && t->ncols == 6);
+    if (t && t->nrows == 6) {
+        /* rows: (unicrs, repeat, repeat+pop) x (with, without) */
+        const rlab_cell *c = t->cells;
+        CHECK_STR(c[1 * 6 + 0].s, "repeat");
+        CHECK_NEAR(c[1 * 6 + 2].f, 1.0 / 3.0, 1e-9); /* repeat R@1 with repeats */
+        CHECK_NEAR(c[1 * 6 + 3].f, 1.0, 1e-9);       /* R@10 */
+        CHECK_NEAR(c[2 * 6 + 2].f, 1.0 / 3.0, 1e-9); /* repeat+pop R@1 */
+        CHECK_EQ_INT((int)c[1 * 6 + 5].i, 3);
+        CHECK_NEAR(c[4 * 6 + 2].f, 0.0, 1e-9); /* repeat without repeats: rank 3 */
+        CHECK_NEAR(c[4 * 6 + 3].f, 1.0, 1e-9);
+        CHECK_NEAR(c[5 * 6 + 2].f, 1.0, 1e-9); /* repeat+pop without repeats: rank 1 */
+        CHECK_EQ_INT((int)c[5 * 6 + 5].i, 1);
+    }
+    CHECK_NEAR(rlab_test_scalar(r, "instances"), 3, 0);
+    CHECK_NEAR(rlab_test_scalar(r, "responses"), 2, 0); /* one per recommender turn */
+    double d2 = rlab_test_scalar(r, "distinct2"), d2u = rlab_test_scalar(r, "distinct2_unicrs");
+    CHECK(d2 > 0 && d2 <= 1 && d2u >= d2);
+    rlab_result_free(r);
+    /* every scored instance is a stored turn with its ranks */
+    CHECK_EQ_INT((int)query_int(h, "SELECT count(*) FROM dialogues"), 3);
+    CHECK_EQ_INT((int)query_int(h, "SELECT sum(json_extract(extra, '$.rank_repeat')) FROM "
+                                   "dialogues"),
+                 1 + 5 + 3);
+    CHECK_EQ_INT((int)query_int(h, "SELECT sum(json_extract(extra, '$.rank_repeat_pop')) FROM "
+                                   "dialogues"),
+                 1 + 3 + 3);
+    CHECK_EQ_INT((int)query_int(h, "SELECT count(*) FROM dialogues WHERE json_extract(extra, "
+                                   "'$.conversation_id') = '3'"),
+                 3);
+    CHECK_EQ_INT((int)query_int(h, "SELECT count(*) FROM dialogues WHERE json_extract(extra, "
+                                   "'$.repeat') = 0 AND json_extract(extra, '$.rank_norep') > 0"),
+                 1);
+    /* one turn by hand: the top items and a response recommending the first */
+    r = rlab_test_run(h, "crs.respond model=unicrs k=3 mentioned=101 User: I loved Comedy One",
+                      RLAB_OK, NULL);
+    const rlab_cell *resp = r ? rlab_result_scalar(r, "response") : NULL;
+    const rlab_cell *top = r ? rlab_result_scalar(r, "top") : NULL;
+    CHECK(resp && top && resp->s && top->s);
+    if (resp && top && r->ntables) {
+        const char *title = r->tables[0]->cells[2].s;
+        CHECK_STR(top->s, r->tables[0]->cells[1].s);
+        CHECK_STR_CONTAINS(resp->s, title);
+    }
+    rlab_result_free(r);
+    rlab_result_free(
+        rlab_test_run(h, "crs.respond model=unicrs mentioned=999 hi", RLAB_ENOTFOUND, NULL));
+    /* save -> load gives the same scores */
+    rlab_model *m = rlab_models_get(rlab_host_models(h), "unicrs");
+    char *saved = NULL;
+    CHECK_MSG(rlab_host_save_model(h, "unicrs", rlab_test_tmpdir(), &saved, &err) == 0, "save: %s",
+              err.msg);
+    CHECK_MSG(rlab_host_load_model(h, "copy", saved, NULL, &err) == 0, "load: %s", err.msg);
+    rlab_free(saved);
+    rlab_model *m2 = rlab_models_get(rlab_host_models(h), "copy");
+    CHECK(m && m2);
+    if (m && m2) {
+        const int32_t hist[2] = {0, 3};
+        rlab_query q = {.user = -1, .hist = hist, .n_hist = 2, .context = "User: scary please"};
+        float a[5], b[5];
+        CHECK_EQ_INT(rlab_model_score_all(m, &q, 1, a, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_model_score_all(m2, &q, 1, b, &err), RLAB_OK);
+        for (int i = 0; i < 5; i++)
+            CHECK_NEAR(a[i], b[i], 1e-5);
+        char buf[256];
+        rlab_model_describe(m2, buf, sizeof buf);
+        CHECK_STR_CONTAINS(buf, "R-GCN over 11 entities (5 items)");
+    }
+    rlab_model_release(m);
+    rlab_model_release(m2);
+    /* a catalogue is required: a plain interaction dataset is refused with the reason */
+    rlab_result_free(rlab_test_run(h, "crs.eval model=nosuch data=te", RLAB_ENOTFOUND, NULL));
+    rlab_host_free(h);
+}
+
+/* The openai backend writes the response from the fused knowledge; a failing server falls
+ * back to the template. */
+static void t_llm(void)
+{
+    char e[256];
+    fake_llm *srv = fake_llm_start(0, e, sizeof e);
+    CHECK_MSG(srv != NULL, "fake server: %s", e);
+    if (!srv)
+        return;
+    rlab_host *h = new_host();
+    char line[1400];
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr2.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr movies=%s name=cat",
+             write_tmp("m4.dat", movies_dat));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h,
+                                   "train unicrs data=cat epochs=1 dim=16 ctx_len=8 buckets=64 "
+                                   "n_prefix=1 dev=0",
+                                   RLAB_OK, NULL));
+    snprintf(line, sizeof line,
+             "crs.respond model=unicrs k=2 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=echo User: something scary?",
+             fake_llm_port(srv));
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const rlab_cell *resp = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(resp && resp->s);
+    if (resp && resp->s && r->ntables) {
+        /* the echo server returns the prompt: the candidates with their metadata, the dialogue */
+        CHECK_STR_CONTAINS(resp->s, "echo: You are a movie recommender");
+        CHECK_STR_CONTAINS(resp->s, r->tables[0]->cells[2].s); /* the top title */
+        CHECK_STR_CONTAINS(resp->s, "User: something scary?");
+    }
+    rlab_result_free(r);
+    CHECK(fake_llm_requests(srv) >= 1);
+    /* a server that drops the connection: the template answers */
+    snprintf(line, sizeof line,
+             "crs.respond model=unicrs k=2 backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=drop llm_timeout=5 User: something scary?",
+             fake_llm_port(srv));
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    resp = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(resp && resp->s && strncmp(resp->s, "echo:", 5) != 0);
+    rlab_result_free(r);
+    rlab_host_free(h);
+    fake_llm_stop(srv);
+}
+
+/* The plugin on real data: a short training on ReDial valid, the test split scored. */
+static void t_data(void)
+{
+    const char *dir = rlab_test_data_dir();
+    if (!dir)
+        return;
+    rlab_host *h = new_host();
+    char line[2048];
+    snprintf(line, sizeof line, "load %s/redial/valid_data.jsonl name=rv", dir);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s/redial/test_data.jsonl name=rt", dir);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line,
+             "crs.prepare dialogues=rv catalog=rt movies=%s/movielens-1m/movies_semicolon.dat,"
+             "%s/movielens-100k/u.item name=redial",
+             dir, dir);
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    CHECK(rlab_test_scalar(r, "linked") > 500);
+    CHECK(rlab_test_scalar(r, "instances") > 3000);
+    rlab_result_free(r);
+    rlab_result_free(
+        rlab_test_run(h, "train unicrs data=redial epochs=1 dim=32 seed=1", RLAB_OK, NULL));
+    r = rlab_test_run(h, "crs.eval model=unicrs data=rt limit=300", RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r, "instances"), 300, 0);
+    const double r50 = rlab_test_scalar(r, "test.recall@50");
+    CHECK(r50 > 0.0 && r50 <= 1.0);
+    rlab_result_free(r);
+    rlab_host_free(h);
+}
+
+static const rlab_test tests[] = {
+    {"crs.title.1", t_title},     {"crs.movies.1", t_movies},
+    {"crs.insts.1", t_insts},     {"crs.graph.1", t_graph},
+    {"crs.rank.1", t_rank},       {"crs.template.1", t_template},
+    {"crs.host.1", t_host},       {"crs.llm.1", t_llm},
+    {"crsdata.redial.1", t_data}, {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
