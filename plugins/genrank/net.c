@@ -550,6 +550,21 @@ rlab_tensor *genrank_ntp_loss(const genrank_net *net, rlab_tape *t, const int32_
     return loss;
 }
 
+/* Concatenate n 1-D tensors (an op records at most RLAB_T_MAXSRC sources: a tree of
+ * concats, in order). */
+static rlab_tensor *concat_many(rlab_tape *t, rlab_tensor **xs, int n)
+{
+    while (n > 1) {
+        int k = 0;
+        for (int i = 0; i < n; i += RLAB_T_MAXSRC) {
+            const int c = n - i < RLAB_T_MAXSRC ? n - i : RLAB_T_MAXSRC;
+            xs[k++] = c == 1 ? xs[i] : rlab_t_concat(t, xs + i, c, 0);
+        }
+        n = k;
+    }
+    return xs[0];
+}
+
 rlab_tensor *genrank_seq_logp(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
                               const int32_t *hist, const int32_t *items, int B)
 {
@@ -585,5 +600,5 @@ rlab_tensor *genrank_seq_logp(const genrank_net *net, rlab_tape *t, rlab_tensor 
             return rlab_tape_fail(t, RLAB_EINVAL, "genrank: an empty session");
         parts[b] = lp;
     }
-    return rlab_t_concat(t, parts, B, 0);
+    return concat_many(t, parts, B);
 }
