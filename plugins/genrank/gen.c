@@ -75,6 +75,7 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     uint8_t *ev = rlab_malloc((size_t)W * (size_t)n);
     float *logits = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(float));
     cand *cands = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(cand));
+    int32_t *alive_buf = NULL, *alive[GENRANK_MAX_LEVELS] = {0};
     int rc = RLAB_OK;
     if (!t || !win || !seen || !tok || !node || !items || !lp || !encd || !ev || !logits ||
         !cands) {
@@ -84,6 +85,26 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     for (int64_t i = 0; i < n_mask; i++)
         if (mask[i] >= 0 && mask[i] < N)
             seen[mask[i]] = 1;
+    /* alive[l][node]: unmasked items below the node (levels 1..Lt-1) */
+    int64_t tot_nodes = 0;
+    for (int l = 1; l < Lt; l++)
+        tot_nodes += cd->nn[l];
+    alive_buf = rlab_calloc((size_t)(tot_nodes ? tot_nodes : 1), sizeof(int32_t));
+    if (!alive_buf) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory (beam)");
+        goto done;
+    }
+    for (int l = 1, o = 0; l < Lt; o += cd->nn[l], l++)
+        alive[l] = alive_buf + o;
+    for (int32_t i = 0; i < N; i++) {
+        if (seen[i])
+            continue;
+        int32_t nd = 0;
+        for (int l = 0; l < Lt - 1; l++) {
+            nd = cd->child[l][(int64_t)nd * cd->K[l] + cd->codes[(int64_t)i * Lt + l]];
+            alive[l + 1][nd]++;
+        }
+    }
     /* encoder once */
     genrank_window(net, hist, n_hist, win);
     rlab_tape_reset(t);
@@ -164,6 +185,22 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
                             dup |= it_cur[(size_t)b * m + i] == nx;
                         if (dup)
                             continue;
+                    } else {
+                        /* a prefix leads somewhere only if one of its items is neither
+                         * masked nor already in this session */
+                        int64_t left = alive[l + 1][nx];
+                        const int32_t *pre = tok_cur + (size_t)b * (S + 1) + (j - l + 1);
+                        for (int i = 0; i < j / Lt && left > 0; i++) {
+                            const int32_t it = it_cur[(size_t)b * m + i];
+                            if (it < 0 || seen[it] || cd->codes[(int64_t)it * Lt + l] != k)
+                                continue;
+                            int same = 1;
+                            for (int q = 0; q < l && same; q++)
+                                same = cd->codes[(int64_t)it * Lt + q] == pre[q];
+                            left -= same;
+                        }
+                        if (left <= 0)
+                            continue;
                     }
                 }
                 cands[nc++] = (cand){lp_cur[b] + z[k], b, k};
@@ -230,6 +267,7 @@ done:
     rlab_free(ev);
     rlab_free(logits);
     rlab_free(cands);
+    rlab_free(alive_buf);
     if (rc)
         genrank_beam_out_clear(out);
     return rc;
@@ -385,15 +423,19 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
             out->recall[q] += a.recall;
             out->ndcg[q] += a.ndcg;
         }
-        /* first items of the beams vs the next item */
+        /* the first item vs the next item: the point-wise beam (m = 1, the ranking of
+         * score_all) */
         int nf = 0;
-        for (int b = 0; b < bo.W; b++) {
-            const int32_t it = bo.items[(size_t)b * m];
-            int dup = it < 0;
-            for (int q = 0; q < nf && !dup; q++)
-                dup = list[q] == it;
-            if (!dup)
-                list[nf++] = it;
+        {
+            genrank_beam_out b1;
+            if ((rc = genrank_beam(net, h, nh, h, nh, W, 1, 1, &b1, err))) {
+                genrank_beam_out_clear(&bo);
+                goto done;
+            }
+            for (int b = 0; b < b1.W; b++)
+                if (b1.items[b] >= 0)
+                    list[nf++] = b1.items[b];
+            genrank_beam_out_clear(&b1);
         }
         rlab_eval_atk a1;
         rlab_eval_list_metrics(list, nf, truth, 1, 10, &a1);
