@@ -234,11 +234,6 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         sw = node_cur, node_cur = node_nxt, node_nxt = sw;
         sw = it_cur, it_cur = it_nxt, it_nxt = sw;
         sf = lp_cur, lp_cur = lp_nxt, lp_nxt = sf;
-        if (l == Lt - 1)
-            for (int b = 0; b < nb; b++) {
-                out->generated++;
-                out->legal += it_cur[(size_t)b * m + j / Lt] >= 0;
-            }
     }
     out->W = nb;
     out->m = m;
@@ -250,6 +245,10 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         goto done;
     }
     for (int b = 0; b < nb; b++) {
+        for (int i = 0; i < m; i++) { /* legality of the returned sessions' tuples */
+            out->generated++;
+            out->legal += it_cur[(size_t)b * m + i] >= 0;
+        }
         memcpy(out->items + (size_t)b * m, it_cur + (size_t)b * m, (size_t)m * sizeof(int32_t));
         memcpy(out->tokens + (size_t)b * S, tok_cur + (size_t)b * (S + 1) + 1,
                (size_t)S * sizeof(int32_t));

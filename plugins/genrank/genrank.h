@@ -185,7 +185,7 @@ typedef struct genrank_reward {
     int d, m, n_items, maxlen;
     rlab_params *P;
     rlab_tensor *frozen;
-    int emb, wq, wk, wv, t1[2], tb1[2], t2[2], tb2[2];
+    int emb, ibias, wq, wk, wv, t1[2], tb1[2], t2[2], tb2[2];
     float like_w;
     double auc_like, bce; /* held-out measures of the last training */
 } genrank_reward;

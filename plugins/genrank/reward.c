@@ -5,7 +5,8 @@
  *   u      = mean of the item vectors of the user's last maxlen history items    [B, d]
  *   e_i    = v_i * u (target-aware item vectors, elementwise)                      [B, m, d]
  *   x_i    = e_i + Attn(e Wq, e Wk, e Wv)_i (self-attention across the session, one head)
- *   towers = per feedback signal k: logit_k(i) = relu(x_i W1_k + b1_k) W2_k + b2_k, BCE
+ *   towers = per feedback signal k: logit_k(i) = relu(x_i W1_k + b1_k) W2_k + b2_k + c_k[i]
+ *            (c_k [N]: a per-item bias of the signal, the item's own quality), BCE
  *   R(u,S) = mean over the session's items of like_w * s(like) + (1 - like_w) * s(watch)
  *
  * Signals from ratings: like = [rating >= 4], watch = rating / 5 (a watch-time proxy; a soft
@@ -53,15 +54,17 @@ genrank_reward *genrank_reward_new(int n_items, int d, int m, int maxlen, float 
         {"reward.watch.b1", 1, {d}, RLAB_INIT_ZERO, 0},
         {"reward.watch.w2", 2, {d, 1}, RLAB_INIT_XAVIER, 0},
         {"reward.watch.b2", 1, {1}, RLAB_INIT_ZERO, 0},
+        {"reward.item_bias", 2, {n_items, 2}, RLAB_INIT_ZERO, 0},
     };
     rlab_rng rng;
     rlab_rng_seed(&rng, seed ^ 0x726577617264ULL);
-    r->P = rlab_params_new(s, 12, &rng, err);
+    r->P = rlab_params_new(s, 13, &rng, err);
     if (!r->P) {
         rlab_free(r);
         return NULL;
     }
     r->emb = 0;
+    r->ibias = 12;
     r->wq = 1;
     r->wk = 2;
     r->wv = 3;
@@ -139,10 +142,12 @@ static int forward(const genrank_reward *r, rlab_tape *t, rlab_tensor *W, const 
                                       rlab_t_matmul(t, E, &W[r->wk], 0, 0),
                                       rlab_t_matmul(t, E, &W[r->wv], 0, 0), 1, iv, iv, 0, 0.0f);
     rlab_tensor *X = rlab_t_add(t, E, a);
+    rlab_tensor *ib = rlab_t_gather(t, &W[r->ibias], items, (int64_t)B * m, -1, 0, NULL);
     for (int k = 0; k < 2; k++) {
         rlab_tensor *h =
             rlab_t_relu(t, rlab_t_add(t, rlab_t_matmul(t, X, &W[r->t1[k]], 0, 0), &W[r->tb1[k]]));
         lg[k] = rlab_t_add(t, rlab_t_matmul(t, h, &W[r->t2[k]], 0, 0), &W[r->tb2[k]]);
+        lg[k] = rlab_t_add(t, lg[k], rlab_t_slice(t, ib, 1, k, 1));
     }
     *ivalid = iv;
     return rlab_tape_error(t);
@@ -239,7 +244,7 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
         (size_t)Bmax * ((size_t)Bmax * n * 4 + (size_t)(n + m) * r->d * 64) + (16u << 20), 256,
         err);
     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
-    oc.lr = 1e-3f;
+    oc.lr = 3e-3f;
     rlab_opt *opt = t ? rlab_opt_new(r->P, &oc, err) : NULL;
     float *hs = NULL;
     uint8_t *hl = NULL;

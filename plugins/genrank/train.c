@@ -151,7 +151,7 @@ static int read_codes(const rlab_fit *fit, const char *name, int32_t n_items, in
     int64_t sh[8];
     const int32_t *ids = ck ? rlab_ckpt_tensor(ck, "semid.codes", RLAB_DT_I32, &nd, sh, err) : NULL;
     if (!ids)
-        rc = rlab_errf(err, err->code ? err->code : RLAB_EINVAL,
+        rc = rlab_errf(err, RLAB_EINVAL,
                        "genrank: model '%s' (%s) has no semantic IDs (tensor semid.codes)", name,
                        sm->kind);
     else if (nd != 2 || sh[0] != n_items || sh[1] < 1 || sh[1] > GENRANK_MAX_LEVELS)
