@@ -71,7 +71,8 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     int32_t *node = rlab_malloc((size_t)W * 2 * sizeof(int32_t));
     int32_t *items = rlab_malloc((size_t)W * (size_t)m * 2 * sizeof(int32_t));
     float *lp = rlab_malloc((size_t)W * 2 * sizeof(float));
-    float *encd = rlab_malloc((size_t)W * (size_t)n * (size_t)d * sizeof(float));
+    float *encd =
+        rlab_malloc((size_t)2 * net->cfg.dec_layers * W * (size_t)n * (size_t)d * sizeof(float));
     uint8_t *ev = rlab_malloc((size_t)W * (size_t)n);
     float *logits = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(float));
     cand *cands = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(cand));
@@ -115,10 +116,20 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         rc = rlab_errf(err, rlab_tape_error(t), "genrank encoder: %s", rlab_tape_errmsg(t));
         goto done;
     }
-    for (int w = 0; w < W; w++) {
-        memcpy(encd + (size_t)w * n * d, E1->data, (size_t)n * d * sizeof(float));
-        memcpy(ev + (size_t)w * n, evalid, (size_t)n);
+    /* the cross-attention keys and values of every decoder layer, once, replicated W times */
+    const int nl = net->cfg.dec_layers;
+    for (int i = 0; i < 2 * nl; i++) {
+        const int wi = i % 2 ? net->dec[i / 2].cv : net->dec[i / 2].ck;
+        rlab_tensor *kv1 = rlab_t_matmul(t, E1, &net->frozen[wi], 0, 0);
+        if (rlab_tape_error(t)) {
+            rc = rlab_errf(err, rlab_tape_error(t), "genrank encoder: %s", rlab_tape_errmsg(t));
+            goto done;
+        }
+        for (int w = 0; w < W; w++)
+            memcpy(encd + ((size_t)i * W + w) * n * d, kv1->data, (size_t)n * d * sizeof(float));
     }
+    for (int w = 0; w < W; w++)
+        memcpy(ev + (size_t)w * n, evalid, (size_t)n);
     int32_t *tok_cur = tok, *tok_nxt = tok + (size_t)W * (S + 1);
     int32_t *node_cur = node, *node_nxt = node + W;
     int32_t *it_cur = items, *it_nxt = items + (size_t)W * m;
@@ -133,7 +144,9 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         const int l = j % Lt, K = cd->K[l], T = j + 1;
         rlab_tape_reset(t);
         rlab_tape_set_training(t, 0);
-        rlab_tensor *enc = rlab_t_input(t, encd, 3, (int64_t[]){nb, n, d});
+        rlab_tensor *kv[2 * GENRANK_MAX_LAYERS];
+        for (int i = 0; i < 2 * nl; i++)
+            kv[i] = rlab_t_input(t, encd + (size_t)i * W * n * d, 3, (int64_t[]){nb, n, d});
         int32_t *tk = rlab_tape_alloc(t, (size_t)nb * T * sizeof(int32_t));
         if (!tk) {
             rc = rlab_errf(err, RLAB_ENOMEM, "genrank: beam tape too small");
@@ -141,7 +154,8 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         }
         for (int b = 0; b < nb; b++)
             memcpy(tk + (size_t)b * T, tok_cur + (size_t)b * (S + 1), (size_t)T * sizeof(int32_t));
-        rlab_tensor *H = genrank_decode(net, t, net->frozen, tk, nb, T, enc, ev, NULL, out->load);
+        rlab_tensor *H =
+            genrank_decode_kv(net, t, net->frozen, tk, nb, T, NULL, kv, ev, NULL, out->load);
         if (rlab_tape_error(t)) {
             rc = rlab_errf(err, rlab_tape_error(t), "genrank decoder: %s", rlab_tape_errmsg(t));
             goto done;

@@ -136,6 +136,12 @@ rlab_tensor *genrank_encode(const genrank_net *net, rlab_tape *t, rlab_tensor *W
 rlab_tensor *genrank_decode(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
                             const int32_t *tok, int B, int T, rlab_tensor *enc,
                             const uint8_t *evalid, rlab_tensor **aux, double *load);
+/* The same with the cross-attention keys and values given (kv[2 i], kv[2 i + 1] = Enc Wk,
+ * Enc Wv of decoder layer i, [B, n, d]; enc unused): inference reuses them across steps. */
+rlab_tensor *genrank_decode_kv(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
+                               const int32_t *tok, int B, int T, rlab_tensor *enc,
+                               rlab_tensor *const *kv, const uint8_t *evalid, rlab_tensor **aux,
+                               double *load);
 /* Left-padded window of the last maxlen items of hist[0..n) into w[maxlen] (-1 = padding). */
 void genrank_window(const genrank_net *net, const int32_t *hist, int64_t n, int32_t *w);
 /* Decoder input tokens of sessions items [B][m] (-1 = none) into tok [B][S] (BOS slot 0 is

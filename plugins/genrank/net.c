@@ -424,6 +424,14 @@ rlab_tensor *genrank_decode(const genrank_net *net, rlab_tape *t, rlab_tensor *W
                             const int32_t *tok, int B, int T, rlab_tensor *enc,
                             const uint8_t *evalid, rlab_tensor **aux, double *load)
 {
+    return genrank_decode_kv(net, t, W, tok, B, T, enc, NULL, evalid, aux, load);
+}
+
+rlab_tensor *genrank_decode_kv(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
+                               const int32_t *tok, int B, int T, rlab_tensor *enc,
+                               rlab_tensor *const *kv, const uint8_t *evalid, rlab_tensor **aux,
+                               double *load)
+{
     const genrank_cfg *c = &net->cfg;
     const int d = c->dim, Lt = net->codes.Lt;
     const int64_t N = (int64_t)B * T;
@@ -457,8 +465,10 @@ rlab_tensor *genrank_decode(const genrank_net *net, rlab_tape *t, rlab_tensor *W
                                           RLAB_ATTN_CAUSAL, c->dropout);
         X = rlab_t_add(t, X, lin(t, W, a, b->wo, -1));
         h = ln(t, W, X, b->ln2g, b->ln2b);
-        a = rlab_t_attention(t, lin(t, W, h, b->cq, -1), lin(t, W, enc, b->ck, -1),
-                             lin(t, W, enc, b->cv, -1), c->heads, evalid, valid, 0, c->dropout);
+        rlab_tensor *ck = kv ? kv[2 * i] : lin(t, W, enc, b->ck, -1);
+        rlab_tensor *cv = kv ? kv[2 * i + 1] : lin(t, W, enc, b->cv, -1);
+        a = rlab_t_attention(t, lin(t, W, h, b->cq, -1), ck, cv, c->heads, evalid, valid, 0,
+                             c->dropout);
         X = rlab_t_add(t, X, lin(t, W, a, b->co, -1));
         h = ln(t, W, X, b->ln3g, b->ln3b);
         rlab_tensor *al = NULL;
