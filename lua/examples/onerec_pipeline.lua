@@ -13,7 +13,8 @@ recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
      their constrained beam first)
   4. genrank.align: the reward model, then `iters` IPA iterations, each measured (session
      Recall/NDCG, first item vs next item, reward mean/max over the beam, per-level
-     entropy, expert load, legality without the trie)
+     entropy, expert load, legality without the trie; on the demo world also the users'
+     true satisfaction of the generated sessions)
   5. recommendations of the last iterate for one user, and its generated sessions
 
 The test suite runs `... 1 demo 2025 1 1 40` (one epoch, one IPA iteration, 40 users).
@@ -83,6 +84,12 @@ for _, r in ipairs(al.tables.ipa) do
     r.users, r["recall@10"], r["ndcg@10"], r["first_r@10"], r.reward_mean, r.reward_max,
     r.ent_l1, r.ent_last, r.load_max, r.legality))
   assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
+end
+if al.tables.ipa[1].true_mean then -- the demo world: the users' true satisfaction is known
+  print("\ntrue satisfaction of the generated sessions (the world's affinity, mean over items):")
+  for _, r in ipairs(al.tables.ipa) do
+    print(("  iter %d  mean over the beam %.4f  max %.4f"):format(r.iter, r.true_mean, r.true_max))
+  end
 end
 
 -- 5. recommendations and one user's sessions from the last iterate

@@ -9,6 +9,7 @@
  */
 #include "genrank.h"
 
+#include "data/world.h"
 #include "eval/rank.h"
 #include "tensor/ops.h"
 
@@ -368,11 +369,12 @@ int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_h
 
 /* ---- measures ------------------------------------------------------------------------------- */
 
-int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_view *v,
-                    int max_users, int W, genrank_measures *out, int (*cancel)(void *), void *ud,
-                    rlab_err *err)
+int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
+                    const rlab_view *v, int max_users, int W, genrank_measures *out,
+                    int (*cancel)(void *), void *ud, rlab_err *err)
 {
     memset(out, 0, sizeof *out);
+    out->true_mean = out->true_max = world ? 0.0 : (double)NAN;
     const int m = net->cfg.session, Lt = net->codes.Lt;
     static const int ks[3] = {5, 10, 20};
     int64_t eligible = 0;
@@ -473,6 +475,19 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
             out->reward_max += mx;
             rusers++;
         }
+        if (world && bo.W > 0) {
+            double s = 0.0, mx = -INFINITY;
+            for (int b = 0; b < bo.W; b++) {
+                double a = 0.0;
+                for (int i = 0; i < m; i++)
+                    a += (double)rlab_world_true_affinity(world, u, bo.items[(size_t)b * m + i]);
+                a /= m;
+                s += a;
+                mx = a > mx ? a : mx;
+            }
+            out->true_mean += s / bo.W;
+            out->true_max += mx;
+        }
         genrank_beam_out_clear(&bo);
         /* legality without the trie */
         if ((rc = genrank_beam(net, h, nh, NULL, 0, W, m, 0, &bo, err)))
@@ -489,6 +504,10 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
         }
         out->first_recall10 /= (double)out->users;
         out->first_ndcg10 /= (double)out->users;
+    }
+    if (world && out->users) {
+        out->true_mean /= (double)out->users;
+        out->true_max /= (double)out->users;
     }
     if (rusers) {
         out->reward_mean /= (double)rusers;

@@ -248,10 +248,15 @@ typedef struct genrank_measures {
     double reward_mean, reward_max;      /* over the beam (when a reward model is given) */
     double ent[GENRANK_MAX_LEVELS];
     double load[GENRANK_MAX_EXPERTS];
-    double legality; /* unconstrained beam: share of generated tuples that are items */
+    double legality;            /* unconstrained beam: share of generated tuples that are items */
+    double true_mean, true_max; /* the demo world's true satisfaction (mean over the session's
+                                   items of the user's true affinity) over the beam; NAN
+                                   without a world */
 } genrank_measures;
-int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_view *v,
-                    int max_users, int W, genrank_measures *out, int (*cancel)(void *), void *ud,
-                    rlab_err *err);
+typedef struct rlab_world rlab_world;
+/* world (may be NULL): the synthetic world the view's dataset was generated from. */
+int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
+                    const rlab_view *v, int max_users, int W, genrank_measures *out,
+                    int (*cancel)(void *), void *ud, rlab_err *err);
 
 #endif /* GENRANK_H */

@@ -14,6 +14,7 @@
  */
 #include "genrank.h"
 
+#include "data/world.h"
 #include "host/plugin.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
@@ -86,6 +87,26 @@ static rlab_view *model_view(rlab_ctx *ctx, const rlab_model *m, rlab_dataset **
     return v;
 }
 
+/* The demo world when ds is its dataset (regenerated: it is byte-identical on every call;
+ * the checksum over the world and the dataset must match), else NULL. */
+static rlab_world *world_of(const rlab_dataset *ds)
+{
+    if (!ds || strcmp(ds->format, "world") != 0)
+        return NULL;
+    rlab_world *w = NULL;
+    rlab_dataset *d2 = NULL;
+    rlab_err err = {0};
+    if (rlab_world_demo(&w, &d2, &err))
+        return NULL;
+    const int same = rlab_world_checksum(w, d2) == rlab_world_checksum(w, ds);
+    rlab_dataset_free(d2);
+    if (!same) {
+        rlab_world_free(w);
+        return NULL;
+    }
+    return w;
+}
+
 static genrank_reward *reward_copy(const genrank_reward *r, rlab_err *err)
 {
     genrank_reward *c = genrank_reward_new(r->n_items, r->d, r->m, r->maxlen, r->like_w, 0, err);
@@ -98,9 +119,9 @@ static genrank_reward *reward_copy(const genrank_reward *r, rlab_err *err)
 }
 
 static const char *const measure_cols[] = {
-    "iter",      "users",   "recall@5",   "ndcg@5",     "recall@10",   "ndcg@10",
-    "recall@20", "ndcg@20", "first_r@10", "first_n@10", "reward_mean", "reward_max",
-    "ent_l1",    "ent_l2",  "ent_l3",     "ent_last",   "load_max",    "legality"};
+    "iter",    "users",      "recall@5",   "ndcg@5",      "recall@10",  "ndcg@10",   "recall@20",
+    "ndcg@20", "first_r@10", "first_n@10", "reward_mean", "reward_max", "true_mean", "true_max",
+    "ent_l1",  "ent_l2",     "ent_l3",     "ent_last",    "load_max",   "legality"};
 enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0] };
 
 /* One row of measures into table tb, the log and the run's metrics (step = iteration). */
@@ -123,6 +144,8 @@ static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net
                               ms->first_ndcg10,
                               ms->reward_mean,
                               ms->reward_max,
+                              ms->true_mean,
+                              ms->true_max,
                               ms->ent[0],
                               Lt > 1 ? ms->ent[1] : 0,
                               Lt > 2 ? ms->ent[2] : 0,
@@ -132,12 +155,14 @@ static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net
     if (tb) {
         rlab_cell row[NMCOLS];
         for (int i = 0; i < NMCOLS; i++)
-            row[i] = i < 2 ? (rlab_cell){.type = RLAB_CELL_INT, .i = (int64_t)v[i]}
-                           : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = v[i]};
+            row[i] = i < 2         ? (rlab_cell){.type = RLAB_CELL_INT, .i = (int64_t)v[i]}
+                     : isnan(v[i]) ? (rlab_cell){.type = RLAB_CELL_NULL}
+                                   : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = v[i]};
         rlab_table_add_cells(tb, row);
     }
     for (int i = 1; i < NMCOLS; i++)
-        rlab_ctx_metric(ctx, it, "valid", measure_cols[i], "full", v[i]);
+        if (!isnan(v[i]))
+            rlab_ctx_metric(ctx, it, "valid", measure_cols[i], "full", v[i]);
     for (int e = 0; e < net->cfg.experts; e++) {
         char nm[32];
         snprintf(nm, sizeof nm, "load_e%d", e);
@@ -150,6 +175,9 @@ static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net
                     it, (long long)ms->users, ms->recall[1], ms->ndcg[1], ms->first_recall10,
                     ms->first_ndcg10, ms->reward_mean, ms->reward_max, ms->ent[0], ms->ent[Lt - 1],
                     lmax, ms->legality);
+    if (!isnan(ms->true_mean))
+        rlab_ctx_printf(ctx, "iter %d: true satisfaction over the beam mean %.4f max %.4f", it,
+                        ms->true_mean, ms->true_max);
 }
 
 /* ---- IPA ------------------------------------------------------------------------------------ */
@@ -480,10 +508,12 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         if (!tb)
             rc = RLAB_ENOMEM;
     }
+    rlab_world *world = world_of(ds);
     genrank_measures ms;
-    if (!rc && !(rc = genrank_measure(cur, r, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
+    if (!rc &&
+        !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
         report(ctx, tb, cur->ipa_iter, cur, &ms);
-    double first_reward = ms.reward_mean;
+    double first_reward = ms.reward_mean, first_true = ms.true_mean;
     for (int i = 1; !rc && i <= iters; i++) {
         const uint64_t is = seed * 1000003ULL + (uint64_t)i;
         if ((rc = make_pairs(ctx, cur, r, v, is, &ps)))
@@ -510,7 +540,8 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_metric(ctx, cur->ipa_iter, "train", "dpo_loss", NULL, dpo);
         rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pairs", NULL, (double)ps.n);
         pairset_clear(&ps);
-        if ((rc = genrank_measure(cur, r, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
+        if ((rc =
+                 genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
             break;
         report(ctx, tb, cur->ipa_iter, cur, &ms);
         char nm[160];
@@ -528,12 +559,17 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_result_float(ctx, "reward_mean_after", ms.reward_mean);
         rlab_ctx_result_float(ctx, "recall10_after", ms.recall[1]);
         rlab_ctx_result_float(ctx, "reward_auc_like", r ? r->auc_like : (double)NAN);
+        if (!isnan(first_true)) {
+            rlab_ctx_result_float(ctx, "true_mean_before", first_true);
+            rlab_ctx_result_float(ctx, "true_mean_after", ms.true_mean);
+        }
     }
     /* the original model gets the reward model too when it had none (a new registration
      * under the same name: registered models are immutable) */
     if (!rc && !gm->reward && r)
         rc = register_copy(ctx, m, gm->net, r, m->name);
     pairset_clear(&ps);
+    rlab_world_free(world);
     genrank_net_free(cur);
     genrank_reward_free(r);
     rlab_view_free(v);
@@ -553,16 +589,20 @@ static int measure_run(rlab_ctx *ctx, const rlab_args *args)
     if (!v)
         return err->code;
     genrank_measures ms;
+    rlab_world *world = world_of(ds);
     rlab_table *tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
-    int rc = tb ? genrank_measure(gm->net, gm->reward, v, (int)rlab_args_int(args, "users"),
+    int rc = tb ? genrank_measure(gm->net, gm->reward, world, v, (int)rlab_args_int(args, "users"),
                                   (int)rlab_args_int(args, "beam"), &ms, cancel_cb, ctx, err)
                 : RLAB_ENOMEM;
+    rlab_world_free(world);
     if (!rc) {
         report(ctx, tb, gm->net->ipa_iter, gm->net, &ms);
         rlab_ctx_result_float(ctx, "recall@10", ms.recall[1]);
         rlab_ctx_result_float(ctx, "ndcg@10", ms.ndcg[1]);
         rlab_ctx_result_float(ctx, "legality", ms.legality);
         rlab_ctx_result_float(ctx, "reward_mean", ms.reward_mean);
+        if (!isnan(ms.true_mean))
+            rlab_ctx_result_float(ctx, "true_mean", ms.true_mean);
     }
     rlab_view_free(v);
     rlab_host_dataset_release(rlab_ctx_host(ctx), ds);
