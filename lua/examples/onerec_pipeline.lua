@@ -2,7 +2,8 @@
 onerec_pipeline.lua: raw data -> semantic IDs -> a trained, aligned generative ranker ->
 recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
 
-  reclab run lua/examples/onerec_pipeline.lua [epochs [data [seed [iters [samples [users]]]]]]
+  reclab run lua/examples/onerec_pipeline.lua [epochs [data [seed [iters [samples [users
+                                               [sasrec_epochs]]]]]]]
   RECLAB_DATA=../shared/data reclab run lua/examples/onerec_pipeline.lua 20
 
   1. load the data (default $RECLAB_DATA/movielens-100k, else the demo world)
@@ -27,6 +28,7 @@ local seed = tonumber(arg and arg[3]) or 2025
 local iters = tonumber(arg and arg[4]) or 2
 local samples = tonumber(arg and arg[5]) or 8
 local users = tonumber(arg and arg[6]) or 0
+local sas_epochs = tonumber(arg and arg[7]) or 200
 if not data or data == "" then
   local root = os.getenv("RECLAB_DATA")
   data = (root and root ~= "") and (root .. "/movielens-100k") or "demo"
@@ -56,7 +58,7 @@ local function gen(kind, nm)
   return reclab.train(a)
 end
 local rows = {}
-local sas = reclab.train{"sasrec", data = name, seed = seed, epochs = small and 1 or 200,
+local sas = reclab.train{"sasrec", data = name, seed = seed, epochs = small and 1 or sas_epochs,
                          name = "sasrec"}
 rows[#rows + 1] = {"sasrec", sas["test.hr@10"], sas["test.ndcg@10"]}
 local tg = gen("tiger", "tiger")
