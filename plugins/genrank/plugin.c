@@ -880,6 +880,26 @@ static const rlab_cmd genrank_cmds[] = {
      .run = show_run},
     {0}};
 
+/* the measures of every IPA iteration (and of genrank.measure) of every genrank run */
+static const char ipa_sql[] =
+    "SELECT r.id AS run, r.name AS name, m.step AS iter,"
+    " max(CASE WHEN m.name = 'recall@10' THEN m.value END) AS recall10,"
+    " max(CASE WHEN m.name = 'ndcg@10' THEN m.value END) AS ndcg10,"
+    " max(CASE WHEN m.name = 'first_r@10' THEN m.value END) AS first_r10,"
+    " max(CASE WHEN m.name = 'reward_mean' THEN m.value END) AS reward_mean,"
+    " max(CASE WHEN m.name = 'reward_max' THEN m.value END) AS reward_max,"
+    " max(CASE WHEN m.name = 'true_mean' THEN m.value END) AS true_mean,"
+    " max(CASE WHEN m.name = 'ent_l1' THEN m.value END) AS ent_l1,"
+    " max(CASE WHEN m.name = 'ent_last' THEN m.value END) AS ent_last,"
+    " max(CASE WHEN m.name = 'load_max' THEN m.value END) AS load_max,"
+    " max(CASE WHEN m.name = 'legality' THEN m.value END) AS legality"
+    " FROM runs r JOIN metrics m ON m.run_id = r.id"
+    " WHERE r.plugin = 'genrank' AND m.split = 'valid'"
+    " GROUP BY r.id, m.step HAVING recall10 IS NOT NULL ORDER BY r.id, m.step";
+
+static const rlab_view_kind genrank_views[] = {
+    {.name = "ipa", .title = "genrank IPA iterations", .kind = "table", .source = ipa_sql}, {0}};
+
 RLAB_PLUGIN(genrank)
 {
     RLAB_PLUGIN_INIT(out);
@@ -888,5 +908,6 @@ RLAB_PLUGIN(genrank)
     out->summary = "OneRec: generative ranking with MoE, a reward model and preference alignment";
     out->models = genrank_kinds;
     out->commands = genrank_cmds;
+    out->views = genrank_views;
     return RLAB_OK;
 }
