@@ -44,7 +44,9 @@
 /* Hyperparameters: the config schema genrank_fields (net.c). Where the paper is silent the
  * default is ours (README.md lists each). */
 typedef struct genrank_cfg {
-    char semid[64]; /* the tokenizer model (rkmeans / brkmeans / rqvae) */
+    char semid[64]; /* the tokenizer model (rkmeans / brkmeans / rqvae); "" = inline */
+    int levels;     /* inline tokenizer: residual k-means levels (+ a dedup digit) */
+    int codes;      /* inline tokenizer: centres per level */
     int session;    /* m: items generated per request (1 = point-wise, TIGER-like) */
     int dim;        /* d */
     int heads;      /* attention heads */
@@ -95,6 +97,11 @@ int genrank_codes_init(genrank_codes *c, const int32_t *codes, int32_t n, int Lt
 void genrank_codes_clear(genrank_codes *c);
 /* The item of a full tuple (-1 when no item has it). */
 int32_t genrank_codes_item(const genrank_codes *c, const int32_t *tuple);
+
+/* The inline tokenizer (tok.c): residual k-means of the items' content vectors, L levels of
+ * K centres, then a de-duplication digit: *codes [n_items][L + 1] (rlab_free), *Lt = L + 1. */
+int genrank_inline_codes(const rlab_dataset *ds, int32_t n_items, int L, int K, uint64_t seed,
+                         int32_t **codes, int *Lt, rlab_err *err);
 
 /* ---- the network ---------------------------------------------------------------------------- */
 typedef struct genrank_blk {

@@ -14,8 +14,12 @@
 #include <string.h>
 
 const rlab_field genrank_fields[] = {
-    RLAB_FIELD_STR(genrank_cfg, semid, "brkmeans",
-                   "the semantic-ID tokenizer model (train rkmeans|brkmeans|rqvae first)"),
+    RLAB_FIELD_STR(genrank_cfg, semid, "",
+                   "the semantic-ID tokenizer model (train rkmeans|brkmeans|rqvae first); \"\" = "
+                   "residual k-means of the item content inline (levels, codes)"),
+    RLAB_FIELD_INT(genrank_cfg, levels, "3", 1, GENRANK_MAX_LEVELS - 1,
+                   "inline tokenizer: code levels (a de-duplication digit is added)"),
+    RLAB_FIELD_INT(genrank_cfg, codes, "32", 2, 65536, "inline tokenizer: codes per level"),
     RLAB_FIELD_INT(genrank_cfg, session, "5", 1, 64,
                    "m: items generated per request (1 = point-wise, TIGER-like)"),
     RLAB_FIELD_INT(genrank_cfg, dim, "64", 4, 4096, "model width d"),
@@ -59,10 +63,6 @@ int genrank_cfg_check(const genrank_cfg *c, rlab_err *err)
                          c->heads);
     if (c->topk > c->experts)
         return rlab_errf(err, RLAB_EINVAL, "genrank: topk %d > experts %d", c->topk, c->experts);
-    if (!c->semid[0])
-        return rlab_errf(err, RLAB_EINVAL,
-                         "genrank: name the semantic-ID tokenizer: semid=MODEL (train brkmeans "
-                         "data=... first)");
     return RLAB_OK;
 }
 

@@ -184,8 +184,11 @@ static int gr_begin(const rlab_fit *fit, void **state, rlab_err *err)
     int32_t *codes = NULL;
     int Lt = 0;
     int rc = genrank_cfg_check(c, err);
-    if (!rc)
+    if (!rc && c->semid[0])
         rc = read_codes(fit, c->semid, v->n_items, &codes, &Lt, err);
+    else if (!rc)
+        rc = genrank_inline_codes(fit->data, v->n_items, c->levels, c->codes, c->seed, &codes, &Lt,
+                                  err);
     if (!rc && !(st->net = genrank_net_new(c, codes, v->n_items, Lt, err)))
         rc = err->code ? err->code : RLAB_ENOMEM;
     rlab_free(codes);

@@ -7,7 +7,8 @@
  *   train.*   NTP steps lower the loss of a fixed batch; DPO steps raise the policy's
  *             winner-over-loser margin against a frozen reference
  *   reward.*  the reward model learns item quality from ratings
- *   host.*    the verbs and commands on a synthetic dataset (tokenizer, onerec, tiger,
+ *   host.*    the verbs and commands on a synthetic dataset (tokenizer, onerec, tiger, the
+ *             inline tokenizer,
  *             eval, recommend, save / load, genrank.align, genrank.measure, genrank.show,
  *             error messages)
  */
@@ -16,6 +17,7 @@
 #include "harness_host.h"
 
 #include "data/loaders.h"
+#include "tensor/checkpoint.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
@@ -372,6 +374,21 @@ static void t_host(void)
     rlab_result_free(rlab_test_run(h, line, RLAB_EINVAL, NULL)); /* onerec has no semid.codes */
     snprintf(line, sizeof line, "train tiger data=syn semid=sid epochs=1 %s", small);
     rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    /* the inline tokenizer (no semid=): residual k-means of the items' attributes */
+    snprintf(line, sizeof line, "train onerec data=syn name=inl epochs=1 levels=2 codes=4 %s",
+             small);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_model *im = rlab_models_get(rlab_host_models(h), "inl");
+    rlab_ckpt *ck = im ? rlab_model_state(im, &err) : NULL;
+    int nd = 0;
+    int64_t sh[8];
+    const int32_t *ic =
+        ck ? rlab_ckpt_tensor(ck, "genrank.codes", RLAB_DT_I32, &nd, sh, &err) : NULL;
+    CHECK_MSG(ic && nd == 2 && sh[0] == 48 && sh[1] == 3, "inline codes: %s", err.msg);
+    for (int64_t i = 0; ic && i < 48; i++) /* 2 levels of 4 codes, then the digit */
+        CHECK(ic[i * 3] >= 0 && ic[i * 3] < 4 && ic[i * 3 + 1] >= 0 && ic[i * 3 + 1] < 4);
+    rlab_ckpt_free(ck);
+    rlab_model_release(im);
     rlab_result_free(rlab_test_run(h, "recommend model=onerec user=u3 k=5", RLAB_OK, NULL));
     /* save / load: the same ranking */
     char *saved = NULL;
