@@ -149,6 +149,41 @@ static void t_beam_constrained(void)
     genrank_net_free(net);
 }
 
+/* Hand-computed measures: with zero output heads every level's distribution is uniform, so
+ * the per-level entropy is log K_l and every beam's log-probability is -sum log K; the expert
+ * load counts top-k routings of every decoder position of every step. */
+static void t_beam_entropy(void)
+{
+    genrank_cfg c = small_cfg(1);
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    if (!net)
+        return;
+    for (int l = 0; l < 3; l++) {
+        rlab_tensor *w = &net->P->t[net->head[l]], *b = &net->P->t[net->head_b[l]];
+        memset(w->data, 0, (size_t)w->n * sizeof(float));
+        memset(b->data, 0, (size_t)b->n * sizeof(float));
+    }
+    const int32_t hist[1] = {2};
+    genrank_beam_out bo;
+    CHECK(genrank_beam(net, hist, 1, NULL, 0, 4, 1, 0, &bo, &err) == RLAB_OK);
+    const double K[3] = {3, 3, 2};
+    for (int l = 0; l < 3; l++) {
+        CHECK(bo.ent_n[l] > 0);
+        CHECK_NEAR(bo.ent[l] / (double)bo.ent_n[l], log(K[l]), 1e-5);
+    }
+    for (int b = 0; b < bo.W; b++)
+        CHECK_NEAR(bo.logp[b], -log(18.0), 1e-5);
+    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams of 1, 2, 3 positions:
+     * 1 + 6 + 12 positions, 2 experts each */
+    double routed = 0.0;
+    for (int e = 0; e < c.experts; e++)
+        routed += bo.load[e];
+    CHECK_NEAR(routed, 2.0 * (1 + 6 + 12), 1e-9);
+    genrank_beam_out_clear(&bo);
+    genrank_net_free(net);
+}
+
 /* The beam's log-probability of a session (incremental decoding) equals the teacher-forced
  * sum of token log-probabilities (one decoder pass): the decoder sees no future token. */
 static void t_beam_logp(void)
@@ -433,10 +468,14 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
-static const rlab_test tests[] = {
-    {"genrank.trie.1", t_trie},       {"genrank.beam.1", t_beam_constrained},
-    {"genrank.beam.2", t_beam_logp},  {"genrank.train.1", t_train_ntp},
-    {"genrank.train.2", t_train_dpo}, {"genrank.reward.1", t_reward},
-    {"genrank.host.1", t_host},       {NULL, NULL}};
+static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
+                                  {"genrank.beam.1", t_beam_constrained},
+                                  {"genrank.beam.2", t_beam_logp},
+                                  {"genrank.beam.3", t_beam_entropy},
+                                  {"genrank.train.1", t_train_ntp},
+                                  {"genrank.train.2", t_train_dpo},
+                                  {"genrank.reward.1", t_reward},
+                                  {"genrank.host.1", t_host},
+                                  {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
