@@ -351,7 +351,8 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
                     .log = fit_log,
                     .progress = fit_progress,
                     .metric = fit_metric,
-                    .data = ds};
+                    .data = ds,
+                    .host = rlab_ctx_host(ctx)};
     rlab_fit_result res;
     rlab_model *m = rlab_fit_run(k->fit, &fit, &res, err);
     int fit_rc = m ? err->code : (err->code ? err->code : RLAB_ENOMEM);

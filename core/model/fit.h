@@ -79,6 +79,10 @@ struct rlab_fit {
      * none): its item and user feature tables, for kinds that learn from content (semantic-ID
      * tokenizers, data/content.h). Appended: kinds that do not need it ignore it. */
     const rlab_dataset *data;
+    /* The host running the training (NULL outside a host, e.g. in unit tests): for kinds
+     * that consume another registered model by name (rlab_host_models, host/plugin.h), such
+     * as a generative ranker reading a semantic-ID tokenizer. Appended. */
+    rlab_host *host;
 };
 
 /* The step functions of a kind. */

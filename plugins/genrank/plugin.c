@@ -1,0 +1,913 @@
+/*
+ * plugins/genrank/plugin.c: the genrank plugin (reclab_genrank.so): OneRec as model kinds,
+ * iterative preference alignment and the view of one user's generated sessions.
+ *
+ *   train brkmeans data=D name=sid             (plugins/semid: the semantic IDs)
+ *   train onerec data=D semid=sid [session=5]  (session-wise generator; eval / recommend /
+ *   train tiger  data=D semid=sid              save / load / export: the host's verbs)
+ *   genrank.align model=M [iters=2]            reward model R (trained when M has none),
+ *                                              then IPA iterations, each measured and
+ *                                              registered as M_ipa<i>
+ *   genrank.measure model=M                    the session measures of a model
+ *   genrank.show model=M user=U                history, beams with rewards, winner, loser,
+ *                                              tokens level by level
+ */
+#include "genrank.h"
+
+#include "data/world.h"
+#include "host/plugin.h"
+#include "tensor/loss.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const rlab_model_kind genrank_kinds[] = {
+    {.name = "onerec",
+     .summary = "OneRec: session-wise generative ranker over semantic IDs (encoder-decoder, MoE)",
+     .config = genrank_fields,
+     .config_size = sizeof(genrank_cfg),
+     .defaults = genrank_onerec_defaults,
+     .fit = &genrank_fit_ops,
+     .restore = genrank_restore},
+    {.name = "tiger",
+     .summary = "the point-wise variant of onerec (session=1, TIGER-like)",
+     .config = genrank_fields,
+     .config_size = sizeof(genrank_cfg),
+     .defaults = genrank_tiger_defaults,
+     .fit = &genrank_fit_ops,
+     .restore = genrank_restore},
+    {0}};
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int cancel_cb(void *ud) { return rlab_ctx_cancelled(ud); }
+
+static const rlab_model *genrank_arg(rlab_ctx *ctx, const rlab_args *args, genrank_model **gm)
+{
+    const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
+    if (!m)
+        return NULL;
+    *gm = genrank_model_of(m);
+    if (!*gm) {
+        rlab_ctx_errorf(ctx, RLAB_EINVAL, "model '%s' is a %s model, not onerec / tiger", m->name,
+                        m->kind);
+        return NULL;
+    }
+    return m;
+}
+
+/* The leave-one-out view of the model's dataset (the host's default split). */
+static rlab_view *model_view(rlab_ctx *ctx, const rlab_model *m, rlab_dataset **dsp)
+{
+    rlab_host *h = rlab_ctx_host(ctx);
+    rlab_dataset *ds = m->dataset[0] ? rlab_host_dataset_get(h, m->dataset) : NULL;
+    if (!ds) {
+        rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "model '%s': its dataset '%s' is not loaded", m->name,
+                        m->dataset);
+        return NULL;
+    }
+    rlab_view_opts o = rlab_view_defaults();
+    rlab_view *v = NULL;
+    if (rlab_view_new(ds, &o, &v, rlab_ctx_err(ctx))) {
+        rlab_host_dataset_release(h, ds);
+        return NULL;
+    }
+    if (v->n_items != m->n_items) {
+        rlab_ctx_errorf(ctx, RLAB_EINVAL, "model '%s' has %d items, dataset '%s' %d", m->name,
+                        (int)m->n_items, ds->name, (int)v->n_items);
+        rlab_view_free(v);
+        rlab_host_dataset_release(h, ds);
+        return NULL;
+    }
+    *dsp = ds;
+    return v;
+}
+
+/* The demo world when ds is its dataset (regenerated: it is byte-identical on every call;
+ * the checksum over the world and the dataset must match), else NULL. */
+static rlab_world *world_of(const rlab_dataset *ds)
+{
+    if (!ds || strcmp(ds->format, "world") != 0)
+        return NULL;
+    rlab_world *w = NULL;
+    rlab_dataset *d2 = NULL;
+    rlab_err err = {0};
+    if (rlab_world_demo(&w, &d2, &err))
+        return NULL;
+    const int same = rlab_world_checksum(w, d2) == rlab_world_checksum(w, ds);
+    rlab_dataset_free(d2);
+    if (!same) {
+        rlab_world_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static genrank_reward *reward_copy(const genrank_reward *r, rlab_err *err)
+{
+    genrank_reward *c = genrank_reward_new(r->n_items, r->d, r->m, r->maxlen, r->like_w, 0, err);
+    if (c) {
+        memcpy(c->P->data, r->P->data, r->P->count * sizeof(float));
+        c->auc_like = r->auc_like;
+        c->bce = r->bce;
+    }
+    return c;
+}
+
+static const char *const measure_cols[] = {
+    "iter",    "users",      "recall@5",   "ndcg@5",      "recall@10",  "ndcg@10",   "recall@20",
+    "ndcg@20", "first_r@10", "first_n@10", "reward_mean", "reward_max", "true_mean", "true_max",
+    "ent_l1",  "ent_l2",     "ent_l3",     "ent_last",    "load_max",   "legality"};
+enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0] };
+
+/* One row of measures into table tb, the log and the run's metrics (step = iteration). */
+static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net,
+                   const genrank_measures *ms)
+{
+    const int Lt = net->codes.Lt;
+    double lmax = 0.0;
+    for (int e = 0; e < net->cfg.experts; e++)
+        lmax = ms->load[e] > lmax ? ms->load[e] : lmax;
+    const double v[NMCOLS] = {it,
+                              (double)ms->users,
+                              ms->recall[0],
+                              ms->ndcg[0],
+                              ms->recall[1],
+                              ms->ndcg[1],
+                              ms->recall[2],
+                              ms->ndcg[2],
+                              ms->first_recall10,
+                              ms->first_ndcg10,
+                              ms->reward_mean,
+                              ms->reward_max,
+                              ms->true_mean,
+                              ms->true_max,
+                              ms->ent[0],
+                              Lt > 1 ? ms->ent[1] : 0,
+                              Lt > 2 ? ms->ent[2] : 0,
+                              ms->ent[Lt - 1],
+                              lmax,
+                              ms->legality};
+    if (tb) {
+        rlab_cell row[NMCOLS];
+        for (int i = 0; i < NMCOLS; i++)
+            row[i] = i < 2         ? (rlab_cell){.type = RLAB_CELL_INT, .i = (int64_t)v[i]}
+                     : isnan(v[i]) ? (rlab_cell){.type = RLAB_CELL_NULL}
+                                   : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = v[i]};
+        rlab_table_add_cells(tb, row);
+    }
+    for (int i = 1; i < NMCOLS; i++)
+        if (!isnan(v[i]))
+            rlab_ctx_metric(ctx, it, "valid", measure_cols[i], "full", v[i]);
+    for (int e = 0; e < net->cfg.experts; e++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "load_e%d", e);
+        rlab_ctx_metric(ctx, it, "valid", nm, "full", ms->load[e]);
+    }
+    rlab_ctx_printf(ctx,
+                    "iter %d (%lld users): session recall@10 %.4f ndcg@10 %.4f | first item "
+                    "recall@10 %.4f ndcg@10 %.4f | reward mean %.4f max %.4f | entropy l1 %.3f "
+                    "last %.3f | max expert load %.3f | legality %.3f",
+                    it, (long long)ms->users, ms->recall[1], ms->ndcg[1], ms->first_recall10,
+                    ms->first_ndcg10, ms->reward_mean, ms->reward_max, ms->ent[0], ms->ent[Lt - 1],
+                    lmax, ms->legality);
+    if (!isnan(ms->true_mean))
+        rlab_ctx_printf(ctx, "iter %d: true satisfaction over the beam mean %.4f max %.4f", it,
+                        ms->true_mean, ms->true_max);
+}
+
+/* ---- IPA ------------------------------------------------------------------------------------ */
+
+typedef struct pairset {
+    int64_t n;
+    int32_t *hist;  /* [n][maxlen] */
+    int32_t *items; /* [n][2][m]: winner, loser */
+    float *ref;     /* [n][2] reference log-probs */
+    float *rw, *rl; /* rewards */
+} pairset;
+
+static void pairset_clear(pairset *p)
+{
+    rlab_free(p->hist);
+    rlab_free(p->items);
+    rlab_free(p->ref);
+    rlab_free(p->rw);
+    rlab_free(p->rl);
+    memset(p, 0, sizeof *p);
+}
+
+/* Beam-search N sessions for a fraction of users with net, score them with R, keep the best
+ * and the worst as a pair. */
+static int make_pairs(rlab_ctx *ctx, const genrank_net *net, const genrank_reward *r,
+                      const rlab_view *v, uint64_t seed, pairset *ps)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    const genrank_cfg *c = &net->cfg;
+    const int m = c->session, n = c->maxlen, N = c->ipa_beam;
+    memset(ps, 0, sizeof *ps);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed);
+    int64_t cap = 0;
+    uint8_t *pick = rlab_calloc((size_t)v->n_users + 1, 1);
+    if (!pick)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t u = 0; u < v->n_users; u++)
+        if (v->train.off[u + 1] - v->train.off[u] >= 1 && rlab_rng_uniform(&rng) < c->ipa_frac) {
+            pick[u] = 1;
+            cap++;
+        }
+    ps->hist = rlab_malloc((size_t)(cap ? cap : 1) * n * sizeof(int32_t));
+    ps->items = rlab_malloc((size_t)(cap ? cap : 1) * 2 * m * sizeof(int32_t));
+    ps->ref = rlab_malloc((size_t)(cap ? cap : 1) * 2 * sizeof(float));
+    ps->rw = rlab_malloc((size_t)(cap ? cap : 1) * sizeof(float));
+    ps->rl = rlab_malloc((size_t)(cap ? cap : 1) * sizeof(float));
+    int32_t *rwin = rlab_malloc((size_t)N * r->maxlen * sizeof(int32_t));
+    float *rs = rlab_malloc((size_t)N * sizeof(float));
+    int rc = RLAB_OK;
+    if (!ps->hist || !ps->items || !ps->ref || !ps->rw || !ps->rl || !rwin || !rs) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    int64_t done_u = 0;
+    for (int32_t u = 0; u < v->n_users; u++) {
+        if (!pick[u])
+            continue;
+        if (rlab_ctx_cancelled(ctx)) {
+            rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
+            goto done;
+        }
+        rlab_ctx_progress(ctx, ++done_u, cap, "pairs", 0, NULL);
+        const int32_t *h = v->train.items + v->train.off[u];
+        const int64_t nh = v->train.off[u + 1] - v->train.off[u];
+        genrank_beam_out bo;
+        if ((rc = genrank_beam(net, h, nh, h, nh, N, m, 1, &bo, err)))
+            goto done;
+        if (bo.W < 2) {
+            genrank_beam_out_clear(&bo);
+            continue;
+        }
+        for (int b = 0; b < bo.W; b++)
+            genrank_reward_window(r, h, nh, rwin + (size_t)b * r->maxlen);
+        if ((rc = genrank_reward_score(r, rwin, bo.items, bo.W, rs, NULL, NULL, err))) {
+            genrank_beam_out_clear(&bo);
+            goto done;
+        }
+        int bw = 0, bl = 0;
+        for (int b = 1; b < bo.W; b++) {
+            if (rs[b] > rs[bw])
+                bw = b;
+            if (rs[b] < rs[bl])
+                bl = b;
+        }
+        if (rs[bw] > rs[bl]) {
+            genrank_window(net, h, nh, ps->hist + (size_t)ps->n * n);
+            memcpy(ps->items + (size_t)ps->n * 2 * m, bo.items + (size_t)bw * m,
+                   (size_t)m * sizeof(int32_t));
+            memcpy(ps->items + (size_t)ps->n * 2 * m + m, bo.items + (size_t)bl * m,
+                   (size_t)m * sizeof(int32_t));
+            ps->rw[ps->n] = rs[bw];
+            ps->rl[ps->n] = rs[bl];
+            ps->n++;
+        }
+        genrank_beam_out_clear(&bo);
+    }
+done:
+    rlab_free(pick);
+    rlab_free(rwin);
+    rlab_free(rs);
+    return rc;
+}
+
+/* Sequence log-probs of the pairs under net (no gradient) into ps->ref. */
+static int ref_logps(const genrank_net *net, pairset *ps, rlab_err *err)
+{
+    const int n = net->cfg.maxlen, m = net->cfg.session, P = net->cfg.pairs;
+    rlab_tape *t =
+        rlab_tape_new(genrank_arena_bytes(&net->cfg, net->codes.n_items, 2 * P), 65536, err);
+    int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
+    int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
+    int rc = RLAB_OK;
+    if (!t || !hh || !it) {
+        rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t p0 = 0; p0 < ps->n; p0 += P) {
+        const int k = (int)(ps->n - p0 < P ? ps->n - p0 : P);
+        for (int q = 0; q < k; q++)
+            for (int s = 0; s < 2; s++) {
+                memcpy(hh + ((size_t)s * k + q) * n, ps->hist + (size_t)(p0 + q) * n,
+                       (size_t)n * sizeof(int32_t));
+                memcpy(it + ((size_t)s * k + q) * m, ps->items + ((size_t)(p0 + q) * 2 + s) * m,
+                       (size_t)m * sizeof(int32_t));
+            }
+        rlab_tape_reset(t);
+        rlab_tape_set_training(t, 0);
+        rlab_tensor *lp = genrank_seq_logp(net, t, net->frozen, hh, it, 2 * k);
+        if (rlab_tape_error(t)) {
+            rc = rlab_errf(err, rlab_tape_error(t), "genrank: %s", rlab_tape_errmsg(t));
+            goto done;
+        }
+        for (int q = 0; q < k; q++) {
+            ps->ref[(p0 + q) * 2] = lp->data[q];
+            ps->ref[(p0 + q) * 2 + 1] = lp->data[k + q];
+        }
+    }
+done:
+    rlab_tape_free(t);
+    rlab_free(hh);
+    rlab_free(it);
+    return rc;
+}
+
+/* One IPA iteration on pol: ipa_epochs passes over the pairs, each step
+ * L = L_NTP(a batch of training samples) + lambda * L_DPO(a chunk of pairs), reference =
+ * ps->ref (the previous iterate). Dropout off. *dpo_out = mean DPO loss of the last pass. */
+static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairset *ps,
+                     uint64_t seed, double *dpo_out, double *acc_out)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    const genrank_cfg *c = &pol->cfg;
+    const int n = c->maxlen, m = c->session, P = c->pairs;
+    genrank_batcher bt;
+    int rc = genrank_batcher_init(&bt, &v->train, n, m, c->batch, c->samples, seed, err);
+    if (rc)
+        return rc;
+    rlab_tape *t =
+        rlab_tape_new(genrank_arena_bytes(c, pol->codes.n_items, c->batch + 2 * P), 65536, err);
+    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
+    oc.lr = (float)c->lr;
+    rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
+    int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
+    int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
+    float *ref = rlab_malloc((size_t)2 * P * sizeof(float));
+    int32_t *order = rlab_malloc((size_t)(ps->n ? ps->n : 1) * sizeof(int32_t));
+    if (!t || !opt || !hh || !it || !ref || !order) {
+        rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < ps->n; i++)
+        order[i] = (int32_t)i;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed ^ 0x697061ULL);
+    for (int e = 0; e < c->ipa_epochs; e++) {
+        rlab_rng_shuffle_i32(&rng, order, (size_t)ps->n);
+        double dsum = 0.0, acc = 0.0;
+        int64_t dn = 0;
+        for (int64_t p0 = 0; p0 < ps->n; p0 += P) {
+            if (rlab_ctx_cancelled(ctx)) {
+                rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
+                goto done;
+            }
+            const int k = (int)(ps->n - p0 < P ? ps->n - p0 : P);
+            for (int q = 0; q < k; q++)
+                for (int s = 0; s < 2; s++) {
+                    const int64_t pi = order[p0 + q];
+                    memcpy(hh + ((size_t)s * k + q) * n, ps->hist + (size_t)pi * n,
+                           (size_t)n * sizeof(int32_t));
+                    memcpy(it + ((size_t)s * k + q) * m, ps->items + ((size_t)pi * 2 + s) * m,
+                           (size_t)m * sizeof(int32_t));
+                    ref[(size_t)s * k + q] = ps->ref[pi * 2 + s];
+                }
+            int B = genrank_batcher_next(&bt);
+            if (B == 0) {
+                genrank_batcher_epoch(&bt);
+                B = genrank_batcher_next(&bt);
+            }
+            rlab_tape_reset(t);
+            rlab_tape_set_training(t, 0);
+            rlab_params_zero_grad(pol->P);
+            double ntp = 0.0;
+            rlab_tensor *L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+            rlab_tensor *lp = genrank_seq_logp(pol, t, pol->P->t, hh, it, 2 * k);
+            rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, k), *pl = rlab_t_slice(t, lp, 0, k, k);
+            rlab_tensor *rw = rlab_t_input(t, ref, 1, (int64_t[]){k});
+            rlab_tensor *rl = rlab_t_input(t, ref + k, 1, (int64_t[]){k});
+            rlab_tensor *dpo = rlab_t_dpo(t, pw, pl, rw, rl, c->beta);
+            L = rlab_t_add(t, L, rlab_t_scale(t, dpo, c->lambda));
+            if (rlab_tape_error(t) || rlab_tape_backward(t, L)) {
+                rc =
+                    rlab_errf(err, rlab_tape_error(t), "genrank IPA step: %s", rlab_tape_errmsg(t));
+                goto done;
+            }
+            if (rlab_opt_step(opt, pol->P)) {
+                rc = rlab_errf(err, RLAB_EINVAL, "genrank: optimiser step failed");
+                goto done;
+            }
+            dsum += (double)dpo->data[0] * k;
+            for (int q = 0; q < k; q++)
+                acc += (pw->data[q] - ref[q]) > (pl->data[q] - ref[k + q]);
+            dn += k;
+        }
+        if (dpo_out)
+            *dpo_out = dn ? dsum / (double)dn : 0.0;
+        if (acc_out)
+            *acc_out = dn ? acc / (double)dn : 0.0;
+    }
+done:
+    genrank_batcher_clear(&bt);
+    rlab_tape_free(t);
+    rlab_opt_free(opt);
+    rlab_free(hh);
+    rlab_free(it);
+    rlab_free(ref);
+    rlab_free(order);
+    return rc;
+}
+
+/* Register a copy of net (+ a copy of r) as `name`, with src's host part. */
+static int register_copy(rlab_ctx *ctx, const rlab_model *src, const genrank_net *net,
+                         const genrank_reward *r, const char *name)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_net *nc = genrank_net_clone(net, err);
+    genrank_reward *rc_ = nc && r ? reward_copy(r, err) : NULL;
+    if (!nc || (r && !rc_)) {
+        genrank_net_free(nc);
+        return err->code ? err->code : RLAB_ENOMEM;
+    }
+    rlab_model *m = genrank_model_wrap(nc, rc_, name, src->kind, err);
+    if (!m)
+        return err->code ? err->code : RLAB_ENOMEM;
+    m->n_users = src->n_users;
+    snprintf(m->dataset, sizeof m->dataset, "%s", src->dataset);
+    snprintf(m->dataset_sha256, sizeof m->dataset_sha256, "%s", src->dataset_sha256);
+    m->config = src->config ? rlab_strdup(src->config) : NULL;
+    m->train_opts = src->train_opts ? rlab_strdup(src->train_opts) : NULL;
+    int rc = src->hist.n_users ? rlab_seqs_copy(&src->hist, &m->hist, err) : RLAB_OK;
+    if (rc) {
+        rlab_model_release(m);
+        return rc;
+    }
+    return rlab_ctx_register_model(ctx, m);
+}
+
+static int align_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_model *gm = NULL;
+    const rlab_model *m = genrank_arg(ctx, args, &gm);
+    if (!m)
+        return err->code;
+    rlab_dataset *ds = NULL;
+    rlab_view *v = model_view(ctx, m, &ds);
+    if (!v)
+        return err->code;
+    rlab_host *host = rlab_ctx_host(ctx);
+    const int iters = (int)rlab_args_int(args, "iters");
+    const int users = (int)rlab_args_int(args, "users");
+    const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    const char *name = rlab_args_str(args, "name");
+    genrank_net *cur = genrank_net_clone(gm->net, err);
+    genrank_reward *r = NULL;
+    pairset ps = {0};
+    int rc = cur ? RLAB_OK : (err->code ? err->code : RLAB_ENOMEM);
+    if (!rc) {
+        genrank_cfg *c = &cur->cfg;
+        if (rlab_args_given(args, "beta"))
+            c->beta = (float)rlab_args_float(args, "beta");
+        if (rlab_args_given(args, "lambda"))
+            c->lambda = (float)rlab_args_float(args, "lambda");
+        if (rlab_args_given(args, "frac"))
+            c->ipa_frac = (float)rlab_args_float(args, "frac");
+        if (rlab_args_given(args, "ipa_beam"))
+            c->ipa_beam = (int)rlab_args_int(args, "ipa_beam");
+        if (rlab_args_given(args, "ipa_epochs"))
+            c->ipa_epochs = (int)rlab_args_int(args, "ipa_epochs");
+        rlab_ctx_printf(ctx,
+                        "IPA on '%s': %d iterations, beta %.3g, lambda %.3g, %.0f%% of users, %d "
+                        "sessions each, %d pass(es), %d pairs/step, seed %llu",
+                        m->name, iters, (double)c->beta, (double)c->lambda,
+                        100.0 * (double)c->ipa_frac, c->ipa_beam, c->ipa_epochs, c->pairs,
+                        (unsigned long long)seed);
+    }
+    if (!rc && gm->reward) {
+        if (!(r = reward_copy(gm->reward, err)))
+            rc = err->code ? err->code : RLAB_ENOMEM;
+    } else if (!rc) {
+        const genrank_cfg *c = &cur->cfg;
+        r = genrank_reward_new(v->n_items, c->r_dim, c->session, c->maxlen, c->like_w, seed, err);
+        if (!r)
+            rc = err->code ? err->code : RLAB_ENOMEM;
+        else if (!(rc = genrank_reward_train(r, v, ds, c->r_epochs, seed, err)))
+            rlab_ctx_printf(ctx,
+                            "reward model: %d epochs, held-out like AUC %.4f, mean BCE %.4f "
+                            "(like: rating >= 4; watch: rating / 5)",
+                            c->r_epochs, r->auc_like, r->bce);
+        if (!rc) {
+            rlab_ctx_metric(ctx, 0, "valid", "reward.auc_like", "full", r->auc_like);
+            rlab_ctx_metric(ctx, 0, "valid", "reward.bce", "full", r->bce);
+        }
+    }
+    rlab_table *tb = NULL;
+    if (!rc) {
+        tb = rlab_ctx_result_table(ctx, "ipa", NMCOLS, measure_cols);
+        if (!tb)
+            rc = RLAB_ENOMEM;
+    }
+    rlab_world *world = world_of(ds);
+    genrank_measures ms;
+    if (!rc &&
+        !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
+        report(ctx, tb, cur->ipa_iter, cur, &ms);
+    double first_reward = ms.reward_mean, first_true = ms.true_mean;
+    for (int i = 1; !rc && i <= iters; i++) {
+        const uint64_t is = seed * 1000003ULL + (uint64_t)i;
+        if ((rc = make_pairs(ctx, cur, r, v, is, &ps)))
+            break;
+        if (ps.n == 0) {
+            rc = rlab_ctx_errorf(ctx, RLAB_ESTATE,
+                                 "IPA iteration %d: no preference pairs (raise frac or ipa_beam)",
+                                 i);
+            break;
+        }
+        double mr = 0.0;
+        for (int64_t q = 0; q < ps.n; q++)
+            mr += (double)(ps.rw[q] - ps.rl[q]);
+        if ((rc = ref_logps(cur, &ps, err)))
+            break;
+        double dpo = 0.0, acc = 0.0;
+        if ((rc = ipa_train(ctx, cur, v, &ps, is, &dpo, &acc)))
+            break;
+        cur->ipa_iter++;
+        rlab_ctx_printf(ctx,
+                        "IPA iteration %d: %lld pairs (mean reward gap %.4f), DPO loss %.4f, "
+                        "preference accuracy vs reference %.3f",
+                        i, (long long)ps.n, mr / (double)ps.n, dpo, acc);
+        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "dpo_loss", NULL, dpo);
+        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pairs", NULL, (double)ps.n);
+        pairset_clear(&ps);
+        if ((rc =
+                 genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
+            break;
+        report(ctx, tb, cur->ipa_iter, cur, &ms);
+        char nm[160];
+        snprintf(nm, sizeof nm, "%s_ipa%d", name && name[0] ? name : m->name, cur->ipa_iter);
+        if (strlen(nm) > 63) {
+            rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "model name '%s' is longer than 63 bytes", nm);
+            break;
+        }
+        if ((rc = register_copy(ctx, m, cur, r, nm)))
+            break;
+        rlab_ctx_result_model(ctx, "model", nm);
+    }
+    if (!rc) {
+        rlab_ctx_result_float(ctx, "reward_mean_before", first_reward);
+        rlab_ctx_result_float(ctx, "reward_mean_after", ms.reward_mean);
+        rlab_ctx_result_float(ctx, "recall10_after", ms.recall[1]);
+        rlab_ctx_result_float(ctx, "reward_auc_like", r ? r->auc_like : (double)NAN);
+        if (!isnan(first_true)) {
+            rlab_ctx_result_float(ctx, "true_mean_before", first_true);
+            rlab_ctx_result_float(ctx, "true_mean_after", ms.true_mean);
+        }
+    }
+    /* the original model gets the reward model too when it had none (a new registration
+     * under the same name: registered models are immutable) */
+    if (!rc && !gm->reward && r)
+        rc = register_copy(ctx, m, gm->net, r, m->name);
+    pairset_clear(&ps);
+    rlab_world_free(world);
+    genrank_net_free(cur);
+    genrank_reward_free(r);
+    rlab_view_free(v);
+    rlab_host_dataset_release(host, ds);
+    return rc;
+}
+
+static int measure_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_model *gm = NULL;
+    const rlab_model *m = genrank_arg(ctx, args, &gm);
+    if (!m)
+        return err->code;
+    rlab_dataset *ds = NULL;
+    rlab_view *v = model_view(ctx, m, &ds);
+    if (!v)
+        return err->code;
+    genrank_measures ms;
+    rlab_world *world = world_of(ds);
+    rlab_table *tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
+    int rc = tb ? genrank_measure(gm->net, gm->reward, world, v, (int)rlab_args_int(args, "users"),
+                                  (int)rlab_args_int(args, "beam"), &ms, cancel_cb, ctx, err)
+                : RLAB_ENOMEM;
+    rlab_world_free(world);
+    if (!rc) {
+        report(ctx, tb, gm->net->ipa_iter, gm->net, &ms);
+        rlab_ctx_result_float(ctx, "recall@10", ms.recall[1]);
+        rlab_ctx_result_float(ctx, "ndcg@10", ms.ndcg[1]);
+        rlab_ctx_result_float(ctx, "legality", ms.legality);
+        rlab_ctx_result_float(ctx, "reward_mean", ms.reward_mean);
+        if (!isnan(ms.true_mean))
+            rlab_ctx_result_float(ctx, "true_mean", ms.true_mean);
+    }
+    rlab_view_free(v);
+    rlab_host_dataset_release(rlab_ctx_host(ctx), ds);
+    return rc;
+}
+
+/* ---- show ----------------------------------------------------------------------------------- */
+
+static void tuple_str(const genrank_codes *cd, int32_t item, const int32_t *tok, char *buf,
+                      size_t size)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int l = 0; l < cd->Lt && o < size; l++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%d", l ? "." : "<",
+                              tok ? tok[l] : cd->codes[(int64_t)item * cd->Lt + l]);
+    if (o < size)
+        snprintf(buf + o, size - o, ">");
+}
+
+static const char *item_name(const rlab_dataset *ds, int32_t it, char *buf, size_t size)
+{
+    if (it < 0)
+        return "(illegal)";
+    const char *s = ds ? rlab_vocab_name(&ds->items, it) : NULL;
+    snprintf(buf, size, "%s", s ? s : "?");
+    if (!s)
+        snprintf(buf, size, "#%d", (int)it);
+    return buf;
+}
+
+static int show_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_model *gm = NULL;
+    const rlab_model *m = genrank_arg(ctx, args, &gm);
+    if (!m)
+        return err->code;
+    const genrank_net *net = gm->net;
+    const genrank_codes *cd = &net->codes;
+    rlab_host *host = rlab_ctx_host(ctx);
+    rlab_dataset *ds = m->dataset[0] ? rlab_host_dataset_get(host, m->dataset) : NULL;
+    const char *us = rlab_args_str(args, "user");
+    int32_t u = ds ? rlab_vocab_find(&ds->users, us, strlen(us)) : -1;
+    if (u < 0) {
+        char *end = NULL;
+        long x = strtol(us[0] == '#' ? us + 1 : us, &end, 10);
+        if (end && !*end && x >= 0 && x < m->n_users)
+            u = (int32_t)x;
+    }
+    if (u < 0 || u >= m->hist.n_users) {
+        if (ds)
+            rlab_host_dataset_release(host, ds);
+        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "no user '%s' in model '%s'", us, m->name);
+    }
+    const int W = (int)rlab_args_int(args, "beam"), m_ = net->cfg.session, Lt = cd->Lt;
+    const int32_t *h = NULL;
+    const int64_t nh = rlab_model_user_hist(m, u, &h);
+    genrank_beam_out bo;
+    int rc = genrank_beam(net, h, nh, h, nh, W, m_, 1, &bo, err);
+    float *rs = NULL, *lk = NULL, *wt = NULL;
+    int32_t *rw = NULL;
+    char b1[96], b2[512], b3[512];
+    if (!rc) {
+        rlab_table *th = rlab_ctx_result_table(ctx, "history", 3,
+                                               (const char *const[]){"pos", "item", "tokens"});
+        const int64_t from = nh > net->cfg.maxlen ? nh - net->cfg.maxlen : 0;
+        for (int64_t i = from; th && i < nh; i++) {
+            tuple_str(cd, h[i], NULL, b2, sizeof b2);
+            rlab_table_add_row(th, "iss", (int)(i - from), item_name(ds, h[i], b1, sizeof b1), b2);
+        }
+        rlab_ctx_printf(ctx, "user %s: %lld history items (the encoder sees the last %d)", us,
+                        (long long)nh, net->cfg.maxlen);
+    }
+    if (!rc && gm->reward && bo.W > 0) {
+        const genrank_reward *r = gm->reward;
+        rs = rlab_malloc((size_t)bo.W * 3 * sizeof(float));
+        rw = rlab_malloc((size_t)bo.W * r->maxlen * sizeof(int32_t));
+        if (!rs || !rw)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        else {
+            lk = rs + bo.W;
+            wt = lk + bo.W;
+            for (int b = 0; b < bo.W; b++)
+                genrank_reward_window(r, h, nh, rw + (size_t)b * r->maxlen);
+            rc = genrank_reward_score(r, rw, bo.items, bo.W, rs, lk, wt, err);
+        }
+    }
+    int bw = -1, bl = -1;
+    for (int b = 0; rs && b < bo.W; b++) {
+        if (bw < 0 || rs[b] > rs[bw])
+            bw = b;
+        if (bl < 0 || rs[b] < rs[bl])
+            bl = b;
+    }
+    if (!rc) {
+        rlab_table *tb =
+            rlab_ctx_result_table(ctx, "beams", 8,
+                                  (const char *const[]){"rank", "logp", "reward", "like", "watch",
+                                                        "role", "items", "tokens"});
+        for (int b = 0; tb && b < bo.W; b++) {
+            size_t o2 = 0, o3 = 0;
+            b2[0] = b3[0] = 0;
+            for (int i = 0; i < m_; i++) {
+                const int32_t it = bo.items[(size_t)b * m_ + i];
+                o2 += (size_t)snprintf(b2 + o2, o2 < sizeof b2 ? sizeof b2 - o2 : 0, "%s%s",
+                                       i ? " " : "", item_name(ds, it, b1, sizeof b1));
+                char tt[96];
+                tuple_str(cd, it, bo.tokens + (size_t)b * m_ * Lt + (size_t)i * Lt, tt, sizeof tt);
+                o3 += (size_t)snprintf(b3 + o3, o3 < sizeof b3 ? sizeof b3 - o3 : 0, "%s%s",
+                                       i ? " " : "", tt);
+            }
+            const char *role = b == bw ? "winner" : b == bl ? "loser" : "";
+            if (rs)
+                rlab_table_add_row(tb, "iffffsss", b + 1, (double)bo.logp[b], (double)rs[b],
+                                   (double)lk[b], (double)wt[b], role, b2, b3);
+            else
+                rlab_table_add_row(tb, "if---sss", b + 1, (double)bo.logp[b], role, b2, b3);
+        }
+        /* the best session's tokens level by level */
+        rlab_table *tl = rlab_ctx_result_table(
+            ctx, "tokens", 4, (const char *const[]){"item_pos", "level", "token", "item"});
+        for (int i = 0; tl && bo.W > 0 && i < m_; i++)
+            for (int l = 0; l < Lt; l++)
+                rlab_table_add_row(tl, "iiis", i + 1, l + 1,
+                                   (int)bo.tokens[(size_t)i * Lt + (size_t)l],
+                                   item_name(ds, bo.items[i], b1, sizeof b1));
+        rlab_ctx_printf(ctx, "%d beams of %d items; winner #%d, loser #%d%s", bo.W, m_, bw + 1,
+                        bl + 1, rs ? "" : " (no reward model: run genrank.align first)");
+        rlab_ctx_result_int(ctx, "beams", bo.W);
+        if (bw >= 0) {
+            rlab_ctx_result_float(ctx, "winner_reward", rs[bw]);
+            rlab_ctx_result_float(ctx, "loser_reward", rs[bl]);
+        }
+    }
+    genrank_beam_out_clear(&bo);
+    rlab_free(rs);
+    rlab_free(rw);
+    if (ds)
+        rlab_host_dataset_release(host, ds);
+    return rc;
+}
+
+/* ---- the descriptor ---------------------------------------------------------------------- */
+
+static const rlab_arg align_args[] = {
+    {.name = "model",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "an onerec / tiger model"},
+    {.name = "iters",
+     .type = RLAB_ARG_INT,
+     .def = "2",
+     .min = 1,
+     .max = 100,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "IPA iterations"},
+    {.name = "users",
+     .type = RLAB_ARG_INT,
+     .def = "300",
+     .min = 0,
+     .max = 1 << 30,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "users measured per iteration (evenly spaced; 0 = all)"},
+    {.name = "beta",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.1",
+     .min = 1e-4,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "DPO beta (default: the model's config)"},
+    {.name = "lambda",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "DPO weight (default: the model's config)"},
+    {.name = "frac",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.2",
+     .min = 1e-4,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "fraction of users giving pairs (default: the model's config)"},
+    {.name = "ipa_beam",
+     .type = RLAB_ARG_INT,
+     .def = "16",
+     .min = 2,
+     .max = 1024,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "sessions per user (default: config)"},
+    {.name = "ipa_epochs",
+     .type = RLAB_ARG_INT,
+     .def = "2",
+     .min = 1,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "passes over the pairs (default: config)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "2025",
+     .flags = RLAB_ARGF_INT64,
+     .help = "seed of the user draw and the reward model"},
+    {.name = "name",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "prefix of the iterates' names (default: the model's)"},
+    {0}};
+
+static const rlab_arg measure_args[] = {{.name = "model",
+                                         .type = RLAB_ARG_MODEL,
+                                         .flags = RLAB_ARGF_REQUIRED,
+                                         .help = "an onerec / tiger model"},
+                                        {.name = "users",
+                                         .type = RLAB_ARG_INT,
+                                         .def = "0",
+                                         .min = 0,
+                                         .max = 1 << 30,
+                                         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                         .help = "users measured (evenly spaced; 0 = all)"},
+                                        {.name = "beam",
+                                         .type = RLAB_ARG_INT,
+                                         .def = "20",
+                                         .min = 1,
+                                         .max = 1024,
+                                         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                         .help = "beam width"},
+                                        {0}};
+
+static const rlab_arg show_args[] = {{.name = "model",
+                                      .type = RLAB_ARG_MODEL,
+                                      .flags = RLAB_ARGF_REQUIRED,
+                                      .help = "an onerec / tiger model"},
+                                     {.name = "user",
+                                      .type = RLAB_ARG_STRING,
+                                      .flags = RLAB_ARGF_REQUIRED,
+                                      .help = "user id of the dataset (or #index)"},
+                                     {.name = "beam",
+                                      .type = RLAB_ARG_INT,
+                                      .def = "8",
+                                      .min = 1,
+                                      .max = 1024,
+                                      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+                                      .help = "beam width"},
+                                     {0}};
+
+static const rlab_cmd genrank_cmds[] = {
+    {.name = "align",
+     .args = align_args,
+     .help = "Iterative preference alignment (OneRec IPA) of an onerec / tiger model.\n"
+             "Trains the reward model R when the model has none, measures the model, then per\n"
+             "iteration: beam-searches ipa_beam sessions for a fraction of users, scores them\n"
+             "with R (winner = best, loser = worst), trains L = L_NTP + lambda * L_DPO against\n"
+             "the previous iterate, measures it (table 'ipa', metrics per iteration) and\n"
+             "registers it as <name>_ipa<i>.\n"
+             "Example: genrank.align model=onerec iters=2",
+     .flags = RLAB_CMD_JOB,
+     .run = align_run},
+    {.name = "measure",
+     .args = measure_args,
+     .help = "Session measures of an onerec / tiger model on its dataset's valid targets.\n"
+             "Recall/NDCG@5,10,20 of the beam's items (best session first) against the next\n"
+             "items (valid + test, up to m), the first item vs the next item, reward mean/max\n"
+             "over the beam, per-level entropy, expert load, legality without the trie.",
+     .flags = RLAB_CMD_JOB,
+     .run = measure_run},
+    {.name = "show",
+     .args = show_args,
+     .help = "One user's generated sessions: history (table 'history'), the beam's sessions\n"
+             "with rewards, winner and loser (table 'beams'), the best session's tokens level\n"
+             "by level (table 'tokens').\n"
+             "Example: genrank.show model=onerec user=17",
+     .flags = RLAB_CMD_READONLY,
+     .run = show_run},
+    {0}};
+
+/* the measures of every IPA iteration (and of genrank.measure) of every genrank run */
+static const char ipa_sql[] =
+    "SELECT r.id AS run, r.name AS name, m.step AS iter,"
+    " max(CASE WHEN m.name = 'recall@10' THEN m.value END) AS recall10,"
+    " max(CASE WHEN m.name = 'ndcg@10' THEN m.value END) AS ndcg10,"
+    " max(CASE WHEN m.name = 'first_r@10' THEN m.value END) AS first_r10,"
+    " max(CASE WHEN m.name = 'reward_mean' THEN m.value END) AS reward_mean,"
+    " max(CASE WHEN m.name = 'reward_max' THEN m.value END) AS reward_max,"
+    " max(CASE WHEN m.name = 'true_mean' THEN m.value END) AS true_mean,"
+    " max(CASE WHEN m.name = 'ent_l1' THEN m.value END) AS ent_l1,"
+    " max(CASE WHEN m.name = 'ent_last' THEN m.value END) AS ent_last,"
+    " max(CASE WHEN m.name = 'load_max' THEN m.value END) AS load_max,"
+    " max(CASE WHEN m.name = 'legality' THEN m.value END) AS legality"
+    " FROM runs r JOIN metrics m ON m.run_id = r.id"
+    " WHERE r.plugin = 'genrank' AND m.split = 'valid'"
+    " GROUP BY r.id, m.step HAVING recall10 IS NOT NULL ORDER BY r.id, m.step";
+
+static const rlab_view_kind genrank_views[] = {
+    {.name = "ipa", .title = "genrank IPA iterations", .kind = "table", .source = ipa_sql}, {0}};
+
+RLAB_PLUGIN(genrank)
+{
+    RLAB_PLUGIN_INIT(out);
+    out->name = "genrank";
+    out->version = "0.1.0";
+    out->summary = "OneRec: generative ranking with MoE, a reward model and preference alignment";
+    out->models = genrank_kinds;
+    out->commands = genrank_cmds;
+    out->views = genrank_views;
+    return RLAB_OK;
+}

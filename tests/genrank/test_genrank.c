@@ -1,0 +1,481 @@
+/*
+ * tests/genrank: the genrank plugin (OneRec). Unit ids "genrank.*":
+ *   trie.*    the prefix trie of hand-written codes (lookup, sizes, bad codes)
+ *   beam.*    constrained beam search: only real, unmasked, distinct items; an exhausted
+ *             catalogue; unconstrained legality counts; beam log-probs equal the
+ *             teacher-forced sequence log-probs (the decoder is causal)
+ *   train.*   NTP steps lower the loss of a fixed batch; DPO steps raise the policy's
+ *             winner-over-loser margin against a frozen reference
+ *   reward.*  the reward model learns item quality from ratings
+ *   host.*    the verbs and commands on a synthetic dataset (tokenizer, onerec, tiger, the
+ *             inline tokenizer,
+ *             eval, recommend, save / load, genrank.align, genrank.measure, genrank.show,
+ *             error messages)
+ */
+#include "genrank.h"
+
+#include "harness_host.h"
+
+#include "data/loaders.h"
+#include "tensor/checkpoint.h"
+#include "tensor/loss.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef RLAB_GENRANK_PLUGIN_DIR
+#define RLAB_GENRANK_PLUGIN_DIR "build/plugins"
+#endif
+#define PDIR RLAB_GENRANK_PLUGIN_DIR
+
+/* 6 items, 2 levels + a digit: codes (a, b, dedup) */
+static const int32_t codes6[] = {0, 0, 0, /* item 0 */
+                                 0, 1, 0, /* item 1 */
+                                 1, 0, 0, /* item 2 */
+                                 1, 0, 1, /* item 3 */
+                                 2, 2, 0, /* item 4 */
+                                 2, 1, 0 /* item 5 */};
+
+static void t_trie(void)
+{
+    genrank_codes c;
+    rlab_err err = {0};
+    CHECK(genrank_codes_init(&c, codes6, 6, 3, &err) == RLAB_OK);
+    CHECK_EQ_INT(c.K[0], 3);
+    CHECK_EQ_INT(c.K[1], 3);
+    CHECK_EQ_INT(c.K[2], 2);
+    CHECK_EQ_INT(c.nn[1], 3); /* prefixes a = 0, 1, 2 */
+    CHECK_EQ_INT(c.nn[2], 5); /* (0,0) (0,1) (1,0) (2,2) (2,1) */
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(genrank_codes_item(&c, codes6 + 3 * i), i);
+    CHECK_EQ_INT(genrank_codes_item(&c, (const int32_t[]){1, 1, 0}), -1);
+    CHECK_EQ_INT(genrank_codes_item(&c, (const int32_t[]){1, 0, 2}), -1);
+    CHECK_EQ_INT(genrank_codes_item(&c, (const int32_t[]){0, 0, -1}), -1);
+    genrank_codes_clear(&c);
+    /* duplicate tuples and negative codes are refused */
+    int32_t dup[6] = {0, 1, 0, 0, 1, 0};
+    CHECK(genrank_codes_init(&c, dup, 2, 3, &err) == RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "items 0 and 1 have the same semantic ID");
+    int32_t neg[3] = {0, -1, 0};
+    CHECK(genrank_codes_init(&c, neg, 1, 3, &err) == RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "item 0 has code -1 at level 2");
+}
+
+static genrank_cfg small_cfg(int m)
+{
+    genrank_cfg c;
+    memset(&c, 0, sizeof c);
+    rlab_err err = {0};
+    CHECK(rlab_config_defaults(genrank_fields, NULL, &c, &err) == RLAB_OK);
+    c.session = m;
+    c.dim = 16;
+    c.heads = 2;
+    c.enc_layers = 1;
+    c.dec_layers = 1;
+    c.ffn = 16;
+    c.experts = 3;
+    c.topk = 2;
+    c.maxlen = 6;
+    c.dropout = 0.0f;
+    c.batch = 8;
+    c.pairs = 4;
+    c.seed = 7;
+    return c;
+}
+
+static void t_beam_constrained(void)
+{
+    genrank_cfg c = small_cfg(3);
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    CHECK_MSG(net != NULL, "%s", err.msg);
+    if (!net)
+        return;
+    const int32_t hist[2] = {1, 4};
+    genrank_beam_out bo;
+    CHECK_MSG(genrank_beam(net, hist, 2, hist, 2, 5, 3, 1, &bo, &err) == RLAB_OK, "%s", err.msg);
+    /* 4 allowed items, sessions of 3 distinct ones: 24 orderings, 5 beams */
+    CHECK_EQ_INT(bo.W, 5);
+    for (int b = 0; b < bo.W; b++) {
+        for (int i = 0; i < 3; i++) {
+            const int32_t it = bo.items[b * 3 + i];
+            CHECK(it >= 0 && it < 6 && it != 1 && it != 4);
+            for (int q = 0; q < i; q++)
+                CHECK(bo.items[b * 3 + q] != it);
+            /* the tokens spell the item's tuple */
+            CHECK(memcmp(bo.tokens + b * 9 + i * 3, codes6 + 3 * it, 3 * sizeof(int32_t)) == 0);
+        }
+        if (b)
+            CHECK(bo.logp[b] <= bo.logp[b - 1]);
+    }
+    CHECK_EQ_INT(bo.legal, bo.generated);
+    genrank_beam_out_clear(&bo);
+    /* an exhausted catalogue: 3 allowed items, sessions of 3 = all 6 permutations */
+    const int32_t mask[3] = {0, 2, 4};
+    CHECK(genrank_beam(net, hist, 2, mask, 3, 8, 3, 1, &bo, &err) == RLAB_OK);
+    CHECK_EQ_INT(bo.W, 6);
+    for (int b = 0; b < bo.W; b++) {
+        int seen = 0;
+        for (int i = 0; i < 3; i++) {
+            const int32_t it = bo.items[b * 3 + i];
+            CHECK(it == 1 || it == 3 || it == 5);
+            seen |= 1 << it;
+        }
+        CHECK_EQ_INT(seen, (1 << 1) | (1 << 3) | (1 << 5));
+    }
+    genrank_beam_out_clear(&bo);
+    /* unconstrained: every tuple of the code space can come out; legal <= generated, and an
+     * illegal tuple is reported as item -1 */
+    CHECK(genrank_beam(net, hist, 2, NULL, 0, 16, 3, 0, &bo, &err) == RLAB_OK);
+    CHECK(bo.generated > 0 && bo.legal <= bo.generated);
+    int64_t legal = 0;
+    for (int b = 0; b < bo.W; b++)
+        for (int i = 0; i < 3; i++) {
+            const int32_t it = bo.items[b * 3 + i];
+            const int32_t *tk = bo.tokens + b * 9 + i * 3;
+            CHECK_EQ_INT(it, genrank_codes_item(&net->codes, tk));
+            legal += it >= 0;
+        }
+    CHECK_EQ_INT(legal, bo.legal);
+    CHECK_EQ_INT(bo.generated, (int64_t)bo.W * 3);
+    genrank_beam_out_clear(&bo);
+    /* the ranking puts the point-wise beam first */
+    float sc[6];
+    CHECK(genrank_rank_scores(net, hist, 2, sc, &err) == RLAB_OK);
+    for (int i = 0; i < 6; i++)
+        CHECK(i == 1 || i == 4 ? sc[i] < 100.0f : sc[i] >= 1000.0f);
+    genrank_net_free(net);
+}
+
+/* Hand-computed measures: with zero output heads every level's distribution is uniform, so
+ * the per-level entropy is log K_l and every beam's log-probability is -sum log K; the expert
+ * load counts top-k routings of every decoder position of every step. */
+static void t_beam_entropy(void)
+{
+    genrank_cfg c = small_cfg(1);
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    if (!net)
+        return;
+    for (int l = 0; l < 3; l++) {
+        rlab_tensor *w = &net->P->t[net->head[l]], *b = &net->P->t[net->head_b[l]];
+        memset(w->data, 0, (size_t)w->n * sizeof(float));
+        memset(b->data, 0, (size_t)b->n * sizeof(float));
+    }
+    const int32_t hist[1] = {2};
+    genrank_beam_out bo;
+    CHECK(genrank_beam(net, hist, 1, NULL, 0, 4, 1, 0, &bo, &err) == RLAB_OK);
+    const double K[3] = {3, 3, 2};
+    for (int l = 0; l < 3; l++) {
+        CHECK(bo.ent_n[l] > 0);
+        CHECK_NEAR(bo.ent[l] / (double)bo.ent_n[l], log(K[l]), 1e-5);
+    }
+    for (int b = 0; b < bo.W; b++)
+        CHECK_NEAR(bo.logp[b], -log(18.0), 1e-5);
+    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams of 1, 2, 3 positions:
+     * 1 + 6 + 12 positions, 2 experts each */
+    double routed = 0.0;
+    for (int e = 0; e < c.experts; e++)
+        routed += bo.load[e];
+    CHECK_NEAR(routed, 2.0 * (1 + 6 + 12), 1e-9);
+    genrank_beam_out_clear(&bo);
+    genrank_net_free(net);
+}
+
+/* The beam's log-probability of a session (incremental decoding) equals the teacher-forced
+ * sum of token log-probabilities (one decoder pass): the decoder sees no future token. */
+static void t_beam_logp(void)
+{
+    genrank_cfg c = small_cfg(2);
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    if (!net)
+        return;
+    const int32_t hist[3] = {5, 0, 2};
+    genrank_beam_out bo;
+    CHECK(genrank_beam(net, hist, 3, hist, 3, 3, 2, 1, &bo, &err) == RLAB_OK);
+    /* the beam's constraint renormalises nothing: logp is the model's, so compare directly */
+    rlab_tape *t = rlab_tape_new(64u << 20, 4096, &err);
+    int32_t win[6 * 3];
+    for (int b = 0; b < 3; b++)
+        genrank_window(net, hist, 3, win + b * 6);
+    rlab_tape_set_training(t, 0);
+    rlab_tensor *lp = genrank_seq_logp(net, t, net->frozen, win, bo.items, bo.W);
+    CHECK_MSG(!rlab_tape_error(t), "%s", rlab_tape_errmsg(t));
+    for (int b = 0; b < bo.W && !rlab_tape_error(t); b++)
+        CHECK_NEAR(lp->data[b], bo.logp[b], 1e-3);
+    rlab_tape_free(t);
+    genrank_beam_out_clear(&bo);
+    genrank_net_free(net);
+}
+
+static void t_train_ntp(void)
+{
+    genrank_cfg c = small_cfg(2);
+    c.lr = 0.01;
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    if (!net)
+        return;
+    /* 4 samples: history window [6] and the next 2 items */
+    int32_t hist[4 * 6], items[4 * 2] = {0, 1, 2, 3, 4, 5, 1, -1};
+    for (int b = 0; b < 4; b++)
+        for (int i = 0; i < 6; i++)
+            hist[b * 6 + i] = i < 6 - b ? -1 : (b + i) % 6;
+    rlab_tape *t = rlab_tape_new(genrank_arena_bytes(&c, 6, 4), 16384, &err);
+    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
+    oc.lr = 0.01f;
+    rlab_opt *opt = rlab_opt_new(net->P, &oc, &err);
+    double first = 0.0, last = 0.0;
+    for (int s = 0; s < 40; s++) {
+        rlab_tape_reset(t);
+        rlab_tape_set_training(t, 1);
+        rlab_params_zero_grad(net->P);
+        double ntp = 0.0;
+        rlab_tensor *L = genrank_ntp_loss(net, t, hist, items, 4, &ntp);
+        CHECK_MSG(!rlab_tape_error(t), "%s", rlab_tape_errmsg(t));
+        if (rlab_tape_error(t))
+            break;
+        CHECK(rlab_tape_backward(t, L) == 0);
+        CHECK(rlab_opt_step(opt, net->P) == 0);
+        if (s == 0) {
+            first = ntp;
+            /* 7 real targets x 3 tokens: the mean NTP of a random model is near log(K) */
+            CHECK(ntp > 0.3 && ntp < 2.0);
+        }
+        last = ntp;
+    }
+    CHECK_MSG(last < 0.5 * first, "NTP %.4f -> %.4f", first, last);
+    rlab_opt_free(opt);
+    rlab_tape_free(t);
+    genrank_net_free(net);
+}
+
+static void t_train_dpo(void)
+{
+    genrank_cfg c = small_cfg(2);
+    rlab_err err = {0};
+    genrank_net *pol = genrank_net_new(&c, codes6, 6, 3, &err);
+    genrank_net *ref = pol ? genrank_net_clone(pol, &err) : NULL;
+    if (!ref) {
+        genrank_net_free(pol);
+        return;
+    }
+    int32_t hist[2 * 6], items[2 * 2 * 2];
+    for (int i = 0; i < 6; i++)
+        hist[i] = hist[6 + i] = i < 3 ? -1 : i;
+    /* sequences 0..1 = winners, 2..3 = losers (seq_logp order: k winners then k losers) */
+    const int32_t win[4] = {0, 1, 2, 0}, lose[4] = {5, 4, 4, 3};
+    memcpy(items, win, sizeof win);
+    memcpy(items + 4, lose, sizeof lose);
+    int32_t hh[4 * 6];
+    memcpy(hh, hist, sizeof hist);
+    memcpy(hh + 12, hist, sizeof hist);
+    rlab_tape *t = rlab_tape_new(genrank_arena_bytes(&c, 6, 8), 16384, &err);
+    rlab_tensor *r0 = genrank_seq_logp(ref, t, ref->frozen, hh, items, 4);
+    float refv[4];
+    memcpy(refv, r0->data, sizeof refv);
+    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
+    oc.lr = 0.01f;
+    rlab_opt *opt = rlab_opt_new(pol->P, &oc, &err);
+    double margin0 = 0.0, margin = 0.0, loss0 = 0.0, loss = 0.0;
+    for (int s = 0; s < 15; s++) {
+        rlab_tape_reset(t);
+        rlab_tape_set_training(t, 0);
+        rlab_params_zero_grad(pol->P);
+        rlab_tensor *lp = genrank_seq_logp(pol, t, pol->P->t, hh, items, 4);
+        rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, 2), *pl = rlab_t_slice(t, lp, 0, 2, 2);
+        rlab_tensor *d = rlab_t_dpo(t, pw, pl, rlab_t_input(t, refv, 1, (int64_t[]){2}),
+                                    rlab_t_input(t, refv + 2, 1, (int64_t[]){2}), 0.5f);
+        CHECK_MSG(!rlab_tape_error(t), "%s", rlab_tape_errmsg(t));
+        if (rlab_tape_error(t))
+            break;
+        double mg = 0.0;
+        for (int q = 0; q < 2; q++)
+            mg += (double)((pw->data[q] - refv[q]) - (pl->data[q] - refv[2 + q]));
+        if (s == 0) {
+            margin0 = mg;
+            loss0 = d->data[0];
+            CHECK_NEAR(mg, 0.0, 1e-4); /* the policy starts as the reference */
+            CHECK_NEAR(d->data[0], log(2.0), 1e-4);
+        }
+        margin = mg;
+        loss = d->data[0];
+        CHECK(rlab_tape_backward(t, d) == 0);
+        CHECK(rlab_opt_step(opt, pol->P) == 0);
+    }
+    CHECK_MSG(margin > margin0 + 1.0 && loss < loss0, "margin %.4f -> %.4f, loss %.4f -> %.4f",
+              margin0, margin, loss0, loss);
+    rlab_opt_free(opt);
+    rlab_tape_free(t);
+    genrank_net_free(pol);
+    genrank_net_free(ref);
+}
+
+/* ---- a synthetic dataset with attributes and ratings ------------------------------------- */
+
+/* n_items items in 6 groups (attributes {g, 6 + i % 4}); users with 12 interactions, mostly
+ * in one group, rating 5 for even items and 1 for odd ones. */
+static rlab_dataset *synth(const char *name, int n_items, int n_users)
+{
+    size_t cap = (size_t)n_items * 40 + 16;
+    char *js = malloc(cap);
+    size_t o = 0;
+    o += (size_t)snprintf(js + o, cap - o, "{");
+    for (int i = 0; i < n_items; i++)
+        o += (size_t)snprintf(js + o, cap - o, "%s\"%d\": [%d, %d]", i ? ", " : "", i + 1, i % 6,
+                              6 + i % 4);
+    o += (size_t)snprintf(js + o, cap - o, "}");
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_data_load_buffer(js, o, "item2attributes", name, &ds, &err) == RLAB_OK,
+              "item2attributes: %s", err.msg);
+    free(js);
+    if (!ds)
+        return NULL;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    for (int u = 0; u < n_users; u++) {
+        char b[16];
+        snprintf(b, sizeof b, "u%d", u);
+        int32_t uu = rlab_vocab_add(&ds->users, b, strlen(b));
+        for (int t = 0; t < 12; t++) {
+            int32_t it =
+                (int32_t)(rlab_rng_below(&rng, (uint64_t)(n_items / 6)) * 6 + (uint64_t)(u % 6));
+            if (t % 4 == 3)
+                it = (int32_t)rlab_rng_below(&rng, (uint64_t)n_items);
+            CHECK(rlab_inter_push(&ds->inter, uu, it, t, it % 2 ? 1.0f : 5.0f, NULL) == 0);
+        }
+    }
+    ds->inter.flags = RLAB_INTER_HAS_TS;
+    return ds;
+}
+
+static void t_reward(void)
+{
+    rlab_dataset *ds = synth("rw", 60, 80);
+    if (!ds)
+        return;
+    rlab_err err = {0};
+    rlab_view_opts o = rlab_view_defaults();
+    rlab_view *v = NULL;
+    CHECK(rlab_view_new(ds, &o, &v, &err) == RLAB_OK);
+    genrank_reward *r = genrank_reward_new(60, 16, 3, 6, 0.5f, 3, &err);
+    CHECK_MSG(r && genrank_reward_train(r, v, ds, 30, 3, &err) == RLAB_OK, "%s", err.msg);
+    if (r) {
+        CHECK_MSG(r->auc_like > 0.7, "held-out like AUC %.4f", r->auc_like);
+        /* for user u0's history, a session of even (liked) items beats one of odd items */
+        int32_t win[2 * 6], items[2 * 3] = {0, 6, 12, 1, 7, 13};
+        const int32_t *h = v->train.items + v->train.off[0];
+        for (int b = 0; b < 2; b++)
+            genrank_reward_window(r, h, v->train.off[1] - v->train.off[0], win + b * 6);
+        float s[2], lk[2], wt[2];
+        CHECK(genrank_reward_score(r, win, items, 2, s, lk, wt, &err) == RLAB_OK);
+        CHECK_MSG(s[0] > s[1] && lk[0] > lk[1], "reward %.4f vs %.4f", (double)s[0], (double)s[1]);
+        CHECK_NEAR(s[0], 0.5 * (double)lk[0] + 0.5 * (double)wt[0], 1e-5);
+    }
+    genrank_reward_free(r);
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+}
+
+/* ---- the host ------------------------------------------------------------------------------ */
+
+static void t_host(void)
+{
+    rlab_host *h = rlab_test_host(PDIR, "reclab_semid.so", "reclab_genrank.so");
+    rlab_dataset *ds = synth("syn", 48, 60);
+    rlab_err err = {0};
+    CHECK_MSG(rlab_host_add_dataset(h, ds, &err) == RLAB_OK, "add dataset: %s", err.msg);
+    rlab_result_free(
+        rlab_test_run(h, "train brkmeans data=syn levels=2 codes=4 name=sid", RLAB_OK, NULL));
+    const char *small = "dim=16 heads=2 enc_layers=1 dec_layers=1 ffn=16 experts=3 maxlen=8 "
+                        "beam=6 batch=32 samples=4";
+    char line[512];
+    /* a missing tokenizer, and a model that is not one */
+    snprintf(line, sizeof line, "train onerec data=syn semid=nosuch epochs=1 %s", small);
+    rlab_result_free(rlab_test_run(
+        h, line, RLAB_ENOTFOUND,
+        "train onerec: genrank: no model 'nosuch' (train a tokenizer first: train brkmeans "
+        "data=... name=nosuch)"));
+    snprintf(line, sizeof line, "train onerec data=syn semid=sid epochs=2 session=3 %s", small);
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const double hr = rlab_test_scalar(r, "test.hr@10");
+    CHECK(hr >= 0.0 && hr <= 1.0);
+    rlab_result_free(r);
+    snprintf(line, sizeof line, "train tiger data=syn semid=onerec epochs=1 %s", small);
+    rlab_result_free(rlab_test_run(h, line, RLAB_EINVAL, NULL)); /* onerec has no semid.codes */
+    snprintf(line, sizeof line, "train tiger data=syn semid=sid epochs=1 %s", small);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    /* the inline tokenizer (no semid=): residual k-means of the items' attributes */
+    snprintf(line, sizeof line, "train onerec data=syn name=inl epochs=1 levels=2 codes=4 %s",
+             small);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_model *im = rlab_models_get(rlab_host_models(h), "inl");
+    rlab_ckpt *ck = im ? rlab_model_state(im, &err) : NULL;
+    int nd = 0;
+    int64_t sh[8];
+    const int32_t *ic =
+        ck ? rlab_ckpt_tensor(ck, "genrank.codes", RLAB_DT_I32, &nd, sh, &err) : NULL;
+    CHECK_MSG(ic && nd == 2 && sh[0] == 48 && sh[1] == 3, "inline codes: %s", err.msg);
+    for (int64_t i = 0; ic && i < 48; i++) /* 2 levels of 4 codes, then the digit */
+        CHECK(ic[i * 3] >= 0 && ic[i * 3] < 4 && ic[i * 3 + 1] >= 0 && ic[i * 3 + 1] < 4);
+    rlab_ckpt_free(ck);
+    rlab_model_release(im);
+    rlab_result_free(rlab_test_run(h, "recommend model=onerec user=u3 k=5", RLAB_OK, NULL));
+    /* save / load: the same ranking */
+    char *saved = NULL;
+    CHECK_MSG(rlab_host_save_model(h, "onerec", rlab_test_tmpdir(), &saved, &err) == 0, "save: %s",
+              err.msg);
+    CHECK_MSG(rlab_host_load_model(h, "back", saved, NULL, &err) == 0, "load: %s", err.msg);
+    rlab_free(saved);
+    rlab_model *a = rlab_models_get(rlab_host_models(h), "onerec");
+    rlab_model *b = rlab_models_get(rlab_host_models(h), "back");
+    CHECK(a && b);
+    if (a && b) {
+        const int32_t hist[3] = {3, 9, 15};
+        rlab_query q = {.user = 0, .hist = hist, .n_hist = 3};
+        float sa[48], sb[48];
+        CHECK(rlab_model_score_all(a, &q, 1, sa, &err) == 0);
+        CHECK(rlab_model_score_all(b, &q, 1, sb, &err) == 0);
+        CHECK(memcmp(sa, sb, sizeof sa) == 0);
+    }
+    rlab_model_release(a);
+    rlab_model_release(b);
+    /* alignment: the reward model, one iteration, the iterate registered */
+    r = rlab_test_run(h,
+                      "genrank.align model=onerec iters=1 users=20 frac=0.5 ipa_beam=4 "
+                      "ipa_epochs=1",
+                      RLAB_OK, NULL);
+    CHECK(rlab_test_scalar(r, "reward_mean_after") > 0.0);
+    CHECK(rlab_test_scalar(r, "reward_auc_like") > 0.5);
+    rlab_result_free(r);
+    r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4", RLAB_OK, NULL);
+    const double lg = rlab_test_scalar(r, "legality");
+    CHECK(lg >= 0.0 && lg <= 1.0);
+    rlab_result_free(r);
+    r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
+    CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
+    CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "genrank.show model=sid user=u5", RLAB_EINVAL,
+                                   "genrank.show: model 'sid' is a brkmeans model, not onerec / "
+                                   "tiger"));
+    rlab_result_free(rlab_test_run(h, "genrank.show model=onerec user=nobody", RLAB_ENOTFOUND,
+                                   "genrank.show: no user 'nobody' in model 'onerec'"));
+    rlab_host_free(h);
+}
+
+static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
+                                  {"genrank.beam.1", t_beam_constrained},
+                                  {"genrank.beam.2", t_beam_logp},
+                                  {"genrank.beam.3", t_beam_entropy},
+                                  {"genrank.train.1", t_train_ntp},
+                                  {"genrank.train.2", t_train_dpo},
+                                  {"genrank.reward.1", t_reward},
+                                  {"genrank.host.1", t_host},
+                                  {NULL, NULL}};
+
+int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
