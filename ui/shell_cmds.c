@@ -312,16 +312,44 @@ static void c_lua(tui *t, int argc, char **argv, const char *rest)
     tui_task_submit(t, TUI_TASK_LUA, rlab_strdup(rest), rlab_strdup("=lua"), NULL, "lua");
 }
 
+/* run FILE.lua [ARGS...]: the host's lua.run as a job (a fresh Lua state, as `reclab run`
+ * in batch), so the shell stays free, `jobs` lists it, and Ctrl-C or `cancel N` stop it and
+ * the commands it called. */
 static void c_run(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
     if (argc < 2) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: run FILE.lua");
+        tui_log_add(t, TUI_K_ERR, "error: usage: run FILE.lua [ARGS...]");
         return;
     }
-    char title[160];
-    snprintf(title, sizeof title, "run %s", argv[1]);
-    tui_task_submit(t, TUI_TASK_LUA_FILE, rlab_strdup(argv[1]), NULL, NULL, title);
+    rlab_err err = {0};
+    char words[2048] = "", cmd[144];
+    size_t o = 0;
+    for (int i = 2; i < argc; i++) {
+        int n = snprintf(words + o, sizeof words - o, "%s%s", i > 2 ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof words - o) {
+            tui_log_add(t, TUI_K_ERR, "error: run: the arguments are too long");
+            return;
+        }
+        o += (size_t)n;
+    }
+    rlab_args *a = rlab_args_new(t->host, "lua.run", &err);
+    if (!a || rlab_args_set(a, "file", argv[1], &err) ||
+        (o && rlab_args_set(a, "args", words, &err))) {
+        rlab_args_free(a);
+        tui_log_addf(t, TUI_K_ERR, "error: run: %s", err.msg);
+        return;
+    }
+    int id = 0;
+    if (rlab_host_submit_args(t->host, a, &id, &err)) {
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+        return;
+    }
+    const char *base = strrchr(argv[1], '/'); /* the log and the status line: short */
+    snprintf(cmd, sizeof cmd, "lua.run %.60s%s%.40s", base ? base + 1 : argv[1], o ? " " : "",
+             words);
+    tui_job_track(t, id, cmd);
+    t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
 }
 
 static const shell_cmd shell_cmds[] = {
@@ -356,10 +384,12 @@ static const shell_cmd shell_cmds[] = {
      .example = "lua for _, d in ipairs(reclab.datasets.list()) do print(d.name) end",
      .run = c_lua},
     {.name = "run",
-     .usage = "run FILE.lua",
-     .help = "Run a Lua script in the shell's session state (lua.run file=... runs one as a "
-             "job in a fresh state instead).",
-     .example = "run lua/examples/quick_tour.lua",
+     .usage = "run FILE.lua [ARGS...]",
+     .help = "Run a Lua script as a job (the host's lua.run: a fresh Lua state, as `reclab "
+             "run FILE ARGS` in batch; arg[1..] and ... are ARGS). The shell stays free; `jobs` "
+             "lists it, Ctrl-C or `cancel N` stop it and the commands it called. `lua "
+             "dofile(\"FILE\")` runs one in the shell's own Lua state instead.",
+     .example = "run lua/examples/compare_baselines.lua 4",
      .run = c_run},
     {.name = "clear",
      .usage = "clear",

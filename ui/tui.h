@@ -95,6 +95,7 @@ typedef struct tui_ev {
     struct tui_ev *next;
     int type; /* rlab_event_type or TUI_EV_* */
     int job_id, status, kind, nmetrics;
+    int outer_job; /* STARTED: the job that started this one (a lua.run script), 0 = none */
     int64_t run_id, step, total;
     double elapsed;
     char *cmd, *label, *text;
@@ -119,6 +120,7 @@ typedef struct tui_job {
     int id;
     int state; /* rlab_job_state */
     int mine;  /* submitted by the shell (collect with rlab_host_wait) */
+    int outer; /* a command a tracked job (a lua.run script) called: that job's id, else 0 */
     char cmd[144];
     char label[32];
     int64_t run_id, step, total;
@@ -321,8 +323,10 @@ int tui_table_col(const tui_table *tb, const char *name);
  * typed; NULL: "runs"), run quietly on this thread: the view's sort order is kept. */
 int tui_table_runs(tui *t, const char *line, rlab_err *err);
 /* The newest running job (Ctrl-C cancels it: the query just typed, not the training behind
- * it), NULL when idle. */
+ * it; for a command a script called, the script's job), NULL when idle. */
 tui_job *tui_newest_job(tui *t);
+/* The running command that job j called (a lua.run script's train), NULL when none. */
+tui_job *tui_inner_job(tui *t, const tui_job *j);
 /* Collect the plugin views from the host. */
 void tui_pviews_refresh(tui *t);
 void tui_comp_clear(tui *t);

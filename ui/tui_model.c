@@ -118,6 +118,7 @@ void tui_host_event(const rlab_event *ev, void *ud)
     e->total = ev->total;
     e->status = ev->status;
     e->elapsed = ev->elapsed;
+    e->outer_job = ev->outer_job;
     e->cmd = ev->cmd ? rlab_strdup(ev->cmd) : NULL;
     e->label = ev->label ? rlab_strdup(ev->label) : NULL;
     e->text = ev->text ? rlab_strdup(ev->text) : NULL;
@@ -241,10 +242,12 @@ static void job_remove(tui *t, int id)
         }
 }
 
+/* The running jobs the status line names are the outermost ones: a command a script
+ * called is shown inside its script's job (tui_inner_job), never instead of it. */
 tui_job *tui_running_job(tui *t)
 {
     for (int i = 0; i < t->njobs; i++)
-        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING && !t->jobs[i].outer)
             return &t->jobs[i];
     return NULL;
 }
@@ -252,7 +255,23 @@ tui_job *tui_running_job(tui *t)
 tui_job *tui_newest_job(tui *t)
 {
     for (int i = t->njobs - 1; i >= 0; i--)
-        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING) {
+            tui_job *j = &t->jobs[i];
+            for (int hops = 0; j->outer && hops < TUI_MAX_JOBS; hops++) {
+                tui_job *o = tui_job_find(t, j->outer);
+                if (!o)
+                    break;
+                j = o;
+            }
+            return j;
+        }
+    return NULL;
+}
+
+tui_job *tui_inner_job(tui *t, const tui_job *j)
+{
+    for (int i = t->njobs - 1; j && i >= 0; i--)
+        if (t->jobs[i].outer == j->id && t->jobs[i].state == RLAB_JOB_RUNNING)
             return &t->jobs[i];
     return NULL;
 }
@@ -692,16 +711,28 @@ static void apply(tui *t, tui_ev *e)
         break;
     case RLAB_EV_STARTED:
         j = tui_job_find(t, e->job_id);
+        if (!j && e->outer_job && tui_job_find(t, e->outer_job)) {
+            /* a command a tracked job called (a lua.run script's train): tracked too, so
+             * its progress shows inside the script's job and Ctrl-C reaches it */
+            j = job_add(t, e->job_id, e->cmd);
+            if (j)
+                j->outer = e->outer_job;
+        }
         if (!j)
             break; /* a sync command: shown through its lines only */
         j->state = RLAB_JOB_RUNNING;
         j->run_id = e->run_id;
         j->started_at = j->last_at = rlab_now();
-        if (e->run_id > 0)
-            tui_log_addf(t, TUI_K_INFO, "job #%d %s started (run #%lld)", j->id, j->cmd,
-                         (long long)e->run_id);
-        else
-            tui_log_addf(t, TUI_K_INFO, "job #%d %s started", j->id, j->cmd);
+        {
+            char in[32] = "";
+            if (j->outer)
+                snprintf(in, sizeof in, " in job #%d", j->outer);
+            if (e->run_id > 0)
+                tui_log_addf(t, TUI_K_INFO, "job #%d %s started (run #%lld)%s", j->id, j->cmd,
+                             (long long)e->run_id, in);
+            else
+                tui_log_addf(t, TUI_K_INFO, "job #%d %s started%s", j->id, j->cmd, in);
+        }
         tui_side_refresh(t);
         t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
         break;

@@ -141,27 +141,51 @@ static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+static void job_row(rlab_ctx *ctx, rlab_table *t, const rlab_job_info *j)
+{
+    char in[32] = "";
+    if (j->outer)
+        snprintf(in, sizeof in, " (in job #%d)", j->outer);
+    if (t)
+        rlab_table_add_row(t, "issllll", j->id, j->cmd, rlab_job_state_name(j->state),
+                           (int64_t)j->step, (int64_t)j->total, j->run_id, (int64_t)j->outer);
+    if (j->state == RLAB_JOB_FAILED)
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %s%s", j->id, j->cmd, rlab_job_state_name(j->state),
+                        j->message, in);
+    else if (j->run_id > 0)
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s run #%lld%s", j->id, j->cmd,
+                        rlab_job_state_name(j->state), (long long)j->step, (long long)j->total,
+                        j->label, (long long)j->run_id, in);
+    else
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s%s", j->id, j->cmd,
+                        rlab_job_state_name(j->state), (long long)j->step, (long long)j->total,
+                        j->label, in);
+}
+
+/* jobs: the live ones (queued, running, finished but not collected), then the last finished
+ * ones the host kept, newest first. */
 static int jobs_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
     rlab_job_info info[64];
-    int n = rlab_host_jobs(rlab_ctx_host(ctx), info, 64), shown = 0;
+    rlab_host *h = rlab_ctx_host(ctx);
+    int n = rlab_host_jobs(h, info, 64), shown = 0;
     rlab_table *t = rlab_ctx_result_table(
-        ctx, "jobs", 5, (const char *const[]){"id", "command", "state", "step", "total"});
+        ctx, "jobs", 7,
+        (const char *const[]){"id", "command", "state", "step", "total", "run", "in_job"});
     for (int i = 0; i < n; i++) {
         if (info[i].id == rlab_ctx_job_id(ctx))
             continue;
-        if (t)
-            rlab_table_add_row(t, "isstl", info[i].id, info[i].cmd,
-                               rlab_job_state_name(info[i].state), (int64_t)info[i].step,
-                               (int64_t)info[i].total);
-        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s", info[i].id, info[i].cmd,
-                        rlab_job_state_name(info[i].state), (long long)info[i].step,
-                        (long long)info[i].total, info[i].label);
+        job_row(ctx, t, &info[i]);
         shown++;
     }
     if (!shown)
-        rlab_ctx_printf(ctx, "no jobs queued, running or waiting to be collected");
+        rlab_ctx_printf(ctx, "no jobs queued or running");
+    n = rlab_host_jobs_finished(h, info, 64);
+    if (n > 0)
+        rlab_ctx_printf(ctx, "finished (newest first, the last %d kept):", RLAB_JOBS_KEPT);
+    for (int i = 0; i < n; i++)
+        job_row(ctx, t, &info[i]);
     return RLAB_OK;
 }
 
@@ -288,8 +312,10 @@ static const rlab_cmd core_cmds[] = {
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
      .run = jobs_run,
-     .help = "List the jobs not yet collected: queued, running, and finished ones whose result "
-             "was not taken yet.\n"
+     .help = "List the jobs: queued and running ones, then the last finished ones (newest "
+             "first: submitted jobs, and commands that recorded a run or that a lua.run script "
+             "called, marked \"in job #N\"), as the table \"jobs\" (id, command, state, step, "
+             "total, run, in_job).\n"
              "Example: jobs"},
     {.name = "cancel",
      .args = cancel_args,

@@ -226,6 +226,8 @@ typedef struct rlab_event {
     const char *text;           /* LOG line, DONE message */
     int status;                 /* DONE: RLAB_OK, RLAB_ECANCELED or an error code */
     double elapsed;             /* DONE: seconds */
+    int outer_job;              /* STARTED: the job whose thread started this one (a command
+                                   called from a lua.run script), 0 = none */
 } rlab_event;
 
 /* Every pointer in ev is valid only during the call. */
@@ -281,6 +283,8 @@ typedef struct rlab_job_info {
     char message[320];                      /* error message when failed */
     double queued_at, started_at, ended_at; /* rlab_now() seconds, 0 = not yet */
     int64_t run_id;
+    int outer; /* the running job that started this one on its thread (a command a lua.run
+                  script called), 0 = none; cancelling the outer job cancels it too */
 } rlab_job_info;
 
 RLAB_API const char *rlab_job_state_name(rlab_job_state s);
@@ -290,6 +294,11 @@ RLAB_API int rlab_host_job_info(rlab_host *host, int job_id, rlab_job_info *out)
 /* Snapshot of up to max jobs not yet collected, oldest first; returns the count. Thread-safe.
  */
 RLAB_API int rlab_host_jobs(rlab_host *host, rlab_job_info *out, int max);
+/* Snapshot of up to max finished jobs already collected (or run synchronously), newest
+ * first: the host keeps the last RLAB_JOBS_KEPT (submitted jobs, and synchronous runs that
+ * recorded a run or were called by another job). Returns the count. Thread-safe. */
+enum { RLAB_JOBS_KEPT = 32 };
+RLAB_API int rlab_host_jobs_finished(rlab_host *host, rlab_job_info *out, int max);
 /* Block until job_id ends; return its status and message (err), hand its result to *res
  * (may be NULL: freed) and forget the job. Must not be called from the event callback or a
  * job. RLAB_ENOTFOUND for an unknown id. Thread-safe. */

@@ -12,7 +12,7 @@ tui_wait 'job #1 sql started'
 # the shell answers while the query runs (Lua runs on its own thread)
 tui_line '=6 * 7'
 tui_wait '^ .*│.* 42$'
-tui_wait 'job 1 sql .* running [0-9]+s +Ctrl-C cancels'
+tui_wait 'job #1 sql .* running [0-9]+s +Ctrl-C cancels'
 tui_keys C-c
 tui_wait 'cancelling job #1 sql'
 tui_wait 'job #1 sql interrupted' 10
