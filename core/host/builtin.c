@@ -7,6 +7,7 @@
  */
 #include "host/host_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,6 +139,170 @@ static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
     if (n == 0)
         rlab_ctx_printf(ctx, "no datasets");
     rlab_free(v);
+    return RLAB_OK;
+}
+
+/* ---- split / kcore: datasets.split and the k-core as commands ---------------------------- */
+
+static void brief_row(rlab_ctx *ctx, rlab_table *t, const rlab_dataset_brief *b)
+{
+    if (t)
+        rlab_table_add_row(t, "slll", b->name, b->n_users, b->n_items, b->n_inter);
+    rlab_ctx_printf(ctx, "  %-24s %7lld users %7lld items %9lld interactions", b->name,
+                    (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+}
+
+static const char *const split_methods[] = {"loo", "time", "temporal", "ratio", NULL};
+
+static const rlab_arg split_args[] = {
+    {.name = "name",
+     .type = RLAB_ARG_STRING,
+     .help = "prefix of the parts NAME.train, NAME.valid, NAME.test (default: the dataset's name)"},
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "the dataset to split"},
+    {.name = "by",
+     .type = RLAB_ARG_CHOICE,
+     .choices = split_methods,
+     .def = "loo",
+     .help = "loo: each user's last item is test, the one before valid; time (= temporal): one "
+             "global time line, the last test= of it test, the valid= before it valid; ratio: "
+             "each user's rows at random, train= / valid= / test= of them"},
+    {.name = "test",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "time: fraction of the time line for test (default 0.2); ratio: of each user's "
+             "rows (default 1 - train - valid)"},
+    {.name = "valid",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "time: fraction of the time line before test for validation (default 0); ratio: "
+             "of each user's rows (default 0.1)"},
+    {.name = "train",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "ratio: fraction of each user's rows for training (default 0.8, or 1 - test - "
+             "valid when test= is given)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .flags = RLAB_ARGF_INT64,
+     .help = "ratio: the shuffle's seed"},
+    {0}};
+
+static int split_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *data = rlab_args_str(args, "data");
+    const char *into = rlab_args_str(args, "name");
+    const char *by =
+        split_methods[rlab_args_choice(args, "by") < 0 ? 0 : rlab_args_choice(args, "by")];
+    rlab_split_opts o;
+    rlab_split_opts_default(&o);
+    o.method = strcmp(by, "time") == 0 ? "temporal" : by;
+    o.into = into && *into ? into : data;
+    o.seed = (uint64_t)rlab_args_int(args, "seed");
+    int has_test = rlab_args_given(args, "test"), has_valid = rlab_args_given(args, "valid");
+    int has_train = rlab_args_given(args, "train");
+    if (strcmp(o.method, "temporal") == 0) {
+        if (has_train)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "train= is for by=ratio (by=time takes test= and valid=)");
+        if (has_test)
+            o.test_frac = rlab_args_float(args, "test");
+        if (has_valid)
+            o.valid_frac = rlab_args_float(args, "valid");
+        if (!(o.test_frac > 0 && o.test_frac < 1) || o.valid_frac + o.test_frac >= 1)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "by=time needs 0 < test < 1 and test + valid < 1 (got test=%g "
+                                   "valid=%g)",
+                                   o.test_frac, o.valid_frac);
+    } else if (strcmp(o.method, "ratio") == 0) {
+        if (has_valid)
+            o.valid = rlab_args_float(args, "valid");
+        if (has_train)
+            o.train = rlab_args_float(args, "train");
+        else if (has_test)
+            o.train = 1.0 - o.valid - rlab_args_float(args, "test");
+        double test = 1.0 - o.train - o.valid;
+        if (has_train && has_test && fabs(test - rlab_args_float(args, "test")) > 1e-9)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "train + valid + test must be 1 (got %g + %g + %g)", o.train,
+                                   o.valid, rlab_args_float(args, "test"));
+        if (!(o.train > 0) || test < -1e-9)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "by=ratio needs train > 0 and train + valid <= 1 (got train=%g "
+                                   "valid=%g)",
+                                   o.train, o.valid);
+    } else if (has_test || has_valid || has_train) {
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "by=loo takes no fractions (each user's last item is test, the "
+                               "one before valid): use by=time or by=ratio");
+    }
+    rlab_dataset_brief parts[3];
+    int rc = rlab_host_split_dataset(rlab_ctx_host(ctx), rlab_ctx_db(ctx), data, &o, parts,
+                                     rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    if (strcmp(o.method, "temporal") == 0)
+        rlab_ctx_printf(ctx, "split '%s' by time (test %g, valid %g of the time line):", data,
+                        o.test_frac, o.valid_frac);
+    else if (strcmp(o.method, "ratio") == 0)
+        rlab_ctx_printf(ctx, "split '%s' by ratio per user (train %g, valid %g, seed %llu):", data,
+                        o.train, o.valid, (unsigned long long)o.seed);
+    else
+        rlab_ctx_printf(ctx, "split '%s' leave-one-out:", data);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "datasets", 4, (const char *const[]){"name", "users", "items", "interactions"});
+    for (int i = 0; i < 3; i++)
+        brief_row(ctx, t, &parts[i]);
+    rlab_ctx_printf(ctx, "recorded with their recipe: a reopened workspace rebuilds them");
+    return RLAB_OK;
+}
+
+static const rlab_arg kcore_args[] = {{.name = "name",
+                                       .type = RLAB_ARG_STRING,
+                                       .flags = RLAB_ARGF_REQUIRED,
+                                       .help = "name of the new dataset"},
+                                      {.name = "data",
+                                       .type = RLAB_ARG_DATASET,
+                                       .flags = RLAB_ARGF_REQUIRED,
+                                       .help = "the dataset to filter (it stays as it is)"},
+                                      {.name = "k",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "5",
+                                       .min = 1,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "every user and item keeps at least k interactions"},
+                                      {0}};
+
+static int kcore_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *data = rlab_args_str(args, "data");
+    const char *name = rlab_args_str(args, "name");
+    int k = (int)rlab_args_int(args, "k");
+    rlab_dataset_brief before, after;
+    int rc = rlab_host_dataset_brief(rlab_ctx_host(ctx), data, &before);
+    if (rc == RLAB_OK)
+        rc = rlab_host_kcore_dataset(rlab_ctx_host(ctx), rlab_ctx_db(ctx), data, name, k, &after,
+                                     rlab_ctx_err(ctx));
+    else
+        rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "dataset '%s' not found", data);
+    if (rc)
+        return rc;
+    rlab_ctx_printf(ctx, "%d-core of '%s' (%lld users, %lld items, %lld interactions):", k, data,
+                    (long long)before.n_users, (long long)before.n_items,
+                    (long long)before.n_inter);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "datasets", 4, (const char *const[]){"name", "users", "items", "interactions"});
+    brief_row(ctx, t, &after);
+    rlab_ctx_printf(ctx, "recorded with its recipe: a reopened workspace rebuilds it");
     return RLAB_OK;
 }
 
@@ -309,6 +474,29 @@ static const rlab_cmd core_cmds[] = {
              "from their recorded source on first use, after checking its sha256), with their "
              "sizes; interactions and dialogues (ReDial, INSPIRED).\n"
              "Example: datasets"},
+    {.name = "split",
+     .args = split_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
+     .run = split_run,
+     .help = "Split a dataset into NAME.train, NAME.valid and NAME.test (datasets.split in Lua).\n"
+             "by=loo (default): each user's last item is test, the one before valid; by=time: "
+             "one global time line, its last test= fraction is test and the valid= before it "
+             "valid; by=ratio: each user's rows shuffled (seed=) into train= / valid= / test= "
+             "fractions. The parts share the dataset's user and item indices and are recorded "
+             "with their recipe, so a reopened workspace rebuilds them.\n"
+             "Example: split ml data=ml-100k by=time test=0.1 valid=0.1\n"
+             "Example: split demo-r data=demo by=ratio train=0.8 valid=0.1 seed=3\n"
+             "Example: split data=demo"},
+    {.name = "kcore",
+     .args = kcore_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
+     .run = kcore_run,
+     .help = "Keep the k-core of a dataset as a new dataset: users and items with fewer than k "
+             "interactions are dropped until none is left, and both are re-indexed densely "
+             "(interactions only; feature tables are not carried). Recorded with its recipe, so "
+             "a reopened workspace rebuilds it from its parent (datasets.kcore in Lua).\n"
+             "Example: kcore ml5 data=ml-100k k=5\n"
+             "Example: kcore demo10 data=demo k=10"},
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
      .run = jobs_run,

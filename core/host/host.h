@@ -410,6 +410,15 @@ RLAB_API void rlab_split_opts_default(rlab_split_opts *o);
 RLAB_API int rlab_host_split_dataset(rlab_host *host, rlab_db *db, const char *name,
                                      const rlab_split_opts *o, rlab_dataset_brief parts[3],
                                      rlab_err *err);
+/* The k-core of dataset parent as dataset name: users and items with fewer than k
+ * interactions dropped until none is left (rlab_kcore), both vocabularies re-indexed densely;
+ * interactions only (feature tables are not carried). Recorded (db may be NULL) with the
+ * recipe {"load":"kcore","parent":...,"k":k}, so a reopened workspace rebuilds it from its
+ * parent, and registered; *out (may be NULL) receives its brief. Errors: RLAB_ENOTFOUND,
+ * RLAB_EINVAL (k < 1, a name already taken by another kind), RLAB_ENOMEM. Thread-safe. */
+RLAB_API int rlab_host_kcore_dataset(rlab_host *host, rlab_db *db, const char *parent,
+                                     const char *name, int k, rlab_dataset_brief *out,
+                                     rlab_err *err);
 /* Write the row of loaded dataset name (sizes, source, sha256, kind, recipe) into the store
  * db: for a dataset registered on another thread than db's (the shell's task thread). */
 RLAB_API int rlab_host_record_dataset(rlab_host *host, rlab_db *db, const char *name,
@@ -456,9 +465,11 @@ RLAB_API const rlab_model_kind *rlab_host_find_model_kind(rlab_host *host, const
                                                           const char **plugin);
 /* Save registered model name into folder dir as "<dir>/<name>.safetensors" (the model's
  * bytes) plus "<dir>/<name>.json" (its metadata: name, kind, plugin, dataset, sizes,
- * describe), and, with a store, records the artifact (by path) and a models row. *path_out
- * (may be NULL) receives the artifact path (caller frees). ui thread. Errors:
- * RLAB_ENOTFOUND (no such model), RLAB_ESTATE (model cannot be saved), RLAB_EIO. */
+ * describe), and, with a store, records the artifact (by path) and a models row. dir NULL:
+ * no file, the checkpoint goes into the session store only (as the `save` command; *path_out
+ * gets NULL), RLAB_ESTATE without a store. *path_out (may be NULL) receives the artifact path
+ * (caller frees). ui thread. Errors: RLAB_ENOTFOUND (no such model), RLAB_ESTATE (model
+ * cannot be saved), RLAB_EIO. */
 RLAB_API int rlab_host_save_model(rlab_host *host, const char *name, const char *dir,
                                   char **path_out, rlab_err *err);
 /* Load an artifact written by rlab_host_save_model (or any file the kind reads) and register
