@@ -312,6 +312,56 @@ static void c_lua(tui *t, int argc, char **argv, const char *rest)
     tui_task_submit(t, TUI_TASK_LUA, rlab_strdup(rest), rlab_strdup("=lua"), NULL, "lua");
 }
 
+static const char *view_cell(const void *ud, int64_t r, int c, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    const tui_table *tb = ud;
+    return tb->cells[r * tb->ncol + c];
+}
+
+/* export view file=F: the table view as shown (its rows in their sorted order, every column,
+ * also those scrolled out of sight) as CSV, through the host's CSV writer. Any other export
+ * is the host's command. */
+static void export_view(tui *t, int argc, char **argv)
+{
+    const char *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strncmp(argv[i], "file=", 5))
+            file = argv[i] + 5;
+        else {
+            tui_log_addf(t, TUI_K_ERR,
+                         "error: export view: unknown argument '%s' (usage: export "
+                         "view file=F.csv)",
+                         argv[i]);
+            return;
+        }
+    }
+    if (!file || !*file) {
+        tui_log_add(t, TUI_K_ERR, "error: export view: file= expected (export view file=F.csv)");
+        return;
+    }
+    const tui_table *tb = &t->table;
+    if (tb->ncol == 0) {
+        tui_log_add(t, TUI_K_ERR, "error: export view: the table view is empty (try `runs`)");
+        return;
+    }
+    rlab_err err = {0};
+    const char *box = rlab_host_sandbox(t->host);
+    if (box && rlab_path_inside(box, file, &err) != RLAB_OK) {
+        tui_log_addf(t, TUI_K_ERR, "error: export view: bad argument 'file' (sandbox: %s)",
+                     err.msg);
+        return;
+    }
+    if (rlab_write_csv(file, tb->ncol, (const char *const *)tb->cols, tb->nrow, view_cell, tb,
+                       &err)) {
+        tui_log_addf(t, TUI_K_ERR, "error: export view: %s", err.msg);
+        return;
+    }
+    tui_log_addf(t, TUI_K_OK, "exported the table view '%s' (%d rows, %d columns) to %s", tb->title,
+                 tb->nrow, tb->ncol, file);
+}
+
 /* run FILE.lua [ARGS...]: the host's lua.run as a job (a fresh Lua state, as `reclab run`
  * in batch), so the shell stays free, `jobs` lists it, and Ctrl-C or `cancel N` stop it and
  * the commands it called. */
@@ -547,6 +597,10 @@ void tui_dispatch(tui *t, const char *line)
         c->run(t, argc, argv, skip_word(line));
         return;
     }
+    if (argc >= 2 && !strcmp(argv[0], "export") && !strcmp(argv[1], "view")) {
+        export_view(t, argc, argv); /* what draws is the shell's: the view's table */
+        return;
+    }
     run_host_line(t, line);
 }
 
@@ -734,6 +788,12 @@ char **tui_complete(tui *t, const char *line)
             sv_metrics(t, &s, word);
         else
             sv_runs(t, &s, word);
+    } else if (!strcmp(cmd, "export") && pos == 1 && !strchr(word, '=') &&
+               !strncmp("view", word, strlen(word))) {
+        sv_add(&s, "view", NULL); /* export view file=F: the table on screen */
+        char **h = rlab_host_complete(t->host, line);
+        sv_add_strv(&s, h, word);
+        rlab_strv_free(h);
     } else if (!strcmp(cmd, "export") && !strncmp(word, "run=", 4)) {
         strv r = {0};
         sv_runs(t, &r, word + 4);

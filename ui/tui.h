@@ -159,6 +159,8 @@ typedef struct tui_table {
     int kind;         /* 0 generic, 1 runs (refreshed when runs change), 2 compare */
     char source[256]; /* runs: the `runs ...` line it came from (re-run to refresh) */
     int top;          /* first row shown */
+    int left;         /* first scrolled column shown (column 0 always shows): 1.. */
+    int last_shown;   /* the view's last drawn column (-1 none): Right scrolls when hidden */
 } tui_table;
 
 typedef struct tui_side_ds {
@@ -318,6 +320,9 @@ void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_resul
 int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols);
 int tui_table_add_row(tui_table *tb, const char *const *cells);
 void tui_table_sort(tui_table *tb);
+/* Horizontal scrolling of the table view: by columns (dir -1 / +1), to the first (Home:
+ * dir -2) or last (End: +2) columns; the sorted column is scrolled into view by a sort. */
+void tui_table_hscroll(tui_table *tb, int dir);
 int tui_table_col(const tui_table *tb, const char *name);
 /* The runs table of the table view from the host's `runs` command (line: "runs ..." as
  * typed; NULL: "runs"), run quietly on this thread: the view's sort order is kept. */

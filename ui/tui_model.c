@@ -604,6 +604,8 @@ static void table_command(tui *t, const char *cmd, const char *what, const rlab_
             if (sort && sort->type == RLAB_CELL_TEXT) {
                 tb->sort_col = tui_table_col(tb, sort->s);
                 tb->sort_desc = order && order->s && !strcmp(order->s, "desc");
+                if (tb->sort_col > 0) /* the sorted column in view, even far right */
+                    tb->left = tb->sort_col;
             }
         }
         if (tb->ncol > 0)
@@ -645,6 +647,7 @@ int tui_table_runs(tui *t, const char *line, rlab_err *err)
     tui_table *tb = &t->table;
     char keep[64] = "";
     int keep_desc = tb->sort_desc;
+    int keep_left = tb->kind == 1 ? tb->left : 1, keep_top = tb->kind == 1 ? tb->top : 0;
     if (tb->kind == 1 && tb->sort_col >= 0 && tb->sort_col < tb->ncol)
         snprintf(keep, sizeof keep, "%s", tb->cols[tb->sort_col]);
     char src[sizeof tb->source];
@@ -661,6 +664,10 @@ int tui_table_runs(tui *t, const char *line, rlab_err *err)
             tb->sort_col = tui_table_col(tb, keep);
             tb->sort_desc = keep_desc;
             tui_table_sort(tb);
+        }
+        if (line == tb->source || keep[0]) { /* a refresh: where the user had scrolled */
+            tb->left = keep_left;
+            tb->top = keep_top;
         }
     }
     rlab_result_free(res);
@@ -859,6 +866,8 @@ void tui_table_clear(tui_table *tb)
     tb->sort_desc = 0;
     tb->kind = 0;
     tb->top = 0;
+    tb->left = 1;
+    tb->last_shown = -1;
     tb->title[0] = 0;
     tb->source[0] = 0;
 }
@@ -945,8 +954,24 @@ static int row_cmp(const void *a, const void *b)
     return r ? r : ra - rb;
 }
 
+void tui_table_hscroll(tui_table *tb, int dir)
+{
+    if (tb->ncol < 2)
+        return;
+    if (dir == -2)
+        tb->left = 1;
+    else if (dir == 2)
+        tb->left = tb->ncol - 1; /* the view pulls it back while the rest fits */
+    else if (dir < 0 && tb->left > 1)
+        tb->left--;
+    else if (dir > 0 && tb->last_shown >= 0 && tb->last_shown < tb->ncol - 1)
+        tb->left++;
+}
+
 void tui_table_sort(tui_table *tb)
 {
+    if (tb->sort_col > 0)
+        tb->left = tb->sort_col; /* the sorted column in view */
     if (tb->sort_col < 0 || tb->sort_col >= tb->ncol || tb->nrow < 2)
         return;
     int *idx = rlab_malloc((size_t)tb->nrow * sizeof *idx);

@@ -577,8 +577,12 @@ static const rlab_cmd core_cmds[] = {
      .args = rlab__export_args,
      .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
      .run = rlab__verb_export,
-     .help = "Write a run's record and metrics (run=, CSV or JSON), or every user's top-k list of "
-             "a model (model=, CSV).\n"
+     .help = "Write a run's record and metrics (run=, CSV or JSON), every user's top-k list of "
+             "a model (model=, CSV), or the result table of any command (cmd=\"LINE\", CSV: a "
+             "header line, then one line per row). In the shell, `export view file=F` writes "
+             "the table on screen as it is sorted.\n"
+             "Example: export cmd=\"runs sort=test.ndcg@10\" file=runs.csv\n"
+             "Example: export view file=table.csv\n"
              "Example: export run=7 file=run7.json\n"
              "Example: export run=7 file=run7.csv\n"
              "Example: export model=m1 file=top10.csv k=10"},

@@ -306,6 +306,21 @@ RLAB_API int rlab_host_wait(rlab_host *host, int job_id, rlab_result **res, rlab
 /* Number of jobs queued or running. Thread-safe. */
 RLAB_API int rlab_host_busy(rlab_host *host);
 
+/* ---- tables as CSV ------------------------------------------------------------------- */
+
+/* Cell (r, c) of a table as text (NULL: empty), for rlab_write_csv. */
+typedef const char *(*rlab_csv_cell_fn)(const void *ud, int64_t r, int c, char *buf, size_t cap);
+/* Write a table as CSV (RFC 4180: a header line of the column names, then one line per row;
+ * fields with a comma, quote or line break quoted, quotes doubled) to path, through a
+ * temporary file beside it renamed over it when complete. cell(ud, r, c, buf, cap) gives
+ * each cell's text (it may format into buf). The one CSV writer of `export cmd=` and the
+ * shell's `export view`. Errors: RLAB_EIO naming the file. Thread-safe. */
+RLAB_API int rlab_write_csv(const char *path, int ncols, const char *const *cols, int64_t nrows,
+                            rlab_csv_cell_fn cell, const void *ud, rlab_err *err);
+/* The text of a result cell as written to CSV: integers in full, floats with the fewest
+ * digits that read back as the same double, text as is, NULL for none. */
+RLAB_API const char *rlab_cell_text(const rlab_cell *c, char *buf, size_t cap);
+
 /* ---- datasets ----------------------------------------------------------------------- */
 /*
  * The session's datasets: interaction tables (rlab_dataset) and dialogue corpora

@@ -79,6 +79,23 @@ grep -q '^saved	true$' o4.txt || fail lua.shell13.4 "models.save returned: $(cat
 grep -q '^out/p4.safetensors$' o4c.txt && [ -f out/p4.safetensors ] || fail lua.shell13.4 "with a folder: $(cat o4c.txt)"
 cd "$T" || exit 1
 
+# 5 ---------------------------------------------------------------------------------------
+R -c 'export cmd="sql SELECT id, status FROM runs WHERE id <= 2 ORDER BY id" file=runs.csv' >o5.txt 2>e5.txt ||
+    fail lua.shell13.5 "exit $?: $(cat e5.txt)"
+[ "$(cat runs.csv)" = "$(printf 'id,status\n1,done\n2,done')" ] || fail lua.shell13.5 "runs.csv: $(cat runs.csv)"
+R -e 'local r = reclab.core.export{cmd = "show 1", table = "metrics", file = "show.csv"}
+      print("rows", r.rows)' >o5b.txt 2>e5b.txt || fail lua.shell13.5 "lua: $(cat e5b.txt)"
+head -1 show.csv | grep -q '^metric,' || fail lua.shell13.5 "show.csv: $(head -2 show.csv)"
+[ "$(wc -l < show.csv)" -eq "$(($(awk '$1 == "rows" { print $2 }' o5b.txt) + 1))" ] ||
+    fail lua.shell13.5 "show.csv has $(wc -l < show.csv) lines, rows $(cat o5b.txt)"
+R -c 'export cmd="show 1" table=nope file=x.csv' >o5c.txt 2>&1 && fail lua.shell13.5 "unknown table accepted"
+grep -q "has no table 'nope' (it has: metrics" o5c.txt || fail lua.shell13.5 "message: $(cat o5c.txt)"
+R -c 'export view file=v.csv' >o5d.txt 2>&1 && fail lua.shell13.5 "export view accepted in batch"
+grep -q 'the table view is the shell' o5d.txt || fail lua.shell13.5 "message: $(cat o5d.txt)"
+# quoting: a comma and a quote in a cell
+R -c "export cmd=\"sql SELECT 'a,b' AS x, 'say ' || char(34) || 'hi' || char(34) AS y\" file=q.csv" >o5e.txt 2>&1 || fail lua.shell13.5 "quote: $(cat o5e.txt)"
+[ "$(sed -n 2p q.csv)" = '"a,b","say ""hi"""' ] || fail lua.shell13.5 "quoted row: $(cat q.csv)"
+
 if [ "$fails" -ne 0 ]; then
     echo "shell13.sh: $fails failure(s)"
     exit 1
