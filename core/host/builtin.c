@@ -604,6 +604,22 @@ static const rlab_cmd core_cmds[] = {
              "error), artifacts, and its metrics as the table \"metrics\" (one row per metric, "
              "one column per split: the latest value of each).\n"
              "Example: show 7"},
+    {.name = "chart",
+     .args = rlab__chart_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__cmd_chart,
+     .help = "Metric curves of runs from the store: several runs and several metrics in one "
+             "chart, as the table \"series\" (run, label, metric, step, value) and, with "
+             "file=NAME.svg, a picture for papers and slides (title, axes with ticks and "
+             "labels, a grid, one colour and marker per series, one dash pattern per metric, a "
+             "legend; a metric of another magnitude, loss beside NDCG, on a right axis).\n"
+             "METRIC is name (split chosen valid, test, train, then any: ndcg@10, loss, "
+             "watches) or split.name (valid.ndcg@10, train.loss); without runs= the latest 3 "
+             "runs that have the first metric. The shell's chart draws the same in the "
+             "terminal (F4).\n"
+             "Example: chart loss runs=3,4,5\n"
+             "Example: chart valid.ndcg@10,train.loss run=3\n"
+             "Example: chart valid.ndcg@10 runs=3,4 file=ndcg.svg title=\"NDCG@10 on ML-100K\""},
     {.name = "compare",
      .args = rlab__compare_args,
      .flags = RLAB_CMD_READONLY,

@@ -245,6 +245,8 @@ int rlab__cmd_runs(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_show(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_compare(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_sql(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_chart(rlab_ctx *ctx, const rlab_args *args);
+extern const rlab_arg rlab__chart_args[];
 int rlab__export_cmd(rlab_ctx *ctx, const char *line, const char *table, const char *file);
 int rlab__export_run(rlab_ctx *ctx, const char *run, const char *file, int json);
 
