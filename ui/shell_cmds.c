@@ -206,6 +206,69 @@ static void c_sort(tui *t, int argc, char **argv, const char *rest)
     t->dirty |= TUI_D_MAIN;
 }
 
+/* The runs of a chart without runs=: the latest 3 with metric (split.name or name), and the
+ * running job's live series. */
+static int chart_default_runs(tui *t, const char *metric, int64_t *ids, int max)
+{
+    int n = 0;
+    rlab_err err = {0};
+    const char *dot = strchr(metric, '.');
+    rlab_db_value p[2] = {
+        {.type = RLAB_DB_TEXT, .s = metric, .n = strlen(metric)},
+        {.type = RLAB_DB_TEXT, .s = dot ? dot + 1 : metric, .n = strlen(dot ? dot + 1 : metric)}};
+    rlab_db_result *r =
+        t->db ? rlab_db_query_table(t->db,
+                                    "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 OR (name "
+                                    "= ?2 AND COALESCE(split, '') || '.' || name = ?1) ORDER BY "
+                                    "run_id DESC LIMIT 3",
+                                    p, 2, 0, &err)
+              : NULL;
+    for (int i = r ? r->nrow - 1 : -1; i >= 0 && n < max; i--) /* oldest first */
+        ids[n++] = rlab_db_result_cell(r, i, 0)->i;
+    rlab_db_result_free(r);
+    tui_job *j = tui_running_job(t);
+    if (j && tui_inner_job(t, j))
+        j = tui_inner_job(t, j);
+    if (j && n < max) {
+        int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
+        int have = 0;
+        for (int i = 0; i < n; i++)
+            have |= ids[i] == key;
+        if (!have && tui_series_get(t, key, metric, 0))
+            ids[n++] = key;
+    }
+    return n;
+}
+
+/* "#3 bprmf": the run's model (or its command). */
+static void chart_run_label(tui *t, int64_t id, char *lab, size_t cap)
+{
+    char what[40] = "";
+    if (id > 0 && t->db) {
+        rlab_err err = {0};
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
+        rlab_db_result *r = rlab_db_query_table(
+            t->db,
+            "SELECT COALESCE(json_extract(config, '$.name'), model_kind, json_extract(config, "
+            "'$.model')), name FROM runs WHERE id = ?1",
+            &p, 1, 0, &err);
+        if (r && r->nrow) {
+            const rlab_db_value *m = rlab_db_result_cell(r, 0, 0),
+                                *c = rlab_db_result_cell(r, 0, 1);
+            if (m->type == RLAB_DB_TEXT) {
+                const char *dot = strchr(m->s, '.');
+                snprintf(what, sizeof what, "%s", dot ? dot + 1 : m->s);
+            } else if (c->type == RLAB_DB_TEXT)
+                snprintf(what, sizeof what, "%s", c->s);
+        }
+        rlab_db_result_free(r);
+    }
+    snprintf(lab, cap, "#%lld %.18s", (long long)(id > 0 ? id : -id), what);
+}
+
+/* chart METRIC[,METRIC...] [RUN...] [runs=3,4,5 | run=3] [file=out.svg title= width= height=]:
+ * every (run, metric) as one series in the chart view; with file= (or title/width/height) the
+ * host's chart command writes the picture too, from the same series in the store. */
 static void c_chart(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
@@ -215,90 +278,158 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
             t->dirty |= TUI_D_MAIN;
             return;
         }
-        tui_log_add(t, TUI_K_ERR, "error: usage: chart <metric> [run...]");
+        tui_log_add(t, TUI_K_ERR,
+                    "error: usage: chart METRIC[,METRIC...] [runs=3,4,5] [file=out.svg]");
         return;
     }
-    const char *metric = argv[1];
+    char metrics[6][48];
+    int nm = 0;
+    for (const char *p = argv[1]; *p;) {
+        while (*p == ',')
+            p++;
+        size_t l = strcspn(p, ",");
+        if (!l)
+            break;
+        if (nm == 6 || l >= sizeof metrics[0]) {
+            tui_log_add(t, TUI_K_ERR, "error: chart: at most 6 metrics of up to 47 characters");
+            return;
+        }
+        snprintf(metrics[nm++], sizeof metrics[0], "%.*s", (int)l, p);
+        p += l;
+    }
     int64_t ids[TUI_CHART_RUNS];
     int n = 0;
-    for (int i = 2; i < argc && n < TUI_CHART_RUNS; i++) {
-        if (parse_run(t, argv[i], &ids[n]))
-            return;
-        n++;
-    }
+    const char *file = NULL;
+    rlab_args *ha = rlab_args_new(t->host, "chart", NULL); /* for the host, when it draws too */
     rlab_err err = {0};
-    if (n == 0 && t->db) { /* the latest runs that have the metric */
-        const char *nm = metric;
-        const char *dot = strchr(metric, '.');
-        if (dot && (!strncmp(metric, "train.", 6) || !strncmp(metric, "valid.", 6) ||
-                    !strncmp(metric, "test.", 5)))
-            nm = dot + 1;
-        rlab_db_value p = {.type = RLAB_DB_TEXT, .s = nm, .n = strlen(nm)};
-        rlab_db_result *r = rlab_db_query_table(
-            t->db,
-            "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 ORDER BY run_id DESC LIMIT 3", &p,
-            1, 0, &err);
-        for (int i = 0; r && i < r->nrow; i++)
-            ids[n++] = rlab_db_result_cell(r, i, 0)->i;
-        rlab_db_result_free(r);
-        /* the running job's live series too */
-        tui_job *j = tui_running_job(t);
-        if (j && n < TUI_CHART_RUNS) {
-            int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
-            int have = 0;
-            for (int i = 0; i < n; i++)
-                have |= ids[i] == key;
-            if (!have && tui_series_get(t, key, metric, 0))
-                ids[n++] = key;
+    int to_host = 0;
+    char runlist[256] = "";
+    for (int i = 2; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (eq && (!strncmp(argv[i], "runs=", 5) || !strncmp(argv[i], "run=", 4))) {
+            for (const char *p = eq + 1; *p;) {
+                while (*p == ',' || *p == '#')
+                    p++;
+                if (!*p)
+                    break;
+                char one[32];
+                size_t l = strcspn(p, ",");
+                snprintf(one, sizeof one, "%.*s", (int)(l < 31 ? l : 31), p);
+                p += l;
+                if (n >= TUI_CHART_RUNS) {
+                    tui_log_addf(t, TUI_K_ERR, "error: chart: at most %d runs", TUI_CHART_RUNS);
+                    rlab_args_free(ha);
+                    return;
+                }
+                if (parse_run(t, one, &ids[n])) {
+                    rlab_args_free(ha);
+                    return;
+                }
+                n++;
+            }
+        } else if (eq) {
+            char key[32];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i] < 31 ? eq - argv[i] : 31),
+                     argv[i]);
+            if (!strcmp(key, "file"))
+                file = eq + 1;
+            if (!ha || rlab_args_set(ha, key, eq + 1, &err)) {
+                tui_log_addf(t, TUI_K_ERR, "error: %s", ha ? err.msg : "chart: out of memory");
+                rlab_args_free(ha);
+                return;
+            }
+            to_host = 1;
+        } else { /* chart valid.ndcg@10 6 7: runs as words */
+            if (n >= TUI_CHART_RUNS || parse_run(t, argv[i], &ids[n])) {
+                rlab_args_free(ha);
+                return;
+            }
+            n++;
         }
-        if (n == 0) {
-            tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", metric);
-            return;
-        }
+    }
+    if (n == 0 && t->db) /* the latest runs that have the first metric */
+        n = chart_default_runs(t, metrics[0], ids, TUI_CHART_RUNS);
+    if (n == 0) {
+        tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", metrics[0]);
+        rlab_args_free(ha);
+        return;
     }
     tui_chart *ch = &t->chart;
     ch->follow = 0;
-    snprintf(ch->metric, sizeof ch->metric, "%s", metric);
+    snprintf(ch->metric, sizeof ch->metric, "%s", argv[1]);
     snprintf(ch->xlabel, sizeof ch->xlabel, "step");
     ch->nkeys = 0;
     int points = 0;
     for (int i = 0; i < n; i++) {
-        int got = ids[i] > 0 ? tui_series_load(t, ids[i], metric) : 0;
-        tui_series *s = tui_series_get(t, ids[i], metric, 0);
-        if (!got && !s) {
-            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'", (long long)ids[i],
-                         metric);
-            continue;
-        }
-        points += s ? s->n : got;
-        ch->keys[ch->nkeys] = ids[i];
-        char lab[40] = "";
-        if (ids[i] > 0 && t->db) {
-            rlab_db_value p = {.type = RLAB_DB_INT, .i = ids[i]};
-            rlab_db_result *r =
-                rlab_db_query_table(t->db,
-                                    "SELECT COALESCE(model_kind, json_extract(config, '$.name'), "
-                                    "json_extract(config, '$.model'), name, plugin) "
-                                    "FROM runs WHERE id = ?1",
-                                    &p, 1, 0, &err);
-            if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_TEXT) {
-                const char *l = rlab_db_result_cell(r, 0, 0)->s;
-                const char *dot = strchr(l, '.');
-                snprintf(lab, sizeof lab, "%s", dot ? dot + 1 : l);
+        char lab[40];
+        chart_run_label(t, ids[i], lab, sizeof lab);
+        size_t o = strlen(runlist);
+        if (ids[i] > 0 && o + 24 < sizeof runlist)
+            snprintf(runlist + o, sizeof runlist - o, "%s%lld", o ? "," : "", (long long)ids[i]);
+        int any = 0;
+        for (int m = 0; m < nm; m++) {
+            int got = ids[i] > 0 ? tui_series_load(t, ids[i], metrics[m]) : 0;
+            tui_series *s = tui_series_get(t, ids[i], metrics[m], 0);
+            if ((!got && !s) || (s && s->n == 0))
+                continue;
+            if (ch->nkeys >= TUI_CHART_RUNS) {
+                tui_log_addf(t, TUI_K_WARN, "chart: at most %d series; the rest left out",
+                             TUI_CHART_RUNS);
+                break;
             }
-            rlab_db_result_free(r);
+            points += s ? s->n : got;
+            ch->keys[ch->nkeys] = ids[i];
+            snprintf(ch->kmetric[ch->nkeys], sizeof ch->kmetric[0], "%.47s", metrics[m]);
+            snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%s", lab);
+            ch->nkeys++;
+            any = 1;
         }
-        snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "#%lld %.18s",
-                 (long long)(ids[i] > 0 ? ids[i] : -ids[i]), lab);
-        ch->nkeys++;
+        if (!any)
+            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
+                         (long long)(ids[i] > 0 ? ids[i] : -ids[i]), argv[1]);
     }
     if (ch->nkeys == 0) {
-        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", metric);
+        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", argv[1]);
+        rlab_args_free(ha);
         return;
     }
-    tui_log_addf(t, TUI_K_INFO, "chart %s: %d run(s), %d points", metric, ch->nkeys, points);
+    /* the x axis: epochs for training runs, rounds for simulations */
+    if (t->db) {
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = ch->keys[0]};
+        rlab_db_result *r =
+            rlab_db_query_table(t->db, "SELECT name FROM runs WHERE id = ?1", &p, 1, 0, &err);
+        if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_TEXT) {
+            const char *c = rlab_db_result_cell(r, 0, 0)->s;
+            snprintf(ch->xlabel, sizeof ch->xlabel, "%s",
+                     strstr(c, "train")       ? "epoch"
+                     : strstr(c, "simulator") ? "round"
+                                              : "step");
+        }
+        rlab_db_result_free(r);
+    }
+    tui_log_addf(t, TUI_K_INFO, "chart %s: %d series, %d points", argv[1], ch->nkeys, points);
     t->view = TUI_VIEW_CHART;
     t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
+    if (!to_host) {
+        rlab_args_free(ha);
+        return;
+    }
+    /* the picture: the host's chart command on the same runs (the store's series) */
+    rlab_result *res = NULL;
+    if (rlab_args_set(ha, "metrics", argv[1], &err) ||
+        (runlist[0] && rlab_args_set(ha, "runs", runlist, &err))) {
+        rlab_args_free(ha);
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+        return;
+    }
+    t->in_sync = 1;
+    int rc = rlab_host_run_args(t->host, ha, &res, &err);
+    t->in_sync = 0;
+    if (rc)
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+    else if (file)
+        tui_log_addf(t, TUI_K_OK, "chart written to %s (%d series)", file, ch->nkeys);
+    rlab_result_free(res);
 }
 
 static void c_lua(tui *t, int argc, char **argv, const char *rest)
@@ -410,10 +541,15 @@ static const shell_cmd shell_cmds[] = {
      .example = "help sql",
      .run = c_help},
     {.name = "chart",
-     .usage = "chart METRIC [RUN...]",
-     .help = "Chart a metric over steps for runs (default: the latest 3 that have it, and the "
-             "running job's live series); F4 comes back to it.",
-     .example = "chart valid.ndcg@10 6 7",
+     .usage = "chart METRIC[,METRIC...] [runs=3,4,5 | run=3 | RUN...] [file=F.svg] [title=T]",
+     .help = "Chart metrics over steps (epochs, rounds) for runs: every (run, metric) is one "
+             "series with its colour and marker, named in the legend; a metric of another "
+             "magnitude (loss beside NDCG) reads on a right axis. METRIC is name or split.name "
+             "(valid.ndcg@10, train.loss, sim.watches). Default runs: the latest 3 that have "
+             "the first metric, and the running job's live series. file=F.svg also writes the "
+             "chart as an SVG picture (the host's chart command: title=, width=, height=; from "
+             "-c and Lua as reclab.chart{...}). F4 comes back to it.",
+     .example = "chart valid.ndcg@10,train.loss run=3",
      .run = c_chart},
     {.name = "view",
      .usage = "view [log|table|chart|NAME [ARGS]]",

@@ -337,14 +337,29 @@ int tui_series_load(tui *t, int64_t run, const char *metric)
         return 0;
     char name[48], split[48] = "";
     snprintf(name, sizeof name, "%s", metric);
-    /* "valid.ndcg@10" (shell) or "valid ndcg@10" (progress reports) name a split */
+    /* "valid.ndcg@10", "sim.watches" (shell) or "valid ndcg@10" (progress reports) name a
+     * split when the run has it; else the whole text is the name */
     const char *dot = strpbrk(metric, ". ");
-    if (dot &&
-        (!strncmp(metric, "train", 5) || !strncmp(metric, "valid", 5) ||
-         !strncmp(metric, "test", 4)) &&
-        (dot - metric == 4 || dot - metric == 5)) {
-        snprintf(split, sizeof split, "%.*s", (int)(dot - metric), metric);
-        snprintf(name, sizeof name, "%s", dot + 1);
+    if (dot && dot > metric && dot - metric < (ptrdiff_t)sizeof split) {
+        rlab_err e0 = {0};
+        rlab_db_stmt *q = rlab_db_prepare(t->db,
+                                          "SELECT 1 FROM metrics WHERE run_id = :run AND name = "
+                                          ":name AND split = :split LIMIT 1",
+                                          &e0);
+        char sp[48];
+        snprintf(sp, sizeof sp, "%.*s", (int)(dot - metric), metric);
+        int have = 0;
+        if (q) {
+            rlab_db_bind_int(q, ":run", run, &e0);
+            rlab_db_bind_text(q, ":name", dot + 1, &e0);
+            rlab_db_bind_text(q, ":split", sp, &e0);
+            have = rlab_db_step(q, &e0) == RLAB_DB_ROW;
+            rlab_db_finalize(q);
+        }
+        if (have) {
+            snprintf(split, sizeof split, "%s", sp);
+            snprintf(name, sizeof name, "%s", dot + 1);
+        }
     }
     rlab_err err = {0};
     rlab_db_stmt *st = NULL;
@@ -426,6 +441,7 @@ static void chart_follow(tui *t, tui_job *j, const tui_ev *e)
              e->label && *e->label ? e->label : "step");
     t->chart.nkeys = 1;
     t->chart.keys[0] = key;
+    t->chart.kmetric[0][0] = '\0';
     const char *c = strchr(j->cmd, '.');
     char lab[40];
     snprintf(lab, sizeof lab, "%.39s", c ? c + 1 : j->cmd);
@@ -478,8 +494,13 @@ void tui_chart_refresh(tui *t)
     }
     for (int k = 0; k < ch->nkeys; k++)
         if (ch->keys[k] > 0)
-            tui_series_load(t, ch->keys[k], ch->metric);
+            tui_series_load(t, ch->keys[k], tui_chart_metric(ch, k));
     t->dirty |= TUI_D_MAIN;
+}
+
+const char *tui_chart_metric(const tui_chart *ch, int k)
+{
+    return ch->kmetric[k][0] ? ch->kmetric[k] : ch->metric;
 }
 
 /* ---- applying events (UI thread) ---------------------------------------------------- */
@@ -812,7 +833,7 @@ static void apply(tui *t, tui_ev *e)
         if (j->run_id > 0 && t->chart.metric[0]) {
             for (int k = 0; k < t->chart.nkeys; k++)
                 if (t->chart.keys[k] == j->run_id)
-                    tui_series_load(t, j->run_id, t->chart.metric);
+                    tui_series_load(t, j->run_id, tui_chart_metric(&t->chart, k));
         }
         if (j->mine)
             collect(t, j);

@@ -35,6 +35,7 @@ typedef struct ch_series {
     char metric[64];    /* as asked: "valid.ndcg@10" */
     char shown[80];     /* the split found: "valid.ndcg@10" */
     int mi;             /* index of the metric (dash pattern, axis) */
+    int ri;             /* index of the run (colour) */
     int axis;           /* 0 left, 1 right */
     int n;
     double *x, *y;
@@ -102,7 +103,7 @@ static int resolve_metric(rlab_db *db, int64_t run, const char *spec, char *spli
 }
 
 static int add_series(rlab_ctx *ctx, rlab_db *db, ch_chart *c, int64_t run, const char *label,
-                      int mi)
+                      int ri, int mi)
 {
     rlab_err *err = rlab_ctx_err(ctx);
     char split[64], name[64];
@@ -146,6 +147,7 @@ static int add_series(rlab_ctx *ctx, rlab_db *db, ch_chart *c, int64_t run, cons
     rlab_db_result_free(r);
     s->run = run;
     s->mi = mi;
+    s->ri = ri;
     snprintf(s->run_label, sizeof s->run_label, "%s", label);
     snprintf(s->metric, sizeof s->metric, "%s", c->metrics[mi]);
     if (split[0])
@@ -424,7 +426,7 @@ static int write_svg(const ch_chart *c, const char *path, int W, int H, rlab_err
     for (int i = 0; i < c->nseries; i++) {
         const ch_series *s = &c->s[i];
         const axis *a = &ay[s->axis];
-        const char *col = colours[i % NCOLOURS];
+        const char *col = colours[s->ri % NCOLOURS];
         const char *dash = dashes[s->mi % NDASHES];
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", col,
                 *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
@@ -441,7 +443,7 @@ static int write_svg(const ch_chart *c, const char *path, int W, int H, rlab_err
     double colw = pw / per_row;
     for (int i = 0; i < c->nseries; i++) {
         const ch_series *s = &c->s[i];
-        const char *col = colours[i % NCOLOURS];
+        const char *col = colours[s->ri % NCOLOURS];
         const char *dash = dashes[s->mi % NDASHES];
         double lx = ml + colw * (i % per_row), ly = mt + ph + 62 + 22.0 * (i / per_row);
         fprintf(f,
@@ -585,7 +587,7 @@ int rlab__cmd_chart(rlab_ctx *ctx, const rlab_args *args)
         sim += strstr(cmd, "simulator") != NULL;
         int any = 0;
         for (int m = 0; m < c.nmetrics; m++) {
-            int got = add_series(ctx, db, &c, ids[i], label, m);
+            int got = add_series(ctx, db, &c, ids[i], label, i, m);
             if (got < 0)
                 rc = rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_EDB;
             any |= got > 0;

@@ -6,7 +6,9 @@
 #     recorded with recipes, so a second process lists and rebuilds them;
 #   3 lua.run args= gives the script `arg` and `...` as `reclab run FILE ARGS` does;
 #   4 reclab.models.save(m) writes into the store, no ./models folder; with a folder, the file;
-#   5 export of a command's result table (cmd=) to CSV, from -c and from Lua.
+#   5 export of a command's result table (cmd=) to CSV, from -c and from Lua;
+#   6 chart from -c and Lua: several runs and metrics as the table "series", file=F.svg a
+#     picture with title, ticks, axis labels and a legend entry per series; .png refused.
 set -u
 RECLAB=$1
 T=$(mktemp -d)
@@ -95,6 +97,29 @@ grep -q 'the table view is the shell' o5d.txt || fail lua.shell13.5 "message: $(
 # quoting: a comma and a quote in a cell
 R -c "export cmd=\"sql SELECT 'a,b' AS x, 'say ' || char(34) || 'hi' || char(34) AS y\" file=q.csv" >o5e.txt 2>&1 || fail lua.shell13.5 "quote: $(cat o5e.txt)"
 [ "$(sed -n 2p q.csv)" = '"a,b","say ""hi"""' ] || fail lua.shell13.5 "quoted row: $(cat q.csv)"
+
+# 6 ---------------------------------------------------------------------------------------
+R -c 'train bprmf data=demo epochs=6 name=c1' -c 'train bprmf data=demo epochs=6 dim=8 name=c2' >/dev/null 2>&1 ||
+    fail lua.shell13.6 "training failed"
+ids=$(R -e 'local r = reclab.db.query("SELECT id FROM runs WHERE json_extract(config, '"'"'$.name'"'"') IN ('"'"'c1'"'"', '"'"'c2'"'"') ORDER BY id")
+            print(r[1].id .. "," .. r[2].id)')
+R -c "chart valid.ndcg@10,train.loss runs=$ids file=c.svg title=\"two runs\"" >o6.txt 2>e6.txt || fail lua.shell13.6 "exit $?: $(cat e6.txt)"
+grep -q 'wrote c.svg (800x500, 4 series)' o6.txt || fail lua.shell13.6 "-c chart: $(head -5 o6.txt)"
+grep -q '>two runs</text>' c.svg || fail lua.shell13.6 "svg title"
+[ "$(grep -c '<polyline' c.svg)" -eq 4 ] || fail lua.shell13.6 "svg: want 4 curves"
+[ "$(grep -c ' (right axis)</text>' c.svg)" -eq 2 ] || fail lua.shell13.6 "svg: the loss on the right axis"
+grep -q '>train.loss</text>' c.svg && grep -q '>valid.ndcg@10</text>' c.svg || fail lua.shell13.6 "svg: axis labels"
+# ticks: numbers on both axes (at least 3 each side) and on x
+[ "$(grep -c 'text-anchor="end">0\.' c.svg)" -ge 3 ] || fail lua.shell13.6 "svg: left ticks"
+[ "$(grep -c 'text-anchor="start">0\.' c.svg)" -ge 3 ] || fail lua.shell13.6 "svg: right ticks"
+R -e "local r = reclab.chart{'ndcg@10', runs = '$ids'}
+      local t = r.tables.series
+      print('lua', r.series_count, #t, t[1].metric, t[#t].step)" >o6b.txt 2>e6b.txt || fail lua.shell13.6 "lua: $(cat e6b.txt)"
+grep -Eq '^lua	2	[0-9]+	valid.ndcg@10	6$' o6b.txt || fail lua.shell13.6 "lua: $(cat o6b.txt)"
+R -c "chart ndcg@10 runs=$ids file=c.png" >o6c.txt 2>&1 && fail lua.shell13.6 ".png accepted"
+grep -q 'charts are written as SVG' o6c.txt || fail lua.shell13.6 "png message: $(cat o6c.txt)"
+R -c 'chart nosuch' >o6d.txt 2>&1 && fail lua.shell13.6 "unknown metric accepted"
+grep -q "no run has a metric 'nosuch'" o6d.txt || fail lua.shell13.6 "message: $(cat o6d.txt)"
 
 if [ "$fails" -ne 0 ]; then
     echo "shell13.sh: $fails failure(s)"
