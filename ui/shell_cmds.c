@@ -835,7 +835,10 @@ static void sv_metrics(tui *t, strv *s, const char *word)
     if (t->db) {
         rlab_err err = {0};
         rlab_db_result *r = rlab_db_query_table(
-            t->db, "SELECT DISTINCT name FROM metrics ORDER BY name LIMIT 200", NULL, 0, 0, &err);
+            t->db,
+            "SELECT name FROM metrics UNION SELECT split || '.' || name FROM metrics WHERE "
+            "split IS NOT NULL AND split <> '' ORDER BY 1 LIMIT 400",
+            NULL, 0, 0, &err);
         for (int i = 0; r && i < r->nrow; i++) {
             const rlab_db_value *v = rlab_db_result_cell(r, i, 0);
             if (v->type == RLAB_DB_TEXT && !strncmp(v->s, word, strlen(word)))
@@ -920,10 +923,38 @@ char **tui_complete(tui *t, const char *line)
         if (!strcmp(cmd, "compare") || pos == 1)
             sv_runs(t, &s, word);
     } else if (!strcmp(cmd, "chart")) {
-        if (pos == 1)
-            sv_metrics(t, &s, word);
-        else
+        if (pos == 1) { /* a comma list of metrics: the last item completes */
+            const char *item = strrchr(word, ',');
+            if (item) {
+                strv m = {0};
+                sv_metrics(t, &m, item + 1);
+                for (int i = 0; i < m.n; i++) {
+                    char pre[256];
+                    snprintf(pre, sizeof pre, "%.*s", (int)(item + 1 - word), word);
+                    sv_add(&s, pre, m.v[i]);
+                }
+                rlab_strv_free(m.v);
+            } else
+                sv_metrics(t, &s, word);
+        } else if (!strncmp(word, "file=", 5)) {
+            sv_paths(&s, "file=", word + 5, ".svg");
+        } else if (!strncmp(word, "runs=", 5) || !strncmp(word, "run=", 4)) {
+            const char *item = strrchr(word, ',');
+            const char *eq = strchr(word, '=');
+            item = item ? item + 1 : eq + 1;
+            strv r = {0};
+            sv_runs(t, &r, item);
+            char pre[256];
+            snprintf(pre, sizeof pre, "%.*s", (int)(item - word), word);
+            for (int i = 0; i < r.n; i++)
+                sv_add(&s, pre, r.v[i]);
+            rlab_strv_free(r.v);
+        } else {
+            static const char *const keys[] = {
+                "runs=", "run=", "file=", "title=", "width=", "height=", NULL};
+            sv_words(&s, word, keys);
             sv_runs(t, &s, word);
+        }
     } else if (!strcmp(cmd, "export") && pos == 1 && !strchr(word, '=') &&
                !strncmp("view", word, strlen(word))) {
         sv_add(&s, "view", NULL); /* export view file=F: the table on screen */
