@@ -151,7 +151,7 @@ static int add_series(rlab_ctx *ctx, rlab_db *db, ch_chart *c, int64_t run, cons
     snprintf(s->run_label, sizeof s->run_label, "%s", label);
     snprintf(s->metric, sizeof s->metric, "%s", c->metrics[mi]);
     if (split[0])
-        snprintf(s->shown, sizeof s->shown, "%s.%s", split, name);
+        snprintf(s->shown, sizeof s->shown, "%.15s.%.63s", split, name);
     else
         snprintf(s->shown, sizeof s->shown, "%s", name);
     c->nseries++;
