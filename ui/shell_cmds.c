@@ -302,11 +302,12 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
     const char *file = NULL;
     rlab_args *ha = rlab_args_new(t->host, "chart", NULL); /* for the host, when it draws too */
     rlab_err err = {0};
-    int to_host = 0;
+    int to_host = 0, runlist_given = 0;
     char runlist[256] = "";
     for (int i = 2; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         if (eq && (!strncmp(argv[i], "runs=", 5) || !strncmp(argv[i], "run=", 4))) {
+            runlist_given = 1;
             for (const char *p = eq + 1; *p;) {
                 while (*p == ',' || *p == '#')
                     p++;
@@ -340,6 +341,7 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
             }
             to_host = 1;
         } else { /* chart valid.ndcg@10 6 7: runs as words */
+            runlist_given = 1;
             if (n >= TUI_CHART_RUNS || parse_run(t, argv[i], &ids[n])) {
                 rlab_args_free(ha);
                 return;
@@ -347,8 +349,13 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
             n++;
         }
     }
-    if (n == 0 && t->db) /* the latest runs that have the first metric */
+    if (n == 0 && t->db) /* the latest runs that have the first metric; with several metrics
+                            the one latest (the running job's when it reports it) */
         n = chart_default_runs(t, metrics[0], ids, TUI_CHART_RUNS);
+    if (n > 1 && nm > 1 && !runlist_given) {
+        ids[0] = ids[n - 1];
+        n = 1;
+    }
     if (n == 0) {
         tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", metrics[0]);
         rlab_args_free(ha);
@@ -370,8 +377,12 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
         for (int m = 0; m < nm; m++) {
             int got = ids[i] > 0 ? tui_series_load(t, ids[i], metrics[m]) : 0;
             tui_series *s = tui_series_get(t, ids[i], metrics[m], 0);
-            if ((!got && !s) || (s && s->n == 0))
+            if ((!got && !s) || (s && s->n == 0)) {
+                if (n == 1 && nm > 1)
+                    tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
+                                 (long long)(ids[i] > 0 ? ids[i] : -ids[i]), metrics[m]);
                 continue;
+            }
             if (ch->nkeys >= TUI_CHART_RUNS) {
                 tui_log_addf(t, TUI_K_WARN, "chart: at most %d series; the rest left out",
                              TUI_CHART_RUNS);
@@ -380,7 +391,10 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
             points += s ? s->n : got;
             ch->keys[ch->nkeys] = ids[i];
             snprintf(ch->kmetric[ch->nkeys], sizeof ch->kmetric[0], "%.47s", metrics[m]);
-            snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%s", lab);
+            if (n == 1 && nm > 1) /* the header names the run, the legend the metrics */
+                snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%.39s", metrics[m]);
+            else
+                snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%s", lab);
             ch->nkeys++;
             any = 1;
         }
@@ -407,7 +421,13 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
         }
         rlab_db_result_free(r);
     }
-    tui_log_addf(t, TUI_K_INFO, "chart %s: %d series, %d points", argv[1], ch->nkeys, points);
+    if (n == 1 && nm > 1) {
+        snprintf(ch->metric, sizeof ch->metric, "run #%lld",
+                 (long long)(ids[0] > 0 ? ids[0] : -ids[0]));
+        tui_log_addf(t, TUI_K_INFO, "chart %s: run #%lld, %d series, %d points", argv[1],
+                     (long long)(ids[0] > 0 ? ids[0] : -ids[0]), ch->nkeys, points);
+    } else
+        tui_log_addf(t, TUI_K_INFO, "chart %s: %d series, %d points", argv[1], ch->nkeys, points);
     t->view = TUI_VIEW_CHART;
     t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
     if (!to_host) {
@@ -546,7 +566,9 @@ static const shell_cmd shell_cmds[] = {
              "series with its colour and marker, named in the legend; a metric of another "
              "magnitude (loss beside NDCG) reads on a right axis. METRIC is name or split.name "
              "(valid.ndcg@10, train.loss, sim.watches). Default runs: the latest 3 that have "
-             "the first metric, and the running job's live series. file=F.svg also writes the "
+             "the first metric, and the running job's live series; with several metrics the "
+             "one latest (the running job when it reports the first: reloop.stream's "
+             "auc_frozen,auc_incremental,auc_memory,auc_meminc). file=F.svg also writes the "
              "chart as an SVG picture (the host's chart command: title=, width=, height=; from "
              "-c and Lua as reclab.chart{...}). F4 comes back to it.",
      .example = "chart valid.ndcg@10,train.loss run=3",

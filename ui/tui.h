@@ -143,10 +143,17 @@ typedef struct tui_chart {
     char xlabel[32];
     int64_t keys[TUI_CHART_RUNS];
     char labels[TUI_CHART_RUNS][40];
-    char kmetric[TUI_CHART_RUNS][48]; /* series k is (keys[k], kmetric[k]): several metrics */
+    char kmetric[TUI_CHART_RUNS][48]; /* the metric of key k when it differs ("" = metric):
+                                         `chart m1,m2,... RUN` draws several metrics of a run */
     int nkeys;
     int follow; /* follows the running job: metric picked from its progress */
 } tui_chart;
+
+/* The metric series k of the chart draws. */
+static inline const char *tui_chart_metric(const tui_chart *ch, int k)
+{
+    return ch->kmetric[k][0] ? ch->kmetric[k] : ch->metric;
+}
 
 /* A table of text cells with numeric shadows for sorting (runs, compare, sql results). */
 typedef struct tui_table {
@@ -300,8 +307,6 @@ int tui_series_load(tui *t, int64_t run, const char *metric);
 /* Reload the charted runs' series from the store (complete even when progress reports were
  * rate-limited); while following a job, also pick the best metric the run has recorded. */
 void tui_chart_refresh(tui *t);
-/* The metric of chart series k. */
-const char *tui_chart_metric(const tui_chart *ch, int k);
 /* The running job (first RUNNING), NULL when idle; and the number queued. */
 tui_job *tui_running_job(tui *t);
 int tui_queued_jobs(tui *t);

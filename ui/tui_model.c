@@ -498,11 +498,6 @@ void tui_chart_refresh(tui *t)
     t->dirty |= TUI_D_MAIN;
 }
 
-const char *tui_chart_metric(const tui_chart *ch, int k)
-{
-    return ch->kmetric[k][0] ? ch->kmetric[k] : ch->metric;
-}
-
 /* ---- applying events (UI thread) ---------------------------------------------------- */
 
 /* The table name a result table is shown under: "sql (3 rows)" when the command is named like

@@ -110,8 +110,10 @@ void tui_view_chart(tui *t, WINDOW *w, int y, int x, int h, int wd)
     for (int k = 0; k < ch->nkeys && lx < x + wd; k++) {
         attr_t a = tui_attr(t, (tui_role)(TUI_R_SERIES0 + k));
         char ent[128];
-        snprintf(ent, sizeof ent, "%s %s%s%s%s", mark_of(t, k), ch->labels[k], several ? " " : "",
-                 several ? tui_chart_metric(ch, k) : "", axis[k] ? " (right)" : "");
+        int named = strcmp(ch->labels[k], tui_chart_metric(ch, k)) == 0; /* one run's metrics */
+        snprintf(ent, sizeof ent, "%s %s%s%s%s", mark_of(t, k), ch->labels[k],
+                 several && !named ? " " : "", several && !named ? tui_chart_metric(ch, k) : "",
+                 axis[k] ? " (right)" : "");
         lx += tui_put(w, y, lx, ent, x + wd - lx, a) + 2;
     }
     if (h < 5 || wd < 20)

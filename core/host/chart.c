@@ -6,11 +6,11 @@
  *
  * A metric is "name" (ndcg@10, loss, watches: the split chosen valid, test, train, then any
  * other) or "split.name" (valid.ndcg@10, train.loss, sim.watches). Without runs= the latest
- * three runs that recorded the first metric are drawn. Every (run, metric) pair is one series
- * with its colour, marker shape and, per metric, dash pattern; the first metric reads on the
- * left axis, a metric whose values are of another magnitude (more than 3x apart, loss beside
- * NDCG) on a right axis. The picture has a title, both axes with "nice" ticks (1, 2, 5 x
- * 10^k), axis labels, a grid and a legend below the plot naming run, model and metric.
+ * three runs that recorded the first metric are drawn (with several metrics, the latest one). Every
+ * (run, metric) pair is one series with its colour, marker shape and, per metric, dash pattern; the
+ * first metric reads on the left axis, a metric whose values are of another magnitude (more than 3x
+ * apart, loss beside NDCG) on a right axis. The picture has a title, both axes with "nice" ticks
+ * (1, 2, 5 x 10^k), axis labels, a grid and a legend below the plot naming run, model and metric.
  * The shell's `chart` draws the same series in the terminal and calls this command for
  * file=; -c and Lua (reclab.chart{...}) reach it directly.
  */
@@ -410,23 +410,30 @@ static int write_svg(const ch_chart *c, const char *path, int W, int H, rlab_err
                     xx, PY(a, v), k ? xx + 5 : xx - 5, PY(a, v), k ? xx + 8 : xx - 8,
                     PY(a, v) + 4.5, k ? "start" : "end", t);
         }
-        /* axis label, rotated along the axis */
+        /* axis label, rotated along the axis; one too long for it (several metrics) gives
+         * way to "value (see the legend)" */
         double lx = k ? W - 14.0 : 18.0, ly = mt + ph / 2;
+        const char *ylab =
+            strlen(c->ylabel[k]) * 7.5 > ph ? "value (see the legend)" : c->ylabel[k];
         fprintf(f,
                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(%d "
                 "%.1f %.1f)\">",
                 lx, ly, k ? 90 : -90, lx, ly);
-        xml_text(f, c->ylabel[k]);
+        xml_text(f, ylab);
         fputs("</text>\n", f);
     }
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", ml + pw / 2, mt + ph + 40);
     xml_text(f, c->xlabel);
     fputs("</text>\n</g>\n", f);
+    /* colours tell runs apart; with one run, its series */
+    int one_run = 1;
+    for (int i = 1; i < c->nseries; i++)
+        one_run &= c->s[i].ri == c->s[0].ri;
     /* the series: a line, then markers (at most about 30 a series) */
     for (int i = 0; i < c->nseries; i++) {
         const ch_series *s = &c->s[i];
         const axis *a = &ay[s->axis];
-        const char *col = colours[s->ri % NCOLOURS];
+        const char *col = colours[(one_run ? i : s->ri) % NCOLOURS];
         const char *dash = dashes[s->mi % NDASHES];
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", col,
                 *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
@@ -443,7 +450,7 @@ static int write_svg(const ch_chart *c, const char *path, int W, int H, rlab_err
     double colw = pw / per_row;
     for (int i = 0; i < c->nseries; i++) {
         const ch_series *s = &c->s[i];
-        const char *col = colours[s->ri % NCOLOURS];
+        const char *col = colours[(one_run ? i : s->ri) % NCOLOURS];
         const char *dash = dashes[s->mi % NDASHES];
         double lx = ml + colw * (i % per_row), ly = mt + ph + 62 + 22.0 * (i / per_row);
         fprintf(f,
@@ -560,15 +567,20 @@ int rlab__cmd_chart(rlab_ctx *ctx, const rlab_args *args)
         nr = parse_runs(ctx, runs && *runs ? runs : run, ids, CH_MAX_RUNS);
         if (nr < 0)
             return rlab_ctx_err(ctx)->code;
-    } else { /* the latest three runs that have the first metric */
+    } else { /* the latest three runs that have the first metric; with several metrics the
+                latest one alone (its metrics side by side) */
         const char *m = c.metrics[0], *dot = strchr(m, '.');
         rlab_db_value p[2] = {
             {.type = RLAB_DB_TEXT, .s = m, .n = strlen(m)},
             {.type = RLAB_DB_TEXT, .s = dot ? dot + 1 : m, .n = strlen(dot ? dot + 1 : m)}};
         rlab_db_result *r = rlab_db_query_table(
             db,
-            "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 OR (name = ?2 AND "
-            "COALESCE(split, '') || '.' || name = ?1) ORDER BY run_id DESC LIMIT 3",
+            c.nmetrics > 1 ? "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 OR (name = ?2 "
+                             "AND COALESCE(split, '') || '.' || name = ?1) ORDER BY run_id DESC "
+                             "LIMIT 1"
+                           : "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 OR (name = ?2 "
+                             "AND COALESCE(split, '') || '.' || name = ?1) ORDER BY run_id DESC "
+                             "LIMIT 3",
             p, 2, 0, rlab_ctx_err(ctx));
         if (!r)
             return rlab_ctx_err(ctx)->code;

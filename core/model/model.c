@@ -310,6 +310,24 @@ int rlab_model_user_repr(const rlab_model *m, const rlab_query *q, int nq, float
     return m->vt->user_repr(m, q, nq, out, err);
 }
 
+int rlab_model_sample_repr(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
+                           float *repr, float *score, rlab_err *err)
+{
+    int rc = check_query(m, q, nq, err);
+    if (rc)
+        return rc;
+    if (!m->vt->sample_repr || m->sample_dim <= 0)
+        return rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) has no sample representation", m->name,
+                         m->kind[0] ? m->kind : "?");
+    if (nq > 0 && !items)
+        return rlab_errf(err, RLAB_EINVAL, "sample_repr: no items");
+    for (int b = 0; b < nq; b++)
+        if (items[b] < 0 || items[b] >= m->n_items)
+            return rlab_errf(err, RLAB_EINVAL, "item %d outside [0, %d)", (int)items[b],
+                             (int)m->n_items);
+    return m->vt->sample_repr(m, q, nq, items, repr, score, err);
+}
+
 rlab_ckpt *rlab_model_state(const rlab_model *m, rlab_err *err)
 {
     if (!m->vt->tensors) {

@@ -91,6 +91,14 @@ typedef struct rlab_model_vt {
     /* Release impl (not the rlab_model struct). Called once, by core, when the last
      * reference is released. Optional. */
     void (*free)(rlab_model *m);
+    /* Sample representation: the model's hidden vector of the pairs (q[b], items[b]) and the
+     * score it gives them. repr: [nq][m->sample_dim] or NULL; score: [nq] or NULL (the same
+     * value score() gives items[b] for q[b]). For embedding models the vector is the
+     * concatenation of the query's and the item's vectors ([user vector ; item vector]),
+     * whose product the score is built from. Consumers key memories on it (plugins/reloop).
+     * Optional (sample_dim 0 = none). Appended last (ABI 4). */
+    int (*sample_repr)(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
+                       float *repr, float *score, rlab_err *err);
 } rlab_model_vt;
 
 /* A model. The plugin fills the public fields after rlab_model_new and before it registers
@@ -114,6 +122,7 @@ struct rlab_model {
     char *train_opts;        /* the training loop's settings as JSON (model/fit.h
                                 rlab_fit_fields: split, seed, epochs...), or NULL */
     char dataset_sha256[65]; /* of the dataset it was trained on ("" = unknown) */
+    int sample_dim;          /* size of sample_repr output, 0 = none (set by the plugin) */
 };
 
 /* Kind flags. */
@@ -201,6 +210,18 @@ RLAB_API void rlab_model_describe(const rlab_model *m, char *buf, size_t size);
 /* User representation (RLAB_ESTATE when the model has none). out: [nq][m->repr_dim]. */
 RLAB_API int rlab_model_user_repr(const rlab_model *m, const rlab_query *q, int nq, float *out,
                                   rlab_err *err);
+
+/* Hidden representation and score of nq (query, item) samples: repr [nq][m->sample_dim] (or
+ * NULL), score [nq] (or NULL); q[b] is paired with items[b]. RLAB_ESTATE when the model has
+ * no sample representation (vt->sample_repr NULL or sample_dim 0), RLAB_EINVAL for an item
+ * outside [0, n_items) or a bad query. Thread-safe like vt->score.
+ *
+ *     float h[2 * 64], s[2];                       // a bprmf model with d=64: sample_dim 128
+ *     int32_t it[2] = {5, 9};
+ *     rlab_query q[2] = {{.user = 3}, {.user = 4}};
+ *     rlab_model_sample_repr(m, q, 2, it, h, s, &err);   // h[0..63] = user 3, h[64..] = item 5 */
+RLAB_API int rlab_model_sample_repr(const rlab_model *m, const rlab_query *q, int nq,
+                                    const int32_t *items, float *repr, float *score, rlab_err *err);
 
 /* The model's state as an in-memory checkpoint container: what vt->tensors adds (named F32 /
  * I32 / I64 tensors and the kind's metadata), without the host's part (histories, config).

@@ -19,6 +19,8 @@
  * whose user is unknown to the model (-1 or >= n_users) is folded in as the mean of its
  * history's item vectors (zero without history: the bias alone, a popularity prior).
  *
+ * Sample representation (model/model.h sample_repr): [p_u ; q_i], 2D floats.
+ *
  * Parameters (one rlab_params block): "user_emb" [n_users][D], "item_emb" [n_items][D],
  * "item_bias" [n_items].
  */
@@ -95,6 +97,34 @@ static int bpr_user_repr(const rlab_model *m, const rlab_query *q, int nq, float
     return RLAB_OK;
 }
 
+/* Sample representation: [user vector ; item vector] (2D) and the score <p_u, q_i> + b_i.
+ * q, items, score: [nq]; repr: [nq][2D] */
+static int bpr_sample_repr(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
+                           float *repr, float *score, rlab_err *err)
+{
+    const bl_bpr *s = m->impl;
+    const int32_t D = s->D;
+    float *u = rlab_malloc((size_t)D * sizeof(float));
+    if (!u)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int b = 0; b < nq; b++) {
+        const float *v = s->V + (size_t)items[b] * (size_t)D;
+        user_vec(m, s, &q[b], u);
+        if (repr) {
+            memcpy(repr + (size_t)b * 2 * (size_t)D, u, (size_t)D * sizeof(float));
+            memcpy(repr + ((size_t)b * 2 + 1) * (size_t)D, v, (size_t)D * sizeof(float));
+        }
+        if (score) {
+            float acc = s->bias[items[b]];
+            for (int32_t d = 0; d < D; d++)
+                acc += u[d] * v[d];
+            score[b] = acc;
+        }
+    }
+    rlab_free(u);
+    return RLAB_OK;
+}
+
 static int bpr_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const bl_bpr *s = m->impl;
@@ -124,6 +154,7 @@ static const rlab_model_vt bpr_vt = {
     .tensors = bpr_tensors,
     .describe = bpr_describe,
     .free = bpr_free,
+    .sample_repr = bpr_sample_repr,
 };
 
 static void bpr_specs(rlab_param_spec s[3], int32_t nu, int32_t ni, int32_t D)
@@ -153,6 +184,7 @@ static rlab_model *bpr_wrap(rlab_params *P, int32_t D, int32_t nu, int32_t ni, r
         m->n_users = nu;
         m->n_items = ni;
         m->repr_dim = D;
+        m->sample_dim = 2 * D;
     }
     return m;
 }

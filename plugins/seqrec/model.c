@@ -1,7 +1,8 @@
 /*
  * plugins/seqrec/model.c: SASRec / MQSA-TED as registry models (model/model.h): score_all from
  * a query's history (an empty history is the padding-only window: a cold start),
- * user_repr = the mixed hidden state at the last position; the checkpoint holds the parameter
+ * user_repr = the mixed hidden state at the last position, sample_repr = [that state ; the
+ * item's embedding]; the checkpoint holds the parameter
  * block (the host adds the config and the users' histories).
  */
 #include "seqrec.h"
@@ -98,6 +99,35 @@ static int m_user_repr(const rlab_model *m, const rlab_query *q, int nq, float *
     return run_queries(m, q, nq, NULL, out, err);
 }
 
+/* Sample representation: [h ; e_i] (2d), h the hidden state at the last position (user_repr)
+ * and e_i the item's embedding row; score = <h, e_i>, as in score_all. */
+static int m_sample_repr(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
+                         float *repr, float *score, rlab_err *err)
+{
+    const seqrec_net *net = ((const seqrec_model *)m->impl)->net;
+    const int d = net->cfg.dim;
+    const float *E = net->P->t[net->E].data; /* [n_items + 1][d] */
+    float *h = rlab_malloc((size_t)(nq ? nq : 1) * (size_t)d * sizeof(float));
+    if (!h)
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    int rc = nq > 0 ? run_queries(m, q, nq, NULL, h, err) : RLAB_OK;
+    for (int b = 0; rc == RLAB_OK && b < nq; b++) {
+        const float *hb = h + (size_t)b * d, *e = E + (size_t)items[b] * d;
+        if (repr) {
+            memcpy(repr + (size_t)b * 2 * d, hb, (size_t)d * sizeof(float));
+            memcpy(repr + ((size_t)b * 2 + 1) * d, e, (size_t)d * sizeof(float));
+        }
+        if (score) {
+            float acc = 0.0f;
+            for (int k = 0; k < d; k++)
+                acc += hb[k] * e[k];
+            score[b] = acc;
+        }
+    }
+    rlab_free(h);
+    return rc;
+}
+
 static void m_describe(const rlab_model *m, char *buf, size_t size)
 {
     const seqrec_net *net = ((const seqrec_model *)m->impl)->net;
@@ -132,6 +162,7 @@ static const rlab_model_vt seqrec_vt = {
     .tensors = m_tensors,
     .describe = m_describe,
     .free = m_free,
+    .sample_repr = m_sample_repr,
 };
 
 rlab_model *seqrec_model_wrap(seqrec_net *net, const char *name, rlab_err *err)
@@ -150,6 +181,7 @@ rlab_model *seqrec_model_wrap(seqrec_net *net, const char *name, rlab_err *err)
         return NULL;
     m->n_items = net->n_items;
     m->repr_dim = net->cfg.dim;
+    m->sample_dim = 2 * net->cfg.dim;
     return m;
 }
 

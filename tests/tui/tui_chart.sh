@@ -13,10 +13,14 @@ tui_line 'train bprmf data=demo epochs=10 dim=16 seed=2 name=b2'
 tui_wait '✓ #2 b2' 60
 # two metrics of one run: the loss on a right axis, a legend entry with a marker each
 tui_line 'chart valid.ndcg@10,train.loss run=1'
-tui_wait 'chart  valid.ndcg@10,train.loss +● #1 b1 valid.ndcg@10 +■ #1 b1 train.loss \(right\)' 10
-tui_wait 'chart valid.ndcg@10,train.loss: 2 series, 12 points' 5
+tui_wait 'chart  run #1 +● valid.ndcg@10 +■ train.loss \(right\)' 10
+tui_wait 'chart valid.ndcg@10,train.loss: run #1, 2 series, 12 points' 5
 tui_wait '├' 5
 tui_wait '└.*epoch' 5
+# several metrics and two runs: a series each, the run and the metric in the legend
+tui_line 'chart valid.ndcg@10,valid.hr@10 runs=1,2'
+tui_wait '● #1 b1 valid.ndcg@10 +■ #1 b1 valid.hr@10 +▲ #2 b2 valid.ndc' 10
+tui_wait 'chart valid.ndcg@10,valid.hr@10: 4 series, 8 points' 5
 # two runs, one metric, and the picture
 tui_line "chart ndcg@10 runs=1,2 file=$TUI_TMP/ndcg.svg title=\"NDCG@10, demo\""
 tui_wait 'chart  ndcg@10 +● #1 b1 +■ #2 b2' 10
