@@ -11,6 +11,7 @@
 tui_need_plugin baselines
 tui_need_plugin seqrec
 tui_need_plugin simulator
+tui_need_plugin reloop
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 README=$SRC/README.md
 unset RECLAB_DATA
