@@ -330,6 +330,32 @@ static int l_datasets_split(lua_State *L)
     return 1;
 }
 
+/* datasets.kcore(name, {k = 5, into = NAME}) -> info of the new dataset | nil, msg when the
+ * dataset is missing */
+static int l_datasets_kcore(lua_State *L)
+{
+    rlab_lua_ctx *lc = rlab__lctx(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *into = opt_string(L, 2, "into", NULL);
+    int64_t k = opt_int64(L, 2, "datasets.kcore", "k", 5);
+    if (!into)
+        return luaL_error(L, "datasets.kcore: option 'into' (the new dataset's name) expected");
+    if (k < 1 || k > INT32_MAX)
+        return luaL_error(L, "datasets.kcore: bad option 'k' (>= 1 expected, got %lld)",
+                          (long long)k);
+    rlab_err err = {0};
+    rlab_dataset_brief b;
+    int rc =
+        rlab_host_kcore_dataset(lc->host, rlab_host_db(lc->host), name, into, (int)k, &b, &err);
+    if (rc == RLAB_ENOTFOUND)
+        return rlab__lua_miss(L, "datasets.kcore: %s", err.msg);
+    if (rc)
+        return rlab__lua_raise(L, "datasets.kcore", &err);
+    push_brief(L, &b); /* info */
+    return 1;
+}
+
 /* ---- world --------------------------------------------------------------------------- */
 
 /* Config fields, exposed by name (float / int / int64). */
@@ -497,6 +523,7 @@ static const luaL_Reg datasets_fns[] = {
     {"list", l_datasets_list},
     {"info", l_datasets_info},
     {"split", l_datasets_split},
+    {"kcore", l_datasets_kcore},
     {"remove", l_datasets_remove},
     {"conversation", l_datasets_conversation},
     {NULL, NULL},

@@ -74,6 +74,13 @@ static const ldoc docs[] = {
      .usage = "reclab.datasets.info(name) -> info | nil, msg",
      .help = "The info table of one loaded dataset (see datasets.list).",
      .example = "print(reclab.datasets.info(\"demo\").n_users)"},
+    {.name = "reclab.datasets.kcore",
+     .usage = "reclab.datasets.kcore(name, {into=, k=5}) -> info | nil, msg",
+     .help = "The k-core of a dataset as the new dataset `into`: users and items with fewer "
+             "than k interactions dropped until none is left, both re-indexed densely "
+             "(interactions only). Recorded with its recipe, so a reopened workspace rebuilds "
+             "it; the `kcore` command does the same. Returns the new dataset's info.",
+     .example = "print(reclab.datasets.kcore(\"demo\", {into = \"demo5\", k = 5}).n_inter)"},
     {.name = "reclab.datasets.split",
      .usage = "reclab.datasets.split(name [, {method=, into=, test_frac=, valid_frac=, train=, "
               "valid=, seed=}]) -> parts | nil, msg",
@@ -144,11 +151,12 @@ static const ldoc docs[] = {
              "saved it).",
      .example = "local m = reclab.models.get(\"bprmf\")"},
     {.name = "reclab.models.save",
-     .usage = "reclab.models.save(model [, dir]) -> path",
-     .help = "Save a model as one checkpoint file dir/NAME.safetensors (default dir: "
-             "./models, created when missing) and record it in the store; returns the file's "
-             "path. The `save` command keeps it in the store only (file= to write one too).",
-     .example = "print(reclab.models.save(\"bprmf\", \"/tmp/models\"))"},
+     .usage = "reclab.models.save(model [, dir]) -> path | true",
+     .help = "Save a model. Without dir: into the session store only, as the `save` command "
+             "(no file is written; `models` lists it and later sessions restore it), returns "
+             "true. With dir: also the checkpoint file dir/NAME.safetensors (the folder is "
+             "created when missing), returns its path.",
+     .example = "print(reclab.models.save(\"bprmf\"))"},
     {.name = "reclab.models.load",
      .usage = "reclab.models.load(path [, {name=, kind=}]) -> Model | nil, msg",
      .help = "Load a checkpoint written by save and register it (default name: the file name "

@@ -115,6 +115,35 @@ static int job_setup(lua_State *L)
     return 0;
 }
 
+/* The script's arguments, as `reclab run FILE ARGS...` and lua.c give them: a global `arg`
+ * (arg[0] = the script, arg[1..] = the words of args, split on blanks) and the same words
+ * pushed as the chunk's `...`. Returns how many were pushed. [-0, +n] */
+static int push_script_args(lua_State *L, const char *script, const char *words)
+{
+    lua_createtable(L, 4, 1);  /* fn arg */
+    lua_pushstring(L, script); /* fn arg s */
+    lua_rawseti(L, -2, 0);     /* fn arg */
+    int n = 0;
+    for (const char *p = words ? words : ""; *p;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, " \t");
+        if (!len)
+            break;
+        if (!lua_checkstack(L, 2))
+            break;
+        lua_pushlstring(L, p, len);    /* fn arg w... w */
+        lua_pushvalue(L, -1);          /* fn arg w... w w */
+        lua_rawseti(L, -3 - n, n + 1); /* fn arg w... w */
+        n++;
+        p += len;
+    }
+    lua_pushvalue(L, -1 - n); /* fn arg w... arg */
+    lua_setglobal(L, "arg");  /* fn arg w... */
+    lua_remove(L, -1 - n);    /* fn w... */
+    return n;
+}
+
 static int luajob_run(rlab_ctx *ctx, const rlab_args *args)
 {
     const char *code = rlab_args_str(args, "code");
@@ -144,8 +173,11 @@ static int luajob_run(rlab_ctx *ctx, const rlab_args *args)
     lua_sethook(L, job_hook, LUA_MASKCOUNT, 1000);
     int st = code && *code ? luaL_loadbufferx(L, code, strlen(code), "=job", "t")
                            : luaL_loadfilex(L, file, "t"); /* tb fn */
+    int nargs = 0;
     if (st == LUA_OK)
-        st = lua_pcall(L, 0, 0, 1); /* tb */
+        nargs = push_script_args(L, file && *file ? file : "=job", rlab_args_str(args, "args"));
+    if (st == LUA_OK)
+        st = lua_pcall(L, nargs, 0, 1); /* tb */
     if (st != LUA_OK) {
         /* the message proper becomes the command's error; the traceback goes to its output */
         const char *msg = lua_tostring(L, -1);
@@ -166,6 +198,9 @@ static int luajob_run(rlab_ctx *ctx, const rlab_args *args)
 static const rlab_arg luajob_args[] = {
     {.name = "code", .type = RLAB_ARG_STRING, .help = "Lua code to run"},
     {.name = "file", .type = RLAB_ARG_PATH, .help = "Lua script to run"},
+    {.name = "args",
+     .type = RLAB_ARG_STRING,
+     .help = "the script's arguments, separated by blanks (arg[1..] and ...)"},
     {.name = "name", .type = RLAB_ARG_STRING, .help = "label (free text)"},
     {0},
 };
@@ -176,7 +211,10 @@ static const rlab_cmd luajob_cmds[] = {
      .help = "Run a Lua chunk as a job.\n"
              "The chunk has the reclab module (same datasets, models and commands) and\n"
              "reclab.job.progress / metric / cancelled. A Lua error fails the run.\n"
+             "args= gives the script its arguments as `reclab run FILE ARGS` does (arg, ...); "
+             "cancelling the job (Ctrl-C, cancel N) also stops the commands it called.\n"
              "Example: lua.run file=lua/examples/quick_tour.lua\n"
+             "Example: lua.run file=lua/examples/compare_baselines.lua args=4\n"
              "Example: lua.run code=\"print(#reclab.datasets.list())\"",
      .flags = RLAB_CMD_JOB,
      .run = luajob_run},

@@ -420,21 +420,29 @@ static int l_models_remove(lua_State *L)
     return 1;
 }
 
-/* models.save(model [, dir = "models"]) -> artifact path */
+/* models.save(model [, dir]) -> path | true: with dir, the checkpoint file dir/NAME.safetensors
+ * (also recorded in the store); without, into the session store only (as the `save`
+ * command), true. */
 static int l_models_save(lua_State *L)
 {
     rlab_lua_ctx *lc = rlab__lctx(L);
     lmodel *u = luaL_testudata(L, 1, RLAB_LUA_MODEL_MT);
     const char *name = u ? u->name : luaL_checkstring(L, 1);
-    const char *dir = luaL_optstring(L, 2, "models");
-    rlab__check_path(L, "models.save", dir);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return luaL_error(L, "models.save: cannot create folder '%s': %s", dir, strerror(errno));
+    const char *dir = luaL_optstring(L, 2, NULL);
+    if (dir) {
+        rlab__check_path(L, "models.save", dir);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return luaL_error(L, "models.save: cannot create folder '%s': %s", dir,
+                              strerror(errno));
+    }
     char *path = NULL;
     rlab_err err = {0};
     if (rlab_host_save_model(lc->host, name, dir, &path, &err))
         return rlab__lua_raise(L, "models.save", &err);
-    lua_pushstring(L, path); /* path */
+    if (path)
+        lua_pushstring(L, path); /* path */
+    else
+        lua_pushboolean(L, 1); /* true */
     rlab_free(path);
     return 1;
 }

@@ -48,6 +48,14 @@ enum {
     A_SORT_FLIP,
     A_PGUP,
     A_PGDN,
+    /* horizontal scrolling of the table view; the plain keys only on an empty command line
+     * in the table view (else they go to readline: cursor moves) */
+    A_COL_LEFT,
+    A_COL_RIGHT,
+    A_COL_HOME,
+    A_COL_END,
+    A_COL_SLEFT, /* Shift-Left / Shift-Right: in the table view, whatever the line holds */
+    A_COL_SRIGHT,
 };
 
 typedef struct ukey {
@@ -85,6 +93,12 @@ static void keys_init(void)
         {"kf7", {"\033[18~", NULL, NULL, NULL}, A_SORT_FLIP},
         {"kpp", {"\033[5~", NULL, NULL, NULL}, A_PGUP},
         {"knp", {"\033[6~", NULL, NULL, NULL}, A_PGDN},
+        {"kcub1", {"\033[D", "\033OD", NULL, NULL}, A_COL_LEFT},
+        {"kcuf1", {"\033[C", "\033OC", NULL, NULL}, A_COL_RIGHT},
+        {"khome", {"\033[H", "\033OH", "\033[1~", "\033[7~"}, A_COL_HOME},
+        {"kend", {"\033[F", "\033OF", "\033[4~", "\033[8~"}, A_COL_END},
+        {"kLFT", {"\033[1;2D", NULL, NULL, NULL}, A_COL_SLEFT},
+        {"kRIT", {"\033[1;2C", NULL, NULL, NULL}, A_COL_SRIGHT},
         {NULL, {"\0331", NULL, NULL, NULL}, A_LOG},
         {NULL, {"\0332", NULL, NULL, NULL}, A_TABLE},
         {NULL, {"\0333", NULL, NULL, NULL}, A_CHART},
@@ -157,6 +171,20 @@ static void ui_action(tui *t, int action)
             t->table.sort_desc = !t->table.sort_desc;
             tui_table_sort(&t->table);
         }
+        break;
+    case A_COL_LEFT:
+    case A_COL_SLEFT:
+        tui_table_hscroll(&t->table, -1);
+        break;
+    case A_COL_RIGHT:
+    case A_COL_SRIGHT:
+        tui_table_hscroll(&t->table, 1);
+        break;
+    case A_COL_HOME:
+        tui_table_hscroll(&t->table, -2);
+        break;
+    case A_COL_END:
+        tui_table_hscroll(&t->table, 2);
         break;
     case A_PGUP:
         if (t->view == TUI_VIEW_TABLE)
@@ -471,6 +499,15 @@ int tui_input_drain(tui *t)
         if (b == 0x1b) {
             int action = 0, partial = 0;
             int m = key_match(buf + i, n - i, &action, &partial);
+            if (m > 0 && action >= A_COL_LEFT &&
+                (t->view != TUI_VIEW_TABLE || (action <= A_COL_END && rl_end > 0))) {
+                /* not the table's: the line's cursor keys */
+                for (int k = 0; k < m; k++)
+                    to_readline(buf[i + k]);
+                i += m;
+                any = 1;
+                continue;
+            }
             if (m > 0) {
                 flush_readline(t);
                 tui_comp_clear(t);

@@ -206,76 +206,69 @@ static void c_sort(tui *t, int argc, char **argv, const char *rest)
     t->dirty |= TUI_D_MAIN;
 }
 
-/* `chart m1,m2,... [RUN]`: several metrics of one run (the given one, else the running job
- * when it reports m1, else the latest run that recorded m1), one series each, labelled by
- * metric (the header names the run); the running job's series grow live. */
-static void chart_metrics(tui *t, int argc, char **argv)
+/* The runs of a chart without runs=: the latest 3 with metric (split.name or name), and the
+ * running job's live series. */
+static int chart_default_runs(tui *t, const char *metric, int64_t *ids, int max)
 {
-    char names[TUI_CHART_RUNS][48]; /* the size of tui_chart.kmetric[k] */
-    _Static_assert(sizeof names[0] == sizeof((tui_chart *)0)->kmetric[0], "metric sizes");
-    int nm = 0;
-    for (const char *p = argv[1]; *p && nm < TUI_CHART_RUNS;) {
-        size_t len = strcspn(p, ",");
-        if (len > 0 && len < sizeof names[0])
-            snprintf(names[nm++], sizeof names[0], "%.*s", (int)len, p);
-        p += len + (p[len] == ',');
+    int n = 0;
+    rlab_err err = {0};
+    const char *dot = strchr(metric, '.');
+    rlab_db_value p[2] = {
+        {.type = RLAB_DB_TEXT, .s = metric, .n = strlen(metric)},
+        {.type = RLAB_DB_TEXT, .s = dot ? dot + 1 : metric, .n = strlen(dot ? dot + 1 : metric)}};
+    rlab_db_result *r =
+        t->db ? rlab_db_query_table(t->db,
+                                    "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 OR (name "
+                                    "= ?2 AND COALESCE(split, '') || '.' || name = ?1) ORDER BY "
+                                    "run_id DESC LIMIT 3",
+                                    p, 2, 0, &err)
+              : NULL;
+    for (int i = r ? r->nrow - 1 : -1; i >= 0 && n < max; i--) /* oldest first */
+        ids[n++] = rlab_db_result_cell(r, i, 0)->i;
+    rlab_db_result_free(r);
+    tui_job *j = tui_running_job(t);
+    if (j && tui_inner_job(t, j))
+        j = tui_inner_job(t, j);
+    if (j && n < max) {
+        int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
+        int have = 0;
+        for (int i = 0; i < n; i++)
+            have |= ids[i] == key;
+        if (!have && tui_series_get(t, key, metric, 0))
+            ids[n++] = key;
     }
-    if (nm == 0) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: chart METRIC[,METRIC...] [RUN]");
-        return;
-    }
-    int64_t run = 0;
-    if (argc > 2 && parse_run(t, argv[2], &run))
-        return;
-    if (argc <= 2) {
-        tui_job *j = tui_running_job(t);
-        int64_t key = j ? (j->run_id > 0 ? j->run_id : -(int64_t)j->id) : 0;
-        if (j && tui_series_get(t, key, names[0], 0))
-            run = key;
-    }
-    if (run == 0 && t->db) {
-        rlab_err err = {0};
-        rlab_db_value p = {.type = RLAB_DB_TEXT, .s = names[0], .n = strlen(names[0])};
-        rlab_db_result *r = rlab_db_query_table(
-            t->db, "SELECT max(run_id) FROM metrics WHERE name = ?1", &p, 1, 0, &err);
-        if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_INT)
-            run = rlab_db_result_cell(r, 0, 0)->i;
-        rlab_db_result_free(r);
-    }
-    if (run == 0) {
-        tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", names[0]);
-        return;
-    }
-    tui_chart *ch = &t->chart;
-    ch->follow = 0;
-    snprintf(ch->metric, sizeof ch->metric, "run #%lld", (long long)(run > 0 ? run : -run));
-    snprintf(ch->xlabel, sizeof ch->xlabel, "step");
-    ch->nkeys = 0;
-    int points = 0;
-    for (int i = 0; i < nm; i++) {
-        int got = run > 0 ? tui_series_load(t, run, names[i]) : 0;
-        tui_series *s = tui_series_get(t, run, names[i], 0);
-        if (!got && !s) {
-            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
-                         (long long)(run > 0 ? run : -run), names[i]);
-            continue;
-        }
-        points += s ? s->n : got;
-        ch->keys[ch->nkeys] = run;
-        memcpy(ch->kmetric[ch->nkeys], names[i], sizeof ch->kmetric[0]); /* both 48 bytes */
-        snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%.39s", names[i]);
-        ch->nkeys++;
-    }
-    if (ch->nkeys == 0) {
-        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", argv[1]);
-        return;
-    }
-    tui_log_addf(t, TUI_K_INFO, "chart %s: run #%lld, %d series, %d points", argv[1],
-                 (long long)(run > 0 ? run : -run), ch->nkeys, points);
-    t->view = TUI_VIEW_CHART;
-    t->dirty |= TUI_D_MAIN;
+    return n;
 }
 
+/* "#3 bprmf": the run's model (or its command). */
+static void chart_run_label(tui *t, int64_t id, char *lab, size_t cap)
+{
+    char what[40] = "";
+    if (id > 0 && t->db) {
+        rlab_err err = {0};
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
+        rlab_db_result *r = rlab_db_query_table(
+            t->db,
+            "SELECT COALESCE(json_extract(config, '$.name'), model_kind, json_extract(config, "
+            "'$.model')), name FROM runs WHERE id = ?1",
+            &p, 1, 0, &err);
+        if (r && r->nrow) {
+            const rlab_db_value *m = rlab_db_result_cell(r, 0, 0),
+                                *c = rlab_db_result_cell(r, 0, 1);
+            if (m->type == RLAB_DB_TEXT) {
+                const char *dot = strchr(m->s, '.');
+                snprintf(what, sizeof what, "%s", dot ? dot + 1 : m->s);
+            } else if (c->type == RLAB_DB_TEXT)
+                snprintf(what, sizeof what, "%s", c->s);
+        }
+        rlab_db_result_free(r);
+    }
+    snprintf(lab, cap, "#%lld %.18s", (long long)(id > 0 ? id : -id), what);
+}
+
+/* chart METRIC[,METRIC...] [RUN...] [runs=3,4,5 | run=3] [file=out.svg title= width= height=]:
+ * every (run, metric) as one series in the chart view; with file= (or title/width/height) the
+ * host's chart command writes the picture too, from the same series in the store. */
 static void c_chart(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
@@ -285,95 +278,178 @@ static void c_chart(tui *t, int argc, char **argv, const char *rest)
             t->dirty |= TUI_D_MAIN;
             return;
         }
-        tui_log_add(t, TUI_K_ERR, "error: usage: chart <metric> [run...]");
+        tui_log_add(t, TUI_K_ERR,
+                    "error: usage: chart METRIC[,METRIC...] [runs=3,4,5] [file=out.svg]");
         return;
     }
-    const char *metric = argv[1];
-    if (strchr(metric, ',')) {
-        chart_metrics(t, argc, argv);
-        return;
+    char metrics[6][48];
+    int nm = 0;
+    for (const char *p = argv[1]; *p;) {
+        while (*p == ',')
+            p++;
+        size_t l = strcspn(p, ",");
+        if (!l)
+            break;
+        if (nm == 6 || l >= sizeof metrics[0]) {
+            tui_log_add(t, TUI_K_ERR, "error: chart: at most 6 metrics of up to 47 characters");
+            return;
+        }
+        snprintf(metrics[nm++], sizeof metrics[0], "%.*s", (int)l, p);
+        p += l;
     }
     int64_t ids[TUI_CHART_RUNS];
     int n = 0;
-    for (int i = 2; i < argc && n < TUI_CHART_RUNS; i++) {
-        if (parse_run(t, argv[i], &ids[n]))
-            return;
-        n++;
-    }
+    const char *file = NULL;
+    rlab_args *ha = rlab_args_new(t->host, "chart", NULL); /* for the host, when it draws too */
     rlab_err err = {0};
-    if (n == 0 && t->db) { /* the latest runs that have the metric */
-        const char *nm = metric;
-        const char *dot = strchr(metric, '.');
-        if (dot && (!strncmp(metric, "train.", 6) || !strncmp(metric, "valid.", 6) ||
-                    !strncmp(metric, "test.", 5)))
-            nm = dot + 1;
-        rlab_db_value p = {.type = RLAB_DB_TEXT, .s = nm, .n = strlen(nm)};
-        rlab_db_result *r = rlab_db_query_table(
-            t->db,
-            "SELECT DISTINCT run_id FROM metrics WHERE name = ?1 ORDER BY run_id DESC LIMIT 3", &p,
-            1, 0, &err);
-        for (int i = 0; r && i < r->nrow; i++)
-            ids[n++] = rlab_db_result_cell(r, i, 0)->i;
-        rlab_db_result_free(r);
-        /* the running job's live series too */
-        tui_job *j = tui_running_job(t);
-        if (j && n < TUI_CHART_RUNS) {
-            int64_t key = j->run_id > 0 ? j->run_id : -(int64_t)j->id;
-            int have = 0;
-            for (int i = 0; i < n; i++)
-                have |= ids[i] == key;
-            if (!have && tui_series_get(t, key, metric, 0))
-                ids[n++] = key;
+    int to_host = 0, runlist_given = 0;
+    char runlist[256] = "";
+    for (int i = 2; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (eq && (!strncmp(argv[i], "runs=", 5) || !strncmp(argv[i], "run=", 4))) {
+            runlist_given = 1;
+            for (const char *p = eq + 1; *p;) {
+                while (*p == ',' || *p == '#')
+                    p++;
+                if (!*p)
+                    break;
+                char one[32];
+                size_t l = strcspn(p, ",");
+                snprintf(one, sizeof one, "%.*s", (int)(l < 31 ? l : 31), p);
+                p += l;
+                if (n >= TUI_CHART_RUNS) {
+                    tui_log_addf(t, TUI_K_ERR, "error: chart: at most %d runs", TUI_CHART_RUNS);
+                    rlab_args_free(ha);
+                    return;
+                }
+                if (parse_run(t, one, &ids[n])) {
+                    rlab_args_free(ha);
+                    return;
+                }
+                n++;
+            }
+        } else if (eq) {
+            char key[32];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i] < 31 ? eq - argv[i] : 31),
+                     argv[i]);
+            if (!strcmp(key, "file"))
+                file = eq + 1;
+            if (!ha || rlab_args_set(ha, key, eq + 1, &err)) {
+                tui_log_addf(t, TUI_K_ERR, "error: %s", ha ? err.msg : "chart: out of memory");
+                rlab_args_free(ha);
+                return;
+            }
+            to_host = 1;
+        } else { /* chart valid.ndcg@10 6 7: runs as words */
+            runlist_given = 1;
+            if (n >= TUI_CHART_RUNS || parse_run(t, argv[i], &ids[n])) {
+                rlab_args_free(ha);
+                return;
+            }
+            n++;
         }
-        if (n == 0) {
-            tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", metric);
-            return;
-        }
+    }
+    if (n == 0 && t->db) /* the latest runs that have the first metric; with several metrics
+                            the one latest (the running job's when it reports it) */
+        n = chart_default_runs(t, metrics[0], ids, TUI_CHART_RUNS);
+    if (n > 1 && nm > 1 && !runlist_given) {
+        ids[0] = ids[n - 1];
+        n = 1;
+    }
+    if (n == 0) {
+        tui_log_addf(t, TUI_K_ERR, "error: chart: no run has a metric '%s'", metrics[0]);
+        rlab_args_free(ha);
+        return;
     }
     tui_chart *ch = &t->chart;
     ch->follow = 0;
-    snprintf(ch->metric, sizeof ch->metric, "%s", metric);
+    snprintf(ch->metric, sizeof ch->metric, "%s", argv[1]);
     snprintf(ch->xlabel, sizeof ch->xlabel, "step");
     ch->nkeys = 0;
     int points = 0;
     for (int i = 0; i < n; i++) {
-        int got = ids[i] > 0 ? tui_series_load(t, ids[i], metric) : 0;
-        tui_series *s = tui_series_get(t, ids[i], metric, 0);
-        if (!got && !s) {
-            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'", (long long)ids[i],
-                         metric);
-            continue;
-        }
-        points += s ? s->n : got;
-        ch->keys[ch->nkeys] = ids[i];
-        ch->kmetric[ch->nkeys][0] = '\0';
-        char lab[40] = "";
-        if (ids[i] > 0 && t->db) {
-            rlab_db_value p = {.type = RLAB_DB_INT, .i = ids[i]};
-            rlab_db_result *r =
-                rlab_db_query_table(t->db,
-                                    "SELECT COALESCE(model_kind, json_extract(config, '$.name'), "
-                                    "json_extract(config, '$.model'), name, plugin) "
-                                    "FROM runs WHERE id = ?1",
-                                    &p, 1, 0, &err);
-            if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_TEXT) {
-                const char *l = rlab_db_result_cell(r, 0, 0)->s;
-                const char *dot = strchr(l, '.');
-                snprintf(lab, sizeof lab, "%s", dot ? dot + 1 : l);
+        char lab[40];
+        chart_run_label(t, ids[i], lab, sizeof lab);
+        size_t o = strlen(runlist);
+        if (ids[i] > 0 && o + 24 < sizeof runlist)
+            snprintf(runlist + o, sizeof runlist - o, "%s%lld", o ? "," : "", (long long)ids[i]);
+        int any = 0;
+        for (int m = 0; m < nm; m++) {
+            int got = ids[i] > 0 ? tui_series_load(t, ids[i], metrics[m]) : 0;
+            tui_series *s = tui_series_get(t, ids[i], metrics[m], 0);
+            if ((!got && !s) || (s && s->n == 0)) {
+                if (n == 1 && nm > 1)
+                    tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
+                                 (long long)(ids[i] > 0 ? ids[i] : -ids[i]), metrics[m]);
+                continue;
             }
-            rlab_db_result_free(r);
+            if (ch->nkeys >= TUI_CHART_RUNS) {
+                tui_log_addf(t, TUI_K_WARN, "chart: at most %d series; the rest left out",
+                             TUI_CHART_RUNS);
+                break;
+            }
+            points += s ? s->n : got;
+            ch->keys[ch->nkeys] = ids[i];
+            snprintf(ch->kmetric[ch->nkeys], sizeof ch->kmetric[0], "%.47s", metrics[m]);
+            if (n == 1 && nm > 1) /* the header names the run, the legend the metrics */
+                snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%.39s", metrics[m]);
+            else
+                snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "%s", lab);
+            ch->nkeys++;
+            any = 1;
         }
-        snprintf(ch->labels[ch->nkeys], sizeof ch->labels[0], "#%lld %.18s",
-                 (long long)(ids[i] > 0 ? ids[i] : -ids[i]), lab);
-        ch->nkeys++;
+        if (!any)
+            tui_log_addf(t, TUI_K_WARN, "chart: run #%lld has no metric '%s'",
+                         (long long)(ids[i] > 0 ? ids[i] : -ids[i]), argv[1]);
     }
     if (ch->nkeys == 0) {
-        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", metric);
+        tui_log_addf(t, TUI_K_ERR, "error: chart: nothing to draw for '%s'", argv[1]);
+        rlab_args_free(ha);
         return;
     }
-    tui_log_addf(t, TUI_K_INFO, "chart %s: %d run(s), %d points", metric, ch->nkeys, points);
+    /* the x axis: epochs for training runs, rounds for simulations */
+    if (t->db) {
+        rlab_db_value p = {.type = RLAB_DB_INT, .i = ch->keys[0]};
+        rlab_db_result *r =
+            rlab_db_query_table(t->db, "SELECT name FROM runs WHERE id = ?1", &p, 1, 0, &err);
+        if (r && r->nrow && rlab_db_result_cell(r, 0, 0)->type == RLAB_DB_TEXT) {
+            const char *c = rlab_db_result_cell(r, 0, 0)->s;
+            snprintf(ch->xlabel, sizeof ch->xlabel, "%s",
+                     strstr(c, "train")       ? "epoch"
+                     : strstr(c, "simulator") ? "round"
+                                              : "step");
+        }
+        rlab_db_result_free(r);
+    }
+    if (n == 1 && nm > 1) {
+        snprintf(ch->metric, sizeof ch->metric, "run #%lld",
+                 (long long)(ids[0] > 0 ? ids[0] : -ids[0]));
+        tui_log_addf(t, TUI_K_INFO, "chart %s: run #%lld, %d series, %d points", argv[1],
+                     (long long)(ids[0] > 0 ? ids[0] : -ids[0]), ch->nkeys, points);
+    } else
+        tui_log_addf(t, TUI_K_INFO, "chart %s: %d series, %d points", argv[1], ch->nkeys, points);
     t->view = TUI_VIEW_CHART;
     t->dirty |= TUI_D_MAIN | TUI_D_STATUS;
+    if (!to_host) {
+        rlab_args_free(ha);
+        return;
+    }
+    /* the picture: the host's chart command on the same runs (the store's series) */
+    rlab_result *res = NULL;
+    if (rlab_args_set(ha, "metrics", argv[1], &err) ||
+        (runlist[0] && rlab_args_set(ha, "runs", runlist, &err))) {
+        rlab_args_free(ha);
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+        return;
+    }
+    t->in_sync = 1;
+    int rc = rlab_host_run_args(t->host, ha, &res, &err);
+    t->in_sync = 0;
+    if (rc)
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+    else if (file)
+        tui_log_addf(t, TUI_K_OK, "chart written to %s (%d series)", file, ch->nkeys);
+    rlab_result_free(res);
 }
 
 static void c_lua(tui *t, int argc, char **argv, const char *rest)
@@ -387,16 +463,94 @@ static void c_lua(tui *t, int argc, char **argv, const char *rest)
     tui_task_submit(t, TUI_TASK_LUA, rlab_strdup(rest), rlab_strdup("=lua"), NULL, "lua");
 }
 
+static const char *view_cell(const void *ud, int64_t r, int c, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    const tui_table *tb = ud;
+    return tb->cells[r * tb->ncol + c];
+}
+
+/* export view file=F: the table view as shown (its rows in their sorted order, every column,
+ * also those scrolled out of sight) as CSV, through the host's CSV writer. Any other export
+ * is the host's command. */
+static void export_view(tui *t, int argc, char **argv)
+{
+    const char *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strncmp(argv[i], "file=", 5))
+            file = argv[i] + 5;
+        else {
+            tui_log_addf(t, TUI_K_ERR,
+                         "error: export view: unknown argument '%s' (usage: export "
+                         "view file=F.csv)",
+                         argv[i]);
+            return;
+        }
+    }
+    if (!file || !*file) {
+        tui_log_add(t, TUI_K_ERR, "error: export view: file= expected (export view file=F.csv)");
+        return;
+    }
+    const tui_table *tb = &t->table;
+    if (tb->ncol == 0) {
+        tui_log_add(t, TUI_K_ERR, "error: export view: the table view is empty (try `runs`)");
+        return;
+    }
+    rlab_err err = {0};
+    const char *box = rlab_host_sandbox(t->host);
+    if (box && rlab_path_inside(box, file, &err) != RLAB_OK) {
+        tui_log_addf(t, TUI_K_ERR, "error: export view: bad argument 'file' (sandbox: %s)",
+                     err.msg);
+        return;
+    }
+    if (rlab_write_csv(file, tb->ncol, (const char *const *)tb->cols, tb->nrow, view_cell, tb,
+                       &err)) {
+        tui_log_addf(t, TUI_K_ERR, "error: export view: %s", err.msg);
+        return;
+    }
+    tui_log_addf(t, TUI_K_OK, "exported the table view '%s' (%d rows, %d columns) to %s", tb->title,
+                 tb->nrow, tb->ncol, file);
+}
+
+/* run FILE.lua [ARGS...]: the host's lua.run as a job (a fresh Lua state, as `reclab run`
+ * in batch), so the shell stays free, `jobs` lists it, and Ctrl-C or `cancel N` stop it and
+ * the commands it called. */
 static void c_run(tui *t, int argc, char **argv, const char *rest)
 {
     (void)rest;
     if (argc < 2) {
-        tui_log_add(t, TUI_K_ERR, "error: usage: run FILE.lua");
+        tui_log_add(t, TUI_K_ERR, "error: usage: run FILE.lua [ARGS...]");
         return;
     }
-    char title[160];
-    snprintf(title, sizeof title, "run %s", argv[1]);
-    tui_task_submit(t, TUI_TASK_LUA_FILE, rlab_strdup(argv[1]), NULL, NULL, title);
+    rlab_err err = {0};
+    char words[2048] = "", cmd[144];
+    size_t o = 0;
+    for (int i = 2; i < argc; i++) {
+        int n = snprintf(words + o, sizeof words - o, "%s%s", i > 2 ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof words - o) {
+            tui_log_add(t, TUI_K_ERR, "error: run: the arguments are too long");
+            return;
+        }
+        o += (size_t)n;
+    }
+    rlab_args *a = rlab_args_new(t->host, "lua.run", &err);
+    if (!a || rlab_args_set(a, "file", argv[1], &err) ||
+        (o && rlab_args_set(a, "args", words, &err))) {
+        rlab_args_free(a);
+        tui_log_addf(t, TUI_K_ERR, "error: run: %s", err.msg);
+        return;
+    }
+    int id = 0;
+    if (rlab_host_submit_args(t->host, a, &id, &err)) {
+        tui_log_addf(t, TUI_K_ERR, "error: %s", err.msg);
+        return;
+    }
+    const char *base = strrchr(argv[1], '/'); /* the log and the status line: short */
+    snprintf(cmd, sizeof cmd, "lua.run %.60s%s%.40s", base ? base + 1 : argv[1], o ? " " : "",
+             words);
+    tui_job_track(t, id, cmd);
+    t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
 }
 
 static const shell_cmd shell_cmds[] = {
@@ -407,12 +561,17 @@ static const shell_cmd shell_cmds[] = {
      .example = "help sql",
      .run = c_help},
     {.name = "chart",
-     .usage = "chart METRIC [RUN...]  |  chart METRIC,METRIC... [RUN]",
-     .help = "Chart a metric over steps for runs (default: the latest 3 that have it, and the "
-             "running job's live series), or several metrics of one run (default: the running "
-             "job, else the latest run that has the first), e.g. reloop.stream's "
-             "auc_frozen,auc_incremental,auc_memory,auc_meminc; F4 comes back to it.",
-     .example = "chart valid.ndcg@10 6 7",
+     .usage = "chart METRIC[,METRIC...] [runs=3,4,5 | run=3 | RUN...] [file=F.svg] [title=T]",
+     .help = "Chart metrics over steps (epochs, rounds) for runs: every (run, metric) is one "
+             "series with its colour and marker, named in the legend; a metric of another "
+             "magnitude (loss beside NDCG) reads on a right axis. METRIC is name or split.name "
+             "(valid.ndcg@10, train.loss, sim.watches). Default runs: the latest 3 that have "
+             "the first metric, and the running job's live series; with several metrics the "
+             "one latest (the running job when it reports the first: reloop.stream's "
+             "auc_frozen,auc_incremental,auc_memory,auc_meminc). file=F.svg also writes the "
+             "chart as an SVG picture (the host's chart command: title=, width=, height=; from "
+             "-c and Lua as reclab.chart{...}). F4 comes back to it.",
+     .example = "chart valid.ndcg@10,train.loss run=3",
      .run = c_chart},
     {.name = "view",
      .usage = "view [log|table|chart|NAME [ARGS]]",
@@ -433,10 +592,12 @@ static const shell_cmd shell_cmds[] = {
      .example = "lua for _, d in ipairs(reclab.datasets.list()) do print(d.name) end",
      .run = c_lua},
     {.name = "run",
-     .usage = "run FILE.lua",
-     .help = "Run a Lua script in the shell's session state (lua.run file=... runs one as a "
-             "job in a fresh state instead).",
-     .example = "run lua/examples/quick_tour.lua",
+     .usage = "run FILE.lua [ARGS...]",
+     .help = "Run a Lua script as a job (the host's lua.run: a fresh Lua state, as `reclab "
+             "run FILE ARGS` in batch; arg[1..] and ... are ARGS). The shell stays free; `jobs` "
+             "lists it, Ctrl-C or `cancel N` stop it and the commands it called. `lua "
+             "dofile(\"FILE\")` runs one in the shell's own Lua state instead.",
+     .example = "run lua/examples/compare_baselines.lua 4",
      .run = c_run},
     {.name = "clear",
      .usage = "clear",
@@ -594,6 +755,10 @@ void tui_dispatch(tui *t, const char *line)
         c->run(t, argc, argv, skip_word(line));
         return;
     }
+    if (argc >= 2 && !strcmp(argv[0], "export") && !strcmp(argv[1], "view")) {
+        export_view(t, argc, argv); /* what draws is the shell's: the view's table */
+        return;
+    }
     run_host_line(t, line);
 }
 
@@ -692,7 +857,10 @@ static void sv_metrics(tui *t, strv *s, const char *word)
     if (t->db) {
         rlab_err err = {0};
         rlab_db_result *r = rlab_db_query_table(
-            t->db, "SELECT DISTINCT name FROM metrics ORDER BY name LIMIT 200", NULL, 0, 0, &err);
+            t->db,
+            "SELECT name FROM metrics UNION SELECT split || '.' || name FROM metrics WHERE "
+            "split IS NOT NULL AND split <> '' ORDER BY 1 LIMIT 400",
+            NULL, 0, 0, &err);
         for (int i = 0; r && i < r->nrow; i++) {
             const rlab_db_value *v = rlab_db_result_cell(r, i, 0);
             if (v->type == RLAB_DB_TEXT && !strncmp(v->s, word, strlen(word)))
@@ -777,10 +945,44 @@ char **tui_complete(tui *t, const char *line)
         if (!strcmp(cmd, "compare") || pos == 1)
             sv_runs(t, &s, word);
     } else if (!strcmp(cmd, "chart")) {
-        if (pos == 1)
-            sv_metrics(t, &s, word);
-        else
+        if (pos == 1) { /* a comma list of metrics: the last item completes */
+            const char *item = strrchr(word, ',');
+            if (item) {
+                strv m = {0};
+                sv_metrics(t, &m, item + 1);
+                for (int i = 0; i < m.n; i++) {
+                    char pre[256];
+                    snprintf(pre, sizeof pre, "%.*s", (int)(item + 1 - word), word);
+                    sv_add(&s, pre, m.v[i]);
+                }
+                rlab_strv_free(m.v);
+            } else
+                sv_metrics(t, &s, word);
+        } else if (!strncmp(word, "file=", 5)) {
+            sv_paths(&s, "file=", word + 5, ".svg");
+        } else if (!strncmp(word, "runs=", 5) || !strncmp(word, "run=", 4)) {
+            const char *item = strrchr(word, ',');
+            const char *eq = strchr(word, '=');
+            item = item ? item + 1 : eq + 1;
+            strv r = {0};
+            sv_runs(t, &r, item);
+            char pre[256];
+            snprintf(pre, sizeof pre, "%.*s", (int)(item - word), word);
+            for (int i = 0; i < r.n; i++)
+                sv_add(&s, pre, r.v[i]);
+            rlab_strv_free(r.v);
+        } else {
+            static const char *const keys[] = {
+                "runs=", "run=", "file=", "title=", "width=", "height=", NULL};
+            sv_words(&s, word, keys);
             sv_runs(t, &s, word);
+        }
+    } else if (!strcmp(cmd, "export") && pos == 1 && !strchr(word, '=') &&
+               !strncmp("view", word, strlen(word))) {
+        sv_add(&s, "view", NULL); /* export view file=F: the table on screen */
+        char **h = rlab_host_complete(t->host, line);
+        sv_add_strv(&s, h, word);
+        rlab_strv_free(h);
     } else if (!strcmp(cmd, "export") && !strncmp(word, "run=", 4)) {
         strv r = {0};
         sv_runs(t, &r, word + 4);

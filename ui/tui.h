@@ -95,6 +95,7 @@ typedef struct tui_ev {
     struct tui_ev *next;
     int type; /* rlab_event_type or TUI_EV_* */
     int job_id, status, kind, nmetrics;
+    int outer_job; /* STARTED: the job that started this one (a lua.run script), 0 = none */
     int64_t run_id, step, total;
     double elapsed;
     char *cmd, *label, *text;
@@ -119,6 +120,7 @@ typedef struct tui_job {
     int id;
     int state; /* rlab_job_state */
     int mine;  /* submitted by the shell (collect with rlab_host_wait) */
+    int outer; /* a command a tracked job (a lua.run script) called: that job's id, else 0 */
     char cmd[144];
     char label[32];
     int64_t run_id, step, total;
@@ -137,7 +139,7 @@ typedef struct tui_series {
 } tui_series;
 
 typedef struct tui_chart {
-    char metric[48];
+    char metric[48]; /* the header; each series' metric is kmetric[k] ("" = this one) */
     char xlabel[32];
     int64_t keys[TUI_CHART_RUNS];
     char labels[TUI_CHART_RUNS][40];
@@ -165,6 +167,8 @@ typedef struct tui_table {
     int kind;         /* 0 generic, 1 runs (refreshed when runs change), 2 compare */
     char source[256]; /* runs: the `runs ...` line it came from (re-run to refresh) */
     int top;          /* first row shown */
+    int left;         /* first scrolled column shown (column 0 always shows): 1.. */
+    int last_shown;   /* the view's last drawn column (-1 none): Right scrolls when hidden */
 } tui_table;
 
 typedef struct tui_side_ds {
@@ -324,13 +328,18 @@ void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_resul
 int tui_table_set_cols(tui_table *tb, int ncol, const char *const *cols);
 int tui_table_add_row(tui_table *tb, const char *const *cells);
 void tui_table_sort(tui_table *tb);
+/* Horizontal scrolling of the table view: by columns (dir -1 / +1), to the first (Home:
+ * dir -2) or last (End: +2) columns; the sorted column is scrolled into view by a sort. */
+void tui_table_hscroll(tui_table *tb, int dir);
 int tui_table_col(const tui_table *tb, const char *name);
 /* The runs table of the table view from the host's `runs` command (line: "runs ..." as
  * typed; NULL: "runs"), run quietly on this thread: the view's sort order is kept. */
 int tui_table_runs(tui *t, const char *line, rlab_err *err);
 /* The newest running job (Ctrl-C cancels it: the query just typed, not the training behind
- * it), NULL when idle. */
+ * it; for a command a script called, the script's job), NULL when idle. */
 tui_job *tui_newest_job(tui *t);
+/* The running command that job j called (a lua.run script's train), NULL when none. */
+tui_job *tui_inner_job(tui *t, const tui_job *j);
 /* Collect the plugin views from the host. */
 void tui_pviews_refresh(tui *t);
 void tui_comp_clear(tui *t);

@@ -118,6 +118,7 @@ void tui_host_event(const rlab_event *ev, void *ud)
     e->total = ev->total;
     e->status = ev->status;
     e->elapsed = ev->elapsed;
+    e->outer_job = ev->outer_job;
     e->cmd = ev->cmd ? rlab_strdup(ev->cmd) : NULL;
     e->label = ev->label ? rlab_strdup(ev->label) : NULL;
     e->text = ev->text ? rlab_strdup(ev->text) : NULL;
@@ -241,10 +242,12 @@ static void job_remove(tui *t, int id)
         }
 }
 
+/* The running jobs the status line names are the outermost ones: a command a script
+ * called is shown inside its script's job (tui_inner_job), never instead of it. */
 tui_job *tui_running_job(tui *t)
 {
     for (int i = 0; i < t->njobs; i++)
-        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING && !t->jobs[i].outer)
             return &t->jobs[i];
     return NULL;
 }
@@ -252,7 +255,23 @@ tui_job *tui_running_job(tui *t)
 tui_job *tui_newest_job(tui *t)
 {
     for (int i = t->njobs - 1; i >= 0; i--)
-        if (t->jobs[i].state == RLAB_JOB_RUNNING)
+        if (t->jobs[i].state == RLAB_JOB_RUNNING) {
+            tui_job *j = &t->jobs[i];
+            for (int hops = 0; j->outer && hops < TUI_MAX_JOBS; hops++) {
+                tui_job *o = tui_job_find(t, j->outer);
+                if (!o)
+                    break;
+                j = o;
+            }
+            return j;
+        }
+    return NULL;
+}
+
+tui_job *tui_inner_job(tui *t, const tui_job *j)
+{
+    for (int i = t->njobs - 1; j && i >= 0; i--)
+        if (t->jobs[i].outer == j->id && t->jobs[i].state == RLAB_JOB_RUNNING)
             return &t->jobs[i];
     return NULL;
 }
@@ -318,14 +337,29 @@ int tui_series_load(tui *t, int64_t run, const char *metric)
         return 0;
     char name[48], split[48] = "";
     snprintf(name, sizeof name, "%s", metric);
-    /* "valid.ndcg@10" (shell) or "valid ndcg@10" (progress reports) name a split */
+    /* "valid.ndcg@10", "sim.watches" (shell) or "valid ndcg@10" (progress reports) name a
+     * split when the run has it; else the whole text is the name */
     const char *dot = strpbrk(metric, ". ");
-    if (dot &&
-        (!strncmp(metric, "train", 5) || !strncmp(metric, "valid", 5) ||
-         !strncmp(metric, "test", 4)) &&
-        (dot - metric == 4 || dot - metric == 5)) {
-        snprintf(split, sizeof split, "%.*s", (int)(dot - metric), metric);
-        snprintf(name, sizeof name, "%s", dot + 1);
+    if (dot && dot > metric && dot - metric < (ptrdiff_t)sizeof split) {
+        rlab_err e0 = {0};
+        rlab_db_stmt *q = rlab_db_prepare(t->db,
+                                          "SELECT 1 FROM metrics WHERE run_id = :run AND name = "
+                                          ":name AND split = :split LIMIT 1",
+                                          &e0);
+        char sp[48];
+        snprintf(sp, sizeof sp, "%.*s", (int)(dot - metric), metric);
+        int have = 0;
+        if (q) {
+            rlab_db_bind_int(q, ":run", run, &e0);
+            rlab_db_bind_text(q, ":name", dot + 1, &e0);
+            rlab_db_bind_text(q, ":split", sp, &e0);
+            have = rlab_db_step(q, &e0) == RLAB_DB_ROW;
+            rlab_db_finalize(q);
+        }
+        if (have) {
+            snprintf(split, sizeof split, "%s", sp);
+            snprintf(name, sizeof name, "%s", dot + 1);
+        }
     }
     rlab_err err = {0};
     rlab_db_stmt *st = NULL;
@@ -586,6 +620,8 @@ static void table_command(tui *t, const char *cmd, const char *what, const rlab_
             if (sort && sort->type == RLAB_CELL_TEXT) {
                 tb->sort_col = tui_table_col(tb, sort->s);
                 tb->sort_desc = order && order->s && !strcmp(order->s, "desc");
+                if (tb->sort_col > 0) /* the sorted column in view, even far right */
+                    tb->left = tb->sort_col;
             }
         }
         if (tb->ncol > 0)
@@ -627,6 +663,7 @@ int tui_table_runs(tui *t, const char *line, rlab_err *err)
     tui_table *tb = &t->table;
     char keep[64] = "";
     int keep_desc = tb->sort_desc;
+    int keep_left = tb->kind == 1 ? tb->left : 1, keep_top = tb->kind == 1 ? tb->top : 0;
     if (tb->kind == 1 && tb->sort_col >= 0 && tb->sort_col < tb->ncol)
         snprintf(keep, sizeof keep, "%s", tb->cols[tb->sort_col]);
     char src[sizeof tb->source];
@@ -643,6 +680,10 @@ int tui_table_runs(tui *t, const char *line, rlab_err *err)
             tb->sort_col = tui_table_col(tb, keep);
             tb->sort_desc = keep_desc;
             tui_table_sort(tb);
+        }
+        if (line == tb->source || keep[0]) { /* a refresh: where the user had scrolled */
+            tb->left = keep_left;
+            tb->top = keep_top;
         }
     }
     rlab_result_free(res);
@@ -693,16 +734,28 @@ static void apply(tui *t, tui_ev *e)
         break;
     case RLAB_EV_STARTED:
         j = tui_job_find(t, e->job_id);
+        if (!j && e->outer_job && tui_job_find(t, e->outer_job)) {
+            /* a command a tracked job called (a lua.run script's train): tracked too, so
+             * its progress shows inside the script's job and Ctrl-C reaches it */
+            j = job_add(t, e->job_id, e->cmd);
+            if (j)
+                j->outer = e->outer_job;
+        }
         if (!j)
             break; /* a sync command: shown through its lines only */
         j->state = RLAB_JOB_RUNNING;
         j->run_id = e->run_id;
         j->started_at = j->last_at = rlab_now();
-        if (e->run_id > 0)
-            tui_log_addf(t, TUI_K_INFO, "job #%d %s started (run #%lld)", j->id, j->cmd,
-                         (long long)e->run_id);
-        else
-            tui_log_addf(t, TUI_K_INFO, "job #%d %s started", j->id, j->cmd);
+        {
+            char in[32] = "";
+            if (j->outer)
+                snprintf(in, sizeof in, " in job #%d", j->outer);
+            if (e->run_id > 0)
+                tui_log_addf(t, TUI_K_INFO, "job #%d %s started (run #%lld)%s", j->id, j->cmd,
+                             (long long)e->run_id, in);
+            else
+                tui_log_addf(t, TUI_K_INFO, "job #%d %s started%s", j->id, j->cmd, in);
+        }
         tui_side_refresh(t);
         t->dirty |= TUI_D_STATUS | TUI_D_TITLE;
         break;
@@ -829,6 +882,8 @@ void tui_table_clear(tui_table *tb)
     tb->sort_desc = 0;
     tb->kind = 0;
     tb->top = 0;
+    tb->left = 1;
+    tb->last_shown = -1;
     tb->title[0] = 0;
     tb->source[0] = 0;
 }
@@ -915,8 +970,24 @@ static int row_cmp(const void *a, const void *b)
     return r ? r : ra - rb;
 }
 
+void tui_table_hscroll(tui_table *tb, int dir)
+{
+    if (tb->ncol < 2)
+        return;
+    if (dir == -2)
+        tb->left = 1;
+    else if (dir == 2)
+        tb->left = tb->ncol - 1; /* the view pulls it back while the rest fits */
+    else if (dir < 0 && tb->left > 1)
+        tb->left--;
+    else if (dir > 0 && tb->last_shown >= 0 && tb->last_shown < tb->ncol - 1)
+        tb->left++;
+}
+
 void tui_table_sort(tui_table *tb)
 {
+    if (tb->sort_col > 0)
+        tb->left = tb->sort_col; /* the sorted column in view */
     if (tb->sort_col < 0 || tb->sort_col >= tb->ncol || tb->nrow < 2)
         return;
     int *idx = rlab_malloc((size_t)tb->nrow * sizeof *idx);

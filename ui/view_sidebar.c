@@ -189,19 +189,36 @@ static void fmt_dur(double s, char *buf, size_t cap)
         snprintf(buf, cap, "%d:%02d:%02d", (int)s / 3600, (int)s % 3600 / 60, (int)s % 60);
 }
 
+/* "job #3 train bprmf (run #7)": how the log names a job */
+static void job_name(const tui_job *j, char *buf, size_t cap)
+{
+    if (j->run_id > 0)
+        snprintf(buf, cap, "job #%d %s (run #%lld)", j->id, j->cmd, (long long)j->run_id);
+    else
+        snprintf(buf, cap, "job #%d %s", j->id, j->cmd);
+}
+
 void tui_view_status(tui *t, WINDOW *w, int wd)
 {
     tui_job *j = tui_running_job(t);
     attr_t dim = tui_attr(t, TUI_R_DIM);
     int x = 0;
     if (j) {
-        char id[200];
-        if (j->run_id > 0)
-            snprintf(id, sizeof id, "#%lld %s ", (long long)j->run_id, j->cmd);
+        /* the job as the log names it ("job #1 lua.run"); a command it called (a script's
+         * train) after it, and the bar is that command's */
+        char id[448], a[200], b[200] = "";
+        tui_job *in = tui_inner_job(t, j);
+        if (in) /* the outer job by its id, the inner with its run */
+            snprintf(a, sizeof a, "job #%d %s", j->id, j->cmd);
         else
-            snprintf(id, sizeof id, "job %d %s ", j->id, j->cmd);
-        x += tui_put(w, 0, x, id, wd / 3, tui_attr(t, TUI_R_CMD));
-        int barw = wd / 4 < 10 ? 10 : wd / 4 > 40 ? 40 : wd / 4;
+            job_name(j, a, sizeof a);
+        if (in) {
+            job_name(in, b, sizeof b);
+            j = in;
+        }
+        snprintf(id, sizeof id, "%s%s%s ", a, in ? (t->utf8 ? " \u203a " : " > ") : "", b);
+        x += tui_put(w, 0, x, id, in ? wd * 2 / 3 : wd / 3, tui_attr(t, TUI_R_CMD));
+        int barw = in ? 10 : wd / 4 < 10 ? 10 : wd / 4 > 40 ? 40 : wd / 4;
         double frac = j->total > 0 ? (double)j->step / (double)j->total : 0;
         if (frac > 1)
             frac = 1;

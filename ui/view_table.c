@@ -2,8 +2,9 @@
  * ui/view_table.c: the table view: runs side by side with their latest metrics (sortable
  * by any column: `sort <column> [asc|desc]`), a compare of chosen runs (metrics as rows,
  * runs as columns), or the rows of an `sql` query or a command's result table. Column
- * widths follow the content (display widths, so CJK titles stay aligned); columns that do
- * not fit are cut at the right edge with a note.
+ * widths follow the content (display widths, so CJK titles stay aligned). The first column
+ * stays; the others scroll horizontally (Left/Right by a column and Home/End on an empty
+ * command line, Shift-Left/Right always), with a note of the columns hidden on each side.
  */
 #include "tui.h"
 
@@ -41,20 +42,36 @@ void tui_view_table(tui *t, WINDOW *w, int y, int x, int h, int wd)
         if (colw[c] < 1)
             colw[c] = 1;
     }
-    /* how many columns fit */
-    int used = 0, shown = 0;
-    for (int c = 0; c < nc; c++) {
-        if (used + colw[c] > wd)
+    /* which columns show: column 0 always (the run, the name), then from tb->left as many as
+     * fit; at the far right, left is pulled back while the columns after it still fit */
+    if (tb->left < 1)
+        tb->left = 1;
+    if (tb->left > nc - 1)
+        tb->left = nc - 1 > 1 ? nc - 1 : 1;
+    int fixed = colw[0] + 2;
+    for (;;) {
+        int need = fixed;
+        for (int c = tb->left - 1; c < nc; c++)
+            need += colw[c] + 2;
+        if (tb->left <= 1 || need - 2 > wd)
             break;
+        tb->left--;
+    }
+    int vis[64], shown = 0, used = 0;
+    for (int c = 0; c < nc && shown < 64; c++) {
+        if (c > 0 && c < tb->left)
+            continue;
+        if (shown > 0 && used + colw[c] > wd)
+            break;
+        if (shown == 0 && colw[c] > wd)
+            colw[c] = wd;
+        vis[shown++] = c;
         used += colw[c] + 2;
-        shown++;
     }
-    if (shown == 0) {
-        shown = 1;
-        colw[0] = wd;
-    }
+    tb->last_shown = shown > 0 ? vis[shown - 1] : -1;
     int yy = y + 1, xx = x;
-    for (int c = 0; c < shown; c++) {
+    for (int k = 0; k < shown; k++) {
+        int c = vis[k];
         char hc[96];
         const char *arrow =
             t->utf8 ? (tb->sort_desc ? " \u2193" : " \u2191") : (tb->sort_desc ? " v" : " ^");
@@ -65,12 +82,21 @@ void tui_view_table(tui *t, WINDOW *w, int y, int x, int h, int wd)
         tui_put(w, yy, xx + pad, hc, colw[c], tui_attr(t, TUI_R_CMD) | A_UNDERLINE);
         xx += colw[c] + 2;
     }
-    if (shown < tb->ncol) {
-        char more[32];
-        snprintf(more, sizeof more, "+%d cols", tb->ncol - shown);
+    int hidden_left = tb->left - 1, hidden_right = tb->ncol - 1 - tb->last_shown;
+    if (hidden_left > 0 || hidden_right > 0) {
+        char more[64];
+        if (hidden_left > 0 && hidden_right > 0)
+            snprintf(more, sizeof more, "%s%d cols  +%d cols%s", t->utf8 ? "\u25c2" : "<",
+                     hidden_left, hidden_right, t->utf8 ? "\u25b8" : ">");
+        else if (hidden_left > 0)
+            snprintf(more, sizeof more, "%s%d cols", t->utf8 ? "\u25c2" : "<", hidden_left);
+        else
+            snprintf(more, sizeof more, "+%d cols%s", hidden_right, t->utf8 ? "\u25b8" : ">");
         int mw = tui_width(more, (size_t)-1);
-        if (wd - mw > 0)
+        if (wd - mw > 0) { /* the title gives way to the note */
+            tui_put_pad(w, y, x, head, wd - mw, tui_attr(t, TUI_R_HEAD));
             tui_put(w, y, x + wd - mw, more, mw, tui_attr(t, TUI_R_DIM));
+        }
     }
     int rows = h - 2;
     if (tb->top > tb->nrow - rows)
@@ -78,7 +104,8 @@ void tui_view_table(tui *t, WINDOW *w, int y, int x, int h, int wd)
     for (int r = 0; r < rows && tb->top + r < tb->nrow; r++) {
         int rr = tb->top + r;
         xx = x;
-        for (int c = 0; c < shown; c++) {
+        for (int k = 0; k < shown; k++) {
+            int c = vis[k];
             const char *s = tb->cells[rr * tb->ncol + c];
             if (!s)
                 s = "";
@@ -102,7 +129,7 @@ void tui_view_table(tui *t, WINDOW *w, int y, int x, int h, int wd)
         snprintf(m, sizeof m, "rows %d-%d of %d", tb->top + 1,
                  tb->top + rows < tb->nrow ? tb->top + rows : tb->nrow, tb->nrow);
         int mw = tui_width(m, (size_t)-1);
-        if (wd - mw > 0 && tb->ncol == shown)
+        if (wd - mw > 0 && hidden_left == 0 && hidden_right == 0)
             tui_put(w, y, x + wd - mw, m, mw, tui_attr(t, TUI_R_DIM));
     }
 }

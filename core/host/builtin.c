@@ -7,6 +7,7 @@
  */
 #include "host/host_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -141,27 +142,215 @@ static int datasets_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* ---- split / kcore: datasets.split and the k-core as commands ---------------------------- */
+
+static void brief_row(rlab_ctx *ctx, rlab_table *t, const rlab_dataset_brief *b)
+{
+    if (t)
+        rlab_table_add_row(t, "slll", b->name, b->n_users, b->n_items, b->n_inter);
+    rlab_ctx_printf(ctx, "  %-24s %7lld users %7lld items %9lld interactions", b->name,
+                    (long long)b->n_users, (long long)b->n_items, (long long)b->n_inter);
+}
+
+static const char *const split_methods[] = {"loo", "time", "temporal", "ratio", NULL};
+
+static const rlab_arg split_args[] = {
+    {.name = "name",
+     .type = RLAB_ARG_STRING,
+     .help = "prefix of the parts NAME.train, NAME.valid, NAME.test (default: the dataset's name)"},
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "the dataset to split"},
+    {.name = "by",
+     .type = RLAB_ARG_CHOICE,
+     .choices = split_methods,
+     .def = "loo",
+     .help = "loo: each user's last item is test, the one before valid; time (= temporal): one "
+             "global time line, the last test= of it test, the valid= before it valid; ratio: "
+             "each user's rows at random, train= / valid= / test= of them"},
+    {.name = "test",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "time: fraction of the time line for test (default 0.2); ratio: of each user's "
+             "rows (default 1 - train - valid)"},
+    {.name = "valid",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "time: fraction of the time line before test for validation (default 0); ratio: "
+             "of each user's rows (default 0.1)"},
+    {.name = "train",
+     .type = RLAB_ARG_FLOAT,
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "ratio: fraction of each user's rows for training (default 0.8, or 1 - test - "
+             "valid when test= is given)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .flags = RLAB_ARGF_INT64,
+     .help = "ratio: the shuffle's seed"},
+    {0}};
+
+static int split_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *data = rlab_args_str(args, "data");
+    const char *into = rlab_args_str(args, "name");
+    const char *by =
+        split_methods[rlab_args_choice(args, "by") < 0 ? 0 : rlab_args_choice(args, "by")];
+    rlab_split_opts o;
+    rlab_split_opts_default(&o);
+    o.method = strcmp(by, "time") == 0 ? "temporal" : by;
+    o.into = into && *into ? into : data;
+    o.seed = (uint64_t)rlab_args_int(args, "seed");
+    int has_test = rlab_args_given(args, "test"), has_valid = rlab_args_given(args, "valid");
+    int has_train = rlab_args_given(args, "train");
+    if (strcmp(o.method, "temporal") == 0) {
+        if (has_train)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "train= is for by=ratio (by=time takes test= and valid=)");
+        if (has_test)
+            o.test_frac = rlab_args_float(args, "test");
+        if (has_valid)
+            o.valid_frac = rlab_args_float(args, "valid");
+        if (!(o.test_frac > 0 && o.test_frac < 1) || o.valid_frac + o.test_frac >= 1)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "by=time needs 0 < test < 1 and test + valid < 1 (got test=%g "
+                                   "valid=%g)",
+                                   o.test_frac, o.valid_frac);
+    } else if (strcmp(o.method, "ratio") == 0) {
+        if (has_valid)
+            o.valid = rlab_args_float(args, "valid");
+        if (has_train)
+            o.train = rlab_args_float(args, "train");
+        else if (has_test)
+            o.train = 1.0 - o.valid - rlab_args_float(args, "test");
+        double test = 1.0 - o.train - o.valid;
+        if (has_train && has_test && fabs(test - rlab_args_float(args, "test")) > 1e-9)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "train + valid + test must be 1 (got %g + %g + %g)", o.train,
+                                   o.valid, rlab_args_float(args, "test"));
+        if (!(o.train > 0) || test < -1e-9)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                   "by=ratio needs train > 0 and train + valid <= 1 (got train=%g "
+                                   "valid=%g)",
+                                   o.train, o.valid);
+    } else if (has_test || has_valid || has_train) {
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "by=loo takes no fractions (each user's last item is test, the "
+                               "one before valid): use by=time or by=ratio");
+    }
+    rlab_dataset_brief parts[3];
+    int rc = rlab_host_split_dataset(rlab_ctx_host(ctx), rlab_ctx_db(ctx), data, &o, parts,
+                                     rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    if (strcmp(o.method, "temporal") == 0)
+        rlab_ctx_printf(ctx, "split '%s' by time (test %g, valid %g of the time line):", data,
+                        o.test_frac, o.valid_frac);
+    else if (strcmp(o.method, "ratio") == 0)
+        rlab_ctx_printf(ctx, "split '%s' by ratio per user (train %g, valid %g, seed %llu):", data,
+                        o.train, o.valid, (unsigned long long)o.seed);
+    else
+        rlab_ctx_printf(ctx, "split '%s' leave-one-out:", data);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "datasets", 4, (const char *const[]){"name", "users", "items", "interactions"});
+    for (int i = 0; i < 3; i++)
+        brief_row(ctx, t, &parts[i]);
+    rlab_ctx_printf(ctx, "recorded with their recipe: a reopened workspace rebuilds them");
+    return RLAB_OK;
+}
+
+static const rlab_arg kcore_args[] = {{.name = "name",
+                                       .type = RLAB_ARG_STRING,
+                                       .flags = RLAB_ARGF_REQUIRED,
+                                       .help = "name of the new dataset"},
+                                      {.name = "data",
+                                       .type = RLAB_ARG_DATASET,
+                                       .flags = RLAB_ARGF_REQUIRED,
+                                       .help = "the dataset to filter (it stays as it is)"},
+                                      {.name = "k",
+                                       .type = RLAB_ARG_INT,
+                                       .def = "5",
+                                       .min = 1,
+                                       .flags = RLAB_ARGF_MIN,
+                                       .help = "every user and item keeps at least k interactions"},
+                                      {0}};
+
+static int kcore_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *data = rlab_args_str(args, "data");
+    const char *name = rlab_args_str(args, "name");
+    int k = (int)rlab_args_int(args, "k");
+    rlab_dataset_brief before, after;
+    int rc = rlab_host_dataset_brief(rlab_ctx_host(ctx), data, &before);
+    if (rc == RLAB_OK)
+        rc = rlab_host_kcore_dataset(rlab_ctx_host(ctx), rlab_ctx_db(ctx), data, name, k, &after,
+                                     rlab_ctx_err(ctx));
+    else
+        rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "dataset '%s' not found", data);
+    if (rc)
+        return rc;
+    rlab_ctx_printf(ctx, "%d-core of '%s' (%lld users, %lld items, %lld interactions):", k, data,
+                    (long long)before.n_users, (long long)before.n_items,
+                    (long long)before.n_inter);
+    rlab_table *t = rlab_ctx_result_table(
+        ctx, "datasets", 4, (const char *const[]){"name", "users", "items", "interactions"});
+    brief_row(ctx, t, &after);
+    rlab_ctx_printf(ctx, "recorded with its recipe: a reopened workspace rebuilds it");
+    return RLAB_OK;
+}
+
+static void job_row(rlab_ctx *ctx, rlab_table *t, const rlab_job_info *j)
+{
+    char in[32] = "";
+    if (j->outer)
+        snprintf(in, sizeof in, " (in job #%d)", j->outer);
+    if (t)
+        rlab_table_add_row(t, "issllll", j->id, j->cmd, rlab_job_state_name(j->state),
+                           (int64_t)j->step, (int64_t)j->total, j->run_id, (int64_t)j->outer);
+    if (j->state == RLAB_JOB_FAILED)
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %s%s", j->id, j->cmd, rlab_job_state_name(j->state),
+                        j->message, in);
+    else if (j->run_id > 0)
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s run #%lld%s", j->id, j->cmd,
+                        rlab_job_state_name(j->state), (long long)j->step, (long long)j->total,
+                        j->label, (long long)j->run_id, in);
+    else
+        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s%s", j->id, j->cmd,
+                        rlab_job_state_name(j->state), (long long)j->step, (long long)j->total,
+                        j->label, in);
+}
+
+/* jobs: the live ones (queued, running, finished but not collected), then the last finished
+ * ones the host kept, newest first. */
 static int jobs_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
     rlab_job_info info[64];
-    int n = rlab_host_jobs(rlab_ctx_host(ctx), info, 64), shown = 0;
+    rlab_host *h = rlab_ctx_host(ctx);
+    int n = rlab_host_jobs(h, info, 64), shown = 0;
     rlab_table *t = rlab_ctx_result_table(
-        ctx, "jobs", 5, (const char *const[]){"id", "command", "state", "step", "total"});
+        ctx, "jobs", 7,
+        (const char *const[]){"id", "command", "state", "step", "total", "run", "in_job"});
     for (int i = 0; i < n; i++) {
         if (info[i].id == rlab_ctx_job_id(ctx))
             continue;
-        if (t)
-            rlab_table_add_row(t, "isstl", info[i].id, info[i].cmd,
-                               rlab_job_state_name(info[i].state), (int64_t)info[i].step,
-                               (int64_t)info[i].total);
-        rlab_ctx_printf(ctx, "#%d %-24s %-9s %lld/%lld %s", info[i].id, info[i].cmd,
-                        rlab_job_state_name(info[i].state), (long long)info[i].step,
-                        (long long)info[i].total, info[i].label);
+        job_row(ctx, t, &info[i]);
         shown++;
     }
     if (!shown)
-        rlab_ctx_printf(ctx, "no jobs queued, running or waiting to be collected");
+        rlab_ctx_printf(ctx, "no jobs queued or running");
+    n = rlab_host_jobs_finished(h, info, 64);
+    if (n > 0)
+        rlab_ctx_printf(ctx, "finished (newest first, the last %d kept):", RLAB_JOBS_KEPT);
+    for (int i = 0; i < n; i++)
+        job_row(ctx, t, &info[i]);
     return RLAB_OK;
 }
 
@@ -285,11 +474,36 @@ static const rlab_cmd core_cmds[] = {
              "from their recorded source on first use, after checking its sha256), with their "
              "sizes; interactions and dialogues (ReDial, INSPIRED).\n"
              "Example: datasets"},
+    {.name = "split",
+     .args = split_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
+     .run = split_run,
+     .help = "Split a dataset into NAME.train, NAME.valid and NAME.test (datasets.split in Lua).\n"
+             "by=loo (default): each user's last item is test, the one before valid; by=time: "
+             "one global time line, its last test= fraction is test and the valid= before it "
+             "valid; by=ratio: each user's rows shuffled (seed=) into train= / valid= / test= "
+             "fractions. The parts share the dataset's user and item indices and are recorded "
+             "with their recipe, so a reopened workspace rebuilds them.\n"
+             "Example: split ml data=ml-100k by=time test=0.1 valid=0.1\n"
+             "Example: split demo-r data=demo by=ratio train=0.8 valid=0.1 seed=3\n"
+             "Example: split data=demo"},
+    {.name = "kcore",
+     .args = kcore_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
+     .run = kcore_run,
+     .help = "Keep the k-core of a dataset as a new dataset: users and items with fewer than k "
+             "interactions are dropped until none is left, and both are re-indexed densely "
+             "(interactions only; feature tables are not carried). Recorded with its recipe, so "
+             "a reopened workspace rebuilds it from its parent (datasets.kcore in Lua).\n"
+             "Example: kcore ml5 data=ml-100k k=5\n"
+             "Example: kcore demo10 data=demo k=10"},
     {.name = "jobs",
      .flags = RLAB_CMD_READONLY,
      .run = jobs_run,
-     .help = "List the jobs not yet collected: queued, running, and finished ones whose result "
-             "was not taken yet.\n"
+     .help = "List the jobs: queued and running ones, then the last finished ones (newest "
+             "first: submitted jobs, and commands that recorded a run or that a lua.run script "
+             "called, marked \"in job #N\"), as the table \"jobs\" (id, command, state, step, "
+             "total, run, in_job).\n"
              "Example: jobs"},
     {.name = "cancel",
      .args = cancel_args,
@@ -363,8 +577,12 @@ static const rlab_cmd core_cmds[] = {
      .args = rlab__export_args,
      .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
      .run = rlab__verb_export,
-     .help = "Write a run's record and metrics (run=, CSV or JSON), or every user's top-k list of "
-             "a model (model=, CSV).\n"
+     .help = "Write a run's record and metrics (run=, CSV or JSON), every user's top-k list of "
+             "a model (model=, CSV), or the result table of any command (cmd=\"LINE\", CSV: a "
+             "header line, then one line per row). In the shell, `export view file=F` writes "
+             "the table on screen as it is sorted.\n"
+             "Example: export cmd=\"runs sort=test.ndcg@10\" file=runs.csv\n"
+             "Example: export view file=table.csv\n"
              "Example: export run=7 file=run7.json\n"
              "Example: export run=7 file=run7.csv\n"
              "Example: export model=m1 file=top10.csv k=10"},
@@ -386,6 +604,22 @@ static const rlab_cmd core_cmds[] = {
              "error), artifacts, and its metrics as the table \"metrics\" (one row per metric, "
              "one column per split: the latest value of each).\n"
              "Example: show 7"},
+    {.name = "chart",
+     .args = rlab__chart_args,
+     .flags = RLAB_CMD_READONLY,
+     .run = rlab__cmd_chart,
+     .help = "Metric curves of runs from the store: several runs and several metrics in one "
+             "chart, as the table \"series\" (run, label, metric, step, value) and, with "
+             "file=NAME.svg, a picture for papers and slides (title, axes with ticks and "
+             "labels, a grid, one colour and marker per series, one dash pattern per metric, a "
+             "legend; a metric of another magnitude, loss beside NDCG, on a right axis).\n"
+             "METRIC is name (split chosen valid, test, train, then any: ndcg@10, loss, "
+             "watches) or split.name (valid.ndcg@10, train.loss); without runs= the latest 3 "
+             "runs that have the first metric. The shell's chart draws the same in the "
+             "terminal (F4).\n"
+             "Example: chart loss runs=3,4,5\n"
+             "Example: chart valid.ndcg@10,train.loss run=3\n"
+             "Example: chart valid.ndcg@10 runs=3,4 file=ndcg.svg title=\"NDCG@10 on ML-100K\""},
     {.name = "compare",
      .args = rlab__compare_args,
      .flags = RLAB_CMD_READONLY,

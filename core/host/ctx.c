@@ -90,11 +90,14 @@ void *rlab_ctx_state(const rlab_ctx *ctx) { return ctx->cmd->plugin->state; }
 
 int rlab_ctx_job_id(const rlab_ctx *ctx) { return ctx->job->id; }
 
+/* A job is cancelled when it, a command that called it (parent) or the job whose thread
+ * started it (outer: a lua.run script calling train) is. */
 int rlab_ctx_cancelled(const rlab_ctx *ctx)
 {
     for (; ctx; ctx = ctx->job->parent)
-        if (atomic_load_explicit(&ctx->job->cancel, memory_order_relaxed) != 0)
-            return 1;
+        for (const rlab_job *j = ctx->job; j; j = j->outer)
+            if (atomic_load_explicit(&j->cancel, memory_order_relaxed) != 0)
+                return 1;
     return 0;
 }
 
@@ -554,9 +557,16 @@ static int hold_named(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+static _Thread_local rlab_job *tl_job; /* the job running on this thread */
+
+rlab_job *rlab__current_job(void) { return tl_job; }
+
 void rlab__run_job(rlab_host *h, rlab_job *job)
 {
     rlab_ctx ctx = {.host = h, .job = job, .cmd = job->cmd};
+    rlab_job *prev_job = tl_job;
+    if (!job->parent) /* a nested call (rlab_ctx_call) belongs to its caller's job */
+        tl_job = job;
     double t0 = rlab_now();
     int rc;
     ctx.res = rlab__result_new();
@@ -578,7 +588,8 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
         rlab_event ev = {.type = RLAB_EV_STARTED,
                          .job_id = job->id,
                          .cmd = job->cmd->full,
-                         .run_id = ctx.run_id};
+                         .run_id = ctx.run_id,
+                         .outer_job = job->outer ? job->outer->id : 0};
         if (!job->parent)
             rlab__emit(h, &ev);
         if (rlab_ctx_cancelled(&ctx))
@@ -635,6 +646,7 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
                      .elapsed = t1 - t0};
     if (!job->parent)
         rlab__emit(h, &ev);
+    tl_job = prev_job;
 
     /* publish last: once the state is final a waiter may collect and free the job */
     pthread_mutex_lock(&h->mu);

@@ -1003,6 +1003,99 @@ int rlab_host_split_dataset(rlab_host *h, rlab_db *db, const char *name, const r
     return rc;
 }
 
+/* ---- k-core ------------------------------------------------------------------------------- */
+
+static char *kcore_recipe(const char *parent, int k)
+{
+    json_object *o = json_object_new_object();
+    int ok = o && put_str(o, "load", "kcore") && put_str(o, "parent", parent) &&
+             json_object_object_add(o, "k", json_object_new_int(k)) == 0;
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return json_take(o);
+}
+
+/* The k-core of parent as a new dataset name into b (interactions and vocabularies copied,
+ * then filtered in place), with its recipe. */
+static int build_kcore(const rlab_dataset *parent, const char *name, int k, built *b, rlab_err *err)
+{
+    memset(b, 0, sizeof *b);
+    if (k < 1)
+        return rlab_errf(err, RLAB_EINVAL, "k = %d, expected >= 1", k);
+    rlab_dataset *ds = rlab_dataset_new(name, err);
+    if (!ds)
+        return err && err->code ? err->code : RLAB_ENOMEM;
+    snprintf(ds->source, sizeof ds->source, "kcore:%s:%d", parent->name, k);
+    snprintf(ds->format, sizeof ds->format, "%s", parent->format);
+    const rlab_inter *src = &parent->inter;
+    int rc = rlab_inter_reserve(&ds->inter, src->n > 0 ? src->n : 1);
+    for (int32_t i = 0; rc == RLAB_OK && i < parent->users.n; i++)
+        if (rlab_vocab_add(&ds->users, parent->users.names[i], strlen(parent->users.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    for (int32_t i = 0; rc == RLAB_OK && i < parent->items.n; i++)
+        if (rlab_vocab_add(&ds->items, parent->items.names[i], strlen(parent->items.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    ds->inter.nlabels = src->nlabels;
+    memcpy(ds->inter.label_names, src->label_names, sizeof src->label_names);
+    float lab[RLAB_INTER_MAX_LABELS];
+    for (size_t r = 0; rc == RLAB_OK && r < src->n; r++) {
+        for (int l = 0; l < src->nlabels; l++)
+            lab[l] = src->labels[l][r];
+        rc = rlab_inter_push(&ds->inter, src->user[r], src->item[r], src->ts[r], src->rating[r],
+                             src->nlabels ? lab : NULL);
+    }
+    ds->inter.flags = src->flags;
+    if (rc != RLAB_OK) {
+        rlab_dataset_free(ds);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory copying '%s'", parent->name);
+    }
+    rc = rlab_kcore(ds, k, err);
+    if (rc == RLAB_OK && ds->inter.n == 0)
+        rc = rlab_errf(err, RLAB_EINVAL,
+                       "no user and item of '%s' keep %d interactions: the %d-core is empty",
+                       parent->name, k, k);
+    if (rc != RLAB_OK) {
+        rlab_dataset_free(ds);
+        return rc;
+    }
+    b->ds = ds;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->recipe = kcore_recipe(parent->name, k);
+    if (!b->recipe) {
+        built_clear(b);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    return RLAB_OK;
+}
+
+int rlab_host_kcore_dataset(rlab_host *h, rlab_db *db, const char *parent, const char *name, int k,
+                            rlab_dataset_brief *out, rlab_err *err)
+{
+    if (!parent || !name)
+        return rlab_errf(err, RLAB_EINVAL, "kcore: no dataset or name");
+    int rc = rlab_name_check("dataset", name, err);
+    if (rc)
+        return rc;
+    if (strcmp(parent, name) == 0)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "the k-core needs a new name (it is a dataset of its own, '%s' stays)",
+                         parent);
+    rlab_dataset *ds = rlab__dataset_get_err(h, parent, err);
+    if (!ds)
+        return err && err->code ? err->code : RLAB_ENOTFOUND;
+    built b;
+    rc = build_kcore(ds, name, k, &b, err);
+    rlab_host_dataset_release(h, ds);
+    if (rc == RLAB_OK)
+        rc = commit_built(h, db, &b, err);
+    built_clear(&b);
+    if (rc == RLAB_OK && out)
+        rc = rlab_host_dataset_brief(h, name, out);
+    return rc;
+}
+
 /* ---- recording ---------------------------------------------------------------------------- */
 
 int rlab_host_record_dataset(rlab_host *h, rlab_db *db, const char *name, rlab_err *err)
@@ -1225,6 +1318,21 @@ static int rebuild(rlab_host *h, const char *name, const char *recipe, rlab_err 
             rlab_host_dataset_release(h, ds);
             if (rc == RLAB_OK)
                 rc = commit_parts(h, NULL, parts, err);
+        }
+    } else if (strcmp(load, "kcore") == 0) {
+        const char *parent = jstr(o, "parent");
+        double k = 0;
+        jnum(o, "k", &k);
+        rlab_err pe = {0};
+        rlab_dataset *ds = parent ? rlab__dataset_get_err(h, parent, &pe) : NULL;
+        if (!ds) {
+            rc = rlab_errf(err, RLAB_ESTATE, "dataset '%s': its parent is not available (%s)", name,
+                           pe.msg[0] ? pe.msg : "no parent recorded");
+        } else {
+            rc = build_kcore(ds, name, (int)k, &b, err);
+            rlab_host_dataset_release(h, ds);
+            if (rc == RLAB_OK)
+                rc = commit_built(h, NULL, &b, err);
         }
     } else {
         rc = rlab_errf(err, RLAB_EFORMAT, "dataset '%s': unknown recipe '%s'", name, load);

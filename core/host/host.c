@@ -901,11 +901,23 @@ int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char *
 {
     if (path_out)
         *path_out = NULL;
+    if (!dir) { /* into the store only, never a file the caller did not ask for */
+        if (!h->db)
+            return rlab_errf(err, RLAB_ESTATE,
+                             "no session store to keep model '%s' in: give a folder",
+                             name ? name : "");
+        char *p = NULL;
+        int rc = rlab__host_save_model_ctx(h, NULL, name, NULL, &p, err);
+        rlab_free(p);
+        return rc;
+    }
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s.safetensors", dir ? dir : ".", name ? name : "");
-    rlab_model *m = rlab_models_get(h->models, name);
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, name ? name : "");
+    rlab_err ge = {0};
+    rlab_model *m = rlab_host_model_get(h, name, &ge); /* restored from the store if saved */
     if (!m)
-        return rlab_errf(err, RLAB_ENOTFOUND, "model '%s' not found", name ? name : "");
+        return rlab_errf(err, ge.code ? ge.code : RLAB_ENOTFOUND, "%s",
+                         ge.msg[0] ? ge.msg : "model not found");
     int rc = save_to(h, h->db, m, path, err);
     rlab_model_release(m);
     if (rc == RLAB_OK && path_out) {

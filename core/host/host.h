@@ -226,6 +226,8 @@ typedef struct rlab_event {
     const char *text;           /* LOG line, DONE message */
     int status;                 /* DONE: RLAB_OK, RLAB_ECANCELED or an error code */
     double elapsed;             /* DONE: seconds */
+    int outer_job;              /* STARTED: the job whose thread started this one (a command
+                                   called from a lua.run script), 0 = none */
 } rlab_event;
 
 /* Every pointer in ev is valid only during the call. */
@@ -281,6 +283,8 @@ typedef struct rlab_job_info {
     char message[320];                      /* error message when failed */
     double queued_at, started_at, ended_at; /* rlab_now() seconds, 0 = not yet */
     int64_t run_id;
+    int outer; /* the running job that started this one on its thread (a command a lua.run
+                  script called), 0 = none; cancelling the outer job cancels it too */
 } rlab_job_info;
 
 RLAB_API const char *rlab_job_state_name(rlab_job_state s);
@@ -290,12 +294,32 @@ RLAB_API int rlab_host_job_info(rlab_host *host, int job_id, rlab_job_info *out)
 /* Snapshot of up to max jobs not yet collected, oldest first; returns the count. Thread-safe.
  */
 RLAB_API int rlab_host_jobs(rlab_host *host, rlab_job_info *out, int max);
+/* Snapshot of up to max finished jobs already collected (or run synchronously), newest
+ * first: the host keeps the last RLAB_JOBS_KEPT (submitted jobs, and synchronous runs that
+ * recorded a run or were called by another job). Returns the count. Thread-safe. */
+enum { RLAB_JOBS_KEPT = 32 };
+RLAB_API int rlab_host_jobs_finished(rlab_host *host, rlab_job_info *out, int max);
 /* Block until job_id ends; return its status and message (err), hand its result to *res
  * (may be NULL: freed) and forget the job. Must not be called from the event callback or a
  * job. RLAB_ENOTFOUND for an unknown id. Thread-safe. */
 RLAB_API int rlab_host_wait(rlab_host *host, int job_id, rlab_result **res, rlab_err *err);
 /* Number of jobs queued or running. Thread-safe. */
 RLAB_API int rlab_host_busy(rlab_host *host);
+
+/* ---- tables as CSV ------------------------------------------------------------------- */
+
+/* Cell (r, c) of a table as text (NULL: empty), for rlab_write_csv. */
+typedef const char *(*rlab_csv_cell_fn)(const void *ud, int64_t r, int c, char *buf, size_t cap);
+/* Write a table as CSV (RFC 4180: a header line of the column names, then one line per row;
+ * fields with a comma, quote or line break quoted, quotes doubled) to path, through a
+ * temporary file beside it renamed over it when complete. cell(ud, r, c, buf, cap) gives
+ * each cell's text (it may format into buf). The one CSV writer of `export cmd=` and the
+ * shell's `export view`. Errors: RLAB_EIO naming the file. Thread-safe. */
+RLAB_API int rlab_write_csv(const char *path, int ncols, const char *const *cols, int64_t nrows,
+                            rlab_csv_cell_fn cell, const void *ud, rlab_err *err);
+/* The text of a result cell as written to CSV: integers in full, floats with the fewest
+ * digits that read back as the same double, text as is, NULL for none. */
+RLAB_API const char *rlab_cell_text(const rlab_cell *c, char *buf, size_t cap);
 
 /* ---- datasets ----------------------------------------------------------------------- */
 /*
@@ -401,6 +425,15 @@ RLAB_API void rlab_split_opts_default(rlab_split_opts *o);
 RLAB_API int rlab_host_split_dataset(rlab_host *host, rlab_db *db, const char *name,
                                      const rlab_split_opts *o, rlab_dataset_brief parts[3],
                                      rlab_err *err);
+/* The k-core of dataset parent as dataset name: users and items with fewer than k
+ * interactions dropped until none is left (rlab_kcore), both vocabularies re-indexed densely;
+ * interactions only (feature tables are not carried). Recorded (db may be NULL) with the
+ * recipe {"load":"kcore","parent":...,"k":k}, so a reopened workspace rebuilds it from its
+ * parent, and registered; *out (may be NULL) receives its brief. Errors: RLAB_ENOTFOUND,
+ * RLAB_EINVAL (k < 1, a name already taken by another kind), RLAB_ENOMEM. Thread-safe. */
+RLAB_API int rlab_host_kcore_dataset(rlab_host *host, rlab_db *db, const char *parent,
+                                     const char *name, int k, rlab_dataset_brief *out,
+                                     rlab_err *err);
 /* Write the row of loaded dataset name (sizes, source, sha256, kind, recipe) into the store
  * db: for a dataset registered on another thread than db's (the shell's task thread). */
 RLAB_API int rlab_host_record_dataset(rlab_host *host, rlab_db *db, const char *name,
@@ -447,9 +480,11 @@ RLAB_API const rlab_model_kind *rlab_host_find_model_kind(rlab_host *host, const
                                                           const char **plugin);
 /* Save registered model name into folder dir as "<dir>/<name>.safetensors" (the model's
  * bytes) plus "<dir>/<name>.json" (its metadata: name, kind, plugin, dataset, sizes,
- * describe), and, with a store, records the artifact (by path) and a models row. *path_out
- * (may be NULL) receives the artifact path (caller frees). ui thread. Errors:
- * RLAB_ENOTFOUND (no such model), RLAB_ESTATE (model cannot be saved), RLAB_EIO. */
+ * describe), and, with a store, records the artifact (by path) and a models row. dir NULL:
+ * no file, the checkpoint goes into the session store only (as the `save` command; *path_out
+ * gets NULL), RLAB_ESTATE without a store. *path_out (may be NULL) receives the artifact path
+ * (caller frees). ui thread. Errors: RLAB_ENOTFOUND (no such model), RLAB_ESTATE (model
+ * cannot be saved), RLAB_EIO. */
 RLAB_API int rlab_host_save_model(rlab_host *host, const char *name, const char *dir,
                                   char **path_out, rlab_err *err);
 /* Load an artifact written by rlab_host_save_model (or any file the kind reads) and register

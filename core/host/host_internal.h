@@ -70,6 +70,9 @@ struct rlab_job {
     double queued_at, started_at, ended_at;
     int64_t run_id;
     rlab_job *next;
+    rlab_job *outer;         /* the job running on the thread that started this sync run (a
+                                command called from a lua.run script): its cancel reaches
+                                this one; it outlives this run (same thread, deeper frame) */
     struct rlab_ctx *parent; /* a nested call (rlab_ctx_call): the calling command, whose job
                                 id, store connection and cancellation it shares; not in the
                                 host's job list, no STARTED/DONE events */
@@ -118,6 +121,8 @@ struct rlab_host {
     pthread_cond_t cv; /* a job changed state, or the queue grew */
     rlab_job *jobs;    /* all jobs not yet collected, in submission order */
     int next_job_id;
+    rlab_job_info kept[RLAB_JOBS_KEPT]; /* finished jobs, a ring (rlab_host_jobs_finished) */
+    int nkept, kept_head;
     rlab_worker workers[RLAB_NLANES];
     int stopping;
     rlab_ds_entry *datasets;
@@ -141,6 +146,9 @@ struct rlab_host {
 
 /* one output line / scratch block / held object of a running command */
 typedef struct rlab_scratch rlab_scratch;
+
+/* The job running on the calling thread (rlab__run_job sets it), NULL when none. */
+rlab_job *rlab__current_job(void);
 
 struct rlab_ctx {
     rlab_host *host;
@@ -237,6 +245,9 @@ int rlab__cmd_runs(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_show(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_compare(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_sql(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_chart(rlab_ctx *ctx, const rlab_args *args);
+extern const rlab_arg rlab__chart_args[];
+int rlab__export_cmd(rlab_ctx *ctx, const char *line, const char *table, const char *file);
 int rlab__export_run(rlab_ctx *ctx, const char *run, const char *file, int json);
 
 /* host.c: one checkpoint per model. Save registered model name to file (NULL: into the store

@@ -72,8 +72,26 @@ static void link_job(rlab_host *h, rlab_job *j)
     *pp = j;
 }
 
+static void fill_info(const rlab_job *j, rlab_job_info *o);
+
+/* Keep a finished job's snapshot for `jobs` (under the lock): submitted jobs, and sync runs
+ * that recorded a run or were started by another job (quick commands are left out). */
+static void keep_finished(rlab_host *h, const rlab_job *j)
+{
+    if (j->sync && j->run_id <= 0 && !j->outer)
+        return;
+    int slot = (h->kept_head + h->nkept) % RLAB_JOBS_KEPT;
+    if (h->nkept == RLAB_JOBS_KEPT)
+        h->kept_head = (h->kept_head + 1) % RLAB_JOBS_KEPT;
+    else
+        h->nkept++;
+    fill_info(j, &h->kept[slot]);
+}
+
 static void unlink_job(rlab_host *h, rlab_job *j)
 {
+    if (finished(j))
+        keep_finished(h, j);
     for (rlab_job **pp = &h->jobs; *pp; pp = &(*pp)->next)
         if (*pp == j) {
             *pp = j->next;
@@ -201,6 +219,7 @@ int rlab_host_run_args(rlab_host *h, rlab_args *args, rlab_result **res, rlab_er
     rlab_job *j = rlab__job_new(h, args, 1, err);
     if (!j)
         return RLAB_ENOMEM;
+    j->outer = rlab__current_job(); /* a command called by a running job (a lua.run script) */
     pthread_mutex_lock(&h->mu);
     link_job(h, j);
     j->started_at = rlab_now();
@@ -305,6 +324,7 @@ static void fill_info(const rlab_job *j, rlab_job_info *o)
     o->started_at = j->started_at;
     o->ended_at = j->ended_at;
     o->run_id = j->run_id;
+    o->outer = j->outer ? j->outer->id : 0;
 }
 
 int rlab_host_job_info(rlab_host *h, int job_id, rlab_job_info *out)
@@ -323,6 +343,16 @@ int rlab_host_jobs(rlab_host *h, rlab_job_info *out, int max)
     pthread_mutex_lock(&h->mu);
     for (rlab_job *j = h->jobs; j && n < max; j = j->next)
         fill_info(j, &out[n++]);
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+int rlab_host_jobs_finished(rlab_host *h, rlab_job_info *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int i = h->nkept - 1; i >= 0 && n < max; i--)
+        out[n++] = h->kept[(h->kept_head + i) % RLAB_JOBS_KEPT];
     pthread_mutex_unlock(&h->mu);
     return n;
 }

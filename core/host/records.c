@@ -779,6 +779,123 @@ int rlab__export_run(rlab_ctx *ctx, const char *run, const char *file, int json)
     return rc;
 }
 
+/* ---- tables as CSV (export cmd=, the shell's export view) ---------------------------------- */
+
+int rlab_write_csv(const char *path, int ncols, const char *const *cols, int64_t nrows,
+                   rlab_csv_cell_fn cell, const void *ud, rlab_err *err)
+{
+    if (!path || !*path)
+        return rlab_errf(err, RLAB_EINVAL, "no file to write");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return rlab_errf(err, RLAB_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    for (int c = 0; c < ncols; c++) {
+        if (c)
+            fputc(',', f);
+        csv_field(f, cols[c]);
+    }
+    fputc('\n', f);
+    char buf[64];
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            if (c)
+                fputc(',', f);
+            csv_field(f, cell(ud, r, c, buf, sizeof buf));
+        }
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        unlink(tmp);
+        return rlab_errf(err, RLAB_EIO, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return rlab_errf(err, RLAB_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+    }
+    return RLAB_OK;
+}
+
+const char *rlab_cell_text(const rlab_cell *c, char *buf, size_t cap)
+{
+    switch (c ? c->type : RLAB_CELL_NULL) {
+    case RLAB_CELL_INT:
+        snprintf(buf, cap, "%lld", (long long)c->i);
+        return buf;
+    case RLAB_CELL_FLOAT:
+        if (!isfinite(c->f))
+            return isnan(c->f) ? "nan" : c->f > 0 ? "inf" : "-inf";
+        for (int prec = 6; prec <= 17; prec++) { /* the shortest text that reads back exact */
+            snprintf(buf, cap, "%.*g", prec, c->f);
+            double back = strtod(buf, NULL);
+            if (memcmp(&back, &c->f, sizeof back) == 0)
+                break;
+        }
+        return buf;
+    case RLAB_CELL_TEXT:
+    case RLAB_CELL_MODEL:
+        return c->s;
+    default:
+        return NULL;
+    }
+}
+
+static const char *table_cell(const void *ud, int64_t r, int c, char *buf, size_t cap)
+{
+    const rlab_table *t = ud;
+    return rlab_cell_text(&t->cells[r * t->ncols + c], buf, cap);
+}
+
+/* export cmd="LINE" file=F [table=NAME]: run the command (nested, as this one's part) and
+ * write its result table as CSV. */
+int rlab__export_cmd(rlab_ctx *ctx, const char *line, const char *table, const char *file)
+{
+    rlab_result *res = NULL;
+    while (*line == ' ')
+        line++;
+    if (!strncmp(line, "export", 6) && (line[6] == ' ' || !line[6]))
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "cmd= cannot be another export");
+    int rc = rlab_ctx_call_line(ctx, line, &res);
+    if (rc) {
+        rlab_result_free(res);
+        return rc;
+    }
+    const rlab_table *t = NULL;
+    for (int i = 0; res && i < res->ntables; i++)
+        if (!table || !*table || (res->tables[i]->name && !strcmp(res->tables[i]->name, table))) {
+            t = res->tables[i];
+            break;
+        }
+    if (!t) {
+        char names[256] = "";
+        size_t o = 0;
+        for (int i = 0; res && i < res->ntables && o < sizeof names; i++) {
+            int n = snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
+                             res->tables[i]->name ? res->tables[i]->name : "?");
+            o += n > 0 ? (size_t)n : 0;
+        }
+        rc = table && *table
+                 ? rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "'%s' has no table '%s' (it has: %s)", line,
+                                   table, names[0] ? names : "none")
+                 : rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "'%s' returned no table to export", line);
+        rlab_result_free(res);
+        return rc;
+    }
+    rc = rlab_write_csv(file, t->ncols, (const char *const *)t->cols, t->nrows, table_cell, t,
+                        rlab_ctx_err(ctx));
+    if (rc == RLAB_OK) {
+        rlab_ctx_printf(ctx, "exported the table '%s' of '%s' (%lld rows, %d columns) to %s",
+                        t->name ? t->name : "table", line, (long long)t->nrows, t->ncols, file);
+        rlab_ctx_result_str(ctx, "file", file);
+        rlab_ctx_result_int(ctx, "rows", t->nrows);
+    }
+    rlab_result_free(res);
+    return rc;
+}
+
 /* ---- declarations --------------------------------------------------------------------------- */
 
 static const char *const runs_orders[] = {"auto", "asc", "desc", NULL};

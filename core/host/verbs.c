@@ -822,19 +822,28 @@ int rlab__verb_export(rlab_ctx *ctx, const rlab_args *args)
 {
     const char *run = rlab_args_str(args, "run");
     const char *model = rlab_args_str(args, "model");
+    const char *cmd = rlab_args_str(args, "cmd");
     const char *file = rlab_args_str(args, "file");
     int fmt = rlab_args_choice(args, "format"); /* -1 unset, 0 csv, 1 json */
-    int given_run = run && *run, given_model = model && *model;
-    if (given_run == given_model)
+    int given_run = run && *run, given_model = model && *model, given_cmd = cmd && *cmd;
+    if (given_run && !strcmp(run, "view"))
         return rlab_ctx_errorf(ctx, RLAB_EINVAL,
-                               "%s: give run=N (a run's record and metrics) or model=NAME (every "
-                               "user's top-k)",
-                               given_run ? "both run= and model= given" : "nothing to export");
-    if (given_model) {
+                               "export view: the table view is the shell's; here, export "
+                               "cmd=\"runs ...\" file=%s writes a command's result table",
+                               file);
+    if (given_run + given_model + given_cmd != 1)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "%s: give run=N (a run's record and metrics), model=NAME (every "
+                               "user's top-k) or cmd=\"LINE\" (a command's result table)",
+                               given_run + given_model + given_cmd ? "give only one"
+                                                                   : "nothing to export");
+    if (given_model || given_cmd) {
         if (fmt == 1)
-            return rlab_ctx_errorf(ctx, RLAB_EINVAL,
-                                   "a model's top-k lists are written as CSV (format=csv)");
-        return export_topk(ctx, args);
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "%s written as CSV (format=csv)",
+                                   given_cmd ? "a command's table is"
+                                             : "a model's top-k lists are");
+        return given_cmd ? rlab__export_cmd(ctx, cmd, rlab_args_str(args, "table"), file)
+                         : export_topk(ctx, args);
     }
     int json = fmt < 0 ? ends_with(file, ".json") : fmt == 1;
     return rlab__export_run(ctx, run, file, json);
@@ -1071,4 +1080,11 @@ const rlab_arg rlab__export_args[] = {
      .max = 10000,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "items per user (model=)"},
+    {.name = "cmd",
+     .type = RLAB_ARG_STRING,
+     .help = "a command line (runs ..., sql ..., show 7, compare 3 4, jobs...): its result table "
+             "as CSV"},
+    {.name = "table",
+     .type = RLAB_ARG_STRING,
+     .help = "with cmd=: which of its result tables (default: the first)"},
     {0}};

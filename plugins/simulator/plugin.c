@@ -408,12 +408,15 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     if (sim_cfg(w->s)->swap_k > 0)
         rlab_ctx_metric(ctx, st->round, "sim", "swapped", NULL, st->swapped);
     report_llm_trouble(ctx, w);
-    rlab_ctx_progress(
-        ctx, done, total, "round", 4,
-        (rlab_metric[]){{"watches", st->watches},
+    rlab_metric m[4] = {{"watches", st->watches},
                         {"ctr", st->ctr},
                         {"coverage", st->coverage},
-                        {"satisfaction", !isnan(st->satisfaction) ? st->satisfaction : 0.0}});
+                        {"satisfaction", !isnan(st->satisfaction) ? st->satisfaction : 0.0}};
+    rlab_ctx_progress(ctx, done, total, "round", 4, m);
+    /* the same four as metrics of the run (split "sim", step = round): `chart watches` and
+     * `runs` read them from the store after the simulation */
+    for (int i = 0; i < 4; i++)
+        rlab_ctx_metric(ctx, (int64_t)st->round, "sim", m[i].name, NULL, m[i].value);
     char fb[96] = "";
     if (st->llm_fallbacks)
         snprintf(fb, sizeof fb, " (%d of %d language-model decisions fell back)",

@@ -1709,8 +1709,9 @@ static void t_records(void)
         fclose(f);
     CHECK_STR_CONTAINS(buf, "run,step,split,name,protocol,value\n2,1,train,loss,,1\n");
     rlab_result_free(run(h, "export file=x.csv", RLAB_EINVAL,
-                         "export: nothing to export: give run=N (a run's record and metrics) or "
-                         "model=NAME (every user's top-k)"));
+                         "export: nothing to export: give run=N (a run's record and metrics), "
+                         "model=NAME (every user's top-k) or cmd=\"LINE\" (a command's result "
+                         "table)"));
     /* sql: typed rows, limits, the guard */
     r = run(h, "sql SELECT count(*) AS n, 'a b' AS t FROM runs", RLAB_OK, NULL);
     t = result_table(r, "sql");

@@ -20,7 +20,7 @@ while :; do
     sleep 0.1
 done
 # the chart of the live run, with braille dots and labelled axes
-tui_wait 'chart +valid.ndcg@10 +\(live\) +#1 bprmf'
+tui_wait 'chart +valid.ndcg@10 +\(live\) +● #1 bprmf'
 tui_wait '┤'
 tui_wait 'epoch *$'
 LC_ALL=C grep -q "$(printf '\342')[$(printf '\240-\243')]" "$TUI_SCREEN" ||

@@ -12,7 +12,7 @@ tui_wait 'job #1 sql started'
 # the shell answers while the query runs (Lua runs on its own thread)
 tui_line '=6 * 7'
 tui_wait '^ .*│.* 42$'
-tui_wait 'job 1 sql .* running [0-9]+s +Ctrl-C cancels'
+tui_wait 'job #1 sql .* running [0-9]+s +Ctrl-C cancels'
 tui_keys C-c
 tui_wait 'cancelling job #1 sql'
 tui_wait 'job #1 sql interrupted' 10
@@ -37,7 +37,7 @@ tui_wait '^ +tiny +3u 3i'
 tui_line 'clear'
 tui_line 'help chart'
 tui_wait 'usage: chart METRIC'
-tui_wait 'chart valid.ndcg@10 6 7'
+tui_wait 'chart valid.ndcg@10,train.loss run=3'
 tui_line 'help load'
 tui_wait 'usage: load \[path=<path>\]'
 tui_wait '  load data/ml-100k'

@@ -10,7 +10,7 @@ tui_wait 'job #1 reloop.stream started \(run #1\)'
 tui_wait '✓ #1 reloop-mf' 60
 tui_line 'chart auc_frozen,auc_incremental,auc_memory,auc_meminc'
 tui_wait 'chart auc_frozen,auc_incremental,auc_memory,auc_meminc: run #1, 4 series, 28 points'
-tui_wait 'chart +run #1 +auc_frozen +auc_incremental +auc_memory +auc_meminc'
+tui_wait 'chart +run #1 +● auc_frozen +■ auc_incremental +▲ auc_memory +◆ auc_meminc'
 tui_wait '┤'
 LC_ALL=C grep -q "$(printf '\342')[$(printf '\240-\243')]" "$TUI_SCREEN" ||
     tui_fail "no braille dots (U+2800-28FF) in the chart"
