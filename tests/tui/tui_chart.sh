@@ -38,7 +38,7 @@ tui_wait 'ground_truth = 1' 60
 tui_line 'simulator.step rounds=4'
 tui_wait '✓ #4 (simulator.)?step' 90
 tui_keys F2
-tui_type 'chart wat'
+tui_type 'chart watche'
 tui_keys Tab
 tui_wait '^reclab> chart watches ?$' 10
 tui_keys Enter

@@ -7,7 +7,7 @@
 # the per-round entropy metrics of the steps are drawn by `chart shown_entropy`.
 . "$(dirname "$0")/lib.sh"
 tui_need_plugin simulator
-tui_start 120 36
+tui_start 120 80
 tui_line 'simulator.new data=demo agents=40 seed=1'
 tui_wait 'simulation [0-9]+: 40 agents'
 tui_line 'simulator.play agent=3'
