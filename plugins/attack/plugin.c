@@ -18,6 +18,7 @@
 
 #include "data/view.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,109 @@ static int utility(rlab_ctx *ctx, const char *model, const char *data, const cha
         }
     }
     rlab_result_free(res);
+    return rc;
+}
+
+/* The few-shot attack's data: a seeded sample of fs_frac of the users of ds (their training
+ * sequences: leave-one-out, so neither the valid nor the test item), the interaction sampler
+ * (a `train sampler_kind` on the sampler's share of them), then attack_gen_fewshot. */
+static int fewshot_generate(rlab_ctx *ctx, const rlab_args *args, attack_bb *bb,
+                            const rlab_dataset *ds, const char *sname, const attack_gen_opts *go,
+                            const attack_fs_opts *fo, double fs_frac, uint64_t seed,
+                            attack_synth *syn, attack_fs_stats *fst, double *sampler_s)
+{
+    rlab_view_opts vo = rlab_view_defaults();
+    rlab_view *v = NULL;
+    int rc = rlab_view_new(ds, &vo, &v, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    const int32_t U = v->n_users;
+    int32_t *perm = rlab_ctx_alloc(ctx, (size_t)U * sizeof *perm + 1);
+    const int32_t **rs = rlab_ctx_alloc(ctx, (size_t)U * sizeof *rs + 1);
+    int32_t *rl = rlab_ctx_alloc(ctx, (size_t)U * sizeof *rl + 1);
+    if (!perm || !rs || !rl) {
+        rlab_view_free(v);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    /* the attacker's users: a seeded shuffle of those with at least two training items */
+    int32_t ne = 0;
+    for (int32_t u = 0; u < U; u++)
+        if (v->train.off[u + 1] - v->train.off[u] >= 2)
+            perm[ne++] = u;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed ^ 0x66657773686f74ull);
+    for (int32_t i = ne - 1; i > 0; i--) {
+        int32_t j = (int32_t)rlab_rng_below(&rng, (uint64_t)i + 1), x = perm[i];
+        perm[i] = perm[j];
+        perm[j] = x;
+    }
+    int64_t n_fs = (int64_t)floor(fs_frac * (double)U + 0.5);
+    if (n_fs > ne)
+        n_fs = ne;
+    if (n_fs < 2) {
+        rlab_view_free(v);
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "fewshot=%g of %d users leaves %lld sequences",
+                               fs_frac, U, (long long)n_fs);
+    }
+    for (int64_t i = 0; i < n_fs; i++) {
+        const int32_t u = perm[i];
+        rs[i] = v->train.items + v->train.off[u];
+        rl[i] = (int32_t)(v->train.off[u + 1] - v->train.off[u]);
+    }
+    rlab_ctx_printf(ctx, "few-shot: %lld of %d users' training sequences (%.1f%%)", (long long)n_fs,
+                    U, 100.0 * (double)n_fs / (double)U);
+    const rlab_model *sampler = NULL;
+    char smp[80];
+    snprintf(smp, sizeof smp, "%s.smp", sname);
+    if (fo->use_sampler) {
+        /* the sampler learns from the first sequences; the gate from the last gate_hold */
+        const int64_t n_hold = fo->use_gate ? (int64_t)ceil((double)n_fs * fo->gate_hold) : 0;
+        const int64_t n_tr = n_fs - n_hold > 1 ? n_fs - n_hold : n_fs;
+        attack_synth fs = {.n = n_tr};
+        fs.off = rlab_ctx_alloc(ctx, (size_t)(n_tr + 1) * sizeof *fs.off);
+        int64_t tot = 0;
+        for (int64_t i = 0; i < n_tr; i++)
+            tot += rl[i];
+        fs.items = rlab_ctx_alloc(ctx, (size_t)tot * sizeof *fs.items + 1);
+        if (!fs.off || !fs.items) {
+            rlab_view_free(v);
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        }
+        fs.off[0] = 0;
+        for (int64_t i = 0; i < n_tr; i++) {
+            memcpy(fs.items + fs.off[i], rs[i], (size_t)rl[i] * sizeof *fs.items);
+            fs.off[i + 1] = fs.off[i] + rl[i];
+        }
+        char fsname[80];
+        snprintf(fsname, sizeof fsname, "%s.fs", sname);
+        rlab_dataset *fds = attack_synth_dataset(&fs, fsname, &ds->items, rlab_ctx_err(ctx));
+        if (!fds || (rc = rlab_ctx_add_dataset(ctx, fds)) != RLAB_OK) {
+            rlab_view_free(v);
+            return fds ? rc : rlab_ctx_err(ctx)->code;
+        }
+        char line[768];
+        snprintf(line, sizeof line,
+                 "train %s data=%s name=%s split=none eval_every=0 eval_test=false epochs=%lld "
+                 "seed=%llu maxlen=%d %s",
+                 rlab_args_str(args, "sampler_kind"), fsname, smp,
+                 (long long)rlab_args_int(args, "sampler_epochs"), (unsigned long long)seed,
+                 go->len, rlab_args_str(args, "sampler_train"));
+        double t0 = now_s();
+        rc = rlab_ctx_call_line(ctx, line, NULL);
+        *sampler_s = now_s() - t0;
+        if (rc) {
+            rlab_view_free(v);
+            return rc;
+        }
+        sampler = rlab_ctx_model(ctx, smp);
+        if (!sampler) {
+            rlab_view_free(v);
+            return RLAB_ENOTFOUND;
+        }
+    }
+    rc = attack_gen_fewshot(bb, go, fo, rs, rl, n_fs, sampler, gen_progress, ctx, syn, fst,
+                            rlab_ctx_err(ctx));
+    rlab_view_free(v);
     return rc;
 }
 
@@ -110,21 +214,43 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
     if (!bb)
         return rlab_ctx_err(ctx)->code;
 
-    /* 2. data-free generation */
+    /* 2. generation: data-free, or few-shot (real sequences, sampler, gate) */
+    const int rank = rlab_args_choice(args, "loss") == 0;
     attack_gen_opts go = attack_gen_defaults();
     go.n_seqs = rlab_args_int(args, "budget");
     go.len = (int)rlab_args_int(args, "len");
     go.sample = rlab_args_choice(args, "sample");
     go.batch = (int)rlab_args_int(args, "batch");
+    go.keep_lists = rank;
     go.seed = seed;
     attack_synth syn = {0};
-    double t0 = now_s();
-    int rc = attack_gen_datafree(bb, &go, gen_progress, ctx, &syn, rlab_ctx_err(ctx));
-    double gen_s = now_s() - t0;
+    attack_fs_stats fst = {0};
+    const double fs_frac = rlab_args_float(args, "fewshot");
+    double t0 = now_s(), sampler_s = 0.0;
+    int rc;
+    if (fs_frac > 0.0) {
+        attack_fs_opts fo = attack_fs_defaults();
+        fo.use_sampler = rlab_args_bool(args, "sampler");
+        fo.use_gate = rlab_args_bool(args, "gate");
+        rc = fewshot_generate(ctx, args, bb, ds, sname, &go, &fo, fs_frac, seed, &syn, &fst,
+                              &sampler_s);
+    } else
+        rc = attack_gen_datafree(bb, &go, gen_progress, ctx, &syn, rlab_ctx_err(ctx));
+    double gen_s = now_s() - t0 - sampler_s;
     int64_t queries = attack_bb_queries(bb);
     attack_bb_free(bb);
-    if (rc)
+    if (rc) {
+        attack_synth_clear(&syn);
         return rc;
+    }
+    if (fs_frac > 0.0)
+        rlab_ctx_printf(ctx,
+                        "few-shot: %lld real sequences, %lld synthetic; gate fitted on %lld "
+                        "prefixes (%lld favour the victim), %.0f%% of the synthetic steps "
+                        "followed the victim",
+                        (long long)fst.real_seqs, (long long)fst.synth_seqs,
+                        (long long)fst.gate_examples, (long long)fst.gate_pos,
+                        100.0 * fst.victim_share);
     rlab_ctx_printf(ctx, "generated %lld sequences (%lld items) with %lld queries in %.2f s",
                     (long long)syn.n, (long long)(syn.n ? syn.off[syn.n] : 0), (long long)queries,
                     gen_s);
@@ -142,12 +268,16 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
         return rc;
 
     /* 3. the surrogate, trained by the host's verb on the synthetic sequences */
-    char line[1024];
+    char line[1024], rank_opts[128];
+    snprintf(rank_opts, sizeof rank_opts, "repair=%g repair_k=%lld rank_margin=%g",
+             rlab_args_float(args, "repair"), (long long)rlab_args_int(args, "repair_k"),
+             rlab_args_float(args, "margin"));
     int n = snprintf(line, sizeof line,
                      "train %s data=%s name=%s split=none eval_every=0 eval_test=false "
-                     "epochs=%lld seed=%llu %s",
+                     "epochs=%lld seed=%llu %s%s %s",
                      kind, syname, sname, (long long)rlab_args_int(args, "epochs"),
-                     (unsigned long long)seed, rlab_args_str(args, "train"));
+                     (unsigned long long)seed, rank ? "loss=rank " : "", rank ? rank_opts : "",
+                     rlab_args_str(args, "train"));
     if (n >= (int)sizeof line)
         return rlab_ctx_errorf(ctx, RLAB_EINVAL, "train= is too long");
     t0 = now_s();
@@ -199,6 +329,9 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
                 {"attack", "queries", "", (double)queries},
                 {"attack", "sequences", "", (double)(sds->users.n)},
                 {"attack", "gen_seconds", "", gen_s},
+                {"attack", "sampler_seconds", "", sampler_s},
+                {"attack", "fewshot_real", "", (double)fst.real_seqs},
+                {"attack", "victim_share", "", fst.victim_share},
                 {"attack", "train_seconds", "", train_s}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && rc == RLAB_OK; i++) {
         rc = rlab_ctx_metric(ctx, 0, rows[i].split, rows[i].name, rows[i].proto, rows[i].v);
@@ -227,6 +360,7 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
 }
 
 static const char *const sample_choices[] = {"uniform", "top1", NULL};
+static const char *const loss_choices[] = {"rank", "next", NULL};
 
 static const rlab_arg extract_args[] = {
     {.name = "victim",
@@ -317,6 +451,61 @@ static const rlab_arg extract_args[] = {
      .type = RLAB_ARG_BOOL,
      .def = "true",
      .help = "also evaluate the victim's own NDCG/HR@10"},
+    {.name = "loss",
+     .type = RLAB_ARG_CHOICE,
+     .def = "rank",
+     .choices = loss_choices,
+     .help = "surrogate loss: rank (Yue et al.'s ranking distillation from the victim's lists, "
+             "seqrec loss=rank) or next (plain next-item training on the sequences)"},
+    {.name = "margin",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "loss=rank: hinge margin (Yue et al.: 0.5)"},
+    {.name = "repair",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "loss=rank: weight of the bidirectional repair loss (0 = off)"},
+    {.name = "repair_k",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "loss=rank: K of the repair loss (top-K of victim and surrogate)"},
+    {.name = "fewshot",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "share of real user sequences the attacker holds (0 = data-free; the threat "
+             "model: at most 0.1); the budget stays budget * (len - 1) queries"},
+    {.name = "sampler",
+     .type = RLAB_ARG_BOOL,
+     .def = "true",
+     .help = "few-shot: the interaction sampler (off: synthetic steps follow the victim only)"},
+    {.name = "gate",
+     .type = RLAB_ARG_BOOL,
+     .def = "true",
+     .help = "few-shot: the learned synthesis gate (off: follow the victim with p = 0.5)"},
+    {.name = "sampler_kind",
+     .type = RLAB_ARG_STRING,
+     .def = "sasrec",
+     .help = "few-shot: the sampler's model kind"},
+    {.name = "sampler_epochs",
+     .type = RLAB_ARG_INT,
+     .def = "20",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "few-shot: the sampler's training epochs"},
+    {.name = "sampler_train",
+     .type = RLAB_ARG_STRING,
+     .def = "dim=32 blocks=1",
+     .help = "few-shot: more sampler fields, as `train` takes them"},
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "42",
