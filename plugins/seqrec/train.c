@@ -46,9 +46,10 @@ struct seqrec_trainer {
     int64_t *lk;        /* [B*T] */
     int32_t *rl, *rn;   /* [kc][w] */
     int32_t *rup, *rdn; /* [kc][K] */
+    int32_t *rtau;      /* [kc][K] the surrogate's K-th item, repeated */
     float *madj, *mneg; /* [kc][w] masks (adjacent pairs use w - 1 columns) */
     float *cmar;        /* [kc][w] the margin */
-    float *cup, *cdn;   /* [kc][K] repair thresholds */
+    float *cup;         /* [kc][K] the margin */
     float *mup, *mdn;   /* [kc][K] repair masks */
     float *rtop_s;      /* [K] */
     int32_t *rtop;      /* [K] */
@@ -117,7 +118,7 @@ void seqrec_trainer_free(seqrec_trainer *tr)
     rlab_free(tr->mneg);
     rlab_free(tr->cmar);
     rlab_free(tr->cup);
-    rlab_free(tr->cdn);
+    rlab_free(tr->rtau);
     rlab_free(tr->mup);
     rlab_free(tr->mdn);
     rlab_free(tr->rtop_s);
@@ -178,14 +179,14 @@ seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_e
         tr->rup = rlab_malloc(kc * K * sizeof *tr->rup);
         tr->rdn = rlab_malloc(kc * K * sizeof *tr->rdn);
         tr->cup = rlab_malloc(kc * K * sizeof *tr->cup);
-        tr->cdn = rlab_malloc(kc * K * sizeof *tr->cdn);
+        tr->rtau = rlab_malloc(kc * K * sizeof *tr->rtau);
         tr->mup = rlab_malloc(kc * K * sizeof *tr->mup);
         tr->mdn = rlab_malloc(kc * K * sizeof *tr->mdn);
         tr->rtop_s = rlab_malloc(K * sizeof *tr->rtop_s);
         tr->rtop = rlab_malloc(K * sizeof *tr->rtop);
         tr->seen = rlab_calloc(N, 1);
         if (!tr->ce_tape || !tr->dH || !tr->lk || !tr->rl || !tr->rn || !tr->madj || !tr->mneg ||
-            !tr->cmar || !tr->rup || !tr->rdn || !tr->cup || !tr->cdn || !tr->mup || !tr->mdn ||
+            !tr->cmar || !tr->rup || !tr->rdn || !tr->cup || !tr->rtau || !tr->mup || !tr->mdn ||
             !tr->rtop_s || !tr->rtop || !tr->seen) {
             if (tr->ce_tape)
                 rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (ranking head)");
@@ -264,15 +265,14 @@ static int32_t sample_neg(seqrec_trainer *tr, int32_t user)
 
 /* ---- loss=rank: ranking distillation and the repair loss ------------------------------- */
 
-/* sum(relu(c - x) * mask) / count when sign > 0, sum(relu(x - c) * mask) / count when < 0:
+/* sum(relu(c - x) * mask) / count:
  * x [m, k] on the tape, c and mask [m, k] constants (borrowed until the backward). */
-static rlab_tensor *masked_hinge(rlab_tape *ht, rlab_tensor *x, float *c, float *mask, int sign,
-                                 double count)
+static rlab_tensor *masked_hinge(rlab_tape *ht, rlab_tensor *x, float *c, float *mask, double count)
 {
     const int64_t sh[2] = {x->shape[0], x->shape[1]};
     rlab_tensor *ct = rlab_t_input(ht, c, 2, sh);
     rlab_tensor *mt = rlab_t_input(ht, mask, 2, sh);
-    rlab_tensor *h = rlab_t_relu(ht, sign > 0 ? rlab_t_sub(ht, ct, x) : rlab_t_sub(ht, x, ct));
+    rlab_tensor *h = rlab_t_relu(ht, rlab_t_sub(ht, ct, x));
     return rlab_t_scale(ht, rlab_t_sum_all(ht, rlab_t_mul(ht, h, mt)),
                         (float)(1.0 / (count > 0.0 ? count : 1.0)));
 }
@@ -293,10 +293,11 @@ static rlab_tensor *list_scores(rlab_tape *ht, rlab_tensor *hv, rlab_tensor *Ere
  * max(0, m - (s(c_j) - s(n_j))), n_j uniform outside the list and the prefix; both means are
  * over the batch's real pairs (padding -1 in a list drops its pairs). With repair > 0, the
  * bidirectional repair loss against the surrogate's own top-K (K = repair_k, the prefix's items
- * excluded, computed with the current parameters and held constant): with tau = the K-th best
- * surrogate score, teacher top-K items outside the surrogate's top-K are pushed above
- * tau + m, and surrogate top-K items absent from the whole teacher list below tau - m (mean
- * over such items, each direction; rows chunked like CE, each chunk weighted by its rows).
+ * excluded; the sets are chosen with the current parameters): with tau = the score of the
+ * surrogate's K-th item (a differentiable score, not a constant), teacher top-K items outside
+ * the surrogate's top-K get max(0, m - (s(c) - tau)) (pushed above the boundary) and surrogate
+ * top-K items absent from the whole teacher list max(0, m - (tau - s(x))) (pushed below it);
+ * mean over such items, each direction; rows chunked like CE, each chunk weighted by its rows.
  * Rows H [n, d]; gradients go to tr->dH and the item table. parts[1] ranking, parts[2] repair.
  */
 static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, double parts[4],
@@ -375,8 +376,8 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
         rlab_tensor *Snext = Sl ? rlab_t_concat(ht, (rlab_tensor *[]){Sl, z}, 2, 1) : z;
         rlab_tensor *diff = rlab_t_sub(ht, S, Snext);
         rlab_tensor *l =
-            rlab_t_add(ht, masked_hinge(ht, diff, tr->cmar, tr->madj, 1, n_adj),
-                       masked_hinge(ht, rlab_t_sub(ht, S, Sn), tr->cmar, tr->mneg, 1, n_neg));
+            rlab_t_add(ht, masked_hinge(ht, diff, tr->cmar, tr->madj, n_adj),
+                       masked_hinge(ht, rlab_t_sub(ht, S, Sn), tr->cmar, tr->mneg, n_neg));
         if (rlab_tape_error(ht))
             return rlab_errf(err, rlab_tape_error(ht), "seqrec rank: %s", rlab_tape_errmsg(ht));
         rank += (double)l->data[0];
@@ -392,9 +393,9 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
                 const int32_t *rl = tr->rl + r * w;
                 int32_t *up = tr->rup + r * K, *dn = tr->rdn + r * K;
                 for (int64_t j = 0; j < K; j++) {
-                    up[j] = dn[j] = -1;
+                    up[j] = dn[j] = tr->rtau[r * K + j] = -1;
                     tr->mup[r * K + j] = tr->mdn[r * K + j] = 0.0f;
-                    tr->cup[r * K + j] = tr->cdn[r * K + j] = 0.0f;
+                    tr->cup[r * K + j] = mg;
                 }
                 const int64_t k = tr->lk[r0 + r];
                 if (k < 0 || rl[0] < 0)
@@ -409,9 +410,10 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
                 rlab_topk_row(full->data + r * N, N, tr->seen, (int)K, tr->rtop, tr->rtop_s);
                 for (int64_t i = dd->train.off[u]; i <= k; i++)
                     tr->seen[dd->train.items[i]] = 0;
-                const float tau = tr->rtop_s[K - 1];
-                if (!(tau > -INFINITY))
+                if (!(tr->rtop_s[K - 1] > -INFINITY) || tr->rtop[K - 1] < 0)
                     continue;
+                for (int64_t j = 0; j < K; j++)
+                    tr->rtau[r * K + j] = tr->rtop[K - 1];
                 /* up: teacher top-K not in the surrogate's top-K */
                 for (int64_t j = 0; j < K; j++)
                     if (tr->rtop[j] >= 0)
@@ -420,7 +422,6 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
                     if (rl[j] >= 0 && !tr->seen[rl[j]]) {
                         up[j] = rl[j];
                         tr->mup[r * K + j] = 1.0f;
-                        tr->cup[r * K + j] = tau + mg;
                         n_up += 1.0;
                     }
                 for (int64_t j = 0; j < K; j++)
@@ -434,7 +435,6 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
                     if (tr->rtop[j] >= 0 && !tr->seen[tr->rtop[j]]) {
                         dn[j] = tr->rtop[j];
                         tr->mdn[r * K + j] = 1.0f;
-                        tr->cdn[r * K + j] = tau - mg;
                         n_dn += 1.0;
                     }
                 for (int64_t j = 0; j < w; j++)
@@ -445,8 +445,10 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
                 const double cw = (double)m / (double)n;
                 rlab_tensor *Su = list_scores(ht, hv, &Ereal, tr->rup, m, K, d);
                 rlab_tensor *Sd = list_scores(ht, hv, &Ereal, tr->rdn, m, K, d);
-                rlab_tensor *lr = rlab_t_add(ht, masked_hinge(ht, Su, tr->cup, tr->mup, 1, n_up),
-                                             masked_hinge(ht, Sd, tr->cdn, tr->mdn, -1, n_dn));
+                rlab_tensor *St = list_scores(ht, hv, &Ereal, tr->rtau, m, K, d);
+                rlab_tensor *lr =
+                    rlab_t_add(ht, masked_hinge(ht, rlab_t_sub(ht, Su, St), tr->cup, tr->mup, n_up),
+                               masked_hinge(ht, rlab_t_sub(ht, St, Sd), tr->cup, tr->mdn, n_dn));
                 lr = rlab_t_scale(ht, lr, (float)((double)c->repair * cw));
                 if (rlab_tape_error(ht))
                     return rlab_errf(err, rlab_tape_error(ht), "seqrec repair: %s",
