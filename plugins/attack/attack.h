@@ -7,6 +7,9 @@
  *               counter and the defences (score noise, truncated lists, a query limit)
  *   datafree.c  Yue et al.'s data-free autoregressive generator (random first item, next item
  *               sampled from the victim's list), and the synthetic dataset it becomes
+ *   fewshot.c   the few-shot attack's generator: real prefixes, the interaction sampler and
+ *               the synthesis gate
+ *   promote.c   the downstream attack: target-item promotion by poisoning, exposure measures
  *   fidelity.c  agreement between surrogate and victim on held-out real sequences
  *
  *     attack_bb_opts o = attack_bb_defaults();          // k 100, no defence
@@ -169,6 +172,37 @@ double attack_gate_prob(const double wt[ATTACK_GATE_NF], const double f[ATTACK_G
  * penalised), from zero weights, into wt. EINVAL for n < 1, iters < 1, lr <= 0. */
 int attack_gate_fit(const double *f, const uint8_t *y, int64_t n, int iters, double lr, double l2,
                     double wt[ATTACK_GATE_NF], rlab_err *err);
+
+/* ---- the downstream attack: target-item promotion by data poisoning (promote.c) -------- */
+
+enum { ATTACK_PROMO_SURROGATE = 0, ATTACK_PROMO_RANDOM = 1 };
+
+typedef struct attack_exposure_stats {
+    int64_t users;    /* users ranked (those who already have the target are skipped) */
+    int64_t in_top10; /* users with the target in their top-10 */
+    double hit10;     /* in_top10 / users */
+    double mean_rank; /* mean 1-based rank of the target among each user's unseen items */
+} attack_exposure_stats;
+
+/* Exposure of item target in model m over the query sequences seqs[0..n) (full ranking, each
+ * sequence's items masked). EINVAL for a target outside the catalogue. */
+int attack_exposure(const rlab_model *m, const int32_t *const *seqs, const int32_t *lens, int64_t n,
+                    int32_t target, attack_exposure_stats *out, rlab_err *err);
+
+/* n_fake injected sequences of len items: a random first item, then the target at every odd
+ * position and a filler at every even one: ATTACK_PROMO_SURROGATE picks, among the
+ * surrogate's top-cand items for the prefix (prefix and target masked), the one after which
+ * the surrogate's margin s(target) - max_{j != target} s(j) is largest; ATTACK_PROMO_RANDOM a
+ * uniform item (sur may be NULL). sur is only scored (white box; no victim query). n_items:
+ * the catalogue. Seeded. */
+int attack_promo_sequences(const rlab_model *sur, int32_t n_items, int32_t target, int n_fake,
+                           int len, int cand, int method, uint64_t seed, attack_synth *out,
+                           rlab_err *err);
+
+/* ds plus the fake sequences as new users "fake<f>" (timestamps after every real one), item
+ * and user indices of ds unchanged. Caller owns the result; NULL with err. */
+rlab_dataset *attack_poisoned_dataset(const rlab_dataset *ds, const attack_synth *fake,
+                                      const char *name, rlab_err *err);
 
 /* ---- fidelity ----------------------------------------------------------------------------- */
 

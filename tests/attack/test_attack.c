@@ -14,11 +14,14 @@
  *                  (budget x (len - 1)), the real sequences first with their lists, synthetic
  *                  sequences starting from a real prefix, no sampler = victim lists only,
  *                  determinism; the lists carried into the synthetic dataset row by row
+ *   attack.promo.* exposure by hand (rank among unseen items, users holding the target
+ *                  skipped), injected sequences (target at odd positions, fillers from the
+ *                  surrogate's candidates), the poisoned dataset keeping every index
  *   attack.fid.*   agreement@1/10, exact-match@10 and KL@100 between two scripted models,
  *                  by hand (the core function itself is tested in tests/eval eval.fid.*)
  *   attack.host.*  attack.extract end to end through the host on the demo world: a tiny
  *                  SASRec victim, a tiny budget, a few seconds; argument errors; the few-shot
- *                  attack with each part switched off (same queries)
+ *                  attack with each part switched off (same queries); attack.promote
  */
 #include "harness_host.h"
 #include "attack.h"
@@ -424,6 +427,76 @@ static void t_fewshot(void)
     rlab_model_release(sampler);
 }
 
+/* ---- the promotion attack ----------------------------------------------------------------- */
+
+static void t_promo(void)
+{
+    rlab_model *m = script_model(30, 0); /* score -i: item i ranks i-th */
+    static const int32_t h0[] = {0}, h1[] = {5, 1, 2}, h2[] = {4, 9};
+    const int32_t *hs[] = {h0, h1, h2};
+    const int32_t hl[] = {1, 3, 2};
+    attack_exposure_stats e;
+    rlab_err err = {0};
+    /* target 4: user 0 ranks it 4th (1, 2, 3 above), user 1 3rd (0, 3 above), user 2 holds it */
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 4, &e, &err), RLAB_OK);
+    CHECK_EQ_INT(e.users, 2);
+    CHECK_EQ_INT(e.in_top10, 2);
+    CHECK_NEAR(e.mean_rank, 3.5, 1e-12);
+    /* target 20: rank 20 for user 0 (1..19 above), 18 for user 1 (0..19 but 1, 2, 5), 19 for
+     * user 2 (0..19 but 4, 9) */
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 20, &e, &err), RLAB_OK);
+    CHECK_EQ_INT(e.in_top10, 0);
+    CHECK_NEAR(e.mean_rank, (20.0 + 18.0 + 19.0) / 3.0, 1e-12);
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 30, &e, &err), RLAB_EINVAL);
+    /* injected sequences: target at odd positions; with the surrogate, fillers are among its
+     * top-cand for the prefix (score -i: the lowest unused indices other than the target) */
+    attack_synth a = {0};
+    CHECK_EQ_INT(attack_promo_sequences(m, 30, 2, 2, 7, 3, ATTACK_PROMO_SURROGATE, 1, &a, &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(a.n, 2);
+    for (int64_t f = 0; f < a.n; f++) {
+        const int32_t *x = a.items + a.off[f];
+        CHECK_EQ_INT(a.off[f + 1] - a.off[f], 7);
+        for (int t = 1; t < 7; t += 2)
+            CHECK_EQ_INT(x[t], 2);
+        for (int t = 2; t < 7; t += 2) {
+            CHECK(x[t] != 2);
+            int lower = 0; /* at most 3 candidates: fewer than 3 unused items rank above it */
+            for (int32_t i = 0; i < x[t]; i++) {
+                int used = i == 2;
+                for (int j = 0; j < t; j++)
+                    used |= x[j] == i;
+                lower += !used;
+            }
+            CHECK_MSG(lower < 3, "filler %d at %d: %d unused items rank above", x[t], t, lower);
+        }
+    }
+    /* the poisoned dataset: every index kept, the fakes appended after every timestamp */
+    rlab_dataset *ds = rlab_dataset_new("d", &err);
+    for (int i = 0; i < 30; i++) {
+        char nm[16];
+        int n = snprintf(nm, sizeof nm, "it%d", i);
+        rlab_vocab_add(&ds->items, nm, (size_t)n);
+    }
+    rlab_vocab_add(&ds->users, "alice", 5);
+    rlab_inter_push(&ds->inter, 0, 3, 100, 1.0f, NULL);
+    rlab_inter_push(&ds->inter, 0, 4, 200, 1.0f, NULL);
+    rlab_dataset *p = attack_poisoned_dataset(ds, &a, "p", &err);
+    CHECK_MSG(p != NULL, "poisoned: %s", err.msg);
+    if (p) {
+        CHECK_EQ_INT(p->items.n, 30);
+        CHECK_EQ_INT(p->users.n, 3);
+        CHECK(strcmp(rlab_vocab_name(&p->users, 1), "fake0") == 0);
+        CHECK_EQ_INT((int64_t)p->inter.n, 2 + 14);
+        CHECK_EQ_INT(p->inter.item[2], a.items[0]);
+        CHECK_EQ_INT(p->inter.ts[2], 201);
+    }
+    rlab_dataset_free(p);
+    rlab_dataset_free(ds);
+    attack_synth_clear(&a);
+    rlab_model_release(m);
+}
+
 /* ---- fidelity by hand --------------------------------------------------------------------- */
 
 static void t_fid(void)
@@ -575,6 +648,35 @@ static void t_host_fewshot(void)
     rlab_host_free(h);
 }
 
+/* attack.promote end to end: both methods run, the exposure is a share and a rank. */
+static void t_host_promote(void)
+{
+    rlab_host *h = demo_host();
+    rlab_result_free(rlab_test_run(h,
+                                   "attack.extract victim=victim data=demo budget=16 len=6 "
+                                   "epochs=1 train=\"dim=8 maxlen=10\" eval_users=50 "
+                                   "eval_victim=false",
+                                   RLAB_OK, NULL));
+    static const char *const how[] = {"surrogate=victim.sur", "method=random"};
+    for (int i = 0; i < 2; i++) {
+        char line[320];
+        snprintf(line, sizeof line,
+                 "attack.promote victim=victim data=demo %s n_fake=5 len=6 epochs=1 "
+                 "train=\"dim=8 maxlen=10\" eval_users=100 seed=1",
+                 how[i]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        const double b = rlab_test_scalar(r, "before.hit@10"),
+                     a = rlab_test_scalar(r, "after.hit@10");
+        CHECK(b >= 0.0 && b <= 1.0 && a >= 0.0 && a <= 1.0);
+        CHECK(rlab_test_scalar(r, "after.mean_rank") >= 1.0);
+        CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "attack.fake_users"), 5);
+        rlab_result_free(r);
+    }
+    rlab_result_free(rlab_test_run(h, "attack.promote victim=victim data=demo", RLAB_EINVAL,
+                                   "attack.promote: method=surrogate needs surrogate="));
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {{"attack.bb.1", t_bb_lists},
                                   {"attack.bb.2", t_bb_trunc},
                                   {"attack.bb.3", t_bb_limit},
@@ -583,10 +685,12 @@ static const rlab_test tests[] = {{"attack.bb.1", t_bb_lists},
                                   {"attack.gen.2", t_gen_limit},
                                   {"attack.gate.1", t_gate},
                                   {"attack.fs.1", t_fewshot},
+                                  {"attack.promo.1", t_promo},
                                   {"attack.fid.1", t_fid},
                                   {"attack.host.1", t_host_extract},
                                   {"attack.host.2", t_host_defences},
                                   {"attack.host.3", t_host_fewshot},
+                                  {"attack.host.4", t_host_promote},
                                   {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
