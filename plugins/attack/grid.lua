@@ -49,8 +49,13 @@ local variants = {
   {"fs10_norepair", fewshot = 0.10, repair = 0},
   {"datafree_repair", repair = 1},
 }
+-- "promote" (not in the default list): after fs10, the promotion attack with its surrogate and
+-- the random baseline (the victim's kind and settings retrained on the poisoned data)
 local want = {}
 if only and only ~= "" then for v in only:gmatch("[^,]+") do want[v] = true end end
+if only and only ~= "" and want.promote and not want.fs10 then
+  error("promote needs fs10 in the variants")
+end
 
 for _, v in ipairs(variants) do
   if not only or only == "" or want[v[1]] then
@@ -64,6 +69,21 @@ for _, v in ipairs(variants) do
       data, vkind, seed, v[1], g("fidelity.agr@1"), g("fidelity.agr@10"), g("fidelity.em@10"),
       g("fidelity.kl@100"), g("surrogate.ndcg@10"), g("surrogate.ndcg@10_s100"), r.queries,
       g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share")))
+    io.stdout:flush()
+  end
+end
+
+if want.promote then
+  local tr = vkind == "bprmf" and "" or ("dim=64 maxlen=%d patience=5"):format(len)
+  for _, m in ipairs{"surrogate", "random"} do
+    local p = reclab.attack.promote{victim = "victim", data = name, surrogate = "sur_fs10",
+                                    method = m, kind = vkind, epochs = vep, seed = seed,
+                                    n_fake = math.max(1, math.floor(0.02 * reclab.datasets.info(name).n_users)),
+                                    train = tr}
+    print(("PROMO %s %s %d %s target %d fake %d users %d hit10 %.4f -> %.4f rank %.1f -> %.1f retrain_s %.1f"):format(
+      data, vkind, seed, m, p["attack.target"], p["attack.fake_users"], p["attack.users"],
+      p["before.hit@10"], p["after.hit@10"], p["before.mean_rank"], p["after.mean_rank"],
+      p["attack.retrain_seconds"]))
     io.stdout:flush()
   end
 end
