@@ -2,7 +2,7 @@
 plugins/attack/grid.lua: the comparison grid of RESULTS.md. One victim (trained once), then
 every attack variant against it at the same query budget, one line of results per variant.
 
-  reclab -q --db X run plugins/attack/grid.lua DATA VICTIM SEED [budget [len [vep [sep [variants]]]]]
+  reclab -q --db X run plugins/attack/grid.lua DATA VICTIM SEED [budget [len [vep [sep [variants [eval_users]]]]]]
 
 DATA: ml-100k | beauty ($RECLAB_DATA) | demo. VICTIM: sasrec | mqsa | bprmf.
 variants: comma-separated names from the table below (default: all).
@@ -19,6 +19,7 @@ local len = tonumber(arg[5]) or 50
 local vep = tonumber(arg[6]) or 30
 local sep = tonumber(arg[7]) or 30
 local only = arg[8]
+local eval_users = tonumber(arg[9]) or 0 -- fidelity over the first N test users (0 = all)
 
 local root = os.getenv("RECLAB_DATA")
 local name = data
@@ -61,6 +62,7 @@ for _, v in ipairs(variants) do
   if not only or only == "" or want[v[1]] then
     local a = {victim = "victim", data = name, budget = budget, len = len, epochs = sep,
                kind = "sasrec", name = "sur_" .. v[1], seed = seed, eval_victim = false,
+               eval_users = eval_users,
                train = ("dim=64 maxlen=%d"):format(len)}
     for k, x in pairs(v) do if type(k) == "string" then a[k] = x end end
     local r = reclab.attack.extract(a)
