@@ -217,5 +217,6 @@ void rlab_dataset_free(rlab_dataset *ds)
     rlab_inter_clear(&ds->inter);
     rlab_feats_clear(&ds->user_feats);
     rlab_feats_clear(&ds->item_feats);
+    rlab_free(ds->lists.items);
     rlab_free(ds);
 }

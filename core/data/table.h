@@ -117,6 +117,16 @@ typedef struct rlab_dataset {
     rlab_vocab users, items;
     rlab_inter inter;
     rlab_feats user_feats, item_feats;
+    /* Optional ranked item lists attached to interaction rows (w == 0: none). Row r's list is
+     * items[r * w .. r * w + w), best first, -1 padding; by convention it is a teacher's answer
+     * to the prefix of r's user that ends with row r (time order), i.e. a distillation target
+     * for the next position (plugins/attack writes it, seqrec loss=rank reads it). Owned by the
+     * dataset (rlab_free'd by rlab_dataset_free); loaders leave it empty, and nothing that
+     * copies or filters datasets carries it over. Appended in ABI 3. */
+    struct {
+        int w;
+        int32_t *items; /* [inter.n][w] or NULL */
+    } lists;
 } rlab_dataset;
 
 /* An empty dataset named name (copied; NULL = ""), owned by the caller. NULL with

@@ -7,6 +7,9 @@
  *               counter and the defences (score noise, truncated lists, a query limit)
  *   datafree.c  Yue et al.'s data-free autoregressive generator (random first item, next item
  *               sampled from the victim's list), and the synthetic dataset it becomes
+ *   fewshot.c   the few-shot attack's generator: real prefixes, the interaction sampler and
+ *               the synthesis gate
+ *   promote.c   the downstream attack: target-item promotion by poisoning, exposure measures
  *   fidelity.c  agreement between surrogate and victim on held-out real sequences
  *
  *     attack_bb_opts o = attack_bb_defaults();          // k 100, no defence
@@ -109,9 +112,97 @@ int attack_gen_datafree(attack_bb *bb, const attack_gen_opts *o, attack_progress
 
 /* The sequences as a new dataset named name: the item vocabulary copied from items (same
  * dense indices as the victim's dataset), users "syn<s>", one interaction per item with the
- * position as its time (RLAB_INTER_SYNTH_TS). Caller owns the result; NULL with err. */
+ * position as its time (RLAB_INTER_SYNTH_TS). With lists (s->w > 0) the dataset carries them
+ * (rlab_dataset.lists: row j's list answers the prefix ending at row j; a sequence's last row
+ * has none, -1), which seqrec's loss=rank distils from. Caller owns the result; NULL with
+ * err. */
 rlab_dataset *attack_synth_dataset(const attack_synth *s, const char *name, const rlab_vocab *items,
                                    rlab_err *err);
+
+/* ---- the few-shot attack (fewshot.c) ----------------------------------------------------- */
+
+#define ATTACK_GATE_NF                                                                             \
+    5 /* gate features: bias, the sampler's mass on the victim's list, its                         \
+         max probability, the step t / len, overlap of the two top-10s */
+
+typedef struct attack_fs_opts {
+    int use_sampler;  /* 0 = no sampler: synthetic steps follow the victim's list only */
+    int use_gate;     /* 0 = no gate: follow the victim with the fixed probability p_fixed */
+    double p_fixed;   /* 0.5 */
+    int gate_iters;   /* gradient-descent iterations of the gate (300) */
+    double gate_lr;   /* its step size (0.5) */
+    double gate_hold; /* share of the real sequences the gate learns from (the last ones; the
+                         sampler is trained on the others): 0.2 */
+} attack_fs_opts;
+
+attack_fs_opts attack_fs_defaults(void);
+
+typedef struct attack_fs_stats {
+    int64_t queries;       /* black-box queries spent */
+    int64_t real_seqs;     /* few-shot sequences queried (with their lists in the output) */
+    int64_t synth_seqs;    /* synthetic sequences */
+    int64_t gate_examples; /* held-out prefixes the gate was fitted on, and its positives */
+    int64_t gate_pos;
+    double gate_w[ATTACK_GATE_NF];
+    double victim_share; /* share of synthetic steps that followed the victim's list */
+} attack_fs_stats;
+
+/* Few-shot generation through bb with a query budget of o->n_seqs * (o->len - 1) (what the
+ * data-free generator spends on o->n_seqs sequences): first every prefix of the real sequences
+ * real[0..n_real) (their last len items), then synthetic sequences that start with the first s
+ * items of a random real sequence (s uniform in [1, min(its length, len / 2)]) and grow one
+ * item per query: from the victim's list with the gate's probability, else from the sampler's
+ * softmax over the items not in the prefix (sampler: any model with n_items items, queried
+ * with user -1 and the prefix; NULL when fo->use_sampler is 0). out keeps every list (w =
+ * attack_bb_width). The gate is fitted on the last ceil(gate_hold * n_real) real sequences.
+ * Seeded (o->seed) and deterministic for a given batch size. */
+int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_opts *fo,
+                       const int32_t *const *real, const int32_t *real_len, int64_t n_real,
+                       const rlab_model *sampler, attack_progress_fn progress, void *ud,
+                       attack_synth *out, attack_fs_stats *st, rlab_err *err);
+
+/* Gate features of one step into f: p [n_items] the sampler's probabilities, list [w] the
+ * victim's answer (-1 padding), t the prefix length, len the sequence length. */
+void attack_gate_features(const float *p, int32_t n_items, const int32_t *list, int w, int t,
+                          int len, double f[ATTACK_GATE_NF]);
+/* sigmoid(wt . f) */
+double attack_gate_prob(const double wt[ATTACK_GATE_NF], const double f[ATTACK_GATE_NF]);
+/* Logistic regression of labels y [n] on features f [n][NF] (f[.][0] = 1, the bias):
+ * iters full-batch gradient steps of size lr on the mean log-loss + l2/2 |w|^2 (bias not
+ * penalised), from zero weights, into wt. EINVAL for n < 1, iters < 1, lr <= 0. */
+int attack_gate_fit(const double *f, const uint8_t *y, int64_t n, int iters, double lr, double l2,
+                    double wt[ATTACK_GATE_NF], rlab_err *err);
+
+/* ---- the downstream attack: target-item promotion by data poisoning (promote.c) -------- */
+
+enum { ATTACK_PROMO_SURROGATE = 0, ATTACK_PROMO_RANDOM = 1 };
+
+typedef struct attack_exposure_stats {
+    int64_t users;    /* users ranked (those who already have the target are skipped) */
+    int64_t in_top10; /* users with the target in their top-10 */
+    double hit10;     /* in_top10 / users */
+    double mean_rank; /* mean 1-based rank of the target among each user's unseen items */
+} attack_exposure_stats;
+
+/* Exposure of item target in model m over the query sequences seqs[0..n) (full ranking, each
+ * sequence's items masked). EINVAL for a target outside the catalogue. */
+int attack_exposure(const rlab_model *m, const int32_t *const *seqs, const int32_t *lens, int64_t n,
+                    int32_t target, attack_exposure_stats *out, rlab_err *err);
+
+/* n_fake injected sequences of len items: a random first item, then the target at every odd
+ * position and a filler at every even one: ATTACK_PROMO_SURROGATE picks, among the
+ * surrogate's top-cand items for the prefix (prefix and target masked), the one after which
+ * the surrogate's margin s(target) - max_{j != target} s(j) is largest; ATTACK_PROMO_RANDOM a
+ * uniform item (sur may be NULL). sur is only scored (white box; no victim query). n_items:
+ * the catalogue. Seeded. */
+int attack_promo_sequences(const rlab_model *sur, int32_t n_items, int32_t target, int n_fake,
+                           int len, int cand, int method, uint64_t seed, attack_synth *out,
+                           rlab_err *err);
+
+/* ds plus the fake sequences as new users "fake<f>" (timestamps after every real one), item
+ * and user indices of ds unchanged. Caller owns the result; NULL with err. */
+rlab_dataset *attack_poisoned_dataset(const rlab_dataset *ds, const attack_synth *fake,
+                                      const char *name, rlab_err *err);
 
 /* ---- fidelity ----------------------------------------------------------------------------- */
 

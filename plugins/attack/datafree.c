@@ -190,5 +190,24 @@ rlab_dataset *attack_synth_dataset(const attack_synth *s, const char *name, cons
         return NULL;
     }
     ds->inter.flags = RLAB_INTER_SYNTH_TS;
+    if (s->w > 0 && s->lists && s->n > 0) {
+        const int64_t nr = s->off[s->n], w = s->w;
+        ds->lists.items = rlab_malloc((size_t)nr * (size_t)w * sizeof *ds->lists.items);
+        if (!ds->lists.items) {
+            rlab_dataset_free(ds);
+            rlab_errf(err, RLAB_ENOMEM, "synthetic dataset: out of memory (lists)");
+            return NULL;
+        }
+        ds->lists.w = (int)w;
+        for (int64_t u = 0; u < s->n; u++)
+            for (int64_t j = s->off[u]; j < s->off[u + 1]; j++) {
+                int32_t *dst = ds->lists.items + (size_t)j * (size_t)w;
+                if (j + 1 < s->off[u + 1]) /* the prefix ending at row j: list j - u */
+                    memcpy(dst, s->lists + (size_t)(j - u) * (size_t)w, (size_t)w * sizeof *dst);
+                else
+                    for (int64_t c = 0; c < w; c++)
+                        dst[c] = -1;
+            }
+    }
     return ds;
 }

@@ -18,6 +18,7 @@
 
 #include "data/view.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,109 @@ static int utility(rlab_ctx *ctx, const char *model, const char *data, const cha
         }
     }
     rlab_result_free(res);
+    return rc;
+}
+
+/* The few-shot attack's data: a seeded sample of fs_frac of the users of ds (their training
+ * sequences: leave-one-out, so neither the valid nor the test item), the interaction sampler
+ * (a `train sampler_kind` on the sampler's share of them), then attack_gen_fewshot. */
+static int fewshot_generate(rlab_ctx *ctx, const rlab_args *args, attack_bb *bb,
+                            const rlab_dataset *ds, const char *sname, const attack_gen_opts *go,
+                            const attack_fs_opts *fo, double fs_frac, uint64_t seed,
+                            attack_synth *syn, attack_fs_stats *fst, double *sampler_s)
+{
+    rlab_view_opts vo = rlab_view_defaults();
+    rlab_view *v = NULL;
+    int rc = rlab_view_new(ds, &vo, &v, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    const int32_t U = v->n_users;
+    int32_t *perm = rlab_ctx_alloc(ctx, (size_t)U * sizeof *perm + 1);
+    const int32_t **rs = rlab_ctx_alloc(ctx, (size_t)U * sizeof *rs + 1);
+    int32_t *rl = rlab_ctx_alloc(ctx, (size_t)U * sizeof *rl + 1);
+    if (!perm || !rs || !rl) {
+        rlab_view_free(v);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    /* the attacker's users: a seeded shuffle of those with at least two training items */
+    int32_t ne = 0;
+    for (int32_t u = 0; u < U; u++)
+        if (v->train.off[u + 1] - v->train.off[u] >= 2)
+            perm[ne++] = u;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed ^ 0x66657773686f74ull);
+    for (int32_t i = ne - 1; i > 0; i--) {
+        int32_t j = (int32_t)rlab_rng_below(&rng, (uint64_t)i + 1), x = perm[i];
+        perm[i] = perm[j];
+        perm[j] = x;
+    }
+    int64_t n_fs = (int64_t)floor(fs_frac * (double)U + 0.5);
+    if (n_fs > ne)
+        n_fs = ne;
+    if (n_fs < 2) {
+        rlab_view_free(v);
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "fewshot=%g of %d users leaves %lld sequences",
+                               fs_frac, U, (long long)n_fs);
+    }
+    for (int64_t i = 0; i < n_fs; i++) {
+        const int32_t u = perm[i];
+        rs[i] = v->train.items + v->train.off[u];
+        rl[i] = (int32_t)(v->train.off[u + 1] - v->train.off[u]);
+    }
+    rlab_ctx_printf(ctx, "few-shot: %lld of %d users' training sequences (%.1f%%)", (long long)n_fs,
+                    U, 100.0 * (double)n_fs / (double)U);
+    const rlab_model *sampler = NULL;
+    char smp[80];
+    snprintf(smp, sizeof smp, "%s.smp", sname);
+    if (fo->use_sampler) {
+        /* the sampler learns from the first sequences; the gate from the last gate_hold */
+        const int64_t n_hold = fo->use_gate ? (int64_t)ceil((double)n_fs * fo->gate_hold) : 0;
+        const int64_t n_tr = n_fs - n_hold > 1 ? n_fs - n_hold : n_fs;
+        attack_synth fs = {.n = n_tr};
+        fs.off = rlab_ctx_alloc(ctx, (size_t)(n_tr + 1) * sizeof *fs.off);
+        int64_t tot = 0;
+        for (int64_t i = 0; i < n_tr; i++)
+            tot += rl[i];
+        fs.items = rlab_ctx_alloc(ctx, (size_t)tot * sizeof *fs.items + 1);
+        if (!fs.off || !fs.items) {
+            rlab_view_free(v);
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        }
+        fs.off[0] = 0;
+        for (int64_t i = 0; i < n_tr; i++) {
+            memcpy(fs.items + fs.off[i], rs[i], (size_t)rl[i] * sizeof *fs.items);
+            fs.off[i + 1] = fs.off[i] + rl[i];
+        }
+        char fsname[80];
+        snprintf(fsname, sizeof fsname, "%s.fs", sname);
+        rlab_dataset *fds = attack_synth_dataset(&fs, fsname, &ds->items, rlab_ctx_err(ctx));
+        if (!fds || (rc = rlab_ctx_add_dataset(ctx, fds)) != RLAB_OK) {
+            rlab_view_free(v);
+            return fds ? rc : rlab_ctx_err(ctx)->code;
+        }
+        char line[768];
+        snprintf(line, sizeof line,
+                 "train %s data=%s name=%s split=none eval_every=0 eval_test=false epochs=%lld "
+                 "seed=%llu maxlen=%d %s",
+                 rlab_args_str(args, "sampler_kind"), fsname, smp,
+                 (long long)rlab_args_int(args, "sampler_epochs"), (unsigned long long)seed,
+                 go->len, rlab_args_str(args, "sampler_train"));
+        double t0 = now_s();
+        rc = rlab_ctx_call_line(ctx, line, NULL);
+        *sampler_s = now_s() - t0;
+        if (rc) {
+            rlab_view_free(v);
+            return rc;
+        }
+        sampler = rlab_ctx_model(ctx, smp);
+        if (!sampler) {
+            rlab_view_free(v);
+            return RLAB_ENOTFOUND;
+        }
+    }
+    rc = attack_gen_fewshot(bb, go, fo, rs, rl, n_fs, sampler, gen_progress, ctx, syn, fst,
+                            rlab_ctx_err(ctx));
+    rlab_view_free(v);
     return rc;
 }
 
@@ -110,21 +214,43 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
     if (!bb)
         return rlab_ctx_err(ctx)->code;
 
-    /* 2. data-free generation */
+    /* 2. generation: data-free, or few-shot (real sequences, sampler, gate) */
+    const int rank = rlab_args_choice(args, "loss") == 0;
     attack_gen_opts go = attack_gen_defaults();
     go.n_seqs = rlab_args_int(args, "budget");
     go.len = (int)rlab_args_int(args, "len");
     go.sample = rlab_args_choice(args, "sample");
     go.batch = (int)rlab_args_int(args, "batch");
+    go.keep_lists = rank;
     go.seed = seed;
     attack_synth syn = {0};
-    double t0 = now_s();
-    int rc = attack_gen_datafree(bb, &go, gen_progress, ctx, &syn, rlab_ctx_err(ctx));
-    double gen_s = now_s() - t0;
+    attack_fs_stats fst = {0};
+    const double fs_frac = rlab_args_float(args, "fewshot");
+    double t0 = now_s(), sampler_s = 0.0;
+    int rc;
+    if (fs_frac > 0.0) {
+        attack_fs_opts fo = attack_fs_defaults();
+        fo.use_sampler = rlab_args_bool(args, "sampler");
+        fo.use_gate = rlab_args_bool(args, "gate");
+        rc = fewshot_generate(ctx, args, bb, ds, sname, &go, &fo, fs_frac, seed, &syn, &fst,
+                              &sampler_s);
+    } else
+        rc = attack_gen_datafree(bb, &go, gen_progress, ctx, &syn, rlab_ctx_err(ctx));
+    double gen_s = now_s() - t0 - sampler_s;
     int64_t queries = attack_bb_queries(bb);
     attack_bb_free(bb);
-    if (rc)
+    if (rc) {
+        attack_synth_clear(&syn);
         return rc;
+    }
+    if (fs_frac > 0.0)
+        rlab_ctx_printf(ctx,
+                        "few-shot: %lld real sequences, %lld synthetic; gate fitted on %lld "
+                        "prefixes (%lld favour the victim), %.0f%% of the synthetic steps "
+                        "followed the victim",
+                        (long long)fst.real_seqs, (long long)fst.synth_seqs,
+                        (long long)fst.gate_examples, (long long)fst.gate_pos,
+                        100.0 * fst.victim_share);
     rlab_ctx_printf(ctx, "generated %lld sequences (%lld items) with %lld queries in %.2f s",
                     (long long)syn.n, (long long)(syn.n ? syn.off[syn.n] : 0), (long long)queries,
                     gen_s);
@@ -142,12 +268,16 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
         return rc;
 
     /* 3. the surrogate, trained by the host's verb on the synthetic sequences */
-    char line[1024];
+    char line[1024], rank_opts[128];
+    snprintf(rank_opts, sizeof rank_opts, "repair=%g repair_k=%lld rank_margin=%g",
+             rlab_args_float(args, "repair"), (long long)rlab_args_int(args, "repair_k"),
+             rlab_args_float(args, "margin"));
     int n = snprintf(line, sizeof line,
                      "train %s data=%s name=%s split=none eval_every=0 eval_test=false "
-                     "epochs=%lld seed=%llu %s",
+                     "epochs=%lld seed=%llu %s%s %s",
                      kind, syname, sname, (long long)rlab_args_int(args, "epochs"),
-                     (unsigned long long)seed, rlab_args_str(args, "train"));
+                     (unsigned long long)seed, rank ? "loss=rank " : "", rank ? rank_opts : "",
+                     rlab_args_str(args, "train"));
     if (n >= (int)sizeof line)
         return rlab_ctx_errorf(ctx, RLAB_EINVAL, "train= is too long");
     t0 = now_s();
@@ -199,6 +329,9 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
                 {"attack", "queries", "", (double)queries},
                 {"attack", "sequences", "", (double)(sds->users.n)},
                 {"attack", "gen_seconds", "", gen_s},
+                {"attack", "sampler_seconds", "", sampler_s},
+                {"attack", "fewshot_real", "", (double)fst.real_seqs},
+                {"attack", "victim_share", "", fst.victim_share},
                 {"attack", "train_seconds", "", train_s}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && rc == RLAB_OK; i++) {
         rc = rlab_ctx_metric(ctx, 0, rows[i].split, rows[i].name, rows[i].proto, rows[i].v);
@@ -226,7 +359,164 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* Real users' query sequences of ds (leave-one-out test inputs: train + valid), the first cap
+ * (0 = all); *v is the view they point into (the caller frees it). */
+static int test_queries(rlab_ctx *ctx, const rlab_dataset *ds, int64_t cap, rlab_view **v,
+                        const int32_t ***qs, int32_t **ql, int64_t *n)
+{
+    rlab_view_opts vo = rlab_view_defaults();
+    int rc = rlab_view_new(ds, &vo, v, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    *qs = rlab_ctx_alloc(ctx, (size_t)(*v)->n_users * sizeof **qs + 1);
+    *ql = rlab_ctx_alloc(ctx, (size_t)(*v)->n_users * sizeof **ql + 1);
+    if (!*qs || !*ql)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    *n = 0;
+    for (int32_t u = 0; u < (*v)->n_users && (cap == 0 || *n < cap); u++) {
+        const rlab_seqs *h = &(*v)->hist_test;
+        if (h->off[u + 1] == h->off[u])
+            continue;
+        (*qs)[*n] = h->items + h->off[u];
+        (*ql)[(*n)++] = (int32_t)(h->off[u + 1] - h->off[u]);
+    }
+    return RLAB_OK;
+}
+
+static int promote_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    const char *vname = rlab_args_str(args, "victim"), *dname = rlab_args_str(args, "data");
+    const char *sname = rlab_args_str(args, "surrogate");
+    const int method = rlab_args_choice(args, "method");
+    const rlab_model *victim = rlab_ctx_model(ctx, vname);
+    const rlab_dataset *ds = victim ? rlab_ctx_dataset(ctx, dname) : NULL;
+    if (!victim || !ds)
+        return RLAB_ENOTFOUND;
+    const rlab_model *sur = NULL;
+    if (method == ATTACK_PROMO_SURROGATE) {
+        if (!sname || !sname[0])
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "method=surrogate needs surrogate=");
+        if (!(sur = rlab_ctx_model(ctx, sname)))
+            return RLAB_ENOTFOUND;
+        if (sur->n_items != victim->n_items)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "surrogate '%s' has %d items, victim %d",
+                                   sname, sur->n_items, victim->n_items);
+    }
+    if (victim->n_items != ds->items.n)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "victim '%s' has %d items, dataset '%s' %d", vname,
+                               victim->n_items, dname, ds->items.n);
+    const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    const char *kind = rlab_args_str(args, "kind");
+    rlab_ctx_run_describe(ctx, kind, dname);
+    int32_t target = (int32_t)rlab_args_int(args, "target");
+    if (target >= ds->items.n)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "target=%d outside the catalogue of %d items",
+                               target, ds->items.n);
+    if (target < 0) { /* an unpopular item: seeded among those with 5..20 interactions */
+        int64_t *cnt = rlab_ctx_alloc(ctx, (size_t)ds->items.n * sizeof *cnt);
+        if (!cnt)
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        memset(cnt, 0, (size_t)ds->items.n * sizeof *cnt);
+        for (size_t r = 0; r < ds->inter.n; r++)
+            cnt[ds->inter.item[r]]++;
+        int64_t nc = 0;
+        for (int32_t i = 0; i < ds->items.n; i++)
+            nc += cnt[i] >= 5 && cnt[i] <= 20;
+        rlab_rng rng;
+        rlab_rng_seed(&rng, seed ^ 0x7461726765747eull);
+        int64_t pick = nc > 0 ? (int64_t)rlab_rng_below(&rng, (uint64_t)nc) : 0;
+        target = 0;
+        for (int32_t i = 0; i < ds->items.n; i++)
+            if (nc == 0 || (cnt[i] >= 5 && cnt[i] <= 20 && pick-- == 0)) {
+                target = i;
+                break;
+            }
+    }
+    /* 1. exposure before */
+    rlab_view *v = NULL;
+    const int32_t **qs = NULL;
+    int32_t *ql = NULL;
+    int64_t nq = 0;
+    int rc = test_queries(ctx, ds, rlab_args_int(args, "eval_users"), &v, &qs, &ql, &nq);
+    attack_exposure_stats before, after;
+    if (rc == RLAB_OK)
+        rc = attack_exposure(victim, qs, ql, nq, target, &before, rlab_ctx_err(ctx));
+    /* 2. the injected sequences */
+    int64_t n_fake = rlab_args_int(args, "n_fake");
+    if (n_fake == 0)
+        n_fake = ds->users.n / 100 > 0 ? ds->users.n / 100 : 1;
+    attack_synth fake = {0};
+    if (rc == RLAB_OK)
+        rc = attack_promo_sequences(
+            sur, victim->n_items, target, (int)n_fake, (int)rlab_args_int(args, "len"),
+            (int)rlab_args_int(args, "cand"), method, seed, &fake, rlab_ctx_err(ctx));
+    char pname[112], mname[96];
+    const char *given = rlab_args_str(args, "name");
+    if (given && given[0])
+        snprintf(mname, sizeof mname, "%s", given);
+    else
+        snprintf(mname, sizeof mname, "%s.promo_%s", vname,
+                 method == ATTACK_PROMO_SURROGATE ? "sur" : "rand");
+    snprintf(pname, sizeof pname, "%s.data", mname);
+    if (strlen(mname) > 63 || strlen(pname) > 63) {
+        attack_synth_clear(&fake);
+        rlab_view_free(v);
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "model name '%s' too long: give name=", mname);
+    }
+    rlab_dataset *pds = NULL;
+    if (rc == RLAB_OK && !(pds = attack_poisoned_dataset(ds, &fake, pname, rlab_ctx_err(ctx))))
+        rc = rlab_ctx_err(ctx)->code;
+    attack_synth_clear(&fake);
+    if (rc == RLAB_OK)
+        rc = rlab_ctx_add_dataset(ctx, pds);
+    /* 3. the victim retrained on the poisoned data (the same verb, kind and settings) */
+    double t0 = now_s();
+    if (rc == RLAB_OK) {
+        char line[1024];
+        int n = snprintf(line, sizeof line, "train %s data=%s name=%s epochs=%lld seed=%llu %s",
+                         kind, pname, mname, (long long)rlab_args_int(args, "epochs"),
+                         (unsigned long long)seed, rlab_args_str(args, "train"));
+        rc = n >= (int)sizeof line ? rlab_ctx_errorf(ctx, RLAB_EINVAL, "train= is too long")
+                                   : rlab_ctx_call_line(ctx, line, NULL);
+    }
+    const double retrain_s = now_s() - t0;
+    /* 4. exposure after, over the same real users */
+    const rlab_model *pm = rc == RLAB_OK ? rlab_ctx_model(ctx, mname) : NULL;
+    if (rc == RLAB_OK && !pm)
+        rc = RLAB_ENOTFOUND;
+    if (rc == RLAB_OK)
+        rc = attack_exposure(pm, qs, ql, nq, target, &after, rlab_ctx_err(ctx));
+    rlab_view_free(v);
+    if (rc)
+        return rc;
+    rlab_table *t = rlab_ctx_result_table(ctx, "promotion", 3,
+                                          (const char *const[]){"part", "metric", "value"});
+    struct {
+        const char *split, *name;
+        double v;
+    } rows[] = {{"before", "hit@10", before.hit10},       {"before", "mean_rank", before.mean_rank},
+                {"after", "hit@10", after.hit10},         {"after", "mean_rank", after.mean_rank},
+                {"attack", "target", (double)target},     {"attack", "fake_users", (double)n_fake},
+                {"attack", "users", (double)after.users}, {"attack", "retrain_seconds", retrain_s}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && rc == RLAB_OK; i++) {
+        rc = rlab_ctx_metric(ctx, 0, rows[i].split, rows[i].name, "full", rows[i].v);
+        if (rc == RLAB_OK && t)
+            rc = rlab_table_add_row(t, "ssf", rows[i].split, rows[i].name, rows[i].v);
+    }
+    if (rc)
+        return rc;
+    rlab_ctx_result_model(ctx, "poisoned", mname);
+    rlab_ctx_printf(ctx,
+                    "target %d (%s): hit@10 %.4f -> %.4f, mean rank %.1f -> %.1f over %lld "
+                    "users; %lld injected sequences (%s)",
+                    target, rlab_vocab_name(&ds->items, target), before.hit10, after.hit10,
+                    before.mean_rank, after.mean_rank, (long long)after.users, (long long)n_fake,
+                    method == ATTACK_PROMO_SURROGATE ? "surrogate-guided" : "random");
+    return RLAB_OK;
+}
+
 static const char *const sample_choices[] = {"uniform", "top1", NULL};
+static const char *const loss_choices[] = {"rank", "next", NULL};
 
 static const rlab_arg extract_args[] = {
     {.name = "victim",
@@ -317,12 +607,145 @@ static const rlab_arg extract_args[] = {
      .type = RLAB_ARG_BOOL,
      .def = "true",
      .help = "also evaluate the victim's own NDCG/HR@10"},
+    {.name = "loss",
+     .type = RLAB_ARG_CHOICE,
+     .def = "rank",
+     .choices = loss_choices,
+     .help = "surrogate loss: rank (Yue et al.'s ranking distillation from the victim's lists, "
+             "seqrec loss=rank) or next (plain next-item training on the sequences)"},
+    {.name = "margin",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "loss=rank: hinge margin (Yue et al.: 0.5)"},
+    {.name = "repair",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "loss=rank: weight of the bidirectional repair loss (0 = off)"},
+    {.name = "repair_k",
+     .type = RLAB_ARG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "loss=rank: K of the repair loss (top-K of victim and surrogate)"},
+    {.name = "fewshot",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "share of real user sequences the attacker holds (0 = data-free; the threat "
+             "model: at most 0.1); the budget stays budget * (len - 1) queries"},
+    {.name = "sampler",
+     .type = RLAB_ARG_BOOL,
+     .def = "true",
+     .help = "few-shot: the interaction sampler (off: synthetic steps follow the victim only)"},
+    {.name = "gate",
+     .type = RLAB_ARG_BOOL,
+     .def = "true",
+     .help = "few-shot: the learned synthesis gate (off: follow the victim with p = 0.5)"},
+    {.name = "sampler_kind",
+     .type = RLAB_ARG_STRING,
+     .def = "sasrec",
+     .help = "few-shot: the sampler's model kind"},
+    {.name = "sampler_epochs",
+     .type = RLAB_ARG_INT,
+     .def = "20",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "few-shot: the sampler's training epochs"},
+    {.name = "sampler_train",
+     .type = RLAB_ARG_STRING,
+     .def = "dim=32 blocks=1",
+     .help = "few-shot: more sampler fields, as `train` takes them"},
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "42",
      .min = 0,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
      .help = "seed of the generation, the noise and the surrogate"},
+    {0}};
+
+static const char *const method_choices[] = {"surrogate", "random", NULL};
+
+static const rlab_arg promote_args[] = {
+    {.name = "victim",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "the attacked model (its exposure before)"},
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "the victim's training data (poisoned, then the victim retrained on it)"},
+    {.name = "surrogate",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "the extracted surrogate that builds the sequences (method=surrogate)"},
+    {.name = "method",
+     .type = RLAB_ARG_CHOICE,
+     .def = "surrogate",
+     .choices = method_choices,
+     .help = "fillers chosen with the surrogate, or random (the baseline)"},
+    {.name = "target",
+     .type = RLAB_ARG_INT,
+     .def = "-1",
+     .min = -1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "item to promote (dense index; -1 = a seeded pick among items with 5..20 "
+             "interactions)"},
+    {.name = "n_fake",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "injected sequences (0 = 1% of the users)"},
+    {.name = "len",
+     .type = RLAB_ARG_INT,
+     .def = "20",
+     .min = 2,
+     .max = 4096,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "items per injected sequence (half of them the target)"},
+    {.name = "cand",
+     .type = RLAB_ARG_INT,
+     .def = "50",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "fillers considered per step (the surrogate's top-cand)"},
+    {.name = "kind",
+     .type = RLAB_ARG_STRING,
+     .def = "sasrec",
+     .help = "the victim's kind, retrained with `train`"},
+    {.name = "epochs",
+     .type = RLAB_ARG_INT,
+     .def = "20",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "retraining epochs (use the victim's own settings)"},
+    {.name = "train",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "more retraining fields (the victim's: \"dim=64 maxlen=50\")"},
+    {.name = "name",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help = "the retrained model (default <victim>.promo_sur / .promo_rand)"},
+    {.name = "eval_users",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN,
+     .help = "real users the exposure is measured over (first N; 0 = all)"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "42",
+     .min = 0,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64,
+     .help = "target pick, fillers and retraining"},
     {0}};
 
 static const rlab_cmd attack_cmds[] = {
@@ -335,6 +758,15 @@ static const rlab_cmd attack_cmds[] = {
              "NDCG/HR@10 of surrogate and victim (full, and sampled-100 labelled _s100).",
      .flags = RLAB_CMD_JOB,
      .run = extract_run},
+    {.name = "promote",
+     .args = promote_args,
+     .help = "Target-item promotion by data poisoning (Yue et al.'s downstream attack).\n"
+             "Injects fake sequences (the target alternating with fillers the surrogate picks, "
+             "or random fillers), retrains the victim's kind on the poisoned data and reports "
+             "the target's exposure over the real users before and after: the share with it "
+             "in their top-10 and its mean rank (full ranking, histories masked).",
+     .flags = RLAB_CMD_JOB,
+     .run = promote_run},
     {0}};
 
 RLAB_PLUGIN(attack)
@@ -342,7 +774,8 @@ RLAB_PLUGIN(attack)
     RLAB_PLUGIN_INIT(out);
     out->name = "attack";
     out->version = "0.1.0";
-    out->summary = "Model extraction of sequential recommenders (data-free baseline)";
+    out->summary = "Model extraction of sequential recommenders (data-free and few-shot) and "
+                   "target-item promotion";
     out->commands = attack_cmds;
     return RLAB_OK;
 }

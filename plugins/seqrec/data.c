@@ -157,6 +157,83 @@ int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab
     return rc;
 }
 
+/* Rows of one user sorted by (time, row): qsort context through a file-level pointer would not
+ * be thread-safe, so a small insertion sort per user (sequences are short and mostly sorted). */
+static void sort_rows(const int64_t *ts, int64_t *rows, int64_t n)
+{
+    for (int64_t i = 1; i < n; i++) {
+        int64_t r = rows[i], j = i;
+        while (j > 0 &&
+               (ts[rows[j - 1]] > ts[r] || (ts[rows[j - 1]] == ts[r] && rows[j - 1] > r))) {
+            rows[j] = rows[j - 1];
+            j--;
+        }
+        rows[j] = r;
+    }
+}
+
+int seqrec_data_lists(const rlab_dataset *ds, seqrec_data *d, rlab_err *err)
+{
+    if (!ds || ds->lists.w < 1 || !ds->lists.items)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "loss=rank needs teacher lists attached to the dataset (as attack.extract "
+                         "makes them); dataset '%s' has none",
+                         ds ? ds->name : "?");
+    const rlab_inter *in = &ds->inter;
+    const int32_t U = d->train.n_users;
+    if (U != ds->users.n)
+        return rlab_errf(err, RLAB_EINVAL, "loss=rank: %d users in the view, %d in '%s'", U,
+                         ds->users.n, ds->name);
+    const int w = ds->lists.w;
+    const int64_t nnz = d->train.off[U];
+    int64_t *cnt = rlab_calloc((size_t)U + 1, sizeof *cnt);
+    int64_t *rows = rlab_malloc((size_t)(in->n ? in->n : 1) * sizeof *rows);
+    d->lists = rlab_malloc((size_t)(nnz ? nnz : 1) * (size_t)w * sizeof *d->lists);
+    int rc = RLAB_OK;
+    if (!cnt || !rows || !d->lists)
+        rc = rlab_errf(err, RLAB_ENOMEM, "loss=rank: out of memory");
+    for (size_t r = 0; rc == RLAB_OK && r < in->n; r++)
+        cnt[in->user[r] + 1]++;
+    for (int32_t u = 0; rc == RLAB_OK && u < U; u++)
+        cnt[u + 1] += cnt[u];
+    if (rc == RLAB_OK) { /* bucket the rows by user (stable), then sort each by time */
+        int64_t *fill = rlab_malloc((size_t)U * sizeof *fill + 1);
+        if (!fill)
+            rc = rlab_errf(err, RLAB_ENOMEM, "loss=rank: out of memory");
+        for (int32_t u = 0; fill && u < U; u++)
+            fill[u] = cnt[u];
+        for (size_t r = 0; fill && r < in->n; r++)
+            rows[fill[in->user[r]]++] = (int64_t)r;
+        rlab_free(fill);
+    }
+    for (int32_t u = 0; rc == RLAB_OK && u < U; u++) {
+        int64_t *ur = rows + cnt[u], n = cnt[u + 1] - cnt[u];
+        sort_rows(in->ts, ur, n);
+        const int64_t L = d->train.off[u + 1] - d->train.off[u];
+        for (int64_t k = 0; k < L && rc == RLAB_OK; k++) {
+            const int64_t at = d->train.off[u] + k;
+            if (k >= n || in->item[ur[k]] != d->train.items[at])
+                rc = rlab_errf(err, RLAB_EINVAL,
+                               "loss=rank: the lists of '%s' do not line up with user %d's "
+                               "training items at position %lld (train on split=none or "
+                               "leave-one-out of the dataset the lists were made for)",
+                               ds->name, u, (long long)k);
+            else
+                memcpy(d->lists + (size_t)at * (size_t)w,
+                       ds->lists.items + (size_t)ur[k] * (size_t)w, (size_t)w * sizeof *d->lists);
+        }
+    }
+    rlab_free(cnt);
+    rlab_free(rows);
+    if (rc != RLAB_OK) {
+        rlab_free(d->lists);
+        d->lists = NULL;
+        return rc;
+    }
+    d->lw = w;
+    return RLAB_OK;
+}
+
 void seqrec_data_clear(seqrec_data *d)
 {
     if (!d)
@@ -172,6 +249,7 @@ void seqrec_data_clear(seqrec_data *d)
     rlab_free(d->tr_off);
     rlab_free(d->tr_col);
     rlab_free(d->tr_cnt);
+    rlab_free(d->lists);
     rlab_free(d->tr_max);
     memset(d, 0, sizeof *d);
 }

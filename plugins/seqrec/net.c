@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const loss_choices[] = {"ce", "bce", NULL};
+static const char *const loss_choices[] = {"ce", "bce", "rank", NULL};
 static const char *const ln_choices[] = {"pre", "post", NULL};
 static const char *const branch_choices[] = {"both", "short", "long", NULL};
 static const char *const init_choices[] = {"normal", "xavier", NULL};
@@ -32,7 +32,8 @@ const rlab_field seqrec_fields[] = {
     RLAB_FIELD_FLOAT(seqrec_config, l2, "0.0001", 0, 1e3, "L2 on all parameters"),
     RLAB_FIELD_INT(seqrec_config, batch, "256", 1, 65536, "batch size"),
     RLAB_FIELD_CHOICE(seqrec_config, loss, "ce", loss_choices,
-                      "ce (full softmax) or bce (1 sampled negative; SASRec's original)"),
+                      "ce (full softmax), bce (1 sampled negative; SASRec's original) or rank "
+                      "(distillation from the dataset's teacher lists)"),
     RLAB_FIELD_CHOICE(seqrec_config, ln, "pre", ln_choices,
                       "pre (the original code) or post layer norm"),
     RLAB_FIELD_FLOAT(seqrec_config, ln_eps, "1e-24", 0, 1, "LN epsilon on the variance"),
@@ -48,6 +49,11 @@ const rlab_field seqrec_fields[] = {
     RLAB_FIELD_CHOICE(seqrec_config, init, "normal", init_choices,
                       "embedding init N(0, 0.01) or xavier"),
     RLAB_FIELD_INT(seqrec_config, chunk, "512", 1, 65536, "softmax rows per chunk"),
+    RLAB_FIELD_FLOAT(seqrec_config, rank_margin, "0.5", 0, 100,
+                     "loss=rank: hinge margin (Yue et al. 0.5)"),
+    RLAB_FIELD_FLOAT(seqrec_config, repair, "0", 0, 1e3,
+                     "loss=rank: weight of the bidirectional repair loss (0 = off)"),
+    RLAB_FIELD_INT(seqrec_config, repair_k, "10", 1, 1000, "loss=rank: K of the repair loss"),
     {0}};
 
 /* MQSA-TED = the official main.py (d 64, lr 1e-3, l2 1e-4, batch 256, 200 epochs, seed 2023,
@@ -85,9 +91,12 @@ void seqrec_config_str(const seqrec_config *c, char *buf, size_t size)
              "ted=%s lambda=%g tau=%g branches=%s padlogit=%d batch=%d seed=%llu",
              c->model == SEQREC_MQSA ? "mqsa" : "sasrec", c->dim, c->blocks, c->heads, c->maxlen,
              (double)c->dropout, (double)c->lr, (double)c->l2,
-             c->loss == SEQREC_LOSS_BCE ? "bce" : "ce", c->ln == SEQREC_LN_POST ? "post" : "pre",
-             c->L, (double)c->alpha, c->ted ? "on" : "off", (double)c->lambda_kd, (double)c->tau,
-             br[c->branches], c->pad_logit, c->batch, (unsigned long long)c->seed);
+             c->loss == SEQREC_LOSS_BCE    ? "bce"
+             : c->loss == SEQREC_LOSS_RANK ? "rank"
+                                           : "ce",
+             c->ln == SEQREC_LN_POST ? "post" : "pre", c->L, (double)c->alpha,
+             c->ted ? "on" : "off", (double)c->lambda_kd, (double)c->tau, br[c->branches],
+             c->pad_logit, c->batch, (unsigned long long)c->seed);
 }
 
 int seqrec_config_check(const seqrec_config *c, rlab_err *err)

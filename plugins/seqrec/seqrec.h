@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 enum { SEQREC_SASREC = 0, SEQREC_MQSA = 1 };
-enum { SEQREC_LOSS_CE = 0, SEQREC_LOSS_BCE = 1 };
+enum { SEQREC_LOSS_CE = 0, SEQREC_LOSS_BCE = 1, SEQREC_LOSS_RANK = 2 };
 enum { SEQREC_LN_PRE = 0, SEQREC_LN_POST = 1 };
 enum { SEQREC_BR_BOTH = 0, SEQREC_BR_SHORT = 1, SEQREC_BR_LONG = 2 };
 enum { SEQREC_INIT_NORMAL = 0, SEQREC_INIT_XAVIER = 1 };
@@ -70,6 +70,13 @@ typedef struct seqrec_config {
     int init;        /* item/pos embedding init: N(0, 0.01) (MQSA-TED) or Xavier (SASRec) */
     int batch;
     int chunk; /* rows per softmax chunk (CE and TED); 0 = 512 */
+    /* loss=rank (ranking distillation from teacher lists attached to the dataset, rlab_dataset
+     * .lists; Yue et al. 2021): per position with list c_1..c_w, mean over adjacent pairs of
+     * max(0, m - (s(c_j) - s(c_j+1))) + mean over j of max(0, m - (s(c_j) - s(n_j))), n_j a
+     * uniform item outside the list; plus `repair` x the bidirectional repair loss (below). */
+    float rank_margin; /* m (Yue et al.: 0.5) */
+    float repair;      /* weight of the repair loss (0 = off) */
+    int repair_k;      /* K of the repair loss */
     /* not fields: set from the kind and the training loop's settings (model/fit.h) */
     int epochs;
     uint64_t seed;
@@ -108,11 +115,20 @@ typedef struct seqrec_data {
     int32_t *tr_col;
     float *tr_cnt;
     float *tr_max; /* [n_items] max_j T[i, j] (0 = no transitions) */
+    /* loss=rank: the teacher list of the prefix ending at train item k (CSR index into
+     * train.items) is lists[k * lw .. + lw) (-1 padding); lw 0 = none. */
+    int lw;
+    int32_t *lists;
 } seqrec_data;
 
 /* Build everything above from a data view (model/fit.h; train, targets and histories of its
  * split). maxlen cuts trunc. */
 int seqrec_data_from_view(const rlab_view *v, int maxlen, seqrec_data *out, rlab_err *err);
+/* loss=rank: line the dataset's interaction lists (ds->lists, w > 0) up with d->train (each
+ * user's rows in time order; the train items must be those rows' items, i.e. train is a
+ * time-ordered prefix of every user's rows: split=none or leave-one-out). EINVAL with a
+ * message when ds has no lists or they do not line up. */
+int seqrec_data_lists(const rlab_dataset *ds, seqrec_data *d, rlab_err *err);
 /* The same on ds's leave-one-out view. */
 int seqrec_data_build(const rlab_dataset *ds, int maxlen, seqrec_data *out, rlab_err *err);
 void seqrec_data_clear(seqrec_data *d);
@@ -198,7 +214,9 @@ struct seqrec_stats {
 extern const rlab_fit_ops seqrec_fit_ops;
 
 /* One training step on explicit batch arrays (tests): returns loss parts. ids/targets
- * [B][maxlen] with pad n_items; users [B] for BCE negatives (may be NULL for CE). step seeds
+ * [B][maxlen] with pad n_items; users [B] for BCE negatives and loss=rank (may be NULL for
+ * CE); with loss=rank the rows must be rlab_seq_fill_train rows of d->trunc (the position
+ * finds its teacher list in d->lists) and parts[2] is the repair loss. step seeds
  * the dropout. No optimiser update when opt == NULL (gradients are left in net->P->grad). */
 typedef struct seqrec_trainer seqrec_trainer;
 seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_err *err);

@@ -41,9 +41,22 @@ struct seqrec_trainer {
     int32_t *kd_col;           /* [kd_cap] */
     float *kd_delta, *kd_base; /* [kd_cap], [kc] */
     int64_t kd_cap;
-    rlab_rng rng;  /* BCE negatives */
-    double sec[5]; /* profile: forward+loss (CE backward included), model backward, TED,
-                      teacher fill, L2+Adam */
+    /* loss=rank: per compacted position its train index (d->lists row), the lists and
+     * negatives of one chunk, hinge masks and constants, and the repair buffers */
+    int64_t *lk;        /* [B*T] */
+    int32_t *rl, *rn;   /* [kc][w] */
+    int32_t *rup, *rdn; /* [kc][K] */
+    int32_t *rtau;      /* [kc][K] the surrogate's K-th item, repeated */
+    float *madj, *mneg; /* [kc][w] masks (adjacent pairs use w - 1 columns) */
+    float *cmar;        /* [kc][w] the margin */
+    float *cup;         /* [kc][K] the margin */
+    float *mup, *mdn;   /* [kc][K] repair masks */
+    float *rtop_s;      /* [K] */
+    int32_t *rtop;      /* [K] */
+    uint8_t *seen;      /* [N] prefix / list marks */
+    rlab_rng rng;       /* BCE negatives */
+    double sec[5];      /* profile: forward+loss (CE backward included), model backward, TED,
+                           teacher fill, L2+Adam */
 };
 
 /* Arena of a head tape (CE or TED) running rlab_t_softmax_xent / rlab_t_soft_xent_items on
@@ -96,6 +109,21 @@ void seqrec_trainer_free(seqrec_trainer *tr)
     rlab_free(tr->kd_col);
     rlab_free(tr->kd_delta);
     rlab_free(tr->kd_base);
+    rlab_free(tr->lk);
+    rlab_free(tr->rl);
+    rlab_free(tr->rn);
+    rlab_free(tr->rup);
+    rlab_free(tr->rdn);
+    rlab_free(tr->madj);
+    rlab_free(tr->mneg);
+    rlab_free(tr->cmar);
+    rlab_free(tr->cup);
+    rlab_free(tr->rtau);
+    rlab_free(tr->mup);
+    rlab_free(tr->mdn);
+    rlab_free(tr->rtop_s);
+    rlab_free(tr->rtop);
+    rlab_free(tr->seen);
     rlab_free(tr);
 }
 
@@ -124,6 +152,44 @@ seqrec_trainer *seqrec_trainer_new(seqrec_net *net, const seqrec_data *d, rlab_e
         if (!tr->ce_tape || !tr->dH) {
             if (tr->ce_tape)
                 rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (CE head)");
+            goto fail;
+        }
+    }
+    if (c->loss == SEQREC_LOSS_RANK) {
+        if (d->lw < 1 || !d->lists) {
+            rlab_errf(err, RLAB_EINVAL,
+                      "seqrec: loss=rank needs teacher lists (seqrec_data_lists)");
+            goto fail;
+        }
+        const size_t kc = (size_t)tr->kc, w = (size_t)d->lw, K = (size_t)c->repair_k;
+        const size_t N = (size_t)net->n_items, dd = (size_t)c->dim;
+        /* head tape: gathered candidate and negative rows [kc, w, d] and the repair rows
+         * [kc, K, d] with their gradients, the masks and constants, full scores [kc, N] */
+        const size_t bytes = kc * (2 * w + 2 * K) * dd * sizeof(float) * 3 +
+                             kc * (4 * w + 4 * K) * sizeof(float) * 3 + kc * N * sizeof(float) +
+                             kc * dd * sizeof(float) * 4 + (8u << 20);
+        tr->ce_tape = rlab_tape_new(bytes, 256, err);
+        tr->dH = rlab_malloc(n * (size_t)c->dim * sizeof(float));
+        tr->lk = rlab_malloc(n * sizeof *tr->lk);
+        tr->rl = rlab_malloc(kc * w * sizeof *tr->rl);
+        tr->rn = rlab_malloc(kc * w * sizeof *tr->rn);
+        tr->madj = rlab_malloc(kc * w * sizeof *tr->madj);
+        tr->mneg = rlab_malloc(kc * w * sizeof *tr->mneg);
+        tr->cmar = rlab_malloc(kc * w * sizeof *tr->cmar);
+        tr->rup = rlab_malloc(kc * K * sizeof *tr->rup);
+        tr->rdn = rlab_malloc(kc * K * sizeof *tr->rdn);
+        tr->cup = rlab_malloc(kc * K * sizeof *tr->cup);
+        tr->rtau = rlab_malloc(kc * K * sizeof *tr->rtau);
+        tr->mup = rlab_malloc(kc * K * sizeof *tr->mup);
+        tr->mdn = rlab_malloc(kc * K * sizeof *tr->mdn);
+        tr->rtop_s = rlab_malloc(K * sizeof *tr->rtop_s);
+        tr->rtop = rlab_malloc(K * sizeof *tr->rtop);
+        tr->seen = rlab_calloc(N, 1);
+        if (!tr->ce_tape || !tr->dH || !tr->lk || !tr->rl || !tr->rn || !tr->madj || !tr->mneg ||
+            !tr->cmar || !tr->rup || !tr->rdn || !tr->cup || !tr->rtau || !tr->mup || !tr->mdn ||
+            !tr->rtop_s || !tr->rtop || !tr->seen) {
+            if (tr->ce_tape)
+                rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory (ranking head)");
             goto fail;
         }
     }
@@ -197,6 +263,211 @@ static int32_t sample_neg(seqrec_trainer *tr, int32_t user)
     return (int32_t)rlab_rng_below(&tr->rng, (uint64_t)N);
 }
 
+/* ---- loss=rank: ranking distillation and the repair loss ------------------------------- */
+
+/* sum(relu(c - x) * mask) / count:
+ * x [m, k] on the tape, c and mask [m, k] constants (borrowed until the backward). */
+static rlab_tensor *masked_hinge(rlab_tape *ht, rlab_tensor *x, float *c, float *mask, double count)
+{
+    const int64_t sh[2] = {x->shape[0], x->shape[1]};
+    rlab_tensor *ct = rlab_t_input(ht, c, 2, sh);
+    rlab_tensor *mt = rlab_t_input(ht, mask, 2, sh);
+    rlab_tensor *h = rlab_t_relu(ht, rlab_t_sub(ht, ct, x));
+    return rlab_t_scale(ht, rlab_t_sum_all(ht, rlab_t_mul(ht, h, mt)),
+                        (float)(1.0 / (count > 0.0 ? count : 1.0)));
+}
+
+/* Scores of items ids [m][k] (-1: a zero row, masked by the caller) for the rows hv [m, d]:
+ * [m, k] = bmm(hv [m, 1, d], E[ids] [m, k, d]^T). */
+static rlab_tensor *list_scores(rlab_tape *ht, rlab_tensor *hv, rlab_tensor *Ereal,
+                                const int32_t *ids, int64_t m, int64_t k, int64_t d)
+{
+    rlab_tensor *e = rlab_t_gather(ht, Ereal, ids, m * k, -1, 3, (int64_t[]){m, k, d});
+    rlab_tensor *h3 = rlab_t_reshape(ht, hv, 3, (int64_t[]){m, 1, d});
+    return rlab_t_reshape(ht, rlab_t_bmm(ht, h3, e, 0, 1), 2, (int64_t[]){m, k});
+}
+
+/*
+ * Yue et al.'s ranking loss over the teacher list c_1..c_w of each row (their calculate_loss,
+ * 'ranking'): mean over adjacent pairs of max(0, m - (s(c_j) - s(c_j+1))) plus mean over j of
+ * max(0, m - (s(c_j) - s(n_j))), n_j uniform outside the list and the prefix; both means are
+ * over the batch's real pairs (padding -1 in a list drops its pairs). With repair > 0, the
+ * bidirectional repair loss against the surrogate's own top-K (K = repair_k, the prefix's items
+ * excluded; the sets are chosen with the current parameters): with tau = the score of the
+ * surrogate's K-th item (a differentiable score, not a constant), teacher top-K items outside
+ * the surrogate's top-K get max(0, m - (s(c) - tau)) (pushed above the boundary) and surrogate
+ * top-K items absent from the whole teacher list max(0, m - (tau - s(x))) (pushed below it);
+ * mean over such items, each direction; rows chunked like CE, each chunk weighted by its rows.
+ * Rows H [n, d]; gradients go to tr->dH and the item table. parts[1] ranking, parts[2] repair.
+ */
+static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, double parts[4],
+                     rlab_err *err)
+{
+    seqrec_net *net = tr->net;
+    const seqrec_config *c = &net->cfg;
+    const seqrec_data *dd = tr->d;
+    const int64_t d = c->dim, w = dd->lw, K = c->repair_k;
+    const int32_t N = net->n_items;
+    rlab_tensor Ereal = net->P->t[net->E];
+    Ereal.shape[0] = N;
+    Ereal.n = (int64_t)N * d;
+    rlab_tensor Efz = net->frozen[net->E];
+    Efz.shape[0] = N;
+    Efz.n = (int64_t)N * d;
+    const float mg = c->rank_margin;
+    /* counts over the whole batch, so that the chunk sums add up to the batch means */
+    double n_adj = 0.0, n_neg = 0.0;
+    for (int64_t r = 0; r < n; r++) {
+        if (tr->lk[r] < 0)
+            continue;
+        const int32_t *L = dd->lists + (size_t)tr->lk[r] * (size_t)w;
+        for (int64_t j = 0; j < w; j++) {
+            n_neg += L[j] >= 0;
+            n_adj += j + 1 < w && L[j] >= 0 && L[j + 1] >= 0;
+        }
+    }
+    memset(tr->dH, 0, (size_t)n * (size_t)d * sizeof(float));
+    rlab_rng_seed(&tr->rng, c->seed ^ 0x72616e6b6e6567ULL ^ (step * 0x9e3779b97f4a7c15ULL));
+    double rank = 0.0, rep = 0.0;
+    for (int64_t r0 = 0; r0 < n; r0 += tr->kc) {
+        const int64_t m = n - r0 < tr->kc ? n - r0 : tr->kc;
+        /* lists, negatives and masks of the chunk */
+        for (int64_t r = 0; r < m; r++) {
+            int32_t *rl = tr->rl + r * w, *rn = tr->rn + r * w;
+            const int64_t k = tr->lk[r0 + r];
+            if (k < 0) {
+                for (int64_t j = 0; j < w; j++)
+                    rl[j] = -1;
+            } else
+                memcpy(rl, dd->lists + (size_t)k * (size_t)w, (size_t)w * sizeof *rl);
+            for (int64_t j = 0; j < w; j++)
+                if (rl[j] >= 0)
+                    tr->seen[rl[j]] = 1;
+            for (int64_t j = 0; j < w; j++) {
+                int32_t x = -1;
+                if (rl[j] >= 0)
+                    for (int tries = 0; tries < 100 && x < 0; tries++) {
+                        int32_t y = (int32_t)rlab_rng_below(&tr->rng, (uint64_t)N);
+                        if (!tr->seen[y])
+                            x = y;
+                    }
+                rn[j] = x;
+                tr->mneg[r * w + j] = x >= 0 ? 1.0f : 0.0f;
+                tr->madj[r * w + j] = j + 1 < w && rl[j] >= 0 && rl[j + 1] >= 0 ? 1.0f : 0.0f;
+                tr->cmar[r * w + j] = mg;
+            }
+            for (int64_t j = 0; j < w; j++)
+                if (rl[j] >= 0)
+                    tr->seen[rl[j]] = 0;
+        }
+        rlab_tape *ht = tr->ce_tape;
+        rlab_tape_reset(ht);
+        rlab_tensor *hv = rlab_t_input(ht, H + r0 * d, 2, (int64_t[]){m, d});
+        if (!(hv->flags & RLAB_T_POISON)) {
+            hv->grad = tr->dH + r0 * d;
+            hv->flags |= RLAB_T_REQUIRES_GRAD;
+        }
+        rlab_tensor *S = list_scores(ht, hv, &Ereal, tr->rl, m, w, d);  /* [m, w] */
+        rlab_tensor *Sn = list_scores(ht, hv, &Ereal, tr->rn, m, w, d); /* [m, w] */
+        /* adjacent pairs: m - (S[:, j] - S[:, j+1]) = (m + S[:, j+1]) - S[:, j]; the last column
+         * is masked, so S shifted left by one (with a zero column) stands for S[:, j+1] */
+        rlab_tensor *Sl = w > 1 ? rlab_t_slice(ht, S, 1, 1, w - 1) : NULL;
+        rlab_tensor *z = rlab_t_new(ht, 2, (int64_t[]){m, 1}, 0);
+        rlab_tensor *Snext = Sl ? rlab_t_concat(ht, (rlab_tensor *[]){Sl, z}, 2, 1) : z;
+        rlab_tensor *diff = rlab_t_sub(ht, S, Snext);
+        rlab_tensor *l =
+            rlab_t_add(ht, masked_hinge(ht, diff, tr->cmar, tr->madj, n_adj),
+                       masked_hinge(ht, rlab_t_sub(ht, S, Sn), tr->cmar, tr->mneg, n_neg));
+        if (rlab_tape_error(ht))
+            return rlab_errf(err, rlab_tape_error(ht), "seqrec rank: %s", rlab_tape_errmsg(ht));
+        rank += (double)l->data[0];
+        if (c->repair > 0.0f) {
+            /* the surrogate's own top-K of every row (no gradient) */
+            rlab_tensor *hn = rlab_t_input(ht, H + r0 * d, 2, (int64_t[]){m, d});
+            rlab_tensor *full = rlab_t_matmul(ht, hn, &Efz, 0, 1); /* [m, N] */
+            if (rlab_tape_error(ht))
+                return rlab_errf(err, rlab_tape_error(ht), "seqrec repair: %s",
+                                 rlab_tape_errmsg(ht));
+            double n_up = 0.0, n_dn = 0.0;
+            for (int64_t r = 0; r < m; r++) {
+                const int32_t *rl = tr->rl + r * w;
+                int32_t *up = tr->rup + r * K, *dn = tr->rdn + r * K;
+                for (int64_t j = 0; j < K; j++) {
+                    up[j] = dn[j] = tr->rtau[r * K + j] = -1;
+                    tr->mup[r * K + j] = tr->mdn[r * K + j] = 0.0f;
+                    tr->cup[r * K + j] = mg;
+                }
+                const int64_t k = tr->lk[r0 + r];
+                if (k < 0 || rl[0] < 0)
+                    continue;
+                /* the prefix (its user's train items up to k) is excluded, as the teacher's
+                 * list excludes it */
+                int32_t u = 0;
+                while (dd->train.off[u + 1] <= k)
+                    u++;
+                for (int64_t i = dd->train.off[u]; i <= k; i++)
+                    tr->seen[dd->train.items[i]] = 1;
+                rlab_topk_row(full->data + r * N, N, tr->seen, (int)K, tr->rtop, tr->rtop_s);
+                for (int64_t i = dd->train.off[u]; i <= k; i++)
+                    tr->seen[dd->train.items[i]] = 0;
+                if (!(tr->rtop_s[K - 1] > -INFINITY) || tr->rtop[K - 1] < 0)
+                    continue;
+                for (int64_t j = 0; j < K; j++)
+                    tr->rtau[r * K + j] = tr->rtop[K - 1];
+                /* up: teacher top-K not in the surrogate's top-K */
+                for (int64_t j = 0; j < K; j++)
+                    if (tr->rtop[j] >= 0)
+                        tr->seen[tr->rtop[j]] = 1;
+                for (int64_t j = 0; j < K && j < w; j++)
+                    if (rl[j] >= 0 && !tr->seen[rl[j]]) {
+                        up[j] = rl[j];
+                        tr->mup[r * K + j] = 1.0f;
+                        n_up += 1.0;
+                    }
+                for (int64_t j = 0; j < K; j++)
+                    if (tr->rtop[j] >= 0)
+                        tr->seen[tr->rtop[j]] = 0;
+                /* down: surrogate top-K absent from the whole teacher list */
+                for (int64_t j = 0; j < w; j++)
+                    if (rl[j] >= 0)
+                        tr->seen[rl[j]] = 1;
+                for (int64_t j = 0; j < K; j++)
+                    if (tr->rtop[j] >= 0 && !tr->seen[tr->rtop[j]]) {
+                        dn[j] = tr->rtop[j];
+                        tr->mdn[r * K + j] = 1.0f;
+                        n_dn += 1.0;
+                    }
+                for (int64_t j = 0; j < w; j++)
+                    if (rl[j] >= 0)
+                        tr->seen[rl[j]] = 0;
+            }
+            if (n_up + n_dn > 0.0) {
+                const double cw = (double)m / (double)n;
+                rlab_tensor *Su = list_scores(ht, hv, &Ereal, tr->rup, m, K, d);
+                rlab_tensor *Sd = list_scores(ht, hv, &Ereal, tr->rdn, m, K, d);
+                rlab_tensor *St = list_scores(ht, hv, &Ereal, tr->rtau, m, K, d);
+                rlab_tensor *lr =
+                    rlab_t_add(ht, masked_hinge(ht, rlab_t_sub(ht, Su, St), tr->cup, tr->mup, n_up),
+                               masked_hinge(ht, rlab_t_sub(ht, St, Sd), tr->cup, tr->mdn, n_dn));
+                lr = rlab_t_scale(ht, lr, (float)((double)c->repair * cw));
+                if (rlab_tape_error(ht))
+                    return rlab_errf(err, rlab_tape_error(ht), "seqrec repair: %s",
+                                     rlab_tape_errmsg(ht));
+                rep += (double)lr->data[0] / (double)c->repair;
+                l = rlab_t_add(ht, l, lr);
+            }
+        }
+        if (rlab_tape_error(ht))
+            return rlab_errf(err, rlab_tape_error(ht), "seqrec rank: %s", rlab_tape_errmsg(ht));
+        if (rlab_tape_backward(ht, l))
+            return rlab_errf(err, rlab_tape_error(ht), "seqrec rank backward: %s",
+                             rlab_tape_errmsg(ht));
+    }
+    parts[1] = rank;
+    parts[2] = rep;
+    return RLAB_OK;
+}
+
 int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *targets,
                         const int32_t *users, int B, uint64_t step, int update, double parts[4],
                         rlab_err *err)
@@ -251,6 +522,21 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
             tr->valid[dst] = (uint8_t)ok;
             tr->pos[dst] = T - Tb + t;
             tr->w[dst] = ok ? 1.0f : 0.0f;
+            if (ok && c->loss == SEQREC_LOSS_RANK) {
+                /* the input item's index in the user's train sequence: rows are
+                 * rlab_seq_fill_train rows of trunc (the last maxlen train items) */
+                const rlab_seqs *tu = &tr->d->trunc, *tn = &tr->d->train;
+                const int32_t u = users ? users[b] : -1;
+                int64_t kt = -1;
+                if (u >= 0 && u < tu->n_users) {
+                    const int64_t Lt = tu->off[u + 1] - tu->off[u];
+                    const int64_t Ltr = tn->off[u + 1] - tn->off[u];
+                    const int64_t ti = (Lt - 1) - T + (T - Tb + t);
+                    if (ti >= 0 && ti < Lt - 1)
+                        kt = tn->off[u] + ti + (Ltr - Lt);
+                }
+                tr->lk[dst] = kt; /* -1: no list (the position takes no ranking loss) */
+            }
             if (ok) {
                 nvalid++;
                 tr->heads[nh++] = ids[src];
@@ -281,6 +567,8 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
         if (tr->valid[i]) {
             tr->tgt[n] = tr->tgt[i];
             tr->neg[n] = tr->neg[i];
+            if (c->loss == SEQREC_LOSS_RANK)
+                tr->lk[n] = tr->lk[i];
             n++;
         }
     rlab_tensor *loss = NULL;
@@ -312,6 +600,11 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
                 return err->code;
         }
         parts[1] = ce;
+    } else if (c->loss == SEQREC_LOSS_RANK) {
+        if (rlab_tape_error(t))
+            return rlab_errf(err, rlab_tape_error(t), "seqrec step: %s", rlab_tape_errmsg(t));
+        if (rank_head(tr, H->data, n, step, parts, err))
+            return err->code;
     } else {
         /* kang205: mean over real positions of -log s(h.e_pos) - log(1 - s(h.e_neg)) */
         rlab_tensor *pe = rlab_t_gather(t, E, tr->tgt, n, N, 0, NULL);
@@ -372,6 +665,8 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     /* the padding row stays exactly zero */
     memset(E->grad + (size_t)N * d, 0, (size_t)d * sizeof(float));
     parts[0] = parts[1] + (double)c->lambda_kd * parts[2] * (tr->kd_tape ? 1.0 : 0.0) + parts[3];
+    if (c->loss == SEQREC_LOSS_RANK)
+        parts[0] = parts[1] + (double)c->repair * parts[2] + parts[3];
     if (update && rlab_opt_step(tr->opt, net->P))
         return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
     double t4 = rlab_now();
@@ -456,6 +751,8 @@ static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
     int rc = seqrec_config_check(c, err);
     if (rc == RLAB_OK)
         rc = seqrec_data_from_view(fit->view, c->maxlen, &st->d, err);
+    if (rc == RLAB_OK && c->loss == SEQREC_LOSS_RANK)
+        rc = seqrec_data_lists(fit->data, &st->d, err);
     if (rc == RLAB_OK && !(st->net = seqrec_net_new(c, st->d.n_items, err)))
         rc = err->code ? err->code : RLAB_ENOMEM;
     if (rc == RLAB_OK) {

@@ -8,10 +8,20 @@
  *   attack.gen.*   the data-free generator: determinism for a seed, one query per answered
  *                  prefix, every next item drawn from the prefix's list, the query limit
  *                  cutting generation short (by hand), the synthetic dataset
+ *   attack.gate.*  the synthesis gate: features by hand, the logistic fit recovering a
+ *                  separable rule, bad input
+ *   attack.fs.*    the few-shot generator on scripted victim and sampler: the query budget
+ *                  (budget x (len - 1)), the real sequences first with their lists, synthetic
+ *                  sequences starting from a real prefix, no sampler = victim lists only,
+ *                  determinism; the lists carried into the synthetic dataset row by row
+ *   attack.promo.* exposure by hand (rank among unseen items, users holding the target
+ *                  skipped), injected sequences (target at odd positions, fillers from the
+ *                  surrogate's candidates), the poisoned dataset keeping every index
  *   attack.fid.*   agreement@1/10, exact-match@10 and KL@100 between two scripted models,
  *                  by hand (the core function itself is tested in tests/eval eval.fid.*)
  *   attack.host.*  attack.extract end to end through the host on the demo world: a tiny
- *                  SASRec victim, a tiny budget, a few seconds; argument errors
+ *                  SASRec victim, a tiny budget, a few seconds; argument errors; the few-shot
+ *                  attack with each part switched off (same queries); attack.promote
  */
 #include "harness_host.h"
 #include "attack.h"
@@ -287,6 +297,206 @@ static void t_gen_limit(void)
     rlab_model_release(m);
 }
 
+/* ---- the gate ----------------------------------------------------------------------------- */
+
+static void t_gate(void)
+{
+    /* features by hand: p over 12 items, the list {2, 0, 11}, step 3 of 10 */
+    float p[12] = {0.1f, 0.0f, 0.3f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f, 0.05f, 0.05f};
+    const int32_t list[3] = {2, 0, 11};
+    double f[ATTACK_GATE_NF];
+    attack_gate_features(p, 12, list, 3, 3, 10, f);
+    CHECK_NEAR(f[0], 1.0, 1e-12);
+    CHECK_NEAR(f[1], 0.45, 1e-6);
+    CHECK_NEAR(f[2], 0.3, 1e-6);
+    CHECK_NEAR(f[3], 0.3, 1e-12);
+    /* the sampler's top-10 (ties to the lower index) holds 2, 0 but not 11: 2 of 10 */
+    CHECK_NEAR(f[4], 0.2, 1e-12);
+    /* a separable rule: y = 1 iff f1 > 0.5 */
+    enum { n = 200 };
+    double *F = rlab_malloc(n * ATTACK_GATE_NF * sizeof *F);
+    uint8_t y[n];
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 4);
+    for (int e = 0; e < n; e++) {
+        double *fe = F + e * ATTACK_GATE_NF;
+        fe[0] = 1.0;
+        for (int i = 1; i < ATTACK_GATE_NF; i++)
+            fe[i] = (double)rlab_rng_uniform(&rng);
+        y[e] = fe[1] > 0.5;
+    }
+    double wt[ATTACK_GATE_NF];
+    rlab_err err = {0};
+    CHECK_EQ_INT(attack_gate_fit(F, y, n, 2000, 2.0, 0.0, wt, &err), RLAB_OK);
+    int right = 0;
+    for (int e = 0; e < n; e++)
+        right += (attack_gate_prob(wt, F + e * ATTACK_GATE_NF) > 0.5) == y[e];
+    CHECK_MSG(right >= 190, "%d of %d right", right, n);
+    CHECK(wt[1] > 0.0 && fabs(wt[1]) > 3.0 * fabs(wt[2]));
+    CHECK_EQ_INT(attack_gate_fit(F, y, 0, 10, 1.0, 0.0, wt, &err), RLAB_EINVAL);
+    CHECK_EQ_INT(attack_gate_fit(F, y, n, 10, 0.0, 0.0, wt, &err), RLAB_EINVAL);
+    rlab_free(F);
+}
+
+/* ---- the few-shot generator ---------------------------------------------------------------- */
+
+static int fs_gen(rlab_model *victim, rlab_model *sampler, int use_sampler, int use_gate,
+                  uint64_t seed, attack_synth *s, attack_fs_stats *st)
+{
+    attack_bb *bb = bb_of(victim, 5, 0, 0.0, 0, 1);
+    attack_gen_opts o = attack_gen_defaults();
+    o.n_seqs = 10;
+    o.len = 6; /* 50 queries */
+    o.batch = 4;
+    o.seed = seed;
+    attack_fs_opts fo = attack_fs_defaults();
+    fo.use_sampler = use_sampler;
+    fo.use_gate = use_gate;
+    fo.gate_hold = 0.5;
+    static const int32_t r0[] = {3, 7, 9, 12}, r1[] = {20, 21}, r2[] = {5, 4, 3, 2, 1, 0, 8, 6};
+    const int32_t *real[] = {r0, r1, r2};
+    const int32_t lens[] = {4, 2, 8};
+    rlab_err err = {0};
+    int rc = attack_gen_fewshot(bb, &o, &fo, real, lens, 3, use_sampler ? sampler : NULL, NULL,
+                                NULL, s, st, &err);
+    CHECK_MSG(rc == RLAB_OK, "few-shot: %s", err.msg);
+    CHECK_EQ_INT(attack_bb_queries(bb), st->queries);
+    attack_bb_free(bb);
+    return rc;
+}
+
+static void t_fewshot(void)
+{
+    rlab_model *victim = script_model(30, 0), *sampler = script_model(30, 1);
+    attack_synth a = {0}, b = {0}, c = {0};
+    attack_fs_stats sa, sb, sc;
+    fs_gen(victim, sampler, 1, 1, 5, &a, &sa);
+    fs_gen(victim, sampler, 1, 1, 5, &b, &sb);
+    CHECK(synth_equal(&a, &b));
+    CHECK_EQ_INT(sa.queries, 10 * 5); /* the budget: 10 sequences of 6 */
+    CHECK_EQ_INT(sa.real_seqs, 3);
+    /* real prefixes: 3 + 1 + 5 (r2 cut to its last 6 items) = 9 queries; the gate learns from
+     * the last ceil(0.5 * 3) = 2 real sequences: 1 + 5 prefixes */
+    CHECK_EQ_INT(sa.gate_examples, 6);
+    CHECK_EQ_INT(a.w, 5);
+    /* the real sequences come first, whole, with the victim's lists (score -i, prefix masked) */
+    CHECK_EQ_INT(a.off[1], 4);
+    check_row(a.items, (const int32_t[]){3, 7, 9, 12}, 4);
+    check_row(a.lists, (const int32_t[]){0, 1, 2, 4, 5}, 5);         /* after {3} */
+    check_row(a.lists + 2 * 5, (const int32_t[]){0, 1, 2, 4, 5}, 5); /* after {3, 7, 9} */
+    CHECK_EQ_INT(a.off[3] - a.off[2], 6);
+    check_row(a.items + a.off[2], (const int32_t[]){3, 2, 1, 0, 8, 6}, 6);
+    /* then synthetic sequences, each starting with a prefix of a real one */
+    int64_t items = 0;
+    for (int64_t s = 3; s < a.n; s++) {
+        const int32_t *x = a.items + a.off[s];
+        CHECK(x[0] == 3 || x[0] == 20 || x[0] == 5);
+        items += a.off[s + 1] - a.off[s] - 1;
+    }
+    CHECK_EQ_INT(items + 9, 50); /* every query answers one prefix of the output */
+    /* no sampler: every synthetic step beyond the real prefix is in the victim's list */
+    fs_gen(victim, sampler, 0, 1, 5, &c, &sc);
+    CHECK_EQ_INT(sc.queries, 50);
+    CHECK_NEAR(sc.victim_share, 1.0, 1e-12);
+    CHECK_EQ_INT(sc.gate_examples, 0);
+    /* the sampler ("swap": item 1 first, then 0, 2, 3...) shows when the gate lets it */
+    CHECK(sa.victim_share < 1.0);
+    /* the lists ride along into the dataset: row j answers the prefix ending at row j */
+    rlab_vocab iv;
+    rlab_vocab_init(&iv);
+    for (int i = 0; i < 30; i++) {
+        char nm[16];
+        int n = snprintf(nm, sizeof nm, "it%d", i);
+        rlab_vocab_add(&iv, nm, (size_t)n);
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = attack_synth_dataset(&a, "fs", &iv, &err);
+    CHECK_MSG(ds != NULL, "dataset: %s", err.msg);
+    if (ds) {
+        CHECK_EQ_INT(ds->lists.w, 5);
+        check_row(ds->lists.items + 2 * 5, a.lists + 2 * 5, 5); /* user 0, row 2 */
+        check_row(ds->lists.items + 3 * 5, (const int32_t[]){-1, -1, -1, -1, -1}, 5);
+        check_row(ds->lists.items + 4 * 5, a.lists + 3 * 5, 5); /* user 1, row 0 */
+    }
+    rlab_dataset_free(ds);
+    rlab_vocab_clear(&iv);
+    attack_synth_clear(&a);
+    attack_synth_clear(&b);
+    attack_synth_clear(&c);
+    rlab_model_release(victim);
+    rlab_model_release(sampler);
+}
+
+/* ---- the promotion attack ----------------------------------------------------------------- */
+
+static void t_promo(void)
+{
+    rlab_model *m = script_model(30, 0); /* score -i: item i ranks i-th */
+    static const int32_t h0[] = {0}, h1[] = {5, 1, 2}, h2[] = {4, 9};
+    const int32_t *hs[] = {h0, h1, h2};
+    const int32_t hl[] = {1, 3, 2};
+    attack_exposure_stats e;
+    rlab_err err = {0};
+    /* target 4: user 0 ranks it 4th (1, 2, 3 above), user 1 3rd (0, 3 above), user 2 holds it */
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 4, &e, &err), RLAB_OK);
+    CHECK_EQ_INT(e.users, 2);
+    CHECK_EQ_INT(e.in_top10, 2);
+    CHECK_NEAR(e.mean_rank, 3.5, 1e-12);
+    /* target 20: rank 20 for user 0 (1..19 above), 18 for user 1 (0..19 but 1, 2, 5), 19 for
+     * user 2 (0..19 but 4, 9) */
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 20, &e, &err), RLAB_OK);
+    CHECK_EQ_INT(e.in_top10, 0);
+    CHECK_NEAR(e.mean_rank, (20.0 + 18.0 + 19.0) / 3.0, 1e-12);
+    CHECK_EQ_INT(attack_exposure(m, hs, hl, 3, 30, &e, &err), RLAB_EINVAL);
+    /* injected sequences: target at odd positions; with the surrogate, fillers are among its
+     * top-cand for the prefix (score -i: the lowest unused indices other than the target) */
+    attack_synth a = {0};
+    CHECK_EQ_INT(attack_promo_sequences(m, 30, 2, 2, 7, 3, ATTACK_PROMO_SURROGATE, 1, &a, &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(a.n, 2);
+    for (int64_t f = 0; f < a.n; f++) {
+        const int32_t *x = a.items + a.off[f];
+        CHECK_EQ_INT(a.off[f + 1] - a.off[f], 7);
+        for (int t = 1; t < 7; t += 2)
+            CHECK_EQ_INT(x[t], 2);
+        for (int t = 2; t < 7; t += 2) {
+            CHECK(x[t] != 2);
+            int lower = 0; /* at most 3 candidates: fewer than 3 unused items rank above it */
+            for (int32_t i = 0; i < x[t]; i++) {
+                int used = i == 2;
+                for (int j = 0; j < t; j++)
+                    used |= x[j] == i;
+                lower += !used;
+            }
+            CHECK_MSG(lower < 3, "filler %d at %d: %d unused items rank above", x[t], t, lower);
+        }
+    }
+    /* the poisoned dataset: every index kept, the fakes appended after every timestamp */
+    rlab_dataset *ds = rlab_dataset_new("d", &err);
+    for (int i = 0; i < 30; i++) {
+        char nm[16];
+        int n = snprintf(nm, sizeof nm, "it%d", i);
+        rlab_vocab_add(&ds->items, nm, (size_t)n);
+    }
+    rlab_vocab_add(&ds->users, "alice", 5);
+    rlab_inter_push(&ds->inter, 0, 3, 100, 1.0f, NULL);
+    rlab_inter_push(&ds->inter, 0, 4, 200, 1.0f, NULL);
+    rlab_dataset *p = attack_poisoned_dataset(ds, &a, "p", &err);
+    CHECK_MSG(p != NULL, "poisoned: %s", err.msg);
+    if (p) {
+        CHECK_EQ_INT(p->items.n, 30);
+        CHECK_EQ_INT(p->users.n, 3);
+        CHECK(strcmp(rlab_vocab_name(&p->users, 1), "fake0") == 0);
+        CHECK_EQ_INT((int64_t)p->inter.n, 2 + 14);
+        CHECK_EQ_INT(p->inter.item[2], a.items[0]);
+        CHECK_EQ_INT(p->inter.ts[2], 201);
+    }
+    rlab_dataset_free(p);
+    rlab_dataset_free(ds);
+    attack_synth_clear(&a);
+    rlab_model_release(m);
+}
+
 /* ---- fidelity by hand --------------------------------------------------------------------- */
 
 static void t_fid(void)
@@ -403,15 +613,84 @@ static void t_host_defences(void)
     rlab_host_free(h);
 }
 
+/* The few-shot attack end to end, and each part switched off: the same number of queries. */
+static void t_host_fewshot(void)
+{
+    rlab_host *h = demo_host();
+    static const char *const sw[] = {"repair=1", "repair=1 sampler=false", "repair=1 gate=false",
+                                     "repair=0"};
+    for (int i = 0; i < 4; i++) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "attack.extract victim=victim data=demo budget=100 len=6 epochs=1 "
+                 "train=\"dim=8 maxlen=10\" eval_users=100 eval_victim=false fewshot=0.05 "
+                 "sampler_epochs=1 sampler_train=\"dim=8\" name=fs%d seed=3 %s",
+                 i, sw[i]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "queries"), 100 * 5);
+        CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "attack.fewshot_real"), 50);
+        const double agr = rlab_test_scalar(r, "fidelity.agr@10");
+        CHECK_MSG(agr >= 0.0 && agr <= 1.0, "agr@10 %g", agr);
+        if (i == 1)
+            CHECK_NEAR(rlab_test_scalar(r, "attack.victim_share"), 1.0, 1e-12);
+        rlab_result_free(r);
+    }
+    /* the sampler was trained and registered (first run) */
+    rlab_model *smp = rlab_models_get(rlab_host_models(h), "fs0.smp");
+    CHECK(smp != NULL);
+    rlab_model_release(smp);
+    rlab_result_free(rlab_test_run(h,
+                                   "attack.extract victim=victim data=demo budget=5 len=6 "
+                                   "fewshot=0.0001 epochs=1",
+                                   RLAB_EINVAL,
+                                   "attack.extract: fewshot=0.0001 of 1000 users leaves 0 "
+                                   "sequences"));
+    rlab_host_free(h);
+}
+
+/* attack.promote end to end: both methods run, the exposure is a share and a rank. */
+static void t_host_promote(void)
+{
+    rlab_host *h = demo_host();
+    rlab_result_free(rlab_test_run(h,
+                                   "attack.extract victim=victim data=demo budget=16 len=6 "
+                                   "epochs=1 train=\"dim=8 maxlen=10\" eval_users=50 "
+                                   "eval_victim=false",
+                                   RLAB_OK, NULL));
+    static const char *const how[] = {"surrogate=victim.sur", "method=random"};
+    for (int i = 0; i < 2; i++) {
+        char line[320];
+        snprintf(line, sizeof line,
+                 "attack.promote victim=victim data=demo %s n_fake=5 len=6 epochs=1 "
+                 "train=\"dim=8 maxlen=10\" eval_users=100 seed=1",
+                 how[i]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        const double b = rlab_test_scalar(r, "before.hit@10"),
+                     a = rlab_test_scalar(r, "after.hit@10");
+        CHECK(b >= 0.0 && b <= 1.0 && a >= 0.0 && a <= 1.0);
+        CHECK(rlab_test_scalar(r, "after.mean_rank") >= 1.0);
+        CHECK_EQ_INT((int64_t)rlab_test_scalar(r, "attack.fake_users"), 5);
+        rlab_result_free(r);
+    }
+    rlab_result_free(rlab_test_run(h, "attack.promote victim=victim data=demo", RLAB_EINVAL,
+                                   "attack.promote: method=surrogate needs surrogate="));
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {{"attack.bb.1", t_bb_lists},
                                   {"attack.bb.2", t_bb_trunc},
                                   {"attack.bb.3", t_bb_limit},
                                   {"attack.bb.4", t_bb_noise},
                                   {"attack.gen.1", t_gen_determinism},
                                   {"attack.gen.2", t_gen_limit},
+                                  {"attack.gate.1", t_gate},
+                                  {"attack.fs.1", t_fewshot},
+                                  {"attack.promo.1", t_promo},
                                   {"attack.fid.1", t_fid},
                                   {"attack.host.1", t_host_extract},
                                   {"attack.host.2", t_host_defences},
+                                  {"attack.host.3", t_host_fewshot},
+                                  {"attack.host.4", t_host_promote},
                                   {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -5,6 +5,11 @@
  *                   against a naive double-precision version
  *   seqrec.grad.*   finite-difference check of the whole MQSA-TED loss (CE + TED + L2, with
  *                   dropout and the L-query branch) and of SASRec's BCE loss
+ *   seqrec.grad.4   the same for loss=rank with the repair loss (teacher lists on the data)
+ *   seqrec.rank.1   loss=rank's ranking and repair parts against a naive computation from the
+ *                   model's own scores (one position per user, every list of N - 1 items, so
+ *                   the sampled negative is the one item left)
+ *   seqrec.rank.2   lists missing or not lining up with the training items: clear errors
  *   seqrec.repro.1  same seed -> bit-identical parameters and losses after 2 epochs
  *   seqrec.save.1   save / load round trip gives identical scores and representations
  *   seqrec_demo.* both models beat Pop on full-ranking NDCG@10 on the demo world (label slow)
@@ -199,6 +204,200 @@ static void t_ted_value(void)
     rlab_dataset_free(ds);
 }
 
+/* Teacher lists of width w on every row of ds (rlab_dataset.lists): a seeded shuffle of the
+ * catalogue, first w items. */
+static void attach_lists(rlab_dataset *ds, int w, uint64_t seed)
+{
+    const int N = ds->items.n;
+    ds->lists.w = w;
+    ds->lists.items = rlab_malloc(ds->inter.n * (size_t)w * sizeof(int32_t));
+    rlab_rng rng;
+    rlab_rng_seed(&rng, seed);
+    int32_t perm[64];
+    for (size_t r = 0; r < ds->inter.n; r++) {
+        for (int i = 0; i < N; i++)
+            perm[i] = i;
+        for (int i = N - 1; i > 0; i--) {
+            int j = (int)rlab_rng_below(&rng, (uint64_t)i + 1);
+            int32_t x = perm[i];
+            perm[i] = perm[j];
+            perm[j] = x;
+        }
+        memcpy(ds->lists.items + r * (size_t)w, perm, (size_t)w * sizeof(int32_t));
+    }
+}
+
+static void gradcheck_model(int model, int loss);
+static void t_grad_rank(void) { gradcheck_model(SEQREC_SASREC, SEQREC_LOSS_RANK); }
+
+/* One training position per user (4 items: leave-one-out leaves 2 for training), so the
+ * position's hidden state is the inference representation of the one-item prefix and the
+ * parts can be recomputed from seqrec_infer's scores. */
+static void t_rank_value(void)
+{
+    rlab_err err = {0};
+    static const int a[] = {0, 1, 2, 3}, b[] = {4, 5, 6, 0}, c2[] = {2, 6, 1, 5},
+                     e[] = {3, 0, 4, 1}, f[] = {5, 3, 0, 2};
+    static const int *const seqs[] = {a, b, c2, e, f};
+    static const int lens[] = {4, 4, 4, 4, 4};
+    rlab_dataset *ds = make_ds(seqs, lens, 5, 7);
+    attach_lists(ds, 6, 11); /* N - 1 items: the one negative is the item not in the list */
+    seqrec_data d;
+    CHECK_EQ_INT(seqrec_data_build(ds, 5, &d, &err), RLAB_OK);
+    CHECK_EQ_INT(seqrec_data_lists(ds, &d, &err), RLAB_OK);
+    seqrec_config c = tiny_cfg(SEQREC_SASREC);
+    c.loss = SEQREC_LOSS_RANK;
+    c.dropout = 0.0f;
+    c.l2 = 0.0f;
+    c.repair = 1.0f;
+    c.repair_k = 2;
+    c.rank_margin = 0.5f;
+    c.chunk = 2; /* several chunks */
+    c.batch = 5;
+    seqrec_net *net = seqrec_net_new(&c, d.n_items, &err);
+    CHECK(net);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    for (size_t q = 0; q < net->P->count; q++) /* spread the scores: hinges active and not */
+        net->P->data[q] += 0.6f * (rlab_rng_uniform(&rng) - 0.5f);
+    const int32_t N = d.n_items;
+    for (int q = 0; q < c.dim; q++)
+        net->P->t[net->E].data[(size_t)N * c.dim + q] = 0.0f;
+    seqrec_trainer *tr = seqrec_trainer_new(net, &d, &err);
+    CHECK_MSG(tr != NULL, "trainer: %s", err.msg);
+    const int T = c.maxlen, U = 5, w = 6, K = 2;
+    int32_t users[5] = {0, 1, 2, 3, 4}, ids[25], tg[25];
+    rlab_seq_fill_train(&d.trunc, users, U, T, N, ids, tg, NULL);
+    double parts[4];
+    CHECK_MSG(seqrec_trainer_step(tr, ids, tg, users, U, 3, 0, parts, &err) == RLAB_OK, "step: %s",
+              err.msg);
+    /* naive: scores of each user's one-item prefix */
+    int32_t win[5 * 5];
+    float sc[5 * 7];
+    for (int u = 0; u < U; u++)
+        seqrec_window(net, &seqs[u][0], 1, win + u * T);
+    CHECK_EQ_INT(seqrec_infer(net, win, U, sc, NULL, &err), RLAB_OK);
+    double adj = 0, neg = 0, up = 0, dn = 0;
+    int nadj = 0, nneg = 0, nup = 0, ndn = 0;
+    for (int u = 0; u < U; u++) {
+        const float *s = sc + u * N;
+        /* the list of the prefix ending at the user's first item: row 4u */
+        const int32_t *L = ds->lists.items + (size_t)(4 * u) * (size_t)w;
+        int in[7] = {0};
+        for (int j = 0; j < w; j++)
+            in[L[j]] = 1;
+        int x = 0;
+        while (in[x])
+            x++;
+        for (int j = 0; j < w; j++) {
+            if (j + 1 < w) {
+                adj += fmax(0.0, 0.5 - ((double)s[L[j]] - (double)s[L[j + 1]]));
+                nadj++;
+            }
+            neg += fmax(0.0, 0.5 - ((double)s[L[j]] - (double)s[x]));
+            nneg++;
+        }
+        /* the surrogate's top-2 without the prefix item */
+        int t1 = -1, t2 = -1;
+        for (int i = 0; i < N; i++) {
+            if (i == seqs[u][0])
+                continue;
+            if (t1 < 0 || s[i] > s[t1]) {
+                t2 = t1;
+                t1 = i;
+            } else if (t2 < 0 || s[i] > s[t2])
+                t2 = i;
+        }
+        const double tau = (double)s[t2];
+        for (int j = 0; j < K; j++)
+            if (L[j] != t1 && L[j] != t2) {
+                up += fmax(0.0, tau + 0.5 - (double)s[L[j]]);
+                nup++;
+            }
+        const int top[2] = {t1, t2};
+        for (int j = 0; j < K; j++)
+            if (!in[top[j]]) {
+                dn += fmax(0.0, (double)s[top[j]] - (tau - 0.5));
+                ndn++;
+            }
+    }
+    CHECK_NEAR(parts[1], adj / nadj + neg / nneg, 1e-4);
+    CHECK(nup + ndn > 0);
+    /* the repair loss is averaged per chunk (2 rows, 2 rows, 1 row), each weighted by its rows:
+     * recompute it the same way */
+    (void)up;
+    (void)dn;
+    CHECK(parts[2] >= 0.0);
+    {
+        double rep = 0;
+        for (int r0 = 0; r0 < U; r0 += 2) {
+            double su = 0, sd = 0;
+            int cu = 0, cd = 0;
+            const int m = U - r0 < 2 ? U - r0 : 2;
+            for (int u = r0; u < r0 + m; u++) {
+                const float *s = sc + u * N;
+                const int32_t *L = ds->lists.items + (size_t)(4 * u) * (size_t)w;
+                int in[7] = {0};
+                for (int j = 0; j < w; j++)
+                    in[L[j]] = 1;
+                int t1 = -1, t2 = -1;
+                for (int i = 0; i < N; i++) {
+                    if (i == seqs[u][0])
+                        continue;
+                    if (t1 < 0 || s[i] > s[t1]) {
+                        t2 = t1;
+                        t1 = i;
+                    } else if (t2 < 0 || s[i] > s[t2])
+                        t2 = i;
+                }
+                const double tau = (double)s[t2];
+                for (int j = 0; j < K; j++)
+                    if (L[j] != t1 && L[j] != t2) {
+                        su += fmax(0.0, tau + 0.5 - (double)s[L[j]]);
+                        cu++;
+                    }
+                const int top[2] = {t1, t2};
+                for (int j = 0; j < K; j++)
+                    if (!in[top[j]]) {
+                        sd += fmax(0.0, (double)s[top[j]] - (tau - 0.5));
+                        cd++;
+                    }
+            }
+            if (cu + cd > 0)
+                rep += ((cu ? su / cu : 0.0) + (cd ? sd / cd : 0.0)) * m / (double)U;
+        }
+        CHECK_NEAR(parts[2], rep, 1e-4);
+    }
+    CHECK_NEAR(parts[0], parts[1] + parts[2], 1e-6);
+    seqrec_trainer_free(tr);
+    seqrec_net_free(net);
+    seqrec_data_clear(&d);
+    rlab_dataset_free(ds);
+}
+
+/* Lists absent, or not lining up with the training items: EINVAL with a message. */
+static void t_rank_errors(void)
+{
+    rlab_err err = {0};
+    rlab_dataset *ds = make_ds(tiny_seqs, tiny_lens, 4, 7);
+    seqrec_data d;
+    CHECK_EQ_INT(seqrec_data_build(ds, 5, &d, &err), RLAB_OK);
+    CHECK_EQ_INT(seqrec_data_lists(ds, &d, &err), RLAB_EINVAL);
+    CHECK_MSG(strstr(err.msg, "needs teacher lists") != NULL, "message: %s", err.msg);
+    attach_lists(ds, 3, 1);
+    ds->inter.ts[1] = 99; /* user 0's second row now comes last in time */
+    err = (rlab_err){0};
+    CHECK_EQ_INT(seqrec_data_lists(ds, &d, &err), RLAB_EINVAL);
+    CHECK_MSG(strstr(err.msg, "do not line up") != NULL, "message: %s", err.msg);
+    ds->inter.ts[1] = 1;
+    CHECK_EQ_INT(seqrec_data_lists(ds, &d, &err), RLAB_OK);
+    CHECK_EQ_INT(d.lw, 3);
+    /* user 2's third training item has row 6 + 4 + 2 = 12: its list is there */
+    CHECK_EQ_INT(d.lists[(d.train.off[2] + 2) * 3 + 1], ds->lists.items[12 * 3 + 1]);
+    seqrec_data_clear(&d);
+    rlab_dataset_free(ds);
+}
+
 /* Finite differences of the total loss w.r.t. a few entries of several parameters. */
 static void gradcheck_model(int model, int loss)
 {
@@ -208,6 +407,12 @@ static void gradcheck_model(int model, int loss)
     CHECK_EQ_INT(seqrec_data_build(ds, 5, &d, &err), RLAB_OK);
     seqrec_config c = tiny_cfg(model);
     c.loss = loss;
+    if (loss == SEQREC_LOSS_RANK) {
+        attach_lists(ds, 4, 3);
+        CHECK_EQ_INT(seqrec_data_lists(ds, &d, &err), RLAB_OK);
+        c.repair = 0.7f;
+        c.repair_k = 2;
+    }
     c.dropout = 0.3f; /* masks are a function of (seed, step, node): identical across evals */
     c.l2 = 1e-2f;     /* large enough to matter */
     c.ln_eps = 1e-5f; /* FD in float needs a smooth LN; 1e-24 is exercised by t_ted_value */
@@ -228,6 +433,8 @@ static void gradcheck_model(int model, int loss)
     rlab_seq_fill_train(&d.trunc, users, 4, T, N, ids, tg, NULL);
     double parts[4];
     CHECK_EQ_INT(seqrec_trainer_step(tr, ids, tg, users, 4, 5, 0, parts, &err), RLAB_OK);
+    if (loss == SEQREC_LOSS_RANK) /* both the ranking and the repair part are active */
+        CHECK(parts[1] > 0.0 && parts[2] > 0.0);
     float *g = rlab_malloc(net->P->count * sizeof(float));
     memcpy(g, net->P->grad, net->P->count * sizeof(float));
     const char *names[] = {"item_emb",       "pos_emb",      "short.0.wq.w",  "short.0.wk.w",
@@ -494,6 +701,9 @@ static const rlab_test tests[] = {
     {"seqrec.grad.1", t_grad_mqsa},
     {"seqrec.grad.2", t_grad_sasrec_bce},
     {"seqrec.grad.3", t_grad_sasrec_ce},
+    {"seqrec.grad.4", t_grad_rank},
+    {"seqrec.rank.1", t_rank_value},
+    {"seqrec.rank.2", t_rank_errors},
     {"seqrec.repro.1", t_repro},
     {"seqrec.save.1", t_saveload},
     {"seqrec_demo.1", t_demo_sasrec},

@@ -1,0 +1,91 @@
+--[==[
+plugins/attack/grid.lua: the comparison grid of RESULTS.md. One victim (trained once), then
+every attack variant against it at the same query budget, one line of results per variant.
+
+  reclab -q --db X run plugins/attack/grid.lua DATA VICTIM SEED [budget [len [vep [sep [variants [eval_users]]]]]]
+
+DATA: ml-100k | beauty ($RECLAB_DATA) | demo. VICTIM: sasrec | mqsa | bprmf.
+variants: comma-separated names from the table below (default: all).
+Output: lines "GRID data victim seed variant agr1 agr10 em10 kl100 sur_ndcg10 sur_ndcg10_s100
+queries gen_s train_s victim_share" for the tables of RESULTS.md.
+]==]
+
+local reclab = require "reclab"
+local data = arg[1] or "demo"
+local vkind = arg[2] or "sasrec"
+local seed = tonumber(arg[3]) or 42
+local budget = tonumber(arg[4]) or 1000
+local len = tonumber(arg[5]) or 50
+local vep = tonumber(arg[6]) or 30
+local sep = tonumber(arg[7]) or 30
+local only = arg[8]
+local eval_users = tonumber(arg[9]) or 0 -- fidelity over the first N test users (0 = all)
+
+local root = os.getenv("RECLAB_DATA")
+local name = data
+if data == "ml-100k" then
+  assert(reclab.datasets.load(root .. "/movielens-100k/u.data", {format = "ml-100k", name = name}))
+elseif data == "beauty" then
+  assert(reclab.datasets.load(root .. "/amazon-beauty/Beauty.txt", {name = name}))
+else
+  name = "demo"
+  if not reclab.datasets.info(name) then reclab.world.demo(name) end
+end
+
+-- the victim
+local vargs = {vkind, data = name, name = "victim", epochs = vep, seed = seed}
+if vkind ~= "bprmf" then vargs.maxlen = len; vargs.dim = 64 end
+if vkind == "sasrec" then vargs.patience = 5 end
+local t0 = os.clock()
+local victim = reclab.train(vargs)
+io.stderr:write(("victim %s %s: test ndcg@10 %.4f\n"):format(vkind, data, victim["test.ndcg@10"] or 0))
+
+local variants = {
+  {"datafree_next", loss = "next"},
+  {"datafree_rank"},
+  {"fs5", fewshot = 0.05, repair = 1},
+  {"fs10", fewshot = 0.10, repair = 1},
+  {"fs10_nosampler", fewshot = 0.10, repair = 1, sampler = false},
+  {"fs10_nogate", fewshot = 0.10, repair = 1, gate = false},
+  {"fs10_norepair", fewshot = 0.10, repair = 0},
+  {"datafree_repair", repair = 1},
+}
+-- "promote" (not in the default list): after fs10, the promotion attack with its surrogate and
+-- the random baseline (the victim's kind and settings retrained on the poisoned data)
+local want = {}
+if only and only ~= "" then for v in only:gmatch("[^,]+") do want[v] = true end end
+if only and only ~= "" and want.promote and not want.fs10 then
+  error("promote needs fs10 in the variants")
+end
+
+for _, v in ipairs(variants) do
+  if not only or only == "" or want[v[1]] then
+    local a = {victim = "victim", data = name, budget = budget, len = len, epochs = sep,
+               kind = "sasrec", name = "sur_" .. v[1], seed = seed, eval_victim = false,
+               eval_users = eval_users,
+               train = ("dim=64 maxlen=%d"):format(len)}
+    for k, x in pairs(v) do if type(k) == "string" then a[k] = x end end
+    local r = reclab.attack.extract(a)
+    local g = function(k) return r[k] or 0 end
+    print(("GRID %s %s %d %s %.4f %.4f %.4f %.4f %.4f %.4f %d %.1f %.1f %.3f"):format(
+      data, vkind, seed, v[1], g("fidelity.agr@1"), g("fidelity.agr@10"), g("fidelity.em@10"),
+      g("fidelity.kl@100"), g("surrogate.ndcg@10"), g("surrogate.ndcg@10_s100"), r.queries,
+      g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share")))
+    io.stdout:flush()
+  end
+end
+
+if want.promote then
+  local tr = vkind == "bprmf" and "" or ("dim=64 maxlen=%d patience=5"):format(len)
+  for _, m in ipairs{"surrogate", "random"} do
+    local p = reclab.attack.promote{victim = "victim", data = name, surrogate = "sur_fs10",
+                                    method = m, kind = vkind, epochs = vep, seed = seed,
+                                    n_fake = math.max(1, math.floor(0.02 * reclab.datasets.info(name).n_users)),
+                                    train = tr}
+    print(("PROMO %s %s %d %s target %d fake %d users %d hit10 %.4f -> %.4f rank %.1f -> %.1f retrain_s %.1f"):format(
+      data, vkind, seed, m, p["attack.target"], p["attack.fake_users"], p["attack.users"],
+      p["before.hit@10"], p["after.hit@10"], p["before.mean_rank"], p["after.mean_rank"],
+      p["attack.retrain_seconds"]))
+    io.stdout:flush()
+  end
+end
