@@ -35,15 +35,49 @@
 
 static const rlab_field km_fields[] = {SEMID_CONTENT_FIELDS, {0}};
 
+#define SEMID_RQ_FIELDS(batch_help)                                                                \
+    RLAB_FIELD_INT(semid_cfg, hidden, "128", 1, 1 << 16, "encoder / decoder hidden width"),        \
+        RLAB_FIELD_INT(semid_cfg, latent, "32", 1, 1 << 16, "latent (quantised) size"),            \
+        RLAB_FIELD_INT(semid_cfg, batch, "256", 1, 1 << 20, batch_help),                           \
+        RLAB_FIELD_DOUBLE(semid_cfg, lr, "0.001", 0, 10, "Adam learning rate"),                    \
+        RLAB_FIELD_FLOAT(semid_cfg, beta, "0.25", 0, 100, "commitment weight"),                    \
+        RLAB_FIELD_BOOL(semid_cfg, restart, "true",                                                \
+                        "restart dead codes at the end of every epoch")
+
 static const rlab_field rq_fields[] = {
+    SEMID_CONTENT_FIELDS, SEMID_RQ_FIELDS("items per step"), {0}};
+
+static const char *const align_choices[] = {"joint", "two-stage", "none", NULL};
+
+static const rlab_field das_fields[] = {
     SEMID_CONTENT_FIELDS,
-    RLAB_FIELD_INT(semid_cfg, hidden, "128", 1, 1 << 16, "encoder / decoder hidden width"),
-    RLAB_FIELD_INT(semid_cfg, latent, "32", 1, 1 << 16, "latent (quantised) size"),
-    RLAB_FIELD_INT(semid_cfg, batch, "256", 1, 1 << 20, "items per step"),
-    RLAB_FIELD_DOUBLE(semid_cfg, lr, "0.001", 0, 10, "Adam learning rate"),
-    RLAB_FIELD_FLOAT(semid_cfg, beta, "0.25", 0, 100, "commitment weight"),
-    RLAB_FIELD_BOOL(semid_cfg, restart, "true", "restart dead codes at the end of every epoch"),
+    SEMID_RQ_FIELDS("training interactions per step (in-batch negatives of the alignments)"),
+    RLAB_FIELD_CHOICE(semid_cfg, align, "joint", align_choices,
+                      "joint: DAS one stage; two-stage: CF first, then the tokenizers aligned "
+                      "to the frozen CF embeddings; none: no alignment (two RQ-VAEs)"),
+    RLAB_FIELD_FLOAT(semid_cfg, alpha, "1", 0, 1000, "weight of L_cf"),
+    RLAB_FIELD_FLOAT(semid_cfg, align_beta, "0.5", 0, 1000, "weight of L_align"),
+    RLAB_FIELD_FLOAT(semid_cfg, temp, "0.1", 1e-4, 100, "InfoNCE temperature (cosine logits)"),
+    RLAB_FIELD_FLOAT(semid_cfg, w_unbiased, "1", 0, 1000,
+                     "L_cf: weight of the unbiased (interest . content) BCE"),
+    RLAB_FIELD_FLOAT(semid_cfg, w_pop, "1", 0, 1000,
+                     "L_cf: weight of the popularity / conformity supervision (log counts)"),
+    RLAB_FIELD_FLOAT(semid_cfg, w_orth, "1", 0, 1000,
+                     "L_cf: weight of the orthogonality penalty (interest/conformity, "
+                     "content/popularity)"),
+    RLAB_FIELD_INT(semid_cfg, cf_epochs, "0", 0, 100000,
+                   "two-stage: passes of the CF stage (0 = epochs)"),
+    RLAB_FIELD_INT(semid_cfg, steps, "0", 0, 1 << 30,
+                   "steps per epoch (0 = every training interaction once)"),
+    RLAB_FIELD_STR(semid_cfg, views, "123456",
+                   "alignments: 1 z_u-pro_i, 2 int_u-z_i, 3 z_u-int_u, 4 z_i-pro_i, 5 z_u-z_u' "
+                   "(co-clicked item), 6 z_i-z_i' (same user)"),
+    RLAB_FIELD_STR(semid_cfg, user_cols, "",
+                   "user content: demographic columns, comma-separated (\"\" = categories of "
+                   "at most 64 values and numbers)"),
     {0}};
+
+static const rlab_kv das_defaults[] = {{"epochs", "20"}, {"eval_every", "0"}, {0, 0}};
 
 /* Tokenizers are not selected by a ranking metric: no validation during training (the
  * content recommender's test metrics are still reported). */
@@ -71,6 +105,14 @@ static const rlab_model_kind semid_kinds[] = {
      .defaults = rq_defaults,
      .fit = &semid_rqvae_fit,
      .restore = semid_rqvae_restore},
+    {.name = "das",
+     .summary = "DAS dual-aligned semantic IDs: user and item RQ-VAEs, debiased CF two-tower, "
+                "six InfoNCE alignments (align=joint|two-stage|none)",
+     .config = das_fields,
+     .config_size = sizeof(semid_cfg),
+     .defaults = das_defaults,
+     .fit = &semid_das_fit,
+     .restore = semid_das_restore},
     {0}};
 
 /* ---- commands ---------------------------------------------------------------------------- */
@@ -84,7 +126,7 @@ static const semid_tok *tok_arg(rlab_ctx *ctx, const rlab_args *args, const rlab
     if (!t)
         rlab_ctx_errorf(ctx, RLAB_EINVAL,
                         "model '%s' is a %s model, not a semantic-ID tokenizer (rkmeans, "
-                        "brkmeans, rqvae)",
+                        "brkmeans, rqvae, das)",
                         m->name, m->kind);
     *mp = m;
     return t;
@@ -200,13 +242,13 @@ static int export_run(rlab_ctx *ctx, const rlab_args *args)
 static const rlab_arg stats_args[] = {{.name = "model",
                                        .type = RLAB_ARG_MODEL,
                                        .flags = RLAB_ARGF_REQUIRED,
-                                       .help = "a tokenizer (rkmeans, brkmeans, rqvae)"},
+                                       .help = "a tokenizer (rkmeans, brkmeans, rqvae, das)"},
                                       {0}};
 static const rlab_arg export_args[] = {
     {.name = "model",
      .type = RLAB_ARG_MODEL,
      .flags = RLAB_ARGF_REQUIRED,
-     .help = "a tokenizer (rkmeans, brkmeans, rqvae)"},
+     .help = "a tokenizer (rkmeans, brkmeans, rqvae, das)"},
     {.name = "file",
      .type = RLAB_ARG_PATH,
      .help = "CSV to write (item,l1..lL,dedup); none = the result table 'ids'"},
@@ -236,7 +278,7 @@ RLAB_PLUGIN(semid)
     RLAB_PLUGIN_INIT(out);
     out->name = "semid";
     out->version = "0.1.0";
-    out->summary = "semantic IDs: residual k-means, balanced residual k-means, RQ-VAE";
+    out->summary = "semantic IDs: residual k-means, balanced residual k-means, RQ-VAE, DAS";
     out->models = semid_kinds;
     out->commands = semid_cmds;
     return RLAB_OK;

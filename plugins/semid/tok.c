@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"rkmeans", "brkmeans", "rqvae"};
+const char *const semid_kind_names[] = {"rkmeans", "brkmeans", "rqvae", "das"};
 
 int semid_cancelled(const rlab_fit *fit)
 {
@@ -62,6 +62,7 @@ void semid_tok_free(semid_tok *t)
     rlab_free(t->codes);
     rlab_free(t->recon);
     rlab_free(t->pid);
+    rlab_free(t->ucodes);
     rlab_params_free(t->P);
     rlab_free(t);
 }
@@ -111,12 +112,20 @@ static int tok_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
                            t->codes, err);
     if (!rc)
         rc = rlab_ckpt_add(ck, "semid.recon", RLAB_DT_F32, 1, (int64_t[]){t->L}, t->recon, err);
+    if (!rc && t->ucodes)
+        rc = rlab_ckpt_add(ck, "semid.user_codes", RLAB_DT_I32, 2,
+                           (int64_t[]){t->n_ucodes, t->L + 1}, t->ucodes, err);
     if (!rc && t->P)
         rc = rlab_ckpt_add_params(ck, t->P, NULL, err);
     if (!rc)
         rc = rlab_ckpt_set_meta(ck, "semid.dim", dim, err);
     if (!rc)
         rc = rlab_ckpt_set_meta(ck, "semid.train_info", info, err);
+    if (!rc && t->ucodes) {
+        char udim[24];
+        snprintf(udim, sizeof udim, "%d", (int)t->DU);
+        rc = rlab_ckpt_set_meta(ck, "semid.user_dim", udim, err);
+    }
     return rc;
 }
 
@@ -125,7 +134,7 @@ static void tok_describe(const rlab_model *m, char *buf, size_t size)
     const semid_tok *t = m->impl;
     snprintf(buf, size,
              "%s semantic IDs: %d levels x %d codes + dedup digit (max %d) of %d items%s%s",
-             kind_names[t->kind], t->L, t->K, (int)t->max_dedup, (int)t->n_items,
+             semid_kind_names[t->kind], t->L, t->K, (int)t->max_dedup, (int)t->n_items,
              m->dataset[0] ? " on " : "", m->dataset);
 }
 
@@ -155,7 +164,7 @@ rlab_model *semid_tok_wrap(semid_tok *t, int32_t n_users, rlab_err *err)
         semid_tok_free(t);
         return NULL;
     }
-    rlab_model *m = rlab_model_new(&semid_vt, t, NULL, kind_names[t->kind], err);
+    rlab_model *m = rlab_model_new(&semid_vt, t, NULL, semid_kind_names[t->kind], err);
     if (m) {
         m->n_users = n_users;
         m->n_items = t->n_items;
