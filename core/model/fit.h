@@ -79,6 +79,10 @@ struct rlab_fit {
      * none): its item and user feature tables, for kinds that learn from content (semantic-ID
      * tokenizers, data/content.h). Appended: kinds that do not need it ignore it. */
     const rlab_dataset *data;
+    /* The session the run belongs to (NULL when the loop is driven directly): for kinds that
+     * build on another named model (rlab_models_get(rlab_host_models(host), name), then
+     * rlab_model_state), e.g. seqrec's semid= option. Appended. */
+    rlab_host *host;
 };
 
 /* The step functions of a kind. */
@@ -134,6 +138,10 @@ typedef struct rlab_eval_opts {
     int batch; /* 0 = 256 */
     int (*cancel)(void *ud);
     void *cancel_ud;
+    /* > 0: rank only the targets whose item has fewer than `cold` interactions in the view's
+     * train part (the cold-item slice; users without such a target are skipped); 0 = every
+     * target. Appended. */
+    int cold;
 } rlab_eval_opts;
 
 /* Rank the valid or test targets (RLAB_VIEW_VALID / _TEST) of view v with model m, with the

@@ -254,6 +254,49 @@ static const rlab_arg export_args[] = {
      .help = "CSV to write (item,l1..lL,dedup); none = the result table 'ids'"},
     {0}};
 
+static const rlab_arg ctr_args[] = {
+    {.name = "model",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "a tokenizer (rkmeans, brkmeans, rqvae, das)"},
+    {.name = "data", .type = RLAB_ARG_STRING, .def = "", .help = "dataset (default: the model's)"},
+    {.name = "epochs",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .max = 1000,
+     .help = "SGD passes"},
+    {.name = "lr",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.05",
+     .min = 0,
+     .max = 10,
+     .help = "SGD learning rate"},
+    {.name = "l2",
+     .type = RLAB_ARG_FLOAT,
+     .def = "1e-5",
+     .min = 0,
+     .max = 10,
+     .help = "L2 weight on the touched weights"},
+    {.name = "like",
+     .type = RLAB_ARG_FLOAT,
+     .def = "4",
+     .min = -1e9,
+     .max = 1e9,
+     .help = "ratings: label 1 when rating >= like"},
+    {.name = "cold",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .max = 1 << 30,
+     .help = "cold slice: items with fewer training interactions"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "1",
+     .flags = RLAB_ARGF_INT64,
+     .help = "SGD order and negative sampling"},
+    {0}};
+
 static const rlab_cmd semid_cmds[] = {
     {.name = "stats",
      .args = stats_args,
@@ -271,6 +314,17 @@ static const rlab_cmd semid_cmds[] = {
              "loaded), the L codes, the de-duplication digit.",
      .flags = RLAB_CMD_READONLY,
      .run = export_run},
+    {.name = "ctr",
+     .args = ctr_args,
+     .help = "Downstream CTR AUC with vs without a tokenizer's semantic-ID features.\n"
+             "Logistic regression (bias + user + item one-hot; + one weight per item code\n"
+             "prefix, and per user code prefix for DAS) trained on the leave-one-out train\n"
+             "interactions, scored on the held-out ones (valid + test targets). Labels:\n"
+             "rating >= like when the data has ratings, else positives with one sampled\n"
+             "negative each. AUC overall and on the cold-item slice (items with fewer than\n"
+             "`cold` training interactions).",
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
+     .run = semid_ctr_run},
     {0}};
 
 RLAB_PLUGIN(semid)

@@ -154,6 +154,9 @@ rlab_model *semid_das_restore(rlab_host *host, const rlab_ckpt *ck, const void *
 /* The tokenizer kinds' names, indexed by SEMID_* ("rkmeans", ..., "das"). */
 extern const char *const semid_kind_names[];
 
+/* semid.ctr (ctr.c) */
+int semid_ctr_run(rlab_ctx *ctx, const rlab_args *args);
+
 /* ---- DAS (das.c) ------------------------------------------------------------------------- */
 
 /* User content vectors U [n_users][*DU] (rlab_free): a demographics block (TOKEN user

@@ -640,6 +640,93 @@ static void t_das_learns(void)
     rlab_dataset_free(ds);
 }
 
+/* ---- downstream: semid.ctr and seqrec's semid= ------------------------------------------ */
+
+/* semid.ctr on the synthetic data (no ratings: one sampled negative per positive): two AUCs
+ * in [0, 1] over the held-out rows (2 x (valid + test targets)), the same again with the same
+ * seed, DAS adds its user codes. */
+static void t_ctr(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    rlab_result_free(rlab_test_run(
+        h, "train brkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0", RLAB_OK, NULL));
+    rlab_result *r = rlab_test_run(h, "semid.ctr model=brkmeans epochs=3", RLAB_OK, NULL);
+    const double a0 = rlab_test_scalar(r, "auc.id"), a1 = rlab_test_scalar(r, "auc.sid");
+    CHECK_MSG(a0 >= 0 && a0 <= 1 && a1 >= 0 && a1 <= 1, "auc %g %g", a0, a1);
+    CHECK_NEAR(rlab_test_scalar(r, "rows"), 2 * 2 * 40, 0); /* every user has 6 items */
+    CHECK(r && r->ntables == 1 && r->tables[0]->nrows == 2);
+    if (r && r->ntables)
+        CHECK_STR(r->tables[0]->cells[5].s, "id+sid(item)");
+    CHECK(r && r->nlines >= 1);
+    if (r && r->nlines)
+        CHECK_STR_CONTAINS(r->lines[0], "sampled negatives 1:1");
+    rlab_result *r2 = rlab_test_run(h, "semid.ctr model=brkmeans epochs=3", RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r2, "auc.sid"), a1, 0.0);
+    rlab_result_free(r);
+    rlab_result_free(r2);
+    /* DAS: the user codes are features too */
+    rlab_result_free(rlab_test_run(h,
+                                   "train das data=syn levels=2 codes=8 tok_dim=32 text_dim=0 "
+                                   "epochs=2 hidden=16 latent=8 batch=32 steps=4",
+                                   RLAB_OK, NULL));
+    r = rlab_test_run(h, "semid.ctr model=das epochs=3", RLAB_OK, NULL);
+    if (r && r->ntables)
+        CHECK_STR(r->tables[0]->cells[5].s, "id+sid(item,user)");
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "semid.ctr model=nosuch", RLAB_ENOTFOUND, NULL));
+    rlab_host_free(h);
+}
+
+/* SASRec with semantic-ID embeddings: semid=<tokenizer> adds a [L K, d] table, the codes
+ * come through rlab_model_state, save / load gives the same scores, and bad names fail. */
+static void t_seqrec_semid(void)
+{
+    static const char *const load[] = {"reclab_semid.so", "reclab_seqrec.so", NULL};
+    rlab_host *h = rlab_test_host_v(PDIR, load);
+    add_ds(h, synth("syn", 240, 40));
+    rlab_result_free(rlab_test_run(
+        h, "train brkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0", RLAB_OK, NULL));
+    rlab_result *r = rlab_test_run(h,
+                                   "train sasrec data=syn name=s1 semid=brkmeans epochs=2 dim=16 "
+                                   "blocks=1 maxlen=8 batch=16 eval_every=0",
+                                   RLAB_OK, NULL);
+    CHECK(rlab_test_scalar(r, "test.hr@10") >= 0.0);
+    rlab_result_free(r);
+    rlab_model *m = rlab_models_get(rlab_host_models(h), "s1");
+    CHECK(m != NULL);
+    rlab_err err = {0};
+    rlab_ckpt *ck = m ? rlab_model_state(m, &err) : NULL;
+    int nd = 0;
+    int64_t sh[8];
+    CHECK(ck && rlab_ckpt_tensor(ck, "sid_emb", RLAB_DT_F32, &nd, sh, &err) != NULL);
+    CHECK(nd == 2 && sh[0] == 2 * 8 && sh[1] == 16);
+    rlab_ckpt_free(ck);
+    /* save -> load: the same scores */
+    char *saved = NULL;
+    CHECK_MSG(rlab_host_save_model(h, "s1", rlab_test_tmpdir(), &saved, &err) == 0, "save: %s",
+              err.msg);
+    CHECK_MSG(rlab_host_load_model(h, "s1_copy", saved, NULL, &err) == 0, "load: %s", err.msg);
+    rlab_free(saved);
+    rlab_model *m2 = rlab_models_get(rlab_host_models(h), "s1_copy");
+    const int32_t hist[3] = {3, 11, 19};
+    rlab_query q = {.user = 0, .hist = hist, .n_hist = 3};
+    float *a = malloc(240 * sizeof *a), *b = malloc(240 * sizeof *b);
+    CHECK(m && m2 && rlab_model_score_all(m, &q, 1, a, &err) == 0 &&
+          rlab_model_score_all(m2, &q, 1, b, &err) == 0);
+    CHECK(memcmp(a, b, 240 * sizeof *a) == 0);
+    free(a);
+    free(b);
+    rlab_model_release(m);
+    rlab_model_release(m2);
+    rlab_result_free(rlab_test_run(h, "train sasrec data=syn semid=nosuch epochs=1 dim=16",
+                                   RLAB_ENOTFOUND, "train sasrec: semid=nosuch: no such model"));
+    rlab_result_free(rlab_test_run(
+        h, "train sasrec data=syn semid=s1 epochs=1 dim=16", RLAB_EINVAL,
+        "train sasrec: semid=s1: a sasrec model has no semantic IDs (tensor semid.codes)"));
+    rlab_host_free(h);
+}
+
 /* ---- real data -------------------------------------------------------------------------- */
 
 static void real(const char *rel, const char *name, int codes)
@@ -689,6 +776,8 @@ static const rlab_test tests[] = {{"semid.kmeans.1", t_kmeans_lloyd},
                                   {"semid.das.1", t_user_content},
                                   {"semid.das.2", t_das_host},
                                   {"semid.das.3", t_das_learns},
+                                  {"semid.down.1", t_ctr},
+                                  {"semid.down.2", t_seqrec_semid},
                                   {"semiddata.ml100k", t_ml100k},
                                   {"semiddata.beauty", t_beauty},
                                   {NULL, NULL}};
