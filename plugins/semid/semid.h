@@ -145,6 +145,12 @@ const semid_tok *semid_tok_of(const rlab_model *m);
  * metric hooks (fit may be NULL). */
 int semid_tok_finish(semid_tok *t, const rlab_fit *fit, rlab_err *err);
 
+/* Codes [N][L] (levels only) of content rows X [N][t->D] under the trained tokenizer t: the
+ * item encoder (RQ-VAE, DAS) or the content itself (k-means kinds), then level by level the
+ * nearest code of the residual (squared L2, ties to the lower index), as training assigns
+ * them. What semid.encode and the benchmark run. */
+int semid_encode(const semid_tok *t, const float *X, int64_t N, int32_t *codes, rlab_err *err);
+
 /* The content vectors of the fit's dataset under cfg (X [n_items][*D], rlab_free). */
 int semid_content(const rlab_fit *fit, const semid_cfg *cfg, float **X, int32_t *D, rlab_err *err);
 int semid_cancelled(const rlab_fit *fit);

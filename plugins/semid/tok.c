@@ -19,6 +19,7 @@
  */
 #include "semid.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,4 +415,66 @@ rlab_model *semid_rkmeans_restore(rlab_host *host, const rlab_ckpt *ck, const vo
     const char *kind = rlab_ckpt_meta_get(ck, "reclab.kind");
     return semid_restore_common(
         ck, c, kind && !strcmp(kind, "brkmeans") ? SEMID_BRKMEANS : SEMID_RKMEANS, &spec, 1, err);
+}
+
+/* ---- encoding new content ------------------------------------------------------------- */
+
+/* out [n][E] = relu? (x [n][Din] w [Din][E] + b [E]) */
+static void dense(const float *x, int64_t n, int din, const rlab_tensor *w, const rlab_tensor *b,
+                  int relu, float *out)
+{
+    const int E = (int)w->shape[1];
+    for (int64_t r = 0; r < n; r++)
+        memcpy(out + r * E, b->data, (size_t)E * sizeof *out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, E, din, 1.0f, x, din, w->data, E,
+                1.0f, out, E);
+    if (relu)
+        for (int64_t k = 0; k < n * E; k++)
+            out[k] = out[k] > 0.0f ? out[k] : 0.0f;
+}
+
+int semid_encode(const semid_tok *t, const float *X, int64_t N, int32_t *codes, rlab_err *err)
+{
+    if (!t->P)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "semid: this tokenizer has no parameters to encode with");
+    const int L = t->L, K = t->K;
+    const int net = t->kind == SEMID_RQVAE || t->kind == SEMID_DAS;
+    /* the item network: tensors 0..8 = enc.w1, enc.b1, enc.w2, enc.b2, codebooks, ... (rqvae)
+     * or item.* (DAS: the item quantiser comes first) */
+    const rlab_tensor *cb = net ? &t->P->t[4] : &t->P->t[0];
+    const int E = (int)cb->shape[2];
+    const int H = net ? (int)t->P->t[0].shape[1] : 0;
+    const int64_t CH = 1024;
+    float *h = net ? rlab_malloc((size_t)(CH * H) * sizeof *h) : NULL;
+    float *z = rlab_malloc((size_t)(CH * E) * sizeof *z);
+    int32_t *c1 = rlab_malloc((size_t)CH * sizeof *c1);
+    if ((net && !h) || !z || !c1) {
+        rlab_free(h);
+        rlab_free(z);
+        rlab_free(c1);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int64_t lo = 0; lo < N; lo += CH) {
+        const int64_t n = N - lo < CH ? N - lo : CH;
+        if (net) {
+            dense(X + lo * t->D, n, t->D, &t->P->t[0], &t->P->t[1], 1, h);
+            dense(h, n, H, &t->P->t[2], &t->P->t[3], 0, z);
+        } else
+            memcpy(z, X + lo * t->D, (size_t)(n * E) * sizeof *z);
+        for (int l = 0; l < L; l++) { /* the residual's nearest code, level by level */
+            const float *cl = cb->data + (size_t)l * K * E;
+            rlab_rvq_nearest_naive(c1, z, cl, n, K, E);
+            for (int64_t r = 0; r < n; r++) {
+                codes[(lo + r) * L + l] = c1[r];
+                const float *q = cl + (size_t)c1[r] * E;
+                for (int d = 0; d < E; d++)
+                    z[r * E + d] -= q[d];
+            }
+        }
+    }
+    rlab_free(h);
+    rlab_free(z);
+    rlab_free(c1);
+    return RLAB_OK;
 }

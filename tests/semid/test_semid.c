@@ -727,6 +727,50 @@ static void t_seqrec_semid(void)
     rlab_host_free(h);
 }
 
+/* semid.encode: the trained tokenizers re-encode their own items from content to the codes
+ * they store (RQ-VAE and DAS: the same encoder and nearest codes; residual k-means with
+ * enough iterations to converge: the centres are the means of the final assignment), and a
+ * dataset without item features is refused. */
+static void t_encode(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    static const char *const lines[] = {
+        "train rkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0 iters=200",
+        "train rqvae data=syn levels=2 codes=8 tok_dim=32 text_dim=0 epochs=5 hidden=16 latent=8",
+        "train das data=syn levels=2 codes=8 tok_dim=32 text_dim=0 epochs=2 hidden=16 latent=8 "
+        "batch=32 steps=4"};
+    static const char *const names[] = {"rkmeans", "rqvae", "das"};
+    for (int k = 0; k < 3; k++) {
+        rlab_result_free(rlab_test_run(h, lines[k], RLAB_OK, NULL));
+        int64_t sh[2];
+        int32_t *c = codes_of(h, names[k], sh);
+        char line[128];
+        snprintf(line, sizeof line, "semid.encode model=%s data=syn", names[k]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        const rlab_table *tb = r && r->ntables ? r->tables[0] : NULL;
+        CHECK(tb && tb->nrows == 240 && tb->ncols == 4);
+        int same = 0;
+        for (int i = 0; tb && c && i < 240; i++)
+            same += tb->cells[i * 4 + 1].i == c[i * 3] && tb->cells[i * 4 + 2].i == c[i * 3 + 1];
+        CHECK_MSG(same == 240, "%s: %d of 240 items re-encoded to their codes", names[k], same);
+        CHECK(rlab_test_scalar(r, "items_per_second") > 0);
+        rlab_result_free(r);
+        free(c);
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = rlab_dataset_new("bare", &err);
+    rlab_vocab_add(&ds->users, "u", 1);
+    rlab_vocab_add(&ds->items, "i", 1);
+    rlab_inter_push(&ds->inter, 0, 0, 0, 1.0f, NULL);
+    add_ds(h, ds);
+    rlab_result_free(rlab_test_run(h, "semid.encode model=rqvae data=bare", RLAB_EINVAL,
+                                   "semid.encode: dataset 'bare' has no item features to build "
+                                   "content vectors from (token lists such as genres or "
+                                   "attributes, or titles)"));
+    rlab_host_free(h);
+}
+
 /* ---- real data -------------------------------------------------------------------------- */
 
 static void real(const char *rel, const char *name, int codes)
@@ -778,6 +822,7 @@ static const rlab_test tests[] = {{"semid.kmeans.1", t_kmeans_lloyd},
                                   {"semid.das.3", t_das_learns},
                                   {"semid.down.1", t_ctr},
                                   {"semid.down.2", t_seqrec_semid},
+                                  {"semid.encode.1", t_encode},
                                   {"semiddata.ml100k", t_ml100k},
                                   {"semiddata.beauty", t_beauty},
                                   {NULL, NULL}};
