@@ -12,8 +12,9 @@ DAS code embeddings added to its item embeddings (seqrec's semid= option).
 
 data: a path (default $RECLAB_DATA/movielens-100k: genres + title words) or "demo" (the demo
 world's item genres and titles; also the default without $RECLAB_DATA). epochs: RQ-VAE
-training epochs (the k-means kinds are one pass; DAS: as many epochs of 20 steps). The test
-suite runs `... 3` on a reduced budget. Items are the dataset's; content vectors are core/data's rlab_item_content.
+training epochs (the k-means kinds are one pass; DAS: as many epochs of 10 steps; CTR: up to
+5 SGD epochs; SASRec: 1 epoch, d 32, maxlen 20). The test suite runs `... 3` on a reduced
+budget. Items are the dataset's; content vectors are core/data's rlab_item_content.
 ]==]
 
 local reclab = require "reclab"
@@ -37,8 +38,8 @@ local kinds = {
   {"rkmeans"},
   {"brkmeans"},
   {"rqvae", epochs = epochs},
-  {"das", name = "das2", align = "two-stage", epochs = epochs, steps = 20},
-  {"das", epochs = epochs, steps = 20},
+  {"das", name = "das2", align = "two-stage", epochs = epochs, steps = 10},
+  {"das", epochs = epochs, steps = 10},
 }
 print(("%-9s %5s %5s %7s %8s %6s %9s %9s"):format(
   "kind", "level", "used", "util", "entropy", "perpl", "collision", "recon"))
@@ -64,7 +65,7 @@ for _, k in ipairs(kinds) do
     "test HR@10 %.4f NDCG@10 %.4f"):format(mname, n, s.max_dedup, r["test.hr@10"] or 0,
     r["test.ndcg@10"] or 0))
   -- downstream: CTR AUC of a logistic regression with vs without the IDs as features
-  local c = reclab.semid.ctr{model = mname}
+  local c = reclab.semid.ctr{model = mname, epochs = math.min(epochs, 5)}
   assert(c["auc.id"] > 0 and c["auc.id"] < 1 and c["auc.sid"] > 0 and c["auc.sid"] < 1)
   print(("%-9s CTR AUC (%s): ids %.4f, ids + semantic IDs %.4f; cold items (%d rows): " ..
     "%.4f, %.4f"):format(mname, c.labels, c["auc.id"], c["auc.sid"], c.cold_rows,
@@ -76,7 +77,7 @@ assert(#st.tables.ids > 0)
 -- SASRec with the DAS code embeddings added to its item embeddings, overall and on the
 -- cold-item slice (test items with fewer than 5 training interactions)
 local ok, msg = pcall(reclab.train, {"sasrec", data = name, name = "sasrec_das", semid = "das",
-  epochs = 1, seed = seed, eval_every = 0})
+  epochs = 1, seed = seed, eval_every = 0, dim = 32, maxlen = 20})
 if ok then
   local all = reclab.eval{model = "sasrec_das", split = "test"}
   local cold = reclab.eval{model = "sasrec_das", split = "test", cold = 5}
