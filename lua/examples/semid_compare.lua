@@ -57,9 +57,6 @@ local methods = {
    cf_epochs = das_epochs},
   {"das", name = "das", epochs = das_epochs, steps = das_steps},
 }
-if sasrec_epochs > 0 then
-  sasrec("sasrec", nil)
-end
 for _, k in ipairs(methods) do
   k.data, k.seed, k.levels, k.codes = "d", seed, 3, codes
   local t0 = os.clock()
@@ -78,7 +75,11 @@ for _, k in ipairs(methods) do
   emit(k.name, "ctr.auc.sid.cold", c["auc.sid.cold"])
   emit(k.name, "ctr.rows", c.rows)
   emit(k.name, "ctr.cold_rows", c.cold_rows)
-  if sasrec_epochs > 0 then
-    sasrec("sasrec_" .. k.name, k.name)
+end
+-- SASRec last (the longest part): alone, then with each tokenizer's codes, DAS first
+if sasrec_epochs > 0 then
+  sasrec("sasrec", nil)
+  for _, m in ipairs{"das", "two_stage", "rqvae", "rkmeans", "brkmeans"} do
+    sasrec("sasrec_" .. m, m)
   end
 end
