@@ -572,7 +572,8 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
                          .neg = (int)rlab_args_int(args, "neg"),
                          .seed = (uint64_t)rlab_args_int(args, "seed"),
                          .cancel = eval_cancel,
-                         .cancel_ud = ctx};
+                         .cancel_ud = ctx,
+                         .cold = (int)rlab_args_int(args, "cold")};
     rlab_eval_result *r[2] = {NULL, NULL};
     for (int w = 0; w < 2 && rc == RLAB_OK; w++) {
         if (which != 2 && which != w)
@@ -609,9 +610,14 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
         snprintf(hn, sizeof hn, "hr@%d", k);
         snprintf(nn, sizeof nn, "ndcg@%d", k);
         int hi = rlab_eval_result_find(any, hn), ni = rlab_eval_result_find(any, nn);
-        rlab_ctx_printf(ctx, "%s on %s, %s (%s ranking, %lld users): %s %.4f  %s %.4f", mname,
-                        ds->name, r[1] ? "test" : "valid", any->protocol, (long long)any->n_users,
-                        hn, hi >= 0 ? any->mean[hi] : 0.0, nn, ni >= 0 ? any->mean[ni] : 0.0);
+        char slice[96] = "";
+        if (eo.cold > 0)
+            snprintf(slice, sizeof slice, ", cold items (< %d train interactions)", eo.cold);
+        rlab_ctx_printf(ctx, "%s on %s, %s%s (%s ranking, %lld users): %s %.4f  %s %.4f", mname,
+                        ds->name, r[1] ? "test" : "valid", slice, any->protocol,
+                        (long long)any->n_users, hn, hi >= 0 ? any->mean[hi] : 0.0, nn,
+                        ni >= 0 ? any->mean[ni] : 0.0);
+        rlab_ctx_result_int(ctx, "cold", eo.cold);
         rlab_ctx_result_str(ctx, "protocol", any->protocol);
         rlab_ctx_result_int(ctx, "users", any->n_users);
         rlab_ctx_result_str(ctx, "split", which == 0 ? "valid" : which == 1 ? "test" : "both");
@@ -1010,6 +1016,14 @@ const rlab_arg rlab__eval_args[] = {
      .min = 0,
      .flags = RLAB_ARGF_MIN,
      .help = "seed of the sampled negatives"},
+    {.name = "cold",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1 << 30,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "> 0: only the cold-item slice (targets whose item has fewer than this many train "
+             "interactions)"},
     {0}};
 const rlab_arg rlab__recommend_args[] = {
     {.name = "model",

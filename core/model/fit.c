@@ -99,6 +99,34 @@ rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int w
     sp.hist_items = e->hist->items;
     sp.tgt_off = tgt->off;
     sp.tgt_items = tgt->items;
+    int64_t *cold_off = NULL, *cnt = NULL;
+    int32_t *cold_items = NULL;
+    if (o->cold > 0) { /* the cold-item slice: targets of items rare in train */
+        const int64_t nt = tgt->off[v->n_users];
+        cnt = rlab_calloc((size_t)v->n_items + 1, sizeof *cnt);
+        cold_off = rlab_malloc(((size_t)v->n_users + 1) * sizeof *cold_off);
+        cold_items = rlab_malloc((size_t)nt * sizeof *cold_items + 1);
+        if (!cnt || !cold_off || !cold_items) {
+            rlab_free(cnt);
+            rlab_free(cold_off);
+            rlab_free(cold_items);
+            rlab_free(e);
+            rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            return NULL;
+        }
+        for (int64_t k = 0; k < v->train.off[v->n_users]; k++)
+            cnt[v->train.items[k]]++;
+        int64_t n = 0;
+        cold_off[0] = 0;
+        for (int32_t u = 0; u < v->n_users; u++) {
+            for (int64_t k = tgt->off[u]; k < tgt->off[u + 1]; k++)
+                if (cnt[tgt->items[k]] < o->cold)
+                    cold_items[n++] = tgt->items[k];
+            cold_off[u + 1] = n;
+        }
+        sp.tgt_off = cold_off;
+        sp.tgt_items = cold_items;
+    }
     sp.ks = o->ks;
     sp.n_ks = o->n_ks;
     sp.metrics = o->metrics ? o->metrics : RLAB_EM_HR | RLAB_EM_RECALL | RLAB_EM_NDCG | RLAB_EM_MRR;
@@ -112,6 +140,9 @@ rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int w
     sp.cancel_ud = o->cancel_ud;
     rlab_eval_result *r = rlab_eval_ranking(&sp, err);
     rlab_free(e);
+    rlab_free(cnt);
+    rlab_free(cold_off);
+    rlab_free(cold_items);
     return r;
 }
 

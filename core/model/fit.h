@@ -138,6 +138,10 @@ typedef struct rlab_eval_opts {
     int batch; /* 0 = 256 */
     int (*cancel)(void *ud);
     void *cancel_ud;
+    /* > 0: rank only the targets whose item has fewer than `cold` interactions in the view's
+     * train part (the cold-item slice; users without such a target are skipped); 0 = every
+     * target. Appended. */
+    int cold;
 } rlab_eval_opts;
 
 /* Rank the valid or test targets (RLAB_VIEW_VALID / _TEST) of view v with model m, with the

@@ -44,9 +44,22 @@ typedef struct semid_cfg {
     float beta;   /* commitment weight */
     int restart;  /* dead-code restart at the end of every epoch */
     int balanced; /* private: set by the kind (brkmeans), not a field */
+    /* DAS (das.c) */
+    int align;           /* SEMID_ALIGN_*: one-stage (joint), two-stage, none */
+    float alpha;         /* weight of L_cf */
+    float align_beta;    /* weight of L_align */
+    float temp;          /* InfoNCE temperature */
+    float w_unbiased;    /* L_cf: weight of the unbiased (interest . content) BCE */
+    float w_pop;         /* L_cf: weight of the popularity / conformity supervision */
+    float w_orth;        /* L_cf: weight of the orthogonality penalty */
+    int cf_epochs;       /* two-stage: passes of the CF stage (0 = epochs) */
+    int steps;           /* steps per epoch (0 = every training interaction once) */
+    char views[16];      /* alignments to use, digits 1-6 */
+    char user_cols[128]; /* user features of the demographics block ("" = automatic) */
 } semid_cfg;
 
-enum { SEMID_RKMEANS = 0, SEMID_BRKMEANS = 1, SEMID_RQVAE = 2 };
+enum { SEMID_RKMEANS = 0, SEMID_BRKMEANS = 1, SEMID_RQVAE = 2, SEMID_DAS = 3 };
+enum { SEMID_ALIGN_JOINT = 0, SEMID_ALIGN_TWO_STAGE = 1, SEMID_ALIGN_NONE = 2 };
 
 /* ---- k-means (kmeans.c) ------------------------------------------------------------------ */
 
@@ -113,6 +126,11 @@ typedef struct semid_tok {
     int32_t *pid;       /* [n_items][L] prefix ids, for scoring */
     rlab_params *P;     /* rkmeans/brkmeans: "codebooks" [L][K][D]; rqvae: the network */
     int64_t train_info; /* k-means: iterations of the last level; rqvae: epochs */
+    /* DAS only: the users' semantic IDs (NULL for item-only tokenizers) */
+    int32_t n_ucodes;   /* rows of ucodes (the dataset's users) */
+    int32_t *ucodes;    /* [n_ucodes][L + 1] */
+    int32_t umax_dedup; /* largest user de-duplication digit */
+    int32_t DU;         /* user content dims */
 } semid_tok;
 
 extern const rlab_model_vt semid_vt;
@@ -127,11 +145,37 @@ const semid_tok *semid_tok_of(const rlab_model *m);
  * metric hooks (fit may be NULL). */
 int semid_tok_finish(semid_tok *t, const rlab_fit *fit, rlab_err *err);
 
+/* Codes [N][L] (levels only) of content rows X [N][t->D] under the trained tokenizer t: the
+ * item encoder (RQ-VAE, DAS) or the content itself (k-means kinds), then level by level the
+ * nearest code of the residual (squared L2, ties to the lower index), as training assigns
+ * them. What semid.encode and the benchmark run. */
+int semid_encode(const semid_tok *t, const float *X, int64_t N, int32_t *codes, rlab_err *err);
+
 /* The content vectors of the fit's dataset under cfg (X [n_items][*D], rlab_free). */
 int semid_content(const rlab_fit *fit, const semid_cfg *cfg, float **X, int32_t *D, rlab_err *err);
 int semid_cancelled(const rlab_fit *fit);
 
-extern const rlab_fit_ops semid_rkmeans_fit, semid_brkmeans_fit, semid_rqvae_fit;
+extern const rlab_fit_ops semid_rkmeans_fit, semid_brkmeans_fit, semid_rqvae_fit, semid_das_fit;
+rlab_model *semid_das_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err);
+/* The tokenizer kinds' names, indexed by SEMID_* ("rkmeans", ..., "das"). */
+extern const char *const semid_kind_names[];
+
+/* semid.ctr (ctr.c) */
+int semid_ctr_run(rlab_ctx *ctx, const rlab_args *args);
+
+/* ---- DAS (das.c) ------------------------------------------------------------------------- */
+
+/* User content vectors U [n_users][*DU] (rlab_free): a demographics block (TOKEN user
+ * features one-hot over their values, FLOAT features standardised; "" = every TOKEN column
+ * of at most 64 values and every FLOAT column; the block L2-normalised, absent when the
+ * dataset has no user features) followed by the mean of the content vectors X [n_items][D]
+ * of the user's items in hist (L2-normalised; zeros for a user without history). */
+int semid_user_content(const rlab_dataset *ds, const char *cols, const rlab_seqs *hist,
+                       const float *X, int D, float **U, int32_t *DU, rlab_err *err);
+
+/* The parameter specs of the DAS tokenizer block: the item RQ-VAE (names "item.*", content
+ * dims D) then the user RQ-VAE ("user.*", dims DU); 18 tensors. */
+int semid_das_specs(const semid_cfg *c, int D, int DU, rlab_param_spec *s);
 rlab_model *semid_rkmeans_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg,
                                   rlab_err *err);
 rlab_model *semid_rqvae_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg,

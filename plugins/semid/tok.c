@@ -19,12 +19,13 @@
  */
 #include "semid.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"rkmeans", "brkmeans", "rqvae"};
+const char *const semid_kind_names[] = {"rkmeans", "brkmeans", "rqvae", "das"};
 
 int semid_cancelled(const rlab_fit *fit)
 {
@@ -62,6 +63,7 @@ void semid_tok_free(semid_tok *t)
     rlab_free(t->codes);
     rlab_free(t->recon);
     rlab_free(t->pid);
+    rlab_free(t->ucodes);
     rlab_params_free(t->P);
     rlab_free(t);
 }
@@ -111,12 +113,20 @@ static int tok_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
                            t->codes, err);
     if (!rc)
         rc = rlab_ckpt_add(ck, "semid.recon", RLAB_DT_F32, 1, (int64_t[]){t->L}, t->recon, err);
+    if (!rc && t->ucodes)
+        rc = rlab_ckpt_add(ck, "semid.user_codes", RLAB_DT_I32, 2,
+                           (int64_t[]){t->n_ucodes, t->L + 1}, t->ucodes, err);
     if (!rc && t->P)
         rc = rlab_ckpt_add_params(ck, t->P, NULL, err);
     if (!rc)
         rc = rlab_ckpt_set_meta(ck, "semid.dim", dim, err);
     if (!rc)
         rc = rlab_ckpt_set_meta(ck, "semid.train_info", info, err);
+    if (!rc && t->ucodes) {
+        char udim[24];
+        snprintf(udim, sizeof udim, "%d", (int)t->DU);
+        rc = rlab_ckpt_set_meta(ck, "semid.user_dim", udim, err);
+    }
     return rc;
 }
 
@@ -125,7 +135,7 @@ static void tok_describe(const rlab_model *m, char *buf, size_t size)
     const semid_tok *t = m->impl;
     snprintf(buf, size,
              "%s semantic IDs: %d levels x %d codes + dedup digit (max %d) of %d items%s%s",
-             kind_names[t->kind], t->L, t->K, (int)t->max_dedup, (int)t->n_items,
+             semid_kind_names[t->kind], t->L, t->K, (int)t->max_dedup, (int)t->n_items,
              m->dataset[0] ? " on " : "", m->dataset);
 }
 
@@ -155,7 +165,7 @@ rlab_model *semid_tok_wrap(semid_tok *t, int32_t n_users, rlab_err *err)
         semid_tok_free(t);
         return NULL;
     }
-    rlab_model *m = rlab_model_new(&semid_vt, t, NULL, kind_names[t->kind], err);
+    rlab_model *m = rlab_model_new(&semid_vt, t, NULL, semid_kind_names[t->kind], err);
     if (m) {
         m->n_users = n_users;
         m->n_items = t->n_items;
@@ -405,4 +415,66 @@ rlab_model *semid_rkmeans_restore(rlab_host *host, const rlab_ckpt *ck, const vo
     const char *kind = rlab_ckpt_meta_get(ck, "reclab.kind");
     return semid_restore_common(
         ck, c, kind && !strcmp(kind, "brkmeans") ? SEMID_BRKMEANS : SEMID_RKMEANS, &spec, 1, err);
+}
+
+/* ---- encoding new content ------------------------------------------------------------- */
+
+/* out [n][E] = relu? (x [n][Din] w [Din][E] + b [E]) */
+static void dense(const float *x, int64_t n, int din, const rlab_tensor *w, const rlab_tensor *b,
+                  int relu, float *out)
+{
+    const int E = (int)w->shape[1];
+    for (int64_t r = 0; r < n; r++)
+        memcpy(out + r * E, b->data, (size_t)E * sizeof *out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, E, din, 1.0f, x, din, w->data, E,
+                1.0f, out, E);
+    if (relu)
+        for (int64_t k = 0; k < n * E; k++)
+            out[k] = out[k] > 0.0f ? out[k] : 0.0f;
+}
+
+int semid_encode(const semid_tok *t, const float *X, int64_t N, int32_t *codes, rlab_err *err)
+{
+    if (!t->P)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "semid: this tokenizer has no parameters to encode with");
+    const int L = t->L, K = t->K;
+    const int net = t->kind == SEMID_RQVAE || t->kind == SEMID_DAS;
+    /* the item network: tensors 0..8 = enc.w1, enc.b1, enc.w2, enc.b2, codebooks, ... (rqvae)
+     * or item.* (DAS: the item quantiser comes first) */
+    const rlab_tensor *cb = net ? &t->P->t[4] : &t->P->t[0];
+    const int E = (int)cb->shape[2];
+    const int H = net ? (int)t->P->t[0].shape[1] : 0;
+    const int64_t CH = 1024;
+    float *h = net ? rlab_malloc((size_t)(CH * H) * sizeof *h) : NULL;
+    float *z = rlab_malloc((size_t)(CH * E) * sizeof *z);
+    int32_t *c1 = rlab_malloc((size_t)CH * sizeof *c1);
+    if ((net && !h) || !z || !c1) {
+        rlab_free(h);
+        rlab_free(z);
+        rlab_free(c1);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int64_t lo = 0; lo < N; lo += CH) {
+        const int64_t n = N - lo < CH ? N - lo : CH;
+        if (net) {
+            dense(X + lo * t->D, n, t->D, &t->P->t[0], &t->P->t[1], 1, h);
+            dense(h, n, H, &t->P->t[2], &t->P->t[3], 0, z);
+        } else
+            memcpy(z, X + lo * t->D, (size_t)(n * E) * sizeof *z);
+        for (int l = 0; l < L; l++) { /* the residual's nearest code, level by level */
+            const float *cl = cb->data + (size_t)l * K * E;
+            rlab_rvq_nearest_naive(c1, z, cl, n, K, E);
+            for (int64_t r = 0; r < n; r++) {
+                codes[(lo + r) * L + l] = c1[r];
+                const float *q = cl + (size_t)c1[r] * E;
+                for (int d = 0; d < E; d++)
+                    z[r * E + d] -= q[d];
+            }
+        }
+    }
+    rlab_free(h);
+    rlab_free(z);
+    rlab_free(c1);
+    return RLAB_OK;
 }

@@ -153,7 +153,21 @@ static void m_free(rlab_model *m)
 static int m_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
 {
     const seqrec_model *sm = m->impl;
-    return rlab_ckpt_add_params(ck, sm->net->P, NULL, err);
+    const seqrec_net *net = sm->net;
+    int rc = rlab_ckpt_add_params(ck, net->P, NULL, err);
+    if (!rc && net->sid >= 0 && net->sid_ids) { /* semid: the code rows, and L and K */
+        char v[24];
+        snprintf(v, sizeof v, "%d", net->cfg.sid_levels);
+        rc = rlab_ckpt_set_meta(ck, "seqrec.sid_levels", v, err);
+        snprintf(v, sizeof v, "%d", net->cfg.sid_codes);
+        if (!rc)
+            rc = rlab_ckpt_set_meta(ck, "seqrec.sid_codes", v, err);
+        if (!rc)
+            rc = rlab_ckpt_add(ck, "seqrec.sid_ids", RLAB_DT_I32, 2,
+                               (int64_t[]){(int64_t)net->n_items + 1, net->cfg.sid_levels},
+                               net->sid_ids, err);
+    }
+    return rc;
 }
 
 static const rlab_model_vt seqrec_vt = {
@@ -201,12 +215,43 @@ rlab_model *seqrec_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg
         rlab_errf(err, RLAB_EFORMAT, "checkpoint: tensor 'item_emb' has a bad shape");
         return NULL;
     }
-    seqrec_net *net = seqrec_net_new(&c, (int32_t)(sh[0] - 1), err);
+    const int32_t N = (int32_t)(sh[0] - 1);
+    /* semid: L, K and the code rows (l K + code) of every item */
+    const char *sl = rlab_ckpt_meta_get(ck, "seqrec.sid_levels");
+    const char *sk = rlab_ckpt_meta_get(ck, "seqrec.sid_codes");
+    const int32_t *sid = NULL;
+    if (sl) {
+        c.sid_levels = atoi(sl);
+        c.sid_codes = sk ? atoi(sk) : 0;
+        sid = rlab_ckpt_tensor(ck, "seqrec.sid_ids", RLAB_DT_I32, &nd, sh, err);
+        if (!sid)
+            return NULL;
+        if (c.sid_levels < 1 || c.sid_levels > 64 || c.sid_codes < 1 || nd != 2 ||
+            sh[0] != (int64_t)N + 1 || sh[1] != c.sid_levels) {
+            rlab_errf(err, RLAB_EFORMAT, "checkpoint: semantic-ID tables do not match");
+            return NULL;
+        }
+    }
+    seqrec_net *net = seqrec_net_new(&c, N, err);
     if (!net)
         return NULL;
     if (rlab_ckpt_get_params(ck, net->P, NULL, 0, err)) {
         seqrec_net_free(net);
         return NULL;
+    }
+    if (sid) {
+        const int L = c.sid_levels;
+        int32_t *codes = rlab_malloc(((size_t)N + 1) * (size_t)L * sizeof *codes);
+        int rc = codes ? RLAB_OK : rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        for (int64_t x = 0; !rc && x < (int64_t)N * L; x++)
+            codes[x] = sid[x] - (int32_t)(x % L) * c.sid_codes;
+        if (!rc)
+            rc = seqrec_net_set_sid(net, codes, L, err);
+        rlab_free(codes);
+        if (rc) {
+            seqrec_net_free(net);
+            return NULL;
+        }
     }
     return seqrec_model_wrap(net, NULL, err);
 }

@@ -54,6 +54,9 @@ const rlab_field seqrec_fields[] = {
     RLAB_FIELD_FLOAT(seqrec_config, repair, "0", 0, 1e3,
                      "loss=rank: weight of the bidirectional repair loss (0 = off)"),
     RLAB_FIELD_INT(seqrec_config, repair_k, "10", 1, 1000, "loss=rank: K of the repair loss"),
+    RLAB_FIELD_STR(seqrec_config, semid, "",
+                   "semantic-ID tokenizer (plugins/semid model): its code embeddings, one "
+                   "table per level, are added to the item embeddings"),
     {0}};
 
 /* MQSA-TED = the official main.py (d 64, lr 1e-3, l2 1e-4, batch 256, 200 epochs, seed 2023,
@@ -191,6 +194,10 @@ seqrec_net *seqrec_net_new(const seqrec_config *cfg, int32_t n_items, rlab_err *
      * zero row; SASRec's embedding(zero_pad=True) likewise). */
     net->E = add_spec(L, "item_emb", 2, (int64_t)n_items + 1, d, emb_init, 0.01f);
     net->pos = add_spec(L, "pos_emb", 2, cfg->maxlen, d, emb_init, 0.01f);
+    net->sid = cfg->sid_levels > 0
+                   ? add_spec(L, "sid_emb", 2, (int64_t)cfg->sid_levels * cfg->sid_codes, d,
+                              emb_init, 0.01f)
+                   : -1;
     net->br[0].on = cfg->branches != SEQREC_BR_LONG;
     net->br[1].on = cfg->model == SEQREC_MQSA && cfg->branches != SEQREC_BR_SHORT;
     if (!net->br[0].on && !net->br[1].on)
@@ -250,12 +257,53 @@ seqrec_net *seqrec_net_new(const seqrec_config *cfg, int32_t n_items, rlab_err *
     return net;
 }
 
+int seqrec_net_set_sid(seqrec_net *net, const int32_t *codes, int stride, rlab_err *err)
+{
+    const int L = net->cfg.sid_levels, K = net->cfg.sid_codes;
+    const int32_t N = net->n_items;
+    if (net->sid < 0 || L < 1 || stride < L)
+        return rlab_errf(err, RLAB_EINVAL, "seqrec: this network has no semantic-ID table");
+    int32_t *ids = rlab_malloc(((size_t)N + 1) * (size_t)L * sizeof *ids);
+    if (!ids)
+        return rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+    for (int32_t i = 0; i < N; i++)
+        for (int l = 0; l < L; l++) {
+            const int32_t c = codes[(size_t)i * stride + l];
+            if (c < 0 || c >= K) {
+                rlab_free(ids);
+                return rlab_errf(err, RLAB_EINVAL,
+                                 "seqrec: item %d has code %d at level %d, not in [0, %d)", (int)i,
+                                 (int)c, l + 1, K);
+            }
+            ids[(size_t)i * L + l] = l * K + c;
+        }
+    for (int l = 0; l < L; l++)
+        ids[(size_t)N * L + l] = -1;
+    rlab_free(net->sid_ids);
+    net->sid_ids = ids;
+    return RLAB_OK;
+}
+
+rlab_tensor *seqrec_item_table(const seqrec_net *net, rlab_tape *t, rlab_tensor *W)
+{
+    if (net->sid < 0)
+        return &W[net->E];
+    if (!net->sid_ids)
+        return rlab_tape_fail(t, RLAB_ESTATE, "seqrec: semantic-ID codes not set");
+    const int L = net->cfg.sid_levels;
+    const int64_t N1 = (int64_t)net->n_items + 1, d = net->cfg.dim;
+    rlab_tensor *g =
+        rlab_t_gather(t, &W[net->sid], net->sid_ids, N1 * L, -1, 3, (int64_t[]){N1, L, d});
+    return rlab_t_add(t, &W[net->E], rlab_t_sum(t, g, 1));
+}
+
 void seqrec_net_free(seqrec_net *net)
 {
     if (!net)
         return;
     rlab_params_free(net->P);
     rlab_free(net->frozen);
+    rlab_free(net->sid_ids);
     rlab_free(net);
 }
 
@@ -351,6 +399,14 @@ rlab_tensor *seqrec_forward(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
                             const uint8_t *valid, const int32_t *pos_ids, int B, int Tb,
                             const int32_t **padix_out)
 {
+    return seqrec_forward_tab(net, t, W, seqrec_item_table(net, t, W), ids, valid, pos_ids, B, Tb,
+                              padix_out);
+}
+
+rlab_tensor *seqrec_forward_tab(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
+                                rlab_tensor *Etab, const int32_t *ids, const uint8_t *valid,
+                                const int32_t *pos_ids, int B, int Tb, const int32_t **padix_out)
+{
     const seqrec_config *c = &net->cfg;
     const int64_t nt = (int64_t)B * Tb;
     int32_t *padix = rlab_tape_alloc(t, (size_t)nt * sizeof(int32_t));
@@ -374,7 +430,7 @@ rlab_tensor *seqrec_forward(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
     if (n == 0)
         return rlab_tape_fail(t, RLAB_EINVAL, "seqrec: a batch without any real position");
     layout lo = {.B = B, .Tb = Tb, .n = n, .comp = comp, .padix = padix, .valid = valid};
-    rlab_tensor *x = rlab_t_gather(t, &W[net->E], cid, n, net->n_items, 0, NULL);
+    rlab_tensor *x = rlab_t_gather(t, Etab, cid, n, net->n_items, 0, NULL);
     x = rlab_t_scale(t, x, sqrtf((float)c->dim));
     x = rlab_t_add(t, x, rlab_t_gather(t, &W[net->pos], cpos, n, -1, 0, NULL));
     x = rlab_t_dropout(t, x, c->dropout);
@@ -404,6 +460,9 @@ size_t seqrec_arena_bytes(const seqrec_config *c, int32_t n_items, int B, int T,
     bytes += 2 * ((size_t)n_items + 17) * (size_t)c->dim * sizeof(float);
     /* (training: the CE runs on the trainer's head tape, chunk by chunk, not here) */
     bytes += (size_t)B * (size_t)T * 64; /* ids, masks, per-row stats */
+    if (c->sid_levels > 0) /* seqrec_item_table: gathered code rows, their sum, E + sum */
+        bytes += ((size_t)n_items + 1) * (size_t)c->dim * sizeof(float) *
+                 ((size_t)c->sid_levels + 2) * (training ? 2 : 1);
     return bytes + (16u << 20);
 }
 
@@ -466,7 +525,9 @@ int seqrec_infer_tape(const seqrec_net *net, rlab_tape *given, const int32_t *id
             }
         rlab_tape_reset(tape);
         const int32_t *padix = NULL;
-        rlab_tensor *H = seqrec_forward(net, tape, net->frozen, bid, val, pid, nb, Tb, &padix);
+        rlab_tensor *Etab = seqrec_item_table(net, tape, net->frozen);
+        rlab_tensor *H =
+            seqrec_forward_tab(net, tape, net->frozen, Etab, bid, val, pid, nb, Tb, &padix);
         if (rlab_tape_error(tape)) {
             rc =
                 rlab_errf(err, rlab_tape_error(tape), "seqrec forward: %s", rlab_tape_errmsg(tape));
@@ -483,8 +544,8 @@ int seqrec_infer_tape(const seqrec_net *net, rlab_tape *given, const int32_t *id
             memcpy(repr + (size_t)b0 * d, hl, (size_t)nb * (size_t)d * sizeof(float));
         if (scores) {
             // scores [nb, N] = hl [nb, d] E[:N]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, N, d, 1.0f, hl, d,
-                        net->P->t[net->E].data, d, 0.0f, scores + (size_t)b0 * N, N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, N, d, 1.0f, hl, d, Etab->data,
+                        d, 0.0f, scores + (size_t)b0 * N, N);
         }
     }
 done:

@@ -77,7 +77,10 @@ typedef struct seqrec_config {
     float rank_margin; /* m (Yue et al.: 0.5) */
     float repair;      /* weight of the repair loss (0 = off) */
     int repair_k;      /* K of the repair loss */
+    char semid[64];    /* semantic-ID tokenizer whose code embeddings are added to the item
+                          embeddings ("" = none; see seqrec_item_table) */
     /* not fields: set from the kind and the training loop's settings (model/fit.h) */
+    int sid_levels, sid_codes; /* semid: levels L and codes per level K of the tokenizer */
     int epochs;
     uint64_t seed;
     int threads;         /* 0 = leave as is */
@@ -162,6 +165,9 @@ typedef struct seqrec_net {
     rlab_params *P;
     rlab_tensor *frozen; /* [P->n] grad-free views of P (inference without grad buffers) */
     int E, pos;          /* parameter indices */
+    int sid;             /* parameter index of sid_emb [L * K, d], or -1 (no semid) */
+    int32_t *sid_ids;    /* [(n_items + 1) * L] rows of sid_emb of each item's codes (l K +
+                            code at level l); -1 on the padding row */
     seqrec_branch br[2]; /* 0 short, 1 long */
 } seqrec_net;
 
@@ -179,6 +185,18 @@ void seqrec_net_free(seqrec_net *net);
 rlab_tensor *seqrec_forward(const seqrec_net *net, rlab_tape *t, rlab_tensor *W, const int32_t *ids,
                             const uint8_t *valid, const int32_t *pos_ids, int B, int Tb,
                             const int32_t **padix_out);
+
+/* The item table the network uses, [N + 1, d] (row N = padding): W[E] itself, or with
+ * semid (cfg.sid_levels > 0) E + sum_l sid_emb[l K + code_l(i)] built on the tape
+ * (gradients flow to both tables). */
+rlab_tensor *seqrec_item_table(const seqrec_net *net, rlab_tape *t, rlab_tensor *W);
+/* seqrec_forward with the item table Etab given (from seqrec_item_table on the same tape). */
+rlab_tensor *seqrec_forward_tab(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
+                                rlab_tensor *Etab, const int32_t *ids, const uint8_t *valid,
+                                const int32_t *pos_ids, int B, int Tb, const int32_t **padix_out);
+/* Set the item codes of a semid network: codes [n_items][stride], levels 0..L-1 used
+ * (L = cfg.sid_levels; each code in [0, cfg.sid_codes), else EINVAL). */
+int seqrec_net_set_sid(seqrec_net *net, const int32_t *codes, int stride, rlab_err *err);
 
 /* Arena bytes a tape needs for a batch of B x T (training = with gradients). */
 size_t seqrec_arena_bytes(const seqrec_config *c, int32_t n_items, int B, int T, int training);

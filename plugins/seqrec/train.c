@@ -8,7 +8,9 @@
 #include "data/batch.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
+#include "host/plugin.h"
 #include "model/fit.h"
+#include "tensor/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -556,11 +558,17 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     rlab_tape_seed(t, c->seed, step * 2 + 1);
     rlab_tape_set_training(t, 1);
     rlab_tensor *W = net->P->t;
-    rlab_tensor *E = &W[net->E];
+    /* the item table of the forward and the loss: W[E], or with semid E + code embeddings
+     * (a tape tensor: the CE chunks below add into its grad, the main backward passes it on) */
+    rlab_tensor *E = seqrec_item_table(net, t, W);
     rlab_tensor Ereal = *E; /* the N real rows (a view sharing data and grad) */
     Ereal.shape[0] = N;
     Ereal.n = (int64_t)N * d;
-    rlab_tensor *H = seqrec_forward(net, t, W, tr->ids, tr->valid, tr->pos, Bk, Tb, NULL);
+    /* TED runs after the main backward: it distils into the free table W[E] only */
+    rlab_tensor Eted = W[net->E];
+    Eted.shape[0] = N;
+    Eted.n = (int64_t)N * d;
+    rlab_tensor *H = seqrec_forward_tab(net, t, W, E, tr->ids, tr->valid, tr->pos, Bk, Tb, NULL);
     /* compact targets / negatives in the same (row-major) order as the rows of H */
     int64_t n = 0;
     for (int64_t i = 0; i < (int64_t)Bk * Tb; i++)
@@ -648,10 +656,10 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
                 tr->kd_off[r + 1] = nz;
             }
             tr->sec[3] += rlab_now() - tf;
-            rlab_tensor *s = rlab_t_gather(kt, &Ereal, tr->heads + r0, kc, -1, 0, NULL);
+            rlab_tensor *s = rlab_t_gather(kt, &Eted, tr->heads + r0, kc, -1, 0, NULL);
             s = rlab_t_dropout(kt, rlab_t_scale(kt, s, sqrtf((float)d)), c->dropout);
             /* CE(teacher, softmax(s E^T / tau)) fused: no [kc, N] teacher or gradient */
-            rlab_tensor *l = rlab_t_soft_xent_items(kt, s, &Ereal, tr->kd_base, tr->kd_off,
+            rlab_tensor *l = rlab_t_soft_xent_items(kt, s, &Eted, tr->kd_base, tr->kd_off,
                                                     tr->kd_col, tr->kd_delta, c->tau, 256);
             const double w = (double)kc / (double)nh;
             if (head_backward(kt, l, (float)((double)c->lambda_kd * w), w, "TED", &kd, err))
@@ -735,6 +743,54 @@ static void sq_close_epoch(seqrec_state *st)
     st->t_epoch = 0.0;
 }
 
+/* semid=NAME: the item codes of a semantic-ID tokenizer registered in the session, read
+ * through the plugin API (rlab_model_state, tensor "semid.codes" I32 [n_items, L + 1]: L
+ * codes and a de-duplication digit, which is not used). Sets c->sid_levels / sid_codes
+ * (K = the largest code + 1) and *codes [n_items][L + 1] (rlab_free). */
+static int load_semid(const rlab_fit *fit, seqrec_config *c, int32_t n_items, int32_t **codes,
+                      rlab_err *err)
+{
+    if (!fit->host)
+        return rlab_errf(err, RLAB_EINVAL, "semid=%s: needs a session (train through the host)",
+                         c->semid);
+    rlab_model *m = rlab_models_get(rlab_host_models(fit->host), c->semid);
+    if (!m)
+        return rlab_errf(err, RLAB_ENOTFOUND, "semid=%s: no such model", c->semid);
+    rlab_ckpt *ck = rlab_model_state(m, err);
+    int rc = ck ? RLAB_OK : (err->code ? err->code : RLAB_ENOMEM);
+    int nd = 0;
+    int64_t sh[8];
+    const int32_t *cd = NULL;
+    if (!rc) {
+        rlab_err e2 = {0};
+        cd = rlab_ckpt_tensor(ck, "semid.codes", RLAB_DT_I32, &nd, sh, &e2);
+        if (!cd || nd != 2 || sh[1] < 2)
+            rc = rlab_errf(err, RLAB_EINVAL,
+                           "semid=%s: a %s model has no semantic IDs (tensor semid.codes)",
+                           c->semid, m->kind);
+        else if (sh[0] != n_items)
+            rc = rlab_errf(err, RLAB_EINVAL, "semid=%s: codes of %lld items, the data has %d",
+                           c->semid, (long long)sh[0], (int)n_items);
+    }
+    if (!rc) {
+        const int L = (int)sh[1] - 1;
+        int32_t K = 0;
+        for (int64_t i = 0; i < sh[0]; i++)
+            for (int l = 0; l < L; l++)
+                K = cd[i * sh[1] + l] + 1 > K ? cd[i * sh[1] + l] + 1 : K;
+        c->sid_levels = L;
+        c->sid_codes = K;
+        *codes = rlab_malloc((size_t)(sh[0] * sh[1]) * sizeof **codes);
+        if (!*codes)
+            rc = rlab_errf(err, RLAB_ENOMEM, "seqrec: out of memory");
+        else
+            memcpy(*codes, cd, (size_t)(sh[0] * sh[1]) * sizeof **codes);
+    }
+    rlab_ckpt_free(ck);
+    rlab_model_release(m);
+    return rc;
+}
+
 static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
 {
     seqrec_state *st = rlab_calloc(1, sizeof *st);
@@ -753,8 +809,18 @@ static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
         rc = seqrec_data_from_view(fit->view, c->maxlen, &st->d, err);
     if (rc == RLAB_OK && c->loss == SEQREC_LOSS_RANK)
         rc = seqrec_data_lists(fit->data, &st->d, err);
+    int32_t *sid_codes = NULL;
+    if (rc == RLAB_OK && c->semid[0] && c->loss == SEQREC_LOSS_RANK)
+        rc = rlab_errf(err, RLAB_EINVAL,
+                       "semid= and loss=rank together are not supported (the ranking head "
+                       "scores the plain item table)");
+    if (rc == RLAB_OK && c->semid[0])
+        rc = load_semid(fit, c, st->d.n_items, &sid_codes, err);
     if (rc == RLAB_OK && !(st->net = seqrec_net_new(c, st->d.n_items, err)))
         rc = err->code ? err->code : RLAB_ENOMEM;
+    if (rc == RLAB_OK && sid_codes)
+        rc = seqrec_net_set_sid(st->net, sid_codes, c->sid_levels + 1, err);
+    rlab_free(sid_codes);
     if (rc == RLAB_OK) {
         st->m = seqrec_model_wrap(st->net, NULL, err); /* takes the net */
         if (!st->m) {

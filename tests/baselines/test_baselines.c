@@ -226,6 +226,35 @@ static void t_pop_test(void)
     rlab_host_free(h);
 }
 
+/* The cold-item slice (eval cold=N): LOO train counts of the tiny data are i0 3 (u0, u1, u3),
+ * i1 2, i2 1, i3 0, i4 1. cold=1 keeps the test targets of items never seen in train: i3 of
+ * u0 (rank 1) and of u2 (rank 2), not u1's i4 (count 1):
+ *   hr@1 = 0, hr@5 = 1, ndcg@5 = (1/log2(3) + 1/2) / 2, mrr@5 = (1/2 + 1/3) / 2, 2 users.
+ * cold=2 adds u1's i4 (rank 0): the full test set of t_pop_test. */
+static void t_pop_cold(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, tiny("tiny"));
+    rlab_result_free(run(h, "train pop data=tiny", RLAB_OK, NULL));
+    rlab_result *res = run(h, "eval model=pop split=test k=1 cold=1", RLAB_OK, NULL);
+    const double l3 = 1.0 / log2(3.0);
+    CHECK_NEAR(scalar(res, "test.hr@1"), 0.0, 1e-9);
+    CHECK_NEAR(scalar(res, "test.hr@5"), 1.0, 1e-9);
+    CHECK_NEAR(scalar(res, "test.ndcg@5"), (l3 + 0.5) / 2.0, 1e-9);
+    CHECK_NEAR(scalar(res, "test.mrr@5"), (0.5 + 1.0 / 3.0) / 2.0, 1e-9);
+    CHECK_NEAR(scalar(res, "users"), 2, 0);
+    CHECK_NEAR(scalar(res, "cold"), 1, 0);
+    CHECK(res && res->nlines == 1);
+    if (res && res->nlines)
+        CHECK_STR_CONTAINS(res->lines[0], "cold items (< 1 train interactions)");
+    rlab_result_free(res);
+    res = run(h, "eval model=pop split=test k=1 cold=2", RLAB_OK, NULL);
+    CHECK_NEAR(scalar(res, "test.mrr@5"), (0.5 + 1.0 + 1.0 / 3.0) / 3.0, 1e-9);
+    CHECK_NEAR(scalar(res, "users"), 3, 0);
+    rlab_result_free(res);
+    rlab_host_free(h);
+}
+
 /* Valid item, history = train masked:
  *   u0: hist {i0,i1}, target i2 (1); i4 (1) ties, i3 (0) below -> expected rank 0.5
  *   u1: hist {i0,i2}, target i1 (2) -> rank 0;  u2: hist {i1}, target i0 (3) -> rank 0
@@ -652,14 +681,23 @@ static void t_beauty(void)
 }
 
 static const rlab_test tests[] = {
-    {"bl.load.1", t_load},          {"bl.args.1", t_args},
-    {"bl.pop.1", t_pop_scores},     {"bl.pop.2", t_pop_test},
-    {"bl.pop.3", t_pop_valid},      {"bl.knn.1", t_knn},
-    {"bl.bpr.1", t_bpr_hand},       {"bl.bpr.2", t_bpr_train},
-    {"bl.eval.1", t_eval_mismatch}, {"bl.save.1", t_save},
-    {"bl.cancel.1", t_cancel},      {"bl.store.1", t_store},
-    {"bl.demo.1", t_demo},          {"bldata.ml100k", t_ml100k},
-    {"bldata.beauty", t_beauty},    {NULL, NULL},
+    {"bl.load.1", t_load},
+    {"bl.args.1", t_args},
+    {"bl.pop.1", t_pop_scores},
+    {"bl.pop.2", t_pop_test},
+    {"bl.pop.3", t_pop_valid},
+    {"bl.pop.4", t_pop_cold},
+    {"bl.knn.1", t_knn},
+    {"bl.bpr.1", t_bpr_hand},
+    {"bl.bpr.2", t_bpr_train},
+    {"bl.eval.1", t_eval_mismatch},
+    {"bl.save.1", t_save},
+    {"bl.cancel.1", t_cancel},
+    {"bl.store.1", t_store},
+    {"bl.demo.1", t_demo},
+    {"bldata.ml100k", t_ml100k},
+    {"bldata.beauty", t_beauty},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

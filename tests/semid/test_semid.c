@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PDIR RLAB_SEMID_PLUGIN_DIR
 
@@ -192,7 +193,7 @@ static rlab_dataset *synth(const char *name, int n_items, int n_users)
 /* ---- rq-vae on the core loop ------------------------------------------------------------ */
 
 typedef struct {
-    double loss[64];
+    double loss[64], align[64];
     int n;
 } losses;
 
@@ -203,6 +204,8 @@ static int on_metric(void *ud, int64_t step, const char *split, const char *name
     losses *l = ud;
     if (!strcmp(split, "train") && !strcmp(name, "loss") && step >= 1 && step <= 64)
         l->loss[step - 1] = value, l->n = (int)step;
+    if (!strcmp(split, "train") && !strcmp(name, "align") && step >= 1 && step <= 64)
+        l->align[step - 1] = value;
     return RLAB_OK;
 }
 
@@ -417,6 +420,357 @@ static void t_host_nofeat(void)
     rlab_host_free(h);
 }
 
+/* ---- DAS ------------------------------------------------------------------------------- */
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+}
+
+/* User content vectors by hand: ML-100K files with two users (ages 20 and 40 -> z-scores -1
+ * and +1; genders M and F), three items; user 1 rated items 1 and 2, user 2 item 3. */
+static void t_user_content(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/ucontent", rlab_test_tmpdir());
+    mkdir(dir, 0700);
+    write_file(dir, "u.data", "1\t1\t5\t100\n1\t2\t3\t101\n2\t3\t4\t102\n");
+    write_file(dir, "u.item",
+               "1|A (1995)|01-Jan-1995||x|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+               "2|B (1995)|01-Jan-1995||x|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+               "3|C (1995)|01-Jan-1995||x|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n");
+    write_file(dir, "u.user", "1|20|M|student|11111\n2|40|F|writer|22222\n");
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_load_ml100k(dir, "uc", &ds, &err) == 0, "load: %s", err.msg);
+    if (!ds)
+        return;
+    rlab_view_opts vo = rlab_view_defaults();
+    vo.split = RLAB_SPLIT_NONE;
+    rlab_view *v = NULL;
+    CHECK(rlab_view_new(ds, &vo, &v, &err) == RLAB_OK);
+    /* items: one-hot genres only (no text): x1 = e_0, x2 = e_1, x3 = (e_0 + e_1) / sqrt 2 */
+    rlab_content_opts co = rlab_content_defaults();
+    co.text_dim = 0;
+    float *X = NULL, *U = NULL;
+    int32_t D = 0, DU = 0;
+    CHECK(rlab_item_content(ds, &co, &X, &D, &err) == 0);
+    /* the history block: user 1 = mean(x1, x2) normalised = (1, 1) / sqrt 2; user 2 had item 3 */
+    CHECK_MSG(semid_user_content(ds, "age,gender", &v->train, X, D, &U, &DU, &err) == 0, "%s",
+              err.msg);
+    CHECK_EQ_INT(DU, 3 + D);
+    const double r2 = 1.0 / sqrt(2.0);
+    /* demographics: [age z-score, M, F] normalised: user 1 (-1, 1, 0)/sqrt 2, user 2 (1, 0, 1)/sqrt
+     * 2 */
+    CHECK_NEAR(U[0], -r2, 1e-6);
+    CHECK_NEAR(U[1], r2, 1e-6);
+    CHECK_NEAR(U[2], 0.0, 1e-6);
+    CHECK_NEAR(U[DU + 0], r2, 1e-6);
+    CHECK_NEAR(U[DU + 1], 0.0, 1e-6);
+    CHECK_NEAR(U[DU + 2], r2, 1e-6);
+    /* x1 and x2 are orthogonal unit vectors: their normalised mean is (x1 + x2) / sqrt 2 */
+    CHECK_NEAR(X[0] * X[D] + X[1] * X[D + 1], 0.0, 1e-9);
+    for (int d = 0; d < D; d++) {
+        CHECK_NEAR(U[3 + d], (double)(X[d] + X[D + d]) * r2, 1e-6);
+        CHECK_NEAR(U[DU + 3 + d], X[2 * D + d], 1e-6); /* one item: its (unit) vector */
+    }
+    rlab_free(U);
+    /* automatic columns: age (number), gender, occupation and zip (categories of <= 64
+     * values): 1 + 2 + 2 + 2 */
+    CHECK(semid_user_content(ds, "", &v->train, X, D, &U, &DU, &err) == 0);
+    CHECK_EQ_INT(DU, 7 + D);
+    rlab_free(U);
+    rlab_free(X);
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+}
+
+/* The state tensors of a DAS model: item codes [n_items, L + 1], user codes [n_users, L + 1]. */
+static void das_codes(rlab_host *h, const char *name, int32_t **ic, int32_t **uc, int64_t *ni,
+                      int64_t *nu)
+{
+    rlab_model *m = rlab_models_get(rlab_host_models(h), name);
+    CHECK_MSG(m != NULL, "model %s", name);
+    if (!m)
+        return;
+    rlab_err err = {0};
+    rlab_ckpt *ck = rlab_model_state(m, &err);
+    int nd = 0;
+    int64_t s[8];
+    const int32_t *c = rlab_ckpt_tensor(ck, "semid.codes", RLAB_DT_I32, &nd, s, &err);
+    CHECK(c && nd == 2);
+    *ni = s[0];
+    *ic = malloc((size_t)(s[0] * s[1]) * sizeof **ic);
+    memcpy(*ic, c, (size_t)(s[0] * s[1]) * sizeof **ic);
+    c = rlab_ckpt_tensor(ck, "semid.user_codes", RLAB_DT_I32, &nd, s, &err);
+    CHECK_MSG(c && nd == 2, "semid.user_codes: %s", err.msg);
+    *nu = s[0];
+    *uc = malloc((size_t)(s[0] * s[1]) * sizeof **uc);
+    memcpy(*uc, c, (size_t)(s[0] * s[1]) * sizeof **uc);
+    rlab_ckpt_free(ck);
+    rlab_model_release(m);
+}
+
+static int64_t n_unique(const int32_t *codes, int64_t n, int L)
+{
+    int32_t *pid = malloc((size_t)(n * L) * sizeof *pid);
+    rlab_err err = {0};
+    CHECK(semid_prefix_ids(codes, n, L, L, pid, &err) == 0);
+    int32_t mx = 0;
+    for (int64_t i = 0; i < n; i++)
+        mx = pid[i * L + L - 1] > mx ? pid[i * L + L - 1] : mx;
+    free(pid);
+    return mx + 1;
+}
+
+/* DAS through the host: the three alignment modes train, item and user IDs are unique,
+ * save / load keeps both, bad views are refused. */
+static void t_das_host(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    static const char *const modes[] = {"joint", "two-stage", "none"};
+    for (int k = 0; k < 3; k++) {
+        char line[400], name[32];
+        snprintf(name, sizeof name, "das_%d", k);
+        snprintf(line, sizeof line,
+                 "train das data=syn name=%s align=%s levels=2 codes=8 tok_dim=32 text_dim=0 "
+                 "epochs=4 cf_epochs=2 hidden=16 latent=8 batch=32 steps=6 seed=5",
+                 name, modes[k]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        CHECK(rlab_test_scalar(r, "test.hr@10") >= 0.0);
+        rlab_result_free(r);
+        int32_t *ic = NULL, *uc = NULL;
+        int64_t ni = 0, nu = 0;
+        das_codes(h, name, &ic, &uc, &ni, &nu);
+        CHECK_EQ_INT(ni, 240);
+        CHECK_EQ_INT(nu, 40);
+        CHECK_EQ_INT(n_unique(ic, ni, 3), 240);
+        CHECK_EQ_INT(n_unique(uc, nu, 3), 40);
+        /* save -> load keeps both */
+        rlab_err err = {0};
+        char *saved = NULL;
+        CHECK_MSG(rlab_host_save_model(h, name, rlab_test_tmpdir(), &saved, &err) == 0, "save: %s",
+                  err.msg);
+        char copy[40];
+        snprintf(copy, sizeof copy, "%s_copy", name);
+        CHECK_MSG(rlab_host_load_model(h, copy, saved, NULL, &err) == 0, "load: %s", err.msg);
+        rlab_free(saved);
+        int32_t *ic2 = NULL, *uc2 = NULL;
+        int64_t ni2 = 0, nu2 = 0;
+        das_codes(h, copy, &ic2, &uc2, &ni2, &nu2);
+        CHECK(ic2 && ni2 == ni && memcmp(ic, ic2, (size_t)ni * 3 * sizeof *ic) == 0);
+        CHECK(uc2 && nu2 == nu && memcmp(uc, uc2, (size_t)nu * 3 * sizeof *uc) == 0);
+        free(ic);
+        free(uc);
+        free(ic2);
+        free(uc2);
+    }
+    rlab_result_free(rlab_test_run(h, "train das data=syn codes=8 views=17", RLAB_EINVAL,
+                                   "train das: views='17': expected digits 1-6 (the six "
+                                   "alignments)"));
+    rlab_host_free(h);
+}
+
+/* The objective learns (the core loop driven directly, metrics per epoch): over 30 epochs the
+ * joint loss and its alignment part fall, align=none has no alignment part, and the same
+ * seed gives the same run. */
+static void das_train(rlab_dataset *ds, int align, losses *ls)
+{
+    rlab_err err = {0};
+    rlab_view_opts vo = rlab_view_defaults();
+    rlab_view *v = NULL;
+    CHECK(rlab_view_new(ds, &vo, &v, &err) == RLAB_OK);
+    semid_cfg c = {.levels = 2,
+                   .codes = 8,
+                   .iters = 10,
+                   .tok_dim = 32,
+                   .text_dim = 0,
+                   .text_weight = 0.5f,
+                   .hidden = 32,
+                   .latent = 8,
+                   .batch = 32,
+                   .lr = 3e-3,
+                   .beta = 0.25f,
+                   .restart = 1,
+                   .align = align,
+                   .alpha = 1,
+                   .align_beta = 0.5f,
+                   .temp = 0.1f,
+                   .w_unbiased = 1,
+                   .w_pop = 1,
+                   .w_orth = 1,
+                   .steps = 4,
+                   .views = "123456"};
+    rlab_fit_opts o = {.epochs = 30, .eval_every = 0, .seed = 7};
+    rlab_fit fit = {
+        .view = v, .cfg = &c, .opts = &o, .kind = "das", .data = ds, .ud = ls, .metric = on_metric};
+    rlab_fit_result res;
+    rlab_model *m = rlab_fit_run(&semid_das_fit, &fit, &res, &err);
+    CHECK_MSG(m != NULL, "das: %s", err.msg);
+    rlab_model_release(m);
+    rlab_view_free(v);
+}
+
+static void t_das_learns(void)
+{
+    rlab_dataset *ds = synth("syn", 240, 40);
+    losses a = {0}, b = {0};
+    das_train(ds, SEMID_ALIGN_JOINT, &a);
+    CHECK_EQ_INT(a.n, 30);
+    CHECK_MSG(a.loss[29] < 0.8 * a.loss[0], "loss %g -> %g: expected to fall by a fifth", a.loss[0],
+              a.loss[29]);
+    /* 6 symmetric views of 32 rows start near 6 ln 32 = 20.8 */
+    CHECK_MSG(a.align[0] > 10.0 && a.align[29] < 0.8 * a.align[0],
+              "align %g -> %g: expected to fall by a fifth", a.align[0], a.align[29]);
+    das_train(ds, SEMID_ALIGN_JOINT, &b);
+    CHECK(memcmp(a.loss, b.loss, sizeof a.loss) == 0);
+    losses c = {0};
+    das_train(ds, SEMID_ALIGN_NONE, &c);
+    CHECK_EQ_INT(c.n, 30);
+    for (int e = 0; e < 30; e++)
+        CHECK_NEAR(c.align[e], 0.0, 0.0);
+    rlab_dataset_free(ds);
+}
+
+/* ---- downstream: semid.ctr and seqrec's semid= ------------------------------------------ */
+
+/* semid.ctr on the synthetic data (no ratings: one sampled negative per positive): two AUCs
+ * in [0, 1] over the held-out rows (2 x (valid + test targets)), the same again with the same
+ * seed, DAS adds its user codes. */
+static void t_ctr(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    rlab_result_free(rlab_test_run(
+        h, "train brkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0", RLAB_OK, NULL));
+    rlab_result *r = rlab_test_run(h, "semid.ctr model=brkmeans epochs=3", RLAB_OK, NULL);
+    const double a0 = rlab_test_scalar(r, "auc.id"), a1 = rlab_test_scalar(r, "auc.sid");
+    CHECK_MSG(a0 >= 0 && a0 <= 1 && a1 >= 0 && a1 <= 1, "auc %g %g", a0, a1);
+    CHECK_NEAR(rlab_test_scalar(r, "rows"), 2 * 2 * 40, 0); /* every user has 6 items */
+    CHECK(r && r->ntables == 1 && r->tables[0]->nrows == 2);
+    if (r && r->ntables)
+        CHECK_STR(r->tables[0]->cells[5].s, "id+sid(item)");
+    CHECK(r && r->nlines >= 1);
+    if (r && r->nlines)
+        CHECK_STR_CONTAINS(r->lines[0], "sampled negatives 1:1");
+    rlab_result *r2 = rlab_test_run(h, "semid.ctr model=brkmeans epochs=3", RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r2, "auc.sid"), a1, 0.0);
+    rlab_result_free(r);
+    rlab_result_free(r2);
+    /* DAS: the user codes are features too */
+    rlab_result_free(rlab_test_run(h,
+                                   "train das data=syn levels=2 codes=8 tok_dim=32 text_dim=0 "
+                                   "epochs=2 hidden=16 latent=8 batch=32 steps=4",
+                                   RLAB_OK, NULL));
+    r = rlab_test_run(h, "semid.ctr model=das epochs=3", RLAB_OK, NULL);
+    if (r && r->ntables)
+        CHECK_STR(r->tables[0]->cells[5].s, "id+sid(item,user)");
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "semid.ctr model=nosuch", RLAB_ENOTFOUND, NULL));
+    rlab_host_free(h);
+}
+
+/* SASRec with semantic-ID embeddings: semid=<tokenizer> adds a [L K, d] table, the codes
+ * come through rlab_model_state, save / load gives the same scores, and bad names fail. */
+static void t_seqrec_semid(void)
+{
+    static const char *const load[] = {"reclab_semid.so", "reclab_seqrec.so", NULL};
+    rlab_host *h = rlab_test_host_v(PDIR, load);
+    add_ds(h, synth("syn", 240, 40));
+    rlab_result_free(rlab_test_run(
+        h, "train brkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0", RLAB_OK, NULL));
+    rlab_result *r = rlab_test_run(h,
+                                   "train sasrec data=syn name=s1 semid=brkmeans epochs=2 dim=16 "
+                                   "blocks=1 maxlen=8 batch=16 eval_every=0",
+                                   RLAB_OK, NULL);
+    CHECK(rlab_test_scalar(r, "test.hr@10") >= 0.0);
+    rlab_result_free(r);
+    rlab_model *m = rlab_models_get(rlab_host_models(h), "s1");
+    CHECK(m != NULL);
+    rlab_err err = {0};
+    rlab_ckpt *ck = m ? rlab_model_state(m, &err) : NULL;
+    int nd = 0;
+    int64_t sh[8];
+    CHECK(ck && rlab_ckpt_tensor(ck, "sid_emb", RLAB_DT_F32, &nd, sh, &err) != NULL);
+    CHECK(nd == 2 && sh[0] == 2 * 8 && sh[1] == 16);
+    rlab_ckpt_free(ck);
+    /* save -> load: the same scores */
+    char *saved = NULL;
+    CHECK_MSG(rlab_host_save_model(h, "s1", rlab_test_tmpdir(), &saved, &err) == 0, "save: %s",
+              err.msg);
+    CHECK_MSG(rlab_host_load_model(h, "s1_copy", saved, NULL, &err) == 0, "load: %s", err.msg);
+    rlab_free(saved);
+    rlab_model *m2 = rlab_models_get(rlab_host_models(h), "s1_copy");
+    const int32_t hist[3] = {3, 11, 19};
+    rlab_query q = {.user = 0, .hist = hist, .n_hist = 3};
+    float *a = malloc(240 * sizeof *a), *b = malloc(240 * sizeof *b);
+    CHECK(m && m2 && rlab_model_score_all(m, &q, 1, a, &err) == 0 &&
+          rlab_model_score_all(m2, &q, 1, b, &err) == 0);
+    CHECK(memcmp(a, b, 240 * sizeof *a) == 0);
+    free(a);
+    free(b);
+    rlab_model_release(m);
+    rlab_model_release(m2);
+    rlab_result_free(rlab_test_run(h, "train sasrec data=syn semid=nosuch epochs=1 dim=16",
+                                   RLAB_ENOTFOUND, "train sasrec: semid=nosuch: no such model"));
+    rlab_result_free(rlab_test_run(
+        h, "train sasrec data=syn semid=s1 epochs=1 dim=16", RLAB_EINVAL,
+        "train sasrec: semid=s1: a sasrec model has no semantic IDs (tensor semid.codes)"));
+    rlab_host_free(h);
+}
+
+/* semid.encode: the trained tokenizers re-encode their own items from content to the codes
+ * they store (RQ-VAE and DAS: the same encoder and nearest codes; residual k-means with
+ * enough iterations to converge: the centres are the means of the final assignment), and a
+ * dataset without item features is refused. */
+static void t_encode(void)
+{
+    rlab_host *h = new_host();
+    add_ds(h, synth("syn", 240, 40));
+    static const char *const lines[] = {
+        "train rkmeans data=syn levels=2 codes=8 tok_dim=32 text_dim=0 iters=200",
+        "train rqvae data=syn levels=2 codes=8 tok_dim=32 text_dim=0 epochs=5 hidden=16 latent=8",
+        "train das data=syn levels=2 codes=8 tok_dim=32 text_dim=0 epochs=2 hidden=16 latent=8 "
+        "batch=32 steps=4"};
+    static const char *const names[] = {"rkmeans", "rqvae", "das"};
+    for (int k = 0; k < 3; k++) {
+        rlab_result_free(rlab_test_run(h, lines[k], RLAB_OK, NULL));
+        int64_t sh[2];
+        int32_t *c = codes_of(h, names[k], sh);
+        char line[128];
+        snprintf(line, sizeof line, "semid.encode model=%s data=syn", names[k]);
+        rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+        const rlab_table *tb = r && r->ntables ? r->tables[0] : NULL;
+        CHECK(tb && tb->nrows == 240 && tb->ncols == 4);
+        int same = 0;
+        for (int i = 0; tb && c && i < 240; i++)
+            same += tb->cells[i * 4 + 1].i == c[i * 3] && tb->cells[i * 4 + 2].i == c[i * 3 + 1];
+        CHECK_MSG(same == 240, "%s: %d of 240 items re-encoded to their codes", names[k], same);
+        CHECK(rlab_test_scalar(r, "items_per_second") > 0);
+        rlab_result_free(r);
+        free(c);
+    }
+    rlab_err err = {0};
+    rlab_dataset *ds = rlab_dataset_new("bare", &err);
+    rlab_vocab_add(&ds->users, "u", 1);
+    rlab_vocab_add(&ds->items, "i", 1);
+    rlab_inter_push(&ds->inter, 0, 0, 0, 1.0f, NULL);
+    add_ds(h, ds);
+    rlab_result_free(rlab_test_run(h, "semid.encode model=rqvae data=bare", RLAB_EINVAL,
+                                   "semid.encode: dataset 'bare' has no item features to build "
+                                   "content vectors from (token lists such as genres or "
+                                   "attributes, or titles)"));
+    rlab_host_free(h);
+}
+
 /* ---- real data -------------------------------------------------------------------------- */
 
 static void real(const char *rel, const char *name, int codes)
@@ -454,12 +808,23 @@ static void real(const char *rel, const char *name, int codes)
 static void t_ml100k(void) { real("movielens-100k", "ml100k", 32); }
 static void t_beauty(void) { real("amazon-beauty/Beauty.txt", "beauty", 64); }
 
-static const rlab_test tests[] = {
-    {"semid.kmeans.1", t_kmeans_lloyd}, {"semid.kmeans.2", t_kmeans_balanced},
-    {"semid.kmeans.3", t_kmeans_tail},  {"semid.rkmeans.1", t_rkmeans},
-    {"semid.dedup.1", t_dedup},         {"semid.stats.1", t_stats},
-    {"semid.rqvae.1", t_rqvae},         {"semid.host.1", t_host},
-    {"semid.host.2", t_host_nofeat},    {"semiddata.ml100k", t_ml100k},
-    {"semiddata.beauty", t_beauty},     {NULL, NULL}};
+static const rlab_test tests[] = {{"semid.kmeans.1", t_kmeans_lloyd},
+                                  {"semid.kmeans.2", t_kmeans_balanced},
+                                  {"semid.kmeans.3", t_kmeans_tail},
+                                  {"semid.rkmeans.1", t_rkmeans},
+                                  {"semid.dedup.1", t_dedup},
+                                  {"semid.stats.1", t_stats},
+                                  {"semid.rqvae.1", t_rqvae},
+                                  {"semid.host.1", t_host},
+                                  {"semid.host.2", t_host_nofeat},
+                                  {"semid.das.1", t_user_content},
+                                  {"semid.das.2", t_das_host},
+                                  {"semid.das.3", t_das_learns},
+                                  {"semid.down.1", t_ctr},
+                                  {"semid.down.2", t_seqrec_semid},
+                                  {"semid.encode.1", t_encode},
+                                  {"semiddata.ml100k", t_ml100k},
+                                  {"semiddata.beauty", t_beauty},
+                                  {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
