@@ -124,7 +124,7 @@ print(("\nthe shell draws one seed's curves per condition, e.g.\n  chart shown_e
   tostring(find("sasrec", 0, "homophily").runs[1]), tostring(r0.runs[1])))
 
 -- the picture: mean curves of both measures per condition -------------------------------------------
-local W, H, PAD = 980, 420, 50
+local W, H, PAD = 1080, 420, 50
 local colour = {bpr = "#1f77b4", sasrec = "#d62728", random = "#2ca02c"}
 local out = {}
 local function add(s) out[#out + 1] = s end
@@ -140,7 +140,7 @@ local function panel(x0, title, field)
     end
   end
   if hi <= lo then hi = lo + 1 end
-  local pw, ph = W / 2 - PAD - 20, H - 2 * PAD
+  local pw, ph = W / 2 - PAD - 40, H - 2 * PAD
   local function px(r) return x0 + PAD + (R > 1 and (r - 1) / (R - 1) or 0) * pw end
   local function py(v) return PAD + (1 - (v - lo) / (hi - lo)) * ph end
   add(('<text x="%d" y="20" font-size="13">%s</text>'):format(x0 + PAD, title))
