@@ -285,6 +285,8 @@ static void *conn_main(void *arg)
     fake_llm *s = c->srv;
     char *buf = malloc(MAX_HEAD + 1);
     size_t len = 0;
+    if (buf)
+        buf[0] = 0; /* the head search below starts before the first recv */
     while (buf) {
         /* read the head */
         char *end = NULL;
