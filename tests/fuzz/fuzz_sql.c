@@ -16,7 +16,8 @@
  *   - read-only: no row and no schema changed (sqlite3_total_changes64 and both schema
  *     cookies are unchanged);
  *   - with writes: when rows or the schema changed, the core tables, their schema entries
- *     and the triggers are exactly as before (a content fingerprint);
+ *     and the triggers on them are exactly as before (a content fingerprint), and no
+ *     trigger appeared or disappeared (triggers on other tables: by name, see core_sql);
  *   - the savepoint is still open (no transaction control got through);
  *   - a refusal carries a message.
  * Harness limits (not the guard's business): at most ~200k SQLite VM steps per input (a
@@ -82,11 +83,17 @@ static const char *const core_sql[] = {
     "SELECT * FROM history",
     "SELECT * FROM models",
     "SELECT * FROM plugin_schema",
-    /* the core schema and every trigger (queries may create none) */
-    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE type = 'trigger' OR tbl_name "
+    /* the core schema, with every trigger on a core table, whole */
+    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE tbl_name "
     "IN ('datasets','runs','metrics','artifacts','events','dialogues','history','models',"
     "'plugin_schema') ORDER BY name",
-    "SELECT type, name, tbl_name, sql FROM temp.sqlite_schema WHERE type = 'trigger' ORDER BY name",
+    /* the names of all triggers (queries may create none). A trigger on a user or plugin
+     * table is compared by name only: ALTER TABLE ... RENAME of its table (an allowed write)
+     * makes SQLite rewrite the table's name inside the trigger's stored SQL, which leaves
+     * what the trigger does unchanged (and its body is still checked by the guard when it
+     * fires). Found by this target: ALTER TABLE fz_items RENAME TO fz. */
+    "SELECT type, name FROM main.sqlite_schema WHERE type = 'trigger' ORDER BY name",
+    "SELECT type, name FROM temp.sqlite_schema WHERE type = 'trigger' ORDER BY name",
     NULL,
 };
 
