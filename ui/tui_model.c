@@ -1043,6 +1043,23 @@ void tui_side_refresh(tui *t)
             snprintf(s->models[s->nmodels++], 64, "%s", info[i].name);
         rlab_free(info);
     }
+    /* and those kept in the store by this or an earlier session, restored on first use */
+    rlab_db_stmt *q = t->db ? rlab_db_prepare(t->db,
+                                              "SELECT DISTINCT m.name FROM models m JOIN artifacts"
+                                              " a ON a.id = m.artifact_id WHERE a.data IS NOT NULL"
+                                              " ORDER BY m.name",
+                                              &err)
+                            : NULL;
+    int loaded = s->nmodels;
+    while (q && s->nmodels < 32 && rlab_db_step(q, &err) == RLAB_DB_ROW) {
+        const char *nm = rlab_db_column_text(q, 0);
+        int dup = 0;
+        for (int i = 0; nm && i < loaded; i++)
+            dup |= strcmp(s->models[i], nm) == 0;
+        if (nm && !dup)
+            snprintf(s->models[s->nmodels++], 64, "%s", nm);
+    }
+    rlab_db_finalize(q);
     s->nplugins = 0;
     for (int i = 1; i < rlab_host_plugin_count(t->host) && s->nplugins < 32; i++) {
         const rlab_plugin *p = rlab_host_plugin_at(t->host, i);

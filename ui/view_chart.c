@@ -4,7 +4,8 @@
  * series has its colour (when colour is on) and its marker (a glyph on each data point when
  * they are sparse enough to read, else on the last), a "#id" tag at the end of its curve,
  * and an entry in the header's legend. The y axis carries three labels, a right axis those
- * of a metric of another magnitude; the x axis five ticks and the step label ("epoch").
+ * of a metric of another magnitude; the x axis about five ticks at round steps and the step label
+ * ("epoch").
  */
 #include "tui.h"
 
@@ -291,14 +292,26 @@ void tui_view_chart(tui *t, WINDOW *w, int y, int x, int h, int wd)
         tui_put(w, y + 1 + endy[k], tx, tag, x + wd - tx,
                 tui_attr(t, (tui_role)(TUI_R_SERIES0 + k)));
     }
-    /* x axis with five ticks */
+    /* x axis: ticks at round step values (1, 2 or 5 times a power of ten, at least 1: steps
+     * are integers), each at the column its value maps to, as the dots do; about five. */
     int ay = y + 1 + rows;
+    double xstep = 1;
+    while ((xmax - xmin) / xstep > 5) {
+        double m = xstep / pow(10, floor(log10(xstep) + 1e-9));
+        xstep *= m < 1.5 ? 2 : m < 3.5 ? 2.5 : 2; /* 1 -> 2 -> 5 -> 10 */
+    }
+    unsigned char tickcol[200];
+    memset(tickcol, 0, sizeof tickcol);
+    double xfirst = ceil(xmin / xstep - 1e-9) * xstep;
+    for (double v = xfirst; v <= xmax + 1e-9; v += xstep) {
+        int cx = (int)lround((v - xmin) / (xmax - xmin) * (DW - 1)) / 2;
+        if (cx >= 0 && cx < cols && cx < (int)sizeof tickcol)
+            tickcol[cx] = 1;
+    }
     wmove(w, ay, x + yw[0] + 1);
     wattr_set(w, dim, (short)PAIR_NUMBER(dim), NULL);
     for (int i = 0; i <= cols; i++) {
-        int tick = 0;
-        for (int k = 0; k <= 4; k++)
-            tick |= i == (cols - 1) * k / 4 + 1;
+        int tick = i > 0 && i - 1 < (int)sizeof tickcol && tickcol[i - 1];
         if (t->utf8)
             waddwstr(w, i == 0 ? L"\u2514" : tick ? L"\u252c" : L"\u2500");
         else
@@ -306,15 +319,13 @@ void tui_view_chart(tui *t, WINDOW *w, int y, int x, int h, int wd)
     }
     wattr_set(w, A_NORMAL, 0, NULL);
     int lastx = -1;
-    for (int k = 0; k <= 4; k++) {
-        double v = xmin + (xmax - xmin) * k / 4.0;
+    for (double v = xfirst; v <= xmax + 1e-9; v += xstep) {
         char lab[24];
-        tui_fmt_num(round(v), lab, sizeof lab); /* steps are integers */
+        tui_fmt_num(round(v), lab, sizeof lab);
         int lw = tui_width(lab, (size_t)-1);
-        int cx = ox + (cols - 1) * k / 4 - lw / 2;
-        if (cx <= lastx ||
-            (k > 0 && !islessgreater(round(v), round(xmin + (xmax - xmin) * (k - 1) / 4.0))))
-            continue;
+        int cx = ox + (int)lround((v - xmin) / (xmax - xmin) * (DW - 1)) / 2 - lw / 2;
+        if (cx <= lastx)
+            continue; /* labels never overlap: a crowded one is left out, its tick stays */
         if (cx + lw > x + wd)
             break;
         tui_put(w, ay + 1, cx, lab, lw, dim);

@@ -1,6 +1,7 @@
 /*
  * ui/view_log.c: the log view. Newest line at the bottom, long lines wrapped at the pane's
- * width (never split inside a wide character), a time stamp per line, colour by kind, and
+ * width at a space where one is near (never inside a wide character), the rows of aligned
+ * tables cut at the edge with a marker instead, a time stamp per line, colour by kind, and
  * a marker when scrolled back (PgUp / PgDn).
  */
 #include "tui.h"
@@ -9,7 +10,25 @@
 #include <string.h>
 #include <time.h>
 
-/* Rows a line needs when wrapped at width tw; fills starts[] (byte offsets) up to max. */
+/* A row of an aligned table (its columns separated by runs of two or more spaces, at least
+ * twice after the indent): cut at the pane's edge with a marker instead of wrapped, so the
+ * columns stay readable; the whole table is in the table view (F3). */
+static int tabular(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    int gaps = 0;
+    for (const char *p = s; *p; p++)
+        if (p[0] == ' ' && p[1] == ' ') {
+            gaps++;
+            while (p[1] == ' ')
+                p++;
+        }
+    return gaps >= 2;
+}
+
+/* Rows a line needs when wrapped at width tw (at a space when one is in the row's second
+ * half, else where the width ends); fills starts[] (byte offsets) up to max. */
 static int wrap(const char *s, int tw, size_t *starts, int max)
 {
     int rows = 0;
@@ -26,7 +45,16 @@ static int wrap(const char *s, int tw, size_t *starts, int max)
             while (off + fit < n && ((unsigned char)s[off + fit] & 0xc0) == 0x80)
                 fit++;
         }
+        if (off + fit < n && s[off + fit] != ' ') {
+            size_t sp = fit;
+            while (sp > fit / 2 && s[off + sp - 1] != ' ')
+                sp--;
+            if (sp > fit / 2)
+                fit = sp;
+        }
         off += fit;
+        while (off < n && s[off] == ' ' && rows > 0)
+            off++;
     } while (off < n);
     return rows;
 }
@@ -71,9 +99,12 @@ void tui_view_log(tui *t, WINDOW *w, int y, int x, int h, int wd)
     for (int k = l->n - 1 - l->scroll; k >= 0 && row >= y; k--) {
         const tui_line *ln = &l->lines[(l->head + k) % TUI_LOG_CAP];
         const char *s = ln->text ? ln->text : "";
-        int rows = wrap(s, tw, starts, 64);
+        int cut = tabular(s) && tui_width(s, (size_t)-1) > tw;
+        int rows = cut ? 1 : wrap(s, tw, starts, 64);
         if (rows > 64)
             rows = 64;
+        if (cut)
+            starts[0] = 0;
         attr_t a = kind_attr(t, ln->kind);
         for (int r = rows - 1; r >= 0 && row >= y; r--, row--) {
             if (r == 0 && stamp) {
@@ -91,7 +122,13 @@ void tui_view_log(tui *t, WINDOW *w, int y, int x, int h, int wd)
                 len = sizeof seg - 1;
             memcpy(seg, s + starts[r], len);
             seg[len] = 0;
-            tui_put(w, row, x + stamp, seg, tw, a);
+            if (cut && tw > 1) {
+                tui_put(w, row, x + stamp, seg, tw - 1, a);
+                tui_put(w, row, x + stamp + tw - 1, t->utf8 ? "\u203a" : ">", 1,
+                        tui_attr(t, TUI_R_DIM));
+            } else {
+                tui_put(w, row, x + stamp, seg, tw, a);
+            }
         }
     }
 }

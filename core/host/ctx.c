@@ -312,9 +312,24 @@ int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m)
         snprintf(kind, sizeof kind, "%s", m->kind);
         snprintf(ds, sizeof ds, "%s", m->dataset);
     }
+    char name[sizeof m->name] = "";
+    int keep = m && m->vt && m->vt->tensors && ctx->db && ctx->host->keep_models;
+    if (m)
+        snprintf(name, sizeof name, "%s", m->name);
     int rc = rlab_models_add(ctx->host->models, m, &ctx->err);
     if (rc == RLAB_OK) /* the run row shows what it trained */
         rlab_ctx_run_describe(ctx, kind[0] ? kind : NULL, ds[0] ? ds : NULL);
+    if (rc == RLAB_OK && keep) {
+        /* Every model a command makes is kept in the workspace (its checkpoint as the run's
+         * artifact and a models row), so a reopened workspace has it: restored on first use.
+         * A model that cannot be written is still registered; the log says why it is not kept. */
+        char *p = NULL;
+        rlab_err e = {0};
+        if (rlab__host_save_model_ctx(ctx->host, ctx, name, NULL, &p, &e) != RLAB_OK)
+            rlab_ctx_printf(ctx, "warning: model '%s' is not kept in the workspace: %s", name,
+                            e.msg);
+        rlab_free(p);
+    }
     return rc;
 }
 

@@ -202,6 +202,8 @@ rlab_host *rlab_host_new(const rlab_host_opts *opts, rlab_err *err)
     pthread_mutex_init(&h->reload_mu, &ra);
     pthread_mutexattr_destroy(&ra);
     h->next_job_id = 1;
+    const char *keep = getenv("RECLAB_KEEP_MODELS");
+    h->keep_models = !(opts && opts->no_keep_models) && !(keep && !strcmp(keep, "0"));
     h->models = rlab_models_new(err);
     if (!h->models || init_dirs(h, opts)) {
         if (h->models)
@@ -832,7 +834,8 @@ static rlab_ckpt *model_ckpt(const rlab_model *m, rlab_err *err)
 
 /* Write m's checkpoint to file and/or the store db (bytes as a blob artifact + a models row).
  */
-static int save_to(rlab_host *h, rlab_db *db, const rlab_model *m, const char *file, rlab_err *err)
+static int save_to(rlab_host *h, rlab_db *db, const rlab_model *m, const char *file, int64_t run_id,
+                   rlab_err *err)
 {
     rlab_ckpt *ck = model_ckpt(m, err);
     if (!ck)
@@ -860,7 +863,8 @@ static int save_to(rlab_host *h, rlab_db *db, const rlab_model *m, const char *f
          * are gone: rlab_host_model_get restores it from there on demand. */
         int64_t art = 0;
         if (rc == RLAB_OK)
-            rc = rlab_db_artifact_file(db, 0, m->name, "model", path, RLAB_DB_ART_BLOB, &art, err);
+            rc = rlab_db_artifact_file(db, run_id, m->name, "model", path, RLAB_DB_ART_BLOB, &art,
+                                       err);
         if (rc == RLAB_OK)
             rc = rlab_db_model_register(db, m->name, m->kind, m->plugin, 0, art, NULL, err);
     }
@@ -886,7 +890,7 @@ int rlab__host_save_model_ctx(rlab_host *h, rlab_ctx *ctx, const char *name, con
         snprintf(def, sizeof def, "%s.safetensors", m->name);
         file = def;
     }
-    int rc = save_to(h, db ? db : h->db, m, file, err);
+    int rc = save_to(h, db ? db : h->db, m, file, ctx && db ? rlab_ctx_run_id(ctx) : 0, err);
     rlab_model_release(m);
     if (rc == RLAB_OK && file) {
         *path_out = rlab_strdup(file);
@@ -918,7 +922,7 @@ int rlab_host_save_model(rlab_host *h, const char *name, const char *dir, char *
     if (!m)
         return rlab_errf(err, ge.code ? ge.code : RLAB_ENOTFOUND, "%s",
                          ge.msg[0] ? ge.msg : "model not found");
-    int rc = save_to(h, h->db, m, path, err);
+    int rc = save_to(h, h->db, m, path, 0, err);
     rlab_model_release(m);
     if (rc == RLAB_OK && path_out) {
         *path_out = rlab_strdup(path);

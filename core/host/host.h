@@ -54,6 +54,10 @@ typedef struct rlab_host_opts {
     const char *const *plugin_dirs;
     int no_env;      /* 1: ignore RECLAB_PLUGIN_PATH */
     int no_builtins; /* 1: do not register the core commands (help, plugins, ...) */
+    /* 1: models registered by commands are not written into the session store (by default
+     * each is kept there as its run's checkpoint, so a reopened workspace has it; the
+     * environment variable RECLAB_KEEP_MODELS=0 does the same) */
+    int no_keep_models;
 } rlab_host_opts;
 
 /* A new host (opts may be NULL). Registers the core commands under pseudo-plugin "core".

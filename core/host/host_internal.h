@@ -115,6 +115,7 @@ struct rlab_host {
     int nrefusals, cap_refusals;
 
     rlab_models *models; /* thread-safe on its own */
+    int keep_models;     /* models registered by commands are saved into the store */
 
     /* everything below under mu */
     pthread_mutex_t mu;

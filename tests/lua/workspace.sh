@@ -18,6 +18,9 @@
 #   workspace.6  `reclab -e` prints returned tables readably (aligned, nested summarised,
 #                Model handles by name)
 #   workspace.7  `set key-metric` is kept in the store and checked
+#   workspace.8  a model trained and never saved is kept in the workspace (its run's
+#                checkpoint): a NEW process lists it and recommends the same lines;
+#                RECLAB_KEEP_MODELS=0 keeps nothing
 set -u
 RECLAB=$1
 T=$(mktemp -d)
@@ -160,6 +163,24 @@ out=$(run --db r.db -c 'set key-metric' | head -1)
 out=$(run --db r.db -c 'set key-metric ndcg')
 case $out in *"bad value for 'key-metric' (SPLIT.METRIC"*) ;; *) fail workspace.7 "unchecked: $out" ;; esac
 [ $fails -eq $n ] && ok workspace.7
+
+# workspace.8 -------------------------------------------------------------------------------
+n=$fails
+run --db k.db -c 'train bprmf data=demo epochs=2 name=kept' -c 'recommend model=kept user=u3 k=5' >k1.out ||
+    fail workspace.8 "first session: $(tail -3 k1.out)"
+run --db k.db -c 'models' -c 'recommend model=kept user=u3 k=5' >k2.out ||
+    fail workspace.8 "second session: $(tail -3 k2.out)"
+grep -q '^kept .*saved in the store' k2.out || fail workspace.8 "not listed as kept: $(head -3 k2.out)"
+grep -E "^[0-9]+ +i[0-9]+ " k1.out >k1.r
+grep -E "^[0-9]+ +i[0-9]+ " k2.out >k2.r
+[ "$(wc -l <k1.r)" -eq 5 ] || fail workspace.8 "expected 5 recommendation rows, got $(wc -l <k1.r)"
+cmp -s k1.r k2.r || fail workspace.8 "recommendations differ after reopening: $(diff k1.r k2.r | head -4)"
+out=$(run --db k.db -c "sql select r.name from artifacts a join runs r on r.id = a.run_id where a.name = 'kept'")
+case $out in *"train bprmf"*) ;; *) fail workspace.8 "the checkpoint is not the training run's artifact: $out" ;; esac
+RECLAB_KEEP_MODELS=0 run --db nk.db -c 'train bprmf data=demo epochs=2 name=gone' >/dev/null
+out=$(run --db nk.db -c 'recommend model=gone user=u3 k=5')
+case $out in *"model 'gone' not found"*) ;; *) fail workspace.8 "RECLAB_KEEP_MODELS=0 kept it: $out" ;; esac
+[ $fails -eq $n ] && ok workspace.8
 
 if [ $fails -gt 0 ]; then
     echo "$fails check(s) failed"
