@@ -576,6 +576,10 @@ static _Thread_local rlab_job *tl_job; /* the job running on this thread */
 
 rlab_job *rlab__current_job(void) { return tl_job; }
 
+static _Thread_local rlab_ctx *tl_ctx; /* the command running on this thread (innermost) */
+
+rlab_ctx *rlab__current_ctx(void) { return tl_ctx; }
+
 void rlab__run_job(rlab_host *h, rlab_job *job)
 {
     rlab_ctx ctx = {.host = h, .job = job, .cmd = job->cmd};
@@ -609,8 +613,12 @@ void rlab__run_job(rlab_host *h, rlab_job *job)
             rlab__emit(h, &ev);
         if (rlab_ctx_cancelled(&ctx))
             rc = RLAB_ECANCELED; /* cancelled between dequeue and start */
-        else
+        else {
+            rlab_ctx *prev_ctx = tl_ctx;
+            tl_ctx = &ctx;
             rc = job->cmd->ref.cmd->run(&ctx, job->args);
+            tl_ctx = prev_ctx;
+        }
         if (rc == RLAB_OK && ctx.oom)
             rc = rlab_errf(&ctx.err, RLAB_ENOMEM, "out of memory recording results");
     }

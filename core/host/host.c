@@ -980,7 +980,11 @@ rlab_model *rlab_host_model_get(rlab_host *h, const char *name, rlab_err *err)
     rlab_model *m = rlab_models_get(h->models, name);
     if (m)
         return m;
-    if (rlab__host_restore_model(h, h->db, name, err) != RLAB_OK)
+    /* called by a running command (a kind's fit reading another model): that command's own
+     * store connection, never the ui thread's */
+    rlab_ctx *c = rlab__current_ctx();
+    rlab_db *db = c && c->host == h && c->db ? c->db : h->db;
+    if (rlab__host_restore_model(h, db, name, err) != RLAB_OK)
         return NULL;
     m = rlab_models_get(h->models, name);
     if (!m)

@@ -498,10 +498,4 @@ RLAB_API int rlab_host_save_model(rlab_host *host, const char *name, const char 
 RLAB_API int rlab_host_load_model(rlab_host *host, const char *name, const char *path,
                                   const char *kind, rlab_err *err);
 
-/* The registered model name, holding a reference (release with rlab_model_release); when the
- * session has no such model but the store holds one saved by rlab_host_save_model (this or
- * an earlier session), it is restored from the store's bytes first ("reloaded on demand").
- * NULL with RLAB_ENOTFOUND when neither has it. ui thread. */
-RLAB_API rlab_model *rlab_host_model_get(rlab_host *host, const char *name, rlab_err *err);
-
 #endif /* RLAB_HOST_H */

@@ -150,6 +150,8 @@ typedef struct rlab_scratch rlab_scratch;
 
 /* The job running on the calling thread (rlab__run_job sets it), NULL when none. */
 rlab_job *rlab__current_job(void);
+/* The command running on the calling thread (innermost), NULL when none. */
+struct rlab_ctx *rlab__current_ctx(void);
 
 struct rlab_ctx {
     rlab_host *host;

@@ -457,6 +457,14 @@ RLAB_API rlab_dialogues *rlab_host_dialogues_get(rlab_host *host, const char *na
 RLAB_API void rlab_host_dialogues_release(rlab_host *host, rlab_dialogues *d);
 /* The session's model registry (thread-safe; see model/model.h). */
 RLAB_API rlab_models *rlab_host_models(rlab_host *host);
+/* The registered model name, holding a reference (release with rlab_model_release); when
+ * the session has no such model but the store holds one (kept by the command that made it,
+ * or saved, in this or an earlier session), it is restored from the store's bytes first.
+ * Read models by name with this rather than rlab_models_get, so a reopened workspace's models
+ * are found. NULL with RLAB_ENOTFOUND when neither has it. ui thread, or the thread of a
+ * running command (a kind's fit reading another model: rlab_fit.host), which then reads the
+ * store through that command's connection. */
+RLAB_API rlab_model *rlab_host_model_get(rlab_host *host, const char *name, rlab_err *err);
 /* Register a model (takes ownership, also on failure). Thread-safe. */
 RLAB_API int rlab_host_register_model(rlab_host *host, rlab_model *m, rlab_err *err);
 /* The state a loaded plugin's open returned (NULL when none or not loaded). */

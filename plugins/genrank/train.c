@@ -139,7 +139,7 @@ static int read_codes(const rlab_fit *fit, const char *name, int32_t n_items, in
     if (!fit->host)
         return rlab_errf(err, RLAB_EINVAL,
                          "genrank: training needs the host's model registry (semid=%s)", name);
-    rlab_model *sm = rlab_models_get(rlab_host_models(fit->host), name);
+    rlab_model *sm = rlab_host_model_get(fit->host, name, NULL);
     if (!sm)
         return rlab_errf(err, RLAB_ENOTFOUND,
                          "genrank: no model '%s' (train a tokenizer first: train brkmeans "

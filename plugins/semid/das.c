@@ -816,25 +816,12 @@ static rlab_model *build(das_state *s, rlab_err *err)
     return semid_tok_wrap(t, s->fit->view->n_users, err);
 }
 
+static rlab_model *build_any(void *state, rlab_err *err) { return build(state, err); }
+
 static rlab_model *das_model(void *state)
 {
     das_state *s = state;
-    if (s->m && s->built_at == s->steps)
-        return s->m;
-    rlab_err err = {0};
-    rlab_model *m = build(s, &err);
-    if (!m) {
-        if (s->fit->log) {
-            char line[400];
-            snprintf(line, sizeof line, "das: cannot build the model: %s", err.msg);
-            s->fit->log(s->fit->ud, line);
-        }
-        return s->m;
-    }
-    rlab_model_release(s->m);
-    s->m = m;
-    s->built_at = s->steps;
-    return m;
+    return semid_cached_model(&s->m, &s->built_at, s->steps, build_any, s, s->fit, "das");
 }
 
 static void das_end(void *state)

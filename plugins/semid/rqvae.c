@@ -331,25 +331,12 @@ static rlab_model *build(rq_state *s, rlab_err *err)
     return semid_tok_wrap(t, s->fit->view->n_users, err);
 }
 
+static rlab_model *build_any(void *state, rlab_err *err) { return build(state, err); }
+
 static rlab_model *rq_model(void *state)
 {
     rq_state *s = state;
-    if (s->m && s->built_at == s->steps)
-        return s->m;
-    rlab_err err = {0};
-    rlab_model *m = build(s, &err);
-    if (!m) {
-        if (s->fit->log) {
-            char line[400];
-            snprintf(line, sizeof line, "rqvae: cannot build the model: %s", err.msg);
-            s->fit->log(s->fit->ud, line);
-        }
-        return s->m;
-    }
-    rlab_model_release(s->m);
-    s->m = m;
-    s->built_at = s->steps;
-    return m;
+    return semid_cached_model(&s->m, &s->built_at, s->steps, build_any, s, s->fit, "rqvae");
 }
 
 static void rq_end(void *state)

@@ -138,6 +138,12 @@ extern const rlab_model_vt semid_vt;
 /* Wrap a filled tokenizer (owned from now on, also on failure): computes prefix ids. */
 rlab_model *semid_tok_wrap(semid_tok *t, int32_t n_users, rlab_err *err);
 void semid_tok_free(semid_tok *t);
+/* The trained model of a fit state (its `model` hook) that rebuilds only after more steps:
+ * *m when *built_at == steps, else build(state) replacing *m; a failed build is logged as
+ * "WHO: cannot build the model: ..." through fit's log and leaves *m (maybe NULL). */
+rlab_model *semid_cached_model(rlab_model **m, int64_t *built_at, int64_t steps,
+                               rlab_model *(*build)(void *state, rlab_err *err), void *state,
+                               const rlab_fit *fit, const char *who);
 /* The tokenizer of a model made by this plugin, or NULL (not a semid model). */
 const semid_tok *semid_tok_of(const rlab_model *m);
 /* Finish a tokenizer after its codes [N][L + 1] (levels filled) and recon are set: append

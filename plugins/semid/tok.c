@@ -153,6 +153,28 @@ const semid_tok *semid_tok_of(const rlab_model *m)
     return m && m->vt == &semid_vt ? m->impl : NULL;
 }
 
+rlab_model *semid_cached_model(rlab_model **m, int64_t *built_at, int64_t steps,
+                               rlab_model *(*build)(void *state, rlab_err *err), void *state,
+                               const rlab_fit *fit, const char *who)
+{
+    if (*m && *built_at == steps)
+        return *m;
+    rlab_err err = {0};
+    rlab_model *nm = build(state, &err);
+    if (!nm) {
+        if (fit && fit->log) {
+            char line[400];
+            snprintf(line, sizeof line, "%s: cannot build the model: %s", who, err.msg);
+            fit->log(fit->ud, line);
+        }
+        return *m;
+    }
+    rlab_model_release(*m);
+    *m = nm;
+    *built_at = steps;
+    return nm;
+}
+
 rlab_model *semid_tok_wrap(semid_tok *t, int32_t n_users, rlab_err *err)
 {
     t->pid = rlab_malloc((size_t)t->n_items * (size_t)t->L * sizeof *t->pid + 1);

@@ -753,7 +753,7 @@ static int load_semid(const rlab_fit *fit, seqrec_config *c, int32_t n_items, in
     if (!fit->host)
         return rlab_errf(err, RLAB_EINVAL, "semid=%s: needs a session (train through the host)",
                          c->semid);
-    rlab_model *m = rlab_models_get(rlab_host_models(fit->host), c->semid);
+    rlab_model *m = rlab_host_model_get(fit->host, c->semid, NULL);
     if (!m)
         return rlab_errf(err, RLAB_ENOTFOUND, "semid=%s: no such model", c->semid);
     rlab_ckpt *ck = rlab_model_state(m, err);

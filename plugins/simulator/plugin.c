@@ -535,7 +535,7 @@ static int get_model(rlab_ctx *ctx, const char *name, rlab_model **m, simw *w)
         w->train_plugin[0] = w->train_kind[0] = '\0';
         return RLAB_OK;
     }
-    *m = rlab_models_get(rlab_host_models(rlab_ctx_host(ctx)), name);
+    *m = rlab_host_model_get(rlab_ctx_host(ctx), name, NULL);
     if (!*m)
         return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
                                "model '%s' not found (train one, or "
@@ -1222,7 +1222,7 @@ static int fidelity_run(rlab_ctx *ctx, const rlab_args *args)
     } else if (strcmp(rec, "pop") != 0) {
         c.rec_pop = 0;
         if (strcmp(rec, "random") != 0) {
-            m = rlab_models_get(rlab_host_models(h), rec);
+            m = rlab_host_model_get(h, rec, NULL);
             if (!m)
                 rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
                                      "model '%s' not found (rec=pop, random or a model "

@@ -20,6 +20,7 @@
 #   workspace.7  `set key-metric` is kept in the store and checked
 #   workspace.8  a model trained and never saved is kept in the workspace (its run's
 #                checkpoint): a NEW process lists it and recommends the same lines;
+#                a kept tokenizer is read by `train sasrec semid=` in a new process;
 #                RECLAB_KEEP_MODELS=0 keeps nothing
 set -u
 RECLAB=$1
@@ -177,6 +178,12 @@ grep -E "^[0-9]+ +i[0-9]+ " k2.out >k2.r
 cmp -s k1.r k2.r || fail workspace.8 "recommendations differ after reopening: $(diff k1.r k2.r | head -4)"
 out=$(run --db k.db -c "sql select r.name from artifacts a join runs r on r.id = a.run_id where a.name = 'kept'")
 case $out in *"train bprmf"*) ;; *) fail workspace.8 "the checkpoint is not the training run's artifact: $out" ;; esac
+# a model another kind reads by name during its training (a tokenizer) is found after reopening
+if run --no-demo -c 'help train brkmeans' >/dev/null && run --no-demo -c 'help train sasrec' >/dev/null; then
+    run --db k.db -c 'train brkmeans data=demo name=tok' >/dev/null || fail workspace.8 "brkmeans did not train"
+    out=$(run --db k.db -c 'train sasrec data=demo semid=tok epochs=1 name=s1')
+    case $out in *"model 's1' trained"*) ;; *) fail workspace.8 "semid=tok after reopening: $(echo "$out" | tail -2)" ;; esac
+fi
 RECLAB_KEEP_MODELS=0 run --db nk.db -c 'train bprmf data=demo epochs=2 name=gone' >/dev/null
 out=$(run --db nk.db -c 'recommend model=gone user=u3 k=5')
 case $out in *"model 'gone' not found"*) ;; *) fail workspace.8 "RECLAB_KEEP_MODELS=0 kept it: $out" ;; esac
