@@ -67,6 +67,9 @@ typedef enum tui_kind {
     TUI_K_ERR,     /* one clear error line */
     TUI_K_HEAD,    /* a heading in help output */
 } tui_kind;
+/* OR'ed into a kind: the line is a row of an aligned table (a result table echoed into the
+ * log): cut at the pane's edge with a marker instead of wrapped. */
+#define TUI_K_ROW 0x100
 
 /* Colour roles (tui_attr). */
 typedef enum tui_role {

@@ -185,7 +185,7 @@ void tui_log_add(tui *t, int kind, const char *text)
         if (!*p)
             break;
     }
-    if (kind == TUI_K_ERR)
+    if ((kind & ~TUI_K_ROW) == TUI_K_ERR)
         snprintf(t->last_error, sizeof t->last_error, "%s", text);
 }
 
@@ -580,7 +580,7 @@ void tui_result_table(tui *t, const char *what, const rlab_table *rt)
         line[0] = 0;
         for (int c = 0; c < nc; c++)
             put_cell(line, sizeof line, &o, tb->cols[c], widths[c], numeric[c]);
-        tui_log_add(t, TUI_K_HEAD, line);
+        tui_log_add(t, TUI_K_HEAD | TUI_K_ROW, line);
         for (int r = 0; r < tb->nrow && r < LOG_ROWS; r++) {
             o = 0;
             line[0] = 0;
@@ -590,7 +590,7 @@ void tui_result_table(tui *t, const char *what, const rlab_table *rt)
                 snprintf(cut, sizeof cut, "%.*s", (int)tui_fit(v ? v : "", 40), v ? v : "");
                 put_cell(line, sizeof line, &o, cut, widths[c], numeric[c]);
             }
-            tui_log_add(t, TUI_K_OUT, line);
+            tui_log_add(t, TUI_K_OUT | TUI_K_ROW, line);
         }
     }
     tui_log_addf(t, TUI_K_INFO, "table '%s' (%lld rows): F3 shows it",

@@ -10,23 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A row of an aligned table (its columns separated by runs of two or more spaces, at least
- * twice after the indent): cut at the pane's edge with a marker instead of wrapped, so the
- * columns stay readable; the whole table is in the table view (F3). */
-static int tabular(const char *s)
-{
-    while (*s == ' ')
-        s++;
-    int gaps = 0;
-    for (const char *p = s; *p; p++)
-        if (p[0] == ' ' && p[1] == ' ') {
-            gaps++;
-            while (p[1] == ' ')
-                p++;
-        }
-    return gaps >= 2;
-}
-
 /* Rows a line needs when wrapped at width tw (at a space when one is in the row's second
  * half, else where the width ends); fills starts[] (byte offsets) up to max. */
 static int wrap(const char *s, int tw, size_t *starts, int max)
@@ -99,13 +82,13 @@ void tui_view_log(tui *t, WINDOW *w, int y, int x, int h, int wd)
     for (int k = l->n - 1 - l->scroll; k >= 0 && row >= y; k--) {
         const tui_line *ln = &l->lines[(l->head + k) % TUI_LOG_CAP];
         const char *s = ln->text ? ln->text : "";
-        int cut = tabular(s) && tui_width(s, (size_t)-1) > tw;
+        int cut = (ln->kind & TUI_K_ROW) && tui_width(s, (size_t)-1) > tw;
         int rows = cut ? 1 : wrap(s, tw, starts, 64);
         if (rows > 64)
             rows = 64;
         if (cut)
             starts[0] = 0;
-        attr_t a = kind_attr(t, ln->kind);
+        attr_t a = kind_attr(t, ln->kind & ~TUI_K_ROW);
         for (int r = rows - 1; r >= 0 && row >= y; r--, row--) {
             if (r == 0 && stamp) {
                 char ts[16];
