@@ -407,6 +407,72 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
+/* The catalogue has a recipe: a reopened workspace rebuilds it (from the recorded dialogues
+ * and movie files, checked by sha256) and crs.eval of the saved model gives the same table. */
+static void t_reopen(void)
+{
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    char db[600], line[1400];
+    snprintf(db, sizeof db, "%s/crs_reopen.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr5.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s name=te", write_tmp("te5.jsonl", test_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    const char *movies = write_tmp("m5.dat", movies_dat);
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr catalog=te movies=%s name=cat", movies);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h,
+                                   "train unicrs data=cat epochs=2 dim=16 ctx_len=12 buckets=512 "
+                                   "batch=2 n_prefix=2 seed=5",
+                                   RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h, "save model=unicrs", RLAB_OK, NULL));
+    rlab_result *a = rlab_test_run(h, "crs.eval model=unicrs data=te", RLAB_OK, NULL);
+    rlab_host_free(h);
+    /* the second session: nothing loaded, the store says how to rebuild everything */
+    h = new_host();
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    rlab_dataset_brief br;
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "cat", &br), RLAB_OK);
+    CHECK_EQ_INT((int)br.state, (int)RLAB_DS_RECORDED);
+    rlab_result *b = rlab_test_run(h, "crs.eval model=unicrs data=te", RLAB_OK, NULL);
+    const rlab_table *ta = a && a->ntables ? a->tables[0] : NULL;
+    const rlab_table *tb = b && b->ntables ? b->tables[0] : NULL;
+    CHECK(ta && tb && ta->nrows == 6 && tb->nrows == 6 && ta->ncols == tb->ncols);
+    for (int64_t i = 0; ta && tb && ta->nrows == tb->nrows && i < ta->nrows * ta->ncols; i++) {
+        const rlab_cell *x = &ta->cells[i], *y = &tb->cells[i];
+        if (x->s || y->s)
+            CHECK_STR(x->s ? x->s : "", y->s ? y->s : "");
+        else
+            CHECK_MSG(memcmp(&x->f, &y->f, sizeof x->f) == 0 && x->i == y->i,
+                      "cell %lld: %.9g/%lld, reopened %.9g/%lld", (long long)i, x->f,
+                      (long long)x->i, y->f, (long long)y->i);
+    }
+    CHECK_NEAR(rlab_test_scalar(a, "distinct2"), rlab_test_scalar(b, "distinct2"), 0);
+    rlab_result_free(a);
+    rlab_result_free(b);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "cat", &br), RLAB_OK);
+    CHECK_EQ_INT((int)br.state, (int)RLAB_DS_LOADED);
+    rlab_host_free(h);
+    /* a movie file that changed since: the catalogue is not rebuilt, and the error says why */
+    FILE *fp = fopen(movies, "a");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs("4;Another (1990);Drama\n", fp);
+        fclose(fp);
+    }
+    h = new_host();
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    rlab_result *c = NULL;
+    rlab_err ce = {0};
+    CHECK_EQ_INT(rlab_host_run_sync(h, "crs.eval model=unicrs data=te", &c, &ce), RLAB_ESTATE);
+    CHECK_STR_CONTAINS(ce.msg, "m5.dat changed since the catalogue was made");
+    rlab_result_free(c);
+    rlab_host_free(h);
+}
+
 /* The openai backend writes the response from the fused knowledge; a failing server falls
  * back to the template. */
 static void t_llm(void)
@@ -486,11 +552,17 @@ static void t_data(void)
 }
 
 static const rlab_test tests[] = {
-    {"crs.title.1", t_title},     {"crs.movies.1", t_movies},
-    {"crs.insts.1", t_insts},     {"crs.graph.1", t_graph},
-    {"crs.rank.1", t_rank},       {"crs.template.1", t_template},
-    {"crs.host.1", t_host},       {"crs.llm.1", t_llm},
-    {"crsdata.redial.1", t_data}, {NULL, NULL},
+    {"crs.title.1", t_title},
+    {"crs.movies.1", t_movies},
+    {"crs.insts.1", t_insts},
+    {"crs.graph.1", t_graph},
+    {"crs.rank.1", t_rank},
+    {"crs.template.1", t_template},
+    {"crs.host.1", t_host},
+    {"crs.llm.1", t_llm},
+    {"crs.reopen.1", t_reopen},
+    {"crsdata.redial.1", t_data},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
