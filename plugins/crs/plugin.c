@@ -12,6 +12,7 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "crs.h"
+#include "macrs.h"
 #include "eval/text.h"
 #include "llm/llm.h"
 #include "model/config.h"
@@ -749,6 +750,34 @@ static const rlab_cmd crs_cmds[] = {
              "Example: crs.eval model=unicrs data=test_data",
      .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
      .run = eval_run},
+    {.name = "simulate",
+     .args = crs_simulate_args,
+     .help = "Simulated users talk with CRS policies (MACRS and its baselines).\n"
+             "Each user holds a seeded target item, answers attribute questions truthfully\n"
+             "from its metadata, reveals a value on chit-chat, accepts only the target and\n"
+             "leaves after turns= turns (the CRS's last turn is a top-10 list). Policies:\n"
+             "macrs (three responders, a planner, information- and strategy-level reflection),\n"
+             "always (recommend every turn), askrec (ask_first questions, then recommend), model\n"
+             "(the rec= model alone reading the dialogue, e.g. unicrs). Table: success rate,\n"
+             "average turns, hit ratio; every dialogue stored (crs.replay run=R conversation=C).\n"
+             "Example: crs.simulate data=redial rec=unicrs targets=200 seed=1",
+     .flags = RLAB_CMD_JOB,
+     .run = crs_simulate_run},
+    {.name = "chat",
+     .args = crs_chat_args,
+     .help = "Talk with a CRS yourself, one turn per command.\n"
+             "Shows the act the planner chose, the proposals it rejected and the preference\n"
+             "state; stored under the run that started the chat (session=RUN continues it,\n"
+             "crs.replay run=RUN shows it).\n"
+             "Example: crs.chat data=redial model=macrs I want a comedy",
+     .run = crs_chat_run},
+    {.name = "replay",
+     .args = crs_replay_args,
+     .help = "Show a stored dialogue (crs.simulate, crs.chat) turn by turn: text, act, the\n"
+             "rejected proposals and the preference state.\n"
+             "Example: crs.replay run=12 conversation=0",
+     .flags = RLAB_CMD_READONLY,
+     .run = crs_replay_run},
     {.name = "respond",
      .args = respond_args,
      .help = "One CRS turn: the top items for a dialogue context, and a response.\n"
