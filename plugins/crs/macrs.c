@@ -852,7 +852,7 @@ static void reflect_strategy(state *s, int32_t r)
         s->rejected[r] = 1;
         s->rej_list[s->n_rej++] = r;
     }
-    if (s->o.policy != MACRS_P_MACRS)
+    if (s->o.policy != MACRS_P_MACRS || s->o.no_strategy)
         return;
     int32_t shown = -1;
     for (int64_t j = w->off[r]; j < w->off[r + 1]; j++) {

@@ -68,6 +68,8 @@ void macrs_world_clear(macrs_world *w);
 
 typedef struct macrs_opts {
     int policy, max_turns, ask_first;
+    int no_strategy;       /* ablation: no strategy-level reflection (the rejected item is still
+                              excluded; no hints, tau stays) */
     const rlab_model *rec; /* may be NULL: popularity */
     int32_t user;          /* the simulated user's index in rec's dataset, -1 */
     const int32_t *hist;   /* the user's items before the target (query.hist), may be NULL */

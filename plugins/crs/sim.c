@@ -93,6 +93,10 @@ const rlab_arg crs_simulate_args[] = {
      .type = RLAB_ARG_BOOL,
      .def = "true",
      .help = "store every dialogue in the `dialogues` table"},
+    {.name = "strategy",
+     .type = RLAB_ARG_BOOL,
+     .def = "true",
+     .help = "macrs: strategy-level reflection (false: an ablation)"},
     LLM_ARGS_MACRS,
     {0}};
 
@@ -289,8 +293,6 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
     const int openai = rlab_args_choice(args, "backend") == 1;
     rlab_db *db = rlab_args_bool(args, "store") ? rlab_ctx_db(ctx) : NULL;
     const int64_t run = rlab_ctx_run_id(ctx);
-    if (!rc && db)
-        rc = rlab_db_begin(db, rlab_ctx_err(ctx));
     double succ[MACRS_NP] = {0}, turns[MACRS_NP] = {0}, hits[MACRS_NP] = {0};
     int64_t done = 0, total = (int64_t)N * n_use;
     for (int k = 0; !rc && k < MACRS_NP; k++) {
@@ -304,6 +306,7 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
             macrs_opts o = {.policy = k,
                             .max_turns = (int)rlab_args_int(args, "turns"),
                             .ask_first = (int)rlab_args_int(args, "ask_first"),
+                            .no_strategy = !rlab_args_bool(args, "strategy"),
                             .rec = rec,
                             .user = rec && by_user ? tg[i].user : -1,
                             .hist = rec && by_user ? seq.items + tg[i].h0 : NULL,
@@ -316,18 +319,19 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
                 succ[k] += r.success;
                 hits[k] += r.hit;
                 turns[k] += r.turns;
-                if (db) /* conversation: policy * targets + target number */
+                /* conversation: policy * targets + target number; one transaction per
+                 * dialogue, so other sessions on the store never wait long */
+                if (db && !(rc = rlab_db_begin(db, rlab_ctx_err(ctx)))) {
                     rc = store_dialogue(db, run, (int64_t)k * N + i, &r, rlab_ctx_err(ctx));
+                    if (rc)
+                        rlab_db_rollback(db);
+                    else
+                        rc = rlab_db_commit(db, rlab_ctx_err(ctx));
+                }
             }
             macrs_result_clear(&r);
             rlab_ctx_progress(ctx, ++done, total, "dialogues", 0, NULL);
         }
-    }
-    if (db) {
-        if (rc)
-            rlab_db_rollback(db);
-        else
-            rc = rlab_db_commit(db, rlab_ctx_err(ctx));
     }
     if (!rc) {
         static const char *const cols[] = {"policy",    "success_rate", "avg_turns",
