@@ -74,8 +74,11 @@ int macrs_world_build(const rlab_dataset *ds, macrs_world *w, rlab_err *err)
     int nc = 0, has_decade = 0;
     for (int c = 0; c < F->ncols && nc < 7; c++) {
         const rlab_feat_col *col = &F->cols[c];
+        /* single-valued columns with many values are identifier-like (release dates, URLs):
+         * a question about one would name the item */
+        const int32_t cap = col->kind == RLAB_FEAT_TOKEN ? 64 : 4096;
         if ((col->kind == RLAB_FEAT_TOKEN || col->kind == RLAB_FEAT_TOKEN_SEQ) &&
-            col->vocab.n >= 2 && col->vocab.n <= 4096 && F->n_entities == NI) {
+            col->vocab.n >= 2 && col->vocab.n <= cap && F->n_entities == NI) {
             cols[nc++] = col;
             has_decade |= strcmp(col->name, "decade") == 0;
         }

@@ -3,8 +3,9 @@
  * the user simulator every CRS here is measured with.
  *
  * The world: the items of a dataset with their attribute values, taken from its item features
- * (every TOKEN / TOKEN_SEQ column with 2..4096 values: the crs.prepare catalogue's genres and
- * decade, MovieLens-100K's genres, the Amazon "attributes" = brand + categories) plus a
+ * (every TOKEN column with 2..64 values and TOKEN_SEQ column with 2..4096: single-valued
+ * columns with more are identifier-like, release dates or URLs; the crs.prepare catalogue's genres
+ * and decade, MovieLens-100K's genres, the Amazon "attributes" = brand + categories) plus a
  * "decade" derived from a year in the title or release date when the data has none.
  *
  * One dialogue (macrs_episode): the simulated user holds a target item. Each turn the user
