@@ -785,6 +785,31 @@ static const rlab_cmd crs_cmds[] = {
      .run = respond_run},
     {0}};
 
+/* The chat view (`view chat`, F5): the latest crs.chat session turn by turn; under each system
+ * turn (shown with the act the planner chose) a line of the proposals it rejected and a line
+ * of the preference state. */
+#define CHAT_OF_VIEW                                                                               \
+    " FROM dialogues WHERE run_id = (SELECT max(run_id) FROM dialogues WHERE turn = -1 AND"        \
+    " role = 'header') AND conversation = 0 AND turn >= 0"
+static const rlab_view_kind crs_views[] = {
+    {.name = "chat",
+     .title = "CRS chat",
+     .kind = "chat",
+     .source =
+         "SELECT role, text FROM (SELECT turn, 0 AS k, CASE role WHEN 'user' THEN 'you'"
+         " ELSE 'crs [' || coalesce(json_extract(extra, '$.act'), '') || ']' END AS role,"
+         " text" CHAT_OF_VIEW " UNION ALL SELECT turn, 1, '  rejected', coalesce((SELECT"
+         " group_concat(json_extract(j.value, '$.act') || ': ' || json_extract(j.value,"
+         " '$.text'), ' / ') FROM json_each(extra, '$.rejected_proposals') AS j), '-')" CHAT_OF_VIEW
+         " AND role = 'system'"
+         " UNION ALL SELECT turn, 2, '  state', 'wanted ' || coalesce(json_extract(extra,"
+         " '$.state.wanted'), '[]') || ', unwanted ' || coalesce(json_extract(extra,"
+         " '$.state.unwanted'), '[]') || ', rejected items ' || coalesce(json_extract(extra,"
+         " '$.state.rejected'), '[]') || ', candidates ' || coalesce(json_extract(extra,"
+         " '$.state.candidates'), '?')" CHAT_OF_VIEW " AND role = 'system')"
+         " ORDER BY turn, k"},
+    {0}};
+
 RLAB_PLUGIN(crs)
 {
     RLAB_PLUGIN_INIT(out);
@@ -794,5 +819,6 @@ RLAB_PLUGIN(crs)
     out->models = crs_kinds;
     out->commands = crs_cmds;
     out->makers = crs_makers;
+    out->views = crs_views;
     return RLAB_OK;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # tui.crschat: the CRS chat in the shell (issue 19): a person types `crs.chat` turns and sees,
-# for each, the act the planner chose, the proposals it rejected and the preference state;
+# for each, the act the planner chose, the proposals it rejected and the preference state (in
+# the log, and in the plugin's chat view: `view chat`);
 # the chat continues (session=) and is replayed from the store (crs.replay), also after the
 # shell is quit and reopened on the same workspace.
 . "$(dirname "$0")/lib.sh"
@@ -16,6 +17,13 @@ tui_wait 'chat 1 \(continue: crs.chat session=1' 5
 tui_line 'crs.chat session=1 not Horror please'
 tui_wait 'you: +not Horror please' 20
 tui_wait '"unwanted":\["Horror"\]' 5
+# the chat view: the turns, each system turn with its act, rejected proposals and state
+tui_line 'view chat'
+tui_wait 'CRS chat' 10
+tui_wait 'you: I would like something Comedy' 5
+tui_wait 'crs \[(ask|recommend|chit-chat)\]: ' 5
+tui_wait '  rejected: (ask|recommend|chit-chat): ' 5
+tui_wait '  state: wanted \["Comedy"\], unwanted \["Horror"\], rejected items' 5
 tui_quit
 # a new shell on the same workspace: the chat is replayed from the store
 tmx kill-session -t t >/dev/null 2>&1
