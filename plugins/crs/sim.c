@@ -106,12 +106,13 @@ const rlab_arg crs_chat_args[] = {
      .def = "",
      .flags = RLAB_ARGF_REST,
      .help = "what you say"},
-    {.name = "data", .type = RLAB_ARG_DATASET, .help = "items with attributes (new chat)"},
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .help = "items with attributes (new chat; default: rec='s dataset, else demo)"},
     {.name = "model",
-     .type = RLAB_ARG_CHOICE,
+     .type = RLAB_ARG_STRING,
      .def = "macrs",
-     .choices = macrs_policy_names,
-     .help = "the CRS: macrs, always, askrec, or model (the rec= model alone)"},
+     .help = "the CRS: macrs, always, askrec, or a registered model (e.g. unicrs) alone"},
     {.name = "rec", .type = RLAB_ARG_MODEL, .help = "the recommender (default: popularity)"},
     {.name = "session",
      .type = RLAB_ARG_INT,
@@ -414,11 +415,26 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
             return rc;
     } else {
         const char *d = rlab_args_str(args, "data"), *r = rlab_args_str(args, "rec");
-        if (!d || !*d)
-            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "a new chat needs data=...");
-        snprintf(data, sizeof data, "%s", d);
-        snprintf(policy, sizeof policy, "%s", rlab_args_str(args, "model"));
+        const char *mn = rlab_args_str(args, "model");
+        snprintf(policy, sizeof policy, "%s", mn && *mn ? mn : "macrs");
         snprintf(recn, sizeof recn, "%s", r ? r : "");
+        int is_policy = 0;
+        for (int k = 0; k < MACRS_NP; k++)
+            is_policy |= strcmp(policy, macrs_policy_names[k]) == 0;
+        if (!is_policy) { /* a registered model talks alone: model=unicrs */
+            if (!rlab_ctx_model(ctx, mn))
+                return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                                       "model '%s' is neither a CRS policy (macrs, always, "
+                                       "askrec, model) nor a registered model",
+                                       mn);
+            snprintf(recn, sizeof recn, "%s", mn);
+            snprintf(policy, sizeof policy, "model");
+        }
+        const rlab_model *rm = recn[0] ? rlab_ctx_model(ctx, recn) : NULL;
+        if (recn[0] && !rm)
+            return rlab_ctx_err(ctx)->code;
+        snprintf(data, sizeof data, "%s",
+                 d && *d ? d : (rm && rm->dataset[0] ? rm->dataset : "demo"));
         session = rlab_ctx_run_id(ctx);
     }
     const rlab_dataset *ds = rlab_ctx_dataset(ctx, data);
