@@ -26,6 +26,8 @@ tui_wait '  rejected: (ask|recommend|chit-chat): ' 5
 tui_wait '  state: wanted \["Comedy"\], unwanted \["Horror"\], rejected items' 5
 tui_quit
 # a new shell on the same workspace: the chat is replayed from the store
+# (a second session keeps the tmux server alive while the first one is replaced)
+tmx new-session -d -s keep >/dev/null 2>&1
 tmx kill-session -t t >/dev/null 2>&1
 tui_start 120 36
 tui_line 'crs.replay run=1'
