@@ -580,105 +580,120 @@ typedef struct drafts {
     char text[MACRS_NACT][400];
 } drafts;
 
-/* Offline policy of the task "macrs.responders": the drafts it was given, in the format the
- * prompt asks for. */
-int macrs_responders_policy(const rlab_llm_req *req, rlab_rng *rng, rlab_llm_out *out, void *ud,
-                            rlab_err *err)
+/* Offline policy of the tasks "macrs.ask", "macrs.chit-chat", "macrs.recommend": the draft
+ * it was given (req->ctx). */
+int macrs_draft_policy(const rlab_llm_req *req, rlab_rng *rng, rlab_llm_out *out, void *ud,
+                       rlab_err *err)
 {
     (void)rng;
     (void)ud;
     (void)err;
-    const drafts *d = req->ctx;
-    char buf[1400];
-    snprintf(buf, sizeof buf, "- ask : %s\n- chit-chat : %s\n- recommend : %s",
-             d->text[MACRS_ACT_ASK], d->text[MACRS_ACT_CHAT], d->text[MACRS_ACT_REC]);
-    return rlab_llm_out_puts(out, buf);
+    return rlab_llm_out_puts(out, req->ctx ? (const char *)req->ctx : "");
 }
 
-/* The text after "- <tag> :" in reply (to the end of its line) into out; 0 when absent. */
-static int parse_tag(const char *reply, const char *tag, char *out, size_t cap)
+/* The utterance of a responder's reply: its first non-empty line, without a leading
+ * "- <act> :" tag or quotes; 0 when there is none. */
+static int reply_line(const char *reply, char *out, size_t cap)
 {
-    char key[32];
-    snprintf(key, sizeof key, "- %s :", tag);
-    const char *p = strstr(reply, key);
-    if (!p)
-        return 0;
-    p += strlen(key);
-    while (*p == ' ')
+    const char *p = reply;
+    while (*p == '\n' || *p == '\r' || *p == ' ')
         p++;
-    size_t n = strcspn(p, "\n");
+    if (*p == '-') { /* "- ask : ..." */
+        const char *c = strchr(p, ':');
+        if (c && c - p < 16)
+            p = c + 1;
+    }
+    while (*p == ' ' || *p == '"')
+        p++;
+    size_t n = strcspn(p, "\r\n");
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '"'))
+        n--;
     if (n == 0)
         return 0;
     snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
     return 1;
 }
 
-/* The responders' texts through the LLM (a prompt shaped like MACRS's: the conversation, the
- * user profile, the strategy suggestions, the candidates, the output format); the drafts
- * stay where the reply lacks a section. */
+/* The three responders through the LLM, one request each (sent together), with prompts shaped
+ * like MACRS's responder prompts: the role and its rules, the conversation, the user profile
+ * (the preference state), the strategy suggestion for this responder, the candidate item for
+ * the recommender, and the offline draft; each reply replaces its draft (a failed call or an
+ * empty reply keeps it). */
 static void llm_responders(state *s, drafts *d, int32_t rec_item)
 {
     if (!s->o.llm)
         return;
     const macrs_world *w = s->w;
-    sbuf p = {0};
-    sb_printf(&p,
-              "You are a conversational movie recommender made of three responders. Write one "
-              "reply for each. The asking responder elicits preferences with one question (no "
-              "titles; at most 15 words). The chit-chat responder talks about item elements "
-              "to learn what the user likes. The recommending responder recommends exactly "
-              "the candidate item with an engaging description.\n\nConversation:\n%s\n\nUser "
-              "profile: wanted [",
-              s->dialogue.s ? s->dialogue.s : "");
-    int first = 1;
-    for (int32_t v = 0; v < w->n_vals; v++)
-        if (s->pref[v] > 0) {
-            sb_printf(&p, "%s%s", first ? "" : ", ", w->val[v]);
-            first = 0;
-        }
-    sb_printf(&p, "], not wanted [");
-    first = 1;
-    for (int32_t v = 0; v < w->n_vals; v++)
-        if (s->pref[v] < 0) {
-            sb_printf(&p, "%s%s", first ? "" : ", ", w->val[v]);
-            first = 0;
-        }
-    sb_printf(&p, "]\nStrategy suggestions: ask: %s; chit-chat: %s; recommend: %s\n",
-              s->hint_text[0][0] ? s->hint_text[0] : "none",
-              s->hint_text[1][0] ? s->hint_text[1] : "none",
-              s->hint_text[2][0] ? s->hint_text[2] : "none");
-    if (rec_item >= 0)
-        sb_printf(&p, "Candidate item: %s\n", w->title[rec_item]);
-    sb_printf(&p,
-              "Drafts:\n- ask : %s\n- chit-chat : %s\n- recommend : %s\n\nAnswer in exactly "
-              "this format:\n- ask : <question>\n- chit-chat : <utterance>\n- recommend : "
-              "<utterance>",
-              d->text[MACRS_ACT_ASK], d->text[MACRS_ACT_CHAT], d->text[MACRS_ACT_REC]);
-    if (p.oom) {
-        rlab_free(p.s);
-        return;
+    static const char *const role_text[3] = {
+        /* ask */
+        "You are the asking responder of a conversational movie recommender. Elicit the "
+        "user's preferences with one question. Do not mention titles, stars or directors. "
+        "Answer the user's last question if there is one. At most 15 words.",
+        /* recommend */
+        "You are the recommending responder of a conversational movie recommender. Recommend "
+        "exactly the candidate item below with an engaging description. At most 25 words.",
+        /* chit-chat */
+        "You are the chit-chat responder of a conversational movie recommender. Chat about "
+        "elements of movies (genres, eras) and express admiration for one, so that the user "
+        "says what they like. No titles. At most 20 words."};
+    static const char *const task[3] = {"macrs.ask", "macrs.recommend", "macrs.chit-chat"};
+    sbuf sys[3] = {{0}}, usr[3] = {{0}};
+    int oom = 0;
+    for (int a = 0; a < 3; a++) {
+        sbuf *p = &sys[a];
+        sb_printf(p, "%s\n\nConversation history:\n%s\n\nUser profile: wanted [", role_text[a],
+                  s->dialogue.s ? s->dialogue.s : "");
+        int first = 1;
+        for (int32_t v = 0; v < w->n_vals; v++)
+            if (s->pref[v] > 0) {
+                sb_printf(p, "%s%s", first ? "" : ", ", w->val[v]);
+                first = 0;
+            }
+        sb_printf(p, "], not wanted [");
+        first = 1;
+        for (int32_t v = 0; v < w->n_vals; v++)
+            if (s->pref[v] < 0) {
+                sb_printf(p, "%s%s", first ? "" : ", ", w->val[v]);
+                first = 0;
+            }
+        sb_printf(p, "], rejected items [");
+        for (int r = 0; r < s->n_rej; r++)
+            sb_printf(p, "%s%s", r ? ", " : "", w->title[s->rej_list[r]]);
+        const int hint = a == MACRS_ACT_ASK ? 0 : a == MACRS_ACT_CHAT ? 1 : 2;
+        sb_printf(p, "]\nStrategy suggestion: %s",
+                  s->hint_text[hint][0] ? s->hint_text[hint] : "none");
+        if (a == MACRS_ACT_REC && rec_item >= 0)
+            sb_printf(p, "\nCandidate item: %s", w->title[rec_item]);
+        sb_printf(&usr[a], "Draft: %s\nReply with your utterance only.", d->text[a]);
+        oom |= p->oom | usr[a].oom;
     }
-    rlab_llm_msg msgs[1] = {{"user", p.s}};
-    rlab_llm_req req = {.task = "macrs.responders",
-                        .msgs = msgs,
-                        .n_msgs = 1,
-                        .opts = {.temperature = 0, .max_tokens = 160},
-                        .ctx = d};
-    rlab_llm_result res = {0};
-    rlab_err e = {0};
-    if (rlab_llm_chat(s->o.llm, &req, &res, &e) == RLAB_OK && res.text) {
-        /* the reply's own sections (after any echo of the drafts: the last occurrence) */
-        const char *r = res.text;
+    if (!oom) {
+        rlab_llm_msg msgs[3][2];
+        rlab_llm_req req[3];
+        rlab_llm_result res[3];
+        memset(req, 0, sizeof req);
+        memset(res, 0, sizeof res);
+        for (int a = 0; a < 3; a++) {
+            msgs[a][0] = (rlab_llm_msg){"system", sys[a].s};
+            msgs[a][1] = (rlab_llm_msg){"user", usr[a].s};
+            req[a] = (rlab_llm_req){.task = task[a],
+                                    .msgs = msgs[a],
+                                    .n_msgs = 2,
+                                    .opts = {.temperature = 0, .max_tokens = 64},
+                                    .ctx = d->text[a]};
+        }
+        rlab_err e = {0};
+        rlab_llm_chat_many(s->o.llm, req, 3, res, &e); /* each result on its own */
         char tmp[400];
-        if (parse_tag(r, "ask", tmp, sizeof tmp))
-            snprintf(d->text[MACRS_ACT_ASK], sizeof d->text[0], "%s", tmp);
-        if (parse_tag(r, "chit-chat", tmp, sizeof tmp))
-            snprintf(d->text[MACRS_ACT_CHAT], sizeof d->text[0], "%s", tmp);
-        if (parse_tag(r, "recommend", tmp, sizeof tmp))
-            snprintf(d->text[MACRS_ACT_REC], sizeof d->text[0], "%s", tmp);
+        for (int a = 0; a < 3; a++)
+            if (res[a].status == RLAB_OK && res[a].text && reply_line(res[a].text, tmp, sizeof tmp))
+                snprintf(d->text[a], sizeof d->text[0], "%s", tmp);
+        rlab_llm_results_clear(res, 3);
     }
-    rlab_llm_result_clear(&res);
-    rlab_free(p.s);
+    for (int a = 0; a < 3; a++) {
+        rlab_free(sys[a].s);
+        rlab_free(usr[a].s);
+    }
 }
 
 /* ---- one system turn ---------------------------------------------------------------------- */

@@ -105,10 +105,10 @@ void macrs_chat_free(macrs_chat *c);
 /* One user utterance -> the system's turn appended to res (text, extra). */
 int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rlab_err *err);
 
-/* Offline policy of the LLM task "macrs.responders": the drafts (req->ctx) in the format the
- * prompt asks for ("- ask : ...\n- chit-chat : ...\n- recommend : ..."). */
-int macrs_responders_policy(const rlab_llm_req *req, rlab_rng *rng, rlab_llm_out *out, void *ud,
-                            rlab_err *err);
+/* Offline policy of the LLM tasks "macrs.ask", "macrs.recommend", "macrs.chit-chat": the
+ * responder's draft (req->ctx, a string), so both backends share one code path. */
+int macrs_draft_policy(const rlab_llm_req *req, rlab_rng *rng, rlab_llm_out *out, void *ud,
+                       rlab_err *err);
 
 int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args);
 int crs_chat_run(rlab_ctx *ctx, const rlab_args *args);

@@ -164,9 +164,11 @@ static rlab_llm *make_llm(rlab_ctx *ctx, const rlab_args *args)
                          .timeout = rlab_args_float(args, "llm_timeout"),
                          .max_attempts = 2};
     rlab_llm *llm = rlab_llm_new(&c, rlab_ctx_err(ctx));
-    if (llm && (rlab_llm_register(llm, "macrs.responders", macrs_responders_policy, NULL,
-                                  rlab_ctx_err(ctx)) ||
-                rlab_llm_register(llm, "macrs.user", user_policy, NULL, rlab_ctx_err(ctx)))) {
+    if (llm &&
+        (rlab_llm_register(llm, "macrs.ask", macrs_draft_policy, NULL, rlab_ctx_err(ctx)) ||
+         rlab_llm_register(llm, "macrs.recommend", macrs_draft_policy, NULL, rlab_ctx_err(ctx)) ||
+         rlab_llm_register(llm, "macrs.chit-chat", macrs_draft_policy, NULL, rlab_ctx_err(ctx)) ||
+         rlab_llm_register(llm, "macrs.user", user_policy, NULL, rlab_ctx_err(ctx)))) {
         rlab_llm_free(llm);
         return NULL;
     }

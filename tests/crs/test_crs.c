@@ -750,6 +750,13 @@ static void t_macrs_llm(void)
              "'echo: You are a user talking to a movie recommender%%'",
              (long long)run);
     CHECK(query_int(h, line) >= 1);
+    /* the CRS's words are the LLM's too: the echo of the chosen responder's request (its
+     * draft), three requests per MACRS turn */
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND role = 'system' AND text LIKE "
+             "'echo: Draft: %%'",
+             (long long)run);
+    CHECK(query_int(h, line) >= 1);
     rlab_host_free(h);
     fake_llm_stop(srv);
 }
