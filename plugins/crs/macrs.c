@@ -261,6 +261,7 @@ typedef struct state {
     float tau;
     char lesson[200], hint_text[3][200];
     sbuf dialogue; /* "User: ...\nSystem: ...", the context the recommender reads */
+    sbuf acts;     /* the acts chosen so far, "ask, chit-chat, ..." (the planner's history) */
     float *score;  /* [n_items] */
     float *belief; /* [n_items] 0 outside C */
     float *model;  /* [n_items] standardised recommender scores */
@@ -275,6 +276,7 @@ static void state_free(state *s)
     rlab_free(s->avoid);
     rlab_free(s->rej_list);
     rlab_free(s->dialogue.s);
+    rlab_free(s->acts.s);
     rlab_free(s->score);
     rlab_free(s->belief);
     rlab_free(s->model);
@@ -696,6 +698,54 @@ static void llm_responders(state *s, drafts *d, int32_t rec_item)
     }
 }
 
+/* The planner through the LLM (MACRS's planner prompt: the conversation, its act history,
+ * the three candidate responses, the corrective experience; "if the preference is
+ * sufficient, recommend, else choose ask, recommend or chit-chat"; output "<act>: <response>").
+ * Returns the act its reply's first line starts with, or -1 (unusable reply, failed call, or
+ * an act without a candidate): the scored choice stands. */
+static int llm_plan(state *s, const drafts *d, int can_rec, int can_ask)
+{
+    sbuf p = {0};
+    sb_printf(&p,
+              "You are the planner of a conversational movie recommender. Given the "
+              "conversation, your previous acts and the candidate responses of three "
+              "responders, choose the best act. If the user's preference is sufficient to "
+              "recommend, choose recommend; otherwise choose one of ask, recommend, "
+              "chit-chat.\n\nConversation:\n%s\n\nYour acts so far: %s\n"
+              "Corrective experience: %s\n\nCandidates:\n- ask : %s\n- chit-chat : %s\n"
+              "- recommend : %s\n\nAnswer with one line: <act>: <response>",
+              s->dialogue.s ? s->dialogue.s : "", s->acts.s ? s->acts.s : "none",
+              s->lesson[0] ? s->lesson : "none", d->text[MACRS_ACT_ASK], d->text[MACRS_ACT_CHAT],
+              d->text[MACRS_ACT_REC]);
+    int act = -1;
+    if (!p.oom) {
+        rlab_llm_msg msgs[1] = {{"user", p.s}};
+        rlab_llm_req req = {.task = "macrs.planner",
+                            .msgs = msgs,
+                            .n_msgs = 1,
+                            .opts = {.temperature = 0, .max_tokens = 64}};
+        rlab_llm_result res = {0};
+        rlab_err e = {0};
+        if (rlab_llm_chat(s->o.llm, &req, &res, &e) == RLAB_OK && res.text) {
+            const char *t = res.text;
+            while (*t == ' ' || *t == '-' || *t == '\n')
+                t++;
+            if (strncasecmp(t, "act:", 4) == 0)
+                for (t += 4; *t == ' ';)
+                    t++;
+            if (strncasecmp(t, "recommend", 9) == 0 && can_rec)
+                act = MACRS_ACT_REC;
+            else if (strncasecmp(t, "ask", 3) == 0 && can_ask)
+                act = MACRS_ACT_ASK;
+            else if (strncasecmp(t, "chit-chat", 9) == 0 || strncasecmp(t, "chitchat", 8) == 0)
+                act = MACRS_ACT_CHAT;
+        }
+        rlab_llm_result_clear(&res);
+    }
+    rlab_free(p.s);
+    return act;
+}
+
 /* ---- one system turn ---------------------------------------------------------------------- */
 
 typedef struct sys_turn {
@@ -795,9 +845,19 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     }
     if (act == MACRS_ACT_REC && item < 0)
         act = q >= 0 ? MACRS_ACT_ASK : MACRS_ACT_CHAT;
-    if (pol == MACRS_P_MACRS && !last)
+    int llm_planned = 0;
+    if (pol == MACRS_P_MACRS && !last) {
         llm_responders(s, &d, item);
+        if (s->o.llm_planner) {
+            int a = llm_plan(s, &d, item >= 0, q >= 0);
+            if (a >= 0) {
+                act = a;
+                llm_planned = 1;
+            }
+        }
+    }
     out->act = act;
+    sb_printf(&s->acts, "%s%s", s->acts.n ? ", " : "", macrs_act_names[act]);
     if (act == MACRS_ACT_LIST) {
         out->n_list = top_list(s, 10, out->list);
         size_t n = (size_t)snprintf(out->text, sizeof out->text, "My top picks for you:");
@@ -837,6 +897,8 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
         }
         sb_printf(&b, "],");
     }
+    if (s->o.llm_planner && pol == MACRS_P_MACRS && !last)
+        sb_printf(&b, "\"planner\":\"%s\",", llm_planned ? "llm" : "scored (llm reply unusable)");
     if (pol == MACRS_P_MACRS) {
         sb_printf(&b, "\"scores\":{\"ask\":%.4f,\"recommend\":%.4f,\"chit-chat\":%.4f},",
                   (double)(sc[0] > -1e8f ? sc[0] : -99), (double)(sc[1] > -1e8f ? sc[1] : -99),

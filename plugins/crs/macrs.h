@@ -76,6 +76,7 @@ typedef struct macrs_opts {
     const int32_t *hist;   /* the user's items before the target (query.hist), may be NULL */
     int32_t n_hist;
     rlab_llm *llm;      /* system responders' text (NULL or offline: templates) */
+    int llm_planner;    /* with llm: the planner's act from the LLM (fallback: scored) */
     rlab_llm *user_llm; /* the simulated user's text (NULL: templates) */
 } macrs_opts;
 

@@ -27,6 +27,7 @@
 
 static const char *const backend_names[] = {"offline", "openai", NULL};
 static const char *const user_names[] = {"template", "llm", NULL};
+static const char *const planner_names[] = {"scored", "llm", NULL};
 
 #define LLM_ARGS_MACRS                                                                             \
     {.name = "backend",                                                                            \
@@ -97,6 +98,11 @@ const rlab_arg crs_simulate_args[] = {
      .type = RLAB_ARG_BOOL,
      .def = "true",
      .help = "macrs: strategy-level reflection (false: an ablation)"},
+    {.name = "planner",
+     .type = RLAB_ARG_CHOICE,
+     .def = "scored",
+     .choices = planner_names,
+     .help = "macrs: the scored choice, or the LLM of backend=openai (scored when unusable)"},
     LLM_ARGS_MACRS,
     {0}};
 
@@ -315,6 +321,7 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
                             .hist = rec && by_user ? seq.items + tg[i].h0 : NULL,
                             .n_hist = rec && by_user ? (int32_t)tg[i].nh : 0,
                             .llm = openai ? llm : NULL,
+                            .llm_planner = openai && rlab_args_choice(args, "planner") == 1,
                             .user_llm = llm_user ? llm : NULL};
             macrs_result r;
             rc = macrs_episode(&w, tg[i].item, &o, &r, rlab_ctx_err(ctx));

@@ -737,7 +737,7 @@ static void t_macrs_llm(void)
     rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
     snprintf(line, sizeof line,
              "crs.simulate data=cat policies=macrs targets=2 turns=3 backend=openai user=llm "
-             "llm_url=http://127.0.0.1:%d llm_model=echo",
+             "planner=llm llm_url=http://127.0.0.1:%d llm_model=echo",
              fake_llm_port(srv));
     rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
     int64_t run = r ? (int64_t)rlab_test_scalar(r, "run") : 0;
@@ -755,6 +755,13 @@ static void t_macrs_llm(void)
     snprintf(line, sizeof line,
              "SELECT count(*) FROM dialogues WHERE run_id = %lld AND role = 'system' AND text LIKE "
              "'echo: Draft: %%'",
+             (long long)run);
+    CHECK(query_int(h, line) >= 1);
+    /* the planner asked the LLM too; the echo ("echo: You are the planner...") names no act,
+     * so the scored choice stood, and the turn says so */
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND json_extract(extra, "
+             "'$.planner') = 'scored (llm reply unusable)'",
              (long long)run);
     CHECK(query_int(h, line) >= 1);
     rlab_host_free(h);
