@@ -25,9 +25,12 @@
  *
  * The planner (documented choice): score(recommend) = ln(p_top / tau) with p_top the belief
  * of the best candidate; score(ask) = IG - g, the information gain (bits) of the best
- * yes/no attribute question over the belief minus a floor g = 0.1; score(chit-chat) = -0.05
- * (chit-chat invites the user to say more when there is nothing worth asking and no
- * confident item). Highest score wins; the last turn is always the top-10 list. tau starts
+ * yes/no attribute question over the belief minus a floor g = 0.1; score(chit-chat) =
+ * H(q) - g - 0.05, q the belief's distribution of the value the user would volunteer after
+ * chit-chat (uniform over each candidate's unknown values: the CRS cannot tell which one).
+ * Highest score wins (ties: recommend, then ask); the last turn is always the top-10 list. With
+ * planner=llm (online) MACRS's planner prompt picks the act instead when its reply names one.
+ * tau starts
  * at 0.35; the strategy reflection after a failure raises it by 0.15 (the planner's lesson:
  * "require more evidence"), tells the ask responder to prefer the unknown values of the
  * rejected item (+0.15 bits), and the recommend responder to avoid items sharing them
@@ -93,13 +96,17 @@ typedef struct macrs_result {
     macrs_turn *t;
 } macrs_result;
 
-/* A dialogue about target (an item with values) under o. rng seeds nothing random today
- * (policies are deterministic) but is kept for LLM calls. */
+/* A dialogue about target (an item with values) under o into res (cleared first; free with
+ * macrs_result_clear). Deterministic offline (no random choice anywhere). Errors:
+ * RLAB_EINVAL (target outside the catalogue), RLAB_ENOMEM, the recommender's. */
 int macrs_episode(const macrs_world *w, int32_t target, const macrs_opts *o, macrs_result *res,
                   rlab_err *err);
 void macrs_result_clear(macrs_result *r);
 
 /* ---- interactive (crs.chat) --------------------------------------------------------------- */
+/* A chat with a person: the same agents without a simulator. macrs_chat_turn takes the
+ * person's utterance (information-level reflection; "no" after a recommendation rejects it:
+ * strategy-level reflection), appends the user turn and the system's turn to res. */
 typedef struct macrs_chat macrs_chat;
 macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *err);
 void macrs_chat_free(macrs_chat *c);
