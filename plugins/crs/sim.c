@@ -298,6 +298,9 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_llm *llm = rc ? NULL : make_llm(ctx, args);
     if (!rc && !llm)
         rc = rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOMEM;
+    /* the user's index and history mean something to rec only on the dataset it was trained
+     * on (same vocabularies) */
+    const int same = rec && strcmp(rec->dataset, ds->name) == 0 && rec->n_users == ds->users.n;
     const int llm_user = rlab_args_choice(args, "user") == 1;
     const int openai = rlab_args_choice(args, "backend") == 1;
     rlab_db *db = rlab_args_bool(args, "store") ? rlab_ctx_db(ctx) : NULL;
@@ -317,9 +320,9 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
                             .ask_first = (int)rlab_args_int(args, "ask_first"),
                             .no_strategy = !rlab_args_bool(args, "strategy"),
                             .rec = rec,
-                            .user = rec && by_user ? tg[i].user : -1,
-                            .hist = rec && by_user ? seq.items + tg[i].h0 : NULL,
-                            .n_hist = rec && by_user ? (int32_t)tg[i].nh : 0,
+                            .user = same && by_user ? tg[i].user : -1,
+                            .hist = same && by_user ? seq.items + tg[i].h0 : NULL,
+                            .n_hist = same && by_user ? (int32_t)tg[i].nh : 0,
                             .llm = openai ? llm : NULL,
                             .llm_planner = openai && rlab_args_choice(args, "planner") == 1,
                             .user_llm = llm_user ? llm : NULL};
