@@ -795,6 +795,13 @@ static void t_data(void)
     const double r50 = rlab_test_scalar(r, "test.recall@50");
     CHECK(r50 > 0.0 && r50 <= 1.0);
     rlab_result_free(r);
+    /* MACRS on the ReDial catalogue (MovieLens genres and decades), unicrs recommending */
+    r = rlab_test_run(h, "crs.simulate data=redial rec=unicrs targets=20 seed=1 store=false",
+                      RLAB_OK, NULL);
+    const double sr = rlab_test_scalar(r, "macrs.success"), hr = rlab_test_scalar(r, "macrs.hit");
+    CHECK(sr >= 0 && sr <= hr && hr <= 1);
+    CHECK(rlab_test_scalar(r, "macrs.turns") >= 1);
+    rlab_result_free(r);
     rlab_host_free(h);
 }
 
