@@ -781,6 +781,13 @@ static void state_json(sbuf *b, const state *s)
         sb_printf(b, "%s", r ? "," : "");
         sb_json(b, w->title[s->rej_list[r]]);
     }
+    /* the user's history (named in a chat, or a simulated user's earlier items): the last 10 */
+    sb_printf(b, "],\"history\":%d,\"mentioned\":[", (int)s->o.n_hist);
+    const int32_t h0 = s->o.n_hist > 10 ? s->o.n_hist - 10 : 0;
+    for (int32_t k = h0; k < s->o.n_hist && s->o.hist; k++) {
+        sb_printf(b, "%s", k > h0 ? "," : "");
+        sb_json(b, w->title[s->o.hist[k]]);
+    }
     sb_printf(b, "],\"candidates\":%d,\"tau\":%.3f,\"lesson\":", (int)s->n_cand, (double)s->tau);
     sb_json(b, s->lesson);
     sb_printf(b, ",\"hints\":{\"ask\":");
@@ -1150,7 +1157,45 @@ struct macrs_chat {
     state s;
     int turn;
     int32_t last_rec; /* the item the last system turn recommended, -1 */
+    int32_t *hist;    /* items the person named, oldest first: the recommender's query history */
+    int32_t n_hist;
 };
+
+/* Items whose title (without its "(year)") the person names as whole words, 4+ characters
+ * (case-insensitively when it has several words): appended to the history (seen: never
+ * recommended back). */
+static void chat_mentions(macrs_chat *c, const char *text)
+{
+    const macrs_world *w = c->s.w;
+    for (int32_t i = 0; i < w->n_items && c->n_hist < w->n_items; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "%s", w->title[i]);
+        char *par = strrchr(t, '(');
+        if (par && par > t)
+            *par = 0;
+        size_t n = strlen(t);
+        while (n > 0 && t[n - 1] == ' ')
+            t[--n] = 0;
+        if (n < 4)
+            continue;
+        /* a one-word title ("Loved", "Heat") only as typed, capitalised: "I loved it" is no
+         * mention; longer titles in any case */
+        const char *at = find_word(text, t);
+        while (at && !strchr(t, ' ') && strncmp(at, t, n) != 0)
+            at = find_word(at + 1, t);
+        if (!at)
+            continue;
+        int dup = 0;
+        for (int32_t k = 0; k < c->n_hist; k++)
+            dup |= c->hist[k] == i;
+        if (!dup) {
+            c->hist[c->n_hist++] = i;
+            c->s.rejected[i] = 1; /* seen: excluded like a rejection, without its reflection */
+        }
+    }
+    c->s.o.hist = c->hist;
+    c->s.o.n_hist = c->n_hist;
+}
 
 macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *err)
 {
@@ -1159,7 +1204,11 @@ macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *
         rlab_errf(err, RLAB_ENOMEM, "out of memory");
         return NULL;
     }
-    if (state_init(&c->s, w, o, err)) {
+    c->hist = rlab_calloc((size_t)w->n_items + 1, sizeof *c->hist);
+    if (!c->hist || state_init(&c->s, w, o, err)) {
+        if (!c->hist)
+            rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        rlab_free(c->hist);
         rlab_free(c);
         return NULL;
     }
@@ -1172,6 +1221,7 @@ void macrs_chat_free(macrs_chat *c)
     if (!c)
         return;
     state_free(&c->s);
+    rlab_free(c->hist);
     rlab_free(c);
 }
 
@@ -1187,6 +1237,7 @@ int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rla
         return rlab_errf(err, rc, "out of memory");
     if (s->o.policy != MACRS_P_MODEL)
         reflect_info(s, user_text);
+    chat_mentions(c, user_text);
     /* "no" to a recommendation rejects it: the strategy-level reflection */
     const char *t = user_text;
     while (*t == ' ')

@@ -635,6 +635,21 @@ static void t_macrs_chat(void)
     }
     macrs_result_clear(&r);
     macrs_chat_free(c);
+    /* a title the person names joins the history (the recommender's query) and is never
+     * recommended back: "Sad Old" seen, drama wanted -> "Sad New" */
+    c = macrs_chat_new(&w, &o, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_EQ_INT(macrs_chat_turn(c, "I loved sad old, any drama from the 2000s?", &r, &err),
+                 RLAB_OK);
+    CHECK(r.n_turns == 2);
+    if (r.n_turns == 2) {
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"history\":1,\"mentioned\":[\"Sad Old\"]");
+        CHECK_STR(r.t[1].text, "How about Sad New?");
+    }
+    macrs_result_clear(&r);
+    macrs_chat_free(c);
 }
 
 /* Through the host: crs.simulate on the fixture catalogue (every policy, the same targets),
