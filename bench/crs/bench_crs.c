@@ -9,6 +9,8 @@
  *                              responses off
  *     turns_per_s              recommender turns answered per second with responses on
  *                              (ranking + template retrieval + Distinct-n)
+ *     macrs_dialogues_per_s    crs.simulate: 50 targets x 4 policies (macrs, always, askrec,
+ *                              the unicrs model alone), 5 turns, unicrs scoring each turn
  *     *_per_cpu_s              the same per CPU-second of the process (all threads): the
  *                              figure that does not move with the other tenants' load
  *   Each line's baseline records the 1-minute load average (a shared 2-core machine) and the
@@ -101,6 +103,16 @@ int main(int argc, char **argv)
             line("instances_per_s", scalar(r, "instances") / dt, "instances/s", cpu);
             line("instances_per_cpu_s", scalar(r, "instances") / cpu, "instances/cpu-s", cpu);
         }
+        rlab_result_free(r);
+    }
+    /* MACRS (issue 19): simulated dialogues per second, each policy, unicrs recommending */
+    {
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
+        rlab_result *r = run(h, "crs.simulate data=redial rec=unicrs targets=50 seed=1 "
+                                "store=false");
+        double dt = rlab_now() - t0, cpu = rlab_bench_cpu_seconds() - c0;
+        line("macrs_dialogues_per_s", 4 * 50 / dt, "dialogues/s", cpu);
+        line("macrs_dialogues_per_cpu_s", 4 * 50 / cpu, "dialogues/cpu-s", cpu);
         rlab_result_free(r);
     }
     rlab_host_free(h);

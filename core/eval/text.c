@@ -187,7 +187,7 @@ int rlab_eval_distinct(const char *const *sents, int64_t n_sents, int n, int var
     vocab v = {0};
     gmap m = {0};
     int32_t *tok = NULL;
-    int64_t tcap = 0, total = 0, unique = 0;
+    int64_t tcap = 0, total = 0, unique = 0, nonempty = 0;
     int rc = RLAB_OK;
     for (int64_t i = 0; i < n_sents && rc == RLAB_OK; i++) {
         if (!sents[i]) {
@@ -199,6 +199,7 @@ int rlab_eval_distinct(const char *const *sents, int64_t n_sents, int n, int var
             rc = rlab_errf(err, RLAB_ENOMEM, "distinct: out of memory");
             break;
         }
+        nonempty += nt > 0;
         for (int64_t p = 0; p + n <= nt; p++) {
             int fresh = gmap_add(&m, tok + p, n, 0);
             if (fresh < 0) {
@@ -213,7 +214,7 @@ int rlab_eval_distinct(const char *const *sents, int64_t n_sents, int n, int var
         if (variant == RLAB_DISTINCT_STANDARD)
             *out = total ? (double)unique / (double)total : 0.0;
         else
-            *out = n_sents > 0 ? (double)unique / (double)n_sents : 0.0;
+            *out = nonempty > 0 ? (double)unique / (double)nonempty : 0.0;
     }
     rlab_free(tok);
     rlab_free(v.w);

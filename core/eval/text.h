@@ -14,9 +14,10 @@
  *   RLAB_DISTINCT_STANDARD  (Li et al. 2016) #unique n-grams / #n-grams over the whole
  *                           corpus; 0 when the corpus has no n-gram.
  *   RLAB_DISTINCT_UNICRS    what the UniCRS evaluation code reports as dist@n: #unique
- *                           n-grams over the corpus divided by the number of sentences
- *                           (empty sentences included). Not a ratio in [0, 1]: it grows with
- *                           sentence length.
+ *                           n-grams over the corpus divided by the number of non-empty
+ *                           sentences (evaluate_conv.py counts a prediction only when its
+ *                           stripped text is not empty: here, when it has a token); 0 when
+ *                           none is. Not a ratio in [0, 1]: it grows with sentence length.
  * BLEU-n: corpus BLEU (Papineni et al.), one reference per hypothesis, uniform weights 1/n
  * over 1..n-grams (n <= 4), clipped n-gram precisions summed over the corpus, brevity
  * penalty exp(1 - r/c) when the total hypothesis length c <= total reference length r.

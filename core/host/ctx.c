@@ -349,6 +349,13 @@ int rlab_ctx_add_dataset(rlab_ctx *ctx, rlab_dataset *ds)
     return rlab_host_add_dataset(ctx->host, ds, &ctx->err);
 }
 
+int rlab_ctx_add_dataset_recipe(rlab_ctx *ctx, rlab_dataset *ds, const char *maker,
+                                const char *params)
+{
+    const char *plugin = ctx->cmd && ctx->cmd->plugin ? ctx->cmd->plugin->name : NULL;
+    return rlab__add_derived(ctx->host, ctx->db, plugin, ds, maker, params, &ctx->err);
+}
+
 rlab_db *rlab_ctx_db(rlab_ctx *ctx) { return ctx->db; }
 
 int64_t rlab_ctx_run_id(const rlab_ctx *ctx) { return ctx->run_id; }

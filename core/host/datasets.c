@@ -1096,6 +1096,101 @@ int rlab_host_kcore_dataset(rlab_host *h, rlab_db *db, const char *parent, const
     return rc;
 }
 
+/* ---- derived by a plugin ------------------------------------------------------------------ */
+
+/* The maker `maker` of loaded plugin `plugin`, or NULL. */
+static const rlab_dataset_maker *find_maker(rlab_host *h, const char *plugin, const char *maker)
+{
+    for (int i = 0; i < h->nplugins; i++) {
+        if (strcmp(h->plugins[i]->name, plugin) != 0)
+            continue;
+        for (const rlab_dataset_maker *m = h->plugins[i]->desc.makers; m && m->name; m++)
+            if (strcmp(m->name, maker) == 0 && m->rebuild)
+                return m;
+    }
+    return NULL;
+}
+
+/* {"load":"plugin","plugin":...,"maker":...,"params":{...}}; NULL when params is not a JSON
+ * object or on ENOMEM (err says which). */
+static char *plugin_recipe(const char *plugin, const char *maker, const char *params, rlab_err *err)
+{
+    json_object *p = params ? json_tokener_parse(params) : NULL;
+    if (!p || !json_object_is_type(p, json_type_object)) {
+        json_object_put(p);
+        rlab_errf(err, RLAB_EINVAL, "the recipe parameters of %s.%s are not a JSON object", plugin,
+                  maker);
+        return NULL;
+    }
+    json_object *o = json_object_new_object();
+    int ok = o && put_str(o, "load", "plugin") && put_str(o, "plugin", plugin) &&
+             put_str(o, "maker", maker) && json_object_object_add(o, "params", p) == 0;
+    if (!ok) {
+        json_object_put(p);
+        json_object_put(o);
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    char *r = json_take(o);
+    if (!r)
+        rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    return r;
+}
+
+int rlab__add_derived(rlab_host *h, rlab_db *db, const char *plugin, rlab_dataset *ds,
+                      const char *maker, const char *params, rlab_err *err)
+{
+    if (!ds)
+        return rlab_errf(err, RLAB_EINVAL, "no dataset");
+    int rc = rlab_name_check("dataset", ds->name, err);
+    if (rc == RLAB_OK && (!plugin || !maker || !find_maker(h, plugin, maker)))
+        rc = rlab_errf(err, RLAB_EINVAL, "plugin '%s' declares no dataset maker '%s'",
+                       plugin ? plugin : "", maker ? maker : "");
+    built b;
+    memset(&b, 0, sizeof b);
+    b.ds = ds;
+    if (rc == RLAB_OK) {
+        snprintf(b.name, sizeof b.name, "%s", ds->name);
+        b.recipe = plugin_recipe(plugin, maker, params, err);
+        if (!b.recipe)
+            rc = err && err->code ? err->code : RLAB_ENOMEM;
+    }
+    if (rc == RLAB_OK)
+        return commit_built(h, db, &b, err);
+    built_clear(&b);
+    return rc;
+}
+
+/* Rebuild name through its plugin's maker (recipe object o) into b. */
+static int build_derived(rlab_host *h, const char *name, json_object *o, built *b, rlab_err *err)
+{
+    const char *plugin = jstr(o, "plugin"), *maker = jstr(o, "maker");
+    json_object *params = NULL;
+    json_object_object_get_ex(o, "params", &params);
+    const rlab_dataset_maker *m = plugin && maker ? find_maker(h, plugin, maker) : NULL;
+    if (!m)
+        return rlab_errf(err, RLAB_ESTATE,
+                         "dataset '%s' is made by %s.%s, and no loaded plugin provides it "
+                         "(load plugin '%s')",
+                         name, plugin ? plugin : "?", maker ? maker : "?", plugin ? plugin : "?");
+    const char *pj = params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN) : "{}";
+    rlab_dataset *ds = NULL;
+    rlab_err pe = {0};
+    int rc = m->rebuild(h, name, pj, &ds, &pe);
+    if (rc == RLAB_OK && (!ds || strcmp(ds->name, name) != 0))
+        rc = rlab_errf(&pe, RLAB_EINVAL, "the rebuild gave %s",
+                       ds ? "a dataset of another name" : "no dataset");
+    if (rc) {
+        rlab_dataset_free(ds);
+        return rlab_errf(err, rc, "dataset '%s' not rebuilt by %s.%s: %s", name, plugin, maker,
+                         pe.msg);
+    }
+    memset(b, 0, sizeof *b);
+    b->ds = ds;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    return RLAB_OK;
+}
+
 /* ---- recording ---------------------------------------------------------------------------- */
 
 int rlab_host_record_dataset(rlab_host *h, rlab_db *db, const char *name, rlab_err *err)
@@ -1333,6 +1428,13 @@ static int rebuild(rlab_host *h, const char *name, const char *recipe, rlab_err 
             rlab_host_dataset_release(h, ds);
             if (rc == RLAB_OK)
                 rc = commit_built(h, NULL, &b, err);
+        }
+    } else if (strcmp(load, "plugin") == 0) {
+        rc = build_derived(h, name, o, &b, err);
+        if (rc == RLAB_OK) { /* the recorded recipe stands */
+            b.recipe = rlab_strdup(recipe);
+            rc = b.recipe ? commit_built(h, NULL, &b, err)
+                          : rlab_errf(err, RLAB_ENOMEM, "out of memory");
         }
     } else {
         rc = rlab_errf(err, RLAB_EFORMAT, "dataset '%s': unknown recipe '%s'", name, load);

@@ -385,6 +385,16 @@ static int validate(rlab_host *h, const char *file, const char *expect_name, con
                           "'%s')",
                           file, k->name, owner);
     }
+    for (const rlab_dataset_maker *m = d->makers; m && m->name; m++) {
+        if (!m->rebuild)
+            return refuse(h, err, RLAB_EINVAL,
+                          "plugin %s: dataset maker '%s' lacks required field 'rebuild'", file,
+                          m->name);
+        for (const rlab_dataset_maker *e = d->makers; e != m; e++)
+            if (strcmp(e->name, m->name) == 0)
+                return refuse(h, err, RLAB_EINVAL, "plugin %s: duplicate dataset maker '%s'", file,
+                              m->name);
+    }
     /* 8. required fields */
     static const char *const fields[] = {"name", "version", "summary"};
     const char *const vals[] = {d->name, d->version, d->summary};

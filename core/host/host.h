@@ -339,6 +339,8 @@ RLAB_API const char *rlab_cell_text(const rlab_cell *c, char *buf, size_t cap);
  *      "checksum":"..."}                         reclab.world{...}
  *     {"load":"demo","checksum":"..."}           the built-in demo world
  *     {"load":"split","parent":"demo","method":"loo","into":"demo","part":"train",...}
+ *     {"load":"plugin","plugin":"crs","maker":"prepare","params":{...}}   derived by a plugin
+ *                                                (plugin.h: rlab_dataset_maker)
  *
  * Reopening a workspace (rlab_host_set_store) lists every dataset the store records at once
  * (rlab_host_dataset_names, rlab_host_datasets: state RLAB_DS_RECORDED) and rebuilds it on

@@ -215,6 +215,10 @@ int rlab__datasets_from_store(rlab_host *h, rlab_db *db, rlab_err *err);
 /* The interaction dataset name with a reference, reloading it when recorded; NULL with err
  * saying why (not found, holds dialogues, its source changed...). */
 rlab_dataset *rlab__dataset_get_err(rlab_host *h, const char *name, rlab_err *err);
+/* Register ds (taken, also on failure), derived by plugin's maker from params (JSON object),
+ * with its plugin recipe, recorded first in db (may be NULL). */
+int rlab__add_derived(rlab_host *h, rlab_db *db, const char *plugin, rlab_dataset *ds,
+                      const char *maker, const char *params, rlab_err *err);
 rlab_dialogues *rlab__dialogues_get_err(rlab_host *h, const char *name, rlab_err *err);
 /* 1 when name is a dialogue dataset (loaded or recorded). */
 int rlab__is_dialogues(rlab_host *h, const char *name);

@@ -195,6 +195,24 @@ typedef struct rlab_view_kind {
     const char *source; /* SQL query or event kind the view reads */
 } rlab_view_kind;
 
+/* A way to rebuild a dataset the plugin derived from other datasets (crs.prepare's
+ * catalogue), so a reopened workspace has it again. A command that makes one hands it to the
+ * session with rlab_ctx_add_dataset_recipe(ctx, ds, maker, params): the store records the
+ * recipe {"load":"plugin","plugin":<this plugin>,"maker":<maker>,"params":<params>}, and on
+ * first use after a reopen the host calls the maker's rebuild with the same params (the
+ * plugin must be loaded by then, else the dataset is listed as unavailable with the reason).
+ * rebuild gets its inputs like a command would (rlab_host_dataset_get /
+ * rlab_host_dialogues_get: recorded parents are rebuilt in turn), and must give the same
+ * dataset (same items and order) from the same inputs: it runs on whatever thread first asks
+ * for the dataset, with the host's reload lock held (other reloads wait). *out receives a new
+ * dataset named `name` (the host takes it). Errors: the plugin's (they name the missing or
+ * changed input). */
+typedef struct rlab_dataset_maker {
+    const char *name; /* [a-z0-9_-]+, unique in the plugin */
+    int (*rebuild)(rlab_host *host, const char *name, const char *params, rlab_dataset **out,
+                   rlab_err *err);
+} rlab_dataset_maker;
+
 /* ---- the plugin descriptor --------------------------------------------------------- */
 typedef struct rlab_plugin {
     uint32_t struct_size;     /* sizeof(rlab_plugin) the plugin was built with */
@@ -212,6 +230,9 @@ typedef struct rlab_plugin {
     int (*open)(rlab_host *host, void **state, rlab_err *err);
     /* Called at unload (or host free) after the plugin's models are gone. Optional. */
     void (*close)(void *state);
+    /* Rebuild functions of the datasets its commands derive (rlab_ctx_add_dataset_recipe).
+     * NULL-name terminated, or NULL. */
+    const rlab_dataset_maker *makers;
     /* New fields are only appended here. */
 } rlab_plugin;
 
@@ -312,6 +333,12 @@ RLAB_API int rlab_ctx_register_model(rlab_ctx *ctx, rlab_model *m);
 /* Hand a new dataset to the session (takes ownership, also on failure); replaces one of the
  * same name. */
 RLAB_API int rlab_ctx_add_dataset(rlab_ctx *ctx, rlab_dataset *ds);
+/* The same for a dataset derived by this plugin that a reopened workspace rebuilds: maker
+ * names one of the plugin's descriptor makers, params (a JSON object, copied) is what its
+ * rebuild receives. Recorded in the store (when the command has one) before it is
+ * registered. Errors: RLAB_EINVAL (unknown maker, params not a JSON object), RLAB_EDB. */
+RLAB_API int rlab_ctx_add_dataset_recipe(rlab_ctx *ctx, rlab_dataset *ds, const char *maker,
+                                         const char *params);
 
 /* The store connection for this thread and the run row of this command; NULL / 0 when the
  * session has no store or the command is READONLY. */

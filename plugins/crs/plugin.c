@@ -10,12 +10,18 @@
  *                 store's `dialogues` table
  *   crs.respond model=M context=... [mentioned=...]   one turn: the top items and a response
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "crs.h"
+#include "macrs.h"
 #include "eval/text.h"
 #include "llm/llm.h"
+#include "model/config.h"
+#include "store/sha256.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const rlab_model_kind crs_kinds[] = {
@@ -30,6 +36,91 @@ static const rlab_model_kind crs_kinds[] = {
     {0}};
 
 /* ---- crs.prepare ------------------------------------------------------------------------ */
+
+/* What a catalogue is made from: its recipe's params (recorded by crs.prepare, replayed by
+ * prepare_rebuild when a reopened workspace first uses the catalogue). The movie files are
+ * recorded as absolute paths with their sha256, so a changed file is refused, not used. */
+typedef struct prep_params {
+    char dialogues[1024], catalog[1024];
+    char movies[4096];     /* absolute paths, comma-separated */
+    char movies_sha[1200]; /* their sha256, comma-separated, same order */
+    int synth;
+    int64_t seed;
+} prep_params;
+
+static const rlab_field prep_fields[] = {
+    RLAB_FIELD_STR(prep_params, dialogues, "", "training dialogue datasets"),
+    RLAB_FIELD_STR(prep_params, catalog, "", "dialogue datasets adding items"),
+    RLAB_FIELD_STR(prep_params, movies, "", "MovieLens files (absolute)"),
+    RLAB_FIELD_STR(prep_params, movies_sha, "", "their sha256"),
+    RLAB_FIELD_INT(prep_params, synth, "0", 0, 10000000, "template dialogues"),
+    RLAB_FIELD_I64(prep_params, seed, "1", 0, 0, "seed"),
+    {0}};
+
+/* The i-th comma-separated element of list into out (cap bytes); 0 when there is none. */
+static int list_item(const char *list, int i, char *out, size_t cap)
+{
+    const char *p = list ? list : "";
+    for (int k = 0; *p; k++) {
+        size_t l = strcspn(p, ",");
+        if (k == i) {
+            if (l == 0 || l >= cap)
+                return 0;
+            memcpy(out, p, l);
+            out[l] = 0;
+            return 1;
+        }
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Load the movie files of p (checking their recorded sha256 when p has them, else recording
+ * them into p) and build the catalogue `name` from the resolved corpora. */
+static int prepare_build(const char *name, const rlab_dialogues *const *train, int nt,
+                         const rlab_dialogues *const *extra, int nx, prep_params *p,
+                         rlab_dataset **out, crs_prepare_stats *st, int32_t *nmv, rlab_err *err)
+{
+    crs_movies mv = {0};
+    int rc = RLAB_OK, check = p->movies_sha[0] != 0;
+    char path[1024], sha[65], want[65];
+    size_t off = 0;
+    for (int i = 0; rc == RLAB_OK && list_item(p->movies, i, path, sizeof path); i++) {
+        uint64_t bytes = 0;
+        rc = rlab_sha256_file(path, sha, &bytes, err);
+        if (rc == RLAB_OK && check &&
+            (!list_item(p->movies_sha, i, want, sizeof want) || strcmp(want, sha) != 0))
+            rc = rlab_errf(err, RLAB_ESTATE,
+                           "%s changed since the catalogue was made (sha256 %.8s..., now "
+                           "%.8s...)",
+                           path, want, sha);
+        if (rc == RLAB_OK && !check) {
+            int w = snprintf(p->movies_sha + off, sizeof p->movies_sha - off, "%s%s",
+                             off ? "," : "", sha);
+            if (w < 0 || (size_t)w >= sizeof p->movies_sha - off)
+                rc = rlab_errf(err, RLAB_EINVAL, "too many movie files");
+            else
+                off += (size_t)w;
+        }
+        if (rc == RLAB_OK)
+            rc = crs_movies_load(&mv, path, err);
+    }
+    if (rc == RLAB_OK) {
+        crs_prepare_opts o = {.train = train,
+                              .n_train = nt,
+                              .extra = extra,
+                              .n_extra = nx,
+                              .movies = mv.n ? &mv : NULL,
+                              .synth = p->synth,
+                              .seed = (uint64_t)p->seed};
+        rc = crs_prepare(name, &o, out, st, err);
+    }
+    *nmv = mv.n;
+    crs_movies_clear(&mv);
+    return rc;
+}
 
 /* Up to max dialogue datasets named in a comma-separated list. */
 static int dialogue_list(rlab_ctx *ctx, const char *list, const rlab_dialogues **out, int max,
@@ -65,40 +156,43 @@ static int prepare_run(rlab_ctx *ctx, const rlab_args *args)
         return rc;
     if (nt == 0)
         return rlab_ctx_errorf(ctx, RLAB_EINVAL, "name the training dialogues: dialogues=...");
-    crs_movies mv = {0};
+    prep_params *p = rlab_ctx_alloc(ctx, sizeof *p);
+    if (!p)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    snprintf(p->dialogues, sizeof p->dialogues, "%s", rlab_args_str(args, "dialogues"));
+    snprintf(p->catalog, sizeof p->catalog, "%s", rlab_args_str(args, "catalog"));
+    p->synth = (int)rlab_args_int(args, "synth");
+    p->seed = rlab_args_int(args, "seed");
+    /* the movie files as absolute paths: the recipe must not depend on the working folder */
     const char *files = rlab_args_str(args, "movies");
-    for (const char *p = files ? files : ""; *p && !rc;) {
-        size_t l = strcspn(p, ",");
-        char path[1024];
-        snprintf(path, sizeof path, "%.*s", (int)(l < sizeof path - 1 ? l : sizeof path - 1), p);
-        rc = crs_movies_load(&mv, path, rlab_ctx_err(ctx));
-        p += l;
-        if (*p == ',')
-            p++;
+    size_t off = 0;
+    char path[1024], abs[PATH_MAX];
+    for (int i = 0; list_item(files, i, path, sizeof path); i++) {
+        const char *use = realpath(path, abs) ? abs : path; /* missing: the loader says so */
+        int w = snprintf(p->movies + off, sizeof p->movies - off, "%s%s", off ? "," : "", use);
+        if (w < 0 || (size_t)w >= sizeof p->movies - off)
+            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "movies=: too many files");
+        off += (size_t)w;
     }
-    if (rc) {
-        crs_movies_clear(&mv);
-        return rc;
-    }
-    crs_prepare_opts o = {.train = train,
-                          .n_train = nt,
-                          .extra = extra,
-                          .n_extra = nx,
-                          .movies = mv.n ? &mv : NULL,
-                          .synth = (int)rlab_args_int(args, "synth"),
-                          .seed = (uint64_t)rlab_args_int(args, "seed")};
     rlab_dataset *ds = NULL;
     crs_prepare_stats st;
-    rc = crs_prepare(rlab_args_str(args, "name"), &o, &ds, &st, rlab_ctx_err(ctx));
-    const int32_t nmv = mv.n;
-    crs_movies_clear(&mv);
+    int32_t nmv = 0;
+    rc = prepare_build(rlab_args_str(args, "name"), train, nt, extra, nx, p, &ds, &st, &nmv,
+                       rlab_ctx_err(ctx));
     if (rc)
         return rc;
     const int32_t ng = rlab_feats_find(&ds->item_feats, "genres")->vocab.n;
     const int32_t nd = rlab_feats_find(&ds->item_feats, "decade")->vocab.n;
     char name[64];
     snprintf(name, sizeof name, "%s", ds->name);
-    if ((rc = rlab_ctx_add_dataset(ctx, ds)))
+    char *params = rlab_config_to_json(prep_fields, p);
+    if (!params) {
+        rlab_dataset_free(ds);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    rc = rlab_ctx_add_dataset_recipe(ctx, ds, "prepare", params);
+    rlab_free(params);
+    if (rc)
         return rc;
     rlab_ctx_printf(ctx,
                     "catalogue '%s': %d movies (%d linked to %d MovieLens titles), %d genres, "
@@ -112,6 +206,48 @@ static int prepare_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_result_str(ctx, "dataset", name);
     return RLAB_OK;
 }
+
+/* The recorded crs.prepare replayed (a reopened workspace's first use of the catalogue). */
+static int prepare_rebuild(rlab_host *host, const char *name, const char *params,
+                           rlab_dataset **out, rlab_err *err)
+{
+    prep_params *p = rlab_calloc(1, sizeof *p);
+    if (!p)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int rc = rlab_config_defaults(prep_fields, NULL, p, err);
+    if (rc == RLAB_OK)
+        rc = rlab_config_from_json(prep_fields, p, params, 1, err);
+    rlab_dialogues *held[32];
+    int nt = 0, nx = 0;
+    char dn[64];
+    for (int i = 0; rc == RLAB_OK && list_item(p->dialogues, i, dn, sizeof dn); i++) {
+        if (nt == 16 || !(held[nt] = rlab_host_dialogues_get(host, dn)))
+            rc = rlab_errf(err, RLAB_ENOTFOUND, "its dialogues '%s' are not available", dn);
+        else
+            nt++;
+    }
+    for (int i = 0; rc == RLAB_OK && list_item(p->catalog, i, dn, sizeof dn); i++) {
+        if (nx == 16 || !(held[16 + nx] = rlab_host_dialogues_get(host, dn)))
+            rc = rlab_errf(err, RLAB_ENOTFOUND, "its dialogues '%s' are not available", dn);
+        else
+            nx++;
+    }
+    if (rc == RLAB_OK) {
+        crs_prepare_stats st;
+        int32_t nmv = 0;
+        rc = prepare_build(name, (const rlab_dialogues *const *)held, nt,
+                           (const rlab_dialogues *const *)(held + 16), nx, p, out, &st, &nmv, err);
+    }
+    for (int i = 0; i < nt; i++)
+        rlab_host_dialogues_release(host, held[i]);
+    for (int i = 0; i < nx; i++)
+        rlab_host_dialogues_release(host, held[16 + i]);
+    rlab_free(p);
+    return rc;
+}
+
+static const rlab_dataset_maker crs_makers[] = {{.name = "prepare", .rebuild = prepare_rebuild},
+                                                {0}};
 
 /* ---- responses through the language backend --------------------------------------------- */
 
@@ -226,10 +362,13 @@ static int eval_run(rlab_ctx *ctx, const rlab_args *args)
     if (!d)
         return rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOTFOUND;
     const rlab_dataset *cat = rlab_ctx_dataset(ctx, m->dataset);
-    if (!cat)
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
-                               "the catalogue '%s' of model '%s' is not loaded (crs.prepare)",
-                               m->dataset, m->name);
+    if (!cat) {
+        char why[sizeof rlab_ctx_err(ctx)->msg];
+        snprintf(why, sizeof why, "%s", rlab_ctx_err(ctx)->msg);
+        const int code = rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOTFOUND;
+        return rlab_ctx_errorf(ctx, code, "the catalogue '%s' of model '%s' is not available (%s)",
+                               m->dataset, m->name, why[0] ? why : "crs.prepare");
+    }
     if (cat->items.n != m->n_items)
         return rlab_ctx_errorf(ctx, RLAB_EINVAL,
                                "dataset '%s' has %d items, model '%s' %d: not its catalogue",
@@ -611,11 +750,64 @@ static const rlab_cmd crs_cmds[] = {
              "Example: crs.eval model=unicrs data=test_data",
      .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
      .run = eval_run},
+    {.name = "simulate",
+     .args = crs_simulate_args,
+     .help = "Simulated users talk with CRS policies (MACRS and its baselines).\n"
+             "Each user holds a seeded target item, answers attribute questions truthfully\n"
+             "from its metadata, reveals a value on chit-chat, accepts only the target and\n"
+             "leaves after turns= turns (the CRS's last turn is a top-10 list). Policies:\n"
+             "macrs (three responders, a planner, information- and strategy-level reflection),\n"
+             "always (recommend every turn), askrec (ask_first questions, then recommend), model\n"
+             "(the rec= model alone reading the dialogue, e.g. unicrs). Table: success rate,\n"
+             "average turns, hit ratio; every dialogue stored (crs.replay run=R conversation=C).\n"
+             "Example: crs.simulate data=redial rec=unicrs targets=200 seed=1",
+     .flags = RLAB_CMD_JOB,
+     .run = crs_simulate_run},
+    {.name = "chat",
+     .args = crs_chat_args,
+     .help = "Talk with a CRS yourself, one turn per command.\n"
+             "Shows the act the planner chose, the proposals it rejected and the preference\n"
+             "state; stored under the run that started the chat (session=RUN continues it,\n"
+             "crs.replay run=RUN shows it).\n"
+             "Example: crs.chat data=redial model=macrs I want a comedy",
+     .run = crs_chat_run},
+    {.name = "replay",
+     .args = crs_replay_args,
+     .help = "Show a stored dialogue (crs.simulate, crs.chat) turn by turn: text, act, the\n"
+             "rejected proposals and the preference state.\n"
+             "Example: crs.replay run=12 conversation=0",
+     .flags = RLAB_CMD_READONLY,
+     .run = crs_replay_run},
     {.name = "respond",
      .args = respond_args,
      .help = "One CRS turn: the top items for a dialogue context, and a response.\n"
              "Example: crs.respond model=unicrs mentioned=111776 User: I loved Super Troopers",
      .run = respond_run},
+    {0}};
+
+/* The chat view (`view chat`, F5): the latest crs.chat session turn by turn; under each system
+ * turn (shown with the act the planner chose) a line of the proposals it rejected and a line
+ * of the preference state. */
+#define CHAT_OF_VIEW                                                                               \
+    " FROM dialogues WHERE run_id = (SELECT max(run_id) FROM dialogues WHERE turn = -1 AND"        \
+    " role = 'header') AND conversation = 0 AND turn >= 0"
+static const rlab_view_kind crs_views[] = {
+    {.name = "chat",
+     .title = "CRS chat",
+     .kind = "chat",
+     .source =
+         "SELECT role, text FROM (SELECT turn, 0 AS k, CASE role WHEN 'user' THEN 'you'"
+         " ELSE 'crs [' || coalesce(json_extract(extra, '$.act'), '') || ']' END AS role,"
+         " text" CHAT_OF_VIEW " UNION ALL SELECT turn, 1, '  rejected', coalesce((SELECT"
+         " group_concat(json_extract(j.value, '$.act') || ': ' || json_extract(j.value,"
+         " '$.text'), ' / ') FROM json_each(extra, '$.rejected_proposals') AS j), '-')" CHAT_OF_VIEW
+         " AND role = 'system'"
+         " UNION ALL SELECT turn, 2, '  state', 'wanted ' || coalesce(json_extract(extra,"
+         " '$.state.wanted'), '[]') || ', unwanted ' || coalesce(json_extract(extra,"
+         " '$.state.unwanted'), '[]') || ', rejected items ' || coalesce(json_extract(extra,"
+         " '$.state.rejected'), '[]') || ', candidates ' || coalesce(json_extract(extra,"
+         " '$.state.candidates'), '?')" CHAT_OF_VIEW " AND role = 'system')"
+         " ORDER BY turn, k"},
     {0}};
 
 RLAB_PLUGIN(crs)
@@ -626,5 +818,7 @@ RLAB_PLUGIN(crs)
     out->summary = "conversational recommendation: UniCRS-style model, ReDial evaluation";
     out->models = crs_kinds;
     out->commands = crs_cmds;
+    out->makers = crs_makers;
+    out->views = crs_views;
     return RLAB_OK;
 }

@@ -6,6 +6,7 @@
  * save/load), crs.respond; "crsdata.*" needs $RECLAB_DATA (ReDial, MovieLens titles).
  */
 #include "crs.h"
+#include "macrs.h"
 #include "fake_llm_server.h"
 #include "harness_host.h"
 #include "tensor/ops.h"
@@ -407,6 +408,72 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
+/* The catalogue has a recipe: a reopened workspace rebuilds it (from the recorded dialogues
+ * and movie files, checked by sha256) and crs.eval of the saved model gives the same table. */
+static void t_reopen(void)
+{
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    char db[600], line[1400];
+    snprintf(db, sizeof db, "%s/crs_reopen.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr5.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s name=te", write_tmp("te5.jsonl", test_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    const char *movies = write_tmp("m5.dat", movies_dat);
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr catalog=te movies=%s name=cat", movies);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h,
+                                   "train unicrs data=cat epochs=2 dim=16 ctx_len=12 buckets=512 "
+                                   "batch=2 n_prefix=2 seed=5",
+                                   RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h, "save model=unicrs", RLAB_OK, NULL));
+    rlab_result *a = rlab_test_run(h, "crs.eval model=unicrs data=te", RLAB_OK, NULL);
+    rlab_host_free(h);
+    /* the second session: nothing loaded, the store says how to rebuild everything */
+    h = new_host();
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    rlab_dataset_brief br;
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "cat", &br), RLAB_OK);
+    CHECK_EQ_INT((int)br.state, (int)RLAB_DS_RECORDED);
+    rlab_result *b = rlab_test_run(h, "crs.eval model=unicrs data=te", RLAB_OK, NULL);
+    const rlab_table *ta = a && a->ntables ? a->tables[0] : NULL;
+    const rlab_table *tb = b && b->ntables ? b->tables[0] : NULL;
+    CHECK(ta && tb && ta->nrows == 6 && tb->nrows == 6 && ta->ncols == tb->ncols);
+    for (int64_t i = 0; ta && tb && ta->nrows == tb->nrows && i < ta->nrows * ta->ncols; i++) {
+        const rlab_cell *x = &ta->cells[i], *y = &tb->cells[i];
+        if (x->s || y->s)
+            CHECK_STR(x->s ? x->s : "", y->s ? y->s : "");
+        else
+            CHECK_MSG(memcmp(&x->f, &y->f, sizeof x->f) == 0 && x->i == y->i,
+                      "cell %lld: %.9g/%lld, reopened %.9g/%lld", (long long)i, x->f,
+                      (long long)x->i, y->f, (long long)y->i);
+    }
+    CHECK_NEAR(rlab_test_scalar(a, "distinct2"), rlab_test_scalar(b, "distinct2"), 0);
+    rlab_result_free(a);
+    rlab_result_free(b);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "cat", &br), RLAB_OK);
+    CHECK_EQ_INT((int)br.state, (int)RLAB_DS_LOADED);
+    rlab_host_free(h);
+    /* a movie file that changed since: the catalogue is not rebuilt, and the error says why */
+    FILE *fp = fopen(movies, "a");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs("4;Another (1990);Drama\n", fp);
+        fclose(fp);
+    }
+    h = new_host();
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    rlab_result *c = NULL;
+    rlab_err ce = {0};
+    CHECK_EQ_INT(rlab_host_run_sync(h, "crs.eval model=unicrs data=te", &c, &ce), RLAB_ESTATE);
+    CHECK_STR_CONTAINS(ce.msg, "m5.dat changed since the catalogue was made");
+    rlab_result_free(c);
+    rlab_host_free(h);
+}
+
 /* The openai backend writes the response from the fused knowledge; a failing server falls
  * back to the template. */
 static void t_llm(void)
@@ -455,6 +522,267 @@ static void t_llm(void)
     fake_llm_stop(srv);
 }
 
+/* ---- MACRS ------------------------------------------------------------------------------- */
+
+/* A hand-made world: 4 items, values comedy / drama (genre) and 1990s / 2000s (decade), equal
+ * popularity. item 0 {comedy, 1990s}, 1 {comedy, 2000s}, 2 {drama, 1990s}, 3 {drama, 2000s}. */
+static void tiny_world(macrs_world *w)
+{
+    static char v0[] = "comedy", v1[] = "drama", v2[] = "1990s", v3[] = "2000s";
+    static char *vals[4] = {v0, v1, v2, v3};
+    static int va[4] = {0, 0, 1, 1};
+    static int64_t off[5] = {0, 2, 4, 6, 8};
+    static int32_t iv[8] = {0, 2, 0, 3, 1, 2, 1, 3};
+    static float prior[4] = {0, 0, 0, 0};
+    static const char *title[4] = {"Funny Old", "Funny New", "Sad Old", "Sad New"};
+    memset(w, 0, sizeof *w);
+    w->n_items = 4;
+    w->n_vals = 4;
+    w->n_attr = 2;
+    snprintf(w->attr[0], sizeof w->attr[0], "genre");
+    snprintf(w->attr[1], sizeof w->attr[1], "decade");
+    w->val = vals;
+    w->val_attr = va;
+    w->off = off;
+    w->iv = iv;
+    w->prior = prior;
+    w->title = title;
+}
+
+/* One dialogue by hand (target 3 = {drama, 2000s}):
+ *  user: opens with its first value, "drama" -> wanted {drama}; candidates {2, 3}, belief 1/2
+ *  planner: recommend ln(0.5/0.35) = 0.357; ask "1990s" (IG 1 bit) 1 - 0.1 = 0.9; chit-chat
+ *           (expected volunteered value: 1990s or 2000s, 1 bit) 1 - 0.1 - 0.05 = 0.85 -> ask
+ *  user: "No, nothing 1990s." -> unwanted {1990s}; candidates {3}, belief 1
+ *  planner: recommend ln(1/0.35) = 1.05 > ask (IG 0) -0.1 > chit-chat -0.15 -> "Sad New"
+ *  user accepts: success at turn 2. */
+static void t_macrs_episode(void)
+{
+    macrs_world w;
+    tiny_world(&w);
+    rlab_err err = {0};
+    macrs_opts o = {.policy = MACRS_P_MACRS, .max_turns = 5, .user = -1};
+    macrs_result r;
+    CHECK_EQ_INT(macrs_episode(&w, 3, &o, &r, &err), RLAB_OK);
+    CHECK_EQ_INT(r.success, 1);
+    CHECK_EQ_INT(r.hit, 1);
+    CHECK_EQ_INT(r.turns, 2);
+    CHECK_EQ_INT(r.n_turns, 5);
+    if (r.n_turns == 5) {
+        CHECK_STR(r.t[0].text, "Hi! I'm looking for something drama.");
+        CHECK_STR(r.t[1].text, "Would you like something 1990s?");
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"act\":\"ask\"");
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"info_gain\":1.0000");
+        CHECK_STR_CONTAINS(r.t[1].extra,
+                           "\"scores\":{\"ask\":0.9000,\"recommend\":0.3567,\"chit-chat\":0.8500}");
+        CHECK_STR_CONTAINS(r.t[1].extra, "{\"act\":\"recommend\",\"text\":\"How about Sad Old?\"}");
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"wanted\":[\"drama\"],\"unwanted\":[]");
+        CHECK_STR(r.t[2].text, "No, nothing 1990s.");
+        CHECK_STR(r.t[3].text, "How about Sad New?");
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"wanted\":[\"drama\"],\"unwanted\":[\"1990s\"]");
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"candidates\":1");
+        CHECK_STR_CONTAINS(r.t[4].extra, "accept");
+    }
+    macrs_result_clear(&r);
+    /* always-recommend: "Sad Old" (the lower index among the equal drama items) is rejected,
+     * then "Sad New" accepted at turn 2; no question is ever asked */
+    o.policy = MACRS_P_ALWAYS;
+    CHECK_EQ_INT(macrs_episode(&w, 3, &o, &r, &err), RLAB_OK);
+    CHECK_EQ_INT(r.success, 1);
+    CHECK_EQ_INT(r.turns, 2);
+    if (r.n_turns >= 4) {
+        CHECK_STR(r.t[1].text, "How about Sad Old?");
+        CHECK_STR(r.t[3].text, "How about Sad New?");
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"rejected\":[\"Sad Old\"]");
+    }
+    macrs_result_clear(&r);
+    /* one turn only: the top-10 list; the target is in it (hit), not a success */
+    o.policy = MACRS_P_MACRS;
+    o.max_turns = 1;
+    CHECK_EQ_INT(macrs_episode(&w, 0, &o, &r, &err), RLAB_OK);
+    CHECK_EQ_INT(r.success, 0);
+    CHECK_EQ_INT(r.hit, 1);
+    CHECK(r.n_turns >= 2 && strstr(r.t[1].text, "My top picks for you: 1. Funny Old") != NULL);
+    macrs_result_clear(&r);
+}
+
+/* The two reflections in a chat with a person: values named (negated or not) update the
+ * state; "no" to a recommendation rejects it, raises tau and writes the hints. */
+static void t_macrs_chat(void)
+{
+    macrs_world w;
+    tiny_world(&w);
+    rlab_err err = {0};
+    macrs_opts o = {.policy = MACRS_P_MACRS, .max_turns = 1000, .user = -1};
+    macrs_chat *c = macrs_chat_new(&w, &o, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    macrs_result r = {0};
+    CHECK_EQ_INT(macrs_chat_turn(c, "I want a comedy, but not from the 1990s", &r, &err), RLAB_OK);
+    /* one candidate left (Funny New): recommended */
+    CHECK(r.n_turns == 2);
+    if (r.n_turns == 2) {
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"wanted\":[\"comedy\"],\"unwanted\":[\"1990s\"]");
+        CHECK_STR(r.t[1].text, "How about Funny New?");
+    }
+    CHECK_EQ_INT(macrs_chat_turn(c, "no, I don't like that one", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 4);
+    if (r.n_turns == 4) {
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"rejected\":[\"Funny New\"]");
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"tau\":0.500");
+        CHECK_STR_CONTAINS(r.t[3].extra, "Funny New was rejected at confidence above 0.35");
+    }
+    macrs_result_clear(&r);
+    macrs_chat_free(c);
+    /* a title the person names joins the history (the recommender's query) and is never
+     * recommended back: "Sad Old" seen, drama wanted -> "Sad New" */
+    c = macrs_chat_new(&w, &o, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_EQ_INT(macrs_chat_turn(c, "I loved sad old, any drama from the 2000s?", &r, &err),
+                 RLAB_OK);
+    CHECK(r.n_turns == 2);
+    if (r.n_turns == 2) {
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"history\":1,\"mentioned\":[\"Sad Old\"]");
+        CHECK_STR(r.t[1].text, "How about Sad New?");
+    }
+    macrs_result_clear(&r);
+    macrs_chat_free(c);
+}
+
+/* Through the host: crs.simulate on the fixture catalogue (every policy, the same targets),
+ * the dialogues stored and replayed; a chat continued in a new session from the store. */
+static void t_macrs_host(void)
+{
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    char db[600], line[1400];
+    snprintf(db, sizeof db, "%s/crs_macrs.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr6.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "load %s name=te", write_tmp("te6.jsonl", test_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr catalog=te movies=%s name=cat",
+             write_tmp("m6.dat", movies_dat));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    rlab_result_free(rlab_test_run(h,
+                                   "train unicrs data=cat epochs=1 dim=16 ctx_len=12 buckets=512 "
+                                   "batch=2 n_prefix=2 seed=3",
+                                   RLAB_OK, NULL));
+    rlab_result *r = rlab_test_run(h, "crs.simulate data=cat rec=unicrs targets=6 seed=2 turns=4",
+                                   RLAB_OK, NULL);
+    const rlab_table *t = r && r->ntables ? r->tables[0] : NULL;
+    CHECK(t && t->nrows == 4 && t->ncols == 6);
+    int64_t run = r ? (int64_t)rlab_test_scalar(r, "run") : 0;
+    for (int64_t i = 0; t && i < t->nrows; i++) {
+        const rlab_cell *c = t->cells + i * t->ncols;
+        CHECK(c[1].f >= 0 && c[1].f <= c[3].f && c[3].f <= 1); /* success <= hit */
+        CHECK(c[2].f >= 1 && c[2].f <= 4);
+    }
+    rlab_result_free(r);
+    /* 4 policies x 6 dialogues, each opening with the user */
+    snprintf(line, sizeof line,
+             "SELECT count(DISTINCT conversation) FROM dialogues WHERE run_id = %lld",
+             (long long)run);
+    CHECK_EQ_INT((int)query_int(h, line), 24);
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND turn = 0 AND role = 'user'",
+             (long long)run);
+    CHECK_EQ_INT((int)query_int(h, line), 24);
+    snprintf(line, sizeof line, "crs.replay run=%lld conversation=0", (long long)run);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    CHECK(r && r->ntables && r->tables[0]->nrows >= 3);
+    if (r && r->ntables && r->tables[0]->nrows >= 2)
+        CHECK_STR(r->tables[0]->cells[1 * 6 + 1].s, "system");
+    rlab_result_free(r);
+    /* the same seed gives the same table */
+    r = rlab_test_run(h, "crs.simulate data=cat rec=unicrs targets=6 seed=2 turns=4 store=false",
+                      RLAB_OK, NULL);
+    const rlab_table *t2 = r && r->ntables ? r->tables[0] : NULL;
+    CHECK(t2 && t && t2->nrows == 4);
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "crs.simulate data=cat policies=nope", RLAB_EINVAL, NULL));
+    /* a chat: started, then continued in a NEW session from the store */
+    r = rlab_test_run(h, "crs.chat data=cat model=macrs I want a comedy", RLAB_OK, NULL);
+    int64_t chat = r ? (int64_t)rlab_test_scalar(r, "session") : 0;
+    const rlab_cell *d1 = r ? rlab_result_scalar(r, "detail") : NULL;
+    CHECK(d1 && d1->s && strstr(d1->s, "\"wanted\":[\"Comedy\"]"));
+    CHECK(d1 && d1->s && strstr(d1->s, "\"rejected_proposals\":["));
+    rlab_result_free(r);
+    rlab_host_free(h);
+    h = new_host();
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "crs.chat session=%lld not from the 2000s please", (long long)chat);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const rlab_cell *d2 = r ? rlab_result_scalar(r, "detail") : NULL;
+    CHECK(d2 && d2->s && strstr(d2->s, "\"wanted\":[\"Comedy\"],\"unwanted\":[\"2000s\"]"));
+    rlab_result_free(r);
+    snprintf(line, sizeof line, "crs.replay run=%lld", (long long)chat);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    CHECK(r && r->ntables && r->tables[0]->nrows == 4);
+    if (r && r->ntables && r->tables[0]->nrows == 4)
+        CHECK_STR(r->tables[0]->cells[2 * 6 + 2].s, "not from the 2000s please");
+    rlab_result_free(r);
+    rlab_host_free(h);
+}
+
+/* The openai backend against the local fake server: the responders' prompt (MACRS's format)
+ * and the LLM user; the echo server's replies are what is stored. */
+static void t_macrs_llm(void)
+{
+    char e[256];
+    fake_llm *srv = fake_llm_start(0, e, sizeof e);
+    CHECK_MSG(srv != NULL, "fake server: %s", e);
+    if (!srv)
+        return;
+    rlab_host *h = new_host();
+    rlab_err err = {0};
+    char db[600], line[1400];
+    snprintf(db, sizeof db, "%s/crs_macrs_llm.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    snprintf(line, sizeof line, "load %s name=tr", write_tmp("tr7.jsonl", train_jsonl));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line, "crs.prepare dialogues=tr movies=%s name=cat",
+             write_tmp("m7.dat", movies_dat));
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    snprintf(line, sizeof line,
+             "crs.simulate data=cat policies=macrs targets=2 turns=3 backend=openai user=llm "
+             "planner=llm llm_url=http://127.0.0.1:%d llm_model=echo",
+             fake_llm_port(srv));
+    rlab_result *r = rlab_test_run(h, line, RLAB_OK, NULL);
+    int64_t run = r ? (int64_t)rlab_test_scalar(r, "run") : 0;
+    rlab_result_free(r);
+    CHECK(fake_llm_requests(srv) >= 2);
+    /* the simulated user's words are the LLM's (the echo of its prompt, which is built from
+     * the target's values and never names the target) */
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND role = 'user' AND text LIKE "
+             "'echo: You are a user talking to a movie recommender%%'",
+             (long long)run);
+    CHECK(query_int(h, line) >= 1);
+    /* the CRS's words are the LLM's too: the echo of the chosen responder's request (its
+     * draft), three requests per MACRS turn */
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND role = 'system' AND text LIKE "
+             "'echo: Draft: %%'",
+             (long long)run);
+    CHECK(query_int(h, line) >= 1);
+    /* the planner asked the LLM too; the echo ("echo: You are the planner...") names no act,
+     * so the scored choice stood, and the turn says so */
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND json_extract(extra, "
+             "'$.planner') = 'scored (llm reply unusable)'",
+             (long long)run);
+    CHECK(query_int(h, line) >= 1);
+    rlab_host_free(h);
+    fake_llm_stop(srv);
+}
+
 /* The plugin on real data: a short training on ReDial valid, the test split scored. */
 static void t_data(void)
 {
@@ -482,15 +810,32 @@ static void t_data(void)
     const double r50 = rlab_test_scalar(r, "test.recall@50");
     CHECK(r50 > 0.0 && r50 <= 1.0);
     rlab_result_free(r);
+    /* MACRS on the ReDial catalogue (MovieLens genres and decades), unicrs recommending */
+    r = rlab_test_run(h, "crs.simulate data=redial rec=unicrs targets=20 seed=1 store=false",
+                      RLAB_OK, NULL);
+    const double sr = rlab_test_scalar(r, "macrs.success"), hr = rlab_test_scalar(r, "macrs.hit");
+    CHECK(sr >= 0 && sr <= hr && hr <= 1);
+    CHECK(rlab_test_scalar(r, "macrs.turns") >= 1);
+    rlab_result_free(r);
     rlab_host_free(h);
 }
 
 static const rlab_test tests[] = {
-    {"crs.title.1", t_title},     {"crs.movies.1", t_movies},
-    {"crs.insts.1", t_insts},     {"crs.graph.1", t_graph},
-    {"crs.rank.1", t_rank},       {"crs.template.1", t_template},
-    {"crs.host.1", t_host},       {"crs.llm.1", t_llm},
-    {"crsdata.redial.1", t_data}, {NULL, NULL},
+    {"crs.title.1", t_title},
+    {"crs.movies.1", t_movies},
+    {"crs.insts.1", t_insts},
+    {"crs.graph.1", t_graph},
+    {"crs.rank.1", t_rank},
+    {"crs.template.1", t_template},
+    {"crs.host.1", t_host},
+    {"crs.llm.1", t_llm},
+    {"crs.reopen.1", t_reopen},
+    {"crs.macrs.episode.1", t_macrs_episode},
+    {"crs.macrs.chat.1", t_macrs_chat},
+    {"crs.macrs.host.1", t_macrs_host},
+    {"crs.macrs.llm.1", t_macrs_llm},
+    {"crsdata.redial.1", t_data},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -978,19 +978,23 @@ static void t_lists(void)
 /* ---- eval.text --------------------------------------------------------------------- */
 static void t_text_distinct(void)
 {
-    /* "a b a b" and "a  c": unigrams a b a b a c -> 6 total, 3 unique; bigrams ab ba ab ac
-     * -> 4 total, 3 unique. standard: 3/6 = 0.5, 3/4 = 0.75; UniCRS: 3/2 = 1.5 for both. */
-    const char *s[] = {"a b a b", " a \t c\n"};
+    /* "a b a b" and "a  c" (and two empty ones, "" and blanks only): unigrams a b a b a c ->
+     * 6 total, 3 unique; bigrams ab ba ab ac -> 4 total, 3 unique. standard: 3/6 = 0.5,
+     * 3/4 = 0.75; UniCRS: over the 2 non-empty sentences (not 4), 3/2 = 1.5 for both. */
+    const char *s[] = {"a b a b", " a \t c\n", "", " \t\n"};
     rlab_err err = {0};
     double v = 0;
-    CHECK_EQ_INT(rlab_eval_distinct(s, 2, 1, RLAB_DISTINCT_STANDARD, &v, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_eval_distinct(s, 4, 1, RLAB_DISTINCT_STANDARD, &v, &err), RLAB_OK);
     CHECK_NEAR(v, 0.5, TOL);
-    rlab_eval_distinct(s, 2, 2, RLAB_DISTINCT_STANDARD, &v, &err);
+    rlab_eval_distinct(s, 4, 2, RLAB_DISTINCT_STANDARD, &v, &err);
     CHECK_NEAR(v, 0.75, TOL);
-    rlab_eval_distinct(s, 2, 1, RLAB_DISTINCT_UNICRS, &v, &err);
+    rlab_eval_distinct(s, 4, 1, RLAB_DISTINCT_UNICRS, &v, &err);
     CHECK_NEAR(v, 1.5, TOL);
-    rlab_eval_distinct(s, 2, 2, RLAB_DISTINCT_UNICRS, &v, &err);
+    rlab_eval_distinct(s, 4, 2, RLAB_DISTINCT_UNICRS, &v, &err);
     CHECK_NEAR(v, 1.5, TOL);
+    /* only empty sentences: 0, not a division by zero */
+    rlab_eval_distinct(s + 2, 2, 1, RLAB_DISTINCT_UNICRS, &v, &err);
+    CHECK_NEAR(v, 0.0, TOL);
     /* trigrams: "a b a", "b a b" (2 unique of 2); "a c" has none. */
     rlab_eval_distinct(s, 2, 3, RLAB_DISTINCT_STANDARD, &v, &err);
     CHECK_NEAR(v, 1.0, TOL);

@@ -1850,6 +1850,60 @@ static void t_records_load(void)
     rlab_host_free(h);
 }
 
+/* A dataset a plugin derives (tgood.derive) is recorded with its maker's recipe and rebuilt
+ * by the maker in a reopened workspace; without the plugin it is listed as unavailable with
+ * the reason; an unknown maker is refused. */
+static void t_data_maker(void)
+{
+    char db[600];
+    snprintf(db, sizeof db, "%s/maker.db", rlab_test_tmpdir());
+    remove(db);
+    rlab_err err = {0};
+    rlab_host *h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    rlab_world_config cfg;
+    rlab_world_config_default(&cfg);
+    cfg.seed = 5;
+    cfg.n_users = 30;
+    cfg.n_items = 20;
+    cfg.n_inter = 200;
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), &cfg, "w", NULL, &err) == RLAB_OK, "%s",
+              err.msg);
+    rlab_result_free(rlab_test_run(h, "tgood.derive parent=w k=6 name=d", RLAB_OK, NULL));
+    rlab_result_free(
+        rlab_test_run(h, "tgood.derive parent=w k=6 name=e maker=nope", RLAB_EINVAL,
+                      "tgood.derive: plugin 'tgood' declares no dataset maker 'nope'"));
+    rlab_dataset_brief b;
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "e", &b), RLAB_ENOTFOUND);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "d", &b), RLAB_OK);
+    const int64_t n_inter = b.n_inter;
+    CHECK_EQ_INT((int)b.n_items, 6);
+    CHECK(n_inter > 0);
+    rlab_host_free(h);
+    /* reopened with the plugin: listed, then rebuilt by the maker on first use */
+    h = good_host();
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "d", &b), RLAB_OK);
+    CHECK_EQ_INT((int)b.state, (int)RLAB_DS_RECORDED);
+    rlab_dataset *d = rlab_host_dataset_get(h, "d");
+    CHECK(d != NULL);
+    if (d) {
+        CHECK_EQ_INT((int)d->items.n, 6);
+        CHECK_EQ_INT((int)d->inter.n, (int)n_inter);
+        rlab_host_dataset_release(h, d);
+    }
+    CHECK_EQ_INT(rlab_host_dataset_brief(h, "d", &b), RLAB_OK);
+    CHECK_EQ_INT((int)b.state, (int)RLAB_DS_LOADED);
+    rlab_host_free(h);
+    /* reopened without the plugin: the reason, not a crash */
+    h = rlab_test_host_v(PDIR, NULL);
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_host_dataset_ensure(h, "d", &err), RLAB_ESTATE);
+    CHECK_STR(err.msg, "dataset 'd' is made by tgood.derive, and no loaded plugin provides it "
+                       "(load plugin 'tgood')");
+    rlab_host_free(h);
+}
+
 static const rlab_test tests[] = {
     {"host.load.good", t_load_good},
     {"host.load.refusals", t_load_refusals},
@@ -1884,6 +1938,7 @@ static const rlab_test tests[] = {
     {"host.records.load", t_records_load},
     {"host.job.event_order", t_job_event_order},
     {"host.data.reopen", t_data_reopen},
+    {"host.data.maker", t_data_maker},
     {NULL, NULL},
 };
 

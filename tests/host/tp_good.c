@@ -9,6 +9,7 @@
  * tests can compute top-k by hand.
  */
 #include "host/plugin.h"
+#include "model/config.h"
 #include "model/fit.h"
 #include "tensor/checkpoint.h"
 
@@ -421,7 +422,95 @@ static const rlab_arg top_args[] = {{.name = "model",
                                      .help = "a registered model"},
                                     {0}};
 
+/* ---- a derived dataset with a recipe (plugin.h: rlab_dataset_maker) ---------------------- */
+
+typedef struct derive_params {
+    char parent[64];
+    int k;
+} derive_params;
+
+static const rlab_field derive_fields[] = {
+    RLAB_FIELD_STR(derive_params, parent, "", "parent dataset"),
+    RLAB_FIELD_INT(derive_params, k, "1", 1, 1000000, "items kept"),
+    {0}};
+
+/* The interactions of parent on its first k items, as dataset name. */
+static int derive_build(rlab_host *host, const derive_params *p, const char *name,
+                        rlab_dataset **out, rlab_err *err)
+{
+    rlab_dataset *par = rlab_host_dataset_get(host, p->parent);
+    if (!par)
+        return rlab_errf(err, RLAB_ENOTFOUND, "parent '%s' is not available", p->parent);
+    rlab_dataset *ds = rlab_dataset_new(name, err);
+    int rc = ds ? RLAB_OK : RLAB_ENOMEM;
+    for (int32_t u = 0; rc == RLAB_OK && u < par->users.n; u++)
+        if (rlab_vocab_add(&ds->users, par->users.names[u], strlen(par->users.names[u])) < 0)
+            rc = RLAB_ENOMEM;
+    for (int32_t i = 0; rc == RLAB_OK && i < par->items.n && i < p->k; i++)
+        if (rlab_vocab_add(&ds->items, par->items.names[i], strlen(par->items.names[i])) < 0)
+            rc = RLAB_ENOMEM;
+    for (size_t r = 0; rc == RLAB_OK && r < par->inter.n; r++)
+        if (par->inter.item[r] < p->k)
+            rc = rlab_inter_push(&ds->inter, par->inter.user[r], par->inter.item[r],
+                                 par->inter.ts[r], par->inter.rating[r], NULL);
+    rlab_host_dataset_release(host, par);
+    if (rc) {
+        rlab_dataset_free(ds);
+        return rlab_errf(err, rc, "derive: out of memory");
+    }
+    *out = ds;
+    return RLAB_OK;
+}
+
+static int derive_rebuild(rlab_host *host, const char *name, const char *params, rlab_dataset **out,
+                          rlab_err *err)
+{
+    derive_params p;
+    int rc = rlab_config_defaults(derive_fields, NULL, &p, err);
+    if (rc == RLAB_OK)
+        rc = rlab_config_from_json(derive_fields, &p, params, 1, err);
+    return rc ? rc : derive_build(host, &p, name, out, err);
+}
+
+static int derive_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    derive_params p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.parent, sizeof p.parent, "%s", rlab_args_str(args, "parent"));
+    p.k = (int)rlab_args_int(args, "k");
+    rlab_dataset *ds = NULL;
+    int rc =
+        derive_build(rlab_ctx_host(ctx), &p, rlab_args_str(args, "name"), &ds, rlab_ctx_err(ctx));
+    if (rc)
+        return rc;
+    char *json = rlab_config_to_json(derive_fields, &p);
+    rc = json ? rlab_ctx_add_dataset_recipe(ctx, ds, rlab_args_str(args, "maker"), json)
+              : (rlab_dataset_free(ds), rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory"));
+    rlab_free(json);
+    return rc;
+}
+
+static const rlab_arg derive_args[] = {
+    {.name = "parent", .type = RLAB_ARG_DATASET, .flags = RLAB_ARGF_REQUIRED, .help = "parent"},
+    {.name = "k",
+     .type = RLAB_ARG_INT,
+     .def = "5",
+     .min = 1,
+     .flags = RLAB_ARGF_MIN,
+     .help = "items kept"},
+    {.name = "name", .type = RLAB_ARG_STRING, .def = "derived", .help = "new dataset"},
+    {.name = "maker", .type = RLAB_ARG_STRING, .def = "derive", .help = "maker to record"},
+    {0}};
+
+static const rlab_dataset_maker tgood_makers[] = {{.name = "derive", .rebuild = derive_rebuild},
+                                                  {0}};
+
 static const rlab_cmd tgood_cmds[] = {
+    {.name = "derive",
+     .args = derive_args,
+     .flags = RLAB_CMD_JOB,
+     .run = derive_run,
+     .help = "A dataset derived from another, rebuilt on reopen."},
     {.name = "call",
      .args = call_args,
      .run = call_run,
@@ -498,6 +587,7 @@ RLAB_PLUGIN(tgood)
     out->name = "tgood";
     out->version = "1.2.3";
     out->summary = "test plugin exercising every ABI feature";
+    out->makers = tgood_makers;
     out->commands = tgood_cmds;
     out->models = tgood_kinds;
     out->schema = tgood_schema;

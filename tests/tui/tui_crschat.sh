@@ -1,0 +1,39 @@
+#!/bin/sh
+# tui.crschat: the CRS chat in the shell (issue 19): a person types `crs.chat` turns and sees,
+# for each, the act the planner chose, the proposals it rejected and the preference state (in
+# the log, and in the plugin's chat view: `view chat`);
+# the chat continues (session=) and is replayed from the store (crs.replay), also after the
+# shell is quit and reopened on the same workspace.
+. "$(dirname "$0")/lib.sh"
+tui_need_plugin crs
+tui_start 120 36
+tui_line 'crs.chat data=demo model=macrs I would like something Comedy'
+tui_wait 'you: +I would like something Comedy' 20
+tui_wait 'crs: ' 5
+tui_wait '"act":"(ask|recommend|chit-chat)"' 5
+tui_wait '"rejected_proposals":\[\{"act":' 5
+tui_wait '"wanted":\["Comedy"\]' 5
+tui_wait 'chat 1 \(continue: crs.chat session=1' 5
+tui_line 'crs.chat session=1 not Horror please'
+tui_wait 'you: +not Horror please' 20
+tui_wait '"unwanted":\["Horror"\]' 5
+# the chat view: the turns, each system turn with its act, rejected proposals and state
+tui_line 'view chat'
+tui_wait 'CRS chat' 10
+tui_wait 'you: I would like something Comedy' 5
+tui_wait 'crs \[(ask|recommend|chit-chat)\]: ' 5
+tui_wait '  rejected: (ask|recommend|chit-chat): ' 5
+tui_wait '  state: wanted \["Comedy"\], unwanted \["Horror"\], rejected items' 5
+tui_quit
+# a new shell on the same workspace: the chat is replayed from the store
+# (a second session keeps the tmux server alive while the first one is replaced)
+tmx new-session -d -s keep >/dev/null 2>&1
+tmx kill-session -t t >/dev/null 2>&1
+tui_start 120 36
+tui_line 'crs.replay run=1'
+tui_wait 'user +I would like something Comedy' 20
+tui_wait 'user +not Horror please' 5
+tui_wait 'system .*\[(ask|recommend|chit-)' 5
+tui_wait 'state: \{"wanted":\["Comedy"\],"unwanted":\["Horror"\]' 5
+tui_quit
+echo "ok tui.crschat"
