@@ -47,6 +47,12 @@ static int l_bytes(lua_State *L)
     return 1;
 }
 
+static int l_wait(lua_State *L)
+{
+    lua_pushnumber(L, rlab_mpi_wait_seconds()); /* s */
+    return 1;
+}
+
 static int l_barrier(lua_State *L)
 {
     rlab_err err = {0};
@@ -359,8 +365,9 @@ static int l_sweep(lua_State *L)
 }
 
 static const luaL_Reg mpi_fns[] = {
-    {"rank", l_rank},           {"size", l_size},   {"built", l_built}, {"barrier", l_barrier},
-    {"allreduce", l_allreduce}, {"bytes", l_bytes}, {"sweep", l_sweep}, {NULL, NULL},
+    {"rank", l_rank},         {"size", l_size},           {"built", l_built},
+    {"barrier", l_barrier},   {"allreduce", l_allreduce}, {"bytes", l_bytes},
+    {"wait_seconds", l_wait}, {"sweep", l_sweep},         {NULL, NULL},
 };
 
 void rlab__open_mpi(lua_State *L)

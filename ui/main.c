@@ -81,7 +81,7 @@ static int run(int argc, char **argv)
     }
     /* --sandbox is for batch runs: the shell's own commands read and write files freely */
     if (rlab_mpi_world_rank() > 0) /* rank 0 alone holds the store and prints (app.h) */
-        cli.app.no_store = 1;
+        cli.app.no_store = 1, cli.app.quiet = 1;
     int interactive = rlab_mpi_world_size() == 1 && cli.n_actions == 0 && !cli.demo &&
                       !cli.app.sandbox && isatty(0) && isatty(1);
 #ifndef RLAB_HAVE_SHELL

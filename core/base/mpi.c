@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #ifdef RLAB_HAVE_MPI
@@ -21,9 +22,15 @@ static int g_rank = 0, g_size = 1;
 static int g_started = 0;
 #endif
 static _Atomic uint64_t g_bytes = 0;
+static _Atomic uint64_t g_wait_us = 0; /* time spent waiting in collectives */
 
 uint64_t rlab_mpi_bytes(void) { return atomic_load(&g_bytes); }
-void rlab_mpi_bytes_reset(void) { atomic_store(&g_bytes, 0); }
+double rlab_mpi_wait_seconds(void) { return (double)atomic_load(&g_wait_us) * 1e-6; }
+void rlab_mpi_bytes_reset(void)
+{
+    atomic_store(&g_bytes, 0);
+    atomic_store(&g_wait_us, 0);
+}
 static _Atomic int g_local = 0; /* depth of rlab_mpi_local_begin */
 
 int rlab_mpi_rank(void) { return atomic_load(&g_local) ? 0 : g_rank; }
@@ -43,6 +50,7 @@ void rlab_mpi_shard(int64_t n, int64_t *lo, int64_t *hi)
 #ifdef RLAB_HAVE_MPI
 
 static void count(uint64_t n) { atomic_fetch_add(&g_bytes, n); }
+static void add_wait(double s) { atomic_fetch_add(&g_wait_us, (uint64_t)(s * 1e6)); }
 
 int rlab_mpi_built(void) { return 1; }
 
@@ -75,29 +83,35 @@ static int mpi_fail(rlab_err *err, int mrc, const char *what)
                      msg);
 }
 
-/* Wait for a non-blocking collective with a deadline. Polling lets MPI progress the request
- * (libnbc advances in MPI_Test) while a short sleep leaves the core to the peers on an
- * oversubscribed machine. */
+/* Wait for a non-blocking collective with a deadline. MPI progresses a non-blocking
+ * collective only inside MPI_Test (libnbc), fragment by fragment, so the loop tests
+ * continuously, yielding the core between tests (ranks may share cores); after a second of
+ * waiting (a peer busy with other work: a sweep's longer job) it sleeps 1 ms between tests. */
 static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
 {
     const double limit = timeout_s(), t0 = rlab_now();
-    long spins = 0;
-    for (;;) {
+    for (long spins = 0;; spins++) {
         int done = 0, mrc = MPI_Test(rq, &done, MPI_STATUS_IGNORE);
         if (mrc != MPI_SUCCESS)
             return mpi_fail(err, mrc, what);
-        if (done)
+        if (done) {
+            add_wait(rlab_now() - t0);
             return RLAB_OK;
-        if (++spins > 64) {
-            struct timespec ts = {0, spins > 4096 ? 1000000 : 20000};
-            nanosleep(&ts, NULL);
-            if (rlab_now() - t0 > limit) {
+        }
+        if ((spins & 255) == 255) {
+            double waited = rlab_now() - t0;
+            if (waited > limit)
                 return rlab_errf(err, RLAB_ENET,
                                  "MPI %s timed out on rank %d of %d after %.0f s: a rank died "
                                  "or stopped answering (RECLAB_MPI_TIMEOUT)",
                                  what, g_rank, g_size, limit);
+            if (waited > 1.0) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+                continue;
             }
         }
+        sched_yield();
     }
 }
 
@@ -142,19 +156,15 @@ static MPI_Op mop(int op)
     return op == RLAB_MPI_MAX ? MPI_MAX : op == RLAB_MPI_MIN ? MPI_MIN : MPI_SUM;
 }
 
-/* Reduce to rank 0, then broadcast: the same bits on every rank. n elements of t per call. */
-static int reduce_bcast(void *buf, int n, MPI_Datatype t, size_t esz, int op, const char *what,
-                        rlab_err *err)
+/* One non-blocking allreduce of n elements of t. OpenMPI's algorithms (recursive doubling on
+ * pairs, ring reduce-scatter + allgather) hand every rank the same bits; tests/mpi checks that
+ * the replicas of a trained model are identical. */
+static int reduce_one(void *buf, int n, MPI_Datatype t, size_t esz, int op, const char *what,
+                      rlab_err *err)
 {
     MPI_Request rq;
-    int mrc = MPI_Ireduce(g_rank == 0 ? MPI_IN_PLACE : buf, g_rank == 0 ? buf : NULL, n, t, mop(op),
-                          0, MPI_COMM_WORLD, &rq);
+    int mrc = MPI_Iallreduce(MPI_IN_PLACE, buf, n, t, mop(op), MPI_COMM_WORLD, &rq);
     if (mrc != MPI_SUCCESS)
-        return mpi_fail(err, mrc, what);
-    int rc = wait_req(&rq, what, err);
-    if (rc)
-        return rc;
-    if ((mrc = MPI_Ibcast(buf, n, t, 0, MPI_COMM_WORLD, &rq)) != MPI_SUCCESS)
         return mpi_fail(err, mrc, what);
     count((uint64_t)n * esz);
     return wait_req(&rq, what, err);
@@ -169,7 +179,7 @@ static int reduce_chunks(void *buf, int64_t n, MPI_Datatype t, size_t esz, int64
         bucket = 1 << 20;
     for (int64_t o = 0; o < n; o += bucket) {
         int64_t k = n - o < bucket ? n - o : bucket;
-        int rc = reduce_bcast((char *)buf + (size_t)o * esz, (int)k, t, esz, op, what, err);
+        int rc = reduce_one((char *)buf + (size_t)o * esz, (int)k, t, esz, op, what, err);
         if (rc)
             return rc;
     }

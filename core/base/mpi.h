@@ -53,9 +53,9 @@ RLAB_API int rlab_mpi_built(void);
 /* "Open MPI v4.1.4 ..." (the library's own version string) or "no MPI support". Static. */
 RLAB_API const char *rlab_mpi_library(void);
 
-/* Collectives (every rank calls them, same order). op: RLAB_MPI_SUM / _MAX / _MIN. A reduction
- * is made once (on rank 0) and broadcast, so every rank gets bit-identical results (replicated
- * parameters never drift apart). */
+/* Collectives (every rank calls them, same order). op: RLAB_MPI_SUM / _MAX / _MIN. OpenMPI's
+ * allreduce algorithms give every rank the same bits (replicated parameters never drift
+ * apart; tests/mpi checks it on trained models). */
 RLAB_API int rlab_mpi_barrier(rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_f64(double *buf, int64_t n, int op, rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err);
@@ -79,6 +79,9 @@ RLAB_API int rlab_mpi_alltoallv(const void *send, const int64_t *scounts, void *
  * as each algorithm-independent lower bound: an allreduce of n bytes counts n). Thread-safe
  * to read. rlab_mpi_bytes_reset sets it to 0. */
 RLAB_API uint64_t rlab_mpi_bytes(void);
+/* Seconds this rank spent waiting for collectives to complete (communication plus waiting
+ * for slower peers). rlab_mpi_bytes_reset zeroes both counters. */
+RLAB_API double rlab_mpi_wait_seconds(void);
 RLAB_API void rlab_mpi_bytes_reset(void);
 
 /* The range [*lo, *hi) of n items this rank owns when n is split into size contiguous,

@@ -1,0 +1,1 @@
+print("RESULT sim.todo 1")
