@@ -53,6 +53,13 @@ static int l_wait(lua_State *L)
     return 1;
 }
 
+/* Monotonic seconds (MPI_Wtime's role; also without MPI). */
+static int l_wtime(lua_State *L)
+{
+    lua_pushnumber(L, rlab_now()); /* s */
+    return 1;
+}
+
 static int l_barrier(lua_State *L)
 {
     rlab_err err = {0};
@@ -365,9 +372,11 @@ static int l_sweep(lua_State *L)
 }
 
 static const luaL_Reg mpi_fns[] = {
-    {"rank", l_rank},         {"size", l_size},           {"built", l_built},
-    {"barrier", l_barrier},   {"allreduce", l_allreduce}, {"bytes", l_bytes},
-    {"wait_seconds", l_wait}, {"sweep", l_sweep},         {NULL, NULL},
+    {"rank", l_rank},           {"size", l_size},
+    {"built", l_built},         {"barrier", l_barrier},
+    {"allreduce", l_allreduce}, {"bytes", l_bytes},
+    {"wait_seconds", l_wait},   {"wtime", l_wtime},
+    {"sweep", l_sweep},         {NULL, NULL},
 };
 
 void rlab__open_mpi(lua_State *L)
