@@ -15,6 +15,7 @@
 #endif
 #endif
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -42,6 +43,16 @@ static void ensure_passive_threads(char **argv)
 
 static int run(int argc, char **argv);
 
+/* mpirun ends every rank with SIGTERM when one dies: the waiting collective fails, so the
+ * running command fails and its run is marked failed in rank 0's store (core/base/mpi.h); a
+ * second SIGTERM ends the process at once. */
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    rlab_mpi_note_end();
+    signal(SIGTERM, SIG_DFL);
+}
+
 /* Under mpirun / srun every rank runs the same program (core/base/mpi.h). MPI starts after the
  * re-exec above and before any thread; a failure on any rank ends the whole job (MPI_Abort)
  * so no rank is left waiting in a collective. */
@@ -53,6 +64,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "reclab: %s\n", err.msg);
         return 1;
     }
+    if (rlab_mpi_world_size() > 1)
+        signal(SIGTERM, on_sigterm);
     int rc = run(argc, argv);
     if (rc && rlab_mpi_world_size() > 1)
         fprintf(stderr, "reclab: rank %d of %d failed (exit status %d): ending the MPI job\n",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <signal.h>
 #include <time.h>
 
 #ifdef RLAB_HAVE_MPI
@@ -31,7 +32,10 @@ void rlab_mpi_bytes_reset(void)
     atomic_store(&g_bytes, 0);
     atomic_store(&g_wait_us, 0);
 }
-static _Atomic int g_local = 0; /* depth of rlab_mpi_local_begin */
+static _Atomic int g_local = 0;           /* depth of rlab_mpi_local_begin */
+static volatile sig_atomic_t g_ended = 0; /* the launcher is ending the job (SIGTERM) */
+
+void rlab_mpi_note_end(void) { g_ended = 1; }
 
 int rlab_mpi_rank(void) { return atomic_load(&g_local) ? 0 : g_rank; }
 int rlab_mpi_size(void) { return atomic_load(&g_local) ? 1 : g_size; }
@@ -98,6 +102,11 @@ static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
             add_wait(rlab_now() - t0);
             return RLAB_OK;
         }
+        if (g_ended)
+            return rlab_errf(err, RLAB_ENET,
+                             "MPI %s on rank %d of %d: the job is being ended (another rank "
+                             "failed or died)",
+                             what, g_rank, g_size);
         if ((spins & 255) == 255) {
             double waited = rlab_now() - t0;
             if (waited > limit)

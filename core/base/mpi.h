@@ -35,6 +35,12 @@ RLAB_API int rlab_mpi_init(int *argc, char ***argv, rlab_err *err);
  * failure on one rank never leaves the others waiting. */
 RLAB_API void rlab_mpi_finalize(int failed);
 
+/* Async-signal-safe: the launcher is ending the job (main's SIGTERM handler calls it: mpirun
+ * sends SIGTERM to every rank when one dies). Every collective, waiting or next, then fails
+ * with RLAB_ENET "the job is being ended", so the running command fails and its run is marked
+ * failed before the launcher's SIGKILL. */
+RLAB_API void rlab_mpi_note_end(void);
+
 /* This process's rank and the number of ranks that take part in collectives (0 and 1 without
  * MPI, and inside a local scope). Thread-safe. */
 RLAB_API int rlab_mpi_rank(void);

@@ -6,9 +6,11 @@
 #               losses equal within TOL (float summation order differs), ItemKNN's sharded
 #               evaluation equal to 1e-12 (bit-identical per-user values), same user count
 #   sweep       reclab.mpi.sweep results on 2 ranks equal to 1 rank's, 6 runs in the store
-#   fault       a rank that stops answering: the other's collective times out, the job ends
-#               with a message naming the rank and the run is `failed`, well before a hang
-#   sim         simulator.run with agents sharded over 2 ranks equal to 1 rank (see sim.lua)
+#   fault       a rank that stops answering (the other's collective times out) and a rank
+#               that dies (mpirun's SIGTERM fails the waiting collective): each time the job
+#               ends with a message from rank 0 and its run is `failed`, well before a hang
+#   sim         simulator.step with decisions sharded over 2 ranks equal to 1 rank (sim.lua)
+#   example     lua/examples/mpi_sweep.lua, small, prints the same on 1 and 2 ranks
 set -u
 RECLAB=$1
 T=$2
@@ -58,19 +60,40 @@ sweep)
 sim)
   run1 sim sim.lua; run2 sim sim.lua; compare sim
   ;;
-fault)
-  mkdir -p "$W/f" && cd "$W/f" || exit 1
-  start=$(date +%s)
-  RECLAB_MPI_TIMEOUT=2 mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/fault.lua" > out 2>&1
-  rc=$?
-  took=$(( $(date +%s) - start ))
-  cat out
-  [ $rc -ne 0 ] || fail "the job succeeded"
-  [ $took -lt 25 ] || fail "the job took $took s (a hang ended by the peer's own end?)"
-  grep -q "timed out on rank 0 of 2" out || fail "no timeout message from rank 0"
-  st=$(sqlite3 r.db "SELECT status FROM runs ORDER BY id DESC LIMIT 1")
-  [ "$st" = failed ] || fail "run status '$st', expected failed"
-  echo "fault: exit $rc after $took s, run failed"
+fault) # a rank that hangs (fault.lua), then a rank that dies (die.lua)
+  for f in fault die; do
+    mkdir -p "$W/$f" && cd "$W/$f" || exit 1
+    start=$(date +%s)
+    RECLAB_MPI_TIMEOUT=2 mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/$f.lua" > out 2>&1
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    cat out
+    [ $rc -ne 0 ] || fail "$f: the job succeeded"
+    [ $took -lt 25 ] || fail "$f: the job took $took s (a hang ended by the peer's own end?)"
+    if [ $f = fault ]; then
+      grep -q "timed out on rank 0 of 2" out || fail "$f: no timeout message from rank 0"
+    else
+      grep -q "rank 0 of 2: the job is being ended" out || fail "$f: no message from rank 0"
+    fi
+    st=$(sqlite3 r.db "SELECT status FROM runs ORDER BY id DESC LIMIT 1")
+    [ "$st" = failed ] || fail "$f: run status '$st', expected failed"
+    echo "$f: exit $rc after $took s, run failed"
+  done
+  ;;
+example) # the tour, small: both runs print the same numbers (rank 0 only)
+  EX="$SRC/../../lua/examples/mpi_sweep.lua"
+  mkdir -p "$W/ex.1" "$W/ex.2"
+  (cd "$W/ex.1" && "$RECLAB" -q --db r.db run "$EX" 1 1) > "$W/ex.1.out" 2>&1 ||
+    { cat "$W/ex.1.out"; fail "example: 1 rank"; }
+  (cd "$W/ex.2" && mpi -np 2 "$RECLAB" -q --db r.db run "$EX" 1 1) > "$W/ex.2.out" 2>&1 ||
+    { cat "$W/ex.2.out"; fail "example: 2 ranks"; }
+  cat "$W/ex.2.out"
+  grep -q "^4. sweep of 2 jobs" "$W/ex.2.out" || fail "example: no sweep line"
+  # lines 2-4 carry no time: the same on 1 and 2 ranks
+  for n in 2 3 4; do
+    x=$(grep "^$n\." "$W/ex.1.out"); y=$(grep "^$n\." "$W/ex.2.out")
+    [ "$x" = "$y" ] || fail "example line $n: '$x' vs '$y'"
+  done
   ;;
 *) fail "unknown test $T" ;;
 esac

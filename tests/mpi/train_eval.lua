@@ -9,7 +9,8 @@ local function out(name, v)
 end
 
 local b0 = mpi.bytes()
-local b = reclab.train{"bprmf", data = "demo", name = "bpr", epochs = 3, seed = 11, dim = 32}
+local b = reclab.train{"bprmf", data = "demo", name = "bpr", epochs = 3, seed = 11, dim = 32,
+                       batch = 4096}
 -- on 2 ranks the gradients travelled (on 1 nothing does)
 assert((mpi.bytes() > b0) == (mpi.size() > 1), "bytes exchanged in training: " .. mpi.bytes() - b0)
 for _, k in ipairs{"test.ndcg@10", "test.hr@10", "valid.ndcg@10"} do out("bpr." .. k, b[k]) end
