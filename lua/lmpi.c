@@ -305,11 +305,13 @@ static int l_sweep(lua_State *L)
         rlab_free(b.p);
         return luaL_error(L, "mpi.sweep: out of memory");
     }
-    /* every rank's results to every rank */
+    /* every rank's results to every rank, once every rank's jobs are done (however long) */
     int64_t *cnt = lua_newuserdatauv(L, 2 * (size_t)P * sizeof *cnt, 0); /* ... cnt */
     void *all = NULL;
     rlab_err err = {0};
-    int rc = rlab_mpi_allgatherv(b.p, (int64_t)b.n, &all, cnt, cnt + P, &err);
+    int rc = rlab_mpi_barrier_timeout(0, &err);
+    if (rc == RLAB_OK)
+        rc = rlab_mpi_allgatherv(b.p, (int64_t)b.n, &all, cnt, cnt + P, &err);
     rlab_free(b.p);
     if (rc)
         return rlab__lua_raise(L, "mpi.sweep", &err);

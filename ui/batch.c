@@ -243,7 +243,10 @@ static int gather_output(rlab_err *err)
     if (!cnt)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     void *all = NULL;
-    int rc = rlab_mpi_allgatherv(rank_out, (int64_t)rank_len, &all, cnt, cnt + P, err);
+    /* no deadline: rank 0 may legitimately work on alone at the end of a script */
+    int rc = rlab_mpi_barrier_timeout(0, err);
+    if (rc == RLAB_OK)
+        rc = rlab_mpi_allgatherv(rank_out, (int64_t)rank_len, &all, cnt, cnt + P, err);
     if (rc == RLAB_OK && rlab_mpi_world_rank() == 0)
         for (int r = 1; r < P; r++)
             if (cnt[r] > 0)

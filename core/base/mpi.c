@@ -91,9 +91,9 @@ static int mpi_fail(rlab_err *err, int mrc, const char *what)
  * collective only inside MPI_Test (libnbc), fragment by fragment, so the loop tests
  * continuously, yielding the core between tests (ranks may share cores); after a second of
  * waiting (a peer busy with other work: a sweep's longer job) it sleeps 1 ms between tests. */
-static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
+static int wait_req_for(MPI_Request *rq, const char *what, double limit, rlab_err *err)
 {
-    const double limit = timeout_s(), t0 = rlab_now();
+    const double t0 = rlab_now();
     for (long spins = 0;; spins++) {
         int done = 0, mrc = MPI_Test(rq, &done, MPI_STATUS_IGNORE);
         if (mrc != MPI_SUCCESS)
@@ -109,7 +109,7 @@ static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
                              what, g_rank, g_size);
         if ((spins & 255) == 255) {
             double waited = rlab_now() - t0;
-            if (waited > limit)
+            if (limit > 0 && waited > limit)
                 return rlab_errf(err, RLAB_ENET,
                                  "MPI %s timed out on rank %d of %d after %.0f s: a rank died "
                                  "or stopped answering (RECLAB_MPI_TIMEOUT)",
@@ -124,13 +124,18 @@ static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
     }
 }
 
+static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
+{
+    return wait_req_for(rq, what, timeout_s(), err);
+}
+
 int rlab_mpi_init(int *argc, char ***argv, rlab_err *err)
 {
     if (g_started)
         return RLAB_OK;
     if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") && !getenv("PMIX_RANK"))
         return RLAB_OK; /* not launched by mpirun / srun: one rank, no MPI */
-    int provided = 0, mrc = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+    int provided = 0, mrc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     if (mrc != MPI_SUCCESS)
         return rlab_errf(err, RLAB_ENET, "MPI_Init failed (code %d)", mrc);
     g_started = 1;
@@ -151,14 +156,17 @@ void rlab_mpi_finalize(int failed)
         MPI_Finalize();
 }
 
-int rlab_mpi_barrier(rlab_err *err)
+int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
 {
     if (rlab_mpi_size() == 1)
         return RLAB_OK;
     MPI_Request rq;
     int mrc = MPI_Ibarrier(MPI_COMM_WORLD, &rq);
-    return mrc != MPI_SUCCESS ? mpi_fail(err, mrc, "barrier") : wait_req(&rq, "barrier", err);
+    return mrc != MPI_SUCCESS ? mpi_fail(err, mrc, "barrier")
+                              : wait_req_for(&rq, "barrier", seconds, err);
 }
+
+int rlab_mpi_barrier(rlab_err *err) { return rlab_mpi_barrier_timeout(timeout_s(), err); }
 
 static MPI_Op mop(int op)
 {
@@ -349,6 +357,11 @@ out:
 int rlab_mpi_built(void) { return 0; }
 const char *rlab_mpi_library(void) { return "no MPI support"; }
 
+static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
+{
+    return wait_req_for(rq, what, timeout_s(), err);
+}
+
 int rlab_mpi_init(int *argc, char ***argv, rlab_err *err)
 {
     (void)argc;
@@ -359,6 +372,12 @@ int rlab_mpi_init(int *argc, char ***argv, rlab_err *err)
 void rlab_mpi_finalize(int failed) { (void)failed; }
 int rlab_mpi_barrier(rlab_err *err)
 {
+    (void)err;
+    return RLAB_OK;
+}
+int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
+{
+    (void)seconds;
     (void)err;
     return RLAB_OK;
 }

@@ -17,8 +17,8 @@
  * deadline ($RECLAB_MPI_TIMEOUT seconds, default 300): a rank that died or stopped answering
  * makes the others fail with "timed out" instead of hanging; main then ends the whole job
  * with rlab_mpi_finalize(1) (MPI_Abort). Collectives must be called by every rank in the same
- * order, from one thread at a time. Counters of the bytes this rank sent (rlab_mpi_bytes) feed
- * bench/run mpi.
+ * order, never concurrently from two threads of a rank. Counters of the bytes this rank sent
+ * (rlab_mpi_bytes) feed bench/run mpi.
  */
 #ifndef RLAB_BASE_MPI_H
 #define RLAB_BASE_MPI_H
@@ -63,6 +63,10 @@ RLAB_API const char *rlab_mpi_library(void);
  * allreduce algorithms give every rank the same bits (replicated parameters never drift
  * apart; tests/mpi checks it on trained models). */
 RLAB_API int rlab_mpi_barrier(rlab_err *err);
+/* A barrier with its own deadline: seconds <= 0 waits until every rank arrives or the job is
+ * being ended (rlab_mpi_note_end), for phases whose length legitimately differs between ranks
+ * (a sweep's jobs, rank 0's own work at the end of a script). */
+RLAB_API int rlab_mpi_barrier_timeout(double seconds, rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_f64(double *buf, int64_t n, int op, rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err);
 /* Sum n floats over ranks in place, in buckets of at most `bucket` floats (0 = 1 Mi floats)
