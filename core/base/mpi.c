@@ -357,16 +357,21 @@ out:
 int rlab_mpi_built(void) { return 0; }
 const char *rlab_mpi_library(void) { return "no MPI support"; }
 
-static int wait_req(MPI_Request *rq, const char *what, rlab_err *err)
-{
-    return wait_req_for(rq, what, timeout_s(), err);
-}
-
 int rlab_mpi_init(int *argc, char ***argv, rlab_err *err)
 {
     (void)argc;
     (void)argv;
-    (void)err;
+    /* started by mpirun / srun as one of several processes: each would run alone, all
+     * writing the one store; refuse clearly */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n)
+        n = getenv("PMI_SIZE");
+    if (n && atoi(n) > 1)
+        return rlab_errf(err, RLAB_ESTATE,
+                         "this reclab was built without MPI (RECLAB_MPI=OFF) but was started by "
+                         "an MPI launcher as one of %s processes: rebuild with MPI "
+                         "(libopenmpi-dev) or run it without mpirun",
+                         n);
     return RLAB_OK;
 }
 void rlab_mpi_finalize(int failed) { (void)failed; }

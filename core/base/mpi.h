@@ -29,7 +29,8 @@ enum { RLAB_MPI_SUM, RLAB_MPI_MAX, RLAB_MPI_MIN };
 
 /* Start MPI when this process was launched by an MPI starter (mpirun / mpiexec / srun set
  * OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK); otherwise stay single-rank without touching
- * MPI. Call once, from main, before any thread starts. RLAB_ENET when MPI_Init fails. */
+ * MPI. Call once, from main, before any thread starts. RLAB_ENET when MPI_Init fails;
+ * RLAB_ESTATE in a build without MPI started as one of several processes. */
 RLAB_API int rlab_mpi_init(int *argc, char ***argv, rlab_err *err);
 /* End MPI (no-op when not started). failed != 0 ends every rank of the job (MPI_Abort) so a
  * failure on one rank never leaves the others waiting. */
