@@ -2,8 +2,10 @@
 # tests/mpi/run.sh RECLAB TEST: the MPI tests against the real program, 2 ranks on this machine
 # (oversubscribed: mpirun --oversubscribe, and --allow-run-as-root's environment variables).
 # Exit 77 (skip) when mpirun is absent or reclab was built without MPI.
-#   train_eval  1 rank vs 2 ranks, same seed: BPR-MF (data-parallel) metrics and per-epoch
-#               losses equal within TOL (float summation order differs), ItemKNN's sharded
+#   train_eval  1 rank vs 2 ranks, same seed: BPR-MF and SASRec (data-parallel) test metrics
+#               within TOL = 0.01 and per-epoch losses within 1e-3 (float summation order
+#               differs; measured ~1e-10 for BPR-MF, ~1e-4 for SASRec, whose first Adam steps
+#               amplify summation noise in near-zero gradients), ItemKNN's sharded
 #               evaluation equal to 1e-12 (bit-identical per-user values), same user count
 #   sweep       reclab.mpi.sweep results on 2 ranks equal to 1 rank's, 6 runs in the store
 #   fault       a rank that stops answering (the other's collective times out) and a rank
@@ -42,7 +44,7 @@ compare() {
   cmp -s "$W/an" "$W/bn" || { diff "$W/an" "$W/bn"; fail "$T: result names differ"; }
   paste -d' ' "$W/a" "$W/b" | awk -v tol="$TOL" '
     { d = $3 - $6; if (d < 0) d = -d; t = ($2 ~ /^(knn|sweep\.runs|sweep\.ndcg_rows|sim)/) ? 1e-12 : tol;
-      if ($2 ~ /^bpr\.loss/) t = 1e-3;
+      if ($2 ~ /^(bpr|sas)\.loss/) t = 1e-3;
       printf "%-24s 1 rank %.10g  2 ranks %.10g  |diff| %.3g (tol %g)\n", $2, $3, $6, d, t;
       if (d > t) bad = 1 }
     END { exit bad }' || fail "$T: 1 and 2 ranks differ beyond the tolerance"
