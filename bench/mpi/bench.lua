@@ -1,6 +1,6 @@
 -- bench/mpi/bench.lua: one rank-count's measurements for bench/mpi/run.sh (not alone).
--- Prints, on rank 0, "M name value" lines: BPR-MF data-parallel training (seconds per epoch,
--- bytes this rank sent per step, seconds waiting in collectives per epoch), sharded full-ranking
+-- Prints, on rank 0, "M name value" lines: BPR-MF and SASRec data-parallel training (seconds
+-- per epoch, bytes this rank sent per step, seconds waiting in collectives), sharded full-ranking
 -- evaluation (seconds), sharded simulation (seconds and bytes per round).
 local mpi = reclab.mpi
 local epochs, batch = tonumber(arg[1]) or 3, tonumber(arg[2]) or 1024
@@ -25,6 +25,17 @@ M("train_s_per_epoch", res.seconds / epochs)
 M("train_bytes_per_step", (mpi.bytes() - b0) / steps)
 M("train_wait_s_per_epoch", (mpi.wait_seconds() - w0) / epochs)
 M("train_steps_per_epoch", steps / epochs)
+
+-- SASRec: the dense exchange (the whole parameter block every step), one epoch
+mpi.barrier()
+b0, w0 = mpi.bytes(), mpi.wait_seconds()
+local q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
+                       batch = 256, eval_every = 0, eval_test = false, name = "bench-sas"}
+local qsteps = math.ceil(info.n_users / 256)
+M("sas_s_per_epoch", q.seconds)
+M("sas_bytes_per_step", (mpi.bytes() - b0) / qsteps)
+M("sas_wait_s_per_epoch", mpi.wait_seconds() - w0)
+M("sas_steps_per_epoch", qsteps)
 
 mpi.barrier()
 local t = mpi.wtime()
