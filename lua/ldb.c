@@ -11,6 +11,7 @@
  */
 #include "lreclab_internal.h"
 
+#include "base/mpi.h"
 #include "store/store.h"
 
 #include <string.h>
@@ -20,6 +21,11 @@
 static rlab_db *need_db(lua_State *L, const char *fname)
 {
     rlab_db *db = rlab_host_db(rlab__lctx(L)->host);
+    if (!db && rlab_mpi_world_rank() > 0)
+        luaL_error(L,
+                   "%s: no session store on MPI rank %d (rank 0 alone holds it: guard with "
+                   "reclab.mpi.rank() == 0)",
+                   fname, rlab_mpi_world_rank());
     if (!db)
         luaL_error(L, "%s: no session store", fname);
     return db;

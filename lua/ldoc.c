@@ -211,6 +211,58 @@ static const ldoc docs[] = {
      .help = "Every metric row of a run (step, split, name, protocol, value) in the order "
              "written.",
      .example = "for _, m in ipairs(reclab.runs.metrics(1)) do print(m.name, m.value) end"},
+    {.name = "reclab.mpi.rank",
+     .usage = "reclab.mpi.rank() -> r",
+     .help = "This process's rank under mpirun / srun (0 without MPI). Every rank runs the "
+             "same script; rank 0 alone holds the session store and prints (the others' "
+             "print output is gathered and shown by rank 0 at the end).",
+     .example = "if reclab.mpi.rank() == 0 then print('leader') end"},
+    {.name = "reclab.mpi.size",
+     .usage = "reclab.mpi.size() -> n",
+     .help = "The number of ranks (1 without MPI). Training of data-parallel kinds splits "
+             "every batch over them; evaluation splits the users; the simulator splits each "
+             "round's decisions.",
+     .example = "print(reclab.mpi.size())"},
+    {.name = "reclab.mpi.built",
+     .usage = "reclab.mpi.built() -> bool",
+     .help = "Whether this reclab was built with MPI (RECLAB_MPI=ON); reclab.mpi.library names "
+             "the MPI library.",
+     .example = "print(reclab.mpi.built(), reclab.mpi.library)"},
+    {.name = "reclab.mpi.barrier",
+     .usage = "reclab.mpi.barrier()",
+     .help = "Wait until every rank gets here (collective; fails after $RECLAB_MPI_TIMEOUT "
+             "seconds, default 300, if a rank never does).",
+     .example = "reclab.mpi.barrier()"},
+    {.name = "reclab.mpi.allreduce",
+     .usage = "reclab.mpi.allreduce(x [, op]) -> y",
+     .help = "Reduce a number or an array of numbers over the ranks (collective); op is "
+             "\"sum\" (default), \"max\" or \"min\". Every rank gets the result.",
+     .example = "local total = reclab.mpi.allreduce(#my_rows)"},
+    {.name = "reclab.mpi.sweep",
+     .usage = "reclab.mpi.sweep{run = fn, jobs = {...} | configs = {...}, seeds = {...}, "
+              "name =} -> results",
+     .help = "Spread independent runs over the ranks (collective): job i (every config with "
+             "every seed, field seed, or the given jobs) runs on rank (i-1) % size as fn(job), "
+             "alone (its training is not split); fn returns a table of numbers. Every rank gets "
+             "every result {job, rank, seed, config, values, error}; rank 0 records each job "
+             "as a run (plugin mpi, kind sweep) with its values as metrics of split sweep.",
+     .example = "local r = reclab.mpi.sweep{seeds = {1, 2, 3}, run = function(j) "
+                "return {ndcg = reclab.train{\"bprmf\", data = \"demo\", seed = j.seed}"
+                "[\"test.ndcg@10\"]} end}"},
+    {.name = "reclab.mpi.bytes",
+     .usage = "reclab.mpi.bytes() -> n",
+     .help = "Bytes this rank has sent through MPI collectives so far (payload).",
+     .example = "print(reclab.mpi.bytes())"},
+    {.name = "reclab.mpi.wait_seconds",
+     .usage = "reclab.mpi.wait_seconds() -> s",
+     .help = "Seconds this rank has spent waiting for collectives (communication and slower "
+             "peers).",
+     .example = "print(reclab.mpi.wait_seconds())"},
+    {.name = "reclab.mpi.wtime",
+     .usage = "reclab.mpi.wtime() -> s",
+     .help = "Monotonic wall-clock seconds, for timing (also without MPI).",
+     .example =
+         "local t = reclab.mpi.wtime(); reclab.mpi.barrier(); print(reclab.mpi.wtime() - t)"},
     {.name = "reclab.core",
      .usage = "reclab.core.<command>{key = value, ...; positional...} -> result",
      .help = "Every core command (help, plugins, models, datasets, jobs, cancel, train, eval, "

@@ -594,6 +594,7 @@ int luaopen_reclab(lua_State *L)
     rlab__open_data(L);                /* M */
     rlab__open_models(L);              /* M */
     rlab__open_db(L);                  /* M */
+    rlab__open_mpi(L);                 /* M */
     add_commands(L, lc->host);         /* M */
     /* the model verb everyone uses at top level: reclab.train{"bprmf", data = ...} */
     if (lua_getfield(L, -1, "core") == LUA_TTABLE) { /* M core */

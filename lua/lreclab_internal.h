@@ -68,5 +68,6 @@ void rlab__check_path(lua_State *L, const char *fname, const char *path);
 void rlab__open_data(lua_State *L);   /* datasets, world */
 void rlab__open_models(lua_State *L); /* models, recommend, evaluate */
 void rlab__open_db(lua_State *L);     /* db, runs */
+void rlab__open_mpi(lua_State *L);    /* mpi (lmpi.c) */
 
 #endif

@@ -197,9 +197,10 @@ rlab_app *rlab_app_open(const rlab_app_opts *o, rlab_err *err)
     if (!app->opts.quiet)
         for (int i = 0; i < rlab_host_refusal_count(app->host); i++)
             fprintf(stderr, "reclab: %s\n", rlab_host_refusal(app->host, i));
-    if (rlab_host_set_store(app->host, app->opts.db_path, err))
+    if (!app->opts.no_store && rlab_host_set_store(app->host, app->opts.db_path, err))
         goto fail;
-    if (!app->opts.quiet) { /* the workspace's datasets that cannot reopen, and why */
+    if (!app->opts.quiet &&
+        !app->opts.no_store) { /* the workspace's datasets that cannot reopen, and why */
         rlab_dataset_brief *ds = NULL;
         int nds = 0;
         rlab_err e = {0};

@@ -32,6 +32,8 @@ typedef struct rlab_app_opts {
     int sandbox;         /* --sandbox: confine file access to the folder of db_path (Lua
                             libraries and binding, command PATH arguments; lua/README) and
                             load Lua source only as text */
+    int no_store;        /* hold no session store (MPI ranks > 0: rank 0 alone writes it);
+                            runs and metrics are then not recorded */
 } rlab_app_opts;
 
 /* holds rlab_host *, rlab_db *, lua_State * (session Lua state) */

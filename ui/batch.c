@@ -5,6 +5,7 @@
  * touched here.
  */
 #include "batch.h"
+#include "base/mpi.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -206,11 +207,56 @@ int rlab_batch_interrupted(void) { return atomic_load(&sig_interrupted); }
 
 /* ---- running ------------------------------------------------------------------------ */
 
+/* Output of MPI ranks > 0: kept here and gathered to rank 0 when the actions end (rank 0
+ * prints it after its own, under a "[rank r]" head), so one stream reads in order. */
+static char *rank_out;
+static size_t rank_len, rank_cap;
+
 static void put_stdout(const char *line, void *ud)
 {
     (void)ud;
-    fputs(line, stdout);
-    fputc('\n', stdout);
+    if (rlab_mpi_world_rank() == 0) {
+        fputs(line, stdout);
+        fputc('\n', stdout);
+        return;
+    }
+    size_t n = strlen(line) + 1;
+    if (rank_len + n > rank_cap) {
+        size_t cap = (rank_cap ? rank_cap * 2 : 4096) + n;
+        char *p = rlab_realloc(rank_out, cap);
+        if (!p)
+            return;
+        rank_out = p, rank_cap = cap;
+    }
+    memcpy(rank_out + rank_len, line, n - 1);
+    rank_out[rank_len + n - 1] = '\n';
+    rank_len += n;
+}
+
+/* Collective: every rank's kept output to rank 0, printed in rank order. */
+static int gather_output(rlab_err *err)
+{
+    int P = rlab_mpi_world_size();
+    if (P == 1)
+        return RLAB_OK;
+    int64_t *cnt = rlab_calloc(2 * (size_t)P, sizeof *cnt);
+    if (!cnt)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    void *all = NULL;
+    /* no deadline: rank 0 may legitimately work on alone at the end of a script */
+    int rc = rlab_mpi_barrier_timeout(0, err);
+    if (rc == RLAB_OK)
+        rc = rlab_mpi_allgatherv(rank_out, (int64_t)rank_len, &all, cnt, cnt + P, err);
+    if (rc == RLAB_OK && rlab_mpi_world_rank() == 0)
+        for (int r = 1; r < P; r++)
+            if (cnt[r] > 0)
+                printf("[rank %d]\n%.*s", r, (int)cnt[r], (const char *)all + cnt[P + r]);
+    fflush(stdout);
+    rlab_free(all);
+    rlab_free(cnt);
+    rlab_free(rank_out);
+    rank_out = NULL, rank_len = rank_cap = 0;
+    return rc;
 }
 
 int rlab_batch_run(rlab_app *app, const rlab_cli *cli)
@@ -234,13 +280,25 @@ int rlab_batch_run(rlab_app *app, const rlab_cli *cli)
         fflush(stdout);
         if (rc) {
             const char *full = rlab_app_last_error(app);
-            fprintf(stderr, "reclab: %s\n", cli->actions[i].kind != 'c' && *full ? full : err.msg);
+            if (rlab_mpi_world_rank() > 0) { /* its output would never reach rank 0 */
+                if (rank_len)
+                    fprintf(stderr, "%.*s", (int)rank_len, rank_out);
+                fprintf(stderr, "reclab: rank %d: ", rlab_mpi_world_rank());
+            } else {
+                fprintf(stderr, "reclab: ");
+            }
+            fprintf(stderr, "%s\n", cli->actions[i].kind != 'c' && *full ? full : err.msg);
             return rc == RLAB_ECANCELED || rlab_batch_interrupted() ? 130 : 1;
         }
         if (rlab_batch_interrupted()) { /* Ctrl-C came as the action finished anyway */
             fprintf(stderr, "reclab: interrupted\n");
             return 130;
         }
+    }
+    rlab_err err = {0};
+    if (gather_output(&err)) {
+        fprintf(stderr, "reclab: rank %d: %s\n", rlab_mpi_world_rank(), err.msg);
+        return 1;
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "batch.h"
 #include "demo.h"
+#include "base/mpi.h"
 
 #if defined(__has_include)
 #if __has_include("shell.h")
@@ -14,6 +15,7 @@
 #endif
 #endif
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,9 +41,41 @@ static void ensure_passive_threads(char **argv)
         execv("/proc/self/exe", argv);
 }
 
+static int run(int argc, char **argv);
+
+/* mpirun ends every rank with SIGTERM when one dies: the waiting collective fails, so the
+ * running command fails and its run is marked failed in rank 0's store (core/base/mpi.h); a
+ * second SIGTERM ends the process at once. */
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    rlab_mpi_note_end();
+    signal(SIGTERM, SIG_DFL);
+}
+
+/* Under mpirun / srun every rank runs the same program (core/base/mpi.h). MPI starts after the
+ * re-exec above and before any thread; a failure on any rank ends the whole job (MPI_Abort)
+ * so no rank is left waiting in a collective. */
 int main(int argc, char **argv)
 {
     ensure_passive_threads(argv);
+    rlab_err err = {0};
+    if (rlab_mpi_init(&argc, &argv, &err)) {
+        fprintf(stderr, "reclab: %s\n", err.msg);
+        return 1;
+    }
+    if (rlab_mpi_world_size() > 1)
+        signal(SIGTERM, on_sigterm);
+    int rc = run(argc, argv);
+    if (rc && rlab_mpi_world_size() > 1)
+        fprintf(stderr, "reclab: rank %d of %d failed (exit status %d): ending the MPI job\n",
+                rlab_mpi_world_rank(), rlab_mpi_world_size(), rc);
+    rlab_mpi_finalize(rc != 0);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
     rlab_cli cli;
     int rc = rlab_cli_parse(argc, argv, &cli);
     if (rc) {
@@ -54,10 +88,15 @@ int main(int argc, char **argv)
     }
     if (cli.version) {
         printf("reclab %s\n", rlab_version());
+        printf("mpi: %s\n", rlab_mpi_built() ? rlab_mpi_library()
+                                             : "no MPI support (built with RECLAB_MPI=OFF)");
         return 0;
     }
     /* --sandbox is for batch runs: the shell's own commands read and write files freely */
-    int interactive = cli.n_actions == 0 && !cli.demo && !cli.app.sandbox && isatty(0) && isatty(1);
+    if (rlab_mpi_world_rank() > 0) /* rank 0 alone holds the store and prints (app.h) */
+        cli.app.no_store = 1, cli.app.quiet = 1;
+    int interactive = rlab_mpi_world_size() == 1 && cli.n_actions == 0 && !cli.demo &&
+                      !cli.app.sandbox && isatty(0) && isatty(1);
 #ifndef RLAB_HAVE_SHELL
     interactive = 0;
 #endif

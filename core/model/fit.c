@@ -4,6 +4,7 @@
  * the non-finite-loss stop, validation, keep-best with patience, progress and metrics.
  */
 #include "model/fit.h"
+#include "base/mpi.h"
 #include "tensor/ops.h"
 
 #include <math.h>
@@ -67,6 +68,93 @@ static int ev_score(void *ud, const int32_t *users, int nb, float *scores, rlab_
                                .n_hist = (int32_t)n};
     }
     return rlab_model_score_all(e->m, e->q, nb, scores, err);
+}
+
+/* ---- MPI: sharded evaluation --------------------------------------------------------- */
+
+/* Collective: every rank's partial result r (its shard of users, in user order; NULL when it
+ * failed) becomes the whole result on every rank: users, per-user values and top-k lists
+ * concatenated in rank order (= user order), means summed serially in user order as the
+ * evaluator does, so the result is bit-identical to one rank's. A failure on any rank fails
+ * every rank (no rank is left waiting). Takes r. */
+static rlab_eval_result *gather_eval(rlab_eval_result *r, rlab_err *err)
+{
+    const int P = rlab_mpi_size();
+    int64_t st[2] = {r ? 0 : 1, r ? 0 : rlab_mpi_rank()};
+    rlab_err e2 = {0};
+    if (rlab_mpi_allreduce_i64(st, 2, RLAB_MPI_MAX, &e2)) {
+        rlab_eval_result_free(r);
+        *err = e2;
+        return NULL;
+    }
+    if (st[0]) {
+        if (r == NULL)
+            return NULL; /* our own error is in err */
+        rlab_eval_result_free(r);
+        rlab_errf(err, RLAB_ESTATE, "evaluation failed on MPI rank %lld (see its message)",
+                  (long long)st[1]);
+        return NULL;
+    }
+    const int nm = r->n_metrics, w = r->topk_w;
+    const int64_t n = r->n_users;
+    /* one record per user: user id, nm values, w top-k items */
+    const size_t rec = sizeof(int32_t) + (size_t)nm * sizeof(double) + (size_t)w * sizeof(int32_t);
+    unsigned char *buf = rlab_malloc((size_t)n * rec + 1);
+    int64_t *cnt = rlab_malloc(2 * (size_t)P * sizeof *cnt);
+    void *all = NULL;
+    int rc = RLAB_OK;
+    if (!buf || !cnt) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        unsigned char *q = buf + (size_t)i * rec;
+        memcpy(q, &r->users[i], sizeof(int32_t));
+        for (int m = 0; m < nm; m++)
+            memcpy(q + 4 + (size_t)m * 8, &r->values[(int64_t)m * n + i], sizeof(double));
+        if (w)
+            memcpy(q + 4 + (size_t)nm * 8, r->topk + i * w, (size_t)w * sizeof(int32_t));
+    }
+    if ((rc = rlab_mpi_allgatherv(buf, (int64_t)((size_t)n * rec), &all, cnt, cnt + P, err)))
+        goto out;
+    const int64_t N = (int64_t)((size_t)(cnt[2 * P - 1] + cnt[P - 1]) / rec);
+    double *values = rlab_malloc((size_t)(N * nm + 1) * sizeof *values);
+    int32_t *users = rlab_malloc((size_t)(N + 1) * sizeof *users);
+    int32_t *topk = w ? rlab_malloc((size_t)(N * w + 1) * sizeof *topk) : NULL;
+    if (!values || !users || (w && !topk)) {
+        rlab_free(values);
+        rlab_free(users);
+        rlab_free(topk);
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < N; i++) {
+        const unsigned char *q = (const unsigned char *)all + (size_t)i * rec;
+        memcpy(&users[i], q, sizeof(int32_t));
+        for (int m = 0; m < nm; m++)
+            memcpy(&values[(int64_t)m * N + i], q + 4 + (size_t)m * 8, sizeof(double));
+        if (w)
+            memcpy(topk + i * w, q + 4 + (size_t)nm * 8, (size_t)w * sizeof(int32_t));
+    }
+    for (int m = 0; m < nm; m++) { /* serially in user order, as the evaluator */
+        double s = 0.0;
+        for (int64_t i = 0; i < N; i++)
+            s += values[(int64_t)m * N + i];
+        r->mean[m] = N ? s / (double)N : 0.0;
+    }
+    rlab_free(r->values);
+    rlab_free(r->users);
+    rlab_free(r->topk);
+    r->values = values, r->users = users, r->topk = topk, r->n_users = N;
+out:
+    rlab_free(all);
+    rlab_free(cnt);
+    rlab_free(buf);
+    if (rc) {
+        rlab_eval_result_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int which,
@@ -138,12 +226,152 @@ rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int w
     sp.score_ud = e;
     sp.cancel = o->cancel;
     sp.cancel_ud = o->cancel_ud;
+    /* MPI: this rank ranks its contiguous shard of the users, the results are gathered */
+    int32_t *mine = NULL;
+    if (rlab_mpi_size() > 1) {
+        int64_t lo, hi;
+        rlab_mpi_shard(v->n_users, &lo, &hi);
+        mine = rlab_malloc((size_t)(hi - lo + 1) * sizeof *mine);
+        if (!mine) {
+            rlab_free(e);
+            rlab_free(cnt);
+            rlab_free(cold_off);
+            rlab_free(cold_items);
+            rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            return NULL;
+        }
+        for (int64_t u = lo; u < hi; u++)
+            mine[u - lo] = (int32_t)u;
+        sp.users = mine; /* never NULL, also for an empty shard (NULL = every user) */
+        sp.n_eval = hi - lo;
+    }
     rlab_eval_result *r = rlab_eval_ranking(&sp, err);
+    if (rlab_mpi_size() > 1)
+        r = gather_eval(r, err);
+    rlab_free(mine);
     rlab_free(e);
     rlab_free(cnt);
     rlab_free(cold_off);
     rlab_free(cold_items);
     return r;
+}
+
+/* ---- MPI: data-parallel gradient exchange ---------------------------------------------- */
+
+void rlab_fit_shard(int64_t n, int64_t *lo, int64_t *hi) { rlab_mpi_shard(n, lo, hi); }
+
+static int tracked(const rlab_params *P, int i) { return P->row_touched && P->row_touched[i]; }
+
+/* The sparse exchange: for every row-tracked tensor, in block order, this rank sends
+ * [int64 k][k int32 rows][k * C floats] in one all-gather; every rank then rebuilds those
+ * tensors' gradients as the sum of all ranks' rows, in rank order (the same bits on every
+ * rank), and flags the union of touched rows. */
+static int sync_sparse(rlab_params *P, rlab_err *err)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < P->n; i++) {
+        if (!tracked(P, i))
+            continue;
+        const int64_t R = rlab_t_rows(&P->t[i]), C = rlab_t_cols(&P->t[i]);
+        int64_t k = 0;
+        for (int64_t r = 0; r < R; r++)
+            k += P->row_touched[i][r] != 0;
+        bytes += 8 + (size_t)k * 4 + (size_t)(k * C) * sizeof(float);
+    }
+    const int NP = rlab_mpi_size();
+    unsigned char *buf = rlab_malloc(bytes + 1);
+    int64_t *cnt = rlab_malloc(2 * (size_t)NP * sizeof *cnt);
+    void *all = NULL;
+    int rc = RLAB_OK;
+    if (!buf || !cnt) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        goto out;
+    }
+    unsigned char *q = buf;
+    for (int i = 0; i < P->n; i++) {
+        if (!tracked(P, i))
+            continue;
+        rlab_tensor *t = &P->t[i];
+        const uint8_t *flag = P->row_touched[i];
+        const int64_t R = rlab_t_rows(t), C = rlab_t_cols(t);
+        int64_t k = 0;
+        for (int64_t r = 0; r < R; r++)
+            k += flag[r] != 0;
+        memcpy(q, &k, 8);
+        unsigned char *iq = q + 8, *vq = q + 8 + (size_t)k * 4;
+        int64_t j = 0;
+        for (int64_t r = 0; r < R; r++)
+            if (flag[r]) {
+                int32_t r32 = (int32_t)r;
+                memcpy(iq + (size_t)j * 4, &r32, 4);
+                memcpy(vq + (size_t)(j * C) * sizeof(float), t->grad + r * C,
+                       (size_t)C * sizeof(float));
+                memset(t->grad + r * C, 0, (size_t)C * sizeof(float)); /* rebuilt below */
+                j++;
+            }
+        q = vq + (size_t)(k * C) * sizeof(float);
+    }
+    if ((rc = rlab_mpi_allgatherv(buf, (int64_t)bytes, &all, cnt, cnt + NP, err)))
+        goto out;
+    for (int rk = 0; rk < NP; rk++) { /* in rank order: the same sum on every rank */
+        const unsigned char *b = (const unsigned char *)all + cnt[NP + rk];
+        for (int i = 0; i < P->n; i++) {
+            if (!tracked(P, i))
+                continue;
+            rlab_tensor *t = &P->t[i];
+            const int64_t R = rlab_t_rows(t), C = rlab_t_cols(t);
+            int64_t kq;
+            memcpy(&kq, b, 8);
+            const unsigned char *iq = b + 8, *vq = b + 8 + (size_t)kq * 4;
+            for (int64_t a = 0; a < kq; a++) {
+                int32_t r;
+                memcpy(&r, iq + (size_t)a * 4, 4);
+                if (r < 0 || r >= R)
+                    continue;
+                float *g = t->grad + (int64_t)r * C;
+                for (int64_t c = 0; c < C; c++) {
+                    float x;
+                    memcpy(&x, vq + (size_t)(a * C + c) * sizeof(float), sizeof x);
+                    g[c] += x;
+                }
+                P->row_touched[i][r] = 1;
+            }
+            b = vq + (size_t)(kq * C) * sizeof(float);
+        }
+    }
+out:
+    rlab_free(all);
+    rlab_free(cnt);
+    rlab_free(buf);
+    return rc;
+}
+
+int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err)
+{
+    if (rlab_mpi_size() == 1 || !P)
+        return RLAB_OK;
+    if (fabs(scale - 1.0) > 0.0) {
+        const float s = (float)scale;
+        for (size_t k = 0; k < P->count; k++)
+            P->grad[k] *= s;
+    }
+    int rc = RLAB_OK, any_sparse = 0;
+    for (int i = 0; i < P->n && rc == RLAB_OK;) {
+        if (tracked(P, i)) {
+            any_sparse = 1;
+            i++;
+            continue;
+        }
+        int j = i; /* a run of dense tensors: one span of the block (alignment gaps are 0) */
+        while (j < P->n && !tracked(P, j))
+            j++;
+        const float *a = P->t[i].grad, *b = P->t[j - 1].grad + P->t[j - 1].n;
+        rc = rlab_mpi_allreduce_f32(P->grad + (a - P->grad), b - a, 0, err);
+        i = j;
+    }
+    if (rc == RLAB_OK && any_sparse)
+        rc = sync_sparse(P, err);
+    return rc;
 }
 
 /* ---- the loop -------------------------------------------------------------------------- */
@@ -236,6 +464,14 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
     }
     double best_score = -INFINITY;
     int bad = 0;
+    /* MPI: a data-parallel kind splits each batch; any other kind runs replicated */
+    const int dp = rlab_mpi_size() > 1 && ops->data_parallel;
+    if (rlab_mpi_size() > 1)
+        logf_(fit,
+              dp ? "data-parallel over %d MPI ranks: each takes a shard of every batch"
+                 : "%d MPI ranks: kind not data-parallel, every rank trains every batch "
+                   "(evaluation is sharded)",
+              rlab_mpi_size());
     for (int e = 1; e <= o->epochs; e++) {
         int64_t n = 1;
         if (ops->epoch && (rc = ops->epoch(state, e, &n, err)))
@@ -249,6 +485,17 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
             double loss = 0.0, w = 1.0, parts[8] = {0};
             if ((rc = ops->step(state, i, &loss, &w, parts, err)))
                 goto done;
+            if (dp) { /* the step's loss over all ranks (weights: their rows) */
+                double g[10] = {loss * w, w};
+                for (int k = 0; k < nparts; k++)
+                    g[2 + k] = parts[k] * w;
+                if ((rc = rlab_mpi_allreduce_f64(g, 2 + nparts, RLAB_MPI_SUM, err)))
+                    goto done;
+                w = g[1];
+                loss = w > 0 ? g[0] / w : 0.0;
+                for (int k = 0; k < nparts; k++)
+                    parts[k] = w > 0 ? g[2 + k] / w : 0.0;
+            }
             if (!isfinite(loss)) {
                 rc = rlab_errf(err, RLAB_ESTATE,
                                "%s: the loss is %g at epoch %d, step %lld: training diverged "

@@ -106,7 +106,30 @@ struct rlab_fit_ops {
     /* Called after the loop whatever happened. The model returned by `model` must survive
      * it (the loop holds a reference). Optional. */
     void (*end)(void *state);
+    /* 1: the kind is data-parallel under MPI (appended). Its step computes only the rows
+     * rlab_fit_shard gives this rank, reports their loss and weight, and calls
+     * rlab_fit_sync_grads between its backward and its update; the loop then sums the epoch's
+     * loss over ranks. 0: under MPI every rank runs every step (replicated: same model, no
+     * speed-up; the loop says so once). Validation and test are sharded over ranks for every
+     * kind (rlab_eval_model). */
+    int data_parallel;
 };
+
+/* ---- MPI data parallelism (core/base/mpi.h) -------------------------------------------- */
+/* The rows [*lo, *hi) of a batch of n rows this rank computes: contiguous near-equal shards in
+ * rank order, so the ranks together compute exactly the one-process batch (all rows without
+ * MPI). A kind keeps drawing its random numbers for every row, its own or not, so its
+ * generators stay in step with one process. */
+RLAB_API void rlab_fit_shard(int64_t n, int64_t *lo, int64_t *hi);
+/* The gradient exchange of a data-parallel step (collective; no-op on one rank): every
+ * gradient of P becomes sum over ranks of scale_r * grad_r, identical on every rank. A kind
+ * whose gradients are already means over the global batch passes scale 1; one whose gradients
+ * are means over its n_local rows passes n_local / n_global. Tensors whose rows are tracked
+ * (rlab_params_track_rows) travel sparsely: the touched rows only (index + row, all-gathered,
+ * summed in rank order), and on return their touched flags are the union over ranks; the rest
+ * of the block is summed dense (reduce + broadcast in buckets of 1 Mi floats). Untouched rows
+ * of a tracked tensor must have zero gradient. RLAB_ENET (MPI failure or timeout), ENOMEM. */
+RLAB_API int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err);
 
 typedef struct rlab_fit_result {
     int epochs_run;

@@ -25,6 +25,7 @@
  * "item_bias" [n_items].
  */
 #include "baselines.h"
+#include "base/mpi.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -203,6 +204,8 @@ typedef struct trainer {
     int32_t *tu, *ti;    /* touched users / items of the batch */
     int32_t ntu, nti;
     uint8_t *mu, *mi; /* touched flags */
+    uint8_t *pu, *pi; /* under MPI: P's row flags of user_emb / item_emb (the sparse exchange
+                         of rlab_fit_sync_grads), kept equal to mu / mi; else NULL */
 } trainer;
 
 static void touch_user(trainer *tr, int32_t u)
@@ -210,6 +213,8 @@ static void touch_user(trainer *tr, int32_t u)
     if (!tr->mu[u]) {
         tr->mu[u] = 1;
         tr->tu[tr->ntu++] = u;
+        if (tr->pu)
+            tr->pu[u] = 1;
     }
 }
 
@@ -218,6 +223,8 @@ static void touch_item(trainer *tr, int32_t i)
     if (!tr->mi[i]) {
         tr->mi[i] = 1;
         tr->ti[tr->nti++] = i;
+        if (tr->pi)
+            tr->pi[i] = 1;
     }
 }
 
@@ -258,12 +265,16 @@ static void apply_updates(trainer *tr)
         size_t u = (size_t)tr->tu[k];
         update_row(tr, tr->s->U + u * D, tr->gU + u * D, oU + u * D, tr->D, lr, a, ic2);
         tr->mu[u] = 0;
+        if (tr->pu)
+            tr->pu[u] = 0;
     }
     for (int32_t k = 0; k < tr->nti; k++) {
         size_t i = (size_t)tr->ti[k];
         update_row(tr, tr->s->V + i * D, tr->gV + i * D, oV + i * D, tr->D, lr, a, ic2);
         update_row(tr, tr->s->bias + i, tr->gb + i, ob + i, 1, lr, a, ic2);
         tr->mi[i] = 0;
+        if (tr->pi)
+            tr->pi[i] = 0;
     }
     tr->ntu = tr->nti = 0;
 }
@@ -369,6 +380,14 @@ static int bpr_begin(const rlab_fit *fit, void **state, rlab_err *err)
         rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         goto fail;
     }
+    if (rlab_mpi_size() > 1) { /* data-parallel: embedding rows travel sparsely */
+        if (rlab_params_track_rows(P, &P->t[0], err) || rlab_params_track_rows(P, &P->t[1], err)) {
+            rc = err->code;
+            goto fail;
+        }
+        tr->pu = P->row_touched[0];
+        tr->pi = P->row_touched[1];
+    }
     st->npos = d->train.off[d->n_users];
     if (st->npos == 0) {
         rc = rlab_errf(err, RLAB_EINVAL, "no training interactions");
@@ -416,20 +435,38 @@ static int bpr_step(void *state, int64_t i, double *loss, double *weight, double
     if (rc)
         return rc;
     double sum = 0.0;
+    /* w: the triple's share of the global batch mean (also under MPI, so the summed shards
+     * are the one-process gradient: rlab_fit_sync_grads scale 1) */
     float w = 1.0f / (float)((n ? n : 1) * t->neg);
+    int64_t lo, hi; /* this rank's rows (all of them without MPI) */
+    rlab_fit_shard(n, &lo, &hi);
     for (int r = 0; r < n; r++) {
         int32_t u = st->bat->user[r], p = st->bat->pos[r];
         st->negs[0] = st->bat->neg[r];
+        /* every rank draws every row's negatives: the generator stays in step */
         if (t->neg > 1 &&
             (rc = rlab_sampler_draw_n(st->smp, &st->nrng, u, st->negs + 1, t->neg - 1, err)))
             return rc;
+        if (r < lo || r >= hi)
+            continue;
         for (int k = 0; k < t->neg; k++)
             sum += triple(&st->tr, u, p, st->negs[k], w);
     }
+    trainer *tr = &st->tr;
+    if (tr->pu && n > 0) { /* MPI: sum the shards, then update the union of touched rows */
+        if ((rc = rlab_fit_sync_grads(tr->P, 1.0, err)))
+            return rc;
+        for (int32_t u = 0; u < tr->nu; u++)
+            if (tr->pu[u] && !tr->mu[u])
+                touch_user(tr, u);
+        for (int32_t it = 0; it < tr->ni; it++)
+            if (tr->pi[it] && !tr->mi[it])
+                touch_item(tr, it);
+    }
     if (n > 0)
-        apply_updates(&st->tr);
-    *weight = (double)n * t->neg;
-    *loss = n ? sum / *weight : 0.0;
+        apply_updates(tr);
+    *weight = (double)(hi - lo) * t->neg;
+    *loss = hi > lo ? sum / *weight : 0.0;
     return RLAB_OK;
 }
 
@@ -441,7 +478,8 @@ const rlab_fit_ops bl_bpr_fit = {.begin = bpr_begin,
                                  .step = bpr_step,
                                  .model = bpr_model,
                                  .params = bpr_params,
-                                 .end = bpr_end};
+                                 .end = bpr_end,
+                                 .data_parallel = 1};
 
 rlab_model *bl_bpr_restore(rlab_host *host, const rlab_ckpt *ck, const void *cfg, rlab_err *err)
 {

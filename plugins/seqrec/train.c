@@ -5,6 +5,7 @@
  */
 #include "seqrec.h"
 
+#include "base/mpi.h"
 #include "data/batch.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
@@ -57,6 +58,10 @@ struct seqrec_trainer {
     int32_t *rtop;      /* [K] */
     uint8_t *seen;      /* [N] prefix / list marks */
     rlab_rng rng;       /* BCE negatives */
+    int dp;             /* MPI data-parallel (the core loop's steps, model/fit.h): the rows
+                           given are this rank's shard; gradients are exchanged before the
+                           update (seqrec_trainer_step) */
+    int64_t nvalid;     /* valid positions of the last step (this rank's) */
     double sec[5];      /* profile: forward+loss (CE backward included), model backward, TED,
                            teacher fill, L2+Adam */
 };
@@ -470,6 +475,24 @@ static int rank_head(seqrec_trainer *tr, float *H, int64_t n, uint64_t step, dou
     return RLAB_OK;
 }
 
+/* The update of a data-parallel step (MPI): this rank's gradients are means over its
+ * nvalid positions (the L2 term included); rlab_fit_sync_grads with scale nvalid / (all
+ * ranks' positions) makes them the mean over the global batch on every rank, then every rank
+ * takes the same optimiser step (none when the global batch had no position, as alone). */
+static int dp_update(seqrec_trainer *tr, int64_t nvalid, rlab_err *err)
+{
+    double nv = (double)nvalid;
+    if (rlab_mpi_allreduce_f64(&nv, 1, RLAB_MPI_SUM, err))
+        return err->code;
+    if (nv <= 0.0)
+        return RLAB_OK;
+    if (rlab_fit_sync_grads(tr->net->P, (double)nvalid / nv, err))
+        return err->code;
+    if (rlab_opt_step(tr->opt, tr->net->P))
+        return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
+    return RLAB_OK;
+}
+
 int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *targets,
                         const int32_t *users, int B, uint64_t step, int update, double parts[4],
                         rlab_err *err)
@@ -505,9 +528,16 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
         keepv[Bk++] = b;
     }
     parts[0] = parts[1] = parts[2] = parts[3] = 0.0;
+    tr->nvalid = 0;
     if (Bk == 0) {
         if (keepv != keep)
             rlab_free(keepv);
+        /* data-parallel: this rank's shard is empty, but it takes part in the exchange and
+         * applies the same update as the others */
+        if (update && tr->dp && rlab_mpi_size() > 1) {
+            rlab_params_zero_grad(net->P);
+            return dp_update(tr, 0, err);
+        }
         return RLAB_OK;
     }
     int64_t nvalid = 0, nh = 0;
@@ -675,8 +705,13 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     parts[0] = parts[1] + (double)c->lambda_kd * parts[2] * (tr->kd_tape ? 1.0 : 0.0) + parts[3];
     if (c->loss == SEQREC_LOSS_RANK)
         parts[0] = parts[1] + (double)c->repair * parts[2] + parts[3];
-    if (update && rlab_opt_step(tr->opt, net->P))
+    tr->nvalid = nvalid;
+    if (update && tr->dp && rlab_mpi_size() > 1) {
+        if (dp_update(tr, nvalid, err))
+            return err->code;
+    } else if (update && rlab_opt_step(tr->opt, net->P)) {
         return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
+    }
     double t4 = rlab_now();
     tr->sec[0] += t1 - t0;
     tr->sec[1] += t2 - t1;
@@ -828,7 +863,9 @@ static int sq_begin(const rlab_fit *fit, void **state, rlab_err *err)
             rc = err->code ? err->code : RLAB_ENOMEM;
         }
     }
-    if (rc == RLAB_OK && !(st->tr = seqrec_trainer_new(st->net, &st->d, err)))
+    if (rc == RLAB_OK && (st->tr = seqrec_trainer_new(st->net, &st->d, err)) != NULL)
+        st->tr->dp = 1; /* the core loop shards each batch under MPI (sq_step) */
+    if (rc == RLAB_OK && !st->tr)
         rc = err->code ? err->code : RLAB_ENOMEM;
     if (rc == RLAB_OK && !(st->bt = rlab_seq_batcher_new(&st->d.trunc, st->d.n_items, c->batch,
                                                          c->maxlen, c->seed, err)))
@@ -872,8 +909,16 @@ static int sq_step(void *state, int64_t i, double *loss, double *weight, double 
         return RLAB_OK;
     }
     double p[4];
-    int rc = seqrec_trainer_step(st->tr, st->bt->input, st->bt->target, st->bt->users, n,
-                                 st->step++, 1, p, err);
+    /* this rank's rows of the batch (all of them alone); under MPI the step's loss weighs
+     * by its valid positions, so the loop's sum over ranks is the global mean */
+    int64_t lo, hi;
+    rlab_fit_shard(n, &lo, &hi);
+    const size_t T = (size_t)st->bt->T;
+    int rc = seqrec_trainer_step(
+        st->tr, st->bt->input + (size_t)lo * T, st->bt->target + (size_t)lo * T,
+        st->bt->users ? st->bt->users + lo : NULL, (int)(hi - lo), st->step++, 1, p, err);
+    if (st->tr->dp && rlab_mpi_size() > 1)
+        *weight = (double)st->tr->nvalid;
     *loss = p[0];
     parts[0] = p[1];
     parts[1] = p[2];
@@ -898,4 +943,5 @@ const rlab_fit_ops seqrec_fit_ops = {.begin = sq_begin,
                                      .part_names = sq_parts,
                                      .model = sq_model,
                                      .params = sq_params,
+                                     .data_parallel = 1,
                                      .end = sq_end};

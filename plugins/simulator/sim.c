@@ -1620,7 +1620,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         }
         if (nd == 0)
             break;
-        rc = sim_decide(s, d, nd, err);
+        rc = sim_decide_all(s, d, nd, err);
         for (int k = 0; k < nd && rc == RLAB_OK; k++) {
             visit_state *v = &vs[who[k]];
             jw *o = &v->out;
@@ -1693,7 +1693,7 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             who[nf++] = j;
         }
     if (rc == RLAB_OK && nf > 0)
-        rc = sim_decide(s, d, nf, err);
+        rc = sim_decide_all(s, d, nf, err);
     int fi = 0;
     for (int32_t j = 0; j < nv && rc == RLAB_OK; j++) {
         visit_state *v = &vs[j];
@@ -1977,7 +1977,7 @@ static int one_round(sim *s, rlab_err *err)
     /* 2. top-level decisions */
     for (int32_t k = 0; k < na; k++)
         s->decs[k] = (sim_dec){.agent = s->active[k], .type = SIM_D_ACTION};
-    int rc = sim_decide(s, s->decs, na, err);
+    int rc = sim_decide_all(s, s->decs, na, err);
     if (rc)
         return rc;
     /* remember each agent's choice and who decided, indexed by agent */
@@ -2010,7 +2010,7 @@ static int one_round(sim *s, rlab_err *err)
             sim_emit(s, a, "nothing", s->buf);
         }
     }
-    rc = sim_decide(s, sd, nsoc, err);
+    rc = sim_decide_all(s, sd, nsoc, err);
     for (int32_t k = 0; k < nsoc && rc == RLAB_OK; k++) {
         sim_dec *d = &sd[k];
         int32_t a = d->agent;

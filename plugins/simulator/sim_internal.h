@@ -206,6 +206,8 @@ const float *sim_mem_vec(const sim *s, const sim_mem *m);
 /* ---- decisions (policy.c) ---- */
 void sim_policy(sim *s, sim_dec *d);                      /* offline */
 int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err); /* offline or llm */
+/* sim_decide over MPI ranks: each decides its shard, all get every answer (shard.c) */
+int sim_decide_all(sim *s, sim_dec *d, int n, rlab_err *err);
 int sim_register_policies(sim *s, rlab_llm *llm, rlab_err *err);
 /* The RecAgent prompt header of agent a (profile, time, heard / watched, retrieved
  * memories), appended to a new string (rlab_free; NULL on ENOMEM). */

@@ -18,7 +18,8 @@ local function has_entry(name)
 end
 
 -- lua.doc.1: every module function and table field has an entry --------------------------
-local own = {datasets = true, world = true, models = true, db = true, runs = true, job = true}
+local own = {datasets = true, world = true, models = true, db = true, runs = true, job = true,
+             mpi = true}
 for k, v in pairs(reclab) do
   local name = "reclab." .. k
   if type(v) == "function" then -- top-level command aliases show the command's help

@@ -1,0 +1,53 @@
+-- bench/mpi/bench.lua: one rank-count's measurements for bench/mpi/run.sh (not alone).
+-- Prints, on rank 0, "M name value" lines: BPR-MF and SASRec data-parallel training (seconds
+-- per epoch, bytes this rank sent per step, seconds waiting in collectives), sharded full-ranking
+-- evaluation (seconds), sharded simulation (seconds and bytes per round).
+local mpi = reclab.mpi
+local epochs, batch = tonumber(arg[1]) or 3, tonumber(arg[2]) or 1024
+local agents, rounds = tonumber(arg[3]) or 300, tonumber(arg[4]) or 4
+local dir, name = os.getenv("RECLAB_DATA"), "demo"
+if dir and dir ~= "" and io.open(dir .. "/movielens-100k/u.data") then
+  name = "ml-100k"
+  assert(reclab.datasets.load(dir .. "/movielens-100k/u.data", {format = "ml-100k", name = name}))
+end
+local info = reclab.datasets.info(name)
+local function M(k, v) if mpi.rank() == 0 then print(("M %s %.10g"):format(k, v)) end end
+M("users", info.n_users); M("items", info.n_items); M("inter", info.n_inter)
+if mpi.rank() == 0 then print("D " .. name) end
+
+mpi.barrier()
+local b0, w0 = mpi.bytes(), mpi.wait_seconds()
+local res = reclab.train{"bprmf", data = name, epochs = epochs, batch = batch, seed = 1,
+                         eval_every = 0, eval_test = false, name = "bench-bpr"}
+-- steps: leave-one-out keeps all but 2 interactions per user for training
+local steps = epochs * math.ceil((info.n_inter - 2 * info.n_users) / batch)
+M("train_s_per_epoch", res.seconds / epochs)
+M("train_bytes_per_step", (mpi.bytes() - b0) / steps)
+M("train_wait_s_per_epoch", (mpi.wait_seconds() - w0) / epochs)
+M("train_steps_per_epoch", steps / epochs)
+
+-- SASRec: the dense exchange (the whole parameter block every step), one epoch
+mpi.barrier()
+b0, w0 = mpi.bytes(), mpi.wait_seconds()
+local q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
+                       batch = 256, eval_every = 0, eval_test = false, name = "bench-sas"}
+local qsteps = math.ceil(info.n_users / 256)
+M("sas_s_per_epoch", q.seconds)
+M("sas_bytes_per_step", (mpi.bytes() - b0) / qsteps)
+M("sas_wait_s_per_epoch", mpi.wait_seconds() - w0)
+M("sas_steps_per_epoch", qsteps)
+
+mpi.barrier()
+local t = mpi.wtime()
+b0 = mpi.bytes()
+local ev = reclab.evaluate{model = res.model, data = name}
+M("eval_s", mpi.wtime() - t)
+M("eval_bytes", mpi.bytes() - b0)
+M("eval_ndcg10", ev["ndcg@10"])
+
+reclab.simulator.new{data = "demo", agents = agents, seed = 1}
+mpi.barrier()
+t, b0 = mpi.wtime(), mpi.bytes()
+reclab.simulator.step{rounds = rounds}
+M("sim_s_per_round", (mpi.wtime() - t) / rounds)
+M("sim_bytes_per_round", (mpi.bytes() - b0) / rounds)
