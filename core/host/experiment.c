@@ -7,7 +7,8 @@
  *
  * The table. Rows are configurations (an experiment_runs label: kind and the swept values),
  * grouped by data set; columns are metrics of the test targets. Each configuration's finished
- * runs (one per seed; with successive halving, those of its last rung) give:
+ * runs (one per seed; with successive halving, those of the last rung it reached, labelled
+ * "(stopped at rung r)" when it went no further) give:
  *   - mean +- sd over seeds of the run's mean over users (sd with n - 1; 0 for one seed);
  *   - a 95% percentile bootstrap interval over users (rlab_eval_bootstrap, B = 1000, seed 1)
  *     of each user's value averaged over the seeds (users every seed ranked);
@@ -340,11 +341,12 @@ static int table_load(rlab_ctx *ctx, const char *name, const char *baseline, con
     /* the finished runs of each configuration's last rung, in plan order */
     s = rlab_db_prepare(
         db,
-        "SELECT e.label, e.data, e.kind, e.config, e.run_id, e.seed, e.command,"
+        "SELECT e.label || CASE WHEN e.status = 'stopped' THEN ' (stopped at rung ' || e.rung ||"
+        " ')' ELSE '' END, e.data, e.kind, e.config, e.run_id, e.seed, e.command,"
         " coalesce(json_extract(r.config, '$.split'), '') FROM experiment_runs e JOIN runs r ON"
-        " r.id = e.run_id WHERE e.exp_id = :e AND e.status = 'done' AND e.rung = (SELECT"
-        " max(x.rung) FROM experiment_runs x WHERE x.exp_id = e.exp_id AND x.label = e.label AND"
-        " x.status = 'done') ORDER BY e.idx",
+        " r.id = e.run_id WHERE e.exp_id = :e AND e.status IN ('done', 'stopped') AND e.rung ="
+        " (SELECT max(x.rung) FROM experiment_runs x WHERE x.exp_id = e.exp_id AND x.label ="
+        " e.label AND x.status IN ('done', 'stopped')) ORDER BY e.idx",
         err);
     if (!s)
         return err->code;

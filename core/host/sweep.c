@@ -389,6 +389,10 @@ static int plan_build(rlab_ctx *ctx, const sw_spec *sp, sw_plan *pl)
                 if (x->kind[0] && strcmp(x->kind, sp->kinds[k]) != 0)
                     continue;
                 rlab_type t = train_arg_type(a, x->key);
+                if (t && sp->halving && !strcmp(x->key, "epochs")) {
+                    used[i] = 1; /* the budget: each rung sets its own epochs= */
+                    continue;
+                }
                 if (!t || !strcmp(x->key, "data") || !strcmp(x->key, "name") ||
                     !strcmp(x->key, "seed"))
                     continue;
