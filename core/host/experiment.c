@@ -606,7 +606,7 @@ static void emit_compare(rlab_ctx *ctx, const ex_table *t)
                 const ex_cell *e = &cf->cells[m];
                 char cell[128], p[32];
                 fmt_p(p, sizeof p, e->p_adj);
-                snprintf(cell, sizeof cell, "%.4f%s+-%.4f [%.4f,%.4f]%s%s", e->mean,
+                snprintf(cell, sizeof cell, "%.4f%s +- %.4f [%.4f,%.4f]%s%s", e->mean,
                          e->best ? "*" : " ", e->sd, e->lo, e->hi, e->p >= 0 ? " p=" : "",
                          e->p >= 0 ? p : "");
                 k += snprintf(line + k, sizeof line - (size_t)k, "  %-40s", cell);

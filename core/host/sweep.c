@@ -10,10 +10,10 @@
  * every field the kind declares, or n random draws), one run per seed: `train KIND data=D
  * name=EXP-rI seed=S field=v ...`, the host's train verb, so every kind of every plugin
  * sweeps the same way. A field applies to the kinds that declare it (KIND.field= to one kind
- * only); a field no kind declares is an error, and so is a value the train command refuses
- * (both found before anything runs). A range lo:hi gives N points (default 3, linear; :log
- * geometric) on a grid and uniform (log-uniform) draws in random search; integer fields get
- * rounded values.
+ * only, overriding field= for it); a field no kind declares is an error, and so is a value the
+ * train command refuses (both found before anything runs). A range lo:hi gives N points (default 3,
+ * linear; :log geometric) on a grid and uniform (log-uniform) draws in random search; integer
+ * fields get rounded values.
  *
  * The store (schema v4). `experiments` keeps the name, the spec (JSON: the canonical spec
  * line and its parts) and the status; `experiment_runs` one row per planned run with its
@@ -388,6 +388,14 @@ static int plan_build(rlab_ctx *ctx, const sw_spec *sp, sw_plan *pl)
                 const sw_axis *x = &sp->axes[i];
                 if (x->kind[0] && strcmp(x->kind, sp->kinds[k]) != 0)
                     continue;
+                int overridden = 0; /* KIND.field= wins over field= for that kind */
+                for (int o = 0; !x->kind[0] && o < sp->naxes; o++)
+                    overridden |=
+                        !strcmp(sp->axes[o].kind, sp->kinds[k]) && !strcmp(sp->axes[o].key, x->key);
+                if (overridden) {
+                    used[i] = 1;
+                    continue;
+                }
                 rlab_type t = train_arg_type(a, x->key);
                 if (t && sp->halving && !strcmp(x->key, "epochs")) {
                     used[i] = 1; /* the budget: each rung sets its own epochs= */
