@@ -593,7 +593,7 @@ static void emit_compare(rlab_ctx *ctx, const ex_table *t)
         char line[1024];
         int k = snprintf(line, sizeof line, "%-28s", "configuration");
         for (int m = 0; m < t->nmetrics; m++)
-            k += snprintf(line + k, sizeof line - (size_t)k, "  %-40s", t->metrics[m]);
+            k += snprintf(line + k, sizeof line - (size_t)k, "  %-44s", t->metrics[m]);
         rlab_ctx_printf(ctx, "%s", line);
         for (int o = c; o < t->nconfs; o++) {
             const ex_conf *cf = &t->confs[o];
@@ -609,7 +609,7 @@ static void emit_compare(rlab_ctx *ctx, const ex_table *t)
                 snprintf(cell, sizeof cell, "%.4f%s +- %.4f [%.4f,%.4f]%s%s", e->mean,
                          e->best ? "*" : " ", e->sd, e->lo, e->hi, e->p >= 0 ? " p=" : "",
                          e->p >= 0 ? p : "");
-                k += snprintf(line + k, sizeof line - (size_t)k, "  %-40s", cell);
+                k += snprintf(line + k, sizeof line - (size_t)k, "  %-44s", cell);
             }
             rlab_ctx_printf(ctx, "%s", line);
         }

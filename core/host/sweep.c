@@ -4,6 +4,7 @@
  *
  *   sweep KIND[,KIND...] data=A[,B] field=v1,v2 field2=lo:hi[:log][:N] [KIND.field=...]
  *         seeds=1..3 [search=grid|random n=8 search_seed=0] [halving=ETA] [name=EXP]
+ *         [keep=true]
  *   sweep resume=EXP
  *
  * Expansion. For each data set, each kind and each configuration of that kind (the grid of
@@ -20,7 +21,9 @@
  * exact command, its train run id once finished and a status (pending, done, failed,
  * stopped). After each run the evaluator ranks the test targets of the trained model again
  * and the per-user values go to `run_users` (the same values the run's test metrics average,
- * kept so comparisons pair runs over users); only then is the row `done`. Resuming (the same
+ * kept so comparisons pair runs over users); only then is the row `done`. The trained model is
+ * then dropped from the session's registry (its run record stays), unless keep=true keeps it
+ * as EXP-rI. Resuming (the same
  * sweep line again, or `sweep resume=EXP`) runs only the rows not done: a kill -9 in the
  * middle costs the run that was active. The spec of an existing experiment must match.
  *
@@ -66,6 +69,7 @@ typedef struct sw_spec {
     int random, n;
     int64_t search_seed;
     int halving;
+    int keep; /* keep=true: the trained models stay registered (EXP-rI) */
     char name[64];
 } sw_spec;
 
@@ -249,6 +253,13 @@ static int spec_parse(sw_spec *sp, const char *line, rlab_err *err)
                 return err->code;
             snprintf(sp->name, sizeof sp->name, "%s", v);
             continue; /* not part of the spec: the same sweep may be named on resume */
+        }
+        if (strcmp(key, "keep") == 0) { /* not part of the spec either: it changes no result */
+            if (strcmp(v, "true") && strcmp(v, "false"))
+                return rlab_errf(err, RLAB_EINVAL,
+                                 "sweep: bad argument 'keep' (boolean expected, got '%s')", v);
+            sp->keep = strcmp(v, "true") == 0;
+            continue;
         }
         if (strcmp(key, "kind") == 0) {
             if (sp->nkinds || split_list(v, sp->kinds, SW_MAX_LIST, &sp->nkinds))
@@ -1036,7 +1047,8 @@ int rlab__cmd_sweep(rlab_ctx *ctx, const rlab_args *args)
             /* the model stays in the store's run record; the registry keeps only the session's
              * models worth naming, so a long sweep does not hold every model in memory */
             rlab_err rm = {0};
-            rlab_models_remove(rlab_host_models(rlab_ctx_host(ctx)), mname, &rm);
+            if (!sp->keep || trc != RLAB_OK)
+                rlab_models_remove(rlab_host_models(rlab_ctx_host(ctx)), mname, &rm);
             if (trc != RLAB_OK) {
                 nfail++;
                 if (!first_fail[0])
@@ -1101,7 +1113,7 @@ const rlab_arg rlab__sweep_args[] = {
      .type = RLAB_ARG_STRING,
      .flags = RLAB_ARGF_REST,
      .help = "KIND[,KIND] data=A[,B] field=v1,v2 field=lo:hi[:log][:N] seeds=1..3 "
-             "[search=grid|random n=N search_seed=S] [halving=ETA] [name=EXP]"},
+             "[search=grid|random n=N search_seed=S] [halving=ETA] [name=EXP] [keep=true]"},
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .flags = RLAB_ARGF_NEW,
