@@ -673,7 +673,8 @@ static const rlab_cmd core_cmds[] = {
      .run = rlab__cmd_sql,
      .help = "Query the session store with SQL (read-only), the rows as the table \"sql\".\n"
              "Tables: runs, metrics, datasets, models, artifacts, events, dialogues, history, "
-             "and the plugins' own. Writes, DDL and pragma assignments are refused. The query "
+             "experiments, experiment_runs, run_users (per-user test values), and the plugins' "
+             "own. Writes, DDL and pragma assignments are refused. The query "
              "runs beside training jobs; Ctrl-C (or cancel) stops it, and so do its row and "
              "time limits (rows=, timeout=).\n"
              "Example: sql SELECT name, value FROM metrics WHERE run_id = 2\n"
