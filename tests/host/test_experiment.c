@@ -1,18 +1,18 @@
 /*
  * tests/host/test_experiment.c: experiments (core/host/sweep.c, core/host/experiment.c).
  *
- * Test organization:
- *   experiment.compare.1  a hand-built experiment (2 configurations x 2 seeds x 4 users, two
+ * Test organization (experiment.unit.* are quick; experiment.train.* train small models):
+ *   experiment.unit.compare.1  a hand-built experiment (2 configurations x 2 seeds x 4 users, two
  *                         metrics): mean +- sd over seeds, bootstrap intervals, paired t-test
  *                         p-values (Student t with 3 df in closed form) and Holm's correction
  *                         against a hand computation; best per column; baseline=.
- *   experiment.compare.2  errors: unknown baseline, an experiment without finished runs.
- *   experiment.sweep.1    spec errors, each found before anything runs.
- *   experiment.sweep.2    a real sweep (Pop and BPR-MF on a tiny world, 2 seeds): rows, per-user
- *                         values whose means are the runs' test metrics; repeating the command
- *                         resumes (nothing retrained); a changed spec under the same name is
- *                         refused; a random search with halving keeps the best configuration.
- *   experiment.report.1   report in md / html / latex: tables, figures, commands, hashes.
+ *   experiment.unit.compare.2  errors: unknown baseline, an experiment without finished runs.
+ *   experiment.unit.sweep.1    spec errors, each found before anything runs.
+ *   experiment.train.sweep.2    a real sweep (Pop and BPR-MF on a tiny world, 2 seeds): rows,
+ * per-user values whose means are the runs' test metrics; repeating the command resumes (nothing
+ * retrained); a changed spec under the same name is refused; a random search with halving keeps the
+ * best configuration. experiment.train.report.1   report in md / html / latex: tables, figures,
+ * commands, hashes.
  */
 #include "harness.h"
 #include "harness_host.h"
@@ -401,9 +401,9 @@ static void t_report(void)
 }
 
 static const rlab_test tests[] = {
-    {"experiment.compare.1", t_compare_hand}, {"experiment.compare.2", t_compare_errors},
-    {"experiment.sweep.1", t_sweep_errors},   {"experiment.sweep.2", t_sweep_real},
-    {"experiment.report.1", t_report},        {NULL, NULL},
+    {"experiment.unit.compare.1", t_compare_hand}, {"experiment.unit.compare.2", t_compare_errors},
+    {"experiment.unit.sweep.1", t_sweep_errors},   {"experiment.train.sweep.2", t_sweep_real},
+    {"experiment.train.report.1", t_report},       {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
