@@ -454,6 +454,11 @@ static int l_sweep(lua_State *L)
     lua_settop(L, 1);
     lua_pushliteral(L, "sweep"); /* t line */
     lua_Integer nk = (lua_Integer)lua_rawlen(L, 1);
+    if (nk == 0 && lua_getfield(L, 1, "resume") == LUA_TNIL &&
+        lua_getfield(L, 1, "kind") == LUA_TNIL) /* t line nil nil */
+        return luaL_error(L, "sweep: name the model kinds: reclab.sweep{\"KIND\", ..., data = "
+                             "...} (help sweep)");
+    lua_settop(L, 2);                         /* t line */
     for (lua_Integer i = 1; i <= nk; i++) {   /* the kinds, positional: " a,b" */
         lua_pushstring(L, i > 1 ? "," : " "); /* t line sep */
         lua_rawgeti(L, 1, i);                 /* t line sep v */
