@@ -14,7 +14,7 @@ otherwise the built-in demo world. Steps:
      Pop with Holm's correction, the protocol printed with the table,
   4. check the expected order: BPR-MF and ItemKNN must beat Pop.
 Arguments: BPR-MF epochs (default 40; the test suite passes fewer) and seeds (default "1").
-`report baselines file=baselines.html` afterwards writes the report with figures.
+`report EXP file=baselines.html` afterwards (EXP as printed) writes the report with figures.
 ]==]
 
 local reclab = require "reclab"      -- already loaded inside `reclab run`; needed in lua5.4
@@ -33,8 +33,9 @@ end
 local d = assert(reclab.datasets.info(name))
 print(("%s: %d users, %d items, %d interactions"):format(name, d.n_users, d.n_items, d.n_inter))
 
--- 2. one experiment: every kind, every seed (a second call resumes it, nothing is redone) ---
-local s = reclab.sweep{"pop", "itemknn", "bprmf", data = name, seeds = seeds, name = "baselines",
+-- 2. one experiment: every kind, every seed. Unnamed, it is called after its spec, so the same
+--    arguments again resume it (nothing is redone) and other arguments make another one --
+local s = reclab.sweep{"pop", "itemknn", "bprmf", data = name, seeds = seeds,
                        ["itemknn.k"] = 100, ["bprmf.epochs"] = epochs, ["bprmf.dim"] = 64}
 print(("experiment %s: %d runs (%d trained now)"):format(s.experiment, s.runs, s.ran))
 

@@ -30,7 +30,7 @@ elseif not reclab.datasets.info("demo") then
 end
 
 local s = reclab.sweep{"sasrec", "mqsa", data = name, epochs = epochs, seeds = seed,
-                       patience = epochs >= 50 and 10 or 0, name = "seqrec_" .. name,
+                       patience = epochs >= 50 and 10 or 0,
                        ["mqsa.ted"] = {true, false}, ["mqsa.branches"] = {"both", "short"},
                        keep = true}                   -- keep the models: recommend below
 local c = reclab.compare{s.experiment, baseline = "sasrec",
