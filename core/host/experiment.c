@@ -687,6 +687,16 @@ static void svg_bars(FILE *f, const ex_table *t, const char *data, int m)
         }
     if (hi <= 0)
         hi = 1;
+    /* a "nice" axis: 4 ticks of 1, 2 or 5 x 10^k */
+    double raw = hi / 4, mag = pow(10, floor(log10(raw))), step = 10 * mag;
+    if (raw <= mag)
+        step = mag;
+    else if (raw <= 2 * mag)
+        step = 2 * mag;
+    else if (raw <= 5 * mag)
+        step = 5 * mag;
+    int nt = (int)ceil(hi / step - 1e-9);
+    hi = nt * step;
     const int W = 640, rowh = 28, left = 220, top = 40, H = top + n * rowh + 40;
     const double pw = W - left - 60;
     fprintf(f,
@@ -724,11 +734,11 @@ static void svg_bars(FILE *f, const ex_table *t, const char *data, int m)
     }
     double yb = top + n * rowh + 4;
     fprintf(f, "<path d=\"M%d %.1fH%.1f\" stroke=\"black\"/>\n", left, yb, left + pw);
-    for (int k = 0; k <= 4; k++) {
-        double x = left + pw * k / 4.0;
+    for (int k = 0; k <= nt; k++) {
+        double x = left + pw * k / nt;
         fprintf(f, "<path d=\"M%.1f %.1fV%.1f\" stroke=\"black\"/>", x, yb, yb + 5);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.3g</text>\n", x, yb + 18,
-                hi * k / 4.0);
+                step * k);
     }
     fprintf(f, "</svg>\n");
 }
