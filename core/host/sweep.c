@@ -358,6 +358,20 @@ static double range_point(const sw_axis *ax, int j)
                    : ax->lo + t * (ax->hi - ax->lo);
 }
 
+/* Append " key=value" to dst (cap bytes; the caller checked it fits). */
+static void append_kv(char *dst, size_t cap, const char *key, const char *value)
+{
+    size_t n = strlen(dst), kl = strlen(key), vl = strlen(value);
+    if (n + kl + vl + 3 > cap)
+        return;
+    dst[n++] = ' ';
+    memcpy(dst + n, key, kl);
+    n += kl;
+    dst[n++] = '=';
+    memcpy(dst + n, value, vl);
+    dst[n + vl] = '\0';
+}
+
 typedef struct sw_plan {
     sw_conf *confs;
     int nconfs, cap;
@@ -471,10 +485,21 @@ static int plan_build(rlab_ctx *ctx, const sw_spec *sp, sw_plan *pl)
                         return rc;
                     }
                     size_t la = strlen(conf.args), ll = strlen(conf.label);
-                    snprintf(conf.args + la, sizeof conf.args - la, " %s=%s", x->key, v);
+                    size_t need = strlen(x->key) + strlen(v) + 2;
                     /* the label names what varies; a fixed field (one value) stays in args */
-                    if (x->range || x->nvals > 1)
-                        snprintf(conf.label + ll, sizeof conf.label - ll, " %s=%s", x->key, v);
+                    int in_label = x->range || x->nvals > 1;
+                    if (la + need >= sizeof conf.args ||
+                        (in_label && ll + need >= sizeof conf.label - 80)) {
+                        rlab_args_free(a);
+                        return rlab_errf(err, RLAB_EINVAL,
+                                         "sweep: the configuration of %s is too long (at most %zu "
+                                         "bytes of fields, %zu of swept ones)",
+                                         sp->kinds[k], sizeof conf.args - 1,
+                                         sizeof conf.label - 81);
+                    }
+                    append_kv(conf.args, sizeof conf.args, x->key, v);
+                    if (in_label)
+                        append_kv(conf.label, sizeof conf.label, x->key, v);
                 }
                 /* a fresh args for the next configuration: set twice is an error */
                 rlab_args_free(a);
@@ -963,6 +988,10 @@ int rlab__cmd_sweep(rlab_ctx *ctx, const rlab_args *args)
     sw_plan pl = {0};
     rc = plan_build(ctx, sp, &pl);
     int rungs = 0, e0 = 0, epochs = 0;
+    if (!rc && sp->halving && pl.nconfs > 64)
+        rc = rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                             "sweep: halving= takes at most 64 configurations (%d planned)",
+                             pl.nconfs);
     if (!rc && sp->halving) {
         epochs = kind_epochs(ctx, sp);
         if (epochs < 1)
