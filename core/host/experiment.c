@@ -661,7 +661,10 @@ static void xml(FILE *f, const char *s)
 static void tex(FILE *f, const char *s)
 {
     for (; *s; s++) {
-        if (strchr("&%$#_{}", *s))
+        if (s[0] == '+' && s[1] == '-') { /* "mean +- sd" */
+            fputs("$\\pm$", f);
+            s++;
+        } else if (strchr("&%$#_{}", *s))
             fprintf(f, "\\%c", *s);
         else if (*s == '~' || *s == '^' || *s == '\\')
             fprintf(f, "\\textascii%s{}", *s == '~' ? "tilde" : *s == '^' ? "circum" : "");
