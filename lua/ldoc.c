@@ -42,6 +42,16 @@ static const ldoc docs[] = {
      .help = "Run one shell-form command line synchronously (the same parser and checks as the "
              "shell and -c). The result is a command result table (see reclab.core).",
      .example = "local r = reclab.run(\"runs sort=test.ndcg@10\")"},
+    {.name = "reclab.sweep",
+     .usage = "reclab.sweep{KIND, ..., data = , field = value | {v1, v2} | \"lo:hi:log\", seeds = "
+              "\"1..3\", [search =, n =, halving =, name =]} -> result",
+     .help = "The shell's `sweep` (help sweep): one training run per configuration and seed, "
+             "grouped in the store as an experiment (result.experiment) and resumed when called "
+             "again with the same table. Lists become comma-separated values; keys are sorted, "
+             "so the same table is the same spec. Then reclab.compare{EXP} and "
+             "reclab.report{EXP, file = \"r.html\"}.",
+     .example = "local s = reclab.sweep{\"pop\", \"bprmf\", data = \"demo\", epochs = 5, "
+                "seeds = \"1..2\"}"},
     {.name = "reclab.pretty",
      .usage = "reclab.pretty(value) -> text",
      .help = "A value as the shell's =expr prints it: tables one level deep, aligned and "

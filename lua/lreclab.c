@@ -401,6 +401,99 @@ static int l_command_call(lua_State *L)
     return l_command(L);
 }
 
+/* One sweep value as text, pushed: a string or number as is, a boolean as true/false, a
+ * table's array part joined with commas ({32, 64} -> "32,64"). */
+static void sweep_value(lua_State *L, int idx, const char *key)
+{
+    if (lua_istable(L, idx)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+        if (n < 1)
+            luaL_error(L, "sweep: %s = {} has no values", key);
+        lua_pushliteral(L, ""); /* acc */
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i); /* acc v */
+            if (lua_istable(L, -1))
+                luaL_error(L, "sweep: bad value of %s (a flat list expected)", key);
+            sweep_value(L, lua_gettop(L), key); /* acc v s */
+            lua_remove(L, -2);                  /* acc s */
+            if (i > 1) {
+                lua_pushliteral(L, ","); /* acc s , */
+                lua_insert(L, -2);       /* acc , s */
+                lua_concat(L, 3);        /* acc */
+            } else {
+                lua_concat(L, 2); /* acc */
+            }
+        }
+        return;
+    }
+    const char *s = NULL;
+    if (lua_type(L, idx) == LUA_TBOOLEAN)
+        s = lua_toboolean(L, idx) ? "true" : "false";
+    else if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+        s = lua_tostring(L, idx);
+    if (!s)
+        luaL_error(L, "sweep: bad value of %s (string, number, boolean or list expected, got %s)",
+                   key, luaL_typename(L, idx));
+    if (strpbrk(s, " \t\n"))
+        luaL_error(L, "sweep: value of %s has a blank: '%s'", key, s);
+    lua_pushstring(L, s); /* s */
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* reclab.sweep{"bprmf", "sasrec", data = "ml-100k", dim = {32, 64}, lr = "1e-3:1e-1:log",
+ * seeds = "1..3", name = "base"} -> result: the shell's `sweep` with the keys in sorted order
+ * (so the same table gives the same spec, and resumes the same experiment). */
+static int l_sweep(lua_State *L)
+{
+    rlab_lua_ctx *lc = rlab__lctx(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushliteral(L, "sweep"); /* t line */
+    lua_Integer nk = (lua_Integer)lua_rawlen(L, 1);
+    if (nk == 0 && lua_getfield(L, 1, "resume") == LUA_TNIL &&
+        lua_getfield(L, 1, "kind") == LUA_TNIL) /* t line nil nil */
+        return luaL_error(L, "sweep: name the model kinds: reclab.sweep{\"KIND\", ..., data = "
+                             "...} (help sweep)");
+    lua_settop(L, 2);                         /* t line */
+    for (lua_Integer i = 1; i <= nk; i++) {   /* the kinds, positional: " a,b" */
+        lua_pushstring(L, i > 1 ? "," : " "); /* t line sep */
+        lua_rawgeti(L, 1, i);                 /* t line sep v */
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "sweep: model kinds are strings (got %s)", luaL_typename(L, -1));
+        lua_concat(L, 3); /* t line */
+    }
+    int n = 0;
+    for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) /* t line k v */
+        n += lua_type(L, -2) == LUA_TSTRING;
+    const char **keys = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *keys, 0); /* t line ud */
+    int k = 0;
+    for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) /* t line ud k v */
+        if (lua_type(L, -2) == LUA_TSTRING && k < n)
+            keys[k++] = lua_tostring(L, -2); /* the key strings live in t */
+    qsort(keys, (size_t)k, sizeof *keys, cmp_str);
+    for (int i = 0; i < k; i++) {
+        lua_pushfstring(L, " %s=", keys[i]);    /* t line ud " k=" */
+        lua_getfield(L, 1, keys[i]);            /* t line ud " k=" v */
+        sweep_value(L, lua_gettop(L), keys[i]); /* t line ud " k=" v s */
+        lua_remove(L, -2);                      /* t line ud " k=" s */
+        lua_concat(L, 2);                       /* t line ud piece */
+        lua_rotate(L, 2, -1);                   /* t ud piece line */
+        lua_insert(L, -2);                      /* t ud line piece */
+        lua_concat(L, 2);                       /* t ud line */
+        lua_insert(L, 2);                       /* t line ud */
+    }
+    lua_pop(L, 1); /* t line */
+    rlab_args *args = NULL;
+    rlab_err err = {0};
+    if (rlab_host_parse(lc->host, lua_tostring(L, -1), &args, &err))
+        return rlab__lua_raise(L, "sweep", &err);
+    return rlab__run_and_push(L, lc, args, "sweep");
+}
+
 /* reclab.run(line): one shell-form line, run synchronously. */
 static int l_run(lua_State *L)
 {
@@ -548,12 +641,8 @@ static void add_aliases(lua_State *L, rlab_host *host)
 /* ---- the module ---------------------------------------------------------------------- */
 
 static const luaL_Reg module_fns[] = {
-    {"run", l_run},
-    {"help", l_help},
-    {"verbose", l_verbose},
-    {"plugins", l_plugins},
-    {"pretty", rlab_lua_pretty},
-    {NULL, NULL},
+    {"run", l_run},         {"sweep", l_sweep},          {"help", l_help}, {"verbose", l_verbose},
+    {"plugins", l_plugins}, {"pretty", rlab_lua_pretty}, {NULL, NULL},
 };
 
 /* Module mode: a host of our own (see reclab_lua.h). Raises on failure. */

@@ -234,8 +234,15 @@ void tui_view_status(tui *t, WINDOW *w, int wd)
         bar[o] = 0;
         if (x + barw < wd)
             x += tui_put(w, 0, x, bar, barw, tui_attr(t, TUI_R_BAR)) + 1;
-        char rest[256], eta[32] = "?", rate[48] = "";
+        char rest[256], eta[32] = "?", rate[48] = "", ctxl[48] = "";
         const char *lab = j->label[0] ? j->label : "steps";
+        /* "run 3/12 epoch": a command called by a sweep names its place first; the unit is
+         * the last word */
+        const char *sp = strrchr(lab, ' ');
+        if (sp && sp[1]) {
+            snprintf(ctxl, sizeof ctxl, "%.*s: ", (int)(sp - lab), lab);
+            lab = sp + 1;
+        }
         if (j->rate > 0) {
             if (j->rate >= 1)
                 snprintf(rate, sizeof rate, "%.1f s/%s", j->rate, lab);
@@ -248,10 +255,10 @@ void tui_view_status(tui *t, WINDOW *w, int wd)
             snprintf(rest, sizeof rest, "running %.0fs",
                      j->started_at > 0 ? rlab_now() - j->started_at : 0.0);
         else if (j->total > 0)
-            snprintf(rest, sizeof rest, "%lld/%lld %s  %s  ETA %s", (long long)j->step,
+            snprintf(rest, sizeof rest, "%s%lld/%lld %s  %s  ETA %s", ctxl, (long long)j->step,
                      (long long)j->total, lab, rate, eta);
         else
-            snprintf(rest, sizeof rest, "%lld %s  %s", (long long)j->step, lab, rate);
+            snprintf(rest, sizeof rest, "%s%lld %s  %s", ctxl, (long long)j->step, lab, rate);
         x += tui_put(w, 0, x, rest, wd - x, A_NORMAL);
         int q = tui_queued_jobs(t);
         char tail[64];

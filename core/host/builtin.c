@@ -627,15 +627,54 @@ static const rlab_cmd core_cmds[] = {
      .help = "Compare runs side by side, as the table \"compare\": one column per run, one row "
              "per field (status, model, command, dataset, seed, config), then one row per "
              "metric (each run's latest value).\n"
+             "compare EXP compares the configurations of an experiment (a sweep): per "
+             "configuration and metric the mean +- sd over seeds, a 95% bootstrap interval "
+             "over users, and a paired t-test over users against the baseline (baseline=, "
+             "default the first configuration) with Holm's correction over the table; the best "
+             "per column marked, the protocol printed with it.\n"
+             "Example: compare base metric=ndcg@10,hr@10 baseline=bprmf\n"
              "Example: compare 6 7\n"
              "Example: compare 3 5 9"},
+    /* experiments (sweep.c, experiment.c) */
+    {.name = "sweep",
+     .args = rlab__sweep_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
+     .run = rlab__cmd_sweep,
+     .help = "Run a grid (or random search) of training runs as one experiment kept in the "
+             "store: sweep KIND[,KIND] data=A[,B] field=v1,v2 field=lo:hi[:log][:N] seeds=1..3 "
+             "[search=grid|random n=N] [halving=ETA] [name=EXP].\n"
+             "Each (configuration, seed) is one `train KIND ...` run; a field applies to the "
+             "kinds that declare it (KIND.field= to one); a range gives N points (default 3) on "
+             "a grid, uniform or log-uniform draws in random search. After each run the test "
+             "targets' per-user values are stored (table run_users) for paired comparisons. "
+             "Repeating the command (or sweep resume=EXP) resumes it: finished runs are not "
+             "redone, also after a crash or kill. halving=ETA: successive halving, the best "
+             "1/ETA configurations by validation go on with ETA times the epochs. Then "
+             "`compare EXP` and `report EXP file=report.html`.\n"
+             "Example: sweep bprmf,sasrec data=ml-100k epochs=10 seeds=1..3 name=base\n"
+             "Example: sweep bprmf data=demo dim=32,64 lr=0.001:0.1:log seeds=1..2\n"
+             "Example: sweep sasrec data=demo search=random n=6 lr=1e-4:1e-2:log halving=3\n"
+             "Example: sweep resume=base"},
+    {.name = "report",
+     .args = rlab__report_args,
+     .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY,
+     .run = rlab__cmd_report,
+     .help = "Write an experiment's report: the comparison table (as compare EXP), learning "
+             "curves and comparison charts (SVG), every run's exact config, seed, command to "
+             "reproduce it, data set hashes and code versions. file=*.md (figures as SVG files "
+             "beside it), *.html (one self-contained page, figures inline) or format=latex (a "
+             "booktabs table for a paper).\n"
+             "Example: report base file=base.md\n"
+             "Example: report base file=base.html baseline=bprmf\n"
+             "Example: report base file=base.tex format=latex metric=ndcg@10,hr@10"},
     {.name = "sql",
      .args = rlab__sql_args,
      .flags = RLAB_CMD_JOB | RLAB_CMD_READONLY | RLAB_CMD_SIDE,
      .run = rlab__cmd_sql,
      .help = "Query the session store with SQL (read-only), the rows as the table \"sql\".\n"
              "Tables: runs, metrics, datasets, models, artifacts, events, dialogues, history, "
-             "and the plugins' own. Writes, DDL and pragma assignments are refused. The query "
+             "experiments, experiment_runs, run_users (per-user test values), and the plugins' "
+             "own. Writes, DDL and pragma assignments are refused. The query "
              "runs beside training jobs; Ctrl-C (or cancel) stops it, and so do its row and "
              "time limits (rows=, timeout=).\n"
              "Example: sql SELECT name, value FROM metrics WHERE run_id = 2\n"

@@ -185,12 +185,21 @@ void rlab_ctx_progress(rlab_ctx *ctx, int64_t step, int64_t total, const char *l
 {
     rlab_host *h = ctx->host;
     double now = rlab_now();
+    /* a call made by a command that names its place in a whole (a sweep's "run 3/12"):
+     * the label says both */
+    char grouped[96];
+    for (const rlab_ctx *up = ctx->job->parent; up; up = up->job->parent)
+        if (up->group[0]) {
+            snprintf(grouped, sizeof grouped, "%s %s", up->group, label ? label : "");
+            label = grouped;
+            break;
+        }
     pthread_mutex_lock(&h->mu);
     double interval = h->progress_interval;
     rlab_job *job = ctx->job;
     job->step = step;
     job->total = total;
-    snprintf(job->label, sizeof job->label, "%s", label ? label : "");
+    snprintf(job->label, sizeof job->label, "%.*s", (int)sizeof job->label - 1, label ? label : "");
     pthread_mutex_unlock(&h->mu);
     int edge = ctx->nprogress == 0 || (total > 0 && step >= total);
     if (!edge && interval > 0 && now - ctx->last_progress < interval)
@@ -721,6 +730,7 @@ int rlab_ctx_call(rlab_ctx *ctx, rlab_args *args, rlab_result **res)
     j->id = ctx->job->id; /* its output belongs to the calling job */
     j->started_at = rlab_now();
     rlab__run_job(ctx->host, j);
+    ctx->last_call_run = j->run_id;
     rc = j->status;
     if (rc)
         rlab_errf(&ctx->err, rc, "%s", j->message);
@@ -730,6 +740,13 @@ int rlab_ctx_call(rlab_ctx *ctx, rlab_args *args, rlab_result **res)
     }
     rlab__job_free(j);
     return rc;
+}
+
+int64_t rlab__ctx_last_call_run(const rlab_ctx *ctx) { return ctx->last_call_run; }
+
+void rlab__ctx_group(rlab_ctx *ctx, const char *label)
+{
+    snprintf(ctx->group, sizeof ctx->group, "%s", label ? label : "");
 }
 
 int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **res)

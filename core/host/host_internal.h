@@ -172,7 +172,16 @@ struct rlab_ctx {
     int oom;
     rlab_db *db;
     int64_t run_id;
+    int64_t last_call_run; /* run recorded by the last rlab_ctx_call made from here, 0 = none */
+    char group[48]; /* rlab__ctx_group: "run 3/12"; a nested call's progress labels carry it */
 };
+
+/* ctx.c: the run id the last rlab_ctx_call from ctx recorded (0 = none). */
+int64_t rlab__ctx_last_call_run(const rlab_ctx *ctx);
+/* ctx.c: name the place of ctx's command in a larger whole ("run 3/12" of a sweep): the
+ * progress events of the commands it calls then read "run 3/12 epoch", so the status line
+ * shows both. NULL or "" clears it. */
+void rlab__ctx_group(rlab_ctx *ctx, const char *label);
 
 /* args.c */
 const char *rlab__type_name(rlab_type t);
@@ -253,6 +262,16 @@ int rlab__cmd_show(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_compare(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_sql(rlab_ctx *ctx, const rlab_args *args);
 int rlab__cmd_chart(rlab_ctx *ctx, const rlab_args *args);
+/* sweep.c, experiment.c: experiments (sweeps, their comparison and report) */
+extern const rlab_arg rlab__sweep_args[], rlab__report_args[];
+int rlab__cmd_sweep(rlab_ctx *ctx, const rlab_args *args);
+int rlab__cmd_report(rlab_ctx *ctx, const rlab_args *args);
+/* compare EXP [baseline=] [metric=] ...: the experiment form of `compare` (records.c calls it
+ * when its first word names an experiment); rest holds the words after EXP. */
+int rlab__compare_experiment(rlab_ctx *ctx, const char *exp, const char *rest,
+                             const rlab_args *args);
+/* 1 when the store has an experiment called name. */
+int rlab__experiment_exists(rlab_ctx *ctx, const char *name);
 extern const rlab_arg rlab__chart_args[];
 int rlab__export_cmd(rlab_ctx *ctx, const char *line, const char *table, const char *file);
 int rlab__export_run(rlab_ctx *ctx, const char *run, const char *file, int json);

@@ -482,6 +482,22 @@ int rlab__cmd_compare(rlab_ctx *ctx, const rlab_args *args)
     int64_t ids[COMPARE_MAX];
     int n = 0;
     const char *p = rlab_args_str(args, "runs");
+    {
+        /* compare EXP ...: an experiment's configurations (experiment.c) */
+        const char *w = p ? p + strspn(p, " \t,") : "";
+        size_t l = strcspn(w, " \t,");
+        char word[64];
+        if (l > 0 && l < sizeof word && *w != '#' && (*w < '0' || *w > '9')) {
+            snprintf(word, sizeof word, "%.*s", (int)l, w);
+            if (rlab__experiment_exists(ctx, word))
+                return rlab__compare_experiment(ctx, word, w + l, args);
+            if (rlab_ctx_err(ctx)->code)
+                return rlab_ctx_err(ctx)->code;
+        }
+    }
+    if ((rlab_args_given(args, "baseline") || rlab_args_given(args, "metric")))
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "baseline= and metric= are for an experiment (compare EXP ...)");
     while (p && *p) {
         p += strspn(p, " \t,");
         size_t l = strcspn(p, " \t,");
@@ -933,7 +949,15 @@ const rlab_arg rlab__compare_args[] = {
     {.name = "runs",
      .type = RLAB_ARG_STRING,
      .flags = RLAB_ARGF_REQUIRED | RLAB_ARGF_REST,
-     .help = "two or more run ids, separated by blanks or commas (6 7, #6,#7)"},
+     .help = "two or more run ids, separated by blanks or commas (6 7, #6,#7), or an "
+             "experiment's name (compare EXP [baseline=] [metric=])"},
+    {.name = "baseline",
+     .type = RLAB_ARG_STRING,
+     .help = "compare EXP: the configuration the others are tested against (its label, or a "
+             "unique part of it such as the kind); default the first"},
+    {.name = "metric",
+     .type = RLAB_ARG_STRING,
+     .help = "compare EXP: metrics, comma-separated (default ndcg@10,hr@10)"},
     {0}};
 
 const rlab_arg rlab__sql_args[] = {

@@ -30,8 +30,9 @@
 
 /* Tables of the core schema. Keep in step with the migrations in store.c. */
 static const char *const core_tables[] = {
-    "datasets", "runs",   "metrics",       "artifacts", "events", "dialogues",
-    "history",  "models", "plugin_schema", "settings",  NULL,
+    "datasets",  "runs",   "metrics",       "artifacts", "events",      "dialogues",
+    "history",   "models", "plugin_schema", "settings",  "experiments", "experiment_runs",
+    "run_users", NULL,
 };
 
 int rlab_db_is_core_table(const char *name)

@@ -97,10 +97,43 @@ static const char schema_v3[] =
     "ALTER TABLE datasets ADD COLUMN recipe TEXT CHECK (recipe IS NULL OR json_valid(recipe));\n"
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);\n";
 
+/* v4: experiments as first-class objects (host/sweep.c). An experiment is a sweep's spec
+ * (JSON, as given) and its planned runs: one row per (configuration, seed) with the exact
+ * train command, the train run that executed it once done, and a status a resumed sweep
+ * reads to skip finished work. run_users keeps per-user metric values of a run (the test
+ * targets ranked by the evaluator), so comparisons can pair two runs over the same users;
+ * WITHOUT ROWID: the key is the natural lookup order (one metric of one run). */
+static const char schema_v4[] =
+    "CREATE TABLE experiments(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  spec TEXT NOT NULL CHECK (json_valid(spec)),\n"
+    "  command TEXT,\n"
+    "  status TEXT NOT NULL DEFAULT 'running'\n"
+    "    CHECK (status IN ('running', 'done', 'failed', 'interrupted')),\n"
+    "  created REAL NOT NULL, ended REAL, reclab_version TEXT);\n"
+    "CREATE TABLE experiment_runs(\n"
+    "  exp_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  config TEXT NOT NULL, label TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL,\n"
+    "  seed INTEGER NOT NULL, rung INTEGER NOT NULL DEFAULT 0,\n"
+    "  command TEXT NOT NULL,\n"
+    "  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,\n"
+    "  status TEXT NOT NULL DEFAULT 'pending'\n"
+    "    CHECK (status IN ('pending', 'done', 'failed', 'stopped')),\n"
+    "  PRIMARY KEY (exp_id, idx));\n"
+    "CREATE INDEX experiment_runs_run ON experiment_runs(run_id);\n"
+    "CREATE TABLE run_users(\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  split TEXT NOT NULL, name TEXT NOT NULL, protocol TEXT NOT NULL,\n"
+    "  user INTEGER NOT NULL, value REAL NOT NULL,\n"
+    "  PRIMARY KEY (run_id, split, name, user)) WITHOUT ROWID;\n";
+
 static const rlab_migration core_migrations[] = {
     {.sql = schema_v1, .note = "core tables"},
     {.sql = schema_v2, .note = "runs.parent_id; composite indexes on metrics/events/dialogues"},
     {.sql = schema_v3, .note = "datasets.kind and datasets.recipe; settings"},
+    {.sql = schema_v4, .note = "experiments, experiment_runs; per-user metric values"},
 };
 
 #define N_CORE ((int)(sizeof core_migrations / sizeof core_migrations[0]))

@@ -8,10 +8,9 @@ NDCG at 5/10/20, model selection by validation NDCG@20, test metrics of the sele
 
 data: a path (default $RECLAB_DATA/amazon-beauty/Beauty.txt) or "demo" (the demo world; also
 the default without $RECLAB_DATA). The test suite runs `... 2 demo` (a reduced budget).
-Steps: load the data, train each configuration with reclab.train{"mqsa", ...} (the host's
-train verb on the plugin's model kinds: each run stores its resolved config, per-epoch
-metrics and the kept epoch's test metrics), then read the table back from the session store
-with SQL and print it.
+One experiment (the host's `sweep`): SASRec, and MQSA-TED with TED on/off and both branches or
+only the short one (no L-query), each a `train` run storing its resolved config, per-epoch
+metrics and the kept epoch's test metrics; then the comparison table against SASRec.
 ]==]
 
 local reclab = require "reclab"
@@ -22,7 +21,6 @@ if not data or data == "" then
   local root = os.getenv("RECLAB_DATA")
   data = (root and root ~= "") and (root .. "/amazon-beauty/Beauty.txt") or "demo"
 end
-local patience = epochs >= 50 and 10 or 0
 local name = "demo"
 if data ~= "demo" then
   name = "beauty"
@@ -31,54 +29,33 @@ elseif not reclab.datasets.info("demo") then
   reclab.world.demo("demo")
 end
 
-local configs = {
-  {"sasrec", name = "sasrec"},                          -- 2 blocks, batch 128, CE
-  {"mqsa",   name = "mqsa_ted"},                        -- official defaults
-  {"mqsa",   name = "mqsa_no_ted", ted = false},        -- ablation: without TED
-  {"mqsa",   name = "mqsa_short", branches = "short"},  -- ablation: no L-query
-}
+local s = reclab.sweep{"sasrec", "mqsa", data = name, epochs = epochs, seeds = seed,
+                       patience = epochs >= 50 and 10 or 0,
+                       ["mqsa.ted"] = {true, false}, ["mqsa.branches"] = {"both", "short"},
+                       keep = true}                   -- keep the models: recommend below
+local c = reclab.compare{s.experiment, baseline = "sasrec",
+                         metric = "hr@5,ndcg@5,hr@10,ndcg@10,hr@20,ndcg@20"}
+for _, line in ipairs(c.lines) do print(line) end
 
-local ids = {}
-for _, cfg in ipairs(configs) do
-  cfg.data, cfg.epochs, cfg.patience, cfg.seed = name, epochs, patience, seed
-  local r = reclab.train(cfg)
-  print(("%-12s best epoch %3d  test HR@10 %.4f  NDCG@10 %.4f  (%s, %.1f s/epoch)"):format(
-    cfg.name, r.best_epoch, r["test.hr@10"], r["test.ndcg@10"], r.protocol, r.epoch_seconds))
-  ids[#ids + 1] = r.run
-end
-
--- The comparison table, from the store: the test metrics each run kept.
-local function m(n) return ("(SELECT value FROM metrics x WHERE x.run_id = r.id AND " ..
-  "x.split = 'test' AND x.name = '%s')"):format(n) end
-local rows = reclab.db.query(
-  "SELECT json_extract(r.config, '$.name') AS name, r.model_kind AS model, " ..
-  "(SELECT max(step) FROM metrics x WHERE x.run_id = r.id AND x.split = 'test') AS best_epoch, " ..
-  m("hr@5") .. " AS hr5, " .. m("ndcg@5") .. " AS ndcg5, " .. m("hr@10") .. " AS hr10, " ..
-  m("ndcg@10") .. " AS ndcg10, " .. m("hr@20") .. " AS hr20, " .. m("ndcg@20") .. " AS ndcg20, " ..
-  "(SELECT protocol FROM metrics x WHERE x.run_id = r.id AND x.split = 'test' LIMIT 1) " ..
-  "AS protocol FROM runs r WHERE r.id >= ?1 AND r.plugin = 'seqrec' ORDER BY r.id DESC " ..
-  "LIMIT ?2", ids[1], #configs)
-print(("\n%-12s %-7s %5s %7s %7s %7s %7s %7s %7s  %s"):format(
-  "name", "model", "epoch", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "protocol"))
 local by = {}
-for i = #rows, 1, -1 do
-  local t = rows[i]
-  by[t.name] = t
-  print(("%-12s %-7s %5d %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f  %s"):format(
-    t.name, t.model, t.best_epoch, t.hr5, t.ndcg5, t.hr10, t.ndcg10, t.hr20, t.ndcg20,
-    t.protocol))
+for _, row in ipairs(c.tables.compare) do
+  by[row.config] = by[row.config] or {}
+  by[row.config][row.metric] = row.mean
 end
-assert(#rows == #configs, "expected one finished run per configuration")
-for _, c in ipairs(configs) do
-  local t = assert(by[c.name], "missing result row " .. c.name)
-  assert(t.protocol == "full", "full-ranking protocol expected")
-  assert(t.ndcg10 > 0 and t.hr10 >= t.ndcg10, "implausible metrics for " .. c.name)
+local n = 0
+for config, t in pairs(by) do
+  n = n + 1
+  assert(t["ndcg@10"] > 0 and t["hr@10"] >= t["ndcg@10"], "implausible metrics for " .. config)
 end
--- the models are registered in the session: recommend with the MQSA-TED one
--- (users by their id in the dataset; "#0" would name the first user by dense index)
+assert(n == 5, "expected 5 configurations, got " .. n)
+assert(c.lines[2]:find("protocol: full ranking", 1, true), "full-ranking protocol expected")
+
+-- the models are registered in the session: recommend with MQSA-TED (run 2 of the sweep:
+-- ted=true branches=both); users by their id in the dataset ("#0": the first by dense index)
+local model = s.experiment .. "-r2"
 local user = data == "demo" and "u1" or "1"
-local rec = reclab.core.recommend{model = "mqsa_ted", user = user, k = 5}
-print(("\nmqsa_ted top-5 for user %s:"):format(user))
+local rec = reclab.core.recommend{model = model, user = user, k = 5}
+print(("\n%s (mqsa ted=true branches=both) top-5 for user %s:"):format(model, user))
 for _, row in ipairs(rec.tables.items) do
   print(("  %d. item %s (%.3f) %s"):format(row.rank, row.item, row.score, row.title or ""))
 end

@@ -105,4 +105,16 @@ if reclab.baselines then
   check("lua.err.5", m.name == "tmp", "the name stays readable")
 end
 
+-- reclab.sweep: the table's values are checked before any run; the shell's messages
+raises("lua.err.6", "^sweep: name the model kinds", reclab.sweep, {data = "demo"})
+raises("lua.err.6", "^sweep: data = {} has no values", reclab.sweep, {"pop", data = {}})
+raises("lua.err.6", "^sweep: bad value of dim %(a flat list expected%)", reclab.sweep,
+       {"bprmf", data = "demo", dim = {{8}}})
+raises("lua.err.6", "^sweep: value of data has a blank", reclab.sweep, {"pop", data = "a b"})
+raises("lua.err.6", "^sweep: model kinds are strings", reclab.sweep, {1, data = "demo"})
+raises("lua.err.6", "^sweep: no kind of the sweep takes 'dimm'", reclab.sweep,
+       {"pop", "bprmf", data = "demo", dimm = 3})
+raises("lua.err.6", "^report: experiment 'nope' not found", reclab.report,
+       {"nope", file = "x.md"})
+
 print("errors.lua: ok")

@@ -308,6 +308,28 @@ static void t_migrate_every(void)
         CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM pragma_table_info('runs')"
                                  " WHERE name = 'parent_id'"),
                      1);
+        /* v4: experiments, their planned runs, per-user values */
+        CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('experiments',"
+                                 " 'experiment_runs', 'run_users')"),
+                     3);
+        if (k >= 1) { /* rows against a migrated run; deleting the experiment cascades */
+            rlab_err e4 = {0};
+            CHECK_MSG(rlab_db_exec(db,
+                                   "INSERT INTO experiments(name, spec, created) VALUES('x',"
+                                   " '{}', 1); INSERT INTO experiment_runs(exp_id, idx, config,"
+                                   " label, kind, data, seed, command, run_id) VALUES(1, 1, 'c',"
+                                   " 'l', 'k', 'd', 1, 'train k', 1); INSERT INTO run_users"
+                                   " VALUES(1, 'test', 'ndcg@10', 'full', 0, 0.5)",
+                                   &e4) == RLAB_OK,
+                      "v4 rows from v%d: %s", k, e4.msg);
+            CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM experiment_runs WHERE status ="
+                                     " 'pending'"),
+                         1);
+            CHECK_MSG(rlab_db_exec(db, "DELETE FROM experiments; DELETE FROM run_users", &e4) ==
+                          RLAB_OK,
+                      "v4 cleanup: %s", e4.msg);
+            CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM experiment_runs"), 0);
+        }
         if (k >= 1) {
             CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM runs"), 2);
             CHECK_EQ_INT(one_int(db, "SELECT seed FROM runs WHERE id = 1"), 42);
