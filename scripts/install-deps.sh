@@ -9,7 +9,7 @@ PKGS="build-essential cmake pkg-config git \
   libopenblas-dev liblua5.4-dev lua5.4 libsqlite3-dev sqlite3 \
   libncurses-dev libreadline-dev libjson-c-dev libcurl4-openssl-dev \
   clang libclang-rt-dev clang-format tmux valgrind afl++ \
-  libopenmpi-dev openmpi-bin"
+  libopenmpi-dev openmpi-bin chromium"
 
 missing=""
 for p in $PKGS; do
