@@ -7,8 +7,11 @@
  *            with a checkpoint every round and without checkpoints.
  *            agent_steps = agents x rounds (every agent is considered each round; with the
  *            default activity p = 1 almost all act); active_actions = agents that acted.
- *   openai   the loopback server of tests/simulator answering after 50 ms, 16 requests in
- *            flight; requests/s against the ideal 16 / 0.05 s = 320/s.
+ *   openai   the loopback server of tests/simulator answering after 50 or 500 ms, 16 or 64
+ *            requests in flight (BENCH_SIM_LLM="16:50,64:50,16:500,64:500", the default),
+ *            4 x in_flight agents; requests/s against the ideal in_flight / delay (target:
+ *            80% of it), agent-steps/s, and the server's peak of requests handled at once
+ *            (the peak is over the server's life: the largest in_flight so far).
  *
  * Every offline line's baseline records the machine's 1-minute load average when it was
  * measured (a shared 2-core machine: agent-steps per CPU-second is the figure that does not
@@ -31,7 +34,7 @@
 #include <unistd.h>
 
 typedef struct acc {
-    long active, watches, events;
+    long active, watches, events, fallbacks;
 } acc;
 
 static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
@@ -40,6 +43,7 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     acc *a = ud;
     a->active += st->active;
     a->watches += st->watches;
+    a->fallbacks += st->llm_fallbacks;
 }
 
 static void line(const char *metric, double v, const char *unit, const char *baseline)
@@ -48,6 +52,65 @@ static void line(const char *metric, double v, const char *unit, const char *bas
            "\"baseline\": %s}\n",
            metric, v, unit, baseline);
     fflush(stdout);
+}
+
+/* The openai backend against the loopback server answering after delay_ms: agents =
+ * 4 x in_flight (enough independent decisions to fill the slots), rounds so that the run
+ * lasts a few seconds. Requests/s against the ideal in_flight / delay. */
+static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_model *bpr,
+                       int inflight, int delay)
+{
+    rlab_err err = {0};
+    char url[64], model[32];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
+    snprintf(model, sizeof model, "delay:%d", delay);
+    rlab_llm_config lc = {.backend = "openai",
+                          .base_url = url,
+                          .model = model,
+                          .api_key = "",
+                          .timeout = 30,
+                          .max_in_flight = inflight};
+    rlab_llm *llm = rlab_llm_new(&lc, &err);
+    sim_config c;
+    sim_config_default(&c);
+    c.seed = 2;
+    c.n_agents = 4 * inflight;
+    c.use_llm = 1;
+    c.checkpoint_every = 0;
+    int nr = delay >= 200 ? 1 : 3;
+    sim *s = NULL;
+    if (llm && sim_new(&c, ds, w, bpr, NULL, &s, &err) == RLAB_OK &&
+        sim_set_llm(s, llm, &err) == RLAB_OK) {
+        acc a = {0};
+        long r0 = fake_rec_llm_requests(srv);
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
+        int rc = sim_step(s, nr, on_round, &a, NULL, NULL, NULL, &err);
+        double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
+        long req = fake_rec_llm_requests(srv) - r0;
+        double ideal = inflight / (delay / 1000.0 > 1e-6 ? delay / 1000.0 : 1e-6);
+        char base[320];
+        snprintf(base, sizeof base,
+                 "{\"target\": 0.8, \"ideal\": %.0f, \"agents\": %d, \"rounds\": %d, "
+                 "\"in_flight\": %d, \"delay_ms\": %d, \"requests\": %ld, \"fallbacks\": %ld, "
+                 "\"cpu_s\": %.3f, \"wall_s\": %.3f, \"loadavg\": %.2f}",
+                 ideal, c.n_agents, nr, inflight, delay, req, a.fallbacks, dcpu, dt,
+                 rlab_bench_load1());
+        char m[96];
+        if (rc)
+            fprintf(stderr, "openai: %s\n", err.msg);
+        snprintf(m, sizeof m, "openai_requests_per_s_%d_%dms", inflight, delay);
+        line(m, req / dt, "requests/s", base);
+        snprintf(m, sizeof m, "openai_fraction_of_ideal_%d_%dms", inflight, delay);
+        line(m, req / dt / ideal, "ratio", base);
+        snprintf(m, sizeof m, "openai_agent_steps_per_s_%d_%dms", inflight, delay);
+        line(m, (double)c.n_agents * nr / dt, "agent-steps/s", base);
+        snprintf(m, sizeof m, "openai_peak_in_flight_%d_%dms", inflight, delay);
+        line(m, fake_rec_llm_peak(srv), "requests", base);
+    } else {
+        fprintf(stderr, "openai: %s\n", err.msg);
+    }
+    sim_free(s);
+    rlab_llm_free(llm);
 }
 
 int main(int argc, char **argv)
@@ -174,51 +237,22 @@ int main(int argc, char **argv)
         unlink(path);
     }
     rmdir(dir);
-    /* openai backend: 50 ms replies, 16 in flight */
+    /* openai backend: the grid of (requests in flight, reply delay) */
     fake_rec_llm *srv = offline_only ? NULL : fake_rec_llm_start();
-    if (srv) {
-        char url[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
-        rlab_llm_config lc = {.backend = "openai",
-                              .base_url = url,
-                              .model = "delay:50",
-                              .api_key = "",
-                              .timeout = 10,
-                              .max_in_flight = 16};
-        rlab_llm *llm = rlab_llm_new(&lc, &err);
-        sim_config c;
-        sim_config_default(&c);
-        c.seed = 2;
-        c.n_agents = 64;
-        c.use_llm = 1;
-        c.checkpoint_every = 0;
-        sim *s = NULL;
-        if (llm && sim_new(&c, ds, w, bpr, NULL, &s, &err) == RLAB_OK &&
-            sim_set_llm(s, llm, &err) == RLAB_OK) {
-            acc a = {0};
-            long r0 = fake_rec_llm_requests(srv);
-            double t0 = rlab_now();
-            int nr = 3;
-            sim_step(s, nr, on_round, &a, NULL, NULL, NULL, &err);
-            double dt = rlab_now() - t0;
-            long req = fake_rec_llm_requests(srv) - r0;
-            double ideal = 16.0 / 0.050;
-            char base[160];
-            snprintf(base, sizeof base,
-                     "{\"ideal\": %.0f, \"agents\": 64, \"rounds\": %d, \"in_flight\": 16, "
-                     "\"delay_ms\": 50}",
-                     ideal, nr);
-            line("openai_requests_per_s", req / dt, "requests/s", base);
-            line("openai_fraction_of_ideal", req / dt / ideal, "ratio", base);
-            line("openai_agent_steps_per_s", 64.0 * nr / dt, "agent-steps/s", base);
-            line("openai_peak_in_flight", fake_rec_llm_peak(srv), "requests", base);
-        } else {
-            fprintf(stderr, "openai: %s\n", err.msg);
+    const char *grid = getenv("BENCH_SIM_LLM");
+    if (!grid || !*grid)
+        grid = "16:50,64:50,16:500,64:500";
+    for (const char *g = grid; srv && g && *g;) {
+        int inflight = 0, delay = 0;
+        if (sscanf(g, "%d:%d", &inflight, &delay) != 2 || inflight < 1 || delay < 0) {
+            fprintf(stderr, "BENCH_SIM_LLM: expected in_flight:delay_ms[,...], got '%s'\n", g);
+            break;
         }
-        sim_free(s);
-        rlab_llm_free(llm);
-        fake_rec_llm_stop(srv);
+        g = strchr(g, ',');
+        g = g ? g + 1 : NULL;
+        openai_run(srv, ds, w, bpr, inflight, delay);
     }
+    fake_rec_llm_stop(srv);
     rlab_model_release(bpr);
     rlab_host_free(h);
     rlab_world_free(w);
