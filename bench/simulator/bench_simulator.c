@@ -8,10 +8,13 @@
  *            agent_steps = agents x rounds (every agent is considered each round; with the
  *            default activity p = 1 almost all act); active_actions = agents that acted.
  *   openai   the loopback server of tests/simulator answering after 50 or 500 ms, 16 or 64
- *            requests in flight (BENCH_SIM_LLM="16:50,64:50,16:500,64:500", the default),
- *            4 x in_flight agents; requests/s against the ideal in_flight / delay (target:
- *            80% of it), agent-steps/s, and the server's peak of requests handled at once
- *            (the peak is over the server's life: the largest in_flight so far).
+ *            requests in flight
+ * (BENCH_SIM_LLM="16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step", the default), 4 x
+ * in_flight agents; requests/s against the ideal in_flight / delay (target: 80% of it),
+ * agent-steps/s, and the server's peak of requests handled at once (the peak is over the server's
+ * life: the largest in_flight so far). Options after a third colon: "mixed" (visits of several
+ * steps: the server answers a page with BUY, NEXT or LEAVE), "step" (the round's decisions in
+ * step-by-step batches, cfg.llm_step_batches, the path before pipelining: the A/B in one run).
  *
  * Every offline line's baseline records the machine's 1-minute load average when it was
  * measured (a shared 2-core machine: agent-steps per CPU-second is the figure that does not
@@ -58,12 +61,13 @@ static void line(const char *metric, double v, const char *unit, const char *bas
  * 4 x in_flight (enough independent decisions to fill the slots), rounds so that the run
  * lasts a few seconds. Requests/s against the ideal in_flight / delay. */
 static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_model *bpr,
-                       int inflight, int delay)
+                       int inflight, int delay, const char *opts)
 {
     rlab_err err = {0};
-    char url[64], model[32];
+    char url[64], model[48];
+    int mixed = strstr(opts, "mixed") != NULL, step = strstr(opts, "step") != NULL;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
-    snprintf(model, sizeof model, "delay:%d", delay);
+    snprintf(model, sizeof model, "delay:%d%s", delay, mixed ? ",mixed" : "");
     rlab_llm_config lc = {.backend = "openai",
                           .base_url = url,
                           .model = model,
@@ -77,6 +81,7 @@ static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_
     c.n_agents = 4 * inflight;
     c.use_llm = 1;
     c.checkpoint_every = 0;
+    c.llm_step_batches = step;
     int nr = delay >= 200 ? 1 : 3;
     sim *s = NULL;
     if (llm && sim_new(&c, ds, w, bpr, NULL, &s, &err) == RLAB_OK &&
@@ -95,16 +100,18 @@ static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_
                  "\"cpu_s\": %.3f, \"wall_s\": %.3f, \"loadavg\": %.2f}",
                  ideal, c.n_agents, nr, inflight, delay, req, a.fallbacks, dcpu, dt,
                  rlab_bench_load1());
-        char m[96];
+        char m[128], sfx[48];
         if (rc)
             fprintf(stderr, "openai: %s\n", err.msg);
-        snprintf(m, sizeof m, "openai_requests_per_s_%d_%dms", inflight, delay);
+        snprintf(sfx, sizeof sfx, "%d_%dms%s%s", inflight, delay, mixed ? "_mixed" : "",
+                 step ? "_step_batches" : "");
+        snprintf(m, sizeof m, "openai_requests_per_s_%s", sfx);
         line(m, req / dt, "requests/s", base);
-        snprintf(m, sizeof m, "openai_fraction_of_ideal_%d_%dms", inflight, delay);
+        snprintf(m, sizeof m, "openai_fraction_of_ideal_%s", sfx);
         line(m, req / dt / ideal, "ratio", base);
-        snprintf(m, sizeof m, "openai_agent_steps_per_s_%d_%dms", inflight, delay);
+        snprintf(m, sizeof m, "openai_agent_steps_per_s_%s", sfx);
         line(m, (double)c.n_agents * nr / dt, "agent-steps/s", base);
-        snprintf(m, sizeof m, "openai_peak_in_flight_%d_%dms", inflight, delay);
+        snprintf(m, sizeof m, "openai_peak_in_flight_%s", sfx);
         line(m, fake_rec_llm_peak(srv), "requests", base);
     } else {
         fprintf(stderr, "openai: %s\n", err.msg);
@@ -241,16 +248,24 @@ int main(int argc, char **argv)
     fake_rec_llm *srv = offline_only ? NULL : fake_rec_llm_start();
     const char *grid = getenv("BENCH_SIM_LLM");
     if (!grid || !*grid)
-        grid = "16:50,64:50,16:500,64:500";
+        grid = "16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step";
     for (const char *g = grid; srv && g && *g;) {
-        int inflight = 0, delay = 0;
-        if (sscanf(g, "%d:%d", &inflight, &delay) != 2 || inflight < 1 || delay < 0) {
-            fprintf(stderr, "BENCH_SIM_LLM: expected in_flight:delay_ms[,...], got '%s'\n", g);
+        int inflight = 0, delay = 0, used = 0;
+        char opts[32] = "";
+        if (sscanf(g, "%d:%d%n", &inflight, &delay, &used) != 2 || inflight < 1 || delay < 0) {
+            fprintf(stderr, "BENCH_SIM_LLM: expected in_flight:delay_ms[:opts][,...], got '%s'\n",
+                    g);
             break;
         }
-        g = strchr(g, ',');
-        g = g ? g + 1 : NULL;
-        openai_run(srv, ds, w, bpr, inflight, delay);
+        g += used;
+        if (*g == ':') {
+            size_t k = strcspn(g + 1, ",");
+            snprintf(opts, sizeof opts, "%.*s", (int)(k < sizeof opts ? k : sizeof opts - 1),
+                     g + 1);
+            g += 1 + k;
+        }
+        g = *g == ',' ? g + 1 : NULL;
+        openai_run(srv, ds, w, bpr, inflight, delay, opts);
     }
     fake_rec_llm_stop(srv);
     rlab_model_release(bpr);
