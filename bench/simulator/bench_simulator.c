@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct acc {
@@ -120,12 +121,131 @@ static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_
     rlab_llm_free(llm);
 }
 
+/* Resident set size now, in bytes (/proc/self/statm), 0 when unknown. */
+static double rss_bytes(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return (double)res * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* Scale: a generated world of n users (the demo world's shape otherwise: 600 items, ~34
+ * interactions per user), n agents, random recommendations (training BPR-MF on it is not
+ * what this measures), `rounds` rounds with a checkpoint every 10 rounds and then every
+ * round, events and checkpoints in a fresh store. Memory per agent = resident growth from
+ * before sim_new to after the run, over n (the world and dataset excluded: they are the
+ * data, not the simulation). */
+static void scale_run(int n, int rounds)
+{
+    rlab_err err = {0};
+    rlab_world_config wc;
+    rlab_world_config_demo(&wc);
+    double per_user = (double)wc.n_inter / wc.n_users;
+    wc.n_users = n;
+    wc.n_inter = (int64_t)(per_user * n);
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    double t0 = rlab_now();
+    if (rlab_world_generate(&wc, "scale", &w, &ds, &err)) {
+        fprintf(stderr, "scale world: %s\n", err.msg);
+        return;
+    }
+    double t_world = rlab_now() - t0;
+    char dir[] = "/tmp/reclab-bench-scale-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    const int every[2] = {10, 1};
+    for (int v = 0; v < 2; v++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/scale%d.db", dir, v);
+        rlab_db *db = rlab_db_open(path, 0, &err);
+        if (!db || rlab_db_plugin_migrate(db, "simulator", sim_schema, 1, &err)) {
+            fprintf(stderr, "store: %s\n", err.msg);
+            break;
+        }
+        rlab_db_run_info ri = {.plugin = "simulator", .name = "scale"};
+        int64_t run = 0;
+        rlab_db_run_begin(db, &ri, &run, &err);
+        sim_config c;
+        sim_config_default(&c);
+        c.seed = 3;
+        c.n_agents = n;
+        c.checkpoint_every = every[v];
+        sim *s = NULL;
+        double m0 = rss_bytes();
+        t0 = rlab_now();
+        if (sim_new(&c, ds, w, NULL, NULL, &s, &err)) {
+            fprintf(stderr, "scale sim: %s\n", err.msg);
+            rlab_db_close(db);
+            break;
+        }
+        double t_setup = rlab_now() - t0;
+        sim_set_id(s, run);
+        sim_attach_store(s, db, run);
+        acc a = {0};
+        t0 = rlab_now();
+        double c0 = rlab_bench_cpu_seconds();
+        int rc = sim_step(s, rounds, on_round, &a, NULL, NULL, NULL, &err);
+        double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
+        double mem = rss_bytes() - m0;
+        sim_free(s);
+        rlab_db_run_end(db, run, RLAB_RUN_DONE, NULL, &err);
+        rlab_db_close(db);
+        if (rc) {
+            fprintf(stderr, "scale step: %s\n", err.msg);
+            break;
+        }
+        struct stat stt;
+        double bytes = stat(path, &stt) == 0 ? (double)stt.st_size : -1;
+        char base[400], m[96];
+        snprintf(base, sizeof base,
+                 "{\"target\": %d, \"agents\": %d, \"rounds\": %d, \"model\": \"random\", "
+                 "\"checkpoint_every\": %d, \"cpu_s\": %.3f, \"wall_s\": %.3f, "
+                 "\"store_bytes\": %.0f, \"loadavg\": %.2f}",
+                 every[v] == 10 ? 200000 : 150000, n, rounds, every[v], dcpu, dt, bytes,
+                 rlab_bench_load1());
+        snprintf(m, sizeof m, "scale_agent_steps_per_s_checkpoint_%d", every[v]);
+        line(m, (double)n * rounds / dt, "agent-steps/s", base);
+        snprintf(m, sizeof m, "scale_agent_steps_per_cpu_s_checkpoint_%d", every[v]);
+        line(m, (double)n * rounds / dcpu, "agent-steps/cpu-s", base);
+        if (v == 0) {
+            char b2[160];
+            snprintf(b2, sizeof b2, "{\"agents\": %d, \"world_s\": %.3f, \"loadavg\": %.2f}", n,
+                     t_world, rlab_bench_load1());
+            line("scale_setup_s", t_setup, "s", b2);
+            line("scale_memory_per_agent", mem / n, "bytes", b2);
+        }
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-wal", dir, v);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-shm", dir, v);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-runs", dir, v);
+        unlink(path);
+    }
+    rmdir(dir);
+    rlab_world_free(w);
+    rlab_dataset_free(ds);
+}
+
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 100;
     int agents = argc > 2 ? atoi(argv[2]) : 1000;
     int offline_only = argc > 3 && strcmp(argv[3], "offline") == 0;
     rlab_err err = {0};
+    /* BENCH_SIM_SCALE=n: the scale run only (0: skip it; default 100000 after the rest) */
+    const char *sc = getenv("BENCH_SIM_SCALE");
+    int scale_n = sc ? atoi(sc) : 100000;
+    if (sc && scale_n > 0 && getenv("BENCH_SIM_SCALE_ONLY")) {
+        scale_run(scale_n, 10);
+        return 0;
+    }
     rlab_world *w = NULL;
     rlab_dataset *ds = NULL;
     if (rlab_world_demo(&w, &ds, &err)) {
@@ -268,6 +388,8 @@ int main(int argc, char **argv)
         openai_run(srv, ds, w, bpr, inflight, delay, opts);
     }
     fake_rec_llm_stop(srv);
+    if (scale_n > 0)
+        scale_run(scale_n, 10);
     rlab_model_release(bpr);
     rlab_host_free(h);
     rlab_world_free(w);
