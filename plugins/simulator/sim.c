@@ -1390,7 +1390,21 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
     }
     if (m == k) {
         float root = hv[0];
+        int32_t end = i;
         for (; i < n; i++) {
+            if (i == end && n - i >= 32) {
+                /* 32 scores at a time: one test whether any beats the root (a fixed-length
+                 * loop the compiler vectorises), else the whole block is skipped; the
+                 * item-by-item scan below is unchanged */
+                end = i + 32;
+                int any = 0;
+                for (int t = 0; t < 32; t++)
+                    any |= sc[i + t] > root;
+                if (!any) {
+                    i = end - 1;
+                    continue;
+                }
+            }
             float v = sc[i];
             /* the score first (it fails for almost every item, and for NaN); a later index
              * with an equal score never beats the root */
