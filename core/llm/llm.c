@@ -628,6 +628,7 @@ struct rlab_llm_pipe {
     rlab_llm_result *res;
     int64_t *tag;
     int n, head, cap;
+    int delivered; /* results returned (the progress hook's count) */
 };
 
 rlab_llm_pipe *rlab_llm_pipe_new(rlab_llm *llm, rlab_err *err)
@@ -690,14 +691,21 @@ int rlab_llm_pipe_next(rlab_llm_pipe *p, int64_t *tag, rlab_llm_result *res)
 {
     if (!p || !tag || !res)
         return 0;
-    if (p->http)
-        return rlab_llm__opipe_next(p->http, tag, res);
-    if (p->head == p->n)
-        return 0;
-    *tag = p->tag[p->head];
-    *res = p->res[p->head++];
-    if (p->head == p->n)
-        p->head = p->n = 0;
+    if (p->http) {
+        if (!rlab_llm__opipe_next(p->http, tag, res))
+            return 0;
+    } else {
+        if (p->head == p->n)
+            return 0;
+        *tag = p->tag[p->head];
+        *res = p->res[p->head++];
+        if (p->head == p->n)
+            p->head = p->n = 0;
+    }
+    p->delivered++;
+    if (p->llm->progress)
+        p->llm->progress(p->llm->progress_ud, p->delivered,
+                         p->delivered + rlab_llm_pipe_pending(p));
     return 1;
 }
 

@@ -171,8 +171,8 @@ RLAB_API int rlab_llm_chat_many(rlab_llm *llm, const rlab_llm_req *reqs, int n,
  * orders its side effects by tag, not by arrival. Connections stay open between pipes and
  * calls on the same handle. A pipe is used by one thread at a time (several pipes of one
  * handle may run on different threads). The cancel hook is polled as in chat_many; when it
- * fires, every unfinished request finishes with RLAB_ECANCELED. The progress hook is not
- * called. */
+ * fires, every unfinished request finishes with RLAB_ECANCELED. The progress hook is called
+ * on each result returned, with (results returned so far, those + the pending ones). */
 typedef struct rlab_llm_pipe rlab_llm_pipe;
 
 /* NULL with err filled (EINVAL without a handle, ENOMEM). */

@@ -226,11 +226,11 @@ static void *conn_main(void *arg)
                               "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\nConnection: keep-alive\r\n\r\n",
                               sizeof js - 1);
+            atomic_fetch_add(&s->requests, 1);
+            atomic_fetch_sub(&s->active, 1);
             int ok = send(c->fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl &&
                      send(c->fd, js, sizeof js - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof js - 1);
             json_object_put(root);
-            atomic_fetch_add(&s->requests, 1);
-            atomic_fetch_sub(&s->active, 1);
             if (!ok)
                 break;
             continue;
@@ -271,12 +271,13 @@ static void *conn_main(void *arg)
                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                           "%zu\r\nConnection: keep-alive\r\n\r\n",
                           strlen(js));
+        /* counted before the reply goes out: a client that has its reply sees it counted */
+        atomic_fetch_add(&s->requests, 1);
+        atomic_fetch_sub(&s->active, 1);
         int ok = send(c->fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl &&
                  send(c->fd, js, strlen(js), MSG_NOSIGNAL) == (ssize_t)strlen(js);
         json_object_put(resp);
         json_object_put(root);
-        atomic_fetch_add(&s->requests, 1);
-        atomic_fetch_sub(&s->active, 1);
         if (!ok)
             break;
     }
