@@ -150,12 +150,12 @@ static void scale_run(int n, int rounds)
     wc.n_inter = (int64_t)(per_user * n);
     rlab_world *w = NULL;
     rlab_dataset *ds = NULL;
-    double t0 = rlab_now();
+    double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
     if (rlab_world_generate(&wc, "scale", &w, &ds, &err)) {
         fprintf(stderr, "scale world: %s\n", err.msg);
         return;
     }
-    double t_world = rlab_now() - t0;
+    double t_world = rlab_now() - t0, c_world = rlab_bench_cpu_seconds() - c0;
     char dir[] = "/tmp/reclab-bench-scale-XXXXXX";
     if (!mkdtemp(dir))
         return;
@@ -189,7 +189,7 @@ static void scale_run(int n, int rounds)
         sim_attach_store(s, db, run);
         acc a = {0};
         t0 = rlab_now();
-        double c0 = rlab_bench_cpu_seconds();
+        c0 = rlab_bench_cpu_seconds();
         int rc = sim_step(s, rounds, on_round, &a, NULL, NULL, NULL, &err);
         double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
         double mem = rss_bytes() - m0;
@@ -214,9 +214,11 @@ static void scale_run(int n, int rounds)
         snprintf(m, sizeof m, "scale_agent_steps_per_cpu_s_checkpoint_%d", every[v]);
         line(m, (double)n * rounds / dcpu, "agent-steps/cpu-s", base);
         if (v == 0) {
-            char b2[160];
-            snprintf(b2, sizeof b2, "{\"agents\": %d, \"world_s\": %.3f, \"loadavg\": %.2f}", n,
-                     t_world, rlab_bench_load1());
+            char b2[200];
+            snprintf(b2, sizeof b2,
+                     "{\"agents\": %d, \"world_s\": %.3f, \"world_cpu_s\": %.3f, "
+                     "\"loadavg\": %.2f}",
+                     n, t_world, c_world, rlab_bench_load1());
             line("scale_setup_s", t_setup, "s", b2);
             line("scale_memory_per_agent", mem / n, "bytes", b2);
         }
