@@ -36,10 +36,12 @@
  *
  * Threads. A handle is immutable after setup (create, register policies, set the cancel
  * hook), then rlab_llm_chat / rlab_llm_chat_many may be called from several threads at
- * once; each call runs its own curl multi handle. curl_global_init runs once per process
- * (pthread_once) on the first openai handle; curl_global_cleanup is never called (it is
- * not thread-safe, and the OS reclaims at exit). Policies must be thread-safe if the
- * handle is shared between threads (they get their own per-request RNG).
+ * once; each call (or pipe) runs its own curl multi handle, taken from and given back to a
+ * small mutex-guarded list of idle ones on the handle (keeping their open connections).
+ * curl_global_init runs once per process (pthread_once) on the first openai handle;
+ * curl_global_cleanup is never called (it is not thread-safe, and the OS reclaims at exit).
+ * Policies must be thread-safe if the handle is shared between threads (they get their own
+ * per-request RNG).
  *
  * Errors: bad arguments RLAB_EINVAL; out of memory RLAB_ENOMEM; any network, HTTP or
  * protocol failure (including malformed JSON) RLAB_ENET; no policy RLAB_ENOTFOUND;

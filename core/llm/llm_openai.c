@@ -1,8 +1,8 @@
 /*
  * core/llm openai backend: POST {base}/v1/chat/completions over libcurl's multi
- * interface. One call = one multi handle; each request is a job that is started when a
- * slot is free (max_in_flight) and its retry time has come, and that, on a 429 / 5xx /
- * connection error / timeout, waits Retry-After (if the server sent one) or
+ * interface. One call (or pipe) = one multi handle at a time; each request is a job that
+ * is started when a slot is free (max_in_flight) and its retry time has come, and that, on
+ * a 429 / 5xx / connection error / timeout, waits Retry-After (if the server sent one) or
  * base * 2^(k-1) * U[0.5, 1) seconds (seeded jitter), capped at backoff_max, before its
  * next attempt. The loop wakes at least every 50 ms to poll the cancel hook.
  *
