@@ -2414,7 +2414,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         if (atomic_load(&s->pause))
             break;
         s->llm_round_first[0] = '\0';
-        s->llm_down = 0;
+        s->llm_down = s->llm_fail_run = 0;
         rc = one_round(s, err);
         if (rc)
             break;
@@ -2632,7 +2632,7 @@ char *sim_interview(sim *s, int32_t a, const char *question, int *by, rlab_err *
         int32_t calls = s->acc_llm_calls, fb = s->acc_llm_fallbacks, dec = s->acc_llm_decisions;
         int32_t errs[SIM_LLM_NKINDS];
         memcpy(errs, s->acc_llm_err, sizeof errs);
-        s->llm_down = 0; /* ask the server again */
+        s->llm_down = s->llm_fail_run = 0; /* ask the server again */
         int rc = sim_decide(s, &d, 1, err);
         s->acc_llm_calls = calls, s->acc_llm_fallbacks = fb, s->acc_llm_decisions = dec;
         memcpy(s->acc_llm_err, errs, sizeof errs);
