@@ -8,13 +8,17 @@
  *            agent_steps = agents x rounds (every agent is considered each round; with the
  *            default activity p = 1 almost all act); active_actions = agents that acted.
  *   openai   the loopback server of tests/simulator answering after 50 or 500 ms, 16 or 64
- *            requests in flight
- * (BENCH_SIM_LLM="16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step", the default), 4 x
- * in_flight agents; requests/s against the ideal in_flight / delay (target: 80% of it),
- * agent-steps/s, and the server's peak of requests handled at once (the peak is over the server's
- * life: the largest in_flight so far). Options after a third colon: "mixed" (visits of several
- * steps: the server answers a page with BUY, NEXT or LEAVE), "step" (the round's decisions in
- * step-by-step batches, cfg.llm_step_batches, the path before pipelining: the A/B in one run).
+ *            requests in flight (BENCH_SIM_LLM, default
+ *            "16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step"), 4 x in_flight
+ *            agents; requests/s against the ideal in_flight / delay (target: 80% of it),
+ *            agent-steps/s, and the server's peak of requests handled at once (over the
+ *            server's life: the largest in_flight so far). Options after a third colon:
+ *            "mixed" (visits of several steps: the server answers a page with BUY, NEXT or
+ *            LEAVE), "step" (the round's decisions in step-by-step batches,
+ *            cfg.llm_step_batches, the path before pipelining: the A/B in one run).
+ *   scale    BENCH_SIM_SCALE agents (default 100000; 0 skips) on a generated world, 10
+ *            rounds, checkpoint every 10 rounds and every round (scale_run below): several
+ *            minutes on a loaded machine. BENCH_SIM_SCALE_ONLY=1 runs only this part.
  *
  * Every offline line's baseline records the machine's 1-minute load average when it was
  * measured (a shared 2-core machine: agent-steps per CPU-second is the figure that does not
