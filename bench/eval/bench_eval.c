@@ -11,8 +11,13 @@
  *   full_eval_scores_per_s  the same with the scorer's time subtracted
  *   full_total_s            wall time of the full-ranking pass
  *   full_topk20_scores_per_s  full ranking that also keeps each user's top-20 list
+ *   full_topk20_eval_scores_per_s  the same with the scorer's time subtracted
+ *   *_per_cpu_s             the same figures per CPU-second (all threads): on a shared
+ *                           machine the load hides wall-clock speed, not CPU cost
+ *   target 1e9 scores/s with top-k (issue 23); every line's "load1" is the load average
  *   sampled100_total_s      the sampled-100 protocol on the same data (for reference)
  */
+#include "benchutil.h"
 #include "eval/eval.h"
 
 #include <omp.h>
@@ -58,8 +63,8 @@ static int random_score(void *ud, const int32_t *users, int nb, float *scores, r
 static void emit(const char *metric, double value, const char *unit, double baseline)
 {
     printf("{\"bench\": \"eval\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", "
-           "\"baseline\": %.6g}\n",
-           metric, value, unit, baseline);
+           "\"baseline\": %.6g, \"load1\": %.2f}\n",
+           metric, value, unit, baseline, rlab_bench_load1());
     fflush(stdout);
 }
 
@@ -124,17 +129,19 @@ int main(int argc, char **argv)
     double n_scores = (double)nu * (double)ni;
 
     /* Best of 3 (the machine is shared; noise only slows a run down). */
-    double total = 1e30, scorer_s = 0;
+    double total = 1e30, scorer_s = 0, cpu = 1e30;
     rlab_eval_result *r = NULL;
     for (int rep = 0; rep < 3; rep++) {
         sc.seconds = 0;
-        double t0 = rlab_now();
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
         rlab_eval_result *x = rlab_eval_ranking(&sp, &err);
-        double t = rlab_now() - t0;
+        double t = rlab_now() - t0, c = rlab_bench_cpu_seconds() - c0;
         if (!x) {
             fprintf(stderr, "bench_eval: %s\n", err.msg);
             return 1;
         }
+        if (c < cpu)
+            cpu = c;
         if (t < total) {
             total = t;
             scorer_s = sc.seconds;
@@ -153,18 +160,33 @@ int main(int argc, char **argv)
     emit("full_eval_scores_per_s", n_scores / (total - scorer_s), "scores/s", 2e7);
     emit("full_total_s", total, "s", n_scores / 2e7);
     emit("full_scorer_s", scorer_s, "s", 0);
+    emit("full_scores_per_cpu_s", n_scores / cpu, "scores/cpu-s", 1e9);
     rlab_eval_result_free(r);
 
+    /* with each user's top-20 list: best of 3 too */
     sp.keep_topk = 20;
-    double t0 = rlab_now();
-    r = rlab_eval_ranking(&sp, &err);
-    total = rlab_now() - t0;
-    if (!r) {
-        fprintf(stderr, "bench_eval: %s\n", err.msg);
-        return 1;
+    total = cpu = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        sc.seconds = 0;
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
+        r = rlab_eval_ranking(&sp, &err);
+        double t = rlab_now() - t0, c = rlab_bench_cpu_seconds() - c0;
+        if (!r) {
+            fprintf(stderr, "bench_eval: %s\n", err.msg);
+            return 1;
+        }
+        if (c < cpu)
+            cpu = c;
+        if (t < total) {
+            total = t;
+            scorer_s = sc.seconds;
+        }
+        rlab_eval_result_free(r);
     }
-    emit("full_topk20_scores_per_s", n_scores / total, "scores/s", 2e7);
-    rlab_eval_result_free(r);
+    emit("full_topk20_scores_per_s", n_scores / total, "scores/s", 1e9);
+    emit("full_topk20_eval_scores_per_s", n_scores / (total - scorer_s), "scores/s", 1e9);
+    emit("full_topk20_scores_per_cpu_s", n_scores / cpu, "scores/cpu-s", 1e9);
+    double t0;
 
     sp.keep_topk = 0;
     sp.n_neg = 100;

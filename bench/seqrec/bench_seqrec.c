@@ -81,8 +81,9 @@ int main(int argc, char **argv)
         }
         char m[64];
         snprintf(m, sizeof m, "%s.epoch_seconds", mn);
+        /* the "baseline" field is the target: issue 23's <= 5 s (SASRec), <= 9 s (MQSA-TED) */
         emit(m, st.train_seconds / (st.epochs_run ? st.epochs_run : 1), "s",
-             model == SEQREC_MQSA ? 20.0 : 10.0);
+             model == SEQREC_MQSA ? 9.0 : 5.0);
         /* CPU seconds (all threads) per epoch: less disturbed by a busy machine than wall */
         snprintf(m, sizeof m, "%s.epoch_cpu_seconds", mn);
         emit(m, st.mean_epoch_cpu_seconds, "s", 0.0);

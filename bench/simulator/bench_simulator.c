@@ -7,8 +7,18 @@
  *            with a checkpoint every round and without checkpoints.
  *            agent_steps = agents x rounds (every agent is considered each round; with the
  *            default activity p = 1 almost all act); active_actions = agents that acted.
- *   openai   the loopback server of tests/simulator answering after 50 ms, 16 requests in
- *            flight; requests/s against the ideal 16 / 0.05 s = 320/s.
+ *   openai   the loopback server of tests/simulator answering after 50 or 500 ms, 16 or 64
+ *            requests in flight (BENCH_SIM_LLM, default
+ *            "16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step"), 4 x in_flight
+ *            agents; requests/s against the ideal in_flight / delay (target: 80% of it),
+ *            agent-steps/s, and the server's peak of requests handled at once (over the
+ *            server's life: the largest in_flight so far). Options after a third colon:
+ *            "mixed" (visits of several steps: the server answers a page with BUY, NEXT or
+ *            LEAVE), "step" (the round's decisions in step-by-step batches,
+ *            cfg.llm_step_batches, the path before pipelining: the A/B in one run).
+ *   scale    BENCH_SIM_SCALE agents (default 100000; 0 skips) on a generated world, 10
+ *            rounds, checkpoint every 10 rounds and every round (scale_run below): several
+ *            minutes on a loaded machine. BENCH_SIM_SCALE_ONLY=1 runs only this part.
  *
  * Every offline line's baseline records the machine's 1-minute load average when it was
  * measured (a shared 2-core machine: agent-steps per CPU-second is the figure that does not
@@ -28,10 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct acc {
-    long active, watches, events;
+    long active, watches, events, fallbacks;
 } acc;
 
 static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
@@ -40,6 +51,7 @@ static void on_round(void *ud, int64_t done, int64_t total, const sim_stats *st)
     acc *a = ud;
     a->active += st->active;
     a->watches += st->watches;
+    a->fallbacks += st->llm_fallbacks;
 }
 
 static void line(const char *metric, double v, const char *unit, const char *baseline)
@@ -50,12 +62,196 @@ static void line(const char *metric, double v, const char *unit, const char *bas
     fflush(stdout);
 }
 
+/* The openai backend against the loopback server answering after delay_ms: agents =
+ * 4 x in_flight (enough independent decisions to fill the slots), rounds so that the run
+ * lasts a few seconds. Requests/s against the ideal in_flight / delay. */
+static void openai_run(fake_rec_llm *srv, rlab_dataset *ds, rlab_world *w, rlab_model *bpr,
+                       int inflight, int delay, const char *opts)
+{
+    rlab_err err = {0};
+    char url[64], model[48];
+    int mixed = strstr(opts, "mixed") != NULL, step = strstr(opts, "step") != NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
+    snprintf(model, sizeof model, "delay:%d%s", delay, mixed ? ",mixed" : "");
+    rlab_llm_config lc = {.backend = "openai",
+                          .base_url = url,
+                          .model = model,
+                          .api_key = "",
+                          .timeout = 30,
+                          .max_in_flight = inflight};
+    rlab_llm *llm = rlab_llm_new(&lc, &err);
+    sim_config c;
+    sim_config_default(&c);
+    c.seed = 2;
+    c.n_agents = 4 * inflight;
+    c.use_llm = 1;
+    c.checkpoint_every = 0;
+    c.llm_step_batches = step;
+    int nr = delay >= 200 ? 1 : 3;
+    sim *s = NULL;
+    if (llm && sim_new(&c, ds, w, bpr, NULL, &s, &err) == RLAB_OK &&
+        sim_set_llm(s, llm, &err) == RLAB_OK) {
+        acc a = {0};
+        long r0 = fake_rec_llm_requests(srv);
+        double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
+        int rc = sim_step(s, nr, on_round, &a, NULL, NULL, NULL, &err);
+        double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
+        long req = fake_rec_llm_requests(srv) - r0;
+        double ideal = inflight / (delay / 1000.0 > 1e-6 ? delay / 1000.0 : 1e-6);
+        char base[320];
+        snprintf(base, sizeof base,
+                 "{\"target\": 0.8, \"ideal\": %.0f, \"agents\": %d, \"rounds\": %d, "
+                 "\"in_flight\": %d, \"delay_ms\": %d, \"requests\": %ld, \"fallbacks\": %ld, "
+                 "\"cpu_s\": %.3f, \"wall_s\": %.3f, \"loadavg\": %.2f}",
+                 ideal, c.n_agents, nr, inflight, delay, req, a.fallbacks, dcpu, dt,
+                 rlab_bench_load1());
+        char m[128], sfx[48];
+        if (rc)
+            fprintf(stderr, "openai: %s\n", err.msg);
+        snprintf(sfx, sizeof sfx, "%d_%dms%s%s", inflight, delay, mixed ? "_mixed" : "",
+                 step ? "_step_batches" : "");
+        snprintf(m, sizeof m, "openai_requests_per_s_%s", sfx);
+        line(m, req / dt, "requests/s", base);
+        snprintf(m, sizeof m, "openai_fraction_of_ideal_%s", sfx);
+        line(m, req / dt / ideal, "ratio", base);
+        snprintf(m, sizeof m, "openai_agent_steps_per_s_%s", sfx);
+        line(m, (double)c.n_agents * nr / dt, "agent-steps/s", base);
+        snprintf(m, sizeof m, "openai_peak_in_flight_%s", sfx);
+        line(m, fake_rec_llm_peak(srv), "requests", base);
+    } else {
+        fprintf(stderr, "openai: %s\n", err.msg);
+    }
+    sim_free(s);
+    rlab_llm_free(llm);
+}
+
+/* Resident set size now, in bytes (/proc/self/statm), 0 when unknown. */
+static double rss_bytes(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return (double)res * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* Scale: a generated world of n users (the demo world's shape otherwise: 600 items, ~34
+ * interactions per user), n agents, random recommendations (training BPR-MF on it is not
+ * what this measures), `rounds` rounds with a checkpoint every 10 rounds and then every
+ * round, events and checkpoints in a fresh store. Memory per agent = resident growth from
+ * before sim_new to after the run, over n (the world and dataset excluded: they are the
+ * data, not the simulation). */
+static void scale_run(int n, int rounds)
+{
+    rlab_err err = {0};
+    rlab_world_config wc;
+    rlab_world_config_demo(&wc);
+    double per_user = (double)wc.n_inter / wc.n_users;
+    wc.n_users = n;
+    wc.n_inter = (int64_t)(per_user * n);
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    double t0 = rlab_now(), c0 = rlab_bench_cpu_seconds();
+    if (rlab_world_generate(&wc, "scale", &w, &ds, &err)) {
+        fprintf(stderr, "scale world: %s\n", err.msg);
+        return;
+    }
+    double t_world = rlab_now() - t0, c_world = rlab_bench_cpu_seconds() - c0;
+    char dir[] = "/tmp/reclab-bench-scale-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    const int every[2] = {10, 1};
+    for (int v = 0; v < 2; v++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/scale%d.db", dir, v);
+        rlab_db *db = rlab_db_open(path, 0, &err);
+        if (!db || rlab_db_plugin_migrate(db, "simulator", sim_schema, 1, &err)) {
+            fprintf(stderr, "store: %s\n", err.msg);
+            break;
+        }
+        rlab_db_run_info ri = {.plugin = "simulator", .name = "scale"};
+        int64_t run = 0;
+        rlab_db_run_begin(db, &ri, &run, &err);
+        sim_config c;
+        sim_config_default(&c);
+        c.seed = 3;
+        c.n_agents = n;
+        c.checkpoint_every = every[v];
+        sim *s = NULL;
+        double m0 = rss_bytes();
+        t0 = rlab_now();
+        if (sim_new(&c, ds, w, NULL, NULL, &s, &err)) {
+            fprintf(stderr, "scale sim: %s\n", err.msg);
+            rlab_db_close(db);
+            break;
+        }
+        double t_setup = rlab_now() - t0;
+        sim_set_id(s, run);
+        sim_attach_store(s, db, run);
+        acc a = {0};
+        t0 = rlab_now();
+        c0 = rlab_bench_cpu_seconds();
+        int rc = sim_step(s, rounds, on_round, &a, NULL, NULL, NULL, &err);
+        double dt = rlab_now() - t0, dcpu = rlab_bench_cpu_seconds() - c0;
+        double mem = rss_bytes() - m0;
+        sim_free(s);
+        rlab_db_run_end(db, run, RLAB_RUN_DONE, NULL, &err);
+        rlab_db_close(db);
+        if (rc) {
+            fprintf(stderr, "scale step: %s\n", err.msg);
+            break;
+        }
+        struct stat stt;
+        double bytes = stat(path, &stt) == 0 ? (double)stt.st_size : -1;
+        char base[400], m[96];
+        snprintf(base, sizeof base,
+                 "{\"target\": %d, \"agents\": %d, \"rounds\": %d, \"model\": \"random\", "
+                 "\"checkpoint_every\": %d, \"cpu_s\": %.3f, \"wall_s\": %.3f, "
+                 "\"store_bytes\": %.0f, \"loadavg\": %.2f}",
+                 every[v] == 10 ? 200000 : 150000, n, rounds, every[v], dcpu, dt, bytes,
+                 rlab_bench_load1());
+        snprintf(m, sizeof m, "scale_agent_steps_per_s_checkpoint_%d", every[v]);
+        line(m, (double)n * rounds / dt, "agent-steps/s", base);
+        snprintf(m, sizeof m, "scale_agent_steps_per_cpu_s_checkpoint_%d", every[v]);
+        line(m, (double)n * rounds / dcpu, "agent-steps/cpu-s", base);
+        if (v == 0) {
+            char b2[200];
+            snprintf(b2, sizeof b2,
+                     "{\"agents\": %d, \"world_s\": %.3f, \"world_cpu_s\": %.3f, "
+                     "\"loadavg\": %.2f}",
+                     n, t_world, c_world, rlab_bench_load1());
+            line("scale_setup_s", t_setup, "s", b2);
+            line("scale_memory_per_agent", mem / n, "bytes", b2);
+        }
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-wal", dir, v);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-shm", dir, v);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/scale%d.db-runs", dir, v);
+        unlink(path);
+    }
+    rmdir(dir);
+    rlab_world_free(w);
+    rlab_dataset_free(ds);
+}
+
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 100;
     int agents = argc > 2 ? atoi(argv[2]) : 1000;
     int offline_only = argc > 3 && strcmp(argv[3], "offline") == 0;
     rlab_err err = {0};
+    /* BENCH_SIM_SCALE=n: the scale run only (0: skip it; default 100000 after the rest) */
+    const char *sc = getenv("BENCH_SIM_SCALE");
+    int scale_n = sc ? atoi(sc) : 100000;
+    if (sc && scale_n > 0 && getenv("BENCH_SIM_SCALE_ONLY")) {
+        scale_run(scale_n, 10);
+        return 0;
+    }
     rlab_world *w = NULL;
     rlab_dataset *ds = NULL;
     if (rlab_world_demo(&w, &ds, &err)) {
@@ -174,51 +370,32 @@ int main(int argc, char **argv)
         unlink(path);
     }
     rmdir(dir);
-    /* openai backend: 50 ms replies, 16 in flight */
+    /* openai backend: the grid of (requests in flight, reply delay) */
     fake_rec_llm *srv = offline_only ? NULL : fake_rec_llm_start();
-    if (srv) {
-        char url[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
-        rlab_llm_config lc = {.backend = "openai",
-                              .base_url = url,
-                              .model = "delay:50",
-                              .api_key = "",
-                              .timeout = 10,
-                              .max_in_flight = 16};
-        rlab_llm *llm = rlab_llm_new(&lc, &err);
-        sim_config c;
-        sim_config_default(&c);
-        c.seed = 2;
-        c.n_agents = 64;
-        c.use_llm = 1;
-        c.checkpoint_every = 0;
-        sim *s = NULL;
-        if (llm && sim_new(&c, ds, w, bpr, NULL, &s, &err) == RLAB_OK &&
-            sim_set_llm(s, llm, &err) == RLAB_OK) {
-            acc a = {0};
-            long r0 = fake_rec_llm_requests(srv);
-            double t0 = rlab_now();
-            int nr = 3;
-            sim_step(s, nr, on_round, &a, NULL, NULL, NULL, &err);
-            double dt = rlab_now() - t0;
-            long req = fake_rec_llm_requests(srv) - r0;
-            double ideal = 16.0 / 0.050;
-            char base[160];
-            snprintf(base, sizeof base,
-                     "{\"ideal\": %.0f, \"agents\": 64, \"rounds\": %d, \"in_flight\": 16, "
-                     "\"delay_ms\": 50}",
-                     ideal, nr);
-            line("openai_requests_per_s", req / dt, "requests/s", base);
-            line("openai_fraction_of_ideal", req / dt / ideal, "ratio", base);
-            line("openai_agent_steps_per_s", 64.0 * nr / dt, "agent-steps/s", base);
-            line("openai_peak_in_flight", fake_rec_llm_peak(srv), "requests", base);
-        } else {
-            fprintf(stderr, "openai: %s\n", err.msg);
+    const char *grid = getenv("BENCH_SIM_LLM");
+    if (!grid || !*grid)
+        grid = "16:50,64:50,16:500,64:500,64:50:mixed,64:50:mixed+step";
+    for (const char *g = grid; srv && g && *g;) {
+        int inflight = 0, delay = 0, used = 0;
+        char opts[32] = "";
+        if (sscanf(g, "%d:%d%n", &inflight, &delay, &used) != 2 || inflight < 1 || delay < 0) {
+            fprintf(stderr, "BENCH_SIM_LLM: expected in_flight:delay_ms[:opts][,...], got '%s'\n",
+                    g);
+            break;
         }
-        sim_free(s);
-        rlab_llm_free(llm);
-        fake_rec_llm_stop(srv);
+        g += used;
+        if (*g == ':') {
+            size_t k = strcspn(g + 1, ",");
+            snprintf(opts, sizeof opts, "%.*s", (int)(k < sizeof opts ? k : sizeof opts - 1),
+                     g + 1);
+            g += 1 + k;
+        }
+        g = *g == ',' ? g + 1 : NULL;
+        openai_run(srv, ds, w, bpr, inflight, delay, opts);
     }
+    fake_rec_llm_stop(srv);
+    if (scale_n > 0)
+        scale_run(scale_n, 10);
     rlab_model_release(bpr);
     rlab_host_free(h);
     rlab_world_free(w);

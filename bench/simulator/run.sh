@@ -3,4 +3,4 @@
 # worker threads only compete with the simulation on a 2-core machine).
 set -eu
 cd "$(dirname "$0")/../.."
-OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} exec build/bench/bench_simulator "$@"
+OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} exec "${RECLAB_BUILD:-build}/bench/bench_simulator" "$@"

@@ -719,11 +719,12 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
     double *act = rlab_malloc((size_t)U * sizeof *act);
     double *cdf = rlab_malloc((size_t)I * sizeof *cdf);
     double *wt = rlab_malloc((size_t)I * sizeof *wt);
-    double *powpop = rlab_malloc((size_t)I * sizeof *powpop);
+    /* pop^pop_power, and pop^(pop_power / 2) for Explorers: computed once, not per user */
+    double *powpop2 = rlab_malloc(2 * (size_t)I * sizeof *powpop2), *powpop = powpop2;
     int32_t *seen = rlab_malloc((size_t)I * sizeof *seen);
     double *gaps = NULL;
     ev *evs = NULL;
-    if (!cnt || !act || !cdf || !wt || !powpop || !seen)
+    if (!cnt || !act || !cdf || !wt || !powpop2 || !seen)
         goto oom;
 
     /* per-user counts: min_per_user plus a lognormal share of the rest, rounded by
@@ -766,11 +767,14 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
         seen[i] = -1;
     const double eps = (double)c->taste_eps;
     int64_t ne = 0;
+    for (int x = 0; x < 2; x++) {
+        double pp = (double)c->pop_power * (x ? 0.5 : 1.0);
+        for (int32_t i = 0; i < I; i++)
+            powpop2[(size_t)x * (size_t)I + (size_t)i] = pow(w->pop[i], pp);
+    }
     for (int32_t u = 0; u < U; u++) {
         int a = w->archetype[u];
-        double pp = (double)c->pop_power * (a == RLAB_ARCH_EXPLORER ? 0.5 : 1.0);
-        for (int32_t i = 0; i < I; i++)
-            powpop[i] = pow(w->pop[i], pp);
+        powpop = powpop2 + (a == RLAB_ARCH_EXPLORER ? (size_t)I : 0);
         /* timeline: start in the first half of the span, exponential gaps scaled to end
          * before t0 + span, strictly increasing */
         int64_t start = c->t0 + (int64_t)floor(rlab_rng_double(r) * 0.5 * (double)c->span);
@@ -858,7 +862,7 @@ done:
     rlab_free(act);
     rlab_free(cdf);
     rlab_free(wt);
-    rlab_free(powpop);
+    rlab_free(powpop2);
     rlab_free(seen);
     rlab_free(gaps);
     rlab_free(evs);

@@ -224,11 +224,25 @@ int rlab_eval_topk(const float *scores, int32_t n, int k, int32_t *items, float 
         /* Later items have higher indices, so they enter only with a strictly greater score
          * than the root: one compare rejects almost every item. NaN compares false. */
         float root = scores[items[0]];
-        for (; i < n; i++) {
-            if (scores[i] > root) {
-                items[0] = i;
-                sift_down(scores, items, m, 0);
-                root = scores[items[0]];
+        while (i < n) {
+            /* A block at a time: one vectorised test whether any item of the block beats
+             * the root (almost never, once the heap holds good items), and the item by item
+             * scan only when one does: the same items enter in the same order. */
+            int32_t end = n - i > 64 ? i + 64 : n;
+            int any = 0;
+#pragma omp simd reduction(| : any)
+            for (int32_t t = i; t < end; t++)
+                any |= scores[t] > root;
+            if (!any) {
+                i = end;
+                continue;
+            }
+            for (; i < end; i++) {
+                if (scores[i] > root) {
+                    items[0] = i;
+                    sift_down(scores, items, m, 0);
+                    root = scores[items[0]];
+                }
             }
         }
     }

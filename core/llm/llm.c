@@ -224,6 +224,7 @@ rlab_llm *rlab_llm_new(const rlab_llm_config *cfg, rlab_err *err)
     rlab_llm *llm = rlab_calloc(1, sizeof *llm);
     if (!llm)
         goto oom;
+    pthread_mutex_init(&llm->idle_mu, NULL);
     llm->kind = kind;
     llm->seed = cfg->seed;
     llm->timeout = cfg->timeout > 0 ? cfg->timeout : 60.0;
@@ -286,6 +287,9 @@ void rlab_llm_free(rlab_llm *llm)
 {
     if (!llm)
         return;
+    if (llm->kind == RLAB_LLM_OPENAI)
+        rlab_llm__openai_release(llm);
+    pthread_mutex_destroy(&llm->idle_mu);
     for (int i = 0; i < llm->n_pol; i++)
         rlab_free(llm->pol[i].task);
     rlab_free(llm->pol);
@@ -613,6 +617,108 @@ int rlab_llm_chat_many(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_llm_
                              results[i].error);
         }
     return RLAB_OK;
+}
+
+/* ---- pipe ---------------------------------------------------------------------------- */
+
+struct rlab_llm_pipe {
+    rlab_llm *llm;
+    rlab_llm__opipe *http; /* openai */
+    /* offline: results computed at submit, delivered in submission order */
+    rlab_llm_result *res;
+    int64_t *tag;
+    int n, head, cap;
+    int delivered; /* results returned (the progress hook's count) */
+};
+
+rlab_llm_pipe *rlab_llm_pipe_new(rlab_llm *llm, rlab_err *err)
+{
+    if (!llm) {
+        rlab_errf(err, RLAB_EINVAL, "llm: pipe needs a handle");
+        return NULL;
+    }
+    rlab_llm_pipe *p = rlab_calloc(1, sizeof *p);
+    if (p)
+        p->llm = llm;
+    if (p && llm->kind == RLAB_LLM_OPENAI && !(p->http = rlab_llm__opipe_new(llm))) {
+        rlab_free(p);
+        p = NULL;
+    }
+    if (!p)
+        rlab_errf(err, RLAB_ENOMEM, "llm: out of memory creating a pipe");
+    return p;
+}
+
+int rlab_llm_pipe_submit(rlab_llm_pipe *p, const rlab_llm_req *req, int64_t tag, rlab_err *err)
+{
+    if (!p || !req)
+        return rlab_errf(err, RLAB_EINVAL, "llm: pipe_submit needs a pipe and a request");
+    if (p->http) {
+        if (rlab_llm__opipe_submit(p->http, req, tag))
+            return rlab_errf(err, RLAB_ENOMEM, "llm: out of memory queueing a request");
+        return RLAB_OK;
+    }
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        rlab_llm_result *r = rlab_realloc(p->res, (size_t)cap * sizeof *r);
+        if (!r)
+            return rlab_errf(err, RLAB_ENOMEM, "llm: out of memory queueing a request");
+        p->res = r;
+        int64_t *t = rlab_realloc(p->tag, (size_t)cap * sizeof *t);
+        if (!t)
+            return rlab_errf(err, RLAB_ENOMEM, "llm: out of memory queueing a request");
+        p->tag = t;
+        p->cap = cap;
+    }
+    if (rlab_llm__cancelled(p->llm)) {
+        result_init(&p->res[p->n]);
+        rlab_llm__fail(p->llm, &p->res[p->n], RLAB_ECANCELED, "llm: cancelled");
+    } else {
+        offline_one(p->llm, req, &p->res[p->n]);
+    }
+    p->tag[p->n++] = tag;
+    return RLAB_OK;
+}
+
+int rlab_llm_pipe_pending(const rlab_llm_pipe *p)
+{
+    if (!p)
+        return 0;
+    return p->http ? rlab_llm__opipe_pending(p->http) : p->n - p->head;
+}
+
+int rlab_llm_pipe_next(rlab_llm_pipe *p, int64_t *tag, rlab_llm_result *res)
+{
+    if (!p || !tag || !res)
+        return 0;
+    if (p->http) {
+        if (!rlab_llm__opipe_next(p->http, tag, res))
+            return 0;
+    } else {
+        if (p->head == p->n)
+            return 0;
+        *tag = p->tag[p->head];
+        *res = p->res[p->head++];
+        if (p->head == p->n)
+            p->head = p->n = 0;
+    }
+    p->delivered++;
+    if (p->llm->progress)
+        p->llm->progress(p->llm->progress_ud, p->delivered,
+                         p->delivered + rlab_llm_pipe_pending(p));
+    return 1;
+}
+
+void rlab_llm_pipe_free(rlab_llm_pipe *p)
+{
+    if (!p)
+        return;
+    rlab_llm__opipe_free(p->http);
+    for (int i = p->head; i < p->n; i++)
+        rlab_llm_result_clear(&p->res[i]);
+    rlab_free(p->res);
+    rlab_free(p->tag);
+    rlab_free(p);
 }
 
 int rlab_llm_chat(rlab_llm *llm, const rlab_llm_req *req, rlab_llm_result *res, rlab_err *err)

@@ -36,10 +36,12 @@
  *
  * Threads. A handle is immutable after setup (create, register policies, set the cancel
  * hook), then rlab_llm_chat / rlab_llm_chat_many may be called from several threads at
- * once; each call runs its own curl multi handle. curl_global_init runs once per process
- * (pthread_once) on the first openai handle; curl_global_cleanup is never called (it is
- * not thread-safe, and the OS reclaims at exit). Policies must be thread-safe if the
- * handle is shared between threads (they get their own per-request RNG).
+ * once; each call (or pipe) runs its own curl multi handle, taken from and given back to a
+ * small mutex-guarded list of idle ones on the handle (keeping their open connections).
+ * curl_global_init runs once per process (pthread_once) on the first openai handle;
+ * curl_global_cleanup is never called (it is not thread-safe, and the OS reclaims at exit).
+ * Policies must be thread-safe if the handle is shared between threads (they get their own
+ * per-request RNG).
  *
  * Errors: bad arguments RLAB_EINVAL; out of memory RLAB_ENOMEM; any network, HTTP or
  * protocol failure (including malformed JSON) RLAB_ENET; no policy RLAB_ENOTFOUND;
@@ -147,6 +149,50 @@ RLAB_API int rlab_llm_chat(rlab_llm *llm, const rlab_llm_req *req, rlab_llm_resu
  * rlab_llm_results_clear. */
 RLAB_API int rlab_llm_chat_many(rlab_llm *llm, const rlab_llm_req *reqs, int n,
                                 rlab_llm_result *results, rlab_err *err);
+
+/* ---- pipelined requests ----------------------------------------------------------------- */
+
+/* A pipe keeps requests in flight while its caller submits more: a caller whose next
+ * request depends on an earlier reply (an agent's next step) submits it as soon as that
+ * reply is back, instead of waiting for a whole batch (rlab_llm_chat_many waits for its
+ * slowest request). Up to max_in_flight requests run at once (openai); the others wait in
+ * submission order. Offline, a request is answered when it is submitted and results come
+ * back in submission order.
+ *
+ *     rlab_llm_pipe *p = rlab_llm_pipe_new(llm, &err);
+ *     for (a = 0; a < n; a++) rlab_llm_pipe_submit(p, &first_req[a], a, &err);
+ *     int64_t a; rlab_llm_result r = {0};
+ *     while (rlab_llm_pipe_next(p, &a, &r)) {        // in completion order
+ *         if (more_to_ask(a, &r)) rlab_llm_pipe_submit(p, &next_req[a], a, &err);
+ *         rlab_llm_result_clear(&r);
+ *     }
+ *     rlab_llm_pipe_free(p);
+ *
+ * Results arrive in completion order (which varies from run to run): a caller that must be
+ * deterministic makes each request depend only on its own chain's earlier replies and
+ * orders its side effects by tag, not by arrival. Connections stay open between pipes and
+ * calls on the same handle. A pipe is used by one thread at a time (several pipes of one
+ * handle may run on different threads). The cancel hook is polled as in chat_many; when it
+ * fires, every unfinished request finishes with RLAB_ECANCELED. The progress hook is called
+ * on each result returned, with (results returned so far, those + the pending ones). */
+typedef struct rlab_llm_pipe rlab_llm_pipe;
+
+/* NULL with err filled (EINVAL without a handle, ENOMEM). */
+RLAB_API rlab_llm_pipe *rlab_llm_pipe_new(rlab_llm *llm, rlab_err *err);
+/* Queue a request; everything in req is copied or used at once (the JSON body is built
+ * now; an offline policy runs now), so req may be freed on return. tag comes back with the
+ * result. RLAB_OK, or RLAB_ENOMEM / RLAB_EINVAL when the request was not queued (a request
+ * that is queued but bad, e.g. without messages, finishes with its error as status). */
+RLAB_API int rlab_llm_pipe_submit(rlab_llm_pipe *p, const rlab_llm_req *req, int64_t tag,
+                                  rlab_err *err);
+/* Requests submitted and not yet returned by rlab_llm_pipe_next. */
+RLAB_API int rlab_llm_pipe_pending(const rlab_llm_pipe *p);
+/* Wait for the next finished request: 1 with *tag and *res filled (res->status says how
+ * it went; clear res with rlab_llm_result_clear), 0 when nothing is pending. */
+RLAB_API int rlab_llm_pipe_next(rlab_llm_pipe *p, int64_t *tag, rlab_llm_result *res);
+/* Free the pipe (NULL ok); requests still in flight are abandoned and their results
+ * dropped. */
+RLAB_API void rlab_llm_pipe_free(rlab_llm_pipe *p);
 
 RLAB_API void rlab_llm_result_clear(rlab_llm_result *res);
 RLAB_API void rlab_llm_results_clear(rlab_llm_result *res, int n);

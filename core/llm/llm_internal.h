@@ -7,9 +7,12 @@
 
 #include "llm/llm.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 
 enum { RLAB_LLM_OFFLINE = 0, RLAB_LLM_OPENAI = 1 };
+/* idle curl multi handles (each with its open connections) kept between calls */
+enum { RLAB_LLM_IDLE_MULTI = 4 };
 
 typedef struct rlab_llm_policy {
     char *task;
@@ -35,6 +38,9 @@ struct rlab_llm {
     void *cancel_ud;
     rlab_llm_progress_fn progress;
     void *progress_ud;
+    pthread_mutex_t idle_mu; /* guards idle / n_idle (calls may run on several threads) */
+    void *idle[RLAB_LLM_IDLE_MULTI];
+    int n_idle;
 };
 
 /* Replace every occurrence of the key in buf (NUL-terminated, capacity cap) by
@@ -52,7 +58,22 @@ void rlab_llm__apply_stop(char *text, const rlab_llm_opts *opts);
 
 /* llm_openai.c */
 int rlab_llm__openai_init(rlab_err *err);
-/* Run n requests over HTTP; fills every results[i]. */
+/* Run n requests over HTTP; fills every results[i] (initialised by the caller). */
 void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_llm_result *results);
+/* Free the idle multi handles (rlab_llm_free). */
+void rlab_llm__openai_release(rlab_llm *llm);
+
+/* The HTTP pipe behind rlab_llm_pipe (llm.h). new: NULL on allocation failure (a failed
+ * curl setup is reported per request). submit: the body is built at once (req is not kept);
+ * RLAB_ENOMEM when the request could not be queued, else RLAB_OK (a bad request is queued
+ * as finished with its error). next: waits for a finished request, moves its result into
+ * *res (the text is the caller's) and returns 1; 0 when nothing is pending. On
+ * cancellation every unfinished request finishes with RLAB_ECANCELED. */
+typedef struct rlab_llm__opipe rlab_llm__opipe;
+rlab_llm__opipe *rlab_llm__opipe_new(rlab_llm *llm);
+int rlab_llm__opipe_submit(rlab_llm__opipe *p, const rlab_llm_req *req, int64_t tag);
+int rlab_llm__opipe_next(rlab_llm__opipe *p, int64_t *tag, rlab_llm_result *res);
+int rlab_llm__opipe_pending(const rlab_llm__opipe *p);
+void rlab_llm__opipe_free(rlab_llm__opipe *p);
 
 #endif

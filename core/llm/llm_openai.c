@@ -1,10 +1,18 @@
 /*
  * core/llm openai backend: POST {base}/v1/chat/completions over libcurl's multi
- * interface. One call = one multi handle; each request is a job that is started when a
- * slot is free (max_in_flight) and its retry time has come, and that, on a 429 / 5xx /
- * connection error / timeout, waits Retry-After (if the server sent one) or
+ * interface. One call (or pipe) = one multi handle at a time; each request is a job that
+ * is started when a slot is free (max_in_flight) and its retry time has come, and that, on
+ * a 429 / 5xx / connection error / timeout, waits Retry-After (if the server sent one) or
  * base * 2^(k-1) * U[0.5, 1) seconds (seeded jitter), capped at backoff_max, before its
  * next attempt. The loop wakes at least every 50 ms to poll the cancel hook.
+ *
+ * The engine is a pipe (rlab_llm__opipe): requests are submitted one at a time while
+ * others are in flight, and results come back as they finish, each with its caller's tag;
+ * rlab_llm_chat_many is a pipe that is filled at once and drained. A multi handle owns
+ * curl's connection cache, so the handle keeps a few idle multi handles between calls
+ * (llm->idle): the next call reuses their open keep-alive connections instead of a TCP
+ * (and TLS) handshake per request, and a server that bounds its connections is not
+ * flooded with new ones.
  *
  * Request bodies are built and replies parsed with json-c; the reply text is
  * choices[0].message.content.
@@ -26,6 +34,9 @@ enum { MAX_BODY = 8 << 20, POLL_MS = 50 };
 
 typedef struct job {
     int state;
+    int64_t tag; /* the caller's tag, returned with the result */
+    int64_t seq; /* submission order */
+    rlab_llm_result res;
     int attempts;
     double t_ready; /* earliest start of the next attempt */
     double t_first; /* first send */
@@ -443,121 +454,256 @@ static void finish_job(rlab_llm *llm, CURLM *multi, job *j, CURLcode rc, rlab_ll
     j->state = JOB_DONE;
 }
 
-void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_llm_result *results)
-{
-    job *jobs = rlab_calloc((size_t)n, sizeof *jobs);
-    CURLM *multi = NULL;
-    struct curl_slist *hdrs = NULL;
-    char *auth = NULL;
-    int done = 0, running = 0;
-    if (!jobs) {
-        for (int i = 0; i < n; i++)
-            rlab_llm__fail(llm, &results[i], RLAB_ENOMEM, "llm: out of memory");
-        return;
-    }
+/* ---- the pipe ------------------------------------------------------------------------- */
 
-    /* per-call jitter stream: seeded, distinct per call */
+struct rlab_llm__opipe {
+    rlab_llm *llm;
+    CURLM *multi;
+    struct curl_slist *hdrs;
+    char *auth;
+    int setup_failed; /* multi or headers missing: every request fails at once */
     rlab_rng jitter;
-    uint64_t call = __atomic_fetch_add(&llm->calls, 1, __ATOMIC_RELAXED);
-    rlab_rng_seed(&jitter, llm->seed ^ (0xA5A5A5A5DEADBEEFull + call * 0x9E3779B97F4A7C15ull));
+    job **all; /* by submission order; NULL once delivered */
+    int64_t n_all, cap_all;
+    int64_t next_fresh; /* first never-started job in `all` */
+    int64_t *doneq;     /* finished jobs (indices into `all`), in finishing order */
+    int64_t n_done, head_done, cap_done;
+    int pending; /* submitted and not delivered */
+    int running; /* transfers in the multi handle */
+    int n_retry; /* jobs waiting for a retry */
+};
 
-    double t0 = rlab_now();
-    for (int i = 0; i < n; i++) {
-        job *j = &jobs[i];
-        j->t_ready = t0;
-        j->t_first = -1;
-        if (rlab_llm__check_req(llm, &reqs[i], &results[i])) {
-            j->state = JOB_DONE;
-            done++;
-            continue;
-        }
-        j->body = build_body(llm, &reqs[i], &j->body_len);
-        if (!j->body) {
-            rlab_llm__fail(llm, &results[i], RLAB_ENOMEM, "llm: out of memory building request");
-            j->state = JOB_DONE;
-            done++;
-        }
+/* Take an idle multi handle (keeping its open connections) or make one. */
+static CURLM *multi_take(rlab_llm *llm)
+{
+    CURLM *m = NULL;
+    pthread_mutex_lock(&llm->idle_mu);
+    if (llm->n_idle > 0)
+        m = llm->idle[--llm->n_idle];
+    pthread_mutex_unlock(&llm->idle_mu);
+    if (!m)
+        m = curl_multi_init();
+    if (m) {
+        curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)llm->max_in_flight);
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)llm->max_in_flight);
     }
-    if (done == n)
-        goto cleanup;
+    return m;
+}
 
-    multi = curl_multi_init();
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *h2 = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
+/* Give a multi handle with no transfers back to the handle's idle list, or free it. */
+static void multi_give(rlab_llm *llm, CURLM *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&llm->idle_mu);
+    int kept = llm->n_idle < RLAB_LLM_IDLE_MULTI;
+    if (kept)
+        llm->idle[llm->n_idle++] = m;
+    pthread_mutex_unlock(&llm->idle_mu);
+    if (!kept)
+        curl_multi_cleanup(m);
+}
+
+void rlab_llm__openai_release(rlab_llm *llm)
+{
+    for (int i = 0; i < llm->n_idle; i++)
+        curl_multi_cleanup(llm->idle[i]);
+    llm->n_idle = 0;
+}
+
+rlab_llm__opipe *rlab_llm__opipe_new(rlab_llm *llm)
+{
+    rlab_llm__opipe *p = rlab_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->llm = llm;
+    /* per-pipe jitter stream: seeded, distinct per call */
+    uint64_t call = __atomic_fetch_add(&llm->calls, 1, __ATOMIC_RELAXED);
+    rlab_rng_seed(&p->jitter, llm->seed ^ (0xA5A5A5A5DEADBEEFull + call * 0x9E3779B97F4A7C15ull));
+    p->multi = multi_take(llm);
+    p->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = p->hdrs ? curl_slist_append(p->hdrs, "Accept: application/json") : NULL;
     struct curl_slist *h3 = h2 ? curl_slist_append(h2, "Expect:") : NULL; /* no 100-continue */
     int hdr_ok = h3 != NULL;
     if (hdr_ok && llm->key) {
         size_t len = strlen(llm->key) + 32;
-        auth = rlab_malloc(len);
-        if (auth)
-            snprintf(auth, len, "Authorization: Bearer %s", llm->key);
-        hdr_ok = auth && curl_slist_append(hdrs, auth) != NULL;
+        p->auth = rlab_malloc(len);
+        if (p->auth)
+            snprintf(p->auth, len, "Authorization: Bearer %s", llm->key);
+        hdr_ok = p->auth && curl_slist_append(p->hdrs, p->auth) != NULL;
     }
-    if (!multi || !hdr_ok) {
-        for (int i = 0; i < n; i++)
-            if (jobs[i].state != JOB_DONE)
-                rlab_llm__fail(llm, &results[i], RLAB_ENOMEM, "llm: out of memory (curl setup)");
-        goto cleanup;
-    }
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)llm->max_in_flight);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)llm->max_in_flight);
+    p->setup_failed = !p->multi || !hdr_ok;
+    return p;
+}
 
-    while (done < n) {
-        if (rlab_llm__cancelled(llm)) {
-            for (int i = 0; i < n; i++)
-                if (jobs[i].state != JOB_DONE) {
-                    stop_job(multi, &jobs[i]);
-                    rlab_llm__fail(llm, &results[i], RLAB_ECANCELED, "llm: cancelled");
-                    results[i].attempts = jobs[i].attempts;
-                    if (jobs[i].t_first >= 0)
-                        results[i].latency = rlab_now() - jobs[i].t_first;
-                    jobs[i].state = JOB_DONE;
-                }
+int rlab_llm__opipe_pending(const rlab_llm__opipe *p) { return p ? p->pending : 0; }
+
+static int push_done(rlab_llm__opipe *p, int64_t idx)
+{
+    if (p->n_done == p->cap_done) {
+        int64_t cap = p->cap_done ? 2 * p->cap_done : 64;
+        int64_t *q = rlab_realloc(p->doneq, (size_t)cap * sizeof *q);
+        if (!q)
+            return -1;
+        p->doneq = q;
+        p->cap_done = cap;
+    }
+    p->doneq[p->n_done++] = idx;
+    return 0;
+}
+
+int rlab_llm__opipe_submit(rlab_llm__opipe *p, const rlab_llm_req *req, int64_t tag)
+{
+    if (p->n_all == p->cap_all) {
+        int64_t cap = p->cap_all ? 2 * p->cap_all : 64;
+        job **a = rlab_realloc(p->all, (size_t)cap * sizeof *a);
+        if (!a)
+            return RLAB_ENOMEM;
+        p->all = a;
+        p->cap_all = cap;
+    }
+    /* reserve the done-queue slot now, so finishing a job never needs memory */
+    if (p->n_done + p->pending + 1 > p->cap_done) {
+        int64_t cap = p->cap_done ? 2 * p->cap_done : 64;
+        while (cap < p->n_done + p->pending + 1)
+            cap *= 2;
+        int64_t *q = rlab_realloc(p->doneq, (size_t)cap * sizeof *q);
+        if (!q)
+            return RLAB_ENOMEM;
+        p->doneq = q;
+        p->cap_done = cap;
+    }
+    job *j = rlab_calloc(1, sizeof *j);
+    if (!j)
+        return RLAB_ENOMEM;
+    j->tag = tag;
+    j->seq = p->n_all;
+    j->t_first = -1;
+    j->state = JOB_WAIT;
+    j->res.prompt_tokens = j->res.completion_tokens = -1;
+    p->all[p->n_all++] = j;
+    p->pending++;
+    int bad = 0;
+    if (rlab_llm__check_req(p->llm, req, &j->res)) {
+        bad = 1;
+    } else if (p->setup_failed) {
+        rlab_llm__fail(p->llm, &j->res, RLAB_ENOMEM, "llm: out of memory (curl setup)");
+        bad = 1;
+    } else {
+        j->body = build_body(p->llm, req, &j->body_len);
+        if (!j->body) {
+            rlab_llm__fail(p->llm, &j->res, RLAB_ENOMEM, "llm: out of memory building request");
+            bad = 1;
+        }
+    }
+    if (bad) {
+        j->state = JOB_DONE;
+        push_done(p, j->seq); /* room reserved above */
+    }
+    return RLAB_OK;
+}
+
+/* Finish job j as cancelled. */
+static void cancel_job(rlab_llm__opipe *p, job *j)
+{
+    if (j->state == JOB_RUNNING)
+        p->running--;
+    if (j->state == JOB_WAIT && j->attempts > 0)
+        p->n_retry--;
+    stop_job(p->multi, j);
+    rlab_llm__fail(p->llm, &j->res, RLAB_ECANCELED, "llm: cancelled");
+    j->res.attempts = j->attempts;
+    if (j->t_first >= 0)
+        j->res.latency = rlab_now() - j->t_first;
+    j->state = JOB_DONE;
+    push_done(p, j->seq);
+}
+
+/* Start due jobs: retries whose time has come (in submission order), then fresh ones. */
+static void start_due(rlab_llm__opipe *p)
+{
+    rlab_llm *llm = p->llm;
+    double now = rlab_now();
+    for (int64_t i = 0; p->n_retry > 0 && i < p->next_fresh && p->running < llm->max_in_flight;
+         i++) {
+        job *j = p->all[i];
+        if (!j || j->state != JOB_WAIT || j->t_ready > now)
+            continue;
+        p->n_retry--;
+        if (start_job(llm, p->multi, p->hdrs, j)) {
+            rlab_llm__fail(llm, &j->res, RLAB_ENOMEM, "llm: cannot start a transfer");
+            j->state = JOB_DONE;
+            push_done(p, j->seq);
+            continue;
+        }
+        p->running++;
+    }
+    while (p->next_fresh < p->n_all && p->running < llm->max_in_flight) {
+        job *j = p->all[p->next_fresh++];
+        if (!j || j->state != JOB_WAIT)
+            continue;
+        j->t_first = now;
+        if (start_job(llm, p->multi, p->hdrs, j)) {
+            rlab_llm__fail(llm, &j->res, RLAB_ENOMEM, "llm: cannot start a transfer");
+            j->state = JOB_DONE;
+            push_done(p, j->seq);
+            continue;
+        }
+        p->running++;
+    }
+}
+
+/* One turn of the engine: start what is due, move the transfers, collect the finished. */
+static void pump(rlab_llm__opipe *p)
+{
+    start_due(p);
+    int still = 0;
+    curl_multi_perform(p->multi, &still);
+    CURLMsg *m;
+    int q;
+    while ((m = curl_multi_info_read(p->multi, &q)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        job *j = (job *)(void *)priv;
+        CURLcode rc = m->data.result; /* read before the handle is removed */
+        p->running--;
+        finish_job(p->llm, p->multi, j, rc, &j->res, &p->jitter);
+        if (j->state == JOB_DONE)
+            push_done(p, j->seq);
+        else
+            p->n_retry++;
+    }
+    /* a finished transfer frees a slot: start the next one before anyone waits */
+    if (p->running < p->llm->max_in_flight)
+        start_due(p);
+}
+
+int rlab_llm__opipe_next(rlab_llm__opipe *p, int64_t *tag, rlab_llm_result *res)
+{
+    if (!p || p->pending == 0)
+        return 0;
+    while (p->head_done == p->n_done) {
+        if (rlab_llm__cancelled(p->llm)) {
+            for (int64_t i = 0; i < p->n_all; i++)
+                if (p->all[i] && p->all[i]->state != JOB_DONE)
+                    cancel_job(p, p->all[i]);
             break;
         }
-        /* start due jobs in request order (fresh ones and retries alike) */
-        double now = rlab_now();
-        for (int i = 0; i < n && running < llm->max_in_flight; i++) {
-            job *j = &jobs[i];
-            if (j->state != JOB_WAIT || j->t_ready > now)
-                continue;
-            if (j->t_first < 0)
-                j->t_first = now;
-            if (start_job(llm, multi, hdrs, j)) {
-                rlab_llm__fail(llm, &results[i], RLAB_ENOMEM, "llm: cannot start a transfer");
-                j->state = JOB_DONE;
-                done++;
-                continue;
-            }
-            running++;
-        }
-        int still = 0, done0 = done;
-        curl_multi_perform(multi, &still);
-        CURLMsg *m;
-        int q;
-        while ((m = curl_multi_info_read(multi, &q)) != NULL) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            char *priv = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-            job *j = (job *)(void *)priv;
-            CURLcode rc = m->data.result; /* read before the handle is removed */
-            running--;
-            finish_job(llm, multi, j, rc, &results[j - jobs], &jitter);
-            if (j->state == JOB_DONE)
-                done++;
-        }
-        if (done > done0 && llm->progress)
-            llm->progress(llm->progress_ud, done, n);
-        if (done == n)
+        pump(p);
+        if (p->head_done < p->n_done)
             break;
-        /* sleep until a transfer progresses, the next job is due, or the cancel poll */
+        /* sleep until a transfer progresses, the next retry is due, or the cancel poll */
         int wait_ms = POLL_MS;
-        if (running < llm->max_in_flight) {
+        if (p->n_retry > 0 && p->running < p->llm->max_in_flight) {
             double next_ready = -1;
-            for (int i = 0; i < n; i++)
-                if (jobs[i].state == JOB_WAIT && (next_ready < 0 || jobs[i].t_ready < next_ready))
-                    next_ready = jobs[i].t_ready;
+            for (int64_t i = 0; i < p->n_all; i++) {
+                job *j = p->all[i];
+                if (j && j->state == JOB_WAIT && j->attempts > 0 &&
+                    (next_ready < 0 || j->t_ready < next_ready))
+                    next_ready = j->t_ready;
+            }
             if (next_ready >= 0) {
                 double ms = (next_ready - rlab_now()) * 1000.0;
                 if (ms < wait_ms)
@@ -565,24 +711,76 @@ void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_l
             }
         }
         if (wait_ms > 0)
-            curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+            curl_multi_poll(p->multi, NULL, 0, wait_ms, NULL);
     }
+    int64_t idx = p->doneq[p->head_done++];
+    job *j = p->all[idx];
+    p->all[idx] = NULL;
+    *tag = j->tag;
+    *res = j->res; /* the text moves to the caller */
+    rlab_free(j->body);
+    rlab_free(j->resp);
+    rlab_free(j);
+    p->pending--;
+    if (p->pending == 0) { /* all delivered: start the arrays again */
+        p->n_all = p->next_fresh = 0;
+        p->n_done = p->head_done = 0;
+        p->n_retry = 0;
+    }
+    return 1;
+}
 
-cleanup:
-    for (int i = 0; i < n; i++) {
-        if (multi)
-            stop_job(multi, &jobs[i]);
-        rlab_free(jobs[i].body);
-        rlab_free(jobs[i].resp);
+void rlab_llm__opipe_free(rlab_llm__opipe *p)
+{
+    if (!p)
+        return;
+    for (int64_t i = 0; i < p->n_all; i++) {
+        job *j = p->all[i];
+        if (!j)
+            continue;
+        if (p->multi)
+            stop_job(p->multi, j);
+        rlab_free(j->res.text);
+        rlab_free(j->body);
+        rlab_free(j->resp);
+        rlab_free(j);
     }
-    if (multi)
-        curl_multi_cleanup(multi);
-    curl_slist_free_all(hdrs);
-    if (auth) {
-        volatile char *a = auth;
+    rlab_free(p->all);
+    rlab_free(p->doneq);
+    /* a multi handle whose transfers were all removed keeps its idle connections */
+    multi_give(p->llm, p->multi);
+    curl_slist_free_all(p->hdrs);
+    if (p->auth) {
+        volatile char *a = p->auth;
         for (size_t i = 0; a[i]; i++)
             a[i] = 0;
-        rlab_free(auth);
+        rlab_free(p->auth);
     }
-    rlab_free(jobs);
+    rlab_free(p);
+}
+
+void rlab_llm__openai_run(rlab_llm *llm, const rlab_llm_req *reqs, int n, rlab_llm_result *results)
+{
+    rlab_llm__opipe *p = rlab_llm__opipe_new(llm);
+    int i = 0;
+    for (; p && i < n; i++)
+        if (rlab_llm__opipe_submit(p, &reqs[i], i))
+            break;
+    if (!p || i < n) {
+        /* out of memory queueing: the requests not queued fail, the queued ones run */
+        for (int k = i; k < n; k++)
+            rlab_llm__fail(llm, &results[k], RLAB_ENOMEM, "llm: out of memory");
+        if (!p)
+            return;
+    }
+    int done = 0;
+    int64_t tag;
+    rlab_llm_result r;
+    while (rlab_llm__opipe_next(p, &tag, &r)) {
+        results[tag] = r;
+        done++;
+        if (llm->progress)
+            llm->progress(llm->progress_ud, done + (n - i), n);
+    }
+    rlab_llm__opipe_free(p);
 }

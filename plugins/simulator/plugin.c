@@ -386,7 +386,8 @@ static void llm_metrics(rlab_ctx *ctx, const sim_stats *st)
         }
 }
 
-/* Progress per language-model reply, from rlab_llm_chat_many (on the step's thread). */
+/* Progress per language-model reply, from rlab_llm_chat_many and the round's pipe (on the
+ * step's thread). */
 static void on_llm_progress(void *ud, int done, int n)
 {
     simw *w = ud;

@@ -779,6 +779,30 @@ static const char retry_msg[] =
     "\nYour previous answer could not be parsed. Answer with exactly one of the tagged "
     "formats above and nothing else.";
 
+/* The offline answer for d (its prompt was `prompt`), through the llm's offline registry
+ * (the registered "recagent.*" policy), else the C policy; marked as a fallback. */
+static void fallback_one(sim *s, sim_dec *d, const char *prompt)
+{
+    rlab_llm_msg mm[2] = {{"system", sys_msg}, {"user", prompt}};
+    rlab_llm_req rq = {.task = task_of(d->type), .msgs = mm, .n_msgs = 2, .ctx = d};
+    rlab_llm_result r1 = {0};
+    rlab_err e = {0};
+    int ok = rlab_llm_chat_offline(s->llm, &rq, &r1, &e) == RLAB_OK && r1.text &&
+             sim_parse(s, d, r1.text) == 0;
+    rlab_llm_result_clear(&r1);
+    if (!ok) {
+        if (d->type == SIM_D_INTERVIEW) {
+            char *ans = sim_offline_answer(s, d->agent, d->text ? d->text : "");
+            rlab_free(d->text);
+            d->text = ans;
+        } else {
+            sim_policy(s, d);
+        }
+    }
+    d->by = SIM_BY_FALLBACK;
+    s->acc_llm_fallbacks++;
+}
+
 int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
 {
     if (n <= 0)
@@ -867,33 +891,97 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
         }
     }
     /* what is still pending: the offline policy, through the llm's offline registry */
-    for (int i = 0; i < n; i++) {
-        if (!pend[i])
-            continue;
-        rlab_llm_msg mm[2] = {{"system", sys_msg}, {"user", prompt[i]}};
-        rlab_llm_req rq = {.task = task_of(d[i].type), .msgs = mm, .n_msgs = 2, .ctx = &d[i]};
-        rlab_llm_result r1 = {0};
-        rlab_err e = {0};
-        int ok = rlab_llm_chat_offline(s->llm, &rq, &r1, &e) == RLAB_OK && r1.text &&
-                 sim_parse(s, &d[i], r1.text) == 0;
-        rlab_llm_result_clear(&r1);
-        if (!ok) {
-            if (d[i].type == SIM_D_INTERVIEW) {
-                char *ans = sim_offline_answer(s, d[i].agent, d[i].text ? d[i].text : "");
-                rlab_free(d[i].text);
-                d[i].text = ans;
-            } else {
-                sim_policy(s, &d[i]);
-            }
-        }
-        d[i].by = SIM_BY_FALLBACK;
-        s->acc_llm_fallbacks++;
-    }
+    for (int i = 0; i < n; i++)
+        if (pend[i])
+            fallback_one(s, &d[i], prompt[i]);
 done:
     for (int i = 0; prompt && i < n; i++)
         rlab_free(prompt[i]);
     rlab_free(prompt), rlab_free(msgs), rlab_free(reqs), rlab_free(res), rlab_free(pend);
     return rc;
+}
+
+/* ---- pipelined decisions ------------------------------------------------------------------ */
+
+/* Submit q's prompt for d (with the retry note after the first ask). */
+static int ask_submit(sim *s, rlab_llm_pipe *p, sim_dec *d, sim_ask *q, int64_t tag, rlab_err *err)
+{
+    if (q->attempt > 0) {
+        size_t l = strlen(q->prompt);
+        char *np = rlab_realloc(q->prompt, l + sizeof retry_msg);
+        if (np) {
+            memcpy(np + l, retry_msg, sizeof retry_msg);
+            q->prompt = np;
+        }
+    }
+    rlab_llm_msg m[2] = {{"system", sys_msg}, {"user", q->prompt}};
+    rlab_llm_req rq = {.task = task_of(d->type),
+                       .msgs = m,
+                       .n_msgs = 2,
+                       .opts = {.temperature = 0.0, .max_tokens = 256},
+                       .ctx = d};
+    int rc = rlab_llm_pipe_submit(p, &rq, tag, err);
+    if (rc == RLAB_OK) {
+        q->attempt++;
+        q->state = SIM_ASK_WAIT;
+        s->acc_llm_calls++;
+    }
+    return rc;
+}
+
+int sim_ask_start(sim *s, rlab_llm_pipe *p, sim_dec *d, sim_ask *q, int64_t tag, rlab_err *err)
+{
+    *q = (sim_ask){0};
+    q->prompt = sim_prompt(s, d);
+    if (!q->prompt)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    s->acc_llm_decisions++;
+    if (s->llm_down) {
+        q->state = SIM_ASK_FALLBACK;
+        return RLAB_OK;
+    }
+    return ask_submit(s, p, d, q, tag, err);
+}
+
+int sim_ask_reply(sim *s, rlab_llm_pipe *p, sim_dec *d, sim_ask *q, int64_t tag,
+                  const rlab_llm_result *r, rlab_err *err)
+{
+    if (r->status == RLAB_ECANCELED)
+        return rlab_errf(err, RLAB_ECANCELED, "%s", r->error);
+    if (r->status != RLAB_OK || !r->text) {
+        note_error(s, r->status != RLAB_OK ? error_kind(r) : SIM_LLM_PROTOCOL,
+                   r->status != RLAB_OK ? r->error : "llm: a reply without text");
+        /* a dead server: after a run of failures the round's later decisions fall back
+         * without asking (sim_decide's rule, with a run instead of a whole batch) */
+        if (++s->llm_fail_run >= SIM_LLM_DOWN_RUN)
+            s->llm_down = 1;
+        q->state = SIM_ASK_FALLBACK;
+        return RLAB_OK;
+    }
+    s->llm_fail_run = 0;
+    if (sim_parse(s, d, r->text) == 0) {
+        d->by = SIM_BY_LLM;
+        q->state = SIM_ASK_DONE;
+        return RLAB_OK;
+    }
+    note_unparsable(s, task_of(d->type), r->text);
+    if (q->attempt > s->cfg.llm_retries || s->llm_down) {
+        q->state = SIM_ASK_FALLBACK;
+        return RLAB_OK;
+    }
+    return ask_submit(s, p, d, q, tag, err);
+}
+
+void sim_ask_fallback(sim *s, sim_dec *d, sim_ask *q)
+{
+    fallback_one(s, d, q->prompt);
+    q->state = SIM_ASK_DONE;
+}
+
+void sim_ask_clear(sim_ask *q)
+{
+    rlab_free(q->prompt);
+    q->prompt = NULL;
 }
 
 /* ---- the interview -------------------------------------------------------------------------- */

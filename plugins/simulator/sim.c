@@ -18,6 +18,7 @@
 #define SIM_INTERNAL
 #include "sim.h"
 
+#include "base/mpi.h"
 #include "eval/lists.h"
 #include "llm/llm.h"
 
@@ -1227,8 +1228,21 @@ static int push_x(sim *s, int32_t a, int32_t item)
     return RLAB_OK;
 }
 
-/* Agent a watches item: history, busy, genre counts, satisfaction. */
-static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat, double *chance)
+/* The part of a watch whose order across agents matters: the satisfaction sums (floating
+ * point) and the interaction log. */
+static void watch_global(sim *s, int32_t a, int32_t item, double *sat, double *chance)
+{
+    if (s->world) {
+        *sat += (double)sim_true_affinity(s, a, item);
+        *chance += (double)s->chance_aff[a];
+    }
+    push_x(s, a, item);
+}
+
+/* Agent a watches item: history, busy, genre counts (a's own state), then the shared part
+ * unless `defer` (the pipelined visits replay it in a fixed order, visits_replay). */
+static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat, double *chance,
+                     int defer)
 {
     sim_agent *ag = &s->agents[a];
     ag->watched[ag->watched_pos] = item; /* the title, not its characters (RecAgent bug) */
@@ -1243,11 +1257,8 @@ static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat
     for (int32_t k = 0; k < s->G; k++)
         gc[k] += g[k];
     st->watches++;
-    if (s->world) {
-        *sat += (double)sim_true_affinity(s, a, item);
-        *chance += (double)s->chance_aff[a];
-    }
-    push_x(s, a, item);
+    if (!defer)
+        watch_global(s, a, item, sat, chance);
 }
 
 /* Mean true affinity of a uniformly random item for agent a (the chance level). */
@@ -1380,7 +1391,21 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
     }
     if (m == k) {
         float root = hv[0];
+        int32_t end = i;
         for (; i < n; i++) {
+            if (i == end && n - i >= 32) {
+                /* 32 scores at a time: one test whether any beats the root (a fixed-length
+                 * loop the compiler vectorises), else the whole block is skipped; the
+                 * item-by-item scan below is unchanged */
+                end = i + 32;
+                int any = 0;
+                for (int t = 0; t < 32; t++)
+                    any |= sc[i + t] > root;
+                if (!any) {
+                    i = end - 1;
+                    continue;
+                }
+            }
             float v = sc[i];
             /* the score first (it fails for almost every item, and for NaN); a later index
              * with an equal score never beats the root */
@@ -1525,8 +1550,23 @@ typedef struct visit_state {
     int np;
     int from_search, searched, done, watched_rank;
     int32_t watched;
-    jw out; /* the visit event's payload, in s->visit_buf */
+    int step, watched_step; /* pipelined: the next step to decide; the step of the watch */
+    jw out;                 /* the visit event's payload, in s->visit_buf */
 } visit_state;
+
+/* Pipelined visits: an exposure recorded at `step` of visit j, replayed in (step, j) order,
+ * the order the step-by-step loop records them in. */
+typedef struct expo_rec {
+    int32_t step, j;
+    int np;
+    int32_t page[SIM_MAX_PAGE];
+} expo_rec;
+
+typedef struct expo_log {
+    expo_rec *r;
+    int64_t n, cap;
+    int oom;
+} expo_log;
 
 /* The round's visit scratch, sized once: a visit payload holds its header, max_steps steps
  * of at most page_size items (11 characters each) and ~110 characters of fields, and the
@@ -1556,6 +1596,33 @@ static void record_exposure(sim *s, int32_t a, int first, const visit_state *v, 
     st->impressions += v->np;
 }
 
+/* record_exposure of a later page (first = 0), now or, with a log, at the replay. */
+static void log_exposure(sim *s, int32_t a, int32_t j, const visit_state *v, sim_stats *st,
+                         expo_log *lg)
+{
+    if (!lg) {
+        record_exposure(s, a, 0, v, st);
+        return;
+    }
+    if (v->from_search || v->np == 0)
+        return;
+    if (lg->n == lg->cap) {
+        int64_t cap = lg->cap ? 2 * lg->cap : 256;
+        expo_rec *r = rlab_realloc(lg->r, (size_t)cap * sizeof *r);
+        if (!r) {
+            lg->oom = 1;
+            return;
+        }
+        lg->r = r;
+        lg->cap = cap;
+    }
+    expo_rec *e = &lg->r[lg->n++];
+    e->step = v->step;
+    e->j = j;
+    e->np = v->np;
+    memcpy(e->page, v->page, (size_t)v->np * sizeof(int32_t));
+}
+
 /* The offline feeling line (sim_policy_reply's FEEL text after its tag), truncated as that
  * reply is (400-byte line). */
 static void offline_feeling(const sim *s, const sim_dec *f, char *out, size_t n)
@@ -1581,8 +1648,8 @@ static void offline_feeling(const sim *s, const sim_dec *f, char *out, size_t n)
     jw_raw(&w, tmp, l.len);
 }
 
-static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
-                      double *chance, rlab_err *err)
+/* Start the visits of the round: score the visitors, first pages, event headers. */
+static int visits_begin(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, rlab_err *err)
 {
     int rc = score_visitors(s, vis, nv, err);
     if (rc)
@@ -1593,6 +1660,8 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         int32_t a = vis[j];
         v->from_search = v->searched = v->done = 0;
         v->watched = -1;
+        v->step = 0;
+        v->watched_step = -1;
         v->out = (jw){s->visit_buf + (size_t)j * s->visit_cap, 0, s->visit_cap};
         v->np = next_page(s, a, v->page);
         jw_lit(&v->out, "{\"action\":\"recommender\",\"by\":\"");
@@ -1603,99 +1672,131 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             v->done = 1;
         st->visits++;
     }
-    sim_dec *d = s->vdecs;
-    int32_t *who = s->vwho;
-    for (int step = 0; step < s->cfg.max_steps && rc == RLAB_OK; step++) {
-        int nd = 0;
-        for (int32_t j = 0; j < nv; j++) {
-            if (vs[j].done)
-                continue;
-            d[nd] = (sim_dec){.agent = vis[j],
-                              .type = SIM_D_PAGE,
-                              .step = step,
-                              .page = vs[j].page,
-                              .npage = vs[j].np,
-                              .searched = vs[j].searched};
-            who[nd++] = j;
+    return RLAB_OK;
+}
+
+/* The page decision of visit j (agent a) for its current step. */
+static sim_dec page_dec(const visit_state *v, int32_t a)
+{
+    return (sim_dec){.agent = a,
+                     .type = SIM_D_PAGE,
+                     .step = v->step,
+                     .page = v->page,
+                     .npage = v->np,
+                     .searched = v->searched};
+}
+
+/* Apply visit j's page decision d (agent a): the step's event, the shown marks, and a watch,
+ * search, next page or leave; then the visit moves to its next step. With lg (pipelined
+ * visits, applied as replies arrive) the effects shared between agents wait for
+ * visits_replay; without, they happen now (step by step, in visiting order). */
+static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stats *st, double *sat,
+                        double *chance, expo_log *lg)
+{
+    visit_state *v = &s->visits[j];
+    jw *o = &v->out;
+    if (v->step > 0)
+        jw_lit(o, ",");
+    jw_lit(o, "{\"page\":[");
+    for (int q = 0; q < v->np; q++) {
+        if (q > 0)
+            jw_lit(o, ",");
+        jw_int(o, v->page[q]);
+    }
+    jw_lit(o, "],\"src\":\"");
+    jw_cstr(o, v->from_search ? "search" : "rec");
+    jw_lit(o, "\",\"by\":\"");
+    jw_cstr(o, by_name(d->by));
+    jw_lit(o, "\",");
+    /* items on a recommended page count as shown from now on */
+    if (!v->from_search)
+        for (int q = 0; q < v->np; q++) {
+            uint8_t *m = s->shown + (size_t)a * (size_t)s->n_items + (size_t)v->page[q];
+            if (*m == 0)
+                *m = 1;
         }
-        if (nd == 0)
-            break;
-        rc = sim_decide_all(s, d, nd, err);
-        for (int k = 0; k < nd && rc == RLAB_OK; k++) {
-            visit_state *v = &vs[who[k]];
-            jw *o = &v->out;
-            int32_t a = vis[who[k]];
-            if (step > 0)
-                jw_lit(o, ",");
-            jw_lit(o, "{\"page\":[");
-            for (int q = 0; q < v->np; q++) {
-                if (q > 0)
-                    jw_lit(o, ",");
-                jw_int(o, v->page[q]);
-            }
-            jw_lit(o, "],\"src\":\"");
-            jw_cstr(o, v->from_search ? "search" : "rec");
-            jw_lit(o, "\",\"by\":\"");
-            jw_cstr(o, by_name(d[k].by));
-            jw_lit(o, "\",");
-            /* items on a recommended page count as shown from now on */
-            if (!v->from_search)
-                for (int q = 0; q < v->np; q++) {
-                    uint8_t *m = s->shown + (size_t)a * (size_t)s->n_items + (size_t)v->page[q];
-                    if (*m == 0)
-                        *m = 1;
-                }
-            int c = d[k].choice;
-            if (c >= 0 && c < v->np) {
-                int32_t it = v->page[c];
-                jw_lit(o, "\"do\":\"buy\",\"k\":");
-                jw_int(o, c + 1);
-                jw_lit(o, ",\"item\":");
-                jw_int(o, it);
-                jw_lit(o, "}");
-                v->watched = it;
-                v->watched_rank = c;
-                if (v->from_search)
-                    st->search_watches++;
-                else
-                    st->rec_watches++;
-                do_watch(s, a, it, st, sat, chance);
-                v->done = 1;
-            } else if (c == SIM_P_SEARCH && d[k].target >= 0) {
-                jw_lit(o, "\"do\":\"search\",\"item\":");
-                jw_int(o, d[k].target);
-                jw_lit(o, "}");
-                st->searches++;
-                v->searched = 1;
-                v->from_search = 1;
-                v->np = s->cfg.page_size;
-                search_page(s, a, d[k].target, v->page, v->np);
-                while (v->np > 0 && v->page[v->np - 1] < 0)
-                    v->np--;
-            } else if (c == SIM_P_NEXT) {
-                jw_lit(o, "\"do\":\"next\"}");
-                v->from_search = 0;
-                v->np = next_page(s, a, v->page);
-                record_exposure(s, a, 0, v, st);
-                if (v->np == 0)
-                    v->done = 1;
-            } else {
-                jw_lit(o, "\"do\":\"leave\"}");
-                v->done = 1;
-            }
+    int c = d->choice;
+    if (c >= 0 && c < v->np) {
+        int32_t it = v->page[c];
+        jw_lit(o, "\"do\":\"buy\",\"k\":");
+        jw_int(o, c + 1);
+        jw_lit(o, ",\"item\":");
+        jw_int(o, it);
+        jw_lit(o, "}");
+        v->watched = it;
+        v->watched_rank = c;
+        v->watched_step = v->step;
+        if (v->from_search)
+            st->search_watches++;
+        else
+            st->rec_watches++;
+        do_watch(s, a, it, st, sat, chance, lg != NULL);
+        v->done = 1;
+    } else if (c == SIM_P_SEARCH && d->target >= 0) {
+        jw_lit(o, "\"do\":\"search\",\"item\":");
+        jw_int(o, d->target);
+        jw_lit(o, "}");
+        st->searches++;
+        v->searched = 1;
+        v->from_search = 1;
+        v->np = s->cfg.page_size;
+        search_page(s, a, d->target, v->page, v->np);
+        while (v->np > 0 && v->page[v->np - 1] < 0)
+            v->np--;
+    } else if (c == SIM_P_NEXT) {
+        jw_lit(o, "\"do\":\"next\"}");
+        v->from_search = 0;
+        v->np = next_page(s, a, v->page);
+        log_exposure(s, a, j, v, st, lg);
+        if (v->np == 0)
+            v->done = 1;
+    } else {
+        jw_lit(o, "\"do\":\"leave\"}");
+        v->done = 1;
+    }
+    v->step++;
+    if (v->step >= s->cfg.max_steps)
+        v->done = 1;
+}
+
+static int expo_cmp(const void *pa, const void *pb)
+{
+    const expo_rec *a = pa, *b = pb;
+    if (a->step != b->step)
+        return a->step < b->step ? -1 : 1;
+    return a->j < b->j ? -1 : a->j > b->j;
+}
+
+/* The shared effects of pipelined visits, in the order the step-by-step loop has them:
+ * step by step, each step in visiting order. */
+static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
+                         double *chance, expo_log *lg, rlab_err *err)
+{
+    if (lg->oom)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    if (lg->n > 1)
+        qsort(lg->r, (size_t)lg->n, sizeof *lg->r, expo_cmp);
+    int64_t e = 0;
+    for (int step = 0; step < s->cfg.max_steps; step++) {
+        for (int32_t j = 0; j < nv; j++)
+            if (s->visits[j].watched_step == step)
+                watch_global(s, vis[j], s->visits[j].watched, sat, chance);
+        for (; e < lg->n && lg->r[e].step == step; e++) {
+            visit_state v = {.np = lg->r[e].np};
+            memcpy(v.page, lg->r[e].page, (size_t)v.np * sizeof(int32_t));
+            record_exposure(s, vis[lg->r[e].j], 0, &v, st);
         }
     }
-    /* feelings of the watchers, then the events and memories */
-    int nf = 0;
-    for (int32_t j = 0; j < nv && rc == RLAB_OK; j++)
-        if (vs[j].watched >= 0) {
-            d[nf] = (sim_dec){.agent = vis[j], .type = SIM_D_FEEL, .item = vs[j].watched};
-            who[nf++] = j;
-        }
-    if (rc == RLAB_OK && nf > 0)
-        rc = sim_decide_all(s, d, nf, err);
+    return RLAB_OK;
+}
+
+/* The end of the visits: each watcher's feeling (d[k] for the k-th watcher in visiting
+ * order), the events and the memories, in visiting order. */
+static void visits_end(sim *s, const int32_t *vis, int32_t nv, sim_dec *d, int nf)
+{
+    visit_state *vs = s->visits;
     int fi = 0;
-    for (int32_t j = 0; j < nv && rc == RLAB_OK; j++) {
+    for (int32_t j = 0; j < nv; j++) {
         visit_state *v = &vs[j];
         int32_t a = vis[j];
         jw_lit(&v->out, "]");
@@ -1753,6 +1854,166 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
         rlab_free(d[k].text);
         d[k].text = NULL;
     }
+}
+
+/* Visits step by step: every visitor's step k is decided (one batch) before any step k+1. */
+static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
+                      double *chance, rlab_err *err)
+{
+    int rc = visits_begin(s, vis, nv, st, err);
+    if (rc)
+        return rc;
+    visit_state *vs = s->visits;
+    sim_dec *d = s->vdecs;
+    int32_t *who = s->vwho;
+    for (int step = 0; step < s->cfg.max_steps && rc == RLAB_OK; step++) {
+        int nd = 0;
+        for (int32_t j = 0; j < nv; j++) {
+            if (vs[j].done)
+                continue;
+            d[nd] = page_dec(&vs[j], vis[j]);
+            who[nd++] = j;
+        }
+        if (nd == 0)
+            break;
+        rc = sim_decide_all(s, d, nd, err);
+        for (int k = 0; k < nd && rc == RLAB_OK; k++)
+            visit_apply(s, who[k], vis[who[k]], &d[k], st, sat, chance, NULL);
+    }
+    /* feelings of the watchers, then the events and memories */
+    int nf = 0;
+    for (int32_t j = 0; j < nv && rc == RLAB_OK; j++)
+        if (vs[j].watched >= 0) {
+            d[nf] = (sim_dec){.agent = vis[j], .type = SIM_D_FEEL, .item = vs[j].watched};
+            who[nf++] = j;
+        }
+    if (rc == RLAB_OK && nf > 0)
+        rc = sim_decide_all(s, d, nf, err);
+    if (rc == RLAB_OK)
+        visits_end(s, vis, nv, d, nf);
+    else
+        for (int k = 0; k < nf; k++) {
+            rlab_free(d[k].text);
+            d[k].text = NULL;
+        }
+    return rc;
+}
+
+/* Pipelined visits and social decisions (the openai backend): every visitor's chain of
+ * decisions (page step 0, 1, ..., then the feeling after a watch) and every social agent's
+ * decision are in flight at once through one rlab_llm_pipe; an agent's next request is
+ * sent as soon as its previous reply is back, so no agent waits for another's slow reply
+ * (sim_decide batches wait for their slowest request, then the next step's batch starts
+ * with the slots half empty). Deterministic whatever the order replies arrive in: a
+ * prompt reads only its own agent's state; the effects shared between agents (exposure and
+ * interaction logs, satisfaction sums) are replayed in the step-by-step order
+ * (visits_replay); social replies are parsed on arrival but their fallbacks, which read who
+ * is watching, and their effects come after the visits, in activity order, as before. So
+ * the round is the same as run_visits + sim_decide(social) would make it.
+ *
+ * Tags: visit j's decisions are j, social decision k is nv + k. soc[nsoc] are the social
+ * decisions (decided on return); feel[] gets one per watcher in visiting order. */
+static int run_visits_pipe(sim *s, const int32_t *vis, int32_t nv, sim_dec *soc, int nsoc,
+                           sim_stats *st, double *sat, double *chance, rlab_err *err)
+{
+    int rc = visits_begin(s, vis, nv, st, err);
+    if (rc)
+        return rc;
+    rlab_llm_pipe *p = rlab_llm_pipe_new(s->llm, err);
+    sim_ask *q = rlab_calloc((size_t)nv + (size_t)nsoc + 1, sizeof *q);
+    sim_dec *cur = rlab_calloc((size_t)nv + 1, sizeof *cur); /* visit j's decision in flight */
+    expo_log lg = {0};
+    if (!p || !q || !cur) {
+        rc = p ? rlab_errf(err, RLAB_ENOMEM, "out of memory") : err->code;
+        goto done;
+    }
+    visit_state *vs = s->visits;
+    /* ask visit j's next decision (its page step, or its feeling after a watch), settling
+     * fallbacks at once (a page or feeling fallback reads only the agent's own state) */
+    for (int32_t j = 0; j < nv + nsoc && rc == RLAB_OK; j++) {
+        if (j >= nv) {
+            rc = sim_ask_start(s, p, &soc[j - nv], &q[j], j, err);
+            continue;
+        }
+        if (vs[j].done)
+            continue;
+        cur[j] = page_dec(&vs[j], vis[j]);
+        rc = sim_ask_start(s, p, &cur[j], &q[j], j, err);
+        while (rc == RLAB_OK && q[j].state == SIM_ASK_FALLBACK) {
+            /* the server is down: the whole visit falls back now */
+            sim_ask_fallback(s, &cur[j], &q[j]);
+            visit_apply(s, j, vis[j], &cur[j], st, sat, chance, &lg);
+            sim_ask_clear(&q[j]);
+            if (vs[j].done) {
+                if (vs[j].watched >= 0) {
+                    cur[j] = (sim_dec){.agent = vis[j], .type = SIM_D_FEEL, .item = vs[j].watched};
+                    rc = sim_ask_start(s, p, &cur[j], &q[j], j, err);
+                    if (rc == RLAB_OK && q[j].state == SIM_ASK_FALLBACK)
+                        sim_ask_fallback(s, &cur[j], &q[j]);
+                }
+                break;
+            }
+            cur[j] = page_dec(&vs[j], vis[j]);
+            rc = sim_ask_start(s, p, &cur[j], &q[j], j, err);
+        }
+    }
+    int64_t tag;
+    rlab_llm_result r = {0};
+    while (rc == RLAB_OK && rlab_llm_pipe_next(p, &tag, &r)) {
+        int32_t j = (int32_t)tag;
+        sim_dec *d = j < nv ? &cur[j] : &soc[j - nv];
+        rc = sim_ask_reply(s, p, d, &q[j], tag, &r, err);
+        rlab_llm_result_clear(&r);
+        if (rc || j >= nv || q[j].state == SIM_ASK_WAIT)
+            continue; /* social decisions settle after the visits; a re-ask is in flight */
+        /* visit j's decision is in: apply it, then ask its next one */
+        for (;;) {
+            if (q[j].state == SIM_ASK_FALLBACK)
+                sim_ask_fallback(s, d, &q[j]);
+            sim_ask_clear(&q[j]);
+            if (d->type == SIM_D_FEEL)
+                break; /* the visit's last decision */
+            visit_apply(s, j, vis[j], d, st, sat, chance, &lg);
+            if (vs[j].done && vs[j].watched < 0)
+                break;
+            if (vs[j].done)
+                *d = (sim_dec){.agent = vis[j], .type = SIM_D_FEEL, .item = vs[j].watched};
+            else
+                *d = page_dec(&vs[j], vis[j]);
+            rc = sim_ask_start(s, p, d, &q[j], j, err);
+            if (rc || q[j].state != SIM_ASK_FALLBACK)
+                break;
+        }
+    }
+    if (rc)
+        goto done;
+    /* the social decisions that did not parse: the offline policy, in activity order */
+    for (int k = 0; k < nsoc; k++) {
+        if (q[nv + k].state == SIM_ASK_FALLBACK)
+            sim_ask_fallback(s, &soc[k], &q[nv + k]);
+        sim_ask_clear(&q[nv + k]);
+    }
+    rc = visits_replay(s, vis, nv, st, sat, chance, &lg, err);
+    if (rc)
+        goto done;
+    /* the feelings, packed in visiting order for visits_end */
+    int nf = 0;
+    sim_dec *fd = s->vdecs;
+    for (int32_t j = 0; j < nv; j++)
+        if (vs[j].watched >= 0) {
+            fd[nf++] = cur[j];
+            cur[j].text = NULL;
+        }
+    visits_end(s, vis, nv, fd, nf);
+done:
+    rlab_llm_pipe_free(p);
+    for (int32_t j = 0; q && j < nv + nsoc; j++)
+        sim_ask_clear(&q[j]);
+    for (int32_t j = 0; cur && j < nv; j++)
+        rlab_free(cur[j].text);
+    rlab_free(q);
+    rlab_free(cur);
+    rlab_free(lg.r);
     return rc;
 }
 
@@ -1990,16 +2251,36 @@ static int one_round(sim *s, rlab_err *err)
         if (c == SIM_A_REC)
             s->watch_list[nv++] = a;
     }
-    /* 3. recommender visits */
-    rc = run_visits(s, s->watch_list, nv, &st, &sat, &chance, err);
-    if (rc)
+    /* 3. recommender visits; pipelined with the social decisions (the openai backend; under
+     * MPI the step batches instead, whose decisions sim_decide_all shards over the ranks) */
+    int pipelined = s->llm && s->cfg.use_llm && !s->cfg.llm_step_batches && rlab_mpi_size() == 1;
+    sim_dec *sd = s->vdecs; /* free again after run_visits, which released its texts */
+    if (pipelined) {
+        for (int32_t k = 0; k < na; k++)
+            nsoc += (s->action[s->active[k]] & 15) == SIM_A_SOCIAL;
+        sd = rlab_calloc((size_t)nsoc + 1, sizeof *sd);
+        if (!sd)
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        nsoc = 0;
+        for (int32_t k = 0; k < na; k++)
+            if ((s->action[s->active[k]] & 15) == SIM_A_SOCIAL)
+                sd[nsoc++] = (sim_dec){.agent = s->active[k], .type = SIM_D_SOCIAL};
+        rc = run_visits_pipe(s, s->watch_list, nv, sd, nsoc, &st, &sat, &chance, err);
+    } else {
+        rc = run_visits(s, s->watch_list, nv, &st, &sat, &chance, err);
+    }
+    if (rc) {
+        for (int32_t k = 0; pipelined && k < nsoc; k++)
+            rlab_free(sd[k].text);
+        if (pipelined)
+            rlab_free(sd);
         return rc;
+    }
     /* 4. social actions, in the activity order */
-    sim_dec *sd = s->vdecs; /* free again: run_visits released its texts */
     for (int32_t k = 0; k < na; k++) {
         int32_t a = s->active[k];
         int c = s->action[a] & 15;
-        if (c == SIM_A_SOCIAL)
+        if (c == SIM_A_SOCIAL && !pipelined)
             sd[nsoc++] = (sim_dec){.agent = a, .type = SIM_D_SOCIAL};
         else if (c == SIM_A_NOTHING) {
             st.nothing++;
@@ -2010,7 +2291,8 @@ static int one_round(sim *s, rlab_err *err)
             sim_emit(s, a, "nothing", s->buf);
         }
     }
-    rc = sim_decide_all(s, sd, nsoc, err);
+    if (!pipelined)
+        rc = sim_decide_all(s, sd, nsoc, err);
     for (int32_t k = 0; k < nsoc && rc == RLAB_OK; k++) {
         sim_dec *d = &sd[k];
         int32_t a = d->agent;
@@ -2033,6 +2315,8 @@ static int one_round(sim *s, rlab_err *err)
         rlab_free(sd[k].text);
         sd[k].text = NULL;
     }
+    if (pipelined)
+        rlab_free(sd);
     if (rc)
         return rc;
     /* 5. statistics */
@@ -2132,7 +2416,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         if (atomic_load(&s->pause))
             break;
         s->llm_round_first[0] = '\0';
-        s->llm_down = 0;
+        s->llm_down = s->llm_fail_run = 0;
         rc = one_round(s, err);
         if (rc)
             break;
@@ -2350,7 +2634,7 @@ char *sim_interview(sim *s, int32_t a, const char *question, int *by, rlab_err *
         int32_t calls = s->acc_llm_calls, fb = s->acc_llm_fallbacks, dec = s->acc_llm_decisions;
         int32_t errs[SIM_LLM_NKINDS];
         memcpy(errs, s->acc_llm_err, sizeof errs);
-        s->llm_down = 0; /* ask the server again */
+        s->llm_down = s->llm_fail_run = 0; /* ask the server again */
         int rc = sim_decide(s, &d, 1, err);
         s->acc_llm_calls = calls, s->acc_llm_fallbacks = fb, s->acc_llm_decisions = dec;
         memcpy(s->acc_llm_err, errs, sizeof errs);
@@ -2647,7 +2931,7 @@ int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *
     sim_stats st;
     memset(&st, 0, sizeof st);
     double sat = 0.0, chance = 0.0;
-    do_watch(s, a, it, &st, &sat, &chance);
+    do_watch(s, a, it, &st, &sat, &chance, 0);
     /* the feeling: the person's words, else the offline template; liked by the rule */
     sim_dec f = {.agent = a, .type = SIM_D_FEEL, .item = it};
     sim_policy(s, &f);

@@ -181,6 +181,11 @@ typedef struct sim_config {
     int checkpoint_full;  /* a full image every n checkpoints, deltas between (0 = 25) */
     int use_llm;          /* decisions from the llm handle (sim_set_llm) */
     int llm_retries;      /* re-asks after an unparsable reply before the fallback, 1 */
+    int llm_step_batches; /* 1: ask the round's page decisions step by step, one batch per
+                             step (every visitor's step k before any step k+1), and the
+                             social ones after the visits; 0 (default): pipelined, each
+                             agent's next request sent when its previous reply is back
+                             (the same decisions, fewer idle slots) */
     double max_fallback;  /* sim_step fails (RLAB_EIO) after a round in which more than this
                              share of the llm decisions fell back to the offline policy;
                              0.5; >= 1 never */

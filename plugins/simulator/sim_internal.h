@@ -7,6 +7,8 @@
 
 #include "sim.h"
 
+#include "llm/llm.h"
+
 /* A pending decision: filled by the round loop, answered by the offline policy or the
  * language model (policy.c). */
 typedef struct sim_dec {
@@ -29,6 +31,21 @@ typedef struct sim_dec {
 } sim_dec;
 
 enum { SIM_D_ACTION, SIM_D_PAGE, SIM_D_SOCIAL, SIM_D_FEEL, SIM_D_INTERVIEW };
+
+/* One decision asked through an rlab_llm_pipe (policy.c, sim_ask_*): the prompt, how many
+ * times it was sent, and where it stands. */
+typedef struct sim_ask {
+    char *prompt;
+    int attempt;
+    int state; /* SIM_ASK_* */
+} sim_ask;
+
+enum {
+    SIM_ASK_WAIT = 1,     /* in flight */
+    SIM_ASK_DONE,         /* decided (by the llm, or by the fallback) */
+    SIM_ASK_FALLBACK,     /* asking ended without a parsed reply: sim_ask_fallback decides */
+    SIM_LLM_DOWN_RUN = 16 /* failed requests in a row that mark the server down */
+};
 
 enum { SIM_NBR = 64 }; /* cached text neighbours per searched item */
 
@@ -104,6 +121,7 @@ struct sim {
     int32_t acc_llm_calls, acc_llm_fallbacks; /* this round so far */
     int32_t acc_llm_decisions, acc_llm_err[SIM_LLM_NKINDS];
     char llm_round_first[320]; /* the first llm error of the round ("" = none) */
+    int llm_fail_run;          /* failed requests in a row (pipelined rounds) */
     int llm_down; /* every request of a batch failed: the round's other decisions fall back
                      without asking (a dead server costs one batch of timeouts, not all) */
     sim_llm_trouble trouble;
@@ -209,6 +227,19 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err); /* offline or llm */
 /* sim_decide over MPI ranks: each decides its shard, all get every answer (shard.c) */
 int sim_decide_all(sim *s, sim_dec *d, int n, rlab_err *err);
 int sim_register_policies(sim *s, rlab_llm *llm, rlab_err *err);
+/* Pipelined decisions (a round's visits and social actions, sim.c): start asks d through
+ * the pipe under `tag` (q->state WAIT), or marks it FALLBACK when the server is down;
+ * reply handles the pipe's result for that tag: DONE when it parsed, WAIT again when it was
+ * re-asked (llm_retries), FALLBACK otherwise (RLAB_ECANCELED when the request was
+ * cancelled). fallback decides a FALLBACK decision with the offline policy; the caller picks
+ * the moment (a social decision's fallback reads who is watching, known after the visits).
+ * Each depends only on d's agent's own state, so the order replies arrive in does not
+ * change any decision. clear frees the prompt. */
+int sim_ask_start(sim *s, rlab_llm_pipe *p, sim_dec *d, sim_ask *q, int64_t tag, rlab_err *err);
+int sim_ask_reply(sim *s, rlab_llm_pipe *p, sim_dec *d, sim_ask *q, int64_t tag,
+                  const rlab_llm_result *r, rlab_err *err);
+void sim_ask_fallback(sim *s, sim_dec *d, sim_ask *q);
+void sim_ask_clear(sim_ask *q);
 /* The RecAgent prompt header of agent a (profile, time, heard / watched, retrieved
  * memories), appended to a new string (rlab_free; NULL on ENOMEM). */
 char *sim_prompt_header(sim *s, int32_t a);

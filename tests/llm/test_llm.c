@@ -738,6 +738,89 @@ static void t_http_concurrency(void)
     server_down();
 }
 
+/* The pipe: requests submitted while others are in flight, each result returned once with
+ * its tag (completion order); a chain submits its next request from a reply; a bad
+ * request comes back with its error; at most max_in_flight at the server; offline, results
+ * in submission order. */
+static void t_http_pipe(void)
+{
+    server_up();
+    rlab_err err = {0};
+    rlab_llm *llm = openai("delay:30", 1, 5, 4);
+    rlab_llm_pipe *p = llm ? rlab_llm_pipe_new(llm, &err) : NULL;
+    CHECK_MSG(p != NULL, "%s", err.msg);
+    if (!p) {
+        rlab_llm_free(llm);
+        server_down();
+        return;
+    }
+    char text[64][16];
+    rlab_llm_msg m[64];
+    int seen[64] = {0};
+    for (int t = 0; t < 64; t++) {
+        snprintf(text[t], sizeof text[t], "u%d", t);
+        m[t] = (rlab_llm_msg){"user", text[t]};
+    }
+    /* six chains 0..5; chain c's next link is c + 10, then c + 20 (tags 0-25) */
+    for (int t = 0; t < 6; t++) {
+        rlab_llm_req rq = mkreq(NULL, &m[t], 1);
+        CHECK_EQ_INT(rlab_llm_pipe_submit(p, &rq, t, &err), RLAB_OK);
+    }
+    rlab_llm_req bad = mkreq(NULL, &m[63], 0); /* no messages: queued, fails */
+    CHECK_EQ_INT(rlab_llm_pipe_submit(p, &bad, 63, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_llm_pipe_pending(p), 7);
+    int64_t tag;
+    rlab_llm_result r = {0};
+    int got = 0;
+    while (rlab_llm_pipe_next(p, &tag, &r)) {
+        got++;
+        CHECK(tag >= 0 && tag < 64);
+        if (tag < 0 || tag >= 64)
+            break;
+        seen[tag]++;
+        if (tag == 63) {
+            CHECK_EQ_INT(r.status, RLAB_EINVAL);
+        } else {
+            char want[32];
+            snprintf(want, sizeof want, "echo: u%d", (int)tag);
+            CHECK_MSG(r.status == RLAB_OK && r.text && strcmp(r.text, want) == 0,
+                      "tag %d: status %d text '%s'", (int)tag, r.status, r.text ? r.text : "");
+            if (tag < 20) {
+                rlab_llm_req rq = mkreq(NULL, &m[tag + 10], 1);
+                CHECK_EQ_INT(rlab_llm_pipe_submit(p, &rq, tag + 10, &err), RLAB_OK);
+            }
+        }
+        rlab_llm_result_clear(&r);
+    }
+    CHECK_EQ_INT(got, 19);
+    for (int t = 0; t < 26; t++)
+        CHECK_MSG(seen[t] == (t % 10 < 6), "tag %d returned %d times", t, seen[t]);
+    CHECK_EQ_INT(rlab_llm_pipe_pending(p), 0);
+    CHECK_MSG(fake_llm_peak(srv) <= 4, "peak %d > max_in_flight 4", fake_llm_peak(srv));
+    rlab_llm_pipe_free(p);
+    rlab_llm_free(llm);
+    server_down();
+
+    /* offline: answered at submit, returned in submission order */
+    rlab_llm_config oc = {.seed = 1};
+    llm = rlab_llm_new(&oc, &err);
+    CHECK(rlab_llm_register(llm, "*", pol_rand, NULL, &err) == RLAB_OK);
+    p = rlab_llm_pipe_new(llm, &err);
+    for (int t = 0; p && t < 5; t++) {
+        rlab_llm_req rq = mkreq("x", &m[t], 1);
+        CHECK_EQ_INT(rlab_llm_pipe_submit(p, &rq, 40 - t, &err), RLAB_OK);
+    }
+    for (int t = 0; p && t < 5; t++) {
+        CHECK_EQ_INT(rlab_llm_pipe_next(p, &tag, &r), 1);
+        CHECK_EQ_INT(tag, 40 - t);
+        CHECK(r.status == RLAB_OK && r.text && r.text[0]);
+        rlab_llm_result_clear(&r);
+    }
+    CHECK_EQ_INT(rlab_llm_pipe_next(p, &tag, &r), 0);
+    rlab_llm_pipe_free(p);
+    rlab_llm_free(llm);
+}
+
 /* The progress hook: called as replies come in (per wave here), done increasing to n. */
 typedef struct prog_log {
     int calls, last, monotonic, n;
@@ -986,6 +1069,7 @@ static const rlab_test tests[] = {
     {"llm.http.cancel", t_http_cancel},
     {"llm.http.mixed_batch", t_http_mixed_batch},
     {"llm.http.concurrency", t_http_concurrency},
+    {"llm.http.pipe", t_http_pipe},
     {"llm.http.progress", t_http_progress},
     {"llm.http.throughput", t_http_throughput},
     {"llm.http.threads", t_http_threads},

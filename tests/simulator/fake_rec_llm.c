@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,15 +28,17 @@ struct fake_rec_llm {
     pthread_t accept_th;
     pthread_mutex_t mu;
     pthread_t th[MAX_CONN];
-    int cfd[MAX_CONN];
-    int nth;
+    int slot[MAX_CONN]; /* SLOT_FREE, SLOT_RUN, or SLOT_DONE (finished, not yet joined) */
+    atomic_uint jitter; /* per-request counter for "delay:A~B" */
     atomic_long requests;
     atomic_int active, peak;
 };
 
+enum { SLOT_FREE = 0, SLOT_RUN, SLOT_DONE };
+
 typedef struct conn {
     fake_rec_llm *s;
-    int fd;
+    int fd, slot;
 } conn;
 
 static int read_request(int fd, char **body_out, atomic_int *stop)
@@ -145,7 +148,18 @@ static void answer(const char *model, const char *prompt, char *out, size_t n)
         for (int i = 1; i <= k && l < n; i++)
             l += (size_t)snprintf(out + l, n - l, "%s %d:%d", i > 1 ? "," : "", i, i % 2 ? 4 : 3);
     } else if (strstr(prompt, "[BUY]::")) {
-        snprintf(out, n, "[BUY]:: 1");
+        /* "mixed": BUY 1, NEXT or LEAVE by a hash of the prompt (the same prompt gets the
+         * same answer, so a simulation does not depend on the order replies arrive in) */
+        unsigned h = 2166136261u;
+        for (const char *p = prompt; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        h %= 4;
+        if (!strstr(model, "mixed") || h < 2)
+            snprintf(out, n, "[BUY]:: 1");
+        else if (h == 2)
+            snprintf(out, n, "[NEXT]:: views the next page.");
+        else
+            snprintf(out, n, "[LEAVE]:: leaves the recommender system.");
     } else if (strstr(prompt, "[RECOMMENDER]::")) {
         snprintf(out, n, "[RECOMMENDER]:: I will enter the Recommender System");
     } else if (strstr(prompt, "[CHAT]::")) {
@@ -212,17 +226,27 @@ static void *conn_main(void *arg)
                               "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\nConnection: keep-alive\r\n\r\n",
                               sizeof js - 1);
+            atomic_fetch_add(&s->requests, 1);
+            atomic_fetch_sub(&s->active, 1);
             int ok = send(c->fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl &&
                      send(c->fd, js, sizeof js - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof js - 1);
             json_object_put(root);
-            atomic_fetch_add(&s->requests, 1);
-            atomic_fetch_sub(&s->active, 1);
             if (!ok)
                 break;
             continue;
         }
         if (strncmp(model, "delay:", 6) == 0) {
-            long ms = strtol(model + 6, NULL, 10);
+            char *end;
+            long ms = strtol(model + 6, &end, 10);
+            if (*end == '~') {
+                /* "delay:A~B": uniform in [A, B] ms, a different draw per request, so
+                 * replies arrive out of request order */
+                long hi = strtol(end + 1, NULL, 10);
+                unsigned x = atomic_fetch_add(&s->jitter, 1) * 2654435761u;
+                x ^= x >> 15;
+                if (hi > ms)
+                    ms += (long)(x % (unsigned)(hi - ms + 1));
+            }
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -247,16 +271,20 @@ static void *conn_main(void *arg)
                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                           "%zu\r\nConnection: keep-alive\r\n\r\n",
                           strlen(js));
+        /* counted before the reply goes out: a client that has its reply sees it counted */
+        atomic_fetch_add(&s->requests, 1);
+        atomic_fetch_sub(&s->active, 1);
         int ok = send(c->fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl &&
                  send(c->fd, js, strlen(js), MSG_NOSIGNAL) == (ssize_t)strlen(js);
         json_object_put(resp);
         json_object_put(root);
-        atomic_fetch_add(&s->requests, 1);
-        atomic_fetch_sub(&s->active, 1);
         if (!ok)
             break;
     }
     close(c->fd);
+    pthread_mutex_lock(&s->mu);
+    s->slot[c->slot] = SLOT_DONE; /* joined and reused by the accept thread */
+    pthread_mutex_unlock(&s->mu);
     free(c);
     return NULL;
 }
@@ -273,16 +301,33 @@ static void *accept_main(void *arg)
             continue;
         conn *c = malloc(sizeof *c);
         pthread_mutex_lock(&s->mu);
-        if (!c || s->nth == MAX_CONN) {
+        /* a slot of a finished connection is joined and reused: MAX_CONN bounds the
+         * connections open at once, not those over the server's life */
+        int k = -1;
+        for (int i = 0; i < MAX_CONN && k < 0; i++)
+            if (s->slot[i] == SLOT_FREE)
+                k = i;
+        for (int i = 0; i < MAX_CONN && k < 0; i++)
+            if (s->slot[i] == SLOT_DONE) {
+                pthread_join(s->th[i], NULL);
+                s->slot[i] = SLOT_FREE;
+                k = i;
+            }
+        if (!c || k < 0) {
             pthread_mutex_unlock(&s->mu);
             close(fd);
             free(c);
             continue;
         }
+        /* the reply goes out as two send()s (head, body): without TCP_NODELAY the second
+         * waits for the client's delayed ACK of the first, 40 ms per request on Linux */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->s = s;
         c->fd = fd;
-        if (pthread_create(&s->th[s->nth], NULL, conn_main, c) == 0)
-            s->nth++;
+        c->slot = k;
+        if (pthread_create(&s->th[k], NULL, conn_main, c) == 0)
+            s->slot[k] = SLOT_RUN;
         else {
             close(fd);
             free(c);
@@ -326,8 +371,9 @@ void fake_rec_llm_stop(fake_rec_llm *s)
         return;
     atomic_store(&s->stop, 1);
     pthread_join(s->accept_th, NULL);
-    for (int i = 0; i < s->nth; i++)
-        pthread_join(s->th[i], NULL);
+    for (int i = 0; i < MAX_CONN; i++)
+        if (s->slot[i] != SLOT_FREE)
+            pthread_join(s->th[i], NULL);
     close(s->fd);
     pthread_mutex_destroy(&s->mu);
     free(s);

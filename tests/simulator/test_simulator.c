@@ -936,6 +936,103 @@ static void count_progress(const rlab_event *ev, void *ud)
  * garbage replies, HTTP 401 and a server that never answers (short llm_timeout) each print
  * their first error, count fallbacks and errors per round in the step's metrics and fail
  * the step (RLAB_EIO, run `failed`) past max_fallback; max_fallback=1 tolerates them. */
+/* sim.llm.pipeline: the pipelined round (each agent's next request sent when its previous
+ * reply is back, core/llm's pipe) makes the same simulation as the step-by-step batches,
+ * with 1 and with 16 requests in flight, while the server answers out of order (a random
+ * 0-8 ms per reply) and visits run several steps ("mixed": BUY / NEXT / LEAVE by a hash of
+ * the prompt). Compared: every event (seq, round, time, agent, kind, payload) and the
+ * round totals, satisfaction sums included (bit for bit: the shared effects are replayed
+ * in one order). */
+static void t_llm_pipeline(void)
+{
+    fixture();
+    fake_rec_llm *srv = fake_rec_llm_start();
+    if (!srv) {
+        rlab_test_skip("cannot start the loopback server");
+        return;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_rec_llm_port(srv));
+    rlab_db *db = open_db("pipe.db");
+    if (!db) {
+        fake_rec_llm_stop(srv);
+        return;
+    }
+    /* {step batches, in flight}: the reference first */
+    const int variant[4][2] = {{1, 1}, {0, 1}, {0, 16}, {0, 16}};
+    int64_t runs[4] = {0};
+    totals tot[4];
+    long sent[4] = {0};
+    rlab_err err = {0};
+    for (int v = 0; v < 4; v++) {
+        rlab_llm_config lc = {.backend = "openai",
+                              .base_url = url,
+                              .model = "delay:0~8,mixed",
+                              .api_key = "",
+                              .timeout = 20,
+                              .max_in_flight = variant[v][1]};
+        rlab_llm *llm = rlab_llm_new(&lc, &err);
+        CHECK_MSG(llm != NULL, "%s", err.msg);
+        if (!llm)
+            break;
+        sim_config c;
+        base_config(&c, 43);
+        c.n_agents = 40;
+        c.use_llm = 1;
+        c.llm_step_batches = variant[v][0];
+        sim *s = make_sim(&c, BPR);
+        if (!s) {
+            rlab_llm_free(llm);
+            break;
+        }
+        CHECK(sim_set_llm(s, llm, &err) == RLAB_OK);
+        runs[v] = begin_run(db);
+        sim_set_id(s, runs[v]);
+        sim_attach_store(s, db, runs[v]);
+        long before = fake_rec_llm_requests(srv);
+        tot[v] = run_tot(s, 3);
+        sent[v] = fake_rec_llm_requests(srv) - before;
+        sim_free(s);
+        rlab_llm_free(llm);
+    }
+    fake_rec_llm_stop(srv);
+    const char *q = "SELECT count(*), "
+                    "sum(CASE WHEN a.seq = b.seq AND a.round = b.round AND a.vtime = b.vtime AND "
+                    "a.agent IS b.agent AND a.kind = b.kind AND a.payload = b.payload THEN 1 "
+                    "ELSE 0 END), "
+                    "sum(a.kind = 'visit' AND json_extract(a.payload, '$.by') = 'llm' AND "
+                    "json_array_length(a.payload, '$.steps') > 1) "
+                    "FROM events a LEFT JOIN events b ON b.run_id = ?2 AND b.seq = "
+                    "a.seq WHERE a.run_id = ?1";
+    for (int v = 1; v < 4 && runs[v]; v++) {
+        rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = runs[0]},
+                              {.type = RLAB_DB_INT, .i = runs[v]}};
+        rlab_db_result *res = rlab_db_query_table(db, q, p, 2, 0, &err);
+        CHECK_MSG(res != NULL, "%s", err.msg);
+        if (!res)
+            continue;
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        int64_t multi = rlab_db_result_cell(res, 0, 2)->i;
+        printf("  pipelined=%d in_flight=%d: %lld events, %lld identical to step batches "
+               "(%lld llm visits of several steps), %ld vs %ld requests\n",
+               !variant[v][0], variant[v][1], (long long)n, (long long)same, (long long)multi,
+               sent[v], sent[0]);
+        CHECK(n > 100);
+        CHECK(multi > 0);
+        CHECK_EQ_INT(same, n);
+        rlab_db_result_free(res);
+        CHECK_EQ_INT(sent[v], sent[0]);
+        CHECK_EQ_INT(tot[v].watches, tot[0].watches);
+        CHECK_EQ_INT(tot[v].impressions, tot[0].impressions);
+        CHECK_EQ_INT(tot[v].chats + tot[v].posts, tot[0].chats + tot[0].posts);
+        CHECK_MSG(memcmp(&tot[v].sat, &tot[0].sat, sizeof(double)) == 0 &&
+                      memcmp(&tot[v].chance, &tot[0].chance, sizeof(double)) == 0,
+                  "satisfaction sums %.17g / %.17g vs %.17g / %.17g", tot[v].sat, tot[v].chance,
+                  tot[0].sat, tot[0].chance);
+    }
+    rlab_db_close(db);
+}
+
 static void t_llm_errors(void)
 {
     fixture();
@@ -1425,6 +1522,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
                                   {"sim.llm.errors", t_llm_errors},
+                                  {"sim.llm.pipeline", t_llm_pipeline},
                                   {"sim.plugin.1", t_plugin_commands},
                                   {"sim.plugin.retrain", t_plugin_retrain},
                                   {"sim.plugin.args", t_plugin_args},
