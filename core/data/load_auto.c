@@ -3,6 +3,7 @@
  * by sniffing the first lines) and the in-memory entry point used by the fuzz targets.
  */
 #include "data/loaders.h"
+#include "data/tabular.h"
 #include "data/tokenizer.h"
 
 #include <dirent.h>
@@ -235,6 +236,29 @@ static int load_csv_guess(const char *path, const char *sep, const char *name, r
     return rlab_load_csv(path, &o, name, out, err);
 }
 
+/* A tabular preset's file (data/tabular.h) as a dataset with samples: no interactions, the
+ * table in ds->tab with the default parts (valid 0.1, test 0.2; by time when it has times,
+ * else at random with seed 0). */
+static int load_tabular(const char *path, const char *preset, const char *name, rlab_dataset **out,
+                        rlab_err *err)
+{
+    rlab_tabular *t = NULL;
+    int rc = rlab_tabular_load_preset(preset, path, name, &t, err);
+    if (rc == RLAB_OK)
+        rc = rlab_tabular_set_parts(t, 0.1, 0.2, -1, 0, err);
+    rlab_dataset *ds = rc ? NULL : rlab_dataset_new(t->name, err);
+    if (!ds) {
+        rlab_tabular_free(t);
+        return rc ? rc : err->code;
+    }
+    snprintf(t->preset, sizeof t->preset, "%s", preset);
+    ds->tab = t;
+    snprintf(ds->source, sizeof ds->source, "%s", path);
+    snprintf(ds->format, sizeof ds->format, "%s", preset);
+    *out = ds;
+    return RLAB_OK;
+}
+
 int rlab_data_load(const char *path, const char *format, const char *name, rlab_dataset **out,
                    rlab_err *err)
 {
@@ -296,6 +320,9 @@ int rlab_data_load(const char *path, const char *format, const char *name, rlab_
                 return rc;
         }
     }
+    rlab_tab_spec tsp;
+    if (rlab_tab_preset_spec(format, &tsp, NULL) == RLAB_OK) /* CTR / multi-task samples */
+        return load_tabular(path, format, name, out, err);
     if (strcmp(format, "recbole") == 0)
         return rlab_load_recbole(path, name, out, err);
     if (strcmp(format, "ml-100k") == 0)
