@@ -12,6 +12,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "host/host_internal.h"
 #include "data/split.h"
+#include "data/tabular.h"
 #include "model/config.h"
 #include "store/sha256.h"
 
@@ -344,6 +345,11 @@ static void brief_of_entry(const rlab_ds_entry *e, rlab_dataset_brief *b)
         b->n_users = rlab_vocab_size(&e->ds->users);
         b->n_items = rlab_vocab_size(&e->ds->items);
         b->n_inter = (int64_t)e->ds->inter.n;
+        if (e->ds->tab && !e->ds->inter.n) { /* samples: groups and samples */
+            snprintf(b->kind, sizeof b->kind, "samples");
+            b->n_users = e->ds->tab->group ? rlab_vocab_size(&e->ds->tab->groups) : 0;
+            b->n_inter = e->ds->tab->n;
+        }
     } else if (e->dlg) {
         snprintf(b->kind, sizeof b->kind, "dialogues");
         snprintf(b->format, sizeof b->format, "%s", e->dlg->format);

@@ -1073,7 +1073,12 @@ int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
         return rc;
     const char *dname = br.name;
     int64_t nu = br.n_users, ni = br.n_items, nx = br.n_inter;
-    if (strcmp(br.kind, "dialogues") == 0)
+    if (strcmp(br.kind, "samples") == 0)
+        rlab_ctx_printf(ctx,
+                        "dataset '%s' loaded (%s samples): %lld samples, %lld groups (train "
+                        "tabular kinds on it: train infnet data=%s)",
+                        dname, br.format, (long long)nx, (long long)nu, dname);
+    else if (strcmp(br.kind, "dialogues") == 0)
         rlab_ctx_printf(ctx,
                         "dataset '%s' loaded (%s dialogues): %lld conversations, %lld turns, %lld "
                         "mentioned items",
@@ -1085,6 +1090,8 @@ int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_result_int(ctx, "users", nu);
     rlab_ctx_result_int(ctx, "items", ni);
     rlab_ctx_result_int(ctx, "interactions", nx);
+    if (strcmp(br.kind, "samples") == 0)
+        rlab_ctx_result_int(ctx, "samples", nx);
     return RLAB_OK;
 }
 
