@@ -154,17 +154,33 @@ rlab_cmd_rec *rlab__kind_cmd_new(rlab_plugin_rec *p, const rlab_model_kind *k)
     for (const rlab_field *fd = rlab_fit_fields; fd->name; fd++) {
         if ((k->flags & RLAB_KIND_ONESHOT) && rlab_fit_field_is_loop(fd->name))
             continue;
+        /* a dataset of samples has fixed parts and no item ranking */
+        if ((k->flags & RLAB_KIND_TABULAR) &&
+            (!strcmp(fd->name, "split") || !strcmp(fd->name, "valid_frac") ||
+             !strcmp(fd->name, "test_frac") || !strcmp(fd->name, "eval_neg")))
+            continue;
         arg_from_field(&args[i++], fd, k->defaults);
     }
     for (const rlab_field *fd = k->config; fd && fd->name; fd++)
         arg_from_field(&args[i++], fd, k->defaults);
-    snprintf(help, 512,
-             "Train a %s model (%s) with the core training loop.\n"
-             "Splits the dataset (split=), trains, validates every eval_every epochs, keeps "
-             "the best by select=, ranks the test targets (full ranking unless neg > 0) and "
-             "registers the model under name=. Every value is stored with the run.\n"
-             "Example: train %s data=demo name=%s1",
-             k->name, k->summary ? k->summary : "", k->name, k->name);
+    if (k->flags & RLAB_KIND_TABULAR)
+        snprintf(help, 512,
+                 "Train a %s model (%s) with the core training loop.\n"
+                 "Learns from a dataset of samples (load PATH format=PRESET, ranker.data) on its "
+                 "fixed parts, validates every eval_every epochs, keeps the best by select= "
+                 "(auc: the mean valid AUC over tasks), reports per-task AUC, GAUC and log loss "
+                 "on the test part and registers the model under name=. Every value is stored "
+                 "with the run.\n"
+                 "Example: train %s data=samples name=%s1",
+                 k->name, k->summary ? k->summary : "", k->name, k->name);
+    else
+        snprintf(help, 512,
+                 "Train a %s model (%s) with the core training loop.\n"
+                 "Splits the dataset (split=), trains, validates every eval_every epochs, keeps "
+                 "the best by select=, ranks the test targets (full ranking unless neg > 0) and "
+                 "registers the model under name=. Every value is stored with the run.\n"
+                 "Example: train %s data=demo name=%s1",
+                 k->name, k->summary ? k->summary : "", k->name, k->name);
     snprintf(cr->full, sizeof cr->full, "train %s", k->name);
     cr->own_cmd.name = cr->full;
     cr->own_cmd.args = args;
