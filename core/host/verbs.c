@@ -448,7 +448,7 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
             ctx->oom = 1; /* fails the command: "out of memory recording results" */
         /* the summary as scalars (every value is in the table and the store): the selection
          * metric on valid, HR and NDCG at 10 on test */
-        char key[48];
+        char key[64];
         if (res.has_valid && strcmp(res.names[i], o.select) == 0) {
             snprintf(key, sizeof key, "valid.%s", res.names[i]);
             rlab_ctx_result_float(ctx, key, res.valid[i]);

@@ -103,7 +103,7 @@ typedef struct rlab_model_vt {
      * table t for its samples rows[0..n): out [n][t->nlabels], NAN for a label the model does
      * not predict (a single-task model). The host's evaluator turns them into per-task AUC,
      * GAUC and log loss (model/fit.h rlab_eval_ctr_model). Thread-safe like score. Optional.
-     * Appended last. */
+     * Appended last (ABI 5). */
     int (*predict)(const rlab_model *m, const struct rlab_tabular *t, const int64_t *rows,
                    int64_t n, float *out, rlab_err *err);
 } rlab_model_vt;

@@ -61,8 +61,15 @@ static int full_cfg(int kind, const rk_cfg *given, const rlab_field *schema, rk_
 {
     if (rk_cfg_defaults(kind, c, err))
         return err->code;
-    for (const rlab_field *fd = schema; fd->name; fd++)
-        memcpy((char *)c + fd->offset, (const char *)given + fd->offset, fd->size);
+    for (const rlab_field *fd = schema; fd->name; fd++) {
+        /* the field's bytes (a schema records a size for strings only) */
+        size_t n = fd->type == RLAB_F_STR      ? fd->size
+                   : fd->type == RLAB_F_I64    ? sizeof(int64_t)
+                   : fd->type == RLAB_F_FLOAT  ? sizeof(float)
+                   : fd->type == RLAB_F_DOUBLE ? sizeof(double)
+                                               : sizeof(int);
+        memcpy((char *)c + fd->offset, (const char *)given + fd->offset, n);
+    }
     c->kind = kind;
     return RLAB_OK;
 }
