@@ -228,9 +228,11 @@ static void dataset_digest(const rlab_dataset *ds, char hex[65])
         rlab_sha256_update(&h, ds->users.names[u], strlen(ds->users.names[u]) + 1);
     for (int32_t i = 0; i < rlab_vocab_size(&ds->items); i++)
         rlab_sha256_update(&h, ds->items.names[i], strlen(ds->items.names[i]) + 1);
-    rlab_sha256_update(&h, ds->inter.user, ds->inter.n * sizeof *ds->inter.user);
-    rlab_sha256_update(&h, ds->inter.item, ds->inter.n * sizeof *ds->inter.item);
-    rlab_sha256_update(&h, ds->inter.ts, ds->inter.n * sizeof *ds->inter.ts);
+    if (ds->inter.n > 0) { /* a dataset of samples has no interaction arrays */
+        rlab_sha256_update(&h, ds->inter.user, ds->inter.n * sizeof *ds->inter.user);
+        rlab_sha256_update(&h, ds->inter.item, ds->inter.n * sizeof *ds->inter.item);
+        rlab_sha256_update(&h, ds->inter.ts, ds->inter.n * sizeof *ds->inter.ts);
+    }
     unsigned char d[32];
     rlab_sha256_final(&h, d);
     rlab_sha256_hex(d, hex);
