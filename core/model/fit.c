@@ -372,7 +372,10 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
                 pn[np] = "valid.ndcg@10", pv[np++] = v[n10];
             if (si != n10)
                 pn[np] = o->select, pv[np++] = v[si];
-            int improved = v[si] > best_score;
+            /* an undefined select metric (NAN: a CTR AUC on a valid part with one class)
+             * selects nothing: the epoch is kept as without validation, patience does not
+             * count, and the next defined value starts the comparison afresh */
+            int improved = isnan(v[si]) || isnan(best_score) || v[si] > best_score;
             if (improved) {
                 best_score = v[si];
                 res->best_epoch = e;

@@ -31,7 +31,9 @@
  * rlab_eval_ctr_model instead of ranking: the metrics are "auc", "gauc", "logloss" (means
  * over the tasks) then "<task>.auc", "<task>.gauc", "<task>.logloss" per task (NAN where
  * undefined), protocol "ctr"; select= must be "auc", "gauc" or "<task>.auc|gauc" (higher is
- * better). The split options do not apply (a table's parts are fixed at load).
+ * better). The split options do not apply (a table's parts are fixed at load). A select
+ * metric that is undefined on the valid part (NAN: one class only) selects nothing: that
+ * epoch is kept, as without validation, and patience does not count it.
  */
 #ifndef RLAB_MODEL_FIT_H
 #define RLAB_MODEL_FIT_H

@@ -14,7 +14,7 @@
  *                   by rlab_tabular_set_parts with a test file's rows, or the default 70/10/20)
  *   model.fit.tabular   the loop on a tabular view with a hand-written logistic kind: per-task
  *                   CTR validation (select=auc), test metrics equal rlab_eval_ctr_model's,
- *                   select=logloss refused
+ *                   an undefined valid AUC keeps every epoch, select=logloss refused
  */
 #include "harness.h"
 #include "model/config.h"
@@ -667,8 +667,23 @@ static void t_fit_tabular(void)
     CHECK_NEAR(r.auc[0], res.test[3], 1e-12);
     CHECK_NEAR(r.logloss[1], res.test[8], 1e-12);
     CHECK_NEAR(r.mean_auc, res.test[0], 1e-12);
-    /* an interaction view is not tabular; a logloss selection is refused */
     rlab_model_release(m);
+    /* a valid part with one class (rows 1 3 5 7: y = z = 0): AUC undefined, every epoch is
+     * kept as without validation and patience does not stop the run */
+    rlab_view_free(v);
+    static const int64_t one_class[4] = {1, 3, 5, 7};
+    memcpy(ds->tab->part_rows[1], one_class, sizeof one_class);
+    rlab_view_new(ds, NULL, &v, &err);
+    fit.view = v;
+    o.epochs = 4;
+    o.patience = 1;
+    m = rlab_fit_run(&toy_ops, &fit, &res, &err);
+    CHECK_MSG(m != NULL, "fit: %s", err.msg);
+    CHECK_EQ_INT(res.epochs_run, 4);
+    CHECK_EQ_INT(res.best_epoch, 4);
+    CHECK(isnan(res.valid[0]));
+    rlab_model_release(m);
+    /* a logloss selection is refused */
     snprintf(o.select, sizeof o.select, "logloss");
     m = rlab_fit_run(&toy_ops, &fit, &res, &err);
     CHECK(m == NULL);
