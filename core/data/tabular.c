@@ -1262,3 +1262,16 @@ int rlab_tabular_set_parts(rlab_tabular *t, double valid, double test, int64_t t
     snprintf(t->part_desc, sizeof t->part_desc, "%s", desc);
     return RLAB_OK;
 }
+
+int32_t rlab_tabular_ngroups(const rlab_tabular *t)
+{
+    if (!t->group)
+        return 0;
+    int32_t n = rlab_vocab_size(&t->groups);
+    if (n > 0)
+        return n;
+    for (int64_t i = 0; i < t->n; i++) /* groups given as indices */
+        if (t->group[i] + 1 > n)
+            n = t->group[i] + 1;
+    return n;
+}

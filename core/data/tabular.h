@@ -197,6 +197,10 @@ RLAB_API int rlab_tabular_split(const rlab_tabular *t, double valid, double test
 RLAB_API int rlab_tabular_set_parts(rlab_tabular *t, double valid, double test, int64_t test_from,
                                     uint64_t seed, rlab_err *err);
 
+/* Number of groups (users) of t: its group vocabulary's size, or 1 + the largest group index
+ * when the groups were given as indices (rlab_tabular_from_ratings); 0 without groups. */
+RLAB_API int32_t rlab_tabular_ngroups(const rlab_tabular *t);
+
 /* Index of the label / token field / numeric field named name, or -1. */
 RLAB_API int rlab_tabular_label(const rlab_tabular *t, const char *name);
 RLAB_API int rlab_tabular_field(const rlab_tabular *t, const char *name);

@@ -109,7 +109,7 @@ static int tab_view_new(const rlab_dataset *ds, const rlab_view_opts *o, rlab_vi
     if (!v)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     snprintf(v->dataset, sizeof v->dataset, "%s", ds->name);
-    v->n_users = t->group ? rlab_vocab_size(&t->groups) : 0;
+    v->n_users = rlab_tabular_ngroups(t);
     v->opts = *o;
     v->tab = t;
     static const int slot[3] = {RLAB_VIEW_TRAIN, RLAB_VIEW_VALID, RLAB_VIEW_TEST};
