@@ -11,8 +11,8 @@ census-income, two labels as DeepCTR's MMoE example builds them), "tiny_mtl" (Fu
 conversion, its own test file) or "ml100k" (MovieLens-100K: click = rated vs an unrated item,
 like = rating >= 4, the user's earlier ratings as the behaviour sequence); the last three need
 $RECLAB_DATA. The test suite runs `... 1 synth 1` (a reduced budget).
-Steps: make a dataset of samples (`load` with a tabular preset, or reclab.ranker.data for the
-derived ones), train INFNet with the host's `train infnet` and evaluate it (`eval`: per-task
+Steps: make a dataset of samples (`load` with a tabular preset or format "ratings-mt", or
+reclab.ranker.data for a train + test file pair and the synthetic world), train INFNet with the host's `train infnet` and evaluate it (`eval`: per-task
 metrics, stored with the run), save it and load it back (the same AUC), then the comparison:
 `train KIND` for every kind and seed, and the table of means; finally the stored test AUCs of
 the train runs by SQL.
@@ -39,9 +39,8 @@ elseif data == "tiny_mtl" then
                      path = root .. "/ctr/fuxictr_tiny_mtl_train.csv",
                      test = root .. "/ctr/fuxictr_tiny_mtl_test.csv"}
 elseif data == "ml100k" then
-  need_data()
-  assert(reclab.datasets.load(root .. "/movielens-100k", {name = "ml100k"}))
-  reclab.ranker.data{name = "mt", source = "ratings", dataset = "ml100k"}
+  need_data() -- click / like samples of the ratings, a dataset with a recipe
+  reclab.load{root .. "/movielens-100k", format = "ratings-mt", name = "mt"}
 else
   error("unknown data '" .. data .. "' (synth, census, tiny_mtl, ml100k)")
 end
