@@ -5,8 +5,9 @@
 # writes OUTDIR/<dataset>.txt: the log of `ranker.compare` (3 seeds, INFNet, MMoE, DCN-v2
 # multi-task, shared-bottom, DCN-v2 single-task), test metrics mean +- sample sd.
 # The data: a preset file through the host's `load PATH format=PRESET` (a dataset with a
-# recipe, default parts 70/10/20, split seed 0); tiny_mtl (a train and a test file), the
-# synthetic world and ML-100K as samples through ranker.data. Every model is trained by the
+# recipe, default parts 70/10/20, split seed 0), ML-100K as click/like samples through
+# `load PATH format=ratings-mt` (the same table as `ranker.data source=ratings negatives=1
+# seed=1`); tiny_mtl (a train and a test file) and the synthetic world through ranker.data. Every model is trained by the
 # host's `train KIND` (ranker.compare calls it per kind and seed: one run each in OUTDIR/*.db).
 set -e
 out=${1:?usage: experiments.sh OUTDIR [DATASET...]}
@@ -35,8 +36,7 @@ for ds in "$@"; do
                 -c "ranker.compare data=d $small single_task=false" ;;
     synth) run synth -c "ranker.data name=d source=synth n=10000 fields=8 users=500 seed=1" \
                 -c "ranker.compare data=d seeds=3 epochs=3 batch=256 patience=1" ;;
-    ml100k) run ml100k -c "load $D/movielens-100k name=ml" \
-                -c "ranker.data name=d source=ratings dataset=ml negatives=1 seed=1" \
+    ml100k) run ml100k -c "load $D/movielens-100k format=ratings-mt name=d" \
                 -c "ranker.compare data=d seeds=3 epochs=1 batch=256" ;;
     *) echo "unknown dataset $ds" >&2; exit 2 ;;
     esac
