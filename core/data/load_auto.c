@@ -3,6 +3,7 @@
  * by sniffing the first lines) and the in-memory entry point used by the fuzz targets.
  */
 #include "data/loaders.h"
+#include "data/tabular.h"
 #include "data/tokenizer.h"
 
 #include <dirent.h>
@@ -235,6 +236,60 @@ static int load_csv_guess(const char *path, const char *sep, const char *name, r
     return rlab_load_csv(path, &o, name, out, err);
 }
 
+/* A tabular preset's file (data/tabular.h) as a dataset with samples: no interactions, the
+ * table in ds->tab with the default parts (valid 0.1, test 0.2; by time when it has times,
+ * else at random with seed 0). */
+static int load_tabular(const char *path, const char *preset, const char *name, rlab_dataset **out,
+                        rlab_err *err)
+{
+    rlab_tabular *t = NULL;
+    int rc = rlab_tabular_load_preset(preset, path, name, &t, err);
+    if (rc == RLAB_OK)
+        rc = rlab_tabular_set_parts(t, 0.1, 0.2, -1, 0, err);
+    rlab_dataset *ds = rc ? NULL : rlab_dataset_new(t->name, err);
+    if (!ds) {
+        rlab_tabular_free(t);
+        return rc ? rc : err->code;
+    }
+    snprintf(t->preset, sizeof t->preset, "%s", preset);
+    ds->tab = t;
+    snprintf(ds->source, sizeof ds->source, "%s", path);
+    snprintf(ds->format, sizeof ds->format, "%s", preset);
+    *out = ds;
+    return RLAB_OK;
+}
+
+/* Format "ratings-mt": the rated interactions of path (any interaction format, guessed) as
+ * multi-task samples (rlab_tabular_from_ratings with 1 unrated item per rating, seed 1, like
+ * = rating >= 4, the last 20 ratings as the history), with the default parts (by time). */
+static int load_ratings_mt(const char *path, const char *name, rlab_dataset **out, rlab_err *err)
+{
+    rlab_dataset *src = NULL;
+    int rc = rlab_data_load(path, NULL, name, &src, err);
+    if (rc)
+        return rc;
+    rlab_tab_mt_opts o;
+    rlab_tab_mt_opts_init(&o);
+    o.seed = 1;
+    rlab_tabular *t = NULL;
+    rc = rlab_tabular_from_ratings(src, &o, &t, err);
+    if (rc == RLAB_OK)
+        rc = rlab_tabular_set_parts(t, 0.1, 0.2, -1, 0, err);
+    rlab_dataset *ds = rc ? NULL : rlab_dataset_new(src->name, err);
+    if (!ds) {
+        rlab_tabular_free(t);
+        rlab_dataset_free(src);
+        return rc ? rc : err->code;
+    }
+    snprintf(t->name, sizeof t->name, "%s", src->name);
+    snprintf(ds->source, sizeof ds->source, "%s", src->source);
+    snprintf(ds->format, sizeof ds->format, "ratings-mt");
+    ds->tab = t;
+    rlab_dataset_free(src);
+    *out = ds;
+    return RLAB_OK;
+}
+
 int rlab_data_load(const char *path, const char *format, const char *name, rlab_dataset **out,
                    rlab_err *err)
 {
@@ -296,6 +351,11 @@ int rlab_data_load(const char *path, const char *format, const char *name, rlab_
                 return rc;
         }
     }
+    rlab_tab_spec tsp;
+    if (rlab_tab_preset_spec(format, &tsp, NULL) == RLAB_OK) /* CTR / multi-task samples */
+        return load_tabular(path, format, name, out, err);
+    if (strcmp(format, "ratings-mt") == 0) /* rated interactions as click / like samples */
+        return load_ratings_mt(path, name, out, err);
     if (strcmp(format, "recbole") == 0)
         return rlab_load_recbole(path, name, out, err);
     if (strcmp(format, "ml-100k") == 0)

@@ -56,7 +56,13 @@ RLAB_API const char *rlab_data_dialogue_shape(const char *path);
  *   A file that is mostly one of the first two shapes but has a line out of shape (a
  *   u.data file with a 5-field line) is refused with RLAB_EFORMAT naming the file, the line
  *   and the format it looks like, rather than read as "seqline".
- * Formats: "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv" (also "tsv").
+ * Formats: "recbole", "ml-100k", "ml-1m", "sasrec", "seqline", "csv" (also "tsv"); the
+ * tabular presets of data/tabular.h ("census", "tiny_mtl", "criteo", "criteo_sample",
+ * "avazu") give a dataset of CTR / multi-task samples (ds->tab, default parts: valid 0.1,
+ * test 0.2, by time when the table has times, else random with seed 0) without interactions;
+ * "ratings-mt" reads path's rated interactions (format guessed) and gives them as click /
+ * like samples (data/tabular.h rlab_tabular_from_ratings: 1 unrated item per rating, seed 1,
+ * like = rating >= 4, history 20; default parts, by time).
  * name (may be NULL) becomes ds->name (default: the file or folder name, see each loader;
  * names over 63 bytes are refused). */
 RLAB_API int rlab_data_load(const char *path, const char *format, const char *name,

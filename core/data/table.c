@@ -3,6 +3,7 @@
  * interaction tables and feature tables. See table.h.
  */
 #include "data/table.h"
+#include "data/tabular.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -218,5 +219,6 @@ void rlab_dataset_free(rlab_dataset *ds)
     rlab_feats_clear(&ds->user_feats);
     rlab_feats_clear(&ds->item_feats);
     rlab_free(ds->lists.items);
+    rlab_tabular_free(ds->tab);
     rlab_free(ds);
 }

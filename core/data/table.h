@@ -127,6 +127,11 @@ typedef struct rlab_dataset {
         int w;
         int32_t *items; /* [inter.n][w] or NULL */
     } lists;
+    /* A tabular dataset (data/tabular.h: CTR / multi-task samples with fixed parts) instead
+     * of, or beside, interactions: the host's data view and training loop feed its samples to
+     * kinds flagged RLAB_KIND_TABULAR, and `eval` reports per-task AUC / GAUC / log loss.
+     * Owned (freed by rlab_dataset_free); NULL for interaction datasets. Appended. */
+    struct rlab_tabular *tab;
 } rlab_dataset;
 
 /* An empty dataset named name (copied; NULL = ""), owned by the caller. NULL with

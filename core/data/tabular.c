@@ -165,6 +165,8 @@ void rlab_tabular_free(rlab_tabular *t)
     rlab_free(t->group);
     rlab_vocab_clear(&t->groups);
     rlab_free(t->time);
+    for (int k = 0; k < 3; k++)
+        rlab_free(t->part_rows[k]);
     rlab_free(t);
 }
 
@@ -180,7 +182,7 @@ static rlab_tabular *tab_new(const char *name)
     rlab_tabular *t = rlab_calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    snprintf(t->name, sizeof t->name, "%.63s", name ? name : "");
     rlab_vocab_init(&t->groups);
     return t;
 }
@@ -1213,4 +1215,63 @@ int rlab_tabular_split(const rlab_tabular *t, double valid, double test, int by_
     rlab_free(perm);
     *train = a, *ntrain = ntr, *val = v, *nval = nv, *tst = s, *ntest = nt;
     return RLAB_OK;
+}
+
+int rlab_tabular_set_parts(rlab_tabular *t, double valid, double test, int64_t test_from,
+                           uint64_t seed, rlab_err *err)
+{
+    int64_t *r[3] = {NULL, NULL, NULL}, n[3] = {0, 0, 0};
+    int rc;
+    char desc[64];
+    if (test_from > t->n)
+        return rlab_errf(err, RLAB_EINVAL, "split: test part from row %lld of %lld",
+                         (long long)test_from, (long long)t->n);
+    if (test_from >= 0) {
+        /* the training rows alone, at random (times ignored): valid share; the rest is test */
+        rlab_tabular sub = *t;
+        sub.n = test_from;
+        sub.time = NULL;
+        int64_t *none = NULL, nn = 0;
+        rc = rlab_tabular_split(&sub, valid, 0.0, 0, seed, &r[0], &n[0], &r[1], &n[1], &none, &nn,
+                                err);
+        rlab_free(none);
+        n[2] = t->n - test_from;
+        r[2] = rc ? NULL : rlab_malloc((size_t)(n[2] ? n[2] : 1) * sizeof *r[2]);
+        if (!rc && !r[2])
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        for (int64_t i = 0; !rc && i < n[2]; i++)
+            r[2][i] = test_from + i;
+        snprintf(desc, sizeof desc, "test file; valid %.2f random", valid);
+    } else {
+        int by_time = t->time != NULL;
+        rc = rlab_tabular_split(t, valid, test, by_time, seed, &r[0], &n[0], &r[1], &n[1], &r[2],
+                                &n[2], err);
+        snprintf(desc, sizeof desc, "%s %.2f/%.2f/%.2f", by_time ? "time" : "random",
+                 1.0 - valid - test, valid, test);
+    }
+    if (rc) {
+        for (int k = 0; k < 3; k++)
+            rlab_free(r[k]);
+        return rc;
+    }
+    for (int k = 0; k < 3; k++) {
+        rlab_free(t->part_rows[k]);
+        t->part_rows[k] = r[k];
+        t->part_n[k] = n[k];
+    }
+    snprintf(t->part_desc, sizeof t->part_desc, "%s", desc);
+    return RLAB_OK;
+}
+
+int32_t rlab_tabular_ngroups(const rlab_tabular *t)
+{
+    if (!t->group)
+        return 0;
+    int32_t n = rlab_vocab_size(&t->groups);
+    if (n > 0)
+        return n;
+    for (int64_t i = 0; i < t->n; i++) /* groups given as indices */
+        if (t->group[i] + 1 > n)
+            n = t->group[i] + 1;
+    return n;
 }

@@ -116,6 +116,12 @@ typedef struct rlab_tabular {
     int32_t *group;        /* [n] dense group index, or NULL */
     rlab_vocab groups;
     int64_t *time; /* [n] or NULL */
+    /* The fixed train / valid / test parts (rlab_tabular_set_parts; NULL / 0 until set):
+     * row indices in the order training reads them (time order for a time split, the seeded
+     * permutation's order otherwise), shared by every model trained on the table. Appended. */
+    int64_t *part_rows[3];
+    int64_t part_n[3];
+    char part_desc[64]; /* "time 0.70/0.10/0.20", "random ...", "test file; valid 0.10 random" */
 } rlab_tabular;
 
 /* Load a delimited file with spec. name (NULL: the file name without extension). */
@@ -182,6 +188,18 @@ RLAB_API int rlab_tabular_synth(int64_t n, int fields, int users, uint64_t seed,
 RLAB_API int rlab_tabular_split(const rlab_tabular *t, double valid, double test, int by_time,
                                 uint64_t seed, int64_t **train, int64_t *ntrain, int64_t **val,
                                 int64_t *nval, int64_t **tst, int64_t *ntest, rlab_err *err);
+
+/* Fix the parts of t once (what the host's data view and every model of the table use):
+ * test_from < 0: rlab_tabular_split(t, valid, test, by_time = t->time != NULL, seed);
+ * test_from >= 0: rows [test_from, n) are the test part (a separate test file appended to the
+ * training file) and a random `valid` share of rows [0, test_from) the valid part. Replaces
+ * parts set before. RLAB_EINVAL (bad shares, test_from > n), RLAB_ENOMEM. */
+RLAB_API int rlab_tabular_set_parts(rlab_tabular *t, double valid, double test, int64_t test_from,
+                                    uint64_t seed, rlab_err *err);
+
+/* Number of groups (users) of t: its group vocabulary's size, or 1 + the largest group index
+ * when the groups were given as indices (rlab_tabular_from_ratings); 0 without groups. */
+RLAB_API int32_t rlab_tabular_ngroups(const rlab_tabular *t);
 
 /* Index of the label / token field / numeric field named name, or -1. */
 RLAB_API int rlab_tabular_label(const rlab_tabular *t, const char *name);

@@ -3,6 +3,7 @@
  * history rows are the union of the parts a target may see, re-sorted by time per user.
  */
 #include "data/view.h"
+#include "data/tabular.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@ void rlab_view_free(rlab_view *v)
     rlab_seqs_clear(&v->valid);
     rlab_seqs_clear(&v->test);
     rlab_seqs_clear(&v->all);
+    for (int k = 0; k < 3; k++)
+        rlab_free(v->rows[k]);
     rlab_free(v);
 }
 
@@ -94,11 +97,54 @@ static int ts_quantile(const rlab_inter *t, double q, int64_t *out, rlab_err *er
     return RLAB_OK;
 }
 
+/* The tabular branch: the table's fixed parts (tabular.h part_rows: train, valid, test) as
+ * rows[RLAB_VIEW_TRAIN / _VALID / _TEST]; a table without parts gets the default split. */
+static int tab_view_new(const rlab_dataset *ds, const rlab_view_opts *o, rlab_view **out,
+                        rlab_err *err)
+{
+    const rlab_tabular *t = ds->tab;
+    if (t->n < 1)
+        return rlab_errf(err, RLAB_EINVAL, "dataset '%s' has no samples to learn from", ds->name);
+    rlab_view *v = rlab_calloc(1, sizeof *v);
+    if (!v)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    snprintf(v->dataset, sizeof v->dataset, "%s", ds->name);
+    v->n_users = rlab_tabular_ngroups(t);
+    v->opts = *o;
+    v->tab = t;
+    static const int slot[3] = {RLAB_VIEW_TRAIN, RLAB_VIEW_VALID, RLAB_VIEW_TEST};
+    int rc = RLAB_OK;
+    if (t->part_rows[0]) {
+        for (int k = 0; k < 3 && rc == RLAB_OK; k++) {
+            int64_t n = t->part_n[k];
+            v->rows[slot[k]] = rlab_malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+            if (!v->rows[slot[k]])
+                rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+            else if (n)
+                memcpy(v->rows[slot[k]], t->part_rows[k], (size_t)n * sizeof(int64_t));
+            v->nrows[slot[k]] = n;
+        }
+    } else {
+        rc = rlab_tabular_split(t, 0.1, 0.2, t->time != NULL, 0, &v->rows[RLAB_VIEW_TRAIN],
+                                &v->nrows[RLAB_VIEW_TRAIN], &v->rows[RLAB_VIEW_VALID],
+                                &v->nrows[RLAB_VIEW_VALID], &v->rows[RLAB_VIEW_TEST],
+                                &v->nrows[RLAB_VIEW_TEST], err);
+    }
+    if (rc) {
+        rlab_view_free(v);
+        return rc;
+    }
+    *out = v;
+    return RLAB_OK;
+}
+
 int rlab_view_new(const rlab_dataset *ds, const rlab_view_opts *opts, rlab_view **out,
                   rlab_err *err)
 {
     *out = NULL;
     rlab_view_opts o = opts ? *opts : rlab_view_defaults();
+    if (ds->tab)
+        return tab_view_new(ds, &o, out, err);
     int32_t nu = rlab_vocab_size(&ds->users), ni = rlab_vocab_size(&ds->items);
     if (ds->inter.n == 0 || nu < 1 || ni < 2)
         return rlab_errf(err, RLAB_EINVAL, "dataset '%s' has no interactions to learn from",

@@ -48,10 +48,25 @@ typedef struct rlab_view {
     int32_t n_users, n_items;
     rlab_view_opts opts;
     rlab_seqs train, hist_valid, hist_test, valid, test, all;
+    /* The tabular branch (appended). For a dataset with samples (ds->tab, data/tabular.h)
+     * the view is the samples and their fixed parts instead of interaction rows: tab points
+     * into the dataset (borrowed: valid while the dataset is held), rows[RLAB_VIEW_TRAIN /
+     * _VALID / _TEST] are row indices of tab (owned by the view) in the order training reads
+     * them; the seqs above are empty, n_items is 0 and n_users the number of groups. The
+     * split options do not apply: a table's parts are fixed when it is loaded (the same for
+     * every model of the table), or, when it has none, 70/10/20 by time (random, seed 0,
+     * without times). NULL for interaction views. */
+    const struct rlab_tabular *tab;
+    int64_t *rows[3];
+    int64_t nrows[3];
 } rlab_view;
 
-/* Build the view of ds (borrowed for the call only). RLAB_EINVAL for a dataset without
- * interactions or bad fractions, RLAB_ENOMEM. Free with rlab_view_free (NULL ok). */
+/* Index of rlab_view.rows: the training part (RLAB_VIEW_VALID / _TEST index the others). */
+enum { RLAB_VIEW_TRAIN = 2 };
+
+/* Build the view of ds (borrowed for the call only; a tabular view's tab stays borrowed).
+ * RLAB_EINVAL for a dataset without interactions or bad fractions, RLAB_ENOMEM. Free with
+ * rlab_view_free (NULL ok). */
 RLAB_API int rlab_view_new(const rlab_dataset *ds, const rlab_view_opts *opts, rlab_view **out,
                            rlab_err *err);
 RLAB_API void rlab_view_free(rlab_view *v);

@@ -4,6 +4,8 @@
 #include "eval/ctr.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 typedef struct imp {
@@ -125,5 +127,69 @@ int rlab_eval_logloss(const float *p, const uint8_t *labels, int64_t n, double e
         s -= labels[i] ? log(q) : log(1.0 - q);
     }
     *loss = s / (double)n;
+    return RLAB_OK;
+}
+
+static double mean_defined(const double *v, int n)
+{
+    double s = 0.0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            s += v[i], k++;
+    return k ? s / k : (double)NAN;
+}
+
+int rlab_eval_ctr_tasks(const float *probs, const float *labels, int nlabels,
+                        const char (*label_names)[32], const int32_t *group, const int64_t *rows,
+                        int64_t n, rlab_ctr_result *out, rlab_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->mean_auc = out->mean_gauc = out->mean_logloss = NAN;
+    if (nlabels < 1 || nlabels > RLAB_CTR_MAX_TASKS || n < 0)
+        return rlab_errf(err, RLAB_EINVAL, "ctr metrics: %d labels (1..%d), %lld samples", nlabels,
+                         RLAB_CTR_MAX_TASKS, (long long)n);
+    out->n = n;
+    float *p = rlab_malloc((size_t)(n ? n : 1) * sizeof *p);
+    uint8_t *y = rlab_malloc((size_t)(n ? n : 1));
+    int32_t *g = group ? rlab_malloc((size_t)(n ? n : 1) * sizeof *g) : NULL;
+    if (!p || !y || (group && !g)) {
+        rlab_free(p), rlab_free(y), rlab_free(g);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    for (int j = 0; j < nlabels; j++) {
+        int predicted = 0;
+        for (int64_t i = 0; i < n && !predicted; i++)
+            predicted = !isnan(probs[i * nlabels + j]);
+        if (!predicted && n > 0)
+            continue;
+        int t = out->ntasks++;
+        out->label[t] = j;
+        if (label_names)
+            snprintf(out->names[t], sizeof out->names[t], "%s", label_names[j]);
+        else
+            snprintf(out->names[t], sizeof out->names[t], "label%d", j);
+        out->auc[t] = out->gauc[t] = out->logloss[t] = NAN;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t r = rows ? rows[i] : i;
+            p[i] = probs[i * nlabels + j];
+            y[i] = labels[r * nlabels + j] > 0.5f;
+            if (g)
+                g[i] = group[r];
+        }
+        /* an undefined metric (one class, a NaN probability) stays NAN */
+        rlab_err e2 = {0};
+        double v;
+        if (n > 0 && rlab_eval_auc(p, y, n, &v, &e2) == RLAB_OK)
+            out->auc[t] = v;
+        if (n > 0 && g && rlab_eval_gauc(p, y, g, n, &v, NULL, &e2) == RLAB_OK)
+            out->gauc[t] = v;
+        if (n > 0 && rlab_eval_logloss(p, y, n, 0.0, &v, &e2) == RLAB_OK)
+            out->logloss[t] = v;
+    }
+    out->mean_auc = mean_defined(out->auc, out->ntasks);
+    out->mean_gauc = mean_defined(out->gauc, out->ntasks);
+    out->mean_logloss = mean_defined(out->logloss, out->ntasks);
+    rlab_free(p), rlab_free(y), rlab_free(g);
     return RLAB_OK;
 }

@@ -33,4 +33,38 @@ RLAB_API int rlab_eval_gauc(const float *scores, const uint8_t *labels, const in
 RLAB_API int rlab_eval_logloss(const float *p, const uint8_t *labels, int64_t n, double eps,
                                double *loss, rlab_err *err);
 
+/* ---- per-task metrics of a multi-task model ------------------------------------------- */
+
+#define RLAB_CTR_MAX_TASKS 8
+
+/* Per-task AUC, GAUC and log loss over n samples, and their means over the tasks where each
+ * is defined. NAN marks a metric that is undefined on these samples (AUC with one class
+ * only, GAUC without groups or without a group holding both classes), never a made-up
+ * value. */
+typedef struct rlab_ctr_result {
+    int ntasks;                               /* labels the model predicts */
+    int label[RLAB_CTR_MAX_TASKS];            /* their indices among the table's labels */
+    char names[RLAB_CTR_MAX_TASKS][32];       /* their names */
+    double auc[RLAB_CTR_MAX_TASKS];           /* NAN = undefined */
+    double gauc[RLAB_CTR_MAX_TASKS];          /* NAN = undefined */
+    double logloss[RLAB_CTR_MAX_TASKS];       /* NAN = undefined */
+    double mean_auc, mean_gauc, mean_logloss; /* over the tasks where defined (NAN: none) */
+    int64_t n;                                /* samples */
+} rlab_ctr_result;
+
+/* Metrics of probabilities probs [n][nlabels] against 0/1 labels: sample i is row rows[i] of
+ * labels [*][nlabels] and group [*] (rows NULL: row i; group NULL: no GAUC). A label whose
+ * column of probs is all NAN is a label the model does not predict: it is not a task.
+ * label_names [nlabels] (NULL: "label<j>"). Errors: RLAB_EINVAL (nlabels outside
+ * [1, RLAB_CTR_MAX_TASKS], n < 0), RLAB_ENOMEM. Thread-safe.
+ *
+ *     float p[3 * 2] = {.9f, .2f,  .1f, .7f,  .8f, .6f};   // 3 samples, 2 labels
+ *     float y[3 * 2] = {1, 0,  0, 1,  1, 0};
+ *     rlab_ctr_result r;
+ *     rlab_eval_ctr_tasks(p, y, 2, NULL, NULL, NULL, 3, &r, &err);  // r.auc[0] = 1, ... */
+RLAB_API int rlab_eval_ctr_tasks(const float *probs, const float *labels, int nlabels,
+                                 const char (*label_names)[32], const int32_t *group,
+                                 const int64_t *rows, int64_t n, rlab_ctr_result *out,
+                                 rlab_err *err);
+
 #endif /* RLAB_EVAL_CTR_H */

@@ -12,6 +12,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "host/host_internal.h"
 #include "data/split.h"
+#include "data/tabular.h"
 #include "model/config.h"
 #include "store/sha256.h"
 
@@ -344,6 +345,11 @@ static void brief_of_entry(const rlab_ds_entry *e, rlab_dataset_brief *b)
         b->n_users = rlab_vocab_size(&e->ds->users);
         b->n_items = rlab_vocab_size(&e->ds->items);
         b->n_inter = (int64_t)e->ds->inter.n;
+        if (e->ds->tab && !e->ds->inter.n) { /* samples: groups and samples */
+            snprintf(b->kind, sizeof b->kind, "samples");
+            b->n_users = rlab_tabular_ngroups(e->ds->tab);
+            b->n_inter = e->ds->tab->n;
+        }
     } else if (e->dlg) {
         snprintf(b->kind, sizeof b->kind, "dialogues");
         snprintf(b->format, sizeof b->format, "%s", e->dlg->format);
@@ -712,6 +718,11 @@ static int record_built(rlab_db *db, const built *b, rlab_err *err)
         .n_inter = b->ds ? (int64_t)b->ds->inter.n : dialogue_turns(b->dlg),
         .kind = b->ds ? "interactions" : "dialogues",
         .recipe = b->recipe};
+    if (b->ds && b->ds->tab && !b->ds->inter.n) { /* samples: groups and samples */
+        di.kind = "samples";
+        di.n_users = rlab_tabular_ngroups(b->ds->tab);
+        di.n_inter = b->ds->tab->n;
+    }
     if (!b->sha[0] && b->ds && strncmp(b->ds->source, "builtin:", 8) == 0)
         di.sha256 = NULL; /* a world: its checksum is in the source and the recipe */
     return rlab_db_dataset_register(db, &di, NULL, err);

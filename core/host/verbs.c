@@ -16,6 +16,7 @@
  */
 #include "host/host_internal.h"
 #include "data/loaders.h"
+#include "data/tabular.h"
 #include "model/fit.h"
 #include "store/sha256.h"
 #include "tensor/checkpoint.h"
@@ -153,17 +154,33 @@ rlab_cmd_rec *rlab__kind_cmd_new(rlab_plugin_rec *p, const rlab_model_kind *k)
     for (const rlab_field *fd = rlab_fit_fields; fd->name; fd++) {
         if ((k->flags & RLAB_KIND_ONESHOT) && rlab_fit_field_is_loop(fd->name))
             continue;
+        /* a dataset of samples has fixed parts and no item ranking */
+        if ((k->flags & RLAB_KIND_TABULAR) &&
+            (!strcmp(fd->name, "split") || !strcmp(fd->name, "valid_frac") ||
+             !strcmp(fd->name, "test_frac") || !strcmp(fd->name, "eval_neg")))
+            continue;
         arg_from_field(&args[i++], fd, k->defaults);
     }
     for (const rlab_field *fd = k->config; fd && fd->name; fd++)
         arg_from_field(&args[i++], fd, k->defaults);
-    snprintf(help, 512,
-             "Train a %s model (%s) with the core training loop.\n"
-             "Splits the dataset (split=), trains, validates every eval_every epochs, keeps "
-             "the best by select=, ranks the test targets (full ranking unless neg > 0) and "
-             "registers the model under name=. Every value is stored with the run.\n"
-             "Example: train %s data=demo name=%s1",
-             k->name, k->summary ? k->summary : "", k->name, k->name);
+    if (k->flags & RLAB_KIND_TABULAR)
+        snprintf(help, 512,
+                 "Train a %s model (%s) with the core training loop.\n"
+                 "Learns from a dataset of samples (load PATH format=PRESET, ranker.data) on its "
+                 "fixed parts, validates every eval_every epochs, keeps the best by select= "
+                 "(auc: the mean valid AUC over tasks), reports per-task AUC, GAUC and log loss "
+                 "on the test part and registers the model under name=. Every value is stored "
+                 "with the run.\n"
+                 "Example: train %s data=samples name=%s1",
+                 k->name, k->summary ? k->summary : "", k->name, k->name);
+    else
+        snprintf(help, 512,
+                 "Train a %s model (%s) with the core training loop.\n"
+                 "Splits the dataset (split=), trains, validates every eval_every epochs, keeps "
+                 "the best by select=, ranks the test targets (full ranking unless neg > 0) and "
+                 "registers the model under name=. Every value is stored with the run.\n"
+                 "Example: train %s data=demo name=%s1",
+                 k->name, k->summary ? k->summary : "", k->name, k->name);
     snprintf(cr->full, sizeof cr->full, "train %s", k->name);
     cr->own_cmd.name = cr->full;
     cr->own_cmd.args = args;
@@ -198,13 +215,24 @@ static void dataset_digest(const rlab_dataset *ds, char hex[65])
 {
     rlab_sha256 h;
     rlab_sha256_init(&h);
+    if (ds->tab) { /* samples: their labels and parts */
+        const rlab_tabular *t = ds->tab;
+        rlab_sha256_update(&h, &t->n, sizeof t->n);
+        if (t->n > 0)
+            rlab_sha256_update(&h, t->labels, (size_t)t->n * (size_t)t->nlabels * sizeof(float));
+        for (int k = 0; k < 3; k++)
+            if (t->part_n[k] > 0)
+                rlab_sha256_update(&h, t->part_rows[k], (size_t)t->part_n[k] * sizeof(int64_t));
+    }
     for (int32_t u = 0; u < rlab_vocab_size(&ds->users); u++)
         rlab_sha256_update(&h, ds->users.names[u], strlen(ds->users.names[u]) + 1);
     for (int32_t i = 0; i < rlab_vocab_size(&ds->items); i++)
         rlab_sha256_update(&h, ds->items.names[i], strlen(ds->items.names[i]) + 1);
-    rlab_sha256_update(&h, ds->inter.user, ds->inter.n * sizeof *ds->inter.user);
-    rlab_sha256_update(&h, ds->inter.item, ds->inter.n * sizeof *ds->inter.item);
-    rlab_sha256_update(&h, ds->inter.ts, ds->inter.n * sizeof *ds->inter.ts);
+    if (ds->inter.n > 0) { /* a dataset of samples has no interaction arrays */
+        rlab_sha256_update(&h, ds->inter.user, ds->inter.n * sizeof *ds->inter.user);
+        rlab_sha256_update(&h, ds->inter.item, ds->inter.n * sizeof *ds->inter.item);
+        rlab_sha256_update(&h, ds->inter.ts, ds->inter.n * sizeof *ds->inter.ts);
+    }
     unsigned char d[32];
     rlab_sha256_final(&h, d);
     rlab_sha256_hex(d, hex);
@@ -340,8 +368,25 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
         return rc;
     }
     rlab_ctx_run_describe(ctx, k->name, ds->name);
-    rlab_ctx_printf(ctx, "train %s on %s (%d users, %d items, split %s)", k->name, ds->name,
-                    (int)v->n_users, (int)v->n_items, rlab_split_names[o.split]);
+    if (!v->tab != !(k->flags & RLAB_KIND_TABULAR)) {
+        rlab_view_free(v);
+        rlab_free(json);
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               v->tab ? "dataset '%s' holds samples (a tabular dataset): kind '%s' "
+                                        "learns from interactions"
+                                      : "dataset '%s' holds interactions: kind '%s' learns from "
+                                        "tabular samples (load one with a tabular format)",
+                               ds->name, k->name);
+    }
+    if (v->tab)
+        rlab_ctx_printf(ctx, "train %s on %s (%lld samples: train %lld, valid %lld, test %lld; %s)",
+                        k->name, ds->name, (long long)v->tab->n,
+                        (long long)v->nrows[RLAB_VIEW_TRAIN], (long long)v->nrows[RLAB_VIEW_VALID],
+                        (long long)v->nrows[RLAB_VIEW_TEST],
+                        v->tab->part_desc[0] ? v->tab->part_desc : "default parts");
+    else
+        rlab_ctx_printf(ctx, "train %s on %s (%d users, %d items, split %s)", k->name, ds->name,
+                        (int)v->n_users, (int)v->n_items, rlab_split_names[o.split]);
     rlab_fit fit = {.view = v,
                     .cfg = cfg,
                     .opts = &o,
@@ -371,7 +416,7 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_free(m->train_opts);
     m->train_opts = rlab_config_to_json(rlab_fit_fields, &o);
     rlab_seqs_clear(&m->hist);
-    rc = rlab_seqs_copy(&v->all, &m->hist, err);
+    rc = v->tab ? RLAB_OK : rlab_seqs_copy(&v->all, &m->hist, err);
     if (m->n_users == 0)
         m->n_users = v->n_users;
     rlab_view_free(v);
@@ -405,12 +450,13 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
             ctx->oom = 1; /* fails the command: "out of memory recording results" */
         /* the summary as scalars (every value is in the table and the store): the selection
          * metric on valid, HR and NDCG at 10 on test */
-        char key[48];
+        char key[64];
         if (res.has_valid && strcmp(res.names[i], o.select) == 0) {
             snprintf(key, sizeof key, "valid.%s", res.names[i]);
             rlab_ctx_result_float(ctx, key, res.valid[i]);
         }
-        if (res.has_test && (!strcmp(res.names[i], "hr@10") || !strcmp(res.names[i], "ndcg@10"))) {
+        if (res.has_test && (!strcmp(res.names[i], "hr@10") || !strcmp(res.names[i], "ndcg@10") ||
+                             !strcmp(res.protocol, "ctr"))) {
             snprintf(key, sizeof key, "test.%s", res.names[i]);
             rlab_ctx_result_float(ctx, key, res.test[i]);
         }
@@ -425,6 +471,12 @@ static int train_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_result_str(ctx, "protocol", res.protocol);
     rlab_free(json);
     rlab_ctx_printf(ctx, "model '%s' trained in %.2f s: %s", name, res.seconds, desc);
+    if (res.has_test && !strcmp(res.protocol, "ctr"))
+        for (int i = 3; i + 2 < res.n_metrics; i += 3)
+            rlab_ctx_printf(ctx, "test %-16.*s auc %.4f  gauc %.4f  logloss %.4f%s",
+                            (int)(strlen(res.names[i]) - 4), res.names[i], res.test[i],
+                            res.test[i + 1], res.test[i + 2],
+                            res.best_epoch ? " (kept epoch's model)" : "");
     if (res.has_test) {
         int h = -1, n = -1;
         for (int i = 0; i < res.n_metrics; i++) {
@@ -522,6 +574,80 @@ static int model_view(rlab_ctx *ctx, const rlab_model *m, const rlab_dataset *ds
     return rlab_view_new(ds, &vo, v, rlab_ctx_err(ctx));
 }
 
+/* The CTR branch of eval: a tabular dataset's valid / test samples scored by the model's
+ * predict; per-task AUC, GAUC and log loss into the same "metrics" table (metric, valid,
+ * test) and the store (protocol "ctr"; undefined metrics are shown empty and not stored). */
+static int eval_ctr(rlab_ctx *ctx, const rlab_model *m, const rlab_dataset *ds, int which)
+{
+    rlab_view *v = NULL;
+    int rc = model_view(ctx, m, ds, &v);
+    if (rc)
+        return rc;
+    rlab_ctr_result r[2];
+    int have[2] = {0, 0};
+    for (int w = 0; w < 2 && rc == RLAB_OK; w++)
+        if (which == 2 || which == w) {
+            rc = rlab_eval_ctr_model(m, v, w, &r[w], rlab_ctx_err(ctx));
+            have[w] = rc == RLAB_OK;
+        }
+    int64_t nv = v->nrows[RLAB_VIEW_VALID], nt = v->nrows[RLAB_VIEW_TEST];
+    rlab_view_free(v);
+    if (rc)
+        return rc;
+    const rlab_ctr_result *any = have[1] ? &r[1] : &r[0];
+    rlab_table *t =
+        rlab_ctx_result_table(ctx, "metrics", 3, (const char *const[]){"metric", "valid", "test"});
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int task = -1; task < any->ntasks && rc == RLAB_OK; task++) {
+        static const char *const mn[3] = {"auc", "gauc", "logloss"};
+        for (int q = 0; q < 3 && rc == RLAB_OK; q++) {
+            char name[48];
+            if (task < 0)
+                snprintf(name, sizeof name, "%s", mn[q]);
+            else
+                snprintf(name, sizeof name, "%.30s.%s", any->names[task], mn[q]);
+            rlab_cell row[3] = {{.type = RLAB_CELL_TEXT, .s = name},
+                                {.type = RLAB_CELL_NULL},
+                                {.type = RLAB_CELL_NULL}};
+            for (int w = 0; w < 2 && rc == RLAB_OK; w++) {
+                if (!have[w])
+                    continue;
+                const rlab_ctr_result *x = &r[w];
+                double val = task < 0 ? (q == 0   ? x->mean_auc
+                                         : q == 1 ? x->mean_gauc
+                                                  : x->mean_logloss)
+                                      : (q == 0   ? x->auc[task]
+                                         : q == 1 ? x->gauc[task]
+                                                  : x->logloss[task]);
+                if (isnan(val))
+                    continue;
+                row[1 + w] = (rlab_cell){.type = RLAB_CELL_FLOAT, .f = val};
+                char key[64];
+                snprintf(key, sizeof key, "%s.%s", w ? "test" : "valid", name);
+                rlab_ctx_result_float(ctx, key, val);
+                if (w == which || which == 2)
+                    rlab_ctx_result_float(ctx, name, val);
+                rc = rlab_ctx_metric(ctx, 0, w ? "test" : "valid", name, "ctr", val);
+            }
+            if (rc == RLAB_OK)
+                rc = rlab_table_add_cells(t, row);
+        }
+    }
+    if (rc)
+        return rc;
+    for (int task = 0; task < any->ntasks; task++)
+        rlab_ctx_printf(ctx, "%s on %s, %s (%lld samples): %-14s auc %.4f  gauc %.4f  logloss %.4f",
+                        m->name, ds->name, have[1] ? "test" : "valid",
+                        (long long)(have[1] ? nt : nv), any->names[task], any->auc[task],
+                        any->gauc[task], any->logloss[task]);
+    rlab_ctx_result_str(ctx, "protocol", "ctr");
+    rlab_ctx_result_int(ctx, "samples", have[1] ? nt : nv);
+    rlab_ctx_result_str(ctx, "split", which == 0 ? "valid" : which == 1 ? "test" : "both");
+    rlab_ctx_result_model(ctx, "model", m->name);
+    return RLAB_OK;
+}
+
 int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
 {
     const char *mname = rlab_args_str(args, "model");
@@ -543,6 +669,8 @@ int rlab__verb_eval(rlab_ctx *ctx, const rlab_args *args)
         return rlab_ctx_err(ctx)->code; /* the run record names the data it ranked */
     rlab_ctx_run_describe(ctx, m->kind, ds->name);
     int which = rlab_args_choice(args, "split"); /* 0 valid, 1 test, 2 both */
+    if (ds->tab) /* samples: per-task CTR metrics instead of ranking */
+        return eval_ctr(ctx, m, ds, which);
     int k = (int)rlab_args_int(args, "k");
     int ks[17], nks = 0;
     unsigned metrics = 0;
@@ -711,6 +839,11 @@ int rlab__verb_recommend(rlab_ctx *ctx, const rlab_args *args)
     const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
     if (!m)
         return RLAB_ENOTFOUND;
+    if (m->n_items < 1)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "model '%s' (%s) scores samples, not items: it has no item list "
+                               "to rank (evaluate it with eval)",
+                               m->name, m->kind);
     int rc;
     const rlab_dataset *ds = model_dataset(ctx, m, &rc);
     if (rc)
@@ -760,6 +893,11 @@ static int export_topk(rlab_ctx *ctx, const rlab_args *args)
     const rlab_model *m = rlab_ctx_model(ctx, rlab_args_str(args, "model"));
     if (!m)
         return RLAB_ENOTFOUND;
+    if (m->n_items < 1)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "model '%s' (%s) scores samples, not items: it has no item list "
+                               "to rank (evaluate it with eval)",
+                               m->name, m->kind);
     if (m->hist.n_users <= 0 && m->n_users <= 0)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "model '%s' knows no users", m->name);
     int rc;
@@ -953,7 +1091,12 @@ int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
         return rc;
     const char *dname = br.name;
     int64_t nu = br.n_users, ni = br.n_items, nx = br.n_inter;
-    if (strcmp(br.kind, "dialogues") == 0)
+    if (strcmp(br.kind, "samples") == 0)
+        rlab_ctx_printf(ctx,
+                        "dataset '%s' loaded (%s samples): %lld samples, %lld groups (train "
+                        "tabular kinds on it: train infnet data=%s)",
+                        dname, br.format, (long long)nx, (long long)nu, dname);
+    else if (strcmp(br.kind, "dialogues") == 0)
         rlab_ctx_printf(ctx,
                         "dataset '%s' loaded (%s dialogues): %lld conversations, %lld turns, %lld "
                         "mentioned items",
@@ -965,6 +1108,8 @@ int rlab__verb_load(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_result_int(ctx, "users", nu);
     rlab_ctx_result_int(ctx, "items", ni);
     rlab_ctx_result_int(ctx, "interactions", nx);
+    if (strcmp(br.kind, "samples") == 0)
+        rlab_ctx_result_int(ctx, "samples", nx);
     return RLAB_OK;
 }
 

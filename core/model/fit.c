@@ -5,6 +5,7 @@
  */
 #include "model/fit.h"
 #include "base/mpi.h"
+#include "data/tabular.h"
 #include "tensor/ops.h"
 
 #include <math.h>
@@ -374,6 +375,69 @@ int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err)
     return rc;
 }
 
+/* ---- evaluation of a tabular model ------------------------------------------------------- */
+
+#define CTR_BATCH 4096 /* samples per predict call (bounds the probability buffer) */
+
+int rlab_eval_ctr_model(const rlab_model *m, const rlab_view *v, int which, rlab_ctr_result *out,
+                        rlab_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!v->tab || which < 0 || which > 2)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "dataset '%s' has no samples: CTR metrics need a "
+                         "tabular dataset",
+                         v->dataset);
+    if (!m->vt->predict)
+        return rlab_errf(err, RLAB_ESTATE, "model '%s' (%s) does not predict labels of samples",
+                         m->name, m->kind);
+    const rlab_tabular *t = v->tab;
+    const int L = t->nlabels;
+    const int64_t n = v->nrows[which], *rows = v->rows[which];
+    float *p = rlab_malloc(((size_t)n + 1) * (size_t)L * sizeof *p);
+    if (!p)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int rc = RLAB_OK;
+    for (int64_t a = 0; a < n && rc == RLAB_OK; a += CTR_BATCH) {
+        int64_t b = n - a < CTR_BATCH ? n - a : CTR_BATCH;
+        rc = m->vt->predict(m, t, rows + a, b, p + a * L, err);
+    }
+    if (rc == RLAB_OK)
+        rc = rlab_eval_ctr_tasks(p, t->labels, L, (const char(*)[32])t->label_names, t->group, rows,
+                                 n, out, err);
+    rlab_free(p);
+    return rc;
+}
+
+/* The tabular branch of `evaluate`: means then per-task metrics into res->names / out. */
+static int evaluate_ctr(const rlab_fit *fit, rlab_model *m, int which, rlab_fit_result *res,
+                        double *out, rlab_err *err)
+{
+    rlab_ctr_result r;
+    double t0 = rlab_now();
+    int rc = rlab_eval_ctr_model(m, fit->view, which, &r, err);
+    res->eval_seconds += rlab_now() - t0;
+    if (rc)
+        return rc;
+    snprintf(res->protocol, sizeof res->protocol, "ctr");
+    int k = 0;
+    const char *mn[3] = {"auc", "gauc", "logloss"};
+    const double mv[3] = {r.mean_auc, r.mean_gauc, r.mean_logloss};
+    for (int q = 0; q < 3; q++) {
+        snprintf(res->names[k], sizeof res->names[k], "%s", mn[q]);
+        out[k++] = mv[q];
+    }
+    for (int t = 0; t < r.ntasks && k + 3 <= 16; t++) {
+        const double tv[3] = {r.auc[t], r.gauc[t], r.logloss[t]};
+        for (int q = 0; q < 3; q++) {
+            snprintf(res->names[k], sizeof res->names[k], "%.30s.%s", r.names[t], mn[q]);
+            out[k++] = tv[q];
+        }
+    }
+    res->n_metrics = k;
+    return RLAB_OK;
+}
+
 /* ---- the loop -------------------------------------------------------------------------- */
 
 static void logf_(const rlab_fit *fit, const char *fmt, ...) RLAB_PRINTF(2, 3);
@@ -392,6 +456,8 @@ static void logf_(const rlab_fit *fit, const char *fmt, ...)
 static int metric(const rlab_fit *fit, int64_t step, const char *split, const char *name,
                   const char *proto, double v)
 {
+    if (isnan(v) && fit->view->tab) /* an undefined CTR metric is not stored */
+        return RLAB_OK;
     return fit->metric ? fit->metric(fit->ud, step, split, name, proto, v) : RLAB_OK;
 }
 
@@ -405,6 +471,8 @@ static int fit_cancel(void *ud)
 static int evaluate(const rlab_fit *fit, rlab_model *m, int which, rlab_fit_result *res,
                     double *out, rlab_err *err)
 {
+    if (fit->view->tab)
+        return evaluate_ctr(fit, m, which, res, out, err);
     rlab_eval_opts eo = {.neg = fit->opts->eval_neg,
                          .seed = (uint64_t)fit->opts->seed,
                          .cancel = fit_cancel,
@@ -448,7 +516,7 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
         return NULL;
     rlab_model *m = NULL; /* taken at the end: one-pass kinds build it in their step */
     rlab_params *P = ops->params ? ops->params(state) : NULL;
-    const int can_validate = o->eval_every > 0 && o->split != RLAB_SPLIT_NONE;
+    const int can_validate = o->eval_every > 0 && (fit->view->tab || o->split != RLAB_SPLIT_NONE);
     float *best = NULL;
     int rc = RLAB_OK, nparts = 0;
     while (ops->part_names && ops->part_names[nparts])
@@ -528,6 +596,15 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
                 if ((rc = metric(fit, e, "valid", res->names[i], res->protocol, v[i])))
                     goto done;
             int si = find_name(res, o->select);
+            if (fit->view->tab && si >= 0 && strstr(o->select, "logloss"))
+                si = -1; /* lower is better: not a selection metric here */
+            if (si < 0 && fit->view->tab) {
+                rc = rlab_errf(err, RLAB_EINVAL,
+                               "select=%s is not a validation metric of a tabular model (auc, "
+                               "gauc or <task>.auc)",
+                               o->select);
+                goto done;
+            }
             if (si < 0) {
                 rc = rlab_errf(err, RLAB_EINVAL,
                                "select=%s is not a validation metric (hr, ndcg, recall or mrr "
@@ -542,7 +619,10 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
                 pn[np] = "valid.ndcg@10", pv[np++] = v[n10];
             if (si != n10)
                 pn[np] = o->select, pv[np++] = v[si];
-            int improved = v[si] > best_score;
+            /* an undefined select metric (NAN: a CTR AUC on a valid part with one class)
+             * selects nothing: the epoch is kept as without validation, patience does not
+             * count, and the next defined value starts the comparison afresh */
+            int improved = isnan(v[si]) || isnan(best_score) || v[si] > best_score;
             if (improved) {
                 best_score = v[si];
                 res->best_epoch = e;
@@ -555,7 +635,10 @@ rlab_model *rlab_fit_run(const rlab_fit_ops *ops, const rlab_fit *fit, rlab_fit_
             } else if (o->patience > 0 && ++bad >= o->patience) {
                 stop = 1;
             }
-            if (ops->no_loss)
+            if (fit->view->tab)
+                logf_(fit, "epoch %d/%d %.1fs loss %.4f | valid %s %.4f (ctr)%s", e, o->epochs,
+                      rlab_now() - t0, loss, o->select, v[si], improved ? " (best)" : "");
+            else if (ops->no_loss)
                 logf_(fit, "valid %s %.4f hr@10 %.4f", o->select, v[si], h10 >= 0 ? v[h10] : 0.0);
             else
                 logf_(fit, "epoch %d/%d %.1fs loss %.4f | valid %s %.4f hr@10 %.4f%s", e, o->epochs,
@@ -578,7 +661,7 @@ done:
     m = rlab_model_retain(ops->model(state));
     if (!m && (rc == RLAB_OK || rc == RLAB_ECANCELED))
         rc = rc ? rc : rlab_errf(err, RLAB_ESTATE, "%s: training made no model", fit->kind);
-    if (rc == RLAB_OK && o->eval_test && o->split != RLAB_SPLIT_NONE) {
+    if (rc == RLAB_OK && o->eval_test && (fit->view->tab || o->split != RLAB_SPLIT_NONE)) {
         double t[16];
         rc = evaluate(fit, m, RLAB_VIEW_TEST, res, t, err);
         if (rc == RLAB_OK) {

@@ -24,11 +24,22 @@
  * then the best snapshot is restored (keep_best), and the test targets are evaluated once
  * (eval_test) on the final model. A cancelled run keeps the best model so far: rlab_fit_run
  * returns it with err->code RLAB_ECANCELED.
+ *
+ * Tabular views (view->tab, data/view.h: CTR / multi-task samples with fixed parts) take one
+ * branch of the loop: the kind reads view->tab and view->rows[RLAB_VIEW_TRAIN] (its epoch op
+ * shuffles and batches them), and validation / test evaluate the samples of the part with
+ * rlab_eval_ctr_model instead of ranking: the metrics are "auc", "gauc", "logloss" (means
+ * over the tasks) then "<task>.auc", "<task>.gauc", "<task>.logloss" per task (NAN where
+ * undefined), protocol "ctr"; select= must be "auc", "gauc" or "<task>.auc|gauc" (higher is
+ * better). The split options do not apply (a table's parts are fixed at load). A select
+ * metric that is undefined on the valid part (NAN: one class only) selects nothing: that
+ * epoch is kept, as without validation, and patience does not count it.
  */
 #ifndef RLAB_MODEL_FIT_H
 #define RLAB_MODEL_FIT_H
 
 #include "data/view.h"
+#include "eval/ctr.h"
 #include "eval/eval.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -139,7 +150,7 @@ typedef struct rlab_fit_result {
     double eval_seconds; /* validation + test wall time */
     char protocol[32];   /* "full" or "sampled-N" ("" = never evaluated) */
     int n_metrics;       /* valid/test means of the kept model, metric-major names */
-    char names[16][16];
+    char names[16][48];  /* (tabular views: "auc", "gauc", "logloss", "<task>.auc" ...) */
     double valid[16], test[16];
     int has_valid, has_test;
 } rlab_fit_result;
@@ -173,5 +184,14 @@ typedef struct rlab_eval_opts {
  * the view's. Caller frees the result. */
 RLAB_API rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int which,
                                            const rlab_eval_opts *o, rlab_err *err);
+
+/* ---- evaluation of a tabular model ------------------------------------------------------ */
+
+/* Per-task AUC, GAUC and log loss (eval/ctr.h) of model m (its vt->predict) on the valid or
+ * test part (RLAB_VIEW_VALID / _TEST; RLAB_VIEW_TRAIN also works) of tabular view v. Errors:
+ * RLAB_EINVAL (v is not tabular), RLAB_ESTATE (m has no predict: not a tabular model), the
+ * model's own, RLAB_ENOMEM. Thread-safe like the model's predict. */
+RLAB_API int rlab_eval_ctr_model(const rlab_model *m, const rlab_view *v, int which,
+                                 rlab_ctr_result *out, rlab_err *err);
 
 #endif /* RLAB_MODEL_FIT_H */

@@ -99,6 +99,13 @@ typedef struct rlab_model_vt {
      * Optional (sample_dim 0 = none). Appended last (ABI 4). */
     int (*sample_repr)(const rlab_model *m, const rlab_query *q, int nq, const int32_t *items,
                        float *repr, float *score, rlab_err *err);
+    /* Tabular models (kinds flagged RLAB_KIND_TABULAR): the probability of every label of
+     * table t for its samples rows[0..n): out [n][t->nlabels], NAN for a label the model does
+     * not predict (a single-task model). The host's evaluator turns them into per-task AUC,
+     * GAUC and log loss (model/fit.h rlab_eval_ctr_model). Thread-safe like score. Optional.
+     * Appended last (ABI 5). */
+    int (*predict)(const rlab_model *m, const struct rlab_tabular *t, const int64_t *rows,
+                   int64_t n, float *out, rlab_err *err);
 } rlab_model_vt;
 
 /* A model. The plugin fills the public fields after rlab_model_new and before it registers
@@ -129,6 +136,10 @@ struct rlab_model {
 enum {
     RLAB_KIND_ONESHOT = 1u << 0, /* fitted in one pass (Pop, ItemKNN): no epochs, no validation
                                     during training; the host hides the loop's fields */
+    RLAB_KIND_TABULAR = 1u << 1, /* learns from tabular samples (data/tabular.h): trains on
+                                    datasets with samples through the view's tabular branch,
+                                    its models implement vt->predict, `eval` reports per-task
+                                    AUC / GAUC / log loss instead of ranking metrics */
 };
 
 /* A model kind: what a plugin declares so that the host can train, evaluate, save, load,

@@ -101,6 +101,11 @@ struct rk_model {
     int cr_w[RK_MAXL], cr_b[RK_MAXL];
     int hd_w1[RK_MAX_TASKS], hd_b1[RK_MAX_TASKS], hd_w2[RK_MAX_TASKS], hd_b2[RK_MAX_TASKS];
     int D0; /* flat input width of the MLP kinds */
+    /* the table layout the model was built for (rk_model_fits) */
+    int tab_nfields, tab_nnum, tab_nlabels;
+    int32_t tab_card[RLAB_TAB_MAX_COLS];
+    int tab_role[RLAB_TAB_MAX_COLS];
+    char tab_labels[RLAB_TAB_MAX_LABELS][32];
     int np;
     rlab_param_spec *specs;
     char (*pnames)[48];
@@ -153,6 +158,34 @@ void rk_model_free(rk_model *m)
     rlab_free(m);
 }
 
+int rk_model_fits(const rk_model *m, const rlab_tabular *tab, rlab_err *err)
+{
+    if (tab->nfields != m->tab_nfields || tab->nnum != m->tab_nnum ||
+        tab->nlabels != m->tab_nlabels)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "the model was built for %d token fields, %d numeric, %d labels; the "
+                         "data has %d, %d, %d",
+                         m->tab_nfields, m->tab_nnum, m->tab_nlabels, tab->nfields, tab->nnum,
+                         tab->nlabels);
+    for (int f = 0; f < tab->nfields; f++)
+        if (tab->fields[f].card != m->tab_card[f] || (int)tab->fields[f].role != m->tab_role[f])
+            return rlab_errf(err, RLAB_EINVAL,
+                             "field '%s': %d ids in the data, %d in the model (a table with "
+                             "other vocabularies)",
+                             tab->fields[f].name, (int)tab->fields[f].card, (int)m->tab_card[f]);
+    for (int j = 0; j < tab->nlabels; j++)
+        if (strcmp(tab->label_names[j], m->tab_labels[j]) != 0)
+            return rlab_errf(err, RLAB_EINVAL, "label %d is '%s' in the data, '%s' in the model", j,
+                             tab->label_names[j], m->tab_labels[j]);
+    return RLAB_OK;
+}
+
+float *rk_model_num_stats(rk_model *m, int which, int *nnum)
+{
+    *nnum = m->nnum;
+    return which ? m->num_std : m->num_mean;
+}
+
 static float slog(float x) { return x < 0 ? -log1pf(-x) : log1pf(x); }
 
 rk_model *rk_model_new(const rk_cfg *c, const rlab_tabular *tab, const int64_t *rows, int64_t n,
@@ -172,6 +205,13 @@ rk_model *rk_model_new(const rk_cfg *c, const rlab_tabular *tab, const int64_t *
     m->pnames = rlab_calloc(RK_MAXP, sizeof *m->pnames);
     if (!m->specs || !m->pnames)
         goto nomem;
+    m->tab_nfields = tab->nfields < RLAB_TAB_MAX_COLS ? tab->nfields : RLAB_TAB_MAX_COLS;
+    m->tab_nnum = tab->nnum;
+    m->tab_nlabels = tab->nlabels;
+    for (int f = 0; f < m->tab_nfields; f++)
+        m->tab_card[f] = tab->fields[f].card, m->tab_role[f] = (int)tab->fields[f].role;
+    for (int j = 0; j < tab->nlabels && j < RLAB_TAB_MAX_LABELS; j++)
+        snprintf(m->tab_labels[j], 32, "%s", tab->label_names[j]);
     /* tasks */
     if (c->task[0]) {
         int j = rlab_tabular_label(tab, c->task);
@@ -804,6 +844,97 @@ done:
 }
 
 /* ---- training ------------------------------------------------------------------------- */
+/* One training pass at a time: the step functions the host's loop (kinds.c) and rk_fit
+ * both drive, so there is one training code path. */
+struct rk_trainer {
+    rk_model *m;
+    const rlab_tabular *tab;
+    int64_t n, *perm;
+    int BS;
+    float *lab;
+    rlab_opt *opt;
+    rlab_tape *tp;
+    rlab_rng rng;
+};
+
+void rk_trainer_free(rk_trainer *tr)
+{
+    if (!tr)
+        return;
+    rlab_opt_free(tr->opt);
+    rlab_tape_free(tr->tp);
+    rlab_free(tr->perm);
+    rlab_free(tr->lab);
+    rlab_free(tr);
+}
+
+rk_trainer *rk_trainer_new(rk_model *m, const rlab_tabular *tab, const int64_t *train,
+                           int64_t ntrain, rlab_err *err)
+{
+    const rk_cfg *c = &m->c;
+    if (ntrain < 1)
+        return rlab_errf(err, RLAB_EINVAL, "no training samples"), NULL;
+    rk_trainer *tr = rlab_calloc(1, sizeof *tr);
+    if (!tr)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory"), NULL;
+    tr->m = m, tr->tab = tab, tr->n = ntrain, tr->BS = c->batch;
+    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
+    oc.lr = c->lr;
+    oc.weight_decay = c->l2;
+    tr->opt = rlab_opt_new(m->P, &oc, err);
+    tr->tp = tr->opt ? rlab_tape_new(arena_bytes(m, tr->BS), 1u << 16, err) : NULL;
+    tr->perm = rlab_malloc((size_t)ntrain * sizeof *tr->perm);
+    tr->lab = rlab_malloc((size_t)tr->BS * (size_t)m->ntasks * sizeof *tr->lab);
+    if (!tr->opt || !tr->tp || !tr->perm || !tr->lab) {
+        if (tr->opt && tr->tp)
+            rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        rk_trainer_free(tr);
+        return NULL;
+    }
+    /* the training part in its given order, then shuffled in place each epoch */
+    memcpy(tr->perm, train, (size_t)ntrain * sizeof *tr->perm);
+    rlab_tape_seed(tr->tp, (uint64_t)c->seed, 0);
+    rlab_rng_seed(&tr->rng, (uint64_t)c->seed ^ 0x5851F42D4C957F2Dull);
+    return tr;
+}
+
+int64_t rk_trainer_epoch(rk_trainer *tr)
+{
+    for (int64_t i = tr->n - 1; i > 0; i--) {
+        int64_t j = (int64_t)rlab_rng_below(&tr->rng, (uint64_t)i + 1), x = tr->perm[i];
+        tr->perm[i] = tr->perm[j], tr->perm[j] = x;
+    }
+    rlab_tape_set_training(tr->tp, 1);
+    return (tr->n + tr->BS - 1) / tr->BS;
+}
+
+int rk_trainer_step(rk_trainer *tr, int64_t i, double *loss, double *weight, rlab_err *err)
+{
+    rk_model *m = tr->m;
+    const rlab_tabular *tab = tr->tab;
+    const int N = m->ntasks;
+    int64_t a = i * tr->BS;
+    int B = (int)(tr->n - a < tr->BS ? tr->n - a : tr->BS);
+    rlab_tape *tp = tr->tp;
+    rlab_tape_reset(tp);
+    rlab_params_zero_grad(m->P);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < N; t++)
+            tr->lab[b * N + t] = tab->labels[tr->perm[a + b] * tab->nlabels + m->task_label[t]];
+    rlab_tensor *lg = rk_forward(m, tp, tab, tr->perm + a, B);
+    rlab_tensor *l = rlab_t_bce_logits(tp, lg, tr->lab, NULL);
+    int rc;
+    if ((rc = rlab_tape_error(tp)) != RLAB_OK || (rc = rlab_tape_backward(tp, l)) != RLAB_OK)
+        return rlab_errf(err, rc, "%s", rlab_tape_errmsg(tp));
+    *loss = (double)l->data[0];
+    *weight = (double)B;
+    if (!isfinite(*loss))
+        return RLAB_OK; /* the caller stops on it */
+    if ((rc = rlab_opt_step(tr->opt, m->P)) != RLAB_OK)
+        return rlab_errf(err, rc, "optimiser step failed");
+    return RLAB_OK;
+}
+
 int rk_fit(rk_model *m, const rlab_tabular *tab, const int64_t *train, int64_t ntrain,
            const int64_t *valid, int64_t nvalid, const rk_hooks *hooks, rk_fit_result *res,
            rlab_err *err)
@@ -811,68 +942,34 @@ int rk_fit(rk_model *m, const rlab_tabular *tab, const int64_t *train, int64_t n
     memset(res, 0, sizeof *res);
     res->best_valid = NAN;
     const rk_cfg *c = &m->c;
-    const int N = m->ntasks;
-    if (ntrain < 1)
-        return rlab_errf(err, RLAB_EINVAL, "no training samples");
-    int BS = c->batch;
-    rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
-    oc.lr = c->lr;
-    oc.weight_decay = c->l2;
-    rlab_opt *opt = rlab_opt_new(m->P, &oc, err);
-    rlab_tape *tp = rlab_tape_new(arena_bytes(m, BS), 1u << 16, err);
-    int64_t *perm = rlab_malloc((size_t)ntrain * sizeof *perm);
-    float *best = rlab_malloc(m->P->count * sizeof *best);
-    float *lab = rlab_malloc((size_t)BS * (size_t)N * sizeof *lab);
+    rk_trainer *tr = rk_trainer_new(m, tab, train, ntrain, err);
+    float *best = tr ? rlab_malloc(m->P->count * sizeof *best) : NULL;
     int rc = RLAB_OK;
-    if (!opt || !tp || !perm || !best || !lab) {
-        rc = (opt && tp) ? rlab_errf(err, RLAB_ENOMEM, "out of memory") : err->code;
+    if (!tr || !best) {
+        rc = tr ? rlab_errf(err, RLAB_ENOMEM, "out of memory") : err->code;
         goto done;
     }
-    memcpy(perm, train, (size_t)ntrain * sizeof *perm);
     memcpy(best, m->P->data, m->P->count * sizeof *best);
-    rlab_tape_seed(tp, (uint64_t)c->seed, 0);
-    rlab_rng rng;
-    rlab_rng_seed(&rng, (uint64_t)c->seed ^ 0x5851F42D4C957F2Dull);
     int since = 0;
-    double t0 = rlab_now(), train_s = 0;
+    double train_s = 0;
     int64_t seen = 0;
     for (int e = 1; e <= c->epochs; e++) {
         double te = rlab_now();
-        for (int64_t i = ntrain - 1; i > 0; i--) {
-            int64_t j = (int64_t)rlab_rng_below(&rng, (uint64_t)i + 1), x = perm[i];
-            perm[i] = perm[j], perm[j] = x;
-        }
-        double lsum = 0;
-        int64_t lw = 0;
-        rlab_tape_set_training(tp, 1);
-        for (int64_t a = 0; a < ntrain; a += BS) {
+        int64_t steps = rk_trainer_epoch(tr);
+        double lsum = 0, lw = 0;
+        for (int64_t i = 0; i < steps; i++) {
             if (hooks && hooks->cancelled && hooks->cancelled(hooks->ud)) {
                 rc = rlab_errf(err, RLAB_ECANCELED, "cancelled at epoch %d", e);
                 goto restore;
             }
-            int B = (int)(ntrain - a < BS ? ntrain - a : BS);
-            rlab_tape_reset(tp);
-            rlab_params_zero_grad(m->P);
-            for (int b = 0; b < B; b++)
-                for (int t = 0; t < N; t++)
-                    lab[b * N + t] = tab->labels[perm[a + b] * tab->nlabels + m->task_label[t]];
-            rlab_tensor *lg = rk_forward(m, tp, tab, perm + a, B);
-            rlab_tensor *loss = rlab_t_bce_logits(tp, lg, lab, NULL);
-            if ((rc = rlab_tape_error(tp)) != RLAB_OK ||
-                (rc = rlab_tape_backward(tp, loss)) != RLAB_OK) {
-                rlab_errf(err, rc, "%s", rlab_tape_errmsg(tp));
+            double lv = 0, w = 0;
+            if ((rc = rk_trainer_step(tr, i, &lv, &w, err)) != RLAB_OK)
                 goto done;
-            }
-            double lv = (double)loss->data[0];
             if (!isfinite(lv)) {
                 rc = rlab_errf(err, RLAB_ESTATE, "loss is %g at epoch %d: lower lr", lv, e);
                 goto done;
             }
-            if ((rc = rlab_opt_step(opt, m->P)) != RLAB_OK) {
-                rlab_errf(err, rc, "optimiser step failed");
-                goto done;
-            }
-            lsum += lv * B, lw += B;
+            lsum += lv * w, lw += w;
         }
         seen += ntrain;
         train_s += rlab_now() - te;
@@ -886,7 +983,7 @@ int rk_fit(rk_model *m, const rlab_tabular *tab, const int64_t *train, int64_t n
             score = rk_mean_auc(&vm);
         }
         if (hooks && hooks->epoch)
-            hooks->epoch(hooks->ud, e, c->epochs, lsum / (double)(lw ? lw : 1),
+            hooks->epoch(hooks->ud, e, c->epochs, lsum / (lw > 0 ? lw : 1),
                          nvalid > 0 ? &vm : NULL);
         /* no validation (or undefined AUC): the last epoch is kept */
         if (isnan(score) || isnan(res->best_valid) || score > res->best_valid) {
@@ -902,12 +999,8 @@ restore:
     memcpy(m->P->data, best, m->P->count * sizeof *best);
     res->seconds = train_s;
     res->samples_per_s = train_s > 0 ? (double)seen / train_s : 0;
-    (void)t0;
 done:
-    rlab_opt_free(opt);
-    rlab_tape_free(tp);
-    rlab_free(perm);
+    rk_trainer_free(tr);
     rlab_free(best);
-    rlab_free(lab);
     return rc;
 }

@@ -1,177 +1,35 @@
 /*
  * plugins/ranker/plugin.c: the ranker plugin (reclab_ranker.so): multi-task CTR ranking on
- * tabular samples.
+ * tabular samples. Its model kinds (kinds.c: infnet, mmoe, dcnv2, sharedbottom) are host model
+ * kinds, so the host's verbs train, evaluate, save and load them:
  *
- *   ranker.data name=N preset=census path=F [test=F2]      a CTR file by preset
+ *   load PATH format=census name=N                   a CTR file by preset (a host dataset with
+ *                                                    a recipe: a reopened workspace rebuilds it)
+ *   train infnet data=N [name=M epochs=10 seed=1 dim=16 ...every config field]
+ *   eval model=M                                     per-task AUC, GAUC, log loss, stored
+ *   save model=M file=F ; load model F
+ *
+ * The plugin's own commands cover what `load` cannot express, and one convenience:
+ *   ranker.data name=N preset=census path=F [test=F2]      a train file + a test file
  *   ranker.data name=N path=F map="y:label, *:cat" [sep=, header=true min_fields=0]
  *   ranker.data name=N source=ratings dataset=ml-100k [negatives=1 like_min=4 max_hist=20]
  *   ranker.data name=N source=synth [n=20000 fields=8 users=500]
  *   ranker.data name=N source=labels dataset=D     a dataset's label columns (RecBole .inter)
- *   ranker.train data=N model=infnet [name=M seed=1 epochs=10 dim=16 ...every config field]
- *   ranker.eval model=M [part=test]          per-task AUC, GAUC, log loss, stored per run
  *   ranker.compare data=N [models=infnet,mmoe,dcnv2,sharedbottom seeds=3 epochs=...]
- *   ranker.list                              the loaded tables and trained models
+ *        `train KIND` per kind and seed (host verbs), a table of mean +- sd per task
  *
- * Every table is split once when it is loaded (split_seed; by time when it has times, else
- * at random; a `test` file is the test part), so every model of a table sees the same parts.
+ * ranker.data registers a host dataset of samples (rlab_dataset.tab) whose parts are fixed
+ * when it is made (split_seed; by time when it has times, else at random; a `test` file is
+ * the test part), so every model of a table sees the same parts. Such a dataset is derived
+ * (from a mapping, another dataset or a generator) and has no recipe: a reopened workspace
+ * does not rebuild it.
  */
 #include "ranker.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RK_MAX_TABLES 32
-#define RK_MAX_MODELS 64
-
-typedef struct rk_data {
-    char name[64];
-    rlab_tabular *t;
-    int64_t *tr, *va, *te;
-    int64_t ntr, nva, nte;
-    char split[64];
-} rk_data;
-
-typedef struct rk_entry {
-    char name[64], data[64];
-    rk_data *dp; /* the table object it was trained on (kept alive until close, even when a
-                    newer table takes its name) */
-    rk_model *m;
-    rk_metrics valid, test;
-    rk_fit_result fit;
-} rk_entry;
-
-typedef struct rk_state {
-    pthread_mutex_t mu;
-    rk_data *data[RK_MAX_TABLES];
-    rk_entry *models[RK_MAX_MODELS];
-    /* replaced tables and models, freed at close: a running command may still hold one */
-    rk_data *gd[256];
-    rk_entry *gm[256];
-    int ngd, ngm;
-} rk_state;
-
-static void data_free(rk_data *d)
-{
-    if (!d)
-        return;
-    rlab_tabular_free(d->t);
-    rlab_free(d->tr), rlab_free(d->va), rlab_free(d->te);
-    rlab_free(d);
-}
-
-static void entry_free(rk_entry *e)
-{
-    if (!e)
-        return;
-    rk_model_free(e->m);
-    rlab_free(e);
-}
-
-static int rk_open(rlab_host *host, void **state, rlab_err *err)
-{
-    (void)host;
-    rk_state *s = rlab_calloc(1, sizeof *s);
-    if (!s)
-        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    pthread_mutex_init(&s->mu, NULL);
-    *state = s;
-    return RLAB_OK;
-}
-
-static void rk_close(void *state)
-{
-    rk_state *s = state;
-    if (!s)
-        return;
-    for (int i = 0; i < RK_MAX_TABLES; i++)
-        data_free(s->data[i]);
-    for (int i = 0; i < RK_MAX_MODELS; i++)
-        entry_free(s->models[i]);
-    for (int i = 0; i < s->ngd; i++)
-        data_free(s->gd[i]);
-    for (int i = 0; i < s->ngm; i++)
-        entry_free(s->gm[i]);
-    pthread_mutex_destroy(&s->mu);
-    rlab_free(s);
-}
-
-/* Tables and models are never freed while the plugin is open: one replaced by name is kept
- * on a list until close, so a running command that holds it stays valid. */
-
-static int put_data(rk_state *s, rk_data *d, rlab_err *err)
-{
-    pthread_mutex_lock(&s->mu);
-    int slot = -1;
-    for (int i = 0; i < RK_MAX_TABLES; i++)
-        if (s->data[i] && strcmp(s->data[i]->name, d->name) == 0)
-            slot = i;
-    if (slot >= 0 && s->ngd < 256)
-        s->gd[s->ngd++] = s->data[slot];
-    else if (slot >= 0)
-        slot = -1;
-    else if (slot < 0)
-        for (int i = 0; i < RK_MAX_TABLES && slot < 0; i++)
-            if (!s->data[i])
-                slot = i;
-    if (slot < 0) {
-        pthread_mutex_unlock(&s->mu);
-        data_free(d);
-        return rlab_errf(err, RLAB_EINVAL, "too many tables (%d)", RK_MAX_TABLES);
-    }
-    s->data[slot] = d;
-    pthread_mutex_unlock(&s->mu);
-    return RLAB_OK;
-}
-
-static rk_data *get_data(rk_state *s, const char *name)
-{
-    rk_data *d = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < RK_MAX_TABLES; i++)
-        if (s->data[i] && strcmp(s->data[i]->name, name) == 0)
-            d = s->data[i];
-    pthread_mutex_unlock(&s->mu);
-    return d;
-}
-
-static int put_model(rk_state *s, rk_entry *e, rlab_err *err)
-{
-    pthread_mutex_lock(&s->mu);
-    int slot = -1;
-    for (int i = 0; i < RK_MAX_MODELS; i++)
-        if (s->models[i] && strcmp(s->models[i]->name, e->name) == 0)
-            slot = i;
-    if (slot >= 0 && s->ngm < 256)
-        s->gm[s->ngm++] = s->models[slot];
-    else if (slot >= 0)
-        slot = -1;
-    else if (slot < 0)
-        for (int i = 0; i < RK_MAX_MODELS && slot < 0; i++)
-            if (!s->models[i])
-                slot = i;
-    if (slot < 0) {
-        pthread_mutex_unlock(&s->mu);
-        entry_free(e);
-        return rlab_errf(err, RLAB_EINVAL, "too many models (%d)", RK_MAX_MODELS);
-    }
-    s->models[slot] = e;
-    pthread_mutex_unlock(&s->mu);
-    return RLAB_OK;
-}
-
-static rk_entry *get_model(rk_state *s, const char *name)
-{
-    rk_entry *e = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < RK_MAX_MODELS; i++)
-        if (s->models[i] && strcmp(s->models[i]->name, name) == 0)
-            e = s->models[i];
-    pthread_mutex_unlock(&s->mu);
-    return e;
-}
 
 /* ---- ranker.data ------------------------------------------------------------------------ */
 static const char *const sources[] = {"file", "ratings", "synth", "labels", NULL};
@@ -208,7 +66,6 @@ static char *slurp(const char *path, size_t *n, rlab_err *err)
 
 static int data_run(rlab_ctx *ctx, const rlab_args *args)
 {
-    rk_state *s = rlab_ctx_state(ctx);
     rlab_err *err = rlab_ctx_err(ctx);
     const char *name = rlab_args_str(args, "name");
     int src = rlab_args_choice(args, "source");
@@ -302,58 +159,40 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
             return rc;
     }
     snprintf(t->name, sizeof t->name, "%s", name);
-    rk_data *d = rlab_calloc(1, sizeof *d);
-    if (!d) {
+    /* the parts, fixed now: a test file is the test part (valid: a random share of the
+     * training file); else by time when the table has times, else at random */
+    if ((rc = rlab_tabular_set_parts(t, vf, tf, ntrain_file, seed, err)) != RLAB_OK) {
         rlab_tabular_free(t);
-        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-    }
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->t = t;
-    if (ntrain_file >= 0) {
-        /* the training file: valid part at random; the test file: test part */
-        rlab_tabular sub = *t;
-        sub.n = ntrain_file;
-        sub.time = NULL;
-        int64_t *dummy = NULL, nd = 0;
-        rc = rlab_tabular_split(&sub, vf, 0.0, 0, seed, &d->tr, &d->ntr, &d->va, &d->nva, &dummy,
-                                &nd, err);
-        rlab_free(dummy);
-        d->nte = t->n - ntrain_file;
-        d->te = rlab_malloc((size_t)(d->nte ? d->nte : 1) * sizeof *d->te);
-        if (!rc && !d->te)
-            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
-        for (int64_t i = 0; !rc && i < d->nte; i++)
-            d->te[i] = ntrain_file + i;
-        snprintf(d->split, sizeof d->split, "test file; valid %.2f random", vf);
-    } else {
-        int by_time = t->time != NULL;
-        rc = rlab_tabular_split(t, vf, tf, by_time, seed, &d->tr, &d->ntr, &d->va, &d->nva, &d->te,
-                                &d->nte, err);
-        snprintf(d->split, sizeof d->split, "%s %.2f/%.2f/%.2f", by_time ? "time" : "random",
-                 1.0 - vf - tf, vf, tf);
-    }
-    if (rc) {
-        data_free(d);
         return rc;
     }
     char line[512];
     int k = snprintf(line, sizeof line,
                      "%s: %lld samples (train %lld, valid %lld, test %lld; %s), "
                      "%d token fields, %d numeric, labels",
-                     name, (long long)t->n, (long long)d->ntr, (long long)d->nva, (long long)d->nte,
-                     d->split, t->nfields, t->nnum);
+                     name, (long long)t->n, (long long)t->part_n[0], (long long)t->part_n[1],
+                     (long long)t->part_n[2], t->part_desc, t->nfields, t->nnum);
     for (int j = 0; j < t->nlabels && k > 0 && (size_t)k < sizeof line; j++)
         k += snprintf(line + k, sizeof line - (size_t)k, " %s (%.3f)", t->label_names[j],
                       rlab_tabular_pos_rate(t, j));
     rlab_ctx_printf(ctx, "%s", line);
     rlab_ctx_result_int(ctx, "samples", t->n);
-    rlab_ctx_result_int(ctx, "train", d->ntr);
-    rlab_ctx_result_int(ctx, "valid", d->nva);
-    rlab_ctx_result_int(ctx, "test", d->nte);
+    rlab_ctx_result_int(ctx, "train", t->part_n[0]);
+    rlab_ctx_result_int(ctx, "valid", t->part_n[1]);
+    rlab_ctx_result_int(ctx, "test", t->part_n[2]);
     rlab_ctx_result_int(ctx, "labels", t->nlabels);
     rlab_ctx_result_int(ctx, "fields", t->nfields);
     rlab_ctx_result_int(ctx, "numeric", t->nnum);
-    return put_data(s, d, err);
+    /* a host dataset of samples: `train KIND data=name`, `eval`, the sidebar */
+    rlab_dataset *ds = rlab_dataset_new(name, err);
+    if (!ds) {
+        rlab_tabular_free(t);
+        return err->code;
+    }
+    ds->tab = t;
+    snprintf(ds->source, sizeof ds->source, "%s", t->source[0] ? t->source : sources[src]);
+    snprintf(ds->format, sizeof ds->format, "%s", t->preset[0] ? t->preset : "samples");
+    rlab_ctx_result_str(ctx, "dataset", name);
+    return rlab_ctx_add_dataset(ctx, ds);
 }
 
 static const rlab_arg data_args[] = {
@@ -449,225 +288,6 @@ static const rlab_arg data_args[] = {
      .help = "share of the test part (no test file)"},
     {0}};
 
-/* ---- ranker.train / eval ---------------------------------------------------------------- */
-static const rlab_arg train_args[] = {
-    {.name = "data",
-     .type = RLAB_ARG_STRING,
-     .flags = RLAB_ARGF_REQUIRED,
-     .help = "table (ranker.data)"},
-    {.name = "model",
-     .type = RLAB_ARG_CHOICE,
-     .def = "infnet",
-     .choices = rk_kind_names,
-     .help = "model kind"},
-    {.name = "name",
-     .type = RLAB_ARG_STRING,
-     .def = "",
-     .flags = RLAB_ARGF_NEW,
-     .help = "model name (default: the kind)"},
-    {.name = "dim", .type = RLAB_ARG_INT, .help = "embedding size (16)"},
-    {.name = "hidden", .type = RLAB_ARG_INT, .help = "MLP width (64)"},
-    {.name = "epochs", .type = RLAB_ARG_INT, .help = "passes (10)"},
-    {.name = "batch", .type = RLAB_ARG_INT, .help = "samples per step (256)"},
-    {.name = "lr", .type = RLAB_ARG_FLOAT, .help = "Adam learning rate (0.001)"},
-    {.name = "l2", .type = RLAB_ARG_FLOAT, .help = "L2 (0)"},
-    {.name = "dropout", .type = RLAB_ARG_FLOAT, .help = "MLP dropout (0)"},
-    {.name = "patience", .type = RLAB_ARG_INT, .help = "early stopping (3)"},
-    {.name = "seed", .type = RLAB_ARG_INT, .flags = RLAB_ARGF_INT64, .help = "seed (1)"},
-    {.name = "task", .type = RLAB_ARG_STRING, .help = "single-task: the label to train on"},
-    {.name = "max_seq", .type = RLAB_ARG_INT, .help = "sequence length kept (20)"},
-    {.name = "layers", .type = RLAB_ARG_INT, .help = "infnet: blocks (2)"},
-    {.name = "proxies", .type = RLAB_ARG_INT, .help = "infnet: proxy tokens per type (4)"},
-    {.name = "shared_tasks", .type = RLAB_ARG_INT, .help = "infnet: shared task tokens (2)"},
-    {.name = "heads", .type = RLAB_ARG_INT, .help = "infnet: attention heads (2)"},
-    {.name = "hetero", .type = RLAB_ARG_BOOL, .help = "infnet: heterogeneous flow (true)"},
-    {.name = "homo", .type = RLAB_ARG_BOOL, .help = "infnet: homogeneous flow (true)"},
-    {.name = "experts", .type = RLAB_ARG_INT, .help = "mmoe: experts (4)"},
-    {.name = "cross_layers", .type = RLAB_ARG_INT, .help = "dcnv2: cross layers (2)"},
-    {0}};
-
-typedef struct hook_ud {
-    rlab_ctx *ctx;
-    int quiet; /* 1: progress only, no per-epoch metrics (ranker.compare) */
-} hook_ud;
-
-static int hook_cancelled(void *ud) { return rlab_ctx_cancelled(((hook_ud *)ud)->ctx); }
-
-static void hook_epoch(void *ud, int e, int epochs, double loss, const rk_metrics *v)
-{
-    rlab_ctx *ctx = ((hook_ud *)ud)->ctx;
-    double auc = v ? rk_mean_auc(v) : (double)NAN;
-    rlab_ctx_progress(ctx, e, epochs, "epoch", 2,
-                      (rlab_metric[]){{"loss", loss}, {"valid.auc", auc}});
-    if (((hook_ud *)ud)->quiet)
-        return;
-    rlab_ctx_metric(ctx, e, "train", "loss", NULL, loss);
-    if (v)
-        for (int t = 0; t < v->ntasks; t++) {
-            char nm[64];
-            snprintf(nm, sizeof nm, "%s.auc", v->names[t]);
-            if (!isnan(v->auc[t]))
-                rlab_ctx_metric(ctx, e, "valid", nm, "ctr", v->auc[t]);
-        }
-}
-
-static void report(rlab_ctx *ctx, const char *split, int64_t step, const rk_metrics *x)
-{
-    for (int t = 0; t < x->ntasks; t++) {
-        const char *kinds[3] = {"auc", "gauc", "logloss"};
-        double vals[3] = {x->auc[t], x->gauc[t], x->logloss[t]};
-        for (int k = 0; k < 3; k++) {
-            if (isnan(vals[k]))
-                continue;
-            char nm[64];
-            snprintf(nm, sizeof nm, "%s.%s", x->names[t], kinds[k]);
-            rlab_ctx_metric(ctx, step, split, nm, "ctr", vals[k]);
-        }
-        rlab_ctx_printf(ctx, "%s %-12s AUC %.4f  GAUC %.4f  logloss %.4f  (%lld samples)", split,
-                        x->names[t], x->auc[t], x->gauc[t], x->logloss[t], (long long)x->n);
-    }
-}
-
-static int cfg_from_args(rlab_ctx *ctx, const rlab_args *args, rk_cfg *c)
-{
-    rlab_err *err = rlab_ctx_err(ctx);
-    int kind = rlab_args_choice(args, "model");
-    int rc = rk_cfg_defaults(kind < 0 ? 0 : kind, c, err);
-    for (int i = 3; !rc && train_args[i].name; i++)
-        if (rlab_args_given(args, train_args[i].name))
-            rc = rlab_config_set(rk_fields, c, train_args[i].name,
-                                 rlab_args_str(args, train_args[i].name), err);
-    if (!rc)
-        for (int i = 3; train_args[i].name; i++)
-            if (!rlab_args_given(args, train_args[i].name)) {
-                const rlab_field *fd = rlab_config_find(rk_fields, train_args[i].name);
-                char buf[64];
-                rlab_config_text(fd, c, buf, sizeof buf);
-                rlab_ctx_resolved(ctx, train_args[i].name, buf);
-            }
-    return rc;
-}
-
-/* Train one model; fills *out (owned by the caller) or returns an error. */
-static int train_one(rlab_ctx *ctx, const rk_cfg *c, rk_data *d, const char *name, int quiet,
-                     rk_entry **out)
-{
-    rlab_err *err = rlab_ctx_err(ctx);
-    *out = NULL;
-    rk_entry *e = rlab_calloc(1, sizeof *e);
-    if (!e)
-        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-    snprintf(e->name, sizeof e->name, "%s", name);
-    snprintf(e->data, sizeof e->data, "%s", d->name);
-    e->dp = d;
-    e->m = rk_model_new(c, d->t, d->tr, d->ntr, err);
-    if (!e->m) {
-        entry_free(e);
-        return err->code;
-    }
-    hook_ud ud = {ctx, quiet};
-    rk_hooks h = {.ud = &ud, .cancelled = hook_cancelled, .epoch = hook_epoch};
-    int rc = rk_fit(e->m, d->t, d->tr, d->ntr, d->va, d->nva, &h, &e->fit, err);
-    if (rc == RLAB_OK)
-        rc = rk_evaluate(e->m, d->t, d->va, d->nva, &e->valid, err);
-    if (rc == RLAB_OK)
-        rc = rk_evaluate(e->m, d->t, d->te, d->nte, &e->test, err);
-    if (rc) {
-        entry_free(e);
-        return rc;
-    }
-    *out = e;
-    return RLAB_OK;
-}
-
-static int train_run(rlab_ctx *ctx, const rlab_args *args)
-{
-    rk_state *s = rlab_ctx_state(ctx);
-    rk_data *d = get_data(s, rlab_args_str(args, "data"));
-    if (!d)
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "table '%s' not found (ranker.data)",
-                               rlab_args_str(args, "data"));
-    rk_cfg c;
-    int rc = cfg_from_args(ctx, args, &c);
-    if (rc)
-        return rc;
-    const char *name = rlab_args_str(args, "name");
-    if (!name || !*name)
-        name = rk_kind_names[c.kind];
-    rlab_ctx_run_describe(ctx, rk_kind_names[c.kind], d->name);
-    rk_entry *e = NULL;
-    if ((rc = train_one(ctx, &c, d, name, 0, &e)) != RLAB_OK)
-        return rc;
-    rlab_ctx_printf(ctx,
-                    "%s (%s, %lld parameters) on %s: %d epochs, best %d (valid mean AUC "
-                    "%.4f), %.0f samples/s",
-                    name, rk_kind_names[c.kind], (long long)rk_model_nparams(e->m), d->name,
-                    e->fit.epochs_run, e->fit.best_epoch, e->fit.best_valid, e->fit.samples_per_s);
-    report(ctx, "valid", e->fit.best_epoch, &e->valid);
-    report(ctx, "test", e->fit.best_epoch, &e->test);
-    rlab_ctx_result_float(ctx, "test.auc", rk_mean_auc(&e->test));
-    rlab_ctx_result_float(ctx, "train.samples_per_s", e->fit.samples_per_s);
-    for (int t = 0; t < e->test.ntasks; t++) {
-        char nm[64];
-        snprintf(nm, sizeof nm, "test.%s.auc", e->test.names[t]);
-        rlab_ctx_result_float(ctx, nm, e->test.auc[t]);
-        snprintf(nm, sizeof nm, "test.%s.gauc", e->test.names[t]);
-        rlab_ctx_result_float(ctx, nm, e->test.gauc[t]);
-        snprintf(nm, sizeof nm, "test.%s.logloss", e->test.names[t]);
-        rlab_ctx_result_float(ctx, nm, e->test.logloss[t]);
-    }
-    rlab_ctx_result_str(ctx, "model", name);
-    return put_model(s, e, rlab_ctx_err(ctx));
-}
-
-static const char *const parts[] = {"test", "valid", "train", NULL};
-
-static int eval_run(rlab_ctx *ctx, const rlab_args *args)
-{
-    rk_state *s = rlab_ctx_state(ctx);
-    rk_entry *e = get_model(s, rlab_args_str(args, "model"));
-    if (!e)
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "ranker model '%s' not found",
-                               rlab_args_str(args, "model"));
-    /* the exact table the model was trained on: field ids and numeric columns are its own */
-    if (rlab_args_given(args, "data") && strcmp(rlab_args_str(args, "data"), e->data) != 0)
-        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
-                               "model '%s' was trained on '%s': its field ids do not apply to "
-                               "'%s'",
-                               e->name, e->data, rlab_args_str(args, "data"));
-    rk_data *d = e->dp;
-    if (get_data(s, e->data) != d)
-        rlab_ctx_printf(ctx,
-                        "(table '%s' was reloaded since: evaluating on the one '%s' was "
-                        "trained on)",
-                        e->data, e->name);
-    int p = rlab_args_choice(args, "part");
-    const int64_t *rows = p == 0 ? d->te : p == 1 ? d->va : d->tr;
-    int64_t n = p == 0 ? d->nte : p == 1 ? d->nva : d->ntr;
-    rk_metrics x;
-    rlab_ctx_run_describe(ctx, rk_kind_names[rk_model_cfg(e->m)->kind], d->name);
-    int rc = rk_evaluate(e->m, d->t, rows, n, &x, rlab_ctx_err(ctx));
-    if (rc)
-        return rc;
-    report(ctx, parts[p], 0, &x);
-    const char *cols[] = {"task", "auc", "gauc", "logloss", "samples"};
-    rlab_table *tb = rlab_ctx_result_table(ctx, "metrics", 5, cols);
-    for (int t = 0; tb && t < x.ntasks; t++)
-        rlab_table_add_row(tb, "sfffl", x.names[t], x.auc[t], x.gauc[t], x.logloss[t], x.n);
-    rlab_ctx_result_float(ctx, "auc", rk_mean_auc(&x));
-    return RLAB_OK;
-}
-
-static const rlab_arg eval_args[] = {
-    {.name = "model", .type = RLAB_ARG_STRING, .flags = RLAB_ARGF_REQUIRED, .help = "ranker model"},
-    {.name = "part",
-     .type = RLAB_ARG_CHOICE,
-     .def = "test",
-     .choices = parts,
-     .help = "which part of the table"},
-    {.name = "data", .type = RLAB_ARG_STRING, .help = "table (default: the model's)"},
-    {0}};
-
 /* ---- ranker.compare ------------------------------------------------------------------- */
 static void mean_sd(const double *v, int n, double *mu, double *sd)
 {
@@ -684,19 +304,89 @@ static void mean_sd(const double *v, int n, double *mu, double *sd)
     *sd = k > 1 ? sqrt(q / (k - 1)) : (double)NAN;
 }
 
+/* The compare arguments forwarded to `train KIND` when given (and the kind has them). */
+static const char *const fwd_names[] = {"dim",     "hidden",       "epochs",   "batch",   "lr",
+                                        "l2",      "dropout",      "patience", "max_seq", "layers",
+                                        "proxies", "shared_tasks", "heads",    "hetero",  "homo",
+                                        "experts", "cross_layers", NULL};
+
+static int kind_has(int kind, const char *name)
+{
+    if (!strcmp(name, "epochs") || !strcmp(name, "patience"))
+        return 1;
+    for (const rlab_field *fd = rk_model_kinds[kind].config; fd && fd->name; fd++)
+        if (!strcmp(fd->name, name))
+            return 1;
+    return 0;
+}
+
+/* One `train KIND` through the host (its own run record); its test metrics per label j into
+ * auc/gauc/ll[j] (NAN when absent) and its training samples per second. */
+static int train_call(rlab_ctx *ctx, const rlab_args *args, int kind, const char *data,
+                      const char *label, int64_t seed, const char *task, const rlab_tabular *t,
+                      double *auc, double *gauc, double *ll, double *sps)
+{
+    char full[64], name[64];
+    snprintf(full, sizeof full, "train %s", rk_kind_names[kind]);
+    snprintf(name, sizeof name, "cmp-%s", label);
+    rlab_err *err = rlab_ctx_err(ctx);
+    rlab_args *a = rlab_ctx_args(ctx, full);
+    int rc = a ? RLAB_OK : err->code;
+    if (rc == RLAB_OK)
+        rc = rlab_args_set(a, "data", data, err);
+    if (rc == RLAB_OK)
+        rc = rlab_args_set(a, "name", name, err);
+    if (rc == RLAB_OK)
+        rc = rlab_args_set_int(a, "seed", seed, err);
+    if (rc == RLAB_OK && task)
+        rc = rlab_args_set(a, "task", task, err);
+    for (int i = 0; rc == RLAB_OK && fwd_names[i]; i++)
+        if (rlab_args_given(args, fwd_names[i]) && kind_has(kind, fwd_names[i]))
+            rc = rlab_args_set(a, fwd_names[i], rlab_args_str(args, fwd_names[i]), err);
+    if (rc) {
+        rlab_args_free(a);
+        return rc;
+    }
+    rlab_result *res = NULL;
+    rc = rlab_ctx_call(ctx, a, &res);
+    if (rc == RLAB_OK) {
+        static const char *const mk[3] = {"auc", "gauc", "logloss"};
+        double *dst[3] = {auc, gauc, ll};
+        for (int j = 0; j < t->nlabels; j++)
+            for (int q = 0; q < 3; q++) {
+                char key[96];
+                snprintf(key, sizeof key, "test.%s.%s", t->label_names[j], mk[q]);
+                const rlab_cell *c = rlab_result_scalar(res, key);
+                dst[q][j] = c && c->type == RLAB_CELL_FLOAT ? c->f : (double)NAN;
+            }
+        const rlab_cell *sec = rlab_result_scalar(res, "seconds");
+        const rlab_cell *ep = rlab_result_scalar(res, "epochs_run");
+        *sps = sec && ep && sec->f > 0 ? (double)t->part_n[0] * (double)ep->i / sec->f : 0.0;
+    }
+    rlab_result_free(res);
+    return rc;
+}
+
 static int compare_run(rlab_ctx *ctx, const rlab_args *args)
 {
-    rk_state *s = rlab_ctx_state(ctx);
-    rk_data *d = get_data(s, rlab_args_str(args, "data"));
-    if (!d)
-        return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "table '%s' not found (ranker.data)",
-                               rlab_args_str(args, "data"));
+    const char *data = rlab_args_str(args, "data");
+    const rlab_dataset *ds = rlab_ctx_dataset(ctx, data);
+    if (!ds)
+        return RLAB_ENOTFOUND;
+    if (!ds->tab)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "dataset '%s' holds interactions, not samples (ranker.data, or "
+                               "load with a tabular format)",
+                               data);
+    const rlab_tabular *t = ds->tab;
     int seeds = (int)rlab_args_int(args, "seeds");
     char list[256];
     snprintf(list, sizeof list, "%s", rlab_args_str(args, "models"));
     int kinds[16], nk = 0;
     int single = rlab_args_bool(args, "single_task");
-    for (char *tok = strtok(list, ", "); tok && nk < 16; tok = strtok(NULL, ", ")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ", ", &save); tok && nk < 16;
+         tok = strtok_r(NULL, ", ", &save)) {
         int k = -1;
         for (int i = 0; rk_kind_names[i]; i++)
             if (strcmp(tok, rk_kind_names[i]) == 0)
@@ -705,15 +395,14 @@ static int compare_run(rlab_ctx *ctx, const rlab_args *args)
             return rlab_ctx_errorf(ctx, RLAB_EINVAL, "unknown model '%s'", tok);
         kinds[nk++] = k;
     }
-    const rlab_tabular *t = d->t;
     const char *cols[] = {"model",   "task",    "auc",        "auc_sd", "gauc",
                           "gauc_sd", "logloss", "logloss_sd", "seeds",  "samples_per_s"};
     rlab_table *tb = rlab_ctx_result_table(ctx, "compare", 10, cols);
     if (!tb)
         return RLAB_ENOMEM;
-    rlab_ctx_run_describe(ctx, "compare", d->name);
+    rlab_ctx_run_describe(ctx, "compare", ds->name);
     /* variants: each kind multi-task, plus dcnv2 single-task (one model per task) */
-    for (int vk = 0; vk < nk + (single ? 1 : 0); vk++) {
+    for (int vk = 0; vk < nk + (single && t->nlabels > 1 ? 1 : 0); vk++) {
         int kind = vk < nk ? kinds[vk] : RK_DCNV2;
         int st = vk >= nk;
         char label[32];
@@ -721,42 +410,35 @@ static int compare_run(rlab_ctx *ctx, const rlab_args *args)
         double auc[RK_MAX_TASKS][32], gauc[RK_MAX_TASKS][32], ll[RK_MAX_TASKS][32], sps[32];
         for (int sd = 0; sd < seeds && sd < 32; sd++) {
             sps[sd] = 0;
+            int64_t seed = (int64_t)rlab_args_int(args, "seed") + sd;
             for (int part = 0; part < (st ? t->nlabels : 1); part++) {
-                rk_cfg c;
-                rk_cfg_defaults(kind, &c, rlab_ctx_err(ctx));
-                for (int i = 3; train_args[i].name; i++)
-                    if (rlab_args_given(args, train_args[i].name) &&
-                        rlab_config_set(rk_fields, &c, train_args[i].name,
-                                        rlab_args_str(args, train_args[i].name), rlab_ctx_err(ctx)))
-                        return rlab_ctx_err(ctx)->code;
-                c.kind = kind;
-                c.seed = (int64_t)rlab_args_int(args, "seed") + sd;
-                if (st)
-                    snprintf(c.task, sizeof c.task, "%s", t->label_names[part]);
-                rk_entry *e = NULL;
-                int rc = train_one(ctx, &c, d, label, 1, &e);
+                double a[RK_MAX_TASKS], g[RK_MAX_TASKS], l[RK_MAX_TASKS], s = 0;
+                int rc = train_call(ctx, args, kind, ds->name, label, seed,
+                                    st ? t->label_names[part] : NULL, t, a, g, l, &s);
                 if (rc)
                     return rc;
-                for (int k = 0; k < e->test.ntasks; k++) {
-                    int j = st ? part : k;
-                    auc[j][sd] = e->test.auc[k];
-                    gauc[j][sd] = e->test.gauc[k];
-                    ll[j][sd] = e->test.logloss[k];
+                double msum = 0;
+                int mk = 0;
+                for (int j = 0; j < t->nlabels; j++) {
+                    if (st && j != part)
+                        continue;
+                    auc[j][sd] = a[j], gauc[j][sd] = g[j], ll[j][sd] = l[j];
+                    if (!isnan(a[j]))
+                        msum += a[j], mk++;
                     /* stored per seed: step = the seed, name = model.task.metric */
-                    const char *mk[3] = {"auc", "gauc", "logloss"};
-                    double mv[3] = {auc[j][sd], gauc[j][sd], ll[j][sd]};
+                    const char *mn[3] = {"auc", "gauc", "logloss"};
+                    double mv[3] = {a[j], g[j], l[j]};
                     for (int q = 0; q < 3; q++) {
                         char nm[96];
-                        snprintf(nm, sizeof nm, "%s.%s.%s", label, e->test.names[k], mk[q]);
+                        snprintf(nm, sizeof nm, "%s.%s.%s", label, t->label_names[j], mn[q]);
                         if (!isnan(mv[q]))
-                            rlab_ctx_metric(ctx, c.seed, "test", nm, "ctr", mv[q]);
+                            rlab_ctx_metric(ctx, seed, "test", nm, "ctr", mv[q]);
                     }
                 }
-                sps[sd] += e->fit.samples_per_s / (st ? t->nlabels : 1);
-                rlab_ctx_printf(ctx, "%s seed %lld%s%s: test mean AUC %.4f", label,
-                                (long long)c.seed, st ? " task " : "", st ? c.task : "",
-                                rk_mean_auc(&e->test));
-                entry_free(e);
+                sps[sd] += s / (st ? t->nlabels : 1);
+                rlab_ctx_printf(ctx, "%s seed %lld%s%s: test mean AUC %.4f", label, (long long)seed,
+                                st ? " task " : "", st ? t->label_names[part] : "",
+                                mk ? msum / mk : (double)NAN);
             }
         }
         int ns = seeds < 32 ? seeds : 32;
@@ -777,17 +459,14 @@ static int compare_run(rlab_ctx *ctx, const rlab_args *args)
 }
 
 static const rlab_arg compare_args[] = {
-    {.name = "data", .type = RLAB_ARG_STRING, .flags = RLAB_ARGF_REQUIRED, .help = "table"},
+    {.name = "data",
+     .type = RLAB_ARG_DATASET,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "dataset of samples (ranker.data, or load with a tabular format)"},
     {.name = "models",
      .type = RLAB_ARG_STRING,
      .def = "infnet,mmoe,dcnv2,sharedbottom",
      .help = "kinds, comma-separated"},
-    {.name = "model",
-     .type = RLAB_ARG_CHOICE,
-     .def = "infnet",
-     .choices = rk_kind_names,
-     .help = "(ignored: see models)"},
-    {.name = "name", .type = RLAB_ARG_STRING, .def = "", .help = "(ignored)"},
     {.name = "dim", .type = RLAB_ARG_INT, .help = "embedding size (16)"},
     {.name = "hidden", .type = RLAB_ARG_INT, .help = "MLP width (64)"},
     {.name = "epochs", .type = RLAB_ARG_INT, .help = "passes (10)"},
@@ -801,7 +480,6 @@ static const rlab_arg compare_args[] = {
      .def = "1",
      .flags = RLAB_ARGF_INT64,
      .help = "first seed (seeds seed, seed+1, ...)"},
-    {.name = "task", .type = RLAB_ARG_STRING, .help = "(ignored: see single_task)"},
     {.name = "max_seq", .type = RLAB_ARG_INT, .help = "sequence length kept (20)"},
     {.name = "layers", .type = RLAB_ARG_INT, .help = "infnet: blocks (2)"},
     {.name = "proxies", .type = RLAB_ARG_INT, .help = "infnet: proxy tokens per type (4)"},
@@ -824,84 +502,34 @@ static const rlab_arg compare_args[] = {
      .help = "also DCN-v2 single-task (one model per label)"},
     {0}};
 
-/* ---- ranker.list ---------------------------------------------------------------------- */
-static int list_run(rlab_ctx *ctx, const rlab_args *args)
-{
-    (void)args;
-    rk_state *s = rlab_ctx_state(ctx);
-    const char *c1[] = {"table", "samples", "labels", "fields", "numeric", "split", "source"};
-    rlab_table *a = rlab_ctx_result_table(ctx, "tables", 7, c1);
-    const char *c2[] = {"model", "kind", "table", "parameters", "test_auc"};
-    rlab_table *b = rlab_ctx_result_table(ctx, "models", 5, c2);
-    if (!a || !b)
-        return RLAB_ENOMEM;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < RK_MAX_TABLES; i++) {
-        rk_data *d = s->data[i];
-        if (!d)
-            continue;
-        rlab_table_add_row(a, "sliiiss", d->name, (int64_t)d->t->n, d->t->nlabels, d->t->nfields,
-                           d->t->nnum, d->split, d->t->source);
-        rlab_ctx_printf(ctx, "table %s: %lld samples, %d labels (%s)", d->name, (long long)d->t->n,
-                        d->t->nlabels, d->split);
-    }
-    for (int i = 0; i < RK_MAX_MODELS; i++) {
-        rk_entry *e = s->models[i];
-        if (!e)
-            continue;
-        rlab_table_add_row(b, "sssld", e->name, rk_kind_names[rk_model_cfg(e->m)->kind], e->data,
-                           rk_model_nparams(e->m), rk_mean_auc(&e->test));
-        rlab_ctx_printf(ctx, "model %s (%s) on %s: test mean AUC %.4f", e->name,
-                        rk_kind_names[rk_model_cfg(e->m)->kind], e->data, rk_mean_auc(&e->test));
-    }
-    pthread_mutex_unlock(&s->mu);
-    return RLAB_OK;
-}
-
 static const rlab_cmd rk_cmds[] = {
     {.name = "data",
      .args = data_args,
-     .help = "Load CTR / multi-task samples into a named table and split it.\n"
-             "From a file with a preset or a column mapping, from a rated dataset (click = "
-             "rated, like = rating >= 4, the user's history as a sequence), or synthetic.\n"
-             "Example: ranker.data name=census preset=census path=data/census-income.sample\n"
+     .help = "Make a dataset of CTR / multi-task samples (a host dataset) and fix its parts.\n"
+             "From a file with a preset or a column mapping (and an optional test file), from a "
+             "rated dataset (click = rated, like = rating >= 4, the user's history as a "
+             "sequence), a dataset's label columns, or synthetic. Train on it with the host's "
+             "`train infnet data=NAME` (also mmoe, dcnv2, sharedbottom); a preset file alone "
+             "also loads with `load PATH format=PRESET`.\n"
              "Example: ranker.data name=ml source=ratings dataset=ml-100k",
      .flags = RLAB_CMD_JOB | RLAB_CMD_SIDE,
      .run = data_run},
-    {.name = "train",
-     .args = train_args,
-     .help = "Train a multi-task ranker (infnet, mmoe, dcnv2, sharedbottom) on a table.\n"
-             "Validation every epoch (mean AUC over tasks, keep-best, patience); test metrics "
-             "per task (AUC, GAUC, log loss) are stored with the run.\n"
-             "Example: ranker.train data=census model=infnet epochs=5",
-     .flags = RLAB_CMD_JOB,
-     .run = train_run},
-    {.name = "eval",
-     .args = eval_args,
-     .help = "Per-task AUC, GAUC and log loss of a ranker model on a part of its table.\n"
-             "Example: ranker.eval model=infnet part=test",
-     .flags = RLAB_CMD_JOB | RLAB_CMD_RECORD,
-     .run = eval_run},
     {.name = "compare",
      .args = compare_args,
-     .help = "Train every kind with several seeds; table of test metrics per task, mean and "
-             "sample sd.\nExample: ranker.compare data=census seeds=3 epochs=10",
+     .help = "Train every kind with several seeds through the host's `train KIND` (each a run "
+             "of its own); table of test metrics per task, mean and sample sd.\n"
+             "Example: ranker.compare data=census seeds=3 epochs=10",
      .flags = RLAB_CMD_JOB,
      .run = compare_run},
-    {.name = "list",
-     .help = "The loaded tables and trained ranker models.",
-     .flags = RLAB_CMD_READONLY,
-     .run = list_run},
     {0}};
 
 RLAB_PLUGIN(ranker)
 {
     RLAB_PLUGIN_INIT(out);
     out->name = "ranker";
-    out->version = "0.1.0";
+    out->version = "0.2.0";
     out->summary = "multi-task CTR ranking: INFNet, MMoE, DCN-v2, shared-bottom";
     out->commands = rk_cmds;
-    out->open = rk_open;
-    out->close = rk_close;
+    out->models = rk_model_kinds;
     return RLAB_OK;
 }

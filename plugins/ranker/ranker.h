@@ -113,4 +113,32 @@ int rk_fit(rk_model *m, const rlab_tabular *tab, const int64_t *train, int64_t n
            const int64_t *valid, int64_t nvalid, const rk_hooks *hooks, rk_fit_result *res,
            rlab_err *err);
 
+/* The training steps (Adam on shuffled batches of the training rows; one code path for the
+ * host's loop and rk_fit): rk_trainer_epoch shuffles (seeded by cfg.seed) and returns the
+ * number of steps; rk_trainer_step trains on batch i (*loss its mean BCE over samples and
+ * tasks, *weight its samples; a non-finite loss is returned without a parameter update). */
+typedef struct rk_trainer rk_trainer;
+rk_trainer *rk_trainer_new(rk_model *m, const rlab_tabular *tab, const int64_t *train,
+                           int64_t ntrain, rlab_err *err);
+int64_t rk_trainer_epoch(rk_trainer *tr);
+int rk_trainer_step(rk_trainer *tr, int64_t i, double *loss, double *weight, rlab_err *err);
+void rk_trainer_free(rk_trainer *tr);
+
+/* ---- host model kinds (kinds.c) ---------------------------------------------------------- */
+
+/* The four kinds as host model kinds (model/model.h, RLAB_KIND_TABULAR): config schemas,
+ * fit ops on the host's tabular view, predict, save and restore. NULL-name terminated. */
+extern const rlab_model_kind rk_model_kinds[];
+
+/* What a saved model needs to rebuild its layout without the table: the table's token
+ * fields (name, role, cardinality, shared ids), numeric fields and labels, as text; and the
+ * reverse, a table of that shape without samples (free with rlab_tabular_free). */
+char *rk_schema_text(const rlab_tabular *t);
+rlab_tabular *rk_schema_table(const char *text, rlab_err *err);
+/* RLAB_OK when tab has the field layout (cardinalities, roles, numeric fields, labels) m was
+ * built for; else RLAB_EINVAL saying what differs. */
+int rk_model_fits(const rk_model *m, const rlab_tabular *tab, rlab_err *err);
+/* Numeric standardisation of the model: mean / sd per numeric field ([nnum] each). */
+float *rk_model_num_stats(rk_model *m, int which, int *nnum);
+
 #endif /* RLAB_RANKER_H */

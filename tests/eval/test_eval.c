@@ -9,7 +9,8 @@
  *   eval.sample.*  negative sampling: never history/targets, deterministic, dense history
  *   eval.run.*     the evaluator: hand example, tie rules, masking, multi-target vs oracle,
  *                  thread/batch invariance, sampled protocol, cancel, errors, top-k lists
- *   eval.ctr.*     AUC with ties, GAUC weighting, log loss clipping
+ *   eval.ctr.*     AUC with ties, GAUC weighting, log loss clipping, per-task metrics of a
+ *                  multi-task model (labels not predicted, rows, one-class parts)
  *   eval.lists.*   coverage, novelty, ILD, genre entropy
  *   eval.text.*    Distinct-n (both variants), BLEU
  *   eval.fid.*     agreement@k, exact-match@k
@@ -1157,6 +1158,46 @@ static void t_stats_bootstrap(void)
     CHECK_EQ_INT(rlab_eval_bootstrap(x, 0, 10, 0.95, 1, &c, &err), RLAB_EINVAL);
 }
 
+static void t_ctr_tasks(void)
+{
+    /* labels a b c of 5 rows, groups 1 1 2 2 2; samples = rows 0 1 3 4. Probabilities for
+     * a: .8 .3 .6 .4 against a = 1 0 0 1: pairs (.8>.3, .8>.6, .4>.3, .4<.6) AUC 3/4; group 1
+     * (.8+, .3-) AUC 1, group 2 (.6-, .4+) AUC 0, weights 2 and 2: GAUC 1/2; log loss
+     * -(ln .8 + ln .7 + ln .4 + ln .4) / 4 = 0.6031000. b: all NAN, not a task. c: all .5:
+     * AUC 1/2, GAUC 1/2, log loss ln 2. Means: AUC 0.625, GAUC 0.5, log loss 0.6481236. */
+    const float labels[5 * 3] = {1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1};
+    const int32_t group[5] = {1, 1, 2, 2, 2};
+    const int64_t rows[4] = {0, 1, 3, 4};
+    const float nan = NAN;
+    const float p[4 * 3] = {.8f, nan, .5f, .3f, nan, .5f, .6f, nan, .5f, .4f, nan, .5f};
+    const char names[3][32] = {"a", "b", "c"};
+    rlab_ctr_result r;
+    rlab_err err = {0};
+    CHECK_EQ_INT(rlab_eval_ctr_tasks(p, labels, 3, names, group, rows, 4, &r, &err), RLAB_OK);
+    CHECK_EQ_INT(r.ntasks, 2);
+    CHECK_STR(r.names[0], "a");
+    CHECK_STR(r.names[1], "c");
+    CHECK_EQ_INT(r.label[1], 2);
+    CHECK_NEAR(r.auc[0], 0.75, TOL);
+    CHECK_NEAR(r.gauc[0], 0.5, TOL);
+    CHECK_NEAR(r.logloss[0], 0.6031000, 1e-6);
+    CHECK_NEAR(r.auc[1], 0.5, TOL);
+    CHECK_NEAR(r.gauc[1], 0.5, TOL);
+    CHECK_NEAR(r.logloss[1], 0.6931472, 1e-6);
+    CHECK_NEAR(r.mean_auc, 0.625, TOL);
+    CHECK_NEAR(r.mean_gauc, 0.5, TOL);
+    CHECK_NEAR(r.mean_logloss, 0.6481236, 1e-6);
+    CHECK_EQ_INT((int)r.n, 4);
+    /* rows 1 and 3 only: a and c are 0 on both, AUC and GAUC undefined (NAN), log loss not;
+     * no groups: GAUC NAN */
+    const int64_t neg[2] = {1, 3};
+    CHECK_EQ_INT(rlab_eval_ctr_tasks(p, labels, 3, NULL, NULL, neg, 2, &r, &err), RLAB_OK);
+    CHECK_STR(r.names[0], "label0");
+    CHECK(isnan(r.auc[0]) && isnan(r.gauc[0]) && isnan(r.mean_auc));
+    CHECK(!isnan(r.logloss[0]));
+    CHECK_EQ_INT(rlab_eval_ctr_tasks(p, labels, 9, NULL, NULL, rows, 4, &r, &err), RLAB_EINVAL);
+}
+
 static const rlab_test tests[] = {
     {"eval.list.1", t_list_values},
     {"eval.list.2", t_list_k_large},
@@ -1179,6 +1220,7 @@ static const rlab_test tests[] = {
     {"eval.ctr.1", t_ctr_auc},
     {"eval.ctr.2", t_ctr_gauc},
     {"eval.ctr.3", t_ctr_logloss},
+    {"eval.ctr.4", t_ctr_tasks},
     {"eval.lists.1", t_lists},
     {"eval.text.1", t_text_distinct},
     {"eval.text.2", t_text_bleu},

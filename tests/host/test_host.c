@@ -229,7 +229,7 @@ static void t_load_refusals(void)
              (unsigned)sizeof(rlab_plugin) + 16, (unsigned)sizeof(rlab_plugin));
     const refusal_case cases[] = {
         {PDIR "/reclab_tbadabi.so", RLAB_EVERSION,
-         "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 4: "
+         "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 5: "
          "rebuild the plugin"},
         {PDIR "/reclab_tnoentry.so", RLAB_ENOTFOUND,
          "no entry point rlab_plugin_tnoentry in " PDIR "/reclab_tnoentry.so"},
@@ -287,7 +287,7 @@ static void t_load_all(void)
     CHECK_STR(rlab_host_plugin_file(h, 1), PDIR "/reclab_tgood.so");
     /* sorted order within a folder, so tkind comes after tgood and is a duplicate kind */
     static const char *const want[] = {
-        "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 4: "
+        "plugin " PDIR "/reclab_tbadabi.so built for reclab ABI 0, this reclab provides ABI 5: "
         "rebuild the plugin",
         "plugin " PDIR "/reclab_tdup.so: duplicate command 'tdup.x'",
         "plugin " PDIR "/reclab_tinitfail.so failed to initialise: no GPU found",

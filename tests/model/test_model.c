@@ -10,10 +10,16 @@
  *                   mean, a non-finite loss stops with a message, validation every n epochs,
  *                   keep-best restores the best parameters, patience stops early, a
  *                   cancelled run keeps its model
+ *   model.view.tabular  the tabular branch of the view: a table's fixed parts (set by hand,
+ *                   by rlab_tabular_set_parts with a test file's rows, or the default 70/10/20)
+ *   model.fit.tabular   the loop on a tabular view with a hand-written logistic kind: per-task
+ *                   CTR validation (select=auc), test metrics equal rlab_eval_ctr_model's,
+ *                   an undefined valid AUC keeps every epoch, select=logloss refused
  */
 #include "harness.h"
 #include "model/config.h"
 #include "model/fit.h"
+#include "data/tabular.h"
 
 #include <math.h>
 #include <string.h>
@@ -467,6 +473,226 @@ static void t_fit_cancel(void)
     rlab_model_release(m);
 }
 
+/* ---- model.view.tabular / model.fit.tabular ---------------------------------------------- */
+
+/* 20 samples: y = 1 exactly when f = a; z = 1 when f = a and g = u2; group g. */
+static rlab_dataset *tab_dataset(int set_parts)
+{
+    static const char csv[] = "y,z,g,f\n"
+                              "1,0,u1,a\n0,0,u1,b\n1,1,u2,a\n0,0,u2,b\n1,0,u3,a\n"
+                              "0,0,u3,b\n1,1,u2,a\n0,0,u1,b\n1,0,u1,a\n0,0,u2,b\n"
+                              "1,1,u2,a\n0,0,u3,b\n1,0,u1,a\n0,0,u2,b\n1,1,u2,a\n"
+                              "0,0,u3,b\n1,0,u3,a\n0,0,u1,b\n1,1,u2,a\n0,0,u2,b\n";
+    rlab_err err = {0};
+    rlab_tab_spec sp;
+    rlab_tab_spec_init(&sp);
+    sp.header = 1;
+    rlab_tabular *t = NULL;
+    if (rlab_tab_spec_map(&sp, "y:label, z:label, g:group, f:cat", &err) ||
+        rlab_tabular_load_buffer(csv, sizeof csv - 1, &sp, "tab.csv", &t, &err)) {
+        CHECK_MSG(0, "tabular: %s", err.msg);
+        return NULL;
+    }
+    if (set_parts) { /* by hand: train 0..11, valid 12..15, test 16..19 */
+        static const int64_t lo[3] = {0, 12, 16}, n[3] = {12, 4, 4};
+        for (int k = 0; k < 3; k++) {
+            t->part_rows[k] = rlab_malloc((size_t)n[k] * sizeof(int64_t));
+            t->part_n[k] = n[k];
+            for (int64_t i = 0; i < n[k]; i++)
+                t->part_rows[k][i] = lo[k] + i;
+        }
+    }
+    rlab_dataset *ds = rlab_dataset_new("tab", &err);
+    ds->tab = t;
+    return ds;
+}
+
+static void t_view_tabular(void)
+{
+    rlab_err err = {0};
+    rlab_dataset *ds = tab_dataset(1);
+    rlab_view *v = NULL;
+    CHECK_EQ_INT(rlab_view_new(ds, NULL, &v, &err), RLAB_OK);
+    CHECK(v->tab == ds->tab);
+    CHECK_EQ_INT((int)v->n_users, 3); /* groups u1 u2 u3 */
+    CHECK_EQ_INT((int)v->n_items, 0);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TRAIN], 12);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_VALID], 4);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TEST], 4);
+    CHECK_EQ_INT((int)v->rows[RLAB_VIEW_VALID][0], 12);
+    CHECK_EQ_INT((int)v->rows[RLAB_VIEW_TEST][3], 19);
+    CHECK_EQ_INT((int)v->train.n_users, 0); /* no interaction rows */
+    rlab_view_free(v);
+    /* a test file's rows: [14, 20) test; valid 0.25 of the first 14 at random (3 rows) */
+    CHECK_EQ_INT(rlab_tabular_set_parts(ds->tab, 0.25, 0.0, 14, 5, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_view_new(ds, NULL, &v, &err), RLAB_OK);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TEST], 6);
+    CHECK_EQ_INT((int)v->rows[RLAB_VIEW_TEST][0], 14);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_VALID], 3);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TRAIN], 11);
+    uint8_t seen[20] = {0};
+    for (int w = 0; w < 3; w++)
+        for (int64_t i = 0; i < v->nrows[w]; i++)
+            seen[v->rows[w][i]]++;
+    for (int i = 0; i < 20; i++)
+        CHECK_MSG(seen[i] == 1, "row %d is in %d parts", i, seen[i]);
+    CHECK_STR(ds->tab->part_desc, "test file; valid 0.25 random");
+    CHECK_EQ_INT(rlab_tabular_set_parts(ds->tab, 0.1, 0.1, 21, 0, &err), RLAB_EINVAL);
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+    /* no parts: the default 70/10/20 (random, seed 0: no times) */
+    ds = tab_dataset(0);
+    CHECK_EQ_INT(rlab_view_new(ds, NULL, &v, &err), RLAB_OK);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TRAIN], 14);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_VALID], 2);
+    CHECK_EQ_INT((int)v->nrows[RLAB_VIEW_TEST], 4);
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+}
+
+/* A logistic kind on one categorical field: the logit of label j is w[id of f][j], trained
+ * by full-batch gradient descent on the mean BCE. */
+typedef struct toy {
+    float w[8][2];
+    const rlab_view *v;
+    rlab_model *m;
+} toy;
+
+static int toy_predict(const rlab_model *m, const rlab_tabular *t, const int64_t *rows, int64_t n,
+                       float *out, rlab_err *err)
+{
+    (void)err;
+    const toy *s = m->impl;
+    const rlab_tab_field *f = &t->fields[rlab_tabular_field(t, "f")];
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < t->nlabels; j++)
+            out[i * t->nlabels + j] = 1.0f / (1.0f + expf(-s->w[f->ids[rows[i]]][j]));
+    return RLAB_OK;
+}
+
+static int toy_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
+                         rlab_err *err)
+{
+    (void)m, (void)q, (void)nq, (void)out;
+    return rlab_errf(err, RLAB_ESTATE, "toy scores samples");
+}
+
+static void toy_free(rlab_model *m) { rlab_free(m->impl); }
+
+static const rlab_model_vt toy_vt = {
+    .score_all = toy_score_all, .predict = toy_predict, .free = toy_free};
+
+static int toy_begin(const rlab_fit *fit, void **state, rlab_err *err)
+{
+    toy *s = rlab_calloc(1, sizeof *s);
+    if (!s)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    s->v = fit->view;
+    s->m = rlab_model_new(&toy_vt, s, "toy", "toy", err);
+    *state = s;
+    return s->m ? RLAB_OK : err->code;
+}
+
+static int toy_step(void *state, int64_t i, double *loss, double *weight, double *parts,
+                    rlab_err *err)
+{
+    (void)i, (void)parts;
+    toy *s = state;
+    const rlab_tabular *t = s->v->tab;
+    const int64_t *rows = s->v->rows[RLAB_VIEW_TRAIN], n = s->v->nrows[RLAB_VIEW_TRAIN];
+    float *p = rlab_malloc((size_t)n * 2 * sizeof *p);
+    if (!p)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    toy_predict(s->m, t, rows, n, p, err);
+    const rlab_tab_field *f = &t->fields[rlab_tabular_field(t, "f")];
+    float g[8][2] = {{0}};
+    double l = 0;
+    for (int64_t r = 0; r < n; r++)
+        for (int j = 0; j < 2; j++) {
+            float y = t->labels[rows[r] * 2 + j], q = p[r * 2 + j];
+            l -= y > 0.5f ? log((double)q) : log(1.0 - (double)q);
+            g[f->ids[rows[r]]][j] += (q - y) / (float)n;
+        }
+    for (int k = 0; k < 8; k++)
+        for (int j = 0; j < 2; j++)
+            s->w[k][j] -= 2.0f * g[k][j];
+    rlab_free(p);
+    *loss = l / (double)(2 * n);
+    *weight = 1;
+    return RLAB_OK;
+}
+
+static rlab_model *toy_model(void *state) { return ((toy *)state)->m; }
+static void toy_end(void *state) { rlab_model_release(((toy *)state)->m); }
+
+static const rlab_fit_ops toy_ops = {
+    .begin = toy_begin, .step = toy_step, .model = toy_model, .end = toy_end};
+
+static void t_fit_tabular(void)
+{
+    rlab_err err = {0};
+    rlab_dataset *ds = tab_dataset(1);
+    rlab_view *v = NULL;
+    rlab_view_new(ds, NULL, &v, &err);
+    rlab_fit_opts o = opts_default();
+    o.epochs = 5;
+    o.eval_test = 1;
+    snprintf(o.select, sizeof o.select, "auc");
+    record rec = {0};
+    rlab_fit fit = {.view = v, .opts = &o, .kind = "toy", .ud = &rec, .metric = rec_metric};
+    rlab_fit_result res;
+    rlab_model *m = rlab_fit_run(&toy_ops, &fit, &res, &err);
+    CHECK_MSG(m != NULL, "fit: %s", err.msg);
+    if (!m) {
+        rlab_view_free(v);
+        rlab_dataset_free(ds);
+        return;
+    }
+    CHECK_STR(res.protocol, "ctr");
+    CHECK_EQ_INT(res.n_metrics, 9); /* auc gauc logloss, then y.* and z.* */
+    CHECK_STR(res.names[0], "auc");
+    CHECK_STR(res.names[3], "y.auc");
+    CHECK_STR(res.names[8], "z.logloss");
+    CHECK(res.has_valid && res.has_test);
+    CHECK(rec.train_loss[4] < rec.train_loss[0]);
+    /* valid rows 12..15: y = 1 0 1 0 with f = a b a b: the a logit is the higher after any
+     * step, so AUC(y) = 1; z = 0 0 1 0, the only positive has f = a, tied with row 12's
+     * negative a: AUC(z) = (1 + 1 + 0.5) / 3 */
+    CHECK_NEAR(res.valid[3], 1.0, 1e-12);
+    CHECK_NEAR(res.valid[6], 2.5 / 3.0, 1e-12);
+    CHECK_NEAR(res.valid[0], (1.0 + 2.5 / 3.0) / 2.0, 1e-12);
+    rlab_ctr_result r;
+    CHECK_EQ_INT(rlab_eval_ctr_model(m, v, RLAB_VIEW_TEST, &r, &err), RLAB_OK);
+    CHECK_EQ_INT(r.ntasks, 2);
+    CHECK_NEAR(r.auc[0], res.test[3], 1e-12);
+    CHECK_NEAR(r.logloss[1], res.test[8], 1e-12);
+    CHECK_NEAR(r.mean_auc, res.test[0], 1e-12);
+    rlab_model_release(m);
+    /* a valid part with one class (rows 1 3 5 7: y = z = 0): AUC undefined, every epoch is
+     * kept as without validation and patience does not stop the run */
+    rlab_view_free(v);
+    static const int64_t one_class[4] = {1, 3, 5, 7};
+    memcpy(ds->tab->part_rows[1], one_class, sizeof one_class);
+    rlab_view_new(ds, NULL, &v, &err);
+    fit.view = v;
+    o.epochs = 4;
+    o.patience = 1;
+    m = rlab_fit_run(&toy_ops, &fit, &res, &err);
+    CHECK_MSG(m != NULL, "fit: %s", err.msg);
+    CHECK_EQ_INT(res.epochs_run, 4);
+    CHECK_EQ_INT(res.best_epoch, 4);
+    CHECK(isnan(res.valid[0]));
+    rlab_model_release(m);
+    /* a logloss selection is refused */
+    snprintf(o.select, sizeof o.select, "logloss");
+    m = rlab_fit_run(&toy_ops, &fit, &res, &err);
+    CHECK(m == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "select=logloss is not a validation metric of a tabular model");
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+}
+
 static const rlab_test tests[] = {
     {"model.config.defaults", t_config_defaults},
     {"model.config.set", t_config_set},
@@ -478,6 +704,8 @@ static const rlab_test tests[] = {
     {"model.fit.nan", t_fit_nan},
     {"model.fit.keep_best", t_fit_keep_best},
     {"model.fit.cancel", t_fit_cancel},
+    {"model.view.tabular", t_view_tabular},
+    {"model.fit.tabular", t_fit_tabular},
     {NULL, NULL},
 };
 

@@ -1,8 +1,10 @@
 /*
  * plugins/ranker: model-level finite-difference gradient checks of the four kinds (every
  * parameter tensor through the whole forward: tokens, proxies, cross-attention, PGUs, experts,
- * cross layers, heads), the config switches, metrics on one-class data, determinism, and
- * learning on the synthetic multi-task world (ranker_learn, heavy).
+ * cross layers, heads), the config switches, metrics on one-class data, determinism, the
+ * table layout a saved model keeps (ranker.schema.1: text round trip, a model rebuilt from it
+ * has the same parameters and predicts the same, another layout is refused), and learning on
+ * the synthetic multi-task world (ranker_learn, heavy).
  */
 #include "harness.h"
 #include "ranker.h"
@@ -281,6 +283,72 @@ static void t_learn_mmoe(void) { learn(RK_MMOE); }
 static void t_learn_dcnv2(void) { learn(RK_DCNV2); }
 static void t_learn_sharedbottom(void) { learn(RK_SHAREDBOTTOM); }
 
+static void t_schema(void)
+{
+    rlab_err err = {0};
+    rlab_tabular *t = synth(300, 4, 3);
+    char *text = rk_schema_text(t);
+    CHECK(text != NULL);
+    rlab_tabular *shape = rk_schema_table(text, &err);
+    CHECK_MSG(shape != NULL, "schema: %s", err.msg);
+    if (!shape) {
+        rlab_free(text);
+        rlab_tabular_free(t);
+        return;
+    }
+    CHECK_EQ_INT(shape->nfields, t->nfields);
+    CHECK_EQ_INT(shape->nnum, t->nnum);
+    CHECK_EQ_INT(shape->nlabels, t->nlabels);
+    CHECK_EQ_INT((int)shape->n, 0);
+    for (int f = 0; f < t->nfields; f++) {
+        CHECK_STR(shape->fields[f].name, t->fields[f].name);
+        CHECK_EQ_INT((int)shape->fields[f].card, (int)t->fields[f].card);
+        CHECK_EQ_INT((int)shape->fields[f].role, (int)t->fields[f].role);
+        CHECK_EQ_INT(shape->fields[f].shares, t->fields[f].shares);
+    }
+    CHECK_STR(shape->label_names[1], t->label_names[1]);
+    /* a model built on the shape has the layout of one built on the table: copy the
+     * parameters and the numeric statistics and it predicts the same */
+    rk_cfg c;
+    tiny_cfg(RK_INFNET, &c);
+    int64_t rows[300];
+    for (int i = 0; i < 300; i++)
+        rows[i] = i;
+    rk_model *a = rk_model_new(&c, t, rows, 300, &err);
+    rk_model *b = rk_model_new(&c, shape, NULL, 0, &err);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK_EQ_INT((int)rk_model_nparams(a), (int)rk_model_nparams(b));
+        CHECK_EQ_INT(rk_model_fits(b, t, &err), RLAB_OK);
+        memcpy(rk_model_params(b)->data, rk_model_params(a)->data,
+               rk_model_params(a)->count * sizeof(float));
+        for (int w = 0; w < 2; w++) {
+            int na = 0, nb = 0;
+            float *sa = rk_model_num_stats(a, w, &na), *sb = rk_model_num_stats(b, w, &nb);
+            CHECK_EQ_INT(na, nb);
+            memcpy(sb, sa, (size_t)na * sizeof(float));
+        }
+        float pa[20 * 2], pb[20 * 2];
+        CHECK_EQ_INT(rk_predict(a, t, rows, 20, pa, &err), RLAB_OK);
+        CHECK_EQ_INT(rk_predict(b, t, rows, 20, pb, &err), RLAB_OK);
+        CHECK(memcmp(pa, pb, sizeof pa) == 0);
+        /* a table of another layout (other cardinalities) is refused */
+        rlab_tabular *o = synth(300, 5, 3);
+        CHECK_EQ_INT(rk_model_fits(b, o, &err), RLAB_EINVAL);
+        CHECK_STR_CONTAINS(err.msg, "token fields");
+        rlab_tabular_free(o);
+    }
+    rk_model_free(a);
+    rk_model_free(b);
+    rlab_tabular_free(shape);
+    CHECK(rk_schema_table("ranker-schema 1\nL\tclick\nF\tx\n", &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "ranker.schema line 3");
+    CHECK(rk_schema_table("ranker-schema 9\n", &err) == NULL);
+    rlab_free(text);
+    rlab_tabular_free(t);
+}
+
 static const rlab_test tests[] = {
     {"ranker.grad.infnet.1", t_grad_infnet},
     {"ranker.grad.infnet.2", t_grad_infnet_noshared},
@@ -291,6 +359,7 @@ static const rlab_test tests[] = {
     {"ranker.config.1", t_config},
     {"ranker.metrics.1", t_metrics_one_class},
     {"ranker.determinism.1", t_determinism},
+    {"ranker.schema.1", t_schema},
     {"ranker_learn.infnet.1", t_learn_infnet},
     {"ranker_learn.mmoe.1", t_learn_mmoe},
     {"ranker_learn.dcnv2.1", t_learn_dcnv2},
