@@ -4,8 +4,12 @@
  * history, never twice in a session) or unconstrained (to measure the legality ratio); the
  * model's full-catalogue ranking; the session measures of a model on a view.
  *
- * The decoder has no KV cache: step j re-runs the decoder over the j + 1 tokens of every beam
- * (the encoder runs once per history). At workbench sizes (d 64, S <= 40) this is cheap.
+ * Per history the encoder runs once and the cross-attention keys / values of every decoder
+ * layer are computed once. The decoder keeps a KV cache: step j runs only position j of every
+ * beam (genrank_decode_step) against the self-attention keys / values of positions 0..j-1,
+ * which are reordered with the beams (a surviving beam takes its parent's rows). Without the
+ * cache (GENRANK_BEAM_NO_CACHE, the tests' and the benchmark's reference) step j re-runs the
+ * full causal decoder over the j + 1 tokens of every beam.
  */
 #include "genrank.h"
 
@@ -55,6 +59,13 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
                  int64_t n_mask, int W, int m, int constrained, genrank_beam_out *out,
                  rlab_err *err)
 {
+    return genrank_beam_ex(net, hist, n_hist, mask, n_mask, W, m, constrained, 0, out, err);
+}
+
+int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
+                    const int32_t *mask, int64_t n_mask, int W, int m, int constrained,
+                    unsigned flags, genrank_beam_out *out, rlab_err *err)
+{
     memset(out, 0, sizeof *out);
     const genrank_codes *cd = &net->codes;
     const int Lt = cd->Lt, d = net->cfg.dim, n = net->cfg.maxlen, N = cd->n_items;
@@ -77,10 +88,16 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     uint8_t *ev = rlab_malloc((size_t)W * (size_t)n);
     float *logits = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(float));
     cand *cands = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(cand));
+    /* self-attention KV cache: [cur / nxt][K / V][layer] blocks of W * (S + 1) * d floats;
+     * at step j a block holds [nb][j + 1][d] */
+    const int use_cache = !(flags & GENRANK_BEAM_NO_CACHE);
+    const size_t cblk = (size_t)W * (size_t)(S + 1) * (size_t)d;
+    float *cache =
+        use_cache ? rlab_malloc((size_t)4 * net->cfg.dec_layers * cblk * sizeof(float)) : NULL;
     int32_t *alive_buf = NULL, *alive[GENRANK_MAX_LEVELS] = {0};
     int rc = RLAB_OK;
     if (!t || !win || !seen || !tok || !node || !items || !lp || !encd || !ev || !logits ||
-        !cands) {
+        !cands || (use_cache && !cache)) {
         rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory (beam)");
         goto done;
     }
@@ -135,7 +152,8 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     int32_t *node_cur = node, *node_nxt = node + W;
     int32_t *it_cur = items, *it_nxt = items + (size_t)W * m;
     float *lp_cur = lp, *lp_nxt = lp + W;
-    int nb = 1; /* live beams */
+    int nb = 1;          /* live beams */
+    float *ccur = cache; /* the cache half of the current beams */
     tok_cur[0] = -1;
     node_cur[0] = 0;
     lp_cur[0] = 0.0f;
@@ -153,10 +171,25 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
             rc = rlab_errf(err, RLAB_ENOMEM, "genrank: beam tape too small");
             goto done;
         }
-        for (int b = 0; b < nb; b++)
-            memcpy(tk + (size_t)b * T, tok_cur + (size_t)b * (S + 1), (size_t)T * sizeof(int32_t));
-        rlab_tensor *H =
-            genrank_decode_kv(net, t, net->frozen, tk, nb, T, NULL, kv, ev, NULL, out->load);
+        rlab_tensor *H;
+        int Hrows; /* rows of H per beam: the last one is position j */
+        if (use_cache) {
+            float *kc[GENRANK_MAX_LAYERS], *vc[GENRANK_MAX_LAYERS];
+            for (int i = 0; i < nl; i++) {
+                kc[i] = ccur + (size_t)(2 * i) * cblk;
+                vc[i] = ccur + (size_t)(2 * i + 1) * cblk;
+            }
+            for (int b = 0; b < nb; b++)
+                tk[b] = tok_cur[(size_t)b * (S + 1) + j];
+            H = genrank_decode_step(net, t, net->frozen, tk, nb, j, kc, vc, kv, ev, out->load);
+            Hrows = 1;
+        } else {
+            for (int b = 0; b < nb; b++)
+                memcpy(tk + (size_t)b * T, tok_cur + (size_t)b * (S + 1),
+                       (size_t)T * sizeof(int32_t));
+            H = genrank_decode_kv(net, t, net->frozen, tk, nb, T, NULL, kv, ev, NULL, out->load);
+            Hrows = T;
+        }
         if (rlab_tape_error(t)) {
             rc = rlab_errf(err, rlab_tape_error(t), "genrank decoder: %s", rlab_tape_errmsg(t));
             goto done;
@@ -165,7 +198,7 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         const float *hw = net->P->t[net->head[l]].data, *hb = net->P->t[net->head_b[l]].data;
         int nc = 0;
         for (int b = 0; b < nb; b++) {
-            const float *h = H->data + ((size_t)b * T + (size_t)(T - 1)) * d;
+            const float *h = H->data + ((size_t)b * Hrows + (size_t)(Hrows - 1)) * d;
             float *z = logits + (size_t)b * K;
             float mx = -INFINITY;
             for (int k = 0; k < K; k++) {
@@ -242,6 +275,20 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
             } else
                 node_nxt[q] = nx;
         }
+        if (use_cache && j + 1 < S) {
+            /* reorder the cache with the beams: the survivor q takes its parent's rows
+             * 0..j, laid out [nn][j + 2][d] for the next step (the other half of the
+             * double buffer), then the halves swap */
+            float *nxt = ccur == cache ? cache + (size_t)2 * nl * cblk : cache;
+            for (int i = 0; i < 2 * nl; i++) {
+                const float *src = ccur + (size_t)i * cblk;
+                float *dst = nxt + (size_t)i * cblk;
+                for (int q = 0; q < nn; q++)
+                    memcpy(dst + (size_t)q * (j + 2) * d, src + (size_t)cands[q].w * (j + 1) * d,
+                           (size_t)(j + 1) * d * sizeof(float));
+            }
+            ccur = nxt;
+        }
         nb = nn;
         int32_t *sw;
         float *sf;
@@ -282,6 +329,7 @@ done:
     rlab_free(logits);
     rlab_free(cands);
     rlab_free(alive_buf);
+    rlab_free(cache);
     if (rc)
         genrank_beam_out_clear(out);
     return rc;

@@ -149,6 +149,17 @@ rlab_tensor *genrank_decode_kv(const genrank_net *net, rlab_tape *t, rlab_tensor
                                const int32_t *tok, int B, int T, rlab_tensor *enc,
                                rlab_tensor *const *kv, const uint8_t *evalid, rlab_tensor **aux,
                                double *load);
+/* One decoder position p for B beams with a self-attention KV cache (inference: no dropout,
+ * no aux loss, W = frozen). tok [B]: the input token at position p (p = 0: BOS, tok unused;
+ * else target token p - 1, level (p - 1) % Lt). kc[i], vc[i] (layer i, caller-owned)
+ * [B][p + 1][d]: rows 0..p-1 hold the keys / values of the earlier positions of each beam;
+ * this call writes row p. ckv: the cross-attention keys / values [B, n, d] as for
+ * genrank_decode_kv. Returns H [B, 1, d], the full decoder's last row up to float rounding.
+ * load (may be NULL) [experts] accumulates the routed assignments of this position only. */
+rlab_tensor *genrank_decode_step(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
+                                 const int32_t *tok, int B, int p, float *const *kc,
+                                 float *const *vc, rlab_tensor *const *ckv, const uint8_t *evalid,
+                                 double *load);
 /* Left-padded window of the last maxlen items of hist[0..n) into w[maxlen] (-1 = padding). */
 void genrank_window(const genrank_net *net, const int32_t *hist, int64_t n, int32_t *w);
 /* Decoder input tokens of sessions items [B][m] (-1 = none) into tok [B][S] (BOS slot 0 is
@@ -185,6 +196,14 @@ typedef struct genrank_beam_out {
 int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, const int32_t *mask,
                  int64_t n_mask, int W, int m, int constrained, genrank_beam_out *out,
                  rlab_err *err);
+/* genrank_beam with flags: GENRANK_BEAM_NO_CACHE re-runs the full decoder at every step (no
+ * self-attention KV cache; the reference of the cache's test and benchmark). The beams and
+ * log-probabilities agree up to float rounding; the expert load differs (without the cache
+ * every earlier position is routed again at each step). */
+#define GENRANK_BEAM_NO_CACHE 1u
+int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
+                    const int32_t *mask, int64_t n_mask, int W, int m, int constrained,
+                    unsigned flags, genrank_beam_out *out, rlab_err *err);
 void genrank_beam_out_clear(genrank_beam_out *o);
 
 /* The ranking of the model (score_all): the beam over the first item (width cfg.beam) first,

@@ -3,7 +3,8 @@
  *   trie.*    the prefix trie of hand-written codes (lookup, sizes, bad codes)
  *   beam.*    constrained beam search: only real, unmasked, distinct items; an exhausted
  *             catalogue; unconstrained legality counts; beam log-probs equal the
- *             teacher-forced sequence log-probs (the decoder is causal)
+ *             teacher-forced sequence log-probs (the decoder is causal); the KV cache
+ *             gives the beams of the full decoder
  *   train.*   NTP steps lower the loss of a fixed batch; DPO steps raise the policy's
  *             winner-over-loser margin against a frozen reference
  *   reward.*  the reward model learns item quality from ratings
@@ -174,9 +175,17 @@ static void t_beam_entropy(void)
     }
     for (int b = 0; b < bo.W; b++)
         CHECK_NEAR(bo.logp[b], -log(18.0), 1e-5);
-    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams of 1, 2, 3 positions:
-     * 1 + 6 + 12 positions, 2 experts each */
+    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams; with the KV cache each
+     * step routes only its new position: 1 + 3 + 4 positions, 2 experts each */
     double routed = 0.0;
+    for (int e = 0; e < c.experts; e++)
+        routed += bo.load[e];
+    CHECK_NEAR(routed, 2.0 * (1 + 3 + 4), 1e-9);
+    genrank_beam_out_clear(&bo);
+    /* without the cache every step re-runs positions 0..j: 1 + 6 + 12 positions */
+    CHECK(genrank_beam_ex(net, hist, 1, NULL, 0, 4, 1, 0, GENRANK_BEAM_NO_CACHE, &bo, &err) ==
+          RLAB_OK);
+    routed = 0.0;
     for (int e = 0; e < c.experts; e++)
         routed += bo.load[e];
     CHECK_NEAR(routed, 2.0 * (1 + 6 + 12), 1e-9);
@@ -208,6 +217,69 @@ static void t_beam_logp(void)
         CHECK_NEAR(lp->data[b], bo.logp[b], 1e-3);
     rlab_tape_free(t);
     genrank_beam_out_clear(&bo);
+    genrank_net_free(net);
+}
+
+/* The KV cache changes nothing but the work: the same beams (items, tokens), the same
+ * log-probabilities and entropies up to float rounding as re-running the full decoder at every
+ * step, constrained and unconstrained, with beams that are re-ranked and dropped on the way.
+ * The parameters are scaled up so that the logits are far from uniform (no near-ties). */
+static void t_beam_cache(void)
+{
+    genrank_cfg c = small_cfg(3);
+    c.dec_layers = 2;
+    c.maxlen = 8;
+    const int N = 60, Lt = 3;
+    int32_t codes[60 * 3];
+    for (int i = 0; i < N; i++) { /* 4 x 5 x 3, a bijection */
+        codes[i * Lt] = i % 4;
+        codes[i * Lt + 1] = (i / 4) % 5;
+        codes[i * Lt + 2] = i / 20;
+    }
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes, N, Lt, &err);
+    CHECK_MSG(net != NULL, "%s", err.msg);
+    if (!net)
+        return;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 11);
+    for (int64_t i = 0; i < (int64_t)net->P->count; i++)
+        net->P->data[i] += 0.5f * rlab_rng_normal(&rng);
+    const int32_t hist[5] = {7, 33, 12, 59, 0};
+    int compared = 0;
+    for (int constrained = 0; constrained < 2; constrained++)
+        for (int m = 1; m <= 3; m += 2) {
+            genrank_beam_out a, b;
+            CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 6, m, constrained, 0, &a, &err) ==
+                  RLAB_OK);
+            CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 6, m, constrained, GENRANK_BEAM_NO_CACHE,
+                                  &b, &err) == RLAB_OK);
+            CHECK_EQ_INT(a.W, b.W);
+            CHECK_EQ_INT(a.W, 6);
+            for (int w = 0; w < a.W && w < b.W; w++) {
+                CHECK(memcmp(a.items + w * m, b.items + w * m, (size_t)m * sizeof(int32_t)) == 0);
+                CHECK(memcmp(a.tokens + w * m * Lt, b.tokens + w * m * Lt,
+                             (size_t)m * Lt * sizeof(int32_t)) == 0);
+                CHECK_NEAR(a.logp[w], b.logp[w], 1e-4 * (1.0 + fabs(b.logp[w])));
+                compared++;
+            }
+            for (int l = 0; l < Lt; l++) {
+                CHECK_EQ_INT(a.ent_n[l], b.ent_n[l]);
+                CHECK_NEAR(a.ent[l], b.ent[l], 1e-4 * (1.0 + b.ent[l]));
+            }
+            CHECK_EQ_INT(a.legal, b.legal);
+            /* the beams were re-ranked: the last step's best does not extend the first
+             * step's best alone, or the cache reorder would not have been exercised */
+            if (m == 3 && constrained) {
+                int parents = 0;
+                for (int w = 1; w < a.W; w++)
+                    parents += a.tokens[w * m * Lt] != a.tokens[0];
+                CHECK(parents > 0);
+            }
+            genrank_beam_out_clear(&a);
+            genrank_beam_out_clear(&b);
+        }
+    CHECK_EQ_INT(compared, 24);
     genrank_net_free(net);
 }
 
@@ -468,14 +540,11 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
-static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
-                                  {"genrank.beam.1", t_beam_constrained},
-                                  {"genrank.beam.2", t_beam_logp},
-                                  {"genrank.beam.3", t_beam_entropy},
-                                  {"genrank.train.1", t_train_ntp},
-                                  {"genrank.train.2", t_train_dpo},
-                                  {"genrank.reward.1", t_reward},
-                                  {"genrank.host.1", t_host},
-                                  {NULL, NULL}};
+static const rlab_test tests[] = {
+    {"genrank.trie.1", t_trie},       {"genrank.beam.1", t_beam_constrained},
+    {"genrank.beam.2", t_beam_logp},  {"genrank.beam.3", t_beam_entropy},
+    {"genrank.beam.4", t_beam_cache}, {"genrank.train.1", t_train_ntp},
+    {"genrank.train.2", t_train_dpo}, {"genrank.reward.1", t_reward},
+    {"genrank.host.1", t_host},       {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
