@@ -227,9 +227,13 @@ genrank_reward *genrank_reward_new(int n_items, int d, int m, int maxlen, float 
 void genrank_reward_free(genrank_reward *r);
 /* Train on the view's train sequences with the ratings of ds (rating >= 4 = like,
  * rating / 5 = watch; half of the session items replaced by random unseen items with
- * labels 0). */
-int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds, int epochs,
-                         uint64_t seed, rlab_err *err);
+ * labels 0; without ratings every interaction counts as rating 5). truth (may be NULL): the
+ * synthetic world of ds; the second tower then learns the user's true satisfaction of every
+ * session item (replacements included): its affinity divided by the user's largest affinity
+ * over the catalogue, clipped to [0, 1] (a soft BCE label) instead of rating / 5. */
+typedef struct rlab_world rlab_world;
+int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds,
+                         const rlab_world *truth, int epochs, uint64_t seed, rlab_err *err);
 /* Rewards of B sessions items [B][m] (-1 = none) for histories hist[B][..] given as windows
  * [B][maxlen] (-1 = padding): out [B] (and per tower like/watch [B] when not NULL). */
 int genrank_reward_score(const genrank_reward *r, const int32_t *win, const int32_t *items, int B,
@@ -279,7 +283,6 @@ typedef struct genrank_measures {
                                    items of the user's true affinity) over the beam; NAN
                                    without a world */
 } genrank_measures;
-typedef struct rlab_world rlab_world;
 /* world (may be NULL): the synthetic world the view's dataset was generated from. */
 int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
                     const rlab_view *v, int max_users, int W, genrank_measures *out,

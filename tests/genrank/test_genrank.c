@@ -18,6 +18,7 @@
 #include "harness_host.h"
 
 #include "data/loaders.h"
+#include "store/store.h"
 #include "tensor/checkpoint.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
@@ -435,7 +436,7 @@ static void t_reward(void)
     rlab_view *v = NULL;
     CHECK(rlab_view_new(ds, &o, &v, &err) == RLAB_OK);
     genrank_reward *r = genrank_reward_new(60, 16, 3, 6, 0.5f, 3, &err);
-    CHECK_MSG(r && genrank_reward_train(r, v, ds, 30, 3, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_MSG(r && genrank_reward_train(r, v, ds, NULL, 30, 3, &err) == RLAB_OK, "%s", err.msg);
     if (r) {
         CHECK_MSG(r->auc_like > 0.7, "held-out like AUC %.4f", r->auc_like);
         /* for user u0's history, a session of even (liked) items beats one of odd items */
@@ -516,14 +517,66 @@ static void t_host(void)
     }
     rlab_model_release(a);
     rlab_model_release(b);
-    /* alignment: the reward model, one iteration, the iterate registered */
+    /* alignment with a store: the reward model, two iterations, each a genrank.ipa run of its
+     * own whose parent is the align run, the second aligned from the first's iterate */
+    char db[512];
+    snprintf(db, sizeof db, "%s/genrank.db", rlab_test_tmpdir());
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
     r = rlab_test_run(h,
-                      "genrank.align model=onerec iters=1 users=20 frac=0.5 ipa_beam=4 "
+                      "genrank.align model=onerec iters=2 users=20 frac=0.5 ipa_beam=4 "
                       "ipa_epochs=1",
                       RLAB_OK, NULL);
     CHECK(rlab_test_scalar(r, "reward_mean_after") > 0.0);
     CHECK(rlab_test_scalar(r, "reward_auc_like") > 0.5);
+    const rlab_table *ipa = NULL;
+    for (int k = 0; r && k < r->ntables; k++)
+        if (strcmp(r->tables[k]->name, "ipa") == 0)
+            ipa = r->tables[k];
+    CHECK(ipa && ipa->nrows == 3);
+    int64_t ipa_runs[3] = {0, 0, 0};
+    for (int k = 0; ipa && k < 3 && k < ipa->nrows; k++) {
+        const rlab_cell *row = ipa->cells + (size_t)k * (size_t)ipa->ncols;
+        CHECK_EQ_INT((int)row[0].type, RLAB_CELL_INT); /* run */
+        ipa_runs[k] = row[0].i;
+        CHECK_STR(row[1].s, k == 0 ? "onerec" : k == 1 ? "onerec_ipa1" : "onerec_ipa2");
+        if (k)
+            CHECK_STR(row[2].s, k == 1 ? "onerec" : "onerec_ipa1");
+    }
     rlab_result_free(r);
+    {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM runs WHERE name = 'genrank.ipa' AND parent_id = %lld"
+                 " AND id IN (%lld, %lld) AND status = 'done'",
+                 (long long)ipa_runs[0], (long long)ipa_runs[1], (long long)ipa_runs[2]);
+        rlab_db_result *q = rlab_db_query_table(rlab_host_db(h), sql, NULL, 0, 0, &err);
+        CHECK_MSG(q && q->nrow == 1 && rlab_db_result_cell(q, 0, 0)->i == 2, "%s", err.msg);
+        rlab_db_result_free(q);
+        /* the second iteration's run: aligned from the first's iterate, its metrics at
+         * step 2 */
+        snprintf(sql, sizeof sql,
+                 "SELECT json_extract(r.config, '$.model'), m.step FROM runs r JOIN metrics m"
+                 " ON m.run_id = r.id WHERE r.id = %lld AND m.name = 'reward_mean'",
+                 (long long)ipa_runs[2]);
+        q = rlab_db_query_table(rlab_host_db(h), sql, NULL, 0, 0, &err);
+        CHECK_MSG(q && q->nrow == 1, "%s", err.msg);
+        if (q && q->nrow == 1) {
+            CHECK_STR(rlab_db_result_cell(q, 0, 0)->s, "onerec_ipa1");
+            CHECK_EQ_INT((int)rlab_db_result_cell(q, 0, 1)->i, 2);
+        }
+        rlab_db_result_free(q);
+    }
+    /* one more iteration by hand, named after its parent */
+    r = rlab_test_run(h, "genrank.ipa model=onerec_ipa2 users=10 frac=0.5 ipa_beam=4 ipa_epochs=1",
+                      RLAB_OK, NULL);
+    const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
+    CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
+    CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
+    rlab_result_free(r);
+    /* signal=truth needs a world */
+    rlab_result_free(rlab_test_run(h, "genrank.align model=tiger iters=1 signal=truth", RLAB_EINVAL,
+                                   "genrank.align: signal=truth needs a synthetic world (the demo "
+                                   "world): dataset 'syn' has no true satisfaction"));
     r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4", RLAB_OK, NULL);
     const double lg = rlab_test_scalar(r, "legality");
     CHECK(lg >= 0.0 && lg <= 1.0);
