@@ -3,7 +3,7 @@ onerec_pipeline.lua: raw data -> semantic IDs -> a trained, aligned generative r
 recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
 
   reclab run lua/examples/onerec_pipeline.lua [epochs [data [seed [iters [samples [users
-                                               [sasrec_epochs [frac [maxlen [signal]]]]]]]]]]
+                                               [sasrec_epochs [frac [maxlen [signal [like_w]]]]]]]]]]]
   RECLAB_DATA=../shared/data reclab run lua/examples/onerec_pipeline.lua 20
 
   1. load the data (default $RECLAB_DATA/movielens-100k, else the demo world)
@@ -20,7 +20,8 @@ recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
 
   frac: the share of users giving IPA pairs (default 0.3); maxlen: the generative models'
   history window (default: the kind's, 50); signal: the reward model's second tower,
-  "ratings" (default) or "truth" (the demo world's true satisfaction).
+  "ratings" (default) or "truth" (the demo world's true satisfaction); like_w: the reward's
+  weight of the like tower (default: the model's, 0.5; 0 = the second tower alone).
 
 The test suite runs `... 1 demo 2025 1 1 40` (one epoch, one IPA iteration, 40 users; one
 epoch selects a smaller network).
@@ -37,6 +38,7 @@ local sas_epochs = tonumber(arg and arg[7]) or 200
 local frac = tonumber(arg and arg[8])
 local maxlen = tonumber(arg and arg[9])
 local signal = arg and arg[10] or "ratings"
+local like_w = tonumber(arg and arg[11])
 if not data or data == "" then
   local root = os.getenv("RECLAB_DATA")
   data = (root and root ~= "") and (root .. "/movielens-100k") or "demo"
@@ -78,7 +80,8 @@ rows[#rows + 1] = {"onerec (m=5)", on["test.hr@10"], on["test.ndcg@10"]}
 -- 4. alignment
 local al = reclab.genrank.align{model = "onerec", iters = iters, users = users, seed = seed,
                                 ipa_beam = small and 4 or 16,
-                                frac = frac or (small and 0.2 or 0.3), signal = signal}
+                                frac = frac or (small and 0.2 or 0.3), signal = signal,
+                                like_w = like_w}
 for i = 1, iters do
   local e = reclab.eval{model = "onerec_ipa" .. i}
   rows[#rows + 1] = {"onerec + IPA " .. i, e["test.hr@10"], e["test.ndcg@10"]}

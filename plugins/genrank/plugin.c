@@ -471,7 +471,7 @@ static genrank_reward *get_reward(rlab_ctx *ctx, const rlab_args *args, const ge
 {
     rlab_err *err = rlab_ctx_err(ctx);
     *trained = 0;
-    if (gm->reward)
+    if (gm->reward && !rlab_args_given(args, "signal")) /* signal given: a new one */
         return reward_copy(gm->reward, err);
     const int truth = strcmp(rlab_args_str(args, "signal"), "truth") == 0;
     if (truth && !world) {
@@ -991,8 +991,8 @@ static const rlab_arg align_args[] = {
      .type = RLAB_ARG_CHOICE,
      .def = "ratings",
      .choices = signal_choices,
-     .help = "what a new reward model's second tower learns: ratings (rating / 5) or truth "
-             "(the synthetic world's true satisfaction)"},
+     .help = "the reward model's second tower: ratings (rating / 5) or truth (the synthetic "
+             "world's true satisfaction); given, a new reward model replaces the model's"},
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .def = "",
