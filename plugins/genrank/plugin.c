@@ -1151,7 +1151,8 @@ static const rlab_cmd genrank_cmds[] = {
      .run = show_run},
     {0}};
 
-/* the measures of every IPA iteration (and of genrank.measure) of every genrank run */
+/* the measures of every IPA iteration (the align run's iteration 0, each genrank.ipa run) and of
+ * genrank.measure, with the run's parent run and its models */
 static const char ipa_sql[] =
     "SELECT r.id AS run, r.parent_id AS parent_run, r.name AS name,"
     " json_extract(r.config, '$.model') AS from_model,"
@@ -1170,7 +1171,7 @@ static const char ipa_sql[] =
     " max(CASE WHEN m.name = 'load_max' THEN m.value END) AS load_max,"
     " max(CASE WHEN m.name = 'legality' THEN m.value END) AS legality"
     " FROM runs r JOIN metrics m ON m.run_id = r.id"
-    " WHERE r.plugin = 'genrank'"
+    " WHERE r.plugin = 'genrank' AND r.name IN ('genrank.align', 'genrank.ipa', 'genrank.measure')"
     " GROUP BY r.id, m.step HAVING recall10 IS NOT NULL ORDER BY r.id, m.step";
 
 static const rlab_view_kind genrank_views[] = {
