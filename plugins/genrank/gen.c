@@ -28,6 +28,7 @@ void genrank_beam_out_clear(genrank_beam_out *o)
     rlab_free(o->items);
     rlab_free(o->tokens);
     rlab_free(o->logp);
+    rlab_free(o->first);
     memset(o, 0, sizeof *o);
 }
 
@@ -217,6 +218,14 @@ int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
                 z[k] -= lse;
                 ent -= exp((double)z[k]) * (double)z[k];
             }
+            if (j == 0 && (flags & GENRANK_BEAM_FIRST)) {
+                out->first = rlab_malloc((size_t)K * sizeof(float));
+                if (!out->first) {
+                    rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory (beam)");
+                    goto done;
+                }
+                memcpy(out->first, z, (size_t)K * sizeof(float));
+            }
             out->ent[l] += ent;
             out->ent_n[l]++;
             for (int k = 0; k < K; k++) {
@@ -335,60 +344,23 @@ done:
     return rc;
 }
 
-/* log softmax of the first step (level-0 codes) for one history into z [K0]. */
-static int first_step(const genrank_net *net, const int32_t *hist, int64_t n_hist, float *z,
-                      rlab_err *err)
-{
-    const int n = net->cfg.maxlen, d = net->cfg.dim, K = net->codes.K[0];
-    rlab_tape *t = rlab_tape_new(infer_bytes(net, 1), 4096, err);
-    int32_t *win = rlab_malloc((size_t)n * sizeof(int32_t));
-    int rc = RLAB_OK;
-    if (!t || !win) {
-        rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-        goto done;
-    }
-    genrank_window(net, hist, n_hist, win);
-    rlab_tape_set_training(t, 0);
-    const uint8_t *ev = NULL;
-    rlab_tensor *enc = genrank_encode(net, t, net->frozen, win, 1, &ev);
-    int32_t bos = -1;
-    rlab_tensor *H = genrank_decode(net, t, net->frozen, &bos, 1, 1, enc, ev, NULL, NULL);
-    if (rlab_tape_error(t)) {
-        rc = rlab_errf(err, rlab_tape_error(t), "genrank: %s", rlab_tape_errmsg(t));
-        goto done;
-    }
-    const float *hw = net->P->t[net->head[0]].data, *hb = net->P->t[net->head_b[0]].data;
-    float mx = -INFINITY;
-    for (int k = 0; k < K; k++) {
-        float s = hb[k];
-        for (int q = 0; q < d; q++)
-            s += H->data[q] * hw[(size_t)k * d + q];
-        z[k] = s;
-        mx = s > mx ? s : mx;
-    }
-    double se = 0.0;
-    for (int k = 0; k < K; k++)
-        se += exp((double)(z[k] - mx));
-    for (int k = 0; k < K; k++)
-        z[k] -= mx + (float)log(se);
-done:
-    rlab_tape_free(t);
-    rlab_free(win);
-    return rc;
-}
-
 int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_hist, float *scores,
                         rlab_err *err)
 {
     const genrank_codes *cd = &net->codes;
     const int32_t N = cd->n_items;
-    float *z = rlab_malloc((size_t)cd->K[0] * sizeof(float));
-    if (!z)
-        return rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-    int rc = first_step(net, hist, n_hist, z, err);
-    if (rc) {
-        rlab_free(z);
+    /* one search: the point-wise beam, and its first step's level-0 log-probabilities for the
+     * items beyond it (the search's encoder and first decoder step, not a second pass) */
+    genrank_beam_out bo;
+    int rc = genrank_beam_ex(net, hist, n_hist, hist, n_hist, net->cfg.beam, 1, 1,
+                             GENRANK_BEAM_FIRST, &bo, err);
+    if (rc)
         return rc;
+    if (!bo.first) { /* every item masked: nothing was decoded */
+        for (int32_t i = 0; i < N; i++)
+            scores[i] = -500.0f;
+        genrank_beam_out_clear(&bo);
+        return RLAB_OK;
     }
     int32_t maxpop = 1;
     for (int32_t i = 0; net->pop && i < N; i++)
@@ -396,18 +368,13 @@ int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_h
     /* beyond the beam: log p(first-level code) at the first step in [-~100, 0], popularity
      * as a tie-break below 1e-3 */
     for (int32_t i = 0; i < N; i++) {
-        float s = z[cd->codes[(int64_t)i * cd->Lt]];
+        float s = bo.first[cd->codes[(int64_t)i * cd->Lt]];
         if (s < -500.0f)
             s = -500.0f;
         if (net->pop)
             s += 1e-3f * logf(1.0f + (float)net->pop[i]) / logf(1.0f + (float)maxpop);
         scores[i] = s;
     }
-    rlab_free(z);
-    genrank_beam_out bo;
-    rc = genrank_beam(net, hist, n_hist, hist, n_hist, net->cfg.beam, 1, 1, &bo, err);
-    if (rc)
-        return rc;
     for (int b = 0; b < bo.W; b++)
         if (bo.items[b] >= 0)
             scores[bo.items[b]] = 1000.0f + (float)(bo.W - b);

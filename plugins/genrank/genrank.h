@@ -180,10 +180,11 @@ rlab_tensor *genrank_ntp_loss(const genrank_net *net, rlab_tape *t, const int32_
 
 /* ---- generation (gen.c) ------------------------------------------------------------------- */
 typedef struct genrank_beam_out {
-    int W, m;                       /* beams returned, items per session */
-    int32_t *items;                 /* [W][m] (-1 = illegal tuple when unconstrained) */
-    int32_t *tokens;                /* [W][m * Lt] */
-    float *logp;                    /* [W] */
+    int W, m;        /* beams returned, items per session */
+    int32_t *items;  /* [W][m] (-1 = illegal tuple when unconstrained) */
+    int32_t *tokens; /* [W][m * Lt] */
+    float *logp;     /* [W] */
+    float *first;    /* [K_0] log-softmax of the first step (level-0 codes); NULL unless asked */
     double ent[GENRANK_MAX_LEVELS]; /* mean entropy (nats) of the full softmax per level */
     int64_t ent_n[GENRANK_MAX_LEVELS];
     double load[GENRANK_MAX_EXPERTS];
@@ -201,6 +202,8 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
  * log-probabilities agree up to float rounding; the expert load differs (without the cache
  * every earlier position is routed again at each step). */
 #define GENRANK_BEAM_NO_CACHE 1u
+/* also return the first step's level-0 log-probabilities (out->first) */
+#define GENRANK_BEAM_FIRST 2u
 int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
                     const int32_t *mask, int64_t n_mask, int W, int m, int constrained,
                     unsigned flags, genrank_beam_out *out, rlab_err *err);

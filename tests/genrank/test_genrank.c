@@ -284,6 +284,34 @@ static void t_beam_cache(void)
             genrank_beam_out_clear(&b);
         }
     CHECK_EQ_INT(compared, 24);
+    /* GENRANK_BEAM_FIRST (the ranking beyond the beam): the first step's level-0 log-softmax,
+     * as one full decoder pass over BOS gives it */
+    genrank_beam_out a;
+    CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 4, 1, 1, GENRANK_BEAM_FIRST, &a, &err) == RLAB_OK);
+    CHECK(a.first != NULL);
+    rlab_tape *t = rlab_tape_new(64u << 20, 4096, &err);
+    int32_t win[8], bos = -1;
+    genrank_window(net, hist, 5, win);
+    rlab_tape_set_training(t, 0);
+    const uint8_t *ev = NULL;
+    rlab_tensor *enc = genrank_encode(net, t, net->frozen, win, 1, &ev);
+    rlab_tensor *H = genrank_decode(net, t, net->frozen, &bos, 1, 1, enc, ev, NULL, NULL);
+    CHECK_MSG(!rlab_tape_error(t), "%s", rlab_tape_errmsg(t));
+    if (a.first && !rlab_tape_error(t)) {
+        const int K = net->codes.K[0], d = c.dim;
+        const float *hw = net->P->t[net->head[0]].data, *hb = net->P->t[net->head_b[0]].data;
+        double z[4], se = 0.0;
+        for (int k = 0; k < K; k++) {
+            z[k] = (double)hb[k];
+            for (int q = 0; q < d; q++)
+                z[k] += (double)H->data[q] * (double)hw[k * d + q];
+            se += exp(z[k]);
+        }
+        for (int k = 0; k < K; k++)
+            CHECK_NEAR(a.first[k], z[k] - log(se), 1e-4);
+    }
+    rlab_tape_free(t);
+    genrank_beam_out_clear(&a);
     genrank_net_free(net);
 }
 
