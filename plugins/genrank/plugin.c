@@ -1058,7 +1058,8 @@ static const rlab_arg ipa_args[] = {
      .type = RLAB_ARG_CHOICE,
      .def = "ratings",
      .choices = signal_choices,
-     .help = "second tower of a new reward model (when the model has none): ratings or truth"},
+     .help = "the reward model's second tower: ratings or truth; given, a new reward model "
+             "replaces the model's"},
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "2025",
