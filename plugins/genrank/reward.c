@@ -276,8 +276,10 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
                        ds->name);
         goto done;
     }
-    /* implicit data (no ratings, e.g. Amazon Beauty): every interaction counts as rating 5,
-     * so both towers learn "interacted" (1) against the random unseen items (0) */
+    /* implicit data (no ratings, e.g. Amazon Beauty: rating[] all 1 without
+     * RLAB_INTER_HAS_RATING): every interaction counts as rating 5, so both towers learn
+     * "interacted" (1) against the random unseen items (0) */
+    const int has_r = in->rating && (in->flags & RLAB_INTER_HAS_RATING);
     for (size_t i = 0; i < in->n; i++)
         if (in->user[i] >= 0 && in->user[i] < NU)
             uoff[in->user[i] + 1]++;
@@ -292,7 +294,7 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
         memcpy(fill, uoff, ((size_t)NU + 1) * sizeof(int64_t));
         for (size_t i = 0; i < in->n; i++)
             if (in->user[i] >= 0 && in->user[i] < NU)
-                uir[fill[in->user[i]]++] = (ir){in->item[i], in->rating ? in->rating[i] : 5.0f};
+                uir[fill[in->user[i]]++] = (ir){in->item[i], has_r ? in->rating[i] : 5.0f};
         rlab_free(fill);
         for (int32_t u = 0; u < NU; u++)
             qsort(uir + uoff[u], (size_t)(uoff[u + 1] - uoff[u]), sizeof(ir), ir_cmp);

@@ -555,9 +555,11 @@ static void t_reward_truth(void)
      * the truth tower is ahead of the ratings' proxy, not by much */
     CHECK_MSG(corr[1] > 0.15 && corr[1] > corr[0] + 0.02,
               "correlation with the true satisfaction: truth %.3f, ratings %.3f", corr[1], corr[0]);
-    /* implicit: no rating column; like = interacted vs a random unseen item */
-    rlab_free(ds->inter.rating);
-    ds->inter.rating = NULL;
+    /* implicit: ratings not meaningful (the loaders' flag; rating[] is all 1 then, as for
+     * Amazon Beauty); like = interacted vs a random unseen item */
+    ds->inter.flags &= ~(unsigned)RLAB_INTER_HAS_RATING;
+    for (size_t i = 0; i < ds->inter.n; i++)
+        ds->inter.rating[i] = 1.0f;
     genrank_reward *r = genrank_reward_new(v->n_items, 16, 3, 6, 0.5f, 3, &err);
     CHECK_MSG(r && genrank_reward_train(r, v, ds, NULL, 4, 3, &err) == RLAB_OK, "%s", err.msg);
     CHECK_MSG(r && r->auc_like > 0.55, "implicit like AUC %.3f", r ? r->auc_like : 0.0);
