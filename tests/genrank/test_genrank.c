@@ -453,7 +453,7 @@ static rlab_dataset *synth(const char *name, int n_items, int n_users)
             CHECK(rlab_inter_push(&ds->inter, uu, it, t, it % 2 ? 1.0f : 5.0f, NULL) == 0);
         }
     }
-    ds->inter.flags = RLAB_INTER_HAS_TS;
+    ds->inter.flags = RLAB_INTER_HAS_TS | RLAB_INTER_HAS_RATING;
     return ds;
 }
 
