@@ -8,7 +8,10 @@
  * train_tokens_per_s   decoder target tokens (batch 128 x m * Lt) per second of Adam steps
  * train_samples_per_s  the same in (history, session) samples
  * beam_sessions_per_s  sessions returned per second by the trie-constrained beam (width 20)
- * beam_searches_per_s  beam searches (one history each) per second
+ *                      with the decoder's KV cache
+ * beam_searches_per_s  beam searches (one history each) per second, with the cache
+ * beam_sessions_per_s_nocache  the same beams re-running the full decoder at every step
+ * beam_cache_speedup   time without / with the cache, the two interleaved search by search
  * rank_users_per_s     full-catalogue rankings (score_all: point-wise beam + first level)
  * No baseline: "baseline" is 0 (the first measurement is the reference).
  */
@@ -87,21 +90,29 @@ int main(int argc, char **argv)
     const double dt = rlab_now() - t0;
     emit("train_tokens_per_s", (double)steps * B * c.session * Lt / dt, "tokens/s");
     emit("train_samples_per_s", (double)steps * B / dt, "samples/s");
-    double t1 = rlab_now();
-    int64_t sessions = 0;
-    for (int s = 0; s < searches; s++) {
-        genrank_beam_out bo;
-        const int32_t *h = hist + (size_t)(s % B) * c.maxlen;
-        if (genrank_beam(net, h, c.maxlen, h, c.maxlen, c.beam, c.session, 1, &bo, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
+    /* with and without the decoder's KV cache, interleaved search by search so that both see
+     * the same machine load; the ratio is the figure to compare across runs */
+    double dt_c[2] = {0.0, 0.0};
+    int64_t sessions[2] = {0, 0};
+    for (int s = 0; s < searches; s++)
+        for (int v = 0; v < 2; v++) {
+            const int cache = (s + v) % 2 == 0; /* alternate which one goes first */
+            genrank_beam_out bo;
+            const int32_t *h = hist + (size_t)(s % B) * c.maxlen;
+            const double t1 = rlab_now();
+            if (genrank_beam_ex(net, h, c.maxlen, h, c.maxlen, c.beam, c.session, 1,
+                                cache ? 0u : GENRANK_BEAM_NO_CACHE, &bo, &err)) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+            dt_c[cache] += rlab_now() - t1;
+            sessions[cache] += bo.W;
+            genrank_beam_out_clear(&bo);
         }
-        sessions += bo.W;
-        genrank_beam_out_clear(&bo);
-    }
-    const double db = rlab_now() - t1;
-    emit("beam_sessions_per_s", (double)sessions / db, "sessions/s");
-    emit("beam_searches_per_s", (double)searches / db, "searches/s");
+    emit("beam_sessions_per_s", (double)sessions[1] / dt_c[1], "sessions/s");
+    emit("beam_searches_per_s", (double)searches / dt_c[1], "searches/s");
+    emit("beam_sessions_per_s_nocache", (double)sessions[0] / dt_c[0], "sessions/s");
+    emit("beam_cache_speedup", dt_c[0] / dt_c[1], "x");
     float *sc = malloc((size_t)N * sizeof *sc);
     double t2 = rlab_now();
     for (int s = 0; s < searches; s++)

@@ -163,7 +163,9 @@ int rlab__run_begin(rlab_ctx *ctx, rlab_err *err)
                            .config_json = json,
                            .seed = seed,
                            .no_seed = !have_seed, /* a command without a seed: NULL, not 0 */
-                           .plugin_version = c->plugin->desc.version};
+                           .plugin_version = c->plugin->desc.version,
+                           /* a nested call (rlab_ctx_call) derives from its caller's run */
+                           .parent_id = ctx->job->parent ? ctx->job->parent->run_id : 0};
     int rc = rlab_db_run_begin(ctx->db, &ri, &ctx->run_id, err);
     rlab_free(json);
     if (rc)

@@ -3,7 +3,7 @@ onerec_pipeline.lua: raw data -> semantic IDs -> a trained, aligned generative r
 recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
 
   reclab run lua/examples/onerec_pipeline.lua [epochs [data [seed [iters [samples [users
-                                               [sasrec_epochs]]]]]]]
+                                               [sasrec_epochs [frac [maxlen [signal [like_w]]]]]]]]]]]
   RECLAB_DATA=../shared/data reclab run lua/examples/onerec_pipeline.lua 20
 
   1. load the data (default $RECLAB_DATA/movielens-100k, else the demo world)
@@ -18,7 +18,14 @@ recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
      true satisfaction of the generated sessions)
   5. recommendations of the last iterate for one user, and its generated sessions
 
-The test suite runs `... 1 demo 2025 1 1 40` (one epoch, one IPA iteration, 40 users).
+  sasrec_epochs 0 skips SASRec (run it separately on the same data and seed: the
+  leave-one-out split is the same). frac: the share of users giving IPA pairs (default 0.3); maxlen: the generative models'
+  history window (default: the kind's, 50); signal: the reward model's second tower,
+  "ratings" (default) or "truth" (the demo world's true satisfaction); like_w: the reward's
+  weight of the like tower (default: the model's, 0.5; 0 = the second tower alone).
+
+The test suite runs `... 1 demo 2025 1 1 40` (one epoch, one IPA iteration, 40 users; one
+epoch selects a smaller network).
 ]==]
 
 local reclab = require "reclab"
@@ -29,6 +36,10 @@ local iters = tonumber(arg and arg[4]) or 2
 local samples = tonumber(arg and arg[5]) or 8
 local users = tonumber(arg and arg[6]) or 0
 local sas_epochs = tonumber(arg and arg[7]) or 200
+local frac = tonumber(arg and arg[8])
+local maxlen = tonumber(arg and arg[9])
+local signal = arg and arg[10] or "ratings"
+local like_w = tonumber(arg and arg[11])
 if not data or data == "" then
   local root = os.getenv("RECLAB_DATA")
   data = (root and root ~= "") and (root .. "/movielens-100k") or "demo"
@@ -40,7 +51,7 @@ if data ~= "demo" then
 elseif not reclab.datasets.info("demo") then
   reclab.world.demo("demo")
 end
-local small = epochs <= 2
+local small = epochs <= 1
 
 -- 2. semantic IDs
 local sid = reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
@@ -50,17 +61,20 @@ print(("semantic IDs: %d items, 3 levels x 32 codes, collision before dedup %.4f
 
 -- 3. the rankers on one split
 local budget = {data = name, seed = seed, epochs = epochs, samples = samples,
-                eval_every = small and 0 or 5}
+                eval_every = epochs <= 2 and 0 or 5}
 local function gen(kind, nm)
   local a = {kind, name = nm, semid = "sid"}
   for k, v in pairs(budget) do a[k] = v end
   if small then a.maxlen, a.dim, a.ffn, a.beam = 20, 32, 64, 10 end
+  if maxlen then a.maxlen = maxlen end
   return reclab.train(a)
 end
 local rows = {}
-local sas = reclab.train{"sasrec", data = name, seed = seed, epochs = small and 1 or sas_epochs,
-                         name = "sasrec"}
-rows[#rows + 1] = {"sasrec", sas["test.hr@10"], sas["test.ndcg@10"]}
+if sas_epochs > 0 then -- 0: SASRec is run elsewhere (another process, the same split)
+  local sas = reclab.train{"sasrec", data = name, seed = seed,
+                           epochs = small and 1 or sas_epochs, name = "sasrec"}
+  rows[#rows + 1] = {"sasrec", sas["test.hr@10"], sas["test.ndcg@10"]}
+end
 local tg = gen("tiger", "tiger")
 rows[#rows + 1] = {"tiger (m=1)", tg["test.hr@10"], tg["test.ndcg@10"]}
 local on = gen("onerec", "onerec")
@@ -68,7 +82,9 @@ rows[#rows + 1] = {"onerec (m=5)", on["test.hr@10"], on["test.ndcg@10"]}
 
 -- 4. alignment
 local al = reclab.genrank.align{model = "onerec", iters = iters, users = users, seed = seed,
-                                ipa_beam = small and 4 or 16, frac = small and 0.2 or 0.3}
+                                ipa_beam = small and 4 or 16,
+                                frac = frac or (small and 0.2 or 0.3), signal = signal,
+                                like_w = like_w}
 for i = 1, iters do
   local e = reclab.eval{model = "onerec_ipa" .. i}
   rows[#rows + 1] = {"onerec + IPA " .. i, e["test.hr@10"], e["test.ndcg@10"]}
@@ -79,12 +95,15 @@ print(("\n%-16s %9s %9s   (test, full ranking, leave-one-out)"):format("model", 
 for _, r in ipairs(rows) do
   print(("%-16s %9.4f %9.4f"):format(r[1], r[2] or 0 / 0, r[3] or 0 / 0))
 end
-print(("\n%-5s %6s %9s %9s %9s %9s %9s %9s %8s %8s %8s"):format("iter", "users", "recall@10",
-  "ndcg@10", "first@10", "rew.mean", "rew.max", "ent.l1", "ent.last", "load.max", "legal"))
+-- one row per iterate, each from its own run (genrank.ipa; the align run for iteration 0)
+print(("\n%-4s %-5s %6s %6s %7s %9s %9s %9s %9s %9s %9s %8s %8s %8s"):format("run", "iter",
+  "users", "pairs", "dpo", "recall@10", "ndcg@10", "first@10", "rew.mean", "rew.max", "ent.l1",
+  "ent.last", "load.max", "legal"))
 for _, r in ipairs(al.tables.ipa) do
-  print(("%-5d %6d %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %8.4f %8.4f %8.4f"):format(r.iter,
-    r.users, r["recall@10"], r["ndcg@10"], r["first_r@10"], r.reward_mean, r.reward_max,
-    r.ent_l1, r.ent_last, r.load_max, r.legality))
+  print(("%-4d %-5d %6d %6s %7s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %8.4f %8.4f %8.4f"):format(
+    r.run or 0, r.iter, r.users, r.pairs and ("%d"):format(r.pairs) or "-",
+    r.dpo_loss and ("%.4f"):format(r.dpo_loss) or "-", r["recall@10"], r["ndcg@10"],
+    r["first_r@10"], r.reward_mean, r.reward_max, r.ent_l1, r.ent_last, r.load_max, r.legality))
   assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
 end
 if al.tables.ipa[1].true_mean then -- the demo world: the users' true satisfaction is known

@@ -4,8 +4,12 @@
  * history, never twice in a session) or unconstrained (to measure the legality ratio); the
  * model's full-catalogue ranking; the session measures of a model on a view.
  *
- * The decoder has no KV cache: step j re-runs the decoder over the j + 1 tokens of every beam
- * (the encoder runs once per history). At workbench sizes (d 64, S <= 40) this is cheap.
+ * Per history the encoder runs once and the cross-attention keys / values of every decoder
+ * layer are computed once. The decoder keeps a KV cache: step j runs only position j of every
+ * beam (genrank_decode_step) against the self-attention keys / values of positions 0..j-1,
+ * which are reordered with the beams (a surviving beam takes its parent's rows). Without the
+ * cache (GENRANK_BEAM_NO_CACHE, the tests' and the benchmark's reference) step j re-runs the
+ * full causal decoder over the j + 1 tokens of every beam.
  */
 #include "genrank.h"
 
@@ -24,6 +28,7 @@ void genrank_beam_out_clear(genrank_beam_out *o)
     rlab_free(o->items);
     rlab_free(o->tokens);
     rlab_free(o->logp);
+    rlab_free(o->first);
     memset(o, 0, sizeof *o);
 }
 
@@ -55,6 +60,13 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
                  int64_t n_mask, int W, int m, int constrained, genrank_beam_out *out,
                  rlab_err *err)
 {
+    return genrank_beam_ex(net, hist, n_hist, mask, n_mask, W, m, constrained, 0, out, err);
+}
+
+int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
+                    const int32_t *mask, int64_t n_mask, int W, int m, int constrained,
+                    unsigned flags, genrank_beam_out *out, rlab_err *err)
+{
     memset(out, 0, sizeof *out);
     const genrank_codes *cd = &net->codes;
     const int Lt = cd->Lt, d = net->cfg.dim, n = net->cfg.maxlen, N = cd->n_items;
@@ -77,10 +89,16 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     uint8_t *ev = rlab_malloc((size_t)W * (size_t)n);
     float *logits = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(float));
     cand *cands = rlab_malloc((size_t)W * (size_t)Kmax * sizeof(cand));
+    /* self-attention KV cache: [cur / nxt][K / V][layer] blocks of W * (S + 1) * d floats;
+     * at step j a block holds [nb][j + 1][d] */
+    const int use_cache = !(flags & GENRANK_BEAM_NO_CACHE);
+    const size_t cblk = (size_t)W * (size_t)(S + 1) * (size_t)d;
+    float *cache =
+        use_cache ? rlab_malloc((size_t)4 * net->cfg.dec_layers * cblk * sizeof(float)) : NULL;
     int32_t *alive_buf = NULL, *alive[GENRANK_MAX_LEVELS] = {0};
     int rc = RLAB_OK;
     if (!t || !win || !seen || !tok || !node || !items || !lp || !encd || !ev || !logits ||
-        !cands) {
+        !cands || (use_cache && !cache)) {
         rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory (beam)");
         goto done;
     }
@@ -135,7 +153,8 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
     int32_t *node_cur = node, *node_nxt = node + W;
     int32_t *it_cur = items, *it_nxt = items + (size_t)W * m;
     float *lp_cur = lp, *lp_nxt = lp + W;
-    int nb = 1; /* live beams */
+    int nb = 1;          /* live beams */
+    float *ccur = cache; /* the cache half of the current beams */
     tok_cur[0] = -1;
     node_cur[0] = 0;
     lp_cur[0] = 0.0f;
@@ -153,10 +172,25 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
             rc = rlab_errf(err, RLAB_ENOMEM, "genrank: beam tape too small");
             goto done;
         }
-        for (int b = 0; b < nb; b++)
-            memcpy(tk + (size_t)b * T, tok_cur + (size_t)b * (S + 1), (size_t)T * sizeof(int32_t));
-        rlab_tensor *H =
-            genrank_decode_kv(net, t, net->frozen, tk, nb, T, NULL, kv, ev, NULL, out->load);
+        rlab_tensor *H;
+        int Hrows; /* rows of H per beam: the last one is position j */
+        if (use_cache) {
+            float *kc[GENRANK_MAX_LAYERS], *vc[GENRANK_MAX_LAYERS];
+            for (int i = 0; i < nl; i++) {
+                kc[i] = ccur + (size_t)(2 * i) * cblk;
+                vc[i] = ccur + (size_t)(2 * i + 1) * cblk;
+            }
+            for (int b = 0; b < nb; b++)
+                tk[b] = tok_cur[(size_t)b * (S + 1) + j];
+            H = genrank_decode_step(net, t, net->frozen, tk, nb, j, kc, vc, kv, ev, out->load);
+            Hrows = 1;
+        } else {
+            for (int b = 0; b < nb; b++)
+                memcpy(tk + (size_t)b * T, tok_cur + (size_t)b * (S + 1),
+                       (size_t)T * sizeof(int32_t));
+            H = genrank_decode_kv(net, t, net->frozen, tk, nb, T, NULL, kv, ev, NULL, out->load);
+            Hrows = T;
+        }
         if (rlab_tape_error(t)) {
             rc = rlab_errf(err, rlab_tape_error(t), "genrank decoder: %s", rlab_tape_errmsg(t));
             goto done;
@@ -165,7 +199,7 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
         const float *hw = net->P->t[net->head[l]].data, *hb = net->P->t[net->head_b[l]].data;
         int nc = 0;
         for (int b = 0; b < nb; b++) {
-            const float *h = H->data + ((size_t)b * T + (size_t)(T - 1)) * d;
+            const float *h = H->data + ((size_t)b * Hrows + (size_t)(Hrows - 1)) * d;
             float *z = logits + (size_t)b * K;
             float mx = -INFINITY;
             for (int k = 0; k < K; k++) {
@@ -183,6 +217,14 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
             for (int k = 0; k < K; k++) {
                 z[k] -= lse;
                 ent -= exp((double)z[k]) * (double)z[k];
+            }
+            if (j == 0 && (flags & GENRANK_BEAM_FIRST)) {
+                out->first = rlab_malloc((size_t)K * sizeof(float));
+                if (!out->first) {
+                    rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory (beam)");
+                    goto done;
+                }
+                memcpy(out->first, z, (size_t)K * sizeof(float));
             }
             out->ent[l] += ent;
             out->ent_n[l]++;
@@ -242,6 +284,20 @@ int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, co
             } else
                 node_nxt[q] = nx;
         }
+        if (use_cache && j + 1 < S) {
+            /* reorder the cache with the beams: the survivor q takes its parent's rows
+             * 0..j, laid out [nn][j + 2][d] for the next step (the other half of the
+             * double buffer), then the halves swap */
+            float *nxt = ccur == cache ? cache + (size_t)2 * nl * cblk : cache;
+            for (int i = 0; i < 2 * nl; i++) {
+                const float *src = ccur + (size_t)i * cblk;
+                float *dst = nxt + (size_t)i * cblk;
+                for (int q = 0; q < nn; q++)
+                    memcpy(dst + (size_t)q * (j + 2) * d, src + (size_t)cands[q].w * (j + 1) * d,
+                           (size_t)(j + 1) * d * sizeof(float));
+            }
+            ccur = nxt;
+        }
         nb = nn;
         int32_t *sw;
         float *sf;
@@ -282,50 +338,9 @@ done:
     rlab_free(logits);
     rlab_free(cands);
     rlab_free(alive_buf);
+    rlab_free(cache);
     if (rc)
         genrank_beam_out_clear(out);
-    return rc;
-}
-
-/* log softmax of the first step (level-0 codes) for one history into z [K0]. */
-static int first_step(const genrank_net *net, const int32_t *hist, int64_t n_hist, float *z,
-                      rlab_err *err)
-{
-    const int n = net->cfg.maxlen, d = net->cfg.dim, K = net->codes.K[0];
-    rlab_tape *t = rlab_tape_new(infer_bytes(net, 1), 4096, err);
-    int32_t *win = rlab_malloc((size_t)n * sizeof(int32_t));
-    int rc = RLAB_OK;
-    if (!t || !win) {
-        rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-        goto done;
-    }
-    genrank_window(net, hist, n_hist, win);
-    rlab_tape_set_training(t, 0);
-    const uint8_t *ev = NULL;
-    rlab_tensor *enc = genrank_encode(net, t, net->frozen, win, 1, &ev);
-    int32_t bos = -1;
-    rlab_tensor *H = genrank_decode(net, t, net->frozen, &bos, 1, 1, enc, ev, NULL, NULL);
-    if (rlab_tape_error(t)) {
-        rc = rlab_errf(err, rlab_tape_error(t), "genrank: %s", rlab_tape_errmsg(t));
-        goto done;
-    }
-    const float *hw = net->P->t[net->head[0]].data, *hb = net->P->t[net->head_b[0]].data;
-    float mx = -INFINITY;
-    for (int k = 0; k < K; k++) {
-        float s = hb[k];
-        for (int q = 0; q < d; q++)
-            s += H->data[q] * hw[(size_t)k * d + q];
-        z[k] = s;
-        mx = s > mx ? s : mx;
-    }
-    double se = 0.0;
-    for (int k = 0; k < K; k++)
-        se += exp((double)(z[k] - mx));
-    for (int k = 0; k < K; k++)
-        z[k] -= mx + (float)log(se);
-done:
-    rlab_tape_free(t);
-    rlab_free(win);
     return rc;
 }
 
@@ -334,13 +349,18 @@ int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_h
 {
     const genrank_codes *cd = &net->codes;
     const int32_t N = cd->n_items;
-    float *z = rlab_malloc((size_t)cd->K[0] * sizeof(float));
-    if (!z)
-        return rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-    int rc = first_step(net, hist, n_hist, z, err);
-    if (rc) {
-        rlab_free(z);
+    /* one search: the point-wise beam, and its first step's level-0 log-probabilities for the
+     * items beyond it (the search's encoder and first decoder step, not a second pass) */
+    genrank_beam_out bo;
+    int rc = genrank_beam_ex(net, hist, n_hist, hist, n_hist, net->cfg.beam, 1, 1,
+                             GENRANK_BEAM_FIRST, &bo, err);
+    if (rc)
         return rc;
+    if (!bo.first) { /* every item masked: nothing was decoded */
+        for (int32_t i = 0; i < N; i++)
+            scores[i] = -500.0f;
+        genrank_beam_out_clear(&bo);
+        return RLAB_OK;
     }
     int32_t maxpop = 1;
     for (int32_t i = 0; net->pop && i < N; i++)
@@ -348,18 +368,13 @@ int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_h
     /* beyond the beam: log p(first-level code) at the first step in [-~100, 0], popularity
      * as a tie-break below 1e-3 */
     for (int32_t i = 0; i < N; i++) {
-        float s = z[cd->codes[(int64_t)i * cd->Lt]];
+        float s = bo.first[cd->codes[(int64_t)i * cd->Lt]];
         if (s < -500.0f)
             s = -500.0f;
         if (net->pop)
             s += 1e-3f * logf(1.0f + (float)net->pop[i]) / logf(1.0f + (float)maxpop);
         scores[i] = s;
     }
-    rlab_free(z);
-    genrank_beam_out bo;
-    rc = genrank_beam(net, hist, n_hist, hist, n_hist, net->cfg.beam, 1, 1, &bo, err);
-    if (rc)
-        return rc;
     for (int b = 0; b < bo.W; b++)
         if (bo.items[b] >= 0)
             scores[bo.items[b]] = 1000.0f + (float)(bo.W - b);

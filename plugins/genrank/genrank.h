@@ -149,6 +149,17 @@ rlab_tensor *genrank_decode_kv(const genrank_net *net, rlab_tape *t, rlab_tensor
                                const int32_t *tok, int B, int T, rlab_tensor *enc,
                                rlab_tensor *const *kv, const uint8_t *evalid, rlab_tensor **aux,
                                double *load);
+/* One decoder position p for B beams with a self-attention KV cache (inference: no dropout,
+ * no aux loss, W = frozen). tok [B]: the input token at position p (p = 0: BOS, tok unused;
+ * else target token p - 1, level (p - 1) % Lt). kc[i], vc[i] (layer i, caller-owned)
+ * [B][p + 1][d]: rows 0..p-1 hold the keys / values of the earlier positions of each beam;
+ * this call writes row p. ckv: the cross-attention keys / values [B, n, d] as for
+ * genrank_decode_kv. Returns H [B, 1, d], the full decoder's last row up to float rounding.
+ * load (may be NULL) [experts] accumulates the routed assignments of this position only. */
+rlab_tensor *genrank_decode_step(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
+                                 const int32_t *tok, int B, int p, float *const *kc,
+                                 float *const *vc, rlab_tensor *const *ckv, const uint8_t *evalid,
+                                 double *load);
 /* Left-padded window of the last maxlen items of hist[0..n) into w[maxlen] (-1 = padding). */
 void genrank_window(const genrank_net *net, const int32_t *hist, int64_t n, int32_t *w);
 /* Decoder input tokens of sessions items [B][m] (-1 = none) into tok [B][S] (BOS slot 0 is
@@ -169,10 +180,11 @@ rlab_tensor *genrank_ntp_loss(const genrank_net *net, rlab_tape *t, const int32_
 
 /* ---- generation (gen.c) ------------------------------------------------------------------- */
 typedef struct genrank_beam_out {
-    int W, m;                       /* beams returned, items per session */
-    int32_t *items;                 /* [W][m] (-1 = illegal tuple when unconstrained) */
-    int32_t *tokens;                /* [W][m * Lt] */
-    float *logp;                    /* [W] */
+    int W, m;        /* beams returned, items per session */
+    int32_t *items;  /* [W][m] (-1 = illegal tuple when unconstrained) */
+    int32_t *tokens; /* [W][m * Lt] */
+    float *logp;     /* [W] */
+    float *first;    /* [K_0] log-softmax of the first step (level-0 codes); NULL unless asked */
     double ent[GENRANK_MAX_LEVELS]; /* mean entropy (nats) of the full softmax per level */
     int64_t ent_n[GENRANK_MAX_LEVELS];
     double load[GENRANK_MAX_EXPERTS];
@@ -185,6 +197,16 @@ typedef struct genrank_beam_out {
 int genrank_beam(const genrank_net *net, const int32_t *hist, int64_t n_hist, const int32_t *mask,
                  int64_t n_mask, int W, int m, int constrained, genrank_beam_out *out,
                  rlab_err *err);
+/* genrank_beam with flags: GENRANK_BEAM_NO_CACHE re-runs the full decoder at every step (no
+ * self-attention KV cache; the reference of the cache's test and benchmark). The beams and
+ * log-probabilities agree up to float rounding; the expert load differs (without the cache
+ * every earlier position is routed again at each step). */
+#define GENRANK_BEAM_NO_CACHE 1u
+/* also return the first step's level-0 log-probabilities (out->first) */
+#define GENRANK_BEAM_FIRST 2u
+int genrank_beam_ex(const genrank_net *net, const int32_t *hist, int64_t n_hist,
+                    const int32_t *mask, int64_t n_mask, int W, int m, int constrained,
+                    unsigned flags, genrank_beam_out *out, rlab_err *err);
 void genrank_beam_out_clear(genrank_beam_out *o);
 
 /* The ranking of the model (score_all): the beam over the first item (width cfg.beam) first,
@@ -208,9 +230,13 @@ genrank_reward *genrank_reward_new(int n_items, int d, int m, int maxlen, float 
 void genrank_reward_free(genrank_reward *r);
 /* Train on the view's train sequences with the ratings of ds (rating >= 4 = like,
  * rating / 5 = watch; half of the session items replaced by random unseen items with
- * labels 0). */
-int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds, int epochs,
-                         uint64_t seed, rlab_err *err);
+ * labels 0; without ratings every interaction counts as rating 5). truth (may be NULL): the
+ * synthetic world of ds; the second tower then learns the user's true satisfaction of every
+ * session item (replacements included): its affinity divided by the user's largest affinity
+ * over the catalogue, clipped to [0, 1] (a soft BCE label) instead of rating / 5. */
+typedef struct rlab_world rlab_world;
+int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds,
+                         const rlab_world *truth, int epochs, uint64_t seed, rlab_err *err);
 /* Rewards of B sessions items [B][m] (-1 = none) for histories hist[B][..] given as windows
  * [B][maxlen] (-1 = padding): out [B] (and per tower like/watch [B] when not NULL). */
 int genrank_reward_score(const genrank_reward *r, const int32_t *win, const int32_t *items, int B,
@@ -260,7 +286,6 @@ typedef struct genrank_measures {
                                    items of the user's true affinity) over the beam; NAN
                                    without a world */
 } genrank_measures;
-typedef struct rlab_world rlab_world;
 /* world (may be NULL): the synthetic world the view's dataset was generated from. */
 int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
                     const rlab_view *v, int max_users, int W, genrank_measures *out,

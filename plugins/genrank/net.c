@@ -485,6 +485,67 @@ rlab_tensor *genrank_decode_kv(const genrank_net *net, rlab_tape *t, rlab_tensor
     return ln(t, W, X, net->dec_lnf_g, net->dec_lnf_b);
 }
 
+rlab_tensor *genrank_decode_step(const genrank_net *net, rlab_tape *t, rlab_tensor *W,
+                                 const int32_t *tok, int B, int p, float *const *kc,
+                                 float *const *vc, rlab_tensor *const *ckv, const uint8_t *evalid,
+                                 double *load)
+{
+    const genrank_cfg *c = &net->cfg;
+    const int d = c->dim, Lt = net->codes.Lt;
+    int32_t *ids = rlab_tape_alloc(t, (size_t)B * (size_t)(Lt + 2) * sizeof(int32_t));
+    if (!ids)
+        return rlab_tape_fail(t, RLAB_ENOMEM, "genrank: tape arena too small (decoder step)");
+    /* the same embedding sum as genrank_decode_kv for position p: position + BOS (p = 0) +
+     * the token's level table (p > 0); gathers of -1 are zero rows, so the order of the
+     * additions, and with it the rounding, is the full decoder's */
+    int32_t *pos = ids + (size_t)B * Lt, *bos = pos + B;
+    for (int b = 0; b < B; b++) {
+        const int32_t v = tok[b];
+        pos[b] = p;
+        bos[b] = p == 0 ? 0 : -1;
+        for (int l = 0; l < Lt; l++)
+            ids[(int64_t)l * B + b] = p > 0 && v >= 0 && (p - 1) % Lt == l ? v : -1;
+    }
+    const int64_t shp[3] = {B, 1, d};
+    rlab_tensor *X = rlab_t_add(t, rlab_t_gather(t, &W[net->dec_pos], pos, B, -1, 3, shp),
+                                rlab_t_gather(t, &W[net->dec_bos], bos, B, -1, 3, shp));
+    for (int l = 0; l < Lt; l++)
+        X = rlab_t_add(t, X,
+                       rlab_t_gather(t, &W[net->dec_emb[l]], ids + (int64_t)l * B, B, -1, 3, shp));
+    const int64_t cshp[3] = {B, p + 1, d};
+    for (int i = 0; i < c->dec_layers; i++) {
+        const genrank_blk *b = &net->dec[i];
+        rlab_tensor *h = ln(t, W, X, b->ln1g, b->ln1b);
+        rlab_tensor *q = lin(t, W, h, b->wq, -1), *k = lin(t, W, h, b->wk, -1),
+                    *v = lin(t, W, h, b->wv, -1);
+        if (rlab_tape_error(t))
+            return &t->poison;
+        /* this position's key and value into row p of every beam's cache [B][p + 1][d] */
+        for (int r = 0; r < B; r++) {
+            memcpy(kc[i] + ((size_t)r * (p + 1) + p) * d, k->data + (size_t)r * d,
+                   (size_t)d * sizeof(float));
+            memcpy(vc[i] + ((size_t)r * (p + 1) + p) * d, v->data + (size_t)r * d,
+                   (size_t)d * sizeof(float));
+        }
+        /* one query over keys 0..p: what the causal mask leaves to the last row */
+        rlab_tensor *a =
+            rlab_t_attention(t, q, rlab_t_input(t, kc[i], 3, cshp), rlab_t_input(t, vc[i], 3, cshp),
+                             c->heads, NULL, NULL, 0, 0.0f);
+        X = rlab_t_add(t, X, lin(t, W, a, b->wo, -1));
+        h = ln(t, W, X, b->ln2g, b->ln2b);
+        a = rlab_t_attention(t, lin(t, W, h, b->cq, -1), ckv[2 * i], ckv[2 * i + 1], c->heads,
+                             evalid, NULL, 0, 0.0f);
+        X = rlab_t_add(t, X, lin(t, W, a, b->co, -1));
+        h = ln(t, W, X, b->ln3g, b->ln3b);
+        rlab_tensor *f = rlab_t_moe(t, h, &W[b->gate], &W[b->e1], &W[b->eb1], &W[b->e2], &W[b->eb2],
+                                    c->topk, NULL);
+        if (load && !rlab_tape_error(t))
+            count_load(h->data, NULL, B, d, W[b->gate].data, c->experts, c->topk, load);
+        X = rlab_t_add(t, X, f);
+    }
+    return ln(t, W, X, net->dec_lnf_g, net->dec_lnf_b);
+}
+
 void genrank_session_tokens(const genrank_net *net, const int32_t *items, int B, int32_t *tok,
                             int32_t *tgt)
 {

@@ -6,8 +6,9 @@
  *   train onerec data=D semid=sid [session=5]  (session-wise generator; eval / recommend /
  *   train tiger  data=D semid=sid              save / load / export: the host's verbs)
  *   genrank.align model=M [iters=2]            reward model R (trained when M has none),
- *                                              then IPA iterations, each measured and
- *                                              registered as M_ipa<i>
+ *                                              then IPA iterations, each a genrank.ipa
+ *                                              run, measured and registered as M_ipa<i>
+ *   genrank.ipa model=M                        one IPA iteration from M (a run)
  *   genrank.measure model=M                    the session measures of a model
  *   genrank.show model=M user=U                history, beams with rewards, winner, loser,
  *                                              tokens level by level
@@ -445,6 +446,176 @@ static int register_copy(rlab_ctx *ctx, const rlab_model *src, const genrank_net
     return rlab_ctx_register_model(ctx, m);
 }
 
+/* The IPA fields an align / ipa command overrides (only the given arguments). */
+static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
+{
+    if (rlab_args_given(args, "beta"))
+        c->beta = (float)rlab_args_float(args, "beta");
+    if (rlab_args_given(args, "lambda"))
+        c->lambda = (float)rlab_args_float(args, "lambda");
+    if (rlab_args_given(args, "frac"))
+        c->ipa_frac = (float)rlab_args_float(args, "frac");
+    if (rlab_args_given(args, "ipa_beam"))
+        c->ipa_beam = (int)rlab_args_int(args, "ipa_beam");
+    if (rlab_args_given(args, "ipa_epochs"))
+        c->ipa_epochs = (int)rlab_args_int(args, "ipa_epochs");
+    if (rlab_args_given(args, "like_w"))
+        c->like_w = (float)rlab_args_float(args, "like_w");
+}
+
+/* The model's reward model (a copy), or a new one trained on the view (*trained = 1; with
+ * signal=truth on a synthetic world its second tower learns the true satisfaction). */
+static genrank_reward *get_reward(rlab_ctx *ctx, const rlab_args *args, const genrank_model *gm,
+                                  const genrank_cfg *c, const rlab_view *v, const rlab_dataset *ds,
+                                  const rlab_world *world, int *trained)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    *trained = 0;
+    if (gm->reward && !rlab_args_given(args, "signal")) /* signal given: a new one */
+        return reward_copy(gm->reward, err);
+    const int truth = strcmp(rlab_args_str(args, "signal"), "truth") == 0;
+    if (truth && !world) {
+        rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                        "signal=truth needs a synthetic world (the demo world): dataset '%s' has "
+                        "no true satisfaction",
+                        ds->name);
+        return NULL;
+    }
+    const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    genrank_reward *r =
+        genrank_reward_new(v->n_items, c->r_dim, c->session, c->maxlen, c->like_w, seed, err);
+    if (!r)
+        return NULL;
+    if (genrank_reward_train(r, v, ds, truth ? world : NULL, c->r_epochs, seed, err)) {
+        genrank_reward_free(r);
+        return NULL;
+    }
+    *trained = 1;
+    rlab_ctx_printf(ctx,
+                    "reward model: %d epochs, held-out like AUC %.4f, mean BCE %.4f (like: rating "
+                    ">= 4; second tower: %s; reward = %.2f like + %.2f second)",
+                    c->r_epochs, r->auc_like, r->bce,
+                    truth ? "the world's true satisfaction" : "rating / 5", (double)c->like_w,
+                    1.0 - (double)c->like_w);
+    rlab_ctx_metric(ctx, 0, "valid", "reward.auc_like", "full", r->auc_like);
+    rlab_ctx_metric(ctx, 0, "valid", "reward.bce", "full", r->bce);
+    return r;
+}
+
+/* The next iterate's default name: <base>_ipa<k + 1> for <base>_ipa<k>, else <model>_ipa<i>. */
+static void next_name(const char *model, int i, char *out, size_t size)
+{
+    const char *p = strstr(model, "_ipa");
+    const char *last = NULL;
+    for (; p; p = strstr(p + 1, "_ipa"))
+        last = p;
+    if (last && last[4] && strspn(last + 4, "0123456789") == strlen(last + 4))
+        snprintf(out, size, "%.*s_ipa%d", (int)(last - model), model, i);
+    else
+        snprintf(out, size, "%s_ipa%d", model, i);
+}
+
+/* genrank.ipa: ONE iteration of preference alignment from model M (its own run): pairs from
+ * M's beams scored by M's reward model, L = L_NTP + lambda L_DPO against M, the new iterate
+ * measured (table 'measures', metrics at step = its iteration) and registered. */
+static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_model *gm = NULL;
+    const rlab_model *m = genrank_arg(ctx, args, &gm);
+    if (!m)
+        return err->code;
+    rlab_dataset *ds = NULL;
+    rlab_view *v = model_view(ctx, m, &ds);
+    if (!v)
+        return err->code;
+    rlab_ctx_run_describe(ctx, m->kind, m->dataset);
+    const int users = (int)rlab_args_int(args, "users");
+    const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
+    rlab_world *world = world_of(ds);
+    genrank_net *cur = genrank_net_clone(gm->net, err);
+    genrank_reward *r = NULL;
+    pairset ps = {0};
+    int trained = 0, rc = cur ? RLAB_OK : (err->code ? err->code : RLAB_ENOMEM);
+    if (!rc) {
+        ipa_overrides(args, &cur->cfg);
+        if (!(r = get_reward(ctx, args, gm, &cur->cfg, v, ds, world, &trained)))
+            rc = err->code ? err->code : RLAB_ENOMEM;
+    }
+    const int i = cur ? cur->ipa_iter + 1 : 0;
+    char nm[160];
+    const char *given = rlab_args_str(args, "name");
+    if (given && given[0])
+        snprintf(nm, sizeof nm, "%s", given);
+    else
+        next_name(m->name, i, nm, sizeof nm);
+    if (!rc && strlen(nm) > 63)
+        rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "model name '%s' is longer than 63 bytes", nm);
+    /* the user draw of iteration i: a function of (seed, i), as when align ran them in one go */
+    const uint64_t is = seed * 1000003ULL + (uint64_t)i;
+    if (!rc)
+        rc = make_pairs(ctx, cur, r, v, is, &ps);
+    if (!rc && ps.n == 0)
+        rc = rlab_ctx_errorf(ctx, RLAB_ESTATE,
+                             "IPA iteration %d: no preference pairs (raise frac or ipa_beam)", i);
+    double mr = 0.0, dpo = 0.0, acc = 0.0;
+    const int64_t npairs = ps.n;
+    for (int64_t q = 0; q < ps.n; q++)
+        mr += (double)(ps.rw[q] - ps.rl[q]);
+    if (!rc)
+        rc = ref_logps(cur, &ps, err);
+    if (!rc)
+        rc = ipa_train(ctx, cur, v, &ps, is, &dpo, &acc);
+    if (!rc) {
+        cur->ipa_iter++;
+        rlab_ctx_printf(ctx,
+                        "IPA iteration %d from '%s': %lld pairs (mean reward gap %.4f), DPO loss "
+                        "%.4f, preference accuracy vs reference %.3f",
+                        i, m->name, (long long)npairs, npairs ? mr / (double)npairs : 0.0, dpo,
+                        acc);
+        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "dpo_loss", NULL, dpo);
+        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pairs", NULL, (double)npairs);
+        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pref_acc", NULL, acc);
+    }
+    pairset_clear(&ps);
+    genrank_measures ms;
+    rlab_table *tb = NULL;
+    if (!rc && !(tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols)))
+        rc = RLAB_ENOMEM;
+    if (!rc &&
+        !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
+        report(ctx, tb, cur->ipa_iter, cur, &ms);
+    if (!rc && !(rc = register_copy(ctx, m, cur, r, nm))) {
+        rlab_ctx_result_model(ctx, "model", nm);
+        rlab_ctx_result_str(ctx, "parent", m->name);
+        rlab_ctx_result_int(ctx, "run", rlab_ctx_run_id(ctx));
+        rlab_ctx_result_int(ctx, "iter", cur->ipa_iter);
+    }
+    rlab_world_free(world);
+    genrank_net_free(cur);
+    genrank_reward_free(r);
+    rlab_view_free(v);
+    rlab_host_dataset_release(rlab_ctx_host(ctx), ds);
+    return rc;
+}
+
+static const char *const align_cols[] = {"run", "model", "parent", "pairs", "dpo_loss"};
+enum { NACOLS = sizeof align_cols / sizeof align_cols[0] };
+
+/* The numbers of one row of measure_cols: the cell of column col ("reward_mean"...). */
+static double row_value(const rlab_cell *row, const char *col)
+{
+    for (int i = 0; i < NMCOLS; i++)
+        if (strcmp(measure_cols[i], col) == 0)
+            return row[i].type == RLAB_CELL_FLOAT ? row[i].f
+                   : row[i].type == RLAB_CELL_INT ? (double)row[i].i
+                                                  : (double)NAN;
+    return (double)NAN;
+}
+
+/* genrank.align: the reward model (trained when M has none), the measures of M (this run,
+ * step = its iteration), then `iters` calls of genrank.ipa, each its own run (parent_id = this
+ * run) registering <name>_ipa<i> from the previous iterate; table 'ipa' reads their results. */
 static int align_run(rlab_ctx *ctx, const rlab_args *args)
 {
     rlab_err *err = rlab_ctx_err(ctx);
@@ -457,120 +628,120 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     if (!v)
         return err->code;
     rlab_host *host = rlab_ctx_host(ctx);
+    rlab_ctx_run_describe(ctx, m->kind, m->dataset);
     const int iters = (int)rlab_args_int(args, "iters");
     const int users = (int)rlab_args_int(args, "users");
     const uint64_t seed = (uint64_t)rlab_args_int(args, "seed");
     const char *name = rlab_args_str(args, "name");
-    genrank_net *cur = genrank_net_clone(gm->net, err);
-    genrank_reward *r = NULL;
-    pairset ps = {0};
-    int rc = cur ? RLAB_OK : (err->code ? err->code : RLAB_ENOMEM);
-    if (!rc) {
-        genrank_cfg *c = &cur->cfg;
-        if (rlab_args_given(args, "beta"))
-            c->beta = (float)rlab_args_float(args, "beta");
-        if (rlab_args_given(args, "lambda"))
-            c->lambda = (float)rlab_args_float(args, "lambda");
-        if (rlab_args_given(args, "frac"))
-            c->ipa_frac = (float)rlab_args_float(args, "frac");
-        if (rlab_args_given(args, "ipa_beam"))
-            c->ipa_beam = (int)rlab_args_int(args, "ipa_beam");
-        if (rlab_args_given(args, "ipa_epochs"))
-            c->ipa_epochs = (int)rlab_args_int(args, "ipa_epochs");
-        rlab_ctx_printf(ctx,
-                        "IPA on '%s': %d iterations, beta %.3g, lambda %.3g, %.0f%% of users, %d "
-                        "sessions each, %d pass(es), %d pairs/step, seed %llu",
-                        m->name, iters, (double)c->beta, (double)c->lambda,
-                        100.0 * (double)c->ipa_frac, c->ipa_beam, c->ipa_epochs, c->pairs,
-                        (unsigned long long)seed);
-    }
-    if (!rc && gm->reward) {
-        if (!(r = reward_copy(gm->reward, err)))
-            rc = err->code ? err->code : RLAB_ENOMEM;
-    } else if (!rc) {
-        const genrank_cfg *c = &cur->cfg;
-        r = genrank_reward_new(v->n_items, c->r_dim, c->session, c->maxlen, c->like_w, seed, err);
-        if (!r)
-            rc = err->code ? err->code : RLAB_ENOMEM;
-        else if (!(rc = genrank_reward_train(r, v, ds, c->r_epochs, seed, err)))
-            rlab_ctx_printf(ctx,
-                            "reward model: %d epochs, held-out like AUC %.4f, mean BCE %.4f "
-                            "(like: rating >= 4; watch: rating / 5)",
-                            c->r_epochs, r->auc_like, r->bce);
-        if (!rc) {
-            rlab_ctx_metric(ctx, 0, "valid", "reward.auc_like", "full", r->auc_like);
-            rlab_ctx_metric(ctx, 0, "valid", "reward.bce", "full", r->bce);
-        }
-    }
+    const char *base = name && name[0] ? name : m->name;
+    rlab_world *world = world_of(ds);
+    genrank_cfg c = gm->net->cfg;
+    ipa_overrides(args, &c);
+    rlab_ctx_printf(ctx,
+                    "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
+                    "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, seed %llu",
+                    m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
+                    c.ipa_beam, c.ipa_epochs, c.pairs, (unsigned long long)seed);
+    int trained = 0, rc = RLAB_OK;
+    genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
+    if (!r)
+        rc = err->code ? err->code : RLAB_ENOMEM;
+    /* the model gets its reward model before the iterations read it (a new registration
+     * under the same name: registered models are immutable) */
+    if (!rc && trained)
+        rc = register_copy(ctx, m, gm->net, r, m->name);
     rlab_table *tb = NULL;
     if (!rc) {
-        tb = rlab_ctx_result_table(ctx, "ipa", NMCOLS, measure_cols);
-        if (!tb)
+        const char *cols[NACOLS + NMCOLS];
+        for (int i = 0; i < NACOLS; i++)
+            cols[i] = align_cols[i];
+        for (int i = 0; i < NMCOLS; i++)
+            cols[NACOLS + i] = measure_cols[i];
+        if (!(tb = rlab_ctx_result_table(ctx, "ipa", NACOLS + NMCOLS, cols)))
             rc = RLAB_ENOMEM;
     }
-    rlab_world *world = world_of(ds);
     genrank_measures ms;
+    rlab_cell row[NACOLS + NMCOLS], first[NMCOLS], last[NMCOLS];
     if (!rc &&
-        !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
-        report(ctx, tb, cur->ipa_iter, cur, &ms);
-    double first_reward = ms.reward_mean, first_true = ms.true_mean;
+        !(rc = genrank_measure(gm->net, r, world, v, users, c.beam, &ms, cancel_cb, ctx, err))) {
+        rlab_table *t0 = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
+        report(ctx, t0, gm->net->ipa_iter, gm->net, &ms);
+        if (!t0 || t0->nrows < 1)
+            rc = RLAB_ENOMEM;
+        else {
+            memcpy(first, t0->cells, sizeof first);
+            memcpy(last, first, sizeof last);
+            row[0] = (rlab_cell){.type = RLAB_CELL_INT, .i = rlab_ctx_run_id(ctx)};
+            row[1] = (rlab_cell){.type = RLAB_CELL_MODEL, .s = m->name};
+            row[2] = row[3] = row[4] = (rlab_cell){.type = RLAB_CELL_NULL};
+            memcpy(row + NACOLS, first, sizeof first);
+            rlab_table_add_cells(tb, row);
+        }
+    }
+    char prev[160];
+    snprintf(prev, sizeof prev, "%s", m->name);
     for (int i = 1; !rc && i <= iters; i++) {
-        const uint64_t is = seed * 1000003ULL + (uint64_t)i;
-        if ((rc = make_pairs(ctx, cur, r, v, is, &ps)))
-            break;
-        if (ps.n == 0) {
-            rc = rlab_ctx_errorf(ctx, RLAB_ESTATE,
-                                 "IPA iteration %d: no preference pairs (raise frac or ipa_beam)",
-                                 i);
-            break;
-        }
-        double mr = 0.0;
-        for (int64_t q = 0; q < ps.n; q++)
-            mr += (double)(ps.rw[q] - ps.rl[q]);
-        if ((rc = ref_logps(cur, &ps, err)))
-            break;
-        double dpo = 0.0, acc = 0.0;
-        if ((rc = ipa_train(ctx, cur, v, &ps, is, &dpo, &acc)))
-            break;
-        cur->ipa_iter++;
-        rlab_ctx_printf(ctx,
-                        "IPA iteration %d: %lld pairs (mean reward gap %.4f), DPO loss %.4f, "
-                        "preference accuracy vs reference %.3f",
-                        i, (long long)ps.n, mr / (double)ps.n, dpo, acc);
-        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "dpo_loss", NULL, dpo);
-        rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pairs", NULL, (double)ps.n);
-        pairset_clear(&ps);
-        if ((rc =
-                 genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
-            break;
-        report(ctx, tb, cur->ipa_iter, cur, &ms);
         char nm[160];
-        snprintf(nm, sizeof nm, "%s_ipa%d", name && name[0] ? name : m->name, cur->ipa_iter);
-        if (strlen(nm) > 63) {
-            rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "model name '%s' is longer than 63 bytes", nm);
+        snprintf(nm, sizeof nm, "%s_ipa%d", base, gm->net->ipa_iter + i);
+        rlab_args *a = rlab_ctx_args(ctx, "genrank.ipa");
+        if (!a || rlab_args_set(a, "model", prev, err) || rlab_args_set(a, "name", nm, err) ||
+            rlab_args_set_int(a, "users", users, err) ||
+            rlab_args_set_int(a, "seed", (int64_t)seed, err)) {
+            rlab_args_free(a);
+            rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        if ((rc = register_copy(ctx, m, cur, r, nm)))
+        static const char *const fl[] = {"beta", "lambda", "frac", "like_w"};
+        static const char *const in[] = {"ipa_beam", "ipa_epochs"};
+        for (size_t k = 0; !rc && k < sizeof fl / sizeof fl[0]; k++)
+            if (rlab_args_given(args, fl[k]))
+                rc = rlab_args_set_float(a, fl[k], rlab_args_float(args, fl[k]), err);
+        for (size_t k = 0; !rc && k < sizeof in / sizeof in[0]; k++)
+            if (rlab_args_given(args, in[k]))
+                rc = rlab_args_set_int(a, in[k], rlab_args_int(args, in[k]), err);
+        if (rc) {
+            rlab_args_free(a);
             break;
-        rlab_ctx_result_model(ctx, "model", nm);
+        }
+        rlab_result *res = NULL;
+        rc = rlab_ctx_call(ctx, a, &res);
+        const rlab_table *mt = NULL;
+        for (int k = 0; res && k < res->ntables; k++)
+            if (strcmp(res->tables[k]->name, "measures") == 0)
+                mt = res->tables[k];
+        if (!rc && (!mt || mt->nrows < 1 || mt->ncols != NMCOLS))
+            rc = rlab_ctx_errorf(ctx, RLAB_ESTATE, "genrank.ipa: no measures in its result");
+        if (!rc) {
+            const rlab_cell *run = rlab_result_scalar(res, "run");
+            const rlab_cell *np = rlab_result_scalar(res, "train.pairs");
+            const rlab_cell *dl = rlab_result_scalar(res, "train.dpo_loss");
+            row[0] = run ? *run : (rlab_cell){.type = RLAB_CELL_NULL};
+            row[1] = (rlab_cell){.type = RLAB_CELL_MODEL, .s = nm};
+            row[2] = (rlab_cell){.type = RLAB_CELL_MODEL, .s = prev};
+            row[3] = np ? *np : (rlab_cell){.type = RLAB_CELL_NULL};
+            row[4] = dl ? *dl : (rlab_cell){.type = RLAB_CELL_NULL};
+            memcpy(row + NACOLS, mt->cells, NMCOLS * sizeof(rlab_cell));
+            rlab_table_add_cells(tb, row); /* copies the text */
+            for (int k = 0; k < NMCOLS; k++)
+                last[k] = mt->cells[k].type == RLAB_CELL_FLOAT || mt->cells[k].type == RLAB_CELL_INT
+                              ? mt->cells[k]
+                              : (rlab_cell){.type = RLAB_CELL_NULL};
+            rlab_ctx_result_model(ctx, "model", nm);
+            snprintf(prev, sizeof prev, "%s", nm);
+        }
+        rlab_result_free(res);
     }
     if (!rc) {
-        rlab_ctx_result_float(ctx, "reward_mean_before", first_reward);
-        rlab_ctx_result_float(ctx, "reward_mean_after", ms.reward_mean);
-        rlab_ctx_result_float(ctx, "recall10_after", ms.recall[1]);
+        rlab_ctx_result_float(ctx, "reward_mean_before", row_value(first, "reward_mean"));
+        rlab_ctx_result_float(ctx, "reward_mean_after", row_value(last, "reward_mean"));
+        rlab_ctx_result_float(ctx, "recall10_after", row_value(last, "recall@10"));
         rlab_ctx_result_float(ctx, "reward_auc_like", r ? r->auc_like : (double)NAN);
-        if (!isnan(first_true)) {
-            rlab_ctx_result_float(ctx, "true_mean_before", first_true);
-            rlab_ctx_result_float(ctx, "true_mean_after", ms.true_mean);
+        if (world) {
+            rlab_ctx_result_float(ctx, "true_mean_before", row_value(first, "true_mean"));
+            rlab_ctx_result_float(ctx, "true_mean_after", row_value(last, "true_mean"));
         }
     }
-    /* the original model gets the reward model too when it had none (a new registration
-     * under the same name: registered models are immutable) */
-    if (!rc && !gm->reward && r)
-        rc = register_copy(ctx, m, gm->net, r, m->name);
-    pairset_clear(&ps);
     rlab_world_free(world);
-    genrank_net_free(cur);
     genrank_reward_free(r);
     rlab_view_free(v);
     rlab_host_dataset_release(host, ds);
@@ -748,6 +919,8 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 
 /* ---- the descriptor ---------------------------------------------------------------------- */
 
+static const char *const signal_choices[] = {"ratings", "truth", NULL};
+
 static const rlab_arg align_args[] = {
     {.name = "model",
      .type = RLAB_ARG_MODEL,
@@ -807,10 +980,96 @@ static const rlab_arg align_args[] = {
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw and the reward model"},
+    {.name = "like_w",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "reward = like_w * like + (1 - like_w) * second tower (default: config)"},
+    {.name = "signal",
+     .type = RLAB_ARG_CHOICE,
+     .def = "ratings",
+     .choices = signal_choices,
+     .help = "the reward model's second tower: ratings (rating / 5) or truth (the synthetic "
+             "world's true satisfaction); given, a new reward model replaces the model's"},
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .def = "",
      .help = "prefix of the iterates' names (default: the model's)"},
+    {0}};
+
+/* genrank.ipa: align_args without iters, name = the new iterate's name */
+static const rlab_arg ipa_args[] = {
+    {.name = "model",
+     .type = RLAB_ARG_MODEL,
+     .flags = RLAB_ARGF_REQUIRED,
+     .help = "the onerec / tiger model (or iterate) to align from"},
+    {.name = "users",
+     .type = RLAB_ARG_INT,
+     .def = "300",
+     .min = 0,
+     .max = 1 << 30,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "users measured (evenly spaced; 0 = all)"},
+    {.name = "beta",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.1",
+     .min = 1e-4,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "DPO beta (default: the model's config)"},
+    {.name = "lambda",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "DPO weight (default: the model's config)"},
+    {.name = "frac",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.2",
+     .min = 1e-4,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "fraction of users giving pairs (default: the model's config)"},
+    {.name = "ipa_beam",
+     .type = RLAB_ARG_INT,
+     .def = "16",
+     .min = 2,
+     .max = 1024,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "sessions per user (default: config)"},
+    {.name = "ipa_epochs",
+     .type = RLAB_ARG_INT,
+     .def = "2",
+     .min = 1,
+     .max = 1000,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "passes over the pairs (default: config)"},
+    {.name = "like_w",
+     .type = RLAB_ARG_FLOAT,
+     .def = "0.5",
+     .min = 0,
+     .max = 1,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "reward weight of the like tower (default: config)"},
+    {.name = "signal",
+     .type = RLAB_ARG_CHOICE,
+     .def = "ratings",
+     .choices = signal_choices,
+     .help = "the reward model's second tower: ratings or truth; given, a new reward model "
+             "replaces the model's"},
+    {.name = "seed",
+     .type = RLAB_ARG_INT,
+     .def = "2025",
+     .flags = RLAB_ARGF_INT64,
+     .help = "seed of the user draw (with the iteration) and of a new reward model"},
+    {.name = "name",
+     .type = RLAB_ARG_STRING,
+     .def = "",
+     .help =
+         "the new iterate's name (default: <model>_ipa<i>, <base>_ipa<k+1> from <base>_ipa<k>)"},
     {0}};
 
 static const rlab_arg measure_args[] = {{.name = "model",
@@ -857,11 +1116,24 @@ static const rlab_cmd genrank_cmds[] = {
              "Trains the reward model R when the model has none, measures the model, then per\n"
              "iteration: beam-searches ipa_beam sessions for a fraction of users, scores them\n"
              "with R (winner = best, loser = worst), trains L = L_NTP + lambda * L_DPO against\n"
-             "the previous iterate, measures it (table 'ipa', metrics per iteration) and\n"
-             "registers it as <name>_ipa<i>.\n"
+             "the previous iterate, measures it and registers it as <name>_ipa<i>: each\n"
+             "iteration is a genrank.ipa run of its own (parent: this run). Table 'ipa': one\n"
+             "row per iterate, read from those runs' results. signal=truth (demo world): the\n"
+             "reward model learns the users' true satisfaction.\n"
              "Example: genrank.align model=onerec iters=2",
      .flags = RLAB_CMD_JOB,
      .run = align_run},
+    {.name = "ipa",
+     .args = ipa_args,
+     .help = "One iteration of preference alignment from an onerec / tiger model, as a run.\n"
+             "Beam-searches ipa_beam sessions for a fraction of users with the model, scores\n"
+             "them with its reward model (trained first when it has none), trains\n"
+             "L = L_NTP + lambda * L_DPO with the model as the reference, measures the new\n"
+             "iterate (table 'measures', metrics at step = its iteration) and registers it.\n"
+             "genrank.align calls it once per iteration.\n"
+             "Example: genrank.ipa model=onerec_ipa1 frac=0.3",
+     .flags = RLAB_CMD_JOB,
+     .run = ipa_run},
     {.name = "measure",
      .args = measure_args,
      .help = "Session measures of an onerec / tiger model on its dataset's valid targets.\n"
@@ -880,9 +1152,15 @@ static const rlab_cmd genrank_cmds[] = {
      .run = show_run},
     {0}};
 
-/* the measures of every IPA iteration (and of genrank.measure) of every genrank run */
+/* the measures of every IPA iteration (the align run's iteration 0, each genrank.ipa run) and of
+ * genrank.measure, with the run's parent run and its models */
 static const char ipa_sql[] =
-    "SELECT r.id AS run, r.name AS name, m.step AS iter,"
+    "SELECT r.id AS run, r.parent_id AS parent_run, r.name AS name,"
+    " json_extract(r.config, '$.model') AS from_model,"
+    " CASE WHEN r.name = 'genrank.ipa' THEN json_extract(r.config, '$.name') END AS model,"
+    " m.step AS iter,"
+    " max(CASE WHEN m.name = 'pairs' THEN m.value END) AS pairs,"
+    " max(CASE WHEN m.name = 'dpo_loss' THEN m.value END) AS dpo_loss,"
     " max(CASE WHEN m.name = 'recall@10' THEN m.value END) AS recall10,"
     " max(CASE WHEN m.name = 'ndcg@10' THEN m.value END) AS ndcg10,"
     " max(CASE WHEN m.name = 'first_r@10' THEN m.value END) AS first_r10,"
@@ -894,7 +1172,7 @@ static const char ipa_sql[] =
     " max(CASE WHEN m.name = 'load_max' THEN m.value END) AS load_max,"
     " max(CASE WHEN m.name = 'legality' THEN m.value END) AS legality"
     " FROM runs r JOIN metrics m ON m.run_id = r.id"
-    " WHERE r.plugin = 'genrank' AND m.split = 'valid'"
+    " WHERE r.plugin = 'genrank' AND r.name IN ('genrank.align', 'genrank.ipa', 'genrank.measure')"
     " GROUP BY r.id, m.step HAVING recall10 IS NOT NULL ORDER BY r.id, m.step";
 
 static const rlab_view_kind genrank_views[] = {

@@ -14,10 +14,15 @@
  * history is everything before), each item replaced with probability 1/2 by a uniformly
  * drawn item the user never interacted with, labelled 0 for both signals (not shown means
  * not liked, not watched). Every 10th session is held out: the like tower's AUC and the mean
- * BCE there are reported.
+ * BCE there are reported. Implicit data (no ratings): every interaction counts as rating 5.
+ * On a synthetic world with `truth` given (genrank.align signal=truth) the second tower
+ * learns the user's true satisfaction instead of rating / 5: the world's affinity of the
+ * user for the item over the user's largest affinity, clipped to [0, 1], for every session
+ * item including the random replacements (the truth is known for every item).
  */
 #include "genrank.h"
 
+#include "data/world.h"
 #include "eval/ctr.h"
 #include "tensor/loss.h"
 #include "tensor/nn.h"
@@ -220,8 +225,8 @@ static const ir *ir_find(const ir *a, int64_t n, int32_t item)
     return lo < n && a[lo].item == item ? &a[lo] : NULL;
 }
 
-int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds, int epochs,
-                         uint64_t seed, rlab_err *err)
+int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_dataset *ds,
+                         const rlab_world *truth, int epochs, uint64_t seed, rlab_err *err)
 {
     const int m = r->m, n = r->maxlen, Bmax = 128;
     const int32_t NU = v->n_users, NI = v->n_items;
@@ -248,14 +253,33 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
     rlab_opt *opt = t ? rlab_opt_new(r->P, &oc, err) : NULL;
     float *hs = NULL;
     uint8_t *hl = NULL;
+    /* truth: each user's largest true affinity over the catalogue (the label's scale) */
+    float *amax = truth ? rlab_malloc((size_t)(NU ? NU : 1) * sizeof(float)) : NULL;
+    if (truth && !amax) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "genrank reward: out of memory");
+        goto done;
+    }
+    for (int32_t u = 0; truth && u < NU; u++) {
+        float mx = 0.0f;
+        for (int32_t i = 0; i < NI; i++) {
+            const float a = rlab_world_true_affinity(truth, u, i);
+            mx = a > mx ? a : mx;
+        }
+        amax[u] = mx > 0.0f ? mx : 1.0f;
+    }
     if (!uoff || !uir || !su || !st || !order || !win || !items || !lab || !t || !opt) {
         rc = err->code ? err->code : rlab_errf(err, RLAB_ENOMEM, "genrank reward: out of memory");
         goto done;
     }
-    if (in->n == 0 || !in->rating) {
-        rc = rlab_errf(err, RLAB_EINVAL, "genrank reward: dataset '%s' has no ratings", ds->name);
+    if (in->n == 0) {
+        rc = rlab_errf(err, RLAB_EINVAL, "genrank reward: dataset '%s' has no interactions",
+                       ds->name);
         goto done;
     }
+    /* implicit data (no ratings, e.g. Amazon Beauty: rating[] all 1 without
+     * RLAB_INTER_HAS_RATING): every interaction counts as rating 5, so both towers learn
+     * "interacted" (1) against the random unseen items (0) */
+    const int has_r = in->rating && (in->flags & RLAB_INTER_HAS_RATING);
     for (size_t i = 0; i < in->n; i++)
         if (in->user[i] >= 0 && in->user[i] < NU)
             uoff[in->user[i] + 1]++;
@@ -270,7 +294,7 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
         memcpy(fill, uoff, ((size_t)NU + 1) * sizeof(int64_t));
         for (size_t i = 0; i < in->n; i++)
             if (in->user[i] >= 0 && in->user[i] < NU)
-                uir[fill[in->user[i]]++] = (ir){in->item[i], in->rating[i]};
+                uir[fill[in->user[i]]++] = (ir){in->item[i], has_r ? in->rating[i] : 5.0f};
         rlab_free(fill);
         for (int32_t u = 0; u < NU; u++)
             qsort(uir + uoff[u], (size_t)(uoff[u + 1] - uoff[u]), sizeof(ir), ir_cmp);
@@ -335,6 +359,10 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
                         yl = rt >= 4.0f ? 1.0f : 0.0f;
                         yw = rt > 5.0f ? 1.0f : rt < 0.0f ? 0.0f : rt / 5.0f;
                     }
+                    if (truth && it >= 0) { /* the satisfaction tower: every item */
+                        const float a = rlab_world_true_affinity(truth, u, it) / amax[u];
+                        yw = a < 0.0f ? 0.0f : a > 1.0f ? 1.0f : a;
+                    }
                     items[k] = it;
                     ll[k] = yl;
                     lw[k] = yw;
@@ -384,6 +412,7 @@ int genrank_reward_train(genrank_reward *r, const rlab_view *v, const rlab_datas
         }
     }
 done:
+    rlab_free(amax);
     rlab_free(uoff);
     rlab_free(uir);
     rlab_free(su);

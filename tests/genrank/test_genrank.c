@@ -3,10 +3,12 @@
  *   trie.*    the prefix trie of hand-written codes (lookup, sizes, bad codes)
  *   beam.*    constrained beam search: only real, unmasked, distinct items; an exhausted
  *             catalogue; unconstrained legality counts; beam log-probs equal the
- *             teacher-forced sequence log-probs (the decoder is causal)
+ *             teacher-forced sequence log-probs (the decoder is causal); the KV cache
+ *             gives the beams of the full decoder
  *   train.*   NTP steps lower the loss of a fixed batch; DPO steps raise the policy's
  *             winner-over-loser margin against a frozen reference
- *   reward.*  the reward model learns item quality from ratings
+ *   reward.*  the reward model learns item quality from ratings; with signal=truth on a
+ *             synthetic world its second tower follows the true satisfaction; implicit data
  *   host.*    the verbs and commands on a synthetic dataset (tokenizer, onerec, tiger, the
  *             inline tokenizer,
  *             eval, recommend, save / load, genrank.align, genrank.measure, genrank.show,
@@ -17,11 +19,14 @@
 #include "harness_host.h"
 
 #include "data/loaders.h"
+#include "data/world.h"
+#include "store/store.h"
 #include "tensor/checkpoint.h"
 #include "tensor/loss.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,9 +179,17 @@ static void t_beam_entropy(void)
     }
     for (int b = 0; b < bo.W; b++)
         CHECK_NEAR(bo.logp[b], -log(18.0), 1e-5);
-    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams of 1, 2, 3 positions:
-     * 1 + 6 + 12 positions, 2 experts each */
+    /* steps 1, 2, 3 decode 1, 3 (K_1 = 3 candidates) and 4 beams; with the KV cache each
+     * step routes only its new position: 1 + 3 + 4 positions, 2 experts each */
     double routed = 0.0;
+    for (int e = 0; e < c.experts; e++)
+        routed += bo.load[e];
+    CHECK_NEAR(routed, 2.0 * (1 + 3 + 4), 1e-9);
+    genrank_beam_out_clear(&bo);
+    /* without the cache every step re-runs positions 0..j: 1 + 6 + 12 positions */
+    CHECK(genrank_beam_ex(net, hist, 1, NULL, 0, 4, 1, 0, GENRANK_BEAM_NO_CACHE, &bo, &err) ==
+          RLAB_OK);
+    routed = 0.0;
     for (int e = 0; e < c.experts; e++)
         routed += bo.load[e];
     CHECK_NEAR(routed, 2.0 * (1 + 6 + 12), 1e-9);
@@ -208,6 +221,97 @@ static void t_beam_logp(void)
         CHECK_NEAR(lp->data[b], bo.logp[b], 1e-3);
     rlab_tape_free(t);
     genrank_beam_out_clear(&bo);
+    genrank_net_free(net);
+}
+
+/* The KV cache changes nothing but the work: the same beams (items, tokens), the same
+ * log-probabilities and entropies up to float rounding as re-running the full decoder at every
+ * step, constrained and unconstrained, with beams that are re-ranked and dropped on the way.
+ * The parameters are scaled up so that the logits are far from uniform (no near-ties). */
+static void t_beam_cache(void)
+{
+    genrank_cfg c = small_cfg(3);
+    c.dec_layers = 2;
+    c.maxlen = 8;
+    const int N = 60, Lt = 3;
+    int32_t codes[60 * 3];
+    for (int i = 0; i < N; i++) { /* 4 x 5 x 3, a bijection */
+        codes[i * Lt] = i % 4;
+        codes[i * Lt + 1] = (i / 4) % 5;
+        codes[i * Lt + 2] = i / 20;
+    }
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes, N, Lt, &err);
+    CHECK_MSG(net != NULL, "%s", err.msg);
+    if (!net)
+        return;
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 11);
+    for (int64_t i = 0; i < (int64_t)net->P->count; i++)
+        net->P->data[i] += 0.5f * rlab_rng_normal(&rng);
+    const int32_t hist[5] = {7, 33, 12, 59, 0};
+    int compared = 0;
+    for (int constrained = 0; constrained < 2; constrained++)
+        for (int m = 1; m <= 3; m += 2) {
+            genrank_beam_out a, b;
+            CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 6, m, constrained, 0, &a, &err) ==
+                  RLAB_OK);
+            CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 6, m, constrained, GENRANK_BEAM_NO_CACHE,
+                                  &b, &err) == RLAB_OK);
+            CHECK_EQ_INT(a.W, b.W);
+            CHECK_EQ_INT(a.W, 6);
+            for (int w = 0; w < a.W && w < b.W; w++) {
+                CHECK(memcmp(a.items + w * m, b.items + w * m, (size_t)m * sizeof(int32_t)) == 0);
+                CHECK(memcmp(a.tokens + w * m * Lt, b.tokens + w * m * Lt,
+                             (size_t)m * Lt * sizeof(int32_t)) == 0);
+                CHECK_NEAR(a.logp[w], b.logp[w], 1e-4 * (1.0 + fabs(b.logp[w])));
+                compared++;
+            }
+            for (int l = 0; l < Lt; l++) {
+                CHECK_EQ_INT(a.ent_n[l], b.ent_n[l]);
+                CHECK_NEAR(a.ent[l], b.ent[l], 1e-4 * (1.0 + b.ent[l]));
+            }
+            CHECK_EQ_INT(a.legal, b.legal);
+            /* the beams were re-ranked: the last step's best does not extend the first
+             * step's best alone, or the cache reorder would not have been exercised */
+            if (m == 3 && constrained) {
+                int parents = 0;
+                for (int w = 1; w < a.W; w++)
+                    parents += a.tokens[w * m * Lt] != a.tokens[0];
+                CHECK(parents > 0);
+            }
+            genrank_beam_out_clear(&a);
+            genrank_beam_out_clear(&b);
+        }
+    CHECK_EQ_INT(compared, 24);
+    /* GENRANK_BEAM_FIRST (the ranking beyond the beam): the first step's level-0 log-softmax,
+     * as one full decoder pass over BOS gives it */
+    genrank_beam_out a;
+    CHECK(genrank_beam_ex(net, hist, 5, hist, 5, 4, 1, 1, GENRANK_BEAM_FIRST, &a, &err) == RLAB_OK);
+    CHECK(a.first != NULL);
+    rlab_tape *t = rlab_tape_new(64u << 20, 4096, &err);
+    int32_t win[8], bos = -1;
+    genrank_window(net, hist, 5, win);
+    rlab_tape_set_training(t, 0);
+    const uint8_t *ev = NULL;
+    rlab_tensor *enc = genrank_encode(net, t, net->frozen, win, 1, &ev);
+    rlab_tensor *H = genrank_decode(net, t, net->frozen, &bos, 1, 1, enc, ev, NULL, NULL);
+    CHECK_MSG(!rlab_tape_error(t), "%s", rlab_tape_errmsg(t));
+    if (a.first && !rlab_tape_error(t)) {
+        const int K = net->codes.K[0], d = c.dim;
+        const float *hw = net->P->t[net->head[0]].data, *hb = net->P->t[net->head_b[0]].data;
+        double z[4], se = 0.0;
+        for (int k = 0; k < K; k++) {
+            z[k] = (double)hb[k];
+            for (int q = 0; q < d; q++)
+                z[k] += (double)H->data[q] * (double)hw[k * d + q];
+            se += exp(z[k]);
+        }
+        for (int k = 0; k < K; k++)
+            CHECK_NEAR(a.first[k], z[k] - log(se), 1e-4);
+    }
+    rlab_tape_free(t);
+    genrank_beam_out_clear(&a);
     genrank_net_free(net);
 }
 
@@ -349,7 +453,7 @@ static rlab_dataset *synth(const char *name, int n_items, int n_users)
             CHECK(rlab_inter_push(&ds->inter, uu, it, t, it % 2 ? 1.0f : 5.0f, NULL) == 0);
         }
     }
-    ds->inter.flags = RLAB_INTER_HAS_TS;
+    ds->inter.flags = RLAB_INTER_HAS_TS | RLAB_INTER_HAS_RATING;
     return ds;
 }
 
@@ -363,7 +467,7 @@ static void t_reward(void)
     rlab_view *v = NULL;
     CHECK(rlab_view_new(ds, &o, &v, &err) == RLAB_OK);
     genrank_reward *r = genrank_reward_new(60, 16, 3, 6, 0.5f, 3, &err);
-    CHECK_MSG(r && genrank_reward_train(r, v, ds, 30, 3, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_MSG(r && genrank_reward_train(r, v, ds, NULL, 30, 3, &err) == RLAB_OK, "%s", err.msg);
     if (r) {
         CHECK_MSG(r->auc_like > 0.7, "held-out like AUC %.4f", r->auc_like);
         /* for user u0's history, a session of even (liked) items beats one of odd items */
@@ -382,6 +486,88 @@ static void t_reward(void)
 }
 
 /* ---- the host ------------------------------------------------------------------------------ */
+
+/* Mean over the first U users of the Pearson correlation, over the items the user has not
+ * interacted with, of the reward model's second tower (single-item sessions) with the user's
+ * true satisfaction. */
+static double tower_corr(const genrank_reward *r, const rlab_view *v, const rlab_world *w, int U)
+{
+    const int N = v->n_items, n = r->maxlen, m = r->m;
+    int32_t *win = malloc((size_t)N * n * sizeof *win);
+    int32_t *items = malloc((size_t)N * m * sizeof *items);
+    float *s = malloc((size_t)N * 3 * sizeof *s);
+    double tot = 0.0;
+    rlab_err err = {0};
+    for (int u = 0; u < U; u++) {
+        const int32_t *h = v->train.items + v->train.off[u];
+        for (int i = 0; i < N; i++) {
+            genrank_reward_window(r, h, v->train.off[u + 1] - v->train.off[u], win + (size_t)i * n);
+            for (int k = 0; k < m; k++)
+                items[(size_t)i * m + k] = k ? -1 : i;
+        }
+        CHECK(genrank_reward_score(r, win, items, N, s, s + N, s + 2 * N, &err) == RLAB_OK);
+        double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, c = 0;
+        for (int i = 0; i < N; i++) {
+            int seen = 0; /* items the user has: the ratings' labels say little elsewhere */
+            for (int64_t k = v->train.off[u]; k < v->train.off[u + 1] && !seen; k++)
+                seen = v->train.items[k] == i;
+            if (seen)
+                continue;
+            const double x = s[2 * N + i], y = rlab_world_true_affinity(w, u, i);
+            sx += x, sy += y, sxx += x * x, syy += y * y, sxy += x * y, c += 1;
+        }
+        const double cov = sxy / c - sx / c * sy / c;
+        const double den = sqrt((sxx / c - sx / c * sx / c) * (syy / c - sy / c * sy / c));
+        tot += den > 0 ? cov / den : 0.0;
+    }
+    free(win);
+    free(items);
+    free(s);
+    return tot / U;
+}
+
+/* On a synthetic world, signal=truth: the second tower follows the true satisfaction (and
+ * better than the ratings' watch proxy); implicit data (no ratings) trains too. */
+static void t_reward_truth(void)
+{
+    rlab_world_config wc;
+    rlab_world_config_default(&wc); /* 200 users, 100 items */
+    wc.seed = 4;
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    rlab_err err = {0};
+    CHECK_MSG(rlab_world_generate(&wc, "w", &w, &ds, &err) == RLAB_OK, "%s", err.msg);
+    if (!w)
+        return;
+    rlab_view_opts o = rlab_view_defaults();
+    rlab_view *v = NULL;
+    CHECK(rlab_view_new(ds, &o, &v, &err) == RLAB_OK);
+    double corr[2] = {0, 0};
+    for (int truth = 0; truth < 2 && v; truth++) {
+        genrank_reward *r = genrank_reward_new(v->n_items, 16, 3, 6, 0.5f, 3, &err);
+        CHECK_MSG(r && genrank_reward_train(r, v, ds, truth ? w : NULL, 8, 3, &err) == RLAB_OK,
+                  "%s", err.msg);
+        if (r)
+            corr[truth] = tower_corr(r, v, w, 40);
+        genrank_reward_free(r);
+    }
+    /* the personal part is learnt weakly by R's target-aware towers at this size (README):
+     * the truth tower is ahead of the ratings' proxy, not by much */
+    CHECK_MSG(corr[1] > 0.15 && corr[1] > corr[0] + 0.02,
+              "correlation with the true satisfaction: truth %.3f, ratings %.3f", corr[1], corr[0]);
+    /* implicit: ratings not meaningful (the loaders' flag; rating[] is all 1 then, as for
+     * Amazon Beauty); like = interacted vs a random unseen item */
+    ds->inter.flags &= ~(unsigned)RLAB_INTER_HAS_RATING;
+    for (size_t i = 0; i < ds->inter.n; i++)
+        ds->inter.rating[i] = 1.0f;
+    genrank_reward *r = genrank_reward_new(v->n_items, 16, 3, 6, 0.5f, 3, &err);
+    CHECK_MSG(r && genrank_reward_train(r, v, ds, NULL, 4, 3, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_MSG(r && r->auc_like > 0.55, "implicit like AUC %.3f", r ? r->auc_like : 0.0);
+    genrank_reward_free(r);
+    rlab_view_free(v);
+    rlab_dataset_free(ds);
+    rlab_world_free(w);
+}
 
 static void t_host(void)
 {
@@ -444,14 +630,66 @@ static void t_host(void)
     }
     rlab_model_release(a);
     rlab_model_release(b);
-    /* alignment: the reward model, one iteration, the iterate registered */
+    /* alignment with a store: the reward model, two iterations, each a genrank.ipa run of its
+     * own whose parent is the align run, the second aligned from the first's iterate */
+    char db[512];
+    snprintf(db, sizeof db, "%s/genrank.db", rlab_test_tmpdir());
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
     r = rlab_test_run(h,
-                      "genrank.align model=onerec iters=1 users=20 frac=0.5 ipa_beam=4 "
+                      "genrank.align model=onerec iters=2 users=20 frac=0.5 ipa_beam=4 "
                       "ipa_epochs=1",
                       RLAB_OK, NULL);
     CHECK(rlab_test_scalar(r, "reward_mean_after") > 0.0);
     CHECK(rlab_test_scalar(r, "reward_auc_like") > 0.5);
+    const rlab_table *ipa = NULL;
+    for (int k = 0; r && k < r->ntables; k++)
+        if (strcmp(r->tables[k]->name, "ipa") == 0)
+            ipa = r->tables[k];
+    CHECK(ipa && ipa->nrows == 3);
+    int64_t ipa_runs[3] = {0, 0, 0};
+    for (int k = 0; ipa && k < 3 && k < ipa->nrows; k++) {
+        const rlab_cell *row = ipa->cells + (size_t)k * (size_t)ipa->ncols;
+        CHECK_EQ_INT((int)row[0].type, RLAB_CELL_INT); /* run */
+        ipa_runs[k] = row[0].i;
+        CHECK_STR(row[1].s, k == 0 ? "onerec" : k == 1 ? "onerec_ipa1" : "onerec_ipa2");
+        if (k)
+            CHECK_STR(row[2].s, k == 1 ? "onerec" : "onerec_ipa1");
+    }
     rlab_result_free(r);
+    {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM runs WHERE name = 'genrank.ipa' AND parent_id = %lld"
+                 " AND id IN (%lld, %lld) AND status = 'done'",
+                 (long long)ipa_runs[0], (long long)ipa_runs[1], (long long)ipa_runs[2]);
+        rlab_db_result *q = rlab_db_query_table(rlab_host_db(h), sql, NULL, 0, 0, &err);
+        CHECK_MSG(q && q->nrow == 1 && rlab_db_result_cell(q, 0, 0)->i == 2, "%s", err.msg);
+        rlab_db_result_free(q);
+        /* the second iteration's run: aligned from the first's iterate, its metrics at
+         * step 2 */
+        snprintf(sql, sizeof sql,
+                 "SELECT json_extract(r.config, '$.model'), m.step FROM runs r JOIN metrics m"
+                 " ON m.run_id = r.id WHERE r.id = %lld AND m.name = 'reward_mean'",
+                 (long long)ipa_runs[2]);
+        q = rlab_db_query_table(rlab_host_db(h), sql, NULL, 0, 0, &err);
+        CHECK_MSG(q && q->nrow == 1, "%s", err.msg);
+        if (q && q->nrow == 1) {
+            CHECK_STR(rlab_db_result_cell(q, 0, 0)->s, "onerec_ipa1");
+            CHECK_EQ_INT((int)rlab_db_result_cell(q, 0, 1)->i, 2);
+        }
+        rlab_db_result_free(q);
+    }
+    /* one more iteration by hand, named after its parent */
+    r = rlab_test_run(h, "genrank.ipa model=onerec_ipa2 users=10 frac=0.5 ipa_beam=4 ipa_epochs=1",
+                      RLAB_OK, NULL);
+    const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
+    CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
+    CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
+    rlab_result_free(r);
+    /* signal=truth needs a world */
+    rlab_result_free(rlab_test_run(h, "genrank.align model=tiger iters=1 signal=truth", RLAB_EINVAL,
+                                   "genrank.align: signal=truth needs a synthetic world (the demo "
+                                   "world): dataset 'syn' has no true satisfaction"));
     r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4", RLAB_OK, NULL);
     const double lg = rlab_test_scalar(r, "legality");
     CHECK(lg >= 0.0 && lg <= 1.0);
@@ -472,9 +710,11 @@ static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
                                   {"genrank.beam.1", t_beam_constrained},
                                   {"genrank.beam.2", t_beam_logp},
                                   {"genrank.beam.3", t_beam_entropy},
+                                  {"genrank.beam.4", t_beam_cache},
                                   {"genrank.train.1", t_train_ntp},
                                   {"genrank.train.2", t_train_dpo},
                                   {"genrank.reward.1", t_reward},
+                                  {"genrank.reward.2", t_reward_truth},
                                   {"genrank.host.1", t_host},
                                   {NULL, NULL}};
 

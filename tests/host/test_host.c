@@ -1201,6 +1201,8 @@ static void t_model_save_load(void)
 
 /* ---- host.call: a plugin calls a host verb through the plugin API ------------------------ */
 
+static void query1(rlab_host *h, const char *sql, char *out, size_t size);
+
 static void t_call(void)
 {
     rlab_host *h = good_host();
@@ -1244,6 +1246,18 @@ static void t_call(void)
                          "tgood.call: train tlin: dataset 'nope' not found"));
     rlab_result_free(run(h, "tgood.call cmd='no.such'", RLAB_ENOTFOUND,
                          "tgood.call: unknown command 'no.such'"));
+    /* with a store, the called command's run names the caller's run as its parent */
+    char db[512], got[64];
+    snprintf(db, sizeof db, "%s/call.db", rlab_test_tmpdir());
+    CHECK_EQ_INT(rlab_host_set_store(h, db, &err), RLAB_OK);
+    rlab_result_free(run(h, "tgood.call cmd='train tlin' data=d bias=0.5", RLAB_OK, NULL));
+    query1(h,
+           "SELECT count(*) FROM runs c JOIN runs p ON c.parent_id = p.id"
+           " WHERE p.name = 'tgood.call' AND c.name = 'train tlin'",
+           got, sizeof got);
+    CHECK_STR(got, "1");
+    query1(h, "SELECT count(*) FROM runs WHERE parent_id IS NULL", got, sizeof got);
+    CHECK_STR(got, "1");
     rlab_host_free(h);
 }
 
