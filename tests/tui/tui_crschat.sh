@@ -33,7 +33,8 @@ tui_start 120 36
 tui_line 'crs.replay run=1'
 tui_wait 'user +I would like something Comedy' 20
 tui_wait 'user +not Horror please' 5
-tui_wait 'system .*\[(ask|recommend|chit-)' 5
+# the act follows the system's words: on the same row, or on the next when the line wraps
+tui_wait '(system .*|│ +)\[(ask|recommend|chit-chat)\]' 5
 tui_wait 'state: \{"wanted":\["Comedy"\],"unwanted":\["Horror"\]' 5
 tui_quit
 echo "ok tui.crschat"
