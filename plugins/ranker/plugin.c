@@ -335,9 +335,13 @@ static int data_rebuild(rlab_host *host, const char *name, const char *params, r
     if (rc == RLAB_OK)
         rc = rlab_config_from_json(data_fields, p, params, 1, err);
     rlab_dataset *parent = NULL;
-    if (rc == RLAB_OK && (p->source == 1 || p->source == 3) &&
-        !(parent = rlab_host_dataset_get(host, p->dataset)))
-        rc = rlab_errf(err, RLAB_ENOTFOUND, "its dataset '%s' is not available", p->dataset);
+    if (rc == RLAB_OK && (p->source == 1 || p->source == 3)) {
+        rlab_err pe = {0};
+        if (!(parent = rlab_host_dataset_get_err(host, p->dataset, &pe)))
+            rc = rlab_errf(err, pe.code ? pe.code : RLAB_ENOTFOUND,
+                           "its dataset '%s' is not available (%s)", p->dataset,
+                           pe.msg[0] ? pe.msg : "not found");
+    }
     if (rc == RLAB_OK)
         rc = data_build(name, p, parent, out, err);
     if (parent)

@@ -6,7 +6,8 @@
 # (source=labels), trains a model on each, saves it and
 # evaluates it; the program quits. A NEW process on the same workspace evaluates the same
 # models (each dataset rebuilt from its recorded recipe) and must print the same test
-# metrics. A file changed since is refused naming it. Hand-made files (no data needed).
+# metrics. A file changed since is refused naming it, also a parent dataset's file.
+# Hand-made files (no data needed).
 # Every failure names its check id.
 set -u
 RECLAB=$1
@@ -71,4 +72,12 @@ run --db w.db -c 'eval model=mf' >third.out && fail reopen.2 "a changed file was
 grep -q 'f.csv changed since the dataset was made' third.out ||
     fail reopen.2 "the error does not say which file changed: $(tail -2 third.out)"
 [ $fails -eq $n ] && echo "ok reopen.2"
+
+# reopen.3: a parent's file changed (source=ratings): the reason names that file ---------------
+n=$fails
+echo '61,1,5,9999' >>ratings.csv
+run --db w.db -c 'eval model=mr' >fourth.out && fail reopen.3 "a changed parent file was used"
+grep -q "its dataset 'r' is not available (.*ratings.csv changed" fourth.out ||
+    fail reopen.3 "the error does not say which parent file changed: $(tail -2 fourth.out)"
+[ $fails -eq $n ] && echo "ok reopen.3"
 exit $((fails > 0))
