@@ -662,13 +662,15 @@ static const rlab_arg compare_args[] = {
 static const rlab_cmd rk_cmds[] = {
     {.name = "data",
      .args = data_args,
-     .help = "Make a dataset of CTR / multi-task samples (a host dataset) and fix its parts.\n"
-             "From a file with a preset or a column mapping (and an optional test file), from a "
-             "rated dataset (click = rated, like = rating >= 4, the user's history as a "
-             "sequence), a dataset's label columns, or synthetic. Train on it with the host's "
-             "`train infnet data=NAME` (also mmoe, dcnv2, sharedbottom); a preset file alone "
-             "also loads with `load PATH format=PRESET`.\n"
-             "Example: ranker.data name=ml source=ratings dataset=ml-100k",
+     .help =
+         "Make a dataset of CTR / multi-task samples (a host dataset) and fix its parts.\n"
+         "From a file with a preset or a column mapping (and an optional test file), from a "
+         "rated dataset (click = rated, like = rating >= 4, the user's history as a "
+         "sequence), a dataset's label columns, or synthetic. Train on it with the host's "
+         "`train infnet data=NAME` (also mmoe, dcnv2, sharedbottom); a preset file alone "
+         "also loads with `load PATH format=PRESET`. Recorded with a recipe: a reopened workspace "
+         "rebuilds the same samples and parts (a changed file is refused).\n"
+         "Example: ranker.data name=ml source=ratings dataset=ml-100k",
      .flags = RLAB_CMD_JOB | RLAB_CMD_SIDE,
      .run = data_run},
     {.name = "compare",
