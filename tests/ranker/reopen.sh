@@ -80,4 +80,8 @@ run --db w.db -c 'eval model=mr' >fourth.out && fail reopen.3 "a changed parent 
 grep -q "its dataset 'r' is not available (.*ratings.csv changed" fourth.out ||
     fail reopen.3 "the error does not say which parent file changed: $(tail -2 fourth.out)"
 [ $fails -eq $n ] && echo "ok reopen.3"
+# under the sanitizers, also the runs that fail on purpose must not report a leak or UB
+if grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' ./*.out >/dev/null 2>&1; then
+    fail reopen.san "a sanitizer report in $(grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' ./*.out)"
+fi
 exit $((fails > 0))
