@@ -268,6 +268,11 @@ rlab_dataset *rlab_host_dataset_get(rlab_host *h, const char *name)
     return get_kind(h, name, 0, NULL);
 }
 
+rlab_dataset *rlab_host_dataset_get_err(rlab_host *h, const char *name, rlab_err *err)
+{
+    return get_kind(h, name, 0, err);
+}
+
 void rlab_host_dataset_release(rlab_host *h, rlab_dataset *ds) { give_back(h, ds); }
 
 rlab_dialogues *rlab_host_dialogues_get(rlab_host *h, const char *name)

@@ -477,6 +477,9 @@ RLAB_API int rlab_ctx_call_line(rlab_ctx *ctx, const char *line, rlab_result **r
  * rlab_host_dataset_release. Thread-safe. */
 RLAB_API rlab_dataset *rlab_host_dataset_get(rlab_host *host, const char *name);
 RLAB_API void rlab_host_dataset_release(rlab_host *host, rlab_dataset *ds);
+/* rlab_host_dataset_get with the reason when NULL in *err (not found, or a recorded dataset
+ * that cannot be rebuilt: its message, e.g. the file that changed). err may be NULL. */
+RLAB_API rlab_dataset *rlab_host_dataset_get_err(rlab_host *host, const char *name, rlab_err *err);
 /* The same for dialogue datasets: a reference to the named dialogues (NULL when absent or
  * not dialogues), given back with rlab_host_dialogues_release. For the conversational
  * recommenders: `data=redial_test` names the corpus. Thread-safe. */

@@ -20,12 +20,16 @@
  *
  * ranker.data registers a host dataset of samples (rlab_dataset.tab) whose parts are fixed
  * when it is made (split_seed; by time when it has times, else at random; a `test` file is
- * the test part), so every model of a table sees the same parts. Such a dataset is derived
- * (from a mapping, another dataset or a generator) and has no recipe: a reopened workspace
- * does not rebuild it.
+ * the test part), so every model of a table sees the same parts. It is recorded with a recipe
+ * (maker "data": the command's params, files as absolute paths with their sha256, a parent
+ * dataset by name), so a reopened workspace rebuilds the same samples and parts; a file
+ * changed since is refused with its name.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "ranker.h"
+#include "store/sha256.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,40 +68,102 @@ static char *slurp(const char *path, size_t *n, rlab_err *err)
     return b;
 }
 
-static int data_run(rlab_ctx *ctx, const rlab_args *args)
+/* What a ranker.data dataset is made from: its recipe's params (recorded by the command,
+ * replayed by data_rebuild when a reopened workspace first uses the dataset). Files are
+ * recorded as absolute paths with their sha256, so a changed file is refused, not used; a
+ * parent dataset (source=ratings/labels) by name, rebuilt by the host from its own recipe. */
+typedef struct data_params {
+    int source; /* index into sources */
+    char preset[32];
+    char path[1024], test[1024];
+    char path_sha[65], test_sha[65];
+    char map[1024];
+    char sep[16];
+    int header, min_fields;
+    char dataset[64];
+    int negatives;
+    double like_min;
+    int max_hist;
+    int64_t n;
+    int fields, users;
+    int64_t seed, split_seed;
+    double valid, test_frac;
+} data_params;
+
+static const rlab_field data_fields[] = {
+    RLAB_FIELD_CHOICE(data_params, source, "file", sources, "where the samples come from"),
+    RLAB_FIELD_STR(data_params, preset, "", "file preset"),
+    RLAB_FIELD_STR(data_params, path, "", "the file (absolute)"),
+    RLAB_FIELD_STR(data_params, test, "", "the test file (absolute)"),
+    RLAB_FIELD_STR(data_params, path_sha, "", "sha256 of path"),
+    RLAB_FIELD_STR(data_params, test_sha, "", "sha256 of test"),
+    RLAB_FIELD_STR(data_params, map, "", "column mapping"),
+    RLAB_FIELD_STR(data_params, sep, ",", "field separator"),
+    RLAB_FIELD_BOOL(data_params, header, "true", "first line names columns"),
+    RLAB_FIELD_INT(data_params, min_fields, "0", 0, 512, "headerless: shorter rows allowed"),
+    RLAB_FIELD_STR(data_params, dataset, "", "ratings/labels: the parent dataset"),
+    RLAB_FIELD_INT(data_params, negatives, "1", 0, 100, "ratings: unrated items per rating"),
+    RLAB_FIELD_DOUBLE(data_params, like_min, "4", 0, 0, "ratings: like = rating >= x"),
+    RLAB_FIELD_INT(data_params, max_hist, "20", 0, 1000, "ratings: history length kept"),
+    RLAB_FIELD_I64(data_params, n, "20000", 1, 100000000, "synth: samples"),
+    RLAB_FIELD_INT(data_params, fields, "8", 2, 64, "synth: categorical fields"),
+    RLAB_FIELD_INT(data_params, users, "500", 1, 10000000, "synth: users"),
+    RLAB_FIELD_I64(data_params, seed, "1", 0, 0, "generator seed"),
+    RLAB_FIELD_I64(data_params, split_seed, "0", 0, 0, "seed of the random split"),
+    RLAB_FIELD_DOUBLE(data_params, valid, "0.1", 0, 0.5, "share of the valid part"),
+    RLAB_FIELD_DOUBLE(data_params, test_frac, "0.2", 0, 0.5, "share of the test part"),
+    {0}};
+
+/* The sha256 of file into sha (65 bytes): when sha is already set (a rebuild), the file
+ * must still have it, else the error names the file. */
+static int file_check(const char *file, char *sha, rlab_err *err)
 {
-    rlab_err *err = rlab_ctx_err(ctx);
-    const char *name = rlab_args_str(args, "name");
-    int src = rlab_args_choice(args, "source");
-    const char *preset = rlab_args_str(args, "preset");
-    const char *path = rlab_args_str(args, "path");
-    const char *test = rlab_args_str(args, "test");
-    uint64_t seed = (uint64_t)rlab_args_int(args, "split_seed");
-    double vf = rlab_args_float(args, "valid"), tf = rlab_args_float(args, "test_frac");
+    char now[65];
+    int rc = rlab_sha256_file(file, now, NULL, err);
+    if (rc != RLAB_OK)
+        return rc;
+    if (sha[0] && strcmp(sha, now) != 0)
+        return rlab_errf(err, RLAB_ESTATE,
+                         "%s changed since the dataset was made (sha256 %.8s..., now %.8s...)",
+                         file, sha, now);
+    memcpy(sha, now, sizeof now);
+    return RLAB_OK;
+}
+
+/* The table of p (a file, a parent dataset's ratings or labels, or the synthetic world) with
+ * its parts fixed, as a new host dataset `name`: the same params (and the same file
+ * contents, parent) give the same samples and the same parts. Records the files' sha256
+ * into p when it has none, else checks them. */
+static int data_build(const char *name, data_params *p, const rlab_dataset *parent,
+                      rlab_dataset **out, rlab_err *err)
+{
+    const char *path = p->path, *test = p->test, *preset = p->preset;
     rlab_tabular *t = NULL;
     int64_t ntrain_file = -1;
     int rc = RLAB_OK;
-    if (src == 0) {
-        if (!path || !*path)
-            return rlab_ctx_errorf(ctx, RLAB_EINVAL, "source=file needs path=");
+    *out = NULL;
+    if (p->source == 0) {
+        if (!path[0])
+            return rlab_errf(err, RLAB_EINVAL, "source=file needs path=");
         rlab_tab_spec sp;
-        if (preset && *preset) {
+        if (preset[0]) {
             if ((rc = rlab_tab_preset_spec(preset, &sp, err)) != RLAB_OK)
                 return rc;
         } else {
             rlab_tab_spec_init(&sp);
-            sp.sep =
-                strcmp(rlab_args_str(args, "sep"), "tab") == 0 ? "\t" : rlab_args_str(args, "sep");
-            sp.header = rlab_args_bool(args, "header");
-            sp.min_fields = (int)rlab_args_int(args, "min_fields");
+            sp.sep = strcmp(p->sep, "tab") == 0 ? "\t" : p->sep;
+            sp.header = p->header;
+            sp.min_fields = p->min_fields;
         }
-        const char *map = rlab_args_str(args, "map");
-        if (map && *map && (rc = rlab_tab_spec_map(&sp, map, err)) != RLAB_OK)
+        if (p->map[0] && (rc = rlab_tab_spec_map(&sp, p->map, err)) != RLAB_OK)
             return rc;
         if (sp.nmap == 0)
-            return rlab_ctx_errorf(
-                ctx, RLAB_EINVAL, "give preset= (%s) or a column mapping map=", rlab_tab_presets());
-        if (test && *test) {
+            return rlab_errf(err, RLAB_EINVAL,
+                             "give preset= (%s) or a column mapping map=", rlab_tab_presets());
+        if ((rc = file_check(path, p->path_sha, err)) != RLAB_OK ||
+            (test[0] && (rc = file_check(test, p->test_sha, err)) != RLAB_OK))
+            return rc;
+        if (test[0]) {
             /* train and test files read as one table (one vocabulary per field): the test
              * file's header line is dropped, its rows follow the training rows */
             rlab_tabular *t1 = NULL;
@@ -118,7 +184,7 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
             char *all = rlab_malloc(n1 + 1 + n2 - skip + 1);
             if (!all) {
                 rlab_free(b1), rlab_free(b2);
-                return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+                return rlab_errf(err, RLAB_ENOMEM, "out of memory");
             }
             memcpy(all, b1, n1);
             size_t k = n1;
@@ -126,45 +192,109 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
                 all[k++] = '\n';
             memcpy(all + k, b2 + skip, n2 - skip);
             k += n2 - skip;
-            char label[256];
+            char label[2100];
             snprintf(label, sizeof label, "%s+%s", path, test);
             rc = rlab_tabular_load_buffer(all, k, &sp, label, &t, err);
             rlab_free(all), rlab_free(b1), rlab_free(b2);
             if (rc)
                 return rc;
-            snprintf(t->name, sizeof t->name, "%s", name);
-            snprintf(t->source, sizeof t->source, "%s (train) + %s (test)", path, test);
+            snprintf(t->source, sizeof t->source, "%.240s (train) + %.240s (test)", path, test);
         } else if ((rc = rlab_tabular_load(path, &sp, name, &t, err)) != RLAB_OK) {
             return rc;
         }
-        if (preset && *preset)
+        if (preset[0])
             snprintf(t->preset, sizeof t->preset, "%s", preset);
-    } else if (src == 1 || src == 3) {
-        const rlab_dataset *ds = rlab_ctx_dataset(ctx, rlab_args_str(args, "dataset"));
-        if (!ds)
-            return RLAB_ENOTFOUND;
+    } else if (p->source == 1 || p->source == 3) {
+        if (!parent)
+            return rlab_errf(err, RLAB_ENOTFOUND, "dataset '%s' not found", p->dataset);
         rlab_tab_mt_opts o;
         rlab_tab_mt_opts_init(&o);
-        o.negatives = (int)rlab_args_int(args, "negatives");
-        o.like_min = (float)rlab_args_float(args, "like_min");
-        o.max_hist = (int)rlab_args_int(args, "max_hist");
-        o.seed = (uint64_t)rlab_args_int(args, "seed");
-        if ((rc = (src == 1 ? rlab_tabular_from_ratings
-                            : rlab_tabular_from_labels)(ds, &o, &t, err)) != RLAB_OK)
+        o.negatives = p->negatives;
+        o.like_min = (float)p->like_min;
+        o.max_hist = p->max_hist;
+        o.seed = (uint64_t)p->seed;
+        if ((rc = (p->source == 1 ? rlab_tabular_from_ratings
+                                  : rlab_tabular_from_labels)(parent, &o, &t, err)) != RLAB_OK)
             return rc;
-    } else {
-        if ((rc = rlab_tabular_synth(rlab_args_int(args, "n"), (int)rlab_args_int(args, "fields"),
-                                     (int)rlab_args_int(args, "users"),
-                                     (uint64_t)rlab_args_int(args, "seed"), &t, err)) != RLAB_OK)
-            return rc;
+    } else if ((rc = rlab_tabular_synth(p->n, p->fields, p->users, (uint64_t)p->seed, &t, err)) !=
+               RLAB_OK) {
+        return rc;
     }
     snprintf(t->name, sizeof t->name, "%s", name);
     /* the parts, fixed now: a test file is the test part (valid: a random share of the
      * training file); else by time when the table has times, else at random */
-    if ((rc = rlab_tabular_set_parts(t, vf, tf, ntrain_file, seed, err)) != RLAB_OK) {
+    if ((rc = rlab_tabular_set_parts(t, p->valid, p->test_frac, ntrain_file,
+                                     (uint64_t)p->split_seed, err)) != RLAB_OK) {
         rlab_tabular_free(t);
         return rc;
     }
+    /* a host dataset of samples: `train KIND data=name`, `eval`, the sidebar */
+    rlab_dataset *ds = rlab_dataset_new(name, err);
+    if (!ds) {
+        rlab_tabular_free(t);
+        return err->code;
+    }
+    ds->tab = t;
+    snprintf(ds->source, sizeof ds->source, "%s", t->source[0] ? t->source : sources[p->source]);
+    snprintf(ds->format, sizeof ds->format, "%s", t->preset[0] ? t->preset : "samples");
+    *out = ds;
+    return RLAB_OK;
+}
+
+/* A file argument made absolute into dst (the recipe must not depend on the working folder);
+ * a missing file is kept as given (the loader says so). */
+static int abs_path(rlab_ctx *ctx, const char *arg, char *dst, size_t cap)
+{
+    char abs[PATH_MAX];
+    const char *use = arg && *arg ? (realpath(arg, abs) ? abs : arg) : "";
+    if (strlen(use) >= cap)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "path too long: %s", use);
+    snprintf(dst, cap, "%s", use);
+    return RLAB_OK;
+}
+
+static int data_run(rlab_ctx *ctx, const rlab_args *args)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    const char *name = rlab_args_str(args, "name");
+    data_params *p = rlab_ctx_alloc(ctx, sizeof *p);
+    if (!p)
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    int rc = rlab_config_defaults(data_fields, NULL, p, err);
+    if (rc)
+        return rc;
+    p->source = rlab_args_choice(args, "source");
+    snprintf(p->preset, sizeof p->preset, "%s", rlab_args_str(args, "preset"));
+    if ((rc = abs_path(ctx, rlab_args_str(args, "path"), p->path, sizeof p->path)) ||
+        (rc = abs_path(ctx, rlab_args_str(args, "test"), p->test, sizeof p->test)))
+        return rc;
+    snprintf(p->map, sizeof p->map, "%s", rlab_args_str(args, "map"));
+    if (strlen(rlab_args_str(args, "map")) >= sizeof p->map)
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL, "map= is too long (%zu bytes at most)",
+                               sizeof p->map - 1);
+    snprintf(p->sep, sizeof p->sep, "%s", rlab_args_str(args, "sep"));
+    p->header = rlab_args_bool(args, "header");
+    p->min_fields = (int)rlab_args_int(args, "min_fields");
+    p->negatives = (int)rlab_args_int(args, "negatives");
+    p->like_min = rlab_args_float(args, "like_min");
+    p->max_hist = (int)rlab_args_int(args, "max_hist");
+    p->n = rlab_args_int(args, "n");
+    p->fields = (int)rlab_args_int(args, "fields");
+    p->users = (int)rlab_args_int(args, "users");
+    p->seed = rlab_args_int(args, "seed");
+    p->split_seed = rlab_args_int(args, "split_seed");
+    p->valid = rlab_args_float(args, "valid");
+    p->test_frac = rlab_args_float(args, "test_frac");
+    const rlab_dataset *parent = NULL;
+    if (p->source == 1 || p->source == 3) {
+        snprintf(p->dataset, sizeof p->dataset, "%s", rlab_args_str(args, "dataset"));
+        if (!(parent = rlab_ctx_dataset(ctx, p->dataset)))
+            return RLAB_ENOTFOUND;
+    }
+    rlab_dataset *ds = NULL;
+    if ((rc = data_build(name, p, parent, &ds, err)) != RLAB_OK)
+        return rc;
+    const rlab_tabular *t = ds->tab;
     char line[512];
     int k = snprintf(line, sizeof line,
                      "%s: %lld samples (train %lld, valid %lld, test %lld; %s), "
@@ -182,18 +312,45 @@ static int data_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_result_int(ctx, "labels", t->nlabels);
     rlab_ctx_result_int(ctx, "fields", t->nfields);
     rlab_ctx_result_int(ctx, "numeric", t->nnum);
-    /* a host dataset of samples: `train KIND data=name`, `eval`, the sidebar */
-    rlab_dataset *ds = rlab_dataset_new(name, err);
-    if (!ds) {
-        rlab_tabular_free(t);
-        return err->code;
-    }
-    ds->tab = t;
-    snprintf(ds->source, sizeof ds->source, "%s", t->source[0] ? t->source : sources[src]);
-    snprintf(ds->format, sizeof ds->format, "%s", t->preset[0] ? t->preset : "samples");
     rlab_ctx_result_str(ctx, "dataset", name);
-    return rlab_ctx_add_dataset(ctx, ds);
+    /* with its recipe: a reopened workspace rebuilds it from the same params */
+    char *params = rlab_config_to_json(data_fields, p);
+    if (!params) {
+        rlab_dataset_free(ds);
+        return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    rc = rlab_ctx_add_dataset_recipe(ctx, ds, "data", params);
+    rlab_free(params);
+    return rc;
 }
+
+/* The recorded ranker.data replayed (a reopened workspace's first use of the dataset). */
+static int data_rebuild(rlab_host *host, const char *name, const char *params, rlab_dataset **out,
+                        rlab_err *err)
+{
+    data_params *p = rlab_calloc(1, sizeof *p);
+    if (!p)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int rc = rlab_config_defaults(data_fields, NULL, p, err);
+    if (rc == RLAB_OK)
+        rc = rlab_config_from_json(data_fields, p, params, 1, err);
+    rlab_dataset *parent = NULL;
+    if (rc == RLAB_OK && (p->source == 1 || p->source == 3)) {
+        rlab_err pe = {0};
+        if (!(parent = rlab_host_dataset_get_err(host, p->dataset, &pe)))
+            rc = rlab_errf(err, pe.code ? pe.code : RLAB_ENOTFOUND,
+                           "its dataset '%s' is not available (%s)", p->dataset,
+                           pe.msg[0] ? pe.msg : "not found");
+    }
+    if (rc == RLAB_OK)
+        rc = data_build(name, p, parent, out, err);
+    if (parent)
+        rlab_host_dataset_release(host, parent);
+    rlab_free(p);
+    return rc;
+}
+
+static const rlab_dataset_maker rk_makers[] = {{.name = "data", .rebuild = data_rebuild}, {0}};
 
 static const rlab_arg data_args[] = {
     {.name = "name",
@@ -505,13 +662,15 @@ static const rlab_arg compare_args[] = {
 static const rlab_cmd rk_cmds[] = {
     {.name = "data",
      .args = data_args,
-     .help = "Make a dataset of CTR / multi-task samples (a host dataset) and fix its parts.\n"
-             "From a file with a preset or a column mapping (and an optional test file), from a "
-             "rated dataset (click = rated, like = rating >= 4, the user's history as a "
-             "sequence), a dataset's label columns, or synthetic. Train on it with the host's "
-             "`train infnet data=NAME` (also mmoe, dcnv2, sharedbottom); a preset file alone "
-             "also loads with `load PATH format=PRESET`.\n"
-             "Example: ranker.data name=ml source=ratings dataset=ml-100k",
+     .help =
+         "Make a dataset of CTR / multi-task samples (a host dataset) and fix its parts.\n"
+         "From a file with a preset or a column mapping (and an optional test file), from a "
+         "rated dataset (click = rated, like = rating >= 4, the user's history as a "
+         "sequence), a dataset's label columns, or synthetic. Train on it with the host's "
+         "`train infnet data=NAME` (also mmoe, dcnv2, sharedbottom); a preset file alone "
+         "also loads with `load PATH format=PRESET`. Recorded with a recipe: a reopened workspace "
+         "rebuilds the same samples and parts (a changed file is refused).\n"
+         "Example: ranker.data name=ml source=ratings dataset=ml-100k",
      .flags = RLAB_CMD_JOB | RLAB_CMD_SIDE,
      .run = data_run},
     {.name = "compare",
@@ -531,5 +690,6 @@ RLAB_PLUGIN(ranker)
     out->summary = "multi-task CTR ranking: INFNet, MMoE, DCN-v2, shared-bottom";
     out->commands = rk_cmds;
     out->models = rk_model_kinds;
+    out->makers = rk_makers;
     return RLAB_OK;
 }

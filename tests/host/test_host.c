@@ -865,6 +865,16 @@ static void t_data_reopen(void)
     CHECK_STR_CONTAINS(b.problem, udata);
     CHECK_STR_CONTAINS(b.problem, "changed since it was recorded");
     CHECK(rlab_host_dataset_get(h, "small") == NULL);
+    /* the plugin API's form gives the reason (a plugin's rebuild names its parent's problem) */
+    rlab_err ge = {0};
+    CHECK(rlab_host_dataset_get_err(h, "small", &ge) == NULL);
+    CHECK_EQ_INT(ge.code, RLAB_ESTATE);
+    CHECK_STR_CONTAINS(ge.msg, udata);
+    memset(&ge, 0, sizeof ge);
+    CHECK(rlab_host_dataset_get_err(h, "nosuch", &ge) == NULL);
+    CHECK_EQ_INT(ge.code, RLAB_ENOTFOUND);
+    CHECK_STR_CONTAINS(ge.msg, "nosuch");
+    CHECK(rlab_host_dataset_get_err(h, "nosuch", NULL) == NULL);
     CHECK_EQ_INT(rlab_host_dataset_ensure(h, "small", &err), RLAB_ESTATE);
     rlab_result_free(run(h, "tgood.echo data=small", RLAB_ESTATE, NULL));
     rlab_host_free(h);
