@@ -32,13 +32,30 @@ else
   if not reclab.datasets.info(name) then reclab.world.demo(name) end
 end
 
--- the victim
-local vargs = {vkind, data = name, name = "victim", epochs = vep, seed = seed}
-if vkind ~= "bprmf" then vargs.maxlen = len; vargs.dim = 64 end
-if vkind == "sasrec" then vargs.patience = 5 end
-local t0 = os.clock()
-local victim = reclab.train(vargs)
-io.stderr:write(("victim %s %s: test ndcg@10 %.4f\n"):format(vkind, data, victim["test.ndcg@10"] or 0))
+-- the victim: trained once per (data, kind, seed, epochs, len); with RECLAB_GRID_VICTIMS=DIR
+-- (a folder inside the working folder) it is saved there and later runs load it, so that
+-- variants split over several processes attack the same victim
+local vdir = os.getenv("RECLAB_GRID_VICTIMS")
+local vfile = vdir and ("%s/victim_%s_%s_s%d_e%d_l%d.safetensors"):format(vdir, data, vkind, seed,
+                                                                          vep, len)
+local fh = vfile and io.open(vfile, "rb")
+if fh then
+  fh:close()
+  assert(reclab.models.load(vfile, {name = "victim"}))
+  io.stderr:write(("victim %s %s: loaded %s\n"):format(vkind, data, vfile))
+else
+  local vargs = {vkind, data = name, name = "victim", epochs = vep, seed = seed}
+  if vkind ~= "bprmf" then vargs.maxlen = len; vargs.dim = 64 end
+  if vkind == "sasrec" then vargs.patience = 5 end
+  local victim = reclab.train(vargs)
+  io.stderr:write(("victim %s %s: test ndcg@10 %.4f\n"):format(vkind, data,
+                                                               victim["test.ndcg@10"] or 0))
+  print(("VICTIM %s %s %d ndcg10 %.4f"):format(data, vkind, seed, victim["test.ndcg@10"] or 0))
+  if vdir then
+    local tmp = reclab.models.save("victim", vdir)
+    assert(os.rename(tmp, vfile))
+  end
+end
 
 local variants = {
   {"datafree_next", loss = "next"},
