@@ -7,7 +7,9 @@ every attack variant against it at the same query budget, one line of results pe
 DATA: ml-100k | beauty ($RECLAB_DATA) | demo. VICTIM: sasrec | mqsa | bprmf.
 variants: comma-separated names from the table below (default: all).
 Output: lines "GRID data victim seed variant agr1 agr10 em10 kl100 sur_ndcg10 sur_ndcg10_s100
-queries gen_s train_s victim_share" for the tables of RESULTS.md.
+queries gen_s train_s victim_share sampler_mass" for the tables of RESULTS.md (sampler_mass:
+the sampler's mean probability mass on the victim's list over the synthetic steps).
+RECLAB_GRID_VICTIMS=DIR: save the victim there, or load it when an earlier run saved it.
 ]==]
 
 local reclab = require "reclab"
@@ -66,6 +68,10 @@ local variants = {
   {"fs10_nogate", fewshot = 0.10, repair = 1, gate = false},
   {"fs10_norepair", fewshot = 0.10, repair = 0},
   {"datafree_repair", repair = 1},
+  -- sampler_list (ours, not the paper's): the sampler chooses only among the victim's listed
+  -- items, so every synthetic step stays on the victim's answer
+  {"fs5_list", fewshot = 0.05, repair = 1, sampler_list = true},
+  {"fs10_list", fewshot = 0.10, repair = 1, sampler_list = true},
 }
 -- "promote" (not in the default list): after fs10, the promotion attack with its surrogate and
 -- the random baseline (the victim's kind and settings retrained on the poisoned data)
@@ -84,10 +90,11 @@ for _, v in ipairs(variants) do
     for k, x in pairs(v) do if type(k) == "string" then a[k] = x end end
     local r = reclab.attack.extract(a)
     local g = function(k) return r[k] or 0 end
-    print(("GRID %s %s %d %s %.4f %.4f %.4f %.4f %.4f %.4f %d %.1f %.1f %.3f"):format(
+    print(("GRID %s %s %d %s %.4f %.4f %.4f %.4f %.4f %.4f %d %.1f %.1f %.3f %.4f"):format(
       data, vkind, seed, v[1], g("fidelity.agr@1"), g("fidelity.agr@10"), g("fidelity.em@10"),
       g("fidelity.kl@100"), g("surrogate.ndcg@10"), g("surrogate.ndcg@10_s100"), r.queries,
-      g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share")))
+      g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share"),
+      g("attack.sampler_mass")))
     io.stdout:flush()
   end
 end
