@@ -133,6 +133,11 @@ typedef struct attack_fs_opts {
     double gate_lr;   /* its step size (0.5) */
     double gate_hold; /* share of the real sequences the gate learns from (the last ones; the
                          sampler is trained on the others): 0.2 */
+    int sampler_list; /* 0: a sampler step draws from the sampler's softmax over every item not
+                         in the prefix (the paper's description); 1: from that softmax
+                         restricted to the victim's list of the step (renormalised), so every
+                         synthetic step stays on the victim's answer and the sampler only
+                         chooses which listed item a real user would take */
 } attack_fs_opts;
 
 attack_fs_opts attack_fs_defaults(void);
@@ -145,6 +150,8 @@ typedef struct attack_fs_stats {
     int64_t gate_pos;
     double gate_w[ATTACK_GATE_NF];
     double victim_share; /* share of synthetic steps that followed the victim's list */
+    double sampler_mass; /* mean over synthetic steps of the sampler's probability mass on the
+                            victim's list (0 without the sampler) */
 } attack_fs_stats;
 
 /* Few-shot generation through bb with a query budget of o->n_seqs * (o->len - 1) (what the

@@ -14,6 +14,11 @@
  *   4. synthetic sequences start from a prefix of a random few-shot sequence and are extended
  *      step by step; every step is one black-box query, so budgets are counted in queries.
  *
+ * With sampler_list (an option of ours, off by default) a sampler step draws from the
+ * sampler's softmax restricted to the victim's list of that step, renormalised: the sampler
+ * then picks which listed item a real user would take, and every step stays on the victim's
+ * answer (the gate's labels compare the two branches' likelihoods of the real item likewise).
+ *
  * The gate is fitted (attack_gate_fit) on held-out few-shot prefixes: label 1 when the real
  * next item is more likely under "follow the victim" (1/|list| if it is in the list, else
  * eps) than under the sampler, i.e. the gate learns when the victim's list explains real
@@ -119,6 +124,38 @@ static int32_t draw(const float *p, int32_t N, rlab_rng *rng)
     return last;
 }
 
+/* The sampler's probabilities restricted to the c listed items row[0..c), renormalised: one
+ * draw. Returns -1 when the sampler gives the list no mass (the caller falls back). */
+static int32_t draw_on_list(const float *p, const int32_t *row, int c, rlab_rng *rng)
+{
+    double z = 0.0;
+    for (int j = 0; j < c; j++)
+        z += (double)p[row[j]];
+    if (!(z > 0.0))
+        return -1;
+    const double u = (double)rlab_rng_uniform(rng) * z;
+    double acc = 0.0;
+    int32_t last = -1;
+    for (int j = 0; j < c; j++) {
+        if (p[row[j]] <= 0.0f)
+            continue;
+        last = row[j];
+        acc += (double)p[row[j]];
+        if (u < acc)
+            return row[j];
+    }
+    return last;
+}
+
+/* Mass of the sampler's probabilities p on the c listed items row[0..c). */
+static double list_mass(const float *p, const int32_t *row, int c)
+{
+    double z = 0.0;
+    for (int j = 0; j < c; j++)
+        z += (double)p[row[j]];
+    return z;
+}
+
 attack_fs_opts attack_fs_defaults(void)
 {
     return (attack_fs_opts){.use_sampler = 1,
@@ -126,7 +163,8 @@ attack_fs_opts attack_fs_defaults(void)
                             .p_fixed = 0.5,
                             .gate_iters = 300,
                             .gate_lr = 0.5,
-                            .gate_hold = 0.2};
+                            .gate_hold = 0.2,
+                            .sampler_list = 0};
 }
 
 /* Grow *p (elements of size sz) to hold at least need elements. */
@@ -273,13 +311,21 @@ int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_
                     while (c < w && row[c] >= 0)
                         in |= row[c++] == x;
                     const double pv = in ? 1.0 / (double)c : 1e-6;
+                    /* the sampler branch's likelihood of the real item: its softmax, or with
+                     * sampler_list that softmax renormalised over the list (an item off the
+                     * list gets the same floor as the victim branch) */
+                    double psx = (double)p[x];
+                    if (fo->sampler_list) {
+                        const double m = list_mass(p, row, c);
+                        psx = in && m > 0.0 ? (double)p[x] / m : 1e-6;
+                    }
                     if (grow((void **)&gf, &gcap, (gn + 1) * ATTACK_GATE_NF, sizeof *gf) ||
                         grow((void **)&gy, &gycap, gn + 1, 1)) {
                         rc = rlab_errf(err, RLAB_ENOMEM, "few-shot: out of memory");
                         break;
                     }
                     attack_gate_features(p, N, row, w, t, L, gf + gn * ATTACK_GATE_NF);
-                    gy[gn++] = pv > (double)p[x];
+                    gy[gn++] = pv > psx;
                 }
             }
         }
@@ -302,6 +348,7 @@ int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_
     }
     /* 3. synthetic sequences from few-shot prefixes, until the budget is spent */
     int64_t steps = 0, victim_steps = 0;
+    double mass_sum = 0.0;
     while (rc == RLAB_OK && st->queries < budget && attack_bb_remaining(bb) > 0) {
         int nb = 0;
         for (int b = 0; b < B; b++) {
@@ -361,6 +408,7 @@ int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_
                 if (fo->use_sampler) {
                     p = ps + (size_t)e++ * (size_t)N;
                     sampler_probs(p, N, sq, t);
+                    mass_sum += list_mass(p, row, c);
                     if (fo->use_gate) {
                         double f[ATTACK_GATE_NF];
                         attack_gate_features(p, N, row, w, t, L, f);
@@ -373,6 +421,10 @@ int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_
                 if (c > 0 && (double)rlab_rng_uniform(&rng) < pg) {
                     x = row[rlab_rng_below(&rng, (uint64_t)c)];
                     victim_steps++;
+                } else if (p && fo->sampler_list) {
+                    x = draw_on_list(p, row, c, &rng);
+                    if (x < 0 && c > 0) /* no sampler mass on the list: uniform over it */
+                        x = row[rlab_rng_below(&rng, (uint64_t)c)];
                 } else if (p)
                     x = draw(p, N, &rng);
                 else if (c > 0)
@@ -400,6 +452,7 @@ int attack_gen_fewshot(attack_bb *bb, const attack_gen_opts *o, const attack_fs_
             rc = rlab_errf(err, RLAB_ECANCELED, "few-shot: cancelled");
     }
     st->victim_share = steps ? (double)victim_steps / (double)steps : 0.0;
+    st->sampler_mass = steps && fo->use_sampler ? mass_sum / (double)steps : 0.0;
     rlab_free(seq);
     rlab_free(lst);
     rlab_free(len);

@@ -7,7 +7,9 @@ every attack variant against it at the same query budget, one line of results pe
 DATA: ml-100k | beauty ($RECLAB_DATA) | demo. VICTIM: sasrec | mqsa | bprmf.
 variants: comma-separated names from the table below (default: all).
 Output: lines "GRID data victim seed variant agr1 agr10 em10 kl100 sur_ndcg10 sur_ndcg10_s100
-queries gen_s train_s victim_share" for the tables of RESULTS.md.
+queries gen_s train_s victim_share sampler_mass" for the tables of RESULTS.md (sampler_mass:
+the sampler's mean probability mass on the victim's list over the synthetic steps).
+RECLAB_GRID_VICTIMS=DIR: save the victim there, or load it when an earlier run saved it.
 ]==]
 
 local reclab = require "reclab"
@@ -32,13 +34,30 @@ else
   if not reclab.datasets.info(name) then reclab.world.demo(name) end
 end
 
--- the victim
-local vargs = {vkind, data = name, name = "victim", epochs = vep, seed = seed}
-if vkind ~= "bprmf" then vargs.maxlen = len; vargs.dim = 64 end
-if vkind == "sasrec" then vargs.patience = 5 end
-local t0 = os.clock()
-local victim = reclab.train(vargs)
-io.stderr:write(("victim %s %s: test ndcg@10 %.4f\n"):format(vkind, data, victim["test.ndcg@10"] or 0))
+-- the victim: trained once per (data, kind, seed, epochs, len); with RECLAB_GRID_VICTIMS=DIR
+-- (a folder inside the working folder) it is saved there and later runs load it, so that
+-- variants split over several processes attack the same victim
+local vdir = os.getenv("RECLAB_GRID_VICTIMS")
+local vfile = vdir and ("%s/victim_%s_%s_s%d_e%d_l%d.safetensors"):format(vdir, data, vkind, seed,
+                                                                          vep, len)
+local fh = vfile and io.open(vfile, "rb")
+if fh then
+  fh:close()
+  assert(reclab.models.load(vfile, {name = "victim"}))
+  io.stderr:write(("victim %s %s: loaded %s\n"):format(vkind, data, vfile))
+else
+  local vargs = {vkind, data = name, name = "victim", epochs = vep, seed = seed}
+  if vkind ~= "bprmf" then vargs.maxlen = len; vargs.dim = 64 end
+  if vkind == "sasrec" then vargs.patience = 5 end
+  local victim = reclab.train(vargs)
+  io.stderr:write(("victim %s %s: test ndcg@10 %.4f\n"):format(vkind, data,
+                                                               victim["test.ndcg@10"] or 0))
+  print(("VICTIM %s %s %d ndcg10 %.4f"):format(data, vkind, seed, victim["test.ndcg@10"] or 0))
+  if vdir then
+    local tmp = reclab.models.save("victim", vdir)
+    assert(os.rename(tmp, vfile))
+  end
+end
 
 local variants = {
   {"datafree_next", loss = "next"},
@@ -49,6 +68,10 @@ local variants = {
   {"fs10_nogate", fewshot = 0.10, repair = 1, gate = false},
   {"fs10_norepair", fewshot = 0.10, repair = 0},
   {"datafree_repair", repair = 1},
+  -- sampler_list (ours, not the paper's): the sampler chooses only among the victim's listed
+  -- items, so every synthetic step stays on the victim's answer
+  {"fs5_list", fewshot = 0.05, repair = 1, sampler_list = true},
+  {"fs10_list", fewshot = 0.10, repair = 1, sampler_list = true},
 }
 -- "promote" (not in the default list): after fs10, the promotion attack with its surrogate and
 -- the random baseline (the victim's kind and settings retrained on the poisoned data)
@@ -67,10 +90,11 @@ for _, v in ipairs(variants) do
     for k, x in pairs(v) do if type(k) == "string" then a[k] = x end end
     local r = reclab.attack.extract(a)
     local g = function(k) return r[k] or 0 end
-    print(("GRID %s %s %d %s %.4f %.4f %.4f %.4f %.4f %.4f %d %.1f %.1f %.3f"):format(
+    print(("GRID %s %s %d %s %.4f %.4f %.4f %.4f %.4f %.4f %d %.1f %.1f %.3f %.4f"):format(
       data, vkind, seed, v[1], g("fidelity.agr@1"), g("fidelity.agr@10"), g("fidelity.em@10"),
       g("fidelity.kl@100"), g("surrogate.ndcg@10"), g("surrogate.ndcg@10_s100"), r.queries,
-      g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share")))
+      g("attack.gen_seconds"), g("attack.train_seconds"), g("attack.victim_share"),
+      g("attack.sampler_mass")))
     io.stdout:flush()
   end
 end

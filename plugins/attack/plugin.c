@@ -232,6 +232,7 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
         attack_fs_opts fo = attack_fs_defaults();
         fo.use_sampler = rlab_args_bool(args, "sampler");
         fo.use_gate = rlab_args_bool(args, "gate");
+        fo.sampler_list = rlab_args_bool(args, "sampler_list");
         rc = fewshot_generate(ctx, args, bb, ds, sname, &go, &fo, fs_frac, seed, &syn, &fst,
                               &sampler_s);
     } else
@@ -332,6 +333,7 @@ static int extract_run(rlab_ctx *ctx, const rlab_args *args)
                 {"attack", "sampler_seconds", "", sampler_s},
                 {"attack", "fewshot_real", "", (double)fst.real_seqs},
                 {"attack", "victim_share", "", fst.victim_share},
+                {"attack", "sampler_mass", "", fst.sampler_mass},
                 {"attack", "train_seconds", "", train_s}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && rc == RLAB_OK; i++) {
         rc = rlab_ctx_metric(ctx, 0, rows[i].split, rows[i].name, rows[i].proto, rows[i].v);
@@ -648,6 +650,11 @@ static const rlab_arg extract_args[] = {
      .type = RLAB_ARG_BOOL,
      .def = "true",
      .help = "few-shot: the learned synthesis gate (off: follow the victim with p = 0.5)"},
+    {.name = "sampler_list",
+     .type = RLAB_ARG_BOOL,
+     .def = "false",
+     .help = "few-shot: a sampler step draws from the sampler restricted to the victim's list "
+             "(renormalised) instead of from every item"},
     {.name = "sampler_kind",
      .type = RLAB_ARG_STRING,
      .def = "sasrec",

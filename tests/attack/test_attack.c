@@ -37,7 +37,10 @@
 /* ---- scripted models ---------------------------------------------------------------------- */
 
 /* score(i) = -i, except the overrides of the "swap" variant: item 1 scores +1 (first) and
- * the last item -9.5 (between 9 and 10). impl: NULL = plain, non-NULL = swap. */
+ * the last item -9.5 (between 9 and 10); the "flip" variant scores +i (the reverse order).
+ * impl: NULL = plain, &flip_tag = flip, any other = swap. */
+static int flip_tag;
+
 static int script_score_all(const rlab_model *m, const rlab_query *q, int nq, float *out,
                             rlab_err *err)
 {
@@ -46,6 +49,10 @@ static int script_score_all(const rlab_model *m, const rlab_query *q, int nq, fl
     for (int b = 0; b < nq; b++)
         for (int32_t i = 0; i < m->n_items; i++) {
             float s = -(float)i;
+            if (m->impl == &flip_tag) {
+                out[(size_t)b * (size_t)m->n_items + (size_t)i] = (float)i;
+                continue;
+            }
             if (m->impl && i == 1)
                 s = 1.0f;
             if (m->impl && i == m->n_items - 1)
@@ -61,8 +68,12 @@ static rlab_model *script_model(int32_t n_items, int swap)
 {
     rlab_err err = {0};
     static int tag;
-    rlab_model *m =
-        rlab_model_new(&script_vt, swap ? &tag : NULL, swap ? "swap" : "plain", "script", &err);
+    void *impl = swap == 2 ? (void *)&flip_tag : swap ? (void *)&tag : NULL;
+    rlab_model *m = rlab_model_new(&script_vt, impl,
+                                   swap == 2 ? "flip"
+                                   : swap    ? "swap"
+                                             : "plain",
+                                   "script", &err);
     CHECK_MSG(m != NULL, "model: %s", err.msg);
     if (m)
         m->n_items = n_items;
@@ -340,8 +351,17 @@ static void t_gate(void)
 
 /* ---- the few-shot generator ---------------------------------------------------------------- */
 
+static int fs_gen_list(rlab_model *victim, rlab_model *sampler, int use_sampler, int use_gate,
+                       int on_list, uint64_t seed, attack_synth *s, attack_fs_stats *st);
+
 static int fs_gen(rlab_model *victim, rlab_model *sampler, int use_sampler, int use_gate,
                   uint64_t seed, attack_synth *s, attack_fs_stats *st)
+{
+    return fs_gen_list(victim, sampler, use_sampler, use_gate, 0, seed, s, st);
+}
+
+static int fs_gen_list(rlab_model *victim, rlab_model *sampler, int use_sampler, int use_gate,
+                       int on_list, uint64_t seed, attack_synth *s, attack_fs_stats *st)
 {
     attack_bb *bb = bb_of(victim, 5, 0, 0.0, 0, 1);
     attack_gen_opts o = attack_gen_defaults();
@@ -353,6 +373,7 @@ static int fs_gen(rlab_model *victim, rlab_model *sampler, int use_sampler, int 
     fo.use_sampler = use_sampler;
     fo.use_gate = use_gate;
     fo.gate_hold = 0.5;
+    fo.sampler_list = on_list;
     static const int32_t r0[] = {3, 7, 9, 12}, r1[] = {20, 21}, r2[] = {5, 4, 3, 2, 1, 0, 8, 6};
     const int32_t *real[] = {r0, r1, r2};
     const int32_t lens[] = {4, 2, 8};
@@ -423,6 +444,74 @@ static void t_fewshot(void)
     attack_synth_clear(&a);
     attack_synth_clear(&b);
     attack_synth_clear(&c);
+    rlab_model_release(victim);
+    rlab_model_release(sampler);
+}
+
+/* 1 when x[0..n) is the start of one of fs_gen's real sequences */
+static int real_start(const int32_t *x, int n)
+{
+    static const int32_t r0[] = {3, 7, 9, 12}, r1[] = {20, 21}, r2[] = {5, 4, 3, 2, 1, 0, 8, 6};
+    const int32_t *real[] = {r0, r1, r2};
+    const int lens[] = {4, 2, 8};
+    for (int r = 0; r < 3; r++)
+        if (n <= lens[r] && memcmp(x, real[r], (size_t)n * sizeof *x) == 0)
+            return 1;
+    return 0;
+}
+
+/* Steps of the synthetic sequences of a (past their real prefix) whose item is not in the
+ * list answered for the prefix before it; *on gets those in the list. */
+static int off_list_steps(const attack_synth *a, int64_t n_real, int *on)
+{
+    int off = 0;
+    *on = 0;
+    for (int64_t q = n_real; q < a->n; q++) {
+        const int32_t *x = a->items + a->off[q];
+        const int n = (int)(a->off[q + 1] - a->off[q]);
+        for (int t = 1; t < n; t++) {
+            if (real_start(x, t + 1))
+                continue; /* still the real prefix */
+            const int32_t *row = a->lists + (size_t)(a->off[q] - q + t - 1) * (size_t)a->w;
+            int in = 0;
+            for (int j = 0; j < a->w; j++)
+                in |= row[j] == x[t];
+            *on += in;
+            off += !in;
+        }
+    }
+    return off;
+}
+
+/* sampler_list: a sampler step draws only among the victim's listed items. The "flip" sampler
+ * prefers the highest ids, which the victim (score -i, lists of 5) never lists: without the
+ * option its steps leave the list, with it every step past the real prefix is in the list
+ * answered for the prefix before it. */
+static void t_fewshot_on_list(void)
+{
+    rlab_model *victim = script_model(30, 0), *sampler = script_model(30, 2);
+    attack_synth a = {0}, b = {0}, f = {0}, o = {0};
+    attack_fs_stats sa, sb, sf, so;
+    int on = 0, on_o = 0;
+    /* fixed 50/50 mix (no gate): about half of the steps are the sampler's */
+    fs_gen_list(victim, sampler, 1, 0, 0, 9, &o, &so);
+    CHECK_MSG(off_list_steps(&o, so.real_seqs, &on_o) > 0, "the flip sampler left the list");
+    CHECK(so.sampler_mass >= 0.0 && so.sampler_mass < 1e-3); /* mass on ids <= 5 of 0..29 */
+    fs_gen_list(victim, sampler, 1, 0, 1, 9, &f, &sf);
+    CHECK_EQ_INT(sf.queries, 50);
+    CHECK(sf.victim_share > 0.2 && sf.victim_share < 0.8);
+    CHECK_EQ_INT(off_list_steps(&f, sf.real_seqs, &on), 0);
+    CHECK(on > 0);
+    CHECK_NEAR(sf.sampler_mass, so.sampler_mass, 1e-3);
+    /* with the gate: deterministic, and on the list too */
+    fs_gen_list(victim, sampler, 1, 1, 1, 9, &a, &sa);
+    fs_gen_list(victim, sampler, 1, 1, 1, 9, &b, &sb);
+    CHECK(synth_equal(&a, &b));
+    CHECK_EQ_INT(off_list_steps(&a, sa.real_seqs, &on), 0);
+    attack_synth_clear(&a);
+    attack_synth_clear(&b);
+    attack_synth_clear(&f);
+    attack_synth_clear(&o);
     rlab_model_release(victim);
     rlab_model_release(sampler);
 }
@@ -618,8 +707,8 @@ static void t_host_fewshot(void)
 {
     rlab_host *h = demo_host();
     static const char *const sw[] = {"repair=1", "repair=1 sampler=false", "repair=1 gate=false",
-                                     "repair=0"};
-    for (int i = 0; i < 4; i++) {
+                                     "repair=0", "repair=1 sampler_list=true"};
+    for (int i = 0; i < 5; i++) {
         char line[512];
         snprintf(line, sizeof line,
                  "attack.extract victim=victim data=demo budget=100 len=6 epochs=1 "
@@ -633,6 +722,11 @@ static void t_host_fewshot(void)
         CHECK_MSG(agr >= 0.0 && agr <= 1.0, "agr@10 %g", agr);
         if (i == 1)
             CHECK_NEAR(rlab_test_scalar(r, "attack.victim_share"), 1.0, 1e-12);
+        const double mass = rlab_test_scalar(r, "attack.sampler_mass");
+        if (i == 1)
+            CHECK_NEAR(mass, 0.0, 1e-12); /* no sampler */
+        else
+            CHECK_MSG(mass > 0.0 && mass <= 1.0 + 1e-9, "sampler mass %g", mass);
         rlab_result_free(r);
     }
     /* the sampler was trained and registered (first run) */
@@ -685,6 +779,7 @@ static const rlab_test tests[] = {{"attack.bb.1", t_bb_lists},
                                   {"attack.gen.2", t_gen_limit},
                                   {"attack.gate.1", t_gate},
                                   {"attack.fs.1", t_fewshot},
+                                  {"attack.fs.2", t_fewshot_on_list},
                                   {"attack.promo.1", t_promo},
                                   {"attack.fid.1", t_fid},
                                   {"attack.host.1", t_host_extract},
