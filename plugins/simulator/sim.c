@@ -2882,8 +2882,9 @@ int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *
     int k = act;
     memset(out, 0, sizeof *out);
     out->item = -1;
-    const int32_t *pg;
-    int np, fs;
+    /* sim_play_page sets these on success; GCC -O3 cannot see it through the error path */
+    const int32_t *pg = NULL;
+    int np = 0, fs = 0;
     int rc = sim_play_page(s, &pg, &np, &fs, err);
     if (rc)
         return rc;
