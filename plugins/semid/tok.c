@@ -409,7 +409,7 @@ rlab_model *semid_restore_common(const rlab_ckpt *ck, const semid_cfg *cfg, int 
     for (int64_t i = 0; i < ni; i++)
         if (t->codes[i * (L + 1) + L] > t->max_dedup)
             t->max_dedup = t->codes[i * (L + 1) + L];
-    int64_t dim;
+    int64_t dim = 0; /* set by semid_ckpt_int on success */
     if (semid_ckpt_int(ck, "semid.dim", 1, 1 << 24, &dim, err)) {
         semid_tok_free(t);
         return NULL;
@@ -430,7 +430,7 @@ rlab_model *semid_rkmeans_restore(rlab_host *host, const rlab_ckpt *ck, const vo
 {
     (void)host;
     const semid_cfg *c = cfg;
-    int64_t dim;
+    int64_t dim = 0; /* set by semid_ckpt_int on success */
     if (semid_ckpt_int(ck, "semid.dim", 1, 1 << 24, &dim, err))
         return NULL;
     rlab_param_spec spec = {.name = "codebooks", .ndim = 3, .shape = {c->levels, c->codes, dim}};
