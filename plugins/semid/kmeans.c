@@ -131,11 +131,12 @@ int semid_kmeans_run(const float *X, int64_t N, int D, int K, int iters, int bal
         assign[n] = -1;
     }
     const int64_t w = (N + K - 1) / K;
+    const size_t nrows = N > 0 ? (size_t)N : 0; /* N >= 0; says so to GCC's memset check */
     for (it = 0; it < iters;) {
         distances(X, xn, N, D, C, K, cn, dist);
         int64_t changed = 0;
         if (balanced) {
-            memset(taken, 0, (size_t)N);
+            memset(taken, 0, nrows);
             for (int k = 0; k < K; k++) {
                 int64_t m = 0;
                 for (int64_t n = 0; n < N; n++)
