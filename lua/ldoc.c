@@ -379,11 +379,14 @@ static void put_entry(dbuf *b, const ldoc *d)
     dputs(b, "\n");
 }
 
-/* "reclab.datasets" matches reclab.datasets.load...; "reclab" matches everything. */
-static int under(const char *name, const char *prefix)
+/* "reclab.datasets" matches reclab.datasets.load...; "reclab" matches everything. Returns
+ * the rest of name after the prefix and its '.' or ':' ("load"), or NULL when not under. */
+static const char *under(const char *name, const char *prefix)
 {
     size_t n = strlen(prefix);
-    return strncmp(name, prefix, n) == 0 && (name[n] == '.' || name[n] == ':');
+    if (strncmp(name, prefix, n) == 0 && (name[n] == '.' || name[n] == ':'))
+        return name + n + 1;
+    return NULL;
 }
 
 /* The command a Lua name stands for: reclab.core.sql, reclab.sql (a top-level alias) -> "sql";
@@ -413,7 +416,7 @@ static char *lua_help(const char *topic, void *ud)
         for (const ldoc *d = docs; d->name; d++) {
             int grouped = 0;
             for (int g = 0; groups[g]; g++)
-                grouped |= under(d->name, groups[g]);
+                grouped |= under(d->name, groups[g]) != NULL;
             if (!grouped && !strchr(d->name + 7, '.')) {
                 dputs(&b, " ");
                 dputs(&b, d->name + 7);
@@ -424,11 +427,13 @@ static char *lua_help(const char *topic, void *ud)
             char head[40];
             snprintf(head, sizeof head, "  %-12s", groups[g] + 7);
             dputs(&b, head);
-            for (const ldoc *d = docs; d->name; d++)
-                if (under(d->name, groups[g])) {
+            for (const ldoc *d = docs; d->name; d++) {
+                const char *rest = under(d->name, groups[g]);
+                if (rest) {
                     dputs(&b, " ");
-                    dputs(&b, d->name + strlen(groups[g]) + 1);
+                    dputs(&b, rest);
                 }
+            }
             dputs(&b, "\n");
         }
         return dtake(&b);
