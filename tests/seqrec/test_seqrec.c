@@ -208,9 +208,15 @@ static void t_ted_value(void)
  * catalogue, first w items. */
 static void attach_lists(rlab_dataset *ds, int w, uint64_t seed)
 {
+    CHECK(ds != NULL);
+    if (!ds)
+        return;
     const int N = ds->items.n;
     ds->lists.w = w;
     ds->lists.items = rlab_malloc(ds->inter.n * (size_t)w * sizeof(int32_t));
+    CHECK(ds->lists.items != NULL);
+    if (!ds->lists.items)
+        return;
     rlab_rng rng;
     rlab_rng_seed(&rng, seed);
     int32_t perm[64];
