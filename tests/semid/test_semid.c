@@ -425,7 +425,10 @@ static void t_host_nofeat(void)
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int k = snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(k > 0 && (size_t)k < sizeof path);
+    if (k <= 0 || (size_t)k >= sizeof path)
+        return; /* the path would be cut: never write to the wrong file */
     FILE *fp = fopen(path, "w");
     CHECK(fp != NULL);
     if (fp) {
