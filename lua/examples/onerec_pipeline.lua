@@ -32,8 +32,9 @@ recommendations (plugins/semid + plugins/genrank; OneRec, models.md section 1).
   share of all generated items, the most frequent item's share of the best sessions, and
   the share of generated items already in the user's history window (default 0: off).
 
-The test suite runs `... 1 demo 2025 1 1 40` (one epoch, one IPA iteration, 40 users; one
-epoch selects a smaller network).
+The test suite runs `... 1 demo 2025 1 1 40 1 0.2 20 ratings 0.5 0.5 0.1 1 8` (one epoch,
+one IPA iteration, 40 users, every later argument at its default for one epoch, and the beam
+spread of 8 users; one epoch selects a smaller network).
 ]==]
 
 local reclab = require "reclab"
@@ -46,7 +47,7 @@ local users = tonumber(arg and arg[6]) or 0
 local sas_epochs = tonumber(arg and arg[7]) or 200
 local frac = tonumber(arg and arg[8])
 local maxlen = tonumber(arg and arg[9])
-local signal = arg and arg[10] or "ratings"
+local signal = arg and arg[10] ~= "" and arg[10] or "ratings"
 local like_w = tonumber(arg and arg[11])
 local lambda = tonumber(arg and arg[12])
 local beta = tonumber(arg and arg[13])
@@ -160,6 +161,7 @@ if diag > 0 then
         per = per + nmine
       end
     end
+    assert(nu > 0 and nall > 0, "no generated sessions for the beam spread")
     local nd, top = 0, 0
     for _ in pairs(all) do nd = nd + 1 end
     for _, c in pairs(best) do if c > top then top = c end end
