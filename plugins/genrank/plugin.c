@@ -921,6 +921,55 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
 
+/* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
+#define GENRANK_DPO_ARGS                                                                           \
+    {.name = "beta",                                                                               \
+     .type = RLAB_ARG_FLOAT,                                                                       \
+     .def = "0.1",                                                                                 \
+     .min = 1e-4,                                                                                  \
+     .max = 1000,                                                                                  \
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                       \
+     .help = "DPO beta (default: the model's config)"},                                            \
+        {.name = "lambda",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.5",                                                                             \
+         .min = 0,                                                                                 \
+         .max = 1000,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "DPO weight (default: the model's config)"},                                      \
+        {.name = "frac",                                                                           \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.2",                                                                             \
+         .min = 1e-4,                                                                              \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "fraction of users giving pairs (default: the model's config)"},                  \
+        {.name = "ipa_beam",                                                                       \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "16",                                                                              \
+         .min = 2,                                                                                 \
+         .max = 1024,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "sessions per user (default: config)"},                                           \
+    {                                                                                              \
+        .name = "ipa_epochs", .type = RLAB_ARG_INT, .def = "2", .min = 1, .max = 1000,             \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = "passes over the pairs (default: config)"  \
+    }
+
+#define GENRANK_REWARD_ARGS                                                                        \
+    {.name = "like_w",                                                                             \
+     .type = RLAB_ARG_FLOAT,                                                                       \
+     .def = "0.5",                                                                                 \
+     .min = 0,                                                                                     \
+     .max = 1,                                                                                     \
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                       \
+     .help = "reward = like_w * like + (1 - like_w) * second tower (default: config)"},            \
+    {                                                                                              \
+        .name = "signal", .type = RLAB_ARG_CHOICE, .def = "ratings", .choices = signal_choices,    \
+        .help = "the reward model's second tower: ratings (rating / 5) or truth (the synthetic "   \
+                "world's true satisfaction); given, a new reward model replaces the model's"       \
+    }
+
 static const rlab_arg align_args[] = {
     {.name = "model",
      .type = RLAB_ARG_MODEL,
@@ -940,59 +989,13 @@ static const rlab_arg align_args[] = {
      .max = 1 << 30,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "users measured per iteration (evenly spaced; 0 = all)"},
-    {.name = "beta",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.1",
-     .min = 1e-4,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "DPO beta (default: the model's config)"},
-    {.name = "lambda",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.5",
-     .min = 0,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "DPO weight (default: the model's config)"},
-    {.name = "frac",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.2",
-     .min = 1e-4,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "fraction of users giving pairs (default: the model's config)"},
-    {.name = "ipa_beam",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 2,
-     .max = 1024,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "sessions per user (default: config)"},
-    {.name = "ipa_epochs",
-     .type = RLAB_ARG_INT,
-     .def = "2",
-     .min = 1,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "passes over the pairs (default: config)"},
+    GENRANK_DPO_ARGS,
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw and the reward model"},
-    {.name = "like_w",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.5",
-     .min = 0,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "reward = like_w * like + (1 - like_w) * second tower (default: config)"},
-    {.name = "signal",
-     .type = RLAB_ARG_CHOICE,
-     .def = "ratings",
-     .choices = signal_choices,
-     .help = "the reward model's second tower: ratings (rating / 5) or truth (the synthetic "
-             "world's true satisfaction); given, a new reward model replaces the model's"},
+    GENRANK_REWARD_ARGS,
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .def = "",
@@ -1012,54 +1015,8 @@ static const rlab_arg ipa_args[] = {
      .max = 1 << 30,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "users measured (evenly spaced; 0 = all)"},
-    {.name = "beta",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.1",
-     .min = 1e-4,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "DPO beta (default: the model's config)"},
-    {.name = "lambda",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.5",
-     .min = 0,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "DPO weight (default: the model's config)"},
-    {.name = "frac",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.2",
-     .min = 1e-4,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "fraction of users giving pairs (default: the model's config)"},
-    {.name = "ipa_beam",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 2,
-     .max = 1024,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "sessions per user (default: config)"},
-    {.name = "ipa_epochs",
-     .type = RLAB_ARG_INT,
-     .def = "2",
-     .min = 1,
-     .max = 1000,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "passes over the pairs (default: config)"},
-    {.name = "like_w",
-     .type = RLAB_ARG_FLOAT,
-     .def = "0.5",
-     .min = 0,
-     .max = 1,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "reward weight of the like tower (default: config)"},
-    {.name = "signal",
-     .type = RLAB_ARG_CHOICE,
-     .def = "ratings",
-     .choices = signal_choices,
-     .help = "the reward model's second tower: ratings or truth; given, a new reward model "
-             "replaces the model's"},
+    GENRANK_DPO_ARGS,
+    GENRANK_REWARD_ARGS,
     {.name = "seed",
      .type = RLAB_ARG_INT,
      .def = "2025",
