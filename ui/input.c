@@ -35,6 +35,38 @@ static char g_hist[1024];
 static char **g_cands; /* candidates of the current completion */
 static int g_ci;
 static const char g_prompt[] = "reclab> ";
+
+static const char *cur_prompt(const tui *t) { return t && t->talk[0] ? t->talk_prompt : g_prompt; }
+
+void tui_talk_set(tui *t, const char *prefix)
+{
+    int was = t->talk[0] != 0;
+    if (!prefix || !*prefix) {
+        t->talk[0] = '\0';
+        if (was)
+            tui_log_add(t, TUI_K_INFO, "back to commands");
+    } else {
+        snprintf(t->talk, sizeof t->talk, "%s", prefix);
+        /* the prompt names the command and what it continues: "crs.chat session=3 > " */
+        char head[sizeof t->talk];
+        snprintf(head, sizeof head, "%s", prefix);
+        size_t n = strlen(head);
+        if (n > 0 && head[n - 1] == '=') /* drop the trailing text= */
+            while (n > 0 && head[n - 1] != ' ' && head[n - 1] != '\t')
+                n--;
+        while (n > 0 && (head[n - 1] == ' ' || head[n - 1] == '\t'))
+            n--;
+        head[n] = '\0';
+        snprintf(t->talk_prompt, sizeof t->talk_prompt, "%.50s> ", head);
+        if (!was)
+            tui_log_addf(t, TUI_K_INFO,
+                         "talking: each line you type continues `%s`; /COMMAND runs a "
+                         "command, an empty line or Ctrl-C returns to reclab>",
+                         head);
+    }
+    rl_set_prompt(cur_prompt(t));
+    t->dirty |= TUI_D_CMD;
+}
 static char g_breaks[] = " \t";
 
 /* ---- the UI key table ---------------------------------------------------------------- */
@@ -250,6 +282,18 @@ static void on_line(char *line)
     const char *p = line;
     while (*p == ' ' || *p == '\t')
         p++;
+    if (t->talk[0]) { /* talk mode: readline's history keeps what was said */
+        if (*p) {
+            HIST_ENTRY *last =
+                history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+            if (!last || strcmp(last->line, line))
+                add_history(line);
+        }
+        tui_talk_line(t, p);
+        free(line);
+        t->dirty |= TUI_D_CMD;
+        return;
+    }
     if (*p) {
         HIST_ENTRY *last =
             history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
@@ -455,11 +499,14 @@ void tui_on_ctrl_c(tui *t)
         acted = 1;
     }
     if (!acted) { /* an idle line: clear it, whatever state readline was in */
+        int rl_end_before = rl_end;
         rl_callback_sigcleanup();
         rl_replace_line("", 0);
         rl_point = rl_end = 0;
         rl_mark = 0;
-        rl_set_prompt(g_prompt);
+        if (t->talk[0] && !rl_end_before) /* Ctrl-C on an empty line leaves talk mode */
+            tui_talk_set(t, NULL);
+        rl_set_prompt(cur_prompt(t));
         tui_comp_clear(t);
     }
     t->dirty |= TUI_D_CMD | TUI_D_STATUS;
@@ -565,7 +612,7 @@ void tui_input_draw(tui *t)
 {
     WINDOW *w = t->w_cmd;
     werase(w);
-    const char *prompt = rl_display_prompt ? rl_display_prompt : g_prompt;
+    const char *prompt = rl_display_prompt ? rl_display_prompt : cur_prompt(t);
     const char *line = rl_line_buffer ? rl_line_buffer : "";
     size_t pl = strlen(prompt), ll = strlen(line);
     char stack[512];

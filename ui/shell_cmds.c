@@ -106,6 +106,7 @@ static const shell_cmd *find_shell_cmd(const char *name);
 static void run_host_line(tui *t, const char *line);
 
 static void c_help(tui *t, int argc, char **argv, const char *rest);
+static void c_talk(tui *t, int argc, char **argv, const char *rest);
 
 static void c_quit(tui *t, int argc, char **argv, const char *rest)
 {
@@ -599,6 +600,14 @@ static const shell_cmd shell_cmds[] = {
              "dofile(\"FILE\")` runs one in the shell's own Lua state instead.",
      .example = "run lua/examples/compare_baselines.lua 4",
      .run = c_run},
+    {.name = "talk",
+     .usage = "talk COMMAND [ARGS...]",
+     .help = "Talk mode: every line you type next continues COMMAND (a trailing key= takes "
+             "the line as its quoted value), with the command as the prompt; /CMD runs a "
+             "command meanwhile, an empty line or Ctrl-C returns to reclab>. crs.chat enters "
+             "it by itself, so a chat is just typing.",
+     .example = "talk crs.chat session=3 text=",
+     .run = c_talk},
     {.name = "clear",
      .usage = "clear",
      .help = "Clear the log.",
@@ -1074,4 +1083,67 @@ char **tui_complete(tui *t, const char *line)
         }
     }
     return s.v;
+}
+
+/* ---- talk mode -------------------------------------------------------------------------- */
+
+void tui_talk_line(tui *t, const char *line)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (!*line) { /* an empty line: back to commands */
+        tui_talk_set(t, NULL);
+        return;
+    }
+    if (line[0] == '/') { /* /COMMAND: a command, talk mode stays */
+        tui_dispatch(t, line + 1);
+        return;
+    }
+    size_t cl = strcspn(t->talk, " \t"); /* the full form typed again: a command */
+    if (!strncmp(line, t->talk, cl) && (line[cl] == ' ' || line[cl] == '\t')) {
+        tui_dispatch(t, line);
+        return;
+    }
+    size_t pl = strlen(t->talk), ll = strlen(line);
+    char *cmd = rlab_malloc(pl + 2 * ll + 4);
+    if (!cmd)
+        return;
+    char *o = cmd + pl;
+    memcpy(cmd, t->talk, pl);
+    if (pl > 0 && t->talk[pl - 1] == '=') { /* a quoted value: the words stay text */
+        *o++ = '"';
+        for (const char *p = line; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                *o++ = '\\';
+            *o++ = *p;
+        }
+        *o++ = '"';
+    } else {
+        *o++ = ' ';
+        memcpy(o, line, ll);
+        o += ll;
+    }
+    *o = '\0';
+    if (t->db) { /* the store's history holds the command that ran */
+        rlab_err err = {0};
+        rlab_db_history_add(t->db, cmd, &err);
+    }
+    t->log.scroll = 0;
+    run_host_line(t, cmd);
+    rlab_free(cmd);
+}
+
+static void c_talk(tui *t, int argc, char **argv, const char *rest)
+{
+    (void)argv;
+    if (argc < 2) {
+        if (t->talk[0])
+            tui_log_addf(t, TUI_K_OUT, "talking to `%s` (an empty line returns)", t->talk);
+        else
+            tui_log_add(t, TUI_K_OUT,
+                        "not talking: `talk COMMAND...` (e.g. talk crs.chat session=3 text=); "
+                        "crs.chat starts it by itself");
+        return;
+    }
+    tui_talk_set(t, rest);
 }

@@ -245,6 +245,10 @@ struct tui {
     unsigned dirty;
     int quit;
     int too_small;
+    /* talk mode: each typed line continues this command prefix (a result's `continue`, e.g.
+     * "crs.chat session=3 text="), with its own prompt; empty: the command prompt */
+    char talk[192];
+    char talk_prompt[64];
 
     /* events */
     pthread_t ui_thread;
@@ -395,6 +399,10 @@ void tui_on_ctrl_c(tui *t);
 /* ---- shell_cmds.c ------------------------------------------------------------------- */
 /* Run one entered line (shell command, plugin command or =expr). */
 void tui_dispatch(tui *t, const char *line);
+/* Talk mode: prefix NULL or "" leaves it. A line typed in it becomes PREFIX"LINE" (quoted) when
+ * the prefix ends in '=', else PREFIX LINE; /CMD runs CMD; an empty line leaves. */
+void tui_talk_set(tui *t, const char *prefix);
+void tui_talk_line(tui *t, const char *line);
 /* Completion candidates for the last word of line (text before the cursor): a
  * NULL-terminated array of whole words (rlab_strv_free), NULL when none. */
 char **tui_complete(tui *t, const char *line);

@@ -630,6 +630,18 @@ static void table_command(tui *t, const char *cmd, const char *what, const rlab_
     }
 }
 
+/* a text the command printed already (as the end of one of its lines): not repeated */
+static int printed(const rlab_result *res, const char *s)
+{
+    size_t n = strlen(s);
+    for (int i = 0; n > 0 && i < res->nlines; i++) {
+        size_t l = strlen(res->lines[i]);
+        if (l >= n && !strcmp(res->lines[i] + l - n, s))
+            return 1;
+    }
+    return 0;
+}
+
 void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_result *res,
                      int lines_shown)
 {
@@ -637,8 +649,15 @@ void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_resul
         return;
     for (int i = 0; !lines_shown && i < res->nlines; i++)
         tui_log_add(t, TUI_K_OUT, res->lines[i]);
+    const char *cont = NULL; /* a command the next typed lines continue (crs.chat) */
     for (int i = 0; i < res->nscalars; i++) {
         const rlab_cell *c = &res->scalars[i].value;
+        if (!strcmp(res->scalars[i].name, "continue") && c->type == RLAB_CELL_TEXT) {
+            cont = c->s;
+            continue;
+        }
+        if (c->type == RLAB_CELL_TEXT && c->s && printed(res, c->s))
+            continue;
         char v[256];
         if (c->type == RLAB_CELL_INT)
             snprintf(v, sizeof v, "%lld", (long long)c->i);
@@ -651,6 +670,8 @@ void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_resul
     for (int i = 0; i < res->ntables; i++) /* the last one stays in the table view */
         tui_result_table(t, what, res->tables[i]);
     table_command(t, cmd, what, res);
+    if (cont && *cont && strcmp(cont, t->talk))
+        tui_talk_set(t, cont);
 }
 
 int tui_table_runs(tui *t, const char *line, rlab_err *err)

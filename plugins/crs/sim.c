@@ -518,6 +518,10 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
     }
     if (!rc) {
         rlab_ctx_result_int(ctx, "session", session);
+        /* the shell's talk mode: the next lines a person types continue this chat */
+        char cont[64];
+        snprintf(cont, sizeof cont, "crs.chat session=%lld text=", (long long)session);
+        rlab_ctx_result_str(ctx, "continue", cont);
         rlab_ctx_printf(ctx,
                         "chat %lld (continue: crs.chat session=%lld ...; replay: crs.replay "
                         "run=%lld)",

@@ -2,7 +2,7 @@
 # tui.crschat: the CRS chat in the shell (issue 19): a person types `crs.chat` turns and sees,
 # for each, the act the planner chose, the proposals it rejected and the preference state (in
 # the log, and in the plugin's chat view: `view chat`);
-# the chat continues (session=) and is replayed from the store (crs.replay), also after the
+# the chat continues by typing (the shell's talk mode, session= underneath) and is replayed from the store (crs.replay), also after the
 # shell is quit and reopened on the same workspace.
 . "$(dirname "$0")/lib.sh"
 tui_need_plugin crs
@@ -14,9 +14,19 @@ tui_wait '"act":"(ask|recommend|chit-chat)"' 5
 tui_wait '"rejected_proposals":\[\{"act":' 5
 tui_wait '"wanted":\["Comedy"\]' 5
 tui_wait 'chat 1 \(continue: crs.chat session=1' 5
-tui_line 'crs.chat session=1 not Horror please'
-tui_wait 'you: +not Horror please' 20
+# talk mode: the shell now takes each typed line as the next turn, the prompt says so
+tui_wait 'talking: each line you type continues `crs.chat session=1`' 5
+tui_wait '^crs.chat session=1>' 5
+tui_line 'not Horror please, and no "quotes" = trouble'
+tui_wait 'you: +not Horror please, and no "quotes" = trouble' 20
 tui_wait '"unwanted":\["Horror"\]' 5
+# /COMMAND runs a command without leaving; an empty line returns to the command prompt
+tui_line '/sql SELECT count(*) AS n_user_turns FROM dialogues WHERE role = '"'user'"' AND turn >= 0'
+tui_wait 'n_user_turns' 10
+tui_wait '^crs.chat session=1>' 5
+tui_keys Enter
+tui_wait 'back to commands' 5
+tui_wait '^reclab>' 5
 # the chat view: the turns, each system turn with its act, rejected proposals and state
 tui_line 'view chat'
 tui_wait 'CRS chat' 10
@@ -32,7 +42,7 @@ tmx kill-session -t t >/dev/null 2>&1
 tui_start 120 36
 tui_line 'crs.replay run=1'
 tui_wait 'user +I would like something Comedy' 20
-tui_wait 'user +not Horror please' 5
+tui_wait 'user +not Horror please, and no "quotes" = trouble' 5
 # the act follows the system's words: on the same row, or on the next when the line wraps
 tui_wait '(system .*|│ +)\[(ask|recommend|chit-chat)\]' 5
 tui_wait 'state: \{"wanted":\["Comedy"\],"unwanted":\["Horror"\]' 5
