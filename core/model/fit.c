@@ -164,6 +164,14 @@ rlab_eval_result *rlab_eval_model(const rlab_model *m, const rlab_view *v, int w
     rlab_eval_opts dflt = {0};
     if (!o)
         o = &dflt;
+    if (m->vt && m->vt->predict && m->n_items == 0) {
+        rlab_errf(err, RLAB_EINVAL,
+                  "model '%s' predicts labels of samples (a CTR / multi-task ranker trained on "
+                  "'%s'): evaluate it on such a dataset (eval model=%s data=%s); it does not "
+                  "rank the items of '%s'",
+                  m->name, m->dataset, m->name, m->dataset[0] ? m->dataset : "SAMPLES", v->dataset);
+        return NULL;
+    }
     if (m->n_items != v->n_items) {
         rlab_errf(err, RLAB_EINVAL, "model '%s' scores %d items, dataset '%s' has %d", m->name,
                   (int)m->n_items, v->dataset, (int)v->n_items);
