@@ -1552,6 +1552,35 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
         .name = "sim", .type = RLAB_ARG_INT, .def = "0", .min = 0,                                 \
         .flags = RLAB_ARGF_MIN | RLAB_ARGF_INT64, .help = "simulation id (0: the current one)"     \
     }
+/* The OpenAI-compatible backend's arguments, shared by simulator.new and simulator.fidelity */
+#define SIM_OPENAI_ARGS                                                                            \
+    {.name = "llm_url",                                                                            \
+     .type = RLAB_ARG_STRING,                                                                      \
+     .help = "openai: base URL (default $RECLAB_LLM_BASE_URL)"},                                   \
+        {.name = "llm_model",                                                                      \
+         .type = RLAB_ARG_STRING,                                                                  \
+         .help = "openai: model (default $RECLAB_LLM_MODEL)"},                                     \
+        {.name = "in_flight",                                                                      \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "16",                                                                              \
+         .min = 1,                                                                                 \
+         .max = 256,                                                                               \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "openai: requests in flight"},                                                    \
+        {.name = "llm_timeout",                                                                    \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "60",                                                                              \
+         .min = 0.1,                                                                               \
+         .flags = RLAB_ARGF_MIN,                                                                   \
+         .help = "openai: seconds per attempt"},                                                   \
+        {.name = "llm_retries",                                                                    \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "1",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 5,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "re-asks after an unparsable reply"},
+
 #define MAX_FALLBACK_ARG(def_, what)                                                               \
     {                                                                                              \
         .name = "max_fallback", .type = RLAB_ARG_FLOAT, .def = def_, .min = 0, .max = 1,           \
@@ -1683,35 +1712,10 @@ static const rlab_arg new_args[] = {
      .choices = backend_choices,
      .def = "offline",
      .help = "who decides: offline policies, or an OpenAI-compatible server"},
-    {.name = "llm_url",
-     .type = RLAB_ARG_STRING,
-     .help = "openai: base URL (default $RECLAB_LLM_BASE_URL)"},
-    {.name = "llm_model",
-     .type = RLAB_ARG_STRING,
-     .help = "openai: model (default $RECLAB_LLM_MODEL)"},
-    {.name = "in_flight",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 1,
-     .max = 256,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "openai: requests in flight"},
-    {.name = "llm_timeout",
-     .type = RLAB_ARG_FLOAT,
-     .def = "60",
-     .min = 0.1,
-     .flags = RLAB_ARGF_MIN,
-     .help = "openai: seconds per attempt"},
-    {.name = "llm_retries",
-     .type = RLAB_ARG_INT,
-     .def = "1",
-     .min = 0,
-     .max = 5,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "re-asks after an unparsable reply"},
-    MAX_FALLBACK_ARG("0.5", "openai: a round in which more than this share of the decisions fell "
-                            "back to the offline policy (server unreachable, errors, unparsable "
-                            "replies) fails the step; 1 = never"),
+    SIM_OPENAI_ARGS MAX_FALLBACK_ARG(
+        "0.5", "openai: a round in which more than this share of the decisions fell "
+               "back to the offline policy (server unreachable, errors, unparsable "
+               "replies) fails the step; 1 = never"),
     {0}};
 
 static const rlab_arg step_args[] = {{.name = "rounds",
@@ -1992,33 +1996,7 @@ static const rlab_arg fidelity_args[] = {
      .choices = backend_choices,
      .def = "offline",
      .help = "openai: also measure an OpenAI-compatible server (an extra row)"},
-    {.name = "llm_url",
-     .type = RLAB_ARG_STRING,
-     .help = "openai: base URL (default $RECLAB_LLM_BASE_URL)"},
-    {.name = "llm_model",
-     .type = RLAB_ARG_STRING,
-     .help = "openai: model (default $RECLAB_LLM_MODEL)"},
-    {.name = "in_flight",
-     .type = RLAB_ARG_INT,
-     .def = "16",
-     .min = 1,
-     .max = 256,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "openai: requests in flight"},
-    {.name = "llm_timeout",
-     .type = RLAB_ARG_FLOAT,
-     .def = "60",
-     .min = 0.1,
-     .flags = RLAB_ARGF_MIN,
-     .help = "openai: seconds per attempt"},
-    {.name = "llm_retries",
-     .type = RLAB_ARG_INT,
-     .def = "1",
-     .min = 0,
-     .max = 5,
-     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "re-asks after an unparsable reply"},
-    {0}};
+    SIM_OPENAI_ARGS{0}};
 
 static const rlab_cmd sim_cmds[] = {
     {.name = "new",
