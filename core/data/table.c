@@ -190,6 +190,24 @@ rlab_feat_col *rlab_feats_find(const rlab_feats *f, const char *name)
     return NULL;
 }
 
+rlab_feat_col *rlab_feats_add(rlab_feats *f, const char *name, rlab_feat_kind kind)
+{
+    if (f->ncols == f->cap) {
+        int nc = f->cap ? f->cap * 2 : 8;
+        rlab_feat_col *cols = rlab_realloc(f->cols, (size_t)nc * sizeof *cols);
+        if (!cols)
+            return NULL;
+        f->cols = cols;
+        f->cap = nc;
+    }
+    rlab_feat_col *c = &f->cols[f->ncols++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->kind = kind;
+    rlab_vocab_init(&c->vocab);
+    return c;
+}
+
 /* ---- dataset ----------------------------------------------------------------------- */
 rlab_dataset *rlab_dataset_new(const char *name, rlab_err *err)
 {

@@ -108,6 +108,9 @@ RLAB_API void rlab_feats_init(rlab_feats *f);
 RLAB_API void rlab_feats_clear(rlab_feats *f);
 /* The column named name, or NULL. */
 RLAB_API rlab_feat_col *rlab_feats_find(const rlab_feats *f, const char *name);
+/* A new empty column (no values allocated: the caller sizes tok / seq / num / text), or NULL
+ * out of memory. The pointer is valid until the next column is added. */
+RLAB_API rlab_feat_col *rlab_feats_add(rlab_feats *f, const char *name, rlab_feat_kind kind);
 
 /* ---- dataset -------------------------------------------------------------------------- */
 typedef struct rlab_dataset {

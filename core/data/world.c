@@ -211,25 +211,6 @@ static int32_t pick_weighted(rlab_rng *r, const double *w, int n)
     return n - 1;
 }
 
-/* ---- feature column helper --------------------------------------------------------- */
-static rlab_feat_col *add_col(rlab_feats *f, const char *name, rlab_feat_kind kind)
-{
-    if (f->ncols == f->cap) {
-        int nc = f->cap ? f->cap * 2 : 8;
-        rlab_feat_col *cols = rlab_realloc(f->cols, (size_t)nc * sizeof *cols);
-        if (!cols)
-            return NULL;
-        f->cols = cols;
-        f->cap = nc;
-    }
-    rlab_feat_col *c = &f->cols[f->ncols++];
-    memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->kind = kind;
-    rlab_vocab_init(&c->vocab);
-    return c;
-}
-
 /* ---- the world --------------------------------------------------------------------- */
 void rlab_world_free(rlab_world *w)
 {
@@ -327,9 +308,9 @@ static int gen_items(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
     gcount = rlab_calloc((size_t)G, sizeof *gcount);
     gstart = rlab_calloc((size_t)G + 1, sizeof *gstart);
     ds->item_feats.n_entities = I;
-    if (!(ctitle = add_col(&ds->item_feats, "title", RLAB_FEAT_TEXT)) ||
-        !(cgen = add_col(&ds->item_feats, "genres", RLAB_FEAT_TOKEN_SEQ)) ||
-        !(cyear = add_col(&ds->item_feats, "year", RLAB_FEAT_FLOAT)))
+    if (!(ctitle = rlab_feats_add(&ds->item_feats, "title", RLAB_FEAT_TEXT)) ||
+        !(cgen = rlab_feats_add(&ds->item_feats, "genres", RLAB_FEAT_TOKEN_SEQ)) ||
+        !(cyear = rlab_feats_add(&ds->item_feats, "year", RLAB_FEAT_FLOAT)))
         goto oom;
     /* cols may have moved while adding: re-find them */
     ctitle = rlab_feats_find(&ds->item_feats, "title");
@@ -487,10 +468,10 @@ static int gen_users(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
     w->taste = rlab_malloc((size_t)w->n_epochs * U * G * sizeof *w->taste);
     w->archetype = rlab_malloc((size_t)U * sizeof *w->archetype);
     ds->user_feats.n_entities = U;
-    if (!w->taste || !w->archetype || !add_col(&ds->user_feats, "age", RLAB_FEAT_FLOAT) ||
-        !add_col(&ds->user_feats, "gender", RLAB_FEAT_TOKEN) ||
-        !add_col(&ds->user_feats, "occupation", RLAB_FEAT_TOKEN) ||
-        !add_col(&ds->user_feats, "archetype", RLAB_FEAT_TOKEN))
+    if (!w->taste || !w->archetype || !rlab_feats_add(&ds->user_feats, "age", RLAB_FEAT_FLOAT) ||
+        !rlab_feats_add(&ds->user_feats, "gender", RLAB_FEAT_TOKEN) ||
+        !rlab_feats_add(&ds->user_feats, "occupation", RLAB_FEAT_TOKEN) ||
+        !rlab_feats_add(&ds->user_feats, "archetype", RLAB_FEAT_TOKEN))
         goto oom;
     rlab_feat_col *cage = rlab_feats_find(&ds->user_feats, "age");
     rlab_feat_col *cgender = rlab_feats_find(&ds->user_feats, "gender");

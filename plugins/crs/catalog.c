@@ -379,28 +379,10 @@ static int add_text(rlab_feat_col *col, int32_t i, const char *s)
     return col->text[i] ? RLAB_OK : RLAB_ENOMEM;
 }
 
-static rlab_feat_col *new_col(rlab_feats *f, const char *name, rlab_feat_kind kind)
-{
-    if (f->ncols == f->cap) {
-        int cap = f->cap ? f->cap * 2 : 8;
-        rlab_feat_col *p = rlab_realloc(f->cols, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        f->cols = p;
-        f->cap = cap;
-    }
-    rlab_feat_col *c = &f->cols[f->ncols++];
-    memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->kind = kind;
-    rlab_vocab_init(&c->vocab);
-    return c;
-}
-
 /* A TOKEN_SEQ column from per-entity lists (values as text, '|'-separated). */
 static int seq_col(rlab_feats *f, const char *name, int32_t n, char **vals)
 {
-    rlab_feat_col *c = new_col(f, name, RLAB_FEAT_TOKEN_SEQ);
+    rlab_feat_col *c = rlab_feats_add(f, name, RLAB_FEAT_TOKEN_SEQ);
     if (!c || !(c->off = rlab_calloc((size_t)n + 1, sizeof *c->off)))
         return RLAB_ENOMEM;
     int64_t cap = 16, m = 0;
@@ -624,7 +606,7 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
     /* feature tables */
     if (!rc) {
         ds->item_feats.n_entities = NI;
-        rlab_feat_col *tc = new_col(&ds->item_feats, "title", RLAB_FEAT_TEXT);
+        rlab_feat_col *tc = rlab_feats_add(&ds->item_feats, "title", RLAB_FEAT_TEXT);
         if (!tc || !(tc->text = rlab_calloc((size_t)NI, sizeof *tc->text)))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         for (int32_t j = 0; j < NI && !rc; j++)
@@ -633,7 +615,8 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
         if (!rc && (seq_col(&ds->item_feats, "genres", NI, genres) ||
                     seq_col(&ds->item_feats, "decade", NI, years)))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
-        rlab_feat_col *mc = rc ? NULL : new_col(&ds->item_feats, "ml_linked", RLAB_FEAT_FLOAT);
+        rlab_feat_col *mc =
+            rc ? NULL : rlab_feats_add(&ds->item_feats, "ml_linked", RLAB_FEAT_FLOAT);
         if (!rc && (!mc || !(mc->num = rlab_malloc((size_t)NI * sizeof *mc->num))))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         for (int32_t j = 0; j < NI && !rc; j++)
@@ -641,15 +624,15 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
     }
     if (!rc) {
         ds->user_feats.n_entities = (int32_t)NU;
-        rlab_feat_col *cc = new_col(&ds->user_feats, "context", RLAB_FEAT_TEXT);
+        rlab_feat_col *cc = rlab_feats_add(&ds->user_feats, "context", RLAB_FEAT_TEXT);
         if (cc)
             cc->text = rlab_calloc((size_t)NU, sizeof *cc->text);
         rlab_feat_col *rr =
-            cc && cc->text ? new_col(&ds->user_feats, "response", RLAB_FEAT_TEXT) : NULL;
+            cc && cc->text ? rlab_feats_add(&ds->user_feats, "response", RLAB_FEAT_TEXT) : NULL;
         if (rr)
             rr->text = rlab_calloc((size_t)NU, sizeof *rr->text);
         rlab_feat_col *tt =
-            rr && rr->text ? new_col(&ds->user_feats, "template", RLAB_FEAT_TEXT) : NULL;
+            rr && rr->text ? rlab_feats_add(&ds->user_feats, "template", RLAB_FEAT_TEXT) : NULL;
         if (tt)
             tt->text = rlab_calloc((size_t)NU, sizeof *tt->text);
         cc = &ds->user_feats.cols[0]; /* new_col may have moved the array */
@@ -664,7 +647,8 @@ int crs_prepare(const char *name, const crs_prepare_opts *o, rlab_dataset **out,
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         /* the conversation of each instance (corpus << 20 | index; -1 for templates): a
          * model holds out whole conversations for its epoch selection */
-        rlab_feat_col *vc = rc ? NULL : new_col(&ds->user_feats, "conversation", RLAB_FEAT_FLOAT);
+        rlab_feat_col *vc =
+            rc ? NULL : rlab_feats_add(&ds->user_feats, "conversation", RLAB_FEAT_FLOAT);
         if (!rc && (!vc || !(vc->num = rlab_malloc((size_t)NU * sizeof *vc->num))))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         for (int64_t u = 0; u < NU && !rc; u++)

@@ -1481,7 +1481,30 @@ static void t_content_ml(void)
     rlab_dataset_free(ds);
 }
 
+/* rlab_feats_add: columns past the first capacity (8) keep their names, kinds and order */
+static void t_feats_add(void)
+{
+    rlab_feats f;
+    rlab_feats_init(&f);
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+    for (int k = 0; k < 10; k++) {
+        rlab_feat_col *c =
+            rlab_feats_add(&f, names[k], k % 2 ? RLAB_FEAT_TEXT : RLAB_FEAT_TOKEN_SEQ);
+        CHECK(c != NULL);
+        CHECK(c->tok == NULL && c->seq == NULL && c->num == NULL && c->text == NULL);
+    }
+    CHECK(f.ncols == 10 && f.cap >= 10);
+    for (int k = 0; k < 10; k++) {
+        const rlab_feat_col *c = rlab_feats_find(&f, names[k]);
+        CHECK(c == &f.cols[k]);
+        CHECK(c->kind == (k % 2 ? RLAB_FEAT_TEXT : RLAB_FEAT_TOKEN_SEQ));
+    }
+    CHECK(rlab_feats_find(&f, "k") == NULL);
+    rlab_feats_clear(&f);
+}
+
 static const rlab_test tests[] = {
+    {"data.feats.add.1", t_feats_add},
     {"data.tok.split.1", t_split},
     {"data.tok.numbers.1", t_numbers},
     {"data.tok.text.1", t_text},
