@@ -795,7 +795,14 @@ static int64_t resolve_user(rlab_ctx *ctx, const rlab_model *m, const rlab_datas
         int32_t u = rlab_vocab_find(&ds->users, s, strlen(s));
         if (u >= 0 && u < nu)
             return u;
-        rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "user '%s' is not in dataset '%s'", s, ds->name);
+        char eg[160] = ""; /* how its users are named */
+        for (int32_t k = 0, o = 0; k < ds->users.n && k < 3 && o < (int)sizeof eg; k++)
+            o += snprintf(eg + o, sizeof eg - (size_t)o, "%s'%.40s'", k ? ", " : "",
+                          rlab_vocab_name(&ds->users, k));
+        rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                        "user '%s' is not in dataset '%s' (its %d users are named like %s%s; "
+                        "#N is index N)",
+                        s, ds->name, (int)ds->users.n, eg, ds->users.n > 3 ? ", ..." : "");
         return -1;
     }
     long long v = strtoll(s, &end, 10);

@@ -8,6 +8,7 @@
 #                with an empty store: the same export
 #   lifecycle.3  the run record holds every value resolved (seed, defaults of the kind)
 #   lifecycle.4  `help train KIND` lists the kind's own fields with its own defaults
+#   lifecycle.5  an unknown user is refused with the dataset's way of naming users
 set -u
 RECLAB=$1
 T=$(mktemp -d)
@@ -76,6 +77,15 @@ run --no-demo -c 'help train mqsa' >h2.out
 grep -q 'blocks=<int>.*default 1' h2.out || fail lifecycle.4 "mqsa's blocks default: $(grep blocks h2.out)"
 grep -q 'seed=<int>.*default 2023' h2.out || fail lifecycle.4 "mqsa's seed default"
 [ $fails -eq $n ] && ok lifecycle.4
+
+# lifecycle.5 -------------------------------------------------------------------------------
+# an unknown user: the message shows how the dataset names its users; #N picks by index
+n=$fails
+run --db w.db -c 'recommend model=bprmf user=17 k=3' >u.out
+grep -q "user '17' is not in dataset 'demo' (its 1000 users are named like 'u0', 'u1', 'u2', ...; #N is index N)" u.out ||
+    fail lifecycle.5 "unknown user message: $(tail -1 u.out)"
+run --db w.db -c 'recommend model=bprmf user=#17 k=3' >u2.out || fail lifecycle.5 "user=#17: $(tail -1 u2.out)"
+[ $fails -eq $n ] && ok lifecycle.5
 
 if [ $fails -gt 0 ]; then
     echo "$fails check(s) failed"
