@@ -663,7 +663,13 @@ void tui_show_result(tui *t, const char *what, const char *cmd, const rlab_resul
             snprintf(v, sizeof v, "%lld", (long long)c->i);
         else if (c->type == RLAB_CELL_FLOAT)
             snprintf(v, sizeof v, "%.6g", c->f);
-        else
+        else if (c->s && strlen(c->s) > 160) { /* a long text (JSON detail): its start */
+            int n = 120;
+            while (n > 0 && ((unsigned char)c->s[n] & 0xC0) == 0x80) /* a whole character */
+                n--;
+            snprintf(v, sizeof v, "%.*s… (%zu characters; Lua has it whole)", n, c->s,
+                     strlen(c->s));
+        } else
             snprintf(v, sizeof v, "%s", c->s ? c->s : "");
         tui_log_addf(t, TUI_K_OUT, "%s%s = %s", lines_shown ? "  " : "", res->scalars[i].name, v);
     }

@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "store/store.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,69 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
 
 /* ---- crs.chat ---------------------------------------------------------------------------- */
 
+/* A system turn's detail for a person (the JSON stays the `detail` result and in the store):
+ *   [recommend] scores ask 0.72 · recommend 1.10 · chit-chat 0.31
+ *   rejected: ask "Would you like ...?" · chit-chat "..."
+ *   state: wanted Comedy; unwanted Horror; rejected 1 item; 63 candidates */
+static void print_detail(rlab_ctx *ctx, const char *extra)
+{
+    json_object *j = json_tokener_parse(extra), *v, *x;
+    if (!j) {
+        rlab_ctx_printf(ctx, "  detail %s", extra);
+        return;
+    }
+    char line[1024];
+    int o = snprintf(line, sizeof line, "  [%s]",
+                     json_object_object_get_ex(j, "act", &v) ? json_object_get_string(v) : "?");
+    if (json_object_object_get_ex(j, "scores", &v)) {
+        const char *sep = " scores ";
+        json_object_object_foreach(v, k, sv)
+        {
+            if (o < (int)sizeof line)
+                o += snprintf(line + o, sizeof line - (size_t)o, "%s%s %.2f", sep, k,
+                              json_object_get_double(sv));
+            sep = " · ";
+        }
+    }
+    if (json_object_object_get_ex(j, "asked", &v) && o < (int)sizeof line)
+        o += snprintf(line + o, sizeof line - (size_t)o, "  asked %s", json_object_get_string(v));
+    if (json_object_object_get_ex(j, "item", &v) && o < (int)sizeof line)
+        snprintf(line + o, sizeof line - (size_t)o, "  item %s", json_object_get_string(v));
+    rlab_ctx_printf(ctx, "%s", line);
+    if (json_object_object_get_ex(j, "rejected_proposals", &v) && json_object_array_length(v)) {
+        o = snprintf(line, sizeof line, "  rejected:");
+        for (size_t i = 0; i < json_object_array_length(v) && o < (int)sizeof line; i++) {
+            json_object *p = json_object_array_get_idx(v, i), *a, *t;
+            o +=
+                snprintf(line + o, sizeof line - (size_t)o, "%s %s \"%s\"", i ? " ·" : "",
+                         json_object_object_get_ex(p, "act", &a) ? json_object_get_string(a) : "",
+                         json_object_object_get_ex(p, "text", &t) ? json_object_get_string(t) : "");
+        }
+        rlab_ctx_printf(ctx, "%s", line);
+    }
+    if (json_object_object_get_ex(j, "state", &v)) {
+        o = snprintf(line, sizeof line, "  state:");
+        static const char *const lists[] = {"wanted", "unwanted"};
+        for (int l = 0; l < 2; l++) {
+            o += snprintf(line + o, sizeof line - (size_t)o, "%s %s", l ? ";" : "", lists[l]);
+            size_t n = json_object_object_get_ex(v, lists[l], &x) ? json_object_array_length(x) : 0;
+            for (size_t i = 0; i < n && o < (int)sizeof line; i++)
+                o += snprintf(line + o, sizeof line - (size_t)o, "%s%s", i ? ", " : " ",
+                              json_object_get_string(json_object_array_get_idx(x, i)));
+            if (!n && o < (int)sizeof line)
+                o += snprintf(line + o, sizeof line - (size_t)o, " -");
+        }
+        size_t nr = json_object_object_get_ex(v, "rejected", &x) ? json_object_array_length(x) : 0;
+        if (o < (int)sizeof line)
+            o += snprintf(line + o, sizeof line - (size_t)o, "; rejected %zu item%s", nr,
+                          nr == 1 ? "" : "s");
+        if (json_object_object_get_ex(v, "candidates", &x) && o < (int)sizeof line)
+            snprintf(line + o, sizeof line - (size_t)o, "; %d candidates", json_object_get_int(x));
+        rlab_ctx_printf(ctx, "%s", line);
+    }
+    json_object_put(j);
+}
+
 /* The chat's header row (turn -1 of conversation 0): {"chat":{data, model, rec}} */
 static int chat_header(rlab_ctx *ctx, rlab_db *db, int64_t session, char *data, char *policy,
                        char *rec)
@@ -511,7 +575,7 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
         rc = rlab_db_dialogue(db, session, 0, i, t->role, t->text, t->extra, rlab_ctx_err(ctx));
         rlab_ctx_printf(ctx, "%-6s %s", strcmp(t->role, "user") == 0 ? "you:" : "crs:", t->text);
         if (strcmp(t->role, "system") == 0 && t->extra) {
-            rlab_ctx_printf(ctx, "  detail %s", t->extra);
+            print_detail(ctx, t->extra);
             rlab_ctx_result_str(ctx, "response", t->text);
             rlab_ctx_result_str(ctx, "detail", t->extra);
         }

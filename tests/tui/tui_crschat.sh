@@ -10,16 +10,18 @@ tui_start 120 36
 tui_line 'crs.chat data=demo model=macrs I would like something Comedy'
 tui_wait 'you: +I would like something Comedy' 20
 tui_wait 'crs: ' 5
-tui_wait '"act":"(ask|recommend|chit-chat)"' 5
-tui_wait '"rejected_proposals":\[\{"act":' 5
-tui_wait '"wanted":\["Comedy"\]' 5
+tui_wait '  \[(ask|recommend|chit-chat)\] scores ask -?[0-9.]+ · recommend -?[0-9.]+ · chit-chat -?[0-9.]+' 5
+tui_wait '  rejected: (ask|recommend|chit-chat) "' 5
+tui_wait '  state: wanted Comedy; unwanted -; rejected 0 items; [0-9]+ candidates' 5
+tui_wait 'detail = \{"policy":"macrs"' 5
+tui_wait '… \([0-9]+ characters; Lua has it whole\)' 5
 tui_wait 'chat 1 \(continue: crs.chat session=1' 5
 # talk mode: the shell now takes each typed line as the next turn, the prompt says so
 tui_wait 'talking: each line you type continues `crs.chat session=1`' 5
 tui_wait '^crs.chat session=1>' 5
 tui_line 'not Horror please, and no "quotes" = trouble'
 tui_wait 'you: +not Horror please, and no "quotes" = trouble' 20
-tui_wait '"unwanted":\["Horror"\]' 5
+tui_wait '  state: wanted Comedy; unwanted Horror;' 5
 # /COMMAND runs a command without leaving; an empty line returns to the command prompt
 tui_line '/sql SELECT count(*) AS n_user_turns FROM dialogues WHERE role = '"'user'"' AND turn >= 0'
 tui_wait 'n_user_turns' 10
