@@ -8,9 +8,16 @@
  *   competing non-target items; 6. for each distinct target score s, count competitors with
  *   score > s and >= s (one vectorised pass per distinct score, or one pass with a binary
  *   search when there are many), which gives the tie groups of rank.h; 7. metrics per k.
+ * One target under full ranking (leave-one-out, the common case) takes a fast path after
+ * step 3: rlab_eval_topk_count gives the top-k list and the target's counts in ONE
+ * vectorised pass over the row (the target, still in place, is subtracted from its own
+ * ">=" count), the same numbers as steps 4-6.
+ * Factorised scoring (spec.dim > 0): the evaluator computes the rows itself, a block of
+ * users at a time by sgemm into a per-thread tile that is ranked while it is in cache.
  */
 #include "eval/eval.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -27,6 +34,7 @@ typedef struct scratch {
     int32_t *neg;       /* [n_neg] */
     float *nsc;         /* [n_neg] */
     uint8_t *mark;      /* [n_items] (sampled protocol) */
+    float *tile;        /* [ublock][n_items] (factorised scoring) */
     int fail_b;         /* first failing batch row, or -1 */
     rlab_err err;
 } scratch;
@@ -127,6 +135,23 @@ typedef struct ctx {
     rlab_eval_result *r;
 } ctx;
 
+/* 7. metrics of user idx at every k from its tie groups sc->g[0..G). */
+static void write_metrics(const ctx *c, int64_t idx, const scratch *sc, int G, int nt)
+{
+    for (int ki = 0; ki < c->n_ks; ki++) {
+        rlab_eval_atk m;
+        rlab_eval_group_metrics(sc->g, G, nt, c->ks[ki], c->sp->tie, &m);
+        const double v[6] = {m.hr, m.recall, m.precision, m.ndcg, m.mrr, m.map};
+        int slot = 0;
+        for (int t = 0; t < 6; t++) {
+            if (!(c->metrics & (1u << t)))
+                continue;
+            c->r->values[(int64_t)(slot * c->n_ks + ki) * c->r->n_users + idx] = v[t];
+            slot++;
+        }
+    }
+}
+
 /* Evaluate user users[idx] whose scores are row[0..n_items). */
 static int eval_user(const ctx *c, int64_t idx, float *row, scratch *sc)
 {
@@ -157,10 +182,27 @@ static int eval_user(const ctx *c, int64_t idx, float *row, scratch *sc)
         for (int j = 0; j < nt; j++)
             row[sc->tg[j]] = sc->ts[j];
     }
+    /* Fast path, one target under full ranking (leave-one-out): the top-k list and the
+     * target's counts in a single pass over the row. The target is still in place, so it
+     * counts in its own ge (never in gt): subtract it. Same groups as make_groups. */
+    if (nt == 1 && sp->n_neg <= 0) {
+        int64_t gt, ge;
+        int32_t *out = sp->keep_topk > 0 ? c->r->topk + idx * sp->keep_topk : NULL;
+        int m = rlab_eval_topk_count(row, N, sp->keep_topk, sc->ts[0], out, NULL, &gt, &ge);
+        if (m < 0)
+            return rlab_errf(&sc->err, RLAB_ENOMEM, "eval: out of memory");
+        for (int j = m; j < sp->keep_topk; j++)
+            out[j] = -1;
+        sc->g[0] = (rlab_eval_group){.pos = gt, .a = 1, .n = 1 + (ge - 1) - gt};
+        write_metrics(c, idx, sc, 1, 1);
+        return RLAB_OK;
+    }
     /* 4. top-k list */
     if (sp->keep_topk > 0) {
         int32_t *out = c->r->topk + idx * sp->keep_topk;
         int m = rlab_eval_topk(row, N, sp->keep_topk, out, NULL);
+        if (m < 0)
+            return rlab_errf(&sc->err, RLAB_ENOMEM, "eval: out of memory");
         for (int j = m; j < sp->keep_topk; j++)
             out[j] = -1;
     }
@@ -181,27 +223,71 @@ static int eval_user(const ctx *c, int64_t idx, float *row, scratch *sc)
         nx = got;
     }
     int G = make_groups(x, nx, sc, nt);
-    /* 7. metrics */
-    for (int ki = 0; ki < c->n_ks; ki++) {
-        rlab_eval_atk m;
-        rlab_eval_group_metrics(sc->g, G, nt, c->ks[ki], sp->tie, &m);
-        const double v[6] = {m.hr, m.recall, m.precision, m.ndcg, m.mrr, m.map};
-        int slot = 0;
-        for (int t = 0; t < 6; t++) {
-            if (!(c->metrics & (1u << t)))
-                continue;
-            c->r->values[(int64_t)(slot * c->n_ks + ki) * c->r->n_users + idx] = v[t];
-            slot++;
+    write_metrics(c, idx, sc, G, nt);
+    return RLAB_OK;
+}
+
+/* Users per factorised block: a tile of about 1 MiB (half the L2 of a core of the machine
+ * this was tuned on), so a block's rows are still in cache when they are ranked; at least 4
+ * rows for an efficient sgemm, at most 64. Depends on n_items only, never on threads. */
+static int user_block(int32_t n_items)
+{
+    int64_t ub = ((int64_t)1 << 18) / (n_items > 0 ? n_items : 1);
+    return ub < 4 ? 4 : ub > 64 ? 64 : (int)ub;
+}
+
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+/*
+ * Factorised scoring of the batch users b0..b0+nb whose vectors are U[nb][dim]: blocks of
+ * ub users, each scored on one thread into that thread's tile by one sgemm
+ *   tile[rows][n_items] = U[rows][dim] x V[n_items][dim]^T (+ bias)
+ * and ranked row by row at once. OpenBLAS runs single-threaded meanwhile: the blocks are
+ * the parallelism, and a threaded sgemm may round differently with the thread count.
+ */
+static void eval_factorised(const ctx *c, int64_t b0, int nb, const float *U, int ub, scratch *sc,
+                            int n_threads)
+{
+    const rlab_eval_spec *sp = c->sp;
+    const int32_t N = sp->n_items;
+    const int D = sp->dim;
+    const int nblk = (nb + ub - 1) / ub;
+    const int bt = openblas_get_num_threads();
+    if (bt > 1)
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    for (int blk = 0; blk < nblk; blk++) {
+        scratch *s = &sc[omp_get_thread_num()];
+        if (s->fail_b >= 0)
+            continue;
+        const int r0 = blk * ub, rows = nb - r0 < ub ? nb - r0 : ub;
+        float *T = s->tile;
+        if (sp->item_bias)
+            for (int r = 0; r < rows; r++)
+                memcpy(T + (int64_t)r * N, sp->item_bias, (size_t)N * sizeof *T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, D, 1.0f, U + (int64_t)r0 * D,
+                    D, sp->item_vecs, D, sp->item_bias ? 1.0f : 0.0f, T, N);
+        for (int r = 0; r < rows; r++) {
+            if (eval_user(c, b0 + r0 + r, T + (int64_t)r * N, s)) {
+                s->fail_b = r0 + r;
+                break;
+            }
         }
     }
-    return RLAB_OK;
+    if (bt > 1)
+        openblas_set_num_threads(bt);
 }
 
 static int validate(const rlab_eval_spec *sp, rlab_err *err)
 {
     if (sp->n_users < 1 || sp->n_items < 1)
         return rlab_errf(err, RLAB_EINVAL, "eval: n_users and n_items must be > 0");
-    if (!sp->tgt_off || !sp->tgt_items || !sp->score)
+    if (sp->dim < 0 || (sp->dim > 0 && (!sp->user_vecs || !sp->item_vecs)))
+        return rlab_errf(err, RLAB_EINVAL,
+                         "eval: factorised scoring needs dim > 0, user_vecs "
+                         "and item_vecs");
+    if (!sp->tgt_off || !sp->tgt_items || (!sp->score && sp->dim == 0))
         return rlab_errf(err, RLAB_EINVAL, "eval: targets and a scorer are required");
     if (sp->hist_off && !sp->hist_items)
         return rlab_errf(err, RLAB_EINVAL, "eval: hist_off given without hist_items");
@@ -252,6 +338,7 @@ static void free_scratch(scratch *s, int n)
         rlab_free(s[i].neg);
         rlab_free(s[i].nsc);
         rlab_free(s[i].mark);
+        rlab_free_aligned(s[i].tile);
     }
     rlab_free(s);
 }
@@ -355,8 +442,19 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
         }
     }
     int64_t nb_max = r->n_users < batch ? r->n_users : batch;
-    scores =
-        rlab_malloc_aligned((size_t)(nb_max ? nb_max : 1) * (size_t)sp->n_items * sizeof *scores);
+    const int ub = user_block(sp->n_items);
+    if (sp->dim > 0) {
+        /* the batch holds user vectors; each thread scores into its own tile */
+        scores =
+            rlab_malloc_aligned((size_t)(nb_max ? nb_max : 1) * (size_t)sp->dim * sizeof *scores);
+        for (int i = 0; scores && i < n_threads; i++)
+            if (!(sc[i].tile =
+                      rlab_malloc_aligned((size_t)ub * (size_t)sp->n_items * sizeof *sc[i].tile)))
+                goto oom;
+    } else {
+        scores = rlab_malloc_aligned((size_t)(nb_max ? nb_max : 1) * (size_t)sp->n_items *
+                                     sizeof *scores);
+    }
     if (!scores)
         goto oom;
 
@@ -368,7 +466,8 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
         }
         int nb = (int)(r->n_users - b0 < batch ? r->n_users - b0 : batch);
         rlab_err serr = {0};
-        int rc = sp->score(sp->score_ud, r->users + b0, nb, scores, &serr);
+        int rc = sp->dim > 0 ? sp->user_vecs(sp->vec_ud, r->users + b0, nb, scores, &serr)
+                             : sp->score(sp->score_ud, r->users + b0, nb, scores, &serr);
         if (rc) {
             if (serr.code && err)
                 *err = serr;
@@ -380,13 +479,17 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
         }
         for (int i = 0; i < n_threads; i++)
             sc[i].fail_b = -1;
+        if (sp->dim > 0) {
+            eval_factorised(&c, b0, nb, scores, ub, sc, n_threads);
+        } else {
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads)
-        for (int b = 0; b < nb; b++) {
-            scratch *s = &sc[omp_get_thread_num()];
-            if (s->fail_b >= 0)
-                continue;
-            if (eval_user(&c, b0 + b, scores + (int64_t)b * sp->n_items, s))
-                s->fail_b = b;
+            for (int b = 0; b < nb; b++) {
+                scratch *s = &sc[omp_get_thread_num()];
+                if (s->fail_b >= 0)
+                    continue;
+                if (eval_user(&c, b0 + b, scores + (int64_t)b * sp->n_items, s))
+                    s->fail_b = b;
+            }
         }
         /* Report the failure of the lowest batch row (deterministic across threads). */
         int worst = -1;

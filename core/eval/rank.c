@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const char *rlab_eval_tie_name(int tie)
 {
@@ -174,89 +177,238 @@ void rlab_eval_group_metrics(const rlab_eval_group *g, int ng, int64_t n_rel, in
     out->map = ap / (double)(n_rel < k ? n_rel : k);
 }
 
-/* Heap of item indices ordered so the root is the WORST kept item: lower score, or equal
- * score and higher index. */
-static int worse(const float *s, int32_t a, int32_t b)
+/*
+ * Top-k and target counts in one pass.
+ *
+ * Order: an item is better than another when its score is higher, or the scores are equal
+ * and its index lower; NaN items never enter. Both go into one 64-bit key (the score's bits
+ * mapped to an order-preserving integer, then the complemented index), so the selection
+ * compares integers without data-dependent double tests. Candidates are (score, item) pairs in a
+ * buffer of CAND_MUL * k: an item is appended when it beats the threshold, the worst kept
+ * of the last selection; when the buffer is full a quickselect keeps the k best and raises
+ * the threshold. Items arrive in index order, so an item scoring exactly the threshold
+ * loses to the kept item holding it (lower index) and is rightly refused: the result is the
+ * exact top-k under the order above. Appending costs a store, so the k ln(n/k) expected
+ * entries of a random row cost far less than heap insertions (each a sift with mispredicted
+ * branches, which dominated the previous heap version).
+ */
+typedef uint64_t kv; /* (score, item) as one key: a larger key is a better item */
+
+/* Order-preserving map of a non-NaN float to uint32 (-0 taken as +0, as "==" does):
+ * flip every bit of negatives, the sign bit of the rest. */
+static inline kv kv_make(float v, int32_t i)
 {
-    return s[a] < s[b] || (!(s[a] > s[b]) && a > b);
+    uint32_t u;
+    v += 0.0f; /* -0 -> +0 */
+    memcpy(&u, &v, sizeof u);
+    u ^= (u >> 31) ? 0xFFFFFFFFu : 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t)(0xFFFFFFFFu - (uint32_t)i);
 }
 
-static void sift_down(const float *s, int32_t *h, int n, int i)
+static inline int32_t kv_item(kv a) { return (int32_t)(0xFFFFFFFFu - (uint32_t)a); }
+
+static inline float kv_score(kv a)
 {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && worse(s, h[l], h[w]))
-            w = l;
-        if (r < n && worse(s, h[r], h[w]))
-            w = r;
-        if (w == i)
-            return;
-        int32_t t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
+    uint32_t u = (uint32_t)(a >> 32);
+    u ^= (u >> 31) ? 0x80000000u : 0xFFFFFFFFu;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Reorder a[0..n) so a[0..k) are the k largest keys (in no order), 0 < k < n: Wirth's
+ * selection of the element of rank k-1 (keys are distinct: items are). */
+static void kv_select(kv *a, int n, int k)
+{
+    int l = 0, r = n - 1, K = k - 1;
+    while (l < r) {
+        kv x = a[K];
+        int i = l, j = r;
+        do {
+            while (a[i] > x)
+                i++;
+            while (x > a[j])
+                j--;
+            if (i <= j) {
+                kv t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < K)
+            l = i;
+        if (K < i)
+            r = j;
     }
+}
+
+/* Widest k kept on the stack; the candidate buffer holds CAND_MUL * k pairs. */
+enum { TOPK_STACK = 256, CAND_MUL = 4, CAND_MIN = 64 };
+
+/* Items per block of the vectorised scan: large enough that the compares and their
+ * reductions run at full SIMD width, small enough that a block holding a survivor costs
+ * little to walk. */
+enum { SCAN_BLOCK = 128 };
+
+/* Bit j set iff p[j] > r, for j < 16 (NaN never). SSE2 is part of x86-64. */
+static inline unsigned gt_mask16(const float *p, float r)
+{
+#if defined(__x86_64__) || defined(__SSE2__)
+    __m128 v = _mm_set1_ps(r);
+    return (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p), v)) |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 4), v)) << 4 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 8), v)) << 8 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 12), v)) << 12;
+#else
+    unsigned m = 0;
+    for (int j = 0; j < 16; j++)
+        m |= (unsigned)(p[j] > r) << j;
+    return m;
+#endif
+}
+
+/* gt_mask16 for the last n < 16 items of a row. */
+static inline unsigned gt_mask_tail(const float *p, int32_t n, float r)
+{
+    unsigned m = 0;
+    for (int32_t j = 0; j < n; j++)
+        m |= (unsigned)(p[j] > r) << j;
+    return m;
+}
+
+/* x86-64: compile the scan for AVX-512 and AVX2 too and pick at load time (the build
+ * targets baseline x86-64, i.e. SSE2, so without this the compares run 4 lanes wide).
+ * Only integer counts and float compares happen here: every variant gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES)
+#define RLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RLAB_SIMD_CLONES
+#endif
+
+/* The candidate buffer: c[0..n) of capacity cap; once `warm` (after the first selection)
+ * thr is the score of the worst kept item and only items scoring above it can enter. */
+typedef struct cands {
+    kv *c;
+    int n, cap, k, warm;
+    float thr;
+} cands;
+
+static void cands_shrink(cands *b)
+{
+    kv_select(b->c, b->n, b->k);
+    b->n = b->k;
+    kv w = b->c[0];
+    for (int j = 1; j < b->k; j++)
+        w = b->c[j] < w ? b->c[j] : w;
+    b->thr = kv_score(w);
+    b->warm = 1;
+}
+
+static inline void cands_push(cands *b, float v, int32_t i)
+{
+    b->c[b->n++] = kv_make(v, i);
+    if (b->n > b->cap - 16)
+        cands_shrink(b);
+}
+
+/*
+ * x[0..n): *gt = #(x > s), *ge = #(x >= s) (NaN in neither; s NaN gives 0 and 0), and when
+ * b->k > 0 the candidates of the top-k in b. Until the first selection every non-NaN item
+ * is taken, item by item (a few dozen); then one vector pass per block counts and tests
+ * whether any item beats the threshold, and only blocks holding one are walked, by masks.
+ */
+RLAB_SIMD_CLONES static void scan_row(const float *x, int32_t n, float s, cands *b, int64_t *gt,
+                                      int64_t *ge)
+{
+    int32_t g = 0, e = 0, i = 0; /* n < 2^31: int32 counts cannot overflow */
+    for (; b->k > 0 && !b->warm && i < n; i++) {
+        g += x[i] > s;
+        e += x[i] >= s;
+        if (!isnan(x[i]))
+            cands_push(b, x[i], i);
+    }
+    /* k == 0 (or the row ran out): nothing enters any more (x > +inf is false). */
+    float thr = b->warm ? b->thr : INFINITY;
+    while (i < n) {
+        int32_t end = n - i > SCAN_BLOCK ? i + SCAN_BLOCK : n;
+        int32_t bg = 0, be = 0, any = 0;
+#pragma omp simd reduction(+ : bg, be) reduction(| : any)
+        for (int32_t t = i; t < end; t++) {
+            bg += x[t] > s;
+            be += x[t] >= s;
+            any |= x[t] > thr;
+        }
+        g += bg;
+        e += be;
+        if (any) {
+            /* Walk only the survivors, 16 items at a time by a bit mask: each set bit is
+             * appended without a test (the threshold only moves at a selection), and the
+             * buffer keeps 16 slots of slack so a selection is due only between chunks. */
+            int32_t t = i;
+            for (; t < end; t += 16) {
+                unsigned bits =
+                    end - t >= 16 ? gt_mask16(x + t, thr) : gt_mask_tail(x + t, end - t, thr);
+                for (; bits; bits &= bits - 1) {
+                    int32_t j = t + __builtin_ctz(bits);
+                    b->c[b->n++] = kv_make(x[j], j);
+                }
+                if (b->n > b->cap - 16) {
+                    cands_shrink(b);
+                    thr = b->thr;
+                }
+            }
+        }
+        i = end;
+    }
+    *gt = g;
+    *ge = e;
+}
+
+static int cmp_kv_desc(const void *pa, const void *pb)
+{
+    kv a = *(const kv *)pa, b = *(const kv *)pb;
+    return (a < b) - (a > b);
+}
+
+int rlab_eval_topk_count(const float *scores, int32_t n, int k, float s, int32_t *items,
+                         float *scores_out, int64_t *gt, int64_t *ge)
+{
+    int64_t g = 0, e = 0;
+    if (n < 1 || k < 0)
+        k = 0;
+    /* capacity: CAND_MUL * k candidates plus 16 of slack (see scan_row) */
+    kv stack[CAND_MUL * TOPK_STACK + 16], *buf = stack;
+    int cap = (k * CAND_MUL < CAND_MIN ? CAND_MIN : k * CAND_MUL) + 16;
+    if (k > TOPK_STACK && !(buf = rlab_malloc((size_t)cap * sizeof *buf)))
+        return -1;
+    cands b = {.c = buf, .n = 0, .cap = cap, .k = k, .warm = 0, .thr = INFINITY};
+    if (n > 0)
+        scan_row(scores, n, s, &b, &g, &e);
+    if (b.n > k)
+        kv_select(b.c, b.n, k);
+    int m = b.n < k ? b.n : k;
+    qsort(b.c, (size_t)m, sizeof *b.c, cmp_kv_desc);
+    for (int j = 0; j < m; j++) {
+        items[j] = kv_item(b.c[j]);
+        if (scores_out)
+            scores_out[j] = scores[items[j]];
+    }
+    if (buf != stack)
+        rlab_free(buf);
+    if (gt)
+        *gt = g;
+    if (ge)
+        *ge = e;
+    return m;
 }
 
 int rlab_eval_topk(const float *scores, int32_t n, int k, int32_t *items, float *scores_out)
 {
     if (k < 1 || n < 1)
         return 0;
-    int m = 0;
-    int32_t i = 0;
-    /* Fill the heap with the first k non-NaN items. */
-    for (; i < n && m < k; i++) {
-        if (isnan(scores[i]))
-            continue;
-        int c = m++;
-        items[c] = i;
-        while (c > 0) { /* sift up */
-            int p = (c - 1) / 2;
-            if (!worse(scores, items[c], items[p]))
-                break;
-            int32_t t = items[c];
-            items[c] = items[p];
-            items[p] = t;
-            c = p;
-        }
-    }
-    if (m == k) {
-        /* Later items have higher indices, so they enter only with a strictly greater score
-         * than the root: one compare rejects almost every item. NaN compares false. */
-        float root = scores[items[0]];
-        while (i < n) {
-            /* A block at a time: one vectorised test whether any item of the block beats
-             * the root (almost never, once the heap holds good items), and the item by item
-             * scan only when one does: the same items enter in the same order. */
-            int32_t end = n - i > 64 ? i + 64 : n;
-            int any = 0;
-#pragma omp simd reduction(| : any)
-            for (int32_t t = i; t < end; t++)
-                any |= scores[t] > root;
-            if (!any) {
-                i = end;
-                continue;
-            }
-            for (; i < end; i++) {
-                if (scores[i] > root) {
-                    items[0] = i;
-                    sift_down(scores, items, m, 0);
-                    root = scores[items[0]];
-                }
-            }
-        }
-    }
-    /* Heap sort: repeatedly move the worst to the end -> best first. */
-    for (int e = m - 1; e > 0; e--) {
-        int32_t t = items[0];
-        items[0] = items[e];
-        items[e] = t;
-        sift_down(scores, items, e, 0);
-    }
-    if (scores_out)
-        for (int j = 0; j < m; j++)
-            scores_out[j] = scores[items[j]];
-    return m;
+    return rlab_eval_topk_count(scores, n, k, NAN, items, scores_out, NULL, NULL);
 }
 
 int rlab_eval_sample_negatives(int32_t n_items, const int32_t *hist, int64_t n_hist,
