@@ -50,7 +50,8 @@ static uint64_t splitmix(uint64_t x)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void hash_row(uint32_t key, int32_t n, float *row)
+static void
+hash_row(uint32_t key, int32_t n, float *row)
 {
 #pragma omp simd
     for (int32_t i = 0; i < n; i++) {

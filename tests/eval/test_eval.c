@@ -1222,7 +1222,7 @@ static void t_fast_topk_count(void)
     /* Rows with many ties (a few levels), NaN, +-inf and -0/+0 (equal: they tie); k from 1
      * to past the stack buffer (256) and past the row; s a row value or NaN. The top-k must
      * be the first k of the full sort, gt/ge the plain counts. */
-    enum { N = 1500 };
+    enum { N = 140000 }; /* trial 2: past 1024 blocks of 128, the block length doubles */
     static float row[N];
     static int32_t ord[N], got[N];
     static float gs[N];
@@ -1230,7 +1230,10 @@ static void t_fast_topk_count(void)
     rlab_rng_seed(&rng, 77);
     const int ks[] = {1, 2, 5, 20, 64, 100, 300, 1499, 2000};
     for (int trial = 0; trial < 40; trial++) {
-        int32_t n = trial == 0 ? 1 : trial == 1 ? 17 : 1 + (int32_t)rlab_rng_below(&rng, N);
+        int32_t n = trial == 0   ? 1
+                    : trial == 1 ? 17
+                    : trial == 2 ? N
+                                 : 1 + (int32_t)rlab_rng_below(&rng, 1500);
         int levels = 1 + (int)rlab_rng_below(&rng, trial % 2 ? 5 : 3000);
         for (int32_t i = 0; i < n; i++) {
             uint64_t r = rlab_rng_below(&rng, 100);
