@@ -17,7 +17,6 @@
  */
 #include "eval/eval.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -228,55 +227,134 @@ static int eval_user(const ctx *c, int64_t idx, float *row, scratch *sc)
 }
 
 /* Users per factorised block: a tile of about 1 MiB (half the L2 of a core of the machine
- * this was tuned on), so a block's rows are still in cache when they are ranked; at least 4
- * rows for an efficient sgemm, at most 64. Depends on n_items only, never on threads. */
+ * this was tuned on), so a block's rows are still in cache when they are ranked; a multiple
+ * of 8 (the kernel's row group) from 8 to 64. Depends on n_items only, never on threads. */
 static int user_block(int32_t n_items)
 {
     int64_t ub = ((int64_t)1 << 18) / (n_items > 0 ? n_items : 1);
-    return ub < 4 ? 4 : ub > 64 ? 64 : (int)ub;
+    ub = ub / 8 * 8;
+    return ub < 8 ? 8 : ub > 64 ? 64 : (int)ub;
 }
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
+/* Item panels of 16: Vp[p][k][j] = V[16p + j][k] (zero past n_items), so the 16 items of a
+ * panel are one 64-byte vector per component k. Packed once per evaluation. */
+static float *pack_items(const float *V, int32_t N, int D)
+{
+    const int64_t np = ((int64_t)N + 15) / 16;
+    float *Vp = rlab_malloc_aligned((size_t)(np * 16 * D) * sizeof *Vp);
+    if (!Vp)
+        return NULL;
+    memset(Vp, 0, (size_t)(np * 16 * D) * sizeof *Vp);
+    for (int64_t i = 0; i < N; i++)
+        for (int k = 0; k < D; k++)
+            Vp[(i / 16) * 16 * D + (int64_t)k * 16 + i % 16] = V[i * D + k];
+    return Vp;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES)
+#define RLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RLAB_SIMD_CLONES
+#endif
+
+#if defined(__GNUC__)
+typedef float v16f __attribute__((vector_size(64)));
+#define RLAB_VEC16 1
+#endif
+
+/*
+ * T[r][i] = sum_k U[r][k] V[i][k] (+ bias[i]) for r < rows, i < N: the scoring kernel of
+ * the factorised path, 8 users x 16 items per step, accumulated in registers over k.
+ * Every score is the same chain (k ascending, a multiply then an add: ISO C mode does not
+ * contract them into FMAs), whatever the block, the thread or the instruction set the
+ * clone was compiled for: the scores are bit-identical across all of them. (A BLAS sgemm
+ * is not: this machine's OpenBLAS picks its kernel by CPU detection, and under a VM it
+ * took the SSE3 "Prescott" one at a third of the AVX-512 speed.)
+ */
+RLAB_SIMD_CLONES static void score_tile(const float *U, int rows, int D, const float *Vp, int32_t N,
+                                        const float *bias, float *T)
+{
+    const int64_t np = ((int64_t)N + 15) / 16;
+    for (int64_t p = 0; p < np; p++) {
+        const float *P = Vp + p * 16 * D;
+        const int64_t i0 = p * 16;
+        const int w = N - i0 < 16 ? (int)(N - i0) : 16;
+        for (int r0 = 0; r0 < rows; r0 += 8) {
+            const int nr = rows - r0 < 8 ? rows - r0 : 8;
+            const float *u = U + (int64_t)r0 * D;
+            float out[8][16];
+#ifdef RLAB_VEC16
+            if (nr == 8) {
+                v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+                for (int k = 0; k < D; k++) {
+                    v16f v;
+                    memcpy(&v, P + k * 16, sizeof v);
+                    a0 += v * u[k];
+                    a1 += v * u[D + k];
+                    a2 += v * u[2 * D + k];
+                    a3 += v * u[3 * D + k];
+                    a4 += v * u[4 * D + k];
+                    a5 += v * u[5 * D + k];
+                    a6 += v * u[6 * D + k];
+                    a7 += v * u[7 * D + k];
+                }
+                memcpy(out[0], &a0, sizeof a0);
+                memcpy(out[1], &a1, sizeof a1);
+                memcpy(out[2], &a2, sizeof a2);
+                memcpy(out[3], &a3, sizeof a3);
+                memcpy(out[4], &a4, sizeof a4);
+                memcpy(out[5], &a5, sizeof a5);
+                memcpy(out[6], &a6, sizeof a6);
+                memcpy(out[7], &a7, sizeof a7);
+            } else
+#endif
+            {
+                for (int r = 0; r < nr; r++)
+                    for (int j = 0; j < 16; j++) {
+                        float a = 0.0f;
+                        for (int k = 0; k < D; k++)
+                            a += P[k * 16 + j] * u[(int64_t)r * D + k];
+                        out[r][j] = a;
+                    }
+            }
+            for (int r = 0; r < nr; r++) {
+                float *t = T + (int64_t)(r0 + r) * N + i0;
+                if (bias)
+                    for (int j = 0; j < w; j++)
+                        t[j] = out[r][j] + bias[i0 + j];
+                else
+                    memcpy(t, out[r], (size_t)w * sizeof *t);
+            }
+        }
+    }
+}
 
 /*
  * Factorised scoring of the batch users b0..b0+nb whose vectors are U[nb][dim]: blocks of
- * ub users, each scored on one thread into that thread's tile by one sgemm
- *   tile[rows][n_items] = U[rows][dim] x V[n_items][dim]^T (+ bias)
- * and ranked row by row at once. OpenBLAS runs single-threaded meanwhile: the blocks are
- * the parallelism, and a threaded sgemm may round differently with the thread count.
+ * ub users, each scored on one thread into that thread's tile and ranked row by row at once,
+ * while the tile is in cache.
  */
-static void eval_factorised(const ctx *c, int64_t b0, int nb, const float *U, int ub, scratch *sc,
-                            int n_threads)
+static void eval_factorised(const ctx *c, int64_t b0, int nb, const float *U, const float *Vp,
+                            int ub, scratch *sc, int n_threads)
 {
     const rlab_eval_spec *sp = c->sp;
     const int32_t N = sp->n_items;
     const int D = sp->dim;
     const int nblk = (nb + ub - 1) / ub;
-    const int bt = openblas_get_num_threads();
-    if (bt > 1)
-        openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int blk = 0; blk < nblk; blk++) {
         scratch *s = &sc[omp_get_thread_num()];
         if (s->fail_b >= 0)
             continue;
         const int r0 = blk * ub, rows = nb - r0 < ub ? nb - r0 : ub;
-        float *T = s->tile;
-        if (sp->item_bias)
-            for (int r = 0; r < rows; r++)
-                memcpy(T + (int64_t)r * N, sp->item_bias, (size_t)N * sizeof *T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, D, 1.0f, U + (int64_t)r0 * D,
-                    D, sp->item_vecs, D, sp->item_bias ? 1.0f : 0.0f, T, N);
+        score_tile(U + (int64_t)r0 * D, rows, D, Vp, N, sp->item_bias, s->tile);
         for (int r = 0; r < rows; r++) {
-            if (eval_user(c, b0 + r0 + r, T + (int64_t)r * N, s)) {
+            if (eval_user(c, b0 + r0 + r, s->tile + (int64_t)r * N, s)) {
                 s->fail_b = r0 + r;
                 break;
             }
         }
     }
-    if (bt > 1)
-        openblas_set_num_threads(bt);
 }
 
 static int validate(const rlab_eval_spec *sp, rlab_err *err)
@@ -366,7 +444,7 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
 
     rlab_eval_result *r = rlab_calloc(1, sizeof *r);
     scratch *sc = NULL;
-    float *scores = NULL;
+    float *scores = NULL, *Vp = NULL;
     if (!r)
         goto oom;
     c.r = r;
@@ -444,6 +522,8 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
     int64_t nb_max = r->n_users < batch ? r->n_users : batch;
     const int ub = user_block(sp->n_items);
     if (sp->dim > 0) {
+        if (!(Vp = pack_items(sp->item_vecs, sp->n_items, sp->dim)))
+            goto oom;
         /* the batch holds user vectors; each thread scores into its own tile */
         scores =
             rlab_malloc_aligned((size_t)(nb_max ? nb_max : 1) * (size_t)sp->dim * sizeof *scores);
@@ -480,7 +560,7 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
         for (int i = 0; i < n_threads; i++)
             sc[i].fail_b = -1;
         if (sp->dim > 0) {
-            eval_factorised(&c, b0, nb, scores, ub, sc, n_threads);
+            eval_factorised(&c, b0, nb, scores, Vp, ub, sc, n_threads);
         } else {
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads)
             for (int b = 0; b < nb; b++) {
@@ -512,6 +592,7 @@ rlab_eval_result *rlab_eval_ranking(const rlab_eval_spec *sp, rlab_err *err)
     }
     free_scratch(sc, n_threads);
     rlab_free_aligned(scores);
+    rlab_free_aligned(Vp);
     r->seconds = rlab_now() - t_start;
     return r;
 
@@ -520,6 +601,7 @@ oom:
 fail:
     free_scratch(sc, n_threads);
     rlab_free_aligned(scores);
+    rlab_free_aligned(Vp);
     rlab_eval_result_free(r);
     return NULL;
 }
