@@ -2,7 +2,7 @@
  * bench_eval: full-ranking evaluation throughput of core/eval with a random scorer.
  *
  *     build/bench/bench_eval [--users 22000] [--items 12000] [--hist 9] [--threads 0]
- *                            [--dim 64]
+ *                            [--dim 64] [--batch 0 (the evaluator's default)]
  *
  * Beauty-sized problem by default: 22,000 users x 12,000 items, ~9 history items per user
  * masked, one leave-one-out target each, k = 5, 10, 20, all six metrics, tie rule average.
@@ -108,7 +108,7 @@ static void emit(const char *metric, double value, const char *unit, double base
 int main(int argc, char **argv)
 {
     int32_t nu = 22000, ni = 12000, hist = 9;
-    int threads = 0, dim = 64;
+    int threads = 0, dim = 64, batch = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--users"))
             nu = atoi(argv[i + 1]);
@@ -120,6 +120,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--dim"))
             dim = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch"))
+            batch = atoi(argv[i + 1]);
     }
     if (nu < 1 || ni < hist + 2 || hist < 0) {
         fprintf(stderr, "bench_eval: bad sizes\n");
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
                          .ks = ks,
                          .n_ks = 3,
                          .n_threads = threads,
+                         .batch = batch,
                          .score = random_score,
                          .score_ud = &sc};
     rlab_err err = {0};
