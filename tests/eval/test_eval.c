@@ -1366,28 +1366,32 @@ static int fact_vecs(void *ud, const int32_t *users, int nb, float *out, rlab_er
     return RLAB_OK;
 }
 
-static void t_fast_factorised(void)
+static void fast_factorised(int real)
 {
     rand_prob p;
     rand_prob_make(&p, 90, 1000, 3, 0, 1, 12);
-    fact_prob f = {.nu = p.nu, .ni = p.ni, .d = 5};
+    fact_prob f = {.nu = p.nu, .ni = p.ni, .d = real ? 37 : 5};
     f.U = malloc((size_t)f.nu * f.d * sizeof *f.U);
     f.V = malloc((size_t)f.ni * f.d * sizeof *f.V);
     f.bias = malloc((size_t)f.ni * sizeof *f.bias);
     rlab_rng rng;
     rlab_rng_seed(&rng, 13);
     for (int64_t i = 0; i < (int64_t)f.nu * f.d; i++)
-        f.U[i] = (float)rlab_rng_below(&rng, 5) - 2.0f;
+        f.U[i] =
+            real ? (float)rlab_rng_uniform(&rng) - 0.5f : (float)rlab_rng_below(&rng, 5) - 2.0f;
     for (int64_t i = 0; i < (int64_t)f.ni * f.d; i++)
-        f.V[i] = (float)rlab_rng_below(&rng, 5) - 2.0f;
+        f.V[i] =
+            real ? (float)rlab_rng_uniform(&rng) - 0.5f : (float)rlab_rng_below(&rng, 5) - 2.0f;
     for (int32_t i = 0; i < f.ni; i++)
-        f.bias[i] = (float)rlab_rng_below(&rng, 3);
-    for (int32_t u = 0; u < f.nu; u++) /* the same scores as a dense matrix */
+        f.bias[i] = real ? 0.01f * (float)rlab_rng_uniform(&rng) : (float)rlab_rng_below(&rng, 3);
+    /* the same scores as a dense matrix, summed as the kernel does: k ascending, then the
+     * bias (real values: any other order or a fused multiply-add would change bits) */
+    for (int32_t u = 0; u < f.nu; u++)
         for (int32_t i = 0; i < f.ni; i++) {
-            float s = f.bias[i];
+            float s = 0.0f;
             for (int j = 0; j < f.d; j++)
-                s += f.U[(size_t)u * f.d + j] * f.V[(size_t)i * f.d + j];
-            p.m[(size_t)u * f.ni + i] = s;
+                s += f.V[(size_t)i * f.d + j] * f.U[(size_t)u * f.d + j];
+            p.m[(size_t)u * f.ni + i] = s + f.bias[i];
         }
     mat_scorer ms;
     rlab_err err = {0};
@@ -1424,6 +1428,12 @@ static void t_fast_factorised(void)
     free(f.V);
     free(f.bias);
     rand_prob_free(&p);
+}
+
+static void t_fast_factorised(void)
+{
+    fast_factorised(0); /* integer vectors: exact sums, ties everywhere */
+    fast_factorised(1); /* real vectors: the kernel's summation order, bit for bit */
 }
 
 static const rlab_test tests[] = {
