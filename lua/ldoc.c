@@ -31,6 +31,12 @@ static const ldoc docs[] = {
      .usage = "reclab.version -> string",
      .help = "The reclab version, as `reclab --version` prints it.",
      .example = "print(reclab.version)"},
+    {.name = "reclab.git",
+     .usage = "reclab.git -> string",
+     .help = "The git commit reclab was built from (\"abc123def456\", \"-dirty\" appended "
+             "when tracked files differed, \"unknown\" outside git), as `reclab --version` "
+             "and experiment reports show it.",
+     .example = "print(reclab.git)"},
     {.name = "reclab.help",
      .usage = "reclab.help([topic]) -> text | nil, msg",
      .help = "The help of a command (\"sql\", \"train bprmf\") or a Lua function "

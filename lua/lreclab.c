@@ -677,14 +677,16 @@ int luaopen_reclab(lua_State *L)
         lc = standalone_ctx(L);
     if (rlab_host_sandbox(lc->host)) /* a confined host confines every state bound to it */
         rlab__lua_sandbox(L, rlab_host_sandbox(lc->host));
-    luaL_newlib(L, module_fns);        /* M */
-    lua_pushstring(L, rlab_version()); /* M v */
-    lua_setfield(L, -2, "version");    /* M */
-    rlab__open_data(L);                /* M */
-    rlab__open_models(L);              /* M */
-    rlab__open_db(L);                  /* M */
-    rlab__open_mpi(L);                 /* M */
-    add_commands(L, lc->host);         /* M */
+    luaL_newlib(L, module_fns);          /* M */
+    lua_pushstring(L, rlab_version());   /* M v */
+    lua_setfield(L, -2, "version");      /* M */
+    lua_pushstring(L, rlab_build_git()); /* M g */
+    lua_setfield(L, -2, "git");          /* M */
+    rlab__open_data(L);                  /* M */
+    rlab__open_models(L);                /* M */
+    rlab__open_db(L);                    /* M */
+    rlab__open_mpi(L);                   /* M */
+    add_commands(L, lc->host);           /* M */
     /* the model verb everyone uses at top level: reclab.train{"bprmf", data = ...} */
     if (lua_getfield(L, -1, "core") == LUA_TTABLE) { /* M core */
         lua_getfield(L, -1, "train");                /* M core fn */

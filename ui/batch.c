@@ -35,7 +35,7 @@ void rlab_cli_usage(FILE *f)
                "                      chunks, and every file a script or a command reads or\n"
                "                      writes must be inside the workspace, the folder of the\n"
                "                      --db file (batch only; lua/README, \"The sandbox\")\n"
-               "  --version           print the version and exit\n"
+               "  --version           print the version (git commit, MPI) and exit\n"
                "  -h, --help          this text\n"
                "\n"
                "Exit status: 0 on success, 1 on an error (message on stderr), 2 on a usage error,\n"

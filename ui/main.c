@@ -87,7 +87,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (cli.version) {
-        printf("reclab %s\n", rlab_version());
+        printf("reclab %s (git %s)\n", rlab_version(), rlab_build_git());
         printf("mpi: %s\n", rlab_mpi_built() ? rlab_mpi_library()
                                              : "no MPI support (built with RECLAB_MPI=OFF)");
         return 0;

@@ -431,3 +431,8 @@ void rlab_log(int level, const char *fmt, ...)
 }
 
 const char *rlab_version(void) { return RECLAB_VERSION_STRING; }
+
+#ifndef RECLAB_GIT_STRING
+#define RECLAB_GIT_STRING "unknown"
+#endif
+const char *rlab_build_git(void) { return RECLAB_GIT_STRING; }

@@ -179,5 +179,8 @@ RLAB_API void rlab_log(int level, const char *fmt, ...) RLAB_PRINTF(2, 3);
 
 /* Version string of the core library ("0.1.0"). */
 RLAB_API const char *rlab_version(void);
+/* The git commit the core library was built from, as of its last CMake configure:
+ * "abc123def456", "abc123def456-dirty" when tracked files differed from it, or "unknown". */
+RLAB_API const char *rlab_build_git(void);
 
 #endif /* RLAB_BASE_H */

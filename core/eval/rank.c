@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const char *rlab_eval_tie_name(int tie)
 {
@@ -174,89 +177,302 @@ void rlab_eval_group_metrics(const rlab_eval_group *g, int ng, int64_t n_rel, in
     out->map = ap / (double)(n_rel < k ? n_rel : k);
 }
 
-/* Heap of item indices ordered so the root is the WORST kept item: lower score, or equal
- * score and higher index. */
-static int worse(const float *s, int32_t a, int32_t b)
+/*
+ * Top-k and target counts: one vector pass over the row, then a few of its blocks again.
+ *
+ * Order: an item is better than another when its score is higher, or the scores are equal
+ * and its index lower; NaN items never enter. Both go into one 64-bit key (the score's bits
+ * mapped to an order-preserving integer, then the complemented index), so selections
+ * compare integers.
+ *
+ * Pass 1 counts #(x > s) and #(x >= s) and records the maximum of every block of B items.
+ * The k largest block maxima are k distinct items, so T = the k-th largest block maximum
+ * is a lower bound of the k-th best score: an item scoring below T cannot be in the top k,
+ * and a block whose maximum is below T holds none. On a random row only ~k blocks reach T
+ * and ~k items in them, so pass 2 walks those blocks (bit masks of x >= T) and appends the
+ * survivors to a candidate buffer; the buffer keeps the k best by a quickselect when it
+ * fills (then only items scoring ABOVE its worst kept can enter: later items have higher
+ * indices and lose ties). The result is the exact top-k under the order above, whatever
+ * the scores (sorted rows, all ties): only the amount of work varies.
+ */
+typedef uint64_t kv; /* (score, item) as one key: a larger key is a better item */
+
+/* Order-preserving map of a non-NaN float to uint32 (-0 taken as +0, as "==" does):
+ * flip every bit of negatives, the sign bit of the rest. */
+static inline kv kv_make(float v, int32_t i)
 {
-    return s[a] < s[b] || (!(s[a] > s[b]) && a > b);
+    uint32_t u;
+    v += 0.0f; /* -0 -> +0 */
+    memcpy(&u, &v, sizeof u);
+    u ^= (u >> 31) ? 0xFFFFFFFFu : 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t)(0xFFFFFFFFu - (uint32_t)i);
 }
 
-static void sift_down(const float *s, int32_t *h, int n, int i)
+static inline int32_t kv_item(kv a) { return (int32_t)(0xFFFFFFFFu - (uint32_t)a); }
+
+static inline float kv_score(kv a)
 {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && worse(s, h[l], h[w]))
-            w = l;
-        if (r < n && worse(s, h[r], h[w]))
-            w = r;
-        if (w == i)
-            return;
-        int32_t t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
+    uint32_t u = (uint32_t)(a >> 32);
+    u ^= (u >> 31) ? 0x80000000u : 0xFFFFFFFFu;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Reorder a[0..n) so a[0..k) are the k largest keys (in no order), 0 < k < n: Wirth's
+ * selection of the element of rank k-1 (keys are distinct: items are). */
+static void kv_select(kv *a, int64_t n, int64_t k)
+{
+    int64_t l = 0, r = n - 1, K = k - 1;
+    while (l < r) {
+        kv x = a[K];
+        int64_t i = l, j = r;
+        do {
+            while (a[i] > x)
+                i++;
+            while (x > a[j])
+                j--;
+            if (i <= j) {
+                kv t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < K)
+            l = i;
+        if (K < i)
+            r = j;
     }
+}
+
+/* Widest k kept on the stack; the candidate buffer holds CAND_MUL * k pairs + 16 slack.
+ * MAX_BLOCKS block maxima are kept per row (on the stack): rows longer than
+ * MAX_BLOCKS * 128 items use longer blocks. */
+enum { TOPK_STACK = 256, CAND_MUL = 4, CAND_MIN = 64, MAX_BLOCKS = 1024 };
+
+/* Bit j set iff p[j] > r (ge: p[j] >= r), for j < 16; NaN never. SSE2 is part of x86-64. */
+static inline unsigned cmp_mask16(const float *p, float r, int ge)
+{
+#if defined(__x86_64__) || defined(__SSE2__)
+    __m128 v = _mm_set1_ps(r);
+    if (ge)
+        return (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(p), v)) |
+               (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(p + 4), v)) << 4 |
+               (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(p + 8), v)) << 8 |
+               (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(p + 12), v)) << 12;
+    return (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p), v)) |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 4), v)) << 4 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 8), v)) << 8 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(p + 12), v)) << 12;
+#else
+    unsigned m = 0;
+    for (int j = 0; j < 16; j++)
+        m |= (unsigned)(ge ? p[j] >= r : p[j] > r) << j;
+    return m;
+#endif
+}
+
+/* cmp_mask16 for the last n < 16 items of a row. */
+static inline unsigned cmp_mask_tail(const float *p, int32_t n, float r, int ge)
+{
+    unsigned m = 0;
+    for (int32_t j = 0; j < n; j++)
+        m |= (unsigned)(ge ? p[j] >= r : p[j] > r) << j;
+    return m;
+}
+
+/* x86-64: compile pass 1 for AVX-512 and AVX2 too and pick at load time (the build targets
+ * baseline x86-64, i.e. SSE2, so without this the compares run 4 lanes wide). Only integer
+ * counts, float compares and maxima happen there: every variant gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES)
+#define RLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RLAB_SIMD_CLONES
+#endif
+
+#if defined(__GNUC__)
+/* 16 floats / 16 int32 as GCC vector types: the count accumulators stay in registers for the
+ * whole row (an `omp simd` reduction per block spilled them and summed 16 lanes by scalar
+ * adds every block). A compare gives -1 (true) or 0 per lane. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+#define RLAB_VEC16 1
+#endif
+
+/*
+ * Pass 1 over x[0..n) in blocks of B (a multiple of 16): *gt = #(x > s), *ge = #(x >= s)
+ * (NaN in neither; s NaN gives 0 and 0) and, when bmax is not NULL, bmax[j] = the largest
+ * non-NaN score of block j (-inf if none).
+ */
+RLAB_SIMD_CLONES static void count_pass(const float *x, int32_t n, float s, int32_t B, float *bmax,
+                                        int64_t *gt, int64_t *ge)
+{
+    int32_t g = 0, e = 0, i = 0; /* n < 2^31: int32 counts cannot overflow */
+#ifdef RLAB_VEC16
+    v16i cg = {0}, ce = {0};
+    const v16f sv = (v16f){0} + s, ninf = (v16f){0} - INFINITY;
+    for (; n - i >= B; i += B) {
+        v16f m = ninf;
+        for (int32_t j = i; j < i + B; j += 16) {
+            v16f v;
+            memcpy(&v, x + j, sizeof v);
+            cg += (v16i)(v > sv);
+            ce += (v16i)(v >= sv);
+            v16i up = (v16i)(v > m); /* NaN never */
+            m = (v16f)(((v16i)v & up) | ((v16i)m & ~up));
+        }
+        if (bmax) { /* fold 16 lanes to 4, then 4 scalars */
+            v4f q[4];
+            memcpy(q, &m, sizeof q);
+            for (int h = 1; h < 4; h++) {
+                v4i up = (v4i)(q[h] > q[0]);
+                q[0] = (v4f)(((v4i)q[h] & up) | ((v4i)q[0] & ~up));
+            }
+            float w = q[0][0];
+            for (int h = 1; h < 4; h++)
+                w = q[0][h] > w ? q[0][h] : w;
+            bmax[i / B] = w;
+        }
+    }
+    int32_t lg[16], le[16];
+    memcpy(lg, &cg, sizeof lg);
+    memcpy(le, &ce, sizeof le);
+    for (int j = 0; j < 16; j++) {
+        g -= lg[j];
+        e -= le[j];
+    }
+#endif
+    for (; i < n; i += B) { /* the tail (or every block without vector types) */
+        int32_t end = n - i > B ? i + B : n;
+        float w = -INFINITY;
+        for (int32_t t = i; t < end; t++) {
+            g += x[t] > s;
+            e += x[t] >= s;
+            w = x[t] > w ? x[t] : w;
+        }
+        if (bmax)
+            bmax[i / B] = w;
+    }
+    *gt = g;
+    *ge = e;
+}
+
+/* The candidate buffer c[0..n), selected down to k once n reaches cap (room: cap + 16). Before the
+ * first selection items >= lo enter; once `warm`, thr is the score of the worst kept item and only
+ * items above it enter. */
+typedef struct cands {
+    kv *c;
+    int64_t n, cap;
+    int k, warm;
+    float lo, thr;
+} cands;
+
+static void cands_shrink(cands *b)
+{
+    kv_select(b->c, b->n, b->k);
+    b->n = b->k;
+    kv w = b->c[0];
+    for (int j = 1; j < b->k; j++)
+        w = b->c[j] < w ? b->c[j] : w;
+    b->thr = kv_score(w);
+    b->warm = 1;
+}
+
+/* Pass 2 over one block x[i..end): append its candidates. */
+static void walk_block(const float *x, int32_t i, int32_t end, cands *b)
+{
+    for (int32_t t = i; t < end; t += 16) {
+        float r = b->warm ? b->thr : b->lo;
+        int ge = !b->warm;
+        unsigned bits =
+            end - t >= 16 ? cmp_mask16(x + t, r, ge) : cmp_mask_tail(x + t, end - t, r, ge);
+        for (; bits; bits &= bits - 1) {
+            int32_t j = t + __builtin_ctz(bits);
+            b->c[b->n++] = kv_make(x[j], j);
+        }
+        if (b->n >= b->cap)
+            cands_shrink(b);
+    }
+}
+
+static int cmp_kv_desc(const void *pa, const void *pb)
+{
+    kv a = *(const kv *)pa, b = *(const kv *)pb;
+    return (a < b) - (a > b);
+}
+
+int rlab_eval_topk_count(const float *scores, int32_t n, int k, float s, int32_t *items,
+                         float *scores_out, int64_t *gt, int64_t *ge)
+{
+    int64_t g = 0, e = 0;
+    if (n < 1 || k < 0)
+        k = 0;
+    /* block length: 128 items; shorter (down to 16) so there are >= 4k blocks when k is
+     * large for the row, longer when the row has more than MAX_BLOCKS blocks */
+    int32_t B = 128;
+    while (B > 16 && n / B < 4 * (int64_t)k)
+        B /= 2;
+    while ((int64_t)MAX_BLOCKS * B < n)
+        B *= 2;
+    const int32_t nblk = n > 0 ? (n + B - 1) / B : 0;
+    float bmax[MAX_BLOCKS];
+    if (n > 0)
+        count_pass(scores, n, s, B, k > 0 ? bmax : NULL, &g, &e);
+    int m = 0;
+    if (k > 0) {
+        /* candidates: cap of them, + 16 slack (a chunk of pass 2 appends up to 16) */
+        const int64_t cap = k * CAND_MUL < CAND_MIN ? CAND_MIN : (int64_t)k * CAND_MUL;
+        kv stack[CAND_MUL * TOPK_STACK + 16], *buf = stack;
+        if (k > TOPK_STACK && !(buf = rlab_malloc((size_t)(cap + 16) * sizeof *buf)))
+            return -1;
+        /* T = the k-th largest block maximum (-inf when there are fewer than k blocks) */
+        float T = -INFINITY;
+        if (nblk >= k) {
+            kv mk[MAX_BLOCKS];
+            for (int32_t j = 0; j < nblk; j++)
+                mk[j] = kv_make(bmax[j], j);
+            if (nblk > k)
+                kv_select(mk, nblk, k);
+            kv w = mk[0];
+            for (int j = 1; j < k; j++)
+                w = mk[j] < w ? mk[j] : w;
+            T = kv_score(w);
+        }
+        cands b = {.c = buf, .n = 0, .cap = cap, .k = k, .warm = 0, .lo = T, .thr = INFINITY};
+        for (int32_t j = 0; j < nblk; j++) {
+            /* a block can hold a candidate only if its maximum passes the current rule */
+            int pass = b.warm ? bmax[j] > b.thr : bmax[j] >= T;
+            if (pass)
+                walk_block(scores, j * B, j * B + B < n ? j * B + B : n, &b);
+        }
+        if (b.n > k)
+            kv_select(b.c, b.n, k);
+        m = (int)(b.n < k ? b.n : k);
+        qsort(b.c, (size_t)m, sizeof *b.c, cmp_kv_desc);
+        for (int j = 0; j < m; j++) {
+            items[j] = kv_item(b.c[j]);
+            if (scores_out)
+                scores_out[j] = scores[items[j]];
+        }
+        if (buf != stack)
+            rlab_free(buf);
+    }
+    if (gt)
+        *gt = g;
+    if (ge)
+        *ge = e;
+    return m;
 }
 
 int rlab_eval_topk(const float *scores, int32_t n, int k, int32_t *items, float *scores_out)
 {
     if (k < 1 || n < 1)
         return 0;
-    int m = 0;
-    int32_t i = 0;
-    /* Fill the heap with the first k non-NaN items. */
-    for (; i < n && m < k; i++) {
-        if (isnan(scores[i]))
-            continue;
-        int c = m++;
-        items[c] = i;
-        while (c > 0) { /* sift up */
-            int p = (c - 1) / 2;
-            if (!worse(scores, items[c], items[p]))
-                break;
-            int32_t t = items[c];
-            items[c] = items[p];
-            items[p] = t;
-            c = p;
-        }
-    }
-    if (m == k) {
-        /* Later items have higher indices, so they enter only with a strictly greater score
-         * than the root: one compare rejects almost every item. NaN compares false. */
-        float root = scores[items[0]];
-        while (i < n) {
-            /* A block at a time: one vectorised test whether any item of the block beats
-             * the root (almost never, once the heap holds good items), and the item by item
-             * scan only when one does: the same items enter in the same order. */
-            int32_t end = n - i > 64 ? i + 64 : n;
-            int any = 0;
-#pragma omp simd reduction(| : any)
-            for (int32_t t = i; t < end; t++)
-                any |= scores[t] > root;
-            if (!any) {
-                i = end;
-                continue;
-            }
-            for (; i < end; i++) {
-                if (scores[i] > root) {
-                    items[0] = i;
-                    sift_down(scores, items, m, 0);
-                    root = scores[items[0]];
-                }
-            }
-        }
-    }
-    /* Heap sort: repeatedly move the worst to the end -> best first. */
-    for (int e = m - 1; e > 0; e--) {
-        int32_t t = items[0];
-        items[0] = items[e];
-        items[e] = t;
-        sift_down(scores, items, e, 0);
-    }
-    if (scores_out)
-        for (int j = 0; j < m; j++)
-            scores_out[j] = scores[items[j]];
-    return m;
+    return rlab_eval_topk_count(scores, n, k, NAN, items, scores_out, NULL, NULL);
 }
 
 int rlab_eval_sample_negatives(int32_t n_items, const int32_t *hist, int64_t n_hist,

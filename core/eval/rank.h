@@ -82,10 +82,21 @@ RLAB_API void rlab_eval_group_metrics(const rlab_eval_group *g, int ng, int64_t 
 
 /* Top-k of scores[0..n): writes up to k item indices (best first) to items and, if scores_out
  * is not NULL, their scores. NaN scores are skipped. Ties are broken by the lower item index
- * (deterministic). Returns the number written, min(k, #non-NaN). O(n + k log k) typical
- * (a size-k heap whose root rejects most items), O(n log k) worst. Thread-safe. */
+ * (deterministic). Returns the number written, min(k, #non-NaN), or -1 when out of memory
+ * (only k > 256 allocates). O(n) vector compares plus O(k log(n/k)) expected scalar work on
+ * a random row (a candidate buffer whose threshold rejects most items). Thread-safe. */
 RLAB_API int rlab_eval_topk(const float *scores, int32_t n, int k, int32_t *items,
                             float *scores_out);
+
+/* Top-k and a target's counts in ONE pass over scores[0..n): the k best non-NaN items as
+ * rlab_eval_topk gives them (same order, ties by lower index; k < 1 = counts only), and
+ * *gt = #(scores > s), *ge = #(scores >= s) over the whole row (NaN in neither; the item
+ * holding s itself counts in *ge). gt/ge may be NULL. The scan compares a block of scores
+ * at a time against the current k-th best and walks a block only when one beats it.
+ * Returns the number of items written, or -1 when out of memory (only k > 256 allocates).
+ * Thread-safe. */
+RLAB_API int rlab_eval_topk_count(const float *scores, int32_t n, int k, float s, int32_t *items,
+                                  float *scores_out, int64_t *gt, int64_t *ge);
 
 /* Sampled protocol: draw n_neg distinct negatives uniformly from [0, n_items) minus the
  * history hist[0..n_hist) and the targets tgt[0..n_tgt), using a generator seeded from

@@ -801,8 +801,10 @@ static void cell_text(char *buf, size_t cap, const ex_cell *e)
 
 static void write_latex(FILE *f, const ex_table *t)
 {
-    fprintf(f, "%% reclab report of experiment %s (reclab %s); needs \\usepackage{booktabs}\n",
-            t->name, rlab_version());
+    fprintf(f,
+            "%% reclab report of experiment %s (reclab %s, git %s); needs "
+            "\\usepackage{booktabs}\n",
+            t->name, rlab_version(), rlab_build_git());
     for (int c = 0; c < t->nconfs; c++) {
         int first = 1;
         for (int o = 0; o < c; o++)
@@ -1004,14 +1006,14 @@ int rlab__cmd_report(rlab_ctx *ctx, const rlab_args *args)
             fprintf(f, "</h1>\n<p>Status: %s. Spec: <code>", t.status);
             xml(f, t.command);
             fprintf(f,
-                    "</code>. Report by reclab %s; the experiment was created by reclab "
-                    "%s.</p>\n",
-                    rlab_version(), t.version);
+                    "</code>. Report by reclab %s (git %s); the experiment was created by "
+                    "reclab %s.</p>\n",
+                    rlab_version(), rlab_build_git(), t.version);
         } else {
             fprintf(f,
-                    "# Experiment %s\n\nStatus: %s. Spec: `%s`. Report by reclab %s; the "
-                    "experiment was created by reclab %s.\n",
-                    t.name, t.status, t.command, rlab_version(), t.version);
+                    "# Experiment %s\n\nStatus: %s. Spec: `%s`. Report by reclab %s (git %s); "
+                    "the experiment was created by reclab %s.\n",
+                    t.name, t.status, t.command, rlab_version(), rlab_build_git(), t.version);
         }
         for (int c = 0; c < t.nconfs && rc == RLAB_OK; c++) {
             int first = 1;

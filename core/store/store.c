@@ -1354,11 +1354,23 @@ int rlab_db_artifact_export(rlab_db *db, int64_t artifact_id, const char *path, 
     return rc;
 }
 
-int rlab_db_model_register(rlab_db *db, const char *name, const char *kind, const char *plugin,
-                           int64_t run_id, int64_t artifact_id, int64_t *id, rlab_err *err)
+/* The models upsert of rlab_db_model_register; *old receives the artifact the name held
+ * before (0 = none or a new name). */
+static int model_upsert(rlab_db *db, const char *name, const char *kind, const char *plugin,
+                        int64_t run_id, int64_t artifact_id, int64_t *id, int64_t *old,
+                        rlab_err *err)
 {
-    if (!name || !*name)
-        return rlab_errf(err, RLAB_EINVAL, "model: name required");
+    *old = 0;
+    rlab_db_stmt *p = rlab_db_prepare(db, "SELECT artifact_id FROM models WHERE name = :name", err);
+    if (!p)
+        return err ? err->code : RLAB_EDB;
+    int rc = rlab_db_bind_text(p, ":name", name, err);
+    if (!rc)
+        while ((rc = rlab_db_step(p, err)) == RLAB_DB_ROW)
+            *old = rlab_db_column_int(p, 0); /* NULL reads as 0 */
+    rlab_db_finalize(p);
+    if (rc)
+        return rc;
     rlab_db_stmt *s = rlab_db_prepare(
         db,
         "INSERT INTO models(name, kind, plugin, run_id, artifact_id, created)"
@@ -1368,7 +1380,7 @@ int rlab_db_model_register(rlab_db *db, const char *name, const char *kind, cons
         err);
     if (!s)
         return err ? err->code : RLAB_EDB;
-    int rc = rlab_db_bind_text(s, ":name", name, err);
+    rc = rlab_db_bind_text(s, ":name", name, err);
     rc = rc ? rc : rlab_db_bind_text(s, ":kind", kind, err);
     rc = rc ? rc : rlab_db_bind_text(s, ":plugin", plugin, err);
     if (!rc)
@@ -1381,6 +1393,37 @@ int rlab_db_model_register(rlab_db *db, const char *name, const char *kind, cons
     rc = rc ? rc : step_returning(s, id, err);
     rlab_db_finalize(s);
     return rc;
+}
+
+int rlab_db_model_register(rlab_db *db, const char *name, const char *kind, const char *plugin,
+                           int64_t run_id, int64_t artifact_id, int64_t *id, rlab_err *err)
+{
+    if (!name || !*name)
+        return rlab_errf(err, RLAB_EINVAL, "model: name required");
+    /* One transaction: the upsert, then the pruning of the blob it replaced. */
+    int rc = rlab_db_begin(db, err);
+    if (rc)
+        return rc;
+    int64_t old = 0;
+    rc = model_upsert(db, name, kind, plugin, run_id, artifact_id, id, &old, err);
+    /* The blob the name held before is dead weight once no model row points at it: delete it
+     * when it is a saved model (kind 'model', bytes in the store). A run's checkpoints (other
+     * kinds), path-only records and blobs another name still uses are kept. */
+    if (!rc && old > 0 && old != artifact_id) {
+        rlab_db_stmt *d = rlab_db_prepare(db,
+                                          "DELETE FROM artifacts WHERE id = :old AND kind ="
+                                          " 'model' AND data IS NOT NULL AND NOT EXISTS (SELECT"
+                                          " 1 FROM models WHERE artifact_id = :old)",
+                                          err);
+        rc = d ? rlab_db_bind_int(d, ":old", old, err) : RLAB_EDB;
+        rc = rc ? rc : rlab_db_step(d, err);
+        rlab_db_finalize(d);
+    }
+    if (rc) {
+        rlab_db_rollback(db);
+        return rc;
+    }
+    return rlab_db_commit(db, err);
 }
 
 int rlab_db_history_add(rlab_db *db, const char *line, rlab_err *err)

@@ -280,7 +280,10 @@ RLAB_API int rlab_db_artifact_export(rlab_db *db, int64_t artifact_id, const cha
                                      rlab_err *err);
 
 /* Register (or replace, keyed by name) a trained model: kind, plugin, the run that made it
- * and the artifact holding it (0 = none for either). *id may be NULL. */
+ * and the artifact holding it (0 = none for either). *id may be NULL. Replacing prunes the
+ * artifact the name held before when it is a saved model's blob (kind "model", bytes in
+ * the store) that no other model row uses: only the latest blob per name stays. A run's
+ * checkpoints (other kinds) and path-only records are kept. One transaction. */
 RLAB_API int rlab_db_model_register(rlab_db *db, const char *name, const char *kind,
                                     const char *plugin, int64_t run_id, int64_t artifact_id,
                                     int64_t *id, rlab_err *err);

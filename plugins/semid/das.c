@@ -862,7 +862,7 @@ rlab_model *semid_das_restore(rlab_host *host, const rlab_ckpt *ck, const void *
 {
     (void)host;
     const semid_cfg *c = cfg;
-    int64_t dim, udim;
+    int64_t dim = 0, udim = 0; /* set by semid_ckpt_int on success */
     if (semid_ckpt_int(ck, "semid.dim", 1, 1 << 24, &dim, err) ||
         semid_ckpt_int(ck, "semid.user_dim", 1, 1 << 24, &udim, err))
         return NULL;

@@ -369,7 +369,7 @@ rlab_model *semid_rqvae_restore(rlab_host *host, const rlab_ckpt *ck, const void
 {
     (void)host;
     const semid_cfg *c = cfg;
-    int64_t dim;
+    int64_t dim = 0; /* set by semid_ckpt_int on success */
     if (semid_ckpt_int(ck, "semid.dim", 1, 1 << 24, &dim, err))
         return NULL;
     rlab_param_spec specs[P_N];

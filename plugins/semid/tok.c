@@ -363,7 +363,7 @@ int semid_ckpt_int(const rlab_ckpt *ck, const char *key, int64_t lo, int64_t hi,
 rlab_model *semid_restore_common(const rlab_ckpt *ck, const semid_cfg *cfg, int kind,
                                  const rlab_param_spec *specs, int nspecs, rlab_err *err)
 {
-    int64_t nu, ni, info;
+    int64_t nu = 0, ni = 0, info = 0; /* set by semid_ckpt_int on success */
     if (semid_ckpt_int(ck, "reclab.n_users", 0, INT32_MAX, &nu, err) ||
         semid_ckpt_int(ck, "reclab.n_items", 1, INT32_MAX, &ni, err) ||
         semid_ckpt_int(ck, "semid.train_info", 0, INT64_MAX, &info, err))

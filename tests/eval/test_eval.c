@@ -9,6 +9,8 @@
  *   eval.sample.*  negative sampling: never history/targets, deterministic, dense history
  *   eval.run.*     the evaluator: hand example, tie rules, masking, multi-target vs oracle,
  *                  thread/batch invariance, sampled protocol, cancel, errors, top-k lists
+ *   eval.fast.*    the one-pass top-k + target counts and the evaluator's one-target path
+ *                  against a naive full sort (ties, NaN, +-inf, -0); factorised scoring
  *   eval.ctr.*     AUC with ties, GAUC weighting, log loss clipping, per-task metrics of a
  *                  multi-task model (labels not predicted, rows, one-class parts)
  *   eval.lists.*   coverage, novelty, ILD, genre entropy
@@ -1198,6 +1200,242 @@ static void t_ctr_tasks(void)
     CHECK_EQ_INT(rlab_eval_ctr_tasks(p, labels, 9, NULL, NULL, rows, 4, &r, &err), RLAB_EINVAL);
 }
 
+/* ---- eval.fast: the one-pass top-k + counts against a naive full sort ---------------- */
+
+/* Naive order: score descending, equal scores by lower index; NaN last (dropped). */
+static const float *naive_row;
+static int naive_cmp(const void *pa, const void *pb)
+{
+    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+    float x = naive_row[a], y = naive_row[b];
+    if (isnan(x) || isnan(y))
+        return isnan(x) - isnan(y);
+    if (x > y)
+        return -1;
+    if (x < y)
+        return 1;
+    return (a > b) - (a < b);
+}
+
+static void t_fast_topk_count(void)
+{
+    /* Rows with many ties (a few levels), NaN, +-inf and -0/+0 (equal: they tie); k from 1
+     * to past the stack buffer (256) and past the row; s a row value or NaN. The top-k must
+     * be the first k of the full sort, gt/ge the plain counts. */
+    enum { N = 140000 }; /* trial 2: past 1024 blocks of 128, the block length doubles */
+    static float row[N];
+    static int32_t ord[N], got[N];
+    static float gs[N];
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 77);
+    const int ks[] = {1, 2, 5, 20, 64, 100, 300, 1499, 2000};
+    for (int trial = 0; trial < 40; trial++) {
+        int32_t n = trial == 0   ? 1
+                    : trial == 1 ? 17
+                    : trial == 2 ? N
+                                 : 1 + (int32_t)rlab_rng_below(&rng, 1500);
+        int levels = 1 + (int)rlab_rng_below(&rng, trial % 2 ? 5 : 3000);
+        for (int32_t i = 0; i < n; i++) {
+            uint64_t r = rlab_rng_below(&rng, 100);
+            row[i] = r < 3   ? NAN
+                     : r < 5 ? -INFINITY
+                     : r < 6 ? INFINITY
+                     : r < 8 ? (r == 6 ? -0.0f : 0.0f)
+                             : (float)rlab_rng_below(&rng, (uint64_t)levels) - 3.0f;
+        }
+        float s = trial % 5 == 4 ? NAN : row[rlab_rng_below(&rng, (uint64_t)n)];
+        int64_t wgt = 0, wge = 0, nn = 0;
+        for (int32_t i = 0; i < n; i++) {
+            wgt += row[i] > s;
+            wge += row[i] >= s;
+            nn += !isnan(row[i]);
+            ord[i] = i;
+        }
+        naive_row = row;
+        qsort(ord, (size_t)n, sizeof *ord, naive_cmp);
+        for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
+            int k = ks[q];
+            int64_t gt = -1, ge = -1;
+            int m = rlab_eval_topk_count(row, n, k, s, got, gs, &gt, &ge);
+            int want_m = (int)(nn < k ? nn : k);
+            CHECK_MSG(m == want_m, "trial %d k %d: %d items, want %d", trial, k, m, want_m);
+            CHECK_MSG(gt == wgt && ge == wge, "trial %d k %d: gt %lld ge %lld, want %lld %lld",
+                      trial, k, (long long)gt, (long long)ge, (long long)wgt, (long long)wge);
+            int bad = 0;
+            for (int j = 0; j < m && j < want_m; j++)
+                bad += got[j] != ord[j] || memcmp(&gs[j], &row[ord[j]], sizeof(float)) != 0;
+            CHECK_MSG(bad == 0, "trial %d k %d: %d of %d list entries differ", trial, k, bad, m);
+            /* the plain top-k gives the same list */
+            int m2 = rlab_eval_topk(row, n, k, got, NULL);
+            CHECK_EQ_INT(m2, want_m);
+            for (int j = 0; j < m2; j++)
+                bad += got[j] != ord[j];
+            CHECK_EQ_INT(bad, 0);
+        }
+    }
+}
+
+/* The evaluator's one-target path against a naive full sort of every user's row, on tie-heavy
+ * random data, for the three tie rules: the kept top-k list is the first k of the sorted
+ * unmasked row (targets included); HR/NDCG/MRR@k of a target whose tie group starts at gt
+ * and holds eq other items are the optimistic (p = gt), pessimistic (p = gt + eq) and
+ * averaged (mean over p = gt .. gt + eq) values of [p < k], [p < k]/log2(p+2), [p < k]/(p+1). */
+static void t_fast_oracle(void)
+{
+    rand_prob p;
+    rand_prob_make(&p, 120, 700, 1, 0, 0, 11); /* 17 score levels: ties everywhere */
+    mat_scorer ms;
+    rlab_err err = {0};
+    const int ks[] = {1, 10, 50};
+    enum { W = 30 };
+    int32_t *ord = malloc((size_t)p.ni * sizeof *ord);
+    float *row = malloc((size_t)p.ni * sizeof *row);
+    for (int tie = 0; tie < 3; tie++) {
+        rlab_eval_spec sp = rand_spec(&p, &ms);
+        sp.ks = ks;
+        sp.n_ks = 3;
+        sp.tie = tie;
+        sp.keep_topk = W;
+        sp.metrics = RLAB_EM_HR | RLAB_EM_NDCG | RLAB_EM_MRR;
+        rlab_eval_result *r = rlab_eval_ranking(&sp, &err);
+        CHECK_MSG(r != NULL, "%s", err.msg);
+        if (!r)
+            break;
+        int bad_list = 0, bad_metric = 0;
+        for (int64_t x = 0; x < r->n_users; x++) {
+            int32_t u = r->users[x], t = p.tit[p.toff[u]];
+            memcpy(row, p.m + (size_t)u * p.ni, (size_t)p.ni * sizeof *row);
+            for (int64_t j = p.hoff[u]; j < p.hoff[u + 1]; j++)
+                if (p.hit[j] != t)
+                    row[p.hit[j]] = NAN;
+            int32_t n = 0;
+            for (int32_t i = 0; i < p.ni; i++)
+                if (!isnan(row[i]))
+                    ord[n++] = i;
+            naive_row = row;
+            qsort(ord, (size_t)n, sizeof *ord, naive_cmp);
+            for (int j = 0; j < W; j++)
+                bad_list += r->topk[x * W + j] != (j < n ? ord[j] : -1);
+            int64_t gt = 0, eq = 0;
+            for (int32_t j = 0; j < n; j++) {
+                gt += row[ord[j]] > row[t];
+                eq += ord[j] != t && !(row[ord[j]] > row[t]) && !(row[ord[j]] < row[t]);
+            }
+            int64_t lo = tie == RLAB_TIE_PESSIMISTIC ? gt + eq : gt;
+            int64_t hi = tie == RLAB_TIE_OPTIMISTIC ? gt : gt + eq;
+            for (int ki = 0; ki < 3; ki++) {
+                double hr = 0, nd = 0, mrr = 0;
+                for (int64_t q = lo; q <= hi; q++) {
+                    if (q >= ks[ki])
+                        continue;
+                    hr += 1.0;
+                    nd += 1.0 / log2((double)q + 2.0);
+                    mrr += 1.0 / ((double)q + 1.0);
+                }
+                const double cnt = (double)(hi - lo + 1);
+                const double want[3] = {hr / cnt, nd / cnt, mrr / cnt};
+                for (int t3 = 0; t3 < 3; t3++)
+                    bad_metric +=
+                        fabs(r->values[(int64_t)(t3 * 3 + ki) * r->n_users + x] - want[t3]) > 1e-12;
+            }
+        }
+        CHECK_MSG(bad_list == 0, "tie %d: %d list entries differ", tie, bad_list);
+        CHECK_MSG(bad_metric == 0, "tie %d: %d metric values differ", tie, bad_metric);
+        rlab_eval_result_free(r);
+    }
+    free(ord);
+    free(row);
+    rand_prob_free(&p);
+}
+
+/* Factorised scoring: integer-valued vectors, so every dot product is exact and the scores
+ * equal those of a naive scorer bit for bit (ties included): the results must equal the
+ * scorer path's, and be identical for 1 and 2 threads and any batch. */
+typedef struct fact_prob {
+    int32_t nu, ni;
+    int d;
+    float *U, *V, *bias, *m;
+} fact_prob;
+
+static int fact_vecs(void *ud, const int32_t *users, int nb, float *out, rlab_err *err)
+{
+    (void)err;
+    const fact_prob *f = ud;
+    for (int b = 0; b < nb; b++)
+        memcpy(out + (size_t)b * f->d, f->U + (size_t)users[b] * f->d, (size_t)f->d * sizeof *out);
+    return RLAB_OK;
+}
+
+static void fast_factorised(int real)
+{
+    rand_prob p;
+    rand_prob_make(&p, 90, 1000, 3, 0, 1, 12);
+    fact_prob f = {.nu = p.nu, .ni = p.ni, .d = real ? 37 : 5};
+    f.U = malloc((size_t)f.nu * f.d * sizeof *f.U);
+    f.V = malloc((size_t)f.ni * f.d * sizeof *f.V);
+    f.bias = malloc((size_t)f.ni * sizeof *f.bias);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 13);
+    for (int64_t i = 0; i < (int64_t)f.nu * f.d; i++)
+        f.U[i] =
+            real ? (float)rlab_rng_uniform(&rng) - 0.5f : (float)rlab_rng_below(&rng, 5) - 2.0f;
+    for (int64_t i = 0; i < (int64_t)f.ni * f.d; i++)
+        f.V[i] =
+            real ? (float)rlab_rng_uniform(&rng) - 0.5f : (float)rlab_rng_below(&rng, 5) - 2.0f;
+    for (int32_t i = 0; i < f.ni; i++)
+        f.bias[i] = real ? 0.01f * (float)rlab_rng_uniform(&rng) : (float)rlab_rng_below(&rng, 3);
+    /* the same scores as a dense matrix, summed as the kernel does: k ascending, then the
+     * bias (real values: any other order or a fused multiply-add would change bits) */
+    for (int32_t u = 0; u < f.nu; u++)
+        for (int32_t i = 0; i < f.ni; i++) {
+            float s = 0.0f;
+            for (int j = 0; j < f.d; j++)
+                s += f.V[(size_t)i * f.d + j] * f.U[(size_t)u * f.d + j];
+            p.m[(size_t)u * f.ni + i] = s + f.bias[i];
+        }
+    mat_scorer ms;
+    rlab_err err = {0};
+    rlab_eval_spec sp = rand_spec(&p, &ms);
+    sp.keep_topk = 10;
+    rlab_eval_result *want = rlab_eval_ranking(&sp, &err);
+    CHECK_MSG(want != NULL, "%s", err.msg);
+    sp.score = NULL;
+    sp.dim = f.d;
+    sp.item_vecs = f.V;
+    sp.item_bias = f.bias;
+    sp.user_vecs = fact_vecs;
+    sp.vec_ud = &f;
+    for (int v = 0; want && v < 3; v++) {
+        sp.n_threads = v == 0 ? 1 : 2;
+        sp.batch = v == 2 ? 7 : 0;
+        rlab_eval_result *r = rlab_eval_ranking(&sp, &err);
+        CHECK_MSG(r != NULL, "%s", err.msg);
+        if (!r)
+            continue;
+        CHECK_EQ_INT(r->n_users, want->n_users);
+        CHECK(memcmp(r->values, want->values,
+                     (size_t)r->n_metrics * (size_t)r->n_users * sizeof(double)) == 0);
+        CHECK(memcmp(r->topk, want->topk, (size_t)r->n_users * 10 * sizeof(int32_t)) == 0);
+        CHECK(memcmp(r->mean, want->mean, (size_t)r->n_metrics * sizeof(double)) == 0);
+        rlab_eval_result_free(r);
+    }
+    rlab_eval_result_free(want);
+    /* misuse: dim without vectors */
+    sp.item_vecs = NULL;
+    CHECK(rlab_eval_ranking(&sp, &err) == NULL);
+    CHECK_EQ_INT(err.code, RLAB_EINVAL);
+    free(f.U);
+    free(f.V);
+    free(f.bias);
+    rand_prob_free(&p);
+}
+
+static void t_fast_factorised(void)
+{
+    fast_factorised(0); /* integer vectors: exact sums, ties everywhere */
+    fast_factorised(1); /* real vectors: the kernel's summation order, bit for bit */
+}
+
 static const rlab_test tests[] = {
     {"eval.list.1", t_list_values},
     {"eval.list.2", t_list_k_large},
@@ -1217,6 +1455,9 @@ static const rlab_test tests[] = {
     {"eval.run.6", t_run_sampled},
     {"eval.run.7", t_run_errors},
     {"eval.run.8", t_run_topk_lists},
+    {"eval.fast.1", t_fast_topk_count},
+    {"eval.fast.2", t_fast_oracle},
+    {"eval.fast.3", t_fast_factorised},
     {"eval.ctr.1", t_ctr_auc},
     {"eval.ctr.2", t_ctr_gauc},
     {"eval.ctr.3", t_ctr_logloss},

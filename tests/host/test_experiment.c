@@ -375,6 +375,10 @@ static void t_report(void)
     CHECK(md && strstr(md, "train bprmf data=tiny name=rep-r3 seed=1 epochs=2"));
     CHECK(md && strstr(md, "\"seed\":2")); /* resolved configs */
     CHECK(md && strstr(md, "## Data sets"));
+    char git[128]; /* the build's commit is recorded */
+    snprintf(git, sizeof git, "(git %s)", rlab_build_git());
+    CHECK(md && strstr(md, git));
+    CHECK(strcmp(rlab_build_git(), "") != 0);
     snprintf(path, sizeof path, "%s/rep.md.fig3.svg", dir);
     const char *svg = slurp(path);
     CHECK(svg && strstr(svg, "<svg") && strstr(svg, "Learning curves on tiny"));
@@ -388,6 +392,8 @@ static void t_report(void)
         nsvg++;
     CHECK_EQ_INT(nsvg, 2); /* one comparison chart (one metric) and the learning curves */
     CHECK(html && !strstr(html, "src=\"")); /* self-contained */
+    snprintf(git, sizeof git, "(git %s)", rlab_build_git());
+    CHECK(html && strstr(html, git));
     snprintf(path, sizeof path, "%s/rep.html.fig2.svg", dir);
     CHECK(fopen(path, "r") == NULL); /* inlined, then removed */
     snprintf(line, sizeof line, "report rep file=%s/rep.tex", dir);
@@ -397,6 +403,8 @@ static void t_report(void)
     CHECK(tx && strstr(tx, "\\toprule") && strstr(tx, "\\midrule") && strstr(tx, "\\bottomrule"));
     CHECK(tx && strstr(tx, "\\textbf{"));
     CHECK(tx && strstr(tx, "Holm"));
+    snprintf(git, sizeof git, "git %s)", rlab_build_git());
+    CHECK(tx && strstr(tx, git));
     rlab_host_free(h);
 }
 

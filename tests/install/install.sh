@@ -175,7 +175,7 @@ if command -v lua5.4 >/dev/null 2>&1; then
         end
         print(r.version, n)' >"$tmp/lua.out" 2>"$tmp/lua.err" ||
         fail install.9 "require 'reclab' in lua5.4 failed" "$tmp/lua.err"
-    version=$("$prefix/bin/reclab" --version | sed -n '1s/^reclab //p') # line 2: mpi
+    version=$("$prefix/bin/reclab" --version | sed -n '1s/^reclab \([^ ]*\).*/\1/p') # line 1: reclab V (git H); line 2: mpi
     printf '%s\t%s\n' "$version" "$n_plugins" | cmp -s - "$tmp/lua.out" ||
         fail install.9 "expected '$version<TAB>$n_plugins' (version, plugins from the tree)" \
             "$tmp/lua.out"

@@ -1072,6 +1072,30 @@ static void t_artifacts(void)
     CHECK_EQ_INT(m1, m2);
     CHECK_EQ_INT(one_int(db, "SELECT artifact_id FROM models"), a3);
     CHECK_EQ_INT(rlab_db_model_register(db, "x", "k", "p", 0, 999, NULL, &err), RLAB_EDB);
+    /* the replaced blob above was a run's checkpoint: kept */
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM artifacts WHERE name = 'ckpt'"), 1);
+    /* re-saving a model under the same name keeps only its latest blob ... */
+    int64_t b1 = 0, b2 = 0, b3 = 0;
+    CHECK_EQ_INT(rlab_db_artifact_blob(db, run, "bpr", "model", "v1", 2, &b1, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr", "bpr", "baselines", run, b1, NULL, &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(rlab_db_artifact_blob(db, 0, "bpr", "model", "v2", 2, &b2, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr", "bpr", "baselines", 0, b2, NULL, &err), RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM artifacts WHERE name = 'bpr'"), 1);
+    CHECK_EQ_INT(one_int(db, "SELECT artifact_id FROM models WHERE name = 'bpr'"), b2);
+    /* ... registering the same artifact again deletes nothing ... */
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr", "bpr", "baselines", 0, b2, NULL, &err), RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM artifacts WHERE name = 'bpr'"), 1);
+    /* ... and a blob another name still uses stays when this name moves on */
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr-copy", "bpr", "baselines", 0, b2, NULL, &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(rlab_db_artifact_blob(db, 0, "bpr", "model", "v3", 2, &b3, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr", "bpr", "baselines", 0, b3, NULL, &err), RLAB_OK);
+    CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM artifacts WHERE name = 'bpr'"), 2);
+    /* a failed replacement (unknown artifact) rolls back: the old row and blob stay */
+    CHECK_EQ_INT(rlab_db_model_register(db, "bpr", "bpr", "baselines", 0, 999, NULL, &err),
+                 RLAB_EDB);
+    CHECK_EQ_INT(one_int(db, "SELECT artifact_id FROM models WHERE name = 'bpr'"), b3);
 
     /* datasets: sha computed from the source file, upsert by name */
     rlab_db_dataset_info di = {.name = "abcdata",
