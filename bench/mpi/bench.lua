@@ -45,9 +45,22 @@ M("eval_s", mpi.wtime() - t)
 M("eval_bytes", mpi.bytes() - b0)
 M("eval_ndcg10", ev["ndcg@10"])
 
-reclab.simulator.new{data = "demo", agents = agents, seed = 1}
-mpi.barrier()
-t, b0 = mpi.wtime(), mpi.bytes()
-reclab.simulator.step{rounds = rounds}
-M("sim_s_per_round", (mpi.wtime() - t) / rounds)
-M("sim_bytes_per_round", (mpi.bytes() - b0) / rounds)
+-- simulation, agents partitioned (partition=on: on 1 rank the same simulation by one owner)
+-- and replicated with the decisions shared out (off); no checkpoints, so that the bytes are the
+-- round's own exchange (messages, watchers, chat cards, events, watches, exposures, counters);
+-- a step's end gathers every agent to every rank (sim_sync_bytes, once per step call)
+for _, part in ipairs{"on", "off"} do
+  local pre = part == "on" and "sim" or "simrep"
+  reclab.simulator.new{data = "demo", agents = agents, seed = 1, partition = part,
+                       checkpoint_every = 0}
+  mpi.barrier()
+  b0 = mpi.bytes()
+  reclab.simulator.step{rounds = 0}
+  local sync = mpi.bytes() - b0
+  mpi.barrier()
+  t, b0 = mpi.wtime(), mpi.bytes()
+  reclab.simulator.step{rounds = rounds}
+  M(pre .. "_s_per_round", (mpi.wtime() - t) / rounds)
+  M(pre .. "_bytes_per_round", (mpi.bytes() - b0 - sync) / rounds)
+  M(pre .. "_sync_bytes", sync)
+end

@@ -11,7 +11,9 @@
 #   fault       a rank that stops answering (the other's collective times out) and a rank
 #               that dies (mpirun's SIGTERM fails the waiting collective): each time the job
 #               ends with a message from rank 0 and its run is `failed`, well before a hang
-#   sim         simulator.step with decisions sharded over 2 ranks equal to 1 rank (sim.lua)
+#   sim         simulator.step with agents partitioned over 2 ranks equal to 1 rank with
+#               partition=on, and with agents replicated (partition=off) equal to 1 rank
+#               (sim.lua)
 #   example     lua/examples/mpi_sweep.lua, small, prints the same on 1 and 2 ranks
 set -u
 RECLAB=$1
@@ -27,12 +29,12 @@ trap 'rm -rf "$W"' EXIT
 mpi() { mpirun --oversubscribe -x OPENBLAS_NUM_THREADS -x RECLAB_MPI_TIMEOUT -x ASAN_OPTIONS "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-run1() { # name script: one process, no mpirun
-  mkdir -p "$W/$1.1" && (cd "$W/$1.1" && "$RECLAB" -q --db r.db run "$SRC/$2") > "$W/$1.1.out" 2>&1 ||
+run1() { # name script [arg]: one process, no mpirun
+  mkdir -p "$W/$1.1" && (cd "$W/$1.1" && "$RECLAB" -q --db r.db run "$SRC/$2" ${3:-}) > "$W/$1.1.out" 2>&1 ||
     { cat "$W/$1.1.out"; fail "$T: 1 rank"; }
 }
 run2() {
-  mkdir -p "$W/$1.2" && (cd "$W/$1.2" && mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/$2") > "$W/$1.2.out" 2>&1 ||
+  mkdir -p "$W/$1.2" && (cd "$W/$1.2" && mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/$2" ${3:-}) > "$W/$1.2.out" 2>&1 ||
     { cat "$W/$1.2.out"; fail "$T: 2 ranks"; }
 }
 # compare RESULT lines of the two runs: names must match; |a - b| <= tol (per prefix)
@@ -59,8 +61,12 @@ sweep)
   run1 sw sweep.lua; run2 sw sweep.lua; compare sw
   grep -q "RESULT sweep.runs_done 7" "$W/sw.2.out" || { cat "$W/sw.2.out"; fail "rank 0's store lacks the runs"; }
   ;;
-sim)
-  run1 sim sim.lua; run2 sim sim.lua; compare sim
+sim) # partitioned agents (2 ranks, default) = one process with partition=on; replicated
+     # agents (partition=off) = the default one process
+  run1 sim sim.lua on; run2 sim sim.lua; compare sim
+  grep -q "^partitioned: 40 agents per rank" "$W/sim.2.out" || { cat "$W/sim.2.out"; fail "sim: not partitioned"; }
+  grep "^bytes" "$W/sim.2.out"
+  run1 simr sim.lua; run2 simr sim.lua off; compare simr
   ;;
 fault) # a rank that hangs (fault.lua), then a rank that dies (die.lua)
   for f in fault die; do
