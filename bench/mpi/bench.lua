@@ -36,6 +36,15 @@ M("sas_s_per_epoch", q.seconds)
 M("sas_bytes_per_step", (mpi.bytes() - b0) / qsteps)
 M("sas_wait_s_per_epoch", mpi.wait_seconds() - w0)
 M("sas_steps_per_epoch", qsteps)
+-- the same without the overlap of the exchange with the backward (reclab.mpi.overlap)
+mpi.overlap(false)
+mpi.barrier()
+b0, w0 = mpi.bytes(), mpi.wait_seconds()
+q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
+                 batch = 256, eval_every = 0, eval_test = false, name = "bench-sas-noov"}
+M("sasnoov_s_per_epoch", q.seconds)
+M("sasnoov_wait_s_per_epoch", mpi.wait_seconds() - w0)
+mpi.overlap(true)
 
 mpi.barrier()
 local t = mpi.wtime()

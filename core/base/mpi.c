@@ -218,6 +218,52 @@ int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err)
     return reduce_chunks(buf, n, MPI_FLOAT, sizeof *buf, bucket, RLAB_MPI_SUM, "allreduce", err);
 }
 
+struct rlab_mpi_req {
+    MPI_Request rq;
+    int done;
+};
+
+int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err)
+{
+    *rq = NULL;
+    if (rlab_mpi_size() == 1 || n <= 0)
+        return RLAB_OK;
+    if (n > INT32_MAX)
+        return rlab_errf(err, RLAB_EINVAL, "MPI allreduce of %lld floats is too large",
+                         (long long)n);
+    rlab_mpi_req *r = rlab_calloc(1, sizeof *r);
+    if (!r)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int mrc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->rq);
+    if (mrc != MPI_SUCCESS) {
+        rlab_free(r);
+        return mpi_fail(err, mrc, "allreduce");
+    }
+    count((uint64_t)n * sizeof(float));
+    *rq = r;
+    return RLAB_OK;
+}
+
+int rlab_mpi_test(rlab_mpi_req *rq)
+{
+    if (!rq || rq->done)
+        return 1;
+    int done = 0;
+    if (MPI_Test(&rq->rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return 0; /* rlab_mpi_wait reports it */
+    rq->done = done;
+    return done;
+}
+
+int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err)
+{
+    if (!rq)
+        return RLAB_OK;
+    int rc = rq->done ? RLAB_OK : wait_req(&rq->rq, "allreduce", err);
+    rlab_free(rq);
+    return rc;
+}
+
 int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err)
 {
     if (rlab_mpi_size() == 1 || nbytes <= 0)
@@ -399,6 +445,22 @@ int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err)
 int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err)
 {
     (void)buf, (void)n, (void)bucket, (void)err;
+    return RLAB_OK;
+}
+int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err)
+{
+    (void)buf, (void)n, (void)err;
+    *rq = NULL;
+    return RLAB_OK;
+}
+int rlab_mpi_test(rlab_mpi_req *rq)
+{
+    (void)rq;
+    return 1;
+}
+int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err)
+{
+    (void)rq, (void)err;
     return RLAB_OK;
 }
 int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err)

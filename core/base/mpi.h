@@ -73,6 +73,16 @@ RLAB_API int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *e
 /* Sum n floats over ranks in place, in buckets of at most `bucket` floats (0 = 1 Mi floats)
  * so large blocks travel while the next is summed. */
 RLAB_API int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err);
+/* Non-blocking sum of n floats over ranks in place (MPI_Iallreduce), for overlapping an
+ * exchange with computation (model/fit.c: the gradient buckets during the backward). buf must
+ * stay untouched until rlab_mpi_wait. *rq is NULL with one rank (nothing to wait for).
+ * rlab_mpi_test lets MPI progress it (OpenMPI moves a non-blocking collective on only inside
+ * MPI calls) and returns 1 once it has completed; rlab_mpi_wait waits for it with the
+ * deadline of every collective and frees it (NULL: no-op). */
+typedef struct rlab_mpi_req rlab_mpi_req;
+RLAB_API int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err);
+RLAB_API int rlab_mpi_test(rlab_mpi_req *rq);
+RLAB_API int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err);
 /* Broadcast nbytes of buf from root. */
 RLAB_API int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err);
 /* Every rank sends nbytes of send; *recv (the caller's, free with rlab_free) receives the
