@@ -64,12 +64,13 @@ for _, part in ipairs{"on", "off"} do
                        checkpoint_every = 0}
   mpi.barrier()
   b0 = mpi.bytes()
-  reclab.simulator.step{rounds = 0}
-  local sync = mpi.bytes() - b0
+  reclab.simulator.step{rounds = 1} -- one round and the step's end
+  local one = mpi.bytes() - b0
   mpi.barrier()
   t, b0 = mpi.wtime(), mpi.bytes()
-  reclab.simulator.step{rounds = rounds}
-  M(pre .. "_s_per_round", (mpi.wtime() - t) / rounds)
-  M(pre .. "_bytes_per_round", (mpi.bytes() - b0 - sync) / rounds)
-  M(pre .. "_sync_bytes", sync)
+  reclab.simulator.step{rounds = rounds + 1}
+  local per = (mpi.bytes() - b0 - one) / rounds
+  M(pre .. "_s_per_round", (mpi.wtime() - t) / (rounds + 1))
+  M(pre .. "_bytes_per_round", per)
+  M(pre .. "_sync_bytes", one - per)
 end

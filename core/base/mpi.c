@@ -168,6 +168,114 @@ int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
 
 int rlab_mpi_barrier(rlab_err *err) { return rlab_mpi_barrier_timeout(timeout_s(), err); }
 
+enum { TAG_END = 7001, TAG_END_OK };
+
+static double end_timeout_s(double seconds)
+{
+    if (seconds > 0)
+        return seconds;
+    const char *t = getenv("RECLAB_MPI_END_TIMEOUT");
+    double s = t && *t ? atof(t) : 0.0;
+    return s > 0 ? s : timeout_s();
+}
+
+int rlab_mpi_end_barrier(double seconds, rlab_err *err)
+{
+    const int P = g_size, me = g_rank;
+    if (!g_started || P == 1)
+        return RLAB_OK;
+    const double limit = end_timeout_s(seconds), t0 = rlab_now();
+    int n = me == 0 ? P - 1 : 2, rc = RLAB_OK;
+    MPI_Request *rq = rlab_malloc((size_t)n * sizeof *rq);
+    int *done = rlab_calloc((size_t)n, sizeof *done);
+    static int word[2]; /* the payload nobody reads */
+    if (!rq || !done) {
+        rlab_free(rq);
+        rlab_free(done);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    int mrc = MPI_SUCCESS;
+    if (me == 0)
+        for (int r = 1; r < P && mrc == MPI_SUCCESS; r++)
+            mrc = MPI_Irecv(&word[0], 1, MPI_INT, r, TAG_END, MPI_COMM_WORLD, &rq[r - 1]);
+    else if ((mrc = MPI_Isend(&word[1], 1, MPI_INT, 0, TAG_END, MPI_COMM_WORLD, &rq[0])) ==
+             MPI_SUCCESS)
+        mrc = MPI_Irecv(&word[0], 1, MPI_INT, 0, TAG_END_OK, MPI_COMM_WORLD, &rq[1]);
+    if (mrc != MPI_SUCCESS) {
+        rlab_free(rq);
+        rlab_free(done);
+        return mpi_fail(err, mrc, "end of script");
+    }
+    for (long spins = 0;; spins++) {
+        int left = 0;
+        for (int k = 0; k < n; k++)
+            if (!done[k]) {
+                int f = 0;
+                if ((mrc = MPI_Test(&rq[k], &f, MPI_STATUS_IGNORE)) != MPI_SUCCESS) {
+                    rc = mpi_fail(err, mrc, "end of script");
+                    goto out;
+                }
+                done[k] = f;
+                left += !f;
+            }
+        if (!left)
+            break;
+        if (g_ended) {
+            rc = rlab_errf(err, RLAB_ENET,
+                           "MPI end of script on rank %d of %d: the job is being ended "
+                           "(another rank failed or died)",
+                           me, P);
+            goto out;
+        }
+        double waited = rlab_now() - t0;
+        if (waited > limit) {
+            char who[256] = "";
+            size_t len = 0;
+            int late = 0;
+            for (int k = 0; me == 0 && k < n; k++)
+                if (!done[k]) {
+                    if (late < 16 && len < sizeof who - 16)
+                        len += (size_t)snprintf(who + len, sizeof who - len, "%s%d",
+                                                late ? ", " : "", k + 1);
+                    late++;
+                }
+            if (me == 0)
+                rc = rlab_errf(err, RLAB_ENET,
+                               "rank%s %s%s of %d did not reach the end of the script within "
+                               "%.0f s of rank 0 (stuck or still working; "
+                               "RECLAB_MPI_END_TIMEOUT): ending the job",
+                               late > 1 ? "s" : "", who, late > 16 ? ", ..." : "", P, limit);
+            else
+                rc = rlab_errf(err, RLAB_ENET,
+                               "rank 0 of %d did not reach the end of the script within %.0f s "
+                               "of rank %d (stuck or still working; RECLAB_MPI_END_TIMEOUT): "
+                               "ending the job",
+                               P, limit, me);
+            goto out;
+        }
+        if (waited > 1.0) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
+    if (me == 0) /* everyone is here: the release */
+        for (int r = 1; r < P; r++) {
+            MPI_Request s;
+            if ((mrc = MPI_Isend(&word[1], 1, MPI_INT, r, TAG_END_OK, MPI_COMM_WORLD, &s)) !=
+                    MPI_SUCCESS ||
+                (rc = wait_req(&s, "end of script", err)))
+                break;
+        }
+    if (mrc != MPI_SUCCESS && !rc)
+        rc = mpi_fail(err, mrc, "end of script");
+out:
+    rlab_free(done);
+    rlab_free(rq);
+    return rc;
+}
+
 static MPI_Op mop(int op)
 {
     return op == RLAB_MPI_MAX ? MPI_MAX : op == RLAB_MPI_MIN ? MPI_MIN : MPI_SUM;
@@ -427,6 +535,12 @@ int rlab_mpi_barrier(rlab_err *err)
     return RLAB_OK;
 }
 int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
+{
+    (void)seconds;
+    (void)err;
+    return RLAB_OK;
+}
+int rlab_mpi_end_barrier(double seconds, rlab_err *err)
 {
     (void)seconds;
     (void)err;
