@@ -26,25 +26,28 @@ M("train_bytes_per_step", (mpi.bytes() - b0) / steps)
 M("train_wait_s_per_epoch", (mpi.wait_seconds() - w0) / epochs)
 M("train_steps_per_epoch", steps / epochs)
 
--- SASRec: the dense exchange (the whole parameter block every step), one epoch
-mpi.barrier()
-b0, w0 = mpi.bytes(), mpi.wait_seconds()
-local q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
-                       batch = 256, eval_every = 0, eval_test = false, name = "bench-sas"}
+-- SASRec: the dense exchange (the whole parameter block every step), one epoch, with the
+-- exchange overlapped with the backward (sas_*) and after it (sasnoov_*), alternated twice in
+-- this process (run.sh keeps the best of each); cpu = this rank's CPU seconds (os.clock)
 local qsteps = math.ceil(info.n_users / 256)
-M("sas_s_per_epoch", q.seconds)
-M("sas_bytes_per_step", (mpi.bytes() - b0) / qsteps)
-M("sas_wait_s_per_epoch", mpi.wait_seconds() - w0)
-M("sas_steps_per_epoch", qsteps)
--- the same without the overlap of the exchange with the backward (reclab.mpi.overlap)
-mpi.overlap(false)
-mpi.barrier()
-b0, w0 = mpi.bytes(), mpi.wait_seconds()
-q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
-                 batch = 256, eval_every = 0, eval_test = false, name = "bench-sas-noov"}
-M("sasnoov_s_per_epoch", q.seconds)
-M("sasnoov_wait_s_per_epoch", mpi.wait_seconds() - w0)
+for rep = 1, 2 do
+  for _, ov in ipairs{true, false} do
+    local pre = ov and "sas" or "sasnoov"
+    mpi.overlap(ov)
+    mpi.barrier()
+    b0, w0 = mpi.bytes(), mpi.wait_seconds()
+    local c0 = os.clock()
+    local q = reclab.train{"sasrec", data = name, epochs = 1, seed = 1, dim = 32, maxlen = 50,
+                           batch = 256, eval_every = 0, eval_test = false,
+                           name = ("bench-%s-%d"):format(pre, rep)}
+    M(pre .. "_s_per_epoch", q.seconds)
+    M(pre .. "_cpu_s_per_epoch", os.clock() - c0)
+    M(pre .. "_bytes_per_step", (mpi.bytes() - b0) / qsteps)
+    M(pre .. "_wait_s_per_epoch", mpi.wait_seconds() - w0)
+  end
+end
 mpi.overlap(true)
+M("sas_steps_per_epoch", qsteps)
 
 mpi.barrier()
 local t = mpi.wtime()
@@ -68,9 +71,11 @@ for _, part in ipairs{"on", "off"} do
   local one = mpi.bytes() - b0
   mpi.barrier()
   t, b0 = mpi.wtime(), mpi.bytes()
+  local c0 = os.clock()
   reclab.simulator.step{rounds = rounds + 1}
   local per = (mpi.bytes() - b0 - one) / rounds
   M(pre .. "_s_per_round", (mpi.wtime() - t) / (rounds + 1))
+  M(pre .. "_cpu_s_per_round", (os.clock() - c0) / (rounds + 1))
   M(pre .. "_bytes_per_round", per)
   M(pre .. "_sync_bytes", one - per)
 end

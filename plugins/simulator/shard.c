@@ -151,7 +151,7 @@ typedef struct sh_ev { /* an event of the round, on the wire */
 } sh_ev;
 typedef struct sh_msg { /* a social effect on another agent, delivered at the round's end */
     int32_t to, pos, sub, type, from, n, item[2], mem;
-    float until;
+    double hours; /* a chat's duration */
 } sh_msg;
 
 struct sim_shard {
@@ -251,6 +251,12 @@ void sim_shard_round_begin(sim *s)
     h->hn = 0;
     h->phase = SIM_EV_VISIT;
     h->buffering = 1;
+}
+
+void sim_shard_round_done(sim *s)
+{
+    if (s->sh)
+        s->sh->buffering = 0;
 }
 
 void sim_shard_phase(sim *s, int phase)
@@ -475,7 +481,7 @@ out:
 }
 
 void sim_shard_msg(sim *s, int type, int32_t to, int32_t from, int32_t sub, const int32_t *items,
-                   int n, int32_t mem, double until)
+                   int n, int32_t mem, double hours)
 {
     struct sim_shard *h = s->sh;
     if (grow((void **)&h->m, &h->capm, h->nm + 1, sizeof *h->m)) {
@@ -491,7 +497,7 @@ void sim_shard_msg(sim *s, int type, int32_t to, int32_t from, int32_t sub, cons
                   .n = n,
                   .item = {n > 0 ? items[0] : -1, n > 1 ? items[1] : -1},
                   .mem = mem,
-                  .until = (float)(until - s->vtime)};
+                  .hours = hours};
 }
 
 static int msg_cmp(const void *pa, const void *pb)
@@ -534,7 +540,7 @@ int sim_shard_deliver(sim *s, rlab_err *err)
         if (x->type == SIM_MSG_CHAT) {
             for (int t = 0; t < x->n; t++)
                 sim_hear(s, x->to, x->item[t]);
-            double until = s->vtime + (double)x->until;
+            double until = s->vtime + x->hours;
             ag->busy_until = fmax(ag->busy_until, until);
             ag->busy_kind = 2;
             ag->unshared = 0;

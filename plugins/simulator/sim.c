@@ -2164,7 +2164,8 @@ static void do_chat(sim *s, int32_t a, int32_t b, const sim_dec *d, const int32_
     sim_emit(s, a, "chat", s->buf);
     sim_observe(s, a, SIM_M_CHAT, nb ? tb[0] : (na ? ta[0] : -1), b, 0);
     if (card)
-        sim_shard_msg(s, SIM_MSG_CHAT, b, a, 0, ta, na, na ? ta[0] : (nb ? tb[0] : -1), until);
+        sim_shard_msg(s, SIM_MSG_CHAT, b, a, 0, ta, na, na ? ta[0] : (nb ? tb[0] : -1),
+                      (double)d->hours);
     else
         sim_observe(s, b, SIM_M_CHAT, na ? ta[0] : (nb ? tb[0] : -1), a, 0);
 }
@@ -2495,6 +2496,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         s->llm_round_first[0] = '\0';
         s->llm_down = s->llm_fail_run = 0;
         rc = one_round(s, err);
+        sim_shard_round_done(s);
         if (rc)
             break;
         sim_stats st = s->last;

@@ -270,6 +270,7 @@ enum { SIM_EV_VISIT = 1, SIM_EV_NOTHING, SIM_EV_SOCIAL };
 int sim_shard_setup(sim *s, rlab_err *err);
 void sim_shard_free(sim *s);
 void sim_shard_round_begin(sim *s);      /* after the activity order is drawn */
+void sim_shard_round_done(sim *s);       /* the round ended (or failed): events written again */
 void sim_shard_phase(sim *s, int phase); /* SIM_EV_* of the events that follow */
 void sim_shard_step(sim *s, int step);   /* page step of the watches that follow */
 int sim_shard_cap(sim *s, int32_t *na, rlab_err *err);
@@ -284,7 +285,7 @@ int sim_shard_watching(sim *s, rlab_err *err);
 int sim_shard_cards(sim *s, const int32_t *b, int n, int (*titles)(const sim *, int32_t, int32_t *),
                     int32_t (*cards)[3], rlab_err *err);
 void sim_shard_msg(sim *s, int type, int32_t to, int32_t from, int32_t sub, const int32_t *items,
-                   int n, int32_t mem, double until);
+                   int n, int32_t mem, double hours);
 enum { SIM_MSG_CHAT = 1, SIM_MSG_HEARD };
 int sim_shard_deliver(sim *s, rlab_err *err);
 int sim_shard_round_end(sim *s, sim_stats *st, double *sat, double *chance, double *hsum,
