@@ -138,8 +138,9 @@ RLAB_API void rlab_fit_shard(int64_t n, int64_t *lo, int64_t *hi);
  * are means over its n_local rows passes n_local / n_global. Tensors whose rows are tracked
  * (rlab_params_track_rows) travel sparsely: the touched rows only (index + row, all-gathered,
  * summed in rank order), and on return their touched flags are the union over ranks; the rest
- * of the block is summed dense (reduce + broadcast in buckets of 1 Mi floats). Untouched rows
- * of a tracked tensor must have zero gradient. RLAB_ENET (MPI failure or timeout), ENOMEM. */
+ * of the block is summed dense (in the buckets of rlab_fit_overlap below; with overlap off, in
+ * runs of up to 1 Mi floats). Untouched rows of a tracked tensor must have zero gradient. RLAB_ENET
+ * (MPI failure or timeout), ENOMEM. */
 RLAB_API int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err);
 /* Overlap of the dense exchange with the backward (on by default; $RECLAB_MPI_OVERLAP=0 or
  * rlab_fit_set_overlap(0) turns it off; every rank must agree). With it on, the dense
