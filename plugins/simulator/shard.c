@@ -43,6 +43,7 @@
 #include "base/mpi.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,7 @@ struct sim_shard {
     int64_t nm, capm;
     double hsum; /* watch entropy partial sums */
     int64_t hn;
+    int poison; /* $RECLAB_SIM_POISON (tests): other ranks' agents scrambled every round */
 };
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t esz)
@@ -218,6 +220,8 @@ int sim_shard_setup(sim *s, rlab_err *err)
     s->part_lo = (int32_t)lo;
     s->part_hi = (int32_t)hi;
     s->part = 1;
+    const char *pz = getenv("RECLAB_SIM_POISON");
+    h->poison = P > 1 && pz && *pz && strcmp(pz, "0") != 0;
     if (P > 1)
         rlab_log(RLAB_LOG_INFO, "simulator: agents partitioned over %d ranks (this rank: %d..%d)",
                  P, (int)lo, (int)hi - 1);
@@ -239,9 +243,30 @@ void sim_shard_free(sim *s)
     s->sh = NULL;
 }
 
+/* The test of "a round reads only this rank's agents": with $RECLAB_SIM_POISON, the copies of
+ * the other ranks' agents (what a round changes: everything after the profile, genre counts,
+ * shown items, follow-edge times) are scrambled before every round; the gather at the step's
+ * end restores them. tests/mpi sim runs 2 ranks so and expects the 1-process events. */
+static void poison_others(sim *s)
+{
+    const size_t head = offsetof(sim_agent, busy_kind), I = (size_t)s->n_items, G = (size_t)s->G;
+    for (int32_t a = 0; a < s->n; a++) {
+        if (a >= s->part_lo && a < s->part_hi)
+            continue;
+        memset((char *)&s->agents[a] + head, 0x5a, sizeof(sim_agent) - head);
+        memset(s->shown + (size_t)a * I, 1, I);
+        for (size_t g = 0; g < G; g++)
+            s->gcount[(size_t)a * G + g] = 1e30f;
+        for (int64_t e = s->fo_off[a]; e < s->fo_off[a + 1]; e++)
+            s->fo_last[e] = 1e30f;
+    }
+}
+
 void sim_shard_round_begin(sim *s)
 {
     struct sim_shard *h = s->sh;
+    if (h->poison)
+        poison_others(s);
     for (int32_t k = 0; k < s->n; k++)
         h->pos_of[s->order[k]] = k;
     h->ev_len = 0;

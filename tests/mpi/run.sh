@@ -12,7 +12,8 @@
 #               that dies (mpirun's SIGTERM fails the waiting collective): each time the job
 #               ends with a message from rank 0 and its run is `failed`, well before a hang
 #   sim         simulator.step with agents partitioned over 2 ranks equal to 1 rank with
-#               partition=on, and with agents replicated (partition=off) equal to 1 rank
+#               partition=on (also with the other rank's agents scrambled before every round:
+#               RECLAB_SIM_POISON), and with agents replicated (partition=off) equal to 1 rank
 #               (sim.lua)
 #   output      lines every rank prints appear once, a rank's own lines once as "[rank r] ..."
 #   end         a rank stuck in an endless loop at the end of the script (rank 1, then rank
@@ -29,9 +30,10 @@ command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found (apt-get ins
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none # no CMA in containers
 export RECLAB_MPI_TIMEOUT=${RECLAB_MPI_TIMEOUT:-300} # mpirun -x warns about an unset one
+export RECLAB_SIM_POISON=0
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-mpi() { mpirun --oversubscribe -x OPENBLAS_NUM_THREADS -x RECLAB_MPI_TIMEOUT -x ASAN_OPTIONS "$@"; }
+mpi() { mpirun --oversubscribe -x OPENBLAS_NUM_THREADS -x RECLAB_MPI_TIMEOUT -x ASAN_OPTIONS -x RECLAB_SIM_POISON "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 run1() { # name script [arg]: one process, no mpirun
@@ -71,6 +73,9 @@ sim) # partitioned agents (2 ranks, default) = one process with partition=on; re
   run1 sim sim.lua on; run2 sim sim.lua; compare sim
   grep -q "^partitioned: 40 agents per rank" "$W/sim.2.out" || { cat "$W/sim.2.out"; fail "sim: not partitioned"; }
   grep "^bytes" "$W/sim.2.out"
+  # again with the other rank's agents scrambled before every round (RECLAB_SIM_POISON):
+  # a round reads only its own rank's agents, so nothing changes
+  RECLAB_SIM_POISON=1 run2 simp sim.lua; cp "$W/sim.1.out" "$W/simp.1.out"; compare simp
   run1 simr sim.lua; run2 simr sim.lua off; compare simr
   ;;
 fault) # a rank that hangs (fault.lua), then a rank that dies (die.lua)
