@@ -274,6 +274,12 @@ static const ldoc docs[] = {
      .help = "Seconds this rank has spent waiting for collectives (communication and slower "
              "peers).",
      .example = "print(reclab.mpi.wait_seconds())"},
+    {.name = "reclab.mpi.overlap",
+     .usage = "reclab.mpi.overlap([on]) -> on",
+     .help = "Data-parallel training: sum the dense gradient buckets over the ranks while the "
+             "backward runs (true, the default; $RECLAB_MPI_OVERLAP=0 starts with false) or "
+             "after it (false). Every rank must set the same. Returns the setting.",
+     .example = "reclab.mpi.overlap(false)"},
     {.name = "reclab.mpi.wtime",
      .usage = "reclab.mpi.wtime() -> s",
      .help = "Monotonic wall-clock seconds, for timing (also without MPI).",

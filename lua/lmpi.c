@@ -15,6 +15,7 @@
 
 #include "base/mpi.h"
 #include "host/host.h"
+#include "model/fit.h"
 #include "store/store.h"
 
 #include <json-c/json.h>
@@ -50,6 +51,16 @@ static int l_bytes(lua_State *L)
 static int l_wait(lua_State *L)
 {
     lua_pushnumber(L, rlab_mpi_wait_seconds()); /* s */
+    return 1;
+}
+
+/* reclab.mpi.overlap([on]) -> on: the gradient exchange overlapped with the backward (every
+ * rank must set the same). */
+static int l_overlap(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        rlab_fit_set_overlap(lua_toboolean(L, 1));
+    lua_pushboolean(L, rlab_fit_overlap()); /* b */
     return 1;
 }
 
@@ -374,11 +385,17 @@ static int l_sweep(lua_State *L)
 }
 
 static const luaL_Reg mpi_fns[] = {
-    {"rank", l_rank},           {"size", l_size},
-    {"built", l_built},         {"barrier", l_barrier},
-    {"allreduce", l_allreduce}, {"bytes", l_bytes},
-    {"wait_seconds", l_wait},   {"wtime", l_wtime},
-    {"sweep", l_sweep},         {NULL, NULL},
+    {"rank", l_rank},
+    {"size", l_size},
+    {"built", l_built},
+    {"barrier", l_barrier},
+    {"allreduce", l_allreduce},
+    {"bytes", l_bytes},
+    {"wait_seconds", l_wait},
+    {"wtime", l_wtime},
+    {"sweep", l_sweep},
+    {"overlap", l_overlap},
+    {NULL, NULL},
 };
 
 void rlab__open_mpi(lua_State *L)

@@ -207,8 +207,10 @@ int rlab_batch_interrupted(void) { return atomic_load(&sig_interrupted); }
 
 /* ---- running ------------------------------------------------------------------------ */
 
-/* Output of MPI ranks > 0: kept here and gathered to rank 0 when the actions end (rank 0
- * prints it after its own, under a "[rank r]" head), so one stream reads in order. */
+/* Output under MPI: every rank keeps the lines it prints (rank 0 prints its own at once too).
+ * When the actions end, the ranks' kept lines go to rank 0, which prints, once and prefixed
+ * "[rank r] ", only the lines rank r printed that rank 0 did not (a script's common output,
+ * printed by every rank, then reads as under one process). */
 static char *rank_out;
 static size_t rank_len, rank_cap;
 
@@ -218,7 +220,8 @@ static void put_stdout(const char *line, void *ud)
     if (rlab_mpi_world_rank() == 0) {
         fputs(line, stdout);
         fputc('\n', stdout);
-        return;
+        if (rlab_mpi_world_size() == 1)
+            return;
     }
     size_t n = strlen(line) + 1;
     if (rank_len + n > rank_cap) {
@@ -233,7 +236,50 @@ static void put_stdout(const char *line, void *ud)
     rank_len += n;
 }
 
-/* Collective: every rank's kept output to rank 0, printed in rank order. */
+/* The lines of buf[0..len) as (start, length) pairs; returns their count (-1: no memory). */
+static int64_t split_lines(const char *buf, size_t len, size_t **at, size_t **ln)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += buf[i] == '\n';
+    *at = rlab_malloc(((size_t)n + 1) * sizeof **at);
+    *ln = rlab_malloc(((size_t)n + 1) * sizeof **ln);
+    if (!*at || !*ln)
+        return -1;
+    int64_t k = 0;
+    for (size_t i = 0, s = 0; i < len; i++)
+        if (buf[i] == '\n') {
+            (*at)[k] = s, (*ln)[k++] = i - s;
+            s = i + 1;
+        }
+    return k;
+}
+
+/* Rank 0: rank r's lines that are not rank 0's own, prefixed. A line of r matches the next
+ * equal line of rank 0 at or after the last match (in order: the common output). */
+static void print_own_lines(int r, const char *b, size_t blen, const char *z, const size_t *zat,
+                            const size_t *zln, int64_t zn)
+{
+    size_t *at = NULL, *ln = NULL;
+    int64_t n = split_lines(b, blen, &at, &ln), j = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t m = j;
+        while (m < zn && !(zln[m] == ln[k] && memcmp(z + zat[m], b + at[k], ln[k]) == 0))
+            m++;
+        if (m < zn) {
+            j = m + 1; /* rank 0 printed it: not repeated */
+            continue;
+        }
+        printf("[rank %d] %.*s\n", r, (int)ln[k], b + at[k]);
+    }
+    if (n < 0) /* no memory to compare: all of it */
+        printf("[rank %d]\n%.*s", r, (int)blen, b);
+    rlab_free(at);
+    rlab_free(ln);
+}
+
+/* Collective: the end of the script (rlab_mpi_end_barrier: a rank that does not arrive within
+ * the deadline ends the job, named by rank 0), then the ranks' own lines to rank 0. */
 static int gather_output(rlab_err *err)
 {
     int P = rlab_mpi_world_size();
@@ -243,14 +289,21 @@ static int gather_output(rlab_err *err)
     if (!cnt)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     void *all = NULL;
-    /* no deadline: rank 0 may legitimately work on alone at the end of a script */
-    int rc = rlab_mpi_barrier_timeout(0, err);
+    int rc = rlab_mpi_end_barrier(0, err);
+    /* rank 0 sends nothing: it has its own lines */
+    int64_t mine = rlab_mpi_world_rank() == 0 ? 0 : (int64_t)rank_len;
     if (rc == RLAB_OK)
-        rc = rlab_mpi_allgatherv(rank_out, (int64_t)rank_len, &all, cnt, cnt + P, err);
-    if (rc == RLAB_OK && rlab_mpi_world_rank() == 0)
+        rc = rlab_mpi_allgatherv(rank_out, mine, &all, cnt, cnt + P, err);
+    if (rc == RLAB_OK && rlab_mpi_world_rank() == 0) {
+        size_t *zat = NULL, *zln = NULL;
+        int64_t zn = split_lines(rank_out ? rank_out : "", rank_len, &zat, &zln);
         for (int r = 1; r < P; r++)
             if (cnt[r] > 0)
-                printf("[rank %d]\n%.*s", r, (int)cnt[r], (const char *)all + cnt[P + r]);
+                print_own_lines(r, (const char *)all + cnt[P + r], (size_t)cnt[r],
+                                rank_out ? rank_out : "", zat, zln, zn < 0 ? 0 : zn);
+        rlab_free(zat);
+        rlab_free(zln);
+    }
     fflush(stdout);
     rlab_free(all);
     rlab_free(cnt);
@@ -297,7 +350,10 @@ int rlab_batch_run(rlab_app *app, const rlab_cli *cli)
     }
     rlab_err err = {0};
     if (gather_output(&err)) {
-        fprintf(stderr, "reclab: rank %d: %s\n", rlab_mpi_world_rank(), err.msg);
+        if (rlab_mpi_world_rank() == 0)
+            fprintf(stderr, "reclab: %s\n", err.msg);
+        else
+            fprintf(stderr, "reclab: rank %d: %s\n", rlab_mpi_world_rank(), err.msg);
         return 1;
     }
     return 0;

@@ -168,6 +168,114 @@ int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
 
 int rlab_mpi_barrier(rlab_err *err) { return rlab_mpi_barrier_timeout(timeout_s(), err); }
 
+enum { TAG_END = 7001, TAG_END_OK };
+
+static double end_timeout_s(double seconds)
+{
+    if (seconds > 0)
+        return seconds;
+    const char *t = getenv("RECLAB_MPI_END_TIMEOUT");
+    double s = t && *t ? atof(t) : 0.0;
+    return s > 0 ? s : timeout_s();
+}
+
+int rlab_mpi_end_barrier(double seconds, rlab_err *err)
+{
+    const int P = g_size, me = g_rank;
+    if (!g_started || P == 1)
+        return RLAB_OK;
+    const double limit = end_timeout_s(seconds), t0 = rlab_now();
+    int n = me == 0 ? P - 1 : 2, rc = RLAB_OK;
+    MPI_Request *rq = rlab_malloc((size_t)n * sizeof *rq);
+    int *done = rlab_calloc((size_t)n, sizeof *done);
+    static int word[2]; /* the payload nobody reads */
+    if (!rq || !done) {
+        rlab_free(rq);
+        rlab_free(done);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    int mrc = MPI_SUCCESS;
+    if (me == 0)
+        for (int r = 1; r < P && mrc == MPI_SUCCESS; r++)
+            mrc = MPI_Irecv(&word[0], 1, MPI_INT, r, TAG_END, MPI_COMM_WORLD, &rq[r - 1]);
+    else if ((mrc = MPI_Isend(&word[1], 1, MPI_INT, 0, TAG_END, MPI_COMM_WORLD, &rq[0])) ==
+             MPI_SUCCESS)
+        mrc = MPI_Irecv(&word[0], 1, MPI_INT, 0, TAG_END_OK, MPI_COMM_WORLD, &rq[1]);
+    if (mrc != MPI_SUCCESS) {
+        rlab_free(rq);
+        rlab_free(done);
+        return mpi_fail(err, mrc, "end of script");
+    }
+    for (long spins = 0;; spins++) {
+        int left = 0;
+        for (int k = 0; k < n; k++)
+            if (!done[k]) {
+                int f = 0;
+                if ((mrc = MPI_Test(&rq[k], &f, MPI_STATUS_IGNORE)) != MPI_SUCCESS) {
+                    rc = mpi_fail(err, mrc, "end of script");
+                    goto out;
+                }
+                done[k] = f;
+                left += !f;
+            }
+        if (!left)
+            break;
+        if (g_ended) {
+            rc = rlab_errf(err, RLAB_ENET,
+                           "MPI end of script on rank %d of %d: the job is being ended "
+                           "(another rank failed or died)",
+                           me, P);
+            goto out;
+        }
+        double waited = rlab_now() - t0;
+        if (waited > limit) {
+            char who[256] = "";
+            size_t len = 0;
+            int late = 0;
+            for (int k = 0; me == 0 && k < n; k++)
+                if (!done[k]) {
+                    if (late < 16 && len < sizeof who - 16)
+                        len += (size_t)snprintf(who + len, sizeof who - len, "%s%d",
+                                                late ? ", " : "", k + 1);
+                    late++;
+                }
+            if (me == 0)
+                rc = rlab_errf(err, RLAB_ENET,
+                               "rank%s %s%s of %d did not reach the end of the script within "
+                               "%.0f s of rank 0 (stuck or still working; "
+                               "RECLAB_MPI_END_TIMEOUT): ending the job",
+                               late > 1 ? "s" : "", who, late > 16 ? ", ..." : "", P, limit);
+            else
+                rc = rlab_errf(err, RLAB_ENET,
+                               "rank 0 of %d did not reach the end of the script within %.0f s "
+                               "of rank %d (stuck or still working; RECLAB_MPI_END_TIMEOUT): "
+                               "ending the job",
+                               P, limit, me);
+            goto out;
+        }
+        if (waited > 1.0) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
+    if (me == 0) /* everyone is here: the release */
+        for (int r = 1; r < P; r++) {
+            MPI_Request s;
+            if ((mrc = MPI_Isend(&word[1], 1, MPI_INT, r, TAG_END_OK, MPI_COMM_WORLD, &s)) !=
+                    MPI_SUCCESS ||
+                (rc = wait_req(&s, "end of script", err)))
+                break;
+        }
+    if (mrc != MPI_SUCCESS && !rc)
+        rc = mpi_fail(err, mrc, "end of script");
+out:
+    rlab_free(done);
+    rlab_free(rq);
+    return rc;
+}
+
 static MPI_Op mop(int op)
 {
     return op == RLAB_MPI_MAX ? MPI_MAX : op == RLAB_MPI_MIN ? MPI_MIN : MPI_SUM;
@@ -216,6 +324,52 @@ int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err)
 int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err)
 {
     return reduce_chunks(buf, n, MPI_FLOAT, sizeof *buf, bucket, RLAB_MPI_SUM, "allreduce", err);
+}
+
+struct rlab_mpi_req {
+    MPI_Request rq;
+    int done;
+};
+
+int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err)
+{
+    *rq = NULL;
+    if (rlab_mpi_size() == 1 || n <= 0)
+        return RLAB_OK;
+    if (n > INT32_MAX)
+        return rlab_errf(err, RLAB_EINVAL, "MPI allreduce of %lld floats is too large",
+                         (long long)n);
+    rlab_mpi_req *r = rlab_calloc(1, sizeof *r);
+    if (!r)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    int mrc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->rq);
+    if (mrc != MPI_SUCCESS) {
+        rlab_free(r);
+        return mpi_fail(err, mrc, "allreduce");
+    }
+    count((uint64_t)n * sizeof(float));
+    *rq = r;
+    return RLAB_OK;
+}
+
+int rlab_mpi_test(rlab_mpi_req *rq)
+{
+    if (!rq || rq->done)
+        return 1;
+    int done = 0;
+    if (MPI_Test(&rq->rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return 0; /* rlab_mpi_wait reports it */
+    rq->done = done;
+    return done;
+}
+
+int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err)
+{
+    if (!rq)
+        return RLAB_OK;
+    int rc = rq->done ? RLAB_OK : wait_req(&rq->rq, "allreduce", err);
+    rlab_free(rq);
+    return rc;
 }
 
 int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err)
@@ -386,6 +540,12 @@ int rlab_mpi_barrier_timeout(double seconds, rlab_err *err)
     (void)err;
     return RLAB_OK;
 }
+int rlab_mpi_end_barrier(double seconds, rlab_err *err)
+{
+    (void)seconds;
+    (void)err;
+    return RLAB_OK;
+}
 int rlab_mpi_allreduce_f64(double *buf, int64_t n, int op, rlab_err *err)
 {
     (void)buf, (void)n, (void)op, (void)err;
@@ -399,6 +559,22 @@ int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err)
 int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err)
 {
     (void)buf, (void)n, (void)bucket, (void)err;
+    return RLAB_OK;
+}
+int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err)
+{
+    (void)buf, (void)n, (void)err;
+    *rq = NULL;
+    return RLAB_OK;
+}
+int rlab_mpi_test(rlab_mpi_req *rq)
+{
+    (void)rq;
+    return 1;
+}
+int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err)
+{
+    (void)rq, (void)err;
     return RLAB_OK;
 }
 int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err)

@@ -68,11 +68,29 @@ RLAB_API int rlab_mpi_barrier(rlab_err *err);
  * being ended (rlab_mpi_note_end), for phases whose length legitimately differs between ranks
  * (a sweep's jobs, rank 0's own work at the end of a script). */
 RLAB_API int rlab_mpi_barrier_timeout(double seconds, rlab_err *err);
+/* The end of a script (collective over the whole job): every rank says it has arrived and
+ * waits at most `seconds` (<= 0: $RECLAB_MPI_END_TIMEOUT, else $RECLAB_MPI_TIMEOUT, else 300)
+ * for the others, so that a rank stuck in an endless loop cannot hang the job. Rank 0 waits
+ * for every rank's word; on the deadline it fails (RLAB_ENET) with a message naming
+ * the ranks that did not arrive (the caller ends the job: rlab_mpi_finalize(1)). The others
+ * wait for rank 0's release; without it by the deadline, they fail naming rank 0.
+ * Point-to-point messages (tags of their own), not a collective: rank 0 learns who is late. */
+RLAB_API int rlab_mpi_end_barrier(double seconds, rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_f64(double *buf, int64_t n, int op, rlab_err *err);
 RLAB_API int rlab_mpi_allreduce_i64(int64_t *buf, int64_t n, int op, rlab_err *err);
 /* Sum n floats over ranks in place, in buckets of at most `bucket` floats (0 = 1 Mi floats)
  * so large blocks travel while the next is summed. */
 RLAB_API int rlab_mpi_allreduce_f32(float *buf, int64_t n, int64_t bucket, rlab_err *err);
+/* Non-blocking sum of n floats over ranks in place (MPI_Iallreduce), for overlapping an
+ * exchange with computation (model/fit.c: the gradient buckets during the backward). buf must
+ * stay untouched until rlab_mpi_wait. *rq is NULL with one rank (nothing to wait for).
+ * rlab_mpi_test lets MPI progress it (OpenMPI moves a non-blocking collective on only inside
+ * MPI calls) and returns 1 once it has completed; rlab_mpi_wait waits for it with the
+ * deadline of every collective and frees it (NULL: no-op). */
+typedef struct rlab_mpi_req rlab_mpi_req;
+RLAB_API int rlab_mpi_iallreduce_f32(float *buf, int64_t n, rlab_mpi_req **rq, rlab_err *err);
+RLAB_API int rlab_mpi_test(rlab_mpi_req *rq);
+RLAB_API int rlab_mpi_wait(rlab_mpi_req *rq, rlab_err *err);
 /* Broadcast nbytes of buf from root. */
 RLAB_API int rlab_mpi_bcast(void *buf, int64_t nbytes, int root, rlab_err *err);
 /* Every rank sends nbytes of send; *recv (the caller's, free with rlab_free) receives the

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const split_choices[] = {"loo", "temporal", "ratio", "none", NULL};
@@ -355,10 +356,181 @@ out:
     return rc;
 }
 
+/* ---- overlapped dense exchange (rlab_fit_overlap_begin) --------------------------------
+ * The dense (untracked) tensors of the block form buckets in reverse block order (the order a
+ * backward usually finishes them: the last layers first), each a contiguous span of tensors of
+ * at most RECLAB_MPI_BUCKET floats (default 256 Ki; a larger tensor alone). With overlap on,
+ * every data-parallel exchange sums the same buckets in the same order on every rank (MPI
+ * collectives must match): during a backward watched by rlab_fit_overlap_begin, a bucket is
+ * scaled and its MPI_Iallreduce posted as soon as it and every bucket before it are final,
+ * and the posted ones are tested (progressed) at every grad-ready event; rlab_fit_sync_grads
+ * posts what is left and waits. One session at a time (training runs on one thread). */
+typedef struct ov_bucket {
+    int i0, i1; /* tensors [i0, i1) */
+    int left;   /* tensors not final yet */
+    rlab_mpi_req *rq;
+    int posted;
+} ov_bucket;
+
+static struct {
+    rlab_params *P; /* the session's block, NULL = none */
+    float scale;
+    int nb, next; /* buckets, the next to post */
+    ov_bucket *b;
+    int *of; /* [P->n] tensor -> bucket, -1 = tracked */
+    int rc;
+    rlab_err err;
+} g_ov;
+
+static int g_overlap = -1; /* -1: from $RECLAB_MPI_OVERLAP (default on) */
+
+void rlab_fit_set_overlap(int on) { g_overlap = on ? 1 : 0; }
+
+int rlab_fit_overlap(void)
+{
+    if (g_overlap < 0) {
+        const char *e = getenv("RECLAB_MPI_OVERLAP");
+        g_overlap = !(e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0));
+    }
+    return g_overlap;
+}
+
+static int64_t bucket_floats(void)
+{
+    const char *e = getenv("RECLAB_MPI_BUCKET");
+    int64_t b = e && *e ? atoll(e) : 0;
+    return b > 0 ? b : 256 * 1024;
+}
+
+static float *span(const rlab_params *P, const ov_bucket *b, int64_t *n)
+{
+    float *a = P->t[b->i0].grad;
+    *n = (P->t[b->i1 - 1].grad + P->t[b->i1 - 1].n) - a;
+    return a;
+}
+
+static void ov_clear(void)
+{
+    for (int k = 0; k < g_ov.nb; k++)
+        if (g_ov.b[k].rq) {
+            rlab_err e = {0};
+            rlab_mpi_wait(g_ov.b[k].rq, &e);
+        }
+    rlab_free(g_ov.b);
+    rlab_free(g_ov.of);
+    memset(&g_ov, 0, sizeof g_ov);
+}
+
+static int ov_plan(rlab_params *P, double scale, rlab_err *err)
+{
+    ov_clear();
+    g_ov.b = rlab_calloc((size_t)P->n + 1, sizeof *g_ov.b);
+    g_ov.of = rlab_malloc(((size_t)P->n + 1) * sizeof *g_ov.of);
+    if (!g_ov.b || !g_ov.of) {
+        ov_clear();
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    const int64_t cap = bucket_floats();
+    for (int i = P->n - 1; i >= 0;) {
+        if (tracked(P, i)) {
+            g_ov.of[i--] = -1;
+            continue;
+        }
+        ov_bucket *b = &g_ov.b[g_ov.nb];
+        int64_t n = P->t[i].n;
+        b->i1 = i + 1;
+        b->i0 = i;
+        g_ov.of[i--] = g_ov.nb;
+        while (i >= 0 && !tracked(P, i) && n + P->t[i].n <= cap) {
+            n += P->t[i].n;
+            b->i0 = i;
+            g_ov.of[i--] = g_ov.nb;
+        }
+        b->left = b->i1 - b->i0;
+        g_ov.nb++;
+    }
+    g_ov.P = P;
+    g_ov.scale = (float)scale;
+    return RLAB_OK;
+}
+
+/* Post the buckets that are final, in order; let the posted ones progress. */
+static void ov_post(void)
+{
+    while (g_ov.rc == RLAB_OK && g_ov.next < g_ov.nb && g_ov.b[g_ov.next].left == 0) {
+        ov_bucket *b = &g_ov.b[g_ov.next++];
+        int64_t n;
+        float *a = span(g_ov.P, b, &n);
+        if (fabsf(g_ov.scale - 1.0f) > 0.0f)
+            for (int64_t k = 0; k < n; k++)
+                a[k] *= g_ov.scale;
+        g_ov.rc = rlab_mpi_iallreduce_f32(a, n, &b->rq, &g_ov.err);
+        b->posted = 1;
+    }
+    for (int k = 0; k < g_ov.next; k++)
+        if (g_ov.b[k].rq)
+            rlab_mpi_test(g_ov.b[k].rq);
+}
+
+static void ov_ready(void *ud, int i)
+{
+    (void)ud;
+    if (g_ov.P && g_ov.of[i] >= 0) {
+        g_ov.b[g_ov.of[i]].left--;
+        ov_post();
+    }
+}
+
+int rlab_fit_overlap_begin(rlab_params *P, rlab_tape *tape, double scale, rlab_err *err)
+{
+    if (rlab_mpi_size() == 1 || !P || !rlab_fit_overlap())
+        return RLAB_OK;
+    int rc = ov_plan(P, scale, err);
+    if (rc == RLAB_OK)
+        rlab_tape_on_grad_ready(tape, P->t, P->n, ov_ready, NULL);
+    return rc;
+}
+
+/* The exchange with overlap on: the buckets not posted during a backward (all of them
+ * without one), then the waits. */
+static int ov_finish(rlab_params *P, double scale, rlab_err *err)
+{
+    int rc = RLAB_OK;
+    if (g_ov.P != P)
+        rc = ov_plan(P, scale, err);
+    if (rc)
+        return rc;
+    for (int k = 0; k < g_ov.nb; k++)
+        g_ov.b[k].left = 0; /* the backward is over: every gradient is final */
+    ov_post();
+    rc = g_ov.rc;
+    if (rc)
+        *err = g_ov.err;
+    for (int k = 0; k < g_ov.nb; k++) {
+        int r2 = rlab_mpi_wait(g_ov.b[k].rq, rc ? &(rlab_err){0} : err);
+        g_ov.b[k].rq = NULL;
+        if (!rc)
+            rc = r2;
+    }
+    ov_clear();
+    return rc;
+}
+
 int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err)
 {
     if (rlab_mpi_size() == 1 || !P)
         return RLAB_OK;
+    if (rlab_fit_overlap()) {
+        int rc = ov_finish(P, scale, err), any_sparse = 0;
+        for (int i = 0; i < P->n && rc == RLAB_OK; i++)
+            if (tracked(P, i)) {
+                any_sparse = 1;
+                if (fabs(scale - 1.0) > 0.0)
+                    for (int64_t k = 0; k < P->t[i].n; k++)
+                        P->t[i].grad[k] *= (float)scale;
+            }
+        return rc == RLAB_OK && any_sparse ? sync_sparse(P, err) : rc;
+    }
     if (fabs(scale - 1.0) > 0.0) {
         const float s = (float)scale;
         for (size_t k = 0; k < P->count; k++)

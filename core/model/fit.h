@@ -138,9 +138,21 @@ RLAB_API void rlab_fit_shard(int64_t n, int64_t *lo, int64_t *hi);
  * are means over its n_local rows passes n_local / n_global. Tensors whose rows are tracked
  * (rlab_params_track_rows) travel sparsely: the touched rows only (index + row, all-gathered,
  * summed in rank order), and on return their touched flags are the union over ranks; the rest
- * of the block is summed dense (reduce + broadcast in buckets of 1 Mi floats). Untouched rows
- * of a tracked tensor must have zero gradient. RLAB_ENET (MPI failure or timeout), ENOMEM. */
+ * of the block is summed dense (in the buckets of rlab_fit_overlap below; with overlap off, in
+ * runs of up to 1 Mi floats). Untouched rows of a tracked tensor must have zero gradient. RLAB_ENET
+ * (MPI failure or timeout), ENOMEM. */
 RLAB_API int rlab_fit_sync_grads(rlab_params *P, double scale, rlab_err *err);
+/* Overlap of the dense exchange with the backward (on by default; $RECLAB_MPI_OVERLAP=0 or
+ * rlab_fit_set_overlap(0) turns it off; every rank must agree). With it on, the dense
+ * tensors are summed in buckets of $RECLAB_MPI_BUCKET floats (default 256 Ki) in reverse block
+ * order; a step that calls rlab_fit_overlap_begin(P, tape, scale) before its backward has each
+ * bucket scaled and its MPI_Iallreduce started as soon as the backward has finished its
+ * gradients (rlab_tape_on_grad_ready), and its rlab_fit_sync_grads(P, scale) then only waits
+ * (and exchanges the tracked tensors). The kind must not change P's dense gradients between
+ * the backward and rlab_fit_sync_grads (add an L2 term after it). No-op on one rank. */
+RLAB_API void rlab_fit_set_overlap(int on);
+RLAB_API int rlab_fit_overlap(void);
+RLAB_API int rlab_fit_overlap_begin(rlab_params *P, rlab_tape *tape, double scale, rlab_err *err);
 
 typedef struct rlab_fit_result {
     int epochs_run;

@@ -58,6 +58,7 @@ void rlab_tape_reset(rlab_tape *tape)
 {
     rlab_arena_reset(tape->arena);
     tape->nnodes = 0;
+    tape->ready_n = 0;
     tape->step++;
     rlab_err_clear(&tape->err);
 }
@@ -116,24 +117,76 @@ int rlab_tape_backward(rlab_tape *tape, rlab_tensor *loss)
     return rlab_tape_backward_from(tape, loss, &one);
 }
 
+void rlab_tape_on_grad_ready(rlab_tape *tape, rlab_tensor *ts, int n, void (*fn)(void *ud, int k),
+                             void *ud)
+{
+    tape->ready_base = ts;
+    tape->ready_n = fn && ts ? n : 0;
+    tape->ready_fn = fn;
+    tape->ready_ud = ud;
+}
+
+/* index of t among the watched tensors, or -1 */
+static int watched(const rlab_tape *tape, const rlab_tensor *t)
+{
+    if (!t || !tape->ready_n || t < tape->ready_base || t >= tape->ready_base + tape->ready_n)
+        return -1;
+    return (int)(t - tape->ready_base);
+}
+
 int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed_grad)
 {
-    if (tape->err.code)
+    const int nw = tape->ready_n;
+    void (*fn)(void *, int) = tape->ready_fn;
+    void *ud = tape->ready_ud;
+    tape->ready_n = 0; /* one backward */
+    /* first[k]: the earliest node with ts[k] among its sources (-1: none; -2: reported) */
+    int64_t *first = nw ? rlab_malloc((size_t)nw * sizeof *first) : NULL;
+    if (nw && !first) {
+        rlab_tape_fail(tape, RLAB_ENOMEM, "backward: out of memory");
         return tape->err.code;
-    if (!out || (out->flags & RLAB_T_POISON)) {
+    }
+    for (int k = 0; k < nw; k++)
+        first[k] = -1;
+    int rc = tape->err.code;
+    if (!rc && (!out || (out->flags & RLAB_T_POISON))) {
         rlab_tape_fail(tape, RLAB_EINVAL, "backward: invalid output tensor");
-        return tape->err.code;
+        rc = tape->err.code;
     }
-    if (!out->grad)
-        return RLAB_OK; /* nothing depends on a parameter */
-    for (int64_t i = 0; i < out->n; i++)
-        out->grad[i] += seed_grad[i];
-    for (size_t i = tape->nnodes; i-- > 0;) {
-        rlab_tensor *node = tape->nodes[i];
-        if (node->grad && node->backward)
+    if (!rc && out->grad) { /* else nothing depends on a parameter */
+        tape->ready_n = nw; /* for watched() */
+        for (size_t i = 0; i < tape->nnodes && nw; i++) {
+            const rlab_tensor *node = tape->nodes[i];
+            if (node->grad && node->backward)
+                for (int j = 0; j < RLAB_T_MAXSRC; j++) {
+                    int k = watched(tape, node->src[j]);
+                    if (k >= 0 && first[k] < 0)
+                        first[k] = (int64_t)i;
+                }
+        }
+        for (int64_t i = 0; i < out->n; i++)
+            out->grad[i] += seed_grad[i];
+        for (size_t i = tape->nnodes; i-- > 0;) {
+            rlab_tensor *node = tape->nodes[i];
+            if (!node->grad || !node->backward)
+                continue;
             node->backward(tape, node);
+            for (int j = 0; j < RLAB_T_MAXSRC && nw; j++) {
+                int k = watched(tape, node->src[j]);
+                if (k >= 0 && first[k] == (int64_t)i) {
+                    first[k] = -2;
+                    fn(ud, k);
+                }
+            }
+        }
+        tape->ready_n = 0;
+        rc = tape->err.code;
     }
-    return tape->err.code;
+    for (int k = 0; k < nw; k++) /* unused (or after an error): final as they are */
+        if (first[k] != -2)
+            fn(ud, k);
+    rlab_free(first);
+    return rc;
 }
 
 /* ---- tensors --------------------------------------------------------------------------- */

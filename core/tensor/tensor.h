@@ -90,6 +90,11 @@ struct rlab_tape {
     rlab_err err;         /* sticky error (err.code != 0 once set) */
     rlab_tensor poison;   /* returned by ops after an error */
     float poison_data[1]; /* poison.data: NAN, so reading a poison result is safe */
+    /* grad-ready notifications of the next backward (rlab_tape_on_grad_ready) */
+    rlab_tensor *ready_base;
+    int ready_n;
+    void (*ready_fn)(void *ud, int k);
+    void *ready_ud;
 };
 
 /* A tape with an activation arena of arena_bytes and room for max_nodes ops per step.
@@ -108,6 +113,16 @@ RLAB_API const char *rlab_tape_errmsg(const rlab_tape *tape);
 /* Record an error (first one wins) and return the poison tensor; for op implementers. */
 RLAB_API rlab_tensor *rlab_tape_fail(rlab_tape *tape, int code, const char *fmt, ...)
     RLAB_PRINTF(3, 4);
+/* Grad-ready notifications for the next backward of tape (then cleared; rlab_tape_reset
+ * clears them too): fn(ud, k) is called, during the walk, as soon as the gradient of
+ * ts[k] (k in [0, n); an array of tensors such as rlab_params.t) is final: right after the
+ * backward of the earliest recorded node that has ts[k] among its sources (no node left in
+ * the reverse walk adds into it). Tensors no node uses are reported when the walk ends. For
+ * overlapping the gradient exchange of data-parallel training with the backward
+ * (model/fit.c). Every op that adds into a tensor's gradient must list it among its sources
+ * (rlab_tape_op records them all). */
+RLAB_API void rlab_tape_on_grad_ready(rlab_tape *tape, rlab_tensor *ts, int n,
+                                      void (*fn)(void *ud, int k), void *ud);
 /* Run backward from a scalar (n == 1) loss. Returns RLAB_OK or the sticky error. */
 RLAB_API int rlab_tape_backward(rlab_tape *tape, rlab_tensor *loss);
 /* Backward from any tensor: adds seed_grad[out->n] into out->grad (out must require grad),

@@ -4,8 +4,8 @@
   mpirun -np 4 build/reclab run lua/examples/mpi_sweep.lua       four ranks
   srun -n 64 build/reclab run lua/examples/mpi_sweep.lua         Slurm (doc/reclab-mpi.sbatch)
 
-Every rank runs this file. Rank 0 alone writes the session store and prints; the others'
-print output is shown by rank 0 at the end. Arguments: epochs (default 5), seeds (default 4).
+Every rank runs this file. Rank 0 alone writes the session store and prints; the lines the
+others print that rank 0 did not are shown by rank 0 at the end, as "[rank r] line". Arguments: epochs (default 5), seeds (default 4).
 ]]
 local mpi = reclab.mpi
 local epochs, nseeds = tonumber(arg and arg[1]) or 5, tonumber(arg and arg[2]) or 4
@@ -24,8 +24,11 @@ local ev = reclab.evaluate{model = res.model, data = "demo", k = {10}}
 say(("2. evaluate: ndcg@10 %.4f over %d users (%s ranking)"):format(ev["ndcg@10"], ev.n_users,
     ev.protocol))
 
--- 3. Sharded simulation: each round's agent decisions are split over the ranks.
-reclab.simulator.new{data = "demo", agents = 100, seed = 1, model = "bpr"}
+-- 3. Partitioned simulation: each rank owns and steps a block of the agents; what a chat or a
+--    post does to another rank's agent travels between rounds. partition = "on" gives one
+--    process the same round model (social effects arrive at the round's end), so the numbers
+--    are the same on any number of ranks.
+reclab.simulator.new{data = "demo", agents = 100, seed = 1, model = "bpr", partition = "on"}
 local sim = reclab.simulator.step{rounds = 3}
 say(("3. simulator: %d watches, ctr %.3f after %d rounds"):format(sim.watches, sim.ctr, sim.round))
 

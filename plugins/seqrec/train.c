@@ -657,6 +657,19 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     if (loss)
         parts[1] = loss->data[0];
     double t1 = rlab_now();
+    /* data-parallel without TED: the dense gradient buckets are summed over the ranks while
+     * the backward runs (rlab_fit_overlap_begin; the global position count first, for the
+     * scale); the L2 term and the padding row then come after the exchange */
+    int ov = 0;
+    double nvg = 0.0;
+    if (update && tr->dp && rlab_mpi_size() > 1 && rlab_fit_overlap() && !tr->kd_tape) {
+        nvg = (double)nvalid;
+        if (rlab_mpi_allreduce_f64(&nvg, 1, RLAB_MPI_SUM, err))
+            return err->code;
+        ov = 1;
+        if (nvg > 0.0 && rlab_fit_overlap_begin(net->P, t, (double)nvalid / nvg, err))
+            return err->code;
+    }
     if (loss ? rlab_tape_backward(t, loss) : rlab_tape_backward_from(t, H, tr->dH))
         return rlab_errf(err, rlab_tape_error(t), "seqrec backward: %s", rlab_tape_errmsg(t));
     double t2 = rlab_now();
@@ -698,6 +711,8 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
         parts[2] = kd;
     }
     double t3 = rlab_now();
+    if (ov && nvg > 0.0 && rlab_fit_sync_grads(net->P, (double)nvalid / nvg, err))
+        return err->code;
     if (c->l2 > 0.0f)
         parts[3] = rlab_opt_l2_penalty(net->P, c->l2);
     /* the padding row stays exactly zero */
@@ -706,7 +721,10 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     if (c->loss == SEQREC_LOSS_RANK)
         parts[0] = parts[1] + (double)c->repair * parts[2] + parts[3];
     tr->nvalid = nvalid;
-    if (update && tr->dp && rlab_mpi_size() > 1) {
+    if (ov) { /* exchanged already */
+        if (nvg > 0.0 && rlab_opt_step(tr->opt, net->P))
+            return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
+    } else if (update && tr->dp && rlab_mpi_size() > 1) {
         if (dp_update(tr, nvalid, err))
             return err->code;
     } else if (update && rlab_opt_step(tr->opt, net->P)) {

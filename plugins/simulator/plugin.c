@@ -483,6 +483,8 @@ static int run_rounds(rlab_ctx *ctx, simw *w, int rounds, double max_fallback)
 
 static const char *const activity_choices[] = {"random", "pareto", "marginal", NULL};
 static const char *const backend_choices[] = {"offline", "openai", NULL};
+/* in SIM_PART_* order */
+static const char *const partition_choices[] = {"auto", "on", "off", NULL};
 static const char *const rewire_choices[] = {"homophily", "mixing", NULL};
 
 static int make_llm(rlab_ctx *ctx, const rlab_args *args, simw *w)
@@ -526,6 +528,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->max_fallback = rlab_args_float(args, "max_fallback");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
     c->swap_k = (int)rlab_args_int(args, "swap_k");
+    c->partition = rlab_args_choice(args, "partition");
 }
 
 /* Resolve "random" or a registered model (+1 reference in *m). */
@@ -645,6 +648,9 @@ static int new_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_result_int(ctx, "agents", sim_n_agents(w->s));
     rlab_ctx_result_str(ctx, "model", sim_model_name(w->s));
     rlab_ctx_result_int(ctx, "ground_truth", world != NULL);
+    int32_t olo = 0, ohi = 0;
+    rlab_ctx_result_int(ctx, "partitioned", sim_owned(w->s, &olo, &ohi));
+    rlab_ctx_result_int(ctx, "owned", ohi - olo); /* agents this MPI rank steps */
     return RLAB_OK;
 }
 
@@ -1707,6 +1713,13 @@ static const rlab_arg new_args[] = {
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "diversity intervention: items swapped between symmetric visitors' pages each "
              "round (0 = none)"},
+    {.name = "partition",
+     .type = RLAB_ARG_CHOICE,
+     .choices = partition_choices,
+     .def = "auto",
+     .help = "MPI: agents partitioned over the ranks (on; auto = under mpirun -np > 1 unless "
+             "swap_k; social effects on others then arrive at the round's end, one process "
+             "with on gives the same events) or replicated with the decisions shared out (off)"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
      .choices = backend_choices,

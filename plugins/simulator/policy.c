@@ -110,11 +110,6 @@ static int32_t post_choice(const sim *s, int32_t a)
     return best;
 }
 
-static int is_watching(const sim *s, int32_t b)
-{
-    return s->agents[b].busy_kind == 1 && s->agents[b].busy_until > s->vtime;
-}
-
 static float liked_threshold(const sim_agent *ag)
 {
     return (ag->arch & SIM_ARCH(RLAB_ARCH_CRITIC)) ? 0.65f : 0.5f;
@@ -224,7 +219,7 @@ void sim_policy(sim *s, sim_dec *d)
         float lo = 1e30f;
         int ties = 0; /* equal times compared exactly: they are copies of one vtime */
         for (int32_t k = 0; k < nfo; k++) {
-            if (is_watching(s, fo[k]))
+            if (sim_watching(s, fo[k]))
                 continue;
             float t = s->fo_last[s->fo_off[a] + k];
             if (t < lo) {

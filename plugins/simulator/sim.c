@@ -152,6 +152,10 @@ static const char *by_name(int by)
 
 void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
 {
+    if (sim_shard_buffering(s)) { /* a partitioned round: to rank 0 at the round's end */
+        sim_shard_event(s, agent, kind, payload);
+        return;
+    }
     if (!s->db || !s->run_id)
         return;
     rlab_db_event_rec ev = {.run_id = s->run_id,
@@ -1157,6 +1161,8 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
              !s->visit_pos || !s->scores || !s->nbr || !s->nbr_n || !s->qbuf))
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
+    if (rc == RLAB_OK)
+        rc = sim_shard_setup(s, err);
     if (rc) {
         sim_free(s);
         return rc;
@@ -1198,6 +1204,7 @@ void sim_free(sim *s)
     for (int32_t a = 0; s->decs && a < s->n; a++)
         rlab_free(s->decs[a].text);
     rlab_free(s->decs);
+    sim_shard_free(s);
     rlab_free(s);
 }
 
@@ -1230,7 +1237,7 @@ static int push_x(sim *s, int32_t a, int32_t item)
 
 /* The part of a watch whose order across agents matters: the satisfaction sums (floating
  * point) and the interaction log. */
-static void watch_global(sim *s, int32_t a, int32_t item, double *sat, double *chance)
+void sim_watch_global(sim *s, int32_t a, int32_t item, double *sat, double *chance)
 {
     if (s->world) {
         *sat += (double)sim_true_affinity(s, a, item);
@@ -1257,8 +1264,10 @@ static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat
     for (int32_t k = 0; k < s->G; k++)
         gc[k] += g[k];
     st->watches++;
-    if (!defer)
-        watch_global(s, a, item, sat, chance);
+    if (!defer && sim_shard_buffering(s))
+        sim_shard_watch(s, a, item); /* partitioned: in order on every rank at the round's end */
+    else if (!defer)
+        sim_watch_global(s, a, item, sat, chance);
 }
 
 /* Mean true affinity of a uniformly random item for agent a (the chance level). */
@@ -1588,6 +1597,8 @@ static void record_exposure(sim *s, int32_t a, int first, const visit_state *v, 
 {
     if (v->from_search || v->np == 0 || s->n_expo >= s->cap_expo)
         return;
+    if (sim_shard_buffering(s))
+        sim_shard_expo(s, s->n_expo, a, first ? 0 : v->step + 1);
     s->expo_agent[s->n_expo] = first ? a : -1;
     int32_t *row = s->expo + (size_t)s->n_expo * (size_t)s->cfg.page_size;
     for (int k = 0; k < s->cfg.page_size; k++)
@@ -1730,6 +1741,7 @@ static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stat
             st->search_watches++;
         else
             st->rec_watches++;
+        sim_shard_step(s, v->step);
         do_watch(s, a, it, st, sat, chance, lg != NULL);
         v->done = 1;
     } else if (c == SIM_P_SEARCH && d->target >= 0) {
@@ -1780,7 +1792,7 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
     for (int step = 0; step < s->cfg.max_steps; step++) {
         for (int32_t j = 0; j < nv; j++)
             if (s->visits[j].watched_step == step)
-                watch_global(s, vis[j], s->visits[j].watched, sat, chance);
+                sim_watch_global(s, vis[j], s->visits[j].watched, sat, chance);
         for (; e < lg->n && lg->r[e].step == step; e++) {
             visit_state v = {.np = lg->r[e].np};
             memcpy(v.page, lg->r[e].page, (size_t)v.np * sizeof(int32_t));
@@ -2039,50 +2051,69 @@ static int chat_titles(const sim *s, int32_t a, int32_t *out)
     return n;
 }
 
-static int is_watching(const sim *s, int32_t b)
-{
-    return s->agents[b].busy_kind == 1 && s->agents[b].busy_until > s->vtime;
-}
-
-static void do_chat(sim *s, int32_t a, const sim_dec *d, sim_stats *st)
+/* The friend a chats with: d's choice, or when that one is watching the least recently
+ * contacted free friend; -1 = every friend is watching (the chat is blocked). */
+static int32_t chat_partner(const sim *s, int32_t a, const sim_dec *d)
 {
     int32_t b = d->target;
     const int32_t *fo;
     int32_t nf = sim_followees(s, a, &fo);
-    if (b < 0 || is_watching(s, b)) {
-        /* the chosen friend is watching: the least recently contacted free friend instead */
+    if (b < 0 || sim_watching(s, b)) {
         int32_t alt = -1;
         float al = 1e30f;
         for (int32_t k = 0; k < nf; k++)
-            if (fo[k] != b && !is_watching(s, fo[k]) && s->fo_last[s->fo_off[a] + k] < al) {
+            if (fo[k] != b && !sim_watching(s, fo[k]) && s->fo_last[s->fo_off[a] + k] < al) {
                 al = s->fo_last[s->fo_off[a] + k];
                 alt = fo[k];
             }
-        if (alt < 0) {
-            size_t len = 0;
-            bput(s, &len,
-                 "{\"action\":\"social\",\"do\":\"chat\",\"with\":%d,\"blocked\":true,"
-                 "\"by\":\"%s\"}",
-                 (int)b, by_name(d->by));
-            sim_emit(s, a, "chat_blocked", s->buf);
-            return;
-        }
         b = alt;
     }
+    return b;
+}
+
+/* a chats with b (chat_partner; -1 = blocked). card (partitioned rounds): b's titles as
+ * chat_titles gave them after the visits, and b's side of the chat is a message. */
+static void do_chat(sim *s, int32_t a, int32_t b, const sim_dec *d, const int32_t *card,
+                    sim_stats *st)
+{
+    if (b < 0) {
+        size_t len = 0;
+        bput(s, &len,
+             "{\"action\":\"social\",\"do\":\"chat\",\"with\":%d,\"blocked\":true,"
+             "\"by\":\"%s\"}",
+             (int)d->target, by_name(d->by));
+        sim_emit(s, a, "chat_blocked", s->buf);
+        return;
+    }
+    const int32_t *fo;
+    int32_t nf = sim_followees(s, a, &fo);
     for (int32_t k = 0; k < nf; k++)
         if (fo[k] == b)
             s->fo_last[s->fo_off[a] + k] = (float)s->vtime;
     int32_t ta[2], tb[2];
-    int na = chat_titles(s, a, ta), nb = chat_titles(s, b, tb);
-    for (int k = 0; k < na; k++)
-        sim_hear(s, b, ta[k]), s->mentions[ta[k]]++;
+    int na = chat_titles(s, a, ta), nb;
+    if (card) {
+        nb = card[0];
+        tb[0] = card[1], tb[1] = card[2];
+    } else {
+        nb = chat_titles(s, b, tb);
+    }
+    for (int k = 0; k < na; k++) {
+        if (!card)
+            sim_hear(s, b, ta[k]);
+        s->mentions[ta[k]]++;
+    }
     for (int k = 0; k < nb; k++)
         sim_hear(s, a, tb[k]), s->mentions[tb[k]]++;
     double until = s->vtime + (double)d->hours;
     s->agents[a].busy_until = fmax(s->agents[a].busy_until, until);
-    s->agents[b].busy_until = fmax(s->agents[b].busy_until, until);
-    s->agents[a].busy_kind = s->agents[b].busy_kind = 2;
-    s->agents[a].unshared = s->agents[b].unshared = 0;
+    s->agents[a].busy_kind = 2;
+    s->agents[a].unshared = 0;
+    if (!card) {
+        s->agents[b].busy_until = fmax(s->agents[b].busy_until, until);
+        s->agents[b].busy_kind = 2;
+        s->agents[b].unshared = 0;
+    }
     st->chats++;
     jw w = {s->buf, 0, s->buf_cap};
     char num[48];
@@ -2132,7 +2163,11 @@ static void do_chat(sim *s, int32_t a, const sim_dec *d, sim_stats *st)
     jw_lit(&w, "\"}");
     sim_emit(s, a, "chat", s->buf);
     sim_observe(s, a, SIM_M_CHAT, nb ? tb[0] : (na ? ta[0] : -1), b, 0);
-    sim_observe(s, b, SIM_M_CHAT, na ? ta[0] : (nb ? tb[0] : -1), a, 0);
+    if (card)
+        sim_shard_msg(s, SIM_MSG_CHAT, b, a, 0, ta, na, na ? ta[0] : (nb ? tb[0] : -1),
+                      (double)d->hours);
+    else
+        sim_observe(s, b, SIM_M_CHAT, na ? ta[0] : (nb ? tb[0] : -1), a, 0);
 }
 
 static void post_item(sim *s, int32_t a, int32_t item, const char *text, int by, sim_stats *st)
@@ -2140,6 +2175,10 @@ static void post_item(sim *s, int32_t a, int32_t item, const char *text, int by,
     const int32_t *fr;
     int32_t nfr = sim_followers(s, a, &fr);
     for (int32_t k = 0; k < nfr; k++) {
+        if (sim_shard_buffering(s)) { /* partitioned round: delivered at its end */
+            sim_shard_msg(s, SIM_MSG_HEARD, fr[k], a, k, &item, 1, item, 0.0);
+            continue;
+        }
         sim_hear(s, fr[k], item);
         sim_observe(s, fr[k], SIM_M_HEARD, item, a, 0);
     }
@@ -2210,12 +2249,16 @@ static int one_round(sim *s, rlab_err *err)
     for (int32_t a = 0; a < n; a++)
         s->order[a] = a;
     rlab_rng_shuffle_i32(&rg, s->order, (size_t)n);
+    if (s->part)
+        sim_shard_round_begin(s);
     int32_t na = 0;
     for (int32_t k = 0; k < n; k++) {
         int32_t a = s->order[k];
         sim_agent *ag = &s->agents[a];
         if (a == s->played)
             continue; /* a person decides for it (sim_play_*), between rounds */
+        if (s->part && (a < s->part_lo || a >= s->part_hi))
+            continue; /* another rank's agent */
         if (ag->busy_until > s->vtime) {
             st.busy++;
             continue;
@@ -2226,19 +2269,23 @@ static int one_round(sim *s, rlab_err *err)
             p *= (double)(ag->no_action + 1);
         rlab_rng ra;
         sim_rng(s, SIM_PH_ACTIVE, r, a, 1, &ra);
-        int capped = s->cfg.max_active > 0 && na >= s->cfg.max_active;
+        int capped = !s->part && s->cfg.max_active > 0 && na >= s->cfg.max_active;
         if (!capped && rlab_rng_double(&ra) < p) {
             s->active[na++] = a;
-            ag->no_action = 0;
+            if (!s->part)
+                ag->no_action = 0;
         } else {
             ag->no_action++;
         }
     }
+    int rc = s->part ? sim_shard_cap(s, &na, err) : RLAB_OK; /* the cap over all ranks */
+    if (rc)
+        return rc;
     st.active = na;
     /* 2. top-level decisions */
     for (int32_t k = 0; k < na; k++)
         s->decs[k] = (sim_dec){.agent = s->active[k], .type = SIM_D_ACTION};
-    int rc = sim_decide_all(s, s->decs, na, err);
+    rc = sim_decide_all(s, s->decs, na, err);
     if (rc)
         return rc;
     /* remember each agent's choice and who decided, indexed by agent */
@@ -2253,7 +2300,8 @@ static int one_round(sim *s, rlab_err *err)
     }
     /* 3. recommender visits; pipelined with the social decisions (the openai backend; under
      * MPI the step batches instead, whose decisions sim_decide_all shards over the ranks) */
-    int pipelined = s->llm && s->cfg.use_llm && !s->cfg.llm_step_batches && rlab_mpi_size() == 1;
+    int pipelined =
+        s->llm && s->cfg.use_llm && !s->cfg.llm_step_batches && rlab_mpi_size() == 1 && !s->part;
     sim_dec *sd = s->vdecs; /* free again after run_visits, which released its texts */
     if (pipelined) {
         for (int32_t k = 0; k < na; k++)
@@ -2276,7 +2324,10 @@ static int one_round(sim *s, rlab_err *err)
             rlab_free(sd);
         return rc;
     }
-    /* 4. social actions, in the activity order */
+    /* 4. social actions, in the activity order (partitioned: after the watchers are known) */
+    if (s->part && (rc = sim_shard_watching(s, err)))
+        return rc;
+    sim_shard_phase(s, SIM_EV_NOTHING);
     for (int32_t k = 0; k < na; k++) {
         int32_t a = s->active[k];
         int c = s->action[a] & 15;
@@ -2293,13 +2344,34 @@ static int one_round(sim *s, rlab_err *err)
     }
     if (!pipelined)
         rc = sim_decide_all(s, sd, nsoc, err);
+    /* partitioned: every chat's partner, and its titles as they stand now (from its owner) */
+    int32_t *pb = NULL, (*cards)[3] = NULL;
+    int ncard = 0;
+    if (s->part && rc == RLAB_OK) {
+        pb = rlab_malloc(((size_t)nsoc + 1) * sizeof *pb);
+        cards = rlab_malloc(((size_t)nsoc + 1) * sizeof *cards);
+        if (!pb || !cards)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        for (int32_t k = 0; k < nsoc && rc == RLAB_OK; k++)
+            if (sd[k].choice == SIM_S_CHAT &&
+                (pb[ncard] = chat_partner(s, sd[k].agent, &sd[k])) >= 0)
+                ncard++;
+        if (rc == RLAB_OK)
+            rc = sim_shard_cards(s, pb, ncard, chat_titles, cards, err);
+        ncard = 0;
+    }
+    sim_shard_phase(s, SIM_EV_SOCIAL);
     for (int32_t k = 0; k < nsoc && rc == RLAB_OK; k++) {
         sim_dec *d = &sd[k];
         int32_t a = d->agent;
         if (d->choice == SIM_S_POST && d->target >= 0)
             post_item(s, a, d->target, d->text, d->by, &st);
-        else if (d->choice == SIM_S_CHAT)
-            do_chat(s, a, d, &st);
+        else if (d->choice == SIM_S_CHAT && s->part) {
+            int32_t b = chat_partner(s, a, d);
+            do_chat(s, a, b, d, b >= 0 ? cards[ncard] : NULL, &st);
+            ncard += b >= 0;
+        } else if (d->choice == SIM_S_CHAT)
+            do_chat(s, a, chat_partner(s, a, d), d, NULL, &st);
         else {
             st.nothing++;
             jw w = {s->buf, 0, s->buf_cap};
@@ -2317,9 +2389,22 @@ static int one_round(sim *s, rlab_err *err)
     }
     if (pipelined)
         rlab_free(sd);
+    rlab_free(pb);
+    rlab_free(cards);
+    if (s->part && rc == RLAB_OK)
+        rc = sim_shard_deliver(s, err); /* social effects on others, to their owners */
     if (rc)
         return rc;
-    /* 5. statistics */
+    /* 5. statistics (partitioned: events to rank 0, the rest summed or gathered in order) */
+    double hsum = 0.0;
+    int64_t hn = 0;
+    for (int32_t a = s->part ? s->part_lo : 0; a < (s->part ? s->part_hi : n); a++)
+        if (s->agents[a].n_watch >= 2) {
+            hsum += entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+            hn++;
+        }
+    if (s->part && (rc = sim_shard_round_end(s, &st, &sat, &chance, &hsum, &hn, err)))
+        return rc;
     st.ctr = st.impressions ? (double)st.rec_watches / st.impressions : 0.0;
     rlab_err e2 = {0};
     if (s->n_expo > 0) {
@@ -2360,14 +2445,7 @@ static int one_round(sim *s, rlab_err *err)
         st.agent_exp_entropy = en ? es / en : 0.0;
         st.swapped = s->acc_swapped;
     }
-    double hsum = 0.0;
-    int hn = 0;
-    for (int32_t a = 0; a < n; a++)
-        if (s->agents[a].n_watch >= 2) {
-            hsum += entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
-            hn++;
-        }
-    st.watch_entropy = hn ? hsum / hn : 0.0;
+    st.watch_entropy = hn ? hsum / (double)hn : 0.0;
     st.density = n > 1 ? (double)s->fo_off[n] / ((double)n * (double)(n - 1)) : 0.0;
     if (s->world && st.watches > 0) {
         st.satisfaction = sat / st.watches;
@@ -2418,6 +2496,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         s->llm_round_first[0] = '\0';
         s->llm_down = s->llm_fail_run = 0;
         rc = one_round(s, err);
+        sim_shard_round_done(s);
         if (rc)
             break;
         sim_stats st = s->last;
@@ -2440,7 +2519,9 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
             }
         }
         if (s->cfg.checkpoint_every > 0 && s->round % s->cfg.checkpoint_every == 0) {
-            rc = sim_checkpoint(s, err);
+            rc = sim_shard_sync(s, 0, err); /* rank 0 writes every agent */
+            if (rc == RLAB_OK)
+                rc = sim_checkpoint(s, err);
             if (rc)
                 break;
         }
@@ -2460,6 +2541,8 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
     }
     if (done)
         *done = k;
+    if (rc == RLAB_OK) /* partitioned: every rank holds every agent between steps */
+        rc = sim_shard_sync(s, -1, err);
     if (s->db) {
         rlab_err e = {0};
         if (rlab_db_flush(s->db, &e) && rc == RLAB_OK)
@@ -3032,7 +3115,7 @@ int sim_play_chat(sim *s, int32_t b, const char *text, char **reply, int *ended,
         return rlab_errf(err, RLAB_EINVAL, "chat with another agent (with=0..%d, not %d)",
                          (int)s->n - 1, (int)a);
     if (s->play_chat_with != b) {
-        if (is_watching(s, b))
+        if (sim_watching(s, b))
             return rlab_errf(err, RLAB_ESTATE, "%s is watching a movie and cannot chat now",
                              s->agents[b].name);
         s->play_chat_with = b;

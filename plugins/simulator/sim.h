@@ -192,7 +192,14 @@ typedef struct sim_config {
     int rewire_k;         /* friends per agent when the graph is rebuilt (no world graph) */
     int swap_k;           /* diversity intervention: items swapped between the first pages of
                              symmetric visitors each round (RecAgent rec_random_k), 0 = none */
+    int partition;        /* SIM_PART_*: agents partitioned over MPI ranks (shard.c) */
 } sim_config;
+
+/* cfg.partition: AUTO = on under MPI with more than one rank (unless swap_k), else off; ON =
+ * partitioned rounds (social effects on other agents delivered at the round's end), also on
+ * one process (the reference the ranks reproduce); OFF = every rank holds every agent and
+ * only the decisions are shared out. */
+enum { SIM_PART_AUTO, SIM_PART_ON, SIM_PART_OFF };
 
 /* Per-round statistics (stored in simulator_stats). */
 typedef struct sim_stats {
@@ -257,6 +264,9 @@ double sim_vtime(const sim *s);
 int32_t sim_n_agents(const sim *s);
 const sim_agent *sim_agent_at(const sim *s, int32_t a);
 const sim_stats *sim_last_stats(const sim *s);
+/* 1 when the agents are partitioned over MPI ranks (cfg.partition); [*lo, *hi) = the agents
+ * this rank steps (every agent when not partitioned). */
+int sim_owned(const sim *s, int32_t *lo, int32_t *hi);
 const char *sim_item_title(const sim *s, int32_t item);
 const char *sim_model_name(const sim *s);
 int32_t sim_n_items(const sim *s);

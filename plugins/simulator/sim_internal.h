@@ -168,6 +168,10 @@ struct sim {
     int64_t ck_prev_round, ck_id;
     rlab_db *ck_db;
     int ck_since_full; /* deltas written since the last full image */
+    /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
+    int part; /* 1: partitioned rounds (cfg.partition) */
+    int32_t part_lo, part_hi;
+    struct sim_shard *sh; /* the round's exchange buffers */
 };
 
 /* ---- rng ---- */
@@ -251,6 +255,44 @@ int sim_parse(sim *s, sim_dec *d, const char *text);
 void sim_policy_reply(sim *s, const sim_dec *d, char *buf, size_t n);
 /* Offline interview answer. */
 char *sim_offline_answer(sim *s, int32_t a, const char *question);
+
+/* ---- partitioned rounds (shard.c) ----
+ * With cfg.partition on (the default under mpirun with more than one rank), rank r owns the
+ * agents [part_lo, part_hi) (rlab_mpi_shard) and steps only them: their activity draws,
+ * decisions, visits and social actions. What an action does to an agent of another rank (a
+ * chat partner, a post's followers) is a message delivered at the round's end, to every
+ * agent in the activity order of the senders (MPI_Alltoallv); a chat reads its partner's
+ * titles as they stood after the visits (asked of the owner) and who is watching from a
+ * bitmap exchanged after the visits. The round's events go to rank 0 in the one-process
+ * order, watches and exposure rows to every rank in that order, counters are summed. One
+ * process with partition=on runs the same code as a single owner: the same events. */
+enum { SIM_EV_VISIT = 1, SIM_EV_NOTHING, SIM_EV_SOCIAL };
+int sim_shard_setup(sim *s, rlab_err *err);
+void sim_shard_free(sim *s);
+void sim_shard_round_begin(sim *s);      /* after the activity order is drawn */
+void sim_shard_round_done(sim *s);       /* the round ended (or failed): events written again */
+void sim_shard_phase(sim *s, int phase); /* SIM_EV_* of the events that follow */
+void sim_shard_step(sim *s, int step);   /* page step of the watches that follow */
+int sim_shard_cap(sim *s, int32_t *na, rlab_err *err);
+int sim_shard_buffering(const sim *s);
+void sim_shard_event(sim *s, int32_t agent, const char *kind, const char *payload);
+void sim_shard_watch(sim *s, int32_t a, int32_t item);
+void sim_shard_expo(sim *s, int64_t row, int32_t a, int step);
+int sim_owner(const sim *s, int32_t a); /* rank that owns agent a */
+/* Agent b is watching (in partitioned rounds: the exchanged bitmap). */
+int sim_watching(const sim *s, int32_t b);
+int sim_shard_watching(sim *s, rlab_err *err);
+int sim_shard_cards(sim *s, const int32_t *b, int n, int (*titles)(const sim *, int32_t, int32_t *),
+                    int32_t (*cards)[3], rlab_err *err);
+void sim_shard_msg(sim *s, int type, int32_t to, int32_t from, int32_t sub, const int32_t *items,
+                   int n, int32_t mem, double hours);
+enum { SIM_MSG_CHAT = 1, SIM_MSG_HEARD };
+int sim_shard_deliver(sim *s, rlab_err *err);
+int sim_shard_round_end(sim *s, sim_stats *st, double *sat, double *chance, double *hsum,
+                        int64_t *hn, rlab_err *err);
+int sim_shard_sync(sim *s, int root, rlab_err *err);
+/* The shared part of a watch (interaction log, satisfaction sums; sim.c). */
+void sim_watch_global(sim *s, int32_t a, int32_t item, double *sat, double *chance);
 
 /* ---- persistence (persist.c) ---- */
 int sim_write_stats(sim *s, rlab_err *err);

@@ -11,7 +11,14 @@
 #   fault       a rank that stops answering (the other's collective times out) and a rank
 #               that dies (mpirun's SIGTERM fails the waiting collective): each time the job
 #               ends with a message from rank 0 and its run is `failed`, well before a hang
-#   sim         simulator.step with decisions sharded over 2 ranks equal to 1 rank (sim.lua)
+#   sim         simulator.step with agents partitioned over 2 ranks equal to 1 rank with
+#               partition=on (also with the other rank's agents scrambled before every round:
+#               RECLAB_SIM_POISON), and with agents replicated (partition=off) equal to 1 rank
+#               (sim.lua)
+#   output      lines every rank prints appear once, a rank's own lines once as "[rank r] ..."
+#   end         a rank stuck in an endless loop at the end of the script (rank 1, then rank
+#               0): the end-of-script wait's deadline (RECLAB_MPI_END_TIMEOUT=2) ends the job
+#               non-zero, with a message naming the stuck rank
 #   example     lua/examples/mpi_sweep.lua, small, prints the same on 1 and 2 ranks
 set -u
 RECLAB=$1
@@ -22,17 +29,19 @@ command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found (apt-get ins
 "$RECLAB" --version | grep -q "^mpi: no MPI" && { echo "SKIP: reclab built without MPI"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none # no CMA in containers
+export RECLAB_MPI_TIMEOUT=${RECLAB_MPI_TIMEOUT:-300} # mpirun -x warns about an unset one
+export RECLAB_SIM_POISON=0
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-mpi() { mpirun --oversubscribe -x OPENBLAS_NUM_THREADS -x RECLAB_MPI_TIMEOUT -x ASAN_OPTIONS "$@"; }
+mpi() { mpirun --oversubscribe -x OPENBLAS_NUM_THREADS -x RECLAB_MPI_TIMEOUT -x ASAN_OPTIONS -x RECLAB_SIM_POISON "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-run1() { # name script: one process, no mpirun
-  mkdir -p "$W/$1.1" && (cd "$W/$1.1" && "$RECLAB" -q --db r.db run "$SRC/$2") > "$W/$1.1.out" 2>&1 ||
+run1() { # name script [arg]: one process, no mpirun
+  mkdir -p "$W/$1.1" && (cd "$W/$1.1" && "$RECLAB" -q --db r.db run "$SRC/$2" ${3:-}) > "$W/$1.1.out" 2>&1 ||
     { cat "$W/$1.1.out"; fail "$T: 1 rank"; }
 }
 run2() {
-  mkdir -p "$W/$1.2" && (cd "$W/$1.2" && mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/$2") > "$W/$1.2.out" 2>&1 ||
+  mkdir -p "$W/$1.2" && (cd "$W/$1.2" && mpi -np 2 "$RECLAB" -q --db r.db run "$SRC/$2" ${3:-}) > "$W/$1.2.out" 2>&1 ||
     { cat "$W/$1.2.out"; fail "$T: 2 ranks"; }
 }
 # compare RESULT lines of the two runs: names must match; |a - b| <= tol (per prefix)
@@ -59,8 +68,15 @@ sweep)
   run1 sw sweep.lua; run2 sw sweep.lua; compare sw
   grep -q "RESULT sweep.runs_done 7" "$W/sw.2.out" || { cat "$W/sw.2.out"; fail "rank 0's store lacks the runs"; }
   ;;
-sim)
-  run1 sim sim.lua; run2 sim sim.lua; compare sim
+sim) # partitioned agents (2 ranks, default) = one process with partition=on; replicated
+     # agents (partition=off) = the default one process
+  run1 sim sim.lua on; run2 sim sim.lua; compare sim
+  grep -q "^partitioned: 40 agents per rank" "$W/sim.2.out" || { cat "$W/sim.2.out"; fail "sim: not partitioned"; }
+  grep "^bytes" "$W/sim.2.out"
+  # again with the other rank's agents scrambled before every round (RECLAB_SIM_POISON):
+  # a round reads only its own rank's agents, so nothing changes
+  RECLAB_SIM_POISON=1 run2 simp sim.lua; cp "$W/sim.1.out" "$W/simp.1.out"; compare simp
+  run1 simr sim.lua; run2 simr sim.lua off; compare simr
   ;;
 fault) # a rank that hangs (fault.lua), then a rank that dies (die.lua)
   for f in fault die; do
@@ -80,6 +96,32 @@ fault) # a rank that hangs (fault.lua), then a rank that dies (die.lua)
     st=$(sqlite3 r.db "SELECT status FROM runs ORDER BY id DESC LIMIT 1")
     [ "$st" = failed ] || fail "$f: run status '$st', expected failed"
     echo "$f: exit $rc after $took s, run failed"
+  done
+  ;;
+output) # rank 0 prints the common lines once, then each rank's own lines, prefixed
+  run1 out output.lua; run2 out output.lua
+  cat "$W/out.2.out"
+  grep -v '^\[rank 1\] ' "$W/out.2.out" > "$W/out.2.common"
+  cmp -s "$W/out.1.out" "$W/out.2.common" || { diff "$W/out.1.out" "$W/out.2.common"; fail "output: the common lines differ from one rank's"; }
+  printf '[rank 1] only on rank 1\n[rank 1] rank-specific 1\n' > "$W/out.want"
+  grep '^\[rank 1\] ' "$W/out.2.out" | cmp -s - "$W/out.want" || fail "output: rank 1's own lines"
+  ;;
+end) # a rank stuck in an endless loop at the end: the job ends with a message, non-zero
+  for h in 1 0; do
+    mkdir -p "$W/end$h" && cd "$W/end$h" || exit 1
+    start=$(date +%s)
+    RECLAB_MPI_END_TIMEOUT=2 mpi -x RECLAB_MPI_END_TIMEOUT -np 2 "$RECLAB" -q --db r.db run "$SRC/hang_end.lua" $h > out 2>&1
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    cat out
+    [ $rc -ne 0 ] || fail "end: the job succeeded with rank $h stuck"
+    [ $took -lt 25 ] || fail "end: the job took $took s"
+    if [ $h = 1 ]; then
+      grep -q "rank 1 of 2 did not reach the end of the script within 2 s" out || fail "end: rank 0 did not name rank 1"
+    else
+      grep -q "rank 0 of 2 did not reach the end of the script within 2 s of rank 1" out || fail "end: rank 1 did not name rank 0"
+    fi
+    echo "end (rank $h stuck): exit $rc after $took s"
   done
   ;;
 example) # the tour, small: both runs print the same numbers (rank 0 only)

@@ -14,14 +14,25 @@
  *   mpi.local.1       a local scope is a job of one; bytes counter does not move in it
  *   mpi.sync.1        rlab_fit_sync_grads: a dense tensor summed with scales, a row-tracked
  *                     table's touched rows summed sparsely, the union of touched flags
+ *   mpi.ready.1       rlab_tape_on_grad_ready: every watched tensor reported once, its gradient
+ *                     final when reported (equal to the one after the backward), the unused one
+ *                     reported too
+ *   mpi.overlap.1     the overlapped exchange (rlab_fit_overlap_begin, buckets of 16 floats):
+ *                     buckets posted during the backward (bytes counted before the sync on 2
+ *                     ranks), the result equal to the exchange without overlap and to the
+ *                     sum over r of scale_r * grad_r computed alone (every rank's batch rerun
+ *                     in a local scope)
  */
 #include "harness.h"
 
 #include "base/mpi.h"
 #include "model/fit.h"
+#include "tensor/ops.h"
 #include "tensor/tensor.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int R, P;
 
@@ -180,6 +191,151 @@ static void t_sync(void)
     rlab_params_free(p);
 }
 
+/* A 3-layer net on rank q's batch: loss = sum(tanh(tanh(x w0) w1) w2 + b)^2; w3 unused. */
+static const rlab_param_spec net_specs[5] = {
+    {.name = "w0", .ndim = 2, .shape = {3, 4}, .init = RLAB_INIT_XAVIER, .scale = 1},
+    {.name = "w1", .ndim = 2, .shape = {4, 4}, .init = RLAB_INIT_XAVIER, .scale = 1},
+    {.name = "unused", .ndim = 1, .shape = {7}, .init = RLAB_INIT_ZERO},
+    {.name = "w2", .ndim = 2, .shape = {4, 2}, .init = RLAB_INIT_XAVIER, .scale = 1},
+    {.name = "b", .ndim = 1, .shape = {2}, .init = RLAB_INIT_ZERO},
+};
+
+static rlab_tensor *net_loss(rlab_tape *t, rlab_params *p, int q, float *x)
+{
+    for (int i = 0; i < 6; i++)
+        x[i] = (float)((q + 1) * 0.3 + i * 0.1 - 0.2 * (i % 2));
+    rlab_tensor *xi = rlab_t_input(t, x, 2, (int64_t[]){2, 3});
+    rlab_tensor *h = rlab_t_tanh(t, rlab_t_matmul(t, xi, &p->t[0], 0, 0));
+    h = rlab_t_tanh(t, rlab_t_matmul(t, h, &p->t[1], 0, 0));
+    rlab_tensor *y = rlab_t_add(t, rlab_t_matmul(t, h, &p->t[3], 0, 0), &p->t[4]);
+    return rlab_t_sum(t, rlab_t_sum(t, rlab_t_mul(t, y, y), -1), 0);
+}
+
+static rlab_params *net_new(void)
+{
+    rlab_err err = {0};
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 7);
+    return rlab_params_new(net_specs, 5, &rng, &err);
+}
+
+typedef struct ready_log {
+    rlab_params *p;
+    float copy[64];
+    int calls[5];
+    size_t off[5];
+} ready_log;
+
+static void on_ready(void *ud, int k)
+{
+    ready_log *lg = ud;
+    lg->calls[k]++;
+    memcpy(lg->copy + lg->off[k], lg->p->t[k].grad, (size_t)lg->p->t[k].n * sizeof(float));
+}
+
+static void t_ready(void)
+{
+    rlab_err err = {0};
+    rlab_params *p = net_new();
+    rlab_tape *t = rlab_tape_new(1 << 20, 256, &err);
+    CHECK(p && t);
+    if (!p || !t)
+        goto out;
+    ready_log lg = {.p = p};
+    size_t o = 0;
+    for (int k = 0; k < 5; k++)
+        lg.off[k] = o, o += (size_t)p->t[k].n;
+    CHECK(o <= 64);
+    float x[6];
+    rlab_params_zero_grad(p);
+    rlab_tape_reset(t);
+    rlab_tensor *l = net_loss(t, p, 0, x);
+    rlab_tape_on_grad_ready(t, p->t, p->n, on_ready, &lg);
+    CHECK_EQ_INT(rlab_tape_backward(t, l), RLAB_OK);
+    for (int k = 0; k < 5; k++) {
+        CHECK_EQ_INT(lg.calls[k], 1);
+        for (int64_t i = 0; i < p->t[k].n; i++)
+            CHECK(memcmp(&lg.copy[lg.off[k] + (size_t)i], &p->t[k].grad[i], sizeof(float)) ==
+                  0); /* final when reported */
+    }
+    float gsum = 0.0f;
+    for (int64_t i = 0; i < p->t[0].n; i++)
+        gsum += fabsf(p->t[0].grad[i]);
+    CHECK(gsum > 0.0f); /* the first layer did get a gradient */
+    /* one backward only: the next one reports nothing */
+    rlab_params_zero_grad(p);
+    rlab_tape_reset(t);
+    l = net_loss(t, p, 0, x);
+    CHECK_EQ_INT(rlab_tape_backward(t, l), RLAB_OK);
+    CHECK_EQ_INT(lg.calls[0], 1);
+out:
+    rlab_tape_free(t);
+    rlab_params_free(p);
+}
+
+/* grads of rank q's batch scaled by (q + 1) / tri, in out[count] */
+static void net_grads(rlab_params *p, rlab_tape *t, int q, int overlap, float *out)
+{
+    rlab_err err = {0};
+    const double tri = P * (P + 1) / 2.0, scale = (q + 1) / tri;
+    float x[6];
+    rlab_params_zero_grad(p);
+    rlab_tape_reset(t);
+    rlab_tensor *l = net_loss(t, p, q, x);
+    if (overlap)
+        CHECK_EQ_INT(rlab_fit_overlap_begin(p, t, scale, &err), RLAB_OK);
+    uint64_t b0 = rlab_mpi_bytes();
+    CHECK_EQ_INT(rlab_tape_backward(t, l), RLAB_OK);
+    if (overlap && rlab_mpi_size() > 1)
+        CHECK(rlab_mpi_bytes() > b0); /* buckets left during the backward */
+    CHECK_EQ_INT(rlab_fit_sync_grads(p, scale, &err), RLAB_OK);
+    if (rlab_mpi_size() == 1) /* alone: nothing exchanged, nothing scaled */
+        for (size_t i = 0; i < p->count; i++)
+            p->grad[i] *= (float)scale;
+    memcpy(out, p->grad, p->count * sizeof(float));
+}
+
+static void t_overlap(void)
+{
+    rlab_err err = {0};
+    setenv("RECLAB_MPI_BUCKET", "16", 1);
+    rlab_params *p = net_new();
+    rlab_tape *t = rlab_tape_new(1 << 20, 256, &err);
+    float *a = NULL, *b = NULL, *want = NULL, *one = NULL;
+    CHECK(p && t);
+    if (!p || !t)
+        goto out;
+    a = calloc(p->count, sizeof *a), b = calloc(p->count, sizeof *b);
+    want = calloc(p->count, sizeof *want), one = calloc(p->count, sizeof *one);
+    CHECK(a && b && want && one);
+    if (!a || !b || !want || !one)
+        goto out;
+    rlab_fit_set_overlap(1);
+    net_grads(p, t, R, 1, a);
+    rlab_fit_set_overlap(0);
+    net_grads(p, t, R, 0, b);
+    rlab_fit_set_overlap(1);
+    rlab_mpi_local_begin(); /* every rank's batch alone, summed by hand in rank order */
+    for (int q = 0; q < P; q++) {
+        net_grads(p, t, q, 0, one);
+        for (size_t i = 0; i < p->count; i++)
+            want[i] += one[i];
+    }
+    rlab_mpi_local_end();
+    double mx = 0.0;
+    for (size_t i = 0; i < p->count; i++) {
+        CHECK_NEAR(a[i], b[i], 1e-7);
+        CHECK_NEAR(a[i], want[i], 1e-6);
+        mx = fmax(mx, fabs((double)want[i]));
+    }
+    CHECK(mx > 0.01); /* not all zero */
+out:
+    unsetenv("RECLAB_MPI_BUCKET");
+    free(a), free(b), free(want), free(one);
+    rlab_tape_free(t);
+    rlab_params_free(p);
+}
+
 static const rlab_test tests[] = {
     {"mpi.shard.1", t_shard},
     {"mpi.reduce.1", t_reduce},
@@ -187,6 +343,8 @@ static const rlab_test tests[] = {
     {"mpi.gather.1", t_gather},
     {"mpi.alltoallv.1", t_alltoallv},
     {"mpi.local.1", t_local},
+    {"mpi.ready.1", t_ready},
+    {"mpi.overlap.1", t_overlap},
     {"mpi.sync.1", t_sync},
     {NULL, NULL},
 };
