@@ -11,10 +11,12 @@
 #include "seqrec.h"
 
 #include "data/loaders.h"
+#include "tensor/tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void emit(const char *metric, double v, const char *unit, double target)
 {
@@ -26,6 +28,9 @@ static void emit(const char *metric, double v, const char *unit, double target)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS reads OPENBLAS_CORETYPE when it loads: set it by re-executing (ui/main.c) */
+    if (!getenv("RECLAB_NO_REEXEC") && rlab_t_blas_core_env())
+        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
     const char *root = getenv("RECLAB_DATA");
     int epochs = argc > 1 ? atoi(argv[1]) : 2;
     const char *only = argc > 2 ? argv[2] : NULL;
@@ -41,6 +46,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    char core[96];
+    snprintf(core, sizeof core, "blas_core.%s", rlab_t_blas_core());
+    emit(core, 1, "bool", 0.0);
     for (int model = 0; model < 2; model++) {
         const char *mn = model == SEQREC_MQSA ? "mqsa" : "sasrec";
         if (only && strcmp(only, mn))

@@ -406,12 +406,20 @@ static void bench_logits(int reps)
 
 int main(int argc, char **argv)
 {
-    /* libgomp reads OMP_WAIT_POLICY when it loads: set it by re-executing (see ui/main.c) */
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("RECLAB_NO_REEXEC") &&
-        setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
-        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    /* libgomp reads OMP_WAIT_POLICY and OpenBLAS OPENBLAS_CORETYPE when they load: set them
+     * by re-executing (see ui/main.c) */
+    if (!getenv("RECLAB_NO_REEXEC")) {
+        int again = rlab_t_blas_core_env();
+        if (!getenv("OMP_WAIT_POLICY"))
+            again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+        if (again)
+            execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    }
     const char *policy = getenv("OMP_WAIT_POLICY");
     emit("omp_wait_policy_passive", policy && strcmp(policy, "passive") == 0 ? 1 : 0, "bool", 0);
+    char core[96];
+    snprintf(core, sizeof core, "blas_core.%s", rlab_t_blas_core());
+    emit(core, 1, "bool", 0);
     emit("loadavg.start", rlab_bench_load1(), "load", 0);
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1)
