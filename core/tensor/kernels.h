@@ -110,6 +110,10 @@ RLAB_API int rlab_k_panel_available(void);
 /* Switch the kernel off (0) or back on (1) process-wide; returns the previous setting. For
  * tests and A/B benchmarks (the cblas_sgemm path gives the same results up to rounding). */
 RLAB_API int rlab_k_panel_set_enabled(int on);
+/* With AVX-512F (and P 64-byte aligned) the kernel runs 12 x 32 tiles on 512-bit registers,
+ * with bit-identical results. Switch that off (0) or back on (1), for tests and A/B
+ * benchmarks; returns whether it was in use. */
+RLAB_API int rlab_k_panel_set_avx512(int on);
 /* The oracle: double accumulation, unpacked items [V, C]. */
 RLAB_API void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h,
                                     int64_t r, int64_t C, const float *items, int64_t V);
