@@ -89,7 +89,9 @@ static int use_avx512(void)
     return cached && !avx512_off;
 }
 
-int rlab_k_panel_set_avx512(int on)
+int rlab_k_avx512(void) { return use_avx512(); }
+
+int rlab_k_set_avx512(int on)
 {
     int old = use_avx512();
     avx512_off = !on;
@@ -297,7 +299,9 @@ int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, 
 #else
 int rlab_k_panel_available(void) { return 0; }
 
-int rlab_k_panel_set_avx512(int on)
+int rlab_k_avx512(void) { return 0; }
+
+int rlab_k_set_avx512(int on)
 {
     (void)on;
     return 0;

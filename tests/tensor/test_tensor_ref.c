@@ -119,9 +119,9 @@ static void t_panel(void)
         /* the 256-bit kernel (6 x 16 tiles) and the 512-bit one (12 x 32) give the same bits:
          * each logit is the same FMA chain in k order */
         float *o4 = copy(o3, r * ldo), *m4 = copy(m3, r);
-        const int wide = rlab_k_panel_set_avx512(0);
+        const int wide = rlab_k_set_avx512(0);
         CHECK_EQ_INT(rlab_k_panel_logits(o4, ldo, m4, h, r, C, P, V), 0);
-        rlab_k_panel_set_avx512(1);
+        rlab_k_set_avx512(1);
         if (!wide && s == 0)
             fprintf(stderr, "tensor.ref.panel: no AVX-512F, the 512-bit kernel is not tested\n");
         CHECK(memcmp(o1, o4, (size_t)(r * ldo) * sizeof(float)) == 0);
