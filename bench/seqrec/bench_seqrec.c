@@ -3,7 +3,9 @@
  * 128, full softmax CE) and MQSA-TED (official defaults) on Beauty. JSON lines:
  *   {"bench": "seqrec", "metric": "sasrec.epoch_seconds", "value": ..., "unit": "s", ...}
  * for each model: seconds per training epoch (mean over `epochs` epochs, default 2), the
- * full-ranking evaluation of all users (valid split) in seconds, and the process peak RSS.
+ * full-ranking evaluation of all users (valid split) in seconds, and the process peak RSS;
+ * first a line blas_core.<name>: the OpenBLAS kernels in use (the bench re-executes itself with
+ * OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones, as reclab does: ui/main.c).
  *
  *     build/bench/bench_seqrec [epochs] [model]      ($RECLAB_DATA must be set)
  */
