@@ -7,6 +7,7 @@
 #include "batch.h"
 #include "demo.h"
 #include "base/mpi.h"
+#include "tensor/tensor.h"
 
 #if defined(__has_include)
 #if __has_include("shell.h")
@@ -26,7 +27,10 @@
  * on sched_yield for 2^28 cycles after each threaded call (OPENBLAS_THREAD_TIMEOUT, read at
  * load), competing with the OpenMP loops between sgemm calls: with 2^4 they sleep at once
  * (measured on Beauty, 2 cores: SASRec epoch 14.2 -> 13.1-13.7 s, MQSA-TED 23.7 -> 21.8 s).
- * So when the user has not chosen, re-execute once with both set. Any failure just continues
+ * OpenBLAS also picks its kernels at load: on a CPU model newer than the library it falls back
+ * to generic SSE3 ones (measured: sgemm 4.6x slower per CPU-second on this AVX-512 machine),
+ * so OPENBLAS_CORETYPE names the kernels the CPU can run (rlab_t_blas_core_env).
+ * So when the user has not chosen, re-execute once with these set. Any failure just continues
  * with the defaults. */
 static void ensure_passive_threads(char **argv)
 {
@@ -37,6 +41,7 @@ static void ensure_passive_threads(char **argv)
         again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
     if (!getenv("OPENBLAS_THREAD_TIMEOUT"))
         again |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
+    again |= rlab_t_blas_core_env();
     if (again)
         execv("/proc/self/exe", argv);
 }

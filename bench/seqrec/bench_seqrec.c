@@ -3,7 +3,9 @@
  * 128, full softmax CE) and MQSA-TED (official defaults) on Beauty. JSON lines:
  *   {"bench": "seqrec", "metric": "sasrec.epoch_seconds", "value": ..., "unit": "s", ...}
  * for each model: seconds per training epoch (mean over `epochs` epochs, default 2), the
- * full-ranking evaluation of all users (valid split) in seconds, and the process peak RSS.
+ * full-ranking evaluation of all users (valid split) in seconds, and the process peak RSS;
+ * first a line blas_core.<name>: the OpenBLAS kernels in use (the bench re-executes itself with
+ * OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones, as reclab does: ui/main.c).
  *
  *     build/bench/bench_seqrec [epochs] [model]      ($RECLAB_DATA must be set)
  */
@@ -11,10 +13,12 @@
 #include "seqrec.h"
 
 #include "data/loaders.h"
+#include "tensor/tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void emit(const char *metric, double v, const char *unit, double target)
 {
@@ -26,6 +30,9 @@ static void emit(const char *metric, double v, const char *unit, double target)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS reads OPENBLAS_CORETYPE when it loads: set it by re-executing (ui/main.c) */
+    if (!getenv("RECLAB_NO_REEXEC") && rlab_t_blas_core_env())
+        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
     const char *root = getenv("RECLAB_DATA");
     int epochs = argc > 1 ? atoi(argv[1]) : 2;
     const char *only = argc > 2 ? argv[2] : NULL;
@@ -41,6 +48,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    char core[96];
+    snprintf(core, sizeof core, "blas_core.%s", rlab_t_blas_core());
+    emit(core, 1, "bool", 0.0);
     for (int model = 0; model < 2; model++) {
         const char *mn = model == SEQREC_MQSA ? "mqsa" : "sasrec";
         if (only && strcmp(only, mn))

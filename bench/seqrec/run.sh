@@ -4,6 +4,7 @@
 # OPENBLAS_THREAD_TIMEOUT=4 (idle OpenBLAS workers sleep instead of spinning), as reclab sets
 # them (ui/main.c). OMP_WAIT_POLICY=passive: on this shared 2-core
 # machine, spinning OpenMP workers (the libgomp default) made epochs up to 10x slower.
+# bench_seqrec itself sets OPENBLAS_CORETYPE when OpenBLAS fell back to generic kernels.
 set -eu
 cd "$(dirname "$0")/../.."
 : "${RECLAB_DATA:=../shared/data}"

@@ -14,6 +14,10 @@
  *                       .median twins take the median step instead (the machine is shared)
  *   block.peak_fraction block.gflops / sgemm.gflops (target >= 0.6, issue 23; the "baseline"
  *                       field)
+ *   sgemm.gflops_per_cpu_s  cblas_sgemm at n = 1024, one thread, per second of its CPU time
+ *   block.gflops_per_cpu_s  the block's flops per CPU-second of all threads (best step), and
+ *   block.peak_fraction_cpu its ratio to sgemm.gflops_per_cpu_s: the same target, steadier
+ *                       on a shared machine (a descheduled thread costs wall time, not CPU)
  *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1, q, k, v, attn,
  *                       wo, res1, ln2, w1, b1, relu, w2, b2, res2), median over the REPS steps
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
@@ -21,11 +25,12 @@
  *                       (logits recomputed, then dH and dItems), as executed
  *
  *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size
- *   logits.{sgemm,panel}.gflops  the full-softmax logits product alone, 256 rows x 12,101
- *                       items x 64, one thread: cblas_sgemm (beta 0) against packing the items
- *                       and running the panel kernel (core/tensor/panel.c), alternating;
- *                       .panel_kernel_only without the packing (a loss packs once per call,
- *                       for all its rows: 900-1800 per batch on Beauty)
+ *   logits.{sgemm,panel}.gflops_per_cpu_s  the full-softmax logits product alone, 256 rows x
+ *                       12,101 items x 64, one thread, per second of the thread's CPU time:
+ *                       cblas_sgemm (beta 0) against packing the items and running the panel
+ *                       kernel (core/tensor/panel.c), alternating; .panel_kernel_only without
+ *                       the packing (a loss packs once per call, for all its rows: 900-1800
+ *                       per batch on Beauty), .panel_kernel_256bit with the AVX2 tiles
  *
  * Threads: OpenBLAS from OPENBLAS_NUM_THREADS, OpenMP from OMP_NUM_THREADS (both reported).
  * OpenMP's idle threads must not spin against OpenBLAS's: like the reclab binary, the bench
@@ -46,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -77,6 +83,55 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* CPU seconds of this thread / of the whole process (all threads): on a shared machine a
+ * descheduled thread costs wall time but no CPU time, so figures per CPU-second are steadier. */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double process_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- sgemm peak per CPU-second: one thread, n = 1024, this thread's CPU time ------------- */
+static double bench_sgemm_cpu(int reps)
+{
+    const int n = 1024;
+    float *a = rlab_malloc_aligned((size_t)n * n * sizeof(float));
+    float *b = rlab_malloc_aligned((size_t)n * n * sizeof(float));
+    float *c = rlab_malloc_aligned((size_t)n * n * sizeof(float));
+    if (!a || !b || !c) {
+        fprintf(stderr, "bench_tensor: out of memory\n");
+        exit(1);
+    }
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 1);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        a[i] = rlab_rng_uniform(&rng), b[i] = rlab_rng_uniform(&rng);
+    const int bt = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) { /* r = 0 warms up */
+        double t0 = thread_cpu();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
+        double dt = thread_cpu() - t0;
+        if (r > 0 && dt < best)
+            best = dt;
+    }
+    openblas_set_num_threads(bt);
+    rlab_free_aligned(a);
+    rlab_free_aligned(b);
+    rlab_free_aligned(c);
+    return 2.0 * n * n * (double)n / best / 1e9;
 }
 
 /* ---- sgemm peak ------------------------------------------------------------------------ */
@@ -194,7 +249,7 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
 #undef G
 }
 
-static void bench_block(int reps, double peak)
+static void bench_block(int reps, double peak, double peak_cpu)
 {
     const int64_t N = (int64_t)BB * BT;
     const rlab_param_spec specs[] = {
@@ -231,13 +286,20 @@ static void bench_block(int reps, double peak)
         exit(1);
     }
     block_step(t, P, ones, &tm[reps]); /* warm-up */
-    double best = 1e30;
+    double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r < reps; r++) {
+        const double c0 = process_cpu();
         dts[r] = block_step(t, P, ones, &tm[r]);
+        const double cpu = process_cpu() - c0;
         best = dts[r] < best ? dts[r] : best;
+        best_cpu = cpu < best_cpu ? cpu : best_cpu;
     }
     const double flops = 36.0 * N * BC * BC + 12.0 * BB * (double)BT * BT * BC;
     const double med = median(dts, reps);
+    /* per CPU-second of all threads against one thread's sgemm per CPU-second: the share of
+     * the machine's multiply rate the block gets from the CPU time it burns */
+    emit("block.gflops_per_cpu_s", flops / best_cpu / 1e9, "GFLOP/s", peak_cpu);
+    emit("block.peak_fraction_cpu", flops / best_cpu / 1e9 / peak_cpu, "ratio", 0.6);
     emit("block.gflops", flops / best / 1e9, "GFLOP/s", peak);
     emit("block.peak_fraction", flops / best / 1e9 / peak, "ratio", 0.6);
     emit("block.ms", best * 1e3, "ms", 0);
@@ -351,6 +413,9 @@ static void bench_xent(int reps, double peak)
 }
 
 /* ---- the logits product alone: packed-panel kernel vs cblas_sgemm, one thread ------------- */
+/* Timed in this thread's CPU time (one thread: a busy machine then skews the figures less than
+ * wall time would): best of reps, alternating cblas_sgemm, the panel kernel with its packing,
+ * and the kernel alone with 512-bit and with 256-bit tiles. */
 static void bench_logits(int reps)
 {
     const int64_t R = 256, V = 12101, C = 64;
@@ -371,34 +436,42 @@ static void bench_logits(int reps)
         E[i] = rlab_rng_normal(&rng);
     const int bt = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    double bs = 1e30, bp = 1e30, bk = 1e30;
+    double bs = 1e30, bp = 1e30, bk = 1e30, b2 = 1e30;
     int have = rlab_k_panel_available();
     for (int r = 0; r <= reps; r++) { /* alternating, r = 0 warms up */
-        double t0 = rlab_now();
+        double t0 = thread_cpu();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)V, (int)C, 1.0f, h,
                     (int)C, E, (int)C, 0.0f, out, (int)V);
-        double t1 = rlab_now();
-        double tk = t1;
+        double t1 = thread_cpu();
+        double tk = t1, t2 = t1, t3 = t1;
         if (have) { /* what a loss call does: pack once, then the kernel on 12-row groups */
             rlab_k_panel_pack(P, E, V, C);
-            tk = rlab_now();
+            tk = thread_cpu();
             for (int64_t g = 0; g < R; g += 12)
                 rlab_k_panel_logits(out + g * V, V, mx + g, h + g * C, R - g < 12 ? R - g : 12, C,
                                     P, V);
+            t2 = thread_cpu();
+            const int wide = rlab_k_set_avx512(0);
+            for (int64_t g = 0; g < R; g += 12)
+                rlab_k_panel_logits(out + g * V, V, mx + g, h + g * C, R - g < 12 ? R - g : 12, C,
+                                    P, V);
+            rlab_k_set_avx512(wide);
+            t3 = thread_cpu();
         }
-        double t2 = rlab_now();
         if (r > 0) {
             bs = t1 - t0 < bs ? t1 - t0 : bs;
             bp = t2 - t1 < bp ? t2 - t1 : bp;
             bk = t2 - tk < bk ? t2 - tk : bk;
+            b2 = t3 - t2 < b2 ? t3 - t2 : b2;
         }
     }
     openblas_set_num_threads(bt);
     const double f = 2.0 * (double)R * (double)V * (double)C;
-    emit("logits.sgemm.gflops", f / bs / 1e9, "GFLOP/s", 0);
+    emit("logits.sgemm.gflops_per_cpu_s", f / bs / 1e9, "GFLOP/s", 0);
     if (have) { /* with its packing (once per loss call, whatever its rows), and without */
-        emit("logits.panel.gflops", f / bp / 1e9, "GFLOP/s", f / bs / 1e9);
-        emit("logits.panel_kernel_only.gflops", f / bk / 1e9, "GFLOP/s", f / bs / 1e9);
+        emit("logits.panel.gflops_per_cpu_s", f / bp / 1e9, "GFLOP/s", f / bs / 1e9);
+        emit("logits.panel_kernel_only.gflops_per_cpu_s", f / bk / 1e9, "GFLOP/s", f / bs / 1e9);
+        emit("logits.panel_kernel_256bit.gflops_per_cpu_s", f / b2 / 1e9, "GFLOP/s", f / bs / 1e9);
     }
     rlab_free_aligned(h), rlab_free_aligned(E), rlab_free_aligned(P);
     rlab_free_aligned(out), rlab_free_aligned(mx);
@@ -406,12 +479,20 @@ static void bench_logits(int reps)
 
 int main(int argc, char **argv)
 {
-    /* libgomp reads OMP_WAIT_POLICY when it loads: set it by re-executing (see ui/main.c) */
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("RECLAB_NO_REEXEC") &&
-        setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
-        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    /* libgomp reads OMP_WAIT_POLICY and OpenBLAS OPENBLAS_CORETYPE when they load: set them
+     * by re-executing (see ui/main.c) */
+    if (!getenv("RECLAB_NO_REEXEC")) {
+        int again = rlab_t_blas_core_env();
+        if (!getenv("OMP_WAIT_POLICY"))
+            again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+        if (again)
+            execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    }
     const char *policy = getenv("OMP_WAIT_POLICY");
     emit("omp_wait_policy_passive", policy && strcmp(policy, "passive") == 0 ? 1 : 0, "bool", 0);
+    char core[96];
+    snprintf(core, sizeof core, "blas_core.%s", rlab_t_blas_core());
+    emit(core, 1, "bool", 0);
     emit("loadavg.start", rlab_bench_load1(), "load", 0);
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1)
@@ -424,13 +505,15 @@ int main(int argc, char **argv)
     emit("openblas_threads", openblas_get_num_threads(), "threads", 0);
     double peak = bench_sgemm(reps < 3 ? 3 : reps);
     emit("sgemm.gflops", peak, "GFLOP/s", 0);
+    double peak_cpu = bench_sgemm_cpu(reps < 3 ? 3 : reps);
+    emit("sgemm.gflops_per_cpu_s", peak_cpu, "GFLOP/s", 0);
     const char *only = argc > 2 ? argv[2] : "";
     if (!*only || strcmp(only, "attention") == 0)
         bench_attention(reps, peak);
     if (strcmp(only, "attention") == 0)
         return 0;
     if (!*only || strcmp(only, "block") == 0)
-        bench_block(reps, peak);
+        bench_block(reps, peak, peak_cpu);
     if (!*only || strcmp(only, "logits") == 0)
         bench_logits(reps < 5 ? 5 : reps);
     if (!*only || strcmp(only, "xent") == 0)

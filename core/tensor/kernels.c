@@ -113,6 +113,20 @@ static void blas_solo_end(int bt)
         openblas_set_num_threads(bt);
 }
 
+/* Products below this many multiply-adds run on one OpenBLAS thread: a threaded sgemm hands
+ * half of a ~0.1 ms product to OpenBLAS's worker and then spins on sched_yield until that
+ * worker is done, which on a busy machine (the worker descheduled) burns more CPU than the
+ * product. Measured (perf, Beauty SASRec epoch, 2 cores, load 10): the model's backward
+ * products on [~750, 64] x [64, 64] spent 10% of the epoch's CPU in exec_blas_async_wait's
+ * yield loop. Larger products keep OpenBLAS's threads (or our row split, mm_tall). The split
+ * is over rows and columns of C, so the result does not change. */
+#define MM_SOLO_MAX_WORK (1 << 24)
+
+static int mm_small(int64_t M, int64_t N, int64_t K)
+{
+    return (double)M * (double)N * (double)K < (double)MM_SOLO_MAX_WORK;
+}
+
 size_t rlab_k_matmul_scratch_floats(int64_t M, int64_t N, int64_t K)
 {
     return mm_tall(M, N, K) ? (size_t)(MM_SUM_BLOCKS - 1) * (size_t)(K * N) : 0;
@@ -141,8 +155,10 @@ void rlab_k_matmul_fwd(float *C, const float *A, const float *B, int64_t M, int6
         blas_solo_end(bt);
         return;
     }
+    const int bt = mm_small(M, N, K) && omp_split_ok() ? blas_solo_begin() : 1;
     cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, 1.0f, A, lda, B, ldb, 0.0f,
                 C, (int)N);
+    blas_solo_end(bt);
 }
 
 /* dA += d op(A) for rows [r0, r1) of op(A) */
@@ -178,10 +194,12 @@ void rlab_k_matmul_bwd_ws(float *dA, float *dB, const float *dC, const float *A,
     if (M == 0 || N == 0 || K == 0 || (!dA && !dB))
         return;
     if (!mm_tall(M, N, K) || !omp_split_ok() || (dB && !scratch)) {
+        const int bt = mm_small(M, N, K) && omp_split_ok() ? blas_solo_begin() : 1;
         if (dA)
             matmul_bwd_a(dA, dC, B, M, N, K, ta, tb, 0, M);
         if (dB)
             matmul_bwd_b(dB, dC, A, M, N, K, ta, tb, 0, M, 1.0f);
+        blas_solo_end(bt);
         return;
     }
     /* one loop: MM_ROW_BLOCKS blocks of dA rows, then MM_SUM_BLOCKS blocks of the dB sum
@@ -219,8 +237,11 @@ void rlab_k_matmul_bwd(float *dA, float *dB, const float *dC, const float *A, co
         return;
     if (dA)
         rlab_k_matmul_bwd_ws(dA, NULL, dC, A, B, M, N, K, ta, tb, NULL);
-    if (dB)
+    if (dB) {
+        const int bt = mm_small(M, N, K) && omp_split_ok() ? blas_solo_begin() : 1;
         matmul_bwd_b(dB, dC, A, M, N, K, ta, tb, 0, M, 1.0f);
+        blas_solo_end(bt);
+    }
 }
 
 /* element (m, k) of op(A) and (k, n) of op(B) in their stored layouts */

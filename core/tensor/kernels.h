@@ -110,6 +110,13 @@ RLAB_API int rlab_k_panel_available(void);
 /* Switch the kernel off (0) or back on (1) process-wide; returns the previous setting. For
  * tests and A/B benchmarks (the cblas_sgemm path gives the same results up to rounding). */
 RLAB_API int rlab_k_panel_set_enabled(int on);
+/* The 512-bit kernels: with AVX-512F the panel kernel runs 12 x 32 tiles (P 64-byte
+ * aligned) and the losses' row exponentials 16 lanes at a time, both with results
+ * bit-identical to their 256-bit twins. rlab_k_avx512() says whether they run;
+ * rlab_k_set_avx512 switches them off (0) or back on (1), for tests and A/B benchmarks, and
+ * returns whether they were in use. */
+RLAB_API int rlab_k_avx512(void);
+RLAB_API int rlab_k_set_avx512(int on);
 /* The oracle: double accumulation, unpacked items [V, C]. */
 RLAB_API void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h,
                                     int64_t r, int64_t C, const float *items, int64_t V);

@@ -77,6 +77,27 @@ int rlab_k_panel_available(void)
     return cached && !force_off;
 }
 
+static int avx512_off = 0;
+
+static int use_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f");
+    }
+    return cached && !avx512_off;
+}
+
+int rlab_k_avx512(void) { return use_avx512(); }
+
+int rlab_k_set_avx512(int on)
+{
+    int old = use_avx512();
+    avx512_off = !on;
+    return old;
+}
+
 #define FMA2(x, b0, b1, c0, c1)                                                                    \
     do {                                                                                           \
         c0 = _mm256_fmadd_ps(x, b0, c0);                                                           \
@@ -130,6 +151,106 @@ __attribute__((target("avx2,fma"))) static void tile_6x16(const float *const *a,
     }
 }
 
+/* The AVX-512 twin: 12 rows x 2 panels (32 items) per tile, 24 accumulators, per k two panel
+ * loads and twelve broadcasts. Every logit is the same FMA chain in k order as in tile_6x16
+ * (lane-wise fused multiply-adds from 0), so the two kernels give bit-identical logits, and
+ * the row maxima (exact) too. b1 NULL: only panel b0 (the last of an odd count). mx [MR5][16]:
+ * lane-wise running maxima. */
+#define MR5 12
+#define ROW5(i)                                                                                    \
+    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;                                       \
+    const float *a##i = a[i]
+#define STEP5(i)                                                                                   \
+    do {                                                                                           \
+        const __m512 x = _mm512_set1_ps(a##i[k]);                                                  \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                                                 \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void tile_12x32(const float *const *a, int64_t C,
+                                                          const float *p0, const float *p1,
+                                                          float *out, int64_t ldo, int nr, int nc0,
+                                                          int nc1, float *mx)
+{
+    ROW5(0);
+    ROW5(1);
+    ROW5(2);
+    ROW5(3);
+    ROW5(4);
+    ROW5(5);
+    ROW5(6);
+    ROW5(7);
+    ROW5(8);
+    ROW5(9);
+    ROW5(10);
+    ROW5(11);
+    if (!p1)
+        p1 = p0;
+    for (int64_t k = 0; k < C; k++) {
+        const __m512 b0 = _mm512_load_ps(p0 + k * PW), b1 = _mm512_load_ps(p1 + k * PW);
+        STEP5(0);
+        STEP5(1);
+        STEP5(2);
+        STEP5(3);
+        STEP5(4);
+        STEP5(5);
+        STEP5(6);
+        STEP5(7);
+        STEP5(8);
+        STEP5(9);
+        STEP5(10);
+        STEP5(11);
+    }
+    const __m512 acc[MR5][2] = {{c00, c01}, {c10, c11}, {c20, c21},   {c30, c31},
+                                {c40, c41}, {c50, c51}, {c60, c61},   {c70, c71},
+                                {c80, c81}, {c90, c91}, {c100, c101}, {c110, c111}};
+    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
+    for (int r = 0; r < nr; r++) {
+        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
+        __m512 m = _mm512_loadu_ps(mx + r * 16);
+        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
+        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
+        _mm512_storeu_ps(mx + r * 16, m);
+    }
+}
+#undef ROW5
+#undef STEP5
+
+/* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs */
+static void logits_group5(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
+                          float *out, int64_t ldo, float *rowmax)
+{
+    float mx[GR * 16];
+    for (int i = 0; i < GR * 16; i++)
+        mx[i] = -INFINITY;
+    const int64_t ntile = (rows + MR5 - 1) / MR5;
+    const float *a[GR / MR5][MR5];
+    int nr[GR / MR5];
+    for (int64_t t = 0; t < ntile; t++) {
+        nr[t] = rows - t * MR5 < MR5 ? (int)(rows - t * MR5) : MR5;
+        for (int r = 0; r < MR5; r++)
+            a[t][r] = h + (t * MR5 + (r < nr[t] ? r : nr[t] - 1)) * C;
+    }
+    const int64_t np = (V + PW - 1) / PW;
+    for (int64_t p = 0; p < np; p += 2) {
+        const float *b0 = P + p * C * PW, *b1 = p + 1 < np ? b0 + C * PW : NULL;
+        const int64_t left = V - p * PW;
+        const int nc0 = left < PW ? (int)left : PW;
+        const int nc1 = !b1 ? 0 : left - PW < PW ? (int)(left - PW) : PW;
+        for (int64_t t = 0; t < ntile; t++)
+            tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                       mx + t * MR5 * 16);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float m = mx[r * 16];
+        for (int l = 1; l < 16; l++)
+            m = mx[r * 16 + l] > m ? mx[r * 16 + l] : m;
+        rowmax[r] = m;
+    }
+}
+
 /* rows <= GR rows of h: every panel is read once and used by all of the group's tiles */
 static void logits_group(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
                          float *out, int64_t ldo, float *rowmax)
@@ -165,14 +286,26 @@ int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, 
 {
     if (!rlab_k_panel_available() || ((uintptr_t)P & 31u) || C < 1)
         return -1;
+    const int wide = use_avx512() && !((uintptr_t)P & 63u);
     for (int64_t g = 0; g < r; g += GR) {
         const int64_t rows = r - g < GR ? r - g : GR;
-        logits_group(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+        if (wide)
+            logits_group5(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+        else
+            logits_group(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
     }
     return 0;
 }
 #else
 int rlab_k_panel_available(void) { return 0; }
+
+int rlab_k_avx512(void) { return 0; }
+
+int rlab_k_set_avx512(int on)
+{
+    (void)on;
+    return 0;
+}
 
 int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
                         int64_t C, const float *P, int64_t V)

@@ -9,13 +9,16 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 /* OpenBLAS extension (declared in its cblas.h on Debian; repeated for other headers). */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
 
 /* ---- tape ------------------------------------------------------------------------------ */
 rlab_tape *rlab_tape_new(size_t arena_bytes, size_t max_nodes, rlab_err *err)
@@ -492,3 +495,42 @@ int rlab_t_num_threads(void)
 void rlab_t_set_deterministic(int on) { deterministic = on != 0; }
 
 int rlab_t_deterministic(void) { return deterministic; }
+
+/* ---- BLAS kernels ------------------------------------------------------------------------ */
+const char *rlab_t_blas_core(void)
+{
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
+
+const char *rlab_t_blas_pick_core(const char *detected, int avx512, int avx2_fma)
+{
+    static const char *const generic[] = {"prescott", "core2",   "penryn", "dunnington",
+                                          "nehalem",  "unknown", NULL};
+    int fallback = !detected || !*detected;
+    for (int i = 0; !fallback && generic[i]; i++)
+        fallback = strcasecmp(detected, generic[i]) == 0;
+    if (!fallback)
+        return NULL;
+    if (avx512)
+        return "SkylakeX";
+    if (avx2_fma)
+        return "Haswell";
+    return NULL;
+}
+
+int rlab_t_blas_core_env(void)
+{
+    if (getenv("OPENBLAS_CORETYPE"))
+        return 0;
+    int avx512 = 0, avx2_fma = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vl");
+    avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    const char *pick = rlab_t_blas_pick_core(rlab_t_blas_core(), avx512, avx2_fma);
+    return pick && setenv("OPENBLAS_CORETYPE", pick, 1) == 0;
+}

@@ -210,4 +210,22 @@ RLAB_API int rlab_t_num_threads(void);
 RLAB_API void rlab_t_set_deterministic(int on);
 RLAB_API int rlab_t_deterministic(void);
 
+/* ---- BLAS kernels ------------------------------------------------------------------------ */
+/* OpenBLAS (Debian's DYNAMIC_ARCH build) picks its kernels when it loads, from the CPU model.
+ * A model newer than the library falls back to a generic SSE3 core ("Prescott"): on this
+ * project's AVX-512 Xeon, sgemm ran at 31 GFLOP per CPU-second with it against 142 with the
+ * SkylakeX kernels (single thread, n = 2048). OPENBLAS_CORETYPE, read at load time, overrides
+ * the choice. */
+/* The core OpenBLAS is running (openblas_get_corename(), e.g. "Prescott", "SkylakeX"). */
+RLAB_API const char *rlab_t_blas_core(void);
+/* The OPENBLAS_CORETYPE to ask for, given the detected core name and the CPU's features
+ * (avx512: AVX-512 F/CD/BW/DQ/VL usable; avx2_fma: AVX2 and FMA usable), or NULL when the
+ * detected core is kept: "SkylakeX" or "Haswell" only when OpenBLAS fell back to a pre-AVX
+ * core (Prescott, Core2, Penryn, Dunnington, Nehalem, unknown) on a CPU that has those. */
+RLAB_API const char *rlab_t_blas_pick_core(const char *detected, int avx512, int avx2_fma);
+/* Sets OPENBLAS_CORETYPE from rlab_t_blas_pick_core for this CPU when the user has not set it;
+ * returns 1 when it did (the setting applies only to a process that loads OpenBLAS after it:
+ * the caller re-executes itself, as ui/main.c does), 0 otherwise. */
+RLAB_API int rlab_t_blas_core_env(void);
+
 #endif /* RLAB_TENSOR_H */

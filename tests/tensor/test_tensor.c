@@ -21,6 +21,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -741,7 +742,38 @@ static void t_spmm(void)
     rlab_tape_free(t);
 }
 
+/* The OPENBLAS_CORETYPE choice, by hand: only a generic fallback core is overridden, with
+ * the best kernels the CPU can run; a recognised core is kept. */
+static void t_blas_core(void)
+{
+    CHECK_STR(rlab_t_blas_pick_core("Prescott", 1, 1), "SkylakeX");
+    CHECK_STR(rlab_t_blas_pick_core("prescott", 0, 1), "Haswell");
+    CHECK_STR(rlab_t_blas_pick_core("Nehalem", 1, 1), "SkylakeX");
+    CHECK_STR(rlab_t_blas_pick_core("Core2", 0, 1), "Haswell");
+    CHECK_STR(rlab_t_blas_pick_core(NULL, 1, 1), "SkylakeX");
+    CHECK_STR(rlab_t_blas_pick_core("", 0, 1), "Haswell");
+    CHECK(rlab_t_blas_pick_core("Prescott", 0, 0) == NULL); /* nothing better to run */
+    CHECK(rlab_t_blas_pick_core("Haswell", 1, 1) == NULL);  /* detected: kept */
+    CHECK(rlab_t_blas_pick_core("SkylakeX", 1, 1) == NULL);
+    CHECK(rlab_t_blas_pick_core("Zen", 0, 1) == NULL);
+    CHECK(rlab_t_blas_pick_core("Sandybridge", 1, 1) == NULL);
+    /* the running core has a name; an explicit OPENBLAS_CORETYPE is never overridden */
+    CHECK(strlen(rlab_t_blas_core()) > 0);
+    const char *old = getenv("OPENBLAS_CORETYPE");
+    char saved[64] = "";
+    if (old)
+        snprintf(saved, sizeof saved, "%s", old);
+    CHECK(setenv("OPENBLAS_CORETYPE", "Haswell", 1) == 0);
+    CHECK_EQ_INT(rlab_t_blas_core_env(), 0);
+    CHECK_STR(getenv("OPENBLAS_CORETYPE"), "Haswell");
+    if (old)
+        setenv("OPENBLAS_CORETYPE", saved, 1);
+    else
+        unsetenv("OPENBLAS_CORETYPE");
+}
+
 static const rlab_test tests[] = {
+    {"tensor.blas.core.1", t_blas_core},
     {"tensor.ops.spmm.1", t_spmm},
     {"tensor.ops.broadcast.1", t_broadcast},
     {"tensor.ops.causal_moving_avg.1", t_cma},

@@ -70,7 +70,8 @@ static void matmul_case(int64_t M, int64_t N, int64_t K, int ta, int tb)
 }
 
 /* The packed-panel logits kernel against its double-accumulation oracle: partial row tiles
- * (r not a multiple of 6, groups of 24), a partial last panel (V not a multiple of 16), odd
+ * (r not a multiple of 6 or 12, groups of 24), a partial last panel (V not a multiple of 16)
+ * and an odd panel count (the AVX-512 tiles take panels in pairs), odd
  * widths, an output row stride larger than V, and split calls giving the same bits. Skipped
  * (with a message) on a CPU without AVX2/FMA, where the losses use cblas_sgemm instead. */
 static void t_panel(void)
@@ -80,8 +81,8 @@ static void t_panel(void)
         fprintf(stderr, "tensor.ref.panel: no AVX2/FMA kernel on this machine, skipped\n");
         return;
     }
-    static const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 3},   {6, 16, 64},
-                                        {25, 33, 64}, {49, 100, 7}, {30, 1001, 70}};
+    static const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 3},     {6, 16, 64},  {25, 33, 64},
+                                        {49, 100, 7}, {30, 1001, 70}, {13, 48, 64}, {24, 32, 5}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const int64_t r = shapes[s][0], V = shapes[s][1], C = shapes[s][2], ldo = V + 3;
         float *h = rnd(r * C, 1.0f), *E = rnd(V * C, 1.0f);
@@ -115,6 +116,18 @@ static void t_panel(void)
                 rlab_k_panel_logits(o3 + r1 * ldo, ldo, m3 + r1, h + r1 * C, r - r1, C, P, V), 0);
         CHECK(memcmp(o1, o3, (size_t)(r * ldo) * sizeof(float)) == 0);
         CHECK(memcmp(m1, m3, (size_t)r * sizeof(float)) == 0);
+        /* the 256-bit kernel (6 x 16 tiles) and the 512-bit one (12 x 32) give the same bits:
+         * each logit is the same FMA chain in k order */
+        float *o4 = copy(o3, r * ldo), *m4 = copy(m3, r);
+        const int wide = rlab_k_set_avx512(0);
+        CHECK_EQ_INT(rlab_k_panel_logits(o4, ldo, m4, h, r, C, P, V), 0);
+        rlab_k_set_avx512(1);
+        if (!wide && s == 0)
+            fprintf(stderr, "tensor.ref.panel: no AVX-512F, the 512-bit kernel is not tested\n");
+        CHECK(memcmp(o1, o4, (size_t)(r * ldo) * sizeof(float)) == 0);
+        CHECK(memcmp(m1, m4, (size_t)r * sizeof(float)) == 0);
+        rlab_free(o4);
+        rlab_free(m4);
         /* switched off, the kernel declines and writes nothing */
         int was = rlab_k_panel_set_enabled(0);
         CHECK_EQ_INT(rlab_k_panel_logits(o3, ldo, m3, h, r, C, P, V), -1);

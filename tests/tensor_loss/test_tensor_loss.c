@@ -704,7 +704,65 @@ static void t_poison(void)
     rlab_tape_free(t);
 }
 
+/* The 512-bit kernels (panel tiles, 16-lane row exponentials) against the 256-bit ones: the
+ * full-softmax CE and the sparse-target soft CE give bit-identical losses and gradients, in
+ * keep and in chunk (recompute) mode, V not a multiple of 16 or 32 (tails). */
+static void t_xent_avx512(void)
+{
+    if (!rlab_k_avx512()) {
+        fprintf(stderr, "tensor.loss.xent.avx512: no AVX-512F on this machine, skipped\n");
+        return;
+    }
+    const int64_t R = 37, V = 1003, C = 64;
+    const int64_t shapes[2][2] = {{R, C}, {V, C}};
+    int32_t tg[37];
+    for (int64_t i = 0; i < R; i++)
+        tg[i] = i % 5 == 3 ? -1 : (int32_t)((i * 131) % V);
+    int64_t off[38];
+    int32_t col[74];
+    float delta[74], base[37];
+    for (int64_t i = 0; i <= R; i++)
+        off[i] = 2 * i;
+    for (int64_t k = 0; k < 2 * R; k++) {
+        col[k] = (int32_t)((k * 389) % V);
+        delta[k] = 0.25f + 0.01f * (float)(k % 7);
+    }
+    for (int64_t i = 0; i < R; i++)
+        base[i] = 0.5f / (float)V;
+    for (int loss = 0; loss < 2; loss++)
+        for (int keep = 0; keep < 2; keep++) {
+            float *g[2];
+            float l[2];
+            for (int wide = 0; wide < 2; wide++) {
+                rlab_params *P = params2(2, shapes, 0.7f, 71);
+                rlab_tape *t = new_tape(8);
+                const int was = rlab_k_set_avx512(wide), old = rlab_t_loss_set_keep(keep);
+                rlab_tensor *L = loss ? rlab_t_soft_xent_items(t, &P->t[0], &P->t[1], base, off,
+                                                               col, delta, 0.3f, 16)
+                                      : rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, tg, 16);
+                CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+                rlab_t_loss_set_keep(old);
+                rlab_k_set_avx512(was);
+                CHECK_EQ_INT((int)L->p.i[1], keep);
+                l[wide] = L->data[0];
+                g[wide] = malloc(P->count * sizeof(float));
+                memcpy(g[wide], P->grad, P->count * sizeof(float));
+                CHECK(P->count == (size_t)((R + V) * C));
+                rlab_tape_free(t);
+                rlab_params_free(P);
+            }
+            CHECK_MSG(memcmp(&l[0], &l[1], sizeof l[0]) == 0, "loss %d keep %d: %.9g vs %.9g", loss,
+                      keep, (double)l[0], (double)l[1]);
+            CHECK_MSG(memcmp(g[0], g[1], (size_t)((R + V) * C) * sizeof(float)) == 0,
+                      "loss %d keep %d: gradients differ", loss, keep);
+            CHECK(l[0] > 0.0f);
+            free(g[0]);
+            free(g[1]);
+        }
+}
+
 static const rlab_test tests[] = {
+    {"tensor.loss.xent.avx512.1", t_xent_avx512},
     {"tensor.loss.xent.1", t_xent_uniform},
     {"tensor.loss.xent.2", t_xent_naive_small},
     {"tensor.loss.xent.3", t_xent_naive_larger},
