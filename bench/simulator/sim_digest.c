@@ -114,10 +114,11 @@ int main(int argc, char **argv)
                                    "SELECT seq, round, vtime, agent, kind, payload FROM events "
                                    "WHERE run_id = ?1 ORDER BY seq",
                                    run, &ne);
-        uint64_t hst =
-            table_digest(db, "SELECT * FROM simulator_stats WHERE sim = ?1 ORDER BY round", run, &ns);
+        uint64_t hst = table_digest(
+            db, "SELECT * FROM simulator_stats WHERE sim = ?1 ORDER BY round", run, &ns);
         uint64_t hc = table_digest(
-            db, "SELECT round, bytes, state FROM simulator_checkpoints WHERE sim = ?1 ORDER BY round",
+            db,
+            "SELECT round, bytes, state FROM simulator_checkpoints WHERE sim = ?1 ORDER BY round",
             run, &nc);
         printf("config %d: events %ld %016llx stats %ld %016llx state %zu %016llx checkpoints %ld "
                "%016llx\n",

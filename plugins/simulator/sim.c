@@ -1151,6 +1151,9 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         if (rows > n)
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
+        s->topk_bk = rlab_malloc((size_t)I);
+        if (rc == RLAB_OK && !s->topk_bk)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         if (rc == RLAB_OK &&
             (!s->order || !s->active || !s->action || !s->cand || !s->q || !s->mentions ||
              !s->expo || !s->expo_agent || !s->expo_gmass || !s->watch_list || !s->decs ||
@@ -1192,6 +1195,7 @@ void sim_free(sim *s)
     rlab_free(s->fo_last);
     rlab_free(s->x_user), rlab_free(s->x_item), rlab_free(s->x_time);
     rlab_free(s->order), rlab_free(s->active), rlab_free(s->action), rlab_free(s->scores);
+    rlab_free(s->topk_bk);
     rlab_free(s->cand), rlab_free(s->q), rlab_free(s->mentions), rlab_free(s->expo);
     rlab_free(s->expo_agent), rlab_free(s->expo_gmass);
     rlab_free(s->watch_list), rlab_free(s->visit_pos), rlab_free(s->buf);
@@ -1368,7 +1372,7 @@ static inline int topk_worse(float va, int32_t ia, float vb, int32_t ib)
 
 static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
 {
-    float hv[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    float hv[SIM_MAX_PAGE * SIM_MAX_STEPS] = {0}; /* zeroed: GCC cannot see m == k > 0 */
     int32_t hi[SIM_MAX_PAGE * SIM_MAX_STEPS];
     int m = 0;
     if (k <= 0)
@@ -1451,6 +1455,79 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
         out[j] = -1;
 }
 
+/* The same list as topk_small (the k best unmasked, non-NaN scores, best first, ties to the
+ * lower index, -1 padded), found by bucketing instead of a heap: the scores' range is cut
+ * into SIM_TOPK_B equal buckets (the bucket of a score is monotone in the score, so every
+ * score in a higher bucket is larger), the bucket where the k best end is found from the
+ * counts, and only the scores from that bucket up (about k + n / SIM_TOPK_B) are sorted. A
+ * heap over n scores pays a sift for most of the first few hundred (random scores keep
+ * beating its root); this pays three branch-free passes. Falls back to topk_small when the
+ * range is degenerate (fewer than k scores, infinities, all equal) or the cut bucket holds
+ * too many (clumped scores). */
+enum {
+    SIM_TOPK_B = 255,
+    /* bucket + 1 fits a byte */ SIM_TOPK_CAND = 4 * SIM_MAX_PAGE * SIM_MAX_STEPS
+};
+
+static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                        uint8_t *bk)
+{
+    if (k <= 0)
+        return;
+    float mn = INFINITY, mx = -INFINITY;
+    int32_t cnt = 0;
+    for (int32_t i = 0; i < n; i++) {
+        float v = sc[i];
+        int ok = !mask[i] && !isnan(v);
+        cnt += ok;
+        mn = ok && v < mn ? v : mn;
+        mx = ok && v > mx ? v : mx;
+    }
+    float range = mx - mn;
+    if (cnt <= k || !(range > 0.0f) || !isfinite(range)) {
+        topk_small(sc, n, mask, k, out);
+        return;
+    }
+    /* bucket 1..B of each valid score (0 = masked or NaN) */
+    float scale = (float)SIM_TOPK_B / range;
+    int32_t hist[SIM_TOPK_B + 1];
+    memset(hist, 0, sizeof hist);
+    for (int32_t i = 0; i < n; i++) {
+        float v = sc[i];
+        int ok = !mask[i] && !isnan(v);
+        int b = ok ? (int)((v - mn) * scale) : 0;
+        b = b < SIM_TOPK_B - 1 ? b : SIM_TOPK_B - 1;
+        bk[i] = (uint8_t)(ok ? b + 1 : 0);
+        hist[ok ? b + 1 : 0]++;
+    }
+    int t = SIM_TOPK_B;
+    int32_t c = hist[t];
+    while (c < k && t > 1)
+        c += hist[--t];
+    if (c > SIM_TOPK_CAND) {
+        topk_small(sc, n, mask, k, out);
+        return;
+    }
+    /* the candidates, insertion-sorted best first (index order is scan order, so ties
+     * stay index-ascending) */
+    float cv[SIM_TOPK_CAND];
+    int32_t ci[SIM_TOPK_CAND];
+    int m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (bk[i] < t)
+            continue;
+        float v = sc[i];
+        int p = m++;
+        while (p > 0 && cv[p - 1] < v) {
+            cv[p] = cv[p - 1], ci[p] = ci[p - 1];
+            p--;
+        }
+        cv[p] = v, ci[p] = i;
+    }
+    for (int j = 0; j < k; j++)
+        out[j] = ci[j];
+}
+
 static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
 {
     int32_t I = s->n_items, K = s->K;
@@ -1474,9 +1551,7 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
             for (int32_t j = 0; j < nc; j++) {
                 rlab_rng r;
                 sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[c0 + j], 0, &r);
-                float *row = s->scores + (size_t)j * (size_t)I;
-                for (int32_t i = 0; i < I; i++)
-                    row[i] = rlab_rng_uniform(&r);
+                rlab_rng_fill_uniform(&r, s->scores + (size_t)j * (size_t)I, (size_t)I);
             }
         }
         for (int32_t j = 0; j < nc; j++) {
@@ -1486,8 +1561,8 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
             if (s->n_inject && s->round + 1 <= s->inject_until)
                 for (int k = 0; k < s->n_inject && ninj < K; k++)
                     cd[ninj++] = s->inject[k];
-            topk_small(s->scores + (size_t)j * (size_t)I, I, s->shown + (size_t)a * (size_t)I,
-                       K - ninj, top);
+            topk_bucket(s->scores + (size_t)j * (size_t)I, I, s->shown + (size_t)a * (size_t)I,
+                        K - ninj, top, s->topk_bk);
             for (int k = 0; k < K - ninj; k++) {
                 int dup = 0;
                 for (int q = 0; q < ninj; q++)

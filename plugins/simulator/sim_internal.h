@@ -126,11 +126,12 @@ struct sim {
                      without asking (a dead server costs one batch of timeouts, not all) */
     sim_llm_trouble trouble;
     /* round scratch (allocated once) */
-    int32_t *order;  /* [n] */
-    int32_t *active; /* [n] */
-    uint8_t *action; /* [n] */
-    float *scores;   /* [n][n_items] */
-    int32_t *cand;   /* [n][K] page candidates, K = page_size * (max_steps + 1) */
+    int32_t *order;   /* [n] */
+    int32_t *active;  /* [n] */
+    uint8_t *action;  /* [n] */
+    float *scores;    /* [rows][n_items], a chunk of visitors at a time */
+    uint8_t *topk_bk; /* [n_items] topk_bucket's buckets */
+    int32_t *cand;    /* [n][K] page candidates, K = page_size * (max_steps + 1) */
     int32_t K;
     rlab_query *q;
     int32_t *qbuf;     /* [n][SIM_QHIST] query histories linearised */
