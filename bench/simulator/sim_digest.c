@@ -35,8 +35,20 @@ static uint64_t table_digest(rlab_db *db, const char *sql, int64_t id, long *row
     rlab_db_result *r = rlab_db_query_table(db, sql, p, 1, 0, &err);
     uint64_t h = 0xcbf29ce484222325ull;
     *rows = r ? (long)r->nrow : -1;
+    FILE *dump = getenv("SIM_DIGEST_DUMP") ? fopen(getenv("SIM_DIGEST_DUMP"), "a") : NULL;
     for (int64_t i = 0; r && i < r->nrow; i++)
         for (int c = 0; c < r->ncol; c++) {
+            if (dump) {
+                const rlab_db_value *v = rlab_db_result_cell(r, i, c);
+                if (v->type == RLAB_DB_TEXT)
+                    fprintf(dump, "%.*s%s", (int)v->n, v->s, c + 1 < r->ncol ? "\t" : "\n");
+                else if (v->type == RLAB_DB_INT)
+                    fprintf(dump, "%lld%s", (long long)v->i, c + 1 < r->ncol ? "\t" : "\n");
+                else if (v->type == RLAB_DB_REAL)
+                    fprintf(dump, "%.17g%s", v->r, c + 1 < r->ncol ? "\t" : "\n");
+                else
+                    fprintf(dump, "-%s", c + 1 < r->ncol ? "\t" : "\n");
+            }
             const rlab_db_value *v = rlab_db_result_cell(r, i, c);
             h = fnv(h, &v->type, sizeof v->type);
             if (v->type == RLAB_DB_INT)
@@ -47,6 +59,8 @@ static uint64_t table_digest(rlab_db *db, const char *sql, int64_t id, long *row
                 h = fnv(h, v->s, v->n);
         }
     rlab_db_result_free(r);
+    if (dump)
+        fclose(dump);
     return h;
 }
 

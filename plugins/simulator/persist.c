@@ -185,12 +185,13 @@ static int load_v1(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
     size_t nb = ((size_t)s->n_items + 7) / 8;
     uint8_t bits[4096];
     for (int32_t a = 0; a < s->n && !b.bad; a++) {
-        uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+        memset(s->shown + (size_t)a * s->shown_row, 0, s->shown_row);
         for (size_t c = 0; c < nb; c += sizeof bits) {
             size_t len = nb - c < sizeof bits ? nb - c : sizeof bits;
             rget(&b, bits, len);
             for (size_t k = 0; k < len * 8 && c * 8 + k < (size_t)s->n_items; k++)
-                sh[c * 8 + k] = (uint8_t)((bits[k / 8] >> (k % 8)) & 1u);
+                if ((bits[k / 8] >> (k % 8)) & 1u)
+                    sim_show(s, a, (int32_t)(c * 8 + k));
         }
     }
     for (int32_t a = 0; a < s->n && !b.bad; a++) {
@@ -295,16 +296,6 @@ static ck_layout layout(int32_t n, int32_t I, int32_t G, int64_t m)
     return L;
 }
 
-/* 8 mask bytes (nonzero = set) -> 8 bits, byte k -> bit k. */
-static inline uint64_t pack8(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-    uint64_t t = ((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x; /* high bit: != 0 */
-    t = (t >> 7) & 0x0101010101010101ull;
-    return (t * 0x0102040810204080ull) >> 56; /* distinct bit positions: no carries */
-}
-
 static void image_build(const sim *s, uint8_t *img)
 {
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
@@ -323,20 +314,9 @@ static void image_build(const sim *s, uint8_t *img)
     memcpy(img + L.taste, s->taste, nG * sizeof(float));
     memcpy(img + L.gcount, s->gcount, nG * sizeof(float));
     memset(img + L.gcount + nG * sizeof(float), 0, L.shown - L.gcount - nG * sizeof(float));
-    size_t I = (size_t)s->n_items;
-    for (int32_t a = 0; a < s->n; a++) {
-        const uint8_t *sh = s->shown + (size_t)a * I;
-        uint8_t *dst = img + L.shown + (size_t)a * L.W * 8;
-        size_t i = 0, b = 0;
-        for (; i + 8 <= I; i += 8)
-            dst[b++] = (uint8_t)pack8(sh + i);
-        if (i < I) {
-            uint8_t tail[8] = {0};
-            memcpy(tail, sh + i, I - i);
-            dst[b++] = (uint8_t)pack8(tail);
-        }
-        memset(dst + b, 0, L.W * 8 - b);
-    }
+    /* the shown bitsets are kept in the image's layout (rows of W words, bits past n_items
+     * zero) */
+    memcpy(img + L.shown, s->shown, (size_t)s->n * L.W * 8);
     memcpy(img + L.agents, s->agents, (size_t)s->n * sizeof(sim_agent));
     int64_t m = h.m;
     memcpy(img + L.fo_off, s->fo_off, ((size_t)s->n + 1) * sizeof(int64_t));
@@ -410,13 +390,17 @@ static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
     size_t nG = (size_t)s->n * (size_t)s->G;
     memcpy(s->taste, img + L.taste, nG * sizeof(float));
     memcpy(s->gcount, img + L.gcount, nG * sizeof(float));
+    /* the shown bitsets verbatim, bits past n_items cleared (they are never read, but a
+     * delta compares them) */
+    memcpy(s->shown, img + L.shown, (size_t)s->n * L.W * 8);
     size_t I = (size_t)s->n_items;
-    for (int32_t a = 0; a < s->n; a++) {
-        const uint8_t *src8 = img + L.shown + (size_t)a * L.W * 8;
-        uint8_t *sh = s->shown + (size_t)a * I;
-        for (size_t i = 0; i < I; i++)
-            sh[i] = (uint8_t)((src8[i / 8] >> (i % 8)) & 1u);
+    for (int32_t a = 0; I % 8 && a < s->n; a++) {
+        uint8_t *row = s->shown + (size_t)a * s->shown_row;
+        row[I / 8] &= (uint8_t)((1u << (I % 8)) - 1u);
+        memset(row + I / 8 + 1, 0, s->shown_row - I / 8 - 1);
     }
+    for (int32_t a = 0; I % 8 == 0 && a < s->n; a++)
+        memset(s->shown + (size_t)a * s->shown_row + I / 8, 0, s->shown_row - I / 8);
     memcpy(s->agents, img + L.agents, (size_t)s->n * sizeof(sim_agent));
     return RLAB_OK;
 }

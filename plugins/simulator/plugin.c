@@ -1535,7 +1535,7 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
  */
 
 /* Bounds of the size-like arguments: what a 24 GB machine runs. Per agent a simulation
- * keeps about 2 KB plus one byte per item (the shown-items table; sim_new refuses
+ * keeps about 2 KB plus one bit per item (the shown-items bitsets; sim_new refuses
  * agents x items beyond SIM_MAX_SHOWN bytes), so 1M agents over a small catalogue fit; a
  * round costs O(agents), a rewire O(agents^2). */
 #define SIM_MAX_AGENTS 1000000  /* agents, max_active, agent indices */

@@ -737,7 +737,8 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
     s->taste_vec = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
     s->gcount = rlab_calloc((size_t)n * (size_t)G, sizeof(float));
     s->recall = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
-    s->shown = rlab_calloc((size_t)n * (size_t)I, 1);
+    s->shown_row = ((size_t)I + 63) / 64 * 8;
+    s->shown = rlab_calloc((size_t)n * s->shown_row, 1);
     double *nint = rlab_calloc((size_t)n, sizeof(double));
     double *rsum = rlab_calloc((size_t)n, sizeof(double));
     if (!s->agents || !s->taste || !s->amax || !s->taste_vec || !s->gcount || !s->shown ||
@@ -759,7 +760,7 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
         if (u < 0 || u >= n || it < 0 || it >= I || (s->keep && !s->keep[r]))
             continue;
         qhist_push(&s->agents[u], it);
-        s->shown[(size_t)u * (size_t)I + (size_t)it] = 1;
+        sim_show(s, u, it);
         float w = has_rating ? fmaxf(ds->inter.rating[r] - 2.0f, 0.25f) : 1.0f;
         nint[u] += 1.0;
         rsum[u] += has_rating ? (double)ds->inter.rating[r] : 3.5;
@@ -1255,7 +1256,7 @@ static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat
     ag->n_watch++;
     ag->busy_until = s->vtime + s->cfg.watch_h;
     ag->busy_kind = 1;
-    s->shown[(size_t)a * (size_t)s->n_items + (size_t)item] = 1;
+    sim_show(s, a, item);
     const float *g = s->item_genre + (size_t)item * (size_t)s->G;
     float *gc = s->gcount + (size_t)a * (size_t)s->G;
     for (int32_t k = 0; k < s->G; k++)
@@ -1330,12 +1331,12 @@ static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npag
         page[k] = -1;
     if (npage <= 1)
         return;
-    const uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+    const uint8_t *sh = sim_shown_row(s, a);
     int nn;
     const int32_t *nb = item_neighbours(s, item, &nn);
     int k = 1;
     for (int q = 0; q < nn && k < npage; q++)
-        if (!sh[nb[q]])
+        if (!sim_shown_bit(sh, nb[q]))
             page[k++] = nb[q];
     if (k == npage || nn < SIM_NBR)
         return; /* the page is full, or the list held every candidate */
@@ -1344,7 +1345,7 @@ static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npag
     for (k = 1; k < npage; k++)
         page[k] = -1, best[k] = -2.0f;
     for (int32_t i = 0; i < s->n_items; i++) {
-        if (i == item || sh[i])
+        if (i == item || sim_shown_bit(sh, i))
             continue;
         float d = item_sim(s, item, i);
         if (d > best[npage - 1]) {
@@ -1380,7 +1381,7 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
     int32_t i = 0;
     for (; i < n && m < k; i++) {
         float v = sc[i];
-        if (mask[i] || isnan(v))
+        if (sim_shown_bit(mask, i) || isnan(v))
             continue;
         /* sift up */
         int c = m++;
@@ -1413,7 +1414,7 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
             float v = sc[i];
             /* the score first (it fails for almost every item, and for NaN); a later index
              * with an equal score never beats the root */
-            if (!(v > root) || mask[i])
+            if (!(v > root) || sim_shown_bit(mask, i))
                 continue;
             /* replace the root, sift down */
             int p = 0;
@@ -1478,7 +1479,7 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
     int32_t cnt = 0;
     for (int32_t i = 0; i < n; i++) {
         float v = sc[i];
-        int ok = !mask[i] && !isnan(v);
+        int ok = !sim_shown_bit(mask, i) && !isnan(v);
         cnt += ok;
         mn = ok && v < mn ? v : mn;
         mx = ok && v > mx ? v : mx;
@@ -1494,7 +1495,7 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
     memset(hist, 0, sizeof hist);
     for (int32_t i = 0; i < n; i++) {
         float v = sc[i];
-        int ok = !mask[i] && !isnan(v);
+        int ok = !sim_shown_bit(mask, i) && !isnan(v);
         int b = ok ? (int)((v - mn) * scale) : 0;
         b = b < SIM_TOPK_B - 1 ? b : SIM_TOPK_B - 1;
         bk[i] = (uint8_t)(ok ? b + 1 : 0);
@@ -1528,49 +1529,55 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
         out[j] = ci[j];
 }
 
+/* Visitor j's candidates from its score row (the injected items first, then the top-k of
+ * the rest); bk: [n_items] scratch. */
+static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk)
+{
+    int32_t I = s->n_items, K = s->K;
+    int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    int32_t *cd = s->cand + (size_t)a * (size_t)K;
+    int ninj = 0;
+    if (s->n_inject && s->round + 1 <= s->inject_until)
+        for (int k = 0; k < s->n_inject && ninj < K; k++)
+            cd[ninj++] = s->inject[k];
+    topk_bucket(row, I, sim_shown_row(s, a), K - ninj, top, bk);
+    for (int k = 0; k < K - ninj; k++) {
+        int dup = 0;
+        for (int q = 0; q < ninj; q++)
+            dup |= cd[q] == top[k];
+        cd[ninj + k] = dup ? -1 : top[k];
+    }
+    s->visit_pos[a] = 0;
+}
+
 static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
 {
     int32_t I = s->n_items, K = s->K;
+    if (!s->model) {
+        /* the random recommender: each visitor's row drawn and cut at once, in cache */
+        for (int32_t j = 0; j < nv; j++) {
+            rlab_rng r;
+            sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[j], 0, &r);
+            rlab_rng_fill_uniform(&r, s->scores, (size_t)I);
+            visitor_cands(s, vis[j], s->scores, s->topk_bk);
+        }
+    }
     size_t rows = (size_t)(4u << 20) / (size_t)I;
     if (rows < 1)
         rows = 1;
-    int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
-    for (int32_t c0 = 0; c0 < nv; c0 += (int32_t)rows) {
+    for (int32_t c0 = 0; s->model && c0 < nv; c0 += (int32_t)rows) {
         int32_t nc = nv - c0 < (int32_t)rows ? nv - c0 : (int32_t)rows;
-        if (s->model) {
-            for (int32_t j = 0; j < nc; j++) {
-                const sim_agent *ag = &s->agents[vis[c0 + j]];
-                int32_t nh = 0;
-                const int32_t *h = qhist_linear(ag, s->qbuf + (size_t)j * SIM_QHIST, &nh);
-                s->q[j] = (rlab_query){.user = ag->user, .hist = h, .n_hist = nh};
-            }
-            int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
-            if (rc)
-                return rc;
-        } else {
-            for (int32_t j = 0; j < nc; j++) {
-                rlab_rng r;
-                sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[c0 + j], 0, &r);
-                rlab_rng_fill_uniform(&r, s->scores + (size_t)j * (size_t)I, (size_t)I);
-            }
-        }
         for (int32_t j = 0; j < nc; j++) {
-            int32_t a = vis[c0 + j];
-            int32_t *cd = s->cand + (size_t)a * (size_t)K;
-            int ninj = 0;
-            if (s->n_inject && s->round + 1 <= s->inject_until)
-                for (int k = 0; k < s->n_inject && ninj < K; k++)
-                    cd[ninj++] = s->inject[k];
-            topk_bucket(s->scores + (size_t)j * (size_t)I, I, s->shown + (size_t)a * (size_t)I,
-                        K - ninj, top, s->topk_bk);
-            for (int k = 0; k < K - ninj; k++) {
-                int dup = 0;
-                for (int q = 0; q < ninj; q++)
-                    dup |= cd[q] == top[k];
-                cd[ninj + k] = dup ? -1 : top[k];
-            }
-            s->visit_pos[a] = 0;
+            const sim_agent *ag = &s->agents[vis[c0 + j]];
+            int32_t nh = 0;
+            const int32_t *h = qhist_linear(ag, s->qbuf + (size_t)j * SIM_QHIST, &nh);
+            s->q[j] = (rlab_query){.user = ag->user, .hist = h, .n_hist = nh};
         }
+        int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
+        if (rc)
+            return rc;
+        for (int32_t j = 0; j < nc; j++)
+            visitor_cands(s, vis[c0 + j], s->scores + (size_t)j * (size_t)I, s->topk_bk);
     }
     /* the diversity intervention (RecAgent's rec_random_k): the last swap_k items of the
      * first pages of symmetric visitors (j and nv-1-j in visiting order) are exchanged, so
@@ -1582,8 +1589,7 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
         int32_t *ca = s->cand + (size_t)a * (size_t)K, *cb = s->cand + (size_t)b * (size_t)K;
         for (int q = s->cfg.page_size - k; q < s->cfg.page_size && q < K; q++) {
             int32_t x = ca[q], y = cb[q];
-            if (x < 0 || y < 0 || s->shown[(size_t)a * (size_t)I + (size_t)y] ||
-                s->shown[(size_t)b * (size_t)I + (size_t)x])
+            if (x < 0 || y < 0 || sim_shown(s, a, y) || sim_shown(s, b, x))
                 continue;
             int dup = 0;
             for (int t = 0; t < K; t++)
@@ -1785,11 +1791,8 @@ static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stat
     jw_lit(o, "\",");
     /* items on a recommended page count as shown from now on */
     if (!v->from_search)
-        for (int q = 0; q < v->np; q++) {
-            uint8_t *m = s->shown + (size_t)a * (size_t)s->n_items + (size_t)v->page[q];
-            if (*m == 0)
-                *m = 1;
-        }
+        for (int q = 0; q < v->np; q++)
+            sim_show(s, a, v->page[q]);
     int c = d->choice;
     if (c >= 0 && c < v->np) {
         int32_t it = v->page[c];
@@ -2929,7 +2932,7 @@ int sim_play_page(sim *s, const int32_t **page, int *np, int *from_search, rlab_
     }
     if (!s->play_from_search)
         for (int q = 0; q < s->play_np; q++)
-            s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+            sim_show(s, a, s->play_page[q]);
     *page = s->play_page;
     *np = s->play_np;
     if (from_search)
@@ -2974,7 +2977,7 @@ int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *
             out->visit_over = 1;
         } else {
             for (int q = 0; q < s->play_np; q++)
-                s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+                sim_show(s, a, s->play_page[q]);
         }
         return RLAB_OK;
     }

@@ -94,7 +94,9 @@ struct sim {
     float *gcount;     /* [n][G] genre mass of all watches */
     float *recall;     /* [n][SIM_DIM] retrieved-memory vector of the current visit */
     float *chance_aff; /* [n] mean true affinity of a random item (chance level) */
-    uint8_t *shown;    /* [n][n_items] 1 = shown already */
+    uint8_t *shown;    /* [n][shown_row] bitsets: item i of agent a shown already = bit i % 8 of
+                          byte i / 8 of row a (sim_shown); the checkpoint image's layout */
+    size_t shown_row;  /* bytes per agent: (n_items + 63) / 64 * 8 */
     /* follow graph: a follows fo[fo_off[a]..fo_off[a+1]); followed by fr[...] */
     int64_t *fo_off, *fr_off;
     int32_t *fo, *fr;
@@ -187,6 +189,22 @@ enum {
 void sim_rng(const sim *s, int phase, int64_t round, int32_t agent, int32_t step, rlab_rng *r);
 
 /* ---- helpers (sim.c) ---- */
+static inline const uint8_t *sim_shown_row(const sim *s, int32_t a)
+{
+    return s->shown + (size_t)a * s->shown_row;
+}
+static inline int sim_shown_bit(const uint8_t *row, int32_t i)
+{
+    return (row[i >> 3] >> (i & 7)) & 1;
+}
+static inline int sim_shown(const sim *s, int32_t a, int32_t i)
+{
+    return sim_shown_bit(sim_shown_row(s, a), i);
+}
+static inline void sim_show(sim *s, int32_t a, int32_t i)
+{
+    s->shown[(size_t)a * s->shown_row + (size_t)(i >> 3)] |= (uint8_t)(1u << (i & 7));
+}
 float sim_affinity(const sim *s, int32_t a, int32_t item);      /* believed taste . genres */
 float sim_true_affinity(const sim *s, int32_t a, int32_t item); /* world truth or believed */
 int sim_has_watched(const sim_agent *ag, int32_t item);
