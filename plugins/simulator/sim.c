@@ -1475,31 +1475,53 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
 {
     if (k <= 0)
         return;
-    float mn = INFINITY, mx = -INFINITY;
-    int32_t cnt = 0;
-    for (int32_t i = 0; i < n; i++) {
-        float v = sc[i];
-        int ok = !sim_shown_bit(mask, i) && !isnan(v);
-        cnt += ok;
-        mn = ok && v < mn ? v : mn;
-        mx = ok && v > mx ? v : mx;
+    /* the range of all non-NaN scores (masked ones too: a wider range keeps the buckets
+     * monotone), 8 lanes so the compiler vectorises it (x < m ? x : m is minps) */
+    float mn8[8], mx8[8];
+    for (int l = 0; l < 8; l++)
+        mn8[l] = INFINITY, mx8[l] = -INFINITY;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float v = sc[i + l];
+            mn8[l] = v < mn8[l] ? v : mn8[l];
+            mx8[l] = v > mx8[l] ? v : mx8[l];
+        }
+    for (; i < n; i++) {
+        mn8[0] = sc[i] < mn8[0] ? sc[i] : mn8[0];
+        mx8[0] = sc[i] > mx8[0] ? sc[i] : mx8[0];
+    }
+    float mn = mn8[0], mx = mx8[0];
+    for (int l = 1; l < 8; l++) {
+        mn = mn8[l] < mn ? mn8[l] : mn;
+        mx = mx8[l] > mx ? mx8[l] : mx;
     }
     float range = mx - mn;
-    if (cnt <= k || !(range > 0.0f) || !isfinite(range)) {
+    if (!(range > 0.0f) || !isfinite(range)) {
         topk_small(sc, n, mask, k, out);
         return;
     }
-    /* bucket 1..B of each valid score (0 = masked or NaN) */
-    float scale = (float)SIM_TOPK_B / range;
+    /* bucket 1..B of each score (0 = NaN), then 0 for the masked ones (set bits only) */
+    float scale = (float)SIM_TOPK_B / range, top = (float)(SIM_TOPK_B - 1);
+    for (i = 0; i < n; i++) {
+        float v = sc[i];
+        float x = v >= mn ? (v - mn) * scale : -1.0f;
+        x = x < top ? x : top;
+        bk[i] = (uint8_t)((int)x + 1);
+    }
+    for (int32_t w = 0; w < (n + 7) / 8; w++)
+        for (unsigned m = mask[w]; m; m &= m - 1u) {
+            int32_t it = w * 8 + __builtin_ctz(m);
+            if (it < n)
+                bk[it] = 0;
+        }
     int32_t hist[SIM_TOPK_B + 1];
     memset(hist, 0, sizeof hist);
-    for (int32_t i = 0; i < n; i++) {
-        float v = sc[i];
-        int ok = !sim_shown_bit(mask, i) && !isnan(v);
-        int b = ok ? (int)((v - mn) * scale) : 0;
-        b = b < SIM_TOPK_B - 1 ? b : SIM_TOPK_B - 1;
-        bk[i] = (uint8_t)(ok ? b + 1 : 0);
-        hist[ok ? b + 1 : 0]++;
+    for (i = 0; i < n; i++)
+        hist[bk[i]]++;
+    if (n - hist[0] <= k) {
+        topk_small(sc, n, mask, k, out);
+        return;
     }
     int t = SIM_TOPK_B;
     int32_t c = hist[t];
@@ -1514,7 +1536,7 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
     float cv[SIM_TOPK_CAND];
     int32_t ci[SIM_TOPK_CAND];
     int m = 0;
-    for (int32_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         if (bk[i] < t)
             continue;
         float v = sc[i];
