@@ -9,6 +9,8 @@
  * every 3 rounds. Prints one line per configuration: FNV-1a digests of the event log (seq,
  * round, vtime, agent, kind, payload in seq order), the statistics rows, and the final state
  * image (sim_save_state), with the counts. Same output = same simulation.
+ * SIM_DIGEST_THREADS=n sets sim_config.threads (default 0: the machine's cores);
+ * SIM_DIGEST_DUMP=file appends the rows digested, tab-separated.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
         c.seed = 5 + (uint64_t)v;
         c.n_agents = n;
         c.checkpoint_every = v == 3 ? 3 : 1;
+        c.threads = getenv("SIM_DIGEST_THREADS") ? atoi(getenv("SIM_DIGEST_THREADS")) : 0;
         if (v == 1)
             c.swap_k = 2;
         if (v == 2) {

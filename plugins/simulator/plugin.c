@@ -526,6 +526,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->max_fallback = rlab_args_float(args, "max_fallback");
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
     c->swap_k = (int)rlab_args_int(args, "swap_k");
+    c->threads = (int)rlab_args_int(args, "threads");
 }
 
 /* Resolve "random" or a registered model (+1 reference in *m). */
@@ -1678,6 +1679,14 @@ static const rlab_arg new_args[] = {
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
      .help = "diversity intervention: items swapped between symmetric visitors' pages each "
              "round (0 = none)"},
+    {.name = "threads",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .max = SIM_MAX_THREADS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "threads for the round's per-agent work (0 = the machine's cores; the results do "
+             "not depend on it)"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
      .choices = backend_choices,

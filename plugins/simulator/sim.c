@@ -1152,7 +1152,11 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         if (rows > n)
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
-        s->topk_bk = rlab_malloc((size_t)I);
+        s->threads = sim_threads_resolve(cfg);
+        s->topk_bk = rlab_malloc((size_t)s->threads * (size_t)I);
+        s->rowbuf = rlab_malloc((size_t)s->threads * (size_t)I * sizeof(float));
+        if (rc == RLAB_OK && !s->rowbuf)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         if (rc == RLAB_OK && !s->topk_bk)
             rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         if (rc == RLAB_OK &&
@@ -1196,7 +1200,7 @@ void sim_free(sim *s)
     rlab_free(s->fo_last);
     rlab_free(s->x_user), rlab_free(s->x_item), rlab_free(s->x_time);
     rlab_free(s->order), rlab_free(s->active), rlab_free(s->action), rlab_free(s->scores);
-    rlab_free(s->topk_bk);
+    rlab_free(s->topk_bk), rlab_free(s->rowbuf);
     rlab_free(s->cand), rlab_free(s->q), rlab_free(s->mentions), rlab_free(s->expo);
     rlab_free(s->expo_agent), rlab_free(s->expo_gmass);
     rlab_free(s->watch_list), rlab_free(s->visit_pos), rlab_free(s->buf);
@@ -1572,17 +1576,40 @@ static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk)
     s->visit_pos[a] = 0;
 }
 
+/* score_visitors' work over threads: visitors [lo, hi) of vis, their rows drawn here (the
+ * random recommender) or scores + (j - c0) rows (a model's chunk starting at c0). */
+typedef struct cands_job {
+    const int32_t *vis;
+    const float *scores;
+    int32_t c0;
+} cands_job;
+
+static void cands_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    const cands_job *jb = ctx;
+    size_t I = (size_t)s->n_items;
+    uint8_t *bk = s->topk_bk + (size_t)tid * I;
+    for (int32_t j = lo; j < hi; j++) {
+        int32_t a = jb->vis[jb->c0 + j];
+        if (jb->scores) {
+            visitor_cands(s, a, jb->scores + (size_t)j * I, bk);
+        } else {
+            /* the random recommender: each visitor's row drawn and cut at once, in cache */
+            float *row = s->rowbuf + (size_t)tid * I;
+            rlab_rng r;
+            sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, a, 0, &r);
+            rlab_rng_fill_uniform(&r, row, I);
+            visitor_cands(s, a, row, bk);
+        }
+    }
+}
+
 static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
 {
     int32_t I = s->n_items, K = s->K;
     if (!s->model) {
-        /* the random recommender: each visitor's row drawn and cut at once, in cache */
-        for (int32_t j = 0; j < nv; j++) {
-            rlab_rng r;
-            sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[j], 0, &r);
-            rlab_rng_fill_uniform(&r, s->scores, (size_t)I);
-            visitor_cands(s, vis[j], s->scores, s->topk_bk);
-        }
+        cands_job jb = {.vis = vis};
+        sim_par_for(s, nv, SIM_PAR_MIN, cands_part, &jb);
     }
     size_t rows = (size_t)(4u << 20) / (size_t)I;
     if (rows < 1)
@@ -1598,8 +1625,8 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
         int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
         if (rc)
             return rc;
-        for (int32_t j = 0; j < nc; j++)
-            visitor_cands(s, vis[c0 + j], s->scores + (size_t)j * (size_t)I, s->topk_bk);
+        cands_job jb = {.vis = vis, .scores = s->scores, .c0 = c0};
+        sim_par_for(s, nc, SIM_PAR_MIN, cands_part, &jb);
     }
     /* the diversity intervention (RecAgent's rec_random_k): the last swap_k items of the
      * first pages of symmetric visitors (j and nv-1-j in visiting order) are exchanged, so

@@ -131,8 +131,10 @@ struct sim {
     int32_t *order;   /* [n] */
     int32_t *active;  /* [n] */
     uint8_t *action;  /* [n] */
-    float *scores;    /* [rows][n_items], a chunk of visitors at a time */
-    uint8_t *topk_bk; /* [n_items] topk_bucket's buckets */
+    float *scores;    /* [rows][n_items], a chunk of visitors at a time (a model's scores) */
+    int threads;      /* sim_par_for's threads (sim_threads_resolve) */
+    uint8_t *topk_bk; /* [threads][n_items] topk_bucket's buckets */
+    float *rowbuf;    /* [threads][n_items] the random recommender's score rows */
     int32_t *cand;    /* [n][K] page candidates, K = page_size * (max_steps + 1) */
     int32_t K;
     rlab_query *q;
@@ -270,6 +272,17 @@ int sim_parse(sim *s, sim_dec *d, const char *text);
 void sim_policy_reply(sim *s, const sim_dec *d, char *buf, size_t n);
 /* Offline interview answer. */
 char *sim_offline_answer(sim *s, int32_t a, const char *question);
+
+/* ---- threads (par.c) ---- */
+enum { SIM_PAR_MIN = 128 }; /* the round's parts are at least this many agents per thread */
+/* Work on agents (or decisions) [lo, hi) as thread tid (0 = the caller). */
+typedef void (*sim_par_fn)(sim *s, void *ctx, int32_t lo, int32_t hi, int tid);
+/* fn over [0, n) cut into s->threads contiguous ranges of at least min_part (fewer threads
+ * for small n), run at once; returns when all are done. fn must write only the slots of its
+ * range and read nothing another range writes. */
+void sim_par_for(sim *s, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx);
+/* cfg->threads, or the default (the machine's cores, one under MPI), in 1..SIM_MAX_THREADS */
+int sim_threads_resolve(const sim_config *cfg);
 
 /* ---- persistence (persist.c) ---- */
 int sim_write_stats(sim *s, rlab_err *err);
