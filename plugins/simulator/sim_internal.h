@@ -167,8 +167,8 @@ struct sim {
     char play_chat[4096]; /* the conversation so far ("[name]: text" lines) */
     /* incremental checkpoints (persist.c): the image of the last checkpoint written, to
      * which the next one is a delta when it goes to the same store and simulation id */
-    uint8_t *ck_prev, *ck_cur, *ck_out; /* [ck_cap] images, [ck_out_cap] encoded blob */
-    size_t ck_len, ck_cap, ck_out_cap;  /* ck_len: length of ck_prev, 0 = none */
+    uint8_t *ck_prev, *ck_out;         /* [ck_cap] that image, [ck_out_cap] an encoded delta */
+    size_t ck_len, ck_cap, ck_out_cap; /* ck_len: length of ck_prev, 0 = none */
     uint64_t ck_prev_hash;
     int64_t ck_prev_round, ck_id;
     rlab_db *ck_db;
