@@ -1468,17 +1468,24 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
  * heap over n scores pays a sift for most of the first few hundred (random scores keep
  * beating its root); this pays three branch-free passes. Falls back to topk_small when the
  * range is degenerate (fewer than k scores, infinities, all equal) or the cut bucket holds
- * too many (clumped scores). */
+ * too many (clumped scores). unit: the scores lie in [0, 1) (no pass for the range). */
 enum {
     SIM_TOPK_B = 255,
     /* bucket + 1 fits a byte */ SIM_TOPK_CAND = 4 * SIM_MAX_PAGE * SIM_MAX_STEPS
 };
 
+static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                     uint8_t *bk, float mn, float mx);
+
 static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
-                        uint8_t *bk)
+                        uint8_t *bk, int unit)
 {
     if (k <= 0)
         return;
+    if (unit) { /* the scores are known to lie in [0, 1) (the random recommender's) */
+        topk_cut(sc, n, mask, k, out, bk, 0.0f, 1.0f);
+        return;
+    }
     /* the range of all non-NaN scores (masked ones too: a wider range keeps the buckets
      * monotone), 8 lanes so the compiler vectorises it (x < m ? x : m is minps) */
     float mn8[8], mx8[8];
@@ -1500,11 +1507,19 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
         mn = mn8[l] < mn ? mn8[l] : mn;
         mx = mx8[l] > mx ? mx8[l] : mx;
     }
+    topk_cut(sc, n, mask, k, out, bk, mn, mx);
+}
+
+/* topk_bucket's work given mn <= every score <= mx (NaN aside). */
+static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                     uint8_t *bk, float mn, float mx)
+{
     float range = mx - mn;
     if (!(range > 0.0f) || !isfinite(range)) {
         topk_small(sc, n, mask, k, out);
         return;
     }
+    int32_t i;
     /* bucket 1..B of each score (0 = NaN), then 0 for the masked ones (set bits only) */
     float scale = (float)SIM_TOPK_B / range, top = (float)(SIM_TOPK_B - 1);
     for (i = 0; i < n; i++) {
@@ -1557,7 +1572,7 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
 
 /* Visitor j's candidates from its score row (the injected items first, then the top-k of
  * the rest); bk: [n_items] scratch. */
-static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk)
+static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk, int unit)
 {
     int32_t I = s->n_items, K = s->K;
     int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
@@ -1566,7 +1581,7 @@ static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk)
     if (s->n_inject && s->round + 1 <= s->inject_until)
         for (int k = 0; k < s->n_inject && ninj < K; k++)
             cd[ninj++] = s->inject[k];
-    topk_bucket(row, I, sim_shown_row(s, a), K - ninj, top, bk);
+    topk_bucket(row, I, sim_shown_row(s, a), K - ninj, top, bk, unit);
     for (int k = 0; k < K - ninj; k++) {
         int dup = 0;
         for (int q = 0; q < ninj; q++)
@@ -1574,6 +1589,15 @@ static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk)
         cd[ninj + k] = dup ? -1 : top[k];
     }
     s->visit_pos[a] = 0;
+}
+
+void sim_topk(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out, uint8_t *bk,
+              int how)
+{
+    if (how == 0)
+        topk_small(sc, n, mask, k, out);
+    else
+        topk_bucket(sc, n, mask, k, out, bk, how == 2);
 }
 
 /* score_visitors' work over threads: visitors [lo, hi) of vis, their rows drawn here (the
@@ -1592,14 +1616,14 @@ static void cands_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
     for (int32_t j = lo; j < hi; j++) {
         int32_t a = jb->vis[jb->c0 + j];
         if (jb->scores) {
-            visitor_cands(s, a, jb->scores + (size_t)j * I, bk);
+            visitor_cands(s, a, jb->scores + (size_t)j * I, bk, 0);
         } else {
             /* the random recommender: each visitor's row drawn and cut at once, in cache */
             float *row = s->rowbuf + (size_t)tid * I;
             rlab_rng r;
             sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, a, 0, &r);
             rlab_rng_fill_uniform(&r, row, I);
-            visitor_cands(s, a, row, bk);
+            visitor_cands(s, a, row, bk, 1);
         }
     }
 }

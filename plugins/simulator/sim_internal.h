@@ -224,6 +224,12 @@ void sim_question_vec(const sim *s, const char *q, float *out);
 /* JSON string escape of src appended to dst (buffer of n, NUL-terminated). */
 void sim_json_str(char *dst, size_t n, const char *src);
 
+/* The k best of n scores (not NaN, mask bit clear: sim_shown_bit), best first, ties to the
+ * lower index, -1 padded: how 0 = the heap (the reference), 1 = by buckets (score_visitors'),
+ * 2 = by buckets for scores in [0, 1). bk: [n] scratch. For tests. */
+void sim_topk(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out, uint8_t *bk,
+              int how);
+
 /* The first recommended page of each agent (the recommender's top page_size items not shown
  * to it yet, injected items first), as a visit of the next round would see it: pages
  * [n][page_size], np[n] their sizes. */

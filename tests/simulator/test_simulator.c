@@ -10,6 +10,7 @@
  *                   true tastes far above chance; BPR-MF beats random on satisfaction and
  *                   CTR; a post diffuses to followers; homophilous rewiring lowers the genre
  *                   entropy of what agents watch
+ *   sim.topk.*      the recommender's bucketed top-k against the heap (the oracle)
  *   sim.repro.*     same seed -> identical event log (and with 1 or 3 threads); a branch
  *                   from a checkpoint continues
  *                   exactly like the original; incremental checkpoints (full images and
@@ -498,6 +499,53 @@ static void t_behave_homophily(void)
     rlab_free(g0);
     sim_free(a);
     sim_free(b);
+}
+
+/* ---- sim.topk --------------------------------------------------------------------------
+ * The bucketed top-k of the recommender's candidate lists against the heap it replaced (the
+ * oracle): random rows, rows with few distinct values (ties), NaN and infinities, all equal,
+ * clumped (a huge offset, tiny spread), masks, n below k; and the [0, 1) variant on uniform
+ * draws. Every list must be the same, item for item. */
+static void t_topk(void)
+{
+    enum { N = 1001, KMAX = SIM_MAX_PAGE * SIM_MAX_STEPS };
+    static float sc[N];
+    static uint8_t mask[(N + 63) / 64 * 8], bk[N];
+    const int32_t ns[] = {1, 7, 31, 600, N};
+    const int ks[] = {1, 5, 30, KMAX};
+    rlab_rng r;
+    rlab_rng_seed(&r, 99);
+    int cases = 0, same = 0;
+    for (int kind = 0; kind < 7; kind++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+                for (int rep = 0; rep < 4; rep++) {
+                    int32_t n = ns[a];
+                    int k = ks[b];
+                    memset(mask, 0, sizeof mask);
+                    for (int32_t i = 0; i < n; i++) {
+                        float u = rlab_rng_uniform(&r);
+                        float v = kind == 0 || kind == 6 ? u
+                                  : kind == 1            ? (float)(int)(u * 4.0f)
+                                  : kind == 2            ? 1e6f + u * 0.5f
+                                  : kind == 3            ? 2.5f
+                                                         : rlab_rng_normal(&r) * 100.0f;
+                        if (kind == 4 && u < 0.1f)
+                            v = NAN;
+                        if (kind == 5 && u < 0.05f)
+                            v = u < 0.025f ? INFINITY : -INFINITY;
+                        sc[i] = v;
+                        if (rep > 0 && rlab_rng_uniform(&r) < 0.1f * (float)rep)
+                            mask[i / 8] |= (uint8_t)(1u << (i % 8));
+                    }
+                    int32_t ref[KMAX], got[KMAX];
+                    sim_topk(sc, n, mask, k, ref, bk, 0);
+                    sim_topk(sc, n, mask, k, got, bk, kind == 6 ? 2 : 1);
+                    cases++;
+                    same += memcmp(ref, got, (size_t)k * sizeof *ref) == 0;
+                }
+    printf("  %d top-k lists, %d identical to the heap's\n", cases, same);
+    CHECK_EQ_INT(same, cases);
 }
 
 /* ---- sim.repro ----------------------------------------------------------------------------------
@@ -1576,6 +1624,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.behave.diffusion", t_behave_diffusion},
                                   {"sim.behave.homophily", t_behave_homophily},
                                   {"sim.repro.seed", t_repro_seed},
+                                  {"sim.topk.1", t_topk},
                                   {"sim.repro.threads", t_repro_threads},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
