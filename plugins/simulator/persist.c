@@ -324,16 +324,23 @@ static void image_segments(const sim *s, const ck_layout *L, const ck_head *h, c
     g[8] = (ck_seg){L->fo_last, m * sizeof(float), s->fo_last};
 }
 
-/* Bytes [off, off + len) of the image (segments g) into dst. */
+/* Bytes [off, off + len) of the image (segments g, in ascending order) into dst: each byte
+ * written once, the segments' bytes copied and the padding zeroed. */
 static void image_read(const ck_seg *g, size_t off, size_t len, uint8_t *dst)
 {
-    memset(dst, 0, len); /* padding between and after the segments */
-    for (int k = 0; k < CK_NSEG; k++) {
-        size_t a = g[k].off > off ? g[k].off : off;
-        size_t b = g[k].off + g[k].len < off + len ? g[k].off + g[k].len : off + len;
-        if (a < b && g[k].src)
-            memcpy(dst + (a - off), (const uint8_t *)g[k].src + (a - g[k].off), b - a);
+    size_t p = off, end = off + len;
+    for (int k = 0; k < CK_NSEG && p < end; k++) {
+        size_t a = g[k].off > p ? g[k].off : p;
+        size_t b = g[k].off + g[k].len < end ? g[k].off + g[k].len : end;
+        if (a >= b || !g[k].src)
+            continue; /* outside the range, or padding: zeroed below */
+        if (a > p)
+            memset(dst + (p - off), 0, a - p);
+        memcpy(dst + (a - off), (const uint8_t *)g[k].src + (a - g[k].off), b - a);
+        p = b;
     }
+    if (p < end)
+        memset(dst + (p - off), 0, end - p);
 }
 
 static void image_head(const sim *s, ck_head *h)
