@@ -1483,7 +1483,7 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
     if (k <= 0)
         return;
     if (unit) { /* the scores are known to lie in [0, 1) (the random recommender's) */
-        topk_cut(sc, n, mask, k, out, bk, 0.0f, 1.0f);
+        topk_cut(sc, n, mask, k, out, bk, 0.0f, -1.0f);
         return;
     }
     /* the range of all non-NaN scores (masked ones too: a wider range keeps the buckets
@@ -1510,30 +1510,51 @@ static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, 
     topk_cut(sc, n, mask, k, out, bk, mn, mx);
 }
 
-/* topk_bucket's work given mn <= every score <= mx (NaN aside). */
+/* topk_bucket's work given mn <= every score <= mx (NaN aside); mx < mn: the scores lie in
+ * [0, 1) and are not NaN (the buckets without a clamp, in a loop the compiler vectorises). */
 static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
                      uint8_t *bk, float mn, float mx)
 {
-    float range = mx - mn;
-    if (!(range > 0.0f) || !isfinite(range)) {
-        topk_small(sc, n, mask, k, out);
-        return;
-    }
     int32_t i;
-    /* bucket 1..B of each score (0 = NaN), then 0 for the masked ones (set bits only) */
-    float scale = (float)SIM_TOPK_B / range, top = (float)(SIM_TOPK_B - 1);
-    for (i = 0; i < n; i++) {
-        float v = sc[i];
-        float x = v >= mn ? (v - mn) * scale : -1.0f;
-        x = x < top ? x : top;
-        bk[i] = (uint8_t)((int)x + 1);
+    if (mx < mn) {
+        for (i = 0; i < n; i++) /* [0, 1) * 255 truncates to 0..254: buckets 1..255 */
+            bk[i] = (uint8_t)(1 + (int)(sc[i] * (float)SIM_TOPK_B));
+    } else {
+        float range = mx - mn;
+        if (!(range > 0.0f) || !isfinite(range)) {
+            topk_small(sc, n, mask, k, out);
+            return;
+        }
+        /* bucket 1..B of each score (0 = NaN) */
+        float scale = (float)SIM_TOPK_B / range, top = (float)(SIM_TOPK_B - 1);
+        for (i = 0; i < n; i++) {
+            float v = sc[i];
+            float x = v >= mn ? (v - mn) * scale : -1.0f;
+            x = x < top ? x : top;
+            bk[i] = (uint8_t)((int)x + 1);
+        }
     }
+    /* then 0 for the masked ones: the set bits only, a word of 64 items at a time (the row
+     * is padded to whole words; bit i % 8 of byte i / 8 is bit i % 64 of a little-endian
+     * word) */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (int32_t w = 0; w < (n + 63) / 64; w++) {
+        uint64_t m;
+        memcpy(&m, mask + (size_t)w * 8, 8);
+        for (; m; m &= m - 1u) {
+            int32_t it = w * 64 + __builtin_ctzll(m);
+            if (it < n)
+                bk[it] = 0;
+        }
+    }
+#else
     for (int32_t w = 0; w < (n + 7) / 8; w++)
         for (unsigned m = mask[w]; m; m &= m - 1u) {
             int32_t it = w * 8 + __builtin_ctz(m);
             if (it < n)
                 bk[it] = 0;
         }
+#endif
     int32_t hist[SIM_TOPK_B + 1];
     memset(hist, 0, sizeof hist);
     for (i = 0; i < n; i++)

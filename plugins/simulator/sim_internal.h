@@ -226,7 +226,8 @@ void sim_json_str(char *dst, size_t n, const char *src);
 
 /* The k best of n scores (not NaN, mask bit clear: sim_shown_bit), best first, ties to the
  * lower index, -1 padded: how 0 = the heap (the reference), 1 = by buckets (score_visitors'),
- * 2 = by buckets for scores in [0, 1). bk: [n] scratch. For tests. */
+ * 2 = by buckets for scores in [0, 1). mask: a bitset padded to whole 8-byte words, as the
+ * shown rows are; bk: [n] scratch. For tests. */
 void sim_topk(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out, uint8_t *bk,
               int how);
 
