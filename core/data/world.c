@@ -182,11 +182,35 @@ static void dirichlet(rlab_rng *r, double alpha, const double *tilt, int G, floa
         out[k] = (float)(g[k] / s);
 }
 
-/* Index drawn from cumulative weights cdf[n] (cdf[n-1] = total > 0). */
-static int32_t cdf_draw(rlab_rng *r, const double *cdf, int32_t n)
+/* Index drawn from cumulative weights cdf[n] (cdf[n-1] = total > 0): the first index whose
+ * cdf exceeds u = U(0,1) * total (n - 1 when none), found through a guide table (a binary
+ * search over all n gives the same index with more probes): thr[j] =
+ * total * j / B and guide[j] = the first index whose cdf exceeds thr[j] (n - 1 when none),
+ * j < B; a draw u starts its search between the guides of the thresholds around it. */
+static void cdf_guide(const double *cdf, int32_t n, int32_t B, double *thr, int32_t *guide)
+{
+    int32_t i = 0;
+    for (int32_t j = 0; j < B; j++) {
+        thr[j] = cdf[n - 1] * (double)j / (double)B;
+        while (i < n - 1 && !(cdf[i] > thr[j]))
+            i++;
+        guide[j] = i;
+    }
+}
+
+static int32_t cdf_draw_guided(rlab_rng *r, const double *cdf, int32_t n, const double *thr,
+                               const int32_t *guide, int32_t B)
 {
     double u = rlab_rng_double(r) * cdf[n - 1];
-    int32_t lo = 0, hi = n - 1;
+    double x = u / cdf[n - 1] * (double)B;
+    int32_t j = x < (double)(B - 1) ? (int32_t)x : B - 1;
+    j = j < 0 ? 0 : j;
+    while (j > 0 && thr[j] > u) /* rounding: make thr[j] <= u < thr[j + 1] */
+        j--;
+    while (j + 1 < B && !(thr[j + 1] > u))
+        j++;
+    /* every index below guide[j] has cdf <= thr[j] <= u; guide[j + 1] has cdf > u or is n - 1 */
+    int32_t lo = guide[j], hi = j + 1 < B ? guide[j + 1] : n - 1;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo) / 2;
         if (cdf[mid] > u)
@@ -813,7 +837,9 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
     int have_ic = classes_build(w, &ic) == RLAB_OK;
     float *caf = have_ic ? rlab_malloc((size_t)ic.n * sizeof *caf) : NULL;  /* class affinity */
     double *cpw = have_ic ? rlab_malloc((size_t)ic.n * sizeof *cpw) : NULL; /* its weight */
-    if (!cnt || !act || !cdf || !wt || !powpop2 || !seen || !caf || !cpw)
+    double *thr = rlab_malloc((size_t)I * sizeof *thr);                     /* cdf_guide's table */
+    int32_t *guide = rlab_malloc((size_t)I * sizeof *guide);
+    if (!cnt || !act || !cdf || !wt || !powpop2 || !seen || !caf || !cpw || !thr || !guide)
         goto oom;
 
     /* per-user counts: min_per_user plus a lognormal share of the rest, rounded by
@@ -900,6 +926,7 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
                     s += wt[i];
                     cdf[i] = s;
                 }
+                cdf_guide(cdf, I, I, thr, guide);
             }
             int32_t item = -1;
             if (prev_item >= 0 && rlab_rng_uniform(r) < c->p_transition) {
@@ -911,7 +938,7 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
                     item = cand;
             }
             for (int tries = 0; item < 0 && tries < 64; tries++) {
-                int32_t cand = cdf_draw(r, cdf, I);
+                int32_t cand = cdf_draw_guided(r, cdf, I, thr, guide, I);
                 if (seen[cand] != u)
                     item = cand;
             }
@@ -960,6 +987,8 @@ done:
     rlab_free(evs);
     rlab_free(caf);
     rlab_free(cpw);
+    rlab_free(thr);
+    rlab_free(guide);
     if (have_ic)
         classes_free(&ic);
     return rc;
