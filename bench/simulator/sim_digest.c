@@ -9,7 +9,8 @@
  * every 3 rounds. Prints one line per configuration: FNV-1a digests of the event log (seq,
  * round, vtime, agent, kind, payload in seq order), the statistics rows, and the final state
  * image (sim_save_state), with the counts. Same output = same simulation.
- * SIM_DIGEST_THREADS=n sets sim_config.threads (default 0: the machine's cores);
+ * SIM_DIGEST_THREADS=n sets sim_config.threads (default 0: the machine's cores),
+ * SIM_DIGEST_PAR_MIN=m the smallest part per thread (default SIM_PAR_MIN);
  * SIM_DIGEST_DUMP=file appends the rows digested, tab-separated.
  */
 #define SIM_INTERNAL
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "sim: %s\n", err.msg);
             return 1;
         }
+        if (getenv("SIM_DIGEST_PAR_MIN"))
+            s->par_min = atoi(getenv("SIM_DIGEST_PAR_MIN"));
         sim_set_id(s, run);
         sim_attach_store(s, db, run);
         if (sim_step(s, rounds, NULL, NULL, NULL, NULL, NULL, &err)) {

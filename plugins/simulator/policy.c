@@ -818,7 +818,7 @@ int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
     if (!s->llm || !s->cfg.use_llm) {
         /* over threads: a decision reads shared state and writes its own agent's (the
          * visit's recall, the access times of the memories it retrieved) */
-        sim_par_for(s, n, SIM_PAR_MIN, policy_part, d);
+        sim_par_for(s, n, s->par_min, policy_part, d);
         return RLAB_OK;
     }
     char **prompt = rlab_calloc((size_t)n, sizeof(char *));

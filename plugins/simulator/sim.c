@@ -1153,6 +1153,7 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
         s->threads = sim_threads_resolve(cfg);
+        s->par_min = SIM_PAR_MIN;
         s->topk_bk = rlab_malloc((size_t)s->threads * (size_t)I);
         s->rowbuf = rlab_malloc((size_t)s->threads * (size_t)I * sizeof(float));
         if (rc == RLAB_OK && !s->rowbuf)
@@ -1654,7 +1655,7 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
     int32_t I = s->n_items, K = s->K;
     if (!s->model) {
         cands_job jb = {.vis = vis};
-        sim_par_for(s, nv, SIM_PAR_MIN, cands_part, &jb);
+        sim_par_for(s, nv, s->par_min, cands_part, &jb);
     }
     size_t rows = (size_t)(4u << 20) / (size_t)I;
     if (rows < 1)
@@ -1671,7 +1672,7 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
         if (rc)
             return rc;
         cands_job jb = {.vis = vis, .scores = s->scores, .c0 = c0};
-        sim_par_for(s, nc, SIM_PAR_MIN, cands_part, &jb);
+        sim_par_for(s, nc, s->par_min, cands_part, &jb);
     }
     /* the diversity intervention (RecAgent's rec_random_k): the last swap_k items of the
      * first pages of symmetric visitors (j and nv-1-j in visiting order) are exchanged, so

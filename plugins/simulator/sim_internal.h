@@ -133,6 +133,7 @@ struct sim {
     uint8_t *action;  /* [n] */
     float *scores;    /* [rows][n_items], a chunk of visitors at a time (a model's scores) */
     int threads;      /* sim_par_for's threads (sim_threads_resolve) */
+    int32_t par_min;  /* the round's smallest part per thread (SIM_PAR_MIN; tests lower it) */
     uint8_t *topk_bk; /* [threads][n_items] topk_bucket's buckets */
     float *rowbuf;    /* [threads][n_items] the random recommender's score rows */
     int32_t *cand;    /* [n][K] page candidates, K = page_size * (max_steps + 1) */
@@ -281,7 +282,9 @@ void sim_policy_reply(sim *s, const sim_dec *d, char *buf, size_t n);
 char *sim_offline_answer(sim *s, int32_t a, const char *question);
 
 /* ---- threads (par.c) ---- */
-enum { SIM_PAR_MIN = 128 }; /* the round's parts are at least this many agents per thread */
+/* The round's parts are at least this many agents per thread (a part is then ~1 ms of work
+ * or more against the ~20-50 us a thread costs to start and join on a loaded machine). */
+enum { SIM_PAR_MIN = 1024 };
 /* Work on agents (or decisions) [lo, hi) as thread tid (0 = the caller). */
 typedef void (*sim_par_fn)(sim *s, void *ctx, int32_t lo, int32_t hi, int tid);
 /* fn over [0, n) cut into s->threads contiguous ranges of at least min_part (fewer threads
