@@ -706,6 +706,10 @@ int sim_checkpoint(sim *s, rlab_err *err)
             rc = RLAB_OK;
     }
     rlab_db_reset(q);
+    /* the statement keeps its bound values after a reset: drop the blob's copy (a full image
+     * would otherwise stay resident until the next checkpoint) */
+    rlab_err e2 = {0};
+    rlab_db_bind_null(q, ":state", &e2);
     if (rc) {
         sim_ck_reset(s);
         return rc;
