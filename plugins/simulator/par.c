@@ -2,14 +2,14 @@
  * plugins/simulator/par.c: the round's per-agent work over threads (sim_par_for).
  *
  * The parts of a round that only read shared state and write their own agent's rows (the
- * recommender's candidate lists, the offline decisions, the memories of the round's
- * observations) are cut into s->threads contiguous ranges; the caller runs the first range,
- * one thread each runs the others, and the call returns when all are done. Every per-agent
- * result goes to that agent's slot and every random draw comes from the agent's own
- * generator (sim_rng), so the simulation is the same whatever the number of threads (the
- * digests of bench/simulator/sim_digest and test sim.repro.threads check it). Threads are
- * started per call: a round makes about ten such calls, each over thousands of agents, so
- * the ~20 us a thread start costs is noise; small calls run inline.
+ * recommender's candidate lists, the offline decisions) are cut into s->threads contiguous
+ * ranges; the caller runs the first range, one thread each runs the others, and the call
+ * returns when all are done. Every per-agent result goes to that agent's slot and every
+ * random draw comes from the agent's own generator (sim_rng), so the simulation is the same
+ * whatever the number of threads (bench/simulator/sim_digest and test sim.repro.threads check
+ * it). Threads are started per call: a round makes about ten such calls, each part at least
+ * s->par_min agents (SIM_PAR_MIN, 1,024), so the tens of microseconds a thread costs to start
+ * and join are noise; smaller calls run inline.
  */
 #define SIM_INTERNAL
 #include "sim.h"

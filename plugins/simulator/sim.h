@@ -67,17 +67,17 @@
 typedef struct rlab_llm rlab_llm;
 
 enum {
-    SIM_HIST = 10,       /* watched / heard rings (RecAgent BUFFERSIZE) */
-    SIM_QHIST = 32,      /* items kept for the recommender's query history */
-    SIM_STM_CAP = 10,    /* short-term memory capacity */
-    SIM_LTM_CAP = 24,    /* long-term memory slots (forgetting frees them) */
-    SIM_DIM = 32,        /* memory / item vector size (TF-IDF + SVD) */
-    SIM_MAX_PAGE = 10,   /* page_size bound */
-    SIM_MAX_STEPS = 10,  /* max_steps bound */
-    SIM_MAX_INJECT = 8,  /* injected items at once */
-    SIM_RETRIEVE_K = 5,  /* memories retrieved per reaction */
-    SIM_MAX_THREADS = 8, /* threads bound (sim_config.threads) */
+    SIM_HIST = 10,      /* watched / heard rings (RecAgent BUFFERSIZE) */
+    SIM_QHIST = 32,     /* items kept for the recommender's query history */
+    SIM_STM_CAP = 10,   /* short-term memory capacity */
+    SIM_LTM_CAP = 24,   /* long-term memory slots (forgetting frees them) */
+    SIM_DIM = 32,       /* memory / item vector size (TF-IDF + SVD) */
+    SIM_MAX_PAGE = 10,  /* page_size bound */
+    SIM_MAX_STEPS = 10, /* max_steps bound */
+    SIM_MAX_INJECT = 8, /* injected items at once */
+    SIM_RETRIEVE_K = 5, /* memories retrieved per reaction */
 };
+enum { SIM_MAX_THREADS = 8 }; /* threads bound (sim_config.threads) */
 
 /* Bytes of the per-agent x per-item tables (the shown-items bytes) sim_new accepts: 8 GiB,
  * so that a simulation fits a 24 GB machine. */
@@ -194,8 +194,8 @@ typedef struct sim_config {
     int swap_k;           /* diversity intervention: items swapped between the first pages of
                              symmetric visitors each round (RecAgent rec_random_k), 0 = none */
     int threads;          /* threads for the round's per-agent work (candidate lists, offline
-                             decisions, memories), 0 = the machine's cores (one under MPI), at
-                             most SIM_MAX_THREADS; the results do not depend on it */
+                             decisions), 0 = the machine's cores (one under MPI), at most
+                             SIM_MAX_THREADS; the results do not depend on it */
 } sim_config;
 
 /* Per-round statistics (stored in simulator_stats). */
