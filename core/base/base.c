@@ -363,6 +363,23 @@ uint64_t rlab_rng_below(rlab_rng *r, uint64_t n)
 
 float rlab_rng_uniform(rlab_rng *r) { return (float)(rlab_rng_u64(r) >> 40) * 0x1.0p-24f; }
 
+void rlab_rng_fill_uniform(rlab_rng *r, float *out, size_t n)
+{
+    /* rlab_rng_u64 with the state in registers */
+    uint64_t s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = rotl(s1 * 5, 7) * 9, t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 45);
+        out[i] = (float)(x >> 40) * 0x1.0p-24f;
+    }
+    r->s[0] = s0, r->s[1] = s1, r->s[2] = s2, r->s[3] = s3;
+}
+
 double rlab_rng_double(rlab_rng *r) { return (double)(rlab_rng_u64(r) >> 11) * 0x1.0p-53; }
 
 float rlab_rng_normal(rlab_rng *r)

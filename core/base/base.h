@@ -156,6 +156,9 @@ RLAB_API uint64_t rlab_rng_below(rlab_rng *r, uint64_t n);
 /* Uniform float in [0, 1) with 24 random bits; uniform double in [0, 1) with 53. */
 RLAB_API float rlab_rng_uniform(rlab_rng *r);
 RLAB_API double rlab_rng_double(rlab_rng *r);
+/* out[0..n) = n successive rlab_rng_uniform(r) draws (the same stream and values, without a
+ * call per number: for filling score rows). */
+RLAB_API void rlab_rng_fill_uniform(rlab_rng *r, float *out, size_t n);
 /* Standard normal (Box-Muller, both values used alternately is NOT done: one per call, so
  * the stream stays simple to reason about). */
 RLAB_API float rlab_rng_normal(rlab_rng *r);

@@ -182,11 +182,35 @@ static void dirichlet(rlab_rng *r, double alpha, const double *tilt, int G, floa
         out[k] = (float)(g[k] / s);
 }
 
-/* Index drawn from cumulative weights cdf[n] (cdf[n-1] = total > 0). */
-static int32_t cdf_draw(rlab_rng *r, const double *cdf, int32_t n)
+/* Index drawn from cumulative weights cdf[n] (cdf[n-1] = total > 0): the first index whose
+ * cdf exceeds u = U(0,1) * total (n - 1 when none), found through a guide table (a binary
+ * search over all n gives the same index with more probes): thr[j] =
+ * total * j / B and guide[j] = the first index whose cdf exceeds thr[j] (n - 1 when none),
+ * j < B; a draw u starts its search between the guides of the thresholds around it. */
+static void cdf_guide(const double *cdf, int32_t n, int32_t B, double *thr, int32_t *guide)
+{
+    int32_t i = 0;
+    for (int32_t j = 0; j < B; j++) {
+        thr[j] = cdf[n - 1] * (double)j / (double)B;
+        while (i < n - 1 && !(cdf[i] > thr[j]))
+            i++;
+        guide[j] = i;
+    }
+}
+
+static int32_t cdf_draw_guided(rlab_rng *r, const double *cdf, int32_t n, const double *thr,
+                               const int32_t *guide, int32_t B)
 {
     double u = rlab_rng_double(r) * cdf[n - 1];
-    int32_t lo = 0, hi = n - 1;
+    double x = u / cdf[n - 1] * (double)B;
+    int32_t j = x < (double)(B - 1) ? (int32_t)x : B - 1;
+    j = j < 0 ? 0 : j;
+    while (j > 0 && thr[j] > u) /* rounding: make thr[j] <= u < thr[j + 1] */
+        j--;
+    while (j + 1 < B && !(thr[j + 1] > u))
+        j++;
+    /* every index below guide[j] has cdf <= thr[j] <= u; guide[j + 1] has cdf > u or is n - 1 */
+    int32_t lo = guide[j], hi = j + 1 < B ? guide[j + 1] : n - 1;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo) / 2;
         if (cdf[mid] > u)
@@ -691,6 +715,91 @@ static int cmp_ev(const void *a, const void *b)
     return (x->k > y->k) - (x->k < y->k);
 }
 
+/* Items with the same genre row, as classes: cls[i] = class of item i, rep[c] = its first
+ * item, and each class's nonzero genres (at most 3) in ascending order: ng[c] genres
+ * cg[c][..] with weights cv[c][..]. gen_inter's choice weights and ratings need the affinity
+ * of every item; per class and over the nonzero genres only, it is the same float as
+ * affinity_e (the skipped terms add +0.0 to a nonnegative sum, which changes nothing) at a
+ * fraction of the cost, and its pow once per class. */
+typedef struct item_classes {
+    int32_t n, *cls, *rep;
+    int8_t *ng;
+    int16_t (*cg)[3];
+    float (*cv)[3];
+} item_classes;
+
+typedef struct item_row {
+    const float *row;
+    int32_t G, i;
+} item_row;
+
+static int cmp_item_row(const void *a, const void *b)
+{
+    const item_row *x = a, *y = b;
+    int c = memcmp(x->row, y->row, (size_t)x->G * sizeof *x->row);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+static void classes_free(item_classes *ic)
+{
+    rlab_free(ic->cls), rlab_free(ic->rep), rlab_free(ic->ng), rlab_free(ic->cg);
+    rlab_free(ic->cv);
+}
+
+static int classes_build(const rlab_world *w, item_classes *ic)
+{
+    int32_t I = w->n_items, G = w->n_genres;
+    memset(ic, 0, sizeof *ic);
+    item_row *ord = rlab_malloc((size_t)I * sizeof *ord);
+    ic->cls = rlab_malloc((size_t)I * sizeof *ic->cls);
+    ic->rep = rlab_malloc((size_t)I * sizeof *ic->rep);
+    ic->ng = rlab_malloc((size_t)I);
+    ic->cg = rlab_malloc((size_t)I * sizeof *ic->cg);
+    ic->cv = rlab_malloc((size_t)I * sizeof *ic->cv);
+    if (!ord || !ic->cls || !ic->rep || !ic->ng || !ic->cg || !ic->cv) {
+        rlab_free(ord);
+        classes_free(ic);
+        return RLAB_ENOMEM;
+    }
+    for (int32_t i = 0; i < I; i++)
+        ord[i] = (item_row){w->item_genre + (size_t)i * (size_t)G, G, i};
+    qsort(ord, (size_t)I, sizeof *ord, cmp_item_row);
+    int32_t n = 0;
+    for (int32_t k = 0; k < I; k++) {
+        int32_t i = ord[k].i;
+        const float *g = w->item_genre + (size_t)i * (size_t)G;
+        if (k == 0 || memcmp(g, w->item_genre + (size_t)ic->rep[n - 1] * (size_t)G,
+                             (size_t)G * sizeof *g) != 0) {
+            int m = 0;
+            for (int32_t q = 0; q < G && m <= 3; q++)
+                if (g[q] > 0.0f || g[q] < 0.0f) {
+                    if (m < 3)
+                        ic->cg[n][m] = (int16_t)q, ic->cv[n][m] = g[q];
+                    m++;
+                }
+            ic->ng[n] = (int8_t)(m <= 3 ? m : -1); /* -1: more than 3, the dense sum */
+            ic->rep[n++] = i;
+        }
+        ic->cls[i] = n - 1;
+    }
+    ic->n = n;
+    rlab_free(ord);
+    return RLAB_OK;
+}
+
+/* affinity_e of class c's items (bit for bit). */
+static float class_affinity(const rlab_world *w, const item_classes *ic, int e, int32_t u,
+                            int32_t c)
+{
+    if (ic->ng[c] < 0)
+        return affinity_e(w, e, u, ic->rep[c]);
+    const float *t = taste_row(w, e, u);
+    double d = 0.0;
+    for (int k = 0; k < ic->ng[c]; k++)
+        d += (double)t[ic->cg[c][k]] * (double)ic->cv[c][k];
+    return (float)d;
+}
+
 static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err)
 {
     const rlab_world_config *c = &w->cfg;
@@ -705,7 +814,13 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
     int32_t *seen = rlab_malloc((size_t)I * sizeof *seen);
     double *gaps = NULL;
     ev *evs = NULL;
-    if (!cnt || !act || !cdf || !wt || !powpop2 || !seen)
+    item_classes ic;
+    int have_ic = classes_build(w, &ic) == RLAB_OK;
+    float *caf = have_ic ? rlab_malloc((size_t)ic.n * sizeof *caf) : NULL;  /* class affinity */
+    double *cpw = have_ic ? rlab_malloc((size_t)ic.n * sizeof *cpw) : NULL; /* its weight */
+    double *thr = rlab_malloc((size_t)I * sizeof *thr);                     /* cdf_guide's table */
+    int32_t *guide = rlab_malloc((size_t)I * sizeof *guide);
+    if (!cnt || !act || !cdf || !wt || !powpop2 || !seen || !caf || !cpw || !thr || !guide)
         goto oom;
 
     /* per-user counts: min_per_user plus a lognormal share of the rest, rounded by
@@ -782,13 +897,17 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
                 tmax = 0.0;
                 for (int g = 0; g < G; g++)
                     tmax = (double)t[g] > tmax ? (double)t[g] : tmax;
+                for (int32_t q = 0; q < ic.n; q++) {
+                    caf[q] = class_affinity(w, &ic, e, u, q);
+                    cpw[q] = pow((double)caf[q] + eps, (double)c->taste_power);
+                }
                 double s = 0.0;
                 for (int32_t i = 0; i < I; i++) {
-                    double af = (double)affinity_e(w, e, u, i);
-                    wt[i] = powpop[i] * pow(af + eps, (double)c->taste_power);
+                    wt[i] = powpop[i] * cpw[ic.cls[i]];
                     s += wt[i];
                     cdf[i] = s;
                 }
+                cdf_guide(cdf, I, I, thr, guide);
             }
             int32_t item = -1;
             if (prev_item >= 0 && rlab_rng_uniform(r) < c->p_transition) {
@@ -800,7 +919,7 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
                     item = cand;
             }
             for (int tries = 0; item < 0 && tries < 64; tries++) {
-                int32_t cand = cdf_draw(r, cdf, I);
+                int32_t cand = cdf_draw_guided(r, cdf, I, thr, guide, I);
                 if (seen[cand] != u)
                     item = cand;
             }
@@ -821,7 +940,7 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
             }
             seen[item] = u;
             prev_item = item;
-            double rel = tmax > 0.0 ? (double)affinity_e(w, e, u, item) / tmax : 0.0;
+            double rel = tmax > 0.0 ? (double)caf[ic.cls[item]] / tmax : 0.0;
             double rt = 1.0 + 4.0 * rel + 0.7 * (double)rlab_rng_normal(r) -
                         (a == RLAB_ARCH_CRITIC ? 0.8 : 0.0);
             rt = floor(rt + 0.5);
@@ -847,6 +966,12 @@ done:
     rlab_free(seen);
     rlab_free(gaps);
     rlab_free(evs);
+    rlab_free(caf);
+    rlab_free(cpw);
+    rlab_free(thr);
+    rlab_free(guide);
+    if (have_ic)
+        classes_free(&ic);
     return rc;
 }
 

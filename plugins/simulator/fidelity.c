@@ -823,10 +823,10 @@ static int build_pages(sim *s, const sim_fid_config *c, const fid_data *d, const
     }
     for (int32_t k = 0; k < nrep; k++) {
         int32_t a = d->us[rep[k]].a;
-        const uint8_t *sh = s->shown + (size_t)a * (size_t)I;
+        const uint8_t *sh = sim_shown_row(s, a);
         int n = 0;
         for (int32_t q = 0; q < I && n < P; q++)
-            if (!sh[order[q]])
+            if (!sim_shown_bit(sh, order[q]))
                 pages[(size_t)k * (size_t)P + (size_t)n++] = order[q];
         np[k] = n;
     }

@@ -19,7 +19,8 @@
  *   "RLSIMDL2"  a delta: the 8-byte words of the image that changed since the simulation's
  *               previous checkpoint row (base round and the hashes of both images recorded,
  *               so a broken chain is refused instead of restored wrongly). About 10% of a
- *               full image at 1,000 agents; costs one compare pass over the image.
+ *               full image at 1,000 agents; costs one compare pass of the live state
+ *               against the last image (no second image is built: delta_stream).
  *   "RLSIMCK1"  the variable-length full format of earlier versions (read only).
  * sim_checkpoint writes a full image every cfg.checkpoint_full checkpoints (and when a delta
  * cannot be trusted: first write, after a restore, a new layout, the same round again);
@@ -30,6 +31,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -185,12 +187,13 @@ static int load_v1(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
     size_t nb = ((size_t)s->n_items + 7) / 8;
     uint8_t bits[4096];
     for (int32_t a = 0; a < s->n && !b.bad; a++) {
-        uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+        memset(s->shown + (size_t)a * s->shown_row, 0, s->shown_row);
         for (size_t c = 0; c < nb; c += sizeof bits) {
             size_t len = nb - c < sizeof bits ? nb - c : sizeof bits;
             rget(&b, bits, len);
             for (size_t k = 0; k < len * 8 && c * 8 + k < (size_t)s->n_items; k++)
-                sh[c * 8 + k] = (uint8_t)((bits[k / 8] >> (k % 8)) & 1u);
+                if ((bits[k / 8] >> (k % 8)) & 1u)
+                    sim_show(s, a, (int32_t)(c * 8 + k));
         }
     }
     for (int32_t a = 0; a < s->n && !b.bad; a++) {
@@ -295,54 +298,72 @@ static ck_layout layout(int32_t n, int32_t I, int32_t G, int64_t m)
     return L;
 }
 
-/* 8 mask bytes (nonzero = set) -> 8 bits, byte k -> bit k. */
-static inline uint64_t pack8(const uint8_t *p)
+/* The image as segments of the live state: [off, off + len) of the image is src's bytes, or
+ * zeros where src is NULL (padding); in order, covering [0, L.len). */
+typedef struct ck_seg {
+    size_t off, len;
+    const void *src;
+} ck_seg;
+
+enum { CK_NSEG = 9 };
+
+static void image_segments(const sim *s, const ck_layout *L, const ck_head *h, ck_seg *g)
 {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    uint64_t t = ((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x; /* high bit: != 0 */
-    t = (t >> 7) & 0x0101010101010101ull;
-    return (t * 0x0102040810204080ull) >> 56; /* distinct bit positions: no carries */
+    size_t nG = (size_t)s->n * (size_t)s->G, m = (size_t)h->m;
+    /* the shown bitsets are kept in the image's layout (rows of W words, bits past n_items
+     * zero) and the agents verbatim: both are one copy */
+    g[0] = (ck_seg){0, sizeof *h, h};
+    g[1] = (ck_seg){L->taste, nG * sizeof(float), s->taste};
+    g[2] = (ck_seg){L->gcount, nG * sizeof(float), s->gcount};
+    g[3] =
+        (ck_seg){L->gcount + nG * sizeof(float), L->shown - L->gcount - nG * sizeof(float), NULL};
+    g[4] = (ck_seg){L->shown, L->agents - L->shown, s->shown};
+    g[5] = (ck_seg){L->agents, (size_t)s->n * sizeof(sim_agent), s->agents};
+    g[6] = (ck_seg){L->fo_off, ((size_t)s->n + 1) * sizeof(int64_t), s->fo_off};
+    g[7] = (ck_seg){L->fo, m * sizeof(int32_t), s->fo};
+    g[8] = (ck_seg){L->fo_last, m * sizeof(float), s->fo_last};
+}
+
+/* Bytes [off, off + len) of the image (segments g, in ascending order) into dst: each byte
+ * written once, the segments' bytes copied and the padding zeroed. */
+static void image_read(const ck_seg *g, size_t off, size_t len, uint8_t *dst)
+{
+    size_t p = off, end = off + len;
+    for (int k = 0; k < CK_NSEG && p < end; k++) {
+        size_t a = g[k].off > p ? g[k].off : p;
+        size_t b = g[k].off + g[k].len < end ? g[k].off + g[k].len : end;
+        if (a >= b || !g[k].src)
+            continue; /* outside the range, or padding: zeroed below */
+        if (a > p)
+            memset(dst + (p - off), 0, a - p);
+        memcpy(dst + (a - off), (const uint8_t *)g[k].src + (a - g[k].off), b - a);
+        p = b;
+    }
+    if (p < end)
+        memset(dst + (p - off), 0, end - p);
+}
+
+static void image_head(const sim *s, ck_head *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, magic_full, 8);
+    h->n = s->n, h->n_items = s->n_items, h->G = s->G, h->agent_size = (int32_t)sizeof(sim_agent);
+    h->round = s->round, h->vtime = s->vtime, h->seq = s->seq;
+    h->n_inject = s->n_inject;
+    memcpy(h->inject, s->inject, sizeof h->inject);
+    h->inject_until = s->inject_until;
+    memcpy(h->model, s->model_name, sizeof h->model);
+    h->m = s->fo_off[s->n];
 }
 
 static void image_build(const sim *s, uint8_t *img)
 {
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
     ck_head h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, magic_full, 8);
-    h.n = s->n, h.n_items = s->n_items, h.G = s->G, h.agent_size = (int32_t)sizeof(sim_agent);
-    h.round = s->round, h.vtime = s->vtime, h.seq = s->seq;
-    h.n_inject = s->n_inject;
-    memcpy(h.inject, s->inject, sizeof h.inject);
-    h.inject_until = s->inject_until;
-    memcpy(h.model, s->model_name, sizeof h.model);
-    h.m = s->fo_off[s->n];
-    memcpy(img, &h, sizeof h);
-    size_t nG = (size_t)s->n * (size_t)s->G;
-    memcpy(img + L.taste, s->taste, nG * sizeof(float));
-    memcpy(img + L.gcount, s->gcount, nG * sizeof(float));
-    memset(img + L.gcount + nG * sizeof(float), 0, L.shown - L.gcount - nG * sizeof(float));
-    size_t I = (size_t)s->n_items;
-    for (int32_t a = 0; a < s->n; a++) {
-        const uint8_t *sh = s->shown + (size_t)a * I;
-        uint8_t *dst = img + L.shown + (size_t)a * L.W * 8;
-        size_t i = 0, b = 0;
-        for (; i + 8 <= I; i += 8)
-            dst[b++] = (uint8_t)pack8(sh + i);
-        if (i < I) {
-            uint8_t tail[8] = {0};
-            memcpy(tail, sh + i, I - i);
-            dst[b++] = (uint8_t)pack8(tail);
-        }
-        memset(dst + b, 0, L.W * 8 - b);
-    }
-    memcpy(img + L.agents, s->agents, (size_t)s->n * sizeof(sim_agent));
-    int64_t m = h.m;
-    memcpy(img + L.fo_off, s->fo_off, ((size_t)s->n + 1) * sizeof(int64_t));
-    memset(img + L.fo, 0, L.len - L.fo);
-    memcpy(img + L.fo, s->fo, (size_t)m * sizeof(int32_t));
-    memcpy(img + L.fo_last, s->fo_last, (size_t)m * sizeof(float));
+    image_head(s, &h);
+    ck_seg g[CK_NSEG];
+    image_segments(s, &L, &h, g);
+    image_read(g, 0, L.len, img);
 }
 
 /* Restore a full image (validated before anything is changed). */
@@ -410,13 +431,17 @@ static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
     size_t nG = (size_t)s->n * (size_t)s->G;
     memcpy(s->taste, img + L.taste, nG * sizeof(float));
     memcpy(s->gcount, img + L.gcount, nG * sizeof(float));
+    /* the shown bitsets verbatim, bits past n_items cleared (they are never read, but a
+     * delta compares them) */
+    memcpy(s->shown, img + L.shown, (size_t)s->n * L.W * 8);
     size_t I = (size_t)s->n_items;
-    for (int32_t a = 0; a < s->n; a++) {
-        const uint8_t *src8 = img + L.shown + (size_t)a * L.W * 8;
-        uint8_t *sh = s->shown + (size_t)a * I;
-        for (size_t i = 0; i < I; i++)
-            sh[i] = (uint8_t)((src8[i / 8] >> (i % 8)) & 1u);
+    for (int32_t a = 0; I % 8 && a < s->n; a++) {
+        uint8_t *row = s->shown + (size_t)a * s->shown_row;
+        row[I / 8] &= (uint8_t)((1u << (I % 8)) - 1u);
+        memset(row + I / 8 + 1, 0, s->shown_row - I / 8 - 1);
     }
+    for (int32_t a = 0; I % 8 == 0 && a < s->n; a++)
+        memset(s->shown + (size_t)a * s->shown_row + I / 8, 0, s->shown_row - I / 8);
     memcpy(s->agents, img + L.agents, (size_t)s->n * sizeof(sim_agent));
     return RLAB_OK;
 }
@@ -470,41 +495,6 @@ static int get_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *v)
     return -1;
 }
 
-/* Delta of cur against prev (both len bytes, len % 8 == 0) into out (room for len + 64
- * bytes after the header: a changed word costs 8 bytes, a run's two varints at most 20 bytes
- * per two words). Returns the body length; *hash goes from prev's hash to cur's. */
-static size_t delta_encode(const uint8_t *prev, const uint8_t *cur, size_t len, uint8_t *out,
-                           uint64_t *hash)
-{
-    uint64_t h = *hash;
-    size_t nw = len / 8, i = 0, last = 0, o = 0;
-    while (i < nw) {
-        uint64_t a, b;
-        memcpy(&a, prev + i * 8, 8);
-        memcpy(&b, cur + i * 8, 8);
-        if (a == b) {
-            i++;
-            continue;
-        }
-        h += mixw(b, i) - mixw(a, i);
-        size_t j = i + 1;
-        for (; j < nw; j++) {
-            memcpy(&a, prev + j * 8, 8);
-            memcpy(&b, cur + j * 8, 8);
-            if (a == b)
-                break;
-            h += mixw(b, j) - mixw(a, j);
-        }
-        o += put_varint(out + o, i - last);
-        o += put_varint(out + o, j - i);
-        memcpy(out + o, cur + i * 8, (j - i) * 8);
-        o += (j - i) * 8;
-        last = i = j;
-    }
-    *hash = h;
-    return o;
-}
-
 /* Apply a delta body to img (len bytes) in place, updating *hash; 0 when well formed. */
 static int delta_apply(uint8_t *img, size_t len, const uint8_t *d, size_t n, uint64_t *hash)
 {
@@ -527,6 +517,52 @@ static int delta_apply(uint8_t *img, size_t len, const uint8_t *d, size_t n, uin
         at += cnt * 8;
     }
     return 0;
+}
+
+/* The delta of the current state (image segments g) against prev, the image of the last
+ * checkpoint (len bytes): the body delta_encode(prev, image) would write, without building
+ * the image: the state is read in blocks through a small buffer, compared word by word, and
+ * the changed words are written into prev (which becomes the current image) and then, run by
+ * run, from there to out. Returns the body length; *hash goes from prev's hash to the
+ * current image's. */
+static size_t delta_stream(const ck_seg *g, uint8_t *prev, size_t len, uint8_t *out, uint64_t *hash)
+{
+    enum { BLK = 4096 }; /* words per block (32 KB: stays in cache) */
+    uint64_t buf[BLK];
+    uint64_t h = *hash;
+    size_t nw = len / 8, last = 0, o = 0, rs = SIZE_MAX;
+    for (size_t w0 = 0; w0 < nw; w0 += BLK) {
+        size_t nb = nw - w0 < BLK ? nw - w0 : BLK;
+        image_read(g, w0 * 8, nb * 8, (uint8_t *)buf);
+        const uint8_t *pv = prev + w0 * 8;
+        for (size_t k = 0; k <= nb; k++) {
+            uint64_t a = 0, b = 0;
+            if (k < nb) {
+                memcpy(&a, pv + k * 8, 8);
+                b = buf[k];
+                if (a != b) {
+                    h += mixw(b, w0 + k) - mixw(a, w0 + k);
+                    memcpy(prev + (w0 + k) * 8, &b, 8);
+                    if (rs == SIZE_MAX)
+                        rs = w0 + k;
+                    continue;
+                }
+            } else if (w0 + nb < nw) {
+                break; /* the block ended, not the image: a run goes on */
+            }
+            if (rs != SIZE_MAX) { /* the run [rs, w0 + k) ended */
+                size_t e = w0 + k;
+                o += put_varint(out + o, rs - last);
+                o += put_varint(out + o, e - rs);
+                memcpy(out + o, prev + rs * 8, (e - rs) * 8);
+                o += (e - rs) * 8;
+                last = e;
+                rs = SIZE_MAX;
+            }
+        }
+    }
+    *hash = h;
+    return o;
 }
 
 int sim_save_state(const sim *s, uint8_t **out, size_t *nout, rlab_err *err)
@@ -581,28 +617,25 @@ void sim_ck_reset(sim *s)
 
 void sim_ck_free(sim *s)
 {
-    rlab_free(s->ck_prev), rlab_free(s->ck_cur), rlab_free(s->ck_out);
-    s->ck_prev = s->ck_cur = s->ck_out = NULL;
+    rlab_free(s->ck_prev), rlab_free(s->ck_out);
+    s->ck_prev = s->ck_out = NULL;
     s->ck_cap = s->ck_out_cap = s->ck_len = 0;
 }
 
-static int ck_reserve(sim *s, size_t len, rlab_err *err)
+/* ck_prev of len bytes; with delta, ck_out for a delta of it. */
+static int ck_reserve(sim *s, size_t len, int delta, rlab_err *err)
 {
     if (s->ck_cap < len) {
-        uint8_t *a = rlab_realloc(s->ck_cur, len);
-        if (a)
-            s->ck_cur = a;
-        uint8_t *b = a ? rlab_realloc(s->ck_prev, len) : NULL;
-        if (b)
-            s->ck_prev = b;
-        if (!a || !b) {
+        uint8_t *b = rlab_realloc(s->ck_prev, len);
+        if (!b) {
             sim_ck_reset(s);
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
         }
+        s->ck_prev = b;
         s->ck_cap = len;
     }
     size_t need = sizeof(ck_dhead) + len + 64;
-    if (s->ck_out_cap < need) {
+    if (delta && s->ck_out_cap < need) {
         uint8_t *o = rlab_realloc(s->ck_out, need);
         if (!o)
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -612,22 +645,32 @@ static int ck_reserve(sim *s, size_t len, rlab_err *err)
     return RLAB_OK;
 }
 
+/* One image is kept (ck_prev, the last checkpoint's): a full image is built in it, a delta
+ * compares the live state against it and updates the words that changed (delta_stream). */
 int sim_checkpoint(sim *s, rlab_err *err)
 {
     if (!s->db || !s->id)
         return RLAB_OK;
-    size_t len = layout(s->n, s->n_items, s->G, s->fo_off[s->n]).len;
-    int rc = ck_reserve(s, len, err);
-    if (rc)
-        return rc;
-    image_build(s, s->ck_cur);
+    ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
+    size_t len = L.len;
     int every = s->cfg.checkpoint_full > 0 ? s->cfg.checkpoint_full : 25;
     int full = s->ck_len != len || s->ck_db != s->db || s->ck_id != s->id ||
                s->ck_prev_round >= s->round || s->ck_since_full + 1 >= every;
-    const uint8_t *blob = s->ck_cur;
+    int rc = ck_reserve(s, len, !full, err);
+    if (rc)
+        return rc;
+    ck_head h;
+    image_head(s, &h);
+    ck_seg g[CK_NSEG];
+    image_segments(s, &L, &h, g);
+    const uint8_t *blob = s->ck_prev;
     size_t n = len;
-    uint64_t hash = full ? image_hash(s->ck_cur, len) : s->ck_prev_hash;
-    if (!full) {
+    uint64_t hash = s->ck_prev_hash;
+    s->ck_len = 0; /* ck_prev is being rewritten: no base until the row is stored */
+    if (full) {
+        image_read(g, 0, len, s->ck_prev);
+        hash = image_hash(s->ck_prev, len);
+    } else {
         ck_dhead dh;
         memset(&dh, 0, sizeof dh);
         memcpy(dh.magic, magic_delta, 8);
@@ -635,7 +678,7 @@ int sim_checkpoint(sim *s, rlab_err *err)
         dh.base_round = s->ck_prev_round;
         dh.base_hash = s->ck_prev_hash;
         dh.len = len;
-        n = sizeof dh + delta_encode(s->ck_prev, s->ck_cur, len, s->ck_out + sizeof dh, &hash);
+        n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
         dh.hash = hash;
         memcpy(s->ck_out, &dh, sizeof dh);
         blob = s->ck_out;
@@ -663,13 +706,14 @@ int sim_checkpoint(sim *s, rlab_err *err)
             rc = RLAB_OK;
     }
     rlab_db_reset(q);
+    /* the statement keeps its bound values after a reset: drop the blob's copy (a full image
+     * would otherwise stay resident until the next checkpoint) */
+    rlab_err e2 = {0};
+    rlab_db_bind_null(q, ":state", &e2);
     if (rc) {
         sim_ck_reset(s);
         return rc;
     }
-    uint8_t *t = s->ck_prev;
-    s->ck_prev = s->ck_cur;
-    s->ck_cur = t;
     s->ck_len = len;
     s->ck_prev_hash = hash;
     s->ck_prev_round = s->round;

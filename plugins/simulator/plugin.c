@@ -529,6 +529,7 @@ static void config_from_args(const rlab_args *args, sim_config *c)
     c->rewire_k = (int)rlab_args_int(args, "rewire_k");
     c->swap_k = (int)rlab_args_int(args, "swap_k");
     c->partition = rlab_args_choice(args, "partition");
+    c->threads = (int)rlab_args_int(args, "threads");
 }
 
 /* Resolve "random" or a registered model (+1 reference in *m). */
@@ -1541,7 +1542,7 @@ static int world_run(rlab_ctx *ctx, const rlab_args *args)
  */
 
 /* Bounds of the size-like arguments: what a 24 GB machine runs. Per agent a simulation
- * keeps about 2 KB plus one byte per item (the shown-items table; sim_new refuses
+ * keeps about 2 KB plus one bit per item (the shown-items bitsets; sim_new refuses
  * agents x items beyond SIM_MAX_SHOWN bytes), so 1M agents over a small catalogue fit; a
  * round costs O(agents), a rewire O(agents^2). */
 #define SIM_MAX_AGENTS 1000000  /* agents, max_active, agent indices */
@@ -1720,6 +1721,14 @@ static const rlab_arg new_args[] = {
      .help = "MPI: agents partitioned over the ranks (on; auto = under mpirun -np > 1 unless "
              "swap_k; social effects on others then arrive at the round's end, one process "
              "with on gives the same events) or replicated with the decisions shared out (off)"},
+    {.name = "threads",
+     .type = RLAB_ARG_INT,
+     .def = "0",
+     .min = 0,
+     .max = SIM_MAX_THREADS,
+     .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
+     .help = "threads for the round's per-agent work (0 = the machine's cores; the results do "
+             "not depend on it)"},
     {.name = "backend",
      .type = RLAB_ARG_CHOICE,
      .choices = backend_choices,

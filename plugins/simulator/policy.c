@@ -798,13 +798,22 @@ static void fallback_one(sim *s, sim_dec *d, const char *prompt)
     s->acc_llm_fallbacks++;
 }
 
+static void policy_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    (void)tid;
+    sim_dec *d = ctx;
+    for (int32_t i = lo; i < hi; i++)
+        sim_policy(s, &d[i]);
+}
+
 int sim_decide(sim *s, sim_dec *d, int n, rlab_err *err)
 {
     if (n <= 0)
         return RLAB_OK;
     if (!s->llm || !s->cfg.use_llm) {
-        for (int i = 0; i < n; i++)
-            sim_policy(s, &d[i]);
+        /* over threads: a decision reads shared state and writes its own agent's (the
+         * visit's recall, the access times of the memories it retrieved) */
+        sim_par_for(s, n, s->par_min, policy_part, d);
         return RLAB_OK;
     }
     char **prompt = rlab_calloc((size_t)n, sizeof(char *));

@@ -249,12 +249,12 @@ void sim_shard_free(sim *s)
  * end restores them. tests/mpi sim runs 2 ranks so and expects the 1-process events. */
 static void poison_others(sim *s)
 {
-    const size_t head = offsetof(sim_agent, busy_kind), I = (size_t)s->n_items, G = (size_t)s->G;
+    const size_t head = offsetof(sim_agent, busy_kind), G = (size_t)s->G;
     for (int32_t a = 0; a < s->n; a++) {
         if (a >= s->part_lo && a < s->part_hi)
             continue;
         memset((char *)&s->agents[a] + head, 0x5a, sizeof(sim_agent) - head);
-        memset(s->shown + (size_t)a * I, 1, I);
+        memset(s->shown + (size_t)a * s->shown_row, 0xff, s->shown_row);
         for (size_t g = 0; g < G; g++)
             s->gcount[(size_t)a * G + g] = 1e30f;
         for (int64_t e = s->fo_off[a]; e < s->fo_off[a + 1]; e++)
@@ -808,7 +808,7 @@ int sim_shard_sync(sim *s, int root, rlab_err *err)
         size_t per; /* bytes per agent; 0: follow edges */
     } arr[] = {{s->agents, sizeof(sim_agent)},
                {s->gcount, (size_t)s->G * sizeof(float)},
-               {s->shown, (size_t)s->n_items},
+               {s->shown, s->shown_row},
                {s->fo_last, 0}};
     int64_t *c = rlab_calloc(3 * (size_t)P, sizeof *c), *rcn = c + P, *ro = c + 2 * P;
     if (!c)

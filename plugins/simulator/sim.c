@@ -741,7 +741,8 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
     s->taste_vec = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
     s->gcount = rlab_calloc((size_t)n * (size_t)G, sizeof(float));
     s->recall = rlab_calloc((size_t)n * SIM_DIM, sizeof(float));
-    s->shown = rlab_calloc((size_t)n * (size_t)I, 1);
+    s->shown_row = ((size_t)I + 63) / 64 * 8;
+    s->shown = rlab_calloc((size_t)n * s->shown_row, 1);
     double *nint = rlab_calloc((size_t)n, sizeof(double));
     double *rsum = rlab_calloc((size_t)n, sizeof(double));
     if (!s->agents || !s->taste || !s->amax || !s->taste_vec || !s->gcount || !s->shown ||
@@ -763,7 +764,7 @@ static int setup_agents(sim *s, const sim_profiles *prof, rlab_err *err)
         if (u < 0 || u >= n || it < 0 || it >= I || (s->keep && !s->keep[r]))
             continue;
         qhist_push(&s->agents[u], it);
-        s->shown[(size_t)u * (size_t)I + (size_t)it] = 1;
+        sim_show(s, u, it);
         float w = has_rating ? fmaxf(ds->inter.rating[r] - 2.0f, 0.25f) : 1.0f;
         nint[u] += 1.0;
         rsum[u] += has_rating ? (double)ds->inter.rating[r] : 3.5;
@@ -1155,6 +1156,14 @@ int sim_new(const sim_config *cfg, const rlab_dataset *ds, const rlab_world *w, 
         if (rows > n)
             rows = n;
         s->scores = rlab_malloc(rows * (size_t)I * sizeof(float));
+        s->threads = sim_threads_resolve(cfg);
+        s->par_min = SIM_PAR_MIN;
+        s->topk_bk = rlab_malloc((size_t)s->threads * (size_t)I);
+        s->rowbuf = rlab_malloc((size_t)s->threads * (size_t)I * sizeof(float));
+        if (rc == RLAB_OK && !s->rowbuf)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        if (rc == RLAB_OK && !s->topk_bk)
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
         if (rc == RLAB_OK &&
             (!s->order || !s->active || !s->action || !s->cand || !s->q || !s->mentions ||
              !s->expo || !s->expo_agent || !s->expo_gmass || !s->watch_list || !s->decs ||
@@ -1198,6 +1207,7 @@ void sim_free(sim *s)
     rlab_free(s->fo_last);
     rlab_free(s->x_user), rlab_free(s->x_item), rlab_free(s->x_time);
     rlab_free(s->order), rlab_free(s->active), rlab_free(s->action), rlab_free(s->scores);
+    rlab_free(s->topk_bk), rlab_free(s->rowbuf);
     rlab_free(s->cand), rlab_free(s->q), rlab_free(s->mentions), rlab_free(s->expo);
     rlab_free(s->expo_agent), rlab_free(s->expo_gmass);
     rlab_free(s->watch_list), rlab_free(s->visit_pos), rlab_free(s->buf);
@@ -1258,7 +1268,7 @@ static void do_watch(sim *s, int32_t a, int32_t item, sim_stats *st, double *sat
     ag->n_watch++;
     ag->busy_until = s->vtime + s->cfg.watch_h;
     ag->busy_kind = 1;
-    s->shown[(size_t)a * (size_t)s->n_items + (size_t)item] = 1;
+    sim_show(s, a, item);
     const float *g = s->item_genre + (size_t)item * (size_t)s->G;
     float *gc = s->gcount + (size_t)a * (size_t)s->G;
     for (int32_t k = 0; k < s->G; k++)
@@ -1335,12 +1345,12 @@ static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npag
         page[k] = -1;
     if (npage <= 1)
         return;
-    const uint8_t *sh = s->shown + (size_t)a * (size_t)s->n_items;
+    const uint8_t *sh = sim_shown_row(s, a);
     int nn;
     const int32_t *nb = item_neighbours(s, item, &nn);
     int k = 1;
     for (int q = 0; q < nn && k < npage; q++)
-        if (!sh[nb[q]])
+        if (!sim_shown_bit(sh, nb[q]))
             page[k++] = nb[q];
     if (k == npage || nn < SIM_NBR)
         return; /* the page is full, or the list held every candidate */
@@ -1349,7 +1359,7 @@ static void search_page(sim *s, int32_t a, int32_t item, int32_t *page, int npag
     for (k = 1; k < npage; k++)
         page[k] = -1, best[k] = -2.0f;
     for (int32_t i = 0; i < s->n_items; i++) {
-        if (i == item || sh[i])
+        if (i == item || sim_shown_bit(sh, i))
             continue;
         float d = item_sim(s, item, i);
         if (d > best[npage - 1]) {
@@ -1377,7 +1387,7 @@ static inline int topk_worse(float va, int32_t ia, float vb, int32_t ib)
 
 static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
 {
-    float hv[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    float hv[SIM_MAX_PAGE * SIM_MAX_STEPS] = {0}; /* zeroed: GCC cannot see m == k > 0 */
     int32_t hi[SIM_MAX_PAGE * SIM_MAX_STEPS];
     int m = 0;
     if (k <= 0)
@@ -1385,7 +1395,7 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
     int32_t i = 0;
     for (; i < n && m < k; i++) {
         float v = sc[i];
-        if (mask[i] || isnan(v))
+        if (sim_shown_bit(mask, i) || isnan(v))
             continue;
         /* sift up */
         int c = m++;
@@ -1418,7 +1428,7 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
             float v = sc[i];
             /* the score first (it fails for almost every item, and for NaN); a later index
              * with an equal score never beats the root */
-            if (!(v > root) || mask[i])
+            if (!(v > root) || sim_shown_bit(mask, i))
                 continue;
             /* replace the root, sift down */
             int p = 0;
@@ -1460,51 +1470,218 @@ static void topk_small(const float *sc, int32_t n, const uint8_t *mask, int k, i
         out[j] = -1;
 }
 
+/* The same list as topk_small (the k best unmasked, non-NaN scores, best first, ties to the
+ * lower index, -1 padded), found by bucketing instead of a heap: the scores' range is cut
+ * into SIM_TOPK_B equal buckets (the bucket of a score is monotone in the score, so every
+ * score in a higher bucket is larger), the bucket where the k best end is found from the
+ * counts, and only the scores from that bucket up (about k + n / SIM_TOPK_B) are sorted. A
+ * heap over n scores pays a sift for most of the first few hundred (random scores keep
+ * beating its root); this pays three branch-free passes. Falls back to topk_small when the
+ * range is degenerate (fewer than k scores, infinities, all equal) or the cut bucket holds
+ * too many (clumped scores). unit: the scores lie in [0, 1) (no pass for the range). */
+enum {
+    SIM_TOPK_B = 255,
+    /* bucket + 1 fits a byte */ SIM_TOPK_CAND = 4 * SIM_MAX_PAGE * SIM_MAX_STEPS
+};
+
+static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                     uint8_t *bk, float mn, float mx);
+
+static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                        uint8_t *bk, int unit)
+{
+    if (k <= 0)
+        return;
+    if (unit) { /* the scores are known to lie in [0, 1) (the random recommender's) */
+        topk_cut(sc, n, mask, k, out, bk, 0.0f, -1.0f);
+        return;
+    }
+    /* the range of all non-NaN scores (masked ones too: a wider range keeps the buckets
+     * monotone), 8 lanes so the compiler vectorises it (x < m ? x : m is minps) */
+    float mn8[8], mx8[8];
+    for (int l = 0; l < 8; l++)
+        mn8[l] = INFINITY, mx8[l] = -INFINITY;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float v = sc[i + l];
+            mn8[l] = v < mn8[l] ? v : mn8[l];
+            mx8[l] = v > mx8[l] ? v : mx8[l];
+        }
+    for (; i < n; i++) {
+        mn8[0] = sc[i] < mn8[0] ? sc[i] : mn8[0];
+        mx8[0] = sc[i] > mx8[0] ? sc[i] : mx8[0];
+    }
+    float mn = mn8[0], mx = mx8[0];
+    for (int l = 1; l < 8; l++) {
+        mn = mn8[l] < mn ? mn8[l] : mn;
+        mx = mx8[l] > mx ? mx8[l] : mx;
+    }
+    topk_cut(sc, n, mask, k, out, bk, mn, mx);
+}
+
+/* topk_bucket's work given mn <= every score <= mx (NaN aside); mx < mn: the scores lie in
+ * [0, 1) and are not NaN (the buckets without a clamp, in a loop the compiler vectorises). */
+static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
+                     uint8_t *bk, float mn, float mx)
+{
+    int32_t i;
+    if (mx < mn) {
+        for (i = 0; i < n; i++) /* [0, 1) * 255 truncates to 0..254: buckets 1..255 */
+            bk[i] = (uint8_t)(1 + (int)(sc[i] * (float)SIM_TOPK_B));
+    } else {
+        float range = mx - mn;
+        if (!(range > 0.0f) || !isfinite(range)) {
+            topk_small(sc, n, mask, k, out);
+            return;
+        }
+        /* bucket 1..B of each score (0 = NaN) */
+        float scale = (float)SIM_TOPK_B / range, top = (float)(SIM_TOPK_B - 1);
+        for (i = 0; i < n; i++) {
+            float v = sc[i];
+            float x = v >= mn ? (v - mn) * scale : -1.0f;
+            x = x < top ? x : top;
+            bk[i] = (uint8_t)((int)x + 1);
+        }
+    }
+    /* then 0 for the masked ones: the set bits only, a word of 64 items at a time (the row
+     * is padded to whole words; bit i % 8 of byte i / 8 is bit i % 64 of a little-endian
+     * word) */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (int32_t w = 0; w < (n + 63) / 64; w++) {
+        uint64_t m;
+        memcpy(&m, mask + (size_t)w * 8, 8);
+        for (; m; m &= m - 1u) {
+            int32_t it = w * 64 + __builtin_ctzll(m);
+            if (it < n)
+                bk[it] = 0;
+        }
+    }
+#else
+    for (int32_t w = 0; w < (n + 7) / 8; w++)
+        for (unsigned m = mask[w]; m; m &= m - 1u) {
+            int32_t it = w * 8 + __builtin_ctz(m);
+            if (it < n)
+                bk[it] = 0;
+        }
+#endif
+    int32_t hist[SIM_TOPK_B + 1];
+    memset(hist, 0, sizeof hist);
+    for (i = 0; i < n; i++)
+        hist[bk[i]]++;
+    if (n - hist[0] <= k) {
+        topk_small(sc, n, mask, k, out);
+        return;
+    }
+    int t = SIM_TOPK_B;
+    int32_t c = hist[t];
+    while (c < k && t > 1)
+        c += hist[--t];
+    if (c > SIM_TOPK_CAND) {
+        topk_small(sc, n, mask, k, out);
+        return;
+    }
+    /* the candidates, insertion-sorted best first (index order is scan order, so ties
+     * stay index-ascending) */
+    float cv[SIM_TOPK_CAND];
+    int32_t ci[SIM_TOPK_CAND];
+    int m = 0;
+    for (i = 0; i < n; i++) {
+        if (bk[i] < t)
+            continue;
+        float v = sc[i];
+        int p = m++;
+        while (p > 0 && cv[p - 1] < v) {
+            cv[p] = cv[p - 1], ci[p] = ci[p - 1];
+            p--;
+        }
+        cv[p] = v, ci[p] = i;
+    }
+    for (int j = 0; j < k; j++)
+        out[j] = ci[j];
+}
+
+/* Visitor j's candidates from its score row (the injected items first, then the top-k of
+ * the rest); bk: [n_items] scratch. */
+static void visitor_cands(sim *s, int32_t a, const float *row, uint8_t *bk, int unit)
+{
+    int32_t I = s->n_items, K = s->K;
+    int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
+    int32_t *cd = s->cand + (size_t)a * (size_t)K;
+    int ninj = 0;
+    if (s->n_inject && s->round + 1 <= s->inject_until)
+        for (int k = 0; k < s->n_inject && ninj < K; k++)
+            cd[ninj++] = s->inject[k];
+    topk_bucket(row, I, sim_shown_row(s, a), K - ninj, top, bk, unit);
+    for (int k = 0; k < K - ninj; k++) {
+        int dup = 0;
+        for (int q = 0; q < ninj; q++)
+            dup |= cd[q] == top[k];
+        cd[ninj + k] = dup ? -1 : top[k];
+    }
+    s->visit_pos[a] = 0;
+}
+
+void sim_topk(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out, uint8_t *bk,
+              int how)
+{
+    if (how == 0)
+        topk_small(sc, n, mask, k, out);
+    else
+        topk_bucket(sc, n, mask, k, out, bk, how == 2);
+}
+
+/* score_visitors' work over threads: visitors [lo, hi) of vis, their rows drawn here (the
+ * random recommender) or scores + (j - c0) rows (a model's chunk starting at c0). */
+typedef struct cands_job {
+    const int32_t *vis;
+    const float *scores;
+    int32_t c0;
+} cands_job;
+
+static void cands_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    const cands_job *jb = ctx;
+    size_t I = (size_t)s->n_items;
+    uint8_t *bk = s->topk_bk + (size_t)tid * I;
+    for (int32_t j = lo; j < hi; j++) {
+        int32_t a = jb->vis[jb->c0 + j];
+        if (jb->scores) {
+            visitor_cands(s, a, jb->scores + (size_t)j * I, bk, 0);
+        } else {
+            /* the random recommender: each visitor's row drawn and cut at once, in cache */
+            float *row = s->rowbuf + (size_t)tid * I;
+            rlab_rng r;
+            sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, a, 0, &r);
+            rlab_rng_fill_uniform(&r, row, I);
+            visitor_cands(s, a, row, bk, 1);
+        }
+    }
+}
+
 static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
 {
     int32_t I = s->n_items, K = s->K;
+    if (!s->model) {
+        cands_job jb = {.vis = vis};
+        sim_par_for(s, nv, s->par_min, cands_part, &jb);
+    }
     size_t rows = (size_t)(4u << 20) / (size_t)I;
     if (rows < 1)
         rows = 1;
-    int32_t top[SIM_MAX_PAGE * SIM_MAX_STEPS];
-    for (int32_t c0 = 0; c0 < nv; c0 += (int32_t)rows) {
+    for (int32_t c0 = 0; s->model && c0 < nv; c0 += (int32_t)rows) {
         int32_t nc = nv - c0 < (int32_t)rows ? nv - c0 : (int32_t)rows;
-        if (s->model) {
-            for (int32_t j = 0; j < nc; j++) {
-                const sim_agent *ag = &s->agents[vis[c0 + j]];
-                int32_t nh = 0;
-                const int32_t *h = qhist_linear(ag, s->qbuf + (size_t)j * SIM_QHIST, &nh);
-                s->q[j] = (rlab_query){.user = ag->user, .hist = h, .n_hist = nh};
-            }
-            int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
-            if (rc)
-                return rc;
-        } else {
-            for (int32_t j = 0; j < nc; j++) {
-                rlab_rng r;
-                sim_rng(s, SIM_PH_RANDOMREC, s->round + 1, vis[c0 + j], 0, &r);
-                float *row = s->scores + (size_t)j * (size_t)I;
-                for (int32_t i = 0; i < I; i++)
-                    row[i] = rlab_rng_uniform(&r);
-            }
-        }
         for (int32_t j = 0; j < nc; j++) {
-            int32_t a = vis[c0 + j];
-            int32_t *cd = s->cand + (size_t)a * (size_t)K;
-            int ninj = 0;
-            if (s->n_inject && s->round + 1 <= s->inject_until)
-                for (int k = 0; k < s->n_inject && ninj < K; k++)
-                    cd[ninj++] = s->inject[k];
-            topk_small(s->scores + (size_t)j * (size_t)I, I, s->shown + (size_t)a * (size_t)I,
-                       K - ninj, top);
-            for (int k = 0; k < K - ninj; k++) {
-                int dup = 0;
-                for (int q = 0; q < ninj; q++)
-                    dup |= cd[q] == top[k];
-                cd[ninj + k] = dup ? -1 : top[k];
-            }
-            s->visit_pos[a] = 0;
+            const sim_agent *ag = &s->agents[vis[c0 + j]];
+            int32_t nh = 0;
+            const int32_t *h = qhist_linear(ag, s->qbuf + (size_t)j * SIM_QHIST, &nh);
+            s->q[j] = (rlab_query){.user = ag->user, .hist = h, .n_hist = nh};
         }
+        int rc = rlab_model_score_all(s->model, s->q, nc, s->scores, err);
+        if (rc)
+            return rc;
+        cands_job jb = {.vis = vis, .scores = s->scores, .c0 = c0};
+        sim_par_for(s, nc, s->par_min, cands_part, &jb);
     }
     /* the diversity intervention (RecAgent's rec_random_k): the last swap_k items of the
      * first pages of symmetric visitors (j and nv-1-j in visiting order) are exchanged, so
@@ -1516,8 +1693,7 @@ static int score_visitors(sim *s, const int32_t *vis, int32_t nv, rlab_err *err)
         int32_t *ca = s->cand + (size_t)a * (size_t)K, *cb = s->cand + (size_t)b * (size_t)K;
         for (int q = s->cfg.page_size - k; q < s->cfg.page_size && q < K; q++) {
             int32_t x = ca[q], y = cb[q];
-            if (x < 0 || y < 0 || s->shown[(size_t)a * (size_t)I + (size_t)y] ||
-                s->shown[(size_t)b * (size_t)I + (size_t)x])
+            if (x < 0 || y < 0 || sim_shown(s, a, y) || sim_shown(s, b, x))
                 continue;
             int dup = 0;
             for (int t = 0; t < K; t++)
@@ -1721,11 +1897,8 @@ static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stat
     jw_lit(o, "\",");
     /* items on a recommended page count as shown from now on */
     if (!v->from_search)
-        for (int q = 0; q < v->np; q++) {
-            uint8_t *m = s->shown + (size_t)a * (size_t)s->n_items + (size_t)v->page[q];
-            if (*m == 0)
-                *m = 1;
-        }
+        for (int q = 0; q < v->np; q++)
+            sim_show(s, a, v->page[q]);
     int c = d->choice;
     if (c >= 0 && c < v->np) {
         int32_t it = v->page[c];
@@ -2937,7 +3110,7 @@ int sim_play_page(sim *s, const int32_t **page, int *np, int *from_search, rlab_
     }
     if (!s->play_from_search)
         for (int q = 0; q < s->play_np; q++)
-            s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+            sim_show(s, a, s->play_page[q]);
     *page = s->play_page;
     *np = s->play_np;
     if (from_search)
@@ -2982,7 +3155,7 @@ int sim_play_act(sim *s, int act, const char *arg, sim_play_out *out, rlab_err *
             out->visit_over = 1;
         } else {
             for (int q = 0; q < s->play_np; q++)
-                s->shown[(size_t)a * (size_t)s->n_items + (size_t)s->play_page[q]] = 1;
+                sim_show(s, a, s->play_page[q]);
         }
         return RLAB_OK;
     }

@@ -77,6 +77,7 @@ enum {
     SIM_MAX_INJECT = 8, /* injected items at once */
     SIM_RETRIEVE_K = 5, /* memories retrieved per reaction */
 };
+enum { SIM_MAX_THREADS = 8 }; /* threads bound (sim_config.threads) */
 
 /* Bytes of the per-agent x per-item tables (the shown-items bytes) sim_new accepts: 8 GiB,
  * so that a simulation fits a 24 GB machine. */
@@ -193,6 +194,9 @@ typedef struct sim_config {
     int swap_k;           /* diversity intervention: items swapped between the first pages of
                              symmetric visitors each round (RecAgent rec_random_k), 0 = none */
     int partition;        /* SIM_PART_*: agents partitioned over MPI ranks (shard.c) */
+    int threads;          /* threads for the round's per-agent work (candidate lists, offline
+                             decisions), 0 = the machine's cores (one under MPI), at most
+                             SIM_MAX_THREADS; the results do not depend on it */
 } sim_config;
 
 /* cfg.partition: AUTO = on under MPI with more than one rank (unless swap_k), else off; ON =

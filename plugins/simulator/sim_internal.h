@@ -94,7 +94,9 @@ struct sim {
     float *gcount;     /* [n][G] genre mass of all watches */
     float *recall;     /* [n][SIM_DIM] retrieved-memory vector of the current visit */
     float *chance_aff; /* [n] mean true affinity of a random item (chance level) */
-    uint8_t *shown;    /* [n][n_items] 1 = shown already */
+    uint8_t *shown;    /* [n][shown_row] bitsets: item i of agent a shown already = bit i % 8 of
+                          byte i / 8 of row a (sim_shown); the checkpoint image's layout */
+    size_t shown_row;  /* bytes per agent: (n_items + 63) / 64 * 8 */
     /* follow graph: a follows fo[fo_off[a]..fo_off[a+1]); followed by fr[...] */
     int64_t *fo_off, *fr_off;
     int32_t *fo, *fr;
@@ -126,11 +128,15 @@ struct sim {
                      without asking (a dead server costs one batch of timeouts, not all) */
     sim_llm_trouble trouble;
     /* round scratch (allocated once) */
-    int32_t *order;  /* [n] */
-    int32_t *active; /* [n] */
-    uint8_t *action; /* [n] */
-    float *scores;   /* [n][n_items] */
-    int32_t *cand;   /* [n][K] page candidates, K = page_size * (max_steps + 1) */
+    int32_t *order;   /* [n] */
+    int32_t *active;  /* [n] */
+    uint8_t *action;  /* [n] */
+    float *scores;    /* [rows][n_items], a chunk of visitors at a time (a model's scores) */
+    int threads;      /* sim_par_for's threads (sim_threads_resolve) */
+    int32_t par_min;  /* the round's smallest part per thread (SIM_PAR_MIN; tests lower it) */
+    uint8_t *topk_bk; /* [threads][n_items] topk_bucket's buckets */
+    float *rowbuf;    /* [threads][n_items] the random recommender's score rows */
+    int32_t *cand;    /* [n][K] page candidates, K = page_size * (max_steps + 1) */
     int32_t K;
     rlab_query *q;
     int32_t *qbuf;     /* [n][SIM_QHIST] query histories linearised */
@@ -162,8 +168,8 @@ struct sim {
     char play_chat[4096]; /* the conversation so far ("[name]: text" lines) */
     /* incremental checkpoints (persist.c): the image of the last checkpoint written, to
      * which the next one is a delta when it goes to the same store and simulation id */
-    uint8_t *ck_prev, *ck_cur, *ck_out; /* [ck_cap] images, [ck_out_cap] encoded blob */
-    size_t ck_len, ck_cap, ck_out_cap;  /* ck_len: length of ck_prev, 0 = none */
+    uint8_t *ck_prev, *ck_out;         /* [ck_cap] that image, [ck_out_cap] an encoded delta */
+    size_t ck_len, ck_cap, ck_out_cap; /* ck_len: length of ck_prev, 0 = none */
     uint64_t ck_prev_hash;
     int64_t ck_prev_round, ck_id;
     rlab_db *ck_db;
@@ -190,6 +196,22 @@ enum {
 void sim_rng(const sim *s, int phase, int64_t round, int32_t agent, int32_t step, rlab_rng *r);
 
 /* ---- helpers (sim.c) ---- */
+static inline const uint8_t *sim_shown_row(const sim *s, int32_t a)
+{
+    return s->shown + (size_t)a * s->shown_row;
+}
+static inline int sim_shown_bit(const uint8_t *row, int32_t i)
+{
+    return (row[i >> 3] >> (i & 7)) & 1;
+}
+static inline int sim_shown(const sim *s, int32_t a, int32_t i)
+{
+    return sim_shown_bit(sim_shown_row(s, a), i);
+}
+static inline void sim_show(sim *s, int32_t a, int32_t i)
+{
+    s->shown[(size_t)a * s->shown_row + (size_t)(i >> 3)] |= (uint8_t)(1u << (i & 7));
+}
 float sim_affinity(const sim *s, int32_t a, int32_t item);      /* believed taste . genres */
 float sim_true_affinity(const sim *s, int32_t a, int32_t item); /* world truth or believed */
 int sim_has_watched(const sim_agent *ag, int32_t item);
@@ -206,6 +228,13 @@ void sim_refresh_tastes(sim *s);
 void sim_question_vec(const sim *s, const char *q, float *out);
 /* JSON string escape of src appended to dst (buffer of n, NUL-terminated). */
 void sim_json_str(char *dst, size_t n, const char *src);
+
+/* The k best of n scores (not NaN, mask bit clear: sim_shown_bit), best first, ties to the
+ * lower index, -1 padded: how 0 = the heap (the reference), 1 = by buckets (score_visitors'),
+ * 2 = by buckets for scores in [0, 1). mask: a bitset padded to whole 8-byte words, as the
+ * shown rows are; bk: [n] scratch. For tests. */
+void sim_topk(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out, uint8_t *bk,
+              int how);
 
 /* The first recommended page of each agent (the recommender's top page_size items not shown
  * to it yet, injected items first), as a visit of the next round would see it: pages
@@ -293,6 +322,18 @@ int sim_shard_round_end(sim *s, sim_stats *st, double *sat, double *chance, doub
 int sim_shard_sync(sim *s, int root, rlab_err *err);
 /* The shared part of a watch (interaction log, satisfaction sums; sim.c). */
 void sim_watch_global(sim *s, int32_t a, int32_t item, double *sat, double *chance);
+/* ---- threads (par.c) ---- */
+/* The round's parts are at least this many agents per thread (a part is then ~1 ms of work
+ * or more against the ~20-50 us a thread costs to start and join on a loaded machine). */
+enum { SIM_PAR_MIN = 1024 };
+/* Work on agents (or decisions) [lo, hi) as thread tid (0 = the caller). */
+typedef void (*sim_par_fn)(sim *s, void *ctx, int32_t lo, int32_t hi, int tid);
+/* fn over [0, n) cut into s->threads contiguous ranges of at least min_part (fewer threads
+ * for small n), run at once; returns when all are done. fn must write only the slots of its
+ * range and read nothing another range writes. */
+void sim_par_for(sim *s, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx);
+/* cfg->threads, or the default (the machine's cores, one under MPI), in 1..SIM_MAX_THREADS */
+int sim_threads_resolve(const sim_config *cfg);
 
 /* ---- persistence (persist.c) ---- */
 int sim_write_stats(sim *s, rlab_err *err);

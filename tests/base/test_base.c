@@ -89,6 +89,27 @@ static void t_rng(void)
     CHECK_EQ_INT(sum, 45);
 }
 
+/* rlab_rng_fill_uniform: the same values as one rlab_rng_uniform per number, and the
+ * generator left where those calls leave it (odd lengths, 0 and 1 included). */
+static void t_rng_fill(void)
+{
+    const size_t lens[] = {0, 1, 7, 600, 1001};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        rlab_rng r1, r2;
+        rlab_rng_seed(&r1, 7 + k);
+        rlab_rng_seed(&r2, 7 + k);
+        float buf[1001];
+        rlab_rng_fill_uniform(&r1, buf, lens[k]);
+        int same = 1;
+        for (size_t i = 0; i < lens[k]; i++) {
+            float u = rlab_rng_uniform(&r2);
+            same &= memcmp(&u, &buf[i], sizeof u) == 0;
+        }
+        CHECK(same);
+        CHECK(rlab_rng_u64(&r1) == rlab_rng_u64(&r2));
+    }
+}
+
 static void t_path_inside(void)
 {
     char tmpl[] = "/tmp/rlab_path_XXXXXX";
@@ -145,8 +166,13 @@ static void t_path_inside(void)
 }
 
 static const rlab_test tests[] = {
-    {"base.err.1", t_err_format}, {"base.alloc.1", t_alloc_fault}, {"base.arena.1", t_arena},
-    {"base.rng.1", t_rng},        {"base.path.1", t_path_inside},  {NULL, NULL},
+    {"base.err.1", t_err_format},
+    {"base.alloc.1", t_alloc_fault},
+    {"base.arena.1", t_arena},
+    {"base.rng.1", t_rng},
+    {"base.rng.2", t_rng_fill},
+    {"base.path.1", t_path_inside},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -10,7 +10,9 @@
  *                   true tastes far above chance; BPR-MF beats random on satisfaction and
  *                   CTR; a post diffuses to followers; homophilous rewiring lowers the genre
  *                   entropy of what agents watch
- *   sim.repro.*     same seed -> identical event log; a branch from a checkpoint continues
+ *   sim.topk.*      the recommender's bucketed top-k against the heap (the oracle)
+ *   sim.repro.*     same seed -> identical event log (and with 1 or 3 threads); a branch
+ *                   from a checkpoint continues
  *                   exactly like the original; incremental checkpoints (full images and
  *                   deltas) restore every round byte for byte and refuse broken chains
  *   sim.llm.*       the openai backend against a local server: decisions by the model; an
@@ -499,6 +501,53 @@ static void t_behave_homophily(void)
     sim_free(b);
 }
 
+/* ---- sim.topk --------------------------------------------------------------------------
+ * The bucketed top-k of the recommender's candidate lists against the heap it replaced (the
+ * oracle): random rows, rows with few distinct values (ties), NaN and infinities, all equal,
+ * clumped (a huge offset, tiny spread), masks, n below k; and the [0, 1) variant on uniform
+ * draws. Every list must be the same, item for item. */
+static void t_topk(void)
+{
+    enum { N = 1001, KMAX = SIM_MAX_PAGE * SIM_MAX_STEPS };
+    static float sc[N];
+    static uint8_t mask[(N + 63) / 64 * 8], bk[N];
+    const int32_t ns[] = {1, 7, 31, 600, N};
+    const int ks[] = {1, 5, 30, KMAX};
+    rlab_rng r;
+    rlab_rng_seed(&r, 99);
+    int cases = 0, same = 0;
+    for (int kind = 0; kind < 7; kind++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+                for (int rep = 0; rep < 4; rep++) {
+                    int32_t n = ns[a];
+                    int k = ks[b];
+                    memset(mask, 0, sizeof mask);
+                    for (int32_t i = 0; i < n; i++) {
+                        float u = rlab_rng_uniform(&r);
+                        float v = kind == 0 || kind == 6 ? u
+                                  : kind == 1            ? (float)(int)(u * 4.0f)
+                                  : kind == 2            ? 1e6f + u * 0.5f
+                                  : kind == 3            ? 2.5f
+                                                         : rlab_rng_normal(&r) * 100.0f;
+                        if (kind == 4 && u < 0.1f)
+                            v = NAN;
+                        if (kind == 5 && u < 0.05f)
+                            v = u < 0.025f ? INFINITY : -INFINITY;
+                        sc[i] = v;
+                        if (rep > 0 && rlab_rng_uniform(&r) < 0.1f * (float)rep)
+                            mask[i / 8] |= (uint8_t)(1u << (i % 8));
+                    }
+                    int32_t ref[KMAX], got[KMAX];
+                    sim_topk(sc, n, mask, k, ref, bk, 0);
+                    sim_topk(sc, n, mask, k, got, bk, kind == 6 ? 2 : 1);
+                    cases++;
+                    same += memcmp(ref, got, (size_t)k * sizeof *ref) == 0;
+                }
+    printf("  %d top-k lists, %d identical to the heap's\n", cases, same);
+    CHECK_EQ_INT(same, cases);
+}
+
 /* ---- sim.repro ----------------------------------------------------------------------------------
  */
 
@@ -577,6 +626,64 @@ static void t_repro_seed(void)
     if (res) {
         CHECK_EQ_INT(rlab_db_result_cell(res, 0, 0)->i, 0);
         rlab_db_result_free(res);
+    }
+    rlab_db_close(db);
+}
+
+/* The round's per-agent work over threads (par.c) gives the simulation of one thread: the
+ * same event log and the same final state, with BPR-MF (a model's score chunks) and with the
+ * random recommender (rows drawn per visitor), swap_k on. 300 agents over 3 threads, the
+ * smallest part lowered from SIM_PAR_MIN to 64 so that all 3 run. */
+static void t_repro_threads(void)
+{
+    fixture();
+    rlab_db *db = open_db("threads.db");
+    if (!db)
+        return;
+    rlab_err err = {0};
+    for (int m = 0; m < 2; m++) {
+        int64_t runs[2];
+        uint8_t *img[2] = {NULL, NULL};
+        size_t nimg[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            sim_config c;
+            base_config(&c, 31);
+            c.swap_k = 2;
+            c.threads = k == 0 ? 1 : 3;
+            sim *s = make_sim(&c, m == 0 ? BPR : NULL);
+            if (!s)
+                return;
+            s->par_min = 64;
+            runs[k] = begin_run(db);
+            sim_set_id(s, runs[k]);
+            sim_attach_store(s, db, runs[k]);
+            run(s, 5);
+            CHECK(sim_save_state(s, &img[k], &nimg[k], &err) == RLAB_OK);
+            sim_free(s);
+        }
+        CHECK(nimg[0] == nimg[1] && nimg[0] > 0 && memcmp(img[0], img[1], nimg[0]) == 0);
+        rlab_free(img[0]), rlab_free(img[1]);
+        rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = runs[0]},
+                              {.type = RLAB_DB_INT, .i = runs[1]}};
+        rlab_db_result *res = rlab_db_query_table(
+            db,
+            "SELECT count(*), sum(CASE WHEN a.round = b.round AND a.agent IS b.agent AND "
+            "a.kind = b.kind AND a.payload = b.payload THEN 1 ELSE 0 END), "
+            "(SELECT count(*) FROM events WHERE run_id = ?2) FROM events a LEFT JOIN events b "
+            "ON b.run_id = ?2 AND b.seq = a.seq WHERE a.run_id = ?1",
+            p, 2, 0, &err);
+        CHECK_MSG(res != NULL, "%s", err.msg);
+        if (res) {
+            int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+            printf("  %s, 1 vs 3 threads: %lld events, %lld identical\n",
+                   m == 0 ? "bprmf" : "random", (long long)n, (long long)same);
+            CHECK(n > 1000);
+            CHECK_EQ_INT(same, n);
+            CHECK_EQ_INT(rlab_db_result_cell(res, 0, 2)->i, n);
+            rlab_db_result_free(res);
+        }
+        if (!BPR)
+            m++; /* no BPR-MF: the random case ran first, done */
     }
     rlab_db_close(db);
 }
@@ -1518,6 +1625,8 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.behave.diffusion", t_behave_diffusion},
                                   {"sim.behave.homophily", t_behave_homophily},
                                   {"sim.repro.seed", t_repro_seed},
+                                  {"sim.topk.1", t_topk},
+                                  {"sim.repro.threads", t_repro_threads},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},

@@ -1,0 +1,78 @@
+/*
+ * plugins/simulator/par.c: the round's per-agent work over threads (sim_par_for).
+ *
+ * The parts of a round that only read shared state and write their own agent's rows (the
+ * recommender's candidate lists, the offline decisions) are cut into s->threads contiguous
+ * ranges; the caller runs the first range, one thread each runs the others, and the call
+ * returns when all are done. Every per-agent result goes to that agent's slot and every
+ * random draw comes from the agent's own generator (sim_rng), so the simulation is the same
+ * whatever the number of threads (bench/simulator/sim_digest and test sim.repro.threads check
+ * it). Threads are started per call: a round makes about ten such calls, each part at least
+ * s->par_min agents (SIM_PAR_MIN, 1,024), so the tens of microseconds a thread costs to start
+ * and join are noise; smaller calls run inline.
+ */
+#define SIM_INTERNAL
+#include "sim.h"
+
+#include "base/mpi.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+typedef struct par_part {
+    sim *s;
+    void *ctx;
+    sim_par_fn fn;
+    int32_t lo, hi;
+    int tid;
+} par_part;
+
+static void *par_main(void *arg)
+{
+    par_part *p = arg;
+    p->fn(p->s, p->ctx, p->lo, p->hi, p->tid);
+    return NULL;
+}
+
+int sim_threads_resolve(const sim_config *cfg)
+{
+    if (cfg->threads > 0)
+        return cfg->threads < SIM_MAX_THREADS ? cfg->threads : SIM_MAX_THREADS;
+    if (rlab_mpi_size() > 1)
+        return 1; /* the ranks are the parallelism */
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > SIM_MAX_THREADS ? SIM_MAX_THREADS : (int)c;
+}
+
+void sim_par_for(sim *s, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx)
+{
+    int T = s->threads;
+    if (min_part < 1)
+        min_part = 1;
+    if (T > n / min_part)
+        T = n / min_part;
+    if (T <= 1) {
+        if (n > 0)
+            fn(s, ctx, 0, n, 0);
+        return;
+    }
+    par_part part[SIM_MAX_THREADS];
+    pthread_t th[SIM_MAX_THREADS];
+    int started[SIM_MAX_THREADS] = {0};
+    for (int t = 0; t < T; t++)
+        part[t] = (par_part){.s = s,
+                             .ctx = ctx,
+                             .fn = fn,
+                             .lo = (int32_t)((int64_t)n * t / T),
+                             .hi = (int32_t)((int64_t)n * (t + 1) / T),
+                             .tid = t};
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&th[t], NULL, par_main, &part[t]) == 0;
+    par_main(&part[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            par_main(&part[t]); /* no thread: the caller does this range too */
+    }
+}
