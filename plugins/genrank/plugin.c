@@ -654,12 +654,13 @@ static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_table *tb = NULL;
     if (!rc && !(tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols)))
         rc = RLAB_ENOMEM;
-    if (!rc)
+    const int paired = rlab_args_bool(args, "paired");
+    if (!rc && paired)
         rc =
             genrank_measure(gm->net, r, world, v, users, cur->cfg.beam, &prev, cancel_cb, ctx, err);
     if (!rc &&
         !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
-        rc = report(ctx, tb, cur->ipa_iter, cur, &ms, &prev, m->name);
+        rc = report(ctx, tb, cur->ipa_iter, cur, &ms, paired ? &prev : NULL, m->name);
     genrank_measures_clear(&ms);
     genrank_measures_clear(&prev);
     if (!rc && !(rc = register_copy(ctx, m, cur, r, nm))) {
@@ -769,7 +770,8 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_args *a = rlab_ctx_args(ctx, "genrank.ipa");
         if (!a || rlab_args_set(a, "model", prev, err) || rlab_args_set(a, "name", nm, err) ||
             rlab_args_set_int(a, "users", users, err) ||
-            rlab_args_set_int(a, "seed", (int64_t)seed, err)) {
+            rlab_args_set_int(a, "seed", (int64_t)seed, err) ||
+            rlab_args_set(a, "paired", rlab_args_bool(args, "paired") ? "true" : "false", err)) {
             rlab_args_free(a);
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
@@ -1101,6 +1103,13 @@ static const char *const loser_choices[] = {"worst", "far", NULL};
                 "world's true satisfaction); given, a new reward model replaces the model's"       \
     }
 
+#define GENRANK_PAIRED_ARG                                                                         \
+    {                                                                                              \
+        .name = "paired", .type = RLAB_ARG_BOOL, .def = "true",                                    \
+        .help = "also measure the previous iterate on the same users: the paired differences "     \
+                "d_* (twice the measuring time)"                                                   \
+    }
+
 static const rlab_arg align_args[] = {
     {.name = "model",
      .type = RLAB_ARG_MODEL,
@@ -1126,6 +1135,7 @@ static const rlab_arg align_args[] = {
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw and the reward model"},
+    GENRANK_PAIRED_ARG,
     GENRANK_REWARD_ARGS,
     {.name = "name",
      .type = RLAB_ARG_STRING,
@@ -1153,6 +1163,7 @@ static const rlab_arg ipa_args[] = {
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw (with the iteration) and of a new reward model"},
+    GENRANK_PAIRED_ARG,
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .def = "",

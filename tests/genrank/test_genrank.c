@@ -732,6 +732,13 @@ static void t_host(void)
     CHECK(isfinite(rlab_test_scalar(r, "train.dpo_loss")));
     CHECK(isfinite(rlab_test_scalar(r, "valid.d_recall@10")));
     rlab_result_free(r);
+    r = rlab_test_run(h,
+                      "genrank.ipa model=cons users=10 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "paired=false",
+                      RLAB_OK, NULL);
+    CHECK(r && !rlab_result_scalar(r, "valid.d_recall@10"));
+    CHECK(isfinite(rlab_test_scalar(r, "valid.recall@10_hi")));
+    rlab_result_free(r);
     r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
     CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
