@@ -11,14 +11,15 @@ onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the s
   share of users giving pairs (default 0.3); settings: a comma-separated subset of the names
   below (default: all); maxlen: the history window (default: the kind's).
 
-One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run, one reward model
-(trained by the first setting, reused by the others), then per setting a genrank.align from
-the same onerec with the same seed (so the same user draw at iteration 1 and the same NTP
-batches): every setting differs from `ntp` (lambda 0, the NTP-only control) only by its
-preference term. Each iterate is measured on the same users with a 95% bootstrap interval
-(users resampled) and the paired difference to the previous iterate; the last iterate of each
-setting (but the control's) is also measured paired against the control's last iterate.
-Lines starting with "ROW" are one iterate each (for scripts).
+One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run and one reward model
+(trained by the control's genrank.align, then attached to onerec), then per setting `iters`
+genrank.ipa runs from the same onerec with the same seed (so the same user draw at iteration
+1 and the same next-token batches): every setting differs from `ntp` (lambda 0, the NTP-only
+control) only by its preference term. Each iterate is measured once, on the same users: its
+means with a 95% bootstrap interval (the plugin), and from the per-user tables the paired
+differences to the unaligned onerec and to the control's iterate of the same iteration (mean
+and 95% normal interval, mean +- 1.96 sd / sqrt(n)). Lines starting with "ROW" / "PAIRED" are
+one iterate each (for scripts).
 ]==]
 
 local reclab = require "reclab"
@@ -70,38 +71,85 @@ print(("onerec: test HR@10 %.4f NDCG@10 %.4f (data %s, seed %d, signal %s, %d us
 
 local function f(x) return x and ("%.4f"):format(x) or "-" end
 local function ci(r, k) return ("%s [%s, %s]"):format(f(r[k]), f(r[k .. "_lo"]), f(r[k .. "_hi"])) end
-local function d(r, k)
-  return ("%s [%s, %s]"):format(f(r["d_" .. k]), f(r["d_" .. k .. "_lo"]), f(r["d_" .. k .. "_hi"]))
+
+-- per-user table -> {user = {col = value}}
+local function per_user(t)
+  local u = {}
+  for _, row in ipairs(t) do u[row.user] = row end
+  return u
+end
+-- paired difference a - b over the users of both: mean and 95% normal interval
+local function paired(a, b, col)
+  local n, s, s2 = 0, 0, 0
+  for user, ra in pairs(a) do
+    local rb = b[user]
+    if rb and ra[col] and rb[col] then
+      local x = ra[col] - rb[col]
+      n, s, s2 = n + 1, s + x, s2 + x * x
+    end
+  end
+  if n < 2 then return nil end
+  local m = s / n
+  local sd = math.sqrt(math.max(s2 / n - m * m, 0) * n / (n - 1))
+  local h = 1.96 * sd / math.sqrt(n)
+  return m, m - h, m + h
+end
+local function pd(a, b, col)
+  local m, lo, hi = paired(a, b, col)
+  if not m then return "-" end
+  return ("%+.4f [%+.4f, %+.4f]"):format(m, lo, hi)
+end
+local function table_of(res, name)
+  for k, t in pairs(res.tables) do if k == name then return t end end
+  error("no table " .. name)
 end
 
-for si, s in ipairs(settings) do
-  local a = {model = "onerec", iters = iters, users = users, seed = seed, frac = frac,
-             name = s[1]}
-  if si == 1 then a.signal = signal end -- trains R (re-registered with onerec)
-  if signal == "truth" then a.like_w = 0 end
-  for k, v in pairs(s[2]) do a[k] = v end
-  local al = reclab.genrank.align(a)
+local function row_line(s, r, pairs_, dpo)
+  print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
+    .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
+    .. "legal=%s"):format(data, seed, signal, s, r.iter, pairs_ and ("%d"):format(pairs_) or "-",
+    f(dpo), ci(r, "recall@10"), ci(r, "ndcg@10"), ci(r, "first_r@10"), ci(r, "reward_mean"),
+    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality)))
+end
+local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean"}
+local function paired_line(s, it, ref, a, b)
+  local parts = {}
+  for _, c in ipairs(cols) do parts[#parts + 1] = ("d_%s=%s"):format(c, pd(a, b, c)) end
+  print(("PAIRED data=%s seed=%d signal=%s setting=%s iter=%d ref=%s %s"):format(data, seed,
+    signal, s, it, ref, table.concat(parts, " ")))
+end
+
+-- the control: trains the reward model (attached to onerec), measures onerec, iteration 1
+local ctl = settings[1]
+local a = {model = "onerec", iters = 1, users = users, seed = seed, frac = frac, name = "ntp",
+           signal = signal, paired = false}
+if signal == "truth" then a.like_w = 0 end
+for k, v in pairs(ctl[2]) do a[k] = v end
+local al = reclab.genrank.align(a)
+local base = per_user(table_of(al, "users0"))
+local it_users = {ntp = {per_user(table_of(al, "users1"))}}
+print("\nsetting ntp (the NTP-only control):")
+for _, r in ipairs(al.tables.ipa) do row_line(r.iter == 0 and "onerec" or "ntp", r, r.pairs, r.dpo_loss) end
+
+local function ipa(s, opts, i)
+  local b = {model = i == 1 and "onerec" or (s .. "_ipa" .. (i - 1)), name = s .. "_ipa" .. i,
+             users = users, seed = seed, frac = frac, paired = false}
+  if signal == "truth" then b.like_w = 0 end
+  for k, v in pairs(opts) do b[k] = v end
+  local res = reclab.genrank.ipa(b)
+  local r = table_of(res, "measures")[1]
+  row_line(s, r, res["train.pairs"], res["train.dpo_loss"])
+  return per_user(table_of(res, "users"))
+end
+for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
+for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
+for si = 2, #settings do
+  local s = settings[si]
   print(("\nsetting %s:"):format(s[1]))
-  for _, r in ipairs(al.tables.ipa) do
-    print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
-      .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
-      .. "legal=%s d_prev_recall10=%s d_prev_reward=%s d_prev_true=%s"):format(
-      data, seed, signal, s[1], r.iter, r.pairs and ("%d"):format(r.pairs) or "-", f(r.dpo_loss),
-      ci(r, "recall@10"), ci(r, "ndcg@10"), ci(r, "first_r@10"), ci(r, "reward_mean"),
-      f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last,
-      f(r.legality), d(r, "recall@10"), d(r, "reward_mean"), d(r, "true_mean")))
-  end
-  -- the last iterate paired against the control's last iterate (against the unaligned model:
-  -- the interval of iteration 0 and the chain of d_prev)
-  local last = s[1] .. "_ipa" .. iters
-  if si > 1 then
-    local ref = "ntp_ipa" .. iters
-    local m = reclab.genrank.measure{model = last, ref = ref, users = users}
-    local r = {}
-    for _, row in ipairs(m.tables.measures) do r = row end
-    print(("PAIRED data=%s seed=%d signal=%s setting=%s iter=%d ref=%s d_recall10=%s "
-      .. "d_ndcg10=%s d_first_r10=%s d_reward=%s d_true=%s"):format(data, seed, signal, s[1],
-      iters, ref, d(r, "recall@10"), d(r, "ndcg@10"), d(r, "first_r@10"), d(r, "reward_mean"),
-      d(r, "true_mean")))
+  it_users[s[1]] = {}
+  for i = 1, iters do it_users[s[1]][i] = ipa(s[1], s[2], i) end
+  for i = 1, iters do
+    paired_line(s[1], i, "onerec", it_users[s[1]][i], base)
+    paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i])
   end
 end

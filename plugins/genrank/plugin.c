@@ -133,6 +133,31 @@ static const char *const measure_cols[] = {
     "d_reward_mean_hi", "d_true_mean", "d_true_mean_lo", "d_true_mean_hi"};
 enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0], NMBASE = 20 };
 
+/* The per-user measures (user index, then genrank_measures.pu) as result table `name`: paired
+ * comparisons of any two models measured on the same users, without measuring them again. */
+static const char *const user_cols[] = {"user",       "recall@10",   "ndcg@10",
+                                        "first_r@10", "reward_mean", "true_mean"};
+enum { NUCOLS = sizeof user_cols / sizeof user_cols[0] };
+
+static int users_table(rlab_ctx *ctx, const char *name, const genrank_measures *ms)
+{
+    rlab_table *t = rlab_ctx_result_table(ctx, name, NUCOLS, user_cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int64_t i = 0; i < ms->users; i++) {
+        rlab_cell row[NUCOLS];
+        row[0] = (rlab_cell){.type = RLAB_CELL_INT, .i = ms->pu_user[i]};
+        for (int q = 0; q < GENRANK_PU; q++) {
+            const double x = ms->pu[(size_t)i * GENRANK_PU + q];
+            row[1 + q] = isnan(x) ? (rlab_cell){.type = RLAB_CELL_NULL}
+                                  : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = x};
+        }
+        if (rlab_table_add_cells(t, row))
+            return RLAB_ENOMEM;
+    }
+    return RLAB_OK;
+}
+
 /* One row of measures into table tb, the log and the run's metrics (step = iteration); ref
  * (may be NULL): a reference model's measures on the same users, for the paired differences
  * (ref_label names it in the log). */
@@ -661,6 +686,8 @@ static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
     if (!rc &&
         !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
         rc = report(ctx, tb, cur->ipa_iter, cur, &ms, paired ? &prev : NULL, m->name);
+    if (!rc)
+        rc = users_table(ctx, "users", &ms);
     genrank_measures_clear(&ms);
     genrank_measures_clear(&prev);
     if (!rc && !(rc = register_copy(ctx, m, cur, r, nm))) {
@@ -747,6 +774,8 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         !(rc = genrank_measure(gm->net, r, world, v, users, c.beam, &ms, cancel_cb, ctx, err))) {
         rlab_table *t0 = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
         rc = report(ctx, t0, gm->net->ipa_iter, gm->net, &ms, NULL, NULL);
+        if (!rc)
+            rc = users_table(ctx, "users0", &ms);
         genrank_measures_clear(&ms);
         if (rc)
             ;
@@ -815,6 +844,19 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
                               : (rlab_cell){.type = RLAB_CELL_NULL};
             rlab_ctx_result_model(ctx, "model", nm);
             snprintf(prev, sizeof prev, "%s", nm);
+            /* the iterate's per-user measures as table users<i> */
+            for (int k = 0; !rc && res && k < res->ntables; k++) {
+                const rlab_table *ut = res->tables[k];
+                if (strcmp(ut->name, "users") != 0 || ut->ncols != NUCOLS)
+                    continue;
+                char tn[32];
+                snprintf(tn, sizeof tn, "users%d", i);
+                rlab_table *cp = rlab_ctx_result_table(ctx, tn, NUCOLS, user_cols);
+                for (int64_t q = 0; cp && !rc && q < ut->nrows; q++)
+                    rc = rlab_table_add_cells(cp, ut->cells + (size_t)q * NUCOLS);
+                if (!cp)
+                    rc = RLAB_ENOMEM;
+            }
         }
         rlab_result_free(res);
     }
@@ -875,6 +917,8 @@ static int measure_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_world_free(world);
     if (!rc)
         rc = report(ctx, tb, gm->net->ipa_iter, gm->net, &ms, rgm ? &rm : NULL, ref);
+    if (!rc)
+        rc = users_table(ctx, "users", &ms);
     if (!rc) {
         rlab_ctx_result_float(ctx, "recall@10", ms.recall[1]);
         rlab_ctx_result_float(ctx, "ndcg@10", ms.ndcg[1]);
