@@ -105,6 +105,11 @@ local function table_of(res, name)
 end
 
 local function row_line(s, r, pairs_, dpo)
+  for _, k in ipairs({"recall@10", "reward_mean"}) do
+    assert(r[k .. "_lo"] <= r[k] + 1e-12 and r[k] <= r[k .. "_hi"] + 1e-12,
+      "the interval of " .. k .. " does not hold its mean")
+  end
+  assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
   print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
     .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
     .. "legal=%s"):format(data, seed, signal, s, r.iter, pairs_ and ("%d"):format(pairs_) or "-",

@@ -714,6 +714,18 @@ static void t_host(void)
     r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4 ref=onerec", RLAB_OK,
                       NULL);
     CHECK_NEAR(rlab_test_scalar(r, "valid.d_recall@10"), rc1 - rc0, 1e-9);
+    { /* the per-user table: one row per measured user, its mean the recall's */
+        const rlab_table *ut = NULL;
+        for (int k = 0; r && k < r->ntables; k++)
+            if (strcmp(r->tables[k]->name, "users") == 0)
+                ut = r->tables[k];
+        CHECK(ut && ut->ncols == 6 && ut->nrows == (int64_t)rlab_test_scalar(r, "valid.users"));
+        double sum = 0.0;
+        for (int64_t q = 0; ut && q < ut->nrows; q++)
+            sum += ut->cells[q * 6 + 1].f;
+        if (ut && ut->nrows)
+            CHECK_NEAR(sum / (double)ut->nrows, rc1, 1e-9);
+    }
     CHECK_NEAR(rlab_test_scalar(r, "valid.d_reward_mean"), rw1 - rw0, 1e-6);
     CHECK(rlab_test_scalar(r, "valid.d_reward_mean_lo") <=
           rlab_test_scalar(r, "valid.d_reward_mean_hi"));
