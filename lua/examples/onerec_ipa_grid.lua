@@ -44,6 +44,7 @@ local all = {
   {"cdpo_l1", {lambda = 1, beta = 0.1, smooth = 0.25}},
   {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
   {"lowlr_l1", {lambda = 1, beta = 0.1, ipa_lr = 0.0003}},
+  {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
 }
 local settings = {}
 for _, s in ipairs(all) do
