@@ -111,20 +111,25 @@ for _, r in ipairs(rows) do
   print(("%-16s %9.4f %9.4f"):format(r[1], r[2] or 0 / 0, r[3] or 0 / 0))
 end
 -- one row per iterate, each from its own run (genrank.ipa; the align run for iteration 0)
-print(("\n%-4s %-5s %6s %6s %7s %9s %9s %9s %9s %9s %9s %8s %8s %8s"):format("run", "iter",
-  "users", "pairs", "dpo", "recall@10", "ndcg@10", "first@10", "rew.mean", "rew.max", "ent.l1",
-  "ent.last", "load.max", "legal"))
+print(("\n%-4s %-5s %6s %6s %7s %9s %17s %9s %9s %9s %17s %9s %9s %8s %8s %8s"):format("run",
+  "iter", "users", "pairs", "dpo", "recall@10", "(95% interval)", "ndcg@10", "first@10",
+  "rew.mean", "(95% interval)", "rew.max", "ent.l1", "ent.last", "load.max", "legal"))
 for _, r in ipairs(al.tables.ipa) do
-  print(("%-4d %-5d %6d %6s %7s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %8.4f %8.4f %8.4f"):format(
+  print(("%-4d %-5d %6d %6s %7s %9.4f  [%6.4f, %6.4f] %9.4f %9.4f %9.4f  [%6.4f, %6.4f] %9.4f %9.4f"
+    .. " %8.4f %8.4f %8.4f"):format(
     r.run or 0, r.iter, r.users, r.pairs and ("%d"):format(r.pairs) or "-",
-    r.dpo_loss and ("%.4f"):format(r.dpo_loss) or "-", r["recall@10"], r["ndcg@10"],
-    r["first_r@10"], r.reward_mean, r.reward_max, r.ent_l1, r.ent_last, r.load_max, r.legality))
+    r.dpo_loss and ("%.4f"):format(r.dpo_loss) or "-", r["recall@10"], r["recall@10_lo"],
+    r["recall@10_hi"], r["ndcg@10"], r["first_r@10"], r.reward_mean, r.reward_mean_lo,
+    r.reward_mean_hi, r.reward_max, r.ent_l1, r.ent_last, r.load_max, r.legality))
   assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
+  assert(r["recall@10_lo"] <= r["recall@10"] + 1e-12 and r["recall@10"] <= r["recall@10_hi"] + 1e-12,
+    "the recall's interval does not hold its mean")
 end
 if al.tables.ipa[1].true_mean then -- the demo world: the users' true satisfaction is known
   print("\ntrue satisfaction of the generated sessions (the world's affinity, mean over items):")
   for _, r in ipairs(al.tables.ipa) do
-    print(("  iter %d  mean over the beam %.4f  max %.4f"):format(r.iter, r.true_mean, r.true_max))
+    print(("  iter %d  mean over the beam %.4f [%.4f, %.4f]  max %.4f"):format(r.iter, r.true_mean,
+      r.true_mean_lo, r.true_mean_hi, r.true_max))
   end
 end
 

@@ -397,6 +397,9 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
         eligible += v->valid.off[u + 1] > v->valid.off[u];
     const int64_t stride =
         max_users > 0 && eligible > max_users ? (eligible + max_users - 1) / max_users : 1;
+    const int64_t cap = eligible / stride + 1;
+    out->pu_user = rlab_malloc((size_t)cap * sizeof(int32_t));
+    out->pu = rlab_malloc((size_t)cap * GENRANK_PU * sizeof(double));
     int32_t *list = rlab_malloc((size_t)W * (size_t)m * sizeof(int32_t));
     int32_t *truth = rlab_malloc((size_t)m * sizeof(int32_t));
     int32_t *rw = r ? rlab_malloc((size_t)W * (size_t)r->maxlen * sizeof(int32_t)) : NULL;
@@ -405,7 +408,7 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
     double ent[GENRANK_MAX_LEVELS] = {0};
     int64_t entn[GENRANK_MAX_LEVELS] = {0}, legal = 0, gen = 0, rusers = 0;
     int rc = RLAB_OK;
-    if (!list || !truth || (r && (!rw || !ritems || !rs))) {
+    if (!list || !truth || !out->pu_user || !out->pu || (r && (!rw || !ritems || !rs))) {
         rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
         goto done;
     }
@@ -427,6 +430,9 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
             truth[nt++] = v->valid.items[k];
         for (int64_t k = v->test.off[u]; k < v->test.off[u + 1] && nt < m; k++)
             truth[nt++] = v->test.items[k];
+        double *pu = out->pu + (size_t)out->users * GENRANK_PU;
+        out->pu_user[out->users] = u;
+        pu[GENRANK_PU_REWARD_MEAN] = pu[GENRANK_PU_TRUE_MEAN] = (double)NAN;
         genrank_beam_out bo;
         if ((rc = genrank_beam(net, h, nh, h, nh, W, m, 1, &bo, err)))
             goto done;
@@ -452,6 +458,10 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
             rlab_eval_list_metrics(list, nl, truth, nt, ks[q], &a);
             out->recall[q] += a.recall;
             out->ndcg[q] += a.ndcg;
+            if (q == 1) {
+                pu[GENRANK_PU_RECALL10] = a.recall;
+                pu[GENRANK_PU_NDCG10] = a.ndcg;
+            }
         }
         /* the first item vs the next item: the point-wise beam (m = 1, the ranking of
          * score_all) */
@@ -471,6 +481,7 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
         rlab_eval_list_metrics(list, nf, truth, 1, 10, &a1);
         out->first_recall10 += a1.recall;
         out->first_ndcg10 += a1.ndcg;
+        pu[GENRANK_PU_FIRST_R10] = a1.recall;
         if (r && bo.W > 0) {
             for (int b = 0; b < bo.W; b++) {
                 genrank_reward_window(r, h, nh, rw + (size_t)b * r->maxlen);
@@ -487,6 +498,7 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
                 mx = (double)rs[b] > mx ? (double)rs[b] : mx;
             }
             out->reward_mean += s / bo.W;
+            pu[GENRANK_PU_REWARD_MEAN] = s / bo.W;
             out->reward_max += mx;
             rusers++;
         }
@@ -501,6 +513,7 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
                 mx = a > mx ? a : mx;
             }
             out->true_mean += s / bo.W;
+            pu[GENRANK_PU_TRUE_MEAN] = s / bo.W;
             out->true_max += mx;
         }
         genrank_beam_out_clear(&bo);
@@ -542,5 +555,65 @@ done:
     rlab_free(rw);
     rlab_free(ritems);
     rlab_free(rs);
+    if (rc)
+        genrank_measures_clear(out);
     return rc;
+}
+
+void genrank_measures_clear(genrank_measures *ms)
+{
+    rlab_free(ms->pu_user);
+    rlab_free(ms->pu);
+    ms->pu_user = NULL;
+    ms->pu = NULL;
+}
+
+enum { BOOT_RESAMPLES = 2000 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Mean over users of column col of a (minus b's, paired by user, when b is given) and its 95%
+ * percentile bootstrap interval (users resampled with replacement, BOOT_RESAMPLES times, a
+ * fixed seed per column: the interval is a function of the data). NAN when any value is NAN,
+ * when there are no users, or out of memory. */
+int genrank_boot_ci(const double *a, const double *b, int64_t n, int stride, int col, double out[3])
+{
+    out[0] = out[1] = out[2] = (double)NAN;
+    if (n <= 0)
+        return RLAB_OK;
+    double *x = rlab_malloc((size_t)n * sizeof(double));
+    double *bs = rlab_malloc((size_t)BOOT_RESAMPLES * sizeof(double));
+    if (!x || !bs) {
+        rlab_free(x);
+        rlab_free(bs);
+        return RLAB_ENOMEM;
+    }
+    double s = 0.0;
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = a[(size_t)i * stride + col] - (b ? b[(size_t)i * stride + col] : 0.0);
+        bad |= isnan(x[i]);
+        s += x[i];
+    }
+    if (!bad) {
+        rlab_rng rng;
+        rlab_rng_seed(&rng, 0x626f6f74ULL + (uint64_t)col);
+        for (int r = 0; r < BOOT_RESAMPLES; r++) {
+            double t = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                t += x[rlab_rng_below(&rng, (uint64_t)n)];
+            bs[r] = t / (double)n;
+        }
+        qsort(bs, BOOT_RESAMPLES, sizeof(double), cmp_double);
+        out[0] = s / (double)n;
+        out[1] = bs[(int)(0.025 * BOOT_RESAMPLES)];
+        out[2] = bs[(int)(0.975 * BOOT_RESAMPLES) - 1];
+    }
+    rlab_free(x);
+    rlab_free(bs);
+    return RLAB_OK;
 }

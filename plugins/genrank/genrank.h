@@ -67,16 +67,21 @@ typedef struct genrank_cfg {
     int r_epochs; /* training epochs of R */
     float like_w; /* reward = like_w * like + (1 - like_w) * watch (per item, mean) */
     /* iterative preference alignment */
-    float beta;     /* DPO temperature */
-    float lambda;   /* L = L_NTP + lambda * L_DPO */
-    float ipa_frac; /* fraction of users whose beams give pairs per iteration */
-    int ipa_beam;   /* N: sessions beam-searched per user */
-    int ipa_epochs; /* passes over the pairs per iteration */
-    int pairs;      /* DPO pairs per step */
+    float beta;       /* DPO temperature */
+    float lambda;     /* L = L_NTP + lambda * L_DPO */
+    float ipa_frac;   /* fraction of users whose beams give pairs per iteration */
+    int ipa_beam;     /* N: sessions beam-searched per user */
+    int ipa_epochs;   /* passes over the pairs per iteration */
+    int pairs;        /* DPO pairs per step */
+    double ipa_lr;    /* IPA steps' Adam learning rate (0 = lr) */
+    float dpo_smooth; /* conservative DPO: label smoothing epsilon (0 = plain DPO) */
+    int ipa_loser;    /* GENRANK_LOSER_*: how the pair's loser is chosen */
     /* not fields */
     uint64_t seed;
 } genrank_cfg;
 
+enum { GENRANK_LOSER_WORST, GENRANK_LOSER_FAR };
+extern const char *const genrank_loser_choices[];
 extern const rlab_field genrank_fields[];
 extern const rlab_kv genrank_onerec_defaults[], genrank_tiger_defaults[];
 
@@ -285,7 +290,27 @@ typedef struct genrank_measures {
     double true_mean, true_max; /* the demo world's true satisfaction (mean over the session's
                                    items of the user's true affinity) over the beam; NAN
                                    without a world */
+    /* per measured user (for confidence intervals and paired differences; the same users, in
+     * the same order, for every model of the same view and max_users): user index and the
+     * GENRANK_PU values; free with genrank_measures_clear */
+    int32_t *pu_user;
+    double *pu; /* [users][GENRANK_PU] */
 } genrank_measures;
+/* the per-user columns of genrank_measures.pu (reward / true: NAN without R / world) */
+enum {
+    GENRANK_PU_RECALL10,
+    GENRANK_PU_NDCG10,
+    GENRANK_PU_FIRST_R10,
+    GENRANK_PU_REWARD_MEAN,
+    GENRANK_PU_TRUE_MEAN,
+    GENRANK_PU
+};
+void genrank_measures_clear(genrank_measures *ms);
+/* out = {mean, lo, hi}: the mean over n users of column col of a ([n][stride]), minus b's
+ * (paired by row) when b is given, and its 95% percentile bootstrap interval (2000 resamples
+ * of the users, a fixed seed per column); NAN when a value is NAN or n = 0. RLAB_ENOMEM. */
+int genrank_boot_ci(const double *a, const double *b, int64_t n, int stride, int col,
+                    double out[3]);
 /* world (may be NULL): the synthetic world the view's dataset was generated from. */
 int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
                     const rlab_view *v, int max_users, int W, genrank_measures *out,

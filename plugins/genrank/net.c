@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const genrank_loser_choices[] = {"worst", "far", NULL};
+
 const rlab_field genrank_fields[] = {
     RLAB_FIELD_STR(genrank_cfg, semid, "",
                    "the semantic-ID tokenizer model (train rkmeans|brkmeans|rqvae first); \"\" = "
@@ -48,6 +50,13 @@ const rlab_field genrank_fields[] = {
     RLAB_FIELD_INT(genrank_cfg, ipa_beam, "16", 2, 1024, "IPA: sessions beam-searched per user N"),
     RLAB_FIELD_INT(genrank_cfg, ipa_epochs, "2", 1, 1000, "IPA: passes over the pairs"),
     RLAB_FIELD_INT(genrank_cfg, pairs, "16", 1, 4096, "IPA: DPO pairs per step"),
+    RLAB_FIELD_DOUBLE(genrank_cfg, ipa_lr, "0", 0, 10,
+                      "IPA: Adam learning rate of the alignment steps (0 = lr)"),
+    RLAB_FIELD_FLOAT(genrank_cfg, dpo_smooth, "0", 0, 0.49,
+                     "IPA: conservative DPO, the preference label smoothed by epsilon"),
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_loser, "worst", genrank_loser_choices,
+                      "IPA: the pair's loser: worst = lowest reward, far = the lower-reward "
+                      "session sharing the fewest items with the winner"),
     {0}};
 
 const rlab_kv genrank_onerec_defaults[] = {

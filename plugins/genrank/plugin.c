@@ -120,39 +120,94 @@ static genrank_reward *reward_copy(const genrank_reward *r, rlab_err *err)
 }
 
 static const char *const measure_cols[] = {
-    "iter",    "users",      "recall@5",   "ndcg@5",      "recall@10",  "ndcg@10",   "recall@20",
-    "ndcg@20", "first_r@10", "first_n@10", "reward_mean", "reward_max", "true_mean", "true_max",
-    "ent_l1",  "ent_l2",     "ent_l3",     "ent_last",    "load_max",   "legality"};
-enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0] };
+    "iter", "users", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20",
+    "first_r@10", "first_n@10", "reward_mean", "reward_max", "true_mean", "true_max", "ent_l1",
+    "ent_l2", "ent_l3", "ent_last", "load_max", "legality",
+    /* 95% bootstrap interval of the mean over users */
+    "recall@10_lo", "recall@10_hi", "ndcg@10_lo", "ndcg@10_hi", "first_r@10_lo", "first_r@10_hi",
+    "reward_mean_lo", "reward_mean_hi", "true_mean_lo", "true_mean_hi",
+    /* paired difference vs a reference model on the same users (the previous iterate for
+     * genrank.ipa, ref= for genrank.measure), mean and 95% bootstrap interval */
+    "d_recall@10", "d_recall@10_lo", "d_recall@10_hi", "d_ndcg@10", "d_ndcg@10_lo", "d_ndcg@10_hi",
+    "d_first_r@10", "d_first_r@10_lo", "d_first_r@10_hi", "d_reward_mean", "d_reward_mean_lo",
+    "d_reward_mean_hi", "d_true_mean", "d_true_mean_lo", "d_true_mean_hi"};
+enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0], NMBASE = 20 };
 
-/* One row of measures into table tb, the log and the run's metrics (step = iteration). */
-static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net,
-                   const genrank_measures *ms)
+/* The per-user measures (user index, then genrank_measures.pu) as result table `name`: paired
+ * comparisons of any two models measured on the same users, without measuring them again. */
+static const char *const user_cols[] = {"user",       "recall@10",   "ndcg@10",
+                                        "first_r@10", "reward_mean", "true_mean"};
+enum { NUCOLS = sizeof user_cols / sizeof user_cols[0] };
+
+static int users_table(rlab_ctx *ctx, const char *name, const genrank_measures *ms)
+{
+    rlab_table *t = rlab_ctx_result_table(ctx, name, NUCOLS, user_cols);
+    if (!t)
+        return RLAB_ENOMEM;
+    for (int64_t i = 0; i < ms->users; i++) {
+        rlab_cell row[NUCOLS];
+        row[0] = (rlab_cell){.type = RLAB_CELL_INT, .i = ms->pu_user[i]};
+        for (int q = 0; q < GENRANK_PU; q++) {
+            const double x = ms->pu[(size_t)i * GENRANK_PU + q];
+            row[1 + q] = isnan(x) ? (rlab_cell){.type = RLAB_CELL_NULL}
+                                  : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = x};
+        }
+        if (rlab_table_add_cells(t, row))
+            return RLAB_ENOMEM;
+    }
+    return RLAB_OK;
+}
+
+/* One row of measures into table tb, the log and the run's metrics (step = iteration); ref
+ * (may be NULL): a reference model's measures on the same users, for the paired differences
+ * (ref_label names it in the log). */
+static int report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net,
+                  const genrank_measures *ms, const genrank_measures *ref, const char *ref_label)
 {
     const int Lt = net->codes.Lt;
     double lmax = 0.0;
     for (int e = 0; e < net->cfg.experts; e++)
         lmax = ms->load[e] > lmax ? ms->load[e] : lmax;
-    const double v[NMCOLS] = {it,
-                              (double)ms->users,
-                              ms->recall[0],
-                              ms->ndcg[0],
-                              ms->recall[1],
-                              ms->ndcg[1],
-                              ms->recall[2],
-                              ms->ndcg[2],
-                              ms->first_recall10,
-                              ms->first_ndcg10,
-                              ms->reward_mean,
-                              ms->reward_max,
-                              ms->true_mean,
-                              ms->true_max,
-                              ms->ent[0],
-                              Lt > 1 ? ms->ent[1] : 0,
-                              Lt > 2 ? ms->ent[2] : 0,
-                              ms->ent[Lt - 1],
-                              lmax,
-                              ms->legality};
+    double v[NMCOLS] = {it,
+                        (double)ms->users,
+                        ms->recall[0],
+                        ms->ndcg[0],
+                        ms->recall[1],
+                        ms->ndcg[1],
+                        ms->recall[2],
+                        ms->ndcg[2],
+                        ms->first_recall10,
+                        ms->first_ndcg10,
+                        ms->reward_mean,
+                        ms->reward_max,
+                        ms->true_mean,
+                        ms->true_max,
+                        ms->ent[0],
+                        Lt > 1 ? ms->ent[1] : 0,
+                        Lt > 2 ? ms->ent[2] : 0,
+                        ms->ent[Lt - 1],
+                        lmax,
+                        ms->legality};
+    for (int i = NMBASE; i < NMCOLS; i++)
+        v[i] = (double)NAN;
+    if (ref && (ref->users != ms->users ||
+                memcmp(ref->pu_user, ms->pu_user, (size_t)ms->users * sizeof(int32_t)) != 0))
+        return rlab_ctx_errorf(ctx, RLAB_EINVAL,
+                               "genrank: the reference '%s' was measured on other users",
+                               ref_label ? ref_label : "");
+    for (int q = 0; q < GENRANK_PU; q++) {
+        double ci[3];
+        if (genrank_boot_ci(ms->pu, NULL, ms->users, GENRANK_PU, q, ci))
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        v[NMBASE + 2 * q] = ci[1];
+        v[NMBASE + 2 * q + 1] = ci[2];
+        if (!ref)
+            continue;
+        if (genrank_boot_ci(ms->pu, ref->pu, ms->users, GENRANK_PU, q, ci))
+            return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        for (int k = 0; k < 3; k++)
+            v[NMBASE + 2 * GENRANK_PU + 3 * q + k] = ci[k];
+    }
     if (tb) {
         rlab_cell row[NMCOLS];
         for (int i = 0; i < NMCOLS; i++)
@@ -170,15 +225,29 @@ static void report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net
         rlab_ctx_metric(ctx, it, "valid", nm, "full", ms->load[e]);
     }
     rlab_ctx_printf(ctx,
-                    "iter %d (%lld users): session recall@10 %.4f ndcg@10 %.4f | first item "
-                    "recall@10 %.4f ndcg@10 %.4f | reward mean %.4f max %.4f | entropy l1 %.3f "
-                    "last %.3f | max expert load %.3f | legality %.3f",
-                    it, (long long)ms->users, ms->recall[1], ms->ndcg[1], ms->first_recall10,
-                    ms->first_ndcg10, ms->reward_mean, ms->reward_max, ms->ent[0], ms->ent[Lt - 1],
-                    lmax, ms->legality);
+                    "iter %d (%lld users): session recall@10 %.4f [%.4f, %.4f] ndcg@10 %.4f | "
+                    "first item recall@10 %.4f ndcg@10 %.4f | reward mean %.4f [%.4f, %.4f] max "
+                    "%.4f | entropy l1 %.3f last %.3f | max expert load %.3f | legality %.3f",
+                    it, (long long)ms->users, ms->recall[1], v[NMBASE], v[NMBASE + 1], ms->ndcg[1],
+                    ms->first_recall10, ms->first_ndcg10, ms->reward_mean, v[NMBASE + 6],
+                    v[NMBASE + 7], ms->reward_max, ms->ent[0], ms->ent[Lt - 1], lmax, ms->legality);
     if (!isnan(ms->true_mean))
-        rlab_ctx_printf(ctx, "iter %d: true satisfaction over the beam mean %.4f max %.4f", it,
-                        ms->true_mean, ms->true_max);
+        rlab_ctx_printf(ctx,
+                        "iter %d: true satisfaction over the beam mean %.4f [%.4f, %.4f] max %.4f",
+                        it, ms->true_mean, v[NMBASE + 8], v[NMBASE + 9], ms->true_max);
+    if (ref) {
+        const double *d = v + NMBASE + 2 * GENRANK_PU;
+        rlab_ctx_printf(ctx,
+                        "iter %d minus '%s' (paired, %lld users, 95%% bootstrap): recall@10 %+.4f "
+                        "[%+.4f, %+.4f] ndcg@10 %+.4f [%+.4f, %+.4f] first recall@10 %+.4f "
+                        "[%+.4f, %+.4f] reward mean %+.4f [%+.4f, %+.4f]",
+                        it, ref_label ? ref_label : "", (long long)ms->users, d[0], d[1], d[2],
+                        d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]);
+        if (!isnan(d[12]))
+            rlab_ctx_printf(ctx, "iter %d minus '%s': true satisfaction %+.4f [%+.4f, %+.4f]", it,
+                            ref_label ? ref_label : "", d[12], d[13], d[14]);
+    }
+    return RLAB_OK;
 }
 
 /* ---- IPA ------------------------------------------------------------------------------------ */
@@ -264,6 +333,22 @@ static int make_pairs(rlab_ctx *ctx, const genrank_net *net, const genrank_rewar
             if (rs[b] < rs[bl])
                 bl = b;
         }
+        if (c->ipa_loser == GENRANK_LOSER_FAR) { /* fewest items shared with the winner */
+            int best = m + 1;
+            for (int b = 0; b < bo.W; b++) {
+                if (!(rs[b] < rs[bw]))
+                    continue;
+                int shared = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < m; j++)
+                        shared += bo.items[(size_t)b * m + i] >= 0 &&
+                                  bo.items[(size_t)b * m + i] == bo.items[(size_t)bw * m + j];
+                if (shared < best || (shared == best && rs[b] < rs[bl])) {
+                    best = shared;
+                    bl = b;
+                }
+            }
+        }
         if (rs[bw] > rs[bl]) {
             genrank_window(net, h, nh, ps->hist + (size_t)ps->n * n);
             memcpy(ps->items + (size_t)ps->n * 2 * m, bo.items + (size_t)bw * m,
@@ -340,7 +425,7 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
     rlab_tape *t =
         rlab_tape_new(genrank_arena_bytes(c, pol->codes.n_items, c->batch + 2 * P), 65536, err);
     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
-    oc.lr = (float)c->lr;
+    oc.lr = (float)(c->ipa_lr > 0 ? c->ipa_lr : c->lr);
     rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
     int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
     int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
@@ -387,8 +472,12 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
             rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, k), *pl = rlab_t_slice(t, lp, 0, k, k);
             rlab_tensor *rw = rlab_t_input(t, ref, 1, (int64_t[]){k});
             rlab_tensor *rl = rlab_t_input(t, ref + k, 1, (int64_t[]){k});
-            rlab_tensor *dpo = rlab_t_dpo(t, pw, pl, rw, rl, c->beta);
-            L = rlab_t_add(t, L, rlab_t_scale(t, dpo, c->lambda));
+            rlab_tensor *dpo = rlab_t_dpo(t, pw, pl, rw, rl, c->beta), *pref = dpo;
+            if (c->dpo_smooth > 0) /* conservative DPO: the label is wrong with prob. eps */
+                pref = rlab_t_add(
+                    t, rlab_t_scale(t, dpo, 1.0f - c->dpo_smooth),
+                    rlab_t_scale(t, rlab_t_dpo(t, pl, pw, rl, rw, c->beta), c->dpo_smooth));
+            L = rlab_t_add(t, L, rlab_t_scale(t, pref, c->lambda));
             if (rlab_tape_error(t) || rlab_tape_backward(t, L)) {
                 rc =
                     rlab_errf(err, rlab_tape_error(t), "genrank IPA step: %s", rlab_tape_errmsg(t));
@@ -461,6 +550,13 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_epochs = (int)rlab_args_int(args, "ipa_epochs");
     if (rlab_args_given(args, "like_w"))
         c->like_w = (float)rlab_args_float(args, "like_w");
+    if (rlab_args_given(args, "ipa_lr"))
+        c->ipa_lr = rlab_args_float(args, "ipa_lr");
+    if (rlab_args_given(args, "smooth"))
+        c->dpo_smooth = (float)rlab_args_float(args, "smooth");
+    if (rlab_args_given(args, "loser"))
+        c->ipa_loser = strcmp(rlab_args_str(args, "loser"), "far") == 0 ? GENRANK_LOSER_FAR
+                                                                        : GENRANK_LOSER_WORST;
 }
 
 /* The model's reward model (a copy), or a new one trained on the view (*trained = 1; with
@@ -578,13 +674,22 @@ static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_ctx_metric(ctx, cur->ipa_iter, "train", "pref_acc", NULL, acc);
     }
     pairset_clear(&ps);
-    genrank_measures ms;
+    /* the new iterate and, on the same users, the previous one (the paired differences) */
+    genrank_measures ms = {0}, prev = {0};
     rlab_table *tb = NULL;
     if (!rc && !(tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols)))
         rc = RLAB_ENOMEM;
+    const int paired = rlab_args_bool(args, "paired");
+    if (!rc && paired)
+        rc =
+            genrank_measure(gm->net, r, world, v, users, cur->cfg.beam, &prev, cancel_cb, ctx, err);
     if (!rc &&
         !(rc = genrank_measure(cur, r, world, v, users, cur->cfg.beam, &ms, cancel_cb, ctx, err)))
-        report(ctx, tb, cur->ipa_iter, cur, &ms);
+        rc = report(ctx, tb, cur->ipa_iter, cur, &ms, paired ? &prev : NULL, m->name);
+    if (!rc)
+        rc = users_table(ctx, "users", &ms);
+    genrank_measures_clear(&ms);
+    genrank_measures_clear(&prev);
     if (!rc && !(rc = register_copy(ctx, m, cur, r, nm))) {
         rlab_ctx_result_model(ctx, "model", nm);
         rlab_ctx_result_str(ctx, "parent", m->name);
@@ -639,9 +744,12 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     ipa_overrides(args, &c);
     rlab_ctx_printf(ctx,
                     "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
-                    "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, seed %llu",
+                    "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
+                    "label smoothing %.3g, loser %s, seed %llu",
                     m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
-                    c.ipa_beam, c.ipa_epochs, c.pairs, (unsigned long long)seed);
+                    c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
+                    (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
+                    (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -660,13 +768,18 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         if (!(tb = rlab_ctx_result_table(ctx, "ipa", NACOLS + NMCOLS, cols)))
             rc = RLAB_ENOMEM;
     }
-    genrank_measures ms;
+    genrank_measures ms = {0};
     rlab_cell row[NACOLS + NMCOLS], first[NMCOLS], last[NMCOLS];
     if (!rc &&
         !(rc = genrank_measure(gm->net, r, world, v, users, c.beam, &ms, cancel_cb, ctx, err))) {
         rlab_table *t0 = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
-        report(ctx, t0, gm->net->ipa_iter, gm->net, &ms);
-        if (!t0 || t0->nrows < 1)
+        rc = report(ctx, t0, gm->net->ipa_iter, gm->net, &ms, NULL, NULL);
+        if (!rc)
+            rc = users_table(ctx, "users0", &ms);
+        genrank_measures_clear(&ms);
+        if (rc)
+            ;
+        else if (!t0 || t0->nrows < 1)
             rc = RLAB_ENOMEM;
         else {
             memcpy(first, t0->cells, sizeof first);
@@ -686,13 +799,16 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         rlab_args *a = rlab_ctx_args(ctx, "genrank.ipa");
         if (!a || rlab_args_set(a, "model", prev, err) || rlab_args_set(a, "name", nm, err) ||
             rlab_args_set_int(a, "users", users, err) ||
-            rlab_args_set_int(a, "seed", (int64_t)seed, err)) {
+            rlab_args_set_int(a, "seed", (int64_t)seed, err) ||
+            rlab_args_set(a, "paired", rlab_args_bool(args, "paired") ? "true" : "false", err)) {
             rlab_args_free(a);
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        static const char *const fl[] = {"beta", "lambda", "frac", "like_w"};
+        static const char *const fl[] = {"beta", "lambda", "frac", "like_w", "ipa_lr", "smooth"};
         static const char *const in[] = {"ipa_beam", "ipa_epochs"};
+        if (rlab_args_given(args, "loser"))
+            rc = rlab_args_set(a, "loser", rlab_args_str(args, "loser"), err);
         for (size_t k = 0; !rc && k < sizeof fl / sizeof fl[0]; k++)
             if (rlab_args_given(args, fl[k]))
                 rc = rlab_args_set_float(a, fl[k], rlab_args_float(args, fl[k]), err);
@@ -728,6 +844,19 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
                               : (rlab_cell){.type = RLAB_CELL_NULL};
             rlab_ctx_result_model(ctx, "model", nm);
             snprintf(prev, sizeof prev, "%s", nm);
+            /* the iterate's per-user measures as table users<i> */
+            for (int k = 0; !rc && res && k < res->ntables; k++) {
+                const rlab_table *ut = res->tables[k];
+                if (strcmp(ut->name, "users") != 0 || ut->ncols != NUCOLS)
+                    continue;
+                char tn[32];
+                snprintf(tn, sizeof tn, "users%d", i);
+                rlab_table *cp = rlab_ctx_result_table(ctx, tn, NUCOLS, user_cols);
+                for (int64_t q = 0; cp && !rc && q < ut->nrows; q++)
+                    rc = rlab_table_add_cells(cp, ut->cells + (size_t)q * NUCOLS);
+                if (!cp)
+                    rc = RLAB_ENOMEM;
+            }
         }
         rlab_result_free(res);
     }
@@ -759,15 +888,38 @@ static int measure_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_view *v = model_view(ctx, m, &ds);
     if (!v)
         return err->code;
-    genrank_measures ms;
+    genrank_measures ms = {0}, rm = {0};
     rlab_world *world = world_of(ds);
+    const int users = (int)rlab_args_int(args, "users"), beam = (int)rlab_args_int(args, "beam");
+    /* ref=: a model of the same dataset measured on the same users (paired differences) */
+    const char *ref = rlab_args_str(args, "ref");
+    genrank_model *rgm = NULL;
+    const rlab_model *rmod = NULL;
+    int rc = RLAB_OK;
+    if (ref && ref[0]) {
+        if (!(rmod = rlab_ctx_model(ctx, ref)))
+            rc = err->code ? err->code : RLAB_EINVAL;
+        else if (!(rgm = genrank_model_of(rmod)))
+            rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "ref '%s' is a %s model, not onerec / tiger",
+                                 ref, rmod->kind);
+        else if (strcmp(rmod->dataset, m->dataset) != 0)
+            rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "ref '%s' is of dataset '%s', not '%s'", ref,
+                                 rmod->dataset, m->dataset);
+    }
     rlab_table *tb = rlab_ctx_result_table(ctx, "measures", NMCOLS, measure_cols);
-    int rc = tb ? genrank_measure(gm->net, gm->reward, world, v, (int)rlab_args_int(args, "users"),
-                                  (int)rlab_args_int(args, "beam"), &ms, cancel_cb, ctx, err)
-                : RLAB_ENOMEM;
+    if (!rc && !tb)
+        rc = RLAB_ENOMEM;
+    if (!rc && rgm)
+        rc =
+            genrank_measure(rgm->net, rgm->reward, world, v, users, beam, &rm, cancel_cb, ctx, err);
+    if (!rc)
+        rc = genrank_measure(gm->net, gm->reward, world, v, users, beam, &ms, cancel_cb, ctx, err);
     rlab_world_free(world);
+    if (!rc)
+        rc = report(ctx, tb, gm->net->ipa_iter, gm->net, &ms, rgm ? &rm : NULL, ref);
+    if (!rc)
+        rc = users_table(ctx, "users", &ms);
     if (!rc) {
-        report(ctx, tb, gm->net->ipa_iter, gm->net, &ms);
         rlab_ctx_result_float(ctx, "recall@10", ms.recall[1]);
         rlab_ctx_result_float(ctx, "ndcg@10", ms.ndcg[1]);
         rlab_ctx_result_float(ctx, "legality", ms.legality);
@@ -775,6 +927,8 @@ static int measure_run(rlab_ctx *ctx, const rlab_args *args)
         if (!isnan(ms.true_mean))
             rlab_ctx_result_float(ctx, "true_mean", ms.true_mean);
     }
+    genrank_measures_clear(&ms);
+    genrank_measures_clear(&rm);
     rlab_view_free(v);
     rlab_host_dataset_release(rlab_ctx_host(ctx), ds);
     return rc;
@@ -920,6 +1074,7 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 /* ---- the descriptor ---------------------------------------------------------------------- */
 
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
+static const char *const loser_choices[] = {"worst", "far", NULL};
 
 /* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
 #define GENRANK_DPO_ARGS                                                                           \
@@ -951,9 +1106,31 @@ static const char *const signal_choices[] = {"ratings", "truth", NULL};
          .max = 1024,                                                                              \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "sessions per user (default: config)"},                                           \
+        {.name = "ipa_epochs",                                                                     \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "2",                                                                               \
+         .min = 1,                                                                                 \
+         .max = 1000,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "passes over the pairs (default: config)"},                                       \
+        {.name = "ipa_lr",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "learning rate of the IPA steps, 0 = the model's lr (default: config)"},          \
+        {.name = "smooth",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 0.49,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "conservative DPO label smoothing epsilon (default: config dpo_smooth)"},         \
     {                                                                                              \
-        .name = "ipa_epochs", .type = RLAB_ARG_INT, .def = "2", .min = 1, .max = 1000,             \
-        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX, .help = "passes over the pairs (default: config)"  \
+        .name = "loser", .type = RLAB_ARG_CHOICE, .def = "worst", .choices = loser_choices,        \
+        .help = "the pair's loser: worst (lowest reward) or far (the lower-reward session "        \
+                "sharing the fewest items with the winner; default: config ipa_loser)"             \
     }
 
 #define GENRANK_REWARD_ARGS                                                                        \
@@ -968,6 +1145,13 @@ static const char *const signal_choices[] = {"ratings", "truth", NULL};
         .name = "signal", .type = RLAB_ARG_CHOICE, .def = "ratings", .choices = signal_choices,    \
         .help = "the reward model's second tower: ratings (rating / 5) or truth (the synthetic "   \
                 "world's true satisfaction); given, a new reward model replaces the model's"       \
+    }
+
+#define GENRANK_PAIRED_ARG                                                                         \
+    {                                                                                              \
+        .name = "paired", .type = RLAB_ARG_BOOL, .def = "true",                                    \
+        .help = "also measure the previous iterate on the same users: the paired differences "     \
+                "d_* (twice the measuring time)"                                                   \
     }
 
 static const rlab_arg align_args[] = {
@@ -995,6 +1179,7 @@ static const rlab_arg align_args[] = {
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw and the reward model"},
+    GENRANK_PAIRED_ARG,
     GENRANK_REWARD_ARGS,
     {.name = "name",
      .type = RLAB_ARG_STRING,
@@ -1022,6 +1207,7 @@ static const rlab_arg ipa_args[] = {
      .def = "2025",
      .flags = RLAB_ARGF_INT64,
      .help = "seed of the user draw (with the iteration) and of a new reward model"},
+    GENRANK_PAIRED_ARG,
     {.name = "name",
      .type = RLAB_ARG_STRING,
      .def = "",
@@ -1047,6 +1233,12 @@ static const rlab_arg measure_args[] = {{.name = "model",
                                          .max = 1024,
                                          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
                                          .help = "beam width"},
+                                        {.name = "ref",
+                                         .type = RLAB_ARG_STRING,
+                                         .def = "",
+                                         .help = "a model measured on the same users: paired "
+                                                 "differences model - ref with 95% bootstrap "
+                                                 "intervals (d_* columns)"},
                                         {0}};
 
 static const rlab_arg show_args[] = {{.name = "model",

@@ -9,6 +9,7 @@
  *             winner-over-loser margin against a frozen reference
  *   reward.*  the reward model learns item quality from ratings; with signal=truth on a
  *             synthetic world its second tower follows the true satisfaction; implicit data
+ *   boot.*    the 95% bootstrap interval of a per-user mean and of a paired difference
  *   host.*    the verbs and commands on a synthetic dataset (tokenizer, onerec, tiger, the
  *             inline tokenizer,
  *             eval, recommend, save / load, genrank.align, genrank.measure, genrank.show,
@@ -694,6 +695,62 @@ static void t_host(void)
     const double lg = rlab_test_scalar(r, "legality");
     CHECK(lg >= 0.0 && lg <= 1.0);
     rlab_result_free(r);
+    /* paired differences: against itself exactly 0 with a [0, 0] interval; against onerec
+     * the difference of the two models' own measures on the same users */
+    r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4 ref=onerec_ipa1",
+                      RLAB_OK, NULL);
+    CHECK_NEAR(rlab_test_scalar(r, "valid.d_recall@10"), 0.0, 0.0);
+    CHECK_NEAR(rlab_test_scalar(r, "valid.d_recall@10_lo"), 0.0, 0.0);
+    CHECK_NEAR(rlab_test_scalar(r, "valid.d_reward_mean_hi"), 0.0, 0.0);
+    const double rc1 = rlab_test_scalar(r, "valid.recall@10");
+    const double rw1 = rlab_test_scalar(r, "valid.reward_mean");
+    CHECK(rlab_test_scalar(r, "valid.recall@10_lo") <= rc1 + 1e-12);
+    CHECK(rlab_test_scalar(r, "valid.recall@10_hi") >= rc1 - 1e-12);
+    rlab_result_free(r);
+    r = rlab_test_run(h, "genrank.measure model=onerec users=10 beam=4", RLAB_OK, NULL);
+    const double rc0 = rlab_test_scalar(r, "valid.recall@10");
+    const double rw0 = rlab_test_scalar(r, "valid.reward_mean");
+    rlab_result_free(r);
+    r = rlab_test_run(h, "genrank.measure model=onerec_ipa1 users=10 beam=4 ref=onerec", RLAB_OK,
+                      NULL);
+    CHECK_NEAR(rlab_test_scalar(r, "valid.d_recall@10"), rc1 - rc0, 1e-9);
+    { /* the per-user table: one row per measured user, its mean the recall's */
+        const rlab_table *ut = NULL;
+        for (int k = 0; r && k < r->ntables; k++)
+            if (strcmp(r->tables[k]->name, "users") == 0)
+                ut = r->tables[k];
+        CHECK(ut && ut->ncols == 6 && ut->nrows == (int64_t)rlab_test_scalar(r, "valid.users"));
+        double sum = 0.0;
+        for (int64_t q = 0; ut && q < ut->nrows; q++)
+            sum += ut->cells[q * 6 + 1].f;
+        if (ut && ut->nrows)
+            CHECK_NEAR(sum / (double)ut->nrows, rc1, 1e-9);
+    }
+    CHECK_NEAR(rlab_test_scalar(r, "valid.d_reward_mean"), rw1 - rw0, 1e-6);
+    CHECK(rlab_test_scalar(r, "valid.d_reward_mean_lo") <=
+          rlab_test_scalar(r, "valid.d_reward_mean_hi"));
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "genrank.measure model=onerec users=10 beam=4 ref=sid",
+                                   RLAB_EINVAL,
+                                   "genrank.measure: ref 'sid' is a brkmeans model, not onerec / "
+                                   "tiger"));
+    /* the recall-preserving options: conservative DPO, the IPA learning rate, the far loser;
+     * genrank.ipa also measures its parent on the same users (d_* = iterate - parent) */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=10 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "smooth=0.2 ipa_lr=0.0005 loser=far name=cons",
+                      RLAB_OK, NULL);
+    CHECK(rlab_test_scalar(r, "train.pairs") > 0);
+    CHECK(isfinite(rlab_test_scalar(r, "train.dpo_loss")));
+    CHECK(isfinite(rlab_test_scalar(r, "valid.d_recall@10")));
+    rlab_result_free(r);
+    r = rlab_test_run(h,
+                      "genrank.ipa model=cons users=10 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "paired=false",
+                      RLAB_OK, NULL);
+    CHECK(r && !rlab_result_scalar(r, "valid.d_recall@10"));
+    CHECK(isfinite(rlab_test_scalar(r, "valid.recall@10_hi")));
+    rlab_result_free(r);
     r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
     CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
@@ -706,7 +763,45 @@ static void t_host(void)
     rlab_host_free(h);
 }
 
+/* The bootstrap interval by hand: one user, constant values, {0, 1} (resampled means 0, 1/2,
+ * 1 with probabilities 1/4, 1/2, 1/4: the 2.5% and 97.5% points are 0 and 1), paired, NAN */
+static void t_boot(void)
+{
+    double o[3];
+    const double one[2] = {0.3, 7.0};
+    CHECK(genrank_boot_ci(one, NULL, 1, 2, 0, o) == RLAB_OK);
+    for (int k = 0; k < 3; k++)
+        CHECK_NEAR(o[k], 0.3, 0.0);
+    const double cst[4] = {0.25, 0.25, 0.25, 0.25};
+    CHECK(genrank_boot_ci(cst, NULL, 4, 1, 0, o) == RLAB_OK);
+    CHECK_NEAR(o[0], 0.25, 1e-15);
+    CHECK_NEAR(o[1], 0.25, 1e-15);
+    CHECK_NEAR(o[2], 0.25, 1e-15);
+    const double two[2] = {0.0, 1.0};
+    CHECK(genrank_boot_ci(two, NULL, 2, 1, 0, o) == RLAB_OK);
+    CHECK_NEAR(o[0], 0.5, 0.0);
+    CHECK_NEAR(o[1], 0.0, 0.0);
+    CHECK_NEAR(o[2], 1.0, 0.0);
+    /* paired: a - b = {1, 1, 1}: mean 1, interval [1, 1]; column 1 of rows of 2 */
+    const double a[6] = {9, 2, 9, 3, 9, 4}, b[6] = {0, 1, 0, 2, 0, 3};
+    CHECK(genrank_boot_ci(a, b, 3, 2, 1, o) == RLAB_OK);
+    for (int k = 0; k < 3; k++)
+        CHECK_NEAR(o[k], 1.0, 0.0);
+    /* 100 users, 10 hits: mean 0.1; the interval holds it and is about +-1.96 sqrt(.09/100) */
+    double h[100];
+    for (int i = 0; i < 100; i++)
+        h[i] = i % 10 == 0;
+    CHECK(genrank_boot_ci(h, NULL, 100, 1, 0, o) == RLAB_OK);
+    CHECK_NEAR(o[0], 0.1, 1e-12);
+    CHECK(o[1] >= 0.03 && o[1] <= 0.06 && o[2] >= 0.14 && o[2] <= 0.17);
+    const double nan2[2] = {1.0, (double)NAN};
+    CHECK(genrank_boot_ci(nan2, NULL, 2, 1, 0, o) == RLAB_OK);
+    CHECK(isnan(o[0]) && isnan(o[1]) && isnan(o[2]));
+    CHECK(genrank_boot_ci(nan2, NULL, 0, 1, 0, o) == RLAB_OK && isnan(o[0]));
+}
+
 static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
+                                  {"genrank.boot.1", t_boot},
                                   {"genrank.beam.1", t_beam_constrained},
                                   {"genrank.beam.2", t_beam_logp},
                                   {"genrank.beam.3", t_beam_entropy},

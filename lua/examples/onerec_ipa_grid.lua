@@ -1,0 +1,161 @@
+--[==[
+onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the session recall?
+(plugins/genrank, OneRec IPA; RESULTS.md session 4)
+
+  reclab run lua/examples/onerec_ipa_grid.lua [data [seed [signal [epochs [samples [iters
+                                               [users [frac [settings [maxlen]]]]]]]]]]
+
+  data: "demo" (default) or a dataset path; signal: ratings (default) or truth (demo world);
+  epochs / samples: onerec's training budget (default 3 / 3); iters: IPA iterations per
+  setting (default 2); users: users measured, evenly spaced (default 500; 0 = all); frac: the
+  share of users giving pairs (default 0.3); settings: a comma-separated subset of the names
+  below (default: all); maxlen: the history window (default: the kind's).
+
+One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run and one reward model
+(trained by the control's genrank.align, then attached to onerec), then per setting `iters`
+genrank.ipa runs from the same onerec with the same seed (so the same user draw at iteration
+1 and the same next-token batches): every setting differs from `ntp` (lambda 0, the NTP-only
+control) only by its preference term. Each iterate is measured once, on the same users: its
+means with a 95% bootstrap interval (the plugin), and from the per-user tables the paired
+differences to the unaligned onerec and to the control's iterate of the same iteration (mean
+and 95% normal interval, mean +- 1.96 sd / sqrt(n)). Lines starting with "ROW" / "PAIRED" are
+one iterate each (for scripts).
+]==]
+
+local reclab = require "reclab"
+local data = arg and arg[1] ~= nil and arg[1] ~= "" and arg[1] or "demo"
+local seed = tonumber(arg and arg[2]) or 2025
+local signal = arg and arg[3] ~= nil and arg[3] ~= "" and arg[3] or "ratings"
+local epochs = tonumber(arg and arg[4]) or 3
+local samples = tonumber(arg and arg[5]) or 3
+local iters = tonumber(arg and arg[6]) or 2
+local users = tonumber(arg and arg[7]) or 500
+local frac = tonumber(arg and arg[8]) or 0.3
+local only = arg and arg[9] ~= nil and arg[9] ~= "" and arg[9] or nil
+local maxlen = tonumber(arg and arg[10])
+
+-- the settings: the NTP-only control first (it trains the reward model)
+local all = {
+  {"ntp", {lambda = 0}},                     -- control: the same IPA steps without DPO
+  {"dpo", {lambda = 0.5, beta = 0.1}},       -- the defaults of sessions 1-3
+  {"cdpo", {lambda = 0.5, beta = 0.1, smooth = 0.25}}, -- conservative DPO
+  {"lowlr", {lambda = 0.5, beta = 0.1, ipa_lr = 0.0003}}, -- smaller IPA learning rate
+  {"far", {lambda = 0.5, beta = 0.1, loser = "far"}},  -- loser far from the winner
+  {"cdpo_l1", {lambda = 1, beta = 0.1, smooth = 0.25}},
+  {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
+  {"lowlr_l1", {lambda = 1, beta = 0.1, ipa_lr = 0.0003}},
+  {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
+}
+local settings = {}
+for _, s in ipairs(all) do
+  if not only or ("," .. only .. ","):find("," .. s[1] .. ",", 1, true) then
+    settings[#settings + 1] = s
+  end
+end
+assert(#settings > 0 and settings[1][1] == "ntp", "the settings must start with ntp (the control)")
+
+local name = "demo"
+if data ~= "demo" then
+  name = "data"
+  assert(reclab.datasets.load(data, {name = name}))
+elseif not reclab.datasets.info("demo") then
+  reclab.world.demo("demo")
+end
+reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
+local oa = {"onerec", data = name, name = "onerec", semid = "sid", seed = seed, epochs = epochs,
+            samples = samples, eval_every = epochs <= 2 and 0 or 5}
+if maxlen then oa.maxlen = maxlen end
+if epochs <= 1 then oa.maxlen, oa.dim, oa.ffn, oa.beam = oa.maxlen or 20, 32, 64, 10 end
+local on = reclab.train(oa)
+print(("onerec: test HR@10 %.4f NDCG@10 %.4f (data %s, seed %d, signal %s, %d users measured)")
+  :format(on["test.hr@10"], on["test.ndcg@10"], data, seed, signal, users))
+
+local function f(x) return x and ("%.4f"):format(x) or "-" end
+local function ci(r, k) return ("%s [%s, %s]"):format(f(r[k]), f(r[k .. "_lo"]), f(r[k .. "_hi"])) end
+
+-- per-user table -> {user = {col = value}}
+local function per_user(t)
+  local u = {}
+  for _, row in ipairs(t) do u[row.user] = row end
+  return u
+end
+-- paired difference a - b over the users of both: mean and 95% normal interval
+local function paired(a, b, col)
+  local n, s, s2 = 0, 0, 0
+  for user, ra in pairs(a) do
+    local rb = b[user]
+    if rb and ra[col] and rb[col] then
+      local x = ra[col] - rb[col]
+      n, s, s2 = n + 1, s + x, s2 + x * x
+    end
+  end
+  if n < 2 then return nil end
+  local m = s / n
+  local sd = math.sqrt(math.max(s2 / n - m * m, 0) * n / (n - 1))
+  local h = 1.96 * sd / math.sqrt(n)
+  return m, m - h, m + h
+end
+local function pd(a, b, col)
+  local m, lo, hi = paired(a, b, col)
+  if not m then return "-" end
+  return ("%+.4f [%+.4f, %+.4f]"):format(m, lo, hi)
+end
+local function table_of(res, name)
+  for k, t in pairs(res.tables) do if k == name then return t end end
+  error("no table " .. name)
+end
+
+local function row_line(s, r, pairs_, dpo)
+  for _, k in ipairs({"recall@10", "reward_mean"}) do
+    assert(r[k .. "_lo"] <= r[k] + 1e-12 and r[k] <= r[k .. "_hi"] + 1e-12,
+      "the interval of " .. k .. " does not hold its mean")
+  end
+  assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
+  print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
+    .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
+    .. "legal=%s"):format(data, seed, signal, s, r.iter, pairs_ and ("%d"):format(pairs_) or "-",
+    f(dpo), ci(r, "recall@10"), ci(r, "ndcg@10"), ci(r, "first_r@10"), ci(r, "reward_mean"),
+    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality)))
+end
+local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean"}
+local function paired_line(s, it, ref, a, b)
+  local parts = {}
+  for _, c in ipairs(cols) do parts[#parts + 1] = ("d_%s=%s"):format(c, pd(a, b, c)) end
+  print(("PAIRED data=%s seed=%d signal=%s setting=%s iter=%d ref=%s %s"):format(data, seed,
+    signal, s, it, ref, table.concat(parts, " ")))
+end
+
+-- the control: trains the reward model (attached to onerec), measures onerec, iteration 1
+local ctl = settings[1]
+local a = {model = "onerec", iters = 1, users = users, seed = seed, frac = frac, name = "ntp",
+           signal = signal, paired = false}
+if signal == "truth" then a.like_w = 0 end
+for k, v in pairs(ctl[2]) do a[k] = v end
+local al = reclab.genrank.align(a)
+local base = per_user(table_of(al, "users0"))
+local it_users = {ntp = {per_user(table_of(al, "users1"))}}
+print("\nsetting ntp (the NTP-only control):")
+for _, r in ipairs(al.tables.ipa) do row_line(r.iter == 0 and "onerec" or "ntp", r, r.pairs, r.dpo_loss) end
+
+local function ipa(s, opts, i)
+  local b = {model = i == 1 and "onerec" or (s .. "_ipa" .. (i - 1)), name = s .. "_ipa" .. i,
+             users = users, seed = seed, frac = frac, paired = false}
+  if signal == "truth" then b.like_w = 0 end
+  for k, v in pairs(opts) do b[k] = v end
+  local res = reclab.genrank.ipa(b)
+  local r = table_of(res, "measures")[1]
+  row_line(s, r, res["train.pairs"], res["train.dpo_loss"])
+  return per_user(table_of(res, "users"))
+end
+for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
+for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
+for si = 2, #settings do
+  local s = settings[si]
+  print(("\nsetting %s:"):format(s[1]))
+  it_users[s[1]] = {}
+  for i = 1, iters do it_users[s[1]][i] = ipa(s[1], s[2], i) end
+  for i = 1, iters do
+    paired_line(s[1], i, "onerec", it_users[s[1]][i], base)
+    paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i])
+  end
+end
