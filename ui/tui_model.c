@@ -630,11 +630,12 @@ static void table_command(tui *t, const char *cmd, const char *what, const rlab_
     }
 }
 
-/* a text the command printed already (as the end of one of its lines): not repeated */
+/* a long text the command printed already (as the end of one of its lines: a reply, a
+ * detail) is not repeated; short values (a name, a count) always are */
 static int printed(const rlab_result *res, const char *s)
 {
     size_t n = strlen(s);
-    for (int i = 0; n > 0 && i < res->nlines; i++) {
+    for (int i = 0; n >= 24 && i < res->nlines; i++) {
         size_t l = strlen(res->lines[i]);
         if (l >= n && !strcmp(res->lines[i] + l - n, s))
             return 1;

@@ -429,7 +429,8 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
         o = snprintf(line, sizeof line, "  state:");
         static const char *const lists[] = {"wanted", "unwanted"};
         for (int l = 0; l < 2; l++) {
-            o += snprintf(line + o, sizeof line - (size_t)o, "%s %s", l ? ";" : "", lists[l]);
+            if (o < (int)sizeof line)
+                o += snprintf(line + o, sizeof line - (size_t)o, "%s %s", l ? ";" : "", lists[l]);
             size_t n = json_object_object_get_ex(v, lists[l], &x) ? json_object_array_length(x) : 0;
             for (size_t i = 0; i < n && o < (int)sizeof line; i++)
                 o += snprintf(line + o, sizeof line - (size_t)o, "%s%s", i ? ", " : " ",
