@@ -187,8 +187,10 @@ int rlab_mpi_end_barrier(double seconds, rlab_err *err)
     const double limit = end_timeout_s(seconds), t0 = rlab_now();
     int n = me == 0 ? P - 1 : 2, rc = RLAB_OK;
     MPI_Request *rq = rlab_malloc((size_t)n * sizeof *rq);
-    int *done = rlab_calloc((size_t)n, sizeof *done);
-    static int word[2]; /* the payload nobody reads */
+    /* done[k]: request k finished; done[n + k]: its receive buffer (one per request: receives
+     * into one shared buffer would overlap, erroneous under the standard) */
+    int *done = rlab_calloc(2 * (size_t)n, sizeof *done);
+    static int word[2]; /* the payload sent, nobody reads it */
     if (!rq || !done) {
         rlab_free(rq);
         rlab_free(done);
@@ -197,13 +199,12 @@ int rlab_mpi_end_barrier(double seconds, rlab_err *err)
     int mrc = MPI_SUCCESS;
     if (me == 0)
         for (int r = 1; r < P && mrc == MPI_SUCCESS; r++)
-            mrc = MPI_Irecv(&word[0], 1, MPI_INT, r, TAG_END, MPI_COMM_WORLD, &rq[r - 1]);
+            mrc = MPI_Irecv(&done[n + r - 1], 1, MPI_INT, r, TAG_END, MPI_COMM_WORLD, &rq[r - 1]);
     else if ((mrc = MPI_Isend(&word[1], 1, MPI_INT, 0, TAG_END, MPI_COMM_WORLD, &rq[0])) ==
              MPI_SUCCESS)
-        mrc = MPI_Irecv(&word[0], 1, MPI_INT, 0, TAG_END_OK, MPI_COMM_WORLD, &rq[1]);
-    if (mrc != MPI_SUCCESS) {
+        mrc = MPI_Irecv(&done[n + 1], 1, MPI_INT, 0, TAG_END_OK, MPI_COMM_WORLD, &rq[1]);
+    if (mrc != MPI_SUCCESS) { /* receives may be pending: done stays (the job ends) */
         rlab_free(rq);
-        rlab_free(done);
         return mpi_fail(err, mrc, "end of script");
     }
     for (long spins = 0;; spins++) {
@@ -270,8 +271,10 @@ int rlab_mpi_end_barrier(double seconds, rlab_err *err)
         }
     if (mrc != MPI_SUCCESS && !rc)
         rc = mpi_fail(err, mrc, "end of script");
-out:
     rlab_free(done);
+    rlab_free(rq);
+    return rc;
+out: /* receives may still be pending: their buffers stay (the job is being ended) */
     rlab_free(rq);
     return rc;
 }

@@ -143,7 +143,8 @@ int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed
     void (*fn)(void *, int) = tape->ready_fn;
     void *ud = tape->ready_ud;
     tape->ready_n = 0; /* one backward */
-    /* first[k]: the earliest node with ts[k] among its sources (-1: none; -2: reported) */
+    /* first[k]: the earliest node with ts[k] among its sources (-1: none; -2: reported; -3:
+     * it has a view, reported at the end) */
     int64_t *first = nw ? rlab_malloc((size_t)nw * sizeof *first) : NULL;
     if (nw && !first) {
         rlab_tape_fail(tape, RLAB_ENOMEM, "backward: out of memory");
@@ -163,8 +164,18 @@ int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed
             if (node->grad && node->backward)
                 for (int j = 0; j < RLAB_T_MAXSRC; j++) {
                     int k = watched(tape, node->src[j]);
-                    if (k >= 0 && first[k] < 0)
+                    if (k >= 0 && first[k] == -1)
                         first[k] = (int64_t)i;
+                }
+            if (node->grad && !node->backward && (node->flags & RLAB_T_VIEW))
+                for (int j = 0; j < RLAB_T_MAXSRC; j++) {
+                    /* a view (reshape) of a watched tensor shares its gradient: the ops on
+                     * the view add into it unseen, so it is reported only after the whole
+                     * backward (-3). A view of a view is not followed: no kind makes one of
+                     * a parameter today. */
+                    int k = watched(tape, node->src[j]);
+                    if (k >= 0)
+                        first[k] = -3;
                 }
         }
         for (int64_t i = 0; i < out->n; i++)

@@ -389,6 +389,12 @@ int crs_simulate_run(rlab_ctx *ctx, const rlab_args *args)
  *   [recommend] scores ask 0.72 · recommend 1.10 · chit-chat 0.31
  *   rejected: ask "Would you like ...?" · chit-chat "..."
  *   state: wanted Comedy; unwanted Horror; rejected 1 item; 63 candidates */
+static const char *jstr(json_object *o) /* "" for a missing value or JSON null */
+{
+    const char *s = o ? json_object_get_string(o) : NULL;
+    return s ? s : "";
+}
+
 static void print_detail(rlab_ctx *ctx, const char *extra)
 {
     json_object *j = json_tokener_parse(extra), *v, *x;
@@ -398,7 +404,7 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
     }
     char line[1024];
     int o = snprintf(line, sizeof line, "  [%s]",
-                     json_object_object_get_ex(j, "act", &v) ? json_object_get_string(v) : "?");
+                     json_object_object_get_ex(j, "act", &v) ? jstr(v) : "?");
     if (json_object_object_get_ex(j, "scores", &v)) {
         const char *sep = " scores ";
         json_object_object_foreach(v, k, sv)
@@ -410,18 +416,17 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
         }
     }
     if (json_object_object_get_ex(j, "asked", &v) && o < (int)sizeof line)
-        o += snprintf(line + o, sizeof line - (size_t)o, "  asked %s", json_object_get_string(v));
+        o += snprintf(line + o, sizeof line - (size_t)o, "  asked %s", jstr(v));
     if (json_object_object_get_ex(j, "item", &v) && o < (int)sizeof line)
-        snprintf(line + o, sizeof line - (size_t)o, "  item %s", json_object_get_string(v));
+        snprintf(line + o, sizeof line - (size_t)o, "  item %s", jstr(v));
     rlab_ctx_printf(ctx, "%s", line);
     if (json_object_object_get_ex(j, "rejected_proposals", &v) && json_object_array_length(v)) {
         o = snprintf(line, sizeof line, "  rejected:");
         for (size_t i = 0; i < json_object_array_length(v) && o < (int)sizeof line; i++) {
             json_object *p = json_object_array_get_idx(v, i), *a, *t;
-            o +=
-                snprintf(line + o, sizeof line - (size_t)o, "%s %s \"%s\"", i ? " ·" : "",
-                         json_object_object_get_ex(p, "act", &a) ? json_object_get_string(a) : "",
-                         json_object_object_get_ex(p, "text", &t) ? json_object_get_string(t) : "");
+            o += snprintf(line + o, sizeof line - (size_t)o, "%s %s \"%s\"", i ? " ·" : "",
+                          json_object_object_get_ex(p, "act", &a) ? jstr(a) : "",
+                          json_object_object_get_ex(p, "text", &t) ? jstr(t) : "");
         }
         rlab_ctx_printf(ctx, "%s", line);
     }
@@ -434,7 +439,7 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
             size_t n = json_object_object_get_ex(v, lists[l], &x) ? json_object_array_length(x) : 0;
             for (size_t i = 0; i < n && o < (int)sizeof line; i++)
                 o += snprintf(line + o, sizeof line - (size_t)o, "%s%s", i ? ", " : " ",
-                              json_object_get_string(json_object_array_get_idx(x, i)));
+                              jstr(json_object_array_get_idx(x, i)));
             if (!n && o < (int)sizeof line)
                 o += snprintf(line + o, sizeof line - (size_t)o, " -");
         }

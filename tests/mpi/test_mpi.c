@@ -14,6 +14,7 @@
  *   mpi.local.1       a local scope is a job of one; bytes counter does not move in it
  *   mpi.sync.1        rlab_fit_sync_grads: a dense tensor summed with scales, a row-tracked
  *                     table's touched rows summed sparsely, the union of touched flags
+ *   mpi.ready.2       a parameter used through a reshape view is reported after the whole backward
  *   mpi.ready.1       rlab_tape_on_grad_ready: every watched tensor reported once, its gradient
  *                     final when reported (equal to the one after the backward), the unused one
  *                     reported too
@@ -273,6 +274,40 @@ out:
     rlab_params_free(p);
 }
 
+/* A parameter used through a view (reshape) recorded before its direct use: the ops on the
+ * view add into its gradient after the direct use's backward, so it is reported only once
+ * the whole backward has run, with its final gradient. */
+static void t_ready_view(void)
+{
+    rlab_err err = {0};
+    rlab_params *p = net_new();
+    rlab_tape *t = rlab_tape_new(1 << 20, 256, &err);
+    CHECK(p && t);
+    if (!p || !t)
+        goto out;
+    ready_log lg = {.p = p};
+    size_t o = 0;
+    for (int k = 0; k < 5; k++)
+        lg.off[k] = o, o += (size_t)p->t[k].n;
+    rlab_params_zero_grad(p);
+    rlab_tape_reset(t);
+    rlab_tensor *v = rlab_t_reshape(t, &p->t[1], 1, (int64_t[]){16}); /* w1 as a view */
+    rlab_tensor *l1 = rlab_t_sum(t, rlab_t_mul(t, v, v), 0);          /* uses the view */
+    rlab_tensor *l2 = rlab_t_sum(t, rlab_t_sum(t, rlab_t_tanh(t, &p->t[1]), -1), 0); /* direct */
+    rlab_tensor *l = rlab_t_add(t, l1, l2);
+    rlab_tape_on_grad_ready(t, p->t, p->n, on_ready, &lg);
+    CHECK_EQ_INT(rlab_tape_backward(t, l), RLAB_OK);
+    CHECK_EQ_INT(lg.calls[1], 1);
+    for (int64_t i = 0; i < p->t[1].n; i++) {
+        float w = p->t[1].data[i], th = tanhf(w);
+        CHECK(fabsf(p->t[1].grad[i] - (2 * w + 1 - th * th)) < 1e-5f); /* both paths in it */
+        CHECK(memcmp(&lg.copy[lg.off[1] + (size_t)i], &p->t[1].grad[i], sizeof(float)) == 0);
+    }
+out:
+    rlab_tape_free(t);
+    rlab_params_free(p);
+}
+
 /* grads of rank q's batch scaled by (q + 1) / tri, in out[count] */
 static void net_grads(rlab_params *p, rlab_tape *t, int q, int overlap, float *out)
 {
@@ -344,6 +379,7 @@ static const rlab_test tests[] = {
     {"mpi.alltoallv.1", t_alltoallv},
     {"mpi.local.1", t_local},
     {"mpi.ready.1", t_ready},
+    {"mpi.ready.2", t_ready_view},
     {"mpi.overlap.1", t_overlap},
     {"mpi.sync.1", t_sync},
     {NULL, NULL},
