@@ -16,15 +16,10 @@
 /* Move the one finished column of tmp (n rows) into f as a new column. */
 static int adopt_column(rlab_feats *f, rlab_feats *tmp, int32_t n)
 {
-    if (f->ncols == f->cap) {
-        int nc = f->cap ? f->cap * 2 : 8;
-        rlab_feat_col *cols = rlab_realloc(f->cols, (size_t)nc * sizeof *cols);
-        if (!cols)
-            return RLAB_ENOMEM;
-        f->cols = cols;
-        f->cap = nc;
-    }
-    f->cols[f->ncols++] = tmp->cols[0];
+    rlab_feat_col *c = rlab_feats_add(f, tmp->cols[0].name, tmp->cols[0].kind);
+    if (!c)
+        return RLAB_ENOMEM;
+    *c = tmp->cols[0];
     tmp->ncols = 0;
     if (f->ncols == 1) /* a table without columns takes the column's rows */
         f->n_entities = n;

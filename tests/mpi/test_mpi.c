@@ -227,6 +227,17 @@ typedef struct ready_log {
     size_t off[5];
 } ready_log;
 
+/* lg for p: each parameter's slot in copy */
+static void ready_log_init(ready_log *lg, rlab_params *p)
+{
+    memset(lg, 0, sizeof *lg);
+    lg->p = p;
+    size_t o = 0;
+    for (int k = 0; k < 5; k++)
+        lg->off[k] = o, o += (size_t)p->t[k].n;
+    CHECK(o <= 64);
+}
+
 static void on_ready(void *ud, int k)
 {
     ready_log *lg = ud;
@@ -242,11 +253,8 @@ static void t_ready(void)
     CHECK(p && t);
     if (!p || !t)
         goto out;
-    ready_log lg = {.p = p};
-    size_t o = 0;
-    for (int k = 0; k < 5; k++)
-        lg.off[k] = o, o += (size_t)p->t[k].n;
-    CHECK(o <= 64);
+    ready_log lg;
+    ready_log_init(&lg, p);
     float x[6];
     rlab_params_zero_grad(p);
     rlab_tape_reset(t);
@@ -285,10 +293,8 @@ static void t_ready_view(void)
     CHECK(p && t);
     if (!p || !t)
         goto out;
-    ready_log lg = {.p = p};
-    size_t o = 0;
-    for (int k = 0; k < 5; k++)
-        lg.off[k] = o, o += (size_t)p->t[k].n;
+    ready_log lg;
+    ready_log_init(&lg, p);
     rlab_params_zero_grad(p);
     rlab_tape_reset(t);
     rlab_tensor *v = rlab_t_reshape(t, &p->t[1], 1, (int64_t[]){16}); /* w1 as a view */
