@@ -801,28 +801,33 @@ static void first_line(const char *s, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* One plugin's section of the help: its name, version and summary, then its commands (a
+ * model kind's hidden `train KIND` record shows the kind's summary). */
+static void plugin_help(sbuf *b, const rlab_host *host, const rlab_plugin *pl)
+{
+    sb_add(b, "%s %s: %s\n", pl->name, pl->version ? pl->version : "",
+           pl->summary ? pl->summary : "");
+    for (int i = 0; i < host->ncmds; i++) {
+        const rlab_cmd_rec *c = host->cmds[i];
+        if (strcmp(c->plugin->name, pl->name) != 0)
+            continue;
+        if (c->hidden) {
+            sb_add(b, "  %-22s %s\n", c->full, c->kind->summary ? c->kind->summary : "");
+            continue;
+        }
+        char line[160];
+        first_line(c->ref.cmd->help, line, sizeof line);
+        sb_add(b, "  %-22s %s%s\n", c->full, line,
+               (c->ref.cmd->flags & RLAB_CMD_JOB) ? " [job]" : "");
+    }
+}
+
 char *rlab_host_help(rlab_host *host)
 {
     sbuf b = {0};
     sb_add(&b, "Commands (help <command> for details):\n");
-    for (int pi = 0; pi < rlab_host_plugin_count(host); pi++) {
-        const rlab_plugin *pl = rlab_host_plugin_at(host, pi);
-        sb_add(&b, "%s %s: %s\n", pl->name, pl->version ? pl->version : "",
-               pl->summary ? pl->summary : "");
-        for (int i = 0; i < host->ncmds; i++) {
-            const rlab_cmd_rec *c = host->cmds[i];
-            if (strcmp(c->plugin->name, pl->name) != 0)
-                continue;
-            if (c->hidden) {
-                sb_add(&b, "  %-22s %s\n", c->full, c->kind->summary ? c->kind->summary : "");
-                continue;
-            }
-            char line[160];
-            first_line(c->ref.cmd->help, line, sizeof line);
-            sb_add(&b, "  %-22s %s%s\n", c->full, line,
-                   (c->ref.cmd->flags & RLAB_CMD_JOB) ? " [job]" : "");
-        }
-    }
+    for (int pi = 0; pi < rlab_host_plugin_count(host); pi++)
+        plugin_help(&b, host, rlab_host_plugin_at(host, pi));
     char *more = host->help_fn ? host->help_fn(NULL, host->help_ud) : NULL;
     if (more)
         sb_add(&b, "%s%s", more, more[0] && more[strlen(more) - 1] != '\n' ? "\n" : "");
@@ -879,6 +884,15 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
     const rlab_cmd_rec *c = host && full ? rlab__find_cmd_rec(host, full) : NULL;
     if (!c) {
         char *topic = host && full && host->help_fn ? host->help_fn(full, host->help_ud) : NULL;
+        for (int pi = 0; !topic && host && full && pi < rlab_host_plugin_count(host); pi++) {
+            const rlab_plugin *pl = rlab_host_plugin_at(host, pi);
+            if (strcmp(pl->name, full) != 0)
+                continue;
+            sbuf b = {0}; /* `help PLUGIN`: the plugin's commands and model kinds */
+            plugin_help(&b, host, pl);
+            sb_add(&b, "help %s.COMMAND (or help train KIND) for details.\n", pl->name);
+            topic = sb_take(&b);
+        }
         if (!topic)
             rlab_errf(err, RLAB_ENOTFOUND, "unknown command '%s'", full ? full : "");
         return topic;

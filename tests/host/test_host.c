@@ -599,6 +599,13 @@ static void t_help(void)
     rlab_free(c);
     CHECK(rlab_host_help_cmd(h, "tgood.nope", &err) == NULL);
     CHECK_STR(err.msg, "unknown command 'tgood.nope'");
+    /* help PLUGIN: that plugin's section, nothing of the others */
+    c = rlab_host_help_cmd(h, "tgood", &err);
+    CHECK_STR_CONTAINS(c, "tgood 1.2.3: test plugin exercising every ABI feature\n");
+    CHECK_STR_CONTAINS(c, "\n  tgood.count            Count with progress. [job]\n");
+    CHECK_STR_CONTAINS(c, "help tgood.COMMAND (or help train KIND) for details.\n");
+    CHECK(c && !strstr(c, "  help "));
+    rlab_free(c);
     /* the core help command prints the same text */
     rlab_result *res = run(h, "help tgood.count", RLAB_OK, NULL);
     CHECK(res && res->nlines == 5);
