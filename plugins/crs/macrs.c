@@ -1225,7 +1225,8 @@ void macrs_chat_free(macrs_chat *c)
     rlab_free(c);
 }
 
-int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rlab_err *err)
+static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded, macrs_result *res,
+                     rlab_err *err)
 {
     state *s = &c->s;
     const int was_asked = s->asked >= 0;
@@ -1248,12 +1249,27 @@ int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rla
     c->last_rec = -1;
     dialogue_add(s, "User", user_text);
     sys_turn st;
+    rlab_llm *llm = s->o.llm;
+    if (recorded)
+        s->o.llm = NULL; /* the drafts only: the recorded text replaces them */
     rc = system_turn(s, 0, &st, err);
+    s->o.llm = llm;
     if (rc)
         return rc;
     if (st.act == MACRS_ACT_REC)
         c->last_rec = st.item;
-    dialogue_add(s, "System", st.text);
-    rc = res_add(res, "system", st.text, st.extra);
+    dialogue_add(s, "System", recorded ? recorded : st.text);
+    rc = res_add(res, "system", recorded ? recorded : st.text, st.extra);
     return rc ? rlab_errf(err, rc, "out of memory") : RLAB_OK;
+}
+
+int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rlab_err *err)
+{
+    return chat_turn(c, user_text, NULL, res, err);
+}
+
+int macrs_chat_replay(macrs_chat *c, const char *user_text, const char *system_text,
+                      macrs_result *res, rlab_err *err)
+{
+    return chat_turn(c, user_text, system_text ? system_text : "", res, err);
 }

@@ -112,6 +112,13 @@ macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *
 void macrs_chat_free(macrs_chat *c);
 /* One user utterance -> the system's turn appended to res (text, extra). */
 int macrs_chat_turn(macrs_chat *c, const char *user_text, macrs_result *res, rlab_err *err);
+/* An earlier turn replayed from the store: the person's utterance and the system's recorded
+ * text. The turn is decided again without the language model (its decisions never depend on
+ * the responders' wording: they only rephrase the drafts) and the recorded text, not the
+ * draft, goes into the dialogue the recommender and the later prompts read; so a chat with
+ * the openai backend continues from the same state without asking the server again. */
+int macrs_chat_replay(macrs_chat *c, const char *user_text, const char *system_text,
+                      macrs_result *res, rlab_err *err);
 
 /* Offline policy of the LLM tasks "macrs.ask", "macrs.recommend", "macrs.chit-chat": the
  * responder's draft (req->ctx, a string), so both backends share one code path. */

@@ -161,14 +161,33 @@ static int user_policy(const rlab_llm_req *req, rlab_rng *rng, rlab_llm_out *out
     return rlab_llm_out_puts(out, buf);
 }
 
-static rlab_llm *make_llm(rlab_ctx *ctx, const rlab_args *args)
+/* The language backend's settings: from the command's arguments, or (crs.chat session=N)
+ * those the chat was started with where the continuation does not give them. */
+typedef struct llm_set {
+    int openai;
+    char url[256], model[128];
+    double timeout;
+} llm_set;
+
+static void llm_set_args(llm_set *l, const rlab_args *args, int only_given)
 {
-    const int openai = rlab_args_choice(args, "backend") == 1;
+    if (!only_given || rlab_args_given(args, "backend"))
+        l->openai = rlab_args_choice(args, "backend") == 1;
     const char *url = rlab_args_str(args, "llm_url"), *model = rlab_args_str(args, "llm_model");
-    rlab_llm_config c = {.backend = openai ? "openai" : "offline",
-                         .base_url = url && *url ? url : NULL,
-                         .model = model && *model ? model : NULL,
-                         .timeout = rlab_args_float(args, "llm_timeout"),
+    if (!only_given || rlab_args_given(args, "llm_url"))
+        snprintf(l->url, sizeof l->url, "%s", url ? url : "");
+    if (!only_given || rlab_args_given(args, "llm_model"))
+        snprintf(l->model, sizeof l->model, "%s", model ? model : "");
+    if (!only_given || rlab_args_given(args, "llm_timeout"))
+        l->timeout = rlab_args_float(args, "llm_timeout");
+}
+
+static rlab_llm *make_llm_set(rlab_ctx *ctx, const llm_set *l)
+{
+    rlab_llm_config c = {.backend = l->openai ? "openai" : "offline",
+                         .base_url = l->url[0] ? l->url : NULL,
+                         .model = l->model[0] ? l->model : NULL,
+                         .timeout = l->timeout,
                          .max_attempts = 2};
     rlab_llm *llm = rlab_llm_new(&c, rlab_ctx_err(ctx));
     if (llm &&
@@ -179,12 +198,19 @@ static rlab_llm *make_llm(rlab_ctx *ctx, const rlab_args *args)
         rlab_llm_free(llm);
         return NULL;
     }
-    if (llm && openai) {
+    if (llm && l->openai) {
         char d[256];
         rlab_llm_describe(llm, d, sizeof d);
         rlab_ctx_printf(ctx, "language backend: %s", d);
     }
     return llm;
+}
+
+static rlab_llm *make_llm(rlab_ctx *ctx, const rlab_args *args)
+{
+    llm_set l = {0};
+    llm_set_args(&l, args, 0);
+    return make_llm_set(ctx, &l);
 }
 
 /* ---- crs.simulate --------------------------------------------------------------------------- */
@@ -456,13 +482,17 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
 
 /* The chat's header row (turn -1 of conversation 0): {"chat":{data, model, rec}} */
 static int chat_header(rlab_ctx *ctx, rlab_db *db, int64_t session, char *data, char *policy,
-                       char *rec)
+                       char *rec, llm_set *l)
 {
     rlab_err *err = rlab_ctx_err(ctx);
     rlab_db_stmt *s = rlab_db_prepare(db,
                                       "SELECT json_extract(extra,'$.chat.data'),"
                                       " json_extract(extra,'$.chat.model'),"
-                                      " json_extract(extra,'$.chat.rec') FROM dialogues"
+                                      " json_extract(extra,'$.chat.rec'),"
+                                      " json_extract(extra,'$.chat.backend'),"
+                                      " json_extract(extra,'$.chat.llm_url'),"
+                                      " json_extract(extra,'$.chat.llm_model'),"
+                                      " json_extract(extra,'$.chat.llm_timeout') FROM dialogues"
                                       " WHERE run_id = :run AND turn = -1",
                                       err);
     if (!s)
@@ -475,6 +505,14 @@ static int chat_header(rlab_ctx *ctx, rlab_db *db, int64_t session, char *data, 
         snprintf(data, 64, "%s", a ? a : "");
         snprintf(policy, 16, "%s", b ? b : "macrs");
         snprintf(rec, 64, "%s", c ? c : "");
+        /* chats stored before the backend was recorded: offline */
+        const char *be = rlab_db_column_text(s, 3), *u = rlab_db_column_text(s, 4),
+                   *m = rlab_db_column_text(s, 5);
+        l->openai = be && strcmp(be, "openai") == 0;
+        snprintf(l->url, sizeof l->url, "%s", u ? u : "");
+        snprintf(l->model, sizeof l->model, "%s", m ? m : "");
+        if (rlab_db_column_type(s, 6) != RLAB_DB_NULL)
+            l->timeout = rlab_db_column_double(s, 6);
         rc = RLAB_OK;
     } else if (rc == RLAB_OK) {
         rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "no chat was started by run %lld",
@@ -491,10 +529,13 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "a chat is kept in the session store: open one");
     int64_t session = rlab_args_int(args, "session");
     char data[64], policy[16], recn[64];
+    llm_set ls = {0};
+    llm_set_args(&ls, args, 0);
     int rc;
-    if (session > 0) {
-        if ((rc = chat_header(ctx, db, session, data, policy, recn)))
+    if (session > 0) { /* the stored backend unless this line names another */
+        if ((rc = chat_header(ctx, db, session, data, policy, recn, &ls)))
             return rc;
+        llm_set_args(&ls, args, 1);
     } else {
         const char *d = rlab_args_str(args, "data"), *r = rlab_args_str(args, "rec");
         const char *mn = rlab_args_str(args, "model");
@@ -534,30 +575,32 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
     macrs_world w;
     if ((rc = macrs_world_build(ds, &w, rlab_ctx_err(ctx))))
         return rc;
-    rlab_llm *llm = make_llm(ctx, args);
-    macrs_opts o = {.policy = pol,
-                    .max_turns = 1000,
-                    .rec = rec,
-                    .user = -1,
-                    .llm = rlab_args_choice(args, "backend") == 1 ? llm : NULL};
+    rlab_llm *llm = make_llm_set(ctx, &ls);
+    macrs_opts o = {
+        .policy = pol, .max_turns = 1000, .rec = rec, .user = -1, .llm = ls.openai ? llm : NULL};
     macrs_chat *c = llm ? macrs_chat_new(&w, &o, rlab_ctx_err(ctx)) : NULL;
     macrs_result res = {0};
     rc = c ? RLAB_OK : (rlab_ctx_err(ctx)->code ? rlab_ctx_err(ctx)->code : RLAB_ENOMEM);
     int64_t first_new = 0;
-    /* an earlier chat: its user turns replayed (deterministic: the same system turns) */
+    /* an earlier chat: its turns replayed with the recorded system texts (the decisions are
+     * deterministic; the language model is not asked again) */
     if (!rc && rlab_args_int(args, "session") > 0) {
         rlab_db_stmt *s = rlab_db_prepare(db,
-                                          "SELECT text FROM dialogues WHERE run_id = :run AND"
-                                          " conversation = 0 AND role = 'user' AND turn >= 0"
-                                          " ORDER BY turn",
+                                          "SELECT u.text, y.text FROM dialogues u LEFT JOIN"
+                                          " dialogues y ON y.run_id = u.run_id AND"
+                                          " y.conversation = 0 AND y.role = 'system' AND"
+                                          " y.turn = u.turn + 1 WHERE u.run_id = :run AND"
+                                          " u.conversation = 0 AND u.role = 'user' AND"
+                                          " u.turn >= 0 ORDER BY u.turn",
                                           rlab_ctx_err(ctx));
         if (!s)
             rc = rlab_ctx_err(ctx)->code;
         else
             rc = rlab_db_bind_int(s, ":run", session, rlab_ctx_err(ctx));
         while (!rc && rlab_db_step(s, rlab_ctx_err(ctx)) == RLAB_DB_ROW) {
-            const char *t = rlab_db_column_text(s, 0);
-            rc = macrs_chat_turn(c, t ? t : "", &res, rlab_ctx_err(ctx));
+            const char *t = rlab_db_column_text(s, 0), *y = rlab_db_column_text(s, 1);
+            rc = y ? macrs_chat_replay(c, t ? t : "", y, &res, rlab_ctx_err(ctx))
+                   : macrs_chat_turn(c, t ? t : "", &res, rlab_ctx_err(ctx));
         }
         rlab_db_finalize(s);
         first_new = res.n_turns;
@@ -569,10 +612,20 @@ int crs_chat_run(rlab_ctx *ctx, const rlab_args *args)
         rc = rlab_ctx_errorf(ctx, RLAB_EINVAL, "say something: crs.chat data=... I want ...");
     }
     if (!rc && rlab_args_int(args, "session") == 0) {
-        char hdr[256];
-        snprintf(hdr, sizeof hdr, "{\"chat\":{\"data\":\"%s\",\"model\":\"%s\",\"rec\":\"%s\"}}",
-                 data, policy, recn);
-        rc = rlab_db_dialogue(db, session, 0, -1, "header", "", hdr, rlab_ctx_err(ctx));
+        json_object *hj = json_object_new_object(), *cj = json_object_new_object();
+        json_object_object_add(cj, "data", json_object_new_string(data));
+        json_object_object_add(cj, "model", json_object_new_string(policy));
+        json_object_object_add(cj, "rec", json_object_new_string(recn));
+        json_object_object_add(cj, "backend",
+                               json_object_new_string(ls.openai ? "openai" : "offline"));
+        json_object_object_add(cj, "llm_url", json_object_new_string(ls.url));
+        json_object_object_add(cj, "llm_model", json_object_new_string(ls.model));
+        json_object_object_add(cj, "llm_timeout", json_object_new_double(ls.timeout));
+        json_object_object_add(hj, "chat", cj);
+        const char *hdr = json_object_to_json_string_ext(hj, JSON_C_TO_STRING_PLAIN);
+        rc = hdr ? rlab_db_dialogue(db, session, 0, -1, "header", "", hdr, rlab_ctx_err(ctx))
+                 : rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+        json_object_put(hj);
     }
     /* the new turns: stored under the chat's run, shown with the act, the rejected proposals
      * and the state */

@@ -779,6 +779,38 @@ static void t_macrs_llm(void)
              "'$.planner') = 'scored (llm reply unusable)'",
              (long long)run);
     CHECK(query_int(h, line) >= 1);
+    /* a chat started with the openai backend continues with it without naming it again, and
+     * its earlier turns are replayed from the store, not asked again: 3 requests per turn
+     * (the three responders) */
+    snprintf(line, sizeof line,
+             "crs.chat data=cat model=macrs backend=openai llm_url=http://127.0.0.1:%d "
+             "llm_model=echo I want a comedy",
+             fake_llm_port(srv));
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    int64_t chat = r ? (int64_t)rlab_test_scalar(r, "session") : 0;
+    rlab_result_free(r);
+    CHECK(chat > 0);
+    long before = fake_llm_requests(srv);
+    snprintf(line, sizeof line, "crs.chat session=%lld not from the 2000s please", (long long)chat);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const rlab_cell *rc1 = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(rc1 && rc1->s && strncmp(rc1->s, "echo: Draft: ", 13) == 0);
+    rlab_result_free(r);
+    CHECK_EQ_INT(fake_llm_requests(srv) - before, 3);
+    snprintf(line, sizeof line,
+             "SELECT count(*) FROM dialogues WHERE run_id = %lld AND role = 'system' AND turn >= 0"
+             " AND text LIKE 'echo: Draft: %%'",
+             (long long)chat);
+    CHECK_EQ_INT(query_int(h, line), 2);
+    /* backend=offline on the line overrides the stored one: templates, no request */
+    before = fake_llm_requests(srv);
+    snprintf(line, sizeof line, "crs.chat session=%lld backend=offline any drama?",
+             (long long)chat);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const rlab_cell *rc2 = r ? rlab_result_scalar(r, "response") : NULL;
+    CHECK(rc2 && rc2->s && strncmp(rc2->s, "echo:", 5) != 0);
+    rlab_result_free(r);
+    CHECK_EQ_INT(fake_llm_requests(srv) - before, 0);
     rlab_host_free(h);
     fake_llm_stop(srv);
 }
