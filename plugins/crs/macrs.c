@@ -257,6 +257,7 @@ typedef struct state {
     int32_t *rej_list;
     int n_rej;
     int32_t asked; /* value of the last question, -1 */
+    int chat_off;  /* a chat's person let the last chit-chat pass: no chit-chat this turn */
     int n_asked, turn;
     float tau;
     char lesson[200], hint_text[3][200];
@@ -835,7 +836,7 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     float sc[3];
     sc[MACRS_ACT_REC] = item >= 0 ? logf((ptop > 1e-12f ? ptop : 1e-12f) / s->tau) : -1e9f;
     sc[MACRS_ACT_ASK] = q >= 0 ? ig - IG_FLOOR : -1e9f;
-    sc[MACRS_ACT_CHAT] = cg - IG_FLOOR + CHAT_SCORE;
+    sc[MACRS_ACT_CHAT] = s->chat_off ? -1e9f : cg - IG_FLOOR + CHAT_SCORE;
     int act;
     if (last) {
         act = MACRS_ACT_LIST;
@@ -909,7 +910,9 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     if (pol == MACRS_P_MACRS) {
         sb_printf(&b, "\"scores\":{\"ask\":%.4f,\"recommend\":%.4f,\"chit-chat\":%.4f},",
                   (double)(sc[0] > -1e8f ? sc[0] : -99), (double)(sc[1] > -1e8f ? sc[1] : -99),
-                  (double)sc[2]);
+                  (double)(sc[2] > -1e8f ? sc[2] : -99));
+        if (s->chat_off)
+            sb_printf(&b, "\"chit-chat_off\":\"the last chit-chat told nothing\",");
         sb_printf(&b, "\"rejected_proposals\":[");
         int f = 1;
         for (int a = 0; a < 3; a++)
@@ -1156,6 +1159,7 @@ int macrs_episode(const macrs_world *w, int32_t target, const macrs_opts *o, mac
 struct macrs_chat {
     state s;
     int turn;
+    int last_act; /* the last system turn's act, -1 */
     int32_t last_rec; /* the item the last system turn recommended, -1 */
     int32_t *hist;    /* items the person named, oldest first: the recommender's query history */
     int32_t n_hist;
@@ -1212,7 +1216,7 @@ macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *
         rlab_free(c);
         return NULL;
     }
-    c->last_rec = -1;
+    c->last_rec = c->last_act = -1;
     return c;
 }
 
@@ -1236,9 +1240,14 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
     int rc = res_add(res, "user", user_text, rlab_strdup(ex));
     if (rc)
         return rlab_errf(err, rc, "out of memory");
+    int told = 0;
     if (s->o.policy != MACRS_P_MODEL)
-        reflect_info(s, user_text);
+        told = reflect_info(s, user_text);
+    const int32_t n_hist = c->n_hist;
     chat_mentions(c, user_text);
+    /* a person, unlike the simulated user, may answer chit-chat without naming anything the
+     * CRS knows; chit-chat again would say the same words: the planner skips it this turn */
+    s->chat_off = c->last_act == MACRS_ACT_CHAT && !told && c->n_hist == n_hist;
     /* "no" to a recommendation rejects it: the strategy-level reflection */
     const char *t = user_text;
     while (*t == ' ')
@@ -1258,6 +1267,7 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
         return rc;
     if (st.act == MACRS_ACT_REC)
         c->last_rec = st.item;
+    c->last_act = st.act;
     dialogue_add(s, "System", recorded ? recorded : st.text);
     rc = res_add(res, "system", recorded ? recorded : st.text, st.extra);
     return rc ? rlab_errf(err, rc, "out of memory") : RLAB_OK;

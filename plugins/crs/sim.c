@@ -435,12 +435,16 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
         const char *sep = " scores ";
         json_object_object_foreach(v, k, sv)
         {
-            if (o < (int)sizeof line)
-                o += snprintf(line + o, sizeof line - (size_t)o, "%s%s %.2f", sep, k,
-                              json_object_get_double(sv));
+            const double sx = json_object_get_double(sv); /* -99: not available this turn */
+            if (o < (int)sizeof line && sx > -98)
+                o += snprintf(line + o, sizeof line - (size_t)o, "%s%s %.2f", sep, k, sx);
+            else if (o < (int)sizeof line)
+                o += snprintf(line + o, sizeof line - (size_t)o, "%s%s -", sep, k);
             sep = " · ";
         }
     }
+    if (json_object_object_get_ex(j, "chit-chat_off", &v) && o < (int)sizeof line)
+        o += snprintf(line + o, sizeof line - (size_t)o, " (no chit-chat: %s)", jstr(v));
     if (json_object_object_get_ex(j, "asked", &v) && o < (int)sizeof line)
         o += snprintf(line + o, sizeof line - (size_t)o, "  asked %s", jstr(v));
     if (json_object_object_get_ex(j, "item", &v) && o < (int)sizeof line)

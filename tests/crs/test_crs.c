@@ -650,6 +650,23 @@ static void t_macrs_chat(void)
     }
     macrs_result_clear(&r);
     macrs_chat_free(c);
+    /* a person who lets a chit-chat pass (nothing the CRS knows named): the next turn is not
+     * chit-chat again, so the same words are not repeated */
+    c = macrs_chat_new(&w, &o, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_EQ_INT(macrs_chat_turn(c, "hello", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 2 && strstr(r.t[1].extra, "{\"policy\":\"macrs\",\"act\":\"chit-chat\""));
+    CHECK_EQ_INT(macrs_chat_turn(c, "hmm, not sure", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 4);
+    if (r.n_turns == 4) {
+        CHECK(strstr(r.t[3].extra, "{\"policy\":\"macrs\",\"act\":\"chit-chat\"") == NULL);
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"chit-chat_off\":");
+        CHECK(strcmp(r.t[3].text, r.t[1].text) != 0);
+    }
+    macrs_result_clear(&r);
+    macrs_chat_free(c);
 }
 
 /* Through the host: crs.simulate on the fixture catalogue (every policy, the same targets),
