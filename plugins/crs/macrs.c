@@ -350,9 +350,64 @@ static int negated(const char *text, const char *p)
     return 0;
 }
 
+/* Everyday words for genre values (ours; used only when the world has the value, compared
+ * without case and a trailing "'s": "Children's"): "something funny" wants Comedy. */
+static const char *const genre_words[][2] = {
+    {"funny", "Comedy"},
+    {"hilarious", "Comedy"},
+    {"comedies", "Comedy"},
+    {"humor", "Comedy"},
+    {"humour", "Comedy"},
+    {"scary", "Horror"},
+    {"creepy", "Horror"},
+    {"frightening", "Horror"},
+    {"romantic", "Romance"},
+    {"love story", "Romance"},
+    {"romcom", "Romance"},
+    {"animated", "Animation"},
+    {"cartoon", "Animation"},
+    {"cartoons", "Animation"},
+    {"anime", "Animation"},
+    {"science fiction", "Sci-Fi"},
+    {"scifi", "Sci-Fi"},
+    {"sci fi", "Sci-Fi"},
+    {"kids", "Children"},
+    {"family", "Children"},
+    {"documentaries", "Documentary"},
+    {"dramatic", "Drama"},
+    {"dramas", "Drama"},
+    {"suspense", "Thriller"},
+    {"suspenseful", "Thriller"},
+    {"thrillers", "Thriller"},
+    {"mysteries", "Mystery"},
+    {"detective", "Mystery"},
+    {"whodunit", "Mystery"},
+    {"musicals", "Musical"},
+    {"westerns", "Western"},
+    {"cowboy", "Western"},
+    {"cowboys", "Western"},
+    {"gangster", "Crime"},
+    {"heist", "Crime"},
+    {"magic", "Fantasy"},
+    {"wizards", "Fantasy"},
+    {"explosions", "Action"},
+    {"adventures", "Adventure"},
+    {"wartime", "War"},
+    {"noir", "Film-Noir"},
+};
+
+static int same_value(const char *val, const char *name)
+{
+    size_t n = strlen(name), m = strlen(val);
+    if (m == n + 2 && strcmp(val + n, "'s") == 0)
+        m = n;
+    return m == n && strncasecmp(val, name, n) == 0;
+}
+
 /* Information-level reflection: the user's utterance into the preference state. A "yes" /
- * "no" at the start answers the last question; every attribute value named in the text is
- * wanted, or unwanted when negated. Returns how many values changed. */
+ * "no" at the start answers the last question; every attribute value named in the text (or
+ * an everyday word for it, genre_words) is wanted, or unwanted when negated. Returns how many
+ * values changed. */
 static int reflect_info(state *s, const char *text)
 {
     int changed = 0;
@@ -374,6 +429,18 @@ static int reflect_info(state *s, const char *text)
         int8_t want = negated(text, p) ? -1 : 1;
         changed += s->pref[v] != want;
         s->pref[v] = want;
+    }
+    for (size_t g = 0; g < sizeof genre_words / sizeof genre_words[0]; g++) {
+        const char *p = find_word(text, genre_words[g][0]);
+        if (!p)
+            continue;
+        for (int32_t v = 0; v < s->w->n_vals; v++) {
+            if (!same_value(s->w->val[v], genre_words[g][1]) || find_word(text, s->w->val[v]))
+                continue; /* the value's own name, when also there, decided above */
+            int8_t want = negated(text, p) ? -1 : 1;
+            changed += s->pref[v] != want;
+            s->pref[v] = want;
+        }
     }
     s->asked = -1;
     return changed;
@@ -1159,7 +1226,7 @@ int macrs_episode(const macrs_world *w, int32_t target, const macrs_opts *o, mac
 struct macrs_chat {
     state s;
     int turn;
-    int last_act; /* the last system turn's act, -1 */
+    int last_act;     /* the last system turn's act, -1 */
     int32_t last_rec; /* the item the last system turn recommended, -1 */
     int32_t *hist;    /* items the person named, oldest first: the recommender's query history */
     int32_t n_hist;

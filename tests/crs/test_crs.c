@@ -650,6 +650,17 @@ static void t_macrs_chat(void)
     }
     macrs_result_clear(&r);
     macrs_chat_free(c);
+    /* everyday words for a genre: "funny" wants comedy, "no dramatic" rejects drama */
+    c = macrs_chat_new(&w, &o, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_EQ_INT(macrs_chat_turn(c, "something funny, no dramatic stuff", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 2);
+    if (r.n_turns == 2)
+        CHECK_STR_CONTAINS(r.t[1].extra, "\"wanted\":[\"comedy\"],\"unwanted\":[\"drama\"]");
+    macrs_result_clear(&r);
+    macrs_chat_free(c);
     /* a person who lets a chit-chat pass (nothing the CRS knows named): the next turn is not
      * chit-chat again, so the same words are not repeated */
     c = macrs_chat_new(&w, &o, &err);
