@@ -890,7 +890,11 @@ char *rlab_host_help_cmd(rlab_host *host, const char *full, rlab_err *err)
                 continue;
             sbuf b = {0}; /* `help PLUGIN`: the plugin's commands and model kinds */
             plugin_help(&b, host, pl);
-            sb_add(&b, "help %s.COMMAND (or help train KIND) for details.\n", pl->name);
+            int kinds = 0;
+            for (int i = 0; i < host->ncmds; i++)
+                kinds += host->cmds[i]->kind && strcmp(host->cmds[i]->plugin->name, pl->name) == 0;
+            sb_add(&b, "help %s.COMMAND%s for details.\n", pl->name,
+                   kinds ? " (or help train KIND)" : "");
             topic = sb_take(&b);
         }
         if (!topic)
