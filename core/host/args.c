@@ -387,8 +387,66 @@ static int store(rlab_args *args, int i, argval *v, const char *text, int given,
     return RLAB_OK;
 }
 
+/* Edit distance of a and b, capped: enough to tell a typo (epoch, dataset=) from another
+ * word. */
+static int near_words(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 31 || m > 31)
+        return 99;
+    int d[32][32];
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= m; j++) {
+            if (!i || !j) {
+                d[i][j] = (int)(i + j);
+                continue;
+            }
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int x = d[i - 1][j] + 1, y = d[i][j - 1] + 1;
+            d[i][j] = c < x ? (c < y ? c : y) : (x < y ? x : y);
+        }
+    return d[n][m];
+}
+
+/* The unknown key's likely meaning: a near name (one edit, two for names of 6+ letters, or a
+ * prefix of 3+ letters either way), or the command's one dataset / model argument for data=, dataset=, model=. */
+static const char *suggest_arg(const rlab_args *args, const char *key)
+{
+    const rlab_arg *decl = args->rec->ref.cmd->args;
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; key && *key && i < args->nargs; i++) {
+        const char *nm = decl[i].name;
+        size_t kn = strlen(key), nn = strlen(nm);
+        int d = near_words(key, nm);
+        if (d > 2 && kn >= 3 && nn >= 3 &&
+            strncmp(key, nm, kn < nn ? kn : nn) == 0) /* dim / dimension */
+            d = 1;
+        if (d < bd && d <= (nn >= 6 ? 2 : 1) && d < (int)nn) {
+            bd = d;
+            best = nm;
+        }
+    }
+    if (best || !key)
+        return best;
+    int want = !strcmp(key, "model") || !strcmp(key, "victim")   ? RLAB_ARG_MODEL
+               : !strcmp(key, "data") || !strcmp(key, "dataset") ? RLAB_ARG_DATASET
+                                                                 : 0;
+    for (int i = 0; want && i < args->nargs; i++)
+        if ((int)decl[i].type == want) {
+            if (best)
+                return NULL; /* two of them: no guess */
+            best = decl[i].name;
+        }
+    return best;
+}
+
 static int unknown(const rlab_args *args, const char *key, rlab_err *err)
 {
+    const char *s = suggest_arg(args, key);
+    if (s)
+        return rlab_errf(err, RLAB_EINVAL, "%s: unknown argument '%s' (did you mean %s=?)",
+                         args->rec->full, key, s);
     return rlab_errf(err, RLAB_EINVAL, "%s: unknown argument '%s'", args->rec->full,
                      key ? key : "");
 }

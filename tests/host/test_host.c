@@ -454,6 +454,11 @@ static void t_args_errors(void)
     parse_err(
         h, "tgood.echo data=", "tgood.echo: bad argument 'data' (dataset name expected, got '')");
     parse_err(h, "tgood.echo nope=1", "tgood.echo: unknown argument 'nope'");
+    /* a near name (a typo, a prefix) or the command's one dataset argument is suggested */
+    parse_err(h, "tgood.echo mesg=1", "tgood.echo: unknown argument 'mesg' (did you mean msg=?)");
+    parse_err(h, "tgood.echo dataset=x",
+              "tgood.echo: unknown argument 'dataset' (did you mean "
+              "data=?)");
     parse_err(h, "tgood.echo n=1 n=2", "tgood.echo: argument 'n' given twice");
     parse_err(h, "tgood.echo hi n=2 3", "tgood.echo: argument 'n' given twice");
     parse_err(h, "tgood.echo hi 7",
