@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1307,9 +1308,19 @@ static inline float item_sim(const sim *s, int32_t i, int32_t j)
 /* The SIM_NBR nearest items of `item` by item_sim, best first, ties to the lower index
  * (computed on the first search for it). nbr_n[item] = -1 until then; the list is complete
  * when it holds fewer than SIM_NBR items. */
+static pthread_mutex_t nbr_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const int32_t *item_neighbours(sim *s, int32_t item, int *n)
 {
     int32_t *nb = s->nbr + (size_t)item * SIM_NBR;
+    /* the visits may run on threads (run_visits_par): the first search for an item fills its
+     * list under a lock, and the count is published after the list (acquire / release) */
+    int16_t have = __atomic_load_n(&s->nbr_n[item], __ATOMIC_ACQUIRE);
+    if (have >= 0) {
+        *n = have;
+        return nb;
+    }
+    pthread_mutex_lock(&nbr_lock);
     if (s->nbr_n[item] < 0) {
         float best[SIM_NBR];
         int m = 0;
@@ -1331,9 +1342,10 @@ static const int32_t *item_neighbours(sim *s, int32_t item, int *n)
             nb[k] = i;
         }
         /* m == SIM_NBR means there may be more: mark by storing SIM_NBR (incomplete) */
-        s->nbr_n[item] = (int16_t)m;
+        __atomic_store_n(&s->nbr_n[item], (int16_t)m, __ATOMIC_RELEASE);
     }
     *n = s->nbr_n[item];
+    pthread_mutex_unlock(&nbr_lock);
     return nb;
 }
 
@@ -1975,6 +1987,114 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
     return RLAB_OK;
 }
 
+/* Events on their way to the store: sim_emit at once (sink NULL), or appended to a sink (a
+ * thread's buffer of the parallel visits, emitted in visiting order afterwards: evsink_emit).
+ * A record is the agent (int32), the kind (SIM_EVK_*) and the NUL-terminated payload. */
+typedef struct evsink {
+    char *p;
+    size_t len, cap;
+    int oom;
+} evsink;
+
+enum { SIM_EVK_VISIT, SIM_EVK_WATCH };
+static const char *const evk_name[] = {"visit", "watch"};
+
+static void ev_out(sim *s, evsink *k, int32_t agent, int kind, const char *payload, size_t n)
+{
+    if (!k) {
+        sim_emit(s, agent, evk_name[kind], payload);
+        return;
+    }
+    size_t need = k->len + sizeof agent + 1 + n + 1;
+    if (need > k->cap) {
+        size_t c = k->cap ? 2 * k->cap : 65536;
+        while (c < need)
+            c *= 2;
+        char *q = rlab_realloc(k->p, c);
+        if (!q) {
+            k->oom = 1;
+            return;
+        }
+        k->p = q, k->cap = c;
+    }
+    memcpy(k->p + k->len, &agent, sizeof agent);
+    k->p[k->len + sizeof agent] = (char)kind;
+    memcpy(k->p + k->len + sizeof agent + 1, payload, n);
+    k->p[k->len + sizeof agent + 1 + n] = '\0';
+    k->len = need;
+}
+
+/* The events of a sink, in the order they were appended; empties it. */
+static void evsink_emit(sim *s, evsink *k)
+{
+    for (size_t at = 0; at < k->len;) {
+        int32_t agent;
+        memcpy(&agent, k->p + at, sizeof agent);
+        int kind = k->p[at + sizeof agent];
+        const char *pl = k->p + at + sizeof agent + 1;
+        sim_emit(s, agent, evk_name[kind], pl);
+        at += sizeof agent + 1 + strlen(pl) + 1;
+    }
+    k->len = 0;
+}
+
+/* The end of visit v (agent a): its events (the watch's with the feeling f, which is then
+ * released), the watch's effects on a's own state and the memory. wbuf: [wcap] the watch
+ * payload's buffer. Reads and writes only a's state. */
+static void visit_end_one(sim *s, visit_state *v, int32_t a, sim_dec *f, char *wbuf, size_t wcap,
+                          evsink *sink)
+{
+    jw_lit(&v->out, "]");
+    if (v->watched < 0) {
+        jw_lit(&v->out, ",\"watched\":null}");
+        ev_out(s, sink, a, SIM_EVK_VISIT, v->out.p, v->out.len);
+        sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
+        return;
+    }
+    char line[400];
+    const char *feel = line;
+    if (f->text) {
+        snprintf(line, sizeof line, "%s", f->text);
+        feel = strstr(line, "]::");
+        feel = feel ? feel + 3 : line;
+        while (*feel == ' ')
+            feel++;
+    } else {
+        offline_feeling(s, f, line, sizeof line); /* the template line's text */
+    }
+    jw_lit(&v->out, ",\"watched\":");
+    jw_int(&v->out, v->watched);
+    jw_lit(&v->out, "}");
+    ev_out(s, sink, a, SIM_EVK_VISIT, v->out.p, v->out.len);
+    jw w = {wbuf, 0, wcap};
+    jw_lit(&w, "{\"item\":");
+    jw_int(&w, v->watched);
+    jw_lit(&w, ",\"title\":");
+    jw_str(&w, s->titles[v->watched]);
+    jw_lit(&w, ",\"rank\":");
+    jw_int(&w, v->watched_rank + 1);
+    jw_lit(&w, ",\"liked\":");
+    jw_cstr(&w, f->liked ? "true" : "false");
+    jw_lit(&w, ",\"feeling\":");
+    jw_str(&w, feel);
+    jw_lit(&w, ",\"by\":\"");
+    jw_cstr(&w, by_name(f->by));
+    jw_lit(&w, "\"");
+    if (s->world) {
+        char num[64];
+        int nn = snprintf(num, sizeof num, ",\"true_affinity\":%.4f",
+                          (double)sim_true_affinity(s, a, v->watched));
+        jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
+    }
+    jw_lit(&w, "}");
+    ev_out(s, sink, a, SIM_EVK_WATCH, w.p, w.len);
+    if (f->liked && s->agents[a].unshared < 65535)
+        s->agents[a].unshared++;
+    sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
+    rlab_free(f->text);
+    f->text = NULL;
+}
+
 /* The end of the visits: each watcher's feeling (d[k] for the k-th watcher in visiting
  * order), the events and the memories, in visiting order. */
 static void visits_end(sim *s, const int32_t *vis, int32_t nv, sim_dec *d, int nf)
@@ -1982,58 +2102,9 @@ static void visits_end(sim *s, const int32_t *vis, int32_t nv, sim_dec *d, int n
     visit_state *vs = s->visits;
     int fi = 0;
     for (int32_t j = 0; j < nv; j++) {
-        visit_state *v = &vs[j];
-        int32_t a = vis[j];
-        jw_lit(&v->out, "]");
-        if (v->watched >= 0) {
-            sim_dec *f = &d[fi++];
-            char line[400];
-            const char *feel = line;
-            if (f->text) {
-                snprintf(line, sizeof line, "%s", f->text);
-                feel = strstr(line, "]::");
-                feel = feel ? feel + 3 : line;
-                while (*feel == ' ')
-                    feel++;
-            } else {
-                offline_feeling(s, f, line, sizeof line); /* the template line's text */
-            }
-            jw_lit(&v->out, ",\"watched\":");
-            jw_int(&v->out, v->watched);
-            jw_lit(&v->out, "}");
-            sim_emit(s, a, "visit", v->out.p);
-            jw w = {s->buf, 0, s->buf_cap};
-            jw_lit(&w, "{\"item\":");
-            jw_int(&w, v->watched);
-            jw_lit(&w, ",\"title\":");
-            jw_str(&w, s->titles[v->watched]);
-            jw_lit(&w, ",\"rank\":");
-            jw_int(&w, v->watched_rank + 1);
-            jw_lit(&w, ",\"liked\":");
-            jw_cstr(&w, f->liked ? "true" : "false");
-            jw_lit(&w, ",\"feeling\":");
-            jw_str(&w, feel);
-            jw_lit(&w, ",\"by\":\"");
-            jw_cstr(&w, by_name(f->by));
-            jw_lit(&w, "\"");
-            if (s->world) {
-                char num[64];
-                int nn = snprintf(num, sizeof num, ",\"true_affinity\":%.4f",
-                                  (double)sim_true_affinity(s, a, v->watched));
-                jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
-            }
-            jw_lit(&w, "}");
-            sim_emit(s, a, "watch", s->buf);
-            if (f->liked && s->agents[a].unshared < 65535)
-                s->agents[a].unshared++;
-            sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
-            rlab_free(f->text);
-            f->text = NULL;
-        } else {
-            jw_lit(&v->out, ",\"watched\":null}");
-            sim_emit(s, a, "visit", v->out.p);
-            sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
-        }
+        sim_dec none = {0};
+        visit_end_one(s, &vs[j], vis[j], vs[j].watched >= 0 ? &d[fi++] : &none, s->buf,
+                      s->buf_cap, NULL);
     }
     for (int k = fi; k < nf; k++) {
         rlab_free(d[k].text);
@@ -2081,6 +2152,105 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             rlab_free(d[k].text);
             d[k].text = NULL;
         }
+    return rc;
+}
+
+/* Offline visits on threads (no language model, one process): a visit reads and writes only
+ * its own agent's state (its pages, shown bits, watches, memories, the nearest-items cache
+ * under its lock), so each visitor's whole visit (every page step, the feeling, the events'
+ * payloads, the memory) runs in one thread, chunk by chunk; what is shared between agents
+ * waits: the events are appended to a buffer per thread and emitted in visiting order after
+ * each chunk, the exposures and the watches' shared part (interaction log, satisfaction
+ * sums) are logged and replayed in the step-by-step order at the end (visits_replay). The
+ * same round as run_visits, decision for decision and event for event, for any thread
+ * count. */
+enum { SIM_VISIT_CHUNK = 8192 }; /* visitors per chunk: bounds the event buffers (~6 MB) */
+
+typedef struct vpar_job {
+    const int32_t *vis;
+    int32_t j0; /* the chunk's first visitor */
+    char *wbuf; /* [SIM_MAX_THREADS][buf_cap] watch payloads */
+    sim_stats st[SIM_MAX_THREADS];
+    expo_log lg[SIM_MAX_THREADS];
+    evsink ev[SIM_MAX_THREADS];
+} vpar_job;
+
+static void visits_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    vpar_job *jb = ctx;
+    for (int32_t j = jb->j0 + lo; j < jb->j0 + hi; j++) {
+        int32_t a = jb->vis[j];
+        visit_state *v = &s->visits[j];
+        while (!v->done) {
+            sim_dec d = page_dec(v, a);
+            sim_policy(s, &d);
+            visit_apply(s, j, a, &d, &jb->st[tid], NULL, NULL, &jb->lg[tid]);
+        }
+        sim_dec f = {.agent = a, .type = SIM_D_FEEL, .item = v->watched};
+        if (v->watched >= 0)
+            sim_policy(s, &f);
+        visit_end_one(s, v, a, &f, jb->wbuf + (size_t)tid * s->buf_cap, s->buf_cap,
+                      &jb->ev[tid]);
+    }
+}
+
+static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
+                          double *chance, rlab_err *err)
+{
+    int rc = visits_begin(s, vis, nv, st, err);
+    if (rc)
+        return rc;
+    vpar_job *jb = rlab_calloc(1, sizeof *jb);
+    char *wbuf = rlab_malloc((size_t)s->threads * s->buf_cap);
+    if (!jb || !wbuf) {
+        rlab_free(jb), rlab_free(wbuf);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    jb->vis = vis;
+    jb->wbuf = wbuf;
+    int oom = 0;
+    for (int32_t j0 = 0; j0 < nv && !oom; j0 += SIM_VISIT_CHUNK) {
+        jb->j0 = j0;
+        int32_t m = nv - j0 < SIM_VISIT_CHUNK ? nv - j0 : SIM_VISIT_CHUNK;
+        sim_par_for(s, m, s->par_min, visits_part, jb);
+        /* the threads' ranges are consecutive: their buffers in order are visiting order */
+        for (int t = 0; t < SIM_MAX_THREADS; t++) {
+            oom |= jb->ev[t].oom;
+            evsink_emit(s, &jb->ev[t]);
+        }
+    }
+    /* the threads' exposure logs into one (visits_replay sorts it) and their counters */
+    expo_log *lg = &jb->lg[0];
+    for (int t = 0; t < SIM_MAX_THREADS; t++) {
+        const sim_stats *q = &jb->st[t];
+        st->watches += q->watches;
+        st->rec_watches += q->rec_watches;
+        st->search_watches += q->search_watches;
+        st->searches += q->searches;
+        oom |= jb->lg[t].oom;
+        if (t == 0 || oom || jb->lg[t].n == 0)
+            continue;
+        if (lg->n + jb->lg[t].n > lg->cap) {
+            int64_t cap = lg->n + jb->lg[t].n;
+            expo_rec *r = rlab_realloc(lg->r, (size_t)cap * sizeof *r);
+            if (!r) {
+                oom = 1;
+                continue;
+            }
+            lg->r = r;
+            lg->cap = cap;
+        }
+        memcpy(lg->r + lg->n, jb->lg[t].r, (size_t)jb->lg[t].n * sizeof *lg->r);
+        lg->n += jb->lg[t].n;
+    }
+    lg->oom |= oom;
+    rc = visits_replay(s, vis, nv, st, sat, chance, lg, err);
+    for (int t = 0; t < SIM_MAX_THREADS; t++) {
+        rlab_free(jb->lg[t].r);
+        rlab_free(jb->ev[t].p);
+    }
+    rlab_free(jb);
+    rlab_free(wbuf);
     return rc;
 }
 
@@ -2487,6 +2657,8 @@ static int one_round(sim *s, rlab_err *err)
             if ((s->action[s->active[k]] & 15) == SIM_A_SOCIAL)
                 sd[nsoc++] = (sim_dec){.agent = s->active[k], .type = SIM_D_SOCIAL};
         rc = run_visits_pipe(s, s->watch_list, nv, sd, nsoc, &st, &sat, &chance, err);
+    } else if ((!s->llm || !s->cfg.use_llm) && !s->part && rlab_mpi_size() == 1) {
+        rc = run_visits_par(s, s->watch_list, nv, &st, &sat, &chance, err);
     } else {
         rc = run_visits(s, s->watch_list, nv, &st, &sat, &chance, err);
     }
