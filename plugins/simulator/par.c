@@ -19,13 +19,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-typedef struct par_part {
-    sim *s;
-    void *ctx;
-    sim_par_fn fn;
-    int32_t lo, hi;
-    int tid;
-} par_part;
 
 static void *par_main(void *arg)
 {
@@ -75,4 +68,44 @@ void sim_par_for(sim *s, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx)
         else
             par_main(&part[t]); /* no thread: the caller does this range too */
     }
+}
+
+void sim_par_start(sim *s, sim_par_job *j, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx)
+{
+    int T = s->threads;
+    if (min_part < 1)
+        min_part = 1;
+    if (T > n / min_part)
+        T = n / min_part;
+    if (T < 1)
+        T = 1;
+    j->T = T;
+    for (int t = 0; t < T; t++) {
+        j->part[t] = (par_part){.s = s,
+                                .ctx = ctx,
+                                .fn = fn,
+                                .lo = (int32_t)((int64_t)n * t / T),
+                                .hi = (int32_t)((int64_t)n * (t + 1) / T),
+                                .tid = t};
+        j->started[t] = 0;
+    }
+    if (T == 1 && n < min_part) {
+        if (n > 0) /* too small for a thread: now, in the caller */
+            par_main(&j->part[0]);
+        j->T = 0;
+        return;
+    }
+    for (int t = 0; t < T; t++)
+        j->started[t] = pthread_create(&j->th[t], NULL, par_main, &j->part[t]) == 0;
+}
+
+void sim_par_wait(sim_par_job *j)
+{
+    for (int t = 0; t < j->T; t++) {
+        if (j->started[t])
+            pthread_join(j->th[t], NULL);
+        else
+            par_main(&j->part[t]); /* no thread: the caller does this range */
+    }
+    j->T = 0;
 }

@@ -2164,15 +2164,18 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
  * sums) are logged and replayed in the step-by-step order at the end (visits_replay). The
  * same round as run_visits, decision for decision and event for event, for any thread
  * count. */
-enum { SIM_VISIT_CHUNK = 8192 }; /* visitors per chunk: bounds the event buffers (~6 MB) */
+/* visitors per chunk: 8 parts of the smallest size (8,192; fewer when a test lowers par_min,
+ * so that small simulations go through several chunks too): bounds the event buffers */
+static int32_t visit_chunk(const sim *s) { return 8 * (s->par_min > 0 ? s->par_min : 1); }
 
 typedef struct vpar_job {
     const int32_t *vis;
     int32_t j0; /* the chunk's first visitor */
     char *wbuf; /* [SIM_MAX_THREADS][buf_cap] watch payloads */
+    evsink *ev; /* the chunk's event buffers: ev2[chunk % 2] */
     sim_stats st[SIM_MAX_THREADS];
     expo_log lg[SIM_MAX_THREADS];
-    evsink ev[SIM_MAX_THREADS];
+    evsink ev2[2][SIM_MAX_THREADS];
 } vpar_job;
 
 static void visits_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
@@ -2208,16 +2211,26 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
     }
     jb->vis = vis;
     jb->wbuf = wbuf;
+    /* chunk c runs on the threads while the caller emits the events of chunk c - 1 (the
+     * store's inserts are the round's largest sequential part); the threads' ranges are
+     * consecutive, so their buffers in order are visiting order */
     int oom = 0;
-    for (int32_t j0 = 0; j0 < nv && !oom; j0 += SIM_VISIT_CHUNK) {
-        jb->j0 = j0;
-        int32_t m = nv - j0 < SIM_VISIT_CHUNK ? nv - j0 : SIM_VISIT_CHUNK;
-        sim_par_for(s, m, s->par_min, visits_part, jb);
-        /* the threads' ranges are consecutive: their buffers in order are visiting order */
-        for (int t = 0; t < SIM_MAX_THREADS; t++) {
-            oom |= jb->ev[t].oom;
-            evsink_emit(s, &jb->ev[t]);
+    const int32_t CH = visit_chunk(s);
+    int32_t nch = (nv + CH - 1) / CH;
+    for (int32_t c = 0; c <= nch; c++) {
+        sim_par_job pj = {.T = 0};
+        if (c < nch && !oom) {
+            jb->j0 = c * CH;
+            jb->ev = jb->ev2[c & 1];
+            int32_t m = nv - jb->j0 < CH ? nv - jb->j0 : CH;
+            sim_par_start(s, &pj, m, s->par_min, visits_part, jb);
         }
+        for (int t = 0; c > 0 && t < SIM_MAX_THREADS; t++) {
+            evsink *k = &jb->ev2[(c - 1) & 1][t];
+            oom |= k->oom;
+            evsink_emit(s, k);
+        }
+        sim_par_wait(&pj);
     }
     /* the threads' exposure logs into one (visits_replay sorts it) and their counters */
     expo_log *lg = &jb->lg[0];
@@ -2247,7 +2260,8 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
     rc = visits_replay(s, vis, nv, st, sat, chance, lg, err);
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
         rlab_free(jb->lg[t].r);
-        rlab_free(jb->ev[t].p);
+        rlab_free(jb->ev2[0][t].p);
+        rlab_free(jb->ev2[1][t].p);
     }
     rlab_free(jb);
     rlab_free(wbuf);
