@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-
 static void *par_main(void *arg)
 {
     par_part *p = arg;

@@ -647,8 +647,8 @@ static uint64_t ck_pass(sim *s, const ck_seg *g, uint8_t *prev, size_t len, uint
 {
     ck_job j = {.g = g, .prev = prev, .nw = len / 8, .dirty = dirty};
     int32_t nblk = (int32_t)((j.nw + CK_BLK - 1) / CK_BLK);
-    /* parts of at least 64 blocks (2 MB): smaller images stay on the caller's thread */
-    sim_par_for(s, nblk, 64, ck_part, &j);
+    /* parts of at least par_min / 16 blocks (64, 2 MB; fewer when a test lowers par_min) */
+    sim_par_for(s, nblk, s->par_min / 16 > 0 ? s->par_min / 16 : 1, ck_part, &j);
     uint64_t h = 0;
     for (int t = 0; t < SIM_MAX_THREADS; t++)
         h += j.h[t];
@@ -757,13 +757,16 @@ int sim_checkpoint(sim *s, rlab_err *err)
     size_t n = len;
     uint64_t hash = s->ck_prev_hash;
     s->ck_len = 0; /* ck_prev is being rewritten: no base until the row is stored */
+    /* an image of at least par_min / 8 blocks (128, 4 MB at the default par_min) goes through
+     * ck_pass (threads; a delta by marks), a smaller one through delta_stream */
     uint64_t *dirty = NULL;
-    if (!full && len / 8 / CK_BLK >= 128) { /* big enough for threads: marks, then encoding */
+    size_t par_blocks = (size_t)(s->par_min / 8 > 0 ? s->par_min / 8 : 1);
+    if (!full && len / 8 / CK_BLK >= par_blocks) {
         dirty = rlab_calloc((len / 8 + 63) / 64, sizeof *dirty);
         if (!dirty)
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
     }
-    if (full && len / 8 / CK_BLK >= 128) {
+    if (full && len / 8 / CK_BLK >= par_blocks) {
         hash = (uint64_t)len * 0x2545f4914f6cdd1dull + ck_pass(s, g, s->ck_prev, len, NULL);
     } else if (full) {
         image_read(g, 0, len, s->ck_prev);

@@ -2103,8 +2103,8 @@ static void visits_end(sim *s, const int32_t *vis, int32_t nv, sim_dec *d, int n
     int fi = 0;
     for (int32_t j = 0; j < nv; j++) {
         sim_dec none = {0};
-        visit_end_one(s, &vs[j], vis[j], vs[j].watched >= 0 ? &d[fi++] : &none, s->buf,
-                      s->buf_cap, NULL);
+        visit_end_one(s, &vs[j], vis[j], vs[j].watched >= 0 ? &d[fi++] : &none, s->buf, s->buf_cap,
+                      NULL);
     }
     for (int k = fi; k < nf; k++) {
         rlab_free(d[k].text);
@@ -2192,8 +2192,7 @@ static void visits_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
         sim_dec f = {.agent = a, .type = SIM_D_FEEL, .item = v->watched};
         if (v->watched >= 0)
             sim_policy(s, &f);
-        visit_end_one(s, v, a, &f, jb->wbuf + (size_t)tid * s->buf_cap, s->buf_cap,
-                      &jb->ev[tid]);
+        visit_end_one(s, v, a, &f, jb->wbuf + (size_t)tid * s->buf_cap, s->buf_cap, &jb->ev[tid]);
     }
 }
 
