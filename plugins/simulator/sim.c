@@ -2588,6 +2588,23 @@ static double entropy_bits(const float *c, int32_t G)
     return h;
 }
 
+/* The genre entropy of each agent's watches (agents lo + [0, n), those with >= 2 watches). */
+typedef struct went_job {
+    int32_t lo;
+    double *h;
+} went_job;
+
+static void went_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    (void)tid;
+    went_job *j = ctx;
+    for (int32_t k = lo; k < hi; k++) {
+        int32_t a = j->lo + k;
+        if (s->agents[a].n_watch >= 2)
+            j->h[k] = entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+    }
+}
+
 static int one_round(sim *s, rlab_err *err)
 {
     int64_t r = s->round + 1;
@@ -2756,11 +2773,21 @@ static int one_round(sim *s, rlab_err *err)
     /* 5. statistics (partitioned: events to rank 0, the rest summed or gathered in order) */
     double hsum = 0.0;
     int64_t hn = 0;
-    for (int32_t a = s->part ? s->part_lo : 0; a < (s->part ? s->part_hi : n); a++)
-        if (s->agents[a].n_watch >= 2) {
-            hsum += entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
-            hn++;
-        }
+    {
+        /* each agent's entropy on threads, summed here in agent order (the same sum) */
+        went_job wj = {.lo = s->part ? s->part_lo : 0};
+        int32_t hi = s->part ? s->part_hi : n;
+        wj.h = rlab_malloc(((size_t)(hi - wj.lo) + 1) * sizeof *wj.h);
+        if (wj.h)
+            sim_par_for(s, hi - wj.lo, s->par_min, went_part, &wj);
+        for (int32_t a = wj.lo; a < hi; a++)
+            if (s->agents[a].n_watch >= 2) {
+                hsum += wj.h ? wj.h[a - wj.lo]
+                             : entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+                hn++;
+            }
+        rlab_free(wj.h);
+    }
     if (s->part && (rc = sim_shard_round_end(s, &st, &sat, &chance, &hsum, &hn, err)))
         return rc;
     st.ctr = st.impressions ? (double)st.rec_watches / st.impressions : 0.0;
