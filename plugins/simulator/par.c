@@ -2,12 +2,15 @@
  * plugins/simulator/par.c: the round's per-agent work over threads (sim_par_for).
  *
  * The parts of a round that only read shared state and write their own agent's rows (the
- * recommender's candidate lists, the offline decisions) are cut into s->threads contiguous
+ * recommender's candidate lists, the offline decisions, the offline visits, the agents' watch
+ * entropies, a checkpoint's compare in blocks of the image) are cut into s->threads contiguous
  * ranges; the caller runs the first range, one thread each runs the others, and the call
- * returns when all are done. Every per-agent result goes to that agent's slot and every
- * random draw comes from the agent's own generator (sim_rng), so the simulation is the same
- * whatever the number of threads (bench/simulator/sim_digest and test sim.repro.threads check
- * it). Threads are started per call: a round makes about ten such calls, each part at least
+ * returns when all are done (sim_par_for), or every range runs on its own thread while the
+ * caller does sequential work, until sim_par_wait (sim_par_start: the offline visits, whose
+ * previous chunk's events the caller writes meanwhile). Every per-agent result goes to that
+ * agent's slot and every random draw comes from the agent's own generator (sim_rng), so the
+ * simulation is the same whatever the number of threads (bench/simulator/sim_digest and test
+ * sim.repro.threads check it). Threads are started per call: a round makes about ten such calls, each part at least
  * s->par_min agents (SIM_PAR_MIN, 1,024), so the tens of microseconds a thread costs to start
  * and join are noise; smaller calls run inline.
  */
