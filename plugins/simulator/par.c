@@ -10,9 +10,9 @@
  * previous chunk's events the caller writes meanwhile). Every per-agent result goes to that
  * agent's slot and every random draw comes from the agent's own generator (sim_rng), so the
  * simulation is the same whatever the number of threads (bench/simulator/sim_digest and test
- * sim.repro.threads check it). Threads are started per call: a round makes about ten such calls, each part at least
- * s->par_min agents (SIM_PAR_MIN, 1,024), so the tens of microseconds a thread costs to start
- * and join are noise; smaller calls run inline.
+ * sim.repro.threads check it). Threads are started per call: a round makes about ten such calls,
+ * each part at least s->par_min agents (SIM_PAR_MIN, 1,024), so the tens of microseconds a thread
+ * costs to start and join are noise; smaller calls run inline.
  */
 #define SIM_INTERNAL
 #include "sim.h"
