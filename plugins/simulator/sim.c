@@ -1748,15 +1748,16 @@ typedef struct visit_state {
     int from_search, searched, done, watched_rank;
     int32_t watched;
     int step, watched_step; /* pipelined: the next step to decide; the step of the watch */
+    int32_t page_pos;       /* a NEXT page: where next_page began in the candidates */
     jw out;                 /* the visit event's payload, in s->visit_buf */
 } visit_state;
 
-/* Pipelined visits: an exposure recorded at `step` of visit j, replayed in (step, j) order,
- * the order the step-by-step loop records them in. */
+/* Pipelined or threaded visits: the NEXT page of visit j at `step`, replayed in (step, j)
+ * order, the order the step-by-step loop records them in. The page is the first np
+ * candidates (skipping -1) from candidate pos of the visitor's list, which does not change
+ * during the visits: the replay takes them from there again (16 bytes a record). */
 typedef struct expo_rec {
-    int32_t step, j;
-    int np;
-    int32_t page[SIM_MAX_PAGE];
+    int32_t step, j, pos, np;
 } expo_rec;
 
 typedef struct expo_log {
@@ -1818,8 +1819,8 @@ static void log_exposure(sim *s, int32_t a, int32_t j, const visit_state *v, sim
     expo_rec *e = &lg->r[lg->n++];
     e->step = v->step;
     e->j = j;
+    e->pos = v->page_pos;
     e->np = v->np;
-    memcpy(e->page, v->page, (size_t)v->np * sizeof(int32_t));
 }
 
 /* The offline feeling line (sim_policy_reply's FEEL text after its tag), truncated as that
@@ -1943,6 +1944,7 @@ static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stat
     } else if (c == SIM_P_NEXT) {
         jw_lit(o, "\"do\":\"next\"}");
         v->from_search = 0;
+        v->page_pos = s->visit_pos[a];
         v->np = next_page(s, a, v->page);
         log_exposure(s, a, j, v, st, lg);
         if (v->np == 0)
@@ -1979,9 +1981,13 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
             if (s->visits[j].watched_step == step)
                 sim_watch_global(s, vis[j], s->visits[j].watched, sat, chance);
         for (; e < lg->n && lg->r[e].step == step; e++) {
-            visit_state v = {.np = lg->r[e].np};
-            memcpy(v.page, lg->r[e].page, (size_t)v.np * sizeof(int32_t));
-            record_exposure(s, vis[lg->r[e].j], 0, &v, st);
+            int32_t a = vis[lg->r[e].j];
+            const int32_t *cd = s->cand + (size_t)a * (size_t)s->K;
+            visit_state v = {.np = 0};
+            for (int32_t p = lg->r[e].pos; v.np < lg->r[e].np && p < s->K; p++)
+                if (cd[p] >= 0)
+                    v.page[v.np++] = cd[p];
+            record_exposure(s, a, 0, &v, st);
         }
     }
     return RLAB_OK;
@@ -2164,9 +2170,10 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
  * sums) are logged and replayed in the step-by-step order at the end (visits_replay). The
  * same round as run_visits, decision for decision and event for event, for any thread
  * count. */
-/* visitors per chunk: 8 parts of the smallest size (8,192; fewer when a test lowers par_min,
- * so that small simulations go through several chunks too): bounds the event buffers */
-static int32_t visit_chunk(const sim *s) { return 8 * (s->par_min > 0 ? s->par_min : 1); }
+/* visitors per chunk: 4 parts of the smallest size (4,096; fewer when a test lowers par_min,
+ * so that small simulations go through several chunks too): bounds the event buffers (two
+ * chunks' events, ~3 MB each) */
+static int32_t visit_chunk(const sim *s) { return 4 * (s->par_min > 0 ? s->par_min : 1); }
 
 typedef struct vpar_job {
     const int32_t *vis;
