@@ -151,12 +151,11 @@ static const char *by_name(int by)
                                    : "offline";
 }
 
-void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
+static void wr_event(sim *s, int32_t agent, const char *kind, const char *payload);
+
+/* An event into the store's buffer now (next seq). */
+static void emit_db(sim *s, int32_t agent, const char *kind, const char *payload)
 {
-    if (sim_shard_buffering(s)) { /* a partitioned round: to rank 0 at the round's end */
-        sim_shard_event(s, agent, kind, payload);
-        return;
-    }
     if (!s->db || !s->run_id)
         return;
     rlab_db_event_rec ev = {.run_id = s->run_id,
@@ -169,6 +168,19 @@ void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
     rlab_err e = {0};
     if (rlab_db_event(s->db, &ev, &e))
         rlab_log(RLAB_LOG_WARN, "simulator: event not stored: %s", e.msg);
+}
+
+void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
+{
+    if (sim_shard_buffering(s)) { /* a partitioned round: to rank 0 at the round's end */
+        sim_shard_event(s, agent, kind, payload);
+        return;
+    }
+    if (s->wr) { /* the round's writer owns the store: in order through its queue */
+        wr_event(s, agent, kind, payload);
+        return;
+    }
+    emit_db(s, agent, kind, payload);
 }
 
 /* ---- configuration ----------------------------------------------------------------- */
@@ -1994,24 +2006,24 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
 }
 
 /* Events on their way to the store: sim_emit at once (sink NULL), or appended to a sink (a
- * thread's buffer of the parallel visits, emitted in visiting order afterwards: evsink_emit).
- * A record is the agent (int32), the kind (SIM_EVK_*) and the NUL-terminated payload. */
+ * thread's buffer of the parallel visits, or the round writer's queue), emitted in order
+ * afterwards (evsink_emit). A record is the agent (int32), then the kind and the payload,
+ * each NUL-terminated. */
 typedef struct evsink {
     char *p;
     size_t len, cap;
     int oom;
 } evsink;
 
-enum { SIM_EVK_VISIT, SIM_EVK_WATCH };
-static const char *const evk_name[] = {"visit", "watch"};
-
-static void ev_out(sim *s, evsink *k, int32_t agent, int kind, const char *payload, size_t n)
+static void ev_out(sim *s, evsink *k, int32_t agent, const char *kind, const char *payload,
+                   size_t n)
 {
     if (!k) {
-        sim_emit(s, agent, evk_name[kind], payload);
+        sim_emit(s, agent, kind, payload);
         return;
     }
-    size_t need = k->len + sizeof agent + 1 + n + 1;
+    size_t kl = strlen(kind) + 1;
+    size_t need = k->len + sizeof agent + kl + n + 1;
     if (need > k->cap) {
         size_t c = k->cap ? 2 * k->cap : 65536;
         while (c < need)
@@ -2024,24 +2036,158 @@ static void ev_out(sim *s, evsink *k, int32_t agent, int kind, const char *paylo
         k->p = q, k->cap = c;
     }
     memcpy(k->p + k->len, &agent, sizeof agent);
-    k->p[k->len + sizeof agent] = (char)kind;
-    memcpy(k->p + k->len + sizeof agent + 1, payload, n);
-    k->p[k->len + sizeof agent + 1 + n] = '\0';
+    memcpy(k->p + k->len + sizeof agent, kind, kl);
+    memcpy(k->p + k->len + sizeof agent + kl, payload, n);
+    k->p[need - 1] = '\0';
     k->len = need;
 }
 
-/* The events of a sink, in the order they were appended; empties it. */
+/* The events of a sink into the store, in the order they were appended; empties it. */
 static void evsink_emit(sim *s, evsink *k)
 {
     for (size_t at = 0; at < k->len;) {
         int32_t agent;
         memcpy(&agent, k->p + at, sizeof agent);
-        int kind = k->p[at + sizeof agent];
-        const char *pl = k->p + at + sizeof agent + 1;
-        sim_emit(s, agent, evk_name[kind], pl);
-        at += sizeof agent + 1 + strlen(pl) + 1;
+        const char *kind = k->p + at + sizeof agent;
+        const char *pl = kind + strlen(kind) + 1;
+        emit_db(s, agent, kind, pl);
+        at = (size_t)(pl - k->p) + strlen(pl) + 1;
     }
     k->len = 0;
+}
+
+/* The round's writer (offline rounds of one process with threads): a thread that owns the
+ * store from wr_open to wr_close and writes the round's events in order from a queue of
+ * sinks (the visits' chunks, the main thread's own events), so that SQLite's inserts run
+ * beside the rest of the round instead of in it. The main thread touches the store only
+ * after wr_close (statistics, checkpoints). The queue holds at most WR_MAX_QUEUED bytes:
+ * past that the main thread waits. */
+typedef struct wr_node {
+    struct wr_node *next;
+    evsink k;
+} wr_node;
+
+struct sim_writer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* queued or closed (the writer waits), room (the main thread waits) */
+    wr_node *head, *tail;
+    size_t queued;
+    int closed, oom;
+    evsink cur; /* the main thread's events since its last hand-over */
+};
+
+enum { WR_MAX_QUEUED = 32 << 20, WR_HANDOVER = 1 << 20 };
+
+static void *wr_main(void *arg)
+{
+    sim *s = arg;
+    struct sim_writer *w = s->wr;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->closed)
+            pthread_cond_wait(&w->cv, &w->mu);
+        wr_node *n = w->head;
+        if (!n)
+            break;
+        w->head = n->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        size_t len = n->k.len;
+        evsink_emit(s, &n->k);
+        rlab_free(n->k.p);
+        rlab_free(n);
+        pthread_mutex_lock(&w->mu);
+        w->queued -= len;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hand the events of k (its buffer; k is left empty) to the writer, after the main thread's
+ * own events so far (the order they were made in). */
+static void wr_push(sim *s, evsink *k)
+{
+    struct sim_writer *w = s->wr;
+    if (k != &w->cur)
+        wr_push(s, &w->cur);
+    w->oom |= k->oom;
+    k->oom = 0;
+    if (k->len == 0)
+        return;
+    wr_node *n = rlab_malloc(sizeof *n);
+    if (!n) {
+        w->oom = 1; /* the round fails (wr_close) */
+        k->len = 0;
+        return;
+    }
+    n->next = NULL;
+    n->k = *k;
+    *k = (evsink){0};
+    pthread_mutex_lock(&w->mu);
+    while (w->queued > WR_MAX_QUEUED)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->tail)
+        w->tail->next = n;
+    else
+        w->head = n;
+    w->tail = n;
+    w->queued += n->k.len;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wr_event(sim *s, int32_t agent, const char *kind, const char *payload)
+{
+    evsink *k = &s->wr->cur;
+    ev_out(s, k, agent, kind, payload, strlen(payload));
+    if (k->len >= WR_HANDOVER)
+        wr_push(s, k);
+}
+
+/* Start the round's writer when it applies; without a thread the events go straight to the
+ * store as before. */
+static void wr_open(sim *s)
+{
+    if (s->wr || !s->db || !s->run_id || s->threads < 2 || (s->llm && s->cfg.use_llm) || s->part ||
+        rlab_mpi_size() > 1)
+        return;
+    struct sim_writer *w = rlab_calloc(1, sizeof *w);
+    if (!w)
+        return;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    s->wr = w;
+    if (pthread_create(&w->th, NULL, wr_main, s) != 0) {
+        s->wr = NULL;
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        rlab_free(w);
+    }
+}
+
+/* Write what is left and end the writer (nothing when there is none); RLAB_ENOMEM when
+ * events were lost. */
+static int wr_close(sim *s)
+{
+    struct sim_writer *w = s->wr;
+    if (!w)
+        return RLAB_OK;
+    wr_push(s, &w->cur);
+    pthread_mutex_lock(&w->mu);
+    w->closed = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    s->wr = NULL;
+    int oom = w->oom;
+    rlab_free(w->cur.p);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    rlab_free(w);
+    return oom ? RLAB_ENOMEM : RLAB_OK;
 }
 
 /* The end of visit v (agent a): its events (the watch's with the feeling f, which is then
@@ -2053,7 +2199,7 @@ static void visit_end_one(sim *s, visit_state *v, int32_t a, sim_dec *f, char *w
     jw_lit(&v->out, "]");
     if (v->watched < 0) {
         jw_lit(&v->out, ",\"watched\":null}");
-        ev_out(s, sink, a, SIM_EVK_VISIT, v->out.p, v->out.len);
+        ev_out(s, sink, a, "visit", v->out.p, v->out.len);
         sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
         return;
     }
@@ -2071,7 +2217,7 @@ static void visit_end_one(sim *s, visit_state *v, int32_t a, sim_dec *f, char *w
     jw_lit(&v->out, ",\"watched\":");
     jw_int(&v->out, v->watched);
     jw_lit(&v->out, "}");
-    ev_out(s, sink, a, SIM_EVK_VISIT, v->out.p, v->out.len);
+    ev_out(s, sink, a, "visit", v->out.p, v->out.len);
     jw w = {wbuf, 0, wcap};
     jw_lit(&w, "{\"item\":");
     jw_int(&w, v->watched);
@@ -2093,7 +2239,7 @@ static void visit_end_one(sim *s, visit_state *v, int32_t a, sim_dec *f, char *w
         jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
     }
     jw_lit(&w, "}");
-    ev_out(s, sink, a, SIM_EVK_WATCH, w.p, w.len);
+    ev_out(s, sink, a, "watch", w.p, w.len);
     if (f->liked && s->agents[a].unshared < 65535)
         s->agents[a].unshared++;
     sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
@@ -2234,7 +2380,10 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         for (int t = 0; c > 0 && t < SIM_MAX_THREADS; t++) {
             evsink *k = &jb->ev2[(c - 1) & 1][t];
             oom |= k->oom;
-            evsink_emit(s, k);
+            if (s->wr)
+                wr_push(s, k); /* the writer takes the buffer */
+            else
+                evsink_emit(s, k);
         }
         sim_par_wait(&pj);
     }
@@ -2612,7 +2761,7 @@ static void went_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
     }
 }
 
-static int one_round(sim *s, rlab_err *err)
+static int round_body(sim *s, rlab_err *err)
 {
     int64_t r = s->round + 1;
     sim_stats st;
@@ -2867,10 +3016,22 @@ static int one_round(sim *s, rlab_err *err)
     memcpy(st.llm_errors, s->acc_llm_err, sizeof st.llm_errors);
     s->acc_llm_calls = s->acc_llm_fallbacks = s->acc_llm_decisions = 0;
     memset(s->acc_llm_err, 0, sizeof s->acc_llm_err);
+    /* the events are all written before the statistics and the checkpoint use the store */
+    if (wr_close(s) != RLAB_OK)
+        return rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
     s->last = st;
     s->round = r;
     rc = sim_write_stats(s, err);
     s->vtime += s->cfg.interval_h;
+    return rc;
+}
+
+static int one_round(sim *s, rlab_err *err)
+{
+    wr_open(s);
+    int rc = round_body(s, err);
+    if (wr_close(s) != RLAB_OK && rc == RLAB_OK) /* a round that failed: written, ended */
+        rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
     return rc;
 }
 

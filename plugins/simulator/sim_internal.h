@@ -179,7 +179,8 @@ struct sim {
     /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
     int part; /* 1: partitioned rounds (cfg.partition) */
     int32_t part_lo, part_hi;
-    struct sim_shard *sh; /* the round's exchange buffers */
+    struct sim_shard *sh;  /* the round's exchange buffers */
+    struct sim_writer *wr; /* the round's store writer (sim.c wr_open), NULL = none */
 };
 
 /* ---- rng ---- */
