@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,6 +716,18 @@ static int cmp_ev(const void *a, const void *b)
     return (x->k > y->k) - (x->k < y->k);
 }
 
+typedef struct ev_sort_job {
+    ev *p;
+    size_t n;
+} ev_sort_job;
+
+static void *ev_sort_main(void *arg)
+{
+    ev_sort_job *j = arg;
+    qsort(j->p, j->n, sizeof *j->p, cmp_ev);
+    return NULL;
+}
+
 /* Items with the same genre row, as classes: cls[i] = class of item i, rep[c] = its first
  * item, and each class's nonzero genres (at most 3) in ascending order: ng[c] genres
  * cg[c][..] with weights cv[c][..]. gen_inter's choice weights and ratings need the affinity
@@ -948,11 +961,21 @@ static int gen_inter(rlab_world *w, rlab_dataset *ds, rlab_rng *r, rlab_err *err
             evs[ne++] = (ev){.ts = ts, .user = u, .item = item, .rating = (float)rt, .k = k};
         }
     }
-    qsort(evs, (size_t)ne, sizeof *evs, cmp_ev);
+    /* into time order: the two halves sorted at once (the second on a thread), then merged
+     * as they are pushed; cmp_ev is a total order, so this is qsort's order */
+    int64_t mid = ne / 2;
+    ev_sort_job sj = {evs + mid, (size_t)(ne - mid)};
+    pthread_t th;
+    int started = ne >= 4096 && pthread_create(&th, NULL, ev_sort_main, &sj) == 0;
+    qsort(evs, (size_t)(started ? mid : ne), sizeof *evs, cmp_ev);
+    if (started)
+        pthread_join(th, NULL);
     if (rlab_inter_reserve(&ds->inter, (size_t)ne) != RLAB_OK)
         goto oom;
-    for (int64_t k = 0; k < ne; k++)
-        rlab_inter_push(&ds->inter, evs[k].user, evs[k].item, evs[k].ts, evs[k].rating, NULL);
+    for (int64_t a = 0, b = started ? mid : ne, ea = b; a < ea || b < ne;) {
+        const ev *x = b >= ne || (a < ea && cmp_ev(&evs[a], &evs[b]) < 0) ? &evs[a++] : &evs[b++];
+        rlab_inter_push(&ds->inter, x->user, x->item, x->ts, x->rating, NULL);
+    }
     ds->inter.flags = RLAB_INTER_HAS_TS | RLAB_INTER_HAS_RATING;
     goto done;
 oom:
@@ -976,6 +999,20 @@ done:
 }
 
 /* ---- entry points ------------------------------------------------------------------ */
+typedef struct graph_job {
+    rlab_world *w;
+    rlab_rng *r;
+    int rc;
+    rlab_err err;
+} graph_job;
+
+static void *graph_main(void *arg)
+{
+    graph_job *j = arg;
+    j->rc = gen_graph(j->w, j->r, &j->err);
+    return NULL;
+}
+
 int rlab_world_generate(const rlab_world_config *cfg, const char *name, rlab_world **world,
                         rlab_dataset **ds_out, rlab_err *err)
 {
@@ -1024,9 +1061,23 @@ int rlab_world_generate(const rlab_world_config *cfg, const char *name, rlab_wor
     rlab_rng_split(&master, &r_inter);
     if ((rc = gen_items(w, ds, &r_items, err)) != RLAB_OK ||
         (rc = gen_users(w, ds, &r_users, err)) != RLAB_OK ||
-        (rc = gen_drift(w, &r_drift, err)) != RLAB_OK ||
-        (rc = gen_graph(w, &r_graph, err)) != RLAB_OK ||
-        (rc = gen_inter(w, ds, &r_inter, err)) != RLAB_OK)
+        (rc = gen_drift(w, &r_drift, err)) != RLAB_OK)
+        goto fail;
+    /* the graph and the interactions draw from their own generators and neither reads what
+     * the other writes: the graph is made on a thread meanwhile (the same world) */
+    graph_job gj = {.w = w, .r = &r_graph};
+    pthread_t th;
+    int started = pthread_create(&th, NULL, graph_main, &gj) == 0;
+    if (!started)
+        graph_main(&gj);
+    rc = gen_inter(w, ds, &r_inter, err);
+    if (started)
+        pthread_join(th, NULL);
+    if (gj.rc != RLAB_OK) { /* the graph's error first, as when it came first */
+        *err = gj.err;
+        rc = gj.rc;
+    }
+    if (rc != RLAB_OK)
         goto fail;
     *world = w;
     *ds_out = ds;

@@ -565,6 +565,96 @@ static size_t delta_stream(const ck_seg *g, uint8_t *prev, size_t len, uint8_t *
     return o;
 }
 
+/* sim_checkpoint's pass over the image on threads (sim_par_for over blocks of CK_BLK words):
+ * a full image is read into prev, or (dirty set) the live state is compared with prev, the
+ * changed words written into it and marked in dirty; either way each thread adds its part of
+ * the hash (a sum mod 2^64 of one term per word: the same for any split). The delta's body
+ * is then encoded from the marks (delta_from_marks): the same bytes as delta_stream. */
+enum { CK_BLK = 4096 }; /* words per block (32 KB: stays in cache); a multiple of 64 */
+
+typedef struct ck_job {
+    const ck_seg *g;
+    uint8_t *prev;
+    size_t nw;
+    uint64_t *dirty; /* [(nw + 63) / 64] bit w % 64 of word w / 64: word w changed; NULL = full */
+    uint64_t h[SIM_MAX_THREADS];
+} ck_job;
+
+static void ck_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    (void)s;
+    ck_job *j = ctx;
+    uint64_t buf[CK_BLK];
+    uint64_t h = 0;
+    for (int32_t b = lo; b < hi; b++) {
+        size_t w0 = (size_t)b * CK_BLK, nb = j->nw - w0 < CK_BLK ? j->nw - w0 : CK_BLK;
+        uint8_t *pv = j->prev + w0 * 8;
+        if (!j->dirty) {
+            image_read(j->g, w0 * 8, nb * 8, pv);
+            for (size_t k = 0; k < nb; k++) {
+                uint64_t w;
+                memcpy(&w, pv + k * 8, 8);
+                h += mixw(w, w0 + k);
+            }
+            continue;
+        }
+        image_read(j->g, w0 * 8, nb * 8, (uint8_t *)buf);
+        for (size_t k = 0; k < nb; k++) {
+            uint64_t a;
+            memcpy(&a, pv + k * 8, 8);
+            if (a == buf[k])
+                continue;
+            h += mixw(buf[k], w0 + k) - mixw(a, w0 + k);
+            memcpy(pv + k * 8, &buf[k], 8);
+            j->dirty[(w0 + k) >> 6] |= 1ull << ((w0 + k) & 63);
+        }
+    }
+    j->h[tid] += h;
+}
+
+/* The first word >= w whose mark is `set` (nw when none). */
+static size_t next_mark(const uint64_t *dirty, size_t nw, size_t w, int set)
+{
+    size_t nq = (nw + 63) / 64, q = w >> 6;
+    if (q >= nq)
+        return nw;
+    uint64_t m = (set ? dirty[q] : ~dirty[q]) & (~0ull << (w & 63));
+    while (!m && ++q < nq)
+        m = set ? dirty[q] : ~dirty[q];
+    if (!m)
+        return nw;
+    size_t r = q * 64 + (size_t)__builtin_ctzll(m);
+    return r < nw ? r : nw;
+}
+
+/* The delta body of the marked words of img (their new values), run by run. */
+static size_t delta_from_marks(const uint64_t *dirty, const uint8_t *img, size_t nw, uint8_t *out)
+{
+    size_t o = 0, last = 0;
+    for (size_t w = next_mark(dirty, nw, 0, 1); w < nw; w = next_mark(dirty, nw, w, 1)) {
+        size_t e = next_mark(dirty, nw, w, 0);
+        o += put_varint(out + o, w - last);
+        o += put_varint(out + o, e - w);
+        memcpy(out + o, img + w * 8, (e - w) * 8);
+        o += (e - w) * 8;
+        last = w = e;
+    }
+    return o;
+}
+
+/* The pass of ck_job over the image of len bytes; returns the summed hash terms. */
+static uint64_t ck_pass(sim *s, const ck_seg *g, uint8_t *prev, size_t len, uint64_t *dirty)
+{
+    ck_job j = {.g = g, .prev = prev, .nw = len / 8, .dirty = dirty};
+    int32_t nblk = (int32_t)((j.nw + CK_BLK - 1) / CK_BLK);
+    /* parts of at least par_min / 16 blocks (64, 2 MB; fewer when a test lowers par_min) */
+    sim_par_for(s, nblk, s->par_min / 16 > 0 ? s->par_min / 16 : 1, ck_part, &j);
+    uint64_t h = 0;
+    for (int t = 0; t < SIM_MAX_THREADS; t++)
+        h += j.h[t];
+    return h;
+}
+
 int sim_save_state(const sim *s, uint8_t **out, size_t *nout, rlab_err *err)
 {
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
@@ -667,7 +757,18 @@ int sim_checkpoint(sim *s, rlab_err *err)
     size_t n = len;
     uint64_t hash = s->ck_prev_hash;
     s->ck_len = 0; /* ck_prev is being rewritten: no base until the row is stored */
-    if (full) {
+    /* an image of at least par_min / 8 blocks (128, 4 MB at the default par_min) goes through
+     * ck_pass (threads; a delta by marks), a smaller one through delta_stream */
+    uint64_t *dirty = NULL;
+    size_t par_blocks = (size_t)(s->par_min / 8 > 0 ? s->par_min / 8 : 1);
+    if (!full && len / 8 / CK_BLK >= par_blocks) {
+        dirty = rlab_calloc((len / 8 + 63) / 64, sizeof *dirty);
+        if (!dirty)
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    if (full && len / 8 / CK_BLK >= par_blocks) {
+        hash = (uint64_t)len * 0x2545f4914f6cdd1dull + ck_pass(s, g, s->ck_prev, len, NULL);
+    } else if (full) {
         image_read(g, 0, len, s->ck_prev);
         hash = image_hash(s->ck_prev, len);
     } else {
@@ -678,7 +779,13 @@ int sim_checkpoint(sim *s, rlab_err *err)
         dh.base_round = s->ck_prev_round;
         dh.base_hash = s->ck_prev_hash;
         dh.len = len;
-        n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
+        if (dirty) {
+            hash += ck_pass(s, g, s->ck_prev, len, dirty);
+            n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
+            rlab_free(dirty);
+        } else {
+            n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
+        }
         dh.hash = hash;
         memcpy(s->ck_out, &dh, sizeof dh);
         blob = s->ck_out;

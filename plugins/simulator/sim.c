@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,12 +151,11 @@ static const char *by_name(int by)
                                    : "offline";
 }
 
-void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
+static void wr_event(sim *s, int32_t agent, const char *kind, const char *payload);
+
+/* An event into the store's buffer now (next seq). */
+static void emit_db(sim *s, int32_t agent, const char *kind, const char *payload)
 {
-    if (sim_shard_buffering(s)) { /* a partitioned round: to rank 0 at the round's end */
-        sim_shard_event(s, agent, kind, payload);
-        return;
-    }
     if (!s->db || !s->run_id)
         return;
     rlab_db_event_rec ev = {.run_id = s->run_id,
@@ -168,6 +168,19 @@ void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
     rlab_err e = {0};
     if (rlab_db_event(s->db, &ev, &e))
         rlab_log(RLAB_LOG_WARN, "simulator: event not stored: %s", e.msg);
+}
+
+void sim_emit(sim *s, int32_t agent, const char *kind, const char *payload)
+{
+    if (sim_shard_buffering(s)) { /* a partitioned round: to rank 0 at the round's end */
+        sim_shard_event(s, agent, kind, payload);
+        return;
+    }
+    if (s->wr) { /* the round's writer owns the store: in order through its queue */
+        wr_event(s, agent, kind, payload);
+        return;
+    }
+    emit_db(s, agent, kind, payload);
 }
 
 /* ---- configuration ----------------------------------------------------------------- */
@@ -1307,9 +1320,19 @@ static inline float item_sim(const sim *s, int32_t i, int32_t j)
 /* The SIM_NBR nearest items of `item` by item_sim, best first, ties to the lower index
  * (computed on the first search for it). nbr_n[item] = -1 until then; the list is complete
  * when it holds fewer than SIM_NBR items. */
+static pthread_mutex_t nbr_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const int32_t *item_neighbours(sim *s, int32_t item, int *n)
 {
     int32_t *nb = s->nbr + (size_t)item * SIM_NBR;
+    /* the visits may run on threads (run_visits_par): the first search for an item fills its
+     * list under a lock, and the count is published after the list (acquire / release) */
+    int16_t have = __atomic_load_n(&s->nbr_n[item], __ATOMIC_ACQUIRE);
+    if (have >= 0) {
+        *n = have;
+        return nb;
+    }
+    pthread_mutex_lock(&nbr_lock);
     if (s->nbr_n[item] < 0) {
         float best[SIM_NBR];
         int m = 0;
@@ -1331,9 +1354,10 @@ static const int32_t *item_neighbours(sim *s, int32_t item, int *n)
             nb[k] = i;
         }
         /* m == SIM_NBR means there may be more: mark by storing SIM_NBR (incomplete) */
-        s->nbr_n[item] = (int16_t)m;
+        __atomic_store_n(&s->nbr_n[item], (int16_t)m, __ATOMIC_RELEASE);
     }
     *n = s->nbr_n[item];
+    pthread_mutex_unlock(&nbr_lock);
     return nb;
 }
 
@@ -1736,15 +1760,16 @@ typedef struct visit_state {
     int from_search, searched, done, watched_rank;
     int32_t watched;
     int step, watched_step; /* pipelined: the next step to decide; the step of the watch */
+    int32_t page_pos;       /* a NEXT page: where next_page began in the candidates */
     jw out;                 /* the visit event's payload, in s->visit_buf */
 } visit_state;
 
-/* Pipelined visits: an exposure recorded at `step` of visit j, replayed in (step, j) order,
- * the order the step-by-step loop records them in. */
+/* Pipelined or threaded visits: the NEXT page of visit j at `step`, replayed in (step, j)
+ * order, the order the step-by-step loop records them in. The page is the first np
+ * candidates (skipping -1) from candidate pos of the visitor's list, which does not change
+ * during the visits: the replay takes them from there again (16 bytes a record). */
 typedef struct expo_rec {
-    int32_t step, j;
-    int np;
-    int32_t page[SIM_MAX_PAGE];
+    int32_t step, j, pos, np;
 } expo_rec;
 
 typedef struct expo_log {
@@ -1806,8 +1831,8 @@ static void log_exposure(sim *s, int32_t a, int32_t j, const visit_state *v, sim
     expo_rec *e = &lg->r[lg->n++];
     e->step = v->step;
     e->j = j;
+    e->pos = v->page_pos;
     e->np = v->np;
-    memcpy(e->page, v->page, (size_t)v->np * sizeof(int32_t));
 }
 
 /* The offline feeling line (sim_policy_reply's FEEL text after its tag), truncated as that
@@ -1931,6 +1956,7 @@ static void visit_apply(sim *s, int32_t j, int32_t a, const sim_dec *d, sim_stat
     } else if (c == SIM_P_NEXT) {
         jw_lit(o, "\"do\":\"next\"}");
         v->from_search = 0;
+        v->page_pos = s->visit_pos[a];
         v->np = next_page(s, a, v->page);
         log_exposure(s, a, j, v, st, lg);
         if (v->np == 0)
@@ -1967,12 +1993,258 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
             if (s->visits[j].watched_step == step)
                 sim_watch_global(s, vis[j], s->visits[j].watched, sat, chance);
         for (; e < lg->n && lg->r[e].step == step; e++) {
-            visit_state v = {.np = lg->r[e].np};
-            memcpy(v.page, lg->r[e].page, (size_t)v.np * sizeof(int32_t));
-            record_exposure(s, vis[lg->r[e].j], 0, &v, st);
+            int32_t a = vis[lg->r[e].j];
+            const int32_t *cd = s->cand + (size_t)a * (size_t)s->K;
+            visit_state v = {.np = 0};
+            for (int32_t p = lg->r[e].pos; v.np < lg->r[e].np && p < s->K; p++)
+                if (cd[p] >= 0)
+                    v.page[v.np++] = cd[p];
+            record_exposure(s, a, 0, &v, st);
         }
     }
     return RLAB_OK;
+}
+
+/* Events on their way to the store: sim_emit at once (sink NULL), or appended to a sink (a
+ * thread's buffer of the parallel visits, or the round writer's queue), emitted in order
+ * afterwards (evsink_emit). A record is the agent (int32), then the kind and the payload,
+ * each NUL-terminated. */
+typedef struct evsink {
+    char *p;
+    size_t len, cap;
+    int oom;
+} evsink;
+
+static void ev_out(sim *s, evsink *k, int32_t agent, const char *kind, const char *payload,
+                   size_t n)
+{
+    if (!k) {
+        sim_emit(s, agent, kind, payload);
+        return;
+    }
+    size_t kl = strlen(kind) + 1;
+    size_t need = k->len + sizeof agent + kl + n + 1;
+    if (need > k->cap) {
+        size_t c = k->cap ? 2 * k->cap : 65536;
+        while (c < need)
+            c *= 2;
+        char *q = rlab_realloc(k->p, c);
+        if (!q) {
+            k->oom = 1;
+            return;
+        }
+        k->p = q, k->cap = c;
+    }
+    memcpy(k->p + k->len, &agent, sizeof agent);
+    memcpy(k->p + k->len + sizeof agent, kind, kl);
+    memcpy(k->p + k->len + sizeof agent + kl, payload, n);
+    k->p[need - 1] = '\0';
+    k->len = need;
+}
+
+/* The events of a sink into the store, in the order they were appended; empties it. */
+static void evsink_emit(sim *s, evsink *k)
+{
+    for (size_t at = 0; at < k->len;) {
+        int32_t agent;
+        memcpy(&agent, k->p + at, sizeof agent);
+        const char *kind = k->p + at + sizeof agent;
+        const char *pl = kind + strlen(kind) + 1;
+        emit_db(s, agent, kind, pl);
+        at = (size_t)(pl - k->p) + strlen(pl) + 1;
+    }
+    k->len = 0;
+}
+
+/* The round's writer (offline rounds of one process with threads): a thread that owns the
+ * store from wr_open to wr_close and writes the round's events in order from a queue of
+ * sinks (the visits' chunks, the main thread's own events), so that SQLite's inserts run
+ * beside the rest of the round instead of in it. The main thread touches the store only
+ * after wr_close (statistics, checkpoints). The queue holds at most WR_MAX_QUEUED bytes:
+ * past that the main thread waits. */
+typedef struct wr_node {
+    struct wr_node *next;
+    evsink k;
+} wr_node;
+
+struct sim_writer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* queued or closed (the writer waits), room (the main thread waits) */
+    wr_node *head, *tail;
+    size_t queued;
+    int closed, oom;
+    evsink cur; /* the main thread's events since its last hand-over */
+};
+
+enum { WR_MAX_QUEUED = 32 << 20, WR_HANDOVER = 1 << 20 };
+
+static void *wr_main(void *arg)
+{
+    sim *s = arg;
+    struct sim_writer *w = s->wr;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->closed)
+            pthread_cond_wait(&w->cv, &w->mu);
+        wr_node *n = w->head;
+        if (!n)
+            break;
+        w->head = n->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        size_t len = n->k.len;
+        evsink_emit(s, &n->k);
+        rlab_free(n->k.p);
+        rlab_free(n);
+        pthread_mutex_lock(&w->mu);
+        w->queued -= len;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hand the events of k (its buffer; k is left empty) to the writer, after the main thread's
+ * own events so far (the order they were made in). */
+static void wr_push(sim *s, evsink *k)
+{
+    struct sim_writer *w = s->wr;
+    if (k != &w->cur)
+        wr_push(s, &w->cur);
+    w->oom |= k->oom;
+    k->oom = 0;
+    if (k->len == 0)
+        return;
+    wr_node *n = rlab_malloc(sizeof *n);
+    if (!n) {
+        w->oom = 1; /* the round fails (wr_close) */
+        k->len = 0;
+        return;
+    }
+    n->next = NULL;
+    n->k = *k;
+    *k = (evsink){0};
+    pthread_mutex_lock(&w->mu);
+    while (w->queued > WR_MAX_QUEUED)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->tail)
+        w->tail->next = n;
+    else
+        w->head = n;
+    w->tail = n;
+    w->queued += n->k.len;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wr_event(sim *s, int32_t agent, const char *kind, const char *payload)
+{
+    evsink *k = &s->wr->cur;
+    ev_out(s, k, agent, kind, payload, strlen(payload));
+    if (k->len >= WR_HANDOVER)
+        wr_push(s, k);
+}
+
+/* Start the round's writer when it applies; without a thread the events go straight to the
+ * store as before. */
+static void wr_open(sim *s)
+{
+    if (s->wr || !s->db || !s->run_id || s->threads < 2 || (s->llm && s->cfg.use_llm) || s->part ||
+        rlab_mpi_size() > 1)
+        return;
+    struct sim_writer *w = rlab_calloc(1, sizeof *w);
+    if (!w)
+        return;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    s->wr = w;
+    if (pthread_create(&w->th, NULL, wr_main, s) != 0) {
+        s->wr = NULL;
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        rlab_free(w);
+    }
+}
+
+/* Write what is left and end the writer (nothing when there is none); RLAB_ENOMEM when
+ * events were lost. */
+static int wr_close(sim *s)
+{
+    struct sim_writer *w = s->wr;
+    if (!w)
+        return RLAB_OK;
+    wr_push(s, &w->cur);
+    pthread_mutex_lock(&w->mu);
+    w->closed = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    s->wr = NULL;
+    int oom = w->oom;
+    rlab_free(w->cur.p);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    rlab_free(w);
+    return oom ? RLAB_ENOMEM : RLAB_OK;
+}
+
+/* The end of visit v (agent a): its events (the watch's with the feeling f, which is then
+ * released), the watch's effects on a's own state and the memory. wbuf: [wcap] the watch
+ * payload's buffer. Reads and writes only a's state. */
+static void visit_end_one(sim *s, visit_state *v, int32_t a, sim_dec *f, char *wbuf, size_t wcap,
+                          evsink *sink)
+{
+    jw_lit(&v->out, "]");
+    if (v->watched < 0) {
+        jw_lit(&v->out, ",\"watched\":null}");
+        ev_out(s, sink, a, "visit", v->out.p, v->out.len);
+        sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
+        return;
+    }
+    char line[400];
+    const char *feel = line;
+    if (f->text) {
+        snprintf(line, sizeof line, "%s", f->text);
+        feel = strstr(line, "]::");
+        feel = feel ? feel + 3 : line;
+        while (*feel == ' ')
+            feel++;
+    } else {
+        offline_feeling(s, f, line, sizeof line); /* the template line's text */
+    }
+    jw_lit(&v->out, ",\"watched\":");
+    jw_int(&v->out, v->watched);
+    jw_lit(&v->out, "}");
+    ev_out(s, sink, a, "visit", v->out.p, v->out.len);
+    jw w = {wbuf, 0, wcap};
+    jw_lit(&w, "{\"item\":");
+    jw_int(&w, v->watched);
+    jw_lit(&w, ",\"title\":");
+    jw_str(&w, s->titles[v->watched]);
+    jw_lit(&w, ",\"rank\":");
+    jw_int(&w, v->watched_rank + 1);
+    jw_lit(&w, ",\"liked\":");
+    jw_cstr(&w, f->liked ? "true" : "false");
+    jw_lit(&w, ",\"feeling\":");
+    jw_str(&w, feel);
+    jw_lit(&w, ",\"by\":\"");
+    jw_cstr(&w, by_name(f->by));
+    jw_lit(&w, "\"");
+    if (s->world) {
+        char num[64];
+        int nn = snprintf(num, sizeof num, ",\"true_affinity\":%.4f",
+                          (double)sim_true_affinity(s, a, v->watched));
+        jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
+    }
+    jw_lit(&w, "}");
+    ev_out(s, sink, a, "watch", w.p, w.len);
+    if (f->liked && s->agents[a].unshared < 65535)
+        s->agents[a].unshared++;
+    sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
+    rlab_free(f->text);
+    f->text = NULL;
 }
 
 /* The end of the visits: each watcher's feeling (d[k] for the k-th watcher in visiting
@@ -1982,58 +2254,9 @@ static void visits_end(sim *s, const int32_t *vis, int32_t nv, sim_dec *d, int n
     visit_state *vs = s->visits;
     int fi = 0;
     for (int32_t j = 0; j < nv; j++) {
-        visit_state *v = &vs[j];
-        int32_t a = vis[j];
-        jw_lit(&v->out, "]");
-        if (v->watched >= 0) {
-            sim_dec *f = &d[fi++];
-            char line[400];
-            const char *feel = line;
-            if (f->text) {
-                snprintf(line, sizeof line, "%s", f->text);
-                feel = strstr(line, "]::");
-                feel = feel ? feel + 3 : line;
-                while (*feel == ' ')
-                    feel++;
-            } else {
-                offline_feeling(s, f, line, sizeof line); /* the template line's text */
-            }
-            jw_lit(&v->out, ",\"watched\":");
-            jw_int(&v->out, v->watched);
-            jw_lit(&v->out, "}");
-            sim_emit(s, a, "visit", v->out.p);
-            jw w = {s->buf, 0, s->buf_cap};
-            jw_lit(&w, "{\"item\":");
-            jw_int(&w, v->watched);
-            jw_lit(&w, ",\"title\":");
-            jw_str(&w, s->titles[v->watched]);
-            jw_lit(&w, ",\"rank\":");
-            jw_int(&w, v->watched_rank + 1);
-            jw_lit(&w, ",\"liked\":");
-            jw_cstr(&w, f->liked ? "true" : "false");
-            jw_lit(&w, ",\"feeling\":");
-            jw_str(&w, feel);
-            jw_lit(&w, ",\"by\":\"");
-            jw_cstr(&w, by_name(f->by));
-            jw_lit(&w, "\"");
-            if (s->world) {
-                char num[64];
-                int nn = snprintf(num, sizeof num, ",\"true_affinity\":%.4f",
-                                  (double)sim_true_affinity(s, a, v->watched));
-                jw_raw(&w, num, nn > 0 && (size_t)nn < sizeof num ? (size_t)nn : 0);
-            }
-            jw_lit(&w, "}");
-            sim_emit(s, a, "watch", s->buf);
-            if (f->liked && s->agents[a].unshared < 65535)
-                s->agents[a].unshared++;
-            sim_observe(s, a, SIM_M_WATCH, v->watched, -1, f->liked);
-            rlab_free(f->text);
-            f->text = NULL;
-        } else {
-            jw_lit(&v->out, ",\"watched\":null}");
-            sim_emit(s, a, "visit", v->out.p);
-            sim_observe(s, a, SIM_M_VISIT, -1, -1, 0);
-        }
+        sim_dec none = {0};
+        visit_end_one(s, &vs[j], vis[j], vs[j].watched >= 0 ? &d[fi++] : &none, s->buf, s->buf_cap,
+                      NULL);
     }
     for (int k = fi; k < nf; k++) {
         rlab_free(d[k].text);
@@ -2081,6 +2304,122 @@ static int run_visits(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, dou
             rlab_free(d[k].text);
             d[k].text = NULL;
         }
+    return rc;
+}
+
+/* Offline visits on threads (no language model, one process): a visit reads and writes only
+ * its own agent's state (its pages, shown bits, watches, memories, the nearest-items cache
+ * under its lock), so each visitor's whole visit (every page step, the feeling, the events'
+ * payloads, the memory) runs in one thread, chunk by chunk; what is shared between agents
+ * waits: the events are appended to a buffer per thread and emitted in visiting order after
+ * each chunk, the exposures and the watches' shared part (interaction log, satisfaction
+ * sums) are logged and replayed in the step-by-step order at the end (visits_replay). The
+ * same round as run_visits, decision for decision and event for event, for any thread
+ * count. */
+/* visitors per chunk: 4 parts of the smallest size (4,096; fewer when a test lowers par_min,
+ * so that small simulations go through several chunks too): bounds the event buffers (two
+ * chunks' events, ~3 MB each) */
+static int32_t visit_chunk(const sim *s) { return 4 * (s->par_min > 0 ? s->par_min : 1); }
+
+typedef struct vpar_job {
+    const int32_t *vis;
+    int32_t j0; /* the chunk's first visitor */
+    char *wbuf; /* [SIM_MAX_THREADS][buf_cap] watch payloads */
+    evsink *ev; /* the chunk's event buffers: ev2[chunk % 2] */
+    sim_stats st[SIM_MAX_THREADS];
+    expo_log lg[SIM_MAX_THREADS];
+    evsink ev2[2][SIM_MAX_THREADS];
+} vpar_job;
+
+static void visits_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    vpar_job *jb = ctx;
+    for (int32_t j = jb->j0 + lo; j < jb->j0 + hi; j++) {
+        int32_t a = jb->vis[j];
+        visit_state *v = &s->visits[j];
+        while (!v->done) {
+            sim_dec d = page_dec(v, a);
+            sim_policy(s, &d);
+            visit_apply(s, j, a, &d, &jb->st[tid], NULL, NULL, &jb->lg[tid]);
+        }
+        sim_dec f = {.agent = a, .type = SIM_D_FEEL, .item = v->watched};
+        if (v->watched >= 0)
+            sim_policy(s, &f);
+        visit_end_one(s, v, a, &f, jb->wbuf + (size_t)tid * s->buf_cap, s->buf_cap, &jb->ev[tid]);
+    }
+}
+
+static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
+                          double *chance, rlab_err *err)
+{
+    int rc = visits_begin(s, vis, nv, st, err);
+    if (rc)
+        return rc;
+    vpar_job *jb = rlab_calloc(1, sizeof *jb);
+    char *wbuf = rlab_malloc((size_t)s->threads * s->buf_cap);
+    if (!jb || !wbuf) {
+        rlab_free(jb), rlab_free(wbuf);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    jb->vis = vis;
+    jb->wbuf = wbuf;
+    /* chunk c runs on the threads while the caller emits the events of chunk c - 1 (the
+     * store's inserts are the round's largest sequential part); the threads' ranges are
+     * consecutive, so their buffers in order are visiting order */
+    int oom = 0;
+    const int32_t CH = visit_chunk(s);
+    int32_t nch = (nv + CH - 1) / CH;
+    for (int32_t c = 0; c <= nch; c++) {
+        sim_par_job pj = {.T = 0};
+        if (c < nch && !oom) {
+            jb->j0 = c * CH;
+            jb->ev = jb->ev2[c & 1];
+            int32_t m = nv - jb->j0 < CH ? nv - jb->j0 : CH;
+            sim_par_start(s, &pj, m, s->par_min, visits_part, jb);
+        }
+        for (int t = 0; c > 0 && t < SIM_MAX_THREADS; t++) {
+            evsink *k = &jb->ev2[(c - 1) & 1][t];
+            oom |= k->oom;
+            if (s->wr)
+                wr_push(s, k); /* the writer takes the buffer */
+            else
+                evsink_emit(s, k);
+        }
+        sim_par_wait(&pj);
+    }
+    /* the threads' exposure logs into one (visits_replay sorts it) and their counters */
+    expo_log *lg = &jb->lg[0];
+    for (int t = 0; t < SIM_MAX_THREADS; t++) {
+        const sim_stats *q = &jb->st[t];
+        st->watches += q->watches;
+        st->rec_watches += q->rec_watches;
+        st->search_watches += q->search_watches;
+        st->searches += q->searches;
+        oom |= jb->lg[t].oom;
+        if (t == 0 || oom || jb->lg[t].n == 0)
+            continue;
+        if (lg->n + jb->lg[t].n > lg->cap) {
+            int64_t cap = lg->n + jb->lg[t].n;
+            expo_rec *r = rlab_realloc(lg->r, (size_t)cap * sizeof *r);
+            if (!r) {
+                oom = 1;
+                continue;
+            }
+            lg->r = r;
+            lg->cap = cap;
+        }
+        memcpy(lg->r + lg->n, jb->lg[t].r, (size_t)jb->lg[t].n * sizeof *lg->r);
+        lg->n += jb->lg[t].n;
+    }
+    lg->oom |= oom;
+    rc = visits_replay(s, vis, nv, st, sat, chance, lg, err);
+    for (int t = 0; t < SIM_MAX_THREADS; t++) {
+        rlab_free(jb->lg[t].r);
+        rlab_free(jb->ev2[0][t].p);
+        rlab_free(jb->ev2[1][t].p);
+    }
+    rlab_free(jb);
+    rlab_free(wbuf);
     return rc;
 }
 
@@ -2405,7 +2744,24 @@ static double entropy_bits(const float *c, int32_t G)
     return h;
 }
 
-static int one_round(sim *s, rlab_err *err)
+/* The genre entropy of each agent's watches (agents lo + [0, n), those with >= 2 watches). */
+typedef struct went_job {
+    int32_t lo;
+    double *h;
+} went_job;
+
+static void went_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    (void)tid;
+    went_job *j = ctx;
+    for (int32_t k = lo; k < hi; k++) {
+        int32_t a = j->lo + k;
+        if (s->agents[a].n_watch >= 2)
+            j->h[k] = entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+    }
+}
+
+static int round_body(sim *s, rlab_err *err)
 {
     int64_t r = s->round + 1;
     sim_stats st;
@@ -2487,6 +2843,8 @@ static int one_round(sim *s, rlab_err *err)
             if ((s->action[s->active[k]] & 15) == SIM_A_SOCIAL)
                 sd[nsoc++] = (sim_dec){.agent = s->active[k], .type = SIM_D_SOCIAL};
         rc = run_visits_pipe(s, s->watch_list, nv, sd, nsoc, &st, &sat, &chance, err);
+    } else if ((!s->llm || !s->cfg.use_llm) && !s->part && rlab_mpi_size() == 1) {
+        rc = run_visits_par(s, s->watch_list, nv, &st, &sat, &chance, err);
     } else {
         rc = run_visits(s, s->watch_list, nv, &st, &sat, &chance, err);
     }
@@ -2571,11 +2929,21 @@ static int one_round(sim *s, rlab_err *err)
     /* 5. statistics (partitioned: events to rank 0, the rest summed or gathered in order) */
     double hsum = 0.0;
     int64_t hn = 0;
-    for (int32_t a = s->part ? s->part_lo : 0; a < (s->part ? s->part_hi : n); a++)
-        if (s->agents[a].n_watch >= 2) {
-            hsum += entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
-            hn++;
-        }
+    {
+        /* each agent's entropy on threads, summed here in agent order (the same sum) */
+        went_job wj = {.lo = s->part ? s->part_lo : 0};
+        int32_t hi = s->part ? s->part_hi : n;
+        wj.h = rlab_malloc(((size_t)(hi - wj.lo) + 1) * sizeof *wj.h);
+        if (wj.h)
+            sim_par_for(s, hi - wj.lo, s->par_min, went_part, &wj);
+        for (int32_t a = wj.lo; a < hi; a++)
+            if (s->agents[a].n_watch >= 2) {
+                hsum += wj.h ? wj.h[a - wj.lo]
+                             : entropy_bits(s->gcount + (size_t)a * (size_t)s->G, s->G);
+                hn++;
+            }
+        rlab_free(wj.h);
+    }
     if (s->part && (rc = sim_shard_round_end(s, &st, &sat, &chance, &hsum, &hn, err)))
         return rc;
     st.ctr = st.impressions ? (double)st.rec_watches / st.impressions : 0.0;
@@ -2648,10 +3016,22 @@ static int one_round(sim *s, rlab_err *err)
     memcpy(st.llm_errors, s->acc_llm_err, sizeof st.llm_errors);
     s->acc_llm_calls = s->acc_llm_fallbacks = s->acc_llm_decisions = 0;
     memset(s->acc_llm_err, 0, sizeof s->acc_llm_err);
+    /* the events are all written before the statistics and the checkpoint use the store */
+    if (wr_close(s) != RLAB_OK)
+        return rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
     s->last = st;
     s->round = r;
     rc = sim_write_stats(s, err);
     s->vtime += s->cfg.interval_h;
+    return rc;
+}
+
+static int one_round(sim *s, rlab_err *err)
+{
+    wr_open(s);
+    int rc = round_body(s, err);
+    if (wr_close(s) != RLAB_OK && rc == RLAB_OK) /* a round that failed: written, ended */
+        rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
     return rc;
 }
 

@@ -195,8 +195,9 @@ typedef struct sim_config {
                              symmetric visitors each round (RecAgent rec_random_k), 0 = none */
     int partition;        /* SIM_PART_*: agents partitioned over MPI ranks (shard.c) */
     int threads;          /* threads for the round's per-agent work (candidate lists, offline
-                             decisions), 0 = the machine's cores (one under MPI), at most
-                             SIM_MAX_THREADS; the results do not depend on it */
+                             decisions and visits, checkpoint compares), 0 = the machine's
+                             cores (one under MPI), at most SIM_MAX_THREADS; the results do
+                             not depend on it */
 } sim_config;
 
 /* cfg.partition: AUTO = on under MPI with more than one rank (unless swap_k), else off; ON =

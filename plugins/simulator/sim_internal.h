@@ -9,6 +9,8 @@
 
 #include "llm/llm.h"
 
+#include <pthread.h>
+
 /* A pending decision: filled by the round loop, answered by the offline policy or the
  * language model (policy.c). */
 typedef struct sim_dec {
@@ -177,7 +179,8 @@ struct sim {
     /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
     int part; /* 1: partitioned rounds (cfg.partition) */
     int32_t part_lo, part_hi;
-    struct sim_shard *sh; /* the round's exchange buffers */
+    struct sim_shard *sh;  /* the round's exchange buffers */
+    struct sim_writer *wr; /* the round's store writer (sim.c wr_open), NULL = none */
 };
 
 /* ---- rng ---- */
@@ -332,6 +335,26 @@ typedef void (*sim_par_fn)(sim *s, void *ctx, int32_t lo, int32_t hi, int tid);
  * for small n), run at once; returns when all are done. fn must write only the slots of its
  * range and read nothing another range writes. */
 void sim_par_for(sim *s, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx);
+/* sim_par_for without the caller: every range on its own thread, started by sim_par_start
+ * (which returns at once; a call smaller than min_part runs there, in the caller), joined by
+ * sim_par_wait, so the caller does other work meanwhile (the visits' events of the previous
+ * chunk, run_visits_par). The same contract on fn as sim_par_for; the caller must not touch
+ * what the ranges write until sim_par_wait returns. */
+typedef struct par_part {
+    sim *s;
+    void *ctx;
+    sim_par_fn fn;
+    int32_t lo, hi;
+    int tid;
+} par_part;
+typedef struct sim_par_job {
+    par_part part[SIM_MAX_THREADS];
+    pthread_t th[SIM_MAX_THREADS];
+    int started[SIM_MAX_THREADS];
+    int T;
+} sim_par_job;
+void sim_par_start(sim *s, sim_par_job *j, int32_t n, int32_t min_part, sim_par_fn fn, void *ctx);
+void sim_par_wait(sim_par_job *j);
 /* cfg->threads, or the default (the machine's cores, one under MPI), in 1..SIM_MAX_THREADS */
 int sim_threads_resolve(const sim_config *cfg);
 

@@ -14,7 +14,8 @@
  *   sim.repro.*     same seed -> identical event log (and with 1 or 3 threads); a branch
  *                   from a checkpoint continues
  *                   exactly like the original; incremental checkpoints (full images and
- *                   deltas) restore every round byte for byte and refuse broken chains
+ *                   deltas) restore every round byte for byte and refuse broken chains;
+ *                   checkpoints compared on threads store the blobs of the sequential compare
  *   sim.llm.*       the openai backend against a local server: decisions by the model; an
  *                   unparsable reply is retried, then decided offline and recorded so;
  *                   an unreachable, 401, hanging or garbage server is shown (first error
@@ -684,6 +685,101 @@ static void t_repro_threads(void)
         }
         if (!BPR)
             m++; /* no BPR-MF: the random case ran first, done */
+    }
+    rlab_db_close(db);
+}
+
+/* Checkpoints on threads (persist.c ck_pass: the live state compared with the last image in
+ * blocks on 3 threads, the delta encoded from the changed-word marks; par_min lowered so that
+ * a 300-agent image takes that path) store the same blobs, byte for byte, as the sequential
+ * compare (delta_stream) of a one-thread run: full images and deltas; and a restore of the
+ * last delta continues exactly as the uninterrupted run (the same events). */
+static void t_repro_ckpt_threads(void)
+{
+    fixture();
+    rlab_db *db = open_db("ckthreads.db");
+    if (!db)
+        return;
+    rlab_err err = {0};
+    int64_t runs[2];
+    enum { R = 6 };
+    for (int k = 0; k < 2; k++) {
+        sim_config c;
+        base_config(&c, 43);
+        c.checkpoint_every = 1;
+        c.checkpoint_full = 4; /* full at rounds 1 and 5, deltas between */
+        c.threads = k == 0 ? 1 : 3;
+        sim *s = make_sim(&c, NULL);
+        if (!s)
+            return;
+        if (k == 1)
+            s->par_min = 8; /* images of >= 1 block by marks, parts of >= 1 block */
+        runs[k] = begin_run(db);
+        sim_set_id(s, runs[k]);
+        sim_attach_store(s, db, runs[k]);
+        run(s, R);
+        sim_free(s);
+    }
+    rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = runs[0]}, {.type = RLAB_DB_INT, .i = runs[1]}};
+    rlab_db_result *res = rlab_db_query_table(
+        db,
+        "SELECT count(*), sum(a.state = b.state), sum(substr(a.state, 1, 8) = "
+        "CAST('RLSIMDL2' AS BLOB)), sum(length(a.state)) FROM simulator_checkpoints a "
+        "JOIN simulator_checkpoints b ON b.sim = ?2 AND b.round = a.round WHERE a.sim = ?1",
+        p, 2, 0, &err);
+    CHECK_MSG(res != NULL, "%s", err.msg);
+    if (res) {
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        int64_t deltas = rlab_db_result_cell(res, 0, 2)->i;
+        printf("  checkpoints, 1 thread vs 3 (by marks): %lld rows (%lld deltas, %lld bytes), "
+               "%lld identical\n",
+               (long long)n, (long long)deltas, (long long)rlab_db_result_cell(res, 0, 3)->i,
+               (long long)same);
+        CHECK_EQ_INT(n, R);
+        CHECK_EQ_INT(deltas, R - 2);
+        CHECK_EQ_INT(same, n);
+        rlab_db_result_free(res);
+    }
+    /* restore the last delta of the threaded run into a fresh simulation, run 2 more rounds;
+     * the uninterrupted run goes on too: the same events */
+    sim_config c;
+    base_config(&c, 43);
+    c.threads = 3;
+    sim *a = make_sim(&c, NULL), *b = make_sim(&c, NULL);
+    if (!a || !b)
+        return;
+    a->par_min = b->par_min = 8;
+    CHECK_MSG(sim_restore(a, db, runs[1], R, &err) == RLAB_OK, "%s", err.msg);
+    CHECK_MSG(sim_restore(b, db, runs[1], R - 1, &err) == RLAB_OK, "%s", err.msg);
+    int64_t ra = begin_run(db), rb = begin_run(db), r0 = begin_run(db);
+    sim_set_id(b, r0), sim_attach_store(b, db, r0); /* its events count in seq */
+    run(b, 1); /* b: round R by stepping from the full image of R - 1, a: from R's delta */
+    sim_set_id(a, ra), sim_attach_store(a, db, ra);
+    sim_set_id(b, rb), sim_attach_store(b, db, rb);
+    run(a, 2);
+    run(b, 2);
+    uint8_t *img[2] = {NULL, NULL};
+    size_t nimg[2] = {0, 0};
+    CHECK(sim_save_state(a, &img[0], &nimg[0], &err) == RLAB_OK);
+    CHECK(sim_save_state(b, &img[1], &nimg[1], &err) == RLAB_OK);
+    CHECK(nimg[0] == nimg[1] && nimg[0] > 0 && memcmp(img[0], img[1], nimg[0]) == 0);
+    rlab_free(img[0]), rlab_free(img[1]);
+    sim_free(a), sim_free(b);
+    rlab_db_value q[2] = {{.type = RLAB_DB_INT, .i = ra}, {.type = RLAB_DB_INT, .i = rb}};
+    res = rlab_db_query_table(db,
+                              "SELECT count(*), sum(CASE WHEN a.round = b.round AND a.agent IS "
+                              "b.agent AND a.kind = b.kind AND a.payload = b.payload THEN 1 ELSE "
+                              "0 END) FROM events a LEFT JOIN events b ON b.run_id = ?2 AND "
+                              "b.seq = a.seq WHERE a.run_id = ?1",
+                              q, 2, 0, &err);
+    CHECK_MSG(res != NULL, "%s", err.msg);
+    if (res) {
+        int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+        printf("  restored from a delta by marks vs stepped: %lld events, %lld identical\n",
+               (long long)n, (long long)same);
+        CHECK(n > 200);
+        CHECK_EQ_INT(same, n);
+        rlab_db_result_free(res);
     }
     rlab_db_close(db);
 }
@@ -1627,6 +1723,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.repro.seed", t_repro_seed},
                                   {"sim.topk.1", t_topk},
                                   {"sim.repro.threads", t_repro_threads},
+                                  {"sim.repro.ckpt_threads", t_repro_ckpt_threads},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
