@@ -51,6 +51,15 @@ RLAB_API rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_ten
  * process-wide switch for tests and memory experiments: set it while no loss is being built.
  * Results agree between the modes to float rounding. Returns the previous setting. */
 RLAB_API int rlab_t_loss_set_keep(int keep);
+/* Allow (1, the default) or forbid (0) the fused mode of rlab_t_softmax_xent and
+ * rlab_t_soft_xent_items: with AVX-512F, no bias, C in {16, 32, 48, 64}, keep allowed and
+ * room in the arena for e of all rows plus [V / 512, rows, C] floats, the loss runs on blocks
+ * of 512 items on the panel kernel (forward) and rlab_k_xent_dh / rlab_k_xent_dt (backward):
+ * no sgemm, nothing packed but one block of items at a time (see loss.c). Results agree with
+ * the other modes to float rounding and do not depend on the thread count. A process-wide
+ * switch for tests and A/B benchmarks; set it while no loss is being built. Returns the
+ * previous setting. Losses over fewer than 64 (non-padding) rows always take the row mode. */
+RLAB_API int rlab_t_loss_set_fused(int fused);
 /* Sampled softmax: for row i, logits over {targets[i]} U negs[i*n_neg .. +n_neg) with the
  * logQ correction subtracted when logq != NULL (logq[item] = log sampling prob).
  *

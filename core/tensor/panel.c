@@ -330,3 +330,220 @@ void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *
         rowmax[i] = m;
     }
 }
+
+/* ==== h-ce: the backward products of the full-softmax losses on item blocks ================
+ *
+ * rlab_k_xent_dh and rlab_k_xent_dt are the two backward products of the fused softmax
+ * cross-entropy (loss.c) for one block of items, written so that nothing is packed: the
+ * exponentiated logits e [r, n] (row stride lde, a column block of the loss's [nv, V] buffer)
+ * are read where they are, the item rows as they lie in the table ([n, C] row-major is the
+ * layout both products want), and C is 16, 32, 48 or 64 (one to four 16-lane vectors per
+ * row). With AVX-512F:
+ *
+ *   dh: 6 rows x C per tile (up to 24 accumulators); per item j, NV loads of items[j] and six
+ *       broadcasts of e[row][j]; items in sub-blocks of XB so the sub-block stays in L1
+ *       while every row tile of the block passes over it.
+ *   dt: 6 items x C per tile; per row i, NV loads of hs[i] and six broadcasts of e[i][j..];
+ *       rows in sub-blocks of XR so hs's sub-block stays in L1.
+ *
+ * Each output element is one FMA chain in a fixed order (dh: items ascending, dt: rows
+ * ascending), whatever the tiling, so results are the same for any split between threads.
+ * The functions return -1 (nothing written) without AVX-512F or for another C; the caller
+ * then keeps to its sgemm path. */
+#define XB 128 /* items per dh sub-block: 128 x C floats, 32 KB at C = 64 */
+#define XR 16  /* rows per dt sub-block */
+#define XT 6   /* rows (dh) / items (dt) per tile */
+
+#if PANEL_X86
+/* acc[t][q] for t < XT, q < nv: with every loop unrolled and nv a constant (the wrappers
+ * below), the accumulators live in registers (24 at nv = 4, plus nv loads and one broadcast) */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xent_dh_tile(const int nv, float *dh, const float *const *a, const float *items, int64_t n, int nr,
+             int load)
+{
+    __m512 acc[XT][4];
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++) {
+        const float *src = dh + (t < nr ? t : nr - 1) * 16 * nv;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            acc[t][q] = load ? _mm512_loadu_ps(src + 16 * q) : _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < n; j++) {
+        __m512 b[4];
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            b[q] = _mm512_loadu_ps(items + j * 16 * nv + 16 * q);
+#pragma GCC unroll 8
+        for (int t = 0; t < XT; t++) {
+            const __m512 x = _mm512_set1_ps(a[t][j]);
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                acc[t][q] = _mm512_fmadd_ps(x, b[q], acc[t][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++)
+        if (t < nr) {
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                _mm512_storeu_ps(dh + t * 16 * nv + 16 * q, acc[t][q]);
+        }
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+xent_dt_tile(const int nv, float *dt, const float *e, int64_t lde, const int64_t *col, int64_t r,
+             const float *hs, int nc)
+{
+    __m512 acc[XT][4];
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++) {
+        const float *src = dt + (t < nc ? t : nc - 1) * 16 * nv;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            acc[t][q] = _mm512_loadu_ps(src + 16 * q);
+    }
+    for (int64_t i = 0; i < r; i++) {
+        __m512 b[4];
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            b[q] = _mm512_loadu_ps(hs + i * 16 * nv + 16 * q);
+        const float *ei = e + i * lde;
+#pragma GCC unroll 8
+        for (int t = 0; t < XT; t++) {
+            const __m512 x = _mm512_set1_ps(ei[col[t]]);
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                acc[t][q] = _mm512_fmadd_ps(x, b[q], acc[t][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < nc && t < XT; t++) {
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            _mm512_storeu_ps(dt + t * 16 * nv + 16 * q, acc[t][q]);
+    }
+}
+
+#define XENT_TILE_FN(NV)                                                                           \
+    __attribute__((target("avx512f"))) static void xent_dh_tile##NV(                               \
+        float *dh, const float *const *a, const float *items, int64_t n, int nr, int load)         \
+    {                                                                                              \
+        xent_dh_tile(NV, dh, a, items, n, nr, load);                                               \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void xent_dt_tile##NV(                               \
+        float *dt, const float *e, int64_t lde, const int64_t *col, int64_t r, const float *hs,    \
+        int nc)                                                                                    \
+    {                                                                                              \
+        xent_dt_tile(NV, dt, e, lde, col, r, hs, nc);                                              \
+    }
+
+XENT_TILE_FN(1)
+XENT_TILE_FN(2)
+XENT_TILE_FN(3)
+XENT_TILE_FN(4)
+#undef XENT_TILE_FN
+
+typedef void (*xent_dh_fn)(float *, const float *const *, const float *, int64_t, int, int);
+typedef void (*xent_dt_fn)(float *, const float *, int64_t, const int64_t *, int64_t, const float *,
+                           int);
+
+static int xent_nv(int64_t C) { return C % 16 == 0 && C >= 16 && C <= 64 ? (int)(C / 16) : 0; }
+
+int rlab_k_xent_available(int64_t C)
+{
+    return rlab_k_panel_available() && use_avx512() && xent_nv(C);
+}
+
+int rlab_k_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                   const float *items, int64_t C)
+{
+    static const xent_dh_fn fn[5] = {NULL, xent_dh_tile1, xent_dh_tile2, xent_dh_tile3,
+                                     xent_dh_tile4};
+    if (!rlab_k_xent_available(C))
+        return -1;
+    const xent_dh_fn f = fn[xent_nv(C)];
+    if (n <= 0) {
+        if (!accumulate)
+            memset(dh, 0, (size_t)(r * C) * sizeof(float));
+        return 0;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += XB) {
+        const int64_t nj = n - j0 < XB ? n - j0 : XB;
+        for (int64_t i0 = 0; i0 < r; i0 += XT) {
+            const int nr = r - i0 < XT ? (int)(r - i0) : XT;
+            const float *a[XT];
+            for (int t = 0; t < XT; t++)
+                a[t] = e + (i0 + (t < nr ? t : nr - 1)) * lde + j0;
+            f(dh + i0 * C, a, items + j0 * C, nj, nr, accumulate || j0 > 0);
+        }
+    }
+    return 0;
+}
+
+int rlab_k_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                   int64_t C)
+{
+    static const xent_dt_fn fn[5] = {NULL, xent_dt_tile1, xent_dt_tile2, xent_dt_tile3,
+                                     xent_dt_tile4};
+    if (!rlab_k_xent_available(C))
+        return -1;
+    const xent_dt_fn f = fn[xent_nv(C)];
+    for (int64_t i0 = 0; i0 < r; i0 += XR) {
+        const int64_t ni = r - i0 < XR ? r - i0 : XR;
+        for (int64_t j0 = 0; j0 < n; j0 += XT) {
+            const int nc = n - j0 < XT ? (int)(n - j0) : XT;
+            int64_t col[XT];
+            for (int t = 0; t < XT; t++)
+                col[t] = j0 + (t < nc ? t : nc - 1);
+            f(dt + j0 * C, e + i0 * lde, lde, col, ni, hs + i0 * C, nc);
+        }
+    }
+    return 0;
+}
+#else
+int rlab_k_xent_available(int64_t C)
+{
+    (void)C;
+    return 0;
+}
+
+int rlab_k_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                   const float *items, int64_t C)
+{
+    (void)dh, (void)accumulate, (void)e, (void)lde, (void)r, (void)n, (void)items, (void)C;
+    return -1;
+}
+
+int rlab_k_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                   int64_t C)
+{
+    (void)dt, (void)e, (void)lde, (void)r, (void)n, (void)hs, (void)C;
+    return -1;
+}
+#endif
+
+void rlab_ref_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                      const float *items, int64_t C)
+{
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = accumulate ? (double)dh[i * C + c] : 0.0;
+            for (int64_t j = 0; j < n; j++)
+                s += (double)e[i * lde + j] * (double)items[j * C + c];
+            dh[i * C + c] = (float)s;
+        }
+}
+
+void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                      int64_t C)
+{
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = (double)dt[j * C + c];
+            for (int64_t i = 0; i < r; i++)
+                s += (double)e[i * lde + j] * (double)hs[i * C + c];
+            dt[j * C + c] = (float)s;
+        }
+}
+/* ==== end h-ce ============================================================================== */
