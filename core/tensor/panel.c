@@ -215,8 +215,75 @@ __attribute__((target("avx512f"))) static void tile_12x32(const float *const *a,
         _mm512_storeu_ps(mx + r * 16, m);
     }
 }
+
+/* tile_12x32 on a packed copy of the tile's rows, ap [C][MR5] (ap[k * MR5 + i] = row i, k): the
+ * twelve broadcasts of a step come from one 48-byte stretch instead of twelve rows. The same
+ * FMA chains in the same order: bit-identical to tile_12x32. */
+#define ROW5P(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0
+#define STEP5P(i)                                                                                  \
+    do {                                                                                           \
+        const __m512 x = _mm512_set1_ps(ak[i]);                                                    \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                                                 \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void tile_12x32p(const float *ap, int64_t C,
+                                                           const float *p0, const float *p1,
+                                                           float *out, int64_t ldo, int nr, int nc0,
+                                                           int nc1, float *mx)
+{
+    ROW5P(0);
+    ROW5P(1);
+    ROW5P(2);
+    ROW5P(3);
+    ROW5P(4);
+    ROW5P(5);
+    ROW5P(6);
+    ROW5P(7);
+    ROW5P(8);
+    ROW5P(9);
+    ROW5P(10);
+    ROW5P(11);
+    if (!p1)
+        p1 = p0;
+    for (int64_t k = 0; k < C; k++) {
+        const __m512 b0 = _mm512_load_ps(p0 + k * PW), b1 = _mm512_load_ps(p1 + k * PW);
+        const float *ak = ap + k * MR5;
+        STEP5P(0);
+        STEP5P(1);
+        STEP5P(2);
+        STEP5P(3);
+        STEP5P(4);
+        STEP5P(5);
+        STEP5P(6);
+        STEP5P(7);
+        STEP5P(8);
+        STEP5P(9);
+        STEP5P(10);
+        STEP5P(11);
+    }
+    const __m512 acc[MR5][2] = {{c00, c01}, {c10, c11}, {c20, c21},   {c30, c31},
+                                {c40, c41}, {c50, c51}, {c60, c61},   {c70, c71},
+                                {c80, c81}, {c90, c91}, {c100, c101}, {c110, c111}};
+    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
+    for (int r = 0; r < nr; r++) {
+        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
+        __m512 m = _mm512_loadu_ps(mx + r * 16);
+        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
+        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
+        _mm512_storeu_ps(mx + r * 16, m);
+    }
+}
+#undef ROW5P
+#undef STEP5P
 #undef ROW5
 #undef STEP5
+
+/* rows of h packed for tile_12x32p: hp[t][k][MR5] for the tiles t of a group (the last
+ * tile's missing rows repeat its last row, as the pointer tiles do) */
+#define HP_MAXC 128
 
 /* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs */
 static void logits_group5(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
@@ -233,6 +300,12 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         for (int r = 0; r < MR5; r++)
             a[t][r] = h + (t * MR5 + (r < nr[t] ? r : nr[t] - 1)) * C;
     }
+    float hp[GR / MR5][HP_MAXC * MR5];
+    const int packed = C <= HP_MAXC;
+    for (int64_t t = 0; packed && t < ntile; t++)
+        for (int64_t k = 0; k < C; k++)
+            for (int r = 0; r < MR5; r++)
+                hp[t][k * MR5 + r] = a[t][r][k];
     const int64_t np = (V + PW - 1) / PW;
     for (int64_t p = 0; p < np; p += 2) {
         const float *b0 = P + p * C * PW, *b1 = p + 1 < np ? b0 + C * PW : NULL;
@@ -240,8 +313,12 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         const int nc0 = left < PW ? (int)left : PW;
         const int nc1 = !b1 ? 0 : left - PW < PW ? (int)(left - PW) : PW;
         for (int64_t t = 0; t < ntile; t++)
-            tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
-                       mx + t * MR5 * 16);
+            if (packed)
+                tile_12x32p(hp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                            mx + t * MR5 * 16);
+            else
+                tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                           mx + t * MR5 * 16);
     }
     for (int64_t r = 0; r < rows; r++) {
         float m = mx[r * 16];
@@ -351,7 +428,7 @@ void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *
  * The functions return -1 (nothing written) without AVX-512F or for another C; the caller
  * then keeps to its sgemm path. */
 #define XB 128 /* items per dh sub-block: 128 x C floats, 32 KB at C = 64 */
-#define XR 16  /* rows per dt sub-block */
+#define XR 64  /* rows per dt sub-block */
 #define XT 6   /* rows (dh) / items (dt) per tile */
 
 #if PANEL_X86
