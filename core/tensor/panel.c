@@ -495,11 +495,12 @@ xent_dt_tile(const int nv, float *dt, const float *e, int64_t lde, const int64_t
         }
     }
 #pragma GCC unroll 8
-    for (int t = 0; t < nc && t < XT; t++) {
+    for (int t = 0; t < XT; t++)
+        if (t < nc) {
 #pragma GCC unroll 8
-        for (int q = 0; q < nv; q++)
-            _mm512_storeu_ps(dt + t * 16 * nv + 16 * q, acc[t][q]);
-    }
+            for (int q = 0; q < nv; q++)
+                _mm512_storeu_ps(dt + t * 16 * nv + 16 * q, acc[t][q]);
+        }
 }
 
 #define XENT_TILE_FN(NV)                                                                           \
