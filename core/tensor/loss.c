@@ -2,7 +2,8 @@
  * core/tensor/loss: every loss is one fused tape op returning a scalar [1], with its kernels
  * (forward and backward side by side, float* + shape comments) in this file. Nothing here
  * depends on ops.c/nn.c: the matrix products are direct cblas_sgemm calls, except the logits
- * of the full-softmax losses (the packed-panel kernel of panel.c).
+ * of the full-softmax losses (the packed-panel kernel of panel.c) and, in their fused mode,
+ * all three of their products (panel.c's rlab_k_xent_dh / rlab_k_xent_dt in the backward).
  *
  * Conventions shared by all losses:
  *   - the output is [1]; backward reads g = out->grad[0] and ADDS g * dL/dx into the grad of

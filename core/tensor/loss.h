@@ -39,9 +39,11 @@
  * logits, dh, d_items, each one call over all rows in the backward). Otherwise it reuses one
  * [chunk, V] buffer (12 MB at the default chunk and V = 12101) and the backward recomputes
  * each chunk's logits (4 passes). Either way O(N + chunk * C) more, and the value and
- * gradients agree to float rounding. Size the arena to choose. Errors: EINVAL when items is
- * not [V, C] with h's C, bias has != V elements or a target is >= V; ENOMEM when the chunk
- * buffer does not fit (use a smaller chunk_rows). Marks every row of items touched
+ * gradients agree to float rounding. Size the arena to choose. With AVX-512F, no bias, C in
+ * {16, 32, 48, 64} and 64+ rows the kept mode runs fused (rlab_t_loss_set_fused): blocks of
+ * 512 items, no sgemm, no packing of e; it needs [nv, V] plus about 2 V C floats. Errors: EINVAL
+ * when items is not [V, C] with h's C, bias has != V elements or a target is >= V; ENOMEM when the
+ * chunk buffer does not fit (use a smaller chunk_rows). Marks every row of items touched
  * (rlab_params_track_rows). */
 RLAB_API rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
                                           rlab_tensor *bias, const int32_t *targets,
