@@ -137,30 +137,6 @@ static int watched(const rlab_tape *tape, const rlab_tensor *t)
     return (int)(t - tape->ready_base);
 }
 
-/* An op output's grad is allocated unzeroed (RLAB_T_GRAD_LAZY) and zeroed here, by the
- * backward walk, right before the first op that adds into it (the last consumer in forward
- * order) or reads it (its own node, when no consumer reached it): the zeroing then lands in
- * cache just before the additions instead of streaming every activation's grad out to memory
- * during the forward (3.2 GB per SASRec epoch on Beauty). A reshape view shares its source's
- * grad: the source is the one zeroed. */
-static void grad_zero(rlab_tensor *t)
-{
-    while ((t->flags & RLAB_T_VIEW) && t->src[0] && t->src[0]->grad == t->grad)
-        t = t->src[0];
-    if (t->flags & RLAB_T_GRAD_LAZY) {
-        memset(t->grad, 0, (size_t)t->n * sizeof(float));
-        t->flags &= ~(unsigned)RLAB_T_GRAD_LAZY;
-    }
-}
-
-/* every op output's grad that the walk did not reach reads as zeros afterwards */
-static void grad_zero_rest(rlab_tape *tape)
-{
-    for (size_t i = 0; i < tape->nnodes; i++)
-        if (tape->nodes[i]->grad)
-            grad_zero(tape->nodes[i]);
-}
-
 int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed_grad)
 {
     const int nw = tape->ready_n;
@@ -202,17 +178,12 @@ int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed
                         first[k] = -3;
                 }
         }
-        grad_zero(out);
         for (int64_t i = 0; i < out->n; i++)
             out->grad[i] += seed_grad[i];
         for (size_t i = tape->nnodes; i-- > 0;) {
             rlab_tensor *node = tape->nodes[i];
             if (!node->grad || !node->backward)
                 continue;
-            grad_zero(node);
-            for (int j = 0; j < RLAB_T_MAXSRC; j++)
-                if (node->src[j] && node->src[j]->grad)
-                    grad_zero(node->src[j]);
             node->backward(tape, node);
             for (int j = 0; j < RLAB_T_MAXSRC && nw; j++) {
                 int k = watched(tape, node->src[j]);
@@ -225,7 +196,6 @@ int rlab_tape_backward_from(rlab_tape *tape, rlab_tensor *out, const float *seed
         tape->ready_n = 0;
         rc = tape->err.code;
     }
-    grad_zero_rest(tape);
     for (int k = 0; k < nw; k++) /* unused (or after an error): final as they are */
         if (first[k] != -2)
             fn(ud, k);
@@ -252,10 +222,9 @@ static int set_shape(rlab_tensor *t, int ndim, const int64_t *shape)
 }
 
 /* zero_data: zero-fill data (rlab_t_new, rlab_tape_op); ops that overwrite every element skip
- * that memory pass (rlab_tape_op_nofill). The grad buffer is zeroed here (rlab_t_new) or, for
- * op outputs (lazy_grad), by the backward walk before its first use (grad_zero). */
+ * that memory pass (rlab_tape_op_nofill). The grad buffer is always zeroed (backward adds). */
 static rlab_tensor *alloc_tensor(rlab_tape *tape, const char *op, int ndim, const int64_t *shape,
-                                 int with_grad, int zero_data, int lazy_grad)
+                                 int with_grad, int zero_data)
 {
     if (tape->err.code)
         return &tape->poison;
@@ -278,24 +247,17 @@ static rlab_tensor *alloc_tensor(rlab_tape *tape, const char *op, int ndim, cons
             t->data[i] = NAN;
 #endif
     if (with_grad) {
-        t->grad = lazy_grad ? rlab_tape_alloc(tape, (size_t)t->n * sizeof(float))
-                            : rlab_tape_calloc(tape, (size_t)t->n * sizeof(float));
+        t->grad = rlab_tape_calloc(tape, (size_t)t->n * sizeof(float));
         if (!t->grad)
             return &tape->poison;
-        t->flags |= RLAB_T_REQUIRES_GRAD | (lazy_grad ? RLAB_T_GRAD_LAZY : 0u);
-#ifndef NDEBUG
-        /* debug builds: NaN until zeroed, so a read before the walk zeroes it shows up */
-        if (lazy_grad)
-            for (int64_t i = 0; i < t->n; i++)
-                t->grad[i] = NAN;
-#endif
+        t->flags |= RLAB_T_REQUIRES_GRAD;
     }
     return t;
 }
 
 rlab_tensor *rlab_t_new(rlab_tape *tape, int ndim, const int64_t *shape, int requires_grad)
 {
-    return alloc_tensor(tape, "new", ndim, shape, requires_grad, 1, 0);
+    return alloc_tensor(tape, "new", ndim, shape, requires_grad, 1);
 }
 
 rlab_tensor *rlab_t_input(rlab_tape *tape, float *data, int ndim, const int64_t *shape)
@@ -339,7 +301,7 @@ static rlab_tensor *tape_op(rlab_tape *tape, const char *name, int ndim, const i
     int need_grad = 0;
     for (int i = 0; i < nsrc; i++)
         need_grad |= src[i]->grad != NULL;
-    rlab_tensor *t = alloc_tensor(tape, name, ndim, shape, need_grad, zero_data, 1);
+    rlab_tensor *t = alloc_tensor(tape, name, ndim, shape, need_grad, zero_data);
     if (t->flags & RLAB_T_POISON)
         return t;
     for (int i = 0; i < nsrc; i++)

@@ -52,8 +52,6 @@ enum {
     RLAB_T_REQUIRES_GRAD = 1u << 1, /* grad buffer present */
     RLAB_T_POISON = 1u << 2,        /* result of an op after a sticky error */
     RLAB_T_VIEW = 1u << 3,          /* data aliases another tensor's data */
-    RLAB_T_GRAD_LAZY = 1u << 4,     /* op output: grad not zeroed yet (the backward walk zeroes
-                                       it before its first use; tape.c) */
 };
 
 typedef struct rlab_tensor rlab_tensor;
