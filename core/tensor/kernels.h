@@ -165,4 +165,26 @@ RLAB_API double rlab_k_sum(const float *x, int64_t n);
 /* Sum of x[i]^2, same scheme. */
 RLAB_API double rlab_k_sumsq(const float *x, int64_t n);
 
+/* ==== h-ce: backward products of the full-softmax losses (panel.c) ====================== */
+/* For one column block of exponentiated logits e [r, n] (row stride lde) and item rows
+ * items [n, C] (row-major, contiguous):
+ *   rlab_k_xent_dh: dh [r, C] = (accumulate ? dh : 0) + e items
+ *   rlab_k_xent_dt: dt [n, C] += e^T hs, hs [r, C]
+ * No packing: AVX-512F register tiles read e, items and hs where they lie. Each output
+ * element is one FMA chain in a fixed order (dh: j ascending, dt: i ascending), so results
+ * do not depend on how callers split rows or blocks between threads. Both return 0, or -1
+ * (nothing written) when rlab_k_xent_available(C) is 0: no AVX-512F, the panel or 512-bit
+ * kernels switched off (rlab_k_panel_set_enabled, rlab_k_set_avx512), or C not one of 16, 32,
+ * 48, 64. Thread-safe. The rlab_ref_* twins accumulate in double (test oracles). */
+RLAB_API int rlab_k_xent_available(int64_t C);
+RLAB_API int rlab_k_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r,
+                            int64_t n, const float *items, int64_t C);
+RLAB_API int rlab_k_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n,
+                            const float *hs, int64_t C);
+RLAB_API void rlab_ref_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r,
+                               int64_t n, const float *items, int64_t C);
+RLAB_API void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n,
+                               const float *hs, int64_t C);
+/* ==== end h-ce ============================================================================== */
+
 #endif /* RLAB_TENSOR_KERNELS_H */

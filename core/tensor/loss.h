@@ -39,9 +39,11 @@
  * logits, dh, d_items, each one call over all rows in the backward). Otherwise it reuses one
  * [chunk, V] buffer (12 MB at the default chunk and V = 12101) and the backward recomputes
  * each chunk's logits (4 passes). Either way O(N + chunk * C) more, and the value and
- * gradients agree to float rounding. Size the arena to choose. Errors: EINVAL when items is
- * not [V, C] with h's C, bias has != V elements or a target is >= V; ENOMEM when the chunk
- * buffer does not fit (use a smaller chunk_rows). Marks every row of items touched
+ * gradients agree to float rounding. Size the arena to choose. With AVX-512F, no bias, C in
+ * {16, 32, 48, 64} and 64+ rows the kept mode runs fused (rlab_t_loss_set_fused): blocks of
+ * 512 items, no sgemm, no packing of e; it needs [nv, V] plus about 2 V C floats. Errors: EINVAL
+ * when items is not [V, C] with h's C, bias has != V elements or a target is >= V; ENOMEM when the
+ * chunk buffer does not fit (use a smaller chunk_rows). Marks every row of items touched
  * (rlab_params_track_rows). */
 RLAB_API rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_tensor *items,
                                           rlab_tensor *bias, const int32_t *targets,
@@ -51,6 +53,15 @@ RLAB_API rlab_tensor *rlab_t_softmax_xent(rlab_tape *t, rlab_tensor *h, rlab_ten
  * process-wide switch for tests and memory experiments: set it while no loss is being built.
  * Results agree between the modes to float rounding. Returns the previous setting. */
 RLAB_API int rlab_t_loss_set_keep(int keep);
+/* Allow (1, the default) or forbid (0) the fused mode of rlab_t_softmax_xent and
+ * rlab_t_soft_xent_items: with AVX-512F, no bias, C in {16, 32, 48, 64}, keep allowed and
+ * room in the arena for e of all rows plus [V / 512, rows, C] floats, the loss runs on blocks
+ * of 512 items on the panel kernel (forward) and rlab_k_xent_dh / rlab_k_xent_dt (backward):
+ * no sgemm, nothing packed but one block of items at a time (see loss.c). Results agree with
+ * the other modes to float rounding and do not depend on the thread count. A process-wide
+ * switch for tests and A/B benchmarks; set it while no loss is being built. Returns the
+ * previous setting. Losses over fewer than 64 (non-padding) rows always take the row mode. */
+RLAB_API int rlab_t_loss_set_fused(int fused);
 /* Sampled softmax: for row i, logits over {targets[i]} U negs[i*n_neg .. +n_neg) with the
  * logQ correction subtracted when logq != NULL (logq[item] = log sampling prob).
  *

@@ -127,18 +127,76 @@ typedef struct step_consts {
     float bc1, bc2; /* 1 - beta^t */
 } step_consts;
 
-static void adam_k(float *x, const float *g, float *m, float *v, int64_t n, const step_consts *k,
-                   int decoupled)
+/* Adam over [i0, i1): the reference loop. GCC keeps it scalar (sqrtf and the division in
+ * single lanes: measured 3.8% of a SASRec epoch on Beauty, one pass over 0.8 M parameters). */
+static void adam_span(float *x, const float *g, float *m, float *v, int64_t i0, int64_t i1,
+                      const step_consts *k, int decoupled)
 {
     const float lr = k->lr, b1 = k->b1, b2 = k->b2, eps = k->eps, wd = k->wd;
     const float ibc1 = 1.0f / k->bc1, ibc2 = 1.0f / k->bc2;
-#pragma omp parallel for simd schedule(static) if (parallel : n >= RLAB_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float gi = decoupled ? g[i] : g[i] + wd * x[i]; /* Adam: L2 into the gradient */
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         float upd = (m[i] * ibc1) / (sqrtf(v[i] * ibc2) + eps);
         x[i] -= lr * (decoupled ? upd + wd * x[i] : upd);
+    }
+}
+
+/* h-ce: the same update 16 lanes at a time with AVX-512F. Every operation is the scalar
+ * loop's, in its order, each rounded once (separate multiplies and adds, no FMA; the square
+ * root and the division are correctly rounded in both), so x, m and v are bit-identical to
+ * adam_span's. Returns the index where the scalar tail starts. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ADAM_X86 1
+__attribute__((target("avx512f"))) static int64_t adam_span16(float *x, const float *g, float *m,
+                                                              float *v, int64_t i0, int64_t i1,
+                                                              const step_consts *k, int decoupled)
+{
+    const __m512 lr = _mm512_set1_ps(k->lr), b1 = _mm512_set1_ps(k->b1), b2 = _mm512_set1_ps(k->b2),
+                 eps = _mm512_set1_ps(k->eps), wd = _mm512_set1_ps(k->wd),
+                 c1 = _mm512_set1_ps(1.0f - k->b1), c2 = _mm512_set1_ps(1.0f - k->b2),
+                 ibc1 = _mm512_set1_ps(1.0f / k->bc1), ibc2 = _mm512_set1_ps(1.0f / k->bc2);
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        const __m512 xi = _mm512_loadu_ps(x + i);
+        __m512 gi = _mm512_loadu_ps(g + i);
+        if (!decoupled)
+            gi = _mm512_add_ps(gi, _mm512_mul_ps(wd, xi));
+        const __m512 mi =
+            _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(c1, gi));
+        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
+                                        _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        __m512 upd = _mm512_div_ps(_mm512_mul_ps(mi, ibc1),
+                                   _mm512_add_ps(_mm512_sqrt_ps(_mm512_mul_ps(vi, ibc2)), eps));
+        if (decoupled)
+            upd = _mm512_add_ps(upd, _mm512_mul_ps(wd, xi));
+        _mm512_storeu_ps(x + i, _mm512_sub_ps(xi, _mm512_mul_ps(lr, upd)));
+    }
+    return i;
+}
+
+#else
+#define ADAM_X86 0
+#endif
+
+static void adam_k(float *x, const float *g, float *m, float *v, int64_t n, const step_consts *k,
+                   int decoupled)
+{
+    /* fixed 4096-float pieces (elementwise, so the split changes nothing) over the threads */
+    const int64_t np = (n + 4095) / 4096;
+#pragma omp parallel for schedule(static) if (n >= RLAB_K_PAR_MIN)
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t i1 = (p + 1) * 4096 < n ? (p + 1) * 4096 : n;
+        int64_t i0 = p * 4096;
+#if ADAM_X86
+        if (rlab_k_avx512())
+            i0 = adam_span16(x, g, m, v, i0, i1, k, decoupled);
+#endif
+        adam_span(x, g, m, v, i0, i1, k, decoupled);
     }
 }
 

@@ -39,10 +39,12 @@
 
 size_t rlab_k_panel_floats(int64_t V, int64_t C) { return (size_t)((V + PW - 1) / PW) * PW * C; }
 
+static int64_t pack_panels16(float *P, const float *items, int64_t V, int64_t C);
+
 void rlab_k_panel_pack(float *P, const float *items, int64_t V, int64_t C)
 {
     const int64_t np = (V + PW - 1) / PW;
-    for (int64_t p = 0; p < np; p++)
+    for (int64_t p = pack_panels16(P, items, V, C); p < np; p++)
         for (int64_t t = 0; t < PW; t++) {
             const int64_t j = p * PW + t;
             float *dst = P + p * C * PW + t;
@@ -215,8 +217,75 @@ __attribute__((target("avx512f"))) static void tile_12x32(const float *const *a,
         _mm512_storeu_ps(mx + r * 16, m);
     }
 }
+
+/* tile_12x32 on a packed copy of the tile's rows, ap [C][MR5] (ap[k * MR5 + i] = row i, k): the
+ * twelve broadcasts of a step come from one 48-byte stretch instead of twelve rows. The same
+ * FMA chains in the same order: bit-identical to tile_12x32. */
+#define ROW5P(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0
+#define STEP5P(i)                                                                                  \
+    do {                                                                                           \
+        const __m512 x = _mm512_set1_ps(ak[i]);                                                    \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                                                 \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void tile_12x32p(const float *ap, int64_t C,
+                                                           const float *p0, const float *p1,
+                                                           float *out, int64_t ldo, int nr, int nc0,
+                                                           int nc1, float *mx)
+{
+    ROW5P(0);
+    ROW5P(1);
+    ROW5P(2);
+    ROW5P(3);
+    ROW5P(4);
+    ROW5P(5);
+    ROW5P(6);
+    ROW5P(7);
+    ROW5P(8);
+    ROW5P(9);
+    ROW5P(10);
+    ROW5P(11);
+    if (!p1)
+        p1 = p0;
+    for (int64_t k = 0; k < C; k++) {
+        const __m512 b0 = _mm512_load_ps(p0 + k * PW), b1 = _mm512_load_ps(p1 + k * PW);
+        const float *ak = ap + k * MR5;
+        STEP5P(0);
+        STEP5P(1);
+        STEP5P(2);
+        STEP5P(3);
+        STEP5P(4);
+        STEP5P(5);
+        STEP5P(6);
+        STEP5P(7);
+        STEP5P(8);
+        STEP5P(9);
+        STEP5P(10);
+        STEP5P(11);
+    }
+    const __m512 acc[MR5][2] = {{c00, c01}, {c10, c11}, {c20, c21},   {c30, c31},
+                                {c40, c41}, {c50, c51}, {c60, c61},   {c70, c71},
+                                {c80, c81}, {c90, c91}, {c100, c101}, {c110, c111}};
+    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
+    for (int r = 0; r < nr; r++) {
+        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
+        __m512 m = _mm512_loadu_ps(mx + r * 16);
+        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
+        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
+        _mm512_storeu_ps(mx + r * 16, m);
+    }
+}
+#undef ROW5P
+#undef STEP5P
 #undef ROW5
 #undef STEP5
+
+/* rows of h packed for tile_12x32p: hp[t][k][MR5] for the tiles t of a group (the last
+ * tile's missing rows repeat its last row, as the pointer tiles do) */
+#define HP_MAXC 128
 
 /* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs */
 static void logits_group5(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
@@ -233,6 +302,12 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         for (int r = 0; r < MR5; r++)
             a[t][r] = h + (t * MR5 + (r < nr[t] ? r : nr[t] - 1)) * C;
     }
+    float hp[GR / MR5][HP_MAXC * MR5];
+    const int packed = C <= HP_MAXC;
+    for (int64_t t = 0; packed && t < ntile; t++)
+        for (int64_t k = 0; k < C; k++)
+            for (int r = 0; r < MR5; r++)
+                hp[t][k * MR5 + r] = a[t][r][k];
     const int64_t np = (V + PW - 1) / PW;
     for (int64_t p = 0; p < np; p += 2) {
         const float *b0 = P + p * C * PW, *b1 = p + 1 < np ? b0 + C * PW : NULL;
@@ -240,8 +315,12 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         const int nc0 = left < PW ? (int)left : PW;
         const int nc1 = !b1 ? 0 : left - PW < PW ? (int)(left - PW) : PW;
         for (int64_t t = 0; t < ntile; t++)
-            tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
-                       mx + t * MR5 * 16);
+            if (packed)
+                tile_12x32p(hp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                            mx + t * MR5 * 16);
+            else
+                tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                           mx + t * MR5 * 16);
     }
     for (int64_t r = 0; r < rows; r++) {
         float m = mx[r * 16];
@@ -330,3 +409,254 @@ void rlab_ref_panel_logits(float *out, int64_t ldo, float *rowmax, const float *
         rowmax[i] = m;
     }
 }
+
+/* ==== h-ce: the backward products of the full-softmax losses on item blocks ================
+ *
+ * rlab_k_xent_dh and rlab_k_xent_dt are the two backward products of the fused softmax
+ * cross-entropy (loss.c) for one block of items, written so that nothing is packed: the
+ * exponentiated logits e [r, n] (row stride lde, a column block of the loss's [nv, V] buffer)
+ * are read where they are, the item rows as they lie in the table ([n, C] row-major is the
+ * layout both products want), and C is 16, 32, 48 or 64 (one to four 16-lane vectors per
+ * row). With AVX-512F:
+ *
+ *   dh: 6 rows x C per tile (up to 24 accumulators); per item j, NV loads of items[j] and six
+ *       broadcasts of e[row][j]; items in sub-blocks of XB so the sub-block stays in L1
+ *       while every row tile of the block passes over it.
+ *   dt: 6 items x C per tile; per row i, NV loads of hs[i] and six broadcasts of e[i][j..];
+ *       rows in sub-blocks of XR so hs's sub-block stays in L1.
+ *
+ * Each output element is one FMA chain in a fixed order (dh: items ascending, dt: rows
+ * ascending), whatever the tiling, so results are the same for any split between threads.
+ * The functions return -1 (nothing written) without AVX-512F or for another C; the caller
+ * then keeps to its sgemm path. */
+#define XB 128 /* items per dh sub-block: 128 x C floats, 32 KB at C = 64 */
+#define XR 64  /* rows per dt sub-block */
+#define XT 6   /* rows (dh) / items (dt) per tile */
+
+#if PANEL_X86
+/* acc[t][q] for t < XT, q < nv: with every loop unrolled and nv a constant (the wrappers
+ * below), the accumulators live in registers (24 at nv = 4, plus nv loads and one broadcast) */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xent_dh_tile(const int nv, float *dh, const float *const *a, const float *items, int64_t n, int nr,
+             int load)
+{
+    __m512 acc[XT][4];
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++) {
+        const float *src = dh + (t < nr ? t : nr - 1) * 16 * nv;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            acc[t][q] = load ? _mm512_loadu_ps(src + 16 * q) : _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < n; j++) {
+        __m512 b[4];
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            b[q] = _mm512_loadu_ps(items + j * 16 * nv + 16 * q);
+#pragma GCC unroll 8
+        for (int t = 0; t < XT; t++) {
+            const __m512 x = _mm512_set1_ps(a[t][j]);
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                acc[t][q] = _mm512_fmadd_ps(x, b[q], acc[t][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++)
+        if (t < nr) {
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                _mm512_storeu_ps(dh + t * 16 * nv + 16 * q, acc[t][q]);
+        }
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+xent_dt_tile(const int nv, float *dt, const float *e, int64_t lde, const int64_t *col, int64_t r,
+             const float *hs, int nc)
+{
+    __m512 acc[XT][4];
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++) {
+        const float *src = dt + (t < nc ? t : nc - 1) * 16 * nv;
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            acc[t][q] = _mm512_loadu_ps(src + 16 * q);
+    }
+    for (int64_t i = 0; i < r; i++) {
+        __m512 b[4];
+#pragma GCC unroll 8
+        for (int q = 0; q < nv; q++)
+            b[q] = _mm512_loadu_ps(hs + i * 16 * nv + 16 * q);
+        const float *ei = e + i * lde;
+#pragma GCC unroll 8
+        for (int t = 0; t < XT; t++) {
+            const __m512 x = _mm512_set1_ps(ei[col[t]]);
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                acc[t][q] = _mm512_fmadd_ps(x, b[q], acc[t][q]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < XT; t++)
+        if (t < nc) {
+#pragma GCC unroll 8
+            for (int q = 0; q < nv; q++)
+                _mm512_storeu_ps(dt + t * 16 * nv + 16 * q, acc[t][q]);
+        }
+}
+
+#define XENT_TILE_FN(NV)                                                                           \
+    __attribute__((target("avx512f"))) static void xent_dh_tile##NV(                               \
+        float *dh, const float *const *a, const float *items, int64_t n, int nr, int load)         \
+    {                                                                                              \
+        xent_dh_tile(NV, dh, a, items, n, nr, load);                                               \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void xent_dt_tile##NV(                               \
+        float *dt, const float *e, int64_t lde, const int64_t *col, int64_t r, const float *hs,    \
+        int nc)                                                                                    \
+    {                                                                                              \
+        xent_dt_tile(NV, dt, e, lde, col, r, hs, nc);                                              \
+    }
+
+XENT_TILE_FN(1)
+XENT_TILE_FN(2)
+XENT_TILE_FN(3)
+XENT_TILE_FN(4)
+#undef XENT_TILE_FN
+
+typedef void (*xent_dh_fn)(float *, const float *const *, const float *, int64_t, int, int);
+typedef void (*xent_dt_fn)(float *, const float *, int64_t, const int64_t *, int64_t, const float *,
+                           int);
+
+static int xent_nv(int64_t C) { return C % 16 == 0 && C >= 16 && C <= 64 ? (int)(C / 16) : 0; }
+
+int rlab_k_xent_available(int64_t C)
+{
+    return rlab_k_panel_available() && use_avx512() && xent_nv(C);
+}
+
+int rlab_k_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                   const float *items, int64_t C)
+{
+    static const xent_dh_fn fn[5] = {NULL, xent_dh_tile1, xent_dh_tile2, xent_dh_tile3,
+                                     xent_dh_tile4};
+    if (!rlab_k_xent_available(C))
+        return -1;
+    const xent_dh_fn f = fn[xent_nv(C)];
+    if (n <= 0) {
+        if (!accumulate)
+            memset(dh, 0, (size_t)(r * C) * sizeof(float));
+        return 0;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += XB) {
+        const int64_t nj = n - j0 < XB ? n - j0 : XB;
+        for (int64_t i0 = 0; i0 < r; i0 += XT) {
+            const int nr = r - i0 < XT ? (int)(r - i0) : XT;
+            const float *a[XT];
+            for (int t = 0; t < XT; t++)
+                a[t] = e + (i0 + (t < nr ? t : nr - 1)) * lde + j0;
+            f(dh + i0 * C, a, items + j0 * C, nj, nr, accumulate || j0 > 0);
+        }
+    }
+    return 0;
+}
+
+int rlab_k_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                   int64_t C)
+{
+    static const xent_dt_fn fn[5] = {NULL, xent_dt_tile1, xent_dt_tile2, xent_dt_tile3,
+                                     xent_dt_tile4};
+    if (!rlab_k_xent_available(C))
+        return -1;
+    const xent_dt_fn f = fn[xent_nv(C)];
+    for (int64_t i0 = 0; i0 < r; i0 += XR) {
+        const int64_t ni = r - i0 < XR ? r - i0 : XR;
+        for (int64_t j0 = 0; j0 < n; j0 += XT) {
+            const int nc = n - j0 < XT ? (int)(n - j0) : XT;
+            int64_t col[XT];
+            for (int t = 0; t < XT; t++)
+                col[t] = j0 + (t < nc ? t : nc - 1);
+            f(dt + j0 * C, e + i0 * lde, lde, col, ni, hs + i0 * C, nc);
+        }
+    }
+    return 0;
+}
+#else
+int rlab_k_xent_available(int64_t C)
+{
+    (void)C;
+    return 0;
+}
+
+int rlab_k_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                   const float *items, int64_t C)
+{
+    (void)dh, (void)accumulate, (void)e, (void)lde, (void)r, (void)n, (void)items, (void)C;
+    return -1;
+}
+
+int rlab_k_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                   int64_t C)
+{
+    (void)dt, (void)e, (void)lde, (void)r, (void)n, (void)hs, (void)C;
+    return -1;
+}
+#endif
+
+void rlab_ref_xent_dh(float *dh, int accumulate, const float *e, int64_t lde, int64_t r, int64_t n,
+                      const float *items, int64_t C)
+{
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = accumulate ? (double)dh[i * C + c] : 0.0;
+            for (int64_t j = 0; j < n; j++)
+                s += (double)e[i * lde + j] * (double)items[j * C + c];
+            dh[i * C + c] = (float)s;
+        }
+}
+
+void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t n, const float *hs,
+                      int64_t C)
+{
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = (double)dt[j * C + c];
+            for (int64_t i = 0; i < r; i++)
+                s += (double)e[i * lde + j] * (double)hs[i * C + c];
+            dt[j * C + c] = (float)s;
+        }
+}
+/* The full panels of rlab_k_panel_pack with AVX-512F: P[p][k][0..16) is one 16-lane gather
+ * (items[16 p + t][k], t < 16) instead of sixteen scalar copies. Returns the panels done (the
+ * caller copies the rest, the partial last one included); the same floats either way. */
+#if PANEL_X86
+__attribute__((target("avx512f"))) static int64_t pack_panels16_512(float *P, const float *items,
+                                                                    int64_t V, int64_t C)
+{
+    const int64_t nfull = V / PW;
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32((int)C));
+    for (int64_t p = 0; p < nfull; p++) {
+        const float *src = items + p * PW * C;
+        float *dst = P + p * C * PW;
+        for (int64_t k = 0; k < C; k++)
+            _mm512_storeu_ps(dst + k * PW, _mm512_i32gather_ps(idx, src + k, 4));
+    }
+    return nfull;
+}
+
+static int64_t pack_panels16(float *P, const float *items, int64_t V, int64_t C)
+{
+    if (!use_avx512() || C > INT32_MAX / PW)
+        return 0;
+    return pack_panels16_512(P, items, V, C);
+}
+#else
+static int64_t pack_panels16(float *P, const float *items, int64_t V, int64_t C)
+{
+    (void)P, (void)items, (void)V, (void)C;
+    return 0;
+}
+#endif
+/* ==== end h-ce ============================================================================== */

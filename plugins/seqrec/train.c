@@ -68,12 +68,13 @@ struct seqrec_trainer {
 
 /* Arena of a head tape (CE or TED) running rlab_t_softmax_xent / rlab_t_soft_xent_items on
  * kc rows against V items of width d: the kc x V exponentiated logits it keeps for the
- * backward (within the 3/4-of-free rule), the item table packed for the logits kernel,
- * gathered rows and per-row state, and slack. */
+ * backward (within the 3/4-of-free rule), the item table packed for the logits kernel, the
+ * fused mode's per-block dh rows (about kc V d / 512 floats: V d at kc = 512; loss.h), gathered
+ * rows and per-row state, and slack. */
 static size_t head_tape_bytes(int64_t kc, int64_t V, int64_t d)
 {
     return (size_t)kc * (size_t)V * sizeof(float) * 4 / 3 +
-           (size_t)(V + 32) * (size_t)d * sizeof(float) +
+           (size_t)(V + 32) * (size_t)d * sizeof(float) * 2 +
            (size_t)kc * (size_t)d * sizeof(float) * 16 + (8u << 20);
 }
 

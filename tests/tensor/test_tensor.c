@@ -8,7 +8,8 @@
  *                   of rlab_params_new / rlab_opt_new / rlab_tape_new; deterministic mode
  *                   (two fresh runs with dropout give bit-identical grads)
  *   tensor.optim.*  single steps against hand-computed values (SGD momentum, Adam, Adam + L2,
- *                   AdamW), warm-up + cosine schedule values, clipping, lazy rows, l2 penalty
+ *                   AdamW), warm-up + cosine schedule values, clipping, lazy rows, l2 penalty;
+ *                   the 512-bit Adam bit-identical to the scalar loop
  *   tensor.ckpt.*   safetensors round trips (params, optimiser moments and step, metadata),
  *                   a file written byte by byte in the test, shape mismatch / truncation /
  *                   missing tensor / strict errors naming the file and the tensor
@@ -378,6 +379,51 @@ static void t_adam(void)
         rlab_free(x0);
         rlab_opt_free(o);
         rlab_params_free(P);
+    }
+}
+
+/* The 512-bit Adam (h-ce) against the scalar loop: bit-identical parameters and moments after
+ * three steps, for Adam, Adam + L2 and AdamW, on tensors whose sizes leave 16-lane tails and
+ * cross the 4096-float pieces of the threaded loop. */
+static void t_adam_wide(void)
+{
+    if (!rlab_k_avx512()) {
+        fprintf(stderr, "tensor.optim.adam.2: no AVX-512F, only the scalar loop runs: skipped\n");
+        return;
+    }
+    const rlab_param_spec sp[3] = {{"a", 2, {77, 61}, RLAB_INIT_NORMAL, 0.5f},
+                                   {"b", 1, {13}, RLAB_INIT_NORMAL, 0.5f},
+                                   {"c", 2, {300, 33}, RLAB_INIT_NORMAL, 0.5f}};
+    for (int kind = 0; kind < 3; kind++) {
+        rlab_params *P[2];
+        rlab_opt *o[2];
+        for (int w = 0; w < 2; w++) {
+            rlab_rng rng;
+            rlab_rng_seed(&rng, 17);
+            rlab_err err = {0};
+            P[w] = rlab_params_new(sp, 3, &rng, &err);
+            rlab_opt_config oc = rlab_opt_defaults(kind == 2 ? RLAB_OPT_ADAMW : RLAB_OPT_ADAM);
+            oc.weight_decay = kind == 0 ? 0.0f : 0.05f;
+            o[w] = rlab_opt_new(P[w], &oc, &err);
+            CHECK(P[w] && o[w]);
+        }
+        for (int step = 0; step < 3; step++)
+            for (int w = 0; w < 2; w++) {
+                for (size_t j = 0; j < P[w]->count; j++) /* the same gradients for both */
+                    P[w]->grad[j] =
+                        0.01f * (float)((int)((j * 7919 + (size_t)step * 31) % 201) - 100);
+                const int was = rlab_k_set_avx512(w);
+                CHECK_EQ_INT(rlab_opt_step(o[w], P[w]), RLAB_OK);
+                rlab_k_set_avx512(was);
+            }
+        const size_t n = P[0]->count;
+        CHECK(memcmp(P[0]->data, P[1]->data, n * sizeof(float)) == 0);
+        CHECK(memcmp(rlab_opt_state_m(o[0]), rlab_opt_state_m(o[1]), n * sizeof(float)) == 0);
+        CHECK(memcmp(rlab_opt_state_v(o[0]), rlab_opt_state_v(o[1]), n * sizeof(float)) == 0);
+        for (int w = 0; w < 2; w++) {
+            rlab_opt_free(o[w]);
+            rlab_params_free(P[w]);
+        }
     }
 }
 
@@ -785,6 +831,7 @@ static const rlab_test tests[] = {
     {"tensor.tape.allocfail.1", t_allocfail},
     {"tensor.tape.determinism.1", t_determinism},
     {"tensor.optim.adam.1", t_adam},
+    {"tensor.optim.adam.2", t_adam_wide},
     {"tensor.optim.sgd.1", t_sgd},
     {"tensor.optim.schedule.1", t_schedule},
     {"tensor.optim.clip.1", t_clip},

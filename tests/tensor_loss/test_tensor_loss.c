@@ -15,6 +15,10 @@
  *                          and both gradients, keep and chunk modes, repeated columns, rows
  *                          without entries, base 0), hand value, errors
  *   tensor.loss.poison.*   sticky errors propagate
+ *   tensor.loss.kernels.1  the fused mode's backward products against their oracles
+ *   tensor.loss.xent.fused.*  the fused mode (item blocks): against the row mode (CE and the
+ *                          sparse soft CE, to float rounding), against the naive reference,
+ *                          bit-identical for 1 and 2 threads, a second backward
  */
 #include "harness.h"
 #include "tensor/kernels.h"
@@ -761,7 +765,223 @@ static void t_xent_avx512(void)
         }
 }
 
+/* ---- the fused mode (h-ce) ---------------------------------------------------------------- */
+/* the backward products of the fused mode against their double-accumulating oracles: odd row
+ * and item counts (tiles of 6, sub-blocks of 128 items and 16 rows), a row stride wider than
+ * the block, every supported width, dh with and without accumulation */
+static void t_xent_kernels(void)
+{
+    if (!rlab_k_xent_available(64)) {
+        fprintf(stderr, "tensor.loss.kernels.1: no AVX-512F, the fused kernels do not run\n");
+        return;
+    }
+    CHECK(!rlab_k_xent_available(8) && !rlab_k_xent_available(80) && !rlab_k_xent_available(24));
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 5);
+    const int64_t r = 37, n = 261, lde = 300;
+    float *e = malloc((size_t)(r * lde) * sizeof(float));
+    for (int64_t i = 0; i < r * lde; i++)
+        e[i] = rlab_rng_uniform(&rng);
+    for (int64_t C = 16; C <= 64; C += 16) {
+        float *it = malloc((size_t)(n * C) * sizeof(float)), *hs = malloc((size_t)(r * C) * 4);
+        float *d1 = malloc((size_t)(n * C) * sizeof(float)), *d2 = malloc((size_t)(n * C) * 4);
+        for (int64_t i = 0; i < n * C; i++)
+            it[i] = rlab_rng_uniform(&rng) - 0.5f;
+        for (int64_t i = 0; i < r * C; i++)
+            hs[i] = rlab_rng_uniform(&rng) - 0.5f;
+        for (int acc = 0; acc < 2; acc++) { /* dh [r, C] */
+            for (int64_t i = 0; i < r * C; i++)
+                d1[i] = d2[i] = 0.25f * (float)(i % 5);
+            CHECK_EQ_INT(rlab_k_xent_dh(d1, acc, e, lde, r, n, it, C), 0);
+            rlab_ref_xent_dh(d2, acc, e, lde, r, n, it, C);
+            double w = 0.0;
+            for (int64_t i = 0; i < r * C; i++)
+                w = fmax(w, fabs((double)d1[i] - (double)d2[i]));
+            CHECK_MSG(w < 2e-5, "dh C %lld acc %d: off by %g", (long long)C, acc, w);
+        }
+        for (int64_t i = 0; i < n * C; i++) /* dt [n, C] += */
+            d1[i] = d2[i] = 0.5f * (float)(i % 3);
+        CHECK_EQ_INT(rlab_k_xent_dt(d1, e, lde, r, n, hs, C), 0);
+        rlab_ref_xent_dt(d2, e, lde, r, n, hs, C);
+        double w = 0.0;
+        for (int64_t i = 0; i < n * C; i++)
+            w = fmax(w, fabs((double)d1[i] - (double)d2[i]));
+        CHECK_MSG(w < 2e-5, "dt C %lld: off by %g", (long long)C, w);
+        free(it);
+        free(hs);
+        free(d1);
+        free(d2);
+    }
+    /* switched off with the 512-bit kernels: -1, nothing written */
+    float x = 7.0f;
+    const int was = rlab_k_set_avx512(0);
+    CHECK(!rlab_k_xent_available(16));
+    CHECK_EQ_INT(rlab_k_xent_dh(&x, 0, e, lde, 0, 0, e, 16), -1);
+    CHECK(memcmp(&x, &(float){7.0f}, sizeof x) == 0);
+    rlab_k_set_avx512(was);
+    free(e);
+}
+
+/* One softmax_xent (loss 0) or soft_xent_items (loss 1) forward+backward in the fused mode
+ * (fused = 1) or the row mode with everything kept (fused = 0): the loss, the gradients of h
+ * and items in g[(R + V) C], and the mode used. */
+typedef struct fused_case {
+    int64_t R, V, C;
+    int32_t *tg; /* owned */
+    int64_t *off;
+    int32_t *col;
+    float *delta, *base;
+    float temp;
+} fused_case;
+
+static float fused_run(const fused_case *fc, int loss, int fused, float *g, int *mode)
+{
+    const int64_t shapes[2][2] = {{fc->R, fc->C}, {fc->V, fc->C}};
+    rlab_params *P = params2(2, shapes, 0.6f, (uint64_t)(fc->V + fc->C));
+    rlab_tape *t = new_tape(64);
+    const int old = rlab_t_loss_set_fused(fused);
+    rlab_tensor *L = loss ? rlab_t_soft_xent_items(t, &P->t[0], &P->t[1], fc->base, fc->off,
+                                                   fc->col, fc->delta, fc->temp, 0)
+                          : rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, fc->tg, 0);
+    rlab_t_loss_set_fused(old);
+    CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+    *mode = (int)L->p.i[2] * 2 + (int)L->p.i[1];
+    memcpy(g, P->grad, (size_t)((fc->R + fc->V) * fc->C) * sizeof(float));
+    const float l = L->data[0];
+    rlab_tape_free(t);
+    rlab_params_free(P);
+    return l;
+}
+
+static void fused_case_init(fused_case *fc, int64_t R, int64_t V, int64_t C)
+{
+    int32_t *tg = malloc((size_t)R * sizeof *tg);
+    int64_t *off = malloc((size_t)(R + 1) * sizeof *off);
+    int32_t *col = malloc((size_t)(3 * R) * sizeof *col);
+    float *delta = malloc((size_t)(3 * R) * sizeof *delta), *base = malloc((size_t)R * 4);
+    off[0] = 0;
+    for (int64_t i = 0; i < R; i++) {
+        tg[i] = i % 11 == 7 ? -1 : (int32_t)((i * 389) % V);
+        int64_t k = off[i];
+        for (int64_t q = 0; q < i % 4; q++, k++) {
+            col[k] = (int32_t)((i * 53 + q * 977) % V);
+            delta[k] = 0.3f + 0.05f * (float)q;
+        }
+        off[i + 1] = k;
+        base[i] = i % 3 == 0 ? 0.0f : 0.25f / (float)V;
+    }
+    *fc = (fused_case){R, V, C, tg, off, col, delta, base, 0.3f};
+}
+
+static void fused_case_free(fused_case *fc)
+{
+    free(fc->tg);
+    free(fc->off);
+    free(fc->col);
+    free(fc->delta);
+    free(fc->base);
+}
+
+/* fused against the row mode (both keep everything): the same loss and gradients to float
+ * rounding, for the CE and the sparse soft CE, three blocks with a tail, C 64 and 32 */
+static void t_xent_fused_vs_rows(void)
+{
+    if (!rlab_k_xent_available(64)) {
+        fprintf(stderr, "tensor.loss.xent.fused.1: no AVX-512F, no fused mode: skipped\n");
+        return;
+    }
+    static const int64_t sizes[2][3] = {{150, 1100, 64}, {90, 1037, 32}};
+    for (int z = 0; z < 2; z++)
+        for (int loss = 0; loss < 2; loss++) {
+            fused_case fc;
+            fused_case_init(&fc, sizes[z][0], sizes[z][1], sizes[z][2]);
+            const size_t n = (size_t)((fc.R + fc.V) * fc.C);
+            float *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float));
+            int m0, m1;
+            const float l0 = fused_run(&fc, loss, 0, g0, &m0),
+                        l1 = fused_run(&fc, loss, 1, g1, &m1);
+            CHECK_MSG(m0 == 1 && m1 == 3, "modes %d %d (want kept rows 1, fused 3)", m0, m1);
+            CHECK_MSG(fabs((double)l0 - (double)l1) <= 1e-6 * fabs((double)l0),
+                      "loss %d C %lld: %.9g (rows) vs %.9g (fused)", loss, (long long)fc.C,
+                      (double)l0, (double)l1);
+            double worst = 0.0, big = 0.0;
+            for (size_t i = 0; i < n; i++) {
+                worst = fmax(worst, fabs((double)g0[i] - (double)g1[i]));
+                big = fmax(big, fabs((double)g0[i]));
+            }
+            CHECK_MSG(big > 0.0 && worst <= 1e-5 * big, "loss %d C %lld: grads off by %g (max %g)",
+                      loss, (long long)fc.C, worst, big);
+            free(g0);
+            free(g1);
+            fused_case_free(&fc);
+        }
+}
+
+/* fused against the naive double reference (value and both gradients) */
+static void t_xent_fused_naive(void)
+{
+    enum { N = 80, V = 700, C = 16 };
+    int32_t tg[N];
+    for (int i = 0; i < N; i++)
+        tg[i] = i % 13 == 5 ? -1 : (int32_t)((i * 223) % V);
+    rlab_t_loss_set_keep(1);
+    xent_vs_naive_mode(N, V, C, 0, tg, 0);
+}
+
+/* fused: bit-identical for 1 and 2 threads and from run to run; a second backward over the
+ * same forward adds the gradient again (out->grad 2: three times the first in all) */
+static void t_xent_fused_deterministic(void)
+{
+    if (!rlab_k_xent_available(48)) {
+        fprintf(stderr, "tensor.loss.xent.fused.3: no AVX-512F, no fused mode: skipped\n");
+        return;
+    }
+    for (int loss = 0; loss < 2; loss++) {
+        fused_case fc;
+        fused_case_init(&fc, 100, 1300, 48);
+        const size_t n = (size_t)((fc.R + fc.V) * fc.C);
+        float *g[3] = {malloc(n * sizeof(float)), malloc(n * sizeof(float)),
+                       malloc(n * sizeof(float))};
+        float l[3];
+        int m;
+        const int nt0 = rlab_t_num_threads();
+        for (int k = 0; k < 3; k++) {
+            rlab_t_set_num_threads(k == 1 ? 2 : 1);
+            l[k] = fused_run(&fc, loss, 1, g[k], &m);
+            CHECK_EQ_INT(m, 3);
+        }
+        rlab_t_set_num_threads(nt0);
+        for (int k = 1; k < 3; k++) {
+            CHECK(memcmp(&l[0], &l[k], sizeof l[0]) == 0);
+            CHECK_MSG(memcmp(g[0], g[k], n * sizeof(float)) == 0, "loss %d run %d differs", loss,
+                      k);
+        }
+        /* the second backward */
+        const int64_t shapes[2][2] = {{fc.R, fc.C}, {fc.V, fc.C}};
+        rlab_params *P = params2(2, shapes, 0.6f, (uint64_t)(fc.V + fc.C));
+        rlab_tape *t = new_tape(64);
+        rlab_tensor *L = loss ? rlab_t_soft_xent_items(t, &P->t[0], &P->t[1], fc.base, fc.off,
+                                                       fc.col, fc.delta, fc.temp, 0)
+                              : rlab_t_softmax_xent(t, &P->t[0], &P->t[1], NULL, fc.tg, 0);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        CHECK_EQ_INT(rlab_tape_backward(t, L), RLAB_OK);
+        double worst = 0.0;
+        for (size_t i = 0; i < n; i++)
+            worst = fmax(worst, fabs((double)P->grad[i] - 3.0 * (double)g[0][i]));
+        CHECK_MSG(worst < 1e-5, "loss %d: second backward off by %g", loss, worst);
+        rlab_tape_free(t);
+        rlab_params_free(P);
+        for (int k = 0; k < 3; k++)
+            free(g[k]);
+        fused_case_free(&fc);
+    }
+}
+
 static const rlab_test tests[] = {
+    {"tensor.loss.kernels.1", t_xent_kernels},
+    {"tensor.loss.xent.fused.1", t_xent_fused_vs_rows},
+    {"tensor.loss.xent.fused.2", t_xent_fused_naive},
+    {"tensor.loss.xent.fused.3", t_xent_fused_deterministic},
     {"tensor.loss.xent.avx512.1", t_xent_avx512},
     {"tensor.loss.xent.1", t_xent_uniform},
     {"tensor.loss.xent.2", t_xent_naive_small},

@@ -11,6 +11,7 @@
  *   grad.kl_div.*, grad.soft_xent.*   temperatures, one-column rows, unnormalised targets
  *   grad.soft_xent_items.* sparse targets (empty rows, base 0, repeated columns), both modes,
  *                          student rows gathered from the item table itself (TED)
+ *   grad.softmax_xent.5, grad.soft_xent_items.3   the fused mode (64+ rows, two item blocks)
  * Inputs are seeded parameters (gradcheck.h); integer ids and label arrays come through ud.
  */
 #include "gradcheck.h"
@@ -411,11 +412,59 @@ static void t_soft_items_shared(void)
     }
 }
 
+/* ---- the fused mode (loss.c: blocks of 512 items; from 64 rows, C in {16, 32, 48, 64}, with
+ * AVX-512F; elsewhere these cases run the row mode): two blocks, the second a tail ---------- */
+static void t_xent_fused(void)
+{
+    enum { N = 72, V = 530, C = 16 };
+    int32_t tg[N];
+    for (int i = 0; i < N; i++) /* 8 padding rows, 64 valid */
+        tg[i] = i % 9 == 4 ? -1 : (int32_t)((i * 131) % V);
+    CHECK(xent_case("N72 V530 C16 (fused when kept)", N, V, C, tg, 0, 0) == 0);
+}
+
+static void t_soft_items_fused(void)
+{
+    enum { R = 66, V = 530, C = 16 };
+    static int64_t off[R + 1];
+    static int32_t col[3 * R], rows[R];
+    static float delta[3 * R], base[R];
+    off[0] = 0;
+    for (int i = 0; i < R; i++) { /* 0 to 3 entries per row, repeats, columns in both blocks */
+        int64_t k = off[i];
+        for (int q = 0; q < i % 4; q++, k++) {
+            col[k] = (int32_t)((i * 37 + (q == 2 ? 0 : q) * 211) % V);
+            delta[k] = 0.2f + 0.1f * (float)q;
+        }
+        off[i + 1] = k;
+        base[i] = i % 5 == 0 ? 0.0f : 0.2f / (float)V;
+        rows[i] = (int32_t)((i * 7) % V);
+    }
+    for (int keep = 1; keep >= 0; keep--) {
+        soft_items_ud u = {base, off, col, delta, 0.3f, 0, keep, NULL, R};
+        rlab_gc_case c = {.op = "soft_xent_items",
+                          .desc = keep ? "R66 V530 C16 temp 0.3 (fused)" : "R66 V530 C16 chunk",
+                          .nin = 2,
+                          .in = {SPEC("h", R, C, 1.0f), SPEC("items", V, C, 1.0f)}};
+        CHECK_MSG(rlab_gradcheck(&c, build_soft_items, &u) == 0, "%s", c.desc);
+        /* TED: student rows gathered from the table itself, temp 0.1 */
+        soft_items_ud w = {base, off, col, delta, 0.1f, 0, keep, rows, R};
+        rlab_gc_case d = {.op = "soft_xent_items",
+                          .desc = keep ? "items[530,16] shared, temp 0.1 (fused)"
+                                       : "items[530,16] shared, temp 0.1 chunk",
+                          .nin = 1,
+                          .in = {SPEC("items", V, C, 0.3f)},
+                          .h = 2e-3f};
+        CHECK_MSG(rlab_gradcheck(&d, build_soft_items, &w) == 0, "%s", d.desc);
+    }
+}
+
 static const rlab_test tests[] = {
     {"grad.softmax_xent.1", t_xent_padding_chunk3},
     {"grad.softmax_xent.2", t_xent_batch1},
     {"grad.softmax_xent.3", t_xent_all_padding},
     {"grad.softmax_xent.4", t_xent_chunk1_tail},
+    {"grad.softmax_xent.5", t_xent_fused},
     {"grad.sampled_softmax.1", t_sampled_logq},
     {"grad.sampled_softmax.2", t_sampled_no_negs},
     {"grad.bce_logits.1", t_bce},
@@ -426,6 +475,7 @@ static const rlab_test tests[] = {
     {"grad.soft_xent.1", t_soft_xent},
     {"grad.soft_xent_items.1", t_soft_items},
     {"grad.soft_xent_items.2", t_soft_items_shared},
+    {"grad.soft_xent_items.3", t_soft_items_fused},
     {"grad.margin_rank.1", t_margin_rank},
     {"grad.dpo.1", t_dpo},
     {NULL, NULL},

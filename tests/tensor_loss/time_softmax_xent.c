@@ -1,10 +1,11 @@
 /*
  * Timing of one rlab_t_softmax_xent forward+backward at SASRec / ML-1M scale (not a ctest).
  *
- *     build/tests/time_softmax_xent [N V C chunk reps keep] (defaults 6400 12101 64 256 3 1)
+ *     build/tests/time_softmax_xent [N V C chunk reps keep] (defaults 6400 12101 64 256 3 2)
  *
  * keep = 1 lets the op keep [nv, V] for the backward when it fits the 512 MB arena (3 sgemm
- * passes), 0 forces the chunk buffer and the recompute (4 passes).
+ * passes), 0 forces the chunk buffer and the recompute (4 passes), 2 also allows the fused
+ * mode (item blocks, no sgemm; rlab_t_loss_set_fused) where it applies.
  *
  * Prints the best forward, backward and total times, and the time of the same four sgemm
  * calls alone (forward logits, backward recompute, dh, d_items) as the lower bound, and the
@@ -31,7 +32,9 @@ int main(int argc, char **argv)
     const int64_t N = argc > 1 ? atoll(argv[1]) : 6400, V = argc > 2 ? atoll(argv[2]) : 12101,
                   C = argc > 3 ? atoll(argv[3]) : 64, chunk = argc > 4 ? atoll(argv[4]) : 256;
     const int reps = argc > 5 ? atoi(argv[5]) : 3;
-    rlab_t_loss_set_keep(argc > 6 ? atoi(argv[6]) : 1);
+    const int keep = argc > 6 ? atoi(argv[6]) : 2;
+    rlab_t_loss_set_keep(keep > 0);
+    rlab_t_loss_set_fused(keep > 1);
     rlab_err err = {0};
     rlab_rng rng;
     rlab_rng_seed(&rng, 1);
