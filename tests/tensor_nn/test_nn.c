@@ -12,6 +12,7 @@
  */
 #include "gradcheck.h"
 #include "harness.h"
+#include "tensor/kernels.h"
 #include "tensor/nn.h"
 
 #include <math.h>
@@ -142,9 +143,21 @@ static void t_attn_fast_vs_naive(void)
         {6, 40, 40, 16, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 0, 1},
         {4, 9, 12, 8, 2, 0, 0.2f, 1, 1, 1},
         {4, 12, 7, 8, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 1}, /* Tq > Tk */
+        /* the AVX-512 tiles: full 64-lane heads, partial lanes, partial 12 x 32 and 6-row
+         * tiles, several tiles per pair; Dh = 72 takes the cblas path */
+        {3, 70, 70, 64, 1, RLAB_ATTN_CAUSAL, 0.2f, 1, 1, 1},
+        {2, 45, 45, 128, 2, 0, 0.0f, 1, 1, 0},
+        {3, 37, 37, 80, 2, RLAB_ATTN_CAUSAL, 0.1f, 1, 0, 1},
+        {2, 50, 41, 96, 3, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 0}, /* Tq > Tk, Dh = 32 */
+        {2, 19, 33, 72, 1, 0, 0.3f, 1, 1, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_attention(&cases[i], 100 + i);
+    /* the same cases again without the 512-bit kernels (the cblas path) */
+    for (int wide = 1; wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            compare_attention(&cases[i], 100 + i);
+        rlab_k_set_avx512(old);
+    }
 }
 
 /* Hand-computed: with q = 0 every valid key gets the same weight, so the output is the mean
@@ -161,7 +174,8 @@ static void t_attn_hand(void)
         CHECK_NEAR(out[i * C + 0], 3.5, 1e-6); /* (1 + 6) / 2 */
         CHECK_NEAR(out[i * C + 1], 35.0, 1e-5);
     }
-    float scratch[64];
+    float *scratch = calloc(rlab_attention_scratch_floats(T, T), sizeof *scratch);
+    CHECK(scratch != NULL);
     rlab_attention_forward(out, att, scratch, q, k, v, 1, T, T, C, 1, NULL, NULL, RLAB_ATTN_CAUSAL,
                            0.0f, 0);
     CHECK_NEAR(out[0], 1.0, 1e-6);
@@ -174,6 +188,7 @@ static void t_attn_hand(void)
     double e = exp(10.0 / sqrt(2.0));
     CHECK_NEAR(a2[0], e / (e + 1.0), 1e-6);
     CHECK_NEAR(o2[1], 1.0 / (e + 1.0), 1e-6);
+    free(scratch);
 }
 
 /* Dropout masks: reproducible from the key, different for another key, keep rate ~ 1 - p. */
