@@ -618,3 +618,138 @@ static double block_sum(const float *x, int64_t n, int sq)
 double rlab_k_sum(const float *x, int64_t n) { return block_sum(x, n, 0); }
 
 double rlab_k_sumsq(const float *x, int64_t n) { return block_sum(x, n, 1); }
+
+/* ---- h-block (issue 23): fused linear layer ----------------------------------------------- */
+/* The bias, ReLU and residual of a transformer's linear layers were three more ops, each a
+ * pass over the [B*T, C] activations and, backward, over their gradients (perf, bench/tensor
+ * block: about 17% of the block's time). Here the forward applies them to each row block right
+ * after its sgemm, and the backward makes one pass over dy for the ReLU mask, the residual's
+ * gradient and the bias's column sums before the two products. */
+#define LIN_SUM_BLOCKS 32 /* fixed row blocks of the bias gradient (any thread count) */
+
+/* g where y > 0 (y's bits in (0, 0x7f800000]: NaN excluded), else +0; as relu_pass in
+ * ops_elem.c, on integer masks so the loops vectorise */
+static inline float lin_pass(float g, float y)
+{
+    int32_t iy, ig;
+    memcpy(&iy, &y, sizeof iy);
+    memcpy(&ig, &g, sizeof ig);
+    ig &= -(int32_t)((uint32_t)iy - 1u < 0x7f800000u);
+    memcpy(&g, &ig, sizeof g);
+    return g;
+}
+
+/* rows [0, m) of y [m, N] = act(y + b) + r, in the unfused ops' order */
+static void linear_epilogue(float *y, const float *b, const float *r, int64_t m, int64_t N,
+                            int act)
+{
+    for (int64_t i = 0; i < m; i++) {
+        float *restrict yr = y + i * N;
+        if (b) {
+#pragma omp simd
+            for (int64_t c = 0; c < N; c++)
+                yr[c] = yr[c] + b[c];
+        }
+        if (act == RLAB_K_ACT_RELU) {
+#pragma omp simd
+            for (int64_t c = 0; c < N; c++)
+                yr[c] = lin_pass(yr[c], yr[c]);
+        }
+        if (r) {
+            const float *restrict rr = r + i * N;
+#pragma omp simd
+            for (int64_t c = 0; c < N; c++)
+                yr[c] = rr[c] + yr[c];
+        }
+    }
+}
+
+void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b, const float *r,
+                       int64_t M, int64_t N, int64_t K, int act)
+{
+    // y [M, N] = act(x [M, K] w [K, N] + b [N]) + r [M, N]
+    if (M == 0 || N == 0)
+        return;
+    const int epi = b || r || act != RLAB_K_ACT_NONE;
+    if (K > 0 && mm_tall(M, N, K) && omp_split_ok()) {
+        /* the row blocks of rlab_k_matmul_fwd, each finished while it is in cache */
+        const int bt = blas_solo_begin();
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int c = 0; c < MM_ROW_BLOCKS; c++) {
+            const int64_t r0 = M * c / MM_ROW_BLOCKS, r1 = M * (c + 1) / MM_ROW_BLOCKS;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)N, (int)K,
+                        1.0f, x + r0 * K, (int)K, w, (int)N, 0.0f, y + r0 * N, (int)N);
+            if (epi)
+                linear_epilogue(y + r0 * N, b, r ? r + r0 * N : NULL, r1 - r0, N, act);
+        }
+        blas_solo_end(bt);
+        return;
+    }
+    rlab_k_matmul_fwd(y, x, w, M, N, K, 0, 0);
+    if (!epi)
+        return;
+#pragma omp parallel for schedule(static) if (M * N >= RLAB_K_STREAM_PAR_MIN)
+    for (int c = 0; c < LIN_SUM_BLOCKS; c++) {
+        const int64_t r0 = M * c / LIN_SUM_BLOCKS, r1 = M * (c + 1) / LIN_SUM_BLOCKS;
+        linear_epilogue(y + r0 * N, b, r ? r + r0 * N : NULL, r1 - r0, N, act);
+    }
+}
+
+size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act)
+{
+    return (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) + (size_t)LIN_SUM_BLOCKS * (size_t)N +
+           rlab_k_matmul_scratch_floats(M, N, K);
+}
+
+void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy,
+                       const float *x, const float *w, const float *y, int64_t M, int64_t N,
+                       int64_t K, int act, float *scratch)
+{
+    // dy, y [M, N]; += into dx [M, K], dw [K, N], db [N], dr [M, N]
+    if (M == 0 || N == 0)
+        return;
+    const int relu = act == RLAB_K_ACT_RELU;
+    float *dz = relu ? scratch : NULL; /* dZ [M, N]: dy through the ReLU */
+    float *part = scratch + (relu ? M * N : 0);
+    float *mms = part + (size_t)LIN_SUM_BLOCKS * (size_t)N;
+    const int nb = (int)(M < LIN_SUM_BLOCKS ? M : LIN_SUM_BLOCKS);
+    if (relu || db || dr) {
+#pragma omp parallel for schedule(static) if (M * N >= RLAB_K_STREAM_PAR_MIN)
+        for (int k = 0; k < nb; k++) {
+            const int64_t r0 = M * k / nb, r1 = M * (k + 1) / nb;
+            float *restrict pb = part + (size_t)k * (size_t)N;
+            if (db)
+                for (int64_t c = 0; c < N; c++)
+                    pb[c] = 0.0f;
+            for (int64_t i = r0; i < r1; i++) {
+                const float *g = dy + i * N;
+                if (dr) {
+                    float *restrict d = dr + i * N;
+#pragma omp simd
+                    for (int64_t c = 0; c < N; c++)
+                        d[c] += g[c];
+                }
+                if (relu) {
+                    float *restrict z = dz + i * N;
+                    const float *restrict yr = y + i * N;
+#pragma omp simd
+                    for (int64_t c = 0; c < N; c++)
+                        z[c] = lin_pass(g[c], yr[c]);
+                    g = z;
+                }
+                if (db) {
+#pragma omp simd
+                    for (int64_t c = 0; c < N; c++)
+                        pb[c] += g[c];
+                }
+            }
+        }
+        if (db)
+            for (int k = 0; k < nb; k++)
+                for (int64_t c = 0; c < N; c++)
+                    db[c] += part[(size_t)k * (size_t)N + c];
+    }
+    if (dx || dw)
+        rlab_k_matmul_bwd_ws(dx, dw, relu ? dz : dy, x, w, M, N, K, 0, 0, mms);
+}
+/* ---- end h-block ------------------------------------------------------------------------- */

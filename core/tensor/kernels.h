@@ -165,4 +165,24 @@ RLAB_API double rlab_k_sum(const float *x, int64_t n);
 /* Sum of x[i]^2, same scheme. */
 RLAB_API double rlab_k_sumsq(const float *x, int64_t n);
 
+/* ---- h-block (issue 23): fused linear layer ----------------------------------------------- */
+/* y [M, N] = act(x [M, K] w [K, N] + b) + r: b [N] or NULL, r [M, N] or NULL, act
+ * RLAB_K_ACT_NONE or RLAB_K_ACT_RELU (relu with r is not supported: the caller refuses it).
+ * The bias, activation and residual are applied to each block of rows right after its sgemm
+ * (while it is in cache), in the order of the unfused ops, so y equals
+ * add(r, relu(add(matmul(x, w), b))) bit for bit. */
+enum { RLAB_K_ACT_NONE = 0, RLAB_K_ACT_RELU = 1 };
+RLAB_API void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
+                                const float *r, int64_t M, int64_t N, int64_t K, int act);
+/* Floats of work space rlab_k_linear_bwd needs (dZ, the bias partials, the matmul partials). */
+RLAB_API size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act);
+/* Backward of rlab_k_linear_fwd (+= into dx [M, K], dw [K, N], db [N], dr [M, N]; NULL = not
+ * needed), from dy and the forward's output y (the relu mask is y > 0). One pass over dy
+ * writes dZ (masked by relu; dy itself without activation), adds dr and sums db over fixed row
+ * blocks (added in block order: independent of the thread count); then the two products. */
+RLAB_API void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy,
+                                const float *x, const float *w, const float *y, int64_t M,
+                                int64_t N, int64_t K, int act, float *scratch);
+/* ---- end h-block ------------------------------------------------------------------------- */
+
 #endif /* RLAB_TENSOR_KERNELS_H */
