@@ -26,7 +26,8 @@
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
  *
- *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size
+ *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size (dense
+ *                       flop count; .gflops_per_cpu_s per second of process CPU time)
  *   logits.{sgemm,panel}.gflops_per_cpu_s  the full-softmax logits product alone, 256 rows x
  *                       12,101 items x 64, one thread, per second of the thread's CPU time:
  *                       cblas_sgemm (beta 0) against packing the items and running the panel
@@ -363,18 +364,20 @@ static void bench_attention(int reps, double peak)
         q[i] = rlab_rng_normal(&rng), k[i] = rlab_rng_normal(&rng), v[i] = rlab_rng_normal(&rng);
     for (int drop = 0; drop < 2; drop++) {
         const float p = drop ? 0.2f : 0.0f;
-        double bf = 1e30, bb = 1e30;
+        double bf = 1e30, bb = 1e30, cf = 1e30, cb = 1e30;
         for (int r = 0; r <= reps; r++) {
-            double t0 = rlab_now();
+            double t0 = rlab_now(), c0 = process_cpu();
             rlab_attention_forward(o, att, scratch, q, k, v, B, T, T, C, 1, NULL, NULL,
                                    RLAB_ATTN_CAUSAL, p, 99);
-            double t1 = rlab_now();
+            double t1 = rlab_now(), c1 = process_cpu();
             rlab_attention_backward(dq, dk, dv, scratch, o, att, q, k, v, B, T, T, C, 1, NULL,
                                     RLAB_ATTN_CAUSAL, p, 99);
-            double t2 = rlab_now();
+            double t2 = rlab_now(), c2 = process_cpu();
             if (r > 0) { /* r = 0 is the warm-up */
                 bf = t1 - t0 < bf ? t1 - t0 : bf;
                 bb = t2 - t1 < bb ? t2 - t1 : bb;
+                cf = c1 - c0 < cf ? c1 - c0 : cf;
+                cb = c2 - c1 < cb ? c2 - c1 : cb;
             }
         }
         const double f = 2.0 * B * (double)T * T * C; /* one of the T x T x C products */
@@ -382,6 +385,10 @@ static void bench_attention(int reps, double peak)
              "GFLOP/s", peak);
         emit(drop ? "attention.dropout.bwd.gflops" : "attention.bwd.gflops", 4 * f / bb / 1e9,
              "GFLOP/s", peak);
+        emit(drop ? "attention.dropout.fwd.gflops_per_cpu_s" : "attention.fwd.gflops_per_cpu_s",
+             2 * f / cf / 1e9, "GFLOP/s", 0);
+        emit(drop ? "attention.dropout.bwd.gflops_per_cpu_s" : "attention.bwd.gflops_per_cpu_s",
+             4 * f / cb / 1e9, "GFLOP/s", 0);
     }
     rlab_free_aligned(q), rlab_free_aligned(k), rlab_free_aligned(v), rlab_free_aligned(o);
     rlab_free_aligned(dq), rlab_free_aligned(dk), rlab_free_aligned(dv);

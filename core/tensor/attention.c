@@ -117,7 +117,7 @@ size_t rlab_attention_scratch_floats(int Tq, int Tk)
  * and the loader picks the AVX2 copy when the CPU has it. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_TARGET_CLONES) &&                 \
     !defined(__clang__)
-#define ATTN_HOT __attribute__((target_clones("avx2", "default")))
+#define ATTN_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ATTN_HOT
 #endif
@@ -365,53 +365,154 @@ static inline __mmask16 lane_mask(int Dh, int c)
 }
 
 /* out [nr <= 6, Dh <= 64] (row stride ldo) = (acc: out +) alpha * sum_{j < n} P(r, j) v [j, Dh]
- * (row stride ldv), with P(r, j) = p[r sr + j sj]. */
-__attribute__((target("avx512f"))) static void tile_pv(float *out, int ldo, const float *p,
-                                                       int64_t sr, int64_t sj, const float *v,
-                                                       int ldv, int n, int Dh, int nr, float alpha,
-                                                       int acc)
+ * (row stride ldv), with P(r, j) = p[r sr + j sj]. Two copies: any Dh (masked loads), and
+ * Dh = 64 (plain loads: no mask registers to keep live beside the 24 accumulators). */
+#define PV_BODY(LOAD)                                                                              \
+    PV_ROW(0);                                                                                     \
+    PV_ROW(1);                                                                                     \
+    PV_ROW(2);                                                                                     \
+    PV_ROW(3);                                                                                     \
+    PV_ROW(4);                                                                                     \
+    PV_ROW(5);                                                                                     \
+    for (int64_t j = 0; j < n; j++) {                                                              \
+        const float *vj = v + (size_t)j * ldv;                                                     \
+        const __m512 v0 = LOAD(0, vj), v1 = LOAD(1, vj + 16), v2 = LOAD(2, vj + 32);               \
+        const __m512 v3 = LOAD(3, vj + 48);                                                        \
+        PV_STEP(0);                                                                                \
+        PV_STEP(1);                                                                                \
+        PV_STEP(2);                                                                                \
+        PV_STEP(3);                                                                                \
+        PV_STEP(4);                                                                                \
+        PV_STEP(5);                                                                                \
+    }                                                                                              \
+    const __m512 cc[PV_MR][4] = {                                                                  \
+        {c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},                          \
+        {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};                         \
+    pv_store(out, ldo, cc, Dh, nr, alpha, acc)
+
+#define PV_LOAD_MASKED(c, ptr) _mm512_maskz_loadu_ps(lane_mask(Dh, c), ptr)
+#define PV_LOAD_FULL(c, ptr) _mm512_loadu_ps(ptr)
+
+__attribute__((target("avx512f"))) static void
+pv_store(float *out, int ldo, const __m512 cc[PV_MR][4], int Dh, int nr, float alpha, int acc)
 {
-    const __mmask16 m0 = lane_mask(Dh, 0), m1 = lane_mask(Dh, 1), m2 = lane_mask(Dh, 2),
-                    m3 = lane_mask(Dh, 3);
-    PV_ROW(0);
-    PV_ROW(1);
-    PV_ROW(2);
-    PV_ROW(3);
-    PV_ROW(4);
-    PV_ROW(5);
-    for (int64_t j = 0; j < n; j++) {
-        const float *vj = v + (size_t)j * ldv;
-        const __m512 v0 = _mm512_maskz_loadu_ps(m0, vj), v1 = _mm512_maskz_loadu_ps(m1, vj + 16);
-        const __m512 v2 = _mm512_maskz_loadu_ps(m2, vj + 32);
-        const __m512 v3 = _mm512_maskz_loadu_ps(m3, vj + 48);
-        PV_STEP(0);
-        PV_STEP(1);
-        PV_STEP(2);
-        PV_STEP(3);
-        PV_STEP(4);
-        PV_STEP(5);
-    }
-    const __m512 cc[PV_MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
-                                 {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
-    const __mmask16 m[4] = {m0, m1, m2, m3};
     const __m512 s = _mm512_set1_ps(alpha);
     for (int r = 0; r < nr; r++)
         for (int c = 0; c < 4 && 16 * c < Dh; c++) {
+            const __mmask16 m = lane_mask(Dh, c);
             float *o = out + (size_t)r * ldo + 16 * c;
             __m512 y = _mm512_mul_ps(cc[r][c], s);
             if (acc)
-                y = _mm512_add_ps(_mm512_maskz_loadu_ps(m[c], o), y);
-            _mm512_mask_storeu_ps(o, m[c], y);
+                y = _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), y);
+            _mm512_mask_storeu_ps(o, m, y);
         }
 }
+
+__attribute__((target("avx512f"))) static void tile_pv_any(float *out, int ldo, const float *p,
+                                                           int64_t sr, int64_t sj, const float *v,
+                                                           int ldv, int n, int Dh, int nr,
+                                                           float alpha, int acc)
+{
+    PV_BODY(PV_LOAD_MASKED);
+}
+
+__attribute__((target("avx512f"))) static void tile_pv64(float *out, int ldo, const float *p,
+                                                         int64_t sr, int64_t sj, const float *v,
+                                                         int ldv, int n, int nr, float alpha,
+                                                         int acc)
+{
+    const int Dh = 64;
+    PV_BODY(PV_LOAD_FULL);
+}
+
+static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj, const float *v,
+                    int ldv, int n, int Dh, int nr, float alpha, int acc)
+{
+    if (Dh == 64)
+        tile_pv64(out, ldo, p, sr, sj, v, ldv, n, nr, alpha, acc);
+    else
+        tile_pv_any(out, ldo, p, sr, sj, v, ldv, n, Dh, nr, alpha, acc);
+}
+/* e^x, 16 lanes: rlab_k_expf's reduction and polynomial (x < -87.3, -inf included, gives 0) */
+__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x)
+{
+    const __mmask16 small = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+    const __m512 xc =
+        _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f),
+                                     _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc));
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps((__mmask16)~small, _mm512_scalef_ps(p, n));
+}
+
+/* softmax_row with 16-lane masks: keys j < jend with kv[j] != 0 (kv NULL = all) */
+__attribute__((target("avx512f"))) static void softmax_row512(float *s, int Tk, int jend,
+                                                              const uint8_t *kv)
+{
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = ninf;
+    int any = 0;
+    for (int j = 0; j < jend; j += 16) {
+        __mmask16 m = (__mmask16)(jend - j >= 16 ? 0xffffu : (1u << (jend - j)) - 1u);
+        if (kv) {
+            uint8_t kb[16] = {0}; /* (a masked byte load would need AVX-512BW) */
+            memcpy(kb, kv + j, (size_t)(jend - j >= 16 ? 16 : jend - j));
+            const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)kb));
+            m = _mm512_mask_cmpneq_epi32_mask(m, b, _mm512_setzero_si512());
+        }
+        any |= m != 0;
+        /* masked keys read as -inf: their exp below is exactly 0 */
+        const __m512 v = _mm512_mask_loadu_ps(ninf, m, s + j);
+        _mm512_mask_storeu_ps(s + j,
+                              (__mmask16)(jend - j >= 16 ? 0xffffu : (1u << (jend - j)) - 1u), v);
+        vmax = _mm512_max_ps(vmax, v);
+    }
+    if (!any) {
+        memset(s, 0, (size_t)Tk * sizeof *s);
+        return;
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 vsum = _mm512_setzero_ps();
+    for (int j = 0; j < jend; j += 16) {
+        const __mmask16 m = (__mmask16)(jend - j >= 16 ? 0xffffu : (1u << (jend - j)) - 1u);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx));
+        const __m512 ek = _mm512_maskz_mov_ps(m, e);
+        _mm512_mask_storeu_ps(s + j, m, ek);
+        vsum = _mm512_add_ps(vsum, ek);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int j = 0; j < jend; j += 16) {
+        const __mmask16 m = (__mmask16)(jend - j >= 16 ? 0xffffu : (1u << (jend - j)) - 1u);
+        _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+    }
+    if (jend < Tk)
+        memset(s + jend, 0, (size_t)(Tk - jend) * sizeof *s);
+}
+
 #undef PV_ROW
 #undef PV_STEP
+#undef PV_BODY
+#undef PV_LOAD_MASKED
+#undef PV_LOAD_FULL
 #else
 static void tile_abt(float *out, int ldo, const float *a, int lda, const float *bt, int ldb, int Dh,
                      int nr, int nc, float alpha)
 {
     (void)out, (void)ldo, (void)a, (void)lda, (void)bt, (void)ldb, (void)Dh, (void)nr, (void)nc;
     (void)alpha;
+}
+static void softmax_row512(float *s, int Tk, int jend, const uint8_t *kv)
+{
+    softmax_row(s, Tk, jend, kv);
 }
 static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj, const float *v,
                     int ldv, int n, int Dh, int nr, float alpha, int acc)
@@ -424,13 +525,14 @@ static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj,
 /* bt [Dh, ld] = rows [0, n) of x (row stride ldx) transposed; columns n .. ld are zero */
 static void pack_t(float *bt, int ld, const float *x, int ldx, int n, int Dh)
 {
-    for (int d = 0; d < Dh; d++) {
-        float *o = bt + (size_t)d * ld;
-        for (int j = 0; j < n; j++)
-            o[j] = x[(size_t)j * ldx + d];
-        for (int j = n; j < ld; j++)
-            o[j] = 0.0f;
+    for (int j = 0; j < n; j++) { /* rows of x read in order; 64 write streams */
+        const float *xj = x + (size_t)j * ldx;
+        for (int d = 0; d < Dh; d++)
+            bt[(size_t)d * ld + j] = xj[d];
     }
+    for (int d = 0; d < Dh; d++)
+        for (int j = n; j < ld; j++)
+            bt[(size_t)d * ld + j] = 0.0f;
 }
 
 /* dst [nr rows, n] (row stride ld) = alpha * a [nr, Dh] bt, tiled by AB_MR x 32 */
@@ -454,7 +556,7 @@ static void softmax_rows(float *P, int i0, int i1, int Tk, int j0, unsigned flag
             continue;
         }
         memset(row, 0, (size_t)j0 * sizeof *row);
-        softmax_row(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+        softmax_row512(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
     }
 }
 

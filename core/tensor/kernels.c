@@ -640,8 +640,7 @@ static inline float lin_pass(float g, float y)
 }
 
 /* rows [0, m) of y [m, N] = act(y + b) + r, in the unfused ops' order */
-static void linear_epilogue(float *y, const float *b, const float *r, int64_t m, int64_t N,
-                            int act)
+static void linear_epilogue(float *y, const float *b, const float *r, int64_t m, int64_t N, int act)
 {
     for (int64_t i = 0; i < m; i++) {
         float *restrict yr = y + i * N;
@@ -701,9 +700,9 @@ size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act)
            rlab_k_matmul_scratch_floats(M, N, K);
 }
 
-void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy,
-                       const float *x, const float *w, const float *y, int64_t M, int64_t N,
-                       int64_t K, int act, float *scratch)
+void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
+                       const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
+                       float *scratch)
 {
     // dy, y [M, N]; += into dx [M, K], dw [K, N], db [N], dr [M, N]
     if (M == 0 || N == 0)

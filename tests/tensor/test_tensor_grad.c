@@ -513,8 +513,7 @@ static void t_linear(void)
        .in = {SPEC("x", 3, 2, 3, 5), SPEC("w", 2, 5, 4), SPEC("b", 1, 4)});
     u.act = RLAB_ACT_RELU;
     GC(.op = "linear", .desc = "relu([4,6]x[6,3] + b)", .nin = 3,
-       .in = {SPEC("x", 2, 4, 6), SPEC("w", 2, 6, 3), SPEC("b", 1, 3)},
-       .init = lin_away_from_kink);
+       .in = {SPEC("x", 2, 4, 6), SPEC("w", 2, 6, 3), SPEC("b", 1, 3)}, .init = lin_away_from_kink);
     u.act = RLAB_ACT_NONE;
     u.res = 1;
     GC(.op = "linear", .desc = "[3,5]x[5,4] + b + r", .nin = 4,
