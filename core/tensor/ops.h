@@ -54,7 +54,9 @@ RLAB_API rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, i
  * each block of rows right after its product instead of in three more passes, and the
  * backward makes one pass over the output gradient (ReLU mask, residual gradient, bias column
  * sums over fixed row blocks: independent of the thread count) before the two products of
- * matmul's backward. The bias gradient differs from add's (serial row order) by rounding. */
+ * matmul's backward. The bias gradient differs from add's (serial row order) by rounding.
+ * Records as many tape nodes as the unfused ops (the op, then views of its output), so the
+ * dropout masks of later ops (keyed by node index) do not change when a model switches to it. */
 enum { RLAB_ACT_NONE = 0, RLAB_ACT_RELU = 1 };
 RLAB_API rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_tensor *b,
                                     rlab_tensor *r, int act);

@@ -221,5 +221,11 @@ rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_te
     out->p.i[5] = ir;
     rlab_k_linear_fwd(out->data, x->data, w->data, b ? b->data : NULL, r ? r->data : NULL, M, N, K,
                       act == RLAB_ACT_RELU ? RLAB_K_ACT_RELU : RLAB_K_ACT_NONE);
-    return out;
+    /* as many tape nodes as the unfused ops (views of out: no data, no backward), so that the
+     * dropout streams of later ops, keyed by node index, stay those of the unfused model and a
+     * seeded run keeps its numbers when a model switches to this op */
+    const int pad = (b != NULL) + (act == RLAB_ACT_RELU) + (r != NULL);
+    for (int i = 0; i < pad; i++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    return t->err.code ? &t->poison : out;
 }

@@ -79,6 +79,7 @@ static void linear_vs_unfused(int64_t B, int64_t T, int64_t K, int64_t N, int bi
     float *seed = malloc((size_t)(B * T * N) * sizeof *seed);
     for (int64_t i = 0; i < B * T * N; i++)
         seed[i] = rlab_rng_normal(&rng);
+    size_t nodes[2] = {0, 0};
     for (int fused = 0; fused < 2; fused++) {
         rlab_tape_reset(t);
         rlab_params_zero_grad(P[fused]);
@@ -97,6 +98,7 @@ static void linear_vs_unfused(int64_t B, int64_t T, int64_t K, int64_t N, int bi
                 y = rlab_t_add(t, r, y);
         }
         CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        nodes[fused] = t->nnodes; /* the same count: later dropout streams do not move */
         CHECK(y->ndim == 3 && y->shape[0] == B && y->shape[1] == T && y->shape[2] == N);
         if (!fused)
             memcpy(y0, y->data, (size_t)y->n * sizeof *y0);
@@ -108,6 +110,7 @@ static void linear_vs_unfused(int64_t B, int64_t T, int64_t K, int64_t N, int bi
                       res, act, (double)rel_diff(y->data, y0, y->n));
         CHECK_EQ_INT(rlab_tape_backward_from(t, y, seed), RLAB_OK);
     }
+    CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
     for (int k = 0; k < 4; k++) {
         const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k];
         const float d = rel_diff(f->grad, a->grad, a->n);
