@@ -180,6 +180,7 @@ typedef struct {
     double fwd[MAXT], bwd[MAXT];
     double fwd_cpu[MAXT], bwd_cpu[MAXT]; /* process CPU time (all threads) */
     double cpu0;                         /* process CPU time at the last mark */
+    size_t marked;                       /* tape nodes already given a site */
     int n;
     int site[256]; /* tape node index -> timer slot */
 } timers;
@@ -204,8 +205,10 @@ static rlab_tensor *timed(timers *tm, rlab_tape *t, const char *site, double *t0
     tm->fwd[slot] += t1 - *t0;
     tm->fwd_cpu[slot] += c1 - tm->cpu0;
     tm->cpu0 = c1;
-    if (t->nnodes > 0 && t->nnodes <= 256)
-        tm->site[t->nnodes - 1] = slot;
+    /* every node recorded since the last mark (a fused op may record views after itself) */
+    for (size_t i = tm->marked; i < t->nnodes && i < 256; i++)
+        tm->site[i] = slot;
+    tm->marked = t->nnodes;
     *t0 = t1;
     return out;
 }
@@ -217,11 +220,12 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
     rlab_tape_reset(t);
     double start = rlab_now(), t0 = start;
     tm->cpu0 = process_cpu();
+    tm->marked = 0;
     rlab_tensor *x = G("x");
     rlab_tensor *h = T("ln1", rlab_t_layernorm(t, x, G("ln1.g"), G("ln1.b"), 1e-5f));
-    rlab_tensor *q = T("q", rlab_t_matmul(t, h, G("wq"), 0, 0));
-    rlab_tensor *k = T("k", rlab_t_matmul(t, h, G("wk"), 0, 0));
-    rlab_tensor *v = T("v", rlab_t_matmul(t, h, G("wv"), 0, 0));
+    rlab_tensor *q = T("q", rlab_t_linear(t, h, G("wq"), NULL, NULL, RLAB_ACT_NONE));
+    rlab_tensor *k = T("k", rlab_t_linear(t, h, G("wk"), NULL, NULL, RLAB_ACT_NONE));
+    rlab_tensor *v = T("v", rlab_t_linear(t, h, G("wv"), NULL, NULL, RLAB_ACT_NONE));
     rlab_tensor *a = T("attn", rlab_t_attention(t, q, k, v, 1, NULL, NULL, RLAB_ATTN_CAUSAL, 0.2f));
     /* the fused linear op: x1 = x + a wo, h = relu(h w1 + b1), y = x1 + (h w2 + b2) */
     rlab_tensor *x1 = T("wo", rlab_t_linear(t, a, G("wo"), NULL, x, RLAB_ACT_NONE));

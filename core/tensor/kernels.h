@@ -170,7 +170,9 @@ RLAB_API double rlab_k_sumsq(const float *x, int64_t n);
  * RLAB_K_ACT_NONE or RLAB_K_ACT_RELU (relu with r is not supported: the caller refuses it).
  * The bias, activation and residual are applied to each block of rows right after its sgemm
  * (while it is in cache), in the order of the unfused ops, so y equals
- * add(r, relu(add(matmul(x, w), b))) bit for bit. */
+ * add(r, relu(add(matmul(x, w), b))) bit for bit when the product is cblas_sgemm's. With
+ * AVX-512F a 64-wide output (N = 64) is computed by register tiles in kernels.c instead
+ * (rlab_k_set_avx512(0) switches them off): equal up to rounding. */
 enum { RLAB_K_ACT_NONE = 0, RLAB_K_ACT_RELU = 1 };
 RLAB_API void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
                                 const float *r, int64_t M, int64_t N, int64_t K, int act);

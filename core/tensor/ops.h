@@ -49,8 +49,9 @@ RLAB_API rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, i
 
 /* A linear layer in one op: out = act(x w + b) + r, x [.., K] (leading dims flattened into M
  * rows; out keeps them: [.., N]), w [K, N], b [N] or NULL, r (a residual, same shape as out)
- * or NULL, act RLAB_ACT_NONE or RLAB_ACT_RELU (with r: EINVAL). Equal, bit for bit in the
- * forward, to add(r, relu(add(matmul(x, w), b))); the bias, ReLU and residual are applied to
+ * or NULL, act RLAB_ACT_NONE or RLAB_ACT_RELU (with r: EINVAL). Equal to
+ * add(r, relu(add(matmul(x, w), b))) (bit for bit in the forward, except that 64-wide products
+ * run in AVX-512 tiles where the CPU has them: rounding); the bias, ReLU and residual go to
  * each block of rows right after its product instead of in three more passes, and the
  * backward makes one pass over the output gradient (ReLU mask, residual gradient, bias column
  * sums over fixed row blocks: independent of the thread count) before the two products of

@@ -518,6 +518,9 @@ static void t_linear(void)
     u.res = 1;
     GC(.op = "linear", .desc = "[3,5]x[5,4] + b + r", .nin = 4,
        .in = {SPEC("x", 2, 3, 5), SPEC("w", 2, 5, 4), SPEC("b", 1, 4), SPEC("r", 2, 3, 4)});
+    GC(.op = "linear", .desc = "[2,5,64]x[64,64] + b + r (64-wide tiles)", .nin = 4,
+       .in = {SPEC("x", 3, 2, 5, 64), SPEC("w", 2, 64, 64), SPEC("b", 1, 64),
+              SPEC("r", 3, 2, 5, 64)});
     u.bias = 0;
     GC(.op = "linear", .desc = "[1,7]x[7,2] + r", .nin = 3,
        .in = {SPEC("x", 2, 1, 7), SPEC("w", 2, 7, 2), SPEC("r", 2, 1, 2)});
