@@ -502,10 +502,9 @@ __attribute__((target("avx512f"))) static void softmax_row512(float *s, int Tk, 
  * rlab_attention_keep, 8 lanes at a time) and the same results; without DQ the compiler
  * emulates each 64-bit multiply with three 32-bit ones, and the mask cost about a fifth of the
  * attention's time at SASRec's size with dropout 0.2 */
-__attribute__((target("avx512f,avx512dq"))) static void drop_row_dq(float *Pd, float *dP,
-                                                                    const float *P, int n,
-                                                                    uint64_t key, uint64_t idx0,
-                                                                    uint32_t thr, float inv_keep)
+__attribute__((target("avx512f,avx512dq"))) static void
+drop_row_dq(float *Pd, float *dP, const float *P, int n, uint64_t key, uint64_t idx0, uint32_t thr,
+            float inv_keep, uint16_t *bits_out, const uint16_t *bits_in)
 {
     const __m512i G = _mm512_set1_epi64((long long)0x9e3779b97f4a7c15ULL);
     const __m512i C1 = _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL);
@@ -516,7 +515,7 @@ __attribute__((target("avx512f,avx512dq"))) static void drop_row_dq(float *Pd, f
     for (int j = 0; j < n; j += 16) {
         const __mmask16 tail = (__mmask16)(n - j >= 16 ? 0xffffu : (1u << (n - j)) - 1u);
         __mmask16 keep = 0;
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; !bits_in && h < 2; h++) {
             const __m512i idx = _mm512_add_epi64(
                 _mm512_set1_epi64((long long)(idx0 + (uint64_t)(j + 8 * h))), lane);
             __m512i z = _mm512_add_epi64(K, _mm512_mullo_epi64(idx, G));
@@ -525,6 +524,10 @@ __attribute__((target("avx512f,avx512dq"))) static void drop_row_dq(float *Pd, f
             z = _mm512_srli_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 31)), 32);
             keep |= (__mmask16)(_mm512_cmpge_epu64_mask(z, T) << (8 * h));
         }
+        if (bits_in)
+            keep = bits_in[j / 16];
+        else if (bits_out)
+            bits_out[j / 16] = keep;
         const __m512 p = _mm512_maskz_loadu_ps(tail, P + j);
         _mm512_mask_storeu_ps(Pd + j, tail, _mm512_maskz_mul_ps(keep, p, sc));
         if (dP) {
@@ -544,12 +547,15 @@ static int attn_dq(void)
     return cached;
 }
 
-/* the fast pairs' dropout rows: drop_row_dq when the CPU has AVX-512DQ */
+/* the fast pairs' dropout rows: drop_row_dq when the CPU has AVX-512DQ, which also keeps the
+ * forward's keep bits in bits_out (16 per chunk of the row, if not NULL) for the backward to
+ * read back (bits_in) instead of hashing again */
 static void drop_rows_fast(float *Pd, float *dP, const float *P, int n, uint64_t key, uint64_t idx0,
-                           uint32_t thr, float inv_keep)
+                           uint32_t thr, float inv_keep, uint16_t *bits_out,
+                           const uint16_t *bits_in)
 {
     if (attn_dq())
-        drop_row_dq(Pd, dP, P, n, key, idx0, thr, inv_keep);
+        drop_row_dq(Pd, dP, P, n, key, idx0, thr, inv_keep, bits_out, bits_in);
     else
         drop_row2(Pd, dP, P, n, key, idx0, thr, inv_keep);
 }
@@ -570,9 +576,12 @@ static void softmax_row512(float *s, int Tk, int jend, const uint8_t *kv)
 {
     softmax_row(s, Tk, jend, kv);
 }
+static int attn_dq(void) { return 0; }
 static void drop_rows_fast(float *Pd, float *dP, const float *P, int n, uint64_t key, uint64_t idx0,
-                           uint32_t thr, float inv_keep)
+                           uint32_t thr, float inv_keep, uint16_t *bits_out,
+                           const uint16_t *bits_in)
 {
+    (void)bits_out, (void)bits_in;
     drop_row2(Pd, dP, P, n, key, idx0, thr, inv_keep);
 }
 static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj, const float *v,
@@ -627,11 +636,12 @@ static void pair_fwd_fast(float *ob, float *P, float *Pd, float *Kt, const float
                           const float *kb, const float *vb, int Tq, int Tk, int C, int Dh,
                           const uint8_t *kv, const uint8_t *qv, unsigned flags, int j0, int rs,
                           float scale, float dropout, uint64_t drop_key, uint64_t base,
-                          uint32_t thr, float inv_keep)
+                          uint32_t thr, float inv_keep, uint16_t *bits)
 {
     if (rs >= Tq)
         return;
     const int nkall = block_keys(flags, Tq, Tk) - j0, ldk = (int)pack_cols(nkall);
+    const int nch = (Tk + 15) / 16;                     /* keep-bit chunks per row */
     pack_t(Kt, ldk, kb + (size_t)j0 * C, C, nkall, Dh); // Kt [Dh, keys j0 ..]
     const float *Pv = dropout > 0.0f ? Pd : P;
     for (int i0 = rs; i0 < Tq; i0 += AB_MR) {
@@ -644,7 +654,8 @@ static void pair_fwd_fast(float *ob, float *P, float *Pd, float *Kt, const float
         if (dropout > 0.0f)
             for (int i = i0; i < i1; i++) {
                 const size_t r = (size_t)i * Tk + (size_t)j0;
-                drop_rows_fast(Pd + r, NULL, P + r, nk, drop_key, base + r, thr, inv_keep);
+                drop_rows_fast(Pd + r, NULL, P + r, nk, drop_key, base + r, thr, inv_keep,
+                               bits ? bits + (size_t)i * nch : NULL, NULL);
             }
         // O = Pd V, PV_MR rows at a time, each over the keys its last row may see
         for (int r0 = i0; r0 < i1; r0 += PV_MR) {
@@ -661,8 +672,9 @@ static void pair_bwd_fast(float *dqb, float *dkb, float *dvb, float *dP, float *
                           const float *P, const float *dob, const float *qb, const float *kb,
                           const float *vb, int Tq, int Tk, int C, int Dh, unsigned flags, int j0,
                           int rs, float scale, float dropout, uint64_t drop_key, uint64_t base,
-                          uint32_t thr, float inv_keep)
+                          uint32_t thr, float inv_keep, const uint16_t *bits)
 {
+    const int nch = (Tk + 15) / 16;
     if (rs >= Tq)
         return;
     const int nkall = block_keys(flags, Tq, Tk) - j0, ldk = (int)pack_cols(nkall);
@@ -682,7 +694,7 @@ static void pair_bwd_fast(float *dqb, float *dkb, float *dvb, float *dP, float *
             for (int i = i0; i < i1; i++) {
                 const size_t r = (size_t)i * Tk + (size_t)j0;
                 drop_rows_fast(Pd + r, need_s ? dP + r : NULL, P + r, nk, drop_key, base + r, thr,
-                               inv_keep);
+                               inv_keep, NULL, bits ? bits + (size_t)i * nch : NULL);
             }
         if (!need_s)
             continue;
@@ -710,10 +722,12 @@ static void pair_bwd_fast(float *dqb, float *dkb, float *dvb, float *dP, float *
     }
 }
 
-void rlab_attention_forward(float *out, float *att, float *scratch, const float *q, const float *k,
-                            const float *v, int B, int Tq, int Tk, int C, int H,
-                            const uint8_t *key_valid, const uint8_t *query_valid, unsigned flags,
-                            float dropout, uint64_t drop_key)
+/* bits: NULL, or [B H Tq ceil(Tk / 16)] for the keep bits of the fast pairs (see
+ * drop_rows_fast), written when the AVX-512DQ dropout runs */
+static void attn_forward(float *out, float *att, float *scratch, const float *q, const float *k,
+                         const float *v, int B, int Tq, int Tk, int C, int H,
+                         const uint8_t *key_valid, const uint8_t *query_valid, unsigned flags,
+                         float dropout, uint64_t drop_key, uint16_t *bits)
 {
     // out [B, Tq, C], att [B, H, Tq, Tk], q [B, Tq, C], k/v [B, Tk, C]
     const int Dh = C / H;
@@ -751,7 +765,8 @@ void rlab_attention_forward(float *out, float *att, float *scratch, const float 
         }
         if (fast) {
             pair_fwd_fast(ob, P, Pd, Pd + 2 * (size_t)Tq * Tk, qb, kb, vb, Tq, Tk, C, Dh, kv, qv,
-                          flags, j0, rs, scale, dropout, drop_key, base, thr, inv_keep);
+                          flags, j0, rs, scale, dropout, drop_key, base, thr, inv_keep,
+                          bits ? bits + (size_t)bh * Tq * ((Tk + 15) / 16) : NULL);
             continue;
         }
 
@@ -790,10 +805,11 @@ void rlab_attention_forward(float *out, float *att, float *scratch, const float 
         openblas_set_num_threads(blas_threads);
 }
 
-void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                             const float *att, const float *q, const float *k, const float *v,
-                             int B, int Tq, int Tk, int C, int H, const uint8_t *key_valid,
-                             unsigned flags, float dropout, uint64_t drop_key)
+/* bits: NULL, or the keep bits the forward wrote (same flags, key_valid, dropout, key) */
+static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                          const float *att, const float *q, const float *k, const float *v, int B,
+                          int Tq, int Tk, int C, int H, const uint8_t *key_valid, unsigned flags,
+                          float dropout, uint64_t drop_key, const uint16_t *bits)
 {
     // dq/dout [B, Tq, C], dk/dv [B, Tk, C], att [B, H, Tq, Tk] (P from forward)
     const int Dh = C / H;
@@ -824,7 +840,8 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
         if (fast) {
             pair_bwd_fast(dq ? dq + qoff : NULL, dk ? dk + koff : NULL, dv ? dv + koff : NULL, dP,
                           Pd, dP + 2 * (size_t)Tq * Tk, P, dob, q + qoff, k + koff, v + koff, Tq,
-                          Tk, C, Dh, flags, j0, rs, scale, dropout, drop_key, base, thr, inv_keep);
+                          Tk, C, Dh, flags, j0, rs, scale, dropout, drop_key, base, thr, inv_keep,
+                          bits ? bits + (size_t)bh * Tq * ((Tk + 15) / 16) : NULL);
             continue;
         }
 
@@ -867,6 +884,24 @@ void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, co
     }
     if (par && blas_threads > 1)
         openblas_set_num_threads(blas_threads);
+}
+
+void rlab_attention_forward(float *out, float *att, float *scratch, const float *q, const float *k,
+                            const float *v, int B, int Tq, int Tk, int C, int H,
+                            const uint8_t *key_valid, const uint8_t *query_valid, unsigned flags,
+                            float dropout, uint64_t drop_key)
+{
+    attn_forward(out, att, scratch, q, k, v, B, Tq, Tk, C, H, key_valid, query_valid, flags,
+                 dropout, drop_key, NULL);
+}
+
+void rlab_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                             const float *att, const float *q, const float *k, const float *v,
+                             int B, int Tq, int Tk, int C, int H, const uint8_t *key_valid,
+                             unsigned flags, float dropout, uint64_t drop_key)
+{
+    attn_backward(dq, dk, dv, scratch, dout, att, q, k, v, B, Tq, Tk, C, H, key_valid, flags,
+                  dropout, drop_key, NULL);
 }
 
 /* ---- naive reference kernels (test oracles) -------------------------------------------- */
@@ -980,6 +1015,7 @@ void rlab_attention_backward_naive(float *dq, float *dk, float *dv, const float 
  * masks are not needed in backward: P already holds zeros at masked entries. */
 typedef struct {
     float *att;
+    uint16_t *bits; /* keep bits of the forward's dropout (fast path with AVX-512DQ), or NULL */
     float dropout;
     uint64_t drop_key;
     int B, Tq, Tk, C, H;
@@ -994,9 +1030,11 @@ static void attention_backward_op(rlab_tape *tape, rlab_tensor *out)
         rlab_tape_alloc(tape, rlab_attention_scratch_floats(s->Tq, s->Tk) * sizeof(float));
     if (!scratch)
         return;
-    rlab_attention_backward(q->grad, k->grad, v->grad, scratch, out->grad, s->att, q->data, k->data,
-                            v->data, s->B, s->Tq, s->Tk, s->C, s->H, out->ext[0], s->flags,
-                            s->dropout, s->drop_key);
+    /* the forward's keep bits, when the same kernels run now as then */
+    const uint16_t *bits = s->bits && attn_fast(s->C / s->H) && attn_dq() ? s->bits : NULL;
+    attn_backward(q->grad, k->grad, v->grad, scratch, out->grad, s->att, q->data, k->data, v->data,
+                  s->B, s->Tq, s->Tk, s->C, s->H, out->ext[0], s->flags, s->dropout, s->drop_key,
+                  bits);
 }
 
 rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab_tensor *v,
@@ -1051,7 +1089,13 @@ rlab_tensor *rlab_t_attention(rlab_tape *t, rlab_tensor *q, rlab_tensor *k, rlab
     out->ext[0] = key_valid;
     out->ext[1] = query_valid;
     out->p.i[0] = (int64_t)flags;
-    rlab_attention_forward(out->data, att, scratch, q->data, k->data, v->data, s->B, s->Tq, s->Tk,
-                           s->C, s->H, key_valid, query_valid, flags, s->dropout, s->drop_key);
+    /* keep bits for the backward: B H Tq ceil(Tk / 16) uint16 (1/128 of att) */
+    if (s->dropout > 0.0f && attn_fast((int)(C / n_heads)) && attn_dq())
+        s->bits = rlab_tape_alloc(t, (size_t)(B * n_heads * Tq) * (size_t)((Tk + 15) / 16) *
+                                         sizeof(uint16_t));
+    if (t->err.code)
+        return &t->poison;
+    attn_forward(out->data, att, scratch, q->data, k->data, v->data, s->B, s->Tq, s->Tk, s->C, s->H,
+                 key_valid, query_valid, flags, s->dropout, s->drop_key, s->bits);
     return out;
 }

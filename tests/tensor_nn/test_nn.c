@@ -263,6 +263,48 @@ static void t_attn_op(void)
     free(x), free(y);
 }
 
+/* The op keeps the forward's dropout keep bits for its backward (AVX-512DQ fast path): the
+ * gradients must equal those of a backward that hashes the masks again (the cblas path,
+ * rlab_k_set_avx512(0) between forward and backward), up to rounding. SASRec-like shapes. */
+static void t_attn_op_keep_bits(void)
+{
+    enum { B = 3, T = 45, C = 64 };
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new(16 << 20, 64, &err);
+    CHECK(t != NULL);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 8);
+    float *x = rand_buf(&rng, B * T * C, 1.0f), *seed = rand_buf(&rng, B * T * C, 1.0f);
+    uint8_t kv[B * T];
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++)
+            kv[b * T + i] = i >= 7 * b; /* left padding */
+    float *g[2];
+    for (int pass = 0; pass < 2; pass++) {
+        rlab_tape_reset(t);
+        rlab_tape_set_training(t, 1);
+        rlab_tape_seed(t, 9, 5);
+        rlab_tensor *a = rlab_t_new(t, 3, (int64_t[]){B, T, C}, 1);
+        memcpy(a->data, x, sizeof(float) * B * T * C);
+        rlab_tensor *o = rlab_t_attention(t, a, a, a, 1, kv, kv, RLAB_ATTN_CAUSAL, 0.3f);
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        const int old = pass ? rlab_k_set_avx512(0) : rlab_k_avx512();
+        CHECK_EQ_INT(rlab_tape_backward_from(t, o, seed), RLAB_OK);
+        rlab_k_set_avx512(old);
+        g[pass] = malloc(sizeof(float) * B * T * C);
+        memcpy(g[pass], a->grad, sizeof(float) * B * T * C);
+    }
+    const float d = max_abs_diff(g[0], g[1], B * T * C);
+    CHECK_MSG(d < 1e-4f, "attention op: gradient with the kept bits vs hashed again differ by %g",
+              (double)d);
+    float mx = 0.0f;
+    for (int i = 0; i < B * T * C; i++)
+        mx = fabsf(g[1][i]) > mx ? fabsf(g[1][i]) : mx;
+    CHECK(mx > 1e-2f); /* a gradient flowed */
+    free(g[0]), free(g[1]), free(x), free(seed);
+    rlab_tape_free(t);
+}
+
 /* ---- attention gradient checks ------------------------------------------------------------- */
 typedef struct {
     int H;
@@ -879,6 +921,7 @@ static const rlab_test tests[] = {
     {"nn.attention.1", t_attn_fast_vs_naive},
     {"nn.attention.2", t_attn_hand},
     {"nn.attention.3", t_attn_dropout_mask},
+    {"nn.attention.5", t_attn_op_keep_bits},
     {"nn.attention.4", t_attn_op},
     {"grad.attention.1", t_gc_attn_plain},
     {"grad.attention.2", t_gc_attn_causal},
