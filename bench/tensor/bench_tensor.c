@@ -5,8 +5,9 @@
  *                       measured peak, used as the baseline of the others
  *   block.gflops        one transformer block forward + backward at SASRec size (batch 128,
  *                       length 200, width 64, 1 head, causal, attention dropout 0.2): LN, Q/K/V
- *                       projections, fused attention, output projection, residual, LN, FFN
- *                       64 -> 64 -> 64 with ReLU, residual. Counted flops: the matmuls
+ *                       projections, fused attention, output projection + residual, LN, FFN
+ *                       64 -> 64 -> 64 with bias + ReLU, then bias + residual (the fused linear
+ *                       op: rlab_t_linear). Counted flops: the matmuls
  *                       (2 N C^2 each forward, twice that backward) and attention's Q K^T and
  *                       P V (2 B T^2 C each forward; dV, dP, dQ, dK backward), dense, i.e.
  *                       36 N C^2 + 12 B T^2 C with N = B T. Elementwise work is not counted.
@@ -19,12 +20,14 @@
  *   block.peak_fraction_cpu its ratio to sgemm.gflops_per_cpu_s: the same target, steadier
  *                       on a shared machine (a descheduled thread costs wall time, not CPU)
  *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1, q, k, v, attn,
- *                       wo, res1, ln2, w1, b1, relu, w2, b2, res2), median over the REPS steps
+ *                       wo (+ res1), ln2, w1 (+ b1, relu), w2 (+ b2, res2)), median over the steps;
+ *                       block.cpu_ms.<site>.<fwd|bwd> the same in process CPU time (all threads)
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
  *
- *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size
+ *   attention.[dropout.]{fwd,bwd}.gflops  the attention kernels alone at the block's size (dense
+ *                       flop count; .gflops_per_cpu_s per second of process CPU time)
  *   logits.{sgemm,panel}.gflops_per_cpu_s  the full-softmax logits product alone, 256 rows x
  *                       12,101 items x 64, one thread, per second of the thread's CPU time:
  *                       cblas_sgemm (beta 0) against packing the items and running the panel
@@ -175,6 +178,9 @@ enum { BB = 128, BT = 200, BC = 64 };
 typedef struct {
     const char *name[MAXT];
     double fwd[MAXT], bwd[MAXT];
+    double fwd_cpu[MAXT], bwd_cpu[MAXT]; /* process CPU time (all threads) */
+    double cpu0;                         /* process CPU time at the last mark */
+    size_t marked;                       /* tape nodes already given a site */
     int n;
     int site[256]; /* tape node index -> timer slot */
 } timers;
@@ -188,16 +194,21 @@ static int timer_slot(timers *tm, const char *name)
         return MAXT - 1;
     tm->name[tm->n] = name;
     tm->fwd[tm->n] = tm->bwd[tm->n] = 0;
+    tm->fwd_cpu[tm->n] = tm->bwd_cpu[tm->n] = 0;
     return tm->n++;
 }
 
 static rlab_tensor *timed(timers *tm, rlab_tape *t, const char *site, double *t0, rlab_tensor *out)
 {
-    double t1 = rlab_now();
+    double t1 = rlab_now(), c1 = process_cpu();
     int slot = timer_slot(tm, site);
     tm->fwd[slot] += t1 - *t0;
-    if (t->nnodes > 0 && t->nnodes <= 256)
-        tm->site[t->nnodes - 1] = slot;
+    tm->fwd_cpu[slot] += c1 - tm->cpu0;
+    tm->cpu0 = c1;
+    /* every node recorded since the last mark (a fused op may record views after itself) */
+    for (size_t i = tm->marked; i < t->nnodes && i < 256; i++)
+        tm->site[i] = slot;
+    tm->marked = t->nnodes;
     *t0 = t1;
     return out;
 }
@@ -208,36 +219,37 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
 #define T(site, expr) timed(tm, t, site, &t0, (expr))
     rlab_tape_reset(t);
     double start = rlab_now(), t0 = start;
+    tm->cpu0 = process_cpu();
+    tm->marked = 0;
     rlab_tensor *x = G("x");
     rlab_tensor *h = T("ln1", rlab_t_layernorm(t, x, G("ln1.g"), G("ln1.b"), 1e-5f));
-    rlab_tensor *q = T("q", rlab_t_matmul(t, h, G("wq"), 0, 0));
-    rlab_tensor *k = T("k", rlab_t_matmul(t, h, G("wk"), 0, 0));
-    rlab_tensor *v = T("v", rlab_t_matmul(t, h, G("wv"), 0, 0));
+    rlab_tensor *q = T("q", rlab_t_linear(t, h, G("wq"), NULL, NULL, RLAB_ACT_NONE));
+    rlab_tensor *k = T("k", rlab_t_linear(t, h, G("wk"), NULL, NULL, RLAB_ACT_NONE));
+    rlab_tensor *v = T("v", rlab_t_linear(t, h, G("wv"), NULL, NULL, RLAB_ACT_NONE));
     rlab_tensor *a = T("attn", rlab_t_attention(t, q, k, v, 1, NULL, NULL, RLAB_ATTN_CAUSAL, 0.2f));
-    a = T("wo", rlab_t_matmul(t, a, G("wo"), 0, 0));
-    rlab_tensor *x1 = T("res1", rlab_t_add(t, x, a));
+    /* the fused linear op: x1 = x + a wo, h = relu(h w1 + b1), y = x1 + (h w2 + b2) */
+    rlab_tensor *x1 = T("wo", rlab_t_linear(t, a, G("wo"), NULL, x, RLAB_ACT_NONE));
     h = T("ln2", rlab_t_layernorm(t, x1, G("ln2.g"), G("ln2.b"), 1e-5f));
-    h = T("w1", rlab_t_matmul(t, h, G("w1"), 0, 0));
-    h = T("b1", rlab_t_add(t, h, G("b1")));
-    h = T("relu", rlab_t_relu(t, h));
-    h = T("w2", rlab_t_matmul(t, h, G("w2"), 0, 0));
-    h = T("b2", rlab_t_add(t, h, G("b2")));
-    rlab_tensor *y = T("res2", rlab_t_add(t, x1, h));
+    h = T("w1", rlab_t_linear(t, h, G("w1"), G("b1"), NULL, RLAB_ACT_RELU));
+    rlab_tensor *y = T("w2", rlab_t_linear(t, h, G("w2"), G("b2"), x1, RLAB_ACT_NONE));
     if (rlab_tape_error(t)) {
         fprintf(stderr, "bench_tensor: block forward: %s\n", rlab_tape_errmsg(t));
         exit(1);
     }
     rlab_params_zero_grad(P);
     t0 = rlab_now();
+    tm->cpu0 = process_cpu();
     for (int64_t i = 0; i < y->n; i++)
         y->grad[i] += ones[i];
     for (size_t i = t->nnodes; i-- > 0;) {
         rlab_tensor *node = t->nodes[i];
         if (node->grad && node->backward) {
             node->backward(t, node);
-            double t1 = rlab_now();
+            double t1 = rlab_now(), c1 = process_cpu();
             tm->bwd[i < 256 ? tm->site[i] : MAXT - 1] += t1 - t0;
+            tm->bwd_cpu[i < 256 ? tm->site[i] : MAXT - 1] += c1 - tm->cpu0;
             t0 = t1;
+            tm->cpu0 = c1;
         }
     }
     if (rlab_tape_error(t)) {
@@ -318,6 +330,17 @@ static void bench_block(int reps, double peak, double peak_cpu)
         snprintf(name, sizeof name, "block.ms.%s.bwd", tm[0].name[i]);
         emit(name, median(dts, reps) * 1e3, "ms", 0);
     }
+    /* the same per site in CPU time of all threads (steadier on a shared machine) */
+    for (int i = 0; i < tm[0].n; i++) {
+        for (int r = 0; r < reps; r++)
+            dts[r] = tm[r].fwd_cpu[i];
+        snprintf(name, sizeof name, "block.cpu_ms.%s.fwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
+        for (int r = 0; r < reps; r++)
+            dts[r] = tm[r].bwd_cpu[i];
+        snprintf(name, sizeof name, "block.cpu_ms.%s.bwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
+    }
     free(tm);
     free(dts);
     free(ones);
@@ -345,18 +368,20 @@ static void bench_attention(int reps, double peak)
         q[i] = rlab_rng_normal(&rng), k[i] = rlab_rng_normal(&rng), v[i] = rlab_rng_normal(&rng);
     for (int drop = 0; drop < 2; drop++) {
         const float p = drop ? 0.2f : 0.0f;
-        double bf = 1e30, bb = 1e30;
+        double bf = 1e30, bb = 1e30, cf = 1e30, cb = 1e30;
         for (int r = 0; r <= reps; r++) {
-            double t0 = rlab_now();
+            double t0 = rlab_now(), c0 = process_cpu();
             rlab_attention_forward(o, att, scratch, q, k, v, B, T, T, C, 1, NULL, NULL,
                                    RLAB_ATTN_CAUSAL, p, 99);
-            double t1 = rlab_now();
+            double t1 = rlab_now(), c1 = process_cpu();
             rlab_attention_backward(dq, dk, dv, scratch, o, att, q, k, v, B, T, T, C, 1, NULL,
                                     RLAB_ATTN_CAUSAL, p, 99);
-            double t2 = rlab_now();
+            double t2 = rlab_now(), c2 = process_cpu();
             if (r > 0) { /* r = 0 is the warm-up */
                 bf = t1 - t0 < bf ? t1 - t0 : bf;
                 bb = t2 - t1 < bb ? t2 - t1 : bb;
+                cf = c1 - c0 < cf ? c1 - c0 : cf;
+                cb = c2 - c1 < cb ? c2 - c1 : cb;
             }
         }
         const double f = 2.0 * B * (double)T * T * C; /* one of the T x T x C products */
@@ -364,6 +389,10 @@ static void bench_attention(int reps, double peak)
              "GFLOP/s", peak);
         emit(drop ? "attention.dropout.bwd.gflops" : "attention.bwd.gflops", 4 * f / bb / 1e9,
              "GFLOP/s", peak);
+        emit(drop ? "attention.dropout.fwd.gflops_per_cpu_s" : "attention.fwd.gflops_per_cpu_s",
+             2 * f / cf / 1e9, "GFLOP/s", 0);
+        emit(drop ? "attention.dropout.bwd.gflops_per_cpu_s" : "attention.bwd.gflops_per_cpu_s",
+             4 * f / cb / 1e9, "GFLOP/s", 0);
     }
     rlab_free_aligned(q), rlab_free_aligned(k), rlab_free_aligned(v), rlab_free_aligned(o);
     rlab_free_aligned(dq), rlab_free_aligned(dk), rlab_free_aligned(dv);

@@ -187,4 +187,26 @@ RLAB_API void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r
                                const float *hs, int64_t C);
 /* ==== end h-ce ============================================================================== */
 
+/* ---- h-block (issue 23): fused linear layer ----------------------------------------------- */
+/* y [M, N] = act(x [M, K] w [K, N] + b) + r: b [N] or NULL, r [M, N] or NULL, act
+ * RLAB_K_ACT_NONE or RLAB_K_ACT_RELU (relu with r is not supported: the caller refuses it).
+ * The bias, activation and residual are applied to each block of rows right after its sgemm
+ * (while it is in cache), in the order of the unfused ops, so y equals
+ * add(r, relu(add(matmul(x, w), b))) bit for bit when the product is cblas_sgemm's. With
+ * AVX-512F a 64-wide output (N = 64) is computed by register tiles in kernels.c instead
+ * (rlab_k_set_avx512(0) switches them off): equal up to rounding. */
+enum { RLAB_K_ACT_NONE = 0, RLAB_K_ACT_RELU = 1 };
+RLAB_API void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
+                                const float *r, int64_t M, int64_t N, int64_t K, int act);
+/* Floats of work space rlab_k_linear_bwd needs (dZ, the bias partials, the matmul partials). */
+RLAB_API size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act);
+/* Backward of rlab_k_linear_fwd (+= into dx [M, K], dw [K, N], db [N], dr [M, N]; NULL = not
+ * needed), from dy and the forward's output y (the relu mask is y > 0). One pass over dy
+ * writes dZ (masked by relu; dy itself without activation), adds dr and sums db over fixed row
+ * blocks (added in block order: independent of the thread count); then the two products. */
+RLAB_API void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy,
+                                const float *x, const float *w, const float *y, int64_t M,
+                                int64_t N, int64_t K, int act, float *scratch);
+/* ---- end h-block ------------------------------------------------------------------------- */
+
 #endif /* RLAB_TENSOR_KERNELS_H */

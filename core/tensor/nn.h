@@ -70,10 +70,12 @@ RLAB_API rlab_tensor *rlab_t_rvq(rlab_tape *t, rlab_tensor *x, rlab_tensor *code
  * applies inverted dropout with the counter-based mask of rlab_attention_keep(drop_key, idx)
  * (idx = ((b*H + h)*Tq + i)*Tk + j). scratch: rlab_attention_scratch_floats(Tq, Tk) floats
  * (per-thread work space of the fast kernels; the naive ones take none). The fast kernels
- * run cblas_sgemm per (batch, head) for Q K^T and P V (per block of query rows when causal,
- * skipping the masked upper triangle, and starting at each batch row's first valid key:
- * left padding costs nothing) and parallelise over the pairs with OpenMP. The backward needs
- * the forward's flags and key_valid only for that skipping (P holds the masks); NULL
+ * run the products of each (batch, head) pair in AVX-512 register tiles when the CPU has
+ * AVX-512F and the head width is <= 64 (rlab_k_avx512(); rlab_k_set_avx512(0) switches them
+ * off), else cblas_sgemm, per block of query rows when causal (skipping the masked upper
+ * triangle), starting at each batch row's first valid key (left padding costs nothing), and
+ * parallelise over the pairs with OpenMP; results do not depend on the thread count. The backward
+ * needs the forward's flags and key_valid only for that skipping (P holds the masks); NULL
  * key_valid there is always correct, only slower. */
 RLAB_API size_t rlab_attention_scratch_floats(int Tq, int Tk);
 /* 1 if element idx survives dropout p under key (probability 1 - p). */

@@ -47,6 +47,21 @@ RLAB_API rlab_tensor *rlab_t_matmul(rlab_tape *t, rlab_tensor *a, rlab_tensor *b
 RLAB_API rlab_tensor *rlab_t_bmm(rlab_tape *t, rlab_tensor *a, rlab_tensor *b, int trans_a,
                                  int trans_b);
 
+/* A linear layer in one op: out = act(x w + b) + r, x [.., K] (leading dims flattened into M
+ * rows; out keeps them: [.., N]), w [K, N], b [N] or NULL, r (a residual, same shape as out)
+ * or NULL, act RLAB_ACT_NONE or RLAB_ACT_RELU (with r: EINVAL). Equal to
+ * add(r, relu(add(matmul(x, w), b))) (bit for bit in the forward, except that 64-wide products
+ * run in AVX-512 tiles where the CPU has them: rounding); the bias, ReLU and residual go to
+ * each block of rows right after its product instead of in three more passes, and the
+ * backward makes one pass over the output gradient (ReLU mask, residual gradient, bias column
+ * sums over fixed row blocks: independent of the thread count) before the two products of
+ * matmul's backward. The bias gradient differs from add's (serial row order) by rounding.
+ * Records as many tape nodes as the unfused ops (the op, then views of its output), so the
+ * dropout masks of later ops (keyed by node index) do not change when a model switches to it. */
+enum { RLAB_ACT_NONE = 0, RLAB_ACT_RELU = 1 };
+RLAB_API rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_tensor *b,
+                                    rlab_tensor *r, int act);
+
 /* Sparse times dense: out [n_rows, C] = S x for a constant CSR matrix S (rowptr [n_rows + 1]
  * starting at 0, col [nnz] column indices into the rows of x, val [nnz] values or NULL for all
  * ones) and x [N, C]. The gradient flows into x only (S is data: graph adjacency, e.g. one

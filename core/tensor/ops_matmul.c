@@ -155,3 +155,77 @@ rlab_tensor *rlab_t_spmm(rlab_tape *t, int64_t n_rows, const int64_t *rowptr, co
     }
     return out;
 }
+
+/* ---- linear: act(x w + b) + r in one op (kernels.c, "h-block") ------------------------------ */
+/* src: x, w, then b and r when given; p.i: [0] M, [1] N, [2] K, [3] act, [4] / [5] index of b /
+ * r in src (-1: absent) */
+static void linear_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    rlab_tensor *x = out->src[0], *w = out->src[1];
+    rlab_tensor *b = out->p.i[4] >= 0 ? out->src[out->p.i[4]] : NULL;
+    rlab_tensor *r = out->p.i[5] >= 0 ? out->src[out->p.i[5]] : NULL;
+    const int64_t M = out->p.i[0], N = out->p.i[1], K = out->p.i[2];
+    const int act = (int)out->p.i[3];
+    float *db = b ? b->grad : NULL, *dr = r ? r->grad : NULL;
+    if (!x->grad && !w->grad && !db && !dr)
+        return;
+    float *scratch =
+        rlab_tape_alloc(tape, rlab_k_linear_scratch_floats(M, N, K, act) * sizeof(float) + 1);
+    if (!scratch)
+        return;
+    rlab_k_linear_bwd(x->grad, w->grad, db, dr, out->grad, x->data, w->data, out->data, M, N, K,
+                      act, scratch);
+}
+
+rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_tensor *b,
+                           rlab_tensor *r, int act)
+{
+    rlab_tensor *src[4] = {x, w, NULL, NULL};
+    if (rlab_ops_enter(t, "linear", src, 2))
+        return &t->poison;
+    int nsrc = 2, ib = -1, ir = -1;
+    if (b) {
+        ib = nsrc;
+        src[nsrc++] = b;
+    }
+    if (r) {
+        ir = nsrc;
+        src[nsrc++] = r;
+    }
+    if (nsrc > 2 && rlab_ops_enter(t, "linear", src + 2, nsrc - 2))
+        return &t->poison;
+    if (act != RLAB_ACT_NONE && act != RLAB_ACT_RELU)
+        return rlab_tape_fail(t, RLAB_EINVAL, "linear: unknown activation %d", act);
+    if (act == RLAB_ACT_RELU && r)
+        return rlab_tape_fail(t, RLAB_EINVAL,
+                              "linear: a residual after the ReLU is not supported (add it apart)");
+    // x [.., K] (leading dims flattened into M rows), w [K, N] -> out [.., N]
+    if (w->ndim != 2 || rlab_t_cols(x) != w->shape[0])
+        return rlab_ops_shape_fail(t, "linear", "need x [.., K] and w [K, N]", x, w);
+    const int64_t M = rlab_t_rows(x), K = w->shape[0], N = w->shape[1];
+    if (b && b->n != N)
+        return rlab_ops_shape_fail(t, "linear", "bias must have N = cols(w) elements", w, b);
+    if (r && (r->n != M * N || rlab_t_cols(r) != N))
+        return rlab_ops_shape_fail(t, "linear", "residual must have the output's shape", x, r);
+    int64_t shape[RLAB_T_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = N;
+    rlab_tensor *out = rlab_tape_op_nofill(t, "linear", x->ndim, shape, src, nsrc, linear_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    out->p.i[0] = M;
+    out->p.i[1] = N;
+    out->p.i[2] = K;
+    out->p.i[3] = act;
+    out->p.i[4] = ib;
+    out->p.i[5] = ir;
+    rlab_k_linear_fwd(out->data, x->data, w->data, b ? b->data : NULL, r ? r->data : NULL, M, N, K,
+                      act == RLAB_ACT_RELU ? RLAB_K_ACT_RELU : RLAB_K_ACT_NONE);
+    /* as many tape nodes as the unfused ops (views of out: no data, no backward), so that the
+     * dropout streams of later ops, keyed by node index, stay those of the unfused model and a
+     * seeded run keeps its numbers when a model switches to this op */
+    const int pad = (b != NULL) + (act == RLAB_ACT_RELU) + (r != NULL);
+    for (int i = 0; i < pad; i++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    return t->err.code ? &t->poison : out;
+}

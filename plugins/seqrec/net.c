@@ -309,9 +309,16 @@ void seqrec_net_free(seqrec_net *net)
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
+/* x W + b, and relu(x W + b), each one fused op (bias and ReLU applied right after the
+ * product, one backward pass for both) */
 static rlab_tensor *linear(rlab_tape *t, rlab_tensor *W, seqrec_lin l, rlab_tensor *x)
 {
-    return rlab_t_add(t, rlab_t_matmul(t, x, &W[l.w], 0, 0), &W[l.b]);
+    return rlab_t_linear(t, x, &W[l.w], &W[l.b], NULL, RLAB_ACT_NONE);
+}
+
+static rlab_tensor *linear_relu(rlab_tape *t, rlab_tensor *W, seqrec_lin l, rlab_tensor *x)
+{
+    return rlab_t_linear(t, x, &W[l.w], &W[l.b], NULL, RLAB_ACT_RELU);
 }
 
 static rlab_tensor *lnorm(rlab_tape *t, rlab_tensor *W, seqrec_ln l, rlab_tensor *x, float eps)
@@ -376,7 +383,7 @@ static rlab_tensor *branch(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
                                     linear(t, W, bl->wv, x));
             A = rlab_t_add(t, A, qn); /* residual from the normalised query */
             rlab_tensor *O = lnorm(t, W, bl->ln_a, A, eps);
-            rlab_tensor *F = rlab_t_dropout(t, rlab_t_relu(t, linear(t, W, bl->f1, O)), p);
+            rlab_tensor *F = rlab_t_dropout(t, linear_relu(t, W, bl->f1, O), p);
             F = rlab_t_dropout(t, linear(t, W, bl->f2, F), p);
             x = rlab_t_add(t, O, F); /* "* mask": compact rows are all real */
         } else {
@@ -385,7 +392,7 @@ static rlab_tensor *branch(const seqrec_net *net, rlab_tape *t, rlab_tensor *W,
             rlab_tensor *A = attend(net, t, lo, linear(t, W, bl->wq, q_in), linear(t, W, bl->wk, x),
                                     linear(t, W, bl->wv, x));
             rlab_tensor *X1 = lnorm(t, W, bl->ln_q, rlab_t_add(t, q_in, A), eps);
-            rlab_tensor *F = rlab_t_dropout(t, rlab_t_relu(t, linear(t, W, bl->f1, X1)), p);
+            rlab_tensor *F = rlab_t_dropout(t, linear_relu(t, W, bl->f1, X1), p);
             F = rlab_t_dropout(t, linear(t, W, bl->f2, F), p);
             x = lnorm(t, W, bl->ln_a, rlab_t_add(t, X1, F), eps);
         }

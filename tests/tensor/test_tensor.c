@@ -48,6 +48,147 @@ static rlab_params *new_params(const rlab_param_spec *s, int n, uint64_t seed)
 }
 
 /* ---- ops ------------------------------------------------------------------------------------- */
+/* linear against the unfused ops (matmul, add bias, relu, add residual): forward bit for bit,
+ * gradients to 1e-5 relative (the bias sum runs over fixed row blocks, add's in row order).
+ * Shapes: small, and tall-thin ones that take the row-split sgemm path (M >= 1024, 4M+ MACs). */
+/* max |a - b| over 1 + max |b|: sums of many terms (a weight gradient over 1,600 rows) are
+ * compared at the scale of the whole tensor, where reordering them moves the last bits */
+static float rel_diff(const float *a, const float *b, int64_t n)
+{
+    float worst = 0.0f, scale = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = fabsf(a[i] - b[i]);
+        worst = d > worst ? d : worst;
+        scale = fabsf(b[i]) > scale ? fabsf(b[i]) : scale;
+    }
+    return worst / (1.0f + scale);
+}
+
+static void linear_vs_unfused(int64_t B, int64_t T, int64_t K, int64_t N, int bias, int res,
+                              int act)
+{
+    /* the 64-wide AVX-512 tiles sum in another order than OpenBLAS: rounding only */
+    const int exact = !(rlab_k_avx512() && (N == 64 || K == 64));
+    const rlab_param_spec specs[] = {
+        {"x", 3, {B, T, K}, RLAB_INIT_NORMAL, 1.0f},
+        {"w", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"b", 1, {N}, RLAB_INIT_NORMAL, 0.5f},
+        {"r", 3, {B, T, N}, RLAB_INIT_NORMAL, 1.0f},
+    };
+    rlab_params *P[2] = {new_params(specs, 4, 7), new_params(specs, 4, 7)};
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)64 << 20, 64, &err);
+    CHECK_MSG(t != NULL, "tape: %s", err.msg);
+    float *y0 = malloc((size_t)(B * T * N) * sizeof *y0);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 11);
+    float *seed = malloc((size_t)(B * T * N) * sizeof *seed);
+    for (int64_t i = 0; i < B * T * N; i++)
+        seed[i] = rlab_rng_normal(&rng);
+    size_t nodes[2] = {0, 0};
+    for (int fused = 0; fused < 2; fused++) {
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P[fused]);
+        rlab_tensor *x = &P[fused]->t[0], *w = &P[fused]->t[1];
+        rlab_tensor *b = bias ? &P[fused]->t[2] : NULL, *r = res ? &P[fused]->t[3] : NULL;
+        rlab_tensor *y;
+        if (fused) {
+            y = rlab_t_linear(t, x, w, b, r, act);
+        } else {
+            y = rlab_t_matmul(t, x, w, 0, 0);
+            if (b)
+                y = rlab_t_add(t, y, b);
+            if (act == RLAB_ACT_RELU)
+                y = rlab_t_relu(t, y);
+            if (r)
+                y = rlab_t_add(t, r, y);
+        }
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        nodes[fused] = t->nnodes; /* the same count: later dropout streams do not move */
+        CHECK(y->ndim == 3 && y->shape[0] == B && y->shape[1] == T && y->shape[2] == N);
+        if (!fused)
+            memcpy(y0, y->data, (size_t)y->n * sizeof *y0);
+        else if (!exact)
+            CHECK_MSG(rel_diff(y->data, y0, y->n) < 1e-5f,
+                      "linear [%lld,%lld,%lld]x[%lld,%lld] b%d r%d act%d: forward differs from the "
+                      "unfused ops by %g",
+                      (long long)B, (long long)T, (long long)K, (long long)K, (long long)N, bias,
+                      res, act, (double)rel_diff(y->data, y0, y->n));
+        else
+            CHECK_MSG(memcmp(y0, y->data, (size_t)y->n * sizeof *y0) == 0,
+                      "linear [%lld,%lld,%lld]x[%lld,%lld] b%d r%d act%d: forward differs from the "
+                      "unfused ops by %g",
+                      (long long)B, (long long)T, (long long)K, (long long)K, (long long)N, bias,
+                      res, act, (double)rel_diff(y->data, y0, y->n));
+        CHECK_EQ_INT(rlab_tape_backward_from(t, y, seed), RLAB_OK);
+    }
+    CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
+    for (int k = 0; k < 4; k++) {
+        const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k];
+        const float d = rel_diff(f->grad, a->grad, a->n);
+        CHECK_MSG(d < 1e-5f, "linear b%d r%d act%d: d%s differs from the unfused ops by %g", bias,
+                  res, act, a->name, (double)d);
+    }
+    /* something flowed: dw is not all zero */
+    float s = 0.0f;
+    for (int64_t i = 0; i < P[1]->t[1].n; i++)
+        s += fabsf(P[1]->t[1].grad[i]);
+    CHECK(s > 0.0f);
+    free(y0), free(seed);
+    rlab_tape_free(t);
+    rlab_params_free(P[0]), rlab_params_free(P[1]);
+}
+
+static void t_linear_vs_unfused(void)
+{
+    /* with the 64-wide AVX-512 tiles (where the CPU has them), then with cblas_sgemm only */
+    for (int wide = 1; wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        for (int v = 0; v < 4; v++) { /* none, bias, bias + relu, bias + residual */
+            const int bias = v > 0, act = v == 2 ? RLAB_ACT_RELU : RLAB_ACT_NONE, res = v == 3;
+            linear_vs_unfused(2, 3, 5, 4, bias, res, act);
+            /* the row-split paths (a few variants: slow under valgrind) */
+            if (v == 2 || (v == 3 && !wide))
+                linear_vs_unfused(8, 130, 64, 64, bias, res, act);
+            if (v == 2 && !wide)
+                linear_vs_unfused(3, 401, 48, 80, bias, res, act);
+            linear_vs_unfused(5, 7, 64, 64, bias, res, act);  /* 64 wide, one block */
+            linear_vs_unfused(3, 95, 64, 37, bias, res, act); /* dx 64 wide, partial tiles */
+        }
+        linear_vs_unfused(4, 9, 64, 64, 0, 1, RLAB_ACT_NONE); /* residual without bias */
+        rlab_k_set_avx512(old);
+    }
+}
+
+static void t_linear_errors(void)
+{
+    rlab_tape *t = new_tape();
+    float x[6] = {1, 2, 3, 4, 5, 6}, w[6] = {1, 0, 0, 1, 1, 1}, b[3] = {0}, r[4] = {0};
+    rlab_tensor *X = rlab_t_input(t, x, 2, (int64_t[]){2, 3});
+    rlab_tensor *W = rlab_t_input(t, w, 2, (int64_t[]){3, 2});
+    rlab_tensor *B3 = rlab_t_input(t, b, 1, (int64_t[]){3});
+    rlab_tensor *R = rlab_t_input(t, r, 2, (int64_t[]){2, 2});
+    /* hand-computed: [1 2 3; 4 5 6] [1 0; 0 1; 1 1] = [4 5; 10 11] */
+    rlab_tensor *y = rlab_t_linear(t, X, W, NULL, NULL, RLAB_ACT_NONE);
+    CHECK(y->data[0] == 4.0f && y->data[1] == 5.0f && y->data[2] == 10.0f && y->data[3] == 11.0f);
+    y = rlab_t_linear(t, X, W, NULL, R, RLAB_ACT_RELU);
+    CHECK(y == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "residual after the ReLU");
+    rlab_tape_reset(t);
+    X = rlab_t_input(t, x, 2, (int64_t[]){2, 3});
+    W = rlab_t_input(t, w, 2, (int64_t[]){3, 2});
+    B3 = rlab_t_input(t, b, 1, (int64_t[]){3});
+    y = rlab_t_linear(t, X, W, B3, NULL, RLAB_ACT_NONE);
+    CHECK(y == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "linear: bias");
+    rlab_tape_reset(t);
+    X = rlab_t_input(t, x, 2, (int64_t[]){2, 3});
+    y = rlab_t_linear(t, X, X, NULL, NULL, RLAB_ACT_NONE);
+    CHECK(y == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "[2, 3] and [2, 3]");
+    rlab_tape_free(t);
+}
+
 static void t_broadcast(void)
 {
     rlab_tape *t = new_tape();
@@ -841,6 +982,8 @@ static const rlab_test tests[] = {
     {"tensor.ckpt.opt.1", t_ckpt_opt},
     {"tensor.ckpt.errors.1", t_ckpt_errors},
     {"tensor.ckpt.handmade.1", t_ckpt_handmade},
+    {"tensor.linear.1", t_linear_vs_unfused},
+    {"tensor.linear.2", t_linear_errors},
     {NULL, NULL},
 };
 

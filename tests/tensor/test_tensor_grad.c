@@ -464,6 +464,68 @@ static void t_cma(void)
        .in = {SPEC("x", 3, 3, 5, 3)});
 }
 
+/* linear: act(x w + b) + r; ud selects the variant */
+typedef struct lin_ud {
+    int bias, res, act;
+} lin_ud;
+
+static rlab_tensor *b_linear(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const lin_ud *u = ud;
+    int k = 2;
+    rlab_tensor *b = u->bias ? in[k++] : NULL;
+    rlab_tensor *r = u->res ? in[k++] : NULL;
+    return rlab_t_linear(t, in[0], in[1], b, r, u->act);
+}
+
+/* pre-activations at least 0.1 away from the ReLU kink: shift the bias column by column */
+static void lin_away_from_kink(rlab_tensor **in, int nin, void *ud)
+{
+    (void)nin, (void)ud;
+    const rlab_tensor *x = in[0], *w = in[1];
+    rlab_tensor *b = in[2];
+    const int64_t M = rlab_t_rows(x), K = w->shape[0], N = w->shape[1];
+    for (int64_t n = 0; n < N; n++) {
+        for (int tries = 0; tries < 64; tries++) {
+            int near = 0;
+            for (int64_t m = 0; m < M; m++) {
+                float z = b->data[n];
+                for (int64_t k = 0; k < K; k++)
+                    z += x->data[m * K + k] * w->data[k * N + n];
+                near |= fabsf(z) < 0.1f;
+            }
+            if (!near)
+                break;
+            b->data[n] += 0.037f;
+        }
+    }
+}
+
+static void t_linear(void)
+{
+    lin_ud u = {0, 0, RLAB_ACT_NONE};
+    rlab_gc_build _c_build = b_linear;
+    void *_c_ud = &u;
+    GC(.op = "linear", .desc = "[3,5]x[5,4]", .nin = 2,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w", 2, 5, 4)});
+    u.bias = 1;
+    GC(.op = "linear", .desc = "[2,3,5]x[5,4] + b", .nin = 3,
+       .in = {SPEC("x", 3, 2, 3, 5), SPEC("w", 2, 5, 4), SPEC("b", 1, 4)});
+    u.act = RLAB_ACT_RELU;
+    GC(.op = "linear", .desc = "relu([4,6]x[6,3] + b)", .nin = 3,
+       .in = {SPEC("x", 2, 4, 6), SPEC("w", 2, 6, 3), SPEC("b", 1, 3)}, .init = lin_away_from_kink);
+    u.act = RLAB_ACT_NONE;
+    u.res = 1;
+    GC(.op = "linear", .desc = "[3,5]x[5,4] + b + r", .nin = 4,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w", 2, 5, 4), SPEC("b", 1, 4), SPEC("r", 2, 3, 4)});
+    GC(.op = "linear", .desc = "[2,5,64]x[64,64] + b + r (64-wide tiles)", .nin = 4,
+       .in = {SPEC("x", 3, 2, 5, 64), SPEC("w", 2, 64, 64), SPEC("b", 1, 64),
+              SPEC("r", 3, 2, 5, 64)});
+    u.bias = 0;
+    GC(.op = "linear", .desc = "[1,7]x[7,2] + r", .nin = 3,
+       .in = {SPEC("x", 2, 1, 7), SPEC("w", 2, 7, 2), SPEC("r", 2, 1, 2)});
+}
+
 typedef struct spmm_ud {
     int64_t R;
     const int64_t *rp;
@@ -518,6 +580,7 @@ static const rlab_test tests[] = {
     {"grad.mask_rows.1", t_mask_rows},
     {"grad.causal_moving_avg.1", t_cma},
     {"grad.spmm.1", t_spmm},
+    {"grad.linear.1", t_linear},
     {NULL, NULL},
 };
 

@@ -12,6 +12,7 @@
  */
 #include "gradcheck.h"
 #include "harness.h"
+#include "tensor/kernels.h"
 #include "tensor/nn.h"
 
 #include <math.h>
@@ -142,9 +143,21 @@ static void t_attn_fast_vs_naive(void)
         {6, 40, 40, 16, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 0, 1},
         {4, 9, 12, 8, 2, 0, 0.2f, 1, 1, 1},
         {4, 12, 7, 8, 2, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 1}, /* Tq > Tk */
+        /* the AVX-512 tiles: full 64-lane heads, partial lanes, partial 12 x 32 and 6-row
+         * tiles, several tiles per pair; Dh = 72 takes the cblas path */
+        {3, 70, 70, 64, 1, RLAB_ATTN_CAUSAL, 0.2f, 1, 1, 1},
+        {2, 45, 45, 128, 2, 0, 0.0f, 1, 1, 0},
+        {3, 37, 37, 80, 2, RLAB_ATTN_CAUSAL, 0.1f, 1, 0, 1},
+        {2, 50, 41, 96, 3, RLAB_ATTN_CAUSAL, 0.0f, 1, 1, 0}, /* Tq > Tk, Dh = 32 */
+        {2, 19, 33, 72, 1, 0, 0.3f, 1, 1, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_attention(&cases[i], 100 + i);
+    /* the same cases again without the 512-bit kernels (the cblas path) */
+    for (int wide = 1; wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            compare_attention(&cases[i], 100 + i);
+        rlab_k_set_avx512(old);
+    }
 }
 
 /* Hand-computed: with q = 0 every valid key gets the same weight, so the output is the mean
@@ -161,7 +174,8 @@ static void t_attn_hand(void)
         CHECK_NEAR(out[i * C + 0], 3.5, 1e-6); /* (1 + 6) / 2 */
         CHECK_NEAR(out[i * C + 1], 35.0, 1e-5);
     }
-    float scratch[64];
+    float *scratch = calloc(rlab_attention_scratch_floats(T, T), sizeof *scratch);
+    CHECK(scratch != NULL);
     rlab_attention_forward(out, att, scratch, q, k, v, 1, T, T, C, 1, NULL, NULL, RLAB_ATTN_CAUSAL,
                            0.0f, 0);
     CHECK_NEAR(out[0], 1.0, 1e-6);
@@ -174,6 +188,7 @@ static void t_attn_hand(void)
     double e = exp(10.0 / sqrt(2.0));
     CHECK_NEAR(a2[0], e / (e + 1.0), 1e-6);
     CHECK_NEAR(o2[1], 1.0 / (e + 1.0), 1e-6);
+    free(scratch);
 }
 
 /* Dropout masks: reproducible from the key, different for another key, keep rate ~ 1 - p. */
@@ -246,6 +261,48 @@ static void t_attn_op(void)
     CHECK(max_abs_diff(o->data, o_tr1, 48) > 1e-3f);
     rlab_tape_free(t);
     free(x), free(y);
+}
+
+/* The op keeps the forward's dropout keep bits for its backward (AVX-512DQ fast path): the
+ * gradients must equal those of a backward that hashes the masks again (the cblas path,
+ * rlab_k_set_avx512(0) between forward and backward), up to rounding. SASRec-like shapes. */
+static void t_attn_op_keep_bits(void)
+{
+    enum { B = 3, T = 45, C = 64 };
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new(16 << 20, 64, &err);
+    CHECK(t != NULL);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 8);
+    float *x = rand_buf(&rng, B * T * C, 1.0f), *seed = rand_buf(&rng, B * T * C, 1.0f);
+    uint8_t kv[B * T];
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++)
+            kv[b * T + i] = i >= 7 * b; /* left padding */
+    float *g[2];
+    for (int pass = 0; pass < 2; pass++) {
+        rlab_tape_reset(t);
+        rlab_tape_set_training(t, 1);
+        rlab_tape_seed(t, 9, 5);
+        rlab_tensor *a = rlab_t_new(t, 3, (int64_t[]){B, T, C}, 1);
+        memcpy(a->data, x, sizeof(float) * B * T * C);
+        rlab_tensor *o = rlab_t_attention(t, a, a, a, 1, kv, kv, RLAB_ATTN_CAUSAL, 0.3f);
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        const int old = pass ? rlab_k_set_avx512(0) : rlab_k_avx512();
+        CHECK_EQ_INT(rlab_tape_backward_from(t, o, seed), RLAB_OK);
+        rlab_k_set_avx512(old);
+        g[pass] = malloc(sizeof(float) * B * T * C);
+        memcpy(g[pass], a->grad, sizeof(float) * B * T * C);
+    }
+    const float d = max_abs_diff(g[0], g[1], B * T * C);
+    CHECK_MSG(d < 1e-4f, "attention op: gradient with the kept bits vs hashed again differ by %g",
+              (double)d);
+    float mx = 0.0f;
+    for (int i = 0; i < B * T * C; i++)
+        mx = fabsf(g[1][i]) > mx ? fabsf(g[1][i]) : mx;
+    CHECK(mx > 1e-2f); /* a gradient flowed */
+    free(g[0]), free(g[1]), free(x), free(seed);
+    rlab_tape_free(t);
 }
 
 /* ---- attention gradient checks ------------------------------------------------------------- */
@@ -864,6 +921,7 @@ static const rlab_test tests[] = {
     {"nn.attention.1", t_attn_fast_vs_naive},
     {"nn.attention.2", t_attn_hand},
     {"nn.attention.3", t_attn_dropout_mask},
+    {"nn.attention.5", t_attn_op_keep_bits},
     {"nn.attention.4", t_attn_op},
     {"grad.attention.1", t_gc_attn_plain},
     {"grad.attention.2", t_gc_attn_causal},
