@@ -57,7 +57,7 @@ const rlab_field genrank_fields[] = {
     RLAB_FIELD_CHOICE(genrank_cfg, ipa_loser, "worst", genrank_loser_choices,
                       "IPA: the pair's loser: worst = lowest reward, far = the lower-reward "
                       "session sharing the fewest items with the winner"),
-    RLAB_FIELD_BOOL(genrank_cfg, ipa_dropout, "false",
+    RLAB_FIELD_BOOL(genrank_cfg, ipa_dropout, "true",
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
                    "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),

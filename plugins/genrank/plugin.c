@@ -1147,7 +1147,7 @@ static const char *const loser_choices[] = {"worst", "far", NULL};
                  "sharing the fewest items with the winner; default: config ipa_loser)"},          \
         {.name = "ipa_dropout",                                                                    \
          .type = RLAB_ARG_BOOL,                                                                    \
-         .def = "false",                                                                           \
+         .def = "true",                                                                            \
          .help = "the next-token term of the IPA steps with the model's dropout (default: "        \
                  "config)"},                                                                       \
     {                                                                                              \

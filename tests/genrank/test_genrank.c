@@ -788,10 +788,10 @@ static void t_host(void)
     /* the IPA steps' options of session 5 (NTP-only steps, lambda 0): the next-token term's
      * dropout is seeded (two runs agree to the bit) and changes the steps; a warm-up far
      * longer than the iteration keeps the iterate much nearer to its parent */
-    static const char *const opt_runs[][2] = {{"nd", ""},
+    static const char *const opt_runs[][2] = {{"nd", "ipa_dropout=false"},
                                               {"d1", "ipa_dropout=true"},
                                               {"d2", "ipa_dropout=true"},
-                                              {"w1", "ipa_warmup=100000"}};
+                                              {"w1", "ipa_dropout=false ipa_warmup=100000"}};
     for (size_t k = 0; k < sizeof opt_runs / sizeof opt_runs[0]; k++) {
         char cmd[256];
         snprintf(cmd, sizeof cmd,
