@@ -9,8 +9,8 @@ onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the s
   epochs / samples: onerec's training budget (default 3 / 3); iters: IPA iterations per
   setting (default 2); users: users measured, evenly spaced (default 500; 0 = all); frac: the
   share of users giving pairs (default 0.3); settings: a comma-separated subset of the names
-  below (default: all), where "KIND:LAMBDA:BETA" (KIND dpo, cdpo = smooth 0.25, far = the far
-  loser) names a point of the lambda x beta grid; maxlen: the history window (default: the
+  below (default: all), where "KIND:LAMBDA:BETA" (KIND dpo = smooth 0, cdpo = smooth 0.25,
+  far = the far loser with smooth 0) names a point of the lambda x beta grid; maxlen: the history window (default: the
   kind's); extra: IPA options for every setting, the control included ("k=v,k=v", e.g.
   "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5).
 
@@ -45,13 +45,13 @@ end
 -- the settings: the NTP-only control first (it trains the reward model)
 local all = {
   {"ntp", {lambda = 0}},                     -- control: the same IPA steps without DPO
-  {"dpo", {lambda = 0.5, beta = 0.1}},       -- the defaults of sessions 1-3
+  {"dpo", {lambda = 0.5, beta = 0.1, smooth = 0}}, -- the defaults of sessions 1-4
   {"cdpo", {lambda = 0.5, beta = 0.1, smooth = 0.25}}, -- conservative DPO
-  {"lowlr", {lambda = 0.5, beta = 0.1, ipa_lr = 0.0003}}, -- smaller IPA learning rate
-  {"far", {lambda = 0.5, beta = 0.1, loser = "far"}},  -- loser far from the winner
+  {"lowlr", {lambda = 0.5, beta = 0.1, smooth = 0, ipa_lr = 0.0003}}, -- smaller IPA lr
+  {"far", {lambda = 0.5, beta = 0.1, smooth = 0, loser = "far"}},  -- loser far from the winner
   {"cdpo_l1", {lambda = 1, beta = 0.1, smooth = 0.25}},
   {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
-  {"lowlr_l1", {lambda = 1, beta = 0.1, ipa_lr = 0.0003}},
+  {"lowlr_l1", {lambda = 1, beta = 0.1, smooth = 0, ipa_lr = 0.0003}},
   {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
 }
 local settings = {}
@@ -62,7 +62,7 @@ for _, s in ipairs(all) do
 end
 -- the lambda x beta grid: KIND:LAMBDA:BETA
 for kind, l, b in (only or ""):gmatch("(%a+):([%d.]+):([%d.]+)") do
-  local o = {lambda = tonumber(l), beta = tonumber(b)}
+  local o = {lambda = tonumber(l), beta = tonumber(b), smooth = 0}
   if kind == "cdpo" then o.smooth = 0.25 elseif kind == "far" then o.loser = "far"
   else assert(kind == "dpo", "grid kinds: dpo, cdpo, far (not " .. kind .. ")") end
   settings[#settings + 1] = {("%s:%s:%s"):format(kind, l, b), o, ref = "dpo:" .. l .. ":" .. b}

@@ -1134,7 +1134,7 @@ static const char *const loser_choices[] = {"worst", "far", NULL};
          .help = "learning rate of the IPA steps, 0 = the model's lr (default: config)"},          \
         {.name = "smooth",                                                                         \
          .type = RLAB_ARG_FLOAT,                                                                   \
-         .def = "0",                                                                               \
+         .def = "0.25",                                                                            \
          .min = 0,                                                                                 \
          .max = 0.49,                                                                              \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
