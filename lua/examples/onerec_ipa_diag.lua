@@ -15,11 +15,11 @@ recall? (plugins/genrank, OneRec IPA; RESULTS.md session 5)
 All settings are NTP-only IPA (lambda 0; `ntp` is always run, its first iteration through
 genrank.align, which trains the reward model) from the same onerec with the same seed (the same
 user draw and next-token batches), so they differ only by how the IPA steps train:
-  ntp        the IPA steps as they are (dropout off, a fresh Adam at the model's lr)
+  ntp        the IPA steps of sessions 1-4 (dropout off, a fresh Adam at the model's lr)
   ntp_drop   ipa_dropout=true: the next-token term with the model's dropout, as in training
-  ntp_lowlr  ipa_lr=0.0003
-  ntp_warm   ipa_warmup=10: 10 steps of linear lr warm-up of the fresh Adam
-  ntp_1ep    ipa_epochs=1: half the steps
+  ntp_lowlr  ipa_lr=0.0003 (dropout off)
+  ntp_warm   ipa_warmup=10: 10 steps of linear lr warm-up of the fresh Adam (dropout off)
+  ntp_1ep    ipa_epochs=1: half the steps (dropout off)
   ntp_drop_warm  both
 The "more" model is onerec trained `more` epochs longer in one run (the same seed: its first
 `epochs` epochs are onerec's; dropout on, the same Adam): the effect of more base training.
@@ -42,11 +42,11 @@ local more = tonumber(arg and arg[9]) or 3
 local curve = tonumber(arg and arg[10]) or 0
 
 local all = {
-  {"ntp", {lambda = 0}},
+  {"ntp", {lambda = 0, ipa_dropout = false}},
   {"ntp_drop", {lambda = 0, ipa_dropout = true}},
-  {"ntp_lowlr", {lambda = 0, ipa_lr = 0.0003}},
-  {"ntp_warm", {lambda = 0, ipa_warmup = 10}},
-  {"ntp_1ep", {lambda = 0, ipa_epochs = 1}},
+  {"ntp_lowlr", {lambda = 0, ipa_dropout = false, ipa_lr = 0.0003}},
+  {"ntp_warm", {lambda = 0, ipa_dropout = false, ipa_warmup = 10}},
+  {"ntp_1ep", {lambda = 0, ipa_dropout = false, ipa_epochs = 1}},
   {"ntp_drop_warm", {lambda = 0, ipa_dropout = true, ipa_warmup = 10}},
 }
 local settings = {}
@@ -141,7 +141,8 @@ end
 -- the control's first iteration through genrank.align: it trains the reward model (attached
 -- to onerec; lambda = 0, so R never enters the training) and measures onerec
 local al = reclab.genrank.align{model = "onerec", iters = 1, users = users, seed = seed,
-                                frac = frac, lambda = 0, name = "ntp", paired = false}
+                                frac = frac, lambda = 0, ipa_dropout = false, name = "ntp",
+                                paired = false}
 local b0 = per_user(table_of(al, "users0"))
 local first = {ntp = per_user(table_of(al, "users1"))}
 for _, r in ipairs(table_of(al, "ipa")) do row_line(r.iter == 0 and "onerec" or "ntp", r.iter, r) end
