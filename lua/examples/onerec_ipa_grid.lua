@@ -3,13 +3,16 @@ onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the s
 (plugins/genrank, OneRec IPA; RESULTS.md session 4)
 
   reclab run lua/examples/onerec_ipa_grid.lua [data [seed [signal [epochs [samples [iters
-                                               [users [frac [settings [maxlen]]]]]]]]]]
+                                               [users [frac [settings [maxlen [extra]]]]]]]]]]]
 
   data: "demo" (default) or a dataset path; signal: ratings (default) or truth (demo world);
   epochs / samples: onerec's training budget (default 3 / 3); iters: IPA iterations per
   setting (default 2); users: users measured, evenly spaced (default 500; 0 = all); frac: the
   share of users giving pairs (default 0.3); settings: a comma-separated subset of the names
-  below (default: all); maxlen: the history window (default: the kind's).
+  below (default: all), where "KIND:LAMBDA:BETA" (KIND dpo = smooth 0, cdpo = smooth 0.25,
+  far = the far loser with smooth 0) names a point of the lambda x beta grid; maxlen: the history window (default: the
+  kind's); extra: IPA options for every setting, the control included ("k=v,k=v", e.g.
+  "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5).
 
 One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run and one reward model
 (trained by the control's genrank.align, then attached to onerec), then per setting `iters`
@@ -19,7 +22,8 @@ control) only by its preference term. Each iterate is measured once, on the same
 means with a 95% bootstrap interval (the plugin), and from the per-user tables the paired
 differences to the unaligned onerec and to the control's iterate of the same iteration (mean
 and 95% normal interval, mean +- 1.96 sd / sqrt(n)). Lines starting with "ROW" / "PAIRED" are
-one iterate each (for scripts).
+one iterate each (for scripts). A setting KIND:L:B other than dpo is also paired with dpo:L:B
+when both ran (cdpo - dpo, far - dpo; "ref=dpo"), and cdpo with dpo.
 ]==]
 
 local reclab = require "reclab"
@@ -33,17 +37,21 @@ local users = tonumber(arg and arg[7]) or 500
 local frac = tonumber(arg and arg[8]) or 0.3
 local only = arg and arg[9] ~= nil and arg[9] ~= "" and arg[9] or nil
 local maxlen = tonumber(arg and arg[10])
+local extra = {}
+for k, v in ((arg and arg[11]) or ""):gmatch("([%w_]+)=([^,]+)") do
+  extra[k] = v == "true" and true or v == "false" and false or tonumber(v) or v
+end
 
 -- the settings: the NTP-only control first (it trains the reward model)
 local all = {
   {"ntp", {lambda = 0}},                     -- control: the same IPA steps without DPO
-  {"dpo", {lambda = 0.5, beta = 0.1}},       -- the defaults of sessions 1-3
+  {"dpo", {lambda = 0.5, beta = 0.1, smooth = 0}}, -- the defaults of sessions 1-4
   {"cdpo", {lambda = 0.5, beta = 0.1, smooth = 0.25}}, -- conservative DPO
-  {"lowlr", {lambda = 0.5, beta = 0.1, ipa_lr = 0.0003}}, -- smaller IPA learning rate
-  {"far", {lambda = 0.5, beta = 0.1, loser = "far"}},  -- loser far from the winner
+  {"lowlr", {lambda = 0.5, beta = 0.1, smooth = 0, ipa_lr = 0.0003}}, -- smaller IPA lr
+  {"far", {lambda = 0.5, beta = 0.1, smooth = 0, loser = "far"}},  -- loser far from the winner
   {"cdpo_l1", {lambda = 1, beta = 0.1, smooth = 0.25}},
   {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
-  {"lowlr_l1", {lambda = 1, beta = 0.1, ipa_lr = 0.0003}},
+  {"lowlr_l1", {lambda = 1, beta = 0.1, smooth = 0, ipa_lr = 0.0003}},
   {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
 }
 local settings = {}
@@ -51,6 +59,17 @@ for _, s in ipairs(all) do
   if not only or ("," .. only .. ","):find("," .. s[1] .. ",", 1, true) then
     settings[#settings + 1] = s
   end
+end
+-- the lambda x beta grid: KIND:LAMBDA:BETA
+for kind, l, b in (only or ""):gmatch("(%a+):([%d.]+):([%d.]+)") do
+  local o = {lambda = tonumber(l), beta = tonumber(b), smooth = 0}
+  if kind == "cdpo" then o.smooth = 0.25 elseif kind == "far" then o.loser = "far"
+  else assert(kind == "dpo", "grid kinds: dpo, cdpo, far (not " .. kind .. ")") end
+  settings[#settings + 1] = {("%s:%s:%s"):format(kind, l, b), o, ref = "dpo:" .. l .. ":" .. b}
+end
+for _, s in ipairs(settings) do
+  for k, v in pairs(extra) do s[2][k] = v end
+  if s[1] == "cdpo" or s[1] == "far" then s.ref = "dpo" end
 end
 assert(#settings > 0 and settings[1][1] == "ntp", "the settings must start with ntp (the control)")
 
@@ -138,7 +157,8 @@ print("\nsetting ntp (the NTP-only control):")
 for _, r in ipairs(al.tables.ipa) do row_line(r.iter == 0 and "onerec" or "ntp", r, r.pairs, r.dpo_loss) end
 
 local function ipa(s, opts, i)
-  local b = {model = i == 1 and "onerec" or (s .. "_ipa" .. (i - 1)), name = s .. "_ipa" .. i,
+  local mn = s:gsub("[:.]", "_")
+  local b = {model = i == 1 and "onerec" or (mn .. "_ipa" .. (i - 1)), name = mn .. "_ipa" .. i,
              users = users, seed = seed, frac = frac, paired = false}
   if signal == "truth" then b.like_w = 0 end
   for k, v in pairs(opts) do b[k] = v end
@@ -157,5 +177,8 @@ for si = 2, #settings do
   for i = 1, iters do
     paired_line(s[1], i, "onerec", it_users[s[1]][i], base)
     paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i])
+    if s.ref and s.ref ~= s[1] and it_users[s.ref] then
+      paired_line(s[1], i, "dpo", it_users[s[1]][i], it_users[s.ref][i])
+    end
   end
 end

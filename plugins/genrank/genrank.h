@@ -76,6 +76,8 @@ typedef struct genrank_cfg {
     double ipa_lr;    /* IPA steps' Adam learning rate (0 = lr) */
     float dpo_smooth; /* conservative DPO: label smoothing epsilon (0 = plain DPO) */
     int ipa_loser;    /* GENRANK_LOSER_*: how the pair's loser is chosen */
+    int ipa_dropout;  /* 1: the IPA steps' next-token term runs with the model's dropout */
+    int ipa_warmup;   /* IPA steps of linear learning-rate warm-up (fresh Adam; 0 = none) */
     /* not fields */
     uint64_t seed;
 } genrank_cfg;

@@ -52,11 +52,15 @@ const rlab_field genrank_fields[] = {
     RLAB_FIELD_INT(genrank_cfg, pairs, "16", 1, 4096, "IPA: DPO pairs per step"),
     RLAB_FIELD_DOUBLE(genrank_cfg, ipa_lr, "0", 0, 10,
                       "IPA: Adam learning rate of the alignment steps (0 = lr)"),
-    RLAB_FIELD_FLOAT(genrank_cfg, dpo_smooth, "0", 0, 0.49,
+    RLAB_FIELD_FLOAT(genrank_cfg, dpo_smooth, "0.25", 0, 0.49,
                      "IPA: conservative DPO, the preference label smoothed by epsilon"),
     RLAB_FIELD_CHOICE(genrank_cfg, ipa_loser, "worst", genrank_loser_choices,
                       "IPA: the pair's loser: worst = lowest reward, far = the lower-reward "
                       "session sharing the fewest items with the winner"),
+    RLAB_FIELD_BOOL(genrank_cfg, ipa_dropout, "true",
+                    "IPA: the next-token term of the alignment steps with dropout (as training)"),
+    RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
+                   "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),
     {0}};
 
 const rlab_kv genrank_onerec_defaults[] = {

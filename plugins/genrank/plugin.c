@@ -411,7 +411,8 @@ done:
 
 /* One IPA iteration on pol: ipa_epochs passes over the pairs, each step
  * L = L_NTP(a batch of training samples) + lambda * L_DPO(a chunk of pairs), reference =
- * ps->ref (the previous iterate). Dropout off. *dpo_out = mean DPO loss of the last pass. */
+ * ps->ref (the previous iterate). Dropout off, except in the next-token term with
+ * ipa_dropout; ipa_warmup steps of linear lr warm-up. *dpo_out = mean DPO loss of the last pass. */
 static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairset *ps,
                      uint64_t seed, double *dpo_out, double *acc_out)
 {
@@ -426,6 +427,7 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
         rlab_tape_new(genrank_arena_bytes(c, pol->codes.n_items, c->batch + 2 * P), 65536, err);
     rlab_opt_config oc = rlab_opt_defaults(RLAB_OPT_ADAM);
     oc.lr = (float)(c->ipa_lr > 0 ? c->ipa_lr : c->lr);
+    oc.warmup_steps = c->ipa_warmup;
     rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
     int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
     int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
@@ -439,6 +441,7 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
         order[i] = (int32_t)i;
     rlab_rng rng;
     rlab_rng_seed(&rng, seed ^ 0x697061ULL);
+    uint64_t step = 0;
     for (int e = 0; e < c->ipa_epochs; e++) {
         rlab_rng_shuffle_i32(&rng, order, (size_t)ps->n);
         double dsum = 0.0, acc = 0.0;
@@ -464,10 +467,12 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
                 B = genrank_batcher_next(&bt);
             }
             rlab_tape_reset(t);
-            rlab_tape_set_training(t, 0);
+            rlab_tape_seed(t, seed, step++);
+            rlab_tape_set_training(t, c->ipa_dropout); /* the next-token term (option) */
             rlab_params_zero_grad(pol->P);
             double ntp = 0.0;
             rlab_tensor *L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+            rlab_tape_set_training(t, 0); /* the pairs: as their reference, no dropout */
             rlab_tensor *lp = genrank_seq_logp(pol, t, pol->P->t, hh, it, 2 * k);
             rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, k), *pl = rlab_t_slice(t, lp, 0, k, k);
             rlab_tensor *rw = rlab_t_input(t, ref, 1, (int64_t[]){k});
@@ -557,6 +562,10 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
     if (rlab_args_given(args, "loser"))
         c->ipa_loser = strcmp(rlab_args_str(args, "loser"), "far") == 0 ? GENRANK_LOSER_FAR
                                                                         : GENRANK_LOSER_WORST;
+    if (rlab_args_given(args, "ipa_dropout"))
+        c->ipa_dropout = rlab_args_bool(args, "ipa_dropout");
+    if (rlab_args_given(args, "ipa_warmup"))
+        c->ipa_warmup = (int)rlab_args_int(args, "ipa_warmup");
 }
 
 /* The model's reward model (a copy), or a new one trained on the view (*trained = 1; with
@@ -745,11 +754,11 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_printf(ctx,
                     "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
                     "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
-                    "label smoothing %.3g, loser %s, seed %llu",
+                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, seed %llu",
                     m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
                     c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
                     (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
-                    (unsigned long long)seed);
+                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -806,9 +815,12 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             break;
         }
         static const char *const fl[] = {"beta", "lambda", "frac", "like_w", "ipa_lr", "smooth"};
-        static const char *const in[] = {"ipa_beam", "ipa_epochs"};
+        static const char *const in[] = {"ipa_beam", "ipa_epochs", "ipa_warmup"};
         if (rlab_args_given(args, "loser"))
             rc = rlab_args_set(a, "loser", rlab_args_str(args, "loser"), err);
+        if (!rc && rlab_args_given(args, "ipa_dropout"))
+            rc = rlab_args_set(a, "ipa_dropout",
+                               rlab_args_bool(args, "ipa_dropout") ? "true" : "false", err);
         for (size_t k = 0; !rc && k < sizeof fl / sizeof fl[0]; k++)
             if (rlab_args_given(args, fl[k]))
                 rc = rlab_args_set_float(a, fl[k], rlab_args_float(args, fl[k]), err);
@@ -1122,15 +1134,26 @@ static const char *const loser_choices[] = {"worst", "far", NULL};
          .help = "learning rate of the IPA steps, 0 = the model's lr (default: config)"},          \
         {.name = "smooth",                                                                         \
          .type = RLAB_ARG_FLOAT,                                                                   \
-         .def = "0",                                                                               \
+         .def = "0.25",                                                                            \
          .min = 0,                                                                                 \
          .max = 0.49,                                                                              \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "conservative DPO label smoothing epsilon (default: config dpo_smooth)"},         \
+        {.name = "loser",                                                                          \
+         .type = RLAB_ARG_CHOICE,                                                                  \
+         .def = "worst",                                                                           \
+         .choices = loser_choices,                                                                 \
+         .help = "the pair's loser: worst (lowest reward) or far (the lower-reward session "       \
+                 "sharing the fewest items with the winner; default: config ipa_loser)"},          \
+        {.name = "ipa_dropout",                                                                    \
+         .type = RLAB_ARG_BOOL,                                                                    \
+         .def = "true",                                                                            \
+         .help = "the next-token term of the IPA steps with the model's dropout (default: "        \
+                 "config)"},                                                                       \
     {                                                                                              \
-        .name = "loser", .type = RLAB_ARG_CHOICE, .def = "worst", .choices = loser_choices,        \
-        .help = "the pair's loser: worst (lowest reward) or far (the lower-reward session "        \
-                "sharing the fewest items with the winner; default: config ipa_loser)"             \
+        .name = "ipa_warmup", .type = RLAB_ARG_INT, .def = "0", .min = 0, .max = 1 << 20,          \
+        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                    \
+        .help = "IPA steps of linear learning-rate warm-up (default: config)"                      \
     }
 
 #define GENRANK_REWARD_ARGS                                                                        \

@@ -570,6 +570,40 @@ static void t_reward_truth(void)
     rlab_world_free(w);
 }
 
+/* Sum of squared differences of the F32 parameters two registered genrank models share
+ * (their checkpoints' tensors "enc.*" / "dec.*"), or -1 when a model is missing. */
+static double param_dist(rlab_host *h, const char *a, const char *b)
+{
+    rlab_err err = {0};
+    rlab_model *ma = rlab_host_model_get(h, a, NULL), *mb = rlab_host_model_get(h, b, NULL);
+    rlab_ckpt *ca = ma ? rlab_model_state(ma, &err) : NULL;
+    rlab_ckpt *cb = mb ? rlab_model_state(mb, &err) : NULL;
+    double d = ca && cb ? 0.0 : -1.0;
+    for (int i = 0; ca && cb && i < rlab_ckpt_tensor_count(ca); i++) {
+        const char *nm = rlab_ckpt_tensor_name(ca, i);
+        if (strncmp(nm, "enc.", 4) != 0 && strncmp(nm, "dec.", 4) != 0)
+            continue;
+        int nd = 0, nd2 = 0;
+        int64_t sh[RLAB_CKPT_MAXDIM], sh2[RLAB_CKPT_MAXDIM];
+        const float *x = rlab_ckpt_tensor(ca, nm, RLAB_DT_F32, &nd, sh, &err);
+        const float *y = rlab_ckpt_tensor(cb, nm, RLAB_DT_F32, &nd2, sh2, &err);
+        if (!x || !y || nd != nd2) {
+            d = -1.0;
+            break;
+        }
+        int64_t n = 1;
+        for (int k = 0; k < nd; k++)
+            n *= sh[k];
+        for (int64_t k = 0; k < n; k++)
+            d += ((double)x[k] - (double)y[k]) * ((double)x[k] - (double)y[k]);
+    }
+    rlab_ckpt_free(ca);
+    rlab_ckpt_free(cb);
+    rlab_model_release(ma);
+    rlab_model_release(mb);
+    return d;
+}
+
 static void t_host(void)
 {
     rlab_host *h = rlab_test_host(PDIR, "reclab_semid.so", "reclab_genrank.so");
@@ -751,6 +785,25 @@ static void t_host(void)
     CHECK(r && !rlab_result_scalar(r, "valid.d_recall@10"));
     CHECK(isfinite(rlab_test_scalar(r, "valid.recall@10_hi")));
     rlab_result_free(r);
+    /* the IPA steps' options of session 5 (NTP-only steps, lambda 0): the next-token term's
+     * dropout is seeded (two runs agree to the bit) and changes the steps; a warm-up far
+     * longer than the iteration keeps the iterate much nearer to its parent */
+    static const char *const opt_runs[][2] = {{"nd", "ipa_dropout=false"},
+                                              {"d1", "ipa_dropout=true"},
+                                              {"d2", "ipa_dropout=true"},
+                                              {"w1", "ipa_dropout=false ipa_warmup=100000"}};
+    for (size_t k = 0; k < sizeof opt_runs / sizeof opt_runs[0]; k++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd,
+                 "genrank.ipa model=onerec users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0 "
+                 "paired=false name=%s %s",
+                 opt_runs[k][0], opt_runs[k][1]);
+        rlab_result_free(rlab_test_run(h, cmd, RLAB_OK, NULL));
+    }
+    const double d_nd = param_dist(h, "nd", "onerec"), d_w = param_dist(h, "w1", "onerec");
+    CHECK_NEAR(param_dist(h, "d1", "d2"), 0.0, 0.0);
+    CHECK(param_dist(h, "d1", "nd") > 0.0);
+    CHECK_MSG(d_nd > 0.0 && d_w > 0.0 && d_w < 0.01 * d_nd, "warm-up %g vs none %g", d_w, d_nd);
     r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
     CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
