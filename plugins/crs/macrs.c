@@ -258,6 +258,7 @@ typedef struct state {
     int n_rej;
     int32_t asked; /* value of the last question, -1 */
     int chat_off;  /* a chat's person let the last chit-chat pass: no chit-chat this turn */
+    int rec_prior; /* the recommender cannot score an empty history: popularity this turn */
     int n_asked, turn;
     float tau;
     char lesson[200], hint_text[3][200];
@@ -372,7 +373,7 @@ static const char *const genre_words[][2] = {
     {"scifi", "Sci-Fi"},
     {"sci fi", "Sci-Fi"},
     {"kids", "Children"},
-    {"family", "Children"},
+    {"children's", "Children"},
     {"documentaries", "Documentary"},
     {"dramatic", "Drama"},
     {"dramas", "Drama"},
@@ -465,8 +466,17 @@ static int model_scores(state *s, rlab_err *err)
                         .n_hist = s->o.n_hist,
                         .context = s->dialogue.s ? s->dialogue.s : ""};
         int rc = rlab_model_score_all(s->o.rec, &q, 1, s->model, err);
-        if (rc)
+        s->rec_prior = 0;
+        if (rc == RLAB_EINVAL && q.n_hist == 0 && q.user < 0) {
+            /* a sequential recommender has nothing to read before the person names a title:
+             * popularity until then (the state says so) */
+            rlab_err_clear(err);
+            for (int32_t i = 0; i < NI; i++)
+                s->model[i] = w->prior[i];
+            s->rec_prior = 1;
+        } else if (rc) {
             return rc;
+        }
     }
     double m = 0, v = 0;
     int32_t n = 0;
@@ -856,7 +866,11 @@ static void state_json(sbuf *b, const state *s)
         sb_printf(b, "%s", k > h0 ? "," : "");
         sb_json(b, w->title[s->o.hist[k]]);
     }
-    sb_printf(b, "],\"candidates\":%d,\"tau\":%.3f,\"lesson\":", (int)s->n_cand, (double)s->tau);
+    if (s->rec_prior)
+        sb_printf(b, "],\"recommender\":\"popularity (the recommender needs a title you liked)\"");
+    else
+        sb_printf(b, "]");
+    sb_printf(b, ",\"candidates\":%d,\"tau\":%.3f,\"lesson\":", (int)s->n_cand, (double)s->tau);
     sb_json(b, s->lesson);
     sb_printf(b, ",\"hints\":{\"ask\":");
     sb_json(b, s->hint_text[0]);

@@ -478,7 +478,10 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
             o += snprintf(line + o, sizeof line - (size_t)o, "; rejected %zu item%s", nr,
                           nr == 1 ? "" : "s");
         if (json_object_object_get_ex(v, "candidates", &x) && o < (int)sizeof line)
-            snprintf(line + o, sizeof line - (size_t)o, "; %d candidates", json_object_get_int(x));
+            o += snprintf(line + o, sizeof line - (size_t)o, "; %d candidates",
+                          json_object_get_int(x));
+        if (json_object_object_get_ex(v, "recommender", &x) && o < (int)sizeof line)
+            snprintf(line + o, sizeof line - (size_t)o, "; recommender: %s", jstr(x));
         rlab_ctx_printf(ctx, "%s", line);
     }
     json_object_put(j);

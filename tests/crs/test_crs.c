@@ -9,6 +9,7 @@
 #include "macrs.h"
 #include "fake_llm_server.h"
 #include "harness_host.h"
+#include "data/world.h"
 #include "tensor/ops.h"
 
 #include <math.h>
@@ -758,6 +759,32 @@ static void t_macrs_host(void)
     rlab_host_free(h);
 }
 
+/* A sequential recommender in a chat with a person: nothing to read before a title is named,
+ * so popularity answers (and the state says so); a title named, the recommender's own. */
+static void t_macrs_seqrec(void)
+{
+    rlab_host *h = rlab_test_host(RLAB_CRS_PLUGIN_DIR, "reclab_crs.so", "reclab_seqrec.so");
+    rlab_err err = {0};
+    char db[600];
+    snprintf(db, sizeof db, "%s/crs_macrs_seqrec.db", rlab_test_tmpdir());
+    remove(db);
+    CHECK_MSG(rlab_host_set_store(h, db, &err) == RLAB_OK, "store: %s", err.msg);
+    rlab_world *w = NULL;
+    rlab_dataset *ds = NULL;
+    CHECK_MSG(rlab_world_demo(&w, &ds, &err) == RLAB_OK, "demo: %s", err.msg);
+    rlab_world_free(w);
+    CHECK_MSG(rlab_host_add_dataset(h, ds, &err) == RLAB_OK, "add: %s", err.msg);
+    rlab_result_free(rlab_test_run(
+        h, "train sasrec data=demo epochs=1 dim=8 maxlen=10 name=sq seed=1", RLAB_OK, NULL));
+    rlab_result *r =
+        rlab_test_run(h, "crs.chat data=demo rec=sq I want something scary", RLAB_OK, NULL);
+    const rlab_cell *d = r ? rlab_result_scalar(r, "detail") : NULL;
+    CHECK(d && d->s && strstr(d->s, "\"recommender\":\"popularity"));
+    CHECK(d && d->s && strstr(d->s, "\"wanted\":[\"Horror\"]"));
+    rlab_result_free(r);
+    rlab_host_free(h);
+}
+
 /* The openai backend against the local fake server: the responders' prompt (MACRS's format)
  * and the LLM user; the echo server's replies are what is stored. */
 static void t_macrs_llm(void)
@@ -894,6 +921,7 @@ static const rlab_test tests[] = {
     {"crs.macrs.chat.1", t_macrs_chat},
     {"crs.macrs.host.1", t_macrs_host},
     {"crs.macrs.llm.1", t_macrs_llm},
+    {"crs.macrs.seqrec.1", t_macrs_seqrec},
     {"crsdata.redial.1", t_data},
     {NULL, NULL},
 };
