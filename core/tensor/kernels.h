@@ -113,10 +113,12 @@ RLAB_API int rlab_k_panel_set_enabled(int on);
 /* The 512-bit kernels: with AVX-512F the panel kernel runs 12 x 32 tiles (P 64-byte
  * aligned) and the losses' row exponentials 16 lanes at a time, both with results
  * bit-identical to their 256-bit twins; the same switch also governs the attention op's
- * register tiles, the fused linear layer's 64-wide forward (kernels.c, h-block) and the fused
- * losses' backward kernels (rlab_k_xent_*), whose fallbacks (cblas_sgemm) agree up to
- * rounding. rlab_k_avx512() says whether they run; rlab_k_set_avx512 switches them off (0) or
- * back on (1), for tests and A/B benchmarks, and returns whether they were in use. */
+ * register tiles and the fused linear layer's 64-wide forward (kernels.c, h-block), whose
+ * fallbacks (cblas_sgemm) agree up to rounding, and the fused losses' backward kernels
+ * (rlab_k_xent_*): switched off between a fused forward and its backward, that backward runs
+ * the double-precision reference loops (correct, about 10x slower). rlab_k_avx512() says whether
+ * they run; rlab_k_set_avx512 switches them off (0) or back on (1), for tests and A/B benchmarks,
+ * and returns whether they were in use. */
 RLAB_API int rlab_k_avx512(void);
 RLAB_API int rlab_k_set_avx512(int on);
 /* The oracle: double accumulation, unpacked items [V, C]. */

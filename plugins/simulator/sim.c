@@ -2115,19 +2115,26 @@ static void wr_push(sim *s, evsink *k)
         wr_push(s, &w->cur);
     w->oom |= k->oom;
     k->oom = 0;
+    if (w->oom) { /* the round fails (wr_close): the store keeps a prefix of its events, as
+                     without the writer, never events after a dropped buffer */
+        rlab_free(k->p);
+        *k = (evsink){0};
+        return;
+    }
     if (k->len == 0)
         return;
     wr_node *n = rlab_malloc(sizeof *n);
     if (!n) {
-        w->oom = 1; /* the round fails (wr_close) */
-        k->len = 0;
+        w->oom = 1;
+        rlab_free(k->p);
+        *k = (evsink){0};
         return;
     }
     n->next = NULL;
     n->k = *k;
     *k = (evsink){0};
     pthread_mutex_lock(&w->mu);
-    while (w->queued > WR_MAX_QUEUED)
+    while (w->queued && w->queued + n->k.len > WR_MAX_QUEUED) /* at most 32 MB queued */
         pthread_cond_wait(&w->cv, &w->mu);
     if (w->tail)
         w->tail->next = n;
