@@ -256,8 +256,11 @@ typedef struct state {
     float *avoid;      /* [n_vals] strategy hint: recommend penalty per shared value */
     int32_t *rej_list;
     int n_rej;
-    int32_t asked; /* value of the last question, -1 */
-    int chat_off;  /* a chat's person let the last chit-chat pass: no chit-chat this turn */
+    int32_t asked;  /* value of the last question, -1 */
+    int repeat_off; /* a chat's person let the last turn pass: not the same act on the same
+                       value / item again this turn */
+    int last_act;   /* the last system turn's act and its value / item (-1) */
+    int32_t last_target;
     int rec_prior; /* the recommender cannot score an empty history: popularity this turn */
     int n_asked, turn;
     float tau;
@@ -301,6 +304,7 @@ static int state_init(state *s, const macrs_world *w, const macrs_opts *o, rlab_
     s->belief = rlab_calloc(NI, sizeof *s->belief);
     s->model = rlab_calloc(NI, sizeof *s->model);
     s->asked = -1;
+    s->last_act = s->last_target = -1;
     s->tau = TAU0;
     if (!s->pref || !s->hint_ask || !s->avoid || !s->rejected || !s->rej_list || !s->score ||
         !s->belief || !s->model) {
@@ -917,7 +921,11 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     float sc[3];
     sc[MACRS_ACT_REC] = item >= 0 ? logf((ptop > 1e-12f ? ptop : 1e-12f) / s->tau) : -1e9f;
     sc[MACRS_ACT_ASK] = q >= 0 ? ig - IG_FLOOR : -1e9f;
-    sc[MACRS_ACT_CHAT] = s->chat_off ? -1e9f : cg - IG_FLOOR + CHAT_SCORE;
+    sc[MACRS_ACT_CHAT] = cg - IG_FLOOR + CHAT_SCORE;
+    const int32_t target[3] = {q, item, cv}; /* ask, recommend, chit-chat */
+    for (int a = 0; s->repeat_off && a < 3; a++)
+        if (s->last_act == a && s->last_target == target[a])
+            sc[a] = -1e9f; /* it would say the same words again */
     int act;
     if (last) {
         act = MACRS_ACT_LIST;
@@ -946,6 +954,9 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
         }
     }
     out->act = act;
+    const int prev_act = s->last_act;
+    s->last_act = act;
+    s->last_target = act < 3 ? target[act] : -1;
     sb_printf(&s->acts, "%s%s", s->acts.n ? ", " : "", macrs_act_names[act]);
     if (act == MACRS_ACT_LIST) {
         out->n_list = top_list(s, 10, out->list);
@@ -992,8 +1003,9 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
         sb_printf(&b, "\"scores\":{\"ask\":%.4f,\"recommend\":%.4f,\"chit-chat\":%.4f},",
                   (double)(sc[0] > -1e8f ? sc[0] : -99), (double)(sc[1] > -1e8f ? sc[1] : -99),
                   (double)(sc[2] > -1e8f ? sc[2] : -99));
-        if (s->chat_off)
-            sb_printf(&b, "\"chit-chat_off\":\"the last chit-chat told nothing\",");
+        if (s->repeat_off && prev_act >= 0 && prev_act < 3)
+            sb_printf(&b, "\"repeat_off\":\"%s: the last one told nothing\",",
+                      macrs_act_names[prev_act]);
         sb_printf(&b, "\"rejected_proposals\":[");
         int f = 1;
         for (int a = 0; a < 3; a++)
@@ -1240,7 +1252,6 @@ int macrs_episode(const macrs_world *w, int32_t target, const macrs_opts *o, mac
 struct macrs_chat {
     state s;
     int turn;
-    int last_act;     /* the last system turn's act, -1 */
     int32_t last_rec; /* the item the last system turn recommended, -1 */
     int32_t *hist;    /* items the person named, oldest first: the recommender's query history */
     int32_t n_hist;
@@ -1297,7 +1308,7 @@ macrs_chat *macrs_chat_new(const macrs_world *w, const macrs_opts *o, rlab_err *
         rlab_free(c);
         return NULL;
     }
-    c->last_rec = c->last_act = -1;
+    c->last_rec = -1;
     return c;
 }
 
@@ -1326,16 +1337,20 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
         told = reflect_info(s, user_text);
     const int32_t n_hist = c->n_hist;
     chat_mentions(c, user_text);
-    /* a person, unlike the simulated user, may answer chit-chat without naming anything the
-     * CRS knows; chit-chat again would say the same words: the planner skips it this turn */
-    s->chat_off = c->last_act == MACRS_ACT_CHAT && !told && c->n_hist == n_hist;
+    told += c->n_hist != n_hist;
     /* "no" to a recommendation rejects it: the strategy-level reflection */
     const char *t = user_text;
     while (*t == ' ')
         t++;
     if (!was_asked && c->last_rec >= 0 && strncasecmp(t, "no", 2) == 0 &&
-        !isalnum((unsigned char)t[2]))
+        !isalnum((unsigned char)t[2])) {
         reflect_strategy(s, c->last_rec);
+        told++;
+    }
+    /* a person, unlike the simulated user, may let a question, a recommendation or a
+     * chit-chat pass without naming anything the CRS knows; the same turn again would say the
+     * same words: the planner skips that act on that value / item this turn */
+    s->repeat_off = !told;
     c->last_rec = -1;
     dialogue_add(s, "User", user_text);
     sys_turn st;
@@ -1348,7 +1363,6 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
         return rc;
     if (st.act == MACRS_ACT_REC)
         c->last_rec = st.item;
-    c->last_act = st.act;
     dialogue_add(s, "System", recorded ? recorded : st.text);
     rc = res_add(res, "system", recorded ? recorded : st.text, st.extra);
     return rc ? rlab_errf(err, rc, "out of memory") : RLAB_OK;

@@ -29,9 +29,10 @@
  * H(q) - g - 0.05, q the belief's distribution of the value the user would volunteer after
  * chit-chat (uniform over each candidate's unknown values: the CRS cannot tell which one).
  * Highest score wins (ties: recommend, then ask); the last turn is always the top-10 list. In
- * a chat with a person (macrs_chat), a chit-chat answered without naming anything the CRS
- * knows (no value, no title) takes chit-chat out of the next turn's choice: a person, unlike
- * the simulated user, may let it pass, and chit-chat again would repeat the same words. With
+ * a chat with a person (macrs_chat), a turn answered without anything the CRS knows (no value,
+ * no title, no yes/no to its question, no "no" to its recommendation) takes that act on that
+ * value / item out of the next turn's choice: a person, unlike the simulated user, may let a
+ * turn pass, and the same turn again would repeat the same words. With
  * planner=llm (online) MACRS's planner prompt picks the act instead when its reply names one.
  * tau starts
  * at 0.35; the strategy reflection after a failure raises it by 0.15 (the planner's lesson:
