@@ -409,7 +409,8 @@ static int near_words(const char *a, const char *b)
 }
 
 /* The unknown key's likely meaning: a near name (one edit, two for names of 6+ letters, or a
- * prefix of 3+ letters either way), or the command's one dataset / model argument for data=, dataset=, model=. */
+ * prefix of 3+ letters either way), or the command's one dataset / model argument for data=,
+ * dataset=, model=. */
 static const char *suggest_arg(const rlab_args *args, const char *key)
 {
     const rlab_arg *decl = args->rec->ref.cmd->args;
