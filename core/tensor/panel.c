@@ -169,6 +169,23 @@ __attribute__((target("avx2,fma"))) static void tile_6x16(const float *const *a,
         c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
     } while (0)
 
+/* A 12 x 32 tile's stores: rows [0, nr) of acc into out (columns masked to nc0 / nc1) and the
+ * rows' running maxima mx [nr][16] over the stored columns. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_store(const __m512 acc[MR5][2], float *out, int64_t ldo, int nr, int nc0, int nc1, float *mx)
+{
+    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
+    for (int r = 0; r < nr; r++) {
+        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
+        __m512 m = _mm512_loadu_ps(mx + r * 16);
+        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
+        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
+        _mm512_storeu_ps(mx + r * 16, m);
+    }
+}
+
 __attribute__((target("avx512f"))) static void tile_12x32(const float *const *a, int64_t C,
                                                           const float *p0, const float *p1,
                                                           float *out, int64_t ldo, int nr, int nc0,
@@ -206,16 +223,7 @@ __attribute__((target("avx512f"))) static void tile_12x32(const float *const *a,
     const __m512 acc[MR5][2] = {{c00, c01}, {c10, c11}, {c20, c21},   {c30, c31},
                                 {c40, c41}, {c50, c51}, {c60, c61},   {c70, c71},
                                 {c80, c81}, {c90, c91}, {c100, c101}, {c110, c111}};
-    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
-    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
-    for (int r = 0; r < nr; r++) {
-        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
-        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
-        __m512 m = _mm512_loadu_ps(mx + r * 16);
-        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
-        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
-        _mm512_storeu_ps(mx + r * 16, m);
-    }
+    tile_store(acc, out, ldo, nr, nc0, nc1, mx);
 }
 
 /* tile_12x32 on a packed copy of the tile's rows, ap [C][MR5] (ap[k * MR5 + i] = row i, k): the
@@ -267,16 +275,7 @@ __attribute__((target("avx512f"))) static void tile_12x32p(const float *ap, int6
     const __m512 acc[MR5][2] = {{c00, c01}, {c10, c11}, {c20, c21},   {c30, c31},
                                 {c40, c41}, {c50, c51}, {c60, c61},   {c70, c71},
                                 {c80, c81}, {c90, c91}, {c100, c101}, {c110, c111}};
-    const __mmask16 m0 = (__mmask16)(nc0 >= PW ? 0xffffu : (1u << nc0) - 1u);
-    const __mmask16 m1 = (__mmask16)(nc1 >= PW ? 0xffffu : (1u << nc1) - 1u);
-    for (int r = 0; r < nr; r++) {
-        _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
-        _mm512_mask_storeu_ps(out + r * ldo + PW, m1, acc[r][1]);
-        __m512 m = _mm512_loadu_ps(mx + r * 16);
-        m = _mm512_mask_max_ps(m, m0, m, acc[r][0]);
-        m = _mm512_mask_max_ps(m, m1, m, acc[r][1]);
-        _mm512_storeu_ps(mx + r * 16, m);
-    }
+    tile_store(acc, out, ldo, nr, nc0, nc1, mx);
 }
 #undef ROW5P
 #undef STEP5P
