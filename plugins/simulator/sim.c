@@ -3054,7 +3054,8 @@ static int one_round(sim *s, rlab_err *err)
         rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
     if (s->ck_pend_rc != RLAB_OK && rc == RLAB_OK) /* the writer's store of the last
                                                       checkpoint failed: reported now */
-        rc = rlab_errf(err, s->ck_pend_rc, "%s", s->ck_pend_err.msg);
+        rc = rlab_errf(err, s->ck_pend_rc, "simulator: the checkpoint of round %lld: %s",
+                       (long long)s->ck_pend_round, s->ck_pend_err.msg);
     s->ck_pend_rc = RLAB_OK;
     return rc;
 }
