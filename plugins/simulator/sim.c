@@ -2156,14 +2156,15 @@ static void wr_event(sim *s, int32_t agent, const char *kind, const char *payloa
         wr_push(s, k);
 }
 
-/* Start the round's writer when it applies; without a thread the events go straight to the
- * store as before. */
+/* Whether rounds have a writer: offline, one process, 2+ threads, a store. */
 static int wr_applies(const sim *s)
 {
     return s->db && s->run_id && s->threads >= 2 && !(s->llm && s->cfg.use_llm) && !s->part &&
            rlab_mpi_size() <= 1;
 }
 
+/* Start the round's writer when it applies; without a thread the events go straight to the
+ * store as before. */
 static void wr_open(sim *s)
 {
     if (s->wr || !wr_applies(s))
