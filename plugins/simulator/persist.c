@@ -707,6 +707,10 @@ void sim_ck_reset(sim *s)
 
 void sim_ck_free(sim *s)
 {
+    rlab_free(s->ck_pend_dirty), rlab_free(s->ck_pend_model);
+    s->ck_pend_dirty = NULL;
+    s->ck_pend_model = NULL;
+    s->ck_pend = 0;
     rlab_free(s->ck_prev), rlab_free(s->ck_out);
     s->ck_prev = s->ck_out = NULL;
     s->ck_cap = s->ck_out_cap = s->ck_len = 0;
@@ -735,18 +739,24 @@ static int ck_reserve(sim *s, size_t len, int delta, rlab_err *err)
     return RLAB_OK;
 }
 
+static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t *blob, size_t n,
+                        rlab_err *err);
+
 /* One image is kept (ck_prev, the last checkpoint's): a full image is built in it, a delta
  * compares the live state against it and updates the words that changed (delta_stream). */
 int sim_checkpoint(sim *s, rlab_err *err)
 {
     if (!s->db || !s->id)
         return RLAB_OK;
+    int rc = sim_ck_flush(s, err); /* the last one's row first (none outside sim_step) */
+    if (rc)
+        return rc;
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
     size_t len = L.len;
     int every = s->cfg.checkpoint_full > 0 ? s->cfg.checkpoint_full : 25;
     int full = s->ck_len != len || s->ck_db != s->db || s->ck_id != s->id ||
                s->ck_prev_round >= s->round || s->ck_since_full + 1 >= every;
-    int rc = ck_reserve(s, len, !full, err);
+    rc = ck_reserve(s, len, !full, err);
     if (rc)
         return rc;
     ck_head h;
@@ -756,6 +766,8 @@ int sim_checkpoint(sim *s, rlab_err *err)
     const uint8_t *blob = s->ck_prev;
     size_t n = len;
     uint64_t hash = s->ck_prev_hash;
+    /* left to the next round's writer (sim_step): the row, and a delta's encoding */
+    char *defer_model = s->ck_defer ? rlab_strdup(s->model_name) : NULL;
     s->ck_len = 0; /* ck_prev is being rewritten: no base until the row is stored */
     /* an image of at least par_min / 8 blocks (128, 4 MB at the default par_min) goes through
      * ck_pass (threads; a delta by marks), a smaller one through delta_stream */
@@ -763,8 +775,10 @@ int sim_checkpoint(sim *s, rlab_err *err)
     size_t par_blocks = (size_t)(s->par_min / 8 > 0 ? s->par_min / 8 : 1);
     if (!full && len / 8 / CK_BLK >= par_blocks) {
         dirty = rlab_calloc((len / 8 + 63) / 64, sizeof *dirty);
-        if (!dirty)
+        if (!dirty) {
+            rlab_free(defer_model);
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        }
     }
     if (full && len / 8 / CK_BLK >= par_blocks) {
         hash = (uint64_t)len * 0x2545f4914f6cdd1dull + ck_pass(s, g, s->ck_prev, len, NULL);
@@ -781,8 +795,13 @@ int sim_checkpoint(sim *s, rlab_err *err)
         dh.len = len;
         if (dirty) {
             hash += ck_pass(s, g, s->ck_prev, len, dirty);
-            n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
-            rlab_free(dirty);
+            if (defer_model) {
+                n = 0; /* encoded by sim_ck_flush */
+            } else {
+                n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
+                rlab_free(dirty);
+                dirty = NULL;
+            }
         } else {
             n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
         }
@@ -797,14 +816,42 @@ int sim_checkpoint(sim *s, rlab_err *err)
             ":bytes, :state)",
             err);
         if (!s->st_ckpt) {
+            rlab_free(dirty), rlab_free(defer_model);
             sim_ck_reset(s);
             return err->code;
         }
     }
+    if (defer_model) { /* the image stands as the base now; sim_ck_flush resets it on failure */
+        s->ck_pend = 1;
+        s->ck_pend_round = s->round;
+        s->ck_pend_n = n;
+        s->ck_pend_full = full;
+        s->ck_pend_dirty = dirty;
+        s->ck_pend_model = defer_model;
+    } else {
+        rc = ck_store_row(s, s->round, s->model_name, blob, n, err);
+        if (rc) {
+            sim_ck_reset(s);
+            return rc;
+        }
+    }
+    s->ck_len = len;
+    s->ck_prev_hash = hash;
+    s->ck_prev_round = s->round;
+    s->ck_db = s->db;
+    s->ck_id = s->id;
+    s->ck_since_full = full ? 0 : s->ck_since_full + 1;
+    return RLAB_OK;
+}
+
+/* The row of one checkpoint (blob of n bytes) through the prepared st_ckpt. */
+static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t *blob, size_t n,
+                        rlab_err *err)
+{
     rlab_db_stmt *q = s->st_ckpt;
-    rc = rlab_db_bind_int(q, ":sim", s->id, err);
-    rc = rc ? rc : rlab_db_bind_int(q, ":round", s->round, err);
-    rc = rc ? rc : rlab_db_bind_text(q, ":model", s->model_name, err);
+    int rc = rlab_db_bind_int(q, ":sim", s->id, err);
+    rc = rc ? rc : rlab_db_bind_int(q, ":round", round, err);
+    rc = rc ? rc : rlab_db_bind_text(q, ":model", model, err);
     rc = rc ? rc : rlab_db_bind_int(q, ":bytes", (int64_t)n, err);
     rc = rc ? rc : rlab_db_bind_blob(q, ":state", blob, n, err);
     if (rc == RLAB_OK) {
@@ -817,17 +864,30 @@ int sim_checkpoint(sim *s, rlab_err *err)
      * would otherwise stay resident until the next checkpoint) */
     rlab_err e2 = {0};
     rlab_db_bind_null(q, ":state", &e2);
-    if (rc) {
-        sim_ck_reset(s);
-        return rc;
+    return rc;
+}
+
+int sim_ck_flush(sim *s, rlab_err *err)
+{
+    if (!s->ck_pend)
+        return RLAB_OK;
+    const uint8_t *blob = s->ck_prev;
+    size_t n = s->ck_pend_n;
+    if (s->ck_pend_dirty) { /* the header is in ck_out, the body from the marks */
+        n = sizeof(ck_dhead) + delta_from_marks(s->ck_pend_dirty, s->ck_prev, s->ck_len / 8,
+                                                s->ck_out + sizeof(ck_dhead));
+        blob = s->ck_out;
+    } else if (!s->ck_pend_full) { /* a delta encoded already (delta_stream) */
+        blob = s->ck_out;
     }
-    s->ck_len = len;
-    s->ck_prev_hash = hash;
-    s->ck_prev_round = s->round;
-    s->ck_db = s->db;
-    s->ck_id = s->id;
-    s->ck_since_full = full ? 0 : s->ck_since_full + 1;
-    return RLAB_OK;
+    int rc = ck_store_row(s, s->ck_pend_round, s->ck_pend_model, blob, n, err);
+    rlab_free(s->ck_pend_dirty), rlab_free(s->ck_pend_model);
+    s->ck_pend_dirty = NULL;
+    s->ck_pend_model = NULL;
+    s->ck_pend = 0;
+    if (rc)
+        sim_ck_reset(s);
+    return rc;
 }
 
 /* One stored checkpoint blob (a copy, rlab_free). ENOTFOUND when there is none. */

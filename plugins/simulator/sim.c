@@ -2083,6 +2083,8 @@ static void *wr_main(void *arg)
 {
     sim *s = arg;
     struct sim_writer *w = s->wr;
+    if (s->ck_pend) /* the last round's checkpoint row first (sim_step), beside this round */
+        s->ck_pend_rc = sim_ck_flush(s, &s->ck_pend_err);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->closed)
@@ -2154,12 +2156,18 @@ static void wr_event(sim *s, int32_t agent, const char *kind, const char *payloa
         wr_push(s, k);
 }
 
+/* Whether rounds have a writer: offline, one process, 2+ threads, a store. */
+static int wr_applies(const sim *s)
+{
+    return s->db && s->run_id && s->threads >= 2 && !(s->llm && s->cfg.use_llm) && !s->part &&
+           rlab_mpi_size() <= 1;
+}
+
 /* Start the round's writer when it applies; without a thread the events go straight to the
  * store as before. */
 static void wr_open(sim *s)
 {
-    if (s->wr || !s->db || !s->run_id || s->threads < 2 || (s->llm && s->cfg.use_llm) || s->part ||
-        rlab_mpi_size() > 1)
+    if (s->wr || !wr_applies(s))
         return;
     struct sim_writer *w = rlab_calloc(1, sizeof *w);
     if (!w)
@@ -3035,10 +3043,21 @@ static int round_body(sim *s, rlab_err *err)
 
 static int one_round(sim *s, rlab_err *err)
 {
+    s->ck_pend_rc = RLAB_OK;
     wr_open(s);
+    if (!s->wr && s->ck_pend) { /* no writer: the last checkpoint's row now */
+        int rc = sim_ck_flush(s, err);
+        if (rc)
+            return rc;
+    }
     int rc = round_body(s, err);
     if (wr_close(s) != RLAB_OK && rc == RLAB_OK) /* a round that failed: written, ended */
         rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
+    if (s->ck_pend_rc != RLAB_OK && rc == RLAB_OK) /* the writer's store of the last
+                                                      checkpoint failed: reported now */
+        rc = rlab_errf(err, s->ck_pend_rc, "simulator: the checkpoint of round %lld: %s",
+                       (long long)s->ck_pend_round, s->ck_pend_err.msg);
+    s->ck_pend_rc = RLAB_OK;
     return rc;
 }
 
@@ -3080,8 +3099,12 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
         }
         if (s->cfg.checkpoint_every > 0 && s->round % s->cfg.checkpoint_every == 0) {
             rc = sim_shard_sync(s, 0, err); /* rank 0 writes every agent */
+            /* before another round with a writer, the row is stored by that round's writer
+             * beside its work (one_round; a failure is reported at that round's end) */
+            s->ck_defer = k + 1 < rounds && wr_applies(s);
             if (rc == RLAB_OK)
                 rc = sim_checkpoint(s, err);
+            s->ck_defer = 0;
             if (rc)
                 break;
         }
@@ -3098,6 +3121,12 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
                            s->cfg.max_fallback);
             break;
         }
+    }
+    if (s->ck_pend) { /* a deferred checkpoint row no round took (cancelled, paused, failed) */
+        rlab_err e = {0};
+        int frc = sim_ck_flush(s, &e);
+        if (frc && rc == RLAB_OK)
+            rc = rlab_errf(err, frc, "%s", e.msg);
     }
     if (done)
         *done = k;

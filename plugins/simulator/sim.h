@@ -382,7 +382,10 @@ int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err);
  * and the deltas after it, each checked against its recorded hashes. ENOTFOUND when the row
  * (or a base it needs) is missing, EFORMAT when a chain is broken or corrupt. */
 int sim_restore(sim *s, rlab_db *db, int64_t id, int64_t round, rlab_err *err);
-/* Write the checkpoint of the current round to the store (simulator_checkpoints). */
+/* Write the checkpoint of the current round to the store (simulator_checkpoints). Inside
+ * sim_step, when another round with a store writer follows, the row is stored by that
+ * round's writer (a failure is then sim_step's error at the end of that round); every row
+ * is in the store when sim_step returns. */
 int sim_checkpoint(sim *s, rlab_err *err);
 
 /* ---- text ---- */

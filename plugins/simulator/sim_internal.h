@@ -176,6 +176,15 @@ struct sim {
     int64_t ck_prev_round, ck_id;
     rlab_db *ck_db;
     int ck_since_full; /* deltas written since the last full image */
+    /* a checkpoint's row left to the next round's writer (sim_step sets ck_defer; the row is
+     * stored by sim_ck_flush, a delta's body encoded there from the marks ck_pend_dirty) */
+    int ck_defer, ck_pend, ck_pend_full;
+    int ck_pend_rc; /* sim_ck_flush's result on the writer thread */
+    int64_t ck_pend_round;
+    size_t ck_pend_n; /* the blob's length; 0 for a delta encoded by sim_ck_flush */
+    uint64_t *ck_pend_dirty;
+    char *ck_pend_model;
+    rlab_err ck_pend_err;
     /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
     int part; /* 1: partitioned rounds (cfg.partition) */
     int32_t part_lo, part_hi;
@@ -365,5 +374,8 @@ void sim_store_detach(sim *s);
 void sim_ck_reset(sim *s);
 /* Free the checkpoint buffers. */
 void sim_ck_free(sim *s);
+/* Store the pending checkpoint row, if any (RLAB_OK when none); on failure the last image is
+ * no base for a delta. On the round's writer thread or the main thread. */
+int sim_ck_flush(sim *s, rlab_err *err);
 
 #endif

@@ -784,6 +784,144 @@ static void t_repro_ckpt_threads(void)
     rlab_db_close(db);
 }
 
+/* A checkpoint's row is stored by the next round's writer (sim_step with 2+ threads, the
+ * delta's body encoded there): the rows and events of one sim_step of R rounds are those of
+ * R steps of one round each (every row written at once), byte for byte; and a step cancelled
+ * after 2 rounds still stores the second round's row (left pending, no round took it). */
+static int cancel_after_2(void *ud) { return ++*(int *)ud > 2; }
+
+static void t_repro_ckpt_defer(void)
+{
+    fixture();
+    rlab_db *db = open_db("ckdefer.db");
+    if (!db)
+        return;
+    rlab_err err = {0};
+    int64_t runs[3];
+    enum { R = 5 };
+    for (int k = 0; k < 3; k++) {
+        sim_config c;
+        base_config(&c, 47);
+        c.checkpoint_every = 1;
+        c.checkpoint_full = 3; /* full at rounds 1 and 4, deltas between */
+        c.threads = 2;
+        sim *s = make_sim(&c, NULL);
+        if (!s)
+            return;
+        s->par_min = 8; /* deltas by marks (the deferred encoding) */
+        runs[k] = begin_run(db);
+        sim_set_id(s, runs[k]);
+        sim_attach_store(s, db, runs[k]);
+        if (k == 0) {
+            run(s, R);
+        } else if (k == 1) {
+            for (int r = 0; r < R; r++)
+                run(s, 1);
+        } else {
+            int calls = 0, done = -1;
+            int rc = sim_step(s, R, NULL, NULL, cancel_after_2, &calls, &done, &err);
+            CHECK_EQ_INT(rc, RLAB_ECANCELED);
+            CHECK_EQ_INT(done, 2);
+        }
+        sim_free(s);
+    }
+    for (int k = 1; k < 3; k++) {
+        rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = runs[0]},
+                              {.type = RLAB_DB_INT, .i = runs[k]}};
+        rlab_db_result *res = rlab_db_query_table(
+            db,
+            "SELECT count(*), sum(a.state = b.state AND a.bytes = b.bytes), "
+            "sum(substr(a.state, 1, 8) = CAST('RLSIMDL2' AS BLOB)), (SELECT count(*) FROM "
+            "events e JOIN events f ON f.run_id = ?2 AND f.seq = e.seq AND f.kind = e.kind AND "
+            "f.payload = e.payload AND f.agent IS e.agent WHERE e.run_id = ?1), (SELECT "
+            "count(*) FROM events WHERE run_id = ?2) FROM simulator_checkpoints a JOIN "
+            "simulator_checkpoints b ON b.sim = ?2 AND b.round = a.round WHERE a.sim = ?1",
+            p, 2, 0, &err);
+        CHECK_MSG(res != NULL, "%s", err.msg);
+        if (res) {
+            int64_t n = rlab_db_result_cell(res, 0, 0)->i, same = rlab_db_result_cell(res, 0, 1)->i;
+            int64_t deltas = rlab_db_result_cell(res, 0, 2)->i;
+            int64_t ev_same = rlab_db_result_cell(res, 0, 3)->i;
+            int64_t ev = rlab_db_result_cell(res, 0, 4)->i;
+            printf("  checkpoints, one step of %d rounds vs %s: %lld rows (%lld deltas), %lld "
+                   "identical; events %lld, %lld identical\n",
+                   R, k == 1 ? "steps of one round" : "a step cancelled after 2", (long long)n,
+                   (long long)deltas, (long long)same, (long long)ev, (long long)ev_same);
+            CHECK_EQ_INT(n, k == 1 ? R : 2);
+            CHECK_EQ_INT(deltas, k == 1 ? R - 2 : 1);
+            CHECK_EQ_INT(same, n);
+            CHECK(ev > 100);
+            CHECK_EQ_INT(ev_same, ev);
+            rlab_db_result_free(res);
+        }
+    }
+    rlab_db_close(db);
+}
+
+/* A deferred checkpoint row that the store refuses (a trigger stands for a full disk): the
+ * failure comes out of sim_step at the end of the round whose writer tried it (round 3 for
+ * round 2's row: 2 rounds counted done, round 3 ran and is not checkpointed), the image is
+ * then no base, and the next step's first checkpoint (round 4) is a full image; round 5's
+ * delta to it restores the state. */
+static void t_ckpt_defer_fail(void)
+{
+    fixture();
+    rlab_db *db = open_db("ckdeferfail.db");
+    if (!db)
+        return;
+    rlab_err err = {0};
+    sim_config c;
+    base_config(&c, 53);
+    c.checkpoint_every = 1;
+    c.threads = 2;
+    sim *s = make_sim(&c, NULL);
+    if (!s)
+        return;
+    s->par_min = 8;
+    int64_t id = begin_run(db);
+    sim_set_id(s, id);
+    sim_attach_store(s, db, id);
+    CHECK(rlab_db_exec(db,
+                       "CREATE TEMP TRIGGER no_room BEFORE INSERT ON simulator_checkpoints "
+                       "WHEN NEW.round = 2 BEGIN SELECT RAISE(ABORT, 'no room for round 2'); END",
+                       &err) == RLAB_OK);
+    int done = -1;
+    int rc = sim_step(s, 5, NULL, NULL, NULL, NULL, &done, &err);
+    printf("  deferred row refused: rc %d, %d rounds done: %s\n", rc, done, err.msg);
+    CHECK(rc != RLAB_OK);
+    CHECK(strstr(err.msg, "no room for round 2") != NULL);
+    CHECK_EQ_INT(done, 2);
+    CHECK(rlab_db_exec(db, "DROP TRIGGER no_room", &err) == RLAB_OK);
+    err = (rlab_err){0};
+    run(s, 2); /* rounds 4 and 5: a full image, then a delta (round 3 ran in the failed step) */
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = id}};
+    rlab_db_result *res = rlab_db_query_table(
+        db,
+        "SELECT group_concat(round || substr(CAST(substr(state, 1, 8) AS TEXT), 6, 1), ',') "
+        "FROM (SELECT round, state FROM simulator_checkpoints WHERE sim = ?1 ORDER BY round)",
+        p, 1, 0, &err);
+    CHECK_MSG(res != NULL, "%s", err.msg);
+    if (res) {
+        const char *rows = rlab_db_result_cell(res, 0, 0)->s;
+        printf("  rows (round, C = full, D = delta): %s\n", rows ? rows : "(none)");
+        CHECK(rows && strcmp(rows, "1C,4C,5D") == 0);
+        rlab_db_result_free(res);
+    }
+    sim *b = make_sim(&c, NULL);
+    if (b) {
+        CHECK_MSG(sim_restore(b, db, id, 5, &err) == RLAB_OK, "%s", err.msg);
+        uint8_t *img[2] = {NULL, NULL};
+        size_t nimg[2] = {0, 0};
+        CHECK(sim_save_state(s, &img[0], &nimg[0], &err) == RLAB_OK);
+        CHECK(sim_save_state(b, &img[1], &nimg[1], &err) == RLAB_OK);
+        CHECK(nimg[0] == nimg[1] && nimg[0] > 0 && memcmp(img[0], img[1], nimg[0]) == 0);
+        rlab_free(img[0]), rlab_free(img[1]);
+        sim_free(b);
+    }
+    sim_free(s);
+    rlab_db_close(db);
+}
+
 static void t_repro_branch(void)
 {
     fixture();
@@ -1724,6 +1862,8 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.topk.1", t_topk},
                                   {"sim.repro.threads", t_repro_threads},
                                   {"sim.repro.ckpt_threads", t_repro_ckpt_threads},
+                                  {"sim.repro.ckpt_defer", t_repro_ckpt_defer},
+                                  {"sim.ckpt_defer_fail", t_ckpt_defer_fail},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
