@@ -731,6 +731,8 @@ void tui_dispatch(tui *t, const char *line)
 {
     while (*line == ' ' || *line == '\t')
         line++;
+    if (line[0] == '/' && line[1] && line[1] != ' ') /* talk mode's /COMMAND habit: a command */
+        line++;
     if (!*line)
         return;
     tui_log_addf(t, TUI_K_CMD, "> %s", line);

@@ -29,6 +29,9 @@ tui_wait '^crs.chat session=1>' 5
 tui_keys Enter
 tui_wait 'back to commands' 5
 tui_wait '^reclab>' 5
+# the talk-mode habit at the command prompt: /COMMAND is the command
+tui_line '/help talk'
+tui_wait 'usage: talk COMMAND' 5
 # the chat view: the turns, each system turn with its act, rejected proposals and state
 tui_line 'view chat'
 tui_wait 'CRS chat' 10
