@@ -259,6 +259,8 @@ typedef struct state {
     int32_t asked;  /* value of the last question, -1 */
     int repeat_off; /* a chat's person let the last turn pass: not the same act on the same
                        value / item again this turn */
+    int n_quiet;    /* turns in a row the chat's person let pass (2 or more: recommend) */
+    int quiet_recs; /* recommendations passed over in that run (the next goes further down) */
     int last_act;   /* the last system turn's act and its value / item (-1) */
     int32_t last_target;
     int rec_prior; /* the recommender cannot score an empty history: popularity this turn */
@@ -898,6 +900,15 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     candidates(s, pol != MACRS_P_MODEL);
     float ptop = 0, ig = 0;
     int32_t item = top_item(s, &ptop);
+    if (s->n_quiet >= 2 && s->quiet_recs > 0) {
+        /* items passed over in silence (not rejections): the next one down the list */
+        int32_t down[16];
+        const int k = s->quiet_recs < 15 ? s->quiet_recs + 1 : 16;
+        if (top_list(s, k, down) == k && s->belief[down[k - 1]] > 0) {
+            item = down[k - 1];
+            ptop = s->belief[item];
+        }
+    }
     float *mass = rlab_calloc((size_t)w->n_vals + 1, sizeof *mass);
     if (!mass)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -926,6 +937,11 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     for (int a = 0; s->repeat_off && a < 3; a++)
         if (s->last_act == a && s->last_target == target[a])
             sc[a] = -1e9f; /* it would say the same words again */
+    /* a person who lets two turns in a row pass is not helped by another question or more
+     * chit-chat (they alternated): the best item, unless it is the one just passed over */
+    const int nudge = s->n_quiet >= 2 && item >= 0 && sc[MACRS_ACT_REC] > -1e8f;
+    if (nudge)
+        sc[MACRS_ACT_ASK] = sc[MACRS_ACT_CHAT] = -1e9f;
     int act;
     if (last) {
         act = MACRS_ACT_LIST;
@@ -1006,6 +1022,8 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
         if (s->repeat_off && prev_act >= 0 && prev_act < 3)
             sb_printf(&b, "\"repeat_off\":\"%s: the last one told nothing\",",
                       macrs_act_names[prev_act]);
+        if (nudge)
+            sb_printf(&b, "\"quiet\":\"%d turns told nothing: recommend\",", s->n_quiet);
         sb_printf(&b, "\"rejected_proposals\":[");
         int f = 1;
         for (int a = 0; a < 3; a++)
@@ -1351,6 +1369,8 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
      * chit-chat pass without naming anything the CRS knows; the same turn again would say the
      * same words: the planner skips that act on that value / item this turn */
     s->repeat_off = !told;
+    s->n_quiet = told ? 0 : s->n_quiet + 1;
+    s->quiet_recs = told ? 0 : s->quiet_recs + (s->last_act == MACRS_ACT_REC);
     c->last_rec = -1;
     dialogue_add(s, "User", user_text);
     sys_turn st;

@@ -445,6 +445,8 @@ static void print_detail(rlab_ctx *ctx, const char *extra)
     }
     if (json_object_object_get_ex(j, "repeat_off", &v) && o < (int)sizeof line)
         o += snprintf(line + o, sizeof line - (size_t)o, " (not the same %s)", jstr(v));
+    if (json_object_object_get_ex(j, "quiet", &v) && o < (int)sizeof line)
+        o += snprintf(line + o, sizeof line - (size_t)o, " (%s)", jstr(v));
     if (json_object_object_get_ex(j, "asked", &v) && o < (int)sizeof line)
         o += snprintf(line + o, sizeof line - (size_t)o, "  asked %s", jstr(v));
     if (json_object_object_get_ex(j, "item", &v) && o < (int)sizeof line)

@@ -677,6 +677,23 @@ static void t_macrs_chat(void)
         CHECK_STR_CONTAINS(r.t[3].extra, "\"repeat_off\":\"chit-chat: the last one told nothing\"");
         CHECK(strcmp(r.t[3].text, r.t[1].text) != 0);
     }
+    /* a greeting and a second turn let pass: no more questions or chit-chat (they used to
+     * alternate) but an item; a third: the runner-up, not the item just passed over */
+    if (r.n_turns == 4)
+        CHECK_STR_CONTAINS(r.t[3].extra, "\"quiet\":\"2 turns told nothing: recommend\"");
+    CHECK_EQ_INT(macrs_chat_turn(c, "dunno", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 6);
+    if (r.n_turns == 6) {
+        CHECK(strstr(r.t[5].extra, "{\"policy\":\"macrs\",\"act\":\"recommend\"") != NULL);
+        CHECK_STR_CONTAINS(r.t[5].extra, "\"quiet\":\"3 turns told nothing: recommend\"");
+        CHECK(strncmp(r.t[5].text, "How about ", 10) == 0);
+        CHECK(strcmp(r.t[5].text, r.t[3].text) != 0);
+    }
+    /* naming something ends the quiet run: the planner chooses freely again */
+    CHECK_EQ_INT(macrs_chat_turn(c, "no, something from the 2000s", &r, &err), RLAB_OK);
+    CHECK(r.n_turns == 8);
+    if (r.n_turns == 8)
+        CHECK(strstr(r.t[7].extra, "\"quiet\":") == NULL);
     macrs_result_clear(&r);
     macrs_chat_free(c);
 }
