@@ -783,6 +783,12 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
 __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const float *x, int64_t n,
                                                             float s, float shift)
 {
+    /* y 64-byte aligned (the fused mode's e rows): full vectors by non-temporal stores. e of a
+     * 512-row chunk is 25 MB on Beauty, far beyond L2, read back only in the backward: plain
+     * stores first read every line they write (measured on this machine, 25 MB, one thread:
+     * 8 GB/s with stores, 22 GB/s streaming; the read-back 14-15 GB/s either way). Same
+     * values; the caller fences (_mm_sfence) before another thread reads them. */
+    const int nt = ((uintptr_t)y & 63) == 0;
     const __m512 vs = _mm512_set1_ps(s), vsh = _mm512_set1_ps(shift);
     const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.37f);
     const __m512 l2e = _mm512_set1_ps(1.44269504f), c1 = _mm512_set1_ps(-0.693359375f),
@@ -803,7 +809,10 @@ __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const floa
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
         const __m512 e = _mm512_scalef_ps(p, k);
-        _mm512_mask_storeu_ps(y + j, m, e);
+        if (nt && m == (__mmask16)0xffff)
+            _mm512_stream_ps(y + j, e);
+        else
+            _mm512_mask_storeu_ps(y + j, m, e);
         acc = _mm512_mask_add_ps(acc, m, acc, e);
     }
     float l[16];
@@ -843,7 +852,11 @@ __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const floa
  */
 #define SX_VB 512 /* items per block: e_J [512 rows, 512] is 1 MB, P_J 128 KB at C = 64 */
 #define SX_FR 24  /* rows per panel-kernel call in the forward */
-#define SX_BR 512 /* rows per pass of the backward products (e_J's rows: 1 MB) */
+/* Rows per pass of the backward products: dh brings the pass's e rows in from memory
+ * (prefetched), dt then reads them from L2. 128 rows of e_J (270 KB) stay in L2 beside the
+ * block's items, hs and d_items rows; with 512 (1.1 MB) some were evicted before dt read them
+ * (one CE op, 570 x 12,101 x 64, 2 threads: 4% less CPU at 128 than at 512; 64 in between). */
+#define SX_BR 128
 /* Row stride of e within a block: the block's rows lie together (one 1 MB stretch instead of
  * 512 rows 48 KB apart: 8x fewer pages per tile), 33 cache lines apart so that successive
  * rows fall in different L1 sets (a stride of exactly 32 lines would put them in two). */
@@ -894,11 +907,17 @@ static void sxf_fwd_block(void *p, int64_t J)
             const float b = sx_base(st, i);
             double dot = 0.0;
             if (nonzero(b)) {
+                /* four chains (C is a multiple of 16 here): one serial chain of C double adds
+                 * per row and block was ~4% of a TED loss */
                 const float *hi = st->hc + i * C;
-                double xs = 0.0;
-                for (int64_t k = 0; k < C; k++)
-                    xs += (double)hi[k] * csum[k];
-                dot = (double)b * xs;
+                double x0 = 0.0, x1 = 0.0, x2 = 0.0, x3 = 0.0;
+                for (int64_t k = 0; k < C; k += 4) {
+                    x0 += (double)hi[k] * csum[k];
+                    x1 += (double)hi[k + 1] * csum[k + 1];
+                    x2 += (double)hi[k + 2] * csum[k + 2];
+                    x3 += (double)hi[k + 3] * csum[k + 3];
+                }
+                dot = (double)b * ((x0 + x1) + (x2 + x3));
             }
             for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
                 const int64_t j = (int64_t)st->col[k] - j0;
@@ -914,6 +933,9 @@ static void sxf_fwd_block(void *p, int64_t J)
             st->db[i * nb + J] = dot;
         }
     }
+#ifdef RLAB_HAVE_V16
+    _mm_sfence(); /* exp_sum_fma's non-temporal stores, before the backward reads them */
+#endif
 }
 
 static void sxf_bwd_block(void *p, int64_t J)
@@ -922,9 +944,9 @@ static void sxf_bwd_block(void *p, int64_t J)
     const sx_state *st = c->st;
     const int64_t V = st->V, C = st->C, nv = st->nv, nb = st->nb;
     const int64_t j0 = J * SX_VB, n = V - j0 < SX_VB ? V - j0 : SX_VB;
-    /* rows in chunks of SX_BR: dh first, whose six row streams bring e_J's rows from L3 at
-     * the prefetchers' pace, then d_items on them from L2 (the other order left d_items
-     * waiting on L3: 1.7x the time of dh for the same flops) */
+    /* rows in chunks of SX_BR: dh first, which prefetches e_J's rows from memory (written
+     * there by the forward's non-temporal stores), then d_items on them from L2 (the other
+     * order left d_items waiting on memory: 1.7x the time of dh for the same flops) */
     float hs[SX_BR * 64]; /* C <= 64 in the fused mode */
     for (int64_t i0 = 0; i0 < nv; i0 += SX_BR) {
         const int64_t r = nv - i0 < SX_BR ? nv - i0 : SX_BR;
@@ -947,10 +969,13 @@ static void sxf_bwd_block(void *p, int64_t J)
     }
 }
 
-/* rows [r0, r1): h->grad[row_i] += sum_J w_iJ slot_J,i (J ascending) */
+/* rows [r0, r1): h->grad[row_i] += sum_J w_iJ slot_J,i (J ascending), then the target terms
+ * of the row: - cs base_i colsum(items) - cs delta_q items[col_q] (entries in order) */
 typedef struct sxf_dh_ctx {
     const sx_state *st;
     float *hgrad;
+    const float *items, *colsum;
+    float cs;
 } sxf_dh_ctx;
 
 static void sxf_dh_rows(void *p, int64_t r0, int64_t r1)
@@ -962,7 +987,34 @@ static void sxf_dh_rows(void *p, int64_t r0, int64_t r1)
         float *dst = c->hgrad + (st->rows ? (int64_t)st->rows[i] : i) * C;
         for (int64_t J = 0; J < nb; J++)
             row_axpy(dst, st->a[i] * st->fb[i * nb + J], st->slot + (J * nv + i) * C, C);
+        const float b = c->cs * sx_base(st, i);
+        if (nonzero(b))
+            row_axpy(dst, -b, c->colsum, C);
+        for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++)
+            row_axpy(dst, -c->cs * sx_delta(st, q), c->items + (int64_t)st->col[q] * C, C);
     }
+}
+
+/* items [j0, j1): d_items[col_q] -= cs delta_q hc_i for the target entries q of every row i
+ * whose column falls in the range, rows and entries in order (each item row gets its terms in
+ * the serial order, whichever thread owns its range) */
+typedef struct sxf_dt_ctx {
+    const sx_state *st;
+    float *ditems;
+    float cs;
+} sxf_dt_ctx;
+
+static void sxf_target_items(void *p, int64_t j0, int64_t j1)
+{
+    const sxf_dt_ctx *c = p;
+    const sx_state *st = c->st;
+    const int64_t C = st->C;
+    for (int64_t i = 0; i < st->nv; i++)
+        for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++) {
+            const int64_t j = st->col[q];
+            if (j >= j0 && j < j1)
+                row_axpy(c->ditems + j * C, -c->cs * sx_delta(st, q), st->hc + i * C, C);
+        }
 }
 
 static void sx_backward_fused(sx_state *st, rlab_tensor *h, rlab_tensor *items, float cs,
@@ -974,26 +1026,26 @@ static void sx_backward_fused(sx_state *st, rlab_tensor *h, rlab_tensor *items, 
     sxf_ctx fc = {.st = st, .items = items->data, .ditems = items->grad, .dh = h->grad != NULL};
     parallel_blocks(sxf_bwd_block, &fc, st->nb);
     if (h->grad) {
-        sxf_dh_ctx dc = {.st = st, .hgrad = h->grad};
-        parallel_rows(sxf_dh_rows, &dc, nv, st->nb * C);
-        for (int64_t i = 0; i < nv; i++) {
-            float *dst = h->grad + (st->rows ? (int64_t)st->rows[i] : i) * C;
-            const float b = cs * sx_base(st, i);
-            if (nonzero(b))
-                row_axpy(dst, -b, colsum, C);
-            for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++)
-                row_axpy(dst, -cs * sx_delta(st, q), items->data + (int64_t)st->col[q] * C, C);
-        }
+        sxf_dh_ctx dc = {
+            .st = st, .hgrad = h->grad, .items = items->data, .colsum = colsum, .cs = cs};
+        const int64_t nnz = st->off ? st->off[nv] : nv;
+        parallel_rows(sxf_dh_rows, &dc, nv, (st->nb + 1 + nnz / (nv ? nv : 1)) * C);
     }
-    if (items->grad)
+    if (items->grad) {
         for (int64_t i = 0; i < nv; i++) {
             const float b = cs * sx_base(st, i);
             if (nonzero(b))
                 row_axpy(wsum, b, st->hc + i * C, C);
-            for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++)
-                row_axpy(items->grad + (int64_t)st->col[q] * C, -cs * sx_delta(st, q),
-                         st->hc + i * C, C);
         }
+        /* the sparse target rows of d_items, split by item range: TED's 512-row chunks have
+         * thousands of entries (serial, they were ~1.5% of a MQSA-TED epoch) */
+        sxf_dt_ctx tc = {.st = st, .ditems = items->grad, .cs = cs};
+        const int64_t nnz = st->off ? st->off[nv] : nv;
+        if (nnz * C >= ((int64_t)1 << 18))
+            parallel_rows(sxf_target_items, &tc, st->V, nnz * C / st->V + 1);
+        else
+            sxf_target_items(&tc, 0, st->V);
+    }
 }
 
 static int sx_keep_allowed = 1;
@@ -1075,6 +1127,37 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     return 1;
 }
 
+/* out[k] = sum_j items[j, k] (j ascending) for the columns of 16-column groups [g0, g1): each
+ * column's sum in the serial order, whichever thread runs its group (TED: a 3 MB table per
+ * call; serial, it was ~1% of a MQSA-TED epoch's CPU, all of it on the critical path) */
+typedef struct items_colsum_ctx {
+    const float *items;
+    float *out;
+    int64_t V, C;
+} items_colsum_ctx;
+
+static void items_colsum(void *p, int64_t g0, int64_t g1)
+{
+    const items_colsum_ctx *c = p;
+    const int64_t k0 = g0 * 16, k1 = g1 * 16 < c->C ? g1 * 16 : c->C;
+    for (int64_t j = 0; j < c->V; j++)
+        row_axpy(c->out + k0, 1.0f, c->items + j * c->C + k0, k1 - k0);
+}
+
+/* rows [r0, r1) of x [n, C]: x_j -= w (the base terms of every row of d_items) */
+typedef struct sub_rows_ctx {
+    float *x;
+    const float *w;
+    int64_t C;
+} sub_rows_ctx;
+
+static void sub_rows(void *p, int64_t r0, int64_t r1)
+{
+    const sub_rows_ctx *c = p;
+    for (int64_t j = r0; j < r1; j++)
+        row_axpy(c->x + j * c->C, -1.0f, c->w, c->C);
+}
+
 static void sx_backward(rlab_tape *tape, rlab_tensor *out)
 {
     sx_state *st = out->aux[0];
@@ -1095,8 +1178,8 @@ static void sx_backward(rlab_tape *tape, rlab_tensor *out)
         wsum = rlab_tape_calloc(tape, (size_t)C * sizeof(float));
         if (!colsum || !wsum)
             return;
-        for (int64_t j = 0; j < V; j++)
-            row_axpy(colsum, 1.0f, items->data + j * C, C);
+        items_colsum_ctx ic = {.items = items->data, .out = colsum, .V = V, .C = C};
+        parallel_rows(items_colsum, &ic, (C + 15) / 16, V * 16);
     }
     if (st->fused) {
         sx_backward_fused(st, h, items, cs, colsum, wsum);
@@ -1120,9 +1203,10 @@ static void sx_backward(rlab_tape *tape, rlab_tensor *out)
             sx_backward_block(st, h, items, bias, cs, colsum, c0, r, st->buf, hc, wsum);
         }
     }
-    if (has_base && items->grad)
-        for (int64_t j = 0; j < V; j++)
-            row_axpy(items->grad + j * C, -1.0f, wsum, C);
+    if (has_base && items->grad) {
+        sub_rows_ctx sc = {.x = items->grad, .w = wsum, .C = C};
+        parallel_rows(sub_rows, &sc, V, C);
+    }
 }
 
 int rlab_t_loss_set_keep(int keep)

@@ -977,8 +977,58 @@ static void t_xent_fused_deterministic(void)
     }
 }
 
+/* TED-sized sparse targets (40 entries per row, 8,000 in all at C = 64): the fused backward
+ * puts the target rows of d_items on threads by item range (loss.c: from 2^18 entry-floats);
+ * bit-identical for 1 and 2 threads, and the row mode's loss and gradients to float rounding */
+static void t_xent_fused_many_targets(void)
+{
+    if (!rlab_k_xent_available(64)) {
+        fprintf(stderr, "tensor.loss.xent.fused.4: no AVX-512F, no fused mode: skipped\n");
+        return;
+    }
+    enum { R = 200, V = 1300, C = 64, K = 40 };
+    fused_case fc;
+    fused_case_init(&fc, R, V, C);
+    free(fc.col);
+    free(fc.delta);
+    fc.col = malloc((size_t)(R * K) * sizeof *fc.col);
+    fc.delta = malloc((size_t)(R * K) * sizeof *fc.delta);
+    for (int64_t i = 0; i < R; i++) {
+        fc.off[i + 1] = fc.off[i] + K;
+        for (int64_t q = 0; q < K; q++) {
+            fc.col[i * K + q] = (int32_t)((i * 31 + q * 211) % V); /* repeats across rows */
+            fc.delta[i * K + q] = 0.01f + 0.001f * (float)q;
+        }
+    }
+    const size_t n = (size_t)((R + V) * C);
+    float *g[3] = {malloc(n * sizeof(float)), malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    float l[3];
+    int m[3];
+    const int nt0 = rlab_t_num_threads();
+    for (int k = 0; k < 3; k++) {
+        rlab_t_set_num_threads(k == 1 ? 2 : 1);
+        l[k] = fused_run(&fc, 1, k < 2, g[k], &m[k]);
+    }
+    rlab_t_set_num_threads(nt0);
+    CHECK_MSG(m[0] == 3 && m[1] == 3 && m[2] == 1, "modes %d %d %d", m[0], m[1], m[2]);
+    CHECK(memcmp(&l[0], &l[1], sizeof l[0]) == 0);
+    CHECK_MSG(memcmp(g[0], g[1], n * sizeof(float)) == 0, "1 and 2 threads differ");
+    CHECK_MSG(fabs((double)l[0] - (double)l[2]) <= 1e-6 * fabs((double)l[2]),
+              "loss %.9g (fused) vs %.9g (rows)", (double)l[0], (double)l[2]);
+    double worst = 0.0, big = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)g[0][i] - (double)g[2][i]));
+        big = fmax(big, fabs((double)g[2][i]));
+    }
+    CHECK_MSG(big > 0.0 && worst <= 1e-5 * big, "grads off by %g (max %g)", worst, big);
+    for (int k = 0; k < 3; k++)
+        free(g[k]);
+    fused_case_free(&fc);
+}
+
 static const rlab_test tests[] = {
     {"tensor.loss.kernels.1", t_xent_kernels},
+    {"tensor.loss.xent.fused.4", t_xent_fused_many_targets},
     {"tensor.loss.xent.fused.1", t_xent_fused_vs_rows},
     {"tensor.loss.xent.fused.2", t_xent_fused_naive},
     {"tensor.loss.xent.fused.3", t_xent_fused_deterministic},
