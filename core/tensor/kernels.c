@@ -282,10 +282,19 @@ void rlab_ref_matmul_bwd(float *dA, float *dB, const float *dC, const float *A, 
 #undef OPB
 
 /* ---- layer norm --------------------------------------------------------------------------- */
+/* h-block2: the same kernels 16 lanes at a time (AVX-512F, C a multiple of 16; defined at the
+ * end of the file); they return -1 when they do not apply */
+static int ln_fwd512(float *out, float *mean, float *rstd, const float *x, const float *gain,
+                     const float *bias, int64_t R, int64_t C, float eps);
+static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, const float *x,
+                     const float *mean, const float *rstd, const float *gain, int64_t R, int64_t C);
+
 void rlab_k_layernorm_fwd(float *out, float *mean, float *rstd, const float *x, const float *gain,
                           const float *bias, int64_t R, int64_t C, float eps)
 {
     // x [R, C] -> out [R, C]; mean, rstd [R]; gain, bias [C] or NULL
+    if (ln_fwd512(out, mean, rstd, x, gain, bias, R, C, eps) == 0)
+        return;
     const float invC = 1.0f / (float)(C ? C : 1);
 #pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
@@ -330,6 +339,8 @@ void rlab_k_layernorm_bwd(float *dx, float *dgain, float *dbias, const float *do
                           int64_t C)
 {
     // dout, x [R, C]; mean, rstd [R]; += into dx [R, C], dgain, dbias [C]
+    if (ln_bwd512(dx, dgain, dbias, dout, x, mean, rstd, gain, R, C) == 0)
+        return;
     const float invC = 1.0f / (float)(C ? C : 1);
     const int want_gb = dgain || dbias;
     const int fuse = want_gb && C <= LN_FUSED_MAXC;
@@ -775,10 +786,19 @@ void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
     }
 }
 
+/* h-block2: the whole backward in one pass over row chunks, on the 64-wide tiles (defined at
+ * the end of the file); returns -1 when it does not apply */
+static size_t lin_bwd64_floats(int64_t N, int64_t K);
+static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
+                     const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
+                     float *scratch);
+
 size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act)
 {
-    return (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) + (size_t)LIN_SUM_BLOCKS * (size_t)N +
-           rlab_k_matmul_scratch_floats(M, N, K);
+    const size_t old = (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) +
+                       (size_t)LIN_SUM_BLOCKS * (size_t)N + rlab_k_matmul_scratch_floats(M, N, K);
+    const size_t t64 = lin_bwd64_floats(N, K);
+    return old > t64 ? old : t64;
 }
 
 void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
@@ -787,6 +807,8 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
 {
     // dy, y [M, N]; += into dx [M, K], dw [K, N], db [N], dr [M, N]
     if (M == 0 || N == 0)
+        return;
+    if (lin_bwd64(dx, dw, db, dr, dy, x, w, y, M, N, K, act, scratch) == 0)
         return;
     const int relu = act == RLAB_K_ACT_RELU;
     float *dz = relu ? scratch : NULL; /* dZ [M, N]: dy through the ReLU */
@@ -830,10 +852,271 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
                     db[c] += part[(size_t)k * (size_t)N + c];
     }
     const float *g = relu ? dz : dy;
-    /* the products stay with cblas_sgemm: measured at [25600, 64] x [64, 64] (one thread's
-     * CPU time, warm caches), the 64-wide tiles lose on dx (+= into dx: 2.1 ms against 1.8)
-     * and tie on dw; they win only in the forward (1.7 ms against 2.2) */
+    /* the products stay with cblas_sgemm here (the tiles: lin_bwd64) */
     if (dx || dw)
         rlab_k_matmul_bwd_ws(dx, dw, g, x, w, M, N, K, 0, 0, mms);
 }
 /* ---- end h-block ------------------------------------------------------------------------- */
+
+/* ==== h-block2 (issue 23): the fused linear layer's backward in one pass on the tiles ======== */
+/* Profile of bench/tensor's block (perf, 2 threads): the six linears' backward on cblas_sgemm
+ * was ~35% of the block's CPU, 12 points of it OpenBLAS packing its operands (itcopy/oncopy/
+ * otcopy) for products with K or N = 64, and the rest paid as much for memory as for FLOPs:
+ * the ReLU/bias/residual pass, then dx, then dW each streamed dy (or dZ) from memory. Here
+ * one pass over fixed blocks of rows, LIN_CHUNK rows at a time while they sit in L1/L2, does
+ *   dZ = dy through the ReLU (a per-block chunk buffer, not an [M, N] array), dr += dy,
+ *   the bias partial of the block += column sums of dZ,
+ *   dx [chunk, K=64] += dZ W^T  (gemm64, B = W^T [N, 64] packed once per call),
+ *   the dW partial of the block [K, N=64] += x^T dZ  (gemm64 reading x transposed),
+ * and the block partials of db and dW are added in block order afterwards. LIN_BLOCKS is fixed
+ * (whatever the thread count) and every sum runs in a fixed order, so results do not depend
+ * on the threads; against cblas_sgemm they differ by rounding only. Applies with AVX-512F when
+ * dx is not wanted or K = 64, and dW is not wanted or N = 64 (the block's every linear). */
+#define LIN_BLOCKS 16
+#define LIN_CHUNK 128
+
+static size_t lin_bwd64_floats(int64_t N, int64_t K)
+{
+    /* W^T [N, 64], the dW [K, 64] and db [N] partials, a dZ chunk [LIN_CHUNK, N] per block */
+    return (size_t)N * 64 + (size_t)LIN_BLOCKS * (size_t)(K * 64 + N + LIN_CHUNK * N) + 16;
+}
+
+#if LIN_X86
+/* rows [m0, m1) of the backward: see above. pw [K, 64] and pb [N] are this block's partials
+ * (written, not accumulated); zb: its dZ chunk buffer [LIN_CHUNK, N] */
+__attribute__((target("avx512f"))) static void lin_bwd_block(float *dx, float *pw, float *pb,
+                                                             float *zb, float *dr, const float *dy,
+                                                             const float *x, const float *wt,
+                                                             const float *y, int64_t N, int64_t K,
+                                                             int relu, int64_t m0, int64_t m1)
+{
+    if (pb)
+        memset(pb, 0, (size_t)N * sizeof *pb);
+    if (pw && m1 <= m0)
+        memset(pw, 0, (size_t)(K * 64) * sizeof *pw);
+    for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+        const int64_t n = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+        const float *g = dy + c * N;
+        for (int64_t i = 0; i < n; i++) {
+            const float *restrict gi = dy + (c + i) * N;
+            if (dr) {
+                float *restrict d = dr + (c + i) * N;
+#pragma omp simd
+                for (int64_t j = 0; j < N; j++)
+                    d[j] += gi[j];
+            }
+            if (relu) {
+                float *restrict z = zb + i * N;
+                const float *restrict yi = y + (c + i) * N;
+#pragma omp simd
+                for (int64_t j = 0; j < N; j++)
+                    z[j] = lin_pass(gi[j], yi[j]);
+                gi = z;
+            }
+            if (pb) {
+#pragma omp simd
+                for (int64_t j = 0; j < N; j++)
+                    pb[j] += gi[j];
+            }
+        }
+        if (relu)
+            g = zb;
+        if (dx) // dx [n, 64] += g [n, N] W^T
+            gemm64(dx + c * 64, 64, g, N, 1, wt, 64, N, n, 1);
+        if (pw) // pw [K, 64] (+)= x^T [K, n] g [n, 64]
+            gemm64(pw, 64, x + c * K, 1, K, g, 64, n, K, c > m0);
+    }
+}
+#endif
+
+static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
+                     const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
+                     float *scratch)
+{
+    if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (dw && N != 64) || M == 0 || K == 0)
+        return -1;
+#if LIN_X86
+    /* scratch: W^T (64-byte aligned), the dW and db partials, the dZ chunks */
+    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *pw = wt + (size_t)N * 64;
+    float *pb = pw + (size_t)LIN_BLOCKS * (size_t)(K * 64);
+    float *zb = pb + (size_t)LIN_BLOCKS * (size_t)N;
+    if (dx)
+        for (int64_t n = 0; n < N; n++) // wt [N, 64] = W^T, W [64, N]
+            for (int64_t k = 0; k < 64; k++)
+                wt[n * 64 + k] = w[k * N + n];
+    const int relu = act == RLAB_K_ACT_RELU;
+    const int par = (double)M * (double)N * (double)K >= (double)RLAB_K_PAR_MIN && omp_split_ok();
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+    for (int j = 0; j < LIN_BLOCKS; j++)
+        lin_bwd_block(dx, dw ? pw + (size_t)j * (size_t)(K * 64) : NULL,
+                      db ? pb + (size_t)j * (size_t)N : NULL,
+                      zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, x, wt, y, N, K, relu,
+                      M * j / LIN_BLOCKS, M * (j + 1) / LIN_BLOCKS);
+    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
+        if (dw) {
+            const float *s = pw + (size_t)j * (size_t)(K * 64);
+#pragma omp simd
+            for (int64_t i = 0; i < K * 64; i++)
+                dw[i] += s[i];
+        }
+        if (db) {
+            const float *s = pb + (size_t)j * (size_t)N;
+            for (int64_t i = 0; i < N; i++)
+                db[i] += s[i];
+        }
+    }
+#else
+    (void)dx, (void)dw, (void)db, (void)dr, (void)dy, (void)x, (void)w, (void)y, (void)act;
+    (void)scratch;
+#endif
+    return 0;
+}
+
+/* Layer norm over rows of width C = 16 n <= LN_FUSED_MAXC, 16 lanes at a time. The kernels
+ * above are compiled for the baseline x86-64 (SSE2: 4 lanes); these were 2.0 CPU-ms of 2.2 per
+ * [25600, 64] call in the block bench. Same formulas, same fixed row blocks for the gain/bias
+ * sums; the lane sums (_mm512_reduce_add_ps) have a fixed order: deterministic, and equal to
+ * the 4-lane kernels up to rounding. */
+#if LIN_X86
+__attribute__((target("avx512f"))) static void ln_fwd_rows512(float *out, float *mean, float *rstd,
+                                                              const float *x, const float *gain,
+                                                              const float *bias, int64_t r0,
+                                                              int64_t r1, int nv, float eps)
+{
+    const int64_t C = 16 * (int64_t)nv;
+    const float invC = 1.0f / (float)C;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C;
+        float *yr = out + r * C;
+        __m512 acc = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++)
+            acc = _mm512_add_ps(acc, _mm512_loadu_ps(xr + 16 * v));
+        const float m = _mm512_reduce_add_ps(acc) * invC;
+        const __m512 mv = _mm512_set1_ps(m);
+        acc = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++) {
+            const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv);
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+        const float s = 1.0f / sqrtf(_mm512_reduce_add_ps(acc) * invC + eps);
+        const __m512 sv = _mm512_set1_ps(s);
+        for (int v = 0; v < nv; v++) {
+            __m512 y = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+            if (gain)
+                y = _mm512_mul_ps(y, _mm512_loadu_ps(gain + 16 * v));
+            if (bias)
+                y = _mm512_add_ps(y, _mm512_loadu_ps(bias + 16 * v));
+            _mm512_storeu_ps(yr + 16 * v, y);
+        }
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+/* rows [r0, r1): dx += ..., and pg/pb [C] (NULL: not wanted) += the gain/bias partials */
+__attribute__((target("avx512f"))) static void ln_bwd_rows512(float *dx, float *pg, float *pb,
+                                                              const float *dout, const float *x,
+                                                              const float *mean, const float *rstd,
+                                                              const float *gain, int64_t r0,
+                                                              int64_t r1, int nv)
+{
+    const int64_t C = 16 * (int64_t)nv;
+    const float invC = 1.0f / (float)C;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C, *gr = dout + r * C;
+        const __m512 mv = _mm512_set1_ps(mean[r]), sv = _mm512_set1_ps(rstd[r]);
+        if (dx) {
+            /* dxhat = dout gain; dx = s (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
+            __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps();
+            for (int v = 0; v < nv; v++) {
+                const __m512 g = gain ? _mm512_loadu_ps(gain + 16 * v) : one;
+                const __m512 dn = _mm512_mul_ps(_mm512_loadu_ps(gr + 16 * v), g);
+                const __m512 xh =
+                    _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                sa = _mm512_add_ps(sa, dn);
+                sb = _mm512_fmadd_ps(dn, xh, sb);
+            }
+            const __m512 a = _mm512_set1_ps(_mm512_reduce_add_ps(sa) * invC);
+            const __m512 b = _mm512_set1_ps(_mm512_reduce_add_ps(sb) * invC);
+            float *dxr = dx + r * C;
+            for (int v = 0; v < nv; v++) {
+                const __m512 g = gain ? _mm512_loadu_ps(gain + 16 * v) : one;
+                const __m512 dn = _mm512_mul_ps(_mm512_loadu_ps(gr + 16 * v), g);
+                const __m512 xh =
+                    _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                const __m512 t = _mm512_sub_ps(_mm512_sub_ps(dn, a), _mm512_mul_ps(xh, b));
+                _mm512_storeu_ps(dxr + 16 * v,
+                                 _mm512_fmadd_ps(sv, t, _mm512_loadu_ps(dxr + 16 * v)));
+            }
+        }
+        if (pg || pb)
+            for (int v = 0; v < nv; v++) {
+                const __m512 d = _mm512_loadu_ps(gr + 16 * v);
+                if (pg) {
+                    const __m512 xh =
+                        _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                    _mm512_storeu_ps(pg + 16 * v,
+                                     _mm512_fmadd_ps(d, xh, _mm512_loadu_ps(pg + 16 * v)));
+                }
+                if (pb)
+                    _mm512_storeu_ps(pb + 16 * v, _mm512_add_ps(_mm512_loadu_ps(pb + 16 * v), d));
+            }
+    }
+}
+#endif
+
+static int ln_wide(int64_t C)
+{
+    return LIN_X86 && C > 0 && C % 16 == 0 && C <= LN_FUSED_MAXC && rlab_k_avx512();
+}
+
+static int ln_fwd512(float *out, float *mean, float *rstd, const float *x, const float *gain,
+                     const float *bias, int64_t R, int64_t C, float eps)
+{
+    if (!ln_wide(C))
+        return -1;
+#if LIN_X86
+    const int nb = (int)(R < LN_CHUNKS ? R : LN_CHUNKS);
+#pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
+    for (int k = 0; k < nb; k++)
+        ln_fwd_rows512(out, mean, rstd, x, gain, bias, R * k / nb, R * (k + 1) / nb, (int)(C / 16),
+                       eps);
+#else
+    (void)out, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)R, (void)eps;
+#endif
+    return 0;
+}
+
+static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, const float *x,
+                     const float *mean, const float *rstd, const float *gain, int64_t R, int64_t C)
+{
+    if (!ln_wide(C))
+        return -1;
+#if LIN_X86
+    const int nb = (int)(R < LN_CHUNKS ? R : LN_CHUNKS);
+    float part[LN_CHUNKS][2][LN_FUSED_MAXC]; /* per block: [0] dgain, [1] dbias partials */
+#pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
+    for (int k = 0; k < nb; k++) {
+        float *pg = dgain ? part[k][0] : NULL, *pb = dbias ? part[k][1] : NULL;
+        for (int64_t c = 0; c < C; c++)
+            part[k][0][c] = part[k][1][c] = 0.0f;
+        ln_bwd_rows512(dx, pg, pb, dout, x, mean, rstd, gain, R * k / nb, R * (k + 1) / nb,
+                       (int)(C / 16));
+    }
+    for (int k = 0; k < nb; k++)
+        for (int64_t c = 0; c < C; c++) {
+            if (dgain)
+                dgain[c] += part[k][0][c];
+            if (dbias)
+                dbias[c] += part[k][1][c];
+        }
+#else
+    (void)dx, (void)dgain, (void)dbias, (void)dout, (void)x, (void)mean, (void)rstd, (void)gain;
+    (void)R;
+#endif
+    return 0;
+}
+
+/* ==== end h-block2 =========================================================================== */
