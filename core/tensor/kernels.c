@@ -874,6 +874,7 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
  * dx is not wanted or K = 64, and dW is not wanted or N = 64 (the block's every linear). */
 #define LIN_BLOCKS 16
 #define LIN_CHUNK 128
+#define LIN_MAXW 7 /* weights of one shared-input call (rlab_k_linear_multi_*) */
 
 static size_t lin_bwd64_floats(int64_t N, int64_t K)
 {
@@ -882,95 +883,222 @@ static size_t lin_bwd64_floats(int64_t N, int64_t K)
 }
 
 #if LIN_X86
-/* rows [m0, m1) of the backward: see above. pw [K, 64] and pb [N] are this block's partials
- * (written, not accumulated); zb: its dZ chunk buffer [LIN_CHUNK, N] */
-__attribute__((target("avx512f"))) static void lin_bwd_block(float *dx, float *pw, float *pb,
-                                                             float *zb, float *dr, const float *dy,
-                                                             const float *x, const float *wt,
-                                                             const float *y, int64_t N, int64_t K,
-                                                             int relu, int64_t m0, int64_t m1)
+/* C [rows, 64] += sum over ns segments s of A_s [rows, n] B_s [n, 64]: A_s's element (r, k) at
+ * A[s ss + r sr + k], B_s = rows s n .. of B [ns n, 64]. gemm64 with the products of several
+ * weights summed in registers (dx of linears that share their input: one read-modify-write of
+ * dx instead of ns). Each element: one FMA chain, segments in order, k in order. */
+#define G64S_ROW(i)                                                                                \
+    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0; \
+    const float *a##i = A + (r0 + (i < nr ? i : nr - 1)) * sr
+#define G64S_STEP(i)                                                                               \
+    do {                                                                                           \
+        const __m512 x = _mm512_set1_ps(a##i[s * ss + k]);                                         \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                                                 \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
+        c##i##2 = _mm512_fmadd_ps(x, b2, c##i##2);                                                 \
+        c##i##3 = _mm512_fmadd_ps(x, b3, c##i##3);                                                 \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void gemm64_acc_seg(float *C, const float *A, int64_t ss,
+                                                              int64_t sr, int ns, const float *B,
+                                                              int64_t n, int64_t rows)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += 6) {
+        const int nr = (int)(rows - r0 < 6 ? rows - r0 : 6);
+        G64S_ROW(0);
+        G64S_ROW(1);
+        G64S_ROW(2);
+        G64S_ROW(3);
+        G64S_ROW(4);
+        G64S_ROW(5);
+        for (int s = 0; s < ns; s++)
+            for (int64_t k = 0; k < n; k++) {
+                const float *bk = B + ((int64_t)s * n + k) * 64;
+                const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
+                const __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);
+                G64S_STEP(0);
+                G64S_STEP(1);
+                G64S_STEP(2);
+                G64S_STEP(3);
+                G64S_STEP(4);
+                G64S_STEP(5);
+            }
+        const __m512 cc[6][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
+                                 {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+        for (int r = 0; r < nr; r++) {
+            float *o = C + (size_t)(r0 + r) * 64;
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(o + 16 * c, _mm512_add_ps(_mm512_loadu_ps(o + 16 * c), cc[r][c]));
+        }
+    }
+}
+#undef G64S_ROW
+#undef G64S_STEP
+
+/* rows [m0, m1) of the backward of ns linears that share x (ns = 1: with the ReLU, bias and
+ * residual; see above): dy holds the ns output gradients [M, N] one after the other (segment
+ * stride ss = M N). pw [ns][K, 64] and pb [N] are this block's partials (written, not
+ * accumulated), pw NULL: no dW; zb: its dZ chunk buffer [LIN_CHUNK, N] */
+__attribute__((target("avx512f"))) static void
+lin_bwd_block(float *dx, float *pw, float *pb, float *zb, float *dr, const float *dy, int ns,
+              int64_t ss, const float *x, const float *wt, const float *y, int64_t N, int64_t K,
+              int relu, int64_t m0, int64_t m1)
 {
     if (pb)
         memset(pb, 0, (size_t)N * sizeof *pb);
     if (pw && m1 <= m0)
-        memset(pw, 0, (size_t)(K * 64) * sizeof *pw);
+        memset(pw, 0, (size_t)ns * (size_t)(K * 64) * sizeof *pw);
     for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
         const int64_t n = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
         const float *g = dy + c * N;
-        for (int64_t i = 0; i < n; i++) {
-            const float *restrict gi = dy + (c + i) * N;
-            if (dr) {
-                float *restrict d = dr + (c + i) * N;
+        if (relu || dr || pb)
+            for (int64_t i = 0; i < n; i++) {
+                const float *restrict gi = dy + (c + i) * N;
+                if (dr) {
+                    float *restrict d = dr + (c + i) * N;
 #pragma omp simd
-                for (int64_t j = 0; j < N; j++)
-                    d[j] += gi[j];
-            }
-            if (relu) {
-                float *restrict z = zb + i * N;
-                const float *restrict yi = y + (c + i) * N;
+                    for (int64_t j = 0; j < N; j++)
+                        d[j] += gi[j];
+                }
+                if (relu) {
+                    float *restrict z = zb + i * N;
+                    const float *restrict yi = y + (c + i) * N;
 #pragma omp simd
-                for (int64_t j = 0; j < N; j++)
-                    z[j] = lin_pass(gi[j], yi[j]);
-                gi = z;
-            }
-            if (pb) {
+                    for (int64_t j = 0; j < N; j++)
+                        z[j] = lin_pass(gi[j], yi[j]);
+                    gi = z;
+                }
+                if (pb) {
 #pragma omp simd
-                for (int64_t j = 0; j < N; j++)
-                    pb[j] += gi[j];
+                    for (int64_t j = 0; j < N; j++)
+                        pb[j] += gi[j];
+                }
             }
-        }
         if (relu)
             g = zb;
-        if (dx) // dx [n, 64] += g [n, N] W^T
-            gemm64(dx + c * 64, 64, g, N, 1, wt, 64, N, n, 1);
-        if (pw) // pw [K, 64] (+)= x^T [K, n] g [n, 64]
-            gemm64(pw, 64, x + c * K, 1, K, g, 64, n, K, c > m0);
+        if (dx) // dx [n, 64] += sum_s g_s [n, N] W_s^T
+            gemm64_acc_seg(dx + c * 64, g, relu ? 0 : ss, N, ns, wt, N, n);
+        for (int s = 0; pw && s < ns; s++) // pw_s [K, 64] (+)= x^T [K, n] g_s [n, 64]
+            gemm64(pw + (size_t)s * (size_t)(K * 64), 64, x + c * K, 1, K, g + s * ss, 64, n, K,
+                   c > m0);
     }
 }
 #endif
+
+/* The backward of ns linears y_s = x w_s (ns = 1: act(x w + b) + r) on the tiles: dx (K = 64)
+ * += sum_s dy_s w_s^T, dw[s] (N = 64) += x^T dy_s (dw NULL, or dw[s] NULL for none). dy: the
+ * ns gradients one after the other. Returns -1 (nothing done) when it does not apply. */
+static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const float *dy, int ns,
+                       const float *x, const float *const *w, const float *y, int64_t M, int64_t N,
+                       int64_t K, int act, float *scratch)
+{
+    int any_dw = 0, all_dw = 1;
+    for (int s = 0; s < ns; s++) {
+        any_dw |= dw && dw[s];
+        all_dw &= dw && dw[s];
+    }
+    if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (any_dw && N != 64) || M == 0 ||
+        K == 0 || ns < 1 || ns > LIN_MAXW)
+        return -1;
+#if LIN_X86
+    /* scratch: W^T (64-byte aligned), the dW and db partials, the dZ chunks */
+    const size_t kw = (size_t)(K * 64);
+    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *pw = wt + (size_t)ns * (size_t)N * 64;
+    float *pb = pw + (size_t)LIN_BLOCKS * (size_t)ns * kw;
+    float *zb = pb + (size_t)LIN_BLOCKS * (size_t)N;
+    for (int s = 0; dx && s < ns; s++)
+        for (int64_t n = 0; n < N; n++) // wt [ns N, 64]: W_s^T, W_s [64, N]
+            for (int64_t k = 0; k < 64; k++)
+                wt[((int64_t)s * N + n) * 64 + k] = w[s][k * N + n];
+    const int relu = act == RLAB_K_ACT_RELU;
+    const int par =
+        (double)M * (double)N * (double)K * ns >= (double)RLAB_K_PAR_MIN && omp_split_ok();
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+    for (int j = 0; j < LIN_BLOCKS; j++)
+        lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
+                      db ? pb + (size_t)j * (size_t)N : NULL,
+                      zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, ns, M * N, x, wt, y, N, K,
+                      relu, M * j / LIN_BLOCKS, M * (j + 1) / LIN_BLOCKS);
+    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
+        for (int s = 0; any_dw && s < ns; s++) {
+            const float *p = pw + ((size_t)j * (size_t)ns + (size_t)s) * kw;
+            float *d = dw[s];
+            if (d) {
+#pragma omp simd
+                for (size_t i = 0; i < kw; i++)
+                    d[i] += p[i];
+            }
+        }
+        if (db) {
+            const float *p = pb + (size_t)j * (size_t)N;
+            for (int64_t i = 0; i < N; i++)
+                db[i] += p[i];
+        }
+    }
+    (void)all_dw;
+#else
+    (void)dx, (void)dw, (void)db, (void)dr, (void)dy, (void)x, (void)w, (void)y, (void)act;
+    (void)scratch, (void)all_dw;
+#endif
+    return 0;
+}
 
 static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
                      const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
                      float *scratch)
 {
-    if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (dw && N != 64) || M == 0 || K == 0)
-        return -1;
-#if LIN_X86
-    /* scratch: W^T (64-byte aligned), the dW and db partials, the dZ chunks */
-    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *pw = wt + (size_t)N * 64;
-    float *pb = pw + (size_t)LIN_BLOCKS * (size_t)(K * 64);
-    float *zb = pb + (size_t)LIN_BLOCKS * (size_t)N;
-    if (dx)
-        for (int64_t n = 0; n < N; n++) // wt [N, 64] = W^T, W [64, N]
-            for (int64_t k = 0; k < 64; k++)
-                wt[n * 64 + k] = w[k * N + n];
-    const int relu = act == RLAB_K_ACT_RELU;
-    const int par = (double)M * (double)N * (double)K >= (double)RLAB_K_PAR_MIN && omp_split_ok();
-#pragma omp parallel for schedule(dynamic, 1) if (par)
-    for (int j = 0; j < LIN_BLOCKS; j++)
-        lin_bwd_block(dx, dw ? pw + (size_t)j * (size_t)(K * 64) : NULL,
-                      db ? pb + (size_t)j * (size_t)N : NULL,
-                      zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, x, wt, y, N, K, relu,
-                      M * j / LIN_BLOCKS, M * (j + 1) / LIN_BLOCKS);
-    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
-        if (dw) {
-            const float *s = pw + (size_t)j * (size_t)(K * 64);
-#pragma omp simd
-            for (int64_t i = 0; i < K * 64; i++)
-                dw[i] += s[i];
-        }
-        if (db) {
-            const float *s = pb + (size_t)j * (size_t)N;
-            for (int64_t i = 0; i < N; i++)
-                db[i] += s[i];
+    return lin_bwd64_n(dx, dw ? &dw : NULL, db, dr, dy, 1, x, &w, y, M, N, K, act, scratch);
+}
+
+/* ---- n linears of one input ---------------------------------------------------------------- */
+size_t rlab_k_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n)
+{
+    const size_t one = rlab_k_linear_scratch_floats(M, N, K, RLAB_K_ACT_NONE);
+    const size_t t64 = (size_t)n * (size_t)N * 64 +
+                       (size_t)LIN_BLOCKS * ((size_t)n * (size_t)(K * 64) + (size_t)N +
+                                             (size_t)LIN_CHUNK * (size_t)N) +
+                       16;
+    return one > t64 ? one : t64;
+}
+
+void rlab_k_linear_multi_fwd(float *y, const float *x, const float *const *w, int n, int64_t M,
+                             int64_t N, int64_t K)
+{
+    // y [n, M, N]: y_s = x [M, K] w_s [K, N]
+    if (M == 0 || N == 0 || n < 1)
+        return;
+    if (!(K > 0 && lin_wide(N) && omp_split_ok())) {
+        for (int s = 0; s < n; s++)
+            rlab_k_linear_fwd(y + (int64_t)s * M * N, x, w[s], NULL, NULL, M, N, K,
+                              RLAB_K_ACT_NONE);
+        return;
+    }
+    /* the row blocks of rlab_k_linear_fwd, every weight on a block while its rows of x are in
+     * cache: x is read from memory once */
+#pragma omp parallel for schedule(dynamic, 1) if (M * K * N * n >= RLAB_K_PAR_MIN)
+    for (int c = 0; c < MM_ROW_BLOCKS; c++) {
+        const int64_t r0 = M * c / MM_ROW_BLOCKS, r1 = M * (c + 1) / MM_ROW_BLOCKS;
+        for (int64_t q0 = r0; q0 < r1; q0 += LIN_CHUNK) {
+            const int64_t q1 = q0 + LIN_CHUNK < r1 ? q0 + LIN_CHUNK : r1;
+            for (int s = 0; s < n; s++)
+                gemm64(y + (int64_t)s * M * N + q0 * N, N, x + q0 * K, K, 1, w[s], N, K, q1 - q0,
+                       0);
         }
     }
-#else
-    (void)dx, (void)dw, (void)db, (void)dr, (void)dy, (void)x, (void)w, (void)y, (void)act;
-    (void)scratch;
-#endif
-    return 0;
+}
+
+void rlab_k_linear_multi_bwd(float *dx, float *const *dw, const float *dy, const float *x,
+                             const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                             float *scratch)
+{
+    if (M == 0 || N == 0 || n < 1)
+        return;
+    if (lin_bwd64_n(dx, dw, NULL, NULL, dy, n, x, w, NULL, M, N, K, RLAB_K_ACT_NONE, scratch) == 0)
+        return;
+    for (int s = 0; s < n; s++) /* one by one, as n separate linears */
+        rlab_k_linear_bwd(dx, dw ? dw[s] : NULL, NULL, NULL, dy + (int64_t)s * M * N, x, w[s], NULL,
+                          M, N, K, RLAB_K_ACT_NONE, scratch);
 }
 
 /* Layer norm over rows of width C = 16 n <= LN_FUSED_MAXC, 16 lanes at a time. The kernels

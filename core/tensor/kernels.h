@@ -213,4 +213,24 @@ RLAB_API void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, cons
                                 int64_t N, int64_t K, int act, float *scratch);
 /* ---- end h-block ------------------------------------------------------------------------- */
 
+/* ==== h-block2 (issue 23): n linears of one input ========================================== */
+/* y [n, M, N] = the n products x [M, K] w[s] [K, N], s = 0 .. n-1 (1 <= n <= 7), stacked.
+ * With AVX-512F and N = 64 on the 64-wide tiles, every weight applied to a block of rows of x
+ * while it is in cache (x read from memory once, not n times); else n rlab_k_linear_fwd calls.
+ * Equal to n separate rlab_k_linear_fwd calls bit for bit (the same tiles, the same order). */
+RLAB_API void rlab_k_linear_multi_fwd(float *y, const float *x, const float *const *w, int n,
+                                      int64_t M, int64_t N, int64_t K);
+/* Floats of work space rlab_k_linear_multi_bwd needs. */
+RLAB_API size_t rlab_k_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n);
+/* Backward (+= into dx [M, K] and dw[s] [K, N]; dx NULL, dw NULL or dw[s] NULL = not needed)
+ * from dy [n, M, N]. With AVX-512F, K = 64 (when dx is wanted) and N = 64 (when a dw is): one
+ * pass over fixed row blocks, dx += sum_s dy_s w_s^T summed in registers (one read-modify-write
+ * of dx instead of n), each dw_s from the block's rows of x while they are in cache; block
+ * partials added in block order (independent of the thread count). Else n rlab_k_linear_bwd
+ * calls. The two differ by rounding. */
+RLAB_API void rlab_k_linear_multi_bwd(float *dx, float *const *dw, const float *dy, const float *x,
+                                      const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                                      float *scratch);
+/* ==== end h-block2 ========================================================================= */
+
 #endif /* RLAB_TENSOR_KERNELS_H */

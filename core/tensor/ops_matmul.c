@@ -229,3 +229,95 @@ rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_te
         rlab_t_reshape(t, out, out->ndim, out->shape);
     return t->err.code ? &t->poison : out;
 }
+
+/* ---- linear_multi: n linears of one input (kernels.c, "h-block2") --------------------------- */
+/* src: x, w[0..n); p.i: [0] M, [1] N, [2] K, [3] n */
+static void linear_multi_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    rlab_tensor *x = out->src[0];
+    const int64_t M = out->p.i[0], N = out->p.i[1], K = out->p.i[2];
+    const int n = (int)out->p.i[3];
+    float *dw[RLAB_T_MAXSRC - 1];
+    const float *w[RLAB_T_MAXSRC - 1];
+    int any = x->grad != NULL;
+    for (int s = 0; s < n; s++) {
+        dw[s] = out->src[1 + s]->grad;
+        w[s] = out->src[1 + s]->data;
+        any |= dw[s] != NULL;
+    }
+    if (!any)
+        return;
+    float *scratch =
+        rlab_tape_alloc(tape, rlab_k_linear_multi_scratch_floats(M, N, K, n) * sizeof(float) + 1);
+    if (!scratch)
+        return;
+    rlab_k_linear_multi_bwd(x->grad, dw, out->grad, x->data, w, n, M, N, K, scratch);
+}
+
+rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n, rlab_tensor *const *w,
+                                 rlab_tensor **outs)
+{
+    if (n < 1 || n > RLAB_T_MAXSRC - 1 || !w || !outs)
+        return rlab_tape_fail(t, RLAB_EINVAL, "linear_multi: %d weights (1 to %d)", n,
+                              RLAB_T_MAXSRC - 1);
+    for (int s = 0; s < n; s++)
+        outs[s] = &t->poison;
+    rlab_tensor *src[RLAB_T_MAXSRC];
+    src[0] = x;
+    for (int s = 0; s < n; s++)
+        src[1 + s] = w[s];
+    if (rlab_ops_enter(t, "linear_multi", src, 1 + n))
+        return &t->poison;
+    // x [.., K] (leading dims flattened into M rows), w[s] [K, N] -> out [n, .., N]
+    if (x->ndim >= RLAB_T_MAXDIM)
+        return rlab_ops_shape_fail(t, "linear_multi", "x has too many dims to stack", x, w[0]);
+    for (int s = 0; s < n; s++)
+        if (w[s]->ndim != 2 || w[s]->shape[0] != rlab_t_cols(x) || w[s]->shape[1] != w[0]->shape[1])
+            return rlab_ops_shape_fail(t, "linear_multi", "need x [.., K] and every w [K, N]", x,
+                                       w[s]);
+    const int64_t M = rlab_t_rows(x), K = w[0]->shape[0], N = w[0]->shape[1];
+    int64_t shape[RLAB_T_MAXDIM];
+    shape[0] = n;
+    for (int d = 0; d < x->ndim; d++)
+        shape[1 + d] = x->shape[d];
+    shape[x->ndim] = N;
+    rlab_tensor *out = rlab_tape_op_nofill(t, "linear_multi", x->ndim + 1, shape, src, 1 + n,
+                                           linear_multi_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    out->p.i[0] = M;
+    out->p.i[1] = N;
+    out->p.i[2] = K;
+    out->p.i[3] = n;
+    const float *wd[RLAB_T_MAXSRC - 1];
+    for (int s = 0; s < n; s++)
+        wd[s] = w[s]->data;
+    rlab_k_linear_multi_fwd(out->data, x->data, wd, n, M, N, K);
+    /* the views: x's shape with N last, data and grad at s M N (not on the tape: nothing to
+     * run backward, the grad aliases the stacked output's) */
+    for (int s = 0; s < n; s++) {
+        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
+        if (!v)
+            return &t->poison;
+        memset(v, 0, sizeof *v);
+        v->ndim = x->ndim;
+        for (int d = 0; d < RLAB_T_MAXDIM; d++)
+            v->shape[d] = d < x->ndim ? shape[1 + d] : 1;
+        v->n = M * N;
+        v->data = out->data + s * M * N;
+        v->grad = out->grad ? out->grad + s * M * N : NULL;
+        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
+        v->op = "linear_multi.view";
+        v->src[0] = out;
+        outs[s] = v;
+    }
+    /* n nodes in all, as n separate linears (views of out: no data, no backward) */
+    for (int s = 1; s < n; s++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    if (t->err.code) {
+        for (int s = 0; s < n; s++)
+            outs[s] = &t->poison;
+        return &t->poison;
+    }
+    return out;
+}

@@ -526,6 +526,40 @@ static void t_linear(void)
        .in = {SPEC("x", 2, 1, 7), SPEC("w", 2, 7, 2), SPEC("r", 2, 1, 2)});
 }
 
+/* linear_multi: x and n weights; ud: -1 returns the stacked output, s >= 0 the view of
+ * output s alone (its gradient must reach x and w[s] only, through the aliased grad) */
+typedef struct lmul_ud {
+    int which, n;
+} lmul_ud;
+
+static rlab_tensor *b_linear_multi(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const lmul_ud *u = ud;
+    rlab_tensor *o[3];
+    rlab_tensor *all = rlab_t_linear_multi(t, in[0], u->n, in + 1, o);
+    return u->which < 0 ? all : o[u->which];
+}
+
+static void t_linear_multi(void)
+{
+    lmul_ud u = {-1, 2};
+    rlab_gc_build _c_build = b_linear_multi;
+    void *_c_ud = &u;
+    GC(.op = "linear_multi", .desc = "[3,5]x2[5,4]", .nin = 3,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w0", 2, 5, 4), SPEC("w1", 2, 5, 4)});
+    u.n = 3;
+    GC(.op = "linear_multi", .desc = "[2,5,64]x3[64,64] (64-wide tiles)", .nin = 4,
+       .in = {SPEC("x", 3, 2, 5, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+    u.which = 1;
+    GC(.op = "linear_multi", .desc = "[4,64]x3[64,64], the view of output 1", .nin = 4,
+       .in = {SPEC("x", 2, 4, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+    u = (lmul_ud){0, 1};
+    GC(.op = "linear_multi", .desc = "[1,7]x1[7,3], the view", .nin = 2,
+       .in = {SPEC("x", 2, 1, 7), SPEC("w0", 2, 7, 3)});
+}
+
 typedef struct spmm_ud {
     int64_t R;
     const int64_t *rp;
@@ -581,6 +615,7 @@ static const rlab_test tests[] = {
     {"grad.causal_moving_avg.1", t_cma},
     {"grad.spmm.1", t_spmm},
     {"grad.linear.1", t_linear},
+    {"grad.linear_multi.1", t_linear_multi},
     {NULL, NULL},
 };
 
