@@ -1247,4 +1247,116 @@ static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, c
     return 0;
 }
 
+/* ---- layer norm feeding n linears ----------------------------------------------------------- */
+/* y_s = LN(x) w_s without h = LN(x) ever reaching memory: the forward normalises LIN_CHUNK rows
+ * into a buffer and runs the tiles on it; the backward normalises them again (the same
+ * kernel, the same values), forms dh = sum_s dy_s w_s^T in a buffer, adds x^T-side dW partials
+ * from it, and runs the layer norm's backward on the chunk. Saves the [M, K] h and dh arrays
+ * (written, zeroed, read again: about five passes over 6.5 MB in the block bench). */
+static int lnlin_fast(int64_t N, int64_t K, int n)
+{
+    return LIN_X86 && rlab_k_avx512() && K == 64 && N == 64 && n >= 1 && n <= LIN_MAXW;
+}
+
+size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n)
+{
+    (void)M;
+    if (!lnlin_fast(N, K, n))
+        return 0;
+    return (size_t)n * 64 * 64 +
+           (size_t)LIN_BLOCKS * ((size_t)n * 64 * 64 + 2 * 64 + 2 * (size_t)LIN_CHUNK * 64) + 16;
+}
+
+int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *x,
+                               const float *gain, const float *bias, float eps,
+                               const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                               float *scratch)
+{
+    if (!lnlin_fast(N, K, n) || !scratch)
+        return -1;
+#if LIN_X86
+    float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    // y [n, M, 64]: y_s = LN(x) w_s, x [M, 64]; mean, rstd [M]
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
+    for (int j = 0; j < LIN_BLOCKS; j++) {
+        float *hb = buf + (size_t)j * LIN_CHUNK * 64; /* h of the chunk [LIN_CHUNK, 64] */
+        const int64_t m0 = M * j / LIN_BLOCKS, m1 = M * (j + 1) / LIN_BLOCKS;
+        for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+            const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+            ln_fwd_rows512(hb, mean + c, rstd + c, x + c * 64, gain, bias, 0, r, 4, eps);
+            for (int s = 0; s < n; s++)
+                gemm64(y + (int64_t)s * M * 64 + c * 64, 64, hb, 64, 1, w[s], 64, 64, r, 0);
+        }
+    }
+#else
+    (void)y, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)eps, (void)w;
+    (void)M;
+#endif
+    return 0;
+}
+
+int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *const *dw,
+                               const float *dy, const float *x, const float *mean,
+                               const float *rstd, const float *gain, const float *bias, float eps,
+                               const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                               float *scratch)
+{
+    if (!lnlin_fast(N, K, n) || !scratch)
+        return -1;
+#if LIN_X86
+    int any_dw = 0;
+    for (int s = 0; dw && s < n; s++)
+        any_dw |= dw[s] != NULL;
+    const size_t kw = 64 * 64, per = (size_t)n * kw + 2 * 64 + 2 * (size_t)LIN_CHUNK * 64;
+    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *blk = wt + (size_t)n * kw;
+    for (int s = 0; s < n; s++)
+        for (int64_t o = 0; o < 64; o++) // wt [n 64, 64]: w_s^T
+            for (int64_t k = 0; k < 64; k++)
+                wt[((int64_t)s * 64 + o) * 64 + k] = w[s][k * 64 + o];
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
+    for (int j = 0; j < LIN_BLOCKS; j++) {
+        float *pw = blk + (size_t)j * per; /* this block's dW partials [n][64, 64] */
+        float *pg = pw + (size_t)n * kw, *pb = pg + 64;
+        float *hb = pb + 64, *db = hb + LIN_CHUNK * 64; /* h and dh of the chunk */
+        float mtmp[LIN_CHUNK], stmp[LIN_CHUNK];
+        const int64_t m0 = M * j / LIN_BLOCKS, m1 = M * (j + 1) / LIN_BLOCKS;
+        memset(pg, 0, 2 * 64 * sizeof *pg);
+        if (m1 <= m0)
+            memset(pw, 0, (size_t)n * kw * sizeof *pw);
+        for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+            const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+            /* h again, as the forward made it (mean, rstd recomputed equal) */
+            ln_fwd_rows512(hb, mtmp, stmp, x + c * 64, gain, bias, 0, r, 4, eps);
+            memset(db, 0, (size_t)r * 64 * sizeof *db);
+            gemm64_acc_seg(db, dy + c * 64, M * 64, 64, n, wt, 64, r); // dh = sum_s dy_s w_s^T
+            for (int s = 0; any_dw && s < n; s++)                      // pw_s (+)= h^T dy_s
+                gemm64(pw + (size_t)s * kw, 64, hb, 1, 64, dy + (int64_t)s * M * 64 + c * 64, 64, r,
+                       64, c > m0);
+            ln_bwd_rows512(dx ? dx + c * 64 : NULL, dgain ? pg : NULL, dbias ? pb : NULL, db,
+                           x + c * 64, mean + c, rstd + c, gain, 0, r, 4);
+        }
+    }
+    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
+        const float *pw = blk + (size_t)j * per, *pg = pw + (size_t)n * kw, *pb = pg + 64;
+        for (int s = 0; any_dw && s < n; s++)
+            if (dw[s]) {
+                const float *p = pw + (size_t)s * kw;
+                for (size_t i = 0; i < kw; i++)
+                    dw[s][i] += p[i];
+            }
+        for (int i = 0; i < 64; i++) {
+            if (dgain)
+                dgain[i] += pg[i];
+            if (dbias)
+                dbias[i] += pb[i];
+        }
+    }
+#else
+    (void)dx, (void)dgain, (void)dbias, (void)dw, (void)dy, (void)x, (void)mean, (void)rstd;
+    (void)gain, (void)bias, (void)eps, (void)w, (void)M;
+#endif
+    return 0;
+}
+
 /* ==== end h-block2 =========================================================================== */

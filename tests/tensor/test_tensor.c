@@ -259,6 +259,112 @@ static void t_linear_multi(void)
     rlab_tape_free(t);
 }
 
+/* layernorm_linear_multi against layernorm then linear_multi (h-block2): forward bit for bit,
+ * gradients to 1e-5 relative, the same node count, gradients bit-identical on 1 and 2
+ * threads; switch = 1: the 512-bit kernels switched off between forward and backward (the
+ * backward makes h again with the other kernels). */
+static void ln_linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int n, int affine,
+                                 int flip)
+{
+    const rlab_param_spec specs[] = {
+        {"x", 3, {B, T, K}, RLAB_INIT_NORMAL, 1.0f}, {"g", 1, {K}, RLAB_INIT_NORMAL, 1.0f},
+        {"b", 1, {K}, RLAB_INIT_NORMAL, 0.5f},       {"w0", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"w1", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},   {"w2", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+    };
+    rlab_params *P[3] = {new_params(specs, 3 + n, 9), new_params(specs, 3 + n, 9),
+                         new_params(specs, 3 + n, 9)};
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)64 << 20, 64, &err);
+    CHECK_MSG(t != NULL, "tape: %s", err.msg);
+    const int64_t M = B * T;
+    float *y0 = malloc((size_t)(n * M * N) * sizeof *y0);
+    float *seed = malloc((size_t)(n * M * N) * sizeof *seed);
+    float *zero = calloc((size_t)(M * N), sizeof *zero);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 13);
+    for (int64_t i = 0; i < n * M * N; i++)
+        seed[i] = rlab_rng_normal(&rng);
+    size_t nodes[3] = {0, 0, 0};
+    const int threads = rlab_t_num_threads();
+    for (int v = 0; v < 3; v++) {
+        if (v == 2)
+            rlab_t_set_num_threads(1);
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P[v]);
+        rlab_tensor *x = &P[v]->t[0], *g = affine ? &P[v]->t[1] : NULL;
+        rlab_tensor *b = affine ? &P[v]->t[2] : NULL, *y[3];
+        rlab_tensor *w[3] = {&P[v]->t[3], &P[v]->t[4], &P[v]->t[5]};
+        if (v == 0)
+            rlab_t_linear_multi(t, rlab_t_layernorm(t, x, g, b, 1e-5f), n, w, y);
+        else
+            rlab_t_layernorm_linear_multi(t, x, g, b, 1e-5f, n, w, y);
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        nodes[v] = t->nnodes;
+        for (int s = 0; s < n; s++) {
+            CHECK(y[s]->ndim == 3 && y[s]->shape[2] == N);
+            if (v == 0)
+                memcpy(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0);
+            else
+                CHECK_MSG(memcmp(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0) == 0,
+                          "layernorm_linear_multi [%lld,%lld,%lld] n%d: output %d differs",
+                          (long long)B, (long long)T, (long long)N, n, s);
+            for (int64_t i = 0; i < M * N; i++)
+                y[s]->grad[i] += seed[s * M * N + i];
+        }
+        const int was = flip && v > 0 ? rlab_k_set_avx512(0) : -1;
+        CHECK_EQ_INT(rlab_tape_backward_from(t, y[0], zero), RLAB_OK);
+        if (was >= 0)
+            rlab_k_set_avx512(was);
+        if (v == 2)
+            rlab_t_set_num_threads(threads);
+    }
+    CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
+    for (int k = 0; k < 3 + n; k++) {
+        if (!affine && (k == 1 || k == 2))
+            continue;
+        const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k], *o = &P[2]->t[k];
+        const float d = rel_diff(f->grad, a->grad, a->n);
+        CHECK_MSG(d < 1e-5f,
+                  "layernorm_linear_multi [%lld,%lld,%lld] n%d flip%d: d%s differs by %g",
+                  (long long)B, (long long)T, (long long)N, n, flip, a->name, (double)d);
+        CHECK_MSG(memcmp(f->grad, o->grad, (size_t)a->n * sizeof *a->grad) == 0,
+                  "layernorm_linear_multi n%d: d%s differs between 1 and %d threads", n, a->name,
+                  threads);
+    }
+    free(y0), free(seed), free(zero);
+    rlab_tape_free(t);
+    rlab_params_free(P[0]), rlab_params_free(P[1]), rlab_params_free(P[2]);
+}
+
+static void t_ln_linear_multi(void)
+{
+    for (int wide = 1; wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        ln_linear_multi_case(2, 3, 5, 4, 2, 1, 0);
+        ln_linear_multi_case(5, 7, 64, 64, 3, 1, 0);
+        ln_linear_multi_case(3, 11, 64, 64, 1, 0, 0);
+        ln_linear_multi_case(2, 9, 64, 48, 2, 1, 0);
+        if (wide) {
+            ln_linear_multi_case(4, 130, 64, 64, 3, 1, 0); /* the threaded row blocks */
+            ln_linear_multi_case(5, 7, 64, 64, 3, 1, 1);   /* 512-bit off for the backward */
+        }
+        rlab_k_set_avx512(old);
+    }
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)1 << 20, 16, &err);
+    rlab_tensor *X = rlab_t_new(t, 2, (int64_t[]){3, 4}, 0);
+    rlab_tensor *W = rlab_t_new(t, 2, (int64_t[]){4, 5}, 0),
+                *G3 = rlab_t_new(t, 1, (int64_t[]){3}, 0);
+    rlab_tensor *ws[1] = {W}, *o[1];
+    CHECK(rlab_t_layernorm_linear_multi(t, X, G3, NULL, 1e-5f, 1, ws, o) == &t->poison);
+    CHECK(o[0] == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "gain and bias");
+    rlab_tape_reset(t);
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 6, ws, o) == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "weights");
+    rlab_tape_free(t);
+}
+
 static void t_linear_errors(void)
 {
     rlab_tape *t = new_tape();
@@ -1084,6 +1190,7 @@ static const rlab_test tests[] = {
     {"tensor.linear.1", t_linear_vs_unfused},
     {"tensor.linear.2", t_linear_errors},
     {"tensor.linear.3", t_linear_multi},
+    {"tensor.linear.4", t_ln_linear_multi},
     {NULL, NULL},
 };
 

@@ -560,6 +560,41 @@ static void t_linear_multi(void)
        .in = {SPEC("x", 2, 1, 7), SPEC("w0", 2, 7, 3)});
 }
 
+/* layernorm_linear_multi: x, n weights, then gain and bias when affine */
+typedef struct lnlin_ud {
+    int which, n, affine;
+} lnlin_ud;
+
+static rlab_tensor *b_ln_linear_multi(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const lnlin_ud *u = ud;
+    rlab_tensor *o[3];
+    rlab_tensor *g = u->affine ? in[1 + u->n] : NULL, *b = u->affine ? in[2 + u->n] : NULL;
+    rlab_tensor *all = rlab_t_layernorm_linear_multi(t, in[0], g, b, 1e-5f, u->n, in + 1, o);
+    return u->which < 0 ? all : o[u->which];
+}
+
+static void t_ln_linear_multi(void)
+{
+    lnlin_ud u = {-1, 2, 1};
+    rlab_gc_build _c_build = b_ln_linear_multi;
+    void *_c_ud = &u;
+    GC(.op = "layernorm_linear_multi", .desc = "LN[3,5] x2[5,4], gain+bias", .nin = 5,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w0", 2, 5, 4), SPEC("w1", 2, 5, 4), SPEC("g", 1, 5),
+              SPEC("b", 1, 5)});
+    u = (lnlin_ud){-1, 3, 1};
+    /* few rows: the float32 loss over n x 64 outputs per row carries rounding noise of ~1e-5,
+     * which the central difference divides by 2h (the backprop equals the separate ops' to
+     * 1e-5, tensor.linear.4) */
+    GC(.op = "layernorm_linear_multi", .desc = "LN[1,3,64] x3[64,64] (64-wide tiles)", .nin = 6,
+       .in = {SPEC("x", 3, 1, 3, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64), SPEC("g", 1, 64), SPEC("b", 1, 64)});
+    u = (lnlin_ud){2, 3, 0};
+    GC(.op = "layernorm_linear_multi", .desc = "LN[2,64] x3[64,64], plain, the view of 2", .nin = 4,
+       .in = {SPEC("x", 2, 2, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+}
+
 typedef struct spmm_ud {
     int64_t R;
     const int64_t *rp;
@@ -616,6 +651,7 @@ static const rlab_test tests[] = {
     {"grad.spmm.1", t_spmm},
     {"grad.linear.1", t_linear},
     {"grad.linear_multi.1", t_linear_multi},
+    {"grad.layernorm_linear_multi.1", t_ln_linear_multi},
     {NULL, NULL},
 };
 
