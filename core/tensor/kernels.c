@@ -1248,35 +1248,41 @@ static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, c
 }
 
 /* ---- layer norm feeding n linears ----------------------------------------------------------- */
-/* y_s = LN(x) w_s without h = LN(x) ever reaching memory: the forward normalises LIN_CHUNK rows
- * into a buffer and runs the tiles on it; the backward normalises them again (the same
- * kernel, the same values), forms dh = sum_s dy_s w_s^T in a buffer, adds x^T-side dW partials
- * from it, and runs the layer norm's backward on the chunk. Saves the [M, K] h and dh arrays
- * (written, zeroed, read again: about five passes over 6.5 MB in the block bench). */
-static int lnlin_fast(int64_t N, int64_t K, int n)
+/* y_s = act(LN(x) w_s + b_s) without h = LN(x) ever reaching memory: the forward normalises
+ * LIN_CHUNK rows into a buffer and runs the tiles (and rlab_k_linear_fwd's epilogue) on it; the
+ * backward normalises them again (the same kernel, the same values), masks dy by the ReLU,
+ * forms dh = sum_s dz_s w_s^T in a buffer, adds the dW (from h) and db partials, and runs the
+ * layer norm's backward on the chunk. Saves the [M, K] h and dh arrays (written, zeroed, read
+ * again: about five passes over 6.5 MB per call in the block bench). */
+static int lnlin_fast(int64_t N, int64_t K, int n, int act)
 {
-    return LIN_X86 && rlab_k_avx512() && K == 64 && N == 64 && n >= 1 && n <= LIN_MAXW;
+    return LIN_X86 && rlab_k_avx512() && K == 64 && N == 64 && n >= 1 && n <= LIN_MAXW &&
+           (act == RLAB_K_ACT_NONE || (act == RLAB_K_ACT_RELU && n == 1));
 }
 
-size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n)
+size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n, int act)
 {
     (void)M;
-    if (!lnlin_fast(N, K, n))
+    if (!lnlin_fast(N, K, n, act))
         return 0;
+    /* W^T [n 64, 64]; per block: dW partials [n][64, 64], dgain, dbias [64], db [n][64], and
+     * the chunk's h, dh and dz [LIN_CHUNK, 64] */
     return (size_t)n * 64 * 64 +
-           (size_t)LIN_BLOCKS * ((size_t)n * 64 * 64 + 2 * 64 + 2 * (size_t)LIN_CHUNK * 64) + 16;
+           (size_t)LIN_BLOCKS *
+               ((size_t)n * 64 * 64 + 2 * 64 + (size_t)n * 64 + 3 * (size_t)LIN_CHUNK * 64) +
+           16;
 }
 
 int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *x,
                                const float *gain, const float *bias, float eps,
-                               const float *const *w, int n, int64_t M, int64_t N, int64_t K,
-                               float *scratch)
+                               const float *const *w, const float *const *b, int act, int n,
+                               int64_t M, int64_t N, int64_t K, float *scratch)
 {
-    if (!lnlin_fast(N, K, n) || !scratch)
+    if (!lnlin_fast(N, K, n, act) || !scratch)
         return -1;
 #if LIN_X86
     float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    // y [n, M, 64]: y_s = LN(x) w_s, x [M, 64]; mean, rstd [M]
+    // y [n, M, 64]: y_s = act(LN(x) w_s + b_s), x [M, 64]; mean, rstd [M]
 #pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
     for (int j = 0; j < LIN_BLOCKS; j++) {
         float *hb = buf + (size_t)j * LIN_CHUNK * 64; /* h of the chunk [LIN_CHUNK, 64] */
@@ -1284,30 +1290,38 @@ int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *
         for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
             const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
             ln_fwd_rows512(hb, mean + c, rstd + c, x + c * 64, gain, bias, 0, r, 4, eps);
-            for (int s = 0; s < n; s++)
-                gemm64(y + (int64_t)s * M * 64 + c * 64, 64, hb, 64, 1, w[s], 64, 64, r, 0);
+            for (int s = 0; s < n; s++) {
+                float *ys = y + (int64_t)s * M * 64 + c * 64;
+                gemm64(ys, 64, hb, 64, 1, w[s], 64, 64, r, 0);
+                if ((b && b[s]) || act != RLAB_K_ACT_NONE)
+                    linear_epilogue(ys, b ? b[s] : NULL, NULL, r, 64, act);
+            }
         }
     }
 #else
-    (void)y, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)eps, (void)w;
+    (void)y, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)eps, (void)w, (void)b;
     (void)M;
 #endif
     return 0;
 }
 
 int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *const *dw,
-                               const float *dy, const float *x, const float *mean,
-                               const float *rstd, const float *gain, const float *bias, float eps,
-                               const float *const *w, int n, int64_t M, int64_t N, int64_t K,
-                               float *scratch)
+                               float *const *db, const float *dy, const float *y, const float *x,
+                               const float *mean, const float *rstd, const float *gain,
+                               const float *bias, float eps, const float *const *w, int act, int n,
+                               int64_t M, int64_t N, int64_t K, float *scratch)
 {
-    if (!lnlin_fast(N, K, n) || !scratch)
+    if (!lnlin_fast(N, K, n, act) || !scratch)
         return -1;
 #if LIN_X86
-    int any_dw = 0;
-    for (int s = 0; dw && s < n; s++)
-        any_dw |= dw[s] != NULL;
-    const size_t kw = 64 * 64, per = (size_t)n * kw + 2 * 64 + 2 * (size_t)LIN_CHUNK * 64;
+    int any_dw = 0, any_db = 0;
+    for (int s = 0; s < n; s++) {
+        any_dw |= dw && dw[s];
+        any_db |= db && db[s];
+    }
+    const int relu = act == RLAB_K_ACT_RELU;
+    const size_t kw = 64 * 64,
+                 per = (size_t)n * kw + 2 * 64 + (size_t)n * 64 + 3 * (size_t)LIN_CHUNK * 64;
     float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *blk = wt + (size_t)n * kw;
     for (int s = 0; s < n; s++)
@@ -1317,34 +1331,60 @@ int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *con
 #pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
     for (int j = 0; j < LIN_BLOCKS; j++) {
         float *pw = blk + (size_t)j * per; /* this block's dW partials [n][64, 64] */
-        float *pg = pw + (size_t)n * kw, *pb = pg + 64;
-        float *hb = pb + 64, *db = hb + LIN_CHUNK * 64; /* h and dh of the chunk */
+        float *pg = pw + (size_t)n * kw, *pb = pg + 64, *pl = pb + 64; /* dgain, dbias, db [n] */
+        float *hb = pl + (size_t)n * 64, *dhb = hb + LIN_CHUNK * 64, *zb = dhb + LIN_CHUNK * 64;
         float mtmp[LIN_CHUNK], stmp[LIN_CHUNK];
         const int64_t m0 = M * j / LIN_BLOCKS, m1 = M * (j + 1) / LIN_BLOCKS;
-        memset(pg, 0, 2 * 64 * sizeof *pg);
+        memset(pg, 0, (2 + (size_t)n) * 64 * sizeof *pg);
         if (m1 <= m0)
             memset(pw, 0, (size_t)n * kw * sizeof *pw);
         for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
             const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
             /* h again, as the forward made it (mean, rstd recomputed equal) */
             ln_fwd_rows512(hb, mtmp, stmp, x + c * 64, gain, bias, 0, r, 4, eps);
-            memset(db, 0, (size_t)r * 64 * sizeof *db);
-            gemm64_acc_seg(db, dy + c * 64, M * 64, 64, n, wt, 64, r); // dh = sum_s dy_s w_s^T
-            for (int s = 0; any_dw && s < n; s++)                      // pw_s (+)= h^T dy_s
-                gemm64(pw + (size_t)s * kw, 64, hb, 1, 64, dy + (int64_t)s * M * 64 + c * 64, 64, r,
-                       64, c > m0);
-            ln_bwd_rows512(dx ? dx + c * 64 : NULL, dgain ? pg : NULL, dbias ? pb : NULL, db,
+            const float *g = dy + c * 64; /* dz_s: segment s at g + s M 64 */
+            if (relu) {                   /* n = 1 */
+                for (int64_t i = 0; i < r; i++) {
+                    const float *restrict gi = g + i * 64, *restrict yi = y + (c + i) * 64;
+                    float *restrict z = zb + i * 64;
+#pragma omp simd
+                    for (int64_t q = 0; q < 64; q++)
+                        z[q] = lin_pass(gi[q], yi[q]);
+                }
+                g = zb;
+            }
+            for (int s = 0; any_db && s < n; s++) // the bias partials, rows in order
+                if (db[s]) {
+                    const float *gs = g + (relu ? 0 : (int64_t)s * M * 64);
+                    float *restrict p = pl + (size_t)s * 64;
+                    for (int64_t i = 0; i < r; i++) {
+#pragma omp simd
+                        for (int64_t q = 0; q < 64; q++)
+                            p[q] += gs[i * 64 + q];
+                    }
+                }
+            memset(dhb, 0, (size_t)r * 64 * sizeof *dhb);
+            gemm64_acc_seg(dhb, g, relu ? 0 : M * 64, 64, n, wt, 64, r); // dh = sum dz_s w_s^T
+            for (int s = 0; any_dw && s < n; s++)                        // pw_s (+)= h^T dz_s
+                gemm64(pw + (size_t)s * kw, 64, hb, 1, 64, g + (relu ? 0 : (int64_t)s * M * 64), 64,
+                       r, 64, c > m0);
+            ln_bwd_rows512(dx ? dx + c * 64 : NULL, dgain ? pg : NULL, dbias ? pb : NULL, dhb,
                            x + c * 64, mean + c, rstd + c, gain, 0, r, 4);
         }
     }
     for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
         const float *pw = blk + (size_t)j * per, *pg = pw + (size_t)n * kw, *pb = pg + 64;
+        const float *pl = pb + 64;
         for (int s = 0; any_dw && s < n; s++)
             if (dw[s]) {
                 const float *p = pw + (size_t)s * kw;
                 for (size_t i = 0; i < kw; i++)
                     dw[s][i] += p[i];
             }
+        for (int s = 0; any_db && s < n; s++)
+            if (db[s])
+                for (int i = 0; i < 64; i++)
+                    db[s][i] += pl[(size_t)s * 64 + (size_t)i];
         for (int i = 0; i < 64; i++) {
             if (dgain)
                 dgain[i] += pg[i];
@@ -1353,8 +1393,8 @@ int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *con
         }
     }
 #else
-    (void)dx, (void)dgain, (void)dbias, (void)dw, (void)dy, (void)x, (void)mean, (void)rstd;
-    (void)gain, (void)bias, (void)eps, (void)w, (void)M;
+    (void)dx, (void)dgain, (void)dbias, (void)dw, (void)db, (void)dy, (void)y, (void)x;
+    (void)mean, (void)rstd, (void)gain, (void)bias, (void)eps, (void)w, (void)M;
 #endif
     return 0;
 }

@@ -232,23 +232,27 @@ RLAB_API void rlab_k_linear_multi_bwd(float *dx, float *const *dw, const float *
                                       const float *const *w, int n, int64_t M, int64_t N, int64_t K,
                                       float *scratch);
 /* A layer norm feeding n linears (rlab_t_layernorm_linear_multi): y [n, M, N], y_s =
- * LN(x) w_s with x [M, K], gain/bias [K] (NULL = 1 / 0), mean/rstd [M] written, h = LN(x)
- * never stored (rebuilt chunk by chunk in the backward). Only with AVX-512F and K = N = 64,
+ * act(LN(x) w_s + b_s) with x [M, K], gain/bias [K] (NULL = 1 / 0), b NULL or b[s] [N] or NULL,
+ * act RLAB_K_ACT_NONE, or RLAB_K_ACT_RELU with n = 1; mean/rstd [M] written; h = LN(x) never
+ * stored (rebuilt chunk by chunk in the backward). Only with AVX-512F and K = N = 64,
  * 1 <= n <= 7: the kernels return -1 (nothing done) otherwise, and when scratch is NULL.
  * rlab_k_ln_linear_multi_scratch_floats floats of scratch (0: not applicable). The forward
- * equals rlab_k_layernorm_fwd then rlab_k_linear_multi_fwd bit for bit; the backward (+= into
- * dx, dgain, dbias, dw[s]; NULL = not needed) sums over fixed row blocks (thread-count
- * independent), equal to the separate ops' up to rounding. */
-RLAB_API size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n);
+ * equals rlab_k_layernorm_fwd then rlab_k_linear_fwd per weight bit for bit; the backward (+=
+ * into dx, dgain, dbias, dw[s], db[s]; NULL = not needed; y: the forward's output, for the
+ * ReLU mask) sums over fixed row blocks (thread-count independent), equal to the separate ops'
+ * up to rounding. */
+RLAB_API size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n,
+                                                      int act);
 RLAB_API int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *x,
                                         const float *gain, const float *bias, float eps,
-                                        const float *const *w, int n, int64_t M, int64_t N,
-                                        int64_t K, float *scratch);
+                                        const float *const *w, const float *const *b, int act,
+                                        int n, int64_t M, int64_t N, int64_t K, float *scratch);
 RLAB_API int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *const *dw,
-                                        const float *dy, const float *x, const float *mean,
-                                        const float *rstd, const float *gain, const float *bias,
-                                        float eps, const float *const *w, int n, int64_t M,
-                                        int64_t N, int64_t K, float *scratch);
+                                        float *const *db, const float *dy, const float *y,
+                                        const float *x, const float *mean, const float *rstd,
+                                        const float *gain, const float *bias, float eps,
+                                        const float *const *w, int act, int n, int64_t M, int64_t N,
+                                        int64_t K, float *scratch);
 /* ==== end h-block2 ========================================================================= */
 
 #endif /* RLAB_TENSOR_KERNELS_H */

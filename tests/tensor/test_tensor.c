@@ -264,15 +264,16 @@ static void t_linear_multi(void)
  * threads; switch = 1: the 512-bit kernels switched off between forward and backward (the
  * backward makes h again with the other kernels). */
 static void ln_linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int n, int affine,
-                                 int flip)
+                                 int flip, int lbias, int act)
 {
     const rlab_param_spec specs[] = {
         {"x", 3, {B, T, K}, RLAB_INIT_NORMAL, 1.0f}, {"g", 1, {K}, RLAB_INIT_NORMAL, 1.0f},
         {"b", 1, {K}, RLAB_INIT_NORMAL, 0.5f},       {"w0", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
         {"w1", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},   {"w2", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"b0", 1, {N}, RLAB_INIT_NORMAL, 0.5f},      {"b1", 1, {N}, RLAB_INIT_NORMAL, 0.5f},
+        {"b2", 1, {N}, RLAB_INIT_NORMAL, 0.5f},
     };
-    rlab_params *P[3] = {new_params(specs, 3 + n, 9), new_params(specs, 3 + n, 9),
-                         new_params(specs, 3 + n, 9)};
+    rlab_params *P[3] = {new_params(specs, 9, 9), new_params(specs, 9, 9), new_params(specs, 9, 9)};
     rlab_err err = {0};
     rlab_tape *t = rlab_tape_new((size_t)64 << 20, 64, &err);
     CHECK_MSG(t != NULL, "tape: %s", err.msg);
@@ -294,10 +295,14 @@ static void ln_linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int
         rlab_tensor *x = &P[v]->t[0], *g = affine ? &P[v]->t[1] : NULL;
         rlab_tensor *b = affine ? &P[v]->t[2] : NULL, *y[3];
         rlab_tensor *w[3] = {&P[v]->t[3], &P[v]->t[4], &P[v]->t[5]};
-        if (v == 0)
-            rlab_t_linear_multi(t, rlab_t_layernorm(t, x, g, b, 1e-5f), n, w, y);
-        else
-            rlab_t_layernorm_linear_multi(t, x, g, b, 1e-5f, n, w, y);
+        rlab_tensor *lb[3] = {&P[v]->t[6], &P[v]->t[7], &P[v]->t[8]};
+        if (v == 0) {
+            rlab_tensor *h = rlab_t_layernorm(t, x, g, b, 1e-5f);
+            for (int s = 0; s < n; s++)
+                y[s] = rlab_t_linear(t, h, w[s], lbias ? lb[s] : NULL, NULL, act);
+        } else {
+            rlab_t_layernorm_linear_multi(t, x, g, b, 1e-5f, n, w, lbias ? lb : NULL, act, y);
+        }
         CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
         nodes[v] = t->nnodes;
         for (int s = 0; s < n; s++) {
@@ -319,8 +324,9 @@ static void ln_linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int
             rlab_t_set_num_threads(threads);
     }
     CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
-    for (int k = 0; k < 3 + n; k++) {
-        if (!affine && (k == 1 || k == 2))
+    for (int k = 0; k < 9; k++) {
+        if ((!affine && (k == 1 || k == 2)) || (k >= 3 && k < 6 && k - 3 >= n) ||
+            (k >= 6 && (!lbias || k - 6 >= n)))
             continue;
         const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k], *o = &P[2]->t[k];
         const float d = rel_diff(f->grad, a->grad, a->n);
@@ -340,13 +346,17 @@ static void t_ln_linear_multi(void)
 {
     for (int wide = 1; wide >= 0; wide--) {
         const int old = rlab_k_set_avx512(wide);
-        ln_linear_multi_case(2, 3, 5, 4, 2, 1, 0);
-        ln_linear_multi_case(5, 7, 64, 64, 3, 1, 0);
-        ln_linear_multi_case(3, 11, 64, 64, 1, 0, 0);
-        ln_linear_multi_case(2, 9, 64, 48, 2, 1, 0);
+        const int none = RLAB_ACT_NONE, relu = RLAB_ACT_RELU;
+        ln_linear_multi_case(2, 3, 5, 4, 2, 1, 0, 0, none);
+        ln_linear_multi_case(5, 7, 64, 64, 3, 1, 0, 0, none);
+        ln_linear_multi_case(3, 11, 64, 64, 1, 0, 0, 1, relu);
+        ln_linear_multi_case(2, 9, 64, 48, 2, 1, 0, 1, none);
+        ln_linear_multi_case(3, 5, 7, 9, 1, 1, 0, 1, relu);
         if (wide) {
-            ln_linear_multi_case(4, 130, 64, 64, 3, 1, 0); /* the threaded row blocks */
-            ln_linear_multi_case(5, 7, 64, 64, 3, 1, 1);   /* 512-bit off for the backward */
+            ln_linear_multi_case(4, 130, 64, 64, 3, 1, 0, 0, none); /* threaded row blocks */
+            ln_linear_multi_case(4, 130, 64, 64, 1, 1, 0, 1, relu);
+            ln_linear_multi_case(5, 7, 64, 64, 2, 1, 1, 1, none); /* 512-bit off for backward */
+            ln_linear_multi_case(5, 7, 64, 64, 1, 1, 1, 1, relu);
         }
         rlab_k_set_avx512(old);
     }
@@ -356,12 +366,24 @@ static void t_ln_linear_multi(void)
     rlab_tensor *W = rlab_t_new(t, 2, (int64_t[]){4, 5}, 0),
                 *G3 = rlab_t_new(t, 1, (int64_t[]){3}, 0);
     rlab_tensor *ws[1] = {W}, *o[1];
-    CHECK(rlab_t_layernorm_linear_multi(t, X, G3, NULL, 1e-5f, 1, ws, o) == &t->poison);
+    CHECK(rlab_t_layernorm_linear_multi(t, X, G3, NULL, 1e-5f, 1, ws, NULL, RLAB_ACT_NONE, o) ==
+          &t->poison);
     CHECK(o[0] == &t->poison);
     CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "gain and bias");
     rlab_tape_reset(t);
-    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 6, ws, o) == &t->poison);
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 8, ws, NULL, RLAB_ACT_NONE, o) ==
+          &t->poison);
     CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "weights");
+    rlab_tape_reset(t);
+    rlab_tensor *ws2[2] = {W, W}, *o2[2];
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 2, ws2, NULL, RLAB_ACT_RELU, o2) ==
+          &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "ReLU only with one weight");
+    rlab_tape_reset(t);
+    rlab_tensor *b3[1] = {G3};
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 1, ws, b3, RLAB_ACT_NONE, o) ==
+          &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "bias must have N");
     rlab_tape_free(t);
 }
 
