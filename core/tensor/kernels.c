@@ -868,12 +868,23 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
  *   the bias partial of the block += column sums of dZ,
  *   dx [chunk, K=64] += dZ W^T  (gemm64, B = W^T [N, 64] packed once per call),
  *   the dW partial of the block [K, N=64] += x^T dZ  (gemm64 reading x transposed),
- * and the block partials of db and dW are added in block order afterwards. LIN_BLOCKS is fixed
- * (whatever the thread count) and every sum runs in a fixed order, so results do not depend
- * on the threads; against cblas_sgemm they differ by rounding only. Applies with AVX-512F when
- * dx is not wanted or K = 64, and dW is not wanted or N = 64 (the block's every linear). */
+ * and the block partials of db and dW are added in block order afterwards. The blocks depend
+ * on M only (lin_nblocks: whatever the thread count) and every sum runs in a fixed order, so
+ * results do not depend on the threads; against cblas_sgemm they differ by rounding only. Applies
+ * with AVX-512F when dx is not wanted or K = 64, and dW is not wanted or N = 64 (the block's every
+ * linear). */
 #define LIN_BLOCKS 16
 #define LIN_CHUNK 128
+#define LIN_BLOCK_ROWS 1024 /* rows per block at least (up to LIN_BLOCKS blocks) */
+
+/* The fixed row blocks of a backward over M rows: a function of M only (never of the thread
+ * count). Few rows, few blocks: each block costs its dW partial ([K, 64] written, then added),
+ * which at SASRec's ~800 compact rows per batch would cost as much as the products. */
+static int lin_nblocks(int64_t M)
+{
+    const int64_t nb = (M + LIN_BLOCK_ROWS - 1) / LIN_BLOCK_ROWS;
+    return nb < 1 ? 1 : nb > LIN_BLOCKS ? LIN_BLOCKS : (int)nb;
+}
 #define LIN_MAXW 7 /* weights of one shared-input call (rlab_k_linear_multi_*) */
 
 static size_t lin_bwd64_floats(int64_t N, int64_t K)
@@ -1014,13 +1025,14 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
     const int relu = act == RLAB_K_ACT_RELU;
     const int par =
         (double)M * (double)N * (double)K * ns >= (double)RLAB_K_PAR_MIN && omp_split_ok();
-#pragma omp parallel for schedule(dynamic, 1) if (par)
-    for (int j = 0; j < LIN_BLOCKS; j++)
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (par && nbk > 1)
+    for (int j = 0; j < nbk; j++)
         lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
                       db ? pb + (size_t)j * (size_t)N : NULL,
                       zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, ns, M * N, x, wt, y, N, K,
-                      relu, M * j / LIN_BLOCKS, M * (j + 1) / LIN_BLOCKS);
-    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
+                      relu, M * j / nbk, M * (j + 1) / nbk);
+    for (int j = 0; j < nbk; j++) { /* block order: independent of the threads */
         for (int s = 0; any_dw && s < ns; s++) {
             const float *p = pw + ((size_t)j * (size_t)ns + (size_t)s) * kw;
             float *d = dw[s];
@@ -1283,10 +1295,11 @@ int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *
 #if LIN_X86
     float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     // y [n, M, 64]: y_s = act(LN(x) w_s + b_s), x [M, 64]; mean, rstd [M]
-#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
-    for (int j = 0; j < LIN_BLOCKS; j++) {
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+    for (int j = 0; j < nbk; j++) {
         float *hb = buf + (size_t)j * LIN_CHUNK * 64; /* h of the chunk [LIN_CHUNK, 64] */
-        const int64_t m0 = M * j / LIN_BLOCKS, m1 = M * (j + 1) / LIN_BLOCKS;
+        const int64_t m0 = M * j / nbk, m1 = M * (j + 1) / nbk;
         for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
             const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
             ln_fwd_rows512(hb, mean + c, rstd + c, x + c * 64, gain, bias, 0, r, 4, eps);
@@ -1328,13 +1341,14 @@ int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *con
         for (int64_t o = 0; o < 64; o++) // wt [n 64, 64]: w_s^T
             for (int64_t k = 0; k < 64; k++)
                 wt[((int64_t)s * 64 + o) * 64 + k] = w[s][k * 64 + o];
-#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN)
-    for (int j = 0; j < LIN_BLOCKS; j++) {
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+    for (int j = 0; j < nbk; j++) {
         float *pw = blk + (size_t)j * per; /* this block's dW partials [n][64, 64] */
         float *pg = pw + (size_t)n * kw, *pb = pg + 64, *pl = pb + 64; /* dgain, dbias, db [n] */
         float *hb = pl + (size_t)n * 64, *dhb = hb + LIN_CHUNK * 64, *zb = dhb + LIN_CHUNK * 64;
         float mtmp[LIN_CHUNK], stmp[LIN_CHUNK];
-        const int64_t m0 = M * j / LIN_BLOCKS, m1 = M * (j + 1) / LIN_BLOCKS;
+        const int64_t m0 = M * j / nbk, m1 = M * (j + 1) / nbk;
         memset(pg, 0, (2 + (size_t)n) * 64 * sizeof *pg);
         if (m1 <= m0)
             memset(pw, 0, (size_t)n * kw * sizeof *pw);
@@ -1372,7 +1386,7 @@ int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *con
                            x + c * 64, mean + c, rstd + c, gain, 0, r, 4);
         }
     }
-    for (int j = 0; j < LIN_BLOCKS; j++) { /* block order: independent of the threads */
+    for (int j = 0; j < nbk; j++) { /* block order: independent of the threads */
         const float *pw = blk + (size_t)j * per, *pg = pw + (size_t)n * kw, *pb = pg + 64;
         const float *pl = pb + 64;
         for (int s = 0; any_dw && s < n; s++)

@@ -242,7 +242,7 @@ static void t_linear_multi(void)
         linear_multi_case(3, 95, 64, 37, 3); /* dx on the tiles, dW not: one by one */
         linear_multi_case(1, 9, 64, 64, 1);
         if (wide)
-            linear_multi_case(4, 130, 64, 64, 3); /* the threaded row blocks */
+            linear_multi_case(4, 300, 64, 64, 3); /* 2 row blocks: threaded */
         rlab_k_set_avx512(old);
     }
     /* errors: sticky, and every output poisoned */
@@ -353,8 +353,8 @@ static void t_ln_linear_multi(void)
         ln_linear_multi_case(2, 9, 64, 48, 2, 1, 0, 1, none);
         ln_linear_multi_case(3, 5, 7, 9, 1, 1, 0, 1, relu);
         if (wide) {
-            ln_linear_multi_case(4, 130, 64, 64, 3, 1, 0, 0, none); /* threaded row blocks */
-            ln_linear_multi_case(4, 130, 64, 64, 1, 1, 0, 1, relu);
+            ln_linear_multi_case(4, 300, 64, 64, 3, 1, 0, 0, none); /* 2 threaded blocks */
+            ln_linear_multi_case(4, 300, 64, 64, 1, 1, 0, 1, relu);
             ln_linear_multi_case(5, 7, 64, 64, 2, 1, 1, 1, none); /* 512-bit off for backward */
             ln_linear_multi_case(5, 7, 64, 64, 1, 1, 1, 1, relu);
         }
