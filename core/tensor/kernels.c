@@ -1003,11 +1003,9 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
                        const float *x, const float *const *w, const float *y, int64_t M, int64_t N,
                        int64_t K, int act, float *scratch)
 {
-    int any_dw = 0, all_dw = 1;
-    for (int s = 0; s < ns; s++) {
+    int any_dw = 0;
+    for (int s = 0; s < ns; s++)
         any_dw |= dw && dw[s];
-        all_dw &= dw && dw[s];
-    }
     if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (any_dw && N != 64) || M == 0 ||
         K == 0 || ns < 1 || ns > LIN_MAXW)
         return -1;
@@ -1048,10 +1046,9 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
                 db[i] += p[i];
         }
     }
-    (void)all_dw;
 #else
     (void)dx, (void)dw, (void)db, (void)dr, (void)dy, (void)x, (void)w, (void)y, (void)act;
-    (void)scratch, (void)all_dw;
+    (void)scratch;
 #endif
     return 0;
 }
