@@ -4,23 +4,25 @@
  *   sgemm.gflops        cblas_sgemm at n = 2048 (2 n^3 flops, best of REPS): the machine's
  *                       measured peak, used as the baseline of the others
  *   block.gflops        one transformer block forward + backward at SASRec size (batch 128,
- *                       length 200, width 64, 1 head, causal, attention dropout 0.2): LN, Q/K/V
- *                       projections, fused attention, output projection + residual, LN, FFN
- *                       64 -> 64 -> 64 with bias + ReLU, then bias + residual (the fused linear
- *                       op: rlab_t_linear). Counted flops: the matmuls
- *                       (2 N C^2 each forward, twice that backward) and attention's Q K^T and
- *                       P V (2 B T^2 C each forward; dV, dP, dQ, dK backward), dense, i.e.
- *                       36 N C^2 + 12 B T^2 C with N = B T. Elementwise work is not counted.
- *                       The block's time is its best of REPS steps (as sgemm's); the
- *                       .median twins take the median step instead (the machine is shared)
+ *                       length 200, width 64, 1 head, causal, attention dropout 0.2): LN and
+ *                       the Q/K/V projections (one op: rlab_t_layernorm_linear_multi), fused
+ *                       attention, output projection + residual, LN and the FFN's first layer
+ *                       (64 -> 64, bias + ReLU; one op again), its second (64 -> 64, bias +
+ *                       residual: the fused linear op rlab_t_linear).
+ *                       Counted flops: the matmuls (2 N C^2 each forward, twice that backward)
+ *                       and attention's Q K^T and P V (2 B T^2 C each forward; dV, dP, dQ, dK
+ *                       backward), dense, i.e. 36 N C^2 + 12 B T^2 C with N = B T. Elementwise
+ *                       work is not counted. The block's time is its best of REPS steps (as
+ *                       sgemm's); the .median twins take the median step instead (the machine
+ *                       is shared)
  *   block.peak_fraction block.gflops / sgemm.gflops (target >= 0.6, issue 23; the "baseline"
  *                       field)
  *   sgemm.gflops_per_cpu_s  cblas_sgemm at n = 1024, one thread, per second of its CPU time
  *   block.gflops_per_cpu_s  the block's flops per CPU-second of all threads (best step), and
  *   block.peak_fraction_cpu its ratio to sgemm.gflops_per_cpu_s: the same target, steadier
  *                       on a shared machine (a descheduled thread costs wall time, not CPU)
- *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1, q, k, v, attn,
- *                       wo (+ res1), ln2, w1 (+ b1, relu), w2 (+ b2, res2)), median over the steps;
+ *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1.qkv, attn,
+ *                       wo (+ res1), ln2.w1 (+ b1, relu), w2 (+ b2, res2)), median over the steps;
  *                       block.cpu_ms.<site>.<fwd|bwd> the same in process CPU time (all threads)
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
@@ -222,15 +224,19 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
     tm->cpu0 = process_cpu();
     tm->marked = 0;
     rlab_tensor *x = G("x");
-    rlab_tensor *h = T("ln1", rlab_t_layernorm(t, x, G("ln1.g"), G("ln1.b"), 1e-5f));
-    rlab_tensor *q = T("q", rlab_t_linear(t, h, G("wq"), NULL, NULL, RLAB_ACT_NONE));
-    rlab_tensor *k = T("k", rlab_t_linear(t, h, G("wk"), NULL, NULL, RLAB_ACT_NONE));
-    rlab_tensor *v = T("v", rlab_t_linear(t, h, G("wv"), NULL, NULL, RLAB_ACT_NONE));
+    /* LN, then Q, K, V: one op (rlab_t_layernorm_linear_multi) reading x once, its
+     * normalised rows never in memory, its backward one pass */
+    rlab_tensor *qkv[3], *wqkv[3] = {G("wq"), G("wk"), G("wv")};
+    T("ln1.qkv", rlab_t_layernorm_linear_multi(t, x, G("ln1.g"), G("ln1.b"), 1e-5f, 3, wqkv, NULL,
+                                               RLAB_ACT_NONE, qkv));
+    rlab_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2], *h = NULL;
     rlab_tensor *a = T("attn", rlab_t_attention(t, q, k, v, 1, NULL, NULL, RLAB_ATTN_CAUSAL, 0.2f));
     /* the fused linear op: x1 = x + a wo, h = relu(h w1 + b1), y = x1 + (h w2 + b2) */
     rlab_tensor *x1 = T("wo", rlab_t_linear(t, a, G("wo"), NULL, x, RLAB_ACT_NONE));
-    h = T("ln2", rlab_t_layernorm(t, x1, G("ln2.g"), G("ln2.b"), 1e-5f));
-    h = T("w1", rlab_t_linear(t, h, G("w1"), G("b1"), NULL, RLAB_ACT_RELU));
+    /* LN, then relu(h w1 + b1): one op again, the normalised rows never in memory */
+    rlab_tensor *w1[1] = {G("w1")}, *b1[1] = {G("b1")};
+    T("ln2.w1", rlab_t_layernorm_linear_multi(t, x1, G("ln2.g"), G("ln2.b"), 1e-5f, 1, w1, b1,
+                                              RLAB_ACT_RELU, &h));
     rlab_tensor *y = T("w2", rlab_t_linear(t, h, G("w2"), G("b2"), x1, RLAB_ACT_NONE));
     if (rlab_tape_error(t)) {
         fprintf(stderr, "bench_tensor: block forward: %s\n", rlab_tape_errmsg(t));

@@ -282,10 +282,19 @@ void rlab_ref_matmul_bwd(float *dA, float *dB, const float *dC, const float *A, 
 #undef OPB
 
 /* ---- layer norm --------------------------------------------------------------------------- */
+/* h-block2: the same kernels 16 lanes at a time (AVX-512F, C a multiple of 16; defined at the
+ * end of the file); they return -1 when they do not apply */
+static int ln_fwd512(float *out, float *mean, float *rstd, const float *x, const float *gain,
+                     const float *bias, int64_t R, int64_t C, float eps);
+static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, const float *x,
+                     const float *mean, const float *rstd, const float *gain, int64_t R, int64_t C);
+
 void rlab_k_layernorm_fwd(float *out, float *mean, float *rstd, const float *x, const float *gain,
                           const float *bias, int64_t R, int64_t C, float eps)
 {
     // x [R, C] -> out [R, C]; mean, rstd [R]; gain, bias [C] or NULL
+    if (ln_fwd512(out, mean, rstd, x, gain, bias, R, C, eps) == 0)
+        return;
     const float invC = 1.0f / (float)(C ? C : 1);
 #pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
@@ -330,6 +339,8 @@ void rlab_k_layernorm_bwd(float *dx, float *dgain, float *dbias, const float *do
                           int64_t C)
 {
     // dout, x [R, C]; mean, rstd [R]; += into dx [R, C], dgain, dbias [C]
+    if (ln_bwd512(dx, dgain, dbias, dout, x, mean, rstd, gain, R, C) == 0)
+        return;
     const float invC = 1.0f / (float)(C ? C : 1);
     const int want_gb = dgain || dbias;
     const int fuse = want_gb && C <= LN_FUSED_MAXC;
@@ -775,10 +786,19 @@ void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
     }
 }
 
+/* h-block2: the whole backward in one pass over row chunks, on the 64-wide tiles (defined at
+ * the end of the file); returns -1 when it does not apply */
+static size_t lin_bwd64_floats(int64_t N, int64_t K);
+static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
+                     const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
+                     float *scratch);
+
 size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act)
 {
-    return (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) + (size_t)LIN_SUM_BLOCKS * (size_t)N +
-           rlab_k_matmul_scratch_floats(M, N, K);
+    const size_t old = (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) +
+                       (size_t)LIN_SUM_BLOCKS * (size_t)N + rlab_k_matmul_scratch_floats(M, N, K);
+    const size_t t64 = lin_bwd64_floats(N, K);
+    return old > t64 ? old : t64;
 }
 
 void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
@@ -787,6 +807,8 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
 {
     // dy, y [M, N]; += into dx [M, K], dw [K, N], db [N], dr [M, N]
     if (M == 0 || N == 0)
+        return;
+    if (lin_bwd64(dx, dw, db, dr, dy, x, w, y, M, N, K, act, scratch) == 0)
         return;
     const int relu = act == RLAB_K_ACT_RELU;
     float *dz = relu ? scratch : NULL; /* dZ [M, N]: dy through the ReLU */
@@ -830,10 +852,562 @@ void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *
                     db[c] += part[(size_t)k * (size_t)N + c];
     }
     const float *g = relu ? dz : dy;
-    /* the products stay with cblas_sgemm: measured at [25600, 64] x [64, 64] (one thread's
-     * CPU time, warm caches), the 64-wide tiles lose on dx (+= into dx: 2.1 ms against 1.8)
-     * and tie on dw; they win only in the forward (1.7 ms against 2.2) */
+    /* the products stay with cblas_sgemm here (the tiles: lin_bwd64) */
     if (dx || dw)
         rlab_k_matmul_bwd_ws(dx, dw, g, x, w, M, N, K, 0, 0, mms);
 }
 /* ---- end h-block ------------------------------------------------------------------------- */
+
+/* ==== h-block2 (issue 23): the fused linear layer's backward in one pass on the tiles ======== */
+/* Profile of bench/tensor's block (perf, 2 threads): the six linears' backward on cblas_sgemm
+ * was ~35% of the block's CPU, 12 points of it OpenBLAS packing its operands (itcopy/oncopy/
+ * otcopy) for products with K or N = 64, and the rest paid as much for memory as for FLOPs:
+ * the ReLU/bias/residual pass, then dx, then dW each streamed dy (or dZ) from memory. Here
+ * one pass over fixed blocks of rows, LIN_CHUNK rows at a time while they sit in L1/L2, does
+ *   dZ = dy through the ReLU (a per-block chunk buffer, not an [M, N] array), dr += dy,
+ *   the bias partial of the block += column sums of dZ,
+ *   dx [chunk, K=64] += dZ W^T  (gemm64, B = W^T [N, 64] packed once per call),
+ *   the dW partial of the block [K, N=64] += x^T dZ  (gemm64 reading x transposed),
+ * and the block partials of db and dW are added in block order afterwards. The blocks depend
+ * on M only (lin_nblocks: whatever the thread count) and every sum runs in a fixed order, so
+ * results do not depend on the threads; against cblas_sgemm they differ by rounding only. Applies
+ * with AVX-512F when dx is not wanted or K = 64, and dW is not wanted or N = 64 (the block's every
+ * linear). */
+#define LIN_BLOCKS 16
+#define LIN_CHUNK 128
+#define LIN_BLOCK_ROWS 1024 /* rows per block at least (up to LIN_BLOCKS blocks) */
+
+/* The fixed row blocks of a backward over M rows: a function of M only (never of the thread
+ * count). Few rows, few blocks: each block costs its dW partial ([K, 64] written, then added),
+ * which at SASRec's ~800 compact rows per batch would cost as much as the products. */
+static int lin_nblocks(int64_t M)
+{
+    const int64_t nb = (M + LIN_BLOCK_ROWS - 1) / LIN_BLOCK_ROWS;
+    return nb < 1 ? 1 : nb > LIN_BLOCKS ? LIN_BLOCKS : (int)nb;
+}
+#define LIN_MAXW 7 /* weights of one shared-input call (rlab_k_linear_multi_*) */
+
+static size_t lin_bwd64_floats(int64_t N, int64_t K)
+{
+    /* W^T [N, 64], the dW [K, 64] and db [N] partials, a dZ chunk [LIN_CHUNK, N] per block */
+    return (size_t)N * 64 + (size_t)LIN_BLOCKS * (size_t)(K * 64 + N + LIN_CHUNK * N) + 16;
+}
+
+#if LIN_X86
+/* C [rows, 64] += sum over ns segments s of A_s [rows, n] B_s [n, 64]: A_s's element (r, k) at
+ * A[s ss + r sr + k], B_s = rows s n .. of B [ns n, 64]. gemm64 with the products of several
+ * weights summed in registers (dx of linears that share their input: one read-modify-write of
+ * dx instead of ns). Each element: one FMA chain, segments in order, k in order. */
+#define G64S_ROW(i)                                                                                \
+    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0; \
+    const float *a##i = A + (r0 + (i < nr ? i : nr - 1)) * sr
+#define G64S_STEP(i)                                                                               \
+    do {                                                                                           \
+        const __m512 x = _mm512_set1_ps(a##i[s * ss + k]);                                         \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                                                 \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                                                 \
+        c##i##2 = _mm512_fmadd_ps(x, b2, c##i##2);                                                 \
+        c##i##3 = _mm512_fmadd_ps(x, b3, c##i##3);                                                 \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void gemm64_acc_seg(float *C, const float *A, int64_t ss,
+                                                              int64_t sr, int ns, const float *B,
+                                                              int64_t n, int64_t rows)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += 6) {
+        const int nr = (int)(rows - r0 < 6 ? rows - r0 : 6);
+        G64S_ROW(0);
+        G64S_ROW(1);
+        G64S_ROW(2);
+        G64S_ROW(3);
+        G64S_ROW(4);
+        G64S_ROW(5);
+        for (int s = 0; s < ns; s++)
+            for (int64_t k = 0; k < n; k++) {
+                const float *bk = B + ((int64_t)s * n + k) * 64;
+                const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
+                const __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);
+                G64S_STEP(0);
+                G64S_STEP(1);
+                G64S_STEP(2);
+                G64S_STEP(3);
+                G64S_STEP(4);
+                G64S_STEP(5);
+            }
+        const __m512 cc[6][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
+                                 {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+        for (int r = 0; r < nr; r++) {
+            float *o = C + (size_t)(r0 + r) * 64;
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(o + 16 * c, _mm512_add_ps(_mm512_loadu_ps(o + 16 * c), cc[r][c]));
+        }
+    }
+}
+#undef G64S_ROW
+#undef G64S_STEP
+
+/* rows [m0, m1) of the backward of ns linears that share x (ns = 1: with the ReLU, bias and
+ * residual; see above): dy holds the ns output gradients [M, N] one after the other (segment
+ * stride ss = M N). pw [ns][K, 64] and pb [N] are this block's partials (written, not
+ * accumulated), pw NULL: no dW; zb: its dZ chunk buffer [LIN_CHUNK, N] */
+__attribute__((target("avx512f"))) static void
+lin_bwd_block(float *dx, float *pw, float *pb, float *zb, float *dr, const float *dy, int ns,
+              int64_t ss, const float *x, const float *wt, const float *y, int64_t N, int64_t K,
+              int relu, int64_t m0, int64_t m1)
+{
+    if (pb)
+        memset(pb, 0, (size_t)N * sizeof *pb);
+    if (pw && m1 <= m0)
+        memset(pw, 0, (size_t)ns * (size_t)(K * 64) * sizeof *pw);
+    for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+        const int64_t n = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+        const float *g = dy + c * N;
+        if (relu || dr || pb)
+            for (int64_t i = 0; i < n; i++) {
+                const float *restrict gi = dy + (c + i) * N;
+                if (dr) {
+                    float *restrict d = dr + (c + i) * N;
+#pragma omp simd
+                    for (int64_t j = 0; j < N; j++)
+                        d[j] += gi[j];
+                }
+                if (relu) {
+                    float *restrict z = zb + i * N;
+                    const float *restrict yi = y + (c + i) * N;
+#pragma omp simd
+                    for (int64_t j = 0; j < N; j++)
+                        z[j] = lin_pass(gi[j], yi[j]);
+                    gi = z;
+                }
+                if (pb) {
+#pragma omp simd
+                    for (int64_t j = 0; j < N; j++)
+                        pb[j] += gi[j];
+                }
+            }
+        if (relu)
+            g = zb;
+        if (dx) // dx [n, 64] += sum_s g_s [n, N] W_s^T
+            gemm64_acc_seg(dx + c * 64, g, relu ? 0 : ss, N, ns, wt, N, n);
+        for (int s = 0; pw && s < ns; s++) // pw_s [K, 64] (+)= x^T [K, n] g_s [n, 64]
+            gemm64(pw + (size_t)s * (size_t)(K * 64), 64, x + c * K, 1, K, g + s * ss, 64, n, K,
+                   c > m0);
+    }
+}
+#endif
+
+/* The backward of ns linears y_s = x w_s (ns = 1: act(x w + b) + r) on the tiles: dx (K = 64)
+ * += sum_s dy_s w_s^T, dw[s] (N = 64) += x^T dy_s (dw NULL, or dw[s] NULL for none). dy: the
+ * ns gradients one after the other. Returns -1 (nothing done) when it does not apply. */
+static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const float *dy, int ns,
+                       const float *x, const float *const *w, const float *y, int64_t M, int64_t N,
+                       int64_t K, int act, float *scratch)
+{
+    int any_dw = 0;
+    for (int s = 0; s < ns; s++)
+        any_dw |= dw && dw[s];
+    if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (any_dw && N != 64) || M == 0 ||
+        K == 0 || ns < 1 || ns > LIN_MAXW)
+        return -1;
+#if LIN_X86
+    /* scratch: W^T (64-byte aligned), the dW and db partials, the dZ chunks */
+    const size_t kw = (size_t)(K * 64);
+    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *pw = wt + (size_t)ns * (size_t)N * 64;
+    float *pb = pw + (size_t)LIN_BLOCKS * (size_t)ns * kw;
+    float *zb = pb + (size_t)LIN_BLOCKS * (size_t)N;
+    for (int s = 0; dx && s < ns; s++)
+        for (int64_t n = 0; n < N; n++) // wt [ns N, 64]: W_s^T, W_s [64, N]
+            for (int64_t k = 0; k < 64; k++)
+                wt[((int64_t)s * N + n) * 64 + k] = w[s][k * N + n];
+    const int relu = act == RLAB_K_ACT_RELU;
+    const int par =
+        (double)M * (double)N * (double)K * ns >= (double)RLAB_K_PAR_MIN && omp_split_ok();
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (par && nbk > 1)
+    for (int j = 0; j < nbk; j++)
+        lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
+                      db ? pb + (size_t)j * (size_t)N : NULL,
+                      zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, ns, M * N, x, wt, y, N, K,
+                      relu, M * j / nbk, M * (j + 1) / nbk);
+    for (int j = 0; j < nbk; j++) { /* block order: independent of the threads */
+        for (int s = 0; any_dw && s < ns; s++) {
+            const float *p = pw + ((size_t)j * (size_t)ns + (size_t)s) * kw;
+            float *d = dw[s];
+            if (d) {
+#pragma omp simd
+                for (size_t i = 0; i < kw; i++)
+                    d[i] += p[i];
+            }
+        }
+        if (db) {
+            const float *p = pb + (size_t)j * (size_t)N;
+            for (int64_t i = 0; i < N; i++)
+                db[i] += p[i];
+        }
+    }
+#else
+    (void)dx, (void)dw, (void)db, (void)dr, (void)dy, (void)x, (void)w, (void)y, (void)act;
+    (void)scratch;
+#endif
+    return 0;
+}
+
+static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
+                     const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
+                     float *scratch)
+{
+    return lin_bwd64_n(dx, dw ? &dw : NULL, db, dr, dy, 1, x, &w, y, M, N, K, act, scratch);
+}
+
+/* ---- n linears of one input ---------------------------------------------------------------- */
+size_t rlab_k_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n)
+{
+    const size_t one = rlab_k_linear_scratch_floats(M, N, K, RLAB_K_ACT_NONE);
+    const size_t t64 = (size_t)n * (size_t)N * 64 +
+                       (size_t)LIN_BLOCKS * ((size_t)n * (size_t)(K * 64) + (size_t)N +
+                                             (size_t)LIN_CHUNK * (size_t)N) +
+                       16;
+    return one > t64 ? one : t64;
+}
+
+void rlab_k_linear_multi_fwd(float *y, const float *x, const float *const *w, int n, int64_t M,
+                             int64_t N, int64_t K)
+{
+    // y [n, M, N]: y_s = x [M, K] w_s [K, N]
+    if (M == 0 || N == 0 || n < 1)
+        return;
+    if (!(K > 0 && lin_wide(N) && omp_split_ok())) {
+        for (int s = 0; s < n; s++)
+            rlab_k_linear_fwd(y + (int64_t)s * M * N, x, w[s], NULL, NULL, M, N, K,
+                              RLAB_K_ACT_NONE);
+        return;
+    }
+    /* the row blocks of rlab_k_linear_fwd, every weight on a block while its rows of x are in
+     * cache: x is read from memory once */
+#pragma omp parallel for schedule(dynamic, 1) if (M * K * N * n >= RLAB_K_PAR_MIN)
+    for (int c = 0; c < MM_ROW_BLOCKS; c++) {
+        const int64_t r0 = M * c / MM_ROW_BLOCKS, r1 = M * (c + 1) / MM_ROW_BLOCKS;
+        for (int64_t q0 = r0; q0 < r1; q0 += LIN_CHUNK) {
+            const int64_t q1 = q0 + LIN_CHUNK < r1 ? q0 + LIN_CHUNK : r1;
+            for (int s = 0; s < n; s++)
+                gemm64(y + (int64_t)s * M * N + q0 * N, N, x + q0 * K, K, 1, w[s], N, K, q1 - q0,
+                       0);
+        }
+    }
+}
+
+void rlab_k_linear_multi_bwd(float *dx, float *const *dw, const float *dy, const float *x,
+                             const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                             float *scratch)
+{
+    if (M == 0 || N == 0 || n < 1)
+        return;
+    if (lin_bwd64_n(dx, dw, NULL, NULL, dy, n, x, w, NULL, M, N, K, RLAB_K_ACT_NONE, scratch) == 0)
+        return;
+    for (int s = 0; s < n; s++) /* one by one, as n separate linears */
+        rlab_k_linear_bwd(dx, dw ? dw[s] : NULL, NULL, NULL, dy + (int64_t)s * M * N, x, w[s], NULL,
+                          M, N, K, RLAB_K_ACT_NONE, scratch);
+}
+
+/* Layer norm over rows of width C = 16 n <= LN_FUSED_MAXC, 16 lanes at a time. The kernels
+ * above are compiled for the baseline x86-64 (SSE2: 4 lanes); these were 2.0 CPU-ms of 2.2 per
+ * [25600, 64] call in the block bench. Same formulas, same fixed row blocks for the gain/bias
+ * sums; the lane sums (_mm512_reduce_add_ps) have a fixed order: deterministic, and equal to
+ * the 4-lane kernels up to rounding. */
+#if LIN_X86
+__attribute__((target("avx512f"))) static void ln_fwd_rows512(float *out, float *mean, float *rstd,
+                                                              const float *x, const float *gain,
+                                                              const float *bias, int64_t r0,
+                                                              int64_t r1, int nv, float eps)
+{
+    const int64_t C = 16 * (int64_t)nv;
+    const float invC = 1.0f / (float)C;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C;
+        float *yr = out + r * C;
+        __m512 acc = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++)
+            acc = _mm512_add_ps(acc, _mm512_loadu_ps(xr + 16 * v));
+        const float m = _mm512_reduce_add_ps(acc) * invC;
+        const __m512 mv = _mm512_set1_ps(m);
+        acc = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++) {
+            const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv);
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+        const float s = 1.0f / sqrtf(_mm512_reduce_add_ps(acc) * invC + eps);
+        const __m512 sv = _mm512_set1_ps(s);
+        for (int v = 0; v < nv; v++) {
+            __m512 y = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+            if (gain)
+                y = _mm512_mul_ps(y, _mm512_loadu_ps(gain + 16 * v));
+            if (bias)
+                y = _mm512_add_ps(y, _mm512_loadu_ps(bias + 16 * v));
+            _mm512_storeu_ps(yr + 16 * v, y);
+        }
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+/* rows [r0, r1): dx += ..., and pg/pb [C] (NULL: not wanted) += the gain/bias partials */
+__attribute__((target("avx512f"))) static void ln_bwd_rows512(float *dx, float *pg, float *pb,
+                                                              const float *dout, const float *x,
+                                                              const float *mean, const float *rstd,
+                                                              const float *gain, int64_t r0,
+                                                              int64_t r1, int nv)
+{
+    const int64_t C = 16 * (int64_t)nv;
+    const float invC = 1.0f / (float)C;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C, *gr = dout + r * C;
+        const __m512 mv = _mm512_set1_ps(mean[r]), sv = _mm512_set1_ps(rstd[r]);
+        if (dx) {
+            /* dxhat = dout gain; dx = s (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
+            __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps();
+            for (int v = 0; v < nv; v++) {
+                const __m512 g = gain ? _mm512_loadu_ps(gain + 16 * v) : one;
+                const __m512 dn = _mm512_mul_ps(_mm512_loadu_ps(gr + 16 * v), g);
+                const __m512 xh =
+                    _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                sa = _mm512_add_ps(sa, dn);
+                sb = _mm512_fmadd_ps(dn, xh, sb);
+            }
+            const __m512 a = _mm512_set1_ps(_mm512_reduce_add_ps(sa) * invC);
+            const __m512 b = _mm512_set1_ps(_mm512_reduce_add_ps(sb) * invC);
+            float *dxr = dx + r * C;
+            for (int v = 0; v < nv; v++) {
+                const __m512 g = gain ? _mm512_loadu_ps(gain + 16 * v) : one;
+                const __m512 dn = _mm512_mul_ps(_mm512_loadu_ps(gr + 16 * v), g);
+                const __m512 xh =
+                    _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                const __m512 t = _mm512_sub_ps(_mm512_sub_ps(dn, a), _mm512_mul_ps(xh, b));
+                _mm512_storeu_ps(dxr + 16 * v,
+                                 _mm512_fmadd_ps(sv, t, _mm512_loadu_ps(dxr + 16 * v)));
+            }
+        }
+        if (pg || pb)
+            for (int v = 0; v < nv; v++) {
+                const __m512 d = _mm512_loadu_ps(gr + 16 * v);
+                if (pg) {
+                    const __m512 xh =
+                        _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + 16 * v), mv), sv);
+                    _mm512_storeu_ps(pg + 16 * v,
+                                     _mm512_fmadd_ps(d, xh, _mm512_loadu_ps(pg + 16 * v)));
+                }
+                if (pb)
+                    _mm512_storeu_ps(pb + 16 * v, _mm512_add_ps(_mm512_loadu_ps(pb + 16 * v), d));
+            }
+    }
+}
+#endif
+
+static int ln_wide(int64_t C)
+{
+    return LIN_X86 && C > 0 && C % 16 == 0 && C <= LN_FUSED_MAXC && rlab_k_avx512();
+}
+
+static int ln_fwd512(float *out, float *mean, float *rstd, const float *x, const float *gain,
+                     const float *bias, int64_t R, int64_t C, float eps)
+{
+    if (!ln_wide(C))
+        return -1;
+#if LIN_X86
+    const int nb = (int)(R < LN_CHUNKS ? R : LN_CHUNKS);
+#pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
+    for (int k = 0; k < nb; k++)
+        ln_fwd_rows512(out, mean, rstd, x, gain, bias, R * k / nb, R * (k + 1) / nb, (int)(C / 16),
+                       eps);
+#else
+    (void)out, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)R, (void)eps;
+#endif
+    return 0;
+}
+
+static int ln_bwd512(float *dx, float *dgain, float *dbias, const float *dout, const float *x,
+                     const float *mean, const float *rstd, const float *gain, int64_t R, int64_t C)
+{
+    if (!ln_wide(C))
+        return -1;
+#if LIN_X86
+    const int nb = (int)(R < LN_CHUNKS ? R : LN_CHUNKS);
+    float part[LN_CHUNKS][2][LN_FUSED_MAXC]; /* per block: [0] dgain, [1] dbias partials */
+#pragma omp parallel for schedule(static) if (R * C >= RLAB_K_PAR_MIN)
+    for (int k = 0; k < nb; k++) {
+        float *pg = dgain ? part[k][0] : NULL, *pb = dbias ? part[k][1] : NULL;
+        for (int64_t c = 0; c < C; c++)
+            part[k][0][c] = part[k][1][c] = 0.0f;
+        ln_bwd_rows512(dx, pg, pb, dout, x, mean, rstd, gain, R * k / nb, R * (k + 1) / nb,
+                       (int)(C / 16));
+    }
+    for (int k = 0; k < nb; k++)
+        for (int64_t c = 0; c < C; c++) {
+            if (dgain)
+                dgain[c] += part[k][0][c];
+            if (dbias)
+                dbias[c] += part[k][1][c];
+        }
+#else
+    (void)dx, (void)dgain, (void)dbias, (void)dout, (void)x, (void)mean, (void)rstd, (void)gain;
+    (void)R;
+#endif
+    return 0;
+}
+
+/* ---- layer norm feeding n linears ----------------------------------------------------------- */
+/* y_s = act(LN(x) w_s + b_s) without h = LN(x) ever reaching memory: the forward normalises
+ * LIN_CHUNK rows into a buffer and runs the tiles (and rlab_k_linear_fwd's epilogue) on it; the
+ * backward normalises them again (the same kernel, the same values), masks dy by the ReLU,
+ * forms dh = sum_s dz_s w_s^T in a buffer, adds the dW (from h) and db partials, and runs the
+ * layer norm's backward on the chunk. Saves the [M, K] h and dh arrays (written, zeroed, read
+ * again: about five passes over 6.5 MB per call in the block bench). */
+static int lnlin_fast(int64_t N, int64_t K, int n, int act)
+{
+    return LIN_X86 && rlab_k_avx512() && K == 64 && N == 64 && n >= 1 && n <= LIN_MAXW &&
+           (act == RLAB_K_ACT_NONE || (act == RLAB_K_ACT_RELU && n == 1));
+}
+
+size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n, int act)
+{
+    (void)M;
+    if (!lnlin_fast(N, K, n, act))
+        return 0;
+    /* W^T [n 64, 64]; per block: dW partials [n][64, 64], dgain, dbias [64], db [n][64], and
+     * the chunk's h, dh and dz [LIN_CHUNK, 64] */
+    return (size_t)n * 64 * 64 +
+           (size_t)LIN_BLOCKS *
+               ((size_t)n * 64 * 64 + 2 * 64 + (size_t)n * 64 + 3 * (size_t)LIN_CHUNK * 64) +
+           16;
+}
+
+int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *x,
+                               const float *gain, const float *bias, float eps,
+                               const float *const *w, const float *const *b, int act, int n,
+                               int64_t M, int64_t N, int64_t K, float *scratch)
+{
+    if (!lnlin_fast(N, K, n, act) || !scratch)
+        return -1;
+#if LIN_X86
+    float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    // y [n, M, 64]: y_s = act(LN(x) w_s + b_s), x [M, 64]; mean, rstd [M]
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+    for (int j = 0; j < nbk; j++) {
+        float *hb = buf + (size_t)j * LIN_CHUNK * 64; /* h of the chunk [LIN_CHUNK, 64] */
+        const int64_t m0 = M * j / nbk, m1 = M * (j + 1) / nbk;
+        for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+            const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+            ln_fwd_rows512(hb, mean + c, rstd + c, x + c * 64, gain, bias, 0, r, 4, eps);
+            for (int s = 0; s < n; s++) {
+                float *ys = y + (int64_t)s * M * 64 + c * 64;
+                gemm64(ys, 64, hb, 64, 1, w[s], 64, 64, r, 0);
+                if ((b && b[s]) || act != RLAB_K_ACT_NONE)
+                    linear_epilogue(ys, b ? b[s] : NULL, NULL, r, 64, act);
+            }
+        }
+    }
+#else
+    (void)y, (void)mean, (void)rstd, (void)x, (void)gain, (void)bias, (void)eps, (void)w, (void)b;
+    (void)M;
+#endif
+    return 0;
+}
+
+int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *const *dw,
+                               float *const *db, const float *dy, const float *y, const float *x,
+                               const float *mean, const float *rstd, const float *gain,
+                               const float *bias, float eps, const float *const *w, int act, int n,
+                               int64_t M, int64_t N, int64_t K, float *scratch)
+{
+    if (!lnlin_fast(N, K, n, act) || !scratch)
+        return -1;
+#if LIN_X86
+    int any_dw = 0, any_db = 0;
+    for (int s = 0; s < n; s++) {
+        any_dw |= dw && dw[s];
+        any_db |= db && db[s];
+    }
+    const int relu = act == RLAB_K_ACT_RELU;
+    const size_t kw = 64 * 64,
+                 per = (size_t)n * kw + 2 * 64 + (size_t)n * 64 + 3 * (size_t)LIN_CHUNK * 64;
+    float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *blk = wt + (size_t)n * kw;
+    for (int s = 0; s < n; s++)
+        for (int64_t o = 0; o < 64; o++) // wt [n 64, 64]: w_s^T
+            for (int64_t k = 0; k < 64; k++)
+                wt[((int64_t)s * 64 + o) * 64 + k] = w[s][k * 64 + o];
+    const int nbk = lin_nblocks(M);
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+    for (int j = 0; j < nbk; j++) {
+        float *pw = blk + (size_t)j * per; /* this block's dW partials [n][64, 64] */
+        float *pg = pw + (size_t)n * kw, *pb = pg + 64, *pl = pb + 64; /* dgain, dbias, db [n] */
+        float *hb = pl + (size_t)n * 64, *dhb = hb + LIN_CHUNK * 64, *zb = dhb + LIN_CHUNK * 64;
+        float mtmp[LIN_CHUNK], stmp[LIN_CHUNK];
+        const int64_t m0 = M * j / nbk, m1 = M * (j + 1) / nbk;
+        memset(pg, 0, (2 + (size_t)n) * 64 * sizeof *pg);
+        if (m1 <= m0)
+            memset(pw, 0, (size_t)n * kw * sizeof *pw);
+        for (int64_t c = m0; c < m1; c += LIN_CHUNK) {
+            const int64_t r = m1 - c < LIN_CHUNK ? m1 - c : LIN_CHUNK;
+            /* h again, as the forward made it (mean, rstd recomputed equal) */
+            ln_fwd_rows512(hb, mtmp, stmp, x + c * 64, gain, bias, 0, r, 4, eps);
+            const float *g = dy + c * 64; /* dz_s: segment s at g + s M 64 */
+            if (relu) {                   /* n = 1 */
+                for (int64_t i = 0; i < r; i++) {
+                    const float *restrict gi = g + i * 64, *restrict yi = y + (c + i) * 64;
+                    float *restrict z = zb + i * 64;
+#pragma omp simd
+                    for (int64_t q = 0; q < 64; q++)
+                        z[q] = lin_pass(gi[q], yi[q]);
+                }
+                g = zb;
+            }
+            for (int s = 0; any_db && s < n; s++) // the bias partials, rows in order
+                if (db[s]) {
+                    const float *gs = g + (relu ? 0 : (int64_t)s * M * 64);
+                    float *restrict p = pl + (size_t)s * 64;
+                    for (int64_t i = 0; i < r; i++) {
+#pragma omp simd
+                        for (int64_t q = 0; q < 64; q++)
+                            p[q] += gs[i * 64 + q];
+                    }
+                }
+            memset(dhb, 0, (size_t)r * 64 * sizeof *dhb);
+            gemm64_acc_seg(dhb, g, relu ? 0 : M * 64, 64, n, wt, 64, r); // dh = sum dz_s w_s^T
+            for (int s = 0; any_dw && s < n; s++)                        // pw_s (+)= h^T dz_s
+                gemm64(pw + (size_t)s * kw, 64, hb, 1, 64, g + (relu ? 0 : (int64_t)s * M * 64), 64,
+                       r, 64, c > m0);
+            ln_bwd_rows512(dx ? dx + c * 64 : NULL, dgain ? pg : NULL, dbias ? pb : NULL, dhb,
+                           x + c * 64, mean + c, rstd + c, gain, 0, r, 4);
+        }
+    }
+    for (int j = 0; j < nbk; j++) { /* block order: independent of the threads */
+        const float *pw = blk + (size_t)j * per, *pg = pw + (size_t)n * kw, *pb = pg + 64;
+        const float *pl = pb + 64;
+        for (int s = 0; any_dw && s < n; s++)
+            if (dw[s]) {
+                const float *p = pw + (size_t)s * kw;
+                for (size_t i = 0; i < kw; i++)
+                    dw[s][i] += p[i];
+            }
+        for (int s = 0; any_db && s < n; s++)
+            if (db[s])
+                for (int i = 0; i < 64; i++)
+                    db[s][i] += pl[(size_t)s * 64 + (size_t)i];
+        for (int i = 0; i < 64; i++) {
+            if (dgain)
+                dgain[i] += pg[i];
+            if (dbias)
+                dbias[i] += pb[i];
+        }
+    }
+#else
+    (void)dx, (void)dgain, (void)dbias, (void)dw, (void)db, (void)dy, (void)y, (void)x;
+    (void)mean, (void)rstd, (void)gain, (void)bias, (void)eps, (void)w, (void)M;
+#endif
+    return 0;
+}
+
+/* ==== end h-block2 =========================================================================== */

@@ -213,4 +213,46 @@ RLAB_API void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, cons
                                 int64_t N, int64_t K, int act, float *scratch);
 /* ---- end h-block ------------------------------------------------------------------------- */
 
+/* ==== h-block2 (issue 23): n linears of one input ========================================== */
+/* y [n, M, N] = the n products x [M, K] w[s] [K, N], s = 0 .. n-1 (1 <= n <= 7), stacked.
+ * With AVX-512F and N = 64 on the 64-wide tiles, every weight applied to a block of rows of x
+ * while it is in cache (x read from memory once, not n times); else n rlab_k_linear_fwd calls.
+ * Equal to n separate rlab_k_linear_fwd calls bit for bit (the same tiles, the same order). */
+RLAB_API void rlab_k_linear_multi_fwd(float *y, const float *x, const float *const *w, int n,
+                                      int64_t M, int64_t N, int64_t K);
+/* Floats of work space rlab_k_linear_multi_bwd needs. */
+RLAB_API size_t rlab_k_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n);
+/* Backward (+= into dx [M, K] and dw[s] [K, N]; dx NULL, dw NULL or dw[s] NULL = not needed)
+ * from dy [n, M, N]. With AVX-512F, K = 64 (when dx is wanted) and N = 64 (when a dw is): one
+ * pass over fixed row blocks, dx += sum_s dy_s w_s^T summed in registers (one read-modify-write
+ * of dx instead of n), each dw_s from the block's rows of x while they are in cache; block
+ * partials added in block order (independent of the thread count). Else n rlab_k_linear_bwd
+ * calls. The two differ by rounding. */
+RLAB_API void rlab_k_linear_multi_bwd(float *dx, float *const *dw, const float *dy, const float *x,
+                                      const float *const *w, int n, int64_t M, int64_t N, int64_t K,
+                                      float *scratch);
+/* A layer norm feeding n linears (rlab_t_layernorm_linear_multi): y [n, M, N], y_s =
+ * act(LN(x) w_s + b_s) with x [M, K], gain/bias [K] (NULL = 1 / 0), b NULL or b[s] [N] or NULL,
+ * act RLAB_K_ACT_NONE, or RLAB_K_ACT_RELU with n = 1; mean/rstd [M] written; h = LN(x) never
+ * stored (rebuilt chunk by chunk in the backward). Only with AVX-512F and K = N = 64,
+ * 1 <= n <= 7: the kernels return -1 (nothing done) otherwise, and when scratch is NULL.
+ * rlab_k_ln_linear_multi_scratch_floats floats of scratch (0: not applicable). The forward
+ * equals rlab_k_layernorm_fwd then rlab_k_linear_fwd per weight bit for bit; the backward (+=
+ * into dx, dgain, dbias, dw[s], db[s]; NULL = not needed; y: the forward's output, for the
+ * ReLU mask) sums over fixed row blocks (thread-count independent), equal to the separate ops'
+ * up to rounding. */
+RLAB_API size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n,
+                                                      int act);
+RLAB_API int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *x,
+                                        const float *gain, const float *bias, float eps,
+                                        const float *const *w, const float *const *b, int act,
+                                        int n, int64_t M, int64_t N, int64_t K, float *scratch);
+RLAB_API int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *const *dw,
+                                        float *const *db, const float *dy, const float *y,
+                                        const float *x, const float *mean, const float *rstd,
+                                        const float *gain, const float *bias, float eps,
+                                        const float *const *w, int act, int n, int64_t M, int64_t N,
+                                        int64_t K, float *scratch);
+/* ==== end h-block2 ========================================================================= */
+
 #endif /* RLAB_TENSOR_KERNELS_H */

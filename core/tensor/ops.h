@@ -62,6 +62,31 @@ enum { RLAB_ACT_NONE = 0, RLAB_ACT_RELU = 1 };
 RLAB_API rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_tensor *b,
                                     rlab_tensor *r, int act);
 
+/* n linear layers of one input in one op (h-block2): outs[s] = x w[s], x [.., K], w[s] [K, N]
+ * (all the same shape), 1 <= n <= 7; no bias (the projections Q, K, V of attention). outs[s]
+ * are views [.., N] into one stacked output [n, .., N] (data and grad), which is returned.
+ * Equal to n rlab_t_linear(t, x, w[s], NULL, NULL, RLAB_ACT_NONE) calls in the forward bit for
+ * bit; the backward sums dx = sum_s dy_s w_s^T in one pass (64-wide tiles; rounding against
+ * the separate ops). Records n tape nodes, as the separate ops do, so later dropout streams
+ * do not move. Errors (sticky): n out of range, w[s] not [K, N] alike. */
+RLAB_API rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n,
+                                          rlab_tensor *const *w, rlab_tensor **outs);
+
+/* A layer norm feeding n linears in one op (h-block2): outs[s] = act(layernorm(x, gain, bias,
+ * eps) w[s] + b[s]) (gain/bias [K] or NULL; b NULL, or n biases [N]; act RLAB_ACT_NONE, or
+ * RLAB_ACT_RELU with n = 1; at most 8 inputs in all), views into the stacked output
+ * [n, .., N], which is returned. With AVX-512F and K = N = 64 the normalised rows never reach
+ * memory: the forward normalises a chunk of rows and multiplies it while it is in cache, the
+ * backward normalises it again. Forward equal to rlab_t_layernorm then rlab_t_linear per
+ * weight bit for bit; gradients equal up to rounding (the sums over rows run over other
+ * blocks). Records as many tape nodes as those separate ops, so later dropout streams do not
+ * move. Errors (sticky): too many inputs, another activation, w[s] not [K, N] alike, a bias
+ * not [N], gain/bias not [K]. */
+RLAB_API rlab_tensor *rlab_t_layernorm_linear_multi(rlab_tape *t, rlab_tensor *x, rlab_tensor *gain,
+                                                    rlab_tensor *bias, float eps, int n,
+                                                    rlab_tensor *const *w, rlab_tensor *const *b,
+                                                    int act, rlab_tensor **outs);
+
 /* Sparse times dense: out [n_rows, C] = S x for a constant CSR matrix S (rowptr [n_rows + 1]
  * starting at 0, col [nnz] column indices into the rows of x, val [nnz] values or NULL for all
  * ones) and x [N, C]. The gradient flows into x only (S is data: graph adjacency, e.g. one

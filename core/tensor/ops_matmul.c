@@ -229,3 +229,277 @@ rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_te
         rlab_t_reshape(t, out, out->ndim, out->shape);
     return t->err.code ? &t->poison : out;
 }
+
+/* ---- linear_multi: n linears of one input (kernels.c, "h-block2") --------------------------- */
+/* src: x, w[0..n); p.i: [0] M, [1] N, [2] K, [3] n */
+static void linear_multi_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    rlab_tensor *x = out->src[0];
+    const int64_t M = out->p.i[0], N = out->p.i[1], K = out->p.i[2];
+    const int n = (int)out->p.i[3];
+    float *dw[RLAB_T_MAXSRC - 1];
+    const float *w[RLAB_T_MAXSRC - 1];
+    int any = x->grad != NULL;
+    for (int s = 0; s < n; s++) {
+        dw[s] = out->src[1 + s]->grad;
+        w[s] = out->src[1 + s]->data;
+        any |= dw[s] != NULL;
+    }
+    if (!any)
+        return;
+    float *scratch =
+        rlab_tape_alloc(tape, rlab_k_linear_multi_scratch_floats(M, N, K, n) * sizeof(float) + 1);
+    if (!scratch)
+        return;
+    rlab_k_linear_multi_bwd(x->grad, dw, out->grad, x->data, w, n, M, N, K, scratch);
+}
+
+rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n, rlab_tensor *const *w,
+                                 rlab_tensor **outs)
+{
+    if (n < 1 || n > RLAB_T_MAXSRC - 1 || !w || !outs)
+        return rlab_tape_fail(t, RLAB_EINVAL, "linear_multi: %d weights (1 to %d)", n,
+                              RLAB_T_MAXSRC - 1);
+    for (int s = 0; s < n; s++)
+        outs[s] = &t->poison;
+    rlab_tensor *src[RLAB_T_MAXSRC];
+    src[0] = x;
+    for (int s = 0; s < n; s++)
+        src[1 + s] = w[s];
+    if (rlab_ops_enter(t, "linear_multi", src, 1 + n))
+        return &t->poison;
+    // x [.., K] (leading dims flattened into M rows), w[s] [K, N] -> out [n, .., N]
+    if (x->ndim >= RLAB_T_MAXDIM)
+        return rlab_ops_shape_fail(t, "linear_multi", "x has too many dims to stack", x, w[0]);
+    for (int s = 0; s < n; s++)
+        if (w[s]->ndim != 2 || w[s]->shape[0] != rlab_t_cols(x) || w[s]->shape[1] != w[0]->shape[1])
+            return rlab_ops_shape_fail(t, "linear_multi", "need x [.., K] and every w [K, N]", x,
+                                       w[s]);
+    const int64_t M = rlab_t_rows(x), K = w[0]->shape[0], N = w[0]->shape[1];
+    int64_t shape[RLAB_T_MAXDIM];
+    shape[0] = n;
+    for (int d = 0; d < x->ndim; d++)
+        shape[1 + d] = x->shape[d];
+    shape[x->ndim] = N;
+    rlab_tensor *out = rlab_tape_op_nofill(t, "linear_multi", x->ndim + 1, shape, src, 1 + n,
+                                           linear_multi_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    out->p.i[0] = M;
+    out->p.i[1] = N;
+    out->p.i[2] = K;
+    out->p.i[3] = n;
+    const float *wd[RLAB_T_MAXSRC - 1];
+    for (int s = 0; s < n; s++)
+        wd[s] = w[s]->data;
+    rlab_k_linear_multi_fwd(out->data, x->data, wd, n, M, N, K);
+    /* the views: x's shape with N last, data and grad at s M N (not on the tape: nothing to
+     * run backward, the grad aliases the stacked output's) */
+    for (int s = 0; s < n; s++) {
+        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
+        if (!v)
+            return &t->poison;
+        memset(v, 0, sizeof *v);
+        v->ndim = x->ndim;
+        for (int d = 0; d < RLAB_T_MAXDIM; d++)
+            v->shape[d] = d < x->ndim ? shape[1 + d] : 1;
+        v->n = M * N;
+        v->data = out->data + s * M * N;
+        v->grad = out->grad ? out->grad + s * M * N : NULL;
+        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
+        v->op = "linear_multi.view";
+        v->src[0] = out;
+        outs[s] = v;
+    }
+    /* n nodes in all, as n separate linears (views of out: no data, no backward) */
+    for (int s = 1; s < n; s++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    if (t->err.code) {
+        for (int s = 0; s < n; s++)
+            outs[s] = &t->poison;
+        return &t->poison;
+    }
+    return out;
+}
+
+/* ---- layernorm_linear_multi: LN(x) feeding n linears (kernels.c, "h-block2") ---------------- */
+typedef struct lnlin_saved {
+    float *mean, *rstd; /* [M] */
+    float *h;           /* LN(x) [M, K] when the forward stored it (no fast kernel), else NULL */
+    float eps;
+} lnlin_saved;
+
+/* src: x, w[0..n), then b[0..n) when given, then gain and bias when given; p.i: [0] M, [1] N,
+ * [2] K, [3] n, [4] / [5] index of gain / bias in src (-1: absent), [6] act, [7] index of b[0]
+ * (-1: no biases); aux[0]: lnlin_saved */
+static void lnlin_backward(rlab_tape *tape, rlab_tensor *out)
+{
+    const lnlin_saved *sv = out->aux[0];
+    rlab_tensor *x = out->src[0];
+    const int64_t M = out->p.i[0], N = out->p.i[1], K = out->p.i[2];
+    const int n = (int)out->p.i[3], act = (int)out->p.i[6], ibl = (int)out->p.i[7];
+    rlab_tensor *gain = out->p.i[4] >= 0 ? out->src[out->p.i[4]] : NULL;
+    rlab_tensor *bias = out->p.i[5] >= 0 ? out->src[out->p.i[5]] : NULL;
+    float *dg = gain ? gain->grad : NULL, *db = bias ? bias->grad : NULL;
+    const float *g = gain ? gain->data : NULL, *b = bias ? bias->data : NULL;
+    float *dw[RLAB_T_MAXSRC], *dl[RLAB_T_MAXSRC];
+    const float *w[RLAB_T_MAXSRC];
+    for (int s = 0; s < n; s++) {
+        dw[s] = out->src[1 + s]->grad;
+        w[s] = out->src[1 + s]->data;
+        dl[s] = ibl >= 0 ? out->src[ibl + s]->grad : NULL;
+    }
+    const int kact = act == RLAB_ACT_RELU ? RLAB_K_ACT_RELU : RLAB_K_ACT_NONE;
+    const size_t nf = rlab_k_ln_linear_multi_scratch_floats(M, N, K, n, kact);
+    if (!sv->h && nf) {
+        float *scratch = rlab_tape_alloc(tape, nf * sizeof(float));
+        if (!scratch)
+            return;
+        if (rlab_k_ln_linear_multi_bwd(x->grad, dg, db, dw, dl, out->grad, out->data, x->data,
+                                       sv->mean, sv->rstd, g, b, sv->eps, w, kact, n, M, N, K,
+                                       scratch) == 0)
+            return;
+    }
+    /* the separate ops' kernels: h (stored, or made again), dh from each linear's backward,
+     * then the layer norm's backward */
+    float *h = sv->h;
+    if (!h) {
+        h = rlab_tape_alloc(tape, (size_t)(M * K) * sizeof(float) + 1);
+        float *tmp = rlab_tape_alloc(tape, 2 * (size_t)M * sizeof(float) + 1);
+        if (!h || !tmp)
+            return;
+        rlab_k_layernorm_fwd(h, tmp, tmp + M, x->data, g, b, M, K, sv->eps);
+    }
+    float *dh = rlab_tape_calloc(tape, (size_t)(M * K) * sizeof(float) + 1);
+    float *scratch =
+        rlab_tape_alloc(tape, rlab_k_linear_scratch_floats(M, N, K, kact) * sizeof(float) + 1);
+    if (!dh || !scratch)
+        return;
+    for (int s = 0; s < n; s++)
+        rlab_k_linear_bwd(dh, dw[s], dl[s], NULL, out->grad + s * M * N, h, w[s],
+                          out->data + s * M * N, M, N, K, kact, scratch);
+    rlab_k_layernorm_bwd(x->grad, dg, db, dh, x->data, sv->mean, sv->rstd, g, M, K);
+}
+
+rlab_tensor *rlab_t_layernorm_linear_multi(rlab_tape *t, rlab_tensor *x, rlab_tensor *gain,
+                                           rlab_tensor *bias, float eps, int n,
+                                           rlab_tensor *const *w, rlab_tensor *const *b, int act,
+                                           rlab_tensor **outs)
+{
+    const int nsrc_all = 1 + n + (b ? n : 0) + (gain != NULL) + (bias != NULL);
+    if (n < 1 || !w || !outs || nsrc_all > RLAB_T_MAXSRC)
+        return rlab_tape_fail(t, RLAB_EINVAL,
+                              "layernorm_linear_multi: %d weights%s (at most %d inputs in all)", n,
+                              b ? " with biases" : "", RLAB_T_MAXSRC);
+    for (int s = 0; s < n; s++)
+        outs[s] = &t->poison;
+    if (act != RLAB_ACT_NONE && !(act == RLAB_ACT_RELU && n == 1))
+        return rlab_tape_fail(t, RLAB_EINVAL,
+                              "layernorm_linear_multi: activation %d (ReLU only with one weight)",
+                              act);
+    rlab_tensor *src[RLAB_T_MAXSRC];
+    int nsrc = 0, ig = -1, ib = -1, ibl = -1;
+    src[nsrc++] = x;
+    for (int s = 0; s < n; s++)
+        src[nsrc++] = w[s];
+    if (b) {
+        ibl = nsrc;
+        for (int s = 0; s < n; s++)
+            src[nsrc++] = b[s];
+    }
+    if (gain) {
+        ig = nsrc;
+        src[nsrc++] = gain;
+    }
+    if (bias) {
+        ib = nsrc;
+        src[nsrc++] = bias;
+    }
+    if (rlab_ops_enter(t, "layernorm_linear_multi", src, nsrc))
+        return &t->poison;
+    // x [.., K] (leading dims flattened into M rows), w[s] [K, N], b[s] [N] -> out [n, .., N]
+    if (x->ndim >= RLAB_T_MAXDIM)
+        return rlab_ops_shape_fail(t, "layernorm_linear_multi", "x has too many dims to stack", x,
+                                   w[0]);
+    const int64_t M = rlab_t_rows(x), K = rlab_t_cols(x), N = w[0]->ndim == 2 ? w[0]->shape[1] : 0;
+    for (int s = 0; s < n; s++) {
+        if (w[s]->ndim != 2 || w[s]->shape[0] != K || w[s]->shape[1] != N)
+            return rlab_ops_shape_fail(t, "layernorm_linear_multi",
+                                       "need x [.., K] and every w [K, N]", x, w[s]);
+        if (b && b[s]->n != N)
+            return rlab_ops_shape_fail(t, "layernorm_linear_multi",
+                                       "every bias must have N = cols(w) elements", w[s], b[s]);
+    }
+    if ((gain && gain->n != K) || (bias && bias->n != K))
+        return rlab_ops_shape_fail(t, "layernorm_linear_multi",
+                                   "gain and bias must have cols(x) elements", x,
+                                   gain && gain->n != K ? gain : bias);
+    int64_t shape[RLAB_T_MAXDIM];
+    shape[0] = n;
+    for (int d = 0; d < x->ndim; d++)
+        shape[1 + d] = x->shape[d];
+    shape[x->ndim] = N;
+    const int kact = act == RLAB_ACT_RELU ? RLAB_K_ACT_RELU : RLAB_K_ACT_NONE;
+    lnlin_saved *sv = rlab_tape_alloc(t, sizeof *sv);
+    float *stats = rlab_tape_alloc(t, 2 * (size_t)M * sizeof(float) + 1);
+    const size_t nf = rlab_k_ln_linear_multi_scratch_floats(M, N, K, n, kact);
+    float *scratch = nf ? rlab_tape_alloc(t, nf * sizeof(float)) : NULL;
+    if (!sv || !stats || (nf && !scratch))
+        return &t->poison;
+    rlab_tensor *out = rlab_tape_op_nofill(t, "layernorm_linear_multi", x->ndim + 1, shape, src,
+                                           nsrc, lnlin_backward);
+    if (out->flags & RLAB_T_POISON)
+        return out;
+    *sv = (lnlin_saved){.mean = stats, .rstd = stats + M, .h = NULL, .eps = eps};
+    out->aux[0] = sv;
+    out->p.i[0] = M;
+    out->p.i[1] = N;
+    out->p.i[2] = K;
+    out->p.i[3] = n;
+    out->p.i[4] = ig;
+    out->p.i[5] = ib;
+    out->p.i[6] = act;
+    out->p.i[7] = ibl;
+    const float *wd[RLAB_T_MAXSRC], *bd[RLAB_T_MAXSRC];
+    for (int s = 0; s < n; s++) {
+        wd[s] = w[s]->data;
+        bd[s] = b ? b[s]->data : NULL;
+    }
+    const float *g = gain ? gain->data : NULL, *bb = bias ? bias->data : NULL;
+    if (rlab_k_ln_linear_multi_fwd(out->data, sv->mean, sv->rstd, x->data, g, bb, eps, wd,
+                                   b ? bd : NULL, kact, n, M, N, K, scratch) != 0) {
+        /* the separate kernels; h kept for the backward */
+        sv->h = rlab_tape_alloc(t, (size_t)(M * K) * sizeof(float) + 1);
+        if (!sv->h)
+            return &t->poison;
+        rlab_k_layernorm_fwd(sv->h, sv->mean, sv->rstd, x->data, g, bb, M, K, eps);
+        for (int s = 0; s < n; s++)
+            rlab_k_linear_fwd(out->data + s * M * N, sv->h, wd[s], bd[s], NULL, M, N, K, kact);
+    }
+    for (int s = 0; s < n; s++) { /* the views, as linear_multi's */
+        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
+        if (!v)
+            return &t->poison;
+        memset(v, 0, sizeof *v);
+        v->ndim = x->ndim;
+        for (int d = 0; d < RLAB_T_MAXDIM; d++)
+            v->shape[d] = d < x->ndim ? shape[1 + d] : 1;
+        v->n = M * N;
+        v->data = out->data + s * M * N;
+        v->grad = out->grad ? out->grad + s * M * N : NULL;
+        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
+        v->op = "layernorm_linear_multi.view";
+        v->src[0] = out;
+        outs[s] = v;
+    }
+    /* as many nodes as a layer norm and n rlab_t_linear calls (each 1 + bias + ReLU) */
+    const int pad = n * (1 + (b != NULL)) + (act == RLAB_ACT_RELU);
+    for (int s = 0; s < pad; s++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    if (t->err.code) {
+        for (int s = 0; s < n; s++)
+            outs[s] = &t->poison;
+        return &t->poison;
+    }
+    return out;
+}

@@ -160,6 +160,234 @@ static void t_linear_vs_unfused(void)
     }
 }
 
+/* linear_multi against n separate linears (h-block2): forward bit for bit, gradients to 1e-5
+ * relative (dx summed over the weights in registers, dW over fixed row blocks), the same tape
+ * node count; its gradients bit-identical on 1 and 2 threads. */
+static void linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int n)
+{
+    const rlab_param_spec specs[] = {
+        {"x", 3, {B, T, K}, RLAB_INIT_NORMAL, 1.0f},
+        {"w0", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"w1", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"w2", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+    };
+    /* [0] separate linears, [1] linear_multi, [2] linear_multi on one thread */
+    rlab_params *P[3] = {new_params(specs, 1 + n, 5), new_params(specs, 1 + n, 5),
+                         new_params(specs, 1 + n, 5)};
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)64 << 20, 64, &err);
+    CHECK_MSG(t != NULL, "tape: %s", err.msg);
+    const int64_t M = B * T;
+    float *y0 = malloc((size_t)(n * M * N) * sizeof *y0);
+    float *seed = malloc((size_t)(n * M * N) * sizeof *seed);
+    float *zero = calloc((size_t)(M * N), sizeof *zero);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 12);
+    for (int64_t i = 0; i < n * M * N; i++)
+        seed[i] = rlab_rng_normal(&rng);
+    size_t nodes[3] = {0, 0, 0};
+    const int threads = rlab_t_num_threads();
+    for (int v = 0; v < 3; v++) {
+        if (v == 2)
+            rlab_t_set_num_threads(1);
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P[v]);
+        rlab_tensor *x = &P[v]->t[0], *w[3] = {&P[v]->t[1], &P[v]->t[2], &P[v]->t[3]}, *y[3];
+        if (v == 0) {
+            for (int s = 0; s < n; s++)
+                y[s] = rlab_t_linear(t, x, w[s], NULL, NULL, RLAB_ACT_NONE);
+        } else {
+            rlab_tensor *all = rlab_t_linear_multi(t, x, n, w, y);
+            CHECK(all->ndim == 4 && all->shape[0] == n && all->shape[3] == N);
+        }
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        nodes[v] = t->nnodes;
+        for (int s = 0; s < n; s++) {
+            CHECK(y[s]->ndim == 3 && y[s]->shape[0] == B && y[s]->shape[1] == T &&
+                  y[s]->shape[2] == N);
+            if (v == 0)
+                memcpy(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0);
+            else
+                CHECK_MSG(memcmp(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0) == 0,
+                          "linear_multi [%lld,%lld,%lld] n%d: output %d differs from linear's",
+                          (long long)B, (long long)T, (long long)N, n, s);
+        }
+        for (int s = 0; s < n; s++) /* seed every output, then walk the tape once */
+            for (int64_t i = 0; i < M * N; i++)
+                y[s]->grad[i] += seed[s * M * N + i];
+        CHECK_EQ_INT(rlab_tape_backward_from(t, y[0], zero), RLAB_OK);
+        if (v == 2)
+            rlab_t_set_num_threads(threads);
+    }
+    CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
+    for (int k = 0; k <= n; k++) {
+        const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k], *o = &P[2]->t[k];
+        const float d = rel_diff(f->grad, a->grad, a->n);
+        CHECK_MSG(d < 1e-5f, "linear_multi [%lld,%lld,%lld] n%d: d%s differs from linear's by %g",
+                  (long long)B, (long long)T, (long long)N, n, a->name, (double)d);
+        CHECK_MSG(memcmp(f->grad, o->grad, (size_t)a->n * sizeof *a->grad) == 0,
+                  "linear_multi n%d: d%s differs between 1 and %d threads", n, a->name, threads);
+    }
+    free(y0), free(seed), free(zero);
+    rlab_tape_free(t);
+    rlab_params_free(P[0]), rlab_params_free(P[1]), rlab_params_free(P[2]);
+}
+
+static void t_linear_multi(void)
+{
+    /* with the 512-bit kernels when the CPU has them (not under valgrind), then without */
+    for (int wide = rlab_k_avx512(); wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        linear_multi_case(2, 3, 5, 4, 2);
+        linear_multi_case(5, 7, 64, 64, 3);  /* 64 wide, one block */
+        linear_multi_case(3, 95, 64, 37, 3); /* dx on the tiles, dW not: one by one */
+        linear_multi_case(1, 9, 64, 64, 1);
+        if (wide)
+            linear_multi_case(4, 300, 64, 64, 3); /* 2 row blocks: threaded */
+        rlab_k_set_avx512(old);
+    }
+    /* errors: sticky, and every output poisoned */
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)1 << 20, 16, &err);
+    rlab_tensor *X = rlab_t_new(t, 2, (int64_t[]){3, 4}, 0);
+    rlab_tensor *W = rlab_t_new(t, 2, (int64_t[]){4, 5}, 0);
+    rlab_tensor *W2 = rlab_t_new(t, 2, (int64_t[]){4, 6}, 0), *ws[2] = {W, W2}, *o[2];
+    CHECK(rlab_t_linear_multi(t, X, 2, ws, o) == &t->poison && o[0] == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "linear_multi");
+    rlab_tape_reset(t);
+    CHECK(rlab_t_linear_multi(t, X, 0, ws, o) == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "weights");
+    rlab_tape_free(t);
+}
+
+/* layernorm_linear_multi against layernorm then linear_multi (h-block2): forward bit for bit,
+ * gradients to 1e-5 relative, the same node count, gradients bit-identical on 1 and 2
+ * threads; switch = 1: the 512-bit kernels switched off between forward and backward (the
+ * backward makes h again with the other kernels). */
+static void ln_linear_multi_case(int64_t B, int64_t T, int64_t K, int64_t N, int n, int affine,
+                                 int flip, int lbias, int act)
+{
+    const rlab_param_spec specs[] = {
+        {"x", 3, {B, T, K}, RLAB_INIT_NORMAL, 1.0f}, {"g", 1, {K}, RLAB_INIT_NORMAL, 1.0f},
+        {"b", 1, {K}, RLAB_INIT_NORMAL, 0.5f},       {"w0", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"w1", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},   {"w2", 2, {K, N}, RLAB_INIT_NORMAL, 0.3f},
+        {"b0", 1, {N}, RLAB_INIT_NORMAL, 0.5f},      {"b1", 1, {N}, RLAB_INIT_NORMAL, 0.5f},
+        {"b2", 1, {N}, RLAB_INIT_NORMAL, 0.5f},
+    };
+    rlab_params *P[3] = {new_params(specs, 9, 9), new_params(specs, 9, 9), new_params(specs, 9, 9)};
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)64 << 20, 64, &err);
+    CHECK_MSG(t != NULL, "tape: %s", err.msg);
+    const int64_t M = B * T;
+    float *y0 = malloc((size_t)(n * M * N) * sizeof *y0);
+    float *seed = malloc((size_t)(n * M * N) * sizeof *seed);
+    float *zero = calloc((size_t)(M * N), sizeof *zero);
+    rlab_rng rng;
+    rlab_rng_seed(&rng, 13);
+    for (int64_t i = 0; i < n * M * N; i++)
+        seed[i] = rlab_rng_normal(&rng);
+    size_t nodes[3] = {0, 0, 0};
+    const int threads = rlab_t_num_threads();
+    for (int v = 0; v < 3; v++) {
+        if (v == 2)
+            rlab_t_set_num_threads(1);
+        rlab_tape_reset(t);
+        rlab_params_zero_grad(P[v]);
+        rlab_tensor *x = &P[v]->t[0], *g = affine ? &P[v]->t[1] : NULL;
+        rlab_tensor *b = affine ? &P[v]->t[2] : NULL, *y[3];
+        rlab_tensor *w[3] = {&P[v]->t[3], &P[v]->t[4], &P[v]->t[5]};
+        rlab_tensor *lb[3] = {&P[v]->t[6], &P[v]->t[7], &P[v]->t[8]};
+        if (v == 0) {
+            rlab_tensor *h = rlab_t_layernorm(t, x, g, b, 1e-5f);
+            for (int s = 0; s < n; s++)
+                y[s] = rlab_t_linear(t, h, w[s], lbias ? lb[s] : NULL, NULL, act);
+        } else {
+            rlab_t_layernorm_linear_multi(t, x, g, b, 1e-5f, n, w, lbias ? lb : NULL, act, y);
+        }
+        CHECK_EQ_INT(rlab_tape_error(t), RLAB_OK);
+        nodes[v] = t->nnodes;
+        for (int s = 0; s < n; s++) {
+            CHECK(y[s]->ndim == 3 && y[s]->shape[2] == N);
+            if (v == 0)
+                memcpy(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0);
+            else
+                CHECK_MSG(memcmp(y0 + s * M * N, y[s]->data, (size_t)(M * N) * sizeof *y0) == 0,
+                          "layernorm_linear_multi [%lld,%lld,%lld] n%d: output %d differs",
+                          (long long)B, (long long)T, (long long)N, n, s);
+            for (int64_t i = 0; i < M * N; i++)
+                y[s]->grad[i] += seed[s * M * N + i];
+        }
+        const int was = flip && v > 0 ? rlab_k_set_avx512(0) : -1;
+        CHECK_EQ_INT(rlab_tape_backward_from(t, y[0], zero), RLAB_OK);
+        if (was >= 0)
+            rlab_k_set_avx512(was);
+        if (v == 2)
+            rlab_t_set_num_threads(threads);
+    }
+    CHECK_EQ_INT((int)nodes[1], (int)nodes[0]);
+    for (int k = 0; k < 9; k++) {
+        if ((!affine && (k == 1 || k == 2)) || (k >= 3 && k < 6 && k - 3 >= n) ||
+            (k >= 6 && (!lbias || k - 6 >= n)))
+            continue;
+        const rlab_tensor *a = &P[0]->t[k], *f = &P[1]->t[k], *o = &P[2]->t[k];
+        const float d = rel_diff(f->grad, a->grad, a->n);
+        CHECK_MSG(d < 1e-5f,
+                  "layernorm_linear_multi [%lld,%lld,%lld] n%d flip%d: d%s differs by %g",
+                  (long long)B, (long long)T, (long long)N, n, flip, a->name, (double)d);
+        CHECK_MSG(memcmp(f->grad, o->grad, (size_t)a->n * sizeof *a->grad) == 0,
+                  "layernorm_linear_multi n%d: d%s differs between 1 and %d threads", n, a->name,
+                  threads);
+    }
+    free(y0), free(seed), free(zero);
+    rlab_tape_free(t);
+    rlab_params_free(P[0]), rlab_params_free(P[1]), rlab_params_free(P[2]);
+}
+
+static void t_ln_linear_multi(void)
+{
+    for (int wide = rlab_k_avx512(); wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        const int none = RLAB_ACT_NONE, relu = RLAB_ACT_RELU;
+        ln_linear_multi_case(2, 3, 5, 4, 2, 1, 0, 0, none);
+        ln_linear_multi_case(5, 7, 64, 64, 3, 1, 0, 0, none);
+        ln_linear_multi_case(3, 11, 64, 64, 1, 0, 0, 1, relu);
+        ln_linear_multi_case(2, 9, 64, 48, 2, 1, 0, 1, none);
+        ln_linear_multi_case(3, 5, 7, 9, 1, 1, 0, 1, relu);
+        if (wide) {
+            ln_linear_multi_case(4, 300, 64, 64, 3, 1, 0, 0, none); /* 2 threaded blocks */
+            ln_linear_multi_case(4, 300, 64, 64, 1, 1, 0, 1, relu);
+            ln_linear_multi_case(5, 7, 64, 64, 2, 1, 1, 1, none); /* 512-bit off for backward */
+            ln_linear_multi_case(5, 7, 64, 64, 1, 1, 1, 1, relu);
+        }
+        rlab_k_set_avx512(old);
+    }
+    rlab_err err = {0};
+    rlab_tape *t = rlab_tape_new((size_t)1 << 20, 16, &err);
+    rlab_tensor *X = rlab_t_new(t, 2, (int64_t[]){3, 4}, 0);
+    rlab_tensor *W = rlab_t_new(t, 2, (int64_t[]){4, 5}, 0),
+                *G3 = rlab_t_new(t, 1, (int64_t[]){3}, 0);
+    rlab_tensor *ws[1] = {W}, *o[1];
+    CHECK(rlab_t_layernorm_linear_multi(t, X, G3, NULL, 1e-5f, 1, ws, NULL, RLAB_ACT_NONE, o) ==
+          &t->poison);
+    CHECK(o[0] == &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "gain and bias");
+    rlab_tape_reset(t);
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 8, ws, NULL, RLAB_ACT_NONE, o) ==
+          &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "weights");
+    rlab_tape_reset(t);
+    rlab_tensor *ws2[2] = {W, W}, *o2[2];
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 2, ws2, NULL, RLAB_ACT_RELU, o2) ==
+          &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "ReLU only with one weight");
+    rlab_tape_reset(t);
+    rlab_tensor *b3[1] = {G3};
+    CHECK(rlab_t_layernorm_linear_multi(t, X, NULL, NULL, 1e-5f, 1, ws, b3, RLAB_ACT_NONE, o) ==
+          &t->poison);
+    CHECK_STR_CONTAINS(rlab_tape_errmsg(t), "bias must have N");
+    rlab_tape_free(t);
+}
+
 static void t_linear_errors(void)
 {
     rlab_tape *t = new_tape();
@@ -984,6 +1212,8 @@ static const rlab_test tests[] = {
     {"tensor.ckpt.handmade.1", t_ckpt_handmade},
     {"tensor.linear.1", t_linear_vs_unfused},
     {"tensor.linear.2", t_linear_errors},
+    {"tensor.linear.3", t_linear_multi},
+    {"tensor.linear.4", t_ln_linear_multi},
     {NULL, NULL},
 };
 

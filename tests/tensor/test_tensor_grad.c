@@ -9,9 +9,11 @@
  */
 #include "gradcheck.h"
 #include "harness.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SPEC(nm, nd, ...)                                                                          \
@@ -526,6 +528,119 @@ static void t_linear(void)
        .in = {SPEC("x", 2, 1, 7), SPEC("w", 2, 7, 2), SPEC("r", 2, 1, 2)});
 }
 
+/* linear_multi: x and n weights; ud: -1 returns the stacked output, s >= 0 the view of
+ * output s alone (its gradient must reach x and w[s] only, through the aliased grad) */
+typedef struct lmul_ud {
+    int which, n;
+} lmul_ud;
+
+static rlab_tensor *b_linear_multi(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const lmul_ud *u = ud;
+    rlab_tensor *o[3];
+    rlab_tensor *all = rlab_t_linear_multi(t, in[0], u->n, in + 1, o);
+    return u->which < 0 ? all : o[u->which];
+}
+
+static void t_linear_multi(void)
+{
+    lmul_ud u = {-1, 2};
+    rlab_gc_build _c_build = b_linear_multi;
+    void *_c_ud = &u;
+    GC(.op = "linear_multi", .desc = "[3,5]x2[5,4]", .nin = 3,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w0", 2, 5, 4), SPEC("w1", 2, 5, 4)});
+    u.n = 3;
+    GC(.op = "linear_multi", .desc = "[2,5,64]x3[64,64] (64-wide tiles)", .nin = 4,
+       .in = {SPEC("x", 3, 2, 5, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+    u.which = 1;
+    GC(.op = "linear_multi", .desc = "[4,64]x3[64,64], the view of output 1", .nin = 4,
+       .in = {SPEC("x", 2, 4, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+    u = (lmul_ud){0, 1};
+    GC(.op = "linear_multi", .desc = "[1,7]x1[7,3], the view", .nin = 2,
+       .in = {SPEC("x", 2, 1, 7), SPEC("w0", 2, 7, 3)});
+}
+
+/* layernorm_linear_multi: x, n weights, then gain and bias when affine, then the linear's
+ * bias when lbias (one weight) */
+typedef struct lnlin_ud {
+    int which, n, affine, lbias, act;
+} lnlin_ud;
+
+static rlab_tensor *b_ln_linear_multi(rlab_tape *t, rlab_tensor **in, void *ud)
+{
+    const lnlin_ud *u = ud;
+    rlab_tensor *o[3];
+    rlab_tensor *g = u->affine ? in[1 + u->n] : NULL, *b = u->affine ? in[2 + u->n] : NULL;
+    rlab_tensor **lb = u->lbias ? in + 1 + u->n + 2 * u->affine : NULL;
+    rlab_tensor *all =
+        rlab_t_layernorm_linear_multi(t, in[0], g, b, 1e-5f, u->n, in + 1, lb, u->act, o);
+    return u->which < 0 ? all : o[u->which];
+}
+
+/* in: x, w, b (no gain/bias): shift b column by column until every preactivation LN(x) w + b
+ * is at least 0.1 from 0 */
+static void lnlin_away_from_kink(rlab_tensor **in, int nin, void *ud)
+{
+    (void)nin, (void)ud;
+    const rlab_tensor *x = in[0], *w = in[1];
+    rlab_tensor *b = in[2];
+    const int64_t M = rlab_t_rows(x), K = w->shape[0], N = w->shape[1];
+    float *h = malloc((size_t)(M * K) * sizeof *h), *st = malloc(2 * (size_t)M * sizeof *st);
+    if (!h || !st) {
+        free(h), free(st);
+        return;
+    }
+    rlab_ref_layernorm_fwd(h, st, st + M, x->data, NULL, NULL, M, K, 1e-5f);
+    for (int64_t n = 0; n < N; n++)
+        for (int tries = 0; tries < 64; tries++) {
+            int near = 0;
+            for (int64_t m = 0; m < M; m++) {
+                float z = b->data[n];
+                for (int64_t k = 0; k < K; k++)
+                    z += h[m * K + k] * w->data[k * N + n];
+                near |= fabsf(z) < 0.1f;
+            }
+            if (!near)
+                break;
+            b->data[n] += 0.037f;
+        }
+    free(h), free(st);
+}
+
+static void t_ln_linear_multi(void)
+{
+    lnlin_ud u = {-1, 2, 1, 0, RLAB_ACT_NONE};
+    rlab_gc_build _c_build = b_ln_linear_multi;
+    void *_c_ud = &u;
+    GC(.op = "layernorm_linear_multi", .desc = "LN[3,5] x2[5,4], gain+bias", .nin = 5,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w0", 2, 5, 4), SPEC("w1", 2, 5, 4), SPEC("g", 1, 5),
+              SPEC("b", 1, 5)});
+    u = (lnlin_ud){-1, 3, 1, 0, RLAB_ACT_NONE};
+    /* few rows: the float32 loss over n x 64 outputs per row carries rounding noise of ~1e-5,
+     * which the central difference divides by 2h (the backprop equals the separate ops' to
+     * 1e-5, tensor.linear.4) */
+    GC(.op = "layernorm_linear_multi", .desc = "LN[1,3,64] x3[64,64] (64-wide tiles)", .nin = 6,
+       .in = {SPEC("x", 3, 1, 3, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64), SPEC("g", 1, 64), SPEC("b", 1, 64)});
+    u = (lnlin_ud){2, 3, 0, 0, RLAB_ACT_NONE};
+    GC(.op = "layernorm_linear_multi", .desc = "LN[2,64] x3[64,64], plain, the view of 2", .nin = 4,
+       .in = {SPEC("x", 2, 2, 64), SPEC("w0", 2, 64, 64), SPEC("w1", 2, 64, 64),
+              SPEC("w2", 2, 64, 64)});
+    u = (lnlin_ud){-1, 1, 1, 1, RLAB_ACT_NONE};
+    GC(.op = "layernorm_linear_multi", .desc = "LN[2,64] x[64,64] + b (tiles)", .nin = 5,
+       .in = {SPEC("x", 2, 2, 64), SPEC("w0", 2, 64, 64), SPEC("g", 1, 64), SPEC("b", 1, 64),
+              SPEC("b0", 1, 64)});
+    u = (lnlin_ud){-1, 1, 0, 1, RLAB_ACT_RELU};
+    GC(.op = "layernorm_linear_multi", .desc = "relu(LN[2,64] x[64,64] + b) (tiles)", .nin = 3,
+       .in = {SPEC("x", 2, 2, 64), SPEC("w0", 2, 64, 64), SPEC("b0", 1, 64)},
+       .init = lnlin_away_from_kink);
+    GC(.op = "layernorm_linear_multi", .desc = "relu(LN[3,5] x[5,4] + b)", .nin = 3,
+       .in = {SPEC("x", 2, 3, 5), SPEC("w0", 2, 5, 4), SPEC("b0", 1, 4)},
+       .init = lnlin_away_from_kink);
+}
+
 typedef struct spmm_ud {
     int64_t R;
     const int64_t *rp;
@@ -581,6 +696,8 @@ static const rlab_test tests[] = {
     {"grad.causal_moving_avg.1", t_cma},
     {"grad.spmm.1", t_spmm},
     {"grad.linear.1", t_linear},
+    {"grad.linear_multi.1", t_linear_multi},
+    {"grad.layernorm_linear_multi.1", t_ln_linear_multi},
     {NULL, NULL},
 };
 

@@ -264,6 +264,15 @@ static void t_layernorm(void)
     layernorm_case(7, 1, 1, 0);
     layernorm_case(601, 64, 1, 1); /* > RLAB_K_PAR_MIN: the OpenMP path */
     layernorm_case(3, 2049, 0, 0);
+    /* C = 16 n <= 128: the 16-lane kernels with AVX-512F, then the 4-lane ones */
+    for (int wide = rlab_k_avx512(); wide >= 0; wide--) {
+        const int old = rlab_k_set_avx512(wide);
+        layernorm_case(40, 16, 0, 0);
+        layernorm_case(9, 128, 1, 0);
+        layernorm_case(601, 48, 0, 1);
+        layernorm_case(700, 64, 1, 1);
+        rlab_k_set_avx512(old);
+    }
 }
 
 static void softmax_case(int64_t R, int64_t C, float scale)
