@@ -278,6 +278,8 @@ static inline int first_row(unsigned flags, int j0, int Tq, int Tk)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_PANEL_KERNEL)
 #define ATTN_X86 1
 #include <immintrin.h>
+
+#include "exp512.h"
 #else
 #define ATTN_X86 0
 #endif
@@ -433,25 +435,13 @@ static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj,
     else
         tile_pv_any(out, ldo, p, sr, sj, v, ldv, n, Dh, nr, alpha, acc);
 }
-/* e^x, 16 lanes: rlab_k_expf's reduction and polynomial (x < -87.3, -inf included, gives 0) */
+/* e^x, 16 lanes (exp512.h; x < -87.3, -inf included, gives 0) */
 __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x)
 {
     const __mmask16 small = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
     const __m512 xc =
         _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f),
-                                     _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc));
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_mov_ps((__mmask16)~small, _mm512_scalef_ps(p, n));
+    return _mm512_maskz_mov_ps((__mmask16)~small, rlab_exp512(xc));
 }
 
 /* softmax_row with 16-lane masks: keys j < jend with kv[j] != 0 (kv NULL = all) */

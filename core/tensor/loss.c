@@ -780,6 +780,8 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
  * element than row_exp_sum16. */
 #ifdef RLAB_HAVE_V16
 #include <immintrin.h>
+
+#include "exp512.h"
 __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const float *x, int64_t n,
                                                             float s, float shift)
 {
@@ -791,24 +793,12 @@ __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const floa
     const int nt = ((uintptr_t)y & 63) == 0;
     const __m512 vs = _mm512_set1_ps(s), vsh = _mm512_set1_ps(shift);
     const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.37f);
-    const __m512 l2e = _mm512_set1_ps(1.44269504f), c1 = _mm512_set1_ps(-0.693359375f),
-                 c2 = _mm512_set1_ps(2.12194440e-4f);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
         const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
         __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + j), vs, vsh);
         t = _mm512_min_ps(hi, _mm512_max_ps(lo, t)); /* a NaN in t passes (second operand) */
-        const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, l2e), _MM_FROUND_TO_NEAREST_INT);
-        const __m512 r = _mm512_fmadd_ps(k, c2, _mm512_fmadd_ps(k, c1, t));
-        __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-        const __m512 e = _mm512_scalef_ps(p, k);
+        const __m512 e = rlab_exp512(t);
         if (nt && m == (__mmask16)0xffff)
             _mm512_stream_ps(y + j, e);
         else
