@@ -29,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -1511,12 +1514,106 @@ enum {
 static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
                      uint8_t *bk, float mn, float mx);
 
+/* The unmasked items of a padded bitset row among the first n. */
+static int32_t unmasked_count(const uint8_t *mask, int32_t n)
+{
+    int32_t set = 0, w = 0;
+    for (; w < n / 64; w++) {
+        uint64_t m;
+        memcpy(&m, mask + (size_t)w * 8, 8);
+        set += __builtin_popcountll(m);
+    }
+    for (int32_t i = w * 64; i < n; i++) /* the last word's items (not its padding) */
+        set += sim_shown_bit(mask, i);
+    return n - set;
+}
+
+/* topk_bucket's list for scores in [0, 1) that are (as the random recommender's) uniform
+ * draws, by a cut at a threshold: with m unmasked scores, about want = k + 4 sqrt(k) + 8 of
+ * them lie at or above tau = 1 - want / m; only those are gathered, put in order by a
+ * counting sort on 64 equal buckets of [tau, 1) and an insertion sort of the (nearly sorted)
+ * result, and the first k taken. Exact whatever the scores: every score under tau is below
+ * every gathered one, so when k or more unmasked scores were gathered the k best are among
+ * them; otherwise (or when more than the buffer's room were) returns 0 and the caller takes
+ * the general path. A score and its item are one key: the bits of a float >= 0 order as the
+ * float does, and the low word ~i puts ties in index order. */
+enum { SIM_TOPK_GATHER = 256, SIM_TOPK_UB = 64 };
+
+static int topk_unit_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
+{
+    int32_t m = unmasked_count(mask, n);
+    double want = (double)k + 4.0 * sqrt((double)k) + 8.0;
+    if (m <= k || want >= 0.5 * (double)m)
+        return 0;
+    float tau = (float)(1.0 - want / (double)m);
+    uint64_t g[SIM_TOPK_GATHER], o[SIM_TOPK_GATHER];
+    uint8_t gb[SIM_TOPK_GATHER];
+    int32_t cnt[SIM_TOPK_UB] = {0};
+    float bscale = (float)SIM_TOPK_UB / (1.0f - tau);
+    int c = 0;
+    for (int32_t w = 0; w < (n + 63) / 64; w++) {
+        /* bit t: item w * 64 + t is at or above tau (and is one of the n) */
+        uint64_t bits = 0;
+        int32_t i0 = w * 64, e = n - i0 < 64 ? n - i0 : 64, t = 0;
+#if defined(__SSE2__)
+        __m128 vt = _mm_set1_ps(tau);
+        for (; t + 4 <= e; t += 4)
+            bits |= (uint64_t)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(sc + i0 + t), vt)) << t;
+#endif
+        for (; t < e; t++)
+            bits |= (uint64_t)(sc[i0 + t] >= tau) << t;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t mw; /* the shown bits of these items (bit i % 8 of byte i / 8 is bit t) */
+        memcpy(&mw, mask + (size_t)w * 8, 8);
+        bits &= ~mw;
+#endif
+        if (c + __builtin_popcountll(bits) > SIM_TOPK_GATHER)
+            return 0; /* far more at or above tau than uniform draws give */
+        for (; bits; bits &= bits - 1u) {
+            int32_t i = i0 + __builtin_ctzll(bits);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+            if (sim_shown_bit(mask, i))
+                continue;
+#endif
+            uint32_t vb;
+            memcpy(&vb, &sc[i], sizeof vb);
+            int b = (int)((sc[i] - tau) * bscale);
+            b = b < SIM_TOPK_UB - 1 ? b : SIM_TOPK_UB - 1;
+            gb[c] = (uint8_t)(SIM_TOPK_UB - 1 - b); /* 0 = the best bucket */
+            cnt[gb[c]]++;
+            g[c++] = (uint64_t)vb << 32 | (uint32_t) ~(uint32_t)i;
+        }
+    }
+    if (c < k)
+        return 0;
+    int32_t at = 0;
+    for (int b = 0; b < SIM_TOPK_UB; b++) {
+        int32_t x = cnt[b];
+        cnt[b] = at;
+        at += x;
+    }
+    for (int q = 0; q < c; q++)
+        o[cnt[gb[q]]++] = g[q];
+    for (int q = 1; q < c; q++) { /* in order but within buckets */
+        uint64_t x = o[q];
+        int p = q;
+        for (; p > 0 && o[p - 1] < x; p--)
+            o[p] = o[p - 1];
+        o[p] = x;
+    }
+    for (int j = 0; j < k; j++)
+        out[j] = (int32_t) ~(uint32_t)o[j];
+    return 1;
+}
+
 static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
                         uint8_t *bk, int unit)
 {
     if (k <= 0)
         return;
     if (unit) { /* the scores are known to lie in [0, 1) (the random recommender's) */
+        if (topk_unit_cut(sc, n, mask, k, out))
+            return;
         topk_cut(sc, n, mask, k, out, bk, 0.0f, -1.0f);
         return;
     }
