@@ -2873,6 +2873,75 @@ static void went_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
     }
 }
 
+/* The genre entropy of each visit's first page (exposure rows x in [lo, hi) with an agent;
+ * -1 for the other rows and for pages without genre mass): the page's items' genre rows
+ * summed in page order from zero, as round_body's per-agent sums are when every agent has
+ * one such row. gm: [threads][G] scratch. */
+typedef struct eent_job {
+    double *h;
+    float *gm;
+} eent_job;
+
+static void eent_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    eent_job *j = ctx;
+    int P = s->cfg.page_size;
+    size_t G = (size_t)s->G;
+    float *gm = j->gm + (size_t)tid * G;
+    for (int32_t x = lo; x < hi; x++) {
+        j->h[x] = -1.0;
+        if (s->expo_agent[x] < 0)
+            continue;
+        memset(gm, 0, G * sizeof *gm);
+        for (int k = 0; k < P; k++) {
+            int32_t it = s->expo[(size_t)x * (size_t)P + (size_t)k];
+            if (it >= 0)
+                for (size_t g = 0; g < G; g++)
+                    gm[g] += s->item_genre[(size_t)it * G + g];
+        }
+        float tot = 0.0f;
+        for (size_t g = 0; g < G; g++)
+            tot += gm[g];
+        if (tot > 0.0f)
+            j->h[x] = entropy_bits(gm, s->G);
+    }
+}
+
+/* The mean of those entropies over the rows that have one, in row order, into *es / *en;
+ * 0 when an agent has two first pages (not made by the rounds: the caller's per-agent sums
+ * then decide) or there is no memory. */
+static int expo_entropy_par(sim *s, double *es, int *en)
+{
+    int64_t nx = s->n_expo;
+    if (nx <= 0 || nx > INT32_MAX)
+        return 0;
+    eent_job j = {.h = rlab_malloc((size_t)nx * sizeof(double)),
+                  .gm = rlab_malloc((size_t)s->threads * (size_t)s->G * sizeof(float))};
+    uint64_t *seen = rlab_calloc(((size_t)s->n + 63) / 64, sizeof *seen);
+    int ok = j.h && j.gm && seen;
+    for (int64_t x = 0; ok && x < nx; x++) { /* one first page per agent */
+        int32_t a = s->expo_agent[x];
+        if (a < 0)
+            continue;
+        uint64_t bit = 1ull << (a % 64);
+        ok = !(seen[a / 64] & bit);
+        seen[a / 64] |= bit;
+    }
+    if (ok) {
+        sim_par_for(s, (int32_t)nx, s->par_min, eent_part, &j);
+        double sum = 0.0;
+        int cnt = 0;
+        for (int64_t x = 0; x < nx; x++)
+            if (j.h[x] >= 0.0) {
+                sum += j.h[x];
+                cnt++;
+            }
+        *es = sum, *en = cnt;
+    }
+    rlab_free(j.h), rlab_free(j.gm), rlab_free(seen);
+    return ok;
+}
+
 static int round_body(sim *s, rlab_err *err)
 {
     int64_t r = s->round + 1;
@@ -3071,7 +3140,8 @@ static int round_body(sim *s, rlab_err *err)
         double es = 0.0;
         int en = 0;
         int P = s->cfg.page_size;
-        for (int64_t x = 0; x < s->n_expo; x++) {
+        int done = expo_entropy_par(s, &es, &en);
+        for (int64_t x = 0; !done && x < s->n_expo; x++) {
             if (s->expo_agent[x] < 0)
                 continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
@@ -3082,7 +3152,7 @@ static int round_body(sim *s, rlab_err *err)
                         gm[g] += s->item_genre[(size_t)it * (size_t)s->G + (size_t)g];
             }
         }
-        for (int64_t x = 0; x < s->n_expo; x++) {
+        for (int64_t x = 0; !done && x < s->n_expo; x++) {
             if (s->expo_agent[x] < 0)
                 continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
