@@ -2076,19 +2076,60 @@ static int expo_cmp(const void *pa, const void *pb)
 }
 
 /* The shared effects of pipelined visits, in the order the step-by-step loop has them:
- * step by step, each step in visiting order. */
+ * step by step, each step in visiting order. by_j: the log is in visiting order already
+ * (run_visits_par merges its threads' logs so), and needs only a stable pass by step. */
 static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
-                         double *chance, expo_log *lg, rlab_err *err)
+                         double *chance, expo_log *lg, int by_j, rlab_err *err)
 {
     if (lg->oom)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    if (lg->n > 1)
+    int S = s->cfg.max_steps;
+    /* the watchers of each step, in visiting order (one pass over the visits) */
+    int32_t *wj = rlab_malloc(((size_t)nv + 1) * sizeof *wj);
+    int64_t at[SIM_MAX_STEPS + 1] = {0};
+    expo_rec *sorted = NULL;
+    if (lg->n > 1 && by_j) {
+        sorted = rlab_malloc((size_t)lg->n * sizeof *sorted);
+        if (!sorted) {
+            rlab_free(wj);
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        }
+        int64_t cnt[SIM_MAX_STEPS + 1] = {0}, pos = 0;
+        for (int64_t e = 0; e < lg->n; e++)
+            cnt[lg->r[e].step]++;
+        for (int q = 0; q < SIM_MAX_STEPS + 1; q++) {
+            int64_t c = cnt[q];
+            cnt[q] = pos;
+            pos += c;
+        }
+        for (int64_t e = 0; e < lg->n; e++)
+            sorted[cnt[lg->r[e].step]++] = lg->r[e];
+        rlab_free(lg->r);
+        lg->r = sorted;
+        lg->cap = lg->n;
+    } else if (lg->n > 1) {
         qsort(lg->r, (size_t)lg->n, sizeof *lg->r, expo_cmp);
+    }
+    if (!wj)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t j = 0; j < nv; j++) {
+        int w = s->visits[j].watched_step;
+        if (w >= 0 && w < S)
+            at[w + 1]++;
+    }
+    for (int q = 1; q <= S; q++)
+        at[q] += at[q - 1];
+    int64_t fill[SIM_MAX_STEPS];
+    memcpy(fill, at, sizeof fill);
+    for (int32_t j = 0; j < nv; j++) {
+        int w = s->visits[j].watched_step;
+        if (w >= 0 && w < S)
+            wj[fill[w]++] = j;
+    }
     int64_t e = 0;
-    for (int step = 0; step < s->cfg.max_steps; step++) {
-        for (int32_t j = 0; j < nv; j++)
-            if (s->visits[j].watched_step == step)
-                sim_watch_global(s, vis[j], s->visits[j].watched, sat, chance);
+    for (int step = 0; step < S; step++) {
+        for (int64_t q = at[step]; q < at[step + 1]; q++)
+            sim_watch_global(s, vis[wj[q]], s->visits[wj[q]].watched, sat, chance);
         for (; e < lg->n && lg->r[e].step == step; e++) {
             int32_t a = vis[lg->r[e].j];
             const int32_t *cd = s->cand + (size_t)a * (size_t)s->K;
@@ -2099,6 +2140,7 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
             record_exposure(s, a, 0, &v, st);
         }
     }
+    rlab_free(wj);
     return RLAB_OK;
 }
 
@@ -2499,8 +2541,10 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         }
         sim_par_wait(&pj);
     }
-    /* the threads' exposure logs into one (visits_replay sorts it) and their counters */
-    expo_log *lg = &jb->lg[0];
+    /* the threads' exposure logs merged into one in visiting order (each is: a thread's
+     * visitors come in order, a visit's pages in step order) and their counters */
+    expo_log all = {0};
+    int64_t tot = 0;
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
         const sim_stats *q = &jb->st[t];
         st->watches += q->watches;
@@ -2508,23 +2552,27 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         st->search_watches += q->search_watches;
         st->searches += q->searches;
         oom |= jb->lg[t].oom;
-        if (t == 0 || oom || jb->lg[t].n == 0)
-            continue;
-        if (lg->n + jb->lg[t].n > lg->cap) {
-            int64_t cap = lg->n + jb->lg[t].n;
-            expo_rec *r = rlab_realloc(lg->r, (size_t)cap * sizeof *r);
-            if (!r) {
-                oom = 1;
-                continue;
-            }
-            lg->r = r;
-            lg->cap = cap;
-        }
-        memcpy(lg->r + lg->n, jb->lg[t].r, (size_t)jb->lg[t].n * sizeof *lg->r);
-        lg->n += jb->lg[t].n;
+        tot += jb->lg[t].n;
     }
-    lg->oom |= oom;
-    rc = visits_replay(s, vis, nv, st, sat, chance, lg, err);
+    if (!oom && tot > 0) {
+        all.r = rlab_malloc((size_t)tot * sizeof *all.r);
+        oom = !all.r;
+    }
+    if (!oom && tot > 0) {
+        int64_t pos[SIM_MAX_THREADS] = {0};
+        for (int64_t e = 0; e < tot; e++) {
+            int best = -1;
+            for (int t = 0; t < SIM_MAX_THREADS; t++)
+                if (pos[t] < jb->lg[t].n &&
+                    (best < 0 || jb->lg[t].r[pos[t]].j < jb->lg[best].r[pos[best]].j))
+                    best = t;
+            all.r[e] = jb->lg[best].r[pos[best]++];
+        }
+        all.n = all.cap = tot;
+    }
+    all.oom = oom;
+    rc = visits_replay(s, vis, nv, st, sat, chance, &all, 1, err);
+    rlab_free(all.r);
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
         rlab_free(jb->lg[t].r);
         rlab_free(jb->ev2[0][t].p);
@@ -2629,7 +2677,7 @@ static int run_visits_pipe(sim *s, const int32_t *vis, int32_t nv, sim_dec *soc,
             sim_ask_fallback(s, &soc[k], &q[nv + k]);
         sim_ask_clear(&q[nv + k]);
     }
-    rc = visits_replay(s, vis, nv, st, sat, chance, &lg, err);
+    rc = visits_replay(s, vis, nv, st, sat, chance, &lg, 0, err);
     if (rc)
         goto done;
     /* the feelings, packed in visiting order for visits_end */
