@@ -98,10 +98,14 @@ static void bstr(sim *s, size_t *len, const char *str)
  * the event payloads of the hot path, without printf. */
 static inline void jw_raw(jw *w, const char *src, size_t n)
 {
-    if (w->len + n + 1 > w->cap)
-        n = w->len + 1 < w->cap ? w->cap - w->len - 1 : 0;
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
+    if (w->len + n + 1 <= w->cap) {
+        memcpy(w->p + w->len, src, n); /* n as given: a literal's copy is a few moves */
+        w->len += n;
+    } else {
+        size_t m = w->len + 1 < w->cap ? w->cap - w->len - 1 : 0;
+        memcpy(w->p + w->len, src, m);
+        w->len += m;
+    }
     w->p[w->len] = '\0';
 }
 
@@ -118,6 +122,13 @@ static void jw_int(jw *w, int64_t x)
     } while (u);
     if (x < 0)
         tmp[sizeof tmp - 1 - n++] = '-';
+    if (w->len + (size_t)n + 1 <= w->cap) { /* a few bytes: no memcpy call */
+        for (int i = 0; i < n; i++)
+            w->p[w->len + (size_t)i] = tmp[sizeof tmp - (size_t)n + (size_t)i];
+        w->len += (size_t)n;
+        w->p[w->len] = '\0';
+        return;
+    }
     jw_raw(w, tmp + sizeof tmp - n, (size_t)n);
 }
 
