@@ -181,6 +181,16 @@ int rlab_db_bind_blob(rlab_db_stmt *s, const char *name, const void *v, size_t n
     return bind_done(s, i, rc, name, err);
 }
 
+int rlab_db_bind_blob_static(rlab_db_stmt *s, const char *name, const void *v, size_t n,
+                             rlab_err *err)
+{
+    int i = param_index(s, name, err);
+    if (i <= 0)
+        return RLAB_ENOTFOUND;
+    int rc = v ? sqlite3_bind_blob64(s->st, i, v, n, SQLITE_STATIC) : sqlite3_bind_null(s->st, i);
+    return bind_done(s, i, rc, name, err);
+}
+
 int rlab_db_bind_null(rlab_db_stmt *s, const char *name, rlab_err *err)
 {
     int i = param_index(s, name, err);

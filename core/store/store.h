@@ -400,7 +400,7 @@ RLAB_API int rlab_db_is_core_table(const char *name);
  * would write a core table fails to prepare, RLAB_EDB "trigger 'x' would UPDATE core table
  * 'runs': refused ...". Binding a name the statement does not have is an error, and stepping a
  * statement with a parameter never bound since prepare (or rlab_db_clear_bindings) is an error too.
- * Text and blobs are copied at bind time.
+ * Text and blobs are copied at bind time (except by rlab_db_bind_blob_static).
  */
 
 /* Status returned by rlab_db_step when a row is ready (distinct from every RLAB_E*). */
@@ -420,6 +420,11 @@ RLAB_API int rlab_db_bind_text(rlab_db_stmt *s, const char *name, const char *v,
 RLAB_API int rlab_db_bind_blob(rlab_db_stmt *s, const char *name, const void *v, size_t n,
                                rlab_err *err);
 RLAB_API int rlab_db_bind_null(rlab_db_stmt *s, const char *name, rlab_err *err);
+/* rlab_db_bind_blob without the copy (for a large blob written once, e.g. an image of many
+ * megabytes): v must stay alive and unchanged until the parameter is bound again or the
+ * statement is finalized (a reset keeps the binding, and with it the pointer). */
+RLAB_API int rlab_db_bind_blob_static(rlab_db_stmt *s, const char *name, const void *v, size_t n,
+                                      rlab_err *err);
 /* Returns RLAB_DB_ROW with a row ready, RLAB_OK when done (the statement is then reset,
  * keeping its bindings), or an error code (the statement is reset). */
 RLAB_API int rlab_db_step(rlab_db_stmt *s, rlab_err *err);

@@ -853,15 +853,16 @@ static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t 
     rc = rc ? rc : rlab_db_bind_int(q, ":round", round, err);
     rc = rc ? rc : rlab_db_bind_text(q, ":model", model, err);
     rc = rc ? rc : rlab_db_bind_int(q, ":bytes", (int64_t)n, err);
-    rc = rc ? rc : rlab_db_bind_blob(q, ":state", blob, n, err);
+    /* bound without a copy (a full image is ~1.7 KB per agent); rebound to NULL below */
+    rc = rc ? rc : rlab_db_bind_blob_static(q, ":state", blob, n, err);
     if (rc == RLAB_OK) {
         rc = rlab_db_step(q, err);
         if (rc == RLAB_DB_ROW)
             rc = RLAB_OK;
     }
     rlab_db_reset(q);
-    /* the statement keeps its bound values after a reset: drop the blob's copy (a full image
-     * would otherwise stay resident until the next checkpoint) */
+    /* the statement keeps its bound values after a reset: drop the blob (bound without a
+     * copy: the image it points to changes from here on) */
     rlab_err e2 = {0};
     rlab_db_bind_null(q, ":state", &e2);
     return rc;

@@ -29,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -95,10 +98,14 @@ static void bstr(sim *s, size_t *len, const char *str)
  * the event payloads of the hot path, without printf. */
 static inline void jw_raw(jw *w, const char *src, size_t n)
 {
-    if (w->len + n + 1 > w->cap)
-        n = w->len + 1 < w->cap ? w->cap - w->len - 1 : 0;
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
+    if (w->len + n + 1 <= w->cap) {
+        memcpy(w->p + w->len, src, n); /* n as given: a literal's copy is a few moves */
+        w->len += n;
+    } else {
+        size_t m = w->len + 1 < w->cap ? w->cap - w->len - 1 : 0;
+        memcpy(w->p + w->len, src, m);
+        w->len += m;
+    }
     w->p[w->len] = '\0';
 }
 
@@ -115,6 +122,13 @@ static void jw_int(jw *w, int64_t x)
     } while (u);
     if (x < 0)
         tmp[sizeof tmp - 1 - n++] = '-';
+    if (w->len + (size_t)n + 1 <= w->cap) { /* a few bytes: no memcpy call */
+        for (int i = 0; i < n; i++)
+            w->p[w->len + (size_t)i] = tmp[sizeof tmp - (size_t)n + (size_t)i];
+        w->len += (size_t)n;
+        w->p[w->len] = '\0';
+        return;
+    }
     jw_raw(w, tmp + sizeof tmp - n, (size_t)n);
 }
 
@@ -1511,12 +1525,106 @@ enum {
 static void topk_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
                      uint8_t *bk, float mn, float mx);
 
+/* The unmasked items of a padded bitset row among the first n. */
+static int32_t unmasked_count(const uint8_t *mask, int32_t n)
+{
+    int32_t set = 0, w = 0;
+    for (; w < n / 64; w++) {
+        uint64_t m;
+        memcpy(&m, mask + (size_t)w * 8, 8);
+        set += __builtin_popcountll(m);
+    }
+    for (int32_t i = w * 64; i < n; i++) /* the last word's items (not its padding) */
+        set += sim_shown_bit(mask, i);
+    return n - set;
+}
+
+/* topk_bucket's list for scores in [0, 1) that are (as the random recommender's) uniform
+ * draws, by a cut at a threshold: with m unmasked scores, about want = k + 4 sqrt(k) + 8 of
+ * them lie at or above tau = 1 - want / m; only those are gathered, put in order by a
+ * counting sort on 64 equal buckets of [tau, 1) and an insertion sort of the (nearly sorted)
+ * result, and the first k taken. Exact whatever the scores: every score under tau is below
+ * every gathered one, so when k or more unmasked scores were gathered the k best are among
+ * them; otherwise (or when more than the buffer's room were) returns 0 and the caller takes
+ * the general path. A score and its item are one key: the bits of a float >= 0 order as the
+ * float does, and the low word ~i puts ties in index order. */
+enum { SIM_TOPK_GATHER = 256, SIM_TOPK_UB = 64 };
+
+static int topk_unit_cut(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out)
+{
+    int32_t m = unmasked_count(mask, n);
+    double want = (double)k + 4.0 * sqrt((double)k) + 8.0;
+    if (m <= k || want >= 0.5 * (double)m)
+        return 0;
+    float tau = (float)(1.0 - want / (double)m);
+    uint64_t g[SIM_TOPK_GATHER], o[SIM_TOPK_GATHER];
+    uint8_t gb[SIM_TOPK_GATHER];
+    int32_t cnt[SIM_TOPK_UB] = {0};
+    float bscale = (float)SIM_TOPK_UB / (1.0f - tau);
+    int c = 0;
+    for (int32_t w = 0; w < (n + 63) / 64; w++) {
+        /* bit t: item w * 64 + t is at or above tau (and is one of the n) */
+        uint64_t bits = 0;
+        int32_t i0 = w * 64, e = n - i0 < 64 ? n - i0 : 64, t = 0;
+#if defined(__SSE2__)
+        __m128 vt = _mm_set1_ps(tau);
+        for (; t + 4 <= e; t += 4)
+            bits |= (uint64_t)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(sc + i0 + t), vt)) << t;
+#endif
+        for (; t < e; t++)
+            bits |= (uint64_t)(sc[i0 + t] >= tau) << t;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t mw; /* the shown bits of these items (bit i % 8 of byte i / 8 is bit t) */
+        memcpy(&mw, mask + (size_t)w * 8, 8);
+        bits &= ~mw;
+#endif
+        if (c + __builtin_popcountll(bits) > SIM_TOPK_GATHER)
+            return 0; /* far more at or above tau than uniform draws give */
+        for (; bits; bits &= bits - 1u) {
+            int32_t i = i0 + __builtin_ctzll(bits);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+            if (sim_shown_bit(mask, i))
+                continue;
+#endif
+            uint32_t vb;
+            memcpy(&vb, &sc[i], sizeof vb);
+            int b = (int)((sc[i] - tau) * bscale);
+            b = b < SIM_TOPK_UB - 1 ? b : SIM_TOPK_UB - 1;
+            gb[c] = (uint8_t)(SIM_TOPK_UB - 1 - b); /* 0 = the best bucket */
+            cnt[gb[c]]++;
+            g[c++] = (uint64_t)vb << 32 | (uint32_t) ~(uint32_t)i;
+        }
+    }
+    if (c < k)
+        return 0;
+    int32_t at = 0;
+    for (int b = 0; b < SIM_TOPK_UB; b++) {
+        int32_t x = cnt[b];
+        cnt[b] = at;
+        at += x;
+    }
+    for (int q = 0; q < c; q++)
+        o[cnt[gb[q]]++] = g[q];
+    for (int q = 1; q < c; q++) { /* in order but within buckets */
+        uint64_t x = o[q];
+        int p = q;
+        for (; p > 0 && o[p - 1] < x; p--)
+            o[p] = o[p - 1];
+        o[p] = x;
+    }
+    for (int j = 0; j < k; j++)
+        out[j] = (int32_t) ~(uint32_t)o[j];
+    return 1;
+}
+
 static void topk_bucket(const float *sc, int32_t n, const uint8_t *mask, int k, int32_t *out,
                         uint8_t *bk, int unit)
 {
     if (k <= 0)
         return;
     if (unit) { /* the scores are known to lie in [0, 1) (the random recommender's) */
+        if (topk_unit_cut(sc, n, mask, k, out))
+            return;
         topk_cut(sc, n, mask, k, out, bk, 0.0f, -1.0f);
         return;
     }
@@ -1979,19 +2087,60 @@ static int expo_cmp(const void *pa, const void *pb)
 }
 
 /* The shared effects of pipelined visits, in the order the step-by-step loop has them:
- * step by step, each step in visiting order. */
+ * step by step, each step in visiting order. by_j: the log is in visiting order already
+ * (run_visits_par merges its threads' logs so), and needs only a stable pass by step. */
 static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, double *sat,
-                         double *chance, expo_log *lg, rlab_err *err)
+                         double *chance, expo_log *lg, int by_j, rlab_err *err)
 {
     if (lg->oom)
         return rlab_errf(err, RLAB_ENOMEM, "out of memory");
-    if (lg->n > 1)
+    int S = s->cfg.max_steps;
+    /* the watchers of each step, in visiting order (one pass over the visits) */
+    int32_t *wj = rlab_malloc(((size_t)nv + 1) * sizeof *wj);
+    int64_t at[SIM_MAX_STEPS + 1] = {0};
+    expo_rec *sorted = NULL;
+    if (lg->n > 1 && by_j) {
+        sorted = rlab_malloc((size_t)lg->n * sizeof *sorted);
+        if (!sorted) {
+            rlab_free(wj);
+            return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        }
+        int64_t cnt[SIM_MAX_STEPS + 1] = {0}, pos = 0;
+        for (int64_t e = 0; e < lg->n; e++)
+            cnt[lg->r[e].step]++;
+        for (int q = 0; q < SIM_MAX_STEPS + 1; q++) {
+            int64_t c = cnt[q];
+            cnt[q] = pos;
+            pos += c;
+        }
+        for (int64_t e = 0; e < lg->n; e++)
+            sorted[cnt[lg->r[e].step]++] = lg->r[e];
+        rlab_free(lg->r);
+        lg->r = sorted;
+        lg->cap = lg->n;
+    } else if (lg->n > 1) {
         qsort(lg->r, (size_t)lg->n, sizeof *lg->r, expo_cmp);
+    }
+    if (!wj)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    for (int32_t j = 0; j < nv; j++) {
+        int w = s->visits[j].watched_step;
+        if (w >= 0 && w < S)
+            at[w + 1]++;
+    }
+    for (int q = 1; q <= S; q++)
+        at[q] += at[q - 1];
+    int64_t fill[SIM_MAX_STEPS];
+    memcpy(fill, at, sizeof fill);
+    for (int32_t j = 0; j < nv; j++) {
+        int w = s->visits[j].watched_step;
+        if (w >= 0 && w < S)
+            wj[fill[w]++] = j;
+    }
     int64_t e = 0;
-    for (int step = 0; step < s->cfg.max_steps; step++) {
-        for (int32_t j = 0; j < nv; j++)
-            if (s->visits[j].watched_step == step)
-                sim_watch_global(s, vis[j], s->visits[j].watched, sat, chance);
+    for (int step = 0; step < S; step++) {
+        for (int64_t q = at[step]; q < at[step + 1]; q++)
+            sim_watch_global(s, vis[wj[q]], s->visits[wj[q]].watched, sat, chance);
         for (; e < lg->n && lg->r[e].step == step; e++) {
             int32_t a = vis[lg->r[e].j];
             const int32_t *cd = s->cand + (size_t)a * (size_t)s->K;
@@ -2002,6 +2151,7 @@ static int visits_replay(sim *s, const int32_t *vis, int32_t nv, sim_stats *st, 
             record_exposure(s, a, 0, &v, st);
         }
     }
+    rlab_free(wj);
     return RLAB_OK;
 }
 
@@ -2402,8 +2552,10 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         }
         sim_par_wait(&pj);
     }
-    /* the threads' exposure logs into one (visits_replay sorts it) and their counters */
-    expo_log *lg = &jb->lg[0];
+    /* the threads' exposure logs merged into one in visiting order (each is: a thread's
+     * visitors come in order, a visit's pages in step order) and their counters */
+    expo_log all = {0};
+    int64_t tot = 0;
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
         const sim_stats *q = &jb->st[t];
         st->watches += q->watches;
@@ -2411,23 +2563,27 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         st->search_watches += q->search_watches;
         st->searches += q->searches;
         oom |= jb->lg[t].oom;
-        if (t == 0 || oom || jb->lg[t].n == 0)
-            continue;
-        if (lg->n + jb->lg[t].n > lg->cap) {
-            int64_t cap = lg->n + jb->lg[t].n;
-            expo_rec *r = rlab_realloc(lg->r, (size_t)cap * sizeof *r);
-            if (!r) {
-                oom = 1;
-                continue;
-            }
-            lg->r = r;
-            lg->cap = cap;
-        }
-        memcpy(lg->r + lg->n, jb->lg[t].r, (size_t)jb->lg[t].n * sizeof *lg->r);
-        lg->n += jb->lg[t].n;
+        tot += jb->lg[t].n;
     }
-    lg->oom |= oom;
-    rc = visits_replay(s, vis, nv, st, sat, chance, lg, err);
+    if (!oom && tot > 0) {
+        all.r = rlab_malloc((size_t)tot * sizeof *all.r);
+        oom = !all.r;
+    }
+    if (!oom && tot > 0) {
+        int64_t pos[SIM_MAX_THREADS] = {0};
+        for (int64_t e = 0; e < tot; e++) {
+            int best = -1;
+            for (int t = 0; t < SIM_MAX_THREADS; t++)
+                if (pos[t] < jb->lg[t].n &&
+                    (best < 0 || jb->lg[t].r[pos[t]].j < jb->lg[best].r[pos[best]].j))
+                    best = t;
+            all.r[e] = jb->lg[best].r[pos[best]++];
+        }
+        all.n = all.cap = tot;
+    }
+    all.oom = oom;
+    rc = visits_replay(s, vis, nv, st, sat, chance, &all, 1, err);
+    rlab_free(all.r);
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
         rlab_free(jb->lg[t].r);
         rlab_free(jb->ev2[0][t].p);
@@ -2532,7 +2688,7 @@ static int run_visits_pipe(sim *s, const int32_t *vis, int32_t nv, sim_dec *soc,
             sim_ask_fallback(s, &soc[k], &q[nv + k]);
         sim_ask_clear(&q[nv + k]);
     }
-    rc = visits_replay(s, vis, nv, st, sat, chance, &lg, err);
+    rc = visits_replay(s, vis, nv, st, sat, chance, &lg, 0, err);
     if (rc)
         goto done;
     /* the feelings, packed in visiting order for visits_end */
@@ -2776,6 +2932,75 @@ static void went_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
     }
 }
 
+/* The genre entropy of each visit's first page (exposure rows x in [lo, hi) with an agent;
+ * -1 for the other rows and for pages without genre mass): the page's items' genre rows
+ * summed in page order from zero, as round_body's per-agent sums are when every agent has
+ * one such row. gm: [threads][G] scratch. */
+typedef struct eent_job {
+    double *h;
+    float *gm;
+} eent_job;
+
+static void eent_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
+{
+    eent_job *j = ctx;
+    int P = s->cfg.page_size;
+    size_t G = (size_t)s->G;
+    float *gm = j->gm + (size_t)tid * G;
+    for (int32_t x = lo; x < hi; x++) {
+        j->h[x] = -1.0;
+        if (s->expo_agent[x] < 0)
+            continue;
+        memset(gm, 0, G * sizeof *gm);
+        for (int k = 0; k < P; k++) {
+            int32_t it = s->expo[(size_t)x * (size_t)P + (size_t)k];
+            if (it >= 0)
+                for (size_t g = 0; g < G; g++)
+                    gm[g] += s->item_genre[(size_t)it * G + g];
+        }
+        float tot = 0.0f;
+        for (size_t g = 0; g < G; g++)
+            tot += gm[g];
+        if (tot > 0.0f)
+            j->h[x] = entropy_bits(gm, s->G);
+    }
+}
+
+/* The mean of those entropies over the rows that have one, in row order, into *es / *en;
+ * 0 when an agent has two first pages (not made by the rounds: the caller's per-agent sums
+ * then decide) or there is no memory. */
+static int expo_entropy_par(sim *s, double *es, int *en)
+{
+    int64_t nx = s->n_expo;
+    if (nx <= 0 || nx > INT32_MAX)
+        return 0;
+    eent_job j = {.h = rlab_malloc((size_t)nx * sizeof(double)),
+                  .gm = rlab_malloc((size_t)s->threads * (size_t)s->G * sizeof(float))};
+    uint64_t *seen = rlab_calloc(((size_t)s->n + 63) / 64, sizeof *seen);
+    int ok = j.h && j.gm && seen;
+    for (int64_t x = 0; ok && x < nx; x++) { /* one first page per agent */
+        int32_t a = s->expo_agent[x];
+        if (a < 0)
+            continue;
+        uint64_t bit = 1ull << (a % 64);
+        ok = !(seen[a / 64] & bit);
+        seen[a / 64] |= bit;
+    }
+    if (ok) {
+        sim_par_for(s, (int32_t)nx, s->par_min, eent_part, &j);
+        double sum = 0.0;
+        int cnt = 0;
+        for (int64_t x = 0; x < nx; x++)
+            if (j.h[x] >= 0.0) {
+                sum += j.h[x];
+                cnt++;
+            }
+        *es = sum, *en = cnt;
+    }
+    rlab_free(j.h), rlab_free(j.gm), rlab_free(seen);
+    return ok;
+}
+
 static int round_body(sim *s, rlab_err *err)
 {
     int64_t r = s->round + 1;
@@ -2974,7 +3199,8 @@ static int round_body(sim *s, rlab_err *err)
         double es = 0.0;
         int en = 0;
         int P = s->cfg.page_size;
-        for (int64_t x = 0; x < s->n_expo; x++) {
+        int done = expo_entropy_par(s, &es, &en);
+        for (int64_t x = 0; !done && x < s->n_expo; x++) {
             if (s->expo_agent[x] < 0)
                 continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;
@@ -2985,7 +3211,7 @@ static int round_body(sim *s, rlab_err *err)
                         gm[g] += s->item_genre[(size_t)it * (size_t)s->G + (size_t)g];
             }
         }
-        for (int64_t x = 0; x < s->n_expo; x++) {
+        for (int64_t x = 0; !done && x < s->n_expo; x++) {
             if (s->expo_agent[x] < 0)
                 continue;
             float *gm = s->expo_gmass + (size_t)s->expo_agent[x] * (size_t)s->G;

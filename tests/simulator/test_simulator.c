@@ -506,7 +506,9 @@ static void t_behave_homophily(void)
  * The bucketed top-k of the recommender's candidate lists against the heap it replaced (the
  * oracle): random rows, rows with few distinct values (ties), NaN and infinities, all equal,
  * clumped (a huge offset, tiny spread), masks, n below k; and the [0, 1) variant on uniform
- * draws. Every list must be the same, item for item. */
+ * draws (its cut at a threshold), on draws skewed towards 0 (too few above the cut: the
+ * general path) and on 64 values next to 1 with ties (too many: the general path). Every
+ * list must be the same, item for item. */
 static void t_topk(void)
 {
     enum { N = 1001, KMAX = SIM_MAX_PAGE * SIM_MAX_STEPS };
@@ -517,7 +519,7 @@ static void t_topk(void)
     rlab_rng r;
     rlab_rng_seed(&r, 99);
     int cases = 0, same = 0;
-    for (int kind = 0; kind < 7; kind++)
+    for (int kind = 0; kind < 9; kind++)
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
             for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
                 for (int rep = 0; rep < 4; rep++) {
@@ -530,7 +532,9 @@ static void t_topk(void)
                                   : kind == 1            ? (float)(int)(u * 4.0f)
                                   : kind == 2            ? 1e6f + u * 0.5f
                                   : kind == 3            ? 2.5f
-                                                         : rlab_rng_normal(&r) * 100.0f;
+                                  : kind == 7            ? u * u * u * u /* few near 1 */
+                                  : kind == 8 ? 1.0f - 0x1p-24f * (float)(1 + (int)(u * 64.0f))
+                                              : rlab_rng_normal(&r) * 100.0f;
                         if (kind == 4 && u < 0.1f)
                             v = NAN;
                         if (kind == 5 && u < 0.05f)
@@ -541,7 +545,7 @@ static void t_topk(void)
                     }
                     int32_t ref[KMAX], got[KMAX];
                     sim_topk(sc, n, mask, k, ref, bk, 0);
-                    sim_topk(sc, n, mask, k, got, bk, kind == 6 ? 2 : 1);
+                    sim_topk(sc, n, mask, k, got, bk, kind >= 6 ? 2 : 1);
                     cases++;
                     same += memcmp(ref, got, (size_t)k * sizeof *ref) == 0;
                 }

@@ -989,6 +989,32 @@ static void t_stmt_named(void)
     }
     rlab_db_finalize(s);
     rlab_db_finalize(NULL);
+    /* a blob bound without a copy: stored as it was at the step; after a rebind the buffer is
+     * the caller's again */
+    CHECK_EQ_INT(rlab_db_exec(db, "CREATE TABLE blobs(k INTEGER, v BLOB)", &err), RLAB_OK);
+    s = rlab_db_prepare(db, "INSERT INTO blobs VALUES(:k, :v)", &err);
+    CHECK(s != NULL);
+    if (s) {
+        static unsigned char big[1 << 20];
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (unsigned char)(i * 131u + 7u);
+        CHECK_EQ_INT(rlab_db_bind_blob_static(s, ":nope", big, sizeof big, &err), RLAB_ENOTFOUND);
+        CHECK_EQ_INT(rlab_db_bind_int(s, ":k", 1, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_bind_blob_static(s, ":v", big, sizeof big, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_step(s, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_bind_null(s, ":v", &err), RLAB_OK);
+        memset(big, 0, sizeof big);
+        CHECK_EQ_INT(rlab_db_bind_int(s, ":k", 2, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_bind_blob_static(s, ":v", big, 0, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_step(s, &err), RLAB_OK);
+        rlab_db_finalize(s);
+        CHECK_EQ_INT(one_int(db, "SELECT length(v) FROM blobs WHERE k = 1"), 1 << 20);
+        CHECK_EQ_INT(one_int(db, "SELECT length(v) FROM blobs WHERE k = 2"), 0);
+        /* the bytes of row 1 are the ones bound, not the zeros written over them after */
+        CHECK_EQ_INT(one_int(db, "SELECT hex(substr(v, 1, 2)) = '078A' AND "
+                                 "hex(substr(v, 1048576, 1)) = '84' FROM blobs WHERE k = 1"),
+                     1);
+    }
     /* nesting transactions: an inner rollback rolls back the whole thing */
     CHECK_EQ_INT(rlab_db_begin(db, &err), RLAB_OK);
     CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO history(time, line) VALUES(1, 'a')", &err), 0);
