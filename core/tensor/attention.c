@@ -279,7 +279,7 @@ static inline int first_row(unsigned flags, int j0, int Tq, int Tk)
 #define ATTN_X86 1
 #include <immintrin.h>
 
-#include "exp512.h"
+#include "exp512_internal.h"
 #else
 #define ATTN_X86 0
 #endif
@@ -435,7 +435,7 @@ static void tile_pv(float *out, int ldo, const float *p, int64_t sr, int64_t sj,
     else
         tile_pv_any(out, ldo, p, sr, sj, v, ldv, n, Dh, nr, alpha, acc);
 }
-/* e^x, 16 lanes (exp512.h; x < -87.3, -inf included, gives 0) */
+/* e^x, 16 lanes (exp512_internal.h; x < -87.3, -inf included, gives 0) */
 __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x)
 {
     const __mmask16 small = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);

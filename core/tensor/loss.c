@@ -781,7 +781,7 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
 #ifdef RLAB_HAVE_V16
 #include <immintrin.h>
 
-#include "exp512.h"
+#include "exp512_internal.h"
 __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const float *x, int64_t n,
                                                             float s, float shift)
 {

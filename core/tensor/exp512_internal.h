@@ -1,13 +1,14 @@
 /*
- * e^t on 16 lanes (AVX-512F), shared by the attention's softmax rows and the fused cross-
- * entropy: rlab_k_expf's range reduction (k = round(t log2 e), r = t - k ln 2 in two parts)
- * and degree-7 Taylor polynomial, Horner by fused multiply-adds, 2^k by scalef. The caller
- * clamps t to about [-87.3, 88.4] first (each its own way: whether a NaN passes, whether
- * t < -87.3 gives exactly 0) and includes <immintrin.h>. Always inlined, so each caller's
- * target("avx512f") function keeps it in registers.
+ * core/tensor/exp512_internal (not installed): e^t on 16 lanes (AVX-512F), shared by the
+ * attention's softmax rows and the fused cross-entropy: rlab_k_expf's range reduction
+ * (k = round(t log2 e), r = t - k ln 2 in two parts) and degree-7 Taylor polynomial, Horner by
+ * fused multiply-adds, 2^k by scalef. The caller clamps t to about [-87.3, 88.4] first (each
+ * its own way: whether a NaN passes, whether t < -87.3 gives exactly 0) and includes
+ * <immintrin.h>. Always inlined, so each caller's target("avx512f") function keeps it in
+ * registers.
  */
-#ifndef RLAB_TENSOR_EXP512_H
-#define RLAB_TENSOR_EXP512_H
+#ifndef RLAB_TENSOR_EXP512_INTERNAL_H
+#define RLAB_TENSOR_EXP512_INTERNAL_H
 
 __attribute__((target("avx512f"), always_inline)) static inline __m512 rlab_exp512(__m512 t)
 {
