@@ -788,7 +788,7 @@ void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
 
 /* h-block2: the whole backward in one pass over row chunks, on the 64-wide tiles (defined at
  * the end of the file); returns -1 when it does not apply */
-static size_t lin_bwd64_floats(int64_t N, int64_t K);
+static size_t lin_bwd64_floats(int64_t M, int64_t N, int64_t K, int ns, int act);
 static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy, const float *x,
                      const float *w, const float *y, int64_t M, int64_t N, int64_t K, int act,
                      float *scratch);
@@ -797,7 +797,7 @@ size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act)
 {
     const size_t old = (act == RLAB_K_ACT_RELU ? (size_t)(M * N) : 0) +
                        (size_t)LIN_SUM_BLOCKS * (size_t)N + rlab_k_matmul_scratch_floats(M, N, K);
-    const size_t t64 = lin_bwd64_floats(N, K);
+    const size_t t64 = lin_bwd64_floats(M, N, K, 1, act);
     return old > t64 ? old : t64;
 }
 
@@ -887,10 +887,15 @@ static int lin_nblocks(int64_t M)
 }
 #define LIN_MAXW 7 /* weights of one shared-input call (rlab_k_linear_multi_*) */
 
-static size_t lin_bwd64_floats(int64_t N, int64_t K)
+static size_t lin_bwd64_floats(int64_t M, int64_t N, int64_t K, int ns, int act)
 {
-    /* W^T [N, 64], the dW [K, 64] and db [N] partials, a dZ chunk [LIN_CHUNK, N] per block */
-    return (size_t)N * 64 + (size_t)LIN_BLOCKS * (size_t)(K * 64 + N + LIN_CHUNK * N) + 16;
+    if (K != 64 && N != 64)
+        return 0; /* lin_bwd64_n refuses: the cblas path's scratch */
+    /* ns W^T [N, 64]; per block (lin_nblocks(M) of them): the dW [ns][K, 64] and db [N]
+     * partials, and for a ReLU a dZ chunk [LIN_CHUNK, N] */
+    const size_t nb = (size_t)lin_nblocks(M);
+    return (size_t)ns * (size_t)N * 64 + nb * ((size_t)ns * (size_t)(K * 64) + (size_t)N) +
+           (act == RLAB_K_ACT_RELU ? nb * (size_t)(LIN_CHUNK * N) : 0) + 16;
 }
 
 #if LIN_X86
@@ -1006,16 +1011,17 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
     int any_dw = 0;
     for (int s = 0; s < ns; s++)
         any_dw |= dw && dw[s];
-    if (!LIN_X86 || !rlab_k_avx512() || (dx && K != 64) || (any_dw && N != 64) || M == 0 ||
-        K == 0 || ns < 1 || ns > LIN_MAXW)
+    if (!LIN_X86 || !rlab_k_avx512() || (K != 64 && N != 64) || (dx && K != 64) ||
+        (any_dw && N != 64) || M == 0 || K == 0 || ns < 1 || ns > LIN_MAXW)
         return -1;
 #if LIN_X86
     /* scratch: W^T (64-byte aligned), the dW and db partials, the dZ chunks */
     const size_t kw = (size_t)(K * 64);
     float *wt = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *pw = wt + (size_t)ns * (size_t)N * 64;
-    float *pb = pw + (size_t)LIN_BLOCKS * (size_t)ns * kw;
-    float *zb = pb + (size_t)LIN_BLOCKS * (size_t)N;
+    const int nbk = lin_nblocks(M); /* the layout of lin_bwd64_floats */
+    float *pb = pw + (size_t)nbk * (size_t)ns * kw;
+    float *zb = pb + (size_t)nbk * (size_t)N; /* a ReLU's only */
     for (int s = 0; dx && s < ns; s++)
         for (int64_t n = 0; n < N; n++) // wt [ns N, 64]: W_s^T, W_s [64, N]
             for (int64_t k = 0; k < 64; k++)
@@ -1023,7 +1029,6 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
     const int relu = act == RLAB_K_ACT_RELU;
     const int par =
         (double)M * (double)N * (double)K * ns >= (double)RLAB_K_PAR_MIN && omp_split_ok();
-    const int nbk = lin_nblocks(M);
 #pragma omp parallel for schedule(dynamic, 1) if (par && nbk > 1)
     for (int j = 0; j < nbk; j++)
         lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
@@ -1064,10 +1069,7 @@ static int lin_bwd64(float *dx, float *dw, float *db, float *dr, const float *dy
 size_t rlab_k_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n)
 {
     const size_t one = rlab_k_linear_scratch_floats(M, N, K, RLAB_K_ACT_NONE);
-    const size_t t64 = (size_t)n * (size_t)N * 64 +
-                       (size_t)LIN_BLOCKS * ((size_t)n * (size_t)(K * 64) + (size_t)N +
-                                             (size_t)LIN_CHUNK * (size_t)N) +
-                       16;
+    const size_t t64 = lin_bwd64_floats(M, N, K, n, RLAB_K_ACT_NONE);
     return one > t64 ? one : t64;
 }
 
@@ -1271,13 +1273,12 @@ static int lnlin_fast(int64_t N, int64_t K, int n, int act)
 
 size_t rlab_k_ln_linear_multi_scratch_floats(int64_t M, int64_t N, int64_t K, int n, int act)
 {
-    (void)M;
     if (!lnlin_fast(N, K, n, act))
         return 0;
     /* W^T [n 64, 64]; per block: dW partials [n][64, 64], dgain, dbias [64], db [n][64], and
      * the chunk's h, dh and dz [LIN_CHUNK, 64] */
     return (size_t)n * 64 * 64 +
-           (size_t)LIN_BLOCKS *
+           (size_t)lin_nblocks(M) *
                ((size_t)n * 64 * 64 + 2 * 64 + (size_t)n * 64 + 3 * (size_t)LIN_CHUNK * 64) +
            16;
 }
@@ -1293,7 +1294,8 @@ int rlab_k_ln_linear_multi_fwd(float *y, float *mean, float *rstd, const float *
     float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     // y [n, M, 64]: y_s = act(LN(x) w_s + b_s), x [M, 64]; mean, rstd [M]
     const int nbk = lin_nblocks(M);
-#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1 &&  \
+                                                  omp_split_ok())
     for (int j = 0; j < nbk; j++) {
         float *hb = buf + (size_t)j * LIN_CHUNK * 64; /* h of the chunk [LIN_CHUNK, 64] */
         const int64_t m0 = M * j / nbk, m1 = M * (j + 1) / nbk;
@@ -1339,7 +1341,8 @@ int rlab_k_ln_linear_multi_bwd(float *dx, float *dgain, float *dbias, float *con
             for (int64_t k = 0; k < 64; k++)
                 wt[((int64_t)s * 64 + o) * 64 + k] = w[s][k * 64 + o];
     const int nbk = lin_nblocks(M);
-#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (M * 64 * 64 * n >= RLAB_K_PAR_MIN && nbk > 1 &&  \
+                                                  omp_split_ok())
     for (int j = 0; j < nbk; j++) {
         float *pw = blk + (size_t)j * per; /* this block's dW partials [n][64, 64] */
         float *pg = pw + (size_t)n * kw, *pb = pg + 64, *pl = pb + 64; /* dgain, dbias, db [n] */

@@ -113,12 +113,13 @@ RLAB_API int rlab_k_panel_set_enabled(int on);
 /* The 512-bit kernels: with AVX-512F the panel kernel runs 12 x 32 tiles (P 64-byte
  * aligned) and the losses' row exponentials 16 lanes at a time, both with results
  * bit-identical to their 256-bit twins; the same switch also governs the attention op's
- * register tiles and the fused linear layer's 64-wide forward (kernels.c, h-block), whose
- * fallbacks (cblas_sgemm) agree up to rounding, and the fused losses' backward kernels
- * (rlab_k_xent_*): switched off between a fused forward and its backward, that backward runs
- * the double-precision reference loops (correct, about 10x slower). rlab_k_avx512() says whether
- * they run; rlab_k_set_avx512 switches them off (0) or back on (1), for tests and A/B benchmarks,
- * and returns whether they were in use. */
+ * register tiles, the fused linear layer's 64-wide forward and backward tiles, the 16-lane
+ * layer norm and the multi-weight / layer-norm-fed linears (kernels.c, h-block, h-block2),
+ * whose fallbacks (cblas_sgemm, 4-lane loops) agree up to rounding, and the fused losses' backward
+ * kernels (rlab_k_xent_*): switched off between a fused forward and its backward, that backward
+ * runs the double-precision reference loops (correct, about 10x slower). rlab_k_avx512() says
+ * whether they run; rlab_k_set_avx512 switches them off (0) or back on (1), for tests and A/B
+ * benchmarks, and returns whether they were in use. */
 RLAB_API int rlab_k_avx512(void);
 RLAB_API int rlab_k_set_avx512(int on);
 /* The oracle: double accumulation, unpacked items [V, C]. */
@@ -202,12 +203,16 @@ RLAB_API void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r
 enum { RLAB_K_ACT_NONE = 0, RLAB_K_ACT_RELU = 1 };
 RLAB_API void rlab_k_linear_fwd(float *y, const float *x, const float *w, const float *b,
                                 const float *r, int64_t M, int64_t N, int64_t K, int act);
-/* Floats of work space rlab_k_linear_bwd needs (dZ, the bias partials, the matmul partials). */
+/* Floats of work space rlab_k_linear_bwd needs: the larger of the cblas path's (dZ, the bias
+ * partials, the matmul partials) and, where a width is 64, the tiles' (W^T, the dW / db
+ * partials and a ReLU's dZ chunk per row block of M). */
 RLAB_API size_t rlab_k_linear_scratch_floats(int64_t M, int64_t N, int64_t K, int act);
 /* Backward of rlab_k_linear_fwd (+= into dx [M, K], dw [K, N], db [N], dr [M, N]; NULL = not
  * needed), from dy and the forward's output y (the relu mask is y > 0). One pass over dy
  * writes dZ (masked by relu; dy itself without activation), adds dr and sums db over fixed row
- * blocks (added in block order: independent of the thread count); then the two products. */
+ * blocks (added in block order: independent of the thread count); then the two products. With
+ * AVX-512F and K = 64 (dx) / N = 64 (dW), all of it in one pass over fixed row blocks on the
+ * 64-wide register tiles instead (h-block2): equal up to rounding. */
 RLAB_API void rlab_k_linear_bwd(float *dx, float *dw, float *db, float *dr, const float *dy,
                                 const float *x, const float *w, const float *y, int64_t M,
                                 int64_t N, int64_t K, int act, float *scratch);

@@ -566,6 +566,29 @@ static void t_repro(void)
     rlab_dataset_free(ds);
 }
 
+/* Wide models train: the 64-wide AVX-512 tiles of the linear backward charge the tape's
+ * scratch only where they run (a width-64 product) and for the row blocks a batch needs; a
+ * width of 128 or 256 once asked for megabytes per linear and filled the arena. */
+static void t_wide(void)
+{
+    rlab_dataset *ds = make_ds(tiny_seqs, tiny_lens, 4, 7);
+    const int dims[] = {64, 128, 256};
+    for (int i = 0; i < 3; i++) {
+        seqrec_config c = tiny_cfg(SEQREC_SASREC);
+        c.dim = dims[i];
+        c.blocks = 4;
+        rlab_fit_result r;
+        rlab_model *m = fit_seqrec(ds, &c, 1, 0, &r);
+        CHECK_MSG(m != NULL, "dim %d", dims[i]);
+        if (!m)
+            continue;
+        CHECK_EQ_INT(r.epochs_run, 1);
+        CHECK(isfinite(r.best_valid));
+        rlab_model_release(m);
+    }
+    rlab_dataset_free(ds);
+}
+
 /* The model's checkpoint (its tensors + the config as the host stores it) restores to a
  * model with bit-identical scores and representations. */
 static void t_saveload(void)
@@ -712,6 +735,7 @@ static const rlab_test tests[] = {
     {"seqrec.rank.2", t_rank_errors},
     {"seqrec.repro.1", t_repro},
     {"seqrec.save.1", t_saveload},
+    {"seqrec.wide.1", t_wide},
     {"seqrec_demo.1", t_demo_sasrec},
     {"seqrec_demo.2", t_demo_mqsa},
     {NULL, NULL},
