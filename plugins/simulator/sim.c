@@ -1588,8 +1588,9 @@ static int topk_unit_cut(const float *sc, int32_t n, const uint8_t *mask, int k,
 #endif
             uint32_t vb;
             memcpy(&vb, &sc[i], sizeof vb);
-            int b = (int)((sc[i] - tau) * bscale);
-            b = b < SIM_TOPK_UB - 1 ? b : SIM_TOPK_UB - 1;
+            float x = (sc[i] - tau) * bscale; /* clamped as a float: +inf converts to no int */
+            x = x < (float)(SIM_TOPK_UB - 1) ? x : (float)(SIM_TOPK_UB - 1);
+            const int b = (int)x;
             gb[c] = (uint8_t)(SIM_TOPK_UB - 1 - b); /* 0 = the best bucket */
             cnt[gb[c]]++;
             g[c++] = (uint64_t)vb << 32 | (uint32_t) ~(uint32_t)i;
