@@ -260,8 +260,9 @@ typedef struct state {
     int repeat_off; /* a chat's person let the last turn pass: not the same act on the same
                        value / item again this turn */
     int n_quiet;    /* turns in a row the chat's person let pass (2 or more: recommend) */
-    int quiet_recs; /* recommendations passed over in that run (the next goes further down) */
-    int last_act;   /* the last system turn's act and its value / item (-1) */
+    int quiet_recs; /* items recommended and passed over in that run (not recommended again) */
+    int32_t quiet_items[16];
+    int last_act; /* the last system turn's act and its value / item (-1) */
     int32_t last_target;
     int rec_prior; /* the recommender cannot score an empty history: popularity this turn */
     int n_asked, turn;
@@ -901,12 +902,20 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
     float ptop = 0, ig = 0;
     int32_t item = top_item(s, &ptop);
     if (s->n_quiet >= 2 && s->quiet_recs > 0) {
-        /* items passed over in silence (not rejections): the next one down the list */
-        int32_t down[16];
-        const int k = s->quiet_recs < 15 ? s->quiet_recs + 1 : 16;
-        if (top_list(s, k, down) == k && s->belief[down[k - 1]] > 0) {
-            item = down[k - 1];
-            ptop = s->belief[item];
+        /* items passed over in silence (not rejections): the best one not among them */
+        int32_t down[17];
+        const int k = top_list(s, s->quiet_recs + 1, down);
+        for (int r = 0; r < k; r++) {
+            int passed = 0;
+            for (int q = 0; q < s->quiet_recs; q++)
+                passed |= s->quiet_items[q] == down[r];
+            if (!passed) {
+                if (s->belief[down[r]] > 0) {
+                    item = down[r];
+                    ptop = s->belief[item];
+                }
+                break;
+            }
         }
     }
     float *mass = rlab_calloc((size_t)w->n_vals + 1, sizeof *mass);
@@ -1022,7 +1031,7 @@ static int system_turn(state *s, int last, sys_turn *out, rlab_err *err)
         if (s->repeat_off && prev_act >= 0 && prev_act < 3)
             sb_printf(&b, "\"repeat_off\":\"%s: the last one told nothing\",",
                       macrs_act_names[prev_act]);
-        if (nudge)
+        if (nudge && act == MACRS_ACT_REC) /* (an LLM planner may have chosen otherwise) */
             sb_printf(&b, "\"quiet\":\"%d turns told nothing: recommend\",", s->n_quiet);
         sb_printf(&b, "\"rejected_proposals\":[");
         int f = 1;
@@ -1370,7 +1379,10 @@ static int chat_turn(macrs_chat *c, const char *user_text, const char *recorded,
      * same words: the planner skips that act on that value / item this turn */
     s->repeat_off = !told;
     s->n_quiet = told ? 0 : s->n_quiet + 1;
-    s->quiet_recs = told ? 0 : s->quiet_recs + (s->last_act == MACRS_ACT_REC);
+    if (told)
+        s->quiet_recs = 0;
+    else if (s->last_act == MACRS_ACT_REC && s->quiet_recs < 16)
+        s->quiet_items[s->quiet_recs++] = s->last_target;
     c->last_rec = -1;
     dialogue_add(s, "User", user_text);
     sys_turn st;
