@@ -535,6 +535,7 @@ typedef struct sx_state {
     float *slot;    /* [nb, nv, C] per block: the block's raw dh */
     float *a;       /* [nv] backward row weights */
     float *pbuf;    /* the packed table (panel), written block by block */
+    int stream;     /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
 } sx_state;
 
 /* hc[r, C] = h[rows[i], :] for i < r */
@@ -783,14 +784,14 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
 
 #include "exp512_internal.h"
 __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const float *x, int64_t n,
-                                                            float s, float shift)
+                                                            float s, float shift, int stream)
 {
-    /* y 64-byte aligned (the fused mode's e rows): full vectors by non-temporal stores. e of a
-     * 512-row chunk is 25 MB on Beauty, far beyond L2, read back only in the backward: plain
+    /* stream and y 64-byte aligned (the fused mode's large e): full vectors by non-temporal stores.
+     * e of a 512-row chunk is 25 MB on Beauty, far beyond L2, read back only in the backward: plain
      * stores first read every line they write (measured on this machine, 25 MB, one thread:
      * 8 GB/s with stores, 22 GB/s streaming; the read-back 14-15 GB/s either way). Same
      * values; the caller fences (_mm_sfence) before another thread reads them. */
-    const int nt = ((uintptr_t)y & 63) == 0;
+    const int nt = stream && ((uintptr_t)y & 63) == 0;
     const __m512 vs = _mm512_set1_ps(s), vsh = _mm512_set1_ps(shift);
     const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.37f);
     __m512 acc = _mm512_setzero_ps();
@@ -851,6 +852,10 @@ __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const floa
  * 512 rows 48 KB apart: 8x fewer pages per tile), 33 cache lines apart so that successive
  * rows fall in different L1 sets (a stride of exactly 32 lines would put them in two). */
 #define SX_LDB (SX_VB + 16)
+/* e streams past the caches (non-temporal stores) only when it is larger than a last-level
+ * cache would hold anyway: measured on this machine (no L3 to speak of) from 25 MB; a 4-9 MB
+ * e (MovieLens) may stay cached elsewhere for the backward */
+#define SX_STREAM_MIN ((size_t)16 << 20)
 /* Fewer rows stay in the row mode: the blocks' share of a few rows is too small to pay for
  * the threads of parallel_blocks twice per loss (the row mode's forward needs none). */
 #define SX_FUSED_MIN_ROWS 64
@@ -916,7 +921,7 @@ static void sxf_fwd_block(void *p, int64_t J)
             }
             st->mb[i * nb + J] = mx[r];
 #ifdef RLAB_HAVE_V16
-            st->sb[i * nb + J] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r]);
+            st->sb[i * nb + J] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r], st->stream);
 #else
             st->sb[i * nb + J] = row_exp_sum(e0 + r * SX_LDB, x, n, s, s * mx[r]);
 #endif
@@ -1059,6 +1064,7 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
         return 0;
     const int64_t nb = (V + SX_VB - 1) / SX_VB;
     const size_t e_bytes = (size_t)(nb * nv) * SX_LDB * sizeof(float);
+    st->stream = e_bytes >= SX_STREAM_MIN;
     const size_t slot_bytes = (size_t)(nb * nv * C) * sizeof(float);
     const size_t P_bytes = rlab_k_panel_floats(V, C) * sizeof(float);
     const size_t hc_bytes = st->rows ? (size_t)(nv * C) * sizeof(float) : 0;
