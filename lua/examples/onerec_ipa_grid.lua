@@ -53,6 +53,13 @@ local all = {
   {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
   {"lowlr_l1", {lambda = 1, beta = 0.1, smooth = 0, ipa_lr = 0.0003}},
   {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
+  -- session 6: the validation guard (cdpo, then lambda halved on a validation drop > 0.005)
+  {"cdpo_g", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005}},
+  {"cdpo_gci", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "ci"}},
+  -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
+  -- or fewer preference steps (one pass)
+  {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},
+  {"cdpo_e1", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_epochs = 1}},
 }
 local settings = {}
 for _, s in ipairs(all) do
@@ -70,8 +77,12 @@ end
 for _, s in ipairs(settings) do
   for k, v in pairs(extra) do s[2][k] = v end
   if s[1] == "cdpo" or s[1] == "far" then s.ref = "dpo" end
+  if s[1]:match("^cdpo_") then s.ref = "cdpo" end -- the variants are also paired with cdpo
 end
-assert(#settings > 0 and settings[1][1] == "ntp", "the settings must start with ntp (the control)")
+assert(#settings > 0, "no settings")
+-- without the control (ntp not in the list): genrank.align with iters = 0 trains the reward
+-- model and measures onerec only
+local has_ntp = settings[1][1] == "ntp"
 
 local name = "demo"
 if data ~= "demo" then
@@ -124,7 +135,7 @@ local function table_of(res, name)
   error("no table " .. name)
 end
 
-local function row_line(s, r, pairs_, dpo)
+local function row_line(s, r, pairs_, dpo, res)
   for _, k in ipairs({"recall@10", "reward_mean"}) do
     assert(r[k .. "_lo"] <= r[k] + 1e-12 and r[k] <= r[k .. "_hi"] + 1e-12,
       "the interval of " .. k .. " does not hold its mean")
@@ -132,11 +143,18 @@ local function row_line(s, r, pairs_, dpo)
   assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
   print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
     .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
-    .. "legal=%s"):format(data, seed, signal, s, r.iter, pairs_ and ("%d"):format(pairs_) or "-",
+    .. "legal=%s test_r10=%s valid_r10=%s%s"):format(data, seed, signal, s, r.iter,
+    pairs_ and ("%d"):format(pairs_) or "-",
     f(dpo), ci(r, "recall@10"), ci(r, "ndcg@10"), ci(r, "first_r@10"), ci(r, "reward_mean"),
-    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality)))
+    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality),
+    ci(r, "test_r@10"), ci(r, "valid_r@10"),
+    res and res["train.guard_tries"] and (" guard_tries=%d guard_lambda=%s guard_kept=%d "
+      .. "guard_valid=%s->%s"):format(res["train.guard_tries"], f(res["train.guard_lambda"]),
+      res["train.guard_kept"], f(res["train.guard_valid_before"]),
+      f(res["train.guard_valid_after"])) or ""))
 end
-local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean"}
+local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean", "test_r@10",
+              "valid_r@10"}
 local function paired_line(s, it, ref, a, b)
   local parts = {}
   for _, c in ipairs(cols) do parts[#parts + 1] = ("d_%s=%s"):format(c, pd(a, b, c)) end
@@ -146,14 +164,14 @@ end
 
 -- the control: trains the reward model (attached to onerec), measures onerec, iteration 1
 local ctl = settings[1]
-local a = {model = "onerec", iters = 1, users = users, seed = seed, frac = frac, name = "ntp",
-           signal = signal, paired = false}
+local a = {model = "onerec", iters = has_ntp and 1 or 0, users = users, seed = seed, frac = frac,
+           name = "ntp", signal = signal, paired = false}
 if signal == "truth" then a.like_w = 0 end
-for k, v in pairs(ctl[2]) do a[k] = v end
+if has_ntp then for k, v in pairs(ctl[2]) do a[k] = v end end
 local al = reclab.genrank.align(a)
 local base = per_user(table_of(al, "users0"))
-local it_users = {ntp = {per_user(table_of(al, "users1"))}}
-print("\nsetting ntp (the NTP-only control):")
+local it_users = {ntp = has_ntp and {per_user(table_of(al, "users1"))} or nil}
+print(has_ntp and "\nsetting ntp (the NTP-only control):" or "\nonerec (no control run):")
 for _, r in ipairs(al.tables.ipa) do row_line(r.iter == 0 and "onerec" or "ntp", r, r.pairs, r.dpo_loss) end
 
 local function ipa(s, opts, i)
@@ -162,23 +180,26 @@ local function ipa(s, opts, i)
              users = users, seed = seed, frac = frac, paired = false}
   if signal == "truth" then b.like_w = 0 end
   for k, v in pairs(opts) do b[k] = v end
+  if b.frac_div then b.frac, b.frac_div = frac / b.frac_div, nil end
   local res = reclab.genrank.ipa(b)
   local r = table_of(res, "measures")[1]
-  row_line(s, r, res["train.pairs"], res["train.dpo_loss"])
+  row_line(s, r, res["train.pairs"], res["train.dpo_loss"], res)
   return per_user(table_of(res, "users"))
 end
-for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
-for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
-for si = 2, #settings do
+if has_ntp then
+  for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
+  for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
+end
+for si = has_ntp and 2 or 1, #settings do
   local s = settings[si]
   print(("\nsetting %s:"):format(s[1]))
   it_users[s[1]] = {}
   for i = 1, iters do it_users[s[1]][i] = ipa(s[1], s[2], i) end
   for i = 1, iters do
     paired_line(s[1], i, "onerec", it_users[s[1]][i], base)
-    paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i])
+    if has_ntp then paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i]) end
     if s.ref and s.ref ~= s[1] and it_users[s.ref] then
-      paired_line(s[1], i, "dpo", it_users[s[1]][i], it_users[s.ref][i])
+      paired_line(s[1], i, s.ref, it_users[s[1]][i], it_users[s.ref][i])
     end
   end
 end
