@@ -27,6 +27,7 @@ when both ran (cdpo - dpo, far - dpo; "ref=dpo"), and cdpo with dpo.
 ]==]
 
 local reclab = require "reclab"
+local C = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/onerec_common.lua")
 local data = arg and arg[1] ~= nil and arg[1] ~= "" and arg[1] or "demo"
 local seed = tonumber(arg and arg[2]) or 2025
 local signal = arg and arg[3] ~= nil and arg[3] ~= "" and arg[3] or "ratings"
@@ -84,57 +85,19 @@ assert(#settings > 0, "no settings")
 -- model and measures onerec only
 local has_ntp = settings[1][1] == "ntp"
 
-local name = "demo"
-if data ~= "demo" then
-  name = "data"
-  assert(reclab.datasets.load(data, {name = name}))
-elseif not reclab.datasets.info("demo") then
-  reclab.world.demo("demo")
-end
-reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
-local oa = {"onerec", data = name, name = "onerec", semid = "sid", seed = seed, epochs = epochs,
-            samples = samples, eval_every = epochs <= 2 and 0 or 5}
-if maxlen then oa.maxlen = maxlen end
-if epochs <= 1 then oa.maxlen, oa.dim, oa.ffn, oa.beam = oa.maxlen or 20, 32, 64, 10 end
-local on = reclab.train(oa)
+local name = C.dataset(data)
+C.semid(name, seed)
+local on = reclab.train(C.gen_args("onerec", name, "onerec", seed, epochs, samples,
+                                   {maxlen = maxlen}))
 print(("onerec: test HR@10 %.4f NDCG@10 %.4f (data %s, seed %d, signal %s, %d users measured)")
   :format(on["test.hr@10"], on["test.ndcg@10"], data, seed, signal, users))
 
-local function f(x) return x and ("%.4f"):format(x) or "-" end
-local function ci(r, k) return ("%s [%s, %s]"):format(f(r[k]), f(r[k .. "_lo"]), f(r[k .. "_hi"])) end
-
--- per-user table -> {user = {col = value}}
-local function per_user(t)
-  local u = {}
-  for _, row in ipairs(t) do u[row.user] = row end
-  return u
-end
--- paired difference a - b over the users of both: mean and 95% normal interval
-local function paired(a, b, col)
-  local n, s, s2 = 0, 0, 0
-  for user, ra in pairs(a) do
-    local rb = b[user]
-    if rb and ra[col] and rb[col] then
-      local x = ra[col] - rb[col]
-      n, s, s2 = n + 1, s + x, s2 + x * x
-    end
-  end
-  if n < 2 then return nil end
-  local m = s / n
-  local sd = math.sqrt(math.max(s2 / n - m * m, 0) * n / (n - 1))
-  local h = 1.96 * sd / math.sqrt(n)
-  return m, m - h, m + h
-end
+local f, ci, per_user, table_of = C.f, C.ci, C.per_user, C.table_of
 local function pd(a, b, col)
-  local m, lo, hi = paired(a, b, col)
+  local m, lo, hi = C.paired(a, b, col)
   if not m then return "-" end
   return ("%+.4f [%+.4f, %+.4f]"):format(m, lo, hi)
 end
-local function table_of(res, name)
-  for k, t in pairs(res.tables) do if k == name then return t end end
-  error("no table " .. name)
-end
-
 local function row_line(s, r, pairs_, dpo, res)
   for _, k in ipairs({"recall@10", "reward_mean"}) do
     assert(r[k .. "_lo"] <= r[k] + 1e-12 and r[k] <= r[k .. "_hi"] + 1e-12,
