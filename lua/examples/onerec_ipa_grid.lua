@@ -147,6 +147,12 @@ local function ipa(s, opts, i)
   local res = reclab.genrank.ipa(b)
   local r = table_of(res, "measures")[1]
   row_line(s, r, res["train.pairs"], res["train.dpo_loss"], res)
+  for _, g in ipairs(res.tables.guard or {}) do -- the validation guard's tries
+    print(("GUARD data=%s seed=%d signal=%s setting=%s iter=%d try=%d lambda=%.4g lr=%.3g "
+      .. "valid=%.4f->%.4f d_valid=%+.4f [%+.4f, %+.4f] tol=%.4f passed=%d"):format(data, seed,
+      signal, s, i, g.try, g.lambda, g.lr, g.valid_before, g.valid_after, g.d_valid,
+      g.d_valid_lo, g.d_valid_hi, g.tolerance, g.passed))
+  end
   return per_user(table_of(res, "users"))
 end
 if has_ntp then

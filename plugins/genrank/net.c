@@ -66,8 +66,9 @@ const rlab_field genrank_fields[] = {
                       "IPA validation guard: off; fixed = reject an update whose validation "
                       "session recall@10 falls more than ipa_guard_tol below the previous "
                       "iterate's; ci = more than the paired bootstrap half-width"),
-    RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_tol, "0.005", 0, 1,
-                     "IPA guard (fixed): the largest accepted drop of validation recall@10"),
+    RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_tol, "0.005", -1, 1,
+                     "IPA guard (fixed): the largest accepted drop of validation recall@10 (< 0: "
+                     "the smallest demanded gain)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_guard_tries, "3", 1, 16,
                    "IPA guard: tries per iteration, each retry with lambda halved; none passes "
                    "= the previous iterate is kept"),

@@ -1332,10 +1332,11 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
         {.name = "guard_tol",                                                                      \
          .type = RLAB_ARG_FLOAT,                                                                   \
          .def = "0.005",                                                                           \
-         .min = 0,                                                                                 \
+         .min = -1,                                                                                \
          .max = 1,                                                                                 \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
-         .help = "guard=fixed: the largest accepted drop (default: config ipa_guard_tol)"},        \
+         .help = "guard=fixed: the largest accepted drop, < 0 a demanded gain (default: config "   \
+                 "ipa_guard_tol)"},                                                                \
         {.name = "guard_tries",                                                                    \
          .type = RLAB_ARG_INT,                                                                     \
          .def = "3",                                                                               \
