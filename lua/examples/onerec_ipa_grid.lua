@@ -57,6 +57,9 @@ local all = {
   -- session 6: the validation guard (cdpo, then lambda halved on a validation drop > 0.005)
   {"cdpo_g", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005}},
   {"cdpo_gci", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "ci"}},
+  -- the guard whose retries also halve the IPA learning rate (4 tries: lr / 1, 2, 4, 8)
+  {"cdpo_glr", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005,
+                guard_lr = true, guard_tries = 4}},
   -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
   -- or fewer preference steps (one pass)
   {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},
