@@ -62,7 +62,7 @@ const rlab_field genrank_fields[] = {
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
                    "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),
-    RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "off", genrank_guard_choices,
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "fixed", genrank_guard_choices,
                       "IPA validation guard: off; fixed = reject an update whose validation "
                       "session recall@10 falls more than ipa_guard_tol below the previous "
                       "iterate's; ci = more than the paired bootstrap half-width"),

@@ -1324,7 +1324,7 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
         {.name = "guard",                                                                          \
          .type = RLAB_ARG_CHOICE,                                                                  \
-         .def = "off",                                                                             \
+         .def = "fixed",                                                                           \
          .choices = guard_choices,                                                                 \
          .help = "validation guard: off, fixed (reject an update whose validation session "        \
                  "recall@10 falls more than guard_tol below the previous iterate's), ci (more "    \

@@ -785,6 +785,9 @@ static void t_host(void)
     const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
     CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
+    /* the validation guard is on by default (ipa_guard=fixed, session 6) */
+    const double gt = rlab_test_scalar(r, "train.guard_tries");
+    CHECK(gt >= 1.0 && gt <= 3.0);
     rlab_result_free(r);
     /* signal=truth needs a world */
     rlab_result_free(rlab_test_run(h, "genrank.align model=tiger iters=1 signal=truth", RLAB_EINVAL,
@@ -869,7 +872,7 @@ static void t_host(void)
         char cmd[256];
         snprintf(cmd, sizeof cmd,
                  "genrank.ipa model=onerec users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0 "
-                 "paired=false name=%s %s",
+                 "guard=off paired=false name=%s %s",
                  opt_runs[k][0], opt_runs[k][1]);
         rlab_result_free(rlab_test_run(h, cmd, RLAB_OK, NULL));
     }
