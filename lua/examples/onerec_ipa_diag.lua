@@ -30,6 +30,7 @@ and sd for pooling seeds). Lines starting with "ROW", "PAIRED" and "CURVE" are f
 ]==]
 
 local reclab = require "reclab"
+local C = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/onerec_common.lua")
 local data = arg and arg[1] ~= nil and arg[1] ~= "" and arg[1] or "demo"
 local seed = tonumber(arg and arg[2]) or 2025
 local epochs = tonumber(arg and arg[3]) or 3
@@ -56,51 +57,23 @@ for _, s in ipairs(all) do
   end
 end
 
-local name = "demo"
-if data ~= "demo" then
-  name = "data"
-  assert(reclab.datasets.load(data, {name = name}))
-elseif not reclab.datasets.info("demo") then
-  reclab.world.demo("demo")
-end
-reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
+local name = C.dataset(data)
+C.semid(name, seed)
 local function base(nm, ep, every, keep)
-  local oa = {"onerec", data = name, name = nm, semid = "sid", seed = seed, epochs = ep,
-              samples = samples, eval_every = every, keep_best = keep}
-  if epochs <= 1 then oa.maxlen, oa.dim, oa.ffn, oa.beam = 20, 32, 64, 10 end
-  return reclab.train(oa)
+  return reclab.train(C.gen_args("onerec", name, nm, seed, ep, samples,
+                                 {eval_every = every, keep_best = keep, small = epochs <= 1}))
 end
 -- onerec exactly as onerec_ipa_grid.lua trains it (validation at the last epoch only)
 local on = base("onerec", epochs, epochs <= 2 and 0 or 5, true)
 print(("onerec: test HR@10 %.4f NDCG@10 %.4f (data %s, seed %d, %d users measured)")
   :format(on["test.hr@10"], on["test.ndcg@10"], data, seed, users))
 
-local function f(x) return x and ("%.4f"):format(x) or "-" end
-local function ci(r, k) return ("%s [%s, %s]"):format(f(r[k]), f(r[k .. "_lo"]), f(r[k .. "_hi"])) end
-local function per_user(t)
-  local u = {}
-  for _, row in ipairs(t) do u[row.user] = row end
-  return u
-end
-local function table_of(res, nm)
-  for k, t in pairs(res.tables) do if k == nm then return t end end
-  error("no table " .. nm)
-end
+local f, ci, per_user, table_of = C.f, C.ci, C.per_user, C.table_of
 -- paired difference a - b over the users of both: mean, 95% normal interval, n, sd
 local function paired(a, b, col)
-  local n, s, s2 = 0, 0, 0
-  for user, ra in pairs(a) do
-    local rb = b[user]
-    if rb and ra[col] and rb[col] then
-      local x = ra[col] - rb[col]
-      n, s, s2 = n + 1, s + x, s2 + x * x
-    end
-  end
-  if n < 2 then return "-" end
-  local m = s / n
-  local sd = math.sqrt(math.max(s2 / n - m * m, 0) * n / (n - 1))
-  local h = 1.96 * sd / math.sqrt(n)
-  return ("%+.4f [%+.4f, %+.4f] n=%d sd=%.5f"):format(m, m - h, m + h, n, sd)
+  local m, lo, hi, n, sd = C.paired(a, b, col)
+  if not m then return "-" end
+  return ("%+.4f [%+.4f, %+.4f] n=%d sd=%.5f"):format(m, lo, hi, n, sd)
 end
 local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean"}
 local function paired_line(s, it, ref, a, b)

@@ -27,6 +27,7 @@ when both ran (cdpo - dpo, far - dpo; "ref=dpo"), and cdpo with dpo.
 ]==]
 
 local reclab = require "reclab"
+local C = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/onerec_common.lua")
 local data = arg and arg[1] ~= nil and arg[1] ~= "" and arg[1] or "demo"
 local seed = tonumber(arg and arg[2]) or 2025
 local signal = arg and arg[3] ~= nil and arg[3] ~= "" and arg[3] or "ratings"
@@ -53,6 +54,16 @@ local all = {
   {"cdpo_b03", {lambda = 0.5, beta = 0.3, smooth = 0.25}},
   {"lowlr_l1", {lambda = 1, beta = 0.1, smooth = 0, ipa_lr = 0.0003}},
   {"cdpo_lowlr", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_lr = 0.0003}},
+  -- session 6: the validation guard (cdpo, then lambda halved on a validation drop > 0.005)
+  {"cdpo_g", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005}},
+  {"cdpo_gci", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "ci"}},
+  -- the guard whose retries also halve the IPA learning rate (4 tries: lr / 1, 2, 4, 8)
+  {"cdpo_glr", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005,
+                guard_lr = true, guard_tries = 4}},
+  -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
+  -- or fewer preference steps (one pass)
+  {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},
+  {"cdpo_e1", {lambda = 0.5, beta = 0.1, smooth = 0.25, ipa_epochs = 1}},
 }
 local settings = {}
 for _, s in ipairs(all) do
@@ -70,61 +81,27 @@ end
 for _, s in ipairs(settings) do
   for k, v in pairs(extra) do s[2][k] = v end
   if s[1] == "cdpo" or s[1] == "far" then s.ref = "dpo" end
+  if s[1]:match("^cdpo_") then s.ref = "cdpo" end -- the variants are also paired with cdpo
 end
-assert(#settings > 0 and settings[1][1] == "ntp", "the settings must start with ntp (the control)")
+assert(#settings > 0, "no settings")
+-- without the control (ntp not in the list): genrank.align with iters = 0 trains the reward
+-- model and measures onerec only
+local has_ntp = settings[1][1] == "ntp"
 
-local name = "demo"
-if data ~= "demo" then
-  name = "data"
-  assert(reclab.datasets.load(data, {name = name}))
-elseif not reclab.datasets.info("demo") then
-  reclab.world.demo("demo")
-end
-reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
-local oa = {"onerec", data = name, name = "onerec", semid = "sid", seed = seed, epochs = epochs,
-            samples = samples, eval_every = epochs <= 2 and 0 or 5}
-if maxlen then oa.maxlen = maxlen end
-if epochs <= 1 then oa.maxlen, oa.dim, oa.ffn, oa.beam = oa.maxlen or 20, 32, 64, 10 end
-local on = reclab.train(oa)
+local name = C.dataset(data)
+C.semid(name, seed)
+local on = reclab.train(C.gen_args("onerec", name, "onerec", seed, epochs, samples,
+                                   {maxlen = maxlen}))
 print(("onerec: test HR@10 %.4f NDCG@10 %.4f (data %s, seed %d, signal %s, %d users measured)")
   :format(on["test.hr@10"], on["test.ndcg@10"], data, seed, signal, users))
 
-local function f(x) return x and ("%.4f"):format(x) or "-" end
-local function ci(r, k) return ("%s [%s, %s]"):format(f(r[k]), f(r[k .. "_lo"]), f(r[k .. "_hi"])) end
-
--- per-user table -> {user = {col = value}}
-local function per_user(t)
-  local u = {}
-  for _, row in ipairs(t) do u[row.user] = row end
-  return u
-end
--- paired difference a - b over the users of both: mean and 95% normal interval
-local function paired(a, b, col)
-  local n, s, s2 = 0, 0, 0
-  for user, ra in pairs(a) do
-    local rb = b[user]
-    if rb and ra[col] and rb[col] then
-      local x = ra[col] - rb[col]
-      n, s, s2 = n + 1, s + x, s2 + x * x
-    end
-  end
-  if n < 2 then return nil end
-  local m = s / n
-  local sd = math.sqrt(math.max(s2 / n - m * m, 0) * n / (n - 1))
-  local h = 1.96 * sd / math.sqrt(n)
-  return m, m - h, m + h
-end
+local f, ci, per_user, table_of = C.f, C.ci, C.per_user, C.table_of
 local function pd(a, b, col)
-  local m, lo, hi = paired(a, b, col)
+  local m, lo, hi = C.paired(a, b, col)
   if not m then return "-" end
   return ("%+.4f [%+.4f, %+.4f]"):format(m, lo, hi)
 end
-local function table_of(res, name)
-  for k, t in pairs(res.tables) do if k == name then return t end end
-  error("no table " .. name)
-end
-
-local function row_line(s, r, pairs_, dpo)
+local function row_line(s, r, pairs_, dpo, res)
   for _, k in ipairs({"recall@10", "reward_mean"}) do
     assert(r[k .. "_lo"] <= r[k] + 1e-12 and r[k] <= r[k .. "_hi"] + 1e-12,
       "the interval of " .. k .. " does not hold its mean")
@@ -132,11 +109,18 @@ local function row_line(s, r, pairs_, dpo)
   assert(r.users > 0 and r.legality >= 0 and r.legality <= 1, "implausible measures")
   print(("ROW data=%s seed=%d signal=%s setting=%s iter=%d pairs=%s dpo=%s recall10=%s "
     .. "ndcg10=%s first_r10=%s reward=%s reward_max=%s true=%s ent=%.2f/%.2f/%.2f/%.2f "
-    .. "legal=%s"):format(data, seed, signal, s, r.iter, pairs_ and ("%d"):format(pairs_) or "-",
+    .. "legal=%s test_r10=%s valid_r10=%s%s"):format(data, seed, signal, s, r.iter,
+    pairs_ and ("%d"):format(pairs_) or "-",
     f(dpo), ci(r, "recall@10"), ci(r, "ndcg@10"), ci(r, "first_r@10"), ci(r, "reward_mean"),
-    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality)))
+    f(r.reward_max), ci(r, "true_mean"), r.ent_l1, r.ent_l2, r.ent_l3, r.ent_last, f(r.legality),
+    ci(r, "test_r@10"), ci(r, "valid_r@10"),
+    res and res["train.guard_tries"] and (" guard_tries=%d guard_lambda=%s guard_kept=%d "
+      .. "guard_valid=%s->%s"):format(res["train.guard_tries"], f(res["train.guard_lambda"]),
+      res["train.guard_kept"], f(res["train.guard_valid_before"]),
+      f(res["train.guard_valid_after"])) or ""))
 end
-local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean"}
+local cols = {"recall@10", "ndcg@10", "first_r@10", "reward_mean", "true_mean", "test_r@10",
+              "valid_r@10"}
 local function paired_line(s, it, ref, a, b)
   local parts = {}
   for _, c in ipairs(cols) do parts[#parts + 1] = ("d_%s=%s"):format(c, pd(a, b, c)) end
@@ -146,14 +130,14 @@ end
 
 -- the control: trains the reward model (attached to onerec), measures onerec, iteration 1
 local ctl = settings[1]
-local a = {model = "onerec", iters = 1, users = users, seed = seed, frac = frac, name = "ntp",
-           signal = signal, paired = false}
+local a = {model = "onerec", iters = has_ntp and 1 or 0, users = users, seed = seed, frac = frac,
+           name = "ntp", signal = signal, paired = false}
 if signal == "truth" then a.like_w = 0 end
-for k, v in pairs(ctl[2]) do a[k] = v end
+if has_ntp then for k, v in pairs(ctl[2]) do a[k] = v end end
 local al = reclab.genrank.align(a)
 local base = per_user(table_of(al, "users0"))
-local it_users = {ntp = {per_user(table_of(al, "users1"))}}
-print("\nsetting ntp (the NTP-only control):")
+local it_users = {ntp = has_ntp and {per_user(table_of(al, "users1"))} or nil}
+print(has_ntp and "\nsetting ntp (the NTP-only control):" or "\nonerec (no control run):")
 for _, r in ipairs(al.tables.ipa) do row_line(r.iter == 0 and "onerec" or "ntp", r, r.pairs, r.dpo_loss) end
 
 local function ipa(s, opts, i)
@@ -162,23 +146,32 @@ local function ipa(s, opts, i)
              users = users, seed = seed, frac = frac, paired = false}
   if signal == "truth" then b.like_w = 0 end
   for k, v in pairs(opts) do b[k] = v end
+  if b.frac_div then b.frac, b.frac_div = frac / b.frac_div, nil end
   local res = reclab.genrank.ipa(b)
   local r = table_of(res, "measures")[1]
-  row_line(s, r, res["train.pairs"], res["train.dpo_loss"])
+  row_line(s, r, res["train.pairs"], res["train.dpo_loss"], res)
+  for _, g in ipairs(res.tables.guard or {}) do -- the validation guard's tries
+    print(("GUARD data=%s seed=%d signal=%s setting=%s iter=%d try=%d lambda=%.4g lr=%.3g "
+      .. "valid=%.4f->%.4f d_valid=%+.4f [%+.4f, %+.4f] tol=%.4f passed=%d"):format(data, seed,
+      signal, s, i, g.try, g.lambda, g.lr, g.valid_before, g.valid_after, g.d_valid,
+      g.d_valid_lo, g.d_valid_hi, g.tolerance, g.passed))
+  end
   return per_user(table_of(res, "users"))
 end
-for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
-for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
-for si = 2, #settings do
+if has_ntp then
+  for i = 2, iters do it_users.ntp[i] = ipa("ntp", ctl[2], i) end
+  for i = 1, iters do paired_line("ntp", i, "onerec", it_users.ntp[i], base) end
+end
+for si = has_ntp and 2 or 1, #settings do
   local s = settings[si]
   print(("\nsetting %s:"):format(s[1]))
   it_users[s[1]] = {}
   for i = 1, iters do it_users[s[1]][i] = ipa(s[1], s[2], i) end
   for i = 1, iters do
     paired_line(s[1], i, "onerec", it_users[s[1]][i], base)
-    paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i])
+    if has_ntp then paired_line(s[1], i, "ntp", it_users[s[1]][i], it_users.ntp[i]) end
     if s.ref and s.ref ~= s[1] and it_users[s.ref] then
-      paired_line(s[1], i, "dpo", it_users[s[1]][i], it_users[s.ref][i])
+      paired_line(s[1], i, s.ref, it_users[s[1]][i], it_users[s.ref][i])
     end
   end
 end

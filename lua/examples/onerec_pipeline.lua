@@ -38,6 +38,7 @@ spread of 8 users; one epoch selects a smaller network).
 ]==]
 
 local reclab = require "reclab"
+local C = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/onerec_common.lua")
 local epochs = tonumber(arg and arg[1]) or 20
 local data = arg and arg[2]
 local seed = tonumber(arg and arg[3]) or 2025
@@ -57,30 +58,18 @@ if not data or data == "" then
   local root = os.getenv("RECLAB_DATA")
   data = (root and root ~= "") and (root .. "/movielens-100k") or "demo"
 end
-local name = "demo"
-if data ~= "demo" then
-  name = "data"
-  assert(reclab.datasets.load(data, {name = name}))
-elseif not reclab.datasets.info("demo") then
-  reclab.world.demo("demo")
-end
+local name = C.dataset(data)
 local small = epochs <= 1
 
 -- 2. semantic IDs
-local sid = reclab.train{"brkmeans", data = name, name = "sid", levels = 3, codes = 32, seed = seed}
+C.semid(name, seed)
 local st = reclab.semid.stats{model = "sid"}
 print(("semantic IDs: %d items, 3 levels x 32 codes, collision before dedup %.4f, max dedup %d")
   :format(st.items, st.collision, st.max_dedup))
 
 -- 3. the rankers on one split
-local budget = {data = name, seed = seed, epochs = epochs, samples = samples,
-                eval_every = epochs <= 2 and 0 or 5}
 local function gen(kind, nm)
-  local a = {kind, name = nm, semid = "sid"}
-  for k, v in pairs(budget) do a[k] = v end
-  if small then a.maxlen, a.dim, a.ffn, a.beam = 20, 32, 64, 10 end
-  if maxlen then a.maxlen = maxlen end
-  return reclab.train(a)
+  return reclab.train(C.gen_args(kind, name, nm, seed, epochs, samples, {maxlen = maxlen}))
 end
 local rows = {}
 if sas_epochs > 0 then -- 0: SASRec is run elsewhere (another process, the same split)

@@ -384,6 +384,90 @@ int genrank_rank_scores(const genrank_net *net, const int32_t *hist, int64_t n_h
 
 /* ---- measures ------------------------------------------------------------------------------- */
 
+/* The session list of a beam: the best session's items, then the other beams' new items, in
+ * beam order (list holds W * m). Returns its length. */
+static int session_list(const genrank_beam_out *bo, int m, int32_t *list)
+{
+    int nl = 0;
+    for (int b = 0; b < bo->W; b++)
+        for (int i = 0; i < m; i++) {
+            const int32_t it = bo->items[(size_t)b * m + i];
+            int dup = it < 0;
+            for (int q = 0; q < nl && !dup; q++)
+                dup = list[q] == it;
+            if (!dup)
+                list[nl++] = it;
+        }
+    return nl;
+}
+
+/* The measured users: every stride-th user with a validation item (genrank_measure's rule). */
+static int64_t measure_stride(const rlab_view *v, int max_users, int64_t *eligible_out)
+{
+    int64_t eligible = 0;
+    for (int32_t u = 0; u < v->n_users; u++)
+        eligible += v->valid.off[u + 1] > v->valid.off[u];
+    *eligible_out = eligible;
+    return max_users > 0 && eligible > max_users ? (eligible + max_users - 1) / max_users : 1;
+}
+
+int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int W,
+                         double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
+                         void *ud, rlab_err *err)
+{
+    *pu = NULL;
+    *n_users = 0;
+    *mean = (double)NAN;
+    const int m = net->cfg.session;
+    int64_t eligible = 0;
+    const int64_t stride = measure_stride(v, max_users, &eligible);
+    if (eligible == 0)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "genrank: the IPA guard needs validation items, and no user of the "
+                         "view has one");
+    double *out = rlab_malloc((size_t)(eligible / stride + 1) * sizeof(double));
+    int32_t *list = rlab_malloc((size_t)W * (size_t)m * sizeof(int32_t));
+    int32_t *truth = rlab_malloc((size_t)m * sizeof(int32_t));
+    int rc = RLAB_OK;
+    if (!out || !list || !truth) {
+        rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
+        goto done;
+    }
+    int64_t k_el = -1, n = 0;
+    double s = 0.0;
+    for (int32_t u = 0; u < v->n_users; u++) {
+        if (v->valid.off[u + 1] == v->valid.off[u] || ++k_el % stride)
+            continue;
+        if (cancel && cancel(ud)) {
+            rc = rlab_errf(err, RLAB_ECANCELED, "cancelled");
+            goto done;
+        }
+        const int32_t *h = v->hist_valid.items + v->hist_valid.off[u];
+        const int64_t nh = v->hist_valid.off[u + 1] - v->hist_valid.off[u];
+        int nt = 0; /* validation items only: the test items are never read */
+        for (int64_t k = v->valid.off[u]; k < v->valid.off[u + 1] && nt < m; k++)
+            truth[nt++] = v->valid.items[k];
+        genrank_beam_out bo;
+        if ((rc = genrank_beam(net, h, nh, h, nh, W, m, 1, &bo, err)))
+            goto done;
+        const int nl = session_list(&bo, m, list);
+        genrank_beam_out_clear(&bo);
+        rlab_eval_atk a;
+        rlab_eval_list_metrics(list, nl, truth, nt, 10, &a);
+        out[n++] = a.recall;
+        s += a.recall;
+    }
+    *pu = out;
+    out = NULL;
+    *n_users = n;
+    *mean = n ? s / (double)n : (double)NAN;
+done:
+    rlab_free(out);
+    rlab_free(list);
+    rlab_free(truth);
+    return rc;
+}
+
 int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
                     const rlab_view *v, int max_users, int W, genrank_measures *out,
                     int (*cancel)(void *), void *ud, rlab_err *err)
@@ -393,10 +477,7 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
     const int m = net->cfg.session, Lt = net->codes.Lt;
     static const int ks[3] = {5, 10, 20};
     int64_t eligible = 0;
-    for (int32_t u = 0; u < v->n_users; u++)
-        eligible += v->valid.off[u + 1] > v->valid.off[u];
-    const int64_t stride =
-        max_users > 0 && eligible > max_users ? (eligible + max_users - 1) / max_users : 1;
+    const int64_t stride = measure_stride(v, max_users, &eligible);
     const int64_t cap = eligible / stride + 1;
     out->pu_user = rlab_malloc((size_t)cap * sizeof(int32_t));
     out->pu = rlab_malloc((size_t)cap * GENRANK_PU * sizeof(double));
@@ -442,17 +523,17 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
         }
         for (int e = 0; e < net->cfg.experts; e++)
             out->load[e] += bo.load[e];
-        /* the list: the best session, then the other beams' new items */
-        int nl = 0;
-        for (int b = 0; b < bo.W; b++)
-            for (int i = 0; i < m; i++) {
-                const int32_t it = bo.items[(size_t)b * m + i];
-                int dup = it < 0;
-                for (int q = 0; q < nl && !dup; q++)
-                    dup = list[q] == it;
-                if (!dup)
-                    list[nl++] = it;
-            }
+        const int nl = session_list(&bo, m, list);
+        { /* the validation and the test targets apart (nv validation items first) */
+            const int nvt = nv < nt ? (int)nv : nt;
+            rlab_eval_atk av = {0}, at = {0};
+            if (nvt > 0)
+                rlab_eval_list_metrics(list, nl, truth, nvt, 10, &av);
+            if (nt > nvt)
+                rlab_eval_list_metrics(list, nl, truth + nvt, nt - nvt, 10, &at);
+            pu[GENRANK_PU_VALID_R10] = nvt > 0 ? av.recall : (double)NAN;
+            pu[GENRANK_PU_TEST_R10] = nt > nvt ? at.recall : (double)NAN;
+        }
         for (int q = 0; q < 3; q++) {
             rlab_eval_atk a;
             rlab_eval_list_metrics(list, nl, truth, nt, ks[q], &a);

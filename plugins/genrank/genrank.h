@@ -78,12 +78,23 @@ typedef struct genrank_cfg {
     int ipa_loser;    /* GENRANK_LOSER_*: how the pair's loser is chosen */
     int ipa_dropout;  /* 1: the IPA steps' next-token term runs with the model's dropout */
     int ipa_warmup;   /* IPA steps of linear learning-rate warm-up (fresh Adam; 0 = none) */
+    /* the validation guard (session 6): after an iteration's update, its session recall@10 on
+     * the validation items (never test) against the previous iterate's; a drop beyond the
+     * tolerance rejects the update and the iteration is retried with lambda halved */
+    int ipa_guard;       /* GENRANK_GUARD_*: off, fixed (ipa_guard_tol), ci (the paired
+                            bootstrap interval's half-width on validation) */
+    float ipa_guard_tol; /* fixed: the largest accepted drop */
+    int ipa_guard_tries; /* tries per iteration (the first + retries); none passes: the
+                            previous iterate is kept */
+    int ipa_guard_lr;    /* 1: a retry also halves the IPA learning rate */
     /* not fields */
     uint64_t seed;
 } genrank_cfg;
 
 enum { GENRANK_LOSER_WORST, GENRANK_LOSER_FAR };
 extern const char *const genrank_loser_choices[];
+enum { GENRANK_GUARD_OFF, GENRANK_GUARD_FIXED, GENRANK_GUARD_CI };
+extern const char *const genrank_guard_choices[];
 extern const rlab_field genrank_fields[];
 extern const rlab_kv genrank_onerec_defaults[], genrank_tiger_defaults[];
 
@@ -305,6 +316,8 @@ enum {
     GENRANK_PU_FIRST_R10,
     GENRANK_PU_REWARD_MEAN,
     GENRANK_PU_TRUE_MEAN,
+    GENRANK_PU_TEST_R10,  /* the session list's recall@10 of the test item alone */
+    GENRANK_PU_VALID_R10, /* ... of the validation item(s) alone (what the IPA guard reads) */
     GENRANK_PU
 };
 void genrank_measures_clear(genrank_measures *ms);
@@ -317,5 +330,14 @@ int genrank_boot_ci(const double *a, const double *b, int64_t n, int stride, int
 int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_world *world,
                     const rlab_view *v, int max_users, int W, genrank_measures *out,
                     int (*cancel)(void *), void *ud, rlab_err *err);
+
+/* The IPA guard's measure: session recall@10 of the constrained beam's list (as
+ * genrank_measure: input = the train part, the best session then the other beams' new items)
+ * against the user's VALIDATION items only (up to m; the test items are never read), for the
+ * users genrank_measure(max_users) measures (the same users, in the same order). pu [users]
+ * (rlab_free) and *n_users; *mean. EINVAL when no user has a validation item. */
+int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int W,
+                         double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
+                         void *ud, rlab_err *err);
 
 #endif /* GENRANK_H */

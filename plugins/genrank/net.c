@@ -14,6 +14,7 @@
 #include <string.h>
 
 const char *const genrank_loser_choices[] = {"worst", "far", NULL};
+const char *const genrank_guard_choices[] = {"off", "fixed", "ci", NULL};
 
 const rlab_field genrank_fields[] = {
     RLAB_FIELD_STR(genrank_cfg, semid, "",
@@ -61,6 +62,18 @@ const rlab_field genrank_fields[] = {
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
                    "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "fixed", genrank_guard_choices,
+                      "IPA validation guard: off; fixed = reject an update whose validation "
+                      "session recall@10 falls more than ipa_guard_tol below the previous "
+                      "iterate's; ci = more than the paired bootstrap half-width"),
+    RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_tol, "0.005", -1, 1,
+                     "IPA guard (fixed): the largest accepted drop of validation recall@10 (< 0: "
+                     "the smallest demanded gain)"),
+    RLAB_FIELD_INT(genrank_cfg, ipa_guard_tries, "3", 1, 16,
+                   "IPA guard: tries per iteration, each retry with lambda halved; none passes "
+                   "= the previous iterate is kept"),
+    RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lr, "false",
+                    "IPA guard: a retry also halves the IPA learning rate"),
     {0}};
 
 const rlab_kv genrank_onerec_defaults[] = {

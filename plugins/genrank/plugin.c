@@ -123,20 +123,26 @@ static const char *const measure_cols[] = {
     "iter", "users", "recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20",
     "first_r@10", "first_n@10", "reward_mean", "reward_max", "true_mean", "true_max", "ent_l1",
     "ent_l2", "ent_l3", "ent_last", "load_max", "legality",
+    /* the session recall@10 of the test item alone and of the validation item alone (the
+     * IPA guard reads the validation one; recall@10 counts both) */
+    "test_r@10", "valid_r@10",
     /* 95% bootstrap interval of the mean over users */
     "recall@10_lo", "recall@10_hi", "ndcg@10_lo", "ndcg@10_hi", "first_r@10_lo", "first_r@10_hi",
-    "reward_mean_lo", "reward_mean_hi", "true_mean_lo", "true_mean_hi",
+    "reward_mean_lo", "reward_mean_hi", "true_mean_lo", "true_mean_hi", "test_r@10_lo",
+    "test_r@10_hi", "valid_r@10_lo", "valid_r@10_hi",
     /* paired difference vs a reference model on the same users (the previous iterate for
      * genrank.ipa, ref= for genrank.measure), mean and 95% bootstrap interval */
     "d_recall@10", "d_recall@10_lo", "d_recall@10_hi", "d_ndcg@10", "d_ndcg@10_lo", "d_ndcg@10_hi",
     "d_first_r@10", "d_first_r@10_lo", "d_first_r@10_hi", "d_reward_mean", "d_reward_mean_lo",
-    "d_reward_mean_hi", "d_true_mean", "d_true_mean_lo", "d_true_mean_hi"};
-enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0], NMBASE = 20 };
+    "d_reward_mean_hi", "d_true_mean", "d_true_mean_lo", "d_true_mean_hi", "d_test_r@10",
+    "d_test_r@10_lo", "d_test_r@10_hi", "d_valid_r@10", "d_valid_r@10_lo", "d_valid_r@10_hi"};
+enum { NMCOLS = sizeof measure_cols / sizeof measure_cols[0], NMBASE = 22 };
+_Static_assert(NMCOLS == NMBASE + 5 * GENRANK_PU, "measure_cols: base, 2 CI + 3 paired per PU");
 
 /* The per-user measures (user index, then genrank_measures.pu) as result table `name`: paired
  * comparisons of any two models measured on the same users, without measuring them again. */
-static const char *const user_cols[] = {"user",       "recall@10",   "ndcg@10",
-                                        "first_r@10", "reward_mean", "true_mean"};
+static const char *const user_cols[] = {"user",        "recall@10", "ndcg@10",   "first_r@10",
+                                        "reward_mean", "true_mean", "test_r@10", "valid_r@10"};
 enum { NUCOLS = sizeof user_cols / sizeof user_cols[0] };
 
 static int users_table(rlab_ctx *ctx, const char *name, const genrank_measures *ms)
@@ -187,7 +193,9 @@ static int report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net,
                         Lt > 2 ? ms->ent[2] : 0,
                         ms->ent[Lt - 1],
                         lmax,
-                        ms->legality};
+                        ms->legality,
+                        (double)NAN,
+                        (double)NAN};
     for (int i = NMBASE; i < NMCOLS; i++)
         v[i] = (double)NAN;
     if (ref && (ref->users != ms->users ||
@@ -201,6 +209,8 @@ static int report(rlab_ctx *ctx, rlab_table *tb, int it, const genrank_net *net,
             return rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
         v[NMBASE + 2 * q] = ci[1];
         v[NMBASE + 2 * q + 1] = ci[2];
+        if (q == GENRANK_PU_TEST_R10 || q == GENRANK_PU_VALID_R10)
+            v[NMBASE - 2 + (q - GENRANK_PU_TEST_R10)] = ci[0];
         if (!ref)
             continue;
         if (genrank_boot_ci(ms->pu, ref->pu, ms->users, GENRANK_PU, q, ci))
@@ -566,6 +576,18 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_dropout = rlab_args_bool(args, "ipa_dropout");
     if (rlab_args_given(args, "ipa_warmup"))
         c->ipa_warmup = (int)rlab_args_int(args, "ipa_warmup");
+    if (rlab_args_given(args, "guard")) {
+        const char *g = rlab_args_str(args, "guard");
+        c->ipa_guard = strcmp(g, "fixed") == 0 ? GENRANK_GUARD_FIXED
+                       : strcmp(g, "ci") == 0  ? GENRANK_GUARD_CI
+                                               : GENRANK_GUARD_OFF;
+    }
+    if (rlab_args_given(args, "guard_tol"))
+        c->ipa_guard_tol = (float)rlab_args_float(args, "guard_tol");
+    if (rlab_args_given(args, "guard_tries"))
+        c->ipa_guard_tries = (int)rlab_args_int(args, "guard_tries");
+    if (rlab_args_given(args, "guard_lr"))
+        c->ipa_guard_lr = rlab_args_bool(args, "guard_lr");
 }
 
 /* The model's reward model (a copy), or a new one trained on the view (*trained = 1; with
@@ -605,6 +627,142 @@ static genrank_reward *get_reward(rlab_ctx *ctx, const rlab_args *args, const ge
     rlab_ctx_metric(ctx, 0, "valid", "reward.auc_like", "full", r->auc_like);
     rlab_ctx_metric(ctx, 0, "valid", "reward.bce", "full", r->bce);
     return r;
+}
+
+/* The IPA update of one iteration with the validation guard (cfg ipa_guard; off: one try).
+ * *curp (a clone of parent with the iteration's config) is replaced by the accepted iterate:
+ * try k (k = 0 .. ipa_guard_tries - 1) trains a fresh clone of parent with lambda / 2^k (and,
+ * with ipa_guard_lr, the IPA learning rate / 2^k) on the same pairs, batches and seed, and
+ * passes when its session recall@10 on the VALIDATION items (genrank_valid_recall, the same
+ * users as the measures) is not more than the tolerance below parent's (paired by user; fixed:
+ * ipa_guard_tol, ci: the half-width of the paired 95% bootstrap interval). No try passes:
+ * parent's parameters are kept. Table 'guard' has one row per try; metrics guard_* at step =
+ * the iteration. The registered config keeps the configured lambda and ipa_lr. */
+static const char *const guard_cols[] = {"try",         "lambda",  "lr",         "valid_before",
+                                         "valid_after", "d_valid", "d_valid_lo", "d_valid_hi",
+                                         "tolerance",   "passed",  "dpo_loss"};
+enum { NGCOLS = sizeof guard_cols / sizeof guard_cols[0] };
+
+static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net **curp,
+                         const rlab_view *v, pairset *ps, uint64_t seed, int users, double *dpo_out,
+                         double *acc_out)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    genrank_net *cur = *curp;
+    const genrank_cfg c0 = cur->cfg;
+    const int guard = c0.ipa_guard, tries = guard == GENRANK_GUARD_OFF ? 1 : c0.ipa_guard_tries;
+    const double lr0 = c0.ipa_lr > 0 ? c0.ipa_lr : c0.lr;
+    const int it = cur->ipa_iter + 1;
+    double *vb = NULL, *va = NULL, mb = (double)NAN, ma = (double)NAN;
+    int64_t nb = 0, na = 0;
+    rlab_table *tb = NULL;
+    int rc = RLAB_OK;
+    if (guard != GENRANK_GUARD_OFF) {
+        if (!(tb = rlab_ctx_result_table(ctx, "guard", NGCOLS, guard_cols)))
+            return RLAB_ENOMEM;
+        if ((rc = genrank_valid_recall(parent, v, users, c0.beam, &vb, &nb, &mb, cancel_cb, ctx,
+                                       err)))
+            return rc;
+    }
+    genrank_net *acc_net = NULL;
+    int k = 0;
+    double lam = c0.lambda, lr = lr0, d[3] = {(double)NAN, (double)NAN, (double)NAN};
+    for (; !rc && k < tries; k++) {
+        lam = (double)c0.lambda / (double)(1 << k);
+        lr = c0.ipa_guard_lr ? lr0 / (double)(1 << k) : lr0;
+        genrank_net *cand = genrank_net_clone(parent, err);
+        if (!cand) {
+            rc = err->code ? err->code : RLAB_ENOMEM;
+            break;
+        }
+        cand->cfg = c0;
+        cand->cfg.lambda = (float)lam;
+        cand->cfg.ipa_lr = lr;
+        double dpo = 0.0, acc = 0.0;
+        if ((rc = ipa_train(ctx, cand, v, ps, seed, &dpo, &acc))) {
+            genrank_net_free(cand);
+            break;
+        }
+        *dpo_out = dpo;
+        *acc_out = acc;
+        if (guard == GENRANK_GUARD_OFF) {
+            acc_net = cand;
+            k++;
+            break;
+        }
+        rlab_free(va);
+        va = NULL;
+        if ((rc = genrank_valid_recall(cand, v, users, c0.beam, &va, &na, &ma, cancel_cb, ctx,
+                                       err))) {
+            genrank_net_free(cand);
+            break;
+        }
+        if (na != nb) {
+            genrank_net_free(cand);
+            rc = rlab_ctx_errorf(ctx, RLAB_ESTATE, "genrank guard: %lld vs %lld users",
+                                 (long long)na, (long long)nb);
+            break;
+        }
+        if (genrank_boot_ci(va, vb, na, 1, 0, d)) {
+            genrank_net_free(cand);
+            rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+            break;
+        }
+        const double tol =
+            guard == GENRANK_GUARD_FIXED ? (double)c0.ipa_guard_tol : 0.5 * (d[2] - d[1]);
+        const int pass = d[0] >= -tol - 1e-12;
+        rlab_ctx_printf(ctx,
+                        "IPA guard, iteration %d try %d (lambda %.4g, lr %.3g): validation "
+                        "session recall@10 %.4f -> %.4f, paired %+.4f [%+.4f, %+.4f], tolerance "
+                        "%.4f: %s",
+                        it, k + 1, lam, lr, mb, ma, d[0], d[1], d[2], tol,
+                        pass ? "accepted" : "rejected");
+        const double row[NGCOLS] = {k + 1, lam, lr, mb, ma, d[0], d[1], d[2], tol, pass, dpo};
+        rlab_cell cells[NGCOLS];
+        for (int q = 0; q < NGCOLS; q++)
+            cells[q] = q == 0 || q == 9 ? (rlab_cell){.type = RLAB_CELL_INT, .i = (int64_t)row[q]}
+                                        : (rlab_cell){.type = RLAB_CELL_FLOAT, .f = row[q]};
+        if (rlab_table_add_cells(tb, cells)) {
+            genrank_net_free(cand);
+            rc = RLAB_ENOMEM;
+            break;
+        }
+        if (pass) {
+            acc_net = cand;
+            k++;
+            break;
+        }
+        genrank_net_free(cand);
+    }
+    const int kept = !rc && !acc_net;
+    if (kept) { /* no try passed: the previous iterate's parameters */
+        if (!(acc_net = genrank_net_clone(parent, err)))
+            rc = err->code ? err->code : RLAB_ENOMEM;
+        ma = mb;
+        lam = lr = 0.0;
+        rlab_ctx_printf(ctx,
+                        "IPA guard, iteration %d: no try of %d kept the validation recall; the "
+                        "iterate is its parent's parameters",
+                        it, tries);
+    }
+    if (!rc) {
+        acc_net->cfg = c0; /* the configured lambda / ipa_lr, not the accepted ones */
+        acc_net->ipa_iter = cur->ipa_iter + 1;
+        genrank_net_free(cur);
+        *curp = acc_net;
+        if (guard != GENRANK_GUARD_OFF) {
+            rlab_ctx_metric(ctx, it, "train", "guard_tries", NULL, (double)k);
+            rlab_ctx_metric(ctx, it, "train", "guard_kept", NULL, (double)kept);
+            rlab_ctx_metric(ctx, it, "train", "guard_lambda", NULL, lam);
+            rlab_ctx_metric(ctx, it, "train", "guard_lr", NULL, lr);
+            rlab_ctx_metric(ctx, it, "train", "guard_valid_before", NULL, mb);
+            rlab_ctx_metric(ctx, it, "train", "guard_valid_after", NULL, ma);
+        }
+    } else
+        genrank_net_free(acc_net);
+    rlab_free(vb);
+    rlab_free(va);
+    return rc;
 }
 
 /* The next iterate's default name: <base>_ipa<k + 1> for <base>_ipa<k>, else <model>_ipa<i>. */
@@ -670,9 +828,8 @@ static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
     if (!rc)
         rc = ref_logps(cur, &ps, err);
     if (!rc)
-        rc = ipa_train(ctx, cur, v, &ps, is, &dpo, &acc);
+        rc = guarded_train(ctx, gm->net, &cur, v, &ps, is, users, &dpo, &acc);
     if (!rc) {
-        cur->ipa_iter++;
         rlab_ctx_printf(ctx,
                         "IPA iteration %d from '%s': %lld pairs (mean reward gap %.4f), DPO loss "
                         "%.4f, preference accuracy vs reference %.3f",
@@ -754,11 +911,14 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_printf(ctx,
                     "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
                     "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
-                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, seed %llu",
+                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, "
+                    "validation guard %s (tolerance %.3g, %d tries%s), seed %llu",
                     m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
                     c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
                     (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
-                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, (unsigned long long)seed);
+                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_guard_choices[c.ipa_guard],
+                    (double)c.ipa_guard_tol, c.ipa_guard_tries,
+                    c.ipa_guard_lr ? ", lr halved too" : "", (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -814,13 +974,17 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        static const char *const fl[] = {"beta", "lambda", "frac", "like_w", "ipa_lr", "smooth"};
-        static const char *const in[] = {"ipa_beam", "ipa_epochs", "ipa_warmup"};
-        if (rlab_args_given(args, "loser"))
-            rc = rlab_args_set(a, "loser", rlab_args_str(args, "loser"), err);
-        if (!rc && rlab_args_given(args, "ipa_dropout"))
-            rc = rlab_args_set(a, "ipa_dropout",
-                               rlab_args_bool(args, "ipa_dropout") ? "true" : "false", err);
+        static const char *const fl[] = {"beta",   "lambda", "frac",     "like_w",
+                                         "ipa_lr", "smooth", "guard_tol"};
+        static const char *const in[] = {"ipa_beam", "ipa_epochs", "ipa_warmup", "guard_tries"};
+        static const char *const ch[] = {"loser", "guard"};
+        static const char *const bo[] = {"ipa_dropout", "guard_lr"};
+        for (size_t k = 0; !rc && k < sizeof ch / sizeof ch[0]; k++)
+            if (rlab_args_given(args, ch[k]))
+                rc = rlab_args_set(a, ch[k], rlab_args_str(args, ch[k]), err);
+        for (size_t k = 0; !rc && k < sizeof bo / sizeof bo[0]; k++)
+            if (rlab_args_given(args, bo[k]))
+                rc = rlab_args_set(a, bo[k], rlab_args_bool(args, bo[k]) ? "true" : "false", err);
         for (size_t k = 0; !rc && k < sizeof fl / sizeof fl[0]; k++)
             if (rlab_args_given(args, fl[k]))
                 rc = rlab_args_set_float(a, fl[k], rlab_args_float(args, fl[k]), err);
@@ -1087,6 +1251,7 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
 static const char *const loser_choices[] = {"worst", "far", NULL};
+static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
 
 /* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
 #define GENRANK_DPO_ARGS                                                                           \
@@ -1150,10 +1315,38 @@ static const char *const loser_choices[] = {"worst", "far", NULL};
          .def = "true",                                                                            \
          .help = "the next-token term of the IPA steps with the model's dropout (default: "        \
                  "config)"},                                                                       \
+        {.name = "ipa_warmup",                                                                     \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1 << 20,                                                                           \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
+        {.name = "guard",                                                                          \
+         .type = RLAB_ARG_CHOICE,                                                                  \
+         .def = "fixed",                                                                           \
+         .choices = guard_choices,                                                                 \
+         .help = "validation guard: off, fixed (reject an update whose validation session "        \
+                 "recall@10 falls more than guard_tol below the previous iterate's), ci (more "    \
+                 "than the paired bootstrap half-width); default: config ipa_guard"},              \
+        {.name = "guard_tol",                                                                      \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0.005",                                                                           \
+         .min = -1,                                                                                \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "guard=fixed: the largest accepted drop, < 0 a demanded gain (default: config "   \
+                 "ipa_guard_tol)"},                                                                \
+        {.name = "guard_tries",                                                                    \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "3",                                                                               \
+         .min = 1,                                                                                 \
+         .max = 16,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "guard: tries per iteration, each retry with lambda halved (default: config)"},   \
     {                                                                                              \
-        .name = "ipa_warmup", .type = RLAB_ARG_INT, .def = "0", .min = 0, .max = 1 << 20,          \
-        .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                    \
-        .help = "IPA steps of linear learning-rate warm-up (default: config)"                      \
+        .name = "guard_lr", .type = RLAB_ARG_BOOL, .def = "false",                                 \
+        .help = "guard: a retry also halves the IPA learning rate (default: config)"               \
     }
 
 #define GENRANK_REWARD_ARGS                                                                        \
@@ -1185,10 +1378,10 @@ static const rlab_arg align_args[] = {
     {.name = "iters",
      .type = RLAB_ARG_INT,
      .def = "2",
-     .min = 1,
+     .min = 0,
      .max = 100,
      .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,
-     .help = "IPA iterations"},
+     .help = "IPA iterations (0: the reward model and the measures of the model only)"},
     {.name = "users",
      .type = RLAB_ARG_INT,
      .def = "300",

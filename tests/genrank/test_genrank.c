@@ -604,6 +604,71 @@ static double param_dist(rlab_host *h, const char *a, const char *b)
     return d;
 }
 
+static const rlab_table *result_table(const rlab_result *r, const char *name)
+{
+    for (int k = 0; r && k < r->ntables; k++)
+        if (strcmp(r->tables[k]->name, name) == 0)
+            return r->tables[k];
+    return NULL;
+}
+
+/* The validation guard (session 6) on the host of t_host: its validation recall is the
+ * measures' valid_r@10 of the same users (parent before, the accepted iterate after); an
+ * accepted try is within the tolerance, every earlier try was not, and the tries halve
+ * lambda; with a tolerance no try meets the parent is kept. */
+static void t_guard(rlab_host *h)
+{
+    rlab_result *r =
+        rlab_test_run(h, "genrank.measure model=onerec users=12 beam=6", RLAB_OK, NULL);
+    const double v0 = rlab_test_scalar(r, "valid.valid_r@10");
+    CHECK_MSG(v0 > 0.0 && v0 <= 1.0, "validation recall %g", v0);
+    rlab_result_free(r);
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0.8 guard=fixed guard_tol=0 guard_tries=2 paired=false name=g1",
+                      RLAB_OK, NULL);
+    const rlab_table *g = result_table(r, "guard");
+    CHECK(g && g->ncols == 11 && g->nrows >= 1 && g->nrows <= 2);
+    const int tries = (int)rlab_test_scalar(r, "train.guard_tries");
+    const int kept = (int)rlab_test_scalar(r, "train.guard_kept");
+    CHECK(g && tries == g->nrows);
+    for (int64_t q = 0; g && q < g->nrows; q++) {
+        const rlab_cell *row = g->cells + q * g->ncols;
+        CHECK_EQ_INT((int)row[0].i, (int)q + 1);
+        CHECK_NEAR(row[1].f, 0.8 / (double)(1 << q), 1e-6); /* lambda halved per retry */
+        CHECK_NEAR(row[3].f, v0, 1e-12);                    /* the parent's validation recall */
+        const int passed = (int)row[9].i;
+        CHECK_EQ_INT(passed, row[5].f >= -1e-12);         /* tolerance 0 */
+        CHECK_EQ_INT(passed, !kept && q == g->nrows - 1); /* the last try, or none */
+    }
+    const double va = rlab_test_scalar(r, "valid.valid_r@10");
+    CHECK_NEAR(va, rlab_test_scalar(r, "train.guard_valid_after"), 1e-12);
+    CHECK(kept || va >= v0 - 1e-12);
+    if (kept)
+        CHECK_NEAR(param_dist(h, "g1", "onerec"), 0.0, 0.0);
+    rlab_result_free(r);
+    /* a tolerance no try can meet (a demanded gain of 1): every try is rejected and the
+     * parent is kept; guard_lr halves the learning rate of each retry too */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "ipa_lr=0.004 guard=fixed guard_tol=-1 guard_tries=2 guard_lr=true "
+                      "paired=false "
+                      "name=g2",
+                      RLAB_OK, NULL);
+    g = result_table(r, "guard");
+    CHECK(g && g->nrows == 2);
+    CHECK_EQ_INT((int)rlab_test_scalar(r, "train.guard_kept"), 1);
+    for (int64_t q = 0; g && q < g->nrows; q++) {
+        const rlab_cell *row = g->cells + q * g->ncols;
+        CHECK_NEAR(row[2].f, 0.004 / (double)(1 << q), 1e-9); /* guard_lr: lr halved too */
+        CHECK(row[5].f < 1.0 && row[9].i == 0);
+    }
+    CHECK_NEAR(rlab_test_scalar(r, "valid.valid_r@10"), v0, 1e-12);
+    CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 1);
+    rlab_result_free(r);
+    CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
+}
+
 static void t_host(void)
 {
     rlab_host *h = rlab_test_host(PDIR, "reclab_semid.so", "reclab_genrank.so");
@@ -720,6 +785,9 @@ static void t_host(void)
     const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
     CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
+    /* the validation guard is on by default (ipa_guard=fixed, session 6) */
+    const double gt = rlab_test_scalar(r, "train.guard_tries");
+    CHECK(gt >= 1.0 && gt <= 3.0);
     rlab_result_free(r);
     /* signal=truth needs a world */
     rlab_result_free(rlab_test_run(h, "genrank.align model=tiger iters=1 signal=truth", RLAB_EINVAL,
@@ -753,10 +821,18 @@ static void t_host(void)
         for (int k = 0; r && k < r->ntables; k++)
             if (strcmp(r->tables[k]->name, "users") == 0)
                 ut = r->tables[k];
-        CHECK(ut && ut->ncols == 6 && ut->nrows == (int64_t)rlab_test_scalar(r, "valid.users"));
+        CHECK(ut && ut->ncols == 8 && ut->nrows == (int64_t)rlab_test_scalar(r, "valid.users"));
         double sum = 0.0;
-        for (int64_t q = 0; ut && q < ut->nrows; q++)
-            sum += ut->cells[q * 6 + 1].f;
+        int split_ok = 1;
+        for (int64_t q = 0; ut && q < ut->nrows; q++) {
+            const rlab_cell *row = ut->cells + q * 8;
+            sum += row[1].f;
+            /* leave-one-out: one validation and one test target, so the session recall is
+             * the mean of the two apart */
+            split_ok &= row[6].type == RLAB_CELL_FLOAT && row[7].type == RLAB_CELL_FLOAT &&
+                        fabs(row[1].f - 0.5 * (row[6].f + row[7].f)) < 1e-12;
+        }
+        CHECK(split_ok);
         if (ut && ut->nrows)
             CHECK_NEAR(sum / (double)ut->nrows, rc1, 1e-9);
     }
@@ -796,7 +872,7 @@ static void t_host(void)
         char cmd[256];
         snprintf(cmd, sizeof cmd,
                  "genrank.ipa model=onerec users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0 "
-                 "paired=false name=%s %s",
+                 "guard=off paired=false name=%s %s",
                  opt_runs[k][0], opt_runs[k][1]);
         rlab_result_free(rlab_test_run(h, cmd, RLAB_OK, NULL));
     }
@@ -804,6 +880,7 @@ static void t_host(void)
     CHECK_NEAR(param_dist(h, "d1", "d2"), 0.0, 0.0);
     CHECK(param_dist(h, "d1", "nd") > 0.0);
     CHECK_MSG(d_nd > 0.0 && d_w > 0.0 && d_w < 0.01 * d_nd, "warm-up %g vs none %g", d_w, d_nd);
+    t_guard(h);
     r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
     CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
