@@ -572,15 +572,29 @@ void rlab_k_gather_fwd(float *out, const float *table, const int32_t *ids, int64
 void rlab_k_gather_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n, int64_t V,
                        int64_t D, int64_t pad)
 {
-    // dout [n, D] scattered into dtable [V, D]; serial: repeated ids must add in a fixed order
-    for (int64_t i = 0; i < n; i++) {
-        int64_t id = ids[i];
-        if (is_pad(id, V, pad))
-            continue;
-        float *dst = dtable + id * D;
-        const float *g = dout + i * D;
-        for (int64_t d = 0; d < D; d++)
-            dst[d] += g[d];
+    // dout [n, D] scattered into dtable [V, D]. Repeated ids must add in a fixed order: the
+    // threads split the columns (in 16-float pieces, a cache line of a 64-byte aligned row),
+    // and each walks all n rows in order, so every element sums exactly as the serial loop.
+    const int64_t np = (D + 15) / 16;
+    const int par = n * D >= RLAB_K_PAR_MIN && np >= 2 && omp_split_ok();
+#pragma omp parallel if (par)
+    {
+        int64_t p0 = 0, p1 = np;
+#ifdef _OPENMP
+        const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        p0 = np * tid / nt;
+        p1 = np * (tid + 1) / nt;
+#endif
+        const int64_t d0 = p0 * 16, d1 = p1 * 16 < D ? p1 * 16 : D;
+        for (int64_t i = 0; d1 > d0 && i < n; i++) {
+            int64_t id = ids[i];
+            if (is_pad(id, V, pad))
+                continue;
+            float *dst = dtable + id * D;
+            const float *g = dout + i * D;
+            for (int64_t d = d0; d < d1; d++)
+                dst[d] += g[d];
+        }
     }
 }
 

@@ -156,8 +156,9 @@ RLAB_API void rlab_ref_softmax_bwd(float *dx, const float *dy, const float *y, i
 /* out [n, D] = table [V, D] rows at ids; ids < 0, == pad or >= V give a zero row. */
 RLAB_API void rlab_k_gather_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
                                 int64_t V, int64_t D, int64_t pad);
-/* dtable [V, D] += scatter of dout [n, D] (padding ids skipped), serial in i order so repeated
- * ids accumulate deterministically. */
+/* dtable [V, D] += scatter of dout [n, D] (padding ids skipped), in i order so repeated ids
+ * accumulate deterministically; large ones split the columns over the threads (bit-identical
+ * for any thread count). */
 RLAB_API void rlab_k_gather_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n,
                                 int64_t V, int64_t D, int64_t pad);
 RLAB_API void rlab_ref_gather_fwd(float *out, const float *table, const int32_t *ids, int64_t n,

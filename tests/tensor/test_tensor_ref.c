@@ -331,6 +331,29 @@ static void t_gather(void)
     float *bufs[] = {table, o1, o2, dout, dt, dt_ref};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         rlab_free(bufs[i]);
+    /* a large scatter (the columns split over 2 threads; D = 72: a last piece of 8) with many
+     * repeats: the same bits as the naive serial loop, on 1 and on 2 threads */
+    const int64_t V2 = 50, D2 = 72, n2 = 3000, pad2 = 0;
+    int32_t *ids2 = rlab_malloc((size_t)n2 * sizeof *ids2);
+    for (int64_t i = 0; i < n2; i++)
+        ids2[i] = (int32_t)rlab_rng_below(&rng, (uint64_t)V2 + 3) - 1; /* -1 .. V2 + 1 */
+    float *g2 = rnd(n2 * D2, 1.0f), *t0 = rnd(V2 * D2, 1.0f);
+    float *naive = copy(t0, V2 * D2), *t1 = copy(t0, V2 * D2), *t2 = copy(t0, V2 * D2);
+    for (int64_t i = 0; i < n2; i++)
+        if (ids2[i] >= 0 && ids2[i] != pad2 && ids2[i] < V2)
+            for (int64_t d = 0; d < D2; d++)
+                naive[ids2[i] * D2 + d] += g2[i * D2 + d];
+    rlab_t_set_num_threads(1);
+    rlab_k_gather_bwd(t1, g2, ids2, n2, V2, D2, pad2);
+    rlab_t_set_num_threads(2);
+    rlab_k_gather_bwd(t2, g2, ids2, n2, V2, D2, pad2);
+    CHECK(memcmp(t1, naive, (size_t)(V2 * D2) * sizeof *t1) == 0);
+    CHECK(memcmp(t2, naive, (size_t)(V2 * D2) * sizeof *t2) == 0);
+    CHECK(memcmp(t0, naive, (size_t)(V2 * D2) * sizeof *t0) != 0); /* it did add */
+    float *bufs2[] = {g2, t0, naive, t1, t2};
+    for (size_t i = 0; i < sizeof bufs2 / sizeof *bufs2; i++)
+        rlab_free(bufs2[i]);
+    rlab_free(ids2);
 }
 
 static void t_sum(void)
