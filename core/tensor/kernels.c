@@ -89,6 +89,16 @@ static int mm_tall(int64_t M, int64_t N, int64_t K)
            (double)M * (double)N * (double)K >= (double)MM_SPLIT_MIN_WORK;
 }
 
+/* The threads a parallel region would get (1 without OpenMP). */
+static int lin_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 static int omp_split_ok(void)
 {
 #ifdef _OPENMP
@@ -909,7 +919,7 @@ static size_t lin_bwd64_floats(int64_t M, int64_t N, int64_t K, int ns, int act)
      * partials, and for a ReLU a dZ chunk [LIN_CHUNK, N] */
     const size_t nb = (size_t)lin_nblocks(M);
     return (size_t)ns * (size_t)N * 64 + nb * ((size_t)ns * (size_t)(K * 64) + (size_t)N) +
-           (act == RLAB_K_ACT_RELU ? nb * (size_t)(LIN_CHUNK * N) : 0) + 16;
+           (act == RLAB_K_ACT_RELU ? (nb < 2 ? 2 : nb) * (size_t)(LIN_CHUNK * N) : 0) + 16;
 }
 
 #if LIN_X86
@@ -1043,12 +1053,31 @@ static int lin_bwd64_n(float *dx, float *const *dw, float *db, float *dr, const 
     const int relu = act == RLAB_K_ACT_RELU;
     const int par =
         (double)M * (double)N * (double)K * ns >= (double)RLAB_K_PAR_MIN && omp_split_ok();
+    /* One block (SASRec's ~800 rows) would run on the calling thread alone: then one thread
+     * does dx and another dW / db / dr, over all the rows in the same order (the same bits as
+     * one block; a ReLU's dZ is computed by both, each in its own chunk buffer). Not when the
+     * residual's gradient is dx itself (x + f(x): the adds to it are ordered). */
+    const int split = par && nbk == 1 && lin_threads() > 1 && dx && (any_dw || db || dr) &&
+                      (!dr || (uintptr_t)(dr + M * N) <= (uintptr_t)dx ||
+                       (uintptr_t)(dx + M * K) <= (uintptr_t)dr);
+    if (split) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(2)
+        for (int j = 0; j < 2; j++) {
+            if (j == 0)
+                lin_bwd_block(dx, NULL, NULL, zb + (size_t)(LIN_CHUNK * N), NULL, dy, ns, M * N, x,
+                              wt, y, N, K, relu, 0, M);
+            else
+                lin_bwd_block(NULL, any_dw ? pw : NULL, db ? pb : NULL, zb, dr, dy, ns, M * N, x,
+                              wt, y, N, K, relu, 0, M);
+        }
+    } else {
 #pragma omp parallel for schedule(dynamic, 1) if (par && nbk > 1)
-    for (int j = 0; j < nbk; j++)
-        lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
-                      db ? pb + (size_t)j * (size_t)N : NULL,
-                      zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, ns, M * N, x, wt, y, N, K,
-                      relu, M * j / nbk, M * (j + 1) / nbk);
+        for (int j = 0; j < nbk; j++)
+            lin_bwd_block(dx, any_dw ? pw + (size_t)j * (size_t)ns * kw : NULL,
+                          db ? pb + (size_t)j * (size_t)N : NULL,
+                          zb + (size_t)j * (size_t)(LIN_CHUNK * N), dr, dy, ns, M * N, x, wt, y, N,
+                          K, relu, M * j / nbk, M * (j + 1) / nbk);
+    }
     for (int j = 0; j < nbk; j++) { /* block order: independent of the threads */
         for (int s = 0; any_dw && s < ns; s++) {
             const float *p = pw + ((size_t)j * (size_t)ns + (size_t)s) * kw;

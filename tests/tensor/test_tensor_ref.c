@@ -356,6 +356,63 @@ static void t_gather(void)
     rlab_free(ids2);
 }
 
+/* The linear backward at SASRec's size (800 rows: one row block, dx on one thread and dW / db
+ * / dr on the other): the same bits on 1 and 2 threads, with and without the ReLU, and for
+ * three weights sharing the input (rlab_k_linear_multi_bwd). */
+static void t_linear_bwd_threads(void)
+{
+    rlab_rng_seed(&rng, 18);
+    const int64_t M = 800, N = 64, K = 64;
+    float *x = rnd(M * K, 1.0f), *dy = rnd(3 * M * N, 1.0f), *y = rnd(M * N, 1.0f);
+    float *w[3] = {rnd(K * N, 0.2f), rnd(K * N, 0.2f), rnd(K * N, 0.2f)};
+    const size_t sc = rlab_k_linear_scratch_floats(M, N, K, RLAB_K_ACT_RELU),
+                 sm = rlab_k_linear_multi_scratch_floats(M, N, K, 3);
+    float *scratch = rlab_malloc((sc > sm ? sc : sm) * sizeof(float));
+    for (int act = 0; act < 2; act++) {
+        float *dx[2], *dw[2], *db[2], *dr[2], *mdx[2], *mdw[2][3];
+        for (int k = 0; k < 2; k++) {
+            rlab_t_set_num_threads(k + 1);
+            rlab_rng_seed(&rng, 19); /* the same starting values on both */
+            dx[k] = rnd(M * K, 0.5f);
+            dr[k] = rnd(M * N, 0.5f);
+            dw[k] = rnd(K * N, 0.5f);
+            db[k] = rnd(N, 0.5f);
+            mdx[k] = copy(dx[k], M * K);
+            for (int s = 0; s < 3; s++)
+                mdw[k][s] = copy(dw[k], K * N);
+            rlab_k_linear_bwd(dx[k], dw[k], db[k], dr[k], dy, x, w[0], y, M, N, K,
+                              act ? RLAB_K_ACT_RELU : RLAB_K_ACT_NONE, scratch);
+            if (!act)
+                rlab_k_linear_multi_bwd(mdx[k], mdw[k], dy, x, (const float *const *)w, 3, M, N, K,
+                                        scratch);
+        }
+        rlab_t_set_num_threads(2);
+        CHECK(memcmp(dx[0], dx[1], (size_t)(M * K) * sizeof(float)) == 0);
+        CHECK(memcmp(dr[0], dr[1], (size_t)(M * N) * sizeof(float)) == 0);
+        CHECK(memcmp(dw[0], dw[1], (size_t)(K * N) * sizeof(float)) == 0);
+        CHECK(memcmp(db[0], db[1], (size_t)N * sizeof(float)) == 0);
+        CHECK(memcmp(mdx[0], mdx[1], (size_t)(M * K) * sizeof(float)) == 0);
+        for (int s = 0; s < 3; s++)
+            CHECK(memcmp(mdw[0][s], mdw[1][s], (size_t)(K * N) * sizeof(float)) == 0);
+        CHECK(memcmp(mdx[0], dx[0], (size_t)(M * K) * sizeof(float)) != 0); /* it did add */
+        for (int k = 0; k < 2; k++) {
+            rlab_free(dx[k]);
+            rlab_free(dw[k]);
+            rlab_free(db[k]);
+            rlab_free(dr[k]);
+            rlab_free(mdx[k]);
+            for (int s = 0; s < 3; s++)
+                rlab_free(mdw[k][s]);
+        }
+    }
+    rlab_free(scratch);
+    rlab_free(x);
+    rlab_free(dy);
+    rlab_free(y);
+    for (int s = 0; s < 3; s++)
+        rlab_free(w[s]);
+}
+
 static void t_sum(void)
 {
     rlab_rng_seed(&rng, 16);
@@ -454,12 +511,19 @@ static void t_activations(void)
 }
 
 static const rlab_test tests[] = {
-    {"tensor.ref.matmul.1", t_matmul},           {"tensor.ref.panel.1", t_panel},
-    {"tensor.ref.matmul.2", t_matmul_split},     {"tensor.ref.bmm.1", t_bmm},
-    {"tensor.ref.layernorm.1", t_layernorm},     {"tensor.ref.softmax.1", t_softmax},
-    {"tensor.ref.gather.1", t_gather},           {"tensor.ref.sum.1", t_sum},
-    {"tensor.ref.threads.1", t_threads},         {"tensor.ref.exp.1", t_exp},
-    {"tensor.ref.activations.1", t_activations}, {NULL, NULL},
+    {"tensor.ref.matmul.1", t_matmul},
+    {"tensor.ref.panel.1", t_panel},
+    {"tensor.ref.matmul.2", t_matmul_split},
+    {"tensor.ref.bmm.1", t_bmm},
+    {"tensor.ref.layernorm.1", t_layernorm},
+    {"tensor.ref.softmax.1", t_softmax},
+    {"tensor.ref.gather.1", t_gather},
+    {"tensor.ref.linear_bwd_threads.1", t_linear_bwd_threads},
+    {"tensor.ref.sum.1", t_sum},
+    {"tensor.ref.threads.1", t_threads},
+    {"tensor.ref.exp.1", t_exp},
+    {"tensor.ref.activations.1", t_activations},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
