@@ -365,6 +365,61 @@ int rlab_db_plugin_migrate(rlab_db *db, const char *plugin, const rlab_migration
     return rlab_db_commit(db, err);
 }
 
+/* ---- checkpoints of the write-ahead log off the caller's thread --------------------------- */
+
+int rlab_db_autocheckpoint(rlab_db *db, int on, rlab_err *err)
+{
+    if (is_memory_path(db->path))
+        return RLAB_OK;
+    /* 1,000 pages: SQLite's default (SQLITE_DEFAULT_WAL_AUTOCHECKPOINT) */
+    if (sqlite3_wal_autocheckpoint(db->h, on ? 1000 : 0) != SQLITE_OK)
+        return rlab_db__sqlerr(db, err, "store: automatic checkpoints");
+    return RLAB_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    rlab_db *db = arg;
+    sqlite3 *h = NULL;
+    int rc = sqlite3_open_v2(db->path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* a read first: a connection that has read nothing has not opened the log, and some
+     * SQLite versions then checkpoint nothing */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(h, "PRAGMA schema_version", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) /* passive: copies what no reader still needs, never waits */
+        rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_close(h); /* not the last connection: leaves the log file alone */
+    db->ckpt_rc = rc;
+    return NULL;
+}
+
+int rlab_db_checkpoint_wait(rlab_db *db, rlab_err *err)
+{
+    if (!db->ckpt_running)
+        return RLAB_OK;
+    pthread_join(db->ckpt_th, NULL);
+    db->ckpt_running = 0;
+    /* BUSY: another connection was checkpointing; the log is copied by it or the next one */
+    if (db->ckpt_rc != SQLITE_OK && db->ckpt_rc != SQLITE_BUSY)
+        return rlab_errf(err, RLAB_EDB, "store: background checkpoint of %s: %s", db->path,
+                         sqlite3_errstr(db->ckpt_rc));
+    return RLAB_OK;
+}
+
+int rlab_db_checkpoint_background(rlab_db *db, rlab_err *err)
+{
+    if (is_memory_path(db->path))
+        return RLAB_OK;
+    int rc = rlab_db_checkpoint_wait(db, err);
+    if (rc)
+        return rc;
+    db->ckpt_rc = SQLITE_OK;
+    if (pthread_create(&db->ckpt_th, NULL, ckpt_main, db) != 0)
+        return rlab_errf(err, RLAB_EDB, "store: cannot start a checkpoint thread");
+    db->ckpt_running = 1;
+    return RLAB_OK;
+}
+
 /* ---- open / close ---------------------------------------------------------------------- */
 
 static int apply_settings(rlab_db *db, rlab_err *err)
@@ -500,6 +555,8 @@ void rlab_db_close(rlab_db *db)
     if (!db)
         return;
     rlab_err e = {0};
+    if (rlab_db_checkpoint_wait(db, &e))
+        rlab_log(RLAB_LOG_WARN, "store: closing %s: %s", db->path, e.msg);
     if (db->h && rlab_db_flush(db, &e))
         rlab_log(RLAB_LOG_WARN, "store: closing %s: %s", db->path, e.msg);
     while (db->n_owned > 0) {

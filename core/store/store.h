@@ -101,6 +101,19 @@ RLAB_API void rlab_db_close(rlab_db *db);
 /* The path the store was opened with (borrowed from db). */
 RLAB_API const char *rlab_db_path(const rlab_db *db);
 
+/* The copy of the write-ahead log into the database file (SQLite's checkpoint). By default the
+ * commit that takes the log past 1,000 pages runs it on the committing thread: after a commit
+ * of a 170 MB blob that is another 170 MB read and written and two syncs before the caller goes
+ * on. rlab_db_autocheckpoint(db, 0) stops that for this connection's commits (the log grows
+ * until a checkpoint), (db, 1) restores it. rlab_db_checkpoint_background starts a passive
+ * checkpoint of the log as it is on a thread with its own connection (it runs beside this
+ * connection's reads and writes, which see the same data either way), after waiting for the
+ * previous one; rlab_db_checkpoint_wait waits for it and returns RLAB_EDB if it failed;
+ * rlab_db_close waits for it too. No-ops for ":memory:". Returns RLAB_OK or RLAB_EDB. */
+RLAB_API int rlab_db_autocheckpoint(rlab_db *db, int on, rlab_err *err);
+RLAB_API int rlab_db_checkpoint_background(rlab_db *db, rlab_err *err);
+RLAB_API int rlab_db_checkpoint_wait(rlab_db *db, rlab_err *err);
+
 /* Number of runs marked interrupted by the last open or rlab_db_recover_runs. */
 RLAB_API int rlab_db_recovered(const rlab_db *db);
 

@@ -7,6 +7,7 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 /* A buffered metric row; strings are offsets into rlab_db.pool (NO_STR = NULL). */
@@ -72,6 +73,12 @@ struct rlab_db {
     int n_owned, cap_owned;
 
     auth_ctx auth;
+
+    /* a checkpoint of the write-ahead log on a thread with its own connection
+     * (rlab_db_checkpoint_background), joined by rlab_db_checkpoint_wait and rlab_db_close */
+    pthread_t ckpt_th;
+    int ckpt_running;
+    int ckpt_rc; /* SQLite's result code of that checkpoint */
 };
 
 /* Said after "database is locked": the busy timeout (store.c BUSY_TIMEOUT_MS) ran out. */

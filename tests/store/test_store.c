@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1519,19 +1520,99 @@ static void t_query_limits(void)
     rlab_db_close(db);
 }
 
+/* ---- the log's checkpoint off the caller's thread ---------------------------------------------
+ */
+
+static long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* rlab_db_autocheckpoint(db, 0): a commit past 1,000 pages of log leaves the database file as
+ * it was; rlab_db_checkpoint_background copies the log into it on its own thread while this
+ * connection reads on; (db, 1): the commit copies it again; close waits for a running one. */
+static void t_checkpoint_background(void)
+{
+    const char *path = db_path("ckbg.db");
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    rlab_db *db = open_ok(path);
+    if (!db)
+        return;
+    rlab_err err = {0};
+    const long mb5 = 5L << 20;                                /* 1,280 pages of 4 KB */
+    CHECK_EQ_INT(rlab_db_checkpoint_wait(db, &err), RLAB_OK); /* none started */
+    CHECK_EQ_INT(rlab_db_exec(db, "CREATE TABLE blobs(k INTEGER, v BLOB)", &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_autocheckpoint(db, 0, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO blobs VALUES(1, randomblob(5242880))", &err),
+                 RLAB_OK);
+    long before = file_size(path);
+    CHECK_MSG(before >= 0 && before < mb5, "database file %ld bytes before the checkpoint", before);
+    CHECK_MSG(file_size(wal) >= mb5, "log %ld bytes", file_size(wal));
+    char h1[40], h2[40];
+    one_text(db, "SELECT hex(substr(v, 4000000, 16)) FROM blobs WHERE k = 1", h1, sizeof h1);
+    CHECK_EQ_INT(rlab_db_checkpoint_background(db, &err), RLAB_OK);
+    /* this connection reads beside it */
+    CHECK_EQ_INT(one_int(db, "SELECT length(v) FROM blobs WHERE k = 1"), 5242880);
+    CHECK_EQ_INT(rlab_db_checkpoint_wait(db, &err), RLAB_OK);
+    CHECK_MSG(file_size(path) >= mb5, "database file %ld bytes after", file_size(path));
+    one_text(db, "SELECT hex(substr(v, 4000000, 16)) FROM blobs WHERE k = 1", h2, sizeof h2);
+    CHECK(strlen(h1) == 32 && strcmp(h1, h2) == 0);
+    /* on again: the commit that passes 1,000 pages copies the log itself */
+    CHECK_EQ_INT(rlab_db_autocheckpoint(db, 1, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO blobs VALUES(2, randomblob(5242880))", &err),
+                 RLAB_OK);
+    CHECK_MSG(file_size(path) >= 2 * mb5, "database file %ld bytes", file_size(path));
+    /* left running: rlab_db_close waits for it */
+    CHECK_EQ_INT(rlab_db_autocheckpoint(db, 0, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_exec(db, "INSERT INTO blobs VALUES(3, randomblob(5242880))", &err),
+                 RLAB_OK);
+    CHECK_EQ_INT(rlab_db_checkpoint_background(db, &err), RLAB_OK);
+    CHECK_EQ_INT(rlab_db_checkpoint_background(db, &err), RLAB_OK); /* waits for the first */
+    rlab_db_close(db);
+    db = open_ok(path);
+    if (db) {
+        CHECK_EQ_INT(one_int(db, "SELECT count(*) FROM blobs"), 3);
+        CHECK_EQ_INT(one_int(db, "SELECT sum(length(v)) FROM blobs"), 3 * 5242880);
+        rlab_db_close(db);
+    }
+    /* in memory: nothing to copy */
+    db = open_ok(":memory:");
+    if (db) {
+        CHECK_EQ_INT(rlab_db_autocheckpoint(db, 0, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_checkpoint_background(db, &err), RLAB_OK);
+        CHECK_EQ_INT(rlab_db_checkpoint_wait(db, &err), RLAB_OK);
+        rlab_db_close(db);
+    }
+}
+
 static const rlab_test tests[] = {
-    {"store.sha256.1", t_sha_vectors},       {"store.sha256.2", t_sha_stream},
-    {"store.sha256.3", t_sha_file},          {"store.open.1", t_open_pragmas},
-    {"store.open.2", t_open_refuse},         {"store.open.3", t_open_locked},
-    {"store.migrate.1", t_migrate_every},    {"store.run.1", t_run_lifecycle},
-    {"store.metric.1", t_metric_batch},      {"store.event.1", t_event_dialogue},
-    {"store.crash.1", t_crash_kill9},        {"store.crash.2", t_crash_alive},
-    {"store.crash.3", t_crash_same_process}, {"store.query.1", t_query_guard},
-    {"store.query.2", t_query_trigger},      {"store.query.3", t_query_trigger_planted},
-    {"store.query.4", t_query_pragma},       {"store.query.5", t_query_limits},
-    {"store.plugin.1", t_plugin_migrate},    {"store.stmt.1", t_stmt_named},
-    {"store.artifact.1", t_artifacts},       {"store.alloc.1", t_alloc_fail},
-    {"store.bench.1", t_bench_events},       {NULL, NULL},
+    {"store.sha256.1", t_sha_vectors},
+    {"store.sha256.2", t_sha_stream},
+    {"store.sha256.3", t_sha_file},
+    {"store.open.1", t_open_pragmas},
+    {"store.open.2", t_open_refuse},
+    {"store.open.3", t_open_locked},
+    {"store.migrate.1", t_migrate_every},
+    {"store.run.1", t_run_lifecycle},
+    {"store.metric.1", t_metric_batch},
+    {"store.event.1", t_event_dialogue},
+    {"store.crash.1", t_crash_kill9},
+    {"store.crash.2", t_crash_alive},
+    {"store.crash.3", t_crash_same_process},
+    {"store.query.1", t_query_guard},
+    {"store.query.2", t_query_trigger},
+    {"store.query.3", t_query_trigger_planted},
+    {"store.query.4", t_query_pragma},
+    {"store.query.5", t_query_limits},
+    {"store.plugin.1", t_plugin_migrate},
+    {"store.stmt.1", t_stmt_named},
+    {"store.artifact.1", t_artifacts},
+    {"store.alloc.1", t_alloc_fail},
+    {"store.bench.1", t_bench_events},
+    {"store.ckpt.1", t_checkpoint_background},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
