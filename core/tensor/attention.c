@@ -289,6 +289,21 @@ static inline int first_row(unsigned flags, int j0, int Tq, int Tk)
 
 static int attn_fast(int Dh) { return ATTN_X86 && Dh <= 64 && rlab_k_avx512(); }
 
+/* End of the part of row i of P that is written (the rest of the row is left as it was):
+ * causal rows stop at the end of the query row block that holds i, for the blocks of both
+ * paths (AB_MR rows here, ATTN_ROW_BLOCK for cblas; both start at rs), whichever is longer,
+ * so either backward reads only what either forward wrote, zeros above the diagonal included.
+ * The masked triangle beyond it (about 40% of P at T = 200) is neither zeroed nor read. */
+static inline int row_window(unsigned flags, int i, int rs, int Tq, int Tk)
+{
+    if (!(flags & RLAB_ATTN_CAUSAL) || i < rs)
+        return Tk;
+    const int rb = row_block(flags, Tq);
+    const int e1 = rs + ((i - rs) / AB_MR + 1) * AB_MR, e2 = rs + ((i - rs) / rb + 1) * rb;
+    const int e = e1 > e2 ? e1 : e2;
+    return e < Tk ? e : Tk;
+}
+
 #if ATTN_X86
 #define ABT_ROW(i)                                                                                 \
     __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;                                       \
@@ -606,17 +621,18 @@ static void abt_block(float *dst, int ld, const float *a, int lda, const float *
 }
 
 /* The softmax of rows [i0, i1) of P (scaled scores at keys j0 .. on entry; see the forward). */
-static void softmax_rows(float *P, int i0, int i1, int Tk, int j0, unsigned flags,
-                         const uint8_t *kv, const uint8_t *qv)
+static void softmax_rows(float *P, int i0, int i1, int Tq, int Tk, int j0, int rs,
+                         unsigned flags, const uint8_t *kv, const uint8_t *qv)
 {
     for (int i = i0; i < i1; i++) {
         float *row = P + (size_t)i * Tk;
+        const int we = row_window(flags, i, rs, Tq, Tk);
         if (qv && !qv[i]) {
-            memset(row, 0, (size_t)Tk * sizeof *row);
+            memset(row, 0, (size_t)we * sizeof *row);
             continue;
         }
         memset(row, 0, (size_t)j0 * sizeof *row);
-        softmax_row512(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+        softmax_row512(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
     }
 }
 
@@ -640,7 +656,7 @@ static void pair_fwd_fast(float *ob, float *P, float *Pd, float *Kt, const float
         // S = scale Q K^T [rows i0 .. i1, keys j0 .. j0 + nk), then the masked softmax
         abt_block(P + (size_t)i0 * Tk + j0, Tk, qb + (size_t)i0 * C, C, Kt, ldk, Dh, i1 - i0, nk,
                   scale);
-        softmax_rows(P, i0, i1, Tk, j0, flags, kv, qv);
+        softmax_rows(P, i0, i1, Tq, Tk, j0, rs, flags, kv, qv);
         if (dropout > 0.0f)
             for (int i = i0; i < i1; i++) {
                 const size_t r = (size_t)i * Tk + (size_t)j0;
@@ -770,12 +786,13 @@ static void attn_forward(float *out, float *att, float *scratch, const float *q,
                         P + (size_t)i0 * Tk + j0, Tk);
             for (int i = i0; i < i1; i++) {
                 float *row = P + (size_t)i * Tk;
+                const int we = row_window(flags, i, rs, Tq, Tk);
                 if (qv && !qv[i]) {
-                    memset(row, 0, (size_t)Tk * sizeof *row);
+                    memset(row, 0, (size_t)we * sizeof *row);
                     continue;
                 }
                 memset(row, 0, (size_t)j0 * sizeof *row);
-                softmax_row(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+                softmax_row(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
             }
             // O = Pd V  [mb, Dh] (Pd = P when not dropping)
             const float *Pv = P;
