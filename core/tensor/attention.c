@@ -289,6 +289,21 @@ static inline int first_row(unsigned flags, int j0, int Tq, int Tk)
 
 static int attn_fast(int Dh) { return ATTN_X86 && Dh <= 64 && rlab_k_avx512(); }
 
+/* End of the part of row i of P that is written (the rest of the row is left as it was):
+ * causal rows stop at the end of the query row block that holds i, for the blocks of both
+ * paths (AB_MR rows here, ATTN_ROW_BLOCK for cblas; both start at rs), whichever is longer,
+ * so either backward reads only what either forward wrote, zeros above the diagonal included.
+ * The masked triangle beyond it (about 40% of P at T = 200) is neither zeroed nor read. */
+static inline int row_window(unsigned flags, int i, int rs, int Tq, int Tk)
+{
+    if (!(flags & RLAB_ATTN_CAUSAL) || i < rs)
+        return Tk;
+    const int rb = row_block(flags, Tq);
+    const int e1 = rs + ((i - rs) / AB_MR + 1) * AB_MR, e2 = rs + ((i - rs) / rb + 1) * rb;
+    const int e = e1 > e2 ? e1 : e2;
+    return e < Tk ? e : Tk;
+}
+
 #if ATTN_X86
 #define ABT_ROW(i)                                                                                 \
     __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;                                       \
@@ -347,6 +362,53 @@ __attribute__((target("avx512f"))) static void tile_abt(float *out, int ldo, con
 }
 #undef ABT_ROW
 #undef ABT_STEP
+
+#define ABT16_ROW(i)                                                                               \
+    __m512 c##i = _mm512_setzero_ps();                                                             \
+    const float *a##i = a + (size_t)(i < nr ? i : nr - 1) * (size_t)lda
+#define ABT16_STEP(i) c##i = _mm512_fmadd_ps(_mm512_set1_ps(a##i[d]), b0, c##i)
+
+/* tile_abt for nc <= 16 (a causal block's last tile is often this narrow): half the FMAs of
+ * a 32-column tile, each output element the same FMA chain (same results) */
+__attribute__((target("avx512f"))) static void tile_abt16(float *out, int ldo, const float *a,
+                                                          int lda, const float *bt, int ldb, int Dh,
+                                                          int nr, int nc, float alpha)
+{
+    ABT16_ROW(0);
+    ABT16_ROW(1);
+    ABT16_ROW(2);
+    ABT16_ROW(3);
+    ABT16_ROW(4);
+    ABT16_ROW(5);
+    ABT16_ROW(6);
+    ABT16_ROW(7);
+    ABT16_ROW(8);
+    ABT16_ROW(9);
+    ABT16_ROW(10);
+    ABT16_ROW(11);
+    for (int d = 0; d < Dh; d++) {
+        const __m512 b0 = _mm512_loadu_ps(bt + (size_t)d * ldb);
+        ABT16_STEP(0);
+        ABT16_STEP(1);
+        ABT16_STEP(2);
+        ABT16_STEP(3);
+        ABT16_STEP(4);
+        ABT16_STEP(5);
+        ABT16_STEP(6);
+        ABT16_STEP(7);
+        ABT16_STEP(8);
+        ABT16_STEP(9);
+        ABT16_STEP(10);
+        ABT16_STEP(11);
+    }
+    const __m512 acc[AB_MR] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
+    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xffffu : (1u << nc) - 1u);
+    const __m512 s = _mm512_set1_ps(alpha);
+    for (int r = 0; r < nr; r++)
+        _mm512_mask_storeu_ps(out + (size_t)r * ldo, m0, _mm512_mul_ps(acc[r], s));
+}
+#undef ABT16_ROW
+#undef ABT16_STEP
 
 #define PV_ROW(i)                                                                                  \
     __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0; \
@@ -562,6 +624,7 @@ static void tile_abt(float *out, int ldo, const float *a, int lda, const float *
     (void)out, (void)ldo, (void)a, (void)lda, (void)bt, (void)ldb, (void)Dh, (void)nr, (void)nc;
     (void)alpha;
 }
+#define tile_abt16 tile_abt
 static void softmax_row512(float *s, int Tk, int jend, const uint8_t *kv)
 {
     softmax_row(s, Tk, jend, kv);
@@ -601,22 +664,24 @@ static void abt_block(float *dst, int ld, const float *a, int lda, const float *
 {
     for (int r0 = 0; r0 < nr; r0 += AB_MR)
         for (int c0 = 0; c0 < n; c0 += 32)
-            tile_abt(dst + (size_t)r0 * ld + c0, ld, a + (size_t)r0 * lda, lda, bt + c0, ldb, Dh,
-                     nr - r0 < AB_MR ? nr - r0 : AB_MR, n - c0 < 32 ? n - c0 : 32, alpha);
+            (n - c0 <= 16 ? tile_abt16 : tile_abt)(
+                dst + (size_t)r0 * ld + c0, ld, a + (size_t)r0 * lda, lda, bt + c0, ldb, Dh,
+                nr - r0 < AB_MR ? nr - r0 : AB_MR, n - c0 < 32 ? n - c0 : 32, alpha);
 }
 
 /* The softmax of rows [i0, i1) of P (scaled scores at keys j0 .. on entry; see the forward). */
-static void softmax_rows(float *P, int i0, int i1, int Tk, int j0, unsigned flags,
+static void softmax_rows(float *P, int i0, int i1, int Tq, int Tk, int j0, int rs, unsigned flags,
                          const uint8_t *kv, const uint8_t *qv)
 {
     for (int i = i0; i < i1; i++) {
         float *row = P + (size_t)i * Tk;
+        const int we = row_window(flags, i, rs, Tq, Tk);
         if (qv && !qv[i]) {
-            memset(row, 0, (size_t)Tk * sizeof *row);
+            memset(row, 0, (size_t)we * sizeof *row);
             continue;
         }
         memset(row, 0, (size_t)j0 * sizeof *row);
-        softmax_row512(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+        softmax_row512(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
     }
 }
 
@@ -640,7 +705,7 @@ static void pair_fwd_fast(float *ob, float *P, float *Pd, float *Kt, const float
         // S = scale Q K^T [rows i0 .. i1, keys j0 .. j0 + nk), then the masked softmax
         abt_block(P + (size_t)i0 * Tk + j0, Tk, qb + (size_t)i0 * C, C, Kt, ldk, Dh, i1 - i0, nk,
                   scale);
-        softmax_rows(P, i0, i1, Tk, j0, flags, kv, qv);
+        softmax_rows(P, i0, i1, Tq, Tk, j0, rs, flags, kv, qv);
         if (dropout > 0.0f)
             for (int i = i0; i < i1; i++) {
                 const size_t r = (size_t)i * Tk + (size_t)j0;
@@ -770,12 +835,13 @@ static void attn_forward(float *out, float *att, float *scratch, const float *q,
                         P + (size_t)i0 * Tk + j0, Tk);
             for (int i = i0; i < i1; i++) {
                 float *row = P + (size_t)i * Tk;
+                const int we = row_window(flags, i, rs, Tq, Tk);
                 if (qv && !qv[i]) {
-                    memset(row, 0, (size_t)Tk * sizeof *row);
+                    memset(row, 0, (size_t)we * sizeof *row);
                     continue;
                 }
                 memset(row, 0, (size_t)j0 * sizeof *row);
-                softmax_row(row + j0, Tk - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+                softmax_row(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
             }
             // O = Pd V  [mb, Dh] (Pd = P when not dropping)
             const float *Pv = P;

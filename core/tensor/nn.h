@@ -66,7 +66,9 @@ RLAB_API rlab_tensor *rlab_t_rvq(rlab_tape *t, rlab_tensor *x, rlab_tensor *code
  * buffers, any of which may be NULL (not needed). */
 
 /* Attention. att [B, H, Tq, Tk] receives the post-mask softmax probabilities P (before
- * dropout; masked entries, fully masked rows and padded query rows are 0). dropout > 0
+ * dropout; masked entries, fully masked rows and padded query rows are 0), except that with
+ * RLAB_ATTN_CAUSAL entries past the diagonal (key > query) may be left unwritten: a row is
+ * written up to the end of its block of query rows, and the backward reads no further. dropout > 0
  * applies inverted dropout with the counter-based mask of rlab_attention_keep(drop_key, idx)
  * (idx = ((b*H + h)*Tq + i)*Tk + j). scratch: rlab_attention_scratch_floats(Tq, Tk) floats
  * (per-thread work space of the fast kernels; the naive ones take none). The fast kernels
