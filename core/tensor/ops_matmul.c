@@ -302,7 +302,9 @@ rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n, rlab_tenso
         memset(v, 0, sizeof *v);
         v->ndim = x->ndim;
         for (int d = 0; d < RLAB_T_MAXDIM; d++)
-            v->shape[d] = d < x->ndim ? shape[1 + d] : 1;
+            v->shape[d] = d < x->ndim - 1    ? x->shape[d]
+                          : d == x->ndim - 1 ? N
+                                             : 1; /* shape[1 + d] */
         v->n = M * N;
         v->data = out->data + s * M * N;
         v->grad = out->grad ? out->grad + s * M * N : NULL;
@@ -483,7 +485,9 @@ rlab_tensor *rlab_t_layernorm_linear_multi(rlab_tape *t, rlab_tensor *x, rlab_te
         memset(v, 0, sizeof *v);
         v->ndim = x->ndim;
         for (int d = 0; d < RLAB_T_MAXDIM; d++)
-            v->shape[d] = d < x->ndim ? shape[1 + d] : 1;
+            v->shape[d] = d < x->ndim - 1    ? x->shape[d]
+                          : d == x->ndim - 1 ? N
+                                             : 1; /* shape[1 + d] */
         v->n = M * N;
         v->data = out->data + s * M * N;
         v->grad = out->grad ? out->grad + s * M * N : NULL;
