@@ -231,6 +231,31 @@ rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_te
 }
 
 /* ---- linear_multi: n linears of one input (kernels.c, "h-block2") --------------------------- */
+
+/* outs[s] = view s of out [n, .., N] (x's shape with N last; data and grad at s M N), not on
+ * the tape: nothing to run backward, the grad aliases the stacked output's. -1: no memory. */
+static int stack_views(rlab_tape *t, rlab_tensor *out, const rlab_tensor *x, int n, int64_t M,
+                       int64_t N, const char *op, rlab_tensor **outs)
+{
+    for (int s = 0; s < n; s++) {
+        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
+        if (!v)
+            return -1;
+        memset(v, 0, sizeof *v);
+        v->ndim = x->ndim;
+        for (int d = 0; d < RLAB_T_MAXDIM; d++)
+            v->shape[d] = d < x->ndim - 1 ? x->shape[d] : d == x->ndim - 1 ? N : 1;
+        v->n = M * N;
+        v->data = out->data + s * M * N;
+        v->grad = out->grad ? out->grad + s * M * N : NULL;
+        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
+        v->op = op;
+        v->src[0] = out;
+        outs[s] = v;
+    }
+    return 0;
+}
+
 /* src: x, w[0..n); p.i: [0] M, [1] N, [2] K, [3] n */
 static void linear_multi_backward(rlab_tape *tape, rlab_tensor *out)
 {
@@ -295,24 +320,8 @@ rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n, rlab_tenso
     rlab_k_linear_multi_fwd(out->data, x->data, wd, n, M, N, K);
     /* the views: x's shape with N last, data and grad at s M N (not on the tape: nothing to
      * run backward, the grad aliases the stacked output's) */
-    for (int s = 0; s < n; s++) {
-        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
-        if (!v)
-            return &t->poison;
-        memset(v, 0, sizeof *v);
-        v->ndim = x->ndim;
-        for (int d = 0; d < RLAB_T_MAXDIM; d++)
-            v->shape[d] = d < x->ndim - 1    ? x->shape[d]
-                          : d == x->ndim - 1 ? N
-                                             : 1; /* shape[1 + d] */
-        v->n = M * N;
-        v->data = out->data + s * M * N;
-        v->grad = out->grad ? out->grad + s * M * N : NULL;
-        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
-        v->op = "linear_multi.view";
-        v->src[0] = out;
-        outs[s] = v;
-    }
+    if (stack_views(t, out, x, n, M, N, "linear_multi.view", outs))
+        return &t->poison;
     /* n nodes in all, as n separate linears (views of out: no data, no backward) */
     for (int s = 1; s < n; s++)
         rlab_t_reshape(t, out, out->ndim, out->shape);
@@ -478,24 +487,8 @@ rlab_tensor *rlab_t_layernorm_linear_multi(rlab_tape *t, rlab_tensor *x, rlab_te
         for (int s = 0; s < n; s++)
             rlab_k_linear_fwd(out->data + s * M * N, sv->h, wd[s], bd[s], NULL, M, N, K, kact);
     }
-    for (int s = 0; s < n; s++) { /* the views, as linear_multi's */
-        rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
-        if (!v)
-            return &t->poison;
-        memset(v, 0, sizeof *v);
-        v->ndim = x->ndim;
-        for (int d = 0; d < RLAB_T_MAXDIM; d++)
-            v->shape[d] = d < x->ndim - 1    ? x->shape[d]
-                          : d == x->ndim - 1 ? N
-                                             : 1; /* shape[1 + d] */
-        v->n = M * N;
-        v->data = out->data + s * M * N;
-        v->grad = out->grad ? out->grad + s * M * N : NULL;
-        v->flags = RLAB_T_VIEW | (out->grad ? RLAB_T_REQUIRES_GRAD : 0u);
-        v->op = "layernorm_linear_multi.view";
-        v->src[0] = out;
-        outs[s] = v;
-    }
+    if (stack_views(t, out, x, n, M, N, "layernorm_linear_multi.view", outs)) /* as linear_multi */
+        return &t->poison;
     /* as many nodes as a layer norm and n rlab_t_linear calls (each 1 + bias + ReLU) */
     const int pad = n * (1 + (b != NULL)) + (act == RLAB_ACT_RELU);
     for (int s = 0; s < pad; s++)
