@@ -24,6 +24,11 @@
  *   block.ms.<site>.<fwd|bwd>  where the block's time goes: per call site (ln1.qkv, attn,
  *                       wo (+ res1), ln2.w1 (+ b1, relu), w2 (+ b2, res2)), median over the steps;
  *                       block.cpu_ms.<site>.<fwd|bwd> the same in process CPU time (all threads)
+ *   block.idle_ms[.<site>.<fwd|bwd>]  CPU-ms the other threads idle while the calling thread
+ *                       runs (its serial code, their waits at a region's end): OpenMP threads x
+ *                       the caller's CPU time - all threads' CPU time, median over the steps.
+ *                       CPU times, so steady under load; where the caller itself waits at a
+ *                       region's end it undercounts (the sum can then be negative)
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
@@ -181,7 +186,8 @@ typedef struct {
     const char *name[MAXT];
     double fwd[MAXT], bwd[MAXT];
     double fwd_cpu[MAXT], bwd_cpu[MAXT]; /* process CPU time (all threads) */
-    double cpu0;                         /* process CPU time at the last mark */
+    double fwd_one[MAXT], bwd_one[MAXT]; /* this (the calling) thread's CPU time */
+    double cpu0, one0;                   /* process / thread CPU time at the last mark */
     size_t marked;                       /* tape nodes already given a site */
     int n;
     int site[256]; /* tape node index -> timer slot */
@@ -197,16 +203,19 @@ static int timer_slot(timers *tm, const char *name)
     tm->name[tm->n] = name;
     tm->fwd[tm->n] = tm->bwd[tm->n] = 0;
     tm->fwd_cpu[tm->n] = tm->bwd_cpu[tm->n] = 0;
+    tm->fwd_one[tm->n] = tm->bwd_one[tm->n] = 0;
     return tm->n++;
 }
 
 static rlab_tensor *timed(timers *tm, rlab_tape *t, const char *site, double *t0, rlab_tensor *out)
 {
-    double t1 = rlab_now(), c1 = process_cpu();
+    double t1 = rlab_now(), c1 = process_cpu(), o1 = thread_cpu();
     int slot = timer_slot(tm, site);
     tm->fwd[slot] += t1 - *t0;
     tm->fwd_cpu[slot] += c1 - tm->cpu0;
+    tm->fwd_one[slot] += o1 - tm->one0;
     tm->cpu0 = c1;
+    tm->one0 = o1;
     /* every node recorded since the last mark (a fused op may record views after itself) */
     for (size_t i = tm->marked; i < t->nnodes && i < 256; i++)
         tm->site[i] = slot;
@@ -222,6 +231,7 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
     rlab_tape_reset(t);
     double start = rlab_now(), t0 = start;
     tm->cpu0 = process_cpu();
+    tm->one0 = thread_cpu();
     tm->marked = 0;
     rlab_tensor *x = G("x");
     /* LN, then Q, K, V: one op (rlab_t_layernorm_linear_multi) reading x once, its
@@ -245,17 +255,25 @@ static double block_step(rlab_tape *t, rlab_params *P, const float *ones, timers
     rlab_params_zero_grad(P);
     t0 = rlab_now();
     tm->cpu0 = process_cpu();
+    tm->one0 = thread_cpu();
+    /* the seed gradient, as a loss's backward would write it: on the threads (one thread,
+     * this 6.5 MB pass left the other core idle ~1 ms per step) */
+    float *restrict yg = y->grad;
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < y->n; i++)
-        y->grad[i] += ones[i];
+        yg[i] += ones[i];
     for (size_t i = t->nnodes; i-- > 0;) {
         rlab_tensor *node = t->nodes[i];
         if (node->grad && node->backward) {
             node->backward(t, node);
-            double t1 = rlab_now(), c1 = process_cpu();
-            tm->bwd[i < 256 ? tm->site[i] : MAXT - 1] += t1 - t0;
-            tm->bwd_cpu[i < 256 ? tm->site[i] : MAXT - 1] += c1 - tm->cpu0;
+            double t1 = rlab_now(), c1 = process_cpu(), o1 = thread_cpu();
+            const int slot = i < 256 ? tm->site[i] : MAXT - 1;
+            tm->bwd[slot] += t1 - t0;
+            tm->bwd_cpu[slot] += c1 - tm->cpu0;
+            tm->bwd_one[slot] += o1 - tm->one0;
             t0 = t1;
             tm->cpu0 = c1;
+            tm->one0 = o1;
         }
     }
     if (rlab_tape_error(t)) {
@@ -304,11 +322,22 @@ static void bench_block(int reps, double peak, double peak_cpu)
         exit(1);
     }
     block_step(t, P, ones, &tm[reps]); /* warm-up */
+#ifdef _OPENMP
+    const int nthreads = omp_get_max_threads();
+#else
+    const int nthreads = 1;
+#endif
     double best = 1e30, best_cpu = 1e30;
+    double *idle = malloc(((size_t)reps + 1) * sizeof *idle);
+    if (!idle) {
+        fprintf(stderr, "bench_tensor: out of memory\n");
+        exit(1);
+    }
     for (int r = 0; r < reps; r++) {
-        const double c0 = process_cpu();
+        const double c0 = process_cpu(), o0 = thread_cpu();
         dts[r] = block_step(t, P, ones, &tm[r]);
         const double cpu = process_cpu() - c0;
+        idle[r] = nthreads * (thread_cpu() - o0) - cpu;
         best = dts[r] < best ? dts[r] : best;
         best_cpu = cpu < best_cpu ? cpu : best_cpu;
     }
@@ -347,6 +376,20 @@ static void bench_block(int reps, double peak, double peak_cpu)
         snprintf(name, sizeof name, "block.cpu_ms.%s.bwd", tm[0].name[i]);
         emit(name, median(dts, reps) * 1e3, "ms", 0);
     }
+    /* the other threads' idle CPU-ms while the calling thread runs (serial code, waits at a
+     * region's end), whatever the load: threads x the caller's CPU time - all threads' */
+    emit("block.idle_ms", median(idle, reps) * 1e3, "ms", 0);
+    for (int i = 0; i < tm[0].n; i++) {
+        for (int r = 0; r < reps; r++)
+            dts[r] = nthreads * tm[r].fwd_one[i] - tm[r].fwd_cpu[i];
+        snprintf(name, sizeof name, "block.idle_ms.%s.fwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
+        for (int r = 0; r < reps; r++)
+            dts[r] = nthreads * tm[r].bwd_one[i] - tm[r].bwd_cpu[i];
+        snprintf(name, sizeof name, "block.idle_ms.%s.bwd", tm[0].name[i]);
+        emit(name, median(dts, reps) * 1e3, "ms", 0);
+    }
+    free(idle);
     free(tm);
     free(dts);
     free(ones);
