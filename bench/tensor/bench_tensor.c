@@ -27,8 +27,9 @@
  *   block.idle_ms[.<site>.<fwd|bwd>]  CPU-ms the other threads idle while the calling thread
  *                       runs (its serial code, their waits at a region's end): OpenMP threads x
  *                       the caller's CPU time - all threads' CPU time, median over the steps.
- *                       CPU times, so steady under load; where the caller itself waits at a
- *                       region's end it undercounts (the sum can then be negative)
+ *                       Where the caller itself waits, or (a busy machine) is descheduled while
+ *                       the others take over a dynamic schedule's blocks, it undercounts, down
+ *                       to negative values: per site it is a reading for a quiet machine
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
@@ -377,7 +378,7 @@ static void bench_block(int reps, double peak, double peak_cpu)
         emit(name, median(dts, reps) * 1e3, "ms", 0);
     }
     /* the other threads' idle CPU-ms while the calling thread runs (serial code, waits at a
-     * region's end), whatever the load: threads x the caller's CPU time - all threads' */
+     * region's end): threads x the caller's CPU time - all threads' */
     emit("block.idle_ms", median(idle, reps) * 1e3, "ms", 0);
     for (int i = 0; i < tm[0].n; i++) {
         for (int r = 0; r < reps; r++)

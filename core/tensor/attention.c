@@ -669,9 +669,10 @@ static void abt_block(float *dst, int ld, const float *a, int lda, const float *
                 nr - r0 < AB_MR ? nr - r0 : AB_MR, n - c0 < 32 ? n - c0 : 32, alpha);
 }
 
-/* The softmax of rows [i0, i1) of P (scaled scores at keys j0 .. on entry; see the forward). */
+/* The softmax of rows [i0, i1) of P (scaled scores at keys j0 .. on entry; see the forward),
+ * each row zeroed beyond what it may see up to its window; fast: the AVX-512 row kernel. */
 static void softmax_rows(float *P, int i0, int i1, int Tq, int Tk, int j0, int rs, unsigned flags,
-                         const uint8_t *kv, const uint8_t *qv)
+                         const uint8_t *kv, const uint8_t *qv, int fast)
 {
     for (int i = i0; i < i1; i++) {
         float *row = P + (size_t)i * Tk;
@@ -681,7 +682,11 @@ static void softmax_rows(float *P, int i0, int i1, int Tq, int Tk, int j0, int r
             continue;
         }
         memset(row, 0, (size_t)j0 * sizeof *row);
-        softmax_row512(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
+        const int ke = key_end(flags, i, Tk) - j0;
+        if (fast)
+            softmax_row512(row + j0, we - j0, ke, kv ? kv + j0 : NULL);
+        else
+            softmax_row(row + j0, we - j0, ke, kv ? kv + j0 : NULL);
     }
 }
 
@@ -705,7 +710,7 @@ static void pair_fwd_fast(float *ob, float *P, float *Pd, float *Kt, const float
         // S = scale Q K^T [rows i0 .. i1, keys j0 .. j0 + nk), then the masked softmax
         abt_block(P + (size_t)i0 * Tk + j0, Tk, qb + (size_t)i0 * C, C, Kt, ldk, Dh, i1 - i0, nk,
                   scale);
-        softmax_rows(P, i0, i1, Tq, Tk, j0, rs, flags, kv, qv);
+        softmax_rows(P, i0, i1, Tq, Tk, j0, rs, flags, kv, qv, 1);
         if (dropout > 0.0f)
             for (int i = i0; i < i1; i++) {
                 const size_t r = (size_t)i * Tk + (size_t)j0;
@@ -797,9 +802,10 @@ static void attn_forward(float *out, float *att, float *scratch, const float *q,
         return;
     }
     const int fast = attn_fast(Dh);
-    const int blas_threads = openblas_get_num_threads();
     const int par = use_threads(npairs, Tq, Tk, Dh);
-    if (par && blas_threads > 1)
+    /* the cblas path's products on one OpenBLAS thread each (the tiles call no BLAS) */
+    const int blas_threads = par && !fast ? openblas_get_num_threads() : 1;
+    if (blas_threads > 1)
         openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) if (par)
     for (int bh = 0; bh < npairs; bh++) {
@@ -833,16 +839,7 @@ static void attn_forward(float *out, float *att, float *scratch, const float *q,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, Dh, scale,
                         qb + (size_t)i0 * C, C, kb + (size_t)j0 * C, C, 0.0f,
                         P + (size_t)i0 * Tk + j0, Tk);
-            for (int i = i0; i < i1; i++) {
-                float *row = P + (size_t)i * Tk;
-                const int we = row_window(flags, i, rs, Tq, Tk);
-                if (qv && !qv[i]) {
-                    memset(row, 0, (size_t)we * sizeof *row);
-                    continue;
-                }
-                memset(row, 0, (size_t)j0 * sizeof *row);
-                softmax_row(row + j0, we - j0, key_end(flags, i, Tk) - j0, kv ? kv + j0 : NULL);
-            }
+            softmax_rows(P, i0, i1, Tq, Tk, j0, rs, flags, kv, qv, 0);
             // O = Pd V  [mb, Dh] (Pd = P when not dropping)
             const float *Pv = P;
             if (dropout > 0.0f) {
@@ -857,7 +854,7 @@ static void attn_forward(float *out, float *att, float *scratch, const float *q,
                         ob + (size_t)i0 * C, C);
         }
     }
-    if (par && blas_threads > 1)
+    if (blas_threads > 1)
         openblas_set_num_threads(blas_threads);
 }
 
@@ -876,9 +873,10 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
     if ((int64_t)B * Tq * Tk * C == 0 || (!dq && !dk && !dv))
         return;
     const int fast = attn_fast(Dh);
-    const int blas_threads = openblas_get_num_threads();
     const int par = use_threads(npairs, Tq, Tk, Dh);
-    if (par && blas_threads > 1)
+    /* the cblas path's products on one OpenBLAS thread each (the tiles call no BLAS) */
+    const int blas_threads = par && !fast ? openblas_get_num_threads() : 1;
+    if (blas_threads > 1)
         openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) if (par)
     for (int bh = 0; bh < npairs; bh++) {
@@ -938,7 +936,7 @@ static void attn_backward(float *dq, float *dk, float *dv, float *scratch, const
                             q + qoff + (size_t)i0 * C, C, 1.0f, dk + kj, C);
         }
     }
-    if (par && blas_threads > 1)
+    if (blas_threads > 1)
         openblas_set_num_threads(blas_threads);
 }
 

@@ -232,15 +232,18 @@ rlab_tensor *rlab_t_linear(rlab_tape *t, rlab_tensor *x, rlab_tensor *w, rlab_te
 
 /* ---- linear_multi: n linears of one input (kernels.c, "h-block2") --------------------------- */
 
-/* outs[s] = view s of out [n, .., N] (x's shape with N last; data and grad at s M N), not on
- * the tape: nothing to run backward, the grad aliases the stacked output's. -1: no memory. */
-static int stack_views(rlab_tape *t, rlab_tensor *out, const rlab_tensor *x, int n, int64_t M,
-                       int64_t N, const char *op, rlab_tensor **outs)
+/* The end of the multi ops: outs[s] = view s of out [n, .., N] (x's shape with N last; data and
+ * grad at s M N), not on the tape (nothing to run backward, the grad aliases the stacked
+ * output's); then pad reshapes of out on the tape, so that the op records as many nodes as the
+ * separate ops it replaces (the dropout streams of later ops, keyed by node index, stay theirs).
+ * Returns out, or the poison with every outs[s] poisoned on an error. */
+static rlab_tensor *stack_views(rlab_tape *t, rlab_tensor *out, const rlab_tensor *x, int n,
+                                int64_t M, int64_t N, const char *op, int pad, rlab_tensor **outs)
 {
-    for (int s = 0; s < n; s++) {
+    for (int s = 0; s < n && !t->err.code; s++) {
         rlab_tensor *v = rlab_tape_alloc(t, sizeof *v);
         if (!v)
-            return -1;
+            break;
         memset(v, 0, sizeof *v);
         v->ndim = x->ndim;
         for (int d = 0; d < RLAB_T_MAXDIM; d++)
@@ -253,7 +256,13 @@ static int stack_views(rlab_tape *t, rlab_tensor *out, const rlab_tensor *x, int
         v->src[0] = out;
         outs[s] = v;
     }
-    return 0;
+    for (int s = 0; s < pad && !t->err.code; s++)
+        rlab_t_reshape(t, out, out->ndim, out->shape);
+    if (!t->err.code)
+        return out;
+    for (int s = 0; s < n; s++)
+        outs[s] = &t->poison;
+    return &t->poison;
 }
 
 /* src: x, w[0..n); p.i: [0] M, [1] N, [2] K, [3] n */
@@ -318,19 +327,8 @@ rlab_tensor *rlab_t_linear_multi(rlab_tape *t, rlab_tensor *x, int n, rlab_tenso
     for (int s = 0; s < n; s++)
         wd[s] = w[s]->data;
     rlab_k_linear_multi_fwd(out->data, x->data, wd, n, M, N, K);
-    /* the views: x's shape with N last, data and grad at s M N (not on the tape: nothing to
-     * run backward, the grad aliases the stacked output's) */
-    if (stack_views(t, out, x, n, M, N, "linear_multi.view", outs))
-        return &t->poison;
-    /* n nodes in all, as n separate linears (views of out: no data, no backward) */
-    for (int s = 1; s < n; s++)
-        rlab_t_reshape(t, out, out->ndim, out->shape);
-    if (t->err.code) {
-        for (int s = 0; s < n; s++)
-            outs[s] = &t->poison;
-        return &t->poison;
-    }
-    return out;
+    /* n nodes in all, as n separate linears */
+    return stack_views(t, out, x, n, M, N, "linear_multi.view", n - 1, outs);
 }
 
 /* ---- layernorm_linear_multi: LN(x) feeding n linears (kernels.c, "h-block2") ---------------- */
@@ -487,16 +485,7 @@ rlab_tensor *rlab_t_layernorm_linear_multi(rlab_tape *t, rlab_tensor *x, rlab_te
         for (int s = 0; s < n; s++)
             rlab_k_linear_fwd(out->data + s * M * N, sv->h, wd[s], bd[s], NULL, M, N, K, kact);
     }
-    if (stack_views(t, out, x, n, M, N, "layernorm_linear_multi.view", outs)) /* as linear_multi */
-        return &t->poison;
     /* as many nodes as a layer norm and n rlab_t_linear calls (each 1 + bias + ReLU) */
-    const int pad = n * (1 + (b != NULL)) + (act == RLAB_ACT_RELU);
-    for (int s = 0; s < pad; s++)
-        rlab_t_reshape(t, out, out->ndim, out->shape);
-    if (t->err.code) {
-        for (int s = 0; s < n; s++)
-            outs[s] = &t->poison;
-        return &t->poison;
-    }
-    return out;
+    return stack_views(t, out, x, n, M, N, "layernorm_linear_multi.view",
+                       n * (1 + (b != NULL)) + (act == RLAB_ACT_RELU), outs);
 }
