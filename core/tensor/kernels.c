@@ -52,6 +52,23 @@ static inline uint32_t fin32(uint32_t h)
     return h ^ (h >> 16);
 }
 
+void rlab_k_zero(void *p, size_t bytes)
+{
+    if (!p || !bytes)
+        return;
+#ifdef _OPENMP
+    if (bytes >= RLAB_K_ZERO_PAR_MIN && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+        /* pieces of 256 KB (the last shorter), contiguous runs of them per thread */
+        const size_t piece = (size_t)1 << 18, np = (bytes + piece - 1) / piece;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < np; i++)
+            memset((char *)p + i * piece, 0, i + 1 < np ? piece : bytes - i * piece);
+        return;
+    }
+#endif
+    memset(p, 0, bytes);
+}
+
 void rlab_k_dropout_mask(uint8_t *mask, int64_t n, float p, uint64_t seed, uint64_t step,
                          uint64_t node)
 {

@@ -68,6 +68,13 @@ static inline float rlab_k_expf(float x)
     return out;
 }
 
+/* ---- zeroing ---------------------------------------------------------------------------- */
+/* memset(p, 0, bytes), on the OpenMP threads for buffers of RLAB_K_ZERO_PAR_MIN bytes and more
+ * (outside a parallel region): the tape's gradient buffers ([B T, C] arrays of several MB) were
+ * zeroed on the calling thread alone, the other cores idle meanwhile. */
+#define RLAB_K_ZERO_PAR_MIN ((size_t)1 << 20)
+RLAB_API void rlab_k_zero(void *p, size_t bytes);
+
 /* ---- counter-based random numbers (dropout) ------------------------------------------- */
 /* A 64-bit mix of (seed, step, node, i): the same inputs give the same value on every
  * platform and thread count, so a dropout mask never depends on scheduling. */

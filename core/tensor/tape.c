@@ -104,7 +104,7 @@ void *rlab_tape_calloc(rlab_tape *tape, size_t bytes)
 {
     void *p = rlab_tape_alloc(tape, bytes);
     if (p)
-        memset(p, 0, bytes);
+        rlab_k_zero(p, bytes);
     return p;
 }
 
@@ -452,7 +452,7 @@ int rlab_params_index(const rlab_params *p, const rlab_tensor *t)
 
 void rlab_params_zero_grad(rlab_params *p)
 {
-    memset(p->grad, 0, p->count * sizeof(float));
+    rlab_k_zero(p->grad, p->count * sizeof(float));
     for (int i = 0; i < p->n; i++)
         if (p->row_touched[i])
             memset(p->row_touched[i], 0, (size_t)rlab_t_rows(&p->t[i]));

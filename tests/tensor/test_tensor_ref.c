@@ -430,6 +430,36 @@ static void t_sum(void)
     }
 }
 
+/* rlab_k_zero zeroes exactly [p, p + bytes): small (one thread), large with a short last
+ * piece (the threads), from inside a parallel region too; the bytes around stay as they were. */
+static void t_zero(void)
+{
+    static const size_t sizes[] = {
+        0, 1, 4099, RLAB_K_ZERO_PAR_MIN - 1, RLAB_K_ZERO_PAR_MIN, 3 * RLAB_K_ZERO_PAR_MIN + 12345};
+    const size_t cap = 3 * RLAB_K_ZERO_PAR_MIN + 12345 + 64;
+    unsigned char *buf = rlab_malloc(cap);
+    CHECK(buf != NULL);
+    for (int nested = 0; nested < 2; nested++)
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            const size_t off = 3 + k, n = sizes[k];
+            memset(buf, 0xab, cap);
+            if (nested) {
+#pragma omp parallel num_threads(2)
+                {
+#pragma omp single
+                    rlab_k_zero(buf + off, n);
+                }
+            } else
+                rlab_k_zero(buf + off, n);
+            size_t bad = 0;
+            for (size_t i = 0; i < cap; i++)
+                bad += buf[i] != (i >= off && i < off + n ? 0x00 : 0xab);
+            CHECK_MSG(bad == 0, "rlab_k_zero(%zu bytes, nested %d): %zu bytes wrong", n, nested,
+                      bad);
+        }
+    rlab_free(buf);
+}
+
 /* The same kernels with 1 and 2 threads give the same bits (static row schedules). */
 static void t_threads(void)
 {
@@ -520,6 +550,7 @@ static const rlab_test tests[] = {
     {"tensor.ref.gather.1", t_gather},
     {"tensor.ref.linear_bwd_threads.1", t_linear_bwd_threads},
     {"tensor.ref.sum.1", t_sum},
+    {"tensor.ref.zero.1", t_zero},
     {"tensor.ref.threads.1", t_threads},
     {"tensor.ref.exp.1", t_exp},
     {"tensor.ref.activations.1", t_activations},
