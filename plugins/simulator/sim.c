@@ -2595,10 +2595,15 @@ static int run_visits_par(sim *s, const int32_t *vis, int32_t nv, sim_stats *st,
         all.n = all.cap = tot;
     }
     all.oom = oom;
+    /* the threads' logs are in the merged one now: freed before the replay's sort by step
+     * makes a second copy (at most two copies of the round's log at once, not three) */
+    for (int t = 0; t < SIM_MAX_THREADS; t++) {
+        rlab_free(jb->lg[t].r);
+        jb->lg[t] = (expo_log){0};
+    }
     rc = visits_replay(s, vis, nv, st, sat, chance, &all, 1, err);
     rlab_free(all.r);
     for (int t = 0; t < SIM_MAX_THREADS; t++) {
-        rlab_free(jb->lg[t].r);
         rlab_free(jb->ev2[0][t].p);
         rlab_free(jb->ev2[1][t].p);
     }

@@ -510,6 +510,35 @@ static void t_behave_homophily(void)
  * draws (its cut at a threshold), on draws skewed towards 0 (too few above the cut: the
  * general path) and on 64 values next to 1 with ties (too many: the general path). Every
  * list must be the same, item for item. */
+/* Whether a top-k of scores in [0, 1) goes through the cut (sim.c topk_unit_cut: with m
+ * unmasked, at least k and at most 256 of them at or above 1 - (k + 4 sqrt(k) + 8) / m) and
+ * the k-th score ties with an unmasked score left out (ref: the heap's list). */
+static int tie_through_cut(const float *sc, int32_t n, const uint8_t *mask, int k,
+                           const int32_t *ref)
+{
+    int32_t m = 0, above = 0;
+    double want = (double)k + 4.0 * sqrt((double)k) + 8.0;
+    for (int32_t i = 0; i < n; i++)
+        m += !(mask[i / 8] >> (i % 8) & 1);
+    if (m <= k || want >= 0.5 * (double)m)
+        return 0;
+    float tau = (float)(1.0 - want / (double)m);
+    for (int32_t i = 0; i < n; i++)
+        above += !(mask[i / 8] >> (i % 8) & 1) && sc[i] >= tau;
+    if (above < k || above > 256)
+        return 0;
+    for (int32_t i = 0; i < n; i++) {
+        if ((mask[i / 8] >> (i % 8) & 1) || sc[i] < sc[ref[k - 1]] || sc[i] > sc[ref[k - 1]])
+            continue;
+        int in = 0;
+        for (int j = 0; j < k && !in; j++)
+            in = ref[j] == i;
+        if (!in)
+            return 1;
+    }
+    return 0;
+}
+
 static void t_topk(void)
 {
     enum { N = 1001, KMAX = SIM_MAX_PAGE * SIM_MAX_STEPS };
@@ -519,8 +548,8 @@ static void t_topk(void)
     const int ks[] = {1, 5, 30, KMAX};
     rlab_rng r;
     rlab_rng_seed(&r, 99);
-    int cases = 0, same = 0;
-    for (int kind = 0; kind < 9; kind++)
+    int cases = 0, same = 0, cut_ties = 0;
+    for (int kind = 0; kind < 11; kind++)
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
             for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
                 for (int rep = 0; rep < 4; rep++) {
@@ -535,7 +564,10 @@ static void t_topk(void)
                                   : kind == 3            ? 2.5f
                                   : kind == 7            ? u * u * u * u /* few near 1 */
                                   : kind == 8 ? 1.0f - 0x1p-24f * (float)(1 + (int)(u * 64.0f))
-                                              : rlab_rng_normal(&r) * 100.0f;
+                                  /* [0, 1) on a grid of 16 or 256: ties at and across the cut */
+                                  : kind == 9  ? (float)(int)(u * 16.0f) / 16.0f
+                                  : kind == 10 ? (float)(int)(u * 256.0f) / 256.0f
+                                               : rlab_rng_normal(&r) * 100.0f;
                         if (kind == 4 && u < 0.1f)
                             v = NAN;
                         if (kind == 5 && u < 0.05f)
@@ -549,9 +581,14 @@ static void t_topk(void)
                     sim_topk(sc, n, mask, k, got, bk, kind >= 6 ? 2 : 1);
                     cases++;
                     same += memcmp(ref, got, (size_t)k * sizeof *ref) == 0;
+                    if (kind >= 9)
+                        cut_ties += tie_through_cut(sc, n, mask, k, ref);
                 }
-    printf("  %d top-k lists, %d identical to the heap's\n", cases, same);
+    printf("  %d top-k lists, %d identical to the heap's; %d of the grid's through the cut with "
+           "a tie across the k-th\n",
+           cases, same, cut_ties);
     CHECK_EQ_INT(same, cases);
+    CHECK(cut_ties >= 20);
 }
 
 /* ---- sim.repro ----------------------------------------------------------------------------------
