@@ -905,7 +905,9 @@ static void t_repro_ckpt_defer(void)
  * back after it, and each round's copy runs on the store's thread from the round's end and is
  * done before the next round's first commit, so the log starts again from its beginning every
  * round: its file stays about one round long (without the restart it would hold every round:
- * 8 rounds of events, about 8 times round 2's). With a checkpoint every round the rows'
+ * after 10 rounds about 5 times what it holds after 2). A round whose copy started while the
+ * connection still read (a progress callback's query) may leave part of the log for the next
+ * copy, so the bound here is 3 times round 2's. With a checkpoint every round the rows'
  * commits leave the setting as the step set it. */
 typedef struct walwatch {
     rlab_db *db;
@@ -954,7 +956,7 @@ static void t_wal_round_copy(void)
         sim_attach_store(s, db, id);
         walwatch w = {.db = db};
         snprintf(w.path, sizeof w.path, "%s/%s-wal", rlab_test_tmpdir(), name);
-        enum { R = 8 };
+        enum { R = 10 };
         int rc = sim_step(s, R, wal_progress, &w, NULL, NULL, NULL, &err);
         CHECK_MSG(rc == RLAB_OK, "sim_step: %s", err.msg);
         CHECK_EQ_INT(w.n, R);
@@ -970,7 +972,7 @@ static void t_wal_round_copy(void)
                w.wal[1], w.wal[R - 1]);
         CHECK(w.wal[1] > 0);
         if (v == 0)
-            CHECK(w.wal[R - 1] < 2 * w.wal[1]);
+            CHECK(w.wal[R - 1] < 3 * w.wal[1]);
         CHECK(rlab_db_checkpoint_wait(db, &err) == RLAB_OK);
         rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
         q = rlab_db_query_table(db, "SELECT count(DISTINCT round) FROM events WHERE run_id = ?1",
