@@ -872,6 +872,7 @@ static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t 
     int arc = rlab_db_autocheckpoint(s->db, !s->wal_bg, &e2); /* off through sim_step's rounds */
     if (rc == RLAB_OK && arc == RLAB_OK) {
         rc = rlab_db_checkpoint_background(s->db, err);
+        s->wal_due = rc != RLAB_OK && s->wal_due; /* this copy covers the round's log too */
     } else if (rc == RLAB_OK) {
         rc = rlab_errf(err, arc, "%s", e2.msg);
     }

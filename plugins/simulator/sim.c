@@ -2239,6 +2239,17 @@ static void wal_copy_wait(sim *s)
         rlab_log(RLAB_LOG_WARN, "simulator: %s", e.msg);
 }
 
+/* Start the store's copy of the log when a round left one due (sim_step's wal_bg). */
+static void wal_copy_start(sim *s)
+{
+    if (!s->wal_due)
+        return;
+    s->wal_due = 0;
+    rlab_err e = {0};
+    if (rlab_db_checkpoint_background(s->db, &e))
+        rlab_log(RLAB_LOG_WARN, "simulator: %s", e.msg);
+}
+
 static void *wr_main(void *arg)
 {
     sim *s = arg;
@@ -3299,11 +3310,9 @@ static int one_round(sim *s, rlab_err *err)
     int rc = round_body(s, err);
     if (wr_close(s) != RLAB_OK && rc == RLAB_OK) /* a round that failed: written, ended */
         rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
-    if (s->wal_bg) { /* the round's log into the database file, beside what comes next */
-        rlab_err e = {0};
-        if (rlab_db_checkpoint_background(s->db, &e))
-            rlab_log(RLAB_LOG_WARN, "simulator: %s", e.msg);
-    }
+    /* the round's log into the database file, beside what comes after its checkpoint (the
+     * next round's sequential start): sim_step */
+    s->wal_due = s->wal_bg;
     if (s->ck_pend_rc != RLAB_OK && rc == RLAB_OK) /* the writer's store of the last
                                                       checkpoint failed: reported now */
         rc = rlab_errf(err, s->ck_pend_rc, "simulator: the checkpoint of round %lld: %s",
@@ -3361,6 +3370,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
             if (rc)
                 break;
         }
+        wal_copy_start(s);
         if (progress)
             progress(ud, k + 1, rounds, &st);
         if (st.llm_decisions > 0 && s->cfg.max_fallback < 1.0 &&
@@ -3391,6 +3401,7 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
             rc = rlab_errf(err, e.code, "%s", e.msg);
     }
     if (s->wal_bg) { /* the connection's automatic checkpoints back (the last copy runs on) */
+        wal_copy_start(s);
         s->wal_bg = 0;
         rlab_err e = {0};
         if (rlab_db_autocheckpoint(s->db, 1, &e) && rc == RLAB_OK)
