@@ -3364,6 +3364,9 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
             /* before another round with a writer, the row is stored by that round's writer
              * beside its work (one_round; a failure is reported at that round's end) */
             s->ck_defer = k + 1 < rounds && wr_applies(s);
+            if (!s->ck_defer) /* the row is stored now, on this thread: the round's log is
+                                 copied beside its image (the row's copy waits for it) */
+                wal_copy_start(s);
             if (rc == RLAB_OK)
                 rc = sim_checkpoint(s, err);
             s->ck_defer = 0;
