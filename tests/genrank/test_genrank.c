@@ -930,7 +930,7 @@ static void t_host(void)
     const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
     CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
-    /* the validation guard is on by default (ipa_guard=fixed, session 6) */
+    /* the validation guard is on by default (ipa_guard=se since session 7) */
     const double gt = rlab_test_scalar(r, "train.guard_tries");
     CHECK(gt >= 1.0 && gt <= 3.0);
     rlab_result_free(r);
