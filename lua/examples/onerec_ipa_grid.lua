@@ -60,6 +60,12 @@ local all = {
   -- the guard whose retries also halve the IPA learning rate (4 tries: lr / 1, 2, 4, 8)
   {"cdpo_glr", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "fixed", guard_tol = 0.005,
                 guard_lr = true, guard_tries = 4}},
+  -- session 7: the guard on every user with a validation item, tolerance 1 paired standard
+  -- error (guard = "se", the new default); on a held-out window of 5 items (the validation
+  -- item and the last 4 training items); with pairs whose reward gap is at least a margin
+  {"cdpo_gse", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se"}},
+  {"cdpo_gw5", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", guard_window = 5}},
+  {"cdpo_gm", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", margin = 0.05}},
   -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
   -- or fewer preference steps (one pass)
   {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},
@@ -150,6 +156,13 @@ local function ipa(s, opts, i)
   local res = reclab.genrank.ipa(b)
   local r = table_of(res, "measures")[1]
   row_line(s, r, res["train.pairs"], res["train.dpo_loss"], res)
+  if res["train.pairs_searched"] then -- the preference pairs of this iteration
+    print(("PAIRS data=%s seed=%d signal=%s setting=%s iter=%d searched=%d below_margin=%d "
+      .. "gap=%s shared=%s first_same=%s win_rank=%s lose_rank=%s"):format(data, seed, signal, s,
+      i, res["train.pairs_searched"], res["train.pairs_below_margin"], f(res["train.pair_gap"]),
+      f(res["train.pair_shared"]), f(res["train.pair_first_same"]),
+      f(res["train.pair_win_rank"]), f(res["train.pair_lose_rank"])))
+  end
   for _, g in ipairs(res.tables.guard or {}) do -- the validation guard's tries
     print(("GUARD data=%s seed=%d signal=%s setting=%s iter=%d try=%d lambda=%.4g lr=%.3g "
       .. "valid=%.4f->%.4f d_valid=%+.4f [%+.4f, %+.4f] tol=%.4f passed=%d"):format(data, seed,

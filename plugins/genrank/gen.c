@@ -411,8 +411,8 @@ static int64_t measure_stride(const rlab_view *v, int max_users, int64_t *eligib
     return max_users > 0 && eligible > max_users ? (eligible + max_users - 1) / max_users : 1;
 }
 
-int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int W,
-                         double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
+int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int window,
+                         int W, double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
                          void *ud, rlab_err *err)
 {
     *pu = NULL;
@@ -427,7 +427,8 @@ int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_use
                          "view has one");
     double *out = rlab_malloc((size_t)(eligible / stride + 1) * sizeof(double));
     int32_t *list = rlab_malloc((size_t)W * (size_t)m * sizeof(int32_t));
-    int32_t *truth = rlab_malloc((size_t)m * sizeof(int32_t));
+    const int wextra = window > 1 ? window - 1 : 0; /* training items held out */
+    int32_t *truth = rlab_malloc((size_t)(m + wextra) * sizeof(int32_t));
     int rc = RLAB_OK;
     if (!out || !list || !truth) {
         rc = rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
@@ -443,9 +444,15 @@ int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_use
             goto done;
         }
         const int32_t *h = v->hist_valid.items + v->hist_valid.off[u];
-        const int64_t nh = v->hist_valid.off[u + 1] - v->hist_valid.off[u];
-        int nt = 0; /* validation items only: the test items are never read */
-        for (int64_t k = v->valid.off[u]; k < v->valid.off[u + 1] && nt < m; k++)
+        int64_t nh = v->hist_valid.off[u + 1] - v->hist_valid.off[u];
+        /* the held-out window: the last wextra train items (the input keeps >= 1 item), then
+         * the validation items; the test items are never read */
+        const int64_t hold = nh - 1 < wextra ? (nh > 1 ? nh - 1 : 0) : wextra;
+        int nt = 0;
+        for (int64_t k = nh - hold; k < nh; k++)
+            truth[nt++] = h[k];
+        nh -= hold;
+        for (int64_t k = v->valid.off[u]; k < v->valid.off[u + 1] && nt < m + wextra; k++)
             truth[nt++] = v->valid.items[k];
         genrank_beam_out bo;
         if ((rc = genrank_beam(net, h, nh, h, nh, W, m, 1, &bo, err)))

@@ -81,19 +81,26 @@ typedef struct genrank_cfg {
     /* the validation guard (session 6): after an iteration's update, its session recall@10 on
      * the validation items (never test) against the previous iterate's; a drop beyond the
      * tolerance rejects the update and the iteration is retried with lambda halved */
-    int ipa_guard;       /* GENRANK_GUARD_*: off, fixed (ipa_guard_tol), ci (the paired
-                            bootstrap interval's half-width on validation) */
-    float ipa_guard_tol; /* fixed: the largest accepted drop */
-    int ipa_guard_tries; /* tries per iteration (the first + retries); none passes: the
-                            previous iterate is kept */
-    int ipa_guard_lr;    /* 1: a retry also halves the IPA learning rate */
+    int ipa_guard;        /* GENRANK_GUARD_*: off, fixed (ipa_guard_tol), ci (the paired
+                             bootstrap interval's half-width on validation), se
+                             (ipa_guard_z standard errors of the paired difference) */
+    float ipa_guard_tol;  /* fixed: the largest accepted drop */
+    int ipa_guard_tries;  /* tries per iteration (the first + retries); none passes: the
+                             previous iterate is kept */
+    int ipa_guard_lr;     /* 1: a retry also halves the IPA learning rate */
+    float ipa_guard_z;    /* se: the tolerance in standard errors of the paired difference */
+    int ipa_guard_users;  /* users the guard measures, evenly spaced (0 = every user with a
+                             validation item) */
+    int ipa_guard_window; /* held-out items per user: the validation item and the last
+                             window - 1 training items (the input stops before them) */
+    float ipa_margin;     /* IPA: a pair needs a reward gap of at least this (0 = any > 0) */
     /* not fields */
     uint64_t seed;
 } genrank_cfg;
 
 enum { GENRANK_LOSER_WORST, GENRANK_LOSER_FAR };
 extern const char *const genrank_loser_choices[];
-enum { GENRANK_GUARD_OFF, GENRANK_GUARD_FIXED, GENRANK_GUARD_CI };
+enum { GENRANK_GUARD_OFF, GENRANK_GUARD_FIXED, GENRANK_GUARD_CI, GENRANK_GUARD_SE };
 extern const char *const genrank_guard_choices[];
 extern const rlab_field genrank_fields[];
 extern const rlab_kv genrank_onerec_defaults[], genrank_tiger_defaults[];
@@ -332,12 +339,15 @@ int genrank_measure(const genrank_net *net, const genrank_reward *r, const rlab_
                     int (*cancel)(void *), void *ud, rlab_err *err);
 
 /* The IPA guard's measure: session recall@10 of the constrained beam's list (as
- * genrank_measure: input = the train part, the best session then the other beams' new items)
- * against the user's VALIDATION items only (up to m; the test items are never read), for the
- * users genrank_measure(max_users) measures (the same users, in the same order). pu [users]
- * (rlab_free) and *n_users; *mean. EINVAL when no user has a validation item. */
-int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int W,
-                         double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
+ * genrank_measure: the best session then the other beams' new items) against held-out items
+ * of each user: the VALIDATION item(s) (up to m) and, with window w > 1, the last w - 1 items
+ * of the train part before them, the input then stopping before those (at least one input
+ * item is kept). The test items are never read. For the users genrank_measure(max_users)
+ * measures (the same users, in the same order; max_users 0 = every user with a validation
+ * item). pu [users] (rlab_free) and *n_users; *mean. EINVAL when no user has a validation
+ * item. */
+int genrank_valid_recall(const genrank_net *net, const rlab_view *v, int max_users, int window,
+                         int W, double **pu, int64_t *n_users, double *mean, int (*cancel)(void *),
                          void *ud, rlab_err *err);
 
 #endif /* GENRANK_H */

@@ -14,7 +14,7 @@
 #include <string.h>
 
 const char *const genrank_loser_choices[] = {"worst", "far", NULL};
-const char *const genrank_guard_choices[] = {"off", "fixed", "ci", NULL};
+const char *const genrank_guard_choices[] = {"off", "fixed", "ci", "se", NULL};
 
 const rlab_field genrank_fields[] = {
     RLAB_FIELD_STR(genrank_cfg, semid, "",
@@ -62,10 +62,11 @@ const rlab_field genrank_fields[] = {
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
                    "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),
-    RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "fixed", genrank_guard_choices,
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "se", genrank_guard_choices,
                       "IPA validation guard: off; fixed = reject an update whose validation "
                       "session recall@10 falls more than ipa_guard_tol below the previous "
-                      "iterate's; ci = more than the paired bootstrap half-width"),
+                      "iterate's; ci = more than the paired bootstrap half-width; se = more "
+                      "than ipa_guard_z standard errors of the paired difference"),
     RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_tol, "0.005", -1, 1,
                      "IPA guard (fixed): the largest accepted drop of validation recall@10 (< 0: "
                      "the smallest demanded gain)"),
@@ -74,6 +75,17 @@ const rlab_field genrank_fields[] = {
                    "= the previous iterate is kept"),
     RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lr, "false",
                     "IPA guard: a retry also halves the IPA learning rate"),
+    RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_z, "1", 0, 10,
+                     "IPA guard (se): the largest accepted drop in standard errors of the "
+                     "paired difference"),
+    RLAB_FIELD_INT(genrank_cfg, ipa_guard_users, "0", 0, 1 << 30,
+                   "IPA guard: users measured, evenly spaced (0 = every user with a validation "
+                   "item)"),
+    RLAB_FIELD_INT(genrank_cfg, ipa_guard_window, "1", 1, 64,
+                   "IPA guard: held-out items per user, the validation item and the last "
+                   "window - 1 training items (the guard's input stops before them)"),
+    RLAB_FIELD_FLOAT(genrank_cfg, ipa_margin, "0", 0, 1,
+                     "IPA: a preference pair needs a reward gap of at least this (0 = any)"),
     {0}};
 
 const rlab_kv genrank_onerec_defaults[] = {

@@ -268,6 +268,12 @@ typedef struct pairset {
     int32_t *items; /* [n][2][m]: winner, loser */
     float *ref;     /* [n][2] reference log-probs */
     float *rw, *rl; /* rewards */
+    /* diagnostics of the draw: users searched, pairs skipped (equal rewards / gap below
+     * ipa_margin), and over the kept pairs the items winner and loser share, the share with
+     * the same first item, and over every candidate pair the reward gap */
+    int64_t searched, tied, below_margin;
+    double shared_sum, first_same, gap_all_sum;
+    double win_rank, lose_rank; /* mean beam rank (0 = most probable) of winner / loser */
 } pairset;
 
 static void pairset_clear(pairset *p)
@@ -281,7 +287,7 @@ static void pairset_clear(pairset *p)
 }
 
 /* Beam-search N sessions for a fraction of users with net, score them with R, keep the best
- * and the worst as a pair. */
+ * and the worst as a pair when their reward gap is > 0 and >= ipa_margin. */
 static int make_pairs(rlab_ctx *ctx, const genrank_net *net, const genrank_reward *r,
                       const rlab_view *v, uint64_t seed, pairset *ps)
 {
@@ -359,7 +365,22 @@ static int make_pairs(rlab_ctx *ctx, const genrank_net *net, const genrank_rewar
                 }
             }
         }
-        if (rs[bw] > rs[bl]) {
+        ps->searched++;
+        ps->gap_all_sum += (double)(rs[bw] - rs[bl]);
+        if (!(rs[bw] > rs[bl]))
+            ps->tied++;
+        else if (rs[bw] - rs[bl] < c->ipa_margin)
+            ps->below_margin++;
+        else {
+            int shared = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++)
+                    shared += bo.items[(size_t)bl * m + i] >= 0 &&
+                              bo.items[(size_t)bl * m + i] == bo.items[(size_t)bw * m + j];
+            ps->shared_sum += shared;
+            ps->first_same += bo.items[(size_t)bl * m] == bo.items[(size_t)bw * m];
+            ps->win_rank += bw;
+            ps->lose_rank += bl;
             genrank_window(net, h, nh, ps->hist + (size_t)ps->n * n);
             memcpy(ps->items + (size_t)ps->n * 2 * m, bo.items + (size_t)bw * m,
                    (size_t)m * sizeof(int32_t));
@@ -580,6 +601,7 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         const char *g = rlab_args_str(args, "guard");
         c->ipa_guard = strcmp(g, "fixed") == 0 ? GENRANK_GUARD_FIXED
                        : strcmp(g, "ci") == 0  ? GENRANK_GUARD_CI
+                       : strcmp(g, "se") == 0  ? GENRANK_GUARD_SE
                                                : GENRANK_GUARD_OFF;
     }
     if (rlab_args_given(args, "guard_tol"))
@@ -588,6 +610,14 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_guard_tries = (int)rlab_args_int(args, "guard_tries");
     if (rlab_args_given(args, "guard_lr"))
         c->ipa_guard_lr = rlab_args_bool(args, "guard_lr");
+    if (rlab_args_given(args, "guard_z"))
+        c->ipa_guard_z = (float)rlab_args_float(args, "guard_z");
+    if (rlab_args_given(args, "guard_users"))
+        c->ipa_guard_users = (int)rlab_args_int(args, "guard_users");
+    if (rlab_args_given(args, "guard_window"))
+        c->ipa_guard_window = (int)rlab_args_int(args, "guard_window");
+    if (rlab_args_given(args, "margin"))
+        c->ipa_margin = (float)rlab_args_float(args, "margin");
 }
 
 /* The model's reward model (a copy), or a new one trained on the view (*trained = 1; with
@@ -643,8 +673,23 @@ static const char *const guard_cols[] = {"try",         "lambda",  "lr",        
                                          "tolerance",   "passed",  "dpo_loss"};
 enum { NGCOLS = sizeof guard_cols / sizeof guard_cols[0] };
 
+/* The standard error of the mean paired difference a - b over n users (sd / sqrt(n), the
+ * sample sd with n - 1; 0 for n < 2). */
+static double paired_se(const double *a, const double *b, int64_t n)
+{
+    if (n < 2)
+        return 0.0;
+    double mean = 0.0, ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        mean += a[i] - b[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        ss += (a[i] - b[i] - mean) * (a[i] - b[i] - mean);
+    return sqrt(ss / (double)(n - 1) / (double)n);
+}
+
 static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net **curp,
-                         const rlab_view *v, pairset *ps, uint64_t seed, int users, double *dpo_out,
+                         const rlab_view *v, pairset *ps, uint64_t seed, double *dpo_out,
                          double *acc_out)
 {
     rlab_err *err = rlab_ctx_err(ctx);
@@ -652,7 +697,7 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
     const genrank_cfg c0 = cur->cfg;
     const int guard = c0.ipa_guard, tries = guard == GENRANK_GUARD_OFF ? 1 : c0.ipa_guard_tries;
     const double lr0 = c0.ipa_lr > 0 ? c0.ipa_lr : c0.lr;
-    const int it = cur->ipa_iter + 1;
+    const int it = cur->ipa_iter + 1, gusers = c0.ipa_guard_users;
     double *vb = NULL, *va = NULL, mb = (double)NAN, ma = (double)NAN;
     int64_t nb = 0, na = 0;
     rlab_table *tb = NULL;
@@ -660,8 +705,8 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
     if (guard != GENRANK_GUARD_OFF) {
         if (!(tb = rlab_ctx_result_table(ctx, "guard", NGCOLS, guard_cols)))
             return RLAB_ENOMEM;
-        if ((rc = genrank_valid_recall(parent, v, users, c0.beam, &vb, &nb, &mb, cancel_cb, ctx,
-                                       err)))
+        if ((rc = genrank_valid_recall(parent, v, gusers, c0.ipa_guard_window, c0.beam, &vb, &nb,
+                                       &mb, cancel_cb, ctx, err)))
             return rc;
     }
     genrank_net *acc_net = NULL;
@@ -692,8 +737,8 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
         }
         rlab_free(va);
         va = NULL;
-        if ((rc = genrank_valid_recall(cand, v, users, c0.beam, &va, &na, &ma, cancel_cb, ctx,
-                                       err))) {
+        if ((rc = genrank_valid_recall(cand, v, gusers, c0.ipa_guard_window, c0.beam, &va, &na, &ma,
+                                       cancel_cb, ctx, err))) {
             genrank_net_free(cand);
             break;
         }
@@ -708,8 +753,10 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
             rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
             break;
         }
-        const double tol =
-            guard == GENRANK_GUARD_FIXED ? (double)c0.ipa_guard_tol : 0.5 * (d[2] - d[1]);
+        const double tol = guard == GENRANK_GUARD_FIXED ? (double)c0.ipa_guard_tol
+                           : guard == GENRANK_GUARD_SE
+                               ? (double)c0.ipa_guard_z * paired_se(va, vb, na)
+                               : 0.5 * (d[2] - d[1]);
         const int pass = d[0] >= -tol - 1e-12;
         rlab_ctx_printf(ctx,
                         "IPA guard, iteration %d try %d (lambda %.4g, lr %.3g): validation "
@@ -825,10 +872,30 @@ static int ipa_run(rlab_ctx *ctx, const rlab_args *args)
     const int64_t npairs = ps.n;
     for (int64_t q = 0; q < ps.n; q++)
         mr += (double)(ps.rw[q] - ps.rl[q]);
+    if (!rc) {
+        const double np = npairs ? (double)npairs : 1.0;
+        rlab_ctx_printf(ctx,
+                        "IPA iteration %d pairs: %lld users searched, %lld tied, %lld below the "
+                        "margin %.3g (reward gap over all: mean %.4f); kept pairs: %.2f of %d "
+                        "items shared, same first item %.3f, beam rank of winner %.2f / loser "
+                        "%.2f (of %d)",
+                        i, (long long)ps.searched, (long long)ps.tied, (long long)ps.below_margin,
+                        (double)cur->cfg.ipa_margin,
+                        ps.searched ? ps.gap_all_sum / (double)ps.searched : 0.0,
+                        ps.shared_sum / np, cur->cfg.session, ps.first_same / np, ps.win_rank / np,
+                        ps.lose_rank / np, cur->cfg.ipa_beam);
+        rlab_ctx_metric(ctx, i, "train", "pairs_searched", NULL, (double)ps.searched);
+        rlab_ctx_metric(ctx, i, "train", "pairs_below_margin", NULL, (double)ps.below_margin);
+        rlab_ctx_metric(ctx, i, "train", "pair_gap", NULL, npairs ? mr / np : 0.0);
+        rlab_ctx_metric(ctx, i, "train", "pair_shared", NULL, ps.shared_sum / np);
+        rlab_ctx_metric(ctx, i, "train", "pair_first_same", NULL, ps.first_same / np);
+        rlab_ctx_metric(ctx, i, "train", "pair_win_rank", NULL, ps.win_rank / np);
+        rlab_ctx_metric(ctx, i, "train", "pair_lose_rank", NULL, ps.lose_rank / np);
+    }
     if (!rc)
         rc = ref_logps(cur, &ps, err);
     if (!rc)
-        rc = guarded_train(ctx, gm->net, &cur, v, &ps, is, users, &dpo, &acc);
+        rc = guarded_train(ctx, gm->net, &cur, v, &ps, is, &dpo, &acc);
     if (!rc) {
         rlab_ctx_printf(ctx,
                         "IPA iteration %d from '%s': %lld pairs (mean reward gap %.4f), DPO loss "
@@ -912,13 +979,15 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
                     "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
                     "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
                     "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, "
-                    "validation guard %s (tolerance %.3g, %d tries%s), seed %llu",
+                    "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
+                    "%d), pair margin %.3g, seed %llu",
                     m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
                     c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
                     (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
                     c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_guard_choices[c.ipa_guard],
-                    (double)c.ipa_guard_tol, c.ipa_guard_tries,
-                    c.ipa_guard_lr ? ", lr halved too" : "", (unsigned long long)seed);
+                    (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
+                    c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
+                    (double)c.ipa_margin, (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -974,9 +1043,10 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        static const char *const fl[] = {"beta",   "lambda", "frac",     "like_w",
-                                         "ipa_lr", "smooth", "guard_tol"};
-        static const char *const in[] = {"ipa_beam", "ipa_epochs", "ipa_warmup", "guard_tries"};
+        static const char *const fl[] = {"beta",   "lambda",    "frac",    "like_w", "ipa_lr",
+                                         "smooth", "guard_tol", "guard_z", "margin"};
+        static const char *const in[] = {"ipa_beam",    "ipa_epochs",  "ipa_warmup",
+                                         "guard_tries", "guard_users", "guard_window"};
         static const char *const ch[] = {"loser", "guard"};
         static const char *const bo[] = {"ipa_dropout", "guard_lr"};
         for (size_t k = 0; !rc && k < sizeof ch / sizeof ch[0]; k++)
@@ -1251,7 +1321,7 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
 static const char *const loser_choices[] = {"worst", "far", NULL};
-static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
+static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
 
 /* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
 #define GENRANK_DPO_ARGS                                                                           \
@@ -1324,11 +1394,12 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
         {.name = "guard",                                                                          \
          .type = RLAB_ARG_CHOICE,                                                                  \
-         .def = "fixed",                                                                           \
+         .def = "se",                                                                              \
          .choices = guard_choices,                                                                 \
          .help = "validation guard: off, fixed (reject an update whose validation session "        \
                  "recall@10 falls more than guard_tol below the previous iterate's), ci (more "    \
-                 "than the paired bootstrap half-width); default: config ipa_guard"},              \
+                 "than the paired bootstrap half-width), se (more than guard_z standard errors "   \
+                 "of the paired difference); default: config ipa_guard"},                          \
         {.name = "guard_tol",                                                                      \
          .type = RLAB_ARG_FLOAT,                                                                   \
          .def = "0.005",                                                                           \
@@ -1344,6 +1415,37 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", NULL};
          .max = 16,                                                                                \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "guard: tries per iteration, each retry with lambda halved (default: config)"},   \
+        {.name = "guard_z",                                                                        \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "1",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 10,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "guard=se: the tolerance in standard errors of the paired difference (default: "  \
+                 "config ipa_guard_z)"},                                                           \
+        {.name = "guard_users",                                                                    \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1 << 30,                                                                           \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "guard: users measured, evenly spaced (0 = every user with a validation item; "   \
+                 "default: config ipa_guard_users)"},                                              \
+        {.name = "guard_window",                                                                   \
+         .type = RLAB_ARG_INT,                                                                     \
+         .def = "1",                                                                               \
+         .min = 1,                                                                                 \
+         .max = 64,                                                                                \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "guard: held-out items per user, the validation item and the last window - 1 "    \
+                 "training items (default: config ipa_guard_window)"},                             \
+        {.name = "margin",                                                                         \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1,                                                                                 \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "IPA: skip a pair whose reward gap is below this (default: config ipa_margin)"},  \
     {                                                                                              \
         .name = "guard_lr", .type = RLAB_ARG_BOOL, .def = "false",                                 \
         .help = "guard: a retry also halves the IPA learning rate (default: config)"               \

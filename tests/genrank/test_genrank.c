@@ -21,6 +21,7 @@
 
 #include "data/loaders.h"
 #include "data/world.h"
+#include "eval/rank.h"
 #include "store/store.h"
 #include "tensor/checkpoint.h"
 #include "tensor/loss.h"
@@ -625,7 +626,8 @@ static void t_guard(rlab_host *h)
     rlab_result_free(r);
     r = rlab_test_run(h,
                       "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
-                      "lambda=0.8 guard=fixed guard_tol=0 guard_tries=2 paired=false name=g1",
+                      "lambda=0.8 guard=fixed guard_tol=0 guard_tries=2 guard_users=12 "
+                      "paired=false name=g1",
                       RLAB_OK, NULL);
     const rlab_table *g = result_table(r, "guard");
     CHECK(g && g->ncols == 11 && g->nrows >= 1 && g->nrows <= 2);
@@ -652,7 +654,7 @@ static void t_guard(rlab_host *h)
     r = rlab_test_run(h,
                       "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
                       "ipa_lr=0.004 guard=fixed guard_tol=-1 guard_tries=2 guard_lr=true "
-                      "paired=false "
+                      "guard_users=12 paired=false "
                       "name=g2",
                       RLAB_OK, NULL);
     g = result_table(r, "guard");
@@ -667,6 +669,149 @@ static void t_guard(rlab_host *h)
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 1);
     rlab_result_free(r);
     CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
+
+    /* session 7: guard=se on every user with a validation item (guard_users=0, the default):
+     * the parent's guard recall is the measures' valid_r@10 over all users; the tolerance is
+     * guard_z standard errors of the paired difference, so z = 2 doubles it exactly (the same
+     * pairs, batches and seed: the same candidate) */
+    r = rlab_test_run(h, "genrank.measure model=onerec users=0 beam=6", RLAB_OK, NULL);
+    const double vall = rlab_test_scalar(r, "valid.valid_r@10");
+    rlab_result_free(r);
+    double tol1 = -1.0, d1 = 0.0;
+    for (int z = 1; z <= 2; z++) {
+        char line[256];
+        snprintf(line, sizeof line,
+                 "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0.8 "
+                 "guard=se guard_z=%d guard_tries=1 paired=false name=gse%d",
+                 z, z);
+        r = rlab_test_run(h, line, RLAB_OK, NULL);
+        g = result_table(r, "guard");
+        CHECK(g && g->nrows == 1);
+        if (g && g->nrows == 1) {
+            const rlab_cell *row = g->cells;
+            CHECK_NEAR(row[3].f, vall, 1e-12);
+            const double tol = row[8].f, d = row[5].f;
+            CHECK(tol >= 0.0 && tol < 1.0);
+            CHECK_EQ_INT((int)row[9].i, d >= -tol - 1e-12);
+            /* a bootstrap interval's half-width is about 1.96 standard errors */
+            if (z == 1 && tol > 0.0)
+                CHECK_MSG(fabs(0.5 * (row[7].f - row[6].f) / tol - 1.96) < 0.6,
+                          "half-width %g vs se %g", 0.5 * (row[7].f - row[6].f), tol);
+            if (z == 1) {
+                tol1 = tol;
+                d1 = d;
+            } else {
+                CHECK_NEAR(tol, 2.0 * tol1, 1e-12);
+                CHECK_NEAR(d, d1, 1e-12);
+            }
+        }
+        if (z == 1) { /* the pair diagnostics */
+            const double searched = rlab_test_scalar(r, "train.pairs_searched");
+            const double np = rlab_test_scalar(r, "train.pairs");
+            CHECK(searched >= np && np >= 1.0);
+            CHECK_NEAR(rlab_test_scalar(r, "train.pairs_below_margin"), 0.0, 0.0);
+            const double sh = rlab_test_scalar(r, "train.pair_shared");
+            CHECK(sh >= 0.0 && sh <= 3.0); /* session=3 */
+            const double fs = rlab_test_scalar(r, "train.pair_first_same");
+            CHECK(fs >= 0.0 && fs <= 1.0);
+            CHECK(rlab_test_scalar(r, "train.pair_gap") > 0.0);
+        }
+        rlab_result_free(r);
+    }
+    /* a reward margin no gap reaches: every pair is skipped, and the run says so */
+    rlab_result_free(rlab_test_run(h,
+                                   "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 "
+                                   "ipa_epochs=1 margin=1 paired=false name=gm",
+                                   RLAB_ESTATE,
+                                   "genrank.ipa: IPA iteration 1: no preference pairs (raise frac "
+                                   "or ipa_beam)"));
+}
+
+/* The guard's measure (genrank_valid_recall) on a hand-made view: per user the constrained
+ * beam's session list from the input against the held-out items, window 1 = the validation
+ * item, window w = the last w - 1 training items too (the input stops before them, keeping at
+ * least one item); the test items are never read (changing them changes nothing). */
+static int32_t vr_list(const genrank_net *net, const int32_t *h, int64_t nh, int W, int m,
+                       int32_t *list)
+{
+    genrank_beam_out bo;
+    rlab_err err = {0};
+    if (genrank_beam(net, h, nh, h, nh, W, m, 1, &bo, &err))
+        return -1;
+    int nl = 0;
+    for (int b = 0; b < bo.W; b++)
+        for (int i = 0; i < m; i++) {
+            const int32_t it = bo.items[(size_t)b * m + i];
+            int dup = it < 0;
+            for (int q = 0; q < nl && !dup; q++)
+                dup = list[q] == it;
+            if (!dup)
+                list[nl++] = it;
+        }
+    genrank_beam_out_clear(&bo);
+    return nl;
+}
+
+static void t_valid_recall(void)
+{
+    genrank_cfg c = small_cfg(2);
+    rlab_err err = {0};
+    genrank_net *net = genrank_net_new(&c, codes6, 6, 3, &err);
+    CHECK_MSG(net != NULL, "%s", err.msg);
+    if (!net)
+        return;
+    /* 4 users: train {0,1,2} valid {3} test {4}; {5,4} {0} {1}; {2} {5} {3}; {1} {} {} */
+    int64_t toff[5] = {0, 3, 5, 6, 7}, voff[5] = {0, 1, 2, 3, 3}, eoff[5] = {0, 1, 2, 3, 3};
+    int32_t titems[7] = {0, 1, 2, 5, 4, 2, 1}, vitems[3] = {3, 0, 5}, eitems[3] = {4, 1, 3};
+    rlab_view v;
+    memset(&v, 0, sizeof v);
+    v.n_users = 4;
+    v.n_items = 6;
+    v.train = v.hist_valid = (rlab_seqs){.n_users = 4, .off = toff, .items = titems};
+    v.valid = (rlab_seqs){.n_users = 4, .off = voff, .items = vitems};
+    v.test = (rlab_seqs){.n_users = 4, .off = eoff, .items = eitems};
+    const int W = 4;
+    /* expected: input length and held-out items per user, window 1 and window 3 */
+    static const int nin[2][3] = {{3, 2, 1}, {1, 1, 1}};
+    static const int32_t held[2][3][3] = {{{3}, {0}, {5}}, {{1, 2, 3}, {4, 0}, {5}}};
+    static const int nheld[2][3] = {{1, 1, 1}, {3, 2, 1}};
+    for (int wi = 0; wi < 2; wi++) {
+        const int window = wi == 0 ? 1 : 3;
+        double *pu = NULL, mean = 0.0;
+        int64_t n = 0;
+        CHECK(genrank_valid_recall(net, &v, 0, window, W, &pu, &n, &mean, NULL, NULL, &err) ==
+              RLAB_OK);
+        CHECK_EQ_INT((int)n, 3);
+        double s = 0.0;
+        for (int u = 0; pu && u < 3; u++) {
+            int32_t list[8];
+            const int nl = vr_list(net, titems + toff[u], nin[wi][u], W, 2, list);
+            CHECK(nl > 0);
+            rlab_eval_atk a;
+            rlab_eval_list_metrics(list, nl, held[wi][u], nheld[wi][u], 10, &a);
+            CHECK_NEAR(pu[u], a.recall, 1e-12);
+            s += a.recall;
+        }
+        CHECK_NEAR(mean, s / 3.0, 1e-12);
+        /* other test items: the same values */
+        int32_t other[3] = {2, 2, 2};
+        v.test.items = other;
+        double *pu2 = NULL, mean2 = 0.0;
+        int64_t n2 = 0;
+        CHECK(genrank_valid_recall(net, &v, 0, window, W, &pu2, &n2, &mean2, NULL, NULL, &err) ==
+              RLAB_OK);
+        CHECK(n2 == n && pu && pu2 && memcmp(pu, pu2, (size_t)n * sizeof(double)) == 0);
+        v.test.items = eitems;
+        rlab_free(pu);
+        rlab_free(pu2);
+    }
+    /* max_users = 2 of the 3 eligible users: every 2nd (users 0 and 2) */
+    double *pu = NULL, mean = 0.0;
+    int64_t n = 0;
+    CHECK(genrank_valid_recall(net, &v, 2, 1, W, &pu, &n, &mean, NULL, NULL, &err) == RLAB_OK);
+    CHECK_EQ_INT((int)n, 2);
+    rlab_free(pu);
+    genrank_net_free(net);
 }
 
 static void t_host(void)
@@ -785,7 +930,7 @@ static void t_host(void)
     const rlab_cell *nm = r ? rlab_result_scalar(r, "model") : NULL;
     CHECK(nm && nm->s && strcmp(nm->s, "onerec_ipa3") == 0);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 3);
-    /* the validation guard is on by default (ipa_guard=fixed, session 6) */
+    /* the validation guard is on by default (ipa_guard=se since session 7) */
     const double gt = rlab_test_scalar(r, "train.guard_tries");
     CHECK(gt >= 1.0 && gt <= 3.0);
     rlab_result_free(r);
@@ -941,6 +1086,7 @@ static const rlab_test tests[] = {{"genrank.trie.1", t_trie},
                                   {"genrank.reward.1", t_reward},
                                   {"genrank.reward.2", t_reward_truth},
                                   {"genrank.host.1", t_host},
+                                  {"genrank.guard.1", t_valid_recall},
                                   {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
