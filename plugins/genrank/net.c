@@ -78,9 +78,9 @@ const rlab_field genrank_fields[] = {
     RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_z, "1", 0, 10,
                      "IPA guard (se): the largest accepted drop in standard errors of the "
                      "paired difference"),
-    RLAB_FIELD_INT(genrank_cfg, ipa_guard_users, "0", 0, 1 << 30,
-                   "IPA guard: users measured, evenly spaced (0 = every user with a validation "
-                   "item)"),
+    RLAB_FIELD_INT(genrank_cfg, ipa_guard_users, "2000", 0, 1 << 30,
+                   "IPA guard: users measured, evenly spaced among those with a validation item "
+                   "(0 = every one)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_guard_window, "1", 1, 64,
                    "IPA guard: held-out items per user, the validation item and the last "
                    "window - 1 training items (the guard's input stops before them)"),

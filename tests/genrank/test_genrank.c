@@ -670,7 +670,8 @@ static void t_guard(rlab_host *h)
     rlab_result_free(r);
     CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
 
-    /* session 7: guard=se on every user with a validation item (guard_users=0, the default):
+    /* session 7: guard=se on every user with a validation item (the default guard_users=2000
+     * covers them all here):
      * the parent's guard recall is the measures' valid_r@10 over all users; the tolerance is
      * guard_z standard errors of the paired difference, so z = 2 doubles it exactly (the same
      * pairs, batches and seed: the same candidate) */
