@@ -1425,7 +1425,7 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
                  "config ipa_guard_z)"},                                                           \
         {.name = "guard_users",                                                                    \
          .type = RLAB_ARG_INT,                                                                     \
-         .def = "0",                                                                               \
+         .def = "2000",                                                                            \
          .min = 0,                                                                                 \
          .max = 1 << 30,                                                                           \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
