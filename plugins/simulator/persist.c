@@ -55,6 +55,8 @@ const rlab_migration sim_schema[] = {
             "  id INTEGER PRIMARY KEY, sim INTEGER, round INTEGER, kind TEXT, args TEXT,\n"
             "  time REAL);\n",
      .note = "simulations, per-round statistics, checkpoints, interventions"},
+    {.sql = "ALTER TABLE simulator_sims ADD COLUMN data_sha TEXT;\n",
+     .note = "the dataset's fingerprint, checked when a stored simulation is branched"},
     {0}};
 
 void sim_store_detach(sim *s)

@@ -551,6 +551,25 @@ static int get_model(rlab_ctx *ctx, const char *name, rlab_model **m, simw *w)
     return RLAB_OK;
 }
 
+/* The dataset's fingerprint for simulator_sims.data_sha: its recorded sha256 (datasets), its
+ * source and its sizes. A stored simulation is branched only over the same fingerprint. */
+static void ds_fingerprint(rlab_db *db, const rlab_dataset *ds, char *out, size_t n)
+{
+    char sha[80] = "";
+    rlab_err e = {0};
+    rlab_db_value prm[1] = {{.type = RLAB_DB_TEXT, .s = ds->name, .n = strlen(ds->name)}};
+    rlab_db_result *r =
+        rlab_db_query_table(db, "SELECT sha256 FROM datasets WHERE name = ?1", prm, 1, 0, &e);
+    if (r && r->nrow == 1) {
+        const rlab_db_value *c = rlab_db_result_cell(r, 0, 0);
+        if (c->type == RLAB_DB_TEXT && c->s)
+            snprintf(sha, sizeof sha, "%.*s", (int)(c->n < 64 ? c->n : 64), c->s);
+    }
+    rlab_db_result_free(r);
+    snprintf(out, n, "%s|%s|%d|%d|%lld", sha, ds->source, (int)rlab_vocab_size(&ds->users),
+             (int)rlab_vocab_size(&ds->items), (long long)ds->inter.n);
+}
+
 static void register_sim_row(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
 {
     rlab_db *db = rlab_ctx_db(ctx);
@@ -558,10 +577,13 @@ static void register_sim_row(rlab_ctx *ctx, simw *w, const char *data, const rla
         return;
     rlab_err e = {0};
     char *cfg = rlab_args_to_json(args);
+    char fp[700];
+    ds_fingerprint(db, w->ds, fp, sizeof fp);
     rlab_db_stmt *q = rlab_db_prepare(
         db,
-        "INSERT OR REPLACE INTO simulator_sims VALUES(:sim, :parent, :br, :data, :model, "
-        ":agents, :seed, :config, :created)",
+        "INSERT OR REPLACE INTO simulator_sims(sim, parent, branch_round, data, model, agents, "
+        "seed, config, created, data_sha) VALUES(:sim, :parent, :br, :data, :model, :agents, "
+        ":seed, :config, :created, :sha)",
         &e);
     if (q) {
         rlab_db_bind_int(q, ":sim", w->id, &e);
@@ -576,6 +598,7 @@ static void register_sim_row(rlab_ctx *ctx, simw *w, const char *data, const rla
         rlab_db_bind_int(q, ":seed", (int64_t)sim_cfg(w->s)->seed, &e);
         rlab_db_bind_text(q, ":config", cfg, &e);
         rlab_db_bind_double(q, ":created", rlab_wall_time(), &e);
+        rlab_db_bind_text(q, ":sha", fp, &e);
         rlab_db_step(q, &e);
         rlab_db_finalize(q);
     }
@@ -856,12 +879,84 @@ static int post_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
+/* One simulated interaction appended to the branch's log (the retraining data). */
+static int x_append(sim *s, int32_t user, int32_t item, double t)
+{
+    if (s->n_x == s->cap_x) {
+        int64_t cap = s->cap_x ? 2 * s->cap_x : 4096;
+        int32_t *u = rlab_realloc(s->x_user, (size_t)cap * sizeof(int32_t));
+        if (!u)
+            return RLAB_ENOMEM;
+        s->x_user = u;
+        int32_t *it = rlab_realloc(s->x_item, (size_t)cap * sizeof(int32_t));
+        if (!it)
+            return RLAB_ENOMEM;
+        s->x_item = it;
+        double *tt = rlab_realloc(s->x_time, (size_t)cap * sizeof(double));
+        if (!tt)
+            return RLAB_ENOMEM;
+        s->x_time = tt;
+        s->cap_x = cap;
+    }
+    s->x_user[s->n_x] = user;
+    s->x_item[s->n_x] = item;
+    s->x_time[s->n_x++] = t;
+    return RLAB_OK;
+}
+
+/* The new branch w (restored at `round` of simulation `parent`) gets its id, its row, its
+ * first checkpoint and becomes current. */
+static int branch_finish(rlab_ctx *ctx, simw *w, int64_t parent, int64_t round, const char *data,
+                         const rlab_args *args)
+{
+    rlab_db *db = rlab_ctx_db(ctx);
+    w->id = new_id(ctx);
+    w->parent = parent;
+    w->branch_round = round;
+    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
+    sim_set_id(w->s, w->id);
+    sim_set_retrain(w->s, retrain_hook, w);
+    register_sim_row(ctx, w, data, args);
+    sim_attach_store(w->s, db, w->id);
+    int rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
+    sim_attach_store(w->s, NULL, 0);
+    if (rc == RLAB_OK)
+        rc = add_sim(ctx, w);
+    if (rc) {
+        simw_free(w, 1);
+        return rc;
+    }
+    rlab_ctx_printf(ctx, "simulation %lld: branch of %lld at round %lld, recommender %s",
+                    (long long)w->id, (long long)parent, (long long)round, sim_model_name(w->s));
+    rlab_ctx_result_int(ctx, "sim", w->id);
+    rlab_ctx_result_int(ctx, "parent", parent);
+    rlab_ctx_result_int(ctx, "round", round);
+    rlab_ctx_result_int(ctx, "retrain_rows", w->s->n_x);
+    return RLAB_OK;
+}
+
+static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id);
+
 static int branch_run(rlab_ctx *ctx, const rlab_args *args)
 {
-    simw *p = find_sim(ctx, args);
+    rlab_db *db = rlab_ctx_db(ctx);
+    simw *p = NULL;
+    {
+        simstate *st = rlab_ctx_state(ctx);
+        int64_t id = rlab_args_int(args, "sim");
+        pthread_mutex_lock(&st->mu);
+        for (int i = 0; i < st->n; i++)
+            if (st->sims[i]->id == (id > 0 ? id : st->current))
+                p = st->sims[i];
+        pthread_mutex_unlock(&st->mu);
+        /* not loaded in this process: a simulation of the store (reopened workspace) */
+        if (!p && id > 0 && db)
+            return branch_stored(ctx, args, id);
+    }
+    if (!p)
+        p = find_sim(ctx, args);
     if (!p)
         return RLAB_ENOTFOUND;
-    rlab_db *db = rlab_ctx_db(ctx);
     if (!db)
         return rlab_ctx_errorf(ctx, RLAB_ESTATE, "branching needs a session store");
     int64_t round = rlab_args_int(args, "round");
@@ -930,54 +1025,293 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     for (int64_t k = 0; rc == RLAB_OK && k < p->s->n_x; k++) {
         if (p->s->x_time[k] >= w->s->vtime)
             break;
-        if (w->s->n_x == w->s->cap_x) {
-            int64_t cap = w->s->cap_x ? 2 * w->s->cap_x : 4096;
-            int32_t *u = rlab_realloc(w->s->x_user, (size_t)cap * sizeof(int32_t));
-            int32_t *it = u ? rlab_realloc(w->s->x_item, (size_t)cap * sizeof(int32_t)) : NULL;
-            if (u)
-                w->s->x_user = u;
-            if (it)
-                w->s->x_item = it;
-            double *t = it ? rlab_realloc(w->s->x_time, (size_t)cap * sizeof(double)) : NULL;
-            if (!t) {
-                rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-                break;
-            }
-            w->s->x_time = t;
-            w->s->cap_x = cap;
-        }
-        w->s->x_user[w->s->n_x] = p->s->x_user[k];
-        w->s->x_item[w->s->n_x] = p->s->x_item[k];
-        w->s->x_time[w->s->n_x++] = p->s->x_time[k];
+        if (x_append(w->s, p->s->x_user[k], p->s->x_item[k], p->s->x_time[k]))
+            rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
     }
     if (rc) {
         simw_free(w, 1);
         return rc;
     }
-    w->id = new_id(ctx);
-    w->parent = p->id;
-    w->branch_round = round;
-    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
-    sim_set_id(w->s, w->id);
-    sim_set_retrain(w->s, retrain_hook, w);
     for (int64_t k = 0; k < p->n_hist && p->hist[k].round <= round; k++)
         hist_push(w, &p->hist[k]);
-    register_sim_row(ctx, w, p->ds->name, args);
-    sim_attach_store(w->s, db, w->id);
-    rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
-    sim_attach_store(w->s, NULL, 0);
+    return branch_finish(ctx, w, p->id, round, p->ds->name, args);
+}
+
+/* ---- branching a stored simulation (a reopened workspace) ------------------------------- */
+
+/* One row of simulator_sims: 0 when found, else RLAB_ENOTFOUND (no error set). */
+typedef struct stored_sim {
+    int64_t parent, branch_round, seed;
+    int has_parent;
+    char data[64], sha[700];
+    char *config; /* rlab_free */
+} stored_sim;
+
+static int stored_row(rlab_db *db, int64_t id, stored_sim *o, rlab_err *err)
+{
+    memset(o, 0, sizeof *o);
+    rlab_db_value prm[1] = {{.type = RLAB_DB_INT, .i = id}};
+    rlab_db_result *r = rlab_db_query_table(db,
+                                            "SELECT parent, branch_round, data, seed, config, "
+                                            "data_sha FROM simulator_sims WHERE sim = ?1",
+                                            prm, 1, 0, err);
+    if (!r)
+        return err->code ? err->code : RLAB_EIO;
+    int rc = r->nrow == 1 ? RLAB_OK : RLAB_ENOTFOUND;
+    if (rc == RLAB_OK) {
+        const rlab_db_value *c = rlab_db_result_cell(r, 0, 0);
+        o->has_parent = c->type == RLAB_DB_INT;
+        o->parent = c->i;
+        o->branch_round = rlab_db_result_cell(r, 0, 1)->i;
+        c = rlab_db_result_cell(r, 0, 2);
+        snprintf(o->data, sizeof o->data, "%.*s", c->s ? (int)c->n : 0, c->s ? c->s : "");
+        o->seed = rlab_db_result_cell(r, 0, 3)->i;
+        c = rlab_db_result_cell(r, 0, 4);
+        o->config = rlab_malloc((c->s ? c->n : 0) + 1);
+        if (!o->config) {
+            rc = rlab_errf(err, RLAB_ENOMEM, "out of memory");
+        } else {
+            if (c->s)
+                memcpy(o->config, c->s, c->n);
+            o->config[c->s ? c->n : 0] = '\0';
+        }
+        c = rlab_db_result_cell(r, 0, 5);
+        snprintf(o->sha, sizeof o->sha, "%.*s", c->s ? (int)c->n : 0, c->s ? c->s : "");
+    }
+    rlab_db_result_free(r);
+    return rc;
+}
+
+/* Set the arguments of a flat JSON object (rlab_args_to_json's: strings, numbers, booleans)
+ * on a, skipping keys the command does not declare. */
+static int args_from_json(rlab_args *a, const char *js, rlab_err *err)
+{
+    const char *p = strchr(js, '{');
+    if (!p)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: stored config is not a JSON object");
+    p++;
+    char key[64], val[1024];
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\n')
+            p++;
+        if (*p == '}' || !*p)
+            return RLAB_OK;
+        if (*p != '"')
+            return rlab_errf(err, RLAB_EFORMAT, "simulator: bad stored config near '%.20s'", p);
+        size_t k = 0;
+        for (p++; *p && *p != '"'; p++)
+            if (k + 1 < sizeof key)
+                key[k++] = *p;
+        key[k] = '\0';
+        if (*p != '"' || p[1] != ':')
+            return rlab_errf(err, RLAB_EFORMAT, "simulator: bad stored config near '%.20s'", p);
+        p += 2;
+        size_t v = 0;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                char ch = *p;
+                if (ch == '\\' && p[1]) {
+                    ch = *++p;
+                    ch = ch == 'n' ? '\n' : ch == 't' ? '\t' : ch;
+                }
+                if (v + 1 < sizeof val)
+                    val[v++] = ch;
+            }
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '}' && v + 1 < sizeof val)
+                val[v++] = *p++;
+        }
+        val[v] = '\0';
+        if (rlab_args_has(a, key) && strcmp(val, "null") != 0) {
+            int rc = rlab_args_set(a, key, val, err);
+            if (rc)
+                return rc;
+        }
+    }
+}
+
+/* The stored watch events of simulation id in rounds (after, upto] (its parents' before its
+ * own branch point), with virtual time before vtime, appended to w's interaction log. */
+static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_t upto, int depth)
+{
+    rlab_err *err = rlab_ctx_err(ctx);
+    stored_sim r;
+    int rc = stored_row(db, id, &r, err);
+    rlab_free(r.config);
+    if (rc)
+        return rc == RLAB_ENOTFOUND
+                   ? rlab_ctx_errorf(ctx, rc, "no stored simulation %lld", (long long)id)
+                   : rc;
+    int64_t after = -1;
+    if (r.has_parent && depth < MAX_SIMS) {
+        after = r.branch_round < upto ? r.branch_round : upto;
+        rc = x_from_events(ctx, db, w, r.parent, after, depth + 1);
+        if (rc)
+            return rc;
+    }
+    rlab_db_value prm[3] = {{.type = RLAB_DB_INT, .i = id},
+                            {.type = RLAB_DB_INT, .i = after},
+                            {.type = RLAB_DB_INT, .i = upto}};
+    rlab_db_result *q = rlab_db_query_table(
+        db,
+        "SELECT agent, vtime, json_extract(payload, '$.item') FROM events WHERE run_id = ?1 "
+        "AND kind = 'watch' AND round > ?2 AND round <= ?3 ORDER BY id",
+        prm, 3, 0, err);
+    if (!q)
+        return err->code ? err->code : RLAB_EIO;
+    int32_t na = sim_n_agents(w->s), ni = sim_n_items(w->s);
+    for (int k = 0; rc == RLAB_OK && k < q->nrow; k++) {
+        int64_t a = rlab_db_result_cell(q, k, 0)->i, it = rlab_db_result_cell(q, k, 2)->i;
+        double t = rlab_db_result_cell(q, k, 1)->r;
+        if (a < 0 || a >= na || it < 0 || it >= ni) {
+            rc = rlab_ctx_errorf(ctx, RLAB_EFORMAT,
+                                 "simulation %lld: stored watch event with agent %lld, item "
+                                 "%lld out of range",
+                                 (long long)id, (long long)a, (long long)it);
+            break;
+        }
+        if (t < w->s->vtime && x_append(w->s, sim_agent_at(w->s, (int32_t)a)->user, (int32_t)it, t))
+            rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    rlab_db_result_free(q);
+    return rc;
+}
+
+/* simulator.branch sim=N of a simulation the store holds but this process has not loaded:
+ * its configuration, dataset, ground truth and recommender rebuilt from the store, then the
+ * round's image restored as the in-process branch does. */
+static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
+{
+    simstate *st = rlab_ctx_state(ctx);
+    rlab_db *db = rlab_ctx_db(ctx);
+    rlab_err *err = rlab_ctx_err(ctx);
+    int64_t round = rlab_args_int(args, "round");
+    stored_sim row, root;
+    memset(&root, 0, sizeof root);
+    int rc = stored_row(db, id, &row, err);
+    if (rc == RLAB_ENOTFOUND)
+        return rlab_ctx_errorf(ctx, rc, "no simulation %lld (neither loaded nor in the store)",
+                               (long long)id);
+    if (rc)
+        return rc;
+    char model[128] = "";
+    {
+        rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = id}, {.type = RLAB_DB_INT, .i = round}};
+        rlab_db_result *r = rlab_db_query_table(
+            db, "SELECT model FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", prm, 2, 0,
+            err);
+        if (!r) {
+            rlab_free(row.config);
+            return err->code ? err->code : RLAB_EIO;
+        }
+        int none = r->nrow == 0;
+        if (!none) {
+            const rlab_db_value *c = rlab_db_result_cell(r, 0, 0);
+            snprintf(model, sizeof model, "%.*s", c->s ? (int)c->n : 0, c->s ? c->s : "");
+        }
+        rlab_db_result_free(r);
+        if (none) {
+            rlab_free(row.config);
+            return rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                                   "stored simulation %lld has no checkpoint of round %lld",
+                                   (long long)id, (long long)round);
+        }
+    }
+    /* the configuration is the one simulator.new recorded for the root of the branches */
+    root = row;
+    row.config = NULL;
+    for (int depth = 0; root.has_parent && depth < MAX_SIMS; depth++) {
+        int64_t up = root.parent;
+        rlab_free(root.config);
+        rc = stored_row(db, up, &root, err);
+        if (rc) {
+            rlab_free(root.config);
+            return rc == RLAB_ENOTFOUND ? rlab_ctx_errorf(ctx, rc,
+                                                          "simulation %lld: its parent %lld is "
+                                                          "not in the store",
+                                                          (long long)id, (long long)up)
+                                        : rc;
+        }
+    }
+    simw *w = rlab_calloc(1, sizeof *w);
+    rlab_args *na = w ? rlab_ctx_args(ctx, "simulator.new") : NULL;
+    if (!na) {
+        rlab_free(w), rlab_free(root.config);
+        return w ? err->code : rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
+    }
+    rc = args_from_json(na, root.config ? root.config : "{}", err);
+    rlab_free(root.config);
+    w->host = rlab_ctx_host(ctx);
+    if (rc == RLAB_OK) {
+        rlab_err de = {0};
+        w->ds = rlab_host_dataset_get_err(w->host, row.data, &de);
+        if (!w->ds)
+            rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND, "simulation %lld: dataset '%s': %s",
+                                 (long long)id, row.data, de.msg[0] ? de.msg : "not found");
+    }
+    if (rc == RLAB_OK && row.sha[0]) {
+        char fp[700];
+        ds_fingerprint(db, w->ds, fp, sizeof fp);
+        if (strcmp(fp, row.sha) != 0)
+            rc = rlab_ctx_errorf(ctx, RLAB_ESTATE,
+                                 "dataset '%s' changed since simulation %lld (recorded %s, now %s)",
+                                 row.data, (long long)id, row.sha, fp);
+    }
+    rlab_world *world = NULL;
+    if (rc == RLAB_OK) {
+        world = world_for(st, w->ds);
+        if (!world && strncmp(w->ds->source, "builtin:world", 13) == 0)
+            rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
+                                 "simulation %lld: the ground truth of world '%s' is not in "
+                                 "this session (simulator.world it again with the same "
+                                 "arguments)",
+                                 (long long)id, row.data);
+    }
+    sim_config cfg;
+    config_from_args(na, &cfg);
+    w->retrain_epochs = (int)rlab_args_int(na, "retrain_epochs");
+    rlab_args_free(na);
+    cfg.seed =
+        rlab_args_given(args, "seed") ? (uint64_t)rlab_args_int(args, "seed") : (uint64_t)row.seed;
+    const char *mname = rlab_args_given(args, "model") ? rlab_args_str(args, "model") : model;
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)cfg.seed);
+    if (rc == RLAB_OK && !rlab_args_given(args, "seed"))
+        rc = rlab_ctx_resolved(ctx, "seed", seed_text);
+    if (rc == RLAB_OK && !rlab_args_given(args, "model"))
+        rc = rlab_ctx_resolved(ctx, "model", mname);
+    rlab_model *m = NULL;
+    if (rc == RLAB_OK) {
+        rc = get_model(ctx, mname, &m, w);
+        if (rc)
+            rc = rlab_ctx_errorf(ctx, rc,
+                                 "simulation %lld: recommender '%s' is neither registered nor "
+                                 "in the store (train it again, or give model=)",
+                                 (long long)id, mname);
+    }
     if (rc == RLAB_OK)
-        rc = add_sim(ctx, w);
+        rc = sim_new(&cfg, w->ds, world, m, NULL, &w->s, err);
+    rlab_model_release(m);
+    if (rc == RLAB_OK)
+        rc = sim_restore(w->s, db, id, round, err);
+    if (rc == RLAB_OK && cfg.use_llm) {
+        w->s->cfg.use_llm = 0; /* as the in-process branch of an openai run */
+        rlab_ctx_printf(ctx, "note: the branch decides with the offline policies");
+    }
+    if (rc == RLAB_OK)
+        rc = x_from_events(ctx, db, w, id, round, 0);
     if (rc) {
         simw_free(w, 1);
         return rc;
     }
-    rlab_ctx_printf(ctx, "simulation %lld: branch of %lld at round %lld, recommender %s",
-                    (long long)w->id, (long long)p->id, (long long)round, sim_model_name(w->s));
-    rlab_ctx_result_int(ctx, "sim", w->id);
-    rlab_ctx_result_int(ctx, "parent", p->id);
-    rlab_ctx_result_int(ctx, "round", round);
-    return RLAB_OK;
+    if (w->s->n_x == 0 && round > 0)
+        rlab_ctx_printf(ctx,
+                        "note: the store has no watch events of simulation %lld before "
+                        "round %lld: retraining data starts at the branch point",
+                        (long long)id, (long long)round);
+    return branch_finish(ctx, w, id, round, row.data, args);
 }
 
 /* ---- role play ------------------------------------------------------------------------ */
@@ -1465,18 +1799,52 @@ static int list_run(rlab_ctx *ctx, const rlab_args *args)
 {
     (void)args;
     simstate *st = rlab_ctx_state(ctx);
-    static const char *const cols[] = {"sim", "parent", "round", "agents", "model", "current"};
-    rlab_table *t = rlab_ctx_result_table(ctx, "sims", 6, cols);
+    static const char *const cols[] = {"sim",   "parent",  "round", "agents",
+                                       "model", "current", "status"};
+    rlab_table *t = rlab_ctx_result_table(ctx, "sims", 7, cols);
     if (!t)
         return RLAB_ENOMEM;
+    int64_t loaded[MAX_SIMS];
+    int nl = 0;
     pthread_mutex_lock(&st->mu);
     for (int i = 0; i < st->n; i++) {
         simw *w = st->sims[i];
-        rlab_table_add_row(t, "llllsi", (int64_t)w->id, (int64_t)w->parent,
+        loaded[nl++] = w->id;
+        rlab_table_add_row(t, "llllsis", (int64_t)w->id, (int64_t)w->parent,
                            (int64_t)sim_round(w->s), (int64_t)sim_n_agents(w->s),
-                           sim_model_name(w->s), w->id == st->current);
+                           sim_model_name(w->s), w->id == st->current, "loaded");
     }
     pthread_mutex_unlock(&st->mu);
+    /* the store's simulations this process has not loaded (an earlier session's): their last
+     * checkpointed round, which simulator.branch sim=<id> round=<r> continues from */
+    rlab_db *db = rlab_ctx_db(ctx);
+    if (!db)
+        return RLAB_OK;
+    rlab_err e = {0};
+    rlab_db_result *r = rlab_db_query_table(
+        db,
+        "SELECT s.sim, coalesce(s.parent, 0), (SELECT max(round) FROM simulator_checkpoints c "
+        "WHERE c.sim = s.sim), s.agents, (SELECT model FROM simulator_checkpoints c WHERE "
+        "c.sim = s.sim ORDER BY round DESC LIMIT 1) FROM simulator_sims s ORDER BY s.sim",
+        NULL, 0, 0, &e);
+    if (!r)
+        return rlab_ctx_errorf(ctx, e.code ? e.code : RLAB_EIO, "%s", e.msg);
+    for (int k = 0; k < r->nrow; k++) {
+        int64_t id = rlab_db_result_cell(r, k, 0)->i;
+        int seen = 0;
+        for (int i = 0; i < nl; i++)
+            seen |= loaded[i] == id;
+        if (seen)
+            continue;
+        const rlab_db_value *mc = rlab_db_result_cell(r, k, 4);
+        char model[128];
+        snprintf(model, sizeof model, "%.*s", mc->s ? (int)mc->n : 0, mc->s ? mc->s : "");
+        const rlab_db_value *rc = rlab_db_result_cell(r, k, 2);
+        rlab_table_add_row(t, "llllsis", id, rlab_db_result_cell(r, k, 1)->i,
+                           rc->type == RLAB_DB_INT ? rc->i : (int64_t)-1,
+                           rlab_db_result_cell(r, k, 3)->i, model, 0, "stored");
+    }
+    rlab_db_result_free(r);
     return RLAB_OK;
 }
 
