@@ -1222,8 +1222,10 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
     /* the configuration is the one simulator.new recorded for the root of the branches */
     root = row;
     row.config = NULL;
+    int64_t root_id = id;
     for (int depth = 0; root.has_parent && depth < MAX_SIMS; depth++) {
         int64_t up = root.parent;
+        root_id = up;
         rlab_free(root.config);
         rc = stored_row(db, up, &root, err);
         if (rc) {
@@ -1261,13 +1263,23 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
     }
     rlab_world *world = NULL;
     if (rc == RLAB_OK) {
+        /* a simulation with ground truth stored satisfaction values (NULL without) */
         world = world_for(st, w->ds);
-        if (!world && strncmp(w->ds->source, "builtin:world", 13) == 0)
+        rlab_db_value prm[2] = {{.type = RLAB_DB_INT, .i = id},
+                                {.type = RLAB_DB_INT, .i = root_id}};
+        rlab_db_result *q =
+            world ? NULL
+                  : rlab_db_query_table(db,
+                                        "SELECT 1 FROM simulator_stats WHERE sim IN (?1, ?2) "
+                                        "AND satisfaction IS NOT NULL LIMIT 1",
+                                        prm, 2, 0, err);
+        if (q && q->nrow > 0)
             rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
-                                 "simulation %lld: the ground truth of world '%s' is not in "
-                                 "this session (simulator.world it again with the same "
-                                 "arguments)",
+                                 "simulation %lld ran with the ground truth of world '%s', "
+                                 "which is not in this session (run simulator.world with the "
+                                 "same arguments first)",
                                  (long long)id, row.data);
+        rlab_db_result_free(q);
     }
     sim_config cfg;
     config_from_args(na, &cfg);
