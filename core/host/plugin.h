@@ -458,6 +458,9 @@ RLAB_API int rlab_args_set(rlab_args *args, const char *key, const char *value, 
 RLAB_API int rlab_args_set_int(rlab_args *args, const char *key, int64_t v, rlab_err *err);
 RLAB_API int rlab_args_set_float(rlab_args *args, const char *key, double v, rlab_err *err);
 RLAB_API int rlab_args_set_bool(rlab_args *args, const char *key, int v, rlab_err *err);
+/* Apply the declared defaults and check required arguments (rlab_ctx_call does it; a plugin
+ * that reads args it built itself, without calling, does it first). Twice is fine. */
+RLAB_API int rlab_args_finish(rlab_args *args, rlab_err *err);
 /* The arguments as a JSON object of their values (given, default or resolved; an argument
  * without a value is left out), for records. Caller frees with rlab_free; NULL on ENOMEM. */
 RLAB_API char *rlab_args_to_json(const rlab_args *args);

@@ -4,7 +4,8 @@
  * Tables (plugin schema "simulator", created by rlab_db_plugin_migrate; keys are explicit
  * unique indexes because the store's migration authorizer refuses SQLite's automatic
  * "sqlite_autoindex_*" of a composite PRIMARY KEY):
- *   simulator_sims(sim, parent, branch_round, data, model, agents, seed, config, created)
+ *   simulator_sims(sim, parent, branch_round, data, model, agents, seed, config, created,
+ *                  data_sha)
  *       one row per simulation; sim is the store run id of the command that created it
  *       (simulator.new or simulator.branch); events of the simulation carry that run id.
  *   simulator_stats(sim, round, ...)           per-round statistics (sim_stats)

@@ -52,7 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SIMS = 64, MAX_WORLDS = 16 };
+enum { MAX_SIMS = 64, MAX_WORLDS = 16, SIM_CHAIN_MAX = 4096 };
 
 typedef struct simw {
     sim *s;
@@ -1145,7 +1145,10 @@ static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_
                    ? rlab_ctx_errorf(ctx, rc, "no stored simulation %lld", (long long)id)
                    : rc;
     int64_t after = -1;
-    if (r.has_parent && depth < MAX_SIMS) {
+    if (r.has_parent && (r.parent >= id || depth >= SIM_CHAIN_MAX))
+        return rlab_ctx_errorf(ctx, RLAB_ESTATE, "simulation %lld: its chain of parents is broken",
+                               (long long)id);
+    if (r.has_parent) {
         after = r.branch_round < upto ? r.branch_round : upto;
         rc = x_from_events(ctx, db, w, r.parent, after, depth + 1);
         if (rc)
@@ -1223,8 +1226,14 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
     root = row;
     row.config = NULL;
     int64_t root_id = id;
-    for (int depth = 0; root.has_parent && depth < MAX_SIMS; depth++) {
+    for (int depth = 0; root.has_parent; depth++) {
         int64_t up = root.parent;
+        if (up >= root_id || depth >= SIM_CHAIN_MAX) { /* a parent is always older */
+            rlab_free(root.config);
+            return rlab_ctx_errorf(ctx, RLAB_ESTATE,
+                                   "simulation %lld: its chain of parents is broken at %lld",
+                                   (long long)id, (long long)root_id);
+        }
         root_id = up;
         rlab_free(root.config);
         rc = stored_row(db, up, &root, err);
@@ -1245,6 +1254,11 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
     }
     rc = args_from_json(na, root.config ? root.config : "{}", err);
     rlab_free(root.config);
+    /* keys the stored config lacks (a workspace older than an argument) take the defaults */
+    if (rc == RLAB_OK && !rlab_args_given(na, "data") && row.data[0])
+        rc = rlab_args_set(na, "data", row.data, err);
+    if (rc == RLAB_OK)
+        rc = rlab_args_finish(na, err);
     w->host = rlab_ctx_host(ctx);
     if (rc == RLAB_OK) {
         rlab_err de = {0};
@@ -1260,6 +1274,11 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
             rc = rlab_ctx_errorf(ctx, RLAB_ESTATE,
                                  "dataset '%s' changed since simulation %lld (recorded %s, now %s)",
                                  row.data, (long long)id, row.sha, fp);
+    } else if (rc == RLAB_OK) {
+        rlab_ctx_printf(ctx,
+                        "note: simulation %lld recorded no fingerprint of dataset '%s' "
+                        "(a workspace older than the check): not checked",
+                        (long long)id, row.data);
     }
     rlab_world *world = NULL;
     if (rc == RLAB_OK) {
@@ -1273,7 +1292,9 @@ static int branch_stored(rlab_ctx *ctx, const rlab_args *args, int64_t id)
                                         "SELECT 1 FROM simulator_stats WHERE sim IN (?1, ?2) "
                                         "AND satisfaction IS NOT NULL LIMIT 1",
                                         prm, 2, 0, err);
-        if (q && q->nrow > 0)
+        if (!q && !world)
+            rc = err->code ? err->code : RLAB_EIO;
+        else if (q && q->nrow > 0)
             rc = rlab_ctx_errorf(ctx, RLAB_ENOTFOUND,
                                  "simulation %lld ran with the ground truth of world '%s', "
                                  "which is not in this session (run simulator.world with the "

@@ -114,7 +114,7 @@ static void t_reopen_branch(void)
     stats_digest(h, b1, 3, d1, sizeof d1);
     stats_digest(h, b2, 3, d2, sizeof d2);
     CHECK_MSG(strlen(d1) > 20 && strcmp(d1, d2) == 0, "in process:\n%sreopened:\n%s", d1, d2);
-    /* and the parent itself continues past its last round the same way */
+    /* the list: the parent and both branches, stored (none loaded in this host) */
     r = rlab_test_run(h, "simulator.list", RLAB_OK, NULL);
     CHECK(r && r->ntables == 1 && r->tables[0]->nrows == 3);
     rlab_result_free(r);
@@ -131,11 +131,33 @@ static void t_reopen_branch(void)
     rlab_result_free(rlab_test_run(h, "simulator.branch sim=99999 round=1", RLAB_ENOTFOUND,
                                    "simulator.branch: no simulation 99999 (neither loaded nor in "
                                    "the store)"));
+    /* a stored config without some keys (a workspace older than those arguments): they take
+     * simulator.new's defaults (the same as given here), so the same rounds */
     rlab_err err = {0};
     rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = sim}};
     rlab_db_result *u = rlab_db_query_table(
-        rlab_host_db(h), "UPDATE simulator_sims SET data_sha = 'x|y|1|2|3' WHERE sim = ?1", p, 1,
-        RLAB_DB_ALLOW_WRITES, &err);
+        rlab_host_db(h),
+        "UPDATE simulator_sims SET config = json_remove(config, '$.interval', '$.page', "
+        "'$.steps') WHERE sim = ?1",
+        p, 1, RLAB_DB_ALLOW_WRITES, &err);
+    CHECK_MSG(u != NULL, "%s", err.msg);
+    rlab_db_result_free(u);
+    rlab_host_free(h);
+    h = open_host(path);
+    if (!h)
+        return;
+    snprintf(line, sizeof line, "simulator.branch sim=%lld round=3", (long long)sim);
+    r = rlab_test_run(h, line, RLAB_OK, NULL);
+    const int64_t b3 = res_int(r, "sim");
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "simulator.step rounds=3", RLAB_OK, NULL));
+    char d3[4096];
+    stats_digest(h, b3, 3, d3, sizeof d3);
+    CHECK_MSG(strcmp(d1, d3) == 0, "in process:\n%sconfig without keys:\n%s", d1, d3);
+
+    u = rlab_db_query_table(rlab_host_db(h),
+                            "UPDATE simulator_sims SET data_sha = 'x|y|1|2|3' WHERE sim = ?1", p, 1,
+                            RLAB_DB_ALLOW_WRITES, &err);
     CHECK_MSG(u != NULL, "%s", err.msg);
     rlab_db_result_free(u);
     rlab_host_free(h);
