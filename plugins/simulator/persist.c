@@ -872,10 +872,9 @@ static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t 
      * copy: the image it points to changes from here on) */
     rlab_err e2 = {0};
     rlab_db_bind_null(q, ":state", &e2);
-    int arc = rlab_db_autocheckpoint(s->db, !s->wal_bg, &e2); /* off through sim_step's rounds */
+    int arc = rlab_db_autocheckpoint(s->db, 1, &e2);
     if (rc == RLAB_OK && arc == RLAB_OK) {
         rc = rlab_db_checkpoint_background(s->db, err);
-        s->wal_due = rc != RLAB_OK && s->wal_due; /* this copy covers the round's log too */
     } else if (rc == RLAB_OK) {
         rc = rlab_errf(err, arc, "%s", e2.msg);
     }

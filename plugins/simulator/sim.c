@@ -2230,33 +2230,10 @@ struct sim_writer {
 
 enum { WR_MAX_QUEUED = 32 << 20, WR_HANDOVER = 1 << 20 };
 
-/* Wait for the store's copy of the log (sim_step's wal_bg); a failed copy is not a lost
- * row (the log keeps it, the next copy retries), so it is logged. */
-static void wal_copy_wait(sim *s)
-{
-    rlab_err e = {0};
-    if (rlab_db_checkpoint_wait(s->db, &e))
-        rlab_log(RLAB_LOG_WARN, "simulator: %s", e.msg);
-}
-
-/* Start the store's copy of the log when a round left one due (sim_step's wal_bg). */
-static void wal_copy_start(sim *s)
-{
-    if (!s->wal_due)
-        return;
-    s->wal_due = 0;
-    rlab_err e = {0};
-    if (rlab_db_checkpoint_background(s->db, &e))
-        rlab_log(RLAB_LOG_WARN, "simulator: %s", e.msg);
-}
-
 static void *wr_main(void *arg)
 {
     sim *s = arg;
     struct sim_writer *w = s->wr;
-    if (s->wal_bg) /* the last round's copy of the log done, so that this round's first
-                      commit starts the log from its beginning again */
-        wal_copy_wait(s);
     if (s->ck_pend) /* the last round's checkpoint row first (sim_step), beside this round */
         s->ck_pend_rc = sim_ck_flush(s, &s->ck_pend_err);
     pthread_mutex_lock(&w->mu);
@@ -3300,8 +3277,6 @@ static int one_round(sim *s, rlab_err *err)
 {
     s->ck_pend_rc = RLAB_OK;
     wr_open(s);
-    if (!s->wr && s->wal_bg)
-        wal_copy_wait(s);
     if (!s->wr && s->ck_pend) { /* no writer: the last checkpoint's row now */
         int rc = sim_ck_flush(s, err);
         if (rc)
@@ -3310,9 +3285,6 @@ static int one_round(sim *s, rlab_err *err)
     int rc = round_body(s, err);
     if (wr_close(s) != RLAB_OK && rc == RLAB_OK) /* a round that failed: written, ended */
         rc = rlab_errf(err, RLAB_ENOMEM, "simulator: out of memory writing the events");
-    /* the round's log into the database file, beside what comes after its checkpoint (the
-     * next round's sequential start): sim_step */
-    s->wal_due = s->wal_bg;
     if (s->ck_pend_rc != RLAB_OK && rc == RLAB_OK) /* the writer's store of the last
                                                       checkpoint failed: reported now */
         rc = rlab_errf(err, s->ck_pend_rc, "simulator: the checkpoint of round %lld: %s",
@@ -3325,8 +3297,6 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
              void *cud, int *done, rlab_err *err)
 {
     int k = 0, rc = RLAB_OK;
-    rlab_err ae = {0};
-    s->wal_bg = rounds > 0 && wr_applies(s) && rlab_db_autocheckpoint(s->db, 0, &ae) == RLAB_OK;
     for (; k < rounds; k++) {
         if (cancel && cancel(cud)) {
             rc = RLAB_ECANCELED;
@@ -3364,16 +3334,12 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
             /* before another round with a writer, the row is stored by that round's writer
              * beside its work (one_round; a failure is reported at that round's end) */
             s->ck_defer = k + 1 < rounds && wr_applies(s);
-            if (!s->ck_defer) /* the row is stored now, on this thread: the round's log is
-                                 copied beside its image (the row's copy waits for it) */
-                wal_copy_start(s);
             if (rc == RLAB_OK)
                 rc = sim_checkpoint(s, err);
             s->ck_defer = 0;
             if (rc)
                 break;
         }
-        wal_copy_start(s);
         if (progress)
             progress(ud, k + 1, rounds, &st);
         if (st.llm_decisions > 0 && s->cfg.max_fallback < 1.0 &&
@@ -3401,13 +3367,6 @@ int sim_step(sim *s, int rounds, sim_progress_fn progress, void *ud, sim_cancel_
     if (s->db) {
         rlab_err e = {0};
         if (rlab_db_flush(s->db, &e) && rc == RLAB_OK)
-            rc = rlab_errf(err, e.code, "%s", e.msg);
-    }
-    if (s->wal_bg) { /* the connection's automatic checkpoints back (the last copy runs on) */
-        wal_copy_start(s);
-        s->wal_bg = 0;
-        rlab_err e = {0};
-        if (rlab_db_autocheckpoint(s->db, 1, &e) && rc == RLAB_OK)
             rc = rlab_errf(err, e.code, "%s", e.msg);
     }
     return rc;

@@ -185,13 +185,6 @@ struct sim {
     uint64_t *ck_pend_dirty;
     char *ck_pend_model;
     rlab_err ck_pend_err;
-    /* sim_step with a round writer: the store's copy of the log into the database file runs
-     * once a round, on a thread of the store, from the round's end (one_round) instead of
-     * inside the writer's commits every 1,000 pages (each copy two syncs); automatic
-     * checkpoints are off on the connection meanwhile. wal_due: the round's copy is not
-     * started yet (sim_step starts it after the round's checkpoint, whose stored row starts
-     * one that covers it: ck_store_row) */
-    int wal_bg, wal_due;
     /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
     int part; /* 1: partitioned rounds (cfg.partition) */
     int32_t part_lo, part_hi;

@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ---- fixture: a small world, a host with the plugins, a trained BPR-MF ------------------ */
 
@@ -898,92 +897,6 @@ static void t_repro_ckpt_defer(void)
         }
     }
     rlab_db_close(db);
-}
-
-/* The store's copy of the log into the database file during a step with a round writer
- * (sim_step's wal_bg): automatic checkpoints are off on the connection through the step and
- * back after it, and each round's copy runs on the store's thread from the round's end and is
- * done before the next round's first commit, so the log starts again from its beginning every
- * round: its file stays about one round long (without the restart it would hold every round:
- * after 10 rounds about 5 times what it holds after 2). A round whose copy started while the
- * connection still read (a progress callback's query) may leave part of the log for the next
- * copy, so the bound here is 3 times round 2's. With a checkpoint every round the rows'
- * commits leave the setting as the step set it. */
-typedef struct walwatch {
-    rlab_db *db;
-    char path[600];
-    double wal[16];
-    int64_t ac[16];
-    int n;
-} walwatch;
-
-static void wal_progress(void *ud, int64_t done, int64_t total, const sim_stats *st)
-{
-    (void)total, (void)st;
-    walwatch *w = ud;
-    struct stat sb;
-    if (done < 1 || done > 16)
-        return;
-    w->wal[done - 1] = stat(w->path, &sb) == 0 ? (double)sb.st_size : -1;
-    rlab_err err = {0};
-    rlab_db_result *r = rlab_db_query_table(w->db, "PRAGMA wal_autocheckpoint", NULL, 0, 0, &err);
-    w->ac[done - 1] = r ? rlab_db_result_cell(r, 0, 0)->i : -1;
-    rlab_db_result_free(r);
-    w->n = (int)done;
-}
-
-static void t_wal_round_copy(void)
-{
-    fixture();
-    for (int v = 0; v < 2; v++) {
-        const char *name = v ? "walbg1.db" : "walbg0.db";
-        rlab_db *db = open_db(name);
-        if (!db)
-            return;
-        rlab_err err = {0};
-        sim_config c;
-        base_config(&c, 59);
-        c.checkpoint_every = v; /* none; every round */
-        c.threads = 2;
-        sim *s = make_sim(&c, NULL);
-        if (!s) {
-            rlab_db_close(db);
-            return;
-        }
-        s->par_min = 8;
-        int64_t id = begin_run(db);
-        sim_set_id(s, id);
-        sim_attach_store(s, db, id);
-        walwatch w = {.db = db};
-        snprintf(w.path, sizeof w.path, "%s/%s-wal", rlab_test_tmpdir(), name);
-        enum { R = 10 };
-        int rc = sim_step(s, R, wal_progress, &w, NULL, NULL, NULL, &err);
-        CHECK_MSG(rc == RLAB_OK, "sim_step: %s", err.msg);
-        CHECK_EQ_INT(w.n, R);
-        for (int r = 0; r < w.n; r++)
-            CHECK_EQ_INT(w.ac[r], 0);
-        rlab_db_result *q = rlab_db_query_table(db, "PRAGMA wal_autocheckpoint", NULL, 0, 0, &err);
-        CHECK_MSG(q != NULL, "%s", err.msg);
-        if (q) {
-            CHECK_EQ_INT(rlab_db_result_cell(q, 0, 0)->i, 1000);
-            rlab_db_result_free(q);
-        }
-        printf("  checkpoint every %d: log file after rounds 2 and %d: %.0f, %.0f bytes\n", v, R,
-               w.wal[1], w.wal[R - 1]);
-        CHECK(w.wal[1] > 0);
-        if (v == 0)
-            CHECK(w.wal[R - 1] < 3 * w.wal[1]);
-        CHECK(rlab_db_checkpoint_wait(db, &err) == RLAB_OK);
-        rlab_db_value p = {.type = RLAB_DB_INT, .i = id};
-        q = rlab_db_query_table(db, "SELECT count(DISTINCT round) FROM events WHERE run_id = ?1",
-                                &p, 1, 0, &err);
-        if (q) {
-            CHECK_EQ_INT(rlab_db_result_cell(q, 0, 0)->i, R);
-            rlab_db_result_free(q);
-        }
-        sim_free(s);
-        rlab_db_close(db);
-    }
 }
 
 /* A deferred checkpoint row that the store refuses (a trigger stands for a full disk): the
@@ -1992,7 +1905,6 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.repro.ckpt_threads", t_repro_ckpt_threads},
                                   {"sim.repro.ckpt_defer", t_repro_ckpt_defer},
                                   {"sim.ckpt_defer_fail", t_ckpt_defer_fail},
-                                  {"sim.store.wal", t_wal_round_copy},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
                                   {"sim.llm.1", t_llm_backend},
