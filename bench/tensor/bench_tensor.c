@@ -29,7 +29,9 @@
  *                       the caller's CPU time - all threads' CPU time, median over the steps.
  *                       Where the caller itself waits, or (a busy machine) is descheduled while
  *                       the others take over a dynamic schedule's blocks, it undercounts, down
- *                       to negative values: per site it is a reading for a quiet machine
+ *                       to negative values: per site it is a reading for a quiet machine.
+ *                       All threads' CPU time includes OpenBLAS's own workers, which are not
+ *                       counted in the thread count: inside BLAS calls it reads low
  *   xent.gflops         full-item softmax cross-entropy (6,400 rows, 12,101 items, width 64)
  *                       forward + backward; counted: 2 N V C forward and 6 N V C backward
  *                       (logits recomputed, then dH and dItems), as executed
