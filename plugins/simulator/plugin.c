@@ -879,31 +879,6 @@ static int post_run(rlab_ctx *ctx, const rlab_args *args)
     return RLAB_OK;
 }
 
-/* One simulated interaction appended to the branch's log (the retraining data). */
-static int x_append(sim *s, int32_t user, int32_t item, double t)
-{
-    if (s->n_x == s->cap_x) {
-        int64_t cap = s->cap_x ? 2 * s->cap_x : 4096;
-        int32_t *u = rlab_realloc(s->x_user, (size_t)cap * sizeof(int32_t));
-        if (!u)
-            return RLAB_ENOMEM;
-        s->x_user = u;
-        int32_t *it = rlab_realloc(s->x_item, (size_t)cap * sizeof(int32_t));
-        if (!it)
-            return RLAB_ENOMEM;
-        s->x_item = it;
-        double *tt = rlab_realloc(s->x_time, (size_t)cap * sizeof(double));
-        if (!tt)
-            return RLAB_ENOMEM;
-        s->x_time = tt;
-        s->cap_x = cap;
-    }
-    s->x_user[s->n_x] = user;
-    s->x_item[s->n_x] = item;
-    s->x_time[s->n_x++] = t;
-    return RLAB_OK;
-}
-
 /* The new branch w (restored at `round` of simulation `parent`) gets its id, its row, its
  * first checkpoint and becomes current. */
 static int branch_finish(rlab_ctx *ctx, simw *w, int64_t parent, int64_t round, const char *data,
@@ -1025,7 +1000,7 @@ static int branch_run(rlab_ctx *ctx, const rlab_args *args)
     for (int64_t k = 0; rc == RLAB_OK && k < p->s->n_x; k++) {
         if (p->s->x_time[k] >= w->s->vtime)
             break;
-        if (x_append(w->s, p->s->x_user[k], p->s->x_item[k], p->s->x_time[k]))
+        if (sim_x_append(w->s, p->s->x_user[k], p->s->x_item[k], p->s->x_time[k]))
             rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
     }
     if (rc) {
@@ -1175,7 +1150,8 @@ static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_
                                  (long long)id, (long long)a, (long long)it);
             break;
         }
-        if (t < w->s->vtime && x_append(w->s, sim_agent_at(w->s, (int32_t)a)->user, (int32_t)it, t))
+        if (t < w->s->vtime &&
+            sim_x_append(w->s, sim_agent_at(w->s, (int32_t)a)->user, (int32_t)it, t))
             rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
     }
     rlab_db_result_free(q);

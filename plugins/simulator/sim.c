@@ -1247,7 +1247,7 @@ void sim_free(sim *s)
 
 /* ---- the round ---------------------------------------------------------------------- */
 
-static int push_x(sim *s, int32_t a, int32_t item)
+int sim_x_append(sim *s, int32_t user, int32_t item, double t)
 {
     if (s->n_x == s->cap_x) {
         int64_t cap = s->cap_x ? 2 * s->cap_x : 4096;
@@ -1259,17 +1259,21 @@ static int push_x(sim *s, int32_t a, int32_t item)
         if (!it)
             return RLAB_ENOMEM;
         s->x_item = it;
-        double *t = rlab_realloc(s->x_time, (size_t)cap * sizeof(double));
-        if (!t)
+        double *tt = rlab_realloc(s->x_time, (size_t)cap * sizeof(double));
+        if (!tt)
             return RLAB_ENOMEM;
-        s->x_time = t;
+        s->x_time = tt;
         s->cap_x = cap;
     }
-    s->x_user[s->n_x] = s->agents[a].user;
+    s->x_user[s->n_x] = user;
     s->x_item[s->n_x] = item;
-    s->x_time[s->n_x] = s->vtime;
-    s->n_x++;
+    s->x_time[s->n_x++] = t;
     return RLAB_OK;
+}
+
+static int push_x(sim *s, int32_t a, int32_t item)
+{
+    return sim_x_append(s, s->agents[a].user, item, s->vtime);
 }
 
 /* The part of a watch whose order across agents matters: the satisfaction sums (floating

@@ -268,6 +268,10 @@ int64_t sim_round(const sim *s);
 double sim_vtime(const sim *s);
 int32_t sim_n_agents(const sim *s);
 const sim_agent *sim_agent_at(const sim *s, int32_t a);
+/* One interaction (user, item, virtual time) appended to the simulation's log of simulated
+ * interactions, the retraining data (a branch copies its parent's). RLAB_ENOMEM, log
+ * unchanged, when it cannot grow. */
+int sim_x_append(sim *s, int32_t user, int32_t item, double t);
 const sim_stats *sim_last_stats(const sim *s);
 /* 1 when the agents are partitioned over MPI ranks (cfg.partition); [*lo, *hi) = the agents
  * this rank steps (every agent when not partitioned). */
