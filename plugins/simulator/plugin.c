@@ -618,6 +618,29 @@ static int64_t new_id(rlab_ctx *ctx)
     return id;
 }
 
+/* A new simulation w (simulator.new, or a branch with w->parent / branch_round set) gets its
+ * id and name, its store row and first checkpoint (with a store), and becomes current; on
+ * failure w is freed. */
+static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
+{
+    int rc = RLAB_OK;
+    w->id = new_id(ctx);
+    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
+    sim_set_id(w->s, w->id);
+    sim_set_retrain(w->s, retrain_hook, w);
+    register_sim_row(ctx, w, data, args);
+    if (rlab_ctx_db(ctx)) {
+        sim_attach_store(w->s, rlab_ctx_db(ctx), w->id);
+        rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
+        sim_attach_store(w->s, NULL, 0);
+    }
+    if (rc == RLAB_OK)
+        rc = add_sim(ctx, w);
+    if (rc)
+        simw_free(w, 1);
+    return rc;
+}
+
 static int new_run(rlab_ctx *ctx, const rlab_args *args)
 {
     simstate *st = rlab_ctx_state(ctx);
@@ -649,22 +672,8 @@ static int new_run(rlab_ctx *ctx, const rlab_args *args)
         simw_free(w, 1);
         return rc;
     }
-    w->id = new_id(ctx);
-    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
-    sim_set_id(w->s, w->id);
-    sim_set_retrain(w->s, retrain_hook, w);
-    register_sim_row(ctx, w, data, args);
-    if (rlab_ctx_db(ctx)) {
-        sim_attach_store(w->s, rlab_ctx_db(ctx), w->id);
-        rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
-        sim_attach_store(w->s, NULL, 0);
-    }
-    if (rc == RLAB_OK)
-        rc = add_sim(ctx, w);
-    if (rc) {
-        simw_free(w, 1);
+    if ((rc = enlist(ctx, w, data, args)))
         return rc;
-    }
     rlab_ctx_printf(ctx, "simulation %lld: %d agents on '%s' (%s ground truth), recommender %s",
                     (long long)w->id, (int)sim_n_agents(w->s), data, world ? "with" : "no",
                     sim_model_name(w->s));
@@ -884,23 +893,11 @@ static int post_run(rlab_ctx *ctx, const rlab_args *args)
 static int branch_finish(rlab_ctx *ctx, simw *w, int64_t parent, int64_t round, const char *data,
                          const rlab_args *args)
 {
-    rlab_db *db = rlab_ctx_db(ctx);
-    w->id = new_id(ctx);
     w->parent = parent;
     w->branch_round = round;
-    snprintf(w->name, sizeof w->name, "sim%lld", (long long)w->id);
-    sim_set_id(w->s, w->id);
-    sim_set_retrain(w->s, retrain_hook, w);
-    register_sim_row(ctx, w, data, args);
-    sim_attach_store(w->s, db, w->id);
-    int rc = sim_checkpoint(w->s, rlab_ctx_err(ctx));
-    sim_attach_store(w->s, NULL, 0);
-    if (rc == RLAB_OK)
-        rc = add_sim(ctx, w);
-    if (rc) {
-        simw_free(w, 1);
+    int rc = enlist(ctx, w, data, args);
+    if (rc)
         return rc;
-    }
     rlab_ctx_printf(ctx, "simulation %lld: branch of %lld at round %lld, recommender %s",
                     (long long)w->id, (long long)parent, (long long)round, sim_model_name(w->s));
     rlab_ctx_result_int(ctx, "sim", w->id);
