@@ -31,6 +31,20 @@
 
 #define RLAB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/* A function built for several instruction sets, the loader picking one when the library is
+ * loaded (GCC's target_clones, x86-64): RLAB_CLONES("avx512f", "avx2", "default"). Off with
+ * -DRLAB_NO_CLONES, and under ThreadSanitizer: the loader runs the clones' resolvers while it
+ * relocates the library, before the sanitizer's runtime is set up, and an instrumented
+ * resolver crashed every program there. RLAB_HAVE_CLONES says whether they are on. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES) && \
+    !defined(__SANITIZE_THREAD__)
+#define RLAB_HAVE_CLONES 1
+#define RLAB_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#else
+#define RLAB_HAVE_CLONES 0
+#define RLAB_CLONES(...)
+#endif
+
 /* ---- status codes ------------------------------------------------------------------ */
 enum {
     RLAB_OK = 0,

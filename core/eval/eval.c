@@ -251,11 +251,7 @@ static float *pack_items(const float *V, int32_t N, int D)
     return Vp;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES)
-#define RLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RLAB_SIMD_CLONES
-#endif
+#define RLAB_SIMD_CLONES RLAB_CLONES("avx512f", "avx2", "default")
 
 #if defined(__GNUC__)
 typedef float v16f __attribute__((vector_size(64)));

@@ -286,11 +286,7 @@ static inline unsigned cmp_mask_tail(const float *p, int32_t n, float r, int ge)
 /* x86-64: compile pass 1 for AVX-512 and AVX2 too and pick at load time (the build targets
  * baseline x86-64, i.e. SSE2, so without this the compares run 4 lanes wide). Only integer
  * counts, float compares and maxima happen there: every variant gives the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RLAB_NO_CLONES)
-#define RLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RLAB_SIMD_CLONES
-#endif
+#define RLAB_SIMD_CLONES RLAB_CLONES("avx512f", "avx2", "default")
 
 #if defined(__GNUC__)
 /* 16 floats / 16 int32 as GCC vector types: the count accumulators stay in registers for the

@@ -115,12 +115,7 @@ size_t rlab_attention_scratch_floats(int Tq, int Tk)
 /* The per-row loops below are written branch-free (integer bit masks instead of selects, see
  * rlab_k_expf) so `omp simd` vectorises them; on x86-64 each is built twice (target_clones)
  * and the loader picks the AVX2 copy when the CPU has it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_TARGET_CLONES) &&                 \
-    !defined(__clang__)
-#define ATTN_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ATTN_HOT
-#endif
+#define ATTN_HOT RLAB_CLONES("avx512f", "avx2", "default")
 
 /* s [Tk] holds scaled scores; keys j < jend with kv[j] != 0 (kv NULL = all) take part. Writes
  * the probabilities in place, 0 elsewhere; a row without any valid key becomes all zeros. */

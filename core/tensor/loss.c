@@ -49,11 +49,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi" /* 32-byte vectors in static inline helpers */
 #endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_TARGET_CLONES)
-#define RLAB_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define RLAB_HOT
-#endif
+#define RLAB_HOT RLAB_CLONES("avx2", "default")
 
 /* always inlined: an out-of-line copy would pass 32-byte vectors by a non-AVX ABI */
 #define RLAB_V8 inline __attribute__((always_inline))
@@ -197,7 +193,7 @@ RLAB_HOT static void row_exp(float *y, const float *x, const float *b, int64_t n
  * (the same operations, no FMA contraction), and each 16-lane result is added to the 8-lane
  * accumulator as its low then its high half, the order in which the 8-lane loop adds the
  * same two vectors. So the values and the sum are bit-identical to the 8-lane code's. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_TARGET_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RLAB_NO_CLONES)
 #define RLAB_HAVE_V16 1
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
