@@ -371,9 +371,13 @@ void fake_rec_llm_stop(fake_rec_llm *s)
         return;
     atomic_store(&s->stop, 1);
     pthread_join(s->accept_th, NULL);
-    for (int i = 0; i < MAX_CONN; i++)
-        if (s->slot[i] != SLOT_FREE)
+    for (int i = 0; i < MAX_CONN; i++) {
+        pthread_mutex_lock(&s->mu); /* a connection thread may be marking its slot done */
+        const int used = s->slot[i] != SLOT_FREE;
+        pthread_mutex_unlock(&s->mu);
+        if (used)
             pthread_join(s->th[i], NULL);
+    }
     close(s->fd);
     pthread_mutex_destroy(&s->mu);
     free(s);
