@@ -352,6 +352,15 @@ RLAB_HOT static void row_axpy(float *restrict y, float a, const float *restrict 
         y[k] += a * x[k];
 }
 
+/* y[k] = a x[k] for k < n (no overlap): the fused backward's scaled rows of h, vectorised (the
+ * plain loop stayed scalar: ~2% of a SASRec epoch); one product per element, as before. */
+RLAB_HOT static void row_scale(float *restrict y, float a, const float *restrict x, int64_t n)
+{
+    RLAB_OMP(omp simd)
+    for (int64_t k = 0; k < n; k++)
+        y[k] = a * x[k];
+}
+
 /* log sum_j exp(s * x[j]) over x[n] given m = max_j x[j], s > 0; -inf for an empty row. */
 static float row_lse(const float *x, int64_t n, float m, float s)
 {
@@ -528,14 +537,20 @@ typedef struct sx_state {
     const float *panel;  /* items packed for rlab_k_panel_logits, or NULL (cblas_sgemm) */
     /* fused mode (sx_forward_fused): buf holds e of all nv rows, block by block of items */
     int fused;
-    int64_t nb;     /* item blocks of SX_VB items; buf is [nb][nv][SX_LDB] (block-major) */
-    float *mb, *fb; /* [nv, nb] block maxima; exp(s mb - s m) */
-    float *sb;      /* [nv, nb] block sums of e */
-    double *db;     /* [nv, nb] block parts of the target dot */
-    float *slot;    /* [nb, nv, C] per block: the block's raw dh */
-    float *a;       /* [nv] backward row weights */
-    float *pbuf;    /* the packed table (panel), written block by block */
-    int stream;     /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
+    int64_t nb; /* item blocks of SX_VB items; buf is [nb][nv][SX_LDB] (block-major) */
+    /* mb, sb, db are written by the block threads: block-major, so that two threads on
+     * neighbouring blocks never write the same cache line (row-major [nv, nb], the two threads
+     * wrote the same lines for every row: false sharing, ~20% of a CE op's CPU on 2 threads) */
+    float *mb;   /* [nb, nv] block maxima */
+    float *fb;   /* [nv, nb] exp(s mb - s m) (written serially, read by the threads) */
+    float *sb;   /* [nb, nv] block sums of e */
+    double *db;  /* [nb, nv] block parts of the target dot */
+    float *slot; /* [nb, nv, C] per block: the block's raw dh */
+    float *a;    /* [nv] backward row weights */
+    float *pbuf; /* the packed table (panel), written block by block */
+    float *hp;   /* hc packed once for rlab_k_panel_logits_packed, or NULL (every block packed
+                    its rows again: ~1.4% of a SASRec epoch) */
+    int stream;  /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
 } sx_state;
 
 /* hc[r, C] = h[rows[i], :] for i < r */
@@ -871,7 +886,7 @@ static void sxf_fwd_block(void *p, int64_t J)
 {
     const sxf_ctx *c = p;
     sx_state *st = c->st;
-    const int64_t V = st->V, C = st->C, nv = st->nv, nb = st->nb;
+    const int64_t V = st->V, C = st->C, nv = st->nv;
     const int64_t j0 = J * SX_VB, n = V - j0 < SX_VB ? V - j0 : SX_VB;
     const float s = st->s;
     float *PJ = st->pbuf + j0 * C;
@@ -895,7 +910,8 @@ static void sxf_fwd_block(void *p, int64_t J)
     for (int64_t g = 0; g < nv; g += SX_FR) {
         const int64_t rows = nv - g < SX_FR ? nv - g : SX_FR;
         float *e0 = st->buf + (J * nv + g) * SX_LDB;
-        rlab_k_panel_logits(lg, SX_VB, mx, st->hc + g * C, rows, C, PJ, n);
+        if (!st->hp || rlab_k_panel_logits_packed(lg, SX_VB, mx, st->hp + g * C, rows, C, PJ, n))
+            rlab_k_panel_logits(lg, SX_VB, mx, st->hc + g * C, rows, C, PJ, n);
         for (int64_t r = 0; r < rows; r++) {
             const int64_t i = g + r;
             const float *x = lg + r * SX_VB;
@@ -919,13 +935,13 @@ static void sxf_fwd_block(void *p, int64_t J)
                 if (j >= 0 && j < n)
                     dot += (double)sx_delta(st, k) * (double)x[j];
             }
-            st->mb[i * nb + J] = mx[r];
+            st->mb[J * nv + i] = mx[r];
 #ifdef RLAB_HAVE_V16
-            st->sb[i * nb + J] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r], st->stream);
+            st->sb[J * nv + i] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r], st->stream);
 #else
-            st->sb[i * nb + J] = row_exp_sum(e0 + r * SX_LDB, x, n, s, s * mx[r]);
+            st->sb[J * nv + i] = row_exp_sum(e0 + r * SX_LDB, x, n, s, s * mx[r]);
 #endif
-            st->db[i * nb + J] = dot;
+            st->db[J * nv + i] = dot;
         }
     }
 #ifdef RLAB_HAVE_V16
@@ -952,10 +968,7 @@ static void sxf_bwd_block(void *p, int64_t J)
         if (c->ditems) {
             for (int64_t i = 0; i < r; i++) {
                 const float w = st->a[i0 + i] * st->fb[(i0 + i) * nb + J];
-                const float *hi = st->hc + (i0 + i) * C;
-                float *o = hs + i * C;
-                for (int64_t k = 0; k < C; k++)
-                    o[k] = w * hi[k];
+                row_scale(hs + i * C, w, st->hc + (i0 + i) * C, C);
             }
             float *dt = c->ditems + j0 * C;
             if (rlab_k_xent_dt(dt, e, SX_LDB, r, n, hs, C))
@@ -1068,9 +1081,10 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     const size_t slot_bytes = (size_t)(nb * nv * C) * sizeof(float);
     const size_t P_bytes = rlab_k_panel_floats(V, C) * sizeof(float);
     const size_t hc_bytes = st->rows ? (size_t)(nv * C) * sizeof(float) : 0;
+    const size_t hp_bytes = rlab_k_panel_rows_floats(nv, C) * sizeof(float);
     const size_t small = (size_t)(nv * nb) * (3 * sizeof(float) + sizeof(double)) +
                          (size_t)nv * sizeof(float) + 8 * 64;
-    const size_t need = e_bytes + slot_bytes + P_bytes + hc_bytes + small;
+    const size_t need = e_bytes + slot_bytes + P_bytes + hc_bytes + hp_bytes + small;
     const size_t free_b = t->arena->cap - t->arena->used;
     if (need > free_b - free_b / 4)
         return 0;
@@ -1085,10 +1099,11 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->db = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(double));
     st->a = rlab_arena_alloc(t->arena, (size_t)nv * sizeof(float));
     st->hc = st->rows ? rlab_arena_alloc(t->arena, hc_bytes) : h->data;
+    st->hp = rlab_arena_alloc(t->arena, hp_bytes);
     if (!st->buf || !st->slot || !st->pbuf || !st->mb || !st->fb || !st->sb || !st->db || !st->a ||
         !st->hc) {
         rlab_arena_rewind(t->arena, mark);
-        st->buf = st->slot = st->pbuf = st->hc = NULL;
+        st->buf = st->slot = st->pbuf = st->hc = st->hp = NULL;
         st->panel = NULL;
         return 0;
     }
@@ -1097,21 +1112,23 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->chunk = nv;
     if (st->rows)
         gather_rows(h->data, st->rows, nv, C, st->hc);
+    if (st->hp && rlab_k_panel_rows_pack(st->hp, st->hc, nv, C))
+        st->hp = NULL; /* rlab_k_panel_logits packs per call */
     sxf_ctx fc = {.st = st, .items = items->data};
     parallel_blocks(sxf_fwd_block, &fc, nb);
     /* the row statistics, block by block in order */
     const float s = st->s;
     for (int64_t i = 0; i < nv; i++) {
-        const float *mb = st->mb + i * nb;
+        const float *mb = st->mb + i; /* mb[J * nv]: block J's maximum */
         float m = mb[0];
         for (int64_t J = 1; J < nb; J++)
-            m = mb[J] > m ? mb[J] : m;
+            m = mb[J * nv] > m ? mb[J * nv] : m;
         double S = 0.0, dot = 0.0, psum = (double)sx_base(st, i) * (double)V;
         for (int64_t J = 0; J < nb; J++) {
-            const float f = (float)exp((double)(s * mb[J]) - (double)(s * m));
+            const float f = (float)exp((double)(s * mb[J * nv]) - (double)(s * m));
             st->fb[i * nb + J] = f;
-            S += (double)st->sb[i * nb + J] * (double)f;
-            dot += st->db[i * nb + J];
+            S += (double)st->sb[J * nv + i] * (double)f;
+            dot += st->db[J * nv + i];
         }
         for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++)
             psum += (double)sx_delta(st, k);

@@ -286,9 +286,11 @@ __attribute__((target("avx512f"))) static void tile_12x32p(const float *ap, int6
  * tile's missing rows repeat its last row, as the pointer tiles do) */
 #define HP_MAXC 128
 
-/* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs */
-static void logits_group5(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
-                          float *out, int64_t ldo, float *rowmax)
+/* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs; hpre:
+ * the rows' tiles packed already (rlab_k_panel_rows_pack, tile t at hpre + t C MR5), or NULL
+ * (packed here, into hp, when C <= HP_MAXC) */
+static void logits_group5(const float *h, const float *hpre, int64_t rows, int64_t C,
+                          const float *P, int64_t V, float *out, int64_t ldo, float *rowmax)
 {
     float mx[GR * 16];
     for (int i = 0; i < GR * 16; i++)
@@ -298,15 +300,20 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
     int nr[GR / MR5];
     for (int64_t t = 0; t < ntile; t++) {
         nr[t] = rows - t * MR5 < MR5 ? (int)(rows - t * MR5) : MR5;
-        for (int r = 0; r < MR5; r++)
+        for (int r = 0; hpre == NULL && r < MR5; r++)
             a[t][r] = h + (t * MR5 + (r < nr[t] ? r : nr[t] - 1)) * C;
     }
     float hp[GR / MR5][HP_MAXC * MR5];
-    const int packed = C <= HP_MAXC;
-    for (int64_t t = 0; packed && t < ntile; t++)
+    const int packed = hpre != NULL || C <= HP_MAXC;
+    const float *tp[GR / MR5];
+    for (int64_t t = 0; t < ntile; t++) {
+        tp[t] = hpre ? hpre + t * C * MR5 : hp[t];
+        if (hpre || !packed)
+            continue;
         for (int64_t k = 0; k < C; k++)
             for (int r = 0; r < MR5; r++)
                 hp[t][k * MR5 + r] = a[t][r][k];
+    }
     const int64_t np = (V + PW - 1) / PW;
     for (int64_t p = 0; p < np; p += 2) {
         const float *b0 = P + p * C * PW, *b1 = p + 1 < np ? b0 + C * PW : NULL;
@@ -315,7 +322,7 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         const int nc1 = !b1 ? 0 : left - PW < PW ? (int)(left - PW) : PW;
         for (int64_t t = 0; t < ntile; t++)
             if (packed)
-                tile_12x32p(hp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                tile_12x32p(tp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
                             mx + t * MR5 * 16);
             else
                 tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
@@ -368,14 +375,62 @@ int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, 
     for (int64_t g = 0; g < r; g += GR) {
         const int64_t rows = r - g < GR ? r - g : GR;
         if (wide)
-            logits_group5(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+            logits_group5(h + g * C, NULL, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
         else
             logits_group(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
     }
     return 0;
 }
+
+size_t rlab_k_panel_rows_floats(int64_t r, int64_t C)
+{
+    return (size_t)((r + MR5 - 1) / MR5) * MR5 * (size_t)C;
+}
+
+int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C)
+{
+    if (!rlab_k_panel_available() || !use_avx512() || C < 1 || C > HP_MAXC)
+        return -1;
+    for (int64_t t = 0; t * MR5 < r; t++) {
+        const int64_t nr = r - t * MR5 < MR5 ? r - t * MR5 : MR5;
+        float *dst = hp + t * C * MR5;
+        for (int64_t i = 0; i < MR5; i++) { /* a short tile repeats its last row */
+            const float *src = h + (t * MR5 + (i < nr ? i : nr - 1)) * C;
+            for (int64_t k = 0; k < C; k++)
+                dst[k * MR5 + i] = src[k];
+        }
+    }
+    return 0;
+}
+
+int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp, int64_t r,
+                               int64_t C, const float *P, int64_t V)
+{
+    if (!rlab_k_panel_available() || !use_avx512() || ((uintptr_t)P & 63u) || C < 1 || C > HP_MAXC)
+        return -1;
+    for (int64_t g = 0; g < r; g += GR) {
+        const int64_t rows = r - g < GR ? r - g : GR;
+        logits_group5(NULL, hp + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+    }
+    return 0;
+}
 #else
 int rlab_k_panel_available(void) { return 0; }
+
+size_t rlab_k_panel_rows_floats(int64_t r, int64_t C) { return (size_t)r * (size_t)C; }
+
+int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C)
+{
+    (void)hp, (void)h, (void)r, (void)C;
+    return -1;
+}
+
+int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp, int64_t r,
+                               int64_t C, const float *P, int64_t V)
+{
+    (void)out, (void)ldo, (void)rowmax, (void)hp, (void)r, (void)C, (void)P, (void)V;
+    return -1;
+}
 
 int rlab_k_avx512(void) { return 0; }
 
