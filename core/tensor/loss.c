@@ -529,6 +529,8 @@ typedef struct sx_state {
     const float *base;   /* [nv] or NULL (0) */
     const int64_t *off;  /* [nv + 1] or NULL: entry i is row i's only one */
     const int32_t *col;  /* [nnz] columns */
+    int sorted;          /* fused mode: off set and every row's columns non-decreasing (TED's
+                            teacher rows are): a block finds its entries by bisection */
     const float *delta;  /* [nnz] or NULL (all 1) */
     float *m, *S, *psum; /* [nv] */
     float *buf;          /* keep: [nv, V]; else [chunk, V] */
@@ -573,6 +575,20 @@ static int64_t sx_end(const sx_state *st, int64_t i) { return st->off ? st->off[
 static float sx_delta(const sx_state *st, int64_t k) { return st->delta ? st->delta[k] : 1.0f; }
 static float sx_base(const sx_state *st, int64_t i) { return st->base ? st->base[i] : 0.0f; }
 static int nonzero(float x) { return x < 0.0f || x > 0.0f; }
+
+/* st->sorted: the first entry of row i with a column >= j (the row's end when none) */
+static int64_t sx_first_at(const sx_state *st, int64_t i, int64_t j)
+{
+    int64_t lo = sx_beg(st, i), hi = sx_end(st, i);
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (st->col[mid] < j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 /* Arguments of the row loops below: rows [c0 + r0, c0 + r1) of the compacted order. */
 typedef struct sx_rows_ctx {
@@ -930,10 +946,15 @@ static void sxf_fwd_block(void *p, int64_t J)
                 }
                 dot = (double)b * ((x0 + x1) + (x2 + x3));
             }
-            for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
+            /* the row's entries in this block, in entry order (sorted: only those; TED rows
+             * have dozens to hundreds of entries, and every block scanned them all) */
+            const int64_t kend = sx_end(st, i);
+            for (int64_t k = st->sorted ? sx_first_at(st, i, j0) : sx_beg(st, i); k < kend; k++) {
                 const int64_t j = (int64_t)st->col[k] - j0;
                 if (j >= 0 && j < n)
                     dot += (double)sx_delta(st, k) * (double)x[j];
+                else if (st->sorted && j >= n)
+                    break;
             }
             st->mb[J * nv + i] = mx[r];
 #ifdef RLAB_HAVE_V16
@@ -1018,10 +1039,13 @@ static void sxf_target_items(void *p, int64_t j0, int64_t j1)
     const sx_state *st = c->st;
     const int64_t C = st->C;
     for (int64_t i = 0; i < st->nv; i++)
-        for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++) {
+        for (int64_t q = st->sorted ? sx_first_at(st, i, j0) : sx_beg(st, i); q < sx_end(st, i);
+             q++) {
             const int64_t j = st->col[q];
             if (j >= j0 && j < j1)
                 row_axpy(c->ditems + j * C, -c->cs * sx_delta(st, q), st->hc + i * C, C);
+            else if (st->sorted && j >= j1)
+                break;
         }
 }
 
@@ -1114,6 +1138,13 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
         gather_rows(h->data, st->rows, nv, C, st->hc);
     if (st->hp && rlab_k_panel_rows_pack(st->hp, st->hc, nv, C))
         st->hp = NULL; /* rlab_k_panel_logits packs per call */
+    st->sorted = st->off != NULL;
+    for (int64_t i = 0; st->sorted && i < nv; i++)
+        for (int64_t k = st->off[i] + 1; k < st->off[i + 1]; k++)
+            if (st->col[k] < st->col[k - 1]) {
+                st->sorted = 0;
+                break;
+            }
     sxf_ctx fc = {.st = st, .items = items->data};
     parallel_blocks(sxf_fwd_block, &fc, nb);
     /* the row statistics, block by block in order */
