@@ -445,11 +445,12 @@ static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row
     on_threads(rows_thread, arg, nt);
 }
 
-/* fn(ctx, b) for the blocks b < nb, handed out dynamically to up to rlab_t_num_threads()
+/* fn(ctx, b, slot) for the blocks b < nb, handed out dynamically to blocks_threads(nb)
  * pthreads (the caller is one of them): on a shared machine a descheduled thread's blocks go
  * to the other. OpenBLAS runs single-threaded meanwhile (each block is one sgemm). Which
- * thread runs a block changes nothing: blocks write disjoint outputs. */
-typedef void (*blocks_fn)(void *ctx, int64_t b);
+ * thread runs a block changes nothing: blocks write disjoint outputs. slot < blocks_threads(nb)
+ * numbers the thread: no two threads run with the same slot at once (per-thread scratch). */
+typedef void (*blocks_fn)(void *ctx, int64_t b, int slot);
 
 typedef struct blocks_job {
     blocks_fn fn;
@@ -458,15 +459,30 @@ typedef struct blocks_job {
     atomic_llong next;
 } blocks_job;
 
+typedef struct blocks_arg {
+    blocks_job *job;
+    int slot;
+} blocks_arg;
+
 static void *blocks_thread(void *p)
 {
-    blocks_job *j = p;
+    const blocks_arg *a = p;
+    blocks_job *j = a->job;
     for (;;) {
         const int64_t b = (int64_t)atomic_fetch_add(&j->next, 1);
         if (b >= j->nb)
             return NULL;
-        j->fn(j->ctx, b);
+        j->fn(j->ctx, b, a->slot);
     }
+}
+
+/* the threads parallel_blocks runs nb blocks on */
+static int blocks_threads(int64_t nb)
+{
+    int nt = rlab_t_num_threads();
+    nt = nt < ROWS_MAX_THREADS ? nt : ROWS_MAX_THREADS;
+    nt = nb < nt ? (int)nb : nt;
+    return nt < 1 ? 1 : nt;
 }
 
 void openblas_set_num_threads(int num_threads);
@@ -474,10 +490,7 @@ int openblas_get_num_threads(void);
 
 static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
 {
-    int nt = rlab_t_num_threads();
-    nt = nt < ROWS_MAX_THREADS ? nt : ROWS_MAX_THREADS;
-    nt = nb < nt ? (int)nb : nt;
-    nt = nt < 1 ? 1 : nt;
+    const int nt = blocks_threads(nb);
     blocks_job job = {.fn = fn, .ctx = ctx, .nb = nb};
     atomic_init(&job.next, 0);
     /* single-threaded blocks also when they all run on this thread: OpenBLAS's threaded
@@ -485,9 +498,12 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
     const int bt = openblas_get_num_threads();
     if (bt > 1)
         openblas_set_num_threads(1);
+    blocks_arg ba[ROWS_MAX_THREADS];
     void *arg[ROWS_MAX_THREADS];
-    for (int k = 0; k < nt; k++) /* one shared job: the threads take its blocks in turn */
-        arg[k] = &job;
+    for (int k = 0; k < nt; k++) { /* one shared job: the threads take its blocks in turn */
+        ba[k] = (blocks_arg){&job, k};
+        arg[k] = &ba[k];
+    }
     on_threads(blocks_thread, arg, nt);
     if (bt > 1)
         openblas_set_num_threads(bt);
@@ -549,7 +565,7 @@ typedef struct sx_state {
     double *db;  /* [nb, nv] block parts of the target dot */
     float *slot; /* [nb, nv, C] per block: the block's raw dh */
     float *a;    /* [nv] backward row weights */
-    float *pbuf; /* the packed table (panel), written block by block */
+    float *pbuf; /* fused: per thread slot, one block of items packed for the panel kernel */
     float *hp;   /* hc packed once for rlab_k_panel_logits_packed, or NULL (every block packed
                     its rows again: ~1.4% of a SASRec epoch) */
     int stream;  /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
@@ -722,8 +738,9 @@ typedef struct sx_bwd_ctx {
     int64_t r, V, C, ndh;
 } sx_bwd_ctx;
 
-static void sx_bwd_block(void *p, int64_t b)
+static void sx_bwd_block(void *p, int64_t b, int thread_slot)
 {
+    (void)thread_slot;
     const sx_bwd_ctx *c = p;
     const int64_t r = c->r, V = c->V, C = c->C;
     if (b < c->ndh) {
@@ -898,14 +915,16 @@ typedef struct sxf_ctx {
     int dh;             /* h needs a gradient */
 } sxf_ctx;
 
-static void sxf_fwd_block(void *p, int64_t J)
+static void sxf_fwd_block(void *p, int64_t J, int thread_slot)
 {
     const sxf_ctx *c = p;
     sx_state *st = c->st;
     const int64_t V = st->V, C = st->C, nv = st->nv;
     const int64_t j0 = J * SX_VB, n = V - j0 < SX_VB ? V - j0 : SX_VB;
     const float s = st->s;
-    float *PJ = st->pbuf + j0 * C;
+    /* the block's items packed into this thread's scratch, which stays in L2 from block to
+     * block (a [V, C] table written once per op went to memory: ~2% of a SASRec epoch) */
+    float *PJ = st->pbuf + (int64_t)thread_slot * (int64_t)rlab_k_panel_floats(SX_VB, C);
     rlab_k_panel_pack(PJ, c->items + j0 * C, n, C);
     /* a base (TED) needs sum_j x_ij over the block: h_i . (sum_j items_j), 64 products per row
      * instead of a pass over the row's 512 logits */
@@ -970,8 +989,9 @@ static void sxf_fwd_block(void *p, int64_t J)
 #endif
 }
 
-static void sxf_bwd_block(void *p, int64_t J)
+static void sxf_bwd_block(void *p, int64_t J, int thread_slot)
 {
+    (void)thread_slot;
     const sxf_ctx *c = p;
     const sx_state *st = c->st;
     const int64_t V = st->V, C = st->C, nv = st->nv, nb = st->nb;
@@ -1090,6 +1110,41 @@ int rlab_t_loss_set_fused(int fused)
     return old;
 }
 
+/* rows [r0, r1) of the fused forward: the row statistics from the blocks' parts, block by
+ * block in order (each row on its own: the rows split over threads with the same bits) */
+typedef struct sxf_stats_ctx {
+    sx_state *st;
+    double *loss;
+} sxf_stats_ctx;
+
+static void sxf_row_stats(void *p, int64_t r0, int64_t r1)
+{
+    const sxf_stats_ctx *c = p;
+    sx_state *st = c->st;
+    const int64_t nv = st->nv, nb = st->nb, V = st->V;
+    const float s = st->s;
+    double *loss = c->loss;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *mb = st->mb + i; /* mb[J * nv]: block J's maximum */
+        float m = mb[0];
+        for (int64_t J = 1; J < nb; J++)
+            m = mb[J * nv] > m ? mb[J * nv] : m;
+        double S = 0.0, dot = 0.0, psum = (double)sx_base(st, i) * (double)V;
+        for (int64_t J = 0; J < nb; J++) {
+            const float f = (float)exp((double)(s * mb[J * nv]) - (double)(s * m));
+            st->fb[i * nb + J] = f;
+            S += (double)st->sb[J * nv + i] * (double)f;
+            dot += st->db[J * nv + i];
+        }
+        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++)
+            psum += (double)sx_delta(st, k);
+        st->m[i] = m;
+        st->S[i] = (float)S;
+        st->psum[i] = (float)psum;
+        loss[i] = psum * ((double)(s * m) + log(S)) - (double)s * dot;
+    }
+}
+
 /* The fused forward (see above) when its conditions hold and its buffers fit: returns 1 and
  * fills st and loss[nv]; 0 when the caller should take the row mode (nothing kept). */
 static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_tensor *items,
@@ -1103,7 +1158,9 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     const size_t e_bytes = (size_t)(nb * nv) * SX_LDB * sizeof(float);
     st->stream = e_bytes >= SX_STREAM_MIN;
     const size_t slot_bytes = (size_t)(nb * nv * C) * sizeof(float);
-    const size_t P_bytes = rlab_k_panel_floats(V, C) * sizeof(float);
+    /* one packed block of items per thread (sxf_fwd_block) */
+    const size_t P_bytes =
+        (size_t)blocks_threads(nb) * rlab_k_panel_floats(SX_VB, C) * sizeof(float);
     const size_t hc_bytes = st->rows ? (size_t)(nv * C) * sizeof(float) : 0;
     const size_t hp_bytes = rlab_k_panel_rows_floats(nv, C) * sizeof(float);
     const size_t small = (size_t)(nv * nb) * (3 * sizeof(float) + sizeof(double)) +
@@ -1116,7 +1173,7 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->buf = rlab_arena_alloc(t->arena, e_bytes);
     st->slot = rlab_arena_alloc(t->arena, slot_bytes);
     st->pbuf = rlab_arena_alloc(t->arena, P_bytes);
-    st->panel = st->pbuf;
+    st->panel = NULL; /* the row mode's packed table: not used */
     st->mb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
     st->fb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
     st->sb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
@@ -1147,27 +1204,8 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
             }
     sxf_ctx fc = {.st = st, .items = items->data};
     parallel_blocks(sxf_fwd_block, &fc, nb);
-    /* the row statistics, block by block in order */
-    const float s = st->s;
-    for (int64_t i = 0; i < nv; i++) {
-        const float *mb = st->mb + i; /* mb[J * nv]: block J's maximum */
-        float m = mb[0];
-        for (int64_t J = 1; J < nb; J++)
-            m = mb[J * nv] > m ? mb[J * nv] : m;
-        double S = 0.0, dot = 0.0, psum = (double)sx_base(st, i) * (double)V;
-        for (int64_t J = 0; J < nb; J++) {
-            const float f = (float)exp((double)(s * mb[J * nv]) - (double)(s * m));
-            st->fb[i * nb + J] = f;
-            S += (double)st->sb[J * nv + i] * (double)f;
-            dot += st->db[J * nv + i];
-        }
-        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++)
-            psum += (double)sx_delta(st, k);
-        st->m[i] = m;
-        st->S[i] = (float)S;
-        st->psum[i] = (float)psum;
-        loss[i] = psum * ((double)(s * m) + log(S)) - (double)s * dot;
-    }
+    sxf_stats_ctx sc = {.st = st, .loss = loss};
+    parallel_rows(sxf_row_stats, &sc, nv, nb * 16);
     return 1;
 }
 

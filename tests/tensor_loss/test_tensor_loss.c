@@ -1029,14 +1029,15 @@ static void t_xent_fused_many_targets(void)
 /* Rows whose columns are sorted (TED's teacher rows) take the bisection path of the fused op
  * (a block visits only its own entries); the same rows with one more entry, column 0 and
  * delta 0, at the end (unsorted: the scanning path, and the extra terms add exact zeros) must
- * give the same loss and gradients bit for bit, on 2 threads and on 1. */
+ * give the same loss and gradients bit for bit, on 2 threads and on 1 (the blocks, the row
+ * statistics and the target rows of d_items each split over the threads). */
 static void t_xent_fused_sorted(void)
 {
     if (!rlab_k_xent_available(64)) {
         fprintf(stderr, "tensor.loss.xent.fused.5: no AVX-512F, no fused mode: skipped\n");
         return;
     }
-    enum { R = 200, V = 1300, C = 64, K = 40 };
+    enum { R = 520, V = 2100, C = 64, K = 40 }; /* 5 blocks: the row statistics on 2 threads */
     fused_case fc[2];
     for (int u = 0; u < 2; u++) {
         fused_case_init(&fc[u], R, V, C);
