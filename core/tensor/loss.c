@@ -361,6 +361,15 @@ RLAB_HOT static void row_scale(float *restrict y, float a, const float *restrict
         y[k] = a * x[k];
 }
 
+/* y[k] += x[k] in double for k < n: a block's item column sums (TED's base), each column's sum
+ * in the order of the calls (the scalar loop was ~0.5% of a MQSA-TED epoch) */
+RLAB_HOT static void row_add_f64(double *restrict y, const float *restrict x, int64_t n)
+{
+    RLAB_OMP(omp simd)
+    for (int64_t k = 0; k < n; k++)
+        y[k] += (double)x[k];
+}
+
 /* log sum_j exp(s * x[j]) over x[n] given m = max_j x[j], s > 0; -inf for an empty row. */
 static float row_lse(const float *x, int64_t n, float m, float s)
 {
@@ -936,8 +945,7 @@ static void sxf_fwd_block(void *p, int64_t J, int thread_slot)
         for (int64_t k = 0; k < C; k++)
             csum[k] = 0.0;
         for (int64_t j = 0; j < n; j++)
-            for (int64_t k = 0; k < C; k++)
-                csum[k] += (double)c->items[(j0 + j) * C + k];
+            row_add_f64(csum, c->items + (j0 + j) * C, C);
     }
     /* the logits of SX_FR rows go to a scratch tile that stays in L1/L2 (the kernel's scattered
      * stores into the large e buffer cost it a fifth of its speed), e then row by row */
