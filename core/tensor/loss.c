@@ -352,6 +352,34 @@ RLAB_HOT static void row_axpy(float *restrict y, float a, const float *restrict 
         y[k] += a * x[k];
 }
 
+/* y[k] += a[J] x[J xs + k] for J < m, J ascending, for k < n (no overlap): m row_axpy calls in
+ * one, y kept in registers from one J to the next (the same float operations in the same
+ * order); the fused backward's sum of a row's per-block dh parts */
+RLAB_HOT static void row_axpy_many(float *restrict y, const float *restrict a,
+                                   const float *restrict x, int64_t m, int64_t xs, int64_t n)
+{
+    int64_t k0 = 0;
+    for (; k0 + 16 <= n; k0 += 16) {
+        float v[16];
+        for (int l = 0; l < 16; l++)
+            v[l] = y[k0 + l];
+        for (int64_t J = 0; J < m; J++) {
+            const float aj = a[J], *xj = x + J * xs + k0;
+            RLAB_OMP(omp simd)
+            for (int l = 0; l < 16; l++)
+                v[l] += aj * xj[l];
+        }
+        for (int l = 0; l < 16; l++)
+            y[k0 + l] = v[l];
+    }
+    for (; k0 < n; k0++) {
+        float v = y[k0];
+        for (int64_t J = 0; J < m; J++)
+            v += a[J] * x[J * xs + k0];
+        y[k0] = v;
+    }
+}
+
 /* y[k] = a x[k] for k < n (no overlap): the fused backward's scaled rows of h, vectorised (the
  * plain loop stayed scalar: ~2% of a SASRec epoch); one product per element, as before. */
 RLAB_HOT static void row_scale(float *restrict y, float a, const float *restrict x, int64_t n)
@@ -1042,8 +1070,13 @@ static void sxf_dh_rows(void *p, int64_t r0, int64_t r1)
     const int64_t C = st->C, nv = st->nv, nb = st->nb;
     for (int64_t i = r0; i < r1; i++) {
         float *dst = c->hgrad + (st->rows ? (int64_t)st->rows[i] : i) * C;
-        for (int64_t J = 0; J < nb; J++)
-            row_axpy(dst, st->a[i] * st->fb[i * nb + J], st->slot + (J * nv + i) * C, C);
+        float w[64]; /* the blocks' weights, 64 blocks at a time */
+        for (int64_t J0 = 0; J0 < nb; J0 += 64) {
+            const int64_t m = nb - J0 < 64 ? nb - J0 : 64;
+            for (int64_t J = 0; J < m; J++)
+                w[J] = st->a[i] * st->fb[i * nb + J0 + J];
+            row_axpy_many(dst, w, st->slot + (J0 * nv + i) * C, m, nv * C, C);
+        }
         const float b = c->cs * sx_base(st, i);
         if (nonzero(b))
             row_axpy(dst, -b, c->colsum, C);
