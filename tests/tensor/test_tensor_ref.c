@@ -192,6 +192,41 @@ static void t_panel_packed(void)
     }
 }
 
+/* The packed table from the 512-bit packing (16 x 16 shuffle transposes, gathers for the
+ * columns beyond a multiple of 16) equals the scalar packing float for float: widths below,
+ * at and between multiples of 16, item counts with and without a partial last panel. */
+static void t_panel_pack(void)
+{
+    rlab_rng_seed(&rng, 19);
+    if (!rlab_k_avx512()) {
+        fprintf(stderr, "tensor.ref.panel_pack: no AVX-512F, skipped\n");
+        return;
+    }
+    static const int64_t shapes[][2] = {{16, 16}, {37, 5},   {100, 64},         {513, 64},
+                                        {48, 70}, {33, 128}, {12101 % 1000, 48}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t V = shapes[s][0], C = shapes[s][1];
+        const size_t nf = rlab_k_panel_floats(V, C);
+        float *E = rnd(V * C, 1.0f);
+        float *P1 = rlab_malloc_aligned(nf * sizeof(float)), *P2 = rlab_malloc_aligned(nf * 4);
+        rlab_k_panel_pack(P1, E, V, C);
+        const int wide = rlab_k_set_avx512(0);
+        rlab_k_panel_pack(P2, E, V, C);
+        rlab_k_set_avx512(wide);
+        CHECK_MSG(memcmp(P1, P2, nf * sizeof(float)) == 0, "pack V%lld C%lld differs", (long long)V,
+                  (long long)C);
+        /* and the layout: item j, column k at panel j / 16, row k, lane j % 16 */
+        int ok = 1;
+        for (int64_t j = 0; j < V; j++)
+            for (int64_t k = 0; k < C; k++)
+                ok &= P1[(j / 16) * C * 16 + k * 16 + j % 16] == E[j * C + k];
+        CHECK_MSG(ok, "pack V%lld C%lld layout", (long long)V, (long long)C);
+        rlab_free(E);
+        rlab_free_aligned(P1);
+        rlab_free_aligned(P2);
+    }
+}
+
 static void t_matmul(void)
 {
     rlab_rng_seed(&rng, 11);
@@ -601,6 +636,7 @@ static const rlab_test tests[] = {
     {"tensor.ref.matmul.1", t_matmul},
     {"tensor.ref.panel.1", t_panel},
     {"tensor.ref.panel_packed.1", t_panel_packed},
+    {"tensor.ref.panel_pack.1", t_panel_pack},
     {"tensor.ref.matmul.2", t_matmul_split},
     {"tensor.ref.bmm.1", t_bmm},
     {"tensor.ref.layernorm.1", t_layernorm},
