@@ -4,6 +4,7 @@
  *   {"bench": "seqrec", "metric": "sasrec.epoch_seconds", "value": ..., "unit": "s", ...}
  * for each model: seconds per training epoch (mean over `epochs` epochs, default 2), the
  * full-ranking evaluation of all users (valid split) in seconds, and the process peak RSS;
+ * the last epoch's phases in wall and in process CPU seconds (*.last_epoch.*_seconds);
  * first a line blas_core.<name>: the OpenBLAS kernels in use (the bench re-executes itself with
  * OPENBLAS_CORETYPE when OpenBLAS fell back to generic ones, as reclab does: ui/main.c).
  *
