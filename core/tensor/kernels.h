@@ -112,6 +112,16 @@ RLAB_API void rlab_k_panel_pack(float *P, const float *items, int64_t V, int64_t
  * in k order: results do not depend on how rows are split between calls or threads. */
 RLAB_API int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, int64_t r,
                                  int64_t C, const float *P, int64_t V);
+/* The same logits from rows of h packed once (for callers that run the same rows against
+ * many blocks of items): rlab_k_panel_rows_pack writes the r rows as tiles of 12 rows
+ * (rlab_k_panel_rows_floats(r, C) floats; a short last tile repeats its last row);
+ * rlab_k_panel_logits_packed then takes the tiles of rows [g, g + r) at hp + g C, g a multiple
+ * of 12 (a tile start), and P 64-byte aligned. Both return -1 (nothing written) without the
+ * 512-bit kernel or for C > 128: the caller uses rlab_k_panel_logits. Bit-identical to it. */
+RLAB_API size_t rlab_k_panel_rows_floats(int64_t r, int64_t C);
+RLAB_API int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C);
+RLAB_API int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp,
+                                        int64_t r, int64_t C, const float *P, int64_t V);
 /* 1 when rlab_k_panel_logits will run. */
 RLAB_API int rlab_k_panel_available(void);
 /* Switch the kernel off (0) or back on (1) process-wide; returns the previous setting. For

@@ -348,6 +348,52 @@ RLAB_HOT static void row_axpy(float *restrict y, float a, const float *restrict 
         y[k] += a * x[k];
 }
 
+/* y[k] += a[J] x[J xs + k] for J < m, J ascending, for k < n (no overlap): m row_axpy calls in
+ * one, y kept in registers from one J to the next (the same float operations in the same
+ * order); the fused backward's sum of a row's per-block dh parts */
+RLAB_HOT static void row_axpy_many(float *restrict y, const float *restrict a,
+                                   const float *restrict x, int64_t m, int64_t xs, int64_t n)
+{
+    int64_t k0 = 0;
+    for (; k0 + 16 <= n; k0 += 16) {
+        float v[16];
+        for (int l = 0; l < 16; l++)
+            v[l] = y[k0 + l];
+        for (int64_t J = 0; J < m; J++) {
+            const float aj = a[J], *xj = x + J * xs + k0;
+            RLAB_OMP(omp simd)
+            for (int l = 0; l < 16; l++)
+                v[l] += aj * xj[l];
+        }
+        for (int l = 0; l < 16; l++)
+            y[k0 + l] = v[l];
+    }
+    for (; k0 < n; k0++) {
+        float v = y[k0];
+        for (int64_t J = 0; J < m; J++)
+            v += a[J] * x[J * xs + k0];
+        y[k0] = v;
+    }
+}
+
+/* y[k] = a x[k] for k < n (no overlap): the fused backward's scaled rows of h, vectorised (the
+ * plain loop stayed scalar: ~2% of a SASRec epoch); one product per element, as before. */
+RLAB_HOT static void row_scale(float *restrict y, float a, const float *restrict x, int64_t n)
+{
+    RLAB_OMP(omp simd)
+    for (int64_t k = 0; k < n; k++)
+        y[k] = a * x[k];
+}
+
+/* y[k] += x[k] in double for k < n: a block's item column sums (TED's base), each column's sum
+ * in the order of the calls (the scalar loop was ~0.5% of a MQSA-TED epoch) */
+RLAB_HOT static void row_add_f64(double *restrict y, const float *restrict x, int64_t n)
+{
+    RLAB_OMP(omp simd)
+    for (int64_t k = 0; k < n; k++)
+        y[k] += (double)x[k];
+}
+
 /* log sum_j exp(s * x[j]) over x[n] given m = max_j x[j], s > 0; -inf for an empty row. */
 static float row_lse(const float *x, int64_t n, float m, float s)
 {
@@ -432,11 +478,12 @@ static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row
     on_threads(rows_thread, arg, nt);
 }
 
-/* fn(ctx, b) for the blocks b < nb, handed out dynamically to up to rlab_t_num_threads()
+/* fn(ctx, b, slot) for the blocks b < nb, handed out dynamically to blocks_threads(nb)
  * pthreads (the caller is one of them): on a shared machine a descheduled thread's blocks go
  * to the other. OpenBLAS runs single-threaded meanwhile (each block is one sgemm). Which
- * thread runs a block changes nothing: blocks write disjoint outputs. */
-typedef void (*blocks_fn)(void *ctx, int64_t b);
+ * thread runs a block changes nothing: blocks write disjoint outputs. slot < blocks_threads(nb)
+ * numbers the thread: no two threads run with the same slot at once (per-thread scratch). */
+typedef void (*blocks_fn)(void *ctx, int64_t b, int slot);
 
 typedef struct blocks_job {
     blocks_fn fn;
@@ -445,15 +492,30 @@ typedef struct blocks_job {
     atomic_llong next;
 } blocks_job;
 
+typedef struct blocks_arg {
+    blocks_job *job;
+    int slot;
+} blocks_arg;
+
 static void *blocks_thread(void *p)
 {
-    blocks_job *j = p;
+    const blocks_arg *a = p;
+    blocks_job *j = a->job;
     for (;;) {
         const int64_t b = (int64_t)atomic_fetch_add(&j->next, 1);
         if (b >= j->nb)
             return NULL;
-        j->fn(j->ctx, b);
+        j->fn(j->ctx, b, a->slot);
     }
+}
+
+/* the threads parallel_blocks runs nb blocks on */
+static int blocks_threads(int64_t nb)
+{
+    int nt = rlab_t_num_threads();
+    nt = nt < ROWS_MAX_THREADS ? nt : ROWS_MAX_THREADS;
+    nt = nb < nt ? (int)nb : nt;
+    return nt < 1 ? 1 : nt;
 }
 
 void openblas_set_num_threads(int num_threads);
@@ -461,10 +523,7 @@ int openblas_get_num_threads(void);
 
 static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
 {
-    int nt = rlab_t_num_threads();
-    nt = nt < ROWS_MAX_THREADS ? nt : ROWS_MAX_THREADS;
-    nt = nb < nt ? (int)nb : nt;
-    nt = nt < 1 ? 1 : nt;
+    const int nt = blocks_threads(nb);
     blocks_job job = {.fn = fn, .ctx = ctx, .nb = nb};
     atomic_init(&job.next, 0);
     /* single-threaded blocks also when they all run on this thread: OpenBLAS's threaded
@@ -472,9 +531,12 @@ static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
     const int bt = openblas_get_num_threads();
     if (bt > 1)
         openblas_set_num_threads(1);
+    blocks_arg ba[ROWS_MAX_THREADS];
     void *arg[ROWS_MAX_THREADS];
-    for (int k = 0; k < nt; k++) /* one shared job: the threads take its blocks in turn */
-        arg[k] = &job;
+    for (int k = 0; k < nt; k++) { /* one shared job: the threads take its blocks in turn */
+        ba[k] = (blocks_arg){&job, k};
+        arg[k] = &ba[k];
+    }
     on_threads(blocks_thread, arg, nt);
     if (bt > 1)
         openblas_set_num_threads(bt);
@@ -516,6 +578,8 @@ typedef struct sx_state {
     const float *base;   /* [nv] or NULL (0) */
     const int64_t *off;  /* [nv + 1] or NULL: entry i is row i's only one */
     const int32_t *col;  /* [nnz] columns */
+    int sorted;          /* fused mode: off set and every row's columns non-decreasing (TED's
+                            teacher rows are): a block finds its entries by bisection */
     const float *delta;  /* [nnz] or NULL (all 1) */
     float *m, *S, *psum; /* [nv] */
     float *buf;          /* keep: [nv, V]; else [chunk, V] */
@@ -524,14 +588,20 @@ typedef struct sx_state {
     const float *panel;  /* items packed for rlab_k_panel_logits, or NULL (cblas_sgemm) */
     /* fused mode (sx_forward_fused): buf holds e of all nv rows, block by block of items */
     int fused;
-    int64_t nb;     /* item blocks of SX_VB items; buf is [nb][nv][SX_LDB] (block-major) */
-    float *mb, *fb; /* [nv, nb] block maxima; exp(s mb - s m) */
-    float *sb;      /* [nv, nb] block sums of e */
-    double *db;     /* [nv, nb] block parts of the target dot */
-    float *slot;    /* [nb, nv, C] per block: the block's raw dh */
-    float *a;       /* [nv] backward row weights */
-    float *pbuf;    /* the packed table (panel), written block by block */
-    int stream;     /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
+    int64_t nb; /* item blocks of SX_VB items; buf is [nb][nv][SX_LDB] (block-major) */
+    /* mb, sb, db are written by the block threads: block-major, so that two threads on
+     * neighbouring blocks never write the same cache line (row-major [nv, nb], the two threads
+     * wrote the same lines for every row: false sharing, ~20% of a CE op's CPU on 2 threads) */
+    float *mb;   /* [nb, nv] block maxima */
+    float *fb;   /* [nv, nb] exp(s mb - s m) (written serially, read by the threads) */
+    float *sb;   /* [nb, nv] block sums of e */
+    double *db;  /* [nb, nv] block parts of the target dot */
+    float *slot; /* [nb, nv, C] per block: the block's raw dh */
+    float *a;    /* [nv] backward row weights */
+    float *pbuf; /* fused: per thread slot, one block of items packed for the panel kernel */
+    float *hp;   /* hc packed once for rlab_k_panel_logits_packed, or NULL (every block packed
+                    its rows again: ~1.4% of a SASRec epoch) */
+    int stream;  /* e by non-temporal stores (e_bytes >= SX_STREAM_MIN) */
 } sx_state;
 
 /* hc[r, C] = h[rows[i], :] for i < r */
@@ -554,6 +624,20 @@ static int64_t sx_end(const sx_state *st, int64_t i) { return st->off ? st->off[
 static float sx_delta(const sx_state *st, int64_t k) { return st->delta ? st->delta[k] : 1.0f; }
 static float sx_base(const sx_state *st, int64_t i) { return st->base ? st->base[i] : 0.0f; }
 static int nonzero(float x) { return x < 0.0f || x > 0.0f; }
+
+/* st->sorted: the first entry of row i with a column >= j (the row's end when none) */
+static int64_t sx_first_at(const sx_state *st, int64_t i, int64_t j)
+{
+    int64_t lo = sx_beg(st, i), hi = sx_end(st, i);
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (st->col[mid] < j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 /* Arguments of the row loops below: rows [c0 + r0, c0 + r1) of the compacted order. */
 typedef struct sx_rows_ctx {
@@ -687,8 +771,9 @@ typedef struct sx_bwd_ctx {
     int64_t r, V, C, ndh;
 } sx_bwd_ctx;
 
-static void sx_bwd_block(void *p, int64_t b)
+static void sx_bwd_block(void *p, int64_t b, int thread_slot)
 {
+    (void)thread_slot;
     const sx_bwd_ctx *c = p;
     const int64_t r = c->r, V = c->V, C = c->C;
     if (b < c->ndh) {
@@ -863,14 +948,16 @@ typedef struct sxf_ctx {
     int dh;             /* h needs a gradient */
 } sxf_ctx;
 
-static void sxf_fwd_block(void *p, int64_t J)
+static void sxf_fwd_block(void *p, int64_t J, int thread_slot)
 {
     const sxf_ctx *c = p;
     sx_state *st = c->st;
-    const int64_t V = st->V, C = st->C, nv = st->nv, nb = st->nb;
+    const int64_t V = st->V, C = st->C, nv = st->nv;
     const int64_t j0 = J * SX_VB, n = V - j0 < SX_VB ? V - j0 : SX_VB;
     const float s = st->s;
-    float *PJ = st->pbuf + j0 * C;
+    /* the block's items packed into this thread's scratch, which stays in L2 from block to
+     * block (a [V, C] table written once per op went to memory: ~2% of a SASRec epoch) */
+    float *PJ = st->pbuf + (int64_t)thread_slot * (int64_t)rlab_k_panel_floats(SX_VB, C);
     rlab_k_panel_pack(PJ, c->items + j0 * C, n, C);
     /* a base (TED) needs sum_j x_ij over the block: h_i . (sum_j items_j), 64 products per row
      * instead of a pass over the row's 512 logits */
@@ -882,8 +969,7 @@ static void sxf_fwd_block(void *p, int64_t J)
         for (int64_t k = 0; k < C; k++)
             csum[k] = 0.0;
         for (int64_t j = 0; j < n; j++)
-            for (int64_t k = 0; k < C; k++)
-                csum[k] += (double)c->items[(j0 + j) * C + k];
+            row_add_f64(csum, c->items + (j0 + j) * C, C);
     }
     /* the logits of SX_FR rows go to a scratch tile that stays in L1/L2 (the kernel's scattered
      * stores into the large e buffer cost it a fifth of its speed), e then row by row */
@@ -891,7 +977,8 @@ static void sxf_fwd_block(void *p, int64_t J)
     for (int64_t g = 0; g < nv; g += SX_FR) {
         const int64_t rows = nv - g < SX_FR ? nv - g : SX_FR;
         float *e0 = st->buf + (J * nv + g) * SX_LDB;
-        rlab_k_panel_logits(lg, SX_VB, mx, st->hc + g * C, rows, C, PJ, n);
+        if (!st->hp || rlab_k_panel_logits_packed(lg, SX_VB, mx, st->hp + g * C, rows, C, PJ, n))
+            rlab_k_panel_logits(lg, SX_VB, mx, st->hc + g * C, rows, C, PJ, n);
         for (int64_t r = 0; r < rows; r++) {
             const int64_t i = g + r;
             const float *x = lg + r * SX_VB;
@@ -910,18 +997,23 @@ static void sxf_fwd_block(void *p, int64_t J)
                 }
                 dot = (double)b * ((x0 + x1) + (x2 + x3));
             }
-            for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++) {
+            /* the row's entries in this block, in entry order (sorted: only those; TED rows
+             * have dozens to hundreds of entries, and every block scanned them all) */
+            const int64_t kend = sx_end(st, i);
+            for (int64_t k = st->sorted ? sx_first_at(st, i, j0) : sx_beg(st, i); k < kend; k++) {
                 const int64_t j = (int64_t)st->col[k] - j0;
                 if (j >= 0 && j < n)
                     dot += (double)sx_delta(st, k) * (double)x[j];
+                else if (st->sorted && j >= n)
+                    break;
             }
-            st->mb[i * nb + J] = mx[r];
+            st->mb[J * nv + i] = mx[r];
 #ifdef RLAB_HAVE_V16
-            st->sb[i * nb + J] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r], st->stream);
+            st->sb[J * nv + i] = exp_sum_fma(e0 + r * SX_LDB, x, n, s, s * mx[r], st->stream);
 #else
-            st->sb[i * nb + J] = row_exp_sum(e0 + r * SX_LDB, x, n, s, s * mx[r]);
+            st->sb[J * nv + i] = row_exp_sum(e0 + r * SX_LDB, x, n, s, s * mx[r]);
 #endif
-            st->db[i * nb + J] = dot;
+            st->db[J * nv + i] = dot;
         }
     }
 #ifdef RLAB_HAVE_V16
@@ -929,8 +1021,9 @@ static void sxf_fwd_block(void *p, int64_t J)
 #endif
 }
 
-static void sxf_bwd_block(void *p, int64_t J)
+static void sxf_bwd_block(void *p, int64_t J, int thread_slot)
 {
+    (void)thread_slot;
     const sxf_ctx *c = p;
     const sx_state *st = c->st;
     const int64_t V = st->V, C = st->C, nv = st->nv, nb = st->nb;
@@ -948,10 +1041,7 @@ static void sxf_bwd_block(void *p, int64_t J)
         if (c->ditems) {
             for (int64_t i = 0; i < r; i++) {
                 const float w = st->a[i0 + i] * st->fb[(i0 + i) * nb + J];
-                const float *hi = st->hc + (i0 + i) * C;
-                float *o = hs + i * C;
-                for (int64_t k = 0; k < C; k++)
-                    o[k] = w * hi[k];
+                row_scale(hs + i * C, w, st->hc + (i0 + i) * C, C);
             }
             float *dt = c->ditems + j0 * C;
             if (rlab_k_xent_dt(dt, e, SX_LDB, r, n, hs, C))
@@ -976,8 +1066,13 @@ static void sxf_dh_rows(void *p, int64_t r0, int64_t r1)
     const int64_t C = st->C, nv = st->nv, nb = st->nb;
     for (int64_t i = r0; i < r1; i++) {
         float *dst = c->hgrad + (st->rows ? (int64_t)st->rows[i] : i) * C;
-        for (int64_t J = 0; J < nb; J++)
-            row_axpy(dst, st->a[i] * st->fb[i * nb + J], st->slot + (J * nv + i) * C, C);
+        float w[64]; /* the blocks' weights, 64 blocks at a time */
+        for (int64_t J0 = 0; J0 < nb; J0 += 64) {
+            const int64_t m = nb - J0 < 64 ? nb - J0 : 64;
+            for (int64_t J = 0; J < m; J++)
+                w[J] = st->a[i] * st->fb[i * nb + J0 + J];
+            row_axpy_many(dst, w, st->slot + (J0 * nv + i) * C, m, nv * C, C);
+        }
         const float b = c->cs * sx_base(st, i);
         if (nonzero(b))
             row_axpy(dst, -b, c->colsum, C);
@@ -1001,10 +1096,13 @@ static void sxf_target_items(void *p, int64_t j0, int64_t j1)
     const sx_state *st = c->st;
     const int64_t C = st->C;
     for (int64_t i = 0; i < st->nv; i++)
-        for (int64_t q = sx_beg(st, i); q < sx_end(st, i); q++) {
+        for (int64_t q = st->sorted ? sx_first_at(st, i, j0) : sx_beg(st, i); q < sx_end(st, i);
+             q++) {
             const int64_t j = st->col[q];
             if (j >= j0 && j < j1)
                 row_axpy(c->ditems + j * C, -c->cs * sx_delta(st, q), st->hc + i * C, C);
+            else if (st->sorted && j >= j1)
+                break;
         }
 }
 
@@ -1049,6 +1147,41 @@ int rlab_t_loss_set_fused(int fused)
     return old;
 }
 
+/* rows [r0, r1) of the fused forward: the row statistics from the blocks' parts, block by
+ * block in order (each row on its own: the rows split over threads with the same bits) */
+typedef struct sxf_stats_ctx {
+    sx_state *st;
+    double *loss;
+} sxf_stats_ctx;
+
+static void sxf_row_stats(void *p, int64_t r0, int64_t r1)
+{
+    const sxf_stats_ctx *c = p;
+    sx_state *st = c->st;
+    const int64_t nv = st->nv, nb = st->nb, V = st->V;
+    const float s = st->s;
+    double *loss = c->loss;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *mb = st->mb + i; /* mb[J * nv]: block J's maximum */
+        float m = mb[0];
+        for (int64_t J = 1; J < nb; J++)
+            m = mb[J * nv] > m ? mb[J * nv] : m;
+        double S = 0.0, dot = 0.0, psum = (double)sx_base(st, i) * (double)V;
+        for (int64_t J = 0; J < nb; J++) {
+            const float f = (float)exp((double)(s * mb[J * nv]) - (double)(s * m));
+            st->fb[i * nb + J] = f;
+            S += (double)st->sb[J * nv + i] * (double)f;
+            dot += st->db[J * nv + i];
+        }
+        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++)
+            psum += (double)sx_delta(st, k);
+        st->m[i] = m;
+        st->S[i] = (float)S;
+        st->psum[i] = (float)psum;
+        loss[i] = psum * ((double)(s * m) + log(S)) - (double)s * dot;
+    }
+}
+
 /* The fused forward (see above) when its conditions hold and its buffers fit: returns 1 and
  * fills st and loss[nv]; 0 when the caller should take the row mode (nothing kept). */
 static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_tensor *items,
@@ -1062,11 +1195,14 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     const size_t e_bytes = (size_t)(nb * nv) * SX_LDB * sizeof(float);
     st->stream = e_bytes >= SX_STREAM_MIN;
     const size_t slot_bytes = (size_t)(nb * nv * C) * sizeof(float);
-    const size_t P_bytes = rlab_k_panel_floats(V, C) * sizeof(float);
+    /* one packed block of items per thread (sxf_fwd_block) */
+    const size_t P_bytes =
+        (size_t)blocks_threads(nb) * rlab_k_panel_floats(SX_VB, C) * sizeof(float);
     const size_t hc_bytes = st->rows ? (size_t)(nv * C) * sizeof(float) : 0;
+    const size_t hp_bytes = rlab_k_panel_rows_floats(nv, C) * sizeof(float);
     const size_t small = (size_t)(nv * nb) * (3 * sizeof(float) + sizeof(double)) +
                          (size_t)nv * sizeof(float) + 8 * 64;
-    const size_t need = e_bytes + slot_bytes + P_bytes + hc_bytes + small;
+    const size_t need = e_bytes + slot_bytes + P_bytes + hc_bytes + hp_bytes + small;
     const size_t free_b = t->arena->cap - t->arena->used;
     if (need > free_b - free_b / 4)
         return 0;
@@ -1074,17 +1210,18 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->buf = rlab_arena_alloc(t->arena, e_bytes);
     st->slot = rlab_arena_alloc(t->arena, slot_bytes);
     st->pbuf = rlab_arena_alloc(t->arena, P_bytes);
-    st->panel = st->pbuf;
+    st->panel = NULL; /* the row mode's packed table: not used */
     st->mb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
     st->fb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
     st->sb = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(float));
     st->db = rlab_arena_alloc(t->arena, (size_t)(nv * nb) * sizeof(double));
     st->a = rlab_arena_alloc(t->arena, (size_t)nv * sizeof(float));
     st->hc = st->rows ? rlab_arena_alloc(t->arena, hc_bytes) : h->data;
+    st->hp = rlab_arena_alloc(t->arena, hp_bytes);
     if (!st->buf || !st->slot || !st->pbuf || !st->mb || !st->fb || !st->sb || !st->db || !st->a ||
         !st->hc) {
         rlab_arena_rewind(t->arena, mark);
-        st->buf = st->slot = st->pbuf = st->hc = NULL;
+        st->buf = st->slot = st->pbuf = st->hc = st->hp = NULL;
         st->panel = NULL;
         return 0;
     }
@@ -1093,29 +1230,19 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->chunk = nv;
     if (st->rows)
         gather_rows(h->data, st->rows, nv, C, st->hc);
+    if (st->hp && rlab_k_panel_rows_pack(st->hp, st->hc, nv, C))
+        st->hp = NULL; /* rlab_k_panel_logits packs per call */
+    st->sorted = st->off != NULL;
+    for (int64_t i = 0; st->sorted && i < nv; i++)
+        for (int64_t k = st->off[i] + 1; k < st->off[i + 1]; k++)
+            if (st->col[k] < st->col[k - 1]) {
+                st->sorted = 0;
+                break;
+            }
     sxf_ctx fc = {.st = st, .items = items->data};
     parallel_blocks(sxf_fwd_block, &fc, nb);
-    /* the row statistics, block by block in order */
-    const float s = st->s;
-    for (int64_t i = 0; i < nv; i++) {
-        const float *mb = st->mb + i * nb;
-        float m = mb[0];
-        for (int64_t J = 1; J < nb; J++)
-            m = mb[J] > m ? mb[J] : m;
-        double S = 0.0, dot = 0.0, psum = (double)sx_base(st, i) * (double)V;
-        for (int64_t J = 0; J < nb; J++) {
-            const float f = (float)exp((double)(s * mb[J]) - (double)(s * m));
-            st->fb[i * nb + J] = f;
-            S += (double)st->sb[i * nb + J] * (double)f;
-            dot += st->db[i * nb + J];
-        }
-        for (int64_t k = sx_beg(st, i); k < sx_end(st, i); k++)
-            psum += (double)sx_delta(st, k);
-        st->m[i] = m;
-        st->S[i] = (float)S;
-        st->psum[i] = (float)psum;
-        loss[i] = psum * ((double)(s * m) + log(S)) - (double)s * dot;
-    }
+    sxf_stats_ctx sc = {.st = st, .loss = loss};
+    parallel_rows(sxf_row_stats, &sc, nv, nb * 16);
     return 1;
 }
 

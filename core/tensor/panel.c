@@ -286,9 +286,11 @@ __attribute__((target("avx512f"))) static void tile_12x32p(const float *ap, int6
  * tile's missing rows repeat its last row, as the pointer tiles do) */
 #define HP_MAXC 128
 
-/* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs */
-static void logits_group5(const float *h, int64_t rows, int64_t C, const float *P, int64_t V,
-                          float *out, int64_t ldo, float *rowmax)
+/* rows <= GR rows of h with the AVX-512 tiles (two of 12 rows), panels taken in pairs; hpre:
+ * the rows' tiles packed already (rlab_k_panel_rows_pack, tile t at hpre + t C MR5), or NULL
+ * (packed here, into hp, when C <= HP_MAXC) */
+static void logits_group5(const float *h, const float *hpre, int64_t rows, int64_t C,
+                          const float *P, int64_t V, float *out, int64_t ldo, float *rowmax)
 {
     float mx[GR * 16];
     for (int i = 0; i < GR * 16; i++)
@@ -298,15 +300,20 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
     int nr[GR / MR5];
     for (int64_t t = 0; t < ntile; t++) {
         nr[t] = rows - t * MR5 < MR5 ? (int)(rows - t * MR5) : MR5;
-        for (int r = 0; r < MR5; r++)
+        for (int r = 0; hpre == NULL && r < MR5; r++)
             a[t][r] = h + (t * MR5 + (r < nr[t] ? r : nr[t] - 1)) * C;
     }
     float hp[GR / MR5][HP_MAXC * MR5];
-    const int packed = C <= HP_MAXC;
-    for (int64_t t = 0; packed && t < ntile; t++)
+    const int packed = hpre != NULL || C <= HP_MAXC;
+    const float *tp[GR / MR5];
+    for (int64_t t = 0; t < ntile; t++) {
+        tp[t] = hpre ? hpre + t * C * MR5 : hp[t];
+        if (hpre || !packed)
+            continue;
         for (int64_t k = 0; k < C; k++)
             for (int r = 0; r < MR5; r++)
                 hp[t][k * MR5 + r] = a[t][r][k];
+    }
     const int64_t np = (V + PW - 1) / PW;
     for (int64_t p = 0; p < np; p += 2) {
         const float *b0 = P + p * C * PW, *b1 = p + 1 < np ? b0 + C * PW : NULL;
@@ -315,7 +322,7 @@ static void logits_group5(const float *h, int64_t rows, int64_t C, const float *
         const int nc1 = !b1 ? 0 : left - PW < PW ? (int)(left - PW) : PW;
         for (int64_t t = 0; t < ntile; t++)
             if (packed)
-                tile_12x32p(hp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
+                tile_12x32p(tp[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
                             mx + t * MR5 * 16);
             else
                 tile_12x32(a[t], C, b0, b1, out + t * MR5 * ldo + p * PW, ldo, nr[t], nc0, nc1,
@@ -368,14 +375,62 @@ int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const float *h, 
     for (int64_t g = 0; g < r; g += GR) {
         const int64_t rows = r - g < GR ? r - g : GR;
         if (wide)
-            logits_group5(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+            logits_group5(h + g * C, NULL, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
         else
             logits_group(h + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
     }
     return 0;
 }
+
+size_t rlab_k_panel_rows_floats(int64_t r, int64_t C)
+{
+    return (size_t)((r + MR5 - 1) / MR5) * MR5 * (size_t)C;
+}
+
+int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C)
+{
+    if (!rlab_k_panel_available() || !use_avx512() || C < 1 || C > HP_MAXC)
+        return -1;
+    for (int64_t t = 0; t * MR5 < r; t++) {
+        const int64_t nr = r - t * MR5 < MR5 ? r - t * MR5 : MR5;
+        float *dst = hp + t * C * MR5;
+        for (int64_t i = 0; i < MR5; i++) { /* a short tile repeats its last row */
+            const float *src = h + (t * MR5 + (i < nr ? i : nr - 1)) * C;
+            for (int64_t k = 0; k < C; k++)
+                dst[k * MR5 + i] = src[k];
+        }
+    }
+    return 0;
+}
+
+int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp, int64_t r,
+                               int64_t C, const float *P, int64_t V)
+{
+    if (!rlab_k_panel_available() || !use_avx512() || ((uintptr_t)P & 63u) || C < 1 || C > HP_MAXC)
+        return -1;
+    for (int64_t g = 0; g < r; g += GR) {
+        const int64_t rows = r - g < GR ? r - g : GR;
+        logits_group5(NULL, hp + g * C, rows, C, P, V, out + g * ldo, ldo, rowmax + g);
+    }
+    return 0;
+}
 #else
 int rlab_k_panel_available(void) { return 0; }
+
+size_t rlab_k_panel_rows_floats(int64_t r, int64_t C) { return (size_t)r * (size_t)C; }
+
+int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C)
+{
+    (void)hp, (void)h, (void)r, (void)C;
+    return -1;
+}
+
+int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp, int64_t r,
+                               int64_t C, const float *P, int64_t V)
+{
+    (void)out, (void)ldo, (void)rowmax, (void)hp, (void)r, (void)C, (void)P, (void)V;
+    return -1;
+}
 
 int rlab_k_avx512(void) { return 0; }
 
@@ -646,6 +701,38 @@ void rlab_ref_xent_dt(float *dt, const float *e, int64_t lde, int64_t r, int64_t
  * (items[16 p + t][k], t < 16) instead of sixteen scalar copies. Returns the panels done (the
  * caller copies the rest, the partial last one included); the same floats either way. */
 #if PANEL_X86
+/* dst[c * PW + t] = src[t * ld + c] for t, c < 16: rows in, columns out, by shuffles (unpack
+ * pairs of rows, pairs of pairs, then 128-bit lanes twice): the same floats moved */
+__attribute__((target("avx512f"), always_inline)) static inline void
+transpose16(float *dst, const float *src, int64_t ld)
+{
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + i * ld);
+    for (int i = 0; i < 16; i += 2) { /* t[i]: columns 4L, 4L+1 of rows i, i+1; t[i+1]: 4L+2, +3 */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + m]: column 4L + m of rows 4g .. 4g + 3, lane L */
+        const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d b0 = _mm512_castps_pd(t[4 * g + 2]), b1 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+    }
+    for (int m = 0; m < 4; m++) {
+        const __m512 va = _mm512_shuffle_f32x4(u[m], u[m + 4], 0x88); /* lanes 0, 2 */
+        const __m512 vb = _mm512_shuffle_f32x4(u[m], u[m + 4], 0xdd); /* lanes 1, 3 */
+        const __m512 wa = _mm512_shuffle_f32x4(u[m + 8], u[m + 12], 0x88);
+        const __m512 wb = _mm512_shuffle_f32x4(u[m + 8], u[m + 12], 0xdd);
+        _mm512_storeu_ps(dst + (m + 0) * PW, _mm512_shuffle_f32x4(va, wa, 0x88));
+        _mm512_storeu_ps(dst + (m + 8) * PW, _mm512_shuffle_f32x4(va, wa, 0xdd));
+        _mm512_storeu_ps(dst + (m + 4) * PW, _mm512_shuffle_f32x4(vb, wb, 0x88));
+        _mm512_storeu_ps(dst + (m + 12) * PW, _mm512_shuffle_f32x4(vb, wb, 0xdd));
+    }
+}
+
 __attribute__((target("avx512f"))) static int64_t pack_panels16_512(float *P, const float *items,
                                                                     int64_t V, int64_t C)
 {
@@ -656,7 +743,10 @@ __attribute__((target("avx512f"))) static int64_t pack_panels16_512(float *P, co
     for (int64_t p = 0; p < nfull; p++) {
         const float *src = items + p * PW * C;
         float *dst = P + p * C * PW;
-        for (int64_t k = 0; k < C; k++)
+        int64_t k = 0;
+        for (; k + 16 <= C; k += 16) /* 16 x 16 blocks by shuffles (the gathers cost ~2%) */
+            transpose16(dst + k * PW, src + k, C);
+        for (; k < C; k++)
             _mm512_storeu_ps(dst + k * PW, _mm512_i32gather_ps(idx, src + k, 4));
     }
     return nfull;

@@ -224,6 +224,7 @@ struct seqrec_stats {
     size_t tape_peak;
     double profile[5]; /* last epoch (s): model forward + loss (CE: its backward too, per chunk),
                           model backward, TED, teacher fill, L2+Adam */
+    double profile_cpu[5]; /* the same phases in process CPU seconds (teacher fill: 0) */
 };
 
 /* SASRec / MQSA-TED on the core training loop (train.c): the kind ("sasrec" / "mqsa") picks

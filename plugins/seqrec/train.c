@@ -64,6 +64,8 @@ struct seqrec_trainer {
     int64_t nvalid;     /* valid positions of the last step (this rank's) */
     double sec[5];      /* profile: forward+loss (CE backward included), model backward, TED,
                            teacher fill, L2+Adam */
+    double csec[5];     /* the same phases in process CPU seconds (every thread; teacher fill
+                           not timed: 0) */
 };
 
 /* Arena of a head tape (CE or TED) running rlab_t_softmax_xent / rlab_t_soft_xent_items on
@@ -582,7 +584,7 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     if (keepv != keep)
         rlab_free(keepv);
 
-    double t0 = rlab_now();
+    double t0 = rlab_now(), c0 = cpu_now();
     rlab_params_zero_grad(net->P);
     rlab_tape *t = tr->tape;
     rlab_tape_reset(t);
@@ -657,7 +659,7 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
         return rlab_errf(err, rlab_tape_error(t), "seqrec step: %s", rlab_tape_errmsg(t));
     if (loss)
         parts[1] = loss->data[0];
-    double t1 = rlab_now();
+    double t1 = rlab_now(), c1 = cpu_now();
     /* data-parallel without TED: the dense gradient buckets are summed over the ranks while
      * the backward runs (rlab_fit_overlap_begin; the global position count first, for the
      * scale); the L2 term and the padding row then come after the exchange */
@@ -673,7 +675,7 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     }
     if (loss ? rlab_tape_backward(t, loss) : rlab_tape_backward_from(t, H, tr->dH))
         return rlab_errf(err, rlab_tape_error(t), "seqrec backward: %s", rlab_tape_errmsg(t));
-    double t2 = rlab_now();
+    double t2 = rlab_now(), c2 = cpu_now();
 
     /* TED: for every non-padding input item i (repeats included, as in get_feed_dict_train),
      * CE(teacher_i, softmax(dropout(E[i] sqrt(d)) E[:N]^T / tau)), mean over the nh heads,
@@ -711,7 +713,7 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
         }
         parts[2] = kd;
     }
-    double t3 = rlab_now();
+    double t3 = rlab_now(), c3 = cpu_now();
     if (ov && nvg > 0.0 && rlab_fit_sync_grads(net->P, (double)nvalid / nvg, err))
         return err->code;
     if (c->l2 > 0.0f)
@@ -731,11 +733,15 @@ int seqrec_trainer_step(seqrec_trainer *tr, const int32_t *ids, const int32_t *t
     } else if (update && rlab_opt_step(tr->opt, net->P)) {
         return rlab_errf(err, RLAB_EINVAL, "seqrec: optimiser step failed");
     }
-    double t4 = rlab_now();
+    double t4 = rlab_now(), c4 = cpu_now();
     tr->sec[0] += t1 - t0;
     tr->sec[1] += t2 - t1;
     tr->sec[2] += t3 - t2;
     tr->sec[4] += t4 - t3;
+    tr->csec[0] += c1 - c0;
+    tr->csec[1] += c2 - c1;
+    tr->csec[2] += c3 - c2;
+    tr->csec[4] += c4 - c3;
     return RLAB_OK;
 }
 
@@ -787,6 +793,7 @@ static void sq_close_epoch(seqrec_state *st)
         st->stats->last_epoch_seconds = tt;
         st->stats->train_seconds += tt;
         memcpy(st->stats->profile, st->tr->sec, sizeof st->stats->profile);
+        memcpy(st->stats->profile_cpu, st->tr->csec, sizeof st->stats->profile_cpu);
     }
     if (st->cfg.verbose > 1)
         fprintf(stderr,
@@ -794,6 +801,7 @@ static void sq_close_epoch(seqrec_state *st)
                 "%.2fs), L2+Adam %.2fs\n",
                 st->tr->sec[0], st->tr->sec[1], st->tr->sec[2], st->tr->sec[3], st->tr->sec[4]);
     memset(st->tr->sec, 0, sizeof st->tr->sec);
+    memset(st->tr->csec, 0, sizeof st->tr->csec);
     st->t_epoch = 0.0;
 }
 

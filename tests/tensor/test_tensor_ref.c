@@ -139,6 +139,94 @@ static void t_panel(void)
     }
 }
 
+/* Rows packed once (rlab_k_panel_rows_pack) give the logits and row maxima of
+ * rlab_k_panel_logits bit for bit: short last tiles, several groups of 24, a call starting at
+ * a later tile (row 12 or 24), widths up to the 128 limit (and a refusal beyond it that writes
+ * nothing); the 256-bit-only setting refuses too (the caller then packs per call). */
+static void t_panel_packed(void)
+{
+    rlab_rng_seed(&rng, 17);
+    if (!rlab_k_panel_available() || !rlab_k_avx512()) {
+        fprintf(stderr, "tensor.ref.panel_packed: no AVX-512F kernel on this machine, skipped\n");
+        return;
+    }
+    static const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 3},    {13, 48, 64},  {25, 33, 64},
+                                        {49, 100, 7}, {61, 530, 16}, {30, 77, 128}, {37, 40, 129}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t r = shapes[s][0], V = shapes[s][1], C = shapes[s][2], ldo = V + 5;
+        float *h = rnd(r * C, 1.0f), *E = rnd(V * C, 1.0f);
+        float *P = rlab_malloc_aligned(rlab_k_panel_floats(V, C) * sizeof(float));
+        float *hp = rlab_malloc_aligned(rlab_k_panel_rows_floats(r, C) * sizeof(float));
+        CHECK(rlab_k_panel_rows_floats(r, C) >= (size_t)(r * C));
+        float *o1 = rnd(r * ldo, 1.0f), *o2 = copy(o1, r * ldo), *o3 = copy(o1, r * ldo);
+        float *m1 = rnd(r, 1.0f), *m2 = copy(m1, r), *m3 = copy(m1, r);
+        rlab_k_panel_pack(P, E, V, C);
+        CHECK_EQ_INT(rlab_k_panel_logits(o1, ldo, m1, h, r, C, P, V), 0);
+        if (C > 128) { /* beyond the packed tiles' width: refused, nothing written */
+            CHECK_EQ_INT(rlab_k_panel_rows_pack(hp, h, r, C), -1);
+            CHECK_EQ_INT(rlab_k_panel_logits_packed(o2, ldo, m2, hp, r, C, P, V), -1);
+            CHECK(memcmp(o2, o3, (size_t)(r * ldo) * sizeof(float)) == 0);
+        } else {
+            CHECK_EQ_INT(rlab_k_panel_rows_pack(hp, h, r, C), 0);
+            CHECK_EQ_INT(rlab_k_panel_logits_packed(o2, ldo, m2, hp, r, C, P, V), 0);
+            CHECK(memcmp(o1, o2, (size_t)(r * ldo) * sizeof(float)) == 0);
+            CHECK(memcmp(m1, m2, (size_t)r * sizeof(float)) == 0);
+            /* from a later tile on: rows [g, r) at hp + g C */
+            const int64_t g = r > 24 ? 24 : r > 12 ? 12 : 0;
+            CHECK_EQ_INT(
+                rlab_k_panel_logits_packed(o3 + g * ldo, ldo, m3 + g, hp + g * C, r - g, C, P, V),
+                0);
+            CHECK(memcmp(o1 + g * ldo, o3 + g * ldo, (size_t)((r - g) * ldo) * sizeof(float)) == 0);
+            CHECK(memcmp(m1 + g, m3 + g, (size_t)(r - g) * sizeof(float)) == 0);
+            /* the 256-bit setting: refused */
+            const int wide = rlab_k_set_avx512(0);
+            CHECK_EQ_INT(rlab_k_panel_rows_pack(hp, h, r, C), -1);
+            CHECK_EQ_INT(rlab_k_panel_logits_packed(o2, ldo, m2, hp, r, C, P, V), -1);
+            rlab_k_set_avx512(wide);
+        }
+        float *bufs[] = {h, E, o1, o2, o3, m1, m2, m3};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+            rlab_free(bufs[i]);
+        rlab_free_aligned(P);
+        rlab_free_aligned(hp);
+    }
+}
+
+/* The packed table from the 512-bit packing (16 x 16 shuffle transposes, gathers for the
+ * columns beyond a multiple of 16) equals the scalar packing float for float: widths below,
+ * at and between multiples of 16, item counts with and without a partial last panel. */
+static void t_panel_pack(void)
+{
+    rlab_rng_seed(&rng, 19);
+    if (!rlab_k_avx512()) {
+        fprintf(stderr, "tensor.ref.panel_pack: no AVX-512F, skipped\n");
+        return;
+    }
+    static const int64_t shapes[][2] = {{16, 16}, {37, 5},   {100, 64},         {513, 64},
+                                        {48, 70}, {33, 128}, {12101 % 1000, 48}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t V = shapes[s][0], C = shapes[s][1];
+        const size_t nf = rlab_k_panel_floats(V, C);
+        float *E = rnd(V * C, 1.0f);
+        float *P1 = rlab_malloc_aligned(nf * sizeof(float)), *P2 = rlab_malloc_aligned(nf * 4);
+        rlab_k_panel_pack(P1, E, V, C);
+        const int wide = rlab_k_set_avx512(0);
+        rlab_k_panel_pack(P2, E, V, C);
+        rlab_k_set_avx512(wide);
+        CHECK_MSG(memcmp(P1, P2, nf * sizeof(float)) == 0, "pack V%lld C%lld differs", (long long)V,
+                  (long long)C);
+        /* and the layout: item j, column k at panel j / 16, row k, lane j % 16 */
+        int ok = 1;
+        for (int64_t j = 0; j < V; j++)
+            for (int64_t k = 0; k < C; k++)
+                ok &= P1[(j / 16) * C * 16 + k * 16 + j % 16] == E[j * C + k];
+        CHECK_MSG(ok, "pack V%lld C%lld layout", (long long)V, (long long)C);
+        rlab_free(E);
+        rlab_free_aligned(P1);
+        rlab_free_aligned(P2);
+    }
+}
+
 static void t_matmul(void)
 {
     rlab_rng_seed(&rng, 11);
@@ -547,6 +635,8 @@ static void t_activations(void)
 static const rlab_test tests[] = {
     {"tensor.ref.matmul.1", t_matmul},
     {"tensor.ref.panel.1", t_panel},
+    {"tensor.ref.panel_packed.1", t_panel_packed},
+    {"tensor.ref.panel_pack.1", t_panel_pack},
     {"tensor.ref.matmul.2", t_matmul_split},
     {"tensor.ref.bmm.1", t_bmm},
     {"tensor.ref.layernorm.1", t_layernorm},

@@ -1026,9 +1026,68 @@ static void t_xent_fused_many_targets(void)
     fused_case_free(&fc);
 }
 
+/* Rows whose columns are sorted (TED's teacher rows) take the bisection path of the fused op
+ * (a block visits only its own entries); the same rows with one more entry, column 0 and
+ * delta 0, at the end (unsorted: the scanning path, and the extra terms add exact zeros) must
+ * give the same loss and gradients bit for bit, on 2 threads and on 1 (the blocks, the row
+ * statistics and the target rows of d_items each split over the threads). */
+static void t_xent_fused_sorted(void)
+{
+    if (!rlab_k_xent_available(64)) {
+        fprintf(stderr, "tensor.loss.xent.fused.5: no AVX-512F, no fused mode: skipped\n");
+        return;
+    }
+    enum { R = 520, V = 2100, C = 64, K = 40 }; /* 5 blocks: the row statistics on 2 threads */
+    fused_case fc[2];
+    for (int u = 0; u < 2; u++) {
+        fused_case_init(&fc[u], R, V, C);
+        free(fc[u].col);
+        free(fc[u].delta);
+        fc[u].col = malloc((size_t)(R * (K + 1)) * sizeof(int32_t));
+        fc[u].delta = malloc((size_t)(R * (K + 1)) * sizeof(float));
+        for (int64_t i = 0; i < R; i++) {
+            int64_t k = fc[u].off[i] = i * (K + u);
+            for (int64_t q = 0; q < K; q++, k++) { /* ascending, one repeat, across blocks */
+                fc[u].col[k] = (int32_t)(1 + (i * 7) % 50 + (q == 5 ? 4 : q) * 31);
+                fc[u].delta[k] = 0.01f + 0.001f * (float)q;
+            }
+            if (u == 1) {
+                fc[u].col[k] = 0;
+                fc[u].delta[k] = 0.0f;
+            }
+        }
+        fc[u].off[R] = (int64_t)R * (K + u);
+    }
+    const size_t n = (size_t)((R + V) * C);
+    float *g[3] = {malloc(n * sizeof(float)), malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    float l[3];
+    int m[3];
+    const int nt0 = rlab_t_num_threads();
+    for (int k = 0; k < 3; k++) {
+        rlab_t_set_num_threads(k < 2 ? 2 : 1);
+        l[k] = fused_run(&fc[k == 1], 1, 1, g[k], &m[k]);
+    }
+    rlab_t_set_num_threads(nt0);
+    CHECK_MSG(m[0] == 3 && m[1] == 3 && m[2] == 3, "modes %d %d %d", m[0], m[1], m[2]);
+    CHECK_MSG(memcmp(&l[0], &l[1], sizeof l[0]) == 0, "loss %.9g sorted vs %.9g scanned",
+              (double)l[0], (double)l[1]);
+    CHECK_MSG(memcmp(g[0], g[1], n * sizeof(float)) == 0, "sorted and scanned rows differ");
+    CHECK(memcmp(&l[0], &l[2], sizeof l[0]) == 0);
+    CHECK_MSG(memcmp(g[0], g[2], n * sizeof(float)) == 0, "1 and 2 threads differ");
+    double big = 0.0;
+    for (size_t i = (size_t)(R * C); i < n; i++)
+        big = fmax(big, fabs((double)g[0][i]));
+    CHECK(big > 0.0 && isfinite(l[0]));
+    for (int k = 0; k < 3; k++)
+        free(g[k]);
+    fused_case_free(&fc[0]);
+    fused_case_free(&fc[1]);
+}
+
 static const rlab_test tests[] = {
     {"tensor.loss.kernels.1", t_xent_kernels},
     {"tensor.loss.xent.fused.4", t_xent_fused_many_targets},
+    {"tensor.loss.xent.fused.5", t_xent_fused_sorted},
     {"tensor.loss.xent.fused.1", t_xent_fused_vs_rows},
     {"tensor.loss.xent.fused.2", t_xent_fused_naive},
     {"tensor.loss.xent.fused.3", t_xent_fused_deterministic},
