@@ -359,6 +359,17 @@ static void image_head(const sim *s, ck_head *h)
     h->m = s->fo_off[s->n];
 }
 
+void sim_ck_sections(const sim *s, sim_ck_section sec[SIM_CK_NSECT])
+{
+    ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
+    const size_t at[SIM_CK_NSECT + 1] = {0,        L.taste, L.gcount,  L.shown, L.agents,
+                                         L.fo_off, L.fo,    L.fo_last, L.len};
+    static const char *const names[SIM_CK_NSECT] = {"head",   "taste",  "gcount", "shown",
+                                                    "agents", "fo_off", "fo",     "fo_last"};
+    for (int k = 0; k < SIM_CK_NSECT; k++)
+        sec[k] = (sim_ck_section){names[k], at[k], at[k + 1] - at[k]};
+}
+
 static void image_build(const sim *s, uint8_t *img)
 {
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
@@ -766,6 +777,8 @@ int sim_checkpoint(sim *s, rlab_err *err)
     image_head(s, &h);
     ck_seg g[CK_NSEG];
     image_segments(s, &L, &h, g);
+    sim_ck_stats cs = {.round = s->round, .full = full, .deferred = s->ck_defer, .len = len};
+    double t0 = rlab_now();
     const uint8_t *blob = s->ck_prev;
     size_t n = len;
     uint64_t hash = s->ck_prev_hash;
@@ -801,7 +814,10 @@ int sim_checkpoint(sim *s, rlab_err *err)
             if (defer_model) {
                 n = 0; /* encoded by sim_ck_flush */
             } else {
+                double t1 = rlab_now();
+                cs.pass_s = t1 - t0;
                 n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
+                cs.encode_s = rlab_now() - t1;
                 rlab_free(dirty);
                 dirty = NULL;
             }
@@ -824,6 +840,8 @@ int sim_checkpoint(sim *s, rlab_err *err)
             return err->code;
         }
     }
+    if (!(cs.pass_s > 0.0)) /* a full image, a streamed delta or a deferred one */
+        cs.pass_s = rlab_now() - t0;
     if (defer_model) { /* the image stands as the base now; sim_ck_flush resets it on failure */
         s->ck_pend = 1;
         s->ck_pend_round = s->round;
@@ -832,12 +850,16 @@ int sim_checkpoint(sim *s, rlab_err *err)
         s->ck_pend_dirty = dirty;
         s->ck_pend_model = defer_model;
     } else {
+        double t1 = rlab_now();
         rc = ck_store_row(s, s->round, s->model_name, blob, n, err);
+        cs.row_s = rlab_now() - t1;
+        cs.bytes = n;
         if (rc) {
             sim_ck_reset(s);
             return rc;
         }
     }
+    s->ck_last = cs;
     s->ck_len = len;
     s->ck_prev_hash = hash;
     s->ck_prev_round = s->round;
