@@ -8,16 +8,18 @@
  * bench/simulator), the random recommender, seed 3, a fresh store; as `simulator.new` then
  * `simulator.step`: the round-0 checkpoint is written at set-up (a full image), then each step
  * of `rounds` rounds ends on a checkpoint (checkpoint_every = rounds), a delta against the
- * previous one. Per checkpoint: the delta's bytes, the image's 8-byte words changed (all and
- * per section: sim_ck_sections), their runs, and the wall seconds on the calling thread of
- * the compare pass (on the simulation's threads), the delta's encoding and the row's insert
- * and commit (sim_ck_stats). Last, the same state written as a full image, for comparison.
+ * previous one. Per checkpoint: the delta's bytes, the image's 8-byte words changed (all, per
+ * section: sim_ck_sections, and the agents' section by field), their runs, and the wall
+ * seconds on the calling thread of the compare pass (on the simulation's threads), the
+ * delta's encoding and the row's insert and commit (sim_ck_stats). Last, the same state
+ * written as a full image, for comparison.
  * The images compared are sim_save_state's (the bytes a full checkpoint would store).
  */
 #define SIM_INTERNAL
 #include "benchutil.h"
 #include "sim.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,39 @@ int main(int argc, char **argv)
                      (long long)s->round, (long long)base_round, sec[j].len, ch, runs);
             snprintf(m, sizeof m, "%s_words_changed_fraction_%s", tag, sec[j].name);
             line(m, sec[j].len >= 8 ? (double)ch / (double)(sec[j].len / 8) : 0.0, "ratio", base);
+        }
+        /* the agents' section by field: words of each field range (the agent is a multiple
+         * of 8 bytes; a word across two fields counts for the one it starts in) */
+        static const struct {
+            const char *name;
+            size_t off;
+        } fld[] = {{"profile", 0},
+                   {"activity", offsetof(sim_agent, arch)},
+                   {"watched", offsetof(sim_agent, watched)},
+                   {"heard", offsetof(sim_agent, heard)},
+                   {"qhist", offsetof(sim_agent, qhist)},
+                   {"counters", offsetof(sim_agent, n_qhist)},
+                   {"stm", offsetof(sim_agent, stm)},
+                   {"stm_enh_items", offsetof(sim_agent, stm_enh_items)},
+                   {"ltm", offsetof(sim_agent, ltm)},
+                   {NULL, sizeof(sim_agent)}};
+        const sim_ck_section *ag = &sec[4];
+        for (int f = 0; fld[f].name && ncur == nprev; f++) {
+            size_t lo = (fld[f].off + 7) / 8, hi = (fld[f + 1].off + 7) / 8;
+            size_t ch = 0, words = 0;
+            for (int32_t a = 0; a < s->n; a++) {
+                size_t at = ag->off + (size_t)a * sizeof(sim_agent);
+                for (size_t wd = lo; wd < hi; wd++)
+                    ch += memcmp(prev + at + wd * 8, cur + at + wd * 8, 8) != 0;
+                words += hi - lo;
+            }
+            char fb[200], fm[96];
+            snprintf(fb, sizeof fb,
+                     "{\"round\": %lld, \"base_round\": %lld, \"field_bytes\": %zu, "
+                     "\"words_changed\": %zu}",
+                     (long long)s->round, (long long)base_round, (hi - lo) * 8, ch);
+            snprintf(fm, sizeof fm, "%s_words_changed_fraction_agents_%s", tag, fld[f].name);
+            line(fm, words ? (double)ch / (double)words : 0.0, "ratio", fb);
         }
         char base[200], m[96];
         snprintf(base, sizeof base,
