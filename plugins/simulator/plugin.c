@@ -621,6 +621,26 @@ static int64_t new_id(rlab_ctx *ctx)
 /* A new simulation w (simulator.new, or a branch with w->parent / branch_round set) gets its
  * id and name, its store row and first checkpoint (with a store), and becomes current; on
  * failure w is freed. */
+/* Delete what enlist stored of simulation id (its row, its checkpoints and statistics) when
+ * the simulation is not kept after all; a failure is a warning (the command fails anyway). */
+static void unlist_rows(rlab_ctx *ctx, int64_t id)
+{
+    rlab_db *db = rlab_ctx_db(ctx);
+    static const char *const sql[] = {"DELETE FROM simulator_checkpoints WHERE sim = :sim",
+                                      "DELETE FROM simulator_stats WHERE sim = :sim",
+                                      "DELETE FROM simulator_sims WHERE sim = :sim"};
+    rlab_err e = {0};
+    for (size_t k = 0; db && k < sizeof sql / sizeof *sql && !e.code; k++) {
+        rlab_db_stmt *q = rlab_db_prepare(db, sql[k], &e);
+        if (q && rlab_db_bind_int(q, ":sim", id, &e) == RLAB_OK)
+            rlab_db_step(q, &e);
+        rlab_db_finalize(q);
+    }
+    if (e.code)
+        rlab_ctx_printf(ctx, "warning: simulation %lld left in the store: %s", (long long)id,
+                        e.msg);
+}
+
 static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
 {
     int rc = RLAB_OK;
@@ -636,8 +656,10 @@ static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *arg
     }
     if (rc == RLAB_OK)
         rc = add_sim(ctx, w);
-    if (rc)
+    if (rc) { /* not kept: no stored row without its simulation */
+        unlist_rows(ctx, w->id);
         simw_free(w, 1);
+    }
     return rc;
 }
 

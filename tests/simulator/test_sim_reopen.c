@@ -171,6 +171,66 @@ static void t_reopen_branch(void)
     rlab_host_free(h);
 }
 
-static const rlab_test tests[] = {{"sim.reopen.branch", t_reopen_branch}, {NULL, NULL}};
+/* One count from the store (the first cell of sql, one parameter). */
+static int64_t count_rows(rlab_host *h, const char *sql, int64_t v)
+{
+    rlab_err err = {0};
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = v}};
+    rlab_db_result *r = rlab_db_query_table(rlab_host_db(h), sql, p, 1, 0, &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    int64_t n = r && r->nrow ? rlab_db_result_cell(r, 0, 0)->i : -1;
+    rlab_db_result_free(r);
+    return n;
+}
+
+/* A simulation refused after its row and round-0 checkpoint were written (the session's
+ * limit of simulations) leaves nothing in the store: no simulator_sims row, no checkpoint. */
+static void t_refused_unlisted(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/refused.db", rlab_test_tmpdir());
+    remove(path);
+    rlab_host *h = open_host(path);
+    if (!h || !rlab_host_find_cmd(h, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        rlab_host_free(h);
+        return;
+    }
+    rlab_err werr = {0};
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), NULL, "demo", NULL, &werr) == RLAB_OK, "%s",
+              werr.msg);
+    int kept = 0, refused = 0;
+    int64_t last_kept = -1;
+    for (int k = 0; k < 80 && !refused; k++) {
+        rlab_err err = {0};
+        rlab_result *r = NULL;
+        int rc = rlab_host_run_sync(h, "simulator.new data=demo agents=4 seed=1", &r, &err);
+        if (rc == RLAB_OK) {
+            kept++;
+            last_kept = res_int(r, "sim");
+        } else {
+            CHECK_EQ_INT(rc, RLAB_ESTATE);
+            CHECK_STR_CONTAINS(err.msg, "simulations per session");
+            refused = 1;
+        }
+        rlab_result_free(r);
+    }
+    CHECK(refused);
+    CHECK(kept >= 1);
+    /* every stored simulation is one of the kept ones: as many rows as kept, each with its
+     * round-0 checkpoint, and none after the last kept id (the refused command's) */
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE ?1 = ?1", 0), kept);
+    CHECK_EQ_INT(
+        count_rows(h, "SELECT count(DISTINCT sim) FROM simulator_checkpoints WHERE ?1 = ?1", 0),
+        kept);
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE sim > ?1", last_kept), 0);
+    CHECK_EQ_INT(
+        count_rows(h, "SELECT count(*) FROM simulator_checkpoints WHERE sim > ?1", last_kept), 0);
+    rlab_host_free(h);
+}
+
+static const rlab_test tests[] = {{"sim.reopen.branch", t_reopen_branch},
+                                  {"sim.refused_unlisted", t_refused_unlisted},
+                                  {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }
