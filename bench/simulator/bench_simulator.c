@@ -167,9 +167,11 @@ typedef struct scale_cfg {
     const char *sfx; /* the metrics' suffix */
     int every;       /* checkpoint_every */
     int rounds;      /* rounds in the timed sim_step */
-    int round0;      /* the round-0 checkpoint written at set-up, as simulator.new does */
+    int round0;      /* the round-0 checkpoint written at set-up, as simulator.new does; 2: and
+                        its copy into the database file awaited before the step */
     int target;      /* agent-steps/s */
     const char *note;
+    int extra; /* only when named in BENCH_SIM_SCALE_CFG */
 } scale_cfg;
 
 /* One configuration of scale_run on the world w / ds: a store in dir, n agents, seed 3. */
@@ -218,6 +220,9 @@ static int scale_one(rlab_world *w, rlab_dataset *ds, const char *dir, int v, in
             return -1;
         }
         t_round0 = rlab_now() - t0;
+        rlab_err werr = {0};
+        if (sc->round0 == 2 && rlab_db_checkpoint_wait(db, &werr))
+            fprintf(stderr, "scale round-0 store copy: %s\n", werr.msg);
     }
     acc a = {0};
     t0 = rlab_now();
@@ -329,6 +334,10 @@ static int scale_one(rlab_world *w, rlab_dataset *ds, const char *dir, int v, in
  *                             a longer run, where each checkpoint's copy into the database
  *                             file overlaps the next rounds as in a real run.
  *   checkpoint_1_after_new    the 150k target: as checkpoint_10_after_new, one every round.
+ *   checkpoint_10_after_new_settled   (only when named in BENCH_SIM_SCALE_CFG) as
+ *                             checkpoint_10_after_new, the round-0 image's copy into the
+ *                             database file awaited before the step: a user who pauses
+ *                             between the two commands, not a script.
  *   checkpoint_10_first_full, checkpoint_1_first_full
  *                             the figures printed before (as scale_agent_steps_per_s_
  *                             checkpoint_10 / _1): the store attached without the round-0
@@ -362,18 +371,22 @@ static void scale_run(int n)
         return;
     static const scale_cfg cfgs[] = {
         {"checkpoint_10_after_new", 10, 10, 1, 200000,
-         "simulator.new (round-0 image at set-up) then 10 rounds: compares with the target"},
+         "simulator.new (round-0 image at set-up) then 10 rounds: compares with the target", 0},
         {"checkpoint_10_steady_30", 10, 30, 1, 200000,
-         "simulator.new then 30 rounds: 3 checkpoints, copies overlapping the next rounds"},
+         "simulator.new then 30 rounds: 3 checkpoints, copies overlapping the next rounds", 0},
         {"checkpoint_1_after_new", 1, 10, 1, 150000,
-         "simulator.new (round-0 image at set-up) then 10 rounds: compares with the target"},
+         "simulator.new (round-0 image at set-up) then 10 rounds: compares with the target", 0},
         {"checkpoint_10_first_full", 10, 10, 0, 200000,
-         "no round-0 image: the first checkpoint is full (the figure printed before)"},
+         "no round-0 image: the first checkpoint is full (the figure printed before)", 0},
         {"checkpoint_1_first_full", 1, 10, 0, 150000,
-         "no round-0 image: the first checkpoint is full (the figure printed before)"}};
+         "no round-0 image: the first checkpoint is full (the figure printed before)", 0},
+        {"checkpoint_10_after_new_settled", 10, 10, 2, 200000,
+         "as _after_new, the round-0 image's copy into the database file awaited before the "
+         "step (a pause between the commands)",
+         1}};
     /* BENCH_SIM_SCALE_CFG: the configurations to run, by their suffix, in order, repeats
      * allowed (e.g. "checkpoint_10_after_new,checkpoint_10_first_full" twice for an A/B
-     * within one process); default all of cfgs once */
+     * within one process); default all of cfgs once but the extra ones */
     const char *sel = getenv("BENCH_SIM_SCALE_CFG");
     int nc = (int)(sizeof cfgs / sizeof *cfgs), v = 0, all = !(sel && *sel);
     for (const char *q = all ? NULL : sel; q || (all && v < nc);) {
@@ -388,6 +401,9 @@ static void scale_run(int n)
             q = q[len] == ',' ? q + len + 1 : NULL;
             if (!sc)
                 continue;
+        } else if (cfgs[v].extra) {
+            v++;
+            continue;
         } else {
             sc = &cfgs[v];
         }
