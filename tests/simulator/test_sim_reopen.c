@@ -307,8 +307,8 @@ static void t_stored_bad_watch(void)
 }
 
 static const rlab_test tests[] = {{"sim.reopen.branch", t_reopen_branch},
-                                  {"sim.reopen.bad_watch", t_stored_bad_watch},
-                                  {"sim.reopen.refused_checkpoint", t_refused_checkpoint},
+                                  {"sim.stored_err.bad_watch", t_stored_bad_watch},
+                                  {"sim.stored_err.refused_checkpoint", t_refused_checkpoint},
                                   {"sim.refused.limit", t_refused_unlisted},
                                   {NULL, NULL}};
 
