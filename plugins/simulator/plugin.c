@@ -618,9 +618,6 @@ static int64_t new_id(rlab_ctx *ctx)
     return id;
 }
 
-/* A new simulation w (simulator.new, or a branch with w->parent / branch_round set) gets its
- * id and name, its store row and first checkpoint (with a store), and becomes current; on
- * failure w is freed. */
 /* Delete what enlist stored of simulation id (its row, its checkpoints and statistics) when
  * the simulation is not kept after all; a failure is a warning (the command fails anyway). */
 static void unlist_rows(rlab_ctx *ctx, int64_t id)
@@ -641,6 +638,9 @@ static void unlist_rows(rlab_ctx *ctx, int64_t id)
                         e.msg);
 }
 
+/* A new simulation w (simulator.new, or a branch with w->parent / branch_round set) gets its
+ * id and name, its store row and first checkpoint (with a store), and becomes current; on
+ * failure w is freed, and what it stored deleted (unlist_rows). */
 static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
 {
     int rc = RLAB_OK;
@@ -1129,7 +1129,6 @@ static int args_from_json(rlab_args *a, const char *js, rlab_err *err)
 /* x_from_events' rows: each watch event appended to the simulation's interaction log. */
 typedef struct x_rows {
     sim *s;
-    int64_t id;
     int32_t na, ni;
     int rc; /* RLAB_EFORMAT: an event out of range (bad_agent, bad_item); RLAB_ENOMEM */
     int64_t bad_agent, bad_item;
@@ -1184,7 +1183,7 @@ static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_
                             {.type = RLAB_DB_INT, .i = upto}};
     /* streamed row by row (a long simulation has millions of watch events: never all in
      * memory at once) */
-    x_rows xr = {.s = w->s, .id = id, .na = sim_n_agents(w->s), .ni = sim_n_items(w->s)};
+    x_rows xr = {.s = w->s, .na = sim_n_agents(w->s), .ni = sim_n_items(w->s)};
     rc = rlab_db_query(db,
                        "SELECT agent, vtime, json_extract(payload, '$.item') FROM events WHERE "
                        "run_id = ?1 AND kind = 'watch' AND round > ?2 AND round <= ?3 ORDER BY id",

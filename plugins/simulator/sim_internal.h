@@ -62,7 +62,8 @@ struct visit_state;
 
 /* What the last sim_checkpoint did (persist.c; read by bench/simulator): wall seconds of its
  * parts on the calling thread. A row left to the next round's writer (deferred) has its
- * encoding and insert there, not here (encode_s = row_s = 0). */
+ * encoding and insert there, not here (encode_s = row_s = 0); a small image's delta
+ * (delta_stream) is encoded within its pass (encode_s = 0). */
 #define SIM_HAVE_CK_STATS 1
 typedef struct sim_ck_stats {
     int64_t round;
