@@ -392,6 +392,12 @@ typedef struct sim_ck_section {
 enum { SIM_CK_NSECT = 8 };
 /* The sections of the current state's image, in order (SIM_CK_NSECT of them). */
 void sim_ck_sections(const sim *s, sim_ck_section sec[SIM_CK_NSECT]);
+/* The body of a full image without its zero words ("RLSIMCK3", after its header) for any
+ * image of len bytes (a multiple of 8), as sim_checkpoint encodes it: into *body
+ * (rlab_free) of *n bytes; and back: the image of len bytes from a body (-1 when the body
+ * is malformed or does not fit len). For tests. */
+int sim_ck_zencode(const uint8_t *img, size_t len, uint8_t **body, size_t *n, rlab_err *err);
+int sim_ck_zdecode(const uint8_t *body, size_t n, uint8_t *img, size_t len);
 int sim_write_stats(sim *s, rlab_err *err);
 void sim_store_detach(sim *s);
 /* Forget the last checkpoint image (the next checkpoint is a full image). */
