@@ -14,9 +14,18 @@
  *
  * Checkpoint formats (native byte order; a checkpoint is read back by the same build on the
  * same machine, it is not an interchange format):
+ *   "RLSIMCK3"  a full image without its zero words: the delta encoding below against an
+ *               all-zero image (ck_dhead with base_round -1 and base_hash 0, "base: zeros";
+ *               then runs of the image's non-zero words). A round-0 image at 100,000 agents
+ *               is about two thirds zero words (empty memory slots and shown-bitsets), so
+ *               its row is about a third of the image. Restored by rebuilding the image from
+ *               zeros (zfull_expand: header and length checked against the simulation
+ *               before anything is allocated, the image's hash after); the image it stands
+ *               for is byte for byte the "RLSIMCK2" image, so deltas chain onto either.
  *   "RLSIMCK2"  a full image of fixed layout (state images, below): header, tastes and
  *               genre counts, the shown-items bitsets, every agent verbatim, the follow
- *               graph with its last-chat times.
+ *               graph with its last-chat times. Written by earlier versions (read, and
+ *               still sim_save_state's output: an image for a caller, not a stored row).
  *   "RLSIMDL2"  a delta: the 8-byte words of the image that changed since the simulation's
  *               previous checkpoint row (base round and the hashes of both images recorded,
  *               so a broken chain is refused instead of restored wrongly). About 10% of a
@@ -25,7 +34,8 @@
  *   "RLSIMCK1"  the variable-length full format of earlier versions (read only).
  * sim_checkpoint writes a full image every cfg.checkpoint_full checkpoints (and when a delta
  * cannot be trusted: first write, after a restore, a new layout, the same round again);
- * sim_restore rebuilds a round from its last full image and the deltas after it.
+ * sim_restore rebuilds a round from its last full image ("RLSIMCK3", "RLSIMCK2" or
+ * "RLSIMCK1") and the deltas after it.
  */
 #define SIM_INTERNAL
 #include "sim.h"
