@@ -14,9 +14,18 @@
  *
  * Checkpoint formats (native byte order; a checkpoint is read back by the same build on the
  * same machine, it is not an interchange format):
+ *   "RLSIMCK3"  a full image without its zero words: the delta encoding below against an
+ *               all-zero image (ck_dhead with base_round -1 and base_hash 0, "base: zeros";
+ *               then runs of the image's non-zero words). A round-0 image at 100,000 agents
+ *               is about two thirds zero words (empty memory slots and shown-bitsets), so
+ *               its row is about a third of the image. Restored by rebuilding the image from
+ *               zeros (zfull_expand: header and length checked against the simulation
+ *               before anything is allocated, the image's hash after); the image it stands
+ *               for is byte for byte the "RLSIMCK2" image, so deltas chain onto either.
  *   "RLSIMCK2"  a full image of fixed layout (state images, below): header, tastes and
  *               genre counts, the shown-items bitsets, every agent verbatim, the follow
- *               graph with its last-chat times.
+ *               graph with its last-chat times. Written by earlier versions (read, and
+ *               still sim_save_state's output: an image for a caller, not a stored row).
  *   "RLSIMDL2"  a delta: the 8-byte words of the image that changed since the simulation's
  *               previous checkpoint row (base round and the hashes of both images recorded,
  *               so a broken chain is refused instead of restored wrongly). About 10% of a
@@ -25,7 +34,8 @@
  *   "RLSIMCK1"  the variable-length full format of earlier versions (read only).
  * sim_checkpoint writes a full image every cfg.checkpoint_full checkpoints (and when a delta
  * cannot be trusted: first write, after a restore, a new layout, the same round again);
- * sim_restore rebuilds a round from its last full image and the deltas after it.
+ * sim_restore rebuilds a round from its last full image ("RLSIMCK3", "RLSIMCK2" or
+ * "RLSIMCK1") and the deltas after it.
  */
 #define SIM_INTERNAL
 #include "sim.h"
@@ -277,6 +287,9 @@ typedef struct ck_dhead {
 
 static const char magic_full[8] = {'R', 'L', 'S', 'I', 'M', 'C', 'K', '2'};
 static const char magic_delta[8] = {'R', 'L', 'S', 'I', 'M', 'D', 'L', '2'};
+/* a full image without its zero words: ck_dhead (base_round -1, base_hash 0: "base: zeros")
+ * and the runs of the image's non-zero words, the delta body against an all-zero image */
+static const char magic_zfull[8] = {'R', 'L', 'S', 'I', 'M', 'C', 'K', '3'};
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -359,6 +372,17 @@ static void image_head(const sim *s, ck_head *h)
     h->m = s->fo_off[s->n];
 }
 
+void sim_ck_sections(const sim *s, sim_ck_section sec[SIM_CK_NSECT])
+{
+    ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
+    const size_t at[SIM_CK_NSECT + 1] = {0,        L.taste, L.gcount,  L.shown, L.agents,
+                                         L.fo_off, L.fo,    L.fo_last, L.len};
+    static const char *const names[SIM_CK_NSECT] = {"head",   "taste",  "gcount", "shown",
+                                                    "agents", "fo_off", "fo",     "fo_last"};
+    for (int k = 0; k < SIM_CK_NSECT; k++)
+        sec[k] = (sim_ck_section){names[k], at[k], at[k + 1] - at[k]};
+}
+
 static void image_build(const sim *s, uint8_t *img)
 {
     ck_layout L = layout(s->n, s->n_items, s->G, s->fo_off[s->n]);
@@ -369,13 +393,12 @@ static void image_build(const sim *s, uint8_t *img)
     image_read(g, 0, L.len, img);
 }
 
-/* Restore a full image (validated before anything is changed). */
-static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
+_Static_assert(sizeof(ck_head) % 8 == 0, "the image's header is whole words");
+
+/* An image's header against the simulation it is restored into. */
+static int head_check(const sim *s, const ck_head *hp, rlab_err *err)
 {
-    ck_head h;
-    if (n < sizeof h)
-        return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint");
-    memcpy(&h, img, sizeof h);
+    ck_head h = *hp;
     if (h.n != s->n || h.n_items != s->n_items || h.G != s->G ||
         h.agent_size != (int32_t)sizeof(sim_agent))
         return rlab_errf(err, RLAB_EFORMAT,
@@ -385,6 +408,19 @@ static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
     if (h.m < 0 || h.m > (int64_t)s->n * (int64_t)s->n || h.n_inject < 0 ||
         h.n_inject > SIM_MAX_INJECT)
         return rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt checkpoint header");
+    return RLAB_OK;
+}
+
+/* Restore a full image (validated before anything is changed). */
+static int image_load(sim *s, const uint8_t *img, size_t n, rlab_err *err)
+{
+    ck_head h;
+    if (n < sizeof h)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint");
+    memcpy(&h, img, sizeof h);
+    int hrc = head_check(s, &h, err);
+    if (hrc)
+        return hrc;
     ck_layout L = layout(s->n, s->n_items, s->G, h.m);
     if (n != L.len)
         return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint (%zu of %zu bytes)", n,
@@ -522,6 +558,74 @@ static int delta_apply(uint8_t *img, size_t len, const uint8_t *d, size_t n, uin
     return 0;
 }
 
+/* The first sizeof(ck_head) bytes of the image whose non-zero words are the runs of d (n
+ * bytes, a "RLSIMCK3" body) into h; -1 when the runs before them are malformed. */
+static int zhead_peek(const uint8_t *d, size_t n, ck_head *h)
+{
+    uint8_t *hb = (uint8_t *)h;
+    size_t hw = sizeof *h / 8, pos = 0, at = 0;
+    memset(h, 0, sizeof *h);
+    while (at < n && pos < hw) {
+        uint64_t skip, cnt;
+        if (get_varint(d, n, &at, &skip) || get_varint(d, n, &at, &cnt) || cnt > (n - at) / 8)
+            return -1;
+        if (skip >= hw - pos)
+            break; /* the rest of the header is zeros */
+        pos += skip;
+        size_t k = cnt < hw - pos ? cnt : hw - pos;
+        memcpy(hb + pos * 8, d + at, k * 8);
+        pos += k;
+        at += cnt * 8;
+    }
+    return 0;
+}
+
+/* The full image of a "RLSIMCK3" row (b, n bytes) for simulation s, into *img (rlab_free)
+ * of *len bytes: its header and length checked against s before anything is allocated, the
+ * image rebuilt from zeros and its hash checked. */
+static int zfull_expand(const sim *s, const uint8_t *b, size_t n, uint8_t **img, size_t *len,
+                        rlab_err *err)
+{
+    ck_dhead dh;
+    ck_head h;
+    if (n < sizeof dh)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: truncated checkpoint (%zu bytes)", n);
+    memcpy(&dh, b, sizeof dh);
+    const uint8_t *d = b + sizeof dh;
+    size_t nd = n - sizeof dh;
+    if (dh.base_round != -1 || dh.base_hash != 0 || zhead_peek(d, nd, &h) ||
+        memcmp(h.magic, magic_full, 8) != 0 || h.round != dh.round)
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt checkpoint of round %lld",
+                         (long long)dh.round);
+    int rc = head_check(s, &h, err);
+    if (rc)
+        return rc;
+    ck_layout L = layout(s->n, s->n_items, s->G, h.m);
+    if (dh.len != L.len)
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "simulator: corrupt checkpoint of round %lld (an image of %llu bytes, "
+                         "%zu expected)",
+                         (long long)dh.round, (unsigned long long)dh.len, L.len);
+    uint8_t *p = rlab_calloc(L.len, 1);
+    if (!p)
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    uint64_t hash = image_hash(p, L.len);
+    if (delta_apply(p, L.len, d, nd, &hash)) {
+        rlab_free(p);
+        return rlab_errf(err, RLAB_EFORMAT, "simulator: corrupt checkpoint of round %lld",
+                         (long long)dh.round);
+    }
+    if (hash != dh.hash) {
+        rlab_free(p);
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "simulator: checkpoint of round %lld fails its hash check",
+                         (long long)dh.round);
+    }
+    *img = p;
+    *len = L.len;
+    return RLAB_OK;
+}
+
 /* The delta of the current state (image segments g) against prev, the image of the last
  * checkpoint (len bytes): the body delta_encode(prev, image) would write, without building
  * the image: the state is read in blocks through a small buffer, compared word by word, and
@@ -579,9 +683,22 @@ typedef struct ck_job {
     const ck_seg *g;
     uint8_t *prev;
     size_t nw;
-    uint64_t *dirty; /* [(nw + 63) / 64] bit w % 64 of word w / 64: word w changed; NULL = full */
+    uint64_t *dirty; /* [(nw + 63) / 64] bit w % 64 of word w / 64: word w changed (full:
+                      * word w is not zero) */
+    int full;        /* read the image into prev (else compare it with prev) */
     uint64_t h[SIM_MAX_THREADS];
 } ck_job;
+
+/* Mark the non-zero words [w0, w0 + nb) of img (the image's words from w0 on) in marks. */
+static void mark_nonzero(const uint8_t *img, size_t w0, size_t nb, uint64_t *marks)
+{
+    for (size_t k = 0; k < nb; k++) {
+        uint64_t w;
+        memcpy(&w, img + k * 8, 8);
+        if (w)
+            marks[(w0 + k) >> 6] |= 1ull << ((w0 + k) & 63);
+    }
+}
 
 static void ck_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
 {
@@ -592,13 +709,14 @@ static void ck_part(sim *s, void *ctx, int32_t lo, int32_t hi, int tid)
     for (int32_t b = lo; b < hi; b++) {
         size_t w0 = (size_t)b * CK_BLK, nb = j->nw - w0 < CK_BLK ? j->nw - w0 : CK_BLK;
         uint8_t *pv = j->prev + w0 * 8;
-        if (!j->dirty) {
+        if (j->full) {
             image_read(j->g, w0 * 8, nb * 8, pv);
             for (size_t k = 0; k < nb; k++) {
                 uint64_t w;
                 memcpy(&w, pv + k * 8, 8);
                 h += mixw(w, w0 + k);
             }
+            mark_nonzero(pv, w0, nb, j->dirty);
             continue;
         }
         image_read(j->g, w0 * 8, nb * 8, (uint8_t *)buf);
@@ -645,10 +763,34 @@ static size_t delta_from_marks(const uint64_t *dirty, const uint8_t *img, size_t
     return o;
 }
 
-/* The pass of ck_job over the image of len bytes; returns the summed hash terms. */
-static uint64_t ck_pass(sim *s, const ck_seg *g, uint8_t *prev, size_t len, uint64_t *dirty)
+int sim_ck_zencode(const uint8_t *img, size_t len, uint8_t **body, size_t *n, rlab_err *err)
 {
-    ck_job j = {.g = g, .prev = prev, .nw = len / 8, .dirty = dirty};
+    size_t nw = len / 8;
+    uint64_t *marks = rlab_calloc((nw + 63) / 64 + 1, sizeof *marks);
+    uint8_t *out = rlab_malloc(len + 64);
+    if (!marks || !out) {
+        rlab_free(marks), rlab_free(out);
+        return rlab_errf(err, RLAB_ENOMEM, "out of memory");
+    }
+    mark_nonzero(img, 0, nw, marks);
+    *n = delta_from_marks(marks, img, nw, out);
+    *body = out;
+    rlab_free(marks);
+    return RLAB_OK;
+}
+
+int sim_ck_zdecode(const uint8_t *body, size_t n, uint8_t *img, size_t len)
+{
+    memset(img, 0, len);
+    uint64_t h = 0;
+    return delta_apply(img, len, body, n, &h);
+}
+
+/* The pass of ck_job over the image of len bytes; returns the summed hash terms. */
+static uint64_t ck_pass(sim *s, const ck_seg *g, uint8_t *prev, size_t len, uint64_t *dirty,
+                        int full)
+{
+    ck_job j = {.g = g, .prev = prev, .nw = len / 8, .dirty = dirty, .full = full};
     int32_t nblk = (int32_t)((j.nw + CK_BLK - 1) / CK_BLK);
     /* parts of at least par_min / 16 blocks (64, 2 MB; fewer when a test lowers par_min) */
     sim_par_for(s, nblk, s->par_min / 16 > 0 ? s->par_min / 16 : 1, ck_part, &j);
@@ -682,19 +824,26 @@ static void after_load(sim *s)
 int sim_load_state(sim *s, const uint8_t *buf, size_t n, rlab_err *err)
 {
     int rc;
-    if (n >= 8 && memcmp(buf, magic_full, 8) == 0)
+    if (n >= 8 && memcmp(buf, magic_full, 8) == 0) {
         rc = image_load(s, buf, n, err);
-    else if (n >= 8 && memcmp(buf, magic_v1, 8) == 0)
+    } else if (n >= 8 && memcmp(buf, magic_zfull, 8) == 0) {
+        uint8_t *img = NULL;
+        size_t len = 0;
+        rc = zfull_expand(s, buf, n, &img, &len, err);
+        rc = rc ? rc : image_load(s, img, len, err);
+        rlab_free(img);
+    } else if (n >= 8 && memcmp(buf, magic_v1, 8) == 0) {
         rc = load_v1(s, buf, n, err);
-    else if (n >= sizeof(ck_dhead) && memcmp(buf, magic_delta, 8) == 0) {
+    } else if (n >= sizeof(ck_dhead) && memcmp(buf, magic_delta, 8) == 0) {
         ck_dhead dh;
         memcpy(&dh, buf, sizeof dh);
         return rlab_errf(err, RLAB_EFORMAT,
                          "simulator: the checkpoint of round %lld is a delta to round %lld "
                          "(restore it from the store)",
                          (long long)dh.round, (long long)dh.base_round);
-    } else
+    } else {
         return rlab_errf(err, RLAB_EFORMAT, "simulator: not a simulator checkpoint");
+    }
     if (rc == RLAB_OK)
         after_load(s);
     return rc;
@@ -719,8 +868,9 @@ void sim_ck_free(sim *s)
     s->ck_cap = s->ck_out_cap = s->ck_len = 0;
 }
 
-/* ck_prev of len bytes; with delta, ck_out for a delta of it. */
-static int ck_reserve(sim *s, size_t len, int delta, rlab_err *err)
+/* ck_prev of len bytes, and ck_out for a row of it (a delta, or the image without its zero
+ * words: at most the header, the image and a few bytes of run headers). */
+static int ck_reserve(sim *s, size_t len, rlab_err *err)
 {
     if (s->ck_cap < len) {
         uint8_t *b = rlab_realloc(s->ck_prev, len);
@@ -732,7 +882,7 @@ static int ck_reserve(sim *s, size_t len, int delta, rlab_err *err)
         s->ck_cap = len;
     }
     size_t need = sizeof(ck_dhead) + len + 64;
-    if (delta && s->ck_out_cap < need) {
+    if (s->ck_out_cap < need) {
         uint8_t *o = rlab_realloc(s->ck_out, need);
         if (!o)
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
@@ -745,8 +895,9 @@ static int ck_reserve(sim *s, size_t len, int delta, rlab_err *err)
 static int ck_store_row(sim *s, int64_t round, const char *model, const uint8_t *blob, size_t n,
                         rlab_err *err);
 
-/* One image is kept (ck_prev, the last checkpoint's): a full image is built in it, a delta
- * compares the live state against it and updates the words that changed (delta_stream). */
+/* One image is kept (ck_prev, the last checkpoint's): a full image is built in it and
+ * stored without its zero words ("RLSIMCK3"), a delta compares the live state against it and
+ * updates the words that changed (ck_pass or delta_stream). */
 int sim_checkpoint(sim *s, rlab_err *err)
 {
     if (!s->db || !s->id)
@@ -759,59 +910,65 @@ int sim_checkpoint(sim *s, rlab_err *err)
     int every = s->cfg.checkpoint_full > 0 ? s->cfg.checkpoint_full : 25;
     int full = s->ck_len != len || s->ck_db != s->db || s->ck_id != s->id ||
                s->ck_prev_round >= s->round || s->ck_since_full + 1 >= every;
-    rc = ck_reserve(s, len, !full, err);
+    rc = ck_reserve(s, len, err);
     if (rc)
         return rc;
     ck_head h;
     image_head(s, &h);
     ck_seg g[CK_NSEG];
     image_segments(s, &L, &h, g);
-    const uint8_t *blob = s->ck_prev;
+    sim_ck_stats cs = {.round = s->round, .full = full, .deferred = s->ck_defer, .len = len};
+    double t0 = rlab_now();
+    const uint8_t *blob = s->ck_out; /* the row: ck_dhead, then the body */
     size_t n = len;
     uint64_t hash = s->ck_prev_hash;
     /* left to the next round's writer (sim_step): the row, and a delta's encoding */
     char *defer_model = s->ck_defer ? rlab_strdup(s->model_name) : NULL;
     s->ck_len = 0; /* ck_prev is being rewritten: no base until the row is stored */
     /* an image of at least par_min / 8 blocks (128, 4 MB at the default par_min) goes through
-     * ck_pass (threads; a delta by marks), a smaller one through delta_stream */
+     * ck_pass (threads), a smaller one through image_read or delta_stream. The marks: a
+     * delta's changed words, a full image's non-zero words; either body is encoded from them
+     * (delta_from_marks), except a small image's delta (delta_stream encodes it) */
     uint64_t *dirty = NULL;
     size_t par_blocks = (size_t)(s->par_min / 8 > 0 ? s->par_min / 8 : 1);
-    if (!full && len / 8 / CK_BLK >= par_blocks) {
+    int par = len / 8 / CK_BLK >= par_blocks;
+    if (full || par) {
         dirty = rlab_calloc((len / 8 + 63) / 64, sizeof *dirty);
         if (!dirty) {
             rlab_free(defer_model);
             return rlab_errf(err, RLAB_ENOMEM, "out of memory");
         }
     }
-    if (full && len / 8 / CK_BLK >= par_blocks) {
-        hash = (uint64_t)len * 0x2545f4914f6cdd1dull + ck_pass(s, g, s->ck_prev, len, NULL);
+    ck_dhead dh;
+    memset(&dh, 0, sizeof dh);
+    memcpy(dh.magic, full ? magic_zfull : magic_delta, 8);
+    dh.round = s->round;
+    dh.base_round = full ? -1 : s->ck_prev_round;
+    dh.base_hash = full ? 0 : s->ck_prev_hash;
+    dh.len = len;
+    if (full && par) {
+        hash = (uint64_t)len * 0x2545f4914f6cdd1dull + ck_pass(s, g, s->ck_prev, len, dirty, 1);
     } else if (full) {
         image_read(g, 0, len, s->ck_prev);
         hash = image_hash(s->ck_prev, len);
+        mark_nonzero(s->ck_prev, 0, len / 8, dirty);
+    } else if (dirty) {
+        hash += ck_pass(s, g, s->ck_prev, len, dirty, 0);
     } else {
-        ck_dhead dh;
-        memset(&dh, 0, sizeof dh);
-        memcpy(dh.magic, magic_delta, 8);
-        dh.round = s->round;
-        dh.base_round = s->ck_prev_round;
-        dh.base_hash = s->ck_prev_hash;
-        dh.len = len;
-        if (dirty) {
-            hash += ck_pass(s, g, s->ck_prev, len, dirty);
-            if (defer_model) {
-                n = 0; /* encoded by sim_ck_flush */
-            } else {
-                n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
-                rlab_free(dirty);
-                dirty = NULL;
-            }
-        } else {
-            n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
-        }
-        dh.hash = hash;
-        memcpy(s->ck_out, &dh, sizeof dh);
-        blob = s->ck_out;
+        n = sizeof dh + delta_stream(g, s->ck_prev, len, s->ck_out + sizeof dh, &hash);
     }
+    if (dirty && defer_model) {
+        n = 0; /* encoded by sim_ck_flush */
+    } else if (dirty) {
+        double t1 = rlab_now();
+        cs.pass_s = t1 - t0;
+        n = sizeof dh + delta_from_marks(dirty, s->ck_prev, len / 8, s->ck_out + sizeof dh);
+        cs.encode_s = rlab_now() - t1;
+        rlab_free(dirty);
+        dirty = NULL;
+    }
+    dh.hash = hash;
+    memcpy(s->ck_out, &dh, sizeof dh);
     if (!s->st_ckpt) {
         s->st_ckpt = rlab_db_prepare_persistent(
             s->db,
@@ -824,6 +981,8 @@ int sim_checkpoint(sim *s, rlab_err *err)
             return err->code;
         }
     }
+    if (!(cs.pass_s > 0.0)) /* a streamed delta or a deferred checkpoint */
+        cs.pass_s = rlab_now() - t0;
     if (defer_model) { /* the image stands as the base now; sim_ck_flush resets it on failure */
         s->ck_pend = 1;
         s->ck_pend_round = s->round;
@@ -832,12 +991,16 @@ int sim_checkpoint(sim *s, rlab_err *err)
         s->ck_pend_dirty = dirty;
         s->ck_pend_model = defer_model;
     } else {
+        double t1 = rlab_now();
         rc = ck_store_row(s, s->round, s->model_name, blob, n, err);
+        cs.row_s = rlab_now() - t1;
+        cs.bytes = n;
         if (rc) {
             sim_ck_reset(s);
             return rc;
         }
     }
+    s->ck_last = cs;
     s->ck_len = len;
     s->ck_prev_hash = hash;
     s->ck_prev_round = s->round;
@@ -885,15 +1048,13 @@ int sim_ck_flush(sim *s, rlab_err *err)
 {
     if (!s->ck_pend)
         return RLAB_OK;
-    const uint8_t *blob = s->ck_prev;
+    /* the header is in ck_out; the body from the marks (a full image's non-zero words, a
+     * delta's changed ones) or there already (a delta by delta_stream) */
+    const uint8_t *blob = s->ck_out;
     size_t n = s->ck_pend_n;
-    if (s->ck_pend_dirty) { /* the header is in ck_out, the body from the marks */
+    if (s->ck_pend_dirty)
         n = sizeof(ck_dhead) + delta_from_marks(s->ck_pend_dirty, s->ck_prev, s->ck_len / 8,
                                                 s->ck_out + sizeof(ck_dhead));
-        blob = s->ck_out;
-    } else if (!s->ck_pend_full) { /* a delta encoded already (delta_stream) */
-        blob = s->ck_out;
-    }
     int rc = ck_store_row(s, s->ck_pend_round, s->ck_pend_model, blob, n, err);
     rlab_free(s->ck_pend_dirty), rlab_free(s->ck_pend_model);
     s->ck_pend_dirty = NULL;
@@ -973,6 +1134,13 @@ int sim_restore(sim *s, rlab_db *db, int64_t id, int64_t round, rlab_err *err)
         }
         chain[nc] = b, clen[nc++] = n;
         r = dh.base_round;
+    }
+    if (rc == RLAB_OK && ilen >= 8 && memcmp(img, magic_zfull, 8) == 0) {
+        uint8_t *full = NULL;
+        size_t flen = 0;
+        rc = zfull_expand(s, img, ilen, &full, &flen, err);
+        rlab_free(img);
+        img = full, ilen = flen;
     }
     if (rc == RLAB_OK && nc > 0) {
         /* apply the deltas forward onto the full image */

@@ -618,9 +618,29 @@ static int64_t new_id(rlab_ctx *ctx)
     return id;
 }
 
+/* Delete what enlist stored of simulation id (its row, its checkpoints and statistics) when
+ * the simulation is not kept after all; a failure is a warning (the command fails anyway). */
+static void unlist_rows(rlab_ctx *ctx, int64_t id)
+{
+    rlab_db *db = rlab_ctx_db(ctx);
+    static const char *const sql[] = {"DELETE FROM simulator_checkpoints WHERE sim = :sim",
+                                      "DELETE FROM simulator_stats WHERE sim = :sim",
+                                      "DELETE FROM simulator_sims WHERE sim = :sim"};
+    rlab_err e = {0};
+    for (size_t k = 0; db && k < sizeof sql / sizeof *sql && !e.code; k++) {
+        rlab_db_stmt *q = rlab_db_prepare(db, sql[k], &e);
+        if (q && rlab_db_bind_int(q, ":sim", id, &e) == RLAB_OK)
+            rlab_db_step(q, &e);
+        rlab_db_finalize(q);
+    }
+    if (e.code)
+        rlab_ctx_printf(ctx, "warning: simulation %lld left in the store: %s", (long long)id,
+                        e.msg);
+}
+
 /* A new simulation w (simulator.new, or a branch with w->parent / branch_round set) gets its
  * id and name, its store row and first checkpoint (with a store), and becomes current; on
- * failure w is freed. */
+ * failure w is freed, and what it stored deleted (unlist_rows). */
 static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *args)
 {
     int rc = RLAB_OK;
@@ -636,8 +656,10 @@ static int enlist(rlab_ctx *ctx, simw *w, const char *data, const rlab_args *arg
     }
     if (rc == RLAB_OK)
         rc = add_sim(ctx, w);
-    if (rc)
+    if (rc) { /* not kept: no stored row without its simulation */
+        unlist_rows(ctx, w->id);
         simw_free(w, 1);
+    }
     return rc;
 }
 
@@ -1104,6 +1126,36 @@ static int args_from_json(rlab_args *a, const char *js, rlab_err *err)
     }
 }
 
+/* x_from_events' rows: each watch event appended to the simulation's interaction log. */
+typedef struct x_rows {
+    sim *s;
+    int32_t na, ni;
+    int rc; /* RLAB_EFORMAT: an event out of range (bad_agent, bad_item); RLAB_ENOMEM */
+    int64_t bad_agent, bad_item;
+} x_rows;
+
+static int x_row(void *ud, int stmt_index, int ncol, const char *const *names,
+                 const rlab_db_value *cells)
+{
+    (void)stmt_index, (void)names;
+    x_rows *x = ud;
+    if (ncol != 3)
+        return 0;
+    int64_t a = cells[0].i, it = cells[2].i;
+    double t = cells[1].r; /* an integer cell carries its value in r too */
+    if (a < 0 || a >= x->na || it < 0 || it >= x->ni) {
+        x->rc = RLAB_EFORMAT;
+        x->bad_agent = a, x->bad_item = it;
+        return 1;
+    }
+    if (t < x->s->vtime &&
+        sim_x_append(x->s, sim_agent_at(x->s, (int32_t)a)->user, (int32_t)it, t)) {
+        x->rc = RLAB_ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
 /* The stored watch events of simulation id in rounds (after, upto] (its parents' before its
  * own branch point), with virtual time before vtime, appended to w's interaction log. */
 static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_t upto, int depth)
@@ -1129,29 +1181,20 @@ static int x_from_events(rlab_ctx *ctx, rlab_db *db, simw *w, int64_t id, int64_
     rlab_db_value prm[3] = {{.type = RLAB_DB_INT, .i = id},
                             {.type = RLAB_DB_INT, .i = after},
                             {.type = RLAB_DB_INT, .i = upto}};
-    rlab_db_result *q = rlab_db_query_table(
-        db,
-        "SELECT agent, vtime, json_extract(payload, '$.item') FROM events WHERE run_id = ?1 "
-        "AND kind = 'watch' AND round > ?2 AND round <= ?3 ORDER BY id",
-        prm, 3, 0, err);
-    if (!q)
-        return err->code ? err->code : RLAB_EIO;
-    int32_t na = sim_n_agents(w->s), ni = sim_n_items(w->s);
-    for (int k = 0; rc == RLAB_OK && k < q->nrow; k++) {
-        int64_t a = rlab_db_result_cell(q, k, 0)->i, it = rlab_db_result_cell(q, k, 2)->i;
-        double t = rlab_db_result_cell(q, k, 1)->r;
-        if (a < 0 || a >= na || it < 0 || it >= ni) {
-            rc = rlab_ctx_errorf(ctx, RLAB_EFORMAT,
-                                 "simulation %lld: stored watch event with agent %lld, item "
-                                 "%lld out of range",
-                                 (long long)id, (long long)a, (long long)it);
-            break;
-        }
-        if (t < w->s->vtime &&
-            sim_x_append(w->s, sim_agent_at(w->s, (int32_t)a)->user, (int32_t)it, t))
-            rc = rlab_ctx_errorf(ctx, RLAB_ENOMEM, "out of memory");
-    }
-    rlab_db_result_free(q);
+    /* streamed row by row (a long simulation has millions of watch events: never all in
+     * memory at once) */
+    x_rows xr = {.s = w->s, .na = sim_n_agents(w->s), .ni = sim_n_items(w->s)};
+    rc = rlab_db_query(db,
+                       "SELECT agent, vtime, json_extract(payload, '$.item') FROM events WHERE "
+                       "run_id = ?1 AND kind = 'watch' AND round > ?2 AND round <= ?3 ORDER BY id",
+                       prm, 3, 0, x_row, &xr, err);
+    if (rc == RLAB_OK && xr.rc == RLAB_EFORMAT)
+        rc = rlab_ctx_errorf(ctx, RLAB_EFORMAT,
+                             "simulation %lld: stored watch event with agent %lld, item %lld out "
+                             "of range",
+                             (long long)id, (long long)xr.bad_agent, (long long)xr.bad_item);
+    else if (rc == RLAB_OK && xr.rc)
+        rc = rlab_ctx_errorf(ctx, xr.rc, "out of memory");
     return rc;
 }
 

@@ -60,6 +60,21 @@ typedef struct jw {
 
 struct visit_state;
 
+/* What the last sim_checkpoint did (persist.c; read by bench/simulator): wall seconds of its
+ * parts on the calling thread. A row left to the next round's writer (deferred) has its
+ * encoding and insert there, not here (encode_s = row_s = 0); a small image's delta
+ * (delta_stream) is encoded within its pass (encode_s = 0). */
+#define SIM_HAVE_CK_STATS 1
+typedef struct sim_ck_stats {
+    int64_t round;
+    int full, deferred;
+    size_t len;      /* the full image's bytes */
+    size_t bytes;    /* the row's blob (0 when deferred: encoded by the writer) */
+    double pass_s;   /* the image built, or the compare pass of a delta */
+    double encode_s; /* a delta's body from the marks */
+    double row_s;    /* the row's insert and commit */
+} sim_ck_stats;
+
 struct sim {
     sim_config cfg;
     const rlab_dataset *ds;
@@ -185,6 +200,7 @@ struct sim {
     uint64_t *ck_pend_dirty;
     char *ck_pend_model;
     rlab_err ck_pend_err;
+    sim_ck_stats ck_last; /* the last sim_checkpoint's measurements */
     /* MPI partition (shard.c): this rank owns and steps agents [part_lo, part_hi) */
     int part; /* 1: partitioned rounds (cfg.partition) */
     int32_t part_lo, part_hi;
@@ -368,6 +384,20 @@ void sim_par_wait(sim_par_job *j);
 int sim_threads_resolve(const sim_config *cfg);
 
 /* ---- persistence (persist.c) ---- */
+/* One section of a checkpoint's full image (measurements: bench/simulator). */
+typedef struct sim_ck_section {
+    const char *name;
+    size_t off, len; /* bytes of the image */
+} sim_ck_section;
+enum { SIM_CK_NSECT = 8 };
+/* The sections of the current state's image, in order (SIM_CK_NSECT of them). */
+void sim_ck_sections(const sim *s, sim_ck_section sec[SIM_CK_NSECT]);
+/* The body of a full image without its zero words ("RLSIMCK3", after its header) for any
+ * image of len bytes (a multiple of 8), as sim_checkpoint encodes it: into *body
+ * (rlab_free) of *n bytes; and back: the image of len bytes from a body (-1 when the body
+ * is malformed or does not fit len). For tests. */
+int sim_ck_zencode(const uint8_t *img, size_t len, uint8_t **body, size_t *n, rlab_err *err);
+int sim_ck_zdecode(const uint8_t *body, size_t n, uint8_t *img, size_t len);
 int sim_write_stats(sim *s, rlab_err *err);
 void sim_store_detach(sim *s);
 /* Forget the last checkpoint image (the next checkpoint is a full image). */

@@ -171,6 +171,145 @@ static void t_reopen_branch(void)
     rlab_host_free(h);
 }
 
-static const rlab_test tests[] = {{"sim.reopen.branch", t_reopen_branch}, {NULL, NULL}};
+/* One count from the store (the first cell of sql, one parameter). */
+static int64_t count_rows(rlab_host *h, const char *sql, int64_t v)
+{
+    rlab_err err = {0};
+    rlab_db_value p[1] = {{.type = RLAB_DB_INT, .i = v}};
+    rlab_db_result *r = rlab_db_query_table(rlab_host_db(h), sql, p, 1, 0, &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    int64_t n = r && r->nrow ? rlab_db_result_cell(r, 0, 0)->i : -1;
+    rlab_db_result_free(r);
+    return n;
+}
+
+/* A simulation whose round-0 checkpoint the store refuses (a trigger) fails simulator.new and
+ * leaves no simulator_sims row behind (enlist's error path after the row was written). */
+static void t_refused_checkpoint(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/refused_ck.db", rlab_test_tmpdir());
+    remove(path);
+    rlab_host *h = open_host(path);
+    if (!h || !rlab_host_find_cmd(h, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        rlab_host_free(h);
+        return;
+    }
+    rlab_err err = {0};
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), NULL, "demo", NULL, &err) == RLAB_OK, "%s",
+              err.msg);
+    rlab_result *r = rlab_test_run(h, "simulator.new data=demo agents=4 seed=1", RLAB_OK, NULL);
+    int64_t kept = res_int(r, "sim");
+    rlab_result_free(r);
+    CHECK_MSG(rlab_db_exec(rlab_host_db(h),
+                           "CREATE TRIGGER no_ck BEFORE INSERT ON simulator_checkpoints BEGIN "
+                           "SELECT RAISE(ABORT, 'checkpoints refused'); END",
+                           &err) == RLAB_OK,
+              "%s", err.msg);
+    rlab_err e2 = {0};
+    r = NULL;
+    CHECK(rlab_host_run_sync(h, "simulator.new data=demo agents=4 seed=1", &r, &e2) != RLAB_OK);
+    CHECK_STR_CONTAINS(e2.msg, "checkpoints refused");
+    rlab_result_free(r);
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE ?1 = ?1", 0), 1);
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE sim > ?1", kept), 0);
+    rlab_host_free(h);
+}
+
+/* A simulation refused after its row and round-0 checkpoint were written (the session's
+ * limit of simulations) leaves nothing in the store: no simulator_sims row, no checkpoint.
+ * 65 simulator.new commands: its own ctest entry (sim_refused_limit, heavy). */
+static void t_refused_unlisted(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/refused.db", rlab_test_tmpdir());
+    remove(path);
+    rlab_host *h = open_host(path);
+    if (!h || !rlab_host_find_cmd(h, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        rlab_host_free(h);
+        return;
+    }
+    rlab_err werr = {0};
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), NULL, "demo", NULL, &werr) == RLAB_OK, "%s",
+              werr.msg);
+    int kept = 0, refused = 0;
+    int64_t last_kept = -1;
+    for (int k = 0; k < 80 && !refused; k++) {
+        rlab_err err = {0};
+        rlab_result *r = NULL;
+        int rc = rlab_host_run_sync(h, "simulator.new data=demo agents=4 seed=1", &r, &err);
+        if (rc == RLAB_OK) {
+            kept++;
+            last_kept = res_int(r, "sim");
+        } else {
+            CHECK_EQ_INT(rc, RLAB_ESTATE);
+            CHECK_STR_CONTAINS(err.msg, "simulations per session");
+            refused = 1;
+        }
+        rlab_result_free(r);
+    }
+    CHECK(refused);
+    CHECK(kept >= 1);
+    /* every stored simulation is one of the kept ones: as many rows as kept, each with its
+     * round-0 checkpoint, and none after the last kept id (the refused command's) */
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE ?1 = ?1", 0), kept);
+    CHECK_EQ_INT(
+        count_rows(h, "SELECT count(DISTINCT sim) FROM simulator_checkpoints WHERE ?1 = ?1", 0),
+        kept);
+    CHECK_EQ_INT(count_rows(h, "SELECT count(*) FROM simulator_sims WHERE sim > ?1", last_kept), 0);
+    CHECK_EQ_INT(
+        count_rows(h, "SELECT count(*) FROM simulator_checkpoints WHERE sim > ?1", last_kept), 0);
+    rlab_host_free(h);
+}
+
+/* The stored branch reads the parent's watch events row by row (streamed): a stored event
+ * naming an item out of range fails the branch with a message naming the simulation. */
+static void t_stored_bad_watch(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/badwatch.db", rlab_test_tmpdir());
+    remove(path);
+    rlab_host *h = open_host(path);
+    if (!h || !rlab_host_find_cmd(h, "simulator.new")) {
+        rlab_test_skip("simulator plugin not loaded");
+        rlab_host_free(h);
+        return;
+    }
+    rlab_err err = {0};
+    CHECK_MSG(rlab_host_make_world(h, rlab_host_db(h), NULL, "demo", NULL, &err) == RLAB_OK, "%s",
+              err.msg);
+    rlab_result *r = rlab_test_run(h, "simulator.new data=demo agents=30 seed=2", RLAB_OK, NULL);
+    int64_t sim = res_int(r, "sim");
+    rlab_result_free(r);
+    rlab_result_free(rlab_test_run(h, "simulator.step rounds=3", RLAB_OK, NULL));
+    /* one stored watch event of round 1 names an item the world does not have (the good log
+     * is read whole by sim.reopen.branch) */
+    char sql[256], line[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE events SET payload = json_set(payload, '$.item', 999999) WHERE id = "
+             "(SELECT max(id) FROM events WHERE run_id = %lld AND kind = 'watch' AND round = 1)",
+             (long long)sim);
+    CHECK_MSG(rlab_db_exec(rlab_host_db(h), sql, &err) == RLAB_OK, "%s", err.msg);
+    rlab_host_free(h);
+    h = open_host(path);
+    if (!h)
+        return;
+    snprintf(line, sizeof line, "simulator.branch sim=%lld round=2", (long long)sim);
+    rlab_err berr = {0};
+    rlab_result *bad = NULL;
+    CHECK_EQ_INT(rlab_host_run_sync(h, line, &bad, &berr), RLAB_EFORMAT);
+    CHECK_STR_CONTAINS(berr.msg, "stored watch event with agent");
+    CHECK_STR_CONTAINS(berr.msg, "item 999999 out of range");
+    rlab_result_free(bad);
+    rlab_host_free(h);
+}
+
+static const rlab_test tests[] = {{"sim.reopen.branch", t_reopen_branch},
+                                  {"sim.stored_err.bad_watch", t_stored_bad_watch},
+                                  {"sim.stored_err.refused_checkpoint", t_refused_checkpoint},
+                                  {"sim.refused.limit", t_refused_unlisted},
+                                  {NULL, NULL}};
 
 int main(int argc, char **argv) { return rlab_test_main(argc, argv, tests); }

@@ -999,7 +999,15 @@ static void t_repro_branch(void)
                         *d4 = rlab_db_result_cell(res, 3, 1);
     CHECK_EQ_INT(rlab_db_result_cell(res, 3, 0)->i, 4);
     CHECK_EQ_INT((int64_t)d4->n, rlab_db_result_cell(res, 3, 2)->i);
-    CHECK(d4->n * 5 < full->n); /* a delta is a small part of the full image */
+    /* a delta is a small part of the full image; the full image's row ("RLSIMCK3", its
+     * non-zero words) is smaller than the image */
+    uint8_t *img = NULL;
+    size_t nimg = 0;
+    CHECK(sim_save_state(a, &img, &nimg, &err) == RLAB_OK);
+    CHECK(d4->n * 5 < nimg);
+    CHECK(full->n < nimg);
+    CHECK(memcmp(full->s, "RLSIMCK3", 8) == 0);
+    rlab_free(img);
     CHECK(sim_load_state(b, (const uint8_t *)d4->s, d4->n, &err) == RLAB_EFORMAT);
     CHECK_STR_CONTAINS(err.msg, "delta");
     /* a truncated full image is refused */
@@ -1150,6 +1158,192 @@ static void t_repro_delta(void)
     CHECK(sim_restore(b, db, r1, 6, &err) == RLAB_ENOTFOUND);
     CHECK_STR_CONTAINS(err.msg, "round 5");
     CHECK(sim_restore(b, db, r1, 99, &err) == RLAB_ENOTFOUND);
+    for (int r = 1; r <= R; r++)
+        rlab_free(img[r]);
+    sim_free(a);
+    sim_free(b);
+    rlab_db_close(db);
+}
+
+/* A stored checkpoint row of round r (a copy, rlab_free; NULL when missing). */
+static uint8_t *ck_row(rlab_db *db, int64_t id, int64_t r, size_t *n)
+{
+    rlab_err err = {0};
+    rlab_db_value p[2] = {{.type = RLAB_DB_INT, .i = id}, {.type = RLAB_DB_INT, .i = r}};
+    rlab_db_result *res = rlab_db_query_table(
+        db, "SELECT state FROM simulator_checkpoints WHERE sim = ?1 AND round = ?2", p, 2, 0, &err);
+    uint8_t *b = NULL;
+    if (res && res->nrow == 1) {
+        const rlab_db_value *c = rlab_db_result_cell(res, 0, 0);
+        b = rlab_malloc(c->n ? c->n : 1);
+        if (b && c->n)
+            memcpy(b, c->s, c->n);
+        *n = c->n;
+    }
+    rlab_db_result_free(res);
+    return b;
+}
+
+static void ck_put_row(rlab_db *db, int64_t id, int64_t r, const uint8_t *b, size_t n)
+{
+    rlab_err err = {0};
+    rlab_db_value u[3] = {{.type = RLAB_DB_INT, .i = id},
+                          {.type = RLAB_DB_INT, .i = r},
+                          {.type = RLAB_DB_BLOB, .s = (const char *)b, .n = n}};
+    CHECK_MSG(rlab_db_query(db,
+                            "UPDATE simulator_checkpoints SET state = ?3 WHERE sim = ?1 AND "
+                            "round = ?2",
+                            u, 3, RLAB_DB_ALLOW_WRITES, NULL, NULL, &err) == RLAB_OK,
+              "%s", err.msg);
+}
+
+/* Does b's state equal the image img of len bytes? */
+static int same_image(const sim *b, const uint8_t *img, size_t len)
+{
+    rlab_err err = {0};
+    uint8_t *got = NULL;
+    size_t n = 0;
+    int same =
+        sim_save_state(b, &got, &n, &err) == RLAB_OK && n == len && memcmp(got, img, len) == 0;
+    rlab_free(got);
+    return same;
+}
+
+/* Full images without their zero words ("RLSIMCK3"): the encoding of images with no zero
+ * word, nearly all zeros and all zeros (sizes computed by hand), malformed bodies refused;
+ * a simulation's full rows are RLSIMCK3 and smaller than the image, every round restores to
+ * the saved state; an old full row ("RLSIMCK2", as earlier versions stored it) under the new
+ * deltas still restores; a malformed RLSIMCK3 row is refused naming its round and changes
+ * nothing. */
+static void t_repro_zfull(void)
+{
+    rlab_err err = {0};
+    /* no zero word: one run (skip 0: 1 byte, count 777: 2 bytes) and the words */
+    enum { NW1 = 777, NW2 = 100000 };
+    uint64_t *w1 = rlab_malloc(NW1 * 8), *w2 = rlab_calloc(NW2, 8), *back = rlab_malloc(NW2 * 8);
+    uint64_t x = 0x12345;
+    for (int i = 0; i < NW1; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        w1[i] = x | 1;
+    }
+    uint8_t *body = NULL;
+    size_t n = 0;
+    CHECK(sim_ck_zencode((const uint8_t *)w1, NW1 * 8, &body, &n, &err) == RLAB_OK);
+    CHECK_EQ_INT((int64_t)n, 1 + 2 + NW1 * 8);
+    CHECK(sim_ck_zdecode(body, n, (uint8_t *)back, NW1 * 8) == 0);
+    CHECK(memcmp(back, w1, NW1 * 8) == 0);
+    CHECK(sim_ck_zdecode(body, n - 1, (uint8_t *)back, NW1 * 8) != 0); /* truncated */
+    CHECK(sim_ck_zdecode(body, n, (uint8_t *)back, NW1 * 8 - 8) != 0); /* past the image */
+    rlab_free(body);
+    /* nearly all zeros: words 0, 50000 and 99999; runs (0, 1), (49999, 1), (49998, 1): 1 + 1,
+     * 3 + 1 and 3 + 1 bytes of varints and 3 words */
+    w2[0] = 7, w2[50000] = ~0ull, w2[NW2 - 1] = 1ull << 63;
+    CHECK(sim_ck_zencode((const uint8_t *)w2, NW2 * 8, &body, &n, &err) == RLAB_OK);
+    CHECK_EQ_INT((int64_t)n, 2 + 4 + 4 + 3 * 8);
+    memset(back, 0xab, NW2 * 8);
+    CHECK(sim_ck_zdecode(body, n, (uint8_t *)back, NW2 * 8) == 0);
+    CHECK(memcmp(back, w2, NW2 * 8) == 0);
+    CHECK(sim_ck_zdecode(body, n, (uint8_t *)back, NW2 * 4) != 0);
+    rlab_free(body);
+    /* all zeros: an empty body */
+    memset(w2, 0, NW2 * 8);
+    CHECK(sim_ck_zencode((const uint8_t *)w2, NW2 * 8, &body, &n, &err) == RLAB_OK);
+    CHECK_EQ_INT((int64_t)n, 0);
+    CHECK(sim_ck_zdecode(body, n, (uint8_t *)back, NW2 * 8) == 0);
+    CHECK(memcmp(back, w2, NW2 * 8) == 0);
+    rlab_free(body);
+    rlab_free(w1), rlab_free(w2), rlab_free(back);
+
+    fixture();
+    rlab_db *db = open_db("zfull.db");
+    if (!db)
+        return;
+    int64_t r1 = begin_run(db);
+    sim_config c;
+    base_config(&c, 43);
+    c.n_agents = 150;
+    c.checkpoint_every = 1;
+    c.checkpoint_full = 3;
+    sim *a = make_sim(&c, NULL), *b = make_sim(&c, NULL);
+    if (!a || !b)
+        return;
+    sim_set_id(a, r1);
+    sim_attach_store(a, db, r1);
+    enum { R = 5 };
+    uint8_t *img[R + 1] = {0};
+    size_t len[R + 1] = {0};
+    for (int r = 1; r <= R; r++) {
+        run(a, 1);
+        CHECK(sim_save_state(a, &img[r], &len[r], &err) == RLAB_OK);
+    }
+    /* full: rounds 1 and 4, without their zero words */
+    for (int r = 1; r <= R; r++) {
+        uint8_t *row = ck_row(db, r1, r, &n);
+        int want_full = r == 1 || r == 4;
+        CHECK_MSG(row && n >= 8 && memcmp(row, want_full ? "RLSIMCK3" : "RLSIMDL2", 8) == 0,
+                  "round %d", r);
+        if (row && want_full) {
+            printf("  round %d: full image %zu bytes, its row %zu\n", r, len[r], n);
+            CHECK(n < len[r]);
+        }
+        rlab_free(row);
+        err = (rlab_err){0};
+        CHECK_MSG(sim_restore(b, db, r1, r, &err) == RLAB_OK, "restore %d: %s", r, err.msg);
+        CHECK_MSG(same_image(b, img[r], len[r]), "round %d restored differs", r);
+    }
+    /* a full row alone loads */
+    uint8_t *row4 = ck_row(db, r1, 4, &n);
+    CHECK(row4 && sim_load_state(b, row4, n, &err) == RLAB_OK);
+    CHECK(same_image(b, img[4], len[4]));
+    /* malformed RLSIMCK3 rows of round 4: refused naming the round, b unchanged */
+    CHECK(sim_restore(b, db, r1, 2, &err) == RLAB_OK);
+    for (int k = 0; row4 && k < 5; k++) {
+        uint8_t *bad = rlab_malloc(n);
+        memcpy(bad, row4, n);
+        size_t nb = n;
+        uint64_t v;
+        if (k == 0) {
+            bad[n - 3] ^= 0x5a; /* a word of the image: the hash check */
+        } else if (k == 1) {
+            nb = n / 2; /* truncated */
+        } else if (k == 2) {
+            memcpy(&v, bad + 40, 8); /* ck_dhead.len: another image length */
+            v += 8;
+            memcpy(bad + 40, &v, 8);
+        } else if (k == 3) {
+            memcpy(&v, bad + 16, 8); /* ck_dhead.base_round: not "zeros" */
+            v = 2;
+            memcpy(bad + 16, &v, 8);
+        } else {
+            nb = 47; /* shorter than its header */
+        }
+        ck_put_row(db, r1, 4, bad, nb);
+        err = (rlab_err){0};
+        int rc = sim_restore(b, db, r1, 4, &err);
+        CHECK_MSG(rc == RLAB_EFORMAT, "case %d: rc %d", k, rc);
+        printf("  malformed row %d: %s\n", k, err.msg);
+        if (k < 4)
+            CHECK_STR_CONTAINS(err.msg, "round 4");
+        CHECK_MSG(same_image(b, img[2], len[2]), "case %d changed the simulation", k);
+        err = (rlab_err){0};
+        CHECK(sim_restore(b, db, r1, 5, &err) == RLAB_EFORMAT); /* its delta too */
+        CHECK(same_image(b, img[2], len[2]));
+        CHECK(sim_load_state(b, bad, nb, &err) == RLAB_EFORMAT);
+        CHECK(same_image(b, img[2], len[2]));
+        rlab_free(bad);
+    }
+    if (row4)
+        ck_put_row(db, r1, 4, row4, n);
+    rlab_free(row4);
+    CHECK(sim_restore(b, db, r1, 5, &err) == RLAB_OK && same_image(b, img[5], len[5]));
+    /* an old full row (RLSIMCK2: the image verbatim) under the deltas of rounds 2 and 3 */
+    ck_put_row(db, r1, 1, img[1], len[1]);
+    for (int r = 1; r <= 3; r++) {
+        err = (rlab_err){0};
+        CHECK_MSG(sim_restore(b, db, r1, r, &err) == RLAB_OK, "old row, restore %d: %s", r,
+                  err.msg);
+        CHECK_MSG(same_image(b, img[r], len[r]), "old row: round %d restored differs", r);
+    }
     for (int r = 1; r <= R; r++)
         rlab_free(img[r]);
     sim_free(a);
@@ -1907,6 +2101,7 @@ static const rlab_test tests[] = {{"sim.parse.1", t_parse_basic},
                                   {"sim.ckpt_defer_fail", t_ckpt_defer_fail},
                                   {"sim.repro.branch", t_repro_branch},
                                   {"sim.repro.delta", t_repro_delta},
+                                  {"sim.repro.zfull", t_repro_zfull},
                                   {"sim.llm.1", t_llm_backend},
                                   {"sim.llm.errors", t_llm_errors},
                                   {"sim.llm.pipeline", t_llm_pipeline},
