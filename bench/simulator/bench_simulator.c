@@ -297,7 +297,9 @@ static int scale_one(rlab_world *w, rlab_dataset *ds, const char *dir, int v, in
     line(m, steps / dmain, "agent-steps/main-thread-cpu-s", base);
     snprintf(m, sizeof m, "scale_store_bytes_per_agent_step_%s", sc->sfx);
     line(m, bytes / steps, "bytes/agent-step", base);
-    if (v == 0) {
+    static int startup_shown; /* from the first configuration that starts as simulator.new does */
+    if (sc->round0 && !startup_shown) {
+        startup_shown = 1;
         char b2[300];
         snprintf(b2, sizeof b2,
                  "{\"agents\": %d, \"world_s\": %.3f, \"world_cpu_s\": %.3f, \"sim_new_s\": "

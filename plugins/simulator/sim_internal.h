@@ -72,7 +72,7 @@ typedef struct sim_ck_stats {
     size_t bytes;    /* the row's blob (0 when deferred: encoded by the writer) */
     double pass_s;   /* the image built, or the compare pass of a delta */
     double encode_s; /* a delta's body from the marks */
-    double row_s;    /* the row's insert and commit */
+    double row_s;    /* the row's insert and commit (with the wait for the previous copy) */
 } sim_ck_stats;
 
 struct sim {
