@@ -460,6 +460,12 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
     oc.lr = (float)(c->ipa_lr > 0 ? c->ipa_lr : c->lr);
     oc.warmup_steps = c->ipa_warmup;
     rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
+    if (opt && c->ipa_adam == GENRANK_ADAM_KEEP && (rc = genrank_net_resume_adam(pol, opt, err))) {
+        genrank_batcher_clear(&bt);
+        rlab_tape_free(t);
+        rlab_opt_free(opt);
+        return rc;
+    }
     int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
     int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
     float *ref = rlab_malloc((size_t)2 * P * sizeof(float));
@@ -502,7 +508,12 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
             rlab_tape_set_training(t, c->ipa_dropout); /* the next-token term (option) */
             rlab_params_zero_grad(pol->P);
             double ntp = 0.0;
-            rlab_tensor *L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+            rlab_tensor *L = NULL;
+            if (c->ipa_ntp > 0) { /* ipa_ntp = 0: DPO only (the batch is drawn all the same) */
+                L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+                if (c->ipa_ntp < 1.0f || c->ipa_ntp > 1.0f)
+                    L = rlab_t_scale(t, L, c->ipa_ntp);
+            }
             rlab_tape_set_training(t, 0); /* the pairs: as their reference, no dropout */
             rlab_tensor *lp = genrank_seq_logp(pol, t, pol->P->t, hh, it, 2 * k);
             rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, k), *pl = rlab_t_slice(t, lp, 0, k, k);
@@ -513,7 +524,8 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
                 pref = rlab_t_add(
                     t, rlab_t_scale(t, dpo, 1.0f - c->dpo_smooth),
                     rlab_t_scale(t, rlab_t_dpo(t, pl, pw, rl, rw, c->beta), c->dpo_smooth));
-            L = rlab_t_add(t, L, rlab_t_scale(t, pref, c->lambda));
+            pref = rlab_t_scale(t, pref, c->lambda);
+            L = L ? rlab_t_add(t, L, pref) : pref;
             if (rlab_tape_error(t) || rlab_tape_backward(t, L)) {
                 rc =
                     rlab_errf(err, rlab_tape_error(t), "genrank IPA step: %s", rlab_tape_errmsg(t));
@@ -533,6 +545,10 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
         if (acc_out)
             *acc_out = dn ? acc / (double)dn : 0.0;
     }
+    /* the iterate carries its optimiser's state (the next iteration's ipa_adam=keep continues
+     * it); a fresh Adam's state is kept too, so a later keep has something to continue */
+    if (step > 0)
+        rc = genrank_net_keep_adam(pol, opt, err);
 done:
     genrank_batcher_clear(&bt);
     rlab_tape_free(t);
@@ -597,6 +613,11 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_dropout = rlab_args_bool(args, "ipa_dropout");
     if (rlab_args_given(args, "ipa_warmup"))
         c->ipa_warmup = (int)rlab_args_int(args, "ipa_warmup");
+    if (rlab_args_given(args, "ipa_adam"))
+        c->ipa_adam = strcmp(rlab_args_str(args, "ipa_adam"), "keep") == 0 ? GENRANK_ADAM_KEEP
+                                                                           : GENRANK_ADAM_FRESH;
+    if (rlab_args_given(args, "ipa_ntp"))
+        c->ipa_ntp = (float)rlab_args_float(args, "ipa_ntp");
     if (rlab_args_given(args, "guard")) {
         const char *g = rlab_args_str(args, "guard");
         c->ipa_guard = strcmp(g, "fixed") == 0 ? GENRANK_GUARD_FIXED
@@ -978,13 +999,15 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_ctx_printf(ctx,
                     "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
                     "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
-                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, "
+                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, Adam %s, NTP "
+                    "weight %.3g, "
                     "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
                     "%d), pair margin %.3g, seed %llu",
                     m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
                     c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
                     (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
-                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_guard_choices[c.ipa_guard],
+                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_adam_choices[c.ipa_adam],
+                    (double)c.ipa_ntp, genrank_guard_choices[c.ipa_guard],
                     (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
                     c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
                     (double)c.ipa_margin, (unsigned long long)seed);
@@ -1043,11 +1066,11 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        static const char *const fl[] = {"beta",   "lambda",    "frac",    "like_w", "ipa_lr",
-                                         "smooth", "guard_tol", "guard_z", "margin"};
+        static const char *const fl[] = {"beta",      "lambda",  "frac",   "like_w", "ipa_lr", "smooth",
+                                         "guard_tol", "guard_z", "margin", "ipa_ntp"};
         static const char *const in[] = {"ipa_beam",    "ipa_epochs",  "ipa_warmup",
                                          "guard_tries", "guard_users", "guard_window"};
-        static const char *const ch[] = {"loser", "guard"};
+        static const char *const ch[] = {"loser", "guard", "ipa_adam"};
         static const char *const bo[] = {"ipa_dropout", "guard_lr"};
         for (size_t k = 0; !rc && k < sizeof ch / sizeof ch[0]; k++)
             if (rlab_args_given(args, ch[k]))
@@ -1322,6 +1345,7 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
 static const char *const loser_choices[] = {"worst", "far", NULL};
 static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
+static const char *const adam_choices[] = {"fresh", "keep", NULL};
 
 /* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
 #define GENRANK_DPO_ARGS                                                                           \
@@ -1392,6 +1416,19 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
          .max = 1 << 20,                                                                           \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
+        {.name = "ipa_adam",                                                                       \
+         .type = RLAB_ARG_CHOICE,                                                                  \
+         .def = "fresh",                                                                           \
+         .choices = adam_choices,                                                                  \
+         .help = "the IPA steps' Adam: fresh (new moments) or keep (continue the training's / "    \
+                 "the parent iterate's moments and step count; default: config ipa_adam)"},        \
+        {.name = "ipa_ntp",                                                                        \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "1",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1000,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "weight of the IPA steps' next-token term, 0 = DPO only (default: config)"},      \
         {.name = "guard",                                                                          \
          .type = RLAB_ARG_CHOICE,                                                                  \
          .def = "se",                                                                              \
