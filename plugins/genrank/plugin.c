@@ -996,21 +996,21 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_world *world = world_of(ds);
     genrank_cfg c = gm->net->cfg;
     ipa_overrides(args, &c);
-    rlab_ctx_printf(ctx,
-                    "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
-                    "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
-                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, Adam %s, NTP "
-                    "weight %.3g, "
-                    "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
-                    "%d), pair margin %.3g, seed %llu",
-                    m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
-                    c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
-                    (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
-                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_adam_choices[c.ipa_adam],
-                    (double)c.ipa_ntp, genrank_guard_choices[c.ipa_guard],
-                    (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
-                    c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
-                    (double)c.ipa_margin, (unsigned long long)seed);
+    rlab_ctx_printf(
+        ctx,
+        "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
+        "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
+        "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, Adam %s, NTP "
+        "weight %.3g, "
+        "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
+        "%d), pair margin %.3g, seed %llu",
+        m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac, c.ipa_beam,
+        c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr, (double)c.dpo_smooth,
+        genrank_loser_choices[c.ipa_loser], c.ipa_dropout ? "on" : "off", c.ipa_warmup,
+        genrank_adam_choices[c.ipa_adam], (double)c.ipa_ntp, genrank_guard_choices[c.ipa_guard],
+        (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
+        c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
+        (double)c.ipa_margin, (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -1066,8 +1066,8 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             rc = err->code ? err->code : RLAB_ENOMEM;
             break;
         }
-        static const char *const fl[] = {"beta",      "lambda",  "frac",   "like_w", "ipa_lr", "smooth",
-                                         "guard_tol", "guard_z", "margin", "ipa_ntp"};
+        static const char *const fl[] = {"beta",   "lambda",    "frac",    "like_w", "ipa_lr",
+                                         "smooth", "guard_tol", "guard_z", "margin", "ipa_ntp"};
         static const char *const in[] = {"ipa_beam",    "ipa_epochs",  "ipa_warmup",
                                          "guard_tries", "guard_users", "guard_window"};
         static const char *const ch[] = {"loser", "guard", "ipa_adam"};
