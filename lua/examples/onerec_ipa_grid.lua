@@ -76,6 +76,12 @@ local all = {
   {"cdpo_keep0", {lambda = 0, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep"}},
   {"cdpo_nodrop0", {lambda = 0, beta = 0.1, smooth = 0.25, guard = "se", ipa_dropout = false}},
   {"cdpo_lr1e4", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_lr = 0.0001}},
+  -- the continued Adam with the guard's retries as a backtracking step: each retry halves the
+  -- IPA learning rate (lambda kept: cdpo_k; lambda halved too: cdpo_kb)
+  {"cdpo_k", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep",
+              guard_lr = true, guard_lambda = false}},
+  {"cdpo_kb", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep",
+               guard_lr = true, guard_lambda = true}},
   -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
   -- or fewer preference steps (one pass)
   {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},

@@ -92,6 +92,7 @@ typedef struct genrank_cfg {
     int ipa_guard_tries;  /* tries per iteration (the first + retries); none passes: the
                              previous iterate is kept */
     int ipa_guard_lr;     /* 1: a retry also halves the IPA learning rate */
+    int ipa_guard_lambda; /* 1: a retry halves lambda (0: lambda kept, e.g. lr halved only) */
     float ipa_guard_z;    /* se: the tolerance in standard errors of the paired difference */
     int ipa_guard_users;  /* users the guard measures, evenly spaced (0 = every user with a
                              validation item) */

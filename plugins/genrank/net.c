@@ -81,6 +81,8 @@ const rlab_field genrank_fields[] = {
                    "= the previous iterate is kept"),
     RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lr, "false",
                     "IPA guard: a retry also halves the IPA learning rate"),
+    RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lambda, "true",
+                    "IPA guard: a retry halves lambda (false: lambda kept)"),
     RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_z, "1", 0, 10,
                      "IPA guard (se): the largest accepted drop in standard errors of the "
                      "paired difference"),

@@ -631,6 +631,8 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_guard_tries = (int)rlab_args_int(args, "guard_tries");
     if (rlab_args_given(args, "guard_lr"))
         c->ipa_guard_lr = rlab_args_bool(args, "guard_lr");
+    if (rlab_args_given(args, "guard_lambda"))
+        c->ipa_guard_lambda = rlab_args_bool(args, "guard_lambda");
     if (rlab_args_given(args, "guard_z"))
         c->ipa_guard_z = (float)rlab_args_float(args, "guard_z");
     if (rlab_args_given(args, "guard_users"))
@@ -682,13 +684,14 @@ static genrank_reward *get_reward(rlab_ctx *ctx, const rlab_args *args, const ge
 
 /* The IPA update of one iteration with the validation guard (cfg ipa_guard; off: one try).
  * *curp (a clone of parent with the iteration's config) is replaced by the accepted iterate:
- * try k (k = 0 .. ipa_guard_tries - 1) trains a fresh clone of parent with lambda / 2^k (and,
- * with ipa_guard_lr, the IPA learning rate / 2^k) on the same pairs, batches and seed, and
- * passes when its session recall@10 on the VALIDATION items (genrank_valid_recall, the same
- * users as the measures) is not more than the tolerance below parent's (paired by user; fixed:
- * ipa_guard_tol, ci: the half-width of the paired 95% bootstrap interval). No try passes:
- * parent's parameters are kept. Table 'guard' has one row per try; metrics guard_* at step =
- * the iteration. The registered config keeps the configured lambda and ipa_lr. */
+ * try k (k = 0 .. ipa_guard_tries - 1) trains a fresh clone of parent with lambda / 2^k (with
+ * ipa_guard_lambda, the default) and the IPA learning rate / 2^k (with ipa_guard_lr) on the same
+ * pairs, batches and seed, and passes when its session recall@10 on the VALIDATION items
+ * (genrank_valid_recall, the same users as the measures) is not more than the tolerance below
+ * parent's (paired by user; fixed: ipa_guard_tol, ci: the half-width of the paired 95% bootstrap
+ * interval). No try passes: parent's parameters are kept. Table 'guard' has one row per try;
+ * metrics guard_* at step = the iteration. The registered config keeps the configured lambda and
+ * ipa_lr. */
 static const char *const guard_cols[] = {"try",         "lambda",  "lr",         "valid_before",
                                          "valid_after", "d_valid", "d_valid_lo", "d_valid_hi",
                                          "tolerance",   "passed",  "dpo_loss"};
@@ -734,7 +737,7 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
     int k = 0;
     double lam = c0.lambda, lr = lr0, d[3] = {(double)NAN, (double)NAN, (double)NAN};
     for (; !rc && k < tries; k++) {
-        lam = (double)c0.lambda / (double)(1 << k);
+        lam = c0.ipa_guard_lambda ? (double)c0.lambda / (double)(1 << k) : (double)c0.lambda;
         lr = c0.ipa_guard_lr ? lr0 / (double)(1 << k) : lr0;
         genrank_net *cand = genrank_net_clone(parent, err);
         if (!cand) {
@@ -1009,8 +1012,8 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         genrank_loser_choices[c.ipa_loser], c.ipa_dropout ? "on" : "off", c.ipa_warmup,
         genrank_adam_choices[c.ipa_adam], (double)c.ipa_ntp, genrank_guard_choices[c.ipa_guard],
         (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
-        c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
-        (double)c.ipa_margin, (unsigned long long)seed);
+        c.ipa_guard_lr ? (c.ipa_guard_lambda ? ", lr halved too" : ", lr halved, lambda kept") : "",
+        c.ipa_guard_users, c.ipa_guard_window, (double)c.ipa_margin, (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -1071,7 +1074,7 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
         static const char *const in[] = {"ipa_beam",    "ipa_epochs",  "ipa_warmup",
                                          "guard_tries", "guard_users", "guard_window"};
         static const char *const ch[] = {"loser", "guard", "ipa_adam"};
-        static const char *const bo[] = {"ipa_dropout", "guard_lr"};
+        static const char *const bo[] = {"ipa_dropout", "guard_lr", "guard_lambda"};
         for (size_t k = 0; !rc && k < sizeof ch / sizeof ch[0]; k++)
             if (rlab_args_given(args, ch[k]))
                 rc = rlab_args_set(a, ch[k], rlab_args_str(args, ch[k]), err);
@@ -1483,9 +1486,13 @@ static const char *const adam_choices[] = {"fresh", "keep", NULL};
          .max = 1,                                                                                 \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "IPA: skip a pair whose reward gap is below this (default: config ipa_margin)"},  \
+        {.name = "guard_lr",                                                                       \
+         .type = RLAB_ARG_BOOL,                                                                    \
+         .def = "false",                                                                           \
+         .help = "guard: a retry also halves the IPA learning rate (default: config)"},            \
     {                                                                                              \
-        .name = "guard_lr", .type = RLAB_ARG_BOOL, .def = "false",                                 \
-        .help = "guard: a retry also halves the IPA learning rate (default: config)"               \
+        .name = "guard_lambda", .type = RLAB_ARG_BOOL, .def = "true",                              \
+        .help = "guard: a retry halves lambda (default: config ipa_guard_lambda)"                  \
     }
 
 #define GENRANK_REWARD_ARGS                                                                        \
