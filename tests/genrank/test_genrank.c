@@ -669,6 +669,20 @@ static void t_guard(rlab_host *h)
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 1);
     rlab_result_free(r);
     CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
+    /* guard_lambda=false (session 8): the retries halve the learning rate only */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0.6 ipa_lr=0.004 guard=fixed guard_tol=-1 guard_tries=3 "
+                      "guard_lr=true guard_lambda=false guard_users=12 paired=false name=g3",
+                      RLAB_OK, NULL);
+    g = result_table(r, "guard");
+    CHECK(g && g->nrows == 3);
+    for (int64_t q = 0; g && q < g->nrows; q++) {
+        const rlab_cell *row = g->cells + q * g->ncols;
+        CHECK_NEAR(row[1].f, 0.6, 1e-6);                      /* lambda kept */
+        CHECK_NEAR(row[2].f, 0.004 / (double)(1 << q), 1e-9); /* lr halved */
+    }
+    rlab_result_free(r);
 
     /* session 7: guard=se on every user with a validation item (the default guard_users=2000
      * covers them all here):
