@@ -460,11 +460,16 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
     oc.lr = (float)(c->ipa_lr > 0 ? c->ipa_lr : c->lr);
     oc.warmup_steps = c->ipa_warmup;
     rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
-    if (opt && c->ipa_adam == GENRANK_ADAM_KEEP && (rc = genrank_net_resume_adam(pol, opt, err))) {
-        genrank_batcher_clear(&bt);
-        rlab_tape_free(t);
-        rlab_opt_free(opt);
-        return rc;
+    if (opt && c->ipa_adam == GENRANK_ADAM_KEEP) {
+        if (!pol->adam_m) /* a checkpoint saved before session 8: nothing to continue */
+            rlab_ctx_printf(ctx, "genrank IPA: the model has no optimiser state (a checkpoint "
+                                 "without it): the steps use a fresh Adam");
+        else if ((rc = genrank_net_resume_adam(pol, opt, err))) {
+            genrank_batcher_clear(&bt);
+            rlab_tape_free(t);
+            rlab_opt_free(opt);
+            return rc;
+        }
     }
     int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
     int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
@@ -1421,7 +1426,7 @@ static const char *const adam_choices[] = {"fresh", "keep", NULL};
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
         {.name = "ipa_adam",                                                                       \
          .type = RLAB_ARG_CHOICE,                                                                  \
-         .def = "fresh",                                                                           \
+         .def = "keep",                                                                            \
          .choices = adam_choices,                                                                  \
          .help = "the IPA steps' Adam: fresh (new moments) or keep (continue the training's / "    \
                  "the parent iterate's moments and step count; default: config ipa_adam)"},        \

@@ -943,15 +943,18 @@ static void t_adam_keep(rlab_host *h, const char *small)
     free(x0);
     free(m0);
     free(v0);
-    /* ipa_ntp: no next-token term and no preference term = no update at all */
-    rlab_result_free(rlab_test_run(h,
-                                   "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
-                                   "lambda=0 ipa_ntp=0 guard=off paired=false name=akn0",
-                                   RLAB_OK, NULL));
-    rlab_result_free(rlab_test_run(h,
-                                   "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
-                                   "lambda=0 ipa_ntp=1 guard=off paired=false name=akn1",
-                                   RLAB_OK, NULL));
+    /* ipa_ntp: no next-token term and no preference term = no update at all (a fresh Adam: a
+     * kept one would go on with its momentum) */
+    rlab_result_free(
+        rlab_test_run(h,
+                      "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=0 guard=off paired=false ipa_adam=fresh name=akn0",
+                      RLAB_OK, NULL));
+    rlab_result_free(
+        rlab_test_run(h,
+                      "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=1 guard=off paired=false ipa_adam=fresh name=akn1",
+                      RLAB_OK, NULL));
     CHECK_NEAR(param_dist(h, "akn0", "ak"), 0.0, 0.0);
     CHECK(param_dist(h, "akn1", "ak") > 0.0);
 }
@@ -1169,7 +1172,7 @@ static void t_host(void)
         char cmd[256];
         snprintf(cmd, sizeof cmd,
                  "genrank.ipa model=onerec users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0 "
-                 "guard=off paired=false name=%s %s",
+                 "guard=off paired=false ipa_adam=fresh name=%s %s",
                  opt_runs[k][0], opt_runs[k][1]);
         rlab_result_free(rlab_test_run(h, cmd, RLAB_OK, NULL));
     }
