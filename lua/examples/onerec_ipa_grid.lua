@@ -12,7 +12,9 @@ onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the s
   below (default: all), where "KIND:LAMBDA:BETA" (KIND dpo = smooth 0, cdpo = smooth 0.25,
   far = the far loser with smooth 0) names a point of the lambda x beta grid; maxlen: the history window (default: the
   kind's); extra: IPA options for every setting, the control included ("k=v,k=v", e.g.
-  "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5).
+  "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5). "more:N" in settings trains onerec
+  N epochs longer (same seed) and measures it on every user against onerec (lines "MORE";
+  RESULTS.md session 8).
 
 One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run and one reward model
 (trained by the control's genrank.align, then attached to onerec), then per setting `iters`
