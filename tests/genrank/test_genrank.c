@@ -669,6 +669,21 @@ static void t_guard(rlab_host *h)
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 1);
     rlab_result_free(r);
     CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
+    /* a try that does not move the model (no loss, a fresh Adam: zero steps) has exactly its
+     * parent's validation recall: the guard's measure of a candidate (a clone) is the parent's */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=0 ipa_adam=fresh guard=fixed guard_tol=0 guard_tries=1 "
+                      "guard_users=12 paired=false name=gz",
+                      RLAB_OK, NULL);
+    g = result_table(r, "guard");
+    CHECK(g && g->nrows == 1);
+    if (g && g->nrows == 1) {
+        CHECK_NEAR(g->cells[4].f, g->cells[3].f, 0.0);
+        CHECK_EQ_INT((int)g->cells[9].i, 1);
+    }
+    rlab_result_free(r);
+    CHECK_NEAR(param_dist(h, "gz", "onerec"), 0.0, 0.0);
     /* guard_lambda=false (session 8): the retries halve the learning rate only */
     r = rlab_test_run(h,
                       "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
