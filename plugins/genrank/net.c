@@ -63,7 +63,7 @@ const rlab_field genrank_fields[] = {
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
                    "IPA: steps of linear learning-rate warm-up of a fresh Adam (ipa_adam=fresh)"),
-    RLAB_FIELD_CHOICE(genrank_cfg, ipa_adam, "keep", genrank_adam_choices,
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_adam, "fresh", genrank_adam_choices,
                       "IPA: the alignment steps' Adam: fresh = new moments each iteration, keep "
                       "= continue the training's (moments and step count, then each iterate's)"),
     RLAB_FIELD_FLOAT(genrank_cfg, ipa_ntp, "1", 0, 1000,

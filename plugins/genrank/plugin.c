@@ -1426,7 +1426,7 @@ static const char *const adam_choices[] = {"fresh", "keep", NULL};
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
         {.name = "ipa_adam",                                                                       \
          .type = RLAB_ARG_CHOICE,                                                                  \
-         .def = "keep",                                                                            \
+         .def = "fresh",                                                                           \
          .choices = adam_choices,                                                                  \
          .help = "the IPA steps' Adam: fresh (new moments) or keep (continue the training's / "    \
                  "the parent iterate's moments and step count; default: config ipa_adam)"},        \
