@@ -12,7 +12,9 @@ onerec_ipa_grid.lua: does an IPA setting raise the reward without lowering the s
   below (default: all), where "KIND:LAMBDA:BETA" (KIND dpo = smooth 0, cdpo = smooth 0.25,
   far = the far loser with smooth 0) names a point of the lambda x beta grid; maxlen: the history window (default: the
   kind's); extra: IPA options for every setting, the control included ("k=v,k=v", e.g.
-  "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5).
+  "ipa_dropout=true,ipa_warmup=10"; RESULTS.md session 5). "more:N" in settings trains onerec
+  N epochs longer (same seed) and measures it on every user against onerec (lines "MORE";
+  RESULTS.md session 8).
 
 One onerec model (brkmeans semantic IDs, 3 levels x 32 codes) per run and one reward model
 (trained by the control's genrank.align, then attached to onerec), then per setting `iters`
@@ -66,6 +68,22 @@ local all = {
   {"cdpo_gse", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se"}},
   {"cdpo_gw5", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", guard_window = 5}},
   {"cdpo_gm", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", margin = 0.05}},
+  -- session 8: where the next-token term's recall loss comes from (demo seeds 2026 / 2027):
+  -- the IPA steps continue onerec's Adam (moments and step count) instead of a fresh one; no
+  -- next-token term (DPO only); the next-token term without dropout; and the lambda = 0
+  -- controls of the first two (only the next-token term); a fresh Adam at a tenth of the lr
+  {"cdpo_keep", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep"}},
+  {"cdpo_dpo", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_ntp = 0}},
+  {"cdpo_nodrop", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_dropout = false}},
+  {"cdpo_keep0", {lambda = 0, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep"}},
+  {"cdpo_nodrop0", {lambda = 0, beta = 0.1, smooth = 0.25, guard = "se", ipa_dropout = false}},
+  {"cdpo_lr1e4", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_lr = 0.0001}},
+  -- the continued Adam with the guard's retries as a backtracking step: each retry halves the
+  -- IPA learning rate (lambda kept: cdpo_k; lambda halved too: cdpo_kb)
+  {"cdpo_k", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep",
+              guard_lr = true, guard_lambda = false}},
+  {"cdpo_kb", {lambda = 0.5, beta = 0.1, smooth = 0.25, guard = "se", ipa_adam = "keep",
+               guard_lr = true, guard_lambda = true}},
   -- OneRec's own knob: fewer users per iteration (frac / 3, 3x the passes: the same steps)
   -- or fewer preference steps (one pass)
   {"cdpo_f", {lambda = 0.5, beta = 0.1, smooth = 0.25, frac_div = 3, ipa_epochs = 6}},
@@ -84,15 +102,20 @@ for kind, l, b in (only or ""):gmatch("(%a+):([%d.]+):([%d.]+)") do
   else assert(kind == "dpo", "grid kinds: dpo, cdpo, far (not " .. kind .. ")") end
   settings[#settings + 1] = {("%s:%s:%s"):format(kind, l, b), o, ref = "dpo:" .. l .. ":" .. b}
 end
+-- "more:N": onerec trained N epochs longer in one run (the same seed, so its first epochs are
+-- onerec's, the same Adam and dropout), measured on every user against onerec (session 8:
+-- does further next-token training at onerec's lr lower the validation recall by itself?)
+local more = {}
+for nm in (only or ""):gmatch("more:(%d+)") do more[#more + 1] = tonumber(nm) end
 for _, s in ipairs(settings) do
   for k, v in pairs(extra) do s[2][k] = v end
   if s[1] == "cdpo" or s[1] == "far" then s.ref = "dpo" end
   if s[1]:match("^cdpo_") then s.ref = "cdpo" end -- the variants are also paired with cdpo
 end
-assert(#settings > 0, "no settings")
+assert(#settings > 0 or #more > 0, "no settings")
 -- without the control (ntp not in the list): genrank.align with iters = 0 trains the reward
 -- model and measures onerec only
-local has_ntp = settings[1][1] == "ntp"
+local has_ntp = #settings > 0 and settings[1][1] == "ntp"
 
 local name = C.dataset(data)
 C.semid(name, seed)
@@ -187,4 +210,20 @@ for si = has_ntp and 2 or 1, #settings do
       paired_line(s[1], i, s.ref, it_users[s[1]][i], it_users[s.ref][i])
     end
   end
+end
+for _, nm in ipairs(more) do
+  local mn = "more" .. nm
+  reclab.train(C.gen_args("onerec", name, mn, seed, epochs + nm, samples, {maxlen = maxlen}))
+  local ms = reclab.genrank.measure{model = mn, ref = "onerec", users = 0}
+  local r = table_of(ms, "measures")[1]
+  local parts = {}
+  for _, c in ipairs(cols) do
+    if r["d_" .. c] then
+      parts[#parts + 1] = ("d_%s=%+.4f [%+.4f, %+.4f]"):format(c, r["d_" .. c], r["d_" .. c .. "_lo"],
+        r["d_" .. c .. "_hi"])
+    end
+  end
+  print(("MORE data=%s seed=%d epochs=%d+%d users=%d recall10=%s valid_r10=%s test_r10=%s %s")
+    :format(data, seed, epochs, nm, r.users, ci(r, "recall@10"), ci(r, "valid_r@10"),
+    ci(r, "test_r@10"), table.concat(parts, " ")))
 end

@@ -32,6 +32,7 @@
 #include "data/view.h"
 #include "model/fit.h"
 #include "model/model.h"
+#include "tensor/optim.h"
 #include "tensor/tensor.h"
 
 #include <stddef.h>
@@ -78,6 +79,9 @@ typedef struct genrank_cfg {
     int ipa_loser;    /* GENRANK_LOSER_*: how the pair's loser is chosen */
     int ipa_dropout;  /* 1: the IPA steps' next-token term runs with the model's dropout */
     int ipa_warmup;   /* IPA steps of linear learning-rate warm-up (fresh Adam; 0 = none) */
+    int ipa_adam;     /* GENRANK_ADAM_*: the IPA steps' optimiser: fresh (new moments, step
+                         0) or keep (continue the training's Adam: moments and step count) */
+    float ipa_ntp;    /* weight of the next-token term of the IPA steps (0 = DPO only) */
     /* the validation guard (session 6): after an iteration's update, its session recall@10 on
      * the validation items (never test) against the previous iterate's; a drop beyond the
      * tolerance rejects the update and the iteration is retried with lambda halved */
@@ -88,6 +92,7 @@ typedef struct genrank_cfg {
     int ipa_guard_tries;  /* tries per iteration (the first + retries); none passes: the
                              previous iterate is kept */
     int ipa_guard_lr;     /* 1: a retry also halves the IPA learning rate */
+    int ipa_guard_lambda; /* 1: a retry halves lambda (0: lambda kept, e.g. lr halved only) */
     float ipa_guard_z;    /* se: the tolerance in standard errors of the paired difference */
     int ipa_guard_users;  /* users the guard measures, evenly spaced (0 = every user with a
                              validation item) */
@@ -100,6 +105,8 @@ typedef struct genrank_cfg {
 
 enum { GENRANK_LOSER_WORST, GENRANK_LOSER_FAR };
 extern const char *const genrank_loser_choices[];
+enum { GENRANK_ADAM_FRESH, GENRANK_ADAM_KEEP };
+extern const char *const genrank_adam_choices[];
 enum { GENRANK_GUARD_OFF, GENRANK_GUARD_FIXED, GENRANK_GUARD_CI, GENRANK_GUARD_SE };
 extern const char *const genrank_guard_choices[];
 extern const rlab_field genrank_fields[];
@@ -148,6 +155,11 @@ typedef struct genrank_net {
     genrank_blk enc[GENRANK_MAX_LAYERS], dec[GENRANK_MAX_LAYERS];
     int32_t *pop; /* [n_items] training counts (ranking ties beyond the beam); may be NULL */
     int ipa_iter; /* IPA iterations applied */
+    /* Adam's state after the last update (training's last step, or the last IPA step of the
+     * iterate): moments parallel to P (P->count floats each) and the step count; NULL when
+     * unknown (a checkpoint without it) */
+    float *adam_m, *adam_v;
+    int64_t adam_t;
 } genrank_net;
 
 int genrank_cfg_check(const genrank_cfg *c, rlab_err *err);
@@ -156,6 +168,10 @@ genrank_net *genrank_net_new(const genrank_cfg *cfg, const int32_t *codes, int32
                              rlab_err *err);
 genrank_net *genrank_net_clone(const genrank_net *src, rlab_err *err);
 void genrank_net_free(genrank_net *net);
+/* Keep opt's state (an Adam over net->P) in net (ENOMEM). */
+int genrank_net_keep_adam(genrank_net *net, rlab_opt *opt, rlab_err *err);
+/* Give opt (a new Adam over net->P) net's kept state; EINVAL when net has none. */
+int genrank_net_resume_adam(const genrank_net *net, rlab_opt *opt, rlab_err *err);
 
 /* Encoder over left-padded history windows hist [B][maxlen] (-1 = padding): Enc [B, maxlen, d]
  * and *valid_out (on the tape) [B * maxlen]. W = P->t (training) or frozen. */

@@ -3,7 +3,9 @@
  * generative ranking of gen.c (the constrained beam over the first item, then the rest by
  * first-level probability); the checkpoint holds the parameters, the item codes
  * (genrank.codes I32 [N, Lt]), the training popularity (genrank.pop) and, once trained, the
- * reward model (reward.*), with metadata genrank.ipa_iter and genrank.reward_dim.
+ * reward model (reward.*), with metadata genrank.ipa_iter and genrank.reward_dim, and Adam's state
+ * after the last update (genrank.adam_m / adam_v F32 [P->count], metadata genrank.adam_t; read
+ * when present, for ipa_adam=keep).
  */
 #include "genrank.h"
 
@@ -60,6 +62,15 @@ static int m_tensors(const rlab_model *m, rlab_ckpt *ck, rlab_err *err)
     snprintf(buf, sizeof buf, "%d", net->ipa_iter);
     if (!rc)
         rc = rlab_ckpt_set_meta(ck, "genrank.ipa_iter", buf, err);
+    if (!rc && net->adam_m) { /* Adam's state: ipa_adam=keep continues it after a load */
+        const int64_t n = (int64_t)net->P->count;
+        rc = rlab_ckpt_add(ck, "genrank.adam_m", RLAB_DT_F32, 1, &n, net->adam_m, err);
+        if (!rc)
+            rc = rlab_ckpt_add(ck, "genrank.adam_v", RLAB_DT_F32, 1, &n, net->adam_v, err);
+        snprintf(buf, sizeof buf, "%lld", (long long)net->adam_t);
+        if (!rc)
+            rc = rlab_ckpt_set_meta(ck, "genrank.adam_t", buf, err);
+    }
     if (!rc && gm->reward) {
         rc = rlab_ckpt_add_params(ck, gm->reward->P, NULL, err);
         snprintf(buf, sizeof buf, "%d", gm->reward->d);
@@ -130,6 +141,23 @@ rlab_model *genrank_restore(rlab_host *host, const rlab_ckpt *ck, const void *cf
         net->pop = rlab_malloc((size_t)sh[0] * sizeof(int32_t));
         if (net->pop)
             memcpy(net->pop, pop, (size_t)sh[0] * sizeof(int32_t));
+    }
+    const float *am = rlab_ckpt_tensor(ck, "genrank.adam_m", RLAB_DT_F32, &nd, ps, &e2);
+    const int am_ok = am && nd == 1 && ps[0] == (int64_t)net->P->count;
+    const float *av = rlab_ckpt_tensor(ck, "genrank.adam_v", RLAB_DT_F32, &nd, ps, &e2);
+    const char *at = rlab_ckpt_meta_get(ck, "genrank.adam_t");
+    if (am_ok && av && nd == 1 && ps[0] == (int64_t)net->P->count && at) {
+        const size_t nb = net->P->count * sizeof(float);
+        net->adam_m = rlab_malloc(nb);
+        net->adam_v = rlab_malloc(nb);
+        if (!net->adam_m || !net->adam_v) {
+            genrank_net_free(net);
+            rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
+            return NULL;
+        }
+        memcpy(net->adam_m, am, nb);
+        memcpy(net->adam_v, av, nb);
+        net->adam_t = atoll(at);
     }
     genrank_reward *r = NULL;
     const char *rd = rlab_ckpt_meta_get(ck, "genrank.reward_dim");

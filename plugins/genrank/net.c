@@ -15,6 +15,7 @@
 
 const char *const genrank_loser_choices[] = {"worst", "far", NULL};
 const char *const genrank_guard_choices[] = {"off", "fixed", "ci", "se", NULL};
+const char *const genrank_adam_choices[] = {"fresh", "keep", NULL};
 
 const rlab_field genrank_fields[] = {
     RLAB_FIELD_STR(genrank_cfg, semid, "",
@@ -61,7 +62,12 @@ const rlab_field genrank_fields[] = {
     RLAB_FIELD_BOOL(genrank_cfg, ipa_dropout, "true",
                     "IPA: the next-token term of the alignment steps with dropout (as training)"),
     RLAB_FIELD_INT(genrank_cfg, ipa_warmup, "0", 0, 1 << 20,
-                   "IPA: steps of linear learning-rate warm-up of each iteration's fresh Adam"),
+                   "IPA: steps of linear learning-rate warm-up of a fresh Adam (ipa_adam=fresh)"),
+    RLAB_FIELD_CHOICE(genrank_cfg, ipa_adam, "fresh", genrank_adam_choices,
+                      "IPA: the alignment steps' Adam: fresh = new moments each iteration, keep "
+                      "= continue the training's (moments and step count, then each iterate's)"),
+    RLAB_FIELD_FLOAT(genrank_cfg, ipa_ntp, "1", 0, 1000,
+                     "IPA: L = ipa_ntp * L_NTP + lambda * L_DPO (0 = DPO only)"),
     RLAB_FIELD_CHOICE(genrank_cfg, ipa_guard, "se", genrank_guard_choices,
                       "IPA validation guard: off; fixed = reject an update whose validation "
                       "session recall@10 falls more than ipa_guard_tol below the previous "
@@ -75,6 +81,8 @@ const rlab_field genrank_fields[] = {
                    "= the previous iterate is kept"),
     RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lr, "false",
                     "IPA guard: a retry also halves the IPA learning rate"),
+    RLAB_FIELD_BOOL(genrank_cfg, ipa_guard_lambda, "true",
+                    "IPA guard: a retry halves lambda (false: lambda kept)"),
     RLAB_FIELD_FLOAT(genrank_cfg, ipa_guard_z, "1", 0, 10,
                      "IPA guard (se): the largest accepted drop in standard errors of the "
                      "paired difference"),
@@ -338,7 +346,52 @@ genrank_net *genrank_net_clone(const genrank_net *src, rlab_err *err)
         }
         memcpy(net->pop, src->pop, (size_t)src->codes.n_items * sizeof(int32_t));
     }
+    if (src->adam_m) {
+        const size_t nb = src->P->count * sizeof(float);
+        net->adam_m = rlab_malloc(nb);
+        net->adam_v = rlab_malloc(nb);
+        if (!net->adam_m || !net->adam_v) {
+            genrank_net_free(net);
+            rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
+            return NULL;
+        }
+        memcpy(net->adam_m, src->adam_m, nb);
+        memcpy(net->adam_v, src->adam_v, nb);
+        net->adam_t = src->adam_t;
+    }
     return net;
+}
+
+int genrank_net_keep_adam(genrank_net *net, rlab_opt *opt, rlab_err *err)
+{
+    const size_t n = net->P->count;
+    if (rlab_opt_state_count(opt) != n || !rlab_opt_state_m(opt) || !rlab_opt_state_v(opt))
+        return rlab_errf(err, RLAB_EINVAL, "genrank: the optimiser is not an Adam over the model");
+    if (!net->adam_m)
+        net->adam_m = rlab_malloc(n * sizeof(float));
+    if (!net->adam_v)
+        net->adam_v = rlab_malloc(n * sizeof(float));
+    if (!net->adam_m || !net->adam_v)
+        return rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
+    memcpy(net->adam_m, rlab_opt_state_m(opt), n * sizeof(float));
+    memcpy(net->adam_v, rlab_opt_state_v(opt), n * sizeof(float));
+    net->adam_t = rlab_opt_steps(opt);
+    return RLAB_OK;
+}
+
+int genrank_net_resume_adam(const genrank_net *net, rlab_opt *opt, rlab_err *err)
+{
+    const size_t n = net->P->count;
+    if (!net->adam_m || !net->adam_v)
+        return rlab_errf(err, RLAB_EINVAL,
+                         "genrank: ipa_adam=keep needs the training's optimiser state, and this "
+                         "model has none (a checkpoint saved without it): use ipa_adam=fresh");
+    if (rlab_opt_state_count(opt) != n || !rlab_opt_state_m(opt) || !rlab_opt_state_v(opt))
+        return rlab_errf(err, RLAB_EINVAL, "genrank: the optimiser is not an Adam over the model");
+    memcpy(rlab_opt_state_m(opt), net->adam_m, n * sizeof(float));
+    memcpy(rlab_opt_state_v(opt), net->adam_v, n * sizeof(float));
+    rlab_opt_set_steps(opt, net->adam_t);
+    return RLAB_OK;
 }
 
 void genrank_net_free(genrank_net *net)
@@ -348,6 +401,8 @@ void genrank_net_free(genrank_net *net)
     rlab_params_free(net->P);
     rlab_free(net->frozen);
     rlab_free(net->pop);
+    rlab_free(net->adam_m);
+    rlab_free(net->adam_v);
     genrank_codes_clear(&net->codes);
     rlab_free(net);
 }

@@ -460,6 +460,17 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
     oc.lr = (float)(c->ipa_lr > 0 ? c->ipa_lr : c->lr);
     oc.warmup_steps = c->ipa_warmup;
     rlab_opt *opt = t ? rlab_opt_new(pol->P, &oc, err) : NULL;
+    if (opt && c->ipa_adam == GENRANK_ADAM_KEEP) {
+        if (!pol->adam_m) /* a checkpoint saved before session 8: nothing to continue */
+            rlab_ctx_printf(ctx, "genrank IPA: the model has no optimiser state (a checkpoint "
+                                 "without it): the steps use a fresh Adam");
+        else if ((rc = genrank_net_resume_adam(pol, opt, err))) {
+            genrank_batcher_clear(&bt);
+            rlab_tape_free(t);
+            rlab_opt_free(opt);
+            return rc;
+        }
+    }
     int32_t *hh = rlab_malloc((size_t)2 * P * n * sizeof(int32_t));
     int32_t *it = rlab_malloc((size_t)2 * P * m * sizeof(int32_t));
     float *ref = rlab_malloc((size_t)2 * P * sizeof(float));
@@ -502,7 +513,12 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
             rlab_tape_set_training(t, c->ipa_dropout); /* the next-token term (option) */
             rlab_params_zero_grad(pol->P);
             double ntp = 0.0;
-            rlab_tensor *L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+            rlab_tensor *L = NULL;
+            if (c->ipa_ntp > 0) { /* ipa_ntp = 0: DPO only (the batch is drawn all the same) */
+                L = genrank_ntp_loss(pol, t, bt.hist, bt.items, B, &ntp);
+                if (c->ipa_ntp < 1.0f || c->ipa_ntp > 1.0f)
+                    L = rlab_t_scale(t, L, c->ipa_ntp);
+            }
             rlab_tape_set_training(t, 0); /* the pairs: as their reference, no dropout */
             rlab_tensor *lp = genrank_seq_logp(pol, t, pol->P->t, hh, it, 2 * k);
             rlab_tensor *pw = rlab_t_slice(t, lp, 0, 0, k), *pl = rlab_t_slice(t, lp, 0, k, k);
@@ -513,7 +529,8 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
                 pref = rlab_t_add(
                     t, rlab_t_scale(t, dpo, 1.0f - c->dpo_smooth),
                     rlab_t_scale(t, rlab_t_dpo(t, pl, pw, rl, rw, c->beta), c->dpo_smooth));
-            L = rlab_t_add(t, L, rlab_t_scale(t, pref, c->lambda));
+            pref = rlab_t_scale(t, pref, c->lambda);
+            L = L ? rlab_t_add(t, L, pref) : pref;
             if (rlab_tape_error(t) || rlab_tape_backward(t, L)) {
                 rc =
                     rlab_errf(err, rlab_tape_error(t), "genrank IPA step: %s", rlab_tape_errmsg(t));
@@ -533,6 +550,10 @@ static int ipa_train(rlab_ctx *ctx, genrank_net *pol, const rlab_view *v, pairse
         if (acc_out)
             *acc_out = dn ? acc / (double)dn : 0.0;
     }
+    /* the iterate carries its optimiser's state (the next iteration's ipa_adam=keep continues
+     * it); a fresh Adam's state is kept too, so a later keep has something to continue */
+    if (step > 0)
+        rc = genrank_net_keep_adam(pol, opt, err);
 done:
     genrank_batcher_clear(&bt);
     rlab_tape_free(t);
@@ -597,6 +618,11 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_dropout = rlab_args_bool(args, "ipa_dropout");
     if (rlab_args_given(args, "ipa_warmup"))
         c->ipa_warmup = (int)rlab_args_int(args, "ipa_warmup");
+    if (rlab_args_given(args, "ipa_adam"))
+        c->ipa_adam = strcmp(rlab_args_str(args, "ipa_adam"), "keep") == 0 ? GENRANK_ADAM_KEEP
+                                                                           : GENRANK_ADAM_FRESH;
+    if (rlab_args_given(args, "ipa_ntp"))
+        c->ipa_ntp = (float)rlab_args_float(args, "ipa_ntp");
     if (rlab_args_given(args, "guard")) {
         const char *g = rlab_args_str(args, "guard");
         c->ipa_guard = strcmp(g, "fixed") == 0 ? GENRANK_GUARD_FIXED
@@ -610,6 +636,8 @@ static void ipa_overrides(const rlab_args *args, genrank_cfg *c)
         c->ipa_guard_tries = (int)rlab_args_int(args, "guard_tries");
     if (rlab_args_given(args, "guard_lr"))
         c->ipa_guard_lr = rlab_args_bool(args, "guard_lr");
+    if (rlab_args_given(args, "guard_lambda"))
+        c->ipa_guard_lambda = rlab_args_bool(args, "guard_lambda");
     if (rlab_args_given(args, "guard_z"))
         c->ipa_guard_z = (float)rlab_args_float(args, "guard_z");
     if (rlab_args_given(args, "guard_users"))
@@ -661,13 +689,14 @@ static genrank_reward *get_reward(rlab_ctx *ctx, const rlab_args *args, const ge
 
 /* The IPA update of one iteration with the validation guard (cfg ipa_guard; off: one try).
  * *curp (a clone of parent with the iteration's config) is replaced by the accepted iterate:
- * try k (k = 0 .. ipa_guard_tries - 1) trains a fresh clone of parent with lambda / 2^k (and,
- * with ipa_guard_lr, the IPA learning rate / 2^k) on the same pairs, batches and seed, and
- * passes when its session recall@10 on the VALIDATION items (genrank_valid_recall, the same
- * users as the measures) is not more than the tolerance below parent's (paired by user; fixed:
- * ipa_guard_tol, ci: the half-width of the paired 95% bootstrap interval). No try passes:
- * parent's parameters are kept. Table 'guard' has one row per try; metrics guard_* at step =
- * the iteration. The registered config keeps the configured lambda and ipa_lr. */
+ * try k (k = 0 .. ipa_guard_tries - 1) trains a fresh clone of parent with lambda / 2^k (with
+ * ipa_guard_lambda, the default) and the IPA learning rate / 2^k (with ipa_guard_lr) on the same
+ * pairs, batches and seed, and passes when its session recall@10 on the VALIDATION items
+ * (genrank_valid_recall, the same users as the measures) is not more than the tolerance below
+ * parent's (paired by user; fixed: ipa_guard_tol, ci: the half-width of the paired 95% bootstrap
+ * interval). No try passes: parent's parameters are kept. Table 'guard' has one row per try;
+ * metrics guard_* at step = the iteration. The registered config keeps the configured lambda and
+ * ipa_lr. */
 static const char *const guard_cols[] = {"try",         "lambda",  "lr",         "valid_before",
                                          "valid_after", "d_valid", "d_valid_lo", "d_valid_hi",
                                          "tolerance",   "passed",  "dpo_loss"};
@@ -713,7 +742,7 @@ static int guarded_train(rlab_ctx *ctx, const genrank_net *parent, genrank_net *
     int k = 0;
     double lam = c0.lambda, lr = lr0, d[3] = {(double)NAN, (double)NAN, (double)NAN};
     for (; !rc && k < tries; k++) {
-        lam = (double)c0.lambda / (double)(1 << k);
+        lam = c0.ipa_guard_lambda ? (double)c0.lambda / (double)(1 << k) : (double)c0.lambda;
         lr = c0.ipa_guard_lr ? lr0 / (double)(1 << k) : lr0;
         genrank_net *cand = genrank_net_clone(parent, err);
         if (!cand) {
@@ -975,19 +1004,21 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
     rlab_world *world = world_of(ds);
     genrank_cfg c = gm->net->cfg;
     ipa_overrides(args, &c);
-    rlab_ctx_printf(ctx,
-                    "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
-                    "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
-                    "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, "
-                    "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
-                    "%d), pair margin %.3g, seed %llu",
-                    m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac,
-                    c.ipa_beam, c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr,
-                    (double)c.dpo_smooth, genrank_loser_choices[c.ipa_loser],
-                    c.ipa_dropout ? "on" : "off", c.ipa_warmup, genrank_guard_choices[c.ipa_guard],
-                    (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
-                    c.ipa_guard_lr ? ", lr halved too" : "", c.ipa_guard_users, c.ipa_guard_window,
-                    (double)c.ipa_margin, (unsigned long long)seed);
+    rlab_ctx_printf(
+        ctx,
+        "IPA on '%s': %d iterations (each a genrank.ipa run), beta %.3g, lambda %.3g, "
+        "%.0f%% of users, %d sessions each, %d pass(es), %d pairs/step, lr %.3g, "
+        "label smoothing %.3g, loser %s, NTP dropout %s, warm-up %d steps, Adam %s, NTP "
+        "weight %.3g, "
+        "validation guard %s (tolerance %.3g, z %.3g, %d tries%s, %d users, window "
+        "%d), pair margin %.3g, seed %llu",
+        m->name, iters, (double)c.beta, (double)c.lambda, 100.0 * (double)c.ipa_frac, c.ipa_beam,
+        c.ipa_epochs, c.pairs, c.ipa_lr > 0 ? c.ipa_lr : c.lr, (double)c.dpo_smooth,
+        genrank_loser_choices[c.ipa_loser], c.ipa_dropout ? "on" : "off", c.ipa_warmup,
+        genrank_adam_choices[c.ipa_adam], (double)c.ipa_ntp, genrank_guard_choices[c.ipa_guard],
+        (double)c.ipa_guard_tol, (double)c.ipa_guard_z, c.ipa_guard_tries,
+        c.ipa_guard_lr ? (c.ipa_guard_lambda ? ", lr halved too" : ", lr halved, lambda kept") : "",
+        c.ipa_guard_users, c.ipa_guard_window, (double)c.ipa_margin, (unsigned long long)seed);
     int trained = 0, rc = RLAB_OK;
     genrank_reward *r = get_reward(ctx, args, gm, &c, v, ds, world, &trained);
     if (!r)
@@ -1044,11 +1075,11 @@ static int align_run(rlab_ctx *ctx, const rlab_args *args)
             break;
         }
         static const char *const fl[] = {"beta",   "lambda",    "frac",    "like_w", "ipa_lr",
-                                         "smooth", "guard_tol", "guard_z", "margin"};
+                                         "smooth", "guard_tol", "guard_z", "margin", "ipa_ntp"};
         static const char *const in[] = {"ipa_beam",    "ipa_epochs",  "ipa_warmup",
                                          "guard_tries", "guard_users", "guard_window"};
-        static const char *const ch[] = {"loser", "guard"};
-        static const char *const bo[] = {"ipa_dropout", "guard_lr"};
+        static const char *const ch[] = {"loser", "guard", "ipa_adam"};
+        static const char *const bo[] = {"ipa_dropout", "guard_lr", "guard_lambda"};
         for (size_t k = 0; !rc && k < sizeof ch / sizeof ch[0]; k++)
             if (rlab_args_given(args, ch[k]))
                 rc = rlab_args_set(a, ch[k], rlab_args_str(args, ch[k]), err);
@@ -1322,6 +1353,7 @@ static int show_run(rlab_ctx *ctx, const rlab_args *args)
 static const char *const signal_choices[] = {"ratings", "truth", NULL};
 static const char *const loser_choices[] = {"worst", "far", NULL};
 static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
+static const char *const adam_choices[] = {"fresh", "keep", NULL};
 
 /* The arguments genrank.align and genrank.ipa share (the same names, values and help) */
 #define GENRANK_DPO_ARGS                                                                           \
@@ -1392,6 +1424,19 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
          .max = 1 << 20,                                                                           \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "IPA steps of linear learning-rate warm-up (default: config)"},                   \
+        {.name = "ipa_adam",                                                                       \
+         .type = RLAB_ARG_CHOICE,                                                                  \
+         .def = "fresh",                                                                           \
+         .choices = adam_choices,                                                                  \
+         .help = "the IPA steps' Adam: fresh (new moments) or keep (continue the training's / "    \
+                 "the parent iterate's moments and step count; default: config ipa_adam)"},        \
+        {.name = "ipa_ntp",                                                                        \
+         .type = RLAB_ARG_FLOAT,                                                                   \
+         .def = "1",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 1000,                                                                              \
+         .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
+         .help = "weight of the IPA steps' next-token term, 0 = DPO only (default: config)"},      \
         {.name = "guard",                                                                          \
          .type = RLAB_ARG_CHOICE,                                                                  \
          .def = "se",                                                                              \
@@ -1446,9 +1491,13 @@ static const char *const guard_choices[] = {"off", "fixed", "ci", "se", NULL};
          .max = 1,                                                                                 \
          .flags = RLAB_ARGF_MIN | RLAB_ARGF_MAX,                                                   \
          .help = "IPA: skip a pair whose reward gap is below this (default: config ipa_margin)"},  \
+        {.name = "guard_lr",                                                                       \
+         .type = RLAB_ARG_BOOL,                                                                    \
+         .def = "false",                                                                           \
+         .help = "guard: a retry also halves the IPA learning rate (default: config)"},            \
     {                                                                                              \
-        .name = "guard_lr", .type = RLAB_ARG_BOOL, .def = "false",                                 \
-        .help = "guard: a retry also halves the IPA learning rate (default: config)"               \
+        .name = "guard_lambda", .type = RLAB_ARG_BOOL, .def = "true",                              \
+        .help = "guard: a retry halves lambda (default: config ipa_guard_lambda)"                  \
     }
 
 #define GENRANK_REWARD_ARGS                                                                        \

@@ -125,6 +125,12 @@ typedef struct gr_state {
 static void gr_end(void *state)
 {
     gr_state *st = state;
+    /* the model keeps the training's Adam state (ipa_adam=keep continues it); with keep-best
+     * and an earlier best epoch, the moments are those of the last step, not of that epoch */
+    if (st->m && st->net && st->opt && rlab_opt_steps(st->opt) > 0) {
+        rlab_err e = {0};
+        (void)genrank_net_keep_adam(st->net, st->opt, &e); /* ENOMEM: the model keeps none */
+    }
     genrank_batcher_clear(&st->bt);
     rlab_tape_free(st->tape);
     rlab_opt_free(st->opt);

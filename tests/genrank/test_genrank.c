@@ -669,6 +669,35 @@ static void t_guard(rlab_host *h)
     CHECK_EQ_INT((int)rlab_test_scalar(r, "iter"), 1);
     rlab_result_free(r);
     CHECK_NEAR(param_dist(h, "g2", "onerec"), 0.0, 0.0);
+    /* a try that does not move the model (no loss, a fresh Adam: zero steps) has exactly its
+     * parent's validation recall: the guard's measure of a candidate (a clone) is the parent's */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=0 ipa_adam=fresh guard=fixed guard_tol=0 guard_tries=1 "
+                      "guard_users=12 paired=false name=gz",
+                      RLAB_OK, NULL);
+    g = result_table(r, "guard");
+    CHECK(g && g->nrows == 1);
+    if (g && g->nrows == 1) {
+        CHECK_NEAR(g->cells[4].f, g->cells[3].f, 0.0);
+        CHECK_EQ_INT((int)g->cells[9].i, 1);
+    }
+    rlab_result_free(r);
+    CHECK_NEAR(param_dist(h, "gz", "onerec"), 0.0, 0.0);
+    /* guard_lambda=false (session 8): the retries halve the learning rate only */
+    r = rlab_test_run(h,
+                      "genrank.ipa model=onerec users=12 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0.6 ipa_lr=0.004 guard=fixed guard_tol=-1 guard_tries=3 "
+                      "guard_lr=true guard_lambda=false guard_users=12 paired=false name=g3",
+                      RLAB_OK, NULL);
+    g = result_table(r, "guard");
+    CHECK(g && g->nrows == 3);
+    for (int64_t q = 0; g && q < g->nrows; q++) {
+        const rlab_cell *row = g->cells + q * g->ncols;
+        CHECK_NEAR(row[1].f, 0.6, 1e-6);                      /* lambda kept */
+        CHECK_NEAR(row[2].f, 0.004 / (double)(1 << q), 1e-9); /* lr halved */
+    }
+    rlab_result_free(r);
 
     /* session 7: guard=se on every user with a validation item (the default guard_users=2000
      * covers them all here):
@@ -815,6 +844,136 @@ static void t_valid_recall(void)
     genrank_net_free(net);
 }
 
+/* Model `name`'s network parameters in the block's layout (the checkpoint's tensors before the
+ * first "genrank." one, each at a 16-float offset, zeros between), or its kept Adam moment `which`
+ * ("genrank.adam_m" / "genrank.adam_v"), as a copy (caller frees; NULL when absent); *n its length,
+ * *t the kept step count (-1: none). */
+static float *state_vec(rlab_host *h, const char *name, const char *which, int64_t *n, int64_t *t)
+{
+    rlab_err err = {0};
+    rlab_model *m = rlab_host_model_get(h, name, NULL);
+    rlab_ckpt *ck = m ? rlab_model_state(m, &err) : NULL;
+    float *out = NULL;
+    *n = 0;
+    *t = -1;
+    if (ck) {
+        const char *ts = rlab_ckpt_meta_get(ck, "genrank.adam_t");
+        *t = ts ? atoll(ts) : -1;
+        int64_t total = 0, sh[RLAB_CKPT_MAXDIM];
+        int nd = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            int64_t at = 0;
+            for (int i = 0; i < rlab_ckpt_tensor_count(ck); i++) {
+                const char *nm = rlab_ckpt_tensor_name(ck, i);
+                const int is_p = !which && strncmp(nm, "genrank.", 8) != 0;
+                if (!which && !is_p)
+                    break;
+                if (which && strcmp(nm, which) != 0)
+                    continue;
+                const float *x = rlab_ckpt_tensor(ck, nm, RLAB_DT_F32, &nd, sh, &err);
+                if (!which) /* the block's layout: every tensor at a 16-float offset */
+                    at = (at + 15) / 16 * 16;
+                int64_t c = 1;
+                for (int k = 0; x && k < nd; k++)
+                    c *= sh[k];
+                if (pass == 1 && x)
+                    memcpy(out + at, x, (size_t)c * sizeof(float));
+                at += x ? c : 0;
+            }
+            total = which ? at : (at + 15) / 16 * 16;
+            if (pass == 0 && (total == 0 || !(out = calloc((size_t)total, sizeof(float)))))
+                break;
+        }
+        *n = out ? total : 0;
+    }
+    rlab_ckpt_free(ck);
+    rlab_model_release(m);
+    return out;
+}
+
+/* ipa_adam=keep (session 8): the IPA steps continue the training's Adam. One IPA step (one pass,
+ * every pair in one chunk: pairs=1000 > the pairs drawn): the kept step count goes t0 -> t0 + 1,
+ * the moments are the continued ones (g read from m' = b1 m0 + (1 - b1) g must give v' = b2 v0 +
+ * (1 - b2) g^2) and the update is the bias-corrected step of step t0 + 1 by hand; a fresh Adam's
+ * step (the old default) starts at step 1 from zero moments (its update ~ lr * sign(g)). And
+ * ipa_ntp: lambda 0 and ipa_ntp 0 is no loss at all (the parameters do not move), ipa_ntp 1
+ * moves them. */
+static void t_adam_keep(rlab_host *h, const char *small)
+{
+    char line[512];
+    snprintf(line, sizeof line,
+             "train onerec data=syn semid=sid epochs=2 session=3 pairs=1000 name=ak %s", small);
+    rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+    int64_t n0 = 0, nm = 0, nv = 0, t0 = 0, tt = 0;
+    float *x0 = state_vec(h, "ak", NULL, &n0, &tt);
+    float *m0 = state_vec(h, "ak", "genrank.adam_m", &nm, &t0);
+    float *v0 = state_vec(h, "ak", "genrank.adam_v", &nv, &tt);
+    CHECK_MSG(x0 && m0 && v0 && n0 > 0 && nm == n0 && nv == n0, "state %lld %lld %lld",
+              (long long)n0, (long long)nm, (long long)nv);
+    CHECK_MSG(t0 >= 2, "training's steps %lld", (long long)t0); /* 2 epochs of >= 1 step */
+    const double lr = 0.002, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    for (int keep = 0; keep < 2 && x0 && m0 && v0; keep++) {
+        snprintf(line, sizeof line,
+                 "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0.5 "
+                 "guard=off paired=false ipa_lr=%g ipa_adam=%s name=ak%d",
+                 lr, keep ? "keep" : "fresh", keep);
+        rlab_result_free(rlab_test_run(h, line, RLAB_OK, NULL));
+        snprintf(line, sizeof line, "ak%d", keep);
+        int64_t n1 = 0, t1 = 0;
+        float *x1 = state_vec(h, line, NULL, &n1, &tt);
+        float *m1 = state_vec(h, line, "genrank.adam_m", &n1, &t1);
+        float *v1 = state_vec(h, line, "genrank.adam_v", &n1, &tt);
+        CHECK(x1 && m1 && v1 && n1 == n0);
+        CHECK_EQ_INT((int)t1, keep ? (int)t0 + 1 : 1); /* one step, continued or fresh */
+        const int64_t t = keep ? t0 + 1 : 1;
+        const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+        double ev = 0.0, sv = 0.0, ex = 0.0, sx = 0.0, moved = 0.0;
+        for (int64_t i = 0; x1 && m1 && v1 && n1 == n0 && i < n0; i++) {
+            const double mp = keep ? (double)m0[i] : 0.0, vp = keep ? (double)v0[i] : 0.0;
+            const double mi = (double)m1[i], vi = (double)v1[i], d = (double)x1[i] - (double)x0[i];
+            const double g = (mi - b1 * mp) / (1.0 - b1); /* the step's gradient */
+            ev += fabs(b2 * vp + (1.0 - b2) * g * g - vi);
+            sv += fabs(vi);
+            const double dx = -lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+            ex += fabs(d - dx);
+            sx += fabs(dx);
+            moved += fabs(d);
+        }
+        CHECK_MSG(sv > 0.0 && ev < 1e-4 * sv, "keep=%d: moments %g of %g", keep, ev, sv);
+        CHECK_MSG(sx > 0.0 && ex < 1e-3 * sx, "keep=%d: update %g of %g", keep, ex, sx);
+        CHECK(moved > 0.0);
+        if (keep) { /* the fresh Adam's reading of the same kept state does not fit */
+            double e2 = 0.0;
+            for (int64_t i = 0; x1 && m1 && v1 && n1 == n0 && i < n0; i++) {
+                const double dx = -lr * ((double)m1[i] / 0.1) / (sqrt((double)v1[i] / 0.001) + eps);
+                e2 += fabs((double)x1[i] - (double)x0[i] - dx);
+            }
+            CHECK_MSG(e2 > 0.1 * sx, "keep: a fresh step's update would fit too (%g of %g)", e2,
+                      sx);
+        }
+        free(x1);
+        free(m1);
+        free(v1);
+    }
+    free(x0);
+    free(m0);
+    free(v0);
+    /* ipa_ntp: no next-token term and no preference term = no update at all (a fresh Adam: a
+     * kept one would go on with its momentum) */
+    rlab_result_free(
+        rlab_test_run(h,
+                      "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=0 guard=off paired=false ipa_adam=fresh name=akn0",
+                      RLAB_OK, NULL));
+    rlab_result_free(
+        rlab_test_run(h,
+                      "genrank.ipa model=ak users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 "
+                      "lambda=0 ipa_ntp=1 guard=off paired=false ipa_adam=fresh name=akn1",
+                      RLAB_OK, NULL));
+    CHECK_NEAR(param_dist(h, "akn0", "ak"), 0.0, 0.0);
+    CHECK(param_dist(h, "akn1", "ak") > 0.0);
+}
+
 static void t_host(void)
 {
     rlab_host *h = rlab_test_host(PDIR, "reclab_semid.so", "reclab_genrank.so");
@@ -876,6 +1035,16 @@ static void t_host(void)
     }
     rlab_model_release(a);
     rlab_model_release(b);
+    { /* the training's Adam state survives save / load (ipa_adam=keep after a load) */
+        int64_t na = 0, nb = 0, ta = 0, tb = 0;
+        float *ma = state_vec(h, "onerec", "genrank.adam_v", &na, &ta);
+        float *mb = state_vec(h, "back", "genrank.adam_v", &nb, &tb);
+        CHECK(ma && mb && na > 0 && na == nb && ta > 0 && ta == tb);
+        if (ma && mb && na == nb)
+            CHECK(memcmp(ma, mb, (size_t)na * sizeof(float)) == 0);
+        free(ma);
+        free(mb);
+    }
     /* alignment with a store: the reward model, two iterations, each a genrank.ipa run of its
      * own whose parent is the align run, the second aligned from the first's iterate */
     char db[512];
@@ -1018,7 +1187,7 @@ static void t_host(void)
         char cmd[256];
         snprintf(cmd, sizeof cmd,
                  "genrank.ipa model=onerec users=4 frac=0.5 ipa_beam=4 ipa_epochs=1 lambda=0 "
-                 "guard=off paired=false name=%s %s",
+                 "guard=off paired=false ipa_adam=fresh name=%s %s",
                  opt_runs[k][0], opt_runs[k][1]);
         rlab_result_free(rlab_test_run(h, cmd, RLAB_OK, NULL));
     }
@@ -1027,6 +1196,7 @@ static void t_host(void)
     CHECK(param_dist(h, "d1", "nd") > 0.0);
     CHECK_MSG(d_nd > 0.0 && d_w > 0.0 && d_w < 0.01 * d_nd, "warm-up %g vs none %g", d_w, d_nd);
     t_guard(h);
+    t_adam_keep(h, small);
     r = rlab_test_run(h, "genrank.show model=onerec_ipa1 user=u5 beam=3", RLAB_OK, NULL);
     CHECK_EQ_INT((int)rlab_test_scalar(r, "beams"), 3);
     CHECK(rlab_test_scalar(r, "winner_reward") >= rlab_test_scalar(r, "loser_reward"));
