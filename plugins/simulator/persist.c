@@ -580,6 +580,29 @@ static int zhead_peek(const uint8_t *d, size_t n, ck_head *h)
     return 0;
 }
 
+/* Word w of the image whose non-zero words are the runs of d (n bytes, a "RLSIMCK3" body)
+ * into *v (0 when no run covers it); -1 when the runs before it are malformed. */
+static int zword_peek(const uint8_t *d, size_t n, size_t w, uint64_t *v)
+{
+    size_t pos = 0, at = 0;
+    *v = 0;
+    while (at < n) {
+        uint64_t skip, cnt;
+        if (get_varint(d, n, &at, &skip) || get_varint(d, n, &at, &cnt) || cnt > (n - at) / 8)
+            return -1;
+        if (skip > w - pos)
+            return 0; /* a zero word */
+        pos += skip;
+        if (cnt > w - pos) {
+            memcpy(v, d + at + (w - pos) * 8, 8);
+            return 0;
+        }
+        pos += cnt;
+        at += cnt * 8;
+    }
+    return 0;
+}
+
 /* The full image of a "RLSIMCK3" row (b, n bytes) for simulation s, into *img (rlab_free)
  * of *len bytes: its header and length checked against s before anything is allocated, the
  * image rebuilt from zeros and its hash checked. */
@@ -600,7 +623,17 @@ static int zfull_expand(const sim *s, const uint8_t *b, size_t n, uint8_t **img,
     int rc = head_check(s, &h, err);
     if (rc)
         return rc;
+    /* the follow-edge count sizes the image: the header's must be the one the image's
+     * offsets end with (fo_off[n], at a place that does not depend on it), checked before
+     * the allocation, so a corrupt count cannot ask for an image of the wrong size */
     ck_layout L = layout(s->n, s->n_items, s->G, h.m);
+    uint64_t m_end;
+    if (zword_peek(d, nd, (L.fo_off + (size_t)s->n * sizeof(int64_t)) / 8, &m_end) ||
+        m_end != (uint64_t)h.m)
+        return rlab_errf(err, RLAB_EFORMAT,
+                         "simulator: corrupt checkpoint of round %lld (%lld follow edges in its "
+                         "header, %lld in its offsets)",
+                         (long long)dh.round, (long long)h.m, (long long)m_end);
     if (dh.len != L.len)
         return rlab_errf(err, RLAB_EFORMAT,
                          "simulator: corrupt checkpoint of round %lld (an image of %llu bytes, "

@@ -1297,10 +1297,39 @@ static void t_repro_zfull(void)
     CHECK(same_image(b, img[4], len[4]));
     /* malformed RLSIMCK3 rows of round 4: refused naming the round, b unchanged */
     CHECK(sim_restore(b, db, r1, 2, &err) == RLAB_OK);
-    for (int k = 0; row4 && k < 5; k++) {
+    for (int k = 0; row4 && k < 6; k++) {
         uint8_t *bad = rlab_malloc(n);
         memcpy(bad, row4, n);
         size_t nb = n;
+        if (k == 5) {
+            /* the header's follow-edge count (the last word of its section) raised by 1000,
+             * still a count the header check allows (<= n^2): it sizes the image, so it is
+             * refused before anything is allocated */
+            sim_ck_section sec[SIM_CK_NSECT];
+            sim_ck_sections(b, sec);
+            uint8_t *im = rlab_malloc(len[4]), *zb = NULL;
+            size_t zn = 0;
+            memcpy(im, img[4], len[4]);
+            int64_t m;
+            memcpy(&m, im + sec[0].len - 8, 8);
+            /* the follow graph's two per-edge sections: 4 bytes an edge each, padded */
+            CHECK(sec[6].len == (size_t)(m * 4 + 7) / 8 * 8 && sec[7].len == sec[6].len);
+            m += 1000;
+            CHECK(m <= (int64_t)b->n * b->n);
+            memcpy(im + sec[0].len - 8, &m, 8);
+            /* and the row's length the one that count's layout has, as a forger would */
+            const uint64_t want = len[4] - 2 * sec[6].len + 2 * (((uint64_t)m * 4 + 7) / 8 * 8);
+            CHECK(sim_ck_zencode(im, len[4], &zb, &zn, &err) == RLAB_OK);
+            rlab_free(bad);
+            bad = rlab_malloc(48 + zn); /* ck_dhead, then the body */
+            memcpy(bad, row4, 48);
+            memcpy(bad + 40, &want, 8); /* ck_dhead.len */
+            if (zb)
+                memcpy(bad + 48, zb, zn);
+            nb = 48 + zn;
+            rlab_free(zb);
+            rlab_free(im);
+        }
         uint64_t v;
         if (k == 0) {
             bad[n - 3] ^= 0x5a; /* a word of the image: the hash check */
@@ -1314,7 +1343,7 @@ static void t_repro_zfull(void)
             memcpy(&v, bad + 16, 8); /* ck_dhead.base_round: not "zeros" */
             v = 2;
             memcpy(bad + 16, &v, 8);
-        } else {
+        } else if (k == 4) {
             nb = 47; /* shorter than its header */
         }
         ck_put_row(db, r1, 4, bad, nb);
@@ -1322,8 +1351,10 @@ static void t_repro_zfull(void)
         int rc = sim_restore(b, db, r1, 4, &err);
         CHECK_MSG(rc == RLAB_EFORMAT, "case %d: rc %d", k, rc);
         printf("  malformed row %d: %s\n", k, err.msg);
-        if (k < 4)
+        if (k != 4)
             CHECK_STR_CONTAINS(err.msg, "round 4");
+        if (k == 5)
+            CHECK_STR_CONTAINS(err.msg, "follow edges");
         CHECK_MSG(same_image(b, img[2], len[2]), "case %d changed the simulation", k);
         err = (rlab_err){0};
         CHECK(sim_restore(b, db, r1, 5, &err) == RLAB_EFORMAT); /* its delta too */
