@@ -478,11 +478,13 @@ static void parallel_rows(rows_fn fn, void *ctx, int64_t n, int64_t work_per_row
     on_threads(rows_thread, arg, nt);
 }
 
-/* fn(ctx, b, slot) for the blocks b < nb, handed out dynamically to blocks_threads(nb)
- * pthreads (the caller is one of them): on a shared machine a descheduled thread's blocks go
- * to the other. OpenBLAS runs single-threaded meanwhile (each block is one sgemm). Which
- * thread runs a block changes nothing: blocks write disjoint outputs. slot < blocks_threads(nb)
- * numbers the thread: no two threads run with the same slot at once (per-thread scratch). */
+/* fn(ctx, b, slot) for the blocks b < nb, handed out dynamically to nt = blocks_threads(nb)
+ * pthreads (the caller is one of them; nt passed in, so per-thread scratch sized from it
+ * cannot be outrun when the thread count changes in between): on a shared machine a descheduled
+ * thread's blocks go to the other. OpenBLAS runs single-threaded meanwhile (each block is one
+ * sgemm). Which thread runs a block changes nothing: blocks write disjoint outputs. slot < nt
+ * numbers the thread: no two threads run with the same slot at once (per-thread
+ * scratch). */
 typedef void (*blocks_fn)(void *ctx, int64_t b, int slot);
 
 typedef struct blocks_job {
@@ -521,9 +523,8 @@ static int blocks_threads(int64_t nb)
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
-static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb)
+static void parallel_blocks(blocks_fn fn, void *ctx, int64_t nb, int nt)
 {
-    const int nt = blocks_threads(nb);
     blocks_job job = {.fn = fn, .ctx = ctx, .nb = nb};
     atomic_init(&job.next, 0);
     /* single-threaded blocks also when they all run on this thread: OpenBLAS's threaded
@@ -814,7 +815,8 @@ static void sx_backward_block(const sx_state *st, rlab_tensor *h, rlab_tensor *i
                      .V = V,
                      .C = C,
                      .ndh = h->grad ? SX_DH_BLOCKS : 0};
-    parallel_blocks(sx_bwd_block, &bc, bc.ndh + (items->grad ? SX_DI_BLOCKS : 0));
+    const int64_t nbb = bc.ndh + (items->grad ? SX_DI_BLOCKS : 0);
+    parallel_blocks(sx_bwd_block, &bc, nbb, blocks_threads(nbb));
     if (h->grad) {
         for (int64_t i = 0; i < r; i++) {
             const int64_t gi = c0 + i;
@@ -1113,7 +1115,7 @@ static void sx_backward_fused(sx_state *st, rlab_tensor *h, rlab_tensor *items, 
     for (int64_t i = 0; i < nv; i++)
         st->a[i] = cs * st->psum[i] / st->S[i];
     sxf_ctx fc = {.st = st, .items = items->data, .ditems = items->grad, .dh = h->grad != NULL};
-    parallel_blocks(sxf_bwd_block, &fc, st->nb);
+    parallel_blocks(sxf_bwd_block, &fc, st->nb, blocks_threads(st->nb));
     if (h->grad) {
         sxf_dh_ctx dc = {
             .st = st, .hgrad = h->grad, .items = items->data, .colsum = colsum, .cs = cs};
@@ -1196,12 +1198,12 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
     st->stream = e_bytes >= SX_STREAM_MIN;
     const size_t slot_bytes = (size_t)(nb * nv * C) * sizeof(float);
     /* one packed block of items per thread (sxf_fwd_block) */
-    const size_t P_bytes =
-        (size_t)blocks_threads(nb) * rlab_k_panel_floats(SX_VB, C) * sizeof(float);
+    const int nt = blocks_threads(nb);
+    const size_t P_bytes = (size_t)nt * rlab_k_panel_floats(SX_VB, C) * sizeof(float);
     const size_t hc_bytes = st->rows ? (size_t)(nv * C) * sizeof(float) : 0;
     const size_t hp_bytes = rlab_k_panel_rows_floats(nv, C) * sizeof(float);
     const size_t small = (size_t)(nv * nb) * (3 * sizeof(float) + sizeof(double)) +
-                         (size_t)nv * sizeof(float) + 8 * 64;
+                         (size_t)nv * sizeof(float) + 10 * 64;
     const size_t need = e_bytes + slot_bytes + P_bytes + hc_bytes + hp_bytes + small;
     const size_t free_b = t->arena->cap - t->arena->used;
     if (need > free_b - free_b / 4)
@@ -1240,7 +1242,7 @@ static int sx_forward_fused(rlab_tape *t, sx_state *st, rlab_tensor *h, rlab_ten
                 break;
             }
     sxf_ctx fc = {.st = st, .items = items->data};
-    parallel_blocks(sxf_fwd_block, &fc, nb);
+    parallel_blocks(sxf_fwd_block, &fc, nb, nt);
     sxf_stats_ctx sc = {.st = st, .loss = loss};
     parallel_rows(sxf_row_stats, &sc, nv, nb * 16);
     return 1;
