@@ -167,6 +167,10 @@ int genrank_cfg_check(const genrank_cfg *c, rlab_err *err);
 genrank_net *genrank_net_new(const genrank_cfg *cfg, const int32_t *codes, int32_t n_items, int Lt,
                              rlab_err *err);
 genrank_net *genrank_net_clone(const genrank_net *src, rlab_err *err);
+/* net's own copy of an Adam state (moments m, v of net->P->count floats; t steps), replacing
+ * any it had: ipa_adam=keep continues it. ENOMEM leaves the net to be freed. */
+int genrank_net_set_adam(genrank_net *net, const float *m, const float *v, int64_t t,
+                         rlab_err *err);
 void genrank_net_free(genrank_net *net);
 /* Keep opt's state (an Adam over net->P) in net (ENOMEM). */
 int genrank_net_keep_adam(genrank_net *net, rlab_opt *opt, rlab_err *err);

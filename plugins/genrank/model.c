@@ -146,18 +146,10 @@ rlab_model *genrank_restore(rlab_host *host, const rlab_ckpt *ck, const void *cf
     const int am_ok = am && nd == 1 && ps[0] == (int64_t)net->P->count;
     const float *av = rlab_ckpt_tensor(ck, "genrank.adam_v", RLAB_DT_F32, &nd, ps, &e2);
     const char *at = rlab_ckpt_meta_get(ck, "genrank.adam_t");
-    if (am_ok && av && nd == 1 && ps[0] == (int64_t)net->P->count && at) {
-        const size_t nb = net->P->count * sizeof(float);
-        net->adam_m = rlab_malloc(nb);
-        net->adam_v = rlab_malloc(nb);
-        if (!net->adam_m || !net->adam_v) {
-            genrank_net_free(net);
-            rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-            return NULL;
-        }
-        memcpy(net->adam_m, am, nb);
-        memcpy(net->adam_v, av, nb);
-        net->adam_t = atoll(at);
+    if (am_ok && av && nd == 1 && ps[0] == (int64_t)net->P->count && at &&
+        genrank_net_set_adam(net, am, av, atoll(at), err)) {
+        genrank_net_free(net);
+        return NULL;
     }
     genrank_reward *r = NULL;
     const char *rd = rlab_ckpt_meta_get(ck, "genrank.reward_dim");

@@ -346,20 +346,26 @@ genrank_net *genrank_net_clone(const genrank_net *src, rlab_err *err)
         }
         memcpy(net->pop, src->pop, (size_t)src->codes.n_items * sizeof(int32_t));
     }
-    if (src->adam_m) {
-        const size_t nb = src->P->count * sizeof(float);
-        net->adam_m = rlab_malloc(nb);
-        net->adam_v = rlab_malloc(nb);
-        if (!net->adam_m || !net->adam_v) {
-            genrank_net_free(net);
-            rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
-            return NULL;
-        }
-        memcpy(net->adam_m, src->adam_m, nb);
-        memcpy(net->adam_v, src->adam_v, nb);
-        net->adam_t = src->adam_t;
+    if (src->adam_m && genrank_net_set_adam(net, src->adam_m, src->adam_v, src->adam_t, err)) {
+        genrank_net_free(net);
+        return NULL;
     }
     return net;
+}
+
+int genrank_net_set_adam(genrank_net *net, const float *m, const float *v, int64_t t, rlab_err *err)
+{
+    const size_t nb = net->P->count * sizeof(float);
+    rlab_free(net->adam_m);
+    rlab_free(net->adam_v);
+    net->adam_m = rlab_malloc(nb);
+    net->adam_v = rlab_malloc(nb);
+    if (!net->adam_m || !net->adam_v)
+        return rlab_errf(err, RLAB_ENOMEM, "genrank: out of memory");
+    memcpy(net->adam_m, m, nb);
+    memcpy(net->adam_v, v, nb);
+    net->adam_t = t;
+    return RLAB_OK;
 }
 
 int genrank_net_keep_adam(genrank_net *net, rlab_opt *opt, rlab_err *err)
