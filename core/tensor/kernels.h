@@ -116,8 +116,10 @@ RLAB_API int rlab_k_panel_logits(float *out, int64_t ldo, float *rowmax, const f
  * many blocks of items): rlab_k_panel_rows_pack writes the r rows as tiles of 12 rows
  * (rlab_k_panel_rows_floats(r, C) floats; a short last tile repeats its last row);
  * rlab_k_panel_logits_packed then takes the tiles of rows [g, g + r) at hp + g C, g a multiple
- * of 12 (a tile start), and P 64-byte aligned. Both return -1 (nothing written) without the
- * 512-bit kernel or for C > 128: the caller uses rlab_k_panel_logits. Bit-identical to it. */
+ * of 12 (RLAB_K_PANEL_ROW_TILE: a tile start), and P 64-byte aligned. Both return -1 (nothing
+ * written) without the 512-bit kernel or for C > 128: the caller uses rlab_k_panel_logits.
+ * Bit-identical to it. */
+#define RLAB_K_PANEL_ROW_TILE 12
 RLAB_API size_t rlab_k_panel_rows_floats(int64_t r, int64_t C);
 RLAB_API int rlab_k_panel_rows_pack(float *hp, const float *h, int64_t r, int64_t C);
 RLAB_API int rlab_k_panel_logits_packed(float *out, int64_t ldo, float *rowmax, const float *hp,

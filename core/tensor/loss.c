@@ -926,6 +926,8 @@ __attribute__((target("avx512f"))) static float exp_sum_fma(float *y, const floa
  */
 #define SX_VB 512 /* items per block: e_J [512 rows, 512] is 1 MB, P_J 128 KB at C = 64 */
 #define SX_FR 24  /* rows per panel-kernel call in the forward */
+_Static_assert(SX_FR % RLAB_K_PANEL_ROW_TILE == 0,
+               "the forward's row groups start at packed tiles (hp + g C)");
 /* Rows per pass of the backward products: dh brings the pass's e rows in from memory
  * (prefetched), dt then reads them from L2. 128 rows of e_J (270 KB) stay in L2 beside the
  * block's items, hs and d_items rows; with 512 (1.1 MB) some were evicted before dt read them

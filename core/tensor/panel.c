@@ -159,6 +159,7 @@ __attribute__((target("avx2,fma"))) static void tile_6x16(const float *const *a,
  * the row maxima (exact) too. b1 NULL: only panel b0 (the last of an odd count). mx [MR5][16]:
  * lane-wise running maxima. */
 #define MR5 12
+_Static_assert(MR5 == RLAB_K_PANEL_ROW_TILE, "the packed rows' tile height (kernels.h)");
 #define ROW5(i)                                                                                    \
     __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;                                       \
     const float *a##i = a[i]

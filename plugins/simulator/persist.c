@@ -1020,7 +1020,6 @@ int sim_checkpoint(sim *s, rlab_err *err)
         s->ck_pend = 1;
         s->ck_pend_round = s->round;
         s->ck_pend_n = n;
-        s->ck_pend_full = full;
         s->ck_pend_dirty = dirty;
         s->ck_pend_model = defer_model;
     } else {

@@ -193,7 +193,7 @@ struct sim {
     int ck_since_full; /* deltas written since the last full image */
     /* a checkpoint's row left to the next round's writer (sim_step sets ck_defer; the row is
      * stored by sim_ck_flush, a delta's body encoded there from the marks ck_pend_dirty) */
-    int ck_defer, ck_pend, ck_pend_full;
+    int ck_defer, ck_pend;
     int ck_pend_rc; /* sim_ck_flush's result on the writer thread */
     int64_t ck_pend_round;
     size_t ck_pend_n; /* the blob's length; 0 for a delta encoded by sim_ck_flush */
